@@ -1,0 +1,16 @@
+// @ts-check
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["dist/", "data/", "node_modules/", "src/db/generated/", "coverage/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "no-restricted-properties": ["error", { object: "process", property: "env", message: "Only src/config.ts reads process.env." }],
+    },
+  },
+  { files: ["src/config.ts", "scripts/**", "bench/**", "test/**", "prisma.config.ts"], rules: { "no-restricted-properties": "off" } },
+);

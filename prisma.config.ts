@@ -1,0 +1,9 @@
+import { defineConfig } from "prisma/config";
+
+// Used by the Prisma CLI only (generate, migrate dev). The service applies migrations itself
+// at start-up (src/db/migrate.ts), so it needs no CLI at run time.
+export default defineConfig({
+  schema: "prisma/schema.prisma",
+  migrations: { path: "prisma/migrations" },
+  datasource: { url: process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/balcony_dev" },
+});

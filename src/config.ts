@@ -1,0 +1,139 @@
+// The only module that reads process.env. Every setting is validated at start-up and a bad
+// one stops the process with a message naming the variable.
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Absent: the service starts an embedded PostgreSQL with its data under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** Port of the embedded PostgreSQL (used only without DATABASE_URL). */
+  embeddedPgPort: number;
+  dbPoolMax: number;
+  xmpp: {
+    service: string;
+    domain: string;
+    secret: string;
+    /** Cap of the exponential reconnect backoff, in milliseconds. */
+    reconnectMaxMs: number;
+  };
+  jwt: {
+    secret: string | undefined;
+    publicKey: string | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+  };
+  autoProvision: boolean;
+  sessionGraceSeconds: number;
+  eventRetentionMs: number;
+  sseHeartbeatMs: number;
+  sseRetryMs: number;
+  bodyLimitBytes: number;
+  maxTextChars: number;
+  logLevel: string;
+  logRequests: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string, fallback?: string): string {
+  const v = env[name];
+  if (v === undefined || v === "") {
+    if (fallback === undefined) throw new ConfigError(name, "is required");
+    return fallback;
+  }
+  return v;
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === "" ? undefined : v;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Durations: a number of seconds, or a number with a unit (ms, s, m, h, d), e.g. "7d". */
+export function parseDuration(name: string, raw: string): number {
+  const m = /^(\d+)\s*(ms|s|m|h|d)?$/.exec(raw.trim());
+  if (!m) throw new ConfigError(name, `must be a duration such as 3600, 90s, 15m, 12h or 7d, got "${raw}"`);
+  return Number(m[1]) * UNIT_MS[m[2] ?? "s"]!;
+}
+
+function duration(env: Env, name: string, fallback: string): number {
+  return parseDuration(name, str(env, name, fallback));
+}
+
+function service(env: Env): string {
+  const v = str(env, "XMPP_SERVICE", "xmpp://127.0.0.1:5347");
+  if (!/^xmpp:\/\/[^/:]+(:\d+)?$/.test(v)) throw new ConfigError("XMPP_SERVICE", `must look like xmpp://host:port, got "${v}"`);
+  return v;
+}
+
+function domain(env: Env): string {
+  const v = str(env, "XMPP_DOMAIN", "gw.localhost").toLowerCase();
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(v)) {
+    throw new ConfigError("XMPP_DOMAIN", `must be a DNS domain name, got "${v}"`);
+  }
+  return v;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const jwt = {
+    secret: optional(env, "JWT_SECRET"),
+    publicKey: optional(env, "JWT_PUBLIC_KEY")?.replace(/\\n/g, "\n"),
+    issuer: optional(env, "JWT_ISSUER"),
+    audience: optional(env, "JWT_AUDIENCE"),
+  };
+  if (!jwt.secret && !jwt.publicKey) throw new ConfigError("JWT_SECRET", "JWT_SECRET or JWT_PUBLIC_KEY is required");
+  if (jwt.secret && Buffer.byteLength(jwt.secret) < 32) throw new ConfigError("JWT_SECRET", "must be at least 32 bytes");
+  return {
+    host: str(env, "HOST", "127.0.0.1"),
+    port: int(env, "PORT", 8080, 0, 65535),
+    databaseUrl: optional(env, "DATABASE_URL"),
+    dataDir: str(env, "DATA_DIR", "./data"),
+    embeddedPgPort: int(env, "EMBEDDED_PG_PORT", 54329, 1, 65535),
+    dbPoolMax: int(env, "DB_POOL_MAX", 10, 1, 200),
+    xmpp: {
+      service: service(env),
+      domain: domain(env),
+      secret: str(env, "XMPP_SECRET"),
+      reconnectMaxMs: duration(env, "XMPP_RECONNECT_MAX", "30s"),
+    },
+    jwt,
+    autoProvision: bool(env, "AUTO_PROVISION", false),
+    sessionGraceSeconds: int(env, "SESSION_GRACE_SECONDS", 60, 0, 86_400),
+    eventRetentionMs: duration(env, "EVENT_RETENTION", "7d"),
+    sseHeartbeatMs: duration(env, "SSE_HEARTBEAT", "15s"),
+    sseRetryMs: duration(env, "SSE_RETRY", "2s"),
+    bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
+    maxTextChars: int(env, "MESSAGE_MAX_CHARS", 64 * 1024, 1, 10 * 1024 * 1024),
+    logLevel: str(env, "LOG_LEVEL", "info"),
+    logRequests: bool(env, "LOG_REQUESTS", false),
+  };
+}

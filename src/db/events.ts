@@ -1,0 +1,161 @@
+// The per-account event log. Sequence numbers come from the account row (`last_seq`), taken
+// under that row's lock inside the writing transaction: events of one account therefore commit
+// in sequence order, and a reader that has seen N has seen everything below N (no gaps appear
+// later). Each appending transaction NOTIFYs the account id, so every gateway instance wakes
+// the streams of that account.
+import pg from "pg";
+import type { Db } from "./client.js";
+import type { Prisma } from "./generated/client.js";
+
+export const EVENT_TYPES = ["message", "presence", "subscription", "roster", "receipt", "message-status", "resync"] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface NewEvent {
+  accountId: number;
+  type: EventType;
+  data: unknown;
+  /** Deliver to this session only (RFC 6121 §8.5.3: stanza addressed to a full JID). */
+  resource?: string | null;
+  /** XEP-0184: answer `received` to this JID for this stanza id once a stream has it. */
+  receipt?: { to: string; id: string } | null;
+}
+
+export interface StoredEvent {
+  seq: number;
+  type: string;
+  data: unknown;
+  createdAt: Date;
+  receiptTo: string | null;
+  receiptId: string | null;
+  receiptSent: boolean;
+}
+
+export const NOTIFY_CHANNEL = "balcony_events";
+
+type Tx = Prisma.TransactionClient | Db;
+
+/** Appends events inside the caller's transaction; returns their sequence numbers. */
+export async function appendEvents(tx: Tx, events: NewEvent[]): Promise<number[]> {
+  const seqs: number[] = [];
+  const accounts = new Set<number>();
+  for (const e of events) {
+    const rows = await tx.$queryRaw<{ seq: bigint }[]>`
+      WITH s AS (UPDATE account SET last_seq = last_seq + 1 WHERE id = ${e.accountId} RETURNING last_seq)
+      INSERT INTO event (account_id, seq, type, resource, data, receipt_to, receipt_id)
+      SELECT ${e.accountId}, s.last_seq, ${e.type}, ${e.resource ?? null}, ${JSON.stringify(e.data)}::jsonb,
+             ${e.receipt?.to ?? null}, ${e.receipt?.id ?? null}
+      FROM s RETURNING seq`;
+    const seq = rows[0]?.seq;
+    if (seq === undefined) throw new Error(`account ${e.accountId} vanished while appending an event`);
+    seqs.push(Number(seq));
+    accounts.add(e.accountId);
+  }
+  for (const id of accounts) await tx.$executeRaw`SELECT pg_notify(${NOTIFY_CHANNEL}, ${String(id)})`;
+  return seqs;
+}
+
+/** Appends in a transaction of its own. */
+export function appendEventsNow(db: Db, events: NewEvent[]): Promise<number[]> {
+  return db.$transaction((tx) => appendEvents(tx, events));
+}
+
+export async function readEvents(db: Db, accountId: number, after: number, limit: number, resource: string | null): Promise<StoredEvent[]> {
+  const rows = await db.event.findMany({
+    where: {
+      accountId,
+      seq: { gt: BigInt(after) },
+      ...(resource === null ? {} : { OR: [{ resource: null }, { resource }] }),
+    },
+    orderBy: { seq: "asc" },
+    take: limit,
+    select: { seq: true, type: true, data: true, createdAt: true, receiptTo: true, receiptId: true, receiptSent: true },
+  });
+  return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
+}
+
+/** The log's bounds for an account: the oldest retained seq (null if none) and the head. */
+export async function logBounds(db: Db, accountId: number): Promise<{ oldest: number | null; head: number }> {
+  const [oldest, account] = await Promise.all([
+    db.event.findFirst({ where: { accountId }, orderBy: { seq: "asc" }, select: { seq: true } }),
+    db.account.findUnique({ where: { id: accountId }, select: { lastSeq: true } }),
+  ]);
+  return { oldest: oldest ? Number(oldest.seq) : null, head: Number(account?.lastSeq ?? 0) };
+}
+
+/** Marks receipts as answered; returns only those this call won (exactly once across streams). */
+export async function claimReceipts(db: Db, accountId: number, seqs: number[]): Promise<{ to: string; id: string }[]> {
+  if (seqs.length === 0) return [];
+  const rows = await db.$queryRaw<{ receipt_to: string; receipt_id: string }[]>`
+    UPDATE event SET receipt_sent = true
+    WHERE account_id = ${accountId} AND seq = ANY(${seqs.map(BigInt)}::bigint[]) AND NOT receipt_sent AND receipt_to IS NOT NULL
+    RETURNING receipt_to, receipt_id`;
+  return rows.map((r) => ({ to: r.receipt_to, id: r.receipt_id }));
+}
+
+export async function purgeEvents(db: Db, olderThan: Date): Promise<number> {
+  return db.$executeRaw`DELETE FROM event WHERE created_at < ${olderThan}`;
+}
+
+/**
+ * Wakes local listeners when any instance appends events for an account. Holds one dedicated
+ * connection with LISTEN; reconnects when it drops (and then wakes everyone, since
+ * notifications may have been missed meanwhile).
+ */
+export class EventNotifier {
+  private listeners = new Map<number, Set<() => void>>();
+  private client: pg.Client | null = null;
+  private stopped = false;
+  private retry: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly url: string,
+    private readonly log: (msg: string, err?: unknown) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url });
+    client.on("notification", (n) => {
+      const id = Number(n.payload);
+      this.listeners.get(id)?.forEach((fn) => fn());
+    });
+    client.on("error", (err) => this.reconnect(err));
+    client.on("end", () => this.reconnect());
+    await client.connect();
+    await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    this.client = client;
+  }
+
+  private reconnect(err?: unknown): void {
+    if (this.stopped || this.retry) return;
+    this.log("event notifier lost its connection; reconnecting", err);
+    this.client?.removeAllListeners();
+    this.client?.end().catch(() => undefined);
+    this.client = null;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      this.start().then(
+        () => this.listeners.forEach((set) => set.forEach((fn) => fn())),
+        (e: unknown) => this.reconnect(e),
+      );
+    }, 1000);
+  }
+
+  subscribe(accountId: number, fn: () => void): () => void {
+    let set = this.listeners.get(accountId);
+    if (!set) this.listeners.set(accountId, (set = new Set()));
+    set.add(fn);
+    return () => {
+      set.delete(fn);
+      if (set.size === 0) this.listeners.delete(accountId);
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    const c = this.client;
+    this.client = null;
+    c?.removeAllListeners();
+    await c?.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,198 @@
+// Messages in both directions. Outbound rows are the outbox: written (many requests per
+// statement) before the HTTP 202, then sent, then marked `sent`.
+import type { Db } from "./client.js";
+import type { Prisma } from "./generated/client.js";
+import type { ChatState, LangText, MessageType, OutboundMessage } from "../domain/message.js";
+
+export interface NewOutbound extends OutboundMessage {
+  accountId: number;
+  peer: string;
+  idempotencyKey: string | null;
+  requestHash: string;
+}
+
+export interface AcceptedMessage {
+  id: string;
+  status: string;
+  createdAt: Date;
+  /** True when this call created the row; false when an idempotent retry found it. */
+  created: boolean;
+  requestHash: string | null;
+  message: OutboundMessage;
+}
+
+const IDEMPOTENCY_MS = 24 * 3600_000;
+
+const select = {
+  id: true,
+  accountId: true,
+  direction: true,
+  peer: true,
+  to: true,
+  from: true,
+  type: true,
+  body: true,
+  subject: true,
+  thread: true,
+  lang: true,
+  receipt: true,
+  state: true,
+  status: true,
+  error: true,
+  createdAt: true,
+  updatedAt: true,
+  seq: true,
+  idempotencyKey: true,
+  requestHash: true,
+} as const;
+
+type Row = Prisma.MessageGetPayload<{ select: typeof select }>;
+
+export function toOutbound(r: Pick<Row, "id" | "from" | "to" | "type" | "body" | "subject" | "thread" | "lang" | "receipt" | "state">): OutboundMessage {
+  return {
+    id: r.id,
+    from: r.from,
+    to: r.to,
+    type: r.type as MessageType,
+    body: r.body as LangText | null,
+    subject: r.subject as LangText | null,
+    thread: r.thread,
+    lang: r.lang,
+    receipt: r.receipt,
+    state: r.state as ChatState | null,
+  };
+}
+
+export class Messages {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Inserts a batch of outbound messages in one statement. Rows whose idempotency key is already
+   * taken are not inserted; the existing row is returned instead (or, if its key expired, the key
+   * is released and the insert retried once).
+   */
+  async insertOutbound(items: NewOutbound[]): Promise<AcceptedMessage[]> {
+    const created = await this.db.message.createManyAndReturn({
+      data: items.map((m) => ({
+        id: m.id,
+        accountId: m.accountId,
+        direction: "out" as const,
+        peer: m.peer,
+        to: m.to,
+        from: m.from,
+        type: m.type,
+        body: m.body ?? undefined,
+        subject: m.subject ?? undefined,
+        thread: m.thread ?? null,
+        lang: m.lang ?? null,
+        receipt: m.receipt ?? false,
+        state: m.state ?? null,
+        status: "queued" as const,
+        idempotencyKey: m.idempotencyKey,
+        requestHash: m.requestHash,
+      })),
+      skipDuplicates: true,
+      select: { id: true, createdAt: true },
+    });
+    const byId = new Map(created.map((r) => [r.id, r]));
+    const missing = items.filter((m) => !byId.has(m.id));
+    const existing = missing.length ? await this.findByKeys(missing) : new Map<string, Row>();
+    const results: AcceptedMessage[] = [];
+    for (const m of items) {
+      const row = byId.get(m.id);
+      if (row) {
+        results.push({ id: m.id, status: "queued", createdAt: row.createdAt, created: true, requestHash: m.requestHash, message: m });
+        continue;
+      }
+      const prior = existing.get(`${m.accountId}\u0000${m.idempotencyKey}`);
+      if (!prior) throw new Error(`message ${m.id} was neither inserted nor found`);
+      if (Date.now() - prior.createdAt.getTime() > IDEMPOTENCY_MS) {
+        // The key's 24 h are over: release it and accept the request as new.
+        await this.db.message.updateMany({ where: { id: prior.id }, data: { idempotencyKey: null } });
+        const [again] = await this.insertOutbound([m]);
+        results.push(again!);
+        continue;
+      }
+      results.push({ id: prior.id, status: prior.status, createdAt: prior.createdAt, created: false, requestHash: prior.requestHash, message: toOutbound(prior) });
+    }
+    return results;
+  }
+
+  private async findByKeys(items: NewOutbound[]): Promise<Map<string, Row>> {
+    const rows = await this.db.message.findMany({
+      where: { OR: items.map((m) => ({ accountId: m.accountId, idempotencyKey: m.idempotencyKey })) },
+      select,
+    });
+    return new Map(rows.map((r) => [`${r.accountId}\u0000${r.idempotencyKey}`, r]));
+  }
+
+  get(id: string): Promise<Row | null> {
+    return this.db.message.findUnique({ where: { id }, select });
+  }
+
+  /** A conversation, newest first; cursors are `seq` values. */
+  history(accountId: number, peer: string, before: number | null, after: number | null, limit: number): Promise<Row[]> {
+    const seq: Prisma.BigIntFilter = {};
+    if (before !== null) seq.lt = BigInt(before);
+    if (after !== null) seq.gt = BigInt(after);
+    return this.db.message.findMany({
+      where: { accountId, peer, ...(before !== null || after !== null ? { seq } : {}) },
+      orderBy: { seq: "desc" },
+      take: limit,
+      select,
+    });
+  }
+
+  async markSent(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.message.updateMany({ where: { id: { in: ids }, status: "queued" }, data: { status: "sent" } });
+  }
+
+  /** Queued outbound messages in send order (the outbox), oldest first. */
+  async queued(afterSeq: number, limit: number, olderThan?: Date): Promise<(OutboundMessage & { seq: number })[]> {
+    const rows = await this.db.message.findMany({
+      where: { status: "queued", direction: "out", seq: { gt: BigInt(afterSeq) }, ...(olderThan ? { createdAt: { lt: olderThan } } : {}) },
+      orderBy: { seq: "asc" },
+      take: limit,
+      select,
+    });
+    return rows.map((r) => ({ ...toOutbound(r), seq: Number(r.seq) }));
+  }
+
+  /** XEP-0184 receipt: an outbound message reached the recipient. Returns false if not ours. */
+  async markDelivered(tx: Prisma.TransactionClient, accountId: number, id: string, peer: string): Promise<boolean> {
+    const { count } = await tx.message.updateMany({
+      where: { id, accountId, direction: "out", peer, status: { in: ["queued", "sent"] } },
+      data: { status: "delivered" },
+    });
+    return count > 0;
+  }
+
+  /** RFC 6120 §8.3: an error stanza bounced for an outbound message. */
+  async markFailed(tx: Prisma.TransactionClient, accountId: number, id: string, peer: string, error: object): Promise<boolean> {
+    const { count } = await tx.message.updateMany({
+      where: { id, accountId, direction: "out", peer, status: { not: "failed" } },
+      data: { status: "failed", error },
+    });
+    return count > 0;
+  }
+
+  async insertInbound(
+    tx: Prisma.TransactionClient,
+    m: { id: string; accountId: number; peer: string; from: string; to: string; type: string; body: LangText | null; subject: LangText | null; thread: string | null; lang: string | null; state: string | null; receipt: boolean; stanzaId: string | null },
+  ): Promise<{ seq: number; createdAt: Date }> {
+    const row = await tx.message.create({
+      data: { ...m, body: m.body ?? undefined, subject: m.subject ?? undefined, direction: "in", status: "received" },
+      select: { seq: true, createdAt: true },
+    });
+    return { seq: Number(row.seq), createdAt: row.createdAt };
+  }
+
+  async releaseExpiredKeys(): Promise<number> {
+    const { count } = await this.db.message.updateMany({
+      where: { idempotencyKey: { not: null }, createdAt: { lt: new Date(Date.now() - IDEMPOTENCY_MS) } },
+      data: { idempotencyKey: null },
+    });
+    return count;
+  }
+}

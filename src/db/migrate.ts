@@ -1,0 +1,59 @@
+// Applies prisma/migrations at start-up, so the service needs no Prisma CLI (and no native
+// schema engine) at run time. It writes `_prisma_migrations` rows in Prisma's own layout
+// (checksum = sha256 of migration.sql), so `prisma migrate status|deploy` agree with it.
+// An advisory lock lets several gateway instances start against one database at once.
+import { createHash, randomUUID } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type pg from "pg";
+
+const LOCK_KEY = 0x42a1c0; // arbitrary, fixed: "balcony migrations"
+
+export const MIGRATIONS_DIR = new URL("../../prisma/migrations/", import.meta.url).pathname;
+
+export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<string[]> {
+  const names = (await readdir(dir, { withFileTypes: true }))
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
+  const client = await pool.connect();
+  const applied: string[] = [];
+  try {
+    await client.query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
+    await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+      "id" VARCHAR(36) PRIMARY KEY, "checksum" VARCHAR(64) NOT NULL, "finished_at" TIMESTAMPTZ,
+      "migration_name" VARCHAR(255) NOT NULL, "logs" TEXT, "rolled_back_at" TIMESTAMPTZ,
+      "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(), "applied_steps_count" INTEGER NOT NULL DEFAULT 0)`);
+    const done = await client.query<{ migration_name: string; checksum: string }>(
+      `SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+    );
+    const have = new Map(done.rows.map((r) => [r.migration_name, r.checksum]));
+    for (const name of names) {
+      const sql = await readFile(join(dir, name, "migration.sql"), "utf8");
+      const checksum = createHash("sha256").update(sql).digest("hex");
+      const prior = have.get(name);
+      if (prior !== undefined) {
+        if (prior !== checksum) throw new Error(`migration ${name} was changed after it was applied`);
+        continue;
+      }
+      await client.query("BEGIN");
+      try {
+        await client.query(sql);
+        await client.query(
+          `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count)
+           VALUES ($1, $2, now(), $3, 1)`,
+          [randomUUID(), checksum, name],
+        );
+        await client.query("COMMIT");
+      } catch (err) {
+        await client.query("ROLLBACK");
+        throw new Error(`migration ${name} failed: ${(err as Error).message}`, { cause: err });
+      }
+      applied.push(name);
+    }
+  } finally {
+    await client.query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]).catch(() => undefined);
+    client.release();
+  }
+  return applied;
+}

@@ -1,0 +1,62 @@
+// Sessions (resources) of an account, kept alive by their event streams. Counters live in
+// Postgres so every gateway instance sees the same sessions.
+import type { Db } from "./client.js";
+
+export interface SessionRow {
+  resource: string;
+  createdAt: Date;
+  streams: number;
+  streamClosedAt: Date | null;
+  lastSeenAt: Date;
+  deliveredSeq: number;
+}
+
+const select = { resource: true, createdAt: true, streams: true, streamClosedAt: true, lastSeenAt: true, deliveredSeq: true } as const;
+
+export class Sessions {
+  constructor(private readonly db: Db) {}
+
+  /** A stream opened on the session: creates it if new. Returns it as it was before. */
+  async streamOpened(accountId: number, resource: string): Promise<{ existed: boolean; deliveredSeq: number }> {
+    const before = await this.db.session.findUnique({ where: { accountId_resource: { accountId, resource } }, select: { deliveredSeq: true } });
+    await this.db.session.upsert({
+      where: { accountId_resource: { accountId, resource } },
+      create: { accountId, resource, streams: 1 },
+      update: { streams: { increment: 1 }, streamClosedAt: null, lastSeenAt: new Date() },
+    });
+    return { existed: before !== null, deliveredSeq: Number(before?.deliveredSeq ?? 0) };
+  }
+
+  async streamClosed(accountId: number, resource: string): Promise<void> {
+    await this.db.$executeRaw`
+      UPDATE session SET streams = greatest(streams - 1, 0), last_seen_at = now(),
+        stream_closed_at = CASE WHEN streams <= 1 THEN now() ELSE stream_closed_at END
+      WHERE account_id = ${accountId} AND resource = ${resource}`;
+  }
+
+  async touch(accountId: number, resource: string, deliveredSeq: number): Promise<void> {
+    await this.db.$executeRaw`
+      UPDATE session SET last_seen_at = now(), delivered_seq = greatest(delivered_seq, ${deliveredSeq})
+      WHERE account_id = ${accountId} AND resource = ${resource}`;
+  }
+
+  /** Where a brand-new session starts: after what any session of the account already got. */
+  async accountDeliveredSeq(accountId: number): Promise<number> {
+    const r = await this.db.session.aggregate({ where: { accountId }, _max: { deliveredSeq: true } });
+    return Number(r._max.deliveredSeq ?? 0);
+  }
+
+  async exists(accountId: number, resource: string): Promise<boolean> {
+    return (await this.db.session.count({ where: { accountId, resource } })) > 0;
+  }
+
+  async list(accountId: number): Promise<SessionRow[]> {
+    const rows = await this.db.session.findMany({ where: { accountId }, orderBy: { createdAt: "asc" }, select });
+    return rows.map((r) => ({ ...r, deliveredSeq: Number(r.deliveredSeq) }));
+  }
+
+  async remove(accountId: number, resource: string): Promise<boolean> {
+    const { count } = await this.db.session.deleteMany({ where: { accountId, resource } });
+    return count > 0;
+  }
+}

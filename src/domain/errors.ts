@@ -1,0 +1,39 @@
+// The one error vocabulary. Every failure the service reports carries one of these stable
+// codes; src/http/problems.ts maps them to RFC 9457 problem responses and src/xmpp/errors.ts to
+// RFC 6120 §8.3 stanza errors.
+
+export const ERROR_CODES = [
+  "validation-failed",
+  "invalid-jid",
+  "invalid-text",
+  "invalid-cursor",
+  "unauthorized",
+  "forbidden",
+  "account-not-found",
+  "account-exists",
+  "message-not-found",
+  "session-not-found",
+  "not-found",
+  "idempotency-key-reused",
+  "not-acceptable",
+  "payload-too-large",
+  "rate-limited",
+  "too-many-streams",
+  "xmpp-unavailable",
+  "database-unavailable",
+  "internal",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail: string,
+    /** Extra members for the problem document, e.g. the offending field. */
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(detail);
+    this.name = "AppError";
+  }
+}

@@ -1,0 +1,41 @@
+// The message model shared by HTTP, storage and the XMPP link (RFC 6121 §5, XEP-0184,
+// XEP-0085, XEP-0359). Pure data and rules: no I/O.
+
+export const MESSAGE_TYPES = ["chat", "normal", "headline"] as const;
+export type MessageType = (typeof MESSAGE_TYPES)[number];
+export const CHAT_STATES = ["active", "composing", "paused", "inactive", "gone"] as const;
+export type ChatState = (typeof CHAT_STATES)[number];
+
+/** Text with an optional language per variant (RFC 6121 §5.2.3: several <body/> with xml:lang). */
+export type LangText = string | Record<string, string>;
+
+export interface OutboundMessage {
+  id: string;
+  from: string;
+  to: string;
+  type: MessageType;
+  body?: LangText | null;
+  subject?: LangText | null;
+  thread?: string | null;
+  lang?: string | null;
+  receipt?: boolean;
+  state?: ChatState | null;
+}
+
+/** Canonical JSON of a request, so a retried request can be recognised whatever its key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function langTexts(text: LangText | null | undefined): [lang: string | null, text: string][] {
+  if (text === null || text === undefined) return [];
+  if (typeof text === "string") return [[null, text]];
+  return Object.entries(text);
+}

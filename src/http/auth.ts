@@ -1,0 +1,105 @@
+// Bearer JWTs, verified with jsonwebtoken against the configured keys only. The algorithm is
+// pinned per key (HS256 for JWT_SECRET; RS256 or ES256 for JWT_PUBLIC_KEY, by key type), so a
+// token can never pick its own verification (no `none`, no HS256-with-the-public-key).
+// Verified tokens are cached until they expire: signature checks are the costliest part of a
+// small request, and a token is usually reused many times.
+import { createPublicKey } from "node:crypto";
+import jwt from "jsonwebtoken";
+import { AppError } from "../domain/errors.js";
+import { accountLocalpart } from "../domain/jid.js";
+
+export interface Principal {
+  localpart: string;
+  admin: boolean;
+  /** Session named by the token's `resource` claim. */
+  resource: string | null;
+  /** Expiry, ms since the epoch. */
+  exp: number;
+  nbf: number;
+}
+
+export interface JwtSettings {
+  secret: string | undefined;
+  publicKey: string | undefined;
+  issuer: string | undefined;
+  audience: string | undefined;
+}
+
+const CACHE_MAX = 10_000;
+
+export class Auth {
+  private readonly keys = new Map<jwt.Algorithm, string | Buffer>();
+  private readonly cache = new Map<string, Principal>();
+
+  constructor(
+    private readonly settings: JwtSettings,
+    private readonly domain: string,
+  ) {
+    if (settings.secret) this.keys.set("HS256", settings.secret);
+    if (settings.publicKey) {
+      const type = createPublicKey(settings.publicKey).asymmetricKeyType;
+      if (type === "rsa") this.keys.set("RS256", settings.publicKey);
+      else if (type === "ec") this.keys.set("ES256", settings.publicKey);
+      else throw new Error(`JWT_PUBLIC_KEY: unsupported key type ${type}`);
+    }
+  }
+
+  get canSign(): boolean {
+    return this.settings.secret !== undefined;
+  }
+
+  verify(header: string | undefined): Principal {
+    const m = header ? /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(header) : null;
+    if (!m) throw new AppError("unauthorized", "an Authorization: Bearer token is required");
+    const token = m[1]!;
+    const now = Date.now();
+    const hit = this.cache.get(token);
+    if (hit) {
+      if (hit.exp <= now) throw new AppError("unauthorized", "token expired");
+      if (hit.nbf > now) throw new AppError("unauthorized", "token not yet valid");
+      return hit;
+    }
+    const principal = this.verifyUncached(token);
+    if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(token, principal);
+    return principal;
+  }
+
+  private verifyUncached(token: string): Principal {
+    const decoded = jwt.decode(token, { complete: true });
+    const alg = decoded?.header.alg as jwt.Algorithm | undefined;
+    const key = alg ? this.keys.get(alg) : undefined;
+    if (!alg || !key) throw new AppError("unauthorized", "token signed with an algorithm this gateway does not accept");
+    let claims: jwt.JwtPayload;
+    try {
+      const opts: jwt.VerifyOptions & { complete?: false } = { algorithms: [alg] };
+      if (this.settings.issuer) opts.issuer = this.settings.issuer;
+      if (this.settings.audience) opts.audience = this.settings.audience;
+      const out = jwt.verify(token, key, opts);
+      if (typeof out === "string") throw new Error("payload is not a JSON object");
+      claims = out;
+    } catch (err) {
+      const reason = err instanceof jwt.TokenExpiredError ? "token expired" : err instanceof jwt.NotBeforeError ? "token not yet valid" : "invalid token";
+      throw new AppError("unauthorized", reason);
+    }
+    if (typeof claims.exp !== "number") throw new AppError("unauthorized", "token has no exp claim");
+    const localpart = typeof claims.sub === "string" ? accountLocalpart(claims.sub, this.domain) : null;
+    if (!localpart) throw new AppError("unauthorized", "token sub is not an account of this gateway");
+    const scope = typeof claims.scope === "string" ? claims.scope.split(" ") : Array.isArray(claims.scope) ? (claims.scope as unknown[]) : [];
+    const resource = typeof claims.resource === "string" && claims.resource.length > 0 ? claims.resource : null;
+    return { localpart, admin: scope.includes("admin"), resource, exp: claims.exp * 1000, nbf: (claims.nbf ?? 0) * 1000 };
+  }
+
+  /** Signs a token for an account (POST /v1/tokens, `npm run token`). HS256 with JWT_SECRET. */
+  sign(localpart: string, ttlSeconds: number, opts: { resource?: string | undefined; admin?: boolean } = {}): { token: string; expiresAt: Date } {
+    if (!this.settings.secret) throw new AppError("not-acceptable", "this gateway has no JWT_SECRET to sign tokens with");
+    const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
+    const payload: Record<string, unknown> = { sub: localpart, exp };
+    if (opts.admin) payload.scope = "admin";
+    if (opts.resource) payload.resource = opts.resource;
+    if (this.settings.issuer) payload.iss = this.settings.issuer;
+    if (this.settings.audience) payload.aud = this.settings.audience;
+    const token = jwt.sign(payload, this.settings.secret, { algorithm: "HS256" });
+    return { token, expiresAt: new Date(exp * 1000) };
+  }
+}

@@ -1,0 +1,62 @@
+// What every route gets: the gateway's parts, and the caller's identity and account.
+import type { FastifyRequest } from "fastify";
+import type { Config } from "../config.js";
+import type { Accounts, AccountRow } from "../db/accounts.js";
+import type { Database } from "../db/client.js";
+import type { EventNotifier } from "../db/events.js";
+import type { Messages } from "../db/messages.js";
+import type { Sessions } from "../db/sessions.js";
+import { AppError } from "../domain/errors.js";
+import type { Messaging } from "../services/messaging.js";
+import type { XmppLink } from "../xmpp/link.js";
+import type { Auth, Principal } from "./auth.js";
+import type { Metrics } from "./metrics.js";
+
+export interface Gateway {
+  config: Config;
+  db: Database;
+  accounts: Accounts;
+  messages: Messages;
+  sessions: Sessions;
+  messaging: Messaging;
+  notifier: EventNotifier;
+  link: XmppLink;
+  auth: Auth;
+  metrics: Metrics;
+  /** Deletes an account and its data, after telling its contacts (RFC 6121 §2.5.2). */
+  deleteAccount(localpart: string): Promise<boolean>;
+  /** Ends one session of an account (DELETE /v1/sessions/{resource}). */
+  endSession(accountId: number, resource: string): Promise<boolean>;
+  /** Sends XEP-0184 receipts for events a stream has written. */
+  answerReceipts(accountId: number, localpart: string, seqs: number[]): Promise<void>;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export function principal(req: FastifyRequest): Principal {
+  if (!req.principal) throw new AppError("unauthorized", "an Authorization: Bearer token is required");
+  return req.principal;
+}
+
+export function requireAdmin(req: FastifyRequest): Principal {
+  const p = principal(req);
+  if (!p.admin) throw new AppError("forbidden", "this route needs the admin scope");
+  return p;
+}
+
+/** The caller's own account; created on first use when AUTO_PROVISION is on. */
+export async function callerAccount(gw: Gateway, req: FastifyRequest): Promise<AccountRow> {
+  const p = principal(req);
+  const found = await gw.accounts.find(p.localpart);
+  if (found) return found;
+  if (gw.config.autoProvision) return gw.accounts.ensure(p.localpart);
+  throw new AppError("account-not-found", `no account "${p.localpart}" on this gateway`);
+}
+
+export function bareJid(gw: Gateway, localpart: string): string {
+  return `${localpart}@${gw.config.xmpp.domain}`;
+}

@@ -1,0 +1,52 @@
+// The one HTTP error handler: every failure becomes an RFC 9457 problem document with a stable
+// code. Validation errors name the offending field.
+import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
+import { AppError, type ErrorCode } from "../domain/errors.js";
+import { XML_TEXT_PATTERN } from "../domain/text.js";
+import { problem } from "./problems.js";
+
+export function sendProblem(reply: FastifyReply, code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
+  const p = problem(code, detail, extra);
+  if (code === "rate-limited" && typeof extra.retryAfter === "number") reply.header("retry-after", String(extra.retryAfter));
+  return reply.code(p.status).type("application/problem+json").send(p);
+}
+
+function isDatabaseDown(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; message?: string; cause?: unknown };
+  if (!e || typeof e !== "object") return false;
+  if (["ECONNREFUSED", "ECONNRESET", "57P01", "57P03", "P1001", "P1017", "P2024", "08006", "08001"].includes(e.code ?? "")) return true;
+  if (/Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Can't reach database/i.test(e.message ?? "")) return true;
+  return e.cause !== undefined && e.cause !== err && isDatabaseDown(e.cause);
+}
+
+function validationProblem(err: FastifyError): { code: ErrorCode; detail: string; field: string } {
+  const v = err.validation?.[0];
+  const where = err.validationContext ?? "body";
+  const path = v?.instancePath ? v.instancePath.replace(/^\//, "").replace(/\//g, ".") : "";
+  const missing = v?.keyword === "required" ? String((v.params as { missingProperty?: string }).missingProperty ?? "") : "";
+  const extra = v?.keyword === "additionalProperties" ? String((v.params as { additionalProperty?: string }).additionalProperty ?? "") : "";
+  const field = [where, path, missing || extra].filter(Boolean).join(".");
+  if (v?.keyword === "pattern" && (v.params as { pattern?: string }).pattern === XML_TEXT_PATTERN) {
+    return { code: "invalid-text", detail: `${field} contains characters that are not allowed in XML (control characters, lone surrogates)`, field };
+  }
+  if (extra) return { code: "validation-failed", detail: `${field} is not a known field`, field };
+  return { code: "validation-failed", detail: `${field} ${v?.message ?? "is invalid"}`, field };
+}
+
+export function registerErrorHandling(app: FastifyInstance, log: { error(o: object, m: string): void }): void {
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (err instanceof AppError) return sendProblem(reply, err.code, err.detail, err.extra);
+    if (err.validation) {
+      const { code, detail, field } = validationProblem(err);
+      return sendProblem(reply, code, detail, { field });
+    }
+    if (isDatabaseDown(err)) return sendProblem(reply, "database-unavailable", "the database is unreachable; retry later");
+    const status = err.statusCode ?? 500;
+    if (status === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") return sendProblem(reply, "payload-too-large", "request body too large");
+    if (status === 415) return sendProblem(reply, "validation-failed", err.message, { field: "content-type" });
+    if (status >= 400 && status < 500) return sendProblem(reply, "validation-failed", err.message);
+    log.error({ err }, "unhandled error");
+    return sendProblem(reply, "internal", "internal error");
+  });
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, "not-found", `no route ${req.method} ${req.url.split("?")[0]}`));
+}

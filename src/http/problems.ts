@@ -1,0 +1,38 @@
+// Maps the error vocabulary (src/domain/errors.ts) onto RFC 9457 problem documents.
+import type { ErrorCode } from "../domain/errors.js";
+
+const STATUS: Record<ErrorCode, [number, string]> = {
+  "validation-failed": [400, "Invalid request"],
+  "invalid-jid": [400, "Invalid JID"],
+  "invalid-text": [400, "Invalid text"],
+  "invalid-cursor": [400, "Invalid cursor"],
+  unauthorized: [401, "Unauthorized"],
+  forbidden: [403, "Forbidden"],
+  "account-not-found": [404, "Account not found"],
+  "account-exists": [409, "Account already exists"],
+  "message-not-found": [404, "Message not found"],
+  "session-not-found": [404, "Session not found"],
+  "not-found": [404, "Not found"],
+  "idempotency-key-reused": [422, "Idempotency key reused with a different request"],
+  "not-acceptable": [406, "Not acceptable"],
+  "payload-too-large": [413, "Payload too large"],
+  "rate-limited": [429, "Too many requests"],
+  "too-many-streams": [429, "Too many event streams"],
+  "xmpp-unavailable": [503, "XMPP link unavailable"],
+  "database-unavailable": [503, "Database unavailable"],
+  internal: [500, "Internal error"],
+};
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  [extra: string]: unknown;
+}
+
+export function problem(code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): Problem {
+  const [status, title] = STATUS[code];
+  return { type: `urn:balcony:problem:${code}`, title, status, detail, code, ...extra };
+}

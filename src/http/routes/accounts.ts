@@ -1,0 +1,99 @@
+// Admin routes: accounts and token minting.
+import { Type } from "@sinclair/typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { AppError } from "../../domain/errors.js";
+import { accountLocalpart } from "../../domain/jid.js";
+import { bareJid, requireAdmin, type Gateway } from "../context.js";
+import { AccountView, Localpart, PageQuery, problemResponses } from "../schemas.js";
+
+function localpartOf(gw: Gateway, raw: string, field: string): string {
+  const lp = accountLocalpart(raw, gw.config.xmpp.domain);
+  if (!lp) throw new AppError("invalid-jid", `${field}: "${raw}" is not a valid localpart (RFC 7622 §3.3)`, { field });
+  return lp;
+}
+
+export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.post(
+      "/v1/accounts",
+      {
+        schema: {
+          tags: ["accounts"],
+          summary: "Create an account (admin)",
+          body: Type.Object({ localpart: Localpart }, { additionalProperties: false }),
+          response: { 201: Type.Object({ jid: Type.String() }), ...problemResponses(400, 401, 403, 409) },
+        },
+      },
+      async (req, reply) => {
+        requireAdmin(req);
+        const row = await gw.accounts.create(localpartOf(gw, req.body.localpart, "body.localpart"));
+        return reply.code(201).send({ jid: bareJid(gw, row.localpart) });
+      },
+    );
+
+    app.get(
+      "/v1/accounts",
+      {
+        schema: {
+          tags: ["accounts"],
+          summary: "List accounts (admin)",
+          querystring: PageQuery,
+          response: { 200: Type.Object({ items: Type.Array(AccountView), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...problemResponses(400, 401, 403) },
+        },
+      },
+      async (req) => {
+        requireAdmin(req);
+        const limit = req.query.limit ?? 100;
+        const rows = await gw.accounts.list(req.query.cursor ? Number(req.query.cursor) : 0, limit);
+        return {
+          items: rows.map((r) => ({ jid: bareJid(gw, r.localpart), createdAt: r.createdAt.toISOString() })),
+          nextCursor: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,
+        };
+      },
+    );
+
+    app.delete(
+      "/v1/accounts/:localpart",
+      {
+        schema: {
+          tags: ["accounts"],
+          summary: "Delete an account and all its data (admin)",
+          params: Type.Object({ localpart: Localpart }),
+          response: { 204: Type.Null(), ...problemResponses(400, 401, 403, 404) },
+        },
+      },
+      async (req, reply) => {
+        requireAdmin(req);
+        const lp = localpartOf(gw, req.params.localpart, "params.localpart");
+        if (!(await gw.deleteAccount(lp))) throw new AppError("account-not-found", `no account "${lp}"`);
+        return reply.code(204).send(null);
+      },
+    );
+
+    app.post(
+      "/v1/tokens",
+      {
+        schema: {
+          tags: ["accounts"],
+          summary: "Mint a token for an account (admin)",
+          body: Type.Object(
+            {
+              account: Type.String({ minLength: 1, maxLength: 3071, description: "Localpart or bare JID" }),
+              ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 31_536_000, default: 3600 })),
+              resource: Type.Optional(Type.String({ minLength: 1, maxLength: 1023, pattern: "^[^\\u0000-\\u001F\\u007F]+$" })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 201: Type.Object({ token: Type.String(), expiresAt: Type.String({ format: "date-time" }) }), ...problemResponses(400, 401, 403, 404, 406) },
+        },
+      },
+      async (req, reply) => {
+        requireAdmin(req);
+        const lp = localpartOf(gw, req.body.account, "body.account");
+        if (!(await gw.accounts.find(lp)) && !gw.config.autoProvision) throw new AppError("account-not-found", `no account "${lp}"`);
+        const { token, expiresAt } = gw.auth.sign(lp, req.body.ttlSeconds ?? 3600, { resource: req.body.resource });
+        return reply.code(201).send({ token, expiresAt: expiresAt.toISOString() });
+      },
+    );
+  };
+}

@@ -1,0 +1,43 @@
+// GET /v1/sessions, DELETE /v1/sessions/{resource}.
+import { Type } from "@sinclair/typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { AppError } from "../../domain/errors.js";
+import { callerAccount, type Gateway } from "../context.js";
+import { problemResponses } from "../schemas.js";
+
+const SessionView = Type.Object({
+  resource: Type.String(),
+  createdAt: Type.String({ format: "date-time" }),
+  streams: Type.Integer({ description: "Event streams open on this session" }),
+  lastSeenAt: Type.String({ format: "date-time" }),
+});
+
+export function sessionRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      "/v1/sessions",
+      { schema: { tags: ["sessions"], summary: "The account's sessions", response: { 200: Type.Object({ items: Type.Array(SessionView) }), ...problemResponses(401, 404) } } },
+      async (req) => {
+        const account = await callerAccount(gw, req);
+        const rows = await gw.sessions.list(account.id);
+        return { items: rows.map((s) => ({ resource: s.resource, createdAt: s.createdAt.toISOString(), streams: s.streams, lastSeenAt: s.lastSeenAt.toISOString() })) };
+      },
+    );
+    app.delete(
+      "/v1/sessions/:resource",
+      {
+        schema: {
+          tags: ["sessions"],
+          summary: "End a session",
+          params: Type.Object({ resource: Type.String({ minLength: 1, maxLength: 1023 }) }),
+          response: { 204: Type.Null(), ...problemResponses(401, 404) },
+        },
+      },
+      async (req, reply) => {
+        const account = await callerAccount(gw, req);
+        if (!(await gw.endSession(account.id, req.params.resource))) throw new AppError("session-not-found", `no session "${req.params.resource}"`);
+        return reply.code(204).send(null);
+      },
+    );
+  };
+}

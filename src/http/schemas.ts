@@ -1,0 +1,111 @@
+// TypeBox schemas: the same objects validate requests (Ajv) and produce the OpenAPI document.
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { CHAT_STATES, MESSAGE_TYPES } from "../domain/message.js";
+import { XML_TEXT_PATTERN } from "../domain/text.js";
+
+export const LANG_PATTERN = "^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$";
+
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String({ description: "Stable machine-readable error code" }),
+  },
+  { $id: "Problem", additionalProperties: true, description: "RFC 9457 problem details" },
+);
+
+export const problemResponses = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((s) => [s, Type.Ref(Problem, { description: "Problem details (application/problem+json)" })]));
+
+const Jid = (description: string) => Type.String({ minLength: 3, maxLength: 3071, description });
+const Cursor = Type.String({ pattern: "^[0-9]{1,18}$", description: "Opaque cursor from a previous page" });
+
+export function xmlText(maxLength: number, description?: string): TSchema {
+  return Type.String({ pattern: XML_TEXT_PATTERN, maxLength, ...(description ? { description } : {}) });
+}
+
+/** A text, or the same text in several languages keyed by language tag (RFC 6121 §5.2.3). */
+export function langText(maxLength: number, description: string): TSchema {
+  return Type.Union(
+    [xmlText(maxLength), Type.Record(Type.String({ pattern: LANG_PATTERN }), xmlText(maxLength), { minProperties: 1, maxProperties: 16 })],
+    { description },
+  );
+}
+
+export function sendMessageBody(maxChars: number) {
+  return Type.Object(
+    {
+      to: Jid("Recipient JID (RFC 7622), bare or full"),
+      type: Type.Optional(Type.Union(MESSAGE_TYPES.map((t) => Type.Literal(t)), { default: "chat" })),
+      body: Type.Optional(langText(maxChars, "Message body, or bodies by language")),
+      subject: Type.Optional(langText(1024, "Subject, or subjects by language")),
+      thread: Type.Optional(Type.String({ pattern: "^[\\x21-\\x7E]{1,256}$", description: "Thread id (RFC 6121 §5.2.5)" })),
+      lang: Type.Optional(Type.String({ pattern: LANG_PATTERN, description: "xml:lang of the message" })),
+      receipt: Type.Optional(Type.Boolean({ description: "Request a XEP-0184 delivery receipt" })),
+      state: Type.Optional(Type.Union(CHAT_STATES.map((s) => Type.Literal(s)), { description: "XEP-0085 chat state" })),
+    },
+    { additionalProperties: false },
+  );
+}
+export type SendMessageBody = Static<ReturnType<typeof sendMessageBody>>;
+
+export const IdempotencyHeaders = Type.Object({
+  "idempotency-key": Type.Optional(Type.String({ pattern: "^[\\x21-\\x7E]{1,255}$", description: "Retry key: the same key and payload within 24 h returns the first response" })),
+  "balcony-resource": Type.Optional(Type.String({ minLength: 1, maxLength: 1023, pattern: XML_TEXT_PATTERN })),
+});
+
+export const Accepted = Type.Object({
+  id: Type.String({ format: "uuid" }),
+  status: Type.Union([Type.Literal("queued"), Type.Literal("sent")]),
+  createdAt: Type.String({ format: "date-time" }),
+});
+
+const AnyLangText = Type.Union([Type.String(), Type.Record(Type.String(), Type.String())]);
+
+export const MessageView = Type.Object({
+  id: Type.String(),
+  direction: Type.Union([Type.Literal("out"), Type.Literal("in")]),
+  from: Type.String(),
+  to: Type.String(),
+  type: Type.String(),
+  body: Type.Union([AnyLangText, Type.Null()]),
+  subject: Type.Union([AnyLangText, Type.Null()]),
+  thread: Type.Union([Type.String(), Type.Null()]),
+  lang: Type.Union([Type.String(), Type.Null()]),
+  state: Type.Union([Type.String(), Type.Null()]),
+  receipt: Type.Boolean(),
+  status: Type.Union([Type.Literal("queued"), Type.Literal("sent"), Type.Literal("delivered"), Type.Literal("failed"), Type.Literal("received")]),
+  error: Type.Optional(Type.Unknown()),
+  cursor: Type.String(),
+  createdAt: Type.String({ format: "date-time" }),
+  updatedAt: Type.String({ format: "date-time" }),
+});
+
+export const HistoryQuery = Type.Object({
+  with: Jid("The other party's bare JID"),
+  before: Type.Optional(Cursor),
+  after: Type.Optional(Cursor),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+});
+
+export const EventsQuery = Type.Object({
+  since: Type.Optional(Type.String({ pattern: "^[0-9]{1,18}$", description: "Replay events after this id" })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  resource: Type.Optional(Type.String({ minLength: 1, maxLength: 1023, pattern: XML_TEXT_PATTERN, description: "Session (resource) of this stream" })),
+});
+
+export const EventView = Type.Object({
+  id: Type.Integer(),
+  event: Type.String(),
+  data: Type.Unknown(),
+  createdAt: Type.String({ format: "date-time" }),
+});
+
+export const AccountView = Type.Object({ jid: Type.String(), createdAt: Type.String({ format: "date-time" }) });
+export const PageQuery = Type.Object({
+  cursor: Type.Optional(Cursor),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+});
+export const Localpart = Type.String({ minLength: 1, maxLength: 1023, description: "Account localpart (RFC 7622 §3.3)" });

@@ -1,0 +1,164 @@
+// Stanzas from the XMPP network to hosted accounts: routing (RFC 6121 §8.5), inbound messages,
+// XEP-0184 receipts and error bounces (RFC 6120 §8.3) into storage and the event log.
+// Stanzas are processed in arrival order, in batches that share one transaction.
+import { randomUUID } from "node:crypto";
+import type { Element } from "@xmpp/xml";
+import type { Database } from "../db/client.js";
+import type { Accounts } from "../db/accounts.js";
+import { Batcher } from "../db/batch.js";
+import { appendEvents, type NewEvent } from "../db/events.js";
+import type { Messages } from "../db/messages.js";
+import type { Sessions } from "../db/sessions.js";
+import type { Prisma } from "../db/generated/client.js";
+import { parseJid } from "../domain/jid.js";
+import type { LangText } from "../domain/message.js";
+import { CHAT_STATES } from "../domain/message.js";
+import type { XmppLink } from "./link.js";
+import { errorReply, NS } from "./stanzas.js";
+
+type Tx = Prisma.TransactionClient;
+
+export interface InboundDeps {
+  db: Database;
+  domain: string;
+  accounts: Accounts;
+  messages: Messages;
+  sessions: Sessions;
+  link: XmppLink;
+  log: { warn(o: object, m: string): void; debug(o: object, m: string): void };
+}
+
+/** Reads `<body/>`/`<subject/>` variants: a plain string when there is one in the stanza's language. */
+export function readLangText(stanza: Element, name: "body" | "subject"): LangText | null {
+  const els = stanza.getChildren(name);
+  if (els.length === 0) return null;
+  const stanzaLang = stanza.attrs["xml:lang"];
+  if (els.length === 1 && (els[0]!.attrs["xml:lang"] ?? stanzaLang) === stanzaLang) return els[0]!.text();
+  const out: Record<string, string> = {};
+  for (const el of els) out[el.attrs["xml:lang"] ?? stanzaLang ?? "und"] = el.text();
+  return out;
+}
+
+function stanzaErrorOf(stanza: Element): { type: string; condition: string; text?: string } {
+  const err = stanza.getChild("error");
+  const condition = err?.getChildElements().find((c) => c.attrs.xmlns === NS.stanzas && c.name !== "text")?.name ?? "undefined-condition";
+  const text = err?.getChildText("text", NS.stanzas) ?? undefined;
+  return { type: err?.attrs.type ?? "cancel", condition, ...(text ? { text } : {}) };
+}
+
+export class Inbound {
+  private readonly batcher: Batcher<Element, void>;
+
+  constructor(private readonly deps: InboundDeps) {
+    // One at a time, so events are appended in the order stanzas arrived.
+    this.batcher = new Batcher<Element, void>((batch) => this.process(batch), 200, 1);
+    deps.link.on("stanza", (el) => {
+      if (el.name === "message") void this.batcher.push(el).catch((err: unknown) => deps.log.warn({ err: String(err) }, "inbound stanza failed"));
+    });
+  }
+
+  private async process(batch: Element[]): Promise<void[]> {
+    const replies: Element[] = [];
+    try {
+      await this.deps.db.prisma.$transaction(async (tx) => {
+        replies.length = 0;
+        for (const stanza of batch) await this.message(tx, stanza, replies);
+      });
+    } catch (err) {
+      // One bad stanza must not lose the others: retry each in a transaction of its own.
+      if (batch.length === 1) throw err;
+      for (const stanza of batch) {
+        const mine: Element[] = [];
+        await this.deps.db.prisma.$transaction((tx) => this.message(tx, stanza, mine)).then(
+          () => replies.push(...mine),
+          (e: unknown) => this.deps.log.warn({ err: String(e), stanza: stanza.toString().slice(0, 500) }, "inbound stanza dropped"),
+        );
+      }
+    }
+    for (const r of replies) this.deps.link.send(r);
+    return batch.map(() => undefined);
+  }
+
+  /** RFC 6121 §8.5.2 (bare JID) and §8.5.3 (full JID) for message stanzas. */
+  private async message(tx: Tx, stanza: Element, replies: Element[]): Promise<void> {
+    const { domain, accounts, messages, sessions } = this.deps;
+    const type = stanza.attrs.type ?? "normal";
+    const to = parseJid(stanza.attrs.to ?? "");
+    const from = parseJid(stanza.attrs.from ?? "");
+    const bounce = (condition: string) => {
+      // Never answer an error with an error (RFC 6120 §8.3.1).
+      if (type !== "error" && from) replies.push(errorReply(stanza, "cancel", condition));
+    };
+    if (!to || !from || to.domain !== domain) return bounce("jid-malformed");
+    if (!to.local) return bounce("service-unavailable");
+    const account = await accounts.find(to.local);
+    if (!account) return bounce("service-unavailable"); // §8.5.1: no such account
+    const peer = from.local ? `${from.local}@${from.domain}` : from.domain;
+    const events: NewEvent[] = [];
+
+    if (type === "error") {
+      const id = stanza.attrs.id;
+      const error = stanzaErrorOf(stanza);
+      if (id && (await messages.markFailed(tx, account.id, id, peer, error))) {
+        events.push({ accountId: account.id, type: "message-status", data: { id, status: "failed", error } });
+      }
+      if (events.length) await appendEvents(tx, events);
+      return;
+    }
+    if (type === "groupchat") return bounce("service-unavailable"); // §8.5.2.1.1
+
+    const received = stanza.getChild("received", NS.receipts);
+    if (received?.attrs.id && (await messages.markDelivered(tx, account.id, received.attrs.id, peer))) {
+      events.push({ accountId: account.id, type: "receipt", data: { id: received.attrs.id, from: stanza.attrs.from, status: "delivered" } });
+    }
+
+    const body = readLangText(stanza, "body");
+    const subject = readLangText(stanza, "subject");
+    const state = stanza.getChildElements().find((c) => c.attrs.xmlns === NS.chatStates && (CHAT_STATES as readonly string[]).includes(c.name))?.name ?? null;
+    if (body !== null || subject !== null || state !== null) {
+      // §8.5.3.2.1: to a full JID with no such session, a chat/normal message is handled as if to the bare JID.
+      const resource = to.resource && (await sessions.exists(account.id, to.resource)) ? to.resource : null;
+      const wantsReceipt = !!stanza.getChild("request", NS.receipts) && !!stanza.attrs.id;
+      const id = randomUUID();
+      const data = {
+        id,
+        from: stanza.attrs.from,
+        to: stanza.attrs.to,
+        type,
+        body,
+        subject,
+        thread: stanza.getChildText("thread"),
+        lang: stanza.attrs["xml:lang"] ?? null,
+        state,
+        receiptRequested: wantsReceipt,
+        stanzaId: stanza.attrs.id ?? null,
+        createdAt: new Date().toISOString(),
+      };
+      if (body !== null || subject !== null) {
+        await messages.insertInbound(tx, {
+          id,
+          accountId: account.id,
+          peer,
+          from: data.from!,
+          to: data.to!,
+          type,
+          body,
+          subject,
+          thread: data.thread,
+          lang: data.lang,
+          state,
+          receipt: wantsReceipt,
+          stanzaId: data.stanzaId,
+        });
+      }
+      events.push({
+        accountId: account.id,
+        type: "message",
+        data,
+        resource,
+        receipt: wantsReceipt ? { to: stanza.attrs.from!, id: stanza.attrs.id! } : null,
+      });
+    }
+    if (events.length) await appendEvents(tx, events);
+  }
+}

@@ -1,0 +1,46 @@
+// The component's iq duties: service discovery (XEP-0030) for the domain and for each hosted
+// account, ping (XEP-0199). Every other iq get/set gets service-unavailable from @xmpp/iq's
+// callee (RFC 6120 §8.4), as do queries to accounts that do not exist (RFC 6121 §8.5.1).
+import xml, { type Element } from "@xmpp/xml";
+import type { Accounts } from "../db/accounts.js";
+import { parseJid } from "../domain/jid.js";
+import type { XmppLink } from "./link.js";
+import { NS } from "./stanzas.js";
+
+const DOMAIN_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping];
+const ACCOUNT_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.receipts, NS.chatStates];
+
+const serviceUnavailable = () => xml("error", { type: "cancel" }, xml("service-unavailable", { xmlns: NS.stanzas }));
+
+type Target = "domain" | "account" | null;
+
+export function registerIqHandlers(link: XmppLink, domain: string, accounts: Accounts): void {
+  /** What an iq is addressed to: the domain, an existing account's bare JID, or neither. */
+  async function target(stanza: Element): Promise<Target> {
+    const to = parseJid(stanza.attrs.to ?? "");
+    if (!to || to.domain !== domain || to.resource) return null;
+    if (!to.local) return "domain";
+    return (await accounts.find(to.local)) ? "account" : null;
+  }
+
+  const { iqCallee } = link.xmpp;
+
+  iqCallee.get(NS.discoInfo, "query", async ({ stanza, element }) => {
+    const t = await target(stanza);
+    if (!t) return serviceUnavailable();
+    // A node we do not publish (XEP-0030 §3.1): item-not-found.
+    if (element.attrs.node) return xml("error", { type: "cancel" }, xml("item-not-found", { xmlns: NS.stanzas }));
+    const identity = t === "domain" ? { category: "server", type: "im", name: "Balcony" } : { category: "account", type: "registered" };
+    const features = t === "domain" ? DOMAIN_FEATURES : ACCOUNT_FEATURES;
+    return xml("query", { xmlns: NS.discoInfo }, xml("identity", identity), ...features.map((v) => xml("feature", { var: v })));
+  });
+
+  // Balcony publishes no items: accounts are not enumerable over XMPP.
+  iqCallee.get(NS.discoItems, "query", async ({ stanza, element }) => {
+    if (!(await target(stanza))) return serviceUnavailable();
+    if (element.attrs.node) return xml("error", { type: "cancel" }, xml("item-not-found", { xmlns: NS.stanzas }));
+    return xml("query", { xmlns: NS.discoItems });
+  });
+
+  iqCallee.get(NS.ping, "ping", async ({ stanza }) => ((await target(stanza)) ? true : serviceUnavailable()));
+}

@@ -1,0 +1,89 @@
+// The component link (XEP-0114) to the XMPP server. Owns the connection and its reconnection
+// with capped exponential backoff; everything else talks to it through `send`, `write` and the
+// "stanza" / "online" / "offline" events.
+import { EventEmitter } from "node:events";
+import pkg, { type Component } from "@xmpp/component";
+import type { Element } from "@xmpp/xml";
+
+const { component } = pkg;
+
+export interface LinkOptions {
+  service: string;
+  domain: string;
+  secret: string;
+  reconnectMaxMs: number;
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+export interface LinkEvents {
+  stanza: [Element];
+  online: [];
+  offline: [];
+}
+
+export class XmppLink extends EventEmitter<LinkEvents> {
+  readonly xmpp: Component;
+  private attempts = 0;
+  private stopping = false;
+  online = false;
+
+  constructor(private readonly opts: LinkOptions) {
+    super();
+    this.xmpp = component({ service: opts.service, domain: opts.domain, password: opts.secret });
+    // Runs before @xmpp/reconnect's own "disconnect" listener, so the delay it uses is ours:
+    // 250 ms doubling up to the cap, with jitter so several instances do not reconnect in step.
+    this.xmpp.prependListener("disconnect", () => {
+      const base = Math.min(opts.reconnectMaxMs, 250 * 2 ** Math.min(this.attempts, 20));
+      this.xmpp.reconnect.delay = Math.round(base * (0.75 + Math.random() * 0.25));
+      this.attempts++;
+    });
+    this.xmpp.on("online", () => {
+      this.attempts = 0;
+      this.online = true;
+      opts.log.info({ domain: opts.domain, service: opts.service }, "component link online");
+      this.emit("online");
+    });
+    this.xmpp.on("offline", () => this.wentDown());
+    this.xmpp.on("disconnect", () => this.wentDown());
+    this.xmpp.on("error", (err: Error) => {
+      if (!this.stopping) opts.log.warn({ err: err.message }, "component link error");
+    });
+    this.xmpp.on("stanza", (el: Element) => this.emit("stanza", el));
+  }
+
+  private wentDown(): void {
+    if (!this.online) return;
+    this.online = false;
+    this.opts.log.warn({ domain: this.opts.domain }, "component link down");
+    this.emit("offline");
+  }
+
+  /** Connects; if the server is not there yet, keeps trying in the background. */
+  async start(): Promise<void> {
+    try {
+      await this.xmpp.start();
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, "component link not up yet; retrying");
+      if (this.xmpp.status === "offline" || this.xmpp.status === "disconnect") this.xmpp.reconnect.scheduleReconnect?.();
+    }
+  }
+
+  /** Writes serialized stanzas in one socket write. Returns false (writes nothing) when offline. */
+  write(stanzas: string[]): boolean {
+    const socket = this.xmpp.socket;
+    if (!this.online || !socket || socket.destroyed || stanzas.length === 0) return this.online && stanzas.length === 0;
+    socket.write(stanzas.join(""));
+    return true;
+  }
+
+  send(el: Element): boolean {
+    return this.write([el.toString()]);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.xmpp.reconnect.stop();
+    this.online = false;
+    await Promise.race([this.xmpp.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+  }
+}

@@ -1,0 +1,110 @@
+// Sends accepted outbound messages. Fresh messages go straight to the socket after their insert
+// committed; anything still `queued` (link was down, an instance crashed, a send raced a
+// reconnect) is drained from Postgres in `seq` order. Rows are claimed with
+// FOR UPDATE SKIP LOCKED, so several gateway instances never drain the same message twice.
+import type { Db } from "../db/client.js";
+import { Batcher } from "../db/batch.js";
+import type { Messages } from "../db/messages.js";
+import type { OutboundMessage } from "../domain/message.js";
+import type { XmppLink } from "./link.js";
+import { messageStanza } from "./stanzas.js";
+
+interface QueuedRow {
+  id: string;
+  from: string;
+  to: string;
+  type: string;
+  body: OutboundMessage["body"];
+  subject: OutboundMessage["subject"];
+  thread: string | null;
+  lang: string | null;
+  receipt: boolean;
+  state: string | null;
+}
+
+export interface OutboxLog {
+  warn(o: object, m: string): void;
+  info(o: object, m: string): void;
+}
+
+export class Outbox {
+  private draining = false;
+  private drainAgain = false;
+  private sweeper: NodeJS.Timeout | null = null;
+  private readonly sentMarker: Batcher<string, void>;
+  sentCount = 0;
+
+  constructor(
+    private readonly db: Db,
+    messages: Messages,
+    private readonly link: XmppLink,
+    private readonly log: OutboxLog,
+    private readonly staleMs = 10_000,
+  ) {
+    this.sentMarker = new Batcher<string, void>(async (ids) => {
+      await messages.markSent(ids);
+      return ids.map(() => undefined);
+    }, 2000, 1);
+  }
+
+  start(): void {
+    this.link.on("online", () => void this.drain());
+    this.sweeper = setInterval(() => void this.drain(new Date(Date.now() - this.staleMs)), this.staleMs / 2);
+    this.sweeper.unref();
+    if (this.link.online) void this.drain();
+  }
+
+  stop(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  /** Sends messages whose rows just committed. Returns false when they stay queued for the drain. */
+  sendNow(msgs: OutboundMessage[]): boolean {
+    if (this.draining) {
+      this.drainAgain = true;
+      return false;
+    }
+    if (!this.link.write(msgs.map((m) => messageStanza(m).toString()))) return false;
+    this.sentCount += msgs.length;
+    for (const m of msgs) this.sentMarker.push(m.id).catch((err: unknown) => this.log.warn({ err: String(err) }, "marking messages sent failed; the drain will resend them"));
+    return true;
+  }
+
+  /** Sends every queued message in order, in claimed batches, while the link is up. */
+  async drain(olderThan?: Date): Promise<number> {
+    if (this.draining || !this.link.online) return 0;
+    this.draining = true;
+    let total = 0;
+    try {
+      do {
+        this.drainAgain = false;
+        for (;;) {
+          const n = await this.drainBatch(olderThan);
+          total += n;
+          if (n === 0) break;
+        }
+      } while (this.drainAgain && this.link.online);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, "outbox drain failed; will retry");
+    } finally {
+      this.draining = false;
+    }
+    if (total > 0) this.log.info({ sent: total }, "outbox drained");
+    return total;
+  }
+
+  private drainBatch(olderThan?: Date): Promise<number> {
+    return this.db.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<QueuedRow[]>`
+        SELECT id::text, "from", "to", type, body, subject, thread, lang, receipt, state FROM message
+        WHERE status = 'queued' AND direction = 'out' AND created_at < ${olderThan ?? new Date(Date.now() + 60_000)}
+        ORDER BY seq LIMIT 500 FOR UPDATE SKIP LOCKED`;
+      if (rows.length === 0) return 0;
+      const msgs = rows.map((r) => ({ ...r, type: r.type as OutboundMessage["type"], state: r.state as OutboundMessage["state"] }));
+      if (!this.link.write(msgs.map((m) => messageStanza(m).toString()))) return 0;
+      this.sentCount += msgs.length;
+      await tx.$executeRaw`UPDATE message SET status = 'sent', updated_at = now() WHERE id = ANY(${rows.map((r) => r.id)}::uuid[]) AND status = 'queued'`;
+      return rows.length;
+    });
+  }
+}

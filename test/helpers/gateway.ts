@@ -1,0 +1,104 @@
+// Starts the real gateway in-process against a fresh database and a real XMPP server, and
+// gives tests a small HTTP client with tokens.
+import { randomBytes } from "node:crypto";
+import jwt from "jsonwebtoken";
+import { loadConfig, type Config } from "../../src/config.js";
+import { startGateway, type RunningGateway } from "../../src/gateway.js";
+import { createLogger } from "../../src/app.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+import type { XmppServer } from "./xmpp-server.js";
+import { SseClient } from "./sse.js";
+
+export const JWT_SECRET = "test-secret-0123456789abcdef0123456789";
+
+export interface HttpResult {
+  status: number;
+  headers: Headers;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  text: string;
+}
+
+export interface TestGateway {
+  url: string;
+  config: Config;
+  running: RunningGateway;
+  db: TestDatabase;
+  domain: string;
+  adminToken: string;
+  token(localpart: string, claims?: Record<string, unknown>): string;
+  request(method: string, path: string, opts?: { token?: string | null; body?: unknown; headers?: Record<string, string>; raw?: string }): Promise<HttpResult>;
+  createAccount(localpart: string): Promise<string>;
+  sse(path: string, token: string, headers?: Record<string, string>): Promise<SseClient>;
+  stop(): Promise<void>;
+}
+
+export async function startTestGateway(server: XmppServer, env: Record<string, string> = {}, existingDb?: TestDatabase): Promise<TestGateway> {
+  const db = existingDb ?? (await createTestDatabase());
+  const config = loadConfig({
+    PORT: "0",
+    DATABASE_URL: db.url,
+    XMPP_SERVICE: server.componentService,
+    XMPP_DOMAIN: server.componentDomain,
+    XMPP_SECRET: server.componentSecret,
+    JWT_SECRET,
+    XMPP_RECONNECT_MAX: "2s",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    DB_POOL_MAX: "5",
+    ...env,
+  });
+  const running = await startGateway(config, createLogger(config.logLevel));
+  const domain = config.xmpp.domain;
+  await waitFor(() => running.gw.link.online, 10_000, "component link online");
+  const token = (localpart: string, claims: Record<string, unknown> = {}) =>
+    jwt.sign({ sub: localpart, exp: Math.floor(Date.now() / 1000) + 3600, ...claims }, JWT_SECRET, { algorithm: "HS256" });
+  const adminToken = token("admin", { scope: "admin" });
+  const request: TestGateway["request"] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    const tok = opts.token === undefined ? adminToken : opts.token;
+    if (tok) headers.authorization = `Bearer ${tok}`;
+    let payload: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      payload = JSON.stringify(opts.body);
+      headers["content-type"] ??= "application/json";
+    }
+    const res = await fetch(running.url + path, { method, headers, body: payload });
+    const text = await res.text();
+    let body: unknown = undefined;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = undefined;
+    }
+    return { status: res.status, headers: res.headers, body, text };
+  };
+  return {
+    url: running.url,
+    config,
+    running,
+    db,
+    domain,
+    adminToken,
+    token,
+    request,
+    async createAccount(localpart) {
+      const r = await request("POST", "/v1/accounts", { body: { localpart } });
+      if (r.status !== 201) throw new Error(`create account ${localpart}: ${r.status} ${r.text}`);
+      return r.body.jid as string;
+    },
+    sse: (path, tok, headers = {}) => SseClient.open(running.url + path, { authorization: `Bearer ${tok}`, ...headers }),
+    async stop() {
+      await running.close();
+      if (!existingDb) await db.drop();
+    },
+  };
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export const uniq = (prefix: string) => `${prefix}${randomBytes(3).toString("hex")}`;

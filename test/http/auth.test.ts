@@ -1,0 +1,128 @@
+// Authentication and authorization against the real app: algorithms pinned, exp required,
+// admin scope, accounts kept apart, token minting, auto-provisioning.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import jwt from "jsonwebtoken";
+import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
+import { JWT_SECRET, startTestGateway, type TestGateway } from "../helpers/gateway.js";
+
+const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+const exp = () => Math.floor(Date.now() / 1000) + 600;
+
+describe("auth", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+  let auto: TestGateway;
+  let server2: XmppServer;
+  const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const rsaPublic = rsa.publicKey.export({ type: "spki", format: "pem" }).toString();
+
+  before(async () => {
+    server = await startXmppServer();
+    gw = await startTestGateway(server, { JWT_PUBLIC_KEY: rsaPublic });
+    await gw.createAccount("romeo");
+  });
+  after(async () => {
+    await gw?.stop();
+    await auto?.stop();
+    await server?.stop();
+    await server2?.stop();
+  });
+
+  const get = (token: string | null, path = "/v1/sessions") => gw.request("GET", path, { token });
+
+  it("accepts HS256 with JWT_SECRET and RS256 with JWT_PUBLIC_KEY", async () => {
+    assert.equal((await get(gw.token("romeo"))).status, 200);
+    const rs = jwt.sign({ sub: "romeo", exp: exp() }, rsa.privateKey, { algorithm: "RS256" });
+    assert.equal((await get(rs)).status, 200);
+    const bare = jwt.sign({ sub: `romeo@${gw.domain}`, exp: exp() }, JWT_SECRET, { algorithm: "HS256" });
+    assert.equal((await get(bare)).status, 200);
+  });
+
+  it("refuses missing, malformed, expired, not-yet-valid, wrongly signed, exp-less and alg:none tokens with 401", async () => {
+    const cases: [string, string | null, Record<string, string>?][] = [
+      ["missing", null],
+      ["malformed", "not.a.jwt"],
+      ["expired", jwt.sign({ sub: "romeo", exp: Math.floor(Date.now() / 1000) - 10 }, JWT_SECRET, { algorithm: "HS256" })],
+      ["not yet valid", jwt.sign({ sub: "romeo", exp: exp(), nbf: exp() }, JWT_SECRET, { algorithm: "HS256" })],
+      ["wrong secret", jwt.sign({ sub: "romeo", exp: exp() }, "another-secret-another-secret-1234", { algorithm: "HS256" })],
+      ["no exp", jwt.sign({ sub: "romeo" }, JWT_SECRET, { algorithm: "HS256" })],
+      ["alg none", `${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "romeo", exp: exp(), scope: "admin" })}.`],
+      ["HS256 signed with the public key (key confusion)", jwt.sign({ sub: "romeo", exp: exp() }, rsaPublic, { algorithm: "HS256" })],
+      ["HS512", jwt.sign({ sub: "romeo", exp: exp() }, JWT_SECRET, { algorithm: "HS512" })],
+      ["foreign domain", jwt.sign({ sub: "romeo@elsewhere.example", exp: exp() }, JWT_SECRET, { algorithm: "HS256" })],
+      ["no sub", jwt.sign({ exp: exp() }, JWT_SECRET, { algorithm: "HS256" })],
+    ];
+    for (const [name, token] of cases) {
+      const r = await get(token);
+      assert.equal(r.status, 401, name);
+      assert.equal(r.body.code, "unauthorized", name);
+      assert.match(r.headers.get("content-type") ?? "", /problem\+json/, name);
+      if (token) assert.ok(!r.text.includes(token), `${name}: the token is not echoed`);
+    }
+    const basic = await gw.request("GET", "/v1/sessions", { token: null, headers: { authorization: "Basic cm9tZW86cHc=" } });
+    assert.equal(basic.status, 401);
+  });
+
+  it("keeps admin routes for the admin scope (403 otherwise)", async () => {
+    const user = gw.token("romeo");
+    for (const [method, path, body] of [
+      ["POST", "/v1/accounts", { localpart: "x1" }],
+      ["GET", "/v1/accounts", undefined],
+      ["DELETE", "/v1/accounts/romeo", undefined],
+      ["POST", "/v1/tokens", { account: "romeo" }],
+    ] as const) {
+      const r = await gw.request(method, path, { token: user, body });
+      assert.equal(r.status, 403, `${method} ${path}`);
+      assert.equal(r.body.code, "forbidden");
+    }
+    assert.equal((await gw.request("GET", "/v1/accounts", { token: gw.adminToken })).status, 200);
+  });
+
+  it("answers 404 account-not-found for a valid token of an unknown account", async () => {
+    const r = await get(gw.token("ghost"));
+    assert.equal(r.status, 404);
+    assert.equal(r.body.code, "account-not-found");
+  });
+
+  it("mints tokens that work, for existing accounts only", async () => {
+    const r = await gw.request("POST", "/v1/tokens", { body: { account: "romeo", ttlSeconds: 120, resource: "cli" } });
+    assert.equal(r.status, 201, r.text);
+    const claims = jwt.decode(r.body.token) as jwt.JwtPayload;
+    assert.equal(claims.sub, "romeo");
+    assert.equal(claims.resource, "cli");
+    assert.ok(Math.abs(new Date(r.body.expiresAt).getTime() - (Date.now() + 120_000)) < 5000);
+    assert.equal((await get(r.body.token)).status, 200);
+    const missing = await gw.request("POST", "/v1/tokens", { body: { account: "nobody" } });
+    assert.equal(missing.status, 404);
+  });
+
+  it("manages accounts: create (409 on repeat), list with cursor, delete", async () => {
+    for (const lp of ["acc1", "acc2", "acc3"]) assert.equal((await gw.request("POST", "/v1/accounts", { body: { localpart: lp } })).status, 201);
+    const dup = await gw.request("POST", "/v1/accounts", { body: { localpart: "acc1" } });
+    assert.equal(dup.status, 409);
+    assert.equal(dup.body.code, "account-exists");
+    const bad = await gw.request("POST", "/v1/accounts", { body: { localpart: "has space" } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.code, "invalid-jid");
+    const p1 = await gw.request("GET", "/v1/accounts?limit=2");
+    assert.equal(p1.body.items.length, 2);
+    const p2 = await gw.request("GET", `/v1/accounts?limit=2&cursor=${p1.body.nextCursor}`);
+    const all = [...p1.body.items, ...p2.body.items].map((a: { jid: string }) => a.jid);
+    assert.ok(all.includes(`acc2@${gw.domain}`) && all.includes(`acc3@${gw.domain}`), all.join());
+    assert.equal((await gw.request("DELETE", "/v1/accounts/acc3")).status, 204);
+    assert.equal((await gw.request("DELETE", "/v1/accounts/acc3")).status, 404);
+    assert.equal((await get(gw.token("acc3"))).status, 404);
+  });
+
+  it("creates unknown accounts on first use with AUTO_PROVISION=true", async () => {
+    // Prosody takes one connection per component domain, so the second gateway gets a server of its own.
+    server2 = await startXmppServer();
+    auto = await startTestGateway(server2, { AUTO_PROVISION: "true" });
+    const r = await auto.request("GET", "/v1/sessions", { token: auto.token("newcomer") });
+    assert.equal(r.status, 200);
+    const list = await auto.request("GET", "/v1/accounts?limit=500");
+    assert.ok(list.body.items.some((a: { jid: string }) => a.jid === `newcomer@${auto.domain}`));
+  });
+});

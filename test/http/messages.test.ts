@@ -1,0 +1,179 @@
+// POST /v1/messages end to end: HTTP -> gateway -> Postgres -> Prosody -> a real XMPP client.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import xml from "@xmpp/xml";
+import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
+import { connectUser, type XmppUser } from "../helpers/xmpp-user.js";
+import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+
+describe("messages", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+  let juliet: XmppUser;
+  let romeoToken: string;
+  let tybaltToken: string;
+
+  before(async () => {
+    server = await startXmppServer();
+    await server.registerUser("juliet", "pw-juliet");
+    gw = await startTestGateway(server);
+    await gw.createAccount("romeo");
+    await gw.createAccount("tybalt");
+    romeoToken = gw.token("romeo");
+    tybaltToken = gw.token(`tybalt@${gw.domain}`);
+    juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
+    await juliet.sendPresence();
+  });
+  after(async () => {
+    await juliet?.stop();
+    await gw?.stop();
+    await server?.stop();
+  });
+
+  const post = (body: unknown, headers: Record<string, string> = {}, token = romeoToken) => gw.request("POST", "/v1/messages", { token, body, headers });
+
+  it("delivers from, to, type, every xml:lang body, subject, thread, receipt request and origin-id intact", async () => {
+    const r = await post({
+      to: "juliet@localhost",
+      type: "chat",
+      lang: "en",
+      body: { en: "But soft! <what> light & \"window\" breaks?", fr: "Mais doucement ! Quelle lumière ?", ja: "窓から差し込む光 🌅" },
+      subject: "Balcony",
+      thread: "act2-scene2",
+      receipt: true,
+    });
+    assert.equal(r.status, 202, r.text);
+    assert.match(r.body.id, /^[0-9a-f-]{36}$/);
+    assert.ok(["queued", "sent"].includes(r.body.status));
+    const m = await juliet.waitFor((s) => s.is("message") && s.attrs.id === r.body.id);
+    assert.equal(m.attrs.from, `romeo@${gw.domain}`);
+    assert.equal(m.attrs.to, "juliet@localhost");
+    assert.equal(m.attrs.type, "chat");
+    assert.equal(m.attrs["xml:lang"], "en");
+    const bodies = Object.fromEntries(m.getChildren("body").map((b) => [b.attrs["xml:lang"], b.text()]));
+    assert.deepEqual(bodies, { en: "But soft! <what> light & \"window\" breaks?", fr: "Mais doucement ! Quelle lumière ?", ja: "窓から差し込む光 🌅" });
+    assert.equal(m.getChildText("subject"), "Balcony");
+    assert.equal(m.getChildText("thread"), "act2-scene2");
+    assert.ok(m.getChild("request", "urn:xmpp:receipts"), "receipt request");
+    assert.equal(m.getChild("origin-id", "urn:xmpp:sid:0")?.attrs.id, r.body.id);
+  });
+
+  it("marks a message delivered when the XEP-0184 receipt comes back, and sent before that", async () => {
+    const r = await post({ to: "juliet@localhost/balcony", body: "receipt please", receipt: true });
+    assert.equal(r.status, 202);
+    const m = await juliet.waitFor((s) => s.attrs.id === r.body.id);
+    await waitFor(async () => (await gw.request("GET", `/v1/messages/${r.body.id}`, { token: romeoToken })).body.status === "sent", 5000, "status sent");
+    await juliet.send(xml("message", { to: m.attrs.from, id: "rcpt-1" }, xml("received", { xmlns: "urn:xmpp:receipts", id: r.body.id })));
+    await waitFor(async () => (await gw.request("GET", `/v1/messages/${r.body.id}`, { token: romeoToken })).body.status === "delivered", 5000, "status delivered");
+    const got = await gw.request("GET", `/v1/messages/${r.body.id}`, { token: romeoToken });
+    assert.equal(got.body.to, "juliet@localhost/balcony");
+    assert.equal(got.body.body, "receipt please");
+    const events = await gw.request("GET", "/v1/events?since=0", { token: romeoToken, headers: { accept: "application/json" } });
+    assert.ok(events.body.items.some((e: { event: string; data: { id: string } }) => e.event === "receipt" && e.data.id === r.body.id));
+  });
+
+  it("marks a message failed when the server bounces it, with the stanza error", async () => {
+    const r = await post({ to: "nobody-here@localhost", body: "hello?" });
+    assert.equal(r.status, 202);
+    await waitFor(async () => (await gw.request("GET", `/v1/messages/${r.body.id}`, { token: romeoToken })).body.status === "failed", 5000, "status failed");
+    const got = await gw.request("GET", `/v1/messages/${r.body.id}`, { token: romeoToken });
+    assert.equal(got.body.error.condition, "service-unavailable");
+    const events = await gw.request("GET", "/v1/events?since=0", { token: romeoToken, headers: { accept: "application/json" } });
+    assert.ok(events.body.items.some((e: { event: string; data: { id: string; status: string } }) => e.event === "message-status" && e.data.id === r.body.id && e.data.status === "failed"));
+  });
+
+  it("sends once for a retried Idempotency-Key, and refuses the key with another payload", async () => {
+    const body = { to: "juliet@localhost", body: "exactly once" };
+    const key = `key-${Date.now()}`;
+    const first = await post(body, { "idempotency-key": key });
+    const retries = await Promise.all(Array.from({ length: 5 }, () => post({ body: "exactly once", to: "juliet@localhost" }, { "idempotency-key": key })));
+    for (const r of retries) {
+      assert.equal(r.status, 202);
+      assert.equal(r.body.id, first.body.id);
+      assert.equal(r.body.createdAt, first.body.createdAt);
+    }
+    const concurrentKey = `ckey-${Date.now()}`;
+    const concurrent = await Promise.all(Array.from({ length: 8 }, () => post({ to: "juliet@localhost", body: "concurrent once" }, { "idempotency-key": concurrentKey })));
+    assert.equal(new Set(concurrent.map((r) => r.body.id)).size, 1);
+    const changed = await post({ to: "juliet@localhost", body: "something else" }, { "idempotency-key": key });
+    assert.equal(changed.status, 422);
+    assert.equal(changed.body.code, "idempotency-key-reused");
+    // A marker message: once it arrived, anything sent before it has arrived too (one link, in order).
+    const marker = await post({ to: "juliet@localhost", body: "marker" });
+    await juliet.waitFor((s) => s.attrs.id === marker.body.id);
+    assert.equal(juliet.stanzas.filter((s) => s.getChildText("body") === "exactly once").length, 1);
+    assert.equal(juliet.stanzas.filter((s) => s.getChildText("body") === "concurrent once").length, 1);
+  });
+
+  it("refuses text that is not XML character data with 400, sends nothing, and keeps the link up", async () => {
+    const bad = ["ctrl \u0001 char", "nul \u0000", "escape \u001b[31m", "lone \ud800 surrogate", "lone low \udc00", "ffff \uffff"];
+    for (const text of bad) {
+      const r = await post({ to: "juliet@localhost", body: text });
+      assert.equal(r.status, 400, `${JSON.stringify(text)}: ${r.text}`);
+      assert.equal(r.body.code, "invalid-text");
+      assert.equal(r.body.field, "body.body");
+      assert.match(r.headers.get("content-type") ?? "", /application\/problem\+json/);
+    }
+    const subj = await post({ to: "juliet@localhost", subject: { en: "x\u0007" } });
+    assert.equal(subj.status, 400);
+    const injection = await post({ to: "juliet@localhost", body: "</body><iq type='set' id='x'><query/></iq><body>" });
+    assert.equal(injection.status, 202);
+    const m = await juliet.waitFor((s) => s.attrs.id === injection.body.id);
+    assert.equal(m.getChildText("body"), "</body><iq type='set' id='x'><query/></iq><body>");
+    const ready = await gw.request("GET", "/readyz", { token: null });
+    assert.equal(ready.status, 200);
+    assert.equal(juliet.stanzas.filter((s) => /ctrl|nul |escape|lone|ffff/.test(s.getChildText("body") ?? "")).length, 0);
+  });
+
+  it("validates the request: JIDs, required content, unknown fields, types", async () => {
+    const cases: [unknown, string, string][] = [
+      [{ to: "not a jid@@", body: "x" }, "invalid-jid", "body.to"],
+      [{ to: "juliet@localhost" }, "validation-failed", "body.body"],
+      [{ to: "juliet@localhost", body: "x", colour: "red" }, "validation-failed", "body.colour"],
+      [{ to: "juliet@localhost", body: "x", type: "groupchat" }, "validation-failed", "body.type"],
+      [{ body: "x" }, "validation-failed", "body.to"],
+      [{ to: "juliet@localhost", body: "x", lang: "not a lang" }, "validation-failed", "body.lang"],
+    ];
+    for (const [body, code, field] of cases) {
+      const r = await post(body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(r.body.code, code, JSON.stringify(body));
+      assert.equal(r.body.field, field, JSON.stringify(body));
+    }
+    const broken = await gw.request("POST", "/v1/messages", { token: romeoToken, raw: "{not json", headers: { "content-type": "application/json" } });
+    assert.equal(broken.status, 400);
+    assert.equal(broken.body.code, "validation-failed");
+  });
+
+  it("keeps accounts apart: another account's message id is not found", async () => {
+    const r = await post({ to: "juliet@localhost", body: "private" });
+    const other = await gw.request("GET", `/v1/messages/${r.body.id}`, { token: tybaltToken });
+    assert.equal(other.status, 404);
+    assert.equal(other.body.code, "message-not-found");
+    const mine = await gw.request("GET", `/v1/messages/${r.body.id}`, { token: romeoToken });
+    assert.equal(mine.status, 200);
+    const hist = await gw.request("GET", "/v1/messages?with=juliet@localhost", { token: tybaltToken });
+    assert.equal(hist.status, 200);
+    assert.equal(hist.body.items.length, 0);
+  });
+
+  it("lists a conversation in both directions, newest first, with cursors", async () => {
+    await gw.createAccount("benvolio");
+    const tok = gw.token("benvolio");
+    for (const text of ["one", "two", "three"]) {
+      const r = await gw.request("POST", "/v1/messages", { token: tok, body: { to: "juliet@localhost", body: text } });
+      await juliet.waitFor((s) => s.attrs.id === r.body.id);
+    }
+    await juliet.send(xml("message", { to: `benvolio@${gw.domain}`, type: "chat", id: "in-4" }, xml("body", {}, "four")));
+    await waitFor(async () => (await gw.request("GET", "/v1/messages?with=juliet@localhost", { token: tok })).body.items.length === 4, 5000, "4 messages");
+    const page1 = await gw.request("GET", "/v1/messages?with=juliet@localhost&limit=3", { token: tok });
+    assert.deepEqual(page1.body.items.map((m: { body: string }) => m.body), ["four", "three", "two"]);
+    assert.equal(page1.body.items[0].direction, "in");
+    assert.equal(page1.body.items[0].from, "juliet@localhost/balcony");
+    const page2 = await gw.request("GET", `/v1/messages?with=juliet@localhost&limit=3&before=${page1.body.nextCursor}`, { token: tok });
+    assert.deepEqual(page2.body.items.map((m: { body: string }) => m.body), ["one"]);
+    assert.equal(page2.body.nextCursor, null);
+    const bad = await gw.request("GET", "/v1/messages?with=juliet@localhost&before=abc", { token: tok });
+    assert.equal(bad.status, 400);
+  });
+});

@@ -1,0 +1,54 @@
+// Operations routes and the OpenAPI document, on the real app.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
+import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
+
+describe("operations", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+
+  before(async () => {
+    server = await startXmppServer();
+    gw = await startTestGateway(server);
+  });
+  after(async () => {
+    await gw?.stop();
+    await server?.stop();
+  });
+
+  it("serves /healthz and /readyz without a token", async () => {
+    const h = await gw.request("GET", "/healthz", { token: null });
+    assert.equal(h.status, 200);
+    const r = await gw.request("GET", "/readyz", { token: null });
+    assert.deepEqual([r.status, r.body.database, r.body.xmpp], [200, "up", "up"]);
+  });
+
+  it("exposes Prometheus metrics, including HTTP timings and the link state", async () => {
+    await gw.request("GET", "/v1/accounts");
+    const m = await gw.request("GET", "/metrics", { token: null });
+    assert.equal(m.status, 200);
+    assert.match(m.headers.get("content-type") ?? "", /text\/plain/);
+    assert.match(m.text, /balcony_http_request_duration_seconds_count\{method="GET",route="\/v1\/accounts",status="200"\} [1-9]/);
+    assert.match(m.text, /balcony_xmpp_link_up 1/);
+  });
+
+  it("serves the OpenAPI document, identical to the committed openapi/openapi.json", async () => {
+    const live = await gw.request("GET", "/openapi.json", { token: null });
+    assert.equal(live.status, 200);
+    const committed = JSON.parse(await readFile(new URL("../../openapi/openapi.json", import.meta.url), "utf8"));
+    assert.deepEqual(live.body, committed, "openapi/openapi.json is stale: run npm run openapi");
+    for (const path of ["/v1/messages", "/v1/messages/{id}", "/v1/events", "/v1/accounts", "/v1/tokens", "/v1/sessions"]) assert.ok(live.body.paths[path], path);
+    const docs = await fetch(gw.url + "/docs/");
+    assert.equal(docs.status, 200);
+    assert.match(await docs.text(), /swagger/i);
+  });
+
+  it("answers unknown routes and wrong methods with a problem document", async () => {
+    const r = await gw.request("GET", "/v1/nothing-here");
+    assert.equal(r.status, 404);
+    assert.equal(r.body.code, "not-found");
+    assert.match(r.headers.get("content-type") ?? "", /problem\+json/);
+  });
+});

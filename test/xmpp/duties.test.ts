@@ -1,0 +1,107 @@
+// The component's XMPP duties, checked from a real client on Prosody: disco, ping,
+// service-unavailable for everything else and for unknown accounts.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import xml from "@xmpp/xml";
+import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
+import { connectUser, type XmppUser } from "../helpers/xmpp-user.js";
+import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
+
+const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+describe("xmpp duties", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+  let juliet: XmppUser;
+  let n = 0;
+
+  before(async () => {
+    server = await startXmppServer();
+    await server.registerUser("juliet", "pw");
+    gw = await startTestGateway(server);
+    await gw.createAccount("romeo");
+    juliet = await connectUser(server, "juliet", "pw", "x");
+    await juliet.sendPresence();
+  });
+  after(async () => {
+    await juliet?.stop();
+    await gw?.stop();
+    await server?.stop();
+  });
+
+  async function iq(to: string, type: "get" | "set", child: ReturnType<typeof xml>) {
+    const id = `iq-${++n}`;
+    await juliet.send(xml("iq", { to, type, id }, child));
+    return juliet.waitFor((s) => s.is("iq") && s.attrs.id === id && (s.attrs.type === "result" || s.attrs.type === "error"));
+  }
+  const condition = (s: ReturnType<typeof xml>) => s.getChild("error")?.getChildElements().find((c) => c.attrs.xmlns === STANZAS)?.name;
+
+  it("answers disco#info for the domain and for an account (XEP-0030)", async () => {
+    const dom = await iq(gw.domain, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));
+    assert.equal(dom.attrs.type, "result");
+    const q = dom.getChild("query", "http://jabber.org/protocol/disco#info")!;
+    assert.ok(q.getChild("identity"));
+    const features = q.getChildren("feature").map((f) => f.attrs.var);
+    assert.ok(features.includes("urn:xmpp:ping") && features.includes("http://jabber.org/protocol/disco#info"));
+    const acc = await iq(`romeo@${gw.domain}`, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));
+    assert.equal(acc.attrs.type, "result");
+    assert.equal(acc.getChild("query")!.getChild("identity")!.attrs.category, "account");
+    const items = await iq(gw.domain, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#items" }));
+    assert.equal(items.attrs.type, "result");
+  });
+
+  it("answers ping (XEP-0199) for the domain and accounts", async () => {
+    assert.equal((await iq(gw.domain, "get", xml("ping", { xmlns: "urn:xmpp:ping" }))).attrs.type, "result");
+    assert.equal((await iq(`romeo@${gw.domain}`, "get", xml("ping", { xmlns: "urn:xmpp:ping" }))).attrs.type, "result");
+  });
+
+  it("returns service-unavailable for unknown iqs and for accounts that do not exist", async () => {
+    const vcard = await iq(gw.domain, "get", xml("vCard", { xmlns: "vcard-temp" }));
+    assert.equal(vcard.attrs.type, "error");
+    assert.equal(condition(vcard), "service-unavailable");
+    const set = await iq(`romeo@${gw.domain}`, "set", xml("query", { xmlns: "jabber:iq:private" }));
+    assert.equal(condition(set), "service-unavailable");
+    const ghost = await iq(`ghost@${gw.domain}`, "get", xml("ping", { xmlns: "urn:xmpp:ping" }));
+    assert.equal(condition(ghost), "service-unavailable");
+  });
+
+  it("bounces messages to unknown accounts with service-unavailable (RFC 6121 §8.5.2)", async () => {
+    await juliet.send(xml("message", { to: `ghost@${gw.domain}`, type: "chat", id: "to-ghost" }, xml("body", {}, "anyone?")));
+    const err = await juliet.waitFor((s) => s.is("message") && s.attrs.id === "to-ghost" && s.attrs.type === "error");
+    assert.equal(err.attrs.from, `ghost@${gw.domain}`);
+    assert.equal(condition(err), "service-unavailable");
+  });
+
+  it("reports the link in /readyz and comes back after the XMPP server restarts", async () => {
+    assert.equal((await gw.request("GET", "/readyz", { token: null })).status, 200);
+    await server.kill();
+    const deadline = Date.now() + 5000;
+    let down = await gw.request("GET", "/readyz", { token: null });
+    while (down.status !== 503 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      down = await gw.request("GET", "/readyz", { token: null });
+    }
+    assert.equal(down.status, 503);
+    assert.equal(down.body.xmpp, "down");
+    assert.equal(down.body.database, "up");
+    const queued = await gw.request("POST", "/v1/messages", { token: gw.token("romeo"), body: { to: "juliet@localhost", body: "while down" } });
+    assert.equal(queued.status, 202);
+    assert.equal(queued.body.status, "queued");
+    await server.restart();
+    await juliet.stop();
+    juliet = await connectUser(server, "juliet", "pw", "x2");
+    await juliet.sendPresence();
+    const until = Date.now() + 10_000;
+    let up = await gw.request("GET", "/readyz", { token: null });
+    while (up.status !== 200 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      up = await gw.request("GET", "/readyz", { token: null });
+    }
+    assert.equal(up.status, 200);
+    // What was accepted while the link was down goes out after it returns.
+    const m = await juliet.waitFor((s) => s.is("message") && s.attrs.id === queued.body.id, 10_000);
+    assert.equal(m.getChildText("body"), "while down");
+    const st = await gw.request("GET", `/v1/messages/${queued.body.id}`, { token: gw.token("romeo") });
+    assert.notEqual(st.body.status, "queued");
+  });
+});
