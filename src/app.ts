@@ -12,6 +12,8 @@ import { accountRoutes } from "./http/routes/accounts.js";
 import { eventRoutes } from "./http/routes/events.js";
 import { messageRoutes } from "./http/routes/messages.js";
 import { opsRoutes } from "./http/routes/ops.js";
+import { presenceRoutes } from "./http/routes/presence.js";
+import { rosterRoutes } from "./http/routes/roster.js";
 import { sessionRoutes } from "./http/routes/sessions.js";
 
 export const API_VERSION = "1.0.0";
@@ -50,6 +52,9 @@ export async function buildApp(gw: Gateway, opts: { logger?: Logger; logRequests
         { name: "messages" },
         { name: "events" },
         { name: "sessions" },
+        { name: "roster", description: "RFC 6121 §2" },
+        { name: "subscriptions", description: "RFC 6121 §3" },
+        { name: "presence", description: "RFC 6121 §4" },
         { name: "accounts", description: "Admin routes (scope admin)" },
         { name: "operations" },
       ],
@@ -73,5 +78,7 @@ export async function buildApp(gw: Gateway, opts: { logger?: Logger; logRequests
   await app.register(messageRoutes(gw));
   await app.register(eventRoutes(gw));
   await app.register(sessionRoutes(gw));
+  await app.register(rosterRoutes(gw));
+  await app.register(presenceRoutes(gw));
   return base;
 }

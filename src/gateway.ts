@@ -15,7 +15,9 @@ import { Sessions } from "./db/sessions.js";
 import { Auth } from "./http/auth.js";
 import type { Gateway } from "./http/context.js";
 import { Metrics } from "./http/metrics.js";
+import { deleteAccount } from "./services/accounts.js";
 import { Messaging } from "./services/messaging.js";
+import { Presence } from "./services/presence.js";
 import { Inbound } from "./xmpp/inbound.js";
 import { registerIqHandlers } from "./xmpp/iq.js";
 import { XmppLink } from "./xmpp/link.js";
@@ -54,6 +56,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const notifier = new EventNotifier(url, (m, err) => logger.warn({ err: String(err ?? "") }, m));
   await notifier.start();
   const domain = config.xmpp.domain;
+  const presence = new Presence(db, link, domain, config.sessionGraceSeconds, config.sseHeartbeatMs, log);
 
   const gw: Gateway = {
     config,
@@ -62,15 +65,15 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     messages,
     sessions,
     messaging: new Messaging(messages, outbox, (n) => metrics.messagesAccepted.inc(n)),
+    presence,
     notifier,
     link,
     auth: new Auth(config.jwt, domain),
     metrics,
-    async deleteAccount(localpart) {
-      return accounts.remove(localpart);
-    },
+    deleteAccount: (localpart) => deleteAccount(db, link, accounts, domain, localpart),
     async endSession(accountId, resource) {
-      return sessions.remove(accountId, resource);
+      const a = await db.prisma.account.findUnique({ where: { id: accountId }, select: { localpart: true } });
+      return a ? presence.endSession({ id: accountId, jid: `${a.localpart}@${domain}` }, resource) : false;
     },
     async answerReceipts(accountId, localpart, seqs) {
       for (const r of await claimReceipts(db.prisma, accountId, seqs)) link.send(receiptStanza(`${localpart}@${domain}`, r.to, r.id, randomUUID()));
@@ -80,6 +83,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   new Inbound({ db, domain, accounts, messages, sessions, link, log });
   registerIqHandlers(link, domain, accounts);
   outbox.start();
+  presence.start();
 
   const janitor = setInterval(() => {
     void purgeEvents(db.prisma, new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
@@ -99,6 +103,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     async close() {
       clearInterval(janitor);
       outbox.stop();
+      presence.stop();
       await app.close();
       await link.stop();
       await notifier.stop();

@@ -66,12 +66,6 @@ export class Accounts {
     });
   }
 
-  async remove(localpart: string): Promise<boolean> {
-    this.cache.delete(localpart);
-    const { count } = await this.db.account.deleteMany({ where: { localpart } });
-    return count > 0;
-  }
-
   forget(localpart: string): void {
     this.cache.delete(localpart);
   }

@@ -9,9 +9,24 @@ export interface SessionRow {
   streamClosedAt: Date | null;
   lastSeenAt: Date;
   deliveredSeq: number;
+  available: boolean;
+  show: string | null;
+  status: unknown;
+  priority: number;
 }
 
-const select = { resource: true, createdAt: true, streams: true, streamClosedAt: true, lastSeenAt: true, deliveredSeq: true } as const;
+const select = {
+  resource: true,
+  createdAt: true,
+  streams: true,
+  streamClosedAt: true,
+  lastSeenAt: true,
+  deliveredSeq: true,
+  available: true,
+  show: true,
+  status: true,
+  priority: true,
+} as const;
 
 export class Sessions {
   constructor(private readonly db: Db) {}
@@ -53,10 +68,5 @@ export class Sessions {
   async list(accountId: number): Promise<SessionRow[]> {
     const rows = await this.db.session.findMany({ where: { accountId }, orderBy: { createdAt: "asc" }, select });
     return rows.map((r) => ({ ...r, deliveredSeq: Number(r.deliveredSeq) }));
-  }
-
-  async remove(accountId: number, resource: string): Promise<boolean> {
-    const { count } = await this.db.session.deleteMany({ where: { accountId, resource } });
-    return count > 0;
   }
 }

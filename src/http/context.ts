@@ -8,6 +8,7 @@ import type { Messages } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
 import { AppError } from "../domain/errors.js";
 import type { Messaging } from "../services/messaging.js";
+import type { Presence } from "../services/presence.js";
 import type { XmppLink } from "../xmpp/link.js";
 import type { Auth, Principal } from "./auth.js";
 import type { Metrics } from "./metrics.js";
@@ -19,6 +20,7 @@ export interface Gateway {
   messages: Messages;
   sessions: Sessions;
   messaging: Messaging;
+  presence: Presence;
   notifier: EventNotifier;
   link: XmppLink;
   auth: Auth;

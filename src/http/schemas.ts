@@ -1,5 +1,5 @@
 // TypeBox schemas: the same objects validate requests (Ajv) and produce the OpenAPI document.
-import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { Type, type Static, type TSchema, type TString } from "@sinclair/typebox";
 import { CHAT_STATES, MESSAGE_TYPES } from "../domain/message.js";
 import { XML_TEXT_PATTERN } from "../domain/text.js";
 
@@ -22,7 +22,7 @@ export const problemResponses = (...statuses: number[]) =>
 const Jid = (description: string) => Type.String({ minLength: 3, maxLength: 3071, description });
 const Cursor = Type.String({ pattern: "^[0-9]{1,18}$", description: "Opaque cursor from a previous page" });
 
-export function xmlText(maxLength: number, description?: string): TSchema {
+export function xmlText(maxLength: number, description?: string): TString {
   return Type.String({ pattern: XML_TEXT_PATTERN, maxLength, ...(description ? { description } : {}) });
 }
 

@@ -11,8 +11,9 @@ import type { Messages } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
 import type { Prisma } from "../db/generated/client.js";
 import { parseJid } from "../domain/jid.js";
-import type { LangText } from "../domain/message.js";
 import { CHAT_STATES } from "../domain/message.js";
+import { inboundPresence } from "./presence-in.js";
+import { readLangText } from "./text-content.js";
 import type { XmppLink } from "./link.js";
 import { errorReply, NS } from "./stanzas.js";
 
@@ -26,17 +27,6 @@ export interface InboundDeps {
   sessions: Sessions;
   link: XmppLink;
   log: { warn(o: object, m: string): void; debug(o: object, m: string): void };
-}
-
-/** Reads `<body/>`/`<subject/>` variants: a plain string when there is one in the stanza's language. */
-export function readLangText(stanza: Element, name: "body" | "subject"): LangText | null {
-  const els = stanza.getChildren(name);
-  if (els.length === 0) return null;
-  const stanzaLang = stanza.attrs["xml:lang"];
-  if (els.length === 1 && (els[0]!.attrs["xml:lang"] ?? stanzaLang) === stanzaLang) return els[0]!.text();
-  const out: Record<string, string> = {};
-  for (const el of els) out[el.attrs["xml:lang"] ?? stanzaLang ?? "und"] = el.text();
-  return out;
 }
 
 function stanzaErrorOf(stanza: Element): { type: string; condition: string; text?: string } {
@@ -53,7 +43,7 @@ export class Inbound {
     // One at a time, so events are appended in the order stanzas arrived.
     this.batcher = new Batcher<Element, void>((batch) => this.process(batch), 200, 1);
     deps.link.on("stanza", (el) => {
-      if (el.name === "message") void this.batcher.push(el).catch((err: unknown) => deps.log.warn({ err: String(err) }, "inbound stanza failed"));
+      if (el.name === "message" || el.name === "presence") void this.batcher.push(el).catch((err: unknown) => deps.log.warn({ err: String(err) }, "inbound stanza failed"));
     });
   }
 
@@ -62,14 +52,14 @@ export class Inbound {
     try {
       await this.deps.db.prisma.$transaction(async (tx) => {
         replies.length = 0;
-        for (const stanza of batch) await this.message(tx, stanza, replies);
+        for (const stanza of batch) await this.route(tx, stanza, replies);
       });
     } catch (err) {
       // One bad stanza must not lose the others: retry each in a transaction of its own.
       if (batch.length === 1) throw err;
       for (const stanza of batch) {
         const mine: Element[] = [];
-        await this.deps.db.prisma.$transaction((tx) => this.message(tx, stanza, mine)).then(
+        await this.deps.db.prisma.$transaction((tx) => this.route(tx, stanza, mine)).then(
           () => replies.push(...mine),
           (e: unknown) => this.deps.log.warn({ err: String(e), stanza: stanza.toString().slice(0, 500) }, "inbound stanza dropped"),
         );
@@ -77,6 +67,20 @@ export class Inbound {
     }
     for (const r of replies) this.deps.link.send(r);
     return batch.map(() => undefined);
+  }
+
+  private route(tx: Tx, stanza: Element, replies: Element[]): Promise<void> {
+    return stanza.name === "presence" ? this.presence(tx, stanza, replies) : this.message(tx, stanza, replies);
+  }
+
+  /** RFC 6121 §8.5.1: presence to an account that does not exist is silently ignored. */
+  private async presence(tx: Tx, stanza: Element, replies: Element[]): Promise<void> {
+    const to = parseJid(stanza.attrs.to ?? "");
+    const from = parseJid(stanza.attrs.from ?? "");
+    if (!to?.local || !from || to.domain !== this.deps.domain) return;
+    const account = await this.deps.accounts.find(to.local);
+    if (!account) return;
+    await inboundPresence(tx, stanza, { id: account.id, jid: `${account.localpart}@${this.deps.domain}` }, from, replies);
   }
 
   /** RFC 6121 §8.5.2 (bare JID) and §8.5.3 (full JID) for message stanzas. */

@@ -51,3 +51,25 @@ export function errorReply(stanza: Element, type: "cancel" | "modify" | "auth" |
     xml("error", { type }, xml(condition, { xmlns: NS.stanzas }), text ? xml("text", { xmlns: NS.stanzas }, text) : null),
   );
 }
+
+export interface PresenceContent {
+  show?: string | null;
+  status?: OutboundMessage["body"];
+  priority?: number | null;
+}
+
+/** RFC 6121 §4.7: a presence stanza; `type` absent means available. */
+export function presenceStanza(from: string, to: string, type: "unavailable" | "probe" | null, p: PresenceContent = {}): Element {
+  return xml(
+    "presence",
+    { from, to, ...(type ? { type } : {}) },
+    p.show ? xml("show", {}, p.show) : null,
+    ...texts("status", p.status),
+    p.priority ? xml("priority", {}, String(p.priority)) : null,
+  );
+}
+
+/** RFC 6121 §3: subscribe, subscribed, unsubscribe, unsubscribed, from the account's bare JID. */
+export function subscriptionStanza(from: string, to: string, type: "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed", id?: string): Element {
+  return xml("presence", { from, to, type, ...(id ? { id } : {}) });
+}

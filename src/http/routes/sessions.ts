@@ -10,6 +10,10 @@ const SessionView = Type.Object({
   createdAt: Type.String({ format: "date-time" }),
   streams: Type.Integer({ description: "Event streams open on this session" }),
   lastSeenAt: Type.String({ format: "date-time" }),
+  available: Type.Boolean(),
+  show: Type.Union([Type.String(), Type.Null()]),
+  status: Type.Unknown(),
+  priority: Type.Integer(),
 });
 
 export function sessionRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
@@ -20,7 +24,7 @@ export function sessionRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       async (req) => {
         const account = await callerAccount(gw, req);
         const rows = await gw.sessions.list(account.id);
-        return { items: rows.map((s) => ({ resource: s.resource, createdAt: s.createdAt.toISOString(), streams: s.streams, lastSeenAt: s.lastSeenAt.toISOString() })) };
+        return { items: rows.map((s) => ({ resource: s.resource, createdAt: s.createdAt.toISOString(), streams: s.streams, lastSeenAt: s.lastSeenAt.toISOString(), available: s.available, show: s.show, status: s.status, priority: s.priority })) };
       },
     );
     app.delete(

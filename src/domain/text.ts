@@ -1,0 +1,43 @@
+// Text that ends up in XML character data or attribute values. XMPP streams are XML 1.0 (RFC 6120
+// §11.1), whose Char production (XML 1.0 §2.2) is
+//   #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
+// Anything else cannot be escaped, only refused: a stanza carrying it would be a stream error
+// (RFC 6120 §4.9.3.13 not-well-formed) and cost every other stanza on the link. JS strings are UTF-16,
+// so the code points above U+FFFF arrive as surrogate pairs and a lone surrogate is an error.
+
+/**
+ * JSON-Schema `pattern` matching exactly the strings made of XML 1.0 Chars. It works with and without
+ * the RegExp `u` flag: Ajv compiles patterns with `u` (its `unicodeRegExp` default), TypeBox's
+ * Value.Check without it. With `u` the negated class sees whole code points, so it admits every
+ * supplementary one and refuses lone surrogates; without `u` it sees code units, and the second
+ * alternative admits well-formed surrogate pairs only.
+ */
+export const XML_TEXT_PATTERN = "^(?:[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\uD800-\\uDFFF\\uFFFE\\uFFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])*$";
+
+/** Whether a Unicode code point is an XML 1.0 Char. */
+export function isXmlChar(cp: number): boolean {
+  if (cp < 0x20) return cp === 0x9 || cp === 0xa || cp === 0xd;
+  if (cp <= 0xd7ff) return true;
+  if (cp < 0xe000) return false;
+  if (cp <= 0xfffd) return true;
+  return cp >= 0x10000 && cp <= 0x10ffff;
+}
+
+/** UTF-16 index of the first code unit that does not start an XML 1.0 Char, or -1 if there is none. */
+export function firstInvalidXmlChar(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const cu = s.charCodeAt(i);
+    if (cu >= 0xd800 && cu <= 0xdbff) {
+      const next = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      if (next < 0xdc00 || next > 0xdfff) return i;
+      i++; // a well-formed pair is U+10000..U+10FFFF, all Chars
+    } else if (!isXmlChar(cu)) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+export function isXmlText(s: string): boolean {
+  return firstInvalidXmlChar(s) === -1;
+}

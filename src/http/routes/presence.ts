@@ -1,0 +1,79 @@
+// PUT /v1/presence (the calling session's presence) and GET /v1/presence (contacts' presence),
+// RFC 6121 §4.
+import { Type } from "@sinclair/typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { LangText } from "../../domain/message.js";
+import { bareJid, callerAccount, principal, type Gateway } from "../context.js";
+import { langText, problemResponses, xmlText } from "../schemas.js";
+
+const SHOW = Type.Union([Type.Literal("away"), Type.Literal("chat"), Type.Literal("dnd"), Type.Literal("xa")]);
+const PresenceBody = Type.Object(
+  {
+    type: Type.Optional(Type.Union([Type.Literal("available"), Type.Literal("unavailable")], { default: "available" })),
+    show: Type.Optional(SHOW),
+    status: Type.Optional(langText(1024, "Status text, or texts by language")),
+    priority: Type.Optional(Type.Integer({ minimum: -128, maximum: 127 })),
+  },
+  { additionalProperties: false },
+);
+const DEFAULT_RESOURCE = "default";
+
+export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.put(
+      "/v1/presence",
+      {
+        schema: {
+          tags: ["presence"],
+          summary: "Set the calling session's presence (session: Balcony-Resource header, token resource claim, or ?resource=)",
+          querystring: Type.Object({ resource: Type.Optional(xmlText(1023)) }),
+          body: PresenceBody,
+          response: {
+            200: Type.Object({ resource: Type.String(), type: Type.String(), show: Type.Union([Type.String(), Type.Null()]), status: Type.Unknown(), priority: Type.Integer() }),
+            ...problemResponses(400, 401, 404),
+          },
+        },
+      },
+      async (req) => {
+        const a = await callerAccount(gw, req);
+        const header = req.headers["balcony-resource"];
+        const resource = req.query.resource ?? (typeof header === "string" && header ? header : null) ?? principal(req).resource ?? DEFAULT_RESOURCE;
+        const p = {
+          type: req.body.type ?? "available",
+          show: req.body.show ?? null,
+          status: (req.body.status as LangText | undefined) ?? null,
+          priority: req.body.priority ?? 0,
+        } as const;
+        await gw.presence.set({ id: a.id, jid: bareJid(gw, a.localpart) }, resource, p);
+        return { resource, ...p };
+      },
+    );
+
+    app.get(
+      "/v1/presence",
+      {
+        schema: {
+          tags: ["presence"],
+          summary: "Latest presence of each contact the account is subscribed to",
+          response: {
+            200: Type.Object({
+              items: Type.Array(
+                Type.Object({
+                  jid: Type.String(),
+                  resources: Type.Array(
+                    Type.Object({ resource: Type.String(), show: Type.Union([Type.String(), Type.Null()]), status: Type.Unknown(), priority: Type.Integer(), updatedAt: Type.String({ format: "date-time" }) }),
+                  ),
+                }),
+              ),
+            }),
+            ...problemResponses(401, 404),
+          },
+        },
+      },
+      async (req) => {
+        const a = await callerAccount(gw, req);
+        return { items: await gw.presence.contacts(a.id) };
+      },
+    );
+  };
+}
