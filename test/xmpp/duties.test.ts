@@ -2,9 +2,9 @@
 // service-unavailable for everything else and for unknown accounts.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import xml from "@xmpp/xml";
+import xml, { type Element } from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
-import { connectUser, type XmppUser } from "../helpers/xmpp-user.js";
+import { connectUser, type XmlElement, type XmppUser } from "../helpers/xmpp-user.js";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
 
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
@@ -34,7 +34,7 @@ describe("xmpp duties", () => {
     await juliet.send(xml("iq", { to, type, id }, child));
     return juliet.waitFor((s) => s.is("iq") && s.attrs.id === id && (s.attrs.type === "result" || s.attrs.type === "error"));
   }
-  const condition = (s: ReturnType<typeof xml>) => s.getChild("error")?.getChildElements().find((c) => c.attrs.xmlns === STANZAS)?.name;
+  const condition = (s: XmlElement) => (s.getChild("error") as unknown as Element | undefined)?.getChildElements().find((c) => c.attrs.xmlns === STANZAS)?.name;
 
   it("answers disco#info for the domain and for an account (XEP-0030)", async () => {
     const dom = await iq(gw.domain, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));

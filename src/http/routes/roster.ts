@@ -21,8 +21,6 @@ const Item = Type.Object({
 const JidParam = Type.Object({ jid: Type.String({ minLength: 3, maxLength: 3071, description: "The contact's bare JID" }) });
 
 export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
-  const db = gw.db.prisma;
-
   async function target(req: Parameters<typeof callerAccount>[1], raw: string): Promise<{ account: AccountRef; contact: string }> {
     const a = await callerAccount(gw, req);
     const j = parseJid(raw);
@@ -39,7 +37,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   }
 
   async function act(account: AccountRef, contact: string, type: SubscriptionStanza) {
-    const r = await db.$transaction((tx) => applySubscription(tx, account, contact, { kind: "outbound", type }));
+    const r = await gw.db.prisma.$transaction((tx) => applySubscription(tx, account, contact, { kind: "outbound", type }));
     if (r.stanzas.length) gw.link.write(r.stanzas.map((s) => s.toString()));
     return itemView(contact, r.item);
   }
@@ -56,7 +54,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req, reply) => {
         const a = await callerAccount(gw, req);
-        const { ver, items } = await db.$transaction(async (tx) => ({ ver: await rosterVersion(tx, a.id), items: await rosterItems(tx, a.id) }), { isolationLevel: "RepeatableRead" });
+        const { ver, items } = await gw.db.prisma.$transaction(async (tx) => ({ ver: await rosterVersion(tx, a.id), items: await rosterItems(tx, a.id) }), { isolationLevel: "RepeatableRead" });
         const v = String(ver);
         reply.header("etag", `"${v}"`);
         const inm = req.headers["if-none-match"];
@@ -84,7 +82,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req, reply) => {
         const { account, contact } = await target(req, req.params.jid);
-        const { item, created } = await db.$transaction(async (tx) => {
+        const { item, created } = await gw.db.prisma.$transaction(async (tx) => {
           await lockAccount(tx, account.id);
           const before = await getItem(tx, account.id, contact);
           const state = { subscription: before?.subscription ?? "none", askOut: before?.askOut ?? false, pendingIn: before?.pendingIn ?? false, approved: before?.approved ?? false, inRoster: true } as const;
@@ -110,7 +108,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       async (req, reply) => {
         const { account, contact } = await target(req, req.params.jid);
         needLink();
-        const r = await db.$transaction((tx) => applySubscription(tx, account, contact, { kind: "remove" }));
+        const r = await gw.db.prisma.$transaction((tx) => applySubscription(tx, account, contact, { kind: "remove" }));
         if (r.ignored) throw new AppError("not-found", `${contact} is not in the roster`);
         if (r.stanzas.length) gw.link.write(r.stanzas.map((s) => s.toString()));
         return reply.code(204).send(null);
@@ -149,7 +147,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req) => {
         const a = await callerAccount(gw, req);
-        const rows = await pendingRequests(db, a.id);
+        const rows = await pendingRequests(gw.db.prisma, a.id);
         return { items: rows.map((r) => ({ jid: r.jid, ...(r.pendingStatus ? { status: r.pendingStatus } : {}), receivedAt: (r.pendingInAt ?? new Date(0)).toISOString() })) };
       },
     );

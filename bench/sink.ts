@@ -1,0 +1,120 @@
+// The receiving XMPP user of the benchmark, run in a worker thread so that its receive
+// timestamps are not delayed by the HTTP load generator on the main thread.
+//
+// It logs in with @xmpp/client (SASL PLAIN, like test/helpers/xmpp-user.ts) and records, for
+// every <message/> it receives, only its id and receive time: nothing else is kept, so it keeps
+// up with tens of thousands of stanzas per second.
+//
+// Protocol with the main thread (see SinkHandle in messages.ts):
+//   worker → main: { type: "online", jid } | { type: "failed", message }
+//                  { type: "progress", unique, total }         (whenever it changed, ≤ every 25 ms)
+//                  { type: "records", ids, times }             (answer to "take")
+//                  { type: "stopped" }                         (answer to "stop")
+//   main → worker: { cmd: "take" }   hands over what was received since the last take, and resets
+//                  { cmd: "stop" }
+import { parentPort, workerData } from "node:worker_threads";
+import { performance } from "node:perf_hooks";
+
+export interface SinkOptions {
+  service: string;
+  domain: string;
+  username: string;
+  password: string;
+  resource: string;
+}
+
+interface Stanza {
+  name: string;
+  attrs: Record<string, string | undefined>;
+}
+
+interface XmppClient {
+  jid: { toString(): string } | null;
+  reconnect: { stop(): void };
+  on(event: "stanza", listener: (stanza: Stanza) => void): void;
+  on(event: "error", listener: (error: Error) => void): void;
+  start(): Promise<unknown>;
+  stop(): Promise<unknown>;
+  send(element: unknown): Promise<void>;
+}
+
+interface ClientModule {
+  xml(name: string, attrs?: Record<string, string>): unknown;
+  client(options: {
+    service: string;
+    domain: string;
+    resource: string;
+    credentials: (authenticate: (c: { username: string; password: string }, mechanism: string) => Promise<void>, mechanisms: string[]) => Promise<void>;
+  }): XmppClient;
+}
+
+// @xmpp/client ships no type declarations (see test/helpers/xmpp-user.ts).
+const CLIENT_MODULE: string = "@xmpp/client";
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+async function run(port: NonNullable<typeof parentPort>, opts: SinkOptions): Promise<void> {
+  const { client, xml } = (await import(CLIENT_MODULE)) as ClientModule;
+  const xmpp = client({
+    service: opts.service,
+    domain: opts.domain,
+    resource: opts.resource,
+    credentials: (authenticate, mechanisms) => {
+      if (!mechanisms.includes("PLAIN")) return Promise.reject(new Error(`no SASL PLAIN offered (${mechanisms.join(", ")})`));
+      return authenticate({ username: opts.username, password: opts.password }, "PLAIN");
+    },
+  });
+  xmpp.reconnect.stop();
+
+  let ids: string[] = [];
+  let times: number[] = [];
+  let seen = new Set<string>();
+  let dirty = false;
+  xmpp.on("stanza", (stanza) => {
+    if (stanza.name !== "message") return;
+    const id = stanza.attrs.id;
+    if (id === undefined) return;
+    ids.push(id);
+    times.push(now());
+    seen.add(id);
+    dirty = true;
+  });
+  xmpp.on("error", (error) => port.postMessage({ type: "error", message: error.message }));
+
+  const progress = setInterval(() => {
+    if (!dirty) return;
+    dirty = false;
+    port.postMessage({ type: "progress", unique: seen.size, total: ids.length });
+  }, 25);
+
+  port.on("message", (msg: { cmd: string }) => {
+    if (msg.cmd === "take") {
+      port.postMessage({ type: "records", ids, times: Float64Array.from(times) });
+      ids = [];
+      times = [];
+      seen = new Set();
+      dirty = false;
+    } else if (msg.cmd === "stop") {
+      clearInterval(progress);
+      void Promise.race([xmpp.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]).then(() => {
+        port.postMessage({ type: "stopped" });
+        port.close();
+      });
+    }
+  });
+
+  try {
+    await xmpp.start();
+    // Initial presence: the server then also routes bare-JID messages to this resource.
+    await xmpp.send(xml("presence"));
+  } catch (error) {
+    port.postMessage({ type: "failed", message: (error as Error).message });
+    return;
+  }
+  port.postMessage({ type: "online", jid: String(xmpp.jid) });
+}
+
+if (parentPort) {
+  const port = parentPort;
+  run(port, workerData as SinkOptions).catch((error: unknown) => port.postMessage({ type: "failed", message: String(error) }));
+}
