@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian machine with Node 20 to a working Balcony: installs what is
+# missing (npm packages, Prisma client, Prosody when no XMPP_SERVICE is configured), then starts
+# the whole stack and shows it working (scripts/quickstart.ts). `--demo-only` stops after the demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then
+  echo "Balcony needs Node.js 20 or newer (node --version: $(node --version 2>/dev/null || echo none))." >&2
+  exit 1
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+xmpp_service="${XMPP_SERVICE:-}"
+[ -z "$xmpp_service" ] && [ -f .env ] && xmpp_service="$(sed -n 's/^XMPP_SERVICE=//p' .env | tail -1)"
+if [ -z "$xmpp_service" ] && ! command -v prosody >/dev/null; then
+  echo "==> Installing Prosody (no XMPP_SERVICE configured)"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends prosody
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "==> Installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+if [ ! -f src/db/generated/client.ts ] || [ prisma/schema.prisma -nt src/db/generated/client.ts ]; then
+  echo "==> Generating the Prisma client"
+  # Where Prisma cannot download its engine, the stand-in from ../shared serves (see README).
+  if [ -z "${PRISMA_SCHEMA_ENGINE_BINARY:-}" ] && [ -f ../shared/prisma-offline/install.sh ]; then
+    PRISMA_SCHEMA_ENGINE_BINARY="$(bash ../shared/prisma-offline/install.sh)"
+    export PRISMA_SCHEMA_ENGINE_BINARY
+  fi
+  npx prisma generate >/dev/null
+fi
+
+exec npx tsx scripts/quickstart.ts "$@"

@@ -1,0 +1,133 @@
+// The quick start: configuration (.env, generated on first run), a local Prosody unless
+// XMPP_SERVICE is set, the gateway (embedded PostgreSQL unless DATABASE_URL is set), then a demo
+// with a real XMPP user, and the commands to try it yourself.
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import xml from "@xmpp/xml";
+import { createLogger } from "../src/app.js";
+import { loadConfig } from "../src/config.js";
+import { startGateway } from "../src/gateway.js";
+import { startProsody, type XmppServer } from "../test/helpers/xmpp-server.js";
+import { connectUser, type XmppUser } from "../test/helpers/xmpp-user.js";
+
+const demoOnly = process.argv.includes("--demo-only");
+const ENV_FILE = process.env.BALCONY_ENV_FILE ?? ".env";
+const step = (s: string) => console.log(`\n==> ${s}`);
+
+function loadDotEnv(): void {
+  if (!existsSync(ENV_FILE)) {
+    const lines = [
+      "# Written by scripts/quickstart.sh; see .env.example for every setting.",
+      `JWT_SECRET=${randomBytes(32).toString("base64url")}`,
+      `XMPP_SECRET=${randomBytes(18).toString("base64url")}`,
+      "XMPP_DOMAIN=gw.localhost",
+    ];
+    writeFileSync(ENV_FILE, lines.join("\n") + "\n", { mode: 0o600 });
+    step(`Wrote ${ENV_FILE} with fresh secrets`);
+  }
+  for (const line of readFileSync(ENV_FILE, "utf8").split("\n")) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m && process.env[m[1]!] === undefined) process.env[m[1]!] = m[2];
+  }
+}
+
+async function main(): Promise<void> {
+  loadDotEnv();
+  let prosody: XmppServer | null = null;
+  if (!process.env.XMPP_SERVICE) {
+    step("Starting a local Prosody (set XMPP_SERVICE to use your own server)");
+    prosody = await startProsody({ componentDomain: process.env.XMPP_DOMAIN ?? "gw.localhost", componentSecret: process.env.XMPP_SECRET });
+    process.env.XMPP_SERVICE = prosody.componentService;
+    await prosody.registerUser("juliet", "juliet-pass");
+    console.log(`    Prosody: clients on 127.0.0.1:${prosody.c2sPort} (user juliet@localhost / juliet-pass), component on ${prosody.componentService}`);
+  }
+  step(process.env.DATABASE_URL ? "Starting Balcony on DATABASE_URL" : `Starting Balcony with an embedded PostgreSQL (data in ${process.env.DATA_DIR ?? "./data"})`);
+  const config = loadConfig(process.env);
+  const running = await startGateway(config, createLogger(process.env.LOG_LEVEL ?? "warn"));
+  const { gw } = running;
+  for (let i = 0; i < 100 && !gw.link.online; i++) await new Promise((r) => setTimeout(r, 100));
+  console.log(`    Balcony: ${running.url}  (docs: ${running.url}/docs)  component link: ${gw.link.online ? "up" : "DOWN"}`);
+
+  const domain = config.xmpp.domain;
+  const admin = gw.auth.sign("admin", 86_400, { admin: true }).token;
+  const api = async (method: string, path: string, token: string, body?: unknown) => {
+    const res = await fetch(running.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> | null };
+  };
+  const created = await api("POST", "/v1/accounts", admin, { localpart: "romeo" });
+  const romeo = gw.auth.sign("romeo", 86_400, { resource: "quickstart" }).token;
+
+  let juliet: XmppUser | null = null;
+  if (prosody) {
+    step(`Demo: romeo@${domain} (HTTP) and juliet@localhost (a real XMPP client on Prosody)`);
+    console.log(`    POST /v1/accounts {"localpart":"romeo"} -> ${created.status}`);
+    const sse = await fetch(`${running.url}/v1/events`, { headers: { authorization: `Bearer ${romeo}`, accept: "text/event-stream" } });
+    const reader = sse.body!.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    const nextEvent = async (): Promise<string> => {
+      for (;;) {
+        const frame = buffer.indexOf("\n\n");
+        if (frame >= 0) {
+          const text = buffer.slice(0, frame);
+          buffer = buffer.slice(frame + 2);
+          if (text.includes("event: message")) return text;
+          continue;
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error("event stream ended");
+        buffer += decoder.decode(value, { stream: true });
+      }
+    };
+    juliet = await connectUser(prosody, "juliet", "juliet-pass", "balcony");
+    await juliet.sendPresence();
+    const sent = await api("POST", "/v1/messages", romeo, { to: "juliet@localhost", body: "But soft! What light through yonder window breaks?", receipt: true });
+    console.log(`    Romeo  POST /v1/messages -> ${sent.status} ${JSON.stringify(sent.body)}`);
+    const got = await juliet.waitFor((s) => s.is("message") && s.attrs.id === sent.body?.id, 10_000);
+    console.log(`    Juliet received over XMPP: ${got.toString()}`);
+    await juliet.send(xml("message", { to: got.attrs.from!, id: "r1" }, xml("received", { xmlns: "urn:xmpp:receipts", id: got.attrs.id! })));
+    await juliet.send(xml("message", { to: `romeo@${domain}`, type: "chat", id: "reply-1" }, xml("body", {}, "Romeo, Romeo! Wherefore art thou Romeo?")));
+    const event = await nextEvent();
+    console.log(`    Romeo's SSE stream (GET /v1/events):\n${event.replace(/^/gm, "      ")}`);
+    await new Promise((r) => setTimeout(r, 300));
+    const status = await api("GET", `/v1/messages/${String(sent.body?.id)}`, romeo);
+    console.log(`    GET /v1/messages/${String(sent.body?.id)} -> status "${String(status.body?.status)}" (XEP-0184 receipt)`);
+    await reader.cancel();
+    console.log("\n    It works: HTTP -> XMPP -> HTTP, every message stored in PostgreSQL.");
+  }
+
+  step("Try it yourself");
+  console.log(`    export B=${running.url}
+    export ADMIN=${admin}
+    export ROMEO=${romeo}
+    curl -N $B/v1/events -H "Authorization: Bearer $ROMEO" -H 'Accept: text/event-stream'
+    curl -s -X POST $B/v1/messages -H "Authorization: Bearer $ROMEO" -H 'content-type: application/json' \\
+      -d '{"to":"juliet@localhost","body":"Hello from curl"}'
+    curl -s "$B/v1/messages?with=juliet@localhost" -H "Authorization: Bearer $ROMEO"
+    curl -s $B/v1/roster -H "Authorization: Bearer $ROMEO"
+    curl -s $B/readyz`);
+
+  const shutdown = async () => {
+    await juliet?.stop();
+    await running.close();
+    await prosody?.stop();
+  };
+  if (demoOnly) {
+    await shutdown();
+    return;
+  }
+  console.log("\n    Balcony keeps running; Ctrl-C stops it (and the local Prosody).");
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await shutdown();
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`quickstart failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,48 @@
+// The README's first command, run as a newcomer would (demo mode): local Prosody, embedded
+// PostgreSQL, migrations, the gateway, and a real XMPP user exchanging messages with it.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe("quick start", () => {
+  it("brings up Prosody, embedded PostgreSQL and the gateway, and shows a message round trip", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "balcony-qs-"));
+    await chmod(dir, 0o755); // the embedded PostgreSQL runs as the postgres user
+    try {
+      const env: Record<string, string | undefined> = { ...process.env, BALCONY_ENV_FILE: join(dir, "env"), DATA_DIR: join(dir, "data"), EMBEDDED_PG_PORT: String(await freePort()), PORT: "0", LOG_LEVEL: "warn" };
+      for (const k of ["DATABASE_URL", "XMPP_SERVICE", "XMPP_DOMAIN", "XMPP_SECRET", "JWT_SECRET"]) delete env[k];
+      const child = spawn("bash", ["scripts/quickstart.sh", "--demo-only"], { env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+      const code = await new Promise<number | null>((resolve) => {
+        const t = setTimeout(() => child.kill("SIGKILL"), 120_000);
+        child.on("exit", (c) => {
+          clearTimeout(t);
+          resolve(c);
+        });
+      });
+      assert.equal(code, 0, out);
+      assert.match(out, /POST \/v1\/accounts \{"localpart":"romeo"\} -> 201/);
+      assert.match(out, /Juliet received over XMPP: <message [^>]*from="romeo@gw\.localhost\/quickstart"/);
+      assert.match(out, /event: message\n\s+data: \{.*"body":"Romeo, Romeo! Wherefore art thou Romeo\?"/);
+      assert.match(out, /status "delivered"/);
+      assert.match(out, /It works/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
