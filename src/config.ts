@@ -7,6 +7,8 @@ export interface Config {
   /** Absent: the service starts an embedded PostgreSQL with its data under `dataDir`. */
   databaseUrl: string | undefined;
   dataDir: string;
+  /** True when DATA_DIR was not set (the default may then move, see src/db/embedded.ts). */
+  dataDirIsDefault: boolean;
   /** Port of the embedded PostgreSQL (used only without DATABASE_URL). */
   embeddedPgPort: number;
   dbPoolMax: number;
@@ -117,6 +119,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, "PORT", 8080, 0, 65535),
     databaseUrl: optional(env, "DATABASE_URL"),
     dataDir: str(env, "DATA_DIR", "./data"),
+    dataDirIsDefault: !env.DATA_DIR,
     embeddedPgPort: int(env, "EMBEDDED_PG_PORT", 54329, 1, 65535),
     dbPoolMax: int(env, "DB_POOL_MAX", 10, 1, 200),
     xmpp: {

@@ -39,7 +39,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   let embedded: EmbeddedDb | null = null;
   let url = config.databaseUrl;
   if (!url) {
-    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, (m) => logger.info(m));
+    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, (m) => logger.info(m), config.dataDirIsDefault);
     url = embedded.url;
   }
   const db: Database = openDatabase(url, config.dbPoolMax);

