@@ -7,6 +7,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Gateway } from "./http/context.js";
 import { registerErrorHandling } from "./http/errors.js";
+import { accountRateLimit, registerRateLimits } from "./http/limits.js";
 import { Problem } from "./http/schemas.js";
 import { accountRoutes } from "./http/routes/accounts.js";
 import { eventRoutes } from "./http/routes/events.js";
@@ -66,9 +67,11 @@ export async function buildApp(gw: Gateway, opts: { logger?: Logger; logRequests
 
 
   app.decorateRequest("principal", null);
+  await registerRateLimits(base, gw.config.rateLimit);
   app.addHook("onRequest", async (req) => {
     if (req.url.startsWith("/v1/")) req.principal = gw.auth.verify(req.headers.authorization);
   });
+  accountRateLimit(base, gw.config.rateLimit);
   app.addHook("onResponse", async (req, reply) => {
     gw.metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? "unknown", status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });

@@ -31,6 +31,10 @@ export interface Config {
   sseHeartbeatMs: number;
   sseRetryMs: number;
   bodyLimitBytes: number;
+  /** Requests per window per client IP (before auth) and per account (after); 0 turns one off. */
+  rateLimit: { windowMs: number; perIp: number; perAccount: number };
+  /** Open event streams per account on one instance. */
+  maxStreamsPerAccount: number;
   maxTextChars: number;
   logLevel: string;
   logRequests: boolean;
@@ -135,6 +139,12 @@ export function loadConfig(env: Env = process.env): Config {
     sseHeartbeatMs: duration(env, "SSE_HEARTBEAT", "15s"),
     sseRetryMs: duration(env, "SSE_RETRY", "2s"),
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
+    rateLimit: {
+      windowMs: duration(env, "RATE_LIMIT_WINDOW", "10s"),
+      perIp: int(env, "RATE_LIMIT_PER_IP", 20_000, 0, 100_000_000),
+      perAccount: int(env, "RATE_LIMIT_PER_ACCOUNT", 5_000, 0, 100_000_000),
+    },
+    maxStreamsPerAccount: int(env, "MAX_STREAMS_PER_ACCOUNT", 20, 1, 10_000),
     maxTextChars: int(env, "MESSAGE_MAX_CHARS", 64 * 1024, 1, 10 * 1024 * 1024),
     logLevel: str(env, "LOG_LEVEL", "info"),
     logRequests: bool(env, "LOG_REQUESTS", false),

@@ -14,6 +14,7 @@ import { migrate } from "./db/migrate.js";
 import { Sessions } from "./db/sessions.js";
 import { Auth } from "./http/auth.js";
 import type { Gateway } from "./http/context.js";
+import { StreamSlots } from "./http/limits.js";
 import { Metrics } from "./http/metrics.js";
 import { deleteAccount } from "./services/accounts.js";
 import { Messaging } from "./services/messaging.js";
@@ -56,6 +57,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const notifier = new EventNotifier(url, (m, err) => logger.warn({ err: String(err ?? "") }, m));
   await notifier.start();
   const domain = config.xmpp.domain;
+  const shutdown = new AbortController();
   const presence = new Presence(db, link, domain, config.sessionGraceSeconds, config.sseHeartbeatMs, log);
 
   const gw: Gateway = {
@@ -70,6 +72,8 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     link,
     auth: new Auth(config.jwt, domain),
     metrics,
+    streamSlots: new StreamSlots(config.maxStreamsPerAccount),
+    shutdown: shutdown.signal,
     deleteAccount: (localpart) => deleteAccount(db, link, accounts, domain, localpart),
     async endSession(accountId, resource) {
       const a = await db.prisma.account.findUnique({ where: { id: accountId }, select: { localpart: true } });
@@ -80,7 +84,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     },
   };
 
-  new Inbound({ db, domain, accounts, messages, sessions, link, log });
+  const inbound = new Inbound({ db, domain, accounts, messages, sessions, link, log });
   registerIqHandlers(link, domain, accounts);
   outbox.start();
   presence.start();
@@ -100,12 +104,21 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     app,
     outbox,
     url: address.replace("[::1]", "127.0.0.1"),
+    /**
+     * Orderly shutdown: end event streams with a retry hint, stop taking requests and finish the
+     * ones in flight, record what was sent, close the component stream cleanly, process what it
+     * delivered, then close the database. Sessions are left as they are, so clients that
+     * reconnect within the grace period see no presence flap.
+     */
     async close() {
       clearInterval(janitor);
-      outbox.stop();
       presence.stop();
+      shutdown.abort();
       await app.close();
+      await gw.messaging.idle();
+      await outbox.stop();
       await link.stop();
+      await inbound.idle();
       await notifier.stop();
       await db.close();
       await embedded?.stop();

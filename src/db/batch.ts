@@ -6,6 +6,7 @@
 export class Batcher<In, Out> {
   private queue: { item: In; resolve: (v: Out) => void; reject: (e: unknown) => void }[] = [];
   private running = 0;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     private readonly run: (items: In[]) => Promise<Out[]>,
@@ -32,6 +33,13 @@ export class Batcher<In, Out> {
       .finally(() => {
         this.running--;
         this.next();
+        if (this.running === 0 && this.queue.length === 0) this.idleWaiters.splice(0).forEach((w) => w());
       });
+  }
+
+  /** Resolves once everything pushed so far has been run (for an orderly shutdown). */
+  idle(): Promise<void> {
+    if (this.running === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }

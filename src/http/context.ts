@@ -11,6 +11,7 @@ import type { Messaging } from "../services/messaging.js";
 import type { Presence } from "../services/presence.js";
 import type { XmppLink } from "../xmpp/link.js";
 import type { Auth, Principal } from "./auth.js";
+import type { StreamSlots } from "./limits.js";
 import type { Metrics } from "./metrics.js";
 
 export interface Gateway {
@@ -25,6 +26,9 @@ export interface Gateway {
   link: XmppLink;
   auth: Auth;
   metrics: Metrics;
+  streamSlots: StreamSlots;
+  /** Aborted when the gateway begins to shut down: open streams end, telling clients when to retry. */
+  shutdown: AbortSignal;
   /** Deletes an account and its data, after telling its contacts (RFC 6121 §2.5.2). */
   deleteAccount(localpart: string): Promise<boolean>;
   /** Ends one session of an account (DELETE /v1/sessions/{resource}). */

@@ -7,7 +7,7 @@ import { problem } from "./problems.js";
 
 export function sendProblem(reply: FastifyReply, code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
   const p = problem(code, detail, extra);
-  if (code === "rate-limited" && typeof extra.retryAfter === "number") reply.header("retry-after", String(extra.retryAfter));
+  if ((code === "rate-limited" || code === "too-many-streams") && typeof extra.retryAfter === "number") reply.header("retry-after", String(extra.retryAfter));
   return reply.code(p.status).type("application/problem+json").send(p);
 }
 

@@ -29,4 +29,8 @@ export class Messaging {
   accept(m: NewOutbound): Promise<Acceptance> {
     return this.writer.push(m);
   }
+
+  idle(): Promise<void> {
+    return this.writer.idle();
+  }
 }

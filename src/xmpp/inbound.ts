@@ -47,6 +47,11 @@ export class Inbound {
     });
   }
 
+  /** Resolves once every stanza received so far is processed (for an orderly shutdown). */
+  idle(): Promise<void> {
+    return this.batcher.idle();
+  }
+
   private async process(batch: Element[]): Promise<void[]> {
     const replies: Element[] = [];
     try {

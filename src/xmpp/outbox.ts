@@ -56,8 +56,10 @@ export class Outbox {
     if (this.link.online) void this.drain();
   }
 
-  stop(): void {
+  /** Stops sweeping and waits until what was sent is recorded as sent. */
+  async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
+    await this.sentMarker.idle();
   }
 
   /** Sends messages whose rows just committed. Returns false when they stay queued for the drain. */

@@ -40,7 +40,14 @@ function resourceOf(req: FastifyRequest, fromQuery: string | undefined): string 
 
 async function stream(gw: Gateway, req: FastifyRequest, reply: FastifyReply, account: AccountRow, resource: string, cursor: number | null): Promise<void> {
   const { sessions, notifier, config, metrics } = gw;
-  const session = await sessions.streamOpened(account.id, resource);
+  const release = gw.streamSlots.acquire(account.id);
+  let session;
+  try {
+    session = await sessions.streamOpened(account.id, resource);
+  } catch (err) {
+    release();
+    throw err;
+  }
   let after = cursor ?? (session.existed ? session.deliveredSeq : await sessions.accountDeliveredSeq(account.id));
   const start = await resyncPoint(gw, account.id, after);
   const res = reply.raw;
@@ -70,15 +77,24 @@ async function stream(gw: Gateway, req: FastifyRequest, reply: FastifyReply, acc
     res.write(": heartbeat\n\n");
     void sessions.touch(account.id, resource, after).catch(() => undefined);
   }, config.sseHeartbeatMs);
+  const onShutdown = () => {
+    // The gateway is going away: tell the client to come back soon (to this or another instance).
+    res.write(`retry: ${config.sseRetryMs}\n: shutting down\n\n`);
+    finish();
+    res.end();
+  };
   const finish = () => {
     if (closed) return;
     closed = true;
+    release();
+    gw.shutdown.removeEventListener("abort", onShutdown);
     clearInterval(heartbeat);
     unsubscribe();
     metrics.streams.dec();
     wake?.();
     void sessions.streamClosed(account.id, resource).catch(() => undefined);
   };
+  gw.shutdown.addEventListener("abort", onShutdown);
   req.raw.on("close", finish);
   res.on("close", finish);
   res.on("error", finish);

@@ -1,0 +1,63 @@
+// Protective limits: request rates per client IP (before authentication, so token guessing is
+// throttled too) and per account (after it), with 429 + Retry-After; and a cap on open event
+// streams per account. Counters are per instance (in memory): behind N instances an account gets
+// up to N times the configured rate.
+import rateLimit from "@fastify/rate-limit";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Config } from "../config.js";
+import { AppError } from "../domain/errors.js";
+
+const isApi = (req: FastifyRequest) => req.url.startsWith("/v1/");
+
+type Limiter = ReturnType<FastifyInstance["createRateLimit"]>;
+
+/** A hook that counts the request under `key` and refuses it with 429 once over the limit. */
+function limitHook(check: Limiter, what: string) {
+  return async (req: FastifyRequest) => {
+    const r = await check(req);
+    if (r.isAllowed || !r.isExceeded) return;
+    const retryAfter = Math.max(1, r.ttlInSeconds);
+    throw new AppError("rate-limited", `more than ${r.max} requests ${what}; retry after ${retryAfter} s`, { retryAfter });
+  };
+}
+
+/** Registers the per-IP limit; call `accountRateLimit` after the auth hook for the other. */
+export async function registerRateLimits(app: FastifyInstance, limits: Config["rateLimit"]): Promise<void> {
+  await app.register(rateLimit, { global: false });
+  if (limits.perIp > 0) {
+    const check = app.createRateLimit({ max: limits.perIp, timeWindow: limits.windowMs, keyGenerator: (req) => `ip:${req.ip}`, allowList: (req) => !isApi(req) });
+    app.addHook("onRequest", limitHook(check, "from this address"));
+  }
+}
+
+export function accountRateLimit(app: FastifyInstance, limits: Config["rateLimit"]): void {
+  if (limits.perAccount <= 0) return;
+  const check = app.createRateLimit({
+    max: limits.perAccount,
+    timeWindow: limits.windowMs,
+    keyGenerator: (req) => `account:${req.principal?.localpart ?? ""}`,
+    allowList: (req) => !req.principal,
+  });
+  app.addHook("onRequest", limitHook(check, "for this account"));
+}
+
+/** Counts open event streams per account on this instance. */
+export class StreamSlots {
+  private open = new Map<number, number>();
+
+  constructor(private readonly max: number) {}
+
+  acquire(accountId: number): () => void {
+    const n = this.open.get(accountId) ?? 0;
+    if (n >= this.max) throw new AppError("too-many-streams", `at most ${this.max} event streams per account; close one first`, { retryAfter: 5 });
+    this.open.set(accountId, n + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.open.get(accountId) ?? 1) - 1;
+      if (left <= 0) this.open.delete(accountId);
+      else this.open.set(accountId, left);
+    };
+  }
+}
