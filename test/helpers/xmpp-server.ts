@@ -327,6 +327,9 @@ modules:
   mod_admin_extra: {}
   mod_disco: {}
   mod_http_api: {}
+  # Like Prosody (which always loads mod_offline): a message to an offline user waits for them
+  # instead of bouncing, so both servers behave alike when a test logs in after the message.
+  mod_offline: {}
   mod_ping: {}
   mod_roster: {}
 `;
