@@ -1,13 +1,14 @@
 // Accepting outbound messages: the HTTP route hands a validated message here; it is written
 // (batched with other requests into one statement) and, once committed, sent on the component
-// link in the same batch. The 202 says "sent" when the stanza went out, "queued" when the link
-// was down and the outbox will send it later.
+// link in the same batch. The 202 says "sent" when the XMPP server confirmed the stanza, "queued"
+// when the link was down (or did not confirm in time) and the outbox will send it later.
 import { Batcher } from "../db/batch.js";
 import type { AcceptedMessage, Messages, NewOutbound } from "../db/messages.js";
 import type { Outbox } from "../xmpp/outbox.js";
 
 export interface Acceptance extends AcceptedMessage {
-  reported: "queued" | "sent";
+  /** For a new message: resolves true once the XMPP server confirmed it (status "sent"). */
+  sent: Promise<boolean>;
 }
 
 export class Messaging {
@@ -17,12 +18,10 @@ export class Messaging {
     this.writer = new Batcher(async (items) => {
       const results = await messages.insertOutbound(items);
       const fresh = results.filter((r) => r.created);
-      const sent = fresh.length > 0 && outbox.sendNow(fresh.map((r) => r.message));
+      // The batch slot is free once the stanzas are written; confirmation is awaited per request.
+      const sent = fresh.length > 0 ? outbox.sendNow(fresh.map((r) => r.message)) : Promise.resolve(false);
       onAccepted(fresh.length);
-      return results.map((r) => ({
-        ...r,
-        reported: r.created ? (sent ? "sent" : "queued") : r.status === "queued" ? "queued" : "sent",
-      }));
+      return results.map((r) => ({ ...r, sent: r.created ? sent : Promise.resolve(r.status !== "queued") }));
     }, 1000, 3);
   }
 

@@ -46,6 +46,7 @@ declare module "@xmpp/component" {
     socket: import("node:net").Socket | null;
     reconnect: EventEmitter & { delay: number; stop(): void; start(): void; scheduleReconnect?(): void };
     iqCallee: { get(ns: string, name: string, handler: IqHandler): void; set(ns: string, name: string, handler: IqHandler): void };
+    iqCaller: { request(el: Element, timeoutMs?: number): Promise<Element> };
     middleware: { use(fn: (ctx: { stanza: Element }, next: () => Promise<unknown>) => unknown): void };
     start(): Promise<unknown>;
     stop(): Promise<unknown>;

@@ -3,7 +3,7 @@
 // "stanza" / "online" / "offline" events.
 import { EventEmitter } from "node:events";
 import pkg, { type Component } from "@xmpp/component";
-import type { Element } from "@xmpp/xml";
+import xml, { type Element } from "@xmpp/xml";
 
 const { component } = pkg;
 
@@ -78,6 +78,29 @@ export class XmppLink extends EventEmitter<LinkEvents> {
 
   send(el: Element): boolean {
     return this.write([el.toString()]);
+  }
+
+  /**
+   * XEP-0114 has no acknowledgements, so a stanza written just before the server goes down may
+   * never be routed. This is the acknowledgement: a ping (XEP-0199) to our own domain travels
+   * through the server's router behind everything written before it and comes back to us. True
+   * once it has; false if the link dropped or the server did not answer in time.
+   */
+  async barrier(timeoutMs = 10_000): Promise<boolean> {
+    if (!this.online) return false;
+    const ping = xml("iq", { type: "get", to: this.opts.domain }, xml("ping", { xmlns: "urn:xmpp:ping" }));
+    let onDown = () => undefined as void;
+    const down = new Promise<boolean>((resolve) => {
+      onDown = () => resolve(false);
+      this.once("offline", onDown);
+    });
+    try {
+      return await Promise.race([this.xmpp.iqCaller.request(ping, timeoutMs).then(() => true), down]);
+    } catch {
+      return false;
+    } finally {
+      this.off("offline", onDown);
+    }
   }
 
   async stop(): Promise<void> {

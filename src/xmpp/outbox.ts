@@ -62,16 +62,25 @@ export class Outbox {
     await this.sentMarker.idle();
   }
 
-  /** Sends messages whose rows just committed. Returns false when they stay queued for the drain. */
-  sendNow(msgs: OutboundMessage[]): boolean {
+  /**
+   * Sends messages whose rows just committed. Resolves true once the server confirmed them (see
+   * XmppLink.barrier) and they are recorded as sent; false when they stay queued for the drain.
+   */
+  async sendNow(msgs: OutboundMessage[]): Promise<boolean> {
     if (this.draining && this.ordered) {
       this.drainAgain = true;
       return false;
     }
     if (!this.link.write(msgs.map((m) => messageStanza(m).toString()))) return false;
     this.sentCount += msgs.length;
-    for (const m of msgs) this.sentMarker.push(m.id).catch((err: unknown) => this.log.warn({ err: String(err) }, "marking messages sent failed; the drain will resend them"));
-    return true;
+    if (!(await this.link.barrier())) return false;
+    try {
+      await Promise.all(msgs.map((m) => this.sentMarker.push(m.id)));
+      return true;
+    } catch (err) {
+      this.log.warn({ err: String(err) }, "marking messages sent failed; the sweep will resend them");
+      return false;
+    }
   }
 
   /**
@@ -113,6 +122,8 @@ export class Outbox {
       const msgs = rows.map((r) => ({ ...r, type: r.type as OutboundMessage["type"], state: r.state as OutboundMessage["state"] }));
       if (!this.link.write(msgs.map((m) => messageStanza(m).toString()))) return 0;
       this.sentCount += msgs.length;
+      // Unconfirmed: roll back, so the rows stay queued and go out again after reconnection.
+      if (!(await this.link.barrier())) throw new Error("the XMPP server did not confirm the batch");
       await tx.$executeRaw`UPDATE message SET status = 'sent', updated_at = now() WHERE id = ANY(${rows.map((r) => r.id)}::uuid[]) AND status = 'queued'`;
       return rows.length;
     });

@@ -322,6 +322,10 @@ api_permissions:
     who:
       acl: loopback
     what: "*"
+# Tests and benchmarks queue far more than the default 100 offline messages per user.
+shaper_rules:
+  max_user_offline_messages: 1000000
+
 modules:
   # send_message is a mod_admin_extra command.
   mod_admin_extra: {}

@@ -80,7 +80,8 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           throw new AppError("idempotency-key-reused", "this Idempotency-Key was used within 24 h for a different request", { field: "headers.idempotency-key" });
         }
         if (!result.created) reply.header("idempotent-replayed", "true");
-        return reply.code(202).send({ id: result.id, status: result.reported, createdAt: result.createdAt.toISOString() });
+        const sent = await result.sent;
+        return reply.code(202).send({ id: result.id, status: sent ? "sent" : "queued", createdAt: result.createdAt.toISOString() });
       },
     );
 
