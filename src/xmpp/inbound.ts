@@ -15,6 +15,7 @@ import { CHAT_STATES } from "../domain/message.js";
 import { inboundPresence } from "./presence-in.js";
 import { readLangText } from "./text-content.js";
 import type { XmppLink } from "./link.js";
+import { stanzaError } from "./errors.js";
 import { errorReply, NS } from "./stanzas.js";
 
 type Tx = Prisma.TransactionClient;
@@ -59,19 +60,35 @@ export class Inbound {
         replies.length = 0;
         for (const stanza of batch) await this.route(tx, stanza, replies);
       });
-    } catch (err) {
+    } catch {
       // One bad stanza must not lose the others: retry each in a transaction of its own.
-      if (batch.length === 1) throw err;
+      replies.length = 0;
       for (const stanza of batch) {
         const mine: Element[] = [];
         await this.deps.db.prisma.$transaction((tx) => this.route(tx, stanza, mine)).then(
           () => replies.push(...mine),
-          (e: unknown) => this.deps.log.warn({ err: String(e), stanza: stanza.toString().slice(0, 500) }, "inbound stanza dropped"),
+          (e: unknown) => {
+            this.deps.log.warn({ err: String(e), stanza: stanza.toString().slice(0, 500) }, "inbound stanza could not be stored; bounced to its sender");
+            const bounce = this.bounce(stanza);
+            if (bounce) replies.push(bounce);
+          },
         );
       }
     }
     for (const r of replies) this.deps.link.send(r);
     return batch.map(() => undefined);
+  }
+
+  /**
+   * What could not be stored is not silently lost: the sender gets a temporary error (RFC 6120
+   * §8.3.2, type "wait") and may retry. Errors and unstorable presence (plain availability) get none.
+   */
+  private bounce(stanza: Element): Element | null {
+    const type = stanza.attrs.type;
+    if (type === "error" || !stanza.attrs.from) return null;
+    if (stanza.name === "presence" && !["subscribe", "subscribed", "unsubscribe", "unsubscribed"].includes(type ?? "")) return null;
+    const [errType, condition] = stanzaError("database-unavailable");
+    return errorReply(stanza, errType, condition, "temporarily unable to store this stanza; retry later");
   }
 
   private route(tx: Tx, stanza: Element, replies: Element[]): Promise<void> {
