@@ -5,7 +5,7 @@ import pino, { type Logger } from "pino";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import type { Gateway } from "./http/context.js";
+import { isApiRequest, type Gateway } from "./http/context.js";
 import { registerErrorHandling } from "./http/errors.js";
 import { accountRateLimit, registerRateLimits } from "./http/limits.js";
 import { Problem } from "./http/schemas.js";
@@ -69,7 +69,7 @@ export async function buildApp(gw: Gateway, opts: { logger?: Logger; logRequests
   app.decorateRequest("principal", null);
   await registerRateLimits(base, gw.config.rateLimit);
   app.addHook("onRequest", async (req) => {
-    if (req.url.startsWith("/v1/")) req.principal = gw.auth.verify(req.headers.authorization);
+    if (isApiRequest(req)) req.principal = gw.auth.verify(req.headers.authorization);
   });
   accountRateLimit(base, gw.config.rateLimit);
   app.addHook("onResponse", async (req, reply) => {

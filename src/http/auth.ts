@@ -49,7 +49,8 @@ export class Auth {
   }
 
   verify(header: string | undefined): Principal {
-    const m = header ? /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(header) : null;
+    // RFC 9110 §11.1: the scheme name is case-insensitive.
+    const m = header ? /^Bearer +([A-Za-z0-9_.~+/=-]+)$/i.exec(header) : null;
     if (!m) throw new AppError("unauthorized", "an Authorization: Bearer token is required");
     const token = m[1]!;
     const now = Date.now();

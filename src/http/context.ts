@@ -43,6 +43,19 @@ declare module "fastify" {
   }
 }
 
+/**
+ * Whether a request is for the authenticated API. Decided on the matched route, not the raw URL:
+ * Fastify decodes the path before matching, so "/%761/sessions" is the /v1/sessions route.
+ */
+export function isApiRequest(req: FastifyRequest): boolean {
+  return (req.routeOptions.url ?? req.url).startsWith("/v1/");
+}
+
+/** Route-level hook for admin routes: the scope is checked before the body is even validated. */
+export async function adminOnly(req: FastifyRequest): Promise<void> {
+  requireAdmin(req);
+}
+
 export function principal(req: FastifyRequest): Principal {
   if (!req.principal) throw new AppError("unauthorized", "an Authorization: Bearer token is required");
   return req.principal;

@@ -6,8 +6,7 @@ import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import { AppError } from "../domain/errors.js";
-
-const isApi = (req: FastifyRequest) => req.url.startsWith("/v1/");
+import { isApiRequest } from "./context.js";
 
 type Limiter = ReturnType<FastifyInstance["createRateLimit"]>;
 
@@ -25,7 +24,7 @@ function limitHook(check: Limiter, what: string) {
 export async function registerRateLimits(app: FastifyInstance, limits: Config["rateLimit"]): Promise<void> {
   await app.register(rateLimit, { global: false });
   if (limits.perIp > 0) {
-    const check = app.createRateLimit({ max: limits.perIp, timeWindow: limits.windowMs, keyGenerator: (req) => `ip:${req.ip}`, allowList: (req) => !isApi(req) });
+    const check = app.createRateLimit({ max: limits.perIp, timeWindow: limits.windowMs, keyGenerator: (req) => `ip:${req.ip}`, allowList: (req) => !isApiRequest(req) });
     app.addHook("onRequest", limitHook(check, "from this address"));
   }
 }

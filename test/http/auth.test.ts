@@ -80,6 +80,19 @@ describe("auth", () => {
     assert.equal((await gw.request("GET", "/v1/accounts", { token: gw.adminToken })).status, 200);
   });
 
+  it("takes the Bearer scheme case-insensitively (RFC 9110 §11.1) and authenticates encoded API paths", async () => {
+    const tok = gw.token("romeo");
+    assert.equal((await gw.request("GET", "/v1/sessions", { token: null, headers: { authorization: `bearer ${tok}` } })).status, 200);
+    const encoded = await gw.request("GET", "/%761/sessions", { token: null });
+    assert.equal(encoded.status, 401, "the decoded path is the API route: a token is required");
+  });
+
+  it("checks the admin scope before validating an admin route's body", async () => {
+    const r = await gw.request("POST", "/v1/accounts", { token: gw.token("romeo"), body: { nonsense: true } });
+    assert.equal(r.status, 403);
+    assert.equal(r.body.code, "forbidden");
+  });
+
   it("answers 404 account-not-found for a valid token of an unknown account", async () => {
     const r = await get(gw.token("ghost"));
     assert.equal(r.status, 404);

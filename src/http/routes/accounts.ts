@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { accountLocalpart } from "../../domain/jid.js";
-import { bareJid, requireAdmin, type Gateway } from "../context.js";
+import { adminOnly, bareJid, type Gateway } from "../context.js";
 import { AccountView, Localpart, PageQuery, problemResponses } from "../schemas.js";
 
 function localpartOf(gw: Gateway, raw: string, field: string): string {
@@ -17,6 +17,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     app.post(
       "/v1/accounts",
       {
+        onRequest: adminOnly,
         schema: {
           tags: ["accounts"],
           summary: "Create an account (admin)",
@@ -25,7 +26,6 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
-        requireAdmin(req);
         const row = await gw.accounts.create(localpartOf(gw, req.body.localpart, "body.localpart"));
         return reply.code(201).send({ jid: bareJid(gw, row.localpart) });
       },
@@ -34,6 +34,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     app.get(
       "/v1/accounts",
       {
+        onRequest: adminOnly,
         schema: {
           tags: ["accounts"],
           summary: "List accounts (admin)",
@@ -42,7 +43,6 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req) => {
-        requireAdmin(req);
         const limit = req.query.limit ?? 100;
         const rows = await gw.accounts.list(req.query.cursor ? Number(req.query.cursor) : 0, limit);
         return {
@@ -55,6 +55,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     app.delete(
       "/v1/accounts/:localpart",
       {
+        onRequest: adminOnly,
         schema: {
           tags: ["accounts"],
           summary: "Delete an account and all its data (admin)",
@@ -63,7 +64,6 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
-        requireAdmin(req);
         const lp = localpartOf(gw, req.params.localpart, "params.localpart");
         if (!(await gw.deleteAccount(lp))) throw new AppError("account-not-found", `no account "${lp}"`);
         return reply.code(204).send(null);
@@ -73,6 +73,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     app.post(
       "/v1/tokens",
       {
+        onRequest: adminOnly,
         schema: {
           tags: ["accounts"],
           summary: "Mint a token for an account (admin)",
@@ -88,7 +89,6 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
-        requireAdmin(req);
         const lp = localpartOf(gw, req.body.account, "body.account");
         if (!(await gw.accounts.find(lp)) && !gw.config.autoProvision) throw new AppError("account-not-found", `no account "${lp}"`);
         const { token, expiresAt } = gw.auth.sign(lp, req.body.ttlSeconds ?? 3600, { resource: req.body.resource });
