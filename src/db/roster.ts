@@ -88,9 +88,15 @@ export async function deleteItem(tx: Tx, accountId: number, jid: string): Promis
   await tx.rosterItem.deleteMany({ where: { accountId, jid } });
 }
 
-export async function rosterItems(tx: Tx, accountId: number): Promise<RosterRow[]> {
-  const rows = await tx.rosterItem.findMany({ where: { accountId, inRoster: true }, orderBy: { jid: "asc" }, select });
-  return rows.map(toRow);
+export async function rosterDocument(tx: Tx, accountId: number): Promise<{ ver: string; json: string }> {
+  const rows = await tx.$queryRaw<{ ver: bigint; doc: string }[]>`
+    SELECT a.roster_ver AS ver, json_build_object('ver', a.roster_ver::text, 'items', coalesce((
+      SELECT json_agg(json_build_object('jid', r.jid, 'name', r.name, 'groups', r.groups, 'subscription', r.subscription,
+        'ask', CASE WHEN r.ask_out THEN 'subscribe' END, 'approved', r.approved) ORDER BY r.jid)
+      FROM roster_item r WHERE r.account_id = a.id AND r.in_roster), '[]'::json))::text AS doc
+    FROM account a WHERE a.id = ${accountId}`;
+  const row = rows[0];
+  return { ver: String(row?.ver ?? 0), json: row?.doc ?? '{"ver":"0","items":[]}' };
 }
 
 export async function rosterVersion(tx: Tx, accountId: number): Promise<number> {
