@@ -12,7 +12,6 @@ import { parseArgs } from "node:util";
 import { cpus } from "node:os";
 import jwt from "jsonwebtoken";
 import pg from "pg";
-import xml from "@xmpp/xml";
 import { startProsody } from "../test/helpers/xmpp-server.js";
 import { connectUser, type XmppUser } from "../test/helpers/xmpp-user.js";
 import { createTestDatabase } from "../test/helpers/database.js";
