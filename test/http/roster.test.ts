@@ -60,6 +60,22 @@ for (const kind of KINDS) {
       return new Map(items.map((i) => [i.attrs.jid!, { subscription: i.attrs.subscription ?? "none", ...(i.attrs.ask ? { ask: i.attrs.ask } : {}) }]));
     }
 
+    type Account = Awaited<ReturnType<typeof account>>;
+    /** Juliet asks for the account's presence and the account approves: the item is "from". */
+    async function julietSubscribedTo(r: Account): Promise<void> {
+      await sub(juliet, r.jid, "subscribe");
+      await waitFor(async () => (await r.call("GET", "/v1/subscription-requests")).body.items.length === 1, 5000, "request");
+      await r.call("POST", "/v1/roster/juliet@localhost/approve");
+    }
+    /** Then the account asks back and Juliet approves: "both". */
+    async function mutual(r: Account): Promise<void> {
+      await julietSubscribedTo(r);
+      await r.call("POST", "/v1/roster/juliet@localhost/subscribe");
+      await juliet.waitFor(presenceFrom(r.jid, "subscribe"));
+      await sub(juliet, r.jid, "subscribed");
+      await waitFor(async () => (await r.item("juliet@localhost"))?.subscription === "both", 5000, "both");
+    }
+
     const presenceFrom = (from: string, type?: string) => (s: XmlElement) =>
       s.is("presence") && (s.attrs.from === from || !!s.attrs.from?.startsWith(`${from}/`)) && (s.attrs.type ?? "available") === (type ?? "available");
     const sub = (user: XmppUser, to: string, type: string) => user.send(xml("presence", { to, type }));
@@ -186,13 +202,7 @@ for (const kind of KINDS) {
 
     it("removes a roster item with unsubscribe and unsubscribed (§2.5.2), and versions the roster", async () => {
       const r = await account();
-      await sub(juliet, r.jid, "subscribe");
-      await waitFor(async () => (await r.call("GET", "/v1/subscription-requests")).body.items.length === 1, 5000, "request");
-      await r.call("POST", "/v1/roster/juliet@localhost/approve");
-      await r.call("POST", "/v1/roster/juliet@localhost/subscribe");
-      await juliet.waitFor(presenceFrom(r.jid, "subscribe"));
-      await sub(juliet, r.jid, "subscribed");
-      await waitFor(async () => (await r.item("juliet@localhost"))?.subscription === "both", 5000, "both");
+      await mutual(r);
       const named = await r.call("PUT", "/v1/roster/juliet@localhost", { name: "Juliet", groups: ["Capulets", "Verona"] });
       assert.equal(named.status, 200);
       assert.deepEqual([named.body.name, named.body.groups, named.body.subscription], ["Juliet", ["Capulets", "Verona"], "both"]);
@@ -216,13 +226,7 @@ for (const kind of KINDS) {
     it("probes on first available presence, broadcasts changes both ways, and never to unsubscribed JIDs (§4)", async () => {
       const r = await account();
       // Mutual subscription with Juliet; none with the nurse.
-      await sub(juliet, r.jid, "subscribe");
-      await waitFor(async () => (await r.call("GET", "/v1/subscription-requests")).body.items.length === 1, 5000, "request");
-      await r.call("POST", "/v1/roster/juliet@localhost/approve");
-      await r.call("POST", "/v1/roster/juliet@localhost/subscribe");
-      await juliet.waitFor(presenceFrom(r.jid, "subscribe"));
-      await sub(juliet, r.jid, "subscribed");
-      await waitFor(async () => (await r.item("juliet@localhost"))?.subscription === "both", 5000, "both");
+      await mutual(r);
       await r.call("PUT", "/v1/roster/nurse@localhost", { name: "Nurse" });
       const presenceBefore = (await r.events()).filter((e) => e.event === "presence").length;
       const nurseMark = nurse.stanzas.length;
@@ -252,9 +256,7 @@ for (const kind of KINDS) {
 
     it("answers probes from subscribers only; strangers get nothing (§4.3.2)", async () => {
       const r = await account();
-      await sub(juliet, r.jid, "subscribe");
-      await waitFor(async () => (await r.call("GET", "/v1/subscription-requests")).body.items.length === 1, 5000, "request");
-      await r.call("POST", "/v1/roster/juliet@localhost/approve");
+      await julietSubscribedTo(r);
       await r.call("PUT", "/v1/presence", { show: "chat" });
       await juliet.waitFor(presenceFrom(`${r.jid}/phone`));
       const jMark = juliet.stanzas.length;
@@ -270,9 +272,7 @@ for (const kind of KINDS) {
 
     it("ends a session with unavailable presence, and after the grace period without a stream", async () => {
       const r = await account();
-      await sub(juliet, r.jid, "subscribe");
-      await waitFor(async () => (await r.call("GET", "/v1/subscription-requests")).body.items.length === 1, 5000, "request");
-      await r.call("POST", "/v1/roster/juliet@localhost/approve");
+      await julietSubscribedTo(r);
       const mark = juliet.stanzas.length;
       // Session "tablet" lives through a stream; closing it starts the 1 s grace period.
       const tablet = gw.token(r.lp, { resource: "tablet" });
@@ -291,13 +291,7 @@ for (const kind of KINDS) {
 
     it("deletes an account: unavailable to its subscribers, then unsubscribe/unsubscribed to every contact", async () => {
       const r = await account();
-      await sub(juliet, r.jid, "subscribe");
-      await waitFor(async () => (await r.call("GET", "/v1/subscription-requests")).body.items.length === 1, 5000, "request");
-      await r.call("POST", "/v1/roster/juliet@localhost/approve");
-      await r.call("POST", "/v1/roster/juliet@localhost/subscribe");
-      await juliet.waitFor(presenceFrom(r.jid, "subscribe"));
-      await sub(juliet, r.jid, "subscribed");
-      await waitFor(async () => (await r.item("juliet@localhost"))?.subscription === "both", 5000, "both");
+      await mutual(r);
       await r.call("PUT", "/v1/presence", {});
       await juliet.waitFor(presenceFrom(`${r.jid}/phone`));
       const mark = juliet.stanzas.length;
