@@ -19,12 +19,13 @@ import { sessionRoutes } from "./http/routes/sessions.js";
 
 export const API_VERSION = "1.0.0";
 
-export function createLogger(level: string): Logger {
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   // Tokens and secrets never reach the logs.
-  return pino({
+  const options = {
     level,
     redact: { paths: ["req.headers.authorization", "req.headers.cookie", "headers.authorization", "*.token", "*.secret", "*.password"], censor: "[redacted]" },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 export async function buildApp(gw: Gateway, opts: { logger?: Logger; logRequests?: boolean; bodyLimit?: number } = {}): Promise<FastifyInstance> {

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { loadConfig, type Config } from "../../src/config.js";
 import { startGateway, type RunningGateway } from "../../src/gateway.js";
+import type { Logger } from "pino";
 import { createLogger } from "../../src/app.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 import type { XmppServer } from "./xmpp-server.js";
@@ -32,7 +33,7 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
-export async function startTestGateway(server: XmppServer, env: Record<string, string> = {}, existingDb?: TestDatabase): Promise<TestGateway> {
+export async function startTestGateway(server: XmppServer, env: Record<string, string> = {}, existingDb?: TestDatabase, logger?: Logger): Promise<TestGateway> {
   const db = existingDb ?? (await createTestDatabase());
   const config = loadConfig({
     PORT: "0",
@@ -46,7 +47,7 @@ export async function startTestGateway(server: XmppServer, env: Record<string, s
     DB_POOL_MAX: "5",
     ...env,
   });
-  const running = await startGateway(config, createLogger(config.logLevel));
+  const running = await startGateway(config, logger ?? createLogger(config.logLevel));
   const domain = config.xmpp.domain;
   await waitFor(() => running.gw.link.online, 10_000, "component link online");
   const token = (localpart: string, claims: Record<string, unknown> = {}) =>
