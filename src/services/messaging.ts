@@ -1,31 +1,25 @@
 // Accepting outbound messages: the HTTP route hands a validated message here; it is written
 // (batched with other requests into one statement) and, once committed, sent on the component
-// link in the same batch. The 202 says "sent" when the XMPP server confirmed the stanza, "queued"
-// when the link was down (or did not confirm in time) and the outbox will send it later.
+// link in the same batch; the outbox records it as sent once the XMPP server confirmed it.
 import { Batcher } from "../db/batch.js";
 import type { AcceptedMessage, Messages, NewOutbound } from "../db/messages.js";
 import type { Outbox } from "../xmpp/outbox.js";
 
-export interface Acceptance extends AcceptedMessage {
-  /** For a new message: resolves true once the XMPP server confirmed it (status "sent"). */
-  sent: Promise<boolean>;
-}
-
 export class Messaging {
-  private readonly writer: Batcher<NewOutbound, Acceptance>;
+  private readonly writer: Batcher<NewOutbound, AcceptedMessage>;
 
   constructor(messages: Messages, outbox: Outbox, onAccepted: (n: number) => void) {
     this.writer = new Batcher(async (items) => {
       const results = await messages.insertOutbound(items);
       const fresh = results.filter((r) => r.created);
-      // The batch slot is free once the stanzas are written; confirmation is awaited per request.
-      const sent = fresh.length > 0 ? outbox.sendNow(fresh.map((r) => r.message)) : Promise.resolve(false);
+      // Written now; the server's confirmation (and the "sent" status) follows on its own.
+      if (fresh.length > 0) void outbox.sendNow(fresh.map((r) => r.message));
       onAccepted(fresh.length);
-      return results.map((r) => ({ ...r, sent: r.created ? sent : Promise.resolve(r.status !== "queued") }));
+      return results;
     }, 1000, 3);
   }
 
-  accept(m: NewOutbound): Promise<Acceptance> {
+  accept(m: NewOutbound): Promise<AcceptedMessage> {
     return this.writer.push(m);
   }
 

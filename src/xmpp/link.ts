@@ -38,6 +38,9 @@ export class XmppLink extends EventEmitter<LinkEvents> {
       this.attempts++;
     });
     this.xmpp.on("online", () => {
+      // Stanzas and the barrier ping are small writes in quick succession: without this, Nagle's
+      // algorithm holds the ping until the server's delayed ACK (~40 ms) of the stanzas before it.
+      this.xmpp.socket?.setNoDelay(true);
       this.attempts = 0;
       this.online = true;
       opts.log.info({ domain: opts.domain, service: opts.service }, "component link online");

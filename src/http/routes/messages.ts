@@ -34,6 +34,18 @@ function view(r: MessageRow) {
   };
 }
 
+/** Recipients repeat a lot (integrations post to the same JIDs): remember recent parses. */
+const recipients = new Map<string, ReturnType<typeof parseJid>>();
+function recipient(raw: string): ReturnType<typeof parseJid> {
+  let jid = recipients.get(raw);
+  if (jid === undefined) {
+    jid = parseJid(raw);
+    if (recipients.size >= 10_000) recipients.clear();
+    recipients.set(raw, jid);
+  }
+  return jid;
+}
+
 export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
@@ -50,14 +62,14 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       async (req, reply) => {
         const account = await callerAccount(gw, req);
         const b = req.body;
-        const to = parseJid(b.to);
+        const to = recipient(b.to);
         if (!to) throw new AppError("invalid-jid", `to: "${b.to}" is not a valid JID (RFC 7622)`, { field: "body.to" });
         if (b.body === undefined && b.subject === undefined && b.state === undefined) {
           throw new AppError("validation-failed", "a message needs at least one of body, subject or state", { field: "body.body" });
         }
         const resource = req.headers["balcony-resource"] ?? principal(req).resource;
         const key = req.headers["idempotency-key"] ?? null;
-        const requestHash = createHash("sha256").update(canonicalJson(b)).digest("base64url");
+        const requestHash = key === null ? null : createHash("sha256").update(canonicalJson(b)).digest("base64url");
         const toStr = `${to.local ? `${to.local}@` : ""}${to.domain}${to.resource ? `/${to.resource}` : ""}`;
         const from = bareJid(gw, account.localpart) + (resource ? `/${resource}` : "");
         const result = await gw.messaging.accept({
@@ -80,8 +92,9 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           throw new AppError("idempotency-key-reused", "this Idempotency-Key was used within 24 h for a different request", { field: "headers.idempotency-key" });
         }
         if (!result.created) reply.header("idempotent-replayed", "true");
-        const sent = await result.sent;
-        return reply.code(202).send({ id: result.id, status: sent ? "sent" : "queued", createdAt: result.createdAt.toISOString() });
+        // "queued": durable and on its way; it reads "sent" once the XMPP server has confirmed it.
+        const status = result.created || result.status === "queued" ? "queued" : "sent";
+        return reply.code(202).send({ id: result.id, status, createdAt: result.createdAt.toISOString() });
       },
     );
 
