@@ -58,7 +58,9 @@ export function categoryOf(frame: CallFrame, root: string): string {
 }
 
 function functionLabel(frame: CallFrame, root: string): string {
-  return `${frame.functionName || "(anonymous)"} ${categoryOf(frame, root)}:${frame.lineNumber + 1}`;
+  // tsx emits each module on few lines, so line numbers mostly say nothing: only shown past 1.
+  const line = frame.lineNumber > 0 ? `:${frame.lineNumber + 1}` : "";
+  return `${frame.functionName || "(anonymous)"} ${categoryOf(frame, root)}${line}`;
 }
 
 function top(map: Map<string, number>, busyUs: number, n: number): ProfileEntry[] {
