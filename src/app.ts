@@ -6,7 +6,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { isApiRequest, type Gateway } from "./http/context.js";
-import { registerErrorHandling } from "./http/errors.js";
+import { clientErrorHandler, frameworkErrors, registerErrorHandling } from "./http/errors.js";
 import { accountRateLimit, registerRateLimits } from "./http/limits.js";
 import { Problem } from "./http/schemas.js";
 import { accountRoutes } from "./http/routes/accounts.js";
@@ -34,7 +34,10 @@ export async function buildApp(gw: Gateway, opts: { logger?: Logger; logRequests
     logController: new LogController({ disableRequestLogging: !opts.logRequests }),
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     routerOptions: { maxParamLength: 3072 },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false } },
+    frameworkErrors,
+    clientErrorHandler,
+    // strictNumbers: "1e309" coerces to Infinity, which must not pass as an integer.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false, strictNumbers: true } },
   });
   registerErrorHandling(base, base.log);
   const app = base.withTypeProvider<TypeBoxTypeProvider>();

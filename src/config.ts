@@ -18,6 +18,8 @@ export interface Config {
     secret: string;
     /** Cap of the exponential reconnect backoff, in milliseconds. */
     reconnectMaxMs: number;
+    /** Largest stanza Balcony writes: the server closes a component stream over its own limit. */
+    maxStanzaBytes: number;
   };
   jwt: {
     secret: string | undefined;
@@ -131,6 +133,8 @@ export function loadConfig(env: Env = process.env): Config {
       domain: domain(env),
       secret: str(env, "XMPP_SECRET"),
       reconnectMaxMs: duration(env, "XMPP_RECONNECT_MAX", "30s"),
+      // Prosody's default component_stanza_size_limit is 512 KiB; stay well below it.
+      maxStanzaBytes: int(env, "MAX_STANZA_BYTES", 256 * 1024, 4096, 64 * 1024 * 1024),
     },
     jwt,
     autoProvision: bool(env, "AUTO_PROVISION", false),

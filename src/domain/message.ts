@@ -1,5 +1,6 @@
 // The message model shared by HTTP, storage and the XMPP link (RFC 6121 §5, XEP-0184,
 // XEP-0085, XEP-0359). Pure data and rules: no I/O.
+import { isXmlText } from "./text.js";
 
 export const MESSAGE_TYPES = ["chat", "normal", "headline"] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
@@ -38,4 +39,19 @@ export function langTexts(text: LangText | null | undefined): [lang: string | nu
   if (text === null || text === undefined) return [];
   if (typeof text === "string") return [[null, text]];
   return Object.entries(text);
+}
+
+const LANG = /^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$/;
+
+/**
+ * Whether a message can be put on the wire as it is: every text a string of XML 1.0 characters,
+ * every language tag well-formed. What the HTTP schemas let in always is; this guards the outbox
+ * against rows that were not (an older release, a hand edit), which would otherwise make the
+ * XMPP server drop the link every time they are sent.
+ */
+export function isSendable(m: OutboundMessage): boolean {
+  const textOk = (v: unknown) => typeof v === "string" && isXmlText(v);
+  const langTextOk = (v: LangText | null | undefined) =>
+    v === null || v === undefined || textOk(v) || (typeof v === "object" && Object.entries(v).every(([k, t]) => LANG.test(k) && textOk(t)));
+  return langTextOk(m.body) && langTextOk(m.subject) && (m.thread == null || textOk(m.thread)) && (m.lang == null || LANG.test(m.lang));
 }

@@ -6,7 +6,7 @@
 import { createPublicKey } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { AppError } from "../domain/errors.js";
-import { accountLocalpart } from "../domain/jid.js";
+import { accountLocalpart, prepareResourcepart } from "../domain/jid.js";
 
 export interface Principal {
   localpart: string;
@@ -87,7 +87,12 @@ export class Auth {
     const localpart = typeof claims.sub === "string" ? accountLocalpart(claims.sub, this.domain) : null;
     if (!localpart) throw new AppError("unauthorized", "token sub is not an account of this gateway");
     const scope = typeof claims.scope === "string" ? claims.scope.split(" ") : Array.isArray(claims.scope) ? (claims.scope as unknown[]) : [];
-    const resource = typeof claims.resource === "string" && claims.resource.length > 0 ? claims.resource : null;
+    let resource: string | null = null;
+    if (claims.resource !== undefined) {
+      // The resource becomes part of stanza addresses: it must be a valid resourcepart (RFC 7622 §3.4).
+      resource = typeof claims.resource === "string" ? prepareResourcepart(claims.resource) : null;
+      if (resource === null) throw new AppError("unauthorized", "token resource claim is not a valid resourcepart");
+    }
     return { localpart, admin: scope.includes("admin"), resource, exp: claims.exp * 1000, nbf: (claims.nbf ?? 0) * 1000 };
   }
 

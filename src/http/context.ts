@@ -7,6 +7,7 @@ import type { EventNotifier } from "../db/events.js";
 import type { Messages } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
 import { AppError } from "../domain/errors.js";
+import { prepareResourcepart } from "../domain/jid.js";
 import type { Messaging } from "../services/messaging.js";
 import type { Presence } from "../services/presence.js";
 import type { XmppLink } from "../xmpp/link.js";
@@ -74,6 +75,20 @@ export async function callerAccount(gw: Gateway, req: FastifyRequest): Promise<A
   if (found) return found;
   if (gw.config.autoProvision) return gw.accounts.ensure(p.localpart);
   throw new AppError("account-not-found", `no account "${p.localpart}" on this gateway`);
+}
+
+/**
+ * The session a request names: ?resource=, the Balcony-Resource header, or the token's
+ * `resource` claim, prepared per RFC 7622 §3.4 (it becomes part of stanza addresses, and the XMPP
+ * server drops a component that sends an invalid one). Null when none is named.
+ */
+export function requestedResource(req: FastifyRequest, fromQuery?: string): string | null {
+  const header = req.headers["balcony-resource"];
+  const [raw, field] = fromQuery !== undefined ? [fromQuery, "querystring.resource"] : typeof header === "string" && header !== "" ? [header, "headers.balcony-resource"] : [null, ""];
+  if (raw === null) return principal(req).resource;
+  const resource = prepareResourcepart(raw);
+  if (resource === null) throw new AppError("invalid-jid", `${field} is not a valid resourcepart (RFC 7622 §3.4)`, { field });
+  return resource;
 }
 
 export function bareJid(gw: Gateway, localpart: string): string {

@@ -1,5 +1,6 @@
 // The one HTTP error handler: every failure becomes an RFC 9457 problem document with a stable
 // code. Validation errors name the offending field.
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
 import { AppError, type ErrorCode } from "../domain/errors.js";
 import { XML_TEXT_PATTERN } from "../domain/text.js";
@@ -31,6 +32,27 @@ function validationProblem(err: FastifyError): { code: ErrorCode; detail: string
   }
   if (extra) return { code: "validation-failed", detail: `${field} is not a known field`, field };
   return { code: "validation-failed", detail: `${field} ${v?.message ?? "is invalid"}`, field };
+}
+
+/** Errors Fastify raises before routing (malformed URL, over-long path parameter). */
+export function frameworkErrors(err: FastifyError, _req: unknown, reply: FastifyReply): void {
+  if (err.code === "FST_ERR_MAX_PARAM_LENGTH") void sendProblem(reply, "uri-too-long", "a path parameter is too long");
+  else void sendProblem(reply, "validation-failed", err.code === "FST_ERR_BAD_URL" ? "malformed URL (bad percent-encoding)" : err.message, { field: "url" });
+}
+
+/**
+ * Errors Node's HTTP parser raises before Fastify sees a request (oversized headers, broken
+ * chunked encoding, garbage): answered with a problem document too, then the socket is closed.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const code: ErrorCode = err.code === "HPE_HEADER_OVERFLOW" ? "headers-too-large" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "request-timeout" : "validation-failed";
+  const p = problem(code, code === "validation-failed" ? "malformed HTTP request" : code === "headers-too-large" ? "request headers too large" : "request timed out");
+  const body = JSON.stringify(p);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${p.status} ${p.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }
 
 export function registerErrorHandling(app: FastifyInstance, log: { error(o: object, m: string): void }): void {

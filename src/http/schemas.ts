@@ -1,5 +1,6 @@
 // TypeBox schemas: the same objects validate requests (Ajv) and produce the OpenAPI document.
 import { Type, type Static, type TSchema, type TString } from "@sinclair/typebox";
+import { AppError } from "../domain/errors.js";
 import { CHAT_STATES, MESSAGE_TYPES } from "../domain/message.js";
 import { XML_TEXT_PATTERN } from "../domain/text.js";
 
@@ -29,7 +30,8 @@ export function xmlText(maxLength: number, description?: string): TString {
 /** A text, or the same text in several languages keyed by language tag (RFC 6121 §5.2.3). */
 export function langText(maxLength: number, description: string): TSchema {
   return Type.Union(
-    [xmlText(maxLength), Type.Record(Type.String({ pattern: LANG_PATTERN }), xmlText(maxLength), { minProperties: 1, maxProperties: 16 })],
+    // additionalProperties: false, or keys outside the pattern would take any value at all.
+    [xmlText(maxLength), Type.Record(Type.String({ pattern: LANG_PATTERN }), xmlText(maxLength), { minProperties: 1, maxProperties: 16, additionalProperties: false })],
     { description },
   );
 }
@@ -109,3 +111,13 @@ export const PageQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
 });
 export const Localpart = Type.String({ minLength: 1, maxLength: 1023, description: "Account localpart (RFC 7622 §3.3)" });
+
+/**
+ * A validated page size. Ajv (query coercion) turns "1e309" into Infinity and lets it through
+ * `integer` and `maximum`, so the bound is enforced again where the value is used.
+ */
+export function pageLimit(value: number | undefined, fallback: number, max: number, field = "querystring.limit"): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new AppError("validation-failed", `${field} must be an integer from 1 to ${max}`, { field });
+  return value;
+}

@@ -10,7 +10,7 @@ import { appendEvents, type NewEvent } from "../db/events.js";
 import type { Messages } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
 import type { Prisma } from "../db/generated/client.js";
-import { parseJid } from "../domain/jid.js";
+import { jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { CHAT_STATES } from "../domain/message.js";
 import { inboundPresence } from "./presence-in.js";
 import { readLangText } from "./text-content.js";
@@ -35,6 +35,14 @@ function stanzaErrorOf(stanza: Element): { type: string; condition: string; text
   const condition = err?.getChildElements().find((c) => c.attrs.xmlns === NS.stanzas && c.name !== "text")?.name ?? "undefined-condition";
   const text = err?.getChildText("text", NS.stanzas) ?? undefined;
   return { type: err?.attrs.type ?? "cancel", condition, ...(text ? { text } : {}) };
+}
+
+const MESSAGE_TYPES = new Set(["chat", "normal", "headline", "groupchat", "error"]);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Replies come from the address the stanza was sent to if it is a valid one of ours, else from our domain. */
+function replyFrom(to: Jid | null, domain: string): string {
+  return to && to.domain === domain ? jidToString(to) : domain;
 }
 
 export class Inbound {
@@ -88,7 +96,7 @@ export class Inbound {
     if (type === "error" || !stanza.attrs.from) return null;
     if (stanza.name === "presence" && !["subscribe", "subscribed", "unsubscribe", "unsubscribed"].includes(type ?? "")) return null;
     const [errType, condition] = stanzaError("database-unavailable");
-    return errorReply(stanza, errType, condition, "temporarily unable to store this stanza; retry later");
+    return errorReply(stanza, replyFrom(parseJid(stanza.attrs.to ?? ""), this.deps.domain), errType, condition, "temporarily unable to store this stanza; retry later");
   }
 
   private route(tx: Tx, stanza: Element, replies: Element[]): Promise<void> {
@@ -108,12 +116,13 @@ export class Inbound {
   /** RFC 6121 §8.5.2 (bare JID) and §8.5.3 (full JID) for message stanzas. */
   private async message(tx: Tx, stanza: Element, replies: Element[]): Promise<void> {
     const { domain, accounts, messages, sessions } = this.deps;
-    const type = stanza.attrs.type ?? "normal";
+    // RFC 6121 §5.2.2: a message of unknown type is handled as "normal".
+    const type = MESSAGE_TYPES.has(stanza.attrs.type ?? "normal") ? (stanza.attrs.type ?? "normal") : "normal";
     const to = parseJid(stanza.attrs.to ?? "");
     const from = parseJid(stanza.attrs.from ?? "");
     const bounce = (condition: string) => {
       // Never answer an error with an error (RFC 6120 §8.3.1).
-      if (type !== "error" && from) replies.push(errorReply(stanza, "cancel", condition));
+      if (type !== "error" && from) replies.push(errorReply(stanza, replyFrom(to, domain), "cancel", condition));
     };
     if (!to || !from || to.domain !== domain) return bounce("jid-malformed");
     if (!to.local) return bounce("service-unavailable");
@@ -125,7 +134,8 @@ export class Inbound {
     if (type === "error") {
       const id = stanza.attrs.id;
       const error = stanzaErrorOf(stanza);
-      if (id && (await messages.markFailed(tx, account.id, id, peer, error))) {
+      // Only our own message ids (UUIDs) can be marked; anything else is not ours to change.
+      if (id && UUID.test(id) && (await messages.markFailed(tx, account.id, id, peer, error))) {
         events.push({ accountId: account.id, type: "message-status", data: { id, status: "failed", error } });
       }
       if (events.length) await appendEvents(tx, events);
@@ -134,7 +144,7 @@ export class Inbound {
     if (type === "groupchat") return bounce("service-unavailable"); // §8.5.2.1.1
 
     const received = stanza.getChild("received", NS.receipts);
-    if (received?.attrs.id && (await messages.markDelivered(tx, account.id, received.attrs.id, peer))) {
+    if (received?.attrs.id && UUID.test(received.attrs.id) && (await messages.markDelivered(tx, account.id, received.attrs.id, peer))) {
       events.push({ accountId: account.id, type: "receipt", data: { id: received.attrs.id, from: stanza.attrs.from, status: "delivered" } });
     }
 

@@ -4,6 +4,7 @@
 import { EventEmitter } from "node:events";
 import pkg, { type Component } from "@xmpp/component";
 import xml, { type Element } from "@xmpp/xml";
+import { parseJid } from "../domain/jid.js";
 
 const { component } = pkg;
 
@@ -12,6 +13,7 @@ export interface LinkOptions {
   domain: string;
   secret: string;
   reconnectMaxMs: number;
+  maxStanzaBytes: number;
   log: { info(o: object, m: string): void; warn(o: object, m: string): void };
 }
 
@@ -30,6 +32,20 @@ export class XmppLink extends EventEmitter<LinkEvents> {
   constructor(private readonly opts: LinkOptions) {
     super();
     this.xmpp = component({ service: opts.service, domain: opts.domain, password: opts.secret });
+    // @xmpp/iq answers from whatever an iq was addressed to. An XMPP server closes a component's
+    // stream when it sends from an address outside its domain or a malformed one (RFC 6120
+    // §4.9.3.11, improper-addressing), so a hostile "to" could cut the link: answer from our domain.
+    const send = this.xmpp.send.bind(this.xmpp);
+    this.xmpp.send = async (el: Element) => {
+      const from = el.attrs.from;
+      if (from !== undefined && parseJid(from)?.domain !== opts.domain) el.attrs.from = opts.domain;
+      // An error reply MAY echo the original payload (RFC 6120 §8.3.1); a huge one must not cost the link.
+      if (el.attrs.type === "error") el.children = el.children.filter((c) => typeof c !== "string" && c.name === "error");
+      if (!this.fits(el.toString())) return;
+      return send(el);
+    };
+    // Multi-byte characters split across TCP chunks must not be decoded chunk by chunk.
+    this.xmpp.on("connect", () => this.xmpp.socket?.setEncoding("utf8"));
     // Runs before @xmpp/reconnect's own "disconnect" listener, so the delay it uses is ours:
     // 250 ms doubling up to the cap, with jitter so several instances do not reconnect in step.
     this.xmpp.prependListener("disconnect", () => {
@@ -71,11 +87,22 @@ export class XmppLink extends EventEmitter<LinkEvents> {
     }
   }
 
-  /** Writes serialized stanzas in one socket write. Returns false (writes nothing) when offline. */
+  /** Whether a serialized stanza is within the size the server accepts; logs the ones that are not. */
+  fits(stanza: string): boolean {
+    // Cheap bound first: a UTF-16 code unit is at most 3 bytes of UTF-8.
+    if (stanza.length * 3 <= this.opts.maxStanzaBytes || Buffer.byteLength(stanza) <= this.opts.maxStanzaBytes) return true;
+    this.opts.log.warn({ bytes: Buffer.byteLength(stanza), limit: this.opts.maxStanzaBytes, head: stanza.slice(0, 200) }, "stanza over MAX_STANZA_BYTES not sent");
+    return false;
+  }
+
+  /**
+   * Writes serialized stanzas in one socket write. Returns false (writes nothing) when offline.
+   * Oversized stanzas are left out (callers check sizes first; this is the last line of defence).
+   */
   write(stanzas: string[]): boolean {
     const socket = this.xmpp.socket;
     if (!this.online || !socket || socket.destroyed || stanzas.length === 0) return this.online && stanzas.length === 0;
-    socket.write(stanzas.join(""));
+    socket.write(stanzas.filter((s) => this.fits(s)).join(""));
     return true;
   }
 

@@ -5,7 +5,7 @@
 import type { Db } from "../db/client.js";
 import { Batcher } from "../db/batch.js";
 import type { Messages } from "../db/messages.js";
-import type { OutboundMessage } from "../domain/message.js";
+import { isSendable, type OutboundMessage } from "../domain/message.js";
 import type { XmppLink } from "./link.js";
 import { messageStanza } from "./stanzas.js";
 
@@ -71,6 +71,8 @@ export class Outbox {
       this.drainAgain = true;
       return false;
     }
+    // Anything not sendable stays queued; the drain marks it failed.
+    msgs = msgs.filter(isSendable);
     if (!this.link.write(msgs.map((m) => messageStanza(m).toString()))) return false;
     this.sentCount += msgs.length;
     if (!(await this.link.barrier())) return false;
@@ -120,11 +122,21 @@ export class Outbox {
         ORDER BY seq LIMIT 500 FOR UPDATE SKIP LOCKED`;
       if (rows.length === 0) return 0;
       const msgs = rows.map((r) => ({ ...r, type: r.type as OutboundMessage["type"], state: r.state as OutboundMessage["state"] }));
-      if (!this.link.write(msgs.map((m) => messageStanza(m).toString()))) return 0;
-      this.sentCount += msgs.length;
+      // A stanza the server would refuse (too big, not well-formed) closes the link on every attempt
+      // and would block the queue behind it for good: fail it instead.
+      const stanzas = msgs.map((m) => ({ id: m.id, xml: isSendable(m) ? messageStanza(m).toString() : null }));
+      const refused = stanzas.filter((s) => s.xml === null || !this.link.fits(s.xml)).map((s) => s.id);
+      if (refused.length) {
+        const error = JSON.stringify({ type: "modify", condition: "policy-violation", text: "not sendable: malformed or over MAX_STANZA_BYTES" });
+        await tx.$executeRaw`UPDATE message SET status = 'failed', error = ${error}::jsonb, updated_at = now() WHERE id = ANY(${refused}::uuid[])`;
+        this.log.warn({ ids: refused }, "queued messages that cannot be sent marked failed");
+      }
+      const sendable = stanzas.filter((s): s is { id: string; xml: string } => s.xml !== null && !refused.includes(s.id));
+      if (!this.link.write(sendable.map((s) => s.xml))) return 0;
+      this.sentCount += sendable.length;
       // Unconfirmed: roll back, so the rows stay queued and go out again after reconnection.
       if (!(await this.link.barrier())) throw new Error("the XMPP server did not confirm the batch");
-      await tx.$executeRaw`UPDATE message SET status = 'sent', updated_at = now() WHERE id = ANY(${rows.map((r) => r.id)}::uuid[]) AND status = 'queued'`;
+      await tx.$executeRaw`UPDATE message SET status = 'sent', updated_at = now() WHERE id = ANY(${sendable.map((s) => s.id)}::uuid[]) AND status = 'queued'`;
       return rows.length;
     });
   }

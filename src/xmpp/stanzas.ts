@@ -42,12 +42,16 @@ export function receiptStanza(from: string, to: string, id: string, stanzaId: st
   return xml("message", { from, to, id: stanzaId }, xml("received", { xmlns: NS.receipts, id }));
 }
 
-/** RFC 6120 §8.3: an error reply to a stanza, addressed back to its sender. */
-export function errorReply(stanza: Element, type: "cancel" | "modify" | "auth" | "wait", condition: string, text?: string): Element {
-  const { from, to, id } = stanza.attrs;
+/**
+ * RFC 6120 §8.3: an error reply to a stanza, addressed back to its sender, from `replyFrom` (the
+ * entity addressed, when it is a valid address of ours; the XMPP server closes a component stream
+ * that sends from anything else).
+ */
+export function errorReply(stanza: Element, replyFrom: string, type: "cancel" | "modify" | "auth" | "wait", condition: string, text?: string): Element {
+  const { from, id } = stanza.attrs;
   return xml(
     stanza.name,
-    { from: to, to: from, id, type: "error" },
+    { from: replyFrom, to: from, id, type: "error" },
     xml("error", { type }, xml(condition, { xmlns: NS.stanzas }), text ? xml("text", { xmlns: NS.stanzas }, text) : null),
   );
 }

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { accountLocalpart } from "../../domain/jid.js";
 import { adminOnly, bareJid, type Gateway } from "../context.js";
-import { AccountView, Localpart, PageQuery, problemResponses } from "../schemas.js";
+import { AccountView, Localpart, PageQuery, problemResponses, pageLimit } from "../schemas.js";
 
 function localpartOf(gw: Gateway, raw: string, field: string): string {
   const lp = accountLocalpart(raw, gw.config.xmpp.domain);
@@ -43,8 +43,9 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req) => {
-        const limit = req.query.limit ?? 100;
-        const rows = await gw.accounts.list(req.query.cursor ? Number(req.query.cursor) : 0, limit);
+        const limit = pageLimit(req.query.limit, 100, 500);
+        // Account ids are 32-bit: a cursor beyond them is past the last page (not an error).
+        const rows = await gw.accounts.list(req.query.cursor ? Math.min(Number(req.query.cursor), 2 ** 31 - 1) : 0, limit);
         return {
           items: rows.map((r) => ({ jid: bareJid(gw, r.localpart), createdAt: r.createdAt.toISOString() })),
           nextCursor: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,

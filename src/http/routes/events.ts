@@ -9,8 +9,8 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { AppError } from "../../domain/errors.js";
 import { logBounds, readEvents, type StoredEvent } from "../../db/events.js";
 import type { AccountRow } from "../../db/accounts.js";
-import { callerAccount, principal, type Gateway } from "../context.js";
-import { EventsQuery, EventView, problemResponses } from "../schemas.js";
+import { callerAccount, requestedResource, type Gateway } from "../context.js";
+import { EventsQuery, EventView, problemResponses, pageLimit } from "../schemas.js";
 
 const PAGE = 500;
 
@@ -34,8 +34,7 @@ async function resyncPoint(gw: Gateway, accountId: number, after: number): Promi
 }
 
 function resourceOf(req: FastifyRequest, fromQuery: string | undefined): string {
-  const header = req.headers["balcony-resource"];
-  return fromQuery ?? (typeof header === "string" && header ? header : null) ?? principal(req).resource ?? `balcony-${randomBytes(6).toString("hex")}`;
+  return requestedResource(req, fromQuery) ?? `balcony-${randomBytes(6).toString("hex")}`;
 }
 
 async function stream(gw: Gateway, req: FastifyRequest, reply: FastifyReply, account: AccountRow, resource: string, cursor: number | null): Promise<void> {
@@ -65,7 +64,8 @@ async function stream(gw: Gateway, req: FastifyRequest, reply: FastifyReply, acc
     "cache-control": "no-cache, no-transform",
     connection: "keep-alive",
     "x-accel-buffering": "no",
-    "balcony-resource": resource,
+    // Percent-encoded: a resourcepart may hold any Unicode, a header value only Latin-1.
+    "balcony-resource": encodeURIComponent(resource),
   });
   res.write(`retry: ${config.sseRetryMs}\n: session ${resource}\n\n`);
   metrics.streams.inc();
@@ -148,10 +148,14 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const accept = req.headers.accept ?? "";
         const lastEventId = req.headers["last-event-id"];
         const cursor = parseCursor(typeof lastEventId === "string" && lastEventId ? lastEventId : req.query.since, lastEventId ? "headers.last-event-id" : "querystring.since");
-        if (accept.includes("text/event-stream")) return stream(gw, req, reply, account, resourceOf(req, req.query.resource), cursor);
+        if (accept.includes("text/event-stream")) {
+          // HEAD (exposed for every GET) must not open an endless stream.
+          if (req.method === "HEAD") return reply.code(200).type("text/event-stream").send("" as never);
+          return stream(gw, req, reply, account, resourceOf(req, req.query.resource), cursor);
+        }
         if (accept && !/application\/json|\*\/\*|application\/\*/.test(accept)) throw new AppError("not-acceptable", "this route serves text/event-stream or application/json");
         const start = await resyncPoint(gw, account.id, cursor ?? 0);
-        const limit = req.query.limit ?? 100;
+        const limit = pageLimit(req.query.limit, 100, 1000);
         const items = start.resync ? [{ id: start.after, event: "resync", data: { reason: "cursor older than the retained event log", from: start.after }, createdAt: new Date().toISOString() }] : [];
         const rows = await readEvents(gw.db.prisma, account.id, start.after, limit - items.length, req.query.resource ?? null);
         for (const e of rows) items.push({ id: e.seq, event: e.type, data: e.data as never, createdAt: e.createdAt.toISOString() });

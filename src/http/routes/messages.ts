@@ -5,9 +5,11 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { parseJid } from "../../domain/jid.js";
 import { canonicalJson } from "../../domain/message.js";
+import { messageStanza } from "../../xmpp/stanzas.js";
+import type { NewOutbound } from "../../db/messages.js";
 import type { Prisma } from "../../db/generated/client.js";
-import { bareJid, callerAccount, principal, type Gateway } from "../context.js";
-import { Accepted, HistoryQuery, IdempotencyHeaders, MessageView, problemResponses, sendMessageBody } from "../schemas.js";
+import { bareJid, callerAccount, requestedResource, type Gateway } from "../context.js";
+import { Accepted, HistoryQuery, IdempotencyHeaders, MessageView, problemResponses, sendMessageBody, pageLimit } from "../schemas.js";
 
 type MessageRow = Prisma.MessageGetPayload<{
   select: { id: true; direction: true; from: true; to: true; type: true; body: true; subject: true; thread: true; lang: true; state: true; receipt: true; status: true; error: true; createdAt: true; updatedAt: true; seq: true };
@@ -67,12 +69,12 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         if (b.body === undefined && b.subject === undefined && b.state === undefined) {
           throw new AppError("validation-failed", "a message needs at least one of body, subject or state", { field: "body.body" });
         }
-        const resource = req.headers["balcony-resource"] ?? principal(req).resource;
+        const resource = requestedResource(req);
         const key = req.headers["idempotency-key"] ?? null;
         const requestHash = key === null ? null : createHash("sha256").update(canonicalJson(b)).digest("base64url");
         const toStr = `${to.local ? `${to.local}@` : ""}${to.domain}${to.resource ? `/${to.resource}` : ""}`;
         const from = bareJid(gw, account.localpart) + (resource ? `/${resource}` : "");
-        const result = await gw.messaging.accept({
+        const message: NewOutbound = {
           id: randomUUID(),
           accountId: account.id,
           peer: `${to.local ? `${to.local}@` : ""}${to.domain}`,
@@ -87,7 +89,16 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           state: b.state ?? null,
           idempotencyKey: key,
           requestHash,
-        });
+        };
+        // The XMPP server drops a component that sends a stanza over its limit: refuse it here.
+        const bound = 1024 + 6 * JSON.stringify([b.body, b.subject, b.thread]).length;
+        if (bound > gw.config.xmpp.maxStanzaBytes) {
+          const bytes = Buffer.byteLength(messageStanza(message).toString());
+          if (bytes > gw.config.xmpp.maxStanzaBytes) {
+            throw new AppError("payload-too-large", `the message would be a ${bytes}-byte stanza; the limit is ${gw.config.xmpp.maxStanzaBytes} bytes`, { field: "body.body" });
+          }
+        }
+        const result = await gw.messaging.accept(message);
         if (!result.created && result.requestHash !== requestHash) {
           throw new AppError("idempotency-key-reused", "this Idempotency-Key was used within 24 h for a different request", { field: "headers.idempotency-key" });
         }
@@ -131,7 +142,7 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const account = await callerAccount(gw, req);
         const peer = parseJid(req.query.with);
         if (!peer || peer.resource) throw new AppError("invalid-jid", `with: "${req.query.with}" is not a bare JID`, { field: "querystring.with" });
-        const limit = req.query.limit ?? 50;
+        const limit = pageLimit(req.query.limit, 50, 200);
         const rows = await gw.messages.history(
           account.id,
           `${peer.local ? `${peer.local}@` : ""}${peer.domain}`,

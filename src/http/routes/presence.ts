@@ -3,7 +3,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { LangText } from "../../domain/message.js";
-import { bareJid, callerAccount, principal, type Gateway } from "../context.js";
+import { bareJid, callerAccount, requestedResource, type Gateway } from "../context.js";
 import { langText, problemResponses, xmlText } from "../schemas.js";
 
 const SHOW = Type.Union([Type.Literal("away"), Type.Literal("chat"), Type.Literal("dnd"), Type.Literal("xa")]);
@@ -36,8 +36,7 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req) => {
         const a = await callerAccount(gw, req);
-        const header = req.headers["balcony-resource"];
-        const resource = req.query.resource ?? (typeof header === "string" && header ? header : null) ?? principal(req).resource ?? DEFAULT_RESOURCE;
+        const resource = requestedResource(req, req.query.resource) ?? DEFAULT_RESOURCE;
         const p = {
           type: req.body.type ?? "available",
           show: req.body.show ?? null,

@@ -2,6 +2,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
+import { prepareResourcepart } from "../../domain/jid.js";
 import { callerAccount, type Gateway } from "../context.js";
 import { problemResponses } from "../schemas.js";
 
@@ -39,7 +40,9 @@ export function sessionRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req, reply) => {
         const account = await callerAccount(gw, req);
-        if (!(await gw.endSession(account.id, req.params.resource))) throw new AppError("session-not-found", `no session "${req.params.resource}"`);
+        // Sessions are stored under prepared resourceparts (RFC 7622 §3.4); anything else names none.
+        const resource = prepareResourcepart(req.params.resource);
+        if (resource === null || !(await gw.endSession(account.id, resource))) throw new AppError("session-not-found", `no session "${req.params.resource}"`);
         return reply.code(204).send(null);
       },
     );
