@@ -1,5 +1,7 @@
 // The HTTP application: explicit plugin wiring, one error handler, auth on /v1, OpenAPI from
 // the same TypeBox schemas that validate requests.
+import Ajv from "ajv";
+import addFormats from "ajv-formats";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import swagger from "@fastify/swagger";
@@ -19,6 +21,21 @@ import { sessionRoutes } from "./http/routes/sessions.js";
 
 export const API_VERSION = "1.0.0";
 
+/**
+ * Two validators: query strings, path parameters and headers are text, so their numbers and
+ * booleans are coerced; JSON bodies are typed already, and coercing them would turn a null body
+ * into "" or 1 into "1" instead of refusing the request.
+ */
+function createValidators() {
+  const options = { removeAdditional: false, useDefaults: true, allErrors: false, strictNumbers: true, strict: false } as const;
+  const body = new Ajv.default({ ...options, coerceTypes: false });
+  const parts = new Ajv.default({ ...options, coerceTypes: "array" });
+  addFormats.default(body);
+  addFormats.default(parts);
+  return { body, parts };
+}
+const validators = createValidators();
+
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   // Tokens and secrets never reach the logs.
   const options = {
@@ -36,9 +53,8 @@ export async function buildApp(gw: Gateway, opts: { logger?: Logger; logRequests
     routerOptions: { maxParamLength: 3072 },
     frameworkErrors,
     clientErrorHandler,
-    // strictNumbers: "1e309" coerces to Infinity, which must not pass as an integer.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false, strictNumbers: true } },
   });
+  base.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? validators.body : validators.parts).compile(schema));
   registerErrorHandling(base, base.log);
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
 

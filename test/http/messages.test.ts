@@ -133,6 +133,12 @@ describe("messages", () => {
       [{ to: "juliet@localhost", body: "x", type: "groupchat" }, "validation-failed", "body.type"],
       [{ body: "x" }, "validation-failed", "body.to"],
       [{ to: "juliet@localhost", body: "x", lang: "not a lang" }, "validation-failed", "body.lang"],
+      // JSON bodies are not type-coerced: null is not "", 1 is not "1".
+      [{ to: "juliet@localhost", body: null }, "validation-failed", "body.body"],
+      [{ to: "juliet@localhost", body: { en: 1 } }, "validation-failed", "body.body"],
+      [{ to: 12345, body: "x" }, "validation-failed", "body.to"],
+      // Language maps take language tags only (no other keys with arbitrary values).
+      [{ to: "juliet@localhost", body: { "not a tag": "x" } }, "validation-failed", "body.body"],
     ];
     for (const [body, code, field] of cases) {
       const r = await post(body);
