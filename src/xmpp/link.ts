@@ -102,7 +102,10 @@ export class XmppLink extends EventEmitter<LinkEvents> {
   write(stanzas: string[]): boolean {
     const socket = this.xmpp.socket;
     if (!this.online || !socket || socket.destroyed || stanzas.length === 0) return this.online && stanzas.length === 0;
-    socket.write(stanzas.filter((s) => this.fits(s)).join(""));
+    // XML parsers turn a literal CR into LF (XML 1.0 §2.11) and @xmpp/xml does not escape it: write
+    // it as a character reference so "\r" in a body arrives as "\r".
+    const out = stanzas.filter((s) => this.fits(s)).join("");
+    socket.write(out.includes("\r") ? out.replace(/\r/g, "&#xD;") : out);
     return true;
   }
 

@@ -116,6 +116,10 @@ describe("messages", () => {
     }
     const subj = await post({ to: "juliet@localhost", subject: { en: "x\u0007" } });
     assert.equal(subj.status, 400);
+    const crlf = await post({ to: "juliet@localhost", body: "line one\r\nline two\rthree\ttabbed" });
+    assert.equal(crlf.status, 202);
+    const crlfGot = await juliet.waitFor((s) => s.attrs.id === crlf.body.id);
+    assert.equal(crlfGot.getChildText("body"), "line one\r\nline two\rthree\ttabbed", "CR and tab arrive unchanged");
     const injection = await post({ to: "juliet@localhost", body: "</body><iq type='set' id='x'><query/></iq><body>" });
     assert.equal(injection.status, 202);
     const m = await juliet.waitFor((s) => s.attrs.id === injection.body.id);
