@@ -2,6 +2,7 @@
 // stanzas (A.2) and the contact's inbound ones (A.3), plus pre-approval (§3.4) and removal (§2.5.2).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { prng } from "../helpers/prng.js";
 import {
   stateName,
   transition,
@@ -313,16 +314,6 @@ describe("stateName", () => {
 });
 
 describe("invariants over random event sequences", () => {
-  // Deterministic PRNG (mulberry32) so a failure is reproducible.
-  function prng(seed: number): () => number {
-    let a = seed;
-    return () => {
-      a = (a + 0x6d2b79f5) | 0;
-      let t = Math.imul(a ^ (a >>> 15), 1 | a);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
   const TYPES: SubscriptionStanza[] = ["subscribe", "subscribed", "unsubscribe", "unsubscribed"];
   const EVENTS: SubscriptionEvent[] = [...TYPES.map(out), ...TYPES.map(inb), { kind: "remove" }];
 

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { XML_TEXT_PATTERN, firstInvalidXmlChar, isXmlChar, isXmlText } from "../../src/domain/text.js";
+import { prng } from "../helpers/prng.js";
 
 // Ajv compiles `pattern` with the `u` flag; TypeBox's Value.Check without it. Both must agree.
 const withU = new RegExp(XML_TEXT_PATTERN, "u");
@@ -68,16 +69,6 @@ describe("firstInvalidXmlChar", () => {
 });
 
 describe("XML_TEXT_PATTERN agrees with firstInvalidXmlChar", () => {
-  // Deterministic PRNG (mulberry32) so a failure is reproducible.
-  function prng(seed: number): () => number {
-    let a = seed;
-    return () => {
-      a = (a + 0x6d2b79f5) | 0;
-      let t = Math.imul(a ^ (a >>> 15), 1 | a);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
   // Code units at and around every boundary of the Char production, and of UTF-16.
   const EDGE_UNITS = [
     0x0, 0x1, 0x8, 0x9, 0xa, 0xb, 0xc, 0xd, 0xe, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0x9f, 0xa0, 0xd7fe, 0xd7ff, 0xd800, 0xd801, 0xdbfe, 0xdbff,
