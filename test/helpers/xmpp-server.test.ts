@@ -79,7 +79,8 @@ for (const kind of ["prosody", "ejabberd"] as const) {
       const [juliet, romeo] = [await login("juliet"), await login("romeo")];
       assert.match(juliet.jid, /^juliet@localhost\/test\d+$/);
       const body = `hello ${Math.random()}`;
-      await juliet.sendMessage("romeo@localhost", body);
+      // To the full JID: a bare-JID message can race Romeo's initial presence and go to offline storage.
+      await juliet.sendMessage(romeo.jid, body);
       const message = await romeo.waitFor((s) => s.is("message") && s.getChildText("body") === body);
       assert.match(message.attrs.from ?? "", /^juliet@localhost\//);
     });

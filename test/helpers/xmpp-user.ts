@@ -142,8 +142,15 @@ class UserSession implements XmppUser {
     return this.send(xml("message", { to, type: "chat" }, xml("body", {}, body)));
   }
 
-  sendPresence(): Promise<void> {
-    return this.send(xml("presence"));
+  /**
+   * Initial presence, resolved once the server has processed it: both servers echo a user's
+   * presence to the user's own resource (RFC 6121 §4.2.2). Until then a message to the bare JID
+   * may still go to offline storage instead of this resource.
+   */
+  async sendPresence(): Promise<void> {
+    const mark = this.stanzas.length;
+    await this.send(xml("presence"));
+    await this.waitFor((s) => this.stanzas.indexOf(s) >= mark && s.is("presence") && s.attrs.from === this.jid && !s.attrs.type);
   }
 
   waitFor(predicate: (stanza: XmlElement) => unknown, timeoutMs = 5000): Promise<XmlElement> {
