@@ -53,7 +53,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const messages = new Messages(db.prisma, db.pool);
   const sessions = new Sessions(db.prisma);
   const metrics = new Metrics();
-  const outbox = new Outbox(db.prisma, messages, link, log);
+  const outbox = new Outbox(db.prisma, messages, link, log, (n) => metrics.written.inc(n));
   const notifier = new EventNotifier(url, (m, err) => logger.warn({ err: String(err ?? "") }, m));
   await notifier.start();
   const domain = config.xmpp.domain;

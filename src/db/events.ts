@@ -54,11 +54,6 @@ export async function appendEvents(tx: Tx, events: NewEvent[]): Promise<number[]
   return seqs;
 }
 
-/** Appends in a transaction of its own. */
-export function appendEventsNow(db: Db, events: NewEvent[]): Promise<number[]> {
-  return db.$transaction((tx) => appendEvents(tx, events));
-}
-
 export async function readEvents(db: Db, accountId: number, after: number, limit: number, resource: string | null): Promise<StoredEvent[]> {
   const rows = await db.event.findMany({
     where: {

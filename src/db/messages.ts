@@ -161,17 +161,6 @@ export class Messages {
     await this.pool.query(`UPDATE message SET status = 'sent', updated_at = now() WHERE id = ANY($1::uuid[]) AND status = 'queued'`, [ids]);
   }
 
-  /** Queued outbound messages in send order (the outbox), oldest first. */
-  async queued(afterSeq: number, limit: number, olderThan?: Date): Promise<(OutboundMessage & { seq: number })[]> {
-    const rows = await this.db.message.findMany({
-      where: { status: "queued", direction: "out", seq: { gt: BigInt(afterSeq) }, ...(olderThan ? { createdAt: { lt: olderThan } } : {}) },
-      orderBy: { seq: "asc" },
-      take: limit,
-      select,
-    });
-    return rows.map((r) => ({ ...toOutbound(r), seq: Number(r.seq) }));
-  }
-
   /** XEP-0184 receipt: an outbound message reached the recipient. Returns false if not ours. */
   async markDelivered(tx: Prisma.TransactionClient, accountId: number, id: string, peer: string): Promise<boolean> {
     const { count } = await tx.message.updateMany({

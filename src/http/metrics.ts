@@ -13,7 +13,7 @@ export class Metrics {
   readonly messagesAccepted = new client.Counter({ name: "balcony_messages_accepted_total", help: "Outbound messages accepted (persisted)", registers: [this.registry] });
   readonly streams = new client.Gauge({ name: "balcony_event_streams", help: "Open SSE event streams on this instance", registers: [this.registry] });
   readonly linkUp = new client.Gauge({ name: "balcony_xmpp_link_up", help: "1 when the component link is online", registers: [this.registry] });
-  readonly sent = new client.Gauge({ name: "balcony_messages_sent", help: "Outbound stanzas written to the component link by this instance", registers: [this.registry] });
+  readonly written = new client.Counter({ name: "balcony_messages_written_total", help: "Outbound message stanzas written to the component link by this instance (resends included)", registers: [this.registry] });
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: "balcony_" });

@@ -34,13 +34,14 @@ export class Outbox {
   private drainAgain = false;
   private sweeper: NodeJS.Timeout | null = null;
   private readonly sentMarker: Batcher<string, void>;
-  sentCount = 0;
 
   constructor(
     private readonly db: Db,
     messages: Messages,
     private readonly link: XmppLink,
     private readonly log: OutboxLog,
+    /** Counts stanzas written (a metric). */
+    private readonly onWritten: (n: number) => void = () => undefined,
     private readonly staleMs = 10_000,
   ) {
     this.sentMarker = new Batcher<string, void>(async (ids) => {
@@ -74,7 +75,7 @@ export class Outbox {
     // Anything not sendable stays queued; the drain marks it failed.
     msgs = msgs.filter(isSendable);
     if (!this.link.write(msgs.map((m) => messageStanza(m).toString()))) return false;
-    this.sentCount += msgs.length;
+    this.onWritten(msgs.length);
     if (!(await this.link.barrier())) return false;
     try {
       await Promise.all(msgs.map((m) => this.sentMarker.push(m.id)));
@@ -133,7 +134,7 @@ export class Outbox {
       }
       const sendable = stanzas.filter((s): s is { id: string; xml: string } => s.xml !== null && !refused.includes(s.id));
       if (!this.link.write(sendable.map((s) => s.xml))) return 0;
-      this.sentCount += sendable.length;
+      this.onWritten(sendable.length);
       // Unconfirmed: roll back, so the rows stay queued and go out again after reconnection.
       if (!(await this.link.barrier())) throw new Error("the XMPP server did not confirm the batch");
       await tx.$executeRaw`UPDATE message SET status = 'sent', updated_at = now() WHERE id = ANY(${sendable.map((s) => s.id)}::uuid[]) AND status = 'queued'`;

@@ -27,11 +27,16 @@ describe("operations", () => {
 
   it("exposes Prometheus metrics, including HTTP timings and the link state", async () => {
     await gw.request("GET", "/v1/accounts");
+    await gw.createAccount("metered");
+    const sent = await gw.request("POST", "/v1/messages", { token: gw.token("metered"), body: { to: "someone@localhost", body: "counted" } });
+    assert.equal(sent.status, 202);
     const m = await gw.request("GET", "/metrics", { token: null });
     assert.equal(m.status, 200);
     assert.match(m.headers.get("content-type") ?? "", /text\/plain/);
     assert.match(m.text, /balcony_http_request_duration_seconds_count\{method="GET",route="\/v1\/accounts",status="200"\} [1-9]/);
     assert.match(m.text, /balcony_xmpp_link_up 1/);
+    assert.match(m.text, /balcony_messages_written_total [1-9]/);
+    assert.match(m.text, /balcony_messages_accepted_total [1-9]/);
   });
 
   it("serves the OpenAPI document, identical to the committed openapi/openapi.json", async () => {
