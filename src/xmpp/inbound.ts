@@ -10,7 +10,7 @@ import { appendEvents, type NewEvent } from "../db/events.js";
 import type { Messages } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
 import type { Prisma } from "../db/generated/client.js";
-import { jidToString, parseJid, type Jid } from "../domain/jid.js";
+import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { CHAT_STATES } from "../domain/message.js";
 import { inboundPresence } from "./presence-in.js";
 import { readLangText } from "./text-content.js";
@@ -128,7 +128,7 @@ export class Inbound {
     if (!to.local) return bounce("service-unavailable");
     const account = await accounts.find(to.local);
     if (!account) return bounce("service-unavailable"); // §8.5.1: no such account
-    const peer = from.local ? `${from.local}@${from.domain}` : from.domain;
+    const peer = jidToString(bare(from));
     const events: NewEvent[] = [];
 
     if (type === "error") {

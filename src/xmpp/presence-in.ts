@@ -6,7 +6,7 @@ import type { Element } from "@xmpp/xml";
 import type { Prisma } from "../db/generated/client.js";
 import { appendEvents } from "../db/events.js";
 import { availableSessions, getItem, setContactPresence } from "../db/roster.js";
-import type { Jid } from "../domain/jid.js";
+import { bare, jidToString, type Jid } from "../domain/jid.js";
 import type { SubscriptionStanza } from "../domain/subscription.js";
 import { applySubscription, type AccountRef } from "../services/roster.js";
 import { readLangText } from "./text-content.js";
@@ -19,7 +19,7 @@ const SHOWS = new Set(["away", "chat", "dnd", "xa"]);
 
 export async function inboundPresence(tx: Tx, stanza: Element, account: AccountRef, from: Jid, replies: Element[]): Promise<void> {
   const type = stanza.attrs.type ?? "available";
-  const contact = from.local ? `${from.local}@${from.domain}` : from.domain;
+  const contact = jidToString(bare(from));
 
   if (SUBSCRIPTION_TYPES.has(type)) {
     const status = stanza.getChildText("status");

@@ -3,7 +3,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
-import { parseJid } from "../../domain/jid.js";
+import { bare, jidToString, parseJid } from "../../domain/jid.js";
 import { canonicalJson } from "../../domain/message.js";
 import { messageStanza } from "../../xmpp/stanzas.js";
 import type { NewOutbound } from "../../db/messages.js";
@@ -72,14 +72,13 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const resource = requestedResource(req);
         const key = req.headers["idempotency-key"] ?? null;
         const requestHash = key === null ? null : createHash("sha256").update(canonicalJson(b)).digest("base64url");
-        const toStr = `${to.local ? `${to.local}@` : ""}${to.domain}${to.resource ? `/${to.resource}` : ""}`;
         const from = bareJid(gw, account.localpart) + (resource ? `/${resource}` : "");
         const message: NewOutbound = {
           id: randomUUID(),
           accountId: account.id,
-          peer: `${to.local ? `${to.local}@` : ""}${to.domain}`,
+          peer: jidToString(bare(to)),
           from,
-          to: toStr,
+          to: jidToString(to),
           type: b.type ?? "chat",
           body: b.body as string | Record<string, string> | undefined,
           subject: b.subject as string | Record<string, string> | undefined,
@@ -145,7 +144,7 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const limit = pageLimit(req.query.limit, 50, 200);
         const rows = await gw.messages.history(
           account.id,
-          `${peer.local ? `${peer.local}@` : ""}${peer.domain}`,
+          jidToString(peer),
           req.query.before ? Number(req.query.before) : null,
           req.query.after ? Number(req.query.after) : null,
           limit,

@@ -2,7 +2,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
-import { parseJid } from "../../domain/jid.js";
+import { jidToString, parseJid } from "../../domain/jid.js";
 import type { SubscriptionStanza } from "../../domain/subscription.js";
 import { appendEvents } from "../../db/events.js";
 import { bumpRosterVersion, getItem, lockAccount, pendingRequests, rosterDocument, rosterVersion, saveItem } from "../../db/roster.js";
@@ -25,7 +25,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     const a = await callerAccount(gw, req);
     const j = parseJid(raw);
     if (!j || j.resource) throw new AppError("invalid-jid", `"${raw}" is not a bare JID (RFC 7622)`, { field: "params.jid" });
-    const contact = j.local ? `${j.local}@${j.domain}` : j.domain;
+    const contact = jidToString(j);
     const account = { id: a.id, jid: bareJid(gw, a.localpart) };
     if (contact === account.jid) throw new AppError("invalid-jid", "an account cannot be its own contact", { field: "params.jid" });
     return { account, contact };
