@@ -64,26 +64,22 @@ export class Outbox {
   }
 
   /**
-   * Sends messages whose rows just committed. Resolves true once the server confirmed them (see
-   * XmppLink.barrier) and they are recorded as sent; false when they stay queued for the drain.
+   * Sends messages whose rows just committed and records them as sent once the server confirmed
+   * them (see XmppLink.barrier). What is not written or not confirmed stays queued for the drain.
    */
-  async sendNow(msgs: OutboundMessage[]): Promise<boolean> {
+  async sendNow(msgs: OutboundMessage[]): Promise<void> {
     if (this.draining && this.ordered) {
       this.drainAgain = true;
-      return false;
+      return;
     }
     // Anything not sendable stays queued; the drain marks it failed.
     msgs = msgs.filter(isSendable);
-    if (!this.link.write(msgs.map((m) => messageStanza(m).toString()))) return false;
+    if (!this.link.write(msgs.map((m) => messageStanza(m).toString()))) return;
     this.onWritten(msgs.length);
-    if (!(await this.link.barrier())) return false;
-    try {
-      await Promise.all(msgs.map((m) => this.sentMarker.push(m.id)));
-      return true;
-    } catch (err) {
-      this.log.warn({ err: String(err) }, "marking messages sent failed; the sweep will resend them");
-      return false;
-    }
+    if (!(await this.link.barrier())) return;
+    await Promise.all(msgs.map((m) => this.sentMarker.push(m.id))).catch((err: unknown) =>
+      this.log.warn({ err: String(err) }, "marking messages sent failed; the sweep will resend them"),
+    );
   }
 
   /**
