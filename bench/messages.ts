@@ -27,8 +27,8 @@ import { Worker } from "node:worker_threads";
 import pkg from "@xmpp/component";
 import jwt from "jsonwebtoken";
 import { Pool } from "undici";
-import { createTestDatabase } from "../test/helpers/database.js";
-import { startXmppServer, type XmppServer } from "../test/helpers/xmpp-server.js";
+import { createTestDatabase } from "../scripts/harness/database.js";
+import { startXmppServer, type XmppServer } from "../scripts/harness/xmpp-server.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
 import type { SinkOptions } from "./sink.js";
 

@@ -12,11 +12,10 @@ import { parseArgs } from "node:util";
 import { cpus } from "node:os";
 import jwt from "jsonwebtoken";
 import pg from "pg";
-import { startProsody } from "../test/helpers/xmpp-server.js";
-import { connectUser, type XmppUser } from "../test/helpers/xmpp-user.js";
-import { createTestDatabase } from "../test/helpers/database.js";
-import { JWT_SECRET } from "../test/helpers/gateway.js";
-import { freePort, startGatewayProcess } from "../test/helpers/gateway-process.js";
+import { startProsody } from "../scripts/harness/xmpp-server.js";
+import { connectUser, type XmppUser } from "../scripts/harness/xmpp-user.js";
+import { createTestDatabase } from "../scripts/harness/database.js";
+import { JWT_SECRET, freePort, startGatewayProcess } from "../scripts/harness/gateway-process.js";
 
 const { values } = parseArgs({ options: { items: { type: "string", default: "5000" }, requests: { type: "string", default: "200" }, online: { type: "string", default: "50" } } });
 const ITEMS = Number(values.items);

@@ -1,7 +1,7 @@
 // The receiving XMPP user of the benchmark, run in a worker thread so that its receive
 // timestamps are not delayed by the HTTP load generator on the main thread.
 //
-// It logs in with @xmpp/client (SASL PLAIN, like test/helpers/xmpp-user.ts) and records, for
+// It logs in with @xmpp/client (SASL PLAIN, like scripts/harness/xmpp-user.ts) and records, for
 // every <message/> it receives, only its id and receive time: nothing else is kept, so it keeps
 // up with tens of thousands of stanzas per second.
 //
@@ -48,7 +48,7 @@ interface ClientModule {
   }): XmppClient;
 }
 
-// @xmpp/client ships no type declarations (see test/helpers/xmpp-user.ts).
+// @xmpp/client ships no type declarations (see scripts/harness/xmpp-user.ts).
 const CLIENT_MODULE: string = "@xmpp/client";
 
 const now = (): number => performance.timeOrigin + performance.now();

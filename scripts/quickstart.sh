@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then
-  echo "Balcony needs Node.js 20 or newer (node --version: $(node --version 2>/dev/null || echo none))." >&2
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 12) ? 0 : 1)' 2>/dev/null; then
+  echo "Balcony needs Node.js 20.12 or newer (node --version: $(node --version 2>/dev/null || echo none))." >&2
   exit 1
 fi
 SUDO=""

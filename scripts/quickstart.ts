@@ -2,13 +2,13 @@
 // XMPP_SERVICE is set, the gateway (embedded PostgreSQL unless DATABASE_URL is set), then a demo
 // with a real XMPP user, and the commands to try it yourself.
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import xml from "@xmpp/xml";
-import { createLogger } from "../src/app.js";
+import { createLogger } from "../src/logger.js";
 import { loadConfig } from "../src/config.js";
 import { startGateway } from "../src/gateway.js";
-import { startProsody, type XmppServer } from "../test/helpers/xmpp-server.js";
-import { connectUser, type XmppUser } from "../test/helpers/xmpp-user.js";
+import { startProsody, type XmppServer } from "./harness/xmpp-server.js";
+import { connectUser, type XmppUser } from "./harness/xmpp-user.js";
 
 const demoOnly = process.argv.includes("--demo-only");
 const ENV_FILE = process.env.BALCONY_ENV_FILE ?? ".env";
@@ -25,10 +25,8 @@ function loadDotEnv(): void {
     writeFileSync(ENV_FILE, lines.join("\n") + "\n", { mode: 0o600 });
     step(`Wrote ${ENV_FILE} with fresh secrets`);
   }
-  for (const line of readFileSync(ENV_FILE, "utf8").split("\n")) {
-    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-    if (m && process.env[m[1]!] === undefined) process.env[m[1]!] = m[2];
-  }
+  // Variables already in the environment win over the file (Node's contract for .env files).
+  process.loadEnvFile(ENV_FILE);
 }
 
 async function main(): Promise<void> {
@@ -44,7 +42,7 @@ async function main(): Promise<void> {
   step(process.env.DATABASE_URL ? "Starting Balcony on DATABASE_URL" : `Starting Balcony with an embedded PostgreSQL (data in ${process.env.DATA_DIR ?? "./data"})`);
   const config = loadConfig(process.env);
   const running = await startGateway(config, createLogger(process.env.LOG_LEVEL ?? "warn"));
-  const { gw } = running;
+  const gw = running;
   for (let i = 0; i < 100 && !gw.link.online; i++) await new Promise((r) => setTimeout(r, 100));
   console.log(`    Balcony: ${running.url}  (docs: ${running.url}/docs)  component link: ${gw.link.online ? "up" : "DOWN"}`);
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full test suite: unit tests and integration tests against a real PostgreSQL and real XMPP
-# servers (started per test file by test/helpers). Extra arguments select test files.
+# servers (started per test file by scripts/harness). Extra arguments select test files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shopt -s globstar nullglob

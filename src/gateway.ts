@@ -1,34 +1,41 @@
-// Wires the gateway's parts together: database, component link, outbox, inbound routing, event
-// notifier and the HTTP app. Used by src/server.ts and by the integration tests alike.
-import { randomUUID } from "node:crypto";
+// Wiring only: database, repositories, the outbound port over the component link, the use cases,
+// the XMPP adapter's inbound side and the HTTP app. Used by src/server.ts and the integration
+// tests alike. Where data goes: README.md, "Architecture".
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
-import { buildApp, createLogger } from "./app.js";
 import type { Config } from "./config.js";
-import { Accounts } from "./db/accounts.js";
+import { Accounts as AccountStore } from "./db/accounts.js";
 import { openDatabase, type Database } from "./db/client.js";
 import { startEmbeddedPostgres, type EmbeddedDb } from "./db/embedded.js";
-import { claimReceipts, EventNotifier, purgeEvents } from "./db/events.js";
+import { EventNotifier, purgeEvents } from "./db/events.js";
 import { Messages } from "./db/messages.js";
 import { migrate } from "./db/migrate.js";
 import { Sessions } from "./db/sessions.js";
+import { buildApp } from "./http/app.js";
 import { Auth } from "./http/auth.js";
-import type { Gateway } from "./http/context.js";
-import { StreamSlots } from "./http/limits.js";
 import { Metrics } from "./http/metrics.js";
-import { deleteAccount } from "./services/accounts.js";
+import { createLogger } from "./logger.js";
+import { Accounts } from "./services/accounts.js";
+import { Delivery } from "./services/delivery.js";
+import { EventFeed } from "./services/events.js";
+import { Inbound } from "./services/inbound.js";
 import { Messaging } from "./services/messaging.js";
 import { Presence } from "./services/presence.js";
-import { Inbound } from "./xmpp/inbound.js";
+import { Roster } from "./services/roster.js";
+import { Status } from "./services/status.js";
+import { StreamSlots } from "./services/stream-slots.js";
+import { routeInbound } from "./xmpp/inbound.js";
 import { registerIqHandlers } from "./xmpp/iq.js";
 import { XmppLink } from "./xmpp/link.js";
-import { Outbox } from "./xmpp/outbox.js";
-import { receiptStanza } from "./xmpp/stanzas.js";
+import { XmppOutbound } from "./xmpp/outbound.js";
 
 export interface RunningGateway {
-  gw: Gateway;
   app: FastifyInstance;
-  outbox: Outbox;
+  /** The component link (tests watch it and cut it). */
+  link: XmppLink;
+  db: Database;
+  /** Signs and verifies tokens (the quick start mints its demo tokens with it). */
+  auth: Auth;
   /** Base URL the HTTP server listens on. */
   url: string;
   close(): Promise<void>;
@@ -36,57 +43,51 @@ export interface RunningGateway {
 
 const JANITOR_MS = 10 * 60_000;
 
-export async function startGateway(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningGateway> {
+async function database(config: Config, logger: Logger): Promise<{ db: Database; url: string; embedded: EmbeddedDb | null }> {
   let embedded: EmbeddedDb | null = null;
   let url = config.databaseUrl;
   if (!url) {
     embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, (m) => logger.info(m), config.dataDirIsDefault);
     url = embedded.url;
   }
-  const db: Database = openDatabase(url, config.dbPoolMax);
+  const db = openDatabase(url, config.dbPoolMax);
   const applied = await migrate(db.pool);
   if (applied.length) logger.info({ applied }, "database migrations applied");
+  return { db, url, embedded };
+}
 
+export async function startGateway(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningGateway> {
+  const { db, url, embedded } = await database(config, logger);
   const log = logger.child({ part: "xmpp" });
-  const link = new XmppLink({ ...config.xmpp, log });
-  const accounts = new Accounts(db.prisma);
+  const domain = config.xmpp.domain;
+  const metrics = new Metrics();
+  const counters = { messagesAccepted: (n: number) => metrics.messagesAccepted.inc(n), messagesWritten: (n: number) => metrics.written.inc(n) };
+
+  // Storage.
+  const accountStore = new AccountStore(db.prisma);
   const messages = new Messages(db.prisma, db.pool);
   const sessions = new Sessions(db.prisma);
-  const metrics = new Metrics();
-  const outbox = new Outbox(db.prisma, messages, link, log, (n) => metrics.written.inc(n));
   const notifier = new EventNotifier(url, (m, err) => logger.warn({ err: String(err ?? "") }, m));
   await notifier.start();
-  const domain = config.xmpp.domain;
-  const shutdown = new AbortController();
-  const presence = new Presence(db, link, domain, config.sessionGraceSeconds, config.sseHeartbeatMs, log);
 
-  const gw: Gateway = {
-    config,
-    db,
-    accounts,
-    messages,
-    sessions,
-    messaging: new Messaging(messages, outbox, (n) => metrics.messagesAccepted.inc(n)),
-    presence,
-    notifier,
-    link,
-    auth: new Auth(config.jwt, domain),
-    metrics,
-    streamSlots: new StreamSlots(config.maxStreamsPerAccount),
-    shutdown: shutdown.signal,
-    deleteAccount: (localpart) => deleteAccount(db, link, accounts, domain, localpart),
-    async endSession(accountId, resource) {
-      const a = await db.prisma.account.findUnique({ where: { id: accountId }, select: { localpart: true } });
-      return a ? presence.endSession({ id: accountId, jid: `${a.localpart}@${domain}` }, resource) : false;
-    },
-    async answerReceipts(accountId, localpart, seqs) {
-      for (const r of await claimReceipts(db.prisma, accountId, seqs)) link.send(receiptStanza(`${localpart}@${domain}`, r.to, r.id, randomUUID()));
-    },
-  };
+  // The outbound port, and the use cases that hand their stanzas to it.
+  const link = new XmppLink({ ...config.xmpp, log });
+  const out = new XmppOutbound(link);
+  const delivery = new Delivery(db, out, log, counters);
+  const presence = new Presence(db, sessions, out, domain, { graceSeconds: config.sessionGraceSeconds, heartbeatMs: config.sseHeartbeatMs }, log);
+  const accounts = new Accounts(db, accountStore, out, domain, config.autoProvision);
+  const messaging = new Messaging(messages, delivery, out, domain, counters);
+  const inbound = new Inbound(db, accountStore, { messages, sessions }, out, domain, log);
+  const events = new EventFeed(db, sessions, notifier, out, new StreamSlots(config.maxStreamsPerAccount), domain);
 
-  const inbound = new Inbound({ db, domain, accounts, messages, sessions, link, log });
+  // The XMPP adapter's inbound side.
+  routeInbound(link, inbound);
   registerIqHandlers(link, domain, accounts);
-  outbox.start();
+  link.on("online", () => {
+    void delivery.drain();
+    void presence.republish().catch((err: unknown) => log.warn({ err: String(err) }, "republishing presence failed"));
+  });
+  delivery.start();
   presence.start();
 
   const janitor = setInterval(() => {
@@ -95,14 +96,18 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   }, JANITOR_MS);
   janitor.unref();
 
+  const shutdown = new AbortController();
+  const auth = new Auth(config.jwt, domain);
+  const gw = { config, accounts, messaging, roster: new Roster(db, out), presence, events, status: new Status(db, out), auth, metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests });
   await link.start();
   const address = await app.listen({ host: config.host, port: config.port });
 
   return {
-    gw,
     app,
-    outbox,
+    link,
+    db,
+    auth,
     url: address.replace("[::1]", "127.0.0.1"),
     /**
      * Orderly shutdown: end event streams with a retry hint, stop taking requests and finish the
@@ -115,8 +120,8 @@ export async function startGateway(config: Config, logger: Logger = createLogger
       presence.stop();
       shutdown.abort();
       await app.close();
-      await gw.messaging.idle();
-      await outbox.stop();
+      await messaging.idle();
+      await delivery.stop();
       await link.stop();
       await inbound.idle();
       await notifier.stop();

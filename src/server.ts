@@ -1,6 +1,6 @@
 // Entry point: configuration, then the gateway; stops cleanly on SIGINT/SIGTERM.
 import { ConfigError, loadConfig } from "./config.js";
-import { createLogger } from "./app.js";
+import { createLogger } from "./logger.js";
 import { startGateway } from "./gateway.js";
 
 async function main(): Promise<void> {

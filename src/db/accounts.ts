@@ -1,41 +1,30 @@
 // Accounts: the localparts this gateway hosts. Lookups by localpart are cached in-process for a
 // short time (a cache only: the row in Postgres is the truth).
+import { LRUCache } from "lru-cache";
+import type { Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
-import type { Db } from "./client.js";
+import type { Db, Tx } from "./client.js";
 import { Prisma } from "./generated/client.js";
 
-export interface AccountRow {
-  id: number;
-  localpart: string;
-  createdAt: Date;
-}
-
-const CACHE_MS = 30_000;
+const select = { id: true, localpart: true, createdAt: true } as const;
 
 export class Accounts {
-  private cache = new Map<string, { row: AccountRow; until: number }>();
+  private readonly cache = new LRUCache<string, Account>({ max: 50_000, ttl: 30_000 });
 
   constructor(private readonly db: Db) {}
 
-  async find(localpart: string): Promise<AccountRow | null> {
+  async find(localpart: string): Promise<Account | null> {
     const hit = this.cache.get(localpart);
-    if (hit && hit.until > Date.now()) return hit.row;
-    const row = await this.db.account.findUnique({ where: { localpart }, select: { id: true, localpart: true, createdAt: true } });
-    if (row) this.remember(row);
-    else this.cache.delete(localpart);
+    if (hit) return hit;
+    const row = await this.db.account.findUnique({ where: { localpart }, select });
+    if (row) this.cache.set(localpart, row);
     return row;
   }
 
-  async get(localpart: string): Promise<AccountRow> {
-    const row = await this.find(localpart);
-    if (!row) throw new AppError("account-not-found", `no account "${localpart}"`);
-    return row;
-  }
-
-  async create(localpart: string): Promise<AccountRow> {
+  async create(localpart: string): Promise<Account> {
     try {
-      const row = await this.db.account.create({ data: { localpart }, select: { id: true, localpart: true, createdAt: true } });
-      this.remember(row);
+      const row = await this.db.account.create({ data: { localpart }, select });
+      this.cache.set(localpart, row);
       return row;
     } catch (err) {
       if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
@@ -45,33 +34,32 @@ export class Accounts {
     }
   }
 
-  /** For auto-provisioning: creates the account unless it exists. */
-  async ensure(localpart: string): Promise<AccountRow> {
-    const row = await this.db.account.upsert({
-      where: { localpart },
-      create: { localpart },
-      update: {},
-      select: { id: true, localpart: true, createdAt: true },
-    });
-    this.remember(row);
+  /**
+   * For auto-provisioning: creates the account unless it exists. Concurrent first requests race
+   * here, so it is INSERT ... ON CONFLICT DO NOTHING, then a read in a new statement (whose
+   * snapshot sees the row the winner committed).
+   */
+  async ensure(localpart: string): Promise<Account> {
+    const inserted = await this.db.$queryRaw<{ id: number; created_at: Date }[]>`
+      INSERT INTO account (localpart) VALUES (${localpart}) ON CONFLICT (localpart) DO NOTHING RETURNING id, created_at`;
+    const first = inserted[0];
+    const row = first ? { id: first.id, localpart, createdAt: first.created_at } : await this.db.account.findUnique({ where: { localpart }, select });
+    if (!row) throw new Error(`account ${localpart} vanished while being provisioned`);
+    this.cache.set(localpart, row);
     return row;
   }
 
-  async list(afterId: number, limit: number): Promise<AccountRow[]> {
-    return this.db.account.findMany({
-      where: { id: { gt: afterId } },
-      orderBy: { id: "asc" },
-      take: limit,
-      select: { id: true, localpart: true, createdAt: true },
-    });
+  list(afterId: number, limit: number): Promise<Account[]> {
+    return this.db.account.findMany({ where: { id: { gt: afterId } }, orderBy: { id: "asc" }, take: limit, select });
+  }
+
+  /** Deletes the account row; its data goes with it (ON DELETE CASCADE). */
+  async delete(tx: Tx, id: number, localpart: string): Promise<void> {
+    await tx.account.delete({ where: { id } });
+    this.cache.delete(localpart);
   }
 
   forget(localpart: string): void {
     this.cache.delete(localpart);
-  }
-
-  private remember(row: AccountRow): void {
-    if (this.cache.size > 50_000) this.cache.clear();
-    this.cache.set(row.localpart, { row, until: Date.now() + CACHE_MS });
   }
 }

@@ -2,13 +2,19 @@
 // statements that need SQL Prisma cannot express (multi-row upserts with RETURNING, LISTEN).
 import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
-import { PrismaClient } from "./generated/client.js";
+import { PrismaClient, type Prisma } from "./generated/client.js";
 
 export type Db = PrismaClient;
+/** A transaction (or, where a function accepts either, the client itself). */
+export type Tx = Prisma.TransactionClient;
 
 export interface Database {
   pool: pg.Pool;
   prisma: PrismaClient;
+  /** Runs `fn` in one transaction: everything it writes commits together or not at all. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Whether Postgres answers (readiness). */
+  ping(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -28,6 +34,12 @@ export function openDatabase(url: string, max: number): Database {
   return {
     pool,
     prisma,
+    transaction: (fn) => prisma.$transaction(fn),
+    ping: () =>
+      pool.query("SELECT 1").then(
+        () => true,
+        () => false,
+      ),
     async close() {
       await prisma.$disconnect();
       await pool.end().catch(() => undefined);

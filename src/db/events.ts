@@ -4,21 +4,17 @@
 // later). Each appending transaction NOTIFYs the account id, so every gateway instance wakes
 // the streams of that account.
 import pg from "pg";
-import type { Db } from "./client.js";
-import type { Prisma } from "./generated/client.js";
+import type { Db, Tx as DbTx } from "./client.js";
+import type { DomainEvent } from "../domain/events.js";
 
-export const EVENT_TYPES = ["message", "presence", "subscription", "roster", "receipt", "message-status", "resync"] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
-
-export interface NewEvent {
+/** An event to append: a catalogue entry (src/domain/events.ts) for one account. */
+export type NewEvent = DomainEvent & {
   accountId: number;
-  type: EventType;
-  data: unknown;
   /** Deliver to this session only (RFC 6121 §8.5.3: stanza addressed to a full JID). */
   resource?: string | null;
   /** XEP-0184: answer `received` to this JID for this stanza id once a stream has it. */
   receipt?: { to: string; id: string } | null;
-}
+};
 
 export interface StoredEvent {
   seq: number;
@@ -32,7 +28,7 @@ export interface StoredEvent {
 
 export const NOTIFY_CHANNEL = "balcony_events";
 
-type Tx = Prisma.TransactionClient | Db;
+type Tx = DbTx | Db;
 
 /** Appends events inside the caller's transaction; returns their sequence numbers. */
 export async function appendEvents(tx: Tx, events: NewEvent[]): Promise<number[]> {

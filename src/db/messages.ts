@@ -156,11 +156,6 @@ export class Messages {
     });
   }
 
-  async markSent(ids: string[]): Promise<void> {
-    if (ids.length === 0) return;
-    await this.pool.query(`UPDATE message SET status = 'sent', updated_at = now() WHERE id = ANY($1::uuid[]) AND status = 'queued'`, [ids]);
-  }
-
   /** XEP-0184 receipt: an outbound message reached the recipient. Returns false if not ours. */
   async markDelivered(tx: Prisma.TransactionClient, accountId: number, id: string, peer: string): Promise<boolean> {
     const { count } = await tx.message.updateMany({

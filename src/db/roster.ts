@@ -4,17 +4,10 @@
 import type { Prisma } from "./generated/client.js";
 import type { ItemState, Subscription } from "../domain/subscription.js";
 import type { LangText } from "../domain/message.js";
+import type { RosterRecord } from "../domain/views.js";
+import type { Tx } from "./client.js";
 
-type Tx = Prisma.TransactionClient;
-
-export interface RosterRow extends ItemState {
-  jid: string;
-  name: string | null;
-  groups: string[];
-  pendingInAt: Date | null;
-  pendingStatus: string | null;
-  ver: number;
-}
+export type RosterRow = RosterRecord;
 
 export interface SessionPresence {
   resource: string;
@@ -82,6 +75,11 @@ export async function saveItem(
     select,
   });
   return toRow(r);
+}
+
+/** Every item of the account, in the roster or not (a stranger's pending request too). */
+export async function allItems(tx: Tx, accountId: number): Promise<RosterRow[]> {
+  return (await tx.rosterItem.findMany({ where: { accountId }, select })).map(toRow);
 }
 
 export async function deleteItem(tx: Tx, accountId: number, jid: string): Promise<void> {

@@ -1,6 +1,15 @@
 // Sessions (resources) of an account, kept alive by their event streams. Counters live in
 // Postgres so every gateway instance sees the same sessions.
-import type { Db } from "./client.js";
+import type { LangText } from "../domain/message.js";
+import type { Db, Tx } from "./client.js";
+import { Prisma } from "./generated/client.js";
+
+export interface PresenceFields {
+  available: boolean;
+  show: string | null;
+  status: LangText | null;
+  priority: number;
+}
 
 export interface SessionRow {
   resource: string;
@@ -68,5 +77,43 @@ export class Sessions {
   async list(accountId: number): Promise<SessionRow[]> {
     const rows = await this.db.session.findMany({ where: { accountId }, orderBy: { createdAt: "asc" }, select });
     return rows.map((r) => ({ ...r, deliveredSeq: Number(r.deliveredSeq) }));
+  }
+
+  /** Sets one session's own presence (creating the session if new), in the caller's transaction. */
+  async setPresence(tx: Tx, accountId: number, resource: string, p: PresenceFields): Promise<void> {
+    const fields = { available: p.available, show: p.show, status: p.status ?? Prisma.DbNull, priority: p.priority };
+    await tx.session.upsert({
+      where: { accountId_resource: { accountId, resource } },
+      create: { accountId, resource, ...fields },
+      update: { ...fields, lastSeenAt: new Date() },
+    });
+  }
+
+  /** Ends a session; returns whether it was available (null when there was none). */
+  async end(accountId: number, resource: string): Promise<{ available: boolean } | null> {
+    const rows = await this.db.$queryRaw<{ available: boolean }[]>`
+      DELETE FROM session WHERE account_id = ${accountId} AND resource = ${resource} RETURNING available`;
+    return rows[0] ?? null;
+  }
+
+  /**
+   * Sessions without a stream for longer than `graceSeconds`, or untouched for `deadSeconds`
+   * (their streams were counted on an instance that died), become unavailable. The UPDATE claims
+   * each session once, whichever instance runs it.
+   */
+  expire(graceSeconds: number, deadSeconds: number): Promise<{ account_id: number; resource: string; localpart: string }[]> {
+    return this.db.$queryRaw`
+      UPDATE session s SET available = false, show = NULL, status = NULL
+      FROM account a
+      WHERE a.id = s.account_id AND s.available
+        AND ((s.streams = 0 AND s.last_seen_at < now() - make_interval(secs => ${graceSeconds}))
+          OR s.last_seen_at < now() - make_interval(secs => ${deadSeconds}))
+      RETURNING s.account_id, s.resource, a.localpart`;
+  }
+
+  /** Accounts with at least one available session. */
+  async accountsAvailable(): Promise<{ id: number; localpart: string }[]> {
+    const rows = await this.db.session.findMany({ where: { available: true }, distinct: ["accountId"], select: { accountId: true, account: { select: { localpart: true } } } });
+    return rows.map((r) => ({ id: r.accountId, localpart: r.account.localpart }));
   }
 }

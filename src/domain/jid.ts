@@ -11,12 +11,19 @@
 //     Arabic-Indic digit mixing rule) are not evaluated in context: the first group is rejected
 //     everywhere and the digits are accepted without the mixing check.
 //   - The Bidi Rule (RFC 5893), which the UsernameCaseMapped profile and IDNA2008 apply, is not
-//     checked; a right-to-left string that breaks it is accepted.
+//     checked here; a right-to-left string that breaks it is accepted, except for the domain labels
+//     that Node refuses (next point).
+//   - Punycode (RFC 3492) for domain labels is Node's (node:url, UTS #46 nontransitional, as the
+//     WHATWG URL Standard uses it), applied to one non-ASCII label at a time. A label Node refuses
+//     (for some Bidi Rule violations, for instance) is rejected, and so is one Node would map to
+//     something else: such a label is not stable under NFKC_Casefold, which IDNA2008 disallows
+//     anyway (RFC 5892 §2.2, "Unstable"). What Node refuses follows its version, like the tables.
 //   - Case mapping is String.prototype.toLowerCase (what RFC 8265, the successor of RFC 7613,
 //     settled on), not Unicode Default Case Folding: "fußball" and "fussball" stay different JIDs,
 //     as RFC 7622 §3.5 expects.
 // Each approximation errs the same way for every caller, so equality stays consistent inside Balcony.
-import { punycodeDecode, punycodeEncode } from "./punycode.js";
+import { isIPv6 } from "node:net";
+import { domainToASCII, domainToUnicode } from "node:url";
 
 export interface Jid {
   readonly local?: string;
@@ -126,20 +133,10 @@ export function prepareResourcepart(input: string): string | null {
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 const DOTTED_NUMBERS = /^\d+(?:\.\d+){3}$/;
 
-// RFC 3986 §3.2.2 IPv6address (without zone identifiers or IPvFuture).
+// RFC 3986 §3.2.2 IPv6address, as RFC 7622 §3.2 uses it: no zone identifier (RFC 6874), which
+// Node's isIPv6 would accept after a "%", and no IPvFuture, which it never accepts.
 function isIpv6(address: string): boolean {
-  let s = address;
-  const lastColon = s.lastIndexOf(":");
-  if (lastColon >= 0 && s.includes(".", lastColon)) {
-    if (!IPV4.test(s.slice(lastColon + 1))) return false;
-    s = `${s.slice(0, lastColon + 1)}0:0`; // an IPv4 tail stands for the last two groups
-  }
-  const halves = s.split("::");
-  if (halves.length > 2) return false;
-  const groups = halves.flatMap((h) => (h === "" ? [] : h.split(":")));
-  if (!groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return false;
-  // "::" stands for at least one group of zeros.
-  return halves.length === 2 ? groups.length < 8 : groups.length === 8;
+  return !address.includes("%") && isIPv6(address);
 }
 
 const LDH_ASCII = /^[a-z0-9-]+$/;
@@ -158,21 +155,28 @@ function prepareLabel(label: string): string | null {
   if (label.length === 0) return null;
   let ulabel = label;
   if (label.startsWith("xn--")) {
-    // RFC 7622 §3.2.1: A-labels are converted to U-labels; a decode that does not round-trip, or that
-    // yields pure ASCII, is a fake A-label (RFC 5891 §5.4).
-    const decoded = punycodeDecode(label.slice(4));
-    if (decoded === null || isAscii(decoded)) return null;
-    if (decoded.normalize("NFC") !== decoded || decoded.toLowerCase() !== decoded) return null;
-    if (punycodeEncode(decoded) !== label.slice(4)) return null;
-    ulabel = decoded;
+    // RFC 7622 §3.2.1: A-labels are converted to U-labels. Node returns "" for invalid Punycode; a
+    // decode that yields pure ASCII, or text that preparation would still change, is a fake A-label
+    // (RFC 5891 §5.4). Node refuses most uppercase, but not all: "xn--58d" decodes to U+13A0.
+    ulabel = domainToUnicode(label);
+    if (ulabel === "" || isAscii(ulabel)) return null;
+    if (ulabel.normalize("NFC") !== ulabel || ulabel.toLowerCase() !== ulabel) return null;
   } else if (label.length >= 4 && label[2] === "-" && label[3] === "-") {
     return null; // reserved LDH labels other than A-labels (RFC 5890 §2.3.1)
   }
   if (ulabel.startsWith("-") || ulabel.endsWith("-")) return null; // RFC 5891 §4.2.3.1
   for (const ch of ulabel) if (!isULabelChar(ch)) return null;
-  // RFC 5890 §2.3.2.1: the 63-octet DNS limit applies to the label's A-label (wire) form.
-  const ascii = isAscii(ulabel) ? ulabel : `xn--${punycodeEncode(ulabel) ?? ""}`;
-  if (ascii.length > 63 || ascii === "xn--") return null;
+  // RFC 5890 §2.3.2.1: the 63-octet DNS limit applies to the label's A-label (wire) form. Only
+  // non-ASCII labels go to Node, whose host parser would read an all-digit one as an IPv4 address.
+  const alabel = isAscii(ulabel) ? ulabel : domainToASCII(ulabel);
+  if (alabel === "" || alabel.length > 63) return null;
+  if (alabel !== ulabel) {
+    // Both directions must round-trip (RFC 5891 §5.4): an A-label given must be the one its U-label
+    // encodes to, and a U-label must be what its A-label decodes to, not something Node maps first
+    // (see the top of this file).
+    if (label !== ulabel && alabel !== label) return null;
+    if (domainToUnicode(alabel) !== ulabel) return null;
+  }
   return ulabel;
 }
 

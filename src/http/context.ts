@@ -1,41 +1,30 @@
-// What every route gets: the gateway's parts, and the caller's identity and account.
+// What every route gets: the use cases, the caller's identity and the HTTP-side parts.
 import type { FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
-import type { Accounts, AccountRow } from "../db/accounts.js";
-import type { Database } from "../db/client.js";
-import type { EventNotifier } from "../db/events.js";
-import type { Messages } from "../db/messages.js";
-import type { Sessions } from "../db/sessions.js";
+import type { Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { prepareResourcepart } from "../domain/jid.js";
+import type { Accounts } from "../services/accounts.js";
+import type { EventFeed } from "../services/events.js";
 import type { Messaging } from "../services/messaging.js";
 import type { Presence } from "../services/presence.js";
-import type { XmppLink } from "../xmpp/link.js";
+import type { Roster } from "../services/roster.js";
+import type { Status } from "../services/status.js";
 import type { Auth, Principal } from "./auth.js";
-import type { StreamSlots } from "./limits.js";
 import type { Metrics } from "./metrics.js";
 
 export interface Gateway {
   config: Config;
-  db: Database;
   accounts: Accounts;
-  messages: Messages;
-  sessions: Sessions;
   messaging: Messaging;
+  roster: Roster;
   presence: Presence;
-  notifier: EventNotifier;
-  link: XmppLink;
+  events: EventFeed;
+  status: Status;
   auth: Auth;
   metrics: Metrics;
-  streamSlots: StreamSlots;
   /** Aborted when the gateway begins to shut down: open streams end, telling clients when to retry. */
   shutdown: AbortSignal;
-  /** Deletes an account and its data, after telling its contacts (RFC 6121 §2.5.2). */
-  deleteAccount(localpart: string): Promise<boolean>;
-  /** Ends one session of an account (DELETE /v1/sessions/{resource}). */
-  endSession(accountId: number, resource: string): Promise<boolean>;
-  /** Sends XEP-0184 receipts for events a stream has written. */
-  answerReceipts(accountId: number, localpart: string, seqs: number[]): Promise<void>;
 }
 
 declare module "fastify" {
@@ -54,7 +43,7 @@ export function isApiRequest(req: FastifyRequest): boolean {
 
 /** Route-level hook for admin routes: the scope is checked before the body is even validated. */
 export async function adminOnly(req: FastifyRequest): Promise<void> {
-  requireAdmin(req);
+  if (!principal(req).admin) throw new AppError("forbidden", "this route needs the admin scope");
 }
 
 export function principal(req: FastifyRequest): Principal {
@@ -62,19 +51,9 @@ export function principal(req: FastifyRequest): Principal {
   return req.principal;
 }
 
-export function requireAdmin(req: FastifyRequest): Principal {
-  const p = principal(req);
-  if (!p.admin) throw new AppError("forbidden", "this route needs the admin scope");
-  return p;
-}
-
 /** The caller's own account; created on first use when AUTO_PROVISION is on. */
-export async function callerAccount(gw: Gateway, req: FastifyRequest): Promise<AccountRow> {
-  const p = principal(req);
-  const found = await gw.accounts.find(p.localpart);
-  if (found) return found;
-  if (gw.config.autoProvision) return gw.accounts.ensure(p.localpart);
-  throw new AppError("account-not-found", `no account "${p.localpart}" on this gateway`);
+export function callerAccount(gw: Gateway, req: FastifyRequest): Promise<Account> {
+  return gw.accounts.caller(principal(req).localpart);
 }
 
 /**
@@ -89,8 +68,4 @@ export function requestedResource(req: FastifyRequest, fromQuery?: string): stri
   const resource = prepareResourcepart(raw);
   if (resource === null) throw new AppError("invalid-jid", `${field} is not a valid resourcepart (RFC 7622 §3.4)`, { field });
   return resource;
-}
-
-export function bareJid(gw: Gateway, localpart: string): string {
-  return `${localpart}@${gw.config.xmpp.domain}`;
 }

@@ -4,20 +4,13 @@ import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
 import { AppError, type ErrorCode } from "../domain/errors.js";
 import { XML_TEXT_PATTERN } from "../domain/text.js";
+import { isDatabaseDown } from "../services/errors.js";
 import { problem } from "./problems.js";
 
 export function sendProblem(reply: FastifyReply, code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
   const p = problem(code, detail, extra);
   if ((code === "rate-limited" || code === "too-many-streams") && typeof extra.retryAfter === "number") reply.header("retry-after", String(extra.retryAfter));
   return reply.code(p.status).type("application/problem+json").send(p);
-}
-
-function isDatabaseDown(err: unknown): boolean {
-  const e = err as { code?: string; name?: string; message?: string; cause?: unknown };
-  if (!e || typeof e !== "object") return false;
-  if (["ECONNREFUSED", "ECONNRESET", "57P01", "57P03", "P1001", "P1017", "P2024", "08006", "08001"].includes(e.code ?? "")) return true;
-  if (/Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Can't reach database/i.test(e.message ?? "")) return true;
-  return e.cause !== undefined && e.cause !== err && isDatabaseDown(e.cause);
 }
 
 function validationProblem(err: FastifyError): { code: ErrorCode; detail: string; field: string } {

@@ -1,6 +1,6 @@
 // Protective limits: request rates per client IP (before authentication, so token guessing is
-// throttled too) and per account (after it), with 429 + Retry-After; and a cap on open event
-// streams per account. Counters are per instance (in memory): behind N instances an account gets
+// throttled too) and per account (after it), with 429 + Retry-After (the cap on open event
+// streams is src/services/stream-slots.ts). Counters are per instance (in memory): behind N instances an account gets
 // up to N times the configured rate.
 import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -38,25 +38,4 @@ export function accountRateLimit(app: FastifyInstance, limits: Config["rateLimit
     allowList: (req) => !req.principal,
   });
   app.addHook("onRequest", limitHook(check, "for this account"));
-}
-
-/** Counts open event streams per account on this instance. */
-export class StreamSlots {
-  private open = new Map<number, number>();
-
-  constructor(private readonly max: number) {}
-
-  acquire(accountId: number): () => void {
-    const n = this.open.get(accountId) ?? 0;
-    if (n >= this.max) throw new AppError("too-many-streams", `at most ${this.max} event streams per account; close one first`, { retryAfter: 5 });
-    this.open.set(accountId, n + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.open.get(accountId) ?? 1) - 1;
-      if (left <= 0) this.open.delete(accountId);
-      else this.open.set(accountId, left);
-    };
-  }
 }

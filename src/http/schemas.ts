@@ -98,13 +98,6 @@ export const EventsQuery = Type.Object({
   resource: Type.Optional(Type.String({ minLength: 1, maxLength: 1023, pattern: XML_TEXT_PATTERN, description: "Session (resource) of this stream" })),
 });
 
-export const EventView = Type.Object({
-  id: Type.Integer(),
-  event: Type.String(),
-  data: Type.Unknown(),
-  createdAt: Type.String({ format: "date-time" }),
-});
-
 export const AccountView = Type.Object({ jid: Type.String(), createdAt: Type.String({ format: "date-time" }) });
 export const PageQuery = Type.Object({
   cursor: Type.Optional(Cursor),

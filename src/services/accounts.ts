@@ -1,35 +1,93 @@
-// Account deletion (API.md, Accounts): before the data goes, everyone who had the account's
-// presence sees it go unavailable, and every contact gets the unsubscribe/unsubscribed that
-// removing its roster item would send (RFC 6121 §2.5.2).
-import type { Element } from "@xmpp/xml";
-import type { Accounts } from "../db/accounts.js";
+// Accounts: creation, listing, the caller's own account (auto-provisioned when configured), and
+// deletion. Before a deleted account's data goes, everyone who had its presence sees it go
+// unavailable, and every contact gets the unsubscribe/unsubscribed that removing its roster item
+// would send (RFC 6121 §2.5.2).
+import type { Accounts as AccountStore } from "../db/accounts.js";
 import type { Database } from "../db/client.js";
-import { availableSessions, lockAccount, presenceSubscribers } from "../db/roster.js";
+import { allItems, availableSessions, lockAccount, presenceSubscribers } from "../db/roster.js";
+import { accountJid, type Account, type AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
+import { accountLocalpart } from "../domain/jid.js";
+import { subscription, type Stanza } from "../domain/stanza.js";
 import { transition } from "../domain/subscription.js";
-import type { XmppLink } from "../xmpp/link.js";
-import { presenceStanza, subscriptionStanza } from "../xmpp/stanzas.js";
+import type { OutboundPort } from "./ports.js";
+import { Presence } from "./presence.js";
 
-export async function deleteAccount(db: Database, link: XmppLink, accounts: Accounts, domain: string, localpart: string): Promise<boolean> {
-  const account = await accounts.find(localpart);
-  if (!account) return false;
-  if (!link.online) throw new AppError("xmpp-unavailable", "the XMPP link is down: the account's contacts cannot be told; retry shortly");
-  const jid = `${localpart}@${domain}`;
-  const stanzas = await db.prisma.$transaction(async (tx) => {
-    await lockAccount(tx, account.id);
-    const out: Element[] = [];
-    const sessions = await availableSessions(tx, account.id);
-    for (const c of await presenceSubscribers(tx, account.id)) for (const s of sessions) out.push(presenceStanza(`${jid}/${s.resource}`, c, "unavailable"));
-    const items = await tx.rosterItem.findMany({ where: { accountId: account.id } });
-    for (const item of items) {
+export interface AccountView {
+  jid: string;
+  createdAt: string;
+}
+
+export class Accounts {
+  constructor(
+    private readonly db: Database,
+    private readonly store: AccountStore,
+    private readonly out: OutboundPort,
+    readonly domain: string,
+    private readonly autoProvision: boolean,
+  ) {}
+
+  ref(a: Account): AccountRef {
+    return { id: a.id, jid: accountJid(a.localpart, this.domain) };
+  }
+
+  jid(localpart: string): string {
+    return accountJid(localpart, this.domain);
+  }
+
+  /** A localpart (or bare JID on our domain) from user input, prepared per RFC 7622 §3.3. */
+  localpart(raw: string, field: string): string {
+    const lp = accountLocalpart(raw, this.domain);
+    if (!lp) throw new AppError("invalid-jid", `${field}: "${raw}" is not a valid localpart (RFC 7622 §3.3)`, { field });
+    return lp;
+  }
+
+  find(localpart: string): Promise<Account | null> {
+    return this.store.find(localpart);
+  }
+
+  /** The caller's own account; created on first use when AUTO_PROVISION is on. */
+  async caller(localpart: string): Promise<Account> {
+    const found = await this.store.find(localpart);
+    if (found) return found;
+    if (this.autoProvision) return this.store.ensure(localpart);
+    throw new AppError("account-not-found", `no account "${localpart}" on this gateway`);
+  }
+
+  /** Whether a token may be minted for this account (it exists, or would be provisioned). */
+  async mayMint(localpart: string): Promise<void> {
+    if (!(await this.store.find(localpart)) && !this.autoProvision) throw new AppError("account-not-found", `no account "${localpart}"`);
+  }
+
+  async create(localpart: string): Promise<string> {
+    const row = await this.store.create(localpart);
+    return this.jid(row.localpart);
+  }
+
+  async list(cursor: number, limit: number): Promise<{ items: AccountView[]; nextCursor: string | null }> {
+    const rows = await this.store.list(cursor, limit);
+    return {
+      items: rows.map((r) => ({ jid: this.jid(r.localpart), createdAt: r.createdAt.toISOString() })),
+      nextCursor: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,
+    };
+  }
+
+  /** DELETE /v1/accounts/{localpart}. */
+  async delete(localpart: string): Promise<void> {
+    const account = await this.store.find(localpart);
+    if (!account) throw new AppError("account-not-found", `no account "${localpart}"`);
+    if (!this.out.online) throw new AppError("xmpp-unavailable", "the XMPP link is down: the account's contacts cannot be told; retry shortly");
+    const jid = this.jid(localpart);
+    const stanzas = await this.db.transaction(async (tx) => {
+      await lockAccount(tx, account.id);
+      const out: Stanza[] = Presence.goodbye(jid, await availableSessions(tx, account.id), await presenceSubscribers(tx, account.id));
       // A stranger's pending request is not a roster item, but it still deserves its answer.
-      const state = { subscription: item.subscription as "none", askOut: item.askOut, pendingIn: item.pendingIn, approved: item.approved, inRoster: true };
-      for (const e of transition(state, { kind: "remove" }).effects) if (e.kind === "send") out.push(subscriptionStanza(jid, item.jid, e.type));
-    }
-    await tx.account.delete({ where: { id: account.id } });
-    return out;
-  });
-  accounts.forget(localpart);
-  link.write(stanzas.map((s) => s.toString()));
-  return true;
+      for (const item of await allItems(tx, account.id)) {
+        for (const e of transition({ ...item, inRoster: true }, { kind: "remove" }).effects) if (e.kind === "send") out.push(subscription(jid, item.jid, e.type));
+      }
+      await this.store.delete(tx, account.id, localpart);
+      return out;
+    });
+    this.out.write(stanzas);
+  }
 }

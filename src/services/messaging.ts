@@ -1,28 +1,125 @@
-// Accepting outbound messages: the HTTP route hands a validated message here; it is written
-// (batched with other requests into one statement) and, once committed, sent on the component
-// link in the same batch; the outbox records it as sent once the XMPP server confirmed it.
-import { Batcher } from "../db/batch.js";
+// Sending messages (RFC 6121 §5) and reading them back. An accepted message is written (many
+// requests batched into one statement) before the caller hears 202, then handed to Delivery,
+// which writes it on the link and records it as sent once the XMPP server confirmed it.
+import { createHash, randomUUID } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import type { AcceptedMessage, Messages, NewOutbound } from "../db/messages.js";
-import type { Outbox } from "../xmpp/outbox.js";
+import type { Account } from "../domain/account.js";
+import { accountJid } from "../domain/account.js";
+import { AppError } from "../domain/errors.js";
+import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
+import { canonicalJson, type ChatState, type LangText, type MessageType } from "../domain/message.js";
+import { messageView, type MessageView } from "../domain/views.js";
+import { Batcher } from "./batcher.js";
+import type { Delivery } from "./delivery.js";
+import type { OutboundPort, ServiceMetrics } from "./ports.js";
+
+export interface SendMessage {
+  to: string;
+  type?: MessageType;
+  body?: LangText;
+  subject?: LangText;
+  thread?: string;
+  lang?: string;
+  receipt?: boolean;
+  state?: ChatState;
+}
+
+export interface Accepted {
+  id: string;
+  /** "queued": durable and on its way; it reads "sent" once the XMPP server has confirmed it. */
+  status: "queued" | "sent";
+  createdAt: Date;
+  /** An idempotent retry: the first request's answer, nothing sent again. */
+  replayed: boolean;
+}
 
 export class Messaging {
   private readonly writer: Batcher<NewOutbound, AcceptedMessage>;
+  /** Recipients repeat a lot (integrations post to the same JIDs): remember recent parses. */
+  private readonly recipients = new LRUCache<string, Jid | false>({ max: 10_000 });
 
-  constructor(messages: Messages, outbox: Outbox, onAccepted: (n: number) => void) {
+  constructor(
+    private readonly messages: Messages,
+    delivery: Delivery,
+    private readonly out: OutboundPort,
+    private readonly domain: string,
+    metrics: Pick<ServiceMetrics, "messagesAccepted">,
+  ) {
     this.writer = new Batcher(async (items) => {
       const results = await messages.insertOutbound(items);
       const fresh = results.filter((r) => r.created);
       // Written now; the server's confirmation (and the "sent" status) follows on its own.
-      if (fresh.length > 0) void outbox.sendNow(fresh.map((r) => r.message));
-      onAccepted(fresh.length);
+      if (fresh.length > 0) void delivery.sendNow(fresh.map((r) => r.message));
+      metrics.messagesAccepted(fresh.length);
       return results;
     }, 1000, 3);
   }
 
-  accept(m: NewOutbound): Promise<AcceptedMessage> {
-    return this.writer.push(m);
+  private recipient(raw: string): Jid | null {
+    let jid = this.recipients.get(raw);
+    if (jid === undefined) this.recipients.set(raw, (jid = parseJid(raw) ?? false));
+    return jid || null;
   }
 
+  /** POST /v1/messages: validates, persists, and queues the message for the link. */
+  async send(account: Account, resource: string | null, m: SendMessage, idempotencyKey: string | null): Promise<Accepted> {
+    const to = this.recipient(m.to);
+    if (!to) throw new AppError("invalid-jid", `to: "${m.to}" is not a valid JID (RFC 7622)`, { field: "body.to" });
+    if (m.body === undefined && m.subject === undefined && m.state === undefined) {
+      throw new AppError("validation-failed", "a message needs at least one of body, subject or state", { field: "body.body" });
+    }
+    const requestHash = idempotencyKey === null ? null : createHash("sha256").update(canonicalJson(m)).digest("base64url");
+    const message: NewOutbound = {
+      id: randomUUID(),
+      accountId: account.id,
+      peer: jidToString(bare(to)),
+      from: accountJid(account.localpart, this.domain) + (resource ? `/${resource}` : ""),
+      to: jidToString(to),
+      type: m.type ?? "chat",
+      body: m.body,
+      subject: m.subject,
+      thread: m.thread ?? null,
+      lang: m.lang ?? null,
+      receipt: m.receipt ?? false,
+      state: m.state ?? null,
+      idempotencyKey,
+      requestHash,
+    };
+    this.checkSize(message, m);
+    const result = await this.writer.push(message);
+    if (!result.created && result.requestHash !== requestHash) {
+      throw new AppError("idempotency-key-reused", "this Idempotency-Key was used within 24 h for a different request", { field: "headers.idempotency-key" });
+    }
+    const status = result.created || result.status === "queued" ? "queued" : "sent";
+    return { id: result.id, status, createdAt: result.createdAt, replayed: !result.created };
+  }
+
+  /** The XMPP server drops a component that sends a stanza over its limit: refuse it here. */
+  private checkSize(message: NewOutbound, m: SendMessage): void {
+    const limit = this.out.maxStanzaBytes;
+    // Cheap bound first: only a message that could be too big is rendered to measure it.
+    if (1024 + 6 * JSON.stringify([m.body, m.subject, m.thread]).length <= limit) return;
+    const bytes = this.out.byteLength({ kind: "message", ...message });
+    if (bytes > limit) throw new AppError("payload-too-large", `the message would be a ${bytes}-byte stanza; the limit is ${limit} bytes`, { field: "body.body" });
+  }
+
+  /** GET /v1/messages/{id}: another account's message is reported exactly like a missing one. */
+  async get(account: Account, id: string): Promise<MessageView> {
+    const row = await this.messages.get(id);
+    if (!row || row.accountId !== account.id) throw new AppError("message-not-found", `no message ${id}`);
+    return messageView(row);
+  }
+
+  /** GET /v1/messages?with=: the conversation with one bare JID, newest first. */
+  async history(account: Account, withJid: string, page: { before: number | null; after: number | null; limit: number }): Promise<{ items: MessageView[]; nextCursor: string | null }> {
+    const peer = parseJid(withJid);
+    if (!peer || peer.resource) throw new AppError("invalid-jid", `with: "${withJid}" is not a bare JID`, { field: "querystring.with" });
+    const rows = await this.messages.history(account.id, jidToString(peer), page.before, page.after, page.limit);
+    return { items: rows.map(messageView), nextCursor: rows.length === page.limit ? String(rows[rows.length - 1]!.seq) : null };
+  }
+
+  /** Resolves once every accepted message is written (for an orderly shutdown). */
   idle(): Promise<void> {
     return this.writer.idle();
   }

@@ -2,14 +2,13 @@
 // broadcasts to subscribers, unavailable on session end or after the grace period, and
 // republishing after the component link comes back. Every stanza goes only to contacts whose
 // subscription allows it (§4.2.2, §11).
-import type { Element } from "@xmpp/xml";
 import type { Database } from "../db/client.js";
-import { Prisma } from "../db/generated/client.js";
-import { availableSessions, lockAccount, presenceSources, presenceSubscribers } from "../db/roster.js";
+import { availableSessions, contactPresence, lockAccount, presenceSources, presenceSubscribers, type SessionPresence } from "../db/roster.js";
+import type { Sessions } from "../db/sessions.js";
+import { accountJid, type AccountRef } from "../domain/account.js";
 import type { LangText } from "../domain/message.js";
-import type { XmppLink } from "../xmpp/link.js";
-import { presenceStanza } from "../xmpp/stanzas.js";
-import type { AccountRef } from "./roster.js";
+import { presence, type Stanza } from "../domain/stanza.js";
+import type { OutboundPort, ServiceLog } from "./ports.js";
 
 export interface PresenceInput {
   type: "available" | "unavailable";
@@ -18,26 +17,35 @@ export interface PresenceInput {
   priority: number;
 }
 
-export interface PresenceLog {
-  warn(o: object, m: string): void;
-  info(o: object, m: string): void;
+export interface ContactPresenceView {
+  jid: string;
+  resources: { resource: string; show: string | null; status: LangText | null; priority: number; updatedAt: string }[];
 }
+
+export interface PresenceTiming {
+  graceSeconds: number;
+  heartbeatMs: number;
+}
+
+/** Each available session's presence to each subscriber (§4.2.2), or its unavailable. */
+const broadcast = (jid: string, sessions: SessionPresence[], to: string[], type: "unavailable" | null): Stanza[] =>
+  sessions.flatMap((s) => to.map((c) => presence(`${jid}/${s.resource}`, c, type, type ? {} : s)));
 
 export class Presence {
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly db: Database,
-    private readonly link: XmppLink,
+    private readonly sessions: Sessions,
+    private readonly out: OutboundPort,
     private readonly domain: string,
-    private readonly graceSeconds: number,
-    private readonly heartbeatMs: number,
-    private readonly log: PresenceLog,
+    private readonly timing: PresenceTiming,
+    private readonly log: ServiceLog,
   ) {}
 
+  /** Expires sessions past their grace period every few seconds. */
   start(): void {
-    this.link.on("online", () => void this.republish().catch((err: unknown) => this.log.warn({ err: String(err) }, "republishing presence failed")));
-    const every = Math.max(1000, Math.min(15_000, (this.graceSeconds * 1000) / 4));
+    const every = Math.max(1000, Math.min(15_000, (this.timing.graceSeconds * 1000) / 4));
     this.sweeper = setInterval(() => void this.expire().catch((err: unknown) => this.log.warn({ err: String(err) }, "session expiry failed")), every);
     this.sweeper.unref();
   }
@@ -46,97 +54,71 @@ export class Presence {
     if (this.sweeper) clearInterval(this.sweeper);
   }
 
-  private send(stanzas: Element[]): void {
-    if (stanzas.length) this.link.write(stanzas.map((s) => s.toString()));
-  }
-
   /** PUT /v1/presence for one session. */
   async set(account: AccountRef, resource: string, p: PresenceInput): Promise<void> {
     const full = `${account.jid}/${resource}`;
-    const stanzas = await this.db.prisma.$transaction(async (tx) => {
+    const stanzas = await this.db.transaction(async (tx) => {
       await lockAccount(tx, account.id);
       const before = await availableSessions(tx, account.id);
       const wasAvailable = before.some((s) => s.resource === resource);
       const available = p.type === "available";
-      const fields = available
-        ? { available, show: p.show, status: p.status ?? Prisma.DbNull, priority: p.priority }
-        : { available, show: null, status: Prisma.DbNull, priority: 0 };
-      await tx.session.upsert({
-        where: { accountId_resource: { accountId: account.id, resource } },
-        create: { accountId: account.id, resource, ...fields },
-        update: { ...fields, lastSeenAt: new Date() },
-      });
-      const out: Element[] = [];
+      await this.sessions.setPresence(tx, account.id, resource, available ? { available, show: p.show, status: p.status, priority: p.priority } : { available, show: null, status: null, priority: 0 });
+      const out: Stanza[] = [];
       if (!available && !wasAvailable) return out;
-      const subscribers = await presenceSubscribers(tx, account.id);
-      for (const c of subscribers) out.push(available ? presenceStanza(full, c, null, p) : presenceStanza(full, c, "unavailable", { status: p.status }));
+      for (const c of await presenceSubscribers(tx, account.id)) out.push(available ? presence(full, c, null, p) : presence(full, c, "unavailable", { status: p.status }));
       // §4.2.1: the first available presence of the account probes the contacts it is subscribed to.
-      if (available && before.length === 0) for (const c of await presenceSources(tx, account.id)) out.push(presenceStanza(account.jid, c, "probe"));
+      if (available && before.length === 0) for (const c of await presenceSources(tx, account.id)) out.push(presence(account.jid, c, "probe"));
       return out;
     });
-    this.send(stanzas);
+    this.out.write(stanzas);
   }
 
-  /** Makes sessions unavailable and returns the broadcast (caller's transaction decides when). */
-  private async goUnavailable(accountId: number, jid: string, resources: string[]): Promise<Element[]> {
-    if (resources.length === 0) return [];
+  /** Sessions that just went unavailable: tell their subscribers. */
+  private async wentUnavailable(accountId: number, jid: string, resources: string[]): Promise<void> {
+    if (resources.length === 0) return;
     const subscribers = await presenceSubscribers(this.db.prisma, accountId);
-    return resources.flatMap((r) => subscribers.map((c) => presenceStanza(`${jid}/${r}`, c, "unavailable")));
+    this.out.write(resources.flatMap((r) => subscribers.map((c) => presence(`${jid}/${r}`, c, "unavailable"))));
   }
 
-  /** DELETE /v1/sessions/{resource}. */
+  /** DELETE /v1/sessions/{resource}: false when there is no such session. */
   async endSession(account: AccountRef, resource: string): Promise<boolean> {
-    const rows = await this.db.prisma.$queryRaw<{ available: boolean }[]>`
-      DELETE FROM session WHERE account_id = ${account.id} AND resource = ${resource} RETURNING available`;
-    if (rows.length === 0) return false;
-    if (rows[0]!.available) this.send(await this.goUnavailable(account.id, account.jid, [resource]));
+    const ended = await this.sessions.end(account.id, resource);
+    if (!ended) return false;
+    if (ended.available) await this.wentUnavailable(account.id, account.jid, [resource]);
     return true;
   }
 
-  /**
-   * Sessions without a stream for longer than the grace period go unavailable. A session whose
-   * streams were counted on an instance that died stops being touched by heartbeats, so it expires
-   * too. The UPDATE claims each session once, whichever instance runs it.
-   */
+  /** Sessions without a stream for longer than the grace period go unavailable. */
   async expire(): Promise<number> {
-    const grace = this.graceSeconds;
-    const dead = Math.max(grace, Math.ceil((3 * this.heartbeatMs) / 1000));
-    const rows = await this.db.prisma.$queryRaw<{ account_id: number; resource: string; localpart: string }[]>`
-      UPDATE session s SET available = false, show = NULL, status = NULL
-      FROM account a
-      WHERE a.id = s.account_id AND s.available
-        AND ((s.streams = 0 AND s.last_seen_at < now() - make_interval(secs => ${grace}))
-          OR s.last_seen_at < now() - make_interval(secs => ${dead}))
-      RETURNING s.account_id, s.resource, a.localpart`;
+    const grace = this.timing.graceSeconds;
+    const rows = await this.sessions.expire(grace, Math.max(grace, Math.ceil((3 * this.timing.heartbeatMs) / 1000)));
     const byAccount = new Map<number, { jid: string; resources: string[] }>();
     for (const r of rows) {
-      const e = byAccount.get(r.account_id) ?? { jid: `${r.localpart}@${this.domain}`, resources: [] };
+      const e = byAccount.get(r.account_id) ?? { jid: accountJid(r.localpart, this.domain), resources: [] };
       e.resources.push(r.resource);
       byAccount.set(r.account_id, e);
     }
-    for (const [id, e] of byAccount) this.send(await this.goUnavailable(id, e.jid, e.resources));
+    for (const [id, e] of byAccount) await this.wentUnavailable(id, e.jid, e.resources);
     if (rows.length) this.log.info({ sessions: rows.length }, "sessions went unavailable after the grace period");
     return rows.length;
   }
 
   /** After the link comes back, the network has forgotten our presence: publish it again and probe. */
   async republish(): Promise<void> {
-    const accounts = await this.db.prisma.session.findMany({ where: { available: true }, distinct: ["accountId"], select: { accountId: true, account: { select: { localpart: true } } } });
-    for (const a of accounts) {
-      const jid = `${a.account.localpart}@${this.domain}`;
-      const stanzas: Element[] = [];
-      const sessions = await availableSessions(this.db.prisma, a.accountId);
-      for (const c of await presenceSubscribers(this.db.prisma, a.accountId)) for (const s of sessions) stanzas.push(presenceStanza(`${jid}/${s.resource}`, c, null, s));
-      for (const c of await presenceSources(this.db.prisma, a.accountId)) stanzas.push(presenceStanza(jid, c, "probe"));
-      this.send(stanzas);
+    for (const a of await this.sessions.accountsAvailable()) {
+      const jid = accountJid(a.localpart, this.domain);
+      const sessions = await availableSessions(this.db.prisma, a.id);
+      const stanzas = broadcast(jid, sessions, await presenceSubscribers(this.db.prisma, a.id), null);
+      for (const c of await presenceSources(this.db.prisma, a.id)) stanzas.push(presence(jid, c, "probe"));
+      this.out.write(stanzas);
     }
   }
 
   /** GET /v1/presence: the latest presence of each contact the account is subscribed to. */
-  async contacts(accountId: number) {
-    const rows = await this.db.prisma.contactPresence.findMany({ where: { accountId }, orderBy: [{ jid: "asc" }, { resource: "asc" }] });
+  async contacts(accountId: number): Promise<ContactPresenceView[]> {
+    const rows = await contactPresence(this.db.prisma, accountId);
     const sources = new Set(await presenceSources(this.db.prisma, accountId));
-    const byJid = new Map<string, { resource: string; show: string | null; status: LangText | null; priority: number; updatedAt: string }[]>();
+    const byJid = new Map<string, ContactPresenceView["resources"]>();
     for (const r of rows) {
       if (!sources.has(r.jid)) continue;
       const list = byJid.get(r.jid) ?? [];
@@ -144,5 +126,10 @@ export class Presence {
       byJid.set(r.jid, list);
     }
     return [...byJid].map(([jid, resources]) => ({ jid, resources }));
+  }
+
+  /** Every stanza that tells the network an account's sessions are gone (account deletion). */
+  static goodbye(jid: string, sessions: SessionPresence[], subscribers: string[]): Stanza[] {
+    return broadcast(jid, sessions, subscribers, "unavailable");
   }
 }

@@ -1,91 +1,66 @@
-// Carries out the RFC 6121 subscription state machine (src/domain/subscription.ts) for one
-// account and contact: loads the item, applies the pure transition, persists the new state and
-// turns the effects into stanzas (sent by the caller after commit) and events (appended in the
-// same transaction). Used for the account's own actions over HTTP and for inbound stanzas alike.
-import type { Element } from "@xmpp/xml";
-import type { Prisma } from "../db/generated/client.js";
+// Roster (RFC 6121 §2) and presence subscriptions (§3) for one account and contact: loads the
+// item, applies the pure transition (src/domain/subscription.ts), persists the new state and its
+// events in one transaction, and hands the stanzas to the outbound port after commit. Used for the
+// account's own actions over HTTP and, through inboundSubscription, for stanzas from contacts.
+import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
-import { availableSessions, bumpRosterVersion, clearContactPresence, deleteItem, getItem, lockAccount, saveItem, type RosterRow } from "../db/roster.js";
-import { transition, type ItemState, type SubscriptionEvent } from "../domain/subscription.js";
-import { presenceStanza, subscriptionStanza } from "../xmpp/stanzas.js";
-
-type Tx = Prisma.TransactionClient;
-
-export interface AccountRef {
-  id: number;
-  /** The account's bare JID. */
-  jid: string;
-}
-
-export interface RosterItemView {
-  jid: string;
-  name: string | null;
-  groups: string[];
-  subscription: "none" | "to" | "from" | "both";
-  ask: "subscribe" | null;
-  approved: boolean;
-}
-
-export function itemView(jid: string, row: RosterRow | null): RosterItemView {
-  return {
-    jid,
-    name: row?.name ?? null,
-    groups: row?.groups ?? [],
-    subscription: row?.subscription ?? "none",
-    ask: row?.askOut ? "subscribe" : null,
-    approved: row?.approved ?? false,
-  };
-}
+import { availableSessions, bumpRosterVersion, clearContactPresence, deleteItem, getItem, lockAccount, pendingRequests, rosterDocument, rosterVersion, saveItem } from "../db/roster.js";
+import type { AccountRef } from "../domain/account.js";
+import { AppError } from "../domain/errors.js";
+import { event, rosterEvent, type RosterItemView } from "../domain/events.js";
+import { jidToString, parseJid } from "../domain/jid.js";
+import { presence, subscription, type Stanza } from "../domain/stanza.js";
+import { transition, type ItemState, type SubscriptionEvent, type SubscriptionStanza } from "../domain/subscription.js";
+import { rosterItemView, type RosterRecord } from "../domain/views.js";
+import type { OutboundPort } from "./ports.js";
 
 export interface Applied {
-  item: RosterRow | null;
+  item: RosterRecord | null;
   ignored: boolean;
-  stanzas: Element[];
-}
-
-/** The roster event for an item that changed (RFC 6121 §2.1.6 roster push, as an event). */
-export function rosterEvent(account: AccountRef, jid: string, row: RosterRow | null, ver: number): NewEvent {
-  return {
-    accountId: account.id,
-    type: "roster",
-    data: row?.inRoster ? { item: itemView(jid, row), ver: String(ver) } : { jid, removed: true, ver: String(ver) },
-  };
+  stanzas: Stanza[];
 }
 
 const isTo = (s: ItemState | null) => s?.subscription === "to" || s?.subscription === "both";
 
-export async function applySubscription(tx: Tx, account: AccountRef, contact: string, event: SubscriptionEvent, opts: { status?: string | null } = {}): Promise<Applied> {
+/** The roster event for an item: the item if it is in the roster, else its removal. */
+const itemEvent = (account: AccountRef, jid: string, row: RosterRecord | null, ver: number): NewEvent => ({
+  accountId: account.id,
+  ...rosterEvent(jid, row?.inRoster ? rosterItemView(jid, row) : null, ver),
+});
+
+/** Runs one subscription transition in the caller's transaction; returns the stanzas to send after commit. */
+export async function applySubscription(tx: Tx, account: AccountRef, contact: string, ev: SubscriptionEvent, opts: { status?: string | null } = {}): Promise<Applied> {
   await lockAccount(tx, account.id);
   const before = await getItem(tx, account.id, contact);
-  const t = transition(before, event);
+  const t = transition(before, ev);
   if (t.ignored) return { item: before, ignored: true, stanzas: [] };
 
   const kinds = new Set(t.effects.map((e) => e.kind));
   const ver = kinds.has("roster-push") ? await bumpRosterVersion(tx, account.id) : undefined;
-  let item: RosterRow | null = null;
+  let item: RosterRecord | null = null;
   if (t.state === null) await deleteItem(tx, account.id, contact);
   else item = await saveItem(tx, account.id, contact, t.state, { ver, requestStored: kinds.has("store-request"), pendingStatus: opts.status ?? null });
   // Once we no longer receive the contact's presence, what we stored of it is stale (§3.3, §3.2.3).
   if (isTo(before) && !isTo(t.state)) await clearContactPresence(tx, account.id, contact);
 
-  const stanzas: Element[] = [];
+  const stanzas: Stanza[] = [];
   const events: NewEvent[] = [];
   for (const effect of t.effects) {
     switch (effect.kind) {
       case "send":
-        stanzas.push(subscriptionStanza(account.jid, contact, effect.type));
+        stanzas.push(subscription(account.jid, contact, effect.type));
         break;
       case "send-presence":
-        for (const s of await availableSessions(tx, account.id)) stanzas.push(presenceStanza(`${account.jid}/${s.resource}`, contact, null, s));
+        for (const s of await availableSessions(tx, account.id)) stanzas.push(presence(`${account.jid}/${s.resource}`, contact, null, s));
         break;
       case "send-unavailable":
-        for (const s of await availableSessions(tx, account.id)) stanzas.push(presenceStanza(`${account.jid}/${s.resource}`, contact, "unavailable"));
+        for (const s of await availableSessions(tx, account.id)) stanzas.push(presence(`${account.jid}/${s.resource}`, contact, "unavailable"));
         break;
       case "deliver":
-        if (event.kind === "inbound") events.push({ accountId: account.id, type: "subscription", data: { jid: contact, type: event.type, ...(opts.status ? { status: opts.status } : {}) } });
+        if (ev.kind === "inbound") events.push({ accountId: account.id, ...event("subscription", { jid: contact, type: ev.type, ...(opts.status ? { status: opts.status } : {}) }) });
         break;
       case "roster-push":
-        events.push(rosterEvent(account, contact, item, ver!));
+        events.push(itemEvent(account, contact, item, ver!));
         break;
       case "store-request":
       case "clear-request":
@@ -94,4 +69,69 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
   }
   if (events.length) await appendEvents(tx, events);
   return { item, ignored: false, stanzas };
+}
+
+export class Roster {
+  constructor(
+    private readonly db: Database,
+    private readonly out: OutboundPort,
+  ) {}
+
+  /** A contact named in a path: a bare JID other than the account's own. */
+  contact(account: AccountRef, raw: string): string {
+    const j = parseJid(raw);
+    if (!j || j.resource) throw new AppError("invalid-jid", `"${raw}" is not a bare JID (RFC 7622)`, { field: "params.jid" });
+    const contact = jidToString(j);
+    if (contact === account.jid) throw new AppError("invalid-jid", "an account cannot be its own contact", { field: "params.jid" });
+    return contact;
+  }
+
+  /** An action that sends subscription stanzas needs the link: refuse rather than lose them. */
+  private needLink(): void {
+    if (!this.out.online) throw new AppError("xmpp-unavailable", "the XMPP link is down; retry shortly");
+  }
+
+  /** GET /v1/roster: the roster as JSON built by Postgres, or null when `ifNoneMatch` is current (304). */
+  async read(accountId: number, ifNoneMatch: string | undefined): Promise<{ etag: string; json: string | null }> {
+    // The version alone decides a 304: no need to read the items.
+    const current = `"${await rosterVersion(this.db.prisma, accountId)}"`;
+    if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim().replace(/^W\//, "") === current)) return { etag: current, json: null };
+    const doc = await rosterDocument(this.db.prisma, accountId);
+    return { etag: `"${doc.ver}"`, json: doc.json };
+  }
+
+  /** PUT /v1/roster/{jid}: name and groups; no subscription change (§2.4). */
+  async put(account: AccountRef, contact: string, fields: { name?: string | null; groups?: string[] }): Promise<{ item: RosterItemView; created: boolean }> {
+    return this.db.transaction(async (tx) => {
+      await lockAccount(tx, account.id);
+      const before = await getItem(tx, account.id, contact);
+      const state = { subscription: before?.subscription ?? "none", askOut: before?.askOut ?? false, pendingIn: before?.pendingIn ?? false, approved: before?.approved ?? false, inRoster: true } as const;
+      const ver = await bumpRosterVersion(tx, account.id);
+      const row = await saveItem(tx, account.id, contact, state, { ...fields, ver });
+      await appendEvents(tx, [itemEvent(account, contact, row, ver)]);
+      return { item: rosterItemView(contact, row), created: !before?.inRoster };
+    });
+  }
+
+  /** DELETE /v1/roster/{jid}: removal with the unsubscribe/unsubscribed of §2.5.2. */
+  async remove(account: AccountRef, contact: string): Promise<void> {
+    this.needLink();
+    const r = await this.db.transaction((tx) => applySubscription(tx, account, contact, { kind: "remove" }));
+    if (r.ignored) throw new AppError("not-found", `${contact} is not in the roster`);
+    this.out.write(r.stanzas);
+  }
+
+  /** subscribe, approve (subscribed), deny (unsubscribed), unsubscribe: §3.1-§3.4. */
+  async act(account: AccountRef, contact: string, type: SubscriptionStanza): Promise<RosterItemView> {
+    this.needLink();
+    const r = await this.db.transaction((tx) => applySubscription(tx, account, contact, { kind: "outbound", type }));
+    this.out.write(r.stanzas);
+    return rosterItemView(contact, r.item);
+  }
+
+  /** GET /v1/subscription-requests: inbound requests awaiting an answer (§3.1.3). */
+  async pending(accountId: number): Promise<{ jid: string; status?: string; receivedAt: string }[]> {
+    const rows = await pendingRequests(this.db.prisma, accountId);
+    return rows.map((r) => ({ jid: r.jid, ...(r.pendingStatus ? { status: r.pendingStatus } : {}), receivedAt: (r.pendingInAt ?? new Date(0)).toISOString() }));
+  }
 }

@@ -2,19 +2,18 @@
 // account, ping (XEP-0199). Every other iq get/set gets service-unavailable from @xmpp/iq's
 // callee (RFC 6120 §8.4), as do queries to accounts that do not exist (RFC 6121 §8.5.1).
 import xml, { type Element } from "@xmpp/xml";
-import type { Accounts } from "../db/accounts.js";
 import { parseJid } from "../domain/jid.js";
+import type { Accounts } from "../services/accounts.js";
+import { errorElement } from "./errors.js";
 import type { XmppLink } from "./link.js";
-import { NS } from "./stanzas.js";
+import { NS } from "./ns.js";
 
 const DOMAIN_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping];
 const ACCOUNT_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.receipts, NS.chatStates];
 
-const serviceUnavailable = () => xml("error", { type: "cancel" }, xml("service-unavailable", { xmlns: NS.stanzas }));
-
 type Target = "domain" | "account" | null;
 
-export function registerIqHandlers(link: XmppLink, domain: string, accounts: Accounts): void {
+export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find">): void {
   /** What an iq is addressed to: the domain, an existing account's bare JID, or neither. */
   async function target(stanza: Element): Promise<Target> {
     const to = parseJid(stanza.attrs.to ?? "");
@@ -24,12 +23,14 @@ export function registerIqHandlers(link: XmppLink, domain: string, accounts: Acc
   }
 
   const { iqCallee } = link.xmpp;
+  // A node we do not publish (XEP-0030 §3.1): item-not-found.
+  const unknownNode = () => errorElement("not-found");
+  const noSuchEntity = () => errorElement("account-not-found");
 
   iqCallee.get(NS.discoInfo, "query", async ({ stanza, element }) => {
     const t = await target(stanza);
-    if (!t) return serviceUnavailable();
-    // A node we do not publish (XEP-0030 §3.1): item-not-found.
-    if (element.attrs.node) return xml("error", { type: "cancel" }, xml("item-not-found", { xmlns: NS.stanzas }));
+    if (!t) return noSuchEntity();
+    if (element.attrs.node) return unknownNode();
     const identity = t === "domain" ? { category: "server", type: "im", name: "Balcony" } : { category: "account", type: "registered" };
     const features = t === "domain" ? DOMAIN_FEATURES : ACCOUNT_FEATURES;
     return xml("query", { xmlns: NS.discoInfo }, xml("identity", identity), ...features.map((v) => xml("feature", { var: v })));
@@ -37,10 +38,10 @@ export function registerIqHandlers(link: XmppLink, domain: string, accounts: Acc
 
   // Balcony publishes no items: accounts are not enumerable over XMPP.
   iqCallee.get(NS.discoItems, "query", async ({ stanza, element }) => {
-    if (!(await target(stanza))) return serviceUnavailable();
-    if (element.attrs.node) return xml("error", { type: "cancel" }, xml("item-not-found", { xmlns: NS.stanzas }));
+    if (!(await target(stanza))) return noSuchEntity();
+    if (element.attrs.node) return unknownNode();
     return xml("query", { xmlns: NS.discoItems });
   });
 
-  iqCallee.get(NS.ping, "ping", async ({ stanza }) => ((await target(stanza)) ? true : serviceUnavailable()));
+  iqCallee.get(NS.ping, "ping", async ({ stanza }) => ((await target(stanza)) ? true : noSuchEntity()));
 }

@@ -1,10 +1,11 @@
 // The component link (XEP-0114) to the XMPP server. Owns the connection and its reconnection
-// with capped exponential backoff; everything else talks to it through `send`, `write` and the
-// "stanza" / "online" / "offline" events.
+// with capped exponential backoff; everything else talks to it through `write`, `barrier` and
+// the "stanza" / "online" / "offline" events (src/xmpp/outbound.ts wraps it as the outbound port).
 import { EventEmitter } from "node:events";
 import pkg, { type Component } from "@xmpp/component";
 import xml, { type Element } from "@xmpp/xml";
 import { parseJid } from "../domain/jid.js";
+import { NS } from "./ns.js";
 
 const { component } = pkg;
 
@@ -87,6 +88,10 @@ export class XmppLink extends EventEmitter<LinkEvents> {
     }
   }
 
+  get maxStanzaBytes(): number {
+    return this.opts.maxStanzaBytes;
+  }
+
   /** Whether a serialized stanza is within the size the server accepts; logs the ones that are not. */
   fits(stanza: string): boolean {
     // Cheap bound first: a UTF-16 code unit is at most 3 bytes of UTF-8.
@@ -109,10 +114,6 @@ export class XmppLink extends EventEmitter<LinkEvents> {
     return true;
   }
 
-  send(el: Element): boolean {
-    return this.write([el.toString()]);
-  }
-
   /**
    * XEP-0114 has no acknowledgements, so a stanza written just before the server goes down may
    * never be routed. This is the acknowledgement: a ping (XEP-0199) to our own domain travels
@@ -121,7 +122,7 @@ export class XmppLink extends EventEmitter<LinkEvents> {
    */
   async barrier(timeoutMs = 10_000): Promise<boolean> {
     if (!this.online) return false;
-    const ping = xml("iq", { type: "get", to: this.opts.domain }, xml("ping", { xmlns: "urn:xmpp:ping" }));
+    const ping = xml("iq", { type: "get", to: this.opts.domain }, xml("ping", { xmlns: NS.ping }));
     let onDown = () => undefined as void;
     const down = new Promise<boolean>((resolve) => {
       onDown = () => resolve(false);

@@ -16,7 +16,6 @@ import {
   utf8Length,
   type Jid,
 } from "../../src/domain/jid.js";
-import { punycodeEncode } from "../../src/domain/punycode.js";
 
 describe("RFC 7622 §3.5.1 valid examples", () => {
   const cases: [string, Jid][] = [
@@ -270,8 +269,8 @@ describe("domainpart (RFC 7622 §3.2)", () => {
     ["xn--abc-.example", "a fake A-label that decodes to ASCII"],
     ["xn--.example", "an empty A-label"],
     ["xn--a-99999999999.example", "Punycode that overflows"],
-    [`xn--${punycodeEncode("É")}.example`, "an A-label that decodes to uppercase"],
-    [`xn--${punycodeEncode("e\u0301")}.example`, "an A-label that decodes to a non-NFC string"],
+    ["xn--dca.example", "an A-label that decodes to uppercase"], // "dca" is the Punycode of "É"
+    ["xn--e-xbb.example", "an A-label that decodes to a non-NFC string"], // "e-xbb" is that of "e\u0301"
     ["exa mple.com", "a space"],
     ["example.com\u0000", "NUL"],
     ["ex\u00a0ample.com", "a no-break space"],

@@ -6,11 +6,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import jwt from "jsonwebtoken";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../helpers/xmpp-server.js";
-import { connectUser, type XmppUser } from "../helpers/xmpp-user.js";
+import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { JWT_SECRET, waitFor } from "../helpers/gateway.js";
-import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
-import { freePort, startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.js";
+import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
+import { freePort, startGatewayProcess, type GatewayProcess } from "../../scripts/harness/gateway-process.js";
 
 const KINDS = (process.env.FAULT_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 const KEYS = 300;

@@ -5,8 +5,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../helpers/xmpp-server.js";
-import { connectUser, type XmlElement, type XmppUser } from "../helpers/xmpp-user.js";
+import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 
 const KINDS = (process.env.FAULT_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
@@ -79,7 +79,7 @@ for (const kind of KINDS) {
           sawDown = await readyzUntil(503, 5000);
         }
         const body = `r-${String(i).padStart(3, "0")}`;
-        const whileDown = !gw.running.gw.link.online;
+        const whileDown = !gw.running.link.online;
         const r = await gw.request("POST", "/v1/messages", { token: tok, body: { to: "juliet@localhost", body }, headers: { "idempotency-key": body } });
         assert.equal(r.status, 202, r.text);
         posted.push({ body, id: r.body.id, whileDown });

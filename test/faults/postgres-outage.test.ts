@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import xml, { type Element } from "@xmpp/xml";
 import { startEmbeddedPostgres, type EmbeddedDb } from "../../src/db/embedded.js";
-import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
-import { connectUser, type XmppUser } from "../helpers/xmpp-user.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
-import { freePort } from "../helpers/gateway-process.js";
+import { freePort } from "../../scripts/harness/gateway-process.js";
 
 describe("postgres outage", () => {
   let dir: string;

@@ -5,12 +5,13 @@ import jwt from "jsonwebtoken";
 import { loadConfig, type Config } from "../../src/config.js";
 import { startGateway, type RunningGateway } from "../../src/gateway.js";
 import type { Logger } from "pino";
-import { createLogger } from "../../src/app.js";
-import { createTestDatabase, type TestDatabase } from "./database.js";
-import type { XmppServer } from "./xmpp-server.js";
+import { createLogger } from "../../src/logger.js";
+import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
+import { JWT_SECRET } from "../../scripts/harness/gateway-process.js";
+import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { SseClient } from "./sse.js";
 
-export const JWT_SECRET = "test-secret-0123456789abcdef0123456789";
+export { JWT_SECRET };
 
 export interface HttpResult {
   status: number;
@@ -49,7 +50,7 @@ export async function startTestGateway(server: XmppServer, env: Record<string, s
   });
   const running = await startGateway(config, logger ?? createLogger(config.logLevel));
   const domain = config.xmpp.domain;
-  await waitFor(() => running.gw.link.online, 10_000, "component link online");
+  await waitFor(() => running.link.online, 10_000, "component link online");
   const token = (localpart: string, claims: Record<string, unknown> = {}) =>
     jwt.sign({ sub: localpart, exp: Math.floor(Date.now() / 1000) + 3600, ...claims }, JWT_SECRET, { algorithm: "HS256" });
   const adminToken = token("admin", { scope: "admin" });

@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import jwt from "jsonwebtoken";
-import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { JWT_SECRET, startTestGateway, type TestGateway } from "../helpers/gateway.js";
 
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");

@@ -13,8 +13,8 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import jwt from "jsonwebtoken";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
-import { connectUser } from "../helpers/xmpp-user.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser } from "../../scripts/harness/xmpp-user.js";
 import { JWT_SECRET, startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

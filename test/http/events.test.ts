@@ -2,8 +2,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
-import { connectUser, type XmppUser } from "../helpers/xmpp-user.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import type { SseEvent } from "../helpers/sse.js";
 
@@ -145,7 +145,7 @@ describe("events", () => {
     await waitFor(async () => (await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items.length === 4, 5000, "4 events");
     // Retention expired for the two oldest events.
     const all = (await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items as { id: number }[];
-    await gw.running.gw.db.pool.query("DELETE FROM event WHERE seq <= $1 AND account_id = (SELECT id FROM account WHERE localpart = 'capulet')", [all[1]!.id]);
+    await gw.running.db.pool.query("DELETE FROM event WHERE seq <= $1 AND account_id = (SELECT id FROM account WHERE localpart = 'capulet')", [all[1]!.id]);
     const s = await gw.sse("/v1/events?since=0", tok);
     await s.waitFor((ev) => ev.filter((e) => e.event === "message").length >= 2, 5000, "kept events");
     assert.equal(s.events[0]!.event, "resync");

@@ -18,8 +18,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import jwt from "jsonwebtoken";
-import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
-import { connectUser, type XmlElement, type XmppUser } from "../helpers/xmpp-user.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { JWT_SECRET, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { accountLocalpart, parseJid } from "../../src/domain/jid.js";
 
@@ -516,7 +516,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
     gw = await startTestGateway(server);
     port = Number(new URL(gw.url).port);
     bodyLimit = gw.config.bodyLimitBytes;
-    gw.running.gw.link.on("offline", () => linkDrops.push(Date.now()));
+    gw.running.link.on("offline", () => linkDrops.push(Date.now()));
     await gw.createAccount(USER);
     juliet = await connectUser(server, CONTACT, "pw", "fuzz");
     await juliet.sendPresence();
@@ -1019,7 +1019,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
     const total = Math.max(MAX_REQUESTS, 1);
     const order = rootRng.shuffle(Array.from({ length: Math.max(total, corpusPlans.length) }, (_, i) => i)).slice(0, total);
     const planAt = (i: number): Plan => (i < corpusPlans.length ? corpusPlans[i]! : randomPlan(new Rng(subSeed(SEED, i))));
-    const link = gw.running.gw.link;
+    const link = gw.running.link;
     const corpusOutcomes = new Map<string, number>();
     let next = 0;
     const worker = async () => {
@@ -1112,7 +1112,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
         ...before.map(([id, a]) => `  ${id}: ${a.what}`),
       ].join("\n"),
     );
-    assert.ok(gw.running.gw.link.online, "link online");
+    assert.ok(gw.running.link.online, "link online");
     const ready = await gw.request("GET", "/readyz", { token: null });
     assert.equal(ready.status, 200, ready.text);
   });

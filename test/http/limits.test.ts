@@ -2,7 +2,7 @@
 // body size, open streams per account.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
 
 describe("limits", () => {

@@ -3,8 +3,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
-import { createLogger } from "../../src/app.js";
-import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
+import { createLogger } from "../../src/logger.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { JWT_SECRET, startTestGateway, type TestGateway } from "../helpers/gateway.js";
 
 describe("logging", () => {

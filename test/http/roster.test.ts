@@ -4,8 +4,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml, { type Element } from "@xmpp/xml";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../helpers/xmpp-server.js";
-import { connectUser, type XmlElement, type XmppUser } from "../helpers/xmpp-user.js";
+import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 
 const KINDS: XmppServerKind[] = (process.env.ROSTER_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];

@@ -3,8 +3,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml, { type Element } from "@xmpp/xml";
-import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
-import { connectUser, type XmlElement, type XmppUser } from "../helpers/xmpp-user.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";

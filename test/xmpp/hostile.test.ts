@@ -12,8 +12,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import type { Element } from "@xmpp/xml";
-import { startXmppServer, type XmppServer } from "../helpers/xmpp-server.js";
-import { connectUser, xml, type XmlElement, type XmppUser } from "../helpers/xmpp-user.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { transition, type ItemState, type SubscriptionStanza } from "../../src/domain/subscription.js";
 
@@ -128,7 +128,7 @@ describe("hostile XMPP input", () => {
   /** Fails the current test if the link dropped during it; waits for it to come back so the next test can run. */
   async function linkHeld(what: string): Promise<void> {
     const mine = drops.filter((d) => d.phase === what);
-    if (mine.length) await waitFor(() => gw.running.gw.link.online, 10_000, "the component link to come back").catch(() => undefined);
+    if (mine.length) await waitFor(() => gw.running.link.online, 10_000, "the component link to come back").catch(() => undefined);
     assert.equal(mine.length, 0, `the component link dropped ${mine.length} time(s) during "${what}":\n${mine.map((d) => `  at ${new Date(d.at).toISOString()}`).join("\n")}\n${server.logTail(6)}`);
   }
 
@@ -165,11 +165,11 @@ describe("hostile XMPP input", () => {
     return u;
   }
 
-  const online = () => waitFor(() => gw.running.gw.link.online && !!gw.running.gw.link.xmpp.socket, 10_000, "the component link online");
+  const online = () => waitFor(() => gw.running.link.online && !!gw.running.link.xmpp.socket, 10_000, "the component link online");
 
   /** Injects bytes into the component stream as if the XMPP server had sent them. */
   function inject(raw: string): void {
-    const socket = gw.running.gw.link.xmpp.socket as unknown as Socket;
+    const socket = gw.running.link.xmpp.socket as unknown as Socket;
     socket.emit("data", Buffer.from(raw, "utf8"));
   }
 
@@ -178,7 +178,7 @@ describe("hostile XMPP input", () => {
     // No session may expire during the test: the control account's presence must stay as set.
     gw = await startTestGateway(server, { SESSION_GRACE_SECONDS: "3600" });
     D = gw.domain;
-    const link = gw.running.gw.link;
+    const link = gw.running.link;
     link.on("offline", () => drops.push({ at: Date.now(), phase }));
     link.on("stanza", (s) => {
       try {
@@ -336,7 +336,7 @@ describe("hostile XMPP input", () => {
       console.log(`hostile: ${name}: reached the gateway: ${reached.join(", ") || "nothing"}${closedByServer ? `; Prosody closed the sender's stream: ${c.buf.slice(0, 120)}` : ""}`);
       if (drops.length > d0) {
         problems.push(`${name}: the component link dropped`);
-        await waitFor(() => gw.running.gw.link.online, 10_000, "the link to come back").catch(() => undefined);
+        await waitFor(() => gw.running.link.online, 10_000, "the link to come back").catch(() => undefined);
       }
     };
     const stored = async (peer: string, id: string) => {

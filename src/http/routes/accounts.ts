@@ -1,16 +1,8 @@
 // Admin routes: accounts and token minting.
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { AppError } from "../../domain/errors.js";
-import { accountLocalpart } from "../../domain/jid.js";
-import { adminOnly, bareJid, type Gateway } from "../context.js";
+import { adminOnly, type Gateway } from "../context.js";
 import { AccountView, Localpart, PageQuery, problemResponses, pageLimit } from "../schemas.js";
-
-function localpartOf(gw: Gateway, raw: string, field: string): string {
-  const lp = accountLocalpart(raw, gw.config.xmpp.domain);
-  if (!lp) throw new AppError("invalid-jid", `${field}: "${raw}" is not a valid localpart (RFC 7622 §3.3)`, { field });
-  return lp;
-}
 
 export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -26,8 +18,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
-        const row = await gw.accounts.create(localpartOf(gw, req.body.localpart, "body.localpart"));
-        return reply.code(201).send({ jid: bareJid(gw, row.localpart) });
+        return reply.code(201).send({ jid: await gw.accounts.create(gw.accounts.localpart(req.body.localpart, "body.localpart")) });
       },
     );
 
@@ -43,13 +34,9 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req) => {
-        const limit = pageLimit(req.query.limit, 100, 500);
         // Account ids are 32-bit: a cursor beyond them is past the last page (not an error).
-        const rows = await gw.accounts.list(req.query.cursor ? Math.min(Number(req.query.cursor), 2 ** 31 - 1) : 0, limit);
-        return {
-          items: rows.map((r) => ({ jid: bareJid(gw, r.localpart), createdAt: r.createdAt.toISOString() })),
-          nextCursor: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,
-        };
+        const cursor = req.query.cursor ? Math.min(Number(req.query.cursor), 2 ** 31 - 1) : 0;
+        return gw.accounts.list(cursor, pageLimit(req.query.limit, 100, 500));
       },
     );
 
@@ -65,8 +52,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
-        const lp = localpartOf(gw, req.params.localpart, "params.localpart");
-        if (!(await gw.deleteAccount(lp))) throw new AppError("account-not-found", `no account "${lp}"`);
+        await gw.accounts.delete(gw.accounts.localpart(req.params.localpart, "params.localpart"));
         return reply.code(204).send(null);
       },
     );
@@ -90,8 +76,8 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
-        const lp = localpartOf(gw, req.body.account, "body.account");
-        if (!(await gw.accounts.find(lp)) && !gw.config.autoProvision) throw new AppError("account-not-found", `no account "${lp}"`);
+        const lp = gw.accounts.localpart(req.body.account, "body.account");
+        await gw.accounts.mayMint(lp);
         const { token, expiresAt } = gw.auth.sign(lp, req.body.ttlSeconds ?? 3600, { resource: req.body.resource });
         return reply.code(201).send({ token, expiresAt: expiresAt.toISOString() });
       },

@@ -10,17 +10,13 @@ export function opsRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     app.get("/healthz", { schema: { tags: ["operations"], summary: "Process alive", response: { 200: Health } } }, async () => ({ status: "ok" }));
 
     app.get("/readyz", { schema: { tags: ["operations"], summary: "Postgres reachable and component connected", response: { 200: Health, 503: Health } } }, async (_req, reply) => {
-      const database = await gw.db.pool.query("SELECT 1").then(
-        () => "up",
-        () => "down",
-      );
-      const xmpp = gw.link.online ? "up" : "down";
+      const { database, xmpp } = await gw.status.ready();
       const ok = database === "up" && xmpp === "up";
       return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "not ready", database, xmpp });
     });
 
     app.get("/metrics", { schema: { tags: ["operations"], summary: "Prometheus metrics", produces: ["text/plain"] } }, async (_req, reply) => {
-      gw.metrics.linkUp.set(gw.link.online ? 1 : 0);
+      gw.metrics.linkUp.set(gw.status.linkUp ? 1 : 0);
       reply.type(gw.metrics.registry.contentType);
       return gw.metrics.registry.metrics();
     });

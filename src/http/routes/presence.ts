@@ -3,7 +3,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { LangText } from "../../domain/message.js";
-import { bareJid, callerAccount, requestedResource, type Gateway } from "../context.js";
+import { callerAccount, requestedResource, type Gateway } from "../context.js";
 import { langText, problemResponses, xmlText } from "../schemas.js";
 
 const SHOW = Type.Union([Type.Literal("away"), Type.Literal("chat"), Type.Literal("dnd"), Type.Literal("xa")]);
@@ -43,7 +43,7 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           status: (req.body.status as LangText | undefined) ?? null,
           priority: req.body.priority ?? 0,
         } as const;
-        await gw.presence.set({ id: a.id, jid: bareJid(gw, a.localpart) }, resource, p);
+        await gw.presence.set(gw.accounts.ref(a), resource, p);
         return { resource, ...p };
       },
     );
@@ -69,10 +69,7 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           },
         },
       },
-      async (req) => {
-        const a = await callerAccount(gw, req);
-        return { items: await gw.presence.contacts(a.id) };
-      },
+      async (req) => ({ items: await gw.presence.contacts((await callerAccount(gw, req)).id) }),
     );
   };
 }

@@ -23,8 +23,7 @@ export function sessionRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       "/v1/sessions",
       { schema: { tags: ["sessions"], summary: "The account's sessions", response: { 200: Type.Object({ items: Type.Array(SessionView) }), ...problemResponses(401, 404) } } },
       async (req) => {
-        const account = await callerAccount(gw, req);
-        const rows = await gw.sessions.list(account.id);
+        const rows = await gw.events.listSessions((await callerAccount(gw, req)).id);
         return { items: rows.map((s) => ({ resource: s.resource, createdAt: s.createdAt.toISOString(), streams: s.streams, lastSeenAt: s.lastSeenAt.toISOString(), available: s.available, show: s.show, status: s.status, priority: s.priority })) };
       },
     );
@@ -42,7 +41,7 @@ export function sessionRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const account = await callerAccount(gw, req);
         // Sessions are stored under prepared resourceparts (RFC 7622 §3.4); anything else names none.
         const resource = prepareResourcepart(req.params.resource);
-        if (resource === null || !(await gw.endSession(account.id, resource))) throw new AppError("session-not-found", `no session "${req.params.resource}"`);
+        if (resource === null || !(await gw.presence.endSession(gw.accounts.ref(account), resource))) throw new AppError("session-not-found", `no session "${req.params.resource}"`);
         return reply.code(204).send(null);
       },
     );

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { after, afterEach, before, describe, test } from "node:test";
-import { startXmppServer, type XmppServer } from "./xmpp-server.js";
-import { connectUser, xml, type XmlElement, type XmppUser } from "./xmpp-user.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 
 /** The part of @xmpp/component 0.13 (CommonJS, no type declarations) used here. */
 interface RawComponent {

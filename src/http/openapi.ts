@@ -1,8 +1,8 @@
 // Produces the OpenAPI document without a running gateway: the routes are registered (their
 // schemas are all the document needs) but never called.
 import { buildApp } from "./app.js";
-import { loadConfig } from "./config.js";
-import type { Gateway } from "./http/context.js";
+import { loadConfig } from "../config.js";
+import type { Gateway } from "./context.js";
 
 export async function openApiDocument(): Promise<unknown> {
   const config = loadConfig({ XMPP_SECRET: "unused", JWT_SECRET: "unused-unused-unused-unused-unused" });

@@ -7,17 +7,17 @@ import pino, { type Logger } from "pino";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { isApiRequest, type Gateway } from "./http/context.js";
-import { clientErrorHandler, frameworkErrors, registerErrorHandling } from "./http/errors.js";
-import { accountRateLimit, registerRateLimits } from "./http/limits.js";
-import { Problem } from "./http/schemas.js";
-import { accountRoutes } from "./http/routes/accounts.js";
-import { eventRoutes } from "./http/routes/events.js";
-import { messageRoutes } from "./http/routes/messages.js";
-import { opsRoutes } from "./http/routes/ops.js";
-import { presenceRoutes } from "./http/routes/presence.js";
-import { rosterRoutes } from "./http/routes/roster.js";
-import { sessionRoutes } from "./http/routes/sessions.js";
+import { isApiRequest, type Gateway } from "./context.js";
+import { clientErrorHandler, frameworkErrors, registerErrorHandling } from "./errors.js";
+import { accountRateLimit, registerRateLimits } from "./limits.js";
+import { Problem } from "./schemas.js";
+import { accountRoutes } from "./routes/accounts.js";
+import { eventRoutes } from "./routes/events.js";
+import { messageRoutes } from "./routes/messages.js";
+import { opsRoutes } from "./routes/ops.js";
+import { presenceRoutes } from "./routes/presence.js";
+import { rosterRoutes } from "./routes/roster.js";
+import { sessionRoutes } from "./routes/sessions.js";
 
 export const API_VERSION = "1.0.0";
 
@@ -36,18 +36,9 @@ function createValidators() {
 }
 const validators = createValidators();
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  // Tokens and secrets never reach the logs.
-  const options = {
-    level,
-    redact: { paths: ["req.headers.authorization", "req.headers.cookie", "headers.authorization", "*.token", "*.secret", "*.password"], censor: "[redacted]" },
-  };
-  return destination ? pino(options, destination) : pino(options);
-}
-
 export async function buildApp(gw: Gateway, opts: { logger?: Logger; logRequests?: boolean; bodyLimit?: number } = {}): Promise<FastifyInstance> {
   const base = Fastify({
-    loggerInstance: (opts.logger ?? createLogger("silent")) as FastifyBaseLogger,
+    loggerInstance: (opts.logger ?? pino({ level: "silent" })) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: !opts.logRequests }),
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     routerOptions: { maxParamLength: 3072 },

@@ -2,8 +2,10 @@
 // it: SIGKILL mid-traffic, SIGTERM for a graceful stop.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import { JWT_SECRET } from "./gateway.js";
 import type { XmppServer } from "./xmpp-server.js";
+
+/** The secret every harness gateway verifies tokens with, whether started here or in-process by the tests. */
+export const JWT_SECRET = "test-secret-0123456789abcdef0123456789";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

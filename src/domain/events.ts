@@ -1,0 +1,112 @@
+// The event catalogue: every event an account's log can hold, one TypeBox schema per type. The
+// same schemas type the producers (services build events only through `event()`), document the
+// SSE and JSON views in OpenAPI (a oneOf discriminated by `event`), and let tests check that
+// whatever the gateway emits matches what it documents.
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { CHAT_STATES } from "./message.js";
+
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+/** A union of string literals, typed as exactly those strings. */
+const Literals = <const T extends readonly string[]>(values: T) => Type.Unsafe<T[number]>(Type.Union(values.map((v) => Type.Literal(v))));
+const strict = { additionalProperties: false } as const;
+
+/** Text, or texts by xml:lang (RFC 6121 §5.2.3). */
+export const LangTextSchema = Type.Union([Type.String(), Type.Record(Type.String(), Type.String())], { title: "LangText" });
+
+/** RFC 6121 §2.1.2 roster item, as the API shows it. */
+export const RosterItemSchema = Type.Object(
+  {
+    jid: Type.String(),
+    name: Nullable(Type.String()),
+    groups: Type.Array(Type.String()),
+    subscription: Literals(["none", "to", "from", "both"] as const),
+    ask: Nullable(Type.Literal("subscribe")),
+    approved: Type.Boolean(),
+  },
+  { ...strict, title: "RosterItem" },
+);
+export type RosterItemView = Static<typeof RosterItemSchema>;
+
+const StanzaError = Type.Object({ type: Type.String(), condition: Type.String(), text: Type.Optional(Type.String()) }, strict);
+export type StanzaErrorView = Static<typeof StanzaError>;
+
+export const EVENT_SCHEMAS = {
+  /** An inbound message (RFC 6121 §5), chat state (XEP-0085) or both. */
+  message: Type.Object(
+    {
+      id: Type.String({ format: "uuid" }),
+      from: Type.String(),
+      to: Type.String(),
+      type: Literals(["chat", "normal", "headline", "groupchat"] as const),
+      body: Nullable(LangTextSchema),
+      subject: Nullable(LangTextSchema),
+      thread: Nullable(Type.String()),
+      lang: Nullable(Type.String()),
+      state: Nullable(Literals(CHAT_STATES)),
+      receiptRequested: Type.Boolean({ description: "The sender asked for a XEP-0184 receipt (sent once a stream has the event)" }),
+      stanzaId: Nullable(Type.String()),
+      createdAt: Type.String({ format: "date-time" }),
+    },
+    strict,
+  ),
+  /** A contact's presence (RFC 6121 §4), only from contacts the account is subscribed to. */
+  presence: Type.Object(
+    {
+      jid: Type.String({ description: "The contact's bare JID" }),
+      from: Type.String(),
+      resource: Nullable(Type.String()),
+      type: Literals(["available", "unavailable"] as const),
+      show: Nullable(Literals(["away", "chat", "dnd", "xa"] as const)),
+      status: Nullable(LangTextSchema),
+      priority: Type.Integer({ minimum: -128, maximum: 127 }),
+      to: Type.Optional(Type.String({ description: "Present when the presence was directed to one session" })),
+    },
+    strict,
+  ),
+  /** An inbound subscription stanza delivered to the account (RFC 6121 §3, Appendix A.3). */
+  subscription: Type.Object(
+    { jid: Type.String(), type: Literals(["subscribe", "subscribed", "unsubscribe", "unsubscribed"] as const), status: Type.Optional(Type.String()) },
+    strict,
+  ),
+  /** A roster push (RFC 6121 §2.1.6): the item as it is now, or its removal. */
+  roster: Type.Union([
+    Type.Object({ item: RosterItemSchema, ver: Type.String() }, strict),
+    Type.Object({ jid: Type.String(), removed: Type.Literal(true), ver: Type.String() }, strict),
+  ]),
+  /** XEP-0184: the recipient confirmed one of the account's messages. */
+  receipt: Type.Object({ id: Type.String({ format: "uuid" }), from: Type.String(), status: Type.Literal("delivered") }, strict),
+  /** An outbound message's status changed (an error stanza came back, RFC 6120 §8.3). */
+  "message-status": Type.Object({ id: Type.String({ format: "uuid" }), status: Type.Literal("failed"), error: StanzaError }, strict),
+  /** The cursor was older than the retained log: what came before `from` is gone. */
+  resync: Type.Object({ reason: Type.String(), from: Type.Integer({ minimum: 0 }) }, strict),
+} as const;
+
+export type EventType = keyof typeof EVENT_SCHEMAS;
+export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
+export type EventData<T extends EventType> = Static<(typeof EVENT_SCHEMAS)[T]>;
+
+/** An event for an account's log, typed by its catalogue entry. */
+export type DomainEvent = { [T in EventType]: { type: T; data: EventData<T> } }[EventType];
+
+/** The only way events are made: the type checker holds every producer to the catalogue. */
+export function event<T extends EventType>(type: T, data: EventData<T>): { type: T; data: EventData<T> } {
+  return { type, data };
+}
+
+/** The roster event for an item that changed: the item, or its removal. */
+export function rosterEvent(jid: string, item: RosterItemView | null, ver: number): DomainEvent {
+  return event("roster", item ? { item, ver: String(ver) } : { jid, removed: true, ver: String(ver) });
+}
+
+/**
+ * One item of the event log as the JSON view and the SSE stream show it (`id` is the sequence
+ * number; SSE puts `event` and `data` on their own lines). A oneOf discriminated by `event`.
+ */
+export const EventItemSchema = Type.Unsafe<{ id: number; event: EventType; data: unknown; createdAt: string }>({
+  $id: "Event",
+  title: "Event",
+  oneOf: EVENT_TYPES.map((t) =>
+    Type.Object({ id: Type.Integer(), event: Type.Literal(t), data: EVENT_SCHEMAS[t], createdAt: Type.String({ format: "date-time" }) }, { ...strict, title: `${t} event` }),
+  ),
+  discriminator: { propertyName: "event" },
+});

@@ -1,0 +1,51 @@
+// Stanzas from the XMPP network, parsed and validated by the XMPP adapter into plain data that
+// the inbound use cases act on (src/services/inbound.ts). Addresses are kept both as received
+// (for replies and for what the account is shown) and parsed (null when not a valid JID).
+import type { Jid } from "./jid.js";
+import type { ChatState, LangText } from "./message.js";
+
+interface Addressed {
+  /** The stanza's `from` and `to` as received. */
+  fromRaw: string | null;
+  toRaw: string | null;
+  from: Jid | null;
+  to: Jid | null;
+  id: string | null;
+}
+
+export type InboundMessageType = "chat" | "normal" | "headline" | "groupchat" | "error";
+
+export interface InboundMessage extends Addressed {
+  kind: "message";
+  /** RFC 6121 §5.2.2: an unknown type is handled as "normal". */
+  type: InboundMessageType;
+  body: LangText | null;
+  subject: LangText | null;
+  thread: string | null;
+  lang: string | null;
+  state: ChatState | null;
+  /** XEP-0184 <request/>. */
+  receiptRequested: boolean;
+  /** XEP-0184 <received id=.../>: the id of one of our messages. */
+  receivedId: string | null;
+  /** RFC 6120 §8.3: the error of a type="error" message. */
+  error: { type: string; condition: string; text?: string } | null;
+}
+
+export type PresenceShow = "away" | "chat" | "dnd" | "xa";
+
+export interface InboundPresence extends Addressed {
+  kind: "presence";
+  /** The type attribute, "available" when absent (RFC 6121 §4.7.1). */
+  type: string;
+  show: PresenceShow | null;
+  status: LangText | null;
+  /** The first <status/> text, as a subscription request's note. */
+  statusText: string | null;
+  /** Clamped to -128..127 (RFC 6121 §4.7.2.3). */
+  priority: number;
+}
+
+export type InboundStanza = InboundMessage | InboundPresence;
+
+export const SUBSCRIPTION_TYPES: ReadonlySet<string> = new Set(["subscribe", "subscribed", "unsubscribe", "unsubscribed"]);

@@ -1,0 +1,44 @@
+// Stanzas a use case asks to send, described as data (never XML): the outbound port renders them
+// (src/xmpp/render.ts) and owns the link. Keeping them as data lets services be tested without an
+// XMPP server and lets one adapter decide how and when they reach the wire.
+import type { ErrorCode } from "./errors.js";
+import type { LangText, OutboundMessage } from "./message.js";
+import type { SubscriptionStanza } from "./subscription.js";
+
+export interface PresenceContent {
+  show?: string | null;
+  status?: LangText | null;
+  priority?: number | null;
+}
+
+/** A stanza we received, as far as an error reply needs it (RFC 6120 §8.3: same name and id, back to the sender). */
+export interface StanzaRef {
+  name: "message" | "presence" | "iq";
+  from: string;
+  id: string | null;
+}
+
+export type Stanza =
+  /** RFC 6121 §5.2 message; id and XEP-0359 origin-id are the message id. */
+  | ({ kind: "message" } & OutboundMessage)
+  /** RFC 6121 §4.7 presence: available (type null), unavailable or probe. */
+  | ({ kind: "presence"; from: string; to: string; type: "unavailable" | "probe" | null } & PresenceContent)
+  /** RFC 6121 §3 subscription stanza from the account's bare JID. */
+  | { kind: "subscription"; from: string; to: string; type: SubscriptionStanza }
+  /** XEP-0184 §5 `received` for the message `id` we were sent. */
+  | { kind: "receipt"; from: string; to: string; id: string; stanzaId: string }
+  /** RFC 6120 §8.3 error reply to a stanza we received, from `from` (one of our addresses). */
+  | { kind: "error"; from: string; replyTo: StanzaRef; code: ErrorCode; text?: string };
+
+/** A presence stanza; only show, status and priority are taken from `content` (a session row, an HTTP body). */
+export const presence = (from: string, to: string, type: "unavailable" | "probe" | null, content: PresenceContent = {}): Stanza => ({
+  kind: "presence",
+  from,
+  to,
+  type,
+  show: content.show ?? null,
+  status: content.status ?? null,
+  priority: content.priority ?? null,
+});
+
+export const subscription = (from: string, to: string, type: SubscriptionStanza): Stanza => ({ kind: "subscription", from, to, type });

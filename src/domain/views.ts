@@ -1,0 +1,88 @@
+// Views: how stored records look to API users. One definition each, used by every route and event.
+import type { RosterItemView } from "./events.js";
+import type { LangText } from "./message.js";
+import type { ItemState } from "./subscription.js";
+
+/** A roster item as stored (the subscription state plus the user's name and groups). */
+export interface RosterRecord extends ItemState {
+  jid: string;
+  name: string | null;
+  groups: string[];
+  pendingInAt: Date | null;
+  pendingStatus: string | null;
+  ver: number;
+}
+
+/** RFC 6121 §2.1.2: the item as the API shows it; an absent row is an item with no subscription. */
+export function rosterItemView(jid: string, row: RosterRecord | null): RosterItemView {
+  return {
+    jid,
+    name: row?.name ?? null,
+    groups: row?.groups ?? [],
+    subscription: row?.subscription ?? "none",
+    ask: row?.askOut ? "subscribe" : null,
+    approved: row?.approved ?? false,
+  };
+}
+
+/** A stored message, either direction. */
+export interface MessageRecord {
+  id: string;
+  direction: string;
+  from: string;
+  to: string;
+  type: string;
+  body: unknown;
+  subject: unknown;
+  thread: string | null;
+  lang: string | null;
+  state: string | null;
+  receipt: boolean;
+  status: string;
+  error: unknown;
+  seq: bigint | number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type MessageStatus = "queued" | "sent" | "delivered" | "failed" | "received";
+
+export interface MessageView {
+  id: string;
+  direction: "out" | "in";
+  from: string;
+  to: string;
+  type: string;
+  body: LangText | null;
+  subject: LangText | null;
+  thread: string | null;
+  lang: string | null;
+  state: string | null;
+  receipt: boolean;
+  status: MessageStatus;
+  error?: unknown;
+  cursor: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function messageView(r: MessageRecord): MessageView {
+  return {
+    id: r.id,
+    direction: r.direction as MessageView["direction"],
+    from: r.from,
+    to: r.to,
+    type: r.type,
+    body: r.body as LangText | null,
+    subject: r.subject as LangText | null,
+    thread: r.thread,
+    lang: r.lang,
+    state: r.state,
+    receipt: r.receipt,
+    status: r.status as MessageStatus,
+    ...(r.error ? { error: r.error } : {}),
+    cursor: String(r.seq),
+    createdAt: r.createdAt.toISOString(),
+    updatedAt: r.updatedAt.toISOString(),
+  };
+}

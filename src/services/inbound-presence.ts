@@ -1,0 +1,47 @@
+// Inbound presence for a hosted account: subscription stanzas through the RFC 6121 state
+// machine (Appendix A.3), probes answered from stored session presence only for subscribers
+// (§4.3.2), and contacts' presence recorded and surfaced only from contacts we are subscribed to
+// (§4.4.3).
+import type { Tx } from "../db/client.js";
+import { appendEvents } from "../db/events.js";
+import { availableSessions, getItem, setContactPresence } from "../db/roster.js";
+import type { AccountRef } from "../domain/account.js";
+import { event } from "../domain/events.js";
+import { SUBSCRIPTION_TYPES, type InboundPresence } from "../domain/inbound.js";
+import { bare, jidToString, type Jid } from "../domain/jid.js";
+import { presence, type Stanza } from "../domain/stanza.js";
+import type { SubscriptionStanza } from "../domain/subscription.js";
+import { applySubscription } from "./roster.js";
+
+export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }, account: AccountRef, replies: Stanza[]): Promise<void> {
+  const contact = jidToString(bare(p.from));
+  const fromRaw = p.fromRaw!;
+
+  if (SUBSCRIPTION_TYPES.has(p.type)) {
+    const r = await applySubscription(tx, account, contact, { kind: "inbound", type: p.type as SubscriptionStanza }, { status: p.statusText });
+    replies.push(...r.stanzas);
+    return;
+  }
+
+  const item = await getItem(tx, account.id, contact);
+  const subscribedTo = item?.subscription === "to" || item?.subscription === "both";
+  const hasFrom = item?.subscription === "from" || item?.subscription === "both";
+
+  if (p.type === "probe") {
+    // §4.3.2: only a contact with a subscription to us learns our presence; others get no answer.
+    if (!hasFrom) return;
+    const sessions = await availableSessions(tx, account.id);
+    if (sessions.length === 0) replies.push(presence(account.jid, fromRaw, "unavailable"));
+    for (const s of sessions) replies.push(presence(`${account.jid}/${s.resource}`, fromRaw, null, s));
+    return;
+  }
+
+  if (p.type !== "available" && p.type !== "unavailable") return; // error and unknown types: nothing to record
+  if (!subscribedTo) return; // §4.4.3 / §11: we hold presence only of contacts we subscribed to
+  const { show, status, priority } = p;
+  await setContactPresence(tx, account.id, contact, p.from.resource ?? "", p.type === "available" ? { show, status, priority } : null);
+  const directed = p.toRaw?.includes("/") ? { to: p.toRaw } : {};
+  await appendEvents(tx, [
+    { accountId: account.id, ...event("presence", { jid: contact, from: fromRaw, resource: p.from.resource ?? null, type: p.type, show, status, priority, ...directed }) },
+  ]);
+}

@@ -1,0 +1,71 @@
+// Reads message and presence stanzas into the plain data the inbound use cases act on
+// (src/domain/inbound.ts). Anything unknown is normalised here, once: message types (RFC 6121
+// §5.2.2), <show/> values (§4.7.2.1), priorities (§4.7.2.3), language-tagged texts (§5.2.3).
+import type { Element } from "@xmpp/xml";
+import type { InboundMessage, InboundMessageType, InboundPresence, InboundStanza, PresenceShow } from "../domain/inbound.js";
+import { parseJid } from "../domain/jid.js";
+import { CHAT_STATES, type ChatState, type LangText } from "../domain/message.js";
+import { readError } from "./errors.js";
+import { NS } from "./ns.js";
+
+const MESSAGE_TYPES = new Set(["chat", "normal", "headline", "groupchat", "error"]);
+const SHOWS = new Set(["away", "chat", "dnd", "xa"]);
+
+/**
+ * Language-tagged text children (<body/>, <subject/>, <status/>), RFC 6121 §5.2.3 / §4.7.2.2: a
+ * plain string when there is one in the stanza's language, otherwise a map from xml:lang to text.
+ */
+export function readLangText(stanza: Element, name: "body" | "subject" | "status"): LangText | null {
+  const els = stanza.getChildren(name);
+  if (els.length === 0) return null;
+  const stanzaLang = stanza.attrs["xml:lang"];
+  if (els.length === 1 && (els[0]!.attrs["xml:lang"] ?? stanzaLang) === stanzaLang) return els[0]!.text();
+  const out: Record<string, string> = {};
+  for (const el of els) out[el.attrs["xml:lang"] ?? stanzaLang ?? "und"] = el.text();
+  return out;
+}
+
+function addressed(stanza: Element) {
+  const fromRaw = stanza.attrs.from ?? null;
+  const toRaw = stanza.attrs.to ?? null;
+  return { fromRaw, toRaw, from: fromRaw === null ? null : parseJid(fromRaw), to: parseJid(toRaw ?? ""), id: stanza.attrs.id ?? null };
+}
+
+function message(stanza: Element): InboundMessage {
+  const type = (MESSAGE_TYPES.has(stanza.attrs.type ?? "normal") ? (stanza.attrs.type ?? "normal") : "normal") as InboundMessageType;
+  const state = stanza.getChildElements().find((c) => c.attrs.xmlns === NS.chatStates && (CHAT_STATES as readonly string[]).includes(c.name))?.name ?? null;
+  return {
+    kind: "message",
+    ...addressed(stanza),
+    type,
+    body: readLangText(stanza, "body"),
+    subject: readLangText(stanza, "subject"),
+    thread: stanza.getChildText("thread"),
+    lang: stanza.attrs["xml:lang"] ?? null,
+    state: state as ChatState | null,
+    receiptRequested: !!stanza.getChild("request", NS.receipts),
+    receivedId: stanza.getChild("received", NS.receipts)?.attrs.id ?? null,
+    error: type === "error" ? readError(stanza) : null,
+  };
+}
+
+function presence(stanza: Element): InboundPresence {
+  const show = stanza.getChildText("show");
+  const prio = Number.parseInt(stanza.getChildText("priority") ?? "0", 10);
+  return {
+    kind: "presence",
+    ...addressed(stanza),
+    type: stanza.attrs.type ?? "available",
+    show: show && SHOWS.has(show) ? (show as PresenceShow) : null,
+    status: readLangText(stanza, "status"),
+    statusText: stanza.getChildText("status"),
+    priority: Number.isFinite(prio) ? Math.max(-128, Math.min(127, prio)) : 0,
+  };
+}
+
+/** A message or presence stanza as data; null for anything else (iq is handled by src/xmpp/iq.ts). */
+export function parseStanza(stanza: Element): InboundStanza | null {
+  if (stanza.name === "message") return message(stanza);
+  if (stanza.name === "presence") return presence(stanza);
+  return null;
+}

@@ -1,0 +1,61 @@
+// Renders the stanzas use cases ask for (src/domain/stanza.ts) as XML. Text is escaped by
+// @xmpp/xml; what reaches here has been checked for XML 1.0 characters (src/domain/text.ts), so
+// the output is always well-formed.
+import xml, { type Element } from "@xmpp/xml";
+import { langTexts, type LangText, type OutboundMessage } from "../domain/message.js";
+import type { PresenceContent, Stanza } from "../domain/stanza.js";
+import { errorReply } from "./errors.js";
+import { NS } from "./ns.js";
+
+function texts(name: string, value: LangText | null | undefined): Element[] {
+  return langTexts(value).map(([lang, text]) => xml(name, lang === null ? {} : { "xml:lang": lang }, text));
+}
+
+/**
+ * RFC 6121 §5.2: a message stanza. The stanza id and the XEP-0359 origin-id are both the
+ * message's own id, so a resend after a crash carries the same ids and receivers can drop it.
+ */
+function message(m: OutboundMessage): Element {
+  const attrs: Record<string, string> = { from: m.from, to: m.to, type: m.type, id: m.id };
+  if (m.lang) attrs["xml:lang"] = m.lang;
+  return xml(
+    "message",
+    attrs,
+    ...texts("subject", m.subject),
+    ...texts("body", m.body),
+    m.thread ? xml("thread", {}, m.thread) : null,
+    m.receipt ? xml("request", { xmlns: NS.receipts }) : null,
+    m.state ? xml(m.state, { xmlns: NS.chatStates }) : null,
+    xml("origin-id", { xmlns: NS.sid, id: m.id }),
+  );
+}
+
+/** RFC 6121 §4.7: a presence stanza; `type` null means available. */
+function presence(from: string, to: string, type: string | null, p: PresenceContent): Element {
+  return xml(
+    "presence",
+    { from, to, ...(type ? { type } : {}) },
+    p.show ? xml("show", {}, p.show) : null,
+    ...texts("status", p.status),
+    p.priority ? xml("priority", {}, String(p.priority)) : null,
+  );
+}
+
+export function render(s: Stanza): Element {
+  switch (s.kind) {
+    case "message": {
+      const { kind: _kind, ...m } = s;
+      return message(m);
+    }
+    case "presence":
+      return presence(s.from, s.to, s.type, s);
+    // RFC 6121 §3: subscribe, subscribed, unsubscribe, unsubscribed, from the account's bare JID.
+    case "subscription":
+      return xml("presence", { from: s.from, to: s.to, type: s.type });
+    // XEP-0184 §5: the receipt answering a message that asked for one.
+    case "receipt":
+      return xml("message", { from: s.from, to: s.to, id: s.stanzaId }, xml("received", { xmlns: NS.receipts, id: s.id }));
+    case "error":
+      return errorReply(s.replyTo.name, s.from, s.replyTo.from, s.replyTo.id, s.code, s.text);
+  }
+}
