@@ -5,6 +5,7 @@
 // small request, and a token is usually reused many times.
 import { createPublicKey } from "node:crypto";
 import jwt from "jsonwebtoken";
+import { LRUCache } from "lru-cache";
 import { AppError } from "../domain/errors.js";
 import { accountLocalpart, prepareResourcepart } from "../domain/jid.js";
 
@@ -29,7 +30,7 @@ const CACHE_MAX = 10_000;
 
 export class Auth {
   private readonly keys = new Map<jwt.Algorithm, string | Buffer>();
-  private readonly cache = new Map<string, Principal>();
+  private readonly cache = new LRUCache<string, Principal>({ max: CACHE_MAX });
 
   constructor(
     private readonly settings: JwtSettings,
@@ -61,7 +62,6 @@ export class Auth {
       return hit;
     }
     const principal = this.verifyUncached(token);
-    if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(token, principal);
     return principal;
   }
