@@ -10,6 +10,7 @@ import { createTestDatabase, type TestDatabase } from "../../scripts/harness/dat
 import { JWT_SECRET } from "../../scripts/harness/gateway-process.js";
 import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { SseClient } from "./sse.js";
+import { assertNoSchemaMismatches, checkEventItem, recordMismatch } from "./event-schema.js";
 
 export { JWT_SECRET };
 
@@ -71,6 +72,16 @@ export async function startTestGateway(server: XmppServer, env: Record<string, s
     } catch {
       body = undefined;
     }
+    // Every item of a JSON page of the event log is checked against the event catalogue.
+    if (method.toUpperCase() === "GET" && path.startsWith("/v1/events") && res.status === 200 && /application\/json/.test(res.headers.get("content-type") ?? "")) {
+      const items = (body as { items?: unknown } | undefined)?.items;
+      if (!Array.isArray(items)) recordMismatch(`GET ${path}`, `200 JSON without an items array: ${text.slice(0, 200)}`);
+      else
+        for (const [i, item] of items.entries()) {
+          const mismatch = checkEventItem(item);
+          if (mismatch) recordMismatch(`GET ${path} items[${i}]`, mismatch);
+        }
+    }
     return { status: res.status, headers: res.headers, body, text };
   };
   return {
@@ -91,6 +102,8 @@ export async function startTestGateway(server: XmppServer, env: Record<string, s
     async stop() {
       await running.close();
       if (!existingDb) await db.drop();
+      // An event the gateway emitted that does not match its documented schema fails the test.
+      assertNoSchemaMismatches();
     },
   };
 }

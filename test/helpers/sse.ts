@@ -1,5 +1,10 @@
-// A real SSE client over fetch: parses frames as the HTML standard's EventSource does (id,
-// event, data, retry, comments) and lets tests wait for events.
+// A real SSE client over fetch: parses the stream with eventsource-parser (as the HTML standard's
+// EventSource does: id, event, data, retry, comments) and lets tests wait for events. Every event
+// is checked against the event catalogue; a mismatch is kept in `schemaErrors` and recorded for
+// TestGateway.stop() to fail on.
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { checkEvent, recordMismatch } from "./event-schema.js";
+
 export interface SseEvent {
   id: string | null;
   event: string;
@@ -10,16 +15,20 @@ export interface SseEvent {
 export class SseClient {
   readonly events: SseEvent[] = [];
   readonly comments: string[] = [];
+  /** Events that did not match their schema in the event catalogue (also recorded process-wide). */
+  readonly schemaErrors: string[] = [];
   retry: number | null = null;
   status = 0;
   headers: Headers | null = null;
   private waiters: (() => void)[] = [];
   private abort = new AbortController();
   private done: Promise<void> | null = null;
+  private url = "";
   closed = false;
 
   static async open(url: string, headers: Record<string, string>): Promise<SseClient> {
     const c = new SseClient();
+    c.url = url;
     const res = await fetch(url, { headers: { accept: "text/event-stream", ...headers }, signal: c.abort.signal });
     c.status = res.status;
     c.headers = res.headers;
@@ -32,51 +41,52 @@ export class SseClient {
     return c;
   }
 
+  private wake(): void {
+    this.waiters.splice(0).forEach((w) => w());
+  }
+
+  private onEvent(m: EventSourceMessage): void {
+    // EventSource semantics: no (or an empty) `event:` field means type "message".
+    const event = m.event ?? "message";
+    let json: unknown = undefined;
+    try {
+      json = JSON.parse(m.data);
+    } catch {
+      /* not JSON: the schema check says so */
+    }
+    const e: SseEvent = { id: m.id ?? null, event, data: m.data, json };
+    this.events.push(e);
+    const mismatch = e.id === null || !/^\d+$/.test(e.id) ? `event ${JSON.stringify(event)} has id ${JSON.stringify(e.id)}, not a sequence number` : checkEvent(event, json);
+    if (mismatch) {
+      this.schemaErrors.push(mismatch);
+      const u = new URL(this.url);
+      recordMismatch(`SSE ${u.pathname}${u.search} id ${e.id}`, mismatch);
+    }
+    this.wake();
+  }
+
   private async read(body: ReadableStream<Uint8Array>): Promise<void> {
     const decoder = new TextDecoder();
-    let buf = "";
-    let frame: { id: string | null; event: string; data: string[] } = { id: null, event: "message", data: [] };
+    const parser = createParser({
+      onEvent: (m) => this.onEvent(m),
+      onRetry: (ms) => {
+        this.retry = ms;
+        this.wake();
+      },
+      onComment: (comment) => {
+        this.comments.push(comment);
+        this.wake();
+      },
+    });
     try {
-      for await (const chunk of body) {
-        buf += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl).replace(/\r$/, "");
-          buf = buf.slice(nl + 1);
-          if (line === "") {
-            if (frame.data.length) {
-              const data = frame.data.join("\n");
-              let json: unknown = undefined;
-              try {
-                json = JSON.parse(data);
-              } catch {
-                /* not JSON */
-              }
-              this.events.push({ id: frame.id, event: frame.event, data, json });
-            }
-            frame = { id: null, event: "message", data: [] };
-            this.waiters.splice(0).forEach((w) => w());
-            continue;
-          }
-          if (line.startsWith(":")) {
-            this.comments.push(line.slice(1).trim());
-            this.waiters.splice(0).forEach((w) => w());
-            continue;
-          }
-          const idx = line.indexOf(":");
-          const field = idx < 0 ? line : line.slice(0, idx);
-          const value = idx < 0 ? "" : line.slice(idx + 1).replace(/^ /, "");
-          if (field === "id") frame.id = value;
-          else if (field === "event") frame.event = value;
-          else if (field === "data") frame.data.push(value);
-          else if (field === "retry") this.retry = Number(value);
-        }
-      }
+      for await (const chunk of body) parser.feed(decoder.decode(chunk, { stream: true }));
+      // An event cut off before its blank line is not dispatched (HTML standard §9.2.6).
+      parser.feed(decoder.decode());
     } catch {
       /* aborted */
     } finally {
       this.closed = true;
-      this.waiters.splice(0).forEach((w) => w());
+      this.wake();
     }
   }
 
