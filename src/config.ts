@@ -30,6 +30,8 @@ export interface Config {
   autoProvision: boolean;
   sessionGraceSeconds: number;
   eventRetentionMs: number;
+  /** How often expired events and idempotency keys are purged. */
+  maintenanceIntervalMs: number;
   sseHeartbeatMs: number;
   sseRetryMs: number;
   bodyLimitBytes: number;
@@ -140,6 +142,7 @@ export function loadConfig(env: Env = process.env): Config {
     autoProvision: bool(env, "AUTO_PROVISION", false),
     sessionGraceSeconds: int(env, "SESSION_GRACE_SECONDS", 60, 0, 86_400),
     eventRetentionMs: duration(env, "EVENT_RETENTION", "7d"),
+    maintenanceIntervalMs: duration(env, "MAINTENANCE_INTERVAL", "10m"),
     sseHeartbeatMs: duration(env, "SSE_HEARTBEAT", "15s"),
     sseRetryMs: duration(env, "SSE_RETRY", "2s"),
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),

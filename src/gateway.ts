@@ -41,8 +41,6 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-const JANITOR_MS = 10 * 60_000;
-
 async function database(config: Config, logger: Logger): Promise<{ db: Database; url: string; embedded: EmbeddedDb | null }> {
   let embedded: EmbeddedDb | null = null;
   let url = config.databaseUrl;
@@ -93,7 +91,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const janitor = setInterval(() => {
     void purgeEvents(db.prisma, new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
     void messages.releaseExpiredKeys().catch(() => undefined);
-  }, JANITOR_MS);
+  }, Math.max(100, config.maintenanceIntervalMs));
   janitor.unref();
 
   const shutdown = new AbortController();
