@@ -1,0 +1,128 @@
+// The accounts use case (src/services/accounts.ts) against a real PostgreSQL and a fake outbound
+// port: the caller's account with and without auto-provisioning (and its first-request race), and
+// deletion, which must tell the account's contacts before its data goes.
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Accounts as AccountStore } from "../../src/db/accounts.js";
+import { Accounts } from "../../src/services/accounts.js";
+import { Presence } from "../../src/services/presence.js";
+import { applySubscription, Roster } from "../../src/services/roster.js";
+import { appError, setup, teardown, type Env } from "./setup.js";
+
+const CONTACT = "juliet@example.net";
+
+describe("Accounts service", () => {
+  let env: Env;
+  let closed: Accounts;
+  let open: Accounts;
+  let roster: Roster;
+  let presence: Presence;
+
+  before(async () => {
+    env = await setup();
+    closed = new Accounts(env.db, env.accountStore, env.out, env.domain, false);
+    open = new Accounts(env.db, env.accountStore, env.out, env.domain, true);
+    roster = new Roster(env.db, env.out);
+    presence = new Presence(env.db, env.sessions, env.out, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
+  });
+  after(() => teardown(env));
+  beforeEach(() => env.out.reset());
+
+  const rows = (localpart: string) => env.db.prisma.account.count({ where: { localpart } });
+
+  it("caller() without auto-provisioning: account-not-found, and no account is made", async () => {
+    await assert.rejects(closed.caller("ghost"), appError("account-not-found"));
+    await assert.rejects(closed.mayMint("ghost"), appError("account-not-found"));
+    assert.equal(await rows("ghost"), 0);
+  });
+
+  it("caller() with auto-provisioning creates the account once; an existing one is found either way", async () => {
+    const first = await open.caller("newcomer");
+    assert.equal(first.localpart, "newcomer");
+    assert.ok(first.id > 0);
+    assert.equal(await rows("newcomer"), 1);
+    const again = await open.caller("newcomer");
+    assert.deepEqual(again, first);
+    assert.equal((await closed.caller("newcomer")).id, first.id, "once it exists, auto-provisioning does not matter");
+    await open.mayMint("brand-new"); // would be provisioned: allowed
+    assert.equal(await rows("brand-new"), 0, "minting a token does not create the account");
+  });
+
+  it("32 concurrent first requests for one localpart all get the same account (INSERT ... ON CONFLICT)", async () => {
+    // A store of its own with an empty cache, so that every call reaches Postgres.
+    const accounts = new Accounts(env.db, new AccountStore(env.db.prisma), env.out, env.domain, true);
+    const results = await Promise.all(Array.from({ length: 32 }, () => accounts.caller("crowd")));
+    const ids = new Set(results.map((r) => r.id));
+    assert.equal(ids.size, 1, `ids: ${[...ids].join(", ")}`);
+    assert.ok(results.every((r) => r.localpart === "crowd"));
+    assert.equal(await rows("crowd"), 1);
+  });
+
+  it("32 concurrent first requests across two stores (two gateway instances) agree too", async () => {
+    const one = new Accounts(env.db, new AccountStore(env.db.prisma), env.out, env.domain, true);
+    const two = new Accounts(env.db, new AccountStore(env.db.prisma), env.out, env.domain, true);
+    const results = await Promise.all(Array.from({ length: 32 }, (_, i) => (i % 2 ? one : two).caller("crowd2")));
+    assert.equal(new Set(results.map((r) => r.id)).size, 1);
+    assert.equal(await rows("crowd2"), 1);
+  });
+
+  it("create refuses an existing localpart with account-exists", async () => {
+    assert.equal(await closed.create("dup"), `dup@${env.domain}`);
+    await assert.rejects(closed.create("dup"), appError("account-exists"));
+  });
+
+  describe("delete", () => {
+    it("with a `both` contact and an available session: unavailable, then unsubscribe and unsubscribed; the account is gone", async () => {
+      const a = await env.account("romeo");
+      // Both, made through the state machine.
+      await roster.act(a.ref, CONTACT, "subscribe");
+      await env.db.transaction((tx) => applySubscription(tx, a.ref, CONTACT, { kind: "inbound", type: "subscribed" }));
+      await env.db.transaction((tx) => applySubscription(tx, a.ref, CONTACT, { kind: "inbound", type: "subscribe" }));
+      await roster.act(a.ref, CONTACT, "subscribed");
+      await presence.set(a.ref, "phone", { type: "available", show: null, status: "here", priority: 0 });
+      assert.equal((await env.db.prisma.rosterItem.findFirstOrThrow({ where: { accountId: a.id } })).subscription, "both");
+      env.out.reset();
+
+      await closed.delete(a.localpart);
+      assert.deepEqual(env.out.sent, [
+        { kind: "presence", from: `${a.jid}/phone`, to: CONTACT, type: "unavailable", show: null, status: null, priority: null },
+        { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribe" },
+        { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribed" },
+      ]);
+      assert.equal(env.out.writes, 1, "one write, after commit");
+      assert.equal(await rows(a.localpart), 0);
+      assert.equal(await closed.find(a.localpart), null, "the cache forgot it too");
+      assert.equal(await env.db.prisma.rosterItem.count({ where: { accountId: a.id } }), 0);
+      assert.equal(await env.db.prisma.session.count({ where: { accountId: a.id } }), 0);
+      assert.equal(await env.db.prisma.event.count({ where: { accountId: a.id } }), 0);
+      await assert.rejects(closed.caller(a.localpart), appError("account-not-found"));
+    });
+
+    it("answers a stranger's pending request with unsubscribed and withdraws its own pending request", async () => {
+      const a = await env.account("romeo");
+      await env.db.transaction((tx) => applySubscription(tx, a.ref, "stranger@example.net", { kind: "inbound", type: "subscribe" }));
+      env.out.reset();
+      await closed.delete(a.localpart);
+      assert.deepEqual(env.out.sent, [{ kind: "subscription", from: a.jid, to: "stranger@example.net", type: "unsubscribed" }]);
+
+      const b = await env.account("romeo");
+      await roster.act(b.ref, "asked@example.net", "subscribe");
+      env.out.reset();
+      await closed.delete(b.localpart);
+      assert.deepEqual(env.out.sent, [{ kind: "subscription", from: b.jid, to: "asked@example.net", type: "unsubscribe" }]);
+    });
+
+    it("while the link is down: xmpp-unavailable and the account stays; an unknown account: account-not-found", async () => {
+      const a = await env.account("romeo");
+      await roster.act(a.ref, CONTACT, "subscribe");
+      env.out.reset();
+      env.out.online = false;
+      await assert.rejects(closed.delete(a.localpart), appError("xmpp-unavailable"));
+      assert.equal(await rows(a.localpart), 1);
+      assert.equal(await env.db.prisma.rosterItem.count({ where: { accountId: a.id } }), 1);
+      env.out.online = true;
+      await assert.rejects(closed.delete("nobody-here"), appError("account-not-found"));
+      assert.deepEqual(env.out.sent, []);
+    });
+  });
+});

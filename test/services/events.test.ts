@@ -1,0 +1,201 @@
+// Following an account's event log (src/services/events.ts) against a real PostgreSQL (with
+// LISTEN/NOTIFY) and a fake outbound port: JSON pages after a cursor, resync when the cursor is
+// older than what is kept, the stream cap, live followers, and XEP-0184 receipts answered exactly
+// once however many streams wrote the event.
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { appendEvents, EventNotifier, type NewEvent } from "../../src/db/events.js";
+import { event } from "../../src/domain/events.js";
+import { EventFeed, type EventItem, type Follower } from "../../src/services/events.js";
+import { StreamSlots } from "../../src/services/stream-slots.js";
+import { appError, setup, teardown, waitFor, within, type Env, type TestAccount } from "./setup.js";
+
+const MAX_STREAMS = 2;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A small, recognisable event: a subscription request from `n@example.net`. */
+const sub = (a: TestAccount, n: string, extra: Partial<NewEvent> = {}): NewEvent => ({ accountId: a.id, ...event("subscription", { jid: `${n}@example.net`, type: "subscribe" }), ...extra }) as NewEvent;
+const view = (items: EventItem[]) => items.map((i) => ({ id: i.id, event: i.event, data: i.data }));
+const subView = (id: number, n: string) => ({ id, event: "subscription", data: { jid: `${n}@example.net`, type: "subscribe" } });
+
+/** Reads a follower's batches one at a time; next() resumes the stream (which then counts the last batch as delivered). */
+class Reader {
+  private readonly it: AsyncIterator<EventItem[]>;
+  private pending: Promise<IteratorResult<EventItem[]>> | null = null;
+
+  constructor(readonly follower: Follower) {
+    this.it = follower[Symbol.asyncIterator]();
+  }
+
+  /** The next batch, failing fast if none comes. */
+  async next(what = "a batch"): Promise<EventItem[]> {
+    const r = await within(this.pending ?? this.it.next(), what);
+    this.pending = null;
+    assert.equal(r.done, false, "the stream ended");
+    return r.value as EventItem[];
+  }
+
+  /** Lets the stream go on past the batch it last gave (it then waits for more), without waiting for one. */
+  resume(): void {
+    this.pending ??= this.it.next();
+  }
+
+  /** Closes the stream and waits for the iterator to finish. */
+  async close(): Promise<void> {
+    this.follower.close();
+    const r = await within(this.pending ?? this.it.next(), "the stream to end");
+    assert.equal(r.done, true);
+  }
+}
+
+describe("EventFeed", () => {
+  let env: Env;
+  let notifier: EventNotifier;
+  let feed: EventFeed;
+
+  before(async () => {
+    env = await setup();
+    notifier = new EventNotifier(env.tdb.url, (m, err) => env.log.warn({ err: String(err ?? "") }, m));
+    await notifier.start();
+    feed = new EventFeed(env.db, env.sessions, notifier, env.out, new StreamSlots(MAX_STREAMS), env.domain);
+  });
+  after(async () => {
+    await notifier?.stop();
+    await teardown(env);
+  });
+  beforeEach(() => env.out.reset());
+
+  const append = (events: NewEvent[]) => env.db.transaction((tx) => appendEvents(tx, events));
+
+  it("page() after a cursor returns exactly the later events", async () => {
+    const a = await env.account("romeo");
+    const [s1, s2, s3] = await append([sub(a, "one"), sub(a, "two"), sub(a, "three")]);
+    assert.deepEqual([s1, s2, s3], [1, 2, 3]);
+    const all = await feed.page(a, null, 100, null);
+    assert.deepEqual(view(all.items), [subView(1, "one"), subView(2, "two"), subView(3, "three")]);
+    assert.equal(all.nextSince, "3");
+    const later = await feed.page(a, 1, 100, null);
+    assert.deepEqual(view(later.items), [subView(2, "two"), subView(3, "three")]);
+    assert.equal(later.nextSince, "3");
+    const limited = await feed.page(a, 1, 1, null);
+    assert.deepEqual(view(limited.items), [subView(2, "two")]);
+    assert.equal(limited.nextSince, "2");
+    assert.deepEqual(await feed.page(a, 3, 100, null), { items: [], nextSince: "3" }, "at the head: nothing, and the cursor stays");
+  });
+
+  it("page() for a session leaves out events for other sessions", async () => {
+    const a = await env.account("romeo");
+    await append([sub(a, "all"), sub(a, "phone", { resource: "phone" }), sub(a, "laptop", { resource: "laptop" })]);
+    assert.deepEqual(view((await feed.page(a, 0, 100, "phone")).items), [subView(1, "all"), subView(2, "phone")]);
+    assert.deepEqual(view((await feed.page(a, 0, 100, null)).items).length, 3, "the account-wide view has them all");
+  });
+
+  it("a cursor older than the retained log gets a leading resync, then what is left", async () => {
+    const a = await env.account("romeo");
+    await append(["e1", "e2", "e3", "e4", "e5"].map((n) => sub(a, n)));
+    await env.db.pool.query("DELETE FROM event WHERE account_id = $1 AND seq <= 3", [a.id]);
+
+    const page = await feed.page(a, 1, 100, null);
+    assert.deepEqual(view(page.items), [{ id: 3, event: "resync", data: { reason: "cursor older than the retained event log", from: 3 } }, subView(4, "e4"), subView(5, "e5")]);
+    assert.equal(page.nextSince, "5");
+    assert.deepEqual(view((await feed.page(a, 3, 100, null)).items), [subView(4, "e4"), subView(5, "e5")], "a cursor just before the oldest kept event is not stale");
+
+    // Everything purged: a stale cursor resyncs to the head, a current one does not.
+    await env.db.pool.query("DELETE FROM event WHERE account_id = $1", [a.id]);
+    assert.deepEqual(view((await feed.page(a, 2, 100, null)).items), [{ id: 5, event: "resync", data: { reason: "cursor older than the retained event log", from: 5 } }]);
+    assert.deepEqual(await feed.page(a, 5, 100, null), { items: [], nextSince: "5" });
+
+    const f = await feed.open(a, "phone", 1);
+    assert.deepEqual(f.resync && { id: f.resync.id, event: f.resync.event }, { id: 5, event: "resync" }, "a stream from a stale cursor starts with resync");
+    f.close();
+  });
+
+  it(`open() beyond ${MAX_STREAMS} streams of one account: too-many-streams; closing one frees its slot`, async () => {
+    const a = await env.account("romeo");
+    const b = await env.account("mercutio");
+    const streams = [await feed.open(a, "one", null), await feed.open(a, "two", null)];
+    await assert.rejects(feed.open(a, "three", null), appError("too-many-streams"));
+    await assert.rejects(feed.open(a, "one", null), appError("too-many-streams"), "the cap counts streams, not sessions");
+    const other = await feed.open(b, "one", null); // per account
+    streams[0]!.close();
+    streams[0]!.close(); // idempotent: frees one slot only
+    const again = await feed.open(a, "three", null);
+    await assert.rejects(feed.open(a, "four", null), appError("too-many-streams"));
+    for (const f of [streams[1]!, other, again]) f.close();
+  });
+
+  it("a follower yields the events appended after it opened, and records them as delivered", async () => {
+    const a = await env.account("romeo");
+    await append([sub(a, "old")]);
+    const r = new Reader(await feed.open(a, "phone", 1));
+    assert.equal(r.follower.resync, null);
+
+    const first = r.next("events appended after opening");
+    await append([sub(a, "new1"), sub(a, "new2")]);
+    assert.deepEqual(view(await first), [subView(2, "new1"), subView(3, "new2")]);
+
+    r.resume();
+    await waitFor(async () => (await env.sessions.list(a.id))[0]?.deliveredSeq === 3, "the session's delivered cursor to reach 3");
+    await append([sub(a, "other", { resource: "laptop" }), sub(a, "new3")]);
+    assert.deepEqual(view(await r.next("the next append")), [subView(5, "new3")], "another session's event is not on this stream");
+    await r.close();
+
+    // Reopened without a cursor, the session resumes after what it delivered.
+    // (Both are recorded fire-and-forget, so a reopen must wait for them.)
+    await waitFor(async () => {
+      const [session] = await env.sessions.list(a.id);
+      return session?.streams === 0 && session.deliveredSeq === 5;
+    }, "the stream to be counted closed, with 5 delivered");
+    const again = new Reader(await feed.open(a, "phone", null));
+    const batch = again.next("events after the delivered cursor");
+    await append([sub(a, "new4")]);
+    assert.deepEqual(view(await batch), [subView(6, "new4")]);
+    await again.close();
+    assert.deepEqual(env.out.sent, []);
+  });
+
+  it("a receipt-requesting event sends exactly one receipt, with two followers of the account reading it", async () => {
+    const a = await env.account("romeo");
+    const readers = [new Reader(await feed.open(a, "phone", 0)), new Reader(await feed.open(a, "laptop", 0))];
+    const batches = readers.map((r) => r.next("the message event"));
+    const juliet = "juliet@example.net/balcony";
+    const data = {
+      id: "6f1c2a55-7d0e-4c67-9a43-0d3b9a7e2f10",
+      from: juliet,
+      to: a.jid,
+      type: "chat" as const,
+      body: "ack me",
+      subject: null,
+      thread: null,
+      lang: null,
+      state: null,
+      receiptRequested: true,
+      stanzaId: "r1",
+      createdAt: new Date().toISOString(),
+    };
+    const [seq] = await append([{ accountId: a.id, ...event("message", data), receipt: { to: juliet, id: "r1" } }]);
+    for (const b of await Promise.all(batches)) assert.deepEqual(view(b), [{ id: seq!, event: "message", data }]);
+    assert.equal(env.out.sent.length, 0, "nothing before a stream has written the event");
+
+    // Both consumers have written the batch; each stream then claims the receipt, and one wins.
+    for (const r of readers) r.resume();
+    await waitFor(async () => (await env.sessions.list(a.id)).every((s) => s.deliveredSeq === seq), "both streams to count the event delivered");
+    assert.equal(env.out.sent.length, 1, JSON.stringify(env.out.sent));
+    const receipt = env.out.sent[0]!;
+    assert.ok(receipt.kind === "receipt");
+    assert.match(receipt.stanzaId, UUID);
+    assert.deepEqual(receipt, { kind: "receipt", from: a.jid, to: juliet, id: "r1", stanzaId: receipt.stanzaId });
+    const [stored] = await env.events(a.id, seq! - 1);
+    assert.equal(stored?.receiptSent, true);
+
+    for (const r of readers) await r.close();
+
+    // Another stream replaying the log does not answer again.
+    const late = new Reader(await feed.open(a, "tablet", 0));
+    assert.deepEqual(view(await late.next("the replay")).map((e) => e.id), [seq]);
+    late.resume();
+    await waitFor(async () => (await env.sessions.list(a.id)).find((s) => s.resource === "tablet")?.deliveredSeq === seq, "the replay to be delivered");
+    assert.equal(env.out.sent.length, 1);
+    await late.close();
+  });
+});

@@ -1,0 +1,246 @@
+// Stanzas from the XMPP network (src/services/inbound.ts), fed as the parsed data the XMPP adapter
+// produces (src/domain/inbound.ts), against a real PostgreSQL and a fake outbound port: what is
+// stored and logged for the account, and what goes back to the sender.
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { InboundMessage, InboundPresence } from "../../src/domain/inbound.js";
+import { parseJid } from "../../src/domain/jid.js";
+import type { Stanza } from "../../src/domain/stanza.js";
+import { Inbound } from "../../src/services/inbound.js";
+import { Presence } from "../../src/services/presence.js";
+import { applySubscription, Roster } from "../../src/services/roster.js";
+import { setup, teardown, type Env, type TestAccount } from "./setup.js";
+
+const JULIET = "juliet@example.net/balcony";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A message as the adapter parses it: addresses both as received and as JIDs. */
+function message(from: string, to: string, extra: Partial<InboundMessage> = {}): InboundMessage {
+  return {
+    kind: "message",
+    fromRaw: from,
+    toRaw: to,
+    from: parseJid(from),
+    to: parseJid(to),
+    id: "s1",
+    type: "chat",
+    body: null,
+    subject: null,
+    thread: null,
+    lang: null,
+    state: null,
+    receiptRequested: false,
+    receivedId: null,
+    error: null,
+    ...extra,
+  };
+}
+
+function presenceStanza(from: string, to: string, type: string, extra: Partial<InboundPresence> = {}): InboundPresence {
+  return { kind: "presence", fromRaw: from, toRaw: to, from: parseJid(from), to: parseJid(to), id: null, type, show: null, status: null, statusText: null, priority: 0, ...extra };
+}
+
+describe("Inbound service", () => {
+  let env: Env;
+  let inbound: Inbound;
+  let roster: Roster;
+  let presence: Presence;
+
+  before(async () => {
+    env = await setup();
+    inbound = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, env.out, env.domain, env.log);
+    roster = new Roster(env.db, env.out);
+    presence = new Presence(env.db, env.sessions, env.out, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
+  });
+  after(async () => {
+    await inbound?.idle();
+    await teardown(env);
+  });
+  beforeEach(() => env.out.reset());
+
+  const feed = async (...stanzas: (InboundMessage | InboundPresence)[]) => {
+    for (const s of stanzas) inbound.receive(s);
+    await inbound.idle();
+  };
+
+  /** Juliet (bare) with the given subscription to/from the account, made through the state machine. */
+  async function contact(a: TestAccount, sub: "from" | "to"): Promise<string> {
+    const j = "juliet@example.net";
+    if (sub === "from") {
+      await env.db.transaction((tx) => applySubscription(tx, a.ref, j, { kind: "inbound", type: "subscribe" }));
+      await roster.act(a.ref, j, "subscribed");
+    } else {
+      await roster.act(a.ref, j, "subscribe");
+      await env.db.transaction((tx) => applySubscription(tx, a.ref, j, { kind: "inbound", type: "subscribed" }));
+    }
+    assert.equal((await env.db.prisma.rosterItem.findFirstOrThrow({ where: { accountId: a.id, jid: j } })).subscription, sub);
+    env.out.reset();
+    return j;
+  }
+
+  it("a chat message to an account is stored and appended as a message event; nothing goes back", async () => {
+    const a = await env.account("romeo");
+    await feed(message(JULIET, a.jid, { body: "hello", thread: "th", lang: "en" }));
+    const events = await env.events(a.id);
+    assert.equal(events.length, 1);
+    const e = events[0]!;
+    assert.equal(e.type, "message");
+    const data = e.data as Record<string, unknown>;
+    assert.match(String(data.id), UUID);
+    assert.ok(!Number.isNaN(Date.parse(String(data.createdAt))));
+    assert.deepEqual(
+      { ...data, id: "<uuid>", createdAt: "<date>" },
+      { id: "<uuid>", from: JULIET, to: a.jid, type: "chat", body: "hello", subject: null, thread: "th", lang: "en", state: null, receiptRequested: false, stanzaId: "s1", createdAt: "<date>" },
+    );
+    assert.deepEqual({ receiptTo: e.receiptTo, receiptId: e.receiptId, receiptSent: e.receiptSent }, { receiptTo: null, receiptId: null, receiptSent: false });
+    const stored = await env.db.prisma.message.findMany({
+      where: { accountId: a.id },
+      select: { id: true, direction: true, status: true, peer: true, from: true, to: true, body: true, thread: true, lang: true, receipt: true, stanzaId: true },
+    });
+    assert.deepEqual(stored, [
+      { id: data.id, direction: "in", status: "received", peer: "juliet@example.net", from: JULIET, to: a.jid, body: "hello", thread: "th", lang: "en", receipt: false, stanzaId: "s1" },
+    ]);
+    assert.deepEqual(env.out.sent, []);
+  });
+
+  it("stanzas are processed in arrival order", async () => {
+    const a = await env.account("romeo");
+    await feed(...["one", "two", "three", "four", "five"].map((body, i) => message(JULIET, a.jid, { id: `o${i}`, body })));
+    assert.deepEqual(
+      (await env.events(a.id)).map((e) => (e.data as { body: string }).body),
+      ["one", "two", "three", "four", "five"],
+    );
+  });
+
+  it("a chat state alone is an event but not a stored message", async () => {
+    const a = await env.account("romeo");
+    await feed(message(JULIET, a.jid, { state: "composing" }));
+    const events = await env.events(a.id);
+    assert.deepEqual(
+      events.map((e) => [e.type, (e.data as { state: string }).state, (e.data as { body: unknown }).body]),
+      [["message", "composing", null]],
+    );
+    assert.equal(await env.db.prisma.message.count({ where: { accountId: a.id } }), 0);
+  });
+
+  it("a message to an unknown localpart: one account-not-found error back to the sender, from the address it was sent to", async () => {
+    await feed(message(JULIET, `nobody@${env.domain}/x`, { id: "s2", body: "anyone?" }));
+    assert.deepEqual(env.out.sent, [{ kind: "error", from: `nobody@${env.domain}/x`, replyTo: { name: "message", from: JULIET, id: "s2" }, code: "account-not-found" }]);
+  });
+
+  it("a groupchat message bounces account-not-found; a message for another domain bounces invalid-jid from our domain", async () => {
+    const a = await env.account("romeo");
+    await feed(message(JULIET, a.jid, { id: "g1", type: "groupchat", body: "room" }), message(JULIET, "romeo@elsewhere.example", { id: "d1", body: "lost" }));
+    const expected: Stanza[] = [
+      { kind: "error", from: a.jid, replyTo: { name: "message", from: JULIET, id: "g1" }, code: "account-not-found" },
+      { kind: "error", from: env.domain, replyTo: { name: "message", from: JULIET, id: "d1" }, code: "invalid-jid" },
+    ];
+    assert.deepEqual(env.out.sent, expected);
+    assert.deepEqual(await env.events(a.id), []);
+  });
+
+  it("an error-type message never gets an error reply", async () => {
+    const a = await env.account("romeo");
+    const error = { type: "cancel", condition: "item-not-found" };
+    await feed(
+      message(JULIET, `nobody@${env.domain}`, { id: "e1", type: "error", error }),
+      message(JULIET, "romeo@elsewhere.example", { id: "e2", type: "error", error }),
+      message(JULIET, a.jid, { id: "e3", type: "error", error }), // not one of our ids: nothing to mark
+    );
+    assert.deepEqual(env.out.sent, []);
+    assert.deepEqual(await env.events(a.id), []);
+  });
+
+  it("a message asking for a receipt: the event carries receipt info (answered later, by a stream)", async () => {
+    const a = await env.account("romeo");
+    await feed(message(JULIET, a.jid, { id: "r1", body: "ack me", receiptRequested: true }), message(JULIET, a.jid, { id: null, body: "no id", receiptRequested: true }));
+    const events = await env.events(a.id);
+    assert.deepEqual(
+      events.map((e) => ({ receiptRequested: (e.data as { receiptRequested: boolean }).receiptRequested, receiptTo: e.receiptTo, receiptId: e.receiptId, receiptSent: e.receiptSent })),
+      [
+        { receiptRequested: true, receiptTo: JULIET, receiptId: "r1", receiptSent: false },
+        { receiptRequested: false, receiptTo: null, receiptId: null, receiptSent: false }, // XEP-0184 §5: no id, no receipt
+      ],
+    );
+    assert.deepEqual(env.out.sent, [], "the receipt goes out only once a stream has the event");
+  });
+
+  it("a message to a full JID with no such session goes to every session; with the session, to that one only", async () => {
+    const a = await env.account("romeo");
+    await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
+    await feed(message(JULIET, `${a.jid}/phone`, { id: "f1", body: "to phone" }), message(JULIET, `${a.jid}/gone`, { id: "f2", body: "to gone" }));
+    const rows = await env.db.prisma.event.findMany({ where: { accountId: a.id }, orderBy: { seq: "asc" }, select: { resource: true } });
+    assert.deepEqual(
+      rows.map((r) => r.resource),
+      ["phone", null],
+    );
+  });
+
+  it("XEP-0184 received for one of our messages marks it delivered and logs a receipt event", async () => {
+    const a = await env.account("romeo");
+    const id = "3b241101-e2bb-4255-8caf-4136c566a962";
+    await env.messages.insertOutbound([{ id, accountId: a.id, peer: "juliet@example.net", from: a.jid, to: "juliet@example.net", type: "chat", body: "hi", idempotencyKey: null, requestHash: null }]);
+    await feed(message(JULIET, a.jid, { id: "x", receivedId: id }));
+    assert.deepEqual(
+      (await env.events(a.id)).map((e) => ({ type: e.type, data: e.data })),
+      [{ type: "receipt", data: { id, from: JULIET, status: "delivered" } }],
+    );
+    assert.equal((await env.messages.get(id))?.status, "delivered");
+  });
+
+  describe("probes (RFC 6121 §4.3.2)", () => {
+    it("from a non-subscriber: no answer at all", async () => {
+      const a = await env.account("romeo");
+      await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
+      env.out.reset();
+      await feed(presenceStanza("stranger@example.net", a.jid, "probe"));
+      assert.deepEqual(env.out.sent, []);
+      const to = await contact(a, "to"); // we get their presence; they do not get ours
+      await feed(presenceStanza(to, a.jid, "probe"));
+      assert.deepEqual(env.out.sent, []);
+    });
+
+    it("from a `from` subscriber: the account's presence, or unavailable when no session is available", async () => {
+      const a = await env.account("romeo");
+      const j = await contact(a, "from");
+      await feed(presenceStanza(j, a.jid, "probe"));
+      assert.deepEqual(env.out.sent, [{ kind: "presence", from: a.jid, to: j, type: "unavailable", show: null, status: null, priority: null }]);
+
+      await presence.set(a.ref, "phone", { type: "available", show: "away", status: { en: "brb" }, priority: 2 });
+      env.out.reset();
+      await feed(presenceStanza(j, a.jid, "probe"));
+      assert.deepEqual(env.out.sent, [{ kind: "presence", from: `${a.jid}/phone`, to: j, type: null, show: "away", status: { en: "brb" }, priority: 2 }]);
+    });
+  });
+
+  describe("contacts' presence and subscription stanzas", () => {
+    it("available presence is recorded and logged only from a contact the account subscribed to", async () => {
+      const a = await env.account("romeo");
+      await feed(presenceStanza(JULIET, a.jid, "available", { show: "dnd", priority: 1 }));
+      assert.deepEqual(await env.events(a.id), [], "not subscribed: ignored (§4.4.3)");
+      const seen = (await env.events(a.id)).at(-1)?.seq ?? 0;
+      await contact(a, "to");
+      const head = (await env.events(a.id)).at(-1)?.seq ?? seen;
+      await feed(presenceStanza(JULIET, a.jid, "available", { show: "dnd", priority: 1 }));
+      assert.deepEqual(
+        (await env.events(a.id, head)).map((e) => ({ type: e.type, data: e.data })),
+        [{ type: "presence", data: { jid: "juliet@example.net", from: JULIET, resource: "balcony", type: "available", show: "dnd", status: null, priority: 1 } }],
+      );
+      assert.deepEqual(
+        (await presence.contacts(a.id)).map((c) => ({ jid: c.jid, resources: c.resources.map((r) => [r.resource, r.show, r.priority]) })),
+        [{ jid: "juliet@example.net", resources: [["balcony", "dnd", 1]] }],
+      );
+      assert.deepEqual(env.out.sent, []);
+    });
+
+    it("a subscribe from a stranger is delivered as a subscription event with its note; a presence to an unknown account is ignored", async () => {
+      const a = await env.account("romeo");
+      await feed(presenceStanza(JULIET, a.jid, "subscribe", { statusText: "it's me" }), presenceStanza(JULIET, `nobody@${env.domain}`, "subscribe"));
+      assert.deepEqual(
+        (await env.events(a.id)).map((e) => ({ type: e.type, data: e.data })),
+        [{ type: "subscription", data: { jid: "juliet@example.net", type: "subscribe", status: "it's me" } }],
+      );
+      assert.deepEqual(env.out.sent, [], "§8.5.1: presence to a missing account is dropped silently");
+    });
+  });
+});

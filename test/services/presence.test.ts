@@ -1,0 +1,166 @@
+// The presence use case (src/services/presence.ts) against a real PostgreSQL and a fake outbound
+// port: who gets the account's presence, who is probed, and when unavailable goes out. Roster rows
+// are made the way the gateway makes them, through the subscription state machine.
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { Stanza } from "../../src/domain/stanza.js";
+import { Presence, type PresenceInput } from "../../src/services/presence.js";
+import { applySubscription, Roster } from "../../src/services/roster.js";
+import { setup, teardown, type Env, type TestAccount } from "./setup.js";
+
+const TO = "to@example.net";
+const FROM = "from@example.net";
+const BOTH = "both@example.net";
+const NONE = "none@example.net"; // asked, never answered: None + Pending Out
+const STRANGER = "stranger@example.net"; // asked us, never answered: None + Pending In
+
+const AVAILABLE: PresenceInput = { type: "available", show: "chat", status: "free", priority: 5 };
+const UNAVAILABLE: PresenceInput = { type: "unavailable", show: null, status: "bye", priority: 0 };
+
+/** A stable order for stanzas whose order the service does not define (roster rows come back unordered). */
+const sorted = (stanzas: Stanza[]) => [...stanzas].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+const available = (from: string, to: string, p: PresenceInput = AVAILABLE): Stanza => ({ kind: "presence", from, to, type: null, show: p.show, status: p.status, priority: p.priority });
+const unavailable = (from: string, to: string, status: string | null = null): Stanza => ({ kind: "presence", from, to, type: "unavailable", show: null, status, priority: null });
+const probe = (from: string, to: string): Stanza => ({ kind: "presence", from, to, type: "probe", show: null, status: null, priority: null });
+
+/** An account with one contact in each subscription state, made through the roster use cases. */
+async function withContacts(env: Env, roster: Roster): Promise<TestAccount> {
+  const a = await env.account("romeo");
+  const inbound = (contact: string, type: "subscribe" | "subscribed") => env.db.transaction((tx) => applySubscription(tx, a.ref, contact, { kind: "inbound", type }));
+  for (const c of [TO, BOTH, NONE]) await roster.act(a.ref, c, "subscribe");
+  for (const c of [TO, BOTH]) await inbound(c, "subscribed");
+  for (const c of [FROM, BOTH, STRANGER]) await inbound(c, "subscribe");
+  for (const c of [FROM, BOTH]) await roster.act(a.ref, c, "subscribed");
+  const subs = Object.fromEntries((await env.db.prisma.rosterItem.findMany({ where: { accountId: a.id } })).map((r) => [r.jid, r.subscription]));
+  assert.deepEqual(subs, { [TO]: "to", [FROM]: "from", [BOTH]: "both", [NONE]: "none", [STRANGER]: "none" });
+  env.out.reset();
+  return a;
+}
+
+describe("Presence service", () => {
+  let env: Env;
+  let roster: Roster;
+  let presence: Presence;
+
+  before(async () => {
+    env = await setup();
+    roster = new Roster(env.db, env.out);
+    presence = new Presence(env.db, env.sessions, env.out, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
+  });
+  after(() => teardown(env));
+  beforeEach(() => env.out.reset());
+
+  it("first available presence: broadcast to from/both, probes to to/both; a second session does not probe", async () => {
+    const a = await withContacts(env, roster);
+    await presence.set(a.ref, "phone", AVAILABLE);
+    assert.deepEqual(
+      sorted(env.out.sent),
+      sorted([available(`${a.jid}/phone`, FROM), available(`${a.jid}/phone`, BOTH), probe(a.jid, TO), probe(a.jid, BOTH)]),
+    );
+    assert.equal(env.out.writes, 1, "one write for the whole change");
+
+    env.out.reset();
+    const away: PresenceInput = { type: "available", show: "away", status: null, priority: -1 };
+    await presence.set(a.ref, "laptop", away);
+    assert.deepEqual(sorted(env.out.sent), sorted([available(`${a.jid}/laptop`, FROM, away), available(`${a.jid}/laptop`, BOTH, away)]));
+
+    env.out.reset();
+    await presence.set(a.ref, "phone", { ...AVAILABLE, show: "dnd" });
+    assert.deepEqual(
+      sorted(env.out.sent),
+      sorted([available(`${a.jid}/phone`, FROM, { ...AVAILABLE, show: "dnd" }), available(`${a.jid}/phone`, BOTH, { ...AVAILABLE, show: "dnd" })]),
+      "a presence change of an available session is broadcast, without probes",
+    );
+  });
+
+  it("unavailable goes to from/both for each session, including the last; unavailable of an unavailable session sends nothing", async () => {
+    const a = await withContacts(env, roster);
+    await presence.set(a.ref, "phone", AVAILABLE);
+    await presence.set(a.ref, "laptop", AVAILABLE);
+    env.out.reset();
+
+    await presence.set(a.ref, "laptop", UNAVAILABLE);
+    assert.deepEqual(sorted(env.out.sent), sorted([unavailable(`${a.jid}/laptop`, FROM, "bye"), unavailable(`${a.jid}/laptop`, BOTH, "bye")]));
+
+    env.out.reset();
+    await presence.set(a.ref, "phone", { ...UNAVAILABLE, status: null });
+    assert.deepEqual(sorted(env.out.sent), sorted([unavailable(`${a.jid}/phone`, FROM), unavailable(`${a.jid}/phone`, BOTH)]));
+    const sessions = await env.sessions.list(a.id);
+    assert.deepEqual(
+      sessions.map((s) => [s.resource, s.available]).sort(),
+      [
+        ["laptop", false],
+        ["phone", false],
+      ],
+    );
+
+    env.out.reset();
+    await presence.set(a.ref, "phone", UNAVAILABLE);
+    assert.deepEqual(env.out.sent, []);
+
+    // Everything is unavailable again: the next available presence is initial presence and probes.
+    await presence.set(a.ref, "phone", AVAILABLE);
+    assert.deepEqual(
+      sorted(env.out.sent),
+      sorted([available(`${a.jid}/phone`, FROM), available(`${a.jid}/phone`, BOTH), probe(a.jid, TO), probe(a.jid, BOTH)]),
+    );
+  });
+
+  it("endSession: an available session's end broadcasts unavailable; an unknown session is false and sends nothing", async () => {
+    const a = await withContacts(env, roster);
+    await presence.set(a.ref, "phone", AVAILABLE);
+    await presence.set(a.ref, "tablet", UNAVAILABLE);
+    env.out.reset();
+
+    assert.equal(await presence.endSession(a.ref, "phone"), true);
+    assert.deepEqual(sorted(env.out.sent), sorted([unavailable(`${a.jid}/phone`, FROM), unavailable(`${a.jid}/phone`, BOTH)]));
+    assert.deepEqual(
+      (await env.sessions.list(a.id)).map((s) => s.resource),
+      ["tablet"],
+    );
+
+    env.out.reset();
+    assert.equal(await presence.endSession(a.ref, "tablet"), true, "an unavailable session exists and ends");
+    assert.deepEqual(env.out.sent, [], "it was not available: nobody is told");
+    assert.equal(await presence.endSession(a.ref, "phone"), false, "already ended");
+    assert.equal(await presence.endSession(a.ref, "nope"), false);
+    assert.deepEqual(env.out.sent, []);
+  });
+
+  it("an account without subscribers sends no broadcast and probes nobody", async () => {
+    const a = await env.account("loner");
+    await presence.set(a.ref, "phone", AVAILABLE);
+    assert.deepEqual(env.out.sent, []);
+  });
+});
+
+// expire() looks at every session in the database, so it gets a database of its own.
+describe("Presence.expire", () => {
+  let env: Env;
+
+  before(async () => {
+    env = await setup();
+  });
+  after(() => teardown(env));
+
+  it("with graceSeconds 0, a stream-less available session goes unavailable and is broadcast; one with a stream stays", async () => {
+    const roster = new Roster(env.db, env.out);
+    const presence = new Presence(env.db, env.sessions, env.out, env.domain, { graceSeconds: 0, heartbeatMs: 60_000 }, env.log);
+    const a = await withContacts(env, roster);
+    await presence.set(a.ref, "phone", AVAILABLE);
+    await env.sessions.streamOpened(a.id, "laptop");
+    await presence.set(a.ref, "laptop", AVAILABLE);
+    await new Promise((r) => setTimeout(r, 5)); // last_seen_at strictly before the expiring statement's now()
+    env.out.reset();
+
+    assert.equal(await presence.expire(), 1);
+    assert.deepEqual(sorted(env.out.sent), sorted([unavailable(`${a.jid}/phone`, FROM), unavailable(`${a.jid}/phone`, BOTH)]));
+    const sessions = Object.fromEntries((await env.sessions.list(a.id)).map((s) => [s.resource, { available: s.available, show: s.show, status: s.status }]));
+    assert.deepEqual(sessions, { phone: { available: false, show: null, status: null }, laptop: { available: true, show: "chat", status: "free" } });
+
+    env.out.reset();
+    assert.equal(await presence.expire(), 0, "each session expires once");
+    assert.deepEqual(env.out.sent, []);
+  });
+});

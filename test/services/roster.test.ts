@@ -1,0 +1,213 @@
+// The roster use case (src/services/roster.ts) against a real PostgreSQL and a fake outbound port:
+// what each subscription action stores, which stanzas it hands to the link, which events it logs.
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { getItem, rosterVersion } from "../../src/db/roster.js";
+import type { AccountRef } from "../../src/domain/account.js";
+import type { SubscriptionEvent } from "../../src/domain/subscription.js";
+import { applySubscription, Roster } from "../../src/services/roster.js";
+import { appError, setup, teardown, type Env, type TestAccount } from "./setup.js";
+
+const CONTACT = "juliet@example.net";
+
+describe("Roster service", () => {
+  let env: Env;
+  let roster: Roster;
+
+  before(async () => {
+    env = await setup();
+    roster = new Roster(env.db, env.out);
+  });
+  after(() => teardown(env));
+  beforeEach(() => env.out.reset());
+
+  const apply = (account: AccountRef, ev: SubscriptionEvent, contact = CONTACT) => env.db.transaction((tx) => applySubscription(tx, account, contact, ev));
+  const item = (a: TestAccount, contact = CONTACT) => getItem(env.db.prisma, a.id, contact);
+  const types = async (a: TestAccount, after = 0) => (await env.events(a.id, after)).map((e) => e.type);
+  const head = async (a: TestAccount) => (await env.events(a.id)).at(-1)?.seq ?? 0;
+
+  it("subscribe: ask=subscribe, one subscribe stanza from the bare JID, one roster push", async () => {
+    const a = await env.account("romeo");
+    const view = await roster.act(a.ref, CONTACT, "subscribe");
+    const expected = { jid: CONTACT, name: null, groups: [], subscription: "none", ask: "subscribe", approved: false };
+    assert.deepEqual(view, expected);
+    assert.deepEqual(env.out.sent, [{ kind: "subscription", from: a.jid, to: CONTACT, type: "subscribe" }]);
+    const events = await env.events(a.id);
+    assert.deepEqual(
+      events.map((e) => ({ type: e.type, data: e.data, receiptTo: e.receiptTo })),
+      [{ type: "roster", data: { item: expected, ver: "1" }, receiptTo: null }],
+    );
+    const row = await item(a);
+    assert.equal(row?.askOut, true);
+    assert.equal(row?.inRoster, true);
+    assert.equal(await rosterVersion(env.db.prisma, a.id), 1);
+  });
+
+  it("approve with no pending request: pre-approval stored, nothing sent; a later subscribe is auto-answered without a subscription event", async () => {
+    const a = await env.account("romeo");
+    const view = await roster.act(a.ref, CONTACT, "subscribed");
+    assert.deepEqual(view, { jid: CONTACT, name: null, groups: [], subscription: "none", ask: null, approved: true });
+    assert.deepEqual(env.out.sent, [], "§3.4.2: a pre-approval is not routed");
+    assert.equal((await item(a))?.approved, true);
+    assert.deepEqual(await types(a), ["roster"]);
+    const seen = await head(a);
+
+    const r = await apply(a.ref, { kind: "inbound", type: "subscribe" });
+    assert.equal(r.ignored, false);
+    // No session is available, so the answer is the approval alone (send-presence has nothing to send).
+    assert.deepEqual(r.stanzas, [{ kind: "subscription", from: a.jid, to: CONTACT, type: "subscribed" }]);
+    const row = await item(a);
+    assert.equal(row?.subscription, "from");
+    assert.equal(row?.approved, false, "the approval is consumed");
+    assert.equal(row?.pendingIn, false);
+    const later = await env.events(a.id, seen);
+    assert.deepEqual(
+      later.map((e) => ({ type: e.type, data: e.data })),
+      [{ type: "roster", data: { item: { jid: CONTACT, name: null, groups: [], subscription: "from", ask: null, approved: false }, ver: "2" } }],
+      "the account sees the roster change but no subscription request",
+    );
+    assert.deepEqual(env.out.sent, [], "applySubscription leaves sending to its caller");
+  });
+
+  it("an inbound subscribe with an available session is answered with subscribed, then that session's presence", async () => {
+    const a = await env.account("romeo");
+    await env.db.transaction((tx) => env.sessions.setPresence(tx, a.id, "phone", { available: true, show: "away", status: "out", priority: 3 }));
+    await roster.act(a.ref, CONTACT, "subscribed");
+    const r = await apply(a.ref, { kind: "inbound", type: "subscribe" });
+    assert.deepEqual(r.stanzas, [
+      { kind: "subscription", from: a.jid, to: CONTACT, type: "subscribed" },
+      { kind: "presence", from: `${a.jid}/phone`, to: CONTACT, type: null, show: "away", status: "out", priority: 3 },
+    ]);
+  });
+
+  it("an inbound subscribe without pre-approval is stored and delivered as a subscription event, not as a roster item", async () => {
+    const a = await env.account("romeo");
+    const r = await env.db.transaction((tx) => applySubscription(tx, a.ref, CONTACT, { kind: "inbound", type: "subscribe" }, { status: "hi, it's me" }));
+    assert.deepEqual(r.stanzas, []);
+    const events = await env.events(a.id);
+    assert.deepEqual(
+      events.map((e) => ({ type: e.type, data: e.data })),
+      [{ type: "subscription", data: { jid: CONTACT, type: "subscribe", status: "hi, it's me" } }],
+    );
+    assert.deepEqual(
+      (await roster.pending(a.id)).map((p) => ({ jid: p.jid, status: p.status })),
+      [{ jid: CONTACT, status: "hi, it's me" }],
+    );
+    const doc = await roster.read(a.id, undefined);
+    assert.deepEqual(JSON.parse(doc.json!), { ver: "0", items: [] }, "a stranger's request is not a roster item (RFC 6121 A.1)");
+  });
+
+  describe("remove sends exactly what the state requires (§2.5.2)", () => {
+    it("None + Pending Out: unsubscribe only", async () => {
+      const a = await env.account("romeo");
+      await roster.act(a.ref, CONTACT, "subscribe");
+      env.out.reset();
+      const seen = await head(a);
+      await roster.remove(a.ref, CONTACT);
+      assert.deepEqual(env.out.sent, [{ kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribe" }]);
+      assert.equal(await item(a), null);
+      assert.deepEqual(
+        (await env.events(a.id, seen)).map((e) => e.data),
+        [{ jid: CONTACT, removed: true, ver: "2" }],
+      );
+    });
+
+    it("From: unsubscribed, then unavailable from each available session", async () => {
+      const a = await env.account("romeo");
+      await apply(a.ref, { kind: "inbound", type: "subscribe" });
+      await roster.act(a.ref, CONTACT, "subscribed"); // From
+      assert.equal((await item(a))?.subscription, "from");
+      await env.db.transaction((tx) => env.sessions.setPresence(tx, a.id, "phone", { available: true, show: null, status: null, priority: 0 }));
+      env.out.reset();
+      await roster.remove(a.ref, CONTACT);
+      assert.deepEqual(env.out.sent, [
+        { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribed" },
+        { kind: "presence", from: `${a.jid}/phone`, to: CONTACT, type: "unavailable", show: null, status: null, priority: null },
+      ]);
+      assert.equal(await item(a), null);
+    });
+
+    it("Both: unsubscribe, then unsubscribed", async () => {
+      const a = await env.account("romeo");
+      await roster.act(a.ref, CONTACT, "subscribe");
+      await apply(a.ref, { kind: "inbound", type: "subscribed" }); // To
+      await apply(a.ref, { kind: "inbound", type: "subscribe" }); // To + Pending In
+      await roster.act(a.ref, CONTACT, "subscribed"); // Both
+      assert.equal((await item(a))?.subscription, "both");
+      env.out.reset();
+      await roster.remove(a.ref, CONTACT);
+      assert.deepEqual(env.out.sent, [
+        { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribe" },
+        { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribed" },
+      ]);
+      assert.equal(await item(a), null);
+    });
+
+    it("an item that is not in the roster: not-found, nothing sent", async () => {
+      const a = await env.account("romeo");
+      await assert.rejects(roster.remove(a.ref, CONTACT), appError("not-found"));
+      assert.deepEqual(env.out.sent, []);
+    });
+  });
+
+  it("act while the link is down: xmpp-unavailable, and nothing changes in the database", async () => {
+    const a = await env.account("romeo");
+    await roster.put(a.ref, CONTACT, { name: "Juliet" });
+    const before = { item: await item(a), ver: await rosterVersion(env.db.prisma, a.id), events: await env.events(a.id) };
+    env.out.online = false;
+    for (const type of ["subscribe", "subscribed", "unsubscribe", "unsubscribed"] as const) {
+      await assert.rejects(roster.act(a.ref, CONTACT, type), appError("xmpp-unavailable"), type);
+    }
+    await assert.rejects(roster.remove(a.ref, CONTACT), appError("xmpp-unavailable"), "remove");
+    assert.deepEqual({ item: await item(a), ver: await rosterVersion(env.db.prisma, a.id), events: await env.events(a.id) }, before);
+    assert.deepEqual(env.out.sent, []);
+  });
+
+  it("put bumps ver each time and reports created true, then false", async () => {
+    const a = await env.account("romeo");
+    const v0 = await rosterVersion(env.db.prisma, a.id);
+    const first = await roster.put(a.ref, CONTACT, { name: "Juliet", groups: ["Capulets"] });
+    assert.deepEqual(first, { item: { jid: CONTACT, name: "Juliet", groups: ["Capulets"], subscription: "none", ask: null, approved: false }, created: true });
+    assert.equal(await rosterVersion(env.db.prisma, a.id), v0 + 1);
+    const second = await roster.put(a.ref, CONTACT, { groups: ["Capulets", "Verona"] });
+    assert.deepEqual(second, { item: { jid: CONTACT, name: "Juliet", groups: ["Capulets", "Verona"], subscription: "none", ask: null, approved: false }, created: false });
+    assert.equal(await rosterVersion(env.db.prisma, a.id), v0 + 2);
+    assert.deepEqual(
+      (await env.events(a.id)).map((e) => e.data),
+      [
+        { item: first.item, ver: String(v0 + 1) },
+        { item: second.item, ver: String(v0 + 2) },
+      ],
+    );
+    assert.deepEqual(env.out.sent, [], "§2.4: a roster set sends no subscription stanza");
+  });
+
+  it("put on a stranger's pending request makes it a roster item (created true) and keeps the request", async () => {
+    const a = await env.account("romeo");
+    await apply(a.ref, { kind: "inbound", type: "subscribe" });
+    const r = await roster.put(a.ref, CONTACT, { name: "J" });
+    assert.equal(r.created, true);
+    assert.equal((await item(a))?.pendingIn, true);
+  });
+
+  it("read: the document with its etag, and null when If-None-Match is the current etag", async () => {
+    const a = await env.account("romeo");
+    await roster.put(a.ref, "b@example.net", { name: "B" });
+    await roster.put(a.ref, "a@example.net", { groups: ["G"] });
+    const doc = await roster.read(a.id, undefined);
+    assert.equal(doc.etag, '"2"');
+    assert.deepEqual(JSON.parse(doc.json!), {
+      ver: "2",
+      items: [
+        { jid: "a@example.net", name: null, groups: ["G"], subscription: "none", ask: null, approved: false },
+        { jid: "b@example.net", name: "B", groups: [], subscription: "none", ask: null, approved: false },
+      ],
+    });
+    assert.deepEqual(await roster.read(a.id, '"2"'), { etag: '"2"', json: null });
+    assert.deepEqual(await roster.read(a.id, 'W/"2"'), { etag: '"2"', json: null }, "weak comparison (RFC 9110 §13.1.2)");
+    assert.deepEqual(await roster.read(a.id, '"7", "2"'), { etag: '"2"', json: null }, "a list of etags");
+    const stale = await roster.read(a.id, '"1"');
+    assert.equal(stale.etag, '"2"');
+    assert.equal(stale.json, doc.json);
+  });
+});
