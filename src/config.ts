@@ -20,6 +20,13 @@ export interface Config {
     reconnectMaxMs: number;
     /** Largest stanza Balcony writes: the server closes a component stream over its own limit. */
     maxStanzaBytes: number;
+    /**
+     * single: one instance holds the component link at a time (Prosody accepts one connection per
+     * component domain), elected through Postgres; all: every instance holds one (ejabberd).
+     */
+    linkMode: "single" | "all";
+    /** How long a link holder keeps the lease while its link is down before letting another instance try. */
+    linkDownGraceMs: number;
   };
   jwt: {
     secret: string | undefined;
@@ -86,6 +93,12 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(name, `must be true or false, got "${raw}"`);
 }
 
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = str(env, name, fallback);
+  if (!(values as readonly string[]).includes(raw)) throw new ConfigError(name, `must be one of ${values.join(", ")}, got "${raw}"`);
+  return raw as T;
+}
+
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Durations: a number of seconds, or a number with a unit (ms, s, m, h, d), e.g. "7d". */
@@ -137,6 +150,8 @@ export function loadConfig(env: Env = process.env): Config {
       reconnectMaxMs: duration(env, "XMPP_RECONNECT_MAX", "30s"),
       // Prosody's default component_stanza_size_limit is 512 KiB; stay well below it.
       maxStanzaBytes: int(env, "MAX_STANZA_BYTES", 256 * 1024, 4096, 64 * 1024 * 1024),
+      linkMode: oneOf(env, "XMPP_LINK_MODE", ["single", "all"] as const, "single"),
+      linkDownGraceMs: duration(env, "XMPP_LINK_DOWN_GRACE", "10s"),
     },
     jwt,
     autoProvision: bool(env, "AUTO_PROVISION", false),

@@ -8,6 +8,8 @@ import { Accounts as AccountStore } from "./db/accounts.js";
 import { openDatabase, type Database } from "./db/client.js";
 import { startEmbeddedPostgres, type EmbeddedDb } from "./db/embedded.js";
 import { EventNotifier, purgeEvents } from "./db/events.js";
+import { LinkLease } from "./db/lease.js";
+import { Notifications, CHANNELS } from "./db/notify.js";
 import { Messages } from "./db/messages.js";
 import { migrate } from "./db/migrate.js";
 import { Sessions } from "./db/sessions.js";
@@ -19,6 +21,7 @@ import { Accounts } from "./services/accounts.js";
 import { Delivery } from "./services/delivery.js";
 import { EventFeed } from "./services/events.js";
 import { Inbound } from "./services/inbound.js";
+import { LinkControl } from "./services/link-control.js";
 import { Messaging } from "./services/messaging.js";
 import { Presence } from "./services/presence.js";
 import { Roster } from "./services/roster.js";
@@ -65,26 +68,33 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const accountStore = new AccountStore(db.prisma);
   const messages = new Messages(db.prisma, db.pool);
   const sessions = new Sessions(db.prisma);
-  const notifier = new EventNotifier(url, (m, err) => logger.warn({ err: String(err ?? "") }, m));
-  await notifier.start();
+  const notifications = new Notifications(url, (m, err) => logger.warn({ err: String(err ?? "") }, m));
+  await notifications.start();
+  accountStore.listen(notifications);
 
-  // The outbound port, and the use cases that hand their stanzas to it.
+  // The component link, who holds it, and the outbound port over it.
   const link = new XmppLink({ ...config.xmpp, log });
+  const control = new LinkControl(new LinkLease(url, db.pool), link, notifications, { mode: config.xmpp.linkMode, pollMs: 1000, downGraceMs: config.xmpp.linkDownGraceMs }, log);
   const out = new XmppOutbound(link);
-  const delivery = new Delivery(db, out, log, counters);
-  const presence = new Presence(db, sessions, out, domain, { graceSeconds: config.sessionGraceSeconds, heartbeatMs: config.sseHeartbeatMs }, log);
-  const accounts = new Accounts(db, accountStore, out, domain, config.autoProvision);
-  const messaging = new Messaging(messages, delivery, out, domain, counters);
-  const inbound = new Inbound(db, accountStore, { messages, sessions }, out, domain, log);
-  const events = new EventFeed(db, sessions, notifier, out, new StreamSlots(config.maxStreamsPerAccount), domain);
 
-  // The XMPP adapter's inbound side.
+  // The use cases: they record stanzas with their state changes; Delivery sends them from the holder.
+  const delivery = new Delivery(db, out, control, log, counters);
+  const presence = new Presence(db, sessions, delivery, domain, { graceSeconds: config.sessionGraceSeconds, heartbeatMs: config.sseHeartbeatMs }, log);
+  const accounts = new Accounts(accountStore, delivery, domain, config.autoProvision);
+  const messaging = new Messaging(messages, delivery, out, domain, counters);
+  const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log);
+  const events = new EventFeed(db, sessions, new EventNotifier(notifications), delivery, new StreamSlots(config.maxStreamsPerAccount), domain);
+
+  // The XMPP adapter's inbound side, and what follows the link going up or down.
   routeInbound(link, inbound);
   registerIqHandlers(link, domain, accounts);
   link.on("online", () => {
-    void delivery.drain();
+    control.linkChanged(true);
+    delivery.kick();
     void presence.republish().catch((err: unknown) => log.warn({ err: String(err) }, "republishing presence failed"));
   });
+  link.on("offline", () => control.linkChanged(false));
+  notifications.on(CHANNELS.outbox, () => delivery.kick());
   delivery.start();
   presence.start();
 
@@ -96,9 +106,9 @@ export async function startGateway(config: Config, logger: Logger = createLogger
 
   const shutdown = new AbortController();
   const auth = new Auth(config.jwt, domain);
-  const gw = { config, accounts, messaging, roster: new Roster(db, out), presence, events, status: new Status(db, out), auth, metrics, shutdown: shutdown.signal };
+  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), presence, events, status: new Status(db, out, control), auth, metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests });
-  await link.start();
+  await control.start();
   const address = await app.listen({ host: config.host, port: config.port });
 
   return {
@@ -120,9 +130,9 @@ export async function startGateway(config: Config, logger: Logger = createLogger
       await app.close();
       await messaging.idle();
       await delivery.stop();
-      await link.stop();
+      await control.stop();
       await inbound.idle();
-      await notifier.stop();
+      await notifications.stop();
       await db.close();
       await embedded?.stop();
     },

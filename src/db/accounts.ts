@@ -5,6 +5,7 @@ import type { Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import type { Db, Tx } from "./client.js";
 import { Prisma } from "./generated/client.js";
+import { CHANNELS, notify, type Notifications } from "./notify.js";
 
 const select = { id: true, localpart: true, createdAt: true } as const;
 
@@ -12,6 +13,14 @@ export class Accounts {
   private readonly cache = new LRUCache<string, Account>({ max: 50_000, ttl: 30_000 });
 
   constructor(private readonly db: Db) {}
+
+  /** Forgets what another instance changed (a deleted account), and everything after a missed notification. */
+  listen(notifications: Notifications): void {
+    notifications.on(CHANNELS.cache, (payload) => {
+      if (payload === null) this.cache.clear();
+      else if (payload.startsWith("account:")) this.cache.delete(payload.slice("account:".length));
+    });
+  }
 
   async find(localpart: string): Promise<Account | null> {
     const hit = this.cache.get(localpart);
@@ -53,9 +62,10 @@ export class Accounts {
     return this.db.account.findMany({ where: { id: { gt: afterId } }, orderBy: { id: "asc" }, take: limit, select });
   }
 
-  /** Deletes the account row; its data goes with it (ON DELETE CASCADE). */
+  /** Deletes the account row; its data goes with it (ON DELETE CASCADE). Every instance forgets it on commit. */
   async delete(tx: Tx, id: number, localpart: string): Promise<void> {
     await tx.account.delete({ where: { id } });
+    await notify(tx, CHANNELS.cache, `account:${localpart}`);
     this.cache.delete(localpart);
   }
 

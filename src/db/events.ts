@@ -3,9 +3,9 @@
 // in sequence order, and a reader that has seen N has seen everything below N (no gaps appear
 // later). Each appending transaction NOTIFYs the account id, so every gateway instance wakes
 // the streams of that account.
-import pg from "pg";
 import type { Db, Tx as DbTx } from "./client.js";
 import type { DomainEvent } from "../domain/events.js";
+import { CHANNELS, type Notifications } from "./notify.js";
 
 /** An event to append: a catalogue entry (src/domain/events.ts) for one account. */
 export type NewEvent = DomainEvent & {
@@ -26,8 +26,6 @@ export interface StoredEvent {
   receiptSent: boolean;
 }
 
-export const NOTIFY_CHANNEL = "balcony_events";
-
 type Tx = DbTx | Db;
 
 /** Appends events inside the caller's transaction; returns their sequence numbers. */
@@ -46,7 +44,7 @@ export async function appendEvents(tx: Tx, events: NewEvent[]): Promise<number[]
     seqs.push(Number(seq));
     accounts.add(e.accountId);
   }
-  for (const id of accounts) await tx.$executeRaw`SELECT pg_notify(${NOTIFY_CHANNEL}, ${String(id)})`;
+  for (const id of accounts) await tx.$executeRaw`SELECT pg_notify(${CHANNELS.events}, ${String(id)})`;
   return seqs;
 }
 
@@ -74,7 +72,7 @@ export async function logBounds(db: Db, accountId: number): Promise<{ oldest: nu
 }
 
 /** Marks receipts as answered; returns only those this call won (exactly once across streams). */
-export async function claimReceipts(db: Db, accountId: number, seqs: number[]): Promise<{ to: string; id: string }[]> {
+export async function claimReceipts(db: Tx, accountId: number, seqs: number[]): Promise<{ to: string; id: string }[]> {
   if (seqs.length === 0) return [];
   const rows = await db.$queryRaw<{ receipt_to: string; receipt_id: string }[]>`
     UPDATE event SET receipt_sent = true
@@ -87,48 +85,16 @@ export async function purgeEvents(db: Db, olderThan: Date): Promise<number> {
   return db.$executeRaw`DELETE FROM event WHERE created_at < ${olderThan}`;
 }
 
-/**
- * Wakes local listeners when any instance appends events for an account. Holds one dedicated
- * connection with LISTEN; reconnects when it drops (and then wakes everyone, since
- * notifications may have been missed meanwhile).
- */
+/** Wakes local listeners when any instance appends events for an account. */
 export class EventNotifier {
-  private listeners = new Map<number, Set<() => void>>();
-  private client: pg.Client | null = null;
-  private stopped = false;
-  private retry: NodeJS.Timeout | null = null;
+  private readonly listeners = new Map<number, Set<() => void>>();
 
-  constructor(
-    private readonly url: string,
-    private readonly log: (msg: string, err?: unknown) => void,
-  ) {}
-
-  async start(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url });
-    client.on("notification", (n) => {
-      const id = Number(n.payload);
-      this.listeners.get(id)?.forEach((fn) => fn());
+  constructor(notifications: Notifications) {
+    notifications.on(CHANNELS.events, (payload) => {
+      // null: the listener reconnected and may have missed notifications: wake everyone.
+      if (payload === null) this.listeners.forEach((set) => set.forEach((fn) => fn()));
+      else this.listeners.get(Number(payload))?.forEach((fn) => fn());
     });
-    client.on("error", (err) => this.reconnect(err));
-    client.on("end", () => this.reconnect());
-    await client.connect();
-    await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
-    this.client = client;
-  }
-
-  private reconnect(err?: unknown): void {
-    if (this.stopped || this.retry) return;
-    this.log("event notifier lost its connection; reconnecting", err);
-    this.client?.removeAllListeners();
-    this.client?.end().catch(() => undefined);
-    this.client = null;
-    this.retry = setTimeout(() => {
-      this.retry = null;
-      this.start().then(
-        () => this.listeners.forEach((set) => set.forEach((fn) => fn())),
-        (e: unknown) => this.reconnect(e),
-      );
-    }, 1000);
   }
 
   subscribe(accountId: number, fn: () => void): () => void {
@@ -139,14 +105,5 @@ export class EventNotifier {
       set.delete(fn);
       if (set.size === 0) this.listeners.delete(accountId);
     };
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.retry) clearTimeout(this.retry);
-    const c = this.client;
-    this.client = null;
-    c?.removeAllListeners();
-    await c?.end().catch(() => undefined);
   }
 }

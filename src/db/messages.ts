@@ -85,7 +85,7 @@ export class Messages {
     const { rows: created } = await this.pool.query<{ id: string; created_at: Date }>(
       `INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash)
        SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash
-       FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::text[])
+       FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::text[])
          AS u(id, account_id, peer, to_jid, from_jid, type, body, subject, thread, lang, receipt, state, key, hash)
        ON CONFLICT DO NOTHING
        RETURNING id::text, created_at`,

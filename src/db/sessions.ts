@@ -90,8 +90,8 @@ export class Sessions {
   }
 
   /** Ends a session; returns whether it was available (null when there was none). */
-  async end(accountId: number, resource: string): Promise<{ available: boolean } | null> {
-    const rows = await this.db.$queryRaw<{ available: boolean }[]>`
+  async end(tx: Tx, accountId: number, resource: string): Promise<{ available: boolean } | null> {
+    const rows = await tx.$queryRaw<{ available: boolean }[]>`
       DELETE FROM session WHERE account_id = ${accountId} AND resource = ${resource} RETURNING available`;
     return rows[0] ?? null;
   }
@@ -101,8 +101,8 @@ export class Sessions {
    * (their streams were counted on an instance that died), become unavailable. The UPDATE claims
    * each session once, whichever instance runs it.
    */
-  expire(graceSeconds: number, deadSeconds: number): Promise<{ account_id: number; resource: string; localpart: string }[]> {
-    return this.db.$queryRaw`
+  expire(tx: Tx, graceSeconds: number, deadSeconds: number): Promise<{ account_id: number; resource: string; localpart: string }[]> {
+    return tx.$queryRaw`
       UPDATE session s SET available = false, show = NULL, status = NULL
       FROM account a
       WHERE a.id = s.account_id AND s.available

@@ -3,14 +3,13 @@
 // unavailable, and every contact gets the unsubscribe/unsubscribed that removing its roster item
 // would send (RFC 6121 §2.5.2).
 import type { Accounts as AccountStore } from "../db/accounts.js";
-import type { Database } from "../db/client.js";
 import { allItems, availableSessions, lockAccount, presenceSubscribers } from "../db/roster.js";
 import { accountJid, type Account, type AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { accountLocalpart } from "../domain/jid.js";
 import { subscription, type Stanza } from "../domain/stanza.js";
 import { transition } from "../domain/subscription.js";
-import type { OutboundPort } from "./ports.js";
+import type { Delivery } from "./delivery.js";
 import { Presence } from "./presence.js";
 
 export interface AccountView {
@@ -20,9 +19,8 @@ export interface AccountView {
 
 export class Accounts {
   constructor(
-    private readonly db: Database,
     private readonly store: AccountStore,
-    private readonly out: OutboundPort,
+    private readonly delivery: Delivery,
     readonly domain: string,
     private readonly autoProvision: boolean,
   ) {}
@@ -76,18 +74,17 @@ export class Accounts {
   async delete(localpart: string): Promise<void> {
     const account = await this.store.find(localpart);
     if (!account) throw new AppError("account-not-found", `no account "${localpart}"`);
-    if (!this.out.online) throw new AppError("xmpp-unavailable", "the XMPP link is down: the account's contacts cannot be told; retry shortly");
     const jid = this.jid(localpart);
-    const stanzas = await this.db.transaction(async (tx) => {
+    // The goodbye stanzas are recorded with the deletion and outlive the account (the outbox has no foreign key).
+    await this.delivery.transaction(async (tx, send) => {
       await lockAccount(tx, account.id);
       const out: Stanza[] = Presence.goodbye(jid, await availableSessions(tx, account.id), await presenceSubscribers(tx, account.id));
       // A stranger's pending request is not a roster item, but it still deserves its answer.
       for (const item of await allItems(tx, account.id)) {
         for (const e of transition({ ...item, inRoster: true }, { kind: "remove" }).effects) if (e.kind === "send") out.push(subscription(jid, item.jid, e.type));
       }
+      await send(account.id, out);
       await this.store.delete(tx, account.id, localpart);
-      return out;
     });
-    this.out.write(stanzas);
   }
 }

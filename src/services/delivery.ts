@@ -1,118 +1,125 @@
-// Delivery of accepted outbound messages. Fresh messages are written as soon as their insert
-// committed; anything still `queued` (the link was down, an instance crashed, a send raced a
-// reconnect) is drained from Postgres in `seq` order. A message counts as sent only once the
-// XMPP server confirmed everything written before it (OutboundPort.confirm).
+// Delivery of everything the gateway sends. Use cases record outbound stanzas in Postgres with the
+// state change that caused them (messages as `queued` rows, other stanzas in the outbox); the
+// instance holding the link drains them in sequence order: claim a batch, write it in one socket
+// write, wait for the XMPP server's confirmation (OutboundPort.confirm), then record it as sent in
+// the same transaction. Nothing is written that was not recorded first, and what was not
+// confirmed stays queued for the next drain. Other instances wake the holder through NOTIFY.
 import type { Database } from "../db/client.js";
-import { claimQueued, markSent, markUnsendable } from "../db/outbox.js";
-import { isSendable, type OutboundMessage } from "../domain/message.js";
+import type { Tx } from "../db/client.js";
+import { claim, enqueue, markSent, markUnsendable, wakeHolder, type Queued } from "../db/outbox.js";
+import { isSendable } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
-import { Batcher } from "./batcher.js";
 import type { OutboundPort, ServiceLog, ServiceMetrics } from "./ports.js";
 
-const DRAIN_BATCH = 500;
-const asStanza = (m: OutboundMessage): Stanza => ({ kind: "message", ...m });
+const BATCH = 500;
+const RETRY_MS = 1000;
+
+/** Whether this instance may write to the link now, and how its claims are fenced. */
+export interface SendGate {
+  readonly holder: boolean;
+  fence(): { key: [number, number]; pid: number } | null;
+}
+
+const asStanza = (q: Queued): Stanza => (q.message ? { kind: "message", ...q.message } : q.stanza!);
 
 export class Delivery {
-  private draining = false;
-  /** A full drain (after reconnect) sends in seq order, so fresh messages must wait behind it. */
-  private ordered = false;
-  private drainAgain = false;
+  private wanted = false;
+  private running: Promise<void> | null = null;
   private sweeper: NodeJS.Timeout | null = null;
-  private readonly sentMarker: Batcher<string, void>;
 
   constructor(
     private readonly db: Database,
     private readonly out: OutboundPort,
+    private readonly gate: SendGate,
     private readonly log: ServiceLog,
     private readonly metrics: Pick<ServiceMetrics, "messagesWritten">,
-    private readonly staleMs = 10_000,
-  ) {
-    this.sentMarker = new Batcher<string, void>(async (ids) => {
-      await markSent(db.pool, ids);
-      return ids.map(() => undefined);
-    }, 2000, 1);
+    private readonly sweepMs = 5000,
+  ) {}
+
+  private stopped = false;
+
+  private get canSend(): boolean {
+    return !this.stopped && this.gate.holder && this.out.online;
   }
 
-  /** Sweeps for stragglers (a crashed instance's, a failed mark-sent) every few seconds. */
+  /** A safety net: drain every few seconds in case a wake-up was missed. */
   start(): void {
-    this.sweeper = setInterval(() => void this.drain(new Date(Date.now() - this.staleMs)), this.staleMs / 2);
+    this.sweeper = setInterval(() => this.kick(), this.sweepMs);
     this.sweeper.unref();
-    if (this.out.online) void this.drain();
+    this.kick();
   }
 
-  /** Stops sweeping and waits until what was sent is recorded as sent. */
+  /** Rows were recorded (or the link came up): drain now if this instance holds the link. */
+  kick(): void {
+    this.wanted = true;
+    if (!this.running && this.canSend) this.running = this.pump().finally(() => (this.running = null));
+  }
+
+  /**
+   * Runs a use case's transaction with a `send` that records stanzas in it: they commit with the
+   * state change or not at all, and go out (from whichever instance holds the link) after commit.
+   */
+  async transaction<T>(fn: (tx: Tx, send: (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>) => Promise<T>): Promise<T> {
+    let recorded = false;
+    const result = await this.db.transaction((tx) =>
+      fn(tx, async (accountId, stanzas) => {
+        if (stanzas.length === 0) return;
+        recorded = true;
+        await enqueue(tx, accountId, stanzas);
+      }),
+    );
+    if (recorded) this.kick();
+    return result;
+  }
+
+  /** Rows this instance recorded outside a stanza-outbox transaction (messages): here or at the holder. */
+  recorded(): void {
+    if (this.canSend) this.kick();
+    else void wakeHolder(this.db.pool).catch(() => undefined);
+  }
+
+  /** Waits for a drain in progress (for an orderly shutdown). */
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
-    await this.sentMarker.idle();
+    await this.running;
+    this.stopped = true;
   }
 
-  /**
-   * Sends messages whose rows just committed and records them as sent once the server confirmed
-   * them. What is not written or not confirmed stays queued for the drain.
-   */
-  async sendNow(msgs: OutboundMessage[]): Promise<void> {
-    if (this.draining && this.ordered) {
-      this.drainAgain = true;
-      return;
-    }
-    // Anything not sendable stays queued; the drain marks it failed.
-    msgs = msgs.filter(isSendable);
-    if (this.out.write(msgs.map(asStanza)) === null) return;
-    this.metrics.messagesWritten(msgs.length);
-    if (!(await this.out.confirm())) return;
-    await Promise.all(msgs.map((m) => this.sentMarker.push(m.id))).catch((err: unknown) =>
-      this.log.warn({ err: String(err) }, "marking messages sent failed; the sweep will resend them"),
-    );
-  }
-
-  /**
-   * Sends every queued message in order, in claimed batches, while the link is up. With
-   * `olderThan` it is a sweep for stragglers and fresh messages keep going straight out meanwhile.
-   */
-  async drain(olderThan?: Date): Promise<number> {
-    if (this.draining || !this.out.online) return 0;
-    this.draining = true;
-    this.ordered = olderThan === undefined;
-    let total = 0;
+  private async pump(): Promise<void> {
     try {
-      do {
-        this.drainAgain = false;
-        for (;;) {
-          const n = await this.drainBatch(olderThan ?? null);
-          total += n;
-          if (n === 0) break;
-        }
-      } while (this.drainAgain && this.out.online);
+      while (this.wanted && this.canSend) {
+        this.wanted = false;
+        while ((await this.drainBatch()) > 0);
+      }
     } catch (err) {
-      this.log.warn({ err: String(err) }, "outbox drain failed; will retry");
-    } finally {
-      this.draining = false;
-      this.ordered = false;
+      this.log.warn({ err: String(err) }, "outbound drain failed; retrying");
+      setTimeout(() => this.kick(), RETRY_MS).unref();
     }
-    if (total > 0) this.log.info({ sent: total }, "outbox drained");
-    return total;
   }
 
-  private drainBatch(olderThan: Date | null): Promise<number> {
+  private drainBatch(): Promise<number> {
     return this.db.transaction(async (tx) => {
-      const msgs = await claimQueued(tx, olderThan, DRAIN_BATCH);
-      if (msgs.length === 0) return 0;
-      // A stanza the server would refuse (too big, not well-formed) closes the link on every attempt
-      // and would block the queue behind it for good: fail it instead.
-      const unsendable = msgs.filter((m) => !isSendable(m)).map((m) => m.id);
-      const sendable = msgs.filter(isSendable);
-      const refused = this.out.write(sendable.map(asStanza));
+      const rows = await claim(tx, BATCH, this.gate.fence());
+      if (rows.length === 0 || !this.canSend) return 0;
+      // A message the server would refuse (malformed, too big) would close the link on every
+      // attempt and block the queue behind it for good: it fails instead.
+      const unsendable = rows.filter((q) => q.message && !isSendable(q.message));
+      const sendable = rows.filter((q) => !unsendable.includes(q));
+      const stanzas = sendable.map(asStanza);
+      const refused = this.out.write(stanzas);
       if (refused === null) return 0;
-      const failed = [...unsendable, ...refused.map((s) => (s.kind === "message" ? s.id : ""))];
-      if (failed.length) {
-        await markUnsendable(tx, failed, { type: "modify", condition: "policy-violation", text: "not sendable: malformed or over MAX_STANZA_BYTES" });
-        this.log.warn({ ids: failed }, "queued messages that cannot be sent marked failed");
+      const refusedRows = sendable.filter((_, i) => refused.includes(stanzas[i]!));
+      const failedIds = [...unsendable, ...refusedRows].flatMap((q) => (q.message ? [q.message.id] : []));
+      if (failedIds.length) {
+        await markUnsendable(tx, failedIds, { type: "modify", condition: "policy-violation", text: "not sendable: malformed or over MAX_STANZA_BYTES" });
+        this.log.warn({ ids: failedIds }, "queued messages that cannot be sent marked failed");
       }
-      this.metrics.messagesWritten(sendable.length - refused.length);
+      this.metrics.messagesWritten(sendable.filter((q) => q.message && !refusedRows.includes(q)).length);
       // Unconfirmed: roll back, so the rows stay queued and go out again after reconnection.
       if (!(await this.out.confirm())) throw new Error("the XMPP server did not confirm the batch");
-      await markSent(tx, sendable.filter((m) => !failed.includes(m.id)).map((m) => m.id));
-      return msgs.length;
+      const sent = sendable.filter((q) => q.message && !failedIds.includes(q.message.id)).map((q) => q.message!.id);
+      await markSent(tx, sent, rows.filter((q) => q.stanza).map((q) => q.seq));
+      return rows.length;
     });
   }
 }

@@ -11,7 +11,7 @@ import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import type { EventType } from "../domain/events.js";
 import type { Stanza } from "../domain/stanza.js";
-import type { OutboundPort } from "./ports.js";
+import type { Delivery } from "./delivery.js";
 import type { StreamSlots } from "./stream-slots.js";
 
 const PAGE = 500;
@@ -38,7 +38,7 @@ export class EventFeed {
     private readonly db: Database,
     private readonly sessions: Sessions,
     private readonly notifier: EventNotifier,
-    private readonly out: OutboundPort,
+    private readonly delivery: Delivery,
     private readonly slots: StreamSlots,
     private readonly domain: string,
   ) {}
@@ -96,8 +96,10 @@ export class EventFeed {
   /** @internal XEP-0184 §5: `received` for messages a stream has written, each once. */
   async answerReceipts(account: Account, seqs: number[]): Promise<void> {
     const from = accountJid(account.localpart, this.domain);
-    const receipts: Stanza[] = (await claimReceipts(this.db.prisma, account.id, seqs)).map((r) => ({ kind: "receipt", from, to: r.to, id: r.id, stanzaId: randomUUID() }));
-    if (receipts.length) this.out.write(receipts);
+    await this.delivery.transaction(async (tx, send) => {
+      const receipts: Stanza[] = (await claimReceipts(tx, account.id, seqs)).map((r) => ({ kind: "receipt", from, to: r.to, id: r.id, stanzaId: randomUUID() }));
+      await send(account.id, receipts);
+    });
   }
 
   /** GET /v1/sessions. */

@@ -11,6 +11,7 @@ import type { Stanza } from "../domain/stanza.js";
 import { Batcher } from "./batcher.js";
 import { receiveMessage, type MessageStores } from "./inbound-message.js";
 import { receivePresence } from "./inbound-presence.js";
+import type { Delivery } from "./delivery.js";
 import type { OutboundPort, ServiceLog } from "./ports.js";
 
 /** Replies come from the address the stanza was sent to if it is a valid one of ours, else from our domain. */
@@ -25,6 +26,8 @@ export class Inbound {
     private readonly db: Database,
     private readonly accounts: Accounts,
     private readonly stores: MessageStores,
+    private readonly delivery: Delivery,
+    /** Only for bounces when the database is down and nothing can be recorded. */
     private readonly out: OutboundPort,
     private readonly domain: string,
     private readonly log: ServiceLog,
@@ -44,28 +47,28 @@ export class Inbound {
   }
 
   private async process(batch: InboundStanza[]): Promise<void[]> {
-    const replies: Stanza[] = [];
-    try {
-      await this.db.transaction(async (tx) => {
-        replies.length = 0;
-        for (const s of batch) await this.route(tx, s, replies);
+    // Replies (probe answers, auto-answers, error bounces) are recorded with what caused them.
+    const handle = (stanzas: InboundStanza[]) =>
+      this.delivery.transaction(async (tx, send) => {
+        const replies: Stanza[] = [];
+        for (const s of stanzas) await this.route(tx, s, replies);
+        await send(null, replies);
       });
+    try {
+      await handle(batch);
     } catch {
       // One bad stanza must not lose the others: retry each in a transaction of its own.
-      replies.length = 0;
+      const bounces: Stanza[] = [];
       for (const s of batch) {
-        const mine: Stanza[] = [];
-        await this.db.transaction((tx) => this.route(tx, s, mine)).then(
-          () => replies.push(...mine),
-          (e: unknown) => {
-            this.log.warn({ err: String(e), from: s.fromRaw, kind: s.kind }, "inbound stanza could not be stored; bounced to its sender");
-            const bounce = this.storeFailure(s);
-            if (bounce) replies.push(bounce);
-          },
-        );
+        await handle([s]).catch((e: unknown) => {
+          this.log.warn({ err: String(e), from: s.fromRaw, kind: s.kind }, "inbound stanza could not be stored; bounced to its sender");
+          const bounce = this.storeFailure(s);
+          if (bounce) bounces.push(bounce);
+        });
       }
+      // The one exception to "recorded first": the database is what failed, and the error asks the sender to retry.
+      if (bounces.length) this.out.write(bounces);
     }
-    if (replies.length) this.out.write(replies);
     return batch.map(() => undefined);
   }
 

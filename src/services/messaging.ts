@@ -49,8 +49,8 @@ export class Messaging {
     this.writer = new Batcher(async (items) => {
       const results = await messages.insertOutbound(items);
       const fresh = results.filter((r) => r.created);
-      // Written now; the server's confirmation (and the "sent" status) follows on its own.
-      if (fresh.length > 0) void delivery.sendNow(fresh.map((r) => r.message));
+      // Durable now: the link holder (this instance or another) sends them and records them sent.
+      if (fresh.length > 0) delivery.recorded();
       metrics.messagesAccepted(fresh.length);
       return results;
     }, 1000, 3);

@@ -2,13 +2,14 @@
 // broadcasts to subscribers, unavailable on session end or after the grace period, and
 // republishing after the component link comes back. Every stanza goes only to contacts whose
 // subscription allows it (§4.2.2, §11).
-import type { Database } from "../db/client.js";
+import type { Database, Tx } from "../db/client.js";
 import { availableSessions, contactPresence, lockAccount, presenceSources, presenceSubscribers, type SessionPresence } from "../db/roster.js";
 import type { Sessions } from "../db/sessions.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import type { LangText } from "../domain/message.js";
 import { presence, type Stanza } from "../domain/stanza.js";
-import type { OutboundPort, ServiceLog } from "./ports.js";
+import type { Delivery } from "./delivery.js";
+import type { ServiceLog } from "./ports.js";
 
 export interface PresenceInput {
   type: "available" | "unavailable";
@@ -21,6 +22,8 @@ export interface ContactPresenceView {
   jid: string;
   resources: { resource: string; show: string | null; status: LangText | null; priority: number; updatedAt: string }[];
 }
+
+type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
 
 export interface PresenceTiming {
   graceSeconds: number;
@@ -37,7 +40,7 @@ export class Presence {
   constructor(
     private readonly db: Database,
     private readonly sessions: Sessions,
-    private readonly out: OutboundPort,
+    private readonly delivery: Delivery,
     private readonly domain: string,
     private readonly timing: PresenceTiming,
     private readonly log: ServiceLog,
@@ -57,48 +60,51 @@ export class Presence {
   /** PUT /v1/presence for one session. */
   async set(account: AccountRef, resource: string, p: PresenceInput): Promise<void> {
     const full = `${account.jid}/${resource}`;
-    const stanzas = await this.db.transaction(async (tx) => {
+    await this.delivery.transaction(async (tx, send) => {
       await lockAccount(tx, account.id);
       const before = await availableSessions(tx, account.id);
       const wasAvailable = before.some((s) => s.resource === resource);
       const available = p.type === "available";
       await this.sessions.setPresence(tx, account.id, resource, available ? { available, show: p.show, status: p.status, priority: p.priority } : { available, show: null, status: null, priority: 0 });
       const out: Stanza[] = [];
-      if (!available && !wasAvailable) return out;
+      if (!available && !wasAvailable) return;
       for (const c of await presenceSubscribers(tx, account.id)) out.push(available ? presence(full, c, null, p) : presence(full, c, "unavailable", { status: p.status }));
       // §4.2.1: the first available presence of the account probes the contacts it is subscribed to.
       if (available && before.length === 0) for (const c of await presenceSources(tx, account.id)) out.push(presence(account.jid, c, "probe"));
-      return out;
+      await send(account.id, out);
     });
-    this.out.write(stanzas);
   }
 
-  /** Sessions that just went unavailable: tell their subscribers. */
-  private async wentUnavailable(accountId: number, jid: string, resources: string[]): Promise<void> {
+  /** Sessions that just went unavailable (in the caller's transaction): tell their subscribers. */
+  private async wentUnavailable(tx: Tx, send: Send, accountId: number, jid: string, resources: string[]): Promise<void> {
     if (resources.length === 0) return;
-    const subscribers = await presenceSubscribers(this.db.prisma, accountId);
-    this.out.write(resources.flatMap((r) => subscribers.map((c) => presence(`${jid}/${r}`, c, "unavailable"))));
+    const subscribers = await presenceSubscribers(tx, accountId);
+    await send(accountId, resources.flatMap((r) => subscribers.map((c) => presence(`${jid}/${r}`, c, "unavailable"))));
   }
 
   /** DELETE /v1/sessions/{resource}: false when there is no such session. */
   async endSession(account: AccountRef, resource: string): Promise<boolean> {
-    const ended = await this.sessions.end(account.id, resource);
-    if (!ended) return false;
-    if (ended.available) await this.wentUnavailable(account.id, account.jid, [resource]);
-    return true;
+    return this.delivery.transaction(async (tx, send) => {
+      const ended = await this.sessions.end(tx, account.id, resource);
+      if (ended?.available) await this.wentUnavailable(tx, send, account.id, account.jid, [resource]);
+      return ended !== null;
+    });
   }
 
   /** Sessions without a stream for longer than the grace period go unavailable. */
   async expire(): Promise<number> {
     const grace = this.timing.graceSeconds;
-    const rows = await this.sessions.expire(grace, Math.max(grace, Math.ceil((3 * this.timing.heartbeatMs) / 1000)));
-    const byAccount = new Map<number, { jid: string; resources: string[] }>();
-    for (const r of rows) {
-      const e = byAccount.get(r.account_id) ?? { jid: accountJid(r.localpart, this.domain), resources: [] };
-      e.resources.push(r.resource);
-      byAccount.set(r.account_id, e);
-    }
-    for (const [id, e] of byAccount) await this.wentUnavailable(id, e.jid, e.resources);
+    const rows = await this.delivery.transaction(async (tx, send) => {
+      const expired = await this.sessions.expire(tx, grace, Math.max(grace, Math.ceil((3 * this.timing.heartbeatMs) / 1000)));
+      const byAccount = new Map<number, { jid: string; resources: string[] }>();
+      for (const r of expired) {
+        const e = byAccount.get(r.account_id) ?? { jid: accountJid(r.localpart, this.domain), resources: [] };
+        e.resources.push(r.resource);
+        byAccount.set(r.account_id, e);
+      }
+      for (const [id, e] of byAccount) await this.wentUnavailable(tx, send, id, e.jid, e.resources);
+      return expired;
+    });
     if (rows.length) this.log.info({ sessions: rows.length }, "sessions went unavailable after the grace period");
     return rows.length;
   }
@@ -107,10 +113,11 @@ export class Presence {
   async republish(): Promise<void> {
     for (const a of await this.sessions.accountsAvailable()) {
       const jid = accountJid(a.localpart, this.domain);
-      const sessions = await availableSessions(this.db.prisma, a.id);
-      const stanzas = broadcast(jid, sessions, await presenceSubscribers(this.db.prisma, a.id), null);
-      for (const c of await presenceSources(this.db.prisma, a.id)) stanzas.push(presence(jid, c, "probe"));
-      this.out.write(stanzas);
+      await this.delivery.transaction(async (tx, send) => {
+        const stanzas = broadcast(jid, await availableSessions(tx, a.id), await presenceSubscribers(tx, a.id), null);
+        for (const c of await presenceSources(tx, a.id)) stanzas.push(presence(jid, c, "probe"));
+        await send(a.id, stanzas);
+      });
     }
   }
 

@@ -12,7 +12,7 @@ import { jidToString, parseJid } from "../domain/jid.js";
 import { presence, subscription, type Stanza } from "../domain/stanza.js";
 import { transition, type ItemState, type SubscriptionEvent, type SubscriptionStanza } from "../domain/subscription.js";
 import { rosterItemView, type RosterRecord } from "../domain/views.js";
-import type { OutboundPort } from "./ports.js";
+import type { Delivery } from "./delivery.js";
 
 export interface Applied {
   item: RosterRecord | null;
@@ -74,7 +74,7 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
 export class Roster {
   constructor(
     private readonly db: Database,
-    private readonly out: OutboundPort,
+    private readonly delivery: Delivery,
   ) {}
 
   /** A contact named in a path: a bare JID other than the account's own. */
@@ -84,11 +84,6 @@ export class Roster {
     const contact = jidToString(j);
     if (contact === account.jid) throw new AppError("invalid-jid", "an account cannot be its own contact", { field: "params.jid" });
     return contact;
-  }
-
-  /** An action that sends subscription stanzas needs the link: refuse rather than lose them. */
-  private needLink(): void {
-    if (!this.out.online) throw new AppError("xmpp-unavailable", "the XMPP link is down; retry shortly");
   }
 
   /** GET /v1/roster: the roster as JSON built by Postgres, or null when `ifNoneMatch` is current (304). */
@@ -115,17 +110,21 @@ export class Roster {
 
   /** DELETE /v1/roster/{jid}: removal with the unsubscribe/unsubscribed of §2.5.2. */
   async remove(account: AccountRef, contact: string): Promise<void> {
-    this.needLink();
-    const r = await this.db.transaction((tx) => applySubscription(tx, account, contact, { kind: "remove" }));
+    const r = await this.delivery.transaction(async (tx, send) => {
+      const applied = await applySubscription(tx, account, contact, { kind: "remove" });
+      await send(account.id, applied.stanzas);
+      return applied;
+    });
     if (r.ignored) throw new AppError("not-found", `${contact} is not in the roster`);
-    this.out.write(r.stanzas);
   }
 
   /** subscribe, approve (subscribed), deny (unsubscribed), unsubscribe: §3.1-§3.4. */
   async act(account: AccountRef, contact: string, type: SubscriptionStanza): Promise<RosterItemView> {
-    this.needLink();
-    const r = await this.db.transaction((tx) => applySubscription(tx, account, contact, { kind: "outbound", type }));
-    this.out.write(r.stanzas);
+    const r = await this.delivery.transaction(async (tx, send) => {
+      const applied = await applySubscription(tx, account, contact, { kind: "outbound", type });
+      await send(account.id, applied.stanzas);
+      return applied;
+    });
     return rosterItemView(contact, r.item);
   }
 

@@ -1,16 +1,19 @@
-// Readiness: Postgres reachable and the component link up.
+// Readiness: Postgres reachable, and the component link up on this instance ("up") or on the
+// instance holding it ("standby": this one hands its stanzas over through Postgres).
 import type { Database } from "../db/client.js";
+import type { LinkControl } from "./link-control.js";
 import type { OutboundPort } from "./ports.js";
 
 export interface Readiness {
   database: "up" | "down";
-  xmpp: "up" | "down";
+  xmpp: "up" | "standby" | "down";
 }
 
 export class Status {
   constructor(
     private readonly db: Database,
     private readonly out: OutboundPort,
+    private readonly control: LinkControl,
   ) {}
 
   get linkUp(): boolean {
@@ -18,6 +21,7 @@ export class Status {
   }
 
   async ready(): Promise<Readiness> {
-    return { database: (await this.db.ping()) ? "up" : "down", xmpp: this.out.online ? "up" : "down" };
+    const [database, xmpp] = await Promise.all([this.db.ping(), this.control.readiness()]);
+    return { database: database ? "up" : "down", xmpp };
   }
 }

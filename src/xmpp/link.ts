@@ -78,8 +78,12 @@ export class XmppLink extends EventEmitter<LinkEvents> {
     this.emit("offline");
   }
 
-  /** Connects; if the server is not there yet, keeps trying in the background. */
+  /** Connects (again, after stop()); if the server is not there yet, keeps trying in the background. */
   async start(): Promise<void> {
+    if (this.stopping) {
+      this.stopping = false;
+      this.xmpp.reconnect.start();
+    }
     try {
       await this.xmpp.start();
     } catch (err) {
@@ -137,10 +141,12 @@ export class XmppLink extends EventEmitter<LinkEvents> {
     }
   }
 
+  /** Disconnects and stays disconnected until start(); waiters on the link see it go down at once. */
   async stop(): Promise<void> {
+    if (this.stopping) return;
     this.stopping = true;
     this.xmpp.reconnect.stop();
-    this.online = false;
+    this.wentDown();
     await Promise.race([this.xmpp.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
   }
 }

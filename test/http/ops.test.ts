@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 
 describe("operations", () => {
   let server: XmppServer;
@@ -30,6 +30,8 @@ describe("operations", () => {
     await gw.createAccount("metered");
     const sent = await gw.request("POST", "/v1/messages", { token: gw.token("metered"), body: { to: "someone@localhost", body: "counted" } });
     assert.equal(sent.status, 202);
+    // The link holder writes it after the 202: wait until it left the queue (sent, or failed: no such user).
+    await waitFor(async () => (await gw.request("GET", `/v1/messages/${sent.body.id}`, { token: gw.token("metered") })).body.status !== "queued", 5000, "message written");
     const m = await gw.request("GET", "/metrics", { token: null });
     assert.equal(m.status, 200);
     assert.match(m.headers.get("content-type") ?? "", /text\/plain/);

@@ -1,0 +1,131 @@
+// Who holds the component link. XMPP_LINK_MODE=all: every instance (ejabberd balances several
+// connections of one component). XMPP_LINK_MODE=single (Prosody accepts one connection per
+// component domain): the instance holding the lease (src/db/lease.ts) holds the link; the others
+// are standbys that try to take the lease every second, and at once when the holder announces it
+// let go. A holder whose lease connection drops stops claiming rows at once (claims are fenced by
+// the lease) and tries to take the lease back: while Postgres is unreachable nobody else can take
+// it or send anything, so the link stays up (inbound stanzas still get their bounce); once
+// Postgres answers that another instance holds it, the link closes. A holder also gives the lease
+// up when its link has been down for longer than the grace period (another instance may reach the
+// server), and on shutdown (after closing its link, so the next holder is accepted).
+import { LEASE_KEY, type LinkLease } from "../db/lease.js";
+import { CHANNELS, type Notifications } from "../db/notify.js";
+import type { ServiceLog } from "./ports.js";
+
+export type LinkMode = "single" | "all";
+export type Readiness = "up" | "standby" | "down";
+
+/** The component link as the leadership needs it (src/xmpp/link.ts). */
+export interface LinkDriver {
+  readonly online: boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface LinkControlOptions {
+  mode: LinkMode;
+  pollMs: number;
+  /** How long a holder keeps the lease while its link is down. */
+  downGraceMs: number;
+}
+
+export class LinkControl {
+  private timer: NodeJS.Timeout | null = null;
+  private downSince: number | null = null;
+  private pauseUntil = 0;
+  private busy = false;
+  private stopped = false;
+  /** The lease connection dropped while this instance held it; it is trying to take it back. */
+  private regaining = false;
+
+  constructor(
+    private readonly lease: LinkLease,
+    private readonly link: LinkDriver,
+    private readonly notifications: Notifications,
+    private readonly opts: LinkControlOptions,
+    private readonly log: ServiceLog,
+  ) {}
+
+  /** Whether this instance may write to the link (and claim outbound rows). */
+  get holder(): boolean {
+    return this.opts.mode === "all" || this.lease.held;
+  }
+
+  /** What a claim of outbound rows must check: that this instance still holds the lease. */
+  fence(): { key: [number, number]; pid: number } | null {
+    if (this.opts.mode === "all") return null;
+    return this.lease.pid === null ? { key: LEASE_KEY, pid: -1 } : { key: LEASE_KEY, pid: this.lease.pid };
+  }
+
+  async start(): Promise<void> {
+    if (this.opts.mode === "all") return this.link.start();
+    this.lease.on("lost", () => {
+      this.log.warn({}, "lost the link lease connection; sending nothing until it is back");
+      this.regaining = true;
+      void this.tick();
+    });
+    this.notifications.on(CHANNELS.link, () => void this.tick());
+    this.timer = setInterval(() => void this.tick(), this.opts.pollMs);
+    this.timer.unref();
+    await this.tick();
+  }
+
+  /** The link went up or down on this instance. */
+  linkChanged(up: boolean): void {
+    this.downSince = up ? null : Date.now();
+    if (this.opts.mode === "single") void this.lease.setLinkState(up);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.busy || this.stopped) return;
+    this.busy = true;
+    try {
+      if (this.regaining) {
+        const r = await this.lease.tryAcquire();
+        if (r === "unreachable") return;
+        this.regaining = false;
+        if (r === "held") {
+          this.log.info({}, "took the link lease back");
+          await this.lease.setLinkState(this.link.online);
+        } else {
+          this.log.warn({}, "another instance holds the link lease now; closing the link");
+          await this.link.stop();
+        }
+      } else if (!this.lease.held) {
+        if (Date.now() < this.pauseUntil) return;
+        if ((await this.lease.tryAcquire()) === "held") {
+          this.log.info({}, "holding the component link lease; connecting");
+          this.downSince = Date.now();
+          await this.link.start();
+        }
+      } else if (!this.link.online && this.downSince !== null && Date.now() - this.downSince > this.opts.downGraceMs) {
+        this.log.warn({ downMs: Date.now() - this.downSince }, "link down past the grace period; handing the lease to another instance");
+        await this.handOver();
+        this.pauseUntil = Date.now() + 3 * this.opts.pollMs;
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Closes the link, then releases the lease and tells the standbys. */
+  private async handOver(): Promise<void> {
+    await this.link.stop();
+    const had = this.lease.held;
+    await this.lease.release();
+    if (had) await this.notifications.send(CHANNELS.link).catch(() => undefined);
+  }
+
+  /** For /readyz: up (this instance's link), standby (another instance's link is up), or down. */
+  async readiness(): Promise<Readiness> {
+    if (this.holder || this.regaining) return this.link.online ? "up" : "down";
+    return (await this.lease.holderState().catch(() => "none" as const)) === "up" ? "standby" : "down";
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.opts.mode === "all") return this.link.stop();
+    await this.handOver();
+  }
+}
