@@ -47,6 +47,8 @@ export interface Config {
   /** Open event streams per account on one instance. */
   maxStreamsPerAccount: number;
   maxTextChars: number;
+  /** Redis for rate limits and stream caps counted across instances; absent: per instance. */
+  redisUrl: string | undefined;
   logLevel: string;
   logRequests: boolean;
 }
@@ -168,6 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     maxStreamsPerAccount: int(env, "MAX_STREAMS_PER_ACCOUNT", 20, 1, 10_000),
     maxTextChars: int(env, "MESSAGE_MAX_CHARS", 64 * 1024, 1, 10 * 1024 * 1024),
+    redisUrl: optional(env, "REDIS_URL"),
     logLevel: str(env, "LOG_LEVEL", "info"),
     logRequests: bool(env, "LOG_REQUESTS", false),
   };

@@ -27,6 +27,8 @@ import { Presence } from "./services/presence.js";
 import { Roster } from "./services/roster.js";
 import { Status } from "./services/status.js";
 import { StreamSlots } from "./services/stream-slots.js";
+import { RedisStreamSlots } from "./db/redis-slots.js";
+import { Redis } from "ioredis";
 import { routeInbound } from "./xmpp/inbound.js";
 import { registerIqHandlers } from "./xmpp/iq.js";
 import { XmppLink } from "./xmpp/link.js";
@@ -83,7 +85,11 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const accounts = new Accounts(accountStore, delivery, domain, config.autoProvision);
   const messaging = new Messaging(messages, delivery, out, domain, counters);
   const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log);
-  const events = new EventFeed(db, sessions, new EventNotifier(notifications), delivery, new StreamSlots(config.maxStreamsPerAccount), domain);
+  // Rate limits and stream caps: across instances in Redis when configured, else per instance.
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 1000, lazyConnect: false }) : null;
+  redis?.on("error", (err: Error) => logger.warn({ err: err.message }, "redis error"));
+  const streamCap = redis ? new RedisStreamSlots(redis, config.maxStreamsPerAccount, 3 * config.sseHeartbeatMs, (o, m) => logger.warn(o, m)) : new StreamSlots(config.maxStreamsPerAccount);
+  const events = new EventFeed(db, sessions, new EventNotifier(notifications), delivery, streamCap, domain);
 
   // The XMPP adapter's inbound side, and what follows the link going up or down.
   routeInbound(link, inbound);
@@ -107,7 +113,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const shutdown = new AbortController();
   const auth = new Auth(config.jwt, domain);
   const gw = { config, accounts, messaging, roster: new Roster(db, delivery), presence, events, status: new Status(db, out, control), auth, metrics, shutdown: shutdown.signal };
-  const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests });
+  const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
   await control.start();
   const address = await app.listen({ host: config.host, port: config.port });
 
@@ -133,6 +139,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
       await control.stop();
       await inbound.idle();
       await notifications.stop();
+      redis?.disconnect();
       await db.close();
       await embedded?.stop();
     },

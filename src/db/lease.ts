@@ -91,7 +91,8 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
 async function holderLinkState(pool: pg.Pool): Promise<LinkState> {
   const r = await pool.query<{ app: string }>(
     `SELECT a.application_name AS app FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-     WHERE l.locktype = 'advisory' AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2 AND l.granted`,
+     WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2 AND l.granted`,
     LEASE_KEY,
   );
   const app = r.rows[0]?.app;

@@ -7,6 +7,7 @@ import pino, { type Logger } from "pino";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type { Redis } from "ioredis";
 import { isApiRequest, type Gateway } from "./context.js";
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from "./errors.js";
 import { accountRateLimit, registerRateLimits } from "./limits.js";
@@ -36,7 +37,15 @@ function createValidators() {
 }
 const validators = createValidators();
 
-export async function buildApp(gw: Gateway, opts: { logger?: Logger; logRequests?: boolean; bodyLimit?: number } = {}): Promise<FastifyInstance> {
+export interface AppOptions {
+  logger?: Logger;
+  logRequests?: boolean;
+  bodyLimit?: number;
+  /** Counts rate limits in Redis, across instances (REDIS_URL); in memory without it. */
+  redis?: Redis | null;
+}
+
+export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<FastifyInstance> {
   const base = Fastify({
     loggerInstance: (opts.logger ?? pino({ level: "silent" })) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: !opts.logRequests }),
@@ -78,7 +87,7 @@ export async function buildApp(gw: Gateway, opts: { logger?: Logger; logRequests
 
 
   app.decorateRequest("principal", null);
-  await registerRateLimits(base, gw.config.rateLimit);
+  await registerRateLimits(base, gw.config.rateLimit, opts.redis ?? null);
   app.addHook("onRequest", async (req) => {
     if (isApiRequest(req)) req.principal = gw.auth.verify(req.headers.authorization);
   });

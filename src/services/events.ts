@@ -12,7 +12,7 @@ import { AppError } from "../domain/errors.js";
 import type { EventType } from "../domain/events.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
-import type { StreamSlots } from "./stream-slots.js";
+import type { StreamCap, StreamSlot } from "../domain/stream-cap.js";
 
 const PAGE = 500;
 
@@ -39,7 +39,7 @@ export class EventFeed {
     private readonly sessions: Sessions,
     private readonly notifier: EventNotifier,
     private readonly delivery: Delivery,
-    private readonly slots: StreamSlots,
+    private readonly slots: StreamCap,
     private readonly domain: string,
   ) {}
 
@@ -61,14 +61,14 @@ export class EventFeed {
 
   /** Opens a stream on a session (created if new); `cursor` null resumes where the session left off. */
   async open(account: Account, resource: string, cursor: number | null): Promise<Follower> {
-    const release = this.slots.acquire(account.id);
+    const slot = await this.slots.acquire(account.id);
     try {
       const session = await this.sessions.streamOpened(account.id, resource);
       const after = cursor ?? (session.existed ? session.deliveredSeq : await this.sessions.accountDeliveredSeq(account.id));
       const start = await this.resyncPoint(account.id, after);
-      return new Follower(this, account, resource, start.after, start.resync ? resyncItem(start.after) : null, release);
+      return new Follower(this, account, resource, start.after, start.resync ? resyncItem(start.after) : null, slot);
     } catch (err) {
-      release();
+      slot.release();
       throw err;
     }
   }
@@ -125,7 +125,7 @@ export class Follower implements AsyncIterable<EventItem[]> {
     private after: number,
     /** A `resync` event to send first, when the cursor was older than the retained log. */
     readonly resync: EventItem | null,
-    private readonly release: () => void,
+    private readonly slot: StreamSlot,
   ) {
     this.unsubscribe = feed.subscribe(account.id, () => {
       this.dirty = true;
@@ -135,13 +135,14 @@ export class Follower implements AsyncIterable<EventItem[]> {
 
   /** A heartbeat: the client is still there. */
   alive(): void {
+    this.slot.refresh();
     this.feed.touch(this.account.id, this.resource, this.after);
   }
 
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    this.release();
+    this.slot.release();
     this.unsubscribe();
     this.wake?.();
     this.feed.closed(this.account.id, this.resource);

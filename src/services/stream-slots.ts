@@ -1,24 +1,26 @@
-// A cap on open event streams per account on this instance (MAX_STREAMS_PER_ACCOUNT), so one
-// account cannot hold all of an instance's connections.
-import { AppError } from "../domain/errors.js";
+// The stream cap counted on this instance (without REDIS_URL: behind N instances an account may
+// hold up to N times MAX_STREAMS_PER_ACCOUNT streams).
+import { tooManyStreams, type StreamCap, type StreamSlot } from "../domain/stream-cap.js";
 
-export class StreamSlots {
+export class StreamSlots implements StreamCap {
   private readonly open = new Map<number, number>();
 
   constructor(private readonly max: number) {}
 
-  /** Takes a slot or refuses with 429; returns the function that gives it back (idempotent). */
-  acquire(accountId: number): () => void {
+  async acquire(accountId: number): Promise<StreamSlot> {
     const n = this.open.get(accountId) ?? 0;
-    if (n >= this.max) throw new AppError("too-many-streams", `at most ${this.max} event streams per account; close one first`, { retryAfter: 5 });
+    if (n >= this.max) throw tooManyStreams(this.max);
     this.open.set(accountId, n + 1);
     let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.open.get(accountId) ?? 1) - 1;
-      if (left <= 0) this.open.delete(accountId);
-      else this.open.set(accountId, left);
+    return {
+      refresh: () => undefined,
+      release: () => {
+        if (released) return;
+        released = true;
+        const left = (this.open.get(accountId) ?? 1) - 1;
+        if (left <= 0) this.open.delete(accountId);
+        else this.open.set(accountId, left);
+      },
     };
   }
 }

@@ -51,7 +51,8 @@ export async function startTestGateway(server: XmppServer, env: Record<string, s
   });
   const running = await startGateway(config, logger ?? createLogger(config.logLevel));
   const domain = config.xmpp.domain;
-  await waitFor(() => running.link.online, 10_000, "component link online");
+  // Ready: this instance's link is up, or (a standby, XMPP_LINK_MODE=single) the holder's is.
+  await waitFor(async () => (await fetch(`${running.url}/readyz`).catch(() => null))?.status === 200, 10_000, "gateway ready (component link up here or at the holder)");
   const token = (localpart: string, claims: Record<string, unknown> = {}) =>
     jwt.sign({ sub: localpart, exp: Math.floor(Date.now() / 1000) + 3600, ...claims }, JWT_SECRET, { algorithm: "HS256" });
   const adminToken = token("admin", { scope: "admin" });

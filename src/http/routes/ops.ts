@@ -9,9 +9,9 @@ export function opsRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get("/healthz", { schema: { tags: ["operations"], summary: "Process alive", response: { 200: Health } } }, async () => ({ status: "ok" }));
 
-    app.get("/readyz", { schema: { tags: ["operations"], summary: "Postgres reachable and component connected", response: { 200: Health, 503: Health } } }, async (_req, reply) => {
+    app.get("/readyz", { schema: { tags: ["operations"], summary: "Postgres reachable and the component link up: on this instance (xmpp: up) or on the instance holding it (xmpp: standby)", response: { 200: Health, 503: Health } } }, async (_req, reply) => {
       const { database, xmpp } = await gw.status.ready();
-      const ok = database === "up" && xmpp === "up";
+      const ok = database === "up" && xmpp !== "down";
       return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "not ready", database, xmpp });
     });
 
