@@ -52,7 +52,12 @@ export class Delivery {
   /** Rows were recorded (or the link came up): drain now if this instance holds the link. */
   kick(): void {
     this.wanted = true;
-    if (!this.running && this.canSend) this.running = this.pump().finally(() => (this.running = null));
+    if (!this.running && this.canSend)
+      this.running = this.pump().finally(() => {
+        this.running = null;
+        // A kick that came after the pump's last look: start again rather than wait for the sweep.
+        if (this.wanted) this.kick();
+      });
   }
 
   /**
@@ -110,6 +115,8 @@ export class Delivery {
       if (refused === null) return 0;
       const refusedRows = sendable.filter((_, i) => refused.includes(stanzas[i]!));
       const failedIds = [...unsendable, ...refusedRows].flatMap((q) => (q.message ? [q.message.id] : []));
+      const refusedOther = refusedRows.filter((q) => q.stanza);
+      if (refusedOther.length) this.log.warn({ seqs: refusedOther.map((q) => q.seq) }, "outbound stanzas over MAX_STANZA_BYTES dropped");
       if (failedIds.length) {
         await markUnsendable(tx, failedIds, { type: "modify", condition: "policy-violation", text: "not sendable: malformed or over MAX_STANZA_BYTES" });
         this.log.warn({ ids: failedIds }, "queued messages that cannot be sent marked failed");

@@ -91,15 +91,18 @@ export class Messaging {
     if (!result.created && result.requestHash !== requestHash) {
       throw new AppError("idempotency-key-reused", "this Idempotency-Key was used within 24 h for a different request", { field: "headers.idempotency-key" });
     }
-    const status = result.created || result.status === "queued" ? "queued" : "sent";
+    // A replay answers what the first request was answered (RFC-style idempotency): "queued".
+    // Only a replay of a message the server has confirmed says "sent"; GET shows the rest.
+    const status = !result.created && (result.status === "sent" || result.status === "delivered") ? "sent" : "queued";
     return { id: result.id, status, createdAt: result.createdAt, replayed: !result.created };
   }
 
   /** The XMPP server drops a component that sends a stanza over its limit: refuse it here. */
   private checkSize(message: NewOutbound, m: SendMessage): void {
     const limit = this.out.maxStanzaBytes;
-    // Cheap bound first: only a message that could be too big is rendered to measure it.
-    if (1024 + 6 * JSON.stringify([m.body, m.subject, m.thread]).length <= limit) return;
+    // Cheap bound first (every text character is at most 6 bytes escaped): only a message that
+    // could be too big is rendered to measure it.
+    if (1024 + 6 * JSON.stringify([message.to, message.from, m.body, m.subject, m.thread]).length <= limit) return;
     const bytes = this.out.byteLength({ kind: "message", ...message });
     if (bytes > limit) throw new AppError("payload-too-large", `the message would be a ${bytes}-byte stanza; the limit is ${limit} bytes`, { field: "body.body" });
   }

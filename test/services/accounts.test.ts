@@ -1,15 +1,20 @@
 // The accounts use case (src/services/accounts.ts) against a real PostgreSQL and a fake outbound
 // port: the caller's account with and without auto-provisioning (and its first-request race), and
-// deletion, which must tell the account's contacts before its data goes.
+// deletion, which must tell the account's contacts before its data goes (its goodbye stanzas are
+// recorded with the deletion and reach the link through Delivery, even if the link is down then).
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Accounts as AccountStore } from "../../src/db/accounts.js";
+import type { Stanza } from "../../src/domain/stanza.js";
 import { Accounts } from "../../src/services/accounts.js";
 import { Presence } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
 import { appError, setup, teardown, type Env } from "./setup.js";
 
 const CONTACT = "juliet@example.net";
+
+/** A stable order for stanzas whose order the service does not define (roster rows come back unordered). */
+const sortStanzas = (stanzas: Stanza[]) => [...stanzas].sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)));
 
 describe("Accounts service", () => {
   let env: Env;
@@ -20,13 +25,13 @@ describe("Accounts service", () => {
 
   before(async () => {
     env = await setup();
-    closed = new Accounts(env.db, env.accountStore, env.out, env.domain, false);
-    open = new Accounts(env.db, env.accountStore, env.out, env.domain, true);
-    roster = new Roster(env.db, env.out);
-    presence = new Presence(env.db, env.sessions, env.out, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
+    closed = new Accounts(env.accountStore, env.delivery, env.domain, false);
+    open = new Accounts(env.accountStore, env.delivery, env.domain, true);
+    roster = new Roster(env.db, env.delivery);
+    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
   });
   after(() => teardown(env));
-  beforeEach(() => env.out.reset());
+  beforeEach(() => env.clean());
 
   const rows = (localpart: string) => env.db.prisma.account.count({ where: { localpart } });
 
@@ -50,7 +55,7 @@ describe("Accounts service", () => {
 
   it("32 concurrent first requests for one localpart all get the same account (INSERT ... ON CONFLICT)", async () => {
     // A store of its own with an empty cache, so that every call reaches Postgres.
-    const accounts = new Accounts(env.db, new AccountStore(env.db.prisma), env.out, env.domain, true);
+    const accounts = new Accounts(new AccountStore(env.db.prisma), env.delivery, env.domain, true);
     const results = await Promise.all(Array.from({ length: 32 }, () => accounts.caller("crowd")));
     const ids = new Set(results.map((r) => r.id));
     assert.equal(ids.size, 1, `ids: ${[...ids].join(", ")}`);
@@ -59,8 +64,8 @@ describe("Accounts service", () => {
   });
 
   it("32 concurrent first requests across two stores (two gateway instances) agree too", async () => {
-    const one = new Accounts(env.db, new AccountStore(env.db.prisma), env.out, env.domain, true);
-    const two = new Accounts(env.db, new AccountStore(env.db.prisma), env.out, env.domain, true);
+    const one = new Accounts(new AccountStore(env.db.prisma), env.delivery, env.domain, true);
+    const two = new Accounts(new AccountStore(env.db.prisma), env.delivery, env.domain, true);
     const results = await Promise.all(Array.from({ length: 32 }, (_, i) => (i % 2 ? one : two).caller("crowd2")));
     assert.equal(new Set(results.map((r) => r.id)).size, 1);
     assert.equal(await rows("crowd2"), 1);
@@ -81,15 +86,17 @@ describe("Accounts service", () => {
       await roster.act(a.ref, CONTACT, "subscribed");
       await presence.set(a.ref, "phone", { type: "available", show: null, status: "here", priority: 0 });
       assert.equal((await env.db.prisma.rosterItem.findFirstOrThrow({ where: { accountId: a.id } })).subscription, "both");
+      await env.flush();
       env.out.reset();
 
       await closed.delete(a.localpart);
+      await env.flush();
       assert.deepEqual(env.out.sent, [
         { kind: "presence", from: `${a.jid}/phone`, to: CONTACT, type: "unavailable", show: null, status: null, priority: null },
         { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribe" },
         { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribed" },
       ]);
-      assert.equal(env.out.writes, 1, "one write, after commit");
+      assert.equal(env.out.writes, 1, "one batch, one write, after commit");
       assert.equal(await rows(a.localpart), 0);
       assert.equal(await closed.find(a.localpart), null, "the cache forgot it too");
       assert.equal(await env.db.prisma.rosterItem.count({ where: { accountId: a.id } }), 0);
@@ -101,27 +108,75 @@ describe("Accounts service", () => {
     it("answers a stranger's pending request with unsubscribed and withdraws its own pending request", async () => {
       const a = await env.account("romeo");
       await env.db.transaction((tx) => applySubscription(tx, a.ref, "stranger@example.net", { kind: "inbound", type: "subscribe" }));
+      await env.flush();
       env.out.reset();
       await closed.delete(a.localpart);
+      await env.flush();
       assert.deepEqual(env.out.sent, [{ kind: "subscription", from: a.jid, to: "stranger@example.net", type: "unsubscribed" }]);
 
       const b = await env.account("romeo");
       await roster.act(b.ref, "asked@example.net", "subscribe");
+      await env.flush();
       env.out.reset();
       await closed.delete(b.localpart);
+      await env.flush();
       assert.deepEqual(env.out.sent, [{ kind: "subscription", from: b.jid, to: "asked@example.net", type: "unsubscribe" }]);
     });
 
-    it("while the link is down: xmpp-unavailable and the account stays; an unknown account: account-not-found", async () => {
+    it("while the link is down: accepted and the account goes; its goodbyes wait in the outbox, then go out in the order recorded", async () => {
       const a = await env.account("romeo");
-      await roster.act(a.ref, CONTACT, "subscribe");
+      const b = await env.account("benvolio");
+      // a: From with an available session (unavailable + unsubscribed), plus its own pending request (unsubscribe).
+      await env.db.transaction((tx) => applySubscription(tx, a.ref, CONTACT, { kind: "inbound", type: "subscribe" }));
+      await roster.act(a.ref, CONTACT, "subscribed");
+      await roster.act(a.ref, "asked@example.net", "subscribe");
+      await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
+      await env.flush();
       env.out.reset();
+
       env.out.online = false;
-      await assert.rejects(closed.delete(a.localpart), appError("xmpp-unavailable"));
-      assert.equal(await rows(a.localpart), 1);
-      assert.equal(await env.db.prisma.rosterItem.count({ where: { accountId: a.id } }), 1);
+      await roster.act(b.ref, "nurse@example.net", "subscribe"); // recorded before the deletion...
+      await closed.delete(a.localpart);
+      await roster.act(b.ref, "nurse@example.net", "unsubscribe"); // ...and after it
+      assert.equal(await rows(a.localpart), 0, "the deletion does not wait for the link");
+      assert.equal(await env.db.prisma.rosterItem.count({ where: { accountId: a.id } }), 0);
+      env.delivery.kick();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(env.out.sent, [], "nothing is written while the link is down");
+      assert.equal(env.out.writes, 0);
+
+      const waiting = await env.outbox();
+      const nurse = (type: "subscribe" | "unsubscribe") => ({ kind: "subscription", from: b.jid, to: "nurse@example.net", type });
+      const goodbyes = waiting.slice(1, -1);
+      assert.deepEqual(waiting[0], { seq: waiting[0]!.seq, accountId: b.id, stanza: nurse("subscribe") });
+      assert.deepEqual(waiting.at(-1), { seq: waiting.at(-1)!.seq, accountId: b.id, stanza: nurse("unsubscribe") });
+      assert.deepEqual(goodbyes[0]?.stanza, { kind: "presence", from: `${a.jid}/phone`, to: CONTACT, type: "unavailable", show: null, status: null, priority: null }, "unavailable first");
+      assert.deepEqual(
+        sortStanzas(goodbyes.slice(1).map((r) => r.stanza)),
+        sortStanzas([
+          { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribed" },
+          { kind: "subscription", from: a.jid, to: "asked@example.net", type: "unsubscribe" },
+        ]),
+      );
+      assert.ok(
+        goodbyes.every((r) => r.accountId === a.id),
+        "the goodbyes keep the deleted account's id (the outbox has no foreign key)",
+      );
+      assert.deepEqual(
+        waiting.map((r) => r.seq),
+        waiting.map((r) => r.seq).sort((x, y) => x - y),
+      );
+
       env.out.online = true;
+      await env.flush();
+      assert.deepEqual(env.out.sent, waiting.map((r) => r.stanza), "sent in the order recorded");
+      assert.deepEqual(await env.outbox(), []);
+    });
+
+    it("an unknown account: account-not-found, and nothing is recorded", async () => {
       await assert.rejects(closed.delete("nobody-here"), appError("account-not-found"));
+      assert.deepEqual(await env.outbox(), []);
+      await env.flush();
       assert.deepEqual(env.out.sent, []);
     });
   });

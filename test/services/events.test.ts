@@ -1,10 +1,11 @@
 // Following an account's event log (src/services/events.ts) against a real PostgreSQL (with
 // LISTEN/NOTIFY) and a fake outbound port: JSON pages after a cursor, resync when the cursor is
 // older than what is kept, the stream cap, live followers, and XEP-0184 receipts answered exactly
-// once however many streams wrote the event.
+// once however many streams wrote the event (recorded in the outbox, then drained to the port).
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { appendEvents, EventNotifier, type NewEvent } from "../../src/db/events.js";
+import { Notifications } from "../../src/db/notify.js";
 import { event } from "../../src/domain/events.js";
 import { EventFeed, type EventItem, type Follower } from "../../src/services/events.js";
 import { StreamSlots } from "../../src/services/stream-slots.js";
@@ -50,20 +51,20 @@ class Reader {
 
 describe("EventFeed", () => {
   let env: Env;
-  let notifier: EventNotifier;
+  let notifications: Notifications;
   let feed: EventFeed;
 
   before(async () => {
     env = await setup();
-    notifier = new EventNotifier(env.tdb.url, (m, err) => env.log.warn({ err: String(err ?? "") }, m));
-    await notifier.start();
-    feed = new EventFeed(env.db, env.sessions, notifier, env.out, new StreamSlots(MAX_STREAMS), env.domain);
+    notifications = new Notifications(env.tdb.url, (m, err) => env.log.warn({ err: String(err ?? "") }, m));
+    await notifications.start();
+    feed = new EventFeed(env.db, env.sessions, new EventNotifier(notifications), env.delivery, new StreamSlots(MAX_STREAMS), env.domain);
   });
   after(async () => {
-    await notifier?.stop();
+    await notifications?.stop();
     await teardown(env);
   });
-  beforeEach(() => env.out.reset());
+  beforeEach(() => env.clean());
 
   const append = (events: NewEvent[]) => env.db.transaction((tx) => appendEvents(tx, events));
 
@@ -151,6 +152,8 @@ describe("EventFeed", () => {
     await append([sub(a, "new4")]);
     assert.deepEqual(view(await batch), [subView(6, "new4")]);
     await again.close();
+    assert.deepEqual(await env.outbox(), []);
+    await env.flush();
     assert.deepEqual(env.out.sent, []);
   });
 
@@ -175,11 +178,14 @@ describe("EventFeed", () => {
     };
     const [seq] = await append([{ accountId: a.id, ...event("message", data), receipt: { to: juliet, id: "r1" } }]);
     for (const b of await Promise.all(batches)) assert.deepEqual(view(b), [{ id: seq!, event: "message", data }]);
-    assert.equal(env.out.sent.length, 0, "nothing before a stream has written the event");
+    assert.deepEqual(await env.outbox(), [], "nothing before a stream has written the event");
+    await env.flush();
+    assert.equal(env.out.sent.length, 0);
 
     // Both consumers have written the batch; each stream then claims the receipt, and one wins.
     for (const r of readers) r.resume();
     await waitFor(async () => (await env.sessions.list(a.id)).every((s) => s.deliveredSeq === seq), "both streams to count the event delivered");
+    await env.flush();
     assert.equal(env.out.sent.length, 1, JSON.stringify(env.out.sent));
     const receipt = env.out.sent[0]!;
     assert.ok(receipt.kind === "receipt");
@@ -195,7 +201,8 @@ describe("EventFeed", () => {
     assert.deepEqual(view(await late.next("the replay")).map((e) => e.id), [seq]);
     late.resume();
     await waitFor(async () => (await env.sessions.list(a.id)).find((s) => s.resource === "tablet")?.deliveredSeq === seq, "the replay to be delivered");
-    assert.equal(env.out.sent.length, 1);
+    await env.flush();
+    assert.equal(env.out.sent.length, 1, "no second receipt");
     await late.close();
   });
 });

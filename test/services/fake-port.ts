@@ -1,7 +1,9 @@
 // A fake OutboundPort (src/services/ports.ts) for the service tests: no XMPP server, no rendering.
-// It records every stanza it accepts, as data and in order, so a test can assert exactly what a
-// use case handed to the link. Its knobs stand in for the link's states: `online` (link up or
-// down), `maxStanzaBytes` (the server's limit) and `confirms` (what the next confirm() answers).
+// Use cases never write to it themselves: they record stanzas, and Delivery drains them here in
+// sequence order. It records every stanza it accepts, as data and in order, so a test can assert
+// exactly what reached the link. Its knobs stand in for the link's states: `online` (link up or
+// down: Delivery does not drain while it is false), `maxStanzaBytes` (the server's limit) and
+// `confirms` (what the next confirm() answers: false makes Delivery roll the batch back).
 import type { Stanza } from "../../src/domain/stanza.js";
 import type { OutboundPort } from "../../src/services/ports.js";
 
@@ -16,7 +18,7 @@ export class FakeOutbound implements OutboundPort {
   readonly sent: Stanza[] = [];
   /** Stanzas write() refused because they were over maxStanzaBytes. */
   readonly refused: Stanza[] = [];
-  /** Accepted write() calls (one per batch a use case handed over, even an empty one). */
+  /** Accepted write() calls (one per batch Delivery drained, even an empty one). */
   writes = 0;
   /** confirm() calls. */
   confirmCalls = 0;

@@ -1,11 +1,14 @@
 // Stanzas from the XMPP network (src/services/inbound.ts), fed as the parsed data the XMPP adapter
 // produces (src/domain/inbound.ts), against a real PostgreSQL and a fake outbound port: what is
-// stored and logged for the account, and what goes back to the sender.
+// stored and logged for the account, and what goes back to the sender (replies are recorded with
+// what caused them and drained to the port by Delivery; only a bounce for a stanza the database
+// could not take goes to the port directly).
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { InboundMessage, InboundPresence } from "../../src/domain/inbound.js";
 import { parseJid } from "../../src/domain/jid.js";
 import type { Stanza } from "../../src/domain/stanza.js";
+import { Delivery } from "../../src/services/delivery.js";
 import { Inbound } from "../../src/services/inbound.js";
 import { Presence } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
@@ -48,19 +51,24 @@ describe("Inbound service", () => {
 
   before(async () => {
     env = await setup();
-    inbound = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, env.out, env.domain, env.log);
-    roster = new Roster(env.db, env.out);
-    presence = new Presence(env.db, env.sessions, env.out, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
+    inbound = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, env.delivery, env.out, env.domain, env.log);
+    roster = new Roster(env.db, env.delivery);
+    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
   });
   after(async () => {
     await inbound?.idle();
     await teardown(env);
   });
-  beforeEach(() => env.out.reset());
+  beforeEach(() => env.clean());
 
   const feed = async (...stanzas: (InboundMessage | InboundPresence)[]) => {
     for (const s of stanzas) inbound.receive(s);
     await inbound.idle();
+  };
+  /** What went back so far, once Delivery has drained it to the port. */
+  const sent = async () => {
+    await env.flush();
+    return env.out.sent;
   };
 
   /** Juliet (bare) with the given subscription to/from the account, made through the state machine. */
@@ -74,6 +82,7 @@ describe("Inbound service", () => {
       await env.db.transaction((tx) => applySubscription(tx, a.ref, j, { kind: "inbound", type: "subscribed" }));
     }
     assert.equal((await env.db.prisma.rosterItem.findFirstOrThrow({ where: { accountId: a.id, jid: j } })).subscription, sub);
+    await env.flush();
     env.out.reset();
     return j;
   }
@@ -100,7 +109,7 @@ describe("Inbound service", () => {
     assert.deepEqual(stored, [
       { id: data.id, direction: "in", status: "received", peer: "juliet@example.net", from: JULIET, to: a.jid, body: "hello", thread: "th", lang: "en", receipt: false, stanzaId: "s1" },
     ]);
-    assert.deepEqual(env.out.sent, []);
+    assert.deepEqual(await sent(), []);
   });
 
   it("stanzas are processed in arrival order", async () => {
@@ -125,7 +134,7 @@ describe("Inbound service", () => {
 
   it("a message to an unknown localpart: one account-not-found error back to the sender, from the address it was sent to", async () => {
     await feed(message(JULIET, `nobody@${env.domain}/x`, { id: "s2", body: "anyone?" }));
-    assert.deepEqual(env.out.sent, [{ kind: "error", from: `nobody@${env.domain}/x`, replyTo: { name: "message", from: JULIET, id: "s2" }, code: "account-not-found" }]);
+    assert.deepEqual(await sent(), [{ kind: "error", from: `nobody@${env.domain}/x`, replyTo: { name: "message", from: JULIET, id: "s2" }, code: "account-not-found" }]);
   });
 
   it("a groupchat message bounces account-not-found; a message for another domain bounces invalid-jid from our domain", async () => {
@@ -135,8 +144,43 @@ describe("Inbound service", () => {
       { kind: "error", from: a.jid, replyTo: { name: "message", from: JULIET, id: "g1" }, code: "account-not-found" },
       { kind: "error", from: env.domain, replyTo: { name: "message", from: JULIET, id: "d1" }, code: "invalid-jid" },
     ];
-    assert.deepEqual(env.out.sent, expected);
+    assert.deepEqual(await sent(), expected);
     assert.deepEqual(await env.events(a.id), []);
+  });
+
+  it("with the link down, a bounce waits in the outbox (no account) and goes out once the link is up", async () => {
+    env.out.online = false;
+    await feed(message(JULIET, `nobody@${env.domain}`, { id: "w1", body: "anyone?" }));
+    const bounce: Stanza = { kind: "error", from: `nobody@${env.domain}`, replyTo: { name: "message", from: JULIET, id: "w1" }, code: "account-not-found" };
+    assert.deepEqual(
+      (await env.outbox()).map((r) => ({ accountId: r.accountId, stanza: r.stanza })),
+      [{ accountId: null, stanza: bounce }],
+    );
+    assert.deepEqual(env.out.sent, []);
+    env.out.online = true;
+    assert.deepEqual(await sent(), [bounce]);
+  });
+
+  it("when the database cannot take a stanza, the sender gets a wait error straight on the link (nothing can be recorded)", async () => {
+    const a = await env.account("romeo");
+    const down = new Delivery({ ...env.db, transaction: () => Promise.reject(new Error("connection refused")) }, env.out, env.gate, env.log, env.metrics);
+    const broken = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, down, env.out, env.domain, env.log);
+    broken.receive(message(JULIET, a.jid, { id: "d1", body: "lost?" }));
+    broken.receive(presenceStanza(JULIET, a.jid, "available")); // plain presence: no error
+    broken.receive(presenceStanza(JULIET, a.jid, "subscribe", { id: "d2" }));
+    await broken.idle();
+    const wait = (name: "message" | "presence", id: string): Stanza => ({
+      kind: "error",
+      from: a.jid,
+      replyTo: { name, from: JULIET, id },
+      code: "database-unavailable",
+      text: "temporarily unable to store this stanza; retry later",
+    });
+    assert.deepEqual(env.out.sent, [wait("message", "d1"), wait("presence", "d2")], "written directly, without a flush");
+    assert.equal(env.out.writes, 1);
+    assert.deepEqual(await env.outbox(), []);
+    assert.deepEqual(await env.events(a.id), []);
+    assert.equal(env.log.entries.filter((e) => e.m.startsWith("inbound stanza could not be stored")).length, 3);
   });
 
   it("an error-type message never gets an error reply", async () => {
@@ -147,7 +191,7 @@ describe("Inbound service", () => {
       message(JULIET, "romeo@elsewhere.example", { id: "e2", type: "error", error }),
       message(JULIET, a.jid, { id: "e3", type: "error", error }), // not one of our ids: nothing to mark
     );
-    assert.deepEqual(env.out.sent, []);
+    assert.deepEqual(await sent(), []);
     assert.deepEqual(await env.events(a.id), []);
   });
 
@@ -162,7 +206,7 @@ describe("Inbound service", () => {
         { receiptRequested: false, receiptTo: null, receiptId: null, receiptSent: false }, // XEP-0184 §5: no id, no receipt
       ],
     );
-    assert.deepEqual(env.out.sent, [], "the receipt goes out only once a stream has the event");
+    assert.deepEqual(await sent(), [], "the receipt goes out only once a stream has the event");
   });
 
   it("a message to a full JID with no such session goes to every session; with the session, to that one only", async () => {
@@ -192,24 +236,26 @@ describe("Inbound service", () => {
     it("from a non-subscriber: no answer at all", async () => {
       const a = await env.account("romeo");
       await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
+      await env.flush();
       env.out.reset();
       await feed(presenceStanza("stranger@example.net", a.jid, "probe"));
-      assert.deepEqual(env.out.sent, []);
+      assert.deepEqual(await sent(), []);
       const to = await contact(a, "to"); // we get their presence; they do not get ours
       await feed(presenceStanza(to, a.jid, "probe"));
-      assert.deepEqual(env.out.sent, []);
+      assert.deepEqual(await sent(), []);
     });
 
     it("from a `from` subscriber: the account's presence, or unavailable when no session is available", async () => {
       const a = await env.account("romeo");
       const j = await contact(a, "from");
       await feed(presenceStanza(j, a.jid, "probe"));
-      assert.deepEqual(env.out.sent, [{ kind: "presence", from: a.jid, to: j, type: "unavailable", show: null, status: null, priority: null }]);
+      assert.deepEqual(await sent(), [{ kind: "presence", from: a.jid, to: j, type: "unavailable", show: null, status: null, priority: null }]);
 
       await presence.set(a.ref, "phone", { type: "available", show: "away", status: { en: "brb" }, priority: 2 });
+      await env.flush();
       env.out.reset();
       await feed(presenceStanza(j, a.jid, "probe"));
-      assert.deepEqual(env.out.sent, [{ kind: "presence", from: `${a.jid}/phone`, to: j, type: null, show: "away", status: { en: "brb" }, priority: 2 }]);
+      assert.deepEqual(await sent(), [{ kind: "presence", from: `${a.jid}/phone`, to: j, type: null, show: "away", status: { en: "brb" }, priority: 2 }]);
     });
   });
 
@@ -230,7 +276,7 @@ describe("Inbound service", () => {
         (await presence.contacts(a.id)).map((c) => ({ jid: c.jid, resources: c.resources.map((r) => [r.resource, r.show, r.priority]) })),
         [{ jid: "juliet@example.net", resources: [["balcony", "dnd", 1]] }],
       );
-      assert.deepEqual(env.out.sent, []);
+      assert.deepEqual(await sent(), []);
     });
 
     it("a subscribe from a stranger is delivered as a subscription event with its note; a presence to an unknown account is ignored", async () => {
@@ -240,7 +286,7 @@ describe("Inbound service", () => {
         (await env.events(a.id)).map((e) => ({ type: e.type, data: e.data })),
         [{ type: "subscription", data: { jid: "juliet@example.net", type: "subscribe", status: "it's me" } }],
       );
-      assert.deepEqual(env.out.sent, [], "§8.5.1: presence to a missing account is dropped silently");
+      assert.deepEqual(await sent(), [], "§8.5.1: presence to a missing account is dropped silently");
     });
   });
 });

@@ -24,6 +24,12 @@ const available = (from: string, to: string, p: PresenceInput = AVAILABLE): Stan
 const unavailable = (from: string, to: string, status: string | null = null): Stanza => ({ kind: "presence", from, to, type: "unavailable", show: null, status, priority: null });
 const probe = (from: string, to: string): Stanza => ({ kind: "presence", from, to, type: "probe", show: null, status: null, priority: null });
 
+/** Everything recorded so far, once Delivery has written it to the port. */
+async function sent(env: Env): Promise<Stanza[]> {
+  await env.flush();
+  return env.out.sent;
+}
+
 /** An account with one contact in each subscription state, made through the roster use cases. */
 async function withContacts(env: Env, roster: Roster): Promise<TestAccount> {
   const a = await env.account("romeo");
@@ -34,6 +40,7 @@ async function withContacts(env: Env, roster: Roster): Promise<TestAccount> {
   for (const c of [FROM, BOTH]) await roster.act(a.ref, c, "subscribed");
   const subs = Object.fromEntries((await env.db.prisma.rosterItem.findMany({ where: { accountId: a.id } })).map((r) => [r.jid, r.subscription]));
   assert.deepEqual(subs, { [TO]: "to", [FROM]: "from", [BOTH]: "both", [NONE]: "none", [STRANGER]: "none" });
+  await env.flush();
   env.out.reset();
   return a;
 }
@@ -45,30 +52,32 @@ describe("Presence service", () => {
 
   before(async () => {
     env = await setup();
-    roster = new Roster(env.db, env.out);
-    presence = new Presence(env.db, env.sessions, env.out, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
+    roster = new Roster(env.db, env.delivery);
+    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
   });
   after(() => teardown(env));
-  beforeEach(() => env.out.reset());
+  beforeEach(() => env.clean());
 
   it("first available presence: broadcast to from/both, probes to to/both; a second session does not probe", async () => {
     const a = await withContacts(env, roster);
     await presence.set(a.ref, "phone", AVAILABLE);
     assert.deepEqual(
-      sorted(env.out.sent),
+      sorted(await sent(env)),
       sorted([available(`${a.jid}/phone`, FROM), available(`${a.jid}/phone`, BOTH), probe(a.jid, TO), probe(a.jid, BOTH)]),
     );
     assert.equal(env.out.writes, 1, "one write for the whole change");
 
+    await env.flush();
     env.out.reset();
     const away: PresenceInput = { type: "available", show: "away", status: null, priority: -1 };
     await presence.set(a.ref, "laptop", away);
-    assert.deepEqual(sorted(env.out.sent), sorted([available(`${a.jid}/laptop`, FROM, away), available(`${a.jid}/laptop`, BOTH, away)]));
+    assert.deepEqual(sorted(await sent(env)), sorted([available(`${a.jid}/laptop`, FROM, away), available(`${a.jid}/laptop`, BOTH, away)]));
 
+    await env.flush();
     env.out.reset();
     await presence.set(a.ref, "phone", { ...AVAILABLE, show: "dnd" });
     assert.deepEqual(
-      sorted(env.out.sent),
+      sorted(await sent(env)),
       sorted([available(`${a.jid}/phone`, FROM, { ...AVAILABLE, show: "dnd" }), available(`${a.jid}/phone`, BOTH, { ...AVAILABLE, show: "dnd" })]),
       "a presence change of an available session is broadcast, without probes",
     );
@@ -78,14 +87,16 @@ describe("Presence service", () => {
     const a = await withContacts(env, roster);
     await presence.set(a.ref, "phone", AVAILABLE);
     await presence.set(a.ref, "laptop", AVAILABLE);
+    await env.flush();
     env.out.reset();
 
     await presence.set(a.ref, "laptop", UNAVAILABLE);
-    assert.deepEqual(sorted(env.out.sent), sorted([unavailable(`${a.jid}/laptop`, FROM, "bye"), unavailable(`${a.jid}/laptop`, BOTH, "bye")]));
+    assert.deepEqual(sorted(await sent(env)), sorted([unavailable(`${a.jid}/laptop`, FROM, "bye"), unavailable(`${a.jid}/laptop`, BOTH, "bye")]));
 
+    await env.flush();
     env.out.reset();
     await presence.set(a.ref, "phone", { ...UNAVAILABLE, status: null });
-    assert.deepEqual(sorted(env.out.sent), sorted([unavailable(`${a.jid}/phone`, FROM), unavailable(`${a.jid}/phone`, BOTH)]));
+    assert.deepEqual(sorted(await sent(env)), sorted([unavailable(`${a.jid}/phone`, FROM), unavailable(`${a.jid}/phone`, BOTH)]));
     const sessions = await env.sessions.list(a.id);
     assert.deepEqual(
       sessions.map((s) => [s.resource, s.available]).sort(),
@@ -95,14 +106,15 @@ describe("Presence service", () => {
       ],
     );
 
+    await env.flush();
     env.out.reset();
     await presence.set(a.ref, "phone", UNAVAILABLE);
-    assert.deepEqual(env.out.sent, []);
+    assert.deepEqual(await sent(env), []);
 
     // Everything is unavailable again: the next available presence is initial presence and probes.
     await presence.set(a.ref, "phone", AVAILABLE);
     assert.deepEqual(
-      sorted(env.out.sent),
+      sorted(await sent(env)),
       sorted([available(`${a.jid}/phone`, FROM), available(`${a.jid}/phone`, BOTH), probe(a.jid, TO), probe(a.jid, BOTH)]),
     );
   });
@@ -111,27 +123,29 @@ describe("Presence service", () => {
     const a = await withContacts(env, roster);
     await presence.set(a.ref, "phone", AVAILABLE);
     await presence.set(a.ref, "tablet", UNAVAILABLE);
+    await env.flush();
     env.out.reset();
 
     assert.equal(await presence.endSession(a.ref, "phone"), true);
-    assert.deepEqual(sorted(env.out.sent), sorted([unavailable(`${a.jid}/phone`, FROM), unavailable(`${a.jid}/phone`, BOTH)]));
+    assert.deepEqual(sorted(await sent(env)), sorted([unavailable(`${a.jid}/phone`, FROM), unavailable(`${a.jid}/phone`, BOTH)]));
     assert.deepEqual(
       (await env.sessions.list(a.id)).map((s) => s.resource),
       ["tablet"],
     );
 
+    await env.flush();
     env.out.reset();
     assert.equal(await presence.endSession(a.ref, "tablet"), true, "an unavailable session exists and ends");
-    assert.deepEqual(env.out.sent, [], "it was not available: nobody is told");
+    assert.deepEqual(await sent(env), [], "it was not available: nobody is told");
     assert.equal(await presence.endSession(a.ref, "phone"), false, "already ended");
     assert.equal(await presence.endSession(a.ref, "nope"), false);
-    assert.deepEqual(env.out.sent, []);
+    assert.deepEqual(await sent(env), []);
   });
 
   it("an account without subscribers sends no broadcast and probes nobody", async () => {
     const a = await env.account("loner");
     await presence.set(a.ref, "phone", AVAILABLE);
-    assert.deepEqual(env.out.sent, []);
+    assert.deepEqual(await sent(env), []);
   });
 });
 
@@ -145,22 +159,24 @@ describe("Presence.expire", () => {
   after(() => teardown(env));
 
   it("with graceSeconds 0, a stream-less available session goes unavailable and is broadcast; one with a stream stays", async () => {
-    const roster = new Roster(env.db, env.out);
-    const presence = new Presence(env.db, env.sessions, env.out, env.domain, { graceSeconds: 0, heartbeatMs: 60_000 }, env.log);
+    const roster = new Roster(env.db, env.delivery);
+    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 0, heartbeatMs: 60_000 }, env.log);
     const a = await withContacts(env, roster);
     await presence.set(a.ref, "phone", AVAILABLE);
     await env.sessions.streamOpened(a.id, "laptop");
     await presence.set(a.ref, "laptop", AVAILABLE);
     await new Promise((r) => setTimeout(r, 5)); // last_seen_at strictly before the expiring statement's now()
+    await env.flush();
     env.out.reset();
 
     assert.equal(await presence.expire(), 1);
-    assert.deepEqual(sorted(env.out.sent), sorted([unavailable(`${a.jid}/phone`, FROM), unavailable(`${a.jid}/phone`, BOTH)]));
+    assert.deepEqual(sorted(await sent(env)), sorted([unavailable(`${a.jid}/phone`, FROM), unavailable(`${a.jid}/phone`, BOTH)]));
     const sessions = Object.fromEntries((await env.sessions.list(a.id)).map((s) => [s.resource, { available: s.available, show: s.show, status: s.status }]));
     assert.deepEqual(sessions, { phone: { available: false, show: null, status: null }, laptop: { available: true, show: "chat", status: "free" } });
 
+    await env.flush();
     env.out.reset();
     assert.equal(await presence.expire(), 0, "each session expires once");
-    assert.deepEqual(env.out.sent, []);
+    assert.deepEqual(await sent(env), []);
   });
 });

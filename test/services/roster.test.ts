@@ -1,5 +1,6 @@
 // The roster use case (src/services/roster.ts) against a real PostgreSQL and a fake outbound port:
-// what each subscription action stores, which stanzas it hands to the link, which events it logs.
+// what each subscription action stores, which stanzas it records for the link (and Delivery then
+// writes to the port), which events it logs.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { getItem, rosterVersion } from "../../src/db/roster.js";
@@ -16,10 +17,10 @@ describe("Roster service", () => {
 
   before(async () => {
     env = await setup();
-    roster = new Roster(env.db, env.out);
+    roster = new Roster(env.db, env.delivery);
   });
   after(() => teardown(env));
-  beforeEach(() => env.out.reset());
+  beforeEach(() => env.clean());
 
   const apply = (account: AccountRef, ev: SubscriptionEvent, contact = CONTACT) => env.db.transaction((tx) => applySubscription(tx, account, contact, ev));
   const item = (a: TestAccount, contact = CONTACT) => getItem(env.db.prisma, a.id, contact);
@@ -31,6 +32,7 @@ describe("Roster service", () => {
     const view = await roster.act(a.ref, CONTACT, "subscribe");
     const expected = { jid: CONTACT, name: null, groups: [], subscription: "none", ask: "subscribe", approved: false };
     assert.deepEqual(view, expected);
+    await env.flush();
     assert.deepEqual(env.out.sent, [{ kind: "subscription", from: a.jid, to: CONTACT, type: "subscribe" }]);
     const events = await env.events(a.id);
     assert.deepEqual(
@@ -47,7 +49,9 @@ describe("Roster service", () => {
     const a = await env.account("romeo");
     const view = await roster.act(a.ref, CONTACT, "subscribed");
     assert.deepEqual(view, { jid: CONTACT, name: null, groups: [], subscription: "none", ask: null, approved: true });
-    assert.deepEqual(env.out.sent, [], "§3.4.2: a pre-approval is not routed");
+    assert.deepEqual(await env.outbox(), [], "§3.4.2: a pre-approval is not routed");
+    await env.flush();
+    assert.deepEqual(env.out.sent, []);
     assert.equal((await item(a))?.approved, true);
     assert.deepEqual(await types(a), ["roster"]);
     const seen = await head(a);
@@ -66,7 +70,9 @@ describe("Roster service", () => {
       [{ type: "roster", data: { item: { jid: CONTACT, name: null, groups: [], subscription: "from", ask: null, approved: false }, ver: "2" } }],
       "the account sees the roster change but no subscription request",
     );
-    assert.deepEqual(env.out.sent, [], "applySubscription leaves sending to its caller");
+    assert.deepEqual(await env.outbox(), [], "applySubscription leaves recording the stanzas to its caller");
+    await env.flush();
+    assert.deepEqual(env.out.sent, []);
   });
 
   it("an inbound subscribe with an available session is answered with subscribed, then that session's presence", async () => {
@@ -101,9 +107,11 @@ describe("Roster service", () => {
     it("None + Pending Out: unsubscribe only", async () => {
       const a = await env.account("romeo");
       await roster.act(a.ref, CONTACT, "subscribe");
+      await env.flush();
       env.out.reset();
       const seen = await head(a);
       await roster.remove(a.ref, CONTACT);
+      await env.flush();
       assert.deepEqual(env.out.sent, [{ kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribe" }]);
       assert.equal(await item(a), null);
       assert.deepEqual(
@@ -118,8 +126,10 @@ describe("Roster service", () => {
       await roster.act(a.ref, CONTACT, "subscribed"); // From
       assert.equal((await item(a))?.subscription, "from");
       await env.db.transaction((tx) => env.sessions.setPresence(tx, a.id, "phone", { available: true, show: null, status: null, priority: 0 }));
+      await env.flush();
       env.out.reset();
       await roster.remove(a.ref, CONTACT);
+      await env.flush();
       assert.deepEqual(env.out.sent, [
         { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribed" },
         { kind: "presence", from: `${a.jid}/phone`, to: CONTACT, type: "unavailable", show: null, status: null, priority: null },
@@ -134,8 +144,10 @@ describe("Roster service", () => {
       await apply(a.ref, { kind: "inbound", type: "subscribe" }); // To + Pending In
       await roster.act(a.ref, CONTACT, "subscribed"); // Both
       assert.equal((await item(a))?.subscription, "both");
+      await env.flush();
       env.out.reset();
       await roster.remove(a.ref, CONTACT);
+      await env.flush();
       assert.deepEqual(env.out.sent, [
         { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribe" },
         { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribed" },
@@ -146,21 +158,51 @@ describe("Roster service", () => {
     it("an item that is not in the roster: not-found, nothing sent", async () => {
       const a = await env.account("romeo");
       await assert.rejects(roster.remove(a.ref, CONTACT), appError("not-found"));
+      assert.deepEqual(await env.outbox(), []);
+      await env.flush();
       assert.deepEqual(env.out.sent, []);
     });
   });
 
-  it("act while the link is down: xmpp-unavailable, and nothing changes in the database", async () => {
+  it("act and remove while the link is down: accepted and stored; the stanzas wait in the outbox and go out in the order recorded", async () => {
     const a = await env.account("romeo");
     await roster.put(a.ref, CONTACT, { name: "Juliet" });
-    const before = { item: await item(a), ver: await rosterVersion(env.db.prisma, a.id), events: await env.events(a.id) };
+    const seen = await head(a);
+    const verBefore = await rosterVersion(env.db.prisma, a.id);
     env.out.online = false;
-    for (const type of ["subscribe", "subscribed", "unsubscribe", "unsubscribed"] as const) {
-      await assert.rejects(roster.act(a.ref, CONTACT, type), appError("xmpp-unavailable"), type);
-    }
-    await assert.rejects(roster.remove(a.ref, CONTACT), appError("xmpp-unavailable"), "remove");
-    assert.deepEqual({ item: await item(a), ver: await rosterVersion(env.db.prisma, a.id), events: await env.events(a.id) }, before);
-    assert.deepEqual(env.out.sent, []);
+
+    const subscribed = await roster.act(a.ref, CONTACT, "subscribe");
+    assert.equal(subscribed.ask, "subscribe", "accepted: the state changes without waiting for the link");
+    await roster.act(a.ref, "nurse@example.net", "subscribe");
+    await roster.act(a.ref, CONTACT, "unsubscribe"); // None + Pending Out: the request is withdrawn
+    await roster.remove(a.ref, "nurse@example.net");
+    env.delivery.kick();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(env.out.sent, [], "nothing is written while the link is down");
+    assert.equal(env.out.writes, 0);
+
+    const sub = (to: string, type: "subscribe" | "unsubscribe") => ({ kind: "subscription", from: a.jid, to, type });
+    const expected = [sub(CONTACT, "subscribe"), sub("nurse@example.net", "subscribe"), sub(CONTACT, "unsubscribe"), sub("nurse@example.net", "unsubscribe")];
+    const waiting = await env.outbox();
+    assert.deepEqual(
+      waiting.map((r) => ({ accountId: r.accountId, stanza: r.stanza })),
+      expected.map((stanza) => ({ accountId: a.id, stanza })),
+      "recorded in the outbox, in the order of the actions",
+    );
+    assert.deepEqual(
+      waiting.map((r) => r.seq),
+      waiting.map((r) => r.seq).sort((x, y) => x - y),
+    );
+    const row = await item(a);
+    assert.deepEqual({ subscription: row?.subscription, askOut: row?.askOut, inRoster: row?.inRoster }, { subscription: "none", askOut: false, inRoster: true });
+    assert.equal(await item(a, "nurse@example.net"), null, "removed");
+    assert.equal(await rosterVersion(env.db.prisma, a.id), verBefore + 4, "one roster push per action");
+    assert.equal((await env.events(a.id, seen)).length, 4);
+
+    env.out.online = true;
+    await env.flush();
+    assert.deepEqual(env.out.sent, expected, "sent in the order recorded");
+    assert.deepEqual(await env.outbox(), []);
   });
 
   it("put bumps ver each time and reports created true, then false", async () => {
@@ -179,7 +221,9 @@ describe("Roster service", () => {
         { item: second.item, ver: String(v0 + 2) },
       ],
     );
-    assert.deepEqual(env.out.sent, [], "§2.4: a roster set sends no subscription stanza");
+    assert.deepEqual(await env.outbox(), [], "§2.4: a roster set sends no subscription stanza");
+    await env.flush();
+    assert.deepEqual(env.out.sent, []);
   });
 
   it("put on a stranger's pending request makes it a roster item (created true) and keeps the request", async () => {

@@ -1,7 +1,8 @@
-// The service tests' world: a fresh, migrated PostgreSQL database, the repositories over it, and a
-// FakeOutbound instead of the component link. Each test file calls setup() in before() and
+// The service tests' world: a fresh, migrated PostgreSQL database, the repositories over it, a
+// FakeOutbound instead of the component link, and the Delivery that drains the outbox to it (this
+// instance always holds the link, unfenced). Each test file calls setup() in before() and
 // teardown() in after(); the use cases are constructed in the test files exactly as src/gateway.ts
-// constructs them.
+// constructs them. Use cases only record stanzas: a test that looks at the port calls flush() first.
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { Accounts as AccountStore } from "../../src/db/accounts.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
@@ -11,6 +12,8 @@ import { migrate } from "../../src/db/migrate.js";
 import { Sessions } from "../../src/db/sessions.js";
 import { accountJid, type Account, type AccountRef } from "../../src/domain/account.js";
 import { AppError, type ErrorCode } from "../../src/domain/errors.js";
+import type { Stanza } from "../../src/domain/stanza.js";
+import { Delivery, type SendGate } from "../../src/services/delivery.js";
 import type { ServiceLog, ServiceMetrics } from "../../src/services/ports.js";
 import { FakeOutbound } from "./fake-port.js";
 
@@ -40,13 +43,35 @@ export interface Env {
   /** A ServiceLog that keeps what it was told (tests may assert on warnings). */
   log: ServiceLog & { entries: LogEntry[] };
   metrics: ServiceMetrics & { accepted: number; written: number };
+  /** What Delivery asks before it drains: this instance holds the link, and claims are not fenced. */
+  gate: SendGate;
+  /** Drains the outbox and the message queue to `out` when kicked (not started: no sweep timer). */
+  delivery: Delivery;
+  /**
+   * Kicks the delivery and waits (at most `ms`) until the outbox is empty and no outbound message
+   * is queued, i.e. until everything recorded so far is on `out`. Only for a port that is online
+   * and confirming: it fails at once otherwise (nothing could drain).
+   */
+  flush(ms?: number): Promise<void>;
+  /** Before each test: everything left over drained, then a fresh port (online, confirming, empty). */
+  clean(): Promise<void>;
+  /** The stanza outbox in sequence order: what waits for the link. */
+  outbox(): Promise<OutboxRow[]>;
   /** A new account with a localpart no other test uses. */
   account(prefix?: string): Promise<TestAccount>;
   /** The account's event log after `after` (every session's view: resource filter off). */
   events(accountId: number, after?: number): Promise<StoredEvent[]>;
 }
 
+export interface OutboxRow {
+  seq: number;
+  accountId: number | null;
+  stanza: Stanza;
+}
+
 let counter = 0;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function setup(): Promise<Env> {
   const tdb = await createTestDatabase();
@@ -76,16 +101,50 @@ export async function setup(): Promise<Env> {
       metrics.written += n;
     },
   };
+  const out = new FakeOutbound();
+  const gate: SendGate = { holder: true, fence: () => null };
+  const delivery = new Delivery(db, out, gate, log, metrics);
+  const pending = async () => {
+    const { rows } = await db.pool.query<{ outbox: number; queued: number }>(
+      "SELECT (SELECT count(*) FROM outbox)::int AS outbox, (SELECT count(*) FROM message WHERE direction = 'out' AND status = 'queued')::int AS queued",
+    );
+    return rows[0]!;
+  };
+  const flush = async (ms = 5000) => {
+    if (!out.online || !out.confirms) throw new Error(`flush() needs a port that is online and confirming (online: ${out.online}, confirms: ${out.confirms})`);
+    const deadline = Date.now() + ms;
+    for (;;) {
+      // Every round kicks again: Delivery can lose a kick that lands while a drain is finishing
+      // (after its last check, before `running` is cleared), and the tests start no sweep timer.
+      delivery.kick();
+      const left = await pending();
+      if (left.outbox === 0 && left.queued === 0) return;
+      if (Date.now() > deadline) throw new Error(`flush(): after ${ms} ms, ${left.outbox} outbox rows and ${left.queued} queued messages are still waiting for the link`);
+      await sleep(5);
+    }
+  };
   return {
     tdb,
     db,
     accountStore,
     messages: new Messages(db.prisma, db.pool),
     sessions: new Sessions(db.prisma),
-    out: new FakeOutbound(),
+    out,
     domain: DOMAIN,
     log,
     metrics,
+    gate,
+    delivery,
+    flush,
+    async clean() {
+      out.reset();
+      await flush();
+      out.reset();
+    },
+    async outbox() {
+      const { rows } = await db.pool.query<{ seq: number; account_id: number | null; stanza: Stanza }>("SELECT seq, account_id, stanza FROM outbox ORDER BY seq");
+      return rows.map((r) => ({ seq: Number(r.seq), accountId: r.account_id, stanza: r.stanza }));
+    },
     async account(prefix = "user") {
       const row = await accountStore.create(`${prefix}${++counter}`);
       const jid = accountJid(row.localpart, DOMAIN);
@@ -97,6 +156,7 @@ export async function setup(): Promise<Env> {
 
 export async function teardown(env: Env | undefined): Promise<void> {
   if (!env) return;
+  await env.delivery.stop();
   await env.db.close();
   await env.tdb.drop();
 }
@@ -106,7 +166,7 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, what: stri
   const deadline = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
   }
 }
 
