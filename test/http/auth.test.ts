@@ -139,3 +139,56 @@ describe("auth", () => {
     assert.ok(list.body.items.some((a: { jid: string }) => a.jid === `newcomer@${auto.domain}`));
   });
 });
+
+describe("auth with an ES256 public key (EC P-256)", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+  const ec = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const otherEc = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const ecPublic = ec.publicKey.export({ type: "spki", format: "pem" }).toString();
+  const es256 = (claims: Record<string, unknown>, key = ec.privateKey) => jwt.sign({ exp: exp(), ...claims }, key, { algorithm: "ES256" });
+
+  before(async () => {
+    server = await startXmppServer();
+    // The public key only: without JWT_SECRET no HS256 token can be valid on this gateway.
+    gw = await startTestGateway(server, { JWT_PUBLIC_KEY: ecPublic, JWT_SECRET: "" });
+    const created = await gw.request("POST", "/v1/accounts", { token: es256({ sub: "admin", scope: "admin" }), body: { localpart: "romeo" } });
+    assert.equal(created.status, 201, created.text);
+  });
+  after(async () => {
+    await gw?.stop();
+    await server?.stop();
+  });
+
+  const get = (token: string | null) => gw.request("GET", "/v1/sessions", { token });
+
+  it("accepts an ES256 token signed with the private key of JWT_PUBLIC_KEY", async () => {
+    const token = es256({ sub: "romeo" });
+    assert.equal(jwt.decode(token, { complete: true })?.header.alg, "ES256");
+    const r = await get(token);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body.items, []);
+    assert.equal((await get(es256({ sub: `romeo@${gw.domain}` }))).status, 200, "sub as a bare JID");
+    assert.equal((await get(es256({ sub: "ghost" }))).status, 404, "a valid token of an unknown account");
+  });
+
+  it("refuses ES256 signed with another EC key, HS256 tokens, and alg:none with 401", async () => {
+    const cases: [string, string][] = [
+      ["ES256 signed with another P-256 key", es256({ sub: "romeo" }, otherEc.privateKey)],
+      ["ES256 admin token signed with another P-256 key", es256({ sub: "admin", scope: "admin" }, otherEc.privateKey)],
+      ["HS256 with the test suite's JWT_SECRET (not configured here)", jwt.sign({ sub: "romeo", exp: exp() }, JWT_SECRET, { algorithm: "HS256" })],
+      ["HS256 signed with the public key as the secret (key confusion)", jwt.sign({ sub: "romeo", exp: exp() }, ecPublic, { algorithm: "HS256" })],
+      ["alg none", `${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "romeo", exp: exp() })}.`],
+      ["alg none, admin", `${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "admin", exp: exp(), scope: "admin" })}.`],
+      ["ES256 signature under an alg:none header", `${b64({ alg: "none", typ: "JWT" })}.${es256({ sub: "romeo" }).split(".").slice(1).join(".")}`],
+    ];
+    for (const [name, token] of cases) {
+      const r = await get(token);
+      assert.equal(r.status, 401, name);
+      assert.equal(r.body.code, "unauthorized", name);
+      assert.ok(!r.text.includes(token), `${name}: the token is not echoed`);
+    }
+    const admin = await gw.request("GET", "/v1/accounts", { token: es256({ sub: "admin", scope: "admin" }, otherEc.privateKey) });
+    assert.equal(admin.status, 401, "no admin access with a foreign key");
+  });
+});

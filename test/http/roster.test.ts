@@ -7,10 +7,10 @@ import xml, { type Element } from "@xmpp/xml";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
 
 const KINDS: XmppServerKind[] = (process.env.ROSTER_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 const el = (s: XmlElement) => s as unknown as Element;
-const QUIET_MS = 400;
 
 for (const kind of KINDS) {
   describe(`RFC 6121 with ${kind}`, () => {
@@ -19,12 +19,25 @@ for (const kind of KINDS) {
     let juliet: XmppUser;
     let nurse: XmppUser;
     let iqs = 0;
+    /** Every presence stanza that reached the gateway over the component link, in arrival order. */
+    const tapped: { type: string; from: string; to: string }[] = [];
+    /** Every stanza the gateway wrote to the component link, serialized, in order. */
+    const written: string[] = [];
 
     before(async () => {
       server = await startXmppServer(kind);
       await server.registerUser("juliet", "pw");
       await server.registerUser("nurse", "pw");
       gw = await startTestGateway(server, { SESSION_GRACE_SECONDS: "1", SSE_HEARTBEAT: "1s" });
+      gw.running.link.on("stanza", (s) => {
+        if (s.name === "presence") tapped.push({ type: s.attrs.type ?? "available", from: s.attrs.from ?? "", to: s.attrs.to ?? "" });
+      });
+      const link = gw.running.link;
+      const write = link.write.bind(link);
+      link.write = (stanzas: string[]) => {
+        written.push(...stanzas);
+        return write(stanzas);
+      };
       // Interested resources (RFC 6121 §2.1.6): fetch the roster, then initial presence.
       juliet = await connectUser(server, "juliet", "pw", "balcony");
       await userRoster(juliet);
@@ -48,7 +61,7 @@ for (const kind of KINDS) {
       const jid = `${lp}@${gw.domain}`;
       const call = (method: string, path: string, body?: unknown) => gw.request(method, path, { token, body });
       const item = async (contact: string) => ((await call("GET", "/v1/roster")).body.items as { jid: string; subscription: string; ask: string | null; approved: boolean }[]).find((i) => i.jid === contact);
-      const events = async () => (await call("GET", "/v1/events?since=0&limit=1000")).body.items as { event: string; data: Record<string, unknown> }[];
+      const events = async () => (await call("GET", "/v1/events?since=0&limit=1000")).body.items as { id: number; event: string; data: Record<string, unknown> }[];
       return { lp, jid, token, call, item, events };
     }
 
@@ -79,9 +92,30 @@ for (const kind of KINDS) {
     const presenceFrom = (from: string, type?: string) => (s: XmlElement) =>
       s.is("presence") && (s.attrs.from === from || !!s.attrs.from?.startsWith(`${from}/`)) && (s.attrs.type ?? "available") === (type ?? "available");
     const sub = (user: XmppUser, to: string, type: string) => user.send(xml("presence", { to, type }));
+    /** What `user` received from `from` since `sinceCount`, up to a sentinel sent through the gateway now. */
     async function nothingFrom(user: XmppUser, from: string, sinceCount: number) {
-      await new Promise((r) => setTimeout(r, QUIET_MS));
-      return user.stanzas.slice(sinceCount).filter((s) => s.attrs.from === from || s.attrs.from?.startsWith(`${from}/`));
+      const end = await gatewaySentinel(user, gw.domain);
+      return receivedFrom(user, from, sinceCount, end).map((s) => s.toString());
+    }
+    /**
+     * An event id such that everything `user` sent before, and everything her server sent on her
+     * behalf before (e.g. her presence on approving a subscription, §3.1.5), is at or below it: the
+     * id of a message she sends now, which the gateway appends after all of those.
+     */
+    async function logSettled(r: Account, user: XmppUser): Promise<number> {
+      const id = uniq("settle-");
+      await user.send(xml("message", { to: r.jid, type: "chat", id }, xml("body", {}, "settle")));
+      let mark = 0;
+      await waitFor(
+        async () => {
+          const ev = (await r.call("GET", "/v1/events?since=0&limit=1000")).body.items as { id: number; event: string; data: { stanzaId?: string } }[];
+          mark = ev.find((e) => e.event === "message" && e.data.stanzaId === id)?.id ?? 0;
+          return mark > 0;
+        },
+        5000,
+        "the settling message in the log",
+      );
+      return mark;
     }
 
     it("completes the mutual handshake started by the remote user (§3.1), even with no session, listing the request until answered", async () => {
@@ -150,9 +184,12 @@ for (const kind of KINDS) {
     it("auto-approves a pre-approved request without asking the account (§3.4)", async () => {
       const r = await account();
       const before = juliet.stanzas.length;
+      const w0 = written.length;
       const pre = await r.call("POST", "/v1/roster/juliet@localhost/approve");
       assert.equal(pre.status, 200);
       assert.deepEqual([pre.body.subscription, pre.body.approved], ["none", true]);
+      // Juliet's server would drop a stray "subscribed" (she asked for nothing), so look at the link too.
+      assert.deepEqual(written.slice(w0).filter((x) => x.includes('to="juliet@localhost')), [], "a pre-approval is not written to the link");
       assert.deepEqual(await nothingFrom(juliet, r.jid, before), [], "a pre-approval is not routed");
       await sub(juliet, r.jid, "subscribe");
       await juliet.waitFor(presenceFrom(r.jid, "subscribed"));
@@ -225,10 +262,14 @@ for (const kind of KINDS) {
 
     it("probes on first available presence, broadcasts changes both ways, and never to unsubscribed JIDs (§4)", async () => {
       const r = await account();
+      // A stream keeps the session alive: only the account's own unavailable may end it below.
+      const stream = await gw.sse("/v1/events?since=0", r.token);
       // Mutual subscription with Juliet; none with the nurse.
       await mutual(r);
       await r.call("PUT", "/v1/roster/nurse@localhost", { name: "Nurse" });
-      const presenceBefore = (await r.events()).filter((e) => e.event === "presence").length;
+      // Juliet's presence sent by her server when she approved (§3.1.5) is in the log by now: what
+      // comes from her after `settled` is an answer to the probe below.
+      const settled = await logSettled(r, juliet);
       const nurseMark = nurse.stanzas.length;
       const julietMark = juliet.stanzas.length;
 
@@ -239,35 +280,69 @@ for (const kind of KINDS) {
       assert.equal(got.getChildText("show"), "dnd");
       assert.equal(got.getChildText("priority"), "5");
       assert.deepEqual(got.getChildren("status").map((x) => [x.attrs["xml:lang"], x.text()]).sort(), [["en", "At the balcony"], ["it", "Al balcone"]]);
-      // The first available presence probed Juliet: her server answered with her presence.
-      await waitFor(async () => (await r.events()).filter((e) => e.event === "presence").length > presenceBefore, 5000, "probe answered");
+      // The first available presence probed Juliet (and only her), and her server answered with her presence.
+      await waitFor(async () => (await r.events()).some((e) => e.id > settled && e.event === "presence" && e.data.jid === "juliet@localhost" && e.data.type === "available"), 5000, "Juliet's answer to the probe");
+      const answer = (await r.events()).find((e) => e.id > settled && e.event === "presence")!;
+      assert.equal(answer.data.from, "juliet@localhost/balcony");
       // Juliet changes her presence: the account sees it.
       await juliet.send(xml("presence", {}, xml("show", {}, "away"), xml("status", {}, "Sleeping")));
       await waitFor(async () => (await r.events()).some((e) => e.event === "presence" && e.data.show === "away" && e.data.status === "Sleeping"), 5000, "juliet away");
       const pres = (await r.call("GET", "/v1/presence")).body.items.find((i: { jid: string }) => i.jid === "juliet@localhost");
       assert.equal(pres.resources[0].show, "away");
       // Unavailable reaches Juliet; nothing ever reached the unsubscribed nurse.
+      const beforeUnavailable = juliet.stanzas.length;
       await r.call("PUT", "/v1/presence", { type: "unavailable" });
-      await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= julietMark && presenceFrom(`${r.jid}/phone`, "unavailable")(s));
+      await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= beforeUnavailable && presenceFrom(`${r.jid}/phone`, "unavailable")(s));
       assert.deepEqual(await nothingFrom(nurse, r.jid, nurseMark), []);
       const sessions = (await r.call("GET", "/v1/sessions")).body.items;
       assert.equal(sessions.find((s: { resource: string }) => s.resource === "phone")?.available, false);
+      await stream.close();
     });
 
-    it("answers probes from subscribers only; strangers get nothing (§4.3.2)", async () => {
+    it("answers a subscriber's probe with the presence of each available session; a stranger's probe gets nothing (§4.3.2)", async () => {
       const r = await account();
-      await julietSubscribedTo(r);
-      await r.call("PUT", "/v1/presence", { show: "chat" });
-      await juliet.waitFor(presenceFrom(`${r.jid}/phone`));
-      const jMark = juliet.stanzas.length;
-      const nMark = nurse.stanzas.length;
+      await julietSubscribedTo(r); // Juliet: "to"; the nurse: nothing
+      // Two available sessions, each kept alive by a stream (the grace period here is 1 s).
+      const tablet = gw.token(r.lp, { resource: "tablet" });
+      const streams = [await gw.sse("/v1/events?since=0", r.token), await gw.sse("/v1/events?since=0", tablet)];
+      const mark = juliet.stanzas.length;
+      assert.equal((await r.call("PUT", "/v1/presence", { show: "chat", status: { en: "At the balcony", it: "Al balcone" }, priority: 5 })).status, 200);
+      assert.equal((await gw.request("PUT", "/v1/presence", { token: tablet, body: { show: "away", status: "Stepped out", priority: -1 } })).status, 200);
+      await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= mark && presenceFrom(`${r.jid}/phone`)(s));
+      await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= mark && presenceFrom(`${r.jid}/tablet`)(s));
+      // Settled: the broadcasts above, the approval and any answer to a probe Juliet's server sent by
+      // itself are all in before this sentinel; what comes after it answers her probe below.
+      const settled = await gatewaySentinel(juliet, gw.domain);
+      const tapMark = tapped.length;
+
       await juliet.send(xml("presence", { to: r.jid, type: "probe" }));
+      const answered = await gatewaySentinel(juliet, gw.domain);
+      assert.ok(
+        tapped.slice(tapMark).some((t) => t.type === "probe" && t.to === r.jid && t.from.split("/")[0] === "juliet@localhost"),
+        `Juliet's probe reached the gateway (${kind} passes a user's probe on)`,
+      );
+      const answers = receivedFrom(juliet, r.jid, settled + 1, answered).map((s) => {
+        const e = el(s);
+        const status = e.getChildren("status").map((x) => `${x.attrs["xml:lang"] ?? ""}:${x.text()}`).sort().join("|");
+        return [s.attrs.from, s.attrs.type ?? "available", e.getChildText("show"), status, e.getChildText("priority")];
+      });
+      assert.deepEqual(
+        answers.sort(),
+        [
+          [`${r.jid}/phone`, "available", "chat", "en:At the balcony|it:Al balcone", "5"],
+          [`${r.jid}/tablet`, "available", "away", ":Stepped out", "-1"],
+        ],
+        "one presence per available session, in reply to the probe",
+      );
+
+      // The nurse has no subscription: her probe reaches the gateway and goes unanswered.
+      const nMark = nurse.stanzas.length;
+      const nTap = tapped.length;
       await nurse.send(xml("presence", { to: r.jid, type: "probe" }));
-      await new Promise((res) => setTimeout(res, QUIET_MS));
-      assert.deepEqual(await nothingFrom(nurse, r.jid, nMark), [], "stranger's probe unanswered");
-      // Servers may answer a user's probe themselves or pass it on; either way Juliet is allowed our presence.
-      const seen = juliet.stanzas.slice(jMark).filter((s) => s.attrs.from?.startsWith(r.jid));
-      assert.ok(seen.every((s) => (s.attrs.type ?? "available") === "available"));
+      const nEnd = await gatewaySentinel(nurse, gw.domain);
+      assert.ok(tapped.slice(nTap).some((t) => t.type === "probe" && t.to === r.jid && t.from.split("/")[0] === "nurse@localhost"), "the nurse's probe reached the gateway");
+      assert.deepEqual(receivedFrom(nurse, r.jid, nMark, nEnd).map((s) => s.toString()), [], "stranger's probe unanswered");
+      for (const s of streams) await s.close();
     });
 
     it("ends a session with unavailable presence, and after the grace period without a stream", async () => {

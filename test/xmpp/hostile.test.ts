@@ -15,6 +15,7 @@ import type { Element } from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
 import { transition, type ItemState, type SubscriptionStanza } from "../../src/domain/subscription.js";
 
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
@@ -250,9 +251,11 @@ describe("hostile XMPP input", () => {
       assert.equal(condition(r), "service-unavailable", id);
     }
     // A probe from someone who is not subscribed gets nothing (RFC 6121 §4.3.2).
+    const p0 = mercutio.stanzas.length;
     await mercutio.send(xml("presence", { to: `target@${D}`, type: "probe", id: "odd-probe" }));
-    await sleep(300);
-    assert.equal(mercutio.stanzas.filter((s) => s.is("presence") && s.attrs.from?.startsWith(`target@${D}`)).length, 0, "presence leaked to a non-subscriber");
+    const p1 = await gatewaySentinel(mercutio, D);
+    assert.ok(tap.slice(t0).some((t) => t.name === "presence" && t.type === "probe" && t.to === `target@${D}`), "the probe reached the gateway");
+    assert.deepEqual(receivedFrom(mercutio, `target@${D}`, p0, p1).map((s) => s.toString()), [], "presence leaked to a non-subscriber");
     const reached = tap.slice(t0).map((t) => `${t.name} to=${(t.to ?? "").slice(0, 30)}`);
     console.log(`hostile: odd addressing: ${reached.length} stanza(s) reached the gateway: ${reached.join(", ")}`);
     assert.ok(!tap.slice(t0).some((t) => t.to === `@${D}` || (t.to ?? "").length > 3000), "Prosody forwarded a malformed JID");
@@ -421,7 +424,9 @@ describe("hostile XMPP input", () => {
     await waitFor(async () => (await status("target", a)) === "delivered" && (await status("target", c)) === "failed", 5000, "A delivered and C failed");
     // A late receipt does not bring a failed message back.
     await receipt(juliet, `target@${D}`, c);
-    await sleep(300);
+    // Everything above has been processed, and any answer to it is in, once these sentinels are back.
+    await gatewaySentinel(juliet, D);
+    await gatewaySentinel(tybalt, D);
     // Receipts and errors are never answered with an error (XEP-0184 §5, RFC 6120 §8.3.1), whatever their id.
     const errs = [...juliet.stanzas, ...tybalt.stanzas].filter((x) => x.attrs.type === "error" && (x.attrs.id ?? "").startsWith("r-")).map((x) => `${x.attrs.id}: ${condition(x)} ${el(x).getChild("error")?.getChildText("text", STANZAS) ?? ""}`);
     assert.deepEqual(errs, [], "stray receipts were answered with errors");
@@ -519,8 +524,9 @@ describe("hostile XMPP input", () => {
     }
     // From someone the account is not subscribed to: nothing is recorded (RFC 6121 §4.4.3).
     await tybalt.send(xml("presence", { to: `target@${D}` }, xml("priority", {}, "5")));
-    await sleep(300);
-    assert.ok(!(await call("target", "GET", "/v1/presence")).body.items.some((i: { jid: string }) => i.jid === "tybalt@localhost"));
+    await gatewaySentinel(tybalt, D);
+    assert.ok(!(await call("target", "GET", "/v1/presence")).body.items.some((i: { jid: string }) => i.jid === "tybalt@localhost"), "tybalt's presence recorded");
+    assert.ok(!(await events("target")).some((e) => e.event === "presence" && e.data.jid === "tybalt@localhost"), "tybalt's presence in the log");
     await linkHeld("presence");
   });
 

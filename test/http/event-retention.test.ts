@@ -1,0 +1,85 @@
+// EVENT_RETENTION, end to end: the gateway's own maintenance purges events older than the
+// retention (nobody deletes rows by hand here), and a stream or a poller resuming from a cursor
+// inside the purged part gets a `resync` event first, then the events that are still kept.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import xml from "@xmpp/xml";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import type { SseClient } from "../helpers/sse.js";
+
+const RETENTION_MS = 2000;
+
+describe("event retention", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+  let juliet: XmppUser;
+
+  before(async () => {
+    server = await startXmppServer();
+    await server.registerUser("juliet", "pw");
+    gw = await startTestGateway(server, { EVENT_RETENTION: `${RETENTION_MS / 1000}s`, MAINTENANCE_INTERVAL: "500ms" });
+    juliet = await connectUser(server, "juliet", "pw", "balcony");
+  });
+  after(async () => {
+    await juliet?.stop();
+    await gw?.stop();
+    await server?.stop();
+  });
+
+  const say = (to: string, body: string) => juliet.send(xml("message", { to, type: "chat", id: body }, xml("body", {}, body)));
+  /** [id, event, body or resync's from] of each event a stream got. */
+  const seen = (s: SseClient) => s.events.map((e) => [e.id, e.event, (e.json as { body?: string; from?: number }).body ?? (e.json as { from?: number }).from]);
+
+  it("purges events older than EVENT_RETENTION; resuming from a purged cursor gets resync first, then the newer events", async () => {
+    await gw.createAccount("capulet");
+    const tok = gw.token("capulet");
+    const to = `capulet@${gw.domain}`;
+    const stored = async () =>
+      (await gw.running.db.pool.query<{ seq: number }>("SELECT e.seq::int AS seq FROM event e JOIN account a ON a.id = e.account_id WHERE a.localpart = 'capulet' ORDER BY e.seq")).rows.map((r) => r.seq);
+
+    // Four events, seen live by a stream: ids 1..4 of a fresh account.
+    const live = await gw.sse("/v1/events?since=0", tok);
+    for (let i = 0; i < 4; i++) await say(to, `old-${i}`);
+    await live.waitFor((ev) => ev.filter((e) => e.event === "message").length >= 4, 5000, "the old events");
+    await live.close();
+    assert.deepEqual(seen(live), [1, 2, 3, 4].map((id, i) => [String(id), "message", `old-${i}`]));
+
+    // The maintenance timer removes them once they are older than the retention.
+    const appended = Date.now();
+    await waitFor(async () => (await stored()).length === 0, 10_000, "the purge of the old events");
+    const purgedAfter = Date.now() - appended;
+    assert.ok(purgedAfter >= RETENTION_MS - 1000, `purged after ${purgedAfter} ms, before the retention had passed`);
+    console.log(`event-retention: the 4 events were purged ${purgedAfter} ms after they were seen (retention ${RETENTION_MS} ms, maintenance every 500 ms)`);
+
+    // A stream resuming from event 2 while the log is empty: resync from the head (4), then new events live.
+    const emptyLog = await gw.sse("/v1/events", tok, { "last-event-id": "2" });
+    assert.equal(emptyLog.status, 200);
+    await say(to, "new-0");
+    await say(to, "new-1");
+    await emptyLog.waitFor((ev) => ev.filter((e) => e.event === "message").length >= 2, 5000, "the new events after the resync");
+    const expected = [
+      ["4", "resync", 4],
+      ["5", "message", "new-0"],
+      ["6", "message", "new-1"],
+    ];
+    assert.deepEqual(seen(emptyLog), expected);
+    await emptyLog.close();
+
+    // The same while the newer events are kept (they are younger than the retention): a stream and a
+    // poller from an old cursor get the resync, then exactly the kept events.
+    assert.deepEqual(await stored(), [5, 6]);
+    const kept = await gw.sse("/v1/events", tok, { "last-event-id": "2" });
+    await kept.waitFor((ev) => ev.filter((e) => e.event === "message").length >= 2, 5000, "the kept events after the resync");
+    assert.deepEqual(seen(kept), expected);
+    await kept.close();
+    const page = await gw.request("GET", "/v1/events?since=1", { token: tok });
+    assert.equal(page.status, 200, page.text);
+    assert.deepEqual(
+      page.body.items.map((e: { id: number; event: string; data: { body?: string; from?: number } }) => [String(e.id), e.event, e.data.body ?? e.data.from]),
+      expected,
+    );
+    assert.equal(page.body.nextSince, "6");
+  });
+});
