@@ -34,7 +34,9 @@ export function openDatabase(url: string, max: number): Database {
   return {
     pool,
     prisma,
-    transaction: (fn) => prisma.$transaction(fn),
+    // Prisma's defaults (2 s to start, 5 s to finish) turn a busy moment (a burst queued on one
+    // account's row lock) into 500s and rolled-back batches: give transactions room, bounded.
+    transaction: (fn) => prisma.$transaction(fn, { maxWait: 10_000, timeout: 30_000 }),
     ping: () =>
       pool.query("SELECT 1").then(
         () => true,

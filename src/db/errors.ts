@@ -1,6 +1,7 @@
-// The one classifier for "the database is down" (connection refused or lost, Postgres shutting
-// down, pool timeouts), used by both adapters: HTTP answers 503, XMPP bounces with a wait error.
-const CODES = new Set(["ECONNREFUSED", "ECONNRESET", "57P01", "57P03", "P1001", "P1017", "P2024", "08006", "08001"]);
+// The one classifier for "the database is down or too busy to answer now" (connection refused or
+// lost, Postgres shutting down, pool or transaction timeouts), used by both adapters: HTTP
+// answers 503 (retry later), XMPP bounces with a wait error.
+const CODES = new Set(["ECONNREFUSED", "ECONNRESET", "57P01", "57P03", "P1001", "P1017", "P2024", "P2028", "08006", "08001"]);
 const MESSAGES = /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Can't reach database/i;
 
 export function isDatabaseDown(err: unknown): boolean {

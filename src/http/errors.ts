@@ -9,7 +9,7 @@ import { problem } from "./problems.js";
 
 export function sendProblem(reply: FastifyReply, code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
   const p = problem(code, detail, extra);
-  if ((code === "rate-limited" || code === "too-many-streams") && typeof extra.retryAfter === "number") reply.header("retry-after", String(extra.retryAfter));
+  if (typeof extra.retryAfter === "number") reply.header("retry-after", String(extra.retryAfter));
   return reply.code(p.status).type("application/problem+json").send(p);
 }
 
@@ -55,7 +55,7 @@ export function registerErrorHandling(app: FastifyInstance, log: { error(o: obje
       const { code, detail, field } = validationProblem(err);
       return sendProblem(reply, code, detail, { field });
     }
-    if (isDatabaseDown(err)) return sendProblem(reply, "database-unavailable", "the database is unreachable; retry later");
+    if (isDatabaseDown(err)) return sendProblem(reply, "database-unavailable", "the database is unreachable or busy; retry later", { retryAfter: 1 });
     const status = err.statusCode ?? 500;
     if (status === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") return sendProblem(reply, "payload-too-large", "request body too large");
     if (status === 415) return sendProblem(reply, "validation-failed", err.message, { field: "content-type" });

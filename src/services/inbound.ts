@@ -32,8 +32,9 @@ export class Inbound {
     private readonly domain: string,
     private readonly log: ServiceLog,
   ) {
-    // One batch at a time, so events are appended in the order stanzas arrived.
-    this.batcher = new Batcher<InboundStanza, void>((batch) => this.process(batch), 200, 1);
+    // One batch at a time, so events are appended in the order stanzas arrived; small enough that
+    // an account's row lock is not held for long while HTTP requests for it wait.
+    this.batcher = new Batcher<InboundStanza, void>((batch) => this.process(batch), 50, 1);
   }
 
   /** Takes one parsed stanza; processing is asynchronous and in order. */
