@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 shopt -s globstar nullglob
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then files=(test/**/*.test.ts); fi
-exec node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout="${TEST_TIMEOUT_MS:-180000}" "${files[@]}"
+exec node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout="${TEST_TIMEOUT_MS:-300000}" "${files[@]}"

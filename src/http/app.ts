@@ -53,6 +53,10 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
     routerOptions: { maxParamLength: 3072 },
     frameworkErrors,
     clientErrorHandler,
+    // While closing, requests on open keep-alive connections are still served (with
+    // Connection: close): Fastify's own 503 for them is not a problem document, and they would
+    // be lost work when the database is still open until close() returns.
+    return503OnClosing: false,
   });
   base.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? validators.body : validators.parts).compile(schema));
   registerErrorHandling(base, base.log);

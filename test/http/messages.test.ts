@@ -86,6 +86,7 @@ describe("messages", () => {
     const body = { to: "juliet@localhost", body: "exactly once" };
     const key = `key-${Date.now()}`;
     const first = await post(body, { "idempotency-key": key });
+    assert.equal(first.status, 202, first.text);
     const retries = await Promise.all(Array.from({ length: 5 }, () => post({ body: "exactly once", to: "juliet@localhost" }, { "idempotency-key": key })));
     for (const r of retries) {
       assert.equal(r.status, 202);
@@ -94,7 +95,10 @@ describe("messages", () => {
     }
     const concurrentKey = `ckey-${Date.now()}`;
     const concurrent = await Promise.all(Array.from({ length: 8 }, () => post({ to: "juliet@localhost", body: "concurrent once" }, { "idempotency-key": concurrentKey })));
+    // Every request accepted (a set of one id would also come out of 8 failures), all with one id.
+    assert.deepEqual(concurrent.map((r) => r.status), Array<number>(8).fill(202), concurrent.map((r) => r.text).join("\n"));
     assert.equal(new Set(concurrent.map((r) => r.body.id)).size, 1);
+    assert.match(concurrent[0]!.body.id, /^[0-9a-f-]{36}$/);
     const changed = await post({ to: "juliet@localhost", body: "something else" }, { "idempotency-key": key });
     assert.equal(changed.status, 422);
     assert.equal(changed.body.code, "idempotency-key-reused");
