@@ -29,7 +29,22 @@ export interface GatewayProcess {
 const running = new Set<ChildProcess>();
 process.on("exit", () => running.forEach((c) => c.kill("SIGKILL")));
 
-export async function startGatewayProcess(server: XmppServer, databaseUrl: string, port: number, env: Record<string, string> = {}): Promise<GatewayProcess> {
+export interface StartGatewayOptions {
+  /**
+   * What start-up waits for: "ready" (default: `GET /readyz` answers 200) or "live" (`GET /healthz`
+   * answers 200: the process serves HTTP, whatever the state of its component link, e.g. while the
+   * XMPP server is down or another process holds the component's only connection).
+   */
+  waitFor?: "ready" | "live";
+}
+
+export async function startGatewayProcess(
+  server: XmppServer,
+  databaseUrl: string,
+  port: number,
+  env: Record<string, string> = {},
+  opts: StartGatewayOptions = {},
+): Promise<GatewayProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
     env: {
       ...process.env,
@@ -59,14 +74,14 @@ export async function startGatewayProcess(server: XmppServer, databaseUrl: strin
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gateway exited during start-up:\n${out}`);
-    const ok = await fetch(`${url}/readyz`).then(
+    const ok = await fetch(`${url}${opts.waitFor === "live" ? "/healthz" : "/readyz"}`).then(
       (r) => r.status === 200,
       () => false,
     );
     if (ok) break;
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`gateway not ready after 30 s:\n${out}`);
+      throw new Error(`gateway not ${opts.waitFor === "live" ? "live" : "ready"} after 30 s:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -85,9 +85,11 @@ export class Delivery {
 
   /** Waits for a drain in progress (for an orderly shutdown). */
   async stop(): Promise<void> {
+    // Stop first: otherwise wake-ups from other instances keep the drain going and the link
+    // handover waits for their traffic to pause. What is left stays queued for the next holder.
+    this.stopped = true;
     if (this.sweeper) clearInterval(this.sweeper);
     await this.running;
-    this.stopped = true;
   }
 
   private async pump(): Promise<void> {
