@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { loadConfig, type Config } from "../../src/config.js";
 import { startGateway, type RunningGateway } from "../../src/gateway.js";
-import type { Logger } from "pino";
+import pino, { type Logger } from "pino";
 import { createLogger } from "../../src/logger.js";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { JWT_SECRET } from "../../scripts/harness/gateway-process.js";
@@ -32,10 +32,60 @@ export interface TestGateway {
   request(method: string, path: string, opts?: { token?: string | null; body?: unknown; headers?: Record<string, string>; raw?: string }): Promise<HttpResult>;
   createAccount(localpart: string): Promise<string>;
   sse(path: string, token: string, headers?: Record<string, string>): Promise<SseClient>;
+  /** Error and fatal log entries the gateway wrote so far (captured whatever TEST_LOG_LEVEL says). */
+  errorLogs(): LogEntry[];
+  /** Lets stop() pass although the gateway logged entries at error level matching `pattern` (tested against the entry's JSON line). */
+  allowErrorLogs(pattern: RegExp): void;
+  /** Closes the gateway; throws if it emitted events off-schema or logged errors nobody expected. */
   stop(): Promise<void>;
 }
 
-export async function startTestGateway(server: XmppServer, env: Record<string, string> = {}, existingDb?: TestDatabase, logger?: Logger): Promise<TestGateway> {
+/** A pino entry as JSON: `level` (50 error, 60 fatal), `msg`, and whatever fields the call logged. */
+export interface LogEntry {
+  level: number;
+  msg?: string;
+  [field: string]: unknown;
+}
+
+export interface TestGatewayOptions {
+  /** The test provokes errors on purpose: error-level logs do not fail stop(). Say why where you set it. */
+  expectErrors?: boolean;
+}
+
+/**
+ * The in-process gateway's logger: TEST_LOG_LEVEL (or LOG_LEVEL from the test's env) decides what
+ * is printed, and entries at error and fatal level are always captured as well, for stop() to
+ * fail on.
+ */
+function capturingLogger(printLevel: string, captured: LogEntry[]): Logger {
+  const capture = {
+    write(line: string) {
+      try {
+        captured.push(JSON.parse(line) as LogEntry);
+      } catch {
+        captured.push({ level: 50, msg: line });
+      }
+    },
+  };
+  const streams: pino.StreamEntry[] = [{ level: "error", stream: capture }];
+  const printValue = pino.levels.values[printLevel];
+  if (printValue !== undefined) streams.push({ level: printLevel as pino.Level, stream: process.stdout });
+  // 50: error. The logger passes what its most verbose stream wants.
+  const level = printValue !== undefined && printValue < 50 ? printLevel : "error";
+  return createLogger(level, pino.multistream(streams));
+}
+
+/**
+ * `logger`: a caller's own logger (the caller then checks its logs itself: nothing is captured).
+ * Otherwise error-level logs fail stop() unless `options.expectErrors` or `allowErrorLogs()`.
+ */
+export async function startTestGateway(
+  server: XmppServer,
+  env: Record<string, string> = {},
+  existingDb?: TestDatabase,
+  logger?: Logger,
+  options: TestGatewayOptions = {},
+): Promise<TestGateway> {
   const db = existingDb ?? (await createTestDatabase());
   const config = loadConfig({
     PORT: "0",
@@ -49,7 +99,9 @@ export async function startTestGateway(server: XmppServer, env: Record<string, s
     DB_POOL_MAX: "5",
     ...env,
   });
-  const running = await startGateway(config, logger ?? createLogger(config.logLevel));
+  const captured: LogEntry[] = [];
+  const allowed: RegExp[] = [];
+  const running = await startGateway(config, logger ?? capturingLogger(config.logLevel, captured));
   const domain = config.xmpp.domain;
   // Ready: this instance's link is up, or (a standby, XMPP_LINK_MODE=single) the holder's is.
   await waitFor(async () => (await fetch(`${running.url}/readyz`).catch(() => null))?.status === 200, 10_000, "gateway ready (component link up here or at the holder)");
@@ -100,11 +152,20 @@ export async function startTestGateway(server: XmppServer, env: Record<string, s
       return r.body.jid as string;
     },
     sse: (path, tok, headers = {}) => SseClient.open(running.url + path, { authorization: `Bearer ${tok}`, ...headers }),
+    errorLogs: () => [...captured],
+    allowErrorLogs(pattern) {
+      allowed.push(pattern);
+    },
     async stop() {
       await running.close();
       if (!existingDb) await db.drop();
       // An event the gateway emitted that does not match its documented schema fails the test.
       assertNoSchemaMismatches();
+      // So does an error the gateway logged that the test did not provoke on purpose.
+      if (options.expectErrors) return;
+      const unexpected = captured.map((e) => JSON.stringify(e)).filter((line) => !allowed.some((p) => p.test(line)));
+      if (unexpected.length)
+        throw new Error(`the gateway logged ${unexpected.length} unexpected error-level entr${unexpected.length === 1 ? "y" : "ies"}:\n${unexpected.map((l) => (l.length > 600 ? `${l.slice(0, 600)}…` : l)).join("\n")}`);
     },
   };
 }

@@ -2,267 +2,271 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { gatewaySentinel } from "../helpers/sentinel.js";
 import type { SseClient, SseEvent } from "../helpers/sse.js";
 
+const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
+
 const bodyOf = (e: SseEvent) => (e.json as { body?: string }).body;
 
-describe("events", () => {
-  let server: XmppServer;
-  let gw: TestGateway;
-  let juliet: XmppUser;
+for (const kind of KINDS) {
+  describe(`events (${kind})`, () => {
+    let server: XmppServer;
+    let gw: TestGateway;
+    let juliet: XmppUser;
 
-  before(async () => {
-    server = await startXmppServer();
-    await server.registerUser("juliet", "pw-juliet");
-    gw = await startTestGateway(server, { SSE_HEARTBEAT: "300ms", SSE_RETRY: "1500ms" });
-    juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
-    await juliet.sendPresence();
-  });
-  after(async () => {
-    await juliet?.stop();
-    await gw?.stop();
-    await server?.stop();
-  });
+    before(async () => {
+      server = await startXmppServer(kind);
+      await server.registerUser("juliet", "pw-juliet");
+      gw = await startTestGateway(server, { SSE_HEARTBEAT: "300ms", SSE_RETRY: "1500ms" });
+      juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
+      await juliet.sendPresence();
+    });
+    after(async () => {
+      await juliet?.stop();
+      await gw?.stop();
+      await server?.stop();
+    });
 
-  const say = (to: string, text: string, extra: Record<string, string> = {}, receipt = false) =>
-    juliet.send(xml("message", { to, type: "chat", id: `j-${text}`, ...extra }, xml("body", {}, text), receipt ? xml("request", { xmlns: "urn:xmpp:receipts" }) : null));
+    const say = (to: string, text: string, extra: Record<string, string> = {}, receipt = false) =>
+      juliet.send(xml("message", { to, type: "chat", id: `j-${text}`, ...extra }, xml("body", {}, text), receipt ? xml("request", { xmlns: "urn:xmpp:receipts" }) : null));
 
-  it("streams an inbound message as an SSE event with id, event and JSON data, plus retry and heartbeats", async () => {
-    await gw.createAccount("romeo");
-    const s = await gw.sse("/v1/events", gw.token("romeo"));
-    assert.equal(s.status, 200);
-    assert.match(s.headers?.get("content-type") ?? "", /text\/event-stream/);
-    await say(`romeo@${gw.domain}`, "hello romeo");
-    await s.waitFor((ev) => ev.some((e) => e.event === "message"), 5000, "message event");
-    const e = s.events.find((x) => x.event === "message")!;
-    assert.match(e.id ?? "", /^\d+$/);
-    const data = e.json as { from: string; to: string; body: string; type: string };
-    assert.equal(data.from, "juliet@localhost/balcony");
-    assert.equal(data.to, `romeo@${gw.domain}`);
-    assert.equal(data.body, "hello romeo");
-    assert.equal(data.type, "chat");
-    assert.equal(s.retry, 1500);
-    await waitFor(() => s.comments.filter((c) => c === "heartbeat").length >= 2, 3000, "two heartbeats");
-    await s.close();
-  });
+    it("streams an inbound message as an SSE event with id, event and JSON data, plus retry and heartbeats", async () => {
+      await gw.createAccount("romeo");
+      const s = await gw.sse("/v1/events", gw.token("romeo"));
+      assert.equal(s.status, 200);
+      assert.match(s.headers?.get("content-type") ?? "", /text\/event-stream/);
+      await say(`romeo@${gw.domain}`, "hello romeo");
+      await s.waitFor((ev) => ev.some((e) => e.event === "message"), 5000, "message event");
+      const e = s.events.find((x) => x.event === "message")!;
+      assert.match(e.id ?? "", /^\d+$/);
+      const data = e.json as { from: string; to: string; body: string; type: string };
+      assert.equal(data.from, "juliet@localhost/balcony");
+      assert.equal(data.to, `romeo@${gw.domain}`);
+      assert.equal(data.body, "hello romeo");
+      assert.equal(data.type, "chat");
+      assert.equal(s.retry, 1500);
+      await waitFor(() => s.comments.filter((c) => c === "heartbeat").length >= 2, 3000, "two heartbeats");
+      await s.close();
+    });
 
-  it("resumes with Last-Event-ID while messages keep arriving: every message exactly once, in order", async () => {
-    await gw.createAccount("mercutio");
-    const tok = gw.token("mercutio", { resource: "phone" });
-    const to = `mercutio@${gw.domain}`;
-    const total = 60;
-    const seen: SseEvent[] = [];
-    let s = await gw.sse("/v1/events", tok);
-    const sending = (async () => {
-      for (let i = 0; i < total; i++) {
-        await say(to, `m${i}`);
-        await new Promise((r) => setTimeout(r, 8));
+    it("resumes with Last-Event-ID while messages keep arriving: every message exactly once, in order", async () => {
+      await gw.createAccount("mercutio");
+      const tok = gw.token("mercutio", { resource: "phone" });
+      const to = `mercutio@${gw.domain}`;
+      const total = 60;
+      const seen: SseEvent[] = [];
+      let s = await gw.sse("/v1/events", tok);
+      const sending = (async () => {
+        for (let i = 0; i < total; i++) {
+          await say(to, `m${i}`);
+          await new Promise((r) => setTimeout(r, 8));
+        }
+      })();
+      // Drop and resume the stream three times while the sender keeps going.
+      for (let round = 0; round < 3; round++) {
+        await s.waitFor((ev) => ev.filter((e) => e.event === "message").length >= 5, 10_000, "some messages");
+        await s.close();
+        seen.push(...s.events.filter((e) => e.event === "message"));
+        await new Promise((r) => setTimeout(r, 40));
+        s = await gw.sse("/v1/events", tok, { "last-event-id": s.lastEventId! });
       }
-    })();
-    // Drop and resume the stream three times while the sender keeps going.
-    for (let round = 0; round < 3; round++) {
-      await s.waitFor((ev) => ev.filter((e) => e.event === "message").length >= 5, 10_000, "some messages");
+      await sending;
+      await s.waitFor(() => seen.length + s.events.filter((e) => e.event === "message").length >= total, 10_000, "all messages");
       await s.close();
       seen.push(...s.events.filter((e) => e.event === "message"));
-      await new Promise((r) => setTimeout(r, 40));
-      s = await gw.sse("/v1/events", tok, { "last-event-id": s.lastEventId! });
-    }
-    await sending;
-    await s.waitFor(() => seen.length + s.events.filter((e) => e.event === "message").length >= total, 10_000, "all messages");
-    await s.close();
-    seen.push(...s.events.filter((e) => e.event === "message"));
-    assert.deepEqual(seen.map(bodyOf), Array.from({ length: total }, (_, i) => `m${i}`));
-    const ids = seen.map((e) => Number(e.id));
-    assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
-    assert.equal(new Set(ids).size, ids.length);
-  });
+      assert.deepEqual(seen.map(bodyOf), Array.from({ length: total }, (_, i) => `m${i}`));
+      const ids = seen.map((e) => Number(e.id));
+      assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+      assert.equal(new Set(ids).size, ids.length);
+    });
 
-  it("keeps messages for an account with no session and delivers them on the first stream; answers receipts only then", async () => {
-    await gw.createAccount("paris");
-    const to = `paris@${gw.domain}`;
-    await say(to, "while you were out", {}, true);
-    await say(to, "second", {}, false);
-    const receipts = (id: string) => juliet.stanzas.filter((st) => st.getChild("received", "urn:xmpp:receipts")?.attrs.id === id).length;
-    // Both messages are stored and anything the gateway wrote on their account is in before the sentinel.
-    await gatewaySentinel(juliet, gw.domain);
-    assert.equal(receipts("j-while you were out"), 0, "no receipt before a stream has it");
-    const s = await gw.sse("/v1/events", gw.token("paris"));
-    await s.waitFor((ev) => ev.filter((e) => e.event === "message").length >= 2, 5000, "stored messages");
-    assert.deepEqual(s.events.filter((e) => e.event === "message").map(bodyOf), ["while you were out", "second"]);
-    const receipt = await juliet.waitFor((st) => st.getChild("received", "urn:xmpp:receipts")?.attrs.id === "j-while you were out");
-    assert.equal(receipt.attrs.from, to);
-    await s.close();
-    // A second stream must not answer the receipt again.
-    const again = await gw.sse("/v1/events?since=0", gw.token("paris"));
-    await again.waitFor((ev) => ev.filter((e) => e.event === "message").length >= 2, 5000, "replay");
-    // Sentinel: a new message asking for a receipt reaches the same stream after the replay, and the
-    // stream answers receipts batch by batch, so a second receipt for the replayed message would
-    // have been written before this one.
-    await say(to, "sentinel", {}, true);
-    await again.waitFor((ev) => ev.some((e) => bodyOf(e) === "sentinel"), 5000, "the sentinel on the second stream");
-    await juliet.waitFor((st) => st.getChild("received", "urn:xmpp:receipts")?.attrs.id === "j-sentinel");
-    await again.close();
-    assert.equal(receipts("j-while you were out"), 1);
-  });
+    it("keeps messages for an account with no session and delivers them on the first stream; answers receipts only then", async () => {
+      await gw.createAccount("paris");
+      const to = `paris@${gw.domain}`;
+      await say(to, "while you were out", {}, true);
+      await say(to, "second", {}, false);
+      const receipts = (id: string) => juliet.stanzas.filter((st) => st.getChild("received", "urn:xmpp:receipts")?.attrs.id === id).length;
+      // Both messages are stored and anything the gateway wrote on their account is in before the sentinel.
+      await gatewaySentinel(juliet, gw.domain);
+      assert.equal(receipts("j-while you were out"), 0, "no receipt before a stream has it");
+      const s = await gw.sse("/v1/events", gw.token("paris"));
+      await s.waitFor((ev) => ev.filter((e) => e.event === "message").length >= 2, 5000, "stored messages");
+      assert.deepEqual(s.events.filter((e) => e.event === "message").map(bodyOf), ["while you were out", "second"]);
+      const receipt = await juliet.waitFor((st) => st.getChild("received", "urn:xmpp:receipts")?.attrs.id === "j-while you were out");
+      assert.equal(receipt.attrs.from, to);
+      await s.close();
+      // A second stream must not answer the receipt again.
+      const again = await gw.sse("/v1/events?since=0", gw.token("paris"));
+      await again.waitFor((ev) => ev.filter((e) => e.event === "message").length >= 2, 5000, "replay");
+      // Sentinel: a new message asking for a receipt reaches the same stream after the replay, and the
+      // stream answers receipts batch by batch, so a second receipt for the replayed message would
+      // have been written before this one.
+      await say(to, "sentinel", {}, true);
+      await again.waitFor((ev) => ev.some((e) => bodyOf(e) === "sentinel"), 5000, "the sentinel on the second stream");
+      await juliet.waitFor((st) => st.getChild("received", "urn:xmpp:receipts")?.attrs.id === "j-sentinel");
+      await again.close();
+      assert.equal(receipts("j-while you were out"), 1);
+    });
 
-  it("routes a message to a full JID to that session's streams only, and a bare-JID message to all (RFC 6121 §8.5)", async () => {
-    await gw.createAccount("nurse");
-    const tok = gw.token("nurse");
-    const phone = await gw.sse("/v1/events?resource=phone", tok);
-    const laptop = await gw.sse("/v1/events", tok, { "balcony-resource": "laptop" });
-    assert.equal(laptop.headers?.get("balcony-resource"), "laptop");
-    await waitFor(async () => (await gw.request("GET", "/v1/sessions", { token: tok })).body.items.length === 2, 5000, "two sessions");
-    await say(`nurse@${gw.domain}/phone`, "phone only");
-    await say(`nurse@${gw.domain}`, "everyone");
-    await phone.waitFor((ev) => ev.some((e) => bodyOf(e) === "everyone"), 5000, "phone: everyone");
-    await laptop.waitFor((ev) => ev.some((e) => bodyOf(e) === "everyone"), 5000, "laptop: everyone");
-    assert.deepEqual(phone.events.filter((e) => e.event === "message").map(bodyOf), ["phone only", "everyone"]);
-    assert.deepEqual(laptop.events.filter((e) => e.event === "message").map(bodyOf), ["everyone"]);
-    await phone.close();
-    await laptop.close();
-  });
+    it("routes a message to a full JID to that session's streams only, and a bare-JID message to all (RFC 6121 §8.5)", async () => {
+      await gw.createAccount("nurse");
+      const tok = gw.token("nurse");
+      const phone = await gw.sse("/v1/events?resource=phone", tok);
+      const laptop = await gw.sse("/v1/events", tok, { "balcony-resource": "laptop" });
+      assert.equal(laptop.headers?.get("balcony-resource"), "laptop");
+      await waitFor(async () => (await gw.request("GET", "/v1/sessions", { token: tok })).body.items.length === 2, 5000, "two sessions");
+      await say(`nurse@${gw.domain}/phone`, "phone only");
+      await say(`nurse@${gw.domain}`, "everyone");
+      await phone.waitFor((ev) => ev.some((e) => bodyOf(e) === "everyone"), 5000, "phone: everyone");
+      await laptop.waitFor((ev) => ev.some((e) => bodyOf(e) === "everyone"), 5000, "laptop: everyone");
+      assert.deepEqual(phone.events.filter((e) => e.event === "message").map(bodyOf), ["phone only", "everyone"]);
+      assert.deepEqual(laptop.events.filter((e) => e.event === "message").map(bodyOf), ["everyone"]);
+      await phone.close();
+      await laptop.close();
+    });
 
-  it("serves the same log as JSON pages for pollers", async () => {
-    await gw.createAccount("friar");
-    const tok = gw.token("friar");
-    for (let i = 0; i < 5; i++) await say(`friar@${gw.domain}`, `p${i}`);
-    await waitFor(async () => (await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items.length === 5, 5000, "5 events");
-    const p1 = await gw.request("GET", "/v1/events?since=0&limit=3", { token: tok, headers: { accept: "application/json" } });
-    assert.equal(p1.status, 200);
-    assert.deepEqual(p1.body.items.map((e: { data: { body: string } }) => e.data.body), ["p0", "p1", "p2"]);
-    const p2 = await gw.request("GET", `/v1/events?since=${p1.body.nextSince}&limit=3`, { token: tok });
-    assert.deepEqual(p2.body.items.map((e: { data: { body: string } }) => e.data.body), ["p3", "p4"]);
-    const p3 = await gw.request("GET", `/v1/events?since=${p2.body.nextSince}`, { token: tok });
-    assert.equal(p3.body.items.length, 0);
-    assert.equal(p3.body.nextSince, p2.body.nextSince);
-    const bad = await gw.request("GET", "/v1/events?since=-1", { token: tok });
-    assert.equal(bad.status, 400);
-    const badHeader = await gw.request("GET", "/v1/events", { token: tok, headers: { "last-event-id": "x1" } });
-    assert.equal(badHeader.status, 400);
-    assert.equal(badHeader.body.code, "invalid-cursor");
-  });
+    it("serves the same log as JSON pages for pollers", async () => {
+      await gw.createAccount("friar");
+      const tok = gw.token("friar");
+      for (let i = 0; i < 5; i++) await say(`friar@${gw.domain}`, `p${i}`);
+      await waitFor(async () => (await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items.length === 5, 5000, "5 events");
+      const p1 = await gw.request("GET", "/v1/events?since=0&limit=3", { token: tok, headers: { accept: "application/json" } });
+      assert.equal(p1.status, 200);
+      assert.deepEqual(p1.body.items.map((e: { data: { body: string } }) => e.data.body), ["p0", "p1", "p2"]);
+      const p2 = await gw.request("GET", `/v1/events?since=${p1.body.nextSince}&limit=3`, { token: tok });
+      assert.deepEqual(p2.body.items.map((e: { data: { body: string } }) => e.data.body), ["p3", "p4"]);
+      const p3 = await gw.request("GET", `/v1/events?since=${p2.body.nextSince}`, { token: tok });
+      assert.equal(p3.body.items.length, 0);
+      assert.equal(p3.body.nextSince, p2.body.nextSince);
+      const bad = await gw.request("GET", "/v1/events?since=-1", { token: tok });
+      assert.equal(bad.status, 400);
+      const badHeader = await gw.request("GET", "/v1/events", { token: tok, headers: { "last-event-id": "x1" } });
+      assert.equal(badHeader.status, 400);
+      assert.equal(badHeader.body.code, "invalid-cursor");
+    });
 
-  it("streams every event once, in sequence, to every reader while concurrent writers race to commit", async () => {
-    // Writers: 4 XMPP users each firing 50 messages at once (the inbound pipeline's transactions),
-    // and 3 HTTP clients changing the roster meanwhile (transactions of their own). Readers: two
-    // SSE streams and a JSON poller following the log from the start of a fresh account.
-    const lp = "benvolio";
-    await gw.createAccount(lp);
-    const tok = gw.token(lp);
-    const to = `${lp}@${gw.domain}`;
-    const USERS = 4;
-    const PER_USER = 50;
-    // 3 roster workers: with the inbound batch they may hold 4 of the 5 pooled connections while
-    // they queue on the account's row lock, leaving one for the readers.
-    const WORKERS = 3;
-    const CONTACTS_PER_WORKER = 14; // each pre-approved once: one roster event apiece
-    const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-    const senders = await Promise.all(
-      range(USERS).map(async (i) => {
-        await server.registerUser(`sender${i}`, "pw");
-        return connectUser(server, `sender${i}`, "pw", "burst");
-      }),
-    );
-    const streams: SseClient[] = [await gw.sse("/v1/events?since=0&resource=reader-a", tok), await gw.sse("/v1/events?since=0&resource=reader-b", tok)];
-    for (const st of streams) assert.equal(st.status, 200);
-    const polled: { id: number; event: string; data: { body?: string } }[] = [];
-    let stopPolling = false;
-    const poller = (async () => {
-      let since = "0";
-      while (!stopPolling) {
-        const r = await gw.request("GET", `/v1/events?since=${since}&limit=50`, { token: tok });
-        assert.equal(r.status, 200, r.text);
-        polled.push(...r.body.items);
-        since = r.body.nextSince;
-        if (r.body.items.length === 0) await new Promise((res) => setTimeout(res, 20));
-      }
-    })();
-    try {
-      const sent: string[] = [];
-      const messaging = senders.map((u, i) =>
-        Promise.all(
-          range(PER_USER).map((k) => {
-            const body = `burst-${i}-${k}`;
-            sent.push(body);
-            return u.send(xml("message", { to, type: "chat", id: body }, xml("body", {}, body)));
-          }),
-        ),
+    it("streams every event once, in sequence, to every reader while concurrent writers race to commit", async () => {
+      // Writers: 4 XMPP users each firing 50 messages at once (the inbound pipeline's transactions),
+      // and 3 HTTP clients changing the roster meanwhile (transactions of their own). Readers: two
+      // SSE streams and a JSON poller following the log from the start of a fresh account.
+      const lp = "benvolio";
+      await gw.createAccount(lp);
+      const tok = gw.token(lp);
+      const to = `${lp}@${gw.domain}`;
+      const USERS = 4;
+      const PER_USER = 50;
+      // 3 roster workers: with the inbound batch they may hold 4 of the 5 pooled connections while
+      // they queue on the account's row lock, leaving one for the readers.
+      const WORKERS = 3;
+      const CONTACTS_PER_WORKER = 14; // each pre-approved once: one roster event apiece
+      const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+      const senders = await Promise.all(
+        range(USERS).map(async (i) => {
+          await server.registerUser(`sender${i}`, "pw");
+          return connectUser(server, `sender${i}`, "pw", "burst");
+        }),
       );
-      // Pre-approving a new contact appends exactly one roster event, and repeating it appends none
-      // (RFC 6121 A.2.3), so a retry after a 5xx (its transaction may or may not have committed)
-      // keeps the count exact. The retries are counted and printed: see the report on them.
-      const retried: string[] = [];
-      const rostering = range(WORKERS).map(async (w) => {
-        for (let k = 0; k < CONTACTS_PER_WORKER; k++) {
-          const contact = `contact-${w}-${k}@localhost`;
-          for (let attempt = 1; ; attempt++) {
-            const approve = await gw.request("POST", `/v1/roster/${contact}/approve`, { token: tok });
-            if (approve.status >= 500 && attempt < 5) {
-              retried.push(`${contact}: ${approve.status} ${approve.body?.code}`);
-              continue;
-            }
-            assert.equal(approve.status, 200, approve.text);
-            assert.deepEqual([approve.body.subscription, approve.body.approved], ["none", true]);
-            break;
-          }
+      const streams: SseClient[] = [await gw.sse("/v1/events?since=0&resource=reader-a", tok), await gw.sse("/v1/events?since=0&resource=reader-b", tok)];
+      for (const st of streams) assert.equal(st.status, 200);
+      const polled: { id: number; event: string; data: { body?: string } }[] = [];
+      let stopPolling = false;
+      const poller = (async () => {
+        let since = "0";
+        while (!stopPolling) {
+          const r = await gw.request("GET", `/v1/events?since=${since}&limit=50`, { token: tok });
+          assert.equal(r.status, 200, r.text);
+          polled.push(...r.body.items);
+          since = r.body.nextSince;
+          if (r.body.items.length === 0) await new Promise((res) => setTimeout(res, 20));
         }
-      });
-      await Promise.all([...messaging, ...rostering]);
-      if (retried.length) console.log(`events: ${retried.length} roster request(s) retried after a 5xx while the inbound burst held the account: ${retried.slice(0, 3).join("; ")}`);
-      const expected = USERS * PER_USER + WORKERS * CONTACTS_PER_WORKER;
-      // The log as stored: a fresh account's sequence is 1..N, N being everything the writers caused.
-      const stored = async () =>
-        (await gw.running.db.pool.query<{ seq: number; type: string }>("SELECT e.seq::int AS seq, e.type FROM event e WHERE e.account_id = (SELECT id FROM account WHERE localpart = $1) ORDER BY e.seq", [lp])).rows;
-      await waitFor(async () => (await stored()).length >= expected, 60_000, `${expected} events stored`);
-      // A sentinel event after all of them: once every reader has it, whatever it was going to
-      // deliver before it (a late event, a duplicate) has been delivered too.
-      assert.equal((await gw.request("PUT", "/v1/roster/sentinel@localhost", { token: tok, body: { name: "Sentinel" } })).status, 201);
-      const rows = await stored();
-      const n = expected + 1;
-      assert.equal(rows.length, n, "everything the writers caused, and the sentinel, is in the log");
-      assert.deepEqual(rows.map((r) => r.seq), range(n).map((i) => i + 1), "the stored sequence is 1..N without a gap");
-      assert.equal(rows.filter((r) => r.type === "message").length, USERS * PER_USER);
-      const ids = range(n).map((i) => i + 1);
-      const last = (events: { id: string | number | null }[]) => events.some((e) => Number(e.id) === n);
-      for (const [i, st] of streams.entries()) await st.waitFor((ev) => last(ev), 30_000, `stream ${i} to reach event ${n}`);
-      await waitFor(() => last(polled), 30_000, `the poller to reach event ${n}`);
-      const readers: [string, { id: number; body: string | undefined; event: string }[]][] = [
-        ...streams.map((st, i): [string, { id: number; body: string | undefined; event: string }[]] => [`SSE stream ${i}`, st.events.map((e) => ({ id: Number(e.id), event: e.event, body: bodyOf(e) }))]),
-        ["JSON poller", polled.map((e) => ({ id: e.id, event: e.event, body: e.data.body }))],
-      ];
-      for (const [name, seen] of readers) {
-        assert.deepEqual(seen.map((e) => e.id), ids, `${name}: ids 1..${n}, strictly increasing, no gap, no duplicate`);
-        assert.deepEqual(seen.filter((e) => e.event === "message").map((e) => e.body).sort(), [...sent].sort(), `${name}: every message sent, once`);
+      })();
+      try {
+        const sent: string[] = [];
+        const messaging = senders.map((u, i) =>
+          Promise.all(
+            range(PER_USER).map((k) => {
+              const body = `burst-${i}-${k}`;
+              sent.push(body);
+              return u.send(xml("message", { to, type: "chat", id: body }, xml("body", {}, body)));
+            }),
+          ),
+        );
+        // Pre-approving a new contact appends exactly one roster event, and repeating it appends none
+        // (RFC 6121 A.2.3), so a retry after a 5xx (its transaction may or may not have committed)
+        // keeps the count exact. The retries are counted and printed: see the report on them.
+        const retried: string[] = [];
+        const rostering = range(WORKERS).map(async (w) => {
+          for (let k = 0; k < CONTACTS_PER_WORKER; k++) {
+            const contact = `contact-${w}-${k}@localhost`;
+            for (let attempt = 1; ; attempt++) {
+              const approve = await gw.request("POST", `/v1/roster/${contact}/approve`, { token: tok });
+              if (approve.status >= 500 && attempt < 5) {
+                retried.push(`${contact}: ${approve.status} ${approve.body?.code}`);
+                continue;
+              }
+              assert.equal(approve.status, 200, approve.text);
+              assert.deepEqual([approve.body.subscription, approve.body.approved], ["none", true]);
+              break;
+            }
+          }
+        });
+        await Promise.all([...messaging, ...rostering]);
+        if (retried.length) console.log(`events: ${retried.length} roster request(s) retried after a 5xx while the inbound burst held the account: ${retried.slice(0, 3).join("; ")}`);
+        const expected = USERS * PER_USER + WORKERS * CONTACTS_PER_WORKER;
+        // The log as stored: a fresh account's sequence is 1..N, N being everything the writers caused.
+        const stored = async () =>
+          (await gw.running.db.pool.query<{ seq: number; type: string }>("SELECT e.seq::int AS seq, e.type FROM event e WHERE e.account_id = (SELECT id FROM account WHERE localpart = $1) ORDER BY e.seq", [lp])).rows;
+        await waitFor(async () => (await stored()).length >= expected, 60_000, `${expected} events stored`);
+        // A sentinel event after all of them: once every reader has it, whatever it was going to
+        // deliver before it (a late event, a duplicate) has been delivered too.
+        assert.equal((await gw.request("PUT", "/v1/roster/sentinel@localhost", { token: tok, body: { name: "Sentinel" } })).status, 201);
+        const rows = await stored();
+        const n = expected + 1;
+        assert.equal(rows.length, n, "everything the writers caused, and the sentinel, is in the log");
+        assert.deepEqual(rows.map((r) => r.seq), range(n).map((i) => i + 1), "the stored sequence is 1..N without a gap");
+        assert.equal(rows.filter((r) => r.type === "message").length, USERS * PER_USER);
+        const ids = range(n).map((i) => i + 1);
+        const last = (events: { id: string | number | null }[]) => events.some((e) => Number(e.id) === n);
+        for (const [i, st] of streams.entries()) await st.waitFor((ev) => last(ev), 30_000, `stream ${i} to reach event ${n}`);
+        await waitFor(() => last(polled), 30_000, `the poller to reach event ${n}`);
+        const readers: [string, { id: number; body: string | undefined; event: string }[]][] = [
+          ...streams.map((st, i): [string, { id: number; body: string | undefined; event: string }[]] => [`SSE stream ${i}`, st.events.map((e) => ({ id: Number(e.id), event: e.event, body: bodyOf(e) }))]),
+          ["JSON poller", polled.map((e) => ({ id: e.id, event: e.event, body: e.data.body }))],
+        ];
+        for (const [name, seen] of readers) {
+          assert.deepEqual(seen.map((e) => e.id), ids, `${name}: ids 1..${n}, strictly increasing, no gap, no duplicate`);
+          assert.deepEqual(seen.filter((e) => e.event === "message").map((e) => e.body).sort(), [...sent].sort(), `${name}: every message sent, once`);
+        }
+      } finally {
+        stopPolling = true;
+        await poller;
+        for (const st of streams) await st.close();
+        for (const u of senders) await u.stop();
       }
-    } finally {
-      stopPolling = true;
-      await poller;
-      for (const st of streams) await st.close();
-      for (const u of senders) await u.stop();
-    }
-  });
+    });
 
-  it("sends a resync event first when the cursor is older than the retained log", async () => {
-    await gw.createAccount("capulet");
-    const tok = gw.token("capulet");
-    for (let i = 0; i < 4; i++) await say(`capulet@${gw.domain}`, `r${i}`);
-    await waitFor(async () => (await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items.length === 4, 5000, "4 events");
-    // Retention expired for the two oldest events.
-    const all = (await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items as { id: number }[];
-    await gw.running.db.pool.query("DELETE FROM event WHERE seq <= $1 AND account_id = (SELECT id FROM account WHERE localpart = 'capulet')", [all[1]!.id]);
-    const s = await gw.sse("/v1/events?since=0", tok);
-    await s.waitFor((ev) => ev.filter((e) => e.event === "message").length >= 2, 5000, "kept events");
-    assert.equal(s.events[0]!.event, "resync");
-    assert.equal(Number(s.events[0]!.id), all[1]!.id);
-    assert.deepEqual(s.events.slice(1).map(bodyOf), ["r2", "r3"]);
-    await s.close();
-    const fresh = await gw.sse(`/v1/events?since=${all[1]!.id}`, tok);
-    await fresh.waitFor((ev) => ev.length >= 2, 5000, "no resync needed");
-    assert.equal(fresh.events[0]!.event, "message");
-    await fresh.close();
+    it("sends a resync event first when the cursor is older than the retained log", async () => {
+      await gw.createAccount("capulet");
+      const tok = gw.token("capulet");
+      for (let i = 0; i < 4; i++) await say(`capulet@${gw.domain}`, `r${i}`);
+      await waitFor(async () => (await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items.length === 4, 5000, "4 events");
+      // Retention expired for the two oldest events.
+      const all = (await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items as { id: number }[];
+      await gw.running.db.pool.query("DELETE FROM event WHERE seq <= $1 AND account_id = (SELECT id FROM account WHERE localpart = 'capulet')", [all[1]!.id]);
+      const s = await gw.sse("/v1/events?since=0", tok);
+      await s.waitFor((ev) => ev.filter((e) => e.event === "message").length >= 2, 5000, "kept events");
+      assert.equal(s.events[0]!.event, "resync");
+      assert.equal(Number(s.events[0]!.id), all[1]!.id);
+      assert.deepEqual(s.events.slice(1).map(bodyOf), ["r2", "r3"]);
+      await s.close();
+      const fresh = await gw.sse(`/v1/events?since=${all[1]!.id}`, tok);
+      await fresh.waitFor((ev) => ev.length >= 2, 5000, "no resync needed");
+      assert.equal(fresh.events[0]!.event, "message");
+      await fresh.close();
+    });
   });
-});
+}

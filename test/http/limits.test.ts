@@ -1,9 +1,11 @@
 // Protective limits on the real app: rate limits per account and per IP (429 + Retry-After),
-// body size, open streams per account.
+// body size, open streams per account, stanza size (MAX_STANZA_BYTES).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
 
 describe("limits", () => {
   let server: XmppServer;
@@ -68,5 +70,71 @@ describe("limits", () => {
     assert.equal(d.status, 200, "a slot frees when a stream closes");
     await b.close();
     await d.close();
+  });
+});
+
+// MAX_STANZA_BYTES: the XMPP server drops a component that writes a stanza over its limit, so the
+// gateway refuses such a message before storing it. The bound is exact: a stanza of exactly the
+// limit goes through, one byte more is refused.
+describe("MAX_STANZA_BYTES", () => {
+  const LIMIT = 4096;
+  let server: XmppServer;
+  let gw: TestGateway;
+  let juliet: XmppUser;
+  let tok: string;
+
+  before(async () => {
+    server = await startXmppServer();
+    await server.registerUser("juliet", "pw-juliet");
+    gw = await startTestGateway(server, { MAX_STANZA_BYTES: String(LIMIT) });
+    await gw.createAccount("verbose");
+    tok = gw.token("verbose");
+    juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
+    await juliet.sendPresence();
+  });
+  after(async () => {
+    await juliet?.stop();
+    await gw?.stop();
+    await server?.stop();
+  });
+
+  const post = (body: string) => gw.request("POST", "/v1/messages", { token: tok, body: { to: "juliet@localhost", body } });
+  const history = async () => {
+    const r = await gw.request("GET", "/v1/messages?with=juliet@localhost", { token: tok });
+    assert.equal(r.status, 200, r.text);
+    return (r.body.items as { id: string; body: unknown }[]).map((m) => m.body);
+  };
+
+  it("refuses a message whose stanza would exceed it with 413 naming body.body; stores and sends nothing; delivers one of exactly the limit", async () => {
+    // The stanza's size apart from the body is fixed (the message id is a UUID): learn it from the refusal.
+    const probe = await post("x".repeat(LIMIT));
+    assert.equal(probe.status, 413, probe.text);
+    const overhead = Number(/would be a (\d+)-byte stanza/.exec(probe.body.detail)?.[1]) - LIMIT;
+    assert.ok(overhead > 100 && overhead < 1000, `stanza overhead ${overhead} bytes (${probe.body.detail})`);
+
+    const mark = juliet.stanzas.length;
+    const over = "o".repeat(LIMIT - overhead + 1);
+    const r = await post(over);
+    assert.equal(r.status, 413, r.text);
+    assert.match(r.headers.get("content-type") ?? "", /problem\+json/);
+    assert.equal(r.body.code, "payload-too-large");
+    assert.equal(r.body.field, "body.body");
+    assert.match(r.body.detail, new RegExp(`would be a ${LIMIT + 1}-byte stanza; the limit is ${LIMIT} bytes`));
+
+    const under = "u".repeat(LIMIT - overhead);
+    const ok = await post(under);
+    assert.equal(ok.status, 202, ok.text);
+    const got = await juliet.waitFor((s) => s.is("message") && s.attrs.id === ok.body.id);
+    assert.equal(got.getChildText("body"), under);
+    assert.equal(Buffer.byteLength(got.getChildText("body") ?? ""), LIMIT - overhead);
+
+    // Outbound messages leave in order and the sentinel's bounce after them: had the refused ones
+    // been sent, they would be in before it.
+    const end = await gatewaySentinel(juliet, gw.domain);
+    const fromUs = receivedFrom(juliet, `verbose@${gw.domain}`, mark, end).filter((s) => s.is("message"));
+    assert.deepEqual(fromUs.map((s) => s.attrs.id), [ok.body.id], "only the message within the limit reached Juliet");
+    const stored = await history();
+    assert.equal(stored.length, 1, `stored: ${stored.length}`);
+    assert.equal(stored[0], under);
   });
 });

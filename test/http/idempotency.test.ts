@@ -1,0 +1,98 @@
+// Idempotency-Key on POST /v1/messages: a retry within 24 h with the same payload gets the first
+// answer (same id, `Idempotent-Replayed: true`) and nothing is sent again; another payload under
+// the same key is 422 `idempotency-key-reused`; after 24 h the key is free and the request is new.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
+
+describe("idempotency", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+  let juliet: XmppUser;
+  let tok: string;
+  let romeo: string;
+
+  before(async () => {
+    server = await startXmppServer();
+    await server.registerUser("juliet", "pw-juliet");
+    gw = await startTestGateway(server);
+    romeo = await gw.createAccount("romeo");
+    tok = gw.token("romeo");
+    juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
+    await juliet.sendPresence();
+  });
+  after(async () => {
+    await juliet?.stop();
+    await gw?.stop();
+    await server?.stop();
+  });
+
+  const post = (body: unknown, key?: string) => gw.request("POST", "/v1/messages", { token: tok, body, headers: key ? { "idempotency-key": key } : {} });
+  /** The ids of the messages from Romeo that Juliet received in [start, end). */
+  const idsFrom = (start: number, end: number) => receivedFrom(juliet, romeo, start, end).filter((s) => s.is("message")).map((s) => s.attrs.id);
+  /**
+   * Everything the gateway sent to Juliet so far is in once a marker message (the outbox sends in
+   * order, so a duplicate would leave before it) and then a sentinel (bounced behind anything
+   * else the gateway wrote to the link) have come back. Returns the index of the sentinel's bounce.
+   */
+  async function settled(): Promise<number> {
+    const marker = await post({ to: "juliet@localhost", body: "marker" });
+    assert.equal(marker.status, 202, marker.text);
+    await juliet.waitFor((s) => s.is("message") && s.attrs.id === marker.body.id);
+    return gatewaySentinel(juliet, gw.domain);
+  }
+
+  it("replays the same key and payload, rejects another payload, and frees the key after 24 h", async () => {
+    const key = "order-66-retry";
+    const payload = { to: "juliet@localhost", body: "Wherefore art thou?", thread: "balcony" };
+    const start = juliet.stanzas.length;
+
+    const first = await post(payload, key);
+    assert.equal(first.status, 202, first.text);
+    assert.equal(first.headers.get("idempotent-replayed"), null, "the first answer is not a replay");
+    await juliet.waitFor((s) => s.is("message") && s.attrs.id === first.body.id);
+
+    // The same payload with its keys in another order is the same request.
+    const replay = await post({ thread: "balcony", body: "Wherefore art thou?", to: "juliet@localhost" }, key);
+    assert.equal(replay.status, 202, replay.text);
+    assert.equal(replay.body.id, first.body.id);
+    assert.equal(replay.body.createdAt, first.body.createdAt);
+    assert.equal(replay.headers.get("idempotent-replayed"), "true");
+
+    const reused = await post({ ...payload, body: "A different question" }, key);
+    assert.equal(reused.status, 422, reused.text);
+    assert.equal(reused.body.code, "idempotency-key-reused");
+    assert.equal(reused.body.field, "headers.idempotency-key");
+
+    let end = await settled();
+    const sent = idsFrom(start, end);
+    assert.equal(sent.filter((id) => id === first.body.id).length, 1, `sent once: ${sent.join(", ")}`);
+    assert.equal(sent.length, 2, `only the first message and the marker reached Juliet: ${sent.join(", ")}`);
+    const history = await gw.request("GET", "/v1/messages?with=juliet@localhost", { token: tok });
+    assert.deepEqual(
+      (history.body.items as { body: string }[]).map((m) => m.body),
+      ["marker", "Wherefore art thou?"],
+      "neither the replay nor the refused payload was stored",
+    );
+
+    // 25 h later the key is free again: the same request is a new message, sent again.
+    const aged = await gw.running.db.pool.query("UPDATE message SET created_at = now() - interval '25 hours' WHERE id = $1", [first.body.id]);
+    assert.equal(aged.rowCount, 1);
+    const mark = juliet.stanzas.length;
+    const again = await post(payload, key);
+    assert.equal(again.status, 202, again.text);
+    assert.notEqual(again.body.id, first.body.id);
+    assert.equal(again.headers.get("idempotent-replayed"), null);
+    const got = await juliet.waitFor((s) => s.is("message") && s.attrs.id === again.body.id);
+    assert.equal(got.getChildText("body"), "Wherefore art thou?");
+    // And the new message now owns the key: a retry replays it, not the aged one.
+    const replay2 = await post(payload, key);
+    assert.equal(replay2.body.id, again.body.id);
+    assert.equal(replay2.headers.get("idempotent-replayed"), "true");
+    end = await settled();
+    assert.equal(idsFrom(mark, end).length, 2, `the new message and the marker: ${idsFrom(mark, end).join(", ")}`);
+  });
+});
