@@ -62,13 +62,17 @@ export async function readEvents(db: Db, accountId: number, after: number, limit
   return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
 }
 
-/** The log's bounds for an account: the oldest retained seq (null if none) and the head. */
+/**
+ * The log's bounds for an account: the oldest retained seq (null if none) and the head. One
+ * statement, so one snapshot: read separately, a reader could see the head of a transaction that
+ * just committed but not its event, take the cursor for one older than the log, and skip that
+ * event behind a spurious `resync`.
+ */
 export async function logBounds(db: Db, accountId: number): Promise<{ oldest: number | null; head: number }> {
-  const [oldest, account] = await Promise.all([
-    db.event.findFirst({ where: { accountId }, orderBy: { seq: "asc" }, select: { seq: true } }),
-    db.account.findUnique({ where: { id: accountId }, select: { lastSeq: true } }),
-  ]);
-  return { oldest: oldest ? Number(oldest.seq) : null, head: Number(account?.lastSeq ?? 0) };
+  const rows = await db.$queryRaw<{ oldest: bigint | null; head: bigint | null }[]>`
+    SELECT (SELECT min(seq) FROM event WHERE account_id = a.id) AS oldest, a.last_seq AS head FROM account a WHERE a.id = ${accountId}`;
+  const r = rows[0];
+  return { oldest: r?.oldest == null ? null : Number(r.oldest), head: Number(r?.head ?? 0) };
 }
 
 /** Marks receipts as answered; returns only those this call won (exactly once across streams). */
