@@ -26,12 +26,12 @@ import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Worker } from "node:worker_threads";
 import { createTestDatabase, type TestDatabase } from "../scripts/harness/database.js";
 import { GatewayCluster, api, createAccount } from "../scripts/harness/cluster.js";
 import { startHaproxy, type Haproxy } from "../scripts/harness/haproxy.js";
 import { startXmppServer, type XmppServer } from "../scripts/harness/xmpp-server.js";
 import type { SinkOptions } from "./sink.js";
+import { SinkWorker } from "./sink-client.js";
 
 const { values: opt } = parseArgs({
   options: {
@@ -149,63 +149,28 @@ overall.unref();
 // ---------------------------------------------------------------------------------------------
 // The receiving XMPP user (bench/sink.ts in a worker thread): it records stanza ids and times
 
-type SinkMessage =
-  | { type: "online"; jid: string }
-  | { type: "failed"; message: string }
-  | { type: "error"; message: string }
-  | { type: "progress"; unique: number; total: number }
-  | { type: "records"; ids: string[]; times: Float64Array }
-  | { type: "stopped" };
-
+/** The receiving user (bench/sink-client.ts), keeping the first arrival time of every id. */
 class Sink {
   /** stanza id -> first arrival time */
   readonly arrivals = new Map<string, number>();
   /** arrivals of an id already seen (resends) */
   duplicates = 0;
-  jid = "";
-  readonly errors: string[] = [];
-  #listeners = new Set<(m: SinkMessage) => void>();
-  #stopped = false;
 
-  private constructor(private readonly worker: Worker) {
-    worker.on("message", (m: SinkMessage) => {
-      if (m.type === "error") this.errors.push(m.message);
-      for (const l of this.#listeners) l(m);
-    });
-    worker.on("error", (e) => this.errors.push(`worker: ${e.message}`));
-  }
+  private constructor(private readonly worker: SinkWorker) {}
 
   static async start(opts: SinkOptions): Promise<Sink> {
-    // Workers do not inherit tsx's loader: register it in the worker before importing sink.ts.
-    const entry = new URL("./sink.ts", import.meta.url).href;
-    const tsx = import.meta.resolve("tsx/esm/api");
-    const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-    const sink = new Sink(new Worker(code, { eval: true, workerData: opts }));
-    onCleanup("sink user", () => sink.stop());
-    const first = await Promise.race([sink.#next((m) => m.type === "online" || m.type === "failed"), sleep(15_000).then(() => null)]);
-    if (!first) throw new Error("sink login timed out");
-    if (first.type === "failed") throw new Error(`sink login failed: ${first.message}`);
-    if (first.type === "online") sink.jid = first.jid;
-    return sink;
+    const worker = await SinkWorker.start(opts);
+    onCleanup("sink user", () => worker.stop());
+    return new Sink(worker);
   }
 
-  #next(match: (m: SinkMessage) => boolean): Promise<SinkMessage> {
-    return new Promise((resolve) => {
-      const l = (m: SinkMessage) => {
-        if (!match(m)) return;
-        this.#listeners.delete(l);
-        resolve(m);
-      };
-      this.#listeners.add(l);
-    });
+  get errors(): string[] {
+    return this.worker.errors;
   }
 
   /** Fetches what arrived since the last collect() into `arrivals`. */
   async collect(): Promise<void> {
-    const reply = this.#next((m) => m.type === "records");
-    this.worker.postMessage({ cmd: "take" });
-    const m = (await Promise.race([reply, sleep(30_000).then(() => null)])) as Extract<SinkMessage, { type: "records" }> | null;
-    if (!m) throw new Error("the sink did not answer");
+    const m = await this.worker.records();
     m.ids.forEach((id, i) => {
       if (this.arrivals.has(id)) this.duplicates++;
       else this.arrivals.set(id, m.times[i]!);
@@ -228,15 +193,6 @@ class Sink {
       } else if (Date.now() - lastChange > idleMs) return false;
       await sleep(100);
     }
-  }
-
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    const stopped = this.#next((m) => m.type === "stopped");
-    this.worker.postMessage({ cmd: "stop" });
-    await Promise.race([stopped, sleep(5000)]);
-    await this.worker.terminate();
   }
 }
 

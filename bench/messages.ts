@@ -23,7 +23,6 @@ import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Worker } from "node:worker_threads";
 import pkg from "@xmpp/component";
 import jwt from "jsonwebtoken";
 import { Pool } from "undici";
@@ -31,6 +30,7 @@ import { createTestDatabase } from "../scripts/harness/database.js";
 import { startXmppServer, type XmppServer } from "../scripts/harness/xmpp-server.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
 import type { SinkOptions } from "./sink.js";
+import { SinkWorker } from "./sink-client.js";
 
 const { component } = pkg;
 
@@ -250,71 +250,40 @@ function armOverallTimeout(): void {
 // ---------------------------------------------------------------------------------------------
 // The receiving XMPP user, in a worker thread (bench/sink.ts)
 
-interface Received {
-  ids: string[];
-  times: Float64Array;
-}
-
-type SinkMessage =
-  | { type: "online"; jid: string }
-  | { type: "failed"; message: string }
-  | { type: "error"; message: string }
-  | { type: "progress"; unique: number; total: number }
-  | { type: "records"; ids: string[]; times: Float64Array }
-  | { type: "stopped" };
-
+/** The receiving user (bench/sink-client.ts), counting distinct arrivals as they come. */
 class Sink {
   unique = 0;
   total = 0;
-  jid = "";
-  readonly errors: string[] = [];
-  #listeners = new Set<(m: SinkMessage) => void>();
 
-  private constructor(private readonly worker: Worker) {
-    worker.on("message", (m: SinkMessage) => {
-      if (m.type === "progress") {
-        this.unique = m.unique;
-        this.total = m.total;
-      } else if (m.type === "error") {
-        this.errors.push(m.message);
-      }
-      for (const l of this.#listeners) l(m);
-    });
-    worker.on("error", (e) => this.errors.push(`worker: ${e.message}`));
-  }
+  private constructor(private readonly worker: SinkWorker) {}
 
   static async start(opts: SinkOptions): Promise<Sink> {
-    // Workers do not inherit tsx's loader: register it in the worker before importing sink.ts.
-    const entry = new URL("./sink.ts", import.meta.url).href;
-    const tsx = import.meta.resolve("tsx/esm/api");
-    const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-    const sink = new Sink(new Worker(code, { eval: true, workerData: opts }));
-    onCleanup("sink user", () => sink.stop());
-    const first = await withTimeout(sink.#next((m) => m.type === "online" || m.type === "failed"), 15_000, "sink login");
-    if (first.type === "failed") throw new Error(`sink login failed: ${first.message}`);
-    if (first.type === "online") sink.jid = first.jid;
+    let sink: Sink | null = null;
+    const worker = await SinkWorker.start(opts, (m) => {
+      if (m.type === "progress" && sink) {
+        sink.unique = m.unique;
+        sink.total = m.total;
+      }
+    });
+    sink = new Sink(worker);
+    onCleanup("sink user", () => worker.stop());
     return sink;
   }
 
-  #next(match: (m: SinkMessage) => boolean): Promise<SinkMessage> {
-    return new Promise((resolve) => {
-      const l = (m: SinkMessage) => {
-        if (!match(m)) return;
-        this.#listeners.delete(l);
-        resolve(m);
-      };
-      this.#listeners.add(l);
-    });
+  get jid(): string {
+    return this.worker.jid;
+  }
+
+  get errors(): string[] {
+    return this.worker.errors;
   }
 
   /** Everything received since the last take(); resets the counters. */
-  async take(): Promise<Received> {
-    const reply = this.#next((m) => m.type === "records");
-    this.worker.postMessage({ cmd: "take" });
-    const m = (await withTimeout(reply, 30_000, "sink records")) as Extract<SinkMessage, { type: "records" }>;
+  async take(): Promise<{ ids: string[]; times: Float64Array }> {
+    const r = await this.worker.records();
     this.unique = 0;
     this.total = 0;
-    return { ids: m.ids, times: m.times };
+    return r;
   }
 
   /**
@@ -340,16 +309,6 @@ class Sink {
         resolve(ok);
       };
     });
-  }
-
-  #stopped = false;
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    const stopped = this.#next((m) => m.type === "stopped");
-    this.worker.postMessage({ cmd: "stop" });
-    await withTimeout(stopped, 5000, "sink stop").catch(() => undefined);
-    await this.worker.terminate();
   }
 }
 
