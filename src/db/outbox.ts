@@ -22,43 +22,78 @@ export async function enqueue(tx: Tx, accountId: number | null, stanzas: readonl
   await notify(tx, CHANNELS.outbox);
 }
 
+/** What the sender made of a claimed batch, recorded in the claim's transaction. */
+export interface DrainOutcome {
+  /** Messages the server confirmed. */
+  sent: string[];
+  /** Messages that can never be sent (malformed, over the stanza limit): failed with `error`. */
+  failed: string[];
+  error: object;
+  /** Outbox rows done with (confirmed, or refused and dropped). */
+  done: number[];
+}
+
 /**
- * Claims up to `limit` queued rows, messages and stanzas merged in sequence order, locked for
- * the caller's transaction. With `fence` (the backend pid holding the link lease), claims
- * nothing unless that lease is still held, so a holder that lost it cannot send.
+ * One drain step, on a pooled connection in a transaction of its own (raw pg: this is the hot
+ * path, a few statements per batch). Claims up to `limit` queued rows, messages and stanzas
+ * merged in sequence order, locked until commit; hands them to `send`, which writes them and
+ * waits for the server's confirmation; records its outcome and commits. `send` answering null
+ * (nothing written) or throwing rolls back, and the rows stay queued. With `fence` (the backend
+ * pid holding the link lease), claims nothing unless that lease is still held, so a holder that
+ * lost it cannot send. `more`: rows may be left behind this batch.
  */
-export async function claim(tx: Tx, limit: number, fence: { key: [number, number]; pid: number } | null): Promise<Queued[]> {
-  if (fence) {
-    const held = await tx.$queryRaw<{ ok: boolean }[]>`
-      SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = ${fence.key[0]}::int::oid
-        AND objid = ${fence.key[1]}::int::oid AND objsubid = 2 AND pid = ${fence.pid} AND granted) AS ok`;
-    if (!held[0]?.ok) return [];
-  }
-  const messages = await tx.$queryRaw<(Parameters<typeof toOutbound>[0] & { seq: number })[]>`
-    SELECT seq, id::text, "from", "to", type, body, subject, thread, lang, receipt, state FROM message
-    WHERE status = 'queued' AND direction = 'out' ORDER BY seq LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
-  const stanzas = await tx.$queryRaw<{ seq: number; stanza: Stanza }[]>`SELECT seq, stanza FROM outbox ORDER BY seq LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
-  const merged: Queued[] = [...messages.map((m) => ({ seq: Number(m.seq), message: toOutbound(m) })), ...stanzas.map((s) => ({ seq: Number(s.seq), stanza: s.stanza }))];
-  merged.sort((a, b) => a.seq - b.seq);
-  // Past the last row of a full list, the other list may be missing rows of lower seq: stop there.
-  const horizon = Math.min(messages.length === limit ? Number(messages[limit - 1]!.seq) : Infinity, stanzas.length === limit ? Number(stanzas[limit - 1]!.seq) : Infinity);
-  return merged.filter((q) => q.seq <= horizon);
-}
-
-/** Messages that can never be sent (malformed, over the stanza limit) fail instead of blocking the queue. */
-export async function markUnsendable(tx: Tx, ids: string[], error: object): Promise<void> {
-  if (ids.length) await tx.$executeRaw`UPDATE message SET status = 'failed', error = ${JSON.stringify(error)}::jsonb, updated_at = now() WHERE id = ANY(${ids}::uuid[])`;
-}
-
-/** Confirmed by the XMPP server: messages become `sent`, stanza rows go. */
-export async function markSent(db: Tx | pg.Pool, messageIds: string[], stanzaSeqs: number[] = []): Promise<void> {
-  if (messageIds.length) {
-    if ("query" in db) await db.query(MARK_SENT, [messageIds]);
-    else await db.$executeRawUnsafe(MARK_SENT, messageIds);
-  }
-  if (stanzaSeqs.length) {
-    if ("query" in db) await db.query("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [stanzaSeqs]);
-    else await db.$executeRaw`DELETE FROM outbox WHERE seq = ANY(${stanzaSeqs}::bigint[])`;
+export async function drainOnce(
+  pool: pg.Pool,
+  limit: number,
+  fence: { key: [number, number]; pid: number } | null,
+  send: (rows: Queued[]) => Promise<DrainOutcome | null>,
+): Promise<{ claimed: number; more: boolean }> {
+  const client = await pool.connect();
+  // The server can end the connection while we wait for the XMPP server (Postgres restarted): an
+  // 'error' event on a checked-out client with no listener would crash the process.
+  let lost = false;
+  const onError = () => void (lost = true);
+  client.on("error", onError);
+  let open = false;
+  try {
+    await client.query("BEGIN");
+    open = true;
+    if (fence) {
+      const held = await client.query<{ ok: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid
+           AND objid = $2::int::oid AND objsubid = 2 AND pid = $3 AND granted) AS ok`,
+        [fence.key[0], fence.key[1], fence.pid],
+      );
+      if (!held.rows[0]?.ok) return { claimed: 0, more: false };
+    }
+    const { rows: messages } = await client.query<Parameters<typeof toOutbound>[0] & { seq: number }>(
+      `SELECT seq, id::text, "from", "to", type, body, subject, thread, lang, receipt, state FROM message
+       WHERE status = 'queued' AND direction = 'out' ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      [limit],
+    );
+    const { rows: stanzas } = await client.query<{ seq: number; stanza: Stanza }>(`SELECT seq, stanza FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, [limit]);
+    const merged: Queued[] = [...messages.map((m) => ({ seq: Number(m.seq), message: toOutbound(m) })), ...stanzas.map((r) => ({ seq: Number(r.seq), stanza: r.stanza }))];
+    merged.sort((x, y) => x.seq - y.seq);
+    // Past the last row of a full list, the other list may be missing rows of lower seq: stop there.
+    const full = (n: number, last: number | undefined) => (n === limit && last !== undefined ? Number(last) : Infinity);
+    const horizon = Math.min(full(messages.length, messages[limit - 1]?.seq), full(stanzas.length, stanzas[limit - 1]?.seq));
+    const rows = merged.filter((q) => q.seq <= horizon);
+    if (rows.length === 0) return { claimed: 0, more: false };
+    const outcome = await send(rows);
+    if (!outcome) return { claimed: 0, more: false };
+    if (outcome.failed.length) {
+      await client.query(`UPDATE message SET status = 'failed', error = $2::jsonb, updated_at = now() WHERE id = ANY($1::uuid[])`, [outcome.failed, JSON.stringify(outcome.error)]);
+    }
+    if (outcome.sent.length) await client.query(MARK_SENT, [outcome.sent]);
+    if (outcome.done.length) await client.query("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [outcome.done]);
+    await client.query("COMMIT");
+    open = false;
+    return { claimed: rows.length, more: horizon !== Infinity || messages.length === limit || stanzas.length === limit };
+  } finally {
+    // A connection that cannot even roll back is not given back to the pool.
+    const healthy = !lost && (!open || (await client.query("ROLLBACK").then(() => true, () => false)));
+    client.off("error", onError);
+    client.release(healthy ? undefined : true);
   }
 }
 

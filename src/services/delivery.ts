@@ -6,7 +6,7 @@
 // confirmed stays queued for the next drain. Other instances wake the holder through NOTIFY.
 import type { Database } from "../db/client.js";
 import type { Tx } from "../db/client.js";
-import { claim, enqueue, markSent, markUnsendable, wakeHolder, type Queued } from "../db/outbox.js";
+import { drainOnce, enqueue, wakeHolder, type DrainOutcome, type Queued } from "../db/outbox.js";
 import { isSendable } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { OutboundPort, ServiceLog, ServiceMetrics } from "./ports.js";
@@ -96,7 +96,8 @@ export class Delivery {
     try {
       while (this.wanted && this.canSend) {
         this.wanted = false;
-        while ((await this.drainBatch()) > 0);
+        // Until a batch comes back short: what is recorded meanwhile kicks again (`wanted`).
+        while ((await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => this.send(rows))).more && this.canSend);
       }
     } catch (err) {
       this.log.warn({ err: String(err) }, "outbound drain failed; retrying");
@@ -104,31 +105,26 @@ export class Delivery {
     }
   }
 
-  private drainBatch(): Promise<number> {
-    return this.db.transaction(async (tx) => {
-      const rows = await claim(tx, BATCH, this.gate.fence());
-      if (rows.length === 0 || !this.canSend) return 0;
-      // A message the server would refuse (malformed, too big) would close the link on every
-      // attempt and block the queue behind it for good: it fails instead.
-      const unsendable = rows.filter((q) => q.message && !isSendable(q.message));
-      const sendable = rows.filter((q) => !unsendable.includes(q));
-      const stanzas = sendable.map(asStanza);
-      const refused = this.out.write(stanzas);
-      if (refused === null) return 0;
-      const refusedRows = sendable.filter((_, i) => refused.includes(stanzas[i]!));
-      const failedIds = [...unsendable, ...refusedRows].flatMap((q) => (q.message ? [q.message.id] : []));
-      const refusedOther = refusedRows.filter((q) => q.stanza);
-      if (refusedOther.length) this.log.warn({ seqs: refusedOther.map((q) => q.seq) }, "outbound stanzas over MAX_STANZA_BYTES dropped");
-      if (failedIds.length) {
-        await markUnsendable(tx, failedIds, { type: "modify", condition: "policy-violation", text: "not sendable: malformed or over MAX_STANZA_BYTES" });
-        this.log.warn({ ids: failedIds }, "queued messages that cannot be sent marked failed");
-      }
-      this.metrics.messagesWritten(sendable.filter((q) => q.message && !refusedRows.includes(q)).length);
-      // Unconfirmed: roll back, so the rows stay queued and go out again after reconnection.
-      if (!(await this.out.confirm())) throw new Error("the XMPP server did not confirm the batch");
-      const sent = sendable.filter((q) => q.message && !failedIds.includes(q.message.id)).map((q) => q.message!.id);
-      await markSent(tx, sent, rows.filter((q) => q.stanza).map((q) => q.seq));
-      return rows.length;
-    });
+  /** Writes one claimed batch and waits for the server's confirmation; null when nothing could be written. */
+  private async send(rows: Queued[]): Promise<DrainOutcome | null> {
+    if (!this.canSend) return null;
+    // A message the server would refuse (malformed, too big) would close the link on every
+    // attempt and block the queue behind it for good: it fails instead.
+    const unsendable = rows.filter((q) => q.message && !isSendable(q.message));
+    const sendable = rows.filter((q) => !unsendable.includes(q));
+    const stanzas = sendable.map(asStanza);
+    const refused = this.out.write(stanzas);
+    if (refused === null) return null;
+    const refusedRows = sendable.filter((_, i) => refused.includes(stanzas[i]!));
+    const failed = [...unsendable, ...refusedRows].flatMap((q) => (q.message ? [q.message.id] : []));
+    const refusedOther = refusedRows.filter((q) => q.stanza);
+    if (refusedOther.length) this.log.warn({ seqs: refusedOther.map((q) => q.seq) }, "outbound stanzas over MAX_STANZA_BYTES dropped");
+    if (failed.length) this.log.warn({ ids: failed }, "queued messages that cannot be sent marked failed");
+    this.metrics.messagesWritten(sendable.filter((q) => q.message && !refusedRows.includes(q)).length);
+    // Unconfirmed: roll back, so the rows stay queued and go out again after reconnection.
+    if (!(await this.out.confirm())) throw new Error("the XMPP server did not confirm the batch");
+    const sent = sendable.filter((q) => q.message && !failed.includes(q.message.id)).map((q) => q.message!.id);
+    const error = { type: "modify", condition: "policy-violation", text: "not sendable: malformed or over MAX_STANZA_BYTES" };
+    return { sent, failed, error, done: rows.filter((q) => q.stanza).map((q) => q.seq) };
   }
 }
