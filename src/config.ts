@@ -42,6 +42,8 @@ export interface Config {
   sseHeartbeatMs: number;
   sseRetryMs: number;
   bodyLimitBytes: number;
+  /** Largest body of POST /v1/messages/batch (up to 1,000 messages). */
+  batchBodyLimitBytes: number;
   /** Requests per window per client IP (before auth) and per account (after); 0 turns one off. */
   rateLimit: { windowMs: number; perIp: number; perAccount: number };
   /** Open event streams per account on one instance. */
@@ -163,6 +165,7 @@ export function loadConfig(env: Env = process.env): Config {
     sseHeartbeatMs: duration(env, "SSE_HEARTBEAT", "15s"),
     sseRetryMs: duration(env, "SSE_RETRY", "2s"),
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
+    batchBodyLimitBytes: int(env, "BATCH_BODY_LIMIT_BYTES", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     rateLimit: {
       windowMs: duration(env, "RATE_LIMIT_WINDOW", "10s"),
       perIp: int(env, "RATE_LIMIT_PER_IP", 20_000, 0, 100_000_000),

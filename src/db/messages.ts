@@ -81,14 +81,42 @@ export class Messages {
    * (bench/messages.ts). The columns are those of prisma/schema.prisma's Message.
    */
   async insertOutbound(items: NewOutbound[]): Promise<AcceptedMessage[]> {
+    return (await this.insertOutboundChecked(items, { markSent: [], countQueuedUpTo: null })).results;
+  }
+
+  /**
+   * Inserts outbound messages as `queued`, in one statement that also does the link holder's
+   * bookkeeping (src/services/delivery.ts): records `markSent` as sent (messages the XMPP server
+   * confirmed), and with `countQueuedUpTo` counts (up to that many) the outbound messages that were
+   * queued before this insert (`queuedBefore`) and whether anything else is ahead of them
+   * (`otherBefore`: a stanza in the outbox), so the holder can tell whether anything it does not
+   * know of would have to go out before these messages.
+   */
+  async insertOutboundChecked(
+    items: NewOutbound[],
+    check: { markSent: string[]; countQueuedUpTo: number | null },
+  ): Promise<{ results: AcceptedMessage[]; queuedBefore: number | null; otherBefore: boolean }> {
     const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
-    const { rows: created } = await this.pool.query<{ id: string; created_at: Date }>(
-      `INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash)
-       SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash
-       FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::text[])
-         AS u(id, account_id, peer, to_jid, from_jid, type, body, subject, thread, lang, receipt, state, key, hash)
-       ON CONFLICT DO NOTHING
-       RETURNING id::text, created_at`,
+    // The UPDATE and the counts read the snapshot from before the INSERT (one statement), so the
+    // count is of what was queued ahead of these rows, including the ones being marked sent here.
+    const { rows } = await this.pool.query<{ id: string | null; created_at: Date | null; queued: number | null; outbox: boolean | null }>(
+      `WITH marked AS (
+         UPDATE message SET status = 'sent', updated_at = now() WHERE id = ANY($15::uuid[]) AND status = 'queued' RETURNING 1
+       ), ins AS (
+         INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash)
+         SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash
+         FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::text[])
+           WITH ORDINALITY AS u(id, account_id, peer, to_jid, from_jid, type, body, subject, thread, lang, receipt, state, key, hash, n)
+         ORDER BY u.n
+         ON CONFLICT DO NOTHING
+         RETURNING id::text, created_at
+       )
+       SELECT id, created_at, NULL::int AS queued, NULL::bool AS outbox FROM ins
+       UNION ALL
+       SELECT NULL, NULL,
+         (SELECT count(*)::int FROM (SELECT 1 FROM message WHERE status = 'queued' AND direction = 'out' LIMIT $16::int) q),
+         EXISTS (SELECT 1 FROM outbox)
+       WHERE $16::int IS NOT NULL`,
       [
         items.map((m) => m.id),
         items.map((m) => m.accountId),
@@ -104,8 +132,13 @@ export class Messages {
         items.map((m) => m.state ?? null),
         items.map((m) => m.idempotencyKey),
         items.map((m) => m.requestHash),
+        check.markSent,
+        check.countQueuedUpTo,
       ],
     );
+    const counts = rows.find((r) => r.id === null);
+    const created = rows.filter((r) => r.id !== null) as { id: string; created_at: Date }[];
+    let unchecked = false;
     const toRow = created.map((r) => ({ id: r.id, createdAt: r.created_at }));
     const byId = new Map(toRow.map((r) => [r.id, r]));
     const missing = items.filter((m) => !byId.has(m.id));
@@ -123,12 +156,14 @@ export class Messages {
         // The key's 24 h are over: release it and accept the request as new.
         await this.db.message.updateMany({ where: { id: prior.id }, data: { idempotencyKey: null } });
         const [again] = await this.insertOutbound([m]);
+        unchecked = true;
         results.push(again!);
         continue;
       }
       results.push({ id: prior.id, status: prior.status, createdAt: prior.createdAt, created: false, requestHash: prior.requestHash, message: toOutbound(prior) });
     }
-    return results;
+    // A row inserted by a second statement is not covered by the counts: report something ahead.
+    return { results, queuedBefore: counts?.queued ?? null, otherBefore: (counts?.outbox ?? false) || unchecked };
   }
 
   private async findByKeys(items: NewOutbound[]): Promise<Map<string, Row>> {

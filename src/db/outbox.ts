@@ -101,3 +101,8 @@ export async function drainOnce(
 export async function wakeHolder(pool: pg.Pool): Promise<void> {
   await pool.query("SELECT pg_notify($1, '')", [CHANNELS.outbox]);
 }
+
+/** Records messages the XMPP server confirmed as sent (those the link holder wrote without a claim). */
+export async function markSent(pool: pg.Pool, ids: string[]): Promise<void> {
+  if (ids.length > 0) await pool.query(MARK_SENT, [ids]);
+}

@@ -1,7 +1,5 @@
 // The HTTP application: explicit plugin wiring, one error handler, auth on /v1, OpenAPI from
 // the same TypeBox schemas that validate requests.
-import Ajv from "ajv";
-import addFormats from "ajv-formats";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import swagger from "@fastify/swagger";
@@ -19,23 +17,10 @@ import { opsRoutes } from "./routes/ops.js";
 import { presenceRoutes } from "./routes/presence.js";
 import { rosterRoutes } from "./routes/roster.js";
 import { sessionRoutes } from "./routes/sessions.js";
+import { validators } from "./validation.js";
 
 export const API_VERSION = "1.0.0";
 
-/**
- * Two validators: query strings, path parameters and headers are text, so their numbers and
- * booleans are coerced; JSON bodies are typed already, and coercing them would turn a null body
- * into "" or 1 into "1" instead of refusing the request.
- */
-function createValidators() {
-  const options = { removeAdditional: false, useDefaults: true, allErrors: false, strictNumbers: true, strict: false } as const;
-  const body = new Ajv.default({ ...options, coerceTypes: false });
-  const parts = new Ajv.default({ ...options, coerceTypes: "array" });
-  addFormats.default(body);
-  addFormats.default(parts);
-  return { body, parts };
-}
-const validators = createValidators();
 
 export interface AppOptions {
   logger?: Logger;

@@ -1,30 +1,17 @@
 // The one HTTP error handler: every failure becomes an RFC 9457 problem document with a stable
 // code. Validation errors name the offending field.
 import type { Duplex } from "node:stream";
+import type { ErrorObject } from "ajv";
 import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
 import { AppError, type ErrorCode } from "../domain/errors.js";
-import { XML_TEXT_PATTERN } from "../domain/text.js";
 import { isDatabaseDown } from "../services/errors.js";
 import { problem } from "./problems.js";
+import { validationProblem } from "./validation.js";
 
 export function sendProblem(reply: FastifyReply, code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
   const p = problem(code, detail, extra);
   if (typeof extra.retryAfter === "number") reply.header("retry-after", String(extra.retryAfter));
   return reply.code(p.status).type("application/problem+json").send(p);
-}
-
-function validationProblem(err: FastifyError): { code: ErrorCode; detail: string; field: string } {
-  const v = err.validation?.[0];
-  const where = err.validationContext ?? "body";
-  const path = v?.instancePath ? v.instancePath.replace(/^\//, "").replace(/\//g, ".") : "";
-  const missing = v?.keyword === "required" ? String((v.params as { missingProperty?: string }).missingProperty ?? "") : "";
-  const extra = v?.keyword === "additionalProperties" ? String((v.params as { additionalProperty?: string }).additionalProperty ?? "") : "";
-  const field = [where, path, missing || extra].filter(Boolean).join(".");
-  if (v?.keyword === "pattern" && (v.params as { pattern?: string }).pattern === XML_TEXT_PATTERN) {
-    return { code: "invalid-text", detail: `${field} contains characters that are not allowed in XML (control characters, lone surrogates)`, field };
-  }
-  if (extra) return { code: "validation-failed", detail: `${field} is not a known field`, field };
-  return { code: "validation-failed", detail: `${field} ${v?.message ?? "is invalid"}`, field };
 }
 
 /** Errors Fastify raises before routing (malformed URL, over-long path parameter). */
@@ -52,7 +39,7 @@ export function registerErrorHandling(app: FastifyInstance, log: { error(o: obje
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err instanceof AppError) return sendProblem(reply, err.code, err.detail, err.extra);
     if (err.validation) {
-      const { code, detail, field } = validationProblem(err);
+      const { code, detail, field } = validationProblem(err.validation[0] as ErrorObject | undefined, err.validationContext ?? "body");
       return sendProblem(reply, code, detail, { field });
     }
     if (isDatabaseDown(err)) return sendProblem(reply, "database-unavailable", "the database is unreachable or busy; retry later", { retryAfter: 1 });

@@ -53,6 +53,7 @@ export function sendMessageBody(maxChars: number) {
 }
 export type SendMessageBody = Static<ReturnType<typeof sendMessageBody>>;
 
+
 export const IdempotencyHeaders = Type.Object({
   "idempotency-key": Type.Optional(Type.String({ pattern: "^[\\x21-\\x7E]{1,255}$", description: "Retry key: the same key and payload within 24 h returns the first response" })),
   "balcony-resource": Type.Optional(Type.String({ minLength: 1, maxLength: 1023, pattern: XML_TEXT_PATTERN })),
@@ -114,3 +115,31 @@ export function pageLimit(value: number | undefined, fallback: number, max: numb
   if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new AppError("validation-failed", `${field} must be an integer from 1 to ${max}`, { field });
   return value;
 }
+
+export const MAX_BATCH = 1000;
+
+/** One message of POST /v1/messages/batch: a message as for POST /v1/messages, and its own retry key. */
+export function batchItem(maxChars: number) {
+  const m = sendMessageBody(maxChars);
+  return Type.Object(
+    { ...m.properties, idempotencyKey: Type.Optional(Type.String({ pattern: "^[\\x21-\\x7E]{1,255}$", description: "This message's retry key (as the Idempotency-Key header)" })) },
+    { additionalProperties: false },
+  );
+}
+
+export function batchBody(maxChars: number) {
+  return Type.Object({ messages: Type.Array(batchItem(maxChars), { minItems: 1, maxItems: MAX_BATCH }) }, { additionalProperties: false });
+}
+
+/** What Fastify checks of a batch before the route: the envelope. Each message is checked on its own, so one bad message refuses only itself. */
+export const BatchEnvelope = Type.Object({ messages: Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_BATCH }) }, { additionalProperties: false });
+
+export const BatchResults = Type.Object({
+  results: Type.Array(
+    Type.Union([
+      Type.Object({ ...Accepted.properties, replayed: Type.Optional(Type.Boolean({ description: "An idempotent retry: the first answer, nothing sent again" })) }),
+      Type.Ref(Problem, { description: "This message was refused (the others are not affected)" }),
+    ]),
+    { description: "One result per message, in order" },
+  ),
+});

@@ -4,20 +4,41 @@
 // write, wait for the XMPP server's confirmation (OutboundPort.confirm), then record it as sent in
 // the same transaction. Nothing is written that was not recorded first, and what was not
 // confirmed stays queued for the next drain. Other instances wake the holder through NOTIFY.
+//
+// The direct path: when this instance is the only one writing to the link (single-link mode) and
+// nothing else is queued ahead, the messages it inserts itself go on the link right after their
+// insert commits, without a claim: no other instance sends (so nothing needs locking), and the
+// insert statement itself tells whether anything unknown to us is queued ahead of them
+// (Messages.insertOutboundChecked). They are confirmed by a shared barrier and recorded as sent
+// in bulk (src/services/direct-sends.ts). Any doubt (a wake-up, a failed barrier, a refused
+// stanza) falls back to the drain, which first settles what went out directly.
 import type { Database } from "../db/client.js";
 import type { Tx } from "../db/client.js";
-import { drainOnce, enqueue, wakeHolder, type DrainOutcome, type Queued } from "../db/outbox.js";
-import { isSendable } from "../domain/message.js";
+import { drainOnce, enqueue, markSent, wakeHolder, type DrainOutcome, type Queued } from "../db/outbox.js";
+import { isSendable, type OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
+import { DirectSends } from "./direct-sends.js";
 import type { OutboundPort, ServiceLog, ServiceMetrics } from "./ports.js";
 
 const BATCH = 500;
 const RETRY_MS = 1000;
+/** How long confirmed direct sends wait for an insert to carry their "sent" record. */
+const MARK_LINGER_MS = 20;
 
 /** Whether this instance may write to the link now, and how its claims are fenced. */
 export interface SendGate {
   readonly holder: boolean;
+  /** No other instance writes to the link (single-link mode): the direct path is safe. */
+  readonly exclusive: boolean;
   fence(): { key: [number, number]; pid: number } | null;
+}
+
+/** What the insert of this instance's outbound messages found ahead of them (see record()). */
+export interface InsertCheck {
+  /** Queued outbound messages ahead of the insert (counted up to the number asked), or null if not counted. */
+  queuedBefore: number | null;
+  /** Anything else ahead of them: a stanza in the outbox. */
+  otherBefore: boolean;
 }
 
 const asStanza = (q: Queued): Stanza => (q.message ? { kind: "message", ...q.message } : q.stanza!);
@@ -37,6 +58,14 @@ export class Delivery {
   ) {}
 
   private stopped = false;
+  private readonly direct = new DirectSends(
+    () => this.out.confirm(),
+    () => this.scheduleMark(),
+    () => this.kick(),
+  );
+  /** Statements that depend on what `direct` tracks run one at a time (see record()). */
+  private serial: Promise<unknown> = Promise.resolve();
+  private markTimer: NodeJS.Timeout | null = null;
 
   private get canSend(): boolean {
     return !this.stopped && this.gate.holder && this.out.online;
@@ -83,6 +112,94 @@ export class Delivery {
     else void wakeHolder(this.db.pool).catch(() => undefined);
   }
 
+  private exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(fn, fn);
+    this.serial = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Runs the insert of outbound messages made on this instance. `insert` gets the confirmed direct
+   * sends to record as sent in the same statement and, when the direct path is open, how far to
+   * count the queued messages ahead; it returns the messages it created and what it found ahead.
+   * When nothing but our own direct sends is ahead, the new messages go on the link at once;
+   * otherwise the drain sends them in sequence order, here or at the holder.
+   */
+  async record<T>(
+    insert: (markSent: string[], countQueuedUpTo: number | null) => Promise<{ value: T; created: OutboundMessage[]; check: InsertCheck }>,
+  ): Promise<T> {
+    return this.exclusively(async () => {
+      const open = this.directOpen;
+      const marks = this.direct.takeConfirmed();
+      const tracked = this.direct.tracked;
+      let result: Awaited<ReturnType<typeof insert>>;
+      try {
+        result = await insert(marks, open ? tracked + 1 : null);
+      } catch (err) {
+        this.direct.marked(marks, false);
+        throw err;
+      }
+      this.direct.marked(marks, true);
+      const { created, check } = result;
+      if (created.length === 0) return result.value;
+      // Ahead of these: exactly the direct sends we track (a count above means rows we do not
+      // know of, one below that a receipt or error changed one of ours: either way, drain).
+      const clear = open && this.directOpen && check.queuedBefore === tracked && !check.otherBefore;
+      if (clear) this.writeDirect(created);
+      else this.recorded();
+      return result.value;
+    });
+  }
+
+  /** The direct path is open: exclusive holder, link up, no drain running or wanted. */
+  private get directOpen(): boolean {
+    return this.canSend && this.gate.exclusive && !this.running && !this.wanted;
+  }
+
+  private writeDirect(messages: OutboundMessage[]): void {
+    // A message the server would refuse goes through the drain, which marks it failed in order.
+    if (!messages.every(isSendable)) return this.kick();
+    const stanzas: Stanza[] = messages.map((m) => ({ kind: "message", ...m }));
+    const refused = this.out.write(stanzas);
+    if (refused === null) return this.kick();
+    const written = messages.filter((_, i) => !refused.includes(stanzas[i]!));
+    this.metrics.messagesWritten(written.length);
+    if (written.length > 0) this.direct.wrote(written.map((m) => m.id));
+    if (refused.length > 0) this.kick();
+  }
+
+  private scheduleMark(): void {
+    if (this.markTimer) return;
+    this.markTimer = setTimeout(() => {
+      this.markTimer = null;
+      void this.markConfirmed().catch((err: unknown) => {
+        this.log.warn({ err: String(err) }, "recording sent messages failed; retrying");
+        this.scheduleMark();
+      });
+    }, MARK_LINGER_MS);
+  }
+
+  /** Records the confirmed direct sends as sent (unless an insert already carried them). */
+  private markConfirmed(): Promise<void> {
+    return this.exclusively(async () => {
+      if (!this.direct.hasConfirmed) return;
+      const ids = this.direct.takeConfirmed();
+      try {
+        await markSent(this.db.pool, ids);
+        this.direct.marked(ids, true);
+      } catch (err) {
+        this.direct.marked(ids, false);
+        throw err;
+      }
+    });
+  }
+
+  /** Before a drain: what went out directly is confirmed (or given up) and recorded as sent, so no claim picks it up again. */
+  private async settleDirect(): Promise<void> {
+    await this.direct.settled();
+    await this.markConfirmed();
+  }
+
   /** Waits for a drain in progress (for an orderly shutdown). */
   async stop(): Promise<void> {
     // Stop first: otherwise wake-ups from other instances keep the drain going and the link
@@ -90,12 +207,15 @@ export class Delivery {
     this.stopped = true;
     if (this.sweeper) clearInterval(this.sweeper);
     await this.running;
+    await this.settleDirect().catch(() => undefined);
+    if (this.markTimer) clearTimeout(this.markTimer);
   }
 
   private async pump(): Promise<void> {
     try {
       while (this.wanted && this.canSend) {
         this.wanted = false;
+        await this.settleDirect();
         // Until a batch comes back short: what is recorded meanwhile kicks again (`wanted`).
         while ((await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => this.send(rows))).more && this.canSend);
       }

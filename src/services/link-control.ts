@@ -51,6 +51,11 @@ export class LinkControl {
     return this.opts.mode === "all" || this.lease.held;
   }
 
+  /** In single-link mode only the lease holder writes to the link. */
+  get exclusive(): boolean {
+    return this.opts.mode === "single";
+  }
+
   /** What a claim of outbound rows must check: that this instance still holds the lease. */
   fence(): { key: [number, number]; pid: number } | null {
     if (this.opts.mode === "all") return null;

@@ -1,6 +1,7 @@
 // Sending messages (RFC 6121 §5) and reading them back. An accepted message is written (many
 // requests batched into one statement) before the caller hears 202, then handed to Delivery,
-// which writes it on the link and records it as sent once the XMPP server confirmed it.
+// which writes it on the link (at once, on the link holder) and records it as sent once the XMPP
+// server confirmed it.
 import { createHash, randomUUID } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { AcceptedMessage, Messages, NewOutbound } from "../db/messages.js";
@@ -8,7 +9,7 @@ import type { Account } from "../domain/account.js";
 import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
-import { canonicalJson, type ChatState, type LangText, type MessageType } from "../domain/message.js";
+import { canonicalJson, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import { Batcher } from "./batcher.js";
 import type { Delivery } from "./delivery.js";
@@ -34,6 +35,20 @@ export interface Accepted {
   replayed: boolean;
 }
 
+/** The fields of a message that go on the wire (a stored row carries more). */
+const outbound = (m: OutboundMessage): OutboundMessage => ({
+  id: m.id,
+  from: m.from,
+  to: m.to,
+  type: m.type,
+  body: m.body,
+  subject: m.subject,
+  thread: m.thread,
+  lang: m.lang,
+  receipt: m.receipt,
+  state: m.state,
+});
+
 export class Messaging {
   private readonly writer: Batcher<NewOutbound, AcceptedMessage>;
   /** Recipients repeat a lot (integrations post to the same JIDs): remember recent parses. */
@@ -46,14 +61,19 @@ export class Messaging {
     private readonly domain: string,
     metrics: Pick<ServiceMetrics, "messagesAccepted">,
   ) {
-    this.writer = new Batcher(async (items) => {
-      const results = await messages.insertOutbound(items);
-      const fresh = results.filter((r) => r.created);
-      // Durable now: the link holder (this instance or another) sends them and records them sent.
-      if (fresh.length > 0) delivery.recorded();
-      metrics.messagesAccepted(fresh.length);
-      return results;
-    }, 1000, 3);
+    // One insert at a time (Delivery.record serialises them anyway): under load the next batch
+    // fills while one is written, and an idle request is one statement.
+    this.writer = new Batcher(
+      (items) =>
+        delivery.record(async (markSent, countQueuedUpTo) => {
+          const { results, queuedBefore, otherBefore } = await messages.insertOutboundChecked(items, { markSent, countQueuedUpTo });
+          const created = results.filter((r) => r.created).map((r) => outbound(r.message));
+          metrics.messagesAccepted(created.length);
+          return { value: results, created, check: { queuedBefore, otherBefore } };
+        }),
+      1000,
+      1,
+    );
   }
 
   private recipient(raw: string): Jid | null {
@@ -64,6 +84,39 @@ export class Messaging {
 
   /** POST /v1/messages: validates, persists, and queues the message for the link. */
   async send(account: Account, resource: string | null, m: SendMessage, idempotencyKey: string | null): Promise<Accepted> {
+    const message = this.prepare(account, resource, m, idempotencyKey);
+    return this.answer(message, await this.writer.push(message));
+  }
+
+  /**
+   * POST /v1/messages/batch: each message is checked on its own and the valid ones are written
+   * together (one statement for up to 1,000), before this resolves. One result per message, in
+   * order: its acceptance, or the error that refused it alone.
+   */
+  async sendBatch(account: Account, resource: string | null, items: { message: SendMessage; idempotencyKey: string | null }[]): Promise<(Accepted | AppError)[]> {
+    const prepared = items.map((it) => {
+      try {
+        return this.prepare(account, resource, it.message, it.idempotencyKey);
+      } catch (err) {
+        if (err instanceof AppError) return err;
+        throw err;
+      }
+    });
+    // Pushed in one tick: the writer takes them as one batch (in order) when it is idle.
+    const written = await Promise.all(prepared.map((p) => (p instanceof AppError ? p : this.writer.push(p))));
+    return written.map((w, i) => {
+      if (w instanceof AppError) return w;
+      try {
+        return this.answer(prepared[i] as NewOutbound, w);
+      } catch (err) {
+        if (err instanceof AppError) return err;
+        throw err;
+      }
+    });
+  }
+
+  /** Checks a message and makes its row; throws AppError for what is wrong with it. */
+  private prepare(account: Account, resource: string | null, m: SendMessage, idempotencyKey: string | null): NewOutbound {
     const to = this.recipient(m.to);
     if (!to) throw new AppError("invalid-jid", `to: "${m.to}" is not a valid JID (RFC 7622)`, { field: "body.to" });
     if (m.body === undefined && m.subject === undefined && m.state === undefined) {
@@ -87,8 +140,11 @@ export class Messaging {
       requestHash,
     };
     this.checkSize(message, m);
-    const result = await this.writer.push(message);
-    if (!result.created && result.requestHash !== requestHash) {
+    return message;
+  }
+
+  private answer(message: NewOutbound, result: AcceptedMessage): Accepted {
+    if (!result.created && result.requestHash !== message.requestHash) {
       throw new AppError("idempotency-key-reused", "this Idempotency-Key was used within 24 h for a different request", { field: "headers.idempotency-key" });
     }
     // A replay answers what the first request was answered (RFC-style idempotency): "queued".

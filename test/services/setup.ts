@@ -102,7 +102,7 @@ export async function setup(): Promise<Env> {
     },
   };
   const out = new FakeOutbound();
-  const gate: SendGate = { holder: true, fence: () => null };
+  const gate: SendGate = { holder: true, exclusive: true, fence: () => null };
   const delivery = new Delivery(db, out, gate, log, metrics);
   const pending = async () => {
     const { rows } = await db.pool.query<{ outbox: number; queued: number }>(

@@ -3,9 +3,21 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { SendMessage } from "../../services/messaging.js";
 import { callerAccount, requestedResource, type Gateway } from "../context.js";
-import { Accepted, HistoryQuery, IdempotencyHeaders, MessageView, problemResponses, sendMessageBody, pageLimit } from "../schemas.js";
+import { AppError } from "../../domain/errors.js";
+import { problem } from "../problems.js";
+import { Accepted, BatchEnvelope, BatchResults, HistoryQuery, IdempotencyHeaders, MessageView, batchBody, batchItem, problemResponses, sendMessageBody, pageLimit } from "../schemas.js";
+import { validationProblem, validators } from "../validation.js";
 
 const cursor = (v: string | undefined) => (v ? Number(v) : null);
+
+const splitKey = ({ idempotencyKey, ...message }: SendMessage & { idempotencyKey?: string }) => ({ message, idempotencyKey: idempotencyKey ?? null });
+
+/** A batch item's answer; an error names the field inside the batch (body.messages.N...). */
+function itemResult(r: Awaited<ReturnType<Gateway["messaging"]["sendBatch"]>>[number], index: number) {
+  if (!(r instanceof AppError)) return { id: r.id, status: r.status, createdAt: r.createdAt.toISOString(), ...(r.replayed ? { replayed: true } : {}) };
+  const field = typeof r.extra.field === "string" ? r.extra.field.replace(/^(body|headers)\.(idempotency-key)?/, (_, _p, key) => `body.messages.${index}.${key ? "idempotencyKey" : ""}`) : undefined;
+  return problem(r.code, r.detail, { ...r.extra, ...(field ? { field } : {}) });
+}
 
 export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -25,6 +37,35 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const r = await gw.messaging.send(account, requestedResource(req), req.body as SendMessage, req.headers["idempotency-key"] ?? null);
         if (r.replayed) reply.header("idempotent-replayed", "true");
         return reply.code(202).send({ id: r.id, status: r.status, createdAt: r.createdAt.toISOString() });
+      },
+    );
+
+    // Each message of a batch is checked on its own (one bad message refuses only itself): Fastify
+    // checks the envelope, the route each message with the same rules as POST /v1/messages.
+    const envelope = validators.body.compile(BatchEnvelope);
+    const item = validators.body.compile(batchItem(gw.config.maxTextChars));
+    app.post(
+      "/v1/messages/batch",
+      {
+        bodyLimit: gw.config.batchBodyLimitBytes,
+        validatorCompiler: ({ httpPart, schema }) => (httpPart === "body" ? envelope : validators.parts.compile(schema)),
+        schema: {
+          tags: ["messages"],
+          summary: "Send up to 1,000 messages (each persisted before the 200; one result per message)",
+          body: batchBody(gw.config.maxTextChars),
+          headers: Type.Pick(IdempotencyHeaders, ["balcony-resource"]),
+          response: { 200: BatchResults, ...problemResponses(400, 401, 403, 404, 413, 503) },
+        },
+      },
+      async (req) => {
+        const account = await callerAccount(gw, req);
+        const messages = (req.body as { messages: unknown[] }).messages;
+        const checked = messages.map((m, i) => (item(m) ? null : validationProblem(item.errors?.[0], `body.messages.${i}`)));
+        const valid = messages.flatMap((m, i) => (checked[i] ? [] : [{ index: i, ...splitKey(m as SendMessage & { idempotencyKey?: string }) }]));
+        const accepted = await gw.messaging.sendBatch(account, requestedResource(req), valid);
+        const results: unknown[] = checked.map((c) => c && problem(c.code, c.detail, { field: c.field }));
+        valid.forEach((v, k) => (results[v.index] = itemResult(accepted[k]!, v.index)));
+        return { results };
       },
     );
 

@@ -1,0 +1,75 @@
+// The link holder's bookkeeping for messages it wrote without a claim (src/services/delivery.ts):
+// each is `queued` in Postgres until it is recorded as sent, and goes through three states here:
+// written (on the socket), awaiting (a barrier is under way behind it), confirmed (the server
+// routed it; to be recorded as sent). One barrier serves every message written before it started,
+// and the "sent" records ride on the next insert or go in one UPDATE a moment later.
+export class DirectSends {
+  private written: string[] = [];
+  private awaiting: string[] = [];
+  private confirmed: string[] = [];
+  /** Handed to a statement that records them as sent; back to `confirmed` if it fails. */
+  private marking = 0;
+  private barrier: Promise<void> | null = null;
+
+  constructor(
+    private readonly confirm: () => Promise<boolean>,
+    /** Called with what the server confirmed (to record it as sent soon). */
+    private readonly onConfirmed: () => void,
+    /** Called when a barrier failed: those messages are queued and no longer tracked. */
+    private readonly onLost: (ids: string[]) => void,
+  ) {}
+
+  /** Messages still `queued` in Postgres that this instance knows are on their way or routed. */
+  get tracked(): number {
+    return this.written.length + this.awaiting.length + this.confirmed.length + this.marking;
+  }
+
+  get hasConfirmed(): boolean {
+    return this.confirmed.length > 0;
+  }
+
+  /** Written to the link just now: confirm them with the next barrier. */
+  wrote(ids: string[]): void {
+    this.written.push(...ids);
+    if (!this.barrier) this.barrier = this.confirmAll().finally(() => (this.barrier = null));
+  }
+
+  private async confirmAll(): Promise<void> {
+    // A barrier at a time: what is written while one is under way waits for the next, so a burst
+    // costs one or two pings however many messages it has.
+    while (this.written.length > 0) {
+      this.awaiting = this.written;
+      this.written = [];
+      const ok = await this.confirm().catch(() => false);
+      const ids = this.awaiting;
+      this.awaiting = [];
+      if (ok) {
+        this.confirmed.push(...ids);
+        this.onConfirmed();
+      } else {
+        // The link dropped: whatever was written since is as uncertain. They stay queued and the
+        // drain sends them again after reconnection (at least once, as for a claimed batch).
+        const lost = [...ids, ...this.written.splice(0)];
+        this.onLost(lost);
+      }
+    }
+  }
+
+  /** Resolves once nothing written is waiting for its barrier. */
+  async settled(): Promise<void> {
+    while (this.barrier) await this.barrier;
+  }
+
+  /** Takes the confirmed messages for a statement that records them as sent. */
+  takeConfirmed(): string[] {
+    const ids = this.confirmed.splice(0);
+    this.marking += ids.length;
+    return ids;
+  }
+
+  /** The statement that recorded `ids` as sent committed (ok) or failed (they wait for the next one). */
+  marked(ids: string[], ok: boolean): void {
+    this.marking -= ids.length;
+    if (!ok) this.confirmed.unshift(...ids);
+  }
+}
