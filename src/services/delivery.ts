@@ -46,6 +46,8 @@ const asStanza = (q: Queued): Stanza => (q.message ? { kind: "message", ...q.mes
 export class Delivery {
   private wanted = false;
   private running: Promise<void> | null = null;
+  /** A drain is under way: it sends what is inserted meanwhile (see pump()). */
+  private draining = false;
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
@@ -146,14 +148,16 @@ export class Delivery {
       // know of, one below that a receipt or error changed one of ours: either way, drain).
       const clear = open && this.directOpen && check.queuedBefore === tracked && !check.otherBefore;
       if (clear) this.writeDirect(created);
-      else this.recorded();
+      // While a drain runs, the holder's own inserts do not wake it again (under steady load it
+      // would never end): its last pass holds inserts back and takes them.
+      else if (!(this.draining && this.gate.exclusive)) this.recorded();
       return result.value;
     });
   }
 
   /** The direct path is open: exclusive holder, link up, no drain running or wanted. */
   private get directOpen(): boolean {
-    return this.canSend && this.gate.exclusive && !this.running && !this.wanted;
+    return this.canSend && this.gate.exclusive && !this.draining && !this.wanted;
   }
 
   private writeDirect(messages: OutboundMessage[]): void {
@@ -212,17 +216,32 @@ export class Delivery {
   }
 
   private async pump(): Promise<void> {
+    this.draining = true;
     try {
       while (this.wanted && this.canSend) {
         this.wanted = false;
         await this.settleDirect();
-        // Until a batch comes back short: what is recorded meanwhile kicks again (`wanted`).
-        while ((await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => this.send(rows))).more && this.canSend);
+        // Until a batch comes back short: what other instances record meanwhile kicks again (`wanted`).
+        await this.drainAll();
+        // The last pass holds this instance's inserts back: after it nothing queued is unknown to
+        // us, and the direct path opens for the inserts that waited.
+        if (!this.wanted && this.canSend && this.gate.exclusive) {
+          await this.exclusively(async () => {
+            await this.drainAll();
+            if (!this.wanted) this.draining = false;
+          });
+        }
       }
     } catch (err) {
       this.log.warn({ err: String(err) }, "outbound drain failed; retrying");
       setTimeout(() => this.kick(), RETRY_MS).unref();
+    } finally {
+      this.draining = false;
     }
+  }
+
+  private async drainAll(): Promise<void> {
+    while ((await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => this.send(rows))).more && this.canSend);
   }
 
   /** Writes one claimed batch and waits for the server's confirmation; null when nothing could be written. */

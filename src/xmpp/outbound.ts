@@ -3,7 +3,7 @@
 import type { Stanza } from "../domain/stanza.js";
 import type { OutboundPort } from "../services/ports.js";
 import type { XmppLink } from "./link.js";
-import { render } from "./render.js";
+import { renderText } from "./render.js";
 
 export class XmppOutbound implements OutboundPort {
   constructor(private readonly link: XmppLink) {}
@@ -17,7 +17,7 @@ export class XmppOutbound implements OutboundPort {
   }
 
   byteLength(stanza: Stanza): number {
-    return Buffer.byteLength(render(stanza).toString());
+    return Buffer.byteLength(renderText(stanza));
   }
 
   write(stanzas: readonly Stanza[]): Stanza[] | null {
@@ -25,7 +25,7 @@ export class XmppOutbound implements OutboundPort {
     const refused: Stanza[] = [];
     const out: string[] = [];
     for (const s of stanzas) {
-      const text = render(s).toString();
+      const text = renderText(s);
       if (this.link.fits(text)) out.push(text);
       else refused.push(s);
     }

@@ -1,0 +1,35 @@
+// The outbound message writer (renderText) must give, byte for byte, what the element tree gives:
+// the hot path writes text directly, everything else still builds elements.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { OutboundMessage } from "../../src/domain/message.js";
+import { render, renderText } from "../../src/xmpp/render.js";
+
+const base: OutboundMessage = { id: "0b6f3c1e-1111-4222-8333-944455556666", from: "romeo@gw.localhost/phone", to: "juliet@localhost", type: "chat" };
+const hostile = `<&>"' \r\n\t ü 🌅 ]]> &amp; </body>`;
+const cases: [string, OutboundMessage][] = [
+  ["minimal", base],
+  ["a body", { ...base, body: "hello" }],
+  ["markup characters everywhere", { ...base, from: `a"b@gw.localhost/'&<>`, body: hostile, subject: hostile, thread: "t&<>'\"" }],
+  ["bodies by language", { ...base, lang: "en", body: { en: "hi", fr: "salut", "zh-Hant": hostile }, subject: { de: "Betreff" } }],
+  ["empty texts", { ...base, body: "", subject: { en: "" } }],
+  ["receipt and chat state", { ...base, type: "normal", body: "x", receipt: true, state: "composing" }],
+  ["state only", { ...base, type: "headline", state: "gone", thread: "th-1" }],
+  ["nulls", { ...base, body: null, subject: null, thread: null, lang: null, state: null, receipt: false }],
+];
+
+describe("renderText", () => {
+  for (const [name, m] of cases) {
+    it(`writes ${name} exactly as the element tree does`, () => {
+      const stanza = { kind: "message" as const, ...m };
+      const text = renderText(stanza);
+      assert.equal(text, render(stanza).toString());
+      assert.ok(text.startsWith("<message "), text);
+    });
+  }
+
+  it("renders other stanzas through the element tree", () => {
+    const s = { kind: "subscription" as const, from: "romeo@gw.localhost", to: "juliet@localhost", type: "subscribe" as const };
+    assert.equal(renderText(s), `<presence from="romeo@gw.localhost" to="juliet@localhost" type="subscribe"/>`);
+  });
+});
