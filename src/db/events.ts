@@ -19,6 +19,8 @@ export type NewEvent = DomainEvent & {
 export interface StoredEvent {
   seq: number;
   type: string;
+  /** The one session the event is for, or null for all of the account's sessions. */
+  resource: string | null;
   data: unknown;
   createdAt: Date;
   receiptTo: string | null;
@@ -57,7 +59,7 @@ export async function readEvents(db: Db, accountId: number, after: number, limit
     },
     orderBy: { seq: "asc" },
     take: limit,
-    select: { seq: true, type: true, data: true, createdAt: true, receiptTo: true, receiptId: true, receiptSent: true },
+    select: { seq: true, type: true, resource: true, data: true, createdAt: true, receiptTo: true, receiptId: true, receiptSent: true },
   });
   return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
 }

@@ -24,6 +24,27 @@ export interface SessionRow {
   priority: number;
 }
 
+/** A session that `n` streams open on (distinct sessions per batch: see streamsOpened). */
+export interface SessionOpen {
+  accountId: number;
+  resource: string;
+  n: number;
+}
+
+export interface OpenedSession {
+  /** The session's delivered cursor before, or null when the session is new. */
+  deliveredSeq: number | null;
+  /** The highest delivered cursor among the account's sessions (before this open). */
+  accountDeliveredSeq: number;
+  /** The account's log bounds: oldest retained seq (null if none) and head. */
+  oldest: number | null;
+  head: number;
+}
+
+export interface SessionClose extends SessionOpen {
+  deliveredSeq: number;
+}
+
 const select = {
   resource: true,
   createdAt: true,
@@ -56,6 +77,51 @@ export class Sessions {
       UPDATE session SET streams = greatest(streams - 1, 0), last_seen_at = now(),
         stream_closed_at = CASE WHEN streams <= 1 THEN now() ELSE stream_closed_at END
       WHERE account_id = ${accountId} AND resource = ${resource}`;
+  }
+
+  /**
+   * Streams opened on many sessions at once (one statement for a burst of opens): each session is
+   * created if new and counts `n` more streams. Returns per item, in order, the session's delivered
+   * cursor before (null when it is new), the highest of the account's sessions, and the account's
+   * log bounds, all from one snapshot (see logBounds in events.ts).
+   */
+  async streamsOpened(items: SessionOpen[]): Promise<OpenedSession[]> {
+    if (items.length === 0) return [];
+    const rows = await this.db.$queryRaw<{ prev: bigint | null; acct: bigint | null; oldest: bigint | null; head: bigint | null }[]>`
+      WITH v AS (SELECT * FROM unnest(${items.map((i) => i.accountId)}::int[], ${items.map((i) => i.resource)}::text[], ${items.map((i) => i.n)}::int[])
+                 WITH ORDINALITY AS v(account_id, resource, n, ord)),
+      up AS (INSERT INTO session (account_id, resource, streams) SELECT account_id, resource, n FROM v
+             ON CONFLICT (account_id, resource) DO UPDATE
+             SET streams = session.streams + excluded.streams, stream_closed_at = NULL, last_seen_at = now() RETURNING 1)
+      SELECT (SELECT s.delivered_seq FROM session s WHERE s.account_id = v.account_id AND s.resource = v.resource) AS prev,
+             (SELECT max(s.delivered_seq) FROM session s WHERE s.account_id = v.account_id) AS acct,
+             (SELECT min(e.seq) FROM event e WHERE e.account_id = v.account_id) AS oldest,
+             (SELECT a.last_seq FROM account a WHERE a.id = v.account_id) AS head
+      FROM v ORDER BY v.ord`;
+    const num = (x: bigint | null) => (x === null ? null : Number(x));
+    return rows.map((r) => ({ deliveredSeq: num(r.prev), accountDeliveredSeq: num(r.acct) ?? 0, oldest: num(r.oldest), head: num(r.head) ?? 0 }));
+  }
+
+  /** Streams closed on many sessions at once: `n` fewer each, and what they delivered. */
+  async streamsClosed(items: SessionClose[]): Promise<void> {
+    if (items.length === 0) return;
+    await this.db.$executeRaw`
+      UPDATE session s SET streams = greatest(s.streams - v.n, 0), last_seen_at = now(),
+        stream_closed_at = CASE WHEN s.streams <= v.n THEN now() ELSE s.stream_closed_at END,
+        delivered_seq = greatest(s.delivered_seq, v.d)
+      FROM unnest(${items.map((i) => i.accountId)}::int[], ${items.map((i) => i.resource)}::text[], ${items.map((i) => i.n)}::int[], ${items.map((i) => BigInt(i.deliveredSeq))}::bigint[])
+        AS v(account_id, resource, n, d)
+      WHERE s.account_id = v.account_id AND s.resource = v.resource`;
+  }
+
+  /** One heartbeat for many sessions with open streams: still there, and what they delivered. */
+  async touchMany(items: { accountId: number; resource: string; deliveredSeq: number }[]): Promise<void> {
+    if (items.length === 0) return;
+    await this.db.$executeRaw`
+      UPDATE session s SET last_seen_at = now(), delivered_seq = greatest(s.delivered_seq, v.d)
+      FROM unnest(${items.map((i) => i.accountId)}::int[], ${items.map((i) => i.resource)}::text[], ${items.map((i) => BigInt(i.deliveredSeq))}::bigint[])
+        AS v(account_id, resource, d)
+      WHERE s.account_id = v.account_id AND s.resource = v.resource`;
   }
 
   async touch(accountId: number, resource: string, deliveredSeq: number): Promise<void> {

@@ -1,65 +1,112 @@
-// Server-Sent Events (HTML Living Standard §9.2) for one open event stream: frames, heartbeats,
-// a retry hint, and back-pressure. The stream's content comes from the Follower it is given.
-import type { FastifyReply, FastifyRequest } from "fastify";
+// Server-Sent Events (HTML Living Standard §9.2) for the open event streams of one gateway:
+// frames, heartbeats, a retry hint, and back-pressure. The stream's content comes from the
+// Follower it is given. One timer per gateway writes every stream's heartbeat and then calls
+// `onHeartbeat` once (the sessions' batched liveness); a stream holds no timer or closure of its own
+// beyond its close handler, and each event's frame is serialised once however many streams write it.
+import type { FastifyReply } from "fastify";
+import type { ServerResponse } from "node:http";
 import type { EventItem, Follower } from "../services/events.js";
 
 export interface SseOptions {
   retryMs: number;
   heartbeatMs: number;
-  /** Aborted when the gateway shuts down: the stream ends with a retry hint. */
+  /** Aborted when the gateway shuts down: the streams end with a retry hint. */
   shutdown: AbortSignal;
   onOpen(): void;
   onClose(): void;
+  /** Once per heartbeat interval while streams are open (after their heartbeats are written). */
+  onHeartbeat(): void;
+}
+
+interface OpenStream {
+  res: ServerResponse;
+  follower: Follower;
 }
 
 // JSON.stringify never emits a raw newline, so one data: line carries the whole event.
-const frame = (e: EventItem) => `id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
+const frames = new WeakMap<EventItem, string>();
+function frame(e: EventItem): string {
+  let f = frames.get(e);
+  if (f === undefined) frames.set(e, (f = `id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`));
+  return f;
+}
 
-export async function streamEvents(req: FastifyRequest, reply: FastifyReply, follower: Follower, opts: SseOptions): Promise<void> {
-  const res = reply.raw;
-  reply.hijack();
-  res.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache, no-transform",
-    connection: "keep-alive",
-    "x-accel-buffering": "no",
-    // Percent-encoded: a resourcepart may hold any Unicode, a header value only Latin-1.
-    "balcony-resource": encodeURIComponent(follower.resource),
-  });
-  res.write(`retry: ${opts.retryMs}\n: session ${follower.resource}\n\n`);
-  opts.onOpen();
-  if (follower.resync) res.write(frame(follower.resync));
-  const heartbeat = setInterval(() => {
-    res.write(": heartbeat\n\n");
-    follower.alive();
-  }, opts.heartbeatMs);
-  let finished = false;
-  const finish = () => {
-    if (finished) return;
-    finished = true;
-    opts.shutdown.removeEventListener("abort", onShutdown);
-    clearInterval(heartbeat);
-    follower.close();
-    opts.onClose();
-  };
-  const onShutdown = () => {
-    // The gateway is going away: tell the client to come back soon (to this or another instance).
-    res.write(`retry: ${opts.retryMs}\n: shutting down\n\n`);
-    finish();
-    res.end();
-  };
-  opts.shutdown.addEventListener("abort", onShutdown);
-  req.raw.on("close", finish);
-  res.on("close", finish);
-  res.on("error", finish);
-  try {
-    for await (const batch of follower) {
-      if (!res.write(batch.map(frame).join(""))) await new Promise<void>((r) => res.once("drain", r).once("close", r));
+export class SseStreams {
+  private readonly open = new Set<OpenStream>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly opts: SseOptions) {
+    opts.shutdown.addEventListener("abort", () => {
+      // The gateway is going away: tell every client to come back soon (to this or another instance).
+      for (const s of [...this.open]) {
+        s.res.write(`retry: ${opts.retryMs}\n: shutting down\n\n`);
+        this.finish(s);
+        s.res.end();
+      }
+    });
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  private tick(): void {
+    for (const s of this.open) {
+      s.res.write(": heartbeat\n\n");
+      s.follower.alive();
     }
-  } catch (err) {
-    req.log.warn({ err: String(err) }, "event stream failed; closing it so the client resumes");
-  } finally {
-    finish();
-    res.end();
+    this.opts.onHeartbeat();
+  }
+
+  private finish(s: OpenStream): void {
+    if (!this.open.delete(s)) return;
+    s.follower.close();
+    this.opts.onClose();
+    if (this.open.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  /** Streams the follower's events on this request until the client goes or the gateway shuts down. */
+  async stream(reply: FastifyReply, follower: Follower): Promise<void> {
+    const res = reply.raw;
+    const log = reply.log;
+    reply.hijack();
+    if (this.opts.shutdown.aborted) {
+      follower.close();
+      res.writeHead(503, { "retry-after": "1" }).end();
+      return;
+    }
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache, no-transform",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+      // Percent-encoded: a resourcepart may hold any Unicode, a header value only Latin-1.
+      "balcony-resource": encodeURIComponent(follower.resource),
+    });
+    res.write(`retry: ${this.opts.retryMs}\n: session ${follower.resource}\n\n`);
+    const s: OpenStream = { res, follower };
+    this.open.add(s);
+    this.opts.onOpen();
+    if (!this.timer) {
+      this.timer = setInterval(() => this.tick(), this.opts.heartbeatMs);
+      this.timer.unref();
+    }
+    if (follower.resync) res.write(frame(follower.resync));
+    const onGone = () => this.finish(s);
+    res.on("close", onGone);
+    res.on("error", onGone);
+    try {
+      for await (const batch of follower) {
+        if (!res.write(batch.length === 1 ? frame(batch[0]!) : batch.map(frame).join(""))) await new Promise<void>((r) => res.once("drain", r).once("close", r));
+      }
+    } catch (err) {
+      log.warn({ err: String(err) }, "event stream failed; closing it so the client resumes");
+    } finally {
+      this.finish(s);
+      res.end();
+    }
   }
 }

@@ -1,30 +1,49 @@
 // Following an account's event log: the JSON pages for pollers, and streams that replay from a
-// cursor (or from where their session left off) and then follow the log live. A stream is woken
-// by NOTIFY from any instance and reads Postgres from its cursor, so it can neither skip nor
-// repeat an event. Streams keep their session alive; once a stream has written a message that
-// asked for a XEP-0184 receipt, the receipt goes out (exactly once across streams).
+// cursor (or from where their session left off) and then follow the log live. On each instance
+// one AccountReader per account reads the log once for all the account's streams that are live at
+// its position (woken by NOTIFY from any instance, reading Postgres from that position, so no
+// event is skipped or repeated); a stream that is behind replays on its own, then joins it.
+// Sessions of open streams are kept alive by one batched UPDATE per heartbeat (heartbeat()); opens
+// and closes of a burst share one statement. Once a stream has written a message that asked for a
+// XEP-0184 receipt, the receipt goes out (exactly once across streams).
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db/client.js";
 import { claimReceipts, logBounds, readEvents, type EventNotifier, type StoredEvent } from "../db/events.js";
-import type { SessionRow, Sessions } from "../db/sessions.js";
+import type { OpenedSession, SessionClose, SessionOpen, SessionRow, Sessions } from "../db/sessions.js";
 import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import type { EventType } from "../domain/events.js";
 import type { Stanza } from "../domain/stanza.js";
-import type { Delivery } from "./delivery.js";
 import type { StreamCap, StreamSlot } from "../domain/stream-cap.js";
+import { Batcher } from "./batcher.js";
+import type { Delivery } from "./delivery.js";
+import { AccountReader, Follower, PAGE, type EventItem, type FeedPort, type LiveSession, type LogEvent } from "./stream-slots.js";
 
-const PAGE = 500;
-
-export interface EventItem {
-  id: number;
-  event: EventType;
-  data: unknown;
-  createdAt: string;
-}
+export { Follower, type EventItem, type LogEvent };
 
 const item = (e: StoredEvent): EventItem => ({ id: e.seq, event: e.type as EventType, data: e.data, createdAt: e.createdAt.toISOString() });
 const resyncItem = (from: number): EventItem => ({ id: from, event: "resync", data: { reason: "cursor older than the retained event log", from }, createdAt: new Date().toISOString() });
+const key = (accountId: number, resource: string) => `${accountId}\u0000${resource}`;
+
+/** Same-session items of a batch merged: `n` streams, the highest cursor. */
+function merge<T extends SessionOpen & { deliveredSeq?: number }>(items: T[]): { distinct: T[]; index: number[] } {
+  const at = new Map<string, number>();
+  const distinct: T[] = [];
+  const index = items.map((i) => {
+    const k = key(i.accountId, i.resource);
+    const j = at.get(k);
+    if (j === undefined) {
+      at.set(k, distinct.length);
+      distinct.push({ ...i });
+      return distinct.length - 1;
+    }
+    const d = distinct[j]!;
+    d.n += i.n;
+    if (d.deliveredSeq !== undefined) d.deliveredSeq = Math.max(d.deliveredSeq, i.deliveredSeq ?? 0);
+    return j;
+  });
+  return { distinct, index };
+}
 
 /** An event id from a cursor (Last-Event-ID or ?since=); null when absent. */
 export function parseCursor(raw: string | undefined, field: string): number | null {
@@ -33,7 +52,23 @@ export function parseCursor(raw: string | undefined, field: string): number | nu
   return Number(raw);
 }
 
-export class EventFeed {
+export class EventFeed implements FeedPort {
+  /** Reads of the event log for streams (shared readers and streams catching up), for /metrics. */
+  readonly stats = { logReads: 0 };
+  private readonly readers = new Map<number, AccountReader>();
+  /** Sessions with a stream open on this instance: what heartbeat() keeps alive. */
+  private readonly live = new Map<string, LiveSession>();
+  private touching = false;
+  private readonly opens = new Batcher<SessionOpen, OpenedSession>(async (items) => {
+    const { distinct, index } = merge(items);
+    const rows = await this.sessions.streamsOpened(distinct);
+    return index.map((j) => rows[j]!);
+  }, 1000);
+  private readonly closes = new Batcher<SessionClose, void>(async (items) => {
+    await this.sessions.streamsClosed(merge(items).distinct);
+    return items.map(() => undefined);
+  }, 1000);
+
   constructor(
     private readonly db: Database,
     private readonly sessions: Sessions,
@@ -61,21 +96,34 @@ export class EventFeed {
 
   /** Opens a stream on a session (created if new); `cursor` null resumes where the session left off. */
   async open(account: Account, resource: string, cursor: number | null): Promise<Follower> {
-    const slot = await this.slots.acquire(account.id);
+    const slot: StreamSlot = await this.slots.acquire(account.id);
+    // Subscribed to the account's NOTIFY before the log's head is read below: nothing is missed.
+    let reader = this.readers.get(account.id);
+    if (!reader) this.readers.set(account.id, (reader = new AccountReader(this, account.id)));
+    reader.refs++;
     try {
-      const session = await this.sessions.streamOpened(account.id, resource);
-      const after = cursor ?? (session.existed ? session.deliveredSeq : await this.sessions.accountDeliveredSeq(account.id));
-      const start = await this.resyncPoint(account.id, after);
-      return new Follower(this, account, resource, start.after, start.resync ? resyncItem(start.after) : null, slot);
+      const s = await this.opens.push({ accountId: account.id, resource, n: 1 });
+      // A new session starts after what the account's other sessions got (here: not yet flushed too).
+      let after = cursor ?? s.deliveredSeq ?? Math.max(s.accountDeliveredSeq, reader.delivered());
+      const firstKept = s.oldest ?? s.head + 1;
+      const resync = after < firstKept - 1 && after < s.head;
+      // A cursor beyond the head names no event yet: the stream follows from the head.
+      after = resync ? firstKept - 1 : Math.min(after, s.head);
+      let live = this.live.get(key(account.id, resource));
+      if (!live) this.live.set(key(account.id, resource), (live = { accountId: account.id, resource, streams: 0, delivered: 0 }));
+      live.streams++;
+      return new Follower(this, reader, account, live, after, resync ? resyncItem(after) : null, slot, after === s.head);
     } catch (err) {
       slot.release();
+      this.release(reader);
       throw err;
     }
   }
 
-  /** @internal Used by Follower. */
-  read(accountId: number, after: number, resource: string): Promise<StoredEvent[]> {
-    return readEvents(this.db.prisma, accountId, after, PAGE, resource);
+  /** @internal The log after `after`, every session's events (a stream picks its own). */
+  async read(accountId: number, after: number): Promise<LogEvent[]> {
+    this.stats.logReads++;
+    return (await readEvents(this.db.prisma, accountId, after, PAGE, null)).map((e) => ({ seq: e.seq, resource: e.resource, receipt: e.receiptTo !== null && !e.receiptSent, item: item(e) }));
   }
 
   /** @internal Wakes `fn` whenever the account's log grows (on any instance). */
@@ -83,14 +131,39 @@ export class EventFeed {
     return this.notifier.subscribe(accountId, fn);
   }
 
-  /** @internal Session bookkeeping of a stream. */
-  touch(accountId: number, resource: string, delivered: number): void {
-    void this.sessions.touch(accountId, resource, delivered).catch(() => undefined);
+  /** @internal A follower closed: its session counts one stream fewer (batched with other closes). */
+  closed(live: LiveSession, delivered: number): void {
+    if (--live.streams === 0) this.live.delete(key(live.accountId, live.resource));
+    void this.closes.push({ accountId: live.accountId, resource: live.resource, n: 1, deliveredSeq: delivered }).catch(() => undefined);
   }
 
-  /** @internal */
-  closed(accountId: number, resource: string): void {
-    void this.sessions.streamClosed(accountId, resource).catch(() => undefined);
+  /** @internal A batch the consumer finished writing after its stream closed. */
+  deliveredAfterClose(live: LiveSession, delivered: number): void {
+    void this.sessions.touch(live.accountId, live.resource, delivered).catch(() => undefined);
+  }
+
+  /** @internal The reader has no stream and no open in flight left. */
+  release(reader: AccountReader): void {
+    if (--reader.refs > 0) return;
+    reader.stop();
+    if (this.readers.get(reader.accountId) === reader) this.readers.delete(reader.accountId);
+  }
+
+  /**
+   * Once per heartbeat interval (the SSE writer's shared timer): one UPDATE for all sessions with
+   * a stream open here, so they stay alive (see Sessions.expire) and record what they delivered.
+   */
+  async heartbeat(): Promise<void> {
+    if (this.touching || this.live.size === 0) return;
+    this.touching = true;
+    try {
+      const all = [...this.live.values()].map((l) => ({ accountId: l.accountId, resource: l.resource, deliveredSeq: l.delivered }));
+      for (let i = 0; i < all.length; i += 5000) await this.sessions.touchMany(all.slice(i, i + 5000));
+    } catch {
+      // The next heartbeat tries again; sessions outlive a few missed ones (3 heartbeats, at least the grace period).
+    } finally {
+      this.touching = false;
+    }
   }
 
   /** @internal XEP-0184 §5: `received` for messages a stream has written, each once. */
@@ -106,67 +179,9 @@ export class EventFeed {
   listSessions(accountId: number): Promise<SessionRow[]> {
     return this.sessions.list(accountId);
   }
-}
 
-/**
- * One open stream: an async iterable of event batches. The consumer writes each batch before
- * asking for the next; only then does the stream count it as delivered (receipts, session cursor).
- */
-export class Follower implements AsyncIterable<EventItem[]> {
-  private closedFlag = false;
-  private dirty = true;
-  private wake: (() => void) | null = null;
-  private readonly unsubscribe: () => void;
-
-  constructor(
-    private readonly feed: EventFeed,
-    private readonly account: Account,
-    readonly resource: string,
-    private after: number,
-    /** A `resync` event to send first, when the cursor was older than the retained log. */
-    readonly resync: EventItem | null,
-    private readonly slot: StreamSlot,
-  ) {
-    this.unsubscribe = feed.subscribe(account.id, () => {
-      this.dirty = true;
-      this.wake?.();
-    });
-  }
-
-  /** A heartbeat: the client is still there. */
-  alive(): void {
-    this.slot.refresh();
-    this.feed.touch(this.account.id, this.resource, this.after);
-  }
-
-  close(): void {
-    if (this.closedFlag) return;
-    this.closedFlag = true;
-    this.slot.release();
-    this.unsubscribe();
-    this.wake?.();
-    this.feed.closed(this.account.id, this.resource);
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<EventItem[]> {
-    while (!this.closedFlag) {
-      if (!this.dirty) {
-        await new Promise<void>((r) => (this.wake = r));
-        this.wake = null;
-        continue;
-      }
-      this.dirty = false;
-      let batch: StoredEvent[];
-      do {
-        batch = await this.feed.read(this.account.id, this.after, this.resource);
-        if (this.closedFlag || batch.length === 0) break;
-        yield batch.map(item);
-        // Resumed: the consumer has written the batch.
-        this.after = batch[batch.length - 1]!.seq;
-        const receipts = batch.filter((e) => e.receiptTo && !e.receiptSent).map((e) => e.seq);
-        if (receipts.length) await this.feed.answerReceipts(this.account, receipts);
-        this.alive();
-      } while (batch.length === PAGE);
-    }
+  /** Waits until the session writes of opens and closes so far are done (tests, shutdown). */
+  async idle(): Promise<void> {
+    await Promise.all([this.opens.idle(), this.closes.idle()]);
   }
 }

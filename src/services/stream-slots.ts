@@ -1,6 +1,54 @@
-// The stream cap counted on this instance (without REDIS_URL: behind N instances an account may
-// hold up to N times MAX_STREAMS_PER_ACCOUNT streams).
+// What an open event stream holds on this instance: its place under the per-account cap
+// (StreamSlots; without REDIS_URL behind N instances an account may hold up to N times
+// MAX_STREAMS_PER_ACCOUNT streams), and its Follower, fed by the account's shared AccountReader.
+// Positions are log positions: a follower at P has been handed every event of the account up to
+// seq P that is for its session (the account's events commit in seq order, so a read that returned
+// up to P, or nothing after P, has seen all of them). A joined follower is never behind its
+// reader (P >= reader.pos), so the reader's next read covers everything it still needs; a
+// follower behind the reader reads on its own until it can join.
+import type { Account } from "../domain/account.js";
+import type { EventType } from "../domain/events.js";
 import { tooManyStreams, type StreamCap, type StreamSlot } from "../domain/stream-cap.js";
+
+export const PAGE = 500;
+/** A joined follower with more events than this waiting for its consumer reads on its own again. */
+const MAX_QUEUED = 2 * PAGE;
+
+export interface EventItem {
+  id: number;
+  event: EventType;
+  data: unknown;
+  createdAt: string;
+}
+
+/** An event as read from the log for streams: its item (shared by every stream that writes it) and what routes it. */
+export interface LogEvent {
+  seq: number;
+  /** The one session it is for (RFC 6121 §8.5.3, a full JID), or null: every session. */
+  resource: string | null;
+  /** XEP-0184: a receipt is owed once a stream has written it. */
+  receipt: boolean;
+  item: EventItem;
+}
+
+/** A session with streams open on this instance. */
+export interface LiveSession {
+  accountId: number;
+  resource: string;
+  streams: number;
+  /** The highest position its streams have written. */
+  delivered: number;
+}
+
+/** What followers and readers need from the EventFeed. */
+export interface FeedPort {
+  read(accountId: number, after: number): Promise<LogEvent[]>;
+  subscribe(accountId: number, fn: () => void): () => void;
+  answerReceipts(account: Account, seqs: number[]): Promise<void>;
+  closed(live: LiveSession, delivered: number): void;
+  deliveredAfterClose(live: LiveSession, delivered: number): void;
+  release(reader: AccountReader): void;
+}
 
 export class StreamSlots implements StreamCap {
   private readonly open = new Map<number, number>();
@@ -22,5 +70,228 @@ export class StreamSlots implements StreamCap {
         else this.open.set(accountId, left);
       },
     };
+  }
+}
+
+/** One account's log, read once for all its followers on this instance that are live at `pos`. */
+export class AccountReader {
+  /** Read up to here; null while no follower has joined. */
+  pos: number | null = null;
+  /** Opens in flight and followers: the reader goes when none is left. */
+  refs = 0;
+  /** Every follower of the account here, joined or catching up. */
+  readonly all = new Set<Follower>();
+  readonly joined = new Set<Follower>();
+  /** Receipts a stream here has answered (claimReceipts is exactly-once anyway: this saves the others a transaction). */
+  readonly answered = new Set<number>();
+  /** The log may have grown since the last read started (set by NOTIFY, cleared by a read). */
+  private dirty = true;
+  private reading = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly feed: FeedPort,
+    readonly accountId: number,
+  ) {
+    this.unsubscribe = feed.subscribe(accountId, () => {
+      this.dirty = true;
+      for (const f of this.all) if (!f.isJoined) f.poke();
+      void this.pump();
+    });
+  }
+
+  /** The highest position a follower here has written (a new session starts after it). */
+  delivered(): number {
+    let max = 0;
+    for (const f of this.all) max = Math.max(max, f.delivered);
+    return max;
+  }
+
+  /** A follower at `pos` joins, unless the reader is ahead of it (it then reads on its own first). */
+  join(f: Follower, pos: number): boolean {
+    if (this.pos === null) this.pos = pos;
+    else if (this.pos > pos) return false;
+    this.joined.add(f);
+    void this.pump();
+    return true;
+  }
+
+  leave(f: Follower): void {
+    this.all.delete(f);
+    this.joined.delete(f);
+    if (this.joined.size === 0 && !this.reading) this.pos = null;
+  }
+
+  stop(): void { this.unsubscribe(); } // prettier-ignore
+
+  private async pump(): Promise<void> {
+    if (this.reading || !this.dirty || this.joined.size === 0) return;
+    this.reading = true;
+    try {
+      let page: LogEvent[] = [];
+      do {
+        this.dirty = false;
+        const from = this.pos!;
+        page = await this.feed.read(this.accountId, from);
+        const upTo = page.length ? page[page.length - 1]!.seq : from;
+        this.pos = upTo;
+        for (const f of this.joined) f.push(page, upTo);
+      } while ((this.dirty || page.length === PAGE) && this.joined.size > 0);
+    } catch (err) {
+      // Its streams end and their clients resume with Last-Event-ID (as when a stream's own read fails).
+      for (const f of this.joined) f.fail(err);
+      this.joined.clear();
+    } finally {
+      this.reading = false;
+      if (this.joined.size === 0) this.pos = null;
+    }
+  }
+}
+
+type Batch = { events: LogEvent[]; upTo: number };
+
+/**
+ * One open stream: an async iterable of event batches. The consumer writes each batch before
+ * asking for the next; only then does the stream count it as delivered (receipts, session cursor).
+ */
+export class Follower implements AsyncIterable<EventItem[]> {
+  isJoined = false;
+  /** Position the consumer has written. */
+  delivered: number;
+  private closedFlag = false;
+  /** Catching up: the log may have grown since this follower's last read. */
+  private dirty = true;
+  private wake: (() => void) | null = null;
+  /** Joined: batches from the reader, waiting for the consumer. */
+  private queue: Batch[] = [];
+  private queued = 0;
+  /** The consumer holds a batch up to `handed` and has not written it yet. */
+  private busy = false;
+  private handed: number;
+  private failure: unknown = null;
+
+  constructor(
+    private readonly feed: FeedPort,
+    private readonly reader: AccountReader,
+    private readonly account: Account,
+    private readonly live: LiveSession,
+    /** Handed to the consumer (or skipped as another session's) up to here. */
+    private pos: number,
+    /** A `resync` event to send first, when the cursor was older than the retained log. */
+    readonly resync: EventItem | null,
+    private readonly slot: StreamSlot,
+    atHead: boolean,
+  ) {
+    this.delivered = this.handed = pos;
+    reader.all.add(this);
+    // At the head of the log when the stream opened: nothing to replay, it follows the shared reader.
+    if (atHead && reader.join(this, pos)) this.isJoined = true;
+  }
+
+  get resource(): string { return this.live.resource; } // prettier-ignore
+
+  /** A heartbeat: the client is still there. */
+  alive(): void {
+    this.slot.refresh();
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.slot.release();
+    this.reader.leave(this);
+    this.feed.release(this.reader);
+    this.wake?.();
+    this.feed.closed(this.live, this.delivered);
+  }
+
+  /** @internal The log grew (while catching up). */
+  poke(): void {
+    this.dirty = true;
+    this.wake?.();
+  }
+
+  /** @internal The reader's read (pos, upTo]: this session's events after this follower's position. */
+  push(page: LogEvent[], upTo: number): void {
+    const mine = page.filter((e) => e.seq > this.pos && (e.resource === null || e.resource === this.live.resource));
+    this.pos = Math.max(this.pos, upTo);
+    const last = this.queue[this.queue.length - 1];
+    if (mine.length === 0 && last) last.upTo = this.pos;
+    else if (mine.length === 0 && !this.busy) this.setDelivered(this.pos);
+    else {
+      this.queue.push({ events: mine, upTo: this.pos });
+      this.queued += mine.length;
+      // A slow consumer: drop the queue and read on its own from what it was handed.
+      if (this.queued > MAX_QUEUED) this.fallBehind();
+      this.wake?.();
+    }
+  }
+
+  fail(err: unknown): void {
+    this.failure = err;
+    this.wake?.();
+  }
+
+  private fallBehind(): void {
+    this.reader.joined.delete(this);
+    this.isJoined = false;
+    this.queue = [];
+    this.queued = 0;
+    this.pos = Math.max(this.handed, this.delivered);
+    this.dirty = true;
+  }
+
+  private setDelivered(pos: number): void {
+    this.delivered = Math.max(this.delivered, pos);
+    this.live.delivered = Math.max(this.live.delivered, this.delivered);
+  }
+
+  /** Hands `events` to the consumer; once it has written them (even after close()), they count as delivered. */
+  private async *hand(events: LogEvent[], upTo: number): AsyncGenerator<EventItem[]> {
+    this.busy = true;
+    this.handed = upTo;
+    yield events.map((e) => e.item);
+    this.busy = false;
+    const receipts = events.filter((e) => e.receipt && !this.reader.answered.has(e.seq)).map((e) => e.seq);
+    if (receipts.length) {
+      await this.feed.answerReceipts(this.account, receipts);
+      if (this.reader.answered.size > 10_000) this.reader.answered.clear();
+      for (const s of receipts) this.reader.answered.add(s);
+    }
+    this.setDelivered(upTo);
+    if (this.closedFlag) this.feed.deliveredAfterClose(this.live, upTo);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<EventItem[]> {
+    while (!this.closedFlag) {
+      if (this.failure) throw this.failure;
+      const batch = this.queue.shift();
+      if (batch) {
+        this.queued -= batch.events.length;
+        if (batch.events.length) yield* this.hand(batch.events, batch.upTo);
+        else this.setDelivered(batch.upTo);
+        continue;
+      }
+      if (!this.isJoined && this.dirty) {
+        // Catching up on its own, then joining the reader (or reading again if it is ahead).
+        this.dirty = false;
+        let page: LogEvent[];
+        do {
+          page = await this.feed.read(this.account.id, this.pos);
+          if (this.closedFlag) return;
+          const upTo = page.length ? page[page.length - 1]!.seq : this.pos;
+          const mine = page.filter((e) => e.resource === null || e.resource === this.live.resource);
+          this.pos = upTo;
+          if (mine.length) yield* this.hand(mine, upTo);
+          else this.setDelivered(upTo);
+        } while (page.length === PAGE && !this.closedFlag);
+        if (this.closedFlag) return;
+        if (this.reader.join(this, this.pos)) this.isJoined = true;
+        else this.dirty = true;
+        continue;
+      }
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = null;
+    }
   }
 }

@@ -2,6 +2,7 @@
 // LISTEN/NOTIFY) and a fake outbound port: JSON pages after a cursor, resync when the cursor is
 // older than what is kept, the stream cap, live followers, and XEP-0184 receipts answered exactly
 // once however many streams wrote the event (recorded in the outbox, then drained to the port).
+// Open sessions record what they delivered at the shared heartbeat (feed.heartbeat()) and at close.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { appendEvents, EventNotifier, type NewEvent } from "../../src/db/events.js";
@@ -67,6 +68,8 @@ describe("EventFeed", () => {
   beforeEach(() => env.clean());
 
   const append = (events: NewEvent[]) => env.db.transaction((tx) => appendEvents(tx, events));
+  /** What the SSE writer's shared timer does once per heartbeat interval: record open sessions' cursors (batched). */
+  const heartbeat = () => feed.heartbeat();
 
   it("page() after a cursor returns exactly the later events", async () => {
     const a = await env.account("romeo");
@@ -136,7 +139,7 @@ describe("EventFeed", () => {
     assert.deepEqual(view(await first), [subView(2, "new1"), subView(3, "new2")]);
 
     r.resume();
-    await waitFor(async () => (await env.sessions.list(a.id))[0]?.deliveredSeq === 3, "the session's delivered cursor to reach 3");
+    await waitFor(async () => (await heartbeat(), await env.sessions.list(a.id))[0]?.deliveredSeq === 3, "the session's delivered cursor to reach 3");
     await append([sub(a, "other", { resource: "laptop" }), sub(a, "new3")]);
     assert.deepEqual(view(await r.next("the next append")), [subView(5, "new3")], "another session's event is not on this stream");
     await r.close();
@@ -184,7 +187,7 @@ describe("EventFeed", () => {
 
     // Both consumers have written the batch; each stream then claims the receipt, and one wins.
     for (const r of readers) r.resume();
-    await waitFor(async () => (await env.sessions.list(a.id)).every((s) => s.deliveredSeq === seq), "both streams to count the event delivered");
+    await waitFor(async () => (await heartbeat(), await env.sessions.list(a.id)).every((s) => s.deliveredSeq === seq), "both streams to count the event delivered");
     await env.flush();
     assert.equal(env.out.sent.length, 1, JSON.stringify(env.out.sent));
     const receipt = env.out.sent[0]!;
@@ -200,7 +203,7 @@ describe("EventFeed", () => {
     const late = new Reader(await feed.open(a, "tablet", 0));
     assert.deepEqual(view(await late.next("the replay")).map((e) => e.id), [seq]);
     late.resume();
-    await waitFor(async () => (await env.sessions.list(a.id)).find((s) => s.resource === "tablet")?.deliveredSeq === seq, "the replay to be delivered");
+    await waitFor(async () => (await heartbeat(), await env.sessions.list(a.id)).find((s) => s.resource === "tablet")?.deliveredSeq === seq, "the replay to be delivered");
     await env.flush();
     assert.equal(env.out.sent.length, 1, "no second receipt");
     await late.close();

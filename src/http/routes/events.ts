@@ -7,10 +7,31 @@ import { EventItemSchema } from "../../domain/events.js";
 import { parseCursor } from "../../services/events.js";
 import { callerAccount, requestedResource, type Gateway } from "../context.js";
 import { EventsQuery, problemResponses, pageLimit } from "../schemas.js";
-import { streamEvents } from "../sse.js";
+import client from "prom-client";
+import { SseStreams } from "../sse.js";
 
 export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
+    // One SSE writer per gateway: a shared heartbeat timer, which also keeps the sessions alive.
+    const { sseRetryMs: retryMs, sseHeartbeatMs: heartbeatMs } = gw.config;
+    const streams = new SseStreams({
+      retryMs,
+      heartbeatMs,
+      shutdown: gw.shutdown,
+      onOpen: () => gw.metrics.streams.inc(),
+      onClose: () => gw.metrics.streams.dec(),
+      onHeartbeat: () => void gw.events.heartbeat(),
+    });
+    // The event-log reads of this instance's streams (a shared per-account reader reads once for all).
+    new client.Counter({
+      name: "balcony_event_log_reads_total",
+      help: "Reads of the event log for event streams on this instance (shared per-account readers and streams catching up)",
+      registers: [gw.metrics.registry],
+      collect() {
+        this.reset();
+        this.inc(gw.events.stats.logReads);
+      },
+    });
     app.get(
       "/v1/events",
       {
@@ -35,8 +56,9 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           if (req.method === "HEAD") return reply.code(200).type("text/event-stream").send("" as never);
           const resource = requestedResource(req, req.query.resource) ?? `balcony-${randomBytes(6).toString("hex")}`;
           const follower = await gw.events.open(account, resource, cursor);
-          const { sseRetryMs: retryMs, sseHeartbeatMs: heartbeatMs } = gw.config;
-          return streamEvents(req, reply, follower, { retryMs, heartbeatMs, shutdown: gw.shutdown, onOpen: () => gw.metrics.streams.inc(), onClose: () => gw.metrics.streams.dec() });
+          // Not awaited: the handler's request and reply are not kept for the stream's lifetime.
+          void streams.stream(reply, follower);
+          return reply;
         }
         if (accept && !/application\/json|\*\/\*|application\/\*/.test(accept)) throw new AppError("not-acceptable", "this route serves text/event-stream or application/json");
         // Built from the catalogue's schemas already: sent as JSON without a second serialization pass.
