@@ -3,7 +3,7 @@
 // delivered; error bounces (RFC 6120 §8.3) mark them failed.
 import { randomUUID } from "node:crypto";
 import type { Tx } from "../db/client.js";
-import { appendEvents, type NewEvent } from "../db/events.js";
+import type { NewEvent } from "../db/events.js";
 import type { Messages } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
 import type { Account } from "../domain/account.js";
@@ -20,9 +20,12 @@ export interface MessageStores {
 
 type Addressed = InboundMessage & { from: Jid; to: Jid; fromRaw: string; toRaw: string };
 
-export async function receiveMessage(tx: Tx, stores: MessageStores, m: Addressed, account: Account): Promise<void> {
+/**
+ * Stores what a message changes and adds its events to `events`, which the caller appends to the
+ * log in this transaction, in order, before anything else appends (src/services/inbound.ts).
+ */
+export async function receiveMessage(tx: Tx, stores: MessageStores, m: Addressed, account: Account, events: NewEvent[]): Promise<void> {
   const peer = jidToString(bare(m.from));
-  const events: NewEvent[] = [];
   const ours = (id: string | null): id is string => !!id && UUID.test(id); // only our own message ids can be marked
 
   if (m.type === "error") {
@@ -35,7 +38,6 @@ export async function receiveMessage(tx: Tx, stores: MessageStores, m: Addressed
     }
     if (m.body !== null || m.subject !== null || m.state !== null) events.push(await storeMessage(tx, stores, m, account, peer));
   }
-  if (events.length) await appendEvents(tx, events);
 }
 
 async function storeMessage(tx: Tx, stores: MessageStores, m: Addressed, account: Account, peer: string): Promise<NewEvent> {

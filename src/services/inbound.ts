@@ -3,6 +3,7 @@
 // (probe answers, auto-answered subscriptions, error bounces) go to the outbound port after commit.
 import type { Accounts } from "../db/accounts.js";
 import type { Database, Tx } from "../db/client.js";
+import { appendEvents, type NewEvent } from "../db/events.js";
 import { accountJid } from "../domain/account.js";
 import type { ErrorCode } from "../domain/errors.js";
 import { SUBSCRIPTION_TYPES, type InboundStanza } from "../domain/inbound.js";
@@ -49,10 +50,14 @@ export class Inbound {
 
   private async process(batch: InboundStanza[]): Promise<void[]> {
     // Replies (probe answers, auto-answers, error bounces) are recorded with what caused them.
+    // Messages' events are appended together (one NOTIFY per account and batch instead of one
+    // per message), still in arrival order: before a presence stanza, which appends its own.
     const handle = (stanzas: InboundStanza[]) =>
       this.delivery.transaction(async (tx, send) => {
         const replies: Stanza[] = [];
-        for (const s of stanzas) await this.route(tx, s, replies);
+        const events: NewEvent[] = [];
+        for (const s of stanzas) await this.route(tx, s, replies, events);
+        if (events.length) await appendEvents(tx, events);
         await send(null, replies);
       });
     try {
@@ -88,13 +93,16 @@ export class Inbound {
     return this.error(s, "database-unavailable", "temporarily unable to store this stanza; retry later");
   }
 
-  private async route(tx: Tx, s: InboundStanza, replies: Stanza[]): Promise<void> {
+  /** `events`: messages' events not yet appended; whatever appends on its own first appends them. */
+  private async route(tx: Tx, s: InboundStanza, replies: Stanza[], events: NewEvent[]): Promise<void> {
     const { from, to, fromRaw, toRaw } = s;
     if (s.kind === "presence") {
       // §8.5.1: presence to an account that does not exist, or not to an account, is silently ignored.
       if (!to?.local || !from || !fromRaw || to.domain !== this.domain) return;
       const account = await this.accounts.find(to.local);
-      if (account) await receivePresence(tx, { ...s, from }, { id: account.id, jid: accountJid(account.localpart, this.domain) }, replies);
+      if (!account) return;
+      if (events.length) await appendEvents(tx, events.splice(0));
+      await receivePresence(tx, { ...s, from }, { id: account.id, jid: accountJid(account.localpart, this.domain) }, replies);
       return;
     }
     const bounce = (code: ErrorCode) => {
@@ -106,6 +114,6 @@ export class Inbound {
     const account = await this.accounts.find(to.local);
     if (!account) return bounce("account-not-found"); // §8.5.1: no such account
     if (s.type === "groupchat") return bounce("account-not-found"); // §8.5.2.1.1: we host no rooms
-    await receiveMessage(tx, this.stores, { ...s, from, to, fromRaw, toRaw }, account);
+    await receiveMessage(tx, this.stores, { ...s, from, to, fromRaw, toRaw }, account, events);
   }
 }

@@ -1,0 +1,113 @@
+// bench/inbound.ts in smoke mode (a few hundred messages through a real Prosody, a real gateway
+// process and PostgreSQL, then an SSE client): the figures it reports are all there, and nothing
+// was lost, duplicated, reordered or skipped, on the gateway's side or on the ceiling's. The
+// targets (p99, throughput ratio) are not asserted: on a shared 2-core machine they are noise.
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const TIMEOUT_MS = 150_000;
+
+interface Latency {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+interface Run {
+  sent: number;
+  delivered: number;
+  lost: number;
+  duplicates: number;
+  reordered: number;
+  strays: number;
+  seqBreaks: number | null;
+  seconds: number;
+  msgsPerSec: number;
+  latencyMs: Latency;
+  cpu: { seconds: number; cores: Record<string, number> };
+}
+
+interface Side {
+  throughput: Run;
+  fixedRate: Run;
+}
+
+interface Report {
+  params: { messages: number; rate: number; rateMessages: number; smoke: boolean };
+  ceiling: Side | null;
+  balcony: Side;
+  ratio: number | null;
+  targets: { name: string; value: number; target: number; pass: boolean }[];
+}
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/inbound.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    // The bench cleans up on SIGTERM (and its watchdog if it dies outright).
+    const timer = setTimeout(() => child.kill("SIGTERM"), TIMEOUT_MS);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const finite = (x: unknown) => typeof x === "number" && Number.isFinite(x);
+
+/** Every figure of a run is a number, and every stanza sent arrived exactly once, in order. */
+function checkRun(where: string, r: Run | undefined, sse: boolean): void {
+  assert.ok(r, `${where}: missing`);
+  for (const k of ["sent", "delivered", "lost", "duplicates", "reordered", "strays", "seconds", "msgsPerSec"] as const) {
+    assert.ok(finite(r[k]), `${where}.${k} is not a number: ${String(r[k])}`);
+  }
+  for (const k of ["p50", "p90", "p99", "max", "mean"] as const) assert.ok(finite(r.latencyMs?.[k]) && r.latencyMs[k] >= 0, `${where}.latencyMs.${k}: ${String(r.latencyMs?.[k])}`);
+  assert.ok(r.sent > 0, `${where}: nothing sent`);
+  assert.ok(r.msgsPerSec > 0, `${where}: throughput ${r.msgsPerSec}`);
+  assert.equal(r.lost, 0, `${where}: ${r.lost} of ${r.sent} lost`);
+  assert.equal(r.delivered, r.sent, `${where}: ${r.delivered} of ${r.sent} arrived`);
+  assert.equal(r.duplicates, 0, `${where}: ${r.duplicates} duplicates`);
+  assert.equal(r.reordered, 0, `${where}: ${r.reordered} out of order`);
+  assert.equal(r.strays, 0, `${where}: ${r.strays} strays`);
+  if (sse) assert.equal(r.seqBreaks, 0, `${where}: ${String(r.seqBreaks)} gaps or repeats in the SSE ids`);
+  assert.ok(r.cpu && finite(r.cpu.cores["whole machine"]), `${where}: no CPU figures`);
+}
+
+describe("bench/inbound.ts --smoke", () => {
+  it("reports throughput, latency and CPU beside the ceiling, with nothing lost", { timeout: TIMEOUT_MS + 30_000 }, async () => {
+    const { code, stdout, stderr } = await runBench(["--smoke", "--json"]);
+    assert.equal(code, 0, `exit ${code}\n${stderr.slice(-3000)}`);
+    const line = stdout.trim().split("\n").pop() ?? "";
+    let report: Report;
+    try {
+      report = JSON.parse(line) as Report;
+    } catch {
+      assert.fail(`no JSON report on stdout:\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`);
+    }
+    assert.equal(report.params?.smoke, true);
+    assert.ok(report.ceiling, "no ceiling in the report");
+    checkRun("ceiling.throughput", report.ceiling.throughput, false);
+    checkRun("ceiling.fixedRate", report.ceiling.fixedRate, false);
+    checkRun("balcony.throughput", report.balcony?.throughput, true);
+    checkRun("balcony.fixedRate", report.balcony?.fixedRate, true);
+    assert.equal(report.balcony.throughput.sent, report.params.messages);
+    assert.equal(report.balcony.fixedRate.sent, report.params.rateMessages);
+    assert.ok(finite(report.balcony.fixedRate.cpu.cores.gateway), "no CPU figure for the gateway");
+    assert.ok(finite(report.ratio) && report.ratio! > 0, `ratio ${String(report.ratio)}`);
+    const names = report.targets.map((t) => t.name);
+    assert.deepEqual(names, [`p99 at ${report.params.rate}/s`, "throughput / ceiling"]);
+    for (const t of report.targets) assert.ok(finite(t.value) && typeof t.pass === "boolean", `target ${t.name}: ${JSON.stringify(t)}`);
+    // The table (stderr with --json) prints the targets with their verdict.
+    assert.match(stderr, /Target p99 at \d+\/s: .* (PASS|FAIL)/);
+  });
+});
