@@ -138,6 +138,8 @@ export async function startGateway(config: Config, logger: Logger = createLogger
       await delivery.stop();
       await control.stop();
       await inbound.idle();
+      // Streams' closes (and their delivered cursors) are written in batches: flush them.
+      await events.idle();
       await notifications.stop();
       redis?.disconnect();
       await db.close();
