@@ -4,7 +4,7 @@
 // 30 ms).
 //
 // The benchmark writes one JSON object per line on our stdin as it starts things:
-//   { "gatewayPid": 123 }   { "serverWorkDir": "/tmp/balcony-prosody-…" }
+//   { "gatewayPid": 123 } (one line per gateway process)   { "serverWorkDir": "/tmp/balcony-prosody-…" }
 //   { "database": "balcony_t_…", "baseUrl": "postgresql://…/postgres" }   { "dir": "/tmp/…" }
 //   { "done": true }        (it cleaned up itself: nothing to do)
 // When stdin ends without "done", the benchmark is gone: kill and remove everything listed.
@@ -12,13 +12,13 @@ import { readdirSync, readFileSync, rmSync } from "node:fs";
 import pg from "pg";
 
 interface Resources {
-  gatewayPid?: number;
+  gatewayPids: number[];
   serverWorkDirs: string[];
   databases: { name: string; baseUrl: string }[];
   dirs: string[];
 }
 
-const res: Resources = { serverWorkDirs: [], databases: [], dirs: [] };
+const res: Resources = { gatewayPids: [], serverWorkDirs: [], databases: [], dirs: [] };
 let done = false;
 let buffer = "";
 
@@ -39,8 +39,7 @@ function kill(pid: number): void {
 }
 
 async function reap(): Promise<void> {
-  const { gatewayPid } = res;
-  if (gatewayPid !== undefined && cmdline(gatewayPid).includes("src/server.ts")) kill(gatewayPid);
+  for (const pid of res.gatewayPids) if (cmdline(pid).includes("src/server.ts")) kill(pid);
   for (const dir of res.serverWorkDirs) {
     for (const entry of readdirSync("/proc")) {
       if (/^\d+$/.test(entry) && cmdline(entry).includes(dir)) kill(Number(entry));
@@ -72,7 +71,7 @@ process.stdin.on("data", (chunk: string) => {
     buffer = buffer.slice(nl + 1);
     try {
       const m = JSON.parse(line) as { gatewayPid?: number; serverWorkDir?: string; database?: string; baseUrl?: string; dir?: string; done?: boolean };
-      if (m.gatewayPid !== undefined) res.gatewayPid = m.gatewayPid;
+      if (m.gatewayPid !== undefined) res.gatewayPids.push(m.gatewayPid);
       if (m.serverWorkDir) res.serverWorkDirs.push(m.serverWorkDir);
       if (m.database && m.baseUrl) res.databases.push({ name: m.database, baseUrl: m.baseUrl });
       if (m.dir) res.dirs.push(m.dir);

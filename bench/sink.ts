@@ -3,7 +3,9 @@
 //
 // It logs in with @xmpp/client (SASL PLAIN, like scripts/harness/xmpp-user.ts) and records, for
 // every <message/> it receives, only its id and receive time: nothing else is kept, so it keeps
-// up with tens of thousands of stanzas per second.
+// up with tens of thousands of stanzas per second. With `key: "body"` the key it records is the
+// message's body text instead of its id: for senders that do not choose the stanza id (an XMPP
+// server's HTTP API such as ejabberd's send_message), the body is what identifies a message.
 //
 // Protocol with the main thread (see SinkHandle in messages.ts):
 //   worker → main: { type: "online", jid } | { type: "failed", message }
@@ -21,11 +23,14 @@ export interface SinkOptions {
   username: string;
   password: string;
   resource: string;
+  /** What identifies a received message: its id attribute (default) or its body text. */
+  key?: "id" | "body";
 }
 
 interface Stanza {
   name: string;
   attrs: Record<string, string | undefined>;
+  getChildText(name: string): string | null;
 }
 
 interface XmppClient {
@@ -66,13 +71,14 @@ async function run(port: NonNullable<typeof parentPort>, opts: SinkOptions): Pro
   });
   xmpp.reconnect.stop();
 
+  const byBody = opts.key === "body";
   let ids: string[] = [];
   let times: number[] = [];
   let seen = new Set<string>();
   let dirty = false;
   xmpp.on("stanza", (stanza) => {
     if (stanza.name !== "message") return;
-    const id = stanza.attrs.id;
+    const id = byBody ? (stanza.getChildText("body") ?? undefined) : stanza.attrs.id;
     if (id === undefined) return;
     ids.push(id);
     times.push(now());

@@ -22,6 +22,20 @@ export interface XmppServerOptions {
   componentDomain?: string;
   /** Shared secret of the component handshake (default: random). */
   componentSecret?: string;
+  /**
+   * Prosody only (ignored by ejabberd): also open an HTTP listener on a free loopback port
+   * (`httpUrl`), with these extra plugin folders and config lines (Lua, appended to the generated
+   * config), e.g. for an HTTP module such as mod_rest that benchmarks compare with. Without it
+   * Prosody has no HTTP listener, as always.
+   */
+  prosodyHttp?: ProsodyHttpOptions;
+}
+
+export interface ProsodyHttpOptions {
+  /** Folders added to Prosody's plugin_paths. */
+  pluginPaths?: string[];
+  /** Lua appended at the end of the config (e.g. a `Component "x" "module"` section). */
+  extraConfig?: string;
 }
 
 export interface XmppServer {
@@ -37,6 +51,11 @@ export interface XmppServer {
   componentService: string;
   /** ejabberd only: base URL of mod_http_api ("http://127.0.0.1:<port>/api"), e.g. for send_message. */
   httpApiUrl: string | undefined;
+  /**
+   * Root URL of the server's HTTP listener ("http://127.0.0.1:<port>"): ejabberd always; Prosody
+   * only when started with the `prosodyHttp` option.
+   */
+  httpUrl?: string | undefined;
   /** The temp dir holding config, data and logs; removed by stop(). */
   workDir: string;
   /** Creates the account user@localhost, or resets its password if it exists. Fast (a file write). */
@@ -77,19 +96,20 @@ export function startXmppServer(
 
 export async function startProsody(opts: XmppServerOptions = {}): Promise<XmppServer> {
   return startWithFreshPorts("prosody", async () => {
-    const { c2sPort, componentPort } = await freePorts("c2sPort", "componentPort");
+    const { c2sPort, componentPort, httpPort } = await freePorts("c2sPort", "componentPort", "httpPort");
     const settings = componentSettings(opts);
+    const http = opts.prosodyHttp ? { ...opts.prosodyHttp, port: httpPort } : undefined;
     const workDir = await makeWorkDir("prosody");
     const dataPath = join(workDir, "data");
     const configFile = join(workDir, "prosody.cfg.lua");
     // Prosody indexes "certs" next to its config at startup and logs an error if it is missing.
     await Promise.all([mkdir(dataPath), mkdir(join(workDir, "certs"))]);
-    await writeFile(configFile, prosodyConfig({ workDir, dataPath, c2sPort, componentPort, ...settings }));
+    await writeFile(configFile, prosodyConfig({ workDir, dataPath, c2sPort, componentPort, ...settings, http }));
     return new ManagedServer({
       kind: "prosody",
       c2sPort,
       componentPort,
-      httpPort: undefined,
+      httpPort: http?.port,
       ...settings,
       workDir,
       logFiles: [join(workDir, "console.log"), join(workDir, "prosody.log")],
@@ -109,6 +129,7 @@ interface ProsodyConfigParams {
   componentPort: number;
   componentDomain: string;
   componentSecret: string;
+  http?: ProsodyHttpOptions & { port: number };
 }
 
 /** Plaintext loopback-only Prosody; see TESTBED.md for why each line is there. */
@@ -124,8 +145,8 @@ use_ipv6 = false
 c2s_ports = { ${p.c2sPort} }
 component_ports = { ${p.componentPort} }
 component_interfaces = { "127.0.0.1" }
--- No HTTP, direct-TLS or s2s listeners: nothing may collide with parallel test files.
-http_ports = { }
+-- No ${p.http ? "HTTPS" : "HTTP"}, direct-TLS or s2s listeners: nothing may collide with parallel test files.
+${p.http ? prosodyHttpGlobals(p.http) : "http_ports = { }"}
 https_ports = { }
 c2s_direct_tls_ports = { }
 s2s_ports = { }
@@ -145,7 +166,13 @@ VirtualHost ${luaString(USER_DOMAIN)}
 
 Component ${luaString(p.componentDomain)}
   component_secret = ${luaString(p.componentSecret)}
-`;
+${p.http?.extraConfig ? `\n${p.http.extraConfig}\n` : ""}`;
+}
+
+/** The optional HTTP additions (XmppServerOptions.prosodyHttp) of the global section. */
+function prosodyHttpGlobals(http: ProsodyHttpOptions & { port: number }): string {
+  const paths = http.pluginPaths?.length ? `\nplugin_paths = { ${http.pluginPaths.map(luaString).join(", ")} }` : "";
+  return `http_ports = { ${http.port} }\nhttp_interfaces = { "127.0.0.1" }${paths}`;
 }
 
 /**
@@ -458,6 +485,7 @@ class ManagedServer implements XmppServer {
   readonly componentSecret: string;
   readonly componentService: string;
   readonly httpApiUrl: string | undefined;
+  readonly httpUrl: string | undefined;
   readonly workDir: string;
   #spec: ServerSpec;
   #process: ChildProcess | undefined;
@@ -471,7 +499,8 @@ class ManagedServer implements XmppServer {
     this.componentDomain = spec.componentDomain;
     this.componentSecret = spec.componentSecret;
     this.componentService = `xmpp://${HOST}:${spec.componentPort}`;
-    this.httpApiUrl = spec.httpPort === undefined ? undefined : `http://${HOST}:${spec.httpPort}/api`;
+    this.httpUrl = spec.httpPort === undefined ? undefined : `http://${HOST}:${spec.httpPort}`;
+    this.httpApiUrl = spec.kind !== "ejabberd" || this.httpUrl === undefined ? undefined : `${this.httpUrl}/api`;
     this.workDir = spec.workDir;
     liveServers.add(this);
   }

@@ -1,0 +1,129 @@
+// CPU accounting from /proc: who used the cores during a phase of the message benchmark, by
+// process group (the gateway process, the XMPP server's processes, PostgreSQL's backends of the
+// benchmark's database, the rest of PostgreSQL, this process with its sink thread, everyone else).
+import { execSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { now } from "./util.js";
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execSync("getconf CLK_TCK", { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+export const GROUPS = {
+  gateway: "gateway",
+  dbBackends: "postgres (bench DB backends)",
+  dbRest: "postgres (rest of cluster)",
+  bench: "bench (load + sink)",
+  others: "everything else",
+  machine: "whole machine",
+} as const;
+
+export interface CpuContext {
+  /** The XMPP server's kind: the name of its group. */
+  serverKind: string;
+  /** Every process whose command line contains it belongs to the XMPP server. */
+  serverWorkDir: string;
+  gatewayPid?: number | undefined;
+  dbName?: string | undefined;
+}
+
+export interface CpuSnapshot {
+  wall: number;
+  /** pid → [group, ticks] */
+  procs: Map<number, [string, number]>;
+  bench: NodeJS.CpuUsage;
+  systemBusy: number;
+  systemTotal: number;
+}
+
+export interface CpuSplit {
+  seconds: number;
+  /** Cores used on average (CPU seconds / wall seconds), by group: 1.0 = one core. */
+  cores: Record<string, number>;
+}
+
+function readProc(pid: string): { cmdline: string; comm: string; ticks: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = stat.lastIndexOf(")");
+    const comm = stat.slice(stat.indexOf("(") + 1, close);
+    const fields = stat.slice(close + 2).split(" ");
+    // Fields after "(comm)": state is [0]; utime is field 14 of stat, i.e. [11]; stime [12].
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+    return { cmdline, comm, ticks };
+  } catch {
+    return null;
+  }
+}
+
+function groupOf(pid: number, p: { cmdline: string; comm: string }, ctx: CpuContext): string | null {
+  if (pid === ctx.gatewayPid) return GROUPS.gateway;
+  if (p.cmdline.includes(ctx.serverWorkDir)) return ctx.serverKind;
+  if (p.comm === "postgres" || p.cmdline.startsWith("postgres")) {
+    return ctx.dbName && p.cmdline.includes(ctx.dbName) ? GROUPS.dbBackends : GROUPS.dbRest;
+  }
+  return null;
+}
+
+export function cpuSnapshot(ctx: CpuContext): CpuSnapshot {
+  const procs = new Map<number, [string, number]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    const p = readProc(entry);
+    if (!p) continue;
+    const group = groupOf(pid, p, ctx);
+    if (group) procs.set(pid, [group, p.ticks]);
+  }
+  const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
+  return { wall: now(), procs, bench: process.cpuUsage(), systemBusy: total - idle, systemTotal: total };
+}
+
+export function cpuSplit(a: CpuSnapshot, b: CpuSnapshot): CpuSplit {
+  const seconds = (b.wall - a.wall) / 1000;
+  const cores: Record<string, number> = {};
+  for (const [pid, [group, ticks]] of b.procs) {
+    const before = a.procs.get(pid)?.[1] ?? 0;
+    cores[group] = (cores[group] ?? 0) + (ticks - before) / CLK_TCK / seconds;
+  }
+  const bench = process.cpuUsage(a.bench);
+  cores[GROUPS.bench] = (bench.user + bench.system) / 1e6 / seconds;
+  const share = (b.systemBusy - a.systemBusy) / Math.max(1, b.systemTotal - a.systemTotal);
+  const ours = Object.values(cores).reduce((x, y) => x + y, 0);
+  const machine = share * availableParallelism();
+  cores[GROUPS.machine] = machine;
+  // Other engineers' tests, editors, …: when this is large the figures are not trustworthy.
+  cores[GROUPS.others] = Math.max(0, machine - ours);
+  return { seconds, cores };
+}
+
+/** Measures the CPU split over `fn`. */
+export async function withCpu<T>(ctx: CpuContext, fn: () => Promise<T>): Promise<{ result: T; cpu: CpuSplit }> {
+  const before = cpuSnapshot(ctx);
+  const result = await fn();
+  return { result, cpu: cpuSplit(before, cpuSnapshot(ctx)) };
+}
+
+export function formatCpu(split: CpuSplit, serverKind: string): string {
+  const order = [GROUPS.gateway, serverKind, GROUPS.dbBackends, GROUPS.dbRest, GROUPS.bench, GROUPS.others, GROUPS.machine];
+  return order
+    .filter((k) => split.cores[k] !== undefined)
+    .map((k) => `${k} ${split.cores[k]!.toFixed(2)}`)
+    .join(", ");
+}
+
+/** Cores used by the machine now (1 s sample), for --wait-idle and the report's header. */
+export async function busyCores(ctx: CpuContext): Promise<number> {
+  const a = cpuSnapshot(ctx);
+  await new Promise((r) => setTimeout(r, 1000));
+  return cpuSplit(a, cpuSnapshot(ctx)).cores[GROUPS.machine] ?? 0;
+}
