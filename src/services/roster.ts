@@ -2,9 +2,10 @@
 // item, applies the pure transition (src/domain/subscription.ts), persists the new state and its
 // events in one transaction, and hands the stanzas to the outbound port after commit. Used for the
 // account's own actions over HTTP and, through inboundSubscription, for stanzas from contacts.
+import { LRUCache } from "lru-cache";
 import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
-import { availableSessions, bumpRosterVersion, clearContactPresence, deleteItem, getItem, lockAccount, pendingRequests, rosterDocument, rosterVersion, saveItem } from "../db/roster.js";
+import { availableSessions, bumpRosterVersion, clearContactPresence, currentRosterVersion, deleteItem, getItem, lockAccount, pendingRequests, rosterSnapshot, saveItem } from "../db/roster.js";
 import type { AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { event, rosterEvent, type RosterItemView } from "../domain/events.js";
@@ -19,6 +20,15 @@ export interface Applied {
   ignored: boolean;
   stanzas: Stanza[];
 }
+
+/** A serialised roster (the body of GET /v1/roster), valid for exactly one roster version. */
+interface RosterDocument {
+  ver: number;
+  body: Buffer;
+}
+
+/** Bytes of serialised rosters kept per instance (a 5,000-item roster is ~0.7 MB). */
+const DOCUMENT_CACHE_BYTES = 64 * 1024 * 1024;
 
 const isTo = (s: ItemState | null) => s?.subscription === "to" || s?.subscription === "both";
 
@@ -72,6 +82,15 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
 }
 
 export class Roster {
+  /**
+   * Serialised rosters by account. Every roster change bumps the version in its own transaction
+   * (RFC 6121 §2.6, the ETag), so a document whose version is still the account's current one is
+   * exactly what a fresh read would give, on every instance: each request reads the version first.
+   */
+  private readonly documents = new LRUCache<number, RosterDocument>({ maxSize: DOCUMENT_CACHE_BYTES, sizeCalculation: (d) => d.body.length });
+  /** Reads in progress, by account: concurrent misses share one. */
+  private readonly building = new Map<number, Promise<RosterDocument>>();
+
   constructor(
     private readonly db: Database,
     private readonly delivery: Delivery,
@@ -86,13 +105,32 @@ export class Roster {
     return contact;
   }
 
-  /** GET /v1/roster: the roster as JSON built by Postgres, or null when `ifNoneMatch` is current (304). */
-  async read(accountId: number, ifNoneMatch: string | undefined): Promise<{ etag: string; json: string | null }> {
-    // The version alone decides a 304: no need to read the items.
-    const current = `"${await rosterVersion(this.db.prisma, accountId)}"`;
+  /** GET /v1/roster: the roster as JSON (ver and items), or null when `ifNoneMatch` is current (304). */
+  async read(accountId: number, ifNoneMatch: string | undefined): Promise<{ etag: string; json: Buffer | null }> {
+    // The version alone decides a 304, and whether the document we keep is current.
+    const ver = await currentRosterVersion(this.db.pool, accountId);
+    const current = `"${ver}"`;
     if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim().replace(/^W\//, "") === current)) return { etag: current, json: null };
-    const doc = await rosterDocument(this.db.prisma, accountId);
-    return { etag: `"${doc.ver}"`, json: doc.json };
+    const cached = this.documents.get(accountId);
+    let doc = cached?.ver === ver ? cached : await (this.building.get(accountId) ?? this.build(accountId));
+    // A read that started before the change we saw: never answer with less than version `ver`.
+    if (doc.ver < ver) doc = await this.build(accountId);
+    return { etag: `"${doc.ver}"`, json: doc.body };
+  }
+
+  /** Reads the roster (one statement, one snapshot), serialises it once and keeps it for its version. */
+  private build(accountId: number): Promise<RosterDocument> {
+    const p = rosterSnapshot(this.db.pool, accountId)
+      .then(({ ver, items }) => {
+        const doc = { ver, body: Buffer.from(JSON.stringify({ ver: String(ver), items: items.map((r) => rosterItemView(r.jid, r)) })) };
+        if ((this.documents.get(accountId)?.ver ?? -1) <= ver) this.documents.set(accountId, doc);
+        return doc;
+      })
+      .finally(() => {
+        if (this.building.get(accountId) === p) this.building.delete(accountId);
+      });
+    this.building.set(accountId, p);
+    return p;
   }
 
   /** PUT /v1/roster/{jid}: name and groups; no subscription change (§2.4). */

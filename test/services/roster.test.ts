@@ -100,7 +100,7 @@ describe("Roster service", () => {
       [{ jid: CONTACT, status: "hi, it's me" }],
     );
     const doc = await roster.read(a.id, undefined);
-    assert.deepEqual(JSON.parse(doc.json!), { ver: "0", items: [] }, "a stranger's request is not a roster item (RFC 6121 A.1)");
+    assert.deepEqual(JSON.parse(doc.json!.toString()), { ver: "0", items: [] }, "a stranger's request is not a roster item (RFC 6121 A.1)");
   });
 
   describe("remove sends exactly what the state requires (§2.5.2)", () => {
@@ -240,7 +240,7 @@ describe("Roster service", () => {
     await roster.put(a.ref, "a@example.net", { groups: ["G"] });
     const doc = await roster.read(a.id, undefined);
     assert.equal(doc.etag, '"2"');
-    assert.deepEqual(JSON.parse(doc.json!), {
+    assert.deepEqual(JSON.parse(doc.json!.toString()), {
       ver: "2",
       items: [
         { jid: "a@example.net", name: null, groups: ["G"], subscription: "none", ask: null, approved: false },
@@ -253,5 +253,53 @@ describe("Roster service", () => {
     const stale = await roster.read(a.id, '"1"');
     assert.equal(stale.etag, '"2"');
     assert.equal(stale.json, doc.json);
+  });
+
+  it("read: a kept document is only served while its version is current, whichever instance changed the roster", async () => {
+    const a = await env.account("romeo");
+    const other = new Roster(env.db, env.delivery); // a second gateway instance over the same database
+    await roster.put(a.ref, "a@example.net", { name: "A" });
+    const first = await roster.read(a.id, undefined);
+    assert.equal(first.etag, '"1"');
+    assert.equal((await roster.read(a.id, undefined)).json, first.json, "unchanged: the same serialised document");
+
+    // Every kind of change bumps the version; each is seen by the instance that did not make it.
+    const doc = async () => JSON.parse((await roster.read(a.id, undefined)).json!.toString()) as { ver: string; items: { jid: string; name: string | null; groups: string[]; subscription: string; ask: string | null; approved: boolean }[] };
+    await other.put(a.ref, "a@example.net", { name: "A2", groups: ["x", "y\"z"] });
+    assert.deepEqual((await doc()).items, [{ jid: "a@example.net", name: "A2", groups: ["x", 'y"z'], subscription: "none", ask: null, approved: false }]);
+    await other.act(a.ref, "b@example.net", "subscribe");
+    assert.deepEqual((await doc()).items.map((i) => [i.jid, i.ask]), [["a@example.net", null], ["b@example.net", "subscribe"]]);
+    await other.act(a.ref, "c@example.net", "subscribed"); // pre-approval: visible as approved
+    assert.equal((await doc()).items.find((i) => i.jid === "c@example.net")?.approved, true);
+    await env.db.transaction((tx) => applySubscription(tx, a.ref, "b@example.net", { kind: "inbound", type: "subscribed" }));
+    assert.equal((await doc()).items.find((i) => i.jid === "b@example.net")?.subscription, "to");
+    await other.remove(a.ref, "b@example.net");
+    const last = await doc();
+    assert.deepEqual(last.items.map((i) => i.jid), ["a@example.net", "c@example.net"]);
+    assert.equal(last.ver, String(await rosterVersion(env.db.prisma, a.id)));
+    await env.flush();
+  });
+
+  it("read: concurrent reads of a changed roster share one database read, and none answers with an older version", async () => {
+    const a = await env.account("romeo");
+    for (let i = 0; i < 20; i++) await roster.put(a.ref, `c${String(i).padStart(2, "0")}@example.net`, { groups: ["g"] });
+    const reads = await Promise.all(Array.from({ length: 8 }, () => roster.read(a.id, undefined)));
+    for (const r of reads) assert.equal(r.etag, '"20"');
+    assert.ok(reads.every((r) => r.json === reads[0]!.json), "one document for all of them");
+    // Reads racing a change: each answers with at least the version current when it started.
+    const racing = Array.from({ length: 6 }, async (_, i) => {
+      if (i % 2) await roster.put(a.ref, `d${i}@example.net`, {});
+      const seen = await rosterVersion(env.db.prisma, a.id);
+      const r = await roster.read(a.id, undefined);
+      assert.ok(Number(r.etag.slice(1, -1)) >= seen, `read answered ${r.etag} after version ${seen}`);
+      assert.equal(JSON.parse(r.json!.toString()).ver, r.etag.slice(1, -1));
+    });
+    await Promise.all(racing);
+  });
+
+  it("read: an account without roster items, and one that does not exist", async () => {
+    const a = await env.account("romeo");
+    assert.deepEqual(JSON.parse((await roster.read(a.id, undefined)).json!.toString()), { ver: "0", items: [] });
+    assert.deepEqual(JSON.parse((await roster.read(987654, undefined)).json!.toString()), { ver: "0", items: [] });
   });
 });

@@ -45,7 +45,8 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const a = await callerAccount(gw, req);
         const { etag, json } = await gw.roster.read(a.id, req.headers["if-none-match"]);
         if (json === null) return reply.code(304).header("etag", etag).send(null);
-        // Already JSON of the response schema's shape: a string payload skips serialization.
+        // Already JSON of the response schema's shape, serialised once per roster version: a Buffer
+        // payload skips serialization and encoding.
         return reply.header("etag", etag).type("application/json").send(json as never);
       },
     );
