@@ -15,10 +15,43 @@ const MARK_SENT = `UPDATE message SET status = 'sent', updated_at = now() WHERE 
 
 export type Queued = { seq: number; message: OutboundMessage; stanza?: never } | { seq: number; stanza: Stanza; message?: never };
 
+/**
+ * A run of stanzas that differ only in their recipient (a presence broadcast to every subscriber)
+ * is stored as one row, `{fanout: <stanza without to>, to: [...]}`, and expanded when drained:
+ * a change of presence to 5,000 subscribers is one row to insert, lock and delete, not 5,000.
+ */
+export type OutboxRow = Stanza | { fanout: Omit<Stanza, "to">; to: string[] };
+
+function compress(stanzas: readonly Stanza[]): OutboxRow[] {
+  const rows: { key: string | null; row: OutboxRow }[] = [];
+  for (const s of stanzas) {
+    if (s.kind === "error") {
+      rows.push({ key: null, row: s });
+      continue;
+    }
+    const { to, ...rest } = s;
+    const key = JSON.stringify(rest);
+    const last = rows[rows.length - 1];
+    if (last && last.key === key) {
+      const row = last.row;
+      if ("fanout" in row) row.to.push(to);
+      else last.row = { fanout: rest as Omit<Stanza, "to">, to: [(row as { to: string }).to, to] };
+    } else rows.push({ key, row: s });
+  }
+  return rows.map((r) => r.row);
+}
+
+/** The stanzas an outbox row stands for, in order. */
+export function outboxStanzas(row: OutboxRow): Stanza[] {
+  if (!("fanout" in row)) return [row];
+  return row.to.map((to) => ({ ...row.fanout, to }) as Stanza);
+}
+
 /** Records stanzas to send once the transaction commits, and wakes the link holder. */
 export async function enqueue(tx: Tx, accountId: number | null, stanzas: readonly Stanza[]): Promise<void> {
   if (stanzas.length === 0) return;
-  await tx.$executeRaw`INSERT INTO outbox (account_id, stanza) SELECT ${accountId}, s FROM unnest(${stanzas.map((s) => JSON.stringify(s))}::json[]) WITH ORDINALITY AS u(s, n) ORDER BY n`;
+  // One JSON array parameter: pg's encoding of a json[] array escapes every element again.
+  await tx.$executeRaw`INSERT INTO outbox (account_id, stanza) SELECT ${accountId}, s FROM json_array_elements(${JSON.stringify(compress(stanzas))}::json) WITH ORDINALITY AS u(s, n) ORDER BY n`;
   await notify(tx, CHANNELS.outbox);
 }
 
@@ -71,8 +104,8 @@ export async function drainOnce(
        WHERE status = 'queued' AND direction = 'out' ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [limit],
     );
-    const { rows: stanzas } = await client.query<{ seq: number; stanza: Stanza }>(`SELECT seq, stanza FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, [limit]);
-    const merged: Queued[] = [...messages.map((m) => ({ seq: Number(m.seq), message: toOutbound(m) })), ...stanzas.map((r) => ({ seq: Number(r.seq), stanza: r.stanza }))];
+    const { rows: stanzas } = await client.query<{ seq: number; stanza: OutboxRow }>(`SELECT seq, stanza FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, [limit]);
+    const merged: Queued[] = [...messages.map((m) => ({ seq: Number(m.seq), message: toOutbound(m) })), ...stanzas.flatMap((r) => outboxStanzas(r.stanza).map((stanza) => ({ seq: Number(r.seq), stanza })))];
     merged.sort((x, y) => x.seq - y.seq);
     // Past the last row of a full list, the other list may be missing rows of lower seq: stop there.
     const full = (n: number, last: number | undefined) => (n === limit && last !== undefined ? Number(last) : Infinity);

@@ -264,6 +264,6 @@ export class Delivery {
     if (!(await this.out.confirm())) throw new Error("the XMPP server did not confirm the batch");
     const sent = sendable.filter((q) => q.message && !failed.includes(q.message.id)).map((q) => q.message!.id);
     const error = { type: "modify", condition: "policy-violation", text: "not sendable: malformed or over MAX_STANZA_BYTES" };
-    return { sent, failed, error, done: rows.filter((q) => q.stanza).map((q) => q.seq) };
+    return { sent, failed, error, done: [...new Set(rows.filter((q) => q.stanza).map((q) => q.seq))] };
   }
 }

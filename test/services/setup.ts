@@ -8,6 +8,7 @@ import { Accounts as AccountStore } from "../../src/db/accounts.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
 import { readEvents, type StoredEvent } from "../../src/db/events.js";
 import { Messages } from "../../src/db/messages.js";
+import { outboxStanzas } from "../../src/db/outbox.js";
 import { migrate } from "../../src/db/migrate.js";
 import { Sessions } from "../../src/db/sessions.js";
 import { accountJid, type Account, type AccountRef } from "../../src/domain/account.js";
@@ -142,8 +143,9 @@ export async function setup(): Promise<Env> {
       out.reset();
     },
     async outbox() {
-      const { rows } = await db.pool.query<{ seq: number; account_id: number | null; stanza: Stanza }>("SELECT seq, account_id, stanza FROM outbox ORDER BY seq");
-      return rows.map((r) => ({ seq: Number(r.seq), accountId: r.account_id, stanza: r.stanza }));
+      const { rows } = await db.pool.query<{ seq: number; account_id: number | null; stanza: Parameters<typeof outboxStanzas>[0] }>("SELECT seq, account_id, stanza FROM outbox ORDER BY seq");
+      // A broadcast is one row (src/db/outbox.ts): listed as the stanzas it stands for, same seq.
+      return rows.flatMap((r) => outboxStanzas(r.stanza).map((stanza) => ({ seq: Number(r.seq), accountId: r.account_id, stanza })));
     },
     async account(prefix = "user") {
       const row = await accountStore.create(`${prefix}${++counter}`);
