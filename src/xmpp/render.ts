@@ -56,11 +56,26 @@ function messageText(m: OutboundMessage): string {
   );
 }
 
+/** The presence below as text, as presence(...).toString() gives it (broadcasts go to thousands at once). */
+function presenceText(from: string, to: string, type: string | null, p: PresenceContent): string {
+  const children =
+    (p.show ? `<show>${escapeXMLText(p.show)}</show>` : "") + textTags("status", p.status) + (p.priority ? `<priority>${p.priority}</priority>` : "");
+  const head = `<presence${attr("from", from)}${attr("to", to)}${type ? attr("type", type) : ""}`;
+  return children ? `${head}>${children}</presence>` : `${head}/>`;
+}
+
 /** A stanza as the text written to the link. */
 export function renderText(s: Stanza): string {
-  if (s.kind !== "message") return render(s).toString();
-  const { kind: _kind, ...m } = s;
-  return messageText(m);
+  switch (s.kind) {
+    case "message": {
+      const { kind: _kind, ...m } = s;
+      return messageText(m);
+    }
+    case "presence":
+      return presenceText(s.from, s.to, s.type, s);
+    default:
+      return render(s).toString();
+  }
 }
 
 /** RFC 6121 §4.7: a presence stanza; `type` null means available. */

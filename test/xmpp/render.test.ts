@@ -3,6 +3,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { OutboundMessage } from "../../src/domain/message.js";
+import { presence, type Stanza } from "../../src/domain/stanza.js";
 import { render, renderText } from "../../src/xmpp/render.js";
 
 const base: OutboundMessage = { id: "0b6f3c1e-1111-4222-8333-944455556666", from: "romeo@gw.localhost/phone", to: "juliet@localhost", type: "chat" };
@@ -25,6 +26,20 @@ describe("renderText", () => {
       const text = renderText(stanza);
       assert.equal(text, render(stanza).toString());
       assert.ok(text.startsWith("<message "), text);
+    });
+  }
+
+  const presences: [string, Stanza][] = [
+    ["available, bare", presence("romeo@gw.localhost/a", "juliet@localhost", null)],
+    ["unavailable", presence("romeo@gw.localhost/a", "juliet@localhost", "unavailable")],
+    ["probe", presence("romeo@gw.localhost", "juliet@localhost", "probe")],
+    ["show, statuses by language, priority", presence("romeo@gw.localhost/a", "juliet@localhost", null, { show: "away", status: { en: hostile, fr: "" }, priority: 5 })],
+    ["a status only", presence("romeo@gw.localhost/a", `j"u'l<i>e&t@localhost`, null, { status: hostile, priority: 0 })],
+    ["negative priority", presence("romeo@gw.localhost/a", "juliet@localhost", null, { show: "dnd", priority: -1 })],
+  ];
+  for (const [name, p] of presences) {
+    it(`writes presence (${name}) exactly as the element tree does`, () => {
+      assert.equal(renderText(p), render(p).toString());
     });
   }
 
