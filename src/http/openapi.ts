@@ -3,10 +3,12 @@
 import { buildApp } from "./app.js";
 import { loadConfig } from "../config.js";
 import type { Gateway } from "./context.js";
+import { Metrics } from "./metrics.js";
 
 export async function openApiDocument(): Promise<unknown> {
   const config = loadConfig({ XMPP_SECRET: "unused", JWT_SECRET: "unused-unused-unused-unused-unused" });
-  const app = await buildApp({ config } as Gateway);
+  // What route registration touches (the SSE writer's shutdown signal, the metrics registry).
+  const app = await buildApp({ config, metrics: new Metrics(), shutdown: new AbortController().signal } as Gateway);
   await app.ready();
   const doc = app.swagger();
   await app.close();
