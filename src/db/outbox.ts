@@ -92,19 +92,25 @@ export async function drainOnce(
     await client.query("BEGIN");
     open = true;
     if (fence) {
-      const held = await client.query<{ ok: boolean }>(
-        `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid
+      const held = await client.query<{ ok: boolean }>({
+        name: "outbox-fence",
+        text: `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid
            AND objid = $2::int::oid AND objsubid = 2 AND pid = $3 AND granted) AS ok`,
-        [fence.key[0], fence.key[1], fence.pid],
-      );
+        values: [fence.key[0], fence.key[1], fence.pid],
+      });
       if (!held.rows[0]?.ok) return { claimed: 0, more: false };
     }
-    const { rows: messages } = await client.query<Parameters<typeof toOutbound>[0] & { seq: number }>(
-      `SELECT seq, id::text, "from", "to", type, body, subject, thread, lang, receipt, state FROM message
+    const { rows: messages } = await client.query<Parameters<typeof toOutbound>[0] & { seq: number }>({
+      name: "outbox-claim-messages",
+      text: `SELECT seq, id::text, "from", "to", type, body, subject, thread, lang, receipt, state FROM message
        WHERE status = 'queued' AND direction = 'out' ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-      [limit],
-    );
-    const { rows: stanzas } = await client.query<{ seq: number; stanza: OutboxRow }>(`SELECT seq, stanza FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, [limit]);
+      values: [limit],
+    });
+    const { rows: stanzas } = await client.query<{ seq: number; stanza: OutboxRow }>({
+      name: "outbox-claim-stanzas",
+      text: "SELECT seq, stanza FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+      values: [limit],
+    });
     const merged: Queued[] = [...messages.map((m) => ({ seq: Number(m.seq), message: toOutbound(m) })), ...stanzas.flatMap((r) => outboxStanzas(r.stanza).map((stanza) => ({ seq: Number(r.seq), stanza })))];
     merged.sort((x, y) => x.seq - y.seq);
     // Past the last row of a full list, the other list may be missing rows of lower seq: stop there.
@@ -117,8 +123,8 @@ export async function drainOnce(
     if (outcome.failed.length) {
       await client.query(`UPDATE message SET status = 'failed', error = $2::jsonb, updated_at = now() WHERE id = ANY($1::uuid[])`, [outcome.failed, JSON.stringify(outcome.error)]);
     }
-    if (outcome.sent.length) await client.query(MARK_SENT, [outcome.sent]);
-    if (outcome.done.length) await client.query("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [outcome.done]);
+    if (outcome.sent.length) await client.query({ name: "outbox-mark-sent", text: MARK_SENT, values: [outcome.sent] });
+    if (outcome.done.length) await client.query({ name: "outbox-done", text: "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", values: [outcome.done] });
     await client.query("COMMIT");
     open = false;
     return { claimed: rows.length, more: horizon !== Infinity || messages.length === limit || stanzas.length === limit };
@@ -137,5 +143,5 @@ export async function wakeHolder(pool: pg.Pool): Promise<void> {
 
 /** Records messages the XMPP server confirmed as sent (those the link holder wrote without a claim). */
 export async function markSent(pool: pg.Pool, ids: string[]): Promise<void> {
-  if (ids.length > 0) await pool.query(MARK_SENT, [ids]);
+  if (ids.length > 0) await pool.query({ name: "outbox-mark-sent", text: MARK_SENT, values: [ids] });
 }
