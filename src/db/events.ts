@@ -30,37 +30,59 @@ export interface StoredEvent {
 
 type Tx = DbTx | Db;
 
-/** Appends events inside the caller's transaction; returns their sequence numbers. */
+/**
+ * Appends events inside the caller's transaction; returns their sequence numbers, in order.
+ *
+ * One statement for the whole call (this is the inbound hot path: one per batch of stanzas): each
+ * account's `last_seq` is raised by its number of events (taking its row lock), its events get the
+ * numbers above the old head in the order given, and each account is NOTIFYed once (NOTIFY is
+ * delivered at commit, so the listeners see the events; if anything fails, nothing is delivered).
+ */
 export async function appendEvents(tx: Tx, events: NewEvent[]): Promise<number[]> {
-  const seqs: number[] = [];
-  const accounts = new Set<number>();
-  for (const e of events) {
-    const rows = await tx.$queryRaw<{ seq: bigint }[]>`
-      WITH s AS (UPDATE account SET last_seq = last_seq + 1 WHERE id = ${e.accountId} RETURNING last_seq)
+  if (events.length === 0) return [];
+  // Per account: how many events, and each event's rank among them (1-based, in the given order).
+  const counts = new Map<number, number>();
+  const ranks = events.map((e) => {
+    const n = (counts.get(e.accountId) ?? 0) + 1;
+    counts.set(e.accountId, n);
+    return n;
+  });
+  const ids = [...counts.keys()];
+  const rows = await tx.$queryRaw<{ id: number; base: bigint | number }[]>`
+    WITH c AS (
+      SELECT * FROM unnest(${ids}::int[], ${ids.map((id) => counts.get(id)!)}::int[]) AS c(account_id, n)
+    ), a AS (
+      UPDATE account SET last_seq = account.last_seq + c.n FROM c WHERE account.id = c.account_id
+      RETURNING account.id, account.last_seq - c.n AS base
+    ), ins AS (
       INSERT INTO event (account_id, seq, type, resource, data, receipt_to, receipt_id)
-      SELECT ${e.accountId}, s.last_seq, ${e.type}, ${e.resource ?? null}, ${JSON.stringify(e.data)}::jsonb,
-             ${e.receipt?.to ?? null}, ${e.receipt?.id ?? null}
-      FROM s RETURNING seq`;
-    const seq = rows[0]?.seq;
-    if (seq === undefined) throw new Error(`account ${e.accountId} vanished while appending an event`);
-    seqs.push(Number(seq));
-    accounts.add(e.accountId);
-  }
-  for (const id of accounts) await tx.$executeRaw`SELECT pg_notify(${CHANNELS.events}, ${String(id)})`;
-  return seqs;
+      SELECT u.account_id, a.base + u.rank, u.type, u.resource, u.data, u.receipt_to, u.receipt_id
+      FROM unnest(
+        ${events.map((e) => e.accountId)}::int[], ${ranks}::int[], ${events.map((e) => e.type)}::text[],
+        ${events.map((e) => e.resource ?? null)}::text[], ${events.map((e) => JSON.stringify(e.data))}::jsonb[],
+        ${events.map((e) => e.receipt?.to ?? null)}::text[], ${events.map((e) => e.receipt?.id ?? null)}::text[]
+      ) WITH ORDINALITY AS u(account_id, rank, type, resource, data, receipt_to, receipt_id, n)
+      JOIN a ON a.id = u.account_id
+      ORDER BY u.n
+    )
+    SELECT a.id, a.base FROM a CROSS JOIN LATERAL pg_notify(${CHANNELS.events}, a.id::text) AS n`;
+  const bases = new Map(rows.map((r) => [Number(r.id), Number(r.base)]));
+  const missing = ids.find((id) => !bases.has(id));
+  if (missing !== undefined) throw new Error(`account ${missing} vanished while appending an event`);
+  return events.map((e, i) => bases.get(e.accountId)! + ranks[i]!);
 }
 
+/**
+ * An account's events after `after`, oldest first; with `resource`, only those for all sessions or
+ * that one. Raw SQL: streams read this on every append, and Prisma's findMany costs ~1.6x the CPU
+ * of the same query as $queryRaw (warm, 0.25-0.30 ms against 0.14-0.18 ms per read).
+ */
 export async function readEvents(db: Db, accountId: number, after: number, limit: number, resource: string | null): Promise<StoredEvent[]> {
-  const rows = await db.event.findMany({
-    where: {
-      accountId,
-      seq: { gt: BigInt(after) },
-      ...(resource === null ? {} : { OR: [{ resource: null }, { resource }] }),
-    },
-    orderBy: { seq: "asc" },
-    take: limit,
-    select: { seq: true, type: true, resource: true, data: true, createdAt: true, receiptTo: true, receiptId: true, receiptSent: true },
-  });
+  const rows = await db.$queryRaw<(Omit<StoredEvent, "seq"> & { seq: bigint | number })[]>`
+    SELECT seq, type, resource, data, created_at AS "createdAt", receipt_to AS "receiptTo", receipt_id AS "receiptId", receipt_sent AS "receiptSent"
+    FROM event
+    WHERE account_id = ${accountId} AND seq > ${after}::bigint AND (${resource}::text IS NULL OR resource IS NULL OR resource = ${resource}::text)
+    ORDER BY seq LIMIT ${limit}::int`;
   return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
 }
 

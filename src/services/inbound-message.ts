@@ -3,8 +3,8 @@
 // delivered; error bounces (RFC 6120 §8.3) mark them failed.
 import { randomUUID } from "node:crypto";
 import type { Tx } from "../db/client.js";
-import type { NewEvent } from "../db/events.js";
-import type { Messages } from "../db/messages.js";
+import { appendEvents, type NewEvent } from "../db/events.js";
+import type { Messages, NewInbound } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
@@ -21,48 +21,68 @@ export interface MessageStores {
 type Addressed = InboundMessage & { from: Jid; to: Jid; fromRaw: string; toRaw: string };
 
 /**
- * Stores what a message changes and adds its events to `events`, which the caller appends to the
- * log in this transaction, in order, before anything else appends (src/services/inbound.ts).
+ * What one batch's messages have to write (src/services/inbound.ts): their rows and their events,
+ * written together in two statements whenever the batch flushes (before anything else appends to
+ * the log, and at the end), so the log keeps arrival order.
  */
-export async function receiveMessage(tx: Tx, stores: MessageStores, m: Addressed, account: Account, events: NewEvent[]): Promise<void> {
+export class PendingWrites {
+  private readonly rows: NewInbound[] = [];
+  private readonly events: NewEvent[] = [];
+  /** Whether a session exists, per account and resource: asked once per batch. */
+  private readonly sessions = new Map<string, Promise<boolean>>();
+
+  constructor(private readonly stores: MessageStores) {}
+
+  add(event: NewEvent, row?: NewInbound): void {
+    if (row) this.rows.push(row);
+    this.events.push(event);
+  }
+
+  hasSession(accountId: number, resource: string): Promise<boolean> {
+    const key = `${accountId}\u0000${resource}`;
+    let hit = this.sessions.get(key);
+    if (!hit) this.sessions.set(key, (hit = this.stores.sessions.exists(accountId, resource)));
+    return hit;
+  }
+
+  /** Stores the rows, then appends the events that reference them (one NOTIFY per account). */
+  async flush(tx: Tx): Promise<void> {
+    if (this.rows.length) await this.stores.messages.insertInboundMany(tx, this.rows.splice(0));
+    if (this.events.length) await appendEvents(tx, this.events.splice(0));
+  }
+}
+
+/**
+ * Stores what a message changes and adds its row and events to `pending`, which the caller writes
+ * in this transaction, in order, before anything else appends (src/services/inbound.ts).
+ */
+export async function receiveMessage(tx: Tx, stores: MessageStores, m: Addressed, account: Account, pending: PendingWrites): Promise<void> {
   const peer = jidToString(bare(m.from));
   const ours = (id: string | null): id is string => !!id && UUID.test(id); // only our own message ids can be marked
 
   if (m.type === "error") {
     if (ours(m.id) && m.error && (await stores.messages.markFailed(tx, account.id, m.id, peer, m.error))) {
-      events.push({ accountId: account.id, ...event("message-status", { id: m.id, status: "failed", error: m.error }) });
+      pending.add({ accountId: account.id, ...event("message-status", { id: m.id, status: "failed", error: m.error }) });
     }
   } else {
     if (ours(m.receivedId) && (await stores.messages.markDelivered(tx, account.id, m.receivedId, peer))) {
-      events.push({ accountId: account.id, ...event("receipt", { id: m.receivedId, from: m.fromRaw, status: "delivered" }) });
+      pending.add({ accountId: account.id, ...event("receipt", { id: m.receivedId, from: m.fromRaw, status: "delivered" }) });
     }
-    if (m.body !== null || m.subject !== null || m.state !== null) events.push(await storeMessage(tx, stores, m, account, peer));
+    if (m.body !== null || m.subject !== null || m.state !== null) await storeMessage(m, account, peer, pending);
   }
 }
 
-async function storeMessage(tx: Tx, stores: MessageStores, m: Addressed, account: Account, peer: string): Promise<NewEvent> {
+async function storeMessage(m: Addressed, account: Account, peer: string, pending: PendingWrites): Promise<void> {
   // §8.5.3.2.1: to a full JID with no such session, a chat/normal message is handled as if to the bare JID.
-  const resource = m.to.resource && (await stores.sessions.exists(account.id, m.to.resource)) ? m.to.resource : null;
+  const resource = m.to.resource && (await pending.hasSession(account.id, m.to.resource)) ? m.to.resource : null;
   const wantsReceipt = m.receiptRequested && !!m.id;
   const type = m.type as "chat" | "normal" | "headline" | "groupchat";
   const id = randomUUID();
-  if (m.body !== null || m.subject !== null) {
-    await stores.messages.insertInbound(tx, {
-      id,
-      accountId: account.id,
-      peer,
-      from: m.fromRaw,
-      to: m.toRaw,
-      type,
-      body: m.body,
-      subject: m.subject,
-      thread: m.thread,
-      lang: m.lang,
-      state: m.state,
-      receipt: wantsReceipt,
-      stanzaId: m.id,
-    });
-  }
+  // A chat state alone is an event but not a stored message.
+  const row: NewInbound | undefined =
+    m.body !== null || m.subject !== null
+      ? { id, accountId: account.id, peer, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: wantsReceipt, stanzaId: m.id }
+      : undefined;
   const data = { id, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receiptRequested: wantsReceipt, stanzaId: m.id, createdAt: new Date().toISOString() };
-  return { accountId: account.id, ...event("message", data), resource, receipt: wantsReceipt ? { to: m.fromRaw, id: m.id! } : null };
+  pending.add({ accountId: account.id, ...event("message", data), resource, receipt: wantsReceipt ? { to: m.fromRaw, id: m.id! } : null }, row);
 }

@@ -1,16 +1,15 @@
 // Stanzas from the XMPP network to hosted accounts (RFC 6121 §8.5): routed to the message and
-// presence use cases, processed in arrival order, in batches that share one transaction. Replies
+// presence use cases, processed in arrival order, in batches that share a transaction. Replies
 // (probe answers, auto-answered subscriptions, error bounces) go to the outbound port after commit.
 import type { Accounts } from "../db/accounts.js";
 import type { Database, Tx } from "../db/client.js";
-import { appendEvents, type NewEvent } from "../db/events.js";
 import { accountJid } from "../domain/account.js";
 import type { ErrorCode } from "../domain/errors.js";
 import { SUBSCRIPTION_TYPES, type InboundStanza } from "../domain/inbound.js";
 import { jidToString, type Jid } from "../domain/jid.js";
 import type { Stanza } from "../domain/stanza.js";
 import { Batcher } from "./batcher.js";
-import { receiveMessage, type MessageStores } from "./inbound-message.js";
+import { PendingWrites, receiveMessage, type MessageStores } from "./inbound-message.js";
 import { receivePresence } from "./inbound-presence.js";
 import type { Delivery } from "./delivery.js";
 import type { OutboundPort, ServiceLog } from "./ports.js";
@@ -20,6 +19,35 @@ function replyFrom(to: Jid | null, domain: string): string {
   return to && to.domain === domain ? jidToString(to) : domain;
 }
 
+/**
+ * Stanzas per transaction. Plain messages cost two statements per transaction whatever their
+ * number (src/services/inbound-message.ts), so they come in large batches; anything else costs
+ * statements of its own, and once one of them has appended to an account's log that account's
+ * row stays locked until commit, so at most MAX_SLOW of them share a transaction (HTTP requests
+ * for the account wait on that lock).
+ */
+const MAX_BATCH = 250;
+const MAX_SLOW = 50;
+
+/** Cuts a batch, in order, into transactions of at most MAX_BATCH stanzas and MAX_SLOW slow ones. */
+function transactions(batch: InboundStanza[]): InboundStanza[][] {
+  const out: InboundStanza[][] = [];
+  let current: InboundStanza[] = [];
+  let slow = 0;
+  for (const s of batch) {
+    const isSlow = s.kind === "presence" || s.type === "error" || s.receivedId !== null;
+    if (current.length === MAX_BATCH || (isSlow && slow === MAX_SLOW)) {
+      out.push(current);
+      current = [];
+      slow = 0;
+    }
+    current.push(s);
+    if (isSlow) slow++;
+  }
+  if (current.length) out.push(current);
+  return out;
+}
+
 export class Inbound {
   private readonly batcher: Batcher<InboundStanza, void>;
 
@@ -27,15 +55,15 @@ export class Inbound {
     private readonly db: Database,
     private readonly accounts: Accounts,
     private readonly stores: MessageStores,
-    private readonly delivery: Delivery,
+    /** Only its transactions are used (replies are recorded in them). */
+    private readonly delivery: Pick<Delivery, "transaction">,
     /** Only for bounces when the database is down and nothing can be recorded. */
     private readonly out: OutboundPort,
     private readonly domain: string,
     private readonly log: ServiceLog,
   ) {
-    // One batch at a time, so events are appended in the order stanzas arrived; small enough that
-    // an account's row lock is not held for long while HTTP requests for it wait.
-    this.batcher = new Batcher<InboundStanza, void>((batch) => this.process(batch), 50, 1);
+    // One batch at a time, so events are appended in the order stanzas arrived.
+    this.batcher = new Batcher<InboundStanza, void>((batch) => this.process(batch), MAX_BATCH, 1);
   }
 
   /** Takes one parsed stanza; processing is asynchronous and in order. */
@@ -49,33 +77,40 @@ export class Inbound {
   }
 
   private async process(batch: InboundStanza[]): Promise<void[]> {
+    const bounces: Stanza[] = [];
+    for (const chunk of transactions(batch)) await this.store(chunk, bounces);
+    // The one exception to "recorded first": the database is what failed, and the error asks the sender to retry.
+    if (bounces.length) this.out.write(bounces);
+    return batch.map(() => undefined);
+  }
+
+  /** Stores stanzas in one transaction; if that fails, each in its own, bouncing those that fail alone. */
+  private async store(stanzas: InboundStanza[], bounces: Stanza[]): Promise<void> {
     // Replies (probe answers, auto-answers, error bounces) are recorded with what caused them.
-    // Messages' events are appended together (one NOTIFY per account and batch instead of one
-    // per message), still in arrival order: before a presence stanza, which appends its own.
-    const handle = (stanzas: InboundStanza[]) =>
+    // Messages' rows and events are written together (one INSERT each, one NOTIFY per account and
+    // transaction instead of statements per message), still in arrival order: before a presence
+    // stanza, which appends its own. All of it commits before any stream can read it (and answer
+    // receipts).
+    const handle = (some: InboundStanza[]) =>
       this.delivery.transaction(async (tx, send) => {
         const replies: Stanza[] = [];
-        const events: NewEvent[] = [];
-        for (const s of stanzas) await this.route(tx, s, replies, events);
-        if (events.length) await appendEvents(tx, events);
+        const pending = new PendingWrites(this.stores);
+        for (const s of some) await this.route(tx, s, replies, pending);
+        await pending.flush(tx);
         await send(null, replies);
       });
     try {
-      await handle(batch);
+      await handle(stanzas);
     } catch {
       // One bad stanza must not lose the others: retry each in a transaction of its own.
-      const bounces: Stanza[] = [];
-      for (const s of batch) {
+      for (const s of stanzas) {
         await handle([s]).catch((e: unknown) => {
           this.log.warn({ err: String(e), from: s.fromRaw, kind: s.kind }, "inbound stanza could not be stored; bounced to its sender");
           const bounce = this.storeFailure(s);
           if (bounce) bounces.push(bounce);
         });
       }
-      // The one exception to "recorded first": the database is what failed, and the error asks the sender to retry.
-      if (bounces.length) this.out.write(bounces);
     }
-    return batch.map(() => undefined);
   }
 
   private error(s: InboundStanza, code: ErrorCode, text?: string): Stanza | null {
@@ -93,15 +128,15 @@ export class Inbound {
     return this.error(s, "database-unavailable", "temporarily unable to store this stanza; retry later");
   }
 
-  /** `events`: messages' events not yet appended; whatever appends on its own first appends them. */
-  private async route(tx: Tx, s: InboundStanza, replies: Stanza[], events: NewEvent[]): Promise<void> {
+  /** `pending`: messages' writes not yet done; whatever appends on its own first flushes them. */
+  private async route(tx: Tx, s: InboundStanza, replies: Stanza[], pending: PendingWrites): Promise<void> {
     const { from, to, fromRaw, toRaw } = s;
     if (s.kind === "presence") {
       // §8.5.1: presence to an account that does not exist, or not to an account, is silently ignored.
       if (!to?.local || !from || !fromRaw || to.domain !== this.domain) return;
       const account = await this.accounts.find(to.local);
       if (!account) return;
-      if (events.length) await appendEvents(tx, events.splice(0));
+      await pending.flush(tx);
       await receivePresence(tx, { ...s, from }, { id: account.id, jid: accountJid(account.localpart, this.domain) }, replies);
       return;
     }
@@ -114,6 +149,6 @@ export class Inbound {
     const account = await this.accounts.find(to.local);
     if (!account) return bounce("account-not-found"); // §8.5.1: no such account
     if (s.type === "groupchat") return bounce("account-not-found"); // §8.5.2.1.1: we host no rooms
-    await receiveMessage(tx, this.stores, { ...s, from, to, fromRaw, toRaw }, account, events);
+    await receiveMessage(tx, this.stores, { ...s, from, to, fromRaw, toRaw }, account, pending);
   }
 }
