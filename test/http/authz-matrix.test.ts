@@ -86,6 +86,7 @@ const ROUTES: Record<string, RouteSpec> = {
     },
   },
   "POST /v1/messages": { kind: "account", body: () => ({ to: CONTACT, body: "matrix probe" }), ok: 202, attacker: { status: 202 } },
+  "POST /v1/messages/batch": { kind: "account", body: () => ({ messages: [{ to: CONTACT, body: "matrix probe" }] }), ok: 200, attacker: { status: 200 } },
   "GET /v1/messages": {
     kind: "account",
     query: () => ({ with: CONTACT }),

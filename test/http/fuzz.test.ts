@@ -390,6 +390,8 @@ interface FuzzRequest {
   notes: string[];
   /** For POST /v1/messages: what the XMPP user must receive if it is accepted. */
   message: { to: string; type: unknown; body: unknown; subject: unknown } | null;
+  /** For POST /v1/messages/batch: the same per item (null for an item that is not an object). */
+  batch: ({ to: string; type: unknown; body: unknown; subject: unknown } | null)[] | null;
 }
 
 interface FuzzResponse {
@@ -489,6 +491,7 @@ interface JsonDoc {
   message?: unknown;
   xmpp?: unknown;
   id?: unknown;
+  results?: unknown;
 }
 
 function parseJson(text: string): JsonDoc | null {
@@ -803,6 +806,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       for (const [n, v] of p.headers ?? []) headers.push([n, typeof v === "string" ? Buffer.from(v, "latin1") : v]);
       let body: Buffer | undefined;
       let message: FuzzRequest["message"] = null;
+      let batch: FuzzRequest["batch"] = null;
       if (p.body !== undefined) {
         if (Buffer.isBuffer(p.body)) body = p.body;
         else {
@@ -810,20 +814,26 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
           body = p.rawSurrogates ? wtf8(text) : Buffer.from(text, "utf8");
         }
         if (p.contentType !== null) headers.push(["Content-Type", Buffer.from(p.contentType ?? "application/json", "latin1")]);
-        if (p.route.path === "/v1/messages" && method === "POST") {
+        if ((p.route.path === "/v1/messages" || p.route.path === "/v1/messages/batch") && method === "POST") {
           // What the server will have parsed: its UTF-8 decoding (U+FFFD for bad bytes), BOM dropped.
+          const asMessage = (m: unknown) => {
+            const o = m as Record<string, unknown> | null;
+            return o && typeof o === "object" && !Array.isArray(o) ? { to: String(o.to), type: o.type, body: o.body, subject: o.subject } : null;
+          };
           try {
             const parsed = JSON.parse(body.toString("utf8").replace(/^\ufeff/, "")) as Record<string, unknown> | null;
-            if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) message = { to: String(parsed.to), type: parsed.type, body: parsed.body, subject: parsed.subject };
+            if (p.route.path === "/v1/messages") message = asMessage(parsed);
+            else if (parsed && Array.isArray(parsed.messages)) batch = parsed.messages.map(asMessage);
           } catch {
             message = null;
+            batch = null;
           }
         }
       }
       if (headers.some(([n]) => n.toLowerCase() === "transfer-encoding")) body = Buffer.from("zz\r\nnot a chunk\r\n0\r\n\r\n", "latin1");
       const notes = [...p.notes, `token=${p.tokenKind ?? "user"}`];
       if (Object.keys(params).length) notes.push(`params=${JSON.stringify(params).slice(0, 120)}`);
-      return { route: `${p.route.method} ${p.route.path}`, method, target, headers, body, unauthenticated: !tok.authenticated && p.route.path.startsWith("/v1/"), notes, message };
+      return { route: `${p.route.method} ${p.route.path}`, method, target, headers, body, unauthenticated: !tok.authenticated && p.route.path.startsWith("/v1/"), notes, message, batch };
     }
 
     const hasBody = (r: Route) => !["GET", "HEAD"].includes(r.method);
@@ -1087,6 +1097,18 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
             accepted.set(json.id, req.message);
             acceptedAt.set(json.id, { at: res.ended, what: what.slice(0, 300) });
           }
+        }
+        if (req.route === "POST /v1/messages/batch" && res.status === 200) {
+          const results = Array.isArray(json?.results) ? (json.results as { id?: unknown }[]) : null;
+          if (!results || !req.batch || results.length !== req.batch.length) bad("200 for a batch the test cannot track", text.slice(0, 160));
+          else
+            results.forEach((r, i) => {
+              if (typeof r.id !== "string") return;
+              const m = req.batch![i];
+              if (!m) return bad("a batch item accepted that was not a message object", text.slice(0, 160));
+              accepted.set(r.id, m);
+              acceptedAt.set(r.id, { at: res.ended, what: `${what.slice(0, 200)} [item ${i}]` });
+            });
         }
       }
     };
