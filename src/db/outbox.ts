@@ -145,3 +145,16 @@ export async function wakeHolder(pool: pg.Pool): Promise<void> {
 export async function markSent(pool: pg.Pool, ids: string[]): Promise<void> {
   if (ids.length > 0) await pool.query({ name: "outbox-mark-sent", text: MARK_SENT, values: [ids] });
 }
+
+/**
+ * What waits for the link, for the holder's periodic check: outbound messages still queued
+ * (counted up to `limit`) and whether any stanza is in the outbox.
+ */
+export async function queuedCounts(pool: pg.Pool, limit: number): Promise<{ queued: number; other: boolean }> {
+  const { rows } = await pool.query<{ queued: number; other: boolean }>({
+    name: "outbox-queued-counts",
+    text: `SELECT (SELECT count(*)::int FROM (SELECT 1 FROM message WHERE status = 'queued' AND direction = 'out' LIMIT $1) q) AS queued, EXISTS (SELECT 1 FROM outbox) AS other`,
+    values: [limit],
+  });
+  return rows[0]!;
+}

@@ -8,6 +8,7 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { subscription, type Stanza } from "../../src/domain/stanza.js";
+import { Delivery } from "../../src/services/delivery.js";
 import { Messaging } from "../../src/services/messaging.js";
 import { setup, teardown, waitFor, type Env } from "./setup.js";
 
@@ -117,5 +118,25 @@ describe("Delivery: the direct path", () => {
     const bodies = env.out.sent.flatMap((s) => (s.kind === "message" && String(s.body).startsWith("s") ? [Number(String(s.body).slice(1))] : []));
     assert.equal(new Set(bodies).size, bodies.length, "no message twice");
     assert.equal(bodies.length, n, "every message once");
+  });
+
+  it("the periodic sweep finds a row whose wake-up was lost and sends it, with the direct path open", async () => {
+    const a = await env.account("romeo");
+    const swept = new Delivery(env.db, env.out, env.gate, env.log, env.metrics, 50);
+    const own = new Messaging(env.messages, swept, env.out, env.domain, env.metrics);
+    swept.start();
+    try {
+      await waitFor(async () => {
+        const r = await own.send(a, null, { to: TO, body: "probe" }, null);
+        return env.out.sent.some((s) => s.kind === "message" && s.id === r.id);
+      }, "the direct path");
+      const lost = randomUUID();
+      await env.messages.insertOutbound([{ id: lost, accountId: a.id, peer: TO, from: `${a.localpart}@${env.domain}`, to: TO, type: "chat", body: "no wake-up", idempotencyKey: null, requestHash: null }]);
+      await waitFor(() => env.out.sent.some((s) => s.kind === "message" && s.id === lost), "the swept message", 3000);
+      await waitFor(async () => (await status(lost)) === "sent", "recorded as sent");
+    } finally {
+      await own.idle();
+      await swept.stop();
+    }
   });
 });
