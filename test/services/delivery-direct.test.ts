@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import { subscription, type Stanza } from "../../src/domain/stanza.js";
 import { Delivery } from "../../src/services/delivery.js";
 import { Messaging } from "../../src/services/messaging.js";
+import { FakeOutbound } from "./fake-port.js";
 import { setup, teardown, waitFor, type Env } from "./setup.js";
 
 const TO = "juliet@example.net";
@@ -122,17 +123,19 @@ describe("Delivery: the direct path", () => {
 
   it("the periodic sweep finds a row whose wake-up was lost and sends it, with the direct path open", async () => {
     const a = await env.account("romeo");
-    const swept = new Delivery(env.db, env.out, env.gate, env.log, env.metrics, 50);
-    const own = new Messaging(env.messages, swept, env.out, env.domain, env.metrics);
+    // Its own port: what reaches it was written by this Delivery, not by the suite's.
+    const port = new FakeOutbound();
+    const swept = new Delivery(env.db, port, env.gate, env.log, env.metrics, 50);
+    const own = new Messaging(env.messages, swept, port, env.domain, env.metrics);
     swept.start();
     try {
       await waitFor(async () => {
         const r = await own.send(a, null, { to: TO, body: "probe" }, null);
-        return env.out.sent.some((s) => s.kind === "message" && s.id === r.id);
+        return port.sent.some((s) => s.kind === "message" && s.id === r.id);
       }, "the direct path");
       const lost = randomUUID();
       await env.messages.insertOutbound([{ id: lost, accountId: a.id, peer: TO, from: `${a.localpart}@${env.domain}`, to: TO, type: "chat", body: "no wake-up", idempotencyKey: null, requestHash: null }]);
-      await waitFor(() => env.out.sent.some((s) => s.kind === "message" && s.id === lost), "the swept message", 3000);
+      await waitFor(() => port.sent.some((s) => s.kind === "message" && s.id === lost), "the swept message", 3000);
       await waitFor(async () => (await status(lost)) === "sent", "recorded as sent");
     } finally {
       await own.idle();
