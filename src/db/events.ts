@@ -3,7 +3,7 @@
 // in sequence order, and a reader that has seen N has seen everything below N (no gaps appear
 // later). Each appending transaction NOTIFYs the account id, so every gateway instance wakes
 // the streams of that account.
-import type { Db, Tx as DbTx } from "./client.js";
+import { sql, type AnyTx, type Db, type Tx as DbTx } from "./client.js";
 import type { DomainEvent } from "../domain/events.js";
 import { CHANNELS, type Notifications } from "./notify.js";
 
@@ -38,7 +38,7 @@ type Tx = DbTx | Db;
  * numbers above the old head in the order given, and each account is NOTIFYed once (NOTIFY is
  * delivered at commit, so the listeners see the events; if anything fails, nothing is delivered).
  */
-export async function appendEvents(tx: Tx, events: NewEvent[]): Promise<number[]> {
+export async function appendEvents(tx: AnyTx, events: NewEvent[]): Promise<number[]> {
   if (events.length === 0) return [];
   // Per account: how many events, and each event's rank among them (1-based, in the given order).
   const counts = new Map<number, number>();
@@ -48,24 +48,35 @@ export async function appendEvents(tx: Tx, events: NewEvent[]): Promise<number[]
     return n;
   });
   const ids = [...counts.keys()];
-  const rows = await tx.$queryRaw<{ id: number; base: bigint | number }[]>`
-    WITH c AS (
-      SELECT * FROM unnest(${ids}::int[], ${ids.map((id) => counts.get(id)!)}::int[]) AS c(account_id, n)
+  const rows = await sql<{ id: number; base: bigint | number }>(
+    tx,
+    `WITH c AS (
+      SELECT * FROM unnest($1::int[], $2::int[]) AS c(account_id, n)
     ), a AS (
       UPDATE account SET last_seq = account.last_seq + c.n FROM c WHERE account.id = c.account_id
       RETURNING account.id, account.last_seq - c.n AS base
     ), ins AS (
       INSERT INTO event (account_id, seq, type, resource, data, receipt_to, receipt_id)
       SELECT u.account_id, a.base + u.rank, u.type, u.resource, u.data, u.receipt_to, u.receipt_id
-      FROM unnest(
-        ${events.map((e) => e.accountId)}::int[], ${ranks}::int[], ${events.map((e) => e.type)}::text[],
-        ${events.map((e) => e.resource ?? null)}::text[], ${events.map((e) => JSON.stringify(e.data))}::jsonb[],
-        ${events.map((e) => e.receipt?.to ?? null)}::text[], ${events.map((e) => e.receipt?.id ?? null)}::text[]
-      ) WITH ORDINALITY AS u(account_id, rank, type, resource, data, receipt_to, receipt_id, n)
+      FROM unnest($3::int[], $4::int[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::text[])
+        WITH ORDINALITY AS u(account_id, rank, type, resource, data, receipt_to, receipt_id, n)
       JOIN a ON a.id = u.account_id
       ORDER BY u.n
     )
-    SELECT a.id, a.base FROM a CROSS JOIN LATERAL pg_notify(${CHANNELS.events}, a.id::text) AS n`;
+    SELECT a.id, a.base FROM a CROSS JOIN LATERAL pg_notify($10, a.id::text) AS n`,
+    [
+      ids,
+      ids.map((id) => counts.get(id)!),
+      events.map((e) => e.accountId),
+      ranks,
+      events.map((e) => e.type),
+      events.map((e) => e.resource ?? null),
+      events.map((e) => JSON.stringify(e.data)),
+      events.map((e) => e.receipt?.to ?? null),
+      events.map((e) => e.receipt?.id ?? null),
+      CHANNELS.events,
+    ],
+  );
   const bases = new Map(rows.map((r) => [Number(r.id), Number(r.base)]));
   const missing = ids.find((id) => !bases.has(id));
   if (missing !== undefined) throw new Error(`account ${missing} vanished while appending an event`);

@@ -2,7 +2,7 @@
 // channel; it reconnects when it drops and then tells every listener that it may have missed
 // something (payload null), so each can re-read what it follows from Postgres.
 import pg from "pg";
-import type { Tx } from "./client.js";
+import { exec, type AnyTx } from "./client.js";
 
 export const CHANNELS = {
   /** An account's event log grew; payload: the account id. */
@@ -17,8 +17,8 @@ export const CHANNELS = {
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 
 /** NOTIFY in the caller's transaction: delivered to every instance if and when it commits. */
-export async function notify(tx: Tx, channel: Channel, payload = ""): Promise<void> {
-  await tx.$executeRaw`SELECT pg_notify(${channel}, ${payload})`;
+export async function notify(tx: AnyTx, channel: Channel, payload = ""): Promise<void> {
+  await exec(tx, "SELECT pg_notify($1, $2)", [channel, payload]);
 }
 
 export class Notifications {

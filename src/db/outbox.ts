@@ -7,7 +7,7 @@
 import type pg from "pg";
 import type { OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
-import type { Tx } from "./client.js";
+import { exec, type AnyTx } from "./client.js";
 import { toOutbound } from "./messages.js";
 import { CHANNELS, notify } from "./notify.js";
 
@@ -48,10 +48,10 @@ export function outboxStanzas(row: OutboxRow): Stanza[] {
 }
 
 /** Records stanzas to send once the transaction commits, and wakes the link holder. */
-export async function enqueue(tx: Tx, accountId: number | null, stanzas: readonly Stanza[]): Promise<void> {
+export async function enqueue(tx: AnyTx, accountId: number | null, stanzas: readonly Stanza[]): Promise<void> {
   if (stanzas.length === 0) return;
   // One JSON array parameter: pg's encoding of a json[] array escapes every element again.
-  await tx.$executeRaw`INSERT INTO outbox (account_id, stanza) SELECT ${accountId}, s FROM json_array_elements(${JSON.stringify(compress(stanzas))}::json) WITH ORDINALITY AS u(s, n) ORDER BY n`;
+  await exec(tx, "INSERT INTO outbox (account_id, stanza) SELECT $1::int, s FROM json_array_elements($2::json) WITH ORDINALITY AS u(s, n) ORDER BY n", [accountId, JSON.stringify(compress(stanzas))]);
   await notify(tx, CHANNELS.outbox);
 }
 

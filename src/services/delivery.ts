@@ -13,7 +13,7 @@
 // in bulk (src/services/direct-sends.ts). Any doubt (a wake-up, a failed barrier, a refused
 // stanza) falls back to the drain, which first settles what went out directly.
 import type { Database } from "../db/client.js";
-import type { Tx } from "../db/client.js";
+import type { AnyTx, SqlTx, Tx } from "../db/client.js";
 import { drainOnce, enqueue, markSent, queuedCounts, wakeHolder, type DrainOutcome, type Queued } from "../db/outbox.js";
 import { isSendable, type OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
@@ -109,8 +109,20 @@ export class Delivery {
    * state change or not at all, and go out (from whichever instance holds the link) after commit.
    */
   async transaction<T>(fn: (tx: Tx, send: (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>) => Promise<T>): Promise<T> {
+    return this.recording((body) => this.db.transaction(body), fn);
+  }
+
+  /** The same on a raw pg transaction (Database.sqlTransaction), for use cases that need no Prisma model. */
+  async sqlTransaction<T>(fn: (tx: SqlTx, send: (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>) => Promise<T>): Promise<T> {
+    return this.recording((body) => this.db.sqlTransaction(body), fn);
+  }
+
+  private async recording<X extends AnyTx, T>(
+    run: (body: (tx: X) => Promise<T>) => Promise<T>,
+    fn: (tx: X, send: (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>) => Promise<T>,
+  ): Promise<T> {
     let recorded = false;
-    const result = await this.db.transaction((tx) =>
+    const result = await run((tx) =>
       fn(tx, async (accountId, stanzas) => {
         if (stanzas.length === 0) return;
         recorded = true;

@@ -2,7 +2,7 @@
 // of every session (bare JID) or one session (full JID); XEP-0184 receipts mark our messages
 // delivered; error bounces (RFC 6120 §8.3) mark them failed.
 import { randomUUID } from "node:crypto";
-import type { Tx } from "../db/client.js";
+import { prismaTx, type AnyTx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
 import type { Messages, NewInbound } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
@@ -46,7 +46,7 @@ export class PendingWrites {
   }
 
   /** Stores the rows, then appends the events that reference them (one NOTIFY per account). */
-  async flush(tx: Tx): Promise<void> {
+  async flush(tx: AnyTx): Promise<void> {
     if (this.rows.length) await this.stores.messages.insertInboundMany(tx, this.rows.splice(0));
     if (this.events.length) await appendEvents(tx, this.events.splice(0));
   }
@@ -56,16 +56,16 @@ export class PendingWrites {
  * Stores what a message changes and adds its row and events to `pending`, which the caller writes
  * in this transaction, in order, before anything else appends (src/services/inbound.ts).
  */
-export async function receiveMessage(tx: Tx, stores: MessageStores, m: Addressed, account: Account, pending: PendingWrites): Promise<void> {
+export async function receiveMessage(tx: AnyTx, stores: MessageStores, m: Addressed, account: Account, pending: PendingWrites): Promise<void> {
   const peer = jidToString(bare(m.from));
   const ours = (id: string | null): id is string => !!id && UUID.test(id); // only our own message ids can be marked
 
   if (m.type === "error") {
-    if (ours(m.id) && m.error && (await stores.messages.markFailed(tx, account.id, m.id, peer, m.error))) {
+    if (ours(m.id) && m.error && (await stores.messages.markFailed(prismaTx(tx), account.id, m.id, peer, m.error))) {
       pending.add({ accountId: account.id, ...event("message-status", { id: m.id, status: "failed", error: m.error }) });
     }
   } else {
-    if (ours(m.receivedId) && (await stores.messages.markDelivered(tx, account.id, m.receivedId, peer))) {
+    if (ours(m.receivedId) && (await stores.messages.markDelivered(prismaTx(tx), account.id, m.receivedId, peer))) {
       pending.add({ accountId: account.id, ...event("receipt", { id: m.receivedId, from: m.fromRaw, status: "delivered" }) });
     }
     if (m.body !== null || m.subject !== null || m.state !== null) await storeMessage(m, account, peer, pending);

@@ -50,7 +50,11 @@ describe("Inbound batches", () => {
 
   before(async () => {
     env = await setup();
-    const counted: Pick<Delivery, "transaction"> = {
+    const counted: Pick<Delivery, "transaction" | "sqlTransaction"> = {
+      sqlTransaction: (fn) => {
+        transactions++;
+        return env.delivery.sqlTransaction(fn);
+      },
       transaction: (fn) => {
         transactions++;
         return env.delivery.transaction(fn);

@@ -163,7 +163,8 @@ describe("Inbound service", () => {
 
   it("when the database cannot take a stanza, the sender gets a wait error straight on the link (nothing can be recorded)", async () => {
     const a = await env.account("romeo");
-    const down = new Delivery({ ...env.db, transaction: () => Promise.reject(new Error("connection refused")) }, env.out, env.gate, env.log, env.metrics);
+    const refused = () => Promise.reject(new Error("connection refused"));
+    const down = new Delivery({ ...env.db, transaction: refused, sqlTransaction: refused }, env.out, env.gate, env.log, env.metrics);
     const broken = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, down, env.out, env.domain, env.log);
     broken.receive(message(JULIET, a.jid, { id: "d1", body: "lost?" }));
     broken.receive(presenceStanza(JULIET, a.jid, "available")); // plain presence: no error
