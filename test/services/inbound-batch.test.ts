@@ -47,12 +47,15 @@ describe("Inbound batches", () => {
   let presence: Presence;
   /** Transactions the inbound service ran: one per batch, plus one per stanza if the batch failed. */
   let transactions = 0;
+  /** Of those, the ones on a raw pg client (plain messages only). */
+  let raw = 0;
 
   before(async () => {
     env = await setup();
     const counted: Pick<Delivery, "transaction" | "sqlTransaction"> = {
       sqlTransaction: (fn) => {
         transactions++;
+        raw++;
         return env.delivery.sqlTransaction(fn);
       },
       transaction: (fn) => {
@@ -163,12 +166,14 @@ describe("Inbound batches", () => {
     const h = await head(a.id);
     const plain = (i: number) => message(a.jid, `m${i}`);
     const presence = (i: number): InboundPresence => ({ ...subscribe(a.jid), id: `p${i}`, type: "unavailable" }); // not a contact: ignored
-    let before = transactions;
+    let [before, rawBefore] = [transactions, raw];
     await feed(...Array.from({ length: 200 }, (_, i) => plain(i)));
     assert.equal(transactions - before, 1);
-    before = transactions;
+    assert.equal(raw - rawBefore, 1, "plain messages: a raw pg transaction");
+    [before, rawBefore] = [transactions, raw];
     await feed(...Array.from({ length: 60 }, (_, i) => [plain(1000 + i), presence(i)]).flat());
     assert.equal(transactions - before, 2, "120 stanzas, 60 of them presence: 50 + 10");
+    assert.equal(raw - rawBefore, 0, "presence needs Prisma's");
     assert.deepEqual(
       (await env.events(a.id, h)).map((e) => e.seq),
       Array.from({ length: 260 }, (_, i) => h + 1 + i),
