@@ -12,8 +12,7 @@
 // (Messages.insertOutboundChecked). They are confirmed by a shared barrier and recorded as sent
 // in bulk (src/services/direct-sends.ts). Any doubt (a wake-up, a failed barrier, a refused
 // stanza) falls back to the drain, which first settles what went out directly.
-import type { Database } from "../db/client.js";
-import type { AnyTx, SqlTx, Tx } from "../db/client.js";
+import type { AnyTx, Database, SqlTx, Tx } from "../db/client.js";
 import { drainOnce, enqueue, markSent, queuedCounts, wakeHolder, type DrainOutcome, type Queued } from "../db/outbox.js";
 import { isSendable, type OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
@@ -73,7 +72,7 @@ export class Delivery {
     return !this.stopped && this.gate.holder && this.out.online;
   }
 
-  /** A safety net: drain every few seconds in case a wake-up was missed. */
+  /** A safety net: look every few seconds in case a wake-up was missed (see sweep()). */
   start(): void {
     this.sweeper = setInterval(() => this.sweep(), this.sweepMs);
     this.sweeper.unref();
