@@ -67,8 +67,8 @@ export function openDatabase(url: string, max: number): Database {
     prisma,
     // Prisma's defaults (2 s to start, 5 s to finish) turn a busy moment (a burst queued on one
     // account's row lock) into 500s and rolled-back batches: give transactions room, bounded.
-    transaction: (fn) => prisma.$transaction(fn, { maxWait: 10_000, timeout: 30_000 }),
-    sqlTransaction: (fn) => sqlTransaction(pool, fn),
+    transaction: (fn) => retryConflicts(() => prisma.$transaction(fn, { maxWait: 10_000, timeout: 30_000 })),
+    sqlTransaction: (fn) => retryConflicts(() => sqlTransaction(pool, fn)),
     ping: () =>
       pool.query("SELECT 1").then(
         () => true,
@@ -101,5 +101,33 @@ async function sqlTransaction<T>(pool: pg.Pool, fn: (tx: SqlTx) => Promise<T>): 
     const healthy = !lost && (!open || (await client.query("ROLLBACK").then(() => true, () => false)));
     client.off("error", onError);
     client.release(healthy ? undefined : true);
+  }
+}
+
+/**
+ * Postgres aborted the transaction to break a deadlock (40P01) or a serialization conflict
+ * (40001); Prisma reports either as P2034. Concurrent writers of one account (a deletion's
+ * cascade, a batch of session updates, an inbound batch) can meet in different row orders.
+ */
+export function isConflict(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; cause?: unknown };
+  if (!e || typeof e !== "object") return false;
+  if (e.code === "P2034" || e.code === "40P01" || e.code === "40001") return true;
+  if (/deadlock detected|write conflict or a deadlock/i.test(e.message ?? "")) return true;
+  return e.cause !== undefined && e.cause !== err && isConflict(e.cause);
+}
+
+/**
+ * Runs `fn` again when Postgres chose it as a deadlock's victim: nothing of it was committed, and
+ * the work it lost is done again (the functions given here keep their state inside).
+ */
+export async function retryConflicts<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts || !isConflict(err)) throw err;
+      await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 10));
+    }
   }
 }

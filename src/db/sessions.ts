@@ -1,7 +1,7 @@
 // Sessions (resources) of an account, kept alive by their event streams. Counters live in
 // Postgres so every gateway instance sees the same sessions.
 import type { LangText } from "../domain/message.js";
-import type { Db, Tx } from "./client.js";
+import { retryConflicts, type Db, type Tx } from "./client.js";
 import { Prisma } from "./generated/client.js";
 
 export interface PresenceFields {
@@ -87,7 +87,8 @@ export class Sessions {
    */
   async streamsOpened(items: SessionOpen[]): Promise<OpenedSession[]> {
     if (items.length === 0) return [];
-    const rows = await this.db.$queryRaw<{ prev: bigint | null; acct: bigint | null; oldest: bigint | null; head: bigint | null }[]>`
+    // Batched statements meet an account deletion's cascade in other row orders: a deadlock's victim runs again.
+    const rows = await retryConflicts(() => this.db.$queryRaw<{ prev: bigint | null; acct: bigint | null; oldest: bigint | null; head: bigint | null }[]>`
       WITH v AS (SELECT * FROM unnest(${items.map((i) => i.accountId)}::int[], ${items.map((i) => i.resource)}::text[], ${items.map((i) => i.n)}::int[])
                  WITH ORDINALITY AS v(account_id, resource, n, ord)),
       up AS (INSERT INTO session (account_id, resource, streams) SELECT account_id, resource, n FROM v
@@ -97,7 +98,7 @@ export class Sessions {
              (SELECT max(s.delivered_seq) FROM session s WHERE s.account_id = v.account_id) AS acct,
              (SELECT min(e.seq) FROM event e WHERE e.account_id = v.account_id) AS oldest,
              (SELECT a.last_seq FROM account a WHERE a.id = v.account_id) AS head
-      FROM v ORDER BY v.ord`;
+      FROM v ORDER BY v.ord`);
     const num = (x: bigint | null) => (x === null ? null : Number(x));
     return rows.map((r) => ({ deliveredSeq: num(r.prev), accountDeliveredSeq: num(r.acct) ?? 0, oldest: num(r.oldest), head: num(r.head) ?? 0 }));
   }
@@ -105,23 +106,23 @@ export class Sessions {
   /** Streams closed on many sessions at once: `n` fewer each, and what they delivered. */
   async streamsClosed(items: SessionClose[]): Promise<void> {
     if (items.length === 0) return;
-    await this.db.$executeRaw`
+    await retryConflicts(() => this.db.$executeRaw`
       UPDATE session s SET streams = greatest(s.streams - v.n, 0), last_seen_at = now(),
         stream_closed_at = CASE WHEN s.streams <= v.n THEN now() ELSE s.stream_closed_at END,
         delivered_seq = greatest(s.delivered_seq, v.d)
       FROM unnest(${items.map((i) => i.accountId)}::int[], ${items.map((i) => i.resource)}::text[], ${items.map((i) => i.n)}::int[], ${items.map((i) => BigInt(i.deliveredSeq))}::bigint[])
         AS v(account_id, resource, n, d)
-      WHERE s.account_id = v.account_id AND s.resource = v.resource`;
+      WHERE s.account_id = v.account_id AND s.resource = v.resource`);
   }
 
   /** One heartbeat for many sessions with open streams: still there, and what they delivered. */
   async touchMany(items: { accountId: number; resource: string; deliveredSeq: number }[]): Promise<void> {
     if (items.length === 0) return;
-    await this.db.$executeRaw`
+    await retryConflicts(() => this.db.$executeRaw`
       UPDATE session s SET last_seen_at = now(), delivered_seq = greatest(s.delivered_seq, v.d)
       FROM unnest(${items.map((i) => i.accountId)}::int[], ${items.map((i) => i.resource)}::text[], ${items.map((i) => BigInt(i.deliveredSeq))}::bigint[])
         AS v(account_id, resource, d)
-      WHERE s.account_id = v.account_id AND s.resource = v.resource`;
+      WHERE s.account_id = v.account_id AND s.resource = v.resource`);
   }
 
   async touch(accountId: number, resource: string, deliveredSeq: number): Promise<void> {
