@@ -17,19 +17,20 @@
 // loads no mod_limits, and ejabberd's c2s listener has no shaper. Lost = not arrived within
 // --loss-timeout seconds of the last arrival. Progress goes to stderr; everything started is
 // removed on success, error, Ctrl-C or the overall timeout (bench/reaper.ts if we are killed).
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type AddressInfo, type Socket } from "node:net";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import jwt from "jsonwebtoken";
 import { createTestDatabase } from "../scripts/harness/database.js";
-import { startXmppServer, type XmppServer } from "../scripts/harness/xmpp-server.js";
+import { startXmppServer } from "../scripts/harness/xmpp-server.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
-import { cpuSnapshot, cpuSplit, formatCpu, type CpuContext, type CpuSplit } from "./inbound-cpu.js";
+import { cpuSnapshot, cpuSplit, formatCpu, type CpuContext, type CpuSplit } from "./lib/cpu.js";
+import { startGatewayProcess, api } from "./lib/gateway.js";
+import { armOverallTimeout, checkAborted, cleanup, disarmOverallTimeout, isAborting, onCleanup, reaper } from "./lib/lifecycle.js";
+import { bodyText, log, monoUs, sleep, stats, type LatencyStats } from "./lib/util.js";
 import { Receiver, type Records } from "./inbound-receiver-client.js";
 import { Sender, type SendResult } from "./inbound-sender.js";
 
@@ -117,141 +118,7 @@ for (const kv of opt.env) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Small utilities
-
-const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** The body of message i (the same text as bench/messages.ts sends). */
-function bodyText(i: number): string {
-  return `Benchmark message #${String(i).padStart(6, "0")}: the quick brown fox jumps over the lazy dog.`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cleanup: everything started registers its undo here; run in reverse order, once, bounded.
-
-const cleanups: { what: string; fn: () => Promise<void> | void }[] = [];
-let cleaning: Promise<void> | undefined;
-/** Set on Ctrl-C or the overall timeout: the load and the waits stop early. */
-let aborting = false;
-const aborted = () => aborting;
-/** Synchronous last resort on process exit (the gateway process; the harness kills its servers). */
-const exitKills = new Set<ChildProcess>();
-
-function checkAborted(): void {
-  if (aborting) throw new Error("aborted");
-}
-
-function onCleanup(what: string, fn: () => Promise<void> | void): void {
-  cleanups.push({ what, fn });
-}
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const { what, fn } = cleanups.pop()!;
-      try {
-        await withTimeout(Promise.resolve().then(fn), 15_000, `cleanup: ${what}`);
-      } catch (error) {
-        log(`cleanup of ${what} failed: ${(error as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-/** The watchdog (bench/reaper.ts): cleans up after us if we die before cleanup() finished. */
-const reaper = (() => {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./reaper.ts", import.meta.url))], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ["pipe", "ignore", "ignore"],
-  });
-  child.unref();
-  child.on("error", (e) => log(`watchdog: ${e.message}`));
-  const stdin = child.stdin!;
-  stdin.on("error", () => undefined);
-  (stdin as unknown as Socket).unref?.();
-  return {
-    tell(resource: Record<string, unknown>): void {
-      stdin.write(`${JSON.stringify(resource)}\n`);
-    },
-    done(): void {
-      stdin.end(`${JSON.stringify({ done: true })}\n`);
-    },
-  };
-})();
-
-process.on("exit", () => {
-  for (const child of exitKills) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-});
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  // The harness's own handler (registered first) kills the XMPP server and re-raises the signal;
-  // this persistent listener keeps the process alive until our cleanup (gateway, DB) is done.
-  process.on(signal, () => {
-    if (cleaning) return;
-    aborting = true;
-    log(`${signal}: cleaning up`);
-    void cleanup().finally(() => {
-      reaper.done();
-      process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1));
-    });
-  });
-}
-let overall: NodeJS.Timeout | undefined;
-function armOverallTimeout(): void {
-  overall = setTimeout(() => {
-    aborting = true;
-    log(`overall timeout of ${TIMEOUT_MS / 1000} s reached: cleaning up`);
-    void cleanup().finally(() => {
-      reaper.done();
-      process.exit(1);
-    });
-  }, TIMEOUT_MS);
-}
-
-// ---------------------------------------------------------------------------------------------
 // Runs and their figures
-
-export interface LatencyStats {
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  mean: number;
-}
 
 export interface RunResult {
   sent: number;
@@ -278,12 +145,6 @@ export interface RunResult {
   cpu: CpuSplit;
 }
 
-function stats(values: number[]): LatencyStats {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
-  return { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN, mean };
-}
-
 class Phase {
   private seq: number | null = null;
 
@@ -305,7 +166,7 @@ class Phase {
     for (let i = 0; i < count; i++) {
       const id = `${this.tag}-${name}-${i}`;
       ids.push(id);
-      xml.push(`<message to="${this.to}" type="chat" id="${id}"><body>${bodyText(this.offset + i)}</body>${request}</message>`);
+      xml.push(`<message to="${this.to}" type="chat" id="${id}"><body>${bodyText("inbound", this.offset + i)}</body>${request}</message>`);
     }
     this.offset += count;
     return { ids, xml };
@@ -315,8 +176,8 @@ class Phase {
   async run(name: string, count: number, rate: number | null): Promise<RunResult> {
     const { ids, xml } = this.stanzas(name, count);
     const before = cpuSnapshot(this.cpu);
-    const sent = rate === null ? await this.sender.blast(xml, CHUNK, aborted) : await this.sender.paced(xml, rate, aborted);
-    await this.receiver.waitFor(count, LOSS_TIMEOUT_MS, aborted);
+    const sent = rate === null ? await this.sender.blast(xml, CHUNK, isAborting) : await this.sender.paced(xml, rate, isAborting);
+    await this.receiver.waitFor(count, LOSS_TIMEOUT_MS, isAborting);
     const after = cpuSnapshot(this.cpu);
     checkAborted();
     return this.analyse(ids, sent, await this.receiver.take(), cpuSplit(before, after));
@@ -398,91 +259,6 @@ async function measure(label: string, phase: Phase, receiver: Receiver, windows?
   log(`${label}: at ${RATE}/s p50 ${fmtMs(fixedRate.latencyMs.p50)} ms, p99 ${fmtMs(fixedRate.latencyMs.p99)} ms, ${fixedRate.lost} lost`);
   if (receiver.errors.length) log(`${label}: receiver errors: ${receiver.errors.slice(0, 3).join("; ")}`);
   return { throughput, fixedRate };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The gateway as a separate process
-
-interface GatewayProcess {
-  url: string;
-  pid: number;
-  profileDir: string | undefined;
-  stop(): Promise<void>;
-}
-
-async function startGatewayProcess(server: XmppServer, databaseUrl: string, workDir: string): Promise<GatewayProcess> {
-  const port = await freePort();
-  const logFile = join(workDir, "gateway.log");
-  const profileDir = opt["cpu-prof"] ? join(workDir, "profile") : undefined;
-  const out = openSync(logFile, "a");
-  let child: ChildProcess;
-  try {
-    const args = [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), "--import", "tsx", "src/server.ts"];
-    child = spawn(process.execPath, args, {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        HOST: "127.0.0.1",
-        PORT: String(port),
-        DATABASE_URL: databaseUrl,
-        XMPP_SERVICE: server.componentService,
-        XMPP_DOMAIN: server.componentDomain,
-        XMPP_SECRET: server.componentSecret,
-        XMPP_RECONNECT_MAX: "1s",
-        JWT_SECRET,
-        LOG_LEVEL: "warn",
-        ...GATEWAY_ENV,
-      },
-      stdio: ["ignore", out, out],
-    });
-  } finally {
-    closeSync(out);
-  }
-  exitKills.add(child);
-  reaper.tell({ gatewayPid: child.pid });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const logTail = () => {
-    try {
-      return readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-30).join("\n");
-    } catch {
-      return "";
-    }
-  };
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM"); // graceful: the gateway closes, and --cpu-prof writes its profile
-    const gone = await Promise.race([exited.then(() => true), sleep(12_000).then(() => false)]);
-    if (!gone) {
-      child.kill("SIGKILL");
-      await exited;
-    }
-  };
-  onCleanup("gateway process", stop);
-
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    checkAborted();
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`the gateway exited (${child.exitCode ?? child.signalCode}) during start-up:\n${logTail()}`);
-    }
-    const status = await fetch(`${url}/readyz`).then((r) => r.status, () => 0);
-    if (status === 200) break;
-    if (Date.now() > deadline) throw new Error(`the gateway was not ready after 60 s (last /readyz: ${status}):\n${logTail()}`);
-    await sleep(100);
-  }
-  return { url, pid: child.pid!, profileDir, stop };
-}
-
-async function api<T>(url: string, path: string, token: string, body: unknown, expect: number): Promise<T> {
-  const res = await fetch(url + path, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status !== expect) throw new Error(`POST ${path}: HTTP ${res.status} ${text}`);
-  return JSON.parse(text) as T;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -582,7 +358,7 @@ async function main(): Promise<Report> {
   onCleanup("bench work dir", () => {
     if (!opt["cpu-prof"]) rmSync(workDir, { recursive: true, force: true });
   });
-  armOverallTimeout();
+  armOverallTimeout(TIMEOUT_MS);
   const loadAvgBefore = loadavg();
   const tag = randomBytes(3).toString("hex");
 
@@ -614,7 +390,7 @@ async function main(): Promise<Report> {
   reaper.tell({ database: db.name, baseUrl: baseUrl.toString() });
   onCleanup("database", () => db.drop());
   log(`starting the gateway (database ${db.name})`);
-  const gateway = await startGatewayProcess(server, db.url, workDir);
+  const gateway = await startGatewayProcess({ server, databaseUrl: db.url, workDir, gatewayDir: ROOT, jwtSecret: JWT_SECRET, cpuProf: !!opt["cpu-prof"], env: GATEWAY_ENV });
   const admin = jwt.sign({ sub: "admin", scope: "admin", exp: Math.floor(Date.now() / 1000) + 3600 }, JWT_SECRET, { algorithm: "HS256" });
   await api(gateway.url, "/v1/accounts", admin, { localpart: ACCOUNT }, 201);
   const { token } = await api<{ token: string }>(gateway.url, "/v1/tokens", admin, { account: ACCOUNT, resource: STREAM_RESOURCE, ttlSeconds: 3600 }, 201);
@@ -678,11 +454,11 @@ try {
   }
   if (report.profile) log(`CPU profile kept in ${report.profile.throughput?.file ?? report.profile.fixedRate?.file}`);
 } catch (error) {
-  if (aborting) log("aborted");
+  if (isAborting()) log("aborted");
   else log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   exitCode = 1;
 } finally {
-  clearTimeout(overall);
+  disarmOverallTimeout();
   await cleanup();
   reaper.done();
 }

@@ -1,6 +1,6 @@
-// CPU accounting from /proc: who used the cores during a phase of the message benchmark, by
+// CPU accounting from /proc: who used the cores during a phase of a benchmark, by
 // process group (the gateway process, the XMPP server's processes, PostgreSQL's backends of the
-// benchmark's database, the rest of PostgreSQL, this process with its sink thread, everyone else).
+// benchmark's database, the rest of PostgreSQL, this process with its workers, everyone else).
 import { execSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -18,7 +18,7 @@ export const GROUPS = {
   gateway: "gateway",
   dbBackends: "postgres (bench DB backends)",
   dbRest: "postgres (rest of cluster)",
-  bench: "bench (load + sink)",
+  bench: "bench (load generator + receiver)",
   others: "everything else",
   machine: "whole machine",
 } as const;
