@@ -81,10 +81,15 @@ export function openDatabase(url: string, max: number): Database {
   };
 }
 
-async function sqlTransaction<T>(pool: pg.Pool, fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in a transaction on a pooled pg client: committed when it returns, rolled back when
+ * it throws. Hot paths that need raw pg (prepared statements, the outbox drain) use it directly.
+ */
+export async function pgTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
-  // The server can end the connection mid-transaction (Postgres restarted): an 'error' event on a
-  // checked-out client with no listener would crash the process.
+  // The server can end the connection mid-transaction (Postgres restarted, or while the drain
+  // waits for the XMPP server): an 'error' event on a checked-out client with no listener would
+  // crash the process.
   let lost = false;
   const onError = () => void (lost = true);
   client.on("error", onError);
@@ -92,7 +97,7 @@ async function sqlTransaction<T>(pool: pg.Pool, fn: (tx: SqlTx) => Promise<T>): 
   try {
     await client.query("BEGIN");
     open = true;
-    const result = await fn({ query: async <R>(text: string, values: unknown[]) => (await client.query(text, values)).rows as R[] });
+    const result = await fn(client);
     await client.query("COMMIT");
     open = false;
     return result;
@@ -102,6 +107,10 @@ async function sqlTransaction<T>(pool: pg.Pool, fn: (tx: SqlTx) => Promise<T>): 
     client.off("error", onError);
     client.release(healthy ? undefined : true);
   }
+}
+
+function sqlTransaction<T>(pool: pg.Pool, fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+  return pgTransaction(pool, (client) => fn({ query: async <R>(text: string, values: unknown[]) => (await client.query(text, values)).rows as R[] }));
 }
 
 /**

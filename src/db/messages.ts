@@ -42,6 +42,13 @@ export interface NewInbound {
 
 const IDEMPOTENCY_MS = 24 * 3600_000;
 
+/**
+ * What waits for the link, as two columns: `queued`, the outbound messages still queued (counted
+ * up to the limit in parameter `param`), and `outbox`, whether any stanza is in the outbox.
+ */
+export const queuedAhead = (param: string) =>
+  `(SELECT count(*)::int FROM (SELECT 1 FROM message WHERE status = 'queued' AND direction = 'out' LIMIT ${param}::int) q) AS queued, EXISTS (SELECT 1 FROM outbox) AS outbox`;
+
 const select = {
   id: true,
   accountId: true,
@@ -132,9 +139,7 @@ export class Messages {
        )
        SELECT id, created_at, NULL::int AS queued, NULL::bool AS outbox FROM ins
        UNION ALL
-       SELECT NULL, NULL,
-         (SELECT count(*)::int FROM (SELECT 1 FROM message WHERE status = 'queued' AND direction = 'out' LIMIT $16::int) q),
-         EXISTS (SELECT 1 FROM outbox)
+       SELECT NULL, NULL, ${queuedAhead("$16")}
        WHERE $16::int IS NOT NULL`,
       values: [
         items.map((m) => m.id),

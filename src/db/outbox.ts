@@ -7,8 +7,8 @@
 import type pg from "pg";
 import type { OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
-import { exec, type AnyTx } from "./client.js";
-import { toOutbound } from "./messages.js";
+import { exec, pgTransaction, type AnyTx } from "./client.js";
+import { queuedAhead, toOutbound } from "./messages.js";
 import { CHANNELS, notify } from "./notify.js";
 
 const MARK_SENT = `UPDATE message SET status = 'sent', updated_at = now() WHERE id = ANY($1::uuid[]) AND status = 'queued'`;
@@ -70,8 +70,9 @@ export interface DrainOutcome {
  * One drain step, on a pooled connection in a transaction of its own (raw pg: this is the hot
  * path, a few statements per batch). Claims up to `limit` queued rows, messages and stanzas
  * merged in sequence order, locked until commit; hands them to `send`, which writes them and
- * waits for the server's confirmation; records its outcome and commits. `send` answering null
- * (nothing written) or throwing rolls back, and the rows stay queued. With `fence` (the backend
+ * waits for the server's confirmation; records its outcome and commits (src/db/client.ts
+ * pgTransaction). `send` answering null (nothing written) records nothing and throwing rolls
+ * back: either way the rows stay queued. With `fence` (the backend
  * pid holding the link lease), claims nothing unless that lease is still held, so a holder that
  * lost it cannot send. `more`: rows may be left behind this batch.
  */
@@ -81,16 +82,7 @@ export async function drainOnce(
   fence: { key: [number, number]; pid: number } | null,
   send: (rows: Queued[]) => Promise<DrainOutcome | null>,
 ): Promise<{ claimed: number; more: boolean }> {
-  const client = await pool.connect();
-  // The server can end the connection while we wait for the XMPP server (Postgres restarted): an
-  // 'error' event on a checked-out client with no listener would crash the process.
-  let lost = false;
-  const onError = () => void (lost = true);
-  client.on("error", onError);
-  let open = false;
-  try {
-    await client.query("BEGIN");
-    open = true;
+  return pgTransaction(pool, async (client) => {
     if (fence) {
       const held = await client.query<{ ok: boolean }>({
         name: "outbox-fence",
@@ -125,15 +117,8 @@ export async function drainOnce(
     }
     if (outcome.sent.length) await client.query({ name: "outbox-mark-sent", text: MARK_SENT, values: [outcome.sent] });
     if (outcome.done.length) await client.query({ name: "outbox-done", text: "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", values: [outcome.done] });
-    await client.query("COMMIT");
-    open = false;
     return { claimed: rows.length, more: horizon !== Infinity || messages.length === limit || stanzas.length === limit };
-  } finally {
-    // A connection that cannot even roll back is not given back to the pool.
-    const healthy = !lost && (!open || (await client.query("ROLLBACK").then(() => true, () => false)));
-    client.off("error", onError);
-    client.release(healthy ? undefined : true);
-  }
+  });
 }
 
 /** Wakes the link holder for rows committed outside `enqueue` (messages inserted by this instance). */
@@ -151,10 +136,6 @@ export async function markSent(pool: pg.Pool, ids: string[]): Promise<void> {
  * (counted up to `limit`) and whether any stanza is in the outbox.
  */
 export async function queuedCounts(pool: pg.Pool, limit: number): Promise<{ queued: number; other: boolean }> {
-  const { rows } = await pool.query<{ queued: number; other: boolean }>({
-    name: "outbox-queued-counts",
-    text: `SELECT (SELECT count(*)::int FROM (SELECT 1 FROM message WHERE status = 'queued' AND direction = 'out' LIMIT $1) q) AS queued, EXISTS (SELECT 1 FROM outbox) AS other`,
-    values: [limit],
-  });
-  return rows[0]!;
+  const { rows } = await pool.query<{ queued: number; outbox: boolean }>({ name: "outbox-queued-counts", text: `SELECT ${queuedAhead("$1")}`, values: [limit] });
+  return { queued: rows[0]!.queued, other: rows[0]!.outbox };
 }
