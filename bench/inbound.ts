@@ -30,7 +30,7 @@ import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofi
 import { cpuSnapshot, cpuSplit, formatCpu, type CpuContext, type CpuSplit } from "./lib/cpu.js";
 import { startGatewayProcess, api } from "./lib/gateway.js";
 import { armOverallTimeout, checkAborted, cleanup, disarmOverallTimeout, isAborting, onCleanup, reaper } from "./lib/lifecycle.js";
-import { bodyText, log, monoUs, sleep, stats, type LatencyStats } from "./lib/util.js";
+import { bodyText, envOptions, intOption as intOptionOf, log, monoUs, sleep, stats, type LatencyStats } from "./lib/util.js";
 import { Receiver, type Records } from "./inbound-receiver-client.js";
 import { Sender, type SendResult } from "./inbound-sender.js";
 
@@ -86,15 +86,8 @@ if (opt.help) {
   process.exit(0);
 }
 
-function intOption(name: string, raw: string | undefined, fallback: number, smoke: number, min: number): number {
-  if (raw === undefined) return opt.smoke ? smoke : fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`--${name}: expected an integer ≥ ${min}, got "${raw}"\n${USAGE}`);
-    process.exit(2);
-  }
-  return n;
-}
+const intOption = (name: string, raw: string | undefined, fallback: number, smoke: number, min: number) =>
+  intOptionOf({ usage: USAGE, smoke: !!opt.smoke }, name, raw, fallback, smoke, min);
 
 const N = intOption("messages", opt.messages, 20_000, 300, 1);
 const RATE = intOption("rate", opt.rate, 500, 500, 1);
@@ -107,15 +100,7 @@ if (SERVER_KIND !== "prosody" && SERVER_KIND !== "ejabberd") {
   console.error(`--server: expected prosody or ejabberd, got "${SERVER_KIND}"`);
   process.exit(2);
 }
-const GATEWAY_ENV: Record<string, string> = {};
-for (const kv of opt.env) {
-  const eq = kv.indexOf("=");
-  if (eq <= 0) {
-    console.error(`--env: expected KEY=VALUE, got "${kv}"`);
-    process.exit(2);
-  }
-  GATEWAY_ENV[kv.slice(0, eq)] = kv.slice(eq + 1);
-}
+const GATEWAY_ENV = envOptions({}, opt.env);
 
 // ---------------------------------------------------------------------------------------------
 // Runs and their figures

@@ -28,7 +28,7 @@ import { busyCores } from "./lib/cpu.js";
 import { armOverallTimeout, cleanup, disarmOverallTimeout, isAborting, onCleanup, reaper } from "./lib/lifecycle.js";
 import { formatTable, formatTargets, type ServerKind, type ServerReport } from "./lib/report.js";
 import { findModRest, runServer } from "./lib/scenario.js";
-import { log } from "./lib/util.js";
+import { envOptions, intOption as intOptionOf, log } from "./lib/util.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** Below this many busy cores the machine counts as idle (--wait-idle). */
@@ -85,15 +85,8 @@ if (opt.help) {
   process.exit(0);
 }
 
-function intOption(name: string, raw: string | undefined, fallback: number, smoke: number, min: number): number {
-  if (raw === undefined) return opt.smoke ? smoke : fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`--${name}: expected an integer ≥ ${min}, got "${raw}"\n${USAGE}`);
-    process.exit(2);
-  }
-  return n;
-}
+const intOption = (name: string, raw: string | undefined, fallback: number, smoke: number, min: number) =>
+  intOptionOf({ usage: USAGE, smoke: !!opt.smoke }, name, raw, fallback, smoke, min);
 
 const SERVERS: ServerKind[] = opt.server === "both" ? ["prosody", "ejabberd"] : opt.server === "prosody" || opt.server === "ejabberd" ? [opt.server] : [];
 if (SERVERS.length === 0) {
@@ -121,15 +114,7 @@ if (opt["mod-rest"] && !MOD_REST_DIR) {
 }
 // The benchmark sends far more than the default per-account / per-IP request rates allow: raise
 // them so they never refuse a request (the limiter still runs, so its cost stays in the figures).
-const GATEWAY_ENV: Record<string, string> = { RATE_LIMIT_PER_IP: "100000000", RATE_LIMIT_PER_ACCOUNT: "100000000" };
-for (const kv of opt.env) {
-  const eq = kv.indexOf("=");
-  if (eq <= 0) {
-    console.error(`--env: expected KEY=VALUE, got "${kv}"`);
-    process.exit(2);
-  }
-  GATEWAY_ENV[kv.slice(0, eq)] = kv.slice(eq + 1);
-}
+const GATEWAY_ENV = envOptions({ RATE_LIMIT_PER_IP: "100000000", RATE_LIMIT_PER_ACCOUNT: "100000000" }, opt.env);
 
 /** The commit, and how many files under src/ differ from it: figures are only comparable per source. */
 function sourceVersion(): string {

@@ -30,6 +30,7 @@ import { freePort } from "../scripts/harness/gateway-process.js";
 import { startXmppServer } from "../scripts/harness/xmpp-server.js";
 import { connectUser } from "../scripts/harness/xmpp-user.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
+import { envOptions } from "./lib/util.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const JWT_SECRET = `bench-${randomBytes(24).toString("hex")}`;
@@ -85,20 +86,12 @@ const IDLE_S = int("idle", opt.idle ?? (SMOKE ? "5" : "30"), 1);
 const C = int("concurrency", opt.concurrency, 1);
 const TIMEOUT_MS = int("timeout", opt.timeout, 10) * 1000;
 const GATEWAY_DIR = resolve(opt["gateway-dir"] ?? ROOT);
-const GATEWAY_ENV: Record<string, string> = {
+const GATEWAY_ENV = envOptions({
   RATE_LIMIT_PER_IP: "100000000",
   RATE_LIMIT_PER_ACCOUNT: "100000000",
   MAX_STREAMS_PER_ACCOUNT: String(Math.max(HOT, PER_ACCOUNT, 20)),
   ...(opt.heartbeat ?? (SMOKE ? "1s" : undefined) ? { SSE_HEARTBEAT: opt.heartbeat ?? "1s" } : {}),
-};
-for (const kv of opt.env) {
-  const eq = kv.indexOf("=");
-  if (eq <= 0) {
-    console.error(`--env: expected KEY=VALUE, got "${kv}"`);
-    process.exit(2);
-  }
-  GATEWAY_ENV[kv.slice(0, eq)] = kv.slice(eq + 1);
-}
+}, opt.env);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);

@@ -94,3 +94,28 @@ export function markdownTable(rows: string[][]): string {
   const line = (row: string[]) => `| ${row.join(" | ")} |`;
   return [line(rows[0]!), line(rows[0]!.map(() => "---")), ...rows.slice(1).map(line)].join("\n");
 }
+
+/** An integer option: its value, the default (or the --smoke one) when absent; exits 2 with the usage when malformed. */
+export function intOption(o: { usage: string; smoke: boolean }, name: string, raw: string | undefined, fallback: number, smoke: number, min: number): number {
+  if (raw === undefined) return o.smoke ? smoke : fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`--${name}: expected an integer ≥ ${min}, got "${raw}"\n${o.usage}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+/** `--env KEY=VALUE` options added to `base` (the gateway's extra environment); exits 2 when malformed. */
+export function envOptions(base: Record<string, string>, pairs: string[]): Record<string, string> {
+  const env = { ...base };
+  for (const kv of pairs) {
+    const eq = kv.indexOf("=");
+    if (eq <= 0) {
+      console.error(`--env: expected KEY=VALUE, got "${kv}"`);
+      process.exit(2);
+    }
+    env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return env;
+}
