@@ -2,7 +2,7 @@
 /* global module */
 // Architecture rules for Balcony, enforced by `npm run lint` (depcruise src scripts bench).
 //
-// Layers (inner to outer):  domain  <-  db  <-  services  <-  xmpp / http  <-  wiring (src/server.ts,
+// Layers (inner to outer):  domain  <-  db  <-  services  <-  xmpp / http / webhook  <-  wiring (src/server.ts,
 // src/gateway.ts and any other file at the root of src/: unconstrained except by the package and cycle rules).
 // test/fixtures/layering* hold deliberately bad trees: `npm run lint` never cruises them (its roots are
 // src, scripts and bench), only test/lint/layering.test.ts does.
@@ -87,11 +87,11 @@ module.exports = {
     // ---- domain
     {
       name: "domain-is-pure",
-      comment: "domain is pure rules and contracts: it imports only domain, typebox schemas and node:url/node:net, no I/O",
+      comment: "domain is pure rules and contracts: it imports only domain, typebox schemas, ipaddr.js (pure IP parsing) and node:url/node:net, no I/O",
       severity: "error",
       from: { path: from("domain/") },
       to: {
-        pathNot: [to("domain/"), pkg("@sinclair/typebox"), "^(node:)?(url|net)$"],
+        pathNot: [to("domain/"), pkg("@sinclair/typebox"), pkg("ipaddr\\.js"), "^(node:)?(url|net)$"],
       },
     },
 
@@ -171,6 +171,29 @@ module.exports = {
       severity: "error",
       from: { path: from("http/") },
       to: { path: "^$1src/", pathNot: [to("(domain|services|http|db|xmpp)/"), to("config\\.ts$")] },
+    },
+
+    // ---- webhook (the outbound HTTP adapter)
+    {
+      name: "only-webhook-touches-undici",
+      comment: "outbound HTTP (undici, with the guarded DNS lookup) belongs to the webhook adapter: other layers call the WebhookPort",
+      severity: "error",
+      from: { path: "^(|.*/)src/", pathNot: from("webhook/") },
+      to: { path: pkg("undici") },
+    },
+    {
+      name: "webhook-only-inner-layers",
+      comment: "the webhook adapter depends only on domain, the ports it implements in services, and itself; configuration is injected by the wiring",
+      severity: "error",
+      from: { path: from("webhook/") },
+      to: { path: "^$1src/", pathNot: [to("(domain|services|webhook)/")] },
+    },
+    {
+      name: "no-layer-to-webhook",
+      comment: "only the wiring builds the webhook adapter: services reach it through WebhookPort",
+      severity: "error",
+      from: { path: from("(domain|db|services|xmpp|http)/") },
+      to: { path: to("webhook/") },
     },
 
     // ---- config

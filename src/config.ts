@@ -1,3 +1,6 @@
+import { DEFAULT_RETRY_SCHEDULE_MS } from "./domain/webhooks.js";
+import { parseAllowList, type AllowList } from "./domain/webhook-target.js";
+
 // The only module that reads process.env. Every setting is validated at start-up and a bad
 // one stops the process with a message naming the variable.
 
@@ -53,6 +56,18 @@ export interface Config {
   redisUrl: string | undefined;
   logLevel: string;
   logRequests: boolean;
+  webhooks: {
+    /** Delays between attempts of one event (WEBHOOK_RETRY_SCHEDULE); after the last, it is failed. */
+    retryScheduleMs: number[];
+    /** Private, loopback... targets allowed anyway (WEBHOOK_ALLOW_PRIVATE). */
+    allowPrivate: AllowList;
+    /** An attempt without a complete 2xx response within this is a failure (WEBHOOK_TIMEOUT, 10 s). */
+    timeoutMs: number;
+    /** An endpoint failing (no success) for this long is disabled (WEBHOOK_DISABLE_AFTER, 5 days). */
+    disableAfterMs: number;
+    /** Requests in flight to all endpoints from one instance (WEBHOOK_CONCURRENCY); each endpoint has one. */
+    concurrency: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -116,6 +131,22 @@ function duration(env: Env, name: string, fallback: string): number {
   return parseDuration(name, str(env, name, fallback));
 }
 
+function retrySchedule(env: Env): number[] {
+  const raw = optional(env, "WEBHOOK_RETRY_SCHEDULE");
+  if (raw === undefined) return DEFAULT_RETRY_SCHEDULE_MS;
+  const delays = raw.split(",").map((d) => parseDuration("WEBHOOK_RETRY_SCHEDULE", d));
+  if (delays.length > 20) throw new ConfigError("WEBHOOK_RETRY_SCHEDULE", "has more than 20 retries");
+  return delays;
+}
+
+function allowList(env: Env): AllowList {
+  try {
+    return parseAllowList(optional(env, "WEBHOOK_ALLOW_PRIVATE"));
+  } catch (err) {
+    throw new ConfigError("WEBHOOK_ALLOW_PRIVATE", `${(err as Error).message} (expected true, or comma-separated addresses and CIDRs)`);
+  }
+}
+
 function service(env: Env): string {
   const v = str(env, "XMPP_SERVICE", "xmpp://127.0.0.1:5347");
   if (!/^xmpp:\/\/[^/:]+(:\d+)?$/.test(v)) throw new ConfigError("XMPP_SERVICE", `must look like xmpp://host:port, got "${v}"`);
@@ -176,5 +207,12 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: optional(env, "REDIS_URL"),
     logLevel: str(env, "LOG_LEVEL", "info"),
     logRequests: bool(env, "LOG_REQUESTS", false),
+    webhooks: {
+      retryScheduleMs: retrySchedule(env),
+      allowPrivate: allowList(env),
+      timeoutMs: duration(env, "WEBHOOK_TIMEOUT", "10s"),
+      disableAfterMs: duration(env, "WEBHOOK_DISABLE_AFTER", "5d"),
+      concurrency: int(env, "WEBHOOK_CONCURRENCY", 32, 1, 1000),
+    },
   };
 }

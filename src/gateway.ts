@@ -33,6 +33,11 @@ import { routeInbound } from "./xmpp/inbound.js";
 import { registerIqHandlers } from "./xmpp/iq.js";
 import { XmppLink } from "./xmpp/link.js";
 import { XmppOutbound } from "./xmpp/outbound.js";
+import { WebhookLanes } from "./db/webhook-lanes.js";
+import { Webhooks as WebhookStore } from "./db/webhooks.js";
+import { WebhookDispatcher } from "./services/webhook-dispatch.js";
+import { Webhooks } from "./services/webhooks.js";
+import { WebhookClient } from "./webhook/client.js";
 
 export interface RunningGateway {
   app: FastifyInstance;
@@ -91,6 +96,19 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const streamCap = redis ? new RedisStreamSlots(redis, config.maxStreamsPerAccount, 3 * config.sseHeartbeatMs, (o, m) => logger.warn(o, m)) : new StreamSlots(config.maxStreamsPerAccount);
   const events = new EventFeed(db, sessions, new EventNotifier(notifications), delivery, streamCap, domain);
 
+  // Webhooks: endpoints managed over HTTP, delivered from the event log by whichever instance leases each endpoint.
+  const webhookStore = new WebhookStore(db.pool);
+  const webhookLanes = new WebhookLanes(db.pool);
+  const webhookClient = new WebhookClient({ allow: config.webhooks.allowPrivate, timeoutMs: config.webhooks.timeoutMs, userAgent: "Balcony-Webhooks/1.1" });
+  const webhooks = new Webhooks(webhookStore, webhookClient, domain);
+  const dispatcher = new WebhookDispatcher(webhookLanes, webhookClient, notifications, domain, config.webhooks, {
+    attempt: (outcome, seconds) => {
+      metrics.webhookAttempts.inc({ outcome });
+      metrics.webhookDuration.observe({ outcome }, seconds);
+    },
+  }, logger.child({ part: "webhooks" }));
+  metrics.webhookDepths = () => webhookLanes.depths();
+
   // The XMPP adapter's inbound side, and what follows the link going up or down.
   routeInbound(link, inbound);
   registerIqHandlers(link, domain, accounts);
@@ -107,14 +125,16 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const janitor = setInterval(() => {
     void purgeEvents(db.prisma, new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
     void messages.releaseExpiredKeys().catch(() => undefined);
+    void webhookStore.purgeDeliveries(new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
   }, Math.max(100, config.maintenanceIntervalMs));
   janitor.unref();
 
   const shutdown = new AbortController();
   const auth = new Auth(config.jwt, domain);
-  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), presence, events, status: new Status(db, out, control), auth, metrics, shutdown: shutdown.signal };
+  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), presence, events, webhooks, status: new Status(db, out, control), auth, metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
   await control.start();
+  await dispatcher.start();
   const address = await app.listen({ host: config.host, port: config.port });
 
   return {
@@ -134,6 +154,8 @@ export async function startGateway(config: Config, logger: Logger = createLogger
       presence.stop();
       shutdown.abort();
       await app.close();
+      await dispatcher.stop();
+      await webhookClient.close();
       await messaging.idle();
       await delivery.stop();
       await control.stop();

@@ -6,6 +6,17 @@ import { AppError } from "../domain/errors.js";
 import type { Db, Tx } from "./client.js";
 import { Prisma } from "./generated/client.js";
 import { CHANNELS, notify, type Notifications } from "./notify.js";
+import { WEBHOOK_LANES_LOCK } from "./webhooks.js";
+
+/**
+ * A new account's lanes of the every-account webhooks, from its first event. The lock (shared
+ * here, exclusive while such a webhook is created) and the second statement's fresh snapshot
+ * make sure a webhook created concurrently sees this account or this account sees it.
+ */
+async function addEveryAccountLanes(tx: Tx, accountId: number): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(${WEBHOOK_LANES_LOCK})`;
+  await tx.$executeRaw`INSERT INTO webhook_lane (webhook_id, account_id, seq) SELECT id, ${accountId}, 0 FROM webhook WHERE account_id IS NULL`;
+}
 
 const select = { id: true, localpart: true, createdAt: true } as const;
 
@@ -32,7 +43,11 @@ export class Accounts {
 
   async create(localpart: string): Promise<Account> {
     try {
-      const row = await this.db.account.create({ data: { localpart }, select });
+      const row = await this.db.$transaction(async (tx) => {
+        const created = await tx.account.create({ data: { localpart }, select });
+        await addEveryAccountLanes(tx, created.id);
+        return created;
+      });
       this.cache.set(localpart, row);
       return row;
     } catch (err) {
@@ -49,8 +64,12 @@ export class Accounts {
    * snapshot sees the row the winner committed).
    */
   async ensure(localpart: string): Promise<Account> {
-    const inserted = await this.db.$queryRaw<{ id: number; created_at: Date }[]>`
-      INSERT INTO account (localpart) VALUES (${localpart}) ON CONFLICT (localpart) DO NOTHING RETURNING id, created_at`;
+    const inserted = await this.db.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<{ id: number; created_at: Date }[]>`
+        INSERT INTO account (localpart) VALUES (${localpart}) ON CONFLICT (localpart) DO NOTHING RETURNING id, created_at`;
+      if (rows[0]) await addEveryAccountLanes(tx, rows[0].id);
+      return rows;
+    });
     const first = inserted[0];
     const row = first ? { id: first.id, localpart, createdAt: first.created_at } : await this.db.account.findUnique({ where: { localpart }, select });
     if (!row) throw new Error(`account ${localpart} vanished while being provisioned`);

@@ -120,8 +120,16 @@ export async function claimReceipts(db: Tx, accountId: number, seqs: number[]): 
   return rows.map((r) => ({ to: r.receipt_to, id: r.receipt_id }));
 }
 
+/**
+ * Deletes events older than the retention, except those an enabled webhook has yet to settle:
+ * deliveries are read from the log itself, so the log keeps them until they are delivered or
+ * failed (an endpoint that keeps failing is disabled after WEBHOOK_DISABLE_AFTER, and then holds
+ * nothing back).
+ */
 export async function purgeEvents(db: Db, olderThan: Date): Promise<number> {
-  return db.$executeRaw`DELETE FROM event WHERE created_at < ${olderThan}`;
+  return db.$executeRaw`DELETE FROM event e WHERE e.created_at < ${olderThan} AND NOT EXISTS (
+    SELECT 1 FROM webhook_lane l JOIN webhook w ON w.id = l.webhook_id
+    WHERE l.account_id = e.account_id AND l.seq < e.seq AND w.disabled_at IS NULL)`;
 }
 
 /** Wakes local listeners when any instance appends events for an account. */

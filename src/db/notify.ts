@@ -11,6 +11,8 @@ export const CHANNELS = {
   outbox: "balcony_outbox",
   /** The link holder released the link; standbys try to take it now. */
   link: "balcony_link",
+  /** A webhook endpoint was created, changed, replayed or deleted; payload: its id. */
+  webhooks: "balcony_webhooks",
   /** A cached row changed; payload: what to forget, e.g. "account:romeo". */
   cache: "balcony_cache",
 } as const;

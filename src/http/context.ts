@@ -10,6 +10,7 @@ import type { Messaging } from "../services/messaging.js";
 import type { Presence } from "../services/presence.js";
 import type { Roster } from "../services/roster.js";
 import type { Status } from "../services/status.js";
+import type { Webhooks } from "../services/webhooks.js";
 import type { Auth, Principal } from "./auth.js";
 import type { Metrics } from "./metrics.js";
 
@@ -21,6 +22,7 @@ export interface Gateway {
   presence: Presence;
   events: EventFeed;
   status: Status;
+  webhooks: Webhooks;
   auth: Auth;
   metrics: Metrics;
   /** Aborted when the gateway begins to shut down: open streams end, telling clients when to retry. */

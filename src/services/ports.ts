@@ -33,3 +33,32 @@ export interface ServiceLog {
   info(o: object, m: string): void;
   warn(o: object, m: string): void;
 }
+
+/** One webhook attempt: POST `body` to `url`, signed with each secret (Standard Webhooks). */
+export interface WebhookRequest {
+  url: string;
+  /** The webhook-id header. */
+  msgId: string;
+  body: string;
+  /** The current secret first, then one in its rotation overlap. */
+  secrets: string[];
+}
+
+/** What came of an attempt: a response (ok: any 2xx), or an error without one. */
+export interface WebhookResult {
+  ok: boolean;
+  status: number | null;
+  excerpt: string | null;
+  error: string | null;
+  ms: number;
+}
+
+/** Outbound HTTP for webhooks; src/webhook implements it. */
+export interface WebhookPort {
+  /** A new signing secret (`whsec_` + base64 of 32 random bytes). */
+  newSecret(): string;
+  /** Throws AppError webhook-target-forbidden (or validation-failed) unless every address of the URL's host is allowed. */
+  checkTarget(url: string, field: string): Promise<void>;
+  /** One attempt; never throws (failures are results). */
+  post(req: WebhookRequest, signal: AbortSignal): Promise<WebhookResult>;
+}

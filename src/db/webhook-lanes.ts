@@ -1,0 +1,222 @@
+// What the webhook dispatcher reads and writes. An instance leases an endpoint (one instance at a
+// time delivers to it; the lease runs out if the instance dies), reads each lane's next events
+// straight from the event log, and settles what happened in one statement: the lanes move on,
+// the deliveries are recorded, the endpoint's failure streak is kept (and it is disabled when the
+// streak is too long), and the lease is renewed; if the lease was lost meanwhile, nothing is written.
+import type pg from "pg";
+import { CHANNELS } from "./notify.js";
+
+export interface LeasedWebhook {
+  id: string;
+  url: string;
+  events: string[] | null;
+  secret: string;
+  previousSecret: string | null;
+  previousSecretUntil: Date | null;
+}
+
+export interface Lane {
+  accountId: number;
+  localpart: string;
+  /** Every event up to here is settled. */
+  seq: number;
+  /** Failed attempts of the next event. */
+  attempts: number;
+}
+
+export interface LaneEvent {
+  seq: number;
+  type: string;
+  data: unknown;
+  createdAt: Date;
+}
+
+/** A lane's move: from `from` (as read; a replay meanwhile makes the move void) to `to`. */
+export interface LaneMove {
+  accountId: number;
+  from: number;
+  to: number;
+  attempts: number;
+  /** When to try the next event, from now. */
+  delayMs: number;
+}
+
+export interface DeliveryRecord {
+  accountId: number;
+  seq: number;
+  type: string;
+  status: "pending" | "delivered" | "failed";
+  attempts: number;
+  responseStatus: number | null;
+  responseExcerpt: string | null;
+  error: string | null;
+  at: Date;
+  nextAttemptAt: Date | null;
+}
+
+export interface Settled {
+  /** False when another instance holds the endpoint now (or it is gone): stop. */
+  leased: boolean;
+  disabled: boolean;
+  /** Accounts whose lane moved (a lane replayed meanwhile did not). */
+  moved: number[];
+}
+
+const DUE = `l.seq < a.last_seq AND l.next_attempt_at <= now()`;
+
+const CLAIM = `
+  UPDATE webhook w SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
+  FROM (
+    SELECT w2.id FROM webhook w2
+    WHERE w2.disabled_at IS NULL AND (w2.lease_until IS NULL OR w2.lease_until < now())
+      AND EXISTS (SELECT 1 FROM webhook_lane l JOIN account a ON a.id = l.account_id WHERE l.webhook_id = w2.id AND ${DUE})
+    LIMIT $3 FOR UPDATE OF w2 SKIP LOCKED
+  ) c
+  WHERE w.id = c.id
+  RETURNING w.id, w.url, w.events, w.secret, w.previous_secret AS "previousSecret", w.previous_secret_until AS "previousSecretUntil"`;
+
+const SETTLE = `
+  WITH w AS (
+    UPDATE webhook SET
+      lease_until = now() + $3 * interval '1 millisecond',
+      failing_since = CASE WHEN $4::boolean IS NULL THEN failing_since WHEN $4 THEN NULL ELSE COALESCE(failing_since, now()) END,
+      disabled_at = CASE WHEN $4 = false AND failing_since < now() - $5 * interval '1 millisecond' THEN now() ELSE disabled_at END,
+      disabled_reason = CASE WHEN $4 = false AND failing_since < now() - $5 * interval '1 millisecond'
+        THEN 'every attempt failed since ' || to_char(failing_since, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ELSE disabled_reason END
+    WHERE id = $1 AND lease_owner = $2
+    RETURNING id, disabled_at IS NOT NULL AS disabled
+  ), moved AS (
+    UPDATE webhook_lane l SET seq = m.to_seq, attempts = m.attempts, next_attempt_at = now() + m.delay * interval '1 millisecond'
+    FROM w, unnest($6::int[], $7::bigint[], $8::bigint[], $9::int[], $10::int[]) AS m(account_id, from_seq, to_seq, attempts, delay)
+    WHERE l.webhook_id = w.id AND l.account_id = m.account_id AND l.seq = m.from_seq
+    RETURNING l.account_id
+  ), recorded AS (
+    INSERT INTO webhook_delivery (webhook_id, account_id, seq, type, status, attempts, response_status, response_excerpt, error, last_attempt_at, next_attempt_at)
+    SELECT $1, d.account_id, d.seq, d.type, d.status, d.attempts, d.response_status, d.response_excerpt, d.error, d.at, d.next_at
+    FROM unnest($11::int[], $12::bigint[], $13::text[], $14::text[], $15::int[], $16::int[], $17::text[], $18::text[], $19::timestamptz[], $20::timestamptz[])
+      AS d(account_id, seq, type, status, attempts, response_status, response_excerpt, error, at, next_at)
+    WHERE d.account_id IN (SELECT account_id FROM moved)
+    ON CONFLICT (webhook_id, account_id, seq) DO UPDATE SET status = EXCLUDED.status, attempts = EXCLUDED.attempts,
+      response_status = EXCLUDED.response_status, response_excerpt = EXCLUDED.response_excerpt, error = EXCLUDED.error,
+      last_attempt_at = EXCLUDED.last_attempt_at, next_attempt_at = EXCLUDED.next_attempt_at
+    RETURNING 1
+  )
+  SELECT w.disabled, (SELECT array_agg(account_id) FROM moved) AS moved, (SELECT count(*) FROM recorded) AS n FROM w`;
+
+export class WebhookLanes {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** Leases up to `limit` enabled endpoints that have something due and no live lease. */
+  async claim(owner: string, leaseMs: number, limit: number): Promise<LeasedWebhook[]> {
+    const { rows } = await this.pool.query<LeasedWebhook>({ name: "webhook-claim", text: CLAIM, values: [owner, leaseMs, limit] });
+    return rows;
+  }
+
+  /** Milliseconds until something not due now will be (a retry, or another instance's lease running out); null if nothing. */
+  async nextWake(owner: string): Promise<number | null> {
+    const { rows } = await this.pool.query<{ ms: number | null }>({
+      name: "webhook-next-wake",
+      text: `SELECT GREATEST(0, EXTRACT(EPOCH FROM (LEAST(
+          (SELECT min(l.next_attempt_at) FROM webhook_lane l JOIN webhook w ON w.id = l.webhook_id JOIN account a ON a.id = l.account_id
+            WHERE w.disabled_at IS NULL AND l.seq < a.last_seq AND l.next_attempt_at > now()),
+          (SELECT min(lease_until) FROM webhook WHERE lease_owner <> $1 AND lease_until > now() AND disabled_at IS NULL)
+        ) - now())) * 1000)::float8 AS ms`,
+      values: [owner],
+    });
+    return rows[0]?.ms ?? null;
+  }
+
+  /** The endpoint's lanes with an event due, longest waiting first. */
+  async due(webhookId: string, limit: number): Promise<Lane[]> {
+    const { rows } = await this.pool.query<Lane>({
+      name: "webhook-due-lanes",
+      text: `SELECT l.account_id AS "accountId", a.localpart, l.seq, l.attempts FROM webhook_lane l JOIN account a ON a.id = l.account_id
+        WHERE l.webhook_id = $1 AND ${DUE} ORDER BY l.next_attempt_at LIMIT $2`,
+      values: [webhookId, limit],
+    });
+    return rows;
+  }
+
+  /**
+   * A lane's next events of the subscribed types, and the log's head: one snapshot, so when fewer
+   * than `limit` came back, every event up to `head` has been seen (events commit in seq order).
+   */
+  async read(accountId: number, after: number, types: string[] | null, limit: number): Promise<{ events: LaneEvent[]; head: number }> {
+    const { rows } = await this.pool.query<{ head: number; seq: number | null; type: string; data: unknown; created_at: Date }>({
+      name: "webhook-read-lane",
+      text: `SELECT a.last_seq AS head, e.seq, e.type, e.data, e.created_at FROM account a LEFT JOIN LATERAL (
+          SELECT seq, type, data, created_at FROM event WHERE account_id = a.id AND seq > $2 AND ($3::text[] IS NULL OR type = ANY($3::text[]))
+          ORDER BY seq LIMIT $4
+        ) e ON true WHERE a.id = $1`,
+      values: [accountId, after, types, limit],
+    });
+    const head = rows[0]?.head ?? after;
+    return { head, events: rows.filter((r) => r.seq !== null).map((r) => ({ seq: r.seq!, type: r.type, data: r.data, createdAt: r.created_at })) };
+  }
+
+  /** Records attempts and moves lanes (see the file's comment); `success`: null when no attempt was made. */
+  async settle(webhookId: string, owner: string, leaseMs: number, success: boolean | null, disableAfterMs: number, moves: LaneMove[], records: DeliveryRecord[]): Promise<Settled> {
+    const { rows } = await this.pool.query<{ disabled: boolean; moved: number[] | null }>({
+      name: "webhook-settle",
+      text: SETTLE,
+      values: [
+        webhookId,
+        owner,
+        leaseMs,
+        success,
+        disableAfterMs,
+        moves.map((m) => m.accountId),
+        moves.map((m) => m.from),
+        moves.map((m) => m.to),
+        moves.map((m) => m.attempts),
+        moves.map((m) => m.delayMs),
+        records.map((r) => r.accountId),
+        records.map((r) => r.seq),
+        records.map((r) => r.type),
+        records.map((r) => r.status),
+        records.map((r) => r.attempts),
+        records.map((r) => r.responseStatus),
+        records.map((r) => r.responseExcerpt),
+        records.map((r) => r.error),
+        records.map((r) => r.at),
+        records.map((r) => r.nextAttemptAt),
+      ],
+    });
+    const r = rows[0];
+    return r ? { leased: true, disabled: r.disabled, moved: r.moved ?? [] } : { leased: false, disabled: false, moved: [] };
+  }
+
+  /**
+   * Gives the endpoint back; unless `force`, only when nothing became due meanwhile (then the
+   * caller goes on). Returns whether it was released.
+   */
+  async release(webhookId: string, owner: string, force: boolean): Promise<boolean> {
+    const { rows } = await this.pool.query({
+      name: "webhook-release",
+      text: `UPDATE webhook w SET lease_owner = NULL, lease_until = NULL WHERE w.id = $1 AND w.lease_owner = $2
+        AND ($3 OR NOT EXISTS (SELECT 1 FROM webhook_lane l JOIN account a ON a.id = l.account_id WHERE l.webhook_id = w.id AND ${DUE})) RETURNING w.id`,
+      values: [webhookId, owner, force],
+    });
+    return rows.length > 0;
+  }
+
+  /** On shutdown: every lease this instance holds, so others take over at once. Wakes them. */
+  async releaseAll(owner: string): Promise<void> {
+    await this.pool.query("UPDATE webhook SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1", [owner]);
+    await this.pool.query("SELECT pg_notify($1, '')", [CHANNELS.webhooks]);
+  }
+
+  /** Which accounts' events concern some enabled endpoint: "all" when an every-account one exists. */
+  async watched(): Promise<"all" | Set<number>> {
+    const { rows } = await this.pool.query<{ account_id: number | null }>("SELECT DISTINCT account_id FROM webhook WHERE disabled_at IS NULL");
+    return rows.some((r) => r.account_id === null) ? "all" : new Set(rows.map((r) => r.account_id!));
+  }
+
+  /** Unsettled events per endpoint (an upper bound where the endpoint filters types), for /metrics. */
+  async depths(): Promise<{ webhookId: string; depth: number }[]> {
+    const { rows } = await this.pool.query<{ webhook_id: string; depth: number }>(
+      "SELECT l.webhook_id, sum(a.last_seq - l.seq)::float8 AS depth FROM webhook_lane l JOIN account a ON a.id = l.account_id GROUP BY l.webhook_id",
+    );
+    return rows.map((r) => ({ webhookId: r.webhook_id, depth: r.depth }));
+  }
+}

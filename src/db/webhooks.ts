@@ -1,0 +1,191 @@
+// Webhook endpoints: create, read, change, delete, rotate, replay. Every change NOTIFYs
+// CHANNELS.webhooks with the endpoint's id, so the dispatcher of every instance picks it up (a
+// deleted or disabled endpoint gets no new attempt, a replayed one starts again).
+import type pg from "pg";
+import { pgTransaction } from "./client.js";
+import { CHANNELS } from "./notify.js";
+
+/** Taken shared by account creation and exclusively by creating an every-account webhook (see createWebhook). */
+export const WEBHOOK_LANES_LOCK = 0x42a1c1;
+
+export interface WebhookRow {
+  id: string;
+  accountId: number | null;
+  /** The account's localpart; null for an every-account webhook. */
+  localpart: string | null;
+  url: string;
+  events: string[] | null;
+  description: string | null;
+  secret: string;
+  previousSecret: string | null;
+  previousSecretUntil: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  failingSince: Date | null;
+  disabledAt: Date | null;
+  disabledReason: string | null;
+}
+
+export interface NewWebhook {
+  id: string;
+  accountId: number | null;
+  url: string;
+  events: string[] | null;
+  description: string | null;
+  secret: string;
+}
+
+export interface DeliveryRow {
+  id: number;
+  accountId: number;
+  localpart: string;
+  seq: number;
+  type: string;
+  status: "pending" | "delivered" | "failed";
+  attempts: number;
+  responseStatus: number | null;
+  responseExcerpt: string | null;
+  error: string | null;
+  createdAt: Date;
+  lastAttemptAt: Date;
+  nextAttemptAt: Date | null;
+}
+
+export type WebhookChange = Partial<Pick<NewWebhook, "url" | "events" | "description">> & { enabled?: boolean };
+
+const COLUMNS = `w.id, w.account_id AS "accountId", a.localpart, w.url, w.events, w.description, w.secret,
+  w.previous_secret AS "previousSecret", w.previous_secret_until AS "previousSecretUntil", w.created_at AS "createdAt",
+  w.updated_at AS "updatedAt", w.failing_since AS "failingSince", w.disabled_at AS "disabledAt", w.disabled_reason AS "disabledReason"`;
+const FROM = `webhook w LEFT JOIN account a ON a.id = w.account_id`;
+
+export class Webhooks {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /**
+   * Creates an endpoint with its lanes, starting at each account's current head: a new webhook
+   * delivers what happens from now on (replay reaches back). An every-account webhook takes
+   * WEBHOOK_LANES_LOCK exclusively and then (a new statement, a new snapshot) sees every account
+   * committed before it; an account created later gets its lane with its own creation
+   * (Accounts.create, which holds the lock shared), so no account is ever left without one.
+   * Returns null when the account already has `max` endpoints.
+   */
+  create(w: NewWebhook, max: number): Promise<WebhookRow | null> {
+    return pgTransaction(this.pool, async (c) => {
+      if (w.accountId === null) await c.query("SELECT pg_advisory_xact_lock($1)", [WEBHOOK_LANES_LOCK]);
+      else {
+        // The account row's lock serialises concurrent creations against the limit.
+        const { rows } = await c.query<{ n: number }>(
+          "SELECT (SELECT count(*)::int FROM webhook WHERE account_id = a.id) AS n FROM account a WHERE a.id = $1 FOR UPDATE",
+          [w.accountId],
+        );
+        if ((rows[0]?.n ?? 0) >= max) return null;
+      }
+      await c.query("INSERT INTO webhook (id, account_id, url, events, description, secret) VALUES ($1, $2, $3, $4, $5, $6)", [
+        w.id,
+        w.accountId,
+        w.url,
+        w.events,
+        w.description,
+        w.secret,
+      ]);
+      await c.query("INSERT INTO webhook_lane (webhook_id, account_id, seq) SELECT $1, id, last_seq FROM account WHERE $2::int IS NULL OR id = $2", [w.id, w.accountId]);
+      await c.query("SELECT pg_notify($1, $2)", [CHANNELS.webhooks, w.id]);
+      return (await c.query<WebhookRow>(`SELECT ${COLUMNS} FROM ${FROM} WHERE w.id = $1`, [w.id])).rows[0]!;
+    });
+  }
+
+  async find(id: string): Promise<WebhookRow | null> {
+    const { rows } = await this.pool.query<WebhookRow>(`SELECT ${COLUMNS} FROM ${FROM} WHERE w.id = $1`, [id]);
+    return rows[0] ?? null;
+  }
+
+  /** One account's endpoints (`accountId`), or all of them (null), by id after `cursor`. */
+  async list(accountId: number | null, cursor: string | null, limit: number): Promise<WebhookRow[]> {
+    const { rows } = await this.pool.query<WebhookRow>(
+      `SELECT ${COLUMNS} FROM ${FROM} WHERE ($1::int IS NULL OR w.account_id = $1) AND ($2::uuid IS NULL OR w.id > $2::uuid) ORDER BY w.id LIMIT $3`,
+      [accountId, cursor, limit],
+    );
+    return rows;
+  }
+
+  /** Applies a change; re-enabling forgets the failure streak. Null when the endpoint is gone. */
+  async update(id: string, change: WebhookChange): Promise<WebhookRow | null> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `WITH u AS (
+        UPDATE webhook SET
+          url = COALESCE($2, url),
+          events = CASE WHEN $3::boolean THEN $4::text[] ELSE events END,
+          description = CASE WHEN $5::boolean THEN $6 ELSE description END,
+          disabled_at = CASE WHEN $7::boolean IS NULL THEN disabled_at WHEN $7 THEN NULL ELSE COALESCE(disabled_at, now()) END,
+          disabled_reason = CASE WHEN $7::boolean IS NULL THEN disabled_reason WHEN $7 THEN NULL ELSE COALESCE(disabled_reason, 'disabled by a PATCH') END,
+          failing_since = CASE WHEN $7::boolean THEN NULL ELSE failing_since END,
+          updated_at = now()
+        WHERE id = $1 RETURNING id
+      ) SELECT u.id FROM u CROSS JOIN LATERAL pg_notify($8, u.id::text) AS n`,
+      [
+        id,
+        change.url ?? null,
+        change.events !== undefined,
+        change.events ?? null,
+        change.description !== undefined,
+        change.description ?? null,
+        change.enabled ?? null,
+        CHANNELS.webhooks,
+      ],
+    );
+    return rows[0] ? this.find(id) : null;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      "WITH d AS (DELETE FROM webhook WHERE id = $1 RETURNING id) SELECT d.id FROM d CROSS JOIN LATERAL pg_notify($2, d.id::text) AS n",
+      [id, CHANNELS.webhooks],
+    );
+    return rows.length > 0;
+  }
+
+  /** A new secret; the current one keeps signing too until `overlapMs` from now. */
+  async rotate(id: string, secret: string, overlapMs: number): Promise<WebhookRow | null> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `WITH u AS (
+        UPDATE webhook SET previous_secret = secret, previous_secret_until = now() + $3 * interval '1 millisecond', secret = $2, updated_at = now()
+        WHERE id = $1 RETURNING id
+      ) SELECT u.id FROM u CROSS JOIN LATERAL pg_notify($4, u.id::text) AS n`,
+      [id, secret, overlapMs, CHANNELS.webhooks],
+    );
+    return rows[0] ? this.find(id) : null;
+  }
+
+  /**
+   * Sends again every event after `since` (of one account, or of all the endpoint's accounts):
+   * lanes already past it go back to it, with a fresh retry count. Returns the lanes moved.
+   */
+  async replay(id: string, since: number, accountId: number | null): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>(
+      `WITH u AS (
+        UPDATE webhook_lane SET seq = $2, attempts = 0, next_attempt_at = now()
+        WHERE webhook_id = $1 AND ($3::int IS NULL OR account_id = $3) AND seq > $2 RETURNING 1
+      ) SELECT count(*)::int AS n FROM u CROSS JOIN LATERAL (SELECT pg_notify($4, $1::text)) AS n`,
+      [id, since, accountId, CHANNELS.webhooks],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /** An endpoint's deliveries, newest first, before the cursor (a delivery's row id). */
+  async deliveries(id: string, status: string | null, before: number | null, limit: number): Promise<DeliveryRow[]> {
+    const { rows } = await this.pool.query<DeliveryRow>(
+      `SELECT d.id, d.account_id AS "accountId", a.localpart, d.seq, d.type, d.status, d.attempts, d.response_status AS "responseStatus",
+        d.response_excerpt AS "responseExcerpt", d.error, d.created_at AS "createdAt", d.last_attempt_at AS "lastAttemptAt", d.next_attempt_at AS "nextAttemptAt"
+      FROM webhook_delivery d JOIN account a ON a.id = d.account_id
+      WHERE d.webhook_id = $1 AND ($2::text IS NULL OR d.status = $2) AND ($3::bigint IS NULL OR d.id < $3)
+      ORDER BY d.id DESC LIMIT $4`,
+      [id, status, before, limit],
+    );
+    return rows;
+  }
+
+  /** Forgets deliveries recorded before `olderThan` (the event retention). */
+  async purgeDeliveries(olderThan: Date): Promise<number> {
+    return (await this.pool.query("DELETE FROM webhook_delivery WHERE created_at < $1", [olderThan])).rowCount ?? 0;
+  }
+}

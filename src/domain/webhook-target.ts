@@ -1,0 +1,54 @@
+// Which addresses a webhook may be delivered to (server-side request forgery protection). A
+// webhook URL is chosen by an API user, and the gateway POSTs to it from inside the operator's
+// network: only global unicast addresses are allowed, never loopback, private (RFC 1918),
+// carrier-grade NAT, link-local (which holds the cloud metadata address 169.254.169.254),
+// unique-local (fc00::/7, also AWS's fd00:ec2::254), multicast, reserved or the v6 ranges that
+// embed an IPv4 address (NAT64, 6to4, Teredo), unless the operator allows them
+// (WEBHOOK_ALLOW_PRIVATE). The same check runs when a webhook is created or changed and on every
+// connection (DNS can change between the two).
+import ipaddr from "ipaddr.js";
+
+type Address = ipaddr.IPv4 | ipaddr.IPv6;
+
+/** The operator's exceptions: `all`, or addresses and CIDR ranges. */
+export type AllowList = "all" | Array<[Address, number]>;
+
+/** Parses WEBHOOK_ALLOW_PRIVATE: "true" for every address, or comma-separated addresses and CIDRs; throws on a bad entry. */
+export function parseAllowList(raw: string | undefined): AllowList {
+  const text = (raw ?? "").trim();
+  if (/^(true|all|\*)$/i.test(text)) return "all";
+  if (text === "" || /^false$/i.test(text)) return [];
+  return text.split(",").map((entry) => {
+    const e = entry.trim();
+    if (ipaddr.isValidCIDR(e)) {
+      const [addr, bits] = ipaddr.parseCIDR(e);
+      return [normal(addr), addr.kind() === "ipv6" && normal(addr).kind() === "ipv4" ? bits - 96 : bits];
+    }
+    if (ipaddr.isValid(e) && !e.includes("/")) {
+      const addr = normal(ipaddr.parse(e));
+      return [addr, addr.kind() === "ipv4" ? 32 : 128];
+    }
+    throw new Error(`"${e}" is not an IP address or CIDR range`);
+  });
+}
+
+/** IPv4-mapped IPv6 (::ffff:10.0.0.1) is judged as the IPv4 address it carries. */
+function normal(addr: Address): Address {
+  return addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress() ? (addr as ipaddr.IPv6).toIPv4Address() : addr;
+}
+
+/** A host as a URL gives it ("[::1]" for IPv6), as an IP address if it is one, else null (a name). */
+export function ipLiteral(hostname: string): string | null {
+  const bare = hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
+  return ipaddr.isValid(bare) && (bare.includes(":") || ipaddr.IPv4.isValidFourPartDecimal(bare)) ? bare : null;
+}
+
+/** Why `ip` may not be a webhook target (its range), or null when it may. */
+export function forbiddenRange(ip: string, allow: AllowList): string | null {
+  if (!ipaddr.isValid(ip)) return "not an IP address";
+  const addr = normal(ipaddr.parse(ip));
+  if (allow === "all") return null;
+  if (allow.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits))) return null;
+  const range = addr.range();
+  return range === "unicast" ? null : range;
+}

@@ -1,0 +1,108 @@
+// Webhooks (API.md "Webhooks (1.1)", Standard Webhooks 1.0): what a subscription may name, what
+// its view and each delivery look like, and when a failed delivery is tried again. Pure rules:
+// signing lives in the webhook adapter (src/webhook/), storage in src/db/webhook*.ts.
+import { Type, type Static } from "@sinclair/typebox";
+import { EVENT_TYPES, type EventType } from "./events.js";
+
+/** Event types a webhook can subscribe to: every type of the log (`resync` only exists on streams). */
+export const WEBHOOK_EVENT_TYPES = EVENT_TYPES.filter((t) => t !== "resync") as Exclude<EventType, "resync">[];
+
+/** Longest webhook URL accepted: browsers and proxies agree on 2,048 characters. */
+export const WEBHOOK_URL_MAX = 2048;
+/** Bytes of a receiver's response body kept with a delivery. */
+export const RESPONSE_EXCERPT_BYTES = 1024;
+/** After a rotation, the previous secret signs as well for this long (Standard Webhooks: "during rotation"). */
+export const ROTATION_OVERLAP_MS = 24 * 3600_000;
+/** How many endpoints one account may have. */
+export const WEBHOOKS_PER_ACCOUNT = 20;
+
+/** The default retry schedule: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (API.md). */
+export const DEFAULT_RETRY_SCHEDULE_MS = [5e3, 300e3, 1800e3, 7200e3, 18000e3, 36000e3, 36000e3];
+
+/**
+ * When to try again after `failed` attempts of one event, or null when the schedule is used up
+ * (the delivery is then `failed`). Jitter: each delay is scaled by a factor in [0.8, 1.2), so that
+ * endpoints that failed together do not retry together.
+ */
+export function retryDelay(schedule: readonly number[], failed: number, random: number): number | null {
+  const base = schedule[failed - 1];
+  if (base === undefined) return null;
+  return Math.round(base * (0.8 + 0.4 * random));
+}
+
+/** Why a URL cannot be a webhook target, or null when it can (the host's addresses are checked apart). */
+export function urlProblem(raw: string): string | null {
+  if (raw.length > WEBHOOK_URL_MAX) return `is longer than ${WEBHOOK_URL_MAX} characters`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return "is not an absolute URL";
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return "must be an http or https URL";
+  // RFC 9110 §4.2.4: senders must not put credentials in http(s) URIs (they would also be logged).
+  if (url.username || url.password) return "must not contain credentials (user:password@)";
+  if (url.hash) return "must not contain a fragment";
+  if (!url.hostname) return "has no host";
+  return null;
+}
+
+/** `webhook-id`: one per event and endpoint, the same on every attempt (receivers drop duplicates by it). */
+export function deliveryId(webhookId: string, accountId: number, seq: number): string {
+  return `msg_${webhookId.replaceAll("-", "")}_${accountId}_${seq}`;
+}
+
+/** The body POSTed for an event: the event as the stream shows it, with its account. */
+export interface WebhookPayload {
+  id: number;
+  account: string;
+  type: string;
+  data: unknown;
+  createdAt: string;
+}
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+const Timestamp = Type.String({ format: "date-time" });
+
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+export const WebhookEventTypeSchema = Type.Unsafe<WebhookEventType>(Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)), { description: "An event type of the log" }));
+
+export const WebhookViewSchema = Type.Object(
+  {
+    id: Type.String({ format: "uuid" }),
+    account: Type.String({ description: 'The account whose events are delivered (bare JID), or "*" for every account' }),
+    url: Type.String(),
+    events: Type.Union([Type.Array(WebhookEventTypeSchema), Type.Null()], { description: "Subscribed event types; null: all of them" }),
+    description: Type.Union([Type.String(), Type.Null()]),
+    status: Type.Union([Type.Literal("enabled"), Type.Literal("disabled")]),
+    disabledAt: Nullable(Timestamp),
+    disabledReason: Type.Union([Type.String(), Type.Null()]),
+    failingSince: Type.Union([Timestamp, Type.Null()], { description: "First failed attempt since the last success" }),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  },
+  { additionalProperties: false, title: "Webhook" },
+);
+export type WebhookView = Static<typeof WebhookViewSchema>;
+
+export const DELIVERY_STATUSES = ["pending", "delivered", "failed"] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+export const DeliveryViewSchema = Type.Object(
+  {
+    webhookId: Type.String({ description: "The webhook-id header of every attempt" }),
+    account: Type.String(),
+    eventId: Type.Integer({ description: "The event's sequence number in the account's log" }),
+    type: Type.String(),
+    status: Type.Unsafe<DeliveryStatus>(Type.Union(DELIVERY_STATUSES.map((s) => Type.Literal(s)))),
+    attempts: Type.Integer(),
+    responseStatus: Type.Union([Type.Integer(), Type.Null()]),
+    responseExcerpt: Type.Union([Type.String(), Type.Null()], { description: `At most ${RESPONSE_EXCERPT_BYTES} bytes of the last response body` }),
+    error: Type.Union([Type.String(), Type.Null()], { description: "Why the last attempt failed without a response (timeout, connection, forbidden target)" }),
+    createdAt: Timestamp,
+    lastAttemptAt: Timestamp,
+    nextAttemptAt: Nullable(Timestamp),
+  },
+  { additionalProperties: false, title: "WebhookDelivery" },
+);
+export type DeliveryView = Static<typeof DeliveryViewSchema>;

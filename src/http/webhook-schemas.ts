@@ -1,0 +1,66 @@
+// Request and response schemas of the webhook routes (API.md "Webhooks (1.1)").
+import { Type } from "@sinclair/typebox";
+import { DELIVERY_STATUSES, type DeliveryStatus, DeliveryViewSchema, WEBHOOK_EVENT_TYPES, WEBHOOK_URL_MAX, WebhookEventTypeSchema, WebhookViewSchema } from "../domain/webhooks.js";
+import { xmlText } from "./schemas.js";
+
+const Url = Type.String({ minLength: 1, maxLength: WEBHOOK_URL_MAX, description: "http or https URL; its host must not resolve to a loopback, private, link-local or metadata address" });
+const Events = Type.Array(WebhookEventTypeSchema, { minItems: 1, maxItems: WEBHOOK_EVENT_TYPES.length * 2, description: "Event types to deliver; absent or null: all" });
+const Description = xmlText(256, "A note for the endpoint's owners");
+
+export const WebhookId = Type.Object({ id: Type.String({ format: "uuid" }) });
+
+export const CreateWebhook = Type.Object(
+  {
+    url: Url,
+    events: Type.Optional(Events),
+    description: Type.Optional(Description),
+    account: Type.Optional(Type.String({ minLength: 1, maxLength: 3071, description: 'Admin only: an account (localpart or bare JID), or "*" for every account' })),
+  },
+  { additionalProperties: false },
+);
+
+export const PatchWebhook = Type.Object(
+  {
+    url: Type.Optional(Url),
+    events: Type.Optional(Type.Union([Events, Type.Null()])),
+    description: Type.Optional(Type.Union([Description, Type.Null()])),
+    status: Type.Optional(Type.Union([Type.Literal("enabled"), Type.Literal("disabled")], { description: "enabled also ends a failure streak (deliveries resume where they stopped)" })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export const CreatedWebhook = Type.Object(
+  { ...WebhookViewSchema.properties, secret: Type.String({ description: "whsec_ + base64 of 32 random bytes: shown only here and by rotate-secret" }) },
+  { additionalProperties: false },
+);
+
+export const WebhookList = Type.Object({ items: Type.Array(WebhookViewSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+
+export const WebhookListQuery = Type.Object({
+  cursor: Type.Optional(Type.String({ format: "uuid", description: "nextCursor of the previous page" })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  account: Type.Optional(Type.String({ minLength: 1, maxLength: 3071, description: "Admin only: one account's endpoints" })),
+});
+
+export const Rotated = Type.Object({
+  secret: Type.String(),
+  previousSecretExpiresAt: Type.String({ format: "date-time", description: "Until then deliveries are signed with both secrets" }),
+});
+
+export const DeliveriesQuery = Type.Object({
+  status: Type.Optional(Type.Unsafe<DeliveryStatus>(Type.Union(DELIVERY_STATUSES.map((s) => Type.Literal(s))))),
+  cursor: Type.Optional(Type.String({ pattern: "^[0-9]{1,18}$", description: "nextCursor of the previous page" })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+});
+
+export const DeliveryList = Type.Object({ items: Type.Array(DeliveryViewSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+
+export const ReplayBody = Type.Object(
+  {
+    since: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Deliver again every event after this id (as ?since= of GET /v1/events)" }),
+    account: Type.Optional(Type.String({ minLength: 1, maxLength: 3071, description: "Only this account's events (for an every-account endpoint)" })),
+  },
+  { additionalProperties: false },
+);
+
+export const Replayed = Type.Object({ lanes: Type.Integer({ description: "Accounts whose deliveries went back to `since`" }) });

@@ -1,0 +1,138 @@
+// The webhook adapter's HTTP side: one undici Agent (keep-alive pools per origin) for every
+// endpoint. Each connection resolves its host through a guarded lookup, so the address connected
+// to is the address checked (a DNS answer that changed since the webhook was created, to a private
+// address, is refused at delivery time). Redirects are not followed: a 3xx is a failed attempt.
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
+import { lookup as dnsLookupAll } from "node:dns/promises";
+import { Agent } from "undici";
+import { AppError } from "../domain/errors.js";
+import { forbiddenRange, ipLiteral, type AllowList } from "../domain/webhook-target.js";
+import { RESPONSE_EXCERPT_BYTES, urlProblem } from "../domain/webhooks.js";
+import type { WebhookPort, WebhookRequest, WebhookResult } from "../services/ports.js";
+import { newSecret, signatures } from "./sign.js";
+
+/** How much of a response body is read (then the connection is dropped rather than drained). */
+const DRAIN_BYTES = 64 * 1024;
+
+class TargetForbidden extends Error {
+  readonly code = "EWEBHOOKTARGET";
+}
+
+function refusal(host: string, address: string, range: string): string {
+  return `${host} resolves to ${address} (${range}): webhooks may not reach loopback, private, link-local or metadata addresses (WEBHOOK_ALLOW_PRIVATE)`;
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/** dns.lookup for net.connect that refuses hosts with any forbidden address. */
+function guardedLookup(allow: AllowList) {
+  return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, []);
+      for (const a of addresses) {
+        const range = forbiddenRange(a.address, allow);
+        if (range) return callback(new TargetForbidden(refusal(hostname, a.address, range)), []);
+      }
+      if (options.all) callback(null, addresses);
+      else callback(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  };
+}
+
+/** Up to RESPONSE_EXCERPT_BYTES of a body, as text Postgres can store. */
+async function excerpt(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+  const kept: Buffer[] = [];
+  let read = 0;
+  for await (const chunk of body) {
+    if (read < RESPONSE_EXCERPT_BYTES) kept.push(chunk.subarray(0, RESPONSE_EXCERPT_BYTES - read));
+    read += chunk.length;
+    if (read > DRAIN_BYTES) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(kept).toString("utf8").replaceAll("\u0000", "");
+}
+
+function describe(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e.name === "TimeoutError" || e.code === "UND_ERR_HEADERS_TIMEOUT" || e.code === "UND_ERR_BODY_TIMEOUT" || e.code === "UND_ERR_CONNECT_TIMEOUT") {
+    return `timeout: no complete response within ${timeoutMs} ms`;
+  }
+  if (e.name === "AbortError") return "aborted: the gateway is shutting down";
+  const inner = e.cause ?? e;
+  if (inner.code === "EWEBHOOKTARGET") return `target-forbidden: ${inner.message}`;
+  return `${inner.code ?? e.code ?? "error"}: ${inner.message ?? e.message ?? String(err)}`.slice(0, 500);
+}
+
+export class WebhookClient implements WebhookPort {
+  private readonly agent: Agent;
+
+  constructor(private readonly opts: { allow: AllowList; timeoutMs: number; userAgent: string }) {
+    this.agent = new Agent({
+      connect: { lookup: guardedLookup(opts.allow), timeout: opts.timeoutMs },
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+      keepAliveTimeout: 30_000,
+      connections: 8,
+    });
+  }
+
+  newSecret(): string {
+    return newSecret();
+  }
+
+  async checkTarget(raw: string, field: string): Promise<void> {
+    const problem = urlProblem(raw);
+    if (problem) throw new AppError("validation-failed", `${field} ${problem}`, { field });
+    const host = new URL(raw).hostname;
+    const literal = ipLiteral(host);
+    let addresses: string[];
+    try {
+      addresses = literal ? [literal] : (await dnsLookupAll(host, { all: true })).map((a) => a.address);
+    } catch {
+      throw new AppError("validation-failed", `${field}: the host "${host}" does not resolve`, { field });
+    }
+    for (const address of addresses) {
+      const range = forbiddenRange(address, this.opts.allow);
+      if (range) throw new AppError("webhook-target-forbidden", `${field}: ${refusal(host, address, range)}`, { field });
+    }
+  }
+
+  async post(req: WebhookRequest, signal: AbortSignal): Promise<WebhookResult> {
+    const start = performance.now();
+    const done = (r: Omit<WebhookResult, "ms">): WebhookResult => ({ ...r, ms: performance.now() - start });
+    const url = new URL(req.url);
+    // An IP address in the URL is connected to without a lookup: check it here.
+    const literal = ipLiteral(url.hostname);
+    const range = literal && forbiddenRange(literal, this.opts.allow);
+    if (range) return done({ ok: false, status: null, excerpt: null, error: `target-forbidden: ${refusal(url.hostname, literal, range)}` });
+    const timestamp = Math.floor(Date.now() / 1000);
+    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
+    try {
+      const res = await this.agent.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "user-agent": this.opts.userAgent,
+          "webhook-id": req.msgId,
+          "webhook-timestamp": String(timestamp),
+          "webhook-signature": signatures(req.secrets, req.msgId, timestamp, req.body),
+        },
+        body: req.body,
+        signal: AbortSignal.any([signal, timeout]),
+      });
+      const text = await excerpt(res.body);
+      return done({ ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, excerpt: text, error: null });
+    } catch (err) {
+      const error = timeout.aborted ? describe({ name: "TimeoutError" }, this.opts.timeoutMs) : signal.aborted ? describe({ name: "AbortError" }, 0) : describe(err, this.opts.timeoutMs);
+      return done({ ok: false, status: null, excerpt: null, error });
+    }
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+}
