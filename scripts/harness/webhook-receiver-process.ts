@@ -16,11 +16,14 @@ interface Received {
   at: number;
   /** What the receiver did with it. */
   behaviour: string;
+  /** When the answer was sent (absent while held, or for `close` and `timeout`). */
+  answeredAt?: number;
 }
 
 const logs = new Map<string, Received[]>();
 const plans = new Map<string, string[]>();
 const held: ServerResponse[] = [];
+const now = () => performance.timeOrigin + performance.now();
 
 async function bodyOf(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -47,7 +50,9 @@ const server = createServer(async (req, res) => {
   const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : (v ?? "")]));
   let log = logs.get(name);
   if (!log) logs.set(name, (log = []));
-  log.push({ headers, body, at: performance.timeOrigin + performance.now(), behaviour });
+  const rec: Received = { headers, body, at: now(), behaviour };
+  log.push(rec);
+  res.on("finish", () => (rec.answeredAt = now()));
   if (behaviour === "ok") return res.writeHead(200, { "content-type": "text/plain" }).end("ok");
   if (behaviour === "timeout") return void held.push(res);
   if (behaviour === "close") return req.socket.destroy();

@@ -8,6 +8,8 @@ export interface ReceivedWebhook {
   /** Arrival, in milliseconds since the epoch (sub-millisecond precision). */
   at: number;
   behaviour: string;
+  /** When the receiver answered (absent for `timeout` and `close`). */
+  answeredAt?: number;
 }
 
 export interface WebhookReceiver {

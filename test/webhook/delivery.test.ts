@@ -36,7 +36,13 @@ describe("webhook delivery (prosody)", () => {
     server = await startXmppServer("prosody");
     await server.registerUser("juliet", "pw-juliet");
     receiver = await startWebhookReceiver();
-    gw = await startTestGateway(server, { WEBHOOK_ALLOW_PRIVATE: "127.0.0.1", WEBHOOK_RETRY_SCHEDULE: "300ms,300ms,300ms", WEBHOOK_TIMEOUT: "1s" });
+    gw = await startTestGateway(server, {
+      WEBHOOK_ALLOW_PRIVATE: "127.0.0.1",
+      WEBHOOK_RETRY_SCHEDULE: "300ms,300ms,300ms",
+      WEBHOOK_TIMEOUT: "1s",
+      // Long enough for the retry tests' short failure streaks, short enough for the disabling test.
+      WEBHOOK_DISABLE_AFTER: "3s",
+    });
     juliet = await connectUser(server, "juliet", "pw-juliet", "wh");
   });
   after(async () => {
@@ -88,5 +94,114 @@ describe("webhook delivery (prosody)", () => {
     const view = await gw.request("GET", `/v1/webhooks/${id}/deliveries`, { token: gw.token("benvolio") });
     const first = view.body.items.find((d: { attempts: number }) => d.attempts === 4);
     assert.equal(first?.status, "delivered");
+  });
+
+  it("fails an event for good when the schedule runs out, records why, and goes on with the next", async () => {
+    await gw.createAccount("tybalt");
+    const { id, secret } = await hook("tybalt", "give-up");
+    await receiver.plan("give-up", ["500", "500", "503", "500"]);
+    await say("tybalt", "doomed");
+    await say("tybalt", "after");
+    const got = await receiver.waitFor("give-up", 5);
+    assert.deepEqual(got.map((r) => verified(secret, r).data.body), ["doomed", "doomed", "doomed", "doomed", "after"]);
+    const failed = await gw.request("GET", `/v1/webhooks/${id}/deliveries?status=failed`, { token: gw.token("tybalt") });
+    assert.equal(failed.body.items.length, 1);
+    assert.deepEqual(
+      { attempts: failed.body.items[0].attempts, status: failed.body.items[0].responseStatus, excerpt: failed.body.items[0].responseExcerpt, next: failed.body.items[0].nextAttemptAt },
+      { attempts: 4, status: 500, excerpt: "status 500", next: null },
+    );
+    assert.equal(failed.body.items[0].webhookId, got[0]!.headers["webhook-id"]);
+  });
+
+  it("delivers only the subscribed event types (a later subscribed event proves the others were passed over)", async () => {
+    await gw.createAccount("paris");
+    const { secret } = await hook("paris", "filtered", { events: ["roster"] });
+    await say("paris", "not for this hook");
+    // The message is in the log before the roster change: the lane reaches the roster event only past it.
+    await waitFor(async () => (await gw.request("GET", "/v1/events?since=0", { token: gw.token("paris"), headers: { accept: "application/json" } })).body.items.length === 1, 5000, "message logged");
+    assert.equal((await gw.request("PUT", "/v1/roster/nurse@localhost", { token: gw.token("paris"), body: { name: "Nurse" } })).status, 201);
+    await receiver.waitFor("filtered", 1);
+    await new Promise((r) => setTimeout(r, 300));
+    const all = await receiver.log("filtered");
+    assert.deepEqual(all.map((r) => verified(secret, r).type), ["roster"]);
+  });
+
+  it("signs with both secrets after a rotation, each verifiable on its own", async () => {
+    await gw.createAccount("capulet");
+    const { id, secret: old } = await hook("capulet", "rotate");
+    const rotated = await gw.request("POST", `/v1/webhooks/${id}/rotate-secret`, { token: gw.token("capulet") });
+    assert.equal(rotated.status, 200);
+    const fresh = rotated.body.secret as string;
+    assert.notEqual(fresh, old);
+    await say("capulet", "rotated");
+    const [r] = await receiver.waitFor("rotate", 1);
+    assert.equal(r!.headers["webhook-signature"]!.split(" ").length, 2);
+    assert.equal(verified(fresh, r!).data.body, "rotated");
+    assert.equal(verified(old, r!).data.body, "rotated");
+    assert.throws(() => verified(`whsec_${Buffer.alloc(32, 7).toString("base64")}`, r!), "a third secret does not verify");
+  });
+
+  it("replays from a sequence number with the same webhook-ids", async () => {
+    await gw.createAccount("montague");
+    const { id } = await hook("montague", "replay");
+    for (const t of ["r1", "r2", "r3"]) await say("montague", t);
+    const first = await receiver.waitFor("replay", 3);
+    const ids = first.map((r) => JSON.parse(r.body).id as number);
+    const res = await gw.request("POST", `/v1/webhooks/${id}/replay`, { token: gw.token("montague"), body: { since: ids[0] } });
+    assert.equal(res.status, 202);
+    assert.equal(res.body.lanes, 1);
+    const again = (await receiver.waitFor("replay", 5)).slice(3);
+    assert.deepEqual(again.map((r) => r.headers["webhook-id"]), first.slice(1).map((r) => r.headers["webhook-id"]));
+  });
+
+  it("stops delivering to a deleted endpoint (another endpoint of the account gets the events after it)", async () => {
+    await gw.createAccount("escalus");
+    const gone = await hook("escalus", "deleted");
+    await hook("escalus", "kept");
+    await say("escalus", "before");
+    await receiver.waitFor("deleted", 1);
+    await receiver.waitFor("kept", 1);
+    assert.equal((await gw.request("DELETE", `/v1/webhooks/${gone.id}`, { token: gw.token("escalus") })).status, 204);
+    for (const t of ["after-1", "after-2"]) await say("escalus", t);
+    await receiver.waitFor("kept", 3);
+    assert.equal(await receiver.count("deleted"), 1);
+    assert.equal((await gw.request("GET", `/v1/webhooks/${gone.id}`, { token: gw.token("escalus") })).status, 404);
+  });
+
+  it("disables an endpoint that fails for WEBHOOK_DISABLE_AFTER and resumes where it stopped when enabled again", async () => {
+    await gw.createAccount("friar");
+    const { id, secret } = await hook("friar", "disable");
+    await receiver.plan("disable", Array<string>(40).fill("500"));
+    for (const t of ["d1", "d2", "d3", "d4", "d5", "d6"]) await say("friar", t);
+    const token = gw.token("friar");
+    await waitFor(async () => (await gw.request("GET", `/v1/webhooks/${id}`, { token })).body.status === "disabled", 15_000, "endpoint disabled");
+    const view = (await gw.request("GET", `/v1/webhooks/${id}`, { token })).body;
+    assert.match(view.disabledReason, /every attempt failed since/);
+    assert.ok(view.failingSince);
+    const tried = await receiver.count("disable");
+    await receiver.plan("disable", []);
+    // Disabled: nothing more goes out, though events are waiting (the enable below proves they are).
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(await receiver.count("disable"), tried);
+    assert.equal((await gw.request("PATCH", `/v1/webhooks/${id}`, { token, body: { status: "enabled" } })).body.status, "enabled");
+    await waitFor(async () => (await receiver.log("disable")).some((r) => r.behaviour === "ok" && verified(secret, r).data.body === "d6"), 10_000, "the last event delivered after enabling");
+    // After enabling, the lane went on from the event it stopped at, in order, to the end.
+    const resumed = (await receiver.log("disable")).slice(tried).map((r) => verified(secret, r).data.body!);
+    assert.ok(resumed.length >= 1);
+    assert.deepEqual(resumed, [...resumed].sort());
+    assert.equal(resumed.at(-1), "d6");
+  });
+
+  it("delivers every account's events to an admin's every-account endpoint, accounts created later included", async () => {
+    await gw.createAccount("lady-old");
+    const r = await gw.request("POST", "/v1/webhooks", { body: { url: receiver.url("star"), account: "*", events: ["message"] } });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.body.account, "*");
+    await gw.createAccount("lady-new");
+    await say("lady-old", "to old");
+    await say("lady-new", "to new");
+    const got = (await receiver.waitFor("star", 2)).map((x) => verified(r.body.secret, x));
+    assert.deepEqual(got.map((p) => `${p.account} ${p.data.body}`).sort(), [`lady-new@${gw.domain} to new`, `lady-old@${gw.domain} to old`]);
+    assert.equal((await gw.request("DELETE", `/v1/webhooks/${r.body.id}`)).status, 204);
   });
 });
