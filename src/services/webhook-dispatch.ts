@@ -195,7 +195,11 @@ export class WebhookDispatcher {
       const payload: WebhookPayload = { id: e.seq, account, type: e.type, data: e.data, createdAt: e.createdAt.toISOString() };
       const result = await this.port.post({ url: w.url, msgId: deliveryId(w.id, lane.accountId, e.seq), body: JSON.stringify(payload), secrets }, this.abort.signal);
       // An attempt cut short by shutdown is not the receiver's failure: it is simply made again.
-      if (this.stopped) return false;
+      // What succeeded before it is recorded, so a restart does not repeat it.
+      if (this.stopped) {
+        if (records.length > 0) await settle(at, true, { attempts: 0, delayMs: 0 });
+        return false;
+      }
       const record = (status: DeliveryRecord["status"], n: number, next: Date | null): DeliveryRecord => ({
         accountId: lane.accountId,
         seq: e.seq,

@@ -1,0 +1,156 @@
+// The webhook dispatcher (src/services/webhook-dispatch.ts) against a real PostgreSQL with a fake
+// WebhookPort that records every attempt and how many were in flight: one request at a time per
+// endpoint, the global cap reached but never passed, each lane in sequence order exactly once,
+// several dispatchers on one database never attempting the same event twice, and a stop that
+// aborts what is in flight without counting it as a failure.
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { appendEvents } from "../../src/db/events.js";
+import { Notifications } from "../../src/db/notify.js";
+import { WebhookLanes } from "../../src/db/webhook-lanes.js";
+import { Webhooks as WebhookStore } from "../../src/db/webhooks.js";
+import { event } from "../../src/domain/events.js";
+import type { WebhookPort, WebhookRequest, WebhookResult } from "../../src/services/ports.js";
+import { WebhookDispatcher, type DispatchOptions } from "../../src/services/webhook-dispatch.js";
+import { Webhooks } from "../../src/services/webhooks.js";
+import { setup, teardown, waitFor, type Env, type TestAccount } from "./setup.js";
+
+/** Records attempts; answers 200 after `delayMs`, or waits for the abort signal when `hang`. */
+class FakeWebhooks implements WebhookPort {
+  readonly attempts: { url: string; msgId: string; seq: number; account: string }[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  readonly perUrl = new Map<string, number>();
+  maxPerUrl = 0;
+  hang = false;
+  constructor(private readonly delayMs: number) {}
+  newSecret(): string {
+    return `whsec_${Buffer.alloc(32, 1).toString("base64")}`;
+  }
+  async checkTarget(): Promise<void> {}
+  async post(req: WebhookRequest, signal: AbortSignal): Promise<WebhookResult> {
+    const body = JSON.parse(req.body) as { id: number; account: string };
+    this.attempts.push({ url: req.url, msgId: req.msgId, seq: body.id, account: body.account });
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    const n = (this.perUrl.get(req.url) ?? 0) + 1;
+    this.perUrl.set(req.url, n);
+    this.maxPerUrl = Math.max(this.maxPerUrl, n);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        if (!this.hang) setTimeout(resolve, this.delayMs);
+        signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true });
+      });
+      return { ok: true, status: 200, excerpt: "ok", error: null, ms: this.delayMs };
+    } catch {
+      return { ok: false, status: null, excerpt: null, error: "aborted: the gateway is shutting down", ms: 0 };
+    } finally {
+      this.inFlight--;
+      this.perUrl.set(req.url, this.perUrl.get(req.url)! - 1);
+    }
+  }
+}
+
+const OPTIONS: DispatchOptions = { retryScheduleMs: [50, 50], timeoutMs: 1000, disableAfterMs: 60_000, concurrency: 3 };
+const quiet = { debug() {}, info() {}, warn() {} };
+
+describe("webhook dispatcher", () => {
+  let env: Env;
+  let notifications: Notifications;
+  let store: WebhookStore;
+  let lanes: WebhookLanes;
+  beforeEach(async () => {
+    // Each test starts with no endpoint: none inherits another's lanes.
+    await env.db.pool.query("DELETE FROM webhook");
+  });
+  before(async () => {
+    env = await setup();
+    notifications = new Notifications(env.tdb.url, () => undefined);
+    await notifications.start();
+    store = new WebhookStore(env.db.pool);
+    lanes = new WebhookLanes(env.db.pool);
+  });
+  after(async () => {
+    await notifications?.stop();
+    await teardown(env);
+  });
+
+  const dispatcher = (port: FakeWebhooks, opts: Partial<DispatchOptions> = {}) =>
+    new WebhookDispatcher(lanes, port, notifications, env.domain, { ...OPTIONS, ...opts }, { attempt() {} }, quiet);
+  const roster = (a: TestAccount, i: number) => ({ accountId: a.id, ...event("roster", { jid: `c${i}@example.net`, removed: true, ver: String(i) }) });
+  /** Appends `n` events to each account, interleaved across accounts, in small transactions. */
+  async function append(accounts: TestAccount[], n: number): Promise<void> {
+    for (let i = 0; i < n; i++) await env.db.transaction((tx) => appendEvents(tx, accounts.map((a) => roster(a, i))));
+  }
+  /** The sequence numbers each (endpoint, account) was sent, in the order sent. */
+  function byLane(port: FakeWebhooks): Map<string, number[]> {
+    const m = new Map<string, number[]>();
+    for (const a of port.attempts) m.set(`${a.url} ${a.account}`, [...(m.get(`${a.url} ${a.account}`) ?? []), a.seq]);
+    return m;
+  }
+
+  it("sends each lane in sequence order exactly once, one request per endpoint, up to the global cap", async () => {
+    const accounts = await Promise.all(Array.from({ length: 6 }, () => env.account("wh")));
+    const service = new Webhooks(store, new FakeWebhooks(0), env.domain);
+    for (const [i, a] of accounts.entries()) await service.create(a.id, { url: `http://hooks.test/${i}` });
+    const port = new FakeWebhooks(15);
+    const d = dispatcher(port);
+    await d.start();
+    await append(accounts, 8);
+    const delivered = async () =>
+      (await env.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM webhook_delivery WHERE status = 'delivered' AND account_id = ANY($1)", [accounts.map((a) => a.id)])).rows[0]!.n;
+    await waitFor(async () => (await delivered()) === 48, "48 deliveries recorded", 15_000);
+    await d.stop();
+    const lanesSeen = byLane(port);
+    assert.equal(lanesSeen.size, 6);
+    for (const [lane, seqs] of lanesSeen) assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7, 8], lane);
+    assert.equal(port.maxPerUrl, 1, "one request in flight per endpoint");
+    assert.equal(port.maxInFlight, 3, "the cap is reached and never passed");
+    assert.equal(port.attempts.length, 48, "no attempt beyond the 48 events");
+  });
+
+  it("two dispatchers on one database never attempt the same event twice", async () => {
+    const accounts = await Promise.all(Array.from({ length: 4 }, () => env.account("pair")));
+    const service = new Webhooks(store, new FakeWebhooks(0), env.domain);
+    for (const [i, a] of accounts.entries()) await service.create(a.id, { url: `http://pair.test/${i}` });
+    await service.create(null, { url: "http://pair.test/every" });
+    const [p1, p2] = [new FakeWebhooks(3), new FakeWebhooks(3)];
+    const [d1, d2] = [dispatcher(p1), dispatcher(p2)];
+    await Promise.all([d1.start(), d2.start()]);
+    await append(accounts, 25);
+    // 4 own endpoints x 25 events, and the every-account endpoint gets all 100.
+    await waitFor(() => p1.attempts.length + p2.attempts.length >= 200, "200 deliveries", 20_000);
+    await new Promise((r) => setTimeout(r, 200));
+    await Promise.all([d1.stop(), d2.stop()]);
+    const all = [...p1.attempts, ...p2.attempts];
+    assert.equal(all.length, 200);
+    assert.equal(new Set(all.map((a) => a.msgId)).size, 200, "every webhook-id once");
+    assert.ok(p1.attempts.length > 0 && p2.attempts.length > 0, `both took part (${p1.attempts.length}, ${p2.attempts.length})`);
+  });
+
+  it("stop() aborts what is in flight without recording a failure, and hands the endpoint back", async () => {
+    const a = await env.account("stop");
+    const hook = await new Webhooks(store, new FakeWebhooks(0), env.domain).create(a.id, { url: "http://stop.test/" });
+    const port = new FakeWebhooks(0);
+    port.hang = true;
+    const d = dispatcher(port);
+    await d.start();
+    await append([a], 1);
+    await waitFor(() => port.attempts.length === 1, "the attempt in flight");
+    await d.stop();
+    const { rows } = await env.db.pool.query("SELECT status FROM webhook_delivery WHERE webhook_id = $1", [hook.id]);
+    assert.deepEqual(rows, [], "nothing recorded for the aborted attempt");
+    const lease = await env.db.pool.query<{ lease_owner: string | null; seq: number; attempts: number }>(
+      "SELECT w.lease_owner, l.seq, l.attempts FROM webhook w JOIN webhook_lane l ON l.webhook_id = w.id WHERE w.id = $1",
+      [hook.id],
+    );
+    assert.deepEqual(lease.rows, [{ lease_owner: null, seq: 0, attempts: 0 }]);
+    // The next dispatcher sends it at once (no lease to wait out), with the same webhook-id.
+    const next = new FakeWebhooks(0);
+    const d2 = dispatcher(next);
+    await d2.start();
+    await waitFor(() => next.attempts.length === 1, "the event sent again");
+    await d2.stop();
+    assert.equal(next.attempts[0]!.msgId, port.attempts[0]!.msgId);
+  });
+});
