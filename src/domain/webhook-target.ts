@@ -10,6 +10,8 @@ import ipaddr from "ipaddr.js";
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 
+const GLOBAL_UNICAST_V6 = ipaddr.IPv6.parseCIDR("2000::/3");
+
 /** The operator's exceptions: `all`, or addresses and CIDR ranges. */
 export type AllowList = "all" | Array<[Address, number]>;
 
@@ -20,9 +22,11 @@ export function parseAllowList(raw: string | undefined): AllowList {
   if (text === "" || /^false$/i.test(text)) return [];
   return text.split(",").map((entry) => {
     const e = entry.trim();
+    // Dotted-quad IPv4 only: ipaddr.js also reads "10/8" as 0.0.0.10/8 and "1.2.3" as 1.2.0.3.
+    if (ipLiteral(e.split("/")[0]!) === null) throw new Error(`"${e}" is not an IP address or CIDR range`);
     if (ipaddr.isValidCIDR(e)) {
       const [addr, bits] = ipaddr.parseCIDR(e);
-      return [normal(addr), addr.kind() === "ipv6" && normal(addr).kind() === "ipv4" ? bits - 96 : bits];
+      return [normal(addr), addr.kind() === "ipv6" && normal(addr).kind() === "ipv4" ? Math.max(0, bits - 96) : bits];
     }
     if (ipaddr.isValid(e) && !e.includes("/")) {
       const addr = normal(ipaddr.parse(e));
@@ -50,5 +54,8 @@ export function forbiddenRange(ip: string, allow: AllowList): string | null {
   if (allow === "all") return null;
   if (allow.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits))) return null;
   const range = addr.range();
-  return range === "unicast" ? null : range;
+  if (range !== "unicast") return range;
+  // IANA allocates global unicast IPv6 from 2000::/3 only; ipaddr.js calls the rest "unicast" too,
+  // among it the IETF-reserved ::/8 with the deprecated IPv4-compatible ::a.b.c.d (::7f00:1).
+  return addr.kind() === "ipv6" && !addr.match(GLOBAL_UNICAST_V6) ? "reserved" : null;
 }

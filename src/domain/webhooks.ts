@@ -27,7 +27,11 @@ export const DEFAULT_RETRY_SCHEDULE_MS = [5e3, 300e3, 1800e3, 7200e3, 18000e3, 3
 export function retryDelay(schedule: readonly number[], failed: number, random: number): number | null {
   const base = schedule[failed - 1];
   if (base === undefined) return null;
-  return Math.round(base * (0.8 + 0.4 * random));
+  // Whole milliseconds from ceil(0.8 x base) to the last one below 1.2 x base: rounding
+  // base x (0.8 + 0.4 x random) reaches 1.2 x base itself when random is close to 1.
+  const low = Math.ceil((base * 4) / 5);
+  const high = Math.ceil((base * 6) / 5);
+  return high > low ? Math.min(low + Math.floor(random * (high - low)), high - 1) : low;
 }
 
 /** Why a URL cannot be a webhook target, or null when it can (the host's addresses are checked apart). */
@@ -42,7 +46,7 @@ export function urlProblem(raw: string): string | null {
   if (url.protocol !== "https:" && url.protocol !== "http:") return "must be an http or https URL";
   // RFC 9110 §4.2.4: senders must not put credentials in http(s) URIs (they would also be logged).
   if (url.username || url.password) return "must not contain credentials (user:password@)";
-  if (url.hash) return "must not contain a fragment";
+  if (url.href.includes("#")) return "must not contain a fragment";
   if (!url.hostname) return "has no host";
   return null;
 }
