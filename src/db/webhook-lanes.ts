@@ -4,6 +4,7 @@
 // the deliveries are recorded, the endpoint's failure streak is kept (and it is disabled when the
 // streak is too long), and the lease is renewed; if the lease was lost meanwhile, nothing is written.
 import type pg from "pg";
+import type { DeliveryStatus } from "../domain/webhooks.js";
 import { CHANNELS } from "./notify.js";
 
 export interface LeasedWebhook {
@@ -45,7 +46,7 @@ export interface DeliveryRecord {
   accountId: number;
   seq: number;
   type: string;
-  status: "pending" | "delivered" | "failed";
+  status: DeliveryStatus;
   attempts: number;
   responseStatus: number | null;
   responseExcerpt: string | null;

@@ -4,6 +4,7 @@
 import type pg from "pg";
 import { pgTransaction } from "./client.js";
 import { CHANNELS } from "./notify.js";
+import type { DeliveryRecord } from "./webhook-lanes.js";
 
 /** Taken shared by account creation and exclusively by creating an every-account webhook (see createWebhook). */
 export const WEBHOOK_LANES_LOCK = 0x42a1c1;
@@ -35,20 +36,12 @@ export interface NewWebhook {
   secret: string;
 }
 
-export interface DeliveryRow {
+/** A delivery as listed: the record the dispatcher settled, with its row id, account and times. */
+export interface DeliveryRow extends Omit<DeliveryRecord, "at"> {
   id: number;
-  accountId: number;
   localpart: string;
-  seq: number;
-  type: string;
-  status: "pending" | "delivered" | "failed";
-  attempts: number;
-  responseStatus: number | null;
-  responseExcerpt: string | null;
-  error: string | null;
   createdAt: Date;
   lastAttemptAt: Date;
-  nextAttemptAt: Date | null;
 }
 
 export type WebhookChange = Partial<Pick<NewWebhook, "url" | "events" | "description">> & { enabled?: boolean };
