@@ -12,6 +12,7 @@ import type { Socket } from "node:net";
 import pkg from "@xmpp/component";
 import { Pool } from "undici";
 import { isAborting, onCleanup } from "./lifecycle.js";
+import { openLoop } from "./pace.js";
 import { now, sleep, withTimeout } from "./util.js";
 
 const { component } = pkg;
@@ -46,26 +47,7 @@ function newOutcome(): SendOutcome {
 
 const count = (o: SendOutcome, k: string, n = 1) => (o.outcomes[k] = (o.outcomes[k] ?? 0) + n);
 
-/**
- * Calls fire(i, start) for i in [0, n) at t0 + i × 1000/rate (start: the time it actually
- * starts), whatever became of the earlier ones; fire must not block. Sleeps between messages (no
- * busy wait: the load generator shares the 2 cores with what it measures), so a message may
- * start up to ~1 ms late; the worst lateness is returned and reported.
- */
-async function schedule(n: number, rate: number, fire: (i: number, start: number) => void): Promise<number> {
-  const interval = 1000 / rate;
-  const t0 = now() + 5;
-  let maxLag = 0;
-  let i = 0;
-  while (i < n && !isAborting()) {
-    for (let t = now(); i < n && t0 + i * interval <= t; i++, t = now()) {
-      maxLag = Math.max(maxLag, t - (t0 + i * interval));
-      fire(i, t);
-    }
-    if (i < n) await sleep(Math.max(0, t0 + i * interval - now()));
-  }
-  return maxLag;
-}
+const schedule = (n: number, rate: number, fire: (i: number, start: number) => void) => openLoop(n, rate, fire, isAborting);
 
 // ---------------------------------------------------------------------------------------------
 // The ceiling: a raw component

@@ -1,0 +1,81 @@
+// bench/webhooks.ts with tiny numbers (3 accounts, 200 messages, 1 s at 50/s through a real
+// Prosody, a real gateway process, PostgreSQL and a real receiver process): it exits 0 and prints
+// its table with every figure a number beside its ceiling/reference and ratio, and no delivery
+// lost or duplicated. The figures themselves are not judged: on a shared 2-core machine they are noise.
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const TIMEOUT_MS = 150_000;
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/webhooks.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    // The bench cleans up on SIGTERM (and its watchdog if it dies outright).
+    const timer = setTimeout(() => child.kill("SIGTERM"), TIMEOUT_MS);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The table's rows after its header line, cells split on the column gaps (two spaces or more). */
+function tableRows(stdout: string): Map<string, string[]> {
+  const lines = stdout.split("\n");
+  const start = lines.findIndex((l) => /^figure\s{2,}value\s{2,}ceiling\/reference\s{2,}ratio$/.test(l));
+  assert.ok(start >= 0, `no table header in:\n${stdout}`);
+  const rows = new Map<string, string[]>();
+  for (const line of lines.slice(start + 1)) {
+    if (line.trim() === "") break;
+    const [label, ...cells] = line.split(/\s{2,}/);
+    rows.set(label!, cells);
+  }
+  return rows;
+}
+
+/** A printed number ("12,345", "0.42"); NaN for "-" or anything else. */
+const num = (cell: string | undefined) => (cell !== undefined && /^\d[\d,]*(\.\d+)?$/.test(cell) ? Number(cell.replaceAll(",", "")) : NaN);
+
+describe("bench/webhooks.ts with tiny numbers", () => {
+  it("prints throughput, CPU and latency beside the ceiling and reference, with nothing lost", { timeout: TIMEOUT_MS + 30_000 }, async () => {
+    const { code, stdout, stderr } = await runBench(["--accounts", "3", "--messages", "200", "--rate", "50", "--seconds", "1", "--warmup", "30"]);
+    assert.equal(code, 0, `exit ${code}\n${stderr.slice(-3000)}`);
+    const rows = tableRows(stdout);
+    const row = (prefix: string) => {
+      const found = [...rows].find(([label]) => label.startsWith(prefix));
+      assert.ok(found, `no row "${prefix}" in:\n${stdout}`);
+      assert.equal(found[1].length, 3, `row "${found[0]}" should have value, ceiling/reference and ratio: ${JSON.stringify(found[1])}`);
+      return found[1];
+    };
+
+    // Figures compared with the same run's ceiling/reference: all three cells are positive numbers.
+    for (const prefix of ["throughput, deliveries/s (3 accounts, 200 messages)", "stanza → webhook p50, ms (50/s)", "stanza → webhook p99, ms (50/s)", "stanza → webhook max, ms (50/s)"]) {
+      const cells = row(prefix);
+      for (const [i, cell] of cells.entries()) assert.ok(num(cell) > 0, `${prefix}: cell ${i} is "${cell}"`);
+    }
+    // The ratio is the value over the ceiling/reference (to the printed precision).
+    const [tput, ceiling, ratio] = row("throughput, deliveries/s").map(num);
+    assert.ok(Math.abs(tput! / ceiling! - ratio!) < 0.02 + 0.01 * ratio!, `ratio ${ratio} vs ${tput}/${ceiling}`);
+
+    for (const prefix of ["gateway CPU per delivery, ms", "Postgres CPU per delivery, ms"]) {
+      const value = num(row(prefix)[0]);
+      assert.ok(value >= 0 && Number.isFinite(value), `${prefix}: "${row(prefix)[0]}"`);
+    }
+    // The gateway does real work for every delivery: its CPU per delivery cannot be zero.
+    assert.ok(num(row("gateway CPU per delivery, ms")[0]) > 0);
+
+    assert.deepEqual(row("deliveries lost").slice(0, 2), ["0", "0"], "Balcony lost deliveries, or the ceiling/SSE lost requests");
+    assert.equal(row("deliveries duplicated")[0], "0");
+    assert.match(stdout, /Throughput: 200\/200 delivered/);
+    assert.match(stdout, /Latency run: 50\/50 delivered, SSE 17\/17/);
+  });
+});
