@@ -60,12 +60,17 @@ export class Webhooks {
    * WEBHOOK_LANES_LOCK exclusively and then (a new statement, a new snapshot) sees every account
    * committed before it; an account created later gets its lane with its own creation
    * (Accounts.create, which holds the lock shared), so no account is ever left without one.
-   * Returns null when the account already has `max` endpoints.
+   * Returns null when the account (or, for every-account endpoints, all of them together) already
+   * has `max` endpoints.
    */
   create(w: NewWebhook, max: number): Promise<WebhookRow | null> {
     return pgTransaction(this.pool, async (c) => {
-      if (w.accountId === null) await c.query("SELECT pg_advisory_xact_lock($1)", [WEBHOOK_LANES_LOCK]);
-      else {
+      if (w.accountId === null) {
+        // The exclusive lock also serialises concurrent creations against the limit (every-account endpoints count together).
+        await c.query("SELECT pg_advisory_xact_lock($1)", [WEBHOOK_LANES_LOCK]);
+        const { rows } = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM webhook WHERE account_id IS NULL");
+        if (rows[0]!.n >= max) return null;
+      } else {
         // The account row's lock serialises concurrent creations against the limit.
         const { rows } = await c.query<{ n: number }>(
           "SELECT (SELECT count(*)::int FROM webhook WHERE account_id = a.id) AS n FROM account a WHERE a.id = $1 FOR UPDATE",

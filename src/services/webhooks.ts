@@ -56,7 +56,7 @@ export class Webhooks {
       { id: randomUUID(), accountId, url: input.url, events: input.events ? [...new Set(input.events)] : null, description: input.description ?? null, secret },
       WEBHOOKS_PER_ACCOUNT,
     );
-    if (!row) throw new AppError("too-many-webhooks", `an account may have at most ${WEBHOOKS_PER_ACCOUNT} webhooks`);
+    if (!row) throw new AppError("too-many-webhooks", `at most ${WEBHOOKS_PER_ACCOUNT} webhooks ${accountId === null ? "for every account" : "per account"}`);
     return { ...this.view(row), secret };
   }
 

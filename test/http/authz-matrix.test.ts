@@ -11,6 +11,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createServer } from "node:net";
 import jwt from "jsonwebtoken";
 import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
@@ -31,9 +32,17 @@ interface World {
   attackerJid: string;
   attackerMarker: string;
   attackerMsgId: string;
+  /** The victim's webhook (its events filter is `roster`, so nothing but the owner's pass ever makes it deliver). */
+  victimWebhookId: string;
+  /** A third account's webhook: what the admin changes, where changing the victim's would change the victim's state. */
+  bystanderWebhookId: string;
+  /** A webhook URL on 127.0.0.1 (allowlisted) at a closed port: deliveries to it fail, on loopback only. */
+  hookUrl(name: string): string;
   fresh(): string;
   /** Creates an account nobody else uses (for the admin's DELETE). */
   disposable(): Promise<string>;
+  /** Creates a webhook of `localpart` that nobody else uses (for a DELETE). */
+  disposableWebhook(localpart: string): Promise<string>;
 }
 
 interface Res {
@@ -61,11 +70,24 @@ interface RouteSpec {
   /** Path parameters for the legitimate caller, where the shared ones would do harm. */
   okParams?: (w: World) => Promise<Record<string, string>>;
   okCheck?: (r: Res, w: World) => string | null;
+  /** Path parameters for every caller, where the shared ones (paramValue) do not fit. */
+  params?: (w: World) => Record<string, string>;
   /** Account routes: what another account gets when it uses the victim's ids. */
   attacker?: Expect & { check?: (r: Res, w: World) => string | null };
+  /**
+   * Account routes an admin token may use as well (an admin manages every webhook): what it
+   * gets. `params` replace the victim's ids where acting on them would change the victim's
+   * state, which is compared after the admin's pass. Without this, an admin gets account-not-found.
+   */
+  admin?: Expect & { params?: (w: World) => Promise<Record<string, string>>; check?: (r: Res, w: World) => string | null };
 }
 
 const CONTACT = "juliet@localhost";
+
+/** A third account, whose webhooks the admin changes. */
+const BYSTANDER = "mercutio";
+
+const hookIds = (r: Res) => ((r.body?.items ?? []) as { id: string }[]).map((i) => i.id);
 
 // The classification. Every /v1 route of the app must be here, and nothing else may be.
 // Admin-only: POST/GET /v1/accounts, DELETE /v1/accounts/{localpart}, POST /v1/tokens.
@@ -139,12 +161,90 @@ const ROUTES: Record<string, RouteSpec> = {
   },
   "PUT /v1/presence": { kind: "account", body: () => ({ show: "chat", status: "matrix", priority: 1 }), ok: 200, attacker: { status: 200 } },
   "GET /v1/presence": { kind: "account", ok: 200, attacker: { status: 200 } },
+
+  // Webhooks: an account manages its own; another account's are "not found" (ids cannot be
+  // probed); an admin manages every one. The admin token names no account, so it cannot create
+  // one without `account` (account-not-found, like every account route).
+  "POST /v1/webhooks": {
+    kind: "account",
+    body: (w) => ({ url: w.hookUrl("matrix"), events: ["roster"] }),
+    ok: 201,
+    okCheck: (r, w) => (r.body?.account === w.victimJid ? null : `the owner's new webhook is for ${String(r.body?.account)}`),
+    attacker: { status: 201, check: (r, w) => (r.body?.account === w.attackerJid ? null : `the attacker's new webhook is for ${String(r.body?.account)}`) },
+  },
+  "GET /v1/webhooks": {
+    kind: "account",
+    ok: 200,
+    okCheck: (r, w) => (hookIds(r).includes(w.victimWebhookId) ? null : "the owner's list misses its webhook"),
+    attacker: {
+      status: 200,
+      check: (r, w) => {
+        const items = (r.body?.items ?? []) as { description: string | null; account: string }[];
+        if (!items.some((i) => i.description === w.attackerMarker)) return "the attacker's own webhook is missing";
+        const foreign = items.filter((i) => i.account !== w.attackerJid);
+        return foreign.length ? `lists webhooks of ${foreign.map((i) => i.account).join(", ")}` : null;
+      },
+    },
+    admin: { status: 200, check: (r, w) => (hookIds(r).includes(w.victimWebhookId) && hookIds(r).includes(w.bystanderWebhookId) ? null : "the admin's list misses an account's webhook") },
+  },
+  "GET /v1/webhooks/{id}": {
+    kind: "account",
+    params: (w) => ({ id: w.victimWebhookId }),
+    ok: 200,
+    okCheck: (r, w) => (r.body?.id === w.victimWebhookId ? null : "the owner does not get its webhook back"),
+    attacker: { status: 404, code: "webhook-not-found" },
+    admin: { status: 200, check: (r, w) => (r.body?.id === w.victimWebhookId ? null : "the admin does not get the webhook") },
+  },
+  "PATCH /v1/webhooks/{id}": {
+    kind: "account",
+    params: (w) => ({ id: w.victimWebhookId }),
+    body: (w) => ({ url: w.hookUrl("patched"), description: "matrix", status: "disabled" }),
+    ok: 200,
+    okCheck: (r) => (r.body?.description === "matrix" ? null : "the change was not applied"),
+    attacker: { status: 404, code: "webhook-not-found" },
+    admin: { status: 200, params: async (w) => ({ id: w.bystanderWebhookId }) },
+  },
+  "DELETE /v1/webhooks/{id}": {
+    kind: "account",
+    params: (w) => ({ id: w.victimWebhookId }),
+    ok: 204,
+    // Not the victim's webhook itself: the owner's later rows need it.
+    okParams: async (w) => ({ id: await w.disposableWebhook(w.victim) }),
+    attacker: { status: 404, code: "webhook-not-found" },
+    admin: { status: 204, params: async (w) => ({ id: await w.disposableWebhook(BYSTANDER) }) },
+  },
+  "POST /v1/webhooks/{id}/rotate-secret": {
+    kind: "account",
+    params: (w) => ({ id: w.victimWebhookId }),
+    ok: 200,
+    attacker: { status: 404, code: "webhook-not-found" },
+    admin: { status: 200, params: async (w) => ({ id: w.bystanderWebhookId }) },
+  },
+  "GET /v1/webhooks/{id}/deliveries": {
+    kind: "account",
+    params: (w) => ({ id: w.victimWebhookId }),
+    ok: 200,
+    attacker: { status: 404, code: "webhook-not-found" },
+    admin: { status: 200 },
+  },
+  "POST /v1/webhooks/{id}/replay": {
+    kind: "account",
+    params: (w) => ({ id: w.victimWebhookId }),
+    body: () => ({ since: 0 }),
+    ok: 202,
+    attacker: { status: 404, code: "webhook-not-found" },
+    admin: { status: 202, params: async (w) => ({ id: w.bystanderWebhookId }) },
+  },
 };
+
 
 /** Path parameters shared by every request that must be refused (or that acts on the caller's own account). */
 function paramValue(name: string, w: World): string | undefined {
   return { jid: CONTACT, id: w.victimMsgId, localpart: w.victim, resource: w.victimResource }[name];
 }
+
+/** A route's own path parameter where it has one (RouteSpec.params), else the shared one. */
+const routeParam = (spec: RouteSpec | undefined, name: string, w: World): string | undefined => spec?.params?.(w)[name] ?? paramValue(name, w);
 
 const HTTP_METHODS = ["get", "put", "post", "delete", "patch", "head", "options"];
 
@@ -205,6 +305,8 @@ describe("authorization matrix (generated from the app's routes)", () => {
   const rsaPublic = rsa.publicKey.export({ type: "spki", format: "pem" }).toString();
   const pemBody = rsaPublic.split("\n")[1]!;
   let victimSecrets: string[] = [];
+  /** What no response may ever show, to anyone: the victim's webhook secret (shown once, at its creation in setup). */
+  let neverShown: string[] = [];
   /** A token that was valid (and so verified and cached) early on, and expires before the matrix runs. */
   let shortLived = { token: "", exp: 0 };
 
@@ -274,7 +376,7 @@ describe("authorization matrix (generated from the app's routes)", () => {
 
   /** What the victim's account holds; must not change while others act. */
   async function victimState(): Promise<unknown> {
-    const [roster, sessions, msg, history, events, requests, presence] = await Promise.all([
+    const [roster, sessions, msg, history, events, requests, presence, webhooks, deliveries] = await Promise.all([
       asVictim("GET", "/v1/roster"),
       asVictim("GET", "/v1/sessions"),
       asVictim("GET", `/v1/messages/${w.victimMsgId}`),
@@ -282,8 +384,10 @@ describe("authorization matrix (generated from the app's routes)", () => {
       asVictim("GET", "/v1/events?since=0&limit=1000"),
       asVictim("GET", "/v1/subscription-requests"),
       asVictim("GET", "/v1/presence"),
+      asVictim("GET", "/v1/webhooks"),
+      asVictim("GET", `/v1/webhooks/${w.victimWebhookId}/deliveries`),
     ]);
-    for (const r of [roster, sessions, msg, history, events, requests, presence]) assert.equal(r.status, 200, r.text);
+    for (const r of [roster, sessions, msg, history, events, requests, presence, webhooks, deliveries]) assert.equal(r.status, 200, r.text);
     const { updatedAt: _u, ...message } = msg.body as Record<string, unknown>;
     return {
       roster: roster.body,
@@ -293,24 +397,40 @@ describe("authorization matrix (generated from the app's routes)", () => {
       events: (events.body.items as Json[]).map((e) => ({ id: e.id, event: e.event, data: e.data })),
       requests: requests.body,
       presence: presence.body,
+      // Each view carries updatedAt, which a change or a rotation moves.
+      webhooks: webhooks.body,
+      deliveries: deliveries.body,
     };
   }
 
   before(async () => {
     server = await startXmppServer();
     await server.registerUser("juliet", "pw-juliet");
-    gw = await startTestGateway(server, { JWT_PUBLIC_KEY: rsaPublic, AUTO_PROVISION: "false", SESSION_GRACE_SECONDS: "600" });
+    // Webhook targets are on 127.0.0.1 (allowlisted), at a port that was free and is closed again:
+    // what the owner's pass makes deliverable fails to connect, on loopback only.
+    const closedPort = await new Promise<number>((resolve, reject) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+      probe.on("error", reject);
+    });
+    const hookUrl = (name: string) => `http://127.0.0.1:${closedPort}/${name}`;
+    gw = await startTestGateway(server, { JWT_PUBLIC_KEY: rsaPublic, AUTO_PROVISION: "false", SESSION_GRACE_SECONDS: "600", WEBHOOK_ALLOW_PRIVATE: "127.0.0.1" });
     const tag = randomBytes(4).toString("hex");
     const victim = "romeo";
     const attacker = "tybalt";
     await gw.createAccount(victim);
     await gw.createAccount(attacker);
+    await gw.createAccount(BYSTANDER);
     const victimToken = gw.token(victim);
     const attackerToken = gw.token(attacker);
     const victimResource = `victim-phone-${tag}`;
     const victimRosterName = `victim-roster-secret-${tag}`;
     const victimStatus = `victim-status-secret-${tag}`;
     const victimBody = `victim-body-secret-${tag}`;
+    const victimHookUrl = hookUrl(`victim-hook-${tag}`);
+    const victimHookNote = `victim-hook-secret-${tag}`;
     const attackerMarker = `attacker-own-${tag}`;
     const as = (token: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => gw.request(method, path, { token, body, headers });
 
@@ -344,6 +464,21 @@ describe("authorization matrix (generated from the app's routes)", () => {
       await waitFor(async () => (await as(token, "GET", `/v1/messages/${id}`)).body?.status !== "queued", 10_000, "message sent");
     }
 
+    // Webhooks, after the rest of the setup: the victim's (roster events only, so it has nothing
+    // to deliver unless the victim's roster changes), the attacker's own, and a bystander's.
+    r = await as(victimToken, "POST", "/v1/webhooks", { url: victimHookUrl, events: ["roster"], description: victimHookNote });
+    assert.equal(r.status, 201, r.text);
+    const victimWebhookId = r.body.id as string;
+    const victimHookSecret = r.body.secret as string;
+    r = await as(attackerToken, "POST", "/v1/webhooks", { url: hookUrl("attacker"), events: ["roster"], description: attackerMarker });
+    assert.equal(r.status, 201, r.text);
+    const createHook = async (localpart: string): Promise<string> => {
+      const created = await gw.request("POST", "/v1/webhooks", { body: { url: hookUrl(`${localpart}-${uniq("h")}`), events: ["presence"], account: localpart } });
+      assert.equal(created.status, 201, created.text);
+      return created.body.id as string;
+    };
+    const bystanderWebhookId = await createHook(BYSTANDER);
+
     w = {
       victim,
       victimJid: `${victim}@${gw.domain}`,
@@ -354,14 +489,19 @@ describe("authorization matrix (generated from the app's routes)", () => {
       attackerJid: `${attacker}@${gw.domain}`,
       attackerMarker,
       attackerMsgId,
+      victimWebhookId,
+      bystanderWebhookId,
+      hookUrl,
       fresh: () => uniq("acct"),
       async disposable() {
         const lp = uniq("gone");
         await gw.createAccount(lp);
         return lp;
       },
+      disposableWebhook: createHook,
     };
-    victimSecrets = [w.victimJid, victimMsgId, victimResource, victimRosterName, victimStatus, victimBody];
+    victimSecrets = [w.victimJid, victimMsgId, victimResource, victimRosterName, victimStatus, victimBody, victimHookUrl, victimHookNote];
+    neverShown = [victimHookSecret, victimHookSecret.replace(/^whsec_/, "")];
 
     const shortExp = now() + 2;
     shortLived = { token: jwt.sign({ sub: victim, scope: "admin", exp: shortExp }, JWT_SECRET, { algorithm: "HS256" }), exp: shortExp };
@@ -400,7 +540,7 @@ describe("authorization matrix (generated from the app's routes)", () => {
     for (const key of v1Routes.filter((k) => !k.startsWith("HEAD "))) {
       const { method, path } = splitKey(key);
       const spec = ROUTES[key]!;
-      for (const [, name] of path.matchAll(/\{([^}]+)\}/g)) if (paramValue(name!, w) === undefined) problems.push(`${key}: no value for path parameter {${name}}`);
+      for (const [, name] of path.matchAll(/\{([^}]+)\}/g)) if (routeParam(spec, name!, w) === undefined) problems.push(`${key}: no value for path parameter {${name}}`);
       const op = openapi?.paths?.[path]?.[method.toLowerCase()];
       if (op?.requestBody?.required && !spec.body) problems.push(`${key}: the body is required but ROUTES gives none`);
       for (const p of (op?.parameters ?? []) as { in: string; name: string; required?: boolean }[]) {
@@ -453,8 +593,9 @@ describe("authorization matrix (generated from the app's routes)", () => {
       refused("no-exp", bearer(hs({ sub: w.victim, scope: "admin" }))),
       { name: "unknown-acct", auth: () => bearer(gw.token("ghost")), expect: (s: RouteSpec) => (s.kind === "admin" ? forbidden : noAccount), role: "other" as const },
       { name: "attacker", auth: () => bearer(gw.token(w.attacker)), expect: (s: RouteSpec) => (s.kind === "admin" ? forbidden : s.attacker!), role: "attacker" as const },
-      // The admin token's sub ("admin") is not an account: admin scope never reaches account data.
-      { name: "admin-hs256", auth: () => bearer(gw.adminToken), expect: (s: RouteSpec) => (s.kind === "admin" ? legit(s) : noAccount), role: "admin" as const },
+      // The admin token's sub ("admin") is not an account: admin scope reaches account data only
+      // where a route says so (RouteSpec.admin: an admin manages every webhook).
+      { name: "admin-hs256", auth: () => bearer(gw.adminToken), expect: (s: RouteSpec) => (s.kind === "admin" ? legit(s) : (s.admin ?? noAccount)), role: "admin" as const },
       // Last: the owner's pass changes the victim's data. RS256 with the gateway holding both keys.
       { name: "rs256", auth: (k: Kind) => bearer(k === "admin" ? rs(claims("admin")) : rs({ sub: w.victim, exp: exp() })), expect: legit, role: "owner" as const },
     ];
@@ -486,9 +627,11 @@ describe("authorization matrix (generated from the app's routes)", () => {
           const { spec } = row;
           const expect = kase.expect(spec);
           const authorization = kase.auth(spec.kind);
-          const legitCall = (kase.role === "owner" && spec.kind === "account") || ((kase.role === "owner" || kase.role === "admin") && spec.kind === "admin");
-          const params = legitCall && spec.okParams ? await spec.okParams(w) : {};
-          const path = row.path.replace(/\{([^}]+)\}/g, (_m, name: string) => encodeURIComponent(params[name] ?? paramValue(name, w) ?? `{${name}}`));
+          const adminOnAccount = kase.role === "admin" && spec.kind === "account" && spec.admin !== undefined;
+          const legitCall = (kase.role === "owner" && spec.kind === "account") || ((kase.role === "owner" || kase.role === "admin") && spec.kind === "admin") || adminOnAccount;
+          const ownParams = adminOnAccount ? spec.admin?.params : spec.okParams;
+          const params = legitCall && ownParams ? await ownParams(w) : {};
+          const path = row.path.replace(/\{([^}]+)\}/g, (_m, name: string) => encodeURIComponent(params[name] ?? routeParam(spec, name, w) ?? `{${name}}`));
           const query = new URLSearchParams(spec.query?.(w) ?? {}).toString();
           const url = query ? `${path}?${query}` : path;
           const where = `${row.label} [${kase.name}]`;
@@ -524,13 +667,14 @@ describe("authorization matrix (generated from the app's routes)", () => {
           // Leaks: the presented credential, the keys, stack traces, and (unless the caller is
           // entitled) the victim's data. Values the caller itself put in the URL do not count.
           const credential = authorization?.replace(/^\S+ /, "") ?? "";
-          const secrets = [credential, credential.split(".")[2] ?? "", JWT_SECRET, pemBody].filter((s) => s.length >= 12);
+          const secrets = [credential, credential.split(".")[2] ?? "", JWT_SECRET, pemBody, ...neverShown].filter((s) => s.length >= 12);
           if (!legitCall) secrets.push(...victimSecrets.filter((s) => !url.includes(encodeURIComponent(s)) && !url.includes(s)));
           for (const s of secrets) if (r.text.includes(s)) fail(`the response leaks ${s === credential ? "the presented token" : JSON.stringify(s.slice(0, 24))}`);
           if (stackTrace.test(r.text)) fail(`the response looks like it carries a stack trace: ${r.text.slice(0, 200)}`);
 
           if (r.status === expect.status && row.variant !== "head") {
-            const extra = kase.role === "attacker" && spec.kind === "account" ? spec.attacker?.check?.(r, w) : legitCall ? spec.okCheck?.(r, w) : null;
+            const extra =
+              kase.role === "attacker" && spec.kind === "account" ? spec.attacker?.check?.(r, w) : adminOnAccount ? spec.admin?.check?.(r, w) : legitCall ? spec.okCheck?.(r, w) : null;
             if (extra) fail(extra);
           }
         }
@@ -565,7 +709,7 @@ describe("authorization matrix (generated from the app's routes)", () => {
     const failures: string[] = [];
     for (const key of Object.keys(ROUTES).filter((k) => appRoutes.includes(k))) {
       const { method, path } = splitKey(key);
-      const url = path.replace(/^\/v1\//, "/%761/").replace(/\{([^}]+)\}/g, (_m, name: string) => encodeURIComponent(paramValue(name, w) ?? name));
+      const url = path.replace(/^\/v1\//, "/%761/").replace(/\{([^}]+)\}/g, (_m, name: string) => encodeURIComponent(routeParam(ROUTES[key], name, w) ?? name));
       const query = new URLSearchParams(ROUTES[key]!.query?.(w) ?? {}).toString();
       const r = await call(method, query ? `${url}?${query}` : url, { body: ROUTES[key]!.body?.(w) });
       if (r.status !== 401 || r.body?.code !== "unauthorized") failures.push(`${method} ${url} without a token -> ${r.status} ${r.text.slice(0, 120)}`);
