@@ -31,6 +31,7 @@ import jwt from "jsonwebtoken";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { JWT_SECRET, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { freePort } from "../../scripts/harness/gateway-process.js";
 import { accountLocalpart, parseJid } from "../../src/domain/jid.js";
 
 const DEFAULT_SEED = 20261123;
@@ -522,6 +523,9 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
   const readBack: FuzzRequest[] = [];
   const stuck: string[] = [];
   let knownMessageId = "";
+  /** Webhooks of the user's (to a closed port on 127.0.0.1): one the fuzz never deletes, one it may. */
+  let knownWebhookId = "";
+  let disposableWebhookId = "";
   let sent = 0;
   let unauthenticatedAnswered = 0;
   let runtimeMs = 0;
@@ -530,7 +534,8 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
     console.log(`fuzz: FUZZ_SEED=${SEED} (set FUZZ_SEED to reproduce), at least ${MIN_REQUESTS} requests, all of them sent whatever it takes (timeout ${TIMEOUT_MS} ms)`);
     server = await startXmppServer();
     await server.registerUser(CONTACT, "pw");
-    gw = await startTestGateway(server);
+    // Webhook targets on 127.0.0.1 only (a closed port: the fuzz's deliveries are refused there).
+    gw = await startTestGateway(server, { WEBHOOK_ALLOW_PRIVATE: "127.0.0.1" });
     port = Number(new URL(gw.url).port);
     bodyLimit = gw.config.bodyLimitBytes;
     gw.running.link.on("offline", () => linkDrops.push(Date.now()));
@@ -544,6 +549,13 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
     accepted.set(knownMessageId, { to: `${CONTACT}@localhost`, type: undefined, body: "setup", subject: undefined });
     await juliet.waitFor((s) => s.attrs.id === knownMessageId);
     await gw.request("PUT", "/v1/presence?resource=fuzz-session", { token: userToken, body: { status: "here" } });
+    const hookUrl = `http://127.0.0.1:${await freePort()}/hook`;
+    for (const which of ["known", "disposable"]) {
+      const hook = await gw.request("POST", "/v1/webhooks", { token: userToken, body: { url: hookUrl, description: which } });
+      assert.equal(hook.status, 201, hook.text);
+      if (which === "known") knownWebhookId = hook.body.id;
+      else disposableWebhookId = hook.body.id;
+    }
 
     const sign = (claims: Record<string, unknown>, secret = JWT_SECRET) => jwt.sign(claims, secret, { algorithm: "HS256" });
     const exp = Math.floor(Date.now() / 1000) + 3600;
@@ -604,6 +616,14 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
     // ----- value generators -------------------------------------------------------------------
     const freshLocalpart = (rng: Rng) => `fz${rng.int(1e9).toString(36)}`;
     const safeLocalpart = (lp: string, rng: Rng) => (accountLocalpart(lp, domain) === USER ? freshLocalpart(rng) : lp);
+    /**
+     * A valid path parameter of a route: under /v1/webhooks an `id` names the user's webhook (a
+     * DELETE the disposable one, so the read-back after the fuzz still finds the other).
+     */
+    const validParam = (r: Route, name: string, rng: Rng, method = r.method): string => {
+      if (name === "id" && r.path.startsWith("/v1/webhooks/")) return method === "DELETE" ? disposableWebhookId : knownWebhookId;
+      return String(validValue(name, undefined, rng));
+    };
 
     function matches(schema: Schema, s: string): boolean {
       if (schema.pattern) {
@@ -793,7 +813,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       else {
         const path = p.route.path.replace(/:([A-Za-z0-9_]+)|\*/g, (whole, name?: string) => {
           const key = name ?? "*";
-          const v = p.params?.[key] ?? (name ? String(validValue(name, undefined, rng)) : "json");
+          const v = p.params?.[key] ?? (name ? validParam(p.route, name, rng, method) : "json");
           params[key] = v;
           return key === "*" ? v : pct(v);
         });
@@ -846,7 +866,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       if (r < 0.8) return rng.pick(["resource-ctrl", "resource-nul", "resource-fffe", "resource-surrogate", "resource-huge", "resource-slash", "resource-xml", "resource-number", "scope-array", "unknown-account"]);
       return rng.pick(["none", "expired", "wrong-secret", "alg-none", "no-exp", "other-domain", "sub-ctrl", "garbage", "huge", "basic", "lowercase-bearer", "empty-bearer", "bearer-space"]);
     };
-    const validParams = (r: Route, rng: Rng) => Object.fromEntries([...r.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => [m[1]!, String(validValue(m[1]!, undefined, rng))]));
+    const validParams = (r: Route, rng: Rng) => Object.fromEntries([...r.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => [m[1]!, validParam(r, m[1]!, rng)]));
     const validQuery = (r: Route, rng: Rng) =>
       (r.op?.parameters ?? [])
         .filter((p) => p.in === "query" && p.required)
@@ -929,7 +949,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       const params: Record<string, string> = {};
       for (const m of r.path.matchAll(/:([A-Za-z0-9_]+)/g)) {
         const name = m[1]!;
-        let v = String(rng.chance(0.4) ? validValue(name, undefined, rng) : edgeValue(name, undefined, rng));
+        let v = rng.chance(0.4) ? validParam(r, name, rng) : String(edgeValue(name, undefined, rng));
         if (r.method === "DELETE" && name === "localpart") v = safeLocalpart(v, rng);
         params[name] = v;
       }
