@@ -9,6 +9,8 @@ import { CHANNELS } from "./notify.js";
 
 export interface LeasedWebhook {
   id: string;
+  /** Null: every account's events. */
+  accountId: number | null;
   url: string;
   events: string[] | null;
   secret: string;
@@ -55,6 +57,13 @@ export interface DeliveryRecord {
   nextAttemptAt: Date | null;
 }
 
+export interface Watched {
+  /** Enabled every-account endpoints. */
+  all: number;
+  /** Enabled endpoints per account. */
+  accounts: Map<number, number>;
+}
+
 export interface Settled {
   /** False when another instance holds the endpoint now (or it is gone): stop. */
   leased: boolean;
@@ -74,7 +83,7 @@ const CLAIM = `
     LIMIT $3 FOR UPDATE OF w2 SKIP LOCKED
   ) c
   WHERE w.id = c.id
-  RETURNING w.id, w.url, w.events, w.secret, w.previous_secret AS "previousSecret", w.previous_secret_until AS "previousSecretUntil"`;
+  RETURNING w.id, w.account_id AS "accountId", w.url, w.events, w.secret, w.previous_secret AS "previousSecret", w.previous_secret_until AS "previousSecretUntil"`;
 
 const SETTLE = `
   WITH w AS (
@@ -117,14 +126,16 @@ export class WebhookLanes {
   async nextWake(owner: string): Promise<number | null> {
     const { rows } = await this.pool.query<{ ms: number | null }>({
       name: "webhook-next-wake",
-      text: `SELECT GREATEST(0, EXTRACT(EPOCH FROM (LEAST(
+      // NULL when nothing is pending (GREATEST would turn that into 0: a busy loop).
+      text: `SELECT EXTRACT(EPOCH FROM (LEAST(
           (SELECT min(l.next_attempt_at) FROM webhook_lane l JOIN webhook w ON w.id = l.webhook_id JOIN account a ON a.id = l.account_id
             WHERE w.disabled_at IS NULL AND l.seq < a.last_seq AND l.next_attempt_at > now()),
           (SELECT min(lease_until) FROM webhook WHERE lease_owner <> $1 AND lease_until > now() AND disabled_at IS NULL)
-        ) - now())) * 1000)::float8 AS ms`,
+        ) - now())) * 1000 AS ms`,
       values: [owner],
     });
-    return rows[0]?.ms ?? null;
+    const ms = rows[0]?.ms;
+    return ms == null ? null : Math.max(0, Number(ms));
   }
 
   /** The endpoint's lanes with an event due, longest waiting first. */
@@ -188,17 +199,22 @@ export class WebhookLanes {
   }
 
   /**
-   * Gives the endpoint back; unless `force`, only when nothing became due meanwhile (then the
-   * caller goes on). Returns whether it was released.
+   * Gives the endpoint back if nothing is due (or `force`): "released". When something became due
+   * meanwhile the lease is renewed instead ("kept": the caller goes on); "lost" when this owner's
+   * lease ran out or another instance holds it (the caller must stop, without sending anything).
    */
-  async release(webhookId: string, owner: string, force: boolean): Promise<boolean> {
-    const { rows } = await this.pool.query({
+  async release(webhookId: string, owner: string, force: boolean, leaseMs: number): Promise<"released" | "kept" | "lost"> {
+    const { rows } = await this.pool.query<{ outcome: "released" | "kept" | null }>({
       name: "webhook-release",
-      text: `UPDATE webhook w SET lease_owner = NULL, lease_until = NULL WHERE w.id = $1 AND w.lease_owner = $2
-        AND ($3 OR NOT EXISTS (SELECT 1 FROM webhook_lane l JOIN account a ON a.id = l.account_id WHERE l.webhook_id = w.id AND ${DUE})) RETURNING w.id`,
-      values: [webhookId, owner, force],
+      text: `UPDATE webhook w SET
+          lease_owner = CASE WHEN r.free THEN NULL ELSE w.lease_owner END,
+          lease_until = CASE WHEN r.free THEN NULL ELSE now() + $4 * interval '1 millisecond' END
+        FROM (SELECT $3 OR NOT EXISTS (SELECT 1 FROM webhook_lane l JOIN account a ON a.id = l.account_id WHERE l.webhook_id = $1 AND ${DUE}) AS free) r
+        WHERE w.id = $1 AND w.lease_owner = $2 AND w.lease_until > now()
+        RETURNING CASE WHEN r.free THEN 'released' ELSE 'kept' END AS outcome`,
+      values: [webhookId, owner, force, leaseMs],
     });
-    return rows.length > 0;
+    return rows[0]?.outcome ?? "lost";
   }
 
   /** On shutdown: every lease this instance holds, so others take over at once. Wakes them. */
@@ -207,10 +223,12 @@ export class WebhookLanes {
     await this.pool.query("SELECT pg_notify($1, '')", [CHANNELS.webhooks]);
   }
 
-  /** Which accounts' events concern some enabled endpoint: "all" when an every-account one exists. */
-  async watched(): Promise<"all" | Set<number>> {
-    const { rows } = await this.pool.query<{ account_id: number | null }>("SELECT DISTINCT account_id FROM webhook WHERE disabled_at IS NULL");
-    return rows.some((r) => r.account_id === null) ? "all" : new Set(rows.map((r) => r.account_id!));
+  /** How many enabled endpoints each account's events concern: every-account ones, and per account. */
+  async watched(): Promise<Watched> {
+    const { rows } = await this.pool.query<{ account_id: number | null; n: number }>(
+      "SELECT account_id, count(*)::int AS n FROM webhook WHERE disabled_at IS NULL GROUP BY account_id",
+    );
+    return { all: rows.find((r) => r.account_id === null)?.n ?? 0, accounts: new Map(rows.filter((r) => r.account_id !== null).map((r) => [r.account_id!, r.n])) };
   }
 
   /** Unsettled events per endpoint (an upper bound where the endpoint filters types), for /metrics. */

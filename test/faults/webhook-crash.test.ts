@@ -273,7 +273,10 @@ describe("webhook delivery across gateway crashes and instances (prosody)", () =
       const owners: string[] = [];
       for (let k = 0; k < BURSTS; k++) {
         const [frozen, live] = k % 2 === 0 ? [a, b] : [b, a];
-        await waitFor(async () => (await receiver.count("solo")) === 10 * k && (await leaseOwner(solo.id)) === null, 30_000, `burst ${k}: the endpoint idle`);
+        // Nothing in flight anywhere either (every lane settled): a process frozen mid-request would
+        // see it time out when it resumes and send it again (at least once), whatever the receiver did.
+        const unsettled = async () => (await sql.query<{ n: number }>("SELECT count(*)::int AS n FROM webhook_lane l JOIN account a ON a.id = l.account_id WHERE l.seq < a.last_seq")).rows[0]!.n;
+        await waitFor(async () => (await receiver.count("solo")) === 10 * k && (await leaseOwner(solo.id)) === null && (await unsettled()) === 0, 30_000, `burst ${k}: the endpoint idle`);
         frozen.child.kill("SIGSTOP");
         try {
           for (let i = 0; i < 8; i++) await rosterEvent(live, solo.token, `b${k}-${i}`);

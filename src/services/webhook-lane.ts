@@ -1,0 +1,151 @@
+// One page of one lane (endpoint x account) of the webhook dispatcher: the next events of the
+// subscribed types, POSTed one at a time in sequence order, and what came of them settled in
+// Postgres (src/db/webhook-lanes.ts): after every failure, at least every SETTLE_MS and at the end.
+// A failed event is retried on the schedule before anything after it; when the schedule is used
+// up it is recorded `failed` and the lane moves on.
+import type { DeliveryRecord, Lane, LeasedWebhook, WebhookLanes } from "../db/webhook-lanes.js";
+import { accountJid } from "../domain/account.js";
+import { deliveryId, retryDelay, type WebhookPayload } from "../domain/webhooks.js";
+import type { ServiceLog, WebhookPort, WebhookResult } from "./ports.js";
+
+export type AttemptOutcome = "delivered" | "retry" | "failed";
+
+export interface DispatchMetrics {
+  attempt(outcome: AttemptOutcome, seconds: number): void;
+}
+
+/** Events read from a lane at a time; lanes take turns after each page. */
+const PAGE = 100;
+/** Deliveries are settled at least this often (and after every failure). */
+const SETTLE_EVERY = 50;
+const SETTLE_MS = 200;
+
+/** What a page needs from the dispatcher that runs it. */
+export interface LaneContext {
+  readonly lanes: WebhookLanes;
+  readonly port: WebhookPort;
+  readonly domain: string;
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly retryScheduleMs: number[];
+  readonly disableAfterMs: number;
+  readonly metrics: DispatchMetrics;
+  readonly log: ServiceLog;
+  /** Aborted when the instance stops: the attempt in flight is cut short (and made again later). */
+  readonly signal: AbortSignal;
+  /** The instance is stopping, or the endpoint changed since it was leased: stop after this attempt. */
+  interrupted(webhookId: string): boolean;
+  /** A retry was scheduled this far ahead: make sure to look again then. */
+  retryIn(ms: number): void;
+  /** Whether the endpoint's lease was renewed recently enough to send on it without renewing first. */
+  leaseFresh(webhookId: string): boolean;
+  /** The lease was just renewed (a settle went through). */
+  leaseRenewed(webhookId: string): void;
+}
+
+function secrets(w: LeasedWebhook): string[] {
+  return w.previousSecret && w.previousSecretUntil && w.previousSecretUntil.getTime() > Date.now() ? [w.secret, w.previousSecret] : [w.secret];
+}
+
+function logFailure(log: ServiceLog, w: LeasedWebhook, lane: Lane, seq: number, attempts: number, delay: number | null, result: WebhookResult): void {
+  log.info(
+    { webhook: w.id, account: lane.localpart, seq, attempts, status: result.status, error: result.error, retryInMs: delay },
+    delay === null ? "webhook delivery failed for good" : "webhook delivery failed; will retry",
+  );
+}
+
+/**
+ * Serves one page of a lane. Returns false when the worker must stop (lease lost, endpoint
+ * disabled, changed, or the instance stopping).
+ */
+export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane): Promise<boolean> {
+  const { events, head } = await ctx.lanes.read(lane.accountId, lane.seq, w.events, PAGE);
+  const account = accountJid(lane.localpart, ctx.domain);
+  const signing = secrets(w);
+  let from = lane.seq;
+  let attempts = lane.attempts;
+  let records: DeliveryRecord[] = [];
+  let lastSettle = performance.now();
+  /** Writes progress: the lane at `to`, the records so far. "stop": the worker ends; "moved-away": a replay took the lane. */
+  const settle = async (to: number, success: boolean | null, next: { attempts: number; delayMs: number }): Promise<"ok" | "stop" | "moved-away"> => {
+    const s = await ctx.lanes.settle(w.id, ctx.owner, ctx.leaseMs, success, ctx.disableAfterMs, [{ accountId: lane.accountId, from, to, ...next }], records);
+    records = [];
+    lastSettle = performance.now();
+    if (!s.leased || s.disabled) return "stop";
+    ctx.leaseRenewed(w.id);
+    if (!s.moved.includes(lane.accountId)) return "moved-away";
+    from = to;
+    return "ok";
+  };
+  let at = from;
+  let complete = true;
+  for (const e of events) {
+    if (ctx.interrupted(w.id)) {
+      complete = false;
+      break;
+    }
+    // Never send on a lease that may have run out meanwhile (a settle renews it, or says it is lost).
+    if (!ctx.leaseFresh(w.id)) {
+      const r = await settle(at, records.length > 0 ? true : null, { attempts, delayMs: 0 });
+      if (r !== "ok") return r === "moved-away";
+    }
+    const payload: WebhookPayload = { id: e.seq, account, type: e.type, data: e.data, createdAt: e.createdAt.toISOString() };
+    const result = await ctx.port.post({ url: w.url, msgId: deliveryId(w.id, lane.accountId, e.seq), body: JSON.stringify(payload), secrets: signing }, ctx.signal);
+    // An attempt cut short by shutdown is not the receiver's failure: it is simply made again.
+    // What succeeded before it is recorded, so a restart does not repeat it.
+    if (ctx.signal.aborted) {
+      if (records.length > 0) await settle(at, true, { attempts: 0, delayMs: 0 });
+      return false;
+    }
+    const record = (status: DeliveryRecord["status"], n: number, next: Date | null): DeliveryRecord => ({
+      accountId: lane.accountId,
+      seq: e.seq,
+      type: e.type,
+      status,
+      attempts: n,
+      responseStatus: result.status,
+      responseExcerpt: result.excerpt,
+      error: result.error,
+      at: new Date(),
+      nextAttemptAt: next,
+    });
+    if (result.ok) {
+      ctx.metrics.attempt("delivered", result.ms / 1000);
+      records.push(record("delivered", attempts + 1, null));
+      at = e.seq;
+      attempts = 0;
+      if (records.length >= SETTLE_EVERY || performance.now() - lastSettle >= SETTLE_MS) {
+        const r = await settle(at, true, { attempts: 0, delayMs: 0 });
+        if (r !== "ok") return r === "moved-away";
+      }
+      continue;
+    }
+    // A failure: what succeeded before it is settled first (and clears the failure streak).
+    if (records.length > 0) {
+      const r = await settle(at, true, { attempts: 0, delayMs: 0 });
+      if (r !== "ok") return r === "moved-away";
+    }
+    const failed = attempts + 1;
+    const delay = retryDelay(ctx.retryScheduleMs, failed, Math.random());
+    logFailure(ctx.log, w, lane, e.seq, failed, delay, result);
+    if (delay !== null) {
+      ctx.metrics.attempt("retry", result.ms / 1000);
+      ctx.retryIn(delay);
+      records.push(record("pending", failed, new Date(Date.now() + delay)));
+      const r = await settle(at, false, { attempts: failed, delayMs: delay });
+      return r !== "stop";
+    }
+    // The schedule is used up: the delivery is failed for good and the lane moves on.
+    ctx.metrics.attempt("failed", result.ms / 1000);
+    records.push(record("failed", failed, null));
+    at = e.seq;
+    attempts = 0;
+    const r = await settle(at, false, { attempts: 0, delayMs: 0 });
+    if (r !== "ok") return r === "moved-away";
+  }
+  // Fewer than a page: every event up to the head was seen, the other types included.
+  const to = complete && events.length < PAGE ? Math.max(at, head) : at;
+  if (to === from && records.length === 0) return !ctx.interrupted(w.id);
+  const r = await settle(to, records.length > 0 ? true : null, { attempts: 0, delayMs: 0 });
+  return r !== "stop";
+}
