@@ -30,7 +30,8 @@ export interface Lane {
 export interface LaneEvent {
   seq: number;
   type: string;
-  data: unknown;
+  /** The event's data as JSON text (delivered as it is). */
+  dataJson: string;
   createdAt: Date;
 }
 
@@ -154,16 +155,16 @@ export class WebhookLanes {
    * than `limit` came back, every event up to `head` has been seen (events commit in seq order).
    */
   async read(accountId: number, after: number, types: string[] | null, limit: number): Promise<{ events: LaneEvent[]; head: number }> {
-    const { rows } = await this.pool.query<{ head: number; seq: number | null; type: string; data: unknown; created_at: Date }>({
+    const { rows } = await this.pool.query<{ head: number; seq: number | null; type: string; data: string; created_at: Date }>({
       name: "webhook-read-lane",
-      text: `SELECT a.last_seq AS head, e.seq, e.type, e.data, e.created_at FROM account a LEFT JOIN LATERAL (
+      text: `SELECT a.last_seq AS head, e.seq, e.type, e.data::text AS data, e.created_at FROM account a LEFT JOIN LATERAL (
           SELECT seq, type, data, created_at FROM event WHERE account_id = a.id AND seq > $2 AND ($3::text[] IS NULL OR type = ANY($3::text[]))
           ORDER BY seq LIMIT $4
         ) e ON true WHERE a.id = $1`,
       values: [accountId, after, types, limit],
     });
     const head = rows[0]?.head ?? after;
-    return { head, events: rows.filter((r) => r.seq !== null).map((r) => ({ seq: r.seq!, type: r.type, data: r.data, createdAt: r.created_at })) };
+    return { head, events: rows.filter((r) => r.seq !== null).map((r) => ({ seq: r.seq!, type: r.type, dataJson: r.data, createdAt: r.created_at })) };
   }
 
   /** Records attempts and moves lanes (see the file's comment); `success`: null when no attempt was made. */

@@ -65,6 +65,14 @@ export interface WebhookPayload {
   createdAt: string;
 }
 
+/**
+ * A WebhookPayload as JSON, around the event's data as the log stores it (JSON text): the data is
+ * not parsed and serialised again for every delivery.
+ */
+export function payloadJson(id: number, account: string, type: string, dataJson: string, createdAt: Date): string {
+  return `{"id":${id},"account":${JSON.stringify(account)},"type":${JSON.stringify(type)},"data":${dataJson},"createdAt":"${createdAt.toISOString()}"}`;
+}
+
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const Timestamp = Type.String({ format: "date-time" });
 

@@ -5,7 +5,7 @@
 // up it is recorded `failed` and the lane moves on.
 import type { DeliveryRecord, Lane, LeasedWebhook, WebhookLanes } from "../db/webhook-lanes.js";
 import { accountJid } from "../domain/account.js";
-import { deliveryId, retryDelay, type WebhookPayload } from "../domain/webhooks.js";
+import { deliveryId, payloadJson, retryDelay } from "../domain/webhooks.js";
 import type { ServiceLog, WebhookPort, WebhookResult } from "./ports.js";
 
 export type AttemptOutcome = "delivered" | "retry" | "failed";
@@ -89,8 +89,8 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
       const r = await settle(at, records.length > 0 ? true : null, { attempts, delayMs: 0 });
       if (r !== "ok") return r === "moved-away";
     }
-    const payload: WebhookPayload = { id: e.seq, account, type: e.type, data: e.data, createdAt: e.createdAt.toISOString() };
-    const result = await ctx.port.post({ url: w.url, msgId: deliveryId(w.id, lane.accountId, e.seq), body: JSON.stringify(payload), secrets: signing }, ctx.signal);
+    const body = payloadJson(e.seq, account, e.type, e.dataJson, e.createdAt);
+    const result = await ctx.port.post({ url: w.url, msgId: deliveryId(w.id, lane.accountId, e.seq), body, secrets: signing }, ctx.signal);
     // An attempt cut short by shutdown is not the receiver's failure: it is simply made again.
     // What succeeded before it is recorded, so a restart does not repeat it.
     if (ctx.signal.aborted) {
