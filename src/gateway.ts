@@ -106,7 +106,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
       metrics.webhookAttempts.inc({ outcome });
       metrics.webhookDuration.observe({ outcome }, seconds);
     },
-  }, logger.child({ part: "webhooks" }));
+  }, logger.child({ part: "webhooks" }), (account, seqs) => events.answerReceipts(account, seqs));
   metrics.webhookDepths = () => webhookLanes.depths();
 
   // The XMPP adapter's inbound side, and what follows the link going up or down.

@@ -33,6 +33,8 @@ export interface LaneEvent {
   /** The event's data as JSON text (delivered as it is). */
   dataJson: string;
   createdAt: Date;
+  /** XEP-0184: the sender asked for a receipt that no stream has answered yet. */
+  receiptPending: boolean;
 }
 
 /** A lane's move: from `from` (as read; a replay meanwhile makes the move void) to `to`. */
@@ -155,16 +157,16 @@ export class WebhookLanes {
    * than `limit` came back, every event up to `head` has been seen (events commit in seq order).
    */
   async read(accountId: number, after: number, types: string[] | null, limit: number): Promise<{ events: LaneEvent[]; head: number }> {
-    const { rows } = await this.pool.query<{ head: number; seq: number | null; type: string; data: string; created_at: Date }>({
+    const { rows } = await this.pool.query<{ head: number; seq: number | null; type: string; data: string; created_at: Date; receipt: boolean }>({
       name: "webhook-read-lane",
-      text: `SELECT a.last_seq AS head, e.seq, e.type, e.data::text AS data, e.created_at FROM account a LEFT JOIN LATERAL (
-          SELECT seq, type, data, created_at FROM event WHERE account_id = a.id AND seq > $2 AND ($3::text[] IS NULL OR type = ANY($3::text[]))
+      text: `SELECT a.last_seq AS head, e.seq, e.type, e.data::text AS data, e.created_at, e.receipt FROM account a LEFT JOIN LATERAL (
+          SELECT seq, type, data, created_at, receipt_to IS NOT NULL AND NOT receipt_sent AS receipt FROM event WHERE account_id = a.id AND seq > $2 AND ($3::text[] IS NULL OR type = ANY($3::text[]))
           ORDER BY seq LIMIT $4
         ) e ON true WHERE a.id = $1`,
       values: [accountId, after, types, limit],
     });
     const head = rows[0]?.head ?? after;
-    return { head, events: rows.filter((r) => r.seq !== null).map((r) => ({ seq: r.seq!, type: r.type, dataJson: r.data, createdAt: r.created_at })) };
+    return { head, events: rows.filter((r) => r.seq !== null).map((r) => ({ seq: r.seq!, type: r.type, dataJson: r.data, createdAt: r.created_at, receiptPending: r.receipt })) };
   }
 
   /** Records attempts and moves lanes (see the file's comment); `success`: null when no attempt was made. */

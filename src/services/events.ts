@@ -166,8 +166,8 @@ export class EventFeed implements FeedPort {
     }
   }
 
-  /** @internal XEP-0184 §5: `received` for messages a stream has written, each once. */
-  async answerReceipts(account: Account, seqs: number[]): Promise<void> {
+  /** XEP-0184 §5: `received` for messages a stream has written or a webhook delivered, each once. */
+  async answerReceipts(account: Pick<Account, "id" | "localpart">, seqs: number[]): Promise<void> {
     const from = accountJid(account.localpart, this.domain);
     await this.delivery.transaction(async (tx, send) => {
       const receipts: Stanza[] = (await claimReceipts(tx, account.id, seqs)).map((r) => ({ kind: "receipt", from, to: r.to, id: r.id, stanzaId: randomUUID() }));

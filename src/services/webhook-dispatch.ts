@@ -64,6 +64,8 @@ export class WebhookDispatcher {
     private readonly opts: DispatchOptions,
     metrics: DispatchMetrics,
     private readonly log: ServiceLog,
+    /** XEP-0184 receipts for messages delivered to a webhook (as for those written to a stream). */
+    receipts: (account: { id: number; localpart: string }, seqs: number[]) => Promise<void>,
   ) {
     this.leaseMs = 2 * opts.timeoutMs + 5_000;
     this.ctx = {
@@ -83,6 +85,7 @@ export class WebhookDispatcher {
       // learns it lost the endpoint, before it sends anything more.
       leaseFresh: (id) => performance.now() - (this.renewed.get(id) ?? 0) < this.leaseMs / 2,
       leaseRenewed: (id) => void this.renewed.set(id, performance.now()),
+      delivered: (account, seqs) => void receipts(account, seqs).catch((err: unknown) => log.warn({ err: String(err) }, "webhook dispatch: answering receipts failed")),
     };
   }
 

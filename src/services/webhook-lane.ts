@@ -41,6 +41,8 @@ export interface LaneContext {
   leaseFresh(webhookId: string): boolean;
   /** The lease was just renewed (a settle went through). */
   leaseRenewed(webhookId: string): void;
+  /** XEP-0184: these events asked for a receipt and were delivered (and settled): answer them. */
+  delivered(account: { id: number; localpart: string }, seqs: number[]): void;
 }
 
 function secrets(w: LeasedWebhook): string[] {
@@ -66,13 +68,18 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
   let attempts = lane.attempts;
   let records: DeliveryRecord[] = [];
   let lastSettle = performance.now();
+  /** Events of this page whose sender asked for a receipt (answered once delivered and settled). */
+  const asked = new Set(events.filter((e) => e.receiptPending).map((e) => e.seq));
   /** Writes progress: the lane at `to`, the records so far. "stop": the worker ends; "moved-away": a replay took the lane. */
   const settle = async (to: number, success: boolean | null, next: { attempts: number; delayMs: number }): Promise<"ok" | "stop" | "moved-away"> => {
     const s = await ctx.lanes.settle(w.id, ctx.owner, ctx.leaseMs, success, ctx.disableAfterMs, [{ accountId: lane.accountId, from, to, ...next }], records);
+    const settled = records;
     records = [];
     lastSettle = performance.now();
     if (!s.leased || s.disabled) return "stop";
     ctx.leaseRenewed(w.id);
+    const receipts = settled.filter((r) => r.status === "delivered" && asked.has(r.seq)).map((r) => r.seq);
+    if (receipts.length > 0 && s.moved.includes(lane.accountId)) ctx.delivered({ id: lane.accountId, localpart: lane.localpart }, receipts);
     if (!s.moved.includes(lane.accountId)) return "moved-away";
     from = to;
     return "ok";

@@ -76,7 +76,7 @@ describe("webhook dispatcher", () => {
   });
 
   const dispatcher = (port: FakeWebhooks, opts: Partial<DispatchOptions> = {}) =>
-    new WebhookDispatcher(lanes, port, notifications, env.domain, { ...OPTIONS, ...opts }, { attempt() {} }, quiet);
+    new WebhookDispatcher(lanes, port, notifications, env.domain, { ...OPTIONS, ...opts }, { attempt() {} }, quiet, async () => {});
   const roster = (a: TestAccount, i: number) => ({ accountId: a.id, ...event("roster", { jid: `c${i}@example.net`, removed: true, ver: String(i) }) });
   /** Appends `n` events to each account, interleaved across accounts, in small transactions. */
   async function append(accounts: TestAccount[], n: number): Promise<void> {

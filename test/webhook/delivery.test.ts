@@ -204,4 +204,18 @@ describe("webhook delivery (prosody)", () => {
     assert.deepEqual(got.map((p) => `${p.account} ${p.data.body}`).sort(), [`lady-new@${gw.domain} to new`, `lady-old@${gw.domain} to old`]);
     assert.equal((await gw.request("DELETE", `/v1/webhooks/${r.body.id}`)).status, 204);
   });
+
+  it("answers a XEP-0184 receipt request once the message is delivered to a webhook (no stream open)", async () => {
+    await gw.createAccount("apothecary");
+    const { secret } = await hook("apothecary", "receipt");
+    await receiver.plan("receipt", ["500"]);
+    await juliet.send(xml("message", { to: `apothecary@${gw.domain}`, type: "chat", id: "wants-receipt" }, xml("body", {}, "did you get it?"), xml("request", { xmlns: "urn:xmpp:receipts" })));
+    const received = await juliet.waitFor((s) => s.getChild("received", "urn:xmpp:receipts")?.attrs.id === "wants-receipt", 10_000);
+    assert.equal(received.attrs.from, `apothecary@${gw.domain}`);
+    // Only after a delivery that succeeded: the first attempt failed, the receipt waited for the second.
+    const got = await receiver.log("receipt");
+    assert.deepEqual(got.map((r) => r.behaviour), ["500", "ok"]);
+    assert.equal(verified(secret, got[1]!).data.body, "did you get it?");
+    assert.ok(received && got[1]!.answeredAt !== undefined);
+  });
 });
