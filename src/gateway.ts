@@ -38,6 +38,7 @@ import { Webhooks as WebhookStore } from "./db/webhooks.js";
 import { WebhookDispatcher } from "./services/webhook-dispatch.js";
 import { Webhooks } from "./services/webhooks.js";
 import { WebhookClient } from "./webhook/client.js";
+import { Rooms } from "./services/rooms.js";
 
 export interface RunningGateway {
   app: FastifyInstance;
@@ -89,6 +90,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const presence = new Presence(db, sessions, delivery, domain, { graceSeconds: config.sessionGraceSeconds, heartbeatMs: config.sseHeartbeatMs }, log);
   const accounts = new Accounts(accountStore, delivery, domain, config.autoProvision);
   const messaging = new Messaging(messages, delivery, out, domain, counters);
+  const rooms = new Rooms(db, delivery, domain);
   const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log);
   // Rate limits and stream caps: across instances in Redis when configured, else per instance.
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 1000, lazyConnect: false }) : null;
@@ -116,6 +118,8 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     control.linkChanged(true);
     delivery.kick();
     void presence.republish().catch((err: unknown) => log.warn({ err: String(err) }, "republishing presence failed"));
+    // XEP-0045: the link holder is every joined account's occupant: it enters their rooms again.
+    void rooms.rejoin().catch((err: unknown) => log.warn({ err: String(err) }, "rejoining rooms failed"));
   });
   link.on("offline", () => control.linkChanged(false));
   notifications.on(CHANNELS.outbox, () => delivery.kick());
@@ -131,7 +135,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
 
   const shutdown = new AbortController();
   const auth = new Auth(config.jwt, domain);
-  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), presence, events, webhooks, status: new Status(db, out, control), auth, metrics, shutdown: shutdown.signal };
+  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), presence, events, webhooks, rooms, status: new Status(db, out, control), auth, metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
   await control.start();
   await dispatcher.start();

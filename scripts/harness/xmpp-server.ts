@@ -47,6 +47,20 @@ export interface XmppServer {
   componentSecret: string;
   /** The domain users are registered on. */
   userDomain: "localhost";
+  /**
+   * The multi-user chat service (XEP-0045) on both servers: rooms are "<room>@conference.localhost".
+   * Anyone may create rooms, users of userDomain and the component's users alike (the server routes
+   * the component's stanzas to it). Rooms are not persistent by default (gone once empty, and after
+   * restart() or kill()) and keep the last 50 messages as history. Where the servers differ:
+   * - Prosody locks a new room until its owner submits the configuration form (an empty submit
+   *   makes an instant room, XEP-0045 §10.1.2); until then others get <item-not-found/>. ejabberd
+   *   admits others at once (the form is still accepted).
+   * - The self-presence carries status codes 110 (and 201 for a new room) on both; ejabberd first
+   *   sends an entity-caps presence from the bare room JID. Both then send the (empty) subject.
+   * - A groupchat message comes back to its sender with the same id and XEP-0359 origin-id;
+   *   Prosody adds an XEP-0421 occupant-id to every occupant presence and message.
+   */
+  mucDomain: "conference.localhost";
   /** Where the component connects: "xmpp://127.0.0.1:<componentPort>". */
   componentService: string;
   /** ejabberd only: base URL of mod_http_api ("http://127.0.0.1:<port>/api"), e.g. for send_message. */
@@ -72,6 +86,10 @@ export interface XmppServer {
 
 const HOST = "127.0.0.1";
 const USER_DOMAIN = "localhost";
+/** The group chat (XEP-0045) service both servers run, next to the user domain. */
+const MUC_DOMAIN = "conference.localhost";
+/** Messages a room keeps for new occupants, on both servers. */
+const MUC_HISTORY_MESSAGES = 50;
 const DEFAULT_COMPONENT_DOMAIN = "gw.localhost";
 /** How often a start is retried when another process grabbed one of our free ports meanwhile. */
 const START_ATTEMPTS = 3;
@@ -166,6 +184,16 @@ VirtualHost ${luaString(USER_DOMAIN)}
 
 Component ${luaString(p.componentDomain)}
   component_secret = ${luaString(p.componentSecret)}
+
+-- Group chat (XEP-0045; XmppServer.mucDomain). Anyone may create rooms, the component's users too.
+-- Rooms keep (and send to joiners) the last ${MUC_HISTORY_MESSAGES} messages and let occupants change the
+-- subject, as on ejabberd. Room locking stays on (Prosody's default, XEP-0045 §10.1.1): a new room
+-- admits nobody else until its owner submitted the configuration form.
+Component ${luaString(MUC_DOMAIN)} "muc"
+  restrict_room_creation = false
+  max_history_messages = ${MUC_HISTORY_MESSAGES}
+  muc_room_default_history_length = ${MUC_HISTORY_MESSAGES}
+  muc_room_default_change_subject = true
 ${p.http?.extraConfig ? `\n${p.http.extraConfig}\n` : ""}`;
 }
 
@@ -363,6 +391,19 @@ modules:
   mod_offline: {}
   mod_ping: {}
   mod_roster: {}
+  # Group chat (XEP-0045; XmppServer.mucDomain). Anyone may create rooms, the component's users too.
+  # Unlike Prosody, ejabberd admits others to a new room before its owner configured it. It logs a
+  # warning that mod_mam is recommended: no archive is wanted here.
+  mod_muc:
+    host: ${q(MUC_DOMAIN)}
+    access_create: all
+    history_size: ${MUC_HISTORY_MESSAGES}
+    default_room_options:
+      allow_change_subj: true
+      allow_private_messages: true
+      allow_user_invites: true
+      persistent: false
+      mam: false
 `;
 }
 
@@ -479,6 +520,7 @@ class ManagedServer implements XmppServer {
   readonly kind: XmppServerKind;
   readonly host = HOST;
   readonly userDomain = USER_DOMAIN;
+  readonly mucDomain = MUC_DOMAIN;
   readonly c2sPort: number;
   readonly componentPort: number;
   readonly componentDomain: string;

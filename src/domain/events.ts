@@ -46,6 +46,10 @@ export const EVENT_SCHEMAS = {
       receiptRequested: Type.Boolean({ description: "The sender asked for a XEP-0184 receipt (sent once a stream has the event)" }),
       stanzaId: Nullable(Type.String()),
       createdAt: Type.String({ format: "date-time" }),
+      room: Type.Optional(Type.String({ description: "XEP-0045: the room (bare JID) of a group message, or of a private message from an occupant" })),
+      nick: Type.Optional(Type.String({ description: "XEP-0045: the occupant's nick in that room" })),
+      own: Type.Optional(Type.Boolean({ description: "The room's reflection of the account's own group message" })),
+      delay: Type.Optional(Type.String({ description: "XEP-0203: when the message was first sent (room history)" })),
     },
     strict,
   ),
@@ -77,6 +81,26 @@ export const EVENT_SCHEMAS = {
   receipt: Type.Object({ id: Type.String({ format: "uuid" }), from: Type.String(), status: Type.Literal("delivered") }, strict),
   /** An outbound message's status changed (an error stanza came back, RFC 6120 §8.3). */
   "message-status": Type.Object({ id: Type.String({ format: "uuid" }), status: Type.Literal("failed"), error: StanzaError }, strict),
+  /** XEP-0045: something happened in a room the account joined, or an invitation to one. */
+  room: Type.Object(
+    {
+      room: Type.String({ description: "The room's bare JID" }),
+      kind: Literals(["joined", "join-failed", "occupant-joined", "occupant-left", "nick-changed", "role-changed", "subject", "kicked", "banned", "removed", "invited"] as const),
+      nick: Type.Optional(Type.String()),
+      newNick: Type.Optional(Type.String()),
+      role: Type.Optional(Type.String()),
+      affiliation: Type.Optional(Type.String()),
+      jid: Type.Optional(Nullable(Type.String())),
+      self: Type.Optional(Type.Boolean({ description: "It is about the account itself" })),
+      subject: Type.Optional(Nullable(LangTextSchema)),
+      error: Type.Optional(StanzaError),
+      from: Type.Optional(Type.String({ description: "Who invited the account" })),
+      reason: Type.Optional(Nullable(Type.String())),
+      password: Type.Optional(Nullable(Type.String())),
+      via: Type.Optional(Literals(["mediated", "direct"] as const)),
+    },
+    strict,
+  ),
   /** The cursor was older than the retained log: what came before `from` is gone. */
   resync: Type.Object({ reason: Type.String(), from: Type.Integer({ minimum: 0 }) }, strict),
 } as const;

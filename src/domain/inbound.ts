@@ -3,6 +3,7 @@
 // (for replies and for what the account is shown) and parsed (null when not a valid JID).
 import type { Jid } from "./jid.js";
 import type { ChatState, LangText } from "./message.js";
+import type { MucPresence, RoomInvitation } from "./muc.js";
 
 interface Addressed {
   /** The stanza's `from` and `to` as received. */
@@ -30,6 +31,14 @@ export interface InboundMessage extends Addressed {
   receivedId: string | null;
   /** RFC 6120 §8.3: the error of a type="error" message. */
   error: { type: string; condition: string; text?: string } | null;
+  /** XEP-0359 <origin-id/>: the sender's own id (a room's reflection of our message carries ours). */
+  originId: string | null;
+  /** XEP-0203 <delay stamp/>: when the message was first sent (room history, offline storage). */
+  delay: string | null;
+  /** A room invitation it carries (XEP-0045 §7.8.2 mediated, XEP-0249 direct). */
+  invitation: RoomInvitation | null;
+  /** It carries a muc#user payload: from a room occupant (a private message, XEP-0045 §7.5). */
+  mucUser: boolean;
 }
 
 export type PresenceShow = "away" | "chat" | "dnd" | "xa";
@@ -44,6 +53,10 @@ export interface InboundPresence extends Addressed {
   statusText: string | null;
   /** Clamped to -128..127 (RFC 6121 §4.7.2.3). */
   priority: number;
+  /** From a room occupant: its muc#user payload (XEP-0045 §7.2.3). */
+  muc: MucPresence | null;
+  /** RFC 6120 §8.3: the error of a type="error" presence (a room refusing a join, §7.2.6-§7.2.10). */
+  error: { type: string; condition: string; text?: string } | null;
 }
 
 export type InboundStanza = InboundMessage | InboundPresence;

@@ -28,7 +28,15 @@ export type Stanza =
   /** XEP-0184 §5 `received` for the message `id` we were sent. */
   | { kind: "receipt"; from: string; to: string; id: string; stanzaId: string }
   /** RFC 6120 §8.3 error reply to a stanza we received, from `from` (one of our addresses). */
-  | { kind: "error"; from: string; replyTo: StanzaRef; code: ErrorCode; text?: string };
+  | { kind: "error"; from: string; replyTo: StanzaRef; code: ErrorCode; text?: string }
+  /** XEP-0045 §7.2: enter a room (`to`: room@service/nick), with what history to send (§7.2.15). */
+  | { kind: "muc-join"; from: string; to: string; password: string | null; history: { since?: string; maxStanzas?: number } | null }
+  /** XEP-0045 §10.1.2: accept the default configuration of a room we just created (an instant room). */
+  | { kind: "muc-instant"; from: string; to: string; id: string }
+  /** XEP-0045 §8.1: change a room's subject. */
+  | { kind: "muc-subject"; from: string; to: string; id: string; subject: string }
+  /** XEP-0045 §7.8.2: ask the room to invite `invitee`. */
+  | { kind: "muc-invite"; from: string; to: string; id: string; invitee: string; reason: string | null };
 
 /** A presence stanza; only show, status and priority are taken from `content` (a session row, an HTTP body). */
 export const presence = (from: string, to: string, type: "unavailable" | "probe" | null, content: PresenceContent = {}): Stanza => ({

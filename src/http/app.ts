@@ -18,6 +18,7 @@ import { presenceRoutes } from "./routes/presence.js";
 import { rosterRoutes } from "./routes/roster.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { webhookRoutes } from "./routes/webhooks.js";
+import { roomRoutes } from "./routes/rooms.js";
 import { validators } from "./validation.js";
 
 export const API_VERSION = "1.0.0";
@@ -66,6 +67,7 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
         { name: "roster", description: "RFC 6121 §2" },
         { name: "subscriptions", description: "RFC 6121 §3" },
         { name: "presence", description: "RFC 6121 §4" },
+        { name: "rooms", description: "Group chat, XEP-0045 (1.1)" },
         { name: "webhooks", description: "Events pushed to HTTP endpoints, signed per Standard Webhooks (1.1)" },
         { name: "accounts", description: "Admin routes (scope admin)" },
         { name: "operations" },
@@ -95,5 +97,6 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
   await app.register(rosterRoutes(gw));
   await app.register(presenceRoutes(gw));
   await app.register(webhookRoutes(gw));
+  await app.register(roomRoutes(gw));
   return base;
 }

@@ -11,6 +11,7 @@ import type { Presence } from "../services/presence.js";
 import type { Roster } from "../services/roster.js";
 import type { Status } from "../services/status.js";
 import type { Webhooks } from "../services/webhooks.js";
+import type { Rooms } from "../services/rooms.js";
 import type { Auth, Principal } from "./auth.js";
 import type { Metrics } from "./metrics.js";
 
@@ -23,6 +24,7 @@ export interface Gateway {
   events: EventFeed;
   status: Status;
   webhooks: Webhooks;
+  rooms: Rooms;
   auth: Auth;
   metrics: Metrics;
   /** Aborted when the gateway begins to shut down: open streams end, telling clients when to retry. */

@@ -8,9 +8,12 @@ import type { ErrorCode } from "../domain/errors.js";
 import { SUBSCRIPTION_TYPES, type InboundStanza } from "../domain/inbound.js";
 import { jidToString, type Jid } from "../domain/jid.js";
 import type { Stanza } from "../domain/stanza.js";
+import { event } from "../domain/events.js";
 import { Batcher } from "./batcher.js";
 import { PendingWrites, receiveMessage, type MessageStores } from "./inbound-message.js";
 import { receivePresence } from "./inbound-presence.js";
+import { roomMessage, roomPresence } from "./inbound-room.js";
+import { ROOM_RESOURCE } from "../domain/muc.js";
 import type { Delivery } from "./delivery.js";
 import type { OutboundPort, ServiceLog } from "./ports.js";
 
@@ -29,8 +32,11 @@ function replyFrom(to: Jid | null, domain: string): string {
 const MAX_BATCH = 250;
 const MAX_SLOW = 50;
 
-/** Presence, error bounces and receipts run statements of their own (through Prisma); plain messages only the batched writes. */
-const slowStanza = (s: InboundStanza) => s.kind === "presence" || s.type === "error" || s.receivedId !== null;
+/** To an account's room occupancy (XEP-0045): from a room, or an invitation to one. */
+const forRooms = (s: InboundStanza) => s.to?.resource === ROOM_RESOURCE || (s.kind === "message" && s.invitation !== null);
+
+/** Presence, error bounces, receipts and room stanzas run statements of their own; plain messages only the batched writes. */
+const slowStanza = (s: InboundStanza) => s.kind === "presence" || s.type === "error" || s.receivedId !== null || forRooms(s);
 
 /** Cuts a batch, in order, into transactions of at most MAX_BATCH stanzas and MAX_SLOW slow ones. */
 function transactions(batch: InboundStanza[]): InboundStanza[][] {
@@ -143,6 +149,7 @@ export class Inbound {
       if (!to?.local || !from || !fromRaw || to.domain !== this.domain) return;
       const account = await this.accounts.find(to.local);
       if (!account) return;
+      if (to.resource === ROOM_RESOURCE) return roomPresence(tx, { ...s, from, fromRaw, toRaw: toRaw ?? "" }, account, pending, replies);
       await pending.flush(tx);
       await receivePresence(prismaTx(tx), { ...s, from }, { id: account.id, jid: accountJid(account.localpart, this.domain) }, replies);
       return;
@@ -155,7 +162,15 @@ export class Inbound {
     if (!to.local) return bounce("account-not-found");
     const account = await this.accounts.find(to.local);
     if (!account) return bounce("account-not-found"); // §8.5.1: no such account
-    if (s.type === "groupchat") return bounce("account-not-found"); // §8.5.2.1.1: we host no rooms
-    await receiveMessage(tx, this.stores, { ...s, from, to, fromRaw, toRaw }, account, pending);
+    const m = { ...s, from, to, fromRaw, toRaw };
+    if (s.invitation) {
+      // XEP-0045 §7.8.2 / XEP-0249: an invitation is a `room` event (and a message only if it says more).
+      const { room, from: inviter, reason, password, via } = s.invitation;
+      pending.add({ accountId: account.id, ...event("room", { room, kind: "invited", from: inviter, reason, password, via }) });
+      if (s.body === null) return;
+    }
+    if (to.resource === ROOM_RESOURCE && s.type !== "error" && (await roomMessage(tx, m, account, pending))) return;
+    if (s.type === "groupchat") return bounce("account-not-found"); // §8.5.2.1.1: groupchat from no room of ours
+    await receiveMessage(tx, this.stores, m, account, pending);
   }
 }

@@ -7,4 +7,10 @@ export const NS = {
   discoItems: "http://jabber.org/protocol/disco#items",
   ping: "urn:xmpp:ping", // XEP-0199
   stanzas: "urn:ietf:params:xml:ns:xmpp-stanzas", // RFC 6120 §8.3
+  muc: "http://jabber.org/protocol/muc", // XEP-0045
+  mucUser: "http://jabber.org/protocol/muc#user",
+  mucOwner: "http://jabber.org/protocol/muc#owner",
+  xdata: "jabber:x:data", // XEP-0004
+  delay: "urn:xmpp:delay", // XEP-0203
+  conference: "jabber:x:conference", // XEP-0249
 } as const;

@@ -5,6 +5,7 @@ import type { Element } from "@xmpp/xml";
 import type { InboundMessage, InboundMessageType, InboundPresence, InboundStanza, PresenceShow } from "../domain/inbound.js";
 import { parseJid } from "../domain/jid.js";
 import { CHAT_STATES, type ChatState, type LangText } from "../domain/message.js";
+import { mucPresence, type RoomInvitation } from "../domain/muc.js";
 import { readError } from "./errors.js";
 import { NS } from "./ns.js";
 
@@ -46,7 +47,25 @@ function message(stanza: Element): InboundMessage {
     receiptRequested: !!stanza.getChild("request", NS.receipts),
     receivedId: stanza.getChild("received", NS.receipts)?.attrs.id ?? null,
     error: type === "error" ? readError(stanza) : null,
+    originId: stanza.getChild("origin-id", NS.sid)?.attrs.id ?? null,
+    delay: stanza.getChild("delay", NS.delay)?.attrs.stamp ?? null,
+    invitation: invitation(stanza),
+    mucUser: !!stanza.getChild("x", NS.mucUser),
   };
+}
+
+/** XEP-0045 §7.8.2 (from the room: <x muc#user><invite from/></x>) or XEP-0249 (<x jabber:x:conference jid/>). */
+function invitation(stanza: Element): RoomInvitation | null {
+  const invite = stanza.getChild("x", NS.mucUser)?.getChild("invite");
+  if (invite && stanza.attrs.from) {
+    const x = stanza.getChild("x", NS.mucUser)!;
+    return { room: stanza.attrs.from, from: invite.attrs.from ?? "", reason: invite.getChildText("reason"), password: x.getChildText("password"), via: "mediated" };
+  }
+  const direct = stanza.getChild("x", NS.conference);
+  if (direct?.attrs.jid && stanza.attrs.from) {
+    return { room: direct.attrs.jid, from: stanza.attrs.from, reason: direct.attrs.reason ?? null, password: direct.attrs.password ?? null, via: "direct" };
+  }
+  return null;
 }
 
 function presence(stanza: Element): InboundPresence {
@@ -60,7 +79,17 @@ function presence(stanza: Element): InboundPresence {
     status: readLangText(stanza, "status"),
     statusText: stanza.getChildText("status"),
     priority: Number.isFinite(prio) ? Math.max(-128, Math.min(127, prio)) : 0,
+    muc: muc(stanza),
+    error: stanza.attrs.type === "error" ? readError(stanza) : null,
   };
+}
+
+/** XEP-0045 §7.2.3: the muc#user <x/> of an occupant's presence: its item and status codes. */
+function muc(stanza: Element) {
+  const x = stanza.getChild("x", NS.mucUser);
+  if (!x) return null;
+  const item = x.getChild("item");
+  return mucPresence(item ? { ...item.attrs } : null, x.getChildren("status").map((s) => s.attrs.code ?? ""));
 }
 
 /** A message or presence stanza as data; null for anything else (iq is handled by src/xmpp/iq.ts). */

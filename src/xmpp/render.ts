@@ -105,5 +105,26 @@ export function render(s: Stanza): Element {
       return xml("message", { from: s.from, to: s.to, id: s.stanzaId }, xml("received", { xmlns: NS.receipts, id: s.id }));
     case "error":
       return errorReply(s.replyTo.name, s.from, s.replyTo.from, s.replyTo.id, s.code, s.text);
+    // XEP-0045 §7.2.1 (entering), §7.2.6 (password), §7.2.15 (history: only what we missed).
+    case "muc-join":
+      return xml(
+        "presence",
+        { from: s.from, to: s.to },
+        xml(
+          "x",
+          { xmlns: NS.muc },
+          s.history ? xml("history", { ...(s.history.since ? { since: s.history.since } : {}), ...(s.history.maxStanzas !== undefined ? { maxstanzas: String(s.history.maxStanzas) } : {}) }) : null,
+          s.password ? xml("password", {}, s.password) : null,
+        ),
+      );
+    // XEP-0045 §10.1.2: an empty submitted form accepts the default configuration (instant room).
+    case "muc-instant":
+      return xml("iq", { from: s.from, to: s.to, type: "set", id: s.id }, xml("query", { xmlns: NS.mucOwner }, xml("x", { xmlns: NS.xdata, type: "submit" })));
+    // XEP-0045 §8.1: a groupchat message with only a <subject/>.
+    case "muc-subject":
+      return xml("message", { from: s.from, to: s.to, type: "groupchat", id: s.id }, xml("subject", {}, s.subject));
+    // XEP-0045 §7.8.2: a mediated invitation goes to the room, which relays it.
+    case "muc-invite":
+      return xml("message", { from: s.from, to: s.to, id: s.id }, xml("x", { xmlns: NS.mucUser }, xml("invite", { to: s.invitee }, s.reason ? xml("reason", {}, s.reason) : null)));
   }
 }

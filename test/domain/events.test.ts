@@ -45,6 +45,24 @@ const VALID: { [T in EventType]: EventData<T>[] } = {
       stanzaId: null,
       createdAt: NOW,
     },
+    {
+      id: UUID,
+      from: "lobby@conference.localhost/juliet",
+      to: "romeo@balcony.localhost/rooms",
+      type: "groupchat",
+      body: "hi all",
+      subject: null,
+      thread: null,
+      lang: null,
+      state: null,
+      receiptRequested: false,
+      stanzaId: "g-1",
+      createdAt: NOW,
+      room: "lobby@conference.localhost",
+      nick: "juliet",
+      own: false,
+      delay: "2024-05-01T12:00:00Z",
+    },
   ],
   presence: [
     { jid: "juliet@localhost", from: "juliet@localhost/balcony", resource: "balcony", type: "available", show: null, status: null, priority: 0 },
@@ -58,6 +76,11 @@ const VALID: { [T in EventType]: EventData<T>[] } = {
   receipt: [{ id: UUID, from: "juliet@localhost/balcony", status: "delivered" }],
   "message-status": [{ id: UUID, status: "failed", error: { type: "cancel", condition: "service-unavailable" } }],
   resync: [{ reason: "cursor older than the retained event log", from: 3 }],
+  room: [
+    { room: "lobby@conference.localhost", kind: "occupant-joined", nick: "juliet", role: "participant", affiliation: "none", jid: null },
+    { room: "lobby@conference.localhost", kind: "kicked", nick: "romeo", self: true, reason: "behave" },
+    { room: "lobby@conference.localhost", kind: "invited", from: "juliet@localhost/balcony", reason: null, password: null, via: "direct" },
+  ],
 };
 
 type Sample = Record<string, unknown>;
@@ -116,6 +139,11 @@ const BROKEN: { [T in EventType]: [string, unknown][] } = {
     ["from a string", set(VALID.resync[0], "from", "3")],
     ["from negative", set(VALID.resync[0], "from", -1)],
     ["missing reason", drop(VALID.resync[0], "reason")],
+  ],
+  room: [
+    ["extra property", extra(VALID.room[0])],
+    ["wrong literal kind", set(VALID.room[0], "kind", "exploded")],
+    ["missing room", drop(VALID.room[0], "room")],
   ],
 };
 

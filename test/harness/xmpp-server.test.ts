@@ -1,6 +1,7 @@
 /**
- * Proves the integration-test harness against both real servers: users register and chat, and an
- * external component (XEP-0114) exchanges messages with users both ways.
+ * Proves the integration-test harness against both real servers: users register and chat, an
+ * external component (XEP-0114) exchanges messages with users both ways, and users and the
+ * component's users create and join group chat rooms (XEP-0045).
  */
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
@@ -108,6 +109,110 @@ for (const kind of ["prosody", "ejabberd"] as const) {
       assert.match(message.attrs.from ?? "", /^juliet@localhost\//);
     });
 
+    /** Sends room-joining presence (from: a component's user) and returns the self-presence or error. */
+    async function enterRoom(user: XmppUser, room: string, nick: string): Promise<XmlElement> {
+      const mark = user.stanzas.length;
+      await user.send(joinPresence(`${room}/${nick}`));
+      return user.waitFor((s) => user.stanzas.indexOf(s) >= mark && isSelfPresence(s, room, nick));
+    }
+
+    /** Submits the empty owner form (XEP-0045 §10.1.2) and asserts the room's result. */
+    async function submitInstantRoomForm(user: XmppUser, room: string): Promise<void> {
+      const id = `config-${Math.random()}`;
+      await user.send(instantRoomForm(room, id));
+      const reply = await user.waitFor((s) => s.is("iq") && s.attrs.id === id);
+      assert.equal(reply.attrs.type, "result", reply.toString());
+      assert.equal(reply.attrs.from, room);
+    }
+
+    /** Creates an instant room as its owner, asserting the creation codes on the way. */
+    async function createInstantRoom(user: XmppUser, room: string, nick: string): Promise<void> {
+      const self = await enterRoom(user, room, nick);
+      assertStatusCodes(self, ["110", "201"]);
+      assert.equal(self.getChild("x", MUC_USER)?.getChild("item")?.attrs.affiliation, "owner", self.toString());
+      await submitInstantRoomForm(user, room);
+    }
+
+    test("a user creates an instant room, another joins, and a groupchat message reaches both", async () => {
+      const [juliet, romeo] = [await login("juliet"), await login("romeo")];
+      const room = newRoom(server);
+      await createInstantRoom(juliet, room, "Juliet");
+
+      const joined = await enterRoom(romeo, room, "Romeo");
+      assertStatusCodes(joined, ["110"]);
+      assert.ok(!statusCodes(joined).includes("201"), `an existing room must not say 201: ${joined.toString()}`);
+      await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/Romeo` && !s.attrs.type);
+
+      const body = `to the room ${Math.random()}`;
+      const id = `msg-${Math.random()}`;
+      const originId = `origin-${Math.random()}`;
+      await juliet.send(xml("message", { to: room, type: "groupchat", id }, xml("body", {}, body), xml("origin-id", { xmlns: SID, id: originId })));
+      const [reflection, received] = await Promise.all([juliet, romeo].map((u) => u.waitFor((s) => s.is("message") && s.getChildText("body") === body)));
+      for (const copy of [reflection, received]) {
+        assert.equal(copy?.attrs.from, `${room}/Juliet`, copy?.toString());
+        assert.equal(copy?.attrs.type, "groupchat", copy?.toString());
+      }
+      // What lets a sender recognise its own message among the room's.
+      assert.equal(reflection?.attrs.id, id, reflection?.toString());
+      assert.equal(reflection?.getChild("origin-id", SID)?.attrs.id, originId, reflection?.toString());
+    });
+
+    test(`a new room ${kind === "prosody" ? "admits others only once its owner submitted the form" : "admits others at once"}`, async () => {
+      const [juliet, romeo] = [await login("juliet"), await login("romeo")];
+      const room = newRoom(server);
+      assertStatusCodes(await enterRoom(juliet, room, "Juliet"), ["110", "201"]);
+      const early = await enterRoom(romeo, room, "Romeo");
+      if (kind === "prosody") {
+        assert.equal(early.attrs.type, "error", early.toString());
+        assert.ok(early.getChild("error")?.getChild("item-not-found", STANZAS), early.toString());
+        await submitInstantRoomForm(juliet, room);
+        assertStatusCodes(await enterRoom(romeo, room, "Romeo"), ["110"]);
+      } else {
+        assertStatusCodes(early, ["110"]);
+      }
+    });
+
+    test("a user of the component's domain creates a room that users join and hear it in", async () => {
+      const { received, raw } = await connectComponent();
+      const alice = `alice@${server.componentDomain}/x`;
+      const room = newRoom(server);
+      await raw.send(joinPresence(`${room}/Alice`, alice));
+      const self = await waitUntil(() => received.find((s) => isSelfPresence(s, room, "Alice")), `Alice's self-presence from ${room}`);
+      assertStatusCodes(self, ["110", "201"]);
+      assert.equal(self.attrs.to, alice);
+      const id = `config-${Math.random()}`;
+      await raw.send(instantRoomForm(room, id, alice));
+      const reply = await waitUntil(() => received.find((s) => s.is("iq") && s.attrs.id === id), `the owner form's reply from ${room}`);
+      assert.equal(reply.attrs.type, "result", reply.toString());
+
+      const juliet = await login("juliet");
+      assertStatusCodes(await enterRoom(juliet, room, "Juliet"), ["110"]);
+      const body = `from a component's user ${Math.random()}`;
+      await raw.send(xml("message", { from: alice, to: room, type: "groupchat", id: `msg-${Math.random()}` }, xml("body", {}, body)));
+      const heard = await juliet.waitFor((s) => s.is("message") && s.getChildText("body") === body);
+      assert.equal(heard.attrs.from, `${room}/Alice`);
+      const reflection = await waitUntil(() => received.find((s) => s.is("message") && s.getChildText("body") === body), "the reflection to Alice");
+      assert.equal(reflection.attrs.to, alice);
+    });
+
+    test("after restart() rooms can be entered again and carry messages", async () => {
+      const room = newRoom(server);
+      await createInstantRoom(await login("juliet"), room, "Juliet");
+      const t0 = performance.now();
+      await server.restart();
+      console.log(`${kind}: restarted in ${ms(t0)}`);
+      const [juliet, romeo] = [await login("juliet"), await login("romeo")];
+      const self = await enterRoom(juliet, room, "Juliet");
+      assertStatusCodes(self, ["110"]);
+      // Not persistent: the room is normally new again, and Prosody admits nobody else until configured.
+      if (statusCodes(self).includes("201")) await submitInstantRoomForm(juliet, room);
+      assertStatusCodes(await enterRoom(romeo, room, "Romeo"), ["110"]);
+      const body = `after the restart ${Math.random()}`;
+      await romeo.send(xml("message", { to: room, type: "groupchat" }, xml("body", {}, body)));
+      const heard = await juliet.waitFor((s) => s.is("message") && s.getChildText("body") === body);
+      assert.equal(heard.attrs.from, `${room}/Romeo`);
+    });
+
     test("kill() drops the users; restart() brings the server back on the same ports with its users", async () => {
       const romeo = await login("romeo");
       const ports = [server.c2sPort, server.componentPort];
@@ -132,6 +237,43 @@ for (const kind of ["prosody", "ejabberd"] as const) {
       assert.equal(existsSync(server.workDir), false, "work dir left after stop()");
     });
   });
+}
+
+const MUC = "http://jabber.org/protocol/muc";
+const MUC_USER = `${MUC}#user`;
+const MUC_OWNER = `${MUC}#owner`;
+const SID = "urn:xmpp:sid:0";
+const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+/** A fresh room on the server's MUC service: tests never share rooms. */
+function newRoom(server: XmppServer): string {
+  return `room-${Math.random().toString(36).slice(2, 10)}@${server.mucDomain}`;
+}
+
+/** Presence entering (or creating) a room, XEP-0045 §7.2; `from` only for a component's user. */
+function joinPresence(to: string, from?: string): XmlElement {
+  return xml("presence", from === undefined ? { to } : { to, from }, xml("x", { xmlns: MUC }));
+}
+
+/** The empty submitted owner form that turns a new room into an instant room (XEP-0045 §10.1.2). */
+function instantRoomForm(room: string, id: string, from?: string): XmlElement {
+  const attrs = { to: room, type: "set", id, ...(from === undefined ? {} : { from }) };
+  return xml("iq", attrs, xml("query", { xmlns: MUC_OWNER }, xml("x", { xmlns: "jabber:x:data", type: "submit" })));
+}
+
+/** The room's answer to our joining presence: our self-presence (status 110) or an error. */
+function isSelfPresence(stanza: XmlElement, room: string, nick: string): boolean {
+  return stanza.is("presence") && stanza.attrs.from === `${room}/${nick}` && (stanza.attrs.type === "error" || statusCodes(stanza).includes("110"));
+}
+
+function statusCodes(presence: XmlElement): string[] {
+  return presence.getChild("x", MUC_USER)?.getChildren("status").map((s) => s.attrs.code ?? "") ?? [];
+}
+
+function assertStatusCodes(presence: XmlElement, expected: string[]): void {
+  assert.equal(presence.attrs.type, undefined, `expected an available presence: ${presence.toString()}`);
+  const codes = statusCodes(presence);
+  for (const code of expected) assert.ok(codes.includes(code), `status ${code} missing from ${presence.toString()}`);
 }
 
 /** Pids whose command line mentions path (the server's config/spool dir is on it). */

@@ -43,6 +43,13 @@ interface World {
   disposable(): Promise<string>;
   /** Creates a webhook of `localpart` that nobody else uses (for a DELETE). */
   disposableWebhook(localpart: string): Promise<string>;
+  /** A room (XEP-0045) the victim joined, and one the attacker joined. */
+  victimRoom: string;
+  attackerRoom: string;
+  /** A room nobody has used, on the server's MUC service. */
+  freshRoom(): string;
+  /** Joins the victim to a fresh room (for the owner's DELETE and subject change). */
+  disposableRoom(): Promise<string>;
 }
 
 interface Res {
@@ -165,6 +172,45 @@ const ROUTES: Record<string, RouteSpec> = {
   // Webhooks: an account manages its own; another account's are "not found" (ids cannot be
   // probed); an admin manages every one. The admin token names no account, so it cannot create
   // one without `account` (account-not-found, like every account route).
+  // Rooms are the caller's own: another account naming the victim's room is not in it.
+  "PUT /v1/rooms/{room}": { kind: "account", params: (w) => ({ room: w.freshRoom() }), body: (w) => ({ nick: w.fresh() }), ok: 201, attacker: { status: 201 } },
+  "GET /v1/rooms": {
+    kind: "account",
+    ok: 200,
+    okCheck: (r, w) => (((r.body?.items ?? []) as { room: string }[]).some((i) => i.room === w.victimRoom) ? null : "the owner's list misses its room"),
+    attacker: {
+      status: 200,
+      check: (r, w) => {
+        const rooms = ((r.body?.items ?? []) as { room: string }[]).map((i) => i.room);
+        if (!rooms.includes(w.attackerRoom)) return "the attacker's own room is missing";
+        return rooms.includes(w.victimRoom) ? "lists the victim's room" : null;
+      },
+    },
+  },
+  "GET /v1/rooms/{room}": { kind: "account", params: (w) => ({ room: w.victimRoom }), ok: 200, attacker: { status: 404, code: "room-not-joined" } },
+  "DELETE /v1/rooms/{room}": {
+    kind: "account",
+    params: (w) => ({ room: w.victimRoom }),
+    okParams: async (w) => ({ room: await w.disposableRoom() }),
+    ok: 204,
+    attacker: { status: 404, code: "room-not-joined" },
+  },
+  "PUT /v1/rooms/{room}/subject": {
+    kind: "account",
+    params: (w) => ({ room: w.victimRoom }),
+    okParams: async (w) => ({ room: await w.disposableRoom() }),
+    body: () => ({ subject: "matrix probe" }),
+    ok: 202,
+    attacker: { status: 404, code: "room-not-joined" },
+  },
+  "POST /v1/rooms/{room}/invitations": {
+    kind: "account",
+    params: (w) => ({ room: w.victimRoom }),
+    body: () => ({ jid: CONTACT }),
+    ok: 202,
+    attacker: { status: 404, code: "room-not-joined" },
+  },
+
   "POST /v1/webhooks": {
     kind: "account",
     body: (w) => ({ url: w.hookUrl("matrix"), events: ["roster"] }),
@@ -479,8 +525,27 @@ describe("authorization matrix (generated from the app's routes)", () => {
     };
     const bystanderWebhookId = await createHook(BYSTANDER);
 
+    // Rooms: the victim's (with a nick only it knows) and the attacker's own.
+    const freshRoom = () => `${uniq("room")}@${server.mucDomain}`;
+    const victimRoom = freshRoom();
+    const victimNick = `victim-nick-${tag}`;
+    r = await as(victimToken, "PUT", `/v1/rooms/${victimRoom}`, { nick: victimNick });
+    assert.equal(r.status, 201, r.text);
+    const attackerRoom = freshRoom();
+    r = await as(attackerToken, "PUT", `/v1/rooms/${attackerRoom}`, { nick: attackerMarker });
+    assert.equal(r.status, 201, r.text);
+
     w = {
       victim,
+      victimRoom,
+      attackerRoom,
+      freshRoom,
+      async disposableRoom() {
+        const room = freshRoom();
+        const joined = await as(victimToken, "PUT", `/v1/rooms/${room}`, { nick: "owner" });
+        assert.equal(joined.status, 201, joined.text);
+        return room;
+      },
       victimJid: `${victim}@${gw.domain}`,
       victimToken,
       victimMsgId,
@@ -500,7 +565,7 @@ describe("authorization matrix (generated from the app's routes)", () => {
       },
       disposableWebhook: createHook,
     };
-    victimSecrets = [w.victimJid, victimMsgId, victimResource, victimRosterName, victimStatus, victimBody, victimHookUrl, victimHookNote];
+    victimSecrets = [w.victimJid, victimMsgId, victimResource, victimRosterName, victimStatus, victimBody, victimHookUrl, victimHookNote, victimRoom, victimNick];
     neverShown = [victimHookSecret, victimHookSecret.replace(/^whsec_/, "")];
 
     const shortExp = now() + 2;

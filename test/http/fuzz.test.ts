@@ -526,6 +526,9 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
   /** Webhooks of the user's (to a closed port on 127.0.0.1): one the fuzz never deletes, one it may. */
   let knownWebhookId = "";
   let disposableWebhookId = "";
+  /** Rooms the user joined (XEP-0045): one the fuzz never leaves, one it may. */
+  let knownRoom = "";
+  let disposableRoom = "";
   let sent = 0;
   let unauthenticatedAnswered = 0;
   let runtimeMs = 0;
@@ -550,6 +553,13 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
     await juliet.waitFor((s) => s.attrs.id === knownMessageId);
     await gw.request("PUT", "/v1/presence?resource=fuzz-session", { token: userToken, body: { status: "here" } });
     const hookUrl = `http://127.0.0.1:${await freePort()}/hook`;
+    for (const which of ["known", "disposable"]) {
+      const room = `fuzz-${which}-${randomBytes(3).toString("hex")}@${server.mucDomain}`;
+      const joined = await gw.request("PUT", `/v1/rooms/${room}`, { token: userToken, body: { nick: "fuzzer" } });
+      assert.equal(joined.status, 201, joined.text);
+      if (which === "known") knownRoom = room;
+      else disposableRoom = room;
+    }
     for (const which of ["known", "disposable"]) {
       const hook = await gw.request("POST", "/v1/webhooks", { token: userToken, body: { url: hookUrl, description: which } });
       assert.equal(hook.status, 201, hook.text);
@@ -617,11 +627,13 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
     const freshLocalpart = (rng: Rng) => `fz${rng.int(1e9).toString(36)}`;
     const safeLocalpart = (lp: string, rng: Rng) => (accountLocalpart(lp, domain) === USER ? freshLocalpart(rng) : lp);
     /**
-     * A valid path parameter of a route: under /v1/webhooks an `id` names the user's webhook (a
-     * DELETE the disposable one, so the read-back after the fuzz still finds the other).
+     * A valid path parameter of a route: under /v1/webhooks an `id` names the user's webhook, a
+     * `room` one of the user's rooms (a DELETE the disposable one of each, so the read-back after
+     * the fuzz still finds the other).
      */
     const validParam = (r: Route, name: string, rng: Rng, method = r.method): string => {
       if (name === "id" && r.path.startsWith("/v1/webhooks/")) return method === "DELETE" ? disposableWebhookId : knownWebhookId;
+      if (name === "room") return method === "DELETE" ? disposableRoom : knownRoom;
       return String(validValue(name, undefined, rng));
     };
 

@@ -33,12 +33,16 @@ function message(to: string, id: string, extra: Partial<InboundMessage> = {}): I
     receiptRequested: false,
     receivedId: null,
     error: null,
+    originId: null,
+    delay: null,
+    invitation: null,
+    mucUser: false,
     ...extra,
   };
 }
 
 function subscribe(to: string): InboundPresence {
-  return { kind: "presence", fromRaw: JULIET, toRaw: to, from: parseJid(JULIET), to: parseJid(to), id: "p1", type: "subscribe", show: null, status: null, statusText: null, priority: 0 };
+  return { kind: "presence", fromRaw: JULIET, toRaw: to, from: parseJid(JULIET), to: parseJid(to), id: "p1", type: "subscribe", show: null, status: null, statusText: null, priority: 0, muc: null, error: null };
 }
 
 describe("Inbound batches", () => {

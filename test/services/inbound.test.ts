@@ -35,12 +35,16 @@ function message(from: string, to: string, extra: Partial<InboundMessage> = {}):
     receiptRequested: false,
     receivedId: null,
     error: null,
+    originId: null,
+    delay: null,
+    invitation: null,
+    mucUser: false,
     ...extra,
   };
 }
 
 function presenceStanza(from: string, to: string, type: string, extra: Partial<InboundPresence> = {}): InboundPresence {
-  return { kind: "presence", fromRaw: from, toRaw: to, from: parseJid(from), to: parseJid(to), id: null, type, show: null, status: null, statusText: null, priority: 0, ...extra };
+  return { kind: "presence", fromRaw: from, toRaw: to, from: parseJid(from), to: parseJid(to), id: null, type, show: null, status: null, statusText: null, priority: 0, muc: null, error: null, ...extra };
 }
 
 describe("Inbound service", () => {

@@ -1,0 +1,107 @@
+// Rooms an account joined (XEP-0045) and their occupants as the rooms presented them. Raw SQL that
+// runs in either kind of transaction: the inbound path (room presence and messages) and the HTTP
+// use cases share it.
+import { sql, type AnyTx } from "./client.js";
+
+export type RoomStatus = "joining" | "joined" | "failed";
+
+export interface RoomRow {
+  accountId: number;
+  room: string;
+  nick: string;
+  password: string | null;
+  status: RoomStatus;
+  role: string | null;
+  affiliation: string | null;
+  created: boolean;
+  subject: unknown;
+  error: { type: string; condition: string; text?: string } | null;
+  lastMessageAt: Date | null;
+  history: { maxStanzas?: number; since?: string } | null;
+  joinedAt: Date | null;
+}
+
+export interface OccupantRow {
+  nick: string;
+  role: string;
+  affiliation: string;
+  jid: string | null;
+}
+
+const columns = (t: string) => `${t}.account_id AS "accountId", ${t}.room, ${t}.nick, ${t}.password, ${t}.status, ${t}.role, ${t}.affiliation,
+  ${t}.created, ${t}.subject, ${t}.error, ${t}.last_message_at AS "lastMessageAt", ${t}.history, ${t}.joined_at AS "joinedAt"`;
+const COLUMNS = columns("room");
+
+/** Records a join (or a rejoin with another nick): status joining until the room answers. */
+export async function recordJoin(tx: AnyTx, accountId: number, room: string, nick: string, password: string | null, history: RoomRow["history"]): Promise<void> {
+  await sql(
+    tx,
+    `INSERT INTO room (account_id, room, nick, password, status, history) VALUES ($1, $2, $3, $4, 'joining', $5::json)
+     ON CONFLICT (account_id, room) DO UPDATE SET nick = EXCLUDED.nick, password = EXCLUDED.password, status = 'joining', error = NULL,
+       history = EXCLUDED.history, updated_at = now()`,
+    [accountId, room, nick, password, history === null ? null : JSON.stringify(history)],
+  );
+  await sql(tx, "DELETE FROM room_occupant WHERE account_id = $1 AND room = $2", [accountId, room]);
+}
+
+export async function findRoom(tx: AnyTx, accountId: number, room: string): Promise<RoomRow | null> {
+  return (await sql<RoomRow>(tx, `SELECT ${COLUMNS} FROM room WHERE account_id = $1 AND room = $2`, [accountId, room]))[0] ?? null;
+}
+
+export function listRooms(tx: AnyTx, accountId: number): Promise<RoomRow[]> {
+  return sql<RoomRow>(tx, `SELECT ${COLUMNS} FROM room WHERE account_id = $1 AND status <> 'failed' ORDER BY room`, [accountId]);
+}
+
+/** Every room to be in (after a restart or a reconnect), with its account's localpart. */
+export function roomsToRejoin(tx: AnyTx): Promise<(RoomRow & { localpart: string })[]> {
+  return sql(tx, `SELECT ${columns("r")}, a.localpart FROM room r JOIN account a ON a.id = r.account_id WHERE r.status <> 'failed'`, []);
+}
+
+export function occupants(tx: AnyTx, accountId: number, room: string): Promise<OccupantRow[]> {
+  return sql<OccupantRow>(tx, "SELECT nick, role, affiliation, jid FROM room_occupant WHERE account_id = $1 AND room = $2 ORDER BY nick", [accountId, room]);
+}
+
+export async function deleteRoom(tx: AnyTx, accountId: number, room: string): Promise<boolean> {
+  return (await sql(tx, "DELETE FROM room WHERE account_id = $1 AND room = $2 RETURNING 1", [accountId, room])).length > 0;
+}
+
+/** The room confirmed the join (self-presence, status 110). */
+export async function markJoined(tx: AnyTx, accountId: number, room: string, role: string, affiliation: string, created: boolean): Promise<void> {
+  await sql(
+    tx,
+    `UPDATE room SET status = 'joined', role = $3, affiliation = $4, created = created OR $5, joined_at = COALESCE(joined_at, now()), error = NULL, updated_at = now()
+     WHERE account_id = $1 AND room = $2`,
+    [accountId, room, role, affiliation, created],
+  );
+}
+
+export async function markFailed(tx: AnyTx, accountId: number, room: string, error: RoomRow["error"]): Promise<void> {
+  await sql(tx, "UPDATE room SET status = 'failed', error = $3::json, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, JSON.stringify(error)]);
+}
+
+export async function putOccupant(tx: AnyTx, accountId: number, room: string, o: OccupantRow): Promise<void> {
+  await sql(
+    tx,
+    `INSERT INTO room_occupant (account_id, room, nick, role, affiliation, jid) VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (account_id, room, nick) DO UPDATE SET role = EXCLUDED.role, affiliation = EXCLUDED.affiliation, jid = EXCLUDED.jid`,
+    [accountId, room, o.nick, o.role, o.affiliation, o.jid],
+  );
+}
+
+export async function removeOccupant(tx: AnyTx, accountId: number, room: string, nick: string): Promise<void> {
+  await sql(tx, "DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND nick = $3", [accountId, room, nick]);
+}
+
+export async function setSubject(tx: AnyTx, accountId: number, room: string, subject: unknown): Promise<void> {
+  await sql(tx, "UPDATE room SET subject = $3::json, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, JSON.stringify(subject)]);
+}
+
+/** A room message was seen at `at`: a rejoin asks for history after it. */
+export async function sawMessage(tx: AnyTx, accountId: number, room: string, at: Date): Promise<void> {
+  await sql(tx, "UPDATE room SET last_message_at = GREATEST(COALESCE(last_message_at, $3), $3) WHERE account_id = $1 AND room = $2", [accountId, room, at]);
+}
+
+/** Our own nick changed (status 303 about ourselves). */
+export async function renameSelf(tx: AnyTx, accountId: number, room: string, nick: string): Promise<void> {
+  await sql(tx, "UPDATE room SET nick = $3, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, nick]);
+}

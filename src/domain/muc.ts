@@ -1,0 +1,80 @@
+// Multi-user chat (XEP-0045) as data: what the rooms an account joined tell it (presence with
+// muc#user items and status codes, XEP-0045 §7.2 and §17.1), and the rules that read it. Pure:
+// the XMPP adapter parses and renders, src/services/rooms*.ts act.
+
+/** The resource an account's room occupancy uses: rooms see `localpart@domain/rooms`. */
+export const ROOM_RESOURCE = "rooms";
+
+/** How long a join waits for the room's answer before it is reported as unavailable. */
+export const JOIN_TIMEOUT_MS = 10_000;
+
+export const MUC_ROLES = ["moderator", "participant", "visitor", "none"] as const;
+export type MucRole = (typeof MUC_ROLES)[number];
+export const MUC_AFFILIATIONS = ["owner", "admin", "member", "outcast", "none"] as const;
+export type MucAffiliation = (typeof MUC_AFFILIATIONS)[number];
+
+/** XEP-0045 §17.1 status codes the gateway acts on. */
+export const STATUS = {
+  /** The presence is about the receiving occupant itself. */
+  self: 110,
+  /** The room was created by this join (it is locked until configured: §10.1). */
+  created: 201,
+  /** The service changed the requested nick. */
+  nickAssigned: 210,
+  /** Banned from the room. */
+  banned: 301,
+  /** Nickname changed (the item carries the new nick). */
+  nickChanged: 303,
+  /** Kicked from the room. */
+  kicked: 307,
+  /** Removed because of an affiliation change. */
+  affiliationRemoved: 321,
+  /** Removed because the room became members-only. */
+  membersOnly: 322,
+  /** Removed because the service is shutting down. */
+  shutdown: 332,
+} as const;
+
+/** The muc#user payload of a presence from a room occupant (room@service/nick). */
+export interface MucPresence {
+  role: MucRole;
+  affiliation: MucAffiliation;
+  /** The occupant's real JID, when the room shows it (non-anonymous rooms, or to moderators). */
+  jid: string | null;
+  /** With status 303: the occupant's new nick. */
+  newNick: string | null;
+  statuses: number[];
+}
+
+/** A mediated invitation (XEP-0045 §7.8.2) or a direct one (XEP-0249), as received. */
+export interface RoomInvitation {
+  room: string;
+  from: string;
+  reason: string | null;
+  password: string | null;
+  /** "mediated": relayed by the room; "direct": sent by the inviter itself. */
+  via: "mediated" | "direct";
+}
+
+const asRole = (v: string | undefined): MucRole => ((MUC_ROLES as readonly string[]).includes(v ?? "") ? (v as MucRole) : "none");
+const asAffiliation = (v: string | undefined): MucAffiliation => ((MUC_AFFILIATIONS as readonly string[]).includes(v ?? "") ? (v as MucAffiliation) : "none");
+
+/** A muc#user <item/> and the <status code/> values, normalised (unknown values are "none", bad codes dropped). */
+export function mucPresence(item: { role?: string; affiliation?: string; jid?: string; nick?: string } | null, codes: string[]): MucPresence {
+  return {
+    role: asRole(item?.role),
+    affiliation: asAffiliation(item?.affiliation),
+    jid: item?.jid ?? null,
+    newNick: item?.nick ?? null,
+    statuses: codes.map((c) => Number.parseInt(c, 10)).filter((n) => Number.isInteger(n) && n >= 100 && n <= 999),
+  };
+}
+
+/** Why an occupant left, from an unavailable presence's status codes (XEP-0045 §17.1); null: it just left. */
+export function departure(statuses: readonly number[]): "kicked" | "banned" | "nick-changed" | "removed" | null {
+  if (statuses.includes(STATUS.banned)) return "banned";
+  if (statuses.includes(STATUS.kicked)) return "kicked";
+  if (statuses.includes(STATUS.nickChanged)) return "nick-changed";
+  if (statuses.includes(STATUS.affiliationRemoved) || statuses.includes(STATUS.membersOnly) || statuses.includes(STATUS.shutdown)) return "removed";
+  return null;
+}

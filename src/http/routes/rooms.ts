@@ -1,0 +1,93 @@
+// Group chat routes (API.md "Group chat (1.1, XEP-0045)"): the calling account's rooms.
+import { Type } from "@sinclair/typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { AppError } from "../../domain/errors.js";
+import { bare, jidToString, parseJid } from "../../domain/jid.js";
+import { callerAccount, type Gateway } from "../context.js";
+import { problemResponses, xmlText } from "../schemas.js";
+
+const tags = ["rooms"];
+const RoomParam = Type.Object({ room: Type.String({ minLength: 3, maxLength: 3071, description: "The room's bare JID, e.g. lobby@conference.example.com" }) });
+const Nick = Type.String({ minLength: 1, maxLength: 1023, pattern: "^[^\\u0000-\\u001F\\u007F]+$", description: "The account's nick in the room" });
+const Occupant = Type.Object({ nick: Type.String(), role: Type.String(), affiliation: Type.String(), jid: Type.Union([Type.String(), Type.Null()]) });
+const RoomView = Type.Object({
+  room: Type.String(),
+  nick: Type.String(),
+  status: Type.Union([Type.Literal("joining"), Type.Literal("joined")], { description: "joining: the room has not answered a (re)join yet" }),
+  role: Type.Union([Type.String(), Type.Null()]),
+  affiliation: Type.Union([Type.String(), Type.Null()]),
+  subject: Type.Unknown(),
+  occupants: Type.Array(Occupant),
+});
+const JoinBody = Type.Object(
+  {
+    nick: Nick,
+    password: Type.Optional(xmlText(1024)),
+    history: Type.Optional(
+      Type.Object(
+        { maxStanzas: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })), since: Type.Optional(Type.String({ format: "date-time" })) },
+        { additionalProperties: false, description: "What history the room sends on this join (XEP-0045 §7.2.15)" },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** A room from a path parameter: a bare JID with a localpart (RFC 7622), not on our own domain. */
+function roomJid(raw: string, domain: string): string {
+  const jid = parseJid(raw);
+  if (!jid || jid.local === undefined || jid.resource !== undefined || jid.domain === domain) {
+    throw new AppError("invalid-jid", `params.room: "${raw}" is not a room's bare JID`, { field: "params.room" });
+  }
+  return jidToString(bare(jid));
+}
+
+export function roomRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
+  const account = async (req: Parameters<typeof callerAccount>[1]) => gw.accounts.ref(await callerAccount(gw, req));
+  return async (app) => {
+    app.put(
+      "/v1/rooms/:room",
+      { schema: { tags, summary: "Join a room (creating an instant room if there is none)", params: RoomParam, body: JoinBody, response: { 200: RoomView, 201: RoomView, ...problemResponses(400, 401, 403, 404, 409, 503) } } },
+      async (req, reply) => {
+        const { view, created } = await gw.rooms.join(await account(req), roomJid(req.params.room, gw.accounts.domain), req.body);
+        return reply.code(created ? 201 : 200).send(view);
+      },
+    );
+    app.get("/v1/rooms", { schema: { tags, summary: "The rooms the account joined", response: { 200: Type.Object({ items: Type.Array(RoomView) }), ...problemResponses(401, 404) } } }, async (req) => ({
+      items: await gw.rooms.list(await account(req)),
+    }));
+    app.get("/v1/rooms/:room", { schema: { tags, summary: "A joined room: occupants and subject", params: RoomParam, response: { 200: RoomView, ...problemResponses(400, 401, 404) } } }, async (req) =>
+      gw.rooms.get(await account(req), roomJid(req.params.room, gw.accounts.domain)),
+    );
+    app.delete("/v1/rooms/:room", { schema: { tags, summary: "Leave a room", params: RoomParam, response: { 204: Type.Null(), ...problemResponses(400, 401, 404) } } }, async (req, reply) => {
+      await gw.rooms.leave(await account(req), roomJid(req.params.room, gw.accounts.domain));
+      return reply.code(204).send(null);
+    });
+    app.put(
+      "/v1/rooms/:room/subject",
+      { schema: { tags, summary: "Change the room's subject", params: RoomParam, body: Type.Object({ subject: xmlText(1024) }, { additionalProperties: false }), response: { 202: Type.Null(), ...problemResponses(400, 401, 404) } } },
+      async (req, reply) => {
+        await gw.rooms.setSubject(await account(req), roomJid(req.params.room, gw.accounts.domain), req.body.subject);
+        return reply.code(202).send(null);
+      },
+    );
+    app.post(
+      "/v1/rooms/:room/invitations",
+      {
+        schema: {
+          tags,
+          summary: "Invite someone through the room (XEP-0045 §7.8.2)",
+          params: RoomParam,
+          body: Type.Object({ jid: Type.String({ minLength: 3, maxLength: 3071 }), reason: Type.Optional(xmlText(1024)) }, { additionalProperties: false }),
+          response: { 202: Type.Null(), ...problemResponses(400, 401, 404) },
+        },
+      },
+      async (req, reply) => {
+        const invitee = parseJid(req.body.jid);
+        if (!invitee) throw new AppError("invalid-jid", `body.jid: "${req.body.jid}" is not a JID`, { field: "body.jid" });
+        await gw.rooms.invite(await account(req), roomJid(req.params.room, gw.accounts.domain), jidToString(bare(invitee)), req.body.reason ?? null);
+        return reply.code(202).send(null);
+      },
+    );
+  };
+}

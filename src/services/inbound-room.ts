@@ -1,0 +1,132 @@
+// What rooms send to an account's occupant JID (localpart@domain/rooms), XEP-0045: presence of
+// occupants (§7.2.3; our own with status 110 confirms a join, §7.2.2; 201 means we created the room,
+// which we then configure as an instant room, §10.1.2), refusals (§7.2.6-§7.2.10), departures with
+// their reasons (§7.14, §8.2 kick, §9.1 ban, §7.6 nick change), group messages and history
+// (§7.2.15, delay-stamped per XEP-0203), subject changes (§8.1) and private messages (§7.5).
+// Each becomes state in `room`/`room_occupant` and events in the account's log.
+import { randomUUID } from "node:crypto";
+import type { AnyTx } from "../db/client.js";
+import { sql } from "../db/client.js";
+import type { NewEvent } from "../db/events.js";
+import { findRoom, markFailed, markJoined, putOccupant, removeOccupant, renameSelf, sawMessage, setSubject, deleteRoom } from "../db/rooms.js";
+import type { Account } from "../domain/account.js";
+import { event } from "../domain/events.js";
+import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
+import { bare, jidToString, type Jid } from "../domain/jid.js";
+import { departure, STATUS } from "../domain/muc.js";
+import type { Stanza } from "../domain/stanza.js";
+import type { PendingWrites } from "./inbound-message.js";
+
+type From = { from: Jid; fromRaw: string; toRaw: string };
+
+/** Presence from room@service/nick to our occupant JID. */
+export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account: Account, pending: PendingWrites, replies: Stanza[]): Promise<void> {
+  const room = jidToString(bare(p.from));
+  const row = await findRoom(tx, account.id, room);
+  if (!row) return;
+  const nick = p.from.resource ?? "";
+  const add = (e: NewEvent) => pending.add(e);
+  const roomEvent = (data: Parameters<typeof event<"room">>[1]) => add({ accountId: account.id, ...event("room", data) });
+
+  if (p.type === "error") {
+    // A refused join (§7.2.6-§7.2.10): the waiting request reads the row.
+    if (row.status !== "joining") return;
+    await markFailed(tx, account.id, room, p.error);
+    roomEvent({ room, kind: "join-failed", nick: row.nick, ...(p.error ? { error: p.error } : {}) });
+    return;
+  }
+  const muc = p.muc;
+  if (!muc) return;
+  const self = muc.statuses.includes(STATUS.self) || nick === row.nick;
+  if (p.type === "unavailable") {
+    const why = departure(muc.statuses);
+    if (self) {
+      if (why === "nick-changed" && muc.newNick) {
+        await renameSelf(tx, account.id, room, muc.newNick);
+        roomEvent({ room, kind: "nick-changed", nick, newNick: muc.newNick, self: true });
+      } else if (why === "kicked" || why === "banned" || why === "removed") {
+        // No longer in the room (§8.2, §9.1): it is not rejoined.
+        await deleteRoom(tx, account.id, room);
+        roomEvent({ room, kind: why, nick, self: true, ...(p.statusText ? { reason: p.statusText } : {}) });
+      }
+      return;
+    }
+    await removeOccupant(tx, account.id, room, nick);
+    if (why === "nick-changed" && muc.newNick) roomEvent({ room, kind: "nick-changed", nick, newNick: muc.newNick });
+    else if (why === "kicked" || why === "banned") roomEvent({ room, kind: why, nick });
+    else roomEvent({ room, kind: "occupant-left", nick });
+    return;
+  }
+  const occupant = { nick, role: muc.role, affiliation: muc.affiliation, jid: muc.jid };
+  const before = await sql<{ role: string }>(tx, "SELECT role FROM room_occupant WHERE account_id = $1 AND room = $2 AND nick = $3", [account.id, room, nick]);
+  await putOccupant(tx, account.id, room, occupant);
+  if (self) {
+    const created = muc.statuses.includes(STATUS.created);
+    if (row.status !== "joined") {
+      await markJoined(tx, account.id, room, muc.role, muc.affiliation, created);
+      roomEvent({ room, kind: "joined", nick, role: muc.role, affiliation: muc.affiliation, self: true });
+    }
+    // §10.1.2: a room we created stays locked until configured: accept the defaults.
+    if (created) replies.push({ kind: "muc-instant", from: p.toRaw, to: room, id: randomUUID() });
+    return;
+  }
+  // The occupants present before our own presence arrived are the room as we found it (the join's
+  // answer lists them); after it, newcomers and role changes are events.
+  if (row.status !== "joined") return;
+  if (before.length === 0) roomEvent({ room, kind: "occupant-joined", nick, role: muc.role, affiliation: muc.affiliation, jid: muc.jid });
+  else if (before[0]!.role !== muc.role) roomEvent({ room, kind: "role-changed", nick, role: muc.role, affiliation: muc.affiliation });
+}
+
+/**
+ * A message from a room to our occupant JID: a group message (ours reflected: `own`), history, a
+ * subject change, or a private message from an occupant. Returns false when it is not from a room
+ * the account is in (the caller handles it as an ordinary message).
+ */
+export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: Account, pending: PendingWrites): Promise<boolean> {
+  const room = jidToString(bare(m.from));
+  const row = await findRoom(tx, account.id, room);
+  if (!row) return false;
+  const nick = m.from.resource ?? null;
+  if (m.type === "groupchat" && m.subject !== null && m.body === null) {
+    // §8.1: a subject change (also sent once after joining: the current subject).
+    await setSubject(tx, account.id, room, m.subject);
+    pending.add({ accountId: account.id, ...event("room", { room, kind: "subject", subject: m.subject, ...(nick ? { nick } : {}) }) });
+    return true;
+  }
+  if (m.body === null) return true;
+  if (m.type === "groupchat" && m.delay && m.id) {
+    // History after a rejoin may overlap what the log already has (§7.2.15 `since` is inclusive).
+    const seen = await sql(tx, "SELECT 1 FROM message WHERE account_id = $1 AND peer = $2 AND stanza_id = $3 AND direction = 'in' LIMIT 1", [account.id, room, m.id]);
+    if (seen.length > 0) return true;
+  }
+  const own = m.type === "groupchat" && nick === row.nick;
+  const at = m.delay ? new Date(m.delay) : new Date();
+  if (m.type === "groupchat" && !Number.isNaN(at.getTime())) await sawMessage(tx, account.id, room, at);
+  const id = randomUUID();
+  const type = m.type === "groupchat" ? "groupchat" : m.type === "headline" ? "headline" : m.type === "normal" ? "normal" : "chat";
+  pending.add(
+    {
+      accountId: account.id,
+      ...event("message", {
+        id,
+        from: m.fromRaw,
+        to: m.toRaw,
+        type,
+        body: m.body,
+        subject: m.subject,
+        thread: m.thread,
+        lang: m.lang,
+        state: m.state,
+        receiptRequested: false,
+        stanzaId: m.id,
+        createdAt: new Date().toISOString(),
+        room,
+        ...(nick ? { nick } : {}),
+        ...(m.type === "groupchat" ? { own } : {}),
+        ...(m.delay ? { delay: m.delay } : {}),
+      }),
+    },
+    { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: false, stanzaId: m.id },
+  );
+  return true;
+}

@@ -1,0 +1,155 @@
+// Group chat for hosted accounts (API.md "Group chat (1.1, XEP-0045)"): joining, leaving, listing
+// and acting in rooms. A join is state in Postgres (`room`): the join presence is recorded with it
+// and sent by the link holder; the request waits (polling the row, so it works from any instance)
+// until the room answered. After a restart or a reconnect the link holder rejoins every room,
+// asking only for the history it missed (XEP-0045 §7.2.15). What rooms send is handled by
+// src/services/inbound-room.ts.
+import { randomUUID } from "node:crypto";
+import type { Database } from "../db/client.js";
+import { deleteRoom, findRoom, listRooms, occupants, recordJoin, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
+import { accountJid, type AccountRef } from "../domain/account.js";
+import { AppError, type ErrorCode } from "../domain/errors.js";
+import { JOIN_TIMEOUT_MS, ROOM_RESOURCE } from "../domain/muc.js";
+import { presence, type Stanza } from "../domain/stanza.js";
+import type { Delivery } from "./delivery.js";
+
+export interface RoomView {
+  room: string;
+  nick: string;
+  status: "joining" | "joined";
+  role: string | null;
+  affiliation: string | null;
+  subject: unknown;
+  occupants: OccupantRow[];
+}
+
+export interface JoinRequest {
+  nick: string;
+  password?: string;
+  history?: { maxStanzas?: number; since?: string };
+}
+
+/** RFC 6120 §8.3 conditions a room refuses a join with (XEP-0045 §7.2.6-§7.2.10), as our codes. */
+const REFUSALS: Record<string, ErrorCode> = {
+  conflict: "room-nick-conflict",
+  "registration-required": "room-members-only",
+  forbidden: "room-banned",
+  "not-authorized": "room-password-required",
+  "item-not-found": "room-not-found",
+  "not-allowed": "room-not-found",
+  "remote-server-not-found": "room-not-found",
+  "service-unavailable": "room-unavailable",
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Rooms {
+  constructor(
+    private readonly db: Database,
+    private readonly delivery: Delivery,
+    private readonly domain: string,
+  ) {}
+
+  /** The occupant JID an account's room stanzas come from. */
+  private occupant(account: AccountRef): string {
+    return `${account.jid}/${ROOM_RESOURCE}`;
+  }
+
+  private async view(row: RoomRow): Promise<RoomView> {
+    return {
+      room: row.room,
+      nick: row.nick,
+      status: row.status === "joined" ? "joined" : "joining",
+      role: row.role,
+      affiliation: row.affiliation,
+      subject: row.subject ?? null,
+      occupants: await occupants(this.db.prisma, row.accountId, row.room),
+    };
+  }
+
+  /**
+   * PUT /v1/rooms/{room}: joins (creating an instant room when there is none) and returns once the
+   * room confirmed, with `created` when this join made the room.
+   */
+  async join(account: AccountRef, room: string, req: JoinRequest): Promise<{ view: RoomView; created: boolean }> {
+    const history = req.history ?? null;
+    const join: Stanza = { kind: "muc-join", from: this.occupant(account), to: `${room}/${req.nick}`, password: req.password ?? null, history };
+    await this.delivery.transaction(async (tx, send) => {
+      await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history);
+      await send(account.id, [join]);
+    });
+    const deadline = Date.now() + JOIN_TIMEOUT_MS;
+    for (let wait = 20; ; wait = Math.min(wait * 2, 200)) {
+      const row = await findRoom(this.db.prisma, account.id, room);
+      if (!row) throw new AppError("room-not-joined", `the join of ${room} was cancelled`);
+      if (row.status === "joined") return { view: await this.view(row), created: row.created };
+      if (row.status === "failed") {
+        const condition = row.error?.condition ?? "undefined-condition";
+        throw new AppError(REFUSALS[condition] ?? "room-unavailable", `${room} refused the join: ${condition}${row.error?.text ? ` (${row.error.text})` : ""}`, { condition });
+      }
+      if (Date.now() > deadline) throw new AppError("room-unavailable", `${room} did not answer the join within ${JOIN_TIMEOUT_MS / 1000} s; the gateway keeps trying`, { retryAfter: 5 });
+      await sleep(wait);
+    }
+  }
+
+  async list(account: AccountRef): Promise<RoomView[]> {
+    return Promise.all((await listRooms(this.db.prisma, account.id)).map((r) => this.view(r)));
+  }
+
+  async get(account: AccountRef, room: string): Promise<RoomView> {
+    const row = await findRoom(this.db.prisma, account.id, room);
+    if (!row || row.status === "failed") throw new AppError("room-not-joined", `${account.jid} has not joined ${room}`);
+    return this.view(row);
+  }
+
+  /** DELETE /v1/rooms/{room}: leaves (XEP-0045 §7.14) and forgets the room. */
+  async leave(account: AccountRef, room: string): Promise<void> {
+    const left = await this.delivery.transaction(async (tx, send) => {
+      const row = await findRoom(tx, account.id, room);
+      if (!row) return false;
+      await deleteRoom(tx, account.id, room);
+      if (row.status !== "failed") await send(account.id, [presence(this.occupant(account), `${room}/${row.nick}`, "unavailable")]);
+      return true;
+    });
+    if (!left) throw new AppError("room-not-joined", `not in ${room}`);
+  }
+
+  /** PUT /v1/rooms/{room}/subject (XEP-0045 §8.1); the room's answer arrives as a `room` event. */
+  async setSubject(account: AccountRef, room: string, subject: string): Promise<void> {
+    await this.send(account, room, (from) => ({ kind: "muc-subject", from, to: room, id: randomUUID(), subject }));
+  }
+
+  /** POST /v1/rooms/{room}/invitations: a mediated invitation (XEP-0045 §7.8.2). */
+  async invite(account: AccountRef, room: string, invitee: string, reason: string | null): Promise<void> {
+    await this.send(account, room, (from) => ({ kind: "muc-invite", from, to: room, id: randomUUID(), invitee, reason }));
+  }
+
+  private async send(account: AccountRef, room: string, stanza: (from: string) => Stanza): Promise<void> {
+    await this.delivery.transaction(async (tx, send) => {
+      const row = await findRoom(tx, account.id, room);
+      if (!row || row.status !== "joined") throw new AppError("room-not-joined", `not in ${room}`);
+      await send(account.id, [stanza(this.occupant(account))]);
+    });
+  }
+
+  /**
+   * On the link holder, whenever its link comes up: every room is joined again, asking for the
+   * history since the last message seen (none at all if it saw none since joining).
+   */
+  async rejoin(): Promise<number> {
+    const rows = await roomsToRejoin(this.db.prisma);
+    if (rows.length === 0) return 0;
+    const byAccount = new Map<number, Stanza[]>();
+    for (const r of rows) {
+      const since = (r.lastMessageAt ?? r.joinedAt ?? new Date()).toISOString();
+      const from = `${accountJid(r.localpart, this.domain)}/${ROOM_RESOURCE}`;
+      const list = byAccount.get(r.accountId) ?? [];
+      list.push({ kind: "muc-join", from, to: `${r.room}/${r.nick}`, password: r.password, history: { since } });
+      byAccount.set(r.accountId, list);
+    }
+    await this.delivery.transaction(async (tx, send) => {
+      for (const [accountId, stanzas] of byAccount) await send(accountId, stanzas);
+    });
+    return rows.length;
+  }
+}

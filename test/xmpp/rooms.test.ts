@@ -1,0 +1,145 @@
+// Group chat (XEP-0045) on both servers' real MUC services, with a real XMPP user in the same
+// rooms: a hosted account joins (creating an instant room), sees occupants and messages as events,
+// changes the subject, invites, leaves; a nick conflict and a kick come back as what they are; and
+// after the gateway restarts it rejoins, getting what it missed once.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import xml from "@xmpp/xml";
+import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
+
+const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
+const MUC = "conference.localhost";
+const NS_MUC = "http://jabber.org/protocol/muc";
+const NS_USER = `${NS_MUC}#user`;
+
+interface Ev {
+  id: number;
+  event: string;
+  data: Record<string, unknown>;
+}
+
+for (const kind of KINDS) {
+  describe(`rooms (${kind})`, () => {
+    let server: XmppServer;
+    let gw: TestGateway;
+    let juliet: XmppUser;
+    let db: TestDatabase;
+
+    before(async () => {
+      server = await startXmppServer(kind);
+      await server.registerUser("juliet", "pw-juliet");
+      // Our own database: the restart test starts a second gateway on it.
+      db = await createTestDatabase();
+      gw = await startTestGateway(server, {}, db);
+      juliet = await connectUser(server, "juliet", "pw-juliet", "muc");
+      await juliet.sendPresence();
+    });
+    after(async () => {
+      await juliet?.stop();
+      await gw?.stop();
+      await db?.drop();
+      await server?.stop();
+    });
+
+    const events = async (localpart: string): Promise<Ev[]> =>
+      (await gw.request("GET", "/v1/events?since=0&limit=1000", { token: gw.token(localpart), headers: { accept: "application/json" } })).body.items as Ev[];
+    const until = async (localpart: string, what: string, pred: (e: Ev) => boolean): Promise<Ev> => {
+      let found: Ev | undefined;
+      await waitFor(async () => (found = (await events(localpart)).find(pred)) !== undefined, 10_000, what);
+      return found!;
+    };
+    /** Juliet enters a room (creating it if need be, as an instant room) and waits for her self-presence. */
+    async function julietJoins(room: string, nick = "juliet"): Promise<void> {
+      await juliet.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: NS_MUC })));
+      const self = await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${nick}` && !!s.getChild("x", NS_USER)?.getChildren("status").some((c) => c.attrs.code === "110"), 10_000);
+      if (self.getChild("x", NS_USER)!.getChildren("status").some((c) => c.attrs.code === "201")) {
+        await juliet.send(xml("iq", { to: room, type: "set", id: `cfg-${room}` }, xml("query", { xmlns: `${NS_MUC}#owner` }, xml("x", { xmlns: "jabber:x:data", type: "submit" }))));
+        await juliet.waitFor((s) => s.is("iq") && s.attrs.id === `cfg-${room}`, 10_000);
+      }
+    }
+    const groupchat = (room: string, body: string, id: string) => juliet.send(xml("message", { to: room, type: "groupchat", id }, xml("body", {}, body)));
+
+    it("joins a new room as an instant room (201), sees a newcomer and her messages, sets the subject", async () => {
+      await gw.createAccount("romeo");
+      const token = gw.token("romeo");
+      const room = `balcony-${kind}@${MUC}`;
+      const joined = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "romeo" } });
+      assert.equal(joined.status, 201, joined.text);
+      assert.equal(joined.body.room, room);
+      assert.equal(joined.body.status, "joined");
+      assert.equal(joined.body.affiliation, "owner");
+      assert.deepEqual(joined.body.occupants.map((o: { nick: string }) => o.nick), ["romeo"]);
+      // The room was configured as an instant room: someone else can enter it.
+      await julietJoins(room);
+      const arrived = await until("romeo", "juliet joined", (e) => e.event === "room" && e.data.kind === "occupant-joined" && e.data.nick === "juliet");
+      assert.equal(arrived.data.room, room);
+      await groupchat(room, "hello room", "g1");
+      const msg = await until("romeo", "juliet's group message", (e) => e.event === "message" && e.data.body === "hello room");
+      assert.deepEqual({ room: msg.data.room, nick: msg.data.nick, own: msg.data.own, type: msg.data.type }, { room, nick: "juliet", own: false, type: "groupchat" });
+      const details = await gw.request("GET", `/v1/rooms/${room}`, { token });
+      assert.deepEqual(details.body.occupants.map((o: { nick: string }) => o.nick).sort(), ["juliet", "romeo"]);
+      assert.equal((await gw.request("PUT", `/v1/rooms/${room}/subject`, { token, body: { subject: "Verona" } })).status, 202);
+      const subject = await juliet.waitFor((s: XmlElement) => s.is("message") && s.attrs.from === `${room}/romeo` && s.getChildText("subject") === "Verona", 10_000);
+      assert.equal(subject.attrs.type, "groupchat");
+      const changed = await until("romeo", "subject event", (e) => e.event === "room" && e.data.kind === "subject" && e.data.subject === "Verona");
+      assert.equal(changed.data.room, room);
+      assert.deepEqual((await gw.request("GET", "/v1/rooms", { token })).body.items.map((r: { room: string }) => r.room), [room]);
+    });
+
+    it("refuses a nick in use (409 room-nick-conflict), and reports a kick", async () => {
+      await gw.createAccount("tybalt");
+      const token = gw.token("tybalt");
+      const room = `duel-${kind}@${MUC}`;
+      await julietJoins(room);
+      const clash = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "juliet" } });
+      assert.equal(clash.status, 409, clash.text);
+      assert.equal(clash.body.code, "room-nick-conflict");
+      const ok = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "tybalt" } });
+      assert.equal(ok.status, 200, ok.text);
+      // Juliet created the room: she is its owner and may kick (XEP-0045 §8.2).
+      await juliet.send(xml("iq", { to: room, type: "set", id: "kick" }, xml("query", { xmlns: `${NS_MUC}#admin` }, xml("item", { nick: "tybalt", role: "none" }, xml("reason", {}, "behave")))));
+      await juliet.waitFor((s) => s.is("iq") && s.attrs.id === "kick", 10_000);
+      const kicked = await until("tybalt", "kicked", (e) => e.event === "room" && e.data.kind === "kicked" && e.data.self === true);
+      assert.equal(kicked.data.room, room);
+      assert.equal((await gw.request("GET", `/v1/rooms/${room}`, { token })).status, 404);
+    });
+
+    it("invites through the room, receives a direct invitation, and leaves", async () => {
+      await gw.createAccount("benvolio");
+      const token = gw.token("benvolio");
+      const room = `square-${kind}@${MUC}`;
+      assert.equal((await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "benvolio" } })).status, 201);
+      assert.equal((await gw.request("POST", `/v1/rooms/${room}/invitations`, { token, body: { jid: "juliet@localhost", reason: "come" } })).status, 202);
+      const invite = await juliet.waitFor((s) => s.is("message") && s.attrs.from === room && !!s.getChild("x", NS_USER)?.getChild("invite"), 10_000);
+      assert.equal(invite.getChild("x", NS_USER)!.getChild("invite")!.getChildText("reason"), "come");
+      await juliet.send(xml("message", { to: `benvolio@${gw.domain}` }, xml("x", { xmlns: "jabber:x:conference", jid: `other-${kind}@${MUC}`, reason: "and here" })));
+      const invited = await until("benvolio", "direct invitation", (e) => e.event === "room" && e.data.kind === "invited");
+      assert.deepEqual({ room: invited.data.room, via: invited.data.via, reason: invited.data.reason }, { room: `other-${kind}@${MUC}`, via: "direct", reason: "and here" });
+      await julietJoins(room);
+      assert.equal((await gw.request("DELETE", `/v1/rooms/${room}`, { token })).status, 204);
+      await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/benvolio` && s.attrs.type === "unavailable", 10_000);
+      assert.equal((await gw.request("GET", `/v1/rooms/${room}`, { token })).status, 404);
+      assert.equal((await gw.request("DELETE", `/v1/rooms/${room}`, { token })).status, 404);
+    });
+
+    it("rejoins after a gateway restart and gets what it missed once", async () => {
+      await gw.createAccount("mercutio");
+      const room = `tavern-${kind}@${MUC}`;
+      assert.equal((await gw.request("PUT", `/v1/rooms/${room}`, { token: gw.token("mercutio"), body: { nick: "mercutio" } })).status, 201);
+      await julietJoins(room);
+      await groupchat(room, "before", "b1");
+      await until("mercutio", "before", (e) => e.event === "message" && e.data.body === "before");
+      await gw.stop();
+      gw = await startTestGateway(server, {}, db);
+      await groupchat(room, "while away", "w1");
+      await until("mercutio", "missed message", (e) => e.event === "message" && e.data.body === "while away");
+      await groupchat(room, "after", "a1");
+      await until("mercutio", "after", (e) => e.event === "message" && e.data.body === "after");
+      const bodies = (await events("mercutio")).filter((e) => e.event === "message").map((e) => e.data.body);
+      assert.deepEqual(bodies, ["before", "while away", "after"]);
+    });
+  });
+}
