@@ -89,8 +89,8 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const delivery = new Delivery(db, out, control, log, counters);
   const presence = new Presence(db, sessions, delivery, domain, { graceSeconds: config.sessionGraceSeconds, heartbeatMs: config.sseHeartbeatMs }, log);
   const accounts = new Accounts(accountStore, delivery, domain, config.autoProvision);
-  const messaging = new Messaging(messages, delivery, out, domain, counters);
   const rooms = new Rooms(db, delivery, domain);
+  const messaging = new Messaging(messages, delivery, out, domain, counters, (accountId, room) => rooms.isIn(accountId, room));
   const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log);
   // Rate limits and stream caps: across instances in Redis when configured, else per instance.
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 1000, lazyConnect: false }) : null;

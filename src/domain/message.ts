@@ -2,7 +2,8 @@
 // XEP-0085, XEP-0359). Pure data and rules: no I/O.
 import { isXmlText } from "./text.js";
 
-export const MESSAGE_TYPES = ["chat", "normal", "headline"] as const;
+/** What an account may send; "groupchat" only to a room it joined (XEP-0045 §7.4). */
+export const MESSAGE_TYPES = ["chat", "normal", "headline", "groupchat"] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
 export const CHAT_STATES = ["active", "composing", "paused", "inactive", "gone"] as const;
 export type ChatState = (typeof CHAT_STATES)[number];

@@ -19,6 +19,8 @@ import type { PendingWrites } from "./inbound-message.js";
 
 type From = { from: Jid; fromRaw: string; toRaw: string };
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Presence from room@service/nick to our occupant JID. */
 export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account: Account, pending: PendingWrites, replies: Stanza[]): Promise<void> {
   const room = jidToString(bare(p.from));
@@ -102,7 +104,10 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
   const own = m.type === "groupchat" && nick === row.nick;
   const at = m.delay ? new Date(m.delay) : new Date();
   if (m.type === "groupchat" && !Number.isNaN(at.getTime())) await sawMessage(tx, account.id, room, at);
-  const id = randomUUID();
+  // The room's reflection of a message the account sent (its origin-id is our message id, XEP-0359):
+  // one message, already stored; the event shows it with own: true.
+  const mine = own && m.originId && UUID.test(m.originId) ? await sql(tx, "SELECT 1 FROM message WHERE id = $1::uuid AND account_id = $2 AND direction = 'out'", [m.originId, account.id]) : [];
+  const id = mine.length > 0 ? m.originId! : randomUUID();
   const type = m.type === "groupchat" ? "groupchat" : m.type === "headline" ? "headline" : m.type === "normal" ? "normal" : "chat";
   pending.add(
     {
@@ -126,7 +131,7 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
         ...(m.delay ? { delay: m.delay } : {}),
       }),
     },
-    { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: false, stanzaId: m.id },
+    mine.length > 0 ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: false, stanzaId: m.id },
   );
   return true;
 }

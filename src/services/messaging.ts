@@ -11,6 +11,7 @@ import { AppError } from "../domain/errors.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { canonicalJson, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
 import { messageView, type MessageView } from "../domain/views.js";
+import { ROOM_RESOURCE } from "../domain/muc.js";
 import { Batcher } from "./batcher.js";
 import type { Delivery } from "./delivery.js";
 import type { OutboundPort, ServiceMetrics } from "./ports.js";
@@ -60,6 +61,8 @@ export class Messaging {
     private readonly out: OutboundPort,
     private readonly domain: string,
     metrics: Pick<ServiceMetrics, "messagesAccepted">,
+    /** Whether the account is in a room (XEP-0045): group messages go only to those. */
+    private readonly inRoom: (accountId: number, room: string) => Promise<boolean> = async () => false,
   ) {
     // One insert at a time (Delivery.record serialises them anyway): under load the next batch
     // fills while one is written, and an idle request is one statement.
@@ -85,7 +88,15 @@ export class Messaging {
   /** POST /v1/messages: validates, persists, and queues the message for the link. */
   async send(account: Account, resource: string | null, m: SendMessage, idempotencyKey: string | null): Promise<Accepted> {
     const message = this.prepare(account, resource, m, idempotencyKey);
+    await this.checkRoom(message);
     return this.answer(message, await this.writer.push(message));
+  }
+
+  /** A group message goes to a room the account is in (XEP-0045 §7.4), from its occupant JID. */
+  private async checkRoom(message: NewOutbound): Promise<void> {
+    if (message.type === "groupchat" && !(await this.inRoom(message.accountId, message.peer))) {
+      throw new AppError("room-not-joined", `${message.peer} is not a room this account joined (PUT /v1/rooms/{room} first)`, { field: "body.to" });
+    }
   }
 
   /**
@@ -94,14 +105,18 @@ export class Messaging {
    * order: its acceptance, or the error that refused it alone.
    */
   async sendBatch(account: Account, resource: string | null, items: { message: SendMessage; idempotencyKey: string | null }[]): Promise<(Accepted | AppError)[]> {
-    const prepared = items.map((it) => {
-      try {
-        return this.prepare(account, resource, it.message, it.idempotencyKey);
-      } catch (err) {
-        if (err instanceof AppError) return err;
-        throw err;
-      }
-    });
+    const prepared = await Promise.all(
+      items.map(async (it) => {
+        try {
+          const message = this.prepare(account, resource, it.message, it.idempotencyKey);
+          await this.checkRoom(message);
+          return message;
+        } catch (err) {
+          if (err instanceof AppError) return err;
+          throw err;
+        }
+      }),
+    );
     // Pushed in one tick: the writer takes them as one batch (in order) when it is idle.
     const written = await Promise.all(prepared.map((p) => (p instanceof AppError ? p : this.writer.push(p))));
     return written.map((w, i) => {
@@ -122,12 +137,17 @@ export class Messaging {
     if (m.body === undefined && m.subject === undefined && m.state === undefined) {
       throw new AppError("validation-failed", "a message needs at least one of body, subject or state", { field: "body.body" });
     }
+    const group = m.type === "groupchat";
+    if (group && (to.resource !== undefined || to.local === undefined)) throw new AppError("invalid-jid", `to: a group message goes to a room's bare JID, not "${m.to}"`, { field: "body.to" });
+    // XEP-0184 §5.3: receipts are not requested in group chat.
+    if (group && m.receipt) throw new AppError("validation-failed", "receipt: not available for group messages (XEP-0184 §5.3)", { field: "body.receipt" });
     const requestHash = idempotencyKey === null ? null : createHash("sha256").update(canonicalJson(m)).digest("base64url");
     const message: NewOutbound = {
       id: randomUUID(),
       accountId: account.id,
       peer: jidToString(bare(to)),
-      from: accountJid(account.localpart, this.domain) + (resource ? `/${resource}` : ""),
+      // A room knows the account by its occupant JID (src/services/rooms.ts).
+      from: accountJid(account.localpart, this.domain) + (group ? `/${ROOM_RESOURCE}` : resource ? `/${resource}` : ""),
       to: jidToString(to),
       type: m.type ?? "chat",
       body: m.body,

@@ -92,6 +92,11 @@ export class Rooms {
     }
   }
 
+  /** Whether the account is in the room now (group messages may go to it). */
+  async isIn(accountId: number, room: string): Promise<boolean> {
+    return (await findRoom(this.db.prisma, accountId, room))?.status === "joined";
+  }
+
   async list(account: AccountRef): Promise<RoomView[]> {
     return Promise.all((await listRooms(this.db.prisma, account.id)).map((r) => this.view(r)));
   }

@@ -87,6 +87,21 @@ for (const kind of KINDS) {
       const changed = await until("romeo", "subject event", (e) => e.event === "room" && e.data.kind === "subject" && e.data.subject === "Verona");
       assert.equal(changed.data.room, room);
       assert.deepEqual((await gw.request("GET", "/v1/rooms", { token })).body.items.map((r: { room: string }) => r.room), [room]);
+
+      // Group messages from the account: to the room, from its occupant; the reflection is one message, own.
+      const sent = await gw.request("POST", "/v1/messages", { token, body: { to: room, type: "groupchat", body: "hello from http" } });
+      assert.equal(sent.status, 202, sent.text);
+      const heard = await juliet.waitFor((s) => s.is("message") && s.attrs.from === `${room}/romeo` && s.getChildText("body") === "hello from http", 10_000);
+      assert.equal(heard.attrs.type, "groupchat");
+      const reflected = await until("romeo", "the reflection", (e) => e.event === "message" && e.data.body === "hello from http");
+      assert.deepEqual({ id: reflected.data.id, own: reflected.data.own, nick: reflected.data.nick }, { id: sent.body.id, own: true, nick: "romeo" });
+      const history = await gw.request("GET", `/v1/messages?with=${room}`, { token });
+      const bodies = history.body.items.map((m: { body: string; direction: string }) => `${m.direction}:${m.body}`);
+      assert.deepEqual(bodies.filter((b: string) => b.endsWith("hello from http")), ["out:hello from http"], "recorded once");
+      assert.ok(bodies.includes("in:hello room"), `the room's messages are in the conversation: ${bodies.join(", ")}`);
+      const elsewhere = await gw.request("POST", "/v1/messages", { token, body: { to: `nowhere-${kind}@${MUC}`, type: "groupchat", body: "x" } });
+      assert.equal(elsewhere.status, 404);
+      assert.equal(elsewhere.body.code, "room-not-joined");
     });
 
     it("refuses a nick in use (409 room-nick-conflict), and reports a kick", async () => {
