@@ -89,6 +89,10 @@ describe("event catalogue, end to end", () => {
     assert.equal(bounced.status, 202, bounced.text);
     await sseSaw("message-status", (d) => d.id === bounced.body.id && d.status === "failed");
 
+    // room: Juliet invites the account to a room directly (XEP-0249).
+    await juliet.send(xml("message", { to: jid }, xml("x", { xmlns: "jabber:x:conference", jid: "lobby@conference.localhost", reason: "join us" })));
+    await sseSaw("room", (d) => d.kind === "invited" && d.room === "lobby@conference.localhost");
+
     // presence unavailable, then roster (removal): the account removes Juliet (§2.5.2).
     await juliet.send(xml("presence", { type: "unavailable" }));
     await sseSaw("presence", (d) => d.type === "unavailable");
