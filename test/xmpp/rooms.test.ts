@@ -48,7 +48,7 @@ for (const kind of KINDS) {
       (await gw.request("GET", "/v1/events?since=0&limit=1000", { token: gw.token(localpart), headers: { accept: "application/json" } })).body.items as Ev[];
     const until = async (localpart: string, what: string, pred: (e: Ev) => boolean): Promise<Ev> => {
       let found: Ev | undefined;
-      await waitFor(async () => (found = (await events(localpart)).find(pred)) !== undefined, 10_000, what);
+      await waitFor(async () => (found = (await events(localpart)).find(pred)) !== undefined, 20_000, what);
       return found!;
     };
     /** Juliet enters a room (creating it if need be, as an instant room) and waits for her self-presence. */
