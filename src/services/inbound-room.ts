@@ -96,9 +96,17 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
     return true;
   }
   if (m.body === null) return true;
-  if (m.type === "groupchat" && m.delay && m.id) {
-    // History after a rejoin may overlap what the log already has (§7.2.15 `since` is inclusive).
-    const seen = await sql(tx, "SELECT 1 FROM message WHERE account_id = $1 AND peer = $2 AND stanza_id = $3 AND direction = 'in' LIMIT 1", [account.id, room, m.id]);
+  if (m.type === "groupchat" && m.id) {
+    // A room may send a message live and then again as history when the gateway rejoins
+    // (§7.2.15 `since` is inclusive, and the room may not have noticed the gateway was away):
+    // the same sender's stanza id in this room is one message. Rows of this batch are written first.
+    await pending.flush(tx);
+    const seen = await sql(tx, `SELECT 1 FROM message WHERE account_id = $1 AND peer = $2 AND stanza_id = $3 AND "from" = $4 AND direction = 'in' LIMIT 1`, [
+      account.id,
+      room,
+      m.id,
+      m.fromRaw,
+    ]);
     if (seen.length > 0) return true;
   }
   const own = m.type === "groupchat" && nick === row.nick;

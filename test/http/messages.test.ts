@@ -138,7 +138,9 @@ describe("messages", () => {
       [{ to: "not a jid@@", body: "x" }, "invalid-jid", "body.to"],
       [{ to: "juliet@localhost" }, "validation-failed", "body.body"],
       [{ to: "juliet@localhost", body: "x", colour: "red" }, "validation-failed", "body.colour"],
-      [{ to: "juliet@localhost", body: "x", type: "groupchat" }, "validation-failed", "body.type"],
+      [{ to: "juliet@localhost", body: "x", type: "shout" }, "validation-failed", "body.type"],
+      // A group message needs a room's bare JID (that the account joined: test/xmpp/rooms.test.ts).
+      [{ to: "lobby@conference.localhost/nick", body: "x", type: "groupchat" }, "invalid-jid", "body.to"],
       [{ body: "x" }, "validation-failed", "body.to"],
       [{ to: "juliet@localhost", body: "x", lang: "not a lang" }, "validation-failed", "body.lang"],
       // JSON bodies are not type-coerced: null is not "", 1 is not "1".

@@ -37,3 +37,6 @@ CREATE TABLE "room_occupant" (
     CONSTRAINT "room_occupant_pkey" PRIMARY KEY ("account_id", "room", "nick"),
     CONSTRAINT "room_occupant_room_fkey" FOREIGN KEY ("account_id", "room") REFERENCES "room"("account_id", "room") ON DELETE CASCADE ON UPDATE CASCADE
 );
+
+-- Room messages are told apart by their sender's stanza id (a rejoin's history repeats some).
+CREATE INDEX "message_account_id_peer_stanza_id_idx" ON "message"("account_id", "peer", "stanza_id");
