@@ -105,3 +105,8 @@ export async function sawMessage(tx: AnyTx, accountId: number, room: string, at:
 export async function renameSelf(tx: AnyTx, accountId: number, room: string, nick: string): Promise<void> {
   await sql(tx, "UPDATE room SET nick = $3, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, nick]);
 }
+
+/** Before a rejoin: every room is joining again until it answers. */
+export async function markRejoining(tx: AnyTx): Promise<void> {
+  await sql(tx, "UPDATE room SET status = 'joining', updated_at = now() WHERE status = 'joined'", []);
+}

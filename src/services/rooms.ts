@@ -6,7 +6,7 @@
 // src/services/inbound-room.ts.
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db/client.js";
-import { deleteRoom, findRoom, listRooms, occupants, recordJoin, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
+import { deleteRoom, findRoom, listRooms, markRejoining, occupants, recordJoin, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { AppError, type ErrorCode } from "../domain/errors.js";
 import { JOIN_TIMEOUT_MS, ROOM_RESOURCE } from "../domain/muc.js";
@@ -92,9 +92,13 @@ export class Rooms {
     }
   }
 
-  /** Whether the account is in the room now (group messages may go to it). */
+  /**
+   * Whether the account is in the room (group messages may go to it). A room being rejoined
+   * counts: the message is queued behind the join presence and goes out after it.
+   */
   async isIn(accountId: number, room: string): Promise<boolean> {
-    return (await findRoom(this.db.prisma, accountId, room))?.status === "joined";
+    const status = (await findRoom(this.db.prisma, accountId, room))?.status;
+    return status === "joined" || status === "joining";
   }
 
   async list(account: AccountRef): Promise<RoomView[]> {
@@ -153,6 +157,9 @@ export class Rooms {
       byAccount.set(r.accountId, list);
     }
     await this.delivery.transaction(async (tx, send) => {
+      // Joining again until each room answers: its self-presence is a `joined` event again (the
+      // room may have been recreated meanwhile), a refusal a `join-failed` one.
+      await markRejoining(tx);
       for (const [accountId, stanzas] of byAccount) await send(accountId, stanzas);
     });
     return rows.length;

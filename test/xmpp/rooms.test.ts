@@ -156,5 +156,59 @@ for (const kind of KINDS) {
       const bodies = (await events("mercutio")).filter((e) => e.event === "message").map((e) => e.data.body);
       assert.deepEqual(bodies, ["before", "while away", "after"]);
     });
+
+    it("contains hostile room traffic: a flood, a 100 kB subject, stanzas posing as a room; the link stays up and nothing reaches another account", async () => {
+      await gw.createAccount("paris");
+      await gw.createAccount("nurse"); // in no room: must see nothing of it
+      const room = `flood-${kind}@${MUC}`;
+      assert.equal((await gw.request("PUT", `/v1/rooms/${room}`, { token: gw.token("paris"), body: { nick: "paris" } })).status, 201);
+      await julietJoins(room);
+      let drops = 0;
+      const onDrop = () => drops++;
+      gw.running.link.on("offline", onDrop);
+      try {
+        for (let i = 0; i < 300; i++) void groupchat(room, `flood ${i}`, `f${i}`);
+        await juliet.send(xml("message", { to: room, type: "groupchat", id: "big" }, xml("subject", {}, "s".repeat(100_000))));
+        // Posing as a room: a groupchat and an occupant presence straight from a user, to the rooms resource.
+        await juliet.send(xml("message", { to: `paris@${gw.domain}/rooms`, type: "groupchat", id: "fake" }, xml("body", {}, "i am a room")));
+        await juliet.send(xml("presence", { to: `paris@${gw.domain}/rooms` }, xml("x", { xmlns: NS_USER }, xml("item", { role: "moderator", affiliation: "owner" }), xml("status", { code: "110" }))));
+        await groupchat(room, "sentinel", "sentinel");
+        await until("paris", "sentinel", (e) => e.event === "message" && e.data.body === "sentinel");
+        const got = (await events("paris")).filter((e) => e.event === "message").map((e) => String(e.data.body));
+        assert.deepEqual(got.filter((b) => b.startsWith("flood ")), Array.from({ length: 300 }, (_, i) => `flood ${i}`), "the flood, each once, in order");
+        assert.ok(!got.includes("i am a room"), "a user posing as a room is not a room message");
+        const subject = await until("paris", "the big subject", (e) => e.event === "room" && e.data.kind === "subject" && String(e.data.subject).length === 100_000);
+        assert.equal(subject.data.room, room);
+        // The fake occupant presence changed nothing: the room still lists paris and juliet only.
+        assert.deepEqual((await gw.request("GET", `/v1/rooms/${room}`, { token: gw.token("paris") })).body.occupants.map((o: { nick: string }) => o.nick).sort(), ["juliet", "paris"]);
+        assert.equal(drops, 0, "the component link never dropped");
+        // Another account saw none of it (its log is proven readable by a message sent to it after).
+        await juliet.sendMessage(`nurse@${gw.domain}`, "only this");
+        await until("nurse", "its own message", (e) => e.event === "message" && e.data.body === "only this");
+        assert.deepEqual((await events("nurse")).map((e) => e.event), ["message"]);
+      } finally {
+        gw.running.link.off("offline", onDrop);
+      }
+    });
+
+    it("rejoins after the XMPP server restarts (its rooms are gone: the rejoin makes the room again)", async () => {
+      await gw.createAccount("friar");
+      const token = gw.token("friar");
+      const room = `cell-${kind}@${MUC}`;
+      assert.equal((await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "friar" } })).status, 201);
+      const joinedBefore = (await events("friar")).filter((e) => e.event === "room" && e.data.kind === "joined").length;
+      await juliet.stop();
+      await server.restart();
+      // The link comes back and the account enters the room again (a second `joined`).
+      await waitFor(async () => (await events("friar")).filter((e) => e.event === "room" && e.data.kind === "joined").length > joinedBefore, 30_000, "joined again");
+      juliet = await connectUser(server, "juliet", "pw-juliet", "muc");
+      await juliet.sendPresence();
+      await julietJoins(room);
+      await groupchat(room, "after the restart", "r1");
+      await until("friar", "a message after the restart", (e) => e.event === "message" && e.data.body === "after the restart");
+      const sent = await gw.request("POST", "/v1/messages", { token, body: { to: room, type: "groupchat", body: "and back" } });
+      assert.equal(sent.status, 202, sent.text);
+      await juliet.waitFor((st) => st.is("message") && st.attrs.from === `${room}/friar` && st.getChildText("body") === "and back", 10_000);
+    });
   });
 }
