@@ -104,7 +104,7 @@ for (const kind of KINDS) {
       assert.equal(elsewhere.body.code, "room-not-joined");
     });
 
-    it("refuses a nick in use (409 room-nick-conflict), and reports a kick", async () => {
+    it("refuses a nick in use (409 room-nick-conflict), reports a kick, and refuses a banned account (403 room-banned)", async () => {
       await gw.createAccount("tybalt");
       const token = gw.token("tybalt");
       const room = `duel-${kind}@${MUC}`;
@@ -120,6 +120,13 @@ for (const kind of KINDS) {
       const kicked = await until("tybalt", "kicked", (e) => e.event === "room" && e.data.kind === "kicked" && e.data.self === true);
       assert.equal(kicked.data.room, room);
       assert.equal((await gw.request("GET", `/v1/rooms/${room}`, { token })).status, 404);
+      // Banned (an outcast, XEP-0045 §9.1): the next join is refused with 403 room-banned.
+      await juliet.send(xml("iq", { to: room, type: "set", id: "ban" }, xml("query", { xmlns: `${NS_MUC}#admin` }, xml("item", { jid: `tybalt@${gw.domain}`, affiliation: "outcast" }))));
+      await juliet.waitFor((s) => s.is("iq") && s.attrs.id === "ban", 10_000);
+      const banned = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "tybalt" } });
+      assert.equal(banned.status, 403, banned.text);
+      assert.equal(banned.body.code, "room-banned");
+      assert.equal((await gw.request("GET", "/v1/rooms", { token })).body.items.length, 0);
     });
 
     it("invites through the room, receives a direct invitation, and leaves", async () => {
