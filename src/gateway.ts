@@ -112,7 +112,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   metrics.webhookDepths = () => webhookLanes.depths();
 
   // The XMPP adapter's inbound side, and what follows the link going up or down.
-  routeInbound(link, inbound);
+  routeInbound(link, inbound, rooms, log);
   registerIqHandlers(link, domain, accounts);
   link.on("online", () => {
     control.linkChanged(true);

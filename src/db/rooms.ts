@@ -110,3 +110,8 @@ export async function renameSelf(tx: AnyTx, accountId: number, room: string, nic
 export async function markRejoining(tx: AnyTx): Promise<void> {
   await sql(tx, "UPDATE room SET status = 'joining', updated_at = now() WHERE status = 'joined'", []);
 }
+
+/** Our join created the room (status 201): still joining until the instant-room configuration is accepted. */
+export async function markCreated(tx: AnyTx, accountId: number, room: string, role: string, affiliation: string): Promise<void> {
+  await sql(tx, "UPDATE room SET created = true, role = $3, affiliation = $4, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, role, affiliation]);
+}

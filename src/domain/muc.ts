@@ -5,6 +5,9 @@
 /** The resource an account's room occupancy uses: rooms see `localpart@domain/rooms`. */
 export const ROOM_RESOURCE = "rooms";
 
+/** Id prefix of the instant-room configuration we send (§10.1.2): its answer completes a join that created the room. */
+export const INSTANT_PREFIX = "muc-instant-";
+
 /** How long a join waits for the room's answer before it is reported as unavailable. */
 export const JOIN_TIMEOUT_MS = 10_000;
 

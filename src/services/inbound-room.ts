@@ -8,12 +8,12 @@ import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
 import { sql } from "../db/client.js";
 import type { NewEvent } from "../db/events.js";
-import { findRoom, markFailed, markJoined, putOccupant, removeOccupant, renameSelf, sawMessage, setSubject, deleteRoom } from "../db/rooms.js";
+import { findRoom, markCreated, markFailed, markJoined, putOccupant, removeOccupant, renameSelf, sawMessage, setSubject, deleteRoom } from "../db/rooms.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
 import { bare, jidToString, type Jid } from "../domain/jid.js";
-import { departure, STATUS } from "../domain/muc.js";
+import { departure, INSTANT_PREFIX, STATUS } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { PendingWrites } from "./inbound-message.js";
 
@@ -63,13 +63,15 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
   const before = await sql<{ role: string }>(tx, "SELECT role FROM room_occupant WHERE account_id = $1 AND room = $2 AND nick = $3", [account.id, room, nick]);
   await putOccupant(tx, account.id, room, occupant);
   if (self) {
-    const created = muc.statuses.includes(STATUS.created);
-    if (row.status !== "joined") {
-      await markJoined(tx, account.id, room, muc.role, muc.affiliation, created);
+    if (muc.statuses.includes(STATUS.created)) {
+      // §10.1.2: a room we created stays locked until configured: accept the defaults. The join
+      // is complete (and others can enter) once the room accepted that (Rooms.configured).
+      await markCreated(tx, account.id, room, muc.role, muc.affiliation);
+      replies.push({ kind: "muc-instant", from: p.toRaw, to: room, id: `${INSTANT_PREFIX}${randomUUID()}` });
+    } else if (row.status !== "joined") {
+      await markJoined(tx, account.id, room, muc.role, muc.affiliation, false);
       roomEvent({ room, kind: "joined", nick, role: muc.role, affiliation: muc.affiliation, self: true });
     }
-    // §10.1.2: a room we created stays locked until configured: accept the defaults.
-    if (created) replies.push({ kind: "muc-instant", from: p.toRaw, to: room, id: randomUUID() });
     return;
   }
   // The occupants present before our own presence arrived are the room as we found it (the join's

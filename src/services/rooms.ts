@@ -6,7 +6,11 @@
 // src/services/inbound-room.ts.
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db/client.js";
-import { deleteRoom, findRoom, listRooms, markRejoining, occupants, recordJoin, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
+import { sql } from "../db/client.js";
+import { appendEvents } from "../db/events.js";
+import { deleteRoom, findRoom, listRooms, markFailed, markJoined, markRejoining, occupants, recordJoin, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
+import { event } from "../domain/events.js";
+import { parseJid } from "../domain/jid.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { AppError, type ErrorCode } from "../domain/errors.js";
 import { JOIN_TIMEOUT_MS, ROOM_RESOURCE } from "../domain/muc.js";
@@ -138,6 +142,30 @@ export class Rooms {
       const row = await findRoom(tx, account.id, room);
       if (!row || row.status !== "joined") throw new AppError("room-not-joined", `not in ${room}`);
       await send(account.id, [stanza(this.occupant(account))]);
+    });
+  }
+
+  /**
+   * The room answered the instant-room configuration (XEP-0045 §10.1.2) of a room our join created
+   * (`to`: the occupant JID it was sent from): the join is complete, or failed.
+   */
+  async configured(room: string, to: string, error: { type: string; condition: string; text?: string } | null): Promise<void> {
+    const jid = parseJid(to);
+    if (!jid?.local || jid.domain !== this.domain || jid.resource !== ROOM_RESOURCE) return;
+    const localpart = jid.local;
+    await this.delivery.transaction(async (tx) => {
+      const rows = await sql<{ id: number }>(tx, "SELECT id FROM account WHERE localpart = $1", [localpart]);
+      const accountId = rows[0]?.id;
+      if (accountId === undefined) return;
+      const row = await findRoom(tx, accountId, room);
+      if (!row || row.status !== "joining") return;
+      if (error) {
+        await markFailed(tx, accountId, room, error);
+        await appendEvents(tx, [{ accountId, ...event("room", { room, kind: "join-failed", nick: row.nick, error }) }]);
+      } else {
+        await markJoined(tx, accountId, room, row.role ?? "moderator", row.affiliation ?? "owner", true);
+        await appendEvents(tx, [{ accountId, ...event("room", { room, kind: "joined", nick: row.nick, role: row.role ?? "moderator", affiliation: row.affiliation ?? "owner", self: true }) }]);
+      }
     });
   }
 
