@@ -1,0 +1,82 @@
+// bench/rooms.ts with tiny numbers (5 joins per side, 3 rooms, 150 group messages through a real
+// Prosody, a real gateway process, PostgreSQL, a raw occupant and an SSE client): it exits 0 and
+// prints its table with every figure a positive number beside its ceiling/reference and ratio, and
+// every message exactly once at the account. The figures themselves are not judged: on a shared
+// 2-core machine they are noise.
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const TIMEOUT_MS = 150_000;
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/rooms.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    // The bench cleans up on SIGTERM (and its watchdog if it dies outright).
+    const timer = setTimeout(() => child.kill("SIGTERM"), TIMEOUT_MS);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The table's rows after its header line, cells split on the column gaps (two spaces or more). */
+function tableRows(stdout: string): Map<string, string[]> {
+  const lines = stdout.split("\n");
+  const start = lines.findIndex((l) => /^figure\s{2,}value\s{2,}ceiling\/reference\s{2,}ratio$/.test(l));
+  assert.ok(start >= 0, `no table header in:\n${stdout}`);
+  const rows = new Map<string, string[]>();
+  for (const line of lines.slice(start + 1)) {
+    if (line.trim() === "") break;
+    const [label, ...cells] = line.split(/\s{2,}/);
+    rows.set(label!, cells);
+  }
+  return rows;
+}
+
+/** A printed number ("12,345", "0.42"); NaN for "-" or anything else. */
+const num = (cell: string | undefined) => (cell !== undefined && /^\d[\d,]*(\.\d+)?$/.test(cell) ? Number(cell.replaceAll(",", "")) : NaN);
+
+describe("bench/rooms.ts with tiny numbers", () => {
+  it("prints join times and room throughput beside the reference and ceiling, every message exactly once", { timeout: TIMEOUT_MS + 30_000 }, async () => {
+    const { code, stdout, stderr } = await runBench(["--joins", "5", "--join-warmup", "1", "--rooms", "3", "--messages", "150", "--warmup", "15", "--loss-timeout", "10", "--timeout", "140"]);
+    assert.equal(code, 0, `exit ${code}\n${stdout}\n${stderr.slice(-3000)}`);
+    const rows = tableRows(stdout);
+    const row = (prefix: string) => {
+      const found = [...rows].find(([label]) => label.startsWith(prefix));
+      assert.ok(found, `no row "${prefix}" in:\n${stdout}`);
+      assert.equal(found[1].length, 3, `row "${found[0]}" should have value, ceiling/reference and ratio: ${JSON.stringify(found[1])}`);
+      return found[1];
+    };
+
+    // Figures compared with the same run's reference/ceiling: all three cells are positive numbers.
+    for (const prefix of ["join p50, ms (5 fresh rooms)", "join p99, ms (5 fresh rooms)", "join max, ms (5 fresh rooms)", "room messages/s (3 rooms, 150 messages)"]) {
+      const cells = row(prefix);
+      for (const [i, cell] of cells.entries()) assert.ok(num(cell) > 0, `${prefix}: cell ${i} is "${cell}"`);
+    }
+    // The ratio is the value over the ceiling/reference (to the printed precision).
+    const [tput, ceiling, ratio] = row("room messages/s").map(num);
+    assert.ok(Math.abs(tput! / ceiling! - ratio!) < 0.02 + 0.01 * ratio!, `ratio ${ratio} vs ${tput}/${ceiling}`);
+    // The gateway does real work for every message: its CPU per message cannot be zero.
+    assert.ok(num(row("gateway CPU per message, ms")[0]) > 0, `gateway CPU: "${row("gateway CPU per message, ms")[0]}"`);
+    const pg = num(row("Postgres CPU per message, ms")[0]);
+    assert.ok(pg >= 0 && Number.isFinite(pg), `Postgres CPU: "${row("Postgres CPU per message, ms")[0]}"`);
+
+    assert.deepEqual(row("messages lost").slice(0, 2), ["0", "0"], "the account or the raw occupant lost messages");
+    assert.deepEqual(row("messages duplicated").slice(0, 2), ["0", "0"], "the account or the raw occupant got a message twice");
+    assert.match(stdout, /Balcony statuses \{"201":5\}/);
+    assert.match(stdout, /Messages: Balcony 150\/150 in/);
+    assert.match(stdout, /ceiling 150\/150 in/);
+    assert.match(stdout, /event log \(JSON\): 150 message events for 150\/150 messages, 0 duplicated, 0 not groupchat/);
+    assert.match(stdout, /^result: every message arrived exactly once at the account$/m);
+  });
+});
