@@ -210,7 +210,8 @@ describe("webhook delivery (prosody)", () => {
     const { secret } = await hook("apothecary", "receipt");
     await receiver.plan("receipt", ["500"]);
     await juliet.send(xml("message", { to: `apothecary@${gw.domain}`, type: "chat", id: "wants-receipt" }, xml("body", {}, "did you get it?"), xml("request", { xmlns: "urn:xmpp:receipts" })));
-    const received = await juliet.waitFor((s) => s.getChild("received", "urn:xmpp:receipts")?.attrs.id === "wants-receipt", 10_000);
+    // The retry may wait out a worker's idle hold (2 s) on a loaded machine; CI once took over 10 s here.
+    const received = await juliet.waitFor((s) => s.getChild("received", "urn:xmpp:receipts")?.attrs.id === "wants-receipt", 30_000);
     assert.equal(received.attrs.from, `apothecary@${gw.domain}`);
     // Only after a delivery that succeeded: the first attempt failed, the receipt waited for the second.
     const got = await receiver.log("receipt");
