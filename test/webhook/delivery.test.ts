@@ -40,8 +40,9 @@ describe("webhook delivery (prosody)", () => {
       WEBHOOK_ALLOW_PRIVATE: "127.0.0.1",
       WEBHOOK_RETRY_SCHEDULE: "300ms,300ms,300ms",
       WEBHOOK_TIMEOUT: "1s",
-      // Long enough for the retry tests' short failure streaks, short enough for the disabling test.
-      WEBHOOK_DISABLE_AFTER: "3s",
+      // Long enough for the retry tests' failure streaks (about 2 s, but a loaded CI machine stretched
+      // one past 3 s and the endpoint was disabled mid-test), short enough for the disabling test.
+      WEBHOOK_DISABLE_AFTER: "8s",
     });
     juliet = await connectUser(server, "juliet", "pw-juliet", "wh");
   });
@@ -86,7 +87,10 @@ describe("webhook delivery (prosody)", () => {
     await receiver.plan("retry", ["500", "timeout", "close"]);
     await say("benvolio", "first");
     await say("benvolio", "second");
-    const got = await receiver.waitFor("retry", 5);
+    const got = await receiver.waitFor("retry", 5).catch(async (e: Error) => {
+      const status = (await gw.request("GET", `/v1/webhooks/${id}`, { token: gw.token("benvolio") })).body;
+      throw new Error(`${e.message}; endpoint: ${JSON.stringify(status)}`);
+    });
     assert.deepEqual(got.map((r) => r.behaviour), ["500", "timeout", "close", "ok", "ok"]);
     const bodies = got.map((r) => verified(secret, r).data.body);
     assert.deepEqual(bodies, ["first", "first", "first", "first", "second"]);
@@ -171,10 +175,12 @@ describe("webhook delivery (prosody)", () => {
   it("disables an endpoint that fails for WEBHOOK_DISABLE_AFTER and resumes where it stopped when enabled again", async () => {
     await gw.createAccount("friar");
     const { id, secret } = await hook("friar", "disable");
-    await receiver.plan("disable", Array<string>(40).fill("500"));
-    for (const t of ["d1", "d2", "d3", "d4", "d5", "d6"]) await say("friar", t);
+    await receiver.plan("disable", Array<string>(100).fill("500"));
+    // 16 events x 4 attempts at least 300 ms apart: failures for longer than WEBHOOK_DISABLE_AFTER.
+    const texts = Array.from({ length: 16 }, (_, i) => `d${String(i + 1).padStart(2, "0")}`);
+    for (const t of texts) await say("friar", t);
     const token = gw.token("friar");
-    await waitFor(async () => (await gw.request("GET", `/v1/webhooks/${id}`, { token })).body.status === "disabled", 15_000, "endpoint disabled");
+    await waitFor(async () => (await gw.request("GET", `/v1/webhooks/${id}`, { token })).body.status === "disabled", 40_000, "endpoint disabled");
     const view = (await gw.request("GET", `/v1/webhooks/${id}`, { token })).body;
     assert.match(view.disabledReason, /every attempt failed since/);
     assert.ok(view.failingSince);
@@ -184,12 +190,12 @@ describe("webhook delivery (prosody)", () => {
     await new Promise((r) => setTimeout(r, 700));
     assert.equal(await receiver.count("disable"), tried);
     assert.equal((await gw.request("PATCH", `/v1/webhooks/${id}`, { token, body: { status: "enabled" } })).body.status, "enabled");
-    await waitFor(async () => (await receiver.log("disable")).some((r) => r.behaviour === "ok" && verified(secret, r).data.body === "d6"), 10_000, "the last event delivered after enabling");
+    await waitFor(async () => (await receiver.log("disable")).some((r) => r.behaviour === "ok" && verified(secret, r).data.body === "d16"), 20_000, "the last event delivered after enabling");
     // After enabling, the lane went on from the event it stopped at, in order, to the end.
     const resumed = (await receiver.log("disable")).slice(tried).map((r) => verified(secret, r).data.body!);
     assert.ok(resumed.length >= 1);
     assert.deepEqual(resumed, [...resumed].sort());
-    assert.equal(resumed.at(-1), "d6");
+    assert.equal(resumed.at(-1), "d16");
   });
 
   it("delivers every account's events to an admin's every-account endpoint, accounts created later included", async () => {
