@@ -43,6 +43,11 @@ export interface NewInbound {
 const IDEMPOTENCY_MS = 24 * 3600_000;
 
 /**
+ * What the XMPP server took is `sent`; a group message is `written` until the room reflects it
+ * (XEP-0045 §7.4; src/services/inbound-room.ts marks it sent then). Also used by src/db/outbox.ts.
+ */
+export const SENT_STATUS = `CASE WHEN type = 'groupchat' THEN 'written'::"MessageStatus" ELSE 'sent'::"MessageStatus" END`;
+/**
  * What waits for the link, as two columns: `queued`, the outbound messages still queued (counted
  * up to the limit in parameter `param`), and `outbox`, whether any stanza is in the outbox.
  */
@@ -127,7 +132,7 @@ export class Messages {
       // A named (prepared) statement: planned once per connection, not on every request.
       name: "insert-outbound",
       text: `WITH marked AS (
-         UPDATE message SET status = 'sent', updated_at = now() WHERE id = ANY($15::uuid[]) AND status = 'queued' RETURNING 1
+         UPDATE message SET status = ${SENT_STATUS}, updated_at = now() WHERE id = ANY($15::uuid[]) AND status = 'queued' RETURNING 1
        ), ins AS (
          INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash)
          SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash
@@ -218,7 +223,7 @@ export class Messages {
   /** XEP-0184 receipt: an outbound message reached the recipient. Returns false if not ours. */
   async markDelivered(tx: Prisma.TransactionClient, accountId: number, id: string, peer: string): Promise<boolean> {
     const { count } = await tx.message.updateMany({
-      where: { id, accountId, direction: "out", peer, status: { in: ["queued", "sent"] } },
+      where: { id, accountId, direction: "out", peer, status: { in: ["queued", "written", "sent"] } },
       data: { status: "delivered" },
     });
     return count > 0;

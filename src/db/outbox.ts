@@ -8,10 +8,10 @@ import type pg from "pg";
 import type { OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
 import { exec, pgTransaction, type AnyTx } from "./client.js";
-import { queuedAhead, toOutbound } from "./messages.js";
+import { queuedAhead, SENT_STATUS, toOutbound } from "./messages.js";
 import { CHANNELS, notify } from "./notify.js";
 
-const MARK_SENT = `UPDATE message SET status = 'sent', updated_at = now() WHERE id = ANY($1::uuid[]) AND status = 'queued'`;
+const MARK_SENT = `UPDATE message SET status = ${SENT_STATUS}, updated_at = now() WHERE id = ANY($1::uuid[]) AND status = 'queued'`;
 
 export type Queued = { seq: number; message: OutboundMessage; stanza?: never } | { seq: number; stanza: Stanza; message?: never };
 

@@ -115,3 +115,31 @@ export async function markRejoining(tx: AnyTx): Promise<void> {
 export async function markCreated(tx: AnyTx, accountId: number, room: string, role: string, affiliation: string): Promise<void> {
   await sql(tx, "UPDATE room SET created = true, role = $3, affiliation = $4, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, role, affiliation]);
 }
+
+/** Whether the room's message with this sender stanza id (from this occupant JID) is stored already. */
+export async function roomMessageSeen(tx: AnyTx, accountId: number, room: string, stanzaId: string, from: string): Promise<boolean> {
+  const rows = await sql(tx, `SELECT 1 FROM message WHERE account_id = $1 AND peer = $2 AND stanza_id = $3 AND "from" = $4 AND direction = 'in' LIMIT 1`, [accountId, room, stanzaId, from]);
+  return rows.length > 0;
+}
+
+/**
+ * The room reflected the account's group message (XEP-0045 §7.4): it is `sent` now (the reflection
+ * may come before the link recorded the write). `again` when it was reflected before (history
+ * replayed after a rejoin), `unknown` when it is no message of the account's.
+ */
+export async function markReflected(tx: AnyTx, accountId: number, id: string): Promise<"first" | "again" | "unknown"> {
+  const rows = await sql<{ first: boolean }>(
+    tx,
+    `WITH m AS (SELECT id, status FROM message WHERE id = $1::uuid AND account_id = $2 AND direction = 'out'),
+       u AS (UPDATE message SET status = 'sent', updated_at = now() WHERE id IN (SELECT id FROM m WHERE status IN ('queued', 'written')))
+     SELECT status IN ('queued', 'written') AS first FROM m`,
+    [id, accountId],
+  );
+  return rows.length === 0 ? "unknown" : rows[0]!.first ? "first" : "again";
+}
+
+/** The role the room last gave this occupant, or null when it was not present. */
+export async function occupantRole(tx: AnyTx, accountId: number, room: string, nick: string): Promise<string | null> {
+  const rows = await sql<{ role: string }>(tx, "SELECT role FROM room_occupant WHERE account_id = $1 AND room = $2 AND nick = $3", [accountId, room, nick]);
+  return rows[0]?.role ?? null;
+}

@@ -79,7 +79,8 @@ export function messageView(r: MessageRecord): MessageView {
     lang: r.lang,
     state: r.state,
     receipt: r.receipt,
-    status: r.status as MessageStatus,
+    // A group message not yet reflected by its room is still on its way.
+    status: (r.status === "written" ? "queued" : r.status) as MessageStatus,
     ...(r.error ? { error: r.error } : {}),
     cursor: String(r.seq),
     createdAt: r.createdAt.toISOString(),

@@ -6,9 +6,8 @@
 // Each becomes state in `room`/`room_occupant` and events in the account's log.
 import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
-import { sql } from "../db/client.js";
 import type { NewEvent } from "../db/events.js";
-import { findRoom, markCreated, markFailed, markJoined, putOccupant, removeOccupant, renameSelf, sawMessage, setSubject, deleteRoom } from "../db/rooms.js";
+import { deleteRoom, findRoom, markCreated, markFailed, markJoined, markReflected, occupantRole, putOccupant, removeOccupant, renameSelf, roomMessageSeen, sawMessage, setSubject } from "../db/rooms.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
@@ -60,7 +59,7 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
     return;
   }
   const occupant = { nick, role: muc.role, affiliation: muc.affiliation, jid: muc.jid };
-  const before = await sql<{ role: string }>(tx, "SELECT role FROM room_occupant WHERE account_id = $1 AND room = $2 AND nick = $3", [account.id, room, nick]);
+  const before = await occupantRole(tx, account.id, room, nick);
   await putOccupant(tx, account.id, room, occupant);
   if (self) {
     if (muc.statuses.includes(STATUS.created)) {
@@ -77,8 +76,8 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
   // The occupants present before our own presence arrived are the room as we found it (the join's
   // answer lists them); after it, newcomers and role changes are events.
   if (row.status !== "joined") return;
-  if (before.length === 0) roomEvent({ room, kind: "occupant-joined", nick, role: muc.role, affiliation: muc.affiliation, jid: muc.jid });
-  else if (before[0]!.role !== muc.role) roomEvent({ room, kind: "role-changed", nick, role: muc.role, affiliation: muc.affiliation });
+  if (before === null) roomEvent({ room, kind: "occupant-joined", nick, role: muc.role, affiliation: muc.affiliation, jid: muc.jid });
+  else if (before !== muc.role) roomEvent({ room, kind: "role-changed", nick, role: muc.role, affiliation: muc.affiliation });
 }
 
 /**
@@ -103,21 +102,19 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
     // (§7.2.15 `since` is inclusive, and the room may not have noticed the gateway was away):
     // the same sender's stanza id in this room is one message. Rows of this batch are written first.
     await pending.flush(tx);
-    const seen = await sql(tx, `SELECT 1 FROM message WHERE account_id = $1 AND peer = $2 AND stanza_id = $3 AND "from" = $4 AND direction = 'in' LIMIT 1`, [
-      account.id,
-      room,
-      m.id,
-      m.fromRaw,
-    ]);
-    if (seen.length > 0) return true;
+    if (await roomMessageSeen(tx, account.id, room, m.id, m.fromRaw)) return true;
   }
   const own = m.type === "groupchat" && nick === row.nick;
   const at = m.delay ? new Date(m.delay) : new Date();
   if (m.type === "groupchat" && !Number.isNaN(at.getTime())) await sawMessage(tx, account.id, room, at);
   // The room's reflection of a message the account sent (its origin-id is our message id, XEP-0359):
   // one message, already stored; the event shows it with own: true.
-  const mine = own && m.originId && UUID.test(m.originId) ? await sql(tx, "SELECT 1 FROM message WHERE id = $1::uuid AND account_id = $2 AND direction = 'out'", [m.originId, account.id]) : [];
-  const id = mine.length > 0 ? m.originId! : randomUUID();
+  // The reflection is what makes it `sent` (API.md; it may come before the link recorded the write).
+  const reflected = own && m.originId && UUID.test(m.originId) ? await markReflected(tx, account.id, m.originId) : "unknown";
+  // Shown once: a reflection seen before (replayed as history after a rejoin) is not news.
+  if (reflected === "again") return true;
+  const mine = reflected === "first";
+  const id = mine ? m.originId! : randomUUID();
   const type = m.type === "groupchat" ? "groupchat" : m.type === "headline" ? "headline" : m.type === "normal" ? "normal" : "chat";
   pending.add(
     {
@@ -141,7 +138,7 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
         ...(m.delay ? { delay: m.delay } : {}),
       }),
     },
-    mine.length > 0 ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: false, stanzaId: m.id },
+    mine ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: false, stanzaId: m.id },
   );
   return true;
 }

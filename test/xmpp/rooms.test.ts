@@ -95,6 +95,8 @@ for (const kind of KINDS) {
       assert.equal(heard.attrs.type, "groupchat");
       const reflected = await until("romeo", "the reflection", (e) => e.event === "message" && e.data.body === "hello from http");
       assert.deepEqual({ id: reflected.data.id, own: reflected.data.own, nick: reflected.data.nick }, { id: sent.body.id, own: true, nick: "romeo" });
+      // Sent once the room reflected it (API.md), not merely when the XMPP server took it.
+      assert.equal((await gw.request("GET", `/v1/messages/${sent.body.id}`, { token })).body.status, "sent");
       const history = await gw.request("GET", `/v1/messages?with=${room}`, { token });
       const bodies = history.body.items.map((m: { body: string; direction: string }) => `${m.direction}:${m.body}`);
       assert.deepEqual(bodies.filter((b: string) => b.endsWith("hello from http")), ["out:hello from http"], "recorded once");
@@ -154,6 +156,10 @@ for (const kind of KINDS) {
       await julietJoins(room);
       await groupchat(room, "before", "b1");
       await until("mercutio", "before", (e) => e.event === "message" && e.data.body === "before");
+      // Its own message is the last one it saw: the rejoin's history (since is inclusive) replays it.
+      const mine = await gw.request("POST", "/v1/messages", { token: gw.token("mercutio"), body: { to: room, type: "groupchat", body: "mine" } });
+      assert.equal(mine.status, 202, mine.text);
+      await until("mercutio", "own reflection", (e) => e.event === "message" && e.data.body === "mine" && e.data.own === true);
       await gw.stop();
       gw = await startTestGateway(server, {}, db);
       await groupchat(room, "while away", "w1");
@@ -161,7 +167,7 @@ for (const kind of KINDS) {
       await groupchat(room, "after", "a1");
       await until("mercutio", "after", (e) => e.event === "message" && e.data.body === "after");
       const bodies = (await events("mercutio")).filter((e) => e.event === "message").map((e) => e.data.body);
-      assert.deepEqual(bodies, ["before", "while away", "after"]);
+      assert.deepEqual(bodies, ["before", "mine", "while away", "after"]);
     });
 
     it("contains hostile room traffic: a flood, a 100 kB subject, stanzas posing as a room; the link stays up and nothing reaches another account", async () => {
