@@ -51,13 +51,19 @@ for (const kind of KINDS) {
       await waitFor(async () => (found = (await events(localpart)).find(pred)) !== undefined, 20_000, what);
       return found!;
     };
-    /** Juliet enters a room (creating it if need be, as an instant room) and waits for her self-presence. */
-    async function julietJoins(room: string, nick = "juliet"): Promise<void> {
+    /**
+     * Juliet enters a room and waits for her self-presence. A room she creates is configured with
+     * `config` (muc#roomconfig fields, XEP-0045 §10.1.3), or accepted as an instant room without.
+     */
+    async function julietJoins(room: string, nick = "juliet", config: Record<string, string> = {}): Promise<void> {
       await juliet.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: NS_MUC })));
       const self = await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${nick}` && !!s.getChild("x", NS_USER)?.getChildren("status").some((c) => c.attrs.code === "110"), 10_000);
       if (self.getChild("x", NS_USER)!.getChildren("status").some((c) => c.attrs.code === "201")) {
-        await juliet.send(xml("iq", { to: room, type: "set", id: `cfg-${room}` }, xml("query", { xmlns: `${NS_MUC}#owner` }, xml("x", { xmlns: "jabber:x:data", type: "submit" }))));
-        await juliet.waitFor((s) => s.is("iq") && s.attrs.id === `cfg-${room}`, 10_000);
+        const fields = Object.entries(config).map(([v, value]) => xml("field", { var: v }, xml("value", {}, value)));
+        if (fields.length > 0) fields.unshift(xml("field", { var: "FORM_TYPE", type: "hidden" }, xml("value", {}, `${NS_MUC}#roomconfig`)));
+        await juliet.send(xml("iq", { to: room, type: "set", id: `cfg-${room}` }, xml("query", { xmlns: `${NS_MUC}#owner` }, xml("x", { xmlns: "jabber:x:data", type: "submit" }, ...fields))));
+        const answer = await juliet.waitFor((s) => s.is("iq") && s.attrs.id === `cfg-${room}`, 10_000);
+        assert.equal(answer.attrs.type, "result", `room configuration: ${answer.toString()}`);
       }
     }
     const groupchat = (room: string, body: string, id: string) => juliet.send(xml("message", { to: room, type: "groupchat", id }, xml("body", {}, body)));
@@ -129,6 +135,27 @@ for (const kind of KINDS) {
       assert.equal(banned.status, 403, banned.text);
       assert.equal(banned.body.code, "room-banned");
       assert.equal((await gw.request("GET", "/v1/rooms", { token })).body.items.length, 0);
+    });
+
+    it("refuses a password-protected room without its password (403 room-password-required) and a members-only room (403 room-members-only)", async () => {
+      await gw.createAccount("laurence");
+      const token = gw.token("laurence");
+      const locked = `crypt-${kind}@${MUC}`;
+      await julietJoins(locked, "juliet", { "muc#roomconfig_passwordprotectedroom": "1", "muc#roomconfig_roomsecret": "potion" });
+      const refused = await gw.request("PUT", `/v1/rooms/${locked}`, { token, body: { nick: "laurence" } });
+      assert.equal(refused.status, 403, refused.text);
+      assert.equal(refused.body.code, "room-password-required");
+      const wrong = await gw.request("PUT", `/v1/rooms/${locked}`, { token, body: { nick: "laurence", password: "poison" } });
+      assert.equal(wrong.body.code, "room-password-required", wrong.text);
+      const entered = await gw.request("PUT", `/v1/rooms/${locked}`, { token, body: { nick: "laurence", password: "potion" } });
+      assert.equal(entered.status, 200, entered.text);
+      assert.ok(!("password" in entered.body), "the password is not shown back");
+      const privateRoom = `vault-${kind}@${MUC}`;
+      await julietJoins(privateRoom, "juliet", { "muc#roomconfig_membersonly": "1" });
+      const outsider = await gw.request("PUT", `/v1/rooms/${privateRoom}`, { token, body: { nick: "laurence" } });
+      assert.equal(outsider.status, 403, outsider.text);
+      assert.equal(outsider.body.code, "room-members-only");
+      assert.deepEqual((await gw.request("GET", "/v1/rooms", { token })).body.items.map((r: { room: string }) => r.room), [locked]);
     });
 
     it("invites through the room, receives a direct invitation, and leaves", async () => {
