@@ -65,14 +65,21 @@ export async function deleteRoom(tx: AnyTx, accountId: number, room: string): Pr
   return (await sql(tx, "DELETE FROM room WHERE account_id = $1 AND room = $2 RETURNING 1", [accountId, room])).length > 0;
 }
 
-/** The room confirmed the join (self-presence, status 110). */
-export async function markJoined(tx: AnyTx, accountId: number, room: string, role: string, affiliation: string, created: boolean): Promise<void> {
-  await sql(
+/**
+ * The room confirmed the join (self-presence, status 110). Occupants known from before a rejoin
+ * that the room did not present again left meanwhile: they are removed and their nicks returned.
+ */
+export async function markJoined(tx: AnyTx, accountId: number, room: string, role: string, affiliation: string, created: boolean): Promise<string[]> {
+  const rows = await sql<{ nick: string }>(
     tx,
-    `UPDATE room SET status = 'joined', role = $3, affiliation = $4, created = created OR $5, joined_at = COALESCE(joined_at, now()), error = NULL, updated_at = now()
-     WHERE account_id = $1 AND room = $2`,
+    `WITH r AS (
+       UPDATE room SET status = 'joined', role = $3, affiliation = $4, created = created OR $5, joined_at = COALESCE(joined_at, now()), error = NULL, updated_at = now()
+       WHERE account_id = $1 AND room = $2
+     )
+     DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND stale RETURNING nick`,
     [accountId, room, role, affiliation, created],
   );
+  return rows.map((r) => r.nick).sort();
 }
 
 export async function markFailed(tx: AnyTx, accountId: number, room: string, error: RoomRow["error"]): Promise<void> {
@@ -83,7 +90,7 @@ export async function putOccupant(tx: AnyTx, accountId: number, room: string, o:
   await sql(
     tx,
     `INSERT INTO room_occupant (account_id, room, nick, role, affiliation, jid) VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (account_id, room, nick) DO UPDATE SET role = EXCLUDED.role, affiliation = EXCLUDED.affiliation, jid = EXCLUDED.jid`,
+     ON CONFLICT (account_id, room, nick) DO UPDATE SET role = EXCLUDED.role, affiliation = EXCLUDED.affiliation, jid = EXCLUDED.jid, stale = false`,
     [accountId, room, o.nick, o.role, o.affiliation, o.jid],
   );
 }
@@ -106,9 +113,14 @@ export async function renameSelf(tx: AnyTx, accountId: number, room: string, nic
   await sql(tx, "UPDATE room SET nick = $3, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, nick]);
 }
 
-/** Before a rejoin: every room is joining again until it answers. */
+/** Before a rejoin: every room is joining again until it answers; its known occupants are stale until presented again. */
 export async function markRejoining(tx: AnyTx): Promise<void> {
-  await sql(tx, "UPDATE room SET status = 'joining', updated_at = now() WHERE status = 'joined'", []);
+  await sql(
+    tx,
+    `WITH r AS (UPDATE room SET status = 'joining', updated_at = now() WHERE status = 'joined' RETURNING account_id, room)
+     UPDATE room_occupant o SET stale = true FROM r WHERE o.account_id = r.account_id AND o.room = r.room`,
+    [],
+  );
 }
 
 /** Our join created the room (status 201): still joining until the instant-room configuration is accepted. */

@@ -68,8 +68,9 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
       await markCreated(tx, account.id, room, muc.role, muc.affiliation);
       replies.push({ kind: "muc-instant", from: p.toRaw, to: room, id: `${INSTANT_PREFIX}${randomUUID()}` });
     } else if (row.status !== "joined") {
-      await markJoined(tx, account.id, room, muc.role, muc.affiliation, false);
+      const gone = await markJoined(tx, account.id, room, muc.role, muc.affiliation, false);
       roomEvent({ room, kind: "joined", nick, role: muc.role, affiliation: muc.affiliation, self: true });
+      for (const left of gone) roomEvent({ room, kind: "occupant-left", nick: left });
     }
     return;
   }

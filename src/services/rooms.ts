@@ -164,8 +164,11 @@ export class Rooms {
         await markFailed(tx, accountId, room, error);
         await appendEvents(tx, [{ accountId, ...event("room", { room, kind: "join-failed", nick: row.nick, error }) }]);
       } else {
-        await markJoined(tx, accountId, room, row.role ?? "moderator", row.affiliation ?? "owner", true);
-        await appendEvents(tx, [{ accountId, ...event("room", { room, kind: "joined", nick: row.nick, role: row.role ?? "moderator", affiliation: row.affiliation ?? "owner", self: true }) }]);
+        const gone = await markJoined(tx, accountId, room, row.role ?? "moderator", row.affiliation ?? "owner", true);
+        await appendEvents(tx, [
+          { accountId, ...event("room", { room, kind: "joined", nick: row.nick, role: row.role ?? "moderator", affiliation: row.affiliation ?? "owner", self: true }) },
+          ...gone.map((nick) => ({ accountId, ...event("room", { room, kind: "occupant-left", nick }) })),
+        ]);
       }
     });
   }

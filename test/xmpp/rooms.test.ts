@@ -181,6 +181,10 @@ for (const kind of KINDS) {
       const room = `tavern-${kind}@${MUC}`;
       assert.equal((await gw.request("PUT", `/v1/rooms/${room}`, { token: gw.token("mercutio"), body: { nick: "mercutio" } })).status, 201);
       await julietJoins(room);
+      // A second occupant (Juliet's second resource, as "nurse") who leaves while the gateway is away.
+      const second = await connectUser(server, "juliet", "pw-juliet", "muc-second");
+      await second.send(xml("presence", { to: `${room}/nurse` }, xml("x", { xmlns: NS_MUC })));
+      await until("mercutio", "nurse joined", (e) => e.event === "room" && e.data.kind === "occupant-joined" && e.data.nick === "nurse");
       await groupchat(room, "before", "b1");
       await until("mercutio", "before", (e) => e.event === "message" && e.data.body === "before");
       // Its own message is the last one it saw: the rejoin's history (since is inclusive) replays it.
@@ -188,6 +192,7 @@ for (const kind of KINDS) {
       assert.equal(mine.status, 202, mine.text);
       await until("mercutio", "own reflection", (e) => e.event === "message" && e.data.body === "mine" && e.data.own === true);
       await gw.stop();
+      await second.stop();
       gw = await startTestGateway(server, {}, db);
       await groupchat(room, "while away", "w1");
       await until("mercutio", "missed message", (e) => e.event === "message" && e.data.body === "while away");
@@ -195,6 +200,10 @@ for (const kind of KINDS) {
       await until("mercutio", "after", (e) => e.event === "message" && e.data.body === "after");
       const bodies = (await events("mercutio")).filter((e) => e.event === "message").map((e) => e.data.body);
       assert.deepEqual(bodies, ["before", "mine", "while away", "after"]);
+      // The rejoin's occupant list is the room now: the nurse left while the gateway was away.
+      const now = await gw.request("GET", `/v1/rooms/${room}`, { token: gw.token("mercutio") });
+      assert.deepEqual(now.body.occupants.map((o: { nick: string }) => o.nick), ["juliet", "mercutio"]);
+      await until("mercutio", "nurse left", (e) => e.event === "room" && e.data.kind === "occupant-left" && e.data.nick === "nurse");
     });
 
     it("contains hostile room traffic: a flood, a 100 kB subject, stanzas posing as a room; the link stays up and nothing reaches another account", async () => {
