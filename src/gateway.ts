@@ -30,6 +30,8 @@ import { StreamSlots } from "./services/stream-slots.js";
 import { RedisStreamSlots } from "./db/redis-slots.js";
 import { Redis } from "ioredis";
 import { routeInbound } from "./xmpp/inbound.js";
+import { Blocklists } from "./db/blocklist.js";
+import { Blocking } from "./services/blocking.js";
 import { registerIqHandlers } from "./xmpp/iq.js";
 import { XmppLink } from "./xmpp/link.js";
 import { XmppOutbound } from "./xmpp/outbound.js";
@@ -79,6 +81,8 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const notifications = new Notifications(url, (m, err) => logger.warn({ err: String(err ?? "") }, m));
   await notifications.start();
   accountStore.listen(notifications);
+  const blocklists = new Blocklists(db.prisma);
+  blocklists.listen(notifications);
 
   // The component link, who holds it, and the outbound port over it.
   const link = new XmppLink({ ...config.xmpp, log });
@@ -90,8 +94,9 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const presence = new Presence(db, sessions, delivery, domain, { graceSeconds: config.sessionGraceSeconds, heartbeatMs: config.sseHeartbeatMs }, log);
   const accounts = new Accounts(accountStore, delivery, domain, config.autoProvision);
   const rooms = new Rooms(db, delivery, domain);
-  const messaging = new Messaging(messages, delivery, out, domain, counters, (accountId, room) => rooms.isIn(accountId, room));
-  const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log);
+  const blocking = new Blocking(db, blocklists, delivery);
+  const messaging = new Messaging(messages, delivery, out, domain, counters, (accountId, room) => rooms.isIn(accountId, room), (accountId, to) => blocking.assertNotBlocked(accountId, to, "body.to"));
+  const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log, blocklists);
   // Rate limits and stream caps: across instances in Redis when configured, else per instance.
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 1000, lazyConnect: false }) : null;
   redis?.on("error", (err: Error) => logger.warn({ err: err.message }, "redis error"));
@@ -113,7 +118,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
 
   // The XMPP adapter's inbound side, and what follows the link going up or down.
   routeInbound(link, inbound, rooms, log);
-  registerIqHandlers(link, domain, accounts);
+  registerIqHandlers(link, domain, accounts, blocklists);
   link.on("online", () => {
     control.linkChanged(true);
     delivery.kick();
@@ -135,7 +140,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
 
   const shutdown = new AbortController();
   const auth = new Auth(config.jwt, domain);
-  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), presence, events, webhooks, rooms, status: new Status(db, out, control), auth, metrics, shutdown: shutdown.signal };
+  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), blocking, presence, events, webhooks, rooms, status: new Status(db, out, control), auth, metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
   await control.start();
   await dispatcher.start();

@@ -6,7 +6,8 @@ import type { Prisma } from "./generated/client.js";
 import type { ItemState, Subscription } from "../domain/subscription.js";
 import type { LangText } from "../domain/message.js";
 import type { RosterRecord } from "../domain/views.js";
-import type { Tx } from "./client.js";
+import { sql, type Tx } from "./client.js";
+import { notBlocked } from "./blocklist.js";
 
 export type RosterRow = RosterRecord;
 
@@ -136,15 +137,18 @@ export async function pendingRequests(tx: Tx, accountId: number): Promise<Roster
   return rows.map(toRow);
 }
 
-/** Contacts that receive the account's presence: subscription from or both (RFC 6121 §4.2.2). */
+/**
+ * Contacts that receive the account's presence: subscription from or both (RFC 6121 §4.2.2), and
+ * not blocked (XEP-0191 §3.3: a blocked contact gets no presence).
+ */
 export async function presenceSubscribers(tx: Tx, accountId: number): Promise<string[]> {
-  const rows = await tx.rosterItem.findMany({ where: { accountId, subscription: { in: ["from", "both"] } }, select: { jid: true } });
+  const rows = await sql<{ jid: string }>(tx, `SELECT r.jid FROM roster_item r WHERE r.account_id = $1 AND r.subscription IN ('from', 'both') AND ${notBlocked("r")} ORDER BY r.jid`, [accountId]);
   return rows.map((r) => r.jid);
 }
 
-/** Contacts whose presence the account receives: subscription to or both (RFC 6121 §4.2.1 probes). */
+/** Contacts whose presence the account receives (RFC 6121 §4.2.1 probes): subscription to or both, not blocked. */
 export async function presenceSources(tx: Tx, accountId: number): Promise<string[]> {
-  const rows = await tx.rosterItem.findMany({ where: { accountId, subscription: { in: ["to", "both"] } }, select: { jid: true } });
+  const rows = await sql<{ jid: string }>(tx, `SELECT r.jid FROM roster_item r WHERE r.account_id = $1 AND r.subscription IN ('to', 'both') AND ${notBlocked("r")} ORDER BY r.jid`, [accountId]);
   return rows.map((r) => r.jid);
 }
 

@@ -19,6 +19,7 @@ import { rosterRoutes } from "./routes/roster.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 import { roomRoutes } from "./routes/rooms.js";
+import { blocklistRoutes } from "./routes/blocklist.js";
 import { validators } from "./validation.js";
 
 export const API_VERSION = "1.0.0";
@@ -98,5 +99,6 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
   await app.register(presenceRoutes(gw));
   await app.register(webhookRoutes(gw));
   await app.register(roomRoutes(gw));
+  await app.register(blocklistRoutes(gw));
   return base;
 }

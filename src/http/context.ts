@@ -1,4 +1,5 @@
 // What every route gets: the use cases, the caller's identity and the HTTP-side parts.
+import type { Blocking } from "../services/blocking.js";
 import type { FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import type { Account } from "../domain/account.js";
@@ -20,6 +21,7 @@ export interface Gateway {
   accounts: Accounts;
   messaging: Messaging;
   roster: Roster;
+  blocking: Blocking;
   presence: Presence;
   events: EventFeed;
   status: Status;

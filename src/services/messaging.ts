@@ -63,6 +63,8 @@ export class Messaging {
     metrics: Pick<ServiceMetrics, "messagesAccepted">,
     /** Whether the account is in a room (XEP-0045): group messages go only to those. */
     private readonly inRoom: (accountId: number, room: string) => Promise<boolean> = async () => false,
+    /** Throws when the account blocked the recipient (XEP-0191 §3.3). */
+    private readonly notBlocked: (accountId: number, to: string) => Promise<void> = async () => undefined,
   ) {
     // One insert at a time (Delivery.record serialises them anyway): under load the next batch
     // fills while one is written, and an idle request is one statement.
@@ -92,8 +94,9 @@ export class Messaging {
     return this.answer(message, await this.writer.push(message));
   }
 
-  /** A group message goes to a room the account is in (XEP-0045 §7.4), from its occupant JID. */
+  /** Not to a JID the account blocked; a group message only to a room the account is in (XEP-0045 §7.4), from its occupant JID. */
   private async checkRoom(message: NewOutbound): Promise<void> {
+    await this.notBlocked(message.accountId, message.to);
     if (message.type === "groupchat" && !(await this.inRoom(message.accountId, message.peer))) {
       throw new AppError("room-not-joined", `${message.peer} is not a room this account joined (PUT /v1/rooms/{room} first)`, { field: "body.to" });
     }

@@ -31,7 +31,7 @@ export interface PresenceTiming {
 }
 
 /** Each available session's presence to each subscriber (§4.2.2), or its unavailable. */
-const broadcast = (jid: string, sessions: SessionPresence[], to: string[], type: "unavailable" | null): Stanza[] =>
+export const broadcast = (jid: string, sessions: SessionPresence[], to: string[], type: "unavailable" | null): Stanza[] =>
   sessions.flatMap((s) => to.map((c) => presence(`${jid}/${s.resource}`, c, type, type ? {} : s)));
 
 export class Presence {

@@ -13,6 +13,7 @@ const CONDITIONS: Partial<Record<ErrorCode, [ErrorType, string]>> = {
   "invalid-jid": ["modify", "jid-malformed"], // RFC 6120 §8.3.3.8
   "invalid-text": ["modify", "bad-request"],
   forbidden: ["auth", "forbidden"],
+  blocked: ["cancel", "not-acceptable"], // XEP-0191 §3.3
   "rate-limited": ["wait", "resource-constraint"],
   "database-unavailable": ["wait", "internal-server-error"],
 };

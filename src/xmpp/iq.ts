@@ -1,7 +1,10 @@
 // The component's iq duties: service discovery (XEP-0030) for the domain and for each hosted
 // account, ping (XEP-0199). Every other iq get/set gets service-unavailable from @xmpp/iq's
-// callee (RFC 6120 §8.4), as do queries to accounts that do not exist (RFC 6121 §8.5.1).
+// callee (RFC 6120 §8.4), as do queries to accounts that do not exist (RFC 6121 §8.5.1). A
+// remote entity asking for an account's blocklist (XEP-0191) is one of those: the list is the
+// account's own, read over HTTP only.
 import xml, { type Element } from "@xmpp/xml";
+import { isBlocked, NO_BLOCKS, type BlockLookup } from "../domain/blocking.js";
 import { parseJid } from "../domain/jid.js";
 import type { Accounts } from "../services/accounts.js";
 import { errorElement } from "./errors.js";
@@ -13,13 +16,19 @@ const ACCOUNT_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.receipts, NS.
 
 type Target = "domain" | "account" | null;
 
-export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find">): void {
-  /** What an iq is addressed to: the domain, an existing account's bare JID, or neither. */
+export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find">, blocks: BlockLookup = NO_BLOCKS): void {
+  /**
+   * What an iq is addressed to: the domain, an existing account's bare JID, or neither. An account
+   * that blocked the sender is no one to it (XEP-0191 §3.3: get and set are service-unavailable).
+   */
   async function target(stanza: Element): Promise<Target> {
     const to = parseJid(stanza.attrs.to ?? "");
     if (!to || to.domain !== domain || to.resource) return null;
     if (!to.local) return "domain";
-    return (await accounts.find(to.local)) ? "account" : null;
+    const account = await accounts.find(to.local);
+    if (!account) return null;
+    const from = parseJid(stanza.attrs.from ?? "");
+    return from && isBlocked(await blocks.of(account.id), from) ? null : "account";
   }
 
   const { iqCallee } = link.xmpp;

@@ -50,6 +50,9 @@ interface World {
   freshRoom(): string;
   /** Joins the victim to a fresh room (for the owner's DELETE and subject change). */
   disposableRoom(): Promise<string>;
+  /** A JID the victim blocked (XEP-0191), and a fresh one it blocks for the owner's DELETE. */
+  victimBlocked: string;
+  disposableBlock(): Promise<string>;
 }
 
 interface Res {
@@ -209,6 +212,22 @@ const ROUTES: Record<string, RouteSpec> = {
     body: () => ({ jid: CONTACT }),
     ok: 202,
     attacker: { status: 404, code: "room-not-joined" },
+  },
+
+  // The blocklist is the caller's own: another account's items are neither shown nor removable.
+  "GET /v1/blocklist": {
+    kind: "account",
+    ok: 200,
+    okCheck: (r, w) => ((r.body?.items ?? []) as string[]).includes(w.victimBlocked) ? null : "the owner's list misses its item",
+    attacker: { status: 200, check: (r, w) => (((r.body?.items ?? []) as string[]).includes(w.victimBlocked) ? "shows the victim's blocked JID" : null) },
+  },
+  "PUT /v1/blocklist/{jid}": { kind: "account", params: (w) => ({ jid: `${w.fresh()}@example.net` }), ok: 204, attacker: { status: 204 } },
+  "DELETE /v1/blocklist/{jid}": {
+    kind: "account",
+    params: (w) => ({ jid: w.victimBlocked }),
+    okParams: async (w) => ({ jid: await w.disposableBlock() }),
+    ok: 204,
+    attacker: { status: 404, code: "not-blocked" },
   },
 
   "POST /v1/webhooks": {
@@ -535,8 +554,20 @@ describe("authorization matrix (generated from the app's routes)", () => {
     r = await as(attackerToken, "PUT", `/v1/rooms/${attackerRoom}`, { nick: attackerMarker });
     assert.equal(r.status, 201, r.text);
 
+    // Blocking: the victim's list holds a JID only it blocked.
+    const victimBlocked = `${uniq("blocked")}@example.net`;
+    r = await as(victimToken, "PUT", `/v1/blocklist/${victimBlocked}`);
+    assert.equal(r.status, 204, r.text);
+
     w = {
       victim,
+      victimBlocked,
+      async disposableBlock() {
+        const jid = `${uniq("unblock")}@example.net`;
+        const blocked = await as(victimToken, "PUT", `/v1/blocklist/${jid}`);
+        assert.equal(blocked.status, 204, blocked.text);
+        return jid;
+      },
       victimRoom,
       attackerRoom,
       freshRoom,

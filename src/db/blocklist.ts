@@ -1,0 +1,75 @@
+// Blocklists (XEP-0191). Every inbound stanza is checked against its account's list, so lists are
+// cached in-process and every instance forgets a list when any instance changes it (NOTIFY on the
+// cache channel, sent in the changing transaction); the row in Postgres is the truth.
+import { LRUCache } from "lru-cache";
+import { sql, type AnyTx, type Db } from "./client.js";
+import { CHANNELS, notify, type Notifications } from "./notify.js";
+
+const PREFIX = "block:";
+
+/**
+ * SQL: roster item `alias`.jid is not covered by any of its account's blocklist items (XEP-0191 §3
+ * matching for a bare contact JID: the item is the JID, its domain, or a parent domain). Presence
+ * to and probes of a blocked contact stop with it.
+ */
+export const notBlocked = (alias: string) =>
+  `NOT EXISTS (SELECT 1 FROM block b WHERE b.account_id = ${alias}.account_id AND (b.jid = ${alias}.jid
+     OR b.jid = split_part(${alias}.jid, '@', -1) OR right(split_part(${alias}.jid, '@', -1), length(b.jid) + 1) = '.' || b.jid))`;
+
+export class Blocklists {
+  /** Account id -> its items; empty sets are cached too (most accounts block no one). */
+  private readonly cache = new LRUCache<number, ReadonlySet<string>>({ max: 50_000, ttl: 60_000 });
+
+  constructor(private readonly db: Db) {}
+
+  listen(notifications: Notifications): void {
+    notifications.on(CHANNELS.cache, (payload) => {
+      if (payload === null) this.cache.clear();
+      else if (payload.startsWith(PREFIX)) this.cache.delete(Number(payload.slice(PREFIX.length)));
+    });
+  }
+
+  /** The account's items, for the checks on every stanza. */
+  async of(accountId: number): Promise<ReadonlySet<string>> {
+    const hit = this.cache.get(accountId);
+    if (hit) return hit;
+    const items = new Set(await this.list(this.db, accountId));
+    this.cache.set(accountId, items);
+    return items;
+  }
+
+  async list(tx: AnyTx, accountId: number): Promise<string[]> {
+    const rows = await sql<{ jid: string }>(tx, "SELECT jid FROM block WHERE account_id = $1 ORDER BY jid", [accountId]);
+    return rows.map((r) => r.jid);
+  }
+
+  /** Adds an item unless the list already has `max` items; false when it was there already. */
+  async add(tx: AnyTx, accountId: number, jid: string, max: number): Promise<"added" | "present" | "full"> {
+    const rows = await sql<{ added: boolean; present: boolean }>(
+      tx,
+      `WITH present AS (SELECT 1 FROM block WHERE account_id = $1 AND jid = $2),
+            ins AS (INSERT INTO block (account_id, jid) SELECT $1, $2
+                    WHERE NOT EXISTS (SELECT 1 FROM present) AND (SELECT count(*) FROM block WHERE account_id = $1) < $3 RETURNING 1)
+       SELECT EXISTS (SELECT 1 FROM ins) AS added, EXISTS (SELECT 1 FROM present) AS present`,
+      [accountId, jid, max],
+    );
+    const r = rows[0]!;
+    if (r.added) await this.changed(tx, accountId);
+    return r.added ? "added" : r.present ? "present" : "full";
+  }
+
+  async remove(tx: AnyTx, accountId: number, jid: string): Promise<boolean> {
+    const rows = await sql(tx, "DELETE FROM block WHERE account_id = $1 AND jid = $2 RETURNING 1", [accountId, jid]);
+    if (rows.length > 0) await this.changed(tx, accountId);
+    return rows.length > 0;
+  }
+
+  /** After the changing transaction commits: this instance forgets at once (others on the NOTIFY). */
+  forget(accountId: number): void {
+    this.cache.delete(accountId);
+  }
+
+  private async changed(tx: AnyTx, accountId: number): Promise<void> {
+    await notify(tx, CHANNELS.cache, `${PREFIX}${accountId}`);
+  }
+}

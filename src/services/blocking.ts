@@ -1,0 +1,71 @@
+// Blocking (XEP-0191) as the accounts' home server: the blocklist, and the presence that starts or
+// stops with a block (§3.3: unavailable to a blocked subscriber; §3.4: current presence again on
+// unblock). Enforcement elsewhere reads the list through `blocks`: inbound stanzas
+// (src/services/inbound.ts), messages and subscription requests the account sends, and the
+// subscriber lists of every presence broadcast (src/db/roster.ts).
+import type { Blocklists } from "../db/blocklist.js";
+import type { Database, Tx } from "../db/client.js";
+import { availableSessions, lockAccount, presenceSubscribers } from "../db/roster.js";
+import type { AccountRef } from "../domain/account.js";
+import { blockItem, isBlocked, MAX_BLOCKS } from "../domain/blocking.js";
+import { AppError } from "../domain/errors.js";
+import { parseJid } from "../domain/jid.js";
+import type { Delivery } from "./delivery.js";
+import { broadcast } from "./presence.js";
+
+export class Blocking {
+  constructor(
+    private readonly db: Database,
+    private readonly blocks: Blocklists,
+    private readonly delivery: Delivery,
+  ) {}
+
+  list(accountId: number): Promise<string[]> {
+    return this.blocks.list(this.db.prisma, accountId);
+  }
+
+  /** PUT /v1/blocklist/{jid}: idempotent; subscribers it covers get the account's unavailable presence. */
+  async block(account: AccountRef, raw: string): Promise<void> {
+    const jid = item(raw);
+    await this.change(account, "unavailable", async (tx) => {
+      const r = await this.blocks.add(tx, account.id, jid, MAX_BLOCKS);
+      if (r === "full") throw new AppError("too-many-blocks", `an account blocks at most ${MAX_BLOCKS} JIDs`);
+    });
+  }
+
+  /** DELETE /v1/blocklist/{jid}: subscribers it covered get the account's current presence again. */
+  async unblock(account: AccountRef, raw: string): Promise<void> {
+    const jid = item(raw);
+    await this.change(account, null, async (tx) => {
+      if (!(await this.blocks.remove(tx, account.id, jid))) throw new AppError("not-blocked", `${jid} is not blocked`);
+    });
+  }
+
+  /** Throws 400 blocked when the account blocked `to` (XEP-0191 §3.3: nothing is routed to it). */
+  async assertNotBlocked(accountId: number, to: string, field: string): Promise<void> {
+    const jid = parseJid(to);
+    if (jid && isBlocked(await this.blocks.of(accountId), jid)) throw new AppError("blocked", `${to} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field });
+  }
+
+  /** Runs `edit` with the subscriber list before and after it; those who left or joined it hear of it. */
+  private async change(account: AccountRef, type: "unavailable" | null, edit: (tx: Tx) => Promise<void>): Promise<void> {
+    try {
+      await this.delivery.transaction(async (tx, send) => {
+        await lockAccount(tx, account.id);
+        const before = new Set(await presenceSubscribers(tx, account.id));
+        await edit(tx);
+        const after = new Set(await presenceSubscribers(tx, account.id));
+        const moved = type === "unavailable" ? [...before].filter((c) => !after.has(c)) : [...after].filter((c) => !before.has(c));
+        if (moved.length > 0) await send(account.id, broadcast(account.jid, await availableSessions(tx, account.id), moved, type));
+      });
+    } finally {
+      this.blocks.forget(account.id);
+    }
+  }
+}
+
+function item(raw: string): string {
+  const jid = blockItem(raw);
+  if (!jid) throw new AppError("invalid-jid", `not a JID: ${raw}`, { field: "jid" });
+  return jid;
+}

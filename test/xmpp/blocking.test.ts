@@ -1,0 +1,400 @@
+// Blocking (XEP-0191) as the home server enforces it, end to end on Prosody and ejabberd: the
+// blocklist over HTTP; nothing from a blocked JID reaches the account (messages bounce with
+// service-unavailable, presence and subscription requests vanish); the account's presence stops
+// going to it (unavailable when the block starts, the current presence again when it ends); the
+// account cannot send to it; and no remote entity reads the list over XMPP.
+//
+// "Nothing arrived" is always proven by something that did arrive after it on the same ordered
+// path: a bounce of the blocked stanza itself, a gateway sentinel (test/helpers/sentinel.ts), or a
+// message from an unblocked sender that the account's log shows.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import xml, { type Element } from "@xmpp/xml";
+import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { gatewaySentinel, isFrom, receivedFrom } from "../helpers/sentinel.js";
+
+const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
+const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+const NS_BLOCKING = "urn:xmpp:blocking";
+const WAIT = 20_000;
+const JULIET = "juliet@localhost";
+const NURSE = "nurse@localhost";
+
+interface Ev {
+  id: number;
+  event: string;
+  data: Record<string, unknown>;
+}
+
+const el = (s: XmlElement) => s as unknown as Element;
+/** The defined condition of an error stanza (RFC 6120 §8.3.3). */
+const condition = (s: XmlElement) => el(s).getChild("error")?.getChildElements().find((c) => c.attrs.xmlns === STANZAS)?.name;
+/** A LangText (a string, or texts by language) as one string. */
+const text = (v: unknown): string => (typeof v === "string" ? v : v && typeof v === "object" ? Object.values(v as Record<string, string>).join("|") : "");
+const statusOf = (s: XmlElement) => el(s).getChildren("status").map((x) => x.text()).join("|");
+const path = (jid: string) => `/v1/blocklist/${encodeURIComponent(jid)}`;
+
+for (const kind of KINDS) {
+  describe(`blocking, XEP-0191 (${kind})`, () => {
+    let server: XmppServer;
+    let gw: TestGateway;
+    let juliet: XmppUser;
+    let nurse: XmppUser;
+    let iqs = 0;
+
+    before(async () => {
+      server = await startXmppServer(kind);
+      await server.registerUser("juliet", "pw-juliet");
+      await server.registerUser("nurse", "pw-nurse");
+      gw = await startTestGateway(server);
+      // Interested resources (RFC 6121 §2.1.6): the roster first, then initial presence, so that
+      // subscription requests and presence reach these clients.
+      juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
+      await userRoster(juliet);
+      await juliet.sendPresence();
+      nurse = await connectUser(server, "nurse", "pw-nurse", "garden");
+      await userRoster(nurse);
+      await nurse.sendPresence();
+    });
+    after(async () => {
+      await juliet?.stop();
+      await nurse?.stop();
+      await gw?.stop();
+      await server?.stop();
+    });
+
+    async function userRoster(user: XmppUser): Promise<void> {
+      const id = `roster-${++iqs}`;
+      await user.send(xml("iq", { type: "get", id }, xml("query", { xmlns: "jabber:iq:roster" })));
+      await user.waitFor((s) => s.is("iq") && s.attrs.id === id, WAIT);
+    }
+
+    /** A fresh account per test (session "phone"), so tests do not depend on each other. */
+    async function account() {
+      const lp = uniq("romeo");
+      await gw.createAccount(lp);
+      const token = gw.token(lp, { resource: "phone" });
+      const jid = `${lp}@${gw.domain}`;
+      const call = (method: string, p: string, body?: unknown) => gw.request(method, p, { token, body });
+      const events = async () => (await gw.request("GET", "/v1/events?since=0&limit=1000", { token, headers: { accept: "application/json" } })).body.items as Ev[];
+      const until = async (what: string, pred: (e: Ev) => boolean): Promise<Ev> => {
+        let found: Ev | undefined;
+        await waitFor(async () => (found = (await events()).find(pred)) !== undefined, WAIT, what);
+        return found!;
+      };
+      const blocklist = async () => {
+        const r = await call("GET", "/v1/blocklist");
+        assert.equal(r.status, 200, r.text);
+        return r.body.items as string[];
+      };
+      const block = async (jid: string) => {
+        const r = await call("PUT", path(jid));
+        assert.equal(r.status, 204, `block ${jid}: ${r.text}`);
+      };
+      const unblock = async (jid: string) => {
+        const r = await call("DELETE", path(jid));
+        assert.equal(r.status, 204, `unblock ${jid}: ${r.text}`);
+      };
+      return { lp, jid, token, call, events, until, blocklist, block, unblock };
+    }
+    type Account = Awaited<ReturnType<typeof account>>;
+
+    const messageBodies = (evs: Ev[]) => evs.filter((e) => e.event === "message").map((e) => text(e.data.body));
+    const presenceFrom = (from: string, type = "available") => (s: XmlElement) => s.is("presence") && isFrom(s, from) && (s.attrs.type ?? "available") === type;
+    const since = (user: XmppUser, mark: number, pred: (s: XmlElement) => unknown) => (s: XmlElement) => user.stanzas.indexOf(s) >= mark && pred(s);
+
+    /** `user` sends a chat message with a fresh id to `to`; resolves with the id. */
+    async function say(user: XmppUser, to: string, body: string): Promise<string> {
+      const id = uniq("m-");
+      await user.send(xml("message", { to, type: "chat", id }, xml("body", {}, body)));
+      return id;
+    }
+    /** The error stanza that answers message `id` from `user`. */
+    const bounceOf = (user: XmppUser, id: string) => user.waitFor((s) => s.is("message") && s.attrs.id === id && s.attrs.type === "error", WAIT);
+    function assertServiceUnavailable(err: XmlElement, from: string, what: string) {
+      assert.equal(err.attrs.type, "error", what);
+      assert.equal(err.attrs.from, from, `${what}: from the JID it was sent to`);
+      assert.equal(err.getChild("error")?.attrs.type, "cancel", `${what}: ${err.toString()}`);
+      assert.equal(condition(err), "service-unavailable", `${what}: ${err.toString()}`);
+    }
+
+    /** `user` (bare `userJid`) and the account subscribe to each other's presence: "both" on the account's side. */
+    async function mutual(r: Account, user: XmppUser, userJid: string): Promise<void> {
+      await user.send(xml("presence", { to: r.jid, type: "subscribe" }));
+      await waitFor(async () => (await r.call("GET", "/v1/subscription-requests")).body.items.some((i: { jid: string }) => i.jid === userJid), WAIT, `${userJid}'s request`);
+      const approved = await r.call("POST", `/v1/roster/${userJid}/approve`);
+      assert.equal(approved.status, 200, approved.text);
+      const mark = user.stanzas.length;
+      const asked = await r.call("POST", `/v1/roster/${userJid}/subscribe`);
+      assert.equal(asked.status, 202, asked.text);
+      await user.waitFor(since(user, mark, presenceFrom(r.jid, "subscribe")), WAIT);
+      await user.send(xml("presence", { to: r.jid, type: "subscribed" }));
+      await waitFor(
+        async () => ((await r.call("GET", "/v1/roster")).body.items as { jid: string; subscription: string }[]).some((i) => i.jid === userJid && i.subscription === "both"),
+        WAIT,
+        `${userJid}: both`,
+      );
+    }
+
+    it("lists, adds and removes items: sorted, normalised, validated, idempotent, and each account sees only its own", async () => {
+      const r = await account();
+      assert.deepEqual(await r.blocklist(), [], "a new account blocks no one");
+      await r.block(JULIET);
+      await r.block("Juliet@LOCALHOST"); // the same JID, normalised: still one item
+      await r.block("localhost");
+      await r.block(`${NURSE}/Garden`); // a full JID: the resource keeps its case
+      await r.block("localhost/otherres");
+      assert.deepEqual(await r.blocklist(), [JULIET, "localhost", "localhost/otherres", `${NURSE}/Garden`]);
+      const listed = await r.blocklist();
+      assert.deepEqual(listed, [...listed].sort(), "sorted");
+
+      // JIDs that do not parse (RFC 7622): 400 invalid-jid, and nothing is stored.
+      for (const bad of ["@localhost", "juliet@localhost/", "ju<liet@localhost", "juliet@@localhost"]) {
+        const refused = await r.call("PUT", path(bad));
+        assert.equal(refused.status, 400, `PUT ${bad}: ${refused.text}`);
+        assert.equal(refused.body?.code, "invalid-jid", `PUT ${bad}: ${refused.text}`);
+      }
+      const badDelete = await r.call("DELETE", path("@localhost"));
+      assert.equal(badDelete.status, 400, badDelete.text);
+      assert.equal(badDelete.body?.code, "invalid-jid", badDelete.text);
+      assert.deepEqual(await r.blocklist(), listed, "the refused JIDs were not stored");
+
+      // Removal, by any spelling of the same JID; a second removal is 404 not-blocked.
+      await r.unblock("JULIET@localhost");
+      await r.unblock("localhost/otherres");
+      assert.deepEqual(await r.blocklist(), ["localhost", `${NURSE}/Garden`]);
+      const again = await r.call("DELETE", path(JULIET));
+      assert.equal(again.status, 404, again.text);
+      assert.equal(again.body?.code, "not-blocked", again.text);
+      // A full JID item is not its bare JID, nor another resource.
+      assert.equal((await r.call("DELETE", path(NURSE))).body?.code, "not-blocked");
+      assert.equal((await r.call("DELETE", path(`${NURSE}/garden`))).body?.code, "not-blocked");
+      assert.deepEqual(await r.blocklist(), ["localhost", `${NURSE}/Garden`]);
+
+      // Another account has its own list: it sees none of this one, and changes none of it.
+      const other = await account();
+      assert.deepEqual(await other.blocklist(), []);
+      const notTheirs = await other.call("DELETE", path("localhost"));
+      assert.equal(notTheirs.status, 404, notTheirs.text);
+      assert.equal(notTheirs.body?.code, "not-blocked");
+      await other.block(JULIET);
+      assert.deepEqual(await other.blocklist(), [JULIET]);
+      assert.deepEqual(await r.blocklist(), ["localhost", `${NURSE}/Garden`], "untouched by the other account");
+      assert.equal((await gw.request("GET", "/v1/blocklist", { token: null })).status, 401);
+    });
+
+    it("bounces a blocked user's message with service-unavailable and stores nothing of her; drops her subscription request; lets her through once unblocked", async () => {
+      const r = await account();
+      await r.block(JULIET);
+      const id = await say(juliet, r.jid, "blocked hello");
+      assertServiceUnavailable(await bounceOf(juliet, id), r.jid, "the blocked message's bounce");
+      // A subscription request from her vanishes; the gateway sentinel proves it was handled.
+      await juliet.send(xml("presence", { to: r.jid, type: "subscribe" }));
+      await gatewaySentinel(juliet, gw.domain, WAIT);
+      // The nurse is not blocked: her request and message arrive, after everything of Juliet's above.
+      await nurse.send(xml("presence", { to: r.jid, type: "subscribe" }));
+      await say(nurse, r.jid, "nurse sentinel");
+      await r.until("the nurse's message", (e) => e.event === "message" && text(e.data.body) === "nurse sentinel");
+      const evs = await r.events();
+      assert.deepEqual(messageBodies(evs), ["nurse sentinel"], "only the nurse's message is in the log");
+      assert.deepEqual(evs.filter((e) => e.event === "subscription").map((e) => `${String(e.data.jid)}:${String(e.data.type)}`), [`${NURSE}:subscribe`], "only the nurse's request");
+      assert.deepEqual(evs.filter((e) => JSON.stringify(e.data).includes(JULIET)), [], "no event of any kind names Juliet");
+      const requests = (await r.call("GET", "/v1/subscription-requests")).body.items as { jid: string }[];
+      assert.deepEqual(requests.map((q) => q.jid), [NURSE]);
+      const stored = await r.call("GET", `/v1/messages?with=${encodeURIComponent(JULIET)}`);
+      assert.equal(stored.status, 200, stored.text);
+      assert.deepEqual(stored.body.items, [], "the blocked message is not stored");
+      const nurses = await r.call("GET", `/v1/messages?with=${encodeURIComponent(NURSE)}`);
+      assert.deepEqual(nurses.body.items.map((m: { body: unknown }) => text(m.body)), ["nurse sentinel"], "the nurse's is");
+
+      // Unblocked: her next message is delivered and stored; the blocked one never is.
+      await r.unblock(JULIET);
+      const mark = juliet.stanzas.length;
+      const next = await say(juliet, r.jid, "after unblock");
+      const got = await r.until("Juliet's message after the unblock", (e) => e.event === "message" && text(e.data.body) === "after unblock");
+      assert.equal(got.data.from, `${JULIET}/balcony`);
+      assert.deepEqual(messageBodies(await r.events()), ["nurse sentinel", "after unblock"]);
+      const end = await gatewaySentinel(juliet, gw.domain, WAIT);
+      assert.deepEqual(
+        receivedFrom(juliet, r.jid, mark, end).filter((s) => s.attrs.id === next).map((s) => s.toString()),
+        [],
+        "no bounce once unblocked",
+      );
+      const history = await r.call("GET", `/v1/messages?with=${encodeURIComponent(JULIET)}`);
+      assert.deepEqual(history.body.items.map((m: { body: unknown }) => text(m.body)), ["after unblock"]);
+    });
+
+    it("a domain item blocks every user at it; a full JID item blocks only that resource", async () => {
+      const r = await account();
+      await r.block("localhost");
+      const fromJuliet = await say(juliet, r.jid, "juliet under a domain block");
+      assertServiceUnavailable(await bounceOf(juliet, fromJuliet), r.jid, "Juliet under the domain block");
+      const fromNurse = await say(nurse, r.jid, "nurse under a domain block");
+      assertServiceUnavailable(await bounceOf(nurse, fromNurse), r.jid, "the nurse under the domain block");
+      // Both bounces are in: whatever those messages could have logged is logged. Unblock, and a
+      // message from Juliet now shows the log.
+      await r.unblock("localhost");
+      await say(juliet, r.jid, "domain sentinel");
+      await r.until("the sentinel after the domain unblock", (e) => e.event === "message" && text(e.data.body) === "domain sentinel");
+      assert.deepEqual(messageBodies(await r.events()), ["domain sentinel"]);
+
+      // juliet@localhost/otherres only: her "balcony" resource still gets through.
+      await r.block(`${JULIET}/otherres`);
+      const otherres = await connectUser(server, "juliet", "pw-juliet", "otherres");
+      try {
+        await otherres.sendPresence();
+        const fromOther = await say(otherres, r.jid, "from the blocked resource");
+        assertServiceUnavailable(await bounceOf(otherres, fromOther), r.jid, "the blocked resource");
+        const fromBalcony = await say(juliet, r.jid, "from the balcony");
+        const got = await r.until("the other resource's message", (e) => e.event === "message" && text(e.data.body) === "from the balcony");
+        assert.equal(got.data.from, `${JULIET}/balcony`);
+        assert.deepEqual(messageBodies(await r.events()), ["domain sentinel", "from the balcony"]);
+        const end = await gatewaySentinel(juliet, gw.domain, WAIT);
+        assert.ok(!juliet.stanzas.slice(0, end).some((s) => s.attrs.id === fromBalcony && s.attrs.type === "error"), "the balcony's message was not bounced");
+      } finally {
+        await otherres.stop();
+      }
+    });
+
+    it("stops the account's presence to a blocked subscriber (unavailable at the block, no broadcasts, no probe answers), drops hers, and sends the current presence on unblock", async () => {
+      const r = await account();
+      // A stream keeps the "phone" session alive throughout.
+      const stream = await gw.sse("/v1/events?since=0", r.token);
+      try {
+        await mutual(r, juliet, JULIET);
+        await mutual(r, nurse, NURSE);
+        let jMark = juliet.stanzas.length;
+        let nMark = nurse.stanzas.length;
+        const first = await r.call("PUT", "/v1/presence", { status: "first" });
+        assert.equal(first.status, 200, first.text);
+        await juliet.waitFor(since(juliet, jMark, (s) => presenceFrom(`${r.jid}/phone`)(s) && statusOf(s) === "first"), WAIT);
+        await nurse.waitFor(since(nurse, nMark, (s) => presenceFrom(`${r.jid}/phone`)(s) && statusOf(s) === "first"), WAIT);
+
+        // The block starts: Juliet is told the account went away.
+        jMark = juliet.stanzas.length;
+        nMark = nurse.stanzas.length;
+        await r.block(JULIET);
+        const gone = await juliet.waitFor(since(juliet, jMark, presenceFrom(r.jid, "unavailable")), WAIT);
+        assert.equal(gone.attrs.from, `${r.jid}/phone`, "from each available session");
+        const sinceGone = juliet.stanzas.indexOf(gone) + 1;
+
+        // While blocked: her probe goes unanswered and the account's change is not broadcast to her,
+        // but it is to the nurse.
+        await juliet.send(xml("presence", { to: r.jid, type: "probe" }));
+        const second = await r.call("PUT", "/v1/presence", { show: "away", status: "second" });
+        assert.equal(second.status, 200, second.text);
+        const toNurse = await nurse.waitFor(since(nurse, nMark, (s) => presenceFrom(`${r.jid}/phone`)(s) && statusOf(s) === "second"), WAIT);
+        assert.deepEqual(
+          receivedFrom(nurse, r.jid, nMark, nurse.stanzas.indexOf(toNurse) + 1).map((s) => `${s.attrs.type ?? "available"}:${statusOf(s)}`),
+          ["available:second"],
+          "the nurse got the change, and nothing about Juliet's block",
+        );
+        const end = await gatewaySentinel(juliet, gw.domain, WAIT);
+        assert.deepEqual(receivedFrom(juliet, r.jid, sinceGone, end).map((s) => s.toString()), [], "nothing from the account reached Juliet after the unavailable");
+
+        // Her own presence does not reach the account while blocked; the nurse's does.
+        await juliet.send(xml("presence", {}, xml("status", {}, "juliet while blocked")));
+        await gatewaySentinel(juliet, gw.domain, WAIT);
+        await nurse.send(xml("presence", {}, xml("status", {}, "nurse sentinel")));
+        await r.until("the nurse's presence", (e) => e.event === "presence" && e.data.jid === NURSE && text(e.data.status) === "nurse sentinel");
+        const evs = await r.events();
+        assert.ok(evs.some((e) => e.event === "presence" && e.data.jid === JULIET), "Juliet's presence reached the account before the block");
+        assert.deepEqual(
+          evs.filter((e) => e.event === "presence" && e.data.jid === JULIET && text(e.data.status) === "juliet while blocked"),
+          [],
+          "her presence while blocked is no event",
+        );
+        const contacts = (await r.call("GET", "/v1/presence")).body.items as { jid: string; resources: { status: unknown }[] }[];
+        assert.ok(!contacts.some((c) => c.jid === JULIET && c.resources.some((x) => text(x.status) === "juliet while blocked")), "nor the stored presence");
+
+        // Unblocked: Juliet gets the account's current presence again.
+        jMark = juliet.stanzas.length;
+        await r.unblock(JULIET);
+        const back = await juliet.waitFor(since(juliet, jMark, presenceFrom(`${r.jid}/phone`)), WAIT);
+        assert.equal(statusOf(back), "second", back.toString());
+        assert.equal(el(back).getChildText("show"), "away", back.toString());
+      } finally {
+        await stream.close();
+      }
+    });
+
+    it("refuses to send to a blocked JID or into a blocked domain: 400 blocked, for messages and subscription requests", async () => {
+      const r = await account();
+      await r.block(JULIET);
+      for (const to of [JULIET, `${JULIET}/balcony`, "Juliet@LOCALHOST"]) {
+        const refused = await r.call("POST", "/v1/messages", { to, body: `never to ${to}` });
+        assert.equal(refused.status, 400, `to ${to}: ${refused.text}`);
+        assert.equal(refused.body?.code, "blocked", `to ${to}: ${refused.text}`);
+      }
+      const ask = await r.call("POST", `/v1/roster/${JULIET}/subscribe`);
+      assert.equal(ask.status, 400, ask.text);
+      assert.equal(ask.body?.code, "blocked", ask.text);
+
+      // The nurse is not blocked, until her whole domain is.
+      const toNurse = await r.call("POST", "/v1/messages", { to: NURSE, body: "to the nurse" });
+      assert.equal(toNurse.status, 202, toNurse.text);
+      await nurse.waitFor((s) => s.is("message") && isFrom(s, r.jid) && s.getChildText("body") === "to the nurse", WAIT);
+      await r.block("localhost");
+      const inDomain = await r.call("POST", "/v1/messages", { to: NURSE, body: "never to the nurse" });
+      assert.equal(inDomain.status, 400, inDomain.text);
+      assert.equal(inDomain.body?.code, "blocked", inDomain.text);
+      const askNurse = await r.call("POST", `/v1/roster/${NURSE}/subscribe`);
+      assert.equal(askNurse.status, 400, askNurse.text);
+      assert.equal(askNurse.body?.code, "blocked", askNurse.text);
+
+      // Unblocked: a message goes out; it is the first and only stanza Juliet gets from the account.
+      await r.unblock("localhost");
+      await r.unblock(JULIET);
+      const sent = await r.call("POST", "/v1/messages", { to: JULIET, body: "after unblock" });
+      assert.equal(sent.status, 202, sent.text);
+      await juliet.waitFor((s) => s.is("message") && isFrom(s, r.jid) && s.getChildText("body") === "after unblock", WAIT);
+      assert.deepEqual(
+        receivedFrom(juliet, r.jid, 0, juliet.stanzas.length).map((s) => `${s.name}:${s.attrs.type ?? ""}:${s.getChildText("body") ?? ""}`),
+        ["message:chat:after unblock"],
+        "no refused message and no subscription request went out",
+      );
+      const end = await gatewaySentinel(nurse, gw.domain, WAIT);
+      assert.deepEqual(
+        receivedFrom(nurse, r.jid, 0, end).map((s) => `${s.name}:${s.getChildText("body") ?? ""}`),
+        ["message:to the nurse"],
+        "nothing refused reached the nurse",
+      );
+      const history = await r.call("GET", `/v1/messages?with=${encodeURIComponent(JULIET)}`);
+      assert.deepEqual(history.body.items.map((m: { body: unknown }) => text(m.body)), ["after unblock"], "a refused message is not recorded");
+    });
+
+    it("never shows or changes the blocklist over XMPP: a remote query or block gets an error", async () => {
+      const r = await account();
+      await r.block(NURSE);
+      const iq = async (type: "get" | "set", child: ReturnType<typeof xml>) => {
+        const id = uniq("iq-");
+        await juliet.send(xml("iq", { to: r.jid, type, id }, child));
+        return juliet.waitFor((s) => s.is("iq") && s.attrs.id === id && (s.attrs.type === "result" || s.attrs.type === "error"), WAIT);
+      };
+      const query = await iq("get", xml("blocklist", { xmlns: NS_BLOCKING }));
+      assert.equal(query.attrs.type, "error", query.toString());
+      assert.equal(condition(query), "service-unavailable", query.toString());
+      assert.ok(!query.toString().includes(NURSE), `no item leaked: ${query.toString()}`);
+      assert.equal(el(query).getChild("blocklist", NS_BLOCKING)?.getChildren("item").length ?? 0, 0);
+
+      const change = await iq("set", xml("block", { xmlns: NS_BLOCKING }, xml("item", { jid: JULIET })));
+      assert.equal(change.attrs.type, "error", change.toString());
+      const undo = await iq("set", xml("unblock", { xmlns: NS_BLOCKING }, xml("item", { jid: NURSE })));
+      assert.equal(undo.attrs.type, "error", undo.toString());
+      assert.deepEqual(await r.blocklist(), [NURSE], "the list is as the account made it");
+
+      // The account answers Juliet's disco#info, and is no one to the nurse it blocked (§3.3: get is service-unavailable).
+      const disco = async (user: typeof juliet) => {
+        const id = uniq("disco-");
+        await user.send(xml("iq", { to: r.jid, type: "get", id }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })));
+        return user.waitFor((s) => s.is("iq") && s.attrs.id === id && (s.attrs.type === "result" || s.attrs.type === "error"), WAIT);
+      };
+      assert.equal((await disco(juliet)).attrs.type, "result");
+      const refused = await disco(nurse);
+      assert.equal(refused.attrs.type, "error", refused.toString());
+      assert.equal(condition(refused), "service-unavailable", refused.toString());
+    });
+  });
+}
