@@ -3,7 +3,8 @@
 import type pg from "pg";
 import { exec, type AnyTx, type Db } from "./client.js";
 import type { Prisma } from "./generated/client.js";
-import type { ChatState, LangText, MessageType, OutboundMessage } from "../domain/message.js";
+import type { ChatState, LangText, MessageType, OutboundMessage, WireExt } from "../domain/message.js";
+import type { MessageExt } from "../domain/message-features.js";
 
 export interface NewOutbound extends OutboundMessage {
   accountId: number;
@@ -38,6 +39,7 @@ export interface NewInbound {
   state: string | null;
   receipt: boolean;
   stanzaId: string | null;
+  ext?: MessageExt | null;
 }
 
 const IDEMPOTENCY_MS = 24 * 3600_000;
@@ -75,11 +77,17 @@ const select = {
   seq: true,
   idempotencyKey: true,
   requestHash: true,
+  ext: true,
+  editedAt: true,
+  retractedAt: true,
+  reactions: true,
+  marker: true,
+  stanzaId: true,
 } as const;
 
 type Row = Prisma.MessageGetPayload<{ select: typeof select }>;
 
-export function toOutbound(r: Pick<Row, "id" | "from" | "to" | "type" | "body" | "subject" | "thread" | "lang" | "receipt" | "state">): OutboundMessage {
+export function toOutbound(r: Pick<Row, "id" | "from" | "to" | "type" | "body" | "subject" | "thread" | "lang" | "receipt" | "state" | "ext">): OutboundMessage {
   return {
     id: r.id,
     from: r.from,
@@ -91,6 +99,7 @@ export function toOutbound(r: Pick<Row, "id" | "from" | "to" | "type" | "body" |
     lang: r.lang,
     receipt: r.receipt,
     state: r.state as ChatState | null,
+    ext: r.ext as WireExt | null,
   };
 }
 
@@ -134,10 +143,10 @@ export class Messages {
       text: `WITH marked AS (
          UPDATE message SET status = ${SENT_STATUS}, updated_at = now() WHERE id = ANY($15::uuid[]) AND status = 'queued' RETURNING 1
        ), ins AS (
-         INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash)
-         SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash
-         FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::text[])
-           WITH ORDINALITY AS u(id, account_id, peer, to_jid, from_jid, type, body, subject, thread, lang, receipt, state, key, hash, n)
+         INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash, ext)
+         SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash, u.ext
+         FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::text[], $17::json[])
+           WITH ORDINALITY AS u(id, account_id, peer, to_jid, from_jid, type, body, subject, thread, lang, receipt, state, key, hash, ext, n)
          ORDER BY u.n
          ON CONFLICT DO NOTHING
          RETURNING id::text, created_at
@@ -163,6 +172,7 @@ export class Messages {
         items.map((m) => m.requestHash),
         check.markSent,
         check.countQueuedUpTo,
+        items.map((m) => json(m.ext)),
       ],
     });
     const counts = rows.find((r) => r.id === null);
@@ -240,7 +250,7 @@ export class Messages {
 
   async insertInbound(tx: Prisma.TransactionClient, m: NewInbound): Promise<{ seq: number; createdAt: Date }> {
     const row = await tx.message.create({
-      data: { ...m, body: m.body ?? undefined, subject: m.subject ?? undefined, direction: "in", status: "received" },
+      data: { ...m, body: m.body ?? undefined, subject: m.subject ?? undefined, ext: (m.ext ?? undefined) as object | undefined, direction: "in", status: "received" },
       select: { seq: true, createdAt: true },
     });
     return { seq: Number(row.seq), createdAt: row.createdAt };
@@ -256,10 +266,10 @@ export class Messages {
     const col = <T>(f: (m: NewInbound) => T) => rows.map(f);
     await exec(
       tx,
-      `INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, status)
-       SELECT u.id, u.account_id, 'in', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, u.stanza_id, 'received'
-       FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[])
-         WITH ORDINALITY AS u(id, account_id, peer, to_jid, from_jid, type, body, subject, thread, lang, receipt, state, stanza_id, n)
+      `INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, status, ext)
+       SELECT u.id, u.account_id, 'in', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, u.stanza_id, 'received', u.ext
+       FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::json[])
+         WITH ORDINALITY AS u(id, account_id, peer, to_jid, from_jid, type, body, subject, thread, lang, receipt, state, stanza_id, ext, n)
        ORDER BY u.n`,
       [
         col((m) => m.id),
@@ -275,6 +285,7 @@ export class Messages {
         col((m) => m.receipt),
         col((m) => m.state),
         col((m) => m.stanzaId),
+        col((m) => json(m.ext)),
       ],
     );
   }

@@ -94,7 +94,7 @@ export async function drainOnce(
     }
     const { rows: messages } = await client.query<Parameters<typeof toOutbound>[0] & { seq: number }>({
       name: "outbox-claim-messages",
-      text: `SELECT seq, id::text, "from", "to", type, body, subject, thread, lang, receipt, state FROM message
+      text: `SELECT seq, id::text, "from", "to", type, body, subject, thread, lang, receipt, state, ext FROM message
        WHERE status = 'queued' AND direction = 'out' ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
       values: [limit],
     });

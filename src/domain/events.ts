@@ -4,6 +4,7 @@
 // whatever the gateway emits matches what it documents.
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { CHAT_STATES } from "./message.js";
+import { XML_TEXT_PATTERN } from "./text.js";
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 /** A union of string literals, typed as exactly those strings. */
@@ -30,6 +31,46 @@ export type RosterItemView = Static<typeof RosterItemSchema>;
 const StanzaError = Type.Object({ type: Type.String(), condition: Type.String(), text: Type.Optional(Type.String()) }, strict);
 export type StanzaErrorView = Static<typeof StanzaError>;
 
+/** XEP-0066 OOB URL, with XEP-0446 metadata (sent as XEP-0447 file sharing when any is given). */
+export const AttachmentSchema = Type.Object(
+  {
+    url: Type.String({ pattern: "^[Hh][Tt][Tt][Pp][Ss]?://[\\x21-\\x7E]+$", maxLength: 2048, description: "http(s) URL of the file" }),
+    mediaType: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}$", description: "e.g. image/png" })),
+    name: Type.Optional(Type.String({ pattern: XML_TEXT_PATTERN, maxLength: 255, description: "File name" })),
+    size: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 53 - 1, description: "Size in bytes" })),
+    description: Type.Optional(Type.String({ pattern: XML_TEXT_PATTERN, maxLength: 1024 })),
+  },
+  { additionalProperties: false, title: "Attachment" },
+);
+
+const AnyLangText = Type.Union([Type.String(), Type.Record(Type.String(), Type.String())]);
+
+/** A stored message in either direction, as history, GET /v1/messages/{id} and `message-update` events show it. */
+export const MessageViewSchema = Type.Object({
+  id: Type.String(),
+  direction: Type.Union([Type.Literal("out"), Type.Literal("in")]),
+  from: Type.String(),
+  to: Type.String(),
+  type: Type.String(),
+  body: Type.Union([AnyLangText, Type.Null()]),
+  subject: Type.Union([AnyLangText, Type.Null()]),
+  thread: Type.Union([Type.String(), Type.Null()]),
+  lang: Type.Union([Type.String(), Type.Null()]),
+  state: Type.Union([Type.String(), Type.Null()]),
+  receipt: Type.Boolean(),
+  status: Type.Union([Type.Literal("queued"), Type.Literal("sent"), Type.Literal("delivered"), Type.Literal("failed"), Type.Literal("received")]),
+  error: Type.Optional(Type.Unknown()),
+  cursor: Type.String(),
+  createdAt: Type.String({ format: "date-time" }),
+  updatedAt: Type.String({ format: "date-time" }),
+  edited: Type.Union([Type.String({ format: "date-time" }), Type.Null()], { description: "Last correction (XEP-0308)" }),
+  retracted: Type.Union([Type.String({ format: "date-time" }), Type.Null()], { description: "Retracted (XEP-0424): the body is gone, the message stays" }),
+  reactions: Type.Record(Type.String(), Type.Array(Type.String()), { description: "XEP-0444: emoji -> bare JIDs that reacted with it" }),
+  replyTo: Type.Union([Type.Object({ id: Type.Union([Type.String(), Type.Null()]) }), Type.Null()], { description: "XEP-0461: the message replied to" }),
+  attachments: Type.Array(AttachmentSchema),
+  marker: Type.Union([Type.Literal("received"), Type.Literal("displayed"), Type.Literal("acknowledged"), Type.Null()], { description: "XEP-0333: best marker from the peer" }),
+}, { ...strict, title: "Message" });
+
 export const EVENT_SCHEMAS = {
   /** An inbound message (RFC 6121 §5), chat state (XEP-0085) or both. */
   message: Type.Object(
@@ -50,6 +91,8 @@ export const EVENT_SCHEMAS = {
       nick: Type.Optional(Type.String({ description: "XEP-0045: the occupant's nick in that room" })),
       own: Type.Optional(Type.Boolean({ description: "The room's reflection of the account's own group message" })),
       delay: Type.Optional(Type.String({ description: "XEP-0203: when the message was first sent (room history)" })),
+      replyTo: Type.Optional(Type.Object({ id: Nullable(Type.String()) }, { description: "XEP-0461: the message it replies to (null: one not stored here)" })),
+      attachments: Type.Optional(Type.Array(AttachmentSchema)),
     },
     strict,
   ),
@@ -79,6 +122,8 @@ export const EVENT_SCHEMAS = {
   ]),
   /** XEP-0184: the recipient confirmed one of the account's messages. */
   receipt: Type.Object({ id: Type.String({ format: "uuid" }), from: Type.String(), status: Type.Literal("delivered") }, strict),
+  /** A stored message changed (API.md "Message features"): corrected, retracted, reacted to, marked. The message as it is now. */
+  "message-update": MessageViewSchema,
   /** An outbound message's status changed (an error stanza came back, RFC 6120 §8.3). */
   "message-status": Type.Object({ id: Type.String({ format: "uuid" }), status: Type.Literal("failed"), error: StanzaError }, strict),
   /** XEP-0045: something happened in a room the account joined, or an invitation to one. */

@@ -1,6 +1,10 @@
 // The message model shared by HTTP, storage and the XMPP link (RFC 6121 §5, XEP-0184,
 // XEP-0085, XEP-0359). Pure data and rules: no I/O.
+import type { MessageExt, ReplyWire } from "./message-features.js";
 import { isXmlText } from "./text.js";
+
+/** A message's stored extensions plus what its wire form needs (the reply's reference and quote). */
+export type WireExt = MessageExt & { reply?: ReplyWire };
 
 /** What an account may send; "groupchat" only to a room it joined (XEP-0045 §7.4). */
 export const MESSAGE_TYPES = ["chat", "normal", "headline", "groupchat"] as const;
@@ -22,6 +26,8 @@ export interface OutboundMessage {
   lang?: string | null;
   receipt?: boolean;
   state?: ChatState | null;
+  /** Extensions (src/domain/message-features.ts): reply, attachments, markable. */
+  ext?: WireExt | null;
 }
 
 /** Canonical JSON of a request, so a retried request can be recognised whatever its key order. */

@@ -35,8 +35,20 @@ export type Stanza =
   | { kind: "muc-instant"; from: string; to: string; id: string }
   /** XEP-0045 §8.1: change a room's subject. */
   | { kind: "muc-subject"; from: string; to: string; id: string; subject: string }
+  /** A change to an earlier message (src/services/message-actions.ts): `ref` is its wire id. */
+  | { kind: "message-action"; from: string; to: string; id: string; action: MessageAction }
   /** XEP-0045 §7.8.2: ask the room to invite `invitee`. */
   | { kind: "muc-invite"; from: string; to: string; id: string; invitee: string; reason: string | null };
+
+export type MessageAction =
+  /** XEP-0308: the message's new text. */
+  | { kind: "replace"; ref: string; body: LangText; lang: string | null }
+  /** XEP-0424 (v0.4): unsend it. */
+  | { kind: "retract"; ref: string }
+  /** XEP-0444: the account's whole set of reactions to it (empty: none). */
+  | { kind: "reactions"; ref: string; emojis: string[] }
+  /** XEP-0333: displayed (everything up to it was read). */
+  | { kind: "displayed"; ref: string };
 
 /** A presence stanza; only show, status and priority are taken from `content` (a session row, an HTTP body). */
 export const presence = (from: string, to: string, type: "unavailable" | "probe" | null, content: PresenceContent = {}): Stanza => ({

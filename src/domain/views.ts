@@ -1,6 +1,7 @@
 // Views: how stored records look to API users. One definition each, used by every route and event.
 import type { RosterItemView } from "./events.js";
 import type { LangText } from "./message.js";
+import { reactionsView, type Attachment, type Marker, type MessageExt } from "./message-features.js";
 import type { ItemState } from "./subscription.js";
 
 /** A roster item as stored (the subscription state plus the user's name and groups). */
@@ -43,6 +44,11 @@ export interface MessageRecord {
   seq: bigint | number;
   createdAt: Date;
   updatedAt: Date;
+  ext?: unknown;
+  editedAt?: Date | null;
+  retractedAt?: Date | null;
+  reactions?: unknown;
+  marker?: string | null;
 }
 
 export type MessageStatus = "queued" | "sent" | "delivered" | "failed" | "received";
@@ -64,9 +70,21 @@ export interface MessageView {
   cursor: string;
   createdAt: string;
   updatedAt: string;
+  /** Time of the last correction (XEP-0308), or null. */
+  edited: string | null;
+  /** Time of the retraction (XEP-0424): a tombstone, body null. */
+  retracted: string | null;
+  /** XEP-0444: {emoji: [bare JID, ...]}. */
+  reactions: Record<string, string[]>;
+  /** XEP-0461: the message this one replies to (its id; null when the peer named one we do not have). */
+  replyTo: { id: string | null } | null;
+  attachments: Attachment[];
+  /** XEP-0333: the best marker the peer sent for an outbound message. */
+  marker: Marker | null;
 }
 
 export function messageView(r: MessageRecord): MessageView {
+  const ext = (r.ext ?? null) as MessageExt | null;
   return {
     id: r.id,
     direction: r.direction as MessageView["direction"],
@@ -85,5 +103,11 @@ export function messageView(r: MessageRecord): MessageView {
     cursor: String(r.seq),
     createdAt: r.createdAt.toISOString(),
     updatedAt: r.updatedAt.toISOString(),
+    edited: r.editedAt ? r.editedAt.toISOString() : null,
+    retracted: r.retractedAt ? r.retractedAt.toISOString() : null,
+    reactions: reactionsView((r.reactions ?? null) as Record<string, string[]> | null),
+    replyTo: ext?.replyTo ?? null,
+    attachments: r.retractedAt ? [] : (ext?.attachments ?? []),
+    marker: (r.marker ?? null) as Marker | null,
   };
 }

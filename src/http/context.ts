@@ -1,4 +1,5 @@
 // What every route gets: the use cases, the caller's identity and the HTTP-side parts.
+import type { MessageActions } from "../services/message-actions.js";
 import type { Blocking } from "../services/blocking.js";
 import type { FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
@@ -22,6 +23,7 @@ export interface Gateway {
   messaging: Messaging;
   roster: Roster;
   blocking: Blocking;
+  messageActions: MessageActions;
   presence: Presence;
   events: EventFeed;
   status: Status;

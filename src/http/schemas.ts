@@ -36,6 +36,8 @@ export function langText(maxLength: number, description: string): TSchema {
   );
 }
 
+const MessageId = (description: string) => Type.String({ format: "uuid", description });
+
 export function sendMessageBody(maxChars: number) {
   return Type.Object(
     {
@@ -47,6 +49,10 @@ export function sendMessageBody(maxChars: number) {
       lang: Type.Optional(Type.String({ pattern: LANG_PATTERN, description: "xml:lang of the message" })),
       receipt: Type.Optional(Type.Boolean({ description: "Request a XEP-0184 delivery receipt" })),
       state: Type.Optional(Type.Union(CHAT_STATES.map((s) => Type.Literal(s)), { description: "XEP-0085 chat state" })),
+      replace: Type.Optional(MessageId("Correct this earlier message of the account's in the same conversation (XEP-0308); not in a batch")),
+      reply: Type.Optional(Type.Object({ id: MessageId("The message replied to, of the same conversation") }, { additionalProperties: false, description: "XEP-0461 reply, with a fallback quote" })),
+      attachments: Type.Optional(Type.Array(AttachmentSchema, { minItems: 1, maxItems: 10 })),
+      markable: Type.Optional(Type.Boolean({ description: "Ask for XEP-0333 markers (default: true for chat)" })),
     },
     { additionalProperties: false },
   );
@@ -65,26 +71,8 @@ export const Accepted = Type.Object({
   createdAt: Type.String({ format: "date-time" }),
 });
 
-const AnyLangText = Type.Union([Type.String(), Type.Record(Type.String(), Type.String())]);
-
-export const MessageView = Type.Object({
-  id: Type.String(),
-  direction: Type.Union([Type.Literal("out"), Type.Literal("in")]),
-  from: Type.String(),
-  to: Type.String(),
-  type: Type.String(),
-  body: Type.Union([AnyLangText, Type.Null()]),
-  subject: Type.Union([AnyLangText, Type.Null()]),
-  thread: Type.Union([Type.String(), Type.Null()]),
-  lang: Type.Union([Type.String(), Type.Null()]),
-  state: Type.Union([Type.String(), Type.Null()]),
-  receipt: Type.Boolean(),
-  status: Type.Union([Type.Literal("queued"), Type.Literal("sent"), Type.Literal("delivered"), Type.Literal("failed"), Type.Literal("received")]),
-  error: Type.Optional(Type.Unknown()),
-  cursor: Type.String(),
-  createdAt: Type.String({ format: "date-time" }),
-  updatedAt: Type.String({ format: "date-time" }),
-});
+export { AttachmentSchema, MessageViewSchema as MessageView } from "../domain/events.js";
+import { AttachmentSchema } from "../domain/events.js";
 
 export const HistoryQuery = Type.Object({
   with: Jid("The other party's bare JID"),

@@ -10,6 +10,7 @@ import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { canonicalJson, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
+import { replyQuote, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import { Batcher } from "./batcher.js";
@@ -25,6 +26,13 @@ export interface SendMessage {
   lang?: string;
   receipt?: boolean;
   state?: ChatState;
+  /** XEP-0461: reply to this message of the same conversation. */
+  reply?: { id: string };
+  attachments?: Attachment[];
+  /** XEP-0333: ask for markers (default: true for chat). */
+  markable?: boolean;
+  /** XEP-0308: handled by MessageActions.correct, not here. */
+  replace?: string;
 }
 
 export interface Accepted {
@@ -48,6 +56,7 @@ const outbound = (m: OutboundMessage): OutboundMessage => ({
   lang: m.lang,
   receipt: m.receipt,
   state: m.state,
+  ext: m.ext ?? null,
 });
 
 export class Messaging {
@@ -91,7 +100,27 @@ export class Messaging {
   async send(account: Account, resource: string | null, m: SendMessage, idempotencyKey: string | null): Promise<Accepted> {
     const message = this.prepare(account, resource, m, idempotencyKey);
     await this.checkRoom(message);
+    if (m.reply) {
+      await this.resolveReply(message, m.reply.id);
+      this.checkSize(message, m);
+    }
     return this.answer(message, await this.writer.push(message));
+  }
+
+  /**
+   * XEP-0461: the message replied to must be one of this conversation's. The wire names it by the
+   * id its sender gave it and quotes it (XEP-0428 fallback) for clients without replies.
+   */
+  private async resolveReply(message: NewOutbound, id: string): Promise<void> {
+    const row = await this.messages.get(id);
+    if (!row || row.accountId !== message.accountId || row.peer !== message.peer || row.retractedAt) {
+      throw new AppError("message-not-found", `reply.id: ${id} is not a message of the conversation with ${message.peer}`, { field: "body.reply.id" });
+    }
+    const ref = row.direction === "out" ? row.id : row.stanzaId;
+    if (ref === null) throw new AppError("validation-failed", `reply.id: ${id} came without an id its sender would know it by`, { field: "body.reply.id" });
+    const quoted = typeof row.body === "string" ? row.body : Object.values((row.body ?? {}) as Record<string, string>)[0] ?? "";
+    const author = row.direction === "in" ? row.from : jidToString(bare(parseJid(row.from)!));
+    message.ext = { ...message.ext, replyTo: { id }, reply: { id: ref, to: author, quote: replyQuote(jidToString(bare(parseJid(author)!)), quoted) } };
   }
 
   /** Not to a JID the account blocked; a group message only to a room the account is in (XEP-0045 §7.4), from its occupant JID. */
@@ -113,6 +142,10 @@ export class Messaging {
         try {
           const message = this.prepare(account, resource, it.message, it.idempotencyKey);
           await this.checkRoom(message);
+          if (it.message.reply) {
+            await this.resolveReply(message, it.message.reply.id);
+            this.checkSize(message, it.message);
+          }
           return message;
         } catch (err) {
           if (err instanceof AppError) return err;
@@ -137,9 +170,10 @@ export class Messaging {
   private prepare(account: Account, resource: string | null, m: SendMessage, idempotencyKey: string | null): NewOutbound {
     const to = this.recipient(m.to);
     if (!to) throw new AppError("invalid-jid", `to: "${m.to}" is not a valid JID (RFC 7622)`, { field: "body.to" });
-    if (m.body === undefined && m.subject === undefined && m.state === undefined) {
-      throw new AppError("validation-failed", "a message needs at least one of body, subject or state", { field: "body.body" });
+    if (m.body === undefined && m.subject === undefined && m.state === undefined && m.attachments === undefined) {
+      throw new AppError("validation-failed", "a message needs at least one of body, subject, state or attachments", { field: "body.body" });
     }
+    if (m.replace !== undefined) throw new AppError("validation-failed", "replace: a correction is sent alone (POST /v1/messages), not in a batch", { field: "body.replace" });
     const group = m.type === "groupchat";
     if (group && (to.resource !== undefined || to.local === undefined)) throw new AppError("invalid-jid", `to: a group message goes to a room's bare JID, not "${m.to}"`, { field: "body.to" });
     // XEP-0184 §5.3: receipts are not requested in group chat.
@@ -161,6 +195,8 @@ export class Messaging {
       state: m.state ?? null,
       idempotencyKey,
       requestHash,
+      // Stored only when it says something (markable defaults by type, src/xmpp/render.ts).
+      ext: m.attachments || m.markable !== undefined ? { ...(m.attachments ? { attachments: m.attachments } : {}), ...(m.markable !== undefined ? { markable: m.markable } : {}) } : null,
     };
     this.checkSize(message, m);
     return message;
@@ -181,7 +217,7 @@ export class Messaging {
     const limit = this.out.maxStanzaBytes;
     // Cheap bound first (every text character is at most 6 bytes escaped): only a message that
     // could be too big is rendered to measure it.
-    if (1024 + 6 * JSON.stringify([message.to, message.from, m.body, m.subject, m.thread]).length <= limit) return;
+    if (1024 + 6 * JSON.stringify([message.to, message.from, m.body, m.subject, m.thread, message.ext]).length <= limit) return;
     const bytes = this.out.byteLength({ kind: "message", ...message });
     if (bytes > limit) throw new AppError("payload-too-large", `the message would be a ${bytes}-byte stanza; the limit is ${limit} bytes`, { field: "body.body" });
   }

@@ -13,4 +13,15 @@ export const NS = {
   xdata: "jabber:x:data", // XEP-0004
   delay: "urn:xmpp:delay", // XEP-0203
   conference: "jabber:x:conference", // XEP-0249
+  markers: "urn:xmpp:chat-markers:0", // XEP-0333
+  reply: "urn:xmpp:reply:0", // XEP-0461 (v0.3)
+  fallback: "urn:xmpp:fallback:0", // XEP-0428
+  oob: "jabber:x:oob", // XEP-0066
+  sfs: "urn:xmpp:sfs:0", // XEP-0447
+  fileMetadata: "urn:xmpp:file:metadata:0", // XEP-0446
+  urlData: "http://jabber.org/protocol/url-data", // XEP-0103
+  correct: "urn:xmpp:message-correct:0", // XEP-0308
+  retract: "urn:xmpp:message-retract:1", // XEP-0424 (v0.4)
+  reactions: "urn:xmpp:reactions:0", // XEP-0444
+  hints: "urn:xmpp:hints", // XEP-0334
 } as const;

@@ -6,7 +6,8 @@ import xml, { type Element } from "@xmpp/xml";
 // @xmpp/xml is CommonJS: its helpers are properties of the default export.
 const { escapeXML, escapeXMLText } = xml;
 import { langTexts, type LangText, type OutboundMessage } from "../domain/message.js";
-import type { PresenceContent, Stanza } from "../domain/stanza.js";
+import { codePoints, RETRACTION_FALLBACK, type Attachment } from "../domain/message-features.js";
+import type { MessageAction, PresenceContent, Stanza } from "../domain/stanza.js";
 import { errorReply } from "./errors.js";
 import { NS } from "./ns.js";
 
@@ -21,16 +22,59 @@ function texts(name: string, value: LangText | null | undefined): Element[] {
 function message(m: OutboundMessage): Element {
   const attrs: Record<string, string> = { from: m.from, to: m.to, type: m.type, id: m.id };
   if (m.lang) attrs["xml:lang"] = m.lang;
+  const ext = m.ext ?? {};
   return xml(
     "message",
     attrs,
     ...texts("subject", m.subject),
-    ...texts("body", m.body),
+    ...texts("body", wireBody(m)),
     m.thread ? xml("thread", {}, m.thread) : null,
     m.receipt ? xml("request", { xmlns: NS.receipts }) : null,
     m.state ? xml(m.state, { xmlns: NS.chatStates }) : null,
+    markable(m) ? xml("markable", { xmlns: NS.markers }) : null,
+    ...replyElements(m),
+    ...(ext.attachments ?? []).flatMap(attachmentElements),
     xml("origin-id", { xmlns: NS.sid, id: m.id }),
   );
+}
+
+/** XEP-0333 §5: chat messages ask for markers unless the sender said not to. */
+const markable = (m: OutboundMessage) => m.ext?.markable ?? (m.type === "chat" && (!!m.body || !!m.ext?.attachments?.length));
+
+/**
+ * The body on the wire: a reply's text behind its fallback quote (XEP-0461 §3); with no body, an
+ * attachment's URL, as clients that only know XEP-0066 show a link (and Conversations sends it).
+ */
+function wireBody(m: OutboundMessage): LangText | null | undefined {
+  const reply = m.ext?.reply;
+  if (reply && typeof m.body === "string") return reply.quote + m.body;
+  if ((m.body === null || m.body === undefined) && m.ext?.attachments?.length) return m.ext.attachments[0]!.url;
+  return m.body;
+}
+
+/** XEP-0461 §3 reply, and the XEP-0428 fallback marking the quote (code points [0, end)). */
+function replyElements(m: OutboundMessage): Element[] {
+  const reply = m.ext?.reply;
+  if (!reply) return [];
+  const els = [xml("reply", { xmlns: NS.reply, to: reply.to, id: reply.id })];
+  if (typeof m.body === "string") els.push(xml("fallback", { xmlns: NS.fallback, for: NS.reply }, xml("body", { start: "0", end: String(codePoints(reply.quote)) })));
+  return els;
+}
+
+/** XEP-0066 OOB for every client; with metadata, XEP-0447 file sharing of a XEP-0446 file too. */
+function attachmentElements(a: Attachment): Element[] {
+  const oob = xml("x", { xmlns: NS.oob }, xml("url", {}, a.url), a.description ? xml("desc", {}, a.description) : null);
+  if (a.mediaType === undefined && a.name === undefined && a.size === undefined) return [oob];
+  const file = xml(
+    "file",
+    { xmlns: NS.fileMetadata },
+    a.mediaType ? xml("media-type", {}, a.mediaType) : null,
+    a.name ? xml("name", {}, a.name) : null,
+    a.size !== undefined ? xml("size", {}, String(a.size)) : null,
+    a.description ? xml("desc", {}, a.description) : null,
+  );
+  const sources = xml("sources", {}, xml("url-data", { xmlns: NS.urlData, target: a.url }));
+  return [oob, xml("file-sharing", { xmlns: NS.sfs, disposition: "attachment" }, file, sources)];
 }
 
 const attr = (name: string, value: string) => ` ${name}="${escapeXML(value)}"`;
@@ -45,6 +89,8 @@ const textTags = (name: string, value: LangText | null | undefined) =>
  * per message only to serialise it cost a third of the link's write time.
  */
 function messageText(m: OutboundMessage): string {
+  // Replies and attachments are rare enough to take the element path.
+  if (m.ext?.reply || m.ext?.attachments) return message(m).toString();
   return (
     `<message${attr("from", m.from)}${attr("to", m.to)}${attr("type", m.type)}${attr("id", m.id)}${m.lang ? attr("xml:lang", m.lang) : ""}>` +
     textTags("subject", m.subject) +
@@ -52,6 +98,7 @@ function messageText(m: OutboundMessage): string {
     (m.thread ? `<thread>${escapeXMLText(m.thread)}</thread>` : "") +
     (m.receipt ? `<request xmlns="${NS.receipts}"/>` : "") +
     (m.state ? `<${m.state} xmlns="${NS.chatStates}"/>` : "") +
+    (markable(m) ? `<markable xmlns="${NS.markers}"/>` : "") +
     `<origin-id xmlns="${NS.sid}"${attr("id", m.id)}/></message>`
   );
 }
@@ -89,6 +136,35 @@ function presence(from: string, to: string, type: string | null, p: PresenceCont
   );
 }
 
+/** A message that changes an earlier one; `<store/>` (XEP-0334) so archives keep it. */
+function messageAction(from: string, to: string, id: string, a: MessageAction): Element {
+  const store = xml("store", { xmlns: NS.hints });
+  const origin = xml("origin-id", { xmlns: NS.sid, id });
+  const attrs = { from, to, type: "chat", id };
+  switch (a.kind) {
+    // XEP-0308 §3: a new message with the whole new text, naming the original.
+    case "replace":
+      return xml("message", a.lang ? { ...attrs, "xml:lang": a.lang } : attrs, ...texts("body", a.body), xml("replace", { xmlns: NS.correct, id: a.ref }), origin);
+    // XEP-0424 §4 (v0.4.2): retract, with a XEP-0428 fallback body for clients without it.
+    case "retract":
+      return xml(
+        "message",
+        attrs,
+        xml("retract", { xmlns: NS.retract, id: a.ref }),
+        xml("fallback", { xmlns: NS.fallback, for: NS.retract }),
+        xml("body", {}, RETRACTION_FALLBACK),
+        store,
+        origin,
+      );
+    // XEP-0444 §3: the sender's complete set; an empty <reactions/> removes it.
+    case "reactions":
+      return xml("message", attrs, xml("reactions", { xmlns: NS.reactions, id: a.ref }, ...a.emojis.map((e) => xml("reaction", {}, e))), store, origin);
+    // XEP-0333 §4: a marker carries only the marker.
+    case "displayed":
+      return xml("message", attrs, xml("displayed", { xmlns: NS.markers, id: a.ref }), store);
+  }
+}
+
 export function render(s: Stanza): Element {
   switch (s.kind) {
     case "message": {
@@ -123,6 +199,8 @@ export function render(s: Stanza): Element {
     // XEP-0045 §8.1: a groupchat message with only a <subject/>.
     case "muc-subject":
       return xml("message", { from: s.from, to: s.to, type: "groupchat", id: s.id }, xml("subject", {}, s.subject));
+    case "message-action":
+      return messageAction(s.from, s.to, s.id, s.action);
     // XEP-0045 §7.8.2: a mediated invitation goes to the room, which relays it.
     case "muc-invite":
       return xml("message", { from: s.from, to: s.to, id: s.id }, xml("x", { xmlns: NS.mucUser }, xml("invite", { to: s.invitee }, s.reason ? xml("reason", {}, s.reason) : null)));

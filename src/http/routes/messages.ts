@@ -34,7 +34,13 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req, reply) => {
         const account = await callerAccount(gw, req);
-        const r = await gw.messaging.send(account, requestedResource(req), req.body as SendMessage, req.headers["idempotency-key"] ?? null);
+        const body = req.body as SendMessage;
+        if (body.replace !== undefined) {
+          if (body.body === undefined) throw new AppError("validation-failed", "body: a correction (replace) carries the new body", { field: "body.body" });
+          const c = await gw.messageActions.correct(account, requestedResource(req), body.replace, { to: body.to, body: body.body, lang: body.lang ?? null });
+          return reply.code(202).send({ id: c.id, status: c.status, createdAt: c.createdAt.toISOString() });
+        }
+        const r = await gw.messaging.send(account, requestedResource(req), body, req.headers["idempotency-key"] ?? null);
         if (r.replayed) reply.header("idempotent-replayed", "true");
         return reply.code(202).send({ id: r.id, status: r.status, createdAt: r.createdAt.toISOString() });
       },
@@ -80,6 +86,53 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req) => gw.messaging.get(await callerAccount(gw, req), req.params.id),
+    );
+
+    const IdParams = Type.Object({ id: Type.String({ format: "uuid" }) });
+    app.post(
+      "/v1/messages/:id/reactions",
+      {
+        schema: {
+          tags: ["messages"],
+          summary: "Set the account's reactions to a message (XEP-0444; an empty list removes them)",
+          params: IdParams,
+          body: Type.Object({ emojis: Type.Array(Type.String({ minLength: 1, maxLength: 32 }), { maxItems: 20, uniqueItems: true }) }, { additionalProperties: false }),
+          response: { 200: MessageView, ...problemResponses(400, 401, 404, 503) },
+        },
+      },
+      async (req) => gw.messageActions.react(await callerAccount(gw, req), req.params.id, req.body.emojis),
+    );
+
+    app.delete(
+      "/v1/messages/:id",
+      {
+        schema: {
+          tags: ["messages"],
+          summary: "Retract one of the account's messages (XEP-0424); a tombstone stays in history",
+          params: IdParams,
+          response: { 204: Type.Null(), ...problemResponses(400, 401, 404, 503) },
+        },
+      },
+      async (req, reply) => {
+        await gw.messageActions.retract(await callerAccount(gw, req), req.params.id);
+        return reply.code(204).send(null);
+      },
+    );
+
+    app.post(
+      "/v1/messages/:id/displayed",
+      {
+        schema: {
+          tags: ["messages"],
+          summary: "Mark a received message displayed (XEP-0333 marker to its sender if it asked)",
+          params: IdParams,
+          response: { 204: Type.Null(), ...problemResponses(400, 401, 404, 503) },
+        },
+      },
+      async (req, reply) => {
+        await gw.messageActions.displayed(await callerAccount(gw, req), req.params.id);
+        return reply.code(204).send(null);
+      },
     );
 
     app.get(

@@ -1,0 +1,109 @@
+// Changes to messages already sent or received (API.md "Message features (1.1)"): the account
+// corrects (XEP-0308) or retracts (XEP-0424) its own messages, reacts to any message of its
+// conversations (XEP-0444), and tells a sender it displayed theirs (XEP-0333). Each is one
+// transaction: the stored message changes, the stanza saying so is recorded for the link, and a
+// `message-update` event carries the message as it is now.
+import type { AnyTx } from "../db/client.js";
+import { appendEvents } from "../db/events.js";
+import { correctBody, lockMessage, markRetracted, messageRecord, setReactions, type MessageState } from "../db/message-state.js";
+import { randomUUID } from "node:crypto";
+import { accountJid, type Account } from "../domain/account.js";
+import { AppError } from "../domain/errors.js";
+import { event } from "../domain/events.js";
+import { bare, jidToString, parseJid } from "../domain/jid.js";
+import type { LangText } from "../domain/message.js";
+import type { MessageExt } from "../domain/message-features.js";
+import { validReactions, MAX_REACTIONS } from "../domain/message-features.js";
+import type { MessageAction, Stanza } from "../domain/stanza.js";
+import { messageView, type MessageView } from "../domain/views.js";
+import type { Delivery } from "./delivery.js";
+
+type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
+
+export interface Correction {
+  to: string;
+  body: LangText;
+  lang: string | null;
+}
+
+/** The id the peer knows a message by: ours is our id (stanza id and origin-id), theirs the id they sent it with. */
+export function wireId(m: MessageState): string | null {
+  return m.direction === "out" ? m.id : m.stanzaId;
+}
+
+export class MessageActions {
+  constructor(
+    private readonly delivery: Delivery,
+    private readonly domain: string,
+  ) {}
+
+  /** POST /v1/messages with `replace`: the account's own message gets a new text. */
+  async correct(account: Account, resource: string | null, originalId: string, c: Correction): Promise<{ id: string; status: "queued" | "sent"; createdAt: Date }> {
+    const to = parseJid(c.to);
+    if (!to) throw new AppError("invalid-jid", `to: "${c.to}" is not a valid JID (RFC 7622)`, { field: "body.to" });
+    return this.change(account, originalId, async (tx, m, send) => {
+      // XEP-0308 §4: only the sender corrects, and only a message of this conversation.
+      if (m.direction !== "out" || m.peer !== jidToString(bare(to)) || m.retractedAt || m.type === "groupchat") throw notFound(originalId, "a message this account sent to body.to");
+      await correctBody(tx, m.id, c.body);
+      await send(account.id, [this.action(account, resource, m, { kind: "replace", ref: m.id, body: c.body, lang: c.lang })]);
+      return { id: m.id, status: m.status === "queued" || m.status === "written" ? "queued" : "sent", createdAt: m.createdAt };
+    });
+  }
+
+  /** DELETE /v1/messages/{id}: unsends one of the account's own messages; a tombstone stays. */
+  async retract(account: Account, id: string): Promise<void> {
+    await this.change(account, id, async (tx, m, send) => {
+      if (m.direction !== "out" || m.type === "groupchat") throw notFound(id, "a message this account sent");
+      if (m.retractedAt) return;
+      await markRetracted(tx, m.id);
+      await send(account.id, [this.action(account, null, m, { kind: "retract", ref: m.id })]);
+    });
+  }
+
+  /** POST /v1/messages/{id}/reactions: the account's whole set of reactions to a message of its conversations. */
+  async react(account: Account, id: string, emojis: string[]): Promise<MessageView> {
+    if (!validReactions(emojis)) {
+      throw new AppError("validation-failed", `emojis: at most ${MAX_REACTIONS} different emoji, each one emoji (Unicode TS #51)`, { field: "body.emojis" });
+    }
+    return this.change(account, id, async (tx, m, send) => {
+      const ref = wireId(m);
+      if (m.retractedAt || m.type === "groupchat" || ref === null) throw notFound(id, "a message of a one-to-one conversation that has an id");
+      await setReactions(tx, m.id, accountJid(account.localpart, this.domain), emojis);
+      await send(account.id, [this.action(account, null, m, { kind: "reactions", ref, emojis })]);
+      return messageView(await messageRecord(tx, m.id));
+    });
+  }
+
+  /** POST /v1/messages/{id}/displayed: tells the sender (if it asked, XEP-0333) that its message was displayed. */
+  async displayed(account: Account, id: string): Promise<void> {
+    await this.change(account, id, async (_tx, m, send) => {
+      if (m.direction !== "in") throw notFound(id, "a message this account received");
+      const ref = wireId(m);
+      if (ref !== null && (m.ext as MessageExt | null)?.markable) await send(account.id, [this.action(account, null, m, { kind: "displayed", ref })]);
+    });
+  }
+
+  /** Locks the message, applies `fn`, and appends the message as it is now as a `message-update` event. */
+  private change<T>(account: Account, id: string, fn: (tx: AnyTx, m: MessageState, send: Send) => Promise<T>): Promise<T> {
+    return this.delivery.transaction(async (tx, send) => {
+      const m = await lockMessage(tx, account.id, id);
+      if (!m) throw notFound(id, "a message of this account");
+      const sent: Stanza[] = [];
+      const result = await fn(tx, m, async (accountId, stanzas) => {
+        sent.push(...stanzas);
+        await send(accountId, stanzas);
+      });
+      if (sent.length > 0 && sent.some((s) => s.kind === "message-action" && s.action.kind !== "displayed")) {
+        await appendEvents(tx, [{ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, m.id))) }]);
+      }
+      return result;
+    });
+  }
+
+  private action(account: Account, resource: string | null, m: MessageState, action: MessageAction): Stanza {
+    const from = accountJid(account.localpart, this.domain) + (resource ? `/${resource}` : "");
+    return { kind: "message-action", from, to: m.direction === "out" ? m.to : m.from, id: randomUUID(), action };
+  }
+}
+
+const notFound = (id: string, what: string) => new AppError("message-not-found", `${id} is not ${what}`);

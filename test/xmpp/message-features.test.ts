@@ -1,0 +1,906 @@
+// Message features (API.md "Message features (1.1)") end to end on Prosody and ejabberd, 1:1 chat:
+// replies (XEP-0461 with a XEP-0428 fallback quote), attachments (XEP-0066, XEP-0447/0446
+// metadata), markers (XEP-0333), corrections (XEP-0308), reactions (XEP-0444) and retractions
+// (XEP-0424), both as the account sends them over HTTP (the exact elements Juliet, a real XMPP
+// user, receives) and as Juliet sends them (the stored message, its view and the message-update
+// events). Only whoever may change a message changes it: the nurse's forgeries change nothing.
+//
+// "Nothing was sent" is proven by a sentinel message the account sends afterwards to the same peer
+// (outbound stanzas go out in order): once it arrived, anything before it did. "Nothing changed"
+// is proven by a plain message from the same XMPP user after the stanza (inbound stanzas are
+// processed in arrival order): once its event is in the log, the earlier stanza was handled.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
+import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { isFrom, receivedFrom } from "../helpers/sentinel.js";
+
+const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
+const WAIT = 20_000;
+const JULIET = "juliet@localhost";
+const NURSE = "nurse@localhost";
+const NS = {
+  reply: "urn:xmpp:reply:0",
+  fallback: "urn:xmpp:fallback:0",
+  oob: "jabber:x:oob",
+  sfs: "urn:xmpp:sfs:0",
+  file: "urn:xmpp:file:metadata:0",
+  urlData: "http://jabber.org/protocol/url-data",
+  markers: "urn:xmpp:chat-markers:0",
+  correct: "urn:xmpp:message-correct:0",
+  reactions: "urn:xmpp:reactions:0",
+  retract: "urn:xmpp:message-retract:1",
+  hints: "urn:xmpp:hints",
+};
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+/** 21 distinct single-code-point RGI emoji (Emoji_Presentation: no variation selector needed). */
+const EMOJI_21 = [..."😀😁😂🤣😃😄😅😆😉😊😋😎😍😘🥰😗😙😚🙂🤗🤩"];
+
+interface Ev {
+  id: number;
+  event: string;
+  data: Record<string, unknown>;
+}
+interface Attachment {
+  url: string;
+  mediaType?: string;
+  name?: string;
+  size?: number;
+  description?: string;
+}
+interface View {
+  id: string;
+  direction: string;
+  from: string;
+  to: string;
+  body: unknown;
+  status: string;
+  createdAt: string;
+  edited: string | null;
+  retracted: string | null;
+  reactions: Record<string, string[]>;
+  replyTo: { id: string } | null;
+  attachments: Attachment[];
+  marker: string | null;
+  [field: string]: unknown;
+}
+
+const FEATURES = ["edited", "retracted", "reactions", "replyTo", "attachments", "marker"] as const;
+/** The feature fields of a view (absent ones as undefined, so that they fail a comparison with null). */
+const features = (v: Record<string, unknown>) => Object.fromEntries(FEATURES.map((k) => [k, v[k]]));
+const NO_FEATURES = { edited: null, retracted: null, reactions: {}, replyTo: null, attachments: [], marker: null };
+
+/** The element children of an element. */
+const elements = (e: XmlElement | undefined): XmlElement[] => (e ? e.children.filter((c): c is XmlElement => typeof c !== "string") : []);
+/** XEP-0461 §5 / XEP-0428: the fallback quote of a reply to `author`'s message `quoted`. */
+const quoteOf = (author: string, quoted: string) => `> ${author} wrote:\n${quoted.split("\n").map((l) => `> ${l}\n`).join("")}`;
+const codePoints = (s: string) => [...s].length;
+/** Reactions with each list of JIDs sorted (the order of reactors is not part of the contract). */
+const sortedReactions = (r: unknown) => Object.fromEntries(Object.entries((r ?? {}) as Record<string, string[]>).map(([k, v]) => [k, [...v].sort()]));
+const assertIso = (v: unknown, what: string) => {
+  assert.ok(typeof v === "string" && ISO.test(v) && !Number.isNaN(Date.parse(v)), `${what}: an ISO time, got ${JSON.stringify(v)}`);
+};
+
+/** What an account's message stanza is, for comparing lists: "message:<id>" or "<control element>:<id it refers to>". */
+const CONTROL_NS = [NS.correct, NS.reactions, NS.retract, NS.markers];
+function kindOf(s: XmlElement): string {
+  const c = elements(s).find((x) => CONTROL_NS.includes(x.attrs.xmlns ?? "") && x.name !== "markable");
+  return c ? `${c.name}:${c.attrs.id}` : `message:${s.attrs.id}`;
+}
+
+for (const kind of KINDS) {
+  describe(`message features (${kind})`, () => {
+    let server: XmppServer;
+    let gw: TestGateway;
+    let juliet: XmppUser;
+    let nurse: XmppUser;
+
+    before(async () => {
+      server = await startXmppServer(kind);
+      await server.registerUser("juliet", "pw-juliet");
+      await server.registerUser("nurse", "pw-nurse");
+      gw = await startTestGateway(server);
+      juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
+      await juliet.sendPresence();
+      nurse = await connectUser(server, "nurse", "pw-nurse", "garden");
+      await nurse.sendPresence();
+    });
+    after(async () => {
+      await juliet?.stop();
+      await nurse?.stop();
+      await gw?.stop();
+      await server?.stop();
+    });
+
+    /** A fresh account per test (session "phone"), so tests do not depend on each other. */
+    async function account() {
+      const lp = uniq("romeo");
+      await gw.createAccount(lp);
+      const token = gw.token(lp, { resource: "phone" });
+      const jid = `${lp}@${gw.domain}`;
+      const call = (method: string, p: string, body?: unknown) => gw.request(method, p, { token, body });
+      const events = async () => (await gw.request("GET", "/v1/events?since=0&limit=1000", { token, headers: { accept: "application/json" } })).body.items as Ev[];
+      const until = async (what: string, pred: (e: Ev) => boolean): Promise<Ev> => {
+        let found: Ev | undefined;
+        let seen: Ev[] = [];
+        try {
+          await waitFor(async () => (found = (seen = await events()).find(pred)) !== undefined, WAIT, what);
+        } catch (error) {
+          const last = seen.slice(-8).map((e) => `  ${e.event}: ${JSON.stringify(e.data).slice(0, 400)}`);
+          throw new Error(`${(error as Error).message}; the last events:\n${last.join("\n")}`, { cause: error });
+        }
+        return found!;
+      };
+      /** POST /v1/messages, asserting the 202; resolves with the id it answered. */
+      const send = async (payload: Record<string, unknown>): Promise<string> => {
+        const r = await call("POST", "/v1/messages", payload);
+        assert.equal(r.status, 202, `send ${JSON.stringify(payload)}: ${r.text}`);
+        return r.body.id as string;
+      };
+      const view = async (id: string): Promise<View> => {
+        const r = await call("GET", `/v1/messages/${id}`);
+        assert.equal(r.status, 200, `GET message ${id}: ${r.text}`);
+        return r.body as View;
+      };
+      const history = async (peer: string): Promise<View[]> => {
+        const r = await call("GET", `/v1/messages?with=${encodeURIComponent(peer)}&limit=200`);
+        assert.equal(r.status, 200, r.text);
+        return r.body.items as View[];
+      };
+      const updatesOf = (evs: Ev[], id: string) => evs.filter((e) => e.event === "message-update" && e.data.id === id);
+      /** The stanza ids of the message events: the messages the account received as messages. */
+      const messageIds = (evs: Ev[]) => evs.filter((e) => e.event === "message").map((e) => e.data.stanzaId);
+      return { lp, jid, token, call, events, until, send, view, history, updatesOf, messageIds };
+    }
+    type Account = Awaited<ReturnType<typeof account>>;
+
+    /** `user` sends a chat message with a fresh id (and a body unless null) to `to`; resolves with the id. */
+    async function say(user: XmppUser, to: string, body: string | null, ...extra: XmlElement[]): Promise<string> {
+      const id = uniq("m-");
+      await user.send(xml("message", { to, type: "chat", id }, body === null ? null : xml("body", {}, body), ...extra));
+      return id;
+    }
+    /** `user` sends a message to the account and it is in the log: its stanza id, Balcony id and event. */
+    async function inbound(user: XmppUser, r: Account, body: string | null, ...extra: XmlElement[]) {
+      const stanzaId = await say(user, r.jid, body, ...extra);
+      const event = await r.until(`the message ${stanzaId} as an event`, (e) => e.event === "message" && e.data.stanzaId === stanzaId);
+      return { stanzaId, id: String(event.data.id), event };
+    }
+    /** A plain message from `user` after stanzas of hers: once it is in the log, they were handled. */
+    async function userSentinel(user: XmppUser, r: Account): Promise<string> {
+      return (await inbound(user, r, uniq("user sentinel "))).stanzaId;
+    }
+    /** The Balcony id of the inbound message with stanza id `stanzaId`, from the log. */
+    const idOf = (evs: Ev[], stanzaId: string) => String(evs.find((e) => e.event === "message" && e.data.stanzaId === stanzaId)?.data.id);
+    /** The account's message stanza `id` as `user` received it. */
+    const arrived = (user: XmppUser, r: Account, id: string) => user.waitFor((s) => s.is("message") && s.attrs.id === id && isFrom(s, r.jid), WAIT);
+    /** The first message stanza from the account at index >= mark that `pred` accepts. */
+    const next = (user: XmppUser, r: Account, mark: number, pred: (s: XmlElement) => unknown) =>
+      user.waitFor((s) => user.stanzas.indexOf(s) >= mark && s.is("message") && isFrom(s, r.jid) && pred(s), WAIT);
+    /** The account sends a plain message to `user` (bare `to`); resolves once it arrived, with the end index to check up to. */
+    async function outSentinel(r: Account, user: XmppUser = juliet, to = JULIET): Promise<{ id: string; end: number }> {
+      const id = await r.send({ to, body: uniq("account sentinel ") });
+      const s = await arrived(user, r, id);
+      return { id, end: user.stanzas.indexOf(s) + 1 };
+    }
+    /** The kinds of the message stanzas `user` received from the account in [mark, end). */
+    const kindsFrom = (user: XmppUser, r: Account, mark: number, end: number) =>
+      receivedFrom(user, r.jid, mark, end)
+        .filter((s) => s.is("message"))
+        .map(kindOf);
+    /** A 4xx problem with `code` (when given). */
+    function assertRefused(res: { status: number; body: unknown; text: string }, status: number | "4xx", code: string | null, what: string): void {
+      if (status === "4xx") assert.ok(res.status >= 400 && res.status < 500, `${what}: a 4xx, got ${res.status} ${res.text}`);
+      else assert.equal(res.status, status, `${what}: ${res.text}`);
+      if (code) assert.equal((res.body as { code?: string } | undefined)?.code, code, `${what}: ${res.text}`);
+    }
+
+    /** Asserts the XEP-0461 reply and XEP-0428 fallback of an outbound reply stanza. */
+    function assertReplyStanza(s: XmlElement, to: string, refId: string, author: string, quoted: string, text: string): void {
+      const quote = quoteOf(author, quoted);
+      const wire = s.toString();
+      assert.equal(s.attrs.type, "chat", wire);
+      assert.equal(s.getChildText("body"), quote + text, `the body is the fallback quote, then the reply: ${wire}`);
+      const replies = s.getChildren("reply", NS.reply);
+      assert.equal(replies.length, 1, wire);
+      assert.deepEqual(replies[0]!.attrs, { xmlns: NS.reply, to, id: refId }, wire);
+      const fallbacks = s.getChildren("fallback", NS.fallback);
+      assert.equal(fallbacks.length, 1, wire);
+      assert.deepEqual(fallbacks[0]!.attrs, { xmlns: NS.fallback, for: NS.reply }, wire);
+      assert.deepEqual(
+        elements(fallbacks[0]).map((b) => ({ name: b.name, start: b.attrs.start, end: b.attrs.end })),
+        [{ name: "body", start: "0", end: String(codePoints(quote)) }],
+        `the fallback covers the quote in code points: ${wire}`,
+      );
+    }
+
+    it("replies (XEP-0461) to an inbound and to its own message: <reply to id>, a fallback quote with code-point offsets, the bare text in the view; 404 message-not-found outside the conversation", async () => {
+      const r = await account();
+      const quoted = "Wherefore art thou Romeo?\nDeny thy father 🌹 and refuse thy name";
+      const theirs = await inbound(juliet, r, quoted);
+      const text = "Call me but love 💘";
+      const reply = await r.send({ to: JULIET, body: text, reply: { id: theirs.id } });
+      assertReplyStanza(await arrived(juliet, r, reply), `${JULIET}/balcony`, theirs.stanzaId, JULIET, quoted, text);
+      const v1 = await r.view(reply);
+      assert.equal(v1.body, text, "the stored body is the reply text, without the quote");
+      assert.deepEqual(v1.replyTo, { id: theirs.id });
+      assert.equal(v1.direction, "out");
+
+      // A reply to its own message: the author is the account's bare JID, the id our message id.
+      const text2 = "Henceforth I never will be Romeo.";
+      const reply2 = await r.send({ to: JULIET, body: text2, reply: { id: reply } });
+      assertReplyStanza(await arrived(juliet, r, reply2), r.jid, reply, r.jid, text, text2);
+      assert.deepEqual((await r.view(reply2)).replyTo, { id: reply });
+      assert.equal((await r.view(theirs.id)).replyTo, null, "the inbound message replies to nothing");
+      const hist = await r.history(JULIET);
+      assert.deepEqual(
+        hist.map((m) => [m.id, m.body, m.replyTo]),
+        [
+          [reply2, text2, { id: reply }],
+          [reply, text, { id: theirs.id }],
+          [theirs.id, quoted, null],
+        ],
+      );
+
+      // Messages outside this conversation, another account's, an unknown id: 404, nothing sent.
+      const nurses = await inbound(nurse, r, "the nurse calls within");
+      const toNurse = await r.send({ to: NURSE, body: "anon, good nurse" });
+      await arrived(nurse, r, toNurse);
+      const other = await account();
+      const othersOwn = await other.send({ to: JULIET, body: "another account's message" });
+      await arrived(juliet, other, othersOwn);
+      const mark = juliet.stanzas.length;
+      for (const [what, id] of [
+        ["the nurse's message", nurses.id],
+        ["its own message to the nurse", toNurse],
+        ["another account's message", othersOwn],
+        ["an unknown id", randomUUID()],
+      ] as const) {
+        const refused = await r.call("POST", "/v1/messages", { to: JULIET, body: `never sent: ${what}`, reply: { id } });
+        assertRefused(refused, 404, "message-not-found", `a reply to ${what}`);
+      }
+      const sentinel = await outSentinel(r);
+      assert.deepEqual(kindsFrom(juliet, r, mark, sentinel.end), [`message:${sentinel.id}`], "no refused reply went out");
+      assert.deepEqual(
+        (await r.history(JULIET)).map((m) => m.id),
+        [sentinel.id, reply2, reply, theirs.id],
+        "no refused reply was recorded",
+      );
+    });
+
+    it("sends attachments: one OOB <x> each, SFS file metadata where given, the first URL as the body when there is none; refuses bad ones with 400 naming the field", async () => {
+      const r = await account();
+      const a1: Attachment = { url: "https://example.org/balcony.jpg", mediaType: "image/jpeg", name: "balcony.jpg", size: 48213, description: "the balcony by night" };
+      const a2: Attachment = { url: "http://example.org/letter.txt" };
+      const first = await r.send({ to: JULIET, attachments: [a1, a2] });
+      const s1 = await arrived(juliet, r, first);
+      const wire1 = s1.toString();
+      assert.equal(s1.getChildText("body"), a1.url, `no body: the first URL is the body: ${wire1}`);
+      assert.deepEqual(
+        s1.getChildren("x", NS.oob).map((x) => ({ url: x.getChildText("url"), desc: x.getChildText("desc") })),
+        [
+          { url: a1.url, desc: a1.description },
+          { url: a2.url, desc: null },
+        ],
+        wire1,
+      );
+      const sharing = s1.getChildren("file-sharing", NS.sfs);
+      assert.equal(sharing.length, 1, `SFS only for the attachment with metadata: ${wire1}`);
+      assert.equal(sharing[0]!.attrs.disposition, "attachment", wire1);
+      const files = sharing[0]!.getChildren("file", NS.file);
+      assert.equal(files.length, 1, wire1);
+      assert.deepEqual(
+        elements(files[0]).map((c) => `${c.name}=${c.text()}`),
+        [`media-type=${a1.mediaType}`, `name=${a1.name}`, `size=${a1.size}`, `desc=${a1.description}`],
+        wire1,
+      );
+      const sources = sharing[0]!.getChildren("sources", NS.sfs);
+      assert.equal(sources.length, 1, wire1);
+      assert.deepEqual(
+        elements(sources[0]).map((u) => ({ name: u.name, ns: u.attrs.xmlns, target: u.attrs.target })),
+        [{ name: "url-data", ns: NS.urlData, target: a1.url }],
+        wire1,
+      );
+      const v1 = await r.view(first);
+      assert.equal(v1.body, null, "no body given: none in the view");
+      assert.deepEqual(v1.attachments, [a1, a2]);
+
+      // With a body: the body stays; a description alone asks for no SFS, a name does.
+      const a3: Attachment = { url: "https://example.org/plans.pdf", description: "the plans" };
+      const a4: Attachment = { url: "https://example.org/vial", name: "vial.png" };
+      const second = await r.send({ to: JULIET, body: "see these", attachments: [a3, a4] });
+      const s2 = await arrived(juliet, r, second);
+      const wire2 = s2.toString();
+      assert.equal(s2.getChildText("body"), "see these", wire2);
+      assert.deepEqual(
+        s2.getChildren("x", NS.oob).map((x) => ({ url: x.getChildText("url"), desc: x.getChildText("desc") })),
+        [
+          { url: a3.url, desc: a3.description },
+          { url: a4.url, desc: null },
+        ],
+        wire2,
+      );
+      const sharing2 = s2.getChildren("file-sharing", NS.sfs);
+      assert.equal(sharing2.length, 1, wire2);
+      assert.deepEqual(elements(sharing2[0]!.getChild("file", NS.file)).map((c) => `${c.name}=${c.text()}`), [`name=${a4.name}`], wire2);
+      assert.deepEqual(
+        elements(sharing2[0]!.getChild("sources", NS.sfs)).map((u) => u.attrs.target),
+        [a4.url],
+        wire2,
+      );
+      const v2 = await r.view(second);
+      assert.equal(v2.body, "see these");
+      assert.deepEqual(v2.attachments, [a3, a4]);
+
+      // Refused: 400 validation-failed naming the attachments, and nothing sent or recorded.
+      const mark = juliet.stanzas.length;
+      const bad: [string, unknown][] = [
+        ["an empty list", []],
+        ["eleven attachments", Array.from({ length: 11 }, (_, i) => ({ url: `https://example.org/${i}` }))],
+        ["an ftp URL", [{ url: "ftp://example.org/a.jpg" }]],
+        ["a javascript: URL", [{ url: "javascript:alert(1)" }]],
+        ["a URL without a scheme", [{ url: "example.org/a.jpg" }]],
+        ["no url", [{ name: "nameless.png" }]],
+      ];
+      for (const [what, attachments] of bad) {
+        const refused = await r.call("POST", "/v1/messages", { to: JULIET, body: `never sent: ${what}`, attachments });
+        assertRefused(refused, 400, "validation-failed", what);
+        assert.match(String(refused.body?.field), /attachments/, `${what}: the field is named: ${refused.text}`);
+      }
+      const sentinel = await outSentinel(r);
+      assert.deepEqual(kindsFrom(juliet, r, mark, sentinel.end), [`message:${sentinel.id}`], "no refused message went out");
+      assert.deepEqual(
+        (await r.history(JULIET)).map((m) => m.id),
+        [sentinel.id, second, first],
+      );
+    });
+
+    it("marks chat messages markable (XEP-0333) unless markable is false; every view (GET, history, event) carries the feature fields, empty for a plain message", async () => {
+      const r = await account();
+      const marked = await r.send({ to: JULIET, body: "mark me" });
+      const s1 = await arrived(juliet, r, marked);
+      assert.deepEqual(
+        s1.getChildren("markable", NS.markers).map((m) => m.attrs),
+        [{ xmlns: NS.markers }],
+        `markable by default: ${s1.toString()}`,
+      );
+      const unmarked = await r.send({ to: JULIET, body: "do not mark me", markable: false });
+      const s2 = await arrived(juliet, r, unmarked);
+      assert.equal(s2.getChildren("markable", NS.markers).length, 0, `markable:false: ${s2.toString()}`);
+
+      const theirs = await inbound(juliet, r, "a plain hello");
+      // The message event carries replyTo and attachments when there are any (the catalogue makes them optional).
+      assert.ok([undefined, null].includes(theirs.event.data.replyTo as null), `no replyTo in the message event: ${JSON.stringify(theirs.event.data)}`);
+      assert.ok(theirs.event.data.attachments === undefined || isDeepStrictEqual(theirs.event.data.attachments, []), `no attachments in the message event: ${JSON.stringify(theirs.event.data)}`);
+      for (const id of [marked, unmarked, theirs.id]) assert.deepEqual(features(await r.view(id)), NO_FEATURES, `GET ${id}`);
+      const hist = await r.history(JULIET);
+      assert.deepEqual(
+        hist.map((m) => m.id),
+        [theirs.id, unmarked, marked],
+      );
+      for (const m of hist) assert.deepEqual(features(m), NO_FEATURES, `history item ${m.id}`);
+    });
+
+    it("corrects its own message (XEP-0308): <replace id> on a new stanza, the 202 names the original, the view has the new body and edited; refuses others' messages and another conversation's", async () => {
+      const r = await account();
+      const original = await r.send({ to: JULIET, body: "I love thee" });
+      await arrived(juliet, r, original);
+      const unedited = await r.view(original);
+      assert.equal(unedited.edited, null);
+
+      let mark = juliet.stanzas.length;
+      const fixed = await r.call("POST", "/v1/messages", { to: JULIET, body: "I love thee more", replace: original });
+      assert.equal(fixed.status, 202, fixed.text);
+      assert.equal(fixed.body.id, original, "the 202 answers with the original message's id");
+      const fix = await next(juliet, r, mark, (s) => s.getChild("replace", NS.correct));
+      assert.equal(fix.attrs.type, "chat", fix.toString());
+      assert.deepEqual(fix.getChildren("replace", NS.correct).map((x) => x.attrs), [{ xmlns: NS.correct, id: original }], fix.toString());
+      assert.equal(fix.getChildText("body"), "I love thee more", fix.toString());
+      assert.ok(fix.attrs.id && fix.attrs.id !== original, `a new stanza id: ${fix.toString()}`);
+      const after1 = await r.view(original);
+      assert.equal(after1.body, "I love thee more");
+      assertIso(after1.edited, "edited");
+      assert.ok(Date.parse(after1.edited!) >= Date.parse(after1.createdAt), "edited after created");
+      assert.equal(after1.createdAt, unedited.createdAt, "still the original message");
+
+      // A second correction (to her full JID: the same bare peer) refers to the original again.
+      mark = juliet.stanzas.length;
+      const again = await r.call("POST", "/v1/messages", { to: `${JULIET}/balcony`, body: "I love thee most", replace: original });
+      assert.equal(again.status, 202, again.text);
+      assert.equal(again.body.id, original);
+      const fix2 = await next(juliet, r, mark, (s) => s.getChild("replace", NS.correct));
+      assert.deepEqual(fix2.getChildren("replace", NS.correct).map((x) => x.attrs), [{ xmlns: NS.correct, id: original }], fix2.toString());
+      assert.equal(fix2.getChildText("body"), "I love thee most");
+      assert.notEqual(fix2.attrs.id, fix.attrs.id, "each correction is a new stanza");
+      const after2 = await r.view(original);
+      assert.equal(after2.body, "I love thee most");
+      assert.ok(Date.parse(after2.edited!) >= Date.parse(after1.edited!), "edited is the last correction's time");
+      assert.deepEqual(
+        (await r.history(JULIET)).map((m) => [m.id, m.body]),
+        [[original, "I love thee most"]],
+        "one message, corrected: no new message per correction",
+      );
+
+      // Not the account's own outbound message of this conversation: refused, nothing sent or changed.
+      const theirs = await inbound(juliet, r, "my bounty is as boundless as the sea");
+      const toNurse = await r.send({ to: NURSE, body: "to the nurse, uncorrected" });
+      await arrived(nurse, r, toNurse);
+      const other = await account();
+      const othersOwn = await other.send({ to: JULIET, body: "another account's, uncorrected" });
+      await arrived(juliet, other, othersOwn);
+      mark = juliet.stanzas.length;
+      const nurseMark = nurse.stanzas.length;
+      const refusals: [string, string, number | "4xx", string | null][] = [
+        ["Juliet's inbound message", theirs.id, 404, "message-not-found"],
+        ["another account's message", othersOwn, 404, "message-not-found"],
+        ["an unknown id", randomUUID(), 404, "message-not-found"],
+        ["its message to another peer", toNurse, "4xx", null],
+      ];
+      for (const [what, id, status, code] of refusals) {
+        const refused = await r.call("POST", "/v1/messages", { to: JULIET, body: `never sent: ${what}`, replace: id });
+        assertRefused(refused, status, code, `correcting ${what}`);
+      }
+      const sentinel = await outSentinel(r);
+      assert.deepEqual(kindsFrom(juliet, r, mark, sentinel.end), [`message:${sentinel.id}`], "no refused correction went out");
+      const nurseEnd = await outSentinel(r, nurse, NURSE);
+      assert.deepEqual(kindsFrom(nurse, r, nurseMark, nurseEnd.end), [`message:${nurseEnd.id}`], "nor to the nurse");
+      const unchanged = await r.view(theirs.id);
+      assert.deepEqual([unchanged.body, unchanged.edited], ["my bounty is as boundless as the sea", null]);
+      const nurseMsg = await r.view(toNurse);
+      assert.deepEqual([nurseMsg.body, nurseMsg.edited], ["to the nurse, uncorrected", null]);
+      const othersView = await other.view(othersOwn);
+      assert.deepEqual([othersView.body, othersView.edited], ["another account's, uncorrected", null]);
+    });
+
+    it("sets, replaces and removes its reactions (XEP-0444) on inbound and outbound messages; refuses what is not a set of at most 20 RGI emoji", async () => {
+      const r = await account();
+      const theirs = await inbound(juliet, r, "thou knowest the mask of night is on my face");
+      const ours = await r.send({ to: JULIET, body: "by whose direction" });
+      await arrived(juliet, r, ours);
+
+      /** Sets the reactions, asserts the 200 view and the stanza Juliet gets. */
+      const react = async (id: string, wireId: string, emojis: string[]) => {
+        const mark = juliet.stanzas.length;
+        const res = await r.call("POST", `/v1/messages/${id}/reactions`, { emojis });
+        assert.equal(res.status, 200, `react ${emojis.join("")}: ${res.text}`);
+        const expected = Object.fromEntries(emojis.map((e) => [e, [r.jid]]));
+        assert.equal(res.body.id, id, res.text);
+        assert.deepEqual(sortedReactions(res.body.reactions), expected, `the answered view: ${res.text}`);
+        assert.deepEqual(sortedReactions((await r.view(id)).reactions), expected, "GET");
+        const s = await next(juliet, r, mark, (x) => x.getChild("reactions", NS.reactions));
+        const wire = s.toString();
+        assert.equal(s.attrs.type, "chat", wire);
+        assert.equal(s.getChild("body"), undefined, `no body: ${wire}`);
+        const reactions = s.getChildren("reactions", NS.reactions);
+        assert.equal(reactions.length, 1, wire);
+        assert.deepEqual(reactions[0]!.attrs, { xmlns: NS.reactions, id: wireId }, wire);
+        assert.deepEqual(
+          elements(reactions[0]).map((c) => `${c.name}:${c.text()}`),
+          emojis.map((e) => `reaction:${e}`),
+          wire,
+        );
+        assert.equal(s.getChildren("store", NS.hints).length, 1, `a store hint: ${wire}`);
+        return s;
+      };
+      await react(theirs.id, theirs.stanzaId, ["👍", "❤️"]);
+      await react(theirs.id, theirs.stanzaId, ["🎉"]);
+      await react(theirs.id, theirs.stanzaId, []);
+      await react(ours, ours, ["😂"]);
+      // Emoji sequences are emoji too: a skin tone modifier, a ZWJ sequence.
+      await react(ours, ours, ["👍🏽", "🏳️‍🌈"]);
+      await react(ours, ours, EMOJI_21.slice(0, 20));
+
+      // Refused: 400 validation-failed naming emojis; unknown or another account's message: 404.
+      const mark = juliet.stanzas.length;
+      const bad: [string, unknown][] = [
+        ["a letter", { emojis: ["a"] }],
+        ["a duplicate", { emojis: ["👍", "👍"] }],
+        ["two emoji in one reaction", { emojis: ["👍👍"] }],
+        ["an empty string", { emojis: [""] }],
+        ["21 emoji", { emojis: EMOJI_21 }],
+        ["a string instead of a list", { emojis: "👍" }],
+        ["no emojis", {}],
+      ];
+      for (const [what, body] of bad) {
+        const refused = await r.call("POST", `/v1/messages/${ours}/reactions`, body);
+        assertRefused(refused, 400, "validation-failed", what);
+        assert.match(String(refused.body?.field), /emojis/, `${what}: the field is named: ${refused.text}`);
+      }
+      const other = await account();
+      const othersOwn = await other.send({ to: JULIET, body: "another account's, without reactions" });
+      await arrived(juliet, other, othersOwn);
+      assertRefused(await r.call("POST", `/v1/messages/${othersOwn}/reactions`, { emojis: ["👍"] }), 404, "message-not-found", "another account's message");
+      assertRefused(await r.call("POST", `/v1/messages/${randomUUID()}/reactions`, { emojis: ["👍"] }), 404, "message-not-found", "an unknown id");
+      const sentinel = await outSentinel(r);
+      assert.deepEqual(kindsFrom(juliet, r, mark, sentinel.end), [`message:${sentinel.id}`], "no refused reaction went out");
+      assert.deepEqual(sortedReactions((await r.view(ours)).reactions), Object.fromEntries(EMOJI_21.slice(0, 20).map((e) => [e, [r.jid]])), "the last accepted set stays");
+      assert.deepEqual((await r.view(theirs.id)).reactions, {}, "removed by the empty list");
+      assert.deepEqual((await other.view(othersOwn)).reactions, {});
+      assert.deepEqual(
+        (await r.history(JULIET)).map((m) => m.id),
+        [sentinel.id, ours, theirs.id],
+        "reactions are no messages",
+      );
+    });
+
+    it("retracts its own message (XEP-0424): the retract stanza with its fallback, a tombstone in the view; refuses inbound and others' messages, and corrections of the tombstone", async () => {
+      const r = await account();
+      const attachment: Attachment = { url: "https://example.org/dagger.png", mediaType: "image/png" };
+      const ours = await r.send({ to: JULIET, body: "a rash word", attachments: [attachment] });
+      await arrived(juliet, r, ours);
+      assert.deepEqual((await r.view(ours)).attachments, [attachment]);
+
+      let mark = juliet.stanzas.length;
+      const res = await r.call("DELETE", `/v1/messages/${ours}`);
+      assert.equal(res.status, 204, res.text);
+      const s = await next(juliet, r, mark, (x) => x.getChild("retract", NS.retract));
+      const wire = s.toString();
+      assert.equal(s.attrs.type, "chat", wire);
+      assert.deepEqual(s.getChildren("retract", NS.retract).map((x) => x.attrs), [{ xmlns: NS.retract, id: ours }], wire);
+      assert.deepEqual(
+        s.getChildren("fallback", NS.fallback).map((x) => x.attrs),
+        [{ xmlns: NS.fallback, for: NS.retract }],
+        wire,
+      );
+      assert.ok((s.getChildText("body") ?? "").length > 0, `a fallback body: ${wire}`);
+      assert.equal(s.getChildren("store", NS.hints).length, 1, `a store hint: ${wire}`);
+      const tomb = await r.view(ours);
+      assertIso(tomb.retracted, "retracted");
+      assert.equal(tomb.body, null, "the tombstone has no body");
+      assert.deepEqual(tomb.attachments, [], "nor attachments");
+      assert.equal(tomb.id, ours);
+      assert.deepEqual(
+        (await r.history(JULIET)).map((m) => [m.id, m.body, m.retracted !== null]),
+        [[ours, null, true]],
+        "the tombstone stays in the conversation",
+      );
+
+      // Refused, nothing sent: an inbound message, another account's, an unknown id (404), and a
+      // correction of the tombstone.
+      const theirs = await inbound(juliet, r, "keep this");
+      const other = await account();
+      const othersOwn = await other.send({ to: JULIET, body: "another account's, kept" });
+      await arrived(juliet, other, othersOwn);
+      mark = juliet.stanzas.length;
+      assertRefused(await r.call("DELETE", `/v1/messages/${theirs.id}`), 404, "message-not-found", "retracting Juliet's message");
+      assertRefused(await r.call("DELETE", `/v1/messages/${othersOwn}`), 404, "message-not-found", "retracting another account's message");
+      assertRefused(await r.call("DELETE", `/v1/messages/${randomUUID()}`), 404, "message-not-found", "retracting an unknown id");
+      assertRefused(await r.call("POST", "/v1/messages", { to: JULIET, body: "risen again", replace: ours }), "4xx", null, "correcting the tombstone");
+      const sentinel = await outSentinel(r);
+      assert.deepEqual(kindsFrom(juliet, r, mark, sentinel.end), [`message:${sentinel.id}`], "nothing refused went out");
+      const kept = await r.view(theirs.id);
+      assert.deepEqual([kept.body, kept.retracted], ["keep this", null]);
+      const othersView = await other.view(othersOwn);
+      assert.deepEqual([othersView.body, othersView.retracted], ["another account's, kept", null]);
+      const still = await r.view(ours);
+      assert.deepEqual([still.body, still.edited, still.retracted], [null, null, tomb.retracted], "the tombstone is not revived");
+    });
+
+    it("sends displayed (XEP-0333) for a markable inbound message, nothing for an unmarkable one; 404 for an outbound or another account's message", async () => {
+      const r = await account();
+      const ours = await r.send({ to: JULIET, body: "look up" });
+      await arrived(juliet, r, ours);
+      const markable = await inbound(juliet, r, "mark this as seen", xml("markable", { xmlns: NS.markers }));
+      const plain = await inbound(juliet, r, "no markers for this one");
+      const other = await account();
+      const othersIn = await inbound(juliet, other, "for another account");
+
+      const mark = juliet.stanzas.length;
+      const res = await r.call("POST", `/v1/messages/${markable.id}/displayed`);
+      assert.equal(res.status, 204, res.text);
+      const s = await next(juliet, r, mark, (x) => x.getChild("displayed", NS.markers));
+      const wire = s.toString();
+      assert.equal(s.attrs.type, "chat", wire);
+      assert.deepEqual(s.getChildren("displayed", NS.markers).map((x) => x.attrs), [{ xmlns: NS.markers, id: markable.stanzaId }], wire);
+      assert.equal(s.getChildren("store", NS.hints).length, 1, `a store hint: ${wire}`);
+      assert.equal(s.getChild("body"), undefined, `no body: ${wire}`);
+
+      const unmarked = await r.call("POST", `/v1/messages/${plain.id}/displayed`);
+      assert.equal(unmarked.status, 204, unmarked.text);
+      assertRefused(await r.call("POST", `/v1/messages/${ours}/displayed`), 404, "message-not-found", "displayed for an outbound message");
+      assertRefused(await r.call("POST", `/v1/messages/${othersIn.id}/displayed`), 404, "message-not-found", "displayed for another account's message");
+      assertRefused(await r.call("POST", `/v1/messages/${randomUUID()}/displayed`), 404, "message-not-found", "displayed for an unknown id");
+      const sentinel = await outSentinel(r);
+      assert.deepEqual(
+        kindsFrom(juliet, r, mark, sentinel.end),
+        [`displayed:${markable.stanzaId}`, `message:${sentinel.id}`],
+        "one marker, for the markable message only",
+      );
+      assert.equal((await r.view(ours)).marker, null, "the account's own marker is no peer marker");
+    });
+
+    /** Juliet's reply stanza children: XEP-0461 reply and, unless `fallback` is null, a XEP-0428 fallback range. */
+    const replyParts = (to: string, id: string, fallback: { start: number; end: number } | null) => [
+      xml("reply", { xmlns: NS.reply, to, id }),
+      fallback ? xml("fallback", { xmlns: NS.fallback, for: NS.reply }, xml("body", { start: String(fallback.start), end: String(fallback.end) })) : null,
+    ];
+
+    it("stores Juliet's replies without the fallback quote (only a quote at 0) and resolves replyTo to ours, to hers, and to null outside the conversation", async () => {
+      const r = await account();
+      const ourText = "Did my heart love till now?\nForswear it, sight! 🌹";
+      const ours = await r.send({ to: JULIET, body: ourText });
+      await arrived(juliet, r, ours);
+      const hers = await inbound(juliet, r, "What's in a name? 🌷\nThat which we call a rose");
+      const nurses = await inbound(nurse, r, "Your mother calls");
+
+      /** Juliet replies with a fallback quote at 0; asserts the event and the view. */
+      // An unresolved reference may show as replyTo null or {id: null} (the catalogue: "one not stored here").
+      const unresolved = (v: unknown) => (v !== undefined && (v === null || (v as { id?: unknown }).id === null) ? null : v);
+      const check = async (what: string, body: string, parts: (XmlElement | null)[], expected: { body: string; replyTo: { id: string } | null }) => {
+        const got = await inbound(juliet, r, body, ...(parts.filter(Boolean) as XmlElement[]));
+        assert.deepEqual({ body: got.event.data.body, replyTo: unresolved(got.event.data.replyTo) }, expected, `${what}: the event: ${JSON.stringify(got.event.data)}`);
+        const v = await r.view(got.id);
+        assert.deepEqual({ body: v.body, replyTo: unresolved(v.replyTo) }, expected, `${what}: the view: ${JSON.stringify(v)}`);
+        return got;
+      };
+      const quoteOurs = quoteOf(r.jid, ourText);
+      const toOurs = await check("a reply to ours", `${quoteOurs}With love's light wings`, replyParts(r.jid, ours, { start: 0, end: codePoints(quoteOurs) }), {
+        body: "With love's light wings",
+        replyTo: { id: ours },
+      });
+      const quoteHers = quoteOf(JULIET, "What's in a name? 🌷\nThat which we call a rose");
+      const toHers = await check("a reply to hers", `${quoteHers}would smell as sweet`, replyParts(`${JULIET}/balcony`, hers.stanzaId, { start: 0, end: codePoints(quoteHers) }), {
+        body: "would smell as sweet",
+        replyTo: { id: hers.id },
+      });
+      const quoteUnknown = quoteOf(JULIET, "lost words");
+      const toUnknown = await check("a reply to an unknown id", `${quoteUnknown}what did I say?`, replyParts(`${JULIET}/balcony`, uniq("m-unknown-"), { start: 0, end: codePoints(quoteUnknown) }), {
+        body: "what did I say?",
+        replyTo: null,
+      });
+      const quoteNurse = quoteOf(NURSE, "Your mother calls");
+      const toNurses = await check("a reply to the nurse's message to the account", `${quoteNurse}not hers to quote`, replyParts(`${NURSE}/garden`, nurses.stanzaId, { start: 0, end: codePoints(quoteNurse) }), {
+        body: "not hers to quote",
+        replyTo: null,
+      });
+      // A fallback range that does not start at 0 strips nothing; no fallback at all strips nothing.
+      const quoteLate = quoteOf(r.jid, ourText);
+      const lateBody = `First this.\n${quoteLate}`;
+      const late = await check("a fallback not at 0", lateBody, replyParts(r.jid, ours, { start: codePoints("First this.\n"), end: codePoints(lateBody) }), {
+        body: lateBody,
+        replyTo: { id: ours },
+      });
+      const bare = await check("no fallback", "a reply without a quote", replyParts(r.jid, ours, null), { body: "a reply without a quote", replyTo: { id: ours } });
+
+      const stored = (await r.history(JULIET)).map((m) => m.id);
+      assert.deepEqual(stored, [bare.id, late.id, toNurses.id, toUnknown.id, toHers.id, hers.id, ours]);
+      assert.equal((await r.view(toOurs.id)).direction, "in");
+    });
+
+    it("stores Juliet's attachments (OOB, SFS metadata) in the event and the view", async () => {
+      const r = await account();
+      const url = "https://example.org/rose.png";
+      const withMeta = await inbound(
+        juliet,
+        r,
+        url,
+        xml("x", { xmlns: NS.oob }, xml("url", {}, url), xml("desc", {}, "a rose")),
+        xml(
+          "file-sharing",
+          { xmlns: NS.sfs, disposition: "attachment" },
+          xml("file", { xmlns: NS.file }, xml("media-type", {}, "image/png"), xml("name", {}, "rose.png"), xml("size", {}, "2048"), xml("desc", {}, "a rose")),
+          xml("sources", {}, xml("url-data", { xmlns: NS.urlData, target: url })),
+        ),
+      );
+      const expected1 = [{ url, description: "a rose", mediaType: "image/png", name: "rose.png", size: 2048 }];
+      assert.deepEqual(withMeta.event.data.attachments, expected1, "the event");
+      assert.deepEqual((await r.view(withMeta.id)).attachments, expected1, "the view");
+
+      const two = await inbound(
+        juliet,
+        r,
+        "two letters",
+        xml("x", { xmlns: NS.oob }, xml("url", {}, "https://example.org/one.txt")),
+        xml("x", { xmlns: NS.oob }, xml("url", {}, "http://example.org/two.txt"), xml("desc", {}, "the second")),
+      );
+      const expected2 = [{ url: "https://example.org/one.txt" }, { url: "http://example.org/two.txt", description: "the second" }];
+      assert.deepEqual(two.event.data.attachments, expected2, "the event");
+      assert.deepEqual((await r.view(two.id)).attachments, expected2, "the view");
+      assert.equal((await r.view(two.id)).body, "two letters");
+    });
+
+    const replace = (id: string) => xml("replace", { xmlns: NS.correct, id });
+
+    it("applies Juliet's corrections of her message (body, edited, a message-update with the view); a correction by the nurse, or of the account's message, changes nothing; none is a message", async () => {
+      const r = await account();
+      const ours = await r.send({ to: JULIET, body: "swear by the moon" });
+      await arrived(juliet, r, ours);
+      const hers = await inbound(juliet, r, "O, swear not by the moon");
+
+      // The nurse forges a correction of Juliet's message: nothing changes.
+      await say(nurse, r.jid, "forged by the nurse", replace(hers.stanzaId));
+      const nurseSentinel = await userSentinel(nurse, r);
+      let evs = await r.events();
+      assert.deepEqual(r.updatesOf(evs, hers.id), [], "no update from the nurse's correction");
+      let v = await r.view(hers.id);
+      assert.deepEqual([v.body, v.edited], ["O, swear not by the moon", null]);
+
+      // Juliet corrects it: the stored message changes, and a message-update carries its view.
+      const c1 = await say(juliet, r.jid, "the inconstant moon", replace(hers.stanzaId));
+      const u1 = await r.until("the first correction's update", (e) => e.event === "message-update" && e.data.id === hers.id && e.data.body === "the inconstant moon");
+      assertIso(u1.data.edited, "edited in the update");
+      v = await r.view(hers.id);
+      assert.deepEqual(u1.data, v as unknown as Record<string, unknown>, "the update's data is the message's view");
+      assert.equal(v.body, "the inconstant moon");
+      assert.equal(v.direction, "in");
+      const c2 = await say(juliet, r.jid, "that monthly changes", replace(hers.stanzaId));
+      const u2 = await r.until("the second correction's update", (e) => e.event === "message-update" && e.data.id === hers.id && e.data.body === "that monthly changes");
+      assert.ok(Date.parse(String(u2.data.edited)) >= Date.parse(String(u1.data.edited)), "edited moves on");
+
+      // Juliet "corrects" the account's message: only its sender may.
+      await say(juliet, r.jid, "forged by Juliet", replace(ours));
+      const julietSentinel = await userSentinel(juliet, r);
+      evs = await r.events();
+      assert.deepEqual(r.updatesOf(evs, ours), [], "no update of the account's message");
+      const oursNow = await r.view(ours);
+      assert.deepEqual([oursNow.body, oursNow.edited], ["swear by the moon", null]);
+      assert.deepEqual(
+        r.updatesOf(evs, hers.id).map((e) => e.data.body),
+        ["the inconstant moon", "that monthly changes"],
+        "one update per applied correction",
+      );
+      assert.deepEqual(r.messageIds(evs), [hers.stanzaId, nurseSentinel, julietSentinel], `no correction is a message (corrections ${c1}, ${c2})`);
+      assert.deepEqual(
+        (await r.history(JULIET)).map((m) => m.id),
+        [idOf(evs, julietSentinel), hers.id, ours],
+        "only Juliet's sentinel besides the two messages",
+      );
+      assert.deepEqual(
+        (await r.history(NURSE)).map((m) => m.id),
+        [idOf(evs, nurseSentinel)],
+        "the nurse's forged correction is not stored: only her sentinel",
+      );
+      assert.equal((await r.view(hers.id)).body, "that monthly changes");
+    });
+
+    const retract = (id: string) => [
+      xml("retract", { xmlns: NS.retract, id }),
+      xml("fallback", { xmlns: NS.fallback, for: NS.retract }),
+      xml("store", { xmlns: NS.hints }),
+    ];
+    const RETRACT_FALLBACK = "This person attempted to retract a previous message, but it's unsupported by your client.";
+
+    it("applies Juliet's retraction of her message (a tombstone and a message-update); the nurse's retraction of it, and Juliet's of the account's message, change nothing; none is a message", async () => {
+      const r = await account();
+      const ours = await r.send({ to: JULIET, body: "parting is such sweet sorrow" });
+      await arrived(juliet, r, ours);
+      const hers = await inbound(juliet, r, "good night, good night", xml("x", { xmlns: NS.oob }, xml("url", {}, "https://example.org/moon.jpg")));
+      assert.equal((await r.view(hers.id)).attachments.length, 1);
+
+      await say(nurse, r.jid, RETRACT_FALLBACK, ...retract(hers.stanzaId));
+      const nurseSentinel = await userSentinel(nurse, r);
+      await say(juliet, r.jid, RETRACT_FALLBACK, ...retract(ours));
+      const julietSentinel = await userSentinel(juliet, r);
+      let evs = await r.events();
+      assert.deepEqual(r.updatesOf(evs, hers.id), [], "the nurse cannot retract Juliet's message");
+      assert.deepEqual(r.updatesOf(evs, ours), [], "Juliet cannot retract the account's message");
+      const intact = await r.view(hers.id);
+      assert.deepEqual([intact.body, intact.retracted, intact.attachments.length], ["good night, good night", null, 1]);
+      const oursNow = await r.view(ours);
+      assert.deepEqual([oursNow.body, oursNow.retracted], ["parting is such sweet sorrow", null]);
+
+      await say(juliet, r.jid, RETRACT_FALLBACK, ...retract(hers.stanzaId));
+      const u = await r.until("the retraction's update", (e) => e.event === "message-update" && e.data.id === hers.id && e.data.retracted != null);
+      assertIso(u.data.retracted, "retracted in the update");
+      assert.equal(u.data.body, null, "the update's view has no body");
+      assert.deepEqual(u.data.attachments, [], "nor attachments");
+      const tomb = await r.view(hers.id);
+      assert.deepEqual([tomb.body, tomb.retracted, tomb.attachments], [null, u.data.retracted, []]);
+      evs = await r.events();
+      assert.equal(r.updatesOf(evs, hers.id).length, 1);
+      assert.deepEqual(r.messageIds(evs), [hers.stanzaId, nurseSentinel, julietSentinel], "no retraction is a message");
+      assert.ok(!evs.some((e) => JSON.stringify(e.data).includes(RETRACT_FALLBACK)), "the fallback text is nowhere in the log");
+      assert.deepEqual(
+        (await r.history(JULIET)).map((m) => m.id),
+        [idOf(evs, julietSentinel), hers.id, ours],
+        "Juliet's sentinel, the tombstone and the account's message, nothing else",
+      );
+      assert.deepEqual(
+        (await r.history(NURSE)).map((m) => m.id),
+        [idOf(evs, nurseSentinel)],
+        "only the nurse's sentinel",
+      );
+    });
+
+    const reactions = (id: string, emojis: string[]) => [xml("reactions", { xmlns: NS.reactions, id }, ...emojis.map((e) => xml("reaction", {}, e))), xml("store", { xmlns: NS.hints })];
+
+    it("applies Juliet's reactions to the account's and to her own message (replaced by her next set, removed by an empty one), beside the account's own; the nurse's change nothing; none is a message", async () => {
+      const r = await account();
+      const ours = await r.send({ to: JULIET, body: "what light through yonder window breaks" });
+      await arrived(juliet, r, ours);
+      const hers = await inbound(juliet, r, "ay me");
+      const reactedTo = (id: string, what: string, expected: Record<string, string[]>) =>
+        r.until(what, (e) => e.event === "message-update" && e.data.id === id && isDeepStrictEqual(sortedReactions(e.data.reactions), expected));
+
+      await say(juliet, r.jid, null, ...reactions(ours, ["👍", "❤️"]));
+      await reactedTo(ours, "Juliet's first reactions", { "👍": [JULIET], "❤️": [JULIET] });
+      await say(juliet, r.jid, null, ...reactions(ours, ["🎉"]));
+      await reactedTo(ours, "Juliet's next set replaces the first", { "🎉": [JULIET] });
+      const mine = await r.call("POST", `/v1/messages/${ours}/reactions`, { emojis: ["🎉", "🌹"] });
+      assert.equal(mine.status, 200, mine.text);
+      assert.deepEqual(sortedReactions(mine.body.reactions), { "🎉": [JULIET, r.jid].sort(), "🌹": [r.jid] }, "both parties' reactions");
+      await say(juliet, r.jid, null, ...reactions(hers.stanzaId, ["😂"]));
+      await reactedTo(hers.id, "Juliet's reaction to her own message", { "😂": [JULIET] });
+
+      await say(nurse, r.jid, null, ...reactions(ours, ["🤡"]));
+      await say(nurse, r.jid, null, ...reactions(hers.stanzaId, ["🤡"]));
+      const nurseSentinel = await userSentinel(nurse, r);
+      let evs = await r.events();
+      assert.ok(!evs.some((e) => JSON.stringify(e.data).includes("🤡")), "the nurse's reactions are nowhere");
+      assert.deepEqual(sortedReactions((await r.view(ours)).reactions), { "🎉": [JULIET, r.jid].sort(), "🌹": [r.jid] });
+      assert.deepEqual((await r.view(hers.id)).reactions, { "😂": [JULIET] });
+
+      await say(juliet, r.jid, null, ...reactions(ours, []));
+      await reactedTo(ours, "Juliet's empty set removes hers", { "🎉": [r.jid], "🌹": [r.jid] });
+      await say(juliet, r.jid, null, ...reactions(hers.stanzaId, []));
+      await reactedTo(hers.id, "and from her own message", {});
+      assert.deepEqual((await r.view(hers.id)).reactions, {});
+      evs = await r.events();
+      assert.deepEqual(r.messageIds(evs), [hers.stanzaId, nurseSentinel], "no reaction is a message");
+      assert.deepEqual(
+        (await r.history(JULIET)).map((m) => m.id),
+        [hers.id, ours],
+      );
+      assert.deepEqual(
+        (await r.history(NURSE)).map((m) => m.id),
+        [idOf(evs, nurseSentinel)],
+      );
+    });
+
+    const marker = (name: "received" | "displayed" | "acknowledged", id: string) => xml(name, { xmlns: NS.markers, id });
+
+    it("moves the account's message's marker forward only on Juliet's markers (received < displayed < acknowledged); the nurse's markers change nothing; none is a message", async () => {
+      const r = await account();
+      const first = await r.send({ to: JULIET, body: "it is the east" });
+      const second = await r.send({ to: JULIET, body: "and Juliet is the sun" });
+      await arrived(juliet, r, first);
+      await arrived(juliet, r, second);
+      const markerIs = (id: string, value: string, what: string) => r.until(what, (e) => e.event === "message-update" && e.data.id === id && e.data.marker === value);
+
+      await say(nurse, r.jid, null, marker("displayed", first));
+      await say(nurse, r.jid, null, marker("acknowledged", second));
+      const nurseSentinel = await userSentinel(nurse, r);
+      let evs = await r.events();
+      assert.deepEqual([...r.updatesOf(evs, first), ...r.updatesOf(evs, second)], [], "no update from the nurse's markers");
+      assert.equal((await r.view(first)).marker, null);
+      assert.equal((await r.view(second)).marker, null);
+
+      await say(juliet, r.jid, null, marker("received", first));
+      await markerIs(first, "received", "received");
+      await say(juliet, r.jid, null, marker("displayed", first));
+      await markerIs(first, "displayed", "displayed");
+      // A later "received" does not lower it.
+      await say(juliet, r.jid, null, marker("received", first));
+      const julietSentinel = await userSentinel(juliet, r);
+      assert.equal((await r.view(first)).marker, "displayed", "not lowered");
+      evs = await r.events();
+      assert.deepEqual(
+        r.updatesOf(evs, first).map((e) => e.data.marker),
+        ["received", "displayed"],
+        "one update per step forward",
+      );
+      await say(juliet, r.jid, null, marker("acknowledged", first));
+      await markerIs(first, "acknowledged", "acknowledged");
+      assert.equal((await r.view(first)).marker, "acknowledged");
+      // Straight to displayed.
+      await say(juliet, r.jid, null, marker("displayed", second));
+      await markerIs(second, "displayed", "the second message displayed");
+      assert.equal((await r.view(second)).marker, "displayed");
+
+      evs = await r.events();
+      assert.deepEqual(r.messageIds(evs), [nurseSentinel, julietSentinel], "no marker is a message");
+      assert.deepEqual(
+        (await r.history(JULIET)).map((m) => m.id),
+        [idOf(evs, julietSentinel), second, first],
+        "only Juliet's sentinel besides the two messages",
+      );
+      assert.deepEqual(
+        (await r.history(NURSE)).map((m) => m.id),
+        [idOf(evs, nurseSentinel)],
+      );
+    });
+  });
+}
