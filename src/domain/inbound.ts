@@ -1,6 +1,7 @@
 // Stanzas from the XMPP network, parsed and validated by the XMPP adapter into plain data that
 // the inbound use cases act on (src/services/inbound.ts). Addresses are kept both as received
 // (for replies and for what the account is shown) and parsed (null when not a valid JID).
+import type { Attachment, Marker } from "./message-features.js";
 import type { Jid } from "./jid.js";
 import type { ChatState, LangText } from "./message.js";
 import type { MucPresence, RoomInvitation } from "./muc.js";
@@ -39,6 +40,25 @@ export interface InboundMessage extends Addressed {
   invitation: RoomInvitation | null;
   /** It carries a muc#user payload: from a room occupant (a private message, XEP-0045 §7.5). */
   mucUser: boolean;
+  /** Message features it carries (null: none, the common case). */
+  features?: InboundFeatures | null;
+}
+
+/** What a message says about itself or an earlier message (API.md "Message features"). */
+export interface InboundFeatures {
+  /** XEP-0308: it corrects the sender's message with this id. */
+  replace?: string;
+  /** XEP-0424: it retracts the sender's message with this id. */
+  retract?: string;
+  /** XEP-0444: the sender's whole set of reactions to the message with this id. */
+  reactions?: { id: string; emojis: string[] };
+  /** XEP-0333 marker for one of our messages. */
+  marker?: { name: Marker; id: string };
+  /** XEP-0461: it replies to the message with this id; `quoteEnd`: the fallback quote's end (XEP-0428). */
+  reply?: { id: string; quoteEnd: number | null };
+  attachments?: Attachment[];
+  /** XEP-0333: the sender asks for markers. */
+  markable?: boolean;
 }
 
 export type PresenceShow = "away" | "chat" | "dnd" | "xa";

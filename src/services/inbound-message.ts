@@ -10,6 +10,7 @@ import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage } from "../domain/inbound.js";
 import { bare, jidToString, type Jid } from "../domain/jid.js";
+import { applyChange, newMessageExt } from "./inbound-features.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -68,21 +69,26 @@ export async function receiveMessage(tx: AnyTx, stores: MessageStores, m: Addres
     if (ours(m.receivedId) && (await stores.messages.markDelivered(prismaTx(tx), account.id, m.receivedId, peer))) {
       pending.add({ accountId: account.id, ...event("receipt", { id: m.receivedId, from: m.fromRaw, status: "delivered" }) });
     }
-    if (m.body !== null || m.subject !== null || m.state !== null) await storeMessage(m, account, peer, pending);
+    if (m.features && (await applyChange(tx, m, m.features, account, peer, pending))) return;
+    if (m.body !== null || m.subject !== null || m.state !== null || m.features?.attachments) await storeMessage(tx, m, account, peer, pending);
   }
 }
 
-async function storeMessage(m: Addressed, account: Account, peer: string, pending: PendingWrites): Promise<void> {
+async function storeMessage(tx: AnyTx, m: Addressed, account: Account, peer: string, pending: PendingWrites): Promise<void> {
   // §8.5.3.2.1: to a full JID with no such session, a chat/normal message is handled as if to the bare JID.
   const resource = m.to.resource && (await pending.hasSession(account.id, m.to.resource)) ? m.to.resource : null;
   const wantsReceipt = m.receiptRequested && !!m.id;
   const type = m.type as "chat" | "normal" | "headline" | "groupchat";
   const id = randomUUID();
+  // A reply may name a message of this batch: its row is written first.
+  if (m.features?.reply) await pending.flush(tx);
+  const { ext, body } = await newMessageExt(tx, m.features, m.body, account, peer);
   // A chat state alone is an event but not a stored message.
   const row: NewInbound | undefined =
-    m.body !== null || m.subject !== null
-      ? { id, accountId: account.id, peer, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: wantsReceipt, stanzaId: m.id }
+    body !== null || m.subject !== null || ext?.attachments
+      ? { id, accountId: account.id, peer, from: m.fromRaw, to: m.toRaw, type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: wantsReceipt, stanzaId: m.id, ext }
       : undefined;
-  const data = { id, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receiptRequested: wantsReceipt, stanzaId: m.id, createdAt: new Date().toISOString() };
+  const features = { ...(ext?.replyTo ? { replyTo: ext.replyTo } : {}), ...(ext?.attachments ? { attachments: ext.attachments } : {}) };
+  const data = { id, from: m.fromRaw, to: m.toRaw, type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receiptRequested: wantsReceipt, stanzaId: m.id, createdAt: new Date().toISOString(), ...features };
   pending.add({ accountId: account.id, ...event("message", data), resource, receipt: wantsReceipt ? { to: m.fromRaw, id: m.id! } : null }, row);
 }

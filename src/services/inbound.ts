@@ -14,6 +14,7 @@ import { Batcher } from "./batcher.js";
 import { PendingWrites, receiveMessage, type MessageStores } from "./inbound-message.js";
 import { receivePresence } from "./inbound-presence.js";
 import { roomMessage, roomPresence } from "./inbound-room.js";
+import { changesEarlier } from "./inbound-features.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import type { Delivery } from "./delivery.js";
 import type { OutboundPort, ServiceLog } from "./ports.js";
@@ -37,7 +38,7 @@ const MAX_SLOW = 50;
 const forRooms = (s: InboundStanza) => s.to?.resource === ROOM_RESOURCE || (s.kind === "message" && s.invitation !== null);
 
 /** Presence, error bounces, receipts and room stanzas run statements of their own; plain messages only the batched writes. */
-const slowStanza = (s: InboundStanza) => s.kind === "presence" || s.type === "error" || s.receivedId !== null || forRooms(s);
+const slowStanza = (s: InboundStanza) => s.kind === "presence" || s.type === "error" || s.receivedId !== null || forRooms(s) || (s.kind === "message" && !!s.features && (changesEarlier(s.features) || !!s.features.reply));
 
 /** Cuts a batch, in order, into transactions of at most MAX_BATCH stanzas and MAX_SLOW slow ones. */
 function transactions(batch: InboundStanza[]): InboundStanza[][] {

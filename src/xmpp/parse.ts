@@ -2,7 +2,8 @@
 // (src/domain/inbound.ts). Anything unknown is normalised here, once: message types (RFC 6121
 // §5.2.2), <show/> values (§4.7.2.1), priorities (§4.7.2.3), language-tagged texts (§5.2.3).
 import type { Element } from "@xmpp/xml";
-import type { InboundMessage, InboundMessageType, InboundPresence, InboundStanza, PresenceShow } from "../domain/inbound.js";
+import type { InboundFeatures, InboundMessage, InboundMessageType, InboundPresence, InboundStanza, PresenceShow } from "../domain/inbound.js";
+import { MARKERS, type Attachment, type Marker } from "../domain/message-features.js";
 import { parseJid } from "../domain/jid.js";
 import { CHAT_STATES, type ChatState, type LangText } from "../domain/message.js";
 import { mucPresence, type RoomInvitation } from "../domain/muc.js";
@@ -51,7 +52,76 @@ function message(stanza: Element): InboundMessage {
     delay: stanza.getChild("delay", NS.delay)?.attrs.stamp ?? null,
     invitation: invitation(stanza),
     mucUser: !!stanza.getChild("x", NS.mucUser),
+    features: features(stanza),
   };
+}
+
+const MARKER_NAMES = new Set<string>(MARKERS);
+const FEATURE_NS = new Set<string>([NS.correct, NS.retract, NS.reactions, NS.markers, NS.reply, NS.oob, NS.sfs]);
+
+/** Message features (API.md "Message features"): one pass over the children, null when there are none. */
+function features(stanza: Element): InboundFeatures | null {
+  const children = stanza.getChildElements();
+  if (!children.some((c) => FEATURE_NS.has(c.attrs.xmlns ?? ""))) return null;
+  const f: InboundFeatures = {};
+  const attachments: Attachment[] = [];
+  for (const c of children) {
+    const id = c.attrs.id as string | undefined;
+    switch (c.attrs.xmlns) {
+      case NS.correct:
+        if (c.name === "replace" && id) f.replace = id;
+        break;
+      case NS.retract:
+        if (c.name === "retract" && id) f.retract = id;
+        break;
+      case NS.reactions:
+        if (c.name === "reactions" && id) f.reactions = { id, emojis: [...new Set(c.getChildren("reaction").map((r) => r.text()))] };
+        break;
+      case NS.markers:
+        if (c.name === "markable") f.markable = true;
+        else if (MARKER_NAMES.has(c.name) && id) f.marker = { name: c.name as Marker, id };
+        break;
+      case NS.reply:
+        if (c.name === "reply" && id) f.reply = { id, quoteEnd: quoteEnd(stanza) };
+        break;
+      case NS.oob: {
+        const url = c.getChildText("url");
+        if (c.name === "x" && url) attachments.push({ url, ...(c.getChildText("desc") ? { description: c.getChildText("desc")! } : {}) });
+        break;
+      }
+      case NS.sfs:
+        if (c.name === "file-sharing") fileSharing(c, attachments);
+        break;
+    }
+  }
+  if (attachments.length > 0) f.attachments = attachments.slice(0, 10);
+  return f;
+}
+
+/** XEP-0428: where the reply's fallback quote ends, when it starts the body (code points). */
+function quoteEnd(stanza: Element): number | null {
+  const fb = stanza.getChildren("fallback", NS.fallback).find((f) => f.attrs.for === NS.reply);
+  const body = fb?.getChild("body");
+  const start = Number(body?.attrs.start ?? "0");
+  const end = Number(body?.attrs.end);
+  return body && start === 0 && Number.isInteger(end) && end > 0 ? end : null;
+}
+
+/** XEP-0447 with XEP-0446 metadata: adds the file's metadata to its OOB attachment, or adds it. */
+function fileSharing(el: Element, attachments: Attachment[]): void {
+  const file = el.getChild("file", NS.fileMetadata);
+  const url = el.getChild("sources")?.getChild("url-data", NS.urlData)?.attrs.target as string | undefined;
+  if (!file || !url) return;
+  const size = Number(file.getChildText("size"));
+  const meta = {
+    ...(file.getChildText("media-type") ? { mediaType: file.getChildText("media-type")! } : {}),
+    ...(file.getChildText("name") ? { name: file.getChildText("name")! } : {}),
+    ...(Number.isSafeInteger(size) && size >= 0 && file.getChild("size") ? { size } : {}),
+    ...(file.getChildText("desc") ? { description: file.getChildText("desc")! } : {}),
+  };
+  const known = attachments.find((a) => a.url === url);
+  if (known) Object.assign(known, meta);
+  else attachments.push({ url, ...meta });
 }
 
 /** XEP-0045 §7.8.2 (from the room: <x muc#user><invite from/></x>) or XEP-0249 (<x jabber:x:conference jid/>). */

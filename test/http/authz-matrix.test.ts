@@ -53,6 +53,9 @@ interface World {
   /** A JID the victim blocked (XEP-0191), and a fresh one it blocks for the owner's DELETE. */
   victimBlocked: string;
   disposableBlock(): Promise<string>;
+  /** A message the victim received (from Juliet), and a fresh one it sends (for the owner's retraction). */
+  victimInMsgId: string;
+  disposableMessage(): Promise<string>;
 }
 
 interface Res {
@@ -133,6 +136,15 @@ const ROUTES: Record<string, RouteSpec> = {
       },
     },
   },
+  // Changes to a message are the owner's: another account's message is "not found".
+  "POST /v1/messages/{id}/reactions": { kind: "account", body: () => ({ emojis: ["👍"] }), ok: 200, attacker: { status: 404, code: "message-not-found" } },
+  "DELETE /v1/messages/{id}": {
+    kind: "account",
+    okParams: async (w) => ({ id: await w.disposableMessage() }),
+    ok: 204,
+    attacker: { status: 404, code: "message-not-found" },
+  },
+  "POST /v1/messages/{id}/displayed": { kind: "account", params: (w) => ({ id: w.victimInMsgId }), ok: 204, attacker: { status: 404, code: "message-not-found" } },
   "GET /v1/messages/{id}": {
     kind: "account",
     ok: 200,
@@ -508,10 +520,21 @@ describe("authorization matrix (generated from the app's routes)", () => {
     r = await as(victimToken, "POST", "/v1/messages", { to: CONTACT, body: victimBody });
     assert.equal(r.status, 202, r.text);
     const victimMsgId = r.body.id as string;
+    let victimInMsgId = "";
     const juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
     try {
       await juliet.send(xml("presence", { to: `${victim}@${gw.domain}`, type: "subscribe" }));
       await waitFor(async () => ((await as(victimToken, "GET", "/v1/subscription-requests")).body?.items ?? []).some((i: { jid: string }) => i.jid === CONTACT), 10_000, "victim's pending request");
+      await juliet.send(xml("message", { to: `${victim}@${gw.domain}`, type: "chat", id: `in-${tag}` }, xml("body", {}, "for the victim"), xml("markable", { xmlns: "urn:xmpp:chat-markers:0" })));
+      await waitFor(
+        async () => {
+          const items = (await as(victimToken, "GET", `/v1/messages?with=${CONTACT}`)).body?.items ?? [];
+          victimInMsgId = items.find((m: { direction: string; body: string }) => m.direction === "in" && m.body === "for the victim")?.id ?? "";
+          return victimInMsgId !== "";
+        },
+        10_000,
+        "victim's inbound message",
+      );
     } finally {
       await juliet.stop();
     }
@@ -561,6 +584,12 @@ describe("authorization matrix (generated from the app's routes)", () => {
 
     w = {
       victim,
+      victimInMsgId,
+      async disposableMessage() {
+        const sent = await as(victimToken, "POST", "/v1/messages", { to: CONTACT, body: "to be retracted" });
+        assert.equal(sent.status, 202, sent.text);
+        return sent.body.id as string;
+      },
       victimBlocked,
       async disposableBlock() {
         const jid = `${uniq("unblock")}@example.net`;
