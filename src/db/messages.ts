@@ -2,6 +2,7 @@
 // statement) before the HTTP 202, then sent, then marked `sent`.
 import type pg from "pg";
 import { exec, type AnyTx, type Db } from "./client.js";
+import { touchConversations } from "./conversations.js";
 import type { Prisma } from "./generated/client.js";
 import type { ChatState, LangText, MessageType, OutboundMessage, WireExt } from "../domain/message.js";
 import type { MessageExt } from "../domain/message-features.js";
@@ -149,7 +150,9 @@ export class Messages {
            WITH ORDINALITY AS u(id, account_id, peer, to_jid, from_jid, type, body, subject, thread, lang, receipt, state, key, hash, ext, n)
          ORDER BY u.n
          ON CONFLICT DO NOTHING
-         RETURNING id::text, created_at
+         RETURNING id::text, created_at, account_id, peer, seq
+       ), conv AS (
+         ${touchConversations("ins", false)}
        )
        SELECT id, created_at, NULL::int AS queued, NULL::bool AS outbox FROM ins
        UNION ALL
@@ -248,14 +251,6 @@ export class Messages {
     return count > 0;
   }
 
-  async insertInbound(tx: Prisma.TransactionClient, m: NewInbound): Promise<{ seq: number; createdAt: Date }> {
-    const row = await tx.message.create({
-      data: { ...m, body: m.body ?? undefined, subject: m.subject ?? undefined, ext: (m.ext ?? undefined) as object | undefined, direction: "in", status: "received" },
-      select: { seq: true, createdAt: true },
-    });
-    return { seq: Number(row.seq), createdAt: row.createdAt };
-  }
-
   /**
    * Stores inbound messages in the caller's transaction, in one statement, their `seq` in the order
    * given (the inbound hot path: one statement per batch of stanzas instead of a Prisma create each).
@@ -266,11 +261,13 @@ export class Messages {
     const col = <T>(f: (m: NewInbound) => T) => rows.map(f);
     await exec(
       tx,
-      `INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, status, ext)
+      `WITH ins AS (INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, status, ext)
        SELECT u.id, u.account_id, 'in', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, u.stanza_id, 'received', u.ext
        FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::json[])
          WITH ORDINALITY AS u(id, account_id, peer, to_jid, from_jid, type, body, subject, thread, lang, receipt, state, stanza_id, ext, n)
-       ORDER BY u.n`,
+       ORDER BY u.n
+       RETURNING account_id, peer, seq)
+       ${touchConversations("ins", true)}`,
       [
         col((m) => m.id),
         col((m) => m.accountId),

@@ -20,6 +20,7 @@ import { sessionRoutes } from "./routes/sessions.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 import { roomRoutes } from "./routes/rooms.js";
 import { blocklistRoutes } from "./routes/blocklist.js";
+import { conversationRoutes } from "./routes/conversations.js";
 import { validators } from "./validation.js";
 
 export const API_VERSION = "1.0.0";
@@ -100,5 +101,6 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
   await app.register(webhookRoutes(gw));
   await app.register(roomRoutes(gw));
   await app.register(blocklistRoutes(gw));
+  await app.register(conversationRoutes(gw));
   return base;
 }

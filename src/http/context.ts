@@ -1,4 +1,5 @@
 // What every route gets: the use cases, the caller's identity and the HTTP-side parts.
+import type { Conversations } from "../services/conversations.js";
 import type { MessageActions } from "../services/message-actions.js";
 import type { Blocking } from "../services/blocking.js";
 import type { FastifyRequest } from "fastify";
@@ -24,6 +25,7 @@ export interface Gateway {
   roster: Roster;
   blocking: Blocking;
   messageActions: MessageActions;
+  conversations: Conversations;
   presence: Presence;
   events: EventFeed;
   status: Status;

@@ -4,6 +4,7 @@
 // transaction: the stored message changes, the stanza saying so is recorded for the link, and a
 // `message-update` event carries the message as it is now.
 import type { AnyTx } from "../db/client.js";
+import { markRead } from "../db/conversations.js";
 import { appendEvents } from "../db/events.js";
 import { correctBody, lockMessage, markRetracted, messageRecord, setReactions, type MessageState } from "../db/message-state.js";
 import { randomUUID } from "node:crypto";
@@ -76,8 +77,9 @@ export class MessageActions {
 
   /** POST /v1/messages/{id}/displayed: tells the sender (if it asked, XEP-0333) that its message was displayed. */
   async displayed(account: Account, id: string): Promise<void> {
-    await this.change(account, id, async (_tx, m, send) => {
+    await this.change(account, id, async (tx, m, send) => {
       if (m.direction !== "in") throw notFound(id, "a message this account received");
+      await markRead(tx, account.id, m.id);
       const ref = wireId(m);
       if (ref !== null && (m.ext as MessageExt | null)?.markable) await send(account.id, [this.action(account, null, m, { kind: "displayed", ref })]);
     });

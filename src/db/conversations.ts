@@ -1,0 +1,66 @@
+// Conversations (GET /v1/conversations): the maintained `conversation` rows (src/db/messages.ts
+// keeps them in the message inserts) joined to their latest message and read position.
+import { sql, type AnyTx } from "./client.js";
+import type { MessageRecord } from "../domain/views.js";
+
+/**
+ * Keeps `conversation` (GET /v1/conversations) up to date in the statement that inserts messages:
+ * the latest message of each conversation the rows of CTE `rows` (account_id, peer, seq) belong
+ * to, and for inbound rows the unread count. Rows are locked in key order (no deadlock between
+ * concurrent inserts).
+ */
+export const touchConversations = (rows: string, inbound: boolean) =>
+  `INSERT INTO conversation (account_id, peer, last_seq, unread, updated_at)
+   SELECT account_id, peer, max(seq), ${inbound ? "count(*)" : "0"}, now() FROM ${rows} GROUP BY account_id, peer ORDER BY account_id, peer
+   ON CONFLICT (account_id, peer) DO UPDATE SET last_seq = GREATEST(conversation.last_seq, EXCLUDED.last_seq),
+     unread = conversation.unread + EXCLUDED.unread, updated_at = now()`;
+
+export interface ConversationRow {
+  peer: string;
+  unread: number;
+  lastSeq: string;
+  lastReadId: string | null;
+  updatedAt: Date;
+  last: MessageRecord;
+}
+
+const MESSAGE = (m: string) =>
+  `json_build_object('id', ${m}.id, 'direction', ${m}.direction, 'from', ${m}."from", 'to', ${m}."to", 'type', ${m}.type, 'body', ${m}.body,
+     'subject', ${m}.subject, 'thread', ${m}.thread, 'lang', ${m}.lang, 'state', ${m}.state, 'receipt', ${m}.receipt, 'status', ${m}.status,
+     'error', ${m}.error, 'seq', ${m}.seq, 'createdAt', ${m}.created_at, 'updatedAt', ${m}.updated_at, 'ext', ${m}.ext, 'editedAt', ${m}.edited_at,
+     'retractedAt', ${m}.retracted_at, 'reactions', ${m}.reactions, 'marker', ${m}.marker)`;
+
+/**
+ * Newest activity first, `before` a cursor (a last_seq). The page is cut first (an index range
+ * scan of conversation(account_id, last_seq)), then joined to its 50 messages by index: the
+ * planner joins the whole account first when asked to join before the limit (bench/conversations.ts).
+ */
+export async function listConversations(tx: AnyTx, accountId: number, before: bigint | null, limit: number): Promise<ConversationRow[]> {
+  const rows = await sql<Omit<ConversationRow, "last"> & { last: Record<string, unknown> }>(
+    tx,
+    `SELECT c.peer, c.unread, c.last_seq::text AS "lastSeq", lr.id::text AS "lastReadId", c.updated_at AS "updatedAt", ${MESSAGE("m")} AS last
+     FROM (SELECT * FROM conversation WHERE account_id = $1 AND ($2::bigint IS NULL OR last_seq < $2::bigint) ORDER BY last_seq DESC LIMIT $3) c
+     JOIN message m ON m.account_id = c.account_id AND m.peer = c.peer AND m.seq = c.last_seq
+     LEFT JOIN message lr ON lr.account_id = c.account_id AND lr.peer = c.peer AND lr.seq = c.last_read_seq
+     ORDER BY c.last_seq DESC`,
+    [accountId, before === null ? null : before.toString(), limit],
+  );
+  const date = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string));
+  return rows.map((r) => ({
+    ...r,
+    last: { ...r.last, createdAt: date(r.last.createdAt)!, updatedAt: date(r.last.updatedAt)!, editedAt: date(r.last.editedAt), retractedAt: date(r.last.retractedAt) } as MessageRecord,
+  }));
+}
+
+/** XEP-0333 displayed: the conversation is read up to message `id` (never backwards); unread recounted. */
+export async function markRead(tx: AnyTx, accountId: number, id: string): Promise<void> {
+  await sql(
+    tx,
+    `WITH m AS (SELECT peer, seq FROM message WHERE id = $2::uuid AND account_id = $1),
+          upto AS (SELECT c.account_id, c.peer, GREATEST(COALESCE(c.last_read_seq, 0), m.seq) AS seq FROM conversation c JOIN m ON c.peer = m.peer WHERE c.account_id = $1)
+     UPDATE conversation c SET last_read_seq = upto.seq, updated_at = c.updated_at,
+       unread = (SELECT count(*) FROM message x WHERE x.account_id = c.account_id AND x.peer = c.peer AND x.direction = 'in' AND x.seq > upto.seq)
+     FROM upto WHERE c.account_id = upto.account_id AND c.peer = upto.peer`,
+    [accountId, id],
+  );
+}
