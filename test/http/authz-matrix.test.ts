@@ -136,6 +136,20 @@ const ROUTES: Record<string, RouteSpec> = {
       },
     },
   },
+  // Conversations are the caller's own: the victim's peer shows in the victim's list only.
+  "GET /v1/conversations": {
+    kind: "account",
+    ok: 200,
+    okCheck: (r) => (((r.body?.items ?? []) as { with: string }[]).some((c) => c.with === CONTACT) ? null : "the owner's list misses its conversation"),
+    attacker: {
+      status: 200,
+      check: (r, w) => {
+        const items = (r.body?.items ?? []) as { with: string; lastMessage: { id: string } }[];
+        if (!items.some((c) => c.with === CONTACT)) return "the attacker's own conversation is missing";
+        return items.some((c) => c.lastMessage.id === w.victimMsgId || c.lastMessage.id === w.victimInMsgId) ? "shows the victim's messages" : null;
+      },
+    },
+  },
   // Changes to a message are the owner's: another account's message is "not found".
   "POST /v1/messages/{id}/reactions": { kind: "account", body: () => ({ emojis: ["👍"] }), ok: 200, attacker: { status: 404, code: "message-not-found" } },
   "DELETE /v1/messages/{id}": {

@@ -334,6 +334,7 @@ interface Schema {
   maximum?: number;
   items?: Schema;
   maxItems?: number;
+  minItems?: number;
   maxProperties?: number;
   format?: string;
 }
@@ -380,6 +381,21 @@ const openApiPath = (p: string) => p.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 // ---------------------------------------------------------------------------------------------
 // Raw HTTP/1.1 over TCP.
 
+/**
+ * What an accepted message must look like at Juliet. A reply arrives behind its fallback quote
+ * (the body must end with the text); attachments without a body arrive as the first URL; a
+ * correction (`replace`) is no new message (its answer is the corrected message's id).
+ */
+interface Wanted {
+  to: string;
+  type: unknown;
+  body: unknown;
+  subject: unknown;
+  reply?: boolean;
+  firstUrl?: string;
+  correction?: boolean;
+}
+
 interface FuzzRequest {
   route: string;
   method: string;
@@ -390,9 +406,9 @@ interface FuzzRequest {
   unauthenticated: boolean;
   notes: string[];
   /** For POST /v1/messages: what the XMPP user must receive if it is accepted. */
-  message: { to: string; type: unknown; body: unknown; subject: unknown } | null;
+  message: Wanted | null;
   /** For POST /v1/messages/batch: the same per item (null for an item that is not an object). */
-  batch: ({ to: string; type: unknown; body: unknown; subject: unknown } | null)[] | null;
+  batch: (Wanted | null)[] | null;
 }
 
 interface FuzzResponse {
@@ -514,6 +530,8 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
   let bodyLimit: number;
   const tokens = new Map<string, { token: string | null; header?: string; authenticated: boolean }>();
   const accepted = new Map<string, NonNullable<FuzzRequest["message"]>>();
+  /** Accepted corrections (XEP-0308): changes of an earlier message, checked by test/xmpp/message-features.test.ts. */
+  let corrections = 0;
   const linkDrops: number[] = [];
   const violations: { kind: string; detail: string; at: number }[] = [];
   const perRoute = new Map<string, Map<number, number>>();
@@ -654,7 +672,9 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       if (["with", "jid"].includes(n)) return rng.pick([`${CONTACT}@localhost`, "nurse@localhost"]);
       if (n === "localpart") return freshLocalpart(rng);
       if (n === "account") return rng.chance(0.5) ? USER : `${USER}@${domain}`;
-      if (n === "id") return knownMessageId;
+      if (n === "id" || n === "replace") return knownMessageId;
+      if (n === "url") return rng.pick(["https://files.example/fuzz.png", "http://files.example/a%20b?c=d"]);
+      if (n === "emojis") return rng.pick([["👍"], [], ["🎉", "❤️"]]);
       if (n === "resource") return rng.pick(["fuzz-session", "phone", "r1"]);
       if (n === "lang") return rng.pick(["en", "fr", "en-GB"]);
       if (["since", "cursor", "before", "after", "last-event-id"].includes(n)) return String(rng.int(5));
@@ -675,7 +695,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
         case "null":
           return null;
         case "array":
-          return rng.chance(0.5) ? [] : [validValue(name, schema.items, rng)];
+          return rng.chance(0.5) && !schema.minItems ? [] : [validValue(name, schema.items, rng)];
         case "object":
           if (schema.properties) return objectFrom(schema, rng, (k, s) => validValue(k, s, rng), 0.5);
           return new Obj([[rng.pick(["en", "fr"]), validValue("text", recordValueSchema(schema), rng)]]);
@@ -695,7 +715,8 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       const entries: [string, Json][] = [];
       const required = new Set(schema.required ?? []);
       for (const [k, s] of Object.entries(schema.properties ?? {})) {
-        if (required.has(k) ? rng.chance(0.95) : rng.chance(optionalP)) entries.push([k, value(k, s)]);
+        // A correction (replace) is no new message: rarely, or few valid messages would be new ones.
+        if (required.has(k) ? rng.chance(0.95) : rng.chance(k === "replace" ? optionalP / 5 : optionalP)) entries.push([k, value(k, s)]);
       }
       return new Obj(entries);
     }
@@ -850,7 +871,17 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
           // What the server will have parsed: its UTF-8 decoding (U+FFFD for bad bytes), BOM dropped.
           const asMessage = (m: unknown) => {
             const o = m as Record<string, unknown> | null;
-            return o && typeof o === "object" && !Array.isArray(o) ? { to: String(o.to), type: o.type, body: o.body, subject: o.subject } : null;
+            if (!o || typeof o !== "object" || Array.isArray(o)) return null;
+            const firstUrl = Array.isArray(o.attachments) ? (o.attachments[0] as { url?: unknown } | undefined)?.url : undefined;
+            return {
+              to: String(o.to),
+              type: o.type,
+              body: o.body,
+              subject: o.subject,
+              ...(o.reply !== undefined ? { reply: true } : {}),
+              ...(typeof firstUrl === "string" ? { firstUrl } : {}),
+              ...(o.replace !== undefined ? { correction: true } : {}),
+            };
           };
           try {
             const parsed = JSON.parse(body.toString("utf8").replace(/^\ufeff/, "")) as Record<string, unknown> | null;
@@ -1125,6 +1156,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
         if (req.route === "POST /v1/messages" && res.status === 202) {
           // Every accepted message is tracked: one the test cannot read back is a failure, not a skip.
           if (!req.message || typeof json?.id !== "string") bad("202 for a message the test cannot track", text.slice(0, 160));
+          else if (req.message.correction) corrections++;
           else {
             accepted.set(json.id, req.message);
             acceptedAt.set(json.id, { at: res.ended, what: what.slice(0, 300) });
@@ -1278,7 +1310,12 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       const entries = Array.isArray(v) ? (v as (readonly [string, string])[]) : v && typeof v === "object" ? Object.entries(v) : null;
       return entries ? JSON.stringify([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : JSON.stringify(v);
     };
-    const fromGateway = juliet.stanzas.filter((s) => s.is("message") && (s.attrs.from ?? "").split("/")[0]!.endsWith(`@${gw.domain}`));
+    // Changes of earlier messages (corrections, retractions, reactions, markers) are no new messages:
+    // test/xmpp/message-features.test.ts checks them; here they only must not break the stream.
+    const CHANGES = new Set(["urn:xmpp:message-correct:0", "urn:xmpp:message-retract:1", "urn:xmpp:reactions:0", "urn:xmpp:chat-markers:0"]);
+    const isChange = (s: XmlElement) => (s.children as XmlElement[]).some((c) => typeof c === "object" && CHANGES.has(c.attrs?.xmlns ?? "") && c.name !== "markable");
+    const changes = juliet.stanzas.filter((s) => s.is("message") && isChange(s)).length;
+    const fromGateway = juliet.stanzas.filter((s) => s.is("message") && !isChange(s) && (s.attrs.from ?? "").split("/")[0]!.endsWith(`@${gw.domain}`));
     const copies = new Map<string, XmlElement[]>();
     for (const m of fromGateway) {
       // Well-formed is not enough: the addresses must be JIDs (RFC 7622) too.
@@ -1317,13 +1354,17 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       }
       for (const m of got) {
         for (const field of ["body", "subject"] as const) {
-          const sentText = canonical(want[field]);
+          const sentText = canonical(field === "body" && want.body === undefined && want.firstUrl !== undefined ? want.firstUrl : want[field]);
           const gotText = canonical(texts(m, field));
-          if (sentText !== gotText) problems.push(`${field} of ${what} altered: sent ${String(sentText).slice(0, 160)}, got ${String(gotText).slice(0, 160)}`);
+          // A reply's body is its text behind the fallback quote (XEP-0461 §3).
+          const same = field === "body" && want.reply && typeof want.body === "string" ? typeof texts(m, field) === "string" && (texts(m, field) as string).endsWith(want.body) : sentText === gotText;
+          if (!same) problems.push(`${field} of ${what} altered: sent ${String(sentText).slice(0, 160)}, got ${String(gotText).slice(0, 160)}`);
         }
       }
     }
-    console.log(`fuzz: juliet received ${fromGateway.length} message(s) from the gateway, ${juliet.stanzas.length} stanza(s) in all; ${accepted.size} accepted (with the setup and marker messages):`);
+    console.log(
+      `fuzz: juliet received ${fromGateway.length} message(s) from the gateway and ${changes} change(s) of earlier ones, ${juliet.stanzas.length} stanza(s) in all; ${accepted.size} accepted (with the setup and marker messages), ${corrections} correction(s):`,
+    );
     console.log([...tally.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `  ${String(n).padStart(4)}  ${k}`).join("\n"));
     assert.deepEqual(problems, [], `FUZZ_SEED=${SEED}:\n${problems.join("\n")}`);
   }
