@@ -89,6 +89,10 @@ describe("event catalogue, end to end", () => {
     assert.equal(bounced.status, 202, bounced.text);
     await sseSaw("message-status", (d) => d.id === bounced.body.id && d.status === "failed");
 
+    // message-update: Juliet reacts to the account's message (XEP-0444).
+    await juliet.send(xml("message", { to: jid, type: "chat", id: "cat-react" }, xml("reactions", { xmlns: "urn:xmpp:reactions:0", id: sent.body.id }, xml("reaction", {}, "👍"))));
+    await sseSaw("message-update", (d) => d.id === sent.body.id && JSON.stringify(d.reactions) === JSON.stringify({ "👍": ["juliet@localhost"] }));
+
     // room: Juliet invites the account to a room directly (XEP-0249).
     await juliet.send(xml("message", { to: jid }, xml("x", { xmlns: "jabber:x:conference", jid: "lobby@conference.localhost", reason: "join us" })));
     await sseSaw("room", (d) => d.kind === "invited" && d.room === "lobby@conference.localhost");
