@@ -231,8 +231,10 @@ describe("webhook delivery across gateway crashes and instances (prosody)", () =
     const sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
     try {
-      // Two endpoints at a time per process: four endpoints with work need both processes.
-      const env = { ...ALLOW, WEBHOOK_CONCURRENCY: "2" };
+      // Two endpoints at a time per process: four endpoints with work need both processes. A 5 s
+      // timeout: with 1 s, a CI machine loaded by two gateways, Prosody and the receiver timed one
+      // request out and sent it again (at least once, as it should, but not what this test is about).
+      const env = { ...ALLOW, WEBHOOK_CONCURRENCY: "2", WEBHOOK_TIMEOUT: "5s" };
       const a = await gateway(db, await freePort(), env);
       // A standby for the XMPP link (Prosody takes one component connection), which still delivers webhooks.
       const b = await gateway(db, await freePort(), env);
@@ -290,16 +292,25 @@ describe("webhook delivery across gateway crashes and instances (prosody)", () =
       }
       // The sentinels: one more event per account; once it is here, nothing before it is still to come.
       for (const h of hooks) await rosterEvent(b, h.token, "sentinel");
-      await receiver.waitFor("solo", 10 * BURSTS + 1, 30_000);
-      for (const h of shared) await receiver.waitFor(h.name, PER_SHARED + 1, 30_000);
-
       for (const h of hooks) {
-        const got = await receiver.log(h.name);
         const ids = await logIds(a, h.token);
         assert.equal(ids.length, (h === solo ? 10 * BURSTS : PER_SHARED) + 1);
+        await waitFor(async () => (await receiver.log(h.name)).some((r) => verified(h.secret, r).id === ids.at(-1)), 30_000, `${h.name}: the sentinel`);
+        const got = await receiver.log(h.name);
         const payloads = got.map((r) => verified(h.secret, r));
-        // All arrived, once each, in order.
-        assert.deepEqual(payloads.map((p) => p.id), ids, `${h.name}: every event once, in order`);
+        const arrived = payloads.map((p) => p.id);
+        // All arrived, in order; a repeat only as a recorded retry (a timeout on a loaded machine:
+        // at least once, with the same webhook-id).
+        assert.deepEqual(
+          arrived.filter((id, i) => i === 0 || id !== arrived[i - 1]),
+          ids,
+          `${h.name}: every event, in order: ${arrived.join(",")}`,
+        );
+        const view = (await call(a, "GET", `/v1/webhooks/${h.id}/deliveries?limit=100`, h.token)).body.items as Delivery[];
+        for (const id of new Set(arrived.filter((x, i) => i > 0 && x === arrived[i - 1]))) {
+          assert.ok((view.find((d) => d.eventId === id)?.attempts ?? 0) >= 2, `${h.name}: event ${id} arrived twice but was not recorded as retried`);
+          assert.equal(new Set(got.filter((r, i) => arrived[i] === id).map((r) => r.headers["webhook-id"])).size, 1, `${h.name}: a repeat keeps its webhook-id`);
+        }
         // One request in flight per endpoint: each starts after the previous one was answered.
         assert.deepEqual(overlaps(got), [], `${h.name}: requests overlapped`);
       }
