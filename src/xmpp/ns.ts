@@ -22,6 +22,8 @@ export const NS = {
   urlData: "http://jabber.org/protocol/url-data", // XEP-0103
   correct: "urn:xmpp:message-correct:0", // XEP-0308
   retract: "urn:xmpp:message-retract:1", // XEP-0424 (v0.4)
+  retract0: "urn:xmpp:message-retract:0", // XEP-0424 before v0.4, inside XEP-0422 fastening
+  fasten: "urn:xmpp:fasten:0", // XEP-0422
   reactions: "urn:xmpp:reactions:0", // XEP-0444
   hints: "urn:xmpp:hints", // XEP-0334
 } as const;

@@ -57,7 +57,7 @@ function message(stanza: Element): InboundMessage {
 }
 
 const MARKER_NAMES = new Set<string>(MARKERS);
-const FEATURE_NS = new Set<string>([NS.correct, NS.retract, NS.reactions, NS.markers, NS.reply, NS.oob, NS.sfs]);
+const FEATURE_NS = new Set<string>([NS.correct, NS.retract, NS.fasten, NS.reactions, NS.markers, NS.reply, NS.oob, NS.sfs]);
 
 /** Message features (API.md "Message features"): one pass over the children, null when there are none. */
 function features(stanza: Element): InboundFeatures | null {
@@ -73,6 +73,10 @@ function features(stanza: Element): InboundFeatures | null {
         break;
       case NS.retract:
         if (c.name === "retract" && id) f.retract = id;
+        break;
+      // XEP-0424 before v0.4 (still sent by clients such as slixmpp 1.8): a retract fastened to the message.
+      case NS.fasten:
+        if (c.name === "apply-to" && id && c.getChild("retract", NS.retract0)) f.retract ??= id;
         break;
       case NS.reactions:
         if (c.name === "reactions" && id) f.reactions = { id, emojis: [...new Set(c.getChildren("reaction").map((r) => r.text()))] };
