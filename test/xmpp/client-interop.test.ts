@@ -28,7 +28,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
-import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { accountDriver, type AccountDriver, type Ev } from "../helpers/account-driver.js";
+import { startTestGateway, uniq, type TestGateway } from "../helpers/gateway.js";
 
 const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 const WAIT = 20_000;
@@ -42,24 +43,6 @@ const NS = {
 /** slixmpp 1.8.3's xep_0424 DEFAULT_FALLBACK: the body of its (v0) retraction. */
 const SLIX_RETRACT_FALLBACK = "This person attempted to retract a previous message, but your client does not support it.";
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-
-interface Ev {
-  id: number;
-  event: string;
-  data: Record<string, unknown>;
-}
-interface View {
-  id: string;
-  direction: string;
-  body: unknown;
-  edited: string | null;
-  retracted: string | null;
-  reactions: Record<string, string[]>;
-  replyTo: { id: string | null } | null;
-  attachments: { url: string; mediaType?: string; name?: string; size?: number; description?: string }[];
-  marker: string | null;
-  [field: string]: unknown;
-}
 
 /** A message stanza as scripts/harness/slixmpp-client.py reports what slixmpp's plugins parsed. */
 interface SlixMessage {
@@ -232,44 +215,8 @@ for (const kind of KINDS) {
     });
 
     /** A fresh account per test (session "phone"). */
-    async function account() {
-      const lp = uniq("romeo");
-      await gw.createAccount(lp);
-      const token = gw.token(lp, { resource: "phone" });
-      const jid = `${lp}@${gw.domain}`;
-      const call = (method: string, p: string, body?: unknown) => gw.request(method, p, { token, body });
-      const events = async () => (await gw.request("GET", "/v1/events?since=0&limit=1000", { token, headers: { accept: "application/json" } })).body.items as Ev[];
-      const until = async (what: string, pred: (e: Ev) => boolean): Promise<Ev> => {
-        let found: Ev | undefined;
-        let seen: Ev[] = [];
-        try {
-          await waitFor(async () => (found = (seen = await events()).find(pred)) !== undefined, WAIT, what);
-        } catch (error) {
-          const last = seen.slice(-8).map((e) => `  ${e.event}: ${JSON.stringify(e.data).slice(0, 400)}`);
-          throw new Error(`${(error as Error).message}; the last events:\n${last.join("\n")}`, { cause: error });
-        }
-        return found!;
-      };
-      const send = async (payload: Record<string, unknown>): Promise<string> => {
-        const r = await call("POST", "/v1/messages", payload);
-        assert.equal(r.status, 202, `send ${JSON.stringify(payload)}: ${r.text}`);
-        return r.body.id as string;
-      };
-      const view = async (id: string): Promise<View> => {
-        const r = await call("GET", `/v1/messages/${id}`);
-        assert.equal(r.status, 200, `GET message ${id}: ${r.text}`);
-        return r.body as View;
-      };
-      const history = async (peer: string): Promise<View[]> => {
-        const r = await call("GET", `/v1/messages?with=${encodeURIComponent(peer)}&limit=200`);
-        assert.equal(r.status, 200, r.text);
-        return r.body.items as View[];
-      };
-      const updatesOf = (evs: Ev[], id: string) => evs.filter((e) => e.event === "message-update" && e.data.id === id);
-      const messageIds = (evs: Ev[]) => evs.filter((e) => e.event === "message").map((e) => e.data.stanzaId);
-      return { lp, jid, call, events, until, send, view, history, updatesOf, messageIds };
-    }
-    type Account = Awaited<ReturnType<typeof account>>;
+    const account = () => accountDriver(gw, { waitMs: WAIT });
+    type Account = AccountDriver;
 
     /** The client sends a chat message to the account (through its plugins); resolves once it is in the log. */
     async function clientSays(r: Account, body: string, extra: Record<string, unknown> = {}) {

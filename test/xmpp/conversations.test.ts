@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { accountDriver, type View } from "../helpers/account-driver.js";
 import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { isFrom } from "../helpers/sentinel.js";
 
@@ -23,20 +24,6 @@ const NURSE = "nurse@localhost";
 const NS_CHATSTATES = "http://jabber.org/protocol/chatstates";
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
-interface Ev {
-  id: number;
-  event: string;
-  data: Record<string, unknown>;
-}
-interface View {
-  id: string;
-  direction: string;
-  from: string;
-  to: string;
-  body: unknown;
-  status: string;
-  [field: string]: unknown;
-}
 interface Conversation {
   with: string;
   lastMessage: View;
@@ -78,33 +65,13 @@ for (const kind of KINDS) {
 
     /** A fresh account per test (session "phone"), so tests do not depend on each other. */
     async function account() {
-      const lp = uniq("romeo");
-      await gw.createAccount(lp);
-      const token = gw.token(lp, { resource: "phone" });
-      const jid = `${lp}@${gw.domain}`;
-      const call = (method: string, p: string, body?: unknown) => gw.request(method, p, { token, body });
-      const events = async () => (await gw.request("GET", "/v1/events?since=0&limit=1000", { token, headers: { accept: "application/json" } })).body.items as Ev[];
-      const until = async (what: string, pred: (e: Ev) => boolean): Promise<Ev> => {
-        let found: Ev | undefined;
-        await waitFor(async () => (found = (await events()).find(pred)) !== undefined, WAIT, what);
-        return found!;
-      };
+      const driver = await accountDriver(gw, { waitMs: WAIT });
+      const { call, history } = driver;
       /** POST /v1/messages, asserting the 202; resolves with the message's id. */
       const send = async (to: string, body: string): Promise<string> => {
         const r = await call("POST", "/v1/messages", { to, body });
         assert.equal(r.status, 202, `send to ${to}: ${r.text}`);
         return r.body.id as string;
-      };
-      const view = async (id: string): Promise<View> => {
-        const r = await call("GET", `/v1/messages/${id}`);
-        assert.equal(r.status, 200, `GET message ${id}: ${r.text}`);
-        return r.body as View;
-      };
-      /** The history with `peer`, newest first. */
-      const history = async (peer: string): Promise<View[]> => {
-        const r = await call("GET", `/v1/messages?with=${encodeURIComponent(peer)}&limit=200`);
-        assert.equal(r.status, 200, r.text);
-        return r.body.items as View[];
       };
       /** Waits until the history with `peer` holds `count` messages; resolves with it, oldest first. */
       const stored = async (peer: string, count: number): Promise<View[]> => {
@@ -138,7 +105,7 @@ for (const kind of KINDS) {
       };
       /** POST /v1/messages/{id}/displayed. */
       const displayed = (id: string) => call("POST", `/v1/messages/${id}/displayed`);
-      return { lp, jid, token, call, events, until, send, view, history, stored, page, conversations, displayed };
+      return { ...driver, send, stored, page, conversations, displayed };
     }
     type Account = Awaited<ReturnType<typeof account>>;
 

@@ -15,7 +15,8 @@ import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { accountDriver, type AccountDriver, type Attachment, type Ev } from "../helpers/account-driver.js";
+import { startTestGateway, uniq, type TestGateway } from "../helpers/gateway.js";
 import { isFrom, receivedFrom } from "../helpers/sentinel.js";
 
 const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
@@ -38,35 +39,6 @@ const NS = {
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 /** 21 distinct single-code-point RGI emoji (Emoji_Presentation: no variation selector needed). */
 const EMOJI_21 = [..."😀😁😂🤣😃😄😅😆😉😊😋😎😍😘🥰😗😙😚🙂🤗🤩"];
-
-interface Ev {
-  id: number;
-  event: string;
-  data: Record<string, unknown>;
-}
-interface Attachment {
-  url: string;
-  mediaType?: string;
-  name?: string;
-  size?: number;
-  description?: string;
-}
-interface View {
-  id: string;
-  direction: string;
-  from: string;
-  to: string;
-  body: unknown;
-  status: string;
-  createdAt: string;
-  edited: string | null;
-  retracted: string | null;
-  reactions: Record<string, string[]>;
-  replyTo: { id: string | null } | null;
-  attachments: Attachment[];
-  marker: string | null;
-  [field: string]: unknown;
-}
 
 const FEATURES = ["edited", "retracted", "reactions", "replyTo", "attachments", "marker"] as const;
 /** The feature fields of a view (absent ones as undefined, so that they fail a comparison with null). */
@@ -116,46 +88,8 @@ for (const kind of KINDS) {
     });
 
     /** A fresh account per test (session "phone"), so tests do not depend on each other. */
-    async function account() {
-      const lp = uniq("romeo");
-      await gw.createAccount(lp);
-      const token = gw.token(lp, { resource: "phone" });
-      const jid = `${lp}@${gw.domain}`;
-      const call = (method: string, p: string, body?: unknown) => gw.request(method, p, { token, body });
-      const events = async () => (await gw.request("GET", "/v1/events?since=0&limit=1000", { token, headers: { accept: "application/json" } })).body.items as Ev[];
-      const until = async (what: string, pred: (e: Ev) => boolean): Promise<Ev> => {
-        let found: Ev | undefined;
-        let seen: Ev[] = [];
-        try {
-          await waitFor(async () => (found = (seen = await events()).find(pred)) !== undefined, WAIT, what);
-        } catch (error) {
-          const last = seen.slice(-8).map((e) => `  ${e.event}: ${JSON.stringify(e.data).slice(0, 400)}`);
-          throw new Error(`${(error as Error).message}; the last events:\n${last.join("\n")}`, { cause: error });
-        }
-        return found!;
-      };
-      /** POST /v1/messages, asserting the 202; resolves with the id it answered. */
-      const send = async (payload: Record<string, unknown>): Promise<string> => {
-        const r = await call("POST", "/v1/messages", payload);
-        assert.equal(r.status, 202, `send ${JSON.stringify(payload)}: ${r.text}`);
-        return r.body.id as string;
-      };
-      const view = async (id: string): Promise<View> => {
-        const r = await call("GET", `/v1/messages/${id}`);
-        assert.equal(r.status, 200, `GET message ${id}: ${r.text}`);
-        return r.body as View;
-      };
-      const history = async (peer: string): Promise<View[]> => {
-        const r = await call("GET", `/v1/messages?with=${encodeURIComponent(peer)}&limit=200`);
-        assert.equal(r.status, 200, r.text);
-        return r.body.items as View[];
-      };
-      const updatesOf = (evs: Ev[], id: string) => evs.filter((e) => e.event === "message-update" && e.data.id === id);
-      /** The stanza ids of the message events: the messages the account received as messages. */
-      const messageIds = (evs: Ev[]) => evs.filter((e) => e.event === "message").map((e) => e.data.stanzaId);
-      return { lp, jid, token, call, events, until, send, view, history, updatesOf, messageIds };
-    }
-    type Account = Awaited<ReturnType<typeof account>>;
+    const account = () => accountDriver(gw, { waitMs: WAIT });
+    type Account = AccountDriver;
 
     /** `user` sends a chat message with a fresh id (and a body unless null) to `to`; resolves with the id. */
     async function say(user: XmppUser, to: string, body: string | null, ...extra: XmlElement[]): Promise<string> {
