@@ -142,7 +142,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
 
   const shutdown = new AbortController();
   const auth = new Auth(config.jwt, domain);
-  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), blocking, messageActions: new MessageActions(delivery, domain), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control), auth, metrics, shutdown: shutdown.signal };
+  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), blocking, messageActions: new MessageActions(delivery, domain, (accountId, jid) => blocking.blocksJid(accountId, jid)), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control), auth, metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
   await control.start();
   await dispatcher.start();

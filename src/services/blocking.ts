@@ -43,8 +43,13 @@ export class Blocking {
 
   /** Throws 400 blocked when the account blocked `to` (XEP-0191 §3.3: nothing is routed to it). */
   async assertNotBlocked(accountId: number, to: string, field: string): Promise<void> {
-    const jid = parseJid(to);
-    if (jid && isBlocked(await this.blocks.of(accountId), jid)) throw new AppError("blocked", `${to} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field });
+    if (await this.blocksJid(accountId, to)) throw new AppError("blocked", `${to} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field });
+  }
+
+  /** Whether the account blocked `jid`. */
+  async blocksJid(accountId: number, jid: string): Promise<boolean> {
+    const parsed = parseJid(jid);
+    return !!parsed && isBlocked(await this.blocks.of(accountId), parsed);
   }
 
   /** Runs `edit` with the subscriber list before and after it; those who left or joined it hear of it. */

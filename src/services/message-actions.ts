@@ -36,6 +36,8 @@ export class MessageActions {
   constructor(
     private readonly delivery: Delivery,
     private readonly domain: string,
+    /** XEP-0191 §3.3: whether the account blocked a JID (nothing is routed to it). */
+    private readonly blocked: (accountId: number, jid: string) => Promise<boolean> = async () => false,
   ) {}
 
   /** POST /v1/messages with `replace`: the account's own message gets a new text. */
@@ -57,8 +59,10 @@ export class MessageActions {
       if (m.direction !== "out" || m.type === "groupchat") throw notFound(id, "a message this account sent");
       if (m.retractedAt) return;
       await markRetracted(tx, m.id);
-      await send(account.id, [this.action(account, null, m, { kind: "retract", ref: m.id })]);
-    });
+      // To a blocked peer nothing is sent: the tombstone is kept here only.
+      if (!(await this.blocked(account.id, m.peer))) await send(account.id, [this.action(account, null, m, { kind: "retract", ref: m.id })]);
+      else await appendEvents(tx, [{ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, m.id))) }]);
+    }, true);
   }
 
   /** POST /v1/messages/{id}/reactions: the account's whole set of reactions to a message of its conversations. */
@@ -86,10 +90,11 @@ export class MessageActions {
   }
 
   /** Locks the message, applies `fn`, and appends the message as it is now as a `message-update` event. */
-  private change<T>(account: Account, id: string, fn: (tx: AnyTx, m: MessageState, send: Send) => Promise<T>): Promise<T> {
+  private change<T>(account: Account, id: string, fn: (tx: AnyTx, m: MessageState, send: Send) => Promise<T>, blockedPeerOk = false): Promise<T> {
     return this.delivery.transaction(async (tx, send) => {
       const m = await lockMessage(tx, account.id, id);
       if (!m) throw notFound(id, "a message of this account");
+      if (!blockedPeerOk && (await this.blocked(account.id, m.peer))) throw new AppError("blocked", `${m.peer} is blocked by this account (DELETE /v1/blocklist/{jid} first)`);
       const sent: Stanza[] = [];
       const result = await fn(tx, m, async (accountId, stanzas) => {
         sent.push(...stanzas);

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import xml, { type Element } from "@xmpp/xml";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { accountDriver, type Ev } from "../helpers/account-driver.js";
 import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { gatewaySentinel, isFrom, receivedFrom } from "../helpers/sentinel.js";
 
@@ -21,12 +22,6 @@ const NS_BLOCKING = "urn:xmpp:blocking";
 const WAIT = 20_000;
 const JULIET = "juliet@localhost";
 const NURSE = "nurse@localhost";
-
-interface Ev {
-  id: number;
-  event: string;
-  data: Record<string, unknown>;
-}
 
 const el = (s: XmlElement) => s as unknown as Element;
 /** The defined condition of an error stanza (RFC 6120 §8.3.3). */
@@ -73,17 +68,8 @@ for (const kind of KINDS) {
 
     /** A fresh account per test (session "phone"), so tests do not depend on each other. */
     async function account() {
-      const lp = uniq("romeo");
-      await gw.createAccount(lp);
-      const token = gw.token(lp, { resource: "phone" });
-      const jid = `${lp}@${gw.domain}`;
-      const call = (method: string, p: string, body?: unknown) => gw.request(method, p, { token, body });
-      const events = async () => (await gw.request("GET", "/v1/events?since=0&limit=1000", { token, headers: { accept: "application/json" } })).body.items as Ev[];
-      const until = async (what: string, pred: (e: Ev) => boolean): Promise<Ev> => {
-        let found: Ev | undefined;
-        await waitFor(async () => (found = (await events()).find(pred)) !== undefined, WAIT, what);
-        return found!;
-      };
+      const driver = await accountDriver(gw, { waitMs: WAIT });
+      const { call } = driver;
       const blocklist = async () => {
         const r = await call("GET", "/v1/blocklist");
         assert.equal(r.status, 200, r.text);
@@ -97,7 +83,7 @@ for (const kind of KINDS) {
         const r = await call("DELETE", path(jid));
         assert.equal(r.status, 204, `unblock ${jid}: ${r.text}`);
       };
-      return { lp, jid, token, call, events, until, blocklist, block, unblock };
+      return { ...driver, blocklist, block, unblock };
     }
     type Account = Awaited<ReturnType<typeof account>>;
 
@@ -363,6 +349,41 @@ for (const kind of KINDS) {
       );
       const history = await r.call("GET", `/v1/messages?with=${encodeURIComponent(JULIET)}`);
       assert.deepEqual(history.body.items.map((m: { body: unknown }) => text(m.body)), ["after unblock"], "a refused message is not recorded");
+    });
+
+    it("changes nothing at a blocked peer: reactions, markers and corrections are 400 blocked, a retraction is a tombstone kept here only", async () => {
+      const r = await account();
+      const mine = await r.send({ to: JULIET, body: "before the block" });
+      await juliet.waitFor((s) => s.is("message") && isFrom(s, r.jid) && s.getChildText("body") === "before the block", WAIT);
+      const hersStanza = await say(juliet, r.jid, "hers, before the block");
+      const hers = String((await r.until("her message", (e) => e.event === "message" && e.data.stanzaId === hersStanza)).data.id);
+      const mark = juliet.stanzas.length;
+      await r.block(JULIET);
+      const refused = [
+        await r.call("POST", `/v1/messages/${hers}/reactions`, { emojis: ["👍"] }),
+        await r.call("POST", `/v1/messages/${mine}/reactions`, { emojis: ["👍"] }),
+        await r.call("POST", `/v1/messages/${hers}/displayed`),
+        await r.call("POST", "/v1/messages", { to: JULIET, body: "changed", replace: mine }),
+      ];
+      assert.deepEqual(
+        refused.map((x) => `${x.status} ${x.body?.code}`),
+        ["400 blocked", "400 blocked", "400 blocked", "400 blocked"],
+        refused.map((x) => x.text).join("\n"),
+      );
+      assert.deepEqual([(await r.view(hers)).reactions, (await r.view(mine)).body], [{}, "before the block"], "nothing changed here either");
+      // A retraction while blocked: the tombstone is kept here, nothing goes to her.
+      assert.equal((await r.call("DELETE", `/v1/messages/${mine}`)).status, 204);
+      const tomb = await r.view(mine);
+      assert.deepEqual([tomb.body, typeof tomb.retracted], [null, "string"]);
+      // Unblocked: the account's next message is the first stanza she gets from it since the block.
+      await r.unblock(JULIET);
+      await r.send({ to: JULIET, body: "after the unblock" });
+      await juliet.waitFor((s) => s.is("message") && isFrom(s, r.jid) && s.getChildText("body") === "after the unblock", WAIT);
+      assert.deepEqual(
+        receivedFrom(juliet, r.jid, mark, juliet.stanzas.length).map((s) => s.getChildText("body")),
+        ["after the unblock"],
+        "no reaction, marker, correction or retraction reached her while she was blocked",
+      );
     });
 
     it("never shows or changes the blocklist over XMPP: a remote query or block gets an error", async () => {
