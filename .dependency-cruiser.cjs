@@ -210,7 +210,8 @@ module.exports = {
     // `exclude` dependency-cruiser would drop the edges *to* it too, and only-db-touches-the-database
     // could never fire for `import type { Prisma } from "../db/generated/client.js"` outside src/db.
     doNotFollow: { path: ["node_modules", "(^|/)src/db/generated/"] },
-    exclude: { path: ["(^|/)dist/"] },
+    // Our build output only: "(^|/)dist/" also hid every package whose entry is in its own dist/.
+    exclude: { path: ["^dist/"] },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: {

@@ -36,6 +36,8 @@ export interface StartGatewayOptions {
    * XMPP server is down or another process holds the component's only connection).
    */
   waitFor?: "ready" | "live";
+  /** Run another build of the gateway: node with these arguments in this directory (default: src/server.ts through tsx, here). */
+  run?: { cwd: string; args: string[] };
 }
 
 export async function startGatewayProcess(
@@ -45,7 +47,8 @@ export async function startGatewayProcess(
   env: Record<string, string> = {},
   opts: StartGatewayOptions = {},
 ): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
+  const child = spawn(process.execPath, opts.run?.args ?? ["--import", "tsx", "src/server.ts"], {
+    ...(opts.run ? { cwd: opts.run.cwd } : {}),
     env: {
       ...process.env,
       PORT: String(port),

@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { schemaTypes } from "../../scripts/openapi.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 
 describe("operations", () => {
@@ -41,11 +42,17 @@ describe("operations", () => {
     assert.match(m.text, /balcony_messages_accepted_total [1-9]/);
   });
 
-  it("serves the OpenAPI document, identical to the committed openapi/openapi.json", async () => {
+  it("serves the OpenAPI document, identical to the committed openapi/openapi.json, and openapi/schema.d.ts is its types", async () => {
     const live = await gw.request("GET", "/openapi.json", { token: null });
     assert.equal(live.status, 200);
     const committed = JSON.parse(await readFile(new URL("../../openapi/openapi.json", import.meta.url), "utf8"));
     assert.deepEqual(live.body, committed, "openapi/openapi.json is stale: run npm run openapi");
+    // The typed client's types (src/client.ts), generated as npm run openapi does, from the live document.
+    const types = (await readFile(new URL("../../openapi/schema.d.ts", import.meta.url), "utf8")).split("\n");
+    const generated = (await schemaTypes(live.body)).split("\n");
+    const line = Array.from({ length: Math.max(types.length, generated.length) }, (_, i) => i).find((i) => types[i] !== generated[i]);
+    if (line !== undefined)
+      assert.fail(`openapi/schema.d.ts is stale: run npm run openapi (line ${line + 1}: committed ${JSON.stringify(types[line])}, generated ${JSON.stringify(generated[line])})`);
     for (const path of ["/v1/messages", "/v1/messages/{id}", "/v1/events", "/v1/accounts", "/v1/tokens", "/v1/sessions"]) assert.ok(live.body.paths[path], path);
     const docs = await fetch(gw.url + "/docs/");
     assert.equal(docs.status, 200);
