@@ -1,25 +1,28 @@
 // Mints a token for an operator: `npm run token -- --admin` (an admin token for the first
 // steps), or `npm run token -- --account romeo [--resource phone] [--ttl 3600]`.
-// Signs with JWT_SECRET from the environment (or .env), like the gateway verifies.
+// The same minting as `balcony token` (src/cli/token.ts), with this script's older flags: signs
+// with JWT_SECRET from the environment, as the gateway verifies.
 import { parseArgs } from "node:util";
-import { loadConfig } from "../src/config.js";
-import { Auth } from "../src/http/auth.js";
+import { CliError } from "../src/cli/common.js";
+import { mintToken } from "../src/cli/token.js";
+import { ConfigError, loadConfig } from "../src/config.js";
 
-const { values } = parseArgs({
-  options: {
-    admin: { type: "boolean", default: false },
-    account: { type: "string" },
-    resource: { type: "string" },
-    ttl: { type: "string", default: "86400" },
-  },
-});
+const USAGE = "usage: npm run token -- --admin | --account <localpart> [--resource <r>] [--ttl <seconds or 1h, 7d>]";
 
-const config = loadConfig({ XMPP_SECRET: "unused", ...process.env });
-const auth = new Auth(config.jwt, config.xmpp.domain);
-const account = values.account ?? (values.admin ? "admin" : undefined);
-if (!account) {
-  console.error("usage: npm run token -- --admin | --account <localpart> [--resource <r>] [--ttl <seconds>]");
+try {
+  const { values } = parseArgs({
+    options: {
+      admin: { type: "boolean", default: false },
+      account: { type: "string" },
+      resource: { type: "string" },
+      ttl: { type: "string", default: "86400" },
+    },
+  });
+  const config = loadConfig(process.env, { XMPP_SECRET: "unused" });
+  const { token } = mintToken(config, { account: values.account, admin: values.admin, ttl: values.ttl, resource: values.resource });
+  process.stdout.write(token + "\n");
+} catch (err) {
+  if (!(err instanceof CliError || err instanceof ConfigError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"))) throw err;
+  process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
   process.exit(2);
 }
-const { token } = auth.sign(account, Number(values.ttl), { admin: values.admin, resource: values.resource });
-process.stdout.write(token + "\n");

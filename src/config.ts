@@ -161,7 +161,12 @@ function domain(env: Env): string {
   return v;
 }
 
-export function loadConfig(env: Env = process.env): Config {
+/**
+ * `fallback`: values for variables the environment leaves unset, for tools that never use them
+ * (e.g. `balcony token` needs no XMPP_SECRET); the environment still wins.
+ */
+export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
+  for (const [name, value] of Object.entries(fallback)) if (env[name] === undefined || env[name] === "") env = { ...env, [name]: value };
   const jwt = {
     secret: optional(env, "JWT_SECRET"),
     publicKey: optional(env, "JWT_PUBLIC_KEY")?.replace(/\\n/g, "\n"),

@@ -1,7 +1,7 @@
-// Entry point: configuration, then the gateway; stops cleanly on SIGINT/SIGTERM.
+// Entry point: configuration, then the gateway; stops cleanly on SIGINT/SIGTERM (src/serve.ts,
+// shared with `balcony start`).
 import { ConfigError, loadConfig } from "./config.js";
-import { createLogger } from "./logger.js";
-import { startGateway } from "./gateway.js";
+import { serve, startFailed } from "./serve.js";
 
 async function main(): Promise<void> {
   let config;
@@ -14,24 +14,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
-  const running = await startGateway(config, logger);
-  logger.info({ url: running.url, domain: config.xmpp.domain }, "balcony listening");
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    await running.close();
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
+  await serve(config);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`balcony: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+main().catch(startFailed);

@@ -87,14 +87,32 @@ async function password(dir: string): Promise<string> {
   return pw;
 }
 
+/** Where the data goes: DATA_DIR, or SHARED_DATA when running as root and the default DATA_DIR is out of the postgres user's reach. */
+async function dataRoot(dataDir: string, dataDirIsDefault: boolean): Promise<{ root: string; moved: boolean }> {
+  const root = resolve(dataDir);
+  if (process.getuid?.() !== 0 || (await reachableByOthers(root))) return { root, moved: false };
+  if (!dataDirIsDefault) throw new Error(`DATA_DIR ${root} is inside a folder the postgres user cannot enter; choose another DATA_DIR (e.g. ${SHARED_DATA})`);
+  return { root: SHARED_DATA, moved: true };
+}
+
+const urlOf = (pw: string, port: number) => `postgresql://postgres:${encodeURIComponent(pw)}@127.0.0.1:${port}/balcony`;
+
+/**
+ * The URL of the embedded PostgreSQL that startEmbeddedPostgres() runs with these settings, if it
+ * was ever initialised (whether it runs now or not); null if there is none. For tools that use
+ * the gateway's database (the CLI) without starting it when the gateway already has.
+ */
+export async function embeddedPostgresUrl(dataDir: string, port: number, dataDirIsDefault = false): Promise<string | null> {
+  const { root } = await dataRoot(dataDir, dataDirIsDefault).catch(() => ({ root: null }));
+  if (!root || !(await exists(join(root, "pg", "PG_VERSION")))) return null;
+  const pw = await readFile(join(root, "pg-password"), "utf8").catch(() => null);
+  return pw === null ? null : urlOf(pw.trim(), port);
+}
+
 export async function startEmbeddedPostgres(dataDir: string, port: number, log: (msg: string) => void, dataDirIsDefault = false): Promise<EmbeddedDb> {
   const asRoot = process.getuid?.() === 0;
-  let root = resolve(dataDir);
-  if (asRoot && !(await reachableByOthers(root))) {
-    if (!dataDirIsDefault) throw new Error(`DATA_DIR ${root} is inside a folder the postgres user cannot enter; choose another DATA_DIR (e.g. ${SHARED_DATA})`);
-    log(`the checkout is not reachable by the postgres user: keeping embedded PostgreSQL data in ${SHARED_DATA}`);
-    root = SHARED_DATA;
-  }
+  const { root, moved } = await dataRoot(dataDir, dataDirIsDefault);
+  if (moved) log(`the checkout is not reachable by the postgres user: keeping embedded PostgreSQL data in ${SHARED_DATA}`);
   await mkdir(root, { recursive: true });
   await chmod(root, 0o755).catch(() => undefined);
   await access(root, constants.W_OK);
@@ -123,7 +141,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
   if (have.rowCount === 0) await admin.query("CREATE DATABASE balcony");
   await admin.end();
   return {
-    url: `postgresql://postgres:${encodeURIComponent(pw)}@127.0.0.1:${port}/balcony`,
+    url: urlOf(pw, port),
     stop: () => pg.stop(),
   };
 }

@@ -88,7 +88,7 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
 }
 
 /** The state of the link as its holder reports it: up, down (held but not connected), or none (nobody holds it). */
-async function holderLinkState(pool: pg.Pool): Promise<LinkState> {
+export async function holderLinkState(pool: pg.Pool): Promise<LinkState> {
   const r = await pool.query<{ app: string }>(
     `SELECT a.application_name AS app FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
      WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())

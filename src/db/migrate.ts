@@ -11,11 +11,56 @@ const LOCK_KEY = 0x42a1c0; // arbitrary, fixed: "balcony migrations"
 
 export const MIGRATIONS_DIR = new URL("../../prisma/migrations/", import.meta.url).pathname;
 
-export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<string[]> {
+interface MigrationFile {
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
+/** The migrations shipped in `dir`, in the order they apply. */
+async function migrationFiles(dir: string): Promise<MigrationFile[]> {
   const names = (await readdir(dir, { withFileTypes: true }))
     .filter((d) => d.isDirectory())
     .map((d) => d.name)
     .sort();
+  return Promise.all(
+    names.map(async (name) => {
+      const sql = await readFile(join(dir, name, "migration.sql"), "utf8");
+      return { name, sql, checksum: createHash("sha256").update(sql).digest("hex") };
+    }),
+  );
+}
+
+export interface MigrationStatus {
+  /** Shipped and applied. */
+  applied: string[];
+  /** Shipped, not applied yet: what migrate() would apply. */
+  pending: string[];
+  /** Applied, but the shipped file differs from what was applied (migrate() refuses to run). */
+  changed: string[];
+  /** Applied, but not shipped with this version (the database was migrated by a newer one). */
+  unknown: string[];
+}
+
+/** What migrate() would do, without changing anything (not even creating `_prisma_migrations`). */
+export async function migrationStatus(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<MigrationStatus> {
+  const files = await migrationFiles(dir);
+  const table = await pool.query<{ t: string | null }>(`SELECT to_regclass('"_prisma_migrations"')::text AS t`);
+  const done = table.rows[0]?.t
+    ? (await pool.query<{ migration_name: string; checksum: string }>(`SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`)).rows
+    : [];
+  const have = new Map(done.map((r) => [r.migration_name, r.checksum]));
+  const shipped = new Set(files.map((f) => f.name));
+  return {
+    applied: files.filter((f) => have.get(f.name) === f.checksum).map((f) => f.name),
+    pending: files.filter((f) => !have.has(f.name)).map((f) => f.name),
+    changed: files.filter((f) => have.has(f.name) && have.get(f.name) !== f.checksum).map((f) => f.name),
+    unknown: [...have.keys()].filter((n) => !shipped.has(n)).sort(),
+  };
+}
+
+export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<string[]> {
+  const files = await migrationFiles(dir);
   const client = await pool.connect();
   const applied: string[] = [];
   try {
@@ -28,9 +73,7 @@ export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<stri
       `SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
     );
     const have = new Map(done.rows.map((r) => [r.migration_name, r.checksum]));
-    for (const name of names) {
-      const sql = await readFile(join(dir, name, "migration.sql"), "utf8");
-      const checksum = createHash("sha256").update(sql).digest("hex");
+    for (const { name, sql, checksum } of files) {
       const prior = have.get(name);
       if (prior !== undefined) {
         if (prior !== checksum) throw new Error(`migration ${name} was changed after it was applied`);

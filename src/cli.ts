@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// `balcony`: the operator's command line. One module per command group in src/cli/; every
+// command reads the gateway's own environment (src/config.ts) and takes --json.
+import { Command, CommanderError } from "commander";
+import { accountsCommand } from "./cli/accounts.js";
+import { EXIT } from "./cli/common.js";
+import { doctorCommand } from "./cli/doctor.js";
+import { migrateCommand } from "./cli/migrate.js";
+import { startCommand } from "./cli/start.js";
+import { tokenCommand } from "./cli/token.js";
+
+const program = new Command("balcony")
+  .description(
+    "Balcony, an HTTP gateway to XMPP: run it, migrate its database, mint tokens, manage accounts, check the setup. " +
+      "Every command reads the gateway's environment (README.md, \"Configuration\"); --env-file loads a .env file first.",
+  )
+  .option("--json", "print one JSON document for scripts instead of text (errors too: {\"error\": {code, message, fix}})")
+  .option("--env-file <file>", "load variables from this file first (variables already set win)")
+  .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+  .showHelpAfterError("(add --help for usage)")
+  // Usage errors (and a group without its subcommand: `balcony accounts`) exit 2, like configuration errors; --help exits 0.
+  .exitOverride((err: CommanderError) => {
+    const helped = err.code === "commander.helpDisplayed" || err.code === "commander.help" || err.code === "commander.version";
+    process.exit(helped && err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  });
+
+startCommand(program);
+migrateCommand(program);
+tokenCommand(program);
+accountsCommand(program);
+doctorCommand(program);
+program.addHelpText("after", "\nExit codes: 0 done, 1 failed (or a doctor check failed), 2 bad usage or configuration.");
+
+await program.parseAsync();

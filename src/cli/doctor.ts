@@ -1,0 +1,109 @@
+// `balcony doctor`: is this gateway's setup sound? Configuration, PostgreSQL, migrations, the
+// clocks, and the component link; each check OK or FAIL with what is wrong and how to fix it.
+import type { Command } from "commander";
+import { ConfigError, loadConfig, parseDuration, type Config } from "../config.js";
+import { Auth } from "../http/auth.js";
+import { CliError, describeUrl, EXIT, openCommandDatabase, run, type OpenDatabase } from "./common.js";
+import type { Check } from "./doctor-checks.js";
+import type { Output, Tone } from "./output.js";
+
+const CONFIG_FIX = "see .env.example and README.md, \"Configuration\"";
+
+/** The whole configuration, validated as the gateway validates it at start-up. */
+function configCheck(): { check: Check; config: Config | null } {
+  try {
+    const config = loadConfig();
+    new Auth(config.jwt, config.xmpp.domain); // JWT_PUBLIC_KEY's type is checked here, at start-up
+    const db = config.databaseUrl ? `DATABASE_URL ${describeUrl(config.databaseUrl)}` : `embedded PostgreSQL (DATA_DIR ${config.dataDir})`;
+    const detail = `XMPP_DOMAIN ${config.xmpp.domain}, XMPP_SERVICE ${config.xmpp.service}, XMPP_LINK_MODE ${config.xmpp.linkMode}, ${db}, HTTP ${config.host}:${config.port}`;
+    return { check: { name: "configuration", status: "ok", detail }, config };
+  } catch (err) {
+    const variable = err instanceof ConfigError ? err.variable : "JWT_PUBLIC_KEY";
+    return { check: { name: "configuration", status: "fail", detail: (err as Error).message, fix: `set ${variable} correctly (${CONFIG_FIX})` }, config: null };
+  }
+}
+
+const skip = (name: string, why: string): Check => ({ name, status: "skip", detail: why });
+
+async function runChecks(out: Output, opts: { url?: string; maxClockSkew: string }): Promise<Check[]> {
+  let maxSkewMs: number;
+  try {
+    maxSkewMs = parseDuration("--max-clock-skew", opts.maxClockSkew);
+  } catch (err) {
+    throw new CliError("usage", (err as Error).message, undefined, EXIT.usage);
+  }
+  const { check, config } = configCheck();
+  const { clockCheck, databaseCheck, defaultGatewayUrl, migrationsCheck, xmppCheck } = await import("./doctor-checks.js");
+  if (!config) return [check, ...["database", "migrations", "clock", "xmpp"].map((n) => skip(n, "needs a valid configuration"))];
+  const checks = [check];
+  let opened: OpenDatabase | null = null;
+  try {
+    opened = await openCommandDatabase(config, out);
+  } catch (err) {
+    const [detail, fix] = err instanceof CliError ? [err.message, err.fix] : [`cannot start the embedded PostgreSQL: ${(err as Error).message}`, "set DATABASE_URL, or make DATA_DIR a folder the embedded PostgreSQL can use"];
+    checks.push({ name: "database", status: "fail", detail, ...(fix ? { fix } : {}) });
+  }
+  try {
+    const database = opened ? await databaseCheck(opened.db, opened.where) : null;
+    if (database) checks.push(database.check);
+    const db = database?.probe && opened ? opened.db : null;
+    const migrations = db
+      ? await migrationsCheck(db).catch((err: Error): Check => ({ name: "migrations", status: "fail", detail: `cannot read the migrations: ${err.message}`, fix: "check that prisma/migrations ships with this installation and that the database user may read _prisma_migrations" }))
+      : skip("migrations", "needs the database");
+    checks.push(migrations);
+    checks.push(database?.probe ? clockCheck(database.probe, maxSkewMs) : skip("clock", "needs the database"));
+    checks.push(await xmppCheck(config, db, opts.url ?? defaultGatewayUrl(config)));
+  } finally {
+    await opened?.close();
+  }
+  return checks;
+}
+
+const CHECKS_HELP = `
+Checks:
+  configuration  every variable, validated as the gateway does at start-up
+  database       PostgreSQL answers (DATABASE_URL, or the embedded one under
+                 DATA_DIR)
+  migrations     every migration is applied (the pending ones are listed)
+  clock          this host's clock against the database's (SELECT now())
+  xmpp           the component link. Prosody accepts one connection per
+                 component, so doctor never connects while a gateway runs:
+                 if one answers at --url (default http://HOST:PORT), it reports
+                 that gateway's /readyz; if an instance holds the link lease in
+                 the database, that instance's link state. Only when no gateway
+                 runs does it connect as the gateway would (XMPP_SERVICE,
+                 XMPP_DOMAIN, XMPP_SECRET) and ping its own domain through the
+                 XMPP server (never without the database: that is where a
+                 gateway elsewhere shows). With XMPP_LINK_MODE=all (no lease),
+                 pass --url of a running instance.`;
+
+const TONE: Record<Check["status"], Tone> = { ok: "ok", fail: "fail", warn: "warn", skip: "skip" };
+
+export function doctorCommand(program: Command): void {
+  program
+    .command("doctor")
+    .summary("check configuration, database, migrations, clock and component link")
+    .description(
+      "Checks this gateway's setup and prints, for each check, OK or FAIL with what is wrong and how to fix it. " +
+        "Exits 1 if any check fails (WARN and SKIP do not fail). Run it on the gateway's host, with its environment.",
+    )
+    .addHelpText("after", CHECKS_HELP)
+    .option("--url <url>", "base URL of a running gateway to ask (default: http://HOST:PORT)")
+    .option("--max-clock-skew <duration>", "the clock difference allowed (e.g. 500ms, 2s)", "1s")
+    .action((opts: { url?: string; maxClockSkew: string }, cmd: Command) =>
+      run(cmd, async (out) => {
+        const checks = await runChecks(out, opts);
+        const failed = checks.filter((c) => c.status === "fail");
+        if (out.json) out.data({ ok: failed.length === 0, checks });
+        else {
+          out.table(
+            ["CHECK", "STATUS", "DETAIL"],
+            checks.map((c) => [c.name, { text: c.status.toUpperCase(), tone: TONE[c.status] }, c.fix ? `${c.detail}\nfix: ${c.fix}` : c.detail]),
+          );
+          out.line();
+          out.line(failed.length === 0 ? out.paint("ok", "all checks passed") : out.paint("fail", `${failed.length} check${failed.length === 1 ? "" : "s"} failed: ${failed.map((c) => c.name).join(", ")}`));
+        }
+        return failed.length === 0 ? EXIT.ok : EXIT.failed;
+      }),
+    );
+}

@@ -1,0 +1,26 @@
+// `balcony start`: the gateway, exactly as `node dist/server.js` runs it (src/serve.ts).
+import type { Command } from "commander";
+import { commandConfig, run } from "./common.js";
+
+export function startCommand(program: Command): void {
+  program
+    .command("start")
+    .summary("run the gateway (as node dist/server.js does)")
+    .description(
+      "Runs the gateway in the foreground until SIGINT or SIGTERM, then stops it cleanly: the same start-up as " +
+        "`npm start` (migrations, the component link, the HTTP listener on HOST:PORT). Configuration comes from " +
+        "the environment (README.md, \"Configuration\"); logs are pino JSON lines on stdout, with or without --json.",
+    )
+    .action((_opts: object, cmd: Command) =>
+      run(
+        cmd,
+        async () => {
+          // Configuration errors are reported like every command's (exit 2); a failed start as server.ts does.
+          const config = commandConfig();
+          const { serve, startFailed } = await import("../serve.js");
+          await serve(config).catch(startFailed);
+        },
+        { keepsRunning: true },
+      ),
+    );
+}

@@ -1,0 +1,30 @@
+// Runs the gateway until SIGINT/SIGTERM, then stops it cleanly: the body of `node dist/server.js`
+// and of `balcony start`.
+import type { Config } from "./config.js";
+import { createLogger } from "./logger.js";
+import { startGateway } from "./gateway.js";
+
+/** Starts the gateway and returns; the process then runs until a signal stops it (and exits). */
+export async function serve(config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const running = await startGateway(config, logger);
+  logger.info({ url: running.url, domain: config.xmpp.domain }, "balcony listening");
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    await running.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+/** How a start that failed (after the configuration was read) ends the process. */
+export function startFailed(err: unknown): never {
+  process.stderr.write(`balcony: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+}
