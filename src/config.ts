@@ -55,6 +55,8 @@ export interface Config {
   /** Redis for rate limits and stream caps counted across instances; absent: per instance. */
   redisUrl: string | undefined;
   logLevel: string;
+  /** LOG_FORMAT: json (default, for collectors) or pretty (for a person at a terminal). */
+  logFormat: "json" | "pretty";
   logRequests: boolean;
   webhooks: {
     /** Delays between attempts of one event (WEBHOOK_RETRY_SCHEDULE); after the last, it is failed. */
@@ -211,6 +213,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
     maxTextChars: int(env, "MESSAGE_MAX_CHARS", 64 * 1024, 1, 10 * 1024 * 1024),
     redisUrl: optional(env, "REDIS_URL"),
     logLevel: str(env, "LOG_LEVEL", "info"),
+    logFormat: oneOf(env, "LOG_FORMAT", ["json", "pretty"] as const, "json"),
     logRequests: bool(env, "LOG_REQUESTS", false),
     webhooks: {
       retryScheduleMs: retrySchedule(env),

@@ -69,7 +69,7 @@ async function database(config: Config, logger: Logger): Promise<{ db: Database;
   return { db, url, embedded };
 }
 
-export async function startGateway(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningGateway> {
+export async function startGateway(config: Config, logger: Logger = createLogger(config.logLevel, undefined, config.logFormat)): Promise<RunningGateway> {
   const { db, url, embedded } = await database(config, logger);
   const log = logger.child({ part: "xmpp" });
   const domain = config.xmpp.domain;

@@ -6,7 +6,7 @@ import { startGateway } from "./gateway.js";
 
 /** Starts the gateway and returns; the process then runs until a signal stops it (and exits). */
 export async function serve(config: Config): Promise<void> {
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, config.logFormat);
   const running = await startGateway(config, logger);
   logger.info({ url: running.url, domain: config.xmpp.domain }, "balcony listening");
   let stopping = false;

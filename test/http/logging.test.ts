@@ -5,7 +5,10 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { createLogger } from "../../src/logger.js";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { JWT_SECRET, startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import { JWT_SECRET, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import jwt from "jsonwebtoken";
+import { createTestDatabase } from "../../scripts/harness/database.js";
+import { freePort, startGatewayProcess } from "../../scripts/harness/gateway-process.js";
 
 describe("logging", () => {
   let server: XmppServer;
@@ -50,6 +53,48 @@ describe("logging", () => {
       ["token signature", tok.split(".")[2]!],
     ] as const) {
       assert.ok(!all.includes(secret), `${what} appears in the logs`);
+    }
+  });
+});
+
+describe("logging, LOG_FORMAT=pretty (a gateway process, as a person runs it)", () => {
+  it("writes lines for a person (no JSON, no colour in a pipe) that still hold no token or secret", async () => {
+    const server = await startXmppServer();
+    const db = await createTestDatabase();
+    const gp = await startGatewayProcess(server, db.url, await freePort(), { LOG_FORMAT: "pretty", LOG_LEVEL: "info", LOG_REQUESTS: "true" });
+    try {
+      const token = jwt.sign({ sub: "admin", scope: "admin", exp: Math.floor(Date.now() / 1000) + 600 }, JWT_SECRET, { algorithm: "HS256" });
+      const r = await fetch(`${gp.url}/v1/accounts`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(r.status, 200);
+      await waitFor(async () => gp.output().includes("/v1/accounts"), 5000, "the request logged");
+      const lines = gp.output().split("\n").filter(Boolean);
+      assert.ok(lines.length >= 2, gp.output());
+      const json = lines.filter((l) => {
+        try {
+          return typeof JSON.parse(l) === "object";
+        } catch {
+          return false;
+        }
+      });
+      assert.deepEqual(json, [], "no JSON lines");
+      assert.match(gp.output(), /\] INFO: incoming request\n(\s+.*\n)*?\s+"url": "\/v1\/accounts"/, "the request as a person reads it");
+      assert.ok(!gp.output().includes("\u001b["), "no colour codes when stdout is not a terminal");
+      for (const secret of [token, JWT_SECRET, server.componentSecret]) assert.ok(!gp.output().includes(secret), "a secret reached the log");
+    } finally {
+      assert.equal(await gp.stop("SIGTERM"), "0");
+      await db.drop();
+      await server.stop();
+    }
+  });
+
+  it("refuses an unknown LOG_FORMAT at start-up, naming it", async () => {
+    const server = await startXmppServer();
+    const db = await createTestDatabase();
+    try {
+      await assert.rejects(startGatewayProcess(server, db.url, await freePort(), { LOG_FORMAT: "fancy" }), /LOG_FORMAT/);
+    } finally {
+      await db.drop();
+      await server.stop();
     }
   });
 });
