@@ -2,13 +2,10 @@
 // process and PostgreSQL, then an SSE client): the figures it reports are all there, and nothing
 // was lost, duplicated, reordered or skipped, on the gateway's side or on the ceiling's. The
 // targets (p99, throughput ratio) are not asserted: on a shared 2-core machine they are noise.
-import { spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { runBench as run } from "./run-bench.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const TIMEOUT_MS = 150_000;
 
 interface Latency {
@@ -46,22 +43,7 @@ interface Report {
   targets: { name: string; value: number; target: number; pass: boolean }[];
 }
 
-function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/inbound.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    // The bench cleans up on SIGTERM (and its watchdog if it dies outright).
-    const timer = setTimeout(() => child.kill("SIGTERM"), TIMEOUT_MS);
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runBench = (args: string[]) => run("bench/inbound.ts", args, TIMEOUT_MS);
 
 const finite = (x: unknown) => typeof x === "number" && Number.isFinite(x);
 

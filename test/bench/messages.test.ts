@@ -3,13 +3,10 @@
 // with its figures, and nothing was lost, duplicated or refused, on any row. The targets are not
 // asserted (on a shared 2-core machine they are noise), only that each was checked.
 // The checker itself is tested on doctored reports, so a missing row or a lost message does fail.
-import { spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { runBench as run } from "./run-bench.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** The bench's own limit (it cleans up and exits 1 past it), and ours a little later. */
 const BENCH_TIMEOUT_S = 270;
 const TIMEOUT_MS = (BENCH_TIMEOUT_S + 20) * 1000;
@@ -114,22 +111,7 @@ function checkReport(report: Report, servers: string[]): void {
   }
 }
 
-function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/messages.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    // The bench cleans up on SIGTERM (and its watchdog if it dies outright).
-    const timer = setTimeout(() => child.kill("SIGTERM"), TIMEOUT_MS);
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runBench = (args: string[]) => run("bench/messages.ts", args, TIMEOUT_MS);
 
 describe("bench/messages.ts --smoke", () => {
   it("prints every row of both servers with figures, and loses nothing", { timeout: TIMEOUT_MS + 10_000 }, async () => {

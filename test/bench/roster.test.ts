@@ -2,30 +2,13 @@
 // roster, a real Prosody, the gateway in its own process), with --json, within a bounded time.
 // Figures are not judged against their targets here (a smoke roster on a shared machine says
 // nothing about them); their presence, sanity and PASS/FAIL verdicts are.
-import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { runBench as run } from "./run-bench.js";
 
 const LIMIT_MS = 150_000;
 
-function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/roster.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`bench/roster.ts ${args.join(" ")} did not finish within ${LIMIT_MS} ms\n${stderr}`));
-    }, LIMIT_MS);
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runBench = (args: string[]) => run("bench/roster.ts", args, LIMIT_MS, "fail");
 
 const isMs = (x: unknown) => typeof x === "number" && Number.isFinite(x) && x > 0 && x < 60_000;
 

@@ -2,31 +2,13 @@
 // Prosody, a real gateway process, PostgreSQL and a real receiver process): it exits 0 and prints
 // its table with every figure a number beside its ceiling/reference and ratio, and no delivery
 // lost or duplicated. The figures themselves are not judged: on a shared 2-core machine they are noise.
-import { spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { runBench as run } from "./run-bench.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const TIMEOUT_MS = 150_000;
 
-function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/webhooks.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    // The bench cleans up on SIGTERM (and its watchdog if it dies outright).
-    const timer = setTimeout(() => child.kill("SIGTERM"), TIMEOUT_MS);
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runBench = (args: string[]) => run("bench/webhooks.ts", args, TIMEOUT_MS);
 
 /** The table's rows after its header line, cells split on the column gaps (two spaces or more). */
 function tableRows(stdout: string): Map<string, string[]> {
