@@ -2,6 +2,7 @@
 // corrections, retractions, reactions, markers. Raw SQL that runs in either kind of transaction:
 // the HTTP use cases (src/services/message-actions.ts) and the inbound path share it.
 import { sql, type AnyTx } from "./client.js";
+import { isMessageId } from "../domain/message.js";
 import type { MessageRecord } from "../domain/views.js";
 
 /** A message as the rules about changing it need it. */
@@ -21,8 +22,6 @@ export interface MessageState {
   status: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 const STATE = `id::text, account_id AS "accountId", direction, peer, "from", "to", type, body, stanza_id AS "stanzaId", ext,
   retracted_at AS "retractedAt", created_at AS "createdAt", status`;
 
@@ -37,7 +36,7 @@ export async function lockMessage(tx: AnyTx, accountId: number, id: string): Pro
  * one of the peer's by the stanza id it sent it with. Only in the conversation with `peer`.
  */
 export async function lockReferenced(tx: AnyTx, accountId: number, peer: string, ref: string, direction: "in" | "out" | null): Promise<MessageState | null> {
-  if (direction !== "in" && UUID.test(ref)) {
+  if (direction !== "in" && isMessageId(ref)) {
     const ours = await sql<MessageState>(tx, `SELECT ${STATE} FROM message WHERE id = $1::uuid AND account_id = $2 AND peer = $3 AND direction = 'out' FOR UPDATE`, [ref, accountId, peer]);
     if (ours[0]) return ours[0];
   }

@@ -27,6 +27,12 @@ export interface ReplyWire {
   quote: string;
 }
 
+/**
+ * The id the peer knows a message by (XEP-0461/0444/0333 references in one-to-one chat): ours is
+ * our id (our stanza id and origin-id), theirs the id they sent it with (null: they gave none).
+ */
+export const wireId = (m: { direction: string; id: string; stanzaId: string | null }): string | null => (m.direction === "out" ? m.id : m.stanzaId);
+
 export const MARKERS = ["received", "displayed", "acknowledged"] as const;
 export type Marker = (typeof MARKERS)[number];
 

@@ -30,6 +30,11 @@ export interface OutboundMessage {
   ext?: WireExt | null;
 }
 
+const MESSAGE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether an id can be one of ours: our message ids (also our stanza and origin ids) are UUIDs. */
+export const isMessageId = (id: string): boolean => MESSAGE_ID.test(id);
+
 /** Canonical JSON of a request, so a retried request can be recognised whatever its key order. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;

@@ -10,9 +10,8 @@ import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage } from "../domain/inbound.js";
 import { bare, jidToString, type Jid } from "../domain/jid.js";
+import { isMessageId } from "../domain/message.js";
 import { applyChange, newMessageExt } from "./inbound-features.js";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface MessageStores {
   messages: Messages;
@@ -59,7 +58,7 @@ export class PendingWrites {
  */
 export async function receiveMessage(tx: AnyTx, stores: MessageStores, m: Addressed, account: Account, pending: PendingWrites): Promise<void> {
   const peer = jidToString(bare(m.from));
-  const ours = (id: string | null): id is string => !!id && UUID.test(id); // only our own message ids can be marked
+  const ours = (id: string | null): id is string => !!id && isMessageId(id); // only our own message ids can be marked
 
   if (m.type === "error") {
     if (ours(m.id) && m.error && (await stores.messages.markFailed(prismaTx(tx), account.id, m.id, peer, m.error))) {

@@ -12,13 +12,12 @@ import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
 import { bare, jidToString, type Jid } from "../domain/jid.js";
+import { isMessageId } from "../domain/message.js";
 import { departure, INSTANT_PREFIX, STATUS } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { PendingWrites } from "./inbound-message.js";
 
 type From = { from: Jid; fromRaw: string; toRaw: string };
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Presence from room@service/nick to our occupant JID. */
 export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account: Account, pending: PendingWrites, replies: Stanza[]): Promise<void> {
@@ -111,7 +110,7 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
   // The room's reflection of a message the account sent (its origin-id is our message id, XEP-0359):
   // one message, already stored; the event shows it with own: true.
   // The reflection is what makes it `sent` (API.md; it may come before the link recorded the write).
-  const reflected = own && m.originId && UUID.test(m.originId) ? await markReflected(tx, account.id, m.originId) : "unknown";
+  const reflected = own && m.originId && isMessageId(m.originId) ? await markReflected(tx, account.id, m.originId) : "unknown";
   // Shown once: a reflection seen before (replayed as history after a rejoin) is not news.
   if (reflected === "again") return true;
   const mine = reflected === "first";

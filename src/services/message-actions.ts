@@ -14,7 +14,7 @@ import { event } from "../domain/events.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
 import type { LangText } from "../domain/message.js";
 import type { MessageExt } from "../domain/message-features.js";
-import { validReactions, MAX_REACTIONS } from "../domain/message-features.js";
+import { validReactions, wireId, MAX_REACTIONS } from "../domain/message-features.js";
 import type { MessageAction, Stanza } from "../domain/stanza.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import type { Delivery } from "./delivery.js";
@@ -25,11 +25,6 @@ export interface Correction {
   to: string;
   body: LangText;
   lang: string | null;
-}
-
-/** The id the peer knows a message by: ours is our id (stanza id and origin-id), theirs the id they sent it with. */
-export function wireId(m: MessageState): string | null {
-  return m.direction === "out" ? m.id : m.stanzaId;
 }
 
 export class MessageActions {

@@ -10,7 +10,7 @@ import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { canonicalJson, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
-import { replyQuote, type Attachment } from "../domain/message-features.js";
+import { replyQuote, wireId, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import { Batcher } from "./batcher.js";
@@ -116,7 +116,7 @@ export class Messaging {
     if (!row || row.accountId !== message.accountId || row.peer !== message.peer || row.retractedAt) {
       throw new AppError("message-not-found", `reply.id: ${id} is not a message of the conversation with ${message.peer}`, { field: "body.reply.id" });
     }
-    const ref = row.direction === "out" ? row.id : row.stanzaId;
+    const ref = wireId(row);
     if (ref === null) throw new AppError("validation-failed", `reply.id: ${id} came without an id its sender would know it by`, { field: "body.reply.id" });
     const quoted = typeof row.body === "string" ? row.body : Object.values((row.body ?? {}) as Record<string, string>)[0] ?? "";
     const author = row.direction === "in" ? row.from : jidToString(bare(parseJid(row.from)!));
