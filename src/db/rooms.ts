@@ -108,6 +108,14 @@ export async function sawMessage(tx: AnyTx, accountId: number, room: string, at:
   await sql(tx, "UPDATE room SET last_message_at = GREATEST(COALESCE(last_message_at, $3), $3) WHERE account_id = $1 AND room = $2", [accountId, room, at]);
 }
 
+/**
+ * The room's error answer, on a room the account stays in (a refused nick change, XEP-0045
+ * §7.6.3: the occupant keeps its old nick); null before a new change, for the request to wait on.
+ */
+export async function setRoomError(tx: AnyTx, accountId: number, room: string, error: RoomRow["error"] | null): Promise<void> {
+  await sql(tx, "UPDATE room SET error = $3::json, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, error === null ? null : JSON.stringify(error)]);
+}
+
 /** Our own nick changed (status 303 about ourselves). */
 export async function renameSelf(tx: AnyTx, accountId: number, room: string, nick: string): Promise<void> {
   await sql(tx, "UPDATE room SET nick = $3, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, nick]);

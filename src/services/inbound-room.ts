@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
 import type { NewEvent } from "../db/events.js";
-import { deleteRoom, findRoom, markCreated, markFailed, markJoined, markReflected, occupantRole, putOccupant, removeOccupant, renameSelf, roomMessageSeen, sawMessage, setSubject } from "../db/rooms.js";
+import { deleteRoom, findRoom, markCreated, markFailed, markJoined, markReflected, occupantRole, putOccupant, removeOccupant, renameSelf, roomMessageSeen, sawMessage, setRoomError, setSubject } from "../db/rooms.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
@@ -29,6 +29,8 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
   const roomEvent = (data: Parameters<typeof event<"room">>[1]) => add({ accountId: account.id, ...event("room", data) });
 
   if (p.type === "error") {
+    // A refused nick change (§7.6.3): the occupant stays, under its old nick; the request reads the error.
+    if (row.status === "joined") return setRoomError(tx, account.id, room, p.error ?? { type: "cancel", condition: "undefined-condition" });
     // A refused join (§7.2.6-§7.2.10): the waiting request reads the row.
     if (row.status !== "joining") return;
     await markFailed(tx, account.id, room, p.error);

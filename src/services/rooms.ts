@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { Database } from "../db/client.js";
 import { sql } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
-import { deleteRoom, findRoom, listRooms, markFailed, markJoined, markRejoining, occupants, recordJoin, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
+import { deleteRoom, findRoom, listRooms, markFailed, markJoined, markRejoining, occupants, recordJoin, roomsToRejoin, setRoomError, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import { event } from "../domain/events.js";
 import { parseJid } from "../domain/jid.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
@@ -78,10 +78,17 @@ export class Rooms {
   async join(account: AccountRef, room: string, req: JoinRequest): Promise<{ view: RoomView; created: boolean }> {
     const history = req.history ?? null;
     const join: Stanza = { kind: "muc-join", from: this.occupant(account), to: `${room}/${req.nick}`, password: req.password ?? null, history };
-    await this.delivery.transaction(async (tx, send) => {
-      await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history);
+    // In the room under another nick: a nick change (XEP-0045 §7.6). If the room refuses it, the
+    // occupant stays under its old nick, so the row stays joined until the room says otherwise.
+    const oldNick = await this.delivery.transaction(async (tx, send) => {
+      const row = await findRoom(tx, account.id, room);
+      const change = row?.status === "joined" && row.nick !== req.nick;
+      if (change) await setRoomError(tx, account.id, room, null);
+      else await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history);
       await send(account.id, [join]);
+      return change ? row.nick : null;
     });
+    if (oldNick !== null) return this.awaitNickChange(account, room, oldNick);
     const deadline = Date.now() + JOIN_TIMEOUT_MS;
     // The room answers within milliseconds on a healthy server: look often at first.
     for (let wait = 5; ; wait = Math.min(wait * 2, 50)) {
@@ -93,6 +100,23 @@ export class Rooms {
         throw new AppError(REFUSALS[condition] ?? "room-unavailable", `${room} refused the join: ${condition}${row.error?.text ? ` (${row.error.text})` : ""}`, { condition });
       }
       if (Date.now() > deadline) throw new AppError("room-unavailable", `${room} did not answer the join within ${JOIN_TIMEOUT_MS / 1000} s; the gateway keeps trying`, { retryAfter: 5 });
+      await sleep(wait);
+    }
+  }
+
+  /** Waits for the room to confirm the new nick (status 303, then self-presence) or refuse it. */
+  private async awaitNickChange(account: AccountRef, room: string, oldNick: string): Promise<{ view: RoomView; created: boolean }> {
+    const deadline = Date.now() + JOIN_TIMEOUT_MS;
+    for (let wait = 5; ; wait = Math.min(wait * 2, 50)) {
+      const row = await findRoom(this.db.prisma, account.id, room);
+      if (!row) throw new AppError("room-not-joined", `${account.jid} left ${room} during the nick change`);
+      // Renamed: to this nick, or by a change requested at the same time that the room took after it.
+      if (row.nick !== oldNick && row.status === "joined") return { view: await this.view(row), created: false };
+      if (row.error) {
+        const condition = row.error.condition ?? "undefined-condition";
+        throw new AppError(REFUSALS[condition] ?? "room-unavailable", `${room} refused the nick change: ${condition}${row.error.text ? ` (${row.error.text})` : ""}; still in the room as ${row.nick}`, { condition });
+      }
+      if (Date.now() > deadline) throw new AppError("room-unavailable", `${room} did not answer the nick change within ${JOIN_TIMEOUT_MS / 1000} s`, { retryAfter: 5 });
       await sleep(wait);
     }
   }

@@ -1283,6 +1283,11 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       if (res.status < 200 || res.status >= 400) problems.push(`after the fuzz, ${req.method} ${req.target.toString("latin1").slice(0, 80)} -> ${res.status} ${res.body.toString("utf8").slice(0, 160)}`);
     }
 
+    // The fuzz may have blocked Juliet (or her domain): the sentinel needs the account to reach her.
+    const blocked = await gw.request("GET", "/v1/blocklist", { token: userToken });
+
+    for (const jid of (blocked.body?.items ?? []) as string[]) await gw.request("DELETE", `/v1/blocklist/${encodeURIComponent(jid)}`, { token: userToken });
+
     // The sentinel: a known-good message sent after everything else left the outbox. One link, in
     // order: once it has arrived, whatever was sent to Juliet before it has arrived too.
     const markerText = "known good <&> after the fuzz";

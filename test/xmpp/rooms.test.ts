@@ -137,6 +137,29 @@ for (const kind of KINDS) {
       assert.equal((await gw.request("GET", "/v1/rooms", { token })).body.items.length, 0);
     });
 
+    it("changes nick in a joined room (XEP-0045 §7.6); a refused change keeps the old nick and the room", async () => {
+      await gw.createAccount("balthasar");
+      const token = gw.token("balthasar");
+      const room = `piazza-${kind}@${MUC}`;
+      await julietJoins(room);
+      const joined = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "balthasar" } });
+      assert.equal(joined.status, 200, joined.text);
+      const renamed = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "merc" } });
+      assert.equal(renamed.status, 200, renamed.text);
+      assert.equal(renamed.body.nick, "merc");
+      await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/merc` && !s.attrs.type, 10_000);
+      // Juliet's nick is taken: the room refuses (§7.6.3), and the account stays in as "merc".
+      const clash = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "juliet" } });
+      assert.equal(clash.status, 409, clash.text);
+      assert.equal(clash.body.code, "room-nick-conflict");
+      const still = await gw.request("GET", `/v1/rooms/${room}`, { token });
+      assert.equal(still.status, 200, still.text);
+      assert.deepEqual({ nick: still.body.nick, status: still.body.status }, { nick: "merc", status: "joined" });
+      const sent = await gw.request("POST", "/v1/messages", { token, body: { to: room, type: "groupchat", body: "still here" } });
+      assert.equal(sent.status, 202, sent.text);
+      await juliet.waitFor((s) => s.is("message") && s.attrs.from === `${room}/merc` && s.getChildText("body") === "still here", 10_000);
+    });
+
     it("refuses a password-protected room without its password (403 room-password-required) and a members-only room (403 room-members-only)", async () => {
       await gw.createAccount("laurence");
       const token = gw.token("laurence");
