@@ -9,23 +9,30 @@ if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); proce
   echo "Balcony needs Node.js 20.12 or newer (node --version: $(node --version 2>/dev/null || echo none))." >&2
   exit 1
 fi
+# Every step says what it is about to do, with the time since the start (shared with quickstart.ts).
+QUICKSTART_STARTED_MS=$(date +%s%3N)
+export QUICKSTART_STARTED_MS
+step() {
+  local ms=$(($(date +%s%3N) - QUICKSTART_STARTED_MS))
+  printf '==> [%3d.%ds] %s\n' $((ms / 1000)) $((ms / 100 % 10)) "$*"
+}
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 xmpp_service="${XMPP_SERVICE:-}"
 [ -z "$xmpp_service" ] && [ -f .env ] && xmpp_service="$(sed -n 's/^XMPP_SERVICE=//p' .env | tail -1)"
 if [ -z "$xmpp_service" ] && ! command -v prosody >/dev/null; then
-  echo "==> Installing Prosody (no XMPP_SERVICE configured)"
+  step "Installing Prosody (no XMPP_SERVICE configured): apt-get update, apt-get install prosody"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends prosody
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "==> Installing npm packages"
+  step "Installing npm packages (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
 if [ ! -f src/db/generated/client.ts ] || [ prisma/schema.prisma -nt src/db/generated/client.ts ]; then
-  echo "==> Generating the Prisma client"
+  step "Generating the Prisma client (prisma generate)"
   # Where Prisma cannot download its engine, the stand-in from ../shared serves (see README).
   if [ -z "${PRISMA_SCHEMA_ENGINE_BINARY:-}" ] && [ -f ../shared/prisma-offline/install.sh ]; then
     PRISMA_SCHEMA_ENGINE_BINARY="$(bash ../shared/prisma-offline/install.sh)"
@@ -34,4 +41,5 @@ if [ ! -f src/db/generated/client.ts ] || [ prisma/schema.prisma -nt src/db/gene
   npx prisma generate >/dev/null
 fi
 
+step "Loading Balcony (scripts/quickstart.ts)"
 exec npx tsx scripts/quickstart.ts "$@"

@@ -56,16 +56,26 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
+/** Milliseconds since `start` (a performance.now()), for the start-up log. */
+const since = (start: number) => Math.round(performance.now() - start);
+
+// Start-up logs a line as each slow phase begins and ends (with its duration), so a start that
+// hangs shows where: the embedded PostgreSQL, the migrations, the component link.
 async function database(config: Config, logger: Logger): Promise<{ db: Database; url: string; embedded: EmbeddedDb | null }> {
   let embedded: EmbeddedDb | null = null;
   let url = config.databaseUrl;
+  let t = performance.now();
   if (!url) {
+    logger.info({ dataDir: config.dataDir }, "starting the embedded PostgreSQL");
     embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, (m) => logger.info(m), config.dataDirIsDefault);
+    logger.info({ port: config.embeddedPgPort, ms: since(t) }, "embedded PostgreSQL started");
     url = embedded.url;
   }
   const db = openDatabase(url, config.dbPoolMax);
-  const applied = await migrate(db.pool);
-  if (applied.length) logger.info({ applied }, "database migrations applied");
+  t = performance.now();
+  logger.info("applying database migrations");
+  const applied = await migrate(db.pool, undefined, () => logger.info("another process is applying migrations: waiting for it"));
+  logger.info({ applied: applied.length, ...(applied.length ? { migrations: applied } : {}), ms: since(t) }, "database migrations applied");
   return { db, url, embedded };
 }
 
@@ -144,7 +154,12 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const auth = new Auth(config.jwt, domain);
   const gw = { config, accounts, messaging, roster: new Roster(db, delivery), blocking, messageActions: new MessageActions(delivery, domain, (accountId, jid) => blocking.blocksJid(accountId, jid)), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control), auth, metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
+  const t = performance.now();
+  log.info({ service: config.xmpp.service, domain, mode: config.xmpp.linkMode }, "connecting to XMPP server");
   await control.start();
+  if (link.online) log.info({ ms: since(t) }, "component connected");
+  else if (!control.holder) log.info({ ms: since(t) }, "standby: another instance holds the component link");
+  else log.info({ ms: since(t) }, "component link not up yet: starting without it, retrying in the background");
   await dispatcher.start();
   const address = await app.listen({ host: config.host, port: config.port });
 

@@ -7,8 +7,9 @@ import { startGateway } from "./gateway.js";
 /** Starts the gateway and returns; the process then runs until a signal stops it (and exits). */
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel, undefined, config.logFormat);
+  const started = performance.now();
   const running = await startGateway(config, logger);
-  logger.info({ url: running.url, domain: config.xmpp.domain }, "balcony listening");
+  logger.info({ url: running.url, domain: config.xmpp.domain, ms: Math.round(performance.now() - started) }, "balcony listening");
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { ConfigError, loadConfig, parseDuration, type Config } from "../config.js";
 import { Auth } from "../http/auth.js";
 import { CliError, describeUrl, EXIT, openCommandDatabase, run, type OpenDatabase } from "./common.js";
+import type { DatabaseProbe } from "../db/health.js";
 import type { Check } from "./doctor-checks.js";
 import type { Output, Tone } from "./output.js";
 
@@ -25,6 +26,21 @@ function configCheck(): { check: Check; config: Config | null } {
 
 const skip = (name: string, why: string): Check => ({ name, status: "skip", detail: why });
 
+const TONE: Record<Check["status"], Tone> = { ok: "ok", fail: "fail", warn: "warn", skip: "skip" };
+
+/** PostgreSQL, opened as every command opens it and probed; `opened` is left open for the checks after it. */
+async function openAndProbe(config: Config, out: Output): Promise<{ check: Check; probe: DatabaseProbe | null; opened: OpenDatabase | null }> {
+  const { databaseCheck } = await import("./doctor-checks.js");
+  let opened: OpenDatabase;
+  try {
+    opened = await openCommandDatabase(config, out);
+  } catch (err) {
+    const [detail, fix] = err instanceof CliError ? [err.message, err.fix] : [`cannot start the embedded PostgreSQL: ${(err as Error).message}`, "set DATABASE_URL, or make DATA_DIR a folder the embedded PostgreSQL can use"];
+    return { check: { name: "database", status: "fail", detail, ...(fix ? { fix } : {}) }, probe: null, opened: null };
+  }
+  return { ...(await databaseCheck(opened.db, opened.where)), opened };
+}
+
 async function runChecks(out: Output, opts: { url?: string; maxClockSkew: string }): Promise<Check[]> {
   let maxSkewMs: number;
   try {
@@ -32,29 +48,31 @@ async function runChecks(out: Output, opts: { url?: string; maxClockSkew: string
   } catch (err) {
     throw new CliError("usage", (err as Error).message, undefined, EXIT.usage);
   }
-  const { check, config } = configCheck();
-  const { clockCheck, databaseCheck, defaultGatewayUrl, migrationsCheck, xmppCheck } = await import("./doctor-checks.js");
-  if (!config) return [check, ...["database", "migrations", "clock", "xmpp"].map((n) => skip(n, "needs a valid configuration"))];
-  const checks = [check];
-  let opened: OpenDatabase | null = null;
+  const checks: Check[] = [];
+  // Each check says it starts and how it ended (stderr, for a person: the xmpp check may wait seconds for a timeout).
+  const timed = async <T extends { check: Check }>(name: string, body: () => T | Promise<T>): Promise<T> => {
+    const done = out.step(`checking ${name}`);
+    const result = await body();
+    done(TONE[result.check.status], result.check.status);
+    checks.push(result.check);
+    return result;
+  };
+  const { config } = await timed("configuration", configCheck);
+  const { clockCheck, defaultGatewayUrl, migrationsCheck, xmppCheck } = await import("./doctor-checks.js");
+  if (!config) return [...checks, ...["database", "migrations", "clock", "xmpp"].map((n) => skip(n, "needs a valid configuration"))];
+  const database = await timed("database", () => openAndProbe(config, out));
   try {
-    opened = await openCommandDatabase(config, out);
-  } catch (err) {
-    const [detail, fix] = err instanceof CliError ? [err.message, err.fix] : [`cannot start the embedded PostgreSQL: ${(err as Error).message}`, "set DATABASE_URL, or make DATA_DIR a folder the embedded PostgreSQL can use"];
-    checks.push({ name: "database", status: "fail", detail, ...(fix ? { fix } : {}) });
-  }
-  try {
-    const database = opened ? await databaseCheck(opened.db, opened.where) : null;
-    if (database) checks.push(database.check);
-    const db = database?.probe && opened ? opened.db : null;
-    const migrations = db
-      ? await migrationsCheck(db).catch((err: Error): Check => ({ name: "migrations", status: "fail", detail: `cannot read the migrations: ${err.message}`, fix: "check that prisma/migrations ships with this installation and that the database user may read _prisma_migrations" }))
-      : skip("migrations", "needs the database");
-    checks.push(migrations);
-    checks.push(database?.probe ? clockCheck(database.probe, maxSkewMs) : skip("clock", "needs the database"));
-    checks.push(await xmppCheck(config, db, opts.url ?? defaultGatewayUrl(config)));
+    const probe = database.probe;
+    const db = probe && database.opened ? database.opened.db : null;
+    await timed("migrations", async () => ({
+      check: db
+        ? await migrationsCheck(db).catch((err: Error): Check => ({ name: "migrations", status: "fail", detail: `cannot read the migrations: ${err.message}`, fix: "check that prisma/migrations ships with this installation and that the database user may read _prisma_migrations" }))
+        : skip("migrations", "needs the database"),
+    }));
+    await timed("clock", () => ({ check: probe ? clockCheck(probe, maxSkewMs) : skip("clock", "needs the database") }));
+    await timed("xmpp", async () => ({ check: await xmppCheck(config, db, opts.url ?? defaultGatewayUrl(config)) }));
   } finally {
-    await opened?.close();
+    await database.opened?.close();
   }
   return checks;
 }
@@ -76,8 +94,6 @@ Checks:
                  XMPP server (never without the database: that is where a
                  gateway elsewhere shows). With XMPP_LINK_MODE=all (no lease),
                  pass --url of a running instance.`;
-
-const TONE: Record<Check["status"], Tone> = { ok: "ok", fail: "fail", warn: "warn", skip: "skip" };
 
 export function doctorCommand(program: Command): void {
   program

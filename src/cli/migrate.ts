@@ -17,7 +17,7 @@ export function migrateCommand(program: Command): void {
       run(cmd, async (out) => {
         const config = commandConfig({ ...UNUSED.xmpp, ...UNUSED.jwt });
         const { migrate } = await import("../db/migrate.js");
-        const { applied, where } = await withDatabase(config, out, async (db, where) => ({ applied: await migrate(db.pool), where }));
+        const { applied, where } = await withDatabase(config, out, async (db, where) => ({ applied: await migrate(db.pool, undefined, () => out.note("another process (a gateway starting?) is applying migrations: waiting for it")), where }));
         if (out.json) return out.data({ applied, database: where });
         if (applied.length === 0) return out.line(`${where}: ${out.paint("ok", "up to date")}, no migration to apply`);
         out.table(["APPLIED MIGRATION"], applied.map((name) => [name]));

@@ -28,6 +28,8 @@ export class Output {
   readonly color: boolean;
   /** stdout is a terminal: a person reads it (rather than a pipe or `$(...)`). */
   readonly tty: boolean;
+  /** A step's line is open on stderr ("checking database… "): what else is written there starts a new line. */
+  private stepOpen = false;
 
   constructor(
     readonly json: boolean,
@@ -51,15 +53,45 @@ export class Output {
     this.stream.write(JSON.stringify(value, null, 2) + "\n");
   }
 
+  private get errorsColor(): boolean {
+    return this.errors.isTTY === true && this.errors.hasColors?.() === true;
+  }
+
+  private endStepLine(): void {
+    if (this.stepOpen) this.errors.write("\n");
+    this.stepOpen = false;
+  }
+
+  /**
+   * Says on stderr that a slow step begins (`checking database… `); the function it returns ends
+   * the line with the outcome and the time taken (`ok (12 ms)`; none for a skipped step). With
+   * --json, only when stderr is a terminal: a script reading stderr gets nothing but errors.
+   */
+  step(label: string): (tone: Tone, outcome: string) => void {
+    if (this.json && this.errors.isTTY !== true) return () => undefined;
+    const started = performance.now();
+    this.endStepLine();
+    this.errors.write(`${label}… `);
+    this.stepOpen = true;
+    return (tone, outcome) => {
+      // A note written meanwhile (say, "starting the embedded PostgreSQL") broke the line: repeat the label.
+      if (!this.stepOpen) this.errors.write(`${label}… `);
+      const took = tone === "skip" ? "" : ` (${Math.round(performance.now() - started)} ms)`;
+      this.errors.write(`${this.errorsColor ? style(tone, outcome) : outcome}${took}\n`);
+      this.stepOpen = false;
+    };
+  }
+
   /** A message for a person that is not the command's output (stderr, so that stdout stays clean). */
   note(text: string): void {
-    const color = this.errors.isTTY === true && this.errors.hasColors?.() === true;
-    this.errors.write((color ? style("dim", text) : text) + "\n");
+    this.endStepLine();
+    this.errors.write((this.errorsColor ? style("dim", text) : text) + "\n");
   }
 
   /** An error for a person, on stderr: what went wrong and how to fix it. */
   error(message: string, fix?: string): void {
-    const color = this.errors.isTTY === true && this.errors.hasColors?.() === true;
+    this.endStepLine();
+    const color = this.errorsColor;
     this.errors.write(`${color ? style("fail", "error:") : "error:"} ${message}\n`);
     if (fix) this.errors.write(`${color ? style("head", "fix:") : "fix:"} ${fix}\n`);
   }

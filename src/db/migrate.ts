@@ -7,7 +7,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type pg from "pg";
 
-const LOCK_KEY = 0x42a1c0; // arbitrary, fixed: "balcony migrations"
+export const LOCK_KEY = 0x42a1c0; // arbitrary, fixed: "balcony migrations"
 
 export const MIGRATIONS_DIR = new URL("../../prisma/migrations/", import.meta.url).pathname;
 
@@ -59,12 +59,21 @@ export async function migrationStatus(pool: pg.Pool, dir = MIGRATIONS_DIR): Prom
   };
 }
 
-export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<string[]> {
+/**
+ * Applies the pending migrations, in order, each in its own transaction; returns their names.
+ * `onWait` is called when another process holds the migration lock, before waiting for it: a
+ * start-up that waits there would otherwise look hung.
+ */
+export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR, onWait?: () => void): Promise<string[]> {
   const files = await migrationFiles(dir);
   const client = await pool.connect();
   const applied: string[] = [];
   try {
-    await client.query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
+    const free = await client.query<{ got: boolean }>("SELECT pg_try_advisory_lock($1) AS got", [LOCK_KEY]);
+    if (!free.rows[0]?.got) {
+      onWait?.();
+      await client.query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
+    }
     await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
       "id" VARCHAR(36) PRIMARY KEY, "checksum" VARCHAR(64) NOT NULL, "finished_at" TIMESTAMPTZ,
       "migration_name" VARCHAR(255) NOT NULL, "logs" TEXT, "rolled_back_at" TIMESTAMPTZ,

@@ -9,6 +9,9 @@ import { JWT_SECRET, startTestGateway, waitFor, type TestGateway } from "../help
 import jwt from "jsonwebtoken";
 import { createTestDatabase } from "../../scripts/harness/database.js";
 import { freePort, startGatewayProcess } from "../../scripts/harness/gateway-process.js";
+import { readdirSync } from "node:fs";
+import pg from "pg";
+import { LOCK_KEY, MIGRATIONS_DIR } from "../../src/db/migrate.js";
 
 describe("logging", () => {
   let server: XmppServer;
@@ -57,6 +60,49 @@ describe("logging", () => {
   });
 });
 
+describe("logging, start-up phases (a gateway process)", () => {
+  it("says as it begins and ends each slow phase, with durations: migrations (and waiting for another instance's), the component link, listening", async () => {
+    const server = await startXmppServer();
+    const db = await createTestDatabase();
+    // Another process (an instance starting, `balcony migrate`) is migrating: this one must say it waits rather than seem to hang.
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    await other.query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
+    const starting = startGatewayProcess(server, db.url, await freePort(), { LOG_LEVEL: "info" });
+    await waitFor(async () => (await other.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted", [LOCK_KEY])).rowCount === 1, 30_000, "the gateway waiting for the migration lock");
+    await other.query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]);
+    await other.end();
+    const gp = await starting;
+    try {
+      const entries = gp
+        .output()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { level: number; msg: string; [k: string]: unknown }); // JSON by default
+      const at = (msg: string) => {
+        const i = entries.findIndex((e) => e.msg === msg);
+        assert.ok(i >= 0, `"${msg}" logged:\n${gp.output()}`);
+        assert.equal(entries[i]!.level, 30, `"${msg}" at info`);
+        return i;
+      };
+      const phases = ["applying database migrations", "another process is applying migrations: waiting for it", "database migrations applied", "connecting to XMPP server", "component connected", "balcony listening"];
+      const order = phases.map(at);
+      assert.deepEqual(order, [...order].sort((x, y) => x - y), `in this order: ${phases.join(", ")}\n${gp.output()}`);
+      const [, , applied, connecting, connected, listening] = order.map((i) => entries[i]!);
+      const shipped = readdirSync(MIGRATIONS_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).length;
+      assert.equal(applied!.applied, shipped, "how many migrations were applied");
+      assert.equal((applied!.migrations as string[]).length, shipped);
+      assert.deepEqual([connecting!.service, connecting!.domain], [server.componentService, server.componentDomain], "where it connects");
+      for (const e of [applied!, connected!, listening!]) assert.ok(typeof e.ms === "number" && e.ms >= 0, `"${e.msg}" has its duration: ${JSON.stringify(e)}`);
+      assert.ok((listening!.ms as number) >= (applied!.ms as number), "the whole start-up takes at least its migrations");
+    } finally {
+      assert.equal(await gp.stop("SIGTERM"), "0");
+      await db.drop();
+      await server.stop();
+    }
+  });
+});
+
 describe("logging, LOG_FORMAT=pretty (a gateway process, as a person runs it)", () => {
   it("writes lines for a person (no JSON, no colour in a pipe) that still hold no token or secret", async () => {
     const server = await startXmppServer();
@@ -77,6 +123,7 @@ describe("logging, LOG_FORMAT=pretty (a gateway process, as a person runs it)", 
         }
       });
       assert.deepEqual(json, [], "no JSON lines");
+      assert.match(gp.output(), /\] INFO: applying database migrations\n[\s\S]*\] INFO: component connected\n\s+part: "xmpp"\n\s+ms: \d+\n/, "the start-up phases as a person reads them");
       assert.match(gp.output(), /\] INFO: incoming request\n(\s+.*\n)*?\s+"url": "\/v1\/accounts"/, "the request as a person reads it");
       assert.ok(!gp.output().includes("\u001b["), "no colour codes when stdout is not a terminal");
       for (const secret of [token, JWT_SECRET, server.componentSecret]) assert.ok(!gp.output().includes(secret), "a secret reached the log");

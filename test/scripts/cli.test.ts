@@ -4,7 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmod, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -388,12 +388,31 @@ describe("balcony CLI", () => {
     assert.match(checks.get("xmpp")!.detail, /no gateway running: connected .* ping round trip/);
     assert.match(checks.get("migrations")!.detail, new RegExp(`all ${MIGRATIONS.length} applied`));
 
+    assert.doesNotMatch(r.stderr, /checking/, "--json in a pipe: no progress lines, stdout is the document alone");
+
     const text = await cli(["doctor"], env);
     assert.equal(text.code, 0, show(text));
     assert.doesNotMatch(text.stdout, ANSI);
     assert.match(text.stdout, /^CHECK\s+STATUS\s+DETAIL$/m);
     for (const name of checks.keys()) assert.match(doctorRow(text.stdout, name), new RegExp(`^${name}\\s+OK\\s+\\S`));
     assert.match(text.stdout, /all checks passed/);
+    // For a person: each check as it runs, on stderr (stdout stays the report), with its time.
+    assert.deepEqual(
+      text.stderr.split("\n").filter(Boolean).map((l) => l.replace(/\d+ ms/, "N ms")),
+      [...checks.keys()].map((name) => `checking ${name}… ok (N ms)`),
+      show(text),
+    );
+    assert.doesNotMatch(text.stdout, /checking/, show(text));
+
+    // --json with a person watching stderr (a terminal): progress there, stdout still one JSON document.
+    const dir = await mkdtemp(join(tmpdir(), "balcony-cli-doctor-"));
+    dirs.push(dir);
+    const file = join(dir, "doctor.json");
+    const command = `node --import tsx src/cli.ts doctor --json > ${file}`;
+    const watched = await finish(spawn("script", ["-qec", command, "/dev/null"], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", TERM: "dumb", ...env }, stdio: ["ignore", "pipe", "pipe"] }));
+    assert.equal(watched.code, 0, show(watched));
+    for (const name of checks.keys()) assert.match(watched.stdout, new RegExp(`checking ${name}… ok \\(\\d+ ms\\)`), show(watched));
+    assert.deepEqual([...checksOf({ ...watched, stdout: await readFile(file, "utf8") }).keys()], [...checks.keys()]);
   });
 
   it("doctor with a gateway running asks it (/readyz, or the link lease) instead of taking the component's only connection", async () => {
@@ -425,6 +444,7 @@ describe("balcony CLI", () => {
     assert.match(doctorRow(closed.stdout, "clock"), /SKIP/);
     assert.match(doctorRow(closed.stdout, "xmpp"), /SKIP\s+needs the database/, "no component connection without knowing whether a gateway holds it");
     assert.match(closed.stdout, /1 check failed: database/);
+    assert.match(closed.stderr, /^checking database… fail \(\d+ ms\)\nchecking migrations… skip\n/m, "progress: a failed check, and a skipped one (no time)");
 
     const missing = await cli(["doctor", "--json"], await envFor(`postgresql://postgres@127.0.0.1:5432/balcony_no_such_db_${process.pid}`));
     assert.equal(missing.code, 1, show(missing));

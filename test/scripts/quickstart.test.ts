@@ -41,6 +41,22 @@ describe("quick start", () => {
       assert.match(out, /event: message\n\s+data: \{.*"body":"Romeo, Romeo! Wherefore art thou Romeo\?"/);
       assert.match(out, /status "delivered"/);
       assert.match(out, /It works/);
+      // Each step is announced before it runs, with the time since the start; the gateway's start-up phases show under their step.
+      const steps = [...out.matchAll(/^==> \[\s*(\d+\.\d)s\] (.*)$/gm)].map((m) => ({ at: Number(m[1]), text: m[2]! }));
+      const order = [/^Loading Balcony/, /^Writing .* with fresh secrets/, /^Starting a local Prosody/, /^Starting Balcony with an embedded PostgreSQL/, /^Creating the account romeo@/, /^Demo 1\/4/, /^Demo 2\/4: Romeo sends Juliet a message/, /^Demo 3\/4/, /^Demo 4\/4/, /^Try it yourself/, /^Stopping Balcony/];
+      assert.deepEqual(
+        order.map((re) => steps.findIndex((s) => re.test(s.text))),
+        order.map((_, i) => i),
+        `every step, in order:\n${steps.map((s) => s.text).join("\n")}`,
+      );
+      assert.ok(
+        steps.every((s, i) => i === 0 || s.at >= steps[i - 1]!.at),
+        "elapsed times only grow",
+      );
+      const startup = out.slice(out.indexOf("Starting Balcony with an embedded PostgreSQL"), out.indexOf("Creating the account"));
+      for (const line of [/^ {4}starting the embedded PostgreSQL/m, /^ {4}embedded PostgreSQL started \(.*\d+ ms\)$/m, /^ {4}applying database migrations$/m, /^ {4}database migrations applied \(applied: \d+, \d+ ms\)$/m, /^ {4}connecting to XMPP server \(service: xmpp:/m, /^ {4}component connected \(\d+ ms\)$/m]) {
+        assert.match(startup, line, "the start-up phases, under their step");
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
