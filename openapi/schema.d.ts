@@ -1247,6 +1247,8 @@ export interface paths {
                     limit?: number;
                     /** @description Session (resource) of this stream */
                     resource?: string;
+                    /** @description A stream ticket (POST /v1/events/tickets) in place of the Authorization header, for EventSource */
+                    ticket?: string;
                 };
                 header?: {
                     "last-event-id"?: string;
@@ -1308,6 +1310,87 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A short-lived ticket for GET /v1/events?ticket= (EventSource cannot send Authorization)
+         * @description The ticket opens event streams of the caller's account and session (the Balcony-Resource header or the token's resource claim) and nothing else. It may be used again until it expires (EventSource reconnects with the same URL), and never outlives the token.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @default 60 */
+                        ttlSeconds?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            ticket: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                            /** @description The account's bare JID */
+                            jid: string;
+                            /** @description The session the ticket's streams belong to, unless ?resource= names one */
+                            resource: string | null;
+                        };
+                    };
+                };
+                /** @description Problem details (application/problem+json) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Problem details (application/problem+json) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Problem details (application/problem+json) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;

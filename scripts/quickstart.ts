@@ -129,6 +129,7 @@ async function main(): Promise<void> {
   }
 
   step("Try it yourself");
+  console.log(`    In a browser, as Romeo (the demo page): ${running.url}/demo#token=${romeo}`);
   console.log(`    export B=${running.url}
     export ADMIN=${admin}
     export ROMEO=${romeo}

@@ -38,6 +38,8 @@ export interface Config {
     audience: string | undefined;
   };
   autoProvision: boolean;
+  /** Serve the demo web page at /demo (static files; it needs a token like any client). */
+  demoPage: boolean;
   sessionGraceSeconds: number;
   eventRetentionMs: number;
   /** How often expired events and idempotency keys are purged. */
@@ -197,6 +199,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
     },
     jwt,
     autoProvision: bool(env, "AUTO_PROVISION", false),
+    demoPage: bool(env, "DEMO_PAGE", true),
     sessionGraceSeconds: int(env, "SESSION_GRACE_SECONDS", 60, 0, 86_400),
     eventRetentionMs: duration(env, "EVENT_RETENTION", "7d"),
     maintenanceIntervalMs: duration(env, "MAINTENANCE_INTERVAL", "10m"),

@@ -15,6 +15,7 @@ import { migrate } from "./db/migrate.js";
 import { Sessions } from "./db/sessions.js";
 import { buildApp } from "./http/app.js";
 import { Auth } from "./http/auth.js";
+import { StreamTickets } from "./services/stream-tickets.js";
 import { Metrics } from "./http/metrics.js";
 import { createLogger } from "./logger.js";
 import { Accounts } from "./services/accounts.js";
@@ -152,7 +153,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
 
   const shutdown = new AbortController();
   const auth = new Auth(config.jwt, domain);
-  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), blocking, messageActions: new MessageActions(delivery, domain, (accountId, jid) => blocking.blocksJid(accountId, jid)), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control), auth, metrics, shutdown: shutdown.signal };
+  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), blocking, messageActions: new MessageActions(delivery, domain, (accountId, jid) => blocking.blocksJid(accountId, jid)), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control), auth, tickets: new StreamTickets(db), metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
   const t = performance.now();
   log.info({ service: config.xmpp.service, domain, mode: config.xmpp.linkMode }, "connecting to XMPP server");

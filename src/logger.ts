@@ -6,10 +6,28 @@ import pretty from "pino-pretty";
 
 export type LogFormat = "json" | "pretty";
 
+/** What a request's log lines show of it (Fastify's fields), without a stream ticket in its URL. */
+interface LoggedRequest {
+  method: string;
+  url: string;
+  host?: string;
+  ip?: string;
+  socket?: { remotePort?: number };
+}
+const requestSerializer = (req: LoggedRequest) => ({
+  method: req.method,
+  // GET /v1/events?ticket=: the ticket is a credential (EventSource puts it in the URL).
+  url: typeof req.url === "string" ? req.url.replace(/([?&]ticket=)[^&#]*/gi, "$1[redacted]") : req.url,
+  host: req.host,
+  remoteAddress: req.ip,
+  remotePort: req.socket?.remotePort,
+});
+
 export function createLogger(level: string, destination?: pino.DestinationStream, format: LogFormat = "json"): Logger {
   const options = {
     level,
-    redact: { paths: ["req.headers.authorization", "req.headers.cookie", "headers.authorization", "*.token", "*.secret", "*.password"], censor: "[redacted]" },
+    redact: { paths: ["req.headers.authorization", "req.headers.cookie", "headers.authorization", "*.token", "*.ticket", "*.secret", "*.password"], censor: "[redacted]" },
+    serializers: { req: requestSerializer },
   };
   if (format === "pretty") {
     const out = destination ?? process.stdout;

@@ -6,7 +6,8 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Redis } from "ioredis";
-import { isApiRequest, type Gateway } from "./context.js";
+import { demoPage } from "./demo.js";
+import { authenticate, isApiRequest, type Gateway } from "./context.js";
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from "./errors.js";
 import { accountRateLimit, registerRateLimits } from "./limits.js";
 import { Problem } from "./schemas.js";
@@ -84,7 +85,7 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
   app.decorateRequest("principal", null);
   await registerRateLimits(base, gw.config.rateLimit, opts.redis ?? null);
   app.addHook("onRequest", async (req) => {
-    if (isApiRequest(req)) req.principal = gw.auth.verify(req.headers.authorization);
+    if (isApiRequest(req)) req.principal = await authenticate(gw, req);
   });
   accountRateLimit(base, gw.config.rateLimit);
   app.addHook("onResponse", async (req, reply) => {
@@ -102,5 +103,6 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
   await app.register(roomRoutes(gw));
   await app.register(blocklistRoutes(gw));
   await app.register(conversationRoutes(gw));
+  if (gw.config.demoPage) await app.register(demoPage);
   return base;
 }

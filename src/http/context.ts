@@ -15,6 +15,7 @@ import type { Roster } from "../services/roster.js";
 import type { Status } from "../services/status.js";
 import type { Webhooks } from "../services/webhooks.js";
 import type { Rooms } from "../services/rooms.js";
+import type { StreamTickets } from "../services/stream-tickets.js";
 import type { Auth, Principal } from "./auth.js";
 import type { Metrics } from "./metrics.js";
 
@@ -32,6 +33,7 @@ export interface Gateway {
   webhooks: Webhooks;
   rooms: Rooms;
   auth: Auth;
+  tickets: StreamTickets;
   metrics: Metrics;
   /** Aborted when the gateway begins to shut down: open streams end, telling clients when to retry. */
   shutdown: AbortSignal;
@@ -49,6 +51,19 @@ declare module "fastify" {
  */
 export function isApiRequest(req: FastifyRequest): boolean {
   return (req.routeOptions.url ?? req.url).startsWith("/v1/");
+}
+
+/**
+ * Who is calling: the bearer token, or, for the event stream only and without a token, a stream
+ * ticket (POST /v1/events/tickets). A ticket never carries the admin scope.
+ */
+export async function authenticate(gw: Gateway, req: FastifyRequest): Promise<Principal> {
+  const ticket = (req.query as { ticket?: unknown } | undefined)?.ticket;
+  if (typeof ticket === "string" && req.headers.authorization === undefined && req.routeOptions.url === "/v1/events") {
+    const holder = await gw.tickets.holder(ticket);
+    return { localpart: holder.localpart, admin: false, resource: holder.resource, exp: holder.expiresAt, nbf: 0 };
+  }
+  return gw.auth.verify(req.headers.authorization);
 }
 
 /** Route-level hook for admin routes: the scope is checked before the body is even validated. */

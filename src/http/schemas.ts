@@ -85,6 +85,7 @@ export const EventsQuery = Type.Object({
   since: Type.Optional(Type.String({ pattern: "^[0-9]{1,18}$", description: "Replay events after this id" })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
   resource: Type.Optional(Type.String({ minLength: 1, maxLength: 1023, pattern: XML_TEXT_PATTERN, description: "Session (resource) of this stream" })),
+  ticket: Type.Optional(Type.String({ maxLength: 100, description: "A stream ticket (POST /v1/events/tickets) in place of the Authorization header, for EventSource" })),
 });
 
 export const AccountView = Type.Object({ jid: Type.String(), createdAt: Type.String({ format: "date-time" }) });

@@ -120,6 +120,14 @@ const ROUTES: Record<string, RouteSpec> = {
       check: (r, w) => (r.text.includes(w.attackerMarker) ? null : "the attacker's own events are missing, so the no-leak check proves nothing"),
     },
   },
+  // A stream ticket is always the caller's own: its jid says whose streams it opens.
+  "POST /v1/events/tickets": {
+    kind: "account",
+    body: () => ({ ttlSeconds: 60 }),
+    ok: 201,
+    okCheck: (r, w) => (r.body?.jid === w.victimJid ? null : `a ticket for ${String(r.body?.jid)}, not the owner`),
+    attacker: { status: 201, check: (r, w) => (r.body?.jid === w.attackerJid ? null : `the attacker got a ticket for ${String(r.body?.jid)}`) },
+  },
   "POST /v1/messages": { kind: "account", body: () => ({ to: CONTACT, body: "matrix probe" }), ok: 202, attacker: { status: 202 } },
   "POST /v1/messages/batch": { kind: "account", body: () => ({ messages: [{ to: CONTACT, body: "matrix probe" }] }), ok: 200, attacker: { status: 200 } },
   "GET /v1/messages": {

@@ -64,6 +64,11 @@ describe("production build from a clean clone", () => {
     assert.equal(sent.status, 202, await sent.text());
     const got = await juliet.waitFor((s) => s.is("message") && s.getChildText("body") === "built and running", 20_000);
     assert.equal(got.attrs.from, `romeo@${server.componentDomain}`);
+    // The demo page's static files are part of the build (copied to dist/http/demo/).
+    const demo = await fetch(`${gp.url}/demo/`);
+    assert.equal(demo.status, 200);
+    assert.match(await demo.text(), /<title>Balcony demo<\/title>/);
+    assert.equal((await fetch(`${gp.url}/demo/demo.js`)).status, 200);
     assert.equal(await gp.stop("SIGTERM"), "0", `the built server stops cleanly on SIGTERM:\n${gp.output()}`);
     gp = undefined;
   });

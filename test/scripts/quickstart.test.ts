@@ -41,6 +41,7 @@ describe("quick start", () => {
       assert.match(out, /event: message\n\s+data: \{.*"body":"Romeo, Romeo! Wherefore art thou Romeo\?"/);
       assert.match(out, /status "delivered"/);
       assert.match(out, /It works/);
+      assert.match(out, /In a browser, as Romeo \(the demo page\): http:\/\/127\.0\.0\.1:\d+\/demo#token=eyJ[\w-]+\.[\w-]+\.[\w-]+$/m);
       // Each step is announced before it runs, with the time since the start; the gateway's start-up phases show under their step.
       const steps = [...out.matchAll(/^==> \[\s*(\d+\.\d)s\] (.*)$/gm)].map((m) => ({ at: Number(m[1]), text: m[2]! }));
       const order = [/^Loading Balcony/, /^Writing .* with fresh secrets/, /^Starting a local Prosody/, /^Starting Balcony with an embedded PostgreSQL/, /^Creating the account romeo@/, /^Demo 1\/4/, /^Demo 2\/4: Romeo sends Juliet a message/, /^Demo 3\/4/, /^Demo 4\/4/, /^Try it yourself/, /^Stopping Balcony/];

@@ -5,7 +5,8 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { EventItemSchema } from "../../domain/events.js";
 import { parseCursor } from "../../services/events.js";
-import { callerAccount, requestedResource, type Gateway } from "../context.js";
+import { TICKET_TTL } from "../../services/stream-tickets.js";
+import { callerAccount, principal, requestedResource, type Gateway } from "../context.js";
 import { EventsQuery, problemResponses, pageLimit } from "../schemas.js";
 import client from "prom-client";
 import { SseStreams } from "../sse.js";
@@ -64,6 +65,32 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         // Built from the catalogue's schemas already: sent as JSON without a second serialization pass.
         const page = await gw.events.page(account, cursor, pageLimit(req.query.limit, 100, 1000), req.query.resource ?? null);
         return reply.type("application/json").send(JSON.stringify(page) as never);
+      },
+    );
+    app.post(
+      "/v1/events/tickets",
+      {
+        schema: {
+          tags: ["events"],
+          summary: "A short-lived ticket for GET /v1/events?ticket= (EventSource cannot send Authorization)",
+          description: "The ticket opens event streams of the caller's account and session (the Balcony-Resource header or the token's resource claim) and nothing else. It may be used again until it expires (EventSource reconnects with the same URL), and never outlives the token.",
+          body: Type.Optional(Type.Object({ ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: TICKET_TTL.max, default: TICKET_TTL.default })) }, { additionalProperties: false })),
+          response: {
+            201: Type.Object({
+              ticket: Type.String(),
+              expiresAt: Type.String({ format: "date-time" }),
+              jid: Type.String({ description: "The account's bare JID" }),
+              resource: Type.Union([Type.String(), Type.Null()], { description: "The session the ticket's streams belong to, unless ?resource= names one" }),
+            }),
+            ...problemResponses(400, 401, 404),
+          },
+        },
+      },
+      async (req, reply) => {
+        const account = await callerAccount(gw, req);
+        const resource = requestedResource(req);
+        const minted = await gw.tickets.mint(account, resource, req.body?.ttlSeconds ?? TICKET_TTL.default, principal(req).exp);
+        return reply.code(201).send({ ticket: minted.ticket, expiresAt: minted.expiresAt.toISOString(), jid: gw.accounts.jid(account.localpart), resource });
       },
     );
   };
