@@ -1,7 +1,8 @@
 // Views: how stored records look to API users. One definition each, used by every route and event.
-import type { RosterItemView } from "./events.js";
+import type { Static } from "@sinclair/typebox";
+import type { MessageViewSchema, RosterItemView } from "./events.js";
 import type { LangText } from "./message.js";
-import { reactionsView, type Attachment, type Marker, type MessageExt } from "./message-features.js";
+import { reactionsView, type Marker, type MessageExt } from "./message-features.js";
 import type { ItemState } from "./subscription.js";
 
 /** A roster item as stored (the subscription state plus the user's name and groups). */
@@ -51,37 +52,8 @@ export interface MessageRecord {
   marker?: string | null;
 }
 
-export type MessageStatus = "queued" | "sent" | "delivered" | "failed" | "received";
-
-export interface MessageView {
-  id: string;
-  direction: "out" | "in";
-  from: string;
-  to: string;
-  type: string;
-  body: LangText | null;
-  subject: LangText | null;
-  thread: string | null;
-  lang: string | null;
-  state: string | null;
-  receipt: boolean;
-  status: MessageStatus;
-  error?: unknown;
-  cursor: string;
-  createdAt: string;
-  updatedAt: string;
-  /** Time of the last correction (XEP-0308), or null. */
-  edited: string | null;
-  /** Time of the retraction (XEP-0424): a tombstone, body null. */
-  retracted: string | null;
-  /** XEP-0444: {emoji: [bare JID, ...]}. */
-  reactions: Record<string, string[]>;
-  /** XEP-0461: the message this one replies to (its id; null when the peer named one we do not have). */
-  replyTo: { id: string | null } | null;
-  attachments: Attachment[];
-  /** XEP-0333: the best marker the peer sent for an outbound message. */
-  marker: Marker | null;
-}
+/** A stored message as the API shows it: the catalogue's schema (history, GET /v1/messages/{id}, `message-update` events). */
+export type MessageView = Static<typeof MessageViewSchema>;
 
 export function messageView(r: MessageRecord): MessageView {
   const ext = (r.ext ?? null) as MessageExt | null;
@@ -98,7 +70,7 @@ export function messageView(r: MessageRecord): MessageView {
     state: r.state,
     receipt: r.receipt,
     // A group message not yet reflected by its room is still on its way.
-    status: (r.status === "written" ? "queued" : r.status) as MessageStatus,
+    status: (r.status === "written" ? "queued" : r.status) as MessageView["status"],
     ...(r.error ? { error: r.error } : {}),
     cursor: String(r.seq),
     createdAt: r.createdAt.toISOString(),
