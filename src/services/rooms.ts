@@ -45,6 +45,12 @@ const REFUSALS: Record<string, ErrorCode> = {
   "service-unavailable": "room-unavailable",
 };
 
+/** The room's error answer to `what` (a join or a nick change) as the API's error. */
+function refusal(room: string, error: RoomRow["error"], what: string, note = ""): AppError {
+  const condition = error?.condition ?? "undefined-condition";
+  return new AppError(REFUSALS[condition] ?? "room-unavailable", `${room} refused ${what}: ${condition}${error?.text ? ` (${error.text})` : ""}${note}`, { condition });
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Rooms {
@@ -88,35 +94,36 @@ export class Rooms {
       await send(account.id, [join]);
       return change ? row.nick : null;
     });
-    if (oldNick !== null) return this.awaitNickChange(account, room, oldNick);
-    const deadline = Date.now() + JOIN_TIMEOUT_MS;
-    // The room answers within milliseconds on a healthy server: look often at first.
-    for (let wait = 5; ; wait = Math.min(wait * 2, 50)) {
-      const row = await findRoom(this.db.prisma, account.id, room);
-      if (!row) throw new AppError("room-not-joined", `the join of ${room} was cancelled`);
-      if (row.status === "joined") return { view: await this.view(row), created: row.created };
-      if (row.status === "failed") {
-        const condition = row.error?.condition ?? "undefined-condition";
-        throw new AppError(REFUSALS[condition] ?? "room-unavailable", `${room} refused the join: ${condition}${row.error?.text ? ` (${row.error.text})` : ""}`, { condition });
-      }
-      if (Date.now() > deadline) throw new AppError("room-unavailable", `${room} did not answer the join within ${JOIN_TIMEOUT_MS / 1000} s; the gateway keeps trying`, { retryAfter: 5 });
-      await sleep(wait);
+    if (oldNick !== null) {
+      const renamed = await this.awaitRoom(account, room, `${room} did not answer the nick change within ${JOIN_TIMEOUT_MS / 1000} s`, (row) => {
+        if (!row) throw new AppError("room-not-joined", `${account.jid} left ${room} during the nick change`);
+        // Renamed: to this nick, or by a change requested at the same time that the room took after it.
+        if (row.nick !== oldNick && row.status === "joined") return row;
+        if (row.error) throw refusal(room, row.error, "the nick change", `; still in the room as ${row.nick}`);
+        return undefined;
+      });
+      return { view: await this.view(renamed), created: false };
     }
+    const joined = await this.awaitRoom(account, room, `${room} did not answer the join within ${JOIN_TIMEOUT_MS / 1000} s; the gateway keeps trying`, (row) => {
+      if (!row) throw new AppError("room-not-joined", `the join of ${room} was cancelled`);
+      if (row.status === "joined") return row;
+      if (row.status === "failed") throw refusal(room, row.error, "the join");
+      return undefined;
+    });
+    return { view: await this.view(joined), created: joined.created };
   }
 
-  /** Waits for the room to confirm the new nick (status 303, then self-presence) or refuse it. */
-  private async awaitNickChange(account: AccountRef, room: string, oldNick: string): Promise<{ view: RoomView; created: boolean }> {
+  /**
+   * Reads the account's row for the room until `answered` says the room answered (a row, or a
+   * thrown refusal); 503 after JOIN_TIMEOUT_MS. The room answers within milliseconds on a healthy
+   * server: look often at first.
+   */
+  private async awaitRoom(account: AccountRef, room: string, timeout: string, answered: (row: RoomRow | null) => RoomRow | undefined): Promise<RoomRow> {
     const deadline = Date.now() + JOIN_TIMEOUT_MS;
     for (let wait = 5; ; wait = Math.min(wait * 2, 50)) {
-      const row = await findRoom(this.db.prisma, account.id, room);
-      if (!row) throw new AppError("room-not-joined", `${account.jid} left ${room} during the nick change`);
-      // Renamed: to this nick, or by a change requested at the same time that the room took after it.
-      if (row.nick !== oldNick && row.status === "joined") return { view: await this.view(row), created: false };
-      if (row.error) {
-        const condition = row.error.condition ?? "undefined-condition";
-        throw new AppError(REFUSALS[condition] ?? "room-unavailable", `${room} refused the nick change: ${condition}${row.error.text ? ` (${row.error.text})` : ""}; still in the room as ${row.nick}`, { condition });
-      }
-      if (Date.now() > deadline) throw new AppError("room-unavailable", `${room} did not answer the nick change within ${JOIN_TIMEOUT_MS / 1000} s`, { retryAfter: 5 });
+      const row = answered(await findRoom(this.db.prisma, account.id, room));
+      if (row) return row;
+      if (Date.now() > deadline) throw new AppError("room-unavailable", timeout, { retryAfter: 5 });
       await sleep(wait);
     }
   }
