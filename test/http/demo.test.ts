@@ -8,9 +8,9 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startTestGateway, uniq, type TestGateway } from "../helpers/gateway.js";
+import { xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { uniq, type TestGateway } from "../helpers/gateway.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 
 // What the functions run in the page see (this file is compiled without the DOM library).
 declare const document: { querySelector(selector: string): { textContent: string | null } | null };
@@ -21,7 +21,7 @@ const CHAT_STATES = "http://jabber.org/protocol/chatstates";
 const WAIT_MS = 10_000;
 
 describe("the demo page in Chromium", () => {
-  let server: XmppServer;
+  let world: XmppWorld<"juliet"> | undefined;
   let gw: TestGateway;
   let juliet: XmppUser;
   let browser: Browser;
@@ -29,15 +29,11 @@ describe("the demo page in Chromium", () => {
   const pageErrors: string[] = [];
 
   before(async () => {
-    server = await startXmppServer("prosody");
-    await server.registerUser("juliet", "pw-juliet");
-    gw = await startTestGateway(server);
-    juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
-    await juliet.sendPresence();
-    // A client that fetched its roster: Prosody delivers subscription answers and roster pushes
+    // Juliet fetches her roster first: Prosody delivers subscription answers and roster pushes
     // only to such "interested" resources (RFC 6121 §2.1.6).
-    await juliet.send(xml("iq", { type: "get", id: "roster-1" }, xml("query", { xmlns: "jabber:iq:roster" })));
-    await juliet.waitFor((s) => s.is("iq") && s.attrs.id === "roster-1" && s.attrs.type === "result");
+    world = await startWorld("prosody", { juliet: "balcony" }, { roster: true });
+    gw = world.gw;
+    juliet = world.users.juliet;
     // --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
     page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
@@ -47,9 +43,7 @@ describe("the demo page in Chromium", () => {
   });
   after(async () => {
     await browser?.close();
-    await juliet?.stop();
-    await gw?.stop();
-    await server?.stop();
+    await world?.stop();
   });
 
   const fromRomeo = (romeoJid: string) => (s: XmlElement) => s.attrs.from?.split("/")[0] === romeoJid;

@@ -10,10 +10,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml, { type Element } from "@xmpp/xml";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import type { XmppServer, XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { accountDriver, type Ev } from "../helpers/account-driver.js";
-import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { gatewaySentinel, isFrom, receivedFrom } from "../helpers/sentinel.js";
 
 const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
@@ -37,34 +38,17 @@ for (const kind of KINDS) {
     let gw: TestGateway;
     let juliet: XmppUser;
     let nurse: XmppUser;
-    let iqs = 0;
+
+    let world: XmppWorld<"juliet" | "nurse"> | undefined;
 
     before(async () => {
-      server = await startXmppServer(kind);
-      await server.registerUser("juliet", "pw-juliet");
-      await server.registerUser("nurse", "pw-nurse");
-      gw = await startTestGateway(server);
       // Interested resources (RFC 6121 §2.1.6): the roster first, then initial presence, so that
       // subscription requests and presence reach these clients.
-      juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
-      await userRoster(juliet);
-      await juliet.sendPresence();
-      nurse = await connectUser(server, "nurse", "pw-nurse", "garden");
-      await userRoster(nurse);
-      await nurse.sendPresence();
+      world = await startWorld(kind, { juliet: "balcony", nurse: "garden" }, { roster: true });
+      ({ server, gw } = world);
+      ({ juliet, nurse } = world.users);
     });
-    after(async () => {
-      await juliet?.stop();
-      await nurse?.stop();
-      await gw?.stop();
-      await server?.stop();
-    });
-
-    async function userRoster(user: XmppUser): Promise<void> {
-      const id = `roster-${++iqs}`;
-      await user.send(xml("iq", { type: "get", id }, xml("query", { xmlns: "jabber:iq:roster" })));
-      await user.waitFor((s) => s.is("iq") && s.attrs.id === id, WAIT);
-    }
+    after(() => world?.stop());
 
     /** A fresh account per test (session "phone"), so tests do not depend on each other. */
     async function account() {

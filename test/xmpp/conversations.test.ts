@@ -11,10 +11,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
-import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import type { XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { accountDriver, type View } from "../helpers/account-driver.js";
-import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { isFrom } from "../helpers/sentinel.js";
 
 const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
@@ -41,27 +42,18 @@ const summary = (items: Conversation[]) => items.map((c) => [c.with, c.unread, c
 
 for (const kind of KINDS) {
   describe(`conversations (${kind})`, () => {
-    let server: XmppServer;
     let gw: TestGateway;
     let juliet: XmppUser;
     let nurse: XmppUser;
 
+    let world: XmppWorld<"juliet" | "nurse"> | undefined;
+
     before(async () => {
-      server = await startXmppServer(kind);
-      await server.registerUser("juliet", "pw-juliet");
-      await server.registerUser("nurse", "pw-nurse");
-      gw = await startTestGateway(server);
-      juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
-      await juliet.sendPresence();
-      nurse = await connectUser(server, "nurse", "pw-nurse", "garden");
-      await nurse.sendPresence();
+      world = await startWorld(kind, { juliet: "balcony", nurse: "garden" });
+      gw = world.gw;
+      ({ juliet, nurse } = world.users);
     });
-    after(async () => {
-      await juliet?.stop();
-      await nurse?.stop();
-      await gw?.stop();
-      await server?.stop();
-    });
+    after(() => world?.stop());
 
     /** A fresh account per test (session "phone"), so tests do not depend on each other. */
     async function account() {

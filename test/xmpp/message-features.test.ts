@@ -13,10 +13,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
-import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import type { XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { accountDriver, type AccountDriver, type Attachment, type Ev } from "../helpers/account-driver.js";
-import { startTestGateway, uniq, type TestGateway } from "../helpers/gateway.js";
+import { uniq, type TestGateway } from "../helpers/gateway.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { isFrom, receivedFrom } from "../helpers/sentinel.js";
 
 const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
@@ -65,27 +66,18 @@ function kindOf(s: XmlElement): string {
 
 for (const kind of KINDS) {
   describe(`message features (${kind})`, () => {
-    let server: XmppServer;
     let gw: TestGateway;
     let juliet: XmppUser;
     let nurse: XmppUser;
 
+    let world: XmppWorld<"juliet" | "nurse"> | undefined;
+
     before(async () => {
-      server = await startXmppServer(kind);
-      await server.registerUser("juliet", "pw-juliet");
-      await server.registerUser("nurse", "pw-nurse");
-      gw = await startTestGateway(server);
-      juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
-      await juliet.sendPresence();
-      nurse = await connectUser(server, "nurse", "pw-nurse", "garden");
-      await nurse.sendPresence();
+      world = await startWorld(kind, { juliet: "balcony", nurse: "garden" });
+      gw = world.gw;
+      ({ juliet, nurse } = world.users);
     });
-    after(async () => {
-      await juliet?.stop();
-      await nurse?.stop();
-      await gw?.stop();
-      await server?.stop();
-    });
+    after(() => world?.stop());
 
     /** A fresh account per test (session "phone"), so tests do not depend on each other. */
     const account = () => accountDriver(gw, { waitMs: WAIT });

@@ -1,0 +1,61 @@
+// The world most integration tests start from: one XMPP server of a kind, real users logged in to
+// it, and a test gateway on it. Stopped in reverse; a start that fails half-way stops what it
+// started before it throws (a before() hook that throws leaves nothing for after() to stop).
+import { randomBytes } from "node:crypto";
+import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, xml, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { startTestGateway, type TestGateway } from "./gateway.js";
+
+export interface WorldOptions {
+  /** Each user fetches its roster before its initial presence: an "interested resource" (RFC 6121 §2.1.6), which servers send roster pushes and subscription stanzas to. */
+  roster?: boolean;
+  /** The gateway's extra environment. */
+  env?: Record<string, string>;
+}
+
+export interface XmppWorld<U extends string> {
+  server: XmppServer;
+  gw: TestGateway;
+  /** Each user logged in (password `pw-<name>`, the resource it was given) and available. */
+  users: Record<U, XmppUser>;
+  stop(): Promise<void>;
+}
+
+/** Fetches the user's roster (RFC 6121 §2.1.3), which makes its session an interested resource. */
+export async function fetchRoster(user: XmppUser, timeoutMs = 20_000): Promise<void> {
+  const id = `roster-${randomBytes(4).toString("hex")}`;
+  await user.send(xml("iq", { type: "get", id }, xml("query", { xmlns: "jabber:iq:roster" })));
+  await user.waitFor((s) => s.is("iq") && s.attrs.id === id, timeoutMs);
+}
+
+/** Starts the server, registers and logs in `users` (name -> resource), then the gateway. */
+export async function startWorld<U extends string>(kind: XmppServerKind, users: Record<U, string>, opts: WorldOptions = {}): Promise<XmppWorld<U>> {
+  const started: XmppUser[] = [];
+  let server: XmppServer | undefined;
+  let gw: TestGateway | undefined;
+  const stop = async () => {
+    for (const u of started) await u.stop();
+    try {
+      await gw?.stop();
+    } finally {
+      await server?.stop();
+    }
+  };
+  try {
+    server = await startXmppServer(kind);
+    for (const name of Object.keys(users)) await server.registerUser(name, `pw-${name}`);
+    gw = await startTestGateway(server, opts.env);
+    const logged = {} as Record<U, XmppUser>;
+    for (const [name, resource] of Object.entries(users) as [U, string][]) {
+      const user = await connectUser(server, name, `pw-${name}`, resource);
+      started.push(user);
+      if (opts.roster) await fetchRoster(user);
+      await user.sendPresence();
+      logged[name] = user;
+    }
+    return { server, gw, users: logged, stop };
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+}
