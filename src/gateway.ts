@@ -144,16 +144,18 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   delivery.start();
   presence.start();
 
+  const tickets = new StreamTickets(db);
   const janitor = setInterval(() => {
     void purgeEvents(db.prisma, new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
     void messages.releaseExpiredKeys().catch(() => undefined);
     void webhookStore.purgeDeliveries(new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
+    void tickets.purgeExpired().catch(() => undefined);
   }, Math.max(100, config.maintenanceIntervalMs));
   janitor.unref();
 
   const shutdown = new AbortController();
   const auth = new Auth(config.jwt, domain);
-  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), blocking, messageActions: new MessageActions(delivery, domain, (accountId, jid) => blocking.blocksJid(accountId, jid)), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control), auth, tickets: new StreamTickets(db), metrics, shutdown: shutdown.signal };
+  const gw = { config, accounts, messaging, roster: new Roster(db, delivery), blocking, messageActions: new MessageActions(delivery, domain, (accountId, jid) => blocking.blocksJid(accountId, jid)), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control), auth, tickets, metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
   const t = performance.now();
   log.info({ service: config.xmpp.service, domain, mode: config.xmpp.linkMode }, "connecting to XMPP server");

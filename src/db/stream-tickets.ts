@@ -8,9 +8,7 @@ export interface TicketRow {
   expiresAt: Date;
 }
 
-/** Stores a ticket, and drops the ones that expired (tickets are few and short-lived: no sweeper). */
 export async function insertTicket(tx: AnyTx, hash: string, accountId: number, resource: string | null, expiresAt: Date): Promise<void> {
-  await sql(tx, `DELETE FROM stream_ticket WHERE expires_at < now() - interval '1 minute'`, []);
   await sql(tx, `INSERT INTO stream_ticket (hash, account_id, resource, expires_at) VALUES ($1, $2, $3, $4)`, [hash, accountId, resource, expiresAt]);
 }
 
@@ -23,4 +21,9 @@ export async function findTicket(tx: AnyTx, hash: string): Promise<TicketRow | n
     [hash],
   );
   return rows[0] ?? null;
+}
+
+/** Drops expired tickets (the gateway's periodic maintenance; an expired one is refused anyway). */
+export async function purgeExpiredTickets(tx: AnyTx): Promise<void> {
+  await sql(tx, "DELETE FROM stream_ticket WHERE expires_at < now()", []);
 }

@@ -6,7 +6,7 @@
 // after that the page mints another. Kept in Postgres: any instance accepts a ticket.
 import { createHash, randomBytes } from "node:crypto";
 import type { Database } from "../db/client.js";
-import { findTicket, insertTicket } from "../db/stream-tickets.js";
+import { findTicket, insertTicket, purgeExpiredTickets } from "../db/stream-tickets.js";
 import type { Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 
@@ -31,6 +31,11 @@ export class StreamTickets {
     const expiresAt = new Date(Math.min(Date.now() + ttlSeconds * 1000, tokenExp));
     await insertTicket(this.db.prisma, hashOf(ticket), account.id, resource, expiresAt);
     return { ticket, expiresAt };
+  }
+
+  /** Maintenance: forgets expired tickets. */
+  purgeExpired(): Promise<void> {
+    return purgeExpiredTickets(this.db.prisma);
   }
 
   /** Who a ticket stands for; 401 when it is unknown or expired. */

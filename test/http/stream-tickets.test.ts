@@ -5,10 +5,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
+import pg from "pg";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, xml, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { createLogger } from "../../src/logger.js";
-import { startTestGateway, uniq, type TestGateway } from "../helpers/gateway.js";
+import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { SseClient } from "../helpers/sse.js";
 
 describe("stream tickets and the demo page", () => {
@@ -22,7 +23,8 @@ describe("stream tickets and the demo page", () => {
     await server.registerUser("juliet", "pw-juliet");
     // Request logging on, captured: a ticket in a URL must not reach the logs.
     const sink = new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) });
-    gw = await startTestGateway(server, { LOG_REQUESTS: "true", LOG_LEVEL: "info" }, undefined, createLogger("info", sink));
+    // A short maintenance interval: expired tickets are purged by it.
+    gw = await startTestGateway(server, { LOG_REQUESTS: "true", LOG_LEVEL: "info", MAINTENANCE_INTERVAL: "300ms" }, undefined, createLogger("info", sink));
     juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
   });
   after(async () => {
@@ -87,6 +89,16 @@ describe("stream tickets and the demo page", () => {
     await new Promise((r) => setTimeout(r, 1100));
     const expired = await stream(`ticket=${encodeURIComponent(short.body.ticket)}`);
     assert.equal(expired.status, 401);
+    // Maintenance forgets it; the unexpired ticket minted above stays (the sentinel).
+    const db = new pg.Client({ connectionString: gw.db.url });
+    await db.connect();
+    try {
+      const rows = async () => (await db.query<{ expired: boolean }>("SELECT expires_at < now() AS expired FROM stream_ticket")).rows;
+      await waitFor(async () => !(await rows()).some((r) => r.expired), 5000, "expired tickets purged");
+      assert.ok((await rows()).some((r) => !r.expired), "live tickets are kept");
+    } finally {
+      await db.end();
+    }
   });
 
   it("never outlives its token, and refuses a lifetime past the limit", async () => {
