@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { StreamEvent } from "../../src/client.js";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { connectUser, xml, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { xml, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { checkEvent } from "../helpers/event-schema.js";
-import { startTestGateway, uniq, type TestGateway } from "../helpers/gateway.js";
+import { uniq, type TestGateway } from "../helpers/gateway.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const RUN_TIMEOUT_MS = 60_000;
@@ -48,22 +48,16 @@ function printedEvents(out: string): StreamEvent[] {
 }
 
 describe("scripts/example-client.ts (typed client)", () => {
-  let server: XmppServer;
+  let world: XmppWorld<"juliet"> | undefined;
   let gw: TestGateway;
   let juliet: XmppUser;
 
   before(async () => {
-    server = await startXmppServer("prosody");
-    await server.registerUser("juliet", "pw-juliet");
-    gw = await startTestGateway(server);
-    juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
-    await juliet.sendPresence();
+    world = await startWorld("prosody", { juliet: "balcony" });
+    gw = world.gw;
+    juliet = world.users.juliet;
   });
-  after(async () => {
-    await juliet?.stop();
-    await gw?.stop();
-    await server?.stop();
-  });
+  after(() => world?.stop());
 
   it("sends a message that reaches Juliet, and prints her receipt and reply as typed events", async () => {
     const romeo = uniq("romeo");
