@@ -4,6 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml, { type Element } from "@xmpp/xml";
+import { Client } from "undici";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
@@ -246,7 +247,16 @@ for (const kind of KINDS) {
       const roster = await gw.request("GET", "/v1/roster", { token: r.token });
       const etag = roster.headers.get("etag")!;
       assert.equal(etag, `"${roster.body.ver}"`);
-      assert.equal((await gw.request("GET", "/v1/roster", { token: r.token, headers: { "if-none-match": etag } })).status, 304);
+      // A strict client (undici's request) refuses a 304 whose Content-Length is not the 200's
+      // (RFC 9110 §8.6): it carries none, and the connection stays usable.
+      const strict = new Client(gw.url);
+      const notModified = await strict.request({ method: "GET", path: "/v1/roster", headers: { authorization: `Bearer ${r.token}`, "if-none-match": etag } });
+      assert.equal(notModified.statusCode, 304);
+      assert.equal(await notModified.body.text(), "");
+      assert.equal(notModified.headers["content-length"], undefined);
+      assert.equal(notModified.headers.etag, etag);
+      assert.equal((await strict.request({ method: "GET", path: "/healthz" })).statusCode, 200);
+      await strict.close();
       const mark = juliet.stanzas.length;
       assert.equal((await r.call("DELETE", "/v1/roster/juliet@localhost")).status, 204);
       await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= mark && presenceFrom(r.jid, "unsubscribe")(s));

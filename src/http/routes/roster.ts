@@ -44,7 +44,8 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       async (req, reply) => {
         const a = await callerAccount(gw, req);
         const { etag, json } = await gw.roster.read(a.id, req.headers["if-none-match"]);
-        if (json === null) return reply.code(304).header("etag", etag).send(null);
+        // No payload at all: a serialised null would go out as "Content-Length: 4" on a bodiless 304.
+        if (json === null) return reply.code(304).header("etag", etag).send(undefined as never);
         // Already JSON of the response schema's shape, serialised once per roster version: a Buffer
         // payload skips serialization and encoding.
         return reply.header("etag", etag).type("application/json").send(json as never);
