@@ -18,7 +18,8 @@ it("bench/streams.ts --smoke prints every figure beside its target and completes
   assert.equal(code, 0, `exit code ${code}\n${out}\n${err}`);
   for (const figure of [
     /open rate, reconnect .* streams\/s +>= 2,000 streams\/s/,
-    /gateway RSS per stream +-?[\d.,]+ KiB .* <= 16 KiB/,
+    /gateway RSS per stream, first open \(after a full GC\) +-?[\d.,]+ KiB .* <= 16 KiB/,
+    /JS heap \/ external per stream, first open; after reconnect +-?[\d.,]+ \/ -?[\d.,]+ KiB; -?[\d.,]+ \/ -?[\d.,]+ KiB/,
     /gateway CPU, idle .*% of a core +< 2% of a core/,
     /Postgres CPU .*% of a core/,
     /one event to 100 streams of one account: all have it after +[\d.,]+ ms \(100\/100\)/,
