@@ -90,7 +90,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   // Storage.
   const accountStore = new AccountStore(db.prisma);
   const messages = new Messages(db.prisma, db.pool);
-  const sessions = new Sessions(db.prisma);
+  const sessions = new Sessions(db.prisma, db.pool);
   const notifications = new Notifications(url, (m, err) => logger.warn({ err: String(err ?? "") }, m));
   await notifications.start();
   accountStore.listen(notifications);

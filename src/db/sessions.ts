@@ -1,6 +1,7 @@
 // Sessions (resources) of an account, kept alive by their event streams. Counters live in
 // Postgres so every gateway instance sees the same sessions.
 import type { LangText } from "../domain/message.js";
+import type pg from "pg";
 import { retryConflicts, type Db, type Tx } from "./client.js";
 import { Prisma } from "./generated/client.js";
 
@@ -59,7 +60,11 @@ const select = {
 } as const;
 
 export class Sessions {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** For the heartbeat's bulk write: raw pg skips Prisma's parameter handling of 5,000-element arrays. */
+    private readonly pool: pg.Pool,
+  ) {}
 
   /** A stream opened on the session: creates it if new. Returns it as it was before. */
   async streamOpened(accountId: number, resource: string): Promise<{ existed: boolean; deliveredSeq: number }> {
@@ -118,11 +123,16 @@ export class Sessions {
   /** One heartbeat for many sessions with open streams: still there, and what they delivered. */
   async touchMany(items: { accountId: number; resource: string; deliveredSeq: number }[]): Promise<void> {
     if (items.length === 0) return;
-    await retryConflicts(() => this.db.$executeRaw`
-      UPDATE session s SET last_seen_at = now(), delivered_seq = greatest(s.delivered_seq, v.d)
-      FROM unnest(${items.map((i) => i.accountId)}::int[], ${items.map((i) => i.resource)}::text[], ${items.map((i) => BigInt(i.deliveredSeq))}::bigint[])
-        AS v(account_id, resource, d)
-      WHERE s.account_id = v.account_id AND s.resource = v.resource`);
+    await retryConflicts(() =>
+      this.pool.query({
+        // Prepared once per connection: it runs every heartbeat interval for every open stream.
+        name: "sessions-touch-many",
+        text: `UPDATE session s SET last_seen_at = now(), delivered_seq = greatest(s.delivered_seq, v.d)
+               FROM unnest($1::int[], $2::text[], $3::bigint[]) AS v(account_id, resource, d)
+               WHERE s.account_id = v.account_id AND s.resource = v.resource`,
+        values: [items.map((i) => i.accountId), items.map((i) => i.resource), items.map((i) => i.deliveredSeq)],
+      }),
+    );
   }
 
   async touch(accountId: number, resource: string, deliveredSeq: number): Promise<void> {

@@ -129,7 +129,7 @@ export async function setup(): Promise<Env> {
     db,
     accountStore,
     messages: new Messages(db.prisma, db.pool),
-    sessions: new Sessions(db.prisma),
+    sessions: new Sessions(db.prisma, db.pool),
     out,
     domain: DOMAIN,
     log,
