@@ -1,7 +1,7 @@
 // Messages in both directions. Outbound rows are the outbox: written (many requests per
 // statement) before the HTTP 202, then sent, then marked `sent`.
 import type pg from "pg";
-import { exec, type AnyTx, type Db } from "./client.js";
+import type { Db } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import type { Prisma } from "./generated/client.js";
 import type { ChatState, LangText, MessageType, OutboundMessage, WireExt } from "../domain/message.js";
@@ -255,38 +255,6 @@ export class Messages {
    * Stores inbound messages in the caller's transaction, in one statement, their `seq` in the order
    * given (the inbound hot path: one statement per batch of stanzas instead of a Prisma create each).
    */
-  async insertInboundMany(tx: AnyTx, rows: NewInbound[]): Promise<void> {
-    if (rows.length === 0) return;
-    const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
-    const col = <T>(f: (m: NewInbound) => T) => rows.map(f);
-    await exec(
-      tx,
-      `WITH ins AS (INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, status, ext)
-       SELECT u.id, u.account_id, 'in', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, u.stanza_id, 'received', u.ext
-       FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::json[])
-         WITH ORDINALITY AS u(id, account_id, peer, to_jid, from_jid, type, body, subject, thread, lang, receipt, state, stanza_id, ext, n)
-       ORDER BY u.n
-       RETURNING account_id, peer, seq)
-       ${touchConversations("ins", true)}`,
-      [
-        col((m) => m.id),
-        col((m) => m.accountId),
-        col((m) => m.peer),
-        col((m) => m.to),
-        col((m) => m.from),
-        col((m) => m.type),
-        col((m) => json(m.body)),
-        col((m) => json(m.subject)),
-        col((m) => m.thread),
-        col((m) => m.lang),
-        col((m) => m.receipt),
-        col((m) => m.state),
-        col((m) => m.stanzaId),
-        col((m) => json(m.ext)),
-      ],
-    );
-  }
-
   async releaseExpiredKeys(): Promise<number> {
     const { count } = await this.db.message.updateMany({
       where: { idempotencyKey: { not: null }, createdAt: { lt: new Date(Date.now() - IDEMPOTENCY_MS) } },

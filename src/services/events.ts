@@ -90,7 +90,7 @@ export class EventFeed implements FeedPort {
   async page(account: Account, cursor: number | null, limit: number, resource: string | null): Promise<{ items: EventItem[]; nextSince: string }> {
     const start = await this.resyncPoint(account.id, cursor ?? 0);
     const items = start.resync ? [resyncItem(start.after)] : [];
-    for (const e of await readEvents(this.db.prisma, account.id, start.after, limit - items.length, resource)) items.push(item(e));
+    for (const e of await readEvents(this.db.pool, account.id, start.after, limit - items.length, resource)) items.push(item(e));
     return { items, nextSince: String(items.length ? items[items.length - 1]!.id : start.after) };
   }
 
@@ -123,7 +123,7 @@ export class EventFeed implements FeedPort {
   /** @internal The log after `after`, every session's events (a stream picks its own). */
   async read(accountId: number, after: number): Promise<LogEvent[]> {
     this.stats.logReads++;
-    return (await readEvents(this.db.prisma, accountId, after, PAGE, null)).map((e) => ({ seq: e.seq, resource: e.resource, receipt: e.receiptTo !== null && !e.receiptSent, item: item(e) }));
+    return (await readEvents(this.db.pool, accountId, after, PAGE, null)).map((e) => ({ seq: e.seq, resource: e.resource, receipt: e.receiptTo !== null && !e.receiptSent, item: item(e) }));
   }
 
   /** @internal Wakes `fn` whenever the account's log grows (on any instance). */

@@ -3,7 +3,8 @@
 // delivered; error bounces (RFC 6120 §8.3) mark them failed.
 import { randomUUID } from "node:crypto";
 import { prismaTx, type AnyTx } from "../db/client.js";
-import { appendEvents, type NewEvent } from "../db/events.js";
+import type { NewEvent } from "../db/events.js";
+import { storeInbound } from "../db/inbound-writes.js";
 import type { Messages, NewInbound } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
 import type { Account } from "../domain/account.js";
@@ -22,7 +23,7 @@ type Addressed = InboundMessage & { from: Jid; to: Jid; fromRaw: string; toRaw: 
 
 /**
  * What one batch's messages have to write (src/services/inbound.ts): their rows and their events,
- * written together in two statements whenever the batch flushes (before anything else appends to
+ * written together in one statement whenever the batch flushes (before anything else appends to
  * the log, and at the end), so the log keeps arrival order.
  */
 export class PendingWrites {
@@ -45,10 +46,9 @@ export class PendingWrites {
     return hit;
   }
 
-  /** Stores the rows, then appends the events that reference them (one NOTIFY per account). */
+  /** Stores the rows and appends the events that reference them, in one statement (one NOTIFY per account). */
   async flush(tx: AnyTx): Promise<void> {
-    if (this.rows.length) await this.stores.messages.insertInboundMany(tx, this.rows.splice(0));
-    if (this.events.length) await appendEvents(tx, this.events.splice(0));
+    if (this.rows.length || this.events.length) await storeInbound(tx, this.rows.splice(0), this.events.splice(0));
   }
 }
 

@@ -2,7 +2,8 @@
 // presence use cases, processed in arrival order, in batches that share a transaction. Replies
 // (probe answers, auto-answered subscriptions, error bounces) go to the outbound port after commit.
 import type { Accounts } from "../db/accounts.js";
-import { prismaTx, type AnyTx, type Database } from "../db/client.js";
+import { prismaTx, type AnyTx, type Database, type SqlTx } from "../db/client.js";
+import { autocommit } from "../db/inbound-writes.js";
 import { accountJid } from "../domain/account.js";
 import type { ErrorCode } from "../domain/errors.js";
 import { SUBSCRIPTION_TYPES, type InboundStanza } from "../domain/inbound.js";
@@ -33,6 +34,11 @@ function replyFrom(to: Jid | null, domain: string): string {
  */
 const MAX_BATCH = 250;
 const MAX_SLOW = 50;
+
+/** For routing a batch speculatively (Inbound.storeAlone): any statement means it needs a transaction. */
+const NO_STATEMENTS: SqlTx = {
+  query: () => Promise.reject(new Error("this batch needs a transaction")),
+};
 
 /** To an account's room occupancy (XEP-0045): from a room, or an invitation to one. */
 const forRooms = (s: InboundStanza) => s.to?.resource === ROOM_RESOURCE || (s.kind === "message" && s.invitation !== null);
@@ -117,6 +123,7 @@ export class Inbound {
         ? this.delivery.transaction((tx, send) => body(tx, send, some))
         : this.delivery.sqlTransaction((tx, send) => body(tx, send, some));
     try {
+      if (!stanzas.some(slowStanza) && (await this.storeAlone(stanzas))) return;
       await handle(stanzas);
     } catch {
       // One bad stanza must not lose the others: retry each in a transaction of its own.
@@ -128,6 +135,25 @@ export class Inbound {
         });
       }
     }
+  }
+
+  /**
+   * The hot path, plain messages to existing accounts: routed first without any statement, then
+   * their rows and events written in one statement that commits alone (src/db/inbound-writes.ts),
+   * with no BEGIN or COMMIT round trip. False, with nothing written, when the batch needs a real
+   * transaction (a reply to record, any other statement): the caller then runs that.
+   */
+  private async storeAlone(stanzas: InboundStanza[]): Promise<boolean> {
+    const replies: Stanza[] = [];
+    const pending = new PendingWrites(this.stores);
+    try {
+      for (const s of stanzas) await this.route(NO_STATEMENTS, s, replies, pending);
+    } catch {
+      return false;
+    }
+    if (replies.length > 0) return false;
+    await pending.flush(autocommit(this.db.pool));
+    return true;
   }
 
   private error(s: InboundStanza, code: ErrorCode, text?: string): Stanza | null {

@@ -152,7 +152,7 @@ export async function setup(): Promise<Env> {
       const jid = accountJid(row.localpart, DOMAIN);
       return { ...row, jid, ref: { id: row.id, jid } };
     },
-    events: (accountId, after = 0) => readEvents(db.prisma, accountId, after, 1000, null),
+    events: (accountId, after = 0) => readEvents(db.pool, accountId, after, 1000, null),
   };
 }
 
