@@ -90,6 +90,10 @@ frontend balcony
   bind 127.0.0.1:${p.port}
   # Resending a POST/PATCH that an instance may have acted on is safe only with an Idempotency-Key.
   http-request disable-l7-retry if { method POST PATCH } !{ req.hdr(idempotency-key) -m found }
+  # Clients talk to HAProxy, which closes an idle connection after \`timeout http-keep-alive\`
+  # (10 s), but the instances' own "Keep-Alive: timeout=72" passes through: a client trusting it
+  # reuses a connection HAProxy is closing, and its request fails ("fetch failed" in a test).
+  http-after-response set-header keep-alive "timeout=9"
   # Prefer ready instances; when none is ready (XMPP server down), any live one accepts requests.
   use_backend gateways if { nbsrv(gateways) gt 0 }
   default_backend gateways-live

@@ -68,6 +68,10 @@ describe("several instances behind HAProxy (Prosody, XMPP_LINK_MODE=single)", ()
         assert.equal(states[holder], "up", `sample ${k}: the holder changed: ${bed.cluster.describe(states)}`);
         await sleep(350);
       }
+      // Through the balancer, clients are told HAProxy's idle timeout (10 s, margin kept), not the
+      // instances' 72 s: trusting that, a client reused a connection HAProxy was closing.
+      const idle = await api(bed.lb, "GET", "/healthz");
+      assert.equal(idle.headers.get("keep-alive"), "timeout=9");
       // API.md: /readyz is 200 on the holder and on a standby (both 200 while some instance holds the link).
       const statuses = await Promise.all([0, 1, 2].map((i) => bed.cluster.readyz(i)));
       const wrong = statuses.flatMap((r, i) => (r.status === 200 ? [] : [`${name(i)} (xmpp "${r.xmpp}") answered ${r.status}`]));
