@@ -109,6 +109,18 @@ export async function pgTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
   }
 }
 
+/**
+ * Statements on the pool, each its own transaction (autocommit), retried when Postgres picks one
+ * as a deadlock's victim (nothing of it committed). For a single statement that is everything a
+ * transaction would give, without the BEGIN and COMMIT round trips.
+ */
+export function autocommit(pool: pg.Pool): SqlTx {
+  return { query: async <R>(text: string, values: unknown[]) => (await retryConflicts(() => pool.query(text, values))).rows as R[] };
+}
+
+/** A JSON column's parameter for the unnest() bulk statements: SQL NULL for null or undefined. */
+export const jsonParam = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
+
 function sqlTransaction<T>(pool: pg.Pool, fn: (tx: SqlTx) => Promise<T>): Promise<T> {
   return pgTransaction(pool, (client) => fn({ query: async <R>(text: string, values: unknown[]) => (await client.query(text, values)).rows as R[] }));
 }

@@ -1,15 +1,13 @@
 // The inbound hot path's writes (src/services/inbound-message.ts): a batch of received messages
 // (rows, direction `in`, status `received`, with their conversations) and the events that announce
-// them, in ONE statement. Alone (autocommit) that statement is the whole transaction, so a batch of
-// plain messages costs one round trip instead of BEGIN, two statements and COMMIT: at 500 messages
-// a second each is its own batch, and those round trips were most of the gateway's CPU.
-import type pg from "pg";
-import { retryConflicts, sql, type AnyTx, type SqlTx } from "./client.js";
+// them, in ONE statement. Alone (autocommit, src/db/client.ts) that statement is the whole
+// transaction, so a batch of plain messages costs one round trip instead of BEGIN, two statements
+// and COMMIT: at 500 messages a second each is its own batch, and those round trips were most of
+// the gateway's CPU.
+import { jsonParam as json, sql, type AnyTx } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import { planAppend, type NewEvent } from "./events.js";
 import type { NewInbound } from "./messages.js";
-
-const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
 
 /** The CTEs that insert `rows` and touch their conversations, parameters $1..$14. */
 function inboundRows(rows: NewInbound[]): { ctes: string; values: unknown[] } {
@@ -48,22 +46,8 @@ function inboundRows(rows: NewInbound[]): { ctes: string; values: unknown[] } {
  */
 export async function storeInbound(tx: AnyTx, rows: NewInbound[], events: NewEvent[]): Promise<number[]> {
   if (rows.length === 0 && events.length === 0) return [];
-  if (events.length === 0) {
-    const m = inboundRows(rows);
-    await sql(tx, `WITH ${m.ctes} SELECT 1`, m.values);
-    return [];
-  }
   const m = rows.length ? inboundRows(rows) : null;
   const e = planAppend(events, m ? m.values.length + 1 : 1);
   const ctes = m ? `${m.ctes}, ${e.ctes}` : e.ctes;
   return e.seqs(await sql(tx, `WITH ${ctes} ${e.select}`, [...(m?.values ?? []), ...e.values]));
-}
-
-/**
- * Statements on the pool, each its own transaction (autocommit), retried when Postgres picks one
- * as a deadlock's victim (nothing of it committed). For a single statement that is everything a
- * transaction would give, without its two extra round trips.
- */
-export function autocommit(pool: pg.Pool): SqlTx {
-  return { query: async <R>(text: string, values: unknown[]) => (await retryConflicts(() => pool.query(text, values))).rows as R[] };
 }

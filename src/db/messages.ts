@@ -1,7 +1,7 @@
 // Messages in both directions. Outbound rows are the outbox: written (many requests per
 // statement) before the HTTP 202, then sent, then marked `sent`.
 import type pg from "pg";
-import type { Db } from "./client.js";
+import { jsonParam as json, type Db } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import type { Prisma } from "./generated/client.js";
 import type { ChatState, LangText, MessageType, OutboundMessage, WireExt } from "../domain/message.js";
@@ -135,7 +135,6 @@ export class Messages {
     items: NewOutbound[],
     check: { markSent: string[]; countQueuedUpTo: number | null },
   ): Promise<{ results: AcceptedMessage[]; queuedBefore: number | null; otherBefore: boolean }> {
-    const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
     // The UPDATE and the counts read the snapshot from before the INSERT (one statement), so the
     // count is of what was queued ahead of these rows, including the ones being marked sent here.
     const { rows } = await this.pool.query<{ id: string | null; created_at: Date | null; queued: number | null; outbox: boolean | null }>({
@@ -251,10 +250,6 @@ export class Messages {
     return count > 0;
   }
 
-  /**
-   * Stores inbound messages in the caller's transaction, in one statement, their `seq` in the order
-   * given (the inbound hot path: one statement per batch of stanzas instead of a Prisma create each).
-   */
   async releaseExpiredKeys(): Promise<number> {
     const { count } = await this.db.message.updateMany({
       where: { idempotencyKey: { not: null }, createdAt: { lt: new Date(Date.now() - IDEMPOTENCY_MS) } },

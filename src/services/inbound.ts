@@ -2,8 +2,7 @@
 // presence use cases, processed in arrival order, in batches that share a transaction. Replies
 // (probe answers, auto-answered subscriptions, error bounces) go to the outbound port after commit.
 import type { Accounts } from "../db/accounts.js";
-import { prismaTx, type AnyTx, type Database, type SqlTx } from "../db/client.js";
-import { autocommit } from "../db/inbound-writes.js";
+import { autocommit, prismaTx, type AnyTx, type Database, type SqlTx } from "../db/client.js";
 import { accountJid } from "../domain/account.js";
 import type { ErrorCode } from "../domain/errors.js";
 import { SUBSCRIPTION_TYPES, type InboundStanza } from "../domain/inbound.js";
