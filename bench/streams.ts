@@ -3,7 +3,7 @@
 // Starts a test database, Prosody and the gateway as a separate process, then:
 //   1. opens N SSE streams (GET /v1/events, new sessions): N - HOT spread over many accounts
 //      (PER_ACCOUNT each), HOT on one account; the gateway's memory per stream, read after a full
-//      garbage collection (bench/lib/gc-probe.ts) before and after;
+//      garbage collection (bench/lib/gc-probe.mjs) before and after;
 //   2. drops them all at once and reopens them (a mass reconnect after a restart: existing
 //      sessions): the open rate of this phase is the one compared with the target;
 //   3. leaves them idle for IDLE seconds: gateway and Postgres CPU
@@ -352,7 +352,7 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
     if (Date.now() > deadline) throw new Error(`the gateway was not ready after 60 s:\n${logTail()}`);
   }
   const pid = child.pid!;
-  /** The gateway's memory right after a full garbage collection (bench/lib/gc-probe.ts), RSS included. */
+  /** The gateway's memory right after a full garbage collection (bench/lib/gc-probe.mjs), RSS included. */
   const memory = async (): Promise<{ rss: number; heapUsed: number; external: number }> => {
     rmSync(memoryFile, { force: true });
     process.kill(pid, "SIGUSR2");
