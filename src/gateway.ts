@@ -27,7 +27,7 @@ import { Messaging } from "./services/messaging.js";
 import { Presence } from "./services/presence.js";
 import { Roster } from "./services/roster.js";
 import { Status } from "./services/status.js";
-import { StreamSlots } from "./services/stream-slots.js";
+import { StreamSlots } from "./services/local-stream-slots.js";
 import { RedisStreamSlots } from "./db/redis-slots.js";
 import { Redis } from "ioredis";
 import { routeInbound } from "./xmpp/inbound.js";
@@ -109,12 +109,14 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const rooms = new Rooms(db, delivery, domain);
   const blocking = new Blocking(db, blocklists, delivery);
   const messaging = new Messaging(messages, delivery, out, domain, counters, (accountId, room) => rooms.isIn(accountId, room), (accountId, to) => blocking.assertNotBlocked(accountId, to, "body.to"));
-  const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log, blocklists);
+  // Streams here take what inbound appended here as it is, instead of reading it back.
+  const notifier = new EventNotifier(notifications);
+  const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log, blocklists, notifier);
   // Rate limits and stream caps: across instances in Redis when configured, else per instance.
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 1000, lazyConnect: false }) : null;
   redis?.on("error", (err: Error) => logger.warn({ err: err.message }, "redis error"));
   const streamCap = redis ? new RedisStreamSlots(redis, config.maxStreamsPerAccount, 3 * config.sseHeartbeatMs, (o, m) => logger.warn(o, m)) : new StreamSlots(config.maxStreamsPerAccount);
-  const events = new EventFeed(db, sessions, new EventNotifier(notifications), delivery, streamCap, domain);
+  const events = new EventFeed(db, sessions, notifier, delivery, streamCap, domain);
 
   // Webhooks: endpoints managed over HTTP, delivered from the event log by whichever instance leases each endpoint.
   const webhookStore = new WebhookStore(db.pool);

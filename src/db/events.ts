@@ -3,6 +3,7 @@
 // in sequence order, and a reader that has seen N has seen everything below N (no gaps appear
 // later). Each appending transaction NOTIFYs the account id, so every gateway instance wakes
 // the streams of that account.
+import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { sql, type AnyTx, type Db, type Tx as DbTx } from "./client.js";
 import type { DomainEvent } from "../domain/events.js";
@@ -48,11 +49,55 @@ export async function appendEvents(tx: AnyTx, events: NewEvent[]): Promise<numbe
 type AppendedRow = { id: number; base: bigint | number };
 
 /**
+ * An account's events as one statement appended them, read back from that statement (so each is
+ * exactly what a read of the log returns: jsonb's key order, the database's created_at): all of
+ * the account's events in (base, base + events.length], in seq order. Handed to this instance's
+ * streams after commit (EventNotifier.appended), which then need not read them.
+ */
+export interface Appended {
+  accountId: number;
+  base: number;
+  events: StoredEvent[];
+}
+
+/**
+ * What a NOTIFY on CHANNELS.events says: the account and its log's head after the commit, and
+ * the EventNotifier.origin of the instance that wrote it when that instance hands the events to
+ * its own streams itself (they then ignore the NOTIFY, which may arrive before the hand-off).
+ */
+export interface LogGrowth {
+  accountId: number;
+  head: number;
+  origin: string | null;
+}
+
+/** "id:head" or "id:head:origin" (planAppend's payload); null for anything else. */
+export function parseGrowth(payload: string): LogGrowth | null {
+  const m = /^(\d+):(\d+)(?::(.+))?$/.exec(payload);
+  return m ? { accountId: Number(m[1]), head: Number(m[2]), origin: m[3] ?? null } : null;
+}
+
+const STORED_COLUMNS = `seq, type, resource, data, created_at AS "createdAt", receipt_to AS "receiptTo", receipt_id AS "receiptId", receipt_sent AS "receiptSent"`;
+
+interface AppendPlan {
+  ctes: string;
+  /** The statement's final SELECT: a row per account (id, base). */
+  select: string;
+  /** Or this one: a row per event (StoredEvent's columns and account_id). */
+  selectEvents: string;
+  values: unknown[];
+  seqs: (rows: AppendedRow[]) => number[];
+  appended: (rows: (StoredEvent & { accountId: number })[]) => Appended[];
+}
+
+/**
  * appendEvents as parts of a statement, so another statement's CTEs can come before it (the
  * inbound hot path writes its messages and their events in one: src/db/inbound-writes.ts). Its
  * parameters are numbered from $`first`; `seqs` turns the statement's rows into the events' seqs.
+ * `origin`: the NOTIFY names it (see LogGrowth); only for a statement that commits alone and whose
+ * caller hands its events on (EventNotifier.appended) as soon as it returns.
  */
-export function planAppend(events: NewEvent[], first: number): { ctes: string; select: string; values: unknown[]; seqs: (rows: AppendedRow[]) => number[] } {
+export function planAppend(events: NewEvent[], first: number, origin: string | null = null): AppendPlan {
   // Per account: how many events, and each event's rank among them (1-based, in the given order).
   const counts = new Map<number, number>();
   const ranks = events.map((e) => {
@@ -67,7 +112,7 @@ export function planAppend(events: NewEvent[], first: number): { ctes: string; s
       SELECT * FROM unnest(${$(1)}::int[], ${$(2)}::int[]) AS c(account_id, n)
     ), a AS (
       UPDATE account SET last_seq = account.last_seq + c.n FROM c WHERE account.id = c.account_id
-      RETURNING account.id, account.last_seq - c.n AS base
+      RETURNING account.id, account.last_seq - c.n AS base, pg_notify(${$(10)}, account.id || ':' || account.last_seq || ${$(11)}::text) AS n
     ), ev AS (
       INSERT INTO event (account_id, seq, type, resource, data, receipt_to, receipt_id)
       SELECT u.account_id, a.base + u.rank, u.type, u.resource, u.data, u.receipt_to, u.receipt_id
@@ -75,8 +120,10 @@ export function planAppend(events: NewEvent[], first: number): { ctes: string; s
         WITH ORDINALITY AS u(account_id, rank, type, resource, data, receipt_to, receipt_id, n)
       JOIN a ON a.id = u.account_id
       ORDER BY u.n
+      RETURNING account_id AS "accountId", ${STORED_COLUMNS}
     )`,
-    select: `SELECT a.id, a.base FROM a CROSS JOIN LATERAL pg_notify(${$(10)}, a.id::text) AS n`,
+    select: `SELECT a.id, a.base FROM a`,
+    selectEvents: `SELECT * FROM ev ORDER BY "accountId", seq`,
     values: [
       ids,
       ids.map((id) => counts.get(id)!),
@@ -88,12 +135,24 @@ export function planAppend(events: NewEvent[], first: number): { ctes: string; s
       events.map((e) => e.receipt?.to ?? null),
       events.map((e) => e.receipt?.id ?? null),
       CHANNELS.events,
+      origin === null ? "" : `:${origin}`,
     ],
     seqs(rows) {
       const bases = new Map(rows.map((r) => [Number(r.id), Number(r.base)]));
       const missing = ids.find((id) => !bases.has(id));
       if (missing !== undefined) throw new Error(`account ${missing} vanished while appending an event`);
       return events.map((e, i) => bases.get(e.accountId)! + ranks[i]!);
+    },
+    appended(rows) {
+      const out: Appended[] = [];
+      for (const { accountId, ...e } of rows) {
+        const last = out[out.length - 1];
+        if (last?.accountId === accountId) last.events.push(e);
+        else out.push({ accountId, base: e.seq - 1, events: [e] });
+      }
+      const missing = ids.find((id) => !out.some((a) => a.accountId === id));
+      if (missing !== undefined) throw new Error(`account ${missing} vanished while appending an event`);
+      return out;
     },
   };
 }
@@ -107,7 +166,7 @@ export function planAppend(events: NewEvent[], first: number): { ctes: string; s
 export async function readEvents(pool: pg.Pool, accountId: number, after: number, limit: number, resource: string | null): Promise<StoredEvent[]> {
   const { rows } = await pool.query<StoredEvent>({
     name: "read-events",
-    text: `SELECT seq, type, resource, data, created_at AS "createdAt", receipt_to AS "receiptTo", receipt_id AS "receiptId", receipt_sent AS "receiptSent"
+    text: `SELECT ${STORED_COLUMNS}
            FROM event
            WHERE account_id = $1 AND seq > $2::bigint AND ($3::text IS NULL OR resource IS NULL OR resource = $3::text)
            ORDER BY seq LIMIT $4::int`,
@@ -151,19 +210,35 @@ export async function purgeEvents(db: Db, olderThan: Date): Promise<number> {
     WHERE l.account_id = e.account_id AND l.seq < e.seq AND w.disabled_at IS NULL)`;
 }
 
+/**
+ * What a listener hears: the account's log grew to `head` on some instance (a NOTIFY), or this
+ * instance appended `appended` and has committed it (EventNotifier.appended; its NOTIFY follows,
+ * or came first). null: the connection that listens reconnected, anything may have been missed.
+ */
+export type Growth = { head: number; appended?: Appended } | null;
+
 /** Wakes local listeners when any instance appends events for an account. */
 export class EventNotifier {
-  private readonly listeners = new Map<number, Set<() => void>>();
+  /** Names this instance in the NOTIFYs of appends it hands on itself (planAppend's `origin`). */
+  readonly origin = randomUUID();
+  private readonly listeners = new Map<number, Set<(g: Growth) => void>>();
 
   constructor(notifications: Notifications) {
     notifications.on(CHANNELS.events, (payload) => {
       // null: the listener reconnected and may have missed notifications: wake everyone.
-      if (payload === null) this.listeners.forEach((set) => set.forEach((fn) => fn()));
-      else this.listeners.get(Number(payload))?.forEach((fn) => fn());
+      if (payload === null) return this.listeners.forEach((set) => set.forEach((fn) => fn(null)));
+      const g = parseGrowth(payload);
+      // Our own append, handed on by appended(): no need to hear it twice.
+      if (g && g.origin !== this.origin) this.listeners.get(g.accountId)?.forEach((fn) => fn({ head: g.head }));
     });
   }
 
-  subscribe(accountId: number, fn: () => void): () => void {
+  /** Events this instance appended, after their commit: its own listeners may take them as they are. */
+  appended(all: Appended[]): void {
+    for (const a of all) this.listeners.get(a.accountId)?.forEach((fn) => fn({ head: a.base + a.events.length, appended: a }));
+  }
+
+  subscribe(accountId: number, fn: (g: Growth) => void): () => void {
     let set = this.listeners.get(accountId);
     if (!set) this.listeners.set(accountId, (set = new Set()));
     set.add(fn);

@@ -6,7 +6,7 @@
 // the gateway's CPU.
 import { jsonParam as json, sql, type AnyTx } from "./client.js";
 import { touchConversations } from "./conversations.js";
-import { planAppend, type NewEvent } from "./events.js";
+import { planAppend, type Appended, type NewEvent, type StoredEvent } from "./events.js";
 import type { NewInbound } from "./messages.js";
 
 /** The CTEs that insert `rows` and touch their conversations, parameters $1..$14. */
@@ -41,13 +41,21 @@ function inboundRows(rows: NewInbound[]): { ctes: string; values: unknown[] } {
 
 /**
  * Stores received messages and appends events (the messages' and any others, in the order given)
- * in one statement; returns the events' seqs. Data-modifying CTEs all run, on one snapshot; the
- * events reference the rows only by id, inside their data.
+ * in one statement; returns the events as stored, per account (for this instance's streams, once
+ * committed: they need not read them back). Data-modifying CTEs all run, on one snapshot; the
+ * events reference the rows only by id, inside their data. `origin`: see planAppend.
  */
-export async function storeInbound(tx: AnyTx, rows: NewInbound[], events: NewEvent[]): Promise<number[]> {
-  if (rows.length === 0 && events.length === 0) return [];
+export async function storeInbound(tx: AnyTx, rows: NewInbound[], events: NewEvent[], origin: string | null = null): Promise<Appended[]> {
+  if (events.length === 0 && rows.length === 0) return [];
   const m = rows.length ? inboundRows(rows) : null;
-  const e = planAppend(events, m ? m.values.length + 1 : 1);
+  const e = planAppend(events, m ? m.values.length + 1 : 1, "$queryRawUnsafe" in tx ? null : origin);
   const ctes = m ? `${m.ctes}, ${e.ctes}` : e.ctes;
-  return e.seqs(await sql(tx, `WITH ${ctes} ${e.select}`, [...(m?.values ?? []), ...e.values]));
+  const values = [...(m?.values ?? []), ...e.values];
+  // Prisma's raw queries type columns their own way (bigint, jsonb): only raw pg's rows are what
+  // readEvents returns, so only they are handed on.
+  if ("$queryRawUnsafe" in tx) {
+    e.seqs(await sql(tx, `WITH ${ctes} ${e.select}`, values)); // throws if an account vanished
+    return [];
+  }
+  return e.appended(await sql<StoredEvent & { accountId: number }>(tx, `WITH ${ctes} ${e.selectEvents}`, values));
 }

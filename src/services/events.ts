@@ -17,11 +17,12 @@ import type { Stanza } from "../domain/stanza.js";
 import type { StreamCap, StreamSlot } from "../domain/stream-cap.js";
 import { Batcher } from "./batcher.js";
 import type { Delivery } from "./delivery.js";
-import { AccountReader, Follower, PAGE, type EventItem, type FeedPort, type LiveSession, type LogEvent } from "./stream-slots.js";
+import { AccountReader, Follower, PAGE, type EventItem, type FeedPort, type LiveSession, type LogEvent, type LogGrowth } from "./stream-slots.js";
 
 export { Follower, type EventItem, type LogEvent };
 
 const item = (e: StoredEvent): EventItem => ({ id: e.seq, event: e.type as EventType, data: e.data, createdAt: e.createdAt.toISOString() });
+const logEvent = (e: StoredEvent): LogEvent => ({ seq: e.seq, resource: e.resource, receipt: e.receiptTo !== null && !e.receiptSent, item: item(e) });
 const resyncItem = (from: number): EventItem => ({ id: from, event: "resync", data: { reason: "cursor older than the retained event log", from }, createdAt: new Date().toISOString() });
 const key = (accountId: number, resource: string) => `${accountId}\u0000${resource}`;
 
@@ -123,12 +124,12 @@ export class EventFeed implements FeedPort {
   /** @internal The log after `after`, every session's events (a stream picks its own). */
   async read(accountId: number, after: number): Promise<LogEvent[]> {
     this.stats.logReads++;
-    return (await readEvents(this.db.pool, accountId, after, PAGE, null)).map((e) => ({ seq: e.seq, resource: e.resource, receipt: e.receiptTo !== null && !e.receiptSent, item: item(e) }));
+    return (await readEvents(this.db.pool, accountId, after, PAGE, null)).map(logEvent);
   }
 
-  /** @internal Wakes `fn` whenever the account's log grows (on any instance). */
-  subscribe(accountId: number, fn: () => void): () => void {
-    return this.notifier.subscribe(accountId, fn);
+  /** @internal Wakes `fn` whenever the account's log grows (on any instance), with the events if this instance appended them. */
+  subscribe(accountId: number, fn: (g: LogGrowth) => void): () => void {
+    return this.notifier.subscribe(accountId, (g) => fn(g && { head: g.head, appended: g.appended && { base: g.appended.base, events: g.appended.events.map(logEvent) } }));
   }
 
   /** @internal A follower closed: its session counts one stream fewer (batched with other closes). */

@@ -3,7 +3,7 @@
 // delivered; error bounces (RFC 6120 §8.3) mark them failed.
 import { randomUUID } from "node:crypto";
 import { prismaTx, type AnyTx } from "../db/client.js";
-import type { NewEvent } from "../db/events.js";
+import type { Appended, NewEvent } from "../db/events.js";
 import { storeInbound } from "../db/inbound-writes.js";
 import type { Messages, NewInbound } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
@@ -31,6 +31,8 @@ export class PendingWrites {
   private readonly events: NewEvent[] = [];
   /** Whether a session exists, per account and resource: asked once per batch. */
   private readonly sessions = new Map<string, Promise<boolean>>();
+  /** What the flushes wrote, as stored: handed to this instance's streams once it commits. */
+  readonly written: Appended[] = [];
 
   constructor(private readonly stores: MessageStores) {}
 
@@ -46,9 +48,9 @@ export class PendingWrites {
     return hit;
   }
 
-  /** Stores the rows and appends the events that reference them, in one statement (one NOTIFY per account). */
-  async flush(tx: AnyTx): Promise<void> {
-    if (this.rows.length || this.events.length) await storeInbound(tx, this.rows.splice(0), this.events.splice(0));
+  /** Stores the rows and appends the events that reference them, in one statement (one NOTIFY per account; `origin`: see planAppend). */
+  async flush(tx: AnyTx, origin: string | null = null): Promise<void> {
+    if (this.rows.length || this.events.length) this.written.push(...(await storeInbound(tx, this.rows.splice(0), this.events.splice(0), origin)));
   }
 }
 

@@ -3,6 +3,7 @@
 // (probe answers, auto-answered subscriptions, error bounces) go to the outbound port after commit.
 import type { Accounts } from "../db/accounts.js";
 import { autocommit, prismaTx, type AnyTx, type Database, type SqlTx } from "../db/client.js";
+import type { Appended } from "../db/events.js";
 import { accountJid } from "../domain/account.js";
 import type { ErrorCode } from "../domain/errors.js";
 import { SUBSCRIPTION_TYPES, type InboundStanza } from "../domain/inbound.js";
@@ -33,6 +34,12 @@ function replyFrom(to: Jid | null, domain: string): string {
  */
 const MAX_BATCH = 250;
 const MAX_SLOW = 50;
+
+/** Where events appended here go once committed (src/db/events.ts EventNotifier). */
+export interface LocalAppends {
+  readonly origin: string;
+  appended(written: Appended[]): void;
+}
 
 /** For routing a batch speculatively (Inbound.storeAlone): any statement means it needs a transaction. */
 const NO_STATEMENTS: SqlTx = {
@@ -79,6 +86,8 @@ export class Inbound {
     private readonly log: ServiceLog,
     /** XEP-0191: nothing from a JID an account blocked reaches it. */
     private readonly blocks: BlockLookup = NO_BLOCKS,
+    /** This instance's streams: they take what a batch appended, once committed, without reading the log. */
+    private readonly streams: LocalAppends | null = null,
   ) {
     // One batch at a time, so events are appended in the order stanzas arrived.
     this.batcher = new Batcher<InboundStanza, void>((batch) => this.process(batch), MAX_BATCH, 1);
@@ -115,6 +124,7 @@ export class Inbound {
       for (const s of some) await this.route(tx, s, replies, pending);
       await pending.flush(tx);
       await send(null, replies);
+      return pending.written;
     };
     // Plain messages need no Prisma model: a raw pg transaction costs less than half the CPU.
     const handle = (some: InboundStanza[]) =>
@@ -123,11 +133,11 @@ export class Inbound {
         : this.delivery.sqlTransaction((tx, send) => body(tx, send, some));
     try {
       if (!stanzas.some(slowStanza) && (await this.storeAlone(stanzas))) return;
-      await handle(stanzas);
+      this.handOff(await handle(stanzas));
     } catch {
       // One bad stanza must not lose the others: retry each in a transaction of its own.
       for (const s of stanzas) {
-        await handle([s]).catch((e: unknown) => {
+        await handle([s]).then((written) => this.handOff(written), (e: unknown) => {
           this.log.warn({ err: String(e), from: s.fromRaw, kind: s.kind }, "inbound stanza could not be stored; bounced to its sender");
           const bounce = this.storeFailure(s);
           if (bounce) bounces.push(bounce);
@@ -151,8 +161,19 @@ export class Inbound {
       return false;
     }
     if (replies.length > 0) return false;
-    await pending.flush(autocommit(this.db.pool));
+    // Committed once it returns, and handed on at once: its NOTIFY can name us (we ignore it then).
+    await pending.flush(autocommit(this.db.pool), this.streams?.origin ?? null);
+    this.handOff(pending.written);
     return true;
+  }
+
+  /** Never throws: what is committed must not be stored again (the NOTIFY wakes the streams anyway). */
+  private handOff(written: Appended[]): void {
+    try {
+      if (written.length) this.streams?.appended(written);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, "handing appended events to streams failed");
+    }
   }
 
   private error(s: InboundStanza, code: ErrorCode, text?: string): Stanza | null {

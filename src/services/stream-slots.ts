@@ -1,6 +1,6 @@
-// What an open event stream holds on this instance: its place under the per-account cap
-// (StreamSlots; without REDIS_URL behind N instances an account may hold up to N times
-// MAX_STREAMS_PER_ACCOUNT streams), and its Follower, fed by the account's shared AccountReader.
+// What an open event stream holds on this instance: its place under the per-account cap (a
+// StreamSlot: src/services/local-stream-slots.ts or src/db/redis-slots.ts), and its Follower, fed
+// by the account's shared AccountReader.
 // Positions are log positions: a follower at P has been handed every event of the account up to
 // seq P that is for its session (the account's events commit in seq order, so a read that returned
 // up to P, or nothing after P, has seen all of them). A joined follower is never behind its
@@ -8,7 +8,7 @@
 // follower behind the reader reads on its own until it can join.
 import type { Account } from "../domain/account.js";
 import type { EventType } from "../domain/events.js";
-import { tooManyStreams, type StreamCap, type StreamSlot } from "../domain/stream-cap.js";
+import type { StreamSlot } from "../domain/stream-cap.js";
 
 export const PAGE = 500;
 /** A joined follower with more events than this waiting for its consumer reads on its own again. */
@@ -31,6 +31,12 @@ export interface LogEvent {
   item: EventItem;
 }
 
+/**
+ * The account's log grew to `head`; with `appended`, this instance wrote every event in
+ * (base, head] and they are these (already committed). null: anything may have been missed.
+ */
+export type LogGrowth = { head: number; appended?: { base: number; events: LogEvent[] } } | null;
+
 /** A session with streams open on this instance. */
 export interface LiveSession {
   accountId: number;
@@ -43,34 +49,11 @@ export interface LiveSession {
 /** What followers and readers need from the EventFeed. */
 export interface FeedPort {
   read(accountId: number, after: number): Promise<LogEvent[]>;
-  subscribe(accountId: number, fn: () => void): () => void;
+  subscribe(accountId: number, fn: (g: LogGrowth) => void): () => void;
   answerReceipts(account: Account, seqs: number[]): Promise<void>;
   closed(live: LiveSession, delivered: number): void;
   deliveredAfterClose(live: LiveSession, delivered: number): void;
   release(reader: AccountReader): void;
-}
-
-export class StreamSlots implements StreamCap {
-  private readonly open = new Map<number, number>();
-
-  constructor(private readonly max: number) {}
-
-  async acquire(accountId: number): Promise<StreamSlot> {
-    const n = this.open.get(accountId) ?? 0;
-    if (n >= this.max) throw tooManyStreams(this.max);
-    this.open.set(accountId, n + 1);
-    let released = false;
-    return {
-      refresh: () => undefined,
-      release: () => {
-        if (released) return;
-        released = true;
-        const left = (this.open.get(accountId) ?? 1) - 1;
-        if (left <= 0) this.open.delete(accountId);
-        else this.open.set(accountId, left);
-      },
-    };
-  }
 }
 
 /** One account's log, read once for all its followers on this instance that are live at `pos`. */
@@ -93,11 +76,23 @@ export class AccountReader {
     private readonly feed: FeedPort,
     readonly accountId: number,
   ) {
-    this.unsubscribe = feed.subscribe(accountId, () => {
-      this.dirty = true;
+    this.unsubscribe = feed.subscribe(accountId, (g) => {
       for (const f of this.all) if (!f.isJoined) f.poke();
+      // This instance's own append: taken as it is if the reader is exactly before it, else read.
+      if (g?.appended && this.take(g.appended)) return;
+      // A NOTIFY for what the reader already has (its own append, taken): no read.
+      if (g && this.pos !== null && this.pos >= g.head) return;
+      this.dirty = true;
       void this.pump();
     });
+  }
+
+  /** Every event of the account in (base, base + n]: pushed to the joined followers if the reader is exactly at base. */
+  private take(a: { base: number; events: LogEvent[] }): boolean {
+    if (this.reading || this.pos !== a.base || this.joined.size === 0) return false;
+    this.pos = a.base + a.events.length;
+    for (const f of this.joined) f.push(a.events, this.pos);
+    return true;
   }
 
   /** The highest position a follower here has written (a new session starts after it). */

@@ -1,7 +1,10 @@
 // One event to an account with hundreds of open streams on one instance: every stream gets it
-// exactly once, and the instance reads the event log once for it (the shared per-account reader,
-// counted by balcony_event_log_reads_total on GET /metrics). Full-JID events reach only their
-// session; a stream that opens behind replays on its own, then follows live without gap or repeat.
+// exactly once. Written elsewhere (another instance, any transaction), the instance reads the
+// event log once for it (the shared per-account reader, counted by balcony_event_log_reads_total
+// on GET /metrics); a message that came in over XMPP and was stored here is handed to the reader
+// as stored, with no read at all, byte for byte what a replay reads. Full-JID events reach only
+// their session; a stream that opens behind replays on its own, then follows live without gap or
+// repeat.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
@@ -41,7 +44,7 @@ describe("shared per-account reader", () => {
   };
   const say = (to: string, body: string) => juliet.sendMessage(to, body);
 
-  it(`${STREAMS} streams of one account each get a bare-JID message exactly once, from one log read`, async () => {
+  it(`${STREAMS} streams of one account each get a bare-JID message exactly once, with no log read; a roster push from one`, async () => {
     await gw.createAccount("crowd");
     const tok = gw.token("crowd");
     for (let i = 0; i < STREAMS; i += 50) streams.push(...(await Promise.all(Array.from({ length: Math.min(50, STREAMS - i) }, (_, k) => gw.sse(`/v1/events?resource=s${i + k}`, tok)))));
@@ -51,14 +54,20 @@ describe("shared per-account reader", () => {
     const before = await reads();
     await say(`crowd@${gw.domain}`, "to everyone");
     await waitFor(() => streams.every((s) => bodies(s).length >= 1), 15_000, "every stream to have the message");
+    assert.equal((await reads()) - before, 0, "stored by this instance: handed to the reader, not read back");
+
+    // Appended by a REST transaction (a roster push, RFC 6121 §2.1.6): one read for all the streams.
+    const put = await gw.request("PUT", "/v1/roster/romeo@example.net", { token: tok, body: { name: "Romeo" } });
+    assert.equal(put.status, 201);
+    await waitFor(() => streams.every((s) => s.events.some((e) => e.event === "roster")), 15_000, "every stream to have the roster push");
     assert.equal((await reads()) - before, 1, "one read of the log for all the account's streams");
 
-    // To one session's full JID: only that stream, again one read; then a bare-JID sentinel.
+    // To one session's full JID: only that stream, again no read; then a bare-JID sentinel.
     const mid = await reads();
     await say(`crowd@${gw.domain}/s7`, "to s7 only");
     await say(`crowd@${gw.domain}`, "sentinel");
     await waitFor(() => streams.every((s) => bodies(s).includes("sentinel")), 15_000, "every stream to have the sentinel");
-    assert.ok((await reads()) - mid <= 2, "at most one read per event");
+    assert.equal((await reads()) - mid, 0, "handed over, not read");
     for (const [i, s] of streams.entries()) {
       assert.deepEqual(bodies(s), i === 7 ? ["to everyone", "to s7 only", "sentinel"] : ["to everyone", "sentinel"], `stream s${i}`);
       const ids = s.events.map((e) => Number(e.id));
@@ -75,12 +84,17 @@ describe("shared per-account reader", () => {
     const want = ["to everyone", "sentinel", "more 0", "more 1", "more 2", "more 3", "more 4"];
     await waitFor(() => bodies(late).length >= want.length, 15_000, "the late stream to catch up");
     await waitFor(() => streams.every((s) => bodies(s).includes("more 4")), 15_000, "every stream to have the last message");
-    // Once joined, it reads with the others: one more event costs one read, whatever the streams.
+    // Once joined, it follows with the others: one more event is handed to them all, no stream reads.
     const before = await reads();
     await say(`crowd@${gw.domain}`, "last");
     await waitFor(() => streams.every((s) => bodies(s).includes("last")), 15_000, "every stream to have the last one");
-    assert.equal((await reads()) - before, 1, "the late stream joined the shared reader");
+    assert.equal((await reads()) - before, 0, "the late stream joined the shared reader");
     assert.deepEqual(bodies(late), [...want, "last"]);
+    // What the late stream replayed (read from the log) is byte for byte what the others were handed.
+    const handed = new Map(streams[0]!.events.map((e) => [e.id, e.data]));
+    const replayed = late.events.filter((e) => bodies(late).slice(0, 2).includes(bodyOf(e)));
+    assert.equal(replayed.length, 2, "the two messages from before the late stream opened");
+    for (const e of replayed) assert.equal(e.data, handed.get(e.id), `event ${e.id}`);
     for (const s of streams.slice(0, 3)) assert.deepEqual(bodies(s).slice(-6), ["more 0", "more 1", "more 2", "more 3", "more 4", "last"]);
   });
 });

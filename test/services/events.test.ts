@@ -5,11 +5,13 @@
 // Open sessions record what they delivered at the shared heartbeat (feed.heartbeat()) and at close.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { autocommit } from "../../src/db/client.js";
 import { appendEvents, EventNotifier, type NewEvent } from "../../src/db/events.js";
+import { storeInbound } from "../../src/db/inbound-writes.js";
 import { Notifications } from "../../src/db/notify.js";
 import { event } from "../../src/domain/events.js";
 import { EventFeed, type EventItem, type Follower } from "../../src/services/events.js";
-import { StreamSlots } from "../../src/services/stream-slots.js";
+import { StreamSlots } from "../../src/services/local-stream-slots.js";
 import { appError, setup, teardown, waitFor, within, type Env, type TestAccount } from "./setup.js";
 
 const MAX_STREAMS = 2;
@@ -54,12 +56,14 @@ describe("EventFeed", () => {
   let env: Env;
   let notifications: Notifications;
   let feed: EventFeed;
+  let notifier: EventNotifier;
 
   before(async () => {
     env = await setup();
     notifications = new Notifications(env.tdb.url, (m, err) => env.log.warn({ err: String(err ?? "") }, m));
     await notifications.start();
-    feed = new EventFeed(env.db, env.sessions, new EventNotifier(notifications), env.delivery, new StreamSlots(MAX_STREAMS), env.domain);
+    notifier = new EventNotifier(notifications);
+    feed = new EventFeed(env.db, env.sessions, notifier, env.delivery, new StreamSlots(MAX_STREAMS), env.domain);
   });
   after(async () => {
     await notifications?.stop();
@@ -158,6 +162,38 @@ describe("EventFeed", () => {
     assert.deepEqual(await env.outbox(), []);
     await env.flush();
     assert.deepEqual(env.out.sent, []);
+  });
+
+  it("what this instance appended is handed to its reader: taken as it is at the reader's position, else read", async () => {
+    const a = await env.account("romeo");
+    const r = new Reader(await feed.open(a, "phone", null));
+    // As Inbound.storeAlone does: one statement that commits alone, its NOTIFY naming this instance.
+    const store = (n: string) => storeInbound(autocommit(env.db.pool), [], [sub(a, n)], notifier.origin);
+    const reads = feed.stats.logReads;
+    const first = r.next("the first hand-over");
+    notifier.appended(await store("one"));
+    assert.deepEqual(view(await first), [subView(1, "one")]);
+    assert.equal(feed.stats.logReads, reads, "taken as handed over");
+
+    // Handed over out of order: the reader is not where the later one begins, so it reads the log.
+    r.resume();
+    const [two, three] = [await store("two"), await store("three")];
+    notifier.appended(three);
+    notifier.appended(two);
+    const got: EventItem[] = [];
+    while (got.length < 2) {
+      got.push(...(await r.next("the log read")));
+      r.resume();
+    }
+    assert.deepEqual(view(got), [subView(2, "two"), subView(3, "three")]);
+
+    // Appended elsewhere (no hand-over): its NOTIFY has the reader read. Its NOTIFY comes after
+    // those of the three above, which wake nothing: two reads for the out-of-order pair (the
+    // second hand-over came while the first read was in flight), one for this.
+    await append([sub(a, "four")]);
+    assert.deepEqual(view(await r.next("the append from elsewhere")), [subView(4, "four")]);
+    assert.equal(feed.stats.logReads - reads, 3);
+    await r.close();
   });
 
   it("a receipt-requesting event sends exactly one receipt, with two followers of the account reading it", async () => {

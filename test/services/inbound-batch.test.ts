@@ -225,7 +225,7 @@ describe("Inbound batches", () => {
       assert.deepEqual(seqs, [ha + 1, hb + 1, ha + 2]);
       await listener.query("SELECT 1"); // notifications sent before this answer have arrived
       await new Promise((r) => setTimeout(r, 50));
-      assert.deepEqual(heard.sort(), [String(a.id), String(b.id)].sort());
+      assert.deepEqual(heard.sort(), [`${a.id}:${ha + 2}`, `${b.id}:${hb + 1}`].sort(), "each account once, with its log's new head");
 
       heard.length = 0;
       await assert.rejects(
