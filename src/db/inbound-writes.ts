@@ -57,5 +57,5 @@ export async function storeInbound(tx: AnyTx, rows: NewInbound[], events: NewEve
     e.seqs(await sql(tx, `WITH ${ctes} ${e.select}`, values)); // throws if an account vanished
     return [];
   }
-  return e.appended(await sql<StoredEvent & { accountId: number }>(tx, `WITH ${ctes} ${e.selectEvents}`, values));
+  return e.appended(await sql<StoredEvent & { accountId: number }>(tx, `WITH ${ctes} ${e.selectEvents}`, values, true));
 }
