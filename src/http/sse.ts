@@ -1,6 +1,6 @@
 // Server-Sent Events (HTML Living Standard §9.2) for the open event streams of one gateway:
 // frames, heartbeats, a retry hint, and back-pressure. The stream's content comes from the
-// Follower it is given. One timer per gateway writes every stream's heartbeat and then calls
+// Follower it is given. One timer per gateway writes every stream's heartbeat (a slice of them at a time) and then calls
 // `onHeartbeat` once (the sessions' batched liveness); a stream holds no timer or closure of its own
 // beyond its close handler, and each event's frame is serialised once however many streams write it.
 import type { FastifyReply } from "fastify";
@@ -21,7 +21,19 @@ export interface SseOptions {
 interface OpenStream {
   res: ServerResponse;
   follower: Follower;
+  /** Its heartbeat slice (see SLICES). */
+  slice: number;
 }
+
+/**
+ * The heartbeat interval is cut into this many slices; each stream belongs to one, and each slice's
+ * streams get their heartbeats at its turn, one interval apart. Written in one burst, 10,000
+ * heartbeats put 10,000 writes in flight at once: they outlived the young generation, and their
+ * garbage cost full collections of a heap that holds every stream (bench/streams.ts: the collector
+ * was 42% of the idle gateway's CPU). A new stream joins the slices in turn; whichever it joins
+ * comes round within one interval, so no stream waits longer than that for a heartbeat.
+ */
+const SLICES = 16;
 
 // JSON.stringify never emits a raw newline, so one data: line carries the whole event.
 const frames = new WeakMap<EventItem, string>();
@@ -33,6 +45,10 @@ function frame(e: EventItem): string {
 
 export class SseStreams {
   private readonly open = new Set<OpenStream>();
+  private readonly slices = Array.from({ length: SLICES }, () => new Set<OpenStream>());
+  /** The slice whose heartbeats are written next, and the one the next stream joins. */
+  private turn = 0;
+  private joining = 0;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: SseOptions) {
@@ -51,15 +67,18 @@ export class SseStreams {
   }
 
   private tick(): void {
-    for (const s of this.open) {
+    for (const s of this.slices[this.turn]!) {
       s.res.write(": heartbeat\n\n");
       s.follower.alive();
     }
-    this.opts.onHeartbeat();
+    this.turn = (this.turn + 1) % SLICES;
+    // Once per interval, after a full round of slices.
+    if (this.turn === 0) this.opts.onHeartbeat();
   }
 
   private finish(s: OpenStream): void {
     if (!this.open.delete(s)) return;
+    this.slices[s.slice]!.delete(s);
     s.follower.close();
     this.opts.onClose();
     if (this.open.size === 0 && this.timer) {
@@ -87,11 +106,13 @@ export class SseStreams {
       "balcony-resource": encodeURIComponent(follower.resource),
     });
     res.write(`retry: ${this.opts.retryMs}\n: session ${follower.resource}\n\n`);
-    const s: OpenStream = { res, follower };
+    const s: OpenStream = { res, follower, slice: this.joining };
+    this.joining = (this.joining + 1) % SLICES;
     this.open.add(s);
+    this.slices[s.slice]!.add(s);
     this.opts.onOpen();
     if (!this.timer) {
-      this.timer = setInterval(() => this.tick(), this.opts.heartbeatMs);
+      this.timer = setInterval(() => this.tick(), this.opts.heartbeatMs / SLICES);
       this.timer.unref();
     }
     if (follower.resync) res.write(frame(follower.resync));

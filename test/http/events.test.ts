@@ -53,6 +53,33 @@ for (const kind of KINDS) {
       await s.close();
     });
 
+    it("spreads heartbeats over the interval, and every stream still gets one within it", async () => {
+      await gw.createAccount("tybalt");
+      const tok = gw.token("tybalt");
+      const streams = await Promise.all(Array.from({ length: 16 }, (_, i) => gw.sse(`/v1/events?resource=h${i}`, tok)));
+      const beats = (s: SseClient) => s.comments.filter((c) => c === "heartbeat").length;
+      try {
+        // One interval (300 ms), plus what this process's polling and a loaded machine add.
+        const within = 300 + 150;
+        await waitFor(() => streams.every((s) => beats(s) >= 1), within, "a first heartbeat on every stream");
+        // From here, when does each stream get its next one?
+        const seen = streams.map(beats);
+        const next: (number | null)[] = streams.map(() => null);
+        const t0 = performance.now();
+        while (next.some((t) => t === null) && performance.now() - t0 < 3000) {
+          for (const [i, s] of streams.entries()) if (next[i] === null && beats(s) > seen[i]!) next[i] = performance.now() - t0;
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        for (const [i, t] of next.entries()) assert.ok(t !== null && t <= within, `stream h${i}: next heartbeat after ${t === null ? "never" : Math.round(t)} ms`);
+        // Moments at which they came, 10 ms or more apart: one burst for all would be one.
+        const times = (next as number[]).sort((a, b) => a - b);
+        const moments = 1 + times.slice(1).filter((t, i) => t - times[i]! >= 10).length;
+        assert.ok(moments >= 8, `heartbeats came at ${moments} moments: ${times.map((t) => Math.round(t)).join(", ")} ms`);
+      } finally {
+        await Promise.all(streams.map((s) => s.close()));
+      }
+    });
+
     it("resumes with Last-Event-ID while messages keep arriving: every message exactly once, in order", async () => {
       await gw.createAccount("mercutio");
       const tok = gw.token("mercutio", { resource: "phone" });
