@@ -96,29 +96,46 @@ export async function deleteItem(tx: Tx, accountId: number, jid: string): Promis
  */
 export async function rosterSnapshot(pool: pg.Pool, accountId: number): Promise<{ ver: number; items: RosterRow[] }> {
   const { rows } = await pool.query<unknown[]>({
-    text: `SELECT a.roster_ver, r.jid, r.name, array_to_json(r.groups)::text, r.subscription, r.ask_out, r.pending_in, r.pending_in_at, r.pending_status, r.approved, r.ver
-           FROM account a LEFT JOIN roster_item r ON r.account_id = a.id AND r.in_roster WHERE a.id = $1 ORDER BY r.jid`,
+    text: `SELECT a.roster_ver, ${ROW_COLUMNS} FROM account a LEFT JOIN roster_item r ON r.account_id = a.id AND r.in_roster WHERE a.id = $1 ORDER BY r.jid`,
     values: [accountId],
     rowMode: "array",
   });
-  const items: RosterRow[] = [];
-  for (const r of rows) {
-    if (r[1] === null) continue; // the account's row alone: an empty roster
-    items.push({
-      jid: r[1] as string,
-      name: r[2] as string | null,
-      groups: JSON.parse(r[3] as string) as string[],
-      subscription: r[4] as Subscription,
-      askOut: r[5] as boolean,
-      pendingIn: r[6] as boolean,
-      pendingInAt: r[7] as Date | null,
-      pendingStatus: r[8] as string | null,
-      approved: r[9] as boolean,
-      inRoster: true,
-      ver: Number(r[10]),
-    });
-  }
-  return { ver: Number(rows[0]?.[0] ?? 0), items };
+  // The account's row alone (no jid): an empty roster.
+  return { ver: Number(rows[0]?.[0] ?? 0), items: rows.filter((r) => r[1] !== null).map((r) => arrayRow(r, 1)) };
+}
+
+/**
+ * What changed in the roster since version `since`, as one snapshot: the version, how many items
+ * are in the roster, and every item saved at a later version (in the roster or no longer). A row
+ * deleted since is not among them: the count is how a caller tells (src/services/roster.ts).
+ */
+export async function rosterChanges(pool: pg.Pool, accountId: number, since: number): Promise<{ ver: number; count: number; changed: RosterRow[] }> {
+  const { rows } = await pool.query<unknown[]>({
+    text: `SELECT a.roster_ver, (SELECT count(*)::int FROM roster_item c WHERE c.account_id = a.id AND c.in_roster), ${ROW_COLUMNS}
+           FROM account a LEFT JOIN roster_item r ON r.account_id = a.id AND r.ver > $2 WHERE a.id = $1`,
+    values: [accountId, since],
+    rowMode: "array",
+  });
+  return { ver: Number(rows[0]?.[0] ?? 0), count: Number(rows[0]?.[1] ?? 0), changed: rows.filter((r) => r[2] !== null).map((r) => arrayRow(r, 2)) };
+}
+
+const ROW_COLUMNS = "r.jid, r.name, array_to_json(r.groups)::text, r.subscription, r.ask_out, r.pending_in, r.pending_in_at, r.pending_status, r.approved, r.ver, r.in_roster";
+
+/** ROW_COLUMNS of a row in array mode, from index `at`. */
+function arrayRow(r: unknown[], at: number): RosterRow {
+  return {
+    jid: r[at] as string,
+    name: r[at + 1] as string | null,
+    groups: JSON.parse(r[at + 2] as string) as string[],
+    subscription: r[at + 3] as Subscription,
+    askOut: r[at + 4] as boolean,
+    pendingIn: r[at + 5] as boolean,
+    pendingInAt: r[at + 6] as Date | null,
+    pendingStatus: r[at + 7] as string | null,
+    approved: r[at + 8] as boolean,
+    ver: Number(r[at + 9]),
+    inRoster: r[at + 10] as boolean,
+  };
 }
 
 export async function rosterVersion(tx: Tx, accountId: number): Promise<number> {

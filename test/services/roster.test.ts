@@ -280,6 +280,32 @@ describe("Roster service", () => {
     await env.flush();
   });
 
+  it("read after a change: the kept document and what changed, byte for byte what a full read gives", async () => {
+    const a = await env.account("romeo");
+    for (const n of ["b", "d", "f", "h"]) await roster.put(a.ref, `${n}@example.net`, { name: n.toUpperCase() });
+    await roster.read(a.id, undefined);
+    const fresh = async () => (await new Roster(env.db, env.delivery).read(a.id, undefined)).json!.toString();
+    const check = async (what: string, full: boolean) => {
+      const before = roster.stats.fullReads;
+      const body = (await roster.read(a.id, undefined)).json!.toString();
+      assert.equal(body, await fresh(), what);
+      assert.equal(roster.stats.fullReads - before, full ? 1 : 0, `${what}: ${full ? "a full read" : "only what changed"}`);
+    };
+    await roster.put(a.ref, "d@example.net", { name: "D2", groups: ["g"] });
+    await check("an item renamed", false);
+    await roster.act(a.ref, "f@example.net", "subscribe");
+    await roster.put(a.ref, "h@example.net", { name: null });
+    await check("two items changed", false);
+    await roster.remove(a.ref, "b@example.net");
+    await check("an item removed (its row deleted)", true);
+    await roster.put(a.ref, "c@example.net", { name: "C" });
+    await check("a new item, in order", true);
+    const other = new Roster(env.db, env.delivery);
+    await other.put(a.ref, "c@example.net", { name: "C2" });
+    await check("changed by another instance", false);
+    await env.flush();
+  });
+
   it("read: concurrent reads of a changed roster share one database read, and none answers with an older version", async () => {
     const a = await env.account("romeo");
     for (let i = 0; i < 20; i++) await roster.put(a.ref, `c${String(i).padStart(2, "0")}@example.net`, { groups: ["g"] });
