@@ -1,8 +1,8 @@
 // The per-account event log. Sequence numbers come from the account row (`last_seq`), taken
 // under that row's lock inside the writing transaction: events of one account therefore commit
 // in sequence order, and a reader that has seen N has seen everything below N (no gaps appear
-// later). Each appending transaction NOTIFYs the account id, so every gateway instance wakes
-// the streams of that account.
+// later). Each appending transaction NOTIFYs the account id and its new head (EventsNotice), so
+// every gateway instance wakes the streams of that account.
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { sql, type AnyTx, type Db, type Tx as DbTx } from "./client.js";
@@ -65,14 +65,14 @@ export interface Appended {
  * the EventNotifier.origin of the instance that wrote it when that instance hands the events to
  * its own streams itself (they then ignore the NOTIFY, which may arrive before the hand-off).
  */
-export interface LogGrowth {
+export interface EventsNotice {
   accountId: number;
   head: number;
   origin: string | null;
 }
 
 /** "id:head" or "id:head:origin" (planAppend's payload); null for anything else. */
-export function parseGrowth(payload: string): LogGrowth | null {
+export function parseEventsNotice(payload: string): EventsNotice | null {
   const m = /^(\d+):(\d+)(?::(.+))?$/.exec(payload);
   return m ? { accountId: Number(m[1]), head: Number(m[2]), origin: m[3] ?? null } : null;
 }
@@ -94,7 +94,7 @@ interface AppendPlan {
  * appendEvents as parts of a statement, so another statement's CTEs can come before it (the
  * inbound hot path writes its messages and their events in one: src/db/inbound-writes.ts). Its
  * parameters are numbered from $`first`; `seqs` turns the statement's rows into the events' seqs.
- * `origin`: the NOTIFY names it (see LogGrowth); only for a statement that commits alone and whose
+ * `origin`: the NOTIFY names it (see EventsNotice); only for a statement that commits alone and whose
  * caller hands its events on (EventNotifier.appended) as soon as it returns.
  */
 export function planAppend(events: NewEvent[], first: number, origin: string | null = null): AppendPlan {
@@ -227,7 +227,7 @@ export class EventNotifier {
     notifications.on(CHANNELS.events, (payload) => {
       // null: the listener reconnected and may have missed notifications: wake everyone.
       if (payload === null) return this.listeners.forEach((set) => set.forEach((fn) => fn(null)));
-      const g = parseGrowth(payload);
+      const g = parseEventsNotice(payload);
       // Our own append, handed on by appended(): no need to hear it twice.
       if (g && g.origin !== this.origin) this.listeners.get(g.accountId)?.forEach((fn) => fn({ head: g.head }));
     });

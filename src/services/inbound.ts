@@ -167,7 +167,10 @@ export class Inbound {
     return true;
   }
 
-  /** Never throws: what is committed must not be stored again (the NOTIFY wakes the streams anyway). */
+  /**
+   * Never throws: what is committed must not be stored again. (Should a hand-over fail, this
+   * instance's streams of the account catch up at its next event; other instances read as usual.)
+   */
   private handOff(written: Appended[]): void {
     try {
       if (written.length) this.streams?.appended(written);

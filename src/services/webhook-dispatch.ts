@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import type { Notifications } from "../db/notify.js";
 import { CHANNELS } from "../db/notify.js";
-import { parseGrowth } from "../db/events.js";
+import { parseEventsNotice } from "../db/events.js";
 import type { LeasedWebhook, Watched, WebhookLanes } from "../db/webhook-lanes.js";
 import type { ServiceLog, WebhookPort } from "./ports.js";
 import { serveLane, type DispatchMetrics, type LaneContext } from "./webhook-lane.js";
@@ -92,7 +92,7 @@ export class WebhookDispatcher {
 
   async start(): Promise<void> {
     this.unsubscribe.push(
-      this.notifications.on(CHANNELS.events, (payload) => this.eventsAppended(payload === null ? null : (parseGrowth(payload)?.accountId ?? null))),
+      this.notifications.on(CHANNELS.events, (payload) => this.eventsAppended(payload === null ? null : (parseEventsNotice(payload)?.accountId ?? null))),
       this.notifications.on(CHANNELS.webhooks, (payload) => {
         if (payload && this.workers.has(payload)) {
           this.stale.add(payload);
