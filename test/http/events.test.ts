@@ -2,9 +2,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import type { XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { waitFor, type TestGateway } from "../helpers/gateway.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { gatewaySentinel } from "../helpers/sentinel.js";
 import type { SseClient, SseEvent } from "../helpers/sse.js";
 
@@ -14,22 +15,16 @@ const bodyOf = (e: SseEvent) => (e.json as { body?: string }).body;
 
 for (const kind of KINDS) {
   describe(`events (${kind})`, () => {
-    let server: XmppServer;
+    let world: XmppWorld<"juliet">;
     let gw: TestGateway;
     let juliet: XmppUser;
 
     before(async () => {
-      server = await startXmppServer(kind);
-      await server.registerUser("juliet", "pw-juliet");
-      gw = await startTestGateway(server, { SSE_HEARTBEAT: "300ms", SSE_RETRY: "1500ms" });
-      juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
-      await juliet.sendPresence();
+      world = await startWorld(kind, { juliet: "balcony" }, { env: { SSE_HEARTBEAT: "300ms", SSE_RETRY: "1500ms" } });
+      ({ gw } = world);
+      juliet = world.users.juliet;
     });
-    after(async () => {
-      await juliet?.stop();
-      await gw?.stop();
-      await server?.stop();
-    });
+    after(() => world?.stop());
 
     const say = (to: string, text: string, extra: Record<string, string> = {}, receipt = false) =>
       juliet.send(xml("message", { to, type: "chat", id: `j-${text}`, ...extra }, xml("body", {}, text), receipt ? xml("request", { xmlns: "urn:xmpp:receipts" }) : null));
@@ -193,8 +188,8 @@ for (const kind of KINDS) {
       const range = (n: number) => Array.from({ length: n }, (_, i) => i);
       const senders = await Promise.all(
         range(USERS).map(async (i) => {
-          await server.registerUser(`sender${i}`, "pw");
-          return connectUser(server, `sender${i}`, "pw", "burst");
+          await world.server.registerUser(`sender${i}`, "pw");
+          return connectUser(world.server, `sender${i}`, "pw", "burst");
         }),
       );
       const streams: SseClient[] = [await gw.sse("/v1/events?since=0&resource=reader-a", tok), await gw.sse("/v1/events?since=0&resource=reader-b", tok)];

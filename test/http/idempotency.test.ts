@@ -3,32 +3,26 @@
 // the same key is 422 `idempotency-key-reused`; after 24 h the key is free and the request is new.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import type { XmppUser } from "../../scripts/harness/xmpp-user.js";
+import type { TestGateway } from "../helpers/gateway.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
 
 describe("idempotency", () => {
-  let server: XmppServer;
+  let world: XmppWorld<"juliet">;
   let gw: TestGateway;
   let juliet: XmppUser;
   let tok: string;
   let romeo: string;
 
   before(async () => {
-    server = await startXmppServer();
-    await server.registerUser("juliet", "pw-juliet");
-    gw = await startTestGateway(server);
+    world = await startWorld("prosody", { juliet: "balcony" });
+    ({ gw } = world);
+    juliet = world.users.juliet;
     romeo = await gw.createAccount("romeo");
     tok = gw.token("romeo");
-    juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
-    await juliet.sendPresence();
   });
-  after(async () => {
-    await juliet?.stop();
-    await gw?.stop();
-    await server?.stop();
-  });
+  after(() => world?.stop());
 
   const post = (body: unknown, key?: string) => gw.request("POST", "/v1/messages", { token: tok, body, headers: key ? { "idempotency-key": key } : {} });
   /** The ids of the messages from Romeo that Juliet received in [start, end). */

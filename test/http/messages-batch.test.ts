@@ -3,33 +3,27 @@
 // persisted before the 200 and delivered to a real XMPP client in order.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import type { XmppUser } from "../../scripts/harness/xmpp-user.js";
+import type { TestGateway } from "../helpers/gateway.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 
 type Result = { id?: string; status?: string | number; createdAt?: string; replayed?: boolean; code?: string; field?: string; detail?: string };
 
 describe("messages batch", () => {
-  let server: XmppServer;
+  let world: XmppWorld<"juliet">;
   let gw: TestGateway;
   let juliet: XmppUser;
   let token: string;
   const sender = () => `romeo@${gw.domain}`;
 
   before(async () => {
-    server = await startXmppServer();
-    await server.registerUser("juliet", "pw-juliet");
-    gw = await startTestGateway(server, { MESSAGE_MAX_CHARS: "2000", MAX_STANZA_BYTES: "4096", BATCH_BODY_LIMIT_BYTES: "1000000" });
+    world = await startWorld("prosody", { juliet: "balcony" }, { env: { MESSAGE_MAX_CHARS: "2000", MAX_STANZA_BYTES: "4096", BATCH_BODY_LIMIT_BYTES: "1000000" } });
+    ({ gw } = world);
+    juliet = world.users.juliet;
     await gw.createAccount("romeo");
     token = gw.token("romeo");
-    juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
-    await juliet.sendPresence();
   });
-  after(async () => {
-    await juliet?.stop();
-    await gw?.stop();
-    await server?.stop();
-  });
+  after(() => world?.stop());
 
   const batch = (messages: unknown, t = token) => gw.request("POST", "/v1/messages/batch", { token: t, body: { messages } });
   /** Bodies juliet received from romeo since `start`, up to and including the one with `last`. */

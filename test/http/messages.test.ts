@@ -2,33 +2,27 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import type { XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { waitFor, type TestGateway } from "../helpers/gateway.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 
 describe("messages", () => {
-  let server: XmppServer;
+  let world: XmppWorld<"juliet">;
   let gw: TestGateway;
   let juliet: XmppUser;
   let romeoToken: string;
   let tybaltToken: string;
 
   before(async () => {
-    server = await startXmppServer();
-    await server.registerUser("juliet", "pw-juliet");
-    gw = await startTestGateway(server);
+    world = await startWorld("prosody", { juliet: "balcony" });
+    ({ gw } = world);
+    juliet = world.users.juliet;
     await gw.createAccount("romeo");
     await gw.createAccount("tybalt");
     romeoToken = gw.token("romeo");
     tybaltToken = gw.token(`tybalt@${gw.domain}`);
-    juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
-    await juliet.sendPresence();
   });
-  after(async () => {
-    await juliet?.stop();
-    await gw?.stop();
-    await server?.stop();
-  });
+  after(() => world?.stop());
 
   const post = (body: unknown, headers: Record<string, string> = {}, token = romeoToken) => gw.request("POST", "/v1/messages", { token, body, headers });
 
