@@ -3,17 +3,17 @@
 // which writes it on the link (at once, on the link holder) and records it as sent once the XMPP
 // server confirmed it.
 import { createHash, randomUUID } from "node:crypto";
-import { LRUCache } from "lru-cache";
 import type { AcceptedMessage, Messages, NewOutbound } from "../db/messages.js";
 import type { Account } from "../domain/account.js";
 import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
-import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
+import { bare, jidToString, parseJid } from "../domain/jid.js";
 import { canonicalJson, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
 import { replyQuote, wireId, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import { Batcher } from "./batcher.js";
+import { cachedJidParser } from "./jid-cache.js";
 import type { Delivery } from "./delivery.js";
 import type { OutboundPort, ServiceMetrics } from "./ports.js";
 
@@ -62,7 +62,7 @@ const outbound = (m: OutboundMessage): OutboundMessage => ({
 export class Messaging {
   private readonly writer: Batcher<NewOutbound, AcceptedMessage>;
   /** Recipients repeat a lot (integrations post to the same JIDs): remember recent parses. */
-  private readonly recipients = new LRUCache<string, Jid | false>({ max: 10_000 });
+  private readonly recipient = cachedJidParser();
 
   constructor(
     private readonly messages: Messages,
@@ -88,12 +88,6 @@ export class Messaging {
       1000,
       1,
     );
-  }
-
-  private recipient(raw: string): Jid | null {
-    let jid = this.recipients.get(raw);
-    if (jid === undefined) this.recipients.set(raw, (jid = parseJid(raw) ?? false));
-    return jid || null;
   }
 
   /** POST /v1/messages: validates, persists, and queues the message for the link. */

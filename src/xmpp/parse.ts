@@ -2,10 +2,9 @@
 // (src/domain/inbound.ts). Anything unknown is normalised here, once: message types (RFC 6121
 // §5.2.2), <show/> values (§4.7.2.1), priorities (§4.7.2.3), language-tagged texts (§5.2.3).
 import type { Element } from "@xmpp/xml";
-import { LRUCache } from "lru-cache";
 import type { InboundFeatures, InboundMessage, InboundMessageType, InboundPresence, InboundStanza, PresenceShow } from "../domain/inbound.js";
 import { MARKERS, type Attachment, type Marker } from "../domain/message-features.js";
-import { parseJid, type Jid } from "../domain/jid.js";
+import { cachedJidParser } from "../services/jid-cache.js";
 import { CHAT_STATES, type ChatState, type LangText } from "../domain/message.js";
 import { mucPresence, type RoomInvitation } from "../domain/muc.js";
 import { readError } from "./errors.js";
@@ -28,18 +27,8 @@ export function readLangText(stanza: Element, name: "body" | "subject" | "status
   return out;
 }
 
-/**
- * Stanzas carry the same few addresses over and over, and preparing a JID (RFC 7622: PRECIS,
- * IDNA) was the costliest part of reading one (12% of the gateway's CPU at inbound throughput,
- * bench/inbound.ts). Parsed JIDs are immutable, so one object serves every stanza; false: invalid.
- */
-const jids = new LRUCache<string, Jid | false>({ max: 10_000 });
-
-function jid(raw: string): Jid | null {
-  let j = jids.get(raw);
-  if (j === undefined) jids.set(raw, (j = parseJid(raw) ?? false));
-  return j || null;
-}
+/** Stanzas carry the same few addresses over and over. */
+const jid = cachedJidParser();
 
 function addressed(stanza: Element) {
   const fromRaw = stanza.attrs.from ?? null;
