@@ -14,19 +14,20 @@ export type Tx = Prisma.TransactionClient;
  * ~0.6 ms for the same statements here.
  */
 export interface SqlTx {
-  /** `prepare`: the text is one of a fixed few, worth preparing once per connection (see prepared()). */
+  /** `prepare`: the text is one of a fixed few, worth preparing once per connection (see queryConfig()). */
   query<R>(text: string, values: unknown[], prepare?: boolean): Promise<R[]>;
 }
 
 const preparedNames = new Map<string, string>();
 
 /**
- * A pg query that runs as a named (prepared) statement: Postgres parses and plans it once per
+ * A pg query, with `prepare` as a named (prepared) statement: Postgres parses and plans it once per
  * connection instead of on every call. For the hot path's large statements that is about a third
  * of their time (storeInbound: 1.5 → 1.0 ms a call). Only for texts from a fixed set: each name
  * stays prepared on every connection of the pool.
  */
-export function prepared(text: string, values: unknown[]): pg.QueryConfig {
+function queryConfig(text: string, values: unknown[], prepare: boolean): pg.QueryConfig {
+  if (!prepare) return { text, values };
   let name = preparedNames.get(text);
   if (!name) preparedNames.set(text, (name = `balcony-${preparedNames.size + 1}`));
   return { name, text, values };
@@ -130,14 +131,14 @@ export async function pgTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
  * transaction would give, without the BEGIN and COMMIT round trips.
  */
 export function autocommit(pool: pg.Pool): SqlTx {
-  return { query: async <R>(text: string, values: unknown[], prepare = false) => (await retryConflicts(() => pool.query(prepare ? prepared(text, values) : { text, values }))).rows as R[] };
+  return { query: async <R>(text: string, values: unknown[], prepare = false) => (await retryConflicts(() => pool.query(queryConfig(text, values, prepare)))).rows as R[] };
 }
 
 /** A JSON column's parameter for the unnest() bulk statements: SQL NULL for null or undefined. */
 export const jsonParam = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 
 function sqlTransaction<T>(pool: pg.Pool, fn: (tx: SqlTx) => Promise<T>): Promise<T> {
-  return pgTransaction(pool, (client) => fn({ query: async <R>(text: string, values: unknown[], prepare = false) => (await client.query(prepare ? prepared(text, values) : { text, values })).rows as R[] }));
+  return pgTransaction(pool, (client) => fn({ query: async <R>(text: string, values: unknown[], prepare = false) => (await client.query(queryConfig(text, values, prepare))).rows as R[] }));
 }
 
 /**

@@ -47,13 +47,14 @@ function inboundRows(rows: NewInbound[]): { ctes: string; values: unknown[] } {
  */
 export async function storeInbound(tx: AnyTx, rows: NewInbound[], events: NewEvent[], origin: string | null = null): Promise<Appended[]> {
   if (events.length === 0 && rows.length === 0) return [];
+  // Prisma's raw queries type columns their own way (bigint, jsonb): only raw pg's rows are what
+  // readEvents returns, so only they are handed on (and only their NOTIFY names the origin).
+  const prisma = "$queryRawUnsafe" in tx;
   const m = rows.length ? inboundRows(rows) : null;
-  const e = planAppend(events, m ? m.values.length + 1 : 1, "$queryRawUnsafe" in tx ? null : origin);
+  const e = planAppend(events, m ? m.values.length + 1 : 1, prisma ? null : origin);
   const ctes = m ? `${m.ctes}, ${e.ctes}` : e.ctes;
   const values = [...(m?.values ?? []), ...e.values];
-  // Prisma's raw queries type columns their own way (bigint, jsonb): only raw pg's rows are what
-  // readEvents returns, so only they are handed on.
-  if ("$queryRawUnsafe" in tx) {
+  if (prisma) {
     e.seqs(await sql(tx, `WITH ${ctes} ${e.select}`, values)); // throws if an account vanished
     return [];
   }
