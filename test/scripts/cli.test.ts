@@ -556,7 +556,8 @@ describe("balcony CLI", () => {
     const added = await cli(["accounts", "add", "romeo"], env); // the gateway's running PostgreSQL
     assert.equal(added.code, 0, show(added));
     gateway.kill("SIGTERM");
-    assert.equal((await stopped).code, 0);
+    const stop = await stopped;
+    assert.equal(stop.code, 0, show(stop));
     assert.equal(await portOpen(Number(env.EMBEDDED_PG_PORT)), false, "the embedded PostgreSQL stopped with the gateway");
 
     const listed = await cli(["accounts", "list", "--json"], env); // started for the command, stopped after
