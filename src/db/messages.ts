@@ -1,5 +1,6 @@
-// Messages in both directions. Outbound rows are the outbox: written (many requests per
-// statement) before the HTTP 202, then sent, then marked `sent`.
+// Messages in both directions. Outbound rows are written `queued` with their entry in the message
+// queue (many requests per statement) before the HTTP 202, then sent, then marked `sent` and
+// taken out of the queue (src/db/outbox.ts).
 import type pg from "pg";
 import { jsonParam as json, type Db } from "./client.js";
 import { touchConversations } from "./conversations.js";
@@ -51,11 +52,21 @@ const IDEMPOTENCY_MS = 24 * 3600_000;
  */
 export const SENT_STATUS = `CASE WHEN type = 'groupchat' THEN 'written'::"MessageStatus" ELSE 'sent'::"MessageStatus" END`;
 /**
- * What waits for the link, as two columns: `queued`, the outbound messages still queued (counted
+ * What waits for the link, as two columns: `queued`, the outbound messages in the queue (counted
  * up to the limit in parameter `param`), and `outbox`, whether any stanza is in the outbox.
  */
 export const queuedAhead = (param: string) =>
-  `(SELECT count(*)::int FROM (SELECT 1 FROM message WHERE status = 'queued' AND direction = 'out' LIMIT ${param}::int) q) AS queued, EXISTS (SELECT 1 FROM outbox) AS outbox`;
+  `(SELECT count(*)::int FROM (SELECT 1 FROM message_queue ORDER BY seq LIMIT ${param}::int) q) AS queued, EXISTS (SELECT 1 FROM outbox) AS outbox`;
+
+/**
+ * Records the outbound messages whose ids are in parameter `param` as sent: out of the queue,
+ * and `sent` (or `written`) unless a receipt, an error or the room's reflection came first.
+ */
+export const markSentCtes = (param: string) =>
+  // The seqs are collected first (an array, by the message's primary key) so that the queue is
+  // searched by its own: whatever the statistics say, neither table is scanned.
+  `dequeued AS (DELETE FROM message_queue WHERE seq = ANY (ARRAY(SELECT seq FROM message WHERE id = ANY(${param}::uuid[])))),
+   marked AS (UPDATE message SET status = ${SENT_STATUS}, updated_at = now() WHERE id = ANY(${param}::uuid[]) AND status = 'queued')`;
 
 const select = {
   id: true,
@@ -135,14 +146,12 @@ export class Messages {
     items: NewOutbound[],
     check: { markSent: string[]; countQueuedUpTo: number | null },
   ): Promise<{ results: AcceptedMessage[]; queuedBefore: number | null; otherBefore: boolean }> {
-    // The UPDATE and the counts read the snapshot from before the INSERT (one statement), so the
-    // count is of what was queued ahead of these rows, including the ones being marked sent here.
+    // The writes and the counts read the snapshot from before the statement, so the count is of
+    // what was queued ahead of these rows, including the ones being marked sent here.
     const { rows } = await this.pool.query<{ id: string | null; created_at: Date | null; queued: number | null; outbox: boolean | null }>({
       // A named (prepared) statement: planned once per connection, not on every request.
       name: "insert-outbound",
-      text: `WITH marked AS (
-         UPDATE message SET status = ${SENT_STATUS}, updated_at = now() WHERE id = ANY($15::uuid[]) AND status = 'queued' RETURNING 1
-       ), ins AS (
+      text: `WITH ${markSentCtes("$15")}, ins AS (
          INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash, ext)
          SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash, u.ext
          FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::text[], $17::json[])
@@ -150,6 +159,8 @@ export class Messages {
          ORDER BY u.n
          ON CONFLICT DO NOTHING
          RETURNING id::text, created_at, account_id, peer, seq
+       ), queue AS (
+         INSERT INTO message_queue (seq, message_id) SELECT seq, id::uuid FROM ins
        ), conv AS (
          ${touchConversations("ins", false)}
        )

@@ -1,17 +1,18 @@
-// The outbound queue the link holder drains: outbound messages (a `message` row is `queued` from
-// its insert until the XMPP server confirmed it) and every other stanza (`outbox` rows, recorded
-// in the transaction of the state change that caused them, deleted once confirmed). Both share one
-// sequence, so the link writes them in the order they were recorded. Rows are claimed with
-// FOR UPDATE SKIP LOCKED, and a claim can be fenced by the link lease (src/db/lease.ts), so no
-// two instances ever send the same row.
+// The outbound queue the link holder drains: outbound messages (a `message_queue` row from the
+// message's insert until the XMPP server confirmed it) and every other stanza (`outbox` rows,
+// recorded in the transaction of the state change that caused them, deleted once confirmed). Both
+// share one sequence, so the link writes them in the order they were recorded. Rows are claimed
+// with FOR UPDATE SKIP LOCKED, and a claim can be fenced by the link lease (src/db/lease.ts), so no
+// two instances ever send the same row. Both tables stay small: the holder vacuums them
+// (tidyQueue), so finding what is queued never walks the history of what was sent.
 import type pg from "pg";
 import type { OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
 import { exec, pgTransaction, type AnyTx } from "./client.js";
-import { queuedAhead, SENT_STATUS, toOutbound } from "./messages.js";
+import { markSentCtes, queuedAhead, SENT_STATUS, toOutbound } from "./messages.js";
 import { CHANNELS, notify } from "./notify.js";
 
-const MARK_SENT = `UPDATE message SET status = ${SENT_STATUS}, updated_at = now() WHERE id = ANY($1::uuid[]) AND status = 'queued'`;
+const MARK_SENT = `WITH ${markSentCtes("$1")} SELECT 1`;
 
 export type Queued = { seq: number; message: OutboundMessage; stanza?: never } | { seq: number; stanza: Stanza; message?: never };
 
@@ -92,10 +93,12 @@ export async function drainOnce(
       });
       if (!held.rows[0]?.ok) return { claimed: 0, more: false };
     }
-    const { rows: messages } = await client.query<Parameters<typeof toOutbound>[0] & { seq: number }>({
+    // A queued message that is gone (its account was deleted) or no longer queued (a receipt or an
+    // error came first) has `id` or `status` other than expected: it leaves the queue unsent.
+    const { rows: messages } = await client.query<Parameters<typeof toOutbound>[0] & { seq: number; status: string | null }>({
       name: "outbox-claim-messages",
-      text: `SELECT seq, id::text, "from", "to", type, body, subject, thread, lang, receipt, state, ext FROM message
-       WHERE status = 'queued' AND direction = 'out' ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      text: `SELECT q.seq, m.id::text, m."from", m."to", m.type, m.body, m.subject, m.thread, m.lang, m.receipt, m.state, m.ext, m.status
+       FROM message_queue q LEFT JOIN message m ON m.id = q.message_id ORDER BY q.seq LIMIT $1 FOR UPDATE OF q SKIP LOCKED`,
       values: [limit],
     });
     const { rows: stanzas } = await client.query<{ seq: number; stanza: OutboxRow }>({
@@ -103,22 +106,34 @@ export async function drainOnce(
       text: "SELECT seq, stanza FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
       values: [limit],
     });
-    const merged: Queued[] = [...messages.map((m) => ({ seq: Number(m.seq), message: toOutbound(m) })), ...stanzas.flatMap((r) => outboxStanzas(r.stanza).map((stanza) => ({ seq: Number(r.seq), stanza })))];
+    const sendable = messages.filter((m) => m.status === "queued");
+    const merged: Queued[] = [...sendable.map((m) => ({ seq: Number(m.seq), message: toOutbound(m) })), ...stanzas.flatMap((r) => outboxStanzas(r.stanza).map((stanza) => ({ seq: Number(r.seq), stanza })))];
     merged.sort((x, y) => x.seq - y.seq);
     // Past the last row of a full list, the other list may be missing rows of lower seq: stop there.
     const full = (n: number, last: number | undefined) => (n === limit && last !== undefined ? Number(last) : Infinity);
     const horizon = Math.min(full(messages.length, messages[limit - 1]?.seq), full(stanzas.length, stanzas[limit - 1]?.seq));
     const rows = merged.filter((q) => q.seq <= horizon);
-    if (rows.length === 0) return { claimed: 0, more: false };
+    const more = horizon !== Infinity || messages.length === limit || stanzas.length === limit;
+    const unsendable = messages.filter((m) => m.status !== "queued" && m.seq <= horizon).map((m) => m.seq);
+    if (rows.length === 0) {
+      if (unsendable.length) await dequeue(client, unsendable);
+      return { claimed: unsendable.length, more: more && unsendable.length > 0 };
+    }
     const outcome = await send(rows);
     if (!outcome) return { claimed: 0, more: false };
+    // Every claimed message is done with: sent, failed or no longer sendable.
+    await dequeue(client, [...unsendable, ...rows.filter((q) => q.message).map((q) => q.seq)]);
     if (outcome.failed.length) {
       await client.query(`UPDATE message SET status = 'failed', error = $2::jsonb, updated_at = now() WHERE id = ANY($1::uuid[])`, [outcome.failed, JSON.stringify(outcome.error)]);
     }
-    if (outcome.sent.length) await client.query({ name: "outbox-mark-sent", text: MARK_SENT, values: [outcome.sent] });
+    if (outcome.sent.length) await client.query({ name: "outbox-sent", text: `UPDATE message SET status = ${SENT_STATUS}, updated_at = now() WHERE id = ANY($1::uuid[]) AND status = 'queued'`, values: [outcome.sent] });
     if (outcome.done.length) await client.query({ name: "outbox-done", text: "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", values: [outcome.done] });
-    return { claimed: rows.length, more: horizon !== Infinity || messages.length === limit || stanzas.length === limit };
+    return { claimed: rows.length + unsendable.length, more };
   });
+}
+
+function dequeue(client: pg.PoolClient, seqs: (number | string)[]): Promise<unknown> {
+  return client.query({ name: "outbox-dequeue", text: "DELETE FROM message_queue WHERE seq = ANY($1::bigint[])", values: [seqs] });
 }
 
 /** Wakes the link holder for rows committed outside `enqueue` (messages inserted by this instance). */
@@ -138,4 +153,24 @@ export async function markSent(pool: pg.Pool, ids: string[]): Promise<void> {
 export async function queuedCounts(pool: pg.Pool, limit: number): Promise<{ queued: number; other: boolean }> {
   const { rows } = await pool.query<{ queued: number; outbox: boolean }>({ name: "outbox-queued-counts", text: `SELECT ${queuedAhead("$1")}`, values: [limit] });
   return { queued: rows[0]!.queued, other: rows[0]!.outbox };
+}
+
+/**
+ * Vacuums the two queue tables. Each confirmed row leaves a dead version there until VACUUM, and
+ * every claim and check of what is queued would step over them; autovacuum may come late (after
+ * a fifth of a table has changed) or not at all. Both tables hold only what waits for the link,
+ * so this takes milliseconds. (VACUUM skips, with a warning, a table the role does not own.)
+ *
+ * Where autovacuum is off, it also analyzes the tables that changed by a tenth since their last
+ * ANALYZE (autovacuum's own rule): the hot statements are prepared once per connection, and
+ * PostgreSQL replans them only when statistics change, so a plan made on an empty table (a seq
+ * scan of `message` to find a message by id) would otherwise stay however large the table grows.
+ */
+export async function tidyQueue(pool: pg.Pool): Promise<void> {
+  await pool.query("VACUUM message_queue, outbox");
+  const { rows } = await pool.query<{ name: string }>(
+    `SELECT quote_ident(relname) AS name FROM pg_stat_user_tables
+     WHERE schemaname = current_schema() AND current_setting('autovacuum') = 'off' AND n_mod_since_analyze > 50 + 0.1 * n_live_tup`,
+  );
+  if (rows.length > 0) await pool.query(`ANALYZE ${rows.map((r) => r.name).join(", ")}`);
 }

@@ -1,22 +1,22 @@
 // Delivery of everything the gateway sends. Use cases record outbound stanzas in Postgres with the
-// state change that caused them (messages as `queued` rows, other stanzas in the outbox); the
+// state change that caused them (messages in the message queue, other stanzas in the outbox); the
 // instance holding the link drains them in sequence order: claim a batch, write it in one socket
 // write, wait for the XMPP server's confirmation (OutboundPort.confirm), then record it as sent in
 // the same transaction. Nothing is written that was not recorded first, and what was not
 // confirmed stays queued for the next drain. Other instances wake the holder through NOTIFY.
 //
-// The direct path: when this instance is the only one writing to the link (single-link mode) and
-// nothing else is queued ahead, the messages it inserts itself go on the link right after their
-// insert commits, without a claim: no other instance sends (so nothing needs locking), and the
-// insert statement itself tells whether anything unknown to us is queued ahead of them
-// (Messages.insertOutboundChecked). They are confirmed by a shared barrier and recorded as sent
+// The direct path: when this instance alone writes to the link (single-link mode) and nothing else
+// is queued ahead, the messages it inserts go on the link right after their insert commits, with
+// no claim: no other instance sends, and the insert statement tells whether anything unknown to us
+// is queued ahead of them (Messages.insertOutboundChecked). They are confirmed by a shared barrier and recorded as sent
 // in bulk (src/services/direct-sends.ts). Any doubt (a wake-up, a failed barrier, a refused
 // stanza) falls back to the drain, which first settles what went out directly.
 import type { AnyTx, Database, SqlTx, Tx } from "../db/client.js";
-import { drainOnce, enqueue, markSent, queuedCounts, wakeHolder, type DrainOutcome, type Queued } from "../db/outbox.js";
+import { drainOnce, enqueue, markSent, queuedCounts, tidyQueue, wakeHolder, type DrainOutcome, type Queued } from "../db/outbox.js";
 import { isSendable, type OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
 import { DirectSends } from "./direct-sends.js";
+import { QueueTidy } from "./queue-tidy.js";
 import type { OutboundPort, ServiceLog, ServiceMetrics } from "./ports.js";
 
 const BATCH = 500;
@@ -64,6 +64,7 @@ export class Delivery {
     () => this.scheduleMark(),
     () => this.kick(),
   );
+  private readonly tidy = new QueueTidy(() => tidyQueue(this.db.pool), (err) => this.log.warn({ err: String(err) }, "vacuuming the outbound queue failed"));
   /** Statements that depend on what `direct` tracks run one at a time (see record()). */
   private serial: Promise<unknown> = Promise.resolve();
   private markTimer: NodeJS.Timeout | null = null;
@@ -85,6 +86,7 @@ export class Delivery {
    * whether anything this instance does not know of is queued, and drain only then.
    */
   private sweep(): void {
+    if (this.canSend) this.tidy.run();
     if (!this.directOpen) return this.kick();
     void this.exclusively(async () => {
       const { queued, other } = await queuedCounts(this.db.pool, this.direct.tracked + 1);
@@ -166,10 +168,11 @@ export class Delivery {
         throw err;
       }
       this.direct.marked(marks, true);
+      this.tidy.took(marks.length);
       const { created, check } = result;
       if (created.length === 0) return result.value;
       // Ahead of these: exactly the direct sends we track (a count above means rows we do not
-      // know of, one below that a receipt or error changed one of ours: either way, drain).
+      // know of: drain; they stay queued whatever a receipt or error did to them meanwhile).
       const clear = open && this.directOpen && check.queuedBefore === tracked && !check.otherBefore;
       if (clear) this.writeDirect(created);
       // While a drain runs, the holder's own inserts do not wake it again (under steady load it
@@ -215,6 +218,7 @@ export class Delivery {
       try {
         await markSent(this.db.pool, ids);
         this.direct.marked(ids, true);
+        this.tidy.took(ids.length);
       } catch (err) {
         this.direct.marked(ids, false);
         throw err;
@@ -265,7 +269,8 @@ export class Delivery {
   }
 
   private async drainAll(): Promise<void> {
-    while ((await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => this.send(rows))).more && this.canSend);
+    let step = { claimed: 0, more: true };
+    while (step.more && this.canSend) this.tidy.took((step = await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => this.send(rows))).claimed);
   }
 
   /** Writes one claimed batch and waits for the server's confirmation; null when nothing could be written. */

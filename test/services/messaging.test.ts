@@ -324,6 +324,30 @@ describe("Messaging + Delivery", () => {
     await kickWritesNothing();
   });
 
+  it("a queued message that a receipt or an error reached first, or whose account is gone, leaves the queue unsent; the ones around it go out", async () => {
+    const a = await env.account("romeo");
+    const gone = await env.account("gone");
+    env.out.online = false;
+    const first = await messaging.send(a, null, { to: TO, body: "first" }, null);
+    const delivered = await messaging.send(a, null, { to: TO, body: "delivered" }, null);
+    const failed = await messaging.send(a, null, { to: TO, body: "failed" }, null);
+    await messaging.send(gone, null, { to: TO, body: "orphan" }, null);
+    const last = await messaging.send(a, null, { to: TO, body: "last" }, null);
+    await env.db.prisma.$transaction(async (tx) => {
+      assert.ok(await env.messages.markDelivered(tx, a.id, delivered.id, TO));
+      assert.ok(await env.messages.markFailed(tx, a.id, failed.id, TO, { type: "cancel", condition: "item-not-found" }));
+    });
+    await env.db.pool.query("DELETE FROM account WHERE id = $1", [gone.id]);
+    const queue = async () => (await env.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM message_queue")).rows[0]!.n;
+    assert.equal(await queue(), 5, "all five wait for the link");
+
+    env.out.online = true;
+    await env.flush();
+    assert.deepEqual(env.out.sent.map((s) => wire(s).id), [first.id, last.id]);
+    assert.equal(await queue(), 0);
+    assert.deepEqual([await status(a, first.id), await status(a, delivered.id), await status(a, failed.id), await status(a, last.id)], ["sent", "delivered", "failed", "sent"]);
+  });
+
   it("the drain marks a queued message the server would refuse as failed, and sends the ones around it", async () => {
     const a = await env.account("romeo");
     env.out.online = false;

@@ -107,7 +107,9 @@ export async function setup(): Promise<Env> {
   const delivery = new Delivery(db, out, gate, log, metrics);
   const pending = async () => {
     const { rows } = await db.pool.query<{ outbox: number; queued: number }>(
-      "SELECT (SELECT count(*) FROM outbox)::int AS outbox, (SELECT count(*) FROM message WHERE direction = 'out' AND status = 'queued')::int AS queued",
+      // The queue, not message.status: a message no longer queued (a receipt came first) still
+      // waits for the drain to take it out.
+      "SELECT (SELECT count(*) FROM outbox)::int AS outbox, (SELECT count(*) FROM message_queue)::int AS queued",
     );
     return rows[0]!;
   };
