@@ -55,6 +55,7 @@ const USAGE = `usage: npm run bench -- [options]
                       change; it needs node_modules); default: this repository
   --cpu-prof          run the gateway with --cpu-prof and summarise where its CPU time went
                       (window: the Balcony row's runs)
+  --cpu-prof-row ROW  the row whose runs are the profile's window: balcony (default) or batch
   --json              print the report as one JSON line on stdout (the table goes to stderr)`;
 
 const { values: opt } = parseArgs({
@@ -74,6 +75,7 @@ const { values: opt } = parseArgs({
     "wait-idle": { type: "string", default: "0" },
     env: { type: "string", multiple: true, default: [] },
     "cpu-prof": { type: "boolean", default: false },
+    "cpu-prof-row": { type: "string", default: "balcony" },
     "gateway-dir": { type: "string" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -104,6 +106,11 @@ const SETTINGS = {
   lossTimeoutMs: intOption("loss-timeout", opt["loss-timeout"], 10, 5, 1) * 1000,
 };
 const BATCH_SIZE = intOption("batch-size", opt["batch-size"], 1000, 1000, 1);
+const CPU_PROF_ROW = opt["cpu-prof-row"] === "batch" ? "batch" : "balcony";
+if (opt["cpu-prof-row"] !== CPU_PROF_ROW) {
+  console.error(`--cpu-prof-row: expected balcony or batch, got "${opt["cpu-prof-row"]}"`);
+  process.exit(2);
+}
 const TIMEOUT_MS = intOption("timeout", opt.timeout, 2400, 240, 10) * 1000;
 const WAIT_IDLE_MS = intOption("wait-idle", opt["wait-idle"], 0, 0, 0) * 1000;
 const GATEWAY_DIR = resolve(opt["gateway-dir"] ?? ROOT);
@@ -206,6 +213,7 @@ async function main(): Promise<Report> {
         gatewayDir: GATEWAY_DIR,
         gatewayEnv: GATEWAY_ENV,
         cpuProf: opt["cpu-prof"],
+        cpuProfRow: CPU_PROF_ROW,
         workDir,
       }),
     );

@@ -25,6 +25,8 @@ export interface ScenarioOptions {
   gatewayDir: string;
   gatewayEnv: Record<string, string>;
   cpuProf: boolean;
+  /** The row whose runs are the CPU profile's window. */
+  cpuProfRow: "balcony" | "batch";
   workDir: string;
 }
 
@@ -133,10 +135,10 @@ async function measureServer(kind: ServerKind, o: ScenarioOptions): Promise<Serv
   const { token } = await api<{ token: string }>(gateway.url, "/v1/tokens", admin, { account: SENDER, ttlSeconds: 7200 }, 201);
   const gwCtx: CpuContext = { ...cpuCtx, gatewayPid: gateway.pid, dbName: db.name };
 
-  const fromUs = monoUs();
+  const window = { fromUs: monoUs(), toUs: 0 };
   const balcony = new HttpSender(gateway.url, balconyApi(token, to), s.concurrency);
   rows.push(measuredRow("balcony", LABELS.balcony(kind), kind, await measure(`${kind} Balcony`, `${kind}-balcony`, balcony, receiver, s, gwCtx), ceiling));
-  const toUs = monoUs();
+  window.toUs = monoUs();
   await balcony.close();
   checkAborted();
 
@@ -148,7 +150,9 @@ async function measureServer(kind: ServerKind, o: ScenarioOptions): Promise<Serv
       log(`${kind}: batch API not available: ${why}`);
       rows.push(unavailableRow("batch", LABELS.batch(kind, o.batchSize), why.slice(0, 160)));
     } else {
+      const batchFromUs = monoUs();
       const m = await measure(`${kind} batch`, `${kind}-batch`, batch, receiver, { ...s, rate: 0 }, gwCtx);
+      if (o.cpuProfRow === "batch") Object.assign(window, { fromUs: batchFromUs, toUs: monoUs() });
       rows.push(measuredRow("batch", LABELS.batch(kind, o.batchSize), kind, m, ceiling));
     }
     await batch.close();
@@ -158,7 +162,7 @@ async function measureServer(kind: ServerKind, o: ScenarioOptions): Promise<Serv
   if (gateway.profileDir) {
     await gateway.stop();
     const files = existsSync(gateway.profileDir) ? readdirSync(gateway.profileDir).filter((f) => f.endsWith(".cpuprofile")) : [];
-    if (files.length) profile = summarizeProfile(join(gateway.profileDir, files[0]!), o.gatewayDir, fromUs, toUs);
+    if (files.length) profile = summarizeProfile(join(gateway.profileDir, files[0]!), o.gatewayDir, window.fromUs, window.toUs);
     else log(`no CPU profile was written in ${gateway.profileDir}`);
   }
   if (receiver.errors.length) details.push(`${kind}: sink errors: ${receiver.errors.slice(0, 3).join("; ")}`);
