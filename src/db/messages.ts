@@ -59,14 +59,18 @@ export const queuedAhead = (param: string) =>
   `(SELECT count(*)::int FROM (SELECT 1 FROM message_queue ORDER BY seq LIMIT ${param}::int) q) AS queued, EXISTS (SELECT 1 FROM outbox) AS outbox`;
 
 /**
- * Records the outbound messages whose ids are in parameter `param` as sent: out of the queue,
- * and `sent` (or `written`) unless a receipt, an error or the room's reflection came first.
+ * Records the outbound messages whose ids are in parameter `param` as sent (or written), unless a
+ * receipt, an error or the room's reflection came first. The drain runs it alone (it takes its
+ * rows out of the queue by seq); markSentCtes also takes them out of the queue.
  */
+export const recordSentSql = (param: string) => `UPDATE message SET status = ${SENT_STATUS}, updated_at = now() WHERE id = ANY(${param}::uuid[]) AND status = 'queued'`;
+
+/** Records the outbound messages whose ids are in parameter `param` as sent, and takes them out of the queue. */
 export const markSentCtes = (param: string) =>
   // The seqs are collected first (an array, by the message's primary key) so that the queue is
   // searched by its own: whatever the statistics say, neither table is scanned.
   `dequeued AS (DELETE FROM message_queue WHERE seq = ANY (ARRAY(SELECT seq FROM message WHERE id = ANY(${param}::uuid[])))),
-   marked AS (UPDATE message SET status = ${SENT_STATUS}, updated_at = now() WHERE id = ANY(${param}::uuid[]) AND status = 'queued')`;
+   marked AS (${recordSentSql(param)})`;
 
 const select = {
   id: true,

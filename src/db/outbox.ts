@@ -9,7 +9,7 @@ import type pg from "pg";
 import type { OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
 import { exec, pgTransaction, type AnyTx } from "./client.js";
-import { markSentCtes, queuedAhead, SENT_STATUS, toOutbound } from "./messages.js";
+import { markSentCtes, queuedAhead, recordSentSql, toOutbound } from "./messages.js";
 import { CHANNELS, notify } from "./notify.js";
 
 const MARK_SENT = `WITH ${markSentCtes("$1")} SELECT 1`;
@@ -126,7 +126,7 @@ export async function drainOnce(
     if (outcome.failed.length) {
       await client.query(`UPDATE message SET status = 'failed', error = $2::jsonb, updated_at = now() WHERE id = ANY($1::uuid[])`, [outcome.failed, JSON.stringify(outcome.error)]);
     }
-    if (outcome.sent.length) await client.query({ name: "outbox-sent", text: `UPDATE message SET status = ${SENT_STATUS}, updated_at = now() WHERE id = ANY($1::uuid[]) AND status = 'queued'`, values: [outcome.sent] });
+    if (outcome.sent.length) await client.query({ name: "outbox-sent", text: recordSentSql("$1"), values: [outcome.sent] });
     if (outcome.done.length) await client.query({ name: "outbox-done", text: "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", values: [outcome.done] });
     return { claimed: rows.length + unsendable.length, more };
   });

@@ -8,9 +8,10 @@
 // The direct path: when this instance alone writes to the link (single-link mode) and nothing else
 // is queued ahead, the messages it inserts go on the link right after their insert commits, with
 // no claim: no other instance sends, and the insert statement tells whether anything unknown to us
-// is queued ahead of them (Messages.insertOutboundChecked). They are confirmed by a shared barrier and recorded as sent
-// in bulk (src/services/direct-sends.ts). Any doubt (a wake-up, a failed barrier, a refused
-// stanza) falls back to the drain, which first settles what went out directly.
+// is queued ahead of them (Messages.insertOutboundChecked). They are confirmed by a shared
+// barrier and recorded as sent in bulk (src/services/direct-sends.ts). Any doubt (a wake-up, a
+// failed barrier, a refused stanza) falls back to the drain, which first settles what went out
+// directly.
 import type { AnyTx, Database, SqlTx, Tx } from "../db/client.js";
 import { drainOnce, enqueue, markSent, queuedCounts, tidyQueue, wakeHolder, type DrainOutcome, type Queued } from "../db/outbox.js";
 import { isSendable, type OutboundMessage } from "../domain/message.js";
