@@ -1,6 +1,7 @@
 // Conversations (GET /v1/conversations): the maintained `conversation` rows (src/db/messages.ts
 // keeps them in the message inserts) joined to their latest message and read position.
 import { sql, type AnyTx } from "./client.js";
+import { statusSql } from "./message-status.js";
 import type { MessageRecord } from "../domain/views.js";
 
 /**
@@ -26,7 +27,7 @@ export interface ConversationRow {
 
 const MESSAGE = (m: string) =>
   `json_build_object('id', ${m}.id, 'direction', ${m}.direction, 'from', ${m}."from", 'to', ${m}."to", 'type', ${m}.type, 'body', ${m}.body,
-     'subject', ${m}.subject, 'thread', ${m}.thread, 'lang', ${m}.lang, 'state', ${m}.state, 'receipt', ${m}.receipt, 'status', ${m}.status,
+     'subject', ${m}.subject, 'thread', ${m}.thread, 'lang', ${m}.lang, 'state', ${m}.state, 'receipt', ${m}.receipt, 'status', ${statusSql(m)},
      'error', ${m}.error, 'seq', ${m}.seq, 'createdAt', ${m}.created_at, 'updatedAt', ${m}.updated_at, 'ext', ${m}.ext, 'editedAt', ${m}.edited_at,
      'retractedAt', ${m}.retracted_at, 'reactions', ${m}.reactions, 'marker', ${m}.marker)`;
 

@@ -2,6 +2,7 @@
 // corrections, retractions, reactions, markers. Raw SQL that runs in either kind of transaction:
 // the HTTP use cases (src/services/message-actions.ts) and the inbound path share it.
 import { sql, type AnyTx } from "./client.js";
+import { statusSql } from "./message-status.js";
 import { isMessageId } from "../domain/message.js";
 import type { MessageRecord } from "../domain/views.js";
 
@@ -23,7 +24,7 @@ export interface MessageState {
 }
 
 const STATE = `id::text, account_id AS "accountId", direction, peer, "from", "to", type, body, stanza_id AS "stanzaId", ext,
-  retracted_at AS "retractedAt", created_at AS "createdAt", status`;
+  retracted_at AS "retractedAt", created_at AS "createdAt", ${statusSql("message")} AS status`;
 
 /** One of the account's messages, locked for the change (null: no such message of the account's). */
 export async function lockMessage(tx: AnyTx, accountId: number, id: string): Promise<MessageState | null> {
@@ -80,7 +81,7 @@ export async function raiseMarker(tx: AnyTx, id: string, marker: string): Promis
 export async function messageRecord(tx: AnyTx, id: string): Promise<MessageRecord> {
   const rows = await sql<MessageRecord>(
     tx,
-    `SELECT id::text, direction, "from", "to", type, body, subject, thread, lang, state, receipt, status, error, seq, created_at AS "createdAt",
+    `SELECT id::text, direction, "from", "to", type, body, subject, thread, lang, state, receipt, ${statusSql("message")} AS status, error, seq, created_at AS "createdAt",
        updated_at AS "updatedAt", ext, edited_at AS "editedAt", retracted_at AS "retractedAt", reactions, marker
      FROM message WHERE id = $1::uuid`,
     [id],

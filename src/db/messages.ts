@@ -1,9 +1,10 @@
 // Messages in both directions. Outbound rows are written `queued` with their entry in the message
-// queue (many requests per statement) before the HTTP 202, then sent, then marked `sent` and
-// taken out of the queue (src/db/outbox.ts).
+// queue (many requests per statement) before the HTTP 202, then sent and taken out of the queue
+// (src/db/outbox.ts); their row is not written again for that (src/db/message-status.ts).
 import type pg from "pg";
 import { jsonParam as json, type Db } from "./client.js";
 import { touchConversations } from "./conversations.js";
+import { resolveStatuses } from "./message-status.js";
 import type { Prisma } from "./generated/client.js";
 import type { ChatState, LangText, MessageType, OutboundMessage, WireExt } from "../domain/message.js";
 import type { MessageExt } from "../domain/message-features.js";
@@ -47,30 +48,17 @@ export interface NewInbound {
 const IDEMPOTENCY_MS = 24 * 3600_000;
 
 /**
- * What the XMPP server took is `sent`; a group message is `written` until the room reflects it
- * (XEP-0045 §7.4; src/services/inbound-room.ts marks it sent then). Also used by src/db/outbox.ts.
- */
-export const SENT_STATUS = `CASE WHEN type = 'groupchat' THEN 'written'::"MessageStatus" ELSE 'sent'::"MessageStatus" END`;
-/**
  * What waits for the link, as two columns: `queued`, the outbound messages in the queue (counted
  * up to the limit in parameter `param`), and `outbox`, whether any stanza is in the outbox.
  */
 export const queuedAhead = (param: string) =>
   `(SELECT count(*)::int FROM (SELECT 1 FROM message_queue ORDER BY seq LIMIT ${param}::int) q) AS queued, EXISTS (SELECT 1 FROM outbox) AS outbox`;
 
-/**
- * Records the outbound messages whose ids are in parameter `param` as sent (or written), unless a
- * receipt, an error or the room's reflection came first. The drain runs it alone (it takes its
- * rows out of the queue by seq); markSentCtes also takes them out of the queue.
- */
-export const recordSentSql = (param: string) => `UPDATE message SET status = ${SENT_STATUS}, updated_at = now() WHERE id = ANY(${param}::uuid[]) AND status = 'queued'`;
-
-/** Records the outbound messages whose ids are in parameter `param` as sent, and takes them out of the queue. */
+/** Takes the outbound messages whose ids are in parameter `param` out of the queue: the XMPP server confirmed them. */
 export const markSentCtes = (param: string) =>
   // The seqs are collected first (an array, by the message's primary key) so that the queue is
   // searched by its own: whatever the statistics say, neither table is scanned.
-  `dequeued AS (DELETE FROM message_queue WHERE seq = ANY (ARRAY(SELECT seq FROM message WHERE id = ANY(${param}::uuid[])))),
-   marked AS (${recordSentSql(param)})`;
+  `dequeued AS (DELETE FROM message_queue WHERE seq = ANY (ARRAY(SELECT seq FROM message WHERE id = ANY(${param}::uuid[]))))`;
 
 const select = {
   id: true,
@@ -140,8 +128,8 @@ export class Messages {
 
   /**
    * Inserts outbound messages as `queued`, in one statement that also does the link holder's
-   * bookkeeping (src/services/delivery.ts): records `markSent` as sent (messages the XMPP server
-   * confirmed), and with `countQueuedUpTo` counts (up to that many) the outbound messages that were
+   * bookkeeping (src/services/delivery.ts): takes `markSent` out of the queue (messages the XMPP
+   * server confirmed), and with `countQueuedUpTo` counts (up to that many) the outbound messages that were
    * queued before this insert (`queuedBefore`) and whether anything else is ahead of them
    * (`otherBefore`: a stanza in the outbox), so the holder can tell whether anything it does not
    * know of would have to go out before these messages.
@@ -227,24 +215,27 @@ export class Messages {
       where: { OR: items.map((m) => ({ accountId: m.accountId, idempotencyKey: m.idempotencyKey })) },
       select,
     });
+    await resolveStatuses(this.pool, rows);
     return new Map(rows.map((r) => [`${r.accountId}\u0000${r.idempotencyKey}`, r]));
   }
 
-  get(id: string): Promise<Row | null> {
-    return this.db.message.findUnique({ where: { id }, select });
+  async get(id: string): Promise<Row | null> {
+    const row = await this.db.message.findUnique({ where: { id }, select });
+    return row && (await resolveStatuses(this.pool, [row]))[0]!;
   }
 
   /** A conversation, newest first; cursors are `seq` values. */
-  history(accountId: number, peer: string, before: number | null, after: number | null, limit: number): Promise<Row[]> {
+  async history(accountId: number, peer: string, before: number | null, after: number | null, limit: number): Promise<Row[]> {
     const seq: Prisma.BigIntFilter = {};
     if (before !== null) seq.lt = BigInt(before);
     if (after !== null) seq.gt = BigInt(after);
-    return this.db.message.findMany({
+    const rows = await this.db.message.findMany({
       where: { accountId, peer, ...(before !== null || after !== null ? { seq } : {}) },
       orderBy: { seq: "desc" },
       take: limit,
       select,
     });
+    return resolveStatuses(this.pool, rows);
   }
 
   /** XEP-0184 receipt: an outbound message reached the recipient. Returns false if not ours. */

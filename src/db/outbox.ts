@@ -9,7 +9,7 @@ import type pg from "pg";
 import type { OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
 import { exec, pgTransaction, type AnyTx } from "./client.js";
-import { markSentCtes, queuedAhead, recordSentSql, toOutbound } from "./messages.js";
+import { markSentCtes, queuedAhead, toOutbound } from "./messages.js";
 import { CHANNELS, notify } from "./notify.js";
 
 const MARK_SENT = `WITH ${markSentCtes("$1")} SELECT 1`;
@@ -58,8 +58,6 @@ export async function enqueue(tx: AnyTx, accountId: number | null, stanzas: read
 
 /** What the sender made of a claimed batch, recorded in the claim's transaction. */
 export interface DrainOutcome {
-  /** Messages the server confirmed. */
-  sent: string[];
   /** Messages that can never be sent (malformed, over the stanza limit): failed with `error`. */
   failed: string[];
   error: object;
@@ -121,12 +119,12 @@ export async function drainOnce(
     }
     const outcome = await send(rows);
     if (!outcome) return { claimed: 0, more: false };
-    // Every claimed message is done with: sent, failed or no longer sendable.
+    // Every claimed message is done with: sent (its row reads `sent` once out of the queue,
+    // src/db/message-status.ts), failed or no longer sendable.
     await dequeue(client, [...unsendable, ...rows.filter((q) => q.message).map((q) => q.seq)]);
     if (outcome.failed.length) {
       await client.query(`UPDATE message SET status = 'failed', error = $2::jsonb, updated_at = now() WHERE id = ANY($1::uuid[])`, [outcome.failed, JSON.stringify(outcome.error)]);
     }
-    if (outcome.sent.length) await client.query({ name: "outbox-sent", text: recordSentSql("$1"), values: [outcome.sent] });
     if (outcome.done.length) await client.query({ name: "outbox-done", text: "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", values: [outcome.done] });
     return { claimed: rows.length + unsendable.length, more };
   });
@@ -141,7 +139,7 @@ export async function wakeHolder(pool: pg.Pool): Promise<void> {
   await pool.query("SELECT pg_notify($1, '')", [CHANNELS.outbox]);
 }
 
-/** Records messages the XMPP server confirmed as sent (those the link holder wrote without a claim). */
+/** Takes messages the XMPP server confirmed out of the queue (those the link holder wrote without a claim). */
 export async function markSent(pool: pg.Pool, ids: string[]): Promise<void> {
   if (ids.length > 0) await pool.query({ name: "outbox-mark-sent", text: MARK_SENT, values: [ids] });
 }

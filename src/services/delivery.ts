@@ -1,17 +1,18 @@
 // Delivery of everything the gateway sends. Use cases record outbound stanzas in Postgres with the
 // state change that caused them (messages in the message queue, other stanzas in the outbox); the
 // instance holding the link drains them in sequence order: claim a batch, write it in one socket
-// write, wait for the XMPP server's confirmation (OutboundPort.confirm), then record it as sent in
-// the same transaction. Nothing is written that was not recorded first, and what was not
-// confirmed stays queued for the next drain. Other instances wake the holder through NOTIFY.
+// write, wait for the XMPP server's confirmation (OutboundPort.confirm), then take it out of the
+// queue in the same transaction (a message reads `sent` from then on: src/db/message-status.ts).
+// Nothing is written that was not recorded first, and what was not confirmed stays queued for the
+// next drain. Other instances wake the holder through NOTIFY.
 //
 // The direct path: when this instance alone writes to the link (single-link mode) and nothing else
 // is queued ahead, the messages it inserts go on the link right after their insert commits, with
 // no claim: no other instance sends, and the insert statement tells whether anything unknown to us
 // is queued ahead of them (Messages.insertOutboundChecked). They are confirmed by a shared
-// barrier and recorded as sent in bulk (src/services/direct-sends.ts). Any doubt (a wake-up, a
-// failed barrier, a refused stanza) falls back to the drain, which first settles what went out
-// directly.
+// barrier and taken out of the queue in bulk (src/services/direct-sends.ts). Any doubt (a
+// wake-up, a failed barrier, a refused stanza) falls back to the drain, which first settles what
+// went out directly.
 import type { AnyTx, Database, SqlTx, Tx } from "../db/client.js";
 import { drainOnce, enqueue, markSent, queuedCounts, tidyQueue, wakeHolder, type DrainOutcome, type Queued } from "../db/outbox.js";
 import { isSendable, type OutboundMessage } from "../domain/message.js";
@@ -292,8 +293,7 @@ export class Delivery {
     this.metrics.messagesWritten(sendable.filter((q) => q.message && !refusedRows.includes(q)).length);
     // Unconfirmed: roll back, so the rows stay queued and go out again after reconnection.
     if (!(await this.out.confirm())) throw new Error("the XMPP server did not confirm the batch");
-    const sent = sendable.filter((q) => q.message && !failed.includes(q.message.id)).map((q) => q.message!.id);
     const error = { type: "modify", condition: "policy-violation", text: "not sendable: malformed or over MAX_STANZA_BYTES" };
-    return { sent, failed, error, done: [...new Set(rows.filter((q) => q.stanza).map((q) => q.seq))] };
+    return { failed, error, done: [...new Set(rows.filter((q) => q.stanza).map((q) => q.seq))] };
   }
 }

@@ -1,8 +1,9 @@
 // The link holder's bookkeeping for messages it wrote without a claim (src/services/delivery.ts):
-// each is `queued` in Postgres until it is recorded as sent, and goes through three states here:
-// written (on the socket), awaiting (a barrier is under way behind it), confirmed (the server
-// routed it; to be recorded as sent). One barrier serves every message written before it started,
-// and the "sent" records ride on the next insert or go in one UPDATE a moment later.
+// each is queued in Postgres until it is recorded as sent (taken out of the message queue), and
+// goes through three states here: written (on the socket), awaiting (a barrier is under way behind
+// it), confirmed (the server routed it; to be recorded as sent). One barrier serves every message
+// written before it started, and the "sent" records ride on the next insert or go in one DELETE a
+// moment later.
 export class DirectSends {
   private written: string[] = [];
   private awaiting: string[] = [];

@@ -15,6 +15,7 @@ import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { JWT_SECRET, waitFor } from "../helpers/gateway.js";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { freePort, startGatewayProcess, type GatewayProcess } from "../../scripts/harness/gateway-process.js";
+import { statusSql } from "../../src/db/message-status.js";
 
 const KINDS = (process.env.FAULT_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 const KEYS = 300;
@@ -62,7 +63,7 @@ for (const kind of KINDS) {
       const created = await fetch(`${url}/v1/accounts`, { method: "POST", headers: { authorization: `Bearer ${sign({ sub: "admin", scope: "admin" })}`, "content-type": "application/json" }, body: JSON.stringify({ localpart: "romeo" }) });
       assert.equal(created.status, 201);
       const token = sign({ sub: "romeo" });
-      const queuedIds = async (): Promise<string[]> => (await sql.query<{ id: string }>("SELECT id FROM message WHERE direction = 'out' AND status = 'queued'")).rows.map((r) => r.id);
+      const queuedIds = async (): Promise<string[]> => (await sql.query<{ id: string }>(`SELECT id FROM message m WHERE direction = 'out' AND ${statusSql("m")} = 'queued'`)).rows.map((r) => r.id);
 
       const ids = new Map<string, Set<string>>(); // key -> ids in 202 responses
       const replayed = new Set<string>(); // keys retried once more after a 202, as a client that lost the response would

@@ -16,6 +16,7 @@ import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { freePort } from "../../scripts/harness/gateway-process.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { startEmbeddedPostgresProcess, type EmbeddedPostgresProcess } from "../helpers/embedded-postgres-process.js";
+import { statusSql } from "../../src/db/message-status.js";
 
 const KINDS = (process.env.FAULT_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 const CLIENTS = 4;
@@ -166,8 +167,8 @@ for (const kind of KINDS) {
         const rows = (await sql.query<{ id: string; idempotency_key: string }>("SELECT id, idempotency_key FROM message WHERE direction = 'out'")).rows;
         assert.equal(rows.length, acceptedKeys.length, "one message row per accepted key, no other");
         for (const r of rows) assert.equal(r.id, idOf(r.idempotency_key), `${r.idempotency_key}: the row is the message its 202 named`);
-        await waitFor(async () => (await sql.query("SELECT 1 FROM message WHERE direction = 'out' AND status <> 'sent'")).rowCount === 0, 40_000, "every accepted message recorded as sent").catch(async (err: unknown) => {
-          const left = (await sql.query<{ idempotency_key: string; status: string }>("SELECT idempotency_key, status FROM message WHERE direction = 'out' AND status <> 'sent' ORDER BY seq")).rows;
+        await waitFor(async () => (await sql.query(`SELECT 1 FROM message m WHERE direction = 'out' AND ${statusSql("m")} <> 'sent'`)).rowCount === 0, 40_000, "every accepted message recorded as sent").catch(async (err: unknown) => {
+          const left = (await sql.query<{ idempotency_key: string; status: string }>(`SELECT idempotency_key, ${statusSql("m")} AS status FROM message m WHERE direction = 'out' AND ${statusSql("m")} <> 'sent' ORDER BY seq`)).rows;
           throw new Error(`${String(err)}: ${left.length} not sent, e.g. ${left.slice(0, 8).map((r) => `${r.idempotency_key}=${r.status}`).join(" ")}`);
         });
       } finally {

@@ -12,6 +12,7 @@ import { Delivery } from "../../src/services/delivery.js";
 import { Messaging } from "../../src/services/messaging.js";
 import { FakeOutbound } from "./fake-port.js";
 import { setup, teardown, waitFor, type Env } from "./setup.js";
+import { statusSql } from "../../src/db/message-status.js";
 
 const TO = "juliet@example.net";
 const tag = (s: Stanza) => (s.kind === "message" ? `message ${String(s.body)}` : `${s.kind} ${s.from}`);
@@ -36,11 +37,11 @@ describe("Delivery: the direct path", () => {
       const r = await messaging.send(a, null, { to: TO, body: "probe" }, null);
       return env.out.sent.some((s) => s.kind === "message" && s.id === r.id);
     }, "the direct path");
-    await waitFor(async () => (await env.db.pool.query("SELECT 1 FROM message WHERE direction = 'out' AND status = 'queued'")).rowCount === 0, "probes recorded sent");
+    await waitFor(async () => (await env.db.pool.query(`SELECT 1 FROM message m WHERE direction = 'out' AND ${statusSql("m")} = 'queued'`)).rowCount === 0, "probes recorded sent");
     env.out.take();
   };
 
-  const status = async (id: string) => (await env.db.pool.query<{ status: string }>("SELECT status FROM message WHERE id = $1", [id])).rows[0]?.status;
+  const status = async (id: string) => (await env.db.pool.query<{ status: string }>(`SELECT ${statusSql("m")} AS status FROM message m WHERE id = $1`, [id])).rows[0]?.status;
 
   it("writes a message before send() resolves, without a drain, and records it sent after the barrier", async () => {
     const a = await env.account("romeo");
@@ -54,7 +55,7 @@ describe("Delivery: the direct path", () => {
   it("a burst shares barriers: 200 concurrent sends, far fewer confirmations, each message once, all recorded sent", async () => {
     const a = await env.account("romeo");
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => messaging.send(a, null, { to: TO, body: `b${i}` }, null)));
-    await waitFor(async () => (await env.db.pool.query("SELECT 1 FROM message WHERE id = ANY($1::uuid[]) AND status = 'queued'", [results.map((r) => r.id)])).rowCount === 0, "all sent");
+    await waitFor(async () => (await env.db.pool.query(`SELECT 1 FROM message m WHERE id = ANY($1::uuid[]) AND ${statusSql("m")} = 'queued'`, [results.map((r) => r.id)])).rowCount === 0, "all sent");
     assert.equal(env.out.sent.length, 200);
     assert.equal(new Set(env.out.sent.map(tag)).size, 200, "no message twice");
     assert.ok(env.out.confirmCalls <= 20, `${env.out.confirmCalls} barriers for 200 messages`);

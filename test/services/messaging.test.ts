@@ -13,6 +13,7 @@ import { Messaging, type SendMessage } from "../../src/services/messaging.js";
 import { Roster } from "../../src/services/roster.js";
 import { FakeOutbound } from "./fake-port.js";
 import { appError, setup, teardown, waitFor, type Env, type TestAccount } from "./setup.js";
+import { statusSql } from "../../src/db/message-status.js";
 
 const TO = "juliet@example.net";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -68,7 +69,7 @@ describe("Messaging + Delivery", () => {
   beforeEach(() => env.clean());
 
   const status = async (a: TestAccount, id: string) => (await messaging.get(a, id)).status;
-  const queuedIds = async () => (await env.db.pool.query<{ id: string }>("SELECT id::text FROM message WHERE direction = 'out' AND status = 'queued' ORDER BY seq")).rows.map((r) => r.id);
+  const queuedIds = async () => (await env.db.pool.query<{ id: string }>(`SELECT id::text FROM message m WHERE direction = 'out' AND ${statusSql("m")} = 'queued' ORDER BY seq`)).rows.map((r) => r.id);
   /** Kicks the delivery, lets it run, and checks it wrote nothing (the link is down, or the claim is fenced). */
   const kickWritesNothing = async (port: FakeOutbound = env.out) => {
     delivery.kick();
@@ -175,7 +176,7 @@ describe("Messaging + Delivery", () => {
 
     // The sequence both tables share agrees with the order the use cases ran in.
     const { rows } = await env.db.pool.query<{ seq: number; id: string | null }>(
-      "SELECT seq, id::text FROM message WHERE direction = 'out' AND status = 'queued' UNION ALL SELECT seq, NULL FROM outbox ORDER BY seq",
+      `SELECT seq, id::text FROM message m WHERE direction = 'out' AND ${statusSql("m")} = 'queued' UNION ALL SELECT seq, NULL FROM outbox ORDER BY seq`,
     );
     assert.deepEqual(
       rows.map((r) => (r.id ? `message ${r.id}` : "stanza")),
@@ -205,7 +206,7 @@ describe("Messaging + Delivery", () => {
     await env.messages.insertOutbound(messages(300, 300));
     await stanza(a, "three@example.net"); // past the first batch's 500 messages: must wait for the second batch
     const { rows } = await env.db.pool.query<{ id: string | null; stanza: Stanza | null }>(
-      "SELECT seq, id::text, NULL::json AS stanza FROM message WHERE direction = 'out' AND status = 'queued' UNION ALL SELECT seq, NULL, stanza FROM outbox ORDER BY seq",
+      `SELECT seq, id::text, NULL::json AS stanza FROM message m WHERE direction = 'out' AND ${statusSql("m")} = 'queued' UNION ALL SELECT seq, NULL, stanza FROM outbox ORDER BY seq`,
     );
     assert.equal(rows.length, 603);
     const expected = rows.map((r) => (r.id ? `message ${r.id}` : tag(r.stanza!)));

@@ -8,6 +8,7 @@ import { Delivery } from "../../src/services/delivery.js";
 import { Messaging } from "../../src/services/messaging.js";
 import { QueueTidy } from "../../src/services/queue-tidy.js";
 import { setup, teardown, waitFor, type Env } from "./setup.js";
+import { statusSql } from "../../src/db/message-status.js";
 
 describe("QueueTidy", () => {
   it("vacuums only after rows left the queue, one vacuum at a time, and reports a failure", async () => {
@@ -64,7 +65,7 @@ describe("the link holder's sweep vacuums the queue", () => {
     const vacuums = async () => Number((await env.db.pool.query<{ n: string }>("SELECT vacuum_count AS n FROM pg_stat_user_tables WHERE relname = 'message_queue'")).rows[0]!.n);
     assert.equal(await vacuums(), 0);
     const results = await Promise.all(Array.from({ length: 500 }, (_, i) => messaging.send(a, null, { to: "juliet@example.net", body: `m${i}` }, null)));
-    await waitFor(async () => (await env.db.pool.query("SELECT 1 FROM message WHERE id = ANY($1::uuid[]) AND status = 'queued'", [results.map((r) => r.id)])).rowCount === 0, "all recorded sent");
+    await waitFor(async () => (await env.db.pool.query(`SELECT 1 FROM message m WHERE id = ANY($1::uuid[]) AND ${statusSql("m")} = 'queued'`, [results.map((r) => r.id)])).rowCount === 0, "all recorded sent");
     assert.equal(env.out.sent.length, 500);
     assert.equal((await env.db.pool.query("SELECT 1 FROM message_queue")).rowCount, 0, "out of the queue");
     await waitFor(async () => (await vacuums()) > 0, "message_queue vacuumed", 5000);
