@@ -1,0 +1,114 @@
+// PostgreSQL's CPU per accepted outbound message (issue 10: "no second write per message"),
+// beside its floor: a bare one-statement INSERT of the same row, the least a durable message can
+// cost. Balcony's write is the statement of src/db/messages.ts (Messages.insertOutboundChecked:
+// the row, its message_queue entry, its conversation, the check of what is queued ahead) plus its
+// "sent" record (the previous statement's messages leave the queue in the same statement, as the
+// direct path does under load). One message per statement (a POST at low load) and 1,000 (a
+// batch). The CPU is every PostgreSQL process's, from /proc, so run it on a quiet machine.
+//
+//   npm run bench:outbound-writes [-- --statements N --rounds R --json]
+//   npm run bench:outbound-writes -- --smoke      (seconds: for tests and CI)
+import { randomUUID } from "node:crypto";
+import { parseArgs } from "node:util";
+import { createTestDatabase } from "../scripts/harness/database.js";
+import { openDatabase } from "../src/db/client.js";
+import { Messages, type NewOutbound } from "../src/db/messages.js";
+import { migrate } from "../src/db/migrate.js";
+import { GROUPS, withCpu, type CpuSplit } from "./lib/cpu.js";
+import { log, median } from "./lib/util.js";
+
+const { values: opt } = parseArgs({
+  options: {
+    statements: { type: "string" },
+    rounds: { type: "string" },
+    smoke: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+if (opt.help) {
+  console.log("Usage: npx tsx bench/outbound-writes.ts [--statements N] [--rounds R] [--smoke] [--json]\n\nPostgreSQL CPU per message: Balcony's outbound write beside a bare INSERT of the same row.");
+  process.exit(0);
+}
+/** One-message statements per measurement (batch scenarios run a hundredth as many 1,000-message statements). */
+const STATEMENTS = Number(opt.statements ?? (opt.smoke ? 400 : 3000));
+const ROUNDS = Number(opt.rounds ?? (opt.smoke ? 1 : 3));
+const BATCH = 1000;
+/** The link holder vacuums the queue at its 5 s sweep (src/services/queue-tidy.ts): about this often here. */
+const VACUUM_EVERY = 500;
+const out = opt.json ? console.error : console.log;
+
+const tdb = await createTestDatabase();
+const db = openDatabase(tdb.url, 2);
+try {
+  await migrate(db.pool);
+  const { rows } = await db.pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('bench') RETURNING id");
+  const accountId = rows[0]!.id;
+  const messages = new Messages(db.prisma, db.pool);
+  const message = (): NewOutbound => ({
+    id: randomUUID(),
+    accountId,
+    peer: "juliet@example.net",
+    from: "bench@gateway.example",
+    to: "juliet@example.net",
+    type: "chat",
+    body: "Good night, good night! Parting is such sweet sorrow",
+    idempotencyKey: randomUUID(),
+    requestHash: "bench",
+  });
+  const bare = (ms: NewOutbound[]) =>
+    db.pool.query({
+      name: `bench-bare-${ms.length}`,
+      text: `INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, status, idempotency_key, request_hash)
+        SELECT u.id, $2, 'out', $3, $3, $4, 'chat', u.body, 'queued', u.key, 'bench' FROM unnest($1::uuid[], $5::json[], $6::text[]) AS u(id, body, key)`,
+      values: [ms.map((m) => m.id), accountId, ms[0]!.peer, ms[0]!.from, ms.map((m) => JSON.stringify(m.body)), ms.map((m) => m.idempotencyKey)],
+    });
+  let previous: string[] = [];
+  const balcony = async (ms: NewOutbound[]) => {
+    await messages.insertOutboundChecked(ms, { markSent: previous, countQueuedUpTo: previous.length + 1 });
+    previous = ms.map((m) => m.id);
+  };
+
+  const scenarios = [
+    { name: "floor, 1 per statement", size: 1, run: bare },
+    { name: "Balcony, 1 per statement", size: 1, run: balcony },
+    { name: "floor, 1,000 per statement", size: BATCH, run: bare },
+    { name: "Balcony, 1,000 per statement", size: BATCH, run: balcony },
+  ];
+  const pgCores = (cpu: CpuSplit) => (cpu.cores[GROUPS.dbBackends] ?? 0) + (cpu.cores[GROUPS.dbRest] ?? 0);
+  const figures = new Map<string, { pgUs: number[]; wallUs: number[] }>(scenarios.map((s) => [s.name, { pgUs: [], wallUs: [] }]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const s of scenarios) {
+      const n = s.size === 1 ? STATEMENTS : Math.max(1, Math.round(STATEMENTS / 100));
+      for (let i = 0; i < Math.min(n, 20); i++) await s.run(Array.from({ length: s.size }, message)); // warm-up
+      previous = [];
+      await db.pool.query("VACUUM ANALYZE message, message_queue, conversation");
+      const { cpu } = await withCpu({ serverKind: "none", serverWorkDir: "\u0000", dbName: tdb.name }, async () => {
+        for (let i = 1; i <= n; i++) {
+          await s.run(Array.from({ length: s.size }, message));
+          if (i % Math.max(1, Math.round(VACUUM_EVERY / s.size)) === 0) await db.pool.query("VACUUM message_queue");
+        }
+      });
+      const count = n * s.size;
+      const f = figures.get(s.name)!;
+      f.pgUs.push((pgCores(cpu) * cpu.seconds * 1e6) / count);
+      f.wallUs.push((cpu.seconds * 1e6) / count);
+      log(`round ${round}/${ROUNDS}: ${s.name}: ${count} messages, PostgreSQL ${f.pgUs.at(-1)!.toFixed(1)} us/msg`);
+    }
+  }
+  const report: Record<string, unknown> = { statements: STATEMENTS, rounds: ROUNDS };
+  out(`\nPostgreSQL CPU per accepted message (median of ${ROUNDS} round(s); ${STATEMENTS} one-message statements, ${Math.max(1, Math.round(STATEMENTS / 100))} of 1,000 per round)`);
+  out(`${"".padEnd(30)} ${"PG us/msg".padStart(10)} ${"wall us/msg".padStart(12)} ${"/ floor".padStart(8)}`);
+  for (const s of scenarios) {
+    const f = figures.get(s.name)!;
+    const pgUs = median(f.pgUs);
+    const floor = median(figures.get(s.size === 1 ? scenarios[0]!.name : scenarios[2]!.name)!.pgUs);
+    const ratio = pgUs / floor;
+    report[s.name] = { pgUs, wallUs: median(f.wallUs), perRound: f.pgUs, ratio };
+    out(`${s.name.padEnd(30)} ${pgUs.toFixed(1).padStart(10)} ${median(f.wallUs).toFixed(1).padStart(12)} ${ratio.toFixed(2).padStart(7)}x`);
+  }
+  if (opt.json) console.log(JSON.stringify(report));
+} finally {
+  await db.close();
+  await tdb.drop();
+}

@@ -1,0 +1,29 @@
+// bench/outbound-writes.ts still runs and reports what it promises: its --smoke mode with --json,
+// in bounded time. Figures are not judged against each other here (a shared machine says little
+// about them); their presence, sanity and the ratios' arithmetic are.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { runBench as run } from "./run-bench.js";
+
+const LIMIT_MS = 120_000;
+const SCENARIOS = ["floor, 1 per statement", "Balcony, 1 per statement", "floor, 1,000 per statement", "Balcony, 1,000 per statement"];
+
+describe("bench/outbound-writes.ts --smoke --json", () => {
+  it("prints PostgreSQL's CPU per message for each write beside its floor", { timeout: LIMIT_MS + 10_000 }, async () => {
+    const { code, stdout, stderr } = await run("bench/outbound-writes.ts", ["--smoke", "--json"], LIMIT_MS, "fail");
+    assert.equal(code, 0, `exit code ${code}\n${stderr}`);
+    const lines = stdout.trim().split("\n");
+    assert.equal(lines.length, 1, `stdout is one JSON document:\n${stdout}`);
+    const r = JSON.parse(lines[0]!) as Record<string, { pgUs: number; wallUs: number; perRound: number[]; ratio: number }>;
+    for (const name of SCENARIOS) {
+      const f = r[name];
+      assert.ok(f, `${name} reported: ${lines[0]}`);
+      assert.ok(Number.isFinite(f.pgUs) && f.pgUs > 0 && f.pgUs < 100_000, `${name}: ${JSON.stringify(f)}`);
+      assert.ok(Number.isFinite(f.wallUs) && f.wallUs > 0, `${name}: ${JSON.stringify(f)}`);
+      assert.equal(f.perRound.length, 1, `${name}: one round in --smoke`);
+      const floor = r[name.replace("Balcony", "floor")]!.pgUs;
+      assert.ok(Math.abs(f.ratio - f.pgUs / floor) < 1e-9, `${name}: the ratio is to its own floor`);
+    }
+    assert.ok(stderr.includes("PostgreSQL CPU per accepted message"), stderr);
+  });
+});
