@@ -14,6 +14,7 @@ import { createTestDatabase } from "../scripts/harness/database.js";
 import { openDatabase } from "../src/db/client.js";
 import { Messages, type NewOutbound } from "../src/db/messages.js";
 import { migrate } from "../src/db/migrate.js";
+import { rowsFrom, type Column } from "../src/db/rows.js";
 import { GROUPS, withCpu, type CpuSplit } from "./lib/cpu.js";
 import { log, median } from "./lib/util.js";
 
@@ -56,13 +57,21 @@ try {
     idempotencyKey: randomUUID(),
     requestHash: "bench",
   });
-  const bare = (ms: NewOutbound[]) =>
-    db.pool.query({
-      name: `bench-bare-${ms.length}`,
+  // The same row's columns, bound the way Balcony binds them (src/db/rows.ts): scalars for one row.
+  const bareColumns: Column<NewOutbound>[] = [
+    { name: "id", type: "uuid", value: (m) => m.id },
+    { name: "body", type: "json", value: (m) => JSON.stringify(m.body) },
+    { name: "key", type: "text", value: (m) => m.idempotencyKey },
+  ];
+  const bare = (ms: NewOutbound[]) => {
+    const u = rowsFrom(bareColumns, ms, 4);
+    return db.pool.query({
+      name: `bench-bare-${ms.length === 1 ? 1 : "n"}`,
       text: `INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, status, idempotency_key, request_hash)
-        SELECT u.id, $2, 'out', $3, $3, $4, 'chat', u.body, 'queued', u.key, 'bench' FROM unnest($1::uuid[], $5::json[], $6::text[]) AS u(id, body, key)`,
-      values: [ms.map((m) => m.id), accountId, ms[0]!.peer, ms[0]!.from, ms.map((m) => JSON.stringify(m.body)), ms.map((m) => m.idempotencyKey)],
+        SELECT u.id, $1, 'out', $2, $2, $3, 'chat', u.body, 'queued', u.key, 'bench' FROM ${u.from}`,
+      values: [accountId, ms[0]!.peer, ms[0]!.from, ...u.values],
     });
+  };
   let previous: string[] = [];
   const balcony = async (ms: NewOutbound[]) => {
     await messages.insertOutboundChecked(ms, { markSent: previous, countQueuedUpTo: previous.length + 1 });

@@ -8,34 +8,37 @@ import { jsonParam as json, sql, type AnyTx } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import { planAppend, type Appended, type NewEvent, type StoredEvent } from "./events.js";
 import type { NewInbound } from "./messages.js";
+import { rowsFrom, type Column } from "./rows.js";
+
+/** The columns of received messages' rows, parameters $1..$14 (see rowsFrom). */
+const INBOUND_COLUMNS: Column<NewInbound>[] = [
+  { name: "id", type: "uuid", value: (m) => m.id },
+  { name: "account_id", type: "int", value: (m) => m.accountId },
+  { name: "peer", type: "text", value: (m) => m.peer },
+  { name: "to_jid", type: "text", value: (m) => m.to },
+  { name: "from_jid", type: "text", value: (m) => m.from },
+  { name: "type", type: "text", value: (m) => m.type },
+  { name: "body", type: "json", value: (m) => json(m.body) },
+  { name: "subject", type: "json", value: (m) => json(m.subject) },
+  { name: "thread", type: "text", value: (m) => m.thread },
+  { name: "lang", type: "text", value: (m) => m.lang },
+  { name: "receipt", type: "bool", value: (m) => m.receipt },
+  { name: "state", type: "text", value: (m) => m.state },
+  { name: "stanza_id", type: "text", value: (m) => m.stanzaId },
+  { name: "ext", type: "json", value: (m) => json(m.ext) },
+];
 
 /** The CTEs that insert `rows` and touch their conversations, parameters $1..$14. */
 function inboundRows(rows: NewInbound[]): { ctes: string; values: unknown[] } {
-  const col = <T>(f: (m: NewInbound) => T) => rows.map(f);
+  const u = rowsFrom(INBOUND_COLUMNS, rows);
   return {
     ctes: `ins AS (INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, status, ext)
        SELECT u.id, u.account_id, 'in', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, u.stanza_id, 'received', u.ext
-       FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::json[])
-         WITH ORDINALITY AS u(id, account_id, peer, to_jid, from_jid, type, body, subject, thread, lang, receipt, state, stanza_id, ext, n)
+       FROM ${u.from}
        ORDER BY u.n
        RETURNING account_id, peer, seq),
      conv AS (${touchConversations("ins", true)})`,
-    values: [
-      col((m) => m.id),
-      col((m) => m.accountId),
-      col((m) => m.peer),
-      col((m) => m.to),
-      col((m) => m.from),
-      col((m) => m.type),
-      col((m) => json(m.body)),
-      col((m) => json(m.subject)),
-      col((m) => m.thread),
-      col((m) => m.lang),
-      col((m) => m.receipt),
-      col((m) => m.state),
-      col((m) => m.stanzaId),
-      col((m) => json(m.ext)),
-    ],
+    values: u.values,
   };
 }
 

@@ -5,6 +5,7 @@ import type pg from "pg";
 import { jsonParam as json, type Db } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import { resolveStatuses } from "./message-status.js";
+import { rowsFrom, type Column } from "./rows.js";
 import type { Prisma } from "./generated/client.js";
 import type { ChatState, LangText, MessageType, OutboundMessage, WireExt } from "../domain/message.js";
 import type { MessageExt } from "../domain/message-features.js";
@@ -46,6 +47,25 @@ export interface NewInbound {
 }
 
 const IDEMPOTENCY_MS = 24 * 3600_000;
+
+/** The columns of an outbound insert's rows, parameters $1..$15 (see rowsFrom). */
+const OUTBOUND_COLUMNS: Column<NewOutbound>[] = [
+  { name: "id", type: "uuid", value: (m) => m.id },
+  { name: "account_id", type: "int", value: (m) => m.accountId },
+  { name: "peer", type: "text", value: (m) => m.peer },
+  { name: "to_jid", type: "text", value: (m) => m.to },
+  { name: "from_jid", type: "text", value: (m) => m.from },
+  { name: "type", type: "text", value: (m) => m.type },
+  { name: "body", type: "json", value: (m) => json(m.body) },
+  { name: "subject", type: "json", value: (m) => json(m.subject) },
+  { name: "thread", type: "text", value: (m) => m.thread ?? null },
+  { name: "lang", type: "text", value: (m) => m.lang ?? null },
+  { name: "receipt", type: "bool", value: (m) => m.receipt ?? false },
+  { name: "state", type: "text", value: (m) => m.state ?? null },
+  { name: "key", type: "text", value: (m) => m.idempotencyKey },
+  { name: "hash", type: "text", value: (m) => m.requestHash },
+  { name: "ext", type: "json", value: (m) => json(m.ext) },
+];
 
 /**
  * What waits for the link, as two columns: `queued`, the outbound messages in the queue (counted
@@ -140,14 +160,14 @@ export class Messages {
   ): Promise<{ results: AcceptedMessage[]; queuedBefore: number | null; otherBefore: boolean }> {
     // The writes and the counts read the snapshot from before the statement, so the count is of
     // what was queued ahead of these rows, including the ones being marked sent here.
+    const u = rowsFrom(OUTBOUND_COLUMNS, items);
     const { rows } = await this.pool.query<{ id: string | null; created_at: Date | null; queued: number | null; outbox: boolean | null }>({
       // A named (prepared) statement: planned once per connection, not on every request.
-      name: "insert-outbound",
-      text: `WITH ${markSentCtes("$15")}, ins AS (
+      name: items.length === 1 ? "insert-outbound-1" : "insert-outbound",
+      text: `WITH ${markSentCtes("$16")}, ins AS (
          INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash, ext)
          SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash, u.ext
-         FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::text[], $17::json[])
-           WITH ORDINALITY AS u(id, account_id, peer, to_jid, from_jid, type, body, subject, thread, lang, receipt, state, key, hash, ext, n)
+         FROM ${u.from}
          ORDER BY u.n
          ON CONFLICT DO NOTHING
          RETURNING id::text, created_at, account_id, peer, seq
@@ -158,27 +178,9 @@ export class Messages {
        )
        SELECT id, created_at, NULL::int AS queued, NULL::bool AS outbox FROM ins
        UNION ALL
-       SELECT NULL, NULL, ${queuedAhead("$16")}
-       WHERE $16::int IS NOT NULL`,
-      values: [
-        items.map((m) => m.id),
-        items.map((m) => m.accountId),
-        items.map((m) => m.peer),
-        items.map((m) => m.to),
-        items.map((m) => m.from),
-        items.map((m) => m.type),
-        items.map((m) => json(m.body)),
-        items.map((m) => json(m.subject)),
-        items.map((m) => m.thread ?? null),
-        items.map((m) => m.lang ?? null),
-        items.map((m) => m.receipt ?? false),
-        items.map((m) => m.state ?? null),
-        items.map((m) => m.idempotencyKey),
-        items.map((m) => m.requestHash),
-        check.markSent,
-        check.countQueuedUpTo,
-        items.map((m) => json(m.ext)),
-      ],
+       SELECT NULL, NULL, ${queuedAhead("$17")}
+       WHERE $17::int IS NOT NULL`,
+      values: [...u.values, check.markSent, check.countQueuedUpTo],
     });
     const counts = rows.find((r) => r.id === null);
     const created = rows.filter((r) => r.id !== null) as { id: string; created_at: Date }[];
