@@ -7,23 +7,12 @@
 import { jsonParam as json, sql, type AnyTx } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import { planAppend, type Appended, type NewEvent, type StoredEvent } from "./events.js";
-import type { NewInbound } from "./messages.js";
+import { MESSAGE_COLUMNS, type NewInbound } from "./messages.js";
 import { rowsFrom, type Column } from "./rows.js";
 
-/** The columns of received messages' rows, parameters $1..$14 (see rowsFrom). */
+/** The columns of received messages' rows, parameters $1..$14. */
 const INBOUND_COLUMNS: Column<NewInbound>[] = [
-  { name: "id", type: "uuid", value: (m) => m.id },
-  { name: "account_id", type: "int", value: (m) => m.accountId },
-  { name: "peer", type: "text", value: (m) => m.peer },
-  { name: "to_jid", type: "text", value: (m) => m.to },
-  { name: "from_jid", type: "text", value: (m) => m.from },
-  { name: "type", type: "text", value: (m) => m.type },
-  { name: "body", type: "json", value: (m) => json(m.body) },
-  { name: "subject", type: "json", value: (m) => json(m.subject) },
-  { name: "thread", type: "text", value: (m) => m.thread },
-  { name: "lang", type: "text", value: (m) => m.lang },
-  { name: "receipt", type: "bool", value: (m) => m.receipt },
-  { name: "state", type: "text", value: (m) => m.state },
+  ...MESSAGE_COLUMNS,
   { name: "stanza_id", type: "text", value: (m) => m.stanzaId },
   { name: "ext", type: "json", value: (m) => json(m.ext) },
 ];

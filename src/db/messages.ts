@@ -48,8 +48,24 @@ export interface NewInbound {
 
 const IDEMPOTENCY_MS = 24 * 3600_000;
 
-/** The columns of an outbound insert's rows, parameters $1..$15 (see rowsFrom). */
-const OUTBOUND_COLUMNS: Column<NewOutbound>[] = [
+/** What both directions' inserts bind of a message, in this order (see rowsFrom). */
+interface MessageRow {
+  id: string;
+  accountId: number;
+  peer: string;
+  to: string;
+  from: string;
+  type: string;
+  body?: unknown;
+  subject?: unknown;
+  thread?: string | null;
+  lang?: string | null;
+  receipt?: boolean;
+  state?: string | null;
+}
+
+/** The columns both directions' inserts start with (src/db/inbound-writes.ts adds its own after them). */
+export const MESSAGE_COLUMNS: Column<MessageRow>[] = [
   { name: "id", type: "uuid", value: (m) => m.id },
   { name: "account_id", type: "int", value: (m) => m.accountId },
   { name: "peer", type: "text", value: (m) => m.peer },
@@ -62,6 +78,11 @@ const OUTBOUND_COLUMNS: Column<NewOutbound>[] = [
   { name: "lang", type: "text", value: (m) => m.lang ?? null },
   { name: "receipt", type: "bool", value: (m) => m.receipt ?? false },
   { name: "state", type: "text", value: (m) => m.state ?? null },
+];
+
+/** The columns of an outbound insert's rows, parameters $1..$15. */
+const OUTBOUND_COLUMNS: Column<NewOutbound>[] = [
+  ...MESSAGE_COLUMNS,
   { name: "key", type: "text", value: (m) => m.idempotencyKey },
   { name: "hash", type: "text", value: (m) => m.requestHash },
   { name: "ext", type: "json", value: (m) => json(m.ext) },
