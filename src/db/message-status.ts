@@ -1,7 +1,7 @@
 // How an outbound message's status is stored and read. Sending a message does not write its row:
 // the drain and the direct path only take its entry out of the message queue (src/db/outbox.ts),
 // so each message is written once on the hot path, not inserted and then updated (a second heap
-// version per message, ~15 us of Postgres CPU each, bench/messages.ts). The column therefore stays
+// version per message, ~14 us of PostgreSQL CPU each: bench/outbound-writes.ts). The column therefore stays
 // `queued` until something else changes it (a receipt, an error, the room's reflection), and
 // readers derive the rest: `queued` while the queue entry exists, and once it is gone `sent` (a
 // group message `written`, until its room reflects it: XEP-0045 §7.4, src/db/rooms.ts).
@@ -15,21 +15,20 @@ export const statusSql = (m: string) =>
   `CASE WHEN ${m}.status = 'queued' AND NOT EXISTS (SELECT 1 FROM message_queue q WHERE q.seq = ${m}.seq) THEN ${SENT(m)} ELSE ${m}.status END`;
 
 interface StatusRow {
-  seq: bigint;
-  type: string;
+  id: string;
   status: string;
 }
 
-/** The same for rows read through Prisma: one look at the queue for all of them. */
+/** The same for rows read through Prisma: one statement for all their `queued` ones. */
 export async function resolveStatuses<R extends StatusRow>(pool: pg.Pool, rows: R[]): Promise<R[]> {
   const queued = rows.filter((r) => r.status === "queued");
   if (queued.length === 0) return rows;
-  const { rows: still } = await pool.query<{ seq: string }>({
-    name: "message-still-queued",
-    text: "SELECT seq::text FROM message_queue WHERE seq = ANY($1::bigint[])",
-    values: [queued.map((r) => r.seq.toString())],
+  const { rows: read } = await pool.query<{ id: string; status: string }>({
+    name: "message-status-as-read",
+    text: `SELECT m.id::text, ${statusSql("m")} AS status FROM message m WHERE m.id = ANY($1::uuid[])`,
+    values: [queued.map((r) => r.id)],
   });
-  const waiting = new Set(still.map((r) => r.seq));
-  for (const r of queued) if (!waiting.has(r.seq.toString())) (r as StatusRow).status = r.type === "groupchat" ? "written" : "sent";
+  const status = new Map(read.map((r) => [r.id, r.status]));
+  for (const r of queued) (r as StatusRow).status = status.get(r.id) ?? r.status;
   return rows;
 }
