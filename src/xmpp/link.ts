@@ -1,6 +1,7 @@
 // The component link (XEP-0114) to the XMPP server. Owns the connection and its reconnection
 // with capped exponential backoff; everything else talks to it through `write`, `barrier` and
 // the "stanza" / "online" / "offline" events (src/xmpp/outbound.ts wraps it as the outbound port).
+import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import pkg, { type Component } from "@xmpp/component";
 import xml, { type Element } from "@xmpp/xml";
@@ -8,6 +9,9 @@ import { parseJid } from "../domain/jid.js";
 import { NS } from "./ns.js";
 
 const { component } = pkg;
+
+/** Where a template stanza's id goes (see XmppLink.barrier). */
+const ID_SLOT = "\u0001id\u0001";
 
 export interface LinkOptions {
   service: string;
@@ -28,15 +32,16 @@ export interface LinkEvents {
  * @xmpp/middleware builds a context for every element the link receives, parsing its from and to
  * with @xmpp/jid: 12% of the gateway's CPU at inbound throughput (bench/inbound.ts), for messages
  * and presence that no middleware of ours looks at. Its only users are the iq caller and callee,
- * so only iqs go through it; everything reaches the "stanza" listeners as before.
+ * so only iqs go through it (and not our own barrier pings: see XmppLink.barrier); everything
+ * reaches the "stanza" listeners as before.
  */
-function onlyIqsThroughMiddleware(xmpp: Component): void {
+function onlyIqsThroughMiddleware(xmpp: Component, ownPing: (el: Element) => boolean): void {
   const all = xmpp.listeners("element") as ((el: Element) => void)[];
   if (all.length !== 1) throw new Error(`expected @xmpp/middleware's one "element" listener, found ${all.length}`);
   const middleware = all[0]!;
   xmpp.off("element", middleware);
   xmpp.on("element", (el: Element) => {
-    if (el.name === "iq") middleware(el);
+    if (el.name === "iq" && !ownPing(el)) middleware(el);
   });
 }
 
@@ -45,11 +50,22 @@ export class XmppLink extends EventEmitter<LinkEvents> {
   private attempts = 0;
   private stopping = false;
   online = false;
+  /** Barrier pings in flight, by id (see barrier()). */
+  private readonly pings = new Map<string, (ok: boolean) => void>();
+  /** Our barrier pings' ids: unguessable, so no one else's iq is taken for one. */
+  private readonly pingPrefix = `barrier-${randomBytes(6).toString("hex")}-`;
+  private pingCount = 0;
+  /** The ping and its answer, split where the id goes (ids are [0-9a-z-], nothing to escape). */
+  private readonly pingText: [string, string];
+  private readonly pongText: [string, string];
 
   constructor(private readonly opts: LinkOptions) {
     super();
     this.xmpp = component({ service: opts.service, domain: opts.domain, password: opts.secret });
-    onlyIqsThroughMiddleware(this.xmpp);
+    const around = (el: Element) => el.toString().split(ID_SLOT) as [string, string];
+    this.pingText = around(xml("iq", { type: "get", from: opts.domain, to: opts.domain, id: ID_SLOT }, xml("ping", { xmlns: NS.ping })));
+    this.pongText = around(xml("iq", { type: "result", from: opts.domain, to: opts.domain, id: ID_SLOT }));
+    onlyIqsThroughMiddleware(this.xmpp, (el) => this.ownPing(el));
     // @xmpp/iq answers from whatever an iq was addressed to. An XMPP server closes a component's
     // stream when it sends from an address outside its domain or a malformed one (RFC 6120
     // §4.9.3.11, improper-addressing), so a hostile "to" could cut the link: answer from our domain.
@@ -89,6 +105,8 @@ export class XmppLink extends EventEmitter<LinkEvents> {
   }
 
   private wentDown(): void {
+    // Barriers in flight can no longer be answered: what they cover may not have been routed.
+    for (const settle of [...this.pings.values()]) settle(false);
     if (!this.online) return;
     this.online = false;
     this.opts.log.warn({ domain: this.opts.domain }, "component link down");
@@ -137,25 +155,37 @@ export class XmppLink extends EventEmitter<LinkEvents> {
 
   /**
    * XEP-0114 has no acknowledgements, so a stanza written just before the server goes down may
-   * never be routed. This is the acknowledgement: a ping (XEP-0199) to our own domain travels
-   * through the server's router behind everything written before it and comes back to us. True
-   * once it has; false if the link dropped or the server did not answer in time.
+   * never be routed. This is the acknowledgement: a ping (XEP-0199) from our domain to our own
+   * domain travels through the server's router behind everything written before it, comes back to
+   * us, and our answer comes back too. True once it has; false if the link dropped or the server
+   * did not answer in time. Under steady load the direct path sends one every few milliseconds,
+   * so both legs are plain strings handled here (ownPing), not through @xmpp/iq and its middleware.
    */
-  async barrier(timeoutMs = 10_000): Promise<boolean> {
-    if (!this.online) return false;
-    const ping = xml("iq", { type: "get", to: this.opts.domain }, xml("ping", { xmlns: NS.ping }));
-    let onDown = () => undefined as void;
-    const down = new Promise<boolean>((resolve) => {
-      onDown = () => resolve(false);
-      this.once("offline", onDown);
+  barrier(timeoutMs = 10_000): Promise<boolean> {
+    if (!this.online) return Promise.resolve(false);
+    const id = `${this.pingPrefix}${(++this.pingCount).toString(36)}`;
+    return new Promise<boolean>((resolve) => {
+      const settle = (ok: boolean) => {
+        clearTimeout(timer);
+        this.pings.delete(id);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => settle(false), timeoutMs);
+      this.pings.set(id, settle);
+      if (!this.write([this.pingText.join(id)])) settle(false);
     });
-    try {
-      return await Promise.race([this.xmpp.iqCaller.request(ping, timeoutMs).then(() => true), down]);
-    } catch {
-      return false;
-    } finally {
-      this.off("offline", onDown);
-    }
+  }
+
+  /**
+   * Our own barrier ping or its answer (true: handled here). Only we can send from our domain:
+   * the server stamps the sender's address on everything its clients and peers send.
+   */
+  private ownPing(el: Element): boolean {
+    const { id, type, from } = el.attrs as Record<string, string | undefined>;
+    if (from !== this.opts.domain || !id?.startsWith(this.pingPrefix)) return false;
+    if (type === "get") this.write([this.pongText.join(id)]);
+    else this.pings.get(id)?.(type === "result");
+    return true;
   }
 
   /** Disconnects and stays disconnected until start(); waiters on the link see it go down at once. */

@@ -1,0 +1,133 @@
+// The component link's barrier (XmppLink.barrier): a ping from our domain to our own domain that
+// the link answers and matches itself, with no iq handlers registered (so nothing else could
+// answer it). Against Prosody and ejabberd, through a relay that can hold back what the server
+// sends, so a barrier can be caught in flight.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, connect, type Server, type Socket } from "node:net";
+import xml from "@xmpp/xml";
+import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { XmppLink } from "../../src/xmpp/link.js";
+import { waitFor } from "../helpers/gateway.js";
+
+const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
+
+/** A TCP relay to the server's component port; `hold` keeps what the server sends until released. */
+class Relay {
+  private readonly tcp: Server;
+  private readonly pairs: { client: Socket; upstream: Socket }[] = [];
+  private held = false;
+
+  constructor(private readonly target: number) {
+    this.tcp = createServer((client) => {
+      const upstream = connect(this.target, "127.0.0.1");
+      this.pairs.push({ client, upstream });
+      client.pipe(upstream);
+      upstream.pipe(client);
+      if (this.held) upstream.pause();
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on("error", close).on("close", close);
+      upstream.on("error", close).on("close", close);
+    });
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve) => this.tcp.listen(0, "127.0.0.1", () => resolve((this.tcp.address() as { port: number }).port)));
+  }
+
+  hold(on: boolean): void {
+    this.held = on;
+    for (const { upstream } of this.pairs) {
+      if (on) upstream.pause();
+      else upstream.resume();
+    }
+  }
+
+  close(): void {
+    for (const { client, upstream } of this.pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+    this.tcp.close();
+  }
+}
+
+const quiet = { info: () => undefined, warn: () => undefined };
+
+for (const kind of KINDS) {
+  describe(`component link barrier (${kind})`, { timeout: 60_000 }, () => {
+    let server: XmppServer;
+    let relay: Relay;
+    let link: XmppLink;
+    let juliet: XmppUser;
+
+    before(async () => {
+      server = await startXmppServer(kind);
+      await server.registerUser("juliet", "pw");
+      relay = new Relay(server.componentPort);
+      const port = await relay.listen();
+      link = new XmppLink({ service: `xmpp://127.0.0.1:${port}`, domain: server.componentDomain, secret: server.componentSecret, reconnectMaxMs: 500, maxStanzaBytes: 65_536, log: quiet });
+      await link.start();
+      await waitFor(() => link.online, 5000, "the link online");
+      juliet = await connectUser(server, "juliet", "pw", "x");
+      await juliet.sendPresence();
+    });
+    after(async () => {
+      await juliet?.stop();
+      await link?.stop();
+      relay?.close();
+      await server?.stop();
+    });
+
+    const to = () => `juliet@${server.userDomain}/x`;
+    const message = (body: string) => xml("message", { from: `romeo@${server.componentDomain}`, to: to(), type: "chat" }, xml("body", {}, body)).toString();
+
+    it("confirms what was written before it, answering its own ping (no iq handler is registered)", async () => {
+      assert.equal(link.write([message("before the barrier")]), true);
+      assert.equal(await link.barrier(5000), true);
+      // Routed before the barrier came back: Juliet has it, or is about to (her own stream is separate).
+      await juliet.waitFor((s) => s.getChildText("body") === "before the barrier");
+    });
+
+    it("many concurrent barriers each come back, with no listener leak warning", async () => {
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+      process.on("warning", onWarning);
+      try {
+        const results = await Promise.all(Array.from({ length: 50 }, () => link.barrier(5000)));
+        assert.equal(results.length, 50);
+        assert.ok(results.every((ok) => ok), `${results.filter((ok) => !ok).length} of 50 barriers failed`);
+        await new Promise((r) => setImmediate(r));
+        assert.deepEqual(warnings.filter((w) => w.includes("MaxListeners")), []);
+      } finally {
+        process.off("warning", onWarning);
+      }
+    });
+
+    it("is false when the ping does not come back in time, and the next one is confirmed on its own", async () => {
+      relay.hold(true);
+      try {
+        assert.equal(await link.barrier(300), false);
+      } finally {
+        relay.hold(false);
+      }
+      // The late ping and answer arrive now and are dropped; the next barrier is its own.
+      assert.equal(await link.barrier(5000), true);
+    });
+
+    // Last: it leaves the link stopped.
+    it("a barrier in flight is false as soon as the link stops, not at its timeout", async () => {
+      relay.hold(true);
+      const started = Date.now();
+      const pending = link.barrier(20_000);
+      await link.stop();
+      assert.equal(await pending, false);
+      assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+      assert.equal(await link.barrier(5000), false, "a stopped link confirms nothing");
+    });
+  });
+}
