@@ -35,6 +35,23 @@ interface OpenStream {
  */
 const SLICES = 16;
 
+export const HEARTBEAT = ": heartbeat\n\n";
+/** The heartbeat as one HTTP/1.1 chunk (RFC 9112 §7.1): what `res.write(HEARTBEAT)` puts on a chunked response. */
+const HEARTBEAT_CHUNK = Buffer.from(`${Buffer.byteLength(HEARTBEAT).toString(16)}\r\n${HEARTBEAT}\r\n`);
+
+/**
+ * Writes a heartbeat. Idle, heartbeats are all a gateway does (10,000 streams: 667 writes a second),
+ * so on a chunked response with nothing buffered it goes straight to the socket as one prepared
+ * chunk, the same bytes without the response's per-write framing (a third of an idle gateway's CPU
+ * besides the system call, bench/streams.ts). Anything else (an HTTP/1.0 client, whose stream is not
+ * chunked; back-pressure) takes the response's own path, so bytes never overtake one another.
+ */
+export function heartbeat(res: ServerResponse): void {
+  const socket = res.socket;
+  if (socket && res.chunkedEncoding && res.writableLength === 0 && !res.writableEnded) socket.write(HEARTBEAT_CHUNK);
+  else res.write(HEARTBEAT);
+}
+
 // JSON.stringify never emits a raw newline, so one data: line carries the whole event.
 const frames = new WeakMap<EventItem, string>();
 function frame(e: EventItem): string {
@@ -68,7 +85,7 @@ export class SseStreams {
 
   private tick(): void {
     for (const s of this.slices[this.turn]!) {
-      s.res.write(": heartbeat\n\n");
+      heartbeat(s.res);
       s.follower.alive();
     }
     this.turn = (this.turn + 1) % SLICES;

@@ -1,6 +1,7 @@
 // The event log as SSE and JSON: XMPP in -> Postgres -> streams, replay without gap or duplicate.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import xml from "@xmpp/xml";
 import type { XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
@@ -72,6 +73,31 @@ for (const kind of KINDS) {
         assert.ok(moments >= 8, `heartbeats came at ${moments} moments: ${times.map((t) => Math.round(t)).join(", ")} ms`);
       } finally {
         await Promise.all(streams.map((s) => s.close()));
+      }
+    });
+
+    it("an HTTP/1.0 client's stream (not chunked) gets the same heartbeats and events, unframed", async () => {
+      await gw.createAccount("balthasar");
+      const { hostname, port } = new URL(gw.url);
+      const socket = connect(Number(port), hostname);
+      let raw = "";
+      socket.setEncoding("utf8").on("data", (d: string) => (raw += d));
+      await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+      try {
+        socket.write(`GET /v1/events HTTP/1.0\r\nHost: ${hostname}\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${gw.token("balthasar")}\r\n\r\n`);
+        await waitFor(() => raw.split(": heartbeat\n\n").length > 2, 3000, "two heartbeats").catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(raw)}`));
+        await say(`balthasar@${gw.domain}`, "hello balthasar");
+        await waitFor(() => raw.includes("hello balthasar"), 5000, "the message event");
+        const [head, body] = raw.split("\r\n\r\n", 2) as [string, string];
+        assert.match(head, /^HTTP\/1\.[01] 200/);
+        assert.doesNotMatch(head, /transfer-encoding/i);
+        // Only SSE lines: no chunk sizes between them (RFC 9112 §7.1 framing is HTTP/1.1's).
+        const lines = body.split("\n").filter((l) => l !== "");
+        const notSse = lines.filter((l) => !/^(retry|id|event|data): |^: /.test(l));
+        assert.ok(lines.length > 0);
+        assert.deepEqual(notSse, []);
+      } finally {
+        socket.destroy();
       }
     });
 
