@@ -21,6 +21,7 @@ it("bench/streams.ts --smoke prints every figure beside its target and completes
     /gateway RSS per stream, first open \(after a full GC\) +-?[\d.,]+ KiB .* <= 16 KiB/,
     /JS heap \/ external per stream, first open; after reconnect +-?[\d.,]+ \/ -?[\d.,]+ KiB; -?[\d.,]+ \/ -?[\d.,]+ KiB/,
     /gateway CPU, idle .*% of a core +< 2% of a core/,
+    /gateway CPU, idle, per 5 s slice: median \/ max +[\d.,]+% \/ [\d.,]+% of a core, 1 slice\(s\)/,
     /Postgres CPU .*% of a core/,
     /one event to 100 streams of one account: all have it after +[\d.,]+ ms \(100\/100\)/,
     /duplicates \/ events on other accounts' streams +0 \/ 0/,
