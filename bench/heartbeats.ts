@@ -11,11 +11,10 @@
 // the ways interleaved round by round so machine noise falls on all of them. The client counts the
 // bytes it received, and the run fails unless every heartbeat arrived.
 import { fork, type ChildProcess } from "node:child_process";
-import { createServer, type ServerResponse } from "node:http";
-import { request, Agent } from "node:http";
+import { Agent, createServer, request, type ServerResponse } from "node:http";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { heartbeat, HEARTBEAT } from "../src/http/sse.js";
+import { heartbeat, HEARTBEAT, HEARTBEAT_CHUNK } from "../src/http/sse.js";
 import { log, median, sleep } from "./lib/util.js";
 
 const USAGE = `usage: npm run bench:heartbeats -- [options]
@@ -31,9 +30,8 @@ const BUDGET_CORE = 0.02;
 const SLICES = 16;
 
 type Way = "floor" | "Balcony" | "res.write";
-const CHUNK = Buffer.from(`${Buffer.byteLength(HEARTBEAT).toString(16)}\r\n${HEARTBEAT}\r\n`);
 const WAYS: Record<Way, (res: ServerResponse) => void> = {
-  floor: (res) => res.socket!.write(CHUNK),
+  floor: (res) => res.socket!.write(HEARTBEAT_CHUNK),
   Balcony: heartbeat,
   "res.write": (res) => res.write(HEARTBEAT),
 };

@@ -37,7 +37,7 @@ const SLICES = 16;
 
 export const HEARTBEAT = ": heartbeat\n\n";
 /** The heartbeat as one HTTP/1.1 chunk (RFC 9112 §7.1): what `res.write(HEARTBEAT)` puts on a chunked response. */
-const HEARTBEAT_CHUNK = Buffer.from(`${Buffer.byteLength(HEARTBEAT).toString(16)}\r\n${HEARTBEAT}\r\n`);
+export const HEARTBEAT_CHUNK = Buffer.from(`${Buffer.byteLength(HEARTBEAT).toString(16)}\r\n${HEARTBEAT}\r\n`);
 
 /**
  * Writes a heartbeat. Idle, heartbeats are all a gateway does (10,000 streams: 667 writes a second),
