@@ -2872,7 +2872,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            /** @description Accounts whose deliveries went back to `since` */
+                            /** @description Accounts with events after `since`: each of them is delivered again */
                             lanes: number;
                         };
                     };

@@ -25,6 +25,8 @@ export interface Lane {
   seq: number;
   /** Failed attempts of the next event. */
   attempts: number;
+  /** The lane's replays so far, as read: settled with every move (see LaneMove). */
+  epoch: number;
 }
 
 export interface LaneEvent {
@@ -37,11 +39,15 @@ export interface LaneEvent {
   receiptPending: boolean;
 }
 
-/** A lane's move: from `from` (as read; a replay meanwhile makes the move void) to `to`. */
+/**
+ * A lane's move: from `from` to `to`, read in `epoch`. A replay meanwhile moves the lane back
+ * before `from` (the move is void), or caps it at the replay's `since` (the move goes no further).
+ */
 export interface LaneMove {
   accountId: number;
   from: number;
   to: number;
+  epoch: number;
   attempts: number;
   /** When to try the next event, from now. */
   delayMs: number;
@@ -71,7 +77,7 @@ export interface Settled {
   /** False when another instance holds the endpoint now (or it is gone): stop. */
   leased: boolean;
   disabled: boolean;
-  /** Accounts whose lane moved (a lane replayed meanwhile did not). */
+  /** Accounts whose lane moved as asked (not a lane a replay moved back or capped meanwhile). */
   moved: number[];
 }
 
@@ -88,6 +94,8 @@ const CLAIM = `
   WHERE w.id = c.id
   RETURNING w.id, w.account_id AS "accountId", w.url, w.events, w.secret, w.previous_secret AS "previousSecret", w.previous_secret_until AS "previousSecretUntil"`;
 
+const CAPPED = `(l.epoch <> m.epoch AND m.to_seq > COALESCE(l.replay_cap, m.to_seq))`;
+
 const SETTLE = `
   WITH w AS (
     UPDATE webhook SET
@@ -99,10 +107,17 @@ const SETTLE = `
     WHERE id = $1 AND lease_owner = $2
     RETURNING id, disabled_at IS NOT NULL AS disabled
   ), moved AS (
-    UPDATE webhook_lane l SET seq = m.to_seq, attempts = m.attempts, next_attempt_at = now() + m.delay * interval '1 millisecond'
-    FROM w, unnest($6::int[], $7::bigint[], $8::bigint[], $9::int[], $10::int[]) AS m(account_id, from_seq, to_seq, attempts, delay)
+    -- A move read before a replay (another epoch) that would take the lane past the replay's since
+    -- (replay_cap) stops there, and the lane sends the rest again at once. A move read in the
+    -- lane's epoch clears the cap.
+    UPDATE webhook_lane l SET
+      seq = CASE WHEN ${CAPPED} THEN l.replay_cap ELSE m.to_seq END,
+      attempts = CASE WHEN ${CAPPED} THEN 0 ELSE m.attempts END,
+      next_attempt_at = now() + CASE WHEN ${CAPPED} THEN 0 ELSE m.delay END * interval '1 millisecond',
+      replay_cap = CASE WHEN l.epoch = m.epoch THEN NULL ELSE l.replay_cap END
+    FROM w, unnest($6::int[], $7::bigint[], $8::bigint[], $9::int[], $10::int[], $21::int[]) AS m(account_id, from_seq, to_seq, attempts, delay, epoch)
     WHERE l.webhook_id = w.id AND l.account_id = m.account_id AND l.seq = m.from_seq
-    RETURNING l.account_id
+    RETURNING l.account_id, l.seq = m.to_seq AS planned
   ), recorded AS (
     INSERT INTO webhook_delivery (webhook_id, account_id, seq, type, status, attempts, response_status, response_excerpt, error, last_attempt_at, next_attempt_at)
     SELECT $1, d.account_id, d.seq, d.type, d.status, d.attempts, d.response_status, d.response_excerpt, d.error, d.at, d.next_at
@@ -114,7 +129,7 @@ const SETTLE = `
       last_attempt_at = EXCLUDED.last_attempt_at, next_attempt_at = EXCLUDED.next_attempt_at
     RETURNING 1
   )
-  SELECT w.disabled, (SELECT array_agg(account_id) FROM moved) AS moved, (SELECT count(*) FROM recorded) AS n FROM w`;
+  SELECT w.disabled, (SELECT array_agg(account_id) FROM moved WHERE planned) AS moved, (SELECT count(*) FROM recorded) AS n FROM w`;
 
 export class WebhookLanes {
   constructor(private readonly pool: pg.Pool) {}
@@ -145,7 +160,7 @@ export class WebhookLanes {
   async due(webhookId: string, limit: number): Promise<Lane[]> {
     const { rows } = await this.pool.query<Lane>({
       name: "webhook-due-lanes",
-      text: `SELECT l.account_id AS "accountId", a.localpart, l.seq, l.attempts FROM webhook_lane l JOIN account a ON a.id = l.account_id
+      text: `SELECT l.account_id AS "accountId", a.localpart, l.seq, l.attempts, l.epoch FROM webhook_lane l JOIN account a ON a.id = l.account_id
         WHERE l.webhook_id = $1 AND ${DUE} ORDER BY l.next_attempt_at LIMIT $2`,
       values: [webhookId, limit],
     });
@@ -195,6 +210,7 @@ export class WebhookLanes {
         records.map((r) => r.error),
         records.map((r) => r.at),
         records.map((r) => r.nextAttemptAt),
+        moves.map((m) => m.epoch),
       ],
     });
     const r = rows[0];

@@ -155,14 +155,22 @@ export class Webhooks {
   }
 
   /**
-   * Sends again every event after `since` (of one account, or of all the endpoint's accounts):
-   * lanes already past it go back to it, with a fresh retry count. Returns the lanes moved.
+   * Sends again every event after `since` (of one account, or of all the endpoint's accounts).
+   * Lanes past it go back to it, with a fresh retry count; the others get a new epoch and a cap
+   * at `since`, so an attempt in flight meanwhile does not take them past it (WebhookLanes.settle).
+   * Returns the lanes concerned: those of accounts with events after `since`.
    */
   async replay(id: string, since: number, accountId: number | null): Promise<number> {
     const { rows } = await this.pool.query<{ n: number }>(
       `WITH u AS (
-        UPDATE webhook_lane SET seq = $2, attempts = 0, next_attempt_at = now()
-        WHERE webhook_id = $1 AND ($3::int IS NULL OR account_id = $3) AND seq > $2 RETURNING 1
+        UPDATE webhook_lane l SET
+          seq = LEAST(l.seq, $2),
+          attempts = CASE WHEN l.seq > $2 THEN 0 ELSE l.attempts END,
+          next_attempt_at = CASE WHEN l.seq > $2 THEN now() ELSE l.next_attempt_at END,
+          epoch = l.epoch + 1,
+          replay_cap = LEAST(l.replay_cap, $2)
+        FROM account a
+        WHERE l.webhook_id = $1 AND ($3::int IS NULL OR l.account_id = $3) AND a.id = l.account_id AND a.last_seq > $2 RETURNING 1
       ) SELECT count(*)::int AS n FROM u CROSS JOIN LATERAL (SELECT pg_notify($4, $1::text)) AS n`,
       [id, since, accountId, CHANNELS.webhooks],
     );

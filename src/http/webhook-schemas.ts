@@ -63,4 +63,4 @@ export const ReplayBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const Replayed = Type.Object({ lanes: Type.Integer({ description: "Accounts whose deliveries went back to `since`" }) });
+export const Replayed = Type.Object({ lanes: Type.Integer({ description: "Accounts with events after `since`: each of them is delivered again" }) });

@@ -204,6 +204,9 @@ export class WebhookDispatcher {
         if (this.stopped) return;
         if (this.stale.has(w.id)) {
           await this.lanes.release(w.id, this.owner, true, this.leaseMs);
+          // The notification's own claim ran while this worker still held the endpoint: claim it
+          // again now, as changed (a replay meanwhile has something due at once).
+          this.pump();
           return;
         }
         woken = false;

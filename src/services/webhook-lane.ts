@@ -72,7 +72,7 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
   const asked = new Set(events.filter((e) => e.receiptPending).map((e) => e.seq));
   /** Writes progress: the lane at `to`, the records so far. "stop": the worker ends; "moved-away": a replay took the lane. */
   const settle = async (to: number, success: boolean | null, next: { attempts: number; delayMs: number }): Promise<"ok" | "stop" | "moved-away"> => {
-    const s = await ctx.lanes.settle(w.id, ctx.owner, ctx.leaseMs, success, ctx.disableAfterMs, [{ accountId: lane.accountId, from, to, ...next }], records);
+    const s = await ctx.lanes.settle(w.id, ctx.owner, ctx.leaseMs, success, ctx.disableAfterMs, [{ accountId: lane.accountId, from, to, epoch: lane.epoch, ...next }], records);
     const settled = records;
     records = [];
     lastSettle = performance.now();

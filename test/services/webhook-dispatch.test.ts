@@ -1,8 +1,8 @@
 // The webhook dispatcher (src/services/webhook-dispatch.ts) against a real PostgreSQL with a fake
 // WebhookPort that records every attempt and how many were in flight: one request at a time per
 // endpoint, the global cap reached but never passed, each lane in sequence order exactly once,
-// several dispatchers on one database never attempting the same event twice, and a stop that
-// aborts what is in flight without counting it as a failure.
+// several dispatchers on one database never attempting the same event twice, a stop that aborts
+// what is in flight without counting it as a failure, and replays that reach what is in flight.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { appendEvents } from "../../src/db/events.js";
@@ -23,6 +23,12 @@ class FakeWebhooks implements WebhookPort {
   readonly perUrl = new Map<string, number>();
   maxPerUrl = 0;
   hang = false;
+  /** An attempt of this sequence number waits for release() (once). */
+  holdSeq: number | null = null;
+  private releaseHeld: () => void = () => undefined;
+  release(): void {
+    this.releaseHeld();
+  }
   constructor(private readonly delayMs: number) {}
   newSecret(): string {
     return `whsec_${Buffer.alloc(32, 1).toString("base64")}`;
@@ -37,6 +43,10 @@ class FakeWebhooks implements WebhookPort {
     this.perUrl.set(req.url, n);
     this.maxPerUrl = Math.max(this.maxPerUrl, n);
     try {
+      if (body.id === this.holdSeq) {
+        this.holdSeq = null;
+        await new Promise<void>((resolve) => (this.releaseHeld = resolve));
+      }
       await new Promise<void>((resolve, reject) => {
         if (!this.hang) setTimeout(resolve, this.delayMs);
         signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true });
@@ -152,5 +162,60 @@ describe("webhook dispatcher", () => {
     await waitFor(() => next.attempts.length === 1, "the event sent again");
     await d2.stop();
     assert.equal(next.attempts[0]!.msgId, port.attempts[0]!.msgId);
+  });
+
+  it("a replay while an attempt is in flight sends again what that attempt carried", async () => {
+    const a = await env.account("inflight");
+    const hook = await new Webhooks(store, new FakeWebhooks(0), env.domain).create(a.id, { url: "http://inflight.test/" });
+    const port = new FakeWebhooks(0);
+    port.holdSeq = 3;
+    const d = dispatcher(port);
+    await d.start();
+    await append([a], 3);
+    try {
+      await waitFor(() => port.attempts.length === 3, "the third attempt in flight");
+      // Nothing is settled yet (the page settles at its end): the lane is still before `since`.
+      assert.equal(await store.replay(hook.id, 1, null), 1);
+      port.release();
+      await waitFor(() => port.attempts.length >= 5, "events 2 and 3 sent again");
+      // A sentinel: the next event comes after the replayed ones, with nothing between them.
+      await append([a], 1);
+      await waitFor(() => port.attempts.length >= 6, "the sentinel");
+    } finally {
+      await d.stop();
+    }
+    assert.deepEqual(port.attempts.map((x) => x.seq), [1, 2, 3, 2, 3, 4]);
+  });
+
+  it("settling a move read before a replay: below the replay's since as asked, past it capped there", async () => {
+    const a = await env.account("cap");
+    const other = await env.account("cap");
+    const hook = await new Webhooks(store, new FakeWebhooks(0), env.domain).create(a.id, { url: "http://cap.test/" });
+    await append([a], 8);
+    const owner = "test-owner";
+    const [leased] = await lanes.claim(owner, 60_000, 10);
+    assert.equal(leased?.id, hook.id);
+    const lane = async () => (await env.db.pool.query<{ seq: number; epoch: number; replay_cap: number | null }>("SELECT seq, epoch, replay_cap FROM webhook_lane WHERE webhook_id = $1", [hook.id])).rows[0]!;
+    const move = (from: number, to: number, epoch: number) => lanes.settle(hook.id, owner, 60_000, true, 60_000, [{ accountId: a.id, from, to, epoch, attempts: 0, delayMs: 0 }], []);
+    const [read] = await lanes.due(hook.id, 10);
+    assert.deepEqual([read?.seq, read?.epoch], [0, 0]);
+
+    // Only lanes with events after `since` count (another account's endpoint is not this one's).
+    assert.equal(await store.replay(hook.id, 3, null), 1);
+    assert.equal(await store.replay(hook.id, 8, other.id), 0);
+    assert.deepEqual((await move(0, 2, 0)).moved, [a.id], "below the cap: moved as asked");
+    assert.deepEqual((await move(2, 6, 0)).moved, [], "past the cap: not as asked");
+    assert.deepEqual(await lane(), { seq: 3, epoch: 1, replay_cap: 3 });
+    // A move read in the lane's epoch goes past the old cap and clears it...
+    assert.deepEqual((await move(3, 5, 1)).moved, [a.id]);
+    assert.deepEqual(await lane(), { seq: 5, epoch: 1, replay_cap: null });
+    // ...so the next replay caps at its own since, not at the lowest one ever asked.
+    assert.equal(await store.replay(hook.id, 6, null), 1);
+    assert.deepEqual((await move(5, 8, 1)).moved, []);
+    assert.deepEqual(await lane(), { seq: 6, epoch: 2, replay_cap: 6 });
+    // A replay before the lane's position moves it back: a move from the old position is void.
+    assert.equal(await store.replay(hook.id, 4, null), 1);
+    assert.deepEqual((await move(6, 8, 2)).moved, []);
+    assert.deepEqual(await lane(), { seq: 4, epoch: 3, replay_cap: 4 });
   });
 });

@@ -152,8 +152,8 @@ describe("webhook delivery (prosody)", () => {
     for (const t of ["r1", "r2", "r3"]) await say("montague", t);
     const first = await receiver.waitFor("replay", 3);
     const ids = first.map((r) => JSON.parse(r.body).id as number);
-    // The receiver has them before the gateway has settled them (a replay moves only lanes already
-    // past `since`): wait until all three are recorded as delivered.
+    // The case of a lane already past `since`: wait until all three are recorded as delivered (a
+    // replay while they are in flight is test/services/webhook-dispatch.test.ts's).
     const delivered = async () => (await gw.request("GET", `/v1/webhooks/${id}/deliveries?status=delivered`, { token: gw.token("montague") })).body.items.length;
     await waitFor(async () => (await delivered()) === 3, 5000, "the three deliveries settled");
     const res = await gw.request("POST", `/v1/webhooks/${id}/replay`, { token: gw.token("montague"), body: { since: ids[0] } });
