@@ -155,9 +155,10 @@ export class Webhooks {
   }
 
   /**
-   * Sends again every event after `since` (of one account, or of all the endpoint's accounts).
-   * Lanes past it go back to it, with a fresh retry count; the others get a new epoch and a cap
-   * at `since`, so an attempt in flight meanwhile does not take them past it (WebhookLanes.settle).
+   * Sends again every event after `since` (of one account, or of all the endpoint's accounts), now
+   * and with a fresh retry count (an event waiting for its next retry is tried at once). Lanes
+   * past it go back to it; the others get a new epoch and a cap at `since`, so an attempt in
+   * flight meanwhile does not take them past it (WebhookLanes.settle).
    * Returns the lanes concerned: those of accounts with events after `since`.
    */
   async replay(id: string, since: number, accountId: number | null): Promise<number> {
@@ -165,8 +166,8 @@ export class Webhooks {
       `WITH u AS (
         UPDATE webhook_lane l SET
           seq = LEAST(l.seq, $2),
-          attempts = CASE WHEN l.seq > $2 THEN 0 ELSE l.attempts END,
-          next_attempt_at = CASE WHEN l.seq > $2 THEN now() ELSE l.next_attempt_at END,
+          attempts = 0,
+          next_attempt_at = now(),
           epoch = l.epoch + 1,
           replay_cap = LEAST(l.replay_cap, $2)
         FROM account a

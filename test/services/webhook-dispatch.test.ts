@@ -217,5 +217,14 @@ describe("webhook dispatcher", () => {
     assert.equal(await store.replay(hook.id, 4, null), 1);
     assert.deepEqual((await move(6, 8, 2)).moved, []);
     assert.deepEqual(await lane(), { seq: 4, epoch: 3, replay_cap: 4 });
+    // An event waiting for its retry is tried at once after a replay from before it, afresh.
+    const failed = await lanes.settle(hook.id, owner, 60_000, false, 60_000, [{ accountId: a.id, from: 4, to: 4, epoch: 3, attempts: 2, delayMs: 3_600_000 }], []);
+    assert.deepEqual(failed.moved, [a.id]);
+    assert.deepEqual(await lanes.due(hook.id, 10), [], "waiting for its retry");
+    assert.equal(await store.replay(hook.id, 4, null), 1);
+    assert.deepEqual(
+      (await lanes.due(hook.id, 10)).map((l) => [l.seq, l.attempts, l.epoch]),
+      [[4, 0, 4]],
+    );
   });
 });
