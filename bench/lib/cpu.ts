@@ -1,6 +1,9 @@
 // CPU accounting from /proc: who used the cores during a phase of a benchmark, by
 // process group (the gateway process, the XMPP server's processes, PostgreSQL's backends of the
-// benchmark's database, the rest of PostgreSQL, this process with its workers, everyone else).
+// benchmark's database, the rest of PostgreSQL, this process with its workers, everyone else),
+// and how long each group's main threads were ready to run but waited for a free core (the
+// scheduler's run-queue wait, /proc/<pid>/schedstat): on two shared cores that wait, not the
+// code, is where much of a tail latency goes.
 import { execSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -36,6 +39,8 @@ export interface CpuSnapshot {
   wall: number;
   /** pid → [group, ticks] */
   procs: Map<number, [string, number]>;
+  /** pid → its main thread's run-queue wait so far (nanoseconds) and the times it was given a core (this process: -1). */
+  waits: Map<number, [number, number]>;
   bench: NodeJS.CpuUsage;
   systemBusy: number;
   systemTotal: number;
@@ -45,6 +50,21 @@ export interface CpuSplit {
   seconds: number;
   /** Cores used on average (CPU seconds / wall seconds), by group: 1.0 = one core. */
   cores: Record<string, number>;
+  /** Run-queue wait of the group's main threads, in milliseconds per second of wall time (summed over its processes). */
+  waits: Record<string, number>;
+  /** The same wait per time one of them was given a core, in microseconds. */
+  waitPerRun: Record<string, number>;
+}
+
+/** The task's (a process's main thread's) nanoseconds spent runnable but not running, and its timeslices; null if gone. */
+function runQueueWait(pid: string): [number, number] | null {
+  try {
+    // "<on-cpu ns> <run-queue wait ns> <timeslices>" (Documentation/scheduler/sched-stats.rst).
+    const f = readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ");
+    return [Number(f[1]), Number(f[2])];
+  } catch {
+    return null;
+  }
 }
 
 function readProc(pid: string): { cmdline: string; comm: string; ticks: number } | null {
@@ -73,6 +93,7 @@ function groupOf(pid: number, p: { cmdline: string; comm: string }, ctx: CpuCont
 
 export function cpuSnapshot(ctx: CpuContext): CpuSnapshot {
   const procs = new Map<number, [string, number]>();
+  const waits = new Map<number, [number, number]>([[-1, runQueueWait("self") ?? [0, 0]]]);
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
@@ -80,20 +101,39 @@ export function cpuSnapshot(ctx: CpuContext): CpuSnapshot {
     const p = readProc(entry);
     if (!p) continue;
     const group = groupOf(pid, p, ctx);
-    if (group) procs.set(pid, [group, p.ticks]);
+    if (!group) continue;
+    procs.set(pid, [group, p.ticks]);
+    const wait = runQueueWait(entry);
+    if (wait !== null) waits.set(pid, wait);
   }
   const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
   const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
   const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
-  return { wall: now(), procs, bench: process.cpuUsage(), systemBusy: total - idle, systemTotal: total };
+  return { wall: now(), procs, waits, bench: process.cpuUsage(), systemBusy: total - idle, systemTotal: total };
 }
 
 export function cpuSplit(a: CpuSnapshot, b: CpuSnapshot): CpuSplit {
   const seconds = (b.wall - a.wall) / 1000;
   const cores: Record<string, number> = {};
+  const waited: Record<string, [number, number]> = {};
+  const addWait = (group: string, pid: number) => {
+    const [ns, runs] = b.waits.get(pid) ?? [0, 0];
+    const [ns0, runs0] = a.waits.get(pid) ?? [0, 0];
+    const w = (waited[group] ??= [0, 0]);
+    w[0] += ns - ns0;
+    w[1] += runs - runs0;
+  };
   for (const [pid, [group, ticks]] of b.procs) {
     const before = a.procs.get(pid)?.[1] ?? 0;
     cores[group] = (cores[group] ?? 0) + (ticks - before) / CLK_TCK / seconds;
+    if (b.waits.has(pid)) addWait(group, pid);
+  }
+  addWait(GROUPS.bench, -1);
+  const waits: Record<string, number> = {};
+  const waitPerRun: Record<string, number> = {};
+  for (const [group, [ns, runs]] of Object.entries(waited)) {
+    waits[group] = ns / 1e6 / seconds;
+    waitPerRun[group] = runs > 0 ? ns / 1e3 / runs : 0;
   }
   const bench = process.cpuUsage(a.bench);
   cores[GROUPS.bench] = (bench.user + bench.system) / 1e6 / seconds;
@@ -103,7 +143,7 @@ export function cpuSplit(a: CpuSnapshot, b: CpuSnapshot): CpuSplit {
   cores[GROUPS.machine] = machine;
   // Other engineers' tests, editors, …: when this is large the figures are not trustworthy.
   cores[GROUPS.others] = Math.max(0, machine - ours);
-  return { seconds, cores };
+  return { seconds, cores, waits, waitPerRun };
 }
 
 /** Measures the CPU split over `fn`. */
@@ -118,6 +158,15 @@ export function formatCpu(split: CpuSplit, serverKind: string): string {
   return order
     .filter((k) => split.cores[k] !== undefined)
     .map((k) => `${k} ${split.cores[k]!.toFixed(2)}`)
+    .join(", ");
+}
+
+/** Run-queue wait by group, in the order of formatCpu (the groups' main threads): ms per second of wall time, and us each time it got a core. */
+export function formatWaits(split: CpuSplit, serverKind: string): string {
+  const order = [GROUPS.gateway, serverKind, GROUPS.dbBackends, GROUPS.dbRest, GROUPS.bench];
+  return order
+    .filter((k) => split.waits[k] !== undefined)
+    .map((k) => `${k} ${split.waits[k]!.toFixed(0)} (${(split.waitPerRun[k] ?? 0).toFixed(0)} us a time)`)
     .join(", ");
 }
 

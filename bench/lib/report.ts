@@ -1,7 +1,7 @@
 // The message benchmark's report: rows (ceiling, peer, Balcony, batch) per XMPP server, the
 // targets of issue 10 checked against them, and the table that prints both.
 import type { ProfileSummary } from "../cpuprofile.js";
-import { GROUPS, formatCpu } from "./cpu.js";
+import { GROUPS, formatCpu, formatWaits } from "./cpu.js";
 import type { Measured } from "./measure.js";
 import { fmtInt, fmtMs, fmtPct, fmtRatio, markdownTable } from "./util.js";
 
@@ -207,6 +207,7 @@ export function rowDetails(row: Row, server: ServerKind): string[] {
         `${f.lost ? `; ${f.lost} lost` : ""}${f.duplicates ? `; ${f.duplicates} duplicated` : ""}${f.refused ? `; ${f.refused} refused` : ""}`,
     );
     out.push(`    cores used: ${formatCpu(f.cpu, server)}`);
+    out.push(`    waiting for a core (main threads, ms per s): ${formatWaits(f.cpu, server)}`);
     if (f.sampleError) out.push(`    first error: ${f.sampleError}`);
   }
   return out;

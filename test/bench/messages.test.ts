@@ -40,7 +40,7 @@ interface Row {
   p99Ms: number | null;
   cores: Record<string, number> | null;
   cpuMsPerMessage: { server: number | null; gatewayAndPostgres: number | null } | null;
-  measured?: { runs: Run[]; msgsPerSec: number; fixedRate: (Run & { cpu: { cores: Record<string, number> } }) | null };
+  measured?: { runs: Run[]; msgsPerSec: number; fixedRate: (Run & { cpu: { cores: Record<string, number>; waits?: Record<string, number> } }) | null };
 }
 
 interface Report {
@@ -92,6 +92,8 @@ function checkRow(server: string, row: Row): void {
   if (row.key === "balcony") {
     assert.ok(finite(row.cores.gateway) && row.cores.gateway > 0, `${where}: no CPU figure for the gateway`);
     assert.ok(finite(row.cpuMsPerMessage?.gatewayAndPostgres), `${where}: no CPU per message`);
+    const waits = m.fixedRate?.cpu.waits;
+    assert.ok(waits && finite(waits.gateway) && waits.gateway! >= 0 && finite(waits[server]), `${where}: no run-queue wait for the gateway and ${server}: ${JSON.stringify(waits)}`);
   } else {
     assert.ok(finite(row.cpuMsPerMessage?.server), `${where}: no server CPU per message`);
   }
@@ -143,7 +145,7 @@ describe("bench/messages.ts --smoke", () => {
       p99Ms: 2,
       cores: { prosody: 0.1, gateway: 0.2 },
       cpuMsPerMessage: { server: 0.1, gatewayAndPostgres: 0.3 },
-      measured: { runs: [run()], msgsPerSec: 10, fixedRate: { ...run(), cpu: { cores: {} } } },
+      measured: { runs: [run()], msgsPerSec: 10, fixedRate: { ...run(), cpu: { cores: {}, waits: { gateway: 50, prosody: 20 } } } },
       ...over,
     });
     const targets = [1, 2, 3, 4].map((i) => ({ name: `t${i}`, pass: true }));
@@ -156,6 +158,7 @@ describe("bench/messages.ts --smoke", () => {
       ["an empty row", (r) => (r.servers[0]!.rows[2] = row("balcony", { status: "not-available", note: "down", measured: undefined }))],
       ["a missing latency", (r) => (r.servers[0]!.rows[2]!.p99Ms = null)],
       ["a missing gateway CPU figure", (r) => (r.servers[0]!.rows[2]!.cores = { prosody: 0.1 })],
+      ["a missing run-queue wait", (r) => (r.servers[0]!.rows[2]!.measured!.fixedRate!.cpu.waits = { prosody: 20 })],
       ["an unchecked target", (r) => (r.servers[0]!.targets[0] = { name: "t", pass: null })],
       ["a missing server", (r) => r.servers.pop()],
     ];
