@@ -5,6 +5,6 @@
 -- receiver may already have it, and asked for it again because it lost it).
 --
 -- `epoch` counts the lane's replays: a page reads it with the lane and settles with it, and a move
--- read before a replay (another epoch) goes no further than `replay_cap`, the lowest `since` of the
--- replays since the lane last settled.
+-- read before a replay (another epoch) goes no further than `replay_cap`: the lowest `since` of the
+-- replays since a move read in the lane's current epoch last settled (which clears it).
 ALTER TABLE "webhook_lane" ADD COLUMN "epoch" INTEGER NOT NULL DEFAULT 0, ADD COLUMN "replay_cap" BIGINT;
