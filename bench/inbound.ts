@@ -321,7 +321,7 @@ function formatReport(r: Report): string {
   const detail = (label: string, x: RunResult) => {
     lines.push(`${label}: ${x.delivered}/${x.sent} arrived in ${x.seconds.toFixed(2)} s (sender wrote at ${fmtInt(x.sendPerSec)} msg/s${x.maxSendLagMs ? `, at worst ${fmtMs(x.maxSendLagMs)} ms behind schedule` : ""}), mean ${fmtMs(x.latencyMs.mean)} ms${x.strays ? `, ${x.strays} strays` : ""}${x.seqBreaks ? `, ${x.seqBreaks} SSE id gaps/repeats` : ""}${Object.keys(x.other).length ? `, other: ${JSON.stringify(x.other)}` : ""}`);
     lines.push(`  cores used: ${formatCpu(x.cpu, p.server)}`);
-    lines.push(`  waiting for a core (main threads, ms per s): ${formatWaits(x.cpu, p.server)}`);
+    lines.push(`  waiting for a core (all threads, ms per s): ${formatWaits(x.cpu, p.server)}`);
   };
   if (r.ceiling) {
     detail("Ceiling throughput", r.ceiling.throughput);

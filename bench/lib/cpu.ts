@@ -1,9 +1,9 @@
 // CPU accounting from /proc: who used the cores during a phase of a benchmark, by
 // process group (the gateway process, the XMPP server's processes, PostgreSQL's backends of the
 // benchmark's database, the rest of PostgreSQL, this process with its workers, everyone else),
-// and how long each group's main threads were ready to run but waited for a free core (the
-// scheduler's run-queue wait, /proc/<pid>/schedstat): on two shared cores that wait, not the
-// code, is where much of a tail latency goes.
+// and how long each group's threads were ready to run but waited for a free core (the
+// scheduler's run-queue wait, /proc/<pid>/task/*/schedstat): on two shared cores that wait, not
+// the code, is where much of a tail latency goes.
 import { execSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -39,7 +39,7 @@ export interface CpuSnapshot {
   wall: number;
   /** pid → [group, ticks] */
   procs: Map<number, [string, number]>;
-  /** pid → its main thread's run-queue wait so far (nanoseconds) and the times it was given a core (this process: -1). */
+  /** pid → its threads' run-queue wait so far (nanoseconds) and the times they were given a core (this process: -1). */
   waits: Map<number, [number, number]>;
   bench: NodeJS.CpuUsage;
   systemBusy: number;
@@ -50,18 +50,27 @@ export interface CpuSplit {
   seconds: number;
   /** Cores used on average (CPU seconds / wall seconds), by group: 1.0 = one core. */
   cores: Record<string, number>;
-  /** Run-queue wait of the group's main threads, in milliseconds per second of wall time (summed over its processes). */
+  /** Run-queue wait of the group's threads, in milliseconds per second of wall time (summed over its processes and threads). */
   waits: Record<string, number>;
   /** The same wait per time one of them was given a core, in microseconds. */
   waitPerRun: Record<string, number>;
 }
 
-/** The task's (a process's main thread's) nanoseconds spent runnable but not running, and its timeslices; null if gone. */
+/**
+ * A process's nanoseconds spent runnable but not running and its timeslices, summed over its
+ * threads (an Erlang VM or a JVM works in threads other than its main one); null if gone.
+ */
 function runQueueWait(pid: string): [number, number] | null {
   try {
-    // "<on-cpu ns> <run-queue wait ns> <timeslices>" (Documentation/scheduler/sched-stats.rst).
-    const f = readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ");
-    return [Number(f[1]), Number(f[2])];
+    let ns = 0;
+    let runs = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      // "<on-cpu ns> <run-queue wait ns> <timeslices>" (Documentation/scheduler/sched-stats.rst).
+      const f = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ");
+      ns += Number(f[1]);
+      runs += Number(f[2]);
+    }
+    return [ns, runs];
   } catch {
     return null;
   }
@@ -161,7 +170,7 @@ export function formatCpu(split: CpuSplit, serverKind: string): string {
     .join(", ");
 }
 
-/** Run-queue wait by group, in the order of formatCpu (the groups' main threads): ms per second of wall time, and us each time it got a core. */
+/** Run-queue wait by group, in the order of formatCpu (all threads): ms per second of wall time, and us each time one got a core. */
 export function formatWaits(split: CpuSplit, serverKind: string): string {
   const order = [GROUPS.gateway, serverKind, GROUPS.dbBackends, GROUPS.dbRest, GROUPS.bench];
   return order

@@ -207,7 +207,7 @@ export function rowDetails(row: Row, server: ServerKind): string[] {
         `${f.lost ? `; ${f.lost} lost` : ""}${f.duplicates ? `; ${f.duplicates} duplicated` : ""}${f.refused ? `; ${f.refused} refused` : ""}`,
     );
     out.push(`    cores used: ${formatCpu(f.cpu, server)}`);
-    out.push(`    waiting for a core (main threads, ms per s): ${formatWaits(f.cpu, server)}`);
+    out.push(`    waiting for a core (all threads, ms per s): ${formatWaits(f.cpu, server)}`);
     if (f.sampleError) out.push(`    first error: ${f.sampleError}`);
   }
   return out;
