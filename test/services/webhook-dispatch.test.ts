@@ -171,10 +171,12 @@ describe("webhook dispatcher", () => {
     port.holdSeq = 3;
     const d = dispatcher(port);
     await d.start();
-    await append([a], 3);
+    // One transaction: the three events are one page, settled at its end (or after 200 ms).
+    await env.db.transaction((tx) => appendEvents(tx, [0, 1, 2].map((i) => roster(a, i))));
     try {
       await waitFor(() => port.attempts.length === 3, "the third attempt in flight");
-      // Nothing is settled yet (the page settles at its end): the lane is still before `since`.
+      // Nothing of the page is settled yet: the lane is still at 0, before `since`.
+      assert.equal((await env.db.pool.query("SELECT seq FROM webhook_lane WHERE webhook_id = $1", [hook.id])).rows[0]?.seq, 0);
       assert.equal(await store.replay(hook.id, 1, null), 1);
       port.release();
       await waitFor(() => port.attempts.length >= 5, "events 2 and 3 sent again");
