@@ -163,6 +163,27 @@ describe("webhook delivery (prosody)", () => {
     assert.deepEqual(again.map((r) => r.headers["webhook-id"]), first.slice(1).map((r) => r.headers["webhook-id"]));
   });
 
+  it("replays an event whose delivery is in flight (the receiver already has it)", async () => {
+    await gw.createAccount("balthasar");
+    const { id, secret } = await hook("balthasar", "inflight");
+    // The second delivery is answered only after 900 ms (under WEBHOOK_TIMEOUT): the replay comes meanwhile.
+    await receiver.plan("inflight", ["ok", "slow:900"]);
+    for (const t of ["f1", "f2"]) await say("balthasar", t);
+    const first = await receiver.waitFor("inflight", 2);
+    const ids = first.map((r) => JSON.parse(r.body).id as number);
+    const res = await gw.request("POST", `/v1/webhooks/${id}/replay`, { token: gw.token("balthasar"), body: { since: ids[0] } });
+    const asked = Date.now();
+    assert.equal(res.status, 202);
+    assert.equal(res.body.lanes, 1);
+    // A sentinel after the replayed event: nothing else comes between them.
+    await receiver.waitFor("inflight", 3);
+    await say("balthasar", "f3");
+    const all = await receiver.waitFor("inflight", 4);
+    assert.ok(all[1]!.answeredAt! > asked, "the second delivery was still in flight when the replay was asked for");
+    assert.deepEqual(all.map((r) => verified(secret, r).data.body), ["f1", "f2", "f2", "f3"]);
+    assert.equal(all[2]!.headers["webhook-id"], all[1]!.headers["webhook-id"]);
+  });
+
   it("stops delivering to a deleted endpoint (another endpoint of the account gets the events after it)", async () => {
     await gw.createAccount("escalus");
     const gone = await hook("escalus", "deleted");
