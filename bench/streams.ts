@@ -32,7 +32,7 @@ import { freePort } from "../scripts/harness/gateway-process.js";
 import { startXmppServer } from "../scripts/harness/xmpp-server.js";
 import { connectUser } from "../scripts/harness/xmpp-user.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
-import { envOptions, median } from "./lib/util.js";
+import { envOptions, log, median, monoUs, sleep } from "./lib/util.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const JWT_SECRET = `bench-${randomBytes(24).toString("hex")}`;
@@ -98,9 +98,6 @@ const GATEWAY_ENV = envOptions({
   ...(opt.heartbeat ?? (SMOKE ? "1s" : undefined) ? { SSE_HEARTBEAT: opt.heartbeat ?? "1s" } : {}),
 }, opt.env);
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
-const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 /** The idle window's CPU is also read in slices of this length (see the idle phase). */
 const IDLE_SLICE_MS = 5000;
 const CLK_TCK = (() => {
