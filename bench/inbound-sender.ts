@@ -3,6 +3,7 @@
 // either as fast as the server takes them (socket back-pressure) or on a fixed schedule.
 import { performance } from "node:perf_hooks";
 import type { Socket } from "node:net";
+import { sleep } from "./lib/util.js";
 
 interface Stanza {
   name: string;
@@ -32,7 +33,6 @@ interface ClientModule {
 const CLIENT_MODULE: string = "@xmpp/client";
 
 const now = (): number => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface SenderOptions {
   service: string;

@@ -11,6 +11,7 @@
 //   main → worker: { cmd: "take" } | { cmd: "stop" }
 import { performance } from "node:perf_hooks";
 import { parentPort, workerData } from "node:worker_threads";
+import { sleep } from "./lib/util.js";
 
 export interface OccupantOptions {
   service: string;
@@ -61,7 +62,6 @@ const JOIN_RETRY_MS = 100;
 const JOIN_TIMEOUT_MS = 10_000;
 
 const now = (): number => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function run(port: NonNullable<typeof parentPort>, opts: OccupantOptions): Promise<void> {
   let ids: string[] = [];

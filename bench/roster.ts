@@ -32,6 +32,7 @@ import { connectUser, type XmppUser } from "../scripts/harness/xmpp-user.js";
 import { createTestDatabase } from "../scripts/harness/database.js";
 import { JWT_SECRET, freePort, startGatewayProcess } from "../scripts/harness/gateway-process.js";
 import { formatProfile, summarizeProfile } from "./cpuprofile.js";
+import { monoUs } from "./lib/util.js";
 
 const TARGET_ROSTER_P99_MS = 20;
 const TARGET_PRESENCE_MS = 300;
@@ -82,7 +83,6 @@ const out = opt.json ? console.error : console.log;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 const sign = (claims: object) => jwt.sign({ exp: Math.floor(Date.now() / 1000) + 3600, ...claims }, JWT_SECRET, { algorithm: "HS256" });
-const monoUs = () => Number(process.hrtime.bigint() / 1000n);
 
 /** CPU time (user + system) a process has used, in ms, from /proc (Linux; 10 ms resolution); NaN elsewhere. */
 function cpuMs(pid: number | undefined): number {

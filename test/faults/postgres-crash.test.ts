@@ -4,6 +4,7 @@
 // back the gateway recovers by itself, and every POST that got a 202, before or after the crash,
 // ends `sent` and reaches the XMPP user with its own id: none lost. On Prosody and ejabberd.
 // Uses a PostgreSQL of its own (embedded, on a free port), so killing it disturbs no other test.
+import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
@@ -23,7 +24,6 @@ const CLIENTS = 4;
 /** No request may take longer than this, outage or not (the pool gives up connecting after 5 s). */
 const ANSWER_WITHIN_MS = 10_000;
 const OUTAGE_MS = 3000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Attempt {
   key: string;

@@ -12,6 +12,7 @@
 //  3. A webhook created while 127.0.0.1 was allowed is refused at delivery time by a process that
 //     does not allow it (the attempts are recorded as target-forbidden and stay pending), and
 //     delivered once a process that allows it again takes over.
+import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import jwt from "jsonwebtoken";
@@ -29,7 +30,6 @@ const ALLOW = { ...BASE_ENV, WEBHOOK_ALLOW_PRIVATE: "127.0.0.1" };
 
 const sign = (claims: object) => jwt.sign({ exp: Math.floor(Date.now() / 1000) + 3600, ...claims }, JWT_SECRET, { algorithm: "HS256" });
 const ADMIN = sign({ sub: "admin", scope: "admin" });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Payload {
   id: number;

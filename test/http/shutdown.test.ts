@@ -1,6 +1,7 @@
 // Graceful shutdown and restart: streams are told when to retry, accepted messages are kept,
 // sessions survive, and a restart within the grace period does not flap presence. Then the same
 // with the real process: SIGTERM under load, exit code, and what every client got.
+import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { request, type IncomingMessage } from "node:http";
@@ -12,7 +13,6 @@ import { JWT_SECRET, startTestGateway, waitFor, type TestGateway } from "../help
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { freePort, startGatewayProcess, type GatewayProcess } from "../../scripts/harness/gateway-process.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What a request that did not get its 202 got instead: a connection error, or a 503 problem document. Anything else is returned as a complaint. */
 function failedAcceptably(status: number | null, contentType: string | null, body: unknown): string | null {

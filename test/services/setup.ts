@@ -3,6 +3,7 @@
 // instance always holds the link, unfenced). Each test file calls setup() in before() and
 // teardown() in after(); the use cases are constructed in the test files exactly as src/gateway.ts
 // constructs them. Use cases only record stanzas: a test that looks at the port calls flush() first.
+import { setTimeout as sleep } from "node:timers/promises";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { Accounts as AccountStore } from "../../src/db/accounts.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
@@ -72,7 +73,6 @@ export interface OutboxRow {
 
 let counter = 0;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function setup(): Promise<Env> {
   const tdb = await createTestDatabase();

@@ -8,6 +8,7 @@
 // the barrage is exactly as it was; a subscription flood leaves the roster and the pending
 // requests agreeing with the last stanza of each sender; no message is marked delivered or failed
 // by anyone but its recipient; and ordinary messages still flow both ways afterwards.
+import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
@@ -110,7 +111,6 @@ class RawClient {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const el = (s: XmlElement) => s as unknown as Element;
 const condition = (s: XmlElement) => el(s).getChild("error")?.getChildElements().find((c) => c.attrs.xmlns === STANZAS)?.name;
 
