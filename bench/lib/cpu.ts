@@ -162,9 +162,11 @@ export async function withCpu<T>(ctx: CpuContext, fn: () => Promise<T>): Promise
   return { result, cpu: cpuSplit(before, cpuSnapshot(ctx)) };
 }
 
+/** The groups in the order the reports list them (the process groups first, then the rest of the machine). */
+const groupOrder = (serverKind: string) => [GROUPS.gateway, serverKind, GROUPS.dbBackends, GROUPS.dbRest, GROUPS.bench, GROUPS.others, GROUPS.machine];
+
 export function formatCpu(split: CpuSplit, serverKind: string): string {
-  const order = [GROUPS.gateway, serverKind, GROUPS.dbBackends, GROUPS.dbRest, GROUPS.bench, GROUPS.others, GROUPS.machine];
-  return order
+  return groupOrder(serverKind)
     .filter((k) => split.cores[k] !== undefined)
     .map((k) => `${k} ${split.cores[k]!.toFixed(2)}`)
     .join(", ");
@@ -172,8 +174,8 @@ export function formatCpu(split: CpuSplit, serverKind: string): string {
 
 /** Run-queue wait by group, in the order of formatCpu (all threads): ms per second of wall time, and us each time one got a core. */
 export function formatWaits(split: CpuSplit, serverKind: string): string {
-  const order = [GROUPS.gateway, serverKind, GROUPS.dbBackends, GROUPS.dbRest, GROUPS.bench];
-  return order
+  // Only process groups have a run-queue wait: "everything else" and the machine have none.
+  return groupOrder(serverKind)
     .filter((k) => split.waits[k] !== undefined)
     .map((k) => `${k} ${split.waits[k]!.toFixed(0)} (${(split.waitPerRun[k] ?? 0).toFixed(0)} us a time)`)
     .join(", ");

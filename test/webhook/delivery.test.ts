@@ -153,7 +153,7 @@ describe("webhook delivery (prosody)", () => {
     const first = await receiver.waitFor("replay", 3);
     const ids = first.map((r) => JSON.parse(r.body).id as number);
     // The case of a lane already past `since`: wait until all three are recorded as delivered (a
-    // replay while they are in flight is test/services/webhook-dispatch.test.ts's).
+    // replay while one is in flight is the next test's).
     const delivered = async () => (await gw.request("GET", `/v1/webhooks/${id}/deliveries?status=delivered`, { token: gw.token("montague") })).body.items.length;
     await waitFor(async () => (await delivered()) === 3, 5000, "the three deliveries settled");
     const res = await gw.request("POST", `/v1/webhooks/${id}/replay`, { token: gw.token("montague"), body: { since: ids[0] } });
