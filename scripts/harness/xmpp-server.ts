@@ -132,7 +132,8 @@ export async function startProsody(opts: XmppServerOptions = {}): Promise<XmppSe
       workDir,
       logFiles: [join(workDir, "console.log"), join(workDir, "prosody.log")],
       launch: { command: "prosody", args: ["--config", configFile, "-F"], cwd: workDir },
-      startupTimeoutMs: 10_000,
+      // As ejabberd's: a slowed machine must not fail a start that is only late.
+      startupTimeoutMs: 30_000,
       // Prosody keeps running when it cannot bind a port; it only logs it.
       startupFailure: /Failed to open server port/,
       registerUser: (user, password) => writeProsodyAccount(dataPath, USER_DOMAIN, user, password),

@@ -53,7 +53,10 @@ const xmppClient = (await import(CLIENT_MODULE)) as XmppClientModule;
 /** Builds stanzas: xml("message", { to, type: "chat" }, xml("body", {}, "hi")). */
 export const xml: XmlBuilder = xmppClient.xml;
 
-const LOGIN_TIMEOUT_MS = 5000;
+// Setup budgets, generous: they only matter on a machine slowed by what else runs on it (a CI
+// run with two test files at once on two shared cores), and they cover no behaviour under test.
+const LOGIN_TIMEOUT_MS = 15_000;
+const PRESENCE_ECHO_TIMEOUT_MS = 15_000;
 
 export interface XmppUser {
   /** Full JID as bound by the server, e.g. "alice@localhost/test". */
@@ -150,7 +153,7 @@ class UserSession implements XmppUser {
   async sendPresence(): Promise<void> {
     const mark = this.stanzas.length;
     await this.send(xml("presence"));
-    await this.waitFor((s) => this.stanzas.indexOf(s) >= mark && s.is("presence") && s.attrs.from === this.jid && !s.attrs.type);
+    await this.waitFor((s) => this.stanzas.indexOf(s) >= mark && s.is("presence") && s.attrs.from === this.jid && !s.attrs.type, PRESENCE_ECHO_TIMEOUT_MS);
   }
 
   waitFor(predicate: (stanza: XmlElement) => unknown, timeoutMs = 5000): Promise<XmlElement> {

@@ -104,7 +104,7 @@ export async function startTestGateway(
   const running = await startGateway(config, logger ?? capturingLogger(config.logLevel, captured));
   const domain = config.xmpp.domain;
   // Ready: this instance's link is up, or (a standby, XMPP_LINK_MODE=single) the holder's is.
-  await waitFor(async () => (await fetch(`${running.url}/readyz`).catch(() => null))?.status === 200, 10_000, "gateway ready (component link up here or at the holder)");
+  await waitFor(async () => (await fetch(`${running.url}/readyz`).catch(() => null))?.status === 200, 30_000, "gateway ready (component link up here or at the holder)");
   const token = (localpart: string, claims: Record<string, unknown> = {}) =>
     jwt.sign({ sub: localpart, exp: Math.floor(Date.now() / 1000) + 3600, ...claims }, JWT_SECRET, { algorithm: "HS256" });
   const adminToken = token("admin", { scope: "admin" });
