@@ -8,7 +8,8 @@
 //      sessions): the open rate of this phase is the one compared with the target;
 //   3. leaves them idle for IDLE seconds: gateway and Postgres CPU
 //      (/proc/<pid>/stat ticks of the gateway and of the backends of the bench database),
-//      transactions and session rows updated in the bench database;
+//      transactions and session rows updated in the bench database; the V8 collections that fell
+//      in the window, from the gateway's --trace-gc lines (bench/lib/gc-trace.ts);
 //   4. a real XMPP user sends one message to the hot account's bare JID: the time until all HOT
 //      streams have it, that each has it exactly once, and how many event-log reads the gateway
 //      did for it (its balcony_event_log_reads_total metric, and the event table's index scans):
@@ -18,7 +19,7 @@
 // this process is killed outright). Progress goes to stderr.
 import { execSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -32,6 +33,8 @@ import { freePort } from "../scripts/harness/gateway-process.js";
 import { startXmppServer } from "../scripts/harness/xmpp-server.js";
 import { connectUser } from "../scripts/harness/xmpp-user.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
+import { cpuSeconds } from "./lib/cpu.js";
+import { formatGcTally, tallyGcTrace } from "./lib/gc-trace.js";
 import { envOptions, log, median, monoUs, sleep } from "./lib/util.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -100,13 +103,6 @@ const GATEWAY_ENV = envOptions({
 
 /** The idle window's CPU is also read in slices of this length (see the idle phase). */
 const IDLE_SLICE_MS = 5000;
-const CLK_TCK = (() => {
-  try {
-    return Number(execSync("getconf CLK_TCK", { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 const ULIMIT_N = (() => {
   try {
     return execSync("ulimit -n", { encoding: "utf8", shell: "/bin/sh" }).trim();
@@ -159,26 +155,17 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
 // ---------------------------------------------------------------------------------------------
 // Probes: /proc ticks and RSS, the gateway's metrics, the bench database's statistics
 
-function ticks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return 0;
-  }
-}
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Number(m?.[1] ?? 0);
 }
-/** Backends of the bench database (their cmdline names it), pid → ticks. */
-function pgTicks(dbName: string): Map<number, number> {
+/** Backends of the bench database (their cmdline names it), pid → CPU seconds. */
+function pgSeconds(dbName: string): Map<number, number> {
   const out = new Map<number, number>();
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
     try {
-      if (readFileSync(`/proc/${e}/cmdline`, "utf8").includes(dbName)) out.set(Number(e), ticks(Number(e)));
+      if (readFileSync(`/proc/${e}/cmdline`, "utf8").includes(dbName)) out.set(Number(e), cpuSeconds(Number(e)));
     } catch {
       /* gone */
     }
@@ -186,6 +173,18 @@ function pgTicks(dbName: string): Map<number, number> {
   return out;
 }
 const pgDelta = (a: Map<number, number>, b: Map<number, number>) => [...b].reduce((s, [pid, t]) => s + t - (a.get(pid) ?? 0), 0);
+
+/** What a file holds from byte `offset` on. */
+function readFrom(file: string, offset: number): string {
+  const fd = openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(Math.max(0, statSync(file).size - offset));
+    readSync(fd, buf, 0, buf.length, offset);
+    return buf.toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
 
 async function metric(url: string, name: string): Promise<number | null> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -317,7 +316,7 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
   const gcProbe = fileURLToPath(new URL("./lib/gc-probe.mjs", import.meta.url));
   const entry = opt.built ? ["dist/server.js"] : ["--import", "tsx", "src/server.ts"];
   if (opt.built && !existsSync(join(GATEWAY_DIR, "dist/server.js"))) throw new Error(`--built: no ${GATEWAY_DIR}/dist/server.js (npm run build first)`);
-  const child = spawn(process.execPath, [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), "--expose-gc", "--import", gcProbe, ...entry], {
+  const child = spawn(process.execPath, [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), "--expose-gc", "--trace-gc", "--import", gcProbe, ...entry], {
     cwd: GATEWAY_DIR,
     env: {
       ...process.env,
@@ -338,7 +337,14 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
   exitKills.add(child);
   reaper.tell({ gatewayPid: child.pid });
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const logTail = () => readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-20).join("\n");
+  // Without --trace-gc's lines ("[pid:isolate] ... ms: Scavenge ..."): they would crowd out the gateway's own.
+  const logTail = () =>
+    readFileSync(logFile, "utf8")
+      .trimEnd()
+      .split("\n")
+      .filter((l) => !/^\[\d+:0x[0-9a-f]+\]/.test(l))
+      .slice(-20)
+      .join("\n");
   onCleanup("gateway", async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill("SIGTERM");
@@ -435,8 +441,10 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
   // Statistics reach pg_stat_* up to 10 s late (PostgreSQL 15): compare windows shifted alike.
   const stats0 = await dbStats();
   const idleFrom = monoUs();
-  const g0 = ticks(pid);
-  const p0 = pgTicks(db.name);
+  // --trace-gc writes a line per collection to the gateway's log: what is appended in the window.
+  const gcFrom = statSync(logFile).size;
+  const g0 = cpuSeconds(pid);
+  const p0 = pgSeconds(db.name);
   const t0 = performance.now();
   // The gateway's CPU in 5 s slices too: a V8 collection of the whole heap costs about a second of
   // CPU at once (10,000 streams), and one such collection follows the reconnect in most runs, so
@@ -446,14 +454,18 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
     const step = Math.min(IDLE_SLICE_MS, IDLE_S * 1000 - at);
     await sleep(step);
     at += step;
-    const t = ticks(pid);
-    if (step === IDLE_SLICE_MS) slices.push((t - prev) / CLK_TCK / (step / 1000));
+    const t = cpuSeconds(pid);
+    if (step === IDLE_SLICE_MS) slices.push((t - prev) / (step / 1000));
     prev = t;
   }
   const seconds = (performance.now() - t0) / 1000;
-  const gatewayCores = (ticks(pid) - g0) / CLK_TCK / seconds;
-  const pgCores = pgDelta(p0, pgTicks(db.name)) / CLK_TCK / seconds;
+  const gatewayCores = (cpuSeconds(pid) - g0) / seconds;
+  const pgCores = pgDelta(p0, pgSeconds(db.name)) / seconds;
   const idleTo = monoUs();
+  const gcTally = tallyGcTrace(readFrom(logFile, gcFrom));
+  // The probe's forced full collections (memory(), before the window) are always in the trace: none
+  // means the trace is off, and the window's "0 collections" would be a reading of nothing.
+  if (tallyGcTrace(readFrom(logFile, 0)).full.count === 0) throw new Error("no --trace-gc lines in the gateway's log: not even the probe's full collections");
   const rssIdle = rssKiB(pid) * 1024;
   const mem = await memory();
   const perStream = (memFirst.rss - memBase.rss) / 1024 / N;
@@ -523,6 +535,12 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
     {
       figure: `  gateway CPU, idle, per ${IDLE_SLICE_MS / 1000} s slice: median / max`,
       value: slices.length ? `${f(median(slices) * 100, 2)}% / ${f(Math.max(...slices) * 100, 2)}% of a core, ${slices.length} slice(s)` : "n/a (idle window under one slice)",
+      target: "(info)",
+      ok: null,
+    },
+    {
+      figure: "  V8 collections in the window: memory reducer / other full / young (main-thread ms)",
+      value: formatGcTally(gcTally),
       target: "(info)",
       ok: null,
     },

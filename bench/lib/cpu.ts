@@ -91,6 +91,12 @@ function readProc(pid: string): { cmdline: string; comm: string; ticks: number }
   }
 }
 
+/** CPU seconds a process has used so far (user and system time of all its threads); 0 once it is gone. */
+export function cpuSeconds(pid: number): number {
+  const p = readProc(String(pid));
+  return p ? p.ticks / CLK_TCK : 0;
+}
+
 function groupOf(pid: number, p: { cmdline: string; comm: string }, ctx: CpuContext): string | null {
   if (pid === ctx.gatewayPid) return GROUPS.gateway;
   if (p.cmdline.includes(ctx.serverWorkDir)) return ctx.serverKind;
