@@ -432,9 +432,10 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
   onCleanup("stats client", () => statsClient.end());
   const dbStats = async () =>
     (
-      await statsClient.query<{ xact: number; upd: number; idx: number }>(
+      await statsClient.query<{ xact: number; upd: number; hot: number; idx: number }>(
         `SELECT (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database())::int AS xact,
                 (SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'session')::int AS upd,
+                (SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'session')::int AS hot,
                 (SELECT coalesce(idx_scan, 0) + coalesce(seq_scan, 0) FROM pg_stat_user_tables WHERE relname = 'event')::int AS idx`,
       )
     ).rows[0]!;
@@ -546,8 +547,8 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
     },
     { figure: "Postgres CPU (bench DB backends), idle", value: `${f(pgCores * 100, 2)}% of a core`, target: "near zero (< 1%)", ok: pgCores < 0.01 },
     {
-      figure: "transactions / session rows updated, idle",
-      value: stats1 ? `${f(stats1.xact - stats0.xact)} / ${f(stats1.upd - stats0.upd)} (${f((stats1.xact - stats0.xact) / seconds, 1)} tx/s)` : "n/a (--smoke)",
+      figure: "transactions / session rows updated (of which HOT), idle",
+      value: stats1 ? `${f(stats1.xact - stats0.xact)} / ${f(stats1.upd - stats0.upd)} (${f(stats1.hot - stats0.hot)}) (${f((stats1.xact - stats0.xact) / seconds, 1)} tx/s)` : "n/a (--smoke)",
       target: "(info)",
       ok: null,
     },
