@@ -447,9 +447,10 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
   const g0 = cpuSeconds(pid);
   const p0 = pgSeconds(db.name);
   const t0 = performance.now();
-  // The gateway's CPU in 5 s slices too: a V8 collection of the whole heap costs about a second of
-  // CPU at once (10,000 streams), and one such collection follows the reconnect in most runs, so
-  // the window's mean depends on whether it falls inside; the slices show the steady state apart.
+  // The gateway's CPU in 5 s slices too: V8's memory reducer collects the whole heap twice some
+  // seconds after the last full collection (the probe's, the reconnect's), once allocation is low,
+  // at about a second of CPU with 10,000 streams; the collections line of the table names it, and
+  // the slices show the steady state apart from it.
   const slices: number[] = [];
   for (let at = 0, prev = g0; at < IDLE_S * 1000; ) {
     const step = Math.min(IDLE_SLICE_MS, IDLE_S * 1000 - at);
