@@ -32,6 +32,7 @@ import { connectUser, type XmppUser } from "../scripts/harness/xmpp-user.js";
 import { createTestDatabase } from "../scripts/harness/database.js";
 import { JWT_SECRET, freePort, startGatewayProcess } from "../scripts/harness/gateway-process.js";
 import { formatProfile, summarizeProfile } from "./cpuprofile.js";
+import { cpuSeconds } from "./lib/cpu.js";
 import { monoUs } from "./lib/util.js";
 
 const TARGET_ROSTER_P99_MS = 20;
@@ -84,16 +85,8 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 const sign = (claims: object) => jwt.sign({ exp: Math.floor(Date.now() / 1000) + 3600, ...claims }, JWT_SECRET, { algorithm: "HS256" });
 
-/** CPU time (user + system) a process has used, in ms, from /proc (Linux; 10 ms resolution); NaN elsewhere. */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-  } catch {
-    return NaN;
-  }
-}
+/** CPU time (user + system) a process has used, in ms, from /proc (Linux); NaN without a process. */
+const cpuMs = (pid: number | undefined): number => (pid === undefined ? NaN : cpuSeconds(pid) * 1000);
 const prosodyPid = (server: XmppServer) => Number(readFileSync(join(server.workDir, "prosody.pid"), "utf8").trim());
 
 /** Adds a second component domain to the harness's Prosody (its config file, then a restart). */

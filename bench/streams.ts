@@ -19,7 +19,7 @@
 // this process is killed outright). Progress goes to stderr.
 import { execSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -33,7 +33,7 @@ import { freePort } from "../scripts/harness/gateway-process.js";
 import { startXmppServer } from "../scripts/harness/xmpp-server.js";
 import { connectUser } from "../scripts/harness/xmpp-user.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
-import { cpuSeconds } from "./lib/cpu.js";
+import { cpuSeconds, cpuSnapshot, cpuSplit, GROUPS, type CpuContext } from "./lib/cpu.js";
 import { formatGcTally, tallyGcTrace } from "./lib/gc-trace.js";
 import { envOptions, log, median, monoUs, sleep } from "./lib/util.js";
 
@@ -153,39 +153,12 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
   });
 
 // ---------------------------------------------------------------------------------------------
-// Probes: /proc ticks and RSS, the gateway's metrics, the bench database's statistics
+// Probes: /proc RSS, the gateway's metrics, the bench database's statistics (CPU: bench/lib/cpu.ts)
 
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Number(m?.[1] ?? 0);
 }
-/** Backends of the bench database (their cmdline names it), pid → CPU seconds. */
-function pgSeconds(dbName: string): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const e of readdirSync("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      if (readFileSync(`/proc/${e}/cmdline`, "utf8").includes(dbName)) out.set(Number(e), cpuSeconds(Number(e)));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-const pgDelta = (a: Map<number, number>, b: Map<number, number>) => [...b].reduce((s, [pid, t]) => s + t - (a.get(pid) ?? 0), 0);
-
-/** What a file holds from byte `offset` on. */
-function readFrom(file: string, offset: number): string {
-  const fd = openSync(file, "r");
-  try {
-    const buf = Buffer.alloc(Math.max(0, statSync(file).size - offset));
-    readSync(fd, buf, 0, buf.length, offset);
-    return buf.toString("utf8");
-  } finally {
-    closeSync(fd);
-  }
-}
-
 async function metric(url: string, name: string): Promise<number | null> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "m").exec(text);
@@ -444,8 +417,10 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
   const idleFrom = monoUs();
   // --trace-gc writes a line per collection to the gateway's log: what is appended in the window.
   const gcFrom = statSync(logFile).size;
+  // The gateway's process and the bench database's backends (bench/lib/cpu.ts's groups).
+  const cpuContext: CpuContext = { serverKind: "prosody", serverWorkDir: server.workDir, gatewayPid: pid, dbName: db.name };
+  const cpu0 = cpuSnapshot(cpuContext);
   const g0 = cpuSeconds(pid);
-  const p0 = pgSeconds(db.name);
   const t0 = performance.now();
   // The gateway's CPU in 5 s slices too: V8's memory reducer collects the whole heap twice some
   // seconds after the last full collection (the probe's, the reconnect's), once allocation is low,
@@ -461,13 +436,15 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
     prev = t;
   }
   const seconds = (performance.now() - t0) / 1000;
-  const gatewayCores = (cpuSeconds(pid) - g0) / seconds;
-  const pgCores = pgDelta(p0, pgSeconds(db.name)) / seconds;
+  const { cores } = cpuSplit(cpu0, cpuSnapshot(cpuContext));
+  const gatewayCores = cores[GROUPS.gateway] ?? 0;
+  const pgCores = cores[GROUPS.dbBackends] ?? 0;
   const idleTo = monoUs();
-  const gcTally = tallyGcTrace(readFrom(logFile, gcFrom));
+  const gcLog = readFileSync(logFile);
+  const gcTally = tallyGcTrace(gcLog.subarray(gcFrom).toString("utf8"));
   // The probe's forced full collections (memory(), before the window) are always in the trace: none
   // means the trace is off, and the window's "0 collections" would be a reading of nothing.
-  if (tallyGcTrace(readFrom(logFile, 0)).full.count === 0) throw new Error("no --trace-gc lines in the gateway's log: not even the probe's full collections");
+  if (tallyGcTrace(gcLog.toString("utf8")).full.count === 0) throw new Error("no --trace-gc lines in the gateway's log: not even the probe's full collections");
   const rssIdle = rssKiB(pid) * 1024;
   const mem = await memory();
   const perStream = (memFirst.rss - memBase.rss) / 1024 / N;

@@ -91,10 +91,10 @@ function readProc(pid: string): { cmdline: string; comm: string; ticks: number }
   }
 }
 
-/** CPU seconds a process has used so far (user and system time of all its threads); 0 once it is gone. */
+/** CPU seconds a process has used so far (user and system time of all its threads); NaN once it is gone, so it never reads as idle. */
 export function cpuSeconds(pid: number): number {
   const p = readProc(String(pid));
-  return p ? p.ticks / CLK_TCK : 0;
+  return p ? p.ticks / CLK_TCK : NaN;
 }
 
 function groupOf(pid: number, p: { cmdline: string; comm: string }, ctx: CpuContext): string | null {
