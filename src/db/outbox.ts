@@ -157,7 +157,9 @@ export async function queuedCounts(pool: pg.Pool, limit: number): Promise<{ queu
  * Vacuums the two queue tables. Each confirmed row leaves a dead version there until VACUUM, and
  * every claim and check of what is queued would step over them; autovacuum may come late (after
  * a fifth of a table has changed) or not at all. Both tables hold only what waits for the link,
- * so this takes milliseconds. (VACUUM skips, with a warning, a table the role does not own.)
+ * so this takes milliseconds. It never truncates them (migration 20261202160000): that needs a
+ * lock no insert may hold, so it would wait for the senders and then hold them back. (VACUUM
+ * skips, with a warning, a table the role does not own.)
  *
  * Where autovacuum is off, it also analyzes the tables that changed by a tenth since their last
  * ANALYZE (autovacuum's own rule): the hot statements are prepared once per connection, and
