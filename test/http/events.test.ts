@@ -197,6 +197,34 @@ for (const kind of KINDS) {
       assert.equal(badHeader.body.code, "invalid-cursor");
     });
 
+    it("picks the view by content negotiation (RFC 9110 §12.5.1): q-values, wildcards, parameters", async () => {
+      await gw.createAccount("peter");
+      const view = async (accept: string) => {
+        const abort = new AbortController();
+        const res = await fetch(`${gw.url}/v1/events`, { headers: { authorization: `Bearer ${gw.token("peter")}`, accept }, signal: abort.signal });
+        const type = res.headers.get("content-type") ?? "";
+        abort.abort(); // an event stream never ends by itself
+        await res.body?.cancel().catch(() => undefined);
+        return res.status === 406 ? "406" : res.status === 200 && type.startsWith("text/event-stream") ? "sse" : res.status === 200 && type.startsWith("application/json") ? "json" : `${res.status} ${type}`;
+      };
+      const cases: [string, string][] = [
+        ["text/event-stream", "sse"],
+        ["application/json", "json"],
+        ["*/*", "json"],
+        ["application/*", "json"],
+        ["text/*", "sse"],
+        ["text/event-stream; charset=utf-8", "sse"],
+        ["application/json;q=0.5, text/event-stream", "sse"],
+        ["text/event-stream;q=0, application/json", "json"],
+        ["text/event-stream;q=0", "406"],
+        ["application/json;q=0", "406"],
+        ["text/html", "406"],
+      ];
+      const got: [string, string][] = [];
+      for (const [accept] of cases) got.push([accept, await view(accept)]);
+      assert.deepEqual(got, cases);
+    });
+
     it("streams every event once, in sequence, to every reader while concurrent writers race to commit", async () => {
       // Writers: 4 XMPP users each firing 50 messages at once (the inbound pipeline's transactions),
       // and 3 HTTP clients changing the roster meanwhile (transactions of their own). Readers: two

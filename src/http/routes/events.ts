@@ -9,7 +9,19 @@ import { TICKET_TTL } from "../../services/stream-tickets.js";
 import { callerAccount, principal, requestedResource, type Gateway } from "../context.js";
 import { EventsQuery, problemResponses, pageLimit } from "../schemas.js";
 import client from "prom-client";
+import Negotiator from "negotiator";
 import { SseStreams } from "../sse.js";
+
+// The two views, JSON first: it is what a request that takes anything (`*/*`) gets. Each also with
+// the charset it is sent in, since a range's parameters must match one of ours.
+const VIEWS = ["application/json", "text/event-stream", "application/json; charset=utf-8", "text/event-stream; charset=utf-8"];
+
+/** RFC 9110 §12.5.1 content negotiation: the view the Accept header prefers (JSON without one), or null for neither. */
+function eventsView(accept: string | undefined): "sse" | "json" | null {
+  if (!accept) return "json";
+  const best = new Negotiator({ headers: { accept } }).mediaType(VIEWS);
+  return best === undefined ? null : best.startsWith("text/event-stream") ? "sse" : "json";
+}
 
 export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -49,10 +61,10 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req, reply) => {
         const account = await callerAccount(gw, req);
-        const accept = req.headers.accept ?? "";
+        const view = eventsView(req.headers.accept);
         const lastEventId = req.headers["last-event-id"] || undefined;
         const cursor = parseCursor(lastEventId ?? req.query.since, lastEventId ? "headers.last-event-id" : "querystring.since");
-        if (accept.includes("text/event-stream")) {
+        if (view === "sse") {
           // HEAD (exposed for every GET) must not open an endless stream.
           if (req.method === "HEAD") return reply.code(200).type("text/event-stream").send("" as never);
           const resource = requestedResource(req, req.query.resource) ?? `balcony-${randomBytes(6).toString("hex")}`;
@@ -61,7 +73,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           void streams.stream(reply, follower);
           return reply;
         }
-        if (accept && !/application\/json|\*\/\*|application\/\*/.test(accept)) throw new AppError("not-acceptable", "this route serves text/event-stream or application/json");
+        if (view === null) throw new AppError("not-acceptable", "this route serves text/event-stream or application/json");
         // Built from the catalogue's schemas already: sent as JSON without a second serialization pass.
         const page = await gw.events.page(account, cursor, pageLimit(req.query.limit, 100, 1000), req.query.resource ?? null);
         return reply.type("application/json").send(JSON.stringify(page) as never);
