@@ -158,7 +158,7 @@ export async function queuedCounts(pool: pg.Pool, limit: number): Promise<{ queu
  * every claim and check of what is queued would step over them; autovacuum may come late (after
  * a fifth of a table has changed) or not at all. Both tables hold only what waits for the link,
  * so this takes milliseconds. It never truncates them (migration 20261202160000): that needs a
- * lock no insert may hold, so it would wait for the senders and then hold them back. (VACUUM
+ * lock no insert may hold, so it would wait for the senders, and they for it while it held it. (VACUUM
  * skips, with a warning, a table the role does not own.)
  *
  * Where autovacuum is off, it also analyzes the tables that changed by a tenth since their last

@@ -1,7 +1,7 @@
 // The link holder's VACUUM of the queue tables (src/db/outbox.ts tidyQueue) runs while messages are
 // being sent, so it must never need more than the lock an insert leaves free. By default VACUUM
 // also truncates a table's empty tail, which needs an ACCESS EXCLUSIVE lock: it waits for it in
-// 50 ms steps (up to 5 s) and, once it has it, holds back every insert. The queue tables keep
+// 50 ms steps (up to 5 s) and, while it holds it, any insert has to wait. The queue tables keep
 // their pages (migration 20261202160000), so the vacuum neither waits nor blocks.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
