@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import type { Socket } from "node:net";
 import pkg from "@xmpp/component";
 import { Pool } from "undici";
+import { renderText } from "../../src/xmpp/render.js";
 import { isAborting, onCleanup } from "./lifecycle.js";
 import { openLoop } from "./pace.js";
 import { now, sleep, withTimeout } from "./util.js";
@@ -67,12 +68,13 @@ function waitDrain(socket: Socket): Promise<void> {
   });
 }
 
-const escapeXml = (s: string) => s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
-
-/** The stanza Balcony sends for a message (chat, with an id and a XEP-0359 origin-id). */
-function stanza(from: string, to: string, body: string): string {
-  const id = randomUUID();
-  return `<message from="${from}" to="${to}" type="chat" id="${id}"><body>${escapeXml(body)}</body><origin-id xmlns="urn:xmpp:sid:0" id="${id}"/></message>`;
+/**
+ * The stanza Balcony sends for the bench's message (`POST /v1/messages {to, body}`), from the
+ * gateway's own renderer: a chat message with an id, XEP-0333's markable (on by default for chat)
+ * and a XEP-0359 origin-id. The ceiling writes exactly what the gateway would.
+ */
+export function ceilingStanza(from: string, to: string, body: string, id: string = randomUUID()): string {
+  return renderText({ kind: "message", id, from, to, type: "chat", body, subject: null, thread: null, lang: null, receipt: false, state: null, ext: null });
 }
 
 /** Stanzas per socket write in the throughput runs. */
@@ -110,7 +112,7 @@ export class ComponentSender implements Sender {
     for (let i = 0; i < bodies.length && !isAborting(); i += CEILING_CHUNK) {
       const chunk = bodies.slice(i, i + CEILING_CHUNK);
       const start = now();
-      const text = chunk.map((b) => stanza(this.from, this.to, b)).join("");
+      const text = chunk.map((b) => ceilingStanza(this.from, this.to, b)).join("");
       for (const b of chunk) o.accepted.set(b, start);
       if (!this.socket.write(text)) await waitDrain(this.socket);
     }
@@ -124,7 +126,7 @@ export class ComponentSender implements Sender {
     o.maxLagMs = await schedule(bodies.length, rate, (i, start) => {
       const body = bodies[i]!;
       o.accepted.set(body, start);
-      this.socket.write(stanza(this.from, this.to, body));
+      this.socket.write(ceilingStanza(this.from, this.to, body));
     });
     count(o, "written", o.accepted.size);
     o.lastAnswer = now();
