@@ -17,12 +17,9 @@ describe("the message benchmark's ceiling stanza", () => {
 
   before(async () => {
     env = await setup();
-    messaging = new Messaging(env.messages, env.delivery, env.out, env.domain, env.metrics);
+    messaging = env.messaging();
   });
-  after(async () => {
-    await messaging?.idle();
-    await teardown(env);
-  });
+  after(() => teardown(env));
 
   it("is byte for byte what the gateway writes for the bench's POST /v1/messages", async () => {
     const a = await env.account("bench");

@@ -23,12 +23,9 @@ describe("Delivery: the direct path", () => {
 
   before(async () => {
     env = await setup();
-    messaging = new Messaging(env.messages, env.delivery, env.out, env.domain, env.metrics);
+    messaging = env.messaging();
   });
-  after(async () => {
-    await messaging?.idle();
-    await teardown(env);
-  });
+  after(() => teardown(env));
   beforeEach(() => env.clean());
 
   /** Waits until the direct path is open (a send is on the port when it resolves); returns the port's stanzas from then on. */
@@ -127,7 +124,7 @@ describe("Delivery: the direct path", () => {
     // Its own port: what reaches it was written by this Delivery, not by the suite's.
     const port = new FakeOutbound();
     const swept = new Delivery(env.db, port, env.gate, env.log, env.metrics, 50);
-    const own = new Messaging(env.messages, swept, port, env.domain, env.metrics);
+    const own = env.messaging(swept, port);
     swept.start();
     try {
       await waitFor(async () => {

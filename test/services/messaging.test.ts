@@ -59,13 +59,10 @@ describe("Messaging + Delivery", () => {
   before(async () => {
     env = await setup();
     delivery = env.delivery;
-    messaging = new Messaging(env.messages, delivery, env.out, env.domain, env.metrics);
+    messaging = env.messaging();
     roster = new Roster(env.db, delivery);
   });
-  after(async () => {
-    await messaging?.idle();
-    await teardown(env);
-  });
+  after(() => teardown(env));
   beforeEach(() => env.clean());
 
   const status = async (a: TestAccount, id: string) => (await messaging.get(a, id)).status;

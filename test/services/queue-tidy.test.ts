@@ -49,15 +49,10 @@ describe("the link holder's sweep vacuums the queue", () => {
   before(async () => {
     env = await setup();
     // A holder of its own with a fast sweep (the shared one starts no sweep timer).
-    delivery = new Delivery(env.db, env.out, env.gate, env.log, env.metrics, 50);
-    messaging = new Messaging(env.messages, delivery, env.out, env.domain, env.metrics);
-    delivery.start();
+    delivery = env.sweeping(50);
+    messaging = env.messaging(delivery);
   });
-  after(async () => {
-    await messaging?.idle();
-    await delivery?.stop();
-    await teardown(env);
-  });
+  after(() => teardown(env));
 
   it("after 500 messages went out and were recorded sent, the queue table is vacuumed", async () => {
     const a = await env.account("romeo");

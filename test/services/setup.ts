@@ -2,7 +2,8 @@
 // FakeOutbound instead of the component link, and the Delivery that drains the outbox to it (this
 // instance always holds the link, unfenced). Each test file calls setup() in before() and
 // teardown() in after(); the use cases are constructed in the test files exactly as src/gateway.ts
-// constructs them. Use cases only record stanzas: a test that looks at the port calls flush() first.
+// constructs them (Messaging, which every sending test needs, through env.messaging()). Use cases
+// only record stanzas: a test that looks at the port calls flush() first.
 import { setTimeout as sleep } from "node:timers/promises";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { Accounts as AccountStore } from "../../src/db/accounts.js";
@@ -16,6 +17,7 @@ import { accountJid, type Account, type AccountRef } from "../../src/domain/acco
 import { AppError, type ErrorCode } from "../../src/domain/errors.js";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { Delivery, type SendGate } from "../../src/services/delivery.js";
+import { Messaging } from "../../src/services/messaging.js";
 import type { ServiceLog, ServiceMetrics } from "../../src/services/ports.js";
 import { FakeOutbound } from "./fake-port.js";
 
@@ -50,6 +52,14 @@ export interface Env {
   /** Drains the outbox and the message queue to `out` when kicked (not started: no sweep timer). */
   delivery: Delivery;
   /**
+   * A Messaging as src/gateway.ts builds it (without rooms and blocking: no room joined, nobody
+   * blocked), recording through `delivery` and sizing stanzas for `port`. teardown() waits for
+   * its writes before it stops anything.
+   */
+  messaging(delivery?: Delivery, port?: FakeOutbound): Messaging;
+  /** A started Delivery of its own on `out` that sweeps every `sweepMs` (the shared one has no sweep timer); teardown() stops it. */
+  sweeping(sweepMs: number): Delivery;
+  /**
    * Kicks the delivery and waits (at most `ms`) until the outbox is empty and no outbound message
    * is queued, i.e. until everything recorded so far is on `out`. Only for a port that is online
    * and confirming: it fails at once otherwise (nothing could drain).
@@ -73,6 +83,8 @@ export interface OutboxRow {
 
 let counter = 0;
 
+/** What each Env made that teardown() must wind down: its Messaging and sweeping Delivery instances. */
+const madeBy = new WeakMap<Env, { senders: Messaging[]; holders: Delivery[] }>();
 
 export async function setup(): Promise<Env> {
   const tdb = await createTestDatabase();
@@ -105,6 +117,7 @@ export async function setup(): Promise<Env> {
   const out = new FakeOutbound();
   const gate: SendGate = { holder: true, exclusive: true, fence: () => null };
   const delivery = new Delivery(db, out, gate, log, metrics);
+  const messages = new Messages(db.prisma, db.pool);
   const pending = async () => {
     const { rows } = await db.pool.query<{ outbox: number; queued: number }>(
       // The queue, not message.status: a message no longer queued (a receipt came first) still
@@ -126,11 +139,12 @@ export async function setup(): Promise<Env> {
       await sleep(5);
     }
   };
-  return {
+  const made = { senders: [] as Messaging[], holders: [] as Delivery[] };
+  const env: Env = {
     tdb,
     db,
     accountStore,
-    messages: new Messages(db.prisma, db.pool),
+    messages,
     sessions: new Sessions(db.prisma, db.pool),
     out,
     domain: DOMAIN,
@@ -138,6 +152,17 @@ export async function setup(): Promise<Env> {
     metrics,
     gate,
     delivery,
+    messaging(d = delivery, port = out) {
+      const m = new Messaging(messages, d, port, DOMAIN, metrics);
+      made.senders.push(m);
+      return m;
+    },
+    sweeping(sweepMs) {
+      const d = new Delivery(db, out, gate, log, metrics, sweepMs);
+      made.holders.push(d);
+      d.start();
+      return d;
+    },
     flush,
     async clean() {
       out.reset();
@@ -156,10 +181,16 @@ export async function setup(): Promise<Env> {
     },
     events: (accountId, after = 0) => readEvents(db.pool, accountId, after, 1000, null),
   };
+  madeBy.set(env, made);
+  return env;
 }
 
 export async function teardown(env: Env | undefined): Promise<void> {
   if (!env) return;
+  // Accepted messages finish their inserts before the deliveries they record through stop.
+  const made = madeBy.get(env);
+  await Promise.all((made?.senders ?? []).map((m) => m.idle()));
+  await Promise.all((made?.holders ?? []).map((d) => d.stop()));
   await env.delivery.stop();
   await env.db.close();
   await env.tdb.drop();
