@@ -31,7 +31,7 @@ import { cpuSnapshot, cpuSplit, formatCpu, formatWaits, type CpuContext, type Cp
 import { startGatewayProcess, api } from "./lib/gateway.js";
 import { armOverallTimeout, checkAborted, cleanup, disarmOverallTimeout, isAborting, onCleanup, reaper } from "./lib/lifecycle.js";
 import { bodyText, envOptions, intOption as intOptionOf, log, monoUs, sleep, stats, type LatencyStats } from "./lib/util.js";
-import { Receiver, type Records } from "./inbound-receiver-client.js";
+import { startReceiver, type Receiver, type Records } from "./inbound-receiver-client.js";
 import { Sender, type SendResult } from "./inbound-sender.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -362,7 +362,7 @@ async function main(): Promise<Report> {
 
   let ceiling: Side | null = null;
   if (!opt["skip-ceiling"]) {
-    const component = await Receiver.start({ mode: "component", service: server.componentService, domain: server.componentDomain, password: server.componentSecret });
+    const component = await startReceiver({ mode: "component", service: server.componentService, domain: server.componentDomain, password: server.componentSecret });
     onCleanup("raw component", () => component.stop());
     ceiling = await measure("ceiling", new Phase(`${tag}c`, to, sender, component, cpu, false), component);
     // Prosody takes one connection per component domain: the gateway's comes next.
@@ -380,7 +380,7 @@ async function main(): Promise<Report> {
   const admin = jwt.sign({ sub: "admin", scope: "admin", exp: Math.floor(Date.now() / 1000) + 3600 }, JWT_SECRET, { algorithm: "HS256" });
   await api(gateway.url, "/v1/accounts", admin, { localpart: ACCOUNT }, 201);
   const { token } = await api<{ token: string }>(gateway.url, "/v1/tokens", admin, { account: ACCOUNT, resource: STREAM_RESOURCE, ttlSeconds: 3600 }, 201);
-  const stream = await Receiver.start({ mode: "sse", url: gateway.url, token, resource: STREAM_RESOURCE });
+  const stream = await startReceiver({ mode: "sse", url: gateway.url, token, resource: STREAM_RESOURCE });
   onCleanup("SSE client", () => stream.stop());
   const windows: Record<string, [number, number]> = {};
   const balcony = await measure("Balcony", new Phase(`${tag}b`, to, sender, stream, { ...cpu, gatewayPid: gateway.pid, dbName: db.name }, true), stream, windows);

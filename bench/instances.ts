@@ -31,7 +31,7 @@ import { GatewayCluster, api, createAccount } from "../scripts/harness/cluster.j
 import { startHaproxy, type Haproxy } from "../scripts/harness/haproxy.js";
 import { startXmppServer, type XmppServer } from "../scripts/harness/xmpp-server.js";
 import type { SinkOptions } from "./sink.js";
-import { SinkWorker } from "./sink-client.js";
+import { startSink, type SinkWorker } from "./sink-client.js";
 
 const { values: opt } = parseArgs({
   options: {
@@ -159,7 +159,7 @@ class Sink {
   private constructor(private readonly worker: SinkWorker) {}
 
   static async start(opts: SinkOptions): Promise<Sink> {
-    const worker = await SinkWorker.start(opts);
+    const worker = await startSink(opts);
     onCleanup("sink user", () => worker.stop());
     return new Sink(worker);
   }
@@ -170,7 +170,7 @@ class Sink {
 
   /** Fetches what arrived since the last collect() into `arrivals`. */
   async collect(): Promise<void> {
-    const m = await this.worker.records();
+    const m = await this.worker.take();
     m.ids.forEach((id, i) => {
       if (this.arrivals.has(id)) this.duplicates++;
       else this.arrivals.set(id, m.times[i]!);

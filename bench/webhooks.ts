@@ -32,7 +32,7 @@ import { Client } from "undici";
 import { createTestDatabase } from "../scripts/harness/database.js";
 import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver } from "../scripts/harness/webhook-receiver.js";
 import { startXmppServer } from "../scripts/harness/xmpp-server.js";
-import { Receiver } from "./inbound-receiver-client.js";
+import { startReceiver, type Receiver } from "./inbound-receiver-client.js";
 import { Sender } from "./inbound-sender.js";
 import { busyCores, cpuSnapshot, cpuSplit, formatCpu, GROUPS, type CpuContext, type CpuSplit } from "./lib/cpu.js";
 import { api, startGatewayProcess } from "./lib/gateway.js";
@@ -403,7 +403,7 @@ async function main(): Promise<Report> {
   await sleep(500); // let the gateway settle before the latency run
 
   const { token } = await api<{ token: string }>(gateway.url, "/v1/tokens", admin, { account: localpart(0), resource: STREAM_RESOURCE, ttlSeconds: 3600 }, 201);
-  const stream = await Receiver.start({ mode: "sse", url: gateway.url, token, resource: STREAM_RESOURCE });
+  const stream = await startReceiver({ mode: "sse", url: gateway.url, token, resource: STREAM_RESOURCE });
   onCleanup("SSE client", () => stream.stop());
   // A new session first replays account 0's log so far: let that drain before the latency run.
   await stream.waitFor(share(WARMUP, 0) + share(M, 0), LOSS_TIMEOUT_MS, isAborting);

@@ -2,26 +2,16 @@
 // bench/sink-client.ts), identifying messages by their body text, and the matching of what was
 // sent with what arrived.
 import type { SinkOptions } from "../sink.js";
-import { SinkWorker } from "../sink-client.js";
+import { startSink, type SinkWorker } from "../sink-client.js";
 import { isAborting, onCleanup } from "./lifecycle.js";
 
 export class Receiver {
-  unique = 0;
-  total = 0;
-
   private constructor(private readonly worker: SinkWorker) {}
 
   static async start(opts: Omit<SinkOptions, "key">): Promise<Receiver> {
-    let receiver: Receiver | null = null;
-    const worker = await SinkWorker.start({ ...opts, key: "body" }, (m) => {
-      if (m.type === "progress" && receiver) {
-        receiver.unique = m.unique;
-        receiver.total = m.total;
-      }
-    });
-    receiver = new Receiver(worker);
+    const worker = await startSink({ ...opts, key: "body" });
     onCleanup("sink user", () => worker.stop());
-    return receiver;
+    return new Receiver(worker);
   }
 
   get jid(): string {
@@ -32,11 +22,14 @@ export class Receiver {
     return this.worker.errors;
   }
 
+  /** Distinct messages received since the last take(). */
+  get unique(): number {
+    return this.worker.unique;
+  }
+
   /** Everything received since the last take() (keys are body texts); resets the counters. */
   async take(): Promise<{ keys: string[]; times: Float64Array }> {
-    const r = await this.worker.records();
-    this.unique = 0;
-    this.total = 0;
+    const r = await this.worker.take();
     return { keys: r.ids, times: r.times };
   }
 
@@ -45,24 +38,7 @@ export class Receiver {
    * idleMs. Call it once the sender is done, so that idle means lost.
    */
   waitFor(expected: number, idleMs: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      let last = this.unique;
-      let lastChange = Date.now();
-      const timer = setInterval(() => {
-        if (this.unique >= expected) return done(true);
-        if (isAborting()) return done(false);
-        if (this.unique !== last) {
-          last = this.unique;
-          lastChange = Date.now();
-        } else if (Date.now() - lastChange > idleMs) {
-          done(false);
-        }
-      }, 5);
-      const done = (ok: boolean) => {
-        clearInterval(timer);
-        resolve(ok);
-      };
-    });
+    return this.worker.waitFor(expected, idleMs, isAborting);
   }
 }
 
