@@ -3,34 +3,8 @@
 // either as fast as the server takes them (socket back-pressure) or on a fixed schedule.
 import { performance } from "node:perf_hooks";
 import type { Socket } from "node:net";
+import { plainClient, type XmppClient } from "../scripts/harness/xmpp-user.js";
 import { sleep } from "./lib/util.js";
-
-interface Stanza {
-  name: string;
-  attrs: Record<string, string | undefined>;
-}
-
-interface XmppClient {
-  jid: { toString(): string } | null;
-  socket: Socket | null;
-  reconnect: { stop(): void };
-  on(event: "stanza", listener: (stanza: Stanza) => void): void;
-  on(event: "error", listener: (error: Error) => void): void;
-  start(): Promise<unknown>;
-  stop(): Promise<unknown>;
-}
-
-interface ClientModule {
-  client(options: {
-    service: string;
-    domain: string;
-    resource: string;
-    credentials: (authenticate: (c: { username: string; password: string }, mechanism: string) => Promise<void>, mechanisms: string[]) => Promise<void>;
-  }): XmppClient;
-}
-
-// @xmpp/client ships no type declarations (see scripts/harness/xmpp-user.ts).
-const CLIENT_MODULE: string = "@xmpp/client";
 
 const now = (): number => performance.timeOrigin + performance.now();
 
@@ -76,17 +50,7 @@ export class Sender {
   private constructor(private readonly xmpp: XmppClient) {}
 
   static async start(opts: SenderOptions): Promise<Sender> {
-    const { client } = (await import(CLIENT_MODULE)) as ClientModule;
-    const xmpp = client({
-      service: opts.service,
-      domain: opts.domain,
-      resource: opts.resource,
-      credentials: (authenticate, mechanisms) => {
-        if (!mechanisms.includes("PLAIN")) return Promise.reject(new Error(`no SASL PLAIN offered (${mechanisms.join(", ")})`));
-        return authenticate({ username: opts.username, password: opts.password }, "PLAIN");
-      },
-    });
-    xmpp.reconnect.stop();
+    const xmpp = plainClient(opts);
     const sender = new Sender(xmpp);
     xmpp.on("stanza", (s) => {
       const kind = `${s.name}${s.attrs.type ? ` type=${s.attrs.type}` : ""}`;

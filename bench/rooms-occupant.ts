@@ -11,6 +11,7 @@
 //   main → worker: { cmd: "take" } | { cmd: "stop" }
 import { performance } from "node:perf_hooks";
 import { parentPort, workerData } from "node:worker_threads";
+import { plainClient, xml, type XmlElement as Element } from "../scripts/harness/xmpp-user.js";
 import { sleep } from "./lib/util.js";
 
 export interface OccupantOptions {
@@ -24,36 +25,6 @@ export interface OccupantOptions {
   rooms: string[];
 }
 
-interface Element {
-  name: string;
-  attrs: Record<string, string | undefined>;
-  getChild(name: string, xmlns?: string): Element | undefined;
-  getChildren(name: string, xmlns?: string): Element[];
-  children: (Element | string)[];
-}
-
-interface XmppClient {
-  jid: { toString(): string } | null;
-  reconnect: { stop(): void };
-  on(event: "stanza", listener: (stanza: Element) => void): void;
-  on(event: "error", listener: (error: Error) => void): void;
-  start(): Promise<unknown>;
-  stop(): Promise<unknown>;
-  send(element: unknown): Promise<void>;
-}
-
-interface ClientModule {
-  xml: (name: string, attrs?: Record<string, string>, ...children: unknown[]) => unknown;
-  client(options: {
-    service: string;
-    domain: string;
-    resource: string;
-    credentials: (authenticate: (c: { username: string; password: string }, mechanism: string) => Promise<void>, mechanisms: string[]) => Promise<void>;
-  }): XmppClient;
-}
-
-// @xmpp/client ships no type declarations (see scripts/harness/xmpp-user.ts).
-const CLIENT_MODULE: string = "@xmpp/client";
 const NS_MUC = "http://jabber.org/protocol/muc";
 const NS_MUC_USER = `${NS_MUC}#user`;
 /** Prosody refuses others (item-not-found) until the creator's owner form arrived: retried this often. */
@@ -76,17 +47,7 @@ async function run(port: NonNullable<typeof parentPort>, opts: OccupantOptions):
     port.postMessage({ type: "progress", unique: seen.size, total: ids.length });
   }, 25);
 
-  const { client, xml } = (await import(CLIENT_MODULE)) as ClientModule;
-  const xmpp = client({
-    service: opts.service,
-    domain: opts.domain,
-    resource: opts.resource,
-    credentials: (authenticate, mechanisms) => {
-      if (!mechanisms.includes("PLAIN")) return Promise.reject(new Error(`no SASL PLAIN offered (${mechanisms.join(", ")})`));
-      return authenticate({ username: opts.username, password: opts.password }, "PLAIN");
-    },
-  });
-  xmpp.reconnect.stop();
+  const xmpp = plainClient(opts);
   xmpp.on("error", (e) => port.postMessage({ type: "error", message: e.message }));
 
   // Joins in flight: room → settle(self-presence or error).

@@ -1,13 +1,13 @@
 // The receiving XMPP user of the benchmark, run in a worker thread so that its receive
 // timestamps are not delayed by the HTTP load generator on the main thread.
 //
-// It logs in with @xmpp/client (SASL PLAIN, like scripts/harness/xmpp-user.ts) and records, for
+// It logs in with @xmpp/client (scripts/harness/xmpp-user.ts's plainClient) and records, for
 // every <message/> it receives, only its id and receive time: nothing else is kept, so it keeps
 // up with tens of thousands of stanzas per second. With `key: "body"` the key it records is the
 // message's body text instead of its id: for senders that do not choose the stanza id (an XMPP
 // server's HTTP API such as ejabberd's send_message), the body is what identifies a message.
 //
-// Protocol with the main thread (see SinkHandle in messages.ts):
+// Protocol with the main thread (bench/lib/worker-client.ts):
 //   worker → main: { type: "online", jid } | { type: "failed", message }
 //                  { type: "progress", unique, total }         (whenever it changed, ≤ every 25 ms)
 //                  { type: "records", ids, times }             (answer to "take")
@@ -16,6 +16,7 @@
 //                  { cmd: "stop" }
 import { parentPort, workerData } from "node:worker_threads";
 import { performance } from "node:perf_hooks";
+import { plainClient, xml } from "../scripts/harness/xmpp-user.js";
 
 export interface SinkOptions {
   service: string;
@@ -27,49 +28,10 @@ export interface SinkOptions {
   key?: "id" | "body";
 }
 
-interface Stanza {
-  name: string;
-  attrs: Record<string, string | undefined>;
-  getChildText(name: string): string | null;
-}
-
-interface XmppClient {
-  jid: { toString(): string } | null;
-  reconnect: { stop(): void };
-  on(event: "stanza", listener: (stanza: Stanza) => void): void;
-  on(event: "error", listener: (error: Error) => void): void;
-  start(): Promise<unknown>;
-  stop(): Promise<unknown>;
-  send(element: unknown): Promise<void>;
-}
-
-interface ClientModule {
-  xml(name: string, attrs?: Record<string, string>): unknown;
-  client(options: {
-    service: string;
-    domain: string;
-    resource: string;
-    credentials: (authenticate: (c: { username: string; password: string }, mechanism: string) => Promise<void>, mechanisms: string[]) => Promise<void>;
-  }): XmppClient;
-}
-
-// @xmpp/client ships no type declarations (see scripts/harness/xmpp-user.ts).
-const CLIENT_MODULE: string = "@xmpp/client";
-
 const now = (): number => performance.timeOrigin + performance.now();
 
 async function run(port: NonNullable<typeof parentPort>, opts: SinkOptions): Promise<void> {
-  const { client, xml } = (await import(CLIENT_MODULE)) as ClientModule;
-  const xmpp = client({
-    service: opts.service,
-    domain: opts.domain,
-    resource: opts.resource,
-    credentials: (authenticate, mechanisms) => {
-      if (!mechanisms.includes("PLAIN")) return Promise.reject(new Error(`no SASL PLAIN offered (${mechanisms.join(", ")})`));
-      return authenticate({ username: opts.username, password: opts.password }, "PLAIN");
-    },
-  });
-  xmpp.reconnect.stop();
+  const xmpp = plainClient(opts);
 
   const byBody = opts.key === "body";
   let ids: string[] = [];

@@ -2,6 +2,7 @@
  * A real XMPP user for integration tests: @xmpp/client 0.14 logged in to a test server over
  * plaintext TCP with SASL PLAIN only, recording every stanza it receives.
  */
+import type { Socket } from "node:net";
 import type { XmppServer } from "./xmpp-server.js";
 
 /** The part of @xmpp/xml's (ltx) Element that tests use. */
@@ -23,9 +24,11 @@ export type XmlBuilder = (name: string, attrs?: Record<string, string | undefine
 /** SASL mechanism negotiation callback of @xmpp/client (see @xmpp/sasl and createOnAuthenticate.js). */
 type Authenticate = (credentials: { username: string; password: string }, mechanism: string) => Promise<void>;
 
-interface XmppClient {
+/** The part of @xmpp/client's client that tests and benchmarks use. */
+export interface XmppClient {
   jid: { toString(): string } | null;
   status: string;
+  socket: Socket | null;
   reconnect: { stop(): void };
   on(event: "stanza", listener: (stanza: XmlElement) => void): void;
   on(event: "error", listener: (error: Error) => void): void;
@@ -80,29 +83,47 @@ export interface XmppUser {
   stop(): Promise<void>;
 }
 
-export async function connectUser(
-  server: Pick<XmppServer, "host" | "c2sPort" | "userDomain">,
-  username: string,
-  password: string,
-  resource = "test",
-): Promise<XmppUser> {
+export interface PlainLogin {
+  /** e.g. "xmpp://127.0.0.1:5222" */
+  service: string;
+  domain: string;
+  resource?: string;
+  username: string;
+  password: string;
+}
+
+/**
+ * A client that logs in with SASL PLAIN only (on plaintext @xmpp/client would prefer SCRAM, which
+ * costs 0.3-0.7 s per login in JS) and never reconnects: a test user that silently reconnected
+ * would hide the server faults that tests inject, and a benchmark's would hide lost stanzas. Not
+ * started yet.
+ */
+export function plainClient(o: PlainLogin): XmppClient {
   const client = xmppClient.client({
-    service: `xmpp://${server.host}:${server.c2sPort}`,
-    // Always explicit: otherwise the domain would be derived from the service host (127.0.0.1).
-    domain: server.userDomain,
-    resource,
-    // PLAIN only: on plaintext @xmpp/client would prefer SCRAM, which costs 0.3-0.7 s per login in JS.
+    service: o.service,
+    domain: o.domain,
+    resource: o.resource,
     credentials: (authenticate, mechanisms) => {
       if (!mechanisms.includes("PLAIN")) {
         return Promise.reject(new Error(`Server offers no SASL PLAIN, only ${mechanisms.join(", ")}`));
       }
       // @xmpp/base64 encodes with btoa(), i.e. one byte per UTF-16 unit (Latin-1), but SASL wants
       // UTF-8: hand it a "binary string" of the UTF-8 bytes so non-ASCII credentials work.
-      return authenticate({ username: utf8Binary(username), password: utf8Binary(password) }, "PLAIN");
+      return authenticate({ username: utf8Binary(o.username), password: utf8Binary(o.password) }, "PLAIN");
     },
   });
-  // A test user that silently reconnects would hide the server faults that tests inject.
   client.reconnect.stop();
+  return client;
+}
+
+export async function connectUser(
+  server: Pick<XmppServer, "host" | "c2sPort" | "userDomain">,
+  username: string,
+  password: string,
+  resource = "test",
+): Promise<XmppUser> {
+  // The domain always explicit: otherwise it would be derived from the service host (127.0.0.1).
+  const client = plainClient({ service: `xmpp://${server.host}:${server.c2sPort}`, domain: server.userDomain, resource, username, password });
   const session = new UserSession(client);
   const label = `${username}@${server.userDomain} on ${server.host}:${server.c2sPort}`;
   try {
