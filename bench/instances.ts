@@ -312,7 +312,8 @@ interface Report {
   rate: number;
   seconds: number;
   latency: LatencyRow[];
-  failover: { kills: number; ms: number[]; min: number; median: number; max: number; takers: string[] };
+  /** `sent` and `accepted`: the POSTs through HAProxy while the kills went on (each retried until its 202). */
+  failover: { kills: number; ms: number[]; min: number; median: number; max: number; takers: string[]; sent: number; accepted: number };
   loss: { accepted: number; arrived: number; lost: number; duplicates: number; idConflicts: number; failedAttempts: number };
 }
 
@@ -360,6 +361,7 @@ async function main(): Promise<Report> {
   const takers: string[] = [];
   let stopLoad = false;
   const load = openLoop(haproxy.url, token, to, "failover", FAILOVER_RATE, 3600, () => stopLoad);
+  let underLoad: OpenLoop;
   try {
     for (let k = 0; k < KILLS && !aborting; k++) {
       const h = await cluster.waitStable(30_000);
@@ -383,7 +385,7 @@ async function main(): Promise<Report> {
     }
   } finally {
     stopLoad = true;
-    await load;
+    underLoad = await load;
   }
 
   // 3. Loss over the whole run.
@@ -399,7 +401,7 @@ async function main(): Promise<Report> {
     rate: RATE,
     seconds: SECONDS,
     latency,
-    failover: { kills: ms.length, ms, min: sorted[0] ?? NaN, median: percentile(sorted, 50), max: sorted.at(-1) ?? NaN, takers },
+    failover: { kills: ms.length, ms, min: sorted[0] ?? NaN, median: percentile(sorted, 50), max: sorted.at(-1) ?? NaN, takers, sent: underLoad.sent, accepted: underLoad.accepted },
     loss: { accepted: accepted.all.size, arrived: [...accepted.all].filter((id) => sink.arrivals.has(id)).length, lost, duplicates: sink.duplicates, idConflicts: accepted.idConflicts, failedAttempts: accepted.failures },
   };
 }
@@ -414,7 +416,7 @@ function format(r: Report): string {
     `  target              sent  202s  arrived  offered/s     p50     p99     max  lag(gen)`,
     ...r.latency.map((l) => `  ${l.target.padEnd(18)} ${String(l.sent).padStart(5)} ${String(l.accepted).padStart(5)} ${String(l.arrived).padStart(8)}   ${f(l.rate)} ${f(l.p50)} ${f(l.p99)} ${f(l.max)} ${f(l.behindMs)}`),
     ``,
-    `Failover (SIGKILL of the holder -> another instance's /readyz "up"), ${r.failover.kills} kills under ${FAILOVER_RATE} msg/s through HAProxy:`,
+    `Failover (SIGKILL of the holder -> another instance's /readyz "up"), ${r.failover.kills} kills under ${FAILOVER_RATE} msg/s through HAProxy (${r.failover.accepted} of ${r.failover.sent} POSTs accepted):`,
     `  min ${r.failover.min} ms, median ${r.failover.median} ms, max ${r.failover.max} ms   (each: ${r.failover.ms.join(", ")})`,
     `  handovers: ${r.failover.takers.join(" ")}`,
     ``,
