@@ -21,15 +21,14 @@
 //   3. Loss: every 202 of the whole run against every arrival at the XMPP user; must be 0.
 // Everything it starts is removed at the end, on Ctrl-C, on its overall timeout, and (through
 // watchdog processes) if it is killed outright. Progress goes to stderr.
-import { spawn } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
-import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createTestDatabase, type TestDatabase } from "../scripts/harness/database.js";
 import { GatewayCluster, api, createAccount } from "../scripts/harness/cluster.js";
 import { startHaproxy, type Haproxy } from "../scripts/harness/haproxy.js";
 import { startXmppServer, type XmppServer } from "../scripts/harness/xmpp-server.js";
+import { armOverallTimeout, cleanup, disarmOverallTimeout, isAborting, onCleanup, reaper } from "./lib/lifecycle.js";
+import { now, percentile, sleep } from "./lib/util.js";
 import type { SinkOptions } from "./sink.js";
 import { startSink, type SinkWorker } from "./sink-client.js";
 
@@ -67,84 +66,17 @@ const MAX_IN_FLIGHT = 512;
 const SINK_USER = "sink";
 const SINK_PASSWORD = "sink-pw";
 
-const now = (): number => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const log = (msg: string) => process.stderr.write(`[bench:instances] ${msg}\n`);
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cleanup, bounded; watchdogs for a benchmark that dies without it
-
-const cleanups: { what: string; fn: () => Promise<unknown> | unknown }[] = [];
-let cleaning: Promise<void> | undefined;
-let aborting = false;
-
-function onCleanup(what: string, fn: () => Promise<unknown> | unknown): void {
-  cleanups.push({ what, fn });
-}
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const { what, fn } = cleanups.pop()!;
-      try {
-        await Promise.race([Promise.resolve().then(fn), sleep(15_000).then(() => Promise.reject(new Error("timed out")))]);
-      } catch (error) {
-        log(`cleanup of ${what} failed: ${(error as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-/** bench/reaper.ts: removes the XMPP server, HAProxy (by their work dirs) and the database if we die. */
-const reaper = spawnWatchdog(["--import", "tsx", fileURLToPath(new URL("./reaper.ts", import.meta.url))]);
-/** Kills the gateway processes we started (by pid, if still src/server.ts) if we die. */
-const gatewayReaper = spawnWatchdog([
-  "-e",
-  `const fs = require("node:fs"); const pids = new Set(); let buf = "";
-   process.stdin.setEncoding("utf8");
-   process.stdin.on("data", (c) => { buf += c; let i; while ((i = buf.indexOf("\\n")) >= 0) { const l = buf.slice(0, i); buf = buf.slice(i + 1); if (l === "done") process.exit(0); if (/^\\d+$/.test(l)) pids.add(Number(l)); } });
-   process.stdin.on("end", () => { for (const p of pids) { try { if (fs.readFileSync("/proc/" + p + "/cmdline", "utf8").includes("src/server.ts")) process.kill(p, "SIGKILL"); } catch {} } process.exit(0); });
-   process.on("SIGINT", () => {}); process.on("SIGHUP", () => {});`,
-]);
-
-function spawnWatchdog(args: string[]): { tell(line: string): void; done(line: string): void } {
-  const child = spawn(process.execPath, args, { cwd: fileURLToPath(new URL("..", import.meta.url)), detached: true, stdio: ["pipe", "ignore", "ignore"] });
-  child.unref();
-  child.on("error", (e) => log(`watchdog: ${e.message}`));
-  const stdin = child.stdin!;
-  stdin.on("error", () => undefined);
-  (stdin as unknown as { unref?: () => void }).unref?.();
-  return { tell: (line) => stdin.write(`${line}\n`), done: (line) => stdin.end(`${line}\n`) };
-}
+// Cleanup (bench/lib/lifecycle.ts): bounded, in reverse order, on success, error, Ctrl-C or the
+// overall timeout; its watchdog (bench/reaper.ts) kills and removes everything if we die outright.
+armOverallTimeout(TIMEOUT_MS);
 
 function finish(code: number): never {
-  reaper.done(JSON.stringify({ done: true }));
-  gatewayReaper.done("done");
+  disarmOverallTimeout();
+  reaper.done();
   process.exit(code);
 }
-
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  // The harness's handlers (XMPP server, HAProxy) run first and kill their processes; this
-  // persistent listener keeps the process alive until the rest (gateways, database) is cleaned up.
-  process.on(signal, () => {
-    if (cleaning) return;
-    aborting = true;
-    log(`${signal}: cleaning up`);
-    void cleanup().finally(() => finish(128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1)));
-  });
-}
-const overall = setTimeout(() => {
-  aborting = true;
-  log(`overall timeout of ${TIMEOUT_MS / 1000} s reached: cleaning up`);
-  void cleanup().finally(() => finish(1));
-}, TIMEOUT_MS);
-overall.unref();
 
 // ---------------------------------------------------------------------------------------------
 // The receiving XMPP user (bench/sink.ts in a worker thread): it records stanza ids and times
@@ -186,7 +118,7 @@ class Sink {
       await this.collect();
       const missing = want.filter((id) => !this.arrivals.has(id)).length;
       if (missing === 0) return true;
-      if (aborting) return false;
+      if (isAborting()) return false;
       if (this.arrivals.size !== count) {
         count = this.arrivals.size;
         lastChange = Date.now();
@@ -217,7 +149,7 @@ const accepted: Accepted = { ids: new Map(), startedAt: new Map(), phase: new Ma
 /** POSTs one message, retrying with the same Idempotency-Key on errors, bounded by `deadline`. */
 async function post(base: string, token: string, to: string, key: string, phase: string, deadline: number): Promise<boolean> {
   const started = now();
-  while (!aborting && Date.now() < deadline) {
+  while (!isAborting() && Date.now() < deadline) {
     try {
       const r = await api(base, "POST", "/v1/messages", { token, headers: { "idempotency-key": key }, body: { to, body: `${phase} ${key}` }, timeoutMs: 10_000 });
       if (r.status === 202) {
@@ -258,7 +190,7 @@ async function openLoop(base: string, token: string, to: string, phase: string, 
   const tasks: Promise<void>[] = [];
   const deadline = Date.now() + seconds * 1000 + 60_000;
   let i = 0;
-  for (; i < total && !aborting && !(stop?.() ?? false); i++) {
+  for (; i < total && !isAborting() && !(stop?.() ?? false); i++) {
     const due = t0 + (i * 1000) / rate;
     const wait = due - now();
     if (wait > 0) await sleep(wait);
@@ -322,19 +254,19 @@ async function main(): Promise<Report> {
   log(`starting Prosody, PostgreSQL database, 3 gateway instances, HAProxy${QUICK ? " (--quick)" : ""}`);
   const server: XmppServer = await startXmppServer("prosody");
   onCleanup("XMPP server", () => server.stop());
-  reaper.tell(JSON.stringify({ serverWorkDir: server.workDir }));
+  reaper.tell({ serverWorkDir: server.workDir });
   await server.registerUser(SINK_USER, SINK_PASSWORD);
   const db: TestDatabase = await createTestDatabase();
   onCleanup("database", () => db.drop());
-  reaper.tell(JSON.stringify({ database: db.name, baseUrl: process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres" }));
+  reaper.tell({ database: db.name, baseUrl: process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres" });
 
   const cluster = await GatewayCluster.start(server, db.url, { env: { LOG_LEVEL: "warn", RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_ACCOUNT: "0" } });
   onCleanup("gateways", () => cluster.stop());
-  const tellPids = () => cluster.instances.forEach((inst) => inst.proc?.child.pid && gatewayReaper.tell(String(inst.proc.child.pid)));
+  const tellPids = () => cluster.instances.forEach((inst) => inst.proc?.child.pid && reaper.tell({ gatewayPid: inst.proc.child.pid }));
   tellPids();
   const haproxy: Haproxy = await startHaproxy(cluster.servers);
   onCleanup("HAProxy", () => haproxy.stop());
-  reaper.tell(JSON.stringify({ serverWorkDir: haproxy.workDir }));
+  reaper.tell({ serverWorkDir: haproxy.workDir });
 
   const sink = await Sink.start({ service: `xmpp://${server.host}:${server.c2sPort}`, domain: server.userDomain, username: SINK_USER, password: SINK_PASSWORD, resource: "bench" });
   const to = `${SINK_USER}@${server.userDomain}`;
@@ -352,7 +284,7 @@ async function main(): Promise<Report> {
     const inst = cluster.instances[i]!;
     const role = i === holder ? "holder" : "standby";
     latency.push(await latencyPhase(sink, inst.url, `${inst.name} (${role})`, token, to, `lat-${inst.name}`));
-    if (aborting) throw new Error("aborted");
+    if (isAborting()) throw new Error("aborted");
   }
   latency.push(await latencyPhase(sink, haproxy.url, "HAProxy", token, to, "lat-lb"));
 
@@ -363,7 +295,7 @@ async function main(): Promise<Report> {
   const load = openLoop(haproxy.url, token, to, "failover", FAILOVER_RATE, 3600, () => stopLoad);
   let underLoad: OpenLoop;
   try {
-    for (let k = 0; k < KILLS && !aborting; k++) {
+    for (let k = 0; k < KILLS && !isAborting(); k++) {
       const h = await cluster.waitStable(30_000);
       await sleep(500);
       const killedAt = Date.now();

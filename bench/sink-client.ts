@@ -7,5 +7,5 @@ export type SinkWorker = RecordingWorker<WorkerRecords>;
 
 /** Starts the worker and waits for its login (its full JID is then `jid`). */
 export function startSink(opts: SinkOptions): Promise<SinkWorker> {
-  return RecordingWorker.start<WorkerRecords>(new URL("./sink.ts", import.meta.url), opts, "sink login");
+  return RecordingWorker.start<WorkerRecords>(new URL("./sink.ts", import.meta.url), opts, "sink user");
 }
