@@ -8,42 +8,18 @@ import type { InboundMessage, InboundPresence } from "../../src/domain/inbound.j
 import { appendEvents, type NewEvent } from "../../src/db/events.js";
 import { CHANNELS } from "../../src/db/notify.js";
 import { event } from "../../src/domain/events.js";
-import { parseJid } from "../../src/domain/jid.js";
 import type { Delivery } from "../../src/services/delivery.js";
 import { Inbound } from "../../src/services/inbound.js";
 import { Presence } from "../../src/services/presence.js";
 import { setup, teardown, type Env } from "./setup.js";
+import { inboundMessage, inboundPresence } from "./stanzas.js";
 
 const JULIET = "juliet@example.net/balcony";
 
-function message(to: string, id: string, extra: Partial<InboundMessage> = {}): InboundMessage {
-  return {
-    kind: "message",
-    fromRaw: JULIET,
-    toRaw: to,
-    from: parseJid(JULIET),
-    to: parseJid(to),
-    id,
-    type: "chat",
-    body: id,
-    subject: null,
-    thread: null,
-    lang: null,
-    state: null,
-    receiptRequested: false,
-    receivedId: null,
-    error: null,
-    originId: null,
-    delay: null,
-    invitation: null,
-    mucUser: false,
-    ...extra,
-  };
-}
+/** A chat message from Juliet whose id is its body. */
+const message = (to: string, id: string, extra: Partial<InboundMessage> = {}): InboundMessage => inboundMessage(JULIET, to, { id, body: id, ...extra });
 
-function subscribe(to: string): InboundPresence {
-  return { kind: "presence", fromRaw: JULIET, toRaw: to, from: parseJid(JULIET), to: parseJid(to), id: "p1", type: "subscribe", show: null, status: null, statusText: null, priority: 0, muc: null, error: null };
-}
+const subscribe = (to: string): InboundPresence => inboundPresence(JULIET, to, "subscribe", { id: "p1" });
 
 describe("Inbound batches", () => {
   let env: Env;

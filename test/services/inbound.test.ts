@@ -6,46 +6,16 @@
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { InboundMessage, InboundPresence } from "../../src/domain/inbound.js";
-import { parseJid } from "../../src/domain/jid.js";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { Delivery } from "../../src/services/delivery.js";
 import { Inbound } from "../../src/services/inbound.js";
 import { Presence } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
 import { setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { inboundMessage, inboundPresence } from "./stanzas.js";
 
 const JULIET = "juliet@example.net/balcony";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** A message as the adapter parses it: addresses both as received and as JIDs. */
-function message(from: string, to: string, extra: Partial<InboundMessage> = {}): InboundMessage {
-  return {
-    kind: "message",
-    fromRaw: from,
-    toRaw: to,
-    from: parseJid(from),
-    to: parseJid(to),
-    id: "s1",
-    type: "chat",
-    body: null,
-    subject: null,
-    thread: null,
-    lang: null,
-    state: null,
-    receiptRequested: false,
-    receivedId: null,
-    error: null,
-    originId: null,
-    delay: null,
-    invitation: null,
-    mucUser: false,
-    ...extra,
-  };
-}
-
-function presenceStanza(from: string, to: string, type: string, extra: Partial<InboundPresence> = {}): InboundPresence {
-  return { kind: "presence", fromRaw: from, toRaw: to, from: parseJid(from), to: parseJid(to), id: null, type, show: null, status: null, statusText: null, priority: 0, muc: null, error: null, ...extra };
-}
 
 describe("Inbound service", () => {
   let env: Env;
@@ -93,7 +63,7 @@ describe("Inbound service", () => {
 
   it("a chat message to an account is stored and appended as a message event; nothing goes back", async () => {
     const a = await env.account("romeo");
-    await feed(message(JULIET, a.jid, { body: "hello", thread: "th", lang: "en" }));
+    await feed(inboundMessage(JULIET, a.jid, { body: "hello", thread: "th", lang: "en" }));
     const events = await env.events(a.id);
     assert.equal(events.length, 1);
     const e = events[0]!;
@@ -118,7 +88,7 @@ describe("Inbound service", () => {
 
   it("stanzas are processed in arrival order", async () => {
     const a = await env.account("romeo");
-    await feed(...["one", "two", "three", "four", "five"].map((body, i) => message(JULIET, a.jid, { id: `o${i}`, body })));
+    await feed(...["one", "two", "three", "four", "five"].map((body, i) => inboundMessage(JULIET, a.jid, { id: `o${i}`, body })));
     assert.deepEqual(
       (await env.events(a.id)).map((e) => (e.data as { body: string }).body),
       ["one", "two", "three", "four", "five"],
@@ -127,7 +97,7 @@ describe("Inbound service", () => {
 
   it("a chat state alone is an event but not a stored message", async () => {
     const a = await env.account("romeo");
-    await feed(message(JULIET, a.jid, { state: "composing" }));
+    await feed(inboundMessage(JULIET, a.jid, { state: "composing" }));
     const events = await env.events(a.id);
     assert.deepEqual(
       events.map((e) => [e.type, (e.data as { state: string }).state, (e.data as { body: unknown }).body]),
@@ -137,13 +107,13 @@ describe("Inbound service", () => {
   });
 
   it("a message to an unknown localpart: one account-not-found error back to the sender, from the address it was sent to", async () => {
-    await feed(message(JULIET, `nobody@${env.domain}/x`, { id: "s2", body: "anyone?" }));
+    await feed(inboundMessage(JULIET, `nobody@${env.domain}/x`, { id: "s2", body: "anyone?" }));
     assert.deepEqual(await sent(), [{ kind: "error", from: `nobody@${env.domain}/x`, replyTo: { name: "message", from: JULIET, id: "s2" }, code: "account-not-found" }]);
   });
 
   it("a groupchat message bounces account-not-found; a message for another domain bounces invalid-jid from our domain", async () => {
     const a = await env.account("romeo");
-    await feed(message(JULIET, a.jid, { id: "g1", type: "groupchat", body: "room" }), message(JULIET, "romeo@elsewhere.example", { id: "d1", body: "lost" }));
+    await feed(inboundMessage(JULIET, a.jid, { id: "g1", type: "groupchat", body: "room" }), inboundMessage(JULIET, "romeo@elsewhere.example", { id: "d1", body: "lost" }));
     const expected: Stanza[] = [
       { kind: "error", from: a.jid, replyTo: { name: "message", from: JULIET, id: "g1" }, code: "account-not-found" },
       { kind: "error", from: env.domain, replyTo: { name: "message", from: JULIET, id: "d1" }, code: "invalid-jid" },
@@ -154,7 +124,7 @@ describe("Inbound service", () => {
 
   it("with the link down, a bounce waits in the outbox (no account) and goes out once the link is up", async () => {
     env.out.online = false;
-    await feed(message(JULIET, `nobody@${env.domain}`, { id: "w1", body: "anyone?" }));
+    await feed(inboundMessage(JULIET, `nobody@${env.domain}`, { id: "w1", body: "anyone?" }));
     const bounce: Stanza = { kind: "error", from: `nobody@${env.domain}`, replyTo: { name: "message", from: JULIET, id: "w1" }, code: "account-not-found" };
     assert.deepEqual(
       (await env.outbox()).map((r) => ({ accountId: r.accountId, stanza: r.stanza })),
@@ -170,9 +140,9 @@ describe("Inbound service", () => {
     const refused = () => Promise.reject(new Error("connection refused"));
     const down = new Delivery({ ...env.db, transaction: refused, sqlTransaction: refused }, env.out, env.gate, env.log, env.metrics);
     const broken = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, down, env.out, env.domain, env.log);
-    broken.receive(message(JULIET, a.jid, { id: "d1", body: "lost?" }));
-    broken.receive(presenceStanza(JULIET, a.jid, "available")); // plain presence: no error
-    broken.receive(presenceStanza(JULIET, a.jid, "subscribe", { id: "d2" }));
+    broken.receive(inboundMessage(JULIET, a.jid, { id: "d1", body: "lost?" }));
+    broken.receive(inboundPresence(JULIET, a.jid, "available")); // plain presence: no error
+    broken.receive(inboundPresence(JULIET, a.jid, "subscribe", { id: "d2" }));
     await broken.idle();
     const wait = (name: "message" | "presence", id: string): Stanza => ({
       kind: "error",
@@ -192,9 +162,9 @@ describe("Inbound service", () => {
     const a = await env.account("romeo");
     const error = { type: "cancel", condition: "item-not-found" };
     await feed(
-      message(JULIET, `nobody@${env.domain}`, { id: "e1", type: "error", error }),
-      message(JULIET, "romeo@elsewhere.example", { id: "e2", type: "error", error }),
-      message(JULIET, a.jid, { id: "e3", type: "error", error }), // not one of our ids: nothing to mark
+      inboundMessage(JULIET, `nobody@${env.domain}`, { id: "e1", type: "error", error }),
+      inboundMessage(JULIET, "romeo@elsewhere.example", { id: "e2", type: "error", error }),
+      inboundMessage(JULIET, a.jid, { id: "e3", type: "error", error }), // not one of our ids: nothing to mark
     );
     assert.deepEqual(await sent(), []);
     assert.deepEqual(await env.events(a.id), []);
@@ -202,7 +172,7 @@ describe("Inbound service", () => {
 
   it("a message asking for a receipt: the event carries receipt info (answered later, by a stream)", async () => {
     const a = await env.account("romeo");
-    await feed(message(JULIET, a.jid, { id: "r1", body: "ack me", receiptRequested: true }), message(JULIET, a.jid, { id: null, body: "no id", receiptRequested: true }));
+    await feed(inboundMessage(JULIET, a.jid, { id: "r1", body: "ack me", receiptRequested: true }), inboundMessage(JULIET, a.jid, { id: null, body: "no id", receiptRequested: true }));
     const events = await env.events(a.id);
     assert.deepEqual(
       events.map((e) => ({ receiptRequested: (e.data as { receiptRequested: boolean }).receiptRequested, receiptTo: e.receiptTo, receiptId: e.receiptId, receiptSent: e.receiptSent })),
@@ -217,7 +187,7 @@ describe("Inbound service", () => {
   it("a message to a full JID with no such session goes to every session; with the session, to that one only", async () => {
     const a = await env.account("romeo");
     await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
-    await feed(message(JULIET, `${a.jid}/phone`, { id: "f1", body: "to phone" }), message(JULIET, `${a.jid}/gone`, { id: "f2", body: "to gone" }));
+    await feed(inboundMessage(JULIET, `${a.jid}/phone`, { id: "f1", body: "to phone" }), inboundMessage(JULIET, `${a.jid}/gone`, { id: "f2", body: "to gone" }));
     const rows = await env.db.prisma.event.findMany({ where: { accountId: a.id }, orderBy: { seq: "asc" }, select: { resource: true } });
     assert.deepEqual(
       rows.map((r) => r.resource),
@@ -229,7 +199,7 @@ describe("Inbound service", () => {
     const a = await env.account("romeo");
     const id = "3b241101-e2bb-4255-8caf-4136c566a962";
     await env.messages.insertOutbound([{ id, accountId: a.id, peer: "juliet@example.net", from: a.jid, to: "juliet@example.net", type: "chat", body: "hi", idempotencyKey: null, requestHash: null }]);
-    await feed(message(JULIET, a.jid, { id: "x", receivedId: id }));
+    await feed(inboundMessage(JULIET, a.jid, { id: "x", receivedId: id }));
     assert.deepEqual(
       (await env.events(a.id)).map((e) => ({ type: e.type, data: e.data })),
       [{ type: "receipt", data: { id, from: JULIET, status: "delivered" } }],
@@ -243,23 +213,23 @@ describe("Inbound service", () => {
       await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
       await env.flush();
       env.out.reset();
-      await feed(presenceStanza("stranger@example.net", a.jid, "probe"));
+      await feed(inboundPresence("stranger@example.net", a.jid, "probe"));
       assert.deepEqual(await sent(), []);
       const to = await contact(a, "to"); // we get their presence; they do not get ours
-      await feed(presenceStanza(to, a.jid, "probe"));
+      await feed(inboundPresence(to, a.jid, "probe"));
       assert.deepEqual(await sent(), []);
     });
 
     it("from a `from` subscriber: the account's presence, or unavailable when no session is available", async () => {
       const a = await env.account("romeo");
       const j = await contact(a, "from");
-      await feed(presenceStanza(j, a.jid, "probe"));
+      await feed(inboundPresence(j, a.jid, "probe"));
       assert.deepEqual(await sent(), [{ kind: "presence", from: a.jid, to: j, type: "unavailable", show: null, status: null, priority: null }]);
 
       await presence.set(a.ref, "phone", { type: "available", show: "away", status: { en: "brb" }, priority: 2 });
       await env.flush();
       env.out.reset();
-      await feed(presenceStanza(j, a.jid, "probe"));
+      await feed(inboundPresence(j, a.jid, "probe"));
       assert.deepEqual(await sent(), [{ kind: "presence", from: `${a.jid}/phone`, to: j, type: null, show: "away", status: { en: "brb" }, priority: 2 }]);
     });
   });
@@ -267,12 +237,12 @@ describe("Inbound service", () => {
   describe("contacts' presence and subscription stanzas", () => {
     it("available presence is recorded and logged only from a contact the account subscribed to", async () => {
       const a = await env.account("romeo");
-      await feed(presenceStanza(JULIET, a.jid, "available", { show: "dnd", priority: 1 }));
+      await feed(inboundPresence(JULIET, a.jid, "available", { show: "dnd", priority: 1 }));
       assert.deepEqual(await env.events(a.id), [], "not subscribed: ignored (§4.4.3)");
       const seen = (await env.events(a.id)).at(-1)?.seq ?? 0;
       await contact(a, "to");
       const head = (await env.events(a.id)).at(-1)?.seq ?? seen;
-      await feed(presenceStanza(JULIET, a.jid, "available", { show: "dnd", priority: 1 }));
+      await feed(inboundPresence(JULIET, a.jid, "available", { show: "dnd", priority: 1 }));
       assert.deepEqual(
         (await env.events(a.id, head)).map((e) => ({ type: e.type, data: e.data })),
         [{ type: "presence", data: { jid: "juliet@example.net", from: JULIET, resource: "balcony", type: "available", show: "dnd", status: null, priority: 1 } }],
@@ -286,7 +256,7 @@ describe("Inbound service", () => {
 
     it("a subscribe from a stranger is delivered as a subscription event with its note; a presence to an unknown account is ignored", async () => {
       const a = await env.account("romeo");
-      await feed(presenceStanza(JULIET, a.jid, "subscribe", { statusText: "it's me" }), presenceStanza(JULIET, `nobody@${env.domain}`, "subscribe"));
+      await feed(inboundPresence(JULIET, a.jid, "subscribe", { statusText: "it's me" }), inboundPresence(JULIET, `nobody@${env.domain}`, "subscribe"));
       assert.deepEqual(
         (await env.events(a.id)).map((e) => ({ type: e.type, data: e.data })),
         [{ type: "subscription", data: { jid: "juliet@example.net", type: "subscribe", status: "it's me" } }],
