@@ -5,40 +5,17 @@
 // 2-core machine they are noise.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { runBench as run } from "./run-bench.js";
+import { figureTable, num, runBench as run } from "./run-bench.js";
 
 const TIMEOUT_MS = 150_000;
 
 const runBench = (args: string[]) => run("bench/rooms.ts", args, TIMEOUT_MS);
 
-/** The table's rows after its header line, cells split on the column gaps (two spaces or more). */
-function tableRows(stdout: string): Map<string, string[]> {
-  const lines = stdout.split("\n");
-  const start = lines.findIndex((l) => /^figure\s{2,}value\s{2,}ceiling\/reference\s{2,}ratio$/.test(l));
-  assert.ok(start >= 0, `no table header in:\n${stdout}`);
-  const rows = new Map<string, string[]>();
-  for (const line of lines.slice(start + 1)) {
-    if (line.trim() === "") break;
-    const [label, ...cells] = line.split(/\s{2,}/);
-    rows.set(label!, cells);
-  }
-  return rows;
-}
-
-/** A printed number ("12,345", "0.42"); NaN for "-" or anything else. */
-const num = (cell: string | undefined) => (cell !== undefined && /^\d[\d,]*(\.\d+)?$/.test(cell) ? Number(cell.replaceAll(",", "")) : NaN);
-
 describe("bench/rooms.ts with tiny numbers", () => {
   it("prints join times and room throughput beside the reference and ceiling, every message exactly once", { timeout: TIMEOUT_MS + 30_000 }, async () => {
     const { code, stdout, stderr } = await runBench(["--joins", "5", "--join-warmup", "1", "--rooms", "3", "--messages", "150", "--warmup", "15", "--loss-timeout", "10", "--timeout", "140"]);
     assert.equal(code, 0, `exit ${code}\n${stdout}\n${stderr.slice(-3000)}`);
-    const rows = tableRows(stdout);
-    const row = (prefix: string) => {
-      const found = [...rows].find(([label]) => label.startsWith(prefix));
-      assert.ok(found, `no row "${prefix}" in:\n${stdout}`);
-      assert.equal(found[1].length, 3, `row "${found[0]}" should have value, ceiling/reference and ratio: ${JSON.stringify(found[1])}`);
-      return found[1];
-    };
+    const row = figureTable(stdout);
 
     // Figures compared with the same run's reference/ceiling: all three cells are positive numbers.
     for (const prefix of ["join p50, ms (5 fresh rooms)", "join p99, ms (5 fresh rooms)", "join max, ms (5 fresh rooms)", "room messages/s (3 rooms, 150 messages)"]) {

@@ -4,40 +4,17 @@
 // lost or duplicated. The figures themselves are not judged: on a shared 2-core machine they are noise.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { runBench as run } from "./run-bench.js";
+import { figureTable, num, runBench as run } from "./run-bench.js";
 
 const TIMEOUT_MS = 150_000;
 
 const runBench = (args: string[]) => run("bench/webhooks.ts", args, TIMEOUT_MS);
 
-/** The table's rows after its header line, cells split on the column gaps (two spaces or more). */
-function tableRows(stdout: string): Map<string, string[]> {
-  const lines = stdout.split("\n");
-  const start = lines.findIndex((l) => /^figure\s{2,}value\s{2,}ceiling\/reference\s{2,}ratio$/.test(l));
-  assert.ok(start >= 0, `no table header in:\n${stdout}`);
-  const rows = new Map<string, string[]>();
-  for (const line of lines.slice(start + 1)) {
-    if (line.trim() === "") break;
-    const [label, ...cells] = line.split(/\s{2,}/);
-    rows.set(label!, cells);
-  }
-  return rows;
-}
-
-/** A printed number ("12,345", "0.42"); NaN for "-" or anything else. */
-const num = (cell: string | undefined) => (cell !== undefined && /^\d[\d,]*(\.\d+)?$/.test(cell) ? Number(cell.replaceAll(",", "")) : NaN);
-
 describe("bench/webhooks.ts with tiny numbers", () => {
   it("prints throughput, CPU and latency beside the ceiling and reference, with nothing lost", { timeout: TIMEOUT_MS + 30_000 }, async () => {
     const { code, stdout, stderr } = await runBench(["--accounts", "3", "--messages", "200", "--rate", "50", "--seconds", "1", "--warmup", "30"]);
     assert.equal(code, 0, `exit ${code}\n${stderr.slice(-3000)}`);
-    const rows = tableRows(stdout);
-    const row = (prefix: string) => {
-      const found = [...rows].find(([label]) => label.startsWith(prefix));
-      assert.ok(found, `no row "${prefix}" in:\n${stdout}`);
-      assert.equal(found[1].length, 3, `row "${found[0]}" should have value, ceiling/reference and ratio: ${JSON.stringify(found[1])}`);
-      return found[1];
-    };
+    const row = figureTable(stdout);
 
     // Figures compared with the same run's ceiling/reference: all three cells are positive numbers.
     for (const prefix of ["throughput, deliveries/s (3 accounts, 200 messages)", "stanza → webhook p50, ms (50/s)", "stanza → webhook p99, ms (50/s)", "stanza → webhook max, ms (50/s)"]) {
