@@ -19,8 +19,8 @@
 //      Idempotency-Key, retrying on errors); the time from the kill until another instance's
 //      /readyz says xmpp "up". The killed instance is restarted each time. min / median / max.
 //   3. Loss: every 202 of the whole run against every arrival at the XMPP user; must be 0.
-// Everything it starts is removed at the end, on Ctrl-C, on its overall timeout, and (through
-// watchdog processes) if it is killed outright. Progress goes to stderr.
+// Everything it starts is removed at the end, on Ctrl-C, on its overall timeout, and (through its
+// watchdog, bench/reaper.ts) if it is killed outright. Progress goes to stderr.
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { createTestDatabase, type TestDatabase } from "../scripts/harness/database.js";

@@ -24,7 +24,6 @@ export type WorkerMessage<R extends WorkerRecords = WorkerRecords> =
 export class RecordingWorker<R extends WorkerRecords = WorkerRecords> {
   /** Distinct ids received since the last take(). */
   unique = 0;
-  total = 0;
   /** The full JID the receiver logged in as, where it says (the sink). */
   jid = "";
   readonly errors: string[] = [];
@@ -37,10 +36,7 @@ export class RecordingWorker<R extends WorkerRecords = WorkerRecords> {
   ) {
     worker.on("message", (m: WorkerMessage<R>) => {
       if (m.type === "error") this.errors.push(m.message);
-      if (m.type === "progress") {
-        this.unique = m.unique;
-        this.total = m.total;
-      }
+      if (m.type === "progress") this.unique = m.unique;
       for (const l of this.#listeners) l(m);
     });
     worker.on("error", (e) => this.errors.push(`worker: ${e.message}`));
@@ -85,7 +81,6 @@ export class RecordingWorker<R extends WorkerRecords = WorkerRecords> {
     this.worker.postMessage({ cmd: "take" });
     const { type: _, ...records } = (await withTimeout(reply, 30_000, `${this.what} records`)) as Extract<WorkerMessage<R>, { type: "records" }>;
     this.unique = 0;
-    this.total = 0;
     return records as unknown as R;
   }
 
