@@ -2,15 +2,25 @@
 // code. Validation errors name the offending field.
 import type { Duplex } from "node:stream";
 import type { ErrorObject } from "ajv";
-import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, type ErrorCode } from "../domain/errors.js";
 import { isDatabaseDown } from "../services/errors.js";
 import { problem } from "./problems.js";
 import { validationProblem } from "./validation.js";
 
+/**
+ * RFC 9110 §11.6.1: a 401 carries the challenge. RFC 6750 §3: `invalid_token` only when a
+ * credential was sent (a Bearer token or a stream ticket); a request without one gets no error code.
+ */
+function challenge(req: FastifyRequest): string {
+  const sent = /^bearer /i.test(req.headers.authorization ?? "") || Boolean((req.query as { ticket?: unknown } | undefined)?.ticket);
+  return sent ? `Bearer realm="balcony", error="invalid_token"` : `Bearer realm="balcony"`;
+}
+
 export function sendProblem(reply: FastifyReply, code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
   const p = problem(code, detail, extra);
   if (typeof extra.retryAfter === "number") reply.header("retry-after", String(extra.retryAfter));
+  if (p.status === 401) reply.header("www-authenticate", challenge(reply.request));
   return reply.code(p.status).type("application/problem+json").send(p);
 }
 
@@ -45,7 +55,8 @@ export function registerErrorHandling(app: FastifyInstance, log: { error(o: obje
     if (isDatabaseDown(err)) return sendProblem(reply, "database-unavailable", "the database is unreachable or busy; retry later", { retryAfter: 1 });
     const status = err.statusCode ?? 500;
     if (status === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") return sendProblem(reply, "payload-too-large", "request body too large");
-    if (status === 415) return sendProblem(reply, "validation-failed", err.message, { field: "content-type" });
+    // RFC 9110 §15.5.16: a body in a media type the route does not take.
+    if (status === 415) return sendProblem(reply, "unsupported-media-type", err.message, { field: "headers.content-type" });
     if (status >= 400 && status < 500) return sendProblem(reply, "validation-failed", err.message);
     log.error({ err }, "unhandled error");
     return sendProblem(reply, "internal", "internal error");

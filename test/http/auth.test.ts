@@ -59,10 +59,13 @@ describe("auth", () => {
       assert.equal(r.status, 401, name);
       assert.equal(r.body.code, "unauthorized", name);
       assert.match(r.headers.get("content-type") ?? "", /problem\+json/, name);
+      // RFC 9110 §11.6.1 and RFC 6750 §3: the challenge, and invalid_token only when a token came.
+      assert.equal(r.headers.get("www-authenticate"), token ? `Bearer realm="balcony", error="invalid_token"` : `Bearer realm="balcony"`, name);
       if (token) assert.ok(!r.text.includes(token), `${name}: the token is not echoed`);
     }
     const basic = await gw.request("GET", "/v1/sessions", { token: null, headers: { authorization: "Basic cm9tZW86cHc=" } });
     assert.equal(basic.status, 401);
+    assert.equal(basic.headers.get("www-authenticate"), `Bearer realm="balcony"`, "no Bearer token came: no error code");
   });
 
   it("keeps admin routes for the admin scope (403 otherwise)", async () => {
@@ -109,6 +112,16 @@ describe("auth", () => {
     assert.equal((await get(r.body.token)).status, 200);
     const missing = await gw.request("POST", "/v1/tokens", { body: { account: "nobody" } });
     assert.equal(missing.status, 404);
+    // A resource its use would refuse (RFC 7622 §3.4: U+200B is a default-ignorable code point) is refused at minting.
+    const unusable = await gw.request("POST", "/v1/tokens", { body: { account: "romeo", resource: "ph\u200Bone" } });
+    assert.equal(unusable.status, 400, unusable.text);
+    assert.equal(unusable.body.code, "invalid-jid");
+    assert.equal(unusable.body.field, "body.resource");
+    // Prepared as its use prepares it: a non-ASCII space becomes U+0020 (OpaqueString, RFC 8265 §4.2).
+    const mapped = await gw.request("POST", "/v1/tokens", { body: { account: "romeo", resource: "my\u00A0phone" } });
+    assert.equal(mapped.status, 201, mapped.text);
+    assert.equal((jwt.decode(mapped.body.token) as jwt.JwtPayload).resource, "my phone");
+    assert.equal((await get(mapped.body.token)).status, 200);
   });
 
   it("manages accounts: create (409 on repeat), list with cursor, delete", async () => {
@@ -121,6 +134,11 @@ describe("auth", () => {
     assert.equal(bad.body.code, "invalid-jid");
     const p1 = await gw.request("GET", "/v1/accounts?limit=2");
     assert.equal(p1.body.items.length, 2);
+    // API.md's own spelling, `?cursor=&limit=`: empty parameters are absent ones (the first page, the default size).
+    const spelled = await gw.request("GET", "/v1/accounts?cursor=&limit=");
+    assert.equal(spelled.status, 200, spelled.text);
+    assert.deepEqual(spelled.body.items.slice(0, 2), p1.body.items);
+    assert.equal((await gw.request("GET", "/v1/accounts?cursor=&limit=2")).body.nextCursor, p1.body.nextCursor);
     const p2 = await gw.request("GET", `/v1/accounts?limit=2&cursor=${p1.body.nextCursor}`);
     const all = [...p1.body.items, ...p2.body.items].map((a: { jid: string }) => a.jid);
     assert.ok(all.includes(`acc2@${gw.domain}`) && all.includes(`acc3@${gw.domain}`), all.join());
