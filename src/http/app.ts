@@ -1,5 +1,6 @@
 // The HTTP application: explicit plugin wiring, one error handler, auth on /v1, OpenAPI from
 // the same TypeBox schemas that validate requests.
+import { parse } from "node:querystring";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import swagger from "@fastify/swagger";
@@ -26,6 +27,17 @@ import { validators } from "./validation.js";
 
 export const API_VERSION = "1.0.0";
 
+/**
+ * Query strings as usual, except that an empty parameter is an absent one: clients build
+ * `?cursor=&limit=` for a first page (API.md spells the routes so), which means no cursor and
+ * the default size, not a cursor of "" (400).
+ */
+export function parseQuery(query: string): Record<string, unknown> {
+  const params: Record<string, unknown> = query.length === 0 ? {} : parse(query);
+  for (const key of Object.keys(params)) if (params[key] === "") delete params[key];
+  return params;
+}
+
 
 export interface AppOptions {
   logger?: Logger;
@@ -40,7 +52,7 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
     loggerInstance: (opts.logger ?? pino({ level: "silent" })) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: !opts.logRequests }),
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
-    routerOptions: { maxParamLength: 3072 },
+    routerOptions: { maxParamLength: 3072, querystringParser: parseQuery },
     frameworkErrors,
     clientErrorHandler,
     // While closing, requests on open keep-alive connections are still served (with
