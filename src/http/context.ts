@@ -90,6 +90,11 @@ export function requestedResource(req: FastifyRequest, fromQuery?: string): stri
   const header = req.headers["balcony-resource"];
   const [raw, field] = fromQuery !== undefined ? [fromQuery, "querystring.resource"] : typeof header === "string" && header !== "" ? [header, "headers.balcony-resource"] : [null, ""];
   if (raw === null) return principal(req).resource;
+  return resourcepart(raw, field);
+}
+
+/** A resourcepart from the request, prepared per RFC 7622 §3.4; 400 naming `field` when it is not one. */
+export function resourcepart(raw: string, field: string): string {
   const resource = prepareResourcepart(raw);
   if (resource === null) throw new AppError("invalid-jid", `${field} is not a valid resourcepart (RFC 7622 §3.4)`, { field });
   return resource;

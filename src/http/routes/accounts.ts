@@ -1,7 +1,7 @@
 // Admin routes: accounts and token minting.
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { adminOnly, type Gateway } from "../context.js";
+import { adminOnly, resourcepart, type Gateway } from "../context.js";
 import { AccountView, Localpart, PageQuery, problemResponses, pageLimit } from "../schemas.js";
 
 export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
@@ -77,8 +77,10 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req, reply) => {
         const lp = gw.accounts.localpart(req.body.account, "body.account");
+        // Prepared as the token's use will prepare it: a resource that could never be used is refused now.
+        const resource = req.body.resource === undefined ? undefined : resourcepart(req.body.resource, "body.resource");
         await gw.accounts.mayMint(lp);
-        const { token, expiresAt } = gw.auth.sign(lp, req.body.ttlSeconds ?? 3600, { resource: req.body.resource });
+        const { token, expiresAt } = gw.auth.sign(lp, req.body.ttlSeconds ?? 3600, { resource });
         return reply.code(201).send({ token, expiresAt: expiresAt.toISOString() });
       },
     );
