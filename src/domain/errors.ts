@@ -30,6 +30,7 @@ export const ERROR_CODES = [
   "idempotency-key-reused",
   "not-acceptable",
   "payload-too-large",
+  "unsupported-media-type",
   "uri-too-long",
   "headers-too-large",
   "request-timeout",

@@ -29,6 +29,7 @@ const STATUS: Record<ErrorCode, [number, string]> = {
   "idempotency-key-reused": [422, "Idempotency key reused with a different request"],
   "not-acceptable": [406, "Not acceptable"],
   "payload-too-large": [413, "Payload too large"],
+  "unsupported-media-type": [415, "Unsupported media type"],
   "uri-too-long": [414, "URI too long"],
   "headers-too-large": [431, "Request header fields too large"],
   "request-timeout": [408, "Request timeout"],

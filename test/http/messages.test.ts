@@ -153,6 +153,11 @@ describe("messages", () => {
     const broken = await gw.request("POST", "/v1/messages", { token: romeoToken, raw: "{not json", headers: { "content-type": "application/json" } });
     assert.equal(broken.status, 400);
     assert.equal(broken.body.code, "validation-failed");
+    // RFC 9110 §15.5.16: a body the route does not take is 415, not 400.
+    const xmlBody = await gw.request("POST", "/v1/messages", { token: romeoToken, raw: "<message/>", headers: { "content-type": "application/xml" } });
+    assert.equal(xmlBody.status, 415, xmlBody.text);
+    assert.equal(xmlBody.body.code, "unsupported-media-type");
+    assert.equal(xmlBody.body.field, "headers.content-type");
   });
 
   it("keeps accounts apart: another account's message id is not found", async () => {
