@@ -17,8 +17,9 @@ export const Problem = Type.Object(
   { $id: "Problem", additionalProperties: true, description: "RFC 9457 problem details" },
 );
 
+/** Error responses as they go out: RFC 9457 problem documents, under their own media type. */
 export const problemResponses = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((s) => [s, Type.Ref(Problem, { description: "Problem details (application/problem+json)" })]));
+  Object.fromEntries(statuses.map((s) => [s, { description: "Problem details (RFC 9457)", content: { "application/problem+json": { schema: Type.Ref(Problem) } } }]));
 
 const Jid = (description: string) => Type.String({ minLength: 3, maxLength: 3071, description });
 const Cursor = Type.String({ pattern: "^[0-9]{1,18}$", description: "Opaque cursor from a previous page" });

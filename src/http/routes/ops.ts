@@ -5,17 +5,20 @@ import type { Gateway } from "../context.js";
 
 const Health = Type.Object({ status: Type.String(), database: Type.Optional(Type.String()), xmpp: Type.Optional(Type.String()) });
 
+/** No token on these (the API's default security is the bearer token): probes and scrapers have none. */
+const open = { tags: ["operations"], security: [] };
+
 export function opsRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
-    app.get("/healthz", { schema: { tags: ["operations"], summary: "Process alive", response: { 200: Health } } }, async () => ({ status: "ok" }));
+    app.get("/healthz", { schema: { ...open, summary: "Process alive", response: { 200: Health } } }, async () => ({ status: "ok" }));
 
-    app.get("/readyz", { schema: { tags: ["operations"], summary: "Postgres reachable and the component link up: on this instance (xmpp: up) or on the instance holding it (xmpp: standby)", response: { 200: Health, 503: Health } } }, async (_req, reply) => {
+    app.get("/readyz", { schema: { ...open, summary: "Postgres reachable and the component link up: on this instance (xmpp: up) or on the instance holding it (xmpp: standby)", response: { 200: Health, 503: Health } } }, async (_req, reply) => {
       const { database, xmpp } = await gw.status.ready();
       const ok = database === "up" && xmpp !== "down";
       return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "not ready", database, xmpp });
     });
 
-    app.get("/metrics", { schema: { tags: ["operations"], summary: "Prometheus metrics", produces: ["text/plain"] } }, async (_req, reply) => {
+    app.get("/metrics", { schema: { ...open, summary: "Prometheus metrics", produces: ["text/plain"] } }, async (_req, reply) => {
       gw.metrics.linkUp.set(gw.status.linkUp ? 1 : 0);
       reply.type(gw.metrics.registry.contentType);
       return gw.metrics.registry.metrics();
