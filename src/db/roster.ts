@@ -37,8 +37,10 @@ function toRow(r: Prisma.RosterItemGetPayload<{ select: typeof select }>): Roste
 }
 
 /** Serializes roster work of one account (taken first in every roster transaction). */
-export async function lockAccount(tx: Tx, accountId: number): Promise<void> {
-  await tx.$queryRaw`SELECT id FROM account WHERE id = ${accountId} FOR UPDATE`;
+/** Locks the account's row for the transaction; false when the account no longer exists. */
+export async function lockAccount(tx: Tx, accountId: number): Promise<boolean> {
+  const rows = await tx.$queryRaw<unknown[]>`SELECT id FROM account WHERE id = ${accountId} FOR UPDATE`;
+  return rows.length > 0;
 }
 
 export async function getItem(tx: Tx, accountId: number, jid: string): Promise<RosterRow | null> {

@@ -2,8 +2,16 @@
 // muc#user items and status codes, XEP-0045 §7.2 and §17.1), and the rules that read it. Pure:
 // the XMPP adapter parses and renders, src/services/rooms*.ts act.
 
+import { presence, type Stanza } from "./stanza.js";
+
 /** The resource an account's room occupancy uses: rooms see `localpart@domain/rooms`. */
 export const ROOM_RESOURCE = "rooms";
+
+/** The account's occupant JID in every room it joins. */
+export const occupantJid = (accountJid: string): string => `${accountJid}/${ROOM_RESOURCE}`;
+
+/** XEP-0045 §7.14: leaving a room is unavailable presence to the occupant's room JID. */
+export const exitRoom = (accountJid: string, room: string, nick: string): Stanza => presence(occupantJid(accountJid), `${room}/${nick}`, "unavailable");
 
 /** Id prefix of the instant-room configuration we send (§10.1.2): its answer completes a join that created the room. */
 export const INSTANT_PREFIX = "muc-instant-";

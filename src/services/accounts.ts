@@ -3,10 +3,12 @@
 // unavailable, and every contact gets the unsubscribe/unsubscribed that removing its roster item
 // would send (RFC 6121 §2.5.2).
 import type { Accounts as AccountStore } from "../db/accounts.js";
+import { listRooms } from "../db/rooms.js";
 import { allItems, availableSessions, lockAccount, presenceSubscribers } from "../db/roster.js";
 import { accountJid, type Account, type AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { accountLocalpart } from "../domain/jid.js";
+import { exitRoom } from "../domain/muc.js";
 import { subscription, type Stanza } from "../domain/stanza.js";
 import { transition } from "../domain/subscription.js";
 import type { Delivery } from "./delivery.js";
@@ -77,8 +79,11 @@ export class Accounts {
     const jid = this.jid(localpart);
     // The goodbye stanzas are recorded with the deletion and outlive the account (the outbox has no foreign key).
     await this.delivery.transaction(async (tx, send) => {
-      await lockAccount(tx, account.id);
+      // A concurrent deletion of the same account got here first.
+      if (!(await lockAccount(tx, account.id))) throw new AppError("account-not-found", `no account "${localpart}"`);
       const out: Stanza[] = Presence.goodbye(jid, await availableSessions(tx, account.id), await presenceSubscribers(tx, account.id));
+      // Its rooms see the occupant leave (XEP-0045 §7.14), as a DELETE /v1/rooms/{room} would show them.
+      for (const r of await listRooms(tx, account.id)) out.push(exitRoom(jid, r.room, r.nick));
       // A stranger's pending request is not a roster item, but it still deserves its answer.
       for (const item of await allItems(tx, account.id)) {
         for (const e of transition({ ...item, inRoster: true }, { kind: "remove" }).effects) if (e.kind === "send") out.push(subscription(jid, item.jid, e.type));

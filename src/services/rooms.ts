@@ -13,8 +13,8 @@ import { event } from "../domain/events.js";
 import { parseJid } from "../domain/jid.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { AppError, type ErrorCode } from "../domain/errors.js";
-import { JOIN_TIMEOUT_MS, ROOM_RESOURCE } from "../domain/muc.js";
-import { presence, type Stanza } from "../domain/stanza.js";
+import { exitRoom, JOIN_TIMEOUT_MS, occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
+import type { Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 
 export interface RoomView {
@@ -62,7 +62,7 @@ export class Rooms {
 
   /** The occupant JID an account's room stanzas come from. */
   private occupant(account: AccountRef): string {
-    return `${account.jid}/${ROOM_RESOURCE}`;
+    return occupantJid(account.jid);
   }
 
   private async view(row: RoomRow): Promise<RoomView> {
@@ -153,7 +153,7 @@ export class Rooms {
       const row = await findRoom(tx, account.id, room);
       if (!row) return false;
       await deleteRoom(tx, account.id, room);
-      if (row.status !== "failed") await send(account.id, [presence(this.occupant(account), `${room}/${row.nick}`, "unavailable")]);
+      if (row.status !== "failed") await send(account.id, [exitRoom(account.jid, room, row.nick)]);
       return true;
     });
     if (!left) throw new AppError("room-not-joined", `not in ${room}`);
@@ -214,7 +214,7 @@ export class Rooms {
     const byAccount = new Map<number, Stanza[]>();
     for (const r of rows) {
       const since = (r.lastMessageAt ?? r.joinedAt ?? new Date()).toISOString();
-      const from = `${accountJid(r.localpart, this.domain)}/${ROOM_RESOURCE}`;
+      const from = occupantJid(accountJid(r.localpart, this.domain));
       const list = byAccount.get(r.accountId) ?? [];
       list.push({ kind: "muc-join", from, to: `${r.room}/${r.nick}`, password: r.password, history: { since } });
       byAccount.set(r.accountId, list);

@@ -5,6 +5,7 @@
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Accounts as AccountStore } from "../../src/db/accounts.js";
+import { markFailed, markJoined, recordJoin } from "../../src/db/rooms.js";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { Accounts } from "../../src/services/accounts.js";
 import { Presence } from "../../src/services/presence.js";
@@ -171,6 +172,40 @@ describe("Accounts service", () => {
       await env.flush();
       assert.deepEqual(env.out.sent, waiting.map((r) => r.stanza), "sent in the order recorded");
       assert.deepEqual(await env.outbox(), []);
+    });
+
+    it("leaves the rooms the account is in (XEP-0045 §7.14), not one whose join failed", async () => {
+      const a = await env.account("romeo");
+      await env.db.transaction(async (tx) => {
+        await recordJoin(tx, a.id, "lobby@conference.example.net", "Romeo", null, null);
+        await markJoined(tx, a.id, "lobby@conference.example.net", "participant", "none", false);
+        await recordJoin(tx, a.id, "crypt@conference.example.net", "R", null, null); // still joining
+        await recordJoin(tx, a.id, "locked@conference.example.net", "R", null, null);
+        await markFailed(tx, a.id, "locked@conference.example.net", { type: "auth", condition: "forbidden" });
+      });
+      await env.flush();
+      env.out.reset();
+      await closed.delete(a.localpart);
+      await env.flush();
+      const exit = (room: string): Stanza => ({ kind: "presence", from: `${a.jid}/rooms`, to: room, type: "unavailable", show: null, status: null, priority: null });
+      assert.deepEqual(sortStanzas(env.out.sent), sortStanzas([exit("crypt@conference.example.net/R"), exit("lobby@conference.example.net/Romeo")]));
+      assert.equal(await env.db.prisma.room.count({ where: { accountId: a.id } }), 0);
+    });
+
+    it("two deletions at once: one deletes, the other finds no account (404, not 500); goodbyes are recorded once", async () => {
+      const a = await env.account("romeo");
+      await env.db.transaction((tx) => applySubscription(tx, a.ref, "stranger@example.net", { kind: "inbound", type: "subscribe" }));
+      await env.flush();
+      env.out.reset();
+      // Two stores, as on two instances: both find the account before either deletes it.
+      const one = new Accounts(new AccountStore(env.db.prisma), env.delivery, env.domain, false);
+      const two = new Accounts(new AccountStore(env.db.prisma), env.delivery, env.domain, false);
+      const results = await Promise.allSettled([one.delete(a.localpart), two.delete(a.localpart)]);
+      assert.deepEqual(results.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
+      const refused = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+      assert.equal((refused.reason as { code?: string }).code, "account-not-found", String(refused.reason));
+      await env.flush();
+      assert.deepEqual(env.out.sent, [{ kind: "subscription", from: a.jid, to: "stranger@example.net", type: "unsubscribed" }]);
     });
 
     it("an unknown account: account-not-found, and nothing is recorded", async () => {
