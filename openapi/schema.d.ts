@@ -875,6 +875,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @description The message's id (a UUID) */
                     id: string;
                 };
                 cookie?: never;
@@ -975,6 +976,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @description The message's id (a UUID) */
                     id: string;
                 };
                 cookie?: never;
@@ -1046,6 +1048,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @description The message's id (a UUID) */
                     id: string;
                 };
                 cookie?: never;
@@ -1174,6 +1177,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @description The message's id (a UUID) */
                     id: string;
                 };
                 cookie?: never;
@@ -2476,6 +2480,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @description The endpoint's id (a UUID) */
                     id: string;
                 };
                 cookie?: never;
@@ -2546,6 +2551,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @description The endpoint's id (a UUID) */
                     id: string;
                 };
                 cookie?: never;
@@ -2596,6 +2602,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @description The endpoint's id (a UUID) */
                     id: string;
                 };
                 cookie?: never;
@@ -2686,6 +2693,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @description The endpoint's id (a UUID) */
                     id: string;
                 };
                 cookie?: never;
@@ -2761,6 +2769,7 @@ export interface paths {
                 };
                 header?: never;
                 path: {
+                    /** @description The endpoint's id (a UUID) */
                     id: string;
                 };
                 cookie?: never;
@@ -2850,6 +2859,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @description The endpoint's id (a UUID) */
                     id: string;
                 };
                 cookie?: never;

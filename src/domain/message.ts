@@ -1,5 +1,6 @@
 // The message model shared by HTTP, storage and the XMPP link (RFC 6121 §5, XEP-0184,
 // XEP-0085, XEP-0359). Pure data and rules: no I/O.
+import { isUuid } from "./ids.js";
 import type { MessageExt, ReplyWire } from "./message-features.js";
 import { isXmlText } from "./text.js";
 
@@ -30,10 +31,8 @@ export interface OutboundMessage {
   ext?: WireExt | null;
 }
 
-const MESSAGE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Whether an id can be one of ours: our message ids (also our stanza and origin ids) are UUIDs. */
-export const isMessageId = (id: string): boolean => MESSAGE_ID.test(id);
+export const isMessageId = isUuid;
 
 /** Canonical JSON of a request, so a retried request can be recognised whatever its key order. */
 export function canonicalJson(value: unknown): string {

@@ -7,7 +7,8 @@ const Url = Type.String({ minLength: 1, maxLength: WEBHOOK_URL_MAX, description:
 const Events = Type.Array(WebhookEventTypeSchema, { minItems: 1, maxItems: WEBHOOK_EVENT_TYPES.length * 2, description: "Event types to deliver; absent or null: all" });
 const Description = xmlText(256, "A note for the endpoint's owners");
 
-export const WebhookId = Type.Object({ id: Type.String({ format: "uuid" }) });
+/** Any string: one that is not an endpoint's id (a UUID) names no endpoint, so it is 404 like any unknown id. */
+export const WebhookId = Type.Object({ id: Type.String({ maxLength: 64, description: "The endpoint's id (a UUID)" }) });
 
 export const CreateWebhook = Type.Object(
   {

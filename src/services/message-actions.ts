@@ -12,7 +12,7 @@ import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { event } from "../domain/events.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
-import type { LangText } from "../domain/message.js";
+import { isMessageId, type LangText } from "../domain/message.js";
 import type { MessageExt } from "../domain/message-features.js";
 import { validReactions, wireId, MAX_REACTIONS } from "../domain/message-features.js";
 import type { MessageAction, Stanza } from "../domain/stanza.js";
@@ -86,6 +86,7 @@ export class MessageActions {
 
   /** Locks the message, applies `fn`, and appends the message as it is now as a `message-update` event. */
   private change<T>(account: Account, id: string, fn: (tx: AnyTx, m: MessageState, send: Send) => Promise<T>, blockedPeerOk = false): Promise<T> {
+    if (!isMessageId(id)) return Promise.reject(notFound(id, "a message of this account"));
     return this.delivery.transaction(async (tx, send) => {
       const m = await lockMessage(tx, account.id, id);
       if (!m) throw notFound(id, "a message of this account");

@@ -8,7 +8,7 @@ import type { Account } from "../domain/account.js";
 import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
-import { canonicalJson, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
+import { canonicalJson, isMessageId, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
 import { replyQuote, wireId, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
@@ -218,7 +218,7 @@ export class Messaging {
 
   /** GET /v1/messages/{id}: another account's message is reported exactly like a missing one. */
   async get(account: Account, id: string): Promise<MessageView> {
-    const row = await this.messages.get(id);
+    const row = isMessageId(id) ? await this.messages.get(id) : null;
     if (!row || row.accountId !== account.id) throw new AppError("message-not-found", `no message ${id}`);
     return messageView(row);
   }

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import type { DeliveryRow, WebhookChange, WebhookRow, Webhooks as WebhookStore } from "../db/webhooks.js";
 import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
+import { isUuid } from "../domain/ids.js";
 import { deliveryId, ROTATION_OVERLAP_MS, WEBHOOKS_PER_ACCOUNT, type DeliveryStatus, type DeliveryView, type WebhookView } from "../domain/webhooks.js";
 import type { WebhookPort } from "./ports.js";
 
@@ -62,7 +63,7 @@ export class Webhooks {
 
   /** The endpoint, if the caller may manage it. */
   async get(scope: WebhookScope, id: string): Promise<WebhookRow> {
-    const row = await this.store.find(id);
+    const row = isUuid(id) ? await this.store.find(id) : null;
     if (!row || (!scope.admin && row.accountId !== scope.accountId)) throw new AppError("webhook-not-found", `no webhook ${id}`);
     return row;
   }

@@ -130,6 +130,9 @@ describe("messages", () => {
   it("validates the request: JIDs, required content, unknown fields, types", async () => {
     const cases: [unknown, string, string][] = [
       [{ to: "not a jid@@", body: "x" }, "invalid-jid", "body.to"],
+      // Short or empty, still a JID's question (RFC 7622), not the schema's.
+      [{ to: "", body: "x" }, "invalid-jid", "body.to"],
+      [{ to: "@", body: "x" }, "invalid-jid", "body.to"],
       [{ to: "juliet@localhost" }, "validation-failed", "body.body"],
       [{ to: "juliet@localhost", body: "x", colour: "red" }, "validation-failed", "body.colour"],
       [{ to: "juliet@localhost", body: "x", type: "shout" }, "validation-failed", "body.type"],
@@ -158,6 +161,21 @@ describe("messages", () => {
     assert.equal(xmlBody.status, 415, xmlBody.text);
     assert.equal(xmlBody.body.code, "unsupported-media-type");
     assert.equal(xmlBody.body.field, "headers.content-type");
+  });
+
+  it("answers 404 for a message id that is not one of ours, UUID or not", async () => {
+    for (const id of ["does-not-exist", "00000000-0000-4000-8000-000000000000"]) {
+      for (const [method, path, body] of [
+        ["GET", `/v1/messages/${id}`, undefined],
+        ["DELETE", `/v1/messages/${id}`, undefined],
+        ["POST", `/v1/messages/${id}/reactions`, { emojis: ["👍"] }],
+        ["POST", `/v1/messages/${id}/displayed`, undefined],
+      ] as const) {
+        const r = await gw.request(method, path, { token: romeoToken, body });
+        assert.equal(r.status, 404, `${method} ${path}: ${r.text}`);
+        assert.equal(r.body.code, "message-not-found", `${method} ${path}`);
+      }
+    }
   });
 
   it("keeps accounts apart: another account's message id is not found", async () => {

@@ -19,6 +19,9 @@ function itemResult(r: Awaited<ReturnType<Gateway["messaging"]["sendBatch"]>>[nu
   return problem(r.code, r.detail, { ...r.extra, ...(field ? { field } : {}) });
 }
 
+/** Any string: one that is not a message id (a UUID) names no message, so it is 404 like any unknown id. */
+const IdParams = Type.Object({ id: Type.String({ maxLength: 64, description: "The message's id (a UUID)" }) });
+
 export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
@@ -81,14 +84,13 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["messages"],
           summary: "A message and its delivery status",
-          params: Type.Object({ id: Type.String({ format: "uuid" }) }),
+          params: IdParams,
           response: { 200: MessageView, ...problemResponses(400, 401, 404) },
         },
       },
       async (req) => gw.messaging.get(await callerAccount(gw, req), req.params.id),
     );
 
-    const IdParams = Type.Object({ id: Type.String({ format: "uuid" }) });
     app.post(
       "/v1/messages/:id/reactions",
       {
