@@ -21,7 +21,7 @@ export const Problem = Type.Object(
 export const problemResponses = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [s, { description: "Problem details (RFC 9457)", content: { "application/problem+json": { schema: Type.Ref(Problem) } } }]));
 
-const Jid = (description: string) => Type.String({ minLength: 3, maxLength: 3071, description });
+const Jid = (description: string) => Type.String({ maxLength: 3071, description });
 const Cursor = Type.String({ pattern: "^[0-9]{1,18}$", description: "Opaque cursor from a previous page" });
 
 export function xmlText(maxLength: number, description?: string): TString {
