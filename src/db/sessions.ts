@@ -147,8 +147,13 @@ export class Sessions {
     return Number(r._max.deliveredSeq ?? 0);
   }
 
-  async exists(accountId: number, resource: string): Promise<boolean> {
-    return (await this.db.session.count({ where: { accountId, resource } })) > 0;
+  /**
+   * Whether a message to this full JID goes to this session (RFC 6121 §8.5.3.1): it is available,
+   * or connected (a stream is open). A session that went unavailable with no stream (expired,
+   * or ended its presence and left) no longer has the resource: §8.5.3.2.1 applies.
+   */
+  async reachable(accountId: number, resource: string): Promise<boolean> {
+    return (await this.db.session.count({ where: { accountId, resource, OR: [{ available: true }, { streams: { gt: 0 } }] } })) > 0;
   }
 
   async list(accountId: number): Promise<SessionRow[]> {

@@ -29,7 +29,7 @@ type Addressed = InboundMessage & { from: Jid; to: Jid; fromRaw: string; toRaw: 
 export class PendingWrites {
   private readonly rows: NewInbound[] = [];
   private readonly events: NewEvent[] = [];
-  /** Whether a session exists, per account and resource: asked once per batch. */
+  /** Whether a session is reachable, per account and resource. */
   private readonly sessions = new Map<string, Promise<boolean>>();
   /** What the flushes wrote, as stored: handed to this instance's streams once it commits. */
   readonly written: Appended[] = [];
@@ -41,10 +41,11 @@ export class PendingWrites {
     this.events.push(event);
   }
 
-  hasSession(accountId: number, resource: string): Promise<boolean> {
+  /** Whether a message to this resource goes to its session (Sessions.reachable), asked once per batch. */
+  reachable(accountId: number, resource: string): Promise<boolean> {
     const key = `${accountId}\u0000${resource}`;
     let hit = this.sessions.get(key);
-    if (!hit) this.sessions.set(key, (hit = this.stores.sessions.exists(accountId, resource)));
+    if (!hit) this.sessions.set(key, (hit = this.stores.sessions.reachable(accountId, resource)));
     return hit;
   }
 
@@ -76,8 +77,9 @@ export async function receiveMessage(tx: AnyTx, stores: MessageStores, m: Addres
 }
 
 async function storeMessage(tx: AnyTx, m: Addressed, account: Account, peer: string, pending: PendingWrites): Promise<void> {
-  // §8.5.3.2.1: to a full JID with no such session, a chat/normal message is handled as if to the bare JID.
-  const resource = m.to.resource && (await pending.hasSession(account.id, m.to.resource)) ? m.to.resource : null;
+  // §8.5.3.2.1: to a full JID with no such session (or one that is neither available nor
+  // connected), a chat/normal message is handled as if to the bare JID.
+  const resource = m.to.resource && (await pending.reachable(account.id, m.to.resource)) ? m.to.resource : null;
   const wantsReceipt = m.receiptRequested && !!m.id;
   const type = m.type as "chat" | "normal" | "headline" | "groupchat";
   const id = randomUUID();

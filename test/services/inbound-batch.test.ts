@@ -83,6 +83,9 @@ describe("Inbound batches", () => {
     const a = await env.account("romeo");
     const b = await env.account("mercutio");
     await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
+    // A session that went unavailable and has no stream open: its resource is no longer there.
+    await presence.set(a.ref, "left", { type: "available", show: null, status: null, priority: 0 });
+    await presence.set(a.ref, "left", { type: "unavailable", show: null, status: null, priority: 0 });
     await env.flush();
     const [ha, hb] = [await head(a.id), await head(b.id)];
     const before = transactions;
@@ -98,6 +101,7 @@ describe("Inbound batches", () => {
       message(`${a.jid}/gone`, "a4"), // §8.5.3.2.1: no such session, so to every session
       subscribe(b.jid),
       message(b.jid, "b3"),
+      message(`${a.jid}/left`, "a5"), // §8.5.3.2.1: neither available nor connected, so to every session too
     );
 
     assert.deepEqual(await logged(a.id, ha), [
@@ -107,6 +111,7 @@ describe("Inbound batches", () => {
       [ha + 4, "message", "a3", "phone"],
       [ha + 5, "message", "state:composing", null],
       [ha + 6, "message", "a4", null],
+      [ha + 7, "message", "a5", null],
     ]);
     assert.deepEqual(await logged(b.id, hb), [
       [hb + 1, "message", "b1", null],
@@ -117,10 +122,10 @@ describe("Inbound batches", () => {
     const heads = await env.db.prisma.account.findMany({ where: { id: { in: [a.id, b.id] } }, orderBy: { id: "asc" }, select: { lastSeq: true } });
     assert.deepEqual(
       heads.map((h) => Number(h.lastSeq)),
-      [ha + 6, hb + 4],
+      [ha + 7, hb + 4],
       "each account's head is its last event",
     );
-    assert.deepEqual(await bodies(a.id), ["a1", "a2", "a3", "a4"], "stored messages in arrival order (a chat state alone is not stored)");
+    assert.deepEqual(await bodies(a.id), ["a1", "a2", "a3", "a4", "a5"], "stored messages in arrival order (a chat state alone is not stored)");
     assert.deepEqual(await bodies(b.id), ["b1", "b2", "b3"]);
     assert.equal(transactions - before, 1, "one transaction: the batch did not fail and get retried stanza by stanza");
     const stored = await env.db.prisma.message.findMany({ where: { accountId: a.id, direction: "in" }, orderBy: { seq: "asc" }, select: { id: true } });
