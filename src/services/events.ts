@@ -79,17 +79,21 @@ export class EventFeed implements FeedPort {
     private readonly domain: string,
   ) {}
 
-  /** A cursor older than the retained log gets a `resync` first; returns where to read from. */
-  private async resyncPoint(accountId: number, after: number): Promise<{ resync: boolean; after: number }> {
+  /**
+   * A cursor older than the retained log gets a `resync` first; returns where to read from. No
+   * cursor reads the log from its oldest kept event: there is nothing the caller missed.
+   */
+  private async resyncPoint(accountId: number, after: number | null): Promise<{ resync: boolean; after: number }> {
     const { oldest, head } = await logBounds(this.db.prisma, accountId);
     const firstKept = oldest ?? head + 1;
+    if (after === null) return { resync: false, after: firstKept - 1 };
     if (after < firstKept - 1 && after < head) return { resync: true, after: firstKept - 1 };
     return { resync: false, after };
   }
 
   /** GET /v1/events as JSON: one page of the log after `cursor`. */
   async page(account: Account, cursor: number | null, limit: number, resource: string | null): Promise<{ items: EventItem[]; nextSince: string }> {
-    const start = await this.resyncPoint(account.id, cursor ?? 0);
+    const start = await this.resyncPoint(account.id, cursor);
     const items = start.resync ? [resyncItem(start.after)] : [];
     for (const e of await readEvents(this.db.pool, account.id, start.after, limit - items.length, resource)) items.push(item(e));
     return { items, nextSince: String(items.length ? items[items.length - 1]!.id : start.after) };

@@ -81,5 +81,16 @@ describe("event retention", () => {
       expected,
     );
     assert.equal(page.body.nextSince, "6");
+    // A poller with no cursor asked for the log as kept: it missed nothing, so no resync.
+    const first = await gw.request("GET", "/v1/events", { token: tok });
+    assert.equal(first.status, 200, first.text);
+    assert.deepEqual(
+      first.body.items.map((e: { id: number; event: string }) => [String(e.id), e.event]),
+      [
+        ["5", "message"],
+        ["6", "message"],
+      ],
+    );
+    assert.equal(first.body.nextSince, "6");
   });
 });
