@@ -9,6 +9,7 @@ import { accountJid, type Account, type AccountRef } from "../domain/account.js"
 import { AppError } from "../domain/errors.js";
 import { accountLocalpart } from "../domain/jid.js";
 import { exitRoom } from "../domain/muc.js";
+import { pageOf, type Page } from "../domain/page.js";
 import { subscription, type Stanza } from "../domain/stanza.js";
 import { transition } from "../domain/subscription.js";
 import type { Delivery } from "./delivery.js";
@@ -64,12 +65,9 @@ export class Accounts {
     return this.jid(row.localpart);
   }
 
-  async list(cursor: number, limit: number): Promise<{ items: AccountView[]; nextCursor: string | null }> {
-    const rows = await this.store.list(cursor, limit);
-    return {
-      items: rows.map((r) => ({ jid: this.jid(r.localpart), createdAt: r.createdAt.toISOString() })),
-      nextCursor: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,
-    };
+  async list(cursor: number, limit: number): Promise<Page<AccountView>> {
+    const rows = await this.store.list(cursor, limit + 1);
+    return pageOf(rows, limit, (r) => ({ jid: this.jid(r.localpart), createdAt: r.createdAt.toISOString() }), (r) => String(r.id));
   }
 
   /** DELETE /v1/accounts/{localpart}. */

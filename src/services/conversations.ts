@@ -3,6 +3,7 @@
 import { listConversations } from "../db/conversations.js";
 import type { Database } from "../db/client.js";
 import { messageView, type MessageView } from "../domain/views.js";
+import { pageOf, type Page } from "../domain/page.js";
 
 export interface ConversationView {
   with: string;
@@ -15,9 +16,9 @@ export interface ConversationView {
 export class Conversations {
   constructor(private readonly db: Database) {}
 
-  async list(accountId: number, cursor: string | null, limit: number): Promise<{ items: ConversationView[]; nextCursor: string | null }> {
-    const rows = await listConversations(this.db.prisma, accountId, cursor === null ? null : BigInt(cursor), limit);
-    const items = rows.map((r) => ({ with: r.peer, lastMessage: messageView(r.last), unread: r.unread, lastReadId: r.lastReadId, updatedAt: r.updatedAt.toISOString() }));
-    return { items, nextCursor: rows.length === limit ? rows[rows.length - 1]!.lastSeq : null };
+  async list(accountId: number, cursor: string | null, limit: number): Promise<Page<ConversationView>> {
+    const rows = await listConversations(this.db.prisma, accountId, cursor === null ? null : BigInt(cursor), limit + 1);
+    const view = (r: (typeof rows)[number]): ConversationView => ({ with: r.peer, lastMessage: messageView(r.last), unread: r.unread, lastReadId: r.lastReadId, updatedAt: r.updatedAt.toISOString() });
+    return pageOf(rows, limit, view, (r) => r.lastSeq);
   }
 }

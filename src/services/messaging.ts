@@ -11,6 +11,7 @@ import { bare, jidToString, parseJid } from "../domain/jid.js";
 import { canonicalJson, isMessageId, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
 import { replyQuote, wireId, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
+import { pageOf, type Page } from "../domain/page.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import { Batcher } from "./batcher.js";
 import { cachedJidParser } from "./jid-cache.js";
@@ -224,11 +225,11 @@ export class Messaging {
   }
 
   /** GET /v1/messages?with=: the conversation with one bare JID, newest first. */
-  async history(account: Account, withJid: string, page: { before: number | null; after: number | null; limit: number }): Promise<{ items: MessageView[]; nextCursor: string | null }> {
+  async history(account: Account, withJid: string, page: { before: number | null; after: number | null; limit: number }): Promise<Page<MessageView>> {
     const peer = parseJid(withJid);
     if (!peer || peer.resource) throw new AppError("invalid-jid", `with: "${withJid}" is not a bare JID`, { field: "querystring.with" });
-    const rows = await this.messages.history(account.id, jidToString(peer), page.before, page.after, page.limit);
-    return { items: rows.map(messageView), nextCursor: rows.length === page.limit ? String(rows[rows.length - 1]!.seq) : null };
+    const rows = await this.messages.history(account.id, jidToString(peer), page.before, page.after, page.limit + 1);
+    return pageOf(rows, page.limit, messageView, (r) => String(r.seq));
   }
 
   /** Resolves once every accepted message is written (for an orderly shutdown). */

@@ -7,6 +7,7 @@ import type { DeliveryRow, WebhookChange, WebhookRow, Webhooks as WebhookStore }
 import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { isUuid } from "../domain/ids.js";
+import { pageOf, type Page } from "../domain/page.js";
 import { deliveryId, ROTATION_OVERLAP_MS, WEBHOOKS_PER_ACCOUNT, type DeliveryStatus, type DeliveryView, type WebhookView } from "../domain/webhooks.js";
 import type { WebhookPort } from "./ports.js";
 
@@ -19,10 +20,6 @@ export interface NewWebhookInput {
   description?: string;
 }
 
-export interface PageOf<T> {
-  items: T[];
-  nextCursor: string | null;
-}
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -69,9 +66,9 @@ export class Webhooks {
   }
 
   /** An account's endpoints; for an admin every endpoint, or one account's (`accountId`). */
-  async list(scope: WebhookScope, accountId: number | null, cursor: string | null, limit: number): Promise<PageOf<WebhookView>> {
-    const rows = await this.store.list(scope.admin ? accountId : scope.accountId, cursor, limit);
-    return { items: rows.map((r) => this.view(r)), nextCursor: rows.length === limit ? rows[rows.length - 1]!.id : null };
+  async list(scope: WebhookScope, accountId: number | null, cursor: string | null, limit: number): Promise<Page<WebhookView>> {
+    const rows = await this.store.list(scope.admin ? accountId : scope.accountId, cursor, limit + 1);
+    return pageOf(rows, limit, (r) => this.view(r), (r) => r.id);
   }
 
   async update(scope: WebhookScope, id: string, change: WebhookChange): Promise<WebhookView> {
@@ -97,10 +94,10 @@ export class Webhooks {
     return { secret, previousSecretExpiresAt: row.previousSecretUntil!.toISOString() };
   }
 
-  async deliveries(scope: WebhookScope, id: string, status: DeliveryStatus | null, cursor: number | null, limit: number): Promise<PageOf<DeliveryView>> {
+  async deliveries(scope: WebhookScope, id: string, status: DeliveryStatus | null, cursor: number | null, limit: number): Promise<Page<DeliveryView>> {
     const hook = await this.get(scope, id);
-    const rows = await this.store.deliveries(id, status, cursor, limit);
-    return { items: rows.map((r) => this.deliveryView(hook.id, r)), nextCursor: rows.length === limit ? String(rows[rows.length - 1]!.id) : null };
+    const rows = await this.store.deliveries(id, status, cursor, limit + 1);
+    return pageOf(rows, limit, (r) => this.deliveryView(hook.id, r), (r) => String(r.id));
   }
 
   /** POST /v1/webhooks/{id}/replay: every event after `since` again (of one account, or all). */

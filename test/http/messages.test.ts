@@ -206,6 +206,10 @@ describe("messages", () => {
     const page2 = await gw.request("GET", `/v1/messages?with=juliet@localhost&limit=3&before=${page1.body.nextCursor}`, { token: tok });
     assert.deepEqual(page2.body.items.map((m: { body: string }) => m.body), ["one"]);
     assert.equal(page2.body.nextCursor, null);
+    // A page that holds the rest exactly is the last one: no cursor to an empty page.
+    const whole = await gw.request("GET", "/v1/messages?with=juliet@localhost&limit=4", { token: tok });
+    assert.equal(whole.body.items.length, 4);
+    assert.equal(whole.body.nextCursor, null);
     const bad = await gw.request("GET", "/v1/messages?with=juliet@localhost&before=abc", { token: tok });
     assert.equal(bad.status, 400);
   });

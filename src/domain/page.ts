@@ -1,0 +1,13 @@
+// Cursor pages. A page reads one row more than it shows, so that the last page says it is the
+// last (nextCursor null) instead of sending the client on to an empty one.
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** `rows` as read with a limit of `limit + 1`: the first `limit` of them, and the cursor after those if more follow. */
+export function pageOf<R, T>(rows: readonly R[], limit: number, view: (row: R) => T, cursor: (row: R) => string): Page<T> {
+  const shown = rows.slice(0, limit);
+  return { items: shown.map(view), nextCursor: rows.length > limit && shown.length > 0 ? cursor(shown[shown.length - 1]!) : null };
+}
