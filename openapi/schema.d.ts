@@ -3521,7 +3521,7 @@ export interface paths {
             };
         };
         post?: never;
-        /** Unblock a JID (404 not-blocked if it was not); subscribed contacts it covered get the account's presence again */
+        /** Unblock a JID (idempotent: 204 also if it was not blocked); subscribed contacts it covered get the account's presence again */
         delete: {
             parameters: {
                 query?: never;

@@ -94,7 +94,8 @@ export const PageQuery = Type.Object({
   cursor: Type.Optional(Cursor),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
 });
-export const Localpart = Type.String({ minLength: 1, maxLength: 1023, description: "Account localpart (RFC 7622 §3.3)" });
+/** Bounded here; whether it is a localpart (empty, too many octets, a forbidden character) is RFC 7622's question: 400 invalid-jid. */
+export const Localpart = Type.String({ maxLength: 3071, description: "Account localpart (RFC 7622 §3.3)" });
 
 /**
  * A validated page size. Ajv (query coercion) turns "1e309" into Infinity and lets it through

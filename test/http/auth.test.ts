@@ -129,9 +129,13 @@ describe("auth", () => {
     const dup = await gw.request("POST", "/v1/accounts", { body: { localpart: "acc1" } });
     assert.equal(dup.status, 409);
     assert.equal(dup.body.code, "account-exists");
-    const bad = await gw.request("POST", "/v1/accounts", { body: { localpart: "has space" } });
-    assert.equal(bad.status, 400);
-    assert.equal(bad.body.code, "invalid-jid");
+    // Not a localpart (RFC 7622 §3.3), whichever way: one code, the field named.
+    for (const localpart of ["has space", "", "x".repeat(1024), "é".repeat(512)]) {
+      const bad = await gw.request("POST", "/v1/accounts", { body: { localpart } });
+      assert.equal(bad.status, 400, `${JSON.stringify(localpart.slice(0, 20))} (${localpart.length} characters)`);
+      assert.equal(bad.body.code, "invalid-jid", localpart.slice(0, 20));
+      assert.equal(bad.body.field, "body.localpart", localpart.slice(0, 20));
+    }
     const p1 = await gw.request("GET", "/v1/accounts?limit=2");
     assert.equal(p1.body.items.length, 2);
     // API.md's own spelling, `?cursor=&limit=`: empty parameters are absent ones (the first page, the default size).

@@ -66,7 +66,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           summary: "Mint a token for an account (admin)",
           body: Type.Object(
             {
-              account: Type.String({ minLength: 1, maxLength: 3071, description: "Localpart or bare JID" }),
+              account: Type.String({ maxLength: 3071, description: "Localpart or bare JID" }),
               ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 31_536_000, default: 3600 })),
               resource: Type.Optional(Type.String({ minLength: 1, maxLength: 1023, pattern: "^[^\\u0000-\\u001F\\u007F]+$" })),
             },
