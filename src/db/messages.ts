@@ -233,6 +233,13 @@ export class Messages {
     return { results, queuedBefore: counts?.queued ?? null, otherBefore: (counts?.outbox ?? false) || unchecked };
   }
 
+  /** The message an account sent under an idempotency key (within its 24 h), as an insert that found it reports it. */
+  async byKey(m: NewOutbound): Promise<AcceptedMessage | null> {
+    const prior = m.idempotencyKey === null ? undefined : (await this.findByKeys([m])).get(`${m.accountId}\u0000${m.idempotencyKey}`);
+    if (!prior || Date.now() - prior.createdAt.getTime() > IDEMPOTENCY_MS) return null;
+    return { id: prior.id, status: prior.status, createdAt: prior.createdAt, created: false, requestHash: prior.requestHash, message: toOutbound(prior) };
+  }
+
   private async findByKeys(items: NewOutbound[]): Promise<Map<string, Row>> {
     const rows = await this.db.message.findMany({
       where: { OR: items.map((m) => ({ accountId: m.accountId, idempotencyKey: m.idempotencyKey })) },

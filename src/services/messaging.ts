@@ -94,12 +94,29 @@ export class Messaging {
   /** POST /v1/messages: validates, persists, and queues the message for the link. */
   async send(account: Account, resource: string | null, m: SendMessage, idempotencyKey: string | null): Promise<Accepted> {
     const message = this.prepare(account, resource, m, idempotencyKey);
-    await this.checkRoom(message);
-    if (m.reply) {
-      await this.resolveReply(message, m.reply.id);
-      this.checkSize(message, m);
+    return (await this.checkContext(message, m)) ?? this.answer(message, await this.writer.push(message));
+  }
+
+  /**
+   * The checks that depend on state, not on the request: a block, the room, the message replied
+   * to. A retry of a request accepted before answers as the first did, even when a check would
+   * refuse it now (the peer was blocked or the reply's message retracted since): the platform
+   * that retries must not read "refused" for a message that went out. Looked up only on a
+   * refusal, so an accepted request pays nothing for it. Null when the checks pass.
+   */
+  private async checkContext(message: NewOutbound, m: SendMessage): Promise<Accepted | null> {
+    try {
+      await this.checkRoom(message);
+      if (m.reply) {
+        await this.resolveReply(message, m.reply.id);
+        this.checkSize(message, m);
+      }
+      return null;
+    } catch (err) {
+      const prior = err instanceof AppError ? await this.messages.byKey(message) : null;
+      if (prior) return this.answer(message, prior);
+      throw err;
     }
-    return this.answer(message, await this.writer.push(message));
   }
 
   /**
@@ -136,24 +153,21 @@ export class Messaging {
       items.map(async (it) => {
         try {
           const message = this.prepare(account, resource, it.message, it.idempotencyKey);
-          await this.checkRoom(message);
-          if (it.message.reply) {
-            await this.resolveReply(message, it.message.reply.id);
-            this.checkSize(message, it.message);
-          }
-          return message;
+          return (await this.checkContext(message, it.message)) ?? message;
         } catch (err) {
           if (err instanceof AppError) return err;
           throw err;
         }
       }),
     );
+    const pending = (p: (typeof prepared)[number]): p is NewOutbound => !(p instanceof AppError) && "accountId" in p;
     // Pushed in one tick: the writer takes them as one batch (in order) when it is idle.
-    const written = await Promise.all(prepared.map((p) => (p instanceof AppError ? p : this.writer.push(p))));
+    const written = await Promise.all(prepared.map((p) => (pending(p) ? this.writer.push(p) : p)));
     return written.map((w, i) => {
-      if (w instanceof AppError) return w;
+      const p = prepared[i]!;
+      if (!pending(p)) return p;
       try {
-        return this.answer(prepared[i] as NewOutbound, w);
+        return this.answer(p, w as AcceptedMessage);
       } catch (err) {
         if (err instanceof AppError) return err;
         throw err;

@@ -11,6 +11,8 @@ import { subscription, type Stanza } from "../../src/domain/stanza.js";
 import { Delivery } from "../../src/services/delivery.js";
 import { Messaging, type SendMessage } from "../../src/services/messaging.js";
 import { Roster } from "../../src/services/roster.js";
+import { Blocking } from "../../src/services/blocking.js";
+import { Blocklists } from "../../src/db/blocklist.js";
 import { FakeOutbound } from "./fake-port.js";
 import { appError, setup, teardown, waitFor, type Env, type TestAccount } from "./setup.js";
 import { statusSql } from "../../src/db/message-status.js";
@@ -254,6 +256,29 @@ describe("Messaging + Delivery", () => {
       await env.flush();
       assert.equal(await status(a, first.id), "sent");
       assert.equal(await status(b, other.id), "sent");
+    });
+
+    it("a retry answers as the first request did even when the peer was blocked since; a new request (or a new payload) is refused", async () => {
+      const a = await env.account("romeo");
+      const blocking = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
+      const guarded = env.messaging(env.delivery, env.out, (accountId, to) => blocking.assertNotBlocked(accountId, to, "body.to"));
+      const first = await guarded.send(a, null, { to: TO, body: "before the block" }, "key-b");
+      const [batchFirst] = await guarded.sendBatch(a, null, [{ message: { to: TO, body: "batched" }, idempotencyKey: "key-c" }]);
+      await env.flush();
+      await blocking.block(a.ref, TO);
+      await env.flush();
+      env.out.reset();
+
+      const again = await guarded.send(a, null, { to: TO, body: "before the block" }, "key-b");
+      assert.deepEqual(again, { ...first, status: "sent", replayed: true });
+      const [batchAgain] = await guarded.sendBatch(a, null, [{ message: { to: TO, body: "batched" }, idempotencyKey: "key-c" }]);
+      assert.deepEqual(batchAgain, { ...(batchFirst as object), status: "sent", replayed: true });
+      await assert.rejects(guarded.send(a, null, { to: TO, body: "after the block" }, "key-d"), appError("blocked"));
+      await assert.rejects(guarded.send(a, null, { to: TO, body: "a new payload" }, "key-b"), appError("idempotency-key-reused"));
+      await assert.rejects(guarded.send(a, null, { to: TO, body: "no key" }, null), appError("blocked"));
+      await env.flush();
+      assert.deepEqual(env.out.sent, [], "nothing was sent again, nothing new to the blocked peer");
+      assert.equal(await env.db.prisma.message.count({ where: { accountId: a.id } }), 2);
     });
 
     it("concurrent retries with one key store one message and write it once", async () => {

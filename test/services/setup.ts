@@ -56,7 +56,7 @@ export interface Env {
    * blocked), recording through `delivery` and sizing stanzas for `port`. teardown() waits for
    * its writes before it stops anything.
    */
-  messaging(delivery?: Delivery, port?: FakeOutbound): Messaging;
+  messaging(delivery?: Delivery, port?: FakeOutbound, notBlocked?: (accountId: number, to: string) => Promise<void>): Messaging;
   /** A started Delivery of its own on `out` that sweeps every `sweepMs` (the shared one has no sweep timer); teardown() stops it. */
   sweeping(sweepMs: number): Delivery;
   /**
@@ -152,8 +152,8 @@ export async function setup(): Promise<Env> {
     metrics,
     gate,
     delivery,
-    messaging(d = delivery, port = out) {
-      const m = new Messaging(messages, d, port, DOMAIN, metrics);
+    messaging(d = delivery, port = out, notBlocked) {
+      const m = new Messaging(messages, d, port, DOMAIN, metrics, undefined, notBlocked);
       made.senders.push(m);
       return m;
     },
