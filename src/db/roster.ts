@@ -185,8 +185,30 @@ export async function setContactPresence(tx: Tx, accountId: number, jid: string,
   await tx.contactPresence.upsert({ where: { accountId_jid_resource: { accountId, jid, resource } }, create: { accountId, jid, resource, ...data }, update: data });
 }
 
-export async function clearContactPresence(tx: Tx, accountId: number, jid: string): Promise<void> {
-  await tx.contactPresence.deleteMany({ where: { accountId, jid } });
+/** One stored resource of a contact's presence ("" for presence from the bare JID). */
+export interface ContactResource {
+  jid: string;
+  resource: string;
+}
+
+/** Deletes every stored resource of the contact; returns those it deleted, in order. */
+export async function clearContactPresence(tx: Tx, accountId: number, jid: string): Promise<ContactResource[]> {
+  return sql<ContactResource>(tx, "WITH d AS (DELETE FROM contact_presence WHERE account_id = $1 AND jid = $2 RETURNING jid, resource) SELECT * FROM d ORDER BY resource", [accountId, jid]);
+}
+
+/**
+ * Deletes the stored presence a blocklist item covers, by XEP-0191 §3 matching as isBlocked does
+ * (src/domain/blocking.ts): a full JID or domain/resource item that one resource, a bare JID every
+ * resource, a domain every contact at it or at a subdomain. Returns what it deleted, in order.
+ */
+export async function clearBlockedPresence(tx: Tx, accountId: number, item: string): Promise<ContactResource[]> {
+  return sql<ContactResource>(
+    tx,
+    `WITH d AS (DELETE FROM contact_presence c WHERE c.account_id = $1 AND (c.jid = $2 OR c.jid || '/' || c.resource = $2
+       OR split_part(c.jid, '@', -1) = $2 OR right(split_part(c.jid, '@', -1), length($2) + 1) = '.' || $2) RETURNING jid, resource)
+     SELECT * FROM d ORDER BY jid, resource`,
+    [accountId, item],
+  );
 }
 
 export async function contactPresence(tx: Tx, accountId: number) {

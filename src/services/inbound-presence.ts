@@ -4,13 +4,14 @@
 // (§4.4.3).
 import type { Tx } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
-import { availableSessions, getItem, setContactPresence } from "../db/roster.js";
+import { availableSessions, clearContactPresence, getItem, setContactPresence } from "../db/roster.js";
 import type { AccountRef } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import { SUBSCRIPTION_TYPES, type InboundPresence } from "../domain/inbound.js";
 import { bare, jidToString, type Jid } from "../domain/jid.js";
 import { presence, type Stanza } from "../domain/stanza.js";
 import type { SubscriptionStanza } from "../domain/subscription.js";
+import { contactsGone } from "./presence.js";
 import { applySubscription } from "./roster.js";
 
 export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }, account: AccountRef, replies: Stanza[]): Promise<void> {
@@ -39,8 +40,19 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
   if (p.type !== "available" && p.type !== "unavailable") return; // error and unknown types: nothing to record
   if (!subscribedTo) return; // §4.4.3 / §11: we hold presence only of contacts we subscribed to
   const { show, status, priority } = p;
-  await setContactPresence(tx, account.id, contact, p.from.resource ?? "", p.type === "available" ? { show, status, priority } : null);
   const directed = p.toRaw?.includes("/") ? { to: p.toRaw } : {};
+  if (p.type === "unavailable" && !p.from.resource) {
+    // §4.3.2: unavailable from the bare JID (how a server answers a probe for a contact with no
+    // available resource) means none is available: every stored resource ends, each with its event.
+    const gone = await clearContactPresence(tx, account.id, contact);
+    if (gone.length > 0) {
+      await appendEvents(tx, contactsGone(account.id, gone, { status, ...directed }));
+      return;
+    }
+    // Nothing stored: the account hears the bare unavailable itself, as below.
+  } else {
+    await setContactPresence(tx, account.id, contact, p.from.resource ?? "", p.type === "available" ? { show, status, priority } : null);
+  }
   await appendEvents(tx, [
     { accountId: account.id, ...event("presence", { jid: contact, from: fromRaw, resource: p.from.resource ?? null, type: p.type, show, status, priority, ...directed }) },
   ]);

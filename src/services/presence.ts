@@ -3,9 +3,11 @@
 // republishing after the component link comes back. Every stanza goes only to contacts whose
 // subscription allows it (§4.2.2, §11).
 import type { Database, Tx } from "../db/client.js";
-import { availableSessions, contactPresence, lockAccount, presenceSources, presenceSubscribers, type SessionPresence } from "../db/roster.js";
+import type { NewEvent } from "../db/events.js";
+import { availableSessions, contactPresence, lockAccount, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
 import type { Sessions } from "../db/sessions.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
+import { event } from "../domain/events.js";
 import type { LangText } from "../domain/message.js";
 import { presence, type Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
@@ -33,6 +35,19 @@ export interface PresenceTiming {
 /** Each available session's presence to each subscriber (§4.2.2), or its unavailable. */
 export const broadcast = (jid: string, sessions: SessionPresence[], to: string[], type: "unavailable" | null): Stanza[] =>
   sessions.flatMap((s) => to.map((c) => presence(`${jid}/${s.resource}`, c, type, type ? {} : s)));
+
+/**
+ * Unavailable `presence` events for stored contact resources that were just cleared (GET
+ * /v1/presence no longer lists them), shaped as a contact's own unavailable from that resource:
+ * the account's streams must stop showing them too (RFC 6121 §3.2.2, §4.3.2). `p` is what the
+ * stanza that cleared them said, if one did.
+ */
+export function contactsGone(accountId: number, gone: ContactResource[], p: { status?: LangText | null; to?: string } = {}): NewEvent[] {
+  return gone.map(({ jid, resource }) => ({
+    accountId,
+    ...event("presence", { jid, from: resource ? `${jid}/${resource}` : jid, resource: resource || null, type: "unavailable", show: null, status: p.status ?? null, priority: 0, ...(p.to ? { to: p.to } : {}) }),
+  }));
+}
 
 export class Presence {
   private sweeper: NodeJS.Timeout | null = null;

@@ -14,6 +14,7 @@ import { presence, subscription, type Stanza } from "../domain/stanza.js";
 import { transition, type ItemState, type SubscriptionEvent, type SubscriptionStanza } from "../domain/subscription.js";
 import { rosterItemView, type RosterRecord } from "../domain/views.js";
 import type { Delivery } from "./delivery.js";
+import { contactsGone } from "./presence.js";
 
 export interface Applied {
   item: RosterRecord | null;
@@ -71,8 +72,10 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
   let item: RosterRecord | null = null;
   if (t.state === null) await deleteItem(tx, account.id, contact);
   else item = await saveItem(tx, account.id, contact, t.state, { ver, requestStored: kinds.has("store-request"), pendingStatus: opts.status ?? null });
-  // Once we no longer receive the contact's presence, what we stored of it is stale (§3.3, §3.2.3).
-  if (isTo(before) && !isTo(t.state)) await clearContactPresence(tx, account.id, contact);
+  // Once we no longer receive the contact's presence, what we stored of it is stale (§3.3, §3.2.3),
+  // and the streams must hear that each resource is unavailable (§3.2.2: the contact's server sends
+  // unavailable after unsubscribed, which §4.4.3 no longer lets through once `to` is gone).
+  const gone = isTo(before) && !isTo(t.state) ? await clearContactPresence(tx, account.id, contact) : [];
 
   const stanzas: Stanza[] = [];
   const events: NewEvent[] = [];
@@ -98,8 +101,21 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
         break; // persisted with the item's pendingIn flag above
     }
   }
+  events.push(...contactsGone(account.id, gone));
   if (events.length) await appendEvents(tx, events);
   return { item, ignored: false, stanzas };
+}
+
+/**
+ * Whether If-None-Match matches roster version `ver` (RFC 9110 §13.1.2: weak comparison, and `*`
+ * matches any current representation). The bare version, unquoted as the body's `ver` shows it,
+ * matches too: a lenient reading for clients that echo `ver`.
+ */
+function notModified(ifNoneMatch: string, ver: number): boolean {
+  return ifNoneMatch.split(",").some((raw) => {
+    const tag = raw.trim().replace(/^W\//, "");
+    return tag === "*" || tag === `"${ver}"` || tag === String(ver);
+  });
 }
 
 export class Roster {
@@ -133,7 +149,7 @@ export class Roster {
     // The version alone decides a 304, and whether the document we keep is current.
     const ver = await currentRosterVersion(this.db.pool, accountId);
     const current = `"${ver}"`;
-    if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim().replace(/^W\//, "") === current)) return { etag: current, json: null };
+    if (ifNoneMatch && notModified(ifNoneMatch, ver)) return { etag: current, json: null };
     const cached = this.documents.get(accountId);
     let doc = cached?.ver === ver ? cached : await (this.building.get(accountId) ?? this.build(accountId, cached));
     // A read that started before the change we saw: never answer with less than version `ver`.

@@ -254,6 +254,33 @@ describe("Inbound service", () => {
       assert.deepEqual(await sent(), []);
     });
 
+    it("unavailable from the contact's bare JID (a probe's answer, §4.3.2) ends every stored resource, each with an unavailable event", async () => {
+      const a = await env.account("romeo");
+      const j = await contact(a, "to");
+      await feed(inboundPresence(`${j}/balcony`, a.jid, "available", { show: "dnd" }), inboundPresence(`${j}/garden`, a.jid, "available"));
+      assert.deepEqual(
+        (await presence.contacts(a.id)).map((c) => [c.jid, c.resources.map((r) => r.resource)]),
+        [[j, ["balcony", "garden"]]],
+      );
+      const seen = (await env.events(a.id)).at(-1)!.seq;
+      await feed(inboundPresence(j, a.jid, "unavailable", { status: "gone" }));
+      assert.deepEqual(await presence.contacts(a.id), [], "no resource of hers is listed as available any more");
+      const gone = (resource: string) => ({ type: "presence", data: { jid: j, from: `${j}/${resource}`, resource, type: "unavailable", show: null, status: "gone", priority: 0 } });
+      assert.deepEqual(
+        (await env.events(a.id, seen)).map((e) => ({ type: e.type, data: e.data })),
+        [gone("balcony"), gone("garden")],
+      );
+
+      // With nothing stored, the account hears the bare unavailable itself, as before.
+      const again = (await env.events(a.id)).at(-1)!.seq;
+      await feed(inboundPresence(j, a.jid, "unavailable"));
+      assert.deepEqual(
+        (await env.events(a.id, again)).map((e) => ({ type: e.type, data: e.data })),
+        [{ type: "presence", data: { jid: j, from: j, resource: null, type: "unavailable", show: null, status: null, priority: 0 } }],
+      );
+      assert.deepEqual(await sent(), []);
+    });
+
     it("a subscribe from a stranger is delivered as a subscription event with its note; a presence to an unknown account is ignored", async () => {
       const a = await env.account("romeo");
       await feed(inboundPresence(JULIET, a.jid, "subscribe", { statusText: "it's me" }), inboundPresence(JULIET, `nobody@${env.domain}`, "subscribe"));

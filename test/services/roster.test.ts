@@ -3,7 +3,7 @@
 // writes to the port), which events it logs.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { getItem, rosterVersion } from "../../src/db/roster.js";
+import { getItem, rosterVersion, setContactPresence } from "../../src/db/roster.js";
 import type { AccountRef } from "../../src/domain/account.js";
 import type { SubscriptionEvent } from "../../src/domain/subscription.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
@@ -253,6 +253,71 @@ describe("Roster service", () => {
     const stale = await roster.read(a.id, '"1"');
     assert.equal(stale.etag, '"2"');
     assert.equal(stale.json, doc.json);
+    assert.deepEqual(await roster.read(a.id, "*"), { etag: '"2"', json: null }, "`*` matches any current representation (RFC 9110 §13.1.2)");
+    assert.deepEqual(await roster.read(a.id, '"7", *'), { etag: '"2"', json: null }, "`*` in a list");
+    assert.deepEqual(await roster.read(a.id, "2"), { etag: '"2"', json: null }, "the bare version, as the body's ver shows it");
+    assert.equal((await roster.read(a.id, "1")).json, doc.json, "an unquoted older version is no match");
+    assert.equal((await roster.read(a.id, '"*"')).json, doc.json, "a quoted * is an ordinary (non-matching) tag");
+  });
+
+  describe("losing `to` clears the contact's stored presence, and the streams hear each resource go (§3.2.2, §3.3)", () => {
+    const stored = (a: TestAccount) => env.db.prisma.contactPresence.findMany({ where: { accountId: a.id }, orderBy: { resource: "asc" }, select: { jid: true, resource: true } });
+    const unavailable = (resource: string) => ({ type: "presence", data: { jid: CONTACT, from: `${CONTACT}/${resource}`, resource, type: "unavailable", show: null, status: null, priority: 0 } });
+
+    /** The account with `both` on CONTACT, whose resources balcony and garden are stored as available. */
+    async function bothOnline(): Promise<TestAccount> {
+      const a = await env.account("romeo");
+      await roster.act(a.ref, CONTACT, "subscribe");
+      await apply(a.ref, { kind: "inbound", type: "subscribed" }); // To
+      await apply(a.ref, { kind: "inbound", type: "subscribe" });
+      await roster.act(a.ref, CONTACT, "subscribed"); // Both
+      await env.db.transaction(async (tx) => {
+        for (const r of ["garden", "balcony"]) await setContactPresence(tx, a.id, CONTACT, r, { show: null, status: null, priority: 0 });
+      });
+      assert.equal((await stored(a)).length, 2);
+      return a;
+    }
+
+    it("inbound unsubscribed (the contact denies): unavailable events for each stored resource, in the same transaction", async () => {
+      const a = await bothOnline();
+      const seen = await head(a);
+      await apply(a.ref, { kind: "inbound", type: "unsubscribed" }); // Both -> From
+      assert.deepEqual(await stored(a), []);
+      const events = (await env.events(a.id, seen)).map((e) => ({ type: e.type, data: e.data }));
+      assert.deepEqual(
+        events.filter((e) => e.type === "presence"),
+        [unavailable("balcony"), unavailable("garden")],
+      );
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ["subscription", "roster", "presence", "presence"],
+      );
+    });
+
+    it("the account's unsubscribe and DELETE: the same events; a change that keeps `to` clears nothing and tells nothing", async () => {
+      const a = await bothOnline();
+      let seen = await head(a);
+      await roster.act(a.ref, CONTACT, "unsubscribed"); // deny: Both -> To, we still get her presence
+      assert.equal((await stored(a)).length, 2);
+      assert.deepEqual((await types(a, seen)).filter((t) => t === "presence"), []);
+
+      seen = await head(a);
+      await roster.act(a.ref, CONTACT, "unsubscribe"); // To -> None
+      assert.deepEqual(await stored(a), []);
+      assert.deepEqual(
+        (await env.events(a.id, seen)).filter((e) => e.type === "presence").map((e) => ({ type: e.type, data: e.data })),
+        [unavailable("balcony"), unavailable("garden")],
+      );
+
+      const b = await bothOnline();
+      seen = await head(b);
+      await roster.remove(b.ref, CONTACT);
+      assert.deepEqual(await stored(b), []);
+      assert.deepEqual(
+        (await env.events(b.id, seen)).filter((e) => e.type === "presence").map((e) => ({ type: e.type, data: e.data })),
+        [unavailable("balcony"), unavailable("garden")],
+      );
+    });
   });
 
   it("read: a kept document is only served while its version is current, whichever instance changed the roster", async () => {
