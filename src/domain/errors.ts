@@ -24,7 +24,6 @@ export const ERROR_CODES = [
   "room-password-required",
   "room-unavailable",
   "blocked",
-  "not-blocked",
   "too-many-blocks",
   "not-found",
   "idempotency-key-reused",

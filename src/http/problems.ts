@@ -23,7 +23,6 @@ const STATUS: Record<ErrorCode, [number, string]> = {
   "room-password-required": [403, "Password required"],
   "room-unavailable": [503, "Room unavailable"],
   blocked: [400, "Blocked"],
-  "not-blocked": [404, "Not blocked"],
   "too-many-blocks": [409, "Too many blocked JIDs"],
   "not-found": [404, "Not found"],
   "idempotency-key-reused": [422, "Idempotency key reused with a different request"],

@@ -5,13 +5,14 @@
 // subscriber lists of every presence broadcast (src/db/roster.ts).
 import type { Blocklists } from "../db/blocklist.js";
 import type { Database, Tx } from "../db/client.js";
-import { availableSessions, lockAccount, presenceSubscribers } from "../db/roster.js";
+import { appendEvents } from "../db/events.js";
+import { availableSessions, clearBlockedPresence, lockAccount, presenceSubscribers } from "../db/roster.js";
 import type { AccountRef } from "../domain/account.js";
 import { blockItem, isBlocked, MAX_BLOCKS } from "../domain/blocking.js";
 import { AppError } from "../domain/errors.js";
 import { parseJid } from "../domain/jid.js";
 import type { Delivery } from "./delivery.js";
-import { broadcast } from "./presence.js";
+import { broadcast, contactsGone } from "./presence.js";
 
 export class Blocking {
   constructor(
@@ -24,21 +25,29 @@ export class Blocking {
     return this.blocks.list(this.db.prisma, accountId);
   }
 
-  /** PUT /v1/blocklist/{jid}: idempotent; subscribers it covers get the account's unavailable presence. */
+  /**
+   * PUT /v1/blocklist/{jid}: idempotent; subscribers it covers get the account's unavailable
+   * presence. The stored presence of contacts it covers goes too, each resource with an
+   * unavailable event: their presence is dropped from now on (XEP-0191 §3.3), so what we hold
+   * would be stale, and would show again after an unblock. Their next presence (or the probe of
+   * the account's next initial presence, RFC 6121 §4.2.1) brings it back.
+   */
   async block(account: AccountRef, raw: string): Promise<void> {
     const jid = item(raw);
     await this.change(account, "unavailable", async (tx) => {
       const r = await this.blocks.add(tx, account.id, jid, MAX_BLOCKS);
       if (r === "full") throw new AppError("too-many-blocks", `an account blocks at most ${MAX_BLOCKS} JIDs`);
+      await appendEvents(tx, contactsGone(account.id, await clearBlockedPresence(tx, account.id, jid)));
     });
   }
 
-  /** DELETE /v1/blocklist/{jid}: subscribers it covered get the account's current presence again. */
+  /**
+   * DELETE /v1/blocklist/{jid}: subscribers it covered get the account's current presence again.
+   * Idempotent: XEP-0191 §3.4 defines no error for unblocking a JID that is not blocked.
+   */
   async unblock(account: AccountRef, raw: string): Promise<void> {
     const jid = item(raw);
-    await this.change(account, null, async (tx) => {
-      if (!(await this.blocks.remove(tx, account.id, jid))) throw new AppError("not-blocked", `${jid} is not blocked`);
-    });
+    await this.change(account, null, (tx) => this.blocks.remove(tx, account.id, jid));
   }
 
   /** Throws 400 blocked when the account blocked `to` (XEP-0191 §3.3: nothing is routed to it). */
@@ -56,7 +65,7 @@ export class Blocking {
   }
 
   /** Runs `edit` with the subscriber list before and after it; those who left or joined it hear of it. */
-  private async change(account: AccountRef, type: "unavailable" | null, edit: (tx: Tx) => Promise<void>): Promise<void> {
+  private async change(account: AccountRef, type: "unavailable" | null, edit: (tx: Tx) => Promise<unknown>): Promise<void> {
     try {
       await this.delivery.transaction(async (tx, send) => {
         await lockAccount(tx, account.id);

@@ -261,7 +261,8 @@ const ROUTES: Record<string, RouteSpec> = {
     params: (w) => ({ jid: w.victimBlocked }),
     okParams: async (w) => ({ jid: await w.disposableBlock() }),
     ok: 204,
-    attacker: { status: 404, code: "not-blocked" },
+    // Idempotent: the attacker's own list has no such item, so nothing changes (victimState shows the victim's list intact).
+    attacker: { status: 204 },
   },
 
   "POST /v1/webhooks": {
@@ -475,7 +476,7 @@ describe("authorization matrix (generated from the app's routes)", () => {
 
   /** What the victim's account holds; must not change while others act. */
   async function victimState(): Promise<unknown> {
-    const [roster, sessions, msg, history, events, requests, presence, webhooks, deliveries] = await Promise.all([
+    const [roster, sessions, msg, history, events, requests, presence, webhooks, deliveries, blocklist] = await Promise.all([
       asVictim("GET", "/v1/roster"),
       asVictim("GET", "/v1/sessions"),
       asVictim("GET", `/v1/messages/${w.victimMsgId}`),
@@ -485,8 +486,9 @@ describe("authorization matrix (generated from the app's routes)", () => {
       asVictim("GET", "/v1/presence"),
       asVictim("GET", "/v1/webhooks"),
       asVictim("GET", `/v1/webhooks/${w.victimWebhookId}/deliveries`),
+      asVictim("GET", "/v1/blocklist"),
     ]);
-    for (const r of [roster, sessions, msg, history, events, requests, presence, webhooks, deliveries]) assert.equal(r.status, 200, r.text);
+    for (const r of [roster, sessions, msg, history, events, requests, presence, webhooks, deliveries, blocklist]) assert.equal(r.status, 200, r.text);
     const { updatedAt: _u, ...message } = msg.body as Record<string, unknown>;
     return {
       roster: roster.body,
@@ -499,6 +501,7 @@ describe("authorization matrix (generated from the app's routes)", () => {
       // Each view carries updatedAt, which a change or a rotation moves.
       webhooks: webhooks.body,
       deliveries: deliveries.body,
+      blocklist: blocklist.body,
     };
   }
 

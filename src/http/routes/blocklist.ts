@@ -45,7 +45,7 @@ export function blocklistRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       {
         schema: {
           tags,
-          summary: "Unblock a JID (404 not-blocked if it was not); subscribed contacts it covered get the account's presence again",
+          summary: "Unblock a JID (idempotent: 204 also if it was not blocked); subscribed contacts it covered get the account's presence again",
           params: JidParam,
           response: { 204: Type.Null(), ...problemResponses(400, 401, 404, 503) },
         },

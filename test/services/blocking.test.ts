@@ -1,0 +1,99 @@
+// The blocking use case (src/services/blocking.ts) against a real PostgreSQL and a fake outbound
+// port: unblocking is idempotent, and a block drops the stored presence of the contacts it covers
+// (XEP-0191 §3 matching), so none of it reappears after an unblock.
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Blocklists } from "../../src/db/blocklist.js";
+import { setContactPresence } from "../../src/db/roster.js";
+import { Blocking } from "../../src/services/blocking.js";
+import { Presence } from "../../src/services/presence.js";
+import { applySubscription, Roster } from "../../src/services/roster.js";
+import { setup, teardown, type Env, type TestAccount } from "./setup.js";
+
+const JULIET = "juliet@example.net";
+const TYBALT = "tybalt@sub.example.net"; // covered by a block of example.net (a subdomain)
+const MERCUTIO = "mercutio@badexample.net"; // not covered by it: a suffix without the dot
+const NURSE = "nurse@other.example";
+
+describe("Blocking service", () => {
+  let env: Env;
+  let roster: Roster;
+  let presence: Presence;
+  let blocking: Blocking;
+
+  before(async () => {
+    env = await setup();
+    roster = new Roster(env.db, env.delivery);
+    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
+    blocking = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
+  });
+  after(() => teardown(env));
+  beforeEach(() => env.clean());
+
+  const head = async (a: TestAccount) => (await env.events(a.id)).at(-1)?.seq ?? 0;
+  const listed = async (a: TestAccount) => (await presence.contacts(a.id)).map((c) => `${c.jid}: ${c.resources.map((r) => r.resource).join(",")}`);
+
+  /** An account subscribed (`to`) to each contact, with the given resources of theirs stored as available. */
+  async function withPresence(resources: Record<string, string[]>): Promise<TestAccount> {
+    const a = await env.account("romeo");
+    for (const [jid, rs] of Object.entries(resources)) {
+      await roster.act(a.ref, jid, "subscribe");
+      await env.db.transaction((tx) => applySubscription(tx, a.ref, jid, { kind: "inbound", type: "subscribed" }));
+      await env.db.transaction(async (tx) => {
+        for (const r of rs) await setContactPresence(tx, a.id, jid, r, { show: null, status: null, priority: 0 });
+      });
+    }
+    await env.flush();
+    env.out.reset();
+    return a;
+  }
+
+  it("unblocking a JID that is not blocked succeeds and changes nothing (XEP-0191 defines no error for it)", async () => {
+    const a = await env.account("romeo");
+    await blocking.unblock(a.ref, JULIET);
+    await blocking.block(a.ref, NURSE);
+    await blocking.unblock(a.ref, NURSE);
+    await blocking.unblock(a.ref, NURSE); // twice: idempotent
+    assert.deepEqual(await blocking.list(a.id), []);
+    await env.flush();
+    assert.deepEqual(env.out.sent, []);
+  });
+
+  it("a block clears the stored presence it covers, with an unavailable event each: nothing stale shows after the unblock", async () => {
+    const a = await withPresence({ [JULIET]: ["balcony", "garden"], [TYBALT]: ["x"], [MERCUTIO]: ["y"], [NURSE]: ["z"] });
+    assert.deepEqual(await listed(a), [`${JULIET}: balcony,garden`, `${MERCUTIO}: y`, `${NURSE}: z`, `${TYBALT}: x`]);
+    const gone = (jid: string, resource: string) => ({ type: "presence", data: { jid, from: `${jid}/${resource}`, resource, type: "unavailable", show: null, status: null, priority: 0 } });
+
+    // A full JID item covers that resource only.
+    let seen = await head(a);
+    await blocking.block(a.ref, `${JULIET}/balcony`);
+    assert.deepEqual(
+      (await env.events(a.id, seen)).map((e) => ({ type: e.type, data: e.data })),
+      [gone(JULIET, "balcony")],
+    );
+    assert.deepEqual(await listed(a), [`${JULIET}: garden`, `${MERCUTIO}: y`, `${NURSE}: z`, `${TYBALT}: x`]);
+
+    // A domain covers every contact at it and at its subdomains.
+    seen = await head(a);
+    await blocking.block(a.ref, "example.net");
+    assert.deepEqual(
+      (await env.events(a.id, seen)).map((e) => ({ type: e.type, data: e.data })),
+      [gone(JULIET, "garden"), gone(TYBALT, "x")],
+    );
+
+    // Unblocked: what was stored of them is gone, not shown again; the others are untouched.
+    await blocking.unblock(a.ref, "example.net");
+    await blocking.unblock(a.ref, `${JULIET}/balcony`);
+    assert.deepEqual(await listed(a), [`${MERCUTIO}: y`, `${NURSE}: z`]);
+
+    // A bare JID item covers each of its resources.
+    seen = await head(a);
+    await blocking.block(a.ref, NURSE);
+    assert.deepEqual(
+      (await env.events(a.id, seen)).map((e) => ({ type: e.type, data: e.data })),
+      [gone(NURSE, "z")],
+    );
+    await blocking.unblock(a.ref, NURSE);
+    assert.deepEqual(await listed(a), [`${MERCUTIO}: y`]);
+  });
+});
