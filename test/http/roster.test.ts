@@ -244,6 +244,11 @@ for (const kind of KINDS) {
       const named = await r.call("PUT", "/v1/roster/juliet@localhost", { name: "Juliet", groups: ["Capulets", "Verona"] });
       assert.equal(named.status, 200);
       assert.deepEqual([named.body.name, named.body.groups, named.body.subscription], ["Juliet", ["Capulets", "Verona"], "both"]);
+      // §2.3.3: a zero-length group name is refused (400, the field named), and nothing changes.
+      const empty = await r.call("PUT", "/v1/roster/juliet@localhost", { groups: ["Capulets", ""] });
+      assert.equal(empty.status, 400, empty.text);
+      assert.equal(empty.body.field, "body.groups.1", empty.text);
+      assert.deepEqual((await r.call("GET", "/v1/roster")).body.items.find((i: { jid: string }) => i.jid === "juliet@localhost").groups, ["Capulets", "Verona"]);
       const roster = await gw.request("GET", "/v1/roster", { token: r.token });
       const etag = roster.headers.get("etag")!;
       assert.equal(etag, `"${roster.body.ver}"`);

@@ -5,6 +5,7 @@ import type { FastifyRequest } from "fastify";
 import type { AccountRef } from "../../domain/account.js";
 import { RosterItemSchema as Item } from "../../domain/events.js";
 import type { SubscriptionStanza } from "../../domain/subscription.js";
+import { XML_TEXT_PATTERN } from "../../domain/text.js";
 import { callerAccount, type Gateway } from "../context.js";
 import { problemResponses, xmlText } from "../schemas.js";
 
@@ -12,7 +13,8 @@ const JidParam = Type.Object({ jid: Type.String({ minLength: 3, maxLength: 3071,
 const ItemFields = Type.Object(
   {
     name: Type.Optional(Type.Union([xmlText(1023), Type.Null()])),
-    groups: Type.Optional(Type.Array(xmlText(1023), { maxItems: 64, uniqueItems: true })),
+    // RFC 6121 §2.3.3: a zero-length group name is refused, as are duplicates.
+    groups: Type.Optional(Type.Array(Type.String({ pattern: XML_TEXT_PATTERN, minLength: 1, maxLength: 1023 }), { maxItems: 64, uniqueItems: true })),
   },
   { additionalProperties: false },
 );
