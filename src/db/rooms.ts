@@ -32,13 +32,16 @@ const columns = (t: string) => `${t}.account_id AS "accountId", ${t}.room, ${t}.
   ${t}.created, ${t}.subject, ${t}.error, ${t}.last_message_at AS "lastMessageAt", ${t}.history, ${t}.joined_at AS "joinedAt"`;
 const COLUMNS = columns("room");
 
-/** Records a join (or a rejoin with another nick): status joining until the room answers. */
+/**
+ * Records a join (or a rejoin with another nick): status joining until the room answers. `created`
+ * is this join's answer (API.md: 201 only if this join created the room), not an earlier one's.
+ */
 export async function recordJoin(tx: AnyTx, accountId: number, room: string, nick: string, password: string | null, history: RoomRow["history"]): Promise<void> {
   await sql(
     tx,
     `INSERT INTO room (account_id, room, nick, password, status, history) VALUES ($1, $2, $3, $4, 'joining', $5::json)
      ON CONFLICT (account_id, room) DO UPDATE SET nick = EXCLUDED.nick, password = EXCLUDED.password, status = 'joining', error = NULL,
-       history = EXCLUDED.history, updated_at = now()`,
+       created = false, history = EXCLUDED.history, updated_at = now()`,
     [accountId, room, nick, password, history === null ? null : JSON.stringify(history)],
   );
   await sql(tx, "DELETE FROM room_occupant WHERE account_id = $1 AND room = $2", [accountId, room]);
@@ -121,6 +124,21 @@ export async function renameSelf(tx: AnyTx, accountId: number, room: string, nic
   await sql(tx, "UPDATE room SET nick = $3, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, nick]);
 }
 
+/** The room gave the account another role or affiliation while it is in the room. */
+export async function setSelfPrivileges(tx: AnyTx, accountId: number, room: string, role: string, affiliation: string): Promise<void> {
+  await sql(tx, "UPDATE room SET role = $3, affiliation = $4, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, role, affiliation]);
+}
+
+/**
+ * An occupant changed nick (status 303): the same occupant under its new nick (a row left under
+ * that nick, which the room no longer has, gives way).
+ */
+export async function renameOccupant(tx: AnyTx, accountId: number, room: string, nick: string, newNick: string): Promise<void> {
+  if (nick === newNick) return;
+  await sql(tx, "DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND nick = $3", [accountId, room, newNick]);
+  await sql(tx, "UPDATE room_occupant SET nick = $4 WHERE account_id = $1 AND room = $2 AND nick = $3", [accountId, room, nick, newNick]);
+}
+
 /** Before a rejoin: every room is joining again until it answers; its known occupants are stale until presented again. */
 export async function markRejoining(tx: AnyTx): Promise<void> {
   await sql(
@@ -158,8 +176,8 @@ export async function markReflected(tx: AnyTx, accountId: number, id: string): P
   return rows.length === 0 ? "unknown" : rows[0]!.first ? "first" : "again";
 }
 
-/** The role the room last gave this occupant, or null when it was not present. */
-export async function occupantRole(tx: AnyTx, accountId: number, room: string, nick: string): Promise<string | null> {
-  const rows = await sql<{ role: string }>(tx, "SELECT role FROM room_occupant WHERE account_id = $1 AND room = $2 AND nick = $3", [accountId, room, nick]);
-  return rows[0]?.role ?? null;
+/** The role and affiliation the room last gave this occupant, or null when it was not present. */
+export async function occupantPrivileges(tx: AnyTx, accountId: number, room: string, nick: string): Promise<{ role: string; affiliation: string } | null> {
+  const rows = await sql<{ role: string; affiliation: string }>(tx, "SELECT role, affiliation FROM room_occupant WHERE account_id = $1 AND room = $2 AND nick = $3", [accountId, room, nick]);
+  return rows[0] ?? null;
 }

@@ -2,6 +2,7 @@
 // muc#user items and status codes, XEP-0045 §7.2 and §17.1), and the rules that read it. Pure:
 // the XMPP adapter parses and renders, src/services/rooms*.ts act.
 
+import { prepareResourcepart } from "./jid.js";
 import { presence, type Stanza } from "./stanza.js";
 
 /** The resource an account's room occupancy uses: rooms see `localpart@domain/rooms`. */
@@ -9,6 +10,9 @@ export const ROOM_RESOURCE = "rooms";
 
 /** The account's occupant JID in every room it joins. */
 export const occupantJid = (accountJid: string): string => `${accountJid}/${ROOM_RESOURCE}`;
+
+/** Whether `nick` can be the resourcepart of the occupant JID room/nick (XEP-0045 §7.2.2, RFC 7622 §3.4). */
+export const isOccupantNick = (nick: string): boolean => prepareResourcepart(nick) !== null;
 
 /** XEP-0045 §7.14: leaving a room is unavailable presence to the occupant's room JID. */
 export const exitRoom = (accountJid: string, room: string, nick: string): Stanza => presence(occupantJid(accountJid), `${room}/${nick}`, "unavailable");

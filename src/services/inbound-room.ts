@@ -7,7 +7,24 @@
 import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
 import type { NewEvent } from "../db/events.js";
-import { deleteRoom, findRoom, markCreated, markFailed, markJoined, markReflected, occupantRole, putOccupant, removeOccupant, renameSelf, roomMessageSeen, sawMessage, setRoomError, setSubject } from "../db/rooms.js";
+import {
+  deleteRoom,
+  findRoom,
+  markCreated,
+  markFailed,
+  markJoined,
+  markReflected,
+  occupantPrivileges,
+  putOccupant,
+  removeOccupant,
+  renameOccupant,
+  renameSelf,
+  roomMessageSeen,
+  sawMessage,
+  setRoomError,
+  setSelfPrivileges,
+  setSubject,
+} from "../db/rooms.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
@@ -44,7 +61,9 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
     const why = departure(muc.statuses);
     if (self) {
       if (why === "nick-changed" && muc.newNick) {
+        // §7.6.2: the same occupant under its new nick (the old one is gone from the room).
         await renameSelf(tx, account.id, room, muc.newNick);
+        await renameOccupant(tx, account.id, room, nick, muc.newNick);
         roomEvent({ room, kind: "nick-changed", nick, newNick: muc.newNick, self: true });
       } else if (why === "kicked" || why === "banned" || why === "removed") {
         // No longer in the room (§8.2, §9.1): it is not rejoined.
@@ -53,15 +72,22 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
       }
       return;
     }
+    if (why === "nick-changed" && muc.newNick) {
+      // §7.6.2: renamed, not replaced: the available presence that follows for the new nick is
+      // this occupant again, not a newcomer.
+      await renameOccupant(tx, account.id, room, nick, muc.newNick);
+      roomEvent({ room, kind: "nick-changed", nick, newNick: muc.newNick });
+      return;
+    }
     await removeOccupant(tx, account.id, room, nick);
-    if (why === "nick-changed" && muc.newNick) roomEvent({ room, kind: "nick-changed", nick, newNick: muc.newNick });
-    else if (why === "kicked" || why === "banned") roomEvent({ room, kind: why, nick });
+    if (why === "kicked" || why === "banned") roomEvent({ room, kind: why, nick });
     else roomEvent({ room, kind: "occupant-left", nick });
     return;
   }
   const occupant = { nick, role: muc.role, affiliation: muc.affiliation, jid: muc.jid };
-  const before = await occupantRole(tx, account.id, room, nick);
+  const before = await occupantPrivileges(tx, account.id, room, nick);
   await putOccupant(tx, account.id, room, occupant);
+  const changed = (was: { role: string | null; affiliation: string | null }) => was.role !== muc.role || was.affiliation !== muc.affiliation;
   if (self) {
     if (muc.statuses.includes(STATUS.created)) {
       // §10.1.2: a room we created stays locked until configured: accept the defaults. The join
@@ -72,6 +98,12 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
       const gone = await markJoined(tx, account.id, room, muc.role, muc.affiliation, false);
       roomEvent({ room, kind: "joined", nick, role: muc.role, affiliation: muc.affiliation, self: true });
       for (const left of gone) roomEvent({ room, kind: "occupant-left", nick: left });
+    } else if (changed(row)) {
+      // Already in: a moderator changed our role (voice, §8.3-§8.5; moderator, §9.6-§9.8) or an
+      // admin or owner our affiliation (§9.3-§9.5, §10.3-§10.8); the room tells us in a new
+      // self-presence. With nothing changed it is a mere presence update, no event.
+      await setSelfPrivileges(tx, account.id, room, muc.role, muc.affiliation);
+      roomEvent({ room, kind: "role-changed", nick, role: muc.role, affiliation: muc.affiliation, self: true });
     }
     return;
   }
@@ -79,7 +111,7 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
   // answer lists them); after it, newcomers and role changes are events.
   if (row.status !== "joined") return;
   if (before === null) roomEvent({ room, kind: "occupant-joined", nick, role: muc.role, affiliation: muc.affiliation, jid: muc.jid });
-  else if (before !== muc.role) roomEvent({ room, kind: "role-changed", nick, role: muc.role, affiliation: muc.affiliation });
+  else if (changed(before)) roomEvent({ room, kind: "role-changed", nick, role: muc.role, affiliation: muc.affiliation });
 }
 
 /**

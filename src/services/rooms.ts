@@ -13,7 +13,7 @@ import { event } from "../domain/events.js";
 import { parseJid } from "../domain/jid.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { AppError, type ErrorCode } from "../domain/errors.js";
-import { exitRoom, JOIN_TIMEOUT_MS, occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
+import { exitRoom, isOccupantNick, JOIN_TIMEOUT_MS, occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 
@@ -43,12 +43,16 @@ const REFUSALS: Record<string, ErrorCode> = {
   "not-allowed": "room-not-found",
   "remote-server-not-found": "room-not-found",
   "service-unavailable": "room-unavailable",
+  // The occupant JID room/nick is not one the room takes (RFC 6120 §8.3.3.8): the request's nick
+  // is at fault, and trying again will not help.
+  "jid-malformed": "invalid-jid",
 };
 
 /** The room's error answer to `what` (a join or a nick change) as the API's error. */
 function refusal(room: string, error: RoomRow["error"], what: string, note = ""): AppError {
   const condition = error?.condition ?? "undefined-condition";
-  return new AppError(REFUSALS[condition] ?? "room-unavailable", `${room} refused ${what}: ${condition}${error?.text ? ` (${error.text})` : ""}${note}`, { condition });
+  const code = REFUSALS[condition] ?? "room-unavailable";
+  return new AppError(code, `${room} refused ${what}: ${condition}${error?.text ? ` (${error.text})` : ""}${note}`, { condition, ...(code === "invalid-jid" ? { field: "body.nick" } : {}) });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -212,7 +216,11 @@ export class Rooms {
     const rows = await roomsToRejoin(this.db.prisma);
     if (rows.length === 0) return 0;
     const byAccount = new Map<number, Stanza[]>();
+    // A nick stored before the API checked nicks (RFC 7622 §3.4) may not be sendable at all (U+FFFE
+    // is not XML: the server drops the link): that join fails rather than being resent forever.
+    const unsendable = rows.filter((r) => !isOccupantNick(r.nick));
     for (const r of rows) {
+      if (!isOccupantNick(r.nick)) continue;
       const since = (r.lastMessageAt ?? r.joinedAt ?? new Date()).toISOString();
       const from = occupantJid(accountJid(r.localpart, this.domain));
       const list = byAccount.get(r.accountId) ?? [];
@@ -224,6 +232,11 @@ export class Rooms {
       // room may have been recreated meanwhile), a refusal a `join-failed` one.
       await markRejoining(tx);
       for (const [accountId, stanzas] of byAccount) await send(accountId, stanzas);
+      for (const r of unsendable) {
+        const error = { type: "modify", condition: "jid-malformed" };
+        await markFailed(tx, r.accountId, r.room, error);
+        await appendEvents(tx, [{ accountId: r.accountId, ...event("room", { room: r.room, kind: "join-failed", nick: r.nick, error }) }]);
+      }
     });
     return rows.length;
   }

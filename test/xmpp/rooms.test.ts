@@ -87,6 +87,10 @@ for (const kind of KINDS) {
       assert.deepEqual({ room: msg.data.room, nick: msg.data.nick, own: msg.data.own, type: msg.data.type }, { room, nick: "juliet", own: false, type: "groupchat" });
       const details = await gw.request("GET", `/v1/rooms/${room}`, { token });
       assert.deepEqual(details.body.occupants.map((o: { nick: string }) => o.nick).sort(), ["juliet", "romeo"]);
+      // Joining again (same nick): this join created nothing (200), and the room presents everyone again.
+      const again = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "romeo" } });
+      assert.equal(again.status, 200, again.text);
+      assert.deepEqual(again.body.occupants.map((o: { nick: string }) => o.nick).sort(), ["juliet", "romeo"]);
       assert.equal((await gw.request("PUT", `/v1/rooms/${room}/subject`, { token, body: { subject: "Verona" } })).status, 202);
       const subject = await juliet.waitFor((s: XmlElement) => s.is("message") && s.attrs.from === `${room}/romeo` && s.getChildText("subject") === "Verona", 10_000);
       assert.equal(subject.attrs.type, "groupchat");
@@ -148,6 +152,8 @@ for (const kind of KINDS) {
       assert.equal(renamed.status, 200, renamed.text);
       assert.equal(renamed.body.nick, "merc");
       await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/merc` && !s.attrs.type, 10_000);
+      // The same occupant under its new nick: the old one is gone.
+      assert.deepEqual((await gw.request("GET", `/v1/rooms/${room}`, { token })).body.occupants.map((o: { nick: string }) => o.nick), ["juliet", "merc"]);
       // Juliet's nick is taken: the room refuses (§7.6.3), and the account stays in as "merc".
       const clash = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "juliet" } });
       assert.equal(clash.status, 409, clash.text);
@@ -158,6 +164,34 @@ for (const kind of KINDS) {
       const sent = await gw.request("POST", "/v1/messages", { token, body: { to: room, type: "groupchat", body: "still here" } });
       assert.equal(sent.status, 202, sent.text);
       await juliet.waitFor((s) => s.is("message") && s.attrs.from === `${room}/merc` && s.getChildText("body") === "still here", 10_000);
+    });
+
+    it("refuses a nick that is no resourcepart of the occupant JID (400 invalid-jid, body.nick) and joins with the prepared nick; the link stays up", async () => {
+      await gw.createAccount("peter");
+      const token = gw.token("peter");
+      const room = `gate-${kind}@${MUC}`;
+      let drops = 0;
+      const onDrop = () => drops++;
+      gw.running.link.on("offline", onDrop);
+      try {
+        // U+FFFE/U+FFFF are not XML at all; U+0085 is a control; 400 × "€" is 1200 octets (RFC 7622 §3.1: at most 1023).
+        for (const nick of ["a\uFFFE", "a\uFFFF", "a\u0085b", "€".repeat(400)]) {
+          const r = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick } });
+          assert.equal(r.status, 400, `${JSON.stringify(nick)}: ${r.text}`);
+          assert.deepEqual({ code: r.body.code, field: r.body.field }, { code: "invalid-jid", field: "body.nick" });
+        }
+        assert.deepEqual((await gw.request("GET", "/v1/rooms", { token })).body.items, []);
+        // NFD in, NFC (RFC 7622 §3.4, OpaqueString) sent, stored and shown.
+        const joined = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "Pe\u0301ter" } });
+        assert.equal(joined.status, 201, joined.text);
+        assert.equal(joined.body.nick, "P\u00e9ter");
+        assert.deepEqual(joined.body.occupants.map((o: { nick: string }) => o.nick), ["P\u00e9ter"]);
+        await julietJoins(room);
+        await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/P\u00e9ter`, 10_000);
+        assert.equal(drops, 0, "the component link never dropped");
+      } finally {
+        gw.running.link.off("offline", onDrop);
+      }
     });
 
     it("refuses a password-protected room without its password (403 room-password-required) and a members-only room (403 room-members-only)", async () => {

@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { bare, jidToString, parseJid } from "../../domain/jid.js";
-import { callerAccount, type Gateway } from "../context.js";
+import { callerAccount, resourcepart, type Gateway } from "../context.js";
 import { problemResponses, xmlText } from "../schemas.js";
 
 const tags = ["rooms"];
@@ -49,7 +49,12 @@ export function roomRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       "/v1/rooms/:room",
       { schema: { tags, summary: "Join a room (creating an instant room if there is none)", params: RoomParam, body: JoinBody, response: { 200: RoomView, 201: RoomView, ...problemResponses(400, 401, 403, 404, 409, 503) } } },
       async (req, reply) => {
-        const { view, created } = await gw.rooms.join(await account(req), roomJid(req.params.room, gw.accounts.domain), req.body);
+        const room = roomJid(req.params.room, gw.accounts.domain);
+        // The nick is the resourcepart of the occupant JID room/nick the join goes to (XEP-0045
+        // §7.2.2): one the XMPP server cannot take (U+FFFF is not even XML) would drop the link on
+        // every resend of this durable join. Sent and stored prepared (RFC 7622 §3.4).
+        const nick = resourcepart(req.body.nick, "body.nick");
+        const { view, created } = await gw.rooms.join(await account(req), room, { ...req.body, nick });
         return reply.code(created ? 201 : 200).send(view);
       },
     );

@@ -1,0 +1,138 @@
+// Group chat (XEP-0045) at the service level: the Rooms use case and what rooms send to an
+// account's occupant JID (src/services/inbound-room.ts), against a real PostgreSQL and a fake
+// outbound port. The room is played by the test: it answers the join presence the port received
+// with the presence a MUC service sends (XEP-0045 §7.2.2 self-presence, §7.6.2 nick changes,
+// §9 role and affiliation changes), parsed as the XMPP adapter would parse it.
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mucPresence } from "../../src/domain/muc.js";
+import { Inbound } from "../../src/services/inbound.js";
+import { Rooms } from "../../src/services/rooms.js";
+import { appError, setup, teardown, waitFor, type Env, type TestAccount } from "./setup.js";
+import { inboundPresence } from "./stanzas.js";
+
+const ROOM = "piazza@conference.example.net";
+
+describe("Rooms service", () => {
+  let env: Env;
+  let inbound: Inbound;
+  let rooms: Rooms;
+
+  before(async () => {
+    env = await setup();
+    inbound = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, env.delivery, env.out, env.domain, env.log);
+    rooms = new Rooms(env.db, env.delivery, env.domain);
+  });
+  after(async () => {
+    await inbound?.idle();
+    await teardown(env);
+  });
+  beforeEach(() => env.clean());
+
+  type Item = { role?: string; affiliation?: string; jid?: string; nick?: string };
+  /** The room's presence from `nick` to the account's occupant JID (statuses: XEP-0045 §17.1). */
+  const roomSays = async (a: TestAccount, nick: string, item: Item, statuses: number[] = [], type = "available") => {
+    inbound.receive(inboundPresence(`${ROOM}/${nick}`, `${a.jid}/rooms`, type, { muc: mucPresence(item, statuses.map(String)) }));
+    await inbound.idle();
+  };
+  /** Waits until the join presence for `nick` reached the port (the room can answer it now). */
+  const joinSent = (nick: string) =>
+    waitFor(async () => {
+      await env.flush();
+      return env.out.sent.some((s) => s.kind === "muc-join" && s.to === `${ROOM}/${nick}`);
+    }, `the join presence for ${nick}`);
+  /** PUT /v1/rooms/{room} as the room answers it: `others` present, then the self-presence (110, and 201 when it creates the room). */
+  async function join(a: TestAccount, nick: string, opts: { create?: boolean; others?: string[] } = {}) {
+    env.out.reset();
+    const joining = rooms.join(a.ref, ROOM, { nick });
+    await joinSent(nick);
+    for (const other of opts.others ?? []) await roomSays(a, other, { role: "participant", affiliation: "none" });
+    if (opts.create) {
+      await roomSays(a, nick, { role: "moderator", affiliation: "owner" }, [110, 201]);
+      // §10.1.2: the instant-room configuration the gateway sent back is accepted.
+      await env.flush();
+      await rooms.configured(ROOM, `${a.jid}/rooms`, null);
+    } else {
+      await roomSays(a, nick, { role: "participant", affiliation: "none" }, [110]);
+    }
+    return joining;
+  }
+  const roomEvents = async (a: TestAccount, after = 0) => (await env.events(a.id, after)).filter((e) => e.type === "room").map((e) => e.data as Record<string, unknown>);
+  const lastSeq = async (a: TestAccount) => (await env.events(a.id)).at(-1)?.seq ?? 0;
+  const nicks = async (a: TestAccount) => (await rooms.get(a.ref, ROOM)).occupants.map((o) => o.nick);
+
+  it("a repeated join of a room the first join created is 200 (created: false), not 201 again", async () => {
+    const a = await env.account("romeo");
+    const first = await join(a, "romeo", { create: true });
+    assert.equal(first.created, true);
+    const again = await join(a, "romeo");
+    assert.equal(again.created, false, "the second join did not create the room");
+    assert.equal(again.view.status, "joined");
+  });
+
+  it("the room refusing the nick as a JID (jid-malformed) fails the join at once as 400 invalid-jid naming body.nick", async () => {
+    const a = await env.account("tybalt");
+    const joining = rooms.join(a.ref, ROOM, { nick: "tybalt" });
+    await joinSent("tybalt");
+    inbound.receive(inboundPresence(`${ROOM}/tybalt`, `${a.jid}/rooms`, "error", { error: { type: "modify", condition: "jid-malformed" } }));
+    await inbound.idle();
+    await assert.rejects(joining, (err: unknown) => appError("invalid-jid")(err) && (err as { extra: { field?: string } }).extra.field === "body.nick");
+    assert.equal((await env.db.prisma.room.findFirstOrThrow({ where: { accountId: a.id } })).status, "failed", "not rejoined");
+  });
+
+  it("after the account's own nick change (XEP-0045 §7.6.2) only the new nick is an occupant", async () => {
+    const a = await env.account("balthasar");
+    await join(a, "balthasar", { others: ["juliet"] });
+    env.out.reset();
+    const renaming = rooms.join(a.ref, ROOM, { nick: "merc" });
+    await joinSent("merc");
+    await roomSays(a, "balthasar", { role: "participant", affiliation: "none", nick: "merc" }, [303, 110], "unavailable");
+    await roomSays(a, "merc", { role: "participant", affiliation: "none" }, [110]);
+    assert.equal((await renaming).view.nick, "merc");
+    assert.deepEqual(await nicks(a), ["juliet", "merc"]);
+  });
+
+  it("another occupant's nick change is one nick-changed event, not also an occupant-joined", async () => {
+    const a = await env.account("benvolio");
+    await join(a, "benvolio", { others: ["juliet"] });
+    const seq = await lastSeq(a);
+    await roomSays(a, "juliet", { role: "participant", affiliation: "none", nick: "capulet" }, [303], "unavailable");
+    await roomSays(a, "capulet", { role: "participant", affiliation: "none" });
+    assert.deepEqual(await roomEvents(a, seq), [{ room: ROOM, kind: "nick-changed", nick: "juliet", newNick: "capulet" }]);
+    assert.deepEqual(await nicks(a), ["benvolio", "capulet"]);
+  });
+
+  it("a change of the account's own role or affiliation (self-presence, 110) is a role-changed event and shows in the room", async () => {
+    const a = await env.account("laurence");
+    await join(a, "laurence", { others: ["juliet"] });
+    const seq = await lastSeq(a);
+    // §8.4 (voice revoked): the room presents the account again, as a visitor.
+    await roomSays(a, "laurence", { role: "visitor", affiliation: "none" }, [110]);
+    // §9.3 (membership granted): the same role, another affiliation.
+    await roomSays(a, "laurence", { role: "visitor", affiliation: "member" }, [110]);
+    // The same presence again (a presence update): nothing changed, no event.
+    await roomSays(a, "laurence", { role: "visitor", affiliation: "member" }, [110]);
+    assert.deepEqual(await roomEvents(a, seq), [
+      { room: ROOM, kind: "role-changed", nick: "laurence", role: "visitor", affiliation: "none", self: true },
+      { room: ROOM, kind: "role-changed", nick: "laurence", role: "visitor", affiliation: "member", self: true },
+    ]);
+    const view = await rooms.get(a.ref, ROOM);
+    assert.deepEqual({ role: view.role, affiliation: view.affiliation }, { role: "visitor", affiliation: "member" });
+  });
+
+  it("an invalid nick stored before nicks were checked is not rejoined: it would break the link (the join fails instead)", async () => {
+    const a = await env.account("paris");
+    await join(a, "paris");
+    await env.db.pool.query("UPDATE room SET nick = $2 WHERE account_id = $1", [a.id, "pa\uFFFEris"]);
+    env.out.reset();
+    await rooms.rejoin();
+    await env.flush();
+    assert.deepEqual(
+      env.out.sent.filter((s) => s.kind === "muc-join" && s.to.startsWith(ROOM) && s.from.startsWith(a.jid)),
+      [],
+      "no join presence with the invalid nick",
+    );
+    assert.equal((await env.db.prisma.room.findFirstOrThrow({ where: { accountId: a.id } })).status, "failed");
+    assert.deepEqual((await roomEvents(a)).at(-1), { room: ROOM, kind: "join-failed", nick: "pa\uFFFEris", error: { type: "modify", condition: "jid-malformed" } });
+  });
+});
