@@ -3008,7 +3008,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** @description The account's nick in the room */
+                        /** @description The account's nick in the room: an RFC 7622 resourcepart, used prepared (otherwise 400 invalid-jid) */
                         nick: string;
                         password?: string;
                         /** @description What history the room sends on this join (XEP-0045 §7.2.15) */

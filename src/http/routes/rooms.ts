@@ -8,7 +8,7 @@ import { problemResponses, xmlText } from "../schemas.js";
 
 const tags = ["rooms"];
 const RoomParam = Type.Object({ room: Type.String({ minLength: 3, maxLength: 3071, description: "The room's bare JID, e.g. lobby@conference.example.com" }) });
-const Nick = Type.String({ minLength: 1, maxLength: 1023, pattern: "^[^\\u0000-\\u001F\\u007F]+$", description: "The account's nick in the room" });
+const Nick = Type.String({ minLength: 1, maxLength: 1023, pattern: "^[^\\u0000-\\u001F\\u007F]+$", description: "The account's nick in the room: an RFC 7622 resourcepart, used prepared (otherwise 400 invalid-jid)" });
 const Occupant = Type.Object({ nick: Type.String(), role: Type.String(), affiliation: Type.String(), jid: Type.Union([Type.String(), Type.Null()]) });
 const RoomView = Type.Object({
   room: Type.String(),
