@@ -15,6 +15,9 @@ function texts(name: string, value: LangText | null | undefined): Element[] {
   return langTexts(value).map(([lang, text]) => xml(name, lang === null ? {} : { "xml:lang": lang }, text));
 }
 
+/** XEP-0359 §4: every message we send names itself with an origin-id (its stanza id). */
+const originId = (id: string): Element => xml("origin-id", { xmlns: NS.sid, id });
+
 /**
  * RFC 6121 §5.2: a message stanza. The stanza id and the XEP-0359 origin-id are both the
  * message's own id, so a resend after a crash carries the same ids and receivers can drop it.
@@ -34,7 +37,7 @@ function message(m: OutboundMessage): Element {
     markable(m) ? xml("markable", { xmlns: NS.markers }) : null,
     ...replyElements(m),
     ...(ext.attachments ?? []).flatMap(attachmentElements),
-    xml("origin-id", { xmlns: NS.sid, id: m.id }),
+    originId(m.id),
   );
 }
 
@@ -139,7 +142,7 @@ function presence(from: string, to: string, type: string | null, p: PresenceCont
 /** A message that changes an earlier one; `<store/>` (XEP-0334) so archives keep it. */
 function messageAction(from: string, to: string, id: string, a: MessageAction): Element {
   const store = xml("store", { xmlns: NS.hints });
-  const origin = xml("origin-id", { xmlns: NS.sid, id });
+  const origin = originId(id);
   const attrs = { from, to, type: "chat", id };
   switch (a.kind) {
     // XEP-0308 §3: a new message with the whole new text, naming the original.
@@ -159,9 +162,9 @@ function messageAction(from: string, to: string, id: string, a: MessageAction): 
     // XEP-0444 §3: the sender's complete set; an empty <reactions/> removes it.
     case "reactions":
       return xml("message", attrs, xml("reactions", { xmlns: NS.reactions, id: a.ref }, ...a.emojis.map((e) => xml("reaction", {}, e))), store, origin);
-    // XEP-0333 §4: a marker carries only the marker.
+    // XEP-0333 §4: a marker carries only the marker (and, as every message we send, its origin-id).
     case "displayed":
-      return xml("message", attrs, xml("displayed", { xmlns: NS.markers, id: a.ref }), store);
+      return xml("message", attrs, xml("displayed", { xmlns: NS.markers, id: a.ref }), store, origin);
   }
 }
 
@@ -178,7 +181,7 @@ export function render(s: Stanza): Element {
       return xml("presence", { from: s.from, to: s.to, type: s.type });
     // XEP-0184 §5: the receipt answering a message that asked for one.
     case "receipt":
-      return xml("message", { from: s.from, to: s.to, id: s.stanzaId }, xml("received", { xmlns: NS.receipts, id: s.id }));
+      return xml("message", { from: s.from, to: s.to, id: s.stanzaId }, xml("received", { xmlns: NS.receipts, id: s.id }), originId(s.stanzaId));
     case "error":
       return errorReply(s.replyTo.name, s.from, s.replyTo.from, s.replyTo.id, s.code, s.text);
     // XEP-0045 §7.2.1 (entering), §7.2.6 (password), §7.2.15 (history: only what we missed).
@@ -198,11 +201,11 @@ export function render(s: Stanza): Element {
       return xml("iq", { from: s.from, to: s.to, type: "set", id: s.id }, xml("query", { xmlns: NS.mucOwner }, xml("x", { xmlns: NS.xdata, type: "submit" })));
     // XEP-0045 §8.1: a groupchat message with only a <subject/>.
     case "muc-subject":
-      return xml("message", { from: s.from, to: s.to, type: "groupchat", id: s.id }, xml("subject", {}, s.subject));
+      return xml("message", { from: s.from, to: s.to, type: "groupchat", id: s.id }, xml("subject", {}, s.subject), originId(s.id));
     case "message-action":
       return messageAction(s.from, s.to, s.id, s.action);
     // XEP-0045 §7.8.2: a mediated invitation goes to the room, which relays it.
     case "muc-invite":
-      return xml("message", { from: s.from, to: s.to, id: s.id }, xml("x", { xmlns: NS.mucUser }, xml("invite", { to: s.invitee }, s.reason ? xml("reason", {}, s.reason) : null)));
+      return xml("message", { from: s.from, to: s.to, id: s.id }, xml("x", { xmlns: NS.mucUser }, xml("invite", { to: s.invitee }, s.reason ? xml("reason", {}, s.reason) : null)), originId(s.id));
   }
 }

@@ -43,6 +43,26 @@ describe("renderText", () => {
     });
   }
 
+  it("stamps every message it sends with an origin-id that is its id (XEP-0359 §4)", () => {
+    const from = "romeo@gw.localhost/phone";
+    const to = "juliet@localhost";
+    const messages: Stanza[] = [
+      { kind: "message", ...base, body: "hi" },
+      { kind: "receipt", from, to, id: "their-id", stanzaId: "r-1" },
+      { kind: "muc-subject", from, to: "lobby@conference.localhost", id: "s-1", subject: "Verona" },
+      { kind: "muc-invite", from, to: "lobby@conference.localhost", id: "i-1", invitee: to, reason: null },
+      ...(["displayed", "retract"] as const).map((kind, i): Stanza => ({ kind: "message-action", from, to, id: `a-${i}`, action: { kind, ref: "m-1" } })),
+      { kind: "message-action", from, to, id: "a-2", action: { kind: "replace", ref: "m-1", body: "fixed", lang: null } },
+      { kind: "message-action", from, to, id: "a-3", action: { kind: "reactions", ref: "m-1", emojis: ["👍"] } },
+    ];
+    for (const m of messages) {
+      const el = render(m);
+      assert.equal(el.name, "message", m.kind);
+      assert.ok(el.attrs.id, `${m.kind}: an id`);
+      assert.equal(el.getChild("origin-id", "urn:xmpp:sid:0")?.attrs.id, el.attrs.id, `${m.kind}: ${el.toString()}`);
+    }
+  });
+
   it("renders other stanzas through the element tree", () => {
     const s = { kind: "subscription" as const, from: "romeo@gw.localhost", to: "juliet@localhost", type: "subscribe" as const };
     assert.equal(renderText(s), `<presence from="romeo@gw.localhost" to="juliet@localhost" type="subscribe"/>`);
