@@ -6,9 +6,11 @@ import type { MessageRecord } from "../domain/views.js";
 
 /**
  * Keeps `conversation` (GET /v1/conversations) up to date in the statement that inserts messages:
- * the latest message of each conversation the rows of CTE `rows` (account_id, peer, seq) belong
- * to, and for inbound rows the unread count. Rows are locked in key order (no deadlock between
- * concurrent inserts).
+ * the latest message of each conversation the rows of `rows` (a CTE or subquery with account_id,
+ * peer, seq) belong to, and for inbound rows the unread count. Rows are locked in key order (no
+ * deadlock between concurrent inserts). The outbound insert passes only messages that say
+ * something: a chat state alone (XEP-0085 typing) is not a conversation's latest message, as an
+ * inbound one is not even stored.
  */
 export const touchConversations = (rows: string, inbound: boolean) =>
   `INSERT INTO conversation (account_id, peer, last_seq, unread, updated_at)

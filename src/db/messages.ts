@@ -191,11 +191,12 @@ export class Messages {
          FROM ${u.from}
          ORDER BY u.n
          ON CONFLICT DO NOTHING
-         RETURNING id::text, created_at, account_id, peer, seq
+         RETURNING id::text, created_at, account_id, peer, seq,
+           body IS NOT NULL OR subject IS NOT NULL OR ext->'attachments' IS NOT NULL AS content
        ), queue AS (
          INSERT INTO message_queue (seq, message_id) SELECT seq, id::uuid FROM ins
        ), conv AS (
-         ${touchConversations("ins", false)}
+         ${touchConversations("(SELECT * FROM ins WHERE content) AS said", false)}
        )
        SELECT id, created_at, NULL::int AS queued, NULL::bool AS outbox FROM ins
        UNION ALL

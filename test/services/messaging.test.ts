@@ -16,6 +16,7 @@ import { Blocklists } from "../../src/db/blocklist.js";
 import { FakeOutbound } from "./fake-port.js";
 import { appError, setup, teardown, waitFor, type Env, type TestAccount } from "./setup.js";
 import { statusSql } from "../../src/db/message-status.js";
+import { listConversations } from "../../src/db/conversations.js";
 
 const TO = "juliet@example.net";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -222,6 +223,31 @@ describe("Messaging + Delivery", () => {
     await env.flush();
     assert.deepEqual(env.out.sent.map(tag), expected);
     assert.equal(env.out.writes, 2, "two batches");
+  });
+
+  it("a chat state alone goes out but is not a conversation's latest message (a typing notification moves nothing)", async () => {
+    const a = await env.account("romeo");
+    const said = await messaging.send(a, null, { to: TO, body: "hi" }, null);
+    await messaging.send(a, null, { to: TO, state: "composing" }, null);
+    const typingOnly = await messaging.send(a, null, { to: "nurse@example.net", state: "paused" }, null);
+    const attached = await messaging.send(a, null, { to: "nurse@example.net", attachments: [{ url: "https://files.example/rose.jpg" }] }, null);
+    await env.flush();
+    assert.deepEqual(
+      env.out.sent.map((m) => (m.kind === "message" ? [m.to, m.body ?? null, m.state ?? null] : m.kind)),
+      [
+        [TO, "hi", null],
+        [TO, null, "composing"],
+        ["nurse@example.net", null, "paused"],
+        ["nurse@example.net", null, null],
+      ],
+      "all four went out",
+    );
+    const conversations = await listConversations(env.db.prisma, a.id, null, 10);
+    const latest = new Map(conversations.map((c) => [c.peer, c.last]));
+    assert.equal(latest.get(TO)?.id, said.id, "the typing notification is not the latest message");
+    assert.equal(latest.get("nurse@example.net")?.id, attached.id, "an attachment says something: it is the latest");
+    assert.equal(conversations.length, 2);
+    assert.equal((await messaging.get(a, typingOnly.id)).status, "sent", "the chat state is still a message one can ask about");
   });
 
   describe("idempotency", () => {
