@@ -131,10 +131,15 @@ function fileSharing(el: Element, attachments: Attachment[]): void {
   else attachments.push({ url, ...meta });
 }
 
-/** XEP-0045 §7.8.2 (from the room: <x muc#user><invite from/></x>) or XEP-0249 (<x jabber:x:conference jid/>). */
+/**
+ * XEP-0045 §7.8.2 (from the room: <x muc#user><invite from/></x>) or XEP-0249 (<x jabber:x:conference jid/>).
+ * An error is no invitation: a room that refuses the account's own mediated invitation may send it
+ * back with its payload (<invite to/>, RFC 6120 §8.3.1), which must not read as one received.
+ */
 function invitation(stanza: Element): RoomInvitation | null {
+  if (stanza.attrs.type === "error") return null;
   const invite = stanza.getChild("x", NS.mucUser)?.getChild("invite");
-  if (invite && stanza.attrs.from) {
+  if (invite && stanza.attrs.from && invite.attrs.from) {
     const x = stanza.getChild("x", NS.mucUser)!;
     return { room: stanza.attrs.from, from: invite.attrs.from ?? "", reason: invite.getChildText("reason"), password: x.getChildText("password"), via: "mediated" };
   }
