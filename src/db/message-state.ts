@@ -19,12 +19,13 @@ export interface MessageState {
   stanzaId: string | null;
   ext: unknown;
   retractedAt: Date | null;
+  editedAt: Date | null;
   createdAt: Date;
   status: string;
 }
 
 const STATE = `id::text, account_id AS "accountId", direction, peer, "from", "to", type, body, stanza_id AS "stanzaId", ext,
-  retracted_at AS "retractedAt", created_at AS "createdAt", ${statusSql("message")} AS status`;
+  retracted_at AS "retractedAt", edited_at AS "editedAt", created_at AS "createdAt", ${statusSql("message")} AS status`;
 
 /** One of the account's messages, locked for the change (null: no such message of the account's). */
 export async function lockMessage(tx: AnyTx, accountId: number, id: string): Promise<MessageState | null> {

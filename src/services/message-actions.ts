@@ -12,7 +12,7 @@ import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { event } from "../domain/events.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
-import { isMessageId, type LangText } from "../domain/message.js";
+import { canonicalJson, isMessageId, type LangText } from "../domain/message.js";
 import type { MessageExt } from "../domain/message-features.js";
 import { validReactions, wireId, MAX_REACTIONS } from "../domain/message-features.js";
 import type { MessageAction, Stanza } from "../domain/stanza.js";
@@ -35,16 +35,22 @@ export class MessageActions {
     private readonly blocked: (accountId: number, jid: string) => Promise<boolean> = async () => false,
   ) {}
 
-  /** POST /v1/messages with `replace`: the account's own message gets a new text. */
-  async correct(account: Account, resource: string | null, originalId: string, c: Correction): Promise<{ id: string; status: "queued" | "sent"; createdAt: Date }> {
+  /**
+   * POST /v1/messages with `replace`: the account's own message gets a new text. A correction to
+   * the text a correction already gave it is a retry (the client did not hear the first answer):
+   * answered the same, `replayed`, and nothing is sent again.
+   */
+  async correct(account: Account, resource: string | null, originalId: string, c: Correction): Promise<{ id: string; status: "queued" | "sent"; createdAt: Date; replayed: boolean }> {
     const to = parseJid(c.to);
     if (!to) throw new AppError("invalid-jid", `to: "${c.to}" is not a valid JID (RFC 7622)`, { field: "body.to" });
     return this.change(account, originalId, async (tx, m, send) => {
       // XEP-0308 §4: only the sender corrects, and only a message of this conversation.
       if (m.direction !== "out" || m.peer !== jidToString(bare(to)) || m.retractedAt || m.type === "groupchat") throw notFound(originalId, "a message this account sent to body.to");
+      const answer = { id: m.id, status: m.status === "queued" || m.status === "written" ? ("queued" as const) : ("sent" as const), createdAt: m.createdAt };
+      if (m.editedAt !== null && canonicalJson(m.body) === canonicalJson(c.body)) return { ...answer, replayed: true };
       await correctBody(tx, m.id, c.body);
       await send(account.id, [this.action(account, resource, m, { kind: "replace", ref: m.id, body: c.body, lang: c.lang })]);
-      return { id: m.id, status: m.status === "queued" || m.status === "written" ? "queued" : "sent", createdAt: m.createdAt };
+      return { ...answer, replayed: false };
     });
   }
 

@@ -350,6 +350,22 @@ for (const kind of KINDS) {
         "one message, corrected: no new message per correction",
       );
 
+      // The client retries the last correction (it did not hear the 202): the same answer, and
+      // nothing goes out again. Proven by a message sent after it arriving with no correction before it.
+      mark = juliet.stanzas.length;
+      const retried = await r.call("POST", "/v1/messages", { to: `${JULIET}/balcony`, body: "I love thee most", replace: original });
+      assert.equal(retried.status, 202, retried.text);
+      assert.deepEqual(retried.body, again.body);
+      assert.equal(retried.headers.get("idempotent-replayed"), "true");
+      const afterRetry = await r.send({ to: JULIET, body: "after the retried correction" });
+      await arrived(juliet, r, afterRetry);
+      assert.deepEqual(
+        juliet.stanzas.slice(mark).filter((s) => s.getChild("replace", NS.correct)).map((s) => s.toString()),
+        [],
+        "the retried correction was not sent again",
+      );
+      assert.ok(Date.parse((await r.view(original)).edited!) === Date.parse(after2.edited!), "edited is still the last real correction's time");
+
       // Not the account's own outbound message of this conversation: refused, nothing sent or changed.
       const theirs = await inbound(juliet, r, "my bounty is as boundless as the sea");
       const toNurse = await r.send({ to: NURSE, body: "to the nurse, uncorrected" });

@@ -41,6 +41,7 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         if (body.replace !== undefined) {
           if (body.body === undefined) throw new AppError("validation-failed", "body: a correction (replace) carries the new body", { field: "body.body" });
           const c = await gw.messageActions.correct(account, requestedResource(req), body.replace, { to: body.to, body: body.body, lang: body.lang ?? null });
+          if (c.replayed) reply.header("idempotent-replayed", "true");
           return reply.code(202).send({ id: c.id, status: c.status, createdAt: c.createdAt.toISOString() });
         }
         const r = await gw.messaging.send(account, requestedResource(req), body, req.headers["idempotency-key"] ?? null);
