@@ -2,7 +2,7 @@
 // sessions' own presence. All functions take the caller's transaction: roster changes,
 // their events and the version bump commit together.
 import type pg from "pg";
-import type { Prisma } from "./generated/client.js";
+import { Prisma } from "./generated/client.js";
 import type { ItemState, Subscription } from "../domain/subscription.js";
 import type { LangText } from "../domain/message.js";
 import type { RosterRecord } from "../domain/views.js";
@@ -181,7 +181,8 @@ export async function setContactPresence(tx: Tx, accountId: number, jid: string,
     await tx.contactPresence.deleteMany({ where: { accountId, jid, resource } });
     return;
   }
-  const data = { show: p.show, status: p.status ?? undefined, priority: p.priority };
+  // A presence without a status clears the one before it (undefined would leave it as it was).
+  const data = { show: p.show, status: p.status ?? Prisma.DbNull, priority: p.priority };
   await tx.contactPresence.upsert({ where: { accountId_jid_resource: { accountId, jid, resource } }, create: { accountId, jid, resource, ...data }, update: data });
 }
 

@@ -252,6 +252,13 @@ describe("Inbound service", () => {
         [{ jid: "juliet@example.net", resources: [["balcony", "dnd", 1]] }],
       );
       assert.deepEqual(await sent(), []);
+      // Her next presence says no status and no show: what is stored says the same (RFC 6121 §4.7.2).
+      await feed(inboundPresence(JULIET, a.jid, "available", { show: "away", status: "In a meeting", priority: 1 }));
+      await feed(inboundPresence(JULIET, a.jid, "available"));
+      assert.deepEqual(
+        (await presence.contacts(a.id)).map((c) => c.resources.map((r) => [r.resource, r.show, r.status, r.priority])),
+        [[["balcony", null, null, 0]]],
+      );
     });
 
     it("unavailable from the contact's bare JID (a probe's answer, §4.3.2) ends every stored resource, each with an unavailable event", async () => {
