@@ -93,6 +93,14 @@ export function requestedResource(req: FastifyRequest, fromQuery?: string): stri
   return resourcepart(raw, field);
 }
 
+/**
+ * preValidation of a route whose body fields are all optional: no body at all is an empty one.
+ * (Fastify validates a missing body as null, which no object schema takes.)
+ */
+export async function bodyOptional(req: FastifyRequest): Promise<void> {
+  req.body ??= {};
+}
+
 /** A resourcepart from the request, prepared per RFC 7622 §3.4; 400 naming `field` when it is not one. */
 export function resourcepart(raw: string, field: string): string {
   const resource = prepareResourcepart(raw);

@@ -224,6 +224,18 @@ for (const kind of KINDS) {
       await waitFor(async () => ["none", undefined].includes((await userRoster(juliet)).get(r.jid)?.subscription), 5000, "juliet: none");
     });
 
+    it("PUT /v1/presence with no body at all is available presence (every field is optional)", async () => {
+      const r = await account();
+      const put = await r.call("PUT", "/v1/presence");
+      assert.equal(put.status, 200, put.text);
+      assert.deepEqual(put.body, { resource: put.body.resource, type: "available", show: null, status: null, priority: 0 });
+      const sessions = await r.call("GET", "/v1/sessions");
+      assert.deepEqual(
+        sessions.body.items.map((s: { resource: string; available: boolean }) => [s.resource, s.available]),
+        [[put.body.resource, true]],
+      );
+    });
+
     it("unsubscribes from the contact (§3.3) and forgets the contact's presence", async () => {
       const r = await account();
       await r.call("POST", "/v1/roster/juliet@localhost/subscribe");

@@ -46,6 +46,10 @@ describe("stream tickets and the demo page", () => {
     assert.equal(minted.body.resource, "web");
     const ttl = Date.parse(minted.body.expiresAt) - Date.now();
     assert.ok(ttl > 110_000 && ttl <= 120_000, `expires in ${ttl} ms, asked 120 s`);
+    // No body at all: every field is optional, so a bare POST mints one of the default lifetime.
+    const bare = await gw.request("POST", "/v1/events/tickets", { token: gw.token(romeo) });
+    assert.equal(bare.status, 201, bare.text);
+    assert.match(bare.body.ticket, /^st_/);
 
     const s = await stream(`ticket=${encodeURIComponent(minted.body.ticket)}`);
     try {

@@ -6,7 +6,7 @@ import { AppError } from "../../domain/errors.js";
 import { EventItemSchema } from "../../domain/events.js";
 import { parseCursor } from "../../services/events.js";
 import { TICKET_TTL } from "../../services/stream-tickets.js";
-import { callerAccount, principal, requestedResource, type Gateway } from "../context.js";
+import { bodyOptional, callerAccount, principal, requestedResource, type Gateway } from "../context.js";
 import { EventsQuery, problemResponses, pageLimit } from "../schemas.js";
 import client from "prom-client";
 import Negotiator from "negotiator";
@@ -82,11 +82,12 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     app.post(
       "/v1/events/tickets",
       {
+        preValidation: bodyOptional,
         schema: {
           tags: ["events"],
           summary: "A short-lived ticket for GET /v1/events?ticket= (EventSource cannot send Authorization)",
           description: "The ticket opens event streams of the caller's account and session (the Balcony-Resource header or the token's resource claim) and nothing else. It may be used again until it expires (EventSource reconnects with the same URL), and never outlives the token.",
-          body: Type.Optional(Type.Object({ ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: TICKET_TTL.max, default: TICKET_TTL.default })) }, { additionalProperties: false })),
+          body: Type.Object({ ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: TICKET_TTL.max, default: TICKET_TTL.default })) }, { additionalProperties: false }),
           response: {
             201: Type.Object({
               ticket: Type.String(),
@@ -101,7 +102,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       async (req, reply) => {
         const account = await callerAccount(gw, req);
         const resource = requestedResource(req);
-        const minted = await gw.tickets.mint(account, resource, req.body?.ttlSeconds ?? TICKET_TTL.default, principal(req).exp);
+        const minted = await gw.tickets.mint(account, resource, req.body.ttlSeconds ?? TICKET_TTL.default, principal(req).exp);
         return reply.code(201).send({ ticket: minted.ticket, expiresAt: minted.expiresAt.toISOString(), jid: gw.accounts.jid(account.localpart), resource });
       },
     );

@@ -3,7 +3,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { LangText } from "../../domain/message.js";
-import { callerAccount, requestedResource, type Gateway } from "../context.js";
+import { bodyOptional, callerAccount, requestedResource, type Gateway } from "../context.js";
 import { langText, problemResponses, xmlText } from "../schemas.js";
 
 const SHOW = Type.Union([Type.Literal("away"), Type.Literal("chat"), Type.Literal("dnd"), Type.Literal("xa")]);
@@ -23,6 +23,8 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     app.put(
       "/v1/presence",
       {
+        // Every field is optional, so is the body: a PUT with none is available presence.
+        preValidation: bodyOptional,
         schema: {
           tags: ["presence"],
           summary: "Set the calling session's presence (session: Balcony-Resource header, token resource claim, or ?resource=)",
