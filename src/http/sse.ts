@@ -35,6 +35,15 @@ interface OpenStream {
  */
 const SLICES = 16;
 
+/**
+ * The shared timer's period: a round of SLICES ticks ends a little before the heartbeat interval,
+ * since timers fire late but never early, and a stream must hear from us at least every interval
+ * (API.md: "at least every 15 s").
+ */
+export function tickMs(heartbeatMs: number): number {
+  return Math.max(1, Math.floor((heartbeatMs - Math.min(500, heartbeatMs / 10)) / SLICES));
+}
+
 export const HEARTBEAT = ": heartbeat\n\n";
 /** The heartbeat as one HTTP/1.1 chunk (RFC 9112 §7.1): what `res.write(HEARTBEAT)` puts on a chunked response. */
 export const HEARTBEAT_CHUNK = Buffer.from(`${Buffer.byteLength(HEARTBEAT).toString(16)}\r\n${HEARTBEAT}\r\n`);
@@ -129,7 +138,7 @@ export class SseStreams {
     this.slices[s.slice]!.add(s);
     this.opts.onOpen();
     if (!this.timer) {
-      this.timer = setInterval(() => this.tick(), this.opts.heartbeatMs / SLICES);
+      this.timer = setInterval(() => this.tick(), tickMs(this.opts.heartbeatMs));
       this.timer.unref();
     }
     if (follower.resync) res.write(frame(follower.resync));
