@@ -12,7 +12,7 @@ import { LinkLease } from "./db/lease.js";
 import { Notifications, CHANNELS } from "./db/notify.js";
 import { Messages } from "./db/messages.js";
 import { migrate } from "./db/migrate.js";
-import { Sessions } from "./db/sessions.js";
+import { onSessionEnded, Sessions } from "./db/sessions.js";
 import { buildApp } from "./http/app.js";
 import { Auth } from "./http/auth.js";
 import { StreamTickets } from "./services/stream-tickets.js";
@@ -117,6 +117,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   redis?.on("error", (err: Error) => logger.warn({ err: err.message }, "redis error"));
   const streamCap = redis ? new RedisStreamSlots(redis, config.maxStreamsPerAccount, 3 * config.sseHeartbeatMs, (o, m) => logger.warn(o, m)) : new StreamSlots(config.maxStreamsPerAccount);
   const events = new EventFeed(db, sessions, notifier, delivery, streamCap, domain);
+  onSessionEnded(notifications, (accountId, resource) => events.endStreams(accountId, resource));
 
   // Webhooks: endpoints managed over HTTP, delivered from the event log by whichever instance leases each endpoint.
   const webhookStore = new WebhookStore(db.pool);

@@ -15,6 +15,8 @@ export const CHANNELS = {
   webhooks: "balcony_webhooks",
   /** A cached row changed; payload: what to forget, e.g. "account:romeo". */
   cache: "balcony_cache",
+  /** A session was ended (DELETE /v1/sessions/{resource}); payload: JSON [account id, resource]. */
+  sessions: "balcony_sessions",
 } as const;
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 

@@ -4,6 +4,7 @@ import type { LangText } from "../domain/message.js";
 import type pg from "pg";
 import { retryConflicts, type Db, type Tx } from "./client.js";
 import { Prisma } from "./generated/client.js";
+import { CHANNELS, notify, type Notifications } from "./notify.js";
 
 export interface PresenceFields {
   available: boolean;
@@ -171,10 +172,14 @@ export class Sessions {
     });
   }
 
-  /** Ends a session; returns whether it was available (null when there was none). */
+  /**
+   * Ends a session; returns whether it was available (null when there was none). Every instance
+   * hears of it on commit (onSessionEnded), and ends the session's open streams.
+   */
   async end(tx: Tx, accountId: number, resource: string): Promise<{ available: boolean } | null> {
     const rows = await tx.$queryRaw<{ available: boolean }[]>`
       DELETE FROM session WHERE account_id = ${accountId} AND resource = ${resource} RETURNING available`;
+    if (rows[0]) await notify(tx, CHANNELS.sessions, JSON.stringify([accountId, resource]));
     return rows[0] ?? null;
   }
 
@@ -198,4 +203,14 @@ export class Sessions {
     const rows = await this.db.session.findMany({ where: { available: true }, distinct: ["accountId"], select: { accountId: true, account: { select: { localpart: true } } } });
     return rows.map((r) => ({ id: r.accountId, localpart: r.account.localpart }));
   }
+}
+
+/** Calls `fn` on every instance when a session was ended (Sessions.end), after its commit. */
+export function onSessionEnded(notifications: Notifications, fn: (accountId: number, resource: string) => void): void {
+  notifications.on(CHANNELS.sessions, (payload) => {
+    // null: the listener reconnected. An ending missed meanwhile leaves its streams open until they close.
+    if (!payload) return;
+    const [accountId, resource] = JSON.parse(payload) as [number, string];
+    fn(accountId, resource);
+  });
 }

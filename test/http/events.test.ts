@@ -177,6 +177,23 @@ for (const kind of KINDS) {
       await laptop.close();
     });
 
+    it("DELETE /v1/sessions/{resource} ends that session's open streams, and only those", async () => {
+      await gw.createAccount("abraham");
+      const tok = gw.token("abraham");
+      const phone = [await gw.sse("/v1/events?resource=phone", tok), await gw.sse("/v1/events?resource=phone", tok)];
+      const laptop = await gw.sse("/v1/events?resource=laptop", tok);
+      await waitFor(async () => (await gw.request("GET", "/v1/sessions", { token: tok })).body.items.length === 2, 5000, "two sessions");
+      assert.equal((await gw.request("DELETE", "/v1/sessions/phone", { token: tok })).status, 204);
+      await waitFor(() => phone.every((s) => s.closed), 5000, "the phone session's two streams end");
+      // The laptop's stream goes on: a message sent after the ending reaches it.
+      await say(`abraham@${gw.domain}`, "after the ending");
+      await laptop.waitFor((ev) => ev.some((e) => bodyOf(e) === "after the ending"), 5000, "laptop: still live");
+      assert.equal(laptop.closed, false);
+      const sessions = (await gw.request("GET", "/v1/sessions", { token: tok })).body.items.map((x: { resource: string }) => x.resource);
+      assert.deepEqual(sessions, ["laptop"], "the ended session did not come back with its streams' close");
+      await laptop.close();
+    });
+
     it("serves the same log as JSON pages for pollers", async () => {
       await gw.createAccount("friar");
       const tok = gw.token("friar");

@@ -125,6 +125,31 @@ describe("several instances behind HAProxy (Prosody, XMPP_LINK_MODE=single)", ()
       console.log(`[instances e] delete on ${g1!.name}; ${seen.join(", ")}`);
     }));
 
+  it("(e2) ending a session on one instance ends its streams held on the others", () =>
+    withReport(bed, "e2-session-end", async () => {
+      await ready();
+      const local = uniq("e2");
+      const token = await createAccount(bed.lb, local);
+      const [g1, g2, g3] = bed.cluster.instances;
+      const auth = { authorization: `Bearer ${token}` };
+      const onG2 = await SseClient.open(`${g2!.url}/v1/events?resource=phone`, auth);
+      const onG3 = await SseClient.open(`${g3!.url}/v1/events?resource=phone`, auth);
+      const other = await SseClient.open(`${g3!.url}/v1/events?resource=laptop`, auth);
+      try {
+        assert.equal((await api(g1!.url, "DELETE", "/v1/sessions/phone", { token })).status, 204);
+        const endedAt = Date.now();
+        for (;;) {
+          if (onG2.closed && onG3.closed) break;
+          assert.ok(Date.now() - endedAt < 5000, `5 s after the ending on ${g1!.name}: ${g2!.name}'s stream ${onG2.closed ? "ended" : "open"}, ${g3!.name}'s ${onG3.closed ? "ended" : "open"}`);
+          await sleep(10);
+        }
+        console.log(`[instances e2] session ended on ${g1!.name}; its streams on ${g2!.name} and ${g3!.name} ended after ${Date.now() - endedAt} ms`);
+        assert.equal(other.closed, false, "another session's stream on the same instance goes on");
+      } finally {
+        await Promise.all([onG2, onG3, other].map((s) => s.close()));
+      }
+    }));
+
   for (const role of ["holder", "standby"] as const) {
     it(`(b) a stream through the balancer on the ${role} survives its SIGKILL; resumed with Last-Event-ID it misses nothing`, () =>
       withReport(bed, `b-stream-${role}`, async () => {
