@@ -150,6 +150,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const tickets = new StreamTickets(db);
   const janitor = setInterval(() => {
     void purgeEvents(db.prisma, new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
+    void sessions.purgeStale(new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
     void messages.releaseExpiredKeys().catch(() => undefined);
     void webhookStore.purgeDeliveries(new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
     void tickets.purgeExpired().catch(() => undefined);

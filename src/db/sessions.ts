@@ -198,6 +198,15 @@ export class Sessions {
       RETURNING s.account_id, s.resource, a.localpart`;
   }
 
+  /**
+   * Forgets sessions that are gone for good: unavailable, no stream open, and not seen since
+   * `olderThan` (the event retention: a stream resuming such a session would get a resync anyway).
+   * Every stream opened without a resource makes a session; without this they piled up forever.
+   */
+  async purgeStale(olderThan: Date): Promise<number> {
+    return this.db.$executeRaw`DELETE FROM session WHERE NOT available AND streams = 0 AND last_seen_at < ${olderThan}`;
+  }
+
   /** Accounts with at least one available session. */
   async accountsAvailable(): Promise<{ id: number; localpart: string }[]> {
     const rows = await this.db.session.findMany({ where: { available: true }, distinct: ["accountId"], select: { accountId: true, account: { select: { localpart: true } } } });

@@ -1,4 +1,5 @@
-// Session liveness (Sessions.touchMany, once per heartbeat for every session with an open stream):
+// Sessions in PostgreSQL: the purge of those gone for good (Sessions.purgeStale), and liveness
+// (Sessions.touchMany, once per heartbeat for every session with an open stream):
 // with room left on each page (migration 20261202130000) the update is HOT, i.e. the new row
 // version stays on its page and no index entry is written. The test checks the room with one
 // heartbeat. The next ones also need the page to prune the versions the last one left dead, which
@@ -49,5 +50,23 @@ describe("session liveness writes", () => {
     // The heartbeat did write: every session records its cursor.
     const { rows } = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM session WHERE account_id = $1 AND delivered_seq = 1", [accountId]);
     assert.equal(Number(rows[0]!.n), SESSIONS);
+  });
+
+  it("purgeStale forgets sessions gone for good (unavailable, no stream, not seen since the cut), and only those", async () => {
+    const { rows } = await db.pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('purge') RETURNING id");
+    const id = rows[0]!.id;
+    // [resource, available, streams, last seen how many days ago]
+    const made: [string, boolean, number, number][] = [
+      ["gone", false, 0, 10],
+      ["recent", false, 0, 1],
+      ["available", true, 0, 10],
+      ["streaming", false, 1, 10],
+    ];
+    for (const [resource, available, streams, days] of made) {
+      await db.pool.query("INSERT INTO session (account_id, resource, available, streams, last_seen_at) VALUES ($1, $2, $3, $4, now() - make_interval(days => $5))", [id, resource, available, streams, days]);
+    }
+    assert.equal(await sessions.purgeStale(new Date(Date.now() - 7 * 24 * 3600_000)), 1);
+    const left = await db.pool.query<{ resource: string }>("SELECT resource FROM session WHERE account_id = $1 ORDER BY resource", [id]);
+    assert.deepEqual(left.rows.map((r) => r.resource), ["available", "recent", "streaming"]);
   });
 });
