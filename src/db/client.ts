@@ -137,8 +137,13 @@ export function autocommit(pool: pg.Pool): SqlTx {
 /** A JSON column's parameter for the unnest() bulk statements: SQL NULL for null or undefined. */
 export const jsonParam = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 
+/** A pg client inside a transaction, as the SqlTx the shared statements take. */
+export function asSqlTx(client: pg.PoolClient): SqlTx {
+  return { query: async <R>(text: string, values: unknown[], prepare = false) => (await client.query(queryConfig(text, values, prepare))).rows as R[] };
+}
+
 function sqlTransaction<T>(pool: pg.Pool, fn: (tx: SqlTx) => Promise<T>): Promise<T> {
-  return pgTransaction(pool, (client) => fn({ query: async <R>(text: string, values: unknown[], prepare = false) => (await client.query(queryConfig(text, values, prepare))).rows as R[] }));
+  return pgTransaction(pool, (client) => fn(asSqlTx(client)));
 }
 
 /**

@@ -8,7 +8,9 @@
 import type pg from "pg";
 import type { OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
-import { exec, pgTransaction, type AnyTx } from "./client.js";
+import { event } from "../domain/events.js";
+import { asSqlTx, exec, pgTransaction, type AnyTx } from "./client.js";
+import { appendEvents } from "./events.js";
 import { markSentCtes, queuedAhead, toOutbound } from "./messages.js";
 import { CHANNELS, notify } from "./notify.js";
 
@@ -60,7 +62,7 @@ export async function enqueue(tx: AnyTx, accountId: number | null, stanzas: read
 export interface DrainOutcome {
   /** Messages that can never be sent (malformed, over the stanza limit): failed with `error`. */
   failed: string[];
-  error: object;
+  error: { type: string; condition: string; text?: string };
   /** Outbox rows done with (confirmed, or refused and dropped). */
   done: number[];
 }
@@ -123,7 +125,12 @@ export async function drainOnce(
     // src/db/message-status.ts), failed or no longer sendable.
     await dequeue(client, [...unsendable, ...rows.filter((q) => q.message).map((q) => q.seq)]);
     if (outcome.failed.length) {
-      await client.query(`UPDATE message SET status = 'failed', error = $2::jsonb, updated_at = now() WHERE id = ANY($1::uuid[])`, [outcome.failed, JSON.stringify(outcome.error)]);
+      const { rows: failed } = await client.query<{ id: string; account_id: number }>(
+        `UPDATE message SET status = 'failed', error = $2::jsonb, updated_at = now() WHERE id = ANY($1::uuid[]) RETURNING id::text, account_id`,
+        [outcome.failed, JSON.stringify(outcome.error)],
+      );
+      // A delivery failure is a change the account hears about (API.md "Model"), as an error stanza's is.
+      await appendEvents(asSqlTx(client), failed.map((m) => ({ accountId: m.account_id, ...event("message-status", { id: m.id, status: "failed", error: outcome.error }) })));
     }
     if (outcome.done.length) await client.query({ name: "outbox-done", text: "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", values: [outcome.done] });
     return { claimed: rows.length + unsendable.length, more };

@@ -419,6 +419,11 @@ describe("Messaging + Delivery", () => {
     assert.deepEqual(failed.error, { type: "modify", condition: "policy-violation", text: "not sendable: malformed or over MAX_STANZA_BYTES" });
     assert.equal(await status(a, small1.id), "sent");
     assert.equal(await status(a, small2.id), "sent");
+    // The account hears of the failure as of any other (API.md: delivery failures are events).
+    assert.deepEqual(
+      (await env.events(a.id)).filter((e) => e.type === "message-status").map((e) => e.data),
+      [{ id: big.id, status: "failed", error: failed.error }],
+    );
   });
 
   it("a fresh message the port refuses is marked failed, never sent", async () => {
