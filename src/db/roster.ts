@@ -36,8 +36,7 @@ function toRow(r: Prisma.RosterItemGetPayload<{ select: typeof select }>): Roste
   return { ...r, subscription: r.subscription as Subscription, ver: Number(r.ver) };
 }
 
-/** Serializes roster work of one account (taken first in every roster transaction). */
-/** Locks the account's row for the transaction; false when the account no longer exists. */
+/** Serializes roster work of one account (taken first in every roster transaction); false when the account no longer exists. */
 export async function lockAccount(tx: Tx, accountId: number): Promise<boolean> {
   const rows = await tx.$queryRaw<unknown[]>`SELECT id FROM account WHERE id = ${accountId} FOR UPDATE`;
   return rows.length > 0;
@@ -197,19 +196,14 @@ export async function clearContactPresence(tx: Tx, accountId: number, jid: strin
   return sql<ContactResource>(tx, "WITH d AS (DELETE FROM contact_presence WHERE account_id = $1 AND jid = $2 RETURNING jid, resource) SELECT * FROM d ORDER BY resource", [accountId, jid]);
 }
 
-/**
- * Deletes the stored presence a blocklist item covers, by XEP-0191 §3 matching as isBlocked does
- * (src/domain/blocking.ts): a full JID or domain/resource item that one resource, a bare JID every
- * resource, a domain every contact at it or at a subdomain. Returns what it deleted, in order.
- */
-export async function clearBlockedPresence(tx: Tx, accountId: number, item: string): Promise<ContactResource[]> {
-  return sql<ContactResource>(
-    tx,
-    `WITH d AS (DELETE FROM contact_presence c WHERE c.account_id = $1 AND (c.jid = $2 OR c.jid || '/' || c.resource = $2
-       OR split_part(c.jid, '@', -1) = $2 OR right(split_part(c.jid, '@', -1), length($2) + 1) = '.' || $2) RETURNING jid, resource)
-     SELECT * FROM d ORDER BY jid, resource`,
-    [accountId, item],
-  );
+/** Deletes these stored resources of the account's contacts. */
+export async function clearContactResources(tx: Tx, accountId: number, gone: readonly ContactResource[]): Promise<void> {
+  if (gone.length === 0) return;
+  await sql(tx, "DELETE FROM contact_presence c USING unnest($2::text[], $3::text[]) AS g(jid, resource) WHERE c.account_id = $1 AND c.jid = g.jid AND c.resource = g.resource", [
+    accountId,
+    gone.map((g) => g.jid),
+    gone.map((g) => g.resource),
+  ]);
 }
 
 export async function contactPresence(tx: Tx, accountId: number) {
