@@ -47,6 +47,7 @@ export interface NewInbound {
 }
 
 const IDEMPOTENCY_MS = 24 * 3600_000;
+const keyExpired = (prior: { createdAt: Date }): boolean => Date.now() - prior.createdAt.getTime() > IDEMPOTENCY_MS;
 
 /** What both directions' inserts bind of a message, in this order (see rowsFrom). */
 interface MessageRow {
@@ -148,6 +149,9 @@ export function toOutbound(r: Pick<Row, "id" | "from" | "to" | "type" | "body" |
   };
 }
 
+/** A message an idempotency key found, as an insert that met it reports it. */
+const found = (prior: Row): AcceptedMessage => ({ id: prior.id, status: prior.status, createdAt: prior.createdAt, created: false, requestHash: prior.requestHash, message: toOutbound(prior) });
+
 export class Messages {
   constructor(
     private readonly db: Db,
@@ -220,7 +224,7 @@ export class Messages {
       }
       const prior = existing.get(`${m.accountId}\u0000${m.idempotencyKey}`);
       if (!prior) throw new Error(`message ${m.id} was neither inserted nor found`);
-      if (Date.now() - prior.createdAt.getTime() > IDEMPOTENCY_MS) {
+      if (keyExpired(prior)) {
         // The key's 24 h are over: release it and accept the request as new.
         await this.db.message.updateMany({ where: { id: prior.id }, data: { idempotencyKey: null } });
         const [again] = await this.insertOutbound([m]);
@@ -228,7 +232,7 @@ export class Messages {
         results.push(again!);
         continue;
       }
-      results.push({ id: prior.id, status: prior.status, createdAt: prior.createdAt, created: false, requestHash: prior.requestHash, message: toOutbound(prior) });
+      results.push(found(prior));
     }
     // A row inserted by a second statement is not covered by the counts: report something ahead.
     return { results, queuedBefore: counts?.queued ?? null, otherBefore: (counts?.outbox ?? false) || unchecked };
@@ -237,8 +241,7 @@ export class Messages {
   /** The message an account sent under an idempotency key (within its 24 h), as an insert that found it reports it. */
   async byKey(m: NewOutbound): Promise<AcceptedMessage | null> {
     const prior = m.idempotencyKey === null ? undefined : (await this.findByKeys([m])).get(`${m.accountId}\u0000${m.idempotencyKey}`);
-    if (!prior || Date.now() - prior.createdAt.getTime() > IDEMPOTENCY_MS) return null;
-    return { id: prior.id, status: prior.status, createdAt: prior.createdAt, created: false, requestHash: prior.requestHash, message: toOutbound(prior) };
+    return prior && !keyExpired(prior) ? found(prior) : null;
   }
 
   private async findByKeys(items: NewOutbound[]): Promise<Map<string, Row>> {
