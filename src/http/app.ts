@@ -38,7 +38,6 @@ export function parseQuery(query: string): Record<string, unknown> {
   return params;
 }
 
-
 export interface AppOptions {
   logger?: Logger;
   logRequests?: boolean;

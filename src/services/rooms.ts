@@ -218,9 +218,12 @@ export class Rooms {
     const byAccount = new Map<number, Stanza[]>();
     // A nick stored before the API checked nicks (RFC 7622 §3.4) may not be sendable at all (U+FFFE
     // is not XML: the server drops the link): that join fails rather than being resent forever.
-    const unsendable = rows.filter((r) => !isOccupantNick(r.nick));
+    const unsendable: typeof rows = [];
     for (const r of rows) {
-      if (!isOccupantNick(r.nick)) continue;
+      if (!isOccupantNick(r.nick)) {
+        unsendable.push(r);
+        continue;
+      }
       const since = (r.lastMessageAt ?? r.joinedAt ?? new Date()).toISOString();
       const from = occupantJid(accountJid(r.localpart, this.domain));
       const list = byAccount.get(r.accountId) ?? [];
