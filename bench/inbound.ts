@@ -29,7 +29,7 @@ import { startXmppServer } from "../scripts/harness/xmpp-server.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
 import { cpuSnapshot, cpuSplit, formatCpu, formatWaits, type CpuContext, type CpuSplit } from "./lib/cpu.js";
 import { startGatewayProcess, api } from "./lib/gateway.js";
-import { armOverallTimeout, checkAborted, cleanup, disarmOverallTimeout, isAborting, onCleanup, reaper } from "./lib/lifecycle.js";
+import { armOverallTimeout, checkAborted, isAborting, onCleanup, printReport, reaper, runBench } from "./lib/lifecycle.js";
 import { bodyText, envOptions, intOption as intOptionOf, log, monoUs, sleep, stats, type LatencyStats } from "./lib/util.js";
 import { startReceiver, type Receiver, type Records } from "./inbound-receiver-client.js";
 import { Sender, type SendResult } from "./inbound-sender.js";
@@ -428,24 +428,7 @@ async function main(): Promise<Report> {
   };
 }
 
-let exitCode = 0;
-try {
-  const report = await main();
-  const text = formatReport(report);
-  if (opt.json) {
-    process.stderr.write(`${text}\n`);
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-  } else {
-    process.stdout.write(`${text}\n`);
-  }
+await runBench(main, (report) => {
+  printReport(formatReport(report), opt.json ? JSON.stringify(report) : null);
   if (report.profile) log(`CPU profile kept in ${report.profile.throughput?.file ?? report.profile.fixedRate?.file}`);
-} catch (error) {
-  if (isAborting()) log("aborted");
-  else log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  exitCode = 1;
-} finally {
-  disarmOverallTimeout();
-  await cleanup();
-  reaper.done();
-}
-process.exit(exitCode);
+});

@@ -25,7 +25,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { formatProfile } from "./cpuprofile.js";
 import { busyCores } from "./lib/cpu.js";
-import { armOverallTimeout, cleanup, disarmOverallTimeout, isAborting, onCleanup, reaper } from "./lib/lifecycle.js";
+import { armOverallTimeout, isAborting, onCleanup, printReport, reaper, runBench } from "./lib/lifecycle.js";
 import { formatTable, formatTargets, type ServerKind, type ServerReport } from "./lib/report.js";
 import { findModRest, runServer } from "./lib/scenario.js";
 import { envOptions, intOption as intOptionOf, log } from "./lib/util.js";
@@ -238,24 +238,7 @@ async function main(): Promise<Report> {
   };
 }
 
-let exitCode = 0;
-try {
-  const report = await main();
-  const text = formatReport(report);
-  if (opt.json) {
-    process.stderr.write(`${text}\n`);
-    process.stdout.write(`${JSON.stringify(report, (_, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v))}\n`);
-  } else {
-    process.stdout.write(`${text}\n`);
-  }
+await runBench(main, (report) => {
+  printReport(formatReport(report), opt.json ? JSON.stringify(report, (_, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)) : null);
   for (const s of report.servers) if (s.profile) log(`${s.server}: CPU profile kept in ${s.profile.file}`);
-} catch (error) {
-  if (isAborting()) log("aborted");
-  else log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  exitCode = 1;
-} finally {
-  disarmOverallTimeout();
-  await cleanup();
-  reaper.done();
-}
-process.exit(exitCode);
+});

@@ -36,7 +36,7 @@ import { startReceiver, type Receiver, type Records } from "./inbound-receiver-c
 import { Sender } from "./inbound-sender.js";
 import { busyCores, cpuSnapshot, cpuSplit, formatCpu, GROUPS, type CpuContext, type CpuSplit } from "./lib/cpu.js";
 import { api, startGatewayProcess } from "./lib/gateway.js";
-import { armOverallTimeout, checkAborted, cleanup, disarmOverallTimeout, isAborting, onCleanup, reaper } from "./lib/lifecycle.js";
+import { armOverallTimeout, checkAborted, isAborting, onCleanup, printReport, reaper, runBench } from "./lib/lifecycle.js";
 import { bodyText, envOptions, fmtInt, fmtMs, fmtRatio, intOption as intOptionOf, log, now, sleep, stats, textTable, type LatencyStats } from "./lib/util.js";
 import { startOccupant, type Occupant } from "./rooms-occupant-client.js";
 
@@ -463,17 +463,4 @@ async function main(): Promise<Report> {
   return { header, joins, tput, senderReceived: sender.received };
 }
 
-let exitCode = 0;
-try {
-  const report = await main();
-  process.stdout.write(`${formatReport(report)}\n`);
-} catch (error) {
-  if (isAborting()) log("aborted");
-  else log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  exitCode = 1;
-} finally {
-  disarmOverallTimeout();
-  await cleanup();
-  reaper.done();
-}
-process.exit(exitCode);
+await runBench(main, (report) => printReport(formatReport(report), null));

@@ -36,7 +36,7 @@ import { startReceiver, type Receiver } from "./inbound-receiver-client.js";
 import { Sender } from "./inbound-sender.js";
 import { busyCores, cpuSnapshot, cpuSplit, formatCpu, GROUPS, type CpuContext, type CpuSplit } from "./lib/cpu.js";
 import { api, startGatewayProcess } from "./lib/gateway.js";
-import { armOverallTimeout, checkAborted, cleanup, disarmOverallTimeout, isAborting, onCleanup, reaper } from "./lib/lifecycle.js";
+import { armOverallTimeout, checkAborted, isAborting, onCleanup, printReport, reaper, runBench } from "./lib/lifecycle.js";
 import { openLoop } from "./lib/pace.js";
 import { envOptions, fmtInt, fmtMs, fmtRatio, intOption as intOptionOf, log, now, sleep, stats, textTable, type LatencyStats } from "./lib/util.js";
 
@@ -419,16 +419,4 @@ async function main(): Promise<Report> {
   return { header, balcony, ceiling, latency };
 }
 
-let exitCode = 0;
-try {
-  process.stdout.write(`${formatReport(await main())}\n`);
-} catch (error) {
-  if (isAborting()) log("aborted");
-  else log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  exitCode = 1;
-} finally {
-  disarmOverallTimeout();
-  await cleanup();
-  reaper.done();
-}
-process.exit(exitCode);
+await runBench(main, (report) => printReport(formatReport(report), null));

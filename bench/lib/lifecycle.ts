@@ -28,23 +28,9 @@ export function onCleanup(what: string, fn: () => Promise<void> | void): void {
   cleanups.push({ what, fn });
 }
 
-export function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const { what, fn } = cleanups.pop()!;
-      try {
-        await withTimeout(Promise.resolve().then(fn), 15_000, `cleanup: ${what}`);
-      } catch (error) {
-        log(`cleanup of ${what} failed: ${(error as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-/** Runs the cleanups registered since `mark()` returned (e.g. one server's resources), in reverse order. */
-export async function cleanupSince(mark: number): Promise<void> {
-  while (cleanups.length > mark) {
+/** Runs the cleanups registered above `floor`, newest first, each bounded: one failing stops none. */
+async function unwind(floor: number): Promise<void> {
+  while (cleanups.length > floor) {
     const { what, fn } = cleanups.pop()!;
     try {
       await withTimeout(Promise.resolve().then(fn), 15_000, `cleanup: ${what}`);
@@ -52,6 +38,16 @@ export async function cleanupSince(mark: number): Promise<void> {
       log(`cleanup of ${what} failed: ${(error as Error).message}`);
     }
   }
+}
+
+export function cleanup(): Promise<void> {
+  cleaning ??= unwind(0);
+  return cleaning;
+}
+
+/** Runs the cleanups registered since `mark()` returned (e.g. one server's resources), in reverse order. */
+export function cleanupSince(mark: number): Promise<void> {
+  return unwind(mark);
 }
 
 export function mark(): number {
@@ -119,4 +115,34 @@ export function armOverallTimeout(ms: number): void {
 
 export function disarmOverallTimeout(): void {
   clearTimeout(overall);
+}
+
+/**
+ * A benchmark's last step: runs `main`, hands its result to `print`, then (on success, error or
+ * abort alike) cleans up and exits, with 1 when anything failed.
+ */
+export async function runBench<R>(main: () => Promise<R>, print: (result: R) => void): Promise<never> {
+  let exitCode = 0;
+  try {
+    print(await main());
+  } catch (error) {
+    if (isAborting()) log("aborted");
+    else log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    exitCode = 1;
+  } finally {
+    disarmOverallTimeout();
+    await cleanup();
+    reaper.done();
+  }
+  process.exit(exitCode);
+}
+
+/** The report on stdout; with `json` the JSON line goes there instead and the text to stderr. */
+export function printReport(text: string, json: string | null): void {
+  if (json === null) {
+    process.stdout.write(`${text}\n`);
+    return;
+  }
+  process.stderr.write(`${text}\n`);
+  process.stdout.write(`${json}\n`);
 }
