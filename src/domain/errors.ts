@@ -26,6 +26,7 @@ export const ERROR_CODES = [
   "blocked",
   "too-many-blocks",
   "not-found",
+  "method-not-allowed",
   "idempotency-key-reused",
   "not-acceptable",
   "payload-too-large",

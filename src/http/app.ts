@@ -11,6 +11,7 @@ import { demoPage } from "./demo.js";
 import { authenticate, isApiRequest, type Gateway } from "./context.js";
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from "./errors.js";
 import { accountRateLimit, registerRateLimits } from "./limits.js";
+import { refuseOtherMethods } from "./methods.js";
 import { Problem } from "./schemas.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { eventRoutes } from "./routes/events.js";
@@ -95,6 +96,8 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
 
   app.decorateRequest("principal", null);
   await registerRateLimits(base, gw.config.rateLimit, opts.redis ?? null);
+  // RFC 9110 §15.5.6: a served path with another method is 405 + Allow, before any token is asked for.
+  app.addHook("onRequest", refuseOtherMethods);
   app.addHook("onRequest", async (req) => {
     if (isApiRequest(req)) req.principal = await authenticate(gw, req);
   });

@@ -20,6 +20,8 @@ function challenge(req: FastifyRequest): string {
 export function sendProblem(reply: FastifyReply, code: ErrorCode, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
   const p = problem(code, detail, extra);
   if (typeof extra.retryAfter === "number") reply.header("retry-after", String(extra.retryAfter));
+  // RFC 9110 §15.5.6: a 405 lists the methods the target supports.
+  if (Array.isArray(extra.allow)) reply.header("allow", extra.allow.join(", "));
   if (p.status === 401) reply.header("www-authenticate", challenge(reply.request));
   return reply.code(p.status).type("application/problem+json").send(p);
 }

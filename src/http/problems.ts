@@ -25,6 +25,7 @@ const STATUS: Record<ErrorCode, [number, string]> = {
   blocked: [400, "Blocked"],
   "too-many-blocks": [409, "Too many blocked JIDs"],
   "not-found": [404, "Not found"],
+  "method-not-allowed": [405, "Method not allowed"],
   "idempotency-key-reused": [422, "Idempotency key reused with a different request"],
   "not-acceptable": [406, "Not acceptable"],
   "payload-too-large": [413, "Payload too large"],
