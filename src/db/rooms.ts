@@ -5,6 +5,13 @@ import { sql, type AnyTx } from "./client.js";
 
 export type RoomStatus = "joining" | "joined" | "failed";
 
+/**
+ * How far the room answered the latest join or nick change (XEP-0045 §7.2): null, not yet;
+ * "presence", it presented the account itself (status 110, §7.2.2); "subject", its subject
+ * message came after that, the last stanza of a join (§7.2.16).
+ */
+export type JoinStage = "presence" | "subject" | null;
+
 export interface RoomRow {
   accountId: number;
   room: string;
@@ -19,6 +26,7 @@ export interface RoomRow {
   lastMessageAt: Date | null;
   history: { maxStanzas?: number; since?: string } | null;
   joinedAt: Date | null;
+  joinStage: JoinStage;
 }
 
 export interface OccupantRow {
@@ -29,7 +37,8 @@ export interface OccupantRow {
 }
 
 const columns = (t: string) => `${t}.account_id AS "accountId", ${t}.room, ${t}.nick, ${t}.password, ${t}.status, ${t}.role, ${t}.affiliation,
-  ${t}.created, ${t}.subject, ${t}.error, ${t}.last_message_at AS "lastMessageAt", ${t}.history, ${t}.joined_at AS "joinedAt"`;
+  ${t}.created, ${t}.subject, ${t}.error, ${t}.last_message_at AS "lastMessageAt", ${t}.history, ${t}.joined_at AS "joinedAt",
+  ${t}.join_stage AS "joinStage"`;
 const COLUMNS = columns("room");
 
 /**
@@ -41,7 +50,7 @@ export async function recordJoin(tx: AnyTx, accountId: number, room: string, nic
     tx,
     `INSERT INTO room (account_id, room, nick, password, status, history) VALUES ($1, $2, $3, $4, 'joining', $5::json)
      ON CONFLICT (account_id, room) DO UPDATE SET nick = EXCLUDED.nick, password = EXCLUDED.password, status = 'joining', error = NULL,
-       created = false, history = EXCLUDED.history, updated_at = now()`,
+       created = false, history = EXCLUDED.history, join_stage = NULL, updated_at = now()`,
     [accountId, room, nick, password, history === null ? null : JSON.stringify(history)],
   );
   await sql(tx, "DELETE FROM room_occupant WHERE account_id = $1 AND room = $2", [accountId, room]);
@@ -102,8 +111,26 @@ export async function removeOccupant(tx: AnyTx, accountId: number, room: string,
   await sql(tx, "DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND nick = $3", [accountId, room, nick]);
 }
 
+/**
+ * The room's subject message (null: the room has none). Sent after the self-presence it ends a
+ * join (XEP-0045 §7.2.16); one from before it (an earlier join's) leaves the stage alone.
+ */
 export async function setSubject(tx: AnyTx, accountId: number, room: string, subject: unknown): Promise<void> {
-  await sql(tx, "UPDATE room SET subject = $3::json, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, JSON.stringify(subject)]);
+  await sql(
+    tx,
+    `UPDATE room SET subject = $3::json, join_stage = CASE WHEN join_stage IS NULL THEN NULL ELSE 'subject' END, updated_at = now()
+     WHERE account_id = $1 AND room = $2`,
+    [accountId, room, subject === null ? null : JSON.stringify(subject)],
+  );
+}
+
+/**
+ * The room presented the account itself (available self-presence, status 110) under `nick`: the
+ * nick it really has there, which may differ from the one asked for (§7.2.2: the service may
+ * assign or modify it, status 210; servers also prepare it, e.g. NFKC).
+ */
+export async function presented(tx: AnyTx, accountId: number, room: string, nick: string): Promise<void> {
+  await sql(tx, "UPDATE room SET nick = $3, join_stage = COALESCE(join_stage, 'presence'), updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, nick]);
 }
 
 /** A room message was seen at `at`: a rejoin asks for history after it. */
@@ -111,12 +138,17 @@ export async function sawMessage(tx: AnyTx, accountId: number, room: string, at:
   await sql(tx, "UPDATE room SET last_message_at = GREATEST(COALESCE(last_message_at, $3), $3) WHERE account_id = $1 AND room = $2", [accountId, room, at]);
 }
 
+/** A nick change (XEP-0045 §7.6) was sent: no answer to it yet, neither error nor self-presence. */
+export async function beginNickChange(tx: AnyTx, accountId: number, room: string): Promise<void> {
+  await sql(tx, "UPDATE room SET error = NULL, join_stage = NULL, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room]);
+}
+
 /**
  * The room's error answer, on a room the account stays in (a refused nick change, XEP-0045
- * §7.6.3: the occupant keeps its old nick); null before a new change, for the request to wait on.
+ * §7.6.3: the occupant keeps its old nick), for the request waiting on the change.
  */
-export async function setRoomError(tx: AnyTx, accountId: number, room: string, error: RoomRow["error"] | null): Promise<void> {
-  await sql(tx, "UPDATE room SET error = $3::json, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, error === null ? null : JSON.stringify(error)]);
+export async function setRoomError(tx: AnyTx, accountId: number, room: string, error: NonNullable<RoomRow["error"]>): Promise<void> {
+  await sql(tx, "UPDATE room SET error = $3::json, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, JSON.stringify(error)]);
 }
 
 /** Our own nick changed (status 303 about ourselves). */
@@ -143,7 +175,7 @@ export async function renameOccupant(tx: AnyTx, accountId: number, room: string,
 export async function markRejoining(tx: AnyTx): Promise<void> {
   await sql(
     tx,
-    `WITH r AS (UPDATE room SET status = 'joining', updated_at = now() WHERE status = 'joined' RETURNING account_id, room)
+    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, updated_at = now() WHERE status = 'joined' RETURNING account_id, room)
      UPDATE room_occupant o SET stale = true FROM r WHERE o.account_id = r.account_id AND o.room = r.room`,
     [],
   );

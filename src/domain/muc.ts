@@ -3,6 +3,7 @@
 // the XMPP adapter parses and renders, src/services/rooms*.ts act.
 
 import { prepareResourcepart } from "./jid.js";
+import type { LangText } from "./message.js";
 import { presence, type Stanza } from "./stanza.js";
 
 /** The resource an account's room occupancy uses: rooms see `localpart@domain/rooms`. */
@@ -22,6 +23,22 @@ export const INSTANT_PREFIX = "muc-instant-";
 
 /** How long a join waits for the room's answer before it is reported as unavailable. */
 export const JOIN_TIMEOUT_MS = 10_000;
+
+/**
+ * How long a join, once the room presented the account (status 110), waits for the subject message
+ * that ends it (§7.2.16) before answering without it: both servers send it within milliseconds,
+ * and one that never does must not make joins fail or stall (within JOIN_TIMEOUT_MS in any case).
+ */
+export const SUBJECT_GRACE_MS = 2_000;
+
+/**
+ * A subject message's text as the room's subject: null when the room has none, which it says with
+ * an empty <subject/> (§8.1; Prosody and ejabberd send one to every newcomer, §7.2.16).
+ */
+export function roomSubject(subject: LangText): LangText | null {
+  const texts = typeof subject === "string" ? [subject] : Object.values(subject);
+  return texts.every((t) => t === "") ? null : subject;
+}
 
 export const MUC_ROLES = ["moderator", "participant", "visitor", "none"] as const;
 export type MucRole = (typeof MUC_ROLES)[number];

@@ -1,6 +1,7 @@
 // What rooms send to an account's occupant JID (localpart@domain/rooms), XEP-0045: presence of
-// occupants (§7.2.3; our own with status 110 confirms a join, §7.2.2; 201 means we created the room,
-// which we then configure as an instant room, §10.1.2), refusals (§7.2.6-§7.2.10), departures with
+// occupants (§7.2.3; our own with status 110 confirms a join, §7.2.2, and gives the nick the room
+// took; 201 means we created the room, which we then configure as an instant room, §10.1.2), the
+// subject message that ends a join (§7.2.16), refusals (§7.2.6-§7.2.10), departures with
 // their reasons (§7.14, §8.2 kick, §9.1 ban, §7.6 nick change), group messages and history
 // (§7.2.15, delay-stamped per XEP-0203), subject changes (§8.1) and private messages (§7.5).
 // Each becomes state in `room`/`room_occupant` and events in the account's log.
@@ -15,6 +16,7 @@ import {
   markJoined,
   markReflected,
   occupantPrivileges,
+  presented,
   putOccupant,
   removeOccupant,
   renameOccupant,
@@ -30,7 +32,7 @@ import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
 import { bare, jidToString, type Jid } from "../domain/jid.js";
 import { isMessageId } from "../domain/message.js";
-import { departure, INSTANT_PREFIX, STATUS } from "../domain/muc.js";
+import { departure, INSTANT_PREFIX, roomSubject, STATUS } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { PendingWrites } from "./inbound-message.js";
 
@@ -89,6 +91,10 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
   await putOccupant(tx, account.id, room, occupant);
   const changed = (was: { role: string | null; affiliation: string | null }) => was.role !== muc.role || was.affiliation !== muc.affiliation;
   if (self) {
+    // The nick the room presents the account under is its nick there, whatever it asked for
+    // (§7.2.2: status 210; or the server's own preparation of the nick, e.g. NFKC): its own
+    // messages come back from it (`own`), and the join's answer shows it.
+    await presented(tx, account.id, room, nick);
     if (muc.statuses.includes(STATUS.created)) {
       // §10.1.2: a room we created stays locked until configured: accept the defaults. The join
       // is complete (and others can enter) once the room accepted that (Rooms.configured).
@@ -125,9 +131,11 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
   if (!row) return false;
   const nick = m.from.resource ?? null;
   if (m.type === "groupchat" && m.subject !== null && m.body === null) {
-    // §8.1: a subject change (also sent once after joining: the current subject).
-    await setSubject(tx, account.id, room, m.subject);
-    pending.add({ accountId: account.id, ...event("room", { room, kind: "subject", subject: m.subject, ...(nick ? { nick } : {}) }) });
+    // §8.1: a subject change (also sent once after joining: the current subject, §7.2.16, the
+    // last stanza of the join, which the join's answer waits for).
+    const subject = roomSubject(m.subject);
+    await setSubject(tx, account.id, room, subject);
+    pending.add({ accountId: account.id, ...event("room", { room, kind: "subject", subject, ...(nick ? { nick } : {}) }) });
     return true;
   }
   if (m.body === null) return true;

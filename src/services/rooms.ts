@@ -1,19 +1,20 @@
 // Group chat for hosted accounts (API.md "Group chat (1.1, XEP-0045)"): joining, leaving, listing
 // and acting in rooms. A join is state in Postgres (`room`): the join presence is recorded with it
 // and sent by the link holder; the request waits (polling the row, so it works from any instance)
-// until the room answered. After a restart or a reconnect the link holder rejoins every room,
+// until the room answered: its self-presence, then its subject message, the end of a join
+// (XEP-0045 §7.2.16). After a restart or a reconnect the link holder rejoins every room,
 // asking only for the history it missed (XEP-0045 §7.2.15). What rooms send is handled by
 // src/services/inbound-room.ts.
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db/client.js";
 import { sql } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
-import { deleteRoom, findRoom, listRooms, markFailed, markJoined, markRejoining, occupants, recordJoin, roomsToRejoin, setRoomError, type OccupantRow, type RoomRow } from "../db/rooms.js";
+import { beginNickChange, deleteRoom, findRoom, listRooms, markFailed, markJoined, markRejoining, occupants, recordJoin, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import { event } from "../domain/events.js";
 import { parseJid } from "../domain/jid.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { AppError, type ErrorCode } from "../domain/errors.js";
-import { exitRoom, isOccupantNick, JOIN_TIMEOUT_MS, occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
+import { exitRoom, isOccupantNick, JOIN_TIMEOUT_MS, occupantJid, ROOM_RESOURCE, SUBJECT_GRACE_MS } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 
@@ -57,6 +58,42 @@ function refusal(room: string, error: RoomRow["error"], what: string, note = "")
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Reads what the room answered from the row (past the deadline: `overdue`): a row, a thrown refusal, or undefined to wait. */
+type Answered = (row: RoomRow | null, overdue: boolean) => RoomRow | undefined;
+
+/**
+ * A join's answer: a refusal, or the row once the room presented the account and then sent its
+ * subject, the last stanza of a join (XEP-0045 §7.2.16), so the answer carries the subject. A room
+ * that sends none is given SUBJECT_GRACE_MS after the self-presence, never past the join's
+ * deadline: the join succeeds without it.
+ */
+function joinAnswer(room: string): Answered {
+  let graceEnds: number | null = null;
+  return (row, overdue) => {
+    if (!row) throw new AppError("room-not-joined", `the join of ${room} was cancelled`);
+    if (row.status === "failed") throw refusal(room, row.error, "the join");
+    if (row.status !== "joined") return undefined;
+    graceEnds ??= Date.now() + SUBJECT_GRACE_MS;
+    return row.joinStage === "subject" || overdue || Date.now() >= graceEnds ? row : undefined;
+  };
+}
+
+/**
+ * A nick change's answer (XEP-0045 §7.6): the row once renamed, or once the room presented the
+ * account again under the nick it has (the room took the requested nick as that one: servers
+ * prepare nicks, e.g. NFKC); a refusal keeps the occupant under its old nick (§7.6.3).
+ */
+function nickChangeAnswer(account: AccountRef, room: string, oldNick: string): Answered {
+  return (row) => {
+    if (!row) throw new AppError("room-not-joined", `${account.jid} left ${room} during the nick change`);
+    // Renamed: to this nick, or by a change requested at the same time that the room took after it.
+    if (row.nick !== oldNick && row.status === "joined") return row;
+    if (row.error) throw refusal(room, row.error, "the nick change", `; still in the room as ${row.nick}`);
+    if (row.joinStage !== null && row.status === "joined") return row;
+    return undefined;
+  };
+}
+
 export class Rooms {
   constructor(
     private readonly db: Database,
@@ -93,41 +130,31 @@ export class Rooms {
     const oldNick = await this.delivery.transaction(async (tx, send) => {
       const row = await findRoom(tx, account.id, room);
       const change = row?.status === "joined" && row.nick !== req.nick;
-      if (change) await setRoomError(tx, account.id, room, null);
+      if (change) await beginNickChange(tx, account.id, room);
       else await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history);
       await send(account.id, [join]);
       return change ? row.nick : null;
     });
     if (oldNick !== null) {
-      const renamed = await this.awaitRoom(account, room, `${room} did not answer the nick change within ${JOIN_TIMEOUT_MS / 1000} s`, (row) => {
-        if (!row) throw new AppError("room-not-joined", `${account.jid} left ${room} during the nick change`);
-        // Renamed: to this nick, or by a change requested at the same time that the room took after it.
-        if (row.nick !== oldNick && row.status === "joined") return row;
-        if (row.error) throw refusal(room, row.error, "the nick change", `; still in the room as ${row.nick}`);
-        return undefined;
-      });
+      const renamed = await this.awaitRoom(account, room, `${room} did not answer the nick change within ${JOIN_TIMEOUT_MS / 1000} s`, nickChangeAnswer(account, room, oldNick));
       return { view: await this.view(renamed), created: false };
     }
-    const joined = await this.awaitRoom(account, room, `${room} did not answer the join within ${JOIN_TIMEOUT_MS / 1000} s; the gateway keeps trying`, (row) => {
-      if (!row) throw new AppError("room-not-joined", `the join of ${room} was cancelled`);
-      if (row.status === "joined") return row;
-      if (row.status === "failed") throw refusal(room, row.error, "the join");
-      return undefined;
-    });
+    const joined = await this.awaitRoom(account, room, `${room} did not answer the join within ${JOIN_TIMEOUT_MS / 1000} s; the gateway keeps trying`, joinAnswer(room));
     return { view: await this.view(joined), created: joined.created };
   }
 
   /**
    * Reads the account's row for the room until `answered` says the room answered (a row, or a
-   * thrown refusal); 503 after JOIN_TIMEOUT_MS. The room answers within milliseconds on a healthy
-   * server: look often at first.
+   * thrown refusal); 503 after JOIN_TIMEOUT_MS, unless `answered` takes the last, overdue look as
+   * enough. The room answers within milliseconds on a healthy server: look often at first.
    */
-  private async awaitRoom(account: AccountRef, room: string, timeout: string, answered: (row: RoomRow | null) => RoomRow | undefined): Promise<RoomRow> {
+  private async awaitRoom(account: AccountRef, room: string, timeout: string, answered: Answered): Promise<RoomRow> {
     const deadline = Date.now() + JOIN_TIMEOUT_MS;
     for (let wait = 5; ; wait = Math.min(wait * 2, 50)) {
-      const row = answered(await findRoom(this.db.prisma, account.id, room));
+      const overdue = Date.now() > deadline;
+      const row = answered(await findRoom(this.db.prisma, account.id, room), overdue);
       if (row) return row;
-      if (Date.now() > deadline) throw new AppError("room-unavailable", timeout, { retryAfter: 5 });
+      if (overdue) throw new AppError("room-unavailable", timeout, { retryAfter: 5 });
       await sleep(wait);
     }
   }

@@ -1,15 +1,16 @@
 // Group chat (XEP-0045) at the service level: the Rooms use case and what rooms send to an
 // account's occupant JID (src/services/inbound-room.ts), against a real PostgreSQL and a fake
 // outbound port. The room is played by the test: it answers the join presence the port received
-// with the presence a MUC service sends (XEP-0045 §7.2.2 self-presence, §7.6.2 nick changes,
-// §9 role and affiliation changes), parsed as the XMPP adapter would parse it.
+// with the presence a MUC service sends (XEP-0045 §7.2.2 self-presence, §7.2.16 the subject message
+// that ends a join, §7.6.2 nick changes, §9 role and affiliation changes), parsed as the XMPP
+// adapter would parse it.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mucPresence } from "../../src/domain/muc.js";
+import { mucPresence, SUBJECT_GRACE_MS } from "../../src/domain/muc.js";
 import { Inbound } from "../../src/services/inbound.js";
 import { Rooms } from "../../src/services/rooms.js";
 import { appError, setup, teardown, waitFor, type Env, type TestAccount } from "./setup.js";
-import { inboundPresence } from "./stanzas.js";
+import { inboundMessage, inboundPresence } from "./stanzas.js";
 
 const ROOM = "piazza@conference.example.net";
 
@@ -35,25 +36,39 @@ describe("Rooms service", () => {
     inbound.receive(inboundPresence(`${ROOM}/${nick}`, `${a.jid}/rooms`, type, { muc: mucPresence(item, statuses.map(String)) }));
     await inbound.idle();
   };
+  /** The room's subject message (§7.2.16: the last stanza of a join; "" when it has none). */
+  const roomSubject = async (a: TestAccount, subject: string) => {
+    inbound.receive(inboundMessage(ROOM, `${a.jid}/rooms`, { type: "groupchat", id: null, subject }));
+    await inbound.idle();
+  };
+  /** Whether `p` is still pending after `ms`. */
+  const pendingAfter = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => false, () => false), new Promise<boolean>((r) => setTimeout(() => r(true), ms))]);
   /** Waits until the join presence for `nick` reached the port (the room can answer it now). */
   const joinSent = (nick: string) =>
     waitFor(async () => {
       await env.flush();
       return env.out.sent.some((s) => s.kind === "muc-join" && s.to === `${ROOM}/${nick}`);
     }, `the join presence for ${nick}`);
-  /** PUT /v1/rooms/{room} as the room answers it: `others` present, then the self-presence (110, and 201 when it creates the room). */
-  async function join(a: TestAccount, nick: string, opts: { create?: boolean; others?: string[] } = {}) {
+  /**
+   * PUT /v1/rooms/{room} as the room answers it: `others` present, then the self-presence (110, and
+   * 201 when it creates the room) under `given` (the nick the room gives, `nick` by default), then
+   * the subject message.
+   */
+  async function join(a: TestAccount, nick: string, opts: { create?: boolean; others?: string[]; given?: string; statuses?: number[] } = {}) {
     env.out.reset();
     const joining = rooms.join(a.ref, ROOM, { nick });
     await joinSent(nick);
     for (const other of opts.others ?? []) await roomSays(a, other, { role: "participant", affiliation: "none" });
+    const given = opts.given ?? nick;
     if (opts.create) {
-      await roomSays(a, nick, { role: "moderator", affiliation: "owner" }, [110, 201]);
+      await roomSays(a, given, { role: "moderator", affiliation: "owner" }, [110, 201, ...(opts.statuses ?? [])]);
+      await roomSubject(a, "");
       // §10.1.2: the instant-room configuration the gateway sent back is accepted.
       await env.flush();
       await rooms.configured(ROOM, `${a.jid}/rooms`, null);
     } else {
-      await roomSays(a, nick, { role: "participant", affiliation: "none" }, [110]);
+      await roomSays(a, given, { role: "participant", affiliation: "none" }, [110, ...(opts.statuses ?? [])]);
+      await roomSubject(a, "");
     }
     return joining;
   }
@@ -134,5 +149,50 @@ describe("Rooms service", () => {
     );
     assert.equal((await env.db.prisma.room.findFirstOrThrow({ where: { accountId: a.id } })).status, "failed");
     assert.deepEqual((await roomEvents(a)).at(-1), { room: ROOM, kind: "join-failed", nick: "pa\uFFFEris", error: { type: "modify", condition: "jid-malformed" } });
+  });
+  it("answers a join once the subject message came after the self-presence (§7.2.16), with that subject; an earlier join's does not count", async () => {
+    const a = await env.account("juliet");
+    const first = await join(a, "juliet", { create: true });
+    assert.equal(first.view.subject, null, "an empty <subject/>: the room has none");
+    env.out.reset();
+    const again = rooms.join(a.ref, ROOM, { nick: "juliet" });
+    await joinSent("juliet");
+    // In flight from the earlier join (it comes before this join's self-presence): not this join's end.
+    await roomSubject(a, "stale");
+    await roomSays(a, "juliet", { role: "moderator", affiliation: "owner" }, [110]);
+    assert.equal(await pendingAfter(again, 300), true, "no answer between the self-presence and the subject");
+    await roomSubject(a, "Verona");
+    const { view } = await again;
+    assert.deepEqual({ status: view.status, subject: view.subject }, { status: "joined", subject: "Verona" });
+    assert.deepEqual((await roomEvents(a)).filter((e) => e.kind === "subject").map((e) => e.subject), [null, "stale", "Verona"]);
+  });
+
+  it("answers a join without the subject when the room sends none, after a short grace", async () => {
+    const a = await env.account("nurse");
+    const joining = rooms.join(a.ref, ROOM, { nick: "nurse" });
+    await joinSent("nurse");
+    const presented = Date.now();
+    await roomSays(a, "nurse", { role: "participant", affiliation: "none" }, [110]);
+    const { view } = await joining;
+    assert.equal(view.status, "joined");
+    assert.ok(Date.now() - presented >= SUBJECT_GRACE_MS - 50, `answered after ${Date.now() - presented} ms, before the grace was over`);
+  });
+
+  it("takes the nick the room gives in the self-presence (§7.2.2, status 210): the answer, the list and own messages use it", async () => {
+    const a = await env.account("mercutio");
+    const { view } = await join(a, "mercutio", { given: "mercutio-2", statuses: [210] });
+    assert.equal(view.nick, "mercutio-2");
+    assert.deepEqual((await rooms.list(a.ref)).map((r) => r.nick), ["mercutio-2"]);
+    assert.deepEqual(view.occupants.map((o) => o.nick), ["mercutio-2"]);
+    inbound.receive(inboundMessage(`${ROOM}/mercutio-2`, `${a.jid}/rooms`, { type: "groupchat", id: "m1", body: "mine" }));
+    await inbound.idle();
+    const mine = (await env.events(a.id)).filter((e) => e.type === "message").map((e) => e.data as Record<string, unknown>);
+    assert.deepEqual(mine.map((m) => ({ body: m.body, own: m.own })), [{ body: "mine", own: true }]);
+    // Asking again for the nick first asked for: the room presents the account under the nick it has (no rename).
+    env.out.reset();
+    const again = rooms.join(a.ref, ROOM, { nick: "mercutio" });
+    await joinSent("mercutio");
+    await roomSays(a, "mercutio-2", { role: "participant", affiliation: "none" }, [110]);
+    assert.equal((await again).view.nick, "mercutio-2");
   });
 });

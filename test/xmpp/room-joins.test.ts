@@ -1,0 +1,115 @@
+// Joining a room (XEP-0045 §7.2) on both servers' real MUC services, with a real XMPP user in the
+// same rooms. The join's answer comes once the room sent its subject message, the last stanza of a
+// join (§7.2.16), so it carries the subject another occupant set, even behind a long history. And
+// the account's nick in a room is the one the room gives in the self-presence (status 110): both
+// servers prepare nicks with stringprep's resourceprep (NFKC), so U+FB01 "ﬁ", which the API takes
+// as it is (RFC 7622 §3.4, OpaqueString), is "fi" in the room.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import xml from "@xmpp/xml";
+import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+
+const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
+const MUC = "conference.localhost";
+const NS_MUC = "http://jabber.org/protocol/muc";
+const NS_USER = `${NS_MUC}#user`;
+/** The harness's rooms keep 50 messages of history (scripts/harness/xmpp-server.ts). */
+const HISTORY = 50;
+
+interface Ev {
+  id: number;
+  event: string;
+  data: Record<string, unknown>;
+}
+
+for (const kind of KINDS) {
+  describe(`room joins (${kind})`, () => {
+    let server: XmppServer;
+    let gw: TestGateway;
+    let juliet: XmppUser;
+
+    before(async () => {
+      server = await startXmppServer(kind);
+      await server.registerUser("juliet", "pw-juliet");
+      gw = await startTestGateway(server);
+      juliet = await connectUser(server, "juliet", "pw-juliet", "muc");
+      await juliet.sendPresence();
+    });
+    after(async () => {
+      await juliet?.stop();
+      await gw?.stop();
+      await server?.stop();
+    });
+
+    const events = async (localpart: string): Promise<Ev[]> =>
+      (await gw.request("GET", "/v1/events?since=0&limit=1000", { token: gw.token(localpart), headers: { accept: "application/json" } })).body.items as Ev[];
+    const until = async (localpart: string, what: string, pred: (e: Ev) => boolean): Promise<Ev> => {
+      let found: Ev | undefined;
+      await waitFor(async () => (found = (await events(localpart)).find(pred)) !== undefined, 20_000, what);
+      return found!;
+    };
+    /** Juliet enters a room someone else made (no configuration to do) and waits for her self-presence. */
+    async function julietJoins(room: string): Promise<void> {
+      await juliet.send(xml("presence", { to: `${room}/juliet` }, xml("x", { xmlns: NS_MUC })));
+      await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/juliet` && !!s.getChild("x", NS_USER)?.getChildren("status").some((c) => c.attrs.code === "110"), 10_000);
+    }
+
+    it("answers a join with the subject another occupant set, sent after a full history (XEP-0045 §7.2.16); no subject is null", async () => {
+      await gw.createAccount("romeo");
+      await gw.createAccount("benvolio");
+      const room = `verona-${kind}@${MUC}`;
+      const made = await gw.request("PUT", `/v1/rooms/${room}`, { token: gw.token("romeo"), body: { nick: "romeo" } });
+      assert.equal(made.status, 201, made.text);
+      // A new room has no subject: the room says so with an empty <subject/>, which is null here.
+      assert.equal(made.body.subject, null);
+      assert.equal((await gw.request("PUT", `/v1/rooms/${room}/subject`, { token: gw.token("romeo"), body: { subject: "Two households" } })).status, 202);
+      await until("romeo", "the subject change", (e) => e.event === "room" && e.data.kind === "subject" && e.data.subject === "Two households");
+      // A full history comes between the newcomer's self-presence and the subject message (§7.2.15).
+      await julietJoins(room);
+      for (let i = 0; i < HISTORY; i++) await juliet.send(xml("message", { to: room, type: "groupchat", id: `h${i}` }, xml("body", {}, `line ${i}`)));
+      await juliet.waitFor((s) => s.is("message") && s.attrs.from === `${room}/juliet` && s.getChildText("body") === `line ${HISTORY - 1}`, 10_000);
+      // All of it: Prosody sends 20 unless asked for more.
+      const joined = await gw.request("PUT", `/v1/rooms/${room}`, { token: gw.token("benvolio"), body: { nick: "benvolio", history: { maxStanzas: HISTORY } } });
+      assert.equal(joined.status, 200, joined.text);
+      assert.equal(joined.body.subject, "Two households");
+      // The history came before the answer, each line once.
+      const lines = (await events("benvolio")).filter((e) => e.event === "message").map((e) => e.data.body);
+      assert.deepEqual(lines, Array.from({ length: HISTORY }, (_, i) => `line ${i}`));
+      assert.equal((await gw.request("GET", `/v1/rooms/${room}`, { token: gw.token("benvolio") })).body.subject, "Two households");
+    });
+
+    it("takes the nick the room gives (U+FB01 'ﬁ' prepared to 'fi'): the answer, the list, and its own message once as own", async () => {
+      await gw.createAccount("paris");
+      const token = gw.token("paris");
+      const room = `field-${kind}@${MUC}`;
+      const joined = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "\uFB01eld" } });
+      assert.equal(joined.status, 201, joined.text);
+      assert.equal(joined.body.nick, "field", "the nick the room gave");
+      assert.deepEqual(joined.body.occupants.map((o: { nick: string }) => o.nick), ["field"]);
+      assert.deepEqual((await gw.request("GET", "/v1/rooms", { token })).body.items.map((r: { nick: string }) => r.nick), ["field"]);
+      await julietJoins(room);
+      await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/field` && !s.attrs.type, 10_000);
+      const sent = await gw.request("POST", "/v1/messages", { token, body: { to: room, type: "groupchat", body: "a rose by any other name" } });
+      assert.equal(sent.status, 202, sent.text);
+      await juliet.waitFor((s) => s.is("message") && s.attrs.from === `${room}/field` && s.getChildText("body") === "a rose by any other name", 10_000);
+      await until("paris", "the reflection", (e) => e.event === "message" && e.data.body === "a rose by any other name");
+      // Whatever else the room sends comes after the reflection: Juliet's message marks the end.
+      await juliet.send(xml("message", { to: room, type: "groupchat", id: "end" }, xml("body", {}, "end")));
+      await until("paris", "juliet's message", (e) => e.event === "message" && e.data.body === "end");
+      const mine = (await events("paris")).filter((e) => e.event === "message" && e.data.body === "a rose by any other name");
+      assert.deepEqual(
+        mine.map((e) => ({ id: e.data.id, own: e.data.own, nick: e.data.nick })),
+        [{ id: sent.body.id, own: true, nick: "field" }],
+        "the account's own message, once, as its own",
+      );
+      assert.equal((await gw.request("GET", `/v1/messages/${sent.body.id}`, { token })).body.status, "sent");
+      // Joining again with the nick first asked for: the room presents the account under the nick it has.
+      const again = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "\uFB01eld" } });
+      assert.equal(again.status, 200, again.text);
+      assert.equal(again.body.nick, "field");
+      assert.deepEqual(again.body.occupants.map((o: { nick: string }) => o.nick).sort(), ["field", "juliet"]);
+    });
+  });
+}
