@@ -75,15 +75,20 @@ export interface DrainOutcome {
  * pgTransaction). `send` answering null (nothing written) records nothing and throwing rolls
  * back: either way the rows stay queued. With `fence` (the backend
  * pid holding the link lease), claims nothing unless that lease is still held, so a holder that
- * lost it cannot send. `more`: rows may be left behind this batch.
+ * lost it cannot send. `more`: rows may be left behind this batch. `unconfirmed`: the messages
+ * this holder wrote whose confirmation never came (the link dropped): the peer may have them, so
+ * nothing recorded about them is moot (see MOOT), and a retracted one leaves the queue unsent but
+ * not withdrawn (it reads `sent`), its retraction behind it. Those the claim settles leave the set.
  */
 export async function drainOnce(
   pool: pg.Pool,
   limit: number,
   fence: { key: [number, number]; pid: number } | null,
   send: (rows: Queued[]) => Promise<DrainOutcome | null>,
+  unconfirmed: Set<string> = new Set(),
 ): Promise<{ claimed: number; more: boolean }> {
-  return pgTransaction(pool, async (client) => {
+  const settledIds: string[] = [];
+  const step = await pgTransaction(pool, async (client) => {
     if (fence) {
       const held = await client.query<{ ok: boolean }>({
         name: "outbox-fence",
@@ -95,9 +100,10 @@ export async function drainOnce(
     }
     // A queued message that is gone (its account was deleted) or no longer queued (a receipt or an
     // error came first) has `id` or `status` other than expected: it leaves the queue unsent.
-    const { rows: messages } = await client.query<Parameters<typeof toOutbound>[0] & { seq: number; status: string | null }>({
+    const { rows: messages } = await client.query<Claimed>({
       name: "outbox-claim-messages",
-      text: `SELECT q.seq, m.id::text, m."from", m."to", m.type, m.body, m.subject, m.thread, m.lang, m.receipt, m.state, m.ext, m.status
+      text: `SELECT q.seq, m.id::text, m."from", m."to", m.type, m.body, m.subject, m.thread, m.lang, m.receipt, m.state, m.ext, m.status,
+         m.retracted_at IS NOT NULL AS retracted, ${MOOT} AS moot
        FROM message_queue q LEFT JOIN message m ON m.id = q.message_id ORDER BY q.seq LIMIT $1 FOR UPDATE OF q SKIP LOCKED`,
       values: [limit],
     });
@@ -106,35 +112,91 @@ export async function drainOnce(
       text: "SELECT seq, stanza FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
       values: [limit],
     });
-    const sendable = messages.filter((m) => m.status === "queued");
-    const merged: Queued[] = [...sendable.map((m) => ({ seq: Number(m.seq), message: toOutbound(m) })), ...stanzas.flatMap((r) => outboxStanzas(r.stanza).map((stanza) => ({ seq: Number(r.seq), stanza })))];
-    merged.sort((x, y) => x.seq - y.seq);
     // Past the last row of a full list, the other list may be missing rows of lower seq: stop there.
     const full = (n: number, last: number | undefined) => (n === limit && last !== undefined ? Number(last) : Infinity);
     const horizon = Math.min(full(messages.length, messages[limit - 1]?.seq), full(stanzas.length, stanzas[limit - 1]?.seq));
-    const rows = merged.filter((q) => q.seq <= horizon);
     const more = horizon !== Infinity || messages.length === limit || stanzas.length === limit;
-    const unsendable = messages.filter((m) => m.status !== "queued" && m.seq <= horizon).map((m) => m.seq);
+    const reached = messages.filter((m) => Number(m.seq) <= horizon);
+    const queued = reached.filter((m) => m.status === "queued");
+    const unseen = queued.filter((m) => !unconfirmed.has(m.id));
+    const withdrawn = unseen.filter((m) => m.retracted).map((m) => ({ seq: m.seq, id: m.id }));
+    const moot = new Set(unseen.flatMap((m) => (m.moot ?? []).map(Number)));
+    const merged: Queued[] = [
+      ...queued.filter((m) => !m.retracted).map((m) => ({ seq: Number(m.seq), message: toOutbound(m) })),
+      ...stanzas.filter((r) => !moot.has(Number(r.seq))).flatMap((r) => outboxStanzas(r.stanza).map((stanza) => ({ seq: Number(r.seq), stanza }))),
+    ];
+    merged.sort((x, y) => x.seq - y.seq);
+    const rows = merged.filter((q) => q.seq <= horizon);
+    const unsendable = reached.filter((m) => m.status !== "queued" || (m.retracted && unconfirmed.has(m.id))).map((m) => m.seq);
+    const settled = unsendable.length + withdrawn.length + moot.size;
+    settledIds.push(...reached.map((m) => m.id));
     if (rows.length === 0) {
-      if (unsendable.length) await dequeue(client, unsendable);
-      return { claimed: unsendable.length, more: more && unsendable.length > 0 };
+      await settle(client, unsendable, withdrawn, moot);
+      return { claimed: settled, more: more && settled > 0 };
     }
     const outcome = await send(rows);
-    if (!outcome) return { claimed: 0, more: false };
-    // Every claimed message is done with: sent (its row reads `sent` once out of the queue,
-    // src/db/message-status.ts), failed or no longer sendable.
-    await dequeue(client, [...unsendable, ...rows.filter((q) => q.message).map((q) => q.seq)]);
-    if (outcome.failed.length) {
-      const { rows: failed } = await client.query<{ id: string; account_id: number }>(
-        `UPDATE message SET status = 'failed', error = $2::jsonb, updated_at = now() WHERE id = ANY($1::uuid[]) RETURNING id::text, account_id`,
-        [outcome.failed, JSON.stringify(outcome.error)],
-      );
-      // A delivery failure is a change the account hears about (API.md "Model"), as an error stanza's is.
-      await appendEvents(asSqlTx(client), failed.map((m) => ({ accountId: m.account_id, ...event("message-status", { id: m.id, status: "failed", error: outcome.error }) })));
+    if (!outcome) {
+      settledIds.length = 0;
+      return { claimed: 0, more: false };
     }
+    // Every claimed message is done with: sent (its row reads `sent` once out of the queue,
+    // src/db/message-status.ts), failed, withdrawn or no longer sendable.
+    await settle(client, [...unsendable, ...rows.filter((q) => q.message).map((q) => q.seq)], withdrawn, moot);
+    // A delivery failure is a change the account hears about (API.md "Model"), as an error stanza's is.
+    if (outcome.failed.length) await fail(client, outcome.failed, outcome.error);
     if (outcome.done.length) await client.query({ name: "outbox-done", text: "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", values: [outcome.done] });
-    return { claimed: rows.length + unsendable.length, more };
+    return { claimed: rows.length + settled, more };
   });
+  for (const id of settledIds) unconfirmed.delete(id);
+  return step;
+}
+
+/** A claimed queue row: the message (null fields when it is gone), whether it was retracted, and its moot stanzas (MOOT). */
+type Claimed = Parameters<typeof toOutbound>[0] & { seq: number; status: string | null; retracted: boolean | null; moot: string[] | null };
+
+/**
+ * The outbox rows that a queued message's sending makes moot: stanzas about it (XEP-0308
+ * corrections, XEP-0424 retractions, XEP-0444 reactions: message actions, never fanned out) that
+ * were recorded while it waited. Read in the claim's snapshot, with the very text that is sent, so
+ * only changes that text already reflects are dropped; one committed after the claim goes out
+ * behind the message, as for a message already sent. A retracted message is not sent at all
+ * (XEP-0424 Business Rules: the service SHOULD prevent further distribution), so nothing about it
+ * goes either: not its retraction (of a message the peer never had), not its corrections (their
+ * text is what was retracted), not its reactions. A corrected one goes out once, with its latest
+ * text: the queued corrections would repeat that text (shown twice by a client without XEP-0308),
+ * while its reactions still follow it. Looked up only for a message that was edited or retracted
+ * (a scan of the outbox, which holds only what waits for the link): a plain one costs nothing.
+ */
+const MOOT = `CASE WHEN m.retracted_at IS NOT NULL OR m.edited_at IS NOT NULL THEN ARRAY(
+    SELECT o.seq::text FROM outbox o WHERE o.stanza->>'kind' = 'message-action' AND o.stanza->'action'->>'ref' = m.id::text
+      AND (m.retracted_at IS NOT NULL OR o.stanza->'action'->>'kind' = 'replace')) END`;
+
+/**
+ * What a queued message reads when it was retracted before it went out: `failed` (it never reached
+ * the peer, and never will) with this error (RFC 6120 §8.3.3.21: none of the defined conditions;
+ * `cancel`: do not retry). Its view keeps the tombstone (`retracted`).
+ */
+export const WITHDRAWN = { type: "cancel", condition: "undefined-condition", text: "retracted while queued: withdrawn, never sent to the peer" };
+
+/**
+ * Records a claim's outcome for the rows not written: takes `seqs` and the withdrawn messages out
+ * of the queue, drops the moot stanzas (those of this batch are locked by the claim; later ones
+ * are not claimed by anyone else, the claims being fenced), and fails the withdrawn messages.
+ */
+async function settle(client: pg.PoolClient, seqs: (number | string)[], withdrawn: { seq: number; id: string }[], moot: Set<number>): Promise<void> {
+  const dequeued = [...seqs, ...withdrawn.map((m) => m.seq)];
+  if (dequeued.length) await dequeue(client, dequeued);
+  if (moot.size) await client.query("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [[...moot]]);
+  if (withdrawn.length) await fail(client, withdrawn.map((m) => m.id), WITHDRAWN);
+}
+
+/** Marks messages failed, each with a `message-status` event for its account. */
+async function fail(client: pg.PoolClient, ids: string[], error: DrainOutcome["error"]): Promise<void> {
+  const { rows: failed } = await client.query<{ id: string; account_id: number }>(
+    `UPDATE message SET status = 'failed', error = $2::jsonb, updated_at = now() WHERE id = ANY($1::uuid[]) RETURNING id::text, account_id`,
+    [ids, JSON.stringify(error)],
+  );
+  await appendEvents(asSqlTx(client), failed.map((m) => ({ accountId: m.account_id, ...event("message-status", { id: m.id, status: "failed", error }) })));
 }
 
 function dequeue(client: pg.PoolClient, seqs: (number | string)[]): Promise<unknown> {

@@ -61,11 +61,9 @@ export class Delivery {
   ) {}
 
   private stopped = false;
-  private readonly direct = new DirectSends(
-    () => this.out.confirm(),
-    () => this.scheduleMark(),
-    () => this.kick(),
-  );
+  /** Messages written whose confirmation never came: the peer may have them (src/db/outbox.ts drainOnce). */
+  private readonly unconfirmed = new Set<string>();
+  private readonly direct = new DirectSends(() => this.out.confirm(), () => this.scheduleMark(), (lost) => (lost.forEach((id) => this.unconfirmed.add(id)), this.kick()));
   private readonly tidy = new QueueTidy(() => tidyQueue(this.db.pool), (err) => this.log.warn({ err: String(err) }, "vacuuming the outbound queue failed"));
   /** Statements that depend on what `direct` tracks run one at a time (see record()). */
   private serial: Promise<unknown> = Promise.resolve();
@@ -272,7 +270,7 @@ export class Delivery {
 
   private async drainAll(): Promise<void> {
     let step = { claimed: 0, more: true };
-    while (step.more && this.canSend) this.tidy.took((step = await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => this.send(rows))).claimed);
+    while (step.more && this.canSend) this.tidy.took((step = await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => this.send(rows), this.unconfirmed)).claimed);
   }
 
   /** Writes one claimed batch and waits for the server's confirmation; null when nothing could be written. */
@@ -291,9 +289,10 @@ export class Delivery {
     if (refusedOther.length) this.log.warn({ seqs: refusedOther.map((q) => q.seq) }, "outbound stanzas over MAX_STANZA_BYTES dropped");
     if (failed.length) this.log.warn({ ids: failed }, "queued messages that cannot be sent marked failed");
     this.metrics.messagesWritten(sendable.filter((q) => q.message && !refusedRows.includes(q)).length);
-    // Unconfirmed: roll back, so the rows stay queued and go out again after reconnection.
-    if (!(await this.out.confirm())) throw new Error("the XMPP server did not confirm the batch");
     const error = { type: "modify", condition: "policy-violation", text: "not sendable: malformed or over MAX_STANZA_BYTES" };
-    return { failed, error, done: [...new Set(rows.filter((q) => q.stanza).map((q) => q.seq))] };
+    if (await this.out.confirm()) return { failed, error, done: [...new Set(rows.filter((q) => q.stanza).map((q) => q.seq))] };
+    // Unconfirmed: roll back, so the rows stay queued and go out again after reconnection.
+    for (const q of sendable) if (q.message && !refusedRows.includes(q)) this.unconfirmed.add(q.message.id);
+    throw new Error("the XMPP server did not confirm the batch");
   }
 }

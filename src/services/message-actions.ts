@@ -38,7 +38,9 @@ export class MessageActions {
   /**
    * POST /v1/messages with `replace`: the account's own message gets a new text. A correction to
    * the text a correction already gave it is a retry (the client did not hear the first answer):
-   * answered the same, `replayed`, and nothing is sent again.
+   * answered the same, `replayed`, and nothing is sent again. The correction of a message still
+   * queued is recorded all the same; the drain then sends the message once, with its latest text,
+   * and drops the corrections that text already has (src/db/outbox.ts MOOT).
    */
   async correct(account: Account, resource: string | null, originalId: string, c: Correction): Promise<{ id: string; status: "queued" | "sent"; createdAt: Date; replayed: boolean }> {
     const to = parseJid(c.to);
@@ -54,7 +56,13 @@ export class MessageActions {
     });
   }
 
-  /** DELETE /v1/messages/{id}: unsends one of the account's own messages; a tombstone stays. */
+  /**
+   * DELETE /v1/messages/{id}: unsends one of the account's own messages; a tombstone stays. Only
+   * the link holder knows whether a message still queued was written (it may have gone out on the
+   * direct path, src/services/delivery.ts, and wait for its "sent" record), so the retraction is
+   * recorded whatever the queue says, and the drain decides under its claim's lock: a message it
+   * finds retracted is withdrawn (never sent, `failed`), and its retraction with it (src/db/outbox.ts MOOT).
+   */
   async retract(account: Account, id: string): Promise<void> {
     await this.change(account, id, async (tx, m, send) => {
       if (m.direction !== "out" || m.type === "groupchat") throw notFound(id, "a message this account sent");
