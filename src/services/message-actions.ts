@@ -18,6 +18,7 @@ import { validReactions, wireId, MAX_REACTIONS } from "../domain/message-feature
 import type { MessageAction, Stanza } from "../domain/stanza.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import type { Delivery } from "./delivery.js";
+import { assertFits, type StanzaSizer } from "./stanza-size.js";
 
 type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
 
@@ -30,6 +31,7 @@ export interface Correction {
 export class MessageActions {
   constructor(
     private readonly delivery: Delivery,
+    private readonly out: StanzaSizer,
     private readonly domain: string,
     /** XEP-0191 §3.3: whether the account blocked a JID (nothing is routed to it). */
     private readonly blocked: (accountId: number, jid: string) => Promise<boolean> = async () => false,
@@ -50,8 +52,11 @@ export class MessageActions {
       if (m.direction !== "out" || m.peer !== jidToString(bare(to)) || m.retractedAt || m.type === "groupchat") throw notFound(originalId, "a message this account sent to body.to");
       const answer = { id: m.id, status: m.status === "queued" || m.status === "written" ? ("queued" as const) : ("sent" as const), createdAt: m.createdAt };
       if (m.editedAt !== null && canonicalJson(m.body) === canonicalJson(c.body)) return { ...answer, replayed: true };
+      // Measured as sent: the same limit as a new message's (src/services/messaging.ts).
+      const stanza = this.action(account, resource, m, { kind: "replace", ref: m.id, body: c.body, lang: c.lang });
+      assertFits(this.out, stanza, "body.body");
       await correctBody(tx, m.id, c.body);
-      await send(account.id, [this.action(account, resource, m, { kind: "replace", ref: m.id, body: c.body, lang: c.lang })]);
+      await send(account.id, [stanza]);
       return { ...answer, replayed: false };
     });
   }

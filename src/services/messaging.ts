@@ -17,6 +17,7 @@ import { Batcher } from "./batcher.js";
 import { cachedJidParser } from "./jid-cache.js";
 import type { Delivery } from "./delivery.js";
 import type { OutboundPort, ServiceMetrics } from "./ports.js";
+import { assertFits } from "./stanza-size.js";
 
 export interface SendMessage {
   to: string;
@@ -227,8 +228,7 @@ export class Messaging {
     // Cheap bound first (every text character is at most 6 bytes escaped): only a message that
     // could be too big is rendered to measure it.
     if (1024 + 6 * JSON.stringify([message.to, message.from, m.body, m.subject, m.thread, message.ext]).length <= limit) return;
-    const bytes = this.out.byteLength({ kind: "message", ...message });
-    if (bytes > limit) throw new AppError("payload-too-large", `the message would be a ${bytes}-byte stanza; the limit is ${limit} bytes`, { field: "body.body" });
+    assertFits(this.out, { kind: "message", ...message }, "body.body");
   }
 
   /** GET /v1/messages/{id}: another account's message is reported exactly like a missing one. */

@@ -137,4 +137,28 @@ describe("MAX_STANZA_BYTES", () => {
     assert.equal(stored.length, 1, `stored: ${stored.length}`);
     assert.equal(stored[0], under);
   });
+
+  it("refuses a correction (XEP-0308 replace) whose stanza would exceed it with 413 like a message: the text stays, nothing is sent; one within it goes out", async () => {
+    const original = await post("short");
+    assert.equal(original.status, 202, original.text);
+    await juliet.waitFor((s) => s.is("message") && s.attrs.id === original.body.id);
+    const correct = (body: string) => gw.request("POST", "/v1/messages", { token: tok, body: { to: "juliet@localhost", body, replace: original.body.id } });
+
+    const mark = juliet.stanzas.length;
+    const r = await correct("c".repeat(LIMIT));
+    assert.equal(r.status, 413, r.text);
+    assert.equal(r.body.code, "payload-too-large");
+    assert.equal(r.body.field, "body.body");
+    assert.match(r.body.detail, /-byte stanza; the limit is 4096 bytes/);
+    const view = await gw.request("GET", `/v1/messages/${original.body.id}`, { token: tok });
+    assert.equal(view.status, 200, view.text);
+    assert.equal(view.body.body, "short", "the refused correction did not change the stored text");
+    assert.equal(view.body.edited, null);
+
+    const ok = await correct("shorter");
+    assert.equal(ok.status, 202, ok.text);
+    const end = await gatewaySentinel(juliet, gw.domain);
+    const corrections = receivedFrom(juliet, `verbose@${gw.domain}`, mark, end).filter((s) => s.getChild("replace") !== undefined);
+    assert.deepEqual(corrections.map((s) => s.getChildText("body")), ["shorter"], "only the correction within the limit reached Juliet");
+  });
 });
