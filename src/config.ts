@@ -191,7 +191,8 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
       service: service(env),
       domain: domain(env),
       secret: str(env, "XMPP_SECRET"),
-      reconnectMaxMs: duration(env, "XMPP_RECONNECT_MAX", "30s"),
+      // An XMPP server restart takes seconds: a longer cap only leaves the link down after it is back.
+      reconnectMaxMs: duration(env, "XMPP_RECONNECT_MAX", "5s"),
       // Prosody's default component_stanza_size_limit is 512 KiB; stay well below it.
       maxStanzaBytes: int(env, "MAX_STANZA_BYTES", 256 * 1024, 4096, 64 * 1024 * 1024),
       linkMode: oneOf(env, "XMPP_LINK_MODE", ["single", "all"] as const, "single"),
