@@ -1,6 +1,7 @@
 // Accounts: the localparts this gateway hosts. Lookups by localpart are cached in-process for a
 // short time (a cache only: the row in Postgres is the truth).
 import { LRUCache } from "lru-cache";
+import { fetchFresh } from "./cached-read.js";
 import type { Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import type { Db, Tx } from "./client.js";
@@ -21,9 +22,12 @@ async function addEveryAccountLanes(tx: Tx, accountId: number): Promise<void> {
 const select = { id: true, localpart: true, createdAt: true } as const;
 
 export class Accounts {
-  private readonly cache = new LRUCache<string, Account>({ max: 50_000, ttl: 30_000 });
+  private readonly cache: LRUCache<string, Account>;
 
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db) {
+    // An account not found is not cached (it may be created any moment).
+    this.cache = new LRUCache<string, Account>({ max: 50_000, ttl: 30_000, fetchMethod: async (localpart) => (await db.account.findUnique({ where: { localpart }, select })) ?? undefined });
+  }
 
   /** Forgets what another instance changed (a deleted account), and everything after a missed notification. */
   listen(notifications: Notifications): void {
@@ -34,11 +38,7 @@ export class Accounts {
   }
 
   async find(localpart: string): Promise<Account | null> {
-    const hit = this.cache.get(localpart);
-    if (hit) return hit;
-    const row = await this.db.account.findUnique({ where: { localpart }, select });
-    if (row) this.cache.set(localpart, row);
-    return row;
+    return (await fetchFresh(this.cache, localpart)) ?? null;
   }
 
   async create(localpart: string): Promise<Account> {

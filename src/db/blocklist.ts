@@ -2,6 +2,7 @@
 // cached in-process and every instance forgets a list when any instance changes it (NOTIFY on the
 // cache channel, sent in the changing transaction); the row in Postgres is the truth.
 import { LRUCache } from "lru-cache";
+import { fetchFresh } from "./cached-read.js";
 import { sql, type AnyTx, type Db } from "./client.js";
 import { CHANNELS, notify, type Notifications } from "./notify.js";
 
@@ -18,9 +19,11 @@ export const notBlocked = (alias: string) =>
 
 export class Blocklists {
   /** Account id -> its items; empty sets are cached too (most accounts block no one). */
-  private readonly cache = new LRUCache<number, ReadonlySet<string>>({ max: 50_000, ttl: 60_000 });
+  private readonly cache: LRUCache<number, ReadonlySet<string>>;
 
-  constructor(private readonly db: Db) {}
+  constructor(db: Db) {
+    this.cache = new LRUCache<number, ReadonlySet<string>>({ max: 50_000, ttl: 60_000, fetchMethod: async (accountId) => new Set(await this.list(db, accountId)) });
+  }
 
   listen(notifications: Notifications): void {
     notifications.on(CHANNELS.cache, (payload) => {
@@ -31,11 +34,7 @@ export class Blocklists {
 
   /** The account's items, for the checks on every stanza. */
   async of(accountId: number): Promise<ReadonlySet<string>> {
-    const hit = this.cache.get(accountId);
-    if (hit) return hit;
-    const items = new Set(await this.list(this.db, accountId));
-    this.cache.set(accountId, items);
-    return items;
+    return (await fetchFresh(this.cache, accountId))!;
   }
 
   async list(tx: AnyTx, accountId: number): Promise<string[]> {

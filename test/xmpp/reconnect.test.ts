@@ -5,58 +5,24 @@
 // component port that refuses connections (the backoff is ours, so one server kind is enough).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, connect, type Server, type Socket } from "node:net";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { loadConfig } from "../../src/config.js";
 import { XmppLink } from "../../src/xmpp/link.js";
 import { waitFor } from "../helpers/gateway.js";
+import { TcpRelay } from "../helpers/tcp-relay.js";
 
 const OUTAGE_MS = 20_000;
 /** What "back within a few seconds" means: the cap, plus a connect and handshake. */
 const BACK_WITHIN_MS = 6_000;
 
-/** A TCP relay to the component port that, while `down`, drops open connections and refuses new ones. */
-class Gate {
-  private readonly tcp: Server;
-  private readonly sockets = new Set<Socket>();
-  down = false;
-
-  constructor(target: number) {
-    this.tcp = createServer((client) => {
-      if (this.down) return void client.destroy();
-      const upstream = connect(target, "127.0.0.1");
-      client.pipe(upstream).on("error", () => undefined);
-      upstream.pipe(client).on("error", () => undefined);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on("close", () => (this.sockets.delete(s), client.destroy(), upstream.destroy())).on("error", () => undefined);
-      }
-    });
-  }
-
-  listen(): Promise<number> {
-    return new Promise((resolve) => this.tcp.listen(0, "127.0.0.1", () => resolve((this.tcp.address() as { port: number }).port)));
-  }
-
-  cut(): void {
-    this.down = true;
-    for (const s of this.sockets) s.destroy();
-  }
-
-  close(): void {
-    this.cut();
-    this.tcp.close();
-  }
-}
-
 describe("component link reconnect with the default backoff cap", { timeout: 60_000 }, () => {
   let server: XmppServer;
-  let gate: Gate;
+  let gate: TcpRelay;
   let link: XmppLink;
 
   before(async () => {
     server = await startXmppServer("prosody");
-    gate = new Gate(server.componentPort);
+    gate = new TcpRelay(server.componentPort);
     const port = await gate.listen();
     const { reconnectMaxMs, maxStanzaBytes } = loadConfig({ JWT_SECRET: "x".repeat(32), XMPP_SECRET: server.componentSecret }).xmpp;
     const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };

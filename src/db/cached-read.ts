@@ -1,0 +1,20 @@
+// Reads through an in-process cache whose entries other instances invalidate (NOTIFY on the cache
+// channel). A read in flight when the invalidation arrives may have read the row as it was before
+// the change: lru-cache aborts a fetch whose key is deleted (or set) meanwhile and does not cache
+// what it read, and the caller reads again, after the change. Concurrent misses of one key share
+// one read.
+import type { LRUCache } from "lru-cache";
+
+/** Aborted reads retried at most this often (each needs another invalidation of the same key in flight). */
+const ATTEMPTS = 5;
+
+export async function fetchFresh<K extends NonNullable<unknown>, V extends NonNullable<unknown>>(cache: LRUCache<K, V>, key: K): Promise<V | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    const status: LRUCache.Status<K, V> = {};
+    try {
+      return await cache.fetch(key, { status });
+    } catch (err) {
+      if (!status.fetchAborted || attempt >= ATTEMPTS) throw err;
+    }
+  }
+}

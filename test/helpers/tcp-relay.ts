@@ -1,0 +1,58 @@
+// A TCP relay in front of a real server (PostgreSQL, an XMPP server's component port), so a test
+// can catch a request in flight: `hold` keeps what the server answers until released; `cut` drops
+// every connection and refuses new ones until `down` is cleared.
+import { createServer, connect, type Server, type Socket } from "node:net";
+
+export class TcpRelay {
+  private readonly tcp: Server;
+  private readonly upstreams = new Set<Socket>();
+  private readonly sockets = new Set<Socket>();
+  private held = false;
+  /** While true, new connections are closed at once. */
+  down = false;
+
+  constructor(target: number) {
+    this.tcp = createServer((client) => {
+      if (this.down) return void client.destroy();
+      const upstream = connect(target, "127.0.0.1");
+      client.pipe(upstream);
+      upstream.pipe(client);
+      if (this.held) upstream.pause();
+      this.upstreams.add(upstream);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on("error", () => undefined).on("close", () => {
+          this.sockets.delete(s);
+          this.upstreams.delete(upstream);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+    });
+  }
+
+  /** Listens on an ephemeral port of 127.0.0.1; resolves the port. */
+  listen(): Promise<number> {
+    return new Promise((resolve) => this.tcp.listen(0, "127.0.0.1", () => resolve((this.tcp.address() as { port: number }).port)));
+  }
+
+  /** Holds (or releases) everything the server sends on every connection, present and future. */
+  hold(on: boolean): void {
+    this.held = on;
+    for (const u of this.upstreams) {
+      if (on) u.pause();
+      else u.resume();
+    }
+  }
+
+  /** Drops every connection and refuses new ones until `down` is set false. */
+  cut(): void {
+    this.down = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  close(): void {
+    this.cut();
+    this.tcp.close();
+  }
+}
