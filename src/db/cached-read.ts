@@ -9,6 +9,9 @@ import type { LRUCache } from "lru-cache";
 const ATTEMPTS = 5;
 
 export async function fetchFresh<K extends NonNullable<unknown>, V extends NonNullable<unknown>>(cache: LRUCache<K, V>, key: K): Promise<V | undefined> {
+  // A hit (every stanza's blocklist check, mostly) costs a Map lookup, as before.
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
   for (let attempt = 1; ; attempt++) {
     const status: LRUCache.Status<K, V> = {};
     try {
