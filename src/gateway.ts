@@ -134,7 +134,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
 
   // The XMPP adapter's inbound side, and what follows the link going up or down.
   routeInbound(link, inbound, rooms, log);
-  registerIqHandlers(link, domain, accounts, blocklists);
+  registerIqHandlers(link, domain, accounts, sessions, blocklists);
   link.on("online", () => {
     control.linkChanged(true);
     delivery.kick();

@@ -1,8 +1,9 @@
-// The component's iq duties: service discovery (XEP-0030) for the domain and for each hosted
-// account, ping (XEP-0199). Every other iq get/set gets service-unavailable from @xmpp/iq's
-// callee (RFC 6120 §8.4), as do queries to accounts that do not exist (RFC 6121 §8.5.1). A
-// remote entity asking for an account's blocklist (XEP-0191) is one of those: the list is the
-// account's own, read over HTTP only.
+// The component's iq duties: service discovery (XEP-0030) for the domain, for each hosted
+// account and for each of its online sessions, ping (XEP-0199). Every other iq get/set gets
+// service-unavailable from @xmpp/iq's callee (RFC 6120 §8.4), as do queries to accounts that do
+// not exist (RFC 6121 §8.5.1) and to resources that are not online (§8.5.3.1). A remote entity
+// asking for an account's blocklist (XEP-0191) is one of those: the list is the account's own,
+// read over HTTP only.
 import xml, { type Element } from "@xmpp/xml";
 import { isBlocked, NO_BLOCKS, type BlockLookup } from "../domain/blocking.js";
 import { parseJid } from "../domain/jid.js";
@@ -11,24 +12,64 @@ import { errorElement } from "./errors.js";
 import type { XmppLink } from "./link.js";
 import { NS } from "./ns.js";
 
+/**
+ * What Balcony reads (src/xmpp/parse.ts) and writes (src/xmpp/render.ts) for its accounts, each
+ * the feature its XEP says to announce, so senders know what they may use (XEP-0030 §3). Left
+ * out: XEP-0424 before v0.4 (message-retract:0) is read but never sent; XEP-0428 fallbacks are
+ * read only for replies; XEP-0359 ids are announced by entities that stamp stanza-ids, not us.
+ */
+const MESSAGE_FEATURES = [
+  NS.receipts, // XEP-0184
+  NS.chatStates, // XEP-0085
+  NS.markers, // XEP-0333
+  NS.reactions, // XEP-0444
+  NS.correct, // XEP-0308
+  NS.retract, // XEP-0424 (v0.4)
+  NS.reply, // XEP-0461
+  NS.oob, // XEP-0066
+  NS.sfs, // XEP-0447 (XEP-0446 metadata, url-data sources)
+  NS.muc, // XEP-0045 §6.7: the account joins rooms
+  NS.conference, // XEP-0249 §3: the account receives direct invitations
+];
 const DOMAIN_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping];
-const ACCOUNT_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.receipts, NS.chatStates];
+const ACCOUNT_FEATURES = [...DOMAIN_FEATURES, ...MESSAGE_FEATURES];
 
-type Target = "domain" | "account" | null;
+/**
+ * XEP-0030 §3.1 identities (categories and types from the XMPP Registrar): the account itself
+ * (the bare JID, answered as its server), and each session: an HTTP client, "web" being the
+ * registry's type for clients reached through a web interface.
+ */
+const IDENTITIES = {
+  domain: { category: "server", type: "im", name: "Balcony" },
+  account: { category: "account", type: "registered" },
+  session: { category: "client", type: "web", name: "Balcony" },
+} as const;
 
-export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find">, blocks: BlockLookup = NO_BLOCKS): void {
+/** Whether a full JID's resource is online (src/db/sessions.ts: Sessions.reachable). */
+export interface SessionLookup {
+  reachable(accountId: number, resource: string): Promise<boolean>;
+}
+
+type Target = keyof typeof IDENTITIES | null;
+
+export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find">, sessions: SessionLookup, blocks: BlockLookup = NO_BLOCKS): void {
   /**
-   * What an iq is addressed to: the domain, an existing account's bare JID, or neither. An account
-   * that blocked the sender is no one to it (XEP-0191 §3.3: get and set are service-unavailable).
+   * What an iq is addressed to: the domain, an existing account's bare JID, one of its online
+   * sessions, or none of them. RFC 6121 §8.5.3.1: an iq to a connected resource is the client's
+   * to answer, and Balcony is that client; any other resource gets service-unavailable
+   * (§8.5.3.2.1 and §8.5.3.2.3), which says nothing more. An account that blocked the sender is
+   * no one to it, nor are its sessions (XEP-0191 §3.3: get and set are service-unavailable).
    */
   async function target(stanza: Element): Promise<Target> {
     const to = parseJid(stanza.attrs.to ?? "");
-    if (!to || to.domain !== domain || to.resource) return null;
-    if (!to.local) return "domain";
+    if (!to || to.domain !== domain) return null;
+    if (!to.local) return to.resource ? null : "domain";
     const account = await accounts.find(to.local);
     if (!account) return null;
     const from = parseJid(stanza.attrs.from ?? "");
-    return from && isBlocked(await blocks.of(account.id), from) ? null : "account";
+    if (from && isBlocked(await blocks.of(account.id), from)) return null;
+    if (!to.resource) return "account";
+    return (await sessions.reachable(account.id, to.resource)) ? "session" : null;
   }
 
   const { iqCallee } = link.xmpp;
@@ -40,9 +81,8 @@ export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pic
     const t = await target(stanza);
     if (!t) return noSuchEntity();
     if (element.attrs.node) return unknownNode();
-    const identity = t === "domain" ? { category: "server", type: "im", name: "Balcony" } : { category: "account", type: "registered" };
     const features = t === "domain" ? DOMAIN_FEATURES : ACCOUNT_FEATURES;
-    return xml("query", { xmlns: NS.discoInfo }, xml("identity", identity), ...features.map((v) => xml("feature", { var: v })));
+    return xml("query", { xmlns: NS.discoInfo }, xml("identity", IDENTITIES[t]), ...features.map((v) => xml("feature", { var: v })));
   });
 
   // Balcony publishes no items: accounts are not enumerable over XMPP.

@@ -1,6 +1,7 @@
 // Renders the stanzas use cases ask for (src/domain/stanza.ts) as XML. Text is escaped by
 // @xmpp/xml; what reaches here has been checked for XML 1.0 characters (src/domain/text.ts), so
 // the output is always well-formed.
+import { randomUUID } from "node:crypto";
 import xml, { type Element } from "@xmpp/xml";
 
 // @xmpp/xml is CommonJS: its helpers are properties of the default export.
@@ -14,6 +15,15 @@ import { NS } from "./ns.js";
 function texts(name: string, value: LangText | null | undefined): Element[] {
   return langTexts(value).map(([lang, text]) => xml(name, lang === null ? {} : { "xml:lang": lang }, text));
 }
+
+/**
+ * RFC 6120 §8.1.3: an id on every presence we originate (RECOMMENDED), so the error that may
+ * bounce back (§8.3.1 copies it) names the stanza it answers. Drawn as each stanza is written,
+ * never stored: a broadcast stays one outbox row for all its recipients (src/db/outbox.ts), and
+ * nothing of ours matches presence errors by id (a room's is matched by the room,
+ * src/services/inbound-room.ts), so a resend under a new id loses nothing.
+ */
+const presenceId = (): string => randomUUID();
 
 /** XEP-0359 §4: every message we send names itself with an origin-id (its stanza id). */
 const originId = (id: string): Element => xml("origin-id", { xmlns: NS.sid, id });
@@ -110,7 +120,7 @@ function messageText(m: OutboundMessage): string {
 function presenceText(from: string, to: string, type: string | null, p: PresenceContent): string {
   const children =
     (p.show ? `<show>${escapeXMLText(p.show)}</show>` : "") + textTags("status", p.status) + (p.priority ? `<priority>${p.priority}</priority>` : "");
-  const head = `<presence${attr("from", from)}${attr("to", to)}${type ? attr("type", type) : ""}`;
+  const head = `<presence${attr("from", from)}${attr("to", to)}${type ? attr("type", type) : ""}${attr("id", presenceId())}`;
   return children ? `${head}>${children}</presence>` : `${head}/>`;
 }
 
@@ -132,7 +142,7 @@ export function renderText(s: Stanza): string {
 function presence(from: string, to: string, type: string | null, p: PresenceContent): Element {
   return xml(
     "presence",
-    { from, to, ...(type ? { type } : {}) },
+    { from, to, ...(type ? { type } : {}), id: presenceId() },
     p.show ? xml("show", {}, p.show) : null,
     ...texts("status", p.status),
     p.priority ? xml("priority", {}, String(p.priority)) : null,
@@ -178,7 +188,7 @@ export function render(s: Stanza): Element {
       return presence(s.from, s.to, s.type, s);
     // RFC 6121 §3: subscribe, subscribed, unsubscribe, unsubscribed, from the account's bare JID.
     case "subscription":
-      return xml("presence", { from: s.from, to: s.to, type: s.type });
+      return xml("presence", { from: s.from, to: s.to, type: s.type, id: presenceId() });
     // XEP-0184 §5: the receipt answering a message that asked for one.
     case "receipt":
       return xml("message", { from: s.from, to: s.to, id: s.stanzaId }, xml("received", { xmlns: NS.receipts, id: s.id }), originId(s.stanzaId));
@@ -188,7 +198,7 @@ export function render(s: Stanza): Element {
     case "muc-join":
       return xml(
         "presence",
-        { from: s.from, to: s.to },
+        { from: s.from, to: s.to, id: presenceId() },
         xml(
           "x",
           { xmlns: NS.muc },

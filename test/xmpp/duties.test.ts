@@ -68,6 +68,72 @@ for (const kind of KINDS) {
       assert.equal(condition(ghost), "service-unavailable");
     });
 
+    // What Balcony implements both ways (src/xmpp/parse.ts and render.ts), announced on the bare
+    // JID and on each online session's full JID.
+    const MESSAGE_FEATURES = [
+      "urn:xmpp:receipts",
+      "http://jabber.org/protocol/chatstates",
+      "urn:xmpp:chat-markers:0",
+      "urn:xmpp:reactions:0",
+      "urn:xmpp:message-correct:0",
+      "urn:xmpp:message-retract:1",
+      "jabber:x:oob",
+      "urn:xmpp:sfs:0",
+      "urn:xmpp:reply:0",
+      "http://jabber.org/protocol/muc",
+      "jabber:x:conference",
+    ];
+    const featuresOf = (res: XmlElement) => res.getChild("query", "http://jabber.org/protocol/disco#info")!.getChildren("feature").map((f) => f.attrs.var as string);
+
+    it("advertises the message features it implements on the account's bare JID (XEP-0030)", async () => {
+      const acc = await iq(`romeo@${gw.domain}`, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));
+      assert.equal(acc.attrs.type, "result");
+      const features = featuresOf(acc);
+      for (const f of MESSAGE_FEATURES) assert.ok(features.includes(f), `${f} in ${features.join(" ")}`);
+      // Only what is implemented: the retraction of XEP-0424 before v0.4 is read, never sent.
+      assert.ok(!features.includes("urn:xmpp:message-retract:0"), features.join(" "));
+      assert.equal(new Set(features).size, features.length, "no feature twice (XEP-0030 §3.1)");
+    });
+
+    it("answers for an online session's full JID as its client, and service-unavailable for other resources (RFC 6121 §8.5.3)", async () => {
+      const tok = gw.token("romeo");
+      assert.equal((await gw.request("PUT", "/v1/presence?resource=desk", { token: tok, body: { type: "available" } })).status, 200);
+      const full = `romeo@${gw.domain}/desk`;
+      const info = await iq(full, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));
+      assert.equal(info.attrs.type, "result", info.toString());
+      assert.equal(info.attrs.from, full);
+      const identity = info.getChild("query")!.getChild("identity")!;
+      assert.equal(identity.attrs.category, "client", info.toString());
+      const features = featuresOf(info);
+      for (const f of ["http://jabber.org/protocol/disco#info", "urn:xmpp:ping", ...MESSAGE_FEATURES]) assert.ok(features.includes(f), `${f} in ${features.join(" ")}`);
+      assert.equal((await iq(full, "get", xml("ping", { xmlns: "urn:xmpp:ping" }))).attrs.type, "result");
+      assert.equal((await iq(full, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#items" }))).attrs.type, "result");
+
+      // §8.5.3.1: no such resource (never there, or gone unavailable without a stream) is no one to answer for.
+      assert.equal((await gw.request("PUT", "/v1/presence?resource=gone", { token: tok, body: { type: "available" } })).status, 200);
+      assert.equal((await gw.request("PUT", "/v1/presence?resource=gone", { token: tok, body: { type: "unavailable" } })).status, 200);
+      for (const to of [`romeo@${gw.domain}/nobody`, `romeo@${gw.domain}/gone`, `ghost@${gw.domain}/desk`]) {
+        assert.equal(condition(await iq(to, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }))), "service-unavailable", to);
+        assert.equal(condition(await iq(to, "get", xml("ping", { xmlns: "urn:xmpp:ping" }))), "service-unavailable", to);
+      }
+    });
+
+    it("gives the presence and subscription stanzas it sends an id (RFC 6120 §8.1.3)", async () => {
+      const romeo = `romeo@${gw.domain}`;
+      const tok = gw.token("romeo");
+      assert.equal((await gw.request("PUT", "/v1/presence?resource=desk", { token: tok, body: { type: "available" } })).status, 200);
+      // Juliet subscribes; the approval sends her the account's presence from each available session (RFC 6121 §3.1.5).
+      await juliet.send(xml("presence", { to: romeo, type: "subscribe" }));
+      await waitFor(async () => (await gw.request("GET", "/v1/subscription-requests", { token: tok })).body.items.some((i: { jid: string }) => i.jid === "juliet@localhost"), 5000, "juliet's request");
+      assert.equal((await gw.request("POST", "/v1/roster/juliet@localhost/approve", { token: tok })).status, 200);
+      const available = await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${romeo}/desk` && !s.attrs.type);
+      assert.match(available.attrs.id ?? "", /^[0-9a-f-]{36}$/, available.toString());
+      const asked = await gw.request("POST", "/v1/roster/juliet@localhost/subscribe", { token: tok });
+      assert.equal(asked.status, 202, asked.text);
+      const subscribe = await juliet.waitFor((s) => s.is("presence") && s.attrs.from === romeo && s.attrs.type === "subscribe");
+      assert.match(subscribe.attrs.id ?? "", /^[0-9a-f-]{36}$/, subscribe.toString());
+    });
+
     it("bounces messages to unknown accounts with service-unavailable (RFC 6121 §8.5.2)", async () => {
       await juliet.send(xml("message", { to: `ghost@${gw.domain}`, type: "chat", id: "to-ghost" }, xml("body", {}, "anyone?")));
       const err = await juliet.waitFor((s) => s.is("message") && s.attrs.id === "to-ghost" && s.attrs.type === "error");

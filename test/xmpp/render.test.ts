@@ -37,11 +37,31 @@ describe("renderText", () => {
     ["a status only", presence("romeo@gw.localhost/a", `j"u'l<i>e&t@localhost`, null, { status: hostile, priority: 0 })],
     ["negative priority", presence("romeo@gw.localhost/a", "juliet@localhost", null, { show: "dnd", priority: -1 })],
   ];
+  // Each write draws a new stanza id (below): the two paths agree on everything else, byte for byte.
+  const sameId = (text: string) => text.replace(/ id="[0-9a-f-]{36}"/, ' id="ID"');
   for (const [name, p] of presences) {
     it(`writes presence (${name}) exactly as the element tree does`, () => {
-      assert.equal(renderText(p), render(p).toString());
+      assert.equal(sameId(renderText(p)), sameId(render(p).toString()));
     });
   }
+
+  it("gives every presence, subscription and room join it writes an id of its own (RFC 6120 §8.1.3)", () => {
+    const from = "romeo@gw.localhost";
+    const to = "juliet@localhost";
+    const stanzas: Stanza[] = [
+      presence(`${from}/a`, to, null, { show: "away", priority: 1 }),
+      presence(`${from}/a`, to, "unavailable"),
+      presence(from, to, "probe"),
+      { kind: "subscription", from, to, type: "subscribe" },
+      { kind: "subscription", from, to, type: "unsubscribed" },
+      { kind: "muc-join", from: `${from}/rooms`, to: "lobby@conference.localhost/romeo", password: null, history: null },
+    ];
+    for (const s of stanzas) {
+      const ids = [render(s).attrs.id, render(s).attrs.id, /^<presence[^>]* id="([^"]*)"/.exec(renderText(s))?.[1]];
+      for (const id of ids) assert.match(id ?? "", /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, `${s.kind}: ${render(s).toString()}`);
+      assert.equal(new Set(ids).size, ids.length, `${s.kind}: a new id each time`);
+    }
+  });
 
   it("stamps every message it sends with an origin-id that is its id (XEP-0359 §4)", () => {
     const from = "romeo@gw.localhost/phone";
@@ -65,6 +85,6 @@ describe("renderText", () => {
 
   it("renders other stanzas through the element tree", () => {
     const s = { kind: "subscription" as const, from: "romeo@gw.localhost", to: "juliet@localhost", type: "subscribe" as const };
-    assert.equal(renderText(s), `<presence from="romeo@gw.localhost" to="juliet@localhost" type="subscribe"/>`);
+    assert.equal(sameId(renderText(s)), `<presence from="romeo@gw.localhost" to="juliet@localhost" type="subscribe" id="ID"/>`);
   });
 });
