@@ -17,6 +17,8 @@ export const CHANNELS = {
   cache: "balcony_cache",
   /** A session was ended (DELETE /v1/sessions/{resource}); payload: JSON [account id, resource]. */
   sessions: "balcony_sessions",
+  /** XMPP_LINK_MODE=all: an instance got the answer to another's barrier ping; payload: the ping's id (src/xmpp/link.ts share()). */
+  barrier: "balcony_barrier",
 } as const;
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 

@@ -3,8 +3,9 @@
 // recorded in the transaction of the state change that caused them, deleted once confirmed). Both
 // share one sequence, so the link writes them in the order they were recorded. Rows are claimed
 // with FOR UPDATE SKIP LOCKED, and a claim can be fenced by the link lease (src/db/lease.ts), so no
-// two instances ever send the same row. Both tables stay small: the holder vacuums them
-// (tidyQueue), so finding what is queued never walks the history of what was sent.
+// two instances ever send the same row; unfenced claims (every instance holds a link) take turns.
+// Both tables stay small: the holder vacuums them (tidyQueue), so finding what is queued never
+// walks the history of what was sent.
 import type pg from "pg";
 import type { OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
@@ -15,6 +16,8 @@ import { markSentCtes, queuedAhead, toOutbound } from "./messages.js";
 import { CHANNELS, notify } from "./notify.js";
 
 const MARK_SENT = `WITH ${markSentCtes("$1")} SELECT 1`;
+/** The advisory lock unfenced drains take in turn (beside the link lease's, src/db/lease.ts). */
+const DRAIN_TURN_KEY: [number, number] = [0x42a1c0, 0x11c5];
 
 export type Queued = { seq: number; message: OutboundMessage; stanza?: never } | { seq: number; stanza: Stanza; message?: never };
 
@@ -75,7 +78,10 @@ export interface DrainOutcome {
  * pgTransaction). `send` answering null (nothing written) records nothing and throwing rolls
  * back: either way the rows stay queued. With `fence` (the backend
  * pid holding the link lease), claims nothing unless that lease is still held, so a holder that
- * lost it cannot send. `more`: rows may be left behind this batch. `unconfirmed`: the messages
+ * lost it cannot send. Without (XMPP_LINK_MODE=all), waits for any other instance's drain step to
+ * end first: one skipping the rows another holds would write the rows behind them on its own link,
+ * where the server may route them first (or before a batch the other rolls back).
+ * `more`: rows may be left behind this batch. `unconfirmed`: the messages
  * this holder wrote whose confirmation never came (the link dropped): the peer may have them, so
  * nothing recorded about them is moot (see MOOT), and a retracted one leaves the queue unsent but
  * not withdrawn (it reads `sent`), its retraction behind it. Those the claim settles leave the set.
@@ -97,7 +103,7 @@ export async function drainOnce(
         values: [fence.key[0], fence.key[1], fence.pid],
       });
       if (!held.rows[0]?.ok) return { claimed: 0, more: false };
-    }
+    } else await client.query({ name: "outbox-drain-turn", text: "SELECT pg_advisory_xact_lock($1, $2)", values: DRAIN_TURN_KEY });
     // A queued message that is gone (its account was deleted) or no longer queued (a receipt or an
     // error came first) has `id` or `status` other than expected: it leaves the queue unsent.
     const { rows: messages } = await client.query<Claimed>({
@@ -181,7 +187,8 @@ export const WITHDRAWN = { type: "cancel", condition: "undefined-condition", tex
 /**
  * Records a claim's outcome for the rows not written: takes `seqs` and the withdrawn messages out
  * of the queue, drops the moot stanzas (those of this batch are locked by the claim; later ones
- * are not claimed by anyone else, the claims being fenced), and fails the withdrawn messages.
+ * are not claimed by anyone else, the claims being fenced or taking turns), and fails the
+ * withdrawn messages.
  */
 async function settle(client: pg.PoolClient, seqs: (number | string)[], withdrawn: { seq: number; id: string }[], moot: Set<number>): Promise<void> {
   const dequeued = [...seqs, ...withdrawn.map((m) => m.seq)];

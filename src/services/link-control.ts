@@ -8,6 +8,8 @@
 // Postgres answers that another instance holds it, the link closes. A holder also gives the lease
 // up when its link has been down for longer than the grace period (another instance may reach the
 // server), and on shutdown (after closing its link, so the next holder is accepted).
+// In all mode, the answer to an instance's barrier ping may reach another instance's link, which
+// passes it on over NOTIFY (src/xmpp/link.ts share()).
 import { LEASE_KEY, type LinkLease } from "../db/lease.js";
 import { CHANNELS, type Notifications } from "../db/notify.js";
 import type { ServiceLog } from "./ports.js";
@@ -20,6 +22,10 @@ export interface LinkDriver {
   readonly online: boolean;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Answers every instance's barrier pings, and hands `relay` the answers to theirs. */
+  share(relay: (id: string) => void): void;
+  /** Another instance got the answer to this one's barrier ping `id`. */
+  answered(id: string): void;
 }
 
 export interface LinkControlOptions {
@@ -63,7 +69,11 @@ export class LinkControl {
   }
 
   async start(): Promise<void> {
-    if (this.opts.mode === "all") return this.link.start();
+    if (this.opts.mode === "all") {
+      this.notifications.on(CHANNELS.barrier, (id) => id && this.link.answered(id));
+      this.link.share((id) => void this.notifications.send(CHANNELS.barrier, id).catch(() => undefined));
+      return this.link.start();
+    }
     this.lease.on("lost", () => {
       this.log.warn({}, "lost the link lease connection; sending nothing until it is back");
       this.regaining = true;

@@ -12,6 +12,8 @@ const { component } = pkg;
 
 /** Where a template stanza's id goes (see XmppLink.barrier). */
 const ID_SLOT = "\u0001id\u0001";
+/** Any instance's barrier ping id (pingPrefix, then a counter): checked before it is echoed in an answer. */
+const ANY_PING_ID = /^barrier-[0-9a-f]{12}-[0-9a-z]{1,13}$/;
 
 export interface LinkOptions {
   service: string;
@@ -55,6 +57,8 @@ export class XmppLink extends EventEmitter<LinkEvents> {
   /** Our barrier pings' ids: unguessable, so no one else's iq is taken for one. */
   private readonly pingPrefix = `barrier-${randomBytes(6).toString("hex")}-`;
   private pingCount = 0;
+  /** Set when other instances share the component domain (see share()). */
+  private relay: ((id: string) => void) | null = null;
   /** The ping and its answer, split where the id goes (ids are [0-9a-z-], nothing to escape). */
   private readonly pingText: [string, string];
   private readonly pongText: [string, string];
@@ -177,14 +181,42 @@ export class XmppLink extends EventEmitter<LinkEvents> {
   }
 
   /**
+   * Other instances hold connections of the same component domain (XMPP_LINK_MODE=all): the
+   * server balances stanzas to the domain over all of them, so a barrier ping, and its answer,
+   * may land on any instance's link. From now on this link answers every instance's pings, and
+   * hands `relay` the id of an answer to another instance's ping (the owner's answered()).
+   */
+  share(relay: (id: string) => void): void {
+    this.relay = relay;
+  }
+
+  /** Another instance received the answer to one of our pings (see share()). */
+  answered(id: string): void {
+    if (id.startsWith(this.pingPrefix)) this.pings.get(id)?.(true);
+  }
+
+  /**
    * Our own barrier ping or its answer (true: handled here). Only we can send from our domain:
    * the server stamps the sender's address on everything its clients and peers send.
    */
   private ownPing(el: Element): boolean {
     const { id, type, from } = el.attrs as Record<string, string | undefined>;
-    if (from !== this.opts.domain || !id?.startsWith(this.pingPrefix)) return false;
+    if (from !== this.opts.domain || !id?.startsWith(this.pingPrefix)) return this.relay !== null && from === this.opts.domain && this.sharedPing(id, type);
     if (type === "get") this.write([this.pongText.join(id)]);
     else this.pings.get(id)?.(type === "result");
+    return true;
+  }
+
+  /**
+   * Another instance's barrier ping or its answer, routed to this link (see share()). The ping
+   * proves its owner's stanzas were routed whoever answers it (the server processes a connection's
+   * stanzas in order, RFC 6120 §10.1), so it is answered here; the answer goes to its owner. An
+   * error answer is not relayed: the owner's barrier times out and fails, as it would have.
+   */
+  private sharedPing(id: string | undefined, type: string | undefined): boolean {
+    if (!id || !ANY_PING_ID.test(id)) return false;
+    if (type === "get") this.write([this.pongText.join(id)]);
+    else if (type === "result") this.relay?.(id);
     return true;
   }
 

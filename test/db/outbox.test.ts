@@ -8,12 +8,12 @@ import assert from "node:assert/strict";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
 import { migrate } from "../../src/db/migrate.js";
-import { tidyQueue } from "../../src/db/outbox.js";
+import { drainOnce, tidyQueue, type Queued } from "../../src/db/outbox.js";
 
-describe("tidying the outbound queue", () => {
+/** A migrated database of its own for the enclosing suite; the getter is valid inside its tests. */
+function suiteDatabase(): () => Database {
   let tdb: TestDatabase;
   let db: Database;
-
   before(async () => {
     tdb = await createTestDatabase();
     db = openDatabase(tdb.url, 3);
@@ -23,28 +23,33 @@ describe("tidying the outbound queue", () => {
     await db?.close();
     await tdb?.drop();
   });
+  return () => db;
+}
+
+describe("tidying the outbound queue", () => {
+  const db = suiteDatabase();
 
   const vacuums = async () =>
-    (await db.pool.query<{ relname: string; n: string }>("SELECT relname, vacuum_count AS n FROM pg_stat_user_tables WHERE relname IN ('message_queue', 'outbox') ORDER BY relname")).rows.map(
+    (await db().pool.query<{ relname: string; n: string }>("SELECT relname, vacuum_count AS n FROM pg_stat_user_tables WHERE relname IN ('message_queue', 'outbox') ORDER BY relname")).rows.map(
       (r) => `${r.relname} ${r.n}`,
     );
 
   it("vacuums both tables while a sender holds them, without waiting for it", async () => {
     // A queue that was long and is empty now: 5,000 rows sent, i.e. deleted (a tail of empty
     // pages, which VACUUM would otherwise try to truncate).
-    await db.pool.query("INSERT INTO message_queue (seq, message_id) SELECT g, gen_random_uuid() FROM generate_series(1, 5000) g");
-    await db.pool.query("INSERT INTO outbox (seq, account_id, stanza) SELECT g, NULL, '{}'::json FROM generate_series(5001, 7000) g");
-    await db.pool.query("DELETE FROM message_queue");
-    await db.pool.query("DELETE FROM outbox");
+    await db().pool.query("INSERT INTO message_queue (seq, message_id) SELECT g, gen_random_uuid() FROM generate_series(1, 5000) g");
+    await db().pool.query("INSERT INTO outbox (seq, account_id, stanza) SELECT g, NULL, '{}'::json FROM generate_series(5001, 7000) g");
+    await db().pool.query("DELETE FROM message_queue");
+    await db().pool.query("DELETE FROM outbox");
     assert.deepEqual(await vacuums(), ["message_queue 0", "outbox 0"]);
 
     // A sending transaction in progress holds the lock an insert takes, as under steady sending.
-    const sender = await db.pool.connect();
+    const sender = await db().pool.connect();
     try {
       await sender.query("BEGIN");
       await sender.query("LOCK TABLE message_queue, outbox IN ROW EXCLUSIVE MODE");
       const started = performance.now();
-      await tidyQueue(db.pool);
+      await tidyQueue(db().pool);
       const ms = performance.now() - started;
       assert.ok(ms < 1000, `the vacuum took ${ms.toFixed(0)} ms beside a sender (it waited for a lock)`);
     } finally {
@@ -53,5 +58,40 @@ describe("tidying the outbound queue", () => {
     }
     // It did vacuum: VACUUM reports to the statistics at once.
     assert.deepEqual(await vacuums(), ["message_queue 1", "outbox 1"]);
+  });
+});
+
+// With XMPP_LINK_MODE=all every instance drains on its own link and claims are not fenced by the
+// lease: were two drains to run at once, the second would skip the first's locked rows and write
+// the ones behind them on another link, where the server may route them first (and a batch the
+// first rolls back, its barrier failed, would go out after them). Unfenced drains take turns.
+describe("unfenced drains (XMPP_LINK_MODE=all)", () => {
+  const db = suiteDatabase();
+
+  it("a second drain waits for the first to commit, then claims what is behind it: sequence order across drains", async () => {
+    await db().pool.query(`INSERT INTO outbox (seq, account_id, stanza) SELECT g, NULL, json_build_object('kind', 'presence', 'to', 'p' || g || '@x') FROM generate_series(1, 2) g`);
+    const log: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let firstWriting!: () => void;
+    const writing = new Promise<void>((r) => (firstWriting = r));
+    const outcome = (rows: Queued[]) => ({ failed: [], error: { type: "cancel", condition: "x" }, done: rows.map((q) => q.seq) });
+    // The first drain claims row 1 and, like a sender waiting for its barrier, holds it.
+    const first = drainOnce(db().pool, 1, null, async (rows) => {
+      log.push(`first writes ${rows.map((q) => q.seq).join(",")}`);
+      firstWriting();
+      await held;
+      log.push("first confirmed");
+      return outcome(rows);
+    });
+    await writing;
+    const second = drainOnce(db().pool, 10, null, async (rows) => {
+      log.push(`second writes ${rows.map((q) => q.seq).join(",")}`);
+      return outcome(rows);
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    release();
+    await Promise.all([first, second]);
+    assert.deepEqual(log, ["first writes 1", "first confirmed", "second writes 2"]);
   });
 });
