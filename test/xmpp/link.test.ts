@@ -4,71 +4,28 @@
 // sends, so a barrier can be caught in flight.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, connect, type Server, type Socket } from "node:net";
 import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { XmppLink } from "../../src/xmpp/link.js";
 import { waitFor } from "../helpers/gateway.js";
+import { TcpRelay } from "../helpers/tcp-relay.js";
 
 const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
-
-/** A TCP relay to the server's component port; `hold` keeps what the server sends until released. */
-class Relay {
-  private readonly tcp: Server;
-  private readonly pairs: { client: Socket; upstream: Socket }[] = [];
-  private held = false;
-
-  constructor(private readonly target: number) {
-    this.tcp = createServer((client) => {
-      const upstream = connect(this.target, "127.0.0.1");
-      this.pairs.push({ client, upstream });
-      client.pipe(upstream);
-      upstream.pipe(client);
-      if (this.held) upstream.pause();
-      const close = () => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on("error", close).on("close", close);
-      upstream.on("error", close).on("close", close);
-    });
-  }
-
-  listen(): Promise<number> {
-    return new Promise((resolve) => this.tcp.listen(0, "127.0.0.1", () => resolve((this.tcp.address() as { port: number }).port)));
-  }
-
-  hold(on: boolean): void {
-    this.held = on;
-    for (const { upstream } of this.pairs) {
-      if (on) upstream.pause();
-      else upstream.resume();
-    }
-  }
-
-  close(): void {
-    for (const { client, upstream } of this.pairs) {
-      client.destroy();
-      upstream.destroy();
-    }
-    this.tcp.close();
-  }
-}
 
 const quiet = { info: () => undefined, warn: () => undefined };
 
 for (const kind of KINDS) {
   describe(`component link barrier (${kind})`, { timeout: 60_000 }, () => {
     let server: XmppServer;
-    let relay: Relay;
+    let relay: TcpRelay;
     let link: XmppLink;
     let juliet: XmppUser;
 
     before(async () => {
       server = await startXmppServer(kind);
       await server.registerUser("juliet", "pw");
-      relay = new Relay(server.componentPort);
+      relay = new TcpRelay(server.componentPort);
       const port = await relay.listen();
       link = new XmppLink({ service: `xmpp://127.0.0.1:${port}`, domain: server.componentDomain, secret: server.componentSecret, reconnectMaxMs: 500, maxStanzaBytes: 65_536, log: quiet });
       await link.start();
