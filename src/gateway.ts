@@ -23,6 +23,7 @@ import { Delivery } from "./services/delivery.js";
 import { EventFeed } from "./services/events.js";
 import { Inbound } from "./services/inbound.js";
 import { LinkControl } from "./services/link-control.js";
+import { OnlineGate } from "./services/online-gate.js";
 import { Messaging } from "./services/messaging.js";
 import { Presence } from "./services/presence.js";
 import { Roster } from "./services/roster.js";
@@ -103,7 +104,9 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const out = new XmppOutbound(link);
 
   // The use cases: they record stanzas with their state changes; Delivery sends them from the holder.
-  const delivery = new Delivery(db, out, control, log, counters);
+  // After each link-up the drain waits for the rooms' rejoin, recorded ahead of what is queued.
+  const gate = new OnlineGate(control);
+  const delivery = new Delivery(db, out, gate, log, counters);
   const presence = new Presence(db, sessions, delivery, domain, { graceSeconds: config.sessionGraceSeconds, heartbeatMs: config.sseHeartbeatMs }, log);
   const accounts = new Accounts(accountStore, delivery, domain, config.autoProvision);
   const rooms = new Rooms(db, delivery, domain);
@@ -137,12 +140,11 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   registerIqHandlers(link, domain, accounts, sessions, blocklists);
   link.on("online", () => {
     control.linkChanged(true);
-    delivery.kick();
     void presence.republish().catch((err: unknown) => log.warn({ err: String(err) }, "republishing presence failed"));
-    // XEP-0045: the link holder is every joined account's occupant: it enters their rooms again.
-    void rooms.rejoin().catch((err: unknown) => log.warn({ err: String(err) }, "rejoining rooms failed"));
+    // XEP-0045: the link holder is every joined account's occupant: it enters their rooms again, then drains.
+    gate.up(() => rooms.rejoin(), () => delivery.kick(), (err: unknown) => log.warn({ err: String(err) }, "rejoining rooms failed"));
   });
-  link.on("offline", () => control.linkChanged(false));
+  link.on("offline", () => (control.linkChanged(false), gate.down()));
   notifications.on(CHANNELS.outbox, () => delivery.kick());
   delivery.start();
   presence.start();

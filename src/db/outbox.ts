@@ -61,6 +61,33 @@ export async function enqueue(tx: AnyTx, accountId: number | null, stanzas: read
   await notify(tx, CHANNELS.outbox);
 }
 
+/**
+ * How far below the shared sequence a stanza recorded ahead is numbered (enqueueAhead): 2^52, more
+ * than the sequence will ever hand out (4.5e15 rows), and small enough that every number stays
+ * exact as a JavaScript number (drainOnce compares and deletes by Number(seq)).
+ */
+const AHEAD = 2 ** 52;
+
+/**
+ * Records stanzas that go out before everything queued, whenever it was recorded, while keeping
+ * their own order (among themselves, and after what was recorded ahead before them): a number
+ * from the shared sequence, shifted below all of its numbers. For the link holder's rejoin of its
+ * rooms after a reconnect (src/services/rooms.ts rejoin): the group messages, subject changes and
+ * invitations that waited for the link need the account to be an occupant again (XEP-0045 §7.4,
+ * §8.1), and the server processes a connection's stanzas in order (RFC 6120 §10.1).
+ */
+export async function enqueueAhead(tx: AnyTx, accountId: number | null, stanzas: readonly Stanza[]): Promise<void> {
+  if (stanzas.length === 0) return;
+  // The inner ORDER BY comes first: nextval() runs on the rows in the stanzas' order.
+  await exec(
+    tx,
+    `INSERT INTO outbox (seq, account_id, stanza) SELECT nextval('message_seq_seq') - ${AHEAD}, $1::int, s
+     FROM (SELECT s FROM json_array_elements($2::json) WITH ORDINALITY AS u(s, n) ORDER BY n) ordered`,
+    [accountId, JSON.stringify(compress(stanzas))],
+  );
+  await notify(tx, CHANNELS.outbox);
+}
+
 /** What the sender made of a claimed batch, recorded in the claim's transaction. */
 export interface DrainOutcome {
   /** Messages that can never be sent (malformed, over the stanza limit): failed with `error`. */

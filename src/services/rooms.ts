@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { Database } from "../db/client.js";
 import { sql } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
+import { enqueueAhead } from "../db/outbox.js";
 import { beginNickChange, deleteRoom, findRoom, listRooms, markFailed, markJoined, markRejoining, occupants, recordJoin, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import { event } from "../domain/events.js";
 import { parseJid } from "../domain/jid.js";
@@ -237,7 +238,11 @@ export class Rooms {
 
   /**
    * On the link holder, whenever its link comes up: every room is joined again, asking for the
-   * history since the last message seen (none at all if it saw none since joining).
+   * history since the last message seen (none at all if it saw none since joining). The joins are
+   * recorded ahead of everything queued, and before the link holder drains (src/services/
+   * online-gate.ts): what was posted to a room while the link was down goes out after the join, to
+   * a room that has the account as an occupant again (XEP-0045 §7.4: a non-occupant's message is
+   * refused). A join the room refuses fails them with the room's error, as before.
    */
   async rejoin(): Promise<number> {
     const rows = await roomsToRejoin(this.db.prisma);
@@ -257,11 +262,11 @@ export class Rooms {
       list.push({ kind: "muc-join", from, to: `${r.room}/${r.nick}`, password: r.password, history: { since } });
       byAccount.set(r.accountId, list);
     }
-    await this.delivery.transaction(async (tx, send) => {
+    await this.delivery.transaction(async (tx) => {
       // Joining again until each room answers: its self-presence is a `joined` event again (the
       // room may have been recreated meanwhile), a refusal a `join-failed` one.
       await markRejoining(tx);
-      for (const [accountId, stanzas] of byAccount) await send(accountId, stanzas);
+      for (const [accountId, stanzas] of byAccount) await enqueueAhead(tx, accountId, stanzas);
       for (const r of unsendable) {
         const error = { type: "modify", condition: "jid-malformed" };
         await markFailed(tx, r.accountId, r.room, error);

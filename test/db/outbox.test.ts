@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
 import { migrate } from "../../src/db/migrate.js";
-import { drainOnce, tidyQueue, type Queued } from "../../src/db/outbox.js";
+import { drainOnce, enqueue, enqueueAhead, tidyQueue, type Queued } from "../../src/db/outbox.js";
+import type { Stanza } from "../../src/domain/stanza.js";
 
 /** A migrated database of its own for the enclosing suite; the getter is valid inside its tests. */
 function suiteDatabase(): () => Database {
@@ -93,5 +94,43 @@ describe("unfenced drains (XMPP_LINK_MODE=all)", () => {
     release();
     await Promise.all([first, second]);
     assert.deepEqual(log, ["first writes 1", "first confirmed", "second writes 2"]);
+  });
+});
+
+// Stanzas recorded ahead of the queue (src/db/outbox.ts enqueueAhead: the link holder's rejoin of
+// its rooms after a reconnect) are drained before everything queued, however much older, and
+// among themselves in the order they were recorded; their shifted numbers stay exact, so the drain
+// deletes exactly the rows it wrote.
+describe("stanzas recorded ahead of the outbound queue", () => {
+  const db = suiteDatabase();
+
+  const probe = (to: string): Stanza => ({ kind: "presence", from: "romeo@gw.localhost", to, type: "probe", show: null, status: null, priority: 0 });
+  const join = (room: string): Stanza => ({ kind: "muc-join", from: "romeo@gw.localhost/rooms", to: `${room}/romeo`, password: null, history: null });
+
+  it("drains them first, in their recording order, then the queue in its own; and deletes exactly what it wrote", async () => {
+    await db().transaction((tx) => enqueue(tx, null, [probe("a@localhost"), probe("b@localhost")]));
+    await db().transaction((tx) => enqueue(tx, null, [probe("c@localhost")]));
+    // Three joins identical but for the room: stored as one fan-out row, expanded in order.
+    await db().transaction((tx) => enqueueAhead(tx, 1, [join("r1@muc"), join("r2@muc"), join("r3@muc"), probe("d@localhost")]));
+    await db().transaction((tx) => enqueueAhead(tx, 1, [join("r4@muc")]));
+    await db().transaction((tx) => enqueue(tx, null, [probe("e@localhost")]));
+    const written: string[] = [];
+    const step = await drainOnce(db().pool, 100, null, async (rows: Queued[]) => {
+      written.push(...rows.map((q) => `${q.stanza!.kind} ${"to" in q.stanza! ? q.stanza.to : ""}`));
+      return { failed: [], error: { type: "cancel", condition: "x" }, done: [...new Set(rows.map((q) => q.seq))] };
+    });
+    assert.deepEqual(written, [
+      "muc-join r1@muc/romeo",
+      "muc-join r2@muc/romeo",
+      "muc-join r3@muc/romeo",
+      "presence d@localhost",
+      "muc-join r4@muc/romeo",
+      "presence a@localhost",
+      "presence b@localhost",
+      "presence c@localhost",
+      "presence e@localhost",
+    ]);
+    assert.equal(step.more, false);
+    assert.equal((await db().pool.query("SELECT count(*)::int AS n FROM outbox")).rows[0].n, 0, "every row written was deleted, and only those");
   });
 });
