@@ -17,18 +17,27 @@ export const statusSql = (m: string) =>
 interface StatusRow {
   id: string;
   status: string;
+  error?: unknown;
 }
 
-/** The same for rows read through Prisma: one statement for all their `queued` ones. */
+/**
+ * The same for rows read through Prisma: one statement for all their `queued` ones. It reads the
+ * error with the status: a failure recorded since the row was read shows with its error.
+ */
 export async function resolveStatuses<R extends StatusRow>(pool: pg.Pool, rows: R[]): Promise<R[]> {
   const queued = rows.filter((r) => r.status === "queued");
   if (queued.length === 0) return rows;
-  const { rows: read } = await pool.query<{ id: string; status: string }>({
+  const { rows: read } = await pool.query<{ id: string; status: string; error: unknown }>({
     name: "message-status-as-read",
-    text: `SELECT m.id::text, ${statusSql("m")} AS status FROM message m WHERE m.id = ANY($1::uuid[])`,
+    text: `SELECT m.id::text, ${statusSql("m")} AS status, m.error FROM message m WHERE m.id = ANY($1::uuid[])`,
     values: [queued.map((r) => r.id)],
   });
-  const status = new Map(read.map((r) => [r.id, r.status]));
-  for (const r of queued) (r as StatusRow).status = status.get(r.id) ?? r.status;
+  const now = new Map(read.map((r) => [r.id, r]));
+  for (const r of queued as StatusRow[]) {
+    const n = now.get(r.id);
+    if (!n) continue;
+    r.status = n.status;
+    if ("error" in r) r.error = n.error;
+  }
   return rows;
 }
