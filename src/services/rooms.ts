@@ -57,6 +57,13 @@ function refusal(room: string, error: RoomRow["error"], what: string, note = "")
   return new AppError(code, `${room} refused ${what}: ${condition}${error?.text ? ` (${error.text})` : ""}${note}`, { condition, ...(code === "invalid-jid" ? { field: "body.nick" } : {}) });
 }
 
+/**
+ * Whether what the account sends to the room goes out (after its join presence, in the outbox's
+ * order): joined, or joining, first or again after a reconnect (API.md: a join lasts until the
+ * account leaves). A join the room then refuses fails what was sent with it.
+ */
+const occupies = (row: RoomRow | null): boolean => row?.status === "joined" || row?.status === "joining";
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Reads what the room answered from the row (past the deadline: `overdue`): a row, a thrown refusal, or undefined to wait. */
@@ -165,8 +172,7 @@ export class Rooms {
    * counts: the message is queued behind the join presence and goes out after it.
    */
   async isIn(accountId: number, room: string): Promise<boolean> {
-    const status = (await findRoom(this.db.prisma, accountId, room))?.status;
-    return status === "joined" || status === "joining";
+    return occupies(await findRoom(this.db.prisma, accountId, room));
   }
 
   async list(account: AccountRef): Promise<RoomView[]> {
@@ -204,7 +210,7 @@ export class Rooms {
   private async send(account: AccountRef, room: string, stanza: (from: string) => Stanza): Promise<void> {
     await this.delivery.transaction(async (tx, send) => {
       const row = await findRoom(tx, account.id, room);
-      if (!row || row.status !== "joined") throw new AppError("room-not-joined", `not in ${room}`);
+      if (!occupies(row)) throw new AppError("room-not-joined", `not in ${room}`);
       await send(account.id, [stanza(this.occupant(account))]);
     });
   }

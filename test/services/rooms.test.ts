@@ -135,6 +135,19 @@ describe("Rooms service", () => {
     assert.deepEqual({ role: view.role, affiliation: view.affiliation }, { role: "visitor", affiliation: "member" });
   });
 
+  it("while a rejoin waits for the room's answer the account is still in the room: subject changes and invitations are taken, after the join", async () => {
+    const a = await env.account("benvolio");
+    await join(a, "benvolio");
+    env.out.reset();
+    await rooms.rejoin();
+    assert.equal((await rooms.get(a.ref, ROOM)).status, "joining");
+    await rooms.setSubject(a.ref, ROOM, "Verona");
+    await rooms.invite(a.ref, ROOM, "mercutio@example.net", null);
+    await env.flush();
+    const kinds = env.out.sent.filter((s) => "to" in s && s.to.startsWith(ROOM) && s.from.startsWith(a.jid)).map((s) => s.kind);
+    assert.deepEqual(kinds, ["muc-join", "muc-subject", "muc-invite"]);
+  });
+
   it("an invalid nick stored before nicks were checked is not rejoined: it would break the link (the join fails instead)", async () => {
     const a = await env.account("paris");
     await join(a, "paris");
