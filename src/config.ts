@@ -30,6 +30,8 @@ export interface Config {
     linkMode: "single" | "all";
     /** How long a link holder keeps the lease while its link is down before letting another instance try. */
     linkDownGraceMs: number;
+    /** How long a link holder may go without proving it is alive (it does every second) before a standby replaces it. */
+    linkLeaseTimeoutMs: number;
   };
   jwt: {
     secret: string | undefined;
@@ -135,6 +137,16 @@ function duration(env: Env, name: string, fallback: string): number {
   return parseDuration(name, str(env, name, fallback));
 }
 
+/**
+ * The holder beats every second, and a busy machine delays a timer by a second or more: a shorter
+ * timeout would replace live holders. The default leaves room for long event-loop stalls.
+ */
+function leaseTimeout(env: Env): number {
+  const ms = duration(env, "LINK_LEASE_TIMEOUT", "10s");
+  if (ms < 2000) throw new ConfigError("LINK_LEASE_TIMEOUT", `must be at least 2s (the holder proves it is alive every second), got ${ms} ms`);
+  return ms;
+}
+
 function retrySchedule(env: Env): number[] {
   const raw = optional(env, "WEBHOOK_RETRY_SCHEDULE");
   if (raw === undefined) return DEFAULT_RETRY_SCHEDULE_MS;
@@ -197,6 +209,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
       maxStanzaBytes: int(env, "MAX_STANZA_BYTES", 256 * 1024, 4096, 64 * 1024 * 1024),
       linkMode: oneOf(env, "XMPP_LINK_MODE", ["single", "all"] as const, "single"),
       linkDownGraceMs: duration(env, "XMPP_LINK_DOWN_GRACE", "10s"),
+      linkLeaseTimeoutMs: leaseTimeout(env),
     },
     jwt,
     autoProvision: bool(env, "AUTO_PROVISION", false),

@@ -188,6 +188,9 @@ VirtualHost ${luaString(USER_DOMAIN)}
 
 Component ${luaString(p.componentDomain)}
   component_secret = ${luaString(p.componentSecret)}
+  -- A new connection replaces the open one (default "kick_new" refuses it): a gateway instance
+  -- taking the link over from a hung one must get in (README "Running several instances").
+  component_conflict_resolve = "kick_old"
 
 -- Group chat (XEP-0045; XmppServer.mucDomain). Anyone may create rooms, the component's users too.
 -- Rooms keep (and send to joiners) the last ${MUC_HISTORY_MESSAGES} messages and let occupants change the

@@ -4,6 +4,10 @@
 // of outbound rows checks the lock by the holder's backend pid (src/db/outbox.ts), so a holder
 // that lost it cannot send another row. The holder also names its link state in its connection's
 // application_name, which lets every other instance report it in /readyz.
+// A holder that hangs (SIGSTOP, a stuck event loop) keeps its connection and so the lock: it proves
+// it is alive by a statement on that connection every second (beat()), which Postgres stamps as
+// pg_stat_activity.state_change; a standby that finds that stamp older than the lease timeout
+// ends the holder's backend (takeOverStale()) and with it the lock.
 import { EventEmitter } from "node:events";
 import pg from "pg";
 
@@ -11,6 +15,12 @@ import pg from "pg";
 export const LEASE_KEY: [number, number] = [0x42a1c0, 0x11c4];
 const APP_UP = "balcony-link-up";
 const APP_DOWN = "balcony-link-down";
+/** What a drain transaction of the holder whose lease backend is `pid` names itself (src/db/outbox.ts). */
+export const drainAppName = (pid: number): string => `balcony-drain-${pid}`;
+
+/** The lease lock in pg_locks, granted (to its holder) in this database. */
+const HOLDER_LOCK = `l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2 AND l.granted`;
 
 export type LinkState = "up" | "down" | "none";
 
@@ -18,6 +28,8 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
   private client: pg.Client | null = null;
   /** The backend pid of the connection holding the lock, while held. */
   pid: number | null = null;
+  private appName = APP_DOWN;
+  private beating = false;
 
   constructor(
     private readonly url: string,
@@ -54,6 +66,7 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
       }
       this.client = client;
       this.pid = r.rows[0].pid;
+      this.appName = APP_DOWN;
       return "held";
     } catch {
       client.removeAllListeners();
@@ -73,7 +86,49 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
 
   /** Publishes the holder's link state to the other instances. */
   async setLinkState(up: boolean): Promise<void> {
-    await this.client?.query(`SET application_name = '${up ? APP_UP : APP_DOWN}'`).catch(() => undefined);
+    this.appName = up ? APP_UP : APP_DOWN;
+    await this.client?.query(`SET application_name = '${this.appName}'`).catch(() => undefined);
+  }
+
+  /**
+   * Proves the holder is alive: a statement on the lease connection (its link state again), which
+   * Postgres stamps in pg_stat_activity.state_change. One at a time: while Postgres does not
+   * answer, beats do not pile up behind each other.
+   */
+  beat(): void {
+    const client = this.client;
+    if (!client || this.beating) return;
+    this.beating = true;
+    void client
+      .query(`SET application_name = '${this.appName}'`)
+      .catch(() => undefined)
+      .finally(() => (this.beating = false));
+  }
+
+  /**
+   * When the lease's holder has not proven it is alive (beat()) for `timeoutMs`, ends its lease
+   * backend, and its drain transaction if it hung in one (so the rows it claimed are free again,
+   * in order), waiting up to 2 s for them to exit. Returns the ended holder's backend pid and how
+   * old its last beat was, or null (nobody holds the lease, or its holder is alive). Staleness is
+   * checked again in the statement that ends it, all on Postgres's clock: a holder that beat in
+   * between is left alone.
+   */
+  async takeOverStale(timeoutMs: number): Promise<{ pid: number; client: string; ageMs: number } | null> {
+    const holder = await this.pool.query<{ pid: number; client: string; age_ms: number | null }>(
+      `SELECT a.pid, concat(a.client_addr, ':', a.client_port) AS client, (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS age_ms
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE ${HOLDER_LOCK}`,
+      LEASE_KEY,
+    );
+    const row = holder.rows[0];
+    // No stamp (another database role's session, whose activity Postgres hides): never taken over.
+    if (!row || row.age_ms === null || row.age_ms <= timeoutMs) return null;
+    const ended = await this.pool.query<{ n: number }>(
+      `SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 2000))::int AS n
+       FROM pg_stat_activity h JOIN pg_stat_activity a ON a.pid = h.pid OR a.application_name = $2
+       WHERE h.pid = $1 AND clock_timestamp() - h.state_change > $3 * interval '1 millisecond'`,
+      [row.pid, drainAppName(row.pid), timeoutMs],
+    );
+    return (ended.rows[0]?.n ?? 0) > 0 ? { pid: row.pid, client: row.client, ageMs: Math.round(row.age_ms) } : null;
   }
 
   /** Gives the lease up (the lock goes with the connection). */
@@ -89,12 +144,7 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
 
 /** The state of the link as its holder reports it: up, down (held but not connected), or none (nobody holds it). */
 export async function holderLinkState(pool: pg.Pool): Promise<LinkState> {
-  const r = await pool.query<{ app: string }>(
-    `SELECT a.application_name AS app FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-     WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-       AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2 AND l.granted`,
-    LEASE_KEY,
-  );
+  const r = await pool.query<{ app: string }>(`SELECT a.application_name AS app FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE ${HOLDER_LOCK}`, LEASE_KEY);
   const app = r.rows[0]?.app;
   return app === undefined ? "none" : app === APP_UP ? "up" : "down";
 }

@@ -14,6 +14,7 @@ import { asSqlTx, exec, pgTransaction, type AnyTx } from "./client.js";
 import { appendEvents } from "./events.js";
 import { markSentCtes, queuedAhead, toOutbound } from "./messages.js";
 import { CHANNELS, notify } from "./notify.js";
+import { drainAppName } from "./lease.js";
 
 const MARK_SENT = `WITH ${markSentCtes("$1")} SELECT 1`;
 /** The advisory lock unfenced drains take in turn (beside the link lease's, src/db/lease.ts). */
@@ -123,11 +124,13 @@ export async function drainOnce(
   const settledIds: string[] = [];
   const step = await pgTransaction(pool, async (client) => {
     if (fence) {
+      // The transaction names itself after the lease (until it ends), so a standby replacing a
+      // holder that hung mid-drain ends it too and frees the rows it claimed (src/db/lease.ts).
       const held = await client.query<{ ok: boolean }>({
         name: "outbox-fence",
         text: `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid
-           AND objid = $2::int::oid AND objsubid = 2 AND pid = $3 AND granted) AS ok`,
-        values: [fence.key[0], fence.key[1], fence.pid],
+           AND objid = $2::int::oid AND objsubid = 2 AND pid = $3 AND granted) AS ok, set_config('application_name', $4, true)`,
+        values: [fence.key[0], fence.key[1], fence.pid, drainAppName(fence.pid)],
       });
       if (!held.rows[0]?.ok) return { claimed: 0, more: false };
     } else await client.query({ name: "outbox-drain-turn", text: "SELECT pg_advisory_xact_lock($1, $2)", values: DRAIN_TURN_KEY });

@@ -7,7 +7,12 @@
 // it or send anything, so the link stays up (inbound stanzas still get their bounce); once
 // Postgres answers that another instance holds it, the link closes. A holder also gives the lease
 // up when its link has been down for longer than the grace period (another instance may reach the
-// server), and on shutdown (after closing its link, so the next holder is accepted).
+// server), and on shutdown (after closing its link, so the next holder is accepted). A holder
+// that hangs (SIGSTOP, a stuck event loop) keeps its lease connection, so it proves it is alive
+// every poll (a beat on that connection, on a timer of its own: a tick may wait on the link); a
+// standby that finds no beat for leaseTimeoutMs ends the hung holder's lease backend and takes
+// over. Resumed, the old holder finds its lease connection gone (regaining), then taken: it closes
+// its link. (On Prosody the new link replaces the hung one: component_conflict_resolve = "kick_old".)
 // In all mode, the answer to an instance's barrier ping may reach another instance's link, which
 // passes it on over NOTIFY (src/xmpp/link.ts share()).
 import { LEASE_KEY, type LinkLease } from "../db/lease.js";
@@ -33,10 +38,13 @@ export interface LinkControlOptions {
   pollMs: number;
   /** How long a holder keeps the lease while its link is down. */
   downGraceMs: number;
+  /** How long a holder may go without proving it is alive before a standby replaces it. */
+  leaseTimeoutMs: number;
 }
 
 export class LinkControl {
   private timer: NodeJS.Timeout | null = null;
+  private beatTimer: NodeJS.Timeout | null = null;
   private downSince: number | null = null;
   private pauseUntil = 0;
   private busy = false;
@@ -82,6 +90,8 @@ export class LinkControl {
     this.notifications.on(CHANNELS.link, () => void this.tick());
     this.timer = setInterval(() => void this.tick(), this.opts.pollMs);
     this.timer.unref();
+    this.beatTimer = setInterval(() => this.lease.beat(), this.opts.pollMs);
+    this.beatTimer.unref();
     await this.tick();
   }
 
@@ -108,7 +118,9 @@ export class LinkControl {
         }
       } else if (!this.lease.held) {
         if (Date.now() < this.pauseUntil) return;
-        if ((await this.lease.tryAcquire()) === "held") {
+        let r = await this.lease.tryAcquire();
+        if (r === "taken" && (await this.replacedStaleHolder())) r = await this.lease.tryAcquire();
+        if (r === "held") {
           this.log.info({}, "holding the component link lease; connecting");
           this.downSince = Date.now();
           await this.link.start();
@@ -121,6 +133,17 @@ export class LinkControl {
     } finally {
       this.busy = false;
     }
+  }
+
+  /** Ends the lease of a holder that has not proven it is alive for leaseTimeoutMs (src/db/lease.ts takeOverStale). */
+  private async replacedStaleHolder(): Promise<boolean> {
+    const stale = await this.lease.takeOverStale(this.opts.leaseTimeoutMs).catch(() => null);
+    if (!stale) return false;
+    this.log.warn(
+      { oldBackendPid: stale.pid, oldClient: stale.client, heartbeatAgeMs: stale.ageMs, timeoutMs: this.opts.leaseTimeoutMs },
+      "the link holder has not proven it is alive within LINK_LEASE_TIMEOUT; ended its lease connection so a standby takes the link over",
+    );
+    return true;
   }
 
   /** Closes the link, then releases the lease and tells the standbys. */
@@ -140,6 +163,7 @@ export class LinkControl {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.beatTimer) clearInterval(this.beatTimer);
     if (this.opts.mode === "all") return this.link.stop();
     await this.handOver();
   }

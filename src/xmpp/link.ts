@@ -104,6 +104,12 @@ export class XmppLink extends EventEmitter<LinkEvents> {
     this.xmpp.on("disconnect", () => this.wentDown());
     this.xmpp.on("error", (err: Error) => {
       if (!this.stopping) opts.log.warn({ err: err.message }, "component link error");
+      // <conflict/> (RFC 6120 §4.9.3.3) on a connection that was up: the server replaced it with a
+      // new one of the component (Prosody's component_conflict_resolve = "kick_old"), another
+      // instance's that took the link over. Reconnecting would kick that one in turn: stay down
+      // until start(). A conflict during the handshake ("kick_new": the old connection is still
+      // there) is retried as usual, so a holder that follows a dead one connects once it is gone.
+      if ((err as { condition?: string }).condition === "conflict" && this.online && !this.stopping) void this.stop();
     });
     this.xmpp.on("stanza", (el: Element) => this.emit("stanza", el));
   }
