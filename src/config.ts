@@ -142,8 +142,8 @@ function duration(env: Env, name: string, fallback: string): number {
  * timeout would replace live holders. The default leaves room for long event-loop stalls.
  */
 function leaseTimeout(env: Env): number {
-  const ms = duration(env, "LINK_LEASE_TIMEOUT", "10s");
-  if (ms < 2000) throw new ConfigError("LINK_LEASE_TIMEOUT", `must be at least 2s (the holder proves it is alive every second), got ${ms} ms`);
+  const ms = duration(env, "XMPP_LINK_LEASE_TIMEOUT", "10s");
+  if (ms < 2000) throw new ConfigError("XMPP_LINK_LEASE_TIMEOUT", `must be at least 2s (the holder proves it is alive every second), got ${ms} ms`);
   return ms;
 }
 

@@ -141,7 +141,7 @@ export class LinkControl {
     if (!stale) return false;
     this.log.warn(
       { oldBackendPid: stale.pid, oldClient: stale.client, heartbeatAgeMs: stale.ageMs, timeoutMs: this.opts.leaseTimeoutMs },
-      "the link holder has not proven it is alive within LINK_LEASE_TIMEOUT; ended its lease connection so a standby takes the link over",
+      "the link holder has not proven it is alive within XMPP_LINK_LEASE_TIMEOUT; ended its lease connection so a standby takes the link over",
     );
     return true;
   }

@@ -1,6 +1,6 @@
 // A link holder that hangs (SIGSTOP: it keeps its PostgreSQL connections and its TCP connection to
 // the XMPP server, so its advisory lock never goes) is replaced once it has not proven it is alive
-// for LINK_LEASE_TIMEOUT (README "Running several instances"). Three gateway processes on one
+// for XMPP_LINK_LEASE_TIMEOUT (README "Running several instances"). Three gateway processes on one
 // database behind HAProxy, XMPP_LINK_MODE=single on Prosody with component_conflict_resolve =
 // "kick_old" (the harness's config), a real XMPP user. Faults are real signals: SIGSTOP, SIGCONT.
 // Not on ejabberd: it keeps the hung connection and balances the domain's traffic over it, the new
@@ -14,7 +14,7 @@ import { checkDelivered, newPostLog, postUntilAccepted, sleep, startTestbed, wai
 
 const LEASE_TIMEOUT_MS = 3000;
 const ENV = {
-  LINK_LEASE_TIMEOUT: `${LEASE_TIMEOUT_MS}ms`,
+  XMPP_LINK_LEASE_TIMEOUT: `${LEASE_TIMEOUT_MS}ms`,
   SESSION_GRACE_SECONDS: "600",
   RATE_LIMIT_PER_ACCOUNT: "0",
   RATE_LIMIT_PER_IP: "0",
@@ -32,7 +32,7 @@ describe("a SIGSTOPped link holder is replaced (Prosody, XMPP_LINK_MODE=single)"
     await bed?.stop();
   });
 
-  it("a standby takes the link within LINK_LEASE_TIMEOUT + 4 s; what was posted meanwhile arrives once and in order; the resumed holder sends nothing and ends a standby", () =>
+  it("a standby takes the link within XMPP_LINK_LEASE_TIMEOUT + 4 s; what was posted meanwhile arrives once and in order; the resumed holder sends nothing and ends a standby", () =>
     withReport(bed, "stalled-holder", async () => {
       await bed.cluster.ensureAll();
       const holder = await bed.cluster.waitStable(20_000);
@@ -70,7 +70,7 @@ describe("a SIGSTOPped link holder is replaced (Prosody, XMPP_LINK_MODE=single)"
           others.flatMap((i) => bed.cluster.instances[i]!.proc!.output().split("\n")).flatMap((l) => {
             try {
               const rec = JSON.parse(l) as { level?: number; msg?: string; oldBackendPid?: number; heartbeatAgeMs?: number };
-              return rec.level === 40 && /LINK_LEASE_TIMEOUT/.test(rec.msg ?? "") ? [rec] : [];
+              return rec.level === 40 && /XMPP_LINK_LEASE_TIMEOUT/.test(rec.msg ?? "") ? [rec] : [];
             } catch {
               return [];
             }
