@@ -2,28 +2,21 @@
 // `queued`, what the message queue says. GET /v1/messages reads the row and then resolves its
 // status in a second statement; a failure recorded between the two must not show as `failed`
 // without the error that came with it.
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
-import { openDatabase, type Database } from "../../src/db/client.js";
-import { migrate } from "../../src/db/migrate.js";
+import type { Database } from "../../src/db/client.js";
 import { resolveStatuses } from "../../src/db/message-status.js";
+import { suiteDatabase } from "../helpers/database.js";
 
 describe("a message's status as read", () => {
-  let tdb: TestDatabase;
+  const database = suiteDatabase(2);
   let db: Database;
   let accountId: number;
 
   before(async () => {
-    tdb = await createTestDatabase();
-    db = openDatabase(tdb.url, 2);
-    await migrate(db.pool);
+    db = database();
     accountId = (await db.pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('romeo') RETURNING id")).rows[0]!.id;
-  });
-  after(async () => {
-    await db?.close();
-    await tdb?.drop();
   });
 
   const insert = async (queued: boolean) => {

@@ -3,29 +3,11 @@
 // also truncates a table's empty tail, which needs an ACCESS EXCLUSIVE lock: it waits for it in
 // 50 ms steps (up to 5 s) and, while it holds it, any insert has to wait. The queue tables keep
 // their pages (migration 20261202160000), so the vacuum neither waits nor blocks.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
-import { openDatabase, type Database } from "../../src/db/client.js";
-import { migrate } from "../../src/db/migrate.js";
 import { drainOnce, enqueue, enqueueAhead, tidyQueue, type Queued } from "../../src/db/outbox.js";
 import type { Stanza } from "../../src/domain/stanza.js";
-
-/** A migrated database of its own for the enclosing suite; the getter is valid inside its tests. */
-function suiteDatabase(): () => Database {
-  let tdb: TestDatabase;
-  let db: Database;
-  before(async () => {
-    tdb = await createTestDatabase();
-    db = openDatabase(tdb.url, 3);
-    await migrate(db.pool);
-  });
-  after(async () => {
-    await db?.close();
-    await tdb?.drop();
-  });
-  return () => db;
-}
+import { suiteDatabase } from "../helpers/database.js";
 
 describe("tidying the outbound queue", () => {
   const db = suiteDatabase();
