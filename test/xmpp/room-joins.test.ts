@@ -9,20 +9,12 @@ import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import { enterRoom, eventLog, MUC } from "../helpers/muc.js";
 
 const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
-const MUC = "conference.localhost";
-const NS_MUC = "http://jabber.org/protocol/muc";
-const NS_USER = `${NS_MUC}#user`;
 /** The harness's rooms keep 50 messages of history (scripts/harness/xmpp-server.ts). */
 const HISTORY = 50;
-
-interface Ev {
-  id: number;
-  event: string;
-  data: Record<string, unknown>;
-}
 
 for (const kind of KINDS) {
   describe(`room joins (${kind})`, () => {
@@ -43,18 +35,9 @@ for (const kind of KINDS) {
       await server?.stop();
     });
 
-    const events = async (localpart: string): Promise<Ev[]> =>
-      (await gw.request("GET", "/v1/events?since=0&limit=1000", { token: gw.token(localpart), headers: { accept: "application/json" } })).body.items as Ev[];
-    const until = async (localpart: string, what: string, pred: (e: Ev) => boolean): Promise<Ev> => {
-      let found: Ev | undefined;
-      await waitFor(async () => (found = (await events(localpart)).find(pred)) !== undefined, 20_000, what);
-      return found!;
-    };
-    /** Juliet enters a room someone else made (no configuration to do) and waits for her self-presence. */
-    async function julietJoins(room: string): Promise<void> {
-      await juliet.send(xml("presence", { to: `${room}/juliet` }, xml("x", { xmlns: NS_MUC })));
-      await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/juliet` && !!s.getChild("x", NS_USER)?.getChildren("status").some((c) => c.attrs.code === "110"), 10_000);
-    }
+    const { events, until } = eventLog(() => gw);
+    /** Juliet enters a room someone else made (no configuration to do). */
+    const julietJoins = (room: string) => enterRoom(juliet, room, "juliet");
 
     it("answers a join with the subject another occupant set, sent after a full history (XEP-0045 §7.2.16); no subject is null", async () => {
       await gw.createAccount("romeo");

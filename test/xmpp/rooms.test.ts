@@ -8,18 +8,10 @@ import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { enterRoom, eventLog, MUC, NS_MUC, NS_USER } from "../helpers/muc.js";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 
 const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
-const MUC = "conference.localhost";
-const NS_MUC = "http://jabber.org/protocol/muc";
-const NS_USER = `${NS_MUC}#user`;
-
-interface Ev {
-  id: number;
-  event: string;
-  data: Record<string, unknown>;
-}
 
 for (const kind of KINDS) {
   describe(`rooms (${kind})`, () => {
@@ -44,28 +36,9 @@ for (const kind of KINDS) {
       await server?.stop();
     });
 
-    const events = async (localpart: string): Promise<Ev[]> =>
-      (await gw.request("GET", "/v1/events?since=0&limit=1000", { token: gw.token(localpart), headers: { accept: "application/json" } })).body.items as Ev[];
-    const until = async (localpart: string, what: string, pred: (e: Ev) => boolean): Promise<Ev> => {
-      let found: Ev | undefined;
-      await waitFor(async () => (found = (await events(localpart)).find(pred)) !== undefined, 20_000, what);
-      return found!;
-    };
-    /**
-     * Juliet enters a room and waits for her self-presence. A room she creates is configured with
-     * `config` (muc#roomconfig fields, XEP-0045 §10.1.3), or accepted as an instant room without.
-     */
-    async function julietJoins(room: string, nick = "juliet", config: Record<string, string> = {}): Promise<void> {
-      await juliet.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: NS_MUC })));
-      const self = await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/${nick}` && !!s.getChild("x", NS_USER)?.getChildren("status").some((c) => c.attrs.code === "110"), 10_000);
-      if (self.getChild("x", NS_USER)!.getChildren("status").some((c) => c.attrs.code === "201")) {
-        const fields = Object.entries(config).map(([v, value]) => xml("field", { var: v }, xml("value", {}, value)));
-        if (fields.length > 0) fields.unshift(xml("field", { var: "FORM_TYPE", type: "hidden" }, xml("value", {}, `${NS_MUC}#roomconfig`)));
-        await juliet.send(xml("iq", { to: room, type: "set", id: `cfg-${room}` }, xml("query", { xmlns: `${NS_MUC}#owner` }, xml("x", { xmlns: "jabber:x:data", type: "submit" }, ...fields))));
-        const answer = await juliet.waitFor((s) => s.is("iq") && s.attrs.id === `cfg-${room}`, 10_000);
-        assert.equal(answer.attrs.type, "result", `room configuration: ${answer.toString()}`);
-      }
-    }
+    const { events, until } = eventLog(() => gw);
+    /** Juliet enters a room; one she creates is configured with `config` (or accepted as an instant room). */
+    const julietJoins = (room: string, nick = "juliet", config: Record<string, string> = {}) => enterRoom(juliet, room, nick, config);
     const groupchat = (room: string, body: string, id: string) => juliet.send(xml("message", { to: room, type: "groupchat", id }, xml("body", {}, body)));
 
     it("joins a new room as an instant room (201), sees a newcomer and her messages, sets the subject", async () => {
