@@ -165,17 +165,23 @@ for (const kind of KINDS) {
       return Number(/^balcony_messages_written_total (\d+)/m.exec(text)?.[1] ?? "NaN");
     }
 
+    /** Freezes the server (SIGSTOP: the caller sends SIGCONT), posts `body` and waits until it is written to the link; its id. */
+    async function writtenToFrozenServer(r: Awaited<ReturnType<typeof account>>, body: string): Promise<string> {
+      const before = await written();
+      signalServer("SIGSTOP");
+      const id = await r.send({ to: JULIET, body });
+      await waitFor(async () => (await written()) > before, WAIT, "the message written to the link");
+      return id;
+    }
+
     it("a message written to the link but not yet confirmed when it is retracted goes out with its text, then its retraction; it reads sent", async () => {
       const r = await account();
       const mark = juliet.stanzas.length;
-      const before = await written();
-      signalServer("SIGSTOP");
       let id = "";
       try {
         // Written at once (the direct path) or claimed by the drain: either way on the socket before
         // the retraction, with no "sent" record yet (the server, frozen, confirms nothing).
-        id = await r.send({ to: JULIET, body: "written, not yet confirmed" });
-        await waitFor(async () => (await written()) > before, WAIT, "the message written to the link");
+        id = await writtenToFrozenServer(r, "written, not yet confirmed");
         assert.equal((await r.call("DELETE", `/v1/messages/${id}`)).status, 204);
         const tomb = await r.view(id);
         assert.deepEqual([tomb.status, typeof tomb.retracted], ["queued", "string"], "not recorded as sent yet");
@@ -192,12 +198,9 @@ for (const kind of KINDS) {
     it("a message written just before the link dropped (never confirmed), then retracted in the outage: its retraction still goes out; it reads sent", async () => {
       const r = await account();
       const mark = juliet.stanzas.length;
-      const before = await written();
-      signalServer("SIGSTOP");
       let id = "";
       try {
-        id = await r.send({ to: JULIET, body: "maybe delivered" });
-        await waitFor(async () => (await written()) > before, WAIT, "the message written to the link");
+        id = await writtenToFrozenServer(r, "maybe delivered");
         // The barrier behind it fails as the link goes: the gateway cannot know whether the server routed it.
         await gw.running.link.stop();
       } finally {
