@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { holdReconnect, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 
 const KINDS = (process.env.FAULT_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 
@@ -73,14 +73,7 @@ for (const kind of KINDS) {
      * becoming available: its offline flush can miss one (a race inside the server), and the test
      * would measure the server's offline storage instead of the gateway's delivery.
      */
-    function holdReconnect(): () => void {
-      const { reconnect } = gw.running.link.xmpp;
-      reconnect.stop();
-      return () => {
-        reconnect.start();
-        reconnect.scheduleReconnect?.();
-      };
-    }
+    const holdGatewayLink = () => holdReconnect(gw);
 
     /** For a failure message: the posts not received, with their status as the gateway reports it. */
     async function missing(posted: { body: string; id: string }[], tok: string): Promise<string> {
@@ -99,7 +92,7 @@ for (const kind of KINDS) {
       let sawDown = false;
       for (let i = 0; i < 150; i++) {
         if (i === 40) {
-          const release = holdReconnect();
+          const release = holdGatewayLink();
           restarting = server.restart().then(async () => {
             await julietOnline("b");
             release();
@@ -139,7 +132,7 @@ for (const kind of KINDS) {
       assert.equal((await gw.request("GET", "/readyz", { token: null })).status, 503);
       const st = await gw.request("GET", `/v1/messages/${posted[0]!.id}`, { token: tok });
       assert.equal(st.body.status, "queued");
-      const release = holdReconnect();
+      const release = holdGatewayLink();
       await server.restart();
       await julietOnline("c");
       release();

@@ -10,12 +10,10 @@ import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { holdReconnect, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { MUC, NS_MUC, NS_USER } from "../helpers/muc.js";
 
 const KINDS = (process.env.FAULT_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
-const MUC = "conference.localhost";
-const NS_MUC = "http://jabber.org/protocol/muc";
-const NS_USER = `${NS_MUC}#user`;
 
 for (const kind of KINDS) {
   describe(`rooms across an XMPP server restart (${kind})`, () => {
@@ -59,15 +57,6 @@ for (const kind of KINDS) {
       }
       return null;
     }
-    /** Keeps the gateway's link down (no reconnect) until the returned function is called. */
-    function holdReconnect(): () => void {
-      const { reconnect } = gw.running.link.xmpp;
-      reconnect.stop();
-      return () => {
-        reconnect.start();
-        reconnect.scheduleReconnect?.();
-      };
-    }
     const token = () => gw.token("romeo");
     const post = async (room: string, body: string): Promise<string> => {
       const r = await gw.request("POST", "/v1/messages", { token: token(), body: { to: room, type: "groupchat", body } });
@@ -106,7 +95,7 @@ for (const kind of KINDS) {
       assert.equal(await julietJoins(temporary), null);
 
       // The server restarts; the gateway's link stays down until Juliet is back in the kept room.
-      const release = holdReconnect();
+      const release = holdReconnect(gw);
       await juliet!.stop();
       juliet = null;
       await server.restart();
@@ -152,7 +141,7 @@ for (const kind of KINDS) {
       if (!juliet) await julietOnline();
       assert.equal(await julietJoins(room, { "muc#roomconfig_persistentroom": "1" }), null);
       assert.equal((await gw.request("PUT", `/v1/rooms/${room}`, { token: tok, body: { nick: "tybalt" } })).status, 200);
-      const release = holdReconnect();
+      const release = holdReconnect(gw);
       await juliet!.stop();
       await server.restart();
       await waitFor(() => !gw.running.link.online, 10_000, "the link down");

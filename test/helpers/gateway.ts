@@ -178,4 +178,14 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
   }
 }
 
+/** Keeps the gateway's component link down (no reconnect) until the returned function is called. */
+export function holdReconnect(gw: TestGateway): () => void {
+  const { reconnect } = gw.running.link.xmpp;
+  reconnect.stop();
+  return () => {
+    reconnect.start();
+    reconnect.scheduleReconnect?.();
+  };
+}
+
 export const uniq = (prefix: string) => `${prefix}${randomBytes(3).toString("hex")}`;
