@@ -207,7 +207,8 @@ export class XmppLink extends EventEmitter<LinkEvents> {
    */
   private ownPing(el: Element): boolean {
     const { id, type, from } = el.attrs as Record<string, string | undefined>;
-    if (from !== this.opts.domain || !id?.startsWith(this.pingPrefix)) return this.relay !== null && from === this.opts.domain && this.sharedPing(id, type);
+    if (from !== this.opts.domain || !id) return false;
+    if (!id.startsWith(this.pingPrefix)) return this.relay !== null && this.sharedPing(id, type);
     if (type === "get") this.write([this.pongText.join(id)]);
     else this.pings.get(id)?.(type === "result");
     return true;
@@ -219,8 +220,8 @@ export class XmppLink extends EventEmitter<LinkEvents> {
    * stanzas in order, RFC 6120 §10.1), so it is answered here; the answer goes to its owner. An
    * error answer is not relayed: the owner's barrier times out and fails, as it would have.
    */
-  private sharedPing(id: string | undefined, type: string | undefined): boolean {
-    if (!id || !ANY_PING_ID.test(id)) return false;
+  private sharedPing(id: string, type: string | undefined): boolean {
+    if (!ANY_PING_ID.test(id)) return false;
     if (type === "get") this.write([this.pongText.join(id)]);
     else if (type === "result") this.relay?.(id);
     return true;
