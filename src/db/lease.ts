@@ -16,7 +16,8 @@ export const LEASE_KEY: [number, number] = [0x42a1c0, 0x11c4];
 const APP_UP = "balcony-link-up";
 const APP_DOWN = "balcony-link-down";
 /** What a drain transaction of the holder whose lease backend is `pid` names itself (src/db/outbox.ts). */
-export const drainAppName = (pid: number): string => `balcony-drain-${pid}`;
+const DRAIN_APP = "balcony-drain-";
+export const drainAppName = (pid: number): string => `${DRAIN_APP}${pid}`;
 
 /** The lease lock in pg_locks, granted (to its holder) in this database. */
 const HOLDER_LOCK = `l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -109,26 +110,23 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
    * When the lease's holder has not proven it is alive (beat()) for `timeoutMs`, ends its lease
    * backend, and its drain transaction if it hung in one (so the rows it claimed are free again,
    * in order), waiting up to 2 s for them to exit. Returns the ended holder's backend pid and how
-   * old its last beat was, or null (nobody holds the lease, or its holder is alive). Staleness is
-   * checked again in the statement that ends it, all on Postgres's clock: a holder that beat in
-   * between is left alone.
+   * old its last beat was, or null (nobody holds the lease, or its holder is alive). One statement
+   * finds the holder, checks its staleness and ends it, all on Postgres's clock: a holder that
+   * beat meanwhile is left alone. A holder whose activity Postgres hides (another database role's
+   * session: no stamp) is never taken over.
    */
   async takeOverStale(timeoutMs: number): Promise<{ pid: number; client: string; ageMs: number } | null> {
-    const holder = await this.pool.query<{ pid: number; client: string; age_ms: number | null }>(
-      `SELECT a.pid, concat(a.client_addr, ':', a.client_port) AS client, (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS age_ms
-       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE ${HOLDER_LOCK}`,
-      LEASE_KEY,
+    const { rows } = await this.pool.query<{ pid: number; client: string; age_ms: number; ended: number }>(
+      `WITH holder AS (
+         SELECT a.pid, concat(a.client_addr, ':', a.client_port) AS client, (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS age_ms
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE ${HOLDER_LOCK})
+       SELECT h.pid, h.client, h.age_ms,
+              (SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 2000)) FROM pg_stat_activity a WHERE a.pid = h.pid OR a.application_name = $4 || h.pid)::int AS ended
+       FROM holder h WHERE h.age_ms > $3`,
+      [...LEASE_KEY, timeoutMs, DRAIN_APP],
     );
-    const row = holder.rows[0];
-    // No stamp (another database role's session, whose activity Postgres hides): never taken over.
-    if (!row || row.age_ms === null || row.age_ms <= timeoutMs) return null;
-    const ended = await this.pool.query<{ n: number }>(
-      `SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 2000))::int AS n
-       FROM pg_stat_activity h JOIN pg_stat_activity a ON a.pid = h.pid OR a.application_name = $2
-       WHERE h.pid = $1 AND clock_timestamp() - h.state_change > $3 * interval '1 millisecond'`,
-      [row.pid, drainAppName(row.pid), timeoutMs],
-    );
-    return (ended.rows[0]?.n ?? 0) > 0 ? { pid: row.pid, client: row.client, ageMs: Math.round(row.age_ms) } : null;
+    const row = rows[0];
+    return row && row.ended > 0 ? { pid: row.pid, client: row.client, ageMs: Math.round(row.age_ms) } : null;
   }
 
   /** Gives the lease up (the lock goes with the connection). */
