@@ -14,6 +14,8 @@ const { component } = pkg;
 const ID_SLOT = "\u0001id\u0001";
 /** Any instance's barrier ping id (pingPrefix, then a counter): checked before it is echoed in an answer. */
 const ANY_PING_ID = /^barrier-[0-9a-f]{12}-[0-9a-z]{1,13}$/;
+/** A barrier not answered within this pings again (see XmppLink.barrier). */
+const REPING_MS = 250;
 
 export interface LinkOptions {
   service: string;
@@ -170,19 +172,42 @@ export class XmppLink extends EventEmitter<LinkEvents> {
    * us, and our answer comes back too. True once it has; false if the link dropped or the server
    * did not answer in time. Under steady load the direct path sends one every few milliseconds,
    * so both legs are plain strings handled here (ownPing), not through @xmpp/iq and its middleware.
+   *
+   * Unanswered for REPING_MS, the barrier pings again, and any of its pings answered settles it:
+   * the server processes a connection's stanzas in order (RFC 6120 §10.1), so each ping is behind
+   * everything the first was. ejabberd balances our domain's traffic over every connection of the
+   * component, a hung instance's too (its kernel keeps the TCP connection open), and either leg of
+   * a ping may end there; without another ping the barrier timed out and its batch went out twice.
    */
   barrier(timeoutMs = 10_000): Promise<boolean> {
     if (!this.online) return Promise.resolve(false);
-    const id = `${this.pingPrefix}${(++this.pingCount).toString(36)}`;
+    const deadline = performance.now() + timeoutMs;
     return new Promise<boolean>((resolve) => {
+      const ids: string[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
       const settle = (ok: boolean) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
-        this.pings.delete(id);
+        for (const id of ids) this.pings.delete(id);
         resolve(ok);
       };
-      const timer = setTimeout(() => settle(false), timeoutMs);
-      this.pings.set(id, settle);
-      if (!this.write([this.pingText.join(id)])) settle(false);
+      const ping = () => {
+        const id = `${this.pingPrefix}${(++this.pingCount).toString(36)}`;
+        ids.push(id);
+        this.pings.set(id, settle);
+        if (!this.write([this.pingText.join(id)])) settle(false);
+      };
+      // One timer at a time: the next ping, or the deadline.
+      const tick = () => {
+        const left = deadline - performance.now();
+        if (left <= 0) return settle(false);
+        ping();
+        if (!settled) timer = setTimeout(tick, Math.min(REPING_MS, left));
+      };
+      ping();
+      if (!settled) timer = setTimeout(tick, Math.min(REPING_MS, timeoutMs));
     });
   }
 
