@@ -3,14 +3,12 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import xml from "@xmpp/xml";
-import type { XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { waitFor, type TestGateway } from "../helpers/gateway.js";
 import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { gatewaySentinel } from "../helpers/sentinel.js";
 import type { SseClient, SseEvent } from "../helpers/sse.js";
-
-const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
+import { KINDS } from "../helpers/servers.js";
 
 const bodyOf = (e: SseEvent) => (e.json as { body?: string }).body;
 

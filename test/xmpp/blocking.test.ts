@@ -10,14 +10,14 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml, { type Element } from "@xmpp/xml";
-import type { XmppServer, XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { accountDriver, type Ev } from "../helpers/account-driver.js";
 import { uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { gatewaySentinel, isFrom, receivedFrom } from "../helpers/sentinel.js";
+import { KINDS } from "../helpers/servers.js";
 
-const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const NS_BLOCKING = "urn:xmpp:blocking";
 const WAIT = 20_000;

@@ -27,11 +27,11 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { accountDriver, type AccountDriver, type Ev } from "../helpers/account-driver.js";
 import { startTestGateway, uniq, type TestGateway } from "../helpers/gateway.js";
+import { KINDS } from "../helpers/servers.js";
 
-const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 const WAIT = 20_000;
 const JULIET = "juliet@localhost";
 const PYTHON = "/usr/bin/python3"; // Debian's interpreter, which has python3-slixmpp (not pyenv's python3)

@@ -11,14 +11,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import type { XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { accountDriver, type View } from "../helpers/account-driver.js";
 import { uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { isFrom } from "../helpers/sentinel.js";
+import { KINDS } from "../helpers/servers.js";
 
-const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 const WAIT = 30_000;
 const JULIET = "juliet@localhost";
 const NURSE = "nurse@localhost";

@@ -5,13 +5,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { XmppLink } from "../../src/xmpp/link.js";
 import { waitFor } from "../helpers/gateway.js";
 import { TcpRelay } from "../helpers/tcp-relay.js";
-
-const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
+import { KINDS } from "../helpers/servers.js";
 
 const quiet = { info: () => undefined, warn: () => undefined };
 

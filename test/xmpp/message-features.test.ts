@@ -13,14 +13,13 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import type { XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { accountDriver, type AccountDriver, type Attachment, type Ev } from "../helpers/account-driver.js";
 import { uniq, type TestGateway } from "../helpers/gateway.js";
 import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { isFrom, receivedFrom } from "../helpers/sentinel.js";
+import { KINDS } from "../helpers/servers.js";
 
-const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 const WAIT = 20_000;
 const JULIET = "juliet@localhost";
 const NURSE = "nurse@localhost";

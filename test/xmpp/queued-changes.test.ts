@@ -16,14 +16,13 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import type { XmlElement, XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { accountDriver, type AccountDriver } from "../helpers/account-driver.js";
 import { uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { isFrom, receivedFrom } from "../helpers/sentinel.js";
+import { KINDS } from "../helpers/servers.js";
 
-const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 const WAIT = 20_000;
 const JULIET = "juliet@localhost";
 const NS = { correct: "urn:xmpp:message-correct:0", reactions: "urn:xmpp:reactions:0", retract: "urn:xmpp:message-retract:1" };

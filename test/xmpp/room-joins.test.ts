@@ -7,12 +7,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
 import { enterRoom, eventLog, MUC } from "../helpers/muc.js";
+import { KINDS } from "../helpers/servers.js";
 
-const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 /** The harness's rooms keep 50 messages of history (scripts/harness/xmpp-server.ts). */
 const HISTORY = 50;
 

@@ -5,13 +5,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { enterRoom, eventLog, MUC, NS_MUC, NS_USER } from "../helpers/muc.js";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
-
-const KINDS = (process.env.XMPP_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
+import { KINDS } from "../helpers/servers.js";
 
 for (const kind of KINDS) {
   describe(`rooms (${kind})`, () => {
