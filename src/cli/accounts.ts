@@ -17,7 +17,7 @@ import { CliError, commandConfig, run, UNUSED, withDatabase } from "./common.js"
 import type { Output } from "./output.js";
 
 /** This process never holds the component link: what it records is sent by the instance that does. */
-const NOT_HOLDER: SendGate = { holder: false, exclusive: false, fence: () => null };
+const NOT_HOLDER: SendGate = { holder: false, exclusive: false, fence: () => null, drainIdleLimitMs: 0 };
 const NO_LINK: OutboundPort = { online: false, maxStanzaBytes: 0, byteLength: () => 0, write: () => null, confirm: async () => false };
 const QUIET = { debug: () => undefined, info: () => undefined, warn: () => undefined };
 

@@ -108,7 +108,8 @@ export interface DrainOutcome {
  * pid holding the link lease), claims nothing unless that lease is still held, so a holder that
  * lost it cannot send. Without (XMPP_LINK_MODE=all), waits for any other instance's drain step to
  * end first: one skipping the rows another holds would write the rows behind them on its own link,
- * where the server may route them first (or before a batch the other rolls back).
+ * where the server may route them first (or before a batch the other rolls back); PostgreSQL ends
+ * a step idle for `idleLimitMs` (0: never), so one that hung does not stop the others for good.
  * `more`: rows may be left behind this batch. `unconfirmed`: the messages
  * this holder wrote whose confirmation never came (the link dropped): the peer may have them, so
  * nothing recorded about them is moot (see MOOT), and a retracted one leaves the queue unsent but
@@ -120,6 +121,7 @@ export async function drainOnce(
   fence: { key: [number, number]; pid: number } | null,
   send: (rows: Queued[]) => Promise<DrainOutcome | null>,
   unconfirmed: Set<string> = new Set(),
+  idleLimitMs = 0,
 ): Promise<{ claimed: number; more: boolean }> {
   const settledIds: string[] = [];
   const step = await pgTransaction(pool, async (client) => {
@@ -133,7 +135,16 @@ export async function drainOnce(
         values: [fence.key[0], fence.key[1], fence.pid, drainAppName(fence.pid)],
       });
       if (!held.rows[0]?.ok) return { claimed: 0, more: false };
-    } else await client.query({ name: "outbox-drain-turn", text: "SELECT pg_advisory_xact_lock($1, $2)", values: DRAIN_TURN_KEY });
+    } else {
+      // An instance that hangs inside its step (SIGSTOP, a stuck event loop) would keep the turn,
+      // and every other instance's drain waiting, until it resumed: PostgreSQL ends the
+      // transaction (and its session) once it sits idle for `idleLimitMs`; the rows go back.
+      await client.query({
+        name: "outbox-drain-turn",
+        text: "SELECT pg_advisory_xact_lock($1, $2), set_config('idle_in_transaction_session_timeout', $3, true)",
+        values: [...DRAIN_TURN_KEY, String(idleLimitMs)],
+      });
+    }
     // A queued message that is gone (its account was deleted) or no longer queued (a receipt or an
     // error came first) has `id` or `status` other than expected: it leaves the queue unsent.
     const { rows: messages } = await client.query<Claimed>({

@@ -32,6 +32,8 @@ export interface SendGate {
   /** No other instance writes to the link (single-link mode): the direct path is safe. */
   readonly exclusive: boolean;
   fence(): { key: [number, number]; pid: number } | null;
+  /** Unfenced drains (XMPP_LINK_MODE=all): how long a step may sit idle before PostgreSQL ends it (it hung). */
+  readonly drainIdleLimitMs: number;
 }
 
 /** What the insert of this instance's outbound messages found ahead of them (see record()). */
@@ -270,7 +272,7 @@ export class Delivery {
 
   private async drainAll(): Promise<void> {
     let step = { claimed: 0, more: true };
-    while (step.more && this.canSend) this.tidy.took((step = await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => this.send(rows), this.unconfirmed)).claimed);
+    while (step.more && this.canSend) this.tidy.took((step = await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => this.send(rows), this.unconfirmed, this.gate.drainIdleLimitMs)).claimed);
   }
 
   /** Writes one claimed batch and waits for the server's confirmation; null when nothing could be written. */

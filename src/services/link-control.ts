@@ -17,7 +17,7 @@
 // passes it on over NOTIFY (src/xmpp/link.ts share()).
 import { LEASE_KEY, type LinkLease } from "../db/lease.js";
 import { CHANNELS, type Notifications } from "../db/notify.js";
-import type { ServiceLog } from "./ports.js";
+import { CONFIRM_TIMEOUT_MS, type ServiceLog } from "./ports.js";
 
 export type LinkMode = "single" | "all";
 export type Readiness = "up" | "standby" | "down";
@@ -68,6 +68,15 @@ export class LinkControl {
   /** In single-link mode only the lease holder writes to the link. */
   get exclusive(): boolean {
     return this.opts.mode === "single";
+  }
+
+  /**
+   * A live instance's drain step is idle in its transaction at most while it waits for the
+   * server's confirmation; beyond that and the lease timeout (how long an instance may go
+   * without a sign of life), the instance hung.
+   */
+  get drainIdleLimitMs(): number {
+    return CONFIRM_TIMEOUT_MS + this.opts.leaseTimeoutMs;
   }
 
   /** What a claim of outbound rows must check: that this instance still holds the lease. */

@@ -26,6 +26,10 @@ export class OnlineGate implements SendGate {
     return this.inner.fence();
   }
 
+  get drainIdleLimitMs(): number {
+    return this.inner.drainIdleLimitMs;
+  }
+
   /**
    * The link came up: runs `first` (it records what goes ahead), then opens and calls `opened` (a
    * drain). A `first` that fails is reported and opens the gate all the same: what waited is not

@@ -3,6 +3,9 @@
 // service tests use a fake that records what it was handed.
 import type { Stanza } from "../domain/stanza.js";
 
+/** How long OutboundPort.confirm() waits for the XMPP server before it answers false. */
+export const CONFIRM_TIMEOUT_MS = 10_000;
+
 export interface OutboundPort {
   /** Whether the component link is up now. */
   readonly online: boolean;
@@ -17,7 +20,8 @@ export interface OutboundPort {
   write(stanzas: readonly Stanza[]): Stanza[] | null;
   /**
    * Resolves true once everything written before the call has been routed by the XMPP server
-   * (XEP-0114 has no acknowledgements; see XmppLink.barrier), false if the link dropped first.
+   * (XEP-0114 has no acknowledgements; see XmppLink.barrier), false if the link dropped first or
+   * no confirmation came within CONFIRM_TIMEOUT_MS.
    */
   confirm(): Promise<boolean>;
 }

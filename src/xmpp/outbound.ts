@@ -1,7 +1,7 @@
 // The outbound port (src/services/ports.ts) over the component link: renders stanzas described
 // as data and writes them, in order, in one socket write.
 import type { Stanza } from "../domain/stanza.js";
-import type { OutboundPort } from "../services/ports.js";
+import { CONFIRM_TIMEOUT_MS, type OutboundPort } from "../services/ports.js";
 import type { XmppLink } from "./link.js";
 import { renderText } from "./render.js";
 
@@ -33,6 +33,6 @@ export class XmppOutbound implements OutboundPort {
   }
 
   confirm(): Promise<boolean> {
-    return this.link.barrier();
+    return this.link.barrier(CONFIRM_TIMEOUT_MS);
   }
 }

@@ -461,7 +461,7 @@ describe("Messaging + Delivery", () => {
       // The unfenced delivery of the other tests must not drain these rows: its link is down.
       env.out.online = false;
       const port = new FakeOutbound();
-      const fenced = new Delivery(env.db, port, { holder: true, exclusive: true, fence: () => ({ key: [1, 2], pid: -1 }) }, env.log, env.metrics);
+      const fenced = new Delivery(env.db, port, { holder: true, exclusive: true, fence: () => ({ key: [1, 2], pid: -1 }), drainIdleLimitMs: 0 }, env.log, env.metrics);
       await fenced.transaction((_tx, send) => send(a.id, [subscription(a.jid, TO, "subscribe")]));
       const m = await messaging.send(a, null, { to: TO, body: "fenced" }, null);
       fenced.kick();
@@ -480,7 +480,7 @@ describe("Messaging + Delivery", () => {
       try {
         await holder.query("SELECT pg_advisory_lock(1, 2)");
         const pid = (await holder.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
-        const leased = new Delivery(env.db, port, { holder: true, exclusive: true, fence: () => ({ key: [1, 2], pid }) }, env.log, env.metrics);
+        const leased = new Delivery(env.db, port, { holder: true, exclusive: true, fence: () => ({ key: [1, 2], pid }), drainIdleLimitMs: 0 }, env.log, env.metrics);
         leased.kick();
         await waitFor(async () => (await queuedIds()).length === 0 && (await env.outbox()).length === 0, "the lease holder's drain");
         await leased.stop();

@@ -115,7 +115,7 @@ export async function setup(): Promise<Env> {
     },
   };
   const out = new FakeOutbound();
-  const gate: SendGate = { holder: true, exclusive: true, fence: () => null };
+  const gate: SendGate = { holder: true, exclusive: true, fence: () => null, drainIdleLimitMs: 0 };
   const delivery = new Delivery(db, out, gate, log, metrics);
   const messages = new Messages(db.prisma, db.pool);
   const pending = async () => {
