@@ -30,7 +30,10 @@ export interface Config {
     linkMode: "single" | "all";
     /** How long a link holder keeps the lease while its link is down before letting another instance try. */
     linkDownGraceMs: number;
-    /** How long a link holder may go without proving it is alive (it does every second) before a standby replaces it. */
+    /**
+     * How long a link holder may go without proving it is alive (it does every second) before a standby replaces it;
+     * also how long an instance's notification listener may before another instance ends it (src/db/notify.ts).
+     */
     linkLeaseTimeoutMs: number;
   };
   jwt: {

@@ -92,7 +92,8 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const accountStore = new AccountStore(db.prisma);
   const messages = new Messages(db.prisma, db.pool);
   const sessions = new Sessions(db.prisma, db.pool);
-  const notifications = new Notifications(url, (m, err) => logger.warn({ err: String(err ?? "") }, m));
+  // A hung instance's listener is ended after the lease's timeout: both prove they are alive every second.
+  const notifications = new Notifications(url, (m, err, fields) => logger.warn(fields ?? { err: String(err ?? "") }, m), config.xmpp.linkLeaseTimeoutMs);
   await notifications.start();
   accountStore.listen(notifications);
   const blocklists = new Blocklists(db.prisma);

@@ -1,6 +1,14 @@
 // Cross-instance signals over PostgreSQL LISTEN/NOTIFY. One dedicated connection listens on every
 // channel; it reconnects when it drops and then tells every listener that it may have missed
 // something (payload null), so each can re-read what it follows from Postgres.
+// Postgres keeps every NOTIFY in one queue (8 GB, shared by the whole cluster) until every
+// listening backend has read it, and once it is full every transaction that notifies fails at
+// commit: one hung instance (SIGSTOP, a stuck event loop) that keeps its listening connection but
+// stops reading it would take every instance down. So each listener proves it is alive by a
+// statement on its connection every second, which Postgres stamps as pg_stat_activity.state_change,
+// and that same statement ends the other instances' listening backends (told by their
+// application_name) whose stamp is older than the timeout. Resumed, the hung instance finds its
+// connection gone: it reconnects and tells its listeners, as after any drop.
 import pg from "pg";
 import { exec, type AnyTx } from "./client.js";
 
@@ -22,6 +30,30 @@ export const CHANNELS = {
 } as const;
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 
+/** The application_name of every instance's listening connection: what the sweep ends, and nothing else. */
+export const LISTENER_APP = "balcony-listen";
+const BEAT_MS = 1000;
+
+/**
+ * The beat and the sweep in one statement, on Postgres's clock: the other listeners of this
+ * database (not this one: pg_backend_pid()) whose state last changed more than $2 ms ago. Any other
+ * backend (a long transaction, the lease) has another application_name and is left alone, as is a
+ * listener whose activity Postgres hides (another role's session: no stamp). pg_terminate_backend
+ * is in the select list, so it runs only for the rows the WHERE kept, and does not wait for the
+ * backend to exit: nothing here depends on it, and the beat is this listener's too.
+ */
+const SWEEP = `SELECT s.pid, s.client, s.age_ms, pg_terminate_backend(s.pid) AS ended
+  FROM (SELECT a.pid, concat(a.client_addr, ':', a.client_port) AS client, (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS age_ms
+        FROM pg_stat_activity a WHERE a.application_name = $1 AND a.datname = current_database() AND a.pid <> pg_backend_pid()) s
+  WHERE s.age_ms > $2`;
+
+/** Ends a connection we no longer listen on; an error it raises later is of no interest (but unhandled would crash the process). */
+function discard(client: pg.Client): void {
+  client.removeAllListeners();
+  client.on("error", () => undefined);
+  client.end().catch(() => undefined);
+}
+
 /** NOTIFY in the caller's transaction: delivered to every instance if and when it commits. */
 export async function notify(tx: AnyTx, channel: Channel, payload = ""): Promise<void> {
   await exec(tx, "SELECT pg_notify($1, $2)", [channel, payload]);
@@ -32,27 +64,73 @@ export class Notifications {
   private client: pg.Client | null = null;
   private stopped = false;
   private retry: NodeJS.Timeout | null = null;
+  private beatTimer: NodeJS.Timeout | null = null;
+  private beating = false;
 
+  /**
+   * `staleAfterMs`: how long another instance's listener may go without proving it is alive
+   * before this one ends its backend (null: never; this one still proves it is alive).
+   * `log`'s `fields` come with the warning that names an ended listener.
+   */
   constructor(
     private readonly url: string,
-    private readonly log: (msg: string, err?: unknown) => void,
+    private readonly log: (msg: string, err?: unknown, fields?: Record<string, unknown>) => void,
+    private readonly staleAfterMs: number | null = null,
   ) {}
 
   async start(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url });
+    const client = new pg.Client({ connectionString: this.url, application_name: LISTENER_APP });
     client.on("notification", (n) => this.handlers.get(n.channel)?.forEach((fn) => fn(n.payload ?? "")));
-    client.on("error", (err) => this.reconnect(err));
-    client.on("end", () => this.reconnect());
-    await client.connect();
-    for (const channel of Object.values(CHANNELS)) await client.query(`LISTEN ${channel}`);
+    // Only the connection in use reconnects: one that failed to start is ended here, and its
+    // late error or end must not take the next one down.
+    const lost = (err?: unknown) => {
+      if (this.client === client) this.reconnect(err);
+    };
+    client.on("error", lost);
+    client.on("end", () => lost());
+    try {
+      await client.connect();
+      for (const channel of Object.values(CHANNELS)) await client.query(`LISTEN ${channel}`);
+    } catch (err) {
+      discard(client);
+      throw err;
+    }
     this.client = client;
+    if (!this.beatTimer && !this.stopped) {
+      this.beatTimer = setInterval(() => this.beat(), BEAT_MS);
+      this.beatTimer.unref();
+    }
+  }
+
+  /**
+   * Proves this listener is alive and ends the hung ones (SWEEP). One at a time: while Postgres
+   * does not answer, beats do not pile up behind each other. Notifications keep arriving meanwhile.
+   */
+  private beat(): void {
+    const client = this.client;
+    if (!client || this.beating) return;
+    this.beating = true;
+    client
+      // Named (prepared): planned once per connection, not every second.
+      .query<{ pid: number; client: string; age_ms: number; ended: boolean }>({ name: "listener-beat", text: SWEEP, values: [LISTENER_APP, this.staleAfterMs] })
+      .then(({ rows }) => {
+        for (const r of rows.filter((r) => r.ended)) {
+          this.log("ended the notification listener of an instance that has not proven it is alive (hung?): Postgres keeps every NOTIFY until it is read", undefined, {
+            backendPid: r.pid,
+            client: r.client,
+            proofAgeMs: Math.round(r.age_ms),
+            timeoutMs: this.staleAfterMs,
+          });
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => (this.beating = false));
   }
 
   private reconnect(err?: unknown): void {
     if (this.stopped || this.retry) return;
     this.log("notification listener lost its connection; reconnecting", err);
-    this.client?.removeAllListeners();
-    this.client?.end().catch(() => undefined);
+    if (this.client) discard(this.client);
     this.client = null;
     this.retry = setTimeout(() => {
       this.retry = null;
@@ -79,6 +157,7 @@ export class Notifications {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retry) clearTimeout(this.retry);
+    if (this.beatTimer) clearInterval(this.beatTimer);
     const c = this.client;
     this.client = null;
     c?.removeAllListeners();
