@@ -23,6 +23,7 @@ import { Delivery } from "./services/delivery.js";
 import { EventFeed } from "./services/events.js";
 import { Inbound } from "./services/inbound.js";
 import { LinkControl } from "./services/link-control.js";
+import { LinkUp } from "./services/link-up.js";
 import { OnlineGate } from "./services/online-gate.js";
 import { Messaging } from "./services/messaging.js";
 import { Presence } from "./services/presence.js";
@@ -139,13 +140,14 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   // The XMPP adapter's inbound side, and what follows the link going up or down.
   routeInbound(link, inbound, rooms, log);
   registerIqHandlers(link, domain, accounts, sessions, blocklists);
+  // XEP-0045: the link holder is every joined account's occupant: it enters their rooms again (or
+  // another instance did, XMPP_LINK_MODE=all), publishes presence again, and then drains.
+  const linkUp = new LinkUp(rooms, presence, config.xmpp.linkMode === "all", log);
   link.on("online", () => {
     control.linkChanged(true);
-    void presence.republish().catch((err: unknown) => log.warn({ err: String(err) }, "republishing presence failed"));
-    // XEP-0045: the link holder is every joined account's occupant: it enters their rooms again, then drains.
-    gate.up(() => rooms.rejoin(), () => delivery.kick(), (err: unknown) => log.warn({ err: String(err) }, "rejoining rooms failed"));
+    gate.up(() => linkUp.up(), () => delivery.kick(), (err: unknown) => log.warn({ err: String(err) }, "rejoining rooms failed"));
   });
-  link.on("offline", () => (control.linkChanged(false), gate.down()));
+  link.on("offline", () => (control.linkChanged(false), linkUp.down(), gate.down()));
   notifications.on(CHANNELS.outbox, () => delivery.kick());
   delivery.start();
   presence.start();

@@ -6,7 +6,7 @@
 // asking only for the history it missed (XEP-0045 §7.2.15). What rooms send is handled by
 // src/services/inbound-room.ts.
 import { randomUUID } from "node:crypto";
-import type { Database } from "../db/client.js";
+import type { AnyTx, Database } from "../db/client.js";
 import { sql } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
 import { enqueueAhead } from "../db/outbox.js";
@@ -248,11 +248,14 @@ export class Rooms {
    * recorded ahead of everything queued, and before the link holder drains (src/services/
    * online-gate.ts): what was posted to a room while the link was down goes out after the join, to
    * a room that has the account as an occupant again (XEP-0045 §7.4: a non-occupant's message is
-   * refused). A join the room refuses fails them with the room's error, as before.
+   * refused). A join the room refuses fails them with the room's error, as before. `claim`
+   * (XMPP_LINK_MODE=all: src/db/link-republish.ts) runs first in that transaction: false, and
+   * another instance has recorded the joins since this link went down; nothing is recorded and
+   * the answer is null. Otherwise the number of rooms.
    */
-  async rejoin(): Promise<number> {
+  async rejoin(claim?: (tx: AnyTx) => Promise<boolean>): Promise<number | null> {
     const rows = await roomsToRejoin(this.db.prisma);
-    if (rows.length === 0) return 0;
+    if (rows.length === 0 && !claim) return 0;
     const byAccount = new Map<number, Stanza[]>();
     // A nick stored before the API checked nicks (RFC 7622 §3.4) may not be sendable at all (U+FFFE
     // is not XML: the server drops the link): that join fails rather than being resent forever.
@@ -268,7 +271,8 @@ export class Rooms {
       list.push({ kind: "muc-join", from, to: `${r.room}/${r.nick}`, password: r.password, history: { since } });
       byAccount.set(r.accountId, list);
     }
-    await this.delivery.transaction(async (tx) => {
+    const claimed = await this.delivery.transaction(async (tx) => {
+      if (claim && !(await claim(tx))) return false;
       // Joining again until each room answers: its self-presence is a `joined` event again (the
       // room may have been recreated meanwhile), a refusal a `join-failed` one.
       await markRejoining(tx);
@@ -278,7 +282,8 @@ export class Rooms {
         await markFailed(tx, r.accountId, r.room, error);
         await appendEvents(tx, [{ accountId: r.accountId, ...event("room", { room: r.room, kind: "join-failed", nick: r.nick, error }) }]);
       }
+      return true;
     });
-    return rows.length;
+    return claimed ? rows.length : null;
   }
 }

@@ -1,6 +1,6 @@
 // A TCP relay in front of a real server (PostgreSQL, an XMPP server's component port), so a test
 // can catch a request in flight: `hold` keeps what the server answers until released; `cut` drops
-// every connection and refuses new ones until `down` is cleared.
+// every connection and refuses new ones until `down` is cleared; `tap` sees what clients send.
 import { createServer, connect, type Server, type Socket } from "node:net";
 
 export class TcpRelay {
@@ -10,11 +10,14 @@ export class TcpRelay {
   private held = false;
   /** While true, new connections are closed at once. */
   down = false;
+  /** Sees what each client sends (to count stanzas on the way), the client's socket with it. */
+  tap: ((chunk: Buffer, client: Socket) => void) | null = null;
 
   constructor(target: number) {
     this.tcp = createServer((client) => {
       if (this.down) return void client.destroy();
       const upstream = connect(target, "127.0.0.1");
+      client.on("data", (chunk: Buffer) => this.tap?.(chunk, client));
       client.pipe(upstream);
       upstream.pipe(client);
       if (this.held) upstream.pause();
