@@ -10,7 +10,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { connectionsTo, createAccount } from "../../scripts/harness/cluster.js";
+import { api, connectionsTo, createAccount } from "../../scripts/harness/cluster.js";
+import { xml } from "../../scripts/harness/xmpp-user.js";
 import { KINDS } from "../helpers/servers.js";
 import { checkDelivered, newPostLog, postUntilAccepted, sleep, startTestbed, waitForBodies, waitForNewHolder, withReport, type Testbed } from "./helpers.js";
 
@@ -83,6 +84,11 @@ for (const kind of KINDS) {
           assert.ok(takeover.length >= 1, "a takeover warning on a standby within 5 s of the takeover");
           assert.ok(typeof takeover[0]!.oldBackendPid === "number" && takeover[0]!.heartbeatAgeMs! > LEASE_TIMEOUT_MS, JSON.stringify(takeover[0]));
           await posting;
+          // Inbound while the old holder still hangs: ejabberd keeps its connection and routes some
+          // of these to it; they wait in its socket until it resumes, and must not be lost then.
+          const account = `${prefix}@${bed.server.componentDomain}`;
+          const inbound = Array.from({ length: 6 }, (_, n) => `${prefix}-in-${n}`);
+          for (const b of inbound) await juliet.send(xml("message", { to: account, type: "chat", id: b }, xml("body", {}, b)));
           await waitForBodies(juliet, keys, 20_000);
           const got = juliet.stanzas.filter((s) => s.is("message")).map((s) => s.getChildText("body") ?? "");
           assert.deepEqual(
@@ -123,6 +129,17 @@ for (const kind of KINDS) {
           await sleep(500);
           const all = juliet.stanzas.filter((s) => s.is("message")).map((s) => s.getChildText("body") ?? "").filter((b) => b.startsWith(prefix));
           assert.deepEqual(all, [`${prefix}-warm`, ...keys, sentinel], "every message once, in order, none resent by the resumed holder");
+          // Juliet's messages to the account, sent while it hung, are each in the account's log once.
+          let logged: string[] = [];
+          for (let i = 0; i < 100 && logged.length < inbound.length; i++) {
+            if (i > 0) await sleep(100);
+            const r = await api(bed.lb, "GET", "/v1/events?since=0&limit=1000", { token, headers: { accept: "application/json" } });
+            const items = (r.body as { items: { event: string; data: { body?: string | Record<string, string> } }[] }).items;
+            // A body is one string, or one per language (API.md).
+            const text = (b: string | Record<string, string> | undefined) => (typeof b === "string" ? b : Object.values(b ?? {})[0]);
+            logged = items.flatMap((e) => (e.event === "message" && inbound.includes(text(e.data.body) ?? "") ? [text(e.data.body)!] : []));
+          }
+          assert.deepEqual([...logged].sort(), inbound, "juliet's messages sent during the hang reach the account's log once each");
           console.log(`[stalled-holder] ${old.name} resumed and is a standby; ${all.length} messages each once in order; states after SIGCONT: ${samples.at(-1)}`);
           console.log(`[stalled-holder] takeover log: ${JSON.stringify(takeover[0])}`);
           console.log(`[stalled-holder] link events:\n${bed.cluster.linkEvents().filter((l) => new Date(l.slice(0, 24)).getTime() >= stoppedAt - 1000).join("\n")}`);
