@@ -31,8 +31,9 @@ export interface Config {
     /** How long a link holder keeps the lease while its link is down before letting another instance try. */
     linkDownGraceMs: number;
     /**
-     * How long a link holder may go without proving it is alive (it does every second) before a standby replaces it;
-     * also how long an instance's notification listener may before another instance ends it (src/db/notify.ts).
+     * How long an instance may go without a sign of life before the others treat it as hung: a link holder (it proves
+     * it is alive every second) before a standby replaces it; a notification listener before another instance ends it
+     * (src/db/notify.ts); with XMPP_LINK_MODE=all, a drain step beyond the confirmation wait (src/db/outbox.ts).
      */
     linkLeaseTimeoutMs: number;
   };
