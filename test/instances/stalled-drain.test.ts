@@ -111,7 +111,10 @@ describe("an instance that hangs inside a drain step does not stop the others' (
         console.log(`[stalled-drain] ${victim.name} SIGSTOPped inside a drain step after ${attempts} tries (its backend idle in transaction for ${Math.round(caught.idleMs)} ms, holding the turn)`);
 
         // Something posted after the hang must go out once PostgreSQL has ended the hung step.
-        for (; keys.length === before; ) await sleep(50);
+        while (keys.length === before) {
+          assert.ok(Date.now() - caughtAt < 30_000, "no post was accepted within 30 s of the hang");
+          await sleep(50);
+        }
         const after = keys[before]!;
         await waitForBodies(juliet, [after], RESUME_LIMIT_MS + 5000).catch(() => undefined);
         const gotAfterMs = juliet.stanzas.some((s) => s.is("message") && s.getChildText("body") === after) ? Date.now() - caughtAt : null;
