@@ -10,6 +10,7 @@
 // ends the holder's backend (takeOverStale()) and with it the lock.
 import { EventEmitter } from "node:events";
 import pg from "pg";
+import { BACKEND_AGE, type BackendAge } from "./backend-age.js";
 
 /** Two 32-bit keys (pg_try_advisory_lock(int, int)): "balcony", "component link". */
 export const LEASE_KEY: [number, number] = [0x42a1c0, 0x11c4];
@@ -116,9 +117,9 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
    * session: no stamp) is never taken over.
    */
   async takeOverStale(timeoutMs: number): Promise<{ pid: number; client: string; ageMs: number } | null> {
-    const { rows } = await this.pool.query<{ pid: number; client: string; age_ms: number; ended: number }>(
+    const { rows } = await this.pool.query<BackendAge & { ended: number }>(
       `WITH holder AS (
-         SELECT a.pid, concat(a.client_addr, ':', a.client_port) AS client, (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS age_ms
+         SELECT ${BACKEND_AGE}
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE ${HOLDER_LOCK})
        SELECT h.pid, h.client, h.age_ms,
               (SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 2000)) FROM pg_stat_activity a WHERE a.pid = h.pid OR a.application_name = $4 || h.pid)::int AS ended

@@ -10,6 +10,7 @@
 // application_name) whose stamp is older than the timeout. Resumed, the hung instance finds its
 // connection gone: it reconnects and tells its listeners, as after any drop.
 import pg from "pg";
+import { BACKEND_AGE, type BackendAge } from "./backend-age.js";
 import { exec, type AnyTx } from "./client.js";
 
 export const CHANNELS = {
@@ -43,7 +44,7 @@ const BEAT_MS = 1000;
  * backend to exit: nothing here depends on it, and the beat is this listener's too.
  */
 const SWEEP = `SELECT s.pid, s.client, s.age_ms, pg_terminate_backend(s.pid) AS ended
-  FROM (SELECT a.pid, concat(a.client_addr, ':', a.client_port) AS client, (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS age_ms
+  FROM (SELECT ${BACKEND_AGE}
         FROM pg_stat_activity a WHERE a.application_name = $1 AND a.datname = current_database() AND a.pid <> pg_backend_pid()) s
   WHERE s.age_ms > $2`;
 
@@ -112,7 +113,7 @@ export class Notifications {
     this.beating = true;
     client
       // Named (prepared): planned once per connection, not every second.
-      .query<{ pid: number; client: string; age_ms: number; ended: boolean }>({ name: "listener-beat", text: SWEEP, values: [LISTENER_APP, this.staleAfterMs] })
+      .query<BackendAge & { ended: boolean }>({ name: "listener-beat", text: SWEEP, values: [LISTENER_APP, this.staleAfterMs] })
       .then(({ rows }) => {
         for (const r of rows.filter((r) => r.ended)) {
           this.log("ended the notification listener of an instance that has not proven it is alive (hung?): Postgres keeps every NOTIFY until it is read", undefined, {
