@@ -62,7 +62,7 @@ export interface Config {
   maxTextChars: number;
   /** Redis for rate limits and stream caps counted across instances; absent: per instance. */
   redisUrl: string | undefined;
-  logLevel: string;
+  logLevel: LogLevel;
   /** LOG_FORMAT: json (default, for collectors) or pretty (for a person at a terminal). */
   logFormat: "json" | "pretty";
   logRequests: boolean;
@@ -79,6 +79,10 @@ export interface Config {
     concurrency: number;
   };
 }
+
+/** pino's levels: anything else would make pino throw at start-up instead of a configuration error. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export class ConfigError extends Error {
   constructor(
@@ -233,7 +237,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
     maxStreamsPerAccount: int(env, "MAX_STREAMS_PER_ACCOUNT", 20, 1, 10_000),
     maxTextChars: int(env, "MESSAGE_MAX_CHARS", 64 * 1024, 1, 10 * 1024 * 1024),
     redisUrl: optional(env, "REDIS_URL"),
-    logLevel: str(env, "LOG_LEVEL", "info"),
+    logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
     logFormat: oneOf(env, "LOG_FORMAT", ["json", "pretty"] as const, "json"),
     logRequests: bool(env, "LOG_REQUESTS", false),
     webhooks: {

@@ -60,6 +60,19 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
     // be lost work when the database is still open until close() returns.
     return503OnClosing: false,
   });
+  // Bodies are JSON only (API.md): without Fastify's text/plain parser, any other media type is
+  // 415 unsupported-media-type (RFC 9110 §15.5.16) instead of a string that fails validation.
+  base.removeContentTypeParser("text/plain");
+  // An empty application/json body (Content-Length: 0, as fetch and many clients send on a POST
+  // or DELETE without content) is an absent body, not a parse error: routes that take none, or
+  // only optional fields, accept it; routes that need one fail validation naming `body`.
+  // Otherwise Fastify's own parser, which refuses __proto__ and constructor.prototype keys.
+  const json = base.getDefaultJsonParser("error", "error");
+  base.removeContentTypeParser("application/json");
+  base.addContentTypeParser("application/json", { parseAs: "string" }, (req, body: string, done) => {
+    if (body.length === 0) done(null, undefined);
+    else json(req, body, done);
+  });
   base.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? validators.body : validators.parts).compile(schema));
   registerErrorHandling(base, base.log);
   const app = base.withTypeProvider<TypeBoxTypeProvider>();

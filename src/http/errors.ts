@@ -59,7 +59,9 @@ export function registerErrorHandling(app: FastifyInstance, log: { error(o: obje
     if (status === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") return sendProblem(reply, "payload-too-large", "request body too large");
     // RFC 9110 §15.5.16: a body in a media type the route does not take.
     if (status === 415) return sendProblem(reply, "unsupported-media-type", err.message, { field: "headers.content-type" });
-    if (status >= 400 && status < 500) return sendProblem(reply, "validation-failed", err.message);
+    // A body that does not parse (malformed JSON, a __proto__ key, a length that does not match
+    // Content-Length) is a validation failure of the body: API.md names the offending field.
+    if (status >= 400 && status < 500) return sendProblem(reply, "validation-failed", err.message, err.code?.startsWith("FST_ERR_CTP_") ? { field: "body" } : {});
     log.error({ err }, "unhandled error");
     return sendProblem(reply, "internal", "internal error");
   });

@@ -26,6 +26,21 @@ describe("operations", () => {
     assert.deepEqual([r.status, r.body.database, r.body.xmpp], [200, "up", "up"]);
   });
 
+  it("documents /readyz's and /healthz's values in the OpenAPI document, as API.md gives them", async () => {
+    const doc = (await gw.request("GET", "/openapi.json", { token: null })).body;
+    type Schema = { const?: unknown; enum?: unknown[]; anyOf?: Schema[] };
+    /** The values a schema allows: a const (@fastify/swagger writes it as a one-value enum), or a union of them. */
+    const allowed = (s: Schema): unknown[] => (s.anyOf ? s.anyOf.flatMap(allowed) : s.enum ?? (s.const !== undefined ? [s.const] : [undefined]));
+    const values = (path: string, status: string, prop: string): unknown[] => allowed(doc.paths[path].get.responses[status].content["application/json"].schema.properties[prop]);
+    for (const status of ["200", "503"]) {
+      assert.deepEqual(values("/readyz", status, "status"), ["ready", "not ready"], status);
+      assert.deepEqual(values("/readyz", status, "database"), ["up", "down"], status);
+      assert.deepEqual(values("/readyz", status, "xmpp"), ["up", "standby", "down"], status);
+      assert.deepEqual(doc.paths["/readyz"].get.responses[status].content["application/json"].schema.required, ["status", "database", "xmpp"]);
+    }
+    assert.deepEqual(values("/healthz", "200", "status"), ["ok"]);
+  });
+
   it("exposes Prometheus metrics, including HTTP timings and the link state", async () => {
     await gw.request("GET", "/v1/accounts");
     await gw.createAccount("metered");

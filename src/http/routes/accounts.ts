@@ -1,8 +1,21 @@
 // Admin routes: accounts and token minting.
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { AppError } from "../../domain/errors.js";
+import { prepareLocalpart } from "../../domain/jid.js";
 import { adminOnly, resourcepart, type Gateway } from "../context.js";
 import { AccountView, Localpart, PageQuery, problemResponses, pageLimit } from "../schemas.js";
+
+/**
+ * A localpart as such, prepared per RFC 7622 §3.3: these routes name the account by its localpart
+ * (API.md), and §3.3.1 forbids "@" in one, so a bare JID is refused here (token `sub` and
+ * POST /v1/tokens `account` take one, through gw.accounts.localpart).
+ */
+function strictLocalpart(raw: string, field: string): string {
+  const lp = prepareLocalpart(raw);
+  if (lp === null) throw new AppError("invalid-jid", `${field}: "${raw}" is not a valid localpart (RFC 7622 §3.3)`, { field });
+  return lp;
+}
 
 export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -18,7 +31,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
-        return reply.code(201).send({ jid: await gw.accounts.create(gw.accounts.localpart(req.body.localpart, "body.localpart")) });
+        return reply.code(201).send({ jid: await gw.accounts.create(strictLocalpart(req.body.localpart, "body.localpart")) });
       },
     );
 
@@ -52,7 +65,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
-        await gw.accounts.delete(gw.accounts.localpart(req.params.localpart, "params.localpart"));
+        await gw.accounts.delete(strictLocalpart(req.params.localpart, "params.localpart"));
         return reply.code(204).send(null);
       },
     );

@@ -3,16 +3,22 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { Gateway } from "../context.js";
 
-const Health = Type.Object({ status: Type.String(), database: Type.Optional(Type.String()), xmpp: Type.Optional(Type.String()) });
+const Health = Type.Object({ status: Type.Literal("ok") });
+/** As src/services/status.ts reports it; API.md: xmpp "up" holds a link, "standby" hands over to the holder. */
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal("ready"), Type.Literal("not ready")]),
+  database: Type.Union([Type.Literal("up"), Type.Literal("down")]),
+  xmpp: Type.Union([Type.Literal("up"), Type.Literal("standby"), Type.Literal("down")]),
+});
 
 /** No token on these (the API's default security is the bearer token): probes and scrapers have none. */
 const open = { tags: ["operations"], security: [] };
 
 export function opsRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
-    app.get("/healthz", { schema: { ...open, summary: "Process alive", response: { 200: Health } } }, async () => ({ status: "ok" }));
+    app.get("/healthz", { schema: { ...open, summary: "Process alive", response: { 200: Health } } }, async () => ({ status: "ok" as const }));
 
-    app.get("/readyz", { schema: { ...open, summary: "Postgres reachable and the component link up: on this instance (xmpp: up) or on the instance holding it (xmpp: standby)", response: { 200: Health, 503: Health } } }, async (_req, reply) => {
+    app.get("/readyz", { schema: { ...open, summary: "Postgres reachable and the component link up: on this instance (xmpp: up) or on the instance holding it (xmpp: standby)", response: { 200: Readiness, 503: Readiness } } }, async (_req, reply) => {
       const { database, xmpp } = await gw.status.ready();
       const ok = database === "up" && xmpp !== "down";
       return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "not ready", database, xmpp });

@@ -6,7 +6,7 @@ import type { AccountRef } from "../../domain/account.js";
 import { RosterItemSchema as Item } from "../../domain/events.js";
 import type { SubscriptionStanza } from "../../domain/subscription.js";
 import { XML_TEXT_PATTERN } from "../../domain/text.js";
-import { callerAccount, type Gateway } from "../context.js";
+import { bodyOptional, callerAccount, type Gateway } from "../context.js";
 import { problemResponses, xmlText } from "../schemas.js";
 
 const JidParam = Type.Object({ jid: Type.String({ minLength: 3, maxLength: 3071, description: "The contact's bare JID" }) });
@@ -57,6 +57,8 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     app.put(
       "/v1/roster/:jid",
       {
+        // API.md: `{name?, groups?}`, both optional, so no body at all adds the item as it is.
+        preValidation: bodyOptional,
         schema: {
           tags: ["roster"],
           summary: "Add or update a roster item's name and groups (no subscription change)",
@@ -96,7 +98,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         async (req, reply) => {
           const { account, contact } = await target(req, req.params.jid);
           // XEP-0191 §3.3: nothing asks a blocked JID for presence or offers it (deny and unsubscribe still may).
-          if (type === "subscribe" || type === "subscribed") await gw.blocking.assertNotBlocked(account.id, contact, "jid");
+          if (type === "subscribe" || type === "subscribed") await gw.blocking.assertNotBlocked(account.id, contact, "params.jid");
           return reply.code(status).send(await gw.roster.act(account, contact, type));
         },
       );
