@@ -5,7 +5,8 @@
 // unique-local (fc00::/7, also AWS's fd00:ec2::254), multicast, reserved or the v6 ranges that
 // embed an IPv4 address (NAT64, 6to4, Teredo), unless the operator allows them
 // (WEBHOOK_ALLOW_PRIVATE). The same check runs when a webhook is created or changed and on every
-// connection (DNS can change between the two).
+// connection (DNS can change between the two). Known cloud metadata host names are refused by name
+// as well, since they may resolve only from inside the cloud.
 import ipaddr from "ipaddr.js";
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
@@ -58,4 +59,30 @@ export function forbiddenRange(ip: string, allow: AllowList): string | null {
   // IANA allocates global unicast IPv6 from 2000::/3 only; ipaddr.js calls the rest "unicast" too,
   // among it the IETF-reserved ::/8 with the deprecated IPv4-compatible ::a.b.c.d (::7f00:1).
   return addr.kind() === "ipv6" && !addr.match(GLOBAL_UNICAST_V6) ? "reserved" : null;
+}
+
+/**
+ * Cloud metadata services' host names. They resolve (to 169.254.169.254 and the like) only inside
+ * the cloud, so a lookup elsewhere, or one that fails, says nothing about them: refused by name.
+ */
+const METADATA_HOSTS = new Set([
+  "metadata", // Google Compute Engine's short name (its resolver answers it)
+  "metadata.google.internal",
+  "metadata.goog",
+  "instance-data", // AWS EC2
+  "instance-data.ec2.internal",
+  "metadata.tencentyun.com", // Tencent Cloud
+]);
+/** AWS EC2's regional form of instance-data. */
+const AWS_REGIONAL_METADATA = /^instance-data\.[a-z0-9-]+\.compute\.internal$/;
+
+/**
+ * Why a host name may not be a webhook target ("metadata": a cloud metadata service), or null.
+ * Only WEBHOOK_ALLOW_PRIVATE=true opens them, as it opens the metadata addresses.
+ */
+export function forbiddenName(hostname: string, allow: AllowList): string | null {
+  if (allow === "all") return null;
+  // A fully qualified name may end with dots ("metadata.google.internal."): the same host.
+  const name = hostname.toLowerCase().replace(/\.+$/, "");
+  return METADATA_HOSTS.has(name) || AWS_REGIONAL_METADATA.test(name) ? "metadata" : null;
 }

@@ -4,8 +4,12 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { EVENT_TYPES, type EventType } from "./events.js";
 
-/** Event types a webhook can subscribe to: every type of the log (`resync` only exists on streams). */
-export const WEBHOOK_EVENT_TYPES = EVENT_TYPES.filter((t) => t !== "resync") as Exclude<EventType, "resync">[];
+/**
+ * Event types a webhook can subscribe to: every type API.md lists. `resync` is accepted but never
+ * fires for a webhook: it tells a stream that its cursor fell out of the retained log, and
+ * webhooks are pushed in order without cursors.
+ */
+export const WEBHOOK_EVENT_TYPES: readonly EventType[] = EVENT_TYPES;
 
 /** Longest webhook URL accepted: browsers and proxies agree on 2,048 characters. */
 export const WEBHOOK_URL_MAX = 2048;
@@ -21,17 +25,17 @@ export const DEFAULT_RETRY_SCHEDULE_MS = [5e3, 300e3, 1800e3, 7200e3, 18000e3, 3
 
 /**
  * When to try again after `failed` attempts of one event, or null when the schedule is used up
- * (the delivery is then `failed`). Jitter: each delay is scaled by a factor in [0.8, 1.2), so that
- * endpoints that failed together do not retry together.
+ * (the delivery is then `failed`). Jitter: each delay is scaled by a factor in [1, 1.2), so that
+ * endpoints that failed together do not retry together. Upward only: a retry never comes before
+ * the scheduled delay (WEBHOOK_RETRY_SCHEDULE is a minimum a receiver can count on).
  */
 export function retryDelay(schedule: readonly number[], failed: number, random: number): number | null {
   const base = schedule[failed - 1];
   if (base === undefined) return null;
-  // Whole milliseconds from ceil(0.8 x base) to the last one below 1.2 x base: rounding
-  // base x (0.8 + 0.4 x random) reaches 1.2 x base itself when random is close to 1.
-  const low = Math.ceil((base * 4) / 5);
+  // Whole milliseconds from base to the last one below 1.2 x base: rounding
+  // base x (1 + 0.2 x random) reaches 1.2 x base itself when random is close to 1.
   const high = Math.ceil((base * 6) / 5);
-  return high > low ? Math.min(low + Math.floor(random * (high - low)), high - 1) : low;
+  return high > base ? Math.min(base + Math.floor(random * (high - base)), high - 1) : base;
 }
 
 /** Why a URL cannot be a webhook target, or null when it can (the host's addresses are checked apart). */
@@ -76,8 +80,13 @@ export function payloadJson(id: number, account: string, type: string, dataJson:
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const Timestamp = Type.String({ format: "date-time" });
 
-export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
-export const WebhookEventTypeSchema = Type.Unsafe<WebhookEventType>(Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)), { description: "An event type of the log" }));
+export type WebhookEventType = EventType;
+export const WebhookEventTypeSchema = Type.Unsafe<WebhookEventType>(
+  Type.Union(
+    WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)),
+    { description: "An event type (API.md). `resync` is accepted but never delivered to a webhook: webhooks are pushed in order without cursors, so none falls behind the retained log" },
+  ),
+);
 
 export const WebhookViewSchema = Type.Object(
   {

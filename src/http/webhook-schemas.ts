@@ -3,7 +3,12 @@ import { Type } from "@sinclair/typebox";
 import { DELIVERY_STATUSES, type DeliveryStatus, DeliveryViewSchema, WEBHOOK_EVENT_TYPES, WEBHOOK_URL_MAX, WebhookEventTypeSchema, WebhookViewSchema } from "../domain/webhooks.js";
 import { xmlText } from "./schemas.js";
 
-const Url = Type.String({ minLength: 1, maxLength: WEBHOOK_URL_MAX, description: "http or https URL; its host must not resolve to a loopback, private, link-local or metadata address" });
+const Url = Type.String({
+  minLength: 1,
+  maxLength: WEBHOOK_URL_MAX,
+  description:
+    "http or https URL; its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again",
+});
 const Events = Type.Array(WebhookEventTypeSchema, { minItems: 1, maxItems: WEBHOOK_EVENT_TYPES.length * 2, description: "Event types to deliver; absent or null: all" });
 const Description = xmlText(256, "A note for the endpoint's owners");
 
@@ -15,7 +20,7 @@ export const CreateWebhook = Type.Object(
     url: Url,
     events: Type.Optional(Events),
     description: Type.Optional(Description),
-    account: Type.Optional(Type.String({ minLength: 1, maxLength: 3071, description: 'Admin only: an account (localpart or bare JID), or "*" for every account' })),
+    account: Type.Optional(Type.String({ minLength: 1, maxLength: 3071, description: 'An account (localpart or bare JID), or "*" for every account. An admin may name any; another caller only its own (the default)' })),
   },
   { additionalProperties: false },
 );

@@ -2,18 +2,24 @@
 // endpoint. Each connection resolves its host through a guarded lookup, so the address connected
 // to is the address checked (a DNS answer that changed since the webhook was created, to a private
 // address, is refused at delivery time). Redirects are not followed: a 3xx is a failed attempt.
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
+import type { LookupAddress, LookupOptions } from "node:dns";
 import { EventEmitter } from "node:events";
 import { lookup as dnsLookupAll } from "node:dns/promises";
 import { Agent } from "undici";
 import { AppError } from "../domain/errors.js";
-import { forbiddenRange, ipLiteral, type AllowList } from "../domain/webhook-target.js";
+import { forbiddenName, forbiddenRange, ipLiteral, type AllowList } from "../domain/webhook-target.js";
 import { RESPONSE_EXCERPT_BYTES, urlProblem } from "../domain/webhooks.js";
 import type { WebhookPort, WebhookRequest, WebhookResult } from "../services/ports.js";
 import { newSecret, signatures } from "./sign.js";
 
 /** How much of a response body is read (then the connection is dropped rather than drained). */
 const DRAIN_BYTES = 64 * 1024;
+/** How long the lookup of a new target may take before the target is accepted unresolved. */
+const TARGET_LOOKUP_MS = 2000;
+
+/** Every address of a host (dns.lookup with all: true); tests stand in for DNS answers that change. */
+export type Resolve = (hostname: string, options: LookupOptions) => Promise<LookupAddress[]>;
+const systemResolve: Resolve = (hostname, options) => dnsLookupAll(hostname, { ...options, all: true });
 
 class TargetForbidden extends Error {
   readonly code = "EWEBHOOKTARGET";
@@ -23,20 +29,28 @@ function refusal(host: string, address: string, range: string): string {
   return `${host} resolves to ${address} (${range}): webhooks may not reach loopback, private, link-local or metadata addresses (WEBHOOK_ALLOW_PRIVATE)`;
 }
 
+function nameRefusal(host: string): string {
+  return `${host} is a cloud metadata service: webhooks may not reach loopback, private, link-local or metadata addresses (WEBHOOK_ALLOW_PRIVATE)`;
+}
+
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 /** dns.lookup for net.connect that refuses hosts with any forbidden address. */
-function guardedLookup(allow: AllowList) {
+function guardedLookup(allow: AllowList, resolve: Resolve) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err, []);
+    const answer = (addresses: LookupAddress[]): void => {
       for (const a of addresses) {
         const range = forbiddenRange(a.address, allow);
         if (range) return callback(new TargetForbidden(refusal(hostname, a.address, range)), []);
       }
+      const first = addresses[0];
+      if (!first) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }), []);
       if (options.all) callback(null, addresses);
-      else callback(null, addresses[0]!.address, addresses[0]!.family);
-    });
+      else callback(null, first.address, first.family);
+    };
+    // A metadata name is refused whatever it resolves to (or whether it does), as at creation.
+    if (forbiddenName(hostname, allow)) return callback(new TargetForbidden(nameRefusal(hostname)), []);
+    resolve(hostname, options).then(answer, (err: NodeJS.ErrnoException) => callback(err, []));
   };
 }
 
@@ -87,9 +101,12 @@ export class WebhookClient implements WebhookPort {
   private ticker: NodeJS.Timeout | null = null;
   private readonly signals = new WeakSet<AbortSignal>();
 
-  constructor(private readonly opts: { allow: AllowList; timeoutMs: number; userAgent: string }) {
+  private readonly resolve: Resolve;
+
+  constructor(private readonly opts: { allow: AllowList; timeoutMs: number; userAgent: string; resolve?: Resolve }) {
+    this.resolve = opts.resolve ?? systemResolve;
     this.agent = new Agent({
-      connect: { lookup: guardedLookup(opts.allow), timeout: opts.timeoutMs },
+      connect: { lookup: guardedLookup(opts.allow, this.resolve), timeout: opts.timeoutMs },
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
       keepAliveTimeout: 30_000,
@@ -101,20 +118,39 @@ export class WebhookClient implements WebhookPort {
     return newSecret();
   }
 
+  /**
+   * API.md "Webhooks (1.1)": a target on a forbidden address is refused (400). A host that does not
+   * resolve here (no answer, an error, no answer in time) is accepted: this machine's DNS may not
+   * be the one deliveries will see, and every connection resolves and checks it again (an
+   * unresolvable target is then a failed attempt, retried).
+   */
   async checkTarget(raw: string, field: string): Promise<void> {
     const problem = urlProblem(raw);
     if (problem) throw new AppError("validation-failed", `${field} ${problem}`, { field });
     const host = new URL(raw).hostname;
     const literal = ipLiteral(host);
-    let addresses: string[];
-    try {
-      addresses = literal ? [literal] : (await dnsLookupAll(host, { all: true })).map((a) => a.address);
-    } catch {
-      throw new AppError("validation-failed", `${field}: the host "${host}" does not resolve`, { field });
-    }
+    if (!literal && forbiddenName(host, this.opts.allow)) throw new AppError("webhook-target-forbidden", `${field}: ${nameRefusal(host)}`, { field });
+    // Every address allowed: nothing a lookup could find would be refused.
+    if (this.opts.allow === "all") return;
+    const addresses = literal ? [literal] : await this.addresses(host);
     for (const address of addresses) {
       const range = forbiddenRange(address, this.opts.allow);
       if (range) throw new AppError("webhook-target-forbidden", `${field}: ${refusal(host, address, range)}`, { field });
+    }
+  }
+
+  /** The host's addresses, or none when it does not resolve within TARGET_LOOKUP_MS. */
+  private async addresses(host: string): Promise<string[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string[]>((resolve) => (timer = setTimeout(() => resolve([]), TARGET_LOOKUP_MS)));
+    const found = this.resolve(host, {}).then(
+      (all) => all.map((a) => a.address),
+      () => [],
+    );
+    try {
+      return await Promise.race([found, late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -2,10 +2,11 @@
 // the range forbiddenRange names for loopback, private, link-local (cloud metadata), unique-local,
 // carrier-grade NAT, special and v4-embedding v6 addresses, and null for global unicast ones; how
 // WEBHOOK_ALLOW_PRIVATE (parseAllowList) opens exactly the listed addresses and ranges; and which
-// URL hosts are IP literals (ipLiteral). Every address here is only parsed, never contacted.
+// URL hosts are IP literals (ipLiteral); which host names are cloud metadata services refused by
+// name (forbiddenName). Every address here is only parsed, never contacted.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { forbiddenRange, ipLiteral, parseAllowList, type AllowList } from "../../src/domain/webhook-target.js";
+import { forbiddenName, forbiddenRange, ipLiteral, parseAllowList, type AllowList } from "../../src/domain/webhook-target.js";
 
 /** forbiddenRange with nothing allowed. */
 const strict = (ip: string) => forbiddenRange(ip, []);
@@ -192,5 +193,41 @@ describe("ipLiteral", () => {
     assert.equal(ipLiteral(new URL("http://127.1/").hostname), "127.0.0.1");
     assert.equal(ipLiteral(new URL("http://0x7f.0.0.1/").hostname), "127.0.0.1");
     assert.equal(ipLiteral(new URL("https://hooks.example.com/").hostname), null);
+  });
+});
+
+describe("forbiddenName (cloud metadata host names)", () => {
+  // They resolve only inside the cloud: refused by name, so a lookup that fails here proves nothing.
+  const refused = [
+    "metadata.google.internal",
+    "METADATA.Google.Internal",
+    "metadata.google.internal.", // fully qualified
+    "metadata.google.internal..",
+    "metadata",
+    "metadata.goog",
+    "instance-data",
+    "instance-data.ec2.internal",
+    "instance-data.us-east-1.compute.internal",
+    "metadata.tencentyun.com",
+  ];
+  for (const host of refused) {
+    it(`${host} -> metadata`, () => assert.equal(forbiddenName(host, []), "metadata"));
+  }
+
+  it("reads the host of a parsed URL (case, percent-encoding and full-width letters normalised)", () => {
+    for (const url of ["http://Metadata.Google.Internal/computeMetadata/v1/", "http://metadat%61.google.internal/", "http://ｍｅｔａｄａｔａ.google.internal/", "https://instance-data:8443/latest"]) {
+      assert.equal(forbiddenName(new URL(url).hostname, []), "metadata", url);
+    }
+  });
+
+  const allowed = ["example.com", "hooks.example.invalid", "metadata.example.com", "my-metadata.google.internal.example", "instance-data.example.com", "google.internal", "localhost"];
+  for (const host of allowed) {
+    it(`${host} -> allowed by name (its addresses are checked apart)`, () => assert.equal(forbiddenName(host, []), null));
+  }
+
+  it('an allow list of addresses does not open them; "true" (every address) does', () => {
+    assert.equal(forbiddenName("metadata.google.internal", parseAllowList("127.0.0.1,10.0.0.0/8")), "metadata");
+    assert.equal(forbiddenName("metadata.google.internal", parseAllowList("true")), null);
+    assert.equal(forbiddenName("instance-data", parseAllowList("all")), null);
   });
 });

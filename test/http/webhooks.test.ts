@@ -1,10 +1,11 @@
 // The webhook routes over HTTP (API.md "Webhooks (1.1)"), against a real gateway, a real Prosody
 // and a real receiver process on 127.0.0.1 (the only allowlisted address): the create / read /
 // change / delete round trip and what each view shows (the secret only at creation), request
-// validation, refusal of loopback, private, link-local and metadata targets when a URL is set,
-// who may see and manage which endpoint, secret rotation, the deliveries view with its paging and
-// status filter, and replay. Only 127.0.0.1 ever gets traffic: the refused targets are refused
-// before any connection is made.
+// validation, refusal of loopback, private, link-local and metadata targets when a URL is set (and
+// acceptance of a host that does not resolve, whose deliveries then fail and are retried), who may
+// see and manage which endpoint, secret rotation, the deliveries view with its paging and status
+// filter, and replay. Only 127.0.0.1 ever gets traffic: the refused targets are refused before any
+// connection is made.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Webhook } from "standardwebhooks";
@@ -176,7 +177,6 @@ describe("webhook routes over HTTP (prosody)", () => {
       ["empty URL", { url: "" }, "body.url"],
       ["no URL", { events: ["message"] }, "body.url"],
       ["unknown event type", { url, events: ["message", "telepathy"] }, "body.events.1"],
-      ["resync is not a log event", { url, events: ["resync"] }, "body.events.0"],
       ["empty events", { url, events: [] }, "body.events"],
       ["events null on creation", { url, events: null }, "body.events"],
       ["unknown field", { url, colour: "red" }, "body.colour"],
@@ -214,7 +214,47 @@ describe("webhook routes over HTTP (prosody)", () => {
     assert.deepEqual(after, (({ secret: _s, ...v }) => v)(hook), "a refused PATCH changed the webhook");
   });
 
-  it("refuses loopback, private, link-local, metadata and unspecified targets (400 webhook-target-forbidden) and allows the allowlisted 127.0.0.1", async () => {
+  it('accepts "resync" among the events (API.md lists it; it never fires for a webhook)', async () => {
+    const a = await account("resync");
+    const only = await create(a.token, { url: receiver.url("resync"), events: ["resync"] });
+    assert.deepEqual(only.events, ["resync"]);
+    const mixed = await create(a.token, { url: receiver.url("resync-mixed"), events: ["roster", "resync"] });
+    assert.deepEqual(mixed.events, ["roster", "resync"]);
+    const r = await gw.request("PATCH", `/v1/webhooks/${mixed.id}`, { token: a.token, body: { events: ["resync", "message"] } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body.events, ["resync", "message"]);
+    assert.equal((await gw.request("PATCH", `/v1/webhooks/${mixed.id}`, { token: a.token, body: { events: ["roster", "resync"] } })).status, 200);
+    // A roster event reaches the endpoint that has roster too (the sentinel), not the resync-only one.
+    await rosterEvent(a.token, "resync@localhost");
+    await receiver.waitFor("resync-mixed", 1);
+    await waitFor(async () => (await gw.request("GET", `/v1/webhooks/${mixed.id}/deliveries?status=delivered`, { token: a.token })).body?.items?.length === 1, 10_000, "the sentinel delivery recorded");
+    assert.equal(await receiver.count("resync"), 0, "an event was delivered to the resync-only endpoint");
+  });
+
+  it("accepts a host that does not resolve (yet): the endpoint is managed as any other, and its deliveries fail and are retried", async () => {
+    const a = await account("nxdomain");
+    // RFC 6761 §6.4: names under .invalid never resolve (a stand-in for a placeholder host that
+    // this machine's DNS cannot resolve).
+    const hook = await create(a.token, { url: "https://hooks.example.invalid/x", events: ["roster"] });
+    assert.match(hook.secret, SECRET);
+    assert.equal(hook.url, "https://hooks.example.invalid/x");
+    assert.equal((await get(a.token, hook.id)).url, "https://hooks.example.invalid/x");
+    const patched = await gw.request("PATCH", `/v1/webhooks/${hook.id}`, { token: a.token, body: { url: "https://other.example.invalid/y", description: "placeholder" } });
+    assert.equal(patched.status, 200, patched.text);
+    assert.equal(patched.body.url, "https://other.example.invalid/y");
+    assert.equal((await gw.request("POST", `/v1/webhooks/${hook.id}/rotate-secret`, { token: a.token })).status, 200);
+
+    // Each attempt resolves the host again: it does not, so the attempt fails and is retried (the
+    // schedule here is one retry), then the delivery is failed with the lookup error recorded.
+    await rosterEvent(a.token, "nxdomain@localhost");
+    const failed = async () => (await gw.request("GET", `/v1/webhooks/${hook.id}/deliveries?status=failed`, { token: a.token })).body?.items ?? [];
+    await waitFor(async () => (await failed()).length === 1, 15_000, "the delivery failed after its retry");
+    const [d] = (await failed()) as (Delivery & { error: string | null })[];
+    assert.deepEqual([d!.attempts, d!.responseStatus], [2, null]);
+    assert.match(d!.error ?? "", /ENOTFOUND|EAI_AGAIN|ESERVFAIL/);
+  });
+
+  it("refuses loopback, private, link-local, metadata (addresses and names) and unspecified targets (400 webhook-target-forbidden) and allows the allowlisted 127.0.0.1", async () => {
     const a = await account("ssrf");
     const hosts = [
       "127.0.0.2",
@@ -240,8 +280,15 @@ describe("webhook routes over HTTP (prosody)", () => {
     assert.deepEqual(failures, []);
     assert.deepEqual(await list(a.token), [], "a refused target was stored");
 
-    // RFC 6761 §6.4: names under .invalid never resolve.
-    assertProblem(await gw.request("POST", "/v1/webhooks", { token: a.token, body: { url: "https://hooks.example.invalid/x" } }), 400, "validation-failed", "body.url");
+    // Cloud metadata names are refused by name: they resolve only inside the cloud (not here).
+    const names = ["metadata.google.internal", "METADATA.GOOGLE.INTERNAL.", "metadata", "instance-data", "metadat%61.google.internal"];
+    const nameFailures: string[] = [];
+    for (const host of names) {
+      const r = await gw.request("POST", "/v1/webhooks", { token: a.token, body: { url: `http://${host}/computeMetadata/v1/` } });
+      if (r.status !== 400 || r.body?.code !== "webhook-target-forbidden" || r.body?.field !== "body.url") nameFailures.push(`${host}: ${r.status} ${r.text.slice(0, 200)}`);
+    }
+    assert.deepEqual(nameFailures, []);
+    assert.deepEqual(await list(a.token), [], "a refused target was stored");
 
     const ok = await create(a.token, { url: receiver.url("ssrf") });
     assert.equal(ok.url, receiver.url("ssrf"));
@@ -249,7 +296,7 @@ describe("webhook routes over HTTP (prosody)", () => {
     for (const host of ["127.0.0.2", "[::1]", "169.254.169.254", "[fd00:ec2::254]"]) {
       assertProblem(await gw.request("PATCH", `/v1/webhooks/${ok.id}`, { token: a.token, body: { url: `http://${host}/hook`, description: "changed" } }), 400, "webhook-target-forbidden", "body.url");
     }
-    assertProblem(await gw.request("PATCH", `/v1/webhooks/${ok.id}`, { token: a.token, body: { url: "http://hooks.example.invalid/x" } }), 400, "validation-failed", "body.url");
+    assertProblem(await gw.request("PATCH", `/v1/webhooks/${ok.id}`, { token: a.token, body: { url: "http://metadata.google.internal/x" } }), 400, "webhook-target-forbidden", "body.url");
     assert.deepEqual(await get(a.token, ok.id), before, "a refused PATCH changed the webhook (url, description or updatedAt)");
   });
 
@@ -297,16 +344,23 @@ describe("webhook routes over HTTP (prosody)", () => {
     assert.equal(await receiver.count("stolen"), 0);
   });
 
-  it("lets only an admin name an account: for another account, for every account (*), and in the list filter", async () => {
+  it("lets only an admin name another account: for another account, for every account (*), and in the list filter", async () => {
     const a = await account("adma");
     const b = await account("admb");
     const url = receiver.url("admin");
     assertProblem(await gw.request("POST", "/v1/webhooks", { token: a.token, body: { url, account: b.lp } }), 403, "forbidden", "body.account");
-    assertProblem(await gw.request("POST", "/v1/webhooks", { token: a.token, body: { url, account: a.lp } }), 403, "forbidden", "body.account");
+    assertProblem(await gw.request("POST", "/v1/webhooks", { token: a.token, body: { url, account: b.jid } }), 403, "forbidden", "body.account");
     assertProblem(await gw.request("POST", "/v1/webhooks", { token: a.token, body: { url, account: "*" } }), 403, "forbidden", "body.account");
+    assertProblem(await gw.request("POST", "/v1/webhooks", { token: a.token, body: { url, account: uniq("ghost") } }), 403, "forbidden", "body.account");
     assertProblem(await gw.request("GET", `/v1/webhooks?account=${a.lp}`, { token: a.token }), 403, "forbidden");
     assert.deepEqual(await list(a.token), [], "a refused request created a webhook");
     assert.deepEqual(await list(b.token), [], "a refused request created a webhook");
+    // Naming its own account (localpart or bare JID) is what the default does anyway: allowed.
+    const ownByLp = await create(a.token, { url, account: a.lp });
+    const ownByJid = await create(a.token, { url, account: a.jid });
+    assert.deepEqual([ownByLp.account, ownByJid.account], [a.jid, a.jid]);
+    assert.deepEqual((await list(a.token)).map((v) => v.id).sort(), [ownByLp.id, ownByJid.id].sort());
+    for (const id of [ownByLp.id, ownByJid.id]) assert.equal((await gw.request("DELETE", `/v1/webhooks/${id}`, { token: a.token })).status, 204);
 
     const forB = await create(gw.adminToken, { url, account: b.lp });
     assert.equal(forB.account, b.jid);

@@ -26,6 +26,20 @@ function verified(secret: string, r: ReceivedWebhook): Delivered {
   return new Webhook(secret).verify(r.body, r.headers) as Delivered;
 }
 
+/**
+ * The gaps shorter than `minMs` between consecutive attempts of one event (same webhook-id), as
+ * the receiver saw them arrive: WEBHOOK_RETRY_SCHEDULE is a minimum, jitter only lengthens it.
+ */
+function earlyRetries(got: ReceivedWebhook[], minMs: number): string[] {
+  const early: string[] = [];
+  for (let i = 1; i < got.length; i++) {
+    const [prev, next] = [got[i - 1]!, got[i]!];
+    const gap = next.at - prev.at;
+    if (next.headers["webhook-id"] === prev.headers["webhook-id"] && gap < minMs) early.push(`${next.headers["webhook-id"]}: ${gap.toFixed(1)} ms`);
+  }
+  return early;
+}
+
 describe("webhook delivery (prosody)", () => {
   let server: XmppServer;
   let gw: TestGateway;
@@ -116,6 +130,7 @@ describe("webhook delivery (prosody)", () => {
       { attempts: 4, status: 500, excerpt: "status 500", next: null },
     );
     assert.equal(failed.body.items[0].webhookId, got[0]!.headers["webhook-id"]);
+    assert.deepEqual(earlyRetries(got, 300), [], "a retry came before the scheduled 300 ms");
   });
 
   it("delivers only the subscribed event types (a later subscribed event proves the others were passed over)", async () => {
@@ -211,6 +226,8 @@ describe("webhook delivery (prosody)", () => {
     assert.match(view.disabledReason, /every attempt failed since/);
     assert.ok(view.failingSince);
     const tried = await receiver.count("disable");
+    // Dozens of retries, each drawn its own jitter: none came before the scheduled 300 ms.
+    assert.deepEqual(earlyRetries(await receiver.log("disable"), 300), [], "retries came before the scheduled 300 ms");
     await receiver.plan("disable", []);
     // Disabled: nothing more goes out, though events are waiting (the enable below proves they are).
     await new Promise((r) => setTimeout(r, 700));

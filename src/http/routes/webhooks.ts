@@ -1,9 +1,11 @@
-// Webhook routes (API.md "Webhooks (1.1)"): an account manages its own endpoints; an admin
-// manages any, and may create one for another account or for every account ("*").
+// Webhook routes (API.md "Webhooks (1.1)"): an account manages its own endpoints (and may name
+// itself as `account`); an admin manages any, and may create one for another account or for every
+// account ("*").
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyRequest } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { AppError } from "../../domain/errors.js";
+import { accountLocalpart } from "../../domain/jid.js";
 import type { WebhookScope } from "../../services/webhooks.js";
 import { callerAccount, principal, type Gateway } from "../context.js";
 import { pageLimit, problemResponses } from "../schemas.js";
@@ -24,6 +26,15 @@ export function webhookRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     return account.id;
   };
 
+  /** A caller's own account; naming it in `body.account` is allowed, naming another (or "*") needs the admin scope. */
+  const own = async (req: FastifyRequest, raw: string | undefined): Promise<number> => {
+    const caller = principal(req).localpart;
+    if (raw !== undefined && (raw === "*" || accountLocalpart(raw, gw.accounts.domain) !== caller)) {
+      throw new AppError("forbidden", "body.account needs the admin scope to name another account (an account's webhooks are for its own events)", { field: "body.account" });
+    }
+    return (await callerAccount(gw, req)).id;
+  };
+
   return async (app) => {
     app.post(
       "/v1/webhooks",
@@ -32,8 +43,7 @@ export function webhookRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         // The type provider reads the event-type enum as unknown; Ajv has checked each one.
         const { account, events, ...rest } = req.body;
         const input = { ...rest, ...(events ? { events: events as string[] } : {}) };
-        if (account !== undefined && !principal(req).admin) throw new AppError("forbidden", "body.account needs the admin scope (an account's webhooks are for its own events)", { field: "body.account" });
-        const accountId = account !== undefined ? await named(account, "body.account", true) : (await callerAccount(gw, req)).id;
+        const accountId = account !== undefined && principal(req).admin ? await named(account, "body.account", true) : await own(req, account);
         return reply.code(201).send(await gw.webhooks.create(accountId, input));
       },
     );
