@@ -175,17 +175,46 @@ export async function readEvents(pool: pg.Pool, accountId: number, after: number
   return rows;
 }
 
+/** Where a reader resumes: after `after`, with a `resync` first when it missed events. */
+export interface ReplayStart {
+  resync: boolean;
+  after: number;
+}
+
 /**
- * The log's bounds for an account: the oldest retained seq (null if none) and the head. One
- * statement, so one snapshot: read separately, a reader could see the head of a transaction that
- * just committed but not its event, take the cursor for one older than the log, and skip that
- * event behind a spurious `resync`.
+ * Where each reader resumes the log after its cursor `after` (API.md Events): a cursor whose next
+ * event is gone (purged) or older than `retentionMs` (EVENT_RETENTION: treated as gone whether or not
+ * the purge, which runs every MAINTENANCE_INTERVAL, has removed it yet) gets a `resync` and resumes
+ * before the first event inside the window (after the head if there is none). A cursor at or past
+ * the head, or whose next event is present and inside the window, resumes where it is.
+ *
+ * One statement per batch, so each row's head and events come from one snapshot: read separately, a
+ * reader could see the head of a transaction that just committed but not its event, and skip that
+ * event behind a spurious resync. Cost: the next event is one probe of the primary key
+ * (account_id, seq); only a reader that resyncs walks the key past the expired events (at most a
+ * maintenance interval's worth, plus what webhooks hold back) to the first one inside the window.
  */
-export async function logBounds(db: Db, accountId: number): Promise<{ oldest: number | null; head: number }> {
-  const rows = await db.$queryRaw<{ oldest: bigint | null; head: bigint | null }[]>`
-    SELECT (SELECT min(seq) FROM event WHERE account_id = a.id) AS oldest, a.last_seq AS head FROM account a WHERE a.id = ${accountId}`;
-  const r = rows[0];
-  return { oldest: r?.oldest == null ? null : Number(r.oldest), head: Number(r?.head ?? 0) };
+export async function replayStarts(pool: pg.Pool, items: { accountId: number; after: number }[], retentionMs: number): Promise<ReplayStart[]> {
+  if (items.length === 0) return [];
+  const { rows } = await pool.query<{ from: number | null }>({
+    name: "replay-starts",
+    // The window by the database's clock, which stamped created_at (UTC, as the column is: see
+    // client.ts). CASE evaluates the correlated subquery only for the rows that resync.
+    text: `SELECT CASE WHEN v.after < a.last_seq AND (nx.seq IS NULL OR nx.seq > v.after + 1 OR nx.created_at < k.since) THEN
+             coalesce((SELECT e.seq FROM event e WHERE e.account_id = v.account_id AND e.seq > v.after AND e.created_at >= k.since
+                       ORDER BY e.seq LIMIT 1), a.last_seq + 1) - 1
+           END AS "from"
+           FROM unnest($1::int[], $2::bigint[]) WITH ORDINALITY AS v(account_id, after, ord)
+           CROSS JOIN (SELECT localtimestamp - $3::float8 * interval '1 millisecond' AS since) k
+           LEFT JOIN account a ON a.id = v.account_id
+           LEFT JOIN LATERAL (SELECT e.seq, e.created_at FROM event e WHERE e.account_id = v.account_id AND e.seq > v.after ORDER BY e.seq LIMIT 1) nx ON true
+           ORDER BY v.ord`,
+    values: [items.map((i) => i.accountId), items.map((i) => i.after), retentionMs],
+  });
+  return items.map((i, k) => {
+    const from = rows[k]?.from;
+    return from == null ? { resync: false, after: i.after } : { resync: true, after: from };
+  });
 }
 
 /** Marks receipts as answered; returns only those this call won (exactly once across streams). */

@@ -38,8 +38,7 @@ export interface OpenedSession {
   deliveredSeq: number | null;
   /** The highest delivered cursor among the account's sessions (before this open). */
   accountDeliveredSeq: number;
-  /** The account's log bounds: oldest retained seq (null if none) and head. */
-  oldest: number | null;
+  /** The account's log head. */
   head: number;
 }
 
@@ -89,12 +88,12 @@ export class Sessions {
    * Streams opened on many sessions at once (one statement for a burst of opens): each session is
    * created if new and counts `n` more streams. Returns per item, in order, the session's delivered
    * cursor before (null when it is new), the highest of the account's sessions, and the account's
-   * log bounds, all from one snapshot (see logBounds in events.ts).
+   * log head, all from one snapshot (whether the stream resyncs is replayStarts' to say, in events.ts).
    */
   async streamsOpened(items: SessionOpen[]): Promise<OpenedSession[]> {
     if (items.length === 0) return [];
     // Batched statements meet an account deletion's cascade in other row orders: a deadlock's victim runs again.
-    const rows = await retryConflicts(() => this.db.$queryRaw<{ prev: bigint | null; acct: bigint | null; oldest: bigint | null; head: bigint | null }[]>`
+    const rows = await retryConflicts(() => this.db.$queryRaw<{ prev: bigint | null; acct: bigint | null; head: bigint | null }[]>`
       WITH v AS (SELECT * FROM unnest(${items.map((i) => i.accountId)}::int[], ${items.map((i) => i.resource)}::text[], ${items.map((i) => i.n)}::int[])
                  WITH ORDINALITY AS v(account_id, resource, n, ord)),
       up AS (INSERT INTO session (account_id, resource, streams) SELECT account_id, resource, n FROM v
@@ -102,11 +101,10 @@ export class Sessions {
              SET streams = session.streams + excluded.streams, stream_closed_at = NULL, last_seen_at = now() RETURNING 1)
       SELECT (SELECT s.delivered_seq FROM session s WHERE s.account_id = v.account_id AND s.resource = v.resource) AS prev,
              (SELECT max(s.delivered_seq) FROM session s WHERE s.account_id = v.account_id) AS acct,
-             (SELECT min(e.seq) FROM event e WHERE e.account_id = v.account_id) AS oldest,
              (SELECT a.last_seq FROM account a WHERE a.id = v.account_id) AS head
       FROM v ORDER BY v.ord`);
     const num = (x: bigint | null) => (x === null ? null : Number(x));
-    return rows.map((r) => ({ deliveredSeq: num(r.prev), accountDeliveredSeq: num(r.acct) ?? 0, oldest: num(r.oldest), head: num(r.head) ?? 0 }));
+    return rows.map((r) => ({ deliveredSeq: num(r.prev), accountDeliveredSeq: num(r.acct) ?? 0, head: num(r.head) ?? 0 }));
   }
 
   /** Streams closed on many sessions at once: `n` fewer each, and what they delivered. */
@@ -134,6 +132,18 @@ export class Sessions {
         values: [items.map((i) => i.accountId), items.map((i) => i.resource), items.map((i) => i.deliveredSeq)],
       }),
     );
+  }
+
+  /**
+   * A client polling the JSON events view is still there (API.md Presence: a session it keeps alive
+   * does not expire, see expire()). Touches an existing session only: polling never creates one.
+   */
+  async keepAlive(accountId: number, resource: string): Promise<void> {
+    await this.pool.query({
+      name: "sessions-keep-alive",
+      text: "UPDATE session SET last_seen_at = now() WHERE account_id = $1 AND resource = $2",
+      values: [accountId, resource],
+    });
   }
 
   async touch(accountId: number, resource: string, deliveredSeq: number): Promise<void> {

@@ -1,4 +1,5 @@
 // What every route gets: the use cases, the caller's identity and the HTTP-side parts.
+import { createHash } from "node:crypto";
 import type { Conversations } from "../services/conversations.js";
 import type { MessageActions } from "../services/message-actions.js";
 import type { Blocking } from "../services/blocking.js";
@@ -91,6 +92,24 @@ export function requestedResource(req: FastifyRequest, fromQuery?: string): stri
   const [raw, field] = fromQuery !== undefined ? [fromQuery, "querystring.resource"] : typeof header === "string" && header !== "" ? [header, "headers.balcony-resource"] : [null, ""];
   if (raw === null) return principal(req).resource;
   return resourcepart(raw, field);
+}
+
+/**
+ * The caller's session: the one the request names (requestedResource), else one the gateway
+ * generates for the credential (API.md Model: "otherwise the gateway generates one"). Derived from
+ * the bearer token, so a client that names none has one session across its stream, its presence,
+ * its tickets and its polls: a random one per request would leave its presence in a session that
+ * no stream keeps alive. A short hash, not the token: the resource is seen by every contact.
+ */
+export function sessionResource(req: FastifyRequest, fromQuery?: string): string {
+  const named = requestedResource(req, fromQuery);
+  if (named !== null) return named;
+  // A ticket names its session when minted (from this function); only one minted without any
+  // falls back to the ticket itself.
+  const ticket = (req.query as { ticket?: unknown } | undefined)?.ticket;
+  const credential = req.headers.authorization ?? (typeof ticket === "string" ? ticket : "");
+  const token = credential.replace(/^Bearer +/i, "");
+  return `balcony-${createHash("sha256").update("balcony-session\u0000").update(token).digest("hex").slice(0, 16)}`;
 }
 
 /**

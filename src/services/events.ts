@@ -8,7 +8,7 @@
 // XEP-0184 receipt, the receipt goes out (exactly once across streams).
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db/client.js";
-import { claimReceipts, logBounds, readEvents, type EventNotifier, type StoredEvent } from "../db/events.js";
+import { claimReceipts, readEvents, replayStarts, type EventNotifier, type ReplayStart, type StoredEvent } from "../db/events.js";
 import type { OpenedSession, SessionClose, SessionOpen, SessionRow, Sessions } from "../db/sessions.js";
 import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
@@ -70,6 +70,9 @@ export class EventFeed implements FeedPort {
     return items.map(() => undefined);
   }, 1000);
 
+  /** Where replaying streams start (resync or not): one statement for a burst of opens. */
+  private readonly starts = new Batcher<{ accountId: number; after: number }, ReplayStart>((items) => replayStarts(this.db.pool, items, this.retentionMs), 1000);
+
   constructor(
     private readonly db: Database,
     private readonly sessions: Sessions,
@@ -77,26 +80,31 @@ export class EventFeed implements FeedPort {
     private readonly delivery: Delivery,
     private readonly slots: StreamCap,
     private readonly domain: string,
+    /** EVENT_RETENTION: events older than this are gone for readers, purged or not (API.md Events). */
+    private readonly retentionMs: number,
   ) {}
 
   /**
-   * A cursor older than the retained log gets a `resync` first; returns where to read from. No
-   * cursor reads the log from its oldest kept event: there is nothing the caller missed.
+   * GET /v1/events as JSON: one page of the log after `cursor` (`resource`: that session's events
+   * only). A cursor older than the retention window gets a `resync` first (replayStarts); no cursor
+   * reads from the oldest event inside the window: there is nothing the caller missed. XEP-0184
+   * receipts owed for the messages on the page are answered before it is returned, as a stream
+   * does once it has written them (API.md Messages); not for a page nobody reads (`receipts` false: HEAD).
    */
-  private async resyncPoint(accountId: number, after: number | null): Promise<{ resync: boolean; after: number }> {
-    const { oldest, head } = await logBounds(this.db.prisma, accountId);
-    const firstKept = oldest ?? head + 1;
-    if (after === null) return { resync: false, after: firstKept - 1 };
-    if (after < firstKept - 1 && after < head) return { resync: true, after: firstKept - 1 };
-    return { resync: false, after };
+  async page(account: Account, cursor: number | null, limit: number, resource: string | null, receipts = true): Promise<{ items: EventItem[]; nextSince: number }> {
+    const [start] = await replayStarts(this.db.pool, [{ accountId: account.id, after: cursor ?? 0 }], this.retentionMs);
+    const resync = start!.resync && cursor !== null;
+    const items = resync ? [resyncItem(start!.after)] : [];
+    const events = await readEvents(this.db.pool, account.id, start!.after, limit - items.length, resource);
+    for (const e of events) items.push(item(e));
+    const owed = events.filter((e) => e.receiptTo !== null && !e.receiptSent).map((e) => e.seq);
+    if (receipts && owed.length) await this.answerReceipts(account, owed);
+    return { items, nextSince: items.length ? items[items.length - 1]!.id : start!.after };
   }
 
-  /** GET /v1/events as JSON: one page of the log after `cursor`. */
-  async page(account: Account, cursor: number | null, limit: number, resource: string | null): Promise<{ items: EventItem[]; nextSince: string }> {
-    const start = await this.resyncPoint(account.id, cursor);
-    const items = start.resync ? [resyncItem(start.after)] : [];
-    for (const e of await readEvents(this.db.pool, account.id, start.after, limit - items.length, resource)) items.push(item(e));
-    return { items, nextSince: String(items.length ? items[items.length - 1]!.id : start.after) };
+  /** A JSON poll: the caller's session (if there is one) is still there, as an open stream would say. */
+  keepAlive(accountId: number, resource: string): Promise<void> {
+    return this.sessions.keepAlive(accountId, resource);
   }
 
   /** Opens a stream on a session (created if new); `cursor` null resumes where the session left off. */
@@ -109,11 +117,11 @@ export class EventFeed implements FeedPort {
     try {
       const s = await this.opens.push({ accountId: account.id, resource, n: 1 });
       // A new session starts after what the account's other sessions got (here: not yet flushed too).
-      let after = cursor ?? s.deliveredSeq ?? Math.max(s.accountDeliveredSeq, reader.delivered());
-      const firstKept = s.oldest ?? s.head + 1;
-      const resync = after < firstKept - 1 && after < s.head;
       // A cursor beyond the head names no event yet: the stream follows from the head.
-      after = resync ? firstKept - 1 : Math.min(after, s.head);
+      let after = Math.min(cursor ?? s.deliveredSeq ?? Math.max(s.accountDeliveredSeq, reader.delivered()), s.head);
+      let resync = false;
+      // Only a stream with something to replay can have missed events (a second, batched statement).
+      if (after < s.head) ({ resync, after } = await this.starts.push({ accountId: account.id, after }));
       let live = this.live.get(key(account.id, resource));
       if (!live) this.live.set(key(account.id, resource), (live = { accountId: account.id, resource, streams: 0, delivered: 0 }));
       live.streams++;
@@ -192,6 +200,6 @@ export class EventFeed implements FeedPort {
 
   /** Waits until the session writes of opens and closes so far are done (tests, shutdown). */
   async idle(): Promise<void> {
-    await Promise.all([this.opens.idle(), this.closes.idle()]);
+    await Promise.all([this.opens.idle(), this.starts.idle(), this.closes.idle()]);
   }
 }

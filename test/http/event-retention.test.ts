@@ -1,6 +1,8 @@
 // EVENT_RETENTION, end to end: the gateway's own maintenance purges events older than the
 // retention (nobody deletes rows by hand here), and a stream or a poller resuming from a cursor
-// inside the purged part gets a `resync` event first, then the events that are still kept.
+// inside the purged part gets a `resync` event first, then the events that are still kept. Events
+// older than the retention count as gone before the purge has run too (API.md Events: the window,
+// not the purge timer, decides).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
@@ -80,7 +82,7 @@ describe("event retention", () => {
       page.body.items.map((e: { id: number; event: string; data: { body?: string; from?: number } }) => [String(e.id), e.event, e.data.body ?? e.data.from]),
       expected,
     );
-    assert.equal(page.body.nextSince, "6");
+    assert.equal(page.body.nextSince, 6);
     // A poller with no cursor asked for the log as kept: it missed nothing, so no resync.
     const first = await gw.request("GET", "/v1/events", { token: tok });
     assert.equal(first.status, 200, first.text);
@@ -91,6 +93,65 @@ describe("event retention", () => {
         ["6", "message"],
       ],
     );
-    assert.equal(first.body.nextSince, "6");
+    assert.equal(first.body.nextSince, 6);
+  });
+});
+
+describe("event retention before the purge", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+  let juliet: XmppUser;
+
+  before(async () => {
+    server = await startXmppServer();
+    await server.registerUser("juliet", "pw");
+    // Maintenance (the purge) never runs during the test: only the window can hide the old events.
+    gw = await startTestGateway(server, { EVENT_RETENTION: `${RETENTION_MS / 1000}s`, MAINTENANCE_INTERVAL: "1h" });
+    juliet = await connectUser(server, "juliet", "pw", "balcony");
+  });
+  after(async () => {
+    await juliet?.stop();
+    await gw?.stop();
+    await server?.stop();
+  });
+
+  const say = (to: string, body: string) => juliet.send(xml("message", { to, type: "chat", id: body }, xml("body", {}, body)));
+
+  it("a cursor whose next event is older than EVENT_RETENTION gets resync, then only the events inside the window", async () => {
+    await gw.createAccount("montague");
+    const tok = gw.token("montague");
+    const to = `montague@${gw.domain}`;
+    const stored = async () =>
+      (await gw.running.db.pool.query<{ seq: number }>("SELECT e.seq::int AS seq FROM event e JOIN account a ON a.id = e.account_id WHERE a.localpart = 'montague' ORDER BY e.seq")).rows.map((r) => r.seq);
+    const page = async (since: number | null) => {
+      const r = await gw.request("GET", since === null ? "/v1/events" : `/v1/events?since=${since}`, { token: tok, headers: { accept: "application/json" } });
+      assert.equal(r.status, 200, r.text);
+      return [r.body.items.map((e: { id: number; event: string; data: { body?: string; from?: number } }) => [e.id, e.event, e.data.body ?? e.data.from]), r.body.nextSince];
+    };
+    for (let i = 0; i < 3; i++) await say(to, `old-${i}`);
+    await waitFor(async () => (await stored()).length === 3, 5000, "the 3 old events");
+    // Past the window, then a new event: the old ones are still stored, nothing purged them.
+    await new Promise((r) => setTimeout(r, RETENTION_MS + 1000));
+    await say(to, "new-0");
+    await waitFor(async () => (await stored()).length === 4, 5000, "the new event");
+    assert.deepEqual(await stored(), [1, 2, 3, 4], "the purge did not run");
+
+    const expected = [
+      [3, "resync", 3],
+      [4, "message", "new-0"],
+    ];
+    assert.deepEqual(await page(1), [expected, 4], "a poller from an old cursor");
+    assert.deepEqual(await page(3), [[[4, "message", "new-0"]], 4], "a cursor just before the window: no resync, no gap");
+    assert.deepEqual(await page(null), [[[4, "message", "new-0"]], 4], "no cursor: the window, without a resync");
+    const s = await gw.sse("/v1/events", tok, { "last-event-id": "1" });
+    try {
+      await s.waitFor((ev) => ev.some((e) => e.event === "message"), 5000, "the event in the window");
+      assert.deepEqual(
+        s.events.map((e) => [Number(e.id), e.event, (e.json as { body?: string; from?: number }).body ?? (e.json as { from?: number }).from]),
+        expected,
+      );
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -205,11 +205,59 @@ for (const kind of KINDS) {
       const p3 = await gw.request("GET", `/v1/events?since=${p2.body.nextSince}`, { token: tok });
       assert.equal(p3.body.items.length, 0);
       assert.equal(p3.body.nextSince, p2.body.nextSince);
+      // The cursor is an integer like the ids it follows.
+      assert.deepEqual([p1.body.nextSince, p3.body.nextSince], [p1.body.items[2].id, p2.body.items[1].id]);
       const bad = await gw.request("GET", "/v1/events?since=-1", { token: tok });
       assert.equal(bad.status, 400);
       const badHeader = await gw.request("GET", "/v1/events", { token: tok, headers: { "last-event-id": "x1" } });
       assert.equal(badHeader.status, 400);
       assert.equal(badHeader.body.code, "invalid-cursor");
+    });
+
+    it("the JSON view of a session: named by ?resource=, the Balcony-Resource header or the token's resource claim; none: the whole log", async () => {
+      await gw.createAccount("lady");
+      const tok = gw.token("lady");
+      // Available sessions, so that a message to their full JID is theirs alone (RFC 6121 §8.5.3.1).
+      for (const r of ["phone", "laptop"]) assert.equal((await gw.request("PUT", `/v1/presence?resource=${r}`, { token: tok })).status, 200);
+      await say(`lady@${gw.domain}/phone`, "phone only");
+      await say(`lady@${gw.domain}/laptop`, "laptop only");
+      await say(`lady@${gw.domain}`, "everyone");
+      const bodies = async (path: string, token: string, headers: Record<string, string> = {}) => {
+        const r = await gw.request("GET", path, { token, headers: { accept: "application/json", ...headers } });
+        assert.equal(r.status, 200, r.text);
+        return r.body.items.filter((e: { event: string }) => e.event === "message").map((e: { data: { body: string } }) => e.data.body);
+      };
+      await waitFor(async () => (await bodies("/v1/events", tok)).length === 3, 5000, "3 messages in the log");
+      assert.deepEqual(await bodies("/v1/events", tok), ["phone only", "laptop only", "everyone"], "nothing named: the account's whole log");
+      assert.deepEqual(await bodies("/v1/events?resource=phone", tok), ["phone only", "everyone"]);
+      assert.deepEqual(await bodies("/v1/events", tok, { "balcony-resource": "phone" }), ["phone only", "everyone"]);
+      assert.deepEqual(await bodies("/v1/events", gw.token("lady", { resource: "laptop" })), ["laptop only", "everyone"]);
+      assert.deepEqual(await bodies("/v1/events?resource=phone", gw.token("lady", { resource: "laptop" })), ["phone only", "everyone"], "?resource= first");
+    });
+
+    it("a JSON page answers the XEP-0184 receipts its messages asked for, once", async () => {
+      await gw.createAccount("rosaline");
+      const to = `rosaline@${gw.domain}`;
+      const tok = gw.token("rosaline");
+      const receipts = (id: string) => juliet.stanzas.filter((st) => st.getChild("received", "urn:xmpp:receipts")?.attrs.id === id);
+      const poll = async (since: number) => {
+        const r = await gw.request("GET", `/v1/events?since=${since}`, { token: tok, headers: { accept: "application/json" } });
+        assert.equal(r.status, 200, r.text);
+        return r.body as { items: { id: number; event: string; data: { body?: string } }[]; nextSince: number };
+      };
+      await say(to, "poll me", {}, true);
+      // Stored, and anything the gateway wrote meanwhile is in before the sentinel: no receipt before a reader has it.
+      await gatewaySentinel(juliet, gw.domain);
+      assert.equal(receipts("j-poll me").length, 0);
+      await waitFor(async () => (await poll(0)).items.some((e) => e.data.body === "poll me"), 5000, "the message on a page");
+      const receipt = await juliet.waitFor((st) => st.getChild("received", "urn:xmpp:receipts")?.attrs.id === "j-poll me");
+      assert.equal(receipt.attrs.from, to);
+      // Polled again, then a second message asking for one: its receipt comes after any second one for the first.
+      assert.ok((await poll(0)).items.some((e) => e.data.body === "poll me"));
+      await say(to, "sentinel", {}, true);
+      await waitFor(async () => (await poll(0)).items.some((e) => e.data.body === "sentinel"), 5000, "the sentinel on a page");
+      await juliet.waitFor((st) => st.getChild("received", "urn:xmpp:receipts")?.attrs.id === "j-sentinel");
+      assert.equal(receipts("j-poll me").length, 1);
     });
 
     it("picks the view by content negotiation (RFC 9110 §12.5.1): q-values, wildcards, parameters", async () => {

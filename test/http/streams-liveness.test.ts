@@ -1,10 +1,13 @@
 // Sessions of open streams are kept alive by one batched UPDATE per heartbeat interval (not one per
 // stream): a session whose stream stays open outlives the expiry window (SESSION_GRACE_SECONDS, and
 // 3 heartbeats for streams counted on an instance that died), one whose stream closed goes unavailable.
+// A client that names no session gets one per token, shared by its stream and its presence; a
+// client that polls the JSON view keeps its session alive as a stream does (API.md Presence).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { SseClient } from "../helpers/sse.js";
 
 describe("batched session liveness", () => {
   let server: XmppServer;
@@ -39,5 +42,71 @@ describe("batched session liveness", () => {
     }
     assert.equal(now.find((x) => x.resource === "dropped")?.streams, 0);
     await Promise.all([streams[0]!.close(), streams[2]!.close()]);
+  });
+
+  it("a client whose token names no session has one: its stream, presence, tickets and polls share it, and the stream keeps it alive", async () => {
+    await gw.createAccount("nameless");
+    const tok = gw.token("nameless");
+    const sessions = async () => (await gw.request("GET", "/v1/sessions", { token: tok })).body.items as { resource: string; available: boolean; streams: number }[];
+    const stream = await gw.sse("/v1/events", tok);
+    try {
+      const resource = decodeURIComponent(stream.headers?.get("balcony-resource") ?? "");
+      assert.match(resource, /^balcony-[0-9a-f]+$/);
+      const put = await gw.request("PUT", "/v1/presence", { token: tok, body: { status: "here" } });
+      assert.equal(put.status, 200, put.text);
+      assert.equal(put.body.resource, resource, "presence goes to the stream's session");
+      const ticket = await gw.request("POST", "/v1/events/tickets", { token: tok });
+      assert.equal(ticket.status, 201, ticket.text);
+      assert.equal(ticket.body.resource, resource, "the ticket's streams join it too");
+      const viaTicket = await SseClient.open(`${gw.url}/v1/events?ticket=${encodeURIComponent(ticket.body.ticket)}`, {});
+      assert.equal(viaTicket.status, 200);
+      assert.equal(decodeURIComponent(viaTicket.headers?.get("balcony-resource") ?? ""), resource);
+      await viaTicket.close();
+      // Another token of the account names another session; the same token always this one.
+      const other = await gw.request("PUT", "/v1/presence", { token: gw.token("nameless", { iat: 1 }) });
+      assert.notEqual(other.body.resource, resource);
+      assert.equal((await gw.request("PUT", "/v1/presence", { token: tok, body: { status: "still here" } })).body.resource, resource);
+      // The other session has no stream: once it has expired, the sweep has passed the grace period;
+      // the stream's session stays available past it (three times the window).
+      await waitFor(async () => (await sessions()).find((x) => x.resource === other.body.resource)?.available === false, 10_000, "the streamless session to expire");
+      await new Promise((r) => setTimeout(r, 9000));
+      const mine = (await sessions()).find((x) => x.resource === resource);
+      assert.deepEqual(mine && [mine.available, mine.streams], [true, 1], "the stream's session is available");
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it("polling the JSON view keeps the caller's session alive; it creates none", async () => {
+    await gw.createAccount("poller");
+    const tok = gw.token("poller");
+    const sessions = async () => (await gw.request("GET", "/v1/sessions", { token: tok })).body.items as { resource: string; available: boolean }[];
+    for (const r of ["polled", "claimed", "idle"]) assert.equal((await gw.request("PUT", `/v1/presence?resource=${r}`, { token: tok })).status, 200);
+    let polling = true;
+    const poll = async (token: string, headers: Record<string, string>) => {
+      while (polling) {
+        const r = await gw.request("GET", "/v1/events", { token, headers: { accept: "application/json", ...headers } });
+        assert.equal(r.status, 200, r.text);
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    };
+    // One named by the header, one by the token's claim; "idle" is not polled, and "ghost" has no session.
+    const pollers = [poll(tok, { "balcony-resource": "polled" }), poll(gw.token("poller", { resource: "claimed" }), {}), poll(tok, { "balcony-resource": "ghost" })];
+    try {
+      await waitFor(async () => (await sessions()).find((x) => x.resource === "idle")?.available === false, 10_000, "the idle session to expire");
+      await new Promise((r) => setTimeout(r, 6000));
+      const now = await sessions();
+      assert.deepEqual(
+        now.map((x) => [x.resource, x.available]),
+        [
+          ["polled", true],
+          ["claimed", true],
+          ["idle", false],
+        ],
+      );
+    } finally {
+      polling = false;
+      await Promise.all(pollers);
+    }
   });
 });

@@ -15,12 +15,29 @@ import { StreamSlots } from "../../src/services/local-stream-slots.js";
 import { appError, setup, teardown, waitFor, within, type Env, type TestAccount } from "./setup.js";
 
 const MAX_STREAMS = 2;
+/** EVENT_RETENTION: an hour, so only events a test back-dates fall out of the window. */
+const RETENTION_MS = 3_600_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A small, recognisable event: a subscription request from `n@example.net`. */
 const sub = (a: TestAccount, n: string, extra: Partial<NewEvent> = {}): NewEvent => ({ accountId: a.id, ...event("subscription", { jid: `${n}@example.net`, type: "subscribe" }), ...extra }) as NewEvent;
 const view = (items: EventItem[]) => items.map((i) => ({ id: i.id, event: i.event, data: i.data }));
 const subView = (id: number, n: string) => ({ id, event: "subscription", data: { jid: `${n}@example.net`, type: "subscribe" } });
+/** An inbound chat message from `from` that asked for a XEP-0184 receipt (stanza id `stanzaId`). */
+const messageData = (a: TestAccount, from: string, stanzaId: string) => ({
+  id: "6f1c2a55-7d0e-4c67-9a43-0d3b9a7e2f10",
+  from,
+  to: a.jid,
+  type: "chat" as const,
+  body: "ack me",
+  subject: null,
+  thread: null,
+  lang: null,
+  state: null,
+  receiptRequested: true,
+  stanzaId,
+  createdAt: new Date().toISOString(),
+});
 
 /** Reads a follower's batches one at a time; next() resumes the stream (which then counts the last batch as delivered). */
 class Reader {
@@ -63,7 +80,7 @@ describe("EventFeed", () => {
     notifications = new Notifications(env.tdb.url, (m, err) => env.log.warn({ err: String(err ?? "") }, m));
     await notifications.start();
     notifier = new EventNotifier(notifications);
-    feed = new EventFeed(env.db, env.sessions, notifier, env.delivery, new StreamSlots(MAX_STREAMS), env.domain);
+    feed = new EventFeed(env.db, env.sessions, notifier, env.delivery, new StreamSlots(MAX_STREAMS), env.domain, RETENTION_MS);
   });
   after(async () => {
     await notifications?.stop();
@@ -81,14 +98,14 @@ describe("EventFeed", () => {
     assert.deepEqual([s1, s2, s3], [1, 2, 3]);
     const all = await feed.page(a, null, 100, null);
     assert.deepEqual(view(all.items), [subView(1, "one"), subView(2, "two"), subView(3, "three")]);
-    assert.equal(all.nextSince, "3");
+    assert.equal(all.nextSince, 3);
     const later = await feed.page(a, 1, 100, null);
     assert.deepEqual(view(later.items), [subView(2, "two"), subView(3, "three")]);
-    assert.equal(later.nextSince, "3");
+    assert.equal(later.nextSince, 3);
     const limited = await feed.page(a, 1, 1, null);
     assert.deepEqual(view(limited.items), [subView(2, "two")]);
-    assert.equal(limited.nextSince, "2");
-    assert.deepEqual(await feed.page(a, 3, 100, null), { items: [], nextSince: "3" }, "at the head: nothing, and the cursor stays");
+    assert.equal(limited.nextSince, 2);
+    assert.deepEqual(await feed.page(a, 3, 100, null), { items: [], nextSince: 3 }, "at the head: nothing, and the cursor stays");
   });
 
   it("page() for a session leaves out events for other sessions", async () => {
@@ -105,13 +122,13 @@ describe("EventFeed", () => {
 
     const page = await feed.page(a, 1, 100, null);
     assert.deepEqual(view(page.items), [{ id: 3, event: "resync", data: { reason: "cursor older than the retained event log", from: 3 } }, subView(4, "e4"), subView(5, "e5")]);
-    assert.equal(page.nextSince, "5");
+    assert.equal(page.nextSince, 5);
     assert.deepEqual(view((await feed.page(a, 3, 100, null)).items), [subView(4, "e4"), subView(5, "e5")], "a cursor just before the oldest kept event is not stale");
 
     // Everything purged: a stale cursor resyncs to the head, a current one does not.
     await env.db.pool.query("DELETE FROM event WHERE account_id = $1", [a.id]);
     assert.deepEqual(view((await feed.page(a, 2, 100, null)).items), [{ id: 5, event: "resync", data: { reason: "cursor older than the retained event log", from: 5 } }]);
-    assert.deepEqual(await feed.page(a, 5, 100, null), { items: [], nextSince: "5" });
+    assert.deepEqual(await feed.page(a, 5, 100, null), { items: [], nextSince: 5 });
 
     const f = await feed.open(a, "phone", 1);
     assert.deepEqual(f.resync && { id: f.resync.id, event: f.resync.event }, { id: 5, event: "resync" }, "a stream from a stale cursor starts with resync");
@@ -196,25 +213,81 @@ describe("EventFeed", () => {
     await r.close();
   });
 
+  it("events older than EVENT_RETENTION are gone for readers before the purge removes them: resync, then the window", async () => {
+    const a = await env.account("romeo");
+    await append(["e1", "e2", "e3", "e4", "e5"].map((n) => sub(a, n)));
+    // e1..e3 fell out of the window; nothing has purged them (the gateway's timer is not running here).
+    await env.db.pool.query("UPDATE event SET created_at = created_at - interval '2 hours' WHERE account_id = $1 AND seq <= 3", [a.id]);
+    const resync = (from: number) => ({ id: from, event: "resync", data: { reason: "cursor older than the retained event log", from } });
+
+    const page = await feed.page(a, 1, 100, null);
+    assert.deepEqual(view(page.items), [resync(3), subView(4, "e4"), subView(5, "e5")]);
+    assert.equal(page.nextSince, 5);
+    assert.deepEqual(view((await feed.page(a, 0, 1, null)).items), [resync(3)], "a page of one: the resync alone");
+    assert.deepEqual(view((await feed.page(a, 3, 100, null)).items), [subView(4, "e4"), subView(5, "e5")], "a cursor just before the window: no resync, no gap");
+    assert.deepEqual(view((await feed.page(a, 4, 100, null)).items), [subView(5, "e5")], "inside the window: no duplicate");
+    assert.deepEqual(view((await feed.page(a, null, 100, null)).items), [subView(4, "e4"), subView(5, "e5")], "no cursor: the window, no resync");
+
+    const stale = new Reader(await feed.open(a, "phone", 2));
+    assert.deepEqual(stale.follower.resync && view([stale.follower.resync]), [resync(3)], "a stream from a stale cursor starts with resync");
+    assert.deepEqual(view(await stale.next("the events in the window")), [subView(4, "e4"), subView(5, "e5")]);
+    await stale.close();
+    const current = new Reader(await feed.open(a, "laptop", 3));
+    assert.equal(current.follower.resync, null);
+    assert.deepEqual(view(await current.next("the events after the cursor")), [subView(4, "e4"), subView(5, "e5")]);
+    await current.close();
+
+    // The whole log out of the window: a stale cursor resyncs to the head and reads nothing; one at the head does not.
+    await env.db.pool.query("UPDATE event SET created_at = created_at - interval '2 hours' WHERE account_id = $1", [a.id]);
+    const gone = await feed.page(a, 2, 100, null);
+    assert.deepEqual([view(gone.items), gone.nextSince], [[resync(5)], 5]);
+    assert.deepEqual(await feed.page(a, 5, 100, null), { items: [], nextSince: 5 });
+    assert.deepEqual(await feed.page(a, null, 100, null), { items: [], nextSince: 5 });
+  });
+
+  it("page() answers the XEP-0184 receipts owed for the messages it returns, once (a HEAD's page answers none)", async () => {
+    const a = await env.account("romeo");
+    const juliet = "juliet@example.net/balcony";
+    const [seq] = await append([{ accountId: a.id, ...event("message", messageData(a, juliet, "r1")), receipt: { to: juliet, id: "r1" } }]);
+    assert.deepEqual(view((await feed.page(a, null, 100, null, false)).items).map((e) => e.id), [seq]);
+    await env.flush();
+    assert.equal(env.out.sent.length, 0, "a page nobody reads owes nothing");
+    assert.deepEqual(view((await feed.page(a, null, 100, null)).items).map((e) => e.id), [seq]);
+    await env.flush();
+    assert.equal(env.out.sent.length, 1, JSON.stringify(env.out.sent));
+    const receipt = env.out.sent[0]!;
+    assert.ok(receipt.kind === "receipt");
+    assert.deepEqual(receipt, { kind: "receipt", from: a.jid, to: juliet, id: "r1", stanzaId: receipt.stanzaId });
+    // Read again (by a poller, then a stream): answered already.
+    assert.deepEqual(view((await feed.page(a, 0, 100, null)).items).map((e) => e.id), [seq]);
+    const r = new Reader(await feed.open(a, "phone", 0));
+    assert.deepEqual(view(await r.next("the replay")).map((e) => e.id), [seq]);
+    r.resume();
+    await waitFor(async () => (await heartbeat(), await env.sessions.list(a.id)).find((s) => s.resource === "phone")?.deliveredSeq === seq, "the replay to be delivered");
+    await env.flush();
+    assert.equal(env.out.sent.length, 1, "no second receipt");
+    await r.close();
+  });
+
+  it("keepAlive() touches an existing session's last_seen_at and creates none", async () => {
+    const a = await env.account("romeo");
+    await feed.keepAlive(a.id, "poller");
+    assert.deepEqual(await env.sessions.list(a.id), [], "polling creates no session");
+    (await feed.open(a, "poller", null)).close();
+    await feed.idle();
+    await env.db.pool.query("UPDATE session SET last_seen_at = last_seen_at - interval '1 hour' WHERE account_id = $1", [a.id]);
+    const before = (await env.sessions.list(a.id))[0]!.lastSeenAt.getTime();
+    await feed.keepAlive(a.id, "poller");
+    const [s] = await env.sessions.list(a.id);
+    assert.ok(s!.lastSeenAt.getTime() - before > 3_000_000, `last_seen_at moved from ${new Date(before).toISOString()} to ${s!.lastSeenAt.toISOString()}`);
+  });
+
   it("a receipt-requesting event sends exactly one receipt, with two followers of the account reading it", async () => {
     const a = await env.account("romeo");
     const readers = [new Reader(await feed.open(a, "phone", 0)), new Reader(await feed.open(a, "laptop", 0))];
     const batches = readers.map((r) => r.next("the message event"));
     const juliet = "juliet@example.net/balcony";
-    const data = {
-      id: "6f1c2a55-7d0e-4c67-9a43-0d3b9a7e2f10",
-      from: juliet,
-      to: a.jid,
-      type: "chat" as const,
-      body: "ack me",
-      subject: null,
-      thread: null,
-      lang: null,
-      state: null,
-      receiptRequested: true,
-      stanzaId: "r1",
-      createdAt: new Date().toISOString(),
-    };
+    const data = messageData(a, juliet, "r1");
     const [seq] = await append([{ accountId: a.id, ...event("message", data), receipt: { to: juliet, id: "r1" } }]);
     for (const b of await Promise.all(batches)) assert.deepEqual(view(b), [{ id: seq!, event: "message", data }]);
     assert.deepEqual(await env.outbox(), [], "nothing before a stream has written the event");

@@ -1,12 +1,11 @@
 // GET /v1/events: the account's event log as Server-Sent Events or as JSON pages.
-import { randomBytes } from "node:crypto";
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { EventItemSchema } from "../../domain/events.js";
 import { parseCursor } from "../../services/events.js";
 import { TICKET_TTL } from "../../services/stream-tickets.js";
-import { bodyOptional, callerAccount, principal, requestedResource, type Gateway } from "../context.js";
+import { bodyOptional, callerAccount, principal, requestedResource, sessionResource, type Gateway } from "../context.js";
 import { EventsQuery, problemResponses, pageLimit } from "../schemas.js";
 import client from "prom-client";
 import Negotiator from "negotiator";
@@ -54,7 +53,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           querystring: EventsQuery,
           headers: Type.Object({ "last-event-id": Type.Optional(Type.String()) }),
           response: {
-            200: Type.Object({ items: Type.Array(EventItemSchema), nextSince: Type.String() }, { description: "JSON view; the SSE view streams the same events as text/event-stream" }),
+            200: Type.Object({ items: Type.Array(EventItemSchema), nextSince: Type.Integer({ minimum: 0, description: "The cursor for the next page (?since=)" }) }, { description: "JSON view; the SSE view streams the same events as text/event-stream" }),
             ...problemResponses(400, 401, 404, 406),
           },
         },
@@ -67,15 +66,19 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         if (view === "sse") {
           // HEAD (exposed for every GET) must not open an endless stream.
           if (req.method === "HEAD") return reply.code(200).type("text/event-stream").send("" as never);
-          const resource = requestedResource(req, req.query.resource) ?? `balcony-${randomBytes(6).toString("hex")}`;
-          const follower = await gw.events.open(account, resource, cursor);
+          const follower = await gw.events.open(account, sessionResource(req, req.query.resource), cursor);
           // Not awaited: the handler's request and reply are not kept for the stream's lifetime.
           void streams.stream(reply, follower);
           return reply;
         }
         if (view === null) throw new AppError("not-acceptable", "this route serves text/event-stream or application/json");
+        // A named session sees its own events (and the account-wide ones); none named: the whole log.
+        // The poll keeps the caller's session alive meanwhile (API.md Presence), as a stream would.
+        const [page] = await Promise.all([
+          gw.events.page(account, cursor, pageLimit(req.query.limit, 100, 1000), requestedResource(req, req.query.resource), req.method !== "HEAD"),
+          gw.events.keepAlive(account.id, sessionResource(req, req.query.resource)),
+        ]);
         // Built from the catalogue's schemas already: sent as JSON without a second serialization pass.
-        const page = await gw.events.page(account, cursor, pageLimit(req.query.limit, 100, 1000), req.query.resource ?? null);
         return reply.type("application/json").send(JSON.stringify(page) as never);
       },
     );
@@ -101,7 +104,8 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req, reply) => {
         const account = await callerAccount(gw, req);
-        const resource = requestedResource(req);
+        // The caller's session, generated for the token if it names none: the ticket's streams join it.
+        const resource = sessionResource(req);
         const minted = await gw.tickets.mint(account, resource, req.body.ttlSeconds ?? TICKET_TTL.default, principal(req).exp);
         return reply.code(201).send({ ticket: minted.ticket, expiresAt: minted.expiresAt.toISOString(), jid: gw.accounts.jid(account.localpart), resource });
       },

@@ -3,7 +3,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { LangText } from "../../domain/message.js";
-import { bodyOptional, callerAccount, requestedResource, type Gateway } from "../context.js";
+import { bodyOptional, callerAccount, sessionResource, type Gateway } from "../context.js";
 import { langText, problemResponses, xmlText } from "../schemas.js";
 
 const SHOW = Type.Union([Type.Literal("away"), Type.Literal("chat"), Type.Literal("dnd"), Type.Literal("xa")]);
@@ -16,7 +16,6 @@ const PresenceBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const DEFAULT_RESOURCE = "default";
 
 export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -27,7 +26,7 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         preValidation: bodyOptional,
         schema: {
           tags: ["presence"],
-          summary: "Set the calling session's presence (session: Balcony-Resource header, token resource claim, or ?resource=)",
+          summary: "Set the calling session's presence (session: ?resource=, Balcony-Resource header, token resource claim, or the one generated for the token)",
           querystring: Type.Object({ resource: Type.Optional(xmlText(1023)) }),
           body: PresenceBody,
           response: {
@@ -38,7 +37,8 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req) => {
         const a = await callerAccount(gw, req);
-        const resource = requestedResource(req, req.query.resource) ?? DEFAULT_RESOURCE;
+        // None named: the session generated for the token, the one its event stream keeps alive.
+        const resource = sessionResource(req, req.query.resource);
         const p = {
           type: req.body.type ?? "available",
           show: req.body.show ?? null,
