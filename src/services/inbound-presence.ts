@@ -1,7 +1,8 @@
 // Inbound presence for a hosted account: subscription stanzas through the RFC 6121 state
-// machine (Appendix A.3), probes answered from stored session presence only for subscribers
-// (§4.3.2), and contacts' presence recorded and surfaced only from contacts we are subscribed to
-// (§4.4.3).
+// machine (Appendix A.3), probes answered from stored session presence for subscribers and with
+// "unsubscribed" for anyone else (§4.3.2), contacts' presence recorded only from contacts we are
+// subscribed to (§4.4.3), and directed presence from anyone else surfaced to available sessions
+// but never stored (§4.6.4). Blocked senders and room presence never get here (src/services/inbound.ts).
 import type { Tx } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
 import { availableSessions, clearContactPresence, getItem, setContactPresence } from "../db/roster.js";
@@ -9,7 +10,7 @@ import type { AccountRef } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import { SUBSCRIPTION_TYPES, type InboundPresence } from "../domain/inbound.js";
 import { bare, jidToString, type Jid } from "../domain/jid.js";
-import { presence, type Stanza } from "../domain/stanza.js";
+import { presence, subscription, type Stanza } from "../domain/stanza.js";
 import type { SubscriptionStanza } from "../domain/subscription.js";
 import { contactsGone } from "./presence.js";
 import { applySubscription } from "./roster.js";
@@ -29,8 +30,13 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
   const hasFrom = item?.subscription === "from" || item?.subscription === "both";
 
   if (p.type === "probe") {
-    // §4.3.2: only a contact with a subscription to us learns our presence; others get no answer.
-    if (!hasFrom) return;
+    // §4.3.2: only a contact with a subscription to us (From, From + Pending Out, Both) learns our
+    // presence; anyone else SHOULD get "unsubscribed" on the account's behalf. It is an answer,
+    // not a state change: the roster, a pre-approval or a pending request stay as they are.
+    if (!hasFrom) {
+      replies.push(subscription(account.jid, contact, "unsubscribed"));
+      return;
+    }
     const sessions = await availableSessions(tx, account.id);
     if (sessions.length === 0) replies.push(presence(account.jid, fromRaw, "unavailable"));
     for (const s of sessions) replies.push(presence(`${account.jid}/${s.resource}`, fromRaw, null, s));
@@ -38,9 +44,25 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
   }
 
   if (p.type !== "available" && p.type !== "unavailable") return; // error and unknown types: nothing to record
-  if (!subscribedTo) return; // §4.4.3 / §11: we hold presence only of contacts we subscribed to
-  const { show, status, priority } = p;
+  const { type, show, status, priority } = p;
   const directed = p.toRaw?.includes("/") ? { to: p.toRaw } : {};
+  const surface = () =>
+    appendEvents(tx, [
+      { accountId: account.id, ...event("presence", { jid: contact, from: fromRaw, resource: p.from.resource ?? null, type, show, status, priority, ...directed }) },
+    ]);
+  if (!subscribedTo) {
+    // §4.4.3 / §11: we hold presence only of contacts we subscribed to, so nothing is stored. But
+    // presence directed at the account by anyone else is delivered to its available sessions
+    // (§4.6.4, §8.5.2.1.2), to a full JID only if that session is available (§8.5.3.1, else
+    // ignored per §8.5.3.2.1), and never kept for later (§8.5.2.2.2). Room occupants' presence
+    // arrives at the room resource and is routed before this; a muc#user payload anywhere else
+    // is no occupancy of ours.
+    if (p.muc) return;
+    const sessions = await availableSessions(tx, account.id);
+    const target = p.to?.resource;
+    if (target ? sessions.some((s) => s.resource === target) : sessions.length > 0) await surface();
+    return;
+  }
   if (p.type === "unavailable" && !p.from.resource) {
     // §4.3.2: unavailable from the bare JID (how a server answers a probe for a contact with no
     // available resource) means none is available: every stored resource ends, each with its event.
@@ -53,7 +75,5 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
   } else {
     await setContactPresence(tx, account.id, contact, p.from.resource ?? "", p.type === "available" ? { show, status, priority } : null);
   }
-  await appendEvents(tx, [
-    { accountId: account.id, ...event("presence", { jid: contact, from: fromRaw, resource: p.from.resource ?? null, type: p.type, show, status, priority, ...directed }) },
-  ]);
+  await surface();
 }

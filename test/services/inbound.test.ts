@@ -5,12 +5,15 @@
 // could not take goes to the port directly).
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { Blocklists } from "../../src/db/blocklist.js";
 import type { InboundMessage, InboundPresence } from "../../src/domain/inbound.js";
 import type { Stanza } from "../../src/domain/stanza.js";
+import { Blocking } from "../../src/services/blocking.js";
 import { Delivery } from "../../src/services/delivery.js";
 import { Inbound } from "../../src/services/inbound.js";
 import { Presence } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
+import { checkEvent } from "../helpers/event-schema.js";
 import { setup, teardown, type Env, type TestAccount } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
@@ -208,16 +211,69 @@ describe("Inbound service", () => {
   });
 
   describe("probes (RFC 6121 §4.3.2)", () => {
-    it("from a non-subscriber: no answer at all", async () => {
+    const unsubscribed = (a: TestAccount, to: string): Stanza => ({ kind: "subscription", from: a.jid, to, type: "unsubscribed" });
+    const rosterRows = (a: TestAccount) => env.db.prisma.rosterItem.findMany({ where: { accountId: a.id }, orderBy: { jid: "asc" } });
+
+    it("from a non-subscriber: unsubscribed from the account's bare JID to the prober's, and no presence or roster change", async () => {
       const a = await env.account("romeo");
       await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
       await env.flush();
       env.out.reset();
-      await feed(inboundPresence("stranger@example.net", a.jid, "probe"));
-      assert.deepEqual(await sent(), []);
+      // No roster item at all; the probe comes from a full JID, the answer goes to the bare one.
+      await feed(inboundPresence("stranger@example.net/desk", a.jid, "probe"));
+      assert.deepEqual(await sent(), [unsubscribed(a, "stranger@example.net")]);
+      assert.deepEqual(await rosterRows(a), [], "the answer creates no roster item");
       const to = await contact(a, "to"); // we get their presence; they do not get ours
+      const before = await rosterRows(a);
+      const head = (await env.events(a.id)).at(-1)?.seq ?? 0;
       await feed(inboundPresence(to, a.jid, "probe"));
-      assert.deepEqual(await sent(), []);
+      assert.deepEqual(await sent(), [unsubscribed(a, to)], "never the account's presence");
+      assert.deepEqual(await rosterRows(a), before, "`to` stays `to`");
+      assert.deepEqual(await env.events(a.id, head), [], "no roster push, no event");
+    });
+
+    it("the unsubscribed answer keeps a pre-approval and a pending request (it is no state change)", async () => {
+      const a = await env.account("romeo");
+      const nurse = "nurse@example.net";
+      const tybalt = "tybalt@example.net";
+      await roster.act(a.ref, nurse, "subscribed"); // §3.4 pre-approval: no request from her yet
+      await env.db.transaction((tx) => applySubscription(tx, a.ref, tybalt, { kind: "inbound", type: "subscribe" })); // §3.1.3: pending
+      await env.flush();
+      env.out.reset();
+      const before = await rosterRows(a);
+      assert.deepEqual(
+        before.map((r) => [r.jid, r.subscription, r.approved]),
+        [
+          [nurse, "none", true],
+          [tybalt, "none", false],
+        ],
+      );
+      const requests = await roster.pending(a.id);
+      assert.deepEqual(
+        requests.map((r) => r.jid),
+        [tybalt],
+      );
+      const head = (await env.events(a.id)).at(-1)?.seq ?? 0;
+      await feed(inboundPresence(`${nurse}/x`, a.jid, "probe"), inboundPresence(tybalt, a.jid, "probe"));
+      assert.deepEqual(await sent(), [unsubscribed(a, nurse), unsubscribed(a, tybalt)]);
+      assert.deepEqual(await rosterRows(a), before);
+      assert.deepEqual(await roster.pending(a.id), requests, "Tybalt's request still waits for an answer");
+      assert.deepEqual(await env.events(a.id, head), []);
+    });
+
+    it("a blocked prober and a probe to no account get nothing, while a stranger's probe after them is answered", async () => {
+      const blocklists = new Blocklists(env.db.prisma);
+      const guarded = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, env.delivery, env.out, env.domain, env.log, blocklists);
+      const a = await env.account("romeo");
+      await new Blocking(env.db, blocklists, env.delivery).block(a.ref, "juliet@example.net");
+      await env.flush();
+      env.out.reset();
+      // XEP-0191 §3.3: nothing from a blocked JID; RFC 6121 §8.5.1: presence to no account is ignored.
+      guarded.receive(inboundPresence(JULIET, a.jid, "probe"));
+      guarded.receive(inboundPresence("stranger@example.net", `nobody@${env.domain}`, "probe"));
+      guarded.receive(inboundPresence("stranger@example.net", a.jid, "probe")); // the sentinel
+      await guarded.idle();
+      assert.deepEqual(await sent(), [unsubscribed(a, "stranger@example.net")]);
     });
 
     it("from a `from` subscriber: the account's presence, or unavailable when no session is available", async () => {
@@ -238,7 +294,7 @@ describe("Inbound service", () => {
     it("available presence is recorded and logged only from a contact the account subscribed to", async () => {
       const a = await env.account("romeo");
       await feed(inboundPresence(JULIET, a.jid, "available", { show: "dnd", priority: 1 }));
-      assert.deepEqual(await env.events(a.id), [], "not subscribed: ignored (§4.4.3)");
+      assert.deepEqual(await env.events(a.id), [], "not subscribed and no session available: ignored (§4.4.3, §8.5.2.2.2)");
       const seen = (await env.events(a.id)).at(-1)?.seq ?? 0;
       await contact(a, "to");
       const head = (await env.events(a.id)).at(-1)?.seq ?? seen;
@@ -296,6 +352,76 @@ describe("Inbound service", () => {
         [{ type: "subscription", data: { jid: "juliet@example.net", type: "subscribe", status: "it's me" } }],
       );
       assert.deepEqual(await sent(), [], "§8.5.1: presence to a missing account is dropped silently");
+    });
+  });
+
+  describe("directed presence from anyone else (RFC 6121 §4.6.4, §8.5.2.1.2, §8.5.3.1)", () => {
+    const STRANGER = "stranger@example.net/desk";
+    const presenceEvents = async (a: TestAccount, after = 0) => (await env.events(a.id, after)).filter((e) => e.type === "presence").map((e) => e.data);
+    const head = async (a: TestAccount) => (await env.events(a.id)).at(-1)?.seq ?? 0;
+    const available = { type: "available", show: null, status: null, priority: 0 } as const;
+
+    it("reaches the account's available sessions as a presence event, and is never stored", async () => {
+      const a = await env.account("romeo");
+      // No session available: ignored, and not kept for later (§8.5.2.2.2).
+      await feed(inboundPresence(STRANGER, a.jid, "available", { status: "while you were out" }));
+      await presence.set(a.ref, "phone", available);
+      await env.flush();
+      env.out.reset();
+      const seen = await head(a);
+      await feed(inboundPresence(STRANGER, a.jid, "available", { show: "chat", status: "hello", priority: 3 }));
+      const hello = { jid: "stranger@example.net", from: STRANGER, resource: "desk", type: "available", show: "chat", status: "hello", priority: 3 };
+      assert.deepEqual(await presenceEvents(a, seen), [hello]);
+      assert.deepEqual(await presence.contacts(a.id), [], "GET /v1/presence lists only contacts the account is subscribed to");
+      assert.equal(await env.db.prisma.contactPresence.count({ where: { accountId: a.id } }), 0);
+      await feed(inboundPresence(STRANGER, a.jid, "unavailable", { status: "bye" }));
+      const bye = { jid: "stranger@example.net", from: STRANGER, resource: "desk", type: "unavailable", show: null, status: "bye", priority: 0 };
+      assert.deepEqual(await presenceEvents(a), [hello, bye], "the presence from before the session is nowhere in the log");
+      for (const data of [hello, bye]) assert.equal(checkEvent("presence", data), null, "the catalogue's presence event, as for contacts");
+      assert.deepEqual(await sent(), [], "nothing goes back");
+    });
+
+    it("to a full JID only when that session is available (with `to`); a `from` subscriber's presence is treated the same", async () => {
+      const a = await env.account("romeo");
+      await presence.set(a.ref, "phone", available);
+      const j = await contact(a, "from"); // she gets our presence; we are not subscribed to hers
+      const seen = await head(a);
+      await feed(
+        inboundPresence(JULIET, `${a.jid}/laptop`, "available", { status: "to the laptop" }), // §8.5.3.2.1: no such session, ignored
+        inboundPresence(JULIET, `${a.jid}/phone`, "available", { status: "to the phone" }),
+        inboundPresence(JULIET, a.jid, "available", { status: "to the account" }),
+      );
+      const from = (status: string, to?: string) => ({ jid: j, from: JULIET, resource: "balcony", type: "available", show: null, status, priority: 0, ...(to ? { to } : {}) });
+      assert.deepEqual(await presenceEvents(a, seen), [from("to the phone", `${a.jid}/phone`), from("to the account")]);
+      assert.deepEqual(await presence.contacts(a.id), []);
+    });
+
+    it("a muc#user presence outside the room resource is no occupancy of ours: no event", async () => {
+      const a = await env.account("romeo");
+      await presence.set(a.ref, "phone", available);
+      const seen = await head(a);
+      const muc = { role: "participant" as const, affiliation: "none" as const, jid: null, newNick: null, statuses: [] };
+      await feed(inboundPresence("hall@rooms.example.net/tybalt", a.jid, "available", { muc }), inboundPresence(STRANGER, a.jid, "available", { status: "sentinel" }));
+      assert.deepEqual(
+        (await presenceEvents(a, seen)).map((d) => (d as { from: string }).from),
+        [STRANGER],
+      );
+    });
+
+    it("nothing from a blocked JID (XEP-0191 §3.3), while a stranger's presence after it arrives", async () => {
+      const blocklists = new Blocklists(env.db.prisma);
+      const guarded = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, env.delivery, env.out, env.domain, env.log, blocklists);
+      const a = await env.account("romeo");
+      await presence.set(a.ref, "phone", available);
+      await new Blocking(env.db, blocklists, env.delivery).block(a.ref, "juliet@example.net");
+      const seen = await head(a);
+      guarded.receive(inboundPresence(JULIET, a.jid, "available", { status: "blocked" }));
+      guarded.receive(inboundPresence(STRANGER, a.jid, "available", { status: "sentinel" }));
+      await guarded.idle();
+      assert.deepEqual(
+        (await presenceEvents(a, seen)).map((d) => (d as { status: string }).status),
+        ["sentinel"],
+      );
     });
   });
 });

@@ -257,7 +257,8 @@ for (const kind of KINDS) {
         const r = await mercutio.waitFor((s) => s.attrs.id === id && (s.attrs.type === "error" || s.attrs.type === "result"), 3000);
         assert.equal(condition(r), "service-unavailable", id);
       }
-      // A probe from someone who is not subscribed gets nothing (RFC 6121 §4.3.2).
+      // A probe from someone who is not subscribed gets none of the account's presence (RFC 6121
+      // §4.3.2): only an "unsubscribed", which Prosody keeps from a client with no roster item for it.
       const p0 = mercutio.stanzas.length;
       await mercutio.send(xml("presence", { to: `target@${D}`, type: "probe", id: "odd-probe" }));
       const p1 = await gatewaySentinel(mercutio, D);
