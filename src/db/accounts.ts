@@ -4,9 +4,12 @@ import { LRUCache } from "lru-cache";
 import { fetchFresh } from "./cached-read.js";
 import type { Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
-import type { Db, Tx } from "./client.js";
+import { isSendable } from "../domain/message.js";
+import { exec, sql, type Db, type Tx } from "./client.js";
 import { Prisma } from "./generated/client.js";
+import { toOutbound } from "./messages.js";
 import { CHANNELS, notify, type Notifications } from "./notify.js";
+import { MOOT, OUTBOUND_COLUMNS } from "./outbox.js";
 import { WEBHOOK_LANES_LOCK } from "./webhooks.js";
 
 /**
@@ -20,6 +23,43 @@ async function addEveryAccountLanes(tx: Tx, accountId: number): Promise<void> {
 }
 
 const select = { id: true, localpart: true, createdAt: true } as const;
+
+/** The account's rows in the message queue, for SQL that appends FOR UPDATE OF q. */
+const QUEUED = `FROM message_queue q JOIN message m ON m.id = q.message_id WHERE m.account_id = $1 ORDER BY q.seq`;
+
+type QueuedRow = Parameters<typeof toOutbound>[0] & { seq: string; status: string; retracted: boolean; moot: string[] | null };
+
+/**
+ * Turns the account's queued outbound messages into outbox stanzas before the cascade takes the
+ * messages (the drain would find them gone and drop them unsent): a 2xx is a promise to send
+ * (API.md "Every outbound stanza is durable"). Each keeps its `seq` (the queue and the outbox
+ * share the message sequence, so the number is free in the outbox and keeps its place in the one
+ * order), and is the stanza the drain would have written (src/db/outbox.ts drainOnce, with
+ * Delivery's asStanza), decided as the drain decides: a message a receipt or an error reached
+ * first is not sent, a retracted one is withdrawn with its queued retraction, corrections and
+ * reactions (XEP-0424 Business Rules), an edited one goes once with its latest text and its
+ * queued corrections are dropped (MOOT), one the server would refuse is not sent. Needs the
+ * account row locked (no message can be added), and takes the queue rows' locks, waiting for a
+ * drain step that claimed some (it sends them or rolls back: no row is sent twice).
+ */
+async function handOverQueued(tx: Tx, accountId: number): Promise<void> {
+  const rows = await sql<QueuedRow>(
+    tx,
+    `SELECT q.seq::text AS seq, ${OUTBOUND_COLUMNS}, m.status::text AS status, m.retracted_at IS NOT NULL AS retracted, ${MOOT} AS moot ${QUEUED} FOR UPDATE OF q`,
+    [accountId],
+  );
+  if (rows.length === 0) return;
+  const queued = rows.filter((r) => r.status === "queued");
+  const moot = queued.flatMap((r) => r.moot ?? []);
+  const stanzas = queued.filter((r) => !r.retracted).map((r) => [r.seq, { kind: "message", ...toOutbound(r) }] as const);
+  await exec(tx, `DELETE FROM message_queue WHERE seq IN (SELECT value::bigint FROM json_array_elements_text($1::json))`, [JSON.stringify(rows.map((r) => r.seq))]);
+  if (moot.length) await exec(tx, `DELETE FROM outbox WHERE seq IN (SELECT value::bigint FROM json_array_elements_text($1::json))`, [JSON.stringify(moot)]);
+  const sendable = stanzas.filter(([, s]) => isSendable(s));
+  if (sendable.length === 0) return;
+  // One JSON array parameter of [seq, stanza] pairs (see src/db/outbox.ts enqueue).
+  await exec(tx, `INSERT INTO outbox (seq, account_id, stanza) SELECT (e->>0)::bigint, $1::int, e->1 FROM json_array_elements($2::json) e`, [accountId, JSON.stringify(sendable)]);
+  await notify(tx, CHANNELS.outbox);
+}
 
 export class Accounts {
   private readonly cache: LRUCache<string, Account>;
@@ -81,8 +121,24 @@ export class Accounts {
     return this.db.account.findMany({ where: { id: { gt: afterId } }, orderBy: { id: "asc" }, take: limit, select });
   }
 
-  /** Deletes the account row; its data goes with it (ON DELETE CASCADE). Every instance forgets it on commit. */
+  /**
+   * Locks the account's queued messages and stanzas, first waiting out any drain step that claimed
+   * some: from then on no drain (FOR UPDATE SKIP LOCKED) sends them, nor anything of the account's
+   * recorded behind them, before the deletion commits and hands the messages over (delete()). Taken
+   * before the account row's lock, which a drain step needs to record one of the account's messages
+   * failed: waiting for the step while holding that lock would deadlock it.
+   */
+  async holdQueue(tx: Tx, id: number): Promise<void> {
+    await sql(tx, `SELECT 1 ${QUEUED} FOR UPDATE OF q`, [id]);
+    await sql(tx, "SELECT 1 FROM outbox WHERE account_id = $1 ORDER BY seq FOR UPDATE", [id]);
+  }
+
+  /**
+   * Deletes the account row, under its lock (src/db/roster.ts lockAccount); its data goes with it
+   * (ON DELETE CASCADE), its queued messages first become outbox stanzas. Every instance forgets it on commit.
+   */
   async delete(tx: Tx, id: number, localpart: string): Promise<void> {
+    await handOverQueued(tx, id);
     await tx.account.delete({ where: { id } });
     await notify(tx, CHANNELS.cache, `account:${localpart}`);
     this.cache.delete(localpart);

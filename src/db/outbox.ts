@@ -145,12 +145,12 @@ export async function drainOnce(
         values: [...DRAIN_TURN_KEY, String(idleLimitMs)],
       });
     }
-    // A queued message that is gone (its account was deleted) or no longer queued (a receipt or an
-    // error came first) has `id` or `status` other than expected: it leaves the queue unsent.
+    // A queued message that is gone (its account's row was deleted by hand: src/db/accounts.ts
+    // delete hands the queue over to the outbox first) or no longer queued (a receipt or an error
+    // came first) has `id` or `status` other than expected: it leaves the queue unsent.
     const { rows: messages } = await client.query<Claimed>({
       name: "outbox-claim-messages",
-      text: `SELECT q.seq, m.id::text, m."from", m."to", m.type, m.body, m.subject, m.thread, m.lang, m.receipt, m.state, m.ext, m.status,
-         m.retracted_at IS NOT NULL AS retracted, ${MOOT} AS moot
+      text: `SELECT q.seq, ${OUTBOUND_COLUMNS}, m.status, m.retracted_at IS NOT NULL AS retracted, ${MOOT} AS moot
        FROM message_queue q LEFT JOIN message m ON m.id = q.message_id ORDER BY q.seq LIMIT $1 FOR UPDATE OF q SKIP LOCKED`,
       values: [limit],
     });
@@ -198,6 +198,9 @@ export async function drainOnce(
   return step;
 }
 
+/** A queued message's columns as the drain reads them (toOutbound), of the message row aliased `m`. */
+export const OUTBOUND_COLUMNS = `m.id::text, m."from", m."to", m.type, m.body, m.subject, m.thread, m.lang, m.receipt, m.state, m.ext`;
+
 /** A claimed queue row: the message (null fields when it is gone), whether it was retracted, and its moot stanzas (MOOT). */
 type Claimed = Parameters<typeof toOutbound>[0] & { seq: number; status: string | null; retracted: boolean | null; moot: string[] | null };
 
@@ -214,7 +217,7 @@ type Claimed = Parameters<typeof toOutbound>[0] & { seq: number; status: string 
  * while its reactions still follow it. Looked up only for a message that was edited or retracted
  * (a scan of the outbox, which holds only what waits for the link): a plain one costs nothing.
  */
-const MOOT = `CASE WHEN m.retracted_at IS NOT NULL OR m.edited_at IS NOT NULL THEN ARRAY(
+export const MOOT = `CASE WHEN m.retracted_at IS NOT NULL OR m.edited_at IS NOT NULL THEN ARRAY(
     SELECT o.seq::text FROM outbox o WHERE o.stanza->>'kind' = 'message-action' AND o.stanza->'action'->>'ref' = m.id::text
       AND (m.retracted_at IS NOT NULL OR o.stanza->'action'->>'kind' = 'replace')) END`;
 

@@ -1,7 +1,7 @@
 // Accounts: creation, listing, the caller's own account (auto-provisioned when configured), and
-// deletion. Before a deleted account's data goes, everyone who had its presence sees it go
-// unavailable, and every contact gets the unsubscribe/unsubscribed that removing its roster item
-// would send (RFC 6121 §2.5.2).
+// deletion. Before a deleted account's data goes, the messages it still has queued are handed to
+// the outbox, then everyone who had its presence sees it go unavailable, and every contact gets the
+// unsubscribe/unsubscribed that removing its roster item would send (RFC 6121 §2.5.2).
 import type { Accounts as AccountStore } from "../db/accounts.js";
 import { listRooms } from "../db/rooms.js";
 import { allItems, availableSessions, lockAccount, presenceSubscribers } from "../db/roster.js";
@@ -75,8 +75,11 @@ export class Accounts {
     const account = await this.store.find(localpart);
     if (!account) throw new AppError("account-not-found", `no account "${localpart}"`);
     const jid = this.jid(localpart);
-    // The goodbye stanzas are recorded with the deletion and outlive the account (the outbox has no foreign key).
+    // The goodbye stanzas are recorded with the deletion and outlive the account (the outbox has no
+    // foreign key), behind its messages still queued, which become outbox stanzas (API.md "Every
+    // outbound stanza is durable": a message that got its 202 goes out, in order).
     await this.delivery.transaction(async (tx, send) => {
+      await this.store.holdQueue(tx, account.id);
       // A concurrent deletion of the same account got here first.
       if (!(await lockAccount(tx, account.id))) throw new AppError("account-not-found", `no account "${localpart}"`);
       const out: Stanza[] = Presence.goodbye(jid, await availableSessions(tx, account.id), await presenceSubscribers(tx, account.id));

@@ -1,16 +1,22 @@
 // The accounts use case (src/services/accounts.ts) against a real PostgreSQL and a fake outbound
 // port: the caller's account with and without auto-provisioning (and its first-request race), and
 // deletion, which must tell the account's contacts before its data goes (its goodbye stanzas are
-// recorded with the deletion and reach the link through Delivery, even if the link is down then).
+// recorded with the deletion and reach the link through Delivery, even if the link is down then),
+// and must not drop the messages it still has queued: they go out first, once, also when a drain
+// step is sending them at that moment.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import pg from "pg";
 import { Accounts as AccountStore } from "../../src/db/accounts.js";
 import { markFailed, markJoined, recordJoin } from "../../src/db/rooms.js";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { Accounts } from "../../src/services/accounts.js";
+import { MessageActions } from "../../src/services/message-actions.js";
+import type { Messaging, SendMessage } from "../../src/services/messaging.js";
 import { Presence } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
-import { appError, setup, teardown, type Env } from "./setup.js";
+import { appError, setup, teardown, waitFor, type Env, type TestAccount } from "./setup.js";
 
 const CONTACT = "juliet@example.net";
 
@@ -23,6 +29,8 @@ describe("Accounts service", () => {
   let open: Accounts;
   let roster: Roster;
   let presence: Presence;
+  let messaging: Messaging;
+  let actions: MessageActions;
 
   before(async () => {
     env = await setup();
@@ -30,6 +38,8 @@ describe("Accounts service", () => {
     open = new Accounts(env.accountStore, env.delivery, env.domain, true);
     roster = new Roster(env.db, env.delivery);
     presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
+    messaging = env.messaging();
+    actions = new MessageActions(env.delivery, env.out, env.domain);
   });
   after(() => teardown(env));
   beforeEach(() => env.clean());
@@ -206,6 +216,159 @@ describe("Accounts service", () => {
       assert.equal((refused.reason as { code?: string }).code, "account-not-found", String(refused.reason));
       await env.flush();
       assert.deepEqual(env.out.sent, [{ kind: "subscription", from: a.jid, to: "stranger@example.net", type: "unsubscribed" }]);
+    });
+
+    /** An account whose deletion sends one goodbye: `unsubscribed` to a stranger's pending request. */
+    const withGoodbye = async () => {
+      const a = await env.account("romeo");
+      await env.db.transaction((tx) => applySubscription(tx, a.ref, "stranger@example.net", { kind: "inbound", type: "subscribe" }));
+      await env.flush();
+      env.out.reset();
+      return { a, goodbye: { kind: "subscription", from: a.jid, to: "stranger@example.net", type: "unsubscribed" } as Stanza };
+    };
+    const send = async (a: TestAccount, m: SendMessage) => (await messaging.send(a, "phone", m, null)).id;
+    const ids = (stanzas: Stanza[]) => stanzas.map((s) => (s.kind === "message" ? `message ${s.id}` : `${s.kind} ${s.from}`));
+
+    it("messages still queued (link down) go out after the deletion, in order, before the goodbyes, each once, as the drain writes them (API.md 1.1)", async () => {
+      const { a, goodbye } = await withGoodbye();
+      const b = await env.account("benvolio");
+      env.out.online = false;
+      const rich: SendMessage = { to: "Juliet@Example.NET/Balcony", body: { en: "one", it: "uno" }, lang: "en", thread: "t1", receipt: true, state: "active", markable: false };
+      const first = await send(a, rich);
+      const twin = await send(b, rich); // b's is drained as usual: what the drain writes for the same request
+      const plain = await send(a, { to: CONTACT, body: "two" });
+      const corrected = await send(a, { to: CONTACT, body: "three" });
+      await actions.correct(a, "phone", corrected, { to: CONTACT, body: "three, corrected", lang: null });
+      const retracted = await send(a, { to: CONTACT, body: "four" });
+      await actions.retract(a, retracted);
+      const delivered = await send(a, { to: CONTACT, body: "five" });
+      await env.db.transaction((tx) => env.messages.markDelivered(tx, a.id, delivered, CONTACT));
+      // Stored before a check existed, say: malformed XML text, which the server would close the link for.
+      const malformed = { id: randomUUID(), accountId: a.id, peer: CONTACT, from: a.jid, to: CONTACT, type: "chat" as const, body: "bad \u0001", idempotencyKey: null, requestHash: null };
+      await env.messages.insertOutbound([malformed]);
+      const last = await send(a, { to: CONTACT, body: "six" });
+
+      await closed.delete(a.localpart);
+      assert.equal(await rows(a.localpart), 0, "the deletion does not wait for the link");
+      env.delivery.kick();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(env.out.writes, 0, "nothing is written while the link is down");
+
+      env.out.online = true;
+      await env.flush();
+      const sent = env.out.sent;
+      // The retracted message is withdrawn with its retraction; the correction is in the text sent;
+      // the one a receipt reached first and the malformed one are not sent (src/db/outbox.ts drainOnce, MOOT).
+      assert.deepEqual(ids(sent), ids([{ kind: "message", id: first } as Stanza, { kind: "message", id: twin } as Stanza, ...[plain, corrected, last].map((id) => ({ kind: "message", id }) as Stanza), goodbye]));
+      const message = (id: string) => sent.find((s) => s.kind === "message" && s.id === id) as Stanza & { kind: "message" };
+      const wire = { kind: "message", to: "juliet@example.net/Balcony", type: "chat", body: { en: "one", it: "uno" }, subject: null, thread: "t1", lang: "en", receipt: true, state: "active", ext: { markable: false } };
+      assert.deepEqual(message(first), { ...wire, id: first, from: `${a.jid}/phone` });
+      assert.deepEqual(message(twin), { ...wire, id: twin, from: `${b.jid}/phone` }, "the same stanza as the drain writes for a message");
+      assert.deepEqual(message(corrected), { ...message(plain), id: corrected, body: "three, corrected" }, "once, with its latest text");
+      assert.equal(sent.at(-1)?.kind, "subscription");
+      assert.deepEqual(await env.outbox(), []);
+      env.out.reset();
+      env.delivery.kick();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(env.out.sent, [], "nothing goes out twice");
+    });
+
+    /** Holds the port's next confirmations until `release(ok)`: a drain step that wrote its batch stays open, its rows claimed. */
+    const holdConfirm = () => {
+      let release!: (ok: boolean) => void;
+      const held = new Promise<boolean>((r) => (release = r));
+      env.out.confirm = () => held;
+      return (ok: boolean) => {
+        release(ok);
+        delete (env.out as Partial<typeof env.out>).confirm; // back to the prototype's
+      };
+    };
+
+    it("a drain step that claimed the account's messages and is writing them: the deletion waits for it, without a deadlock, and they go out once", async () => {
+      const { a, goodbye } = await withGoodbye();
+      env.out.online = false;
+      const queued = [await send(a, { to: CONTACT, body: "one" }), await send(a, { to: CONTACT, body: "two" })];
+      // Withdrawn by the same step, which records its failure under the account row's lock.
+      await actions.retract(a, await send(a, { to: CONTACT, body: "three" }));
+      const logged = env.log.entries.length;
+      const release = holdConfirm();
+      try {
+        env.out.online = true;
+        env.delivery.kick();
+        await waitFor(() => env.out.sent.length === 2, "the drain's write");
+        let done = false;
+        const deletion = closed.delete(a.localpart).finally(() => (done = true));
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(done, false, "the deletion waits for the claim");
+        const released = Date.now();
+        release(true);
+        await deletion;
+        // PostgreSQL takes deadlock_timeout (1 s) to break a deadlock, and then aborts one of the two.
+        assert.ok(Date.now() - released < 700, `the deletion ended ${Date.now() - released} ms after the step: no deadlock`);
+      } finally {
+        release(true);
+      }
+      await env.flush();
+      assert.deepEqual(ids(env.out.sent), ids([...queued.map((id) => ({ kind: "message", id }) as Stanza), goodbye]));
+      assert.deepEqual(env.log.entries.slice(logged).filter((e) => e.level === "warn"), [], "the drain step committed");
+    });
+
+    it("a drain step whose link drops before the confirmation rolls back: the deletion then hands its messages over, and they go out when the link is back", async () => {
+      const { a, goodbye } = await withGoodbye();
+      env.out.online = false;
+      const queued = [await send(a, { to: CONTACT, body: "one" }), await send(a, { to: CONTACT, body: "two" })];
+      const release = holdConfirm();
+      try {
+        env.out.online = true;
+        env.delivery.kick();
+        await waitFor(() => env.out.sent.length === 2, "the drain's write");
+        const deletion = closed.delete(a.localpart);
+        await new Promise((r) => setTimeout(r, 100));
+        env.out.online = false;
+        release(false);
+        await deletion;
+      } finally {
+        release(false);
+      }
+      assert.equal(await rows(a.localpart), 0);
+      env.out.online = true;
+      await env.flush();
+      // At least once: the unconfirmed write may have reached the peer, so the messages go again.
+      const message = (id: string) => ({ kind: "message", id }) as Stanza;
+      assert.deepEqual(ids(env.out.sent), ids([...queued.map(message), ...queued.map(message), goodbye]));
+    });
+
+    it("while the deletion waits for the account row, a drain sends none of the account's rows, not even those recorded behind its messages", async () => {
+      const { a, goodbye } = await withGoodbye();
+      const b = await env.account("benvolio");
+      env.out.online = false;
+      const first = await send(a, { to: CONTACT, body: "one" });
+      await roster.act(a.ref, "nurse@example.net", "subscribe"); // recorded behind it
+      const sentinel = await send(b, { to: CONTACT, body: "b's" });
+      // Another transaction holds the account row (as an inbound batch appending events would).
+      const locker = new pg.Client({ connectionString: env.tdb.url });
+      await locker.connect();
+      try {
+        await locker.query("BEGIN");
+        await locker.query("SELECT id FROM account WHERE id = $1 FOR UPDATE", [a.id]);
+        const deletion = closed.delete(a.localpart);
+        const waiting = async () => (await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted")).rows[0]!.n > 0;
+        await waitFor(waiting, "the deletion to wait for the account row");
+        env.out.online = true;
+        env.delivery.kick();
+        await waitFor(() => env.out.sent.length > 0, "the drain's write");
+        assert.deepEqual(ids(env.out.sent), ids([{ kind: "message", id: sentinel } as Stanza]), "only the other account's message");
+        await locker.query("COMMIT");
+        await deletion;
+      } finally {
+        await locker.end();
+      }
+      await env.flush();
+      const subscribe: Stanza = { kind: "subscription", from: a.jid, to: "nurse@example.net", type: "subscribe" };
+      const unsubscribe: Stanza = { kind: "subscription", from: a.jid, to: "nurse@example.net", type: "unsubscribe" };
+      assert.deepEqual(ids(env.out.sent.slice(0, 3)), ids([{ kind: "message", id: sentinel } as Stanza, { kind: "message", id: first } as Stanza, subscribe]));
+      assert.deepEqual(env.out.sent[2], subscribe);
+      assert.deepEqual(sortStanzas(env.out.sent.slice(3)), sortStanzas([goodbye, unsubscribe]));
     });
 
     it("an unknown account: account-not-found, and nothing is recorded", async () => {
