@@ -4,11 +4,12 @@
 import type pg from "pg";
 import { jsonParam as json, type Db } from "./client.js";
 import { touchConversations } from "./conversations.js";
-import { resolveStatuses } from "./message-status.js";
+import { resolveStatuses, statusSql } from "./message-status.js";
 import { rowsFrom, type Column } from "./rows.js";
 import type { Prisma } from "./generated/client.js";
 import type { ChatState, LangText, MessageType, OutboundMessage, WireExt } from "../domain/message.js";
 import type { MessageExt } from "../domain/message-features.js";
+import type { MessageRecord } from "../domain/views.js";
 
 export interface NewOutbound extends OutboundMessage {
   accountId: number;
@@ -90,6 +91,18 @@ const OUTBOUND_COLUMNS: Column<NewOutbound>[] = [
 ];
 
 /**
+ * Whether the message row `m` says something: a body, a subject or attachments. A chat state
+ * alone (XEP-0085) is a notification, not a message: it is no conversation's latest message and
+ * not in its history (inbound ones are not even stored: src/services/inbound-message.ts).
+ */
+const saysSomething = (m: string) => `(${m}.body IS NOT NULL OR ${m}.subject IS NOT NULL OR ${m}.ext->'attachments' IS NOT NULL)`;
+
+/** A message row `m` as views need it (src/domain/views.ts MessageRecord), its status as read. */
+const RECORD = (m: string) =>
+  `${m}.id::text, ${m}.direction, ${m}."from", ${m}."to", ${m}.type, ${m}.body, ${m}.subject, ${m}.thread, ${m}.lang, ${m}.state, ${m}.receipt, ${statusSql(m)} AS status,
+   ${m}.error, ${m}.seq, ${m}.created_at AS "createdAt", ${m}.updated_at AS "updatedAt", ${m}.ext, ${m}.edited_at AS "editedAt", ${m}.retracted_at AS "retractedAt", ${m}.reactions, ${m}.marker`;
+
+/**
  * What waits for the link, as two columns: `queued`, the outbound messages in the queue (counted
  * up to the limit in parameter `param`), and `outbox`, whether any stanza is in the outbox.
  */
@@ -103,32 +116,9 @@ export const markSentCtes = (param: string) =>
   `dequeued AS (DELETE FROM message_queue WHERE seq = ANY (ARRAY(SELECT seq FROM message WHERE id = ANY(${param}::uuid[]))))`;
 
 const select = {
-  id: true,
-  accountId: true,
-  direction: true,
-  peer: true,
-  to: true,
-  from: true,
-  type: true,
-  body: true,
-  subject: true,
-  thread: true,
-  lang: true,
-  receipt: true,
-  state: true,
-  status: true,
-  error: true,
-  createdAt: true,
-  updatedAt: true,
-  seq: true,
-  idempotencyKey: true,
-  requestHash: true,
-  ext: true,
-  editedAt: true,
-  retractedAt: true,
-  reactions: true,
-  marker: true,
-  stanzaId: true,
+  id: true, accountId: true, direction: true, peer: true, to: true, from: true, type: true, body: true, subject: true, thread: true, lang: true,
+  receipt: true, state: true, status: true, error: true, createdAt: true, updatedAt: true, seq: true, idempotencyKey: true, requestHash: true,
+  ext: true, editedAt: true, retractedAt: true, reactions: true, marker: true, stanzaId: true,
 } as const;
 
 type Row = Prisma.MessageGetPayload<{ select: typeof select }>;
@@ -195,8 +185,7 @@ export class Messages {
          FROM ${u.from}
          ORDER BY u.n
          ON CONFLICT DO NOTHING
-         RETURNING id::text, created_at, account_id, peer, seq,
-           body IS NOT NULL OR subject IS NOT NULL OR ext->'attachments' IS NOT NULL AS content
+         RETURNING id::text, created_at, account_id, peer, seq, ${saysSomething("message")} AS content
        ), queue AS (
          INSERT INTO message_queue (seq, message_id) SELECT seq, id::uuid FROM ins
        ), conv AS (
@@ -258,18 +247,22 @@ export class Messages {
     return row && (await resolveStatuses(this.pool, [row]))[0]!;
   }
 
-  /** A conversation, newest first; cursors are `seq` values. */
-  async history(accountId: number, peer: string, before: number | null, after: number | null, limit: number): Promise<Row[]> {
-    const seq: Prisma.BigIntFilter = {};
-    if (before !== null) seq.lt = BigInt(before);
-    if (after !== null) seq.gt = BigInt(after);
-    const rows = await this.db.message.findMany({
-      where: { accountId, peer, ...(before !== null || after !== null ? { seq } : {}) },
-      orderBy: { seq: "desc" },
-      take: limit,
-      select,
-    });
-    return resolveStatuses(this.pool, rows);
+  /**
+   * A conversation's messages (not its bare chat states), cursors being `seq` values: the `limit`
+   * newest below `before` (or all), or with `after` the `limit` oldest above it (and below
+   * `before`), so that a client paging forward misses none. Rows come in the order read.
+   */
+  async history(accountId: number, peer: string, before: number | null, after: number | null, limit: number): Promise<MessageRecord[]> {
+    const values: unknown[] = [accountId, peer, limit];
+    const bound = (op: string, v: number | null) => (v === null ? "" : `AND m.seq ${op} $${values.push(v)}::bigint`);
+    // A retracted message keeps its place (a tombstone) though its body is gone.
+    const { rows } = await this.pool.query<MessageRecord>(
+      `SELECT ${RECORD("m")} FROM message m
+       WHERE m.account_id = $1 AND m.peer = $2 ${bound("<", before)} ${bound(">", after)} AND (${saysSomething("m")} OR m.retracted_at IS NOT NULL)
+       ORDER BY m.seq ${after === null ? "DESC" : "ASC"} LIMIT $3`,
+      values,
+    );
+    return rows;
   }
 
   /** XEP-0184 receipt: an outbound message reached the recipient. Returns false if not ours. */
@@ -284,7 +277,9 @@ export class Messages {
   /** RFC 6120 §8.3: an error stanza bounced for an outbound message. */
   async markFailed(tx: Prisma.TransactionClient, accountId: number, id: string, peer: string, error: object): Promise<boolean> {
     const { count } = await tx.message.updateMany({
-      where: { id, accountId, direction: "out", peer, status: { not: "failed" } },
+      // Only a message still on its way can fail (stored queued, written or sent: src/db/message-status.ts).
+      // A delivered one reached the peer (its XEP-0184 receipt came): a late error bounce does not undo that.
+      where: { id, accountId, direction: "out", peer, status: { in: ["queued", "written", "sent"] } },
       data: { status: "failed", error },
     });
     return count > 0;

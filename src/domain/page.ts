@@ -11,3 +11,13 @@ export function pageOf<R, T>(rows: readonly R[], limit: number, view: (row: R) =
   const shown = rows.slice(0, limit);
   return { items: shown.map(view), nextCursor: rows.length > limit && shown.length > 0 ? cursor(shown[shown.length - 1]!) : null };
 }
+
+/**
+ * A page read forward (`after` a cursor: oldest first, with a limit of `limit + 1`) but shown
+ * newest first, as every page of a newest-first list is. The rows right after the cursor are the
+ * page, so none is skipped; nextCursor is the newest of them, the `after` of the next page.
+ */
+export function forwardPageOf<R, T>(rows: readonly R[], limit: number, view: (row: R) => T, cursor: (row: R) => string): Page<T> {
+  const page = pageOf(rows, limit, view, cursor);
+  return { items: page.items.reverse(), nextCursor: page.nextCursor };
+}

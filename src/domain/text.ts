@@ -6,13 +6,17 @@
 // so the code points above U+FFFF arrive as surrogate pairs and a lone surrogate is an error.
 
 /**
- * JSON-Schema `pattern` matching exactly the strings made of XML 1.0 Chars. It works with and without
- * the RegExp `u` flag: Ajv compiles patterns with `u` (its `unicodeRegExp` default), TypeBox's
- * Value.Check without it. With `u` the negated class sees whole code points, so it admits every
- * supplementary one and refuses lone surrogates; without `u` it sees code units, and the second
- * alternative admits well-formed surrogate pairs only.
+ * JSON-Schema `pattern` for text the HTTP API takes: XML 1.0 Chars, less the control characters
+ * among them, DEL (U+007F) and the C1 controls (U+0080-U+009F). Those are Chars, but XML 1.0 §2.2
+ * discourages them and API.md refuses control characters with 400. Every field with this pattern
+ * is text for people (messages, names, statuses, descriptions), a room password or a resourcepart
+ * (RFC 7622), and the PRECIS classes of the last two (RFC 8264 §9.11) disallow them as well. Tab,
+ * LF and CR stay allowed. It works with and without the RegExp `u` flag: Ajv compiles patterns with `u`
+ * (its `unicodeRegExp` default), TypeBox's Value.Check without it. With `u` the negated class sees
+ * whole code points, so it admits every supplementary one and refuses lone surrogates; without `u`
+ * it sees code units, and the second alternative admits well-formed surrogate pairs only.
  */
-export const XML_TEXT_PATTERN = "^(?:[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\uD800-\\uDFFF\\uFFFE\\uFFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])*$";
+export const XML_TEXT_PATTERN = "^(?:[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F\\uD800-\\uDFFF\\uFFFE\\uFFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])*$";
 
 /** Whether a Unicode code point is an XML 1.0 Char. */
 export function isXmlChar(cp: number): boolean {

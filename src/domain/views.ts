@@ -55,6 +55,17 @@ export interface MessageRecord {
 /** A stored message as the API shows it: the catalogue's schema (history, GET /v1/messages/{id}, `message-update` events). */
 export type MessageView = Static<typeof MessageViewSchema>;
 
+/**
+ * A stored status as API.md names it (queued|sent|delivered|failed). A group message not yet
+ * reflected by its room (`written`) is still on its way; an inbound message (stored `received`)
+ * has reached the account, so it reads `delivered` (its `direction` tells it apart).
+ */
+function statusView(status: string): MessageView["status"] {
+  if (status === "written") return "queued";
+  if (status === "received") return "delivered";
+  return status as MessageView["status"];
+}
+
 export function messageView(r: MessageRecord): MessageView {
   const ext = (r.ext ?? null) as MessageExt | null;
   return {
@@ -69,8 +80,7 @@ export function messageView(r: MessageRecord): MessageView {
     lang: r.lang,
     state: r.state,
     receipt: r.receipt,
-    // A group message not yet reflected by its room is still on its way.
-    status: (r.status === "written" ? "queued" : r.status) as MessageView["status"],
+    status: statusView(r.status),
     ...(r.error ? { error: r.error } : {}),
     cursor: String(r.seq),
     createdAt: r.createdAt.toISOString(),

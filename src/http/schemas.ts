@@ -24,15 +24,16 @@ export const problemResponses = (...statuses: number[]) =>
 const Jid = (description: string) => Type.String({ maxLength: 3071, description });
 const Cursor = Type.String({ pattern: "^[0-9]{1,18}$", description: "Opaque cursor from a previous page" });
 
-export function xmlText(maxLength: number, description?: string): TString {
-  return Type.String({ pattern: XML_TEXT_PATTERN, maxLength, ...(description ? { description } : {}) });
+/** Text for XML character data; `minLength` 1 where an empty text would say nothing (a message's body). */
+export function xmlText(maxLength: number, description?: string, minLength = 0): TString {
+  return Type.String({ pattern: XML_TEXT_PATTERN, ...(minLength ? { minLength } : {}), maxLength, ...(description ? { description } : {}) });
 }
 
 /** A text, or the same text in several languages keyed by language tag (RFC 6121 §5.2.3). */
-export function langText(maxLength: number, description: string): TSchema {
+export function langText(maxLength: number, description: string, minLength = 0): TSchema {
   return Type.Union(
     // additionalProperties: false, or keys outside the pattern would take any value at all.
-    [xmlText(maxLength), Type.Record(Type.String({ pattern: LANG_PATTERN }), xmlText(maxLength), { minProperties: 1, maxProperties: 16, additionalProperties: false })],
+    [xmlText(maxLength, undefined, minLength), Type.Record(Type.String({ pattern: LANG_PATTERN }), xmlText(maxLength, undefined, minLength), { minProperties: 1, maxProperties: 16, additionalProperties: false })],
     { description },
   );
 }
@@ -44,9 +45,12 @@ export function sendMessageBody(maxChars: number) {
     {
       to: Jid("Recipient JID (RFC 7622), bare or full"),
       type: Type.Optional(Type.Union(MESSAGE_TYPES.map((t) => Type.Literal(t)), { default: "chat" })),
-      body: Type.Optional(langText(maxChars, "Message body, or bodies by language")),
-      subject: Type.Optional(langText(1024, "Subject, or subjects by language")),
-      thread: Type.Optional(Type.String({ pattern: "^[\\x21-\\x7E]{1,256}$", description: "Thread id (RFC 6121 §5.2.5)" })),
+      // API.md: a message carries at least one of body, subject, state; an empty text is none of
+      // them (it would go out as an empty <body/>), so each text has at least one character.
+      body: Type.Optional(langText(maxChars, "Message body, or bodies by language (not empty)", 1)),
+      subject: Type.Optional(langText(1024, "Subject, or subjects by language (not empty)", 1)),
+      // RFC 6121 §5.2.5: the thread id is opaque character data, not a token.
+      thread: Type.Optional(xmlText(256, "Thread id (RFC 6121 §5.2.5): any text of 1-256 characters", 1)),
       lang: Type.Optional(Type.String({ pattern: LANG_PATTERN, description: "xml:lang of the message" })),
       receipt: Type.Optional(Type.Boolean({ description: "Request a XEP-0184 delivery receipt" })),
       state: Type.Optional(Type.Union(CHAT_STATES.map((s) => Type.Literal(s)), { description: "XEP-0085 chat state" })),
@@ -77,8 +81,8 @@ import { AttachmentSchema } from "../domain/events.js";
 
 export const HistoryQuery = Type.Object({
   with: Jid("The other party's bare JID"),
-  before: Type.Optional(Cursor),
-  after: Type.Optional(Cursor),
+  before: Type.Optional(Type.String({ pattern: Cursor.pattern, description: "Only messages older than this cursor (a message's `cursor`, or a nextCursor)" })),
+  after: Type.Optional(Type.String({ pattern: Cursor.pattern, description: "Only messages newer than this cursor: the page is the ones right after it" })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
 });
 

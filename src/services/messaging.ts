@@ -11,7 +11,7 @@ import { bare, jidToString, parseJid } from "../domain/jid.js";
 import { canonicalJson, isMessageId, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
 import { replyQuote, wireId, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
-import { pageOf, type Page } from "../domain/page.js";
+import { forwardPageOf, pageOf, type Page } from "../domain/page.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import { Batcher } from "./batcher.js";
 import { cachedJidParser } from "./jid-cache.js";
@@ -39,8 +39,8 @@ export interface SendMessage {
 
 export interface Accepted {
   id: string;
-  /** "queued": durable and on its way; it reads "sent" once the XMPP server has confirmed it. */
-  status: "queued" | "sent";
+  /** Durable and on its way (API.md also allows "sent", never answered here); GET reads "sent" once the XMPP server has confirmed it. */
+  status: "queued";
   createdAt: Date;
   /** An idempotent retry: the first request's answer, nothing sent again. */
   replayed: boolean;
@@ -216,10 +216,11 @@ export class Messaging {
     if (!result.created && result.requestHash !== message.requestHash) {
       throw new AppError("idempotency-key-reused", "this Idempotency-Key was used within 24 h for a different request", { field: "headers.idempotency-key" });
     }
-    // A replay answers what the first request was answered (RFC-style idempotency): "queued".
-    // Only a replay of a message the server has confirmed says "sent"; GET shows the rest.
-    const status = !result.created && (result.status === "sent" || result.status === "delivered") ? "sent" : "queued";
-    return { id: result.id, status, createdAt: result.createdAt, replayed: !result.created };
+    // API.md: a replay "returns the first response", and the first response is always `queued`:
+    // the 202 goes out once the row is written, before the XMPP server can have confirmed it (an
+    // insert reports its rows `queued`, even a retry's after an expired key). So a replay says
+    // `queued` too, whatever became of the message since: GET /v1/messages/{id} tells that.
+    return { id: result.id, status: "queued", createdAt: result.createdAt, replayed: !result.created };
   }
 
   /** The XMPP server drops a component that sends a stanza over its limit: refuse it here. */
@@ -238,12 +239,17 @@ export class Messaging {
     return messageView(row);
   }
 
-  /** GET /v1/messages?with=: the conversation with one bare JID, newest first. */
+  /**
+   * GET /v1/messages?with=: the conversation with one bare JID, each page newest first. Without
+   * `after` a page goes back from `before` (or from the newest) and nextCursor is the next page's
+   * `before`; with `after` it is the messages right after that cursor (below `before`, if given)
+   * and nextCursor the next page's `after`, so a client paging forward misses none.
+   */
   async history(account: Account, withJid: string, page: { before: number | null; after: number | null; limit: number }): Promise<Page<MessageView>> {
     const peer = parseJid(withJid);
     if (!peer || peer.resource) throw new AppError("invalid-jid", `with: "${withJid}" is not a bare JID`, { field: "querystring.with" });
     const rows = await this.messages.history(account.id, jidToString(peer), page.before, page.after, page.limit + 1);
-    return pageOf(rows, page.limit, messageView, (r) => String(r.seq));
+    return (page.after === null ? pageOf : forwardPageOf)(rows, page.limit, messageView, (r) => String(r.seq));
   }
 
   /** Resolves once every accepted message is written (for an orderly shutdown). */

@@ -4,7 +4,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { XmppUser } from "../../scripts/harness/xmpp-user.js";
-import type { TestGateway } from "../helpers/gateway.js";
+import xml from "@xmpp/xml";
+import { waitFor, type TestGateway } from "../helpers/gateway.js";
 import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
 
@@ -88,5 +89,22 @@ describe("idempotency", () => {
     assert.equal(replay2.headers.get("idempotent-replayed"), "true");
     end = await settled();
     assert.equal(idsFrom(mark, end).length, 2, `the new message and the marker: ${idsFrom(mark, end).join(", ")}`);
+  });
+
+  it("a replay after the message was delivered is still the first response, byte for byte (status queued)", async () => {
+    const key = "delivered-then-retried";
+    const payload = { to: "juliet@localhost/balcony", body: "Did my letter reach you?", receipt: true };
+    const first = await post(payload, key);
+    assert.equal(first.status, 202, first.text);
+    // The first answer is always `queued`: the 202 goes before the XMPP server can confirm anything.
+    assert.equal(first.body.status, "queued");
+    const m = await juliet.waitFor((s) => s.is("message") && s.attrs.id === first.body.id);
+    await juliet.send(xml("message", { to: m.attrs.from, id: "rcpt-replay" }, xml("received", { xmlns: "urn:xmpp:receipts", id: first.body.id })));
+    await waitFor(async () => (await gw.request("GET", `/v1/messages/${first.body.id}`, { token: tok })).body.status === "delivered", 5000, "status delivered");
+    const replay = await post(payload, key);
+    assert.equal(replay.status, 202, replay.text);
+    assert.equal(replay.headers.get("idempotent-replayed"), "true");
+    assert.equal(replay.text, first.text, "API.md: the same key and payload return the first response");
+    assert.deepEqual(replay.body, first.body);
   });
 });

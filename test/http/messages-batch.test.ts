@@ -4,7 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { XmppUser } from "../../scripts/harness/xmpp-user.js";
-import type { TestGateway } from "../helpers/gateway.js";
+import { waitFor, type TestGateway } from "../helpers/gateway.js";
 import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 
 type Result = { id?: string; status?: string | number; createdAt?: string; replayed?: boolean; code?: string; field?: string; detail?: string };
@@ -108,6 +108,20 @@ describe("messages batch", () => {
     assert.equal(changed!.field, "body.messages.2.idempotencyKey");
     assert.ok(fresh!.id && !fresh!.replayed);
     assert.deepEqual(await bodiesUntil(start, "after the retry"), ["keyed a", "keyed b", "after the retry"]);
+  });
+
+  it("a retried item of a message sent since answers the first result: same id, status queued, createdAt", async () => {
+    const items = [{ to: "juliet@localhost", body: "sent before the retry", idempotencyKey: "batch-key-sent" }];
+    const first = await batch(items);
+    assert.equal(first.status, 200, first.text);
+    const [one] = first.body.results as Result[];
+    assert.equal(one!.status, "queued", "the 202 of a message goes before the server confirms it");
+    await juliet.waitFor((s) => s.is("message") && s.attrs.id === one!.id, 15_000);
+    await waitFor(async () => (await gw.request("GET", `/v1/messages/${one!.id}`, { token })).body.status === "sent", 5000, "status sent");
+    const retry = await batch(items);
+    assert.equal(retry.status, 200, retry.text);
+    // API.md: the first response; `replayed` is the batch's Idempotent-Replayed (an extension).
+    assert.deepEqual(retry.body.results, [{ ...one, replayed: true }]);
   });
 
   it("answers 400 for a malformed envelope, 413 for an oversized body, 401 without a token", async () => {

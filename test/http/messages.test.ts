@@ -127,6 +127,56 @@ describe("messages", () => {
     assert.equal(juliet.stanzas.filter((s) => /ctrl|nul |escape|lone|ffff/.test(s.getChildText("body") ?? "")).length, 0);
   });
 
+  it("refuses empty text and DEL/C1 controls with 400 naming the field, takes any thread text, sends nothing refused", async () => {
+    // (A language map's value is reported by the union's first branch: 400 naming the field, code not checked.)
+    const refused: [unknown, string | null, string][] = [
+      // API.md: at least one of body, subject, state; an empty text is none of them.
+      [{ to: "juliet@localhost", body: "" }, "validation-failed", "body.body"],
+      [{ to: "juliet@localhost", body: { en: "" } }, "validation-failed", "body.body"],
+      [{ to: "juliet@localhost", body: { en: "refused: fr empty", fr: "" } }, "validation-failed", "body.body"],
+      [{ to: "juliet@localhost", subject: "" }, "validation-failed", "body.subject"],
+      [{ to: "juliet@localhost", subject: { en: "" }, state: "active" }, "validation-failed", "body.subject"],
+      // API.md: control characters are refused, never sent; DEL and C1 are XML Chars, but controls.
+      [{ to: "juliet@localhost", body: "refused: del \u007f" }, "invalid-text", "body.body"],
+      [{ to: "juliet@localhost", body: "refused: c1 \u0080" }, "invalid-text", "body.body"],
+      [{ to: "juliet@localhost", body: "refused: nel \u0085" }, "invalid-text", "body.body"],
+      [{ to: "juliet@localhost", body: { en: "refused: nel \u0085" } }, null, "body.body"],
+      [{ to: "juliet@localhost", body: "refused: csi \u009b[31m" }, "invalid-text", "body.body"],
+      [{ to: "juliet@localhost", subject: "refused: \u009f" }, "invalid-text", "body.subject"],
+      [{ to: "juliet@localhost", body: "refused: thread", thread: "t\u0085" }, "invalid-text", "body.thread"],
+      [{ to: "juliet@localhost", body: "refused: thread", thread: "t\u0001" }, "invalid-text", "body.thread"],
+      [{ to: "juliet@localhost", body: "refused: thread", thread: "" }, "validation-failed", "body.thread"],
+      [{ to: "juliet@localhost", body: "refused: thread", thread: "t".repeat(257) }, "validation-failed", "body.thread"],
+    ];
+    for (const [body, code, field] of refused) {
+      const r = await post(body);
+      assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+      assert.deepEqual([code === null ? null : r.body.code, r.body.field], [code, field], JSON.stringify(body));
+    }
+    // The same fields of a batch item are refused alike.
+    const batch = await gw.request("POST", "/v1/messages/batch", { token: romeoToken, body: { messages: [{ to: "juliet@localhost", body: "" }, { to: "juliet@localhost", body: "refused: \u007f" }] } });
+    assert.deepEqual(
+      (batch.body.results as { code: string; field: string }[]).map((x) => [x.code, x.field]),
+      [["validation-failed", "body.messages.0.body"], ["invalid-text", "body.messages.1.body"]],
+    );
+    // Other text fields keep their own rules: a room's subject may be cleared with "" (XEP-0045
+    // §8.1), so "" passes validation (this room is not joined: 404), while a control is refused.
+    const cleared = await gw.request("PUT", "/v1/rooms/verona@conference.localhost/subject", { token: romeoToken, body: { subject: "" } });
+    assert.deepEqual([cleared.status, cleared.body.code], [404, "room-not-joined"], cleared.text);
+    const ctl = await gw.request("PUT", "/v1/rooms/verona@conference.localhost/subject", { token: romeoToken, body: { subject: "\u0085" } });
+    assert.deepEqual([ctl.status, ctl.body.code, ctl.body.field], [400, "invalid-text", "body.subject"], ctl.text);
+    // RFC 6121 §5.2.5: a thread id is opaque character data: spaces, punctuation, any script, up to 256.
+    for (const thread of ["act 2, scene 2 — the balcony 🌙", "<thread> & 'quotes'", "é".repeat(256)]) {
+      const r = await post({ to: "juliet@localhost", body: "threaded", thread });
+      assert.equal(r.status, 202, r.text);
+      const m = await juliet.waitFor((st) => st.attrs.id === r.body.id);
+      assert.equal(m.getChildText("thread"), thread);
+    }
+    // The last accepted message arrived after every refused one would have: none did.
+    assert.equal(juliet.stanzas.filter((st) => /^refused|^$/.test(st.getChildText("body") ?? "-")).length, 0);
+    assert.equal(juliet.stanzas.filter((st) => st.getChild("subject") !== undefined && /^$|refused/.test(st.getChildText("subject") ?? "")).length, 0);
+  });
+
   it("validates the request: JIDs, required content, unknown fields, types", async () => {
     const cases: [unknown, string, string][] = [
       [{ to: "not a jid@@", body: "x" }, "invalid-jid", "body.to"],
@@ -203,6 +253,12 @@ describe("messages", () => {
     assert.deepEqual(page1.body.items.map((m: { body: string }) => m.body), ["four", "three", "two"]);
     assert.equal(page1.body.items[0].direction, "in");
     assert.equal(page1.body.items[0].from, "juliet@localhost/balcony");
+    // API.md's statuses only: an inbound message reached the account, so it reads delivered.
+    const [four, ...outbound] = page1.body.items as { direction: string; status: string }[];
+    assert.deepEqual([four!.direction, four!.status], ["in", "delivered"]);
+    for (const m of outbound) assert.ok(["queued", "sent"].includes(m.status), m.status);
+    const inbound = await gw.request("GET", `/v1/messages/${page1.body.items[0].id}`, { token: tok });
+    assert.deepEqual([inbound.status, inbound.body.status, inbound.body.direction, inbound.body.marker], [200, "delivered", "in", null]);
     const page2 = await gw.request("GET", `/v1/messages?with=juliet@localhost&limit=3&before=${page1.body.nextCursor}`, { token: tok });
     assert.deepEqual(page2.body.items.map((m: { body: string }) => m.body), ["one"]);
     assert.equal(page2.body.nextCursor, null);
@@ -212,5 +268,62 @@ describe("messages", () => {
     assert.equal(whole.body.nextCursor, null);
     const bad = await gw.request("GET", "/v1/messages?with=juliet@localhost&before=abc", { token: tok });
     assert.equal(bad.status, 400);
+  });
+
+  it("pages forward with after: the messages right after the cursor, newest first, nextCursor going on; no chat state alone", async () => {
+    await gw.createAccount("paris");
+    const tok = gw.token("paris");
+    const send = async (body: Record<string, unknown>) => {
+      const r = await gw.request("POST", "/v1/messages", { token: tok, body: { to: "juliet@localhost", ...body } });
+      assert.equal(r.status, 202, r.text);
+      await juliet.waitFor((st) => st.attrs.id === r.body.id);
+      return r.body.id as string;
+    };
+    for (const text of ["m1", "m2", "m3"]) await send({ body: text });
+    const typing = await send({ state: "composing" });
+    for (const text of ["m4", "m5", "m6"]) await send({ body: text });
+    const list = async (query: string) => {
+      const r = await gw.request("GET", `/v1/messages?with=juliet@localhost&${query}`, { token: tok });
+      assert.equal(r.status, 200, r.text);
+      return [r.body.items.map((m: { body: string }) => m.body), r.body.nextCursor] as [string[], string | null];
+    };
+    const all = await gw.request("GET", "/v1/messages?with=juliet@localhost", { token: tok });
+    // XEP-0085: a chat state alone is a notification, not a message of the history.
+    assert.deepEqual(all.body.items.map((m: { body: string }) => m.body), ["m6", "m5", "m4", "m3", "m2", "m1"]);
+    const c = Object.fromEntries(all.body.items.map((m: { body: string; cursor: string }) => [m.body, m.cursor])) as Record<string, string>;
+    const got = await gw.request("GET", `/v1/messages/${typing}`, { token: tok });
+    assert.deepEqual([got.status, got.body.state, got.body.body], [200, "composing", null], "still a message one can ask about");
+
+    assert.deepEqual(await list(`after=${c.m2}&limit=2`), [["m4", "m3"], c.m4]);
+    assert.deepEqual(await list(`after=${c.m4}&limit=2`), [["m6", "m5"], null]);
+    // Both: the window between them, from after on; nextCursor is the next after (same before).
+    assert.deepEqual(await list(`before=${c.m6}&after=${c.m1}&limit=2`), [["m3", "m2"], c.m3]);
+    assert.deepEqual(await list(`before=${c.m6}&after=${c.m3}&limit=2`), [["m5", "m4"], null]);
+    // before alone, as it was: back from the cursor.
+    assert.deepEqual(await list(`before=${c.m5}&limit=2`), [["m4", "m3"], c.m3]);
+  });
+
+  it("a late error bounce leaves a delivered message delivered; one still unconfirmed fails", async () => {
+    const delivered = await post({ to: "juliet@localhost/balcony", body: "delivered, then bounced?", receipt: true });
+    const sent = await post({ to: "juliet@localhost/balcony", body: "bounced" });
+    const m = await juliet.waitFor((st) => st.attrs.id === delivered.body.id);
+    await juliet.waitFor((st) => st.attrs.id === sent.body.id);
+    const get = async (id: string) => (await gw.request("GET", `/v1/messages/${id}`, { token: romeoToken })).body;
+    await juliet.send(xml("message", { to: m.attrs.from, id: "rcpt-late" }, xml("received", { xmlns: "urn:xmpp:receipts", id: delivered.body.id })));
+    await waitFor(async () => (await get(delivered.body.id)).status === "delivered", 5000, "status delivered");
+    const bounce = (id: string) =>
+      juliet.send(xml("message", { to: m.attrs.from, type: "error", id }, xml("error", { type: "cancel" }, xml("service-unavailable", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }))));
+    await bounce(delivered.body.id);
+    // The sentinel: a bounce for the other message, after it, does fail that one.
+    await bounce(sent.body.id);
+    await waitFor(async () => (await get(sent.body.id)).status === "failed", 5000, "the sentinel's failure");
+    const after = await get(delivered.body.id);
+    assert.deepEqual([after.status, after.error], ["delivered", undefined]);
+    const events = await gw.request("GET", "/v1/events?since=0&limit=1000", { token: romeoToken, headers: { accept: "application/json" } });
+    assert.deepEqual(
+      events.body.items.filter((e: { event: string; data: { id: string } }) => e.event === "message-status" && [delivered.body.id, sent.body.id].includes(e.data.id)).map((e: { data: { id: string } }) => e.data.id),
+      [sent.body.id],
+      "a message-status event for the failure only",
+    );
   });
 });

@@ -251,7 +251,7 @@ describe("Messaging + Delivery", () => {
   });
 
   describe("idempotency", () => {
-    it("same key, same payload (any key order): the first answer, replayed, and nothing sent again", async () => {
+    it("same key, same payload (any key order): the first answer (queued, though it was sent since), replayed, and nothing sent again", async () => {
       const a = await env.account("romeo");
       const body: SendMessage = { to: TO, body: "once", thread: "x" };
       const first = await messaging.send(a, null, body, "key-1");
@@ -261,7 +261,9 @@ describe("Messaging + Delivery", () => {
       assert.equal(env.out.sent.length, 1);
 
       const again = await messaging.send(a, null, { thread: "x", body: "once", to: TO }, "key-1");
-      assert.deepEqual(again, { id: first.id, status: "sent", createdAt: first.createdAt, replayed: true });
+      assert.equal(first.status, "queued");
+      // API.md: the first response, not the message's status now (GET tells that).
+      assert.deepEqual(again, { id: first.id, status: "queued", createdAt: first.createdAt, replayed: true });
       await env.flush();
       assert.equal(env.out.sent.length, 1, "a replay writes nothing");
       assert.equal(await env.db.prisma.message.count({ where: { accountId: a.id } }), 1);
@@ -296,9 +298,10 @@ describe("Messaging + Delivery", () => {
       env.out.reset();
 
       const again = await guarded.send(a, null, { to: TO, body: "before the block" }, "key-b");
-      assert.deepEqual(again, { ...first, status: "sent", replayed: true });
+      assert.deepEqual(again, { ...first, replayed: true });
       const [batchAgain] = await guarded.sendBatch(a, null, [{ message: { to: TO, body: "batched" }, idempotencyKey: "key-c" }]);
-      assert.deepEqual(batchAgain, { ...(batchFirst as object), status: "sent", replayed: true });
+      assert.equal(await status(a, first.id), "sent");
+      assert.deepEqual(batchAgain, { ...(batchFirst as object), replayed: true }, "the first answer, queued, though the message was sent since");
       await assert.rejects(guarded.send(a, null, { to: TO, body: "after the block" }, "key-d"), appError("blocked"));
       await assert.rejects(guarded.send(a, null, { to: TO, body: "a new payload" }, "key-b"), appError("idempotency-key-reused"));
       await assert.rejects(guarded.send(a, null, { to: TO, body: "no key" }, null), appError("blocked"));
@@ -316,6 +319,80 @@ describe("Messaging + Delivery", () => {
       assert.equal(env.out.sent.length, 1);
       assert.equal(await status(a, results[0]!.id), "sent");
     });
+  });
+
+  describe("history (GET /v1/messages?with=)", () => {
+    const bodies = (p: { items: { body: unknown }[] }) => p.items.map((m) => m.body);
+    /** m1..m6 to TO, sent; their cursors by body. */
+    async function six(a: TestAccount): Promise<Record<string, string>> {
+      for (let i = 1; i <= 6; i++) await messaging.send(a, null, { to: TO, body: `m${i}` }, null);
+      await env.flush();
+      const all = await messaging.history(a, TO, { before: null, after: null, limit: 10 });
+      assert.deepEqual(bodies(all), ["m6", "m5", "m4", "m3", "m2", "m1"]);
+      return Object.fromEntries(all.items.map((m) => [m.body as string, m.cursor]));
+    }
+
+    it("without after: the newest page, then older ones with nextCursor as before (unchanged)", async () => {
+      const a = await env.account("romeo");
+      const c = await six(a);
+      const p1 = await messaging.history(a, TO, { before: null, after: null, limit: 2 });
+      assert.deepEqual([bodies(p1), p1.nextCursor], [["m6", "m5"], c.m5]);
+      const p2 = await messaging.history(a, TO, { before: Number(p1.nextCursor), after: null, limit: 2 });
+      assert.deepEqual([bodies(p2), p2.nextCursor], [["m4", "m3"], c.m3]);
+    });
+
+    it("after a cursor: the messages right after it (newest first), and nextCursor goes on forward with no gap or repeat", async () => {
+      const a = await env.account("romeo");
+      const c = await six(a);
+      const p1 = await messaging.history(a, TO, { before: null, after: Number(c.m2), limit: 2 });
+      assert.deepEqual([bodies(p1), p1.nextCursor], [["m4", "m3"], c.m4]);
+      const p2 = await messaging.history(a, TO, { before: null, after: Number(p1.nextCursor), limit: 2 });
+      assert.deepEqual([bodies(p2), p2.nextCursor], [["m6", "m5"], null], "the last page");
+      const rest = await messaging.history(a, TO, { before: null, after: Number(c.m3), limit: 3 });
+      assert.deepEqual([bodies(rest), rest.nextCursor], [["m6", "m5", "m4"], null], "a page that holds the rest exactly is the last");
+    });
+
+    it("before and after: the window between them, paged forward from after (nextCursor the next after, same before)", async () => {
+      const a = await env.account("romeo");
+      const c = await six(a);
+      const p1 = await messaging.history(a, TO, { before: Number(c.m6), after: Number(c.m1), limit: 2 });
+      assert.deepEqual([bodies(p1), p1.nextCursor], [["m3", "m2"], c.m3]);
+      const p2 = await messaging.history(a, TO, { before: Number(c.m6), after: Number(p1.nextCursor), limit: 2 });
+      assert.deepEqual([bodies(p2), p2.nextCursor], [["m5", "m4"], null], "m6 is not below before: the window ends");
+    });
+
+    it("lists what says something (body, subject, attachments), not a chat state sent alone, which GET still finds", async () => {
+      const a = await env.account("romeo");
+      const said = await messaging.send(a, null, { to: TO, body: "hi" }, null);
+      const typing = await messaging.send(a, null, { to: TO, state: "composing" }, null);
+      const subject = await messaging.send(a, null, { to: TO, subject: "news", state: "active" }, null);
+      const attached = await messaging.send(a, null, { to: TO, attachments: [{ url: "https://files.example/rose.jpg" }] }, null);
+      const paused = await messaging.send(a, null, { to: TO, state: "paused" }, null);
+      await env.flush();
+      const page = await messaging.history(a, TO, { before: null, after: null, limit: 10 });
+      assert.deepEqual(page.items.map((m) => m.id), [attached.id, subject.id, said.id]);
+      const forward = await messaging.history(a, TO, { before: null, after: Number(page.items[2]!.cursor), limit: 10 });
+      assert.deepEqual(forward.items.map((m) => m.id), [attached.id, subject.id], "nor with after");
+      for (const id of [typing.id, paused.id]) assert.equal((await messaging.get(a, id)).status, "sent");
+    });
+  });
+
+  it("a late error bounce does not fail a delivered message; a message still on its way fails, once", async () => {
+    const a = await env.account("romeo");
+    const delivered = await messaging.send(a, null, { to: TO, body: "got it" }, null);
+    const bounced = await messaging.send(a, null, { to: TO, body: "bounced" }, null);
+    await env.flush();
+    const error = { type: "cancel", condition: "service-unavailable" };
+    await env.db.prisma.$transaction(async (tx) => {
+      assert.ok(await env.messages.markDelivered(tx, a.id, delivered.id, TO));
+      assert.equal(await env.messages.markFailed(tx, a.id, delivered.id, TO, error), false, "delivered is final");
+      assert.ok(await env.messages.markFailed(tx, a.id, bounced.id, TO, error), "sent, then bounced: failed");
+      assert.equal(await env.messages.markFailed(tx, a.id, bounced.id, TO, error), false, "failed once");
+    });
+    const view = await messaging.get(a, delivered.id);
+    assert.equal(view.status, "delivered");
+    assert.equal(view.error, undefined);
+    assert.equal(await status(a, bounced.id), "failed");
   });
 
   describe("refusals write nothing and store nothing", () => {
@@ -504,6 +581,6 @@ describe("Messaging + Delivery", () => {
       env.out.maxStanzaBytes = 256 * 1024;
       const again = await messaging.send(a, null, { to: TO, body: "y".repeat(3000) }, "key-failed");
       assert.equal(again.replayed, true);
-      assert.notEqual(again.status, "sent", "the message was never sent");
+      assert.deepEqual(again, { ...first, replayed: true }, "the first answer: queued, and never sent");
   });
 });

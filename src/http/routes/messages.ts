@@ -144,6 +144,11 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["messages"],
           summary: "Conversation history with one JID, both directions, newest first",
+          description:
+            "Each page lists its messages newest first; chat states sent alone (XEP-0085) are not messages and are not listed. " +
+            "Without `after`, a page holds the newest messages (older than `before`, if given) and `nextCursor` is the `before` of the next, older page. " +
+            "With `after`, it holds the messages right after that cursor (older than `before`, if given too) and `nextCursor` is the `after` of the next, newer page " +
+            "(keep the same `before`), so paging forward skips and repeats nothing. `nextCursor` is null on the last page.",
           querystring: HistoryQuery,
           response: { 200: Type.Object({ items: Type.Array(MessageView), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...problemResponses(400, 401, 404) },
         },
