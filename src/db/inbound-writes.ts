@@ -10,19 +10,27 @@ import { planAppend, type Appended, type NewEvent, type StoredEvent } from "./ev
 import { MESSAGE_COLUMNS, type NewInbound } from "./messages.js";
 import { rowsFrom, type Column } from "./rows.js";
 
-/** The columns of received messages' rows, parameters $1..$14. */
-const INBOUND_COLUMNS: Column<NewInbound>[] = [
+/**
+ * A received message's row: a NewInbound and, for a one-to-one message, the XEP-0359 origin-id
+ * worth storing beside its stanza id (src/domain/message-features.ts storedOriginId; rooms'
+ * messages have none).
+ */
+export type InboundRow = NewInbound & { originId?: string | null };
+
+/** The columns of received messages' rows, parameters $1..$15. */
+const INBOUND_COLUMNS: Column<InboundRow>[] = [
   ...MESSAGE_COLUMNS,
   { name: "stanza_id", type: "text", value: (m) => m.stanzaId },
+  { name: "origin_id", type: "text", value: (m) => m.originId ?? null },
   { name: "ext", type: "json", value: (m) => json(m.ext) },
 ];
 
-/** The CTEs that insert `rows` and touch their conversations, parameters $1..$14. */
-function inboundRows(rows: NewInbound[]): { ctes: string; values: unknown[] } {
+/** The CTEs that insert `rows` and touch their conversations, parameters $1..$15. */
+function inboundRows(rows: InboundRow[]): { ctes: string; values: unknown[] } {
   const u = rowsFrom(INBOUND_COLUMNS, rows);
   return {
-    ctes: `ins AS (INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, status, ext)
-       SELECT u.id, u.account_id, 'in', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, u.stanza_id, 'received', u.ext
+    ctes: `ins AS (INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, origin_id, status, ext)
+       SELECT u.id, u.account_id, 'in', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, u.stanza_id, u.origin_id, 'received', u.ext
        FROM ${u.from}
        ORDER BY u.n
        RETURNING account_id, peer, seq),
@@ -37,7 +45,7 @@ function inboundRows(rows: NewInbound[]): { ctes: string; values: unknown[] } {
  * committed: they need not read them back). Data-modifying CTEs all run, on one snapshot; the
  * events reference the rows only by id, inside their data. `origin`: see planAppend.
  */
-export async function storeInbound(tx: AnyTx, rows: NewInbound[], events: NewEvent[], origin: string | null = null): Promise<Appended[]> {
+export async function storeInbound(tx: AnyTx, rows: InboundRow[], events: NewEvent[], origin: string | null = null): Promise<Appended[]> {
   if (events.length === 0 && rows.length === 0) return [];
   // Prisma's raw queries type columns their own way (bigint, jsonb): only raw pg's rows are what
   // readEvents returns, so only they are handed on (and only their NOTIFY names the origin).

@@ -17,6 +17,9 @@ export interface MessageState {
   type: string;
   body: unknown;
   stanzaId: string | null;
+  /** XEP-0359: a peer's origin-id, where it differs from its stanza id (src/domain/message-features.ts storedOriginId). */
+  originId: string | null;
+  thread: string | null;
   ext: unknown;
   retractedAt: Date | null;
   editedAt: Date | null;
@@ -24,7 +27,7 @@ export interface MessageState {
   status: string;
 }
 
-const STATE = `id::text, account_id AS "accountId", direction, peer, "from", "to", type, body, stanza_id AS "stanzaId", ext,
+const STATE = `id::text, account_id AS "accountId", direction, peer, "from", "to", type, body, stanza_id AS "stanzaId", origin_id AS "originId", thread, ext,
   retracted_at AS "retractedAt", edited_at AS "editedAt", created_at AS "createdAt", ${statusSql("message")} AS status`;
 
 /** One of the account's messages, locked for the change (null: no such message of the account's). */
@@ -35,7 +38,9 @@ export async function lockMessage(tx: AnyTx, accountId: number, id: string): Pro
 
 /**
  * The message a peer's reference names, locked: ours by its id (our stanza id and origin-id), or
- * one of the peer's by the stanza id it sent it with. Only in the conversation with `peer`.
+ * one of the peer's by the stanza id or the XEP-0359 origin-id it sent it with (XEP-0424 retracts
+ * by the origin-id, XEP-0444 §Using the correct ID reacts by it when present, XEP-0461 replies by
+ * the stanza id). Only in the conversation with `peer`.
  */
 export async function lockReferenced(tx: AnyTx, accountId: number, peer: string, ref: string, direction: "in" | "out" | null): Promise<MessageState | null> {
   if (direction !== "in" && isMessageId(ref)) {
@@ -45,7 +50,7 @@ export async function lockReferenced(tx: AnyTx, accountId: number, peer: string,
   if (direction === "out") return null;
   const theirs = await sql<MessageState>(
     tx,
-    `SELECT ${STATE} FROM message WHERE account_id = $1 AND peer = $2 AND stanza_id = $3 AND direction = 'in' ORDER BY seq DESC LIMIT 1 FOR UPDATE`,
+    `SELECT ${STATE} FROM message WHERE account_id = $1 AND peer = $2 AND (stanza_id = $3 OR origin_id = $3) AND direction = 'in' ORDER BY seq DESC LIMIT 1 FOR UPDATE`,
     [accountId, peer, ref],
   );
   return theirs[0] ?? null;
@@ -71,21 +76,45 @@ export async function setReactions(tx: AnyTx, id: string, jid: string, emojis: s
   );
 }
 
-/** XEP-0333: raises the marker of an outbound message; false when it was at least that already. */
-export async function raiseMarker(tx: AnyTx, id: string, marker: string): Promise<boolean> {
+/** The most messages one marker raises (the latest up to the one it names; XEP-0333 markers are a heuristic). */
+export const MAX_MARKED = 200;
+
+/**
+ * XEP-0333 §Protocol Format: "A Chat Marker indicates that all messages up to and including that
+ * message 'id' have been marked", and markers only move forward (§Requirements). Raises `marker`
+ * on the outbound message `id` of the conversation with `peer` and on every earlier outbound one
+ * whose marker is lower, in one statement; returns the messages it changed, as views need them,
+ * in sequence order. Bounded: the walk back stops at the latest earlier message already marked at
+ * least that (everything before it was raised with it), and takes at most MAX_MARKED messages.
+ * "If a thread is supplied, a Chat Marker is only valid in the context of that thread": with
+ * `thread`, the earlier messages raised are that thread's. A message that failed (an error bounce,
+ * withdrawn while queued) never reached the peer: only the one named is raised whatever it is.
+ */
+export async function raiseMarkers(tx: AnyTx, accountId: number, peer: string, id: string, marker: string, thread: string | null): Promise<MessageRecord[]> {
   const rank = (e: string) => `array_position(ARRAY['received', 'displayed', 'acknowledged'], ${e})`;
-  const rows = await sql(tx, `UPDATE message SET marker = $2, updated_at = now() WHERE id = $1::uuid AND (marker IS NULL OR ${rank("marker")} < ${rank("$2")}) RETURNING 1`, [id, marker]);
-  return rows.length > 0;
+  const conversation = `account_id = $2 AND peer = $3 AND direction = 'out'`;
+  const inThread = (m: string) => `($5::text IS NULL OR ${m}.thread = $5::text)`;
+  const rows = await sql<MessageRecord>(
+    tx,
+    `WITH ref AS (SELECT seq FROM message WHERE id = $1::uuid AND ${conversation}),
+     lo AS (SELECT COALESCE((SELECT w.seq FROM (SELECT seq, marker, thread FROM message WHERE ${conversation} AND seq < (SELECT seq FROM ref) ORDER BY seq DESC LIMIT ${MAX_MARKED}) w
+                 WHERE w.marker IS NOT NULL AND ${rank("w.marker")} >= ${rank("$4::text")} AND ${inThread("w")} ORDER BY w.seq DESC LIMIT 1), 0) AS seq),
+     cand AS (SELECT w.id FROM (SELECT id, seq, marker, thread, status FROM message WHERE ${conversation} AND seq <= (SELECT seq FROM ref) AND seq > (SELECT seq FROM lo) ORDER BY seq DESC LIMIT ${MAX_MARKED}) w
+              WHERE (w.marker IS NULL OR ${rank("w.marker")} < ${rank("$4::text")}) AND (w.id = $1::uuid OR (w.status <> 'failed' AND ${inThread("w")})))
+     UPDATE message m SET marker = $4::text, updated_at = now() FROM cand WHERE m.id = cand.id
+     RETURNING ${RECORD("m")}`,
+    [id, accountId, peer, marker, thread],
+  );
+  return rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
 }
+
+/** The columns of a MessageRecord, of the row aliased `m`. */
+const RECORD = (m: string) =>
+  `${m}.id::text, ${m}.direction, ${m}."from", ${m}."to", ${m}.type, ${m}.body, ${m}.subject, ${m}.thread, ${m}.lang, ${m}.state, ${m}.receipt, ${statusSql(m)} AS status,
+   ${m}.error, ${m}.seq, ${m}.created_at AS "createdAt", ${m}.updated_at AS "updatedAt", ${m}.ext, ${m}.edited_at AS "editedAt", ${m}.retracted_at AS "retractedAt", ${m}.reactions, ${m}.marker`;
 
 /** The message as views need it (src/domain/views.ts), read in the changing transaction. */
 export async function messageRecord(tx: AnyTx, id: string): Promise<MessageRecord> {
-  const rows = await sql<MessageRecord>(
-    tx,
-    `SELECT id::text, direction, "from", "to", type, body, subject, thread, lang, state, receipt, ${statusSql("message")} AS status, error, seq, created_at AS "createdAt",
-       updated_at AS "updatedAt", ext, edited_at AS "editedAt", retracted_at AS "retractedAt", reactions, marker
-     FROM message WHERE id = $1::uuid`,
-    [id],
-  );
+  const rows = await sql<MessageRecord>(tx, `SELECT ${RECORD("message")} FROM message WHERE id = $1::uuid`, [id]);
   return rows[0]!;
 }

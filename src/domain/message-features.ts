@@ -28,10 +28,31 @@ export interface ReplyWire {
 }
 
 /**
- * The id the peer knows a message by (XEP-0461/0444/0333 references in one-to-one chat): ours is
- * our id (our stanza id and origin-id), theirs the id they sent it with (null: they gave none).
+ * The id the peer knows a message by in one-to-one chat: ours is our id (our stanza id and
+ * origin-id); theirs the stanza 'id' they sent it with (null: they gave none), which XEP-0461
+ * (v0.3 §Using the correct ID: "the 'id' attribute on the <message>") and XEP-0333 (§Protocol
+ * Format: "the 'id' of the message being marked") reference.
  */
 export const wireId = (m: { direction: string; id: string; stanzaId: string | null }): string | null => (m.direction === "out" ? m.id : m.stanzaId);
+
+/**
+ * XEP-0444 §Using the correct ID: a reaction names a one-to-one message by "the 'id' from a
+ * XEP-0359 <origin-id> if present, or the value of the 'id' attribute on the <message> otherwise".
+ * `originId` is stored only where it differs from the stanza id (src/db/inbound-writes.ts).
+ */
+export const reactionRef = (m: { direction: string; id: string; stanzaId: string | null; originId: string | null }): string | null =>
+  m.direction === "out" ? m.id : (m.originId ?? m.stanzaId);
+
+/**
+ * The origin-id worth storing for a peer's message (XEP-0359 §3): none when it is the stanza id
+ * (what most clients send; references by either then find the stanza id), nor one too long to be
+ * an index key (PostgreSQL's btree refuses entries over ~2.7 kB, and one refused row would fail the
+ * whole batch's insert): a reference by it then simply finds nothing.
+ */
+export function storedOriginId(stanzaId: string | null, originId: string | null): string | null {
+  return originId !== null && originId !== stanzaId && originId.length <= MAX_ORIGIN_ID ? originId : null;
+}
+const MAX_ORIGIN_ID = 256;
 
 export const MARKERS = ["received", "displayed", "acknowledged"] as const;
 export type Marker = (typeof MARKERS)[number];
@@ -42,13 +63,24 @@ export function betterMarker(current: string | null, next: Marker): boolean {
 }
 
 export const MAX_REACTIONS = 20;
-// Built at run time: the `v` flag (Unicode sets, for RGI_Emoji) is newer than the compile target.
-const EMOJI = new RegExp("^\\p{RGI_Emoji}$", "v");
+/**
+ * XEP-0444 §Business Rules: a reaction is "Unicode codepoints that can be displayed as a single
+ * emoji" (Unicode TS #51). An RGI emoji (fully qualified: "❤️", "👍🏽", "🏳️‍🌈"), or one emoji
+ * character alone or with the emoji presentation selector U+FE0F (TS #51 ED-3, ED-9a: "❤", "☺",
+ * "✔" are emoji whose RGI form adds U+FE0F, and clients send them bare), or a keycap with or
+ * without U+FE0F (ED-14c). Digits, '#' and '*' are Emoji code points too, but alone they are
+ * text: only with U+FE0F or as a keycap. Built at run time: the `v` flag (Unicode sets, for
+ * RGI_Emoji) is newer than the compile target.
+ */
+const EMOJI = new RegExp("^(?:\\p{RGI_Emoji}|[0-9#*]\\u{FE0F}?\\u{20E3}|[0-9#*]\\u{FE0F}|(?![0-9#*])\\p{Emoji}\\u{FE0F}?)$", "v");
 
 /** XEP-0444 §3: each reaction one emoji (Unicode TS #51), no repeats, a bounded number. */
 export function validReactions(emojis: readonly string[]): boolean {
-  return emojis.length <= MAX_REACTIONS && new Set(emojis).size === emojis.length && emojis.every((e) => e.length <= 32 && EMOJI.test(e));
+  return emojis.length <= MAX_REACTIONS && new Set(emojis).size === emojis.length && emojis.every(isEmoji);
 }
+
+/** One emoji (above); the length bound keeps the pattern off long text. */
+export const isEmoji = (e: string): boolean => e.length <= 32 && EMOJI.test(e);
 
 /** Reactions as stored ({jid: [emoji]}) to the view ({emoji: [jid]}), both sorted. */
 export function reactionsView(byJid: Record<string, string[]> | null): Record<string, string[]> {

@@ -47,8 +47,8 @@ export type MessageAction =
   | { kind: "retract"; ref: string }
   /** XEP-0444: the account's whole set of reactions to it (empty: none). */
   | { kind: "reactions"; ref: string; emojis: string[] }
-  /** XEP-0333: displayed (everything up to it was read). */
-  | { kind: "displayed"; ref: string };
+  /** XEP-0333: displayed (everything up to it was read), in the thread of the message marked (absent in outbox rows older than it). */
+  | { kind: "displayed"; ref: string; thread?: string | null };
 
 /** A presence stanza; only show, status and priority are taken from `content` (a session row, an HTTP body). */
 export const presence = (from: string, to: string, type: "unavailable" | "probe" | null, content: PresenceContent = {}): Stanza => ({

@@ -4,13 +4,13 @@
 // from whoever may make it (the conversation is the sender's bare JID, so a third party finds
 // nothing to change) and appends a `message-update` event. Anything else is ignored (debug log).
 import type { AnyTx } from "../db/client.js";
-import { correctBody, lockReferenced, markRetracted, messageRecord, raiseMarker, setReactions } from "../db/message-state.js";
+import { correctBody, lockReferenced, markRetracted, messageRecord, raiseMarkers, setReactions } from "../db/message-state.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundFeatures, InboundMessage } from "../domain/inbound.js";
-import { afterFallback, validReactions, type MessageExt } from "../domain/message-features.js";
+import { afterFallback, isEmoji, MAX_REACTIONS, type MessageExt } from "../domain/message-features.js";
 import type { LangText } from "../domain/message.js";
-import { messageView } from "../domain/views.js";
+import { messageView, type MessageRecord } from "../domain/views.js";
 import type { NewEvent } from "../db/events.js";
 
 /** The batch's pending writes (src/services/inbound-message.ts PendingWrites), as far as changes need them. */
@@ -30,12 +30,24 @@ export async function applyChange(tx: AnyTx, m: InboundMessage, f: InboundFeatur
   if (!changesEarlier(f)) return false;
   // The message changed may be in this batch's pending rows.
   await pending.flush(tx);
-  const changed = await change(tx, m, f, account, peer);
-  if (changed) pending.add({ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, changed))) });
+  // One message-update per message changed, in sequence order (a marker may raise several).
+  for (const changed of await change(tx, m, f, account, peer)) pending.add({ accountId: account.id, ...event("message-update", messageView(changed)) });
   return true;
 }
 
-async function change(tx: AnyTx, m: InboundMessage, f: InboundFeatures, account: Account, peer: string): Promise<string | null> {
+async function change(tx: AnyTx, m: InboundMessage, f: InboundFeatures, account: Account, peer: string): Promise<MessageRecord[]> {
+  if (f.replace || f.retract || f.reactions) {
+    const changed = await changeOne(tx, m, f, account, peer);
+    return changed ? [await messageRecord(tx, changed)] : [];
+  }
+  // XEP-0333: markers only for our messages to this peer, only forward, and each marks every
+  // message up to the one it names (src/db/message-state.ts raiseMarkers).
+  const ours = await lockReferenced(tx, account.id, peer, f.marker!.id, "out");
+  return ours ? raiseMarkers(tx, account.id, peer, ours.id, f.marker!.name, m.thread) : [];
+}
+
+/** A correction, retraction or reaction: the one message it changed, if any. */
+async function changeOne(tx: AnyTx, m: InboundMessage, f: InboundFeatures, account: Account, peer: string): Promise<string | null> {
   if (f.replace) {
     // XEP-0308 §4: only the sender's own message, with a new text.
     const original = await lockReferenced(tx, account.id, peer, f.replace, "in");
@@ -50,17 +62,13 @@ async function change(tx: AnyTx, m: InboundMessage, f: InboundFeatures, account:
     return original.id;
   }
   if (f.reactions) {
-    // XEP-0444 §4: the peer of a one-to-one conversation may react to any of its messages.
+    // XEP-0444 §4: the peer of a one-to-one conversation may react to any of its messages; a
+    // <reaction> that is not one emoji "MAY" be ignored (§Business Rules), the others are kept.
     const target = await lockReferenced(tx, account.id, peer, f.reactions.id, null);
-    const emojis = f.reactions.emojis.filter((e) => validReactions([e])).slice(0, 20);
+    const emojis = f.reactions.emojis.filter(isEmoji).slice(0, MAX_REACTIONS);
     if (!target || target.retractedAt || target.type === "groupchat") return null;
     await setReactions(tx, target.id, peer, emojis);
     return target.id;
-  }
-  if (f.marker) {
-    // XEP-0333 §4: markers only for our messages to this peer, and only forward.
-    const ours = await lockReferenced(tx, account.id, peer, f.marker.id, "out");
-    return ours && (await raiseMarker(tx, ours.id, f.marker.name)) ? ours.id : null;
   }
   return null;
 }

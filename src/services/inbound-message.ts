@@ -4,14 +4,15 @@
 import { randomUUID } from "node:crypto";
 import { prismaTx, type AnyTx } from "../db/client.js";
 import type { Appended, NewEvent } from "../db/events.js";
-import { storeInbound } from "../db/inbound-writes.js";
-import type { Messages, NewInbound } from "../db/messages.js";
+import { storeInbound, type InboundRow } from "../db/inbound-writes.js";
+import type { Messages } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage } from "../domain/inbound.js";
 import { bare, jidToString, type Jid } from "../domain/jid.js";
 import { isMessageId } from "../domain/message.js";
+import { storedOriginId } from "../domain/message-features.js";
 import { applyChange, newMessageExt } from "./inbound-features.js";
 
 export interface MessageStores {
@@ -27,7 +28,7 @@ type Addressed = InboundMessage & { from: Jid; to: Jid; fromRaw: string; toRaw: 
  * the log, and at the end), so the log keeps arrival order.
  */
 export class PendingWrites {
-  private readonly rows: NewInbound[] = [];
+  private readonly rows: InboundRow[] = [];
   private readonly events: NewEvent[] = [];
   /** Whether a session is reachable, per account and resource. */
   private readonly sessions = new Map<string, Promise<boolean>>();
@@ -36,7 +37,7 @@ export class PendingWrites {
 
   constructor(private readonly stores: MessageStores) {}
 
-  add(event: NewEvent, row?: NewInbound): void {
+  add(event: NewEvent, row?: InboundRow): void {
     if (row) this.rows.push(row);
     this.events.push(event);
   }
@@ -87,9 +88,10 @@ async function storeMessage(tx: AnyTx, m: Addressed, account: Account, peer: str
   if (m.features?.reply) await pending.flush(tx);
   const { ext, body } = await newMessageExt(tx, m.features, m.body, account, peer);
   // A chat state alone is an event but not a stored message.
-  const row: NewInbound | undefined =
+  // Its origin-id too (XEP-0359): peers retract (XEP-0424) and react (XEP-0444) by it.
+  const row: InboundRow | undefined =
     body !== null || m.subject !== null || ext?.attachments
-      ? { id, accountId: account.id, peer, from: m.fromRaw, to: m.toRaw, type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: wantsReceipt, stanzaId: m.id, ext }
+      ? { id, accountId: account.id, peer, from: m.fromRaw, to: m.toRaw, type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: wantsReceipt, stanzaId: m.id, originId: storedOriginId(m.id, m.originId), ext }
       : undefined;
   const features = { ...(ext?.replyTo ? { replyTo: ext.replyTo } : {}), ...(ext?.attachments ? { attachments: ext.attachments } : {}) };
   const data = { id, from: m.fromRaw, to: m.toRaw, type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receiptRequested: wantsReceipt, stanzaId: m.id, createdAt: new Date().toISOString(), ...features };

@@ -14,7 +14,7 @@ import { event } from "../domain/events.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
 import { canonicalJson, isMessageId, type LangText } from "../domain/message.js";
 import type { MessageExt } from "../domain/message-features.js";
-import { validReactions, wireId, MAX_REACTIONS } from "../domain/message-features.js";
+import { reactionRef, validReactions, wireId, MAX_REACTIONS } from "../domain/message-features.js";
 import type { MessageAction, Stanza } from "../domain/stanza.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import type { Delivery } from "./delivery.js";
@@ -85,7 +85,7 @@ export class MessageActions {
       throw new AppError("validation-failed", `emojis: at most ${MAX_REACTIONS} different emoji, each one emoji (Unicode TS #51)`, { field: "body.emojis" });
     }
     return this.change(account, id, async (tx, m, send) => {
-      const ref = wireId(m);
+      const ref = reactionRef(m);
       if (m.retractedAt || m.type === "groupchat" || ref === null) throw notFound(id, "a message of a one-to-one conversation that has an id");
       await setReactions(tx, m.id, accountJid(account.localpart, this.domain), emojis);
       await send(account.id, [this.action(account, null, m, { kind: "reactions", ref, emojis })]);
@@ -99,7 +99,8 @@ export class MessageActions {
       if (m.direction !== "in") throw notFound(id, "a message this account received");
       await markRead(tx, account.id, m.id);
       const ref = wireId(m);
-      if (ref !== null && (m.ext as MessageExt | null)?.markable) await send(account.id, [this.action(account, null, m, { kind: "displayed", ref })]);
+      // XEP-0333 §Protocol Format: the marker "MUST have a 'thread' child element" when the message had one.
+      if (ref !== null && (m.ext as MessageExt | null)?.markable) await send(account.id, [this.action(account, null, m, { kind: "displayed", ref, thread: m.thread })]);
     });
   }
 

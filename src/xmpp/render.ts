@@ -172,9 +172,10 @@ function messageAction(from: string, to: string, id: string, a: MessageAction): 
     // XEP-0444 §3: the sender's complete set; an empty <reactions/> removes it.
     case "reactions":
       return xml("message", attrs, xml("reactions", { xmlns: NS.reactions, id: a.ref }, ...a.emojis.map((e) => xml("reaction", {}, e))), store, origin);
-    // XEP-0333 §4: a marker carries only the marker (and, as every message we send, its origin-id).
+    // XEP-0333 §Protocol Format: a marker carries only the marker and, when the message marked had
+    // one, its thread ("MUST have a 'thread' child element"); and, as every message we send, its origin-id.
     case "displayed":
-      return xml("message", attrs, xml("displayed", { xmlns: NS.markers, id: a.ref }), store, origin);
+      return xml("message", attrs, a.thread ? xml("thread", {}, a.thread) : null, xml("displayed", { xmlns: NS.markers, id: a.ref }), store, origin);
   }
 }
 

@@ -83,6 +83,17 @@ describe("renderText", () => {
     }
   });
 
+  it("puts the marked message's thread on a displayed marker, and none when it had none (XEP-0333 §Protocol Format)", () => {
+    const from = "romeo@gw.localhost";
+    const to = "juliet@localhost/balcony";
+    const marker = (thread: string | null | undefined) => render({ kind: "message-action", from, to, id: "d-1", action: { kind: "displayed", ref: "m-1", ...(thread === undefined ? {} : { thread }) } });
+    assert.equal(
+      marker("t&<1>").toString(),
+      `<message from="${from}" to="${to}" type="chat" id="d-1"><thread>t&amp;&lt;1&gt;</thread><displayed xmlns="urn:xmpp:chat-markers:0" id="m-1"/><store xmlns="urn:xmpp:hints"/><origin-id xmlns="urn:xmpp:sid:0" id="d-1"/></message>`,
+    );
+    for (const none of [null, undefined]) assert.equal(marker(none).getChild("thread"), undefined, `thread ${none}`);
+  });
+
   it("renders other stanzas through the element tree", () => {
     const s = { kind: "subscription" as const, from: "romeo@gw.localhost", to: "juliet@localhost", type: "subscribe" as const };
     assert.equal(sameId(renderText(s)), `<presence from="romeo@gw.localhost" to="juliet@localhost" type="subscribe" id="ID"/>`);

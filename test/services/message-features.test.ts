@@ -1,0 +1,205 @@
+// Message features in one-to-one chat as the use cases handle them (src/services/inbound-features.ts,
+// src/services/message-actions.ts), against a real PostgreSQL and a fake outbound port: a peer's
+// references by her XEP-0359 origin-id (XEP-0424, XEP-0444), the account's references to her
+// messages, XEP-0333 markers marking every message up to the one they name, and the thread a
+// displayed marker carries.
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { InboundFeatures, InboundMessage } from "../../src/domain/inbound.js";
+import type { Marker } from "../../src/domain/message-features.js";
+import type { Stanza } from "../../src/domain/stanza.js";
+import { MAX_MARKED } from "../../src/db/message-state.js";
+import { Inbound } from "../../src/services/inbound.js";
+import { MessageActions } from "../../src/services/message-actions.js";
+import type { Messaging } from "../../src/services/messaging.js";
+import { setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { inboundMessage } from "./stanzas.js";
+
+const JULIET = "juliet@example.net/balcony";
+const NURSE = "nurse@example.net/garden";
+
+describe("message features (one-to-one)", () => {
+  let env: Env;
+  let inbound: Inbound;
+  let actions: MessageActions;
+  let messaging: Messaging;
+  /** Statements the inbound service ran on the pool itself, outside any transaction (autocommit). */
+  let alone = 0;
+  let transactions = 0;
+
+  before(async () => {
+    env = await setup();
+    const pool = new Proxy(env.db.pool, {
+      get: (target, prop, receiver) => {
+        if (prop !== "query") return Reflect.get(target, prop, receiver) as unknown;
+        return (...args: Parameters<typeof target.query>) => {
+          alone++;
+          return (target.query as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const counted = {
+      sqlTransaction: ((fn) => (transactions++, env.delivery.sqlTransaction(fn))) as typeof env.delivery.sqlTransaction,
+      transaction: ((fn) => (transactions++, env.delivery.transaction(fn))) as typeof env.delivery.transaction,
+    };
+    inbound = new Inbound({ ...env.db, pool }, env.accountStore, { messages: env.messages, sessions: env.sessions }, counted, env.out, env.domain, env.log);
+    actions = new MessageActions(env.delivery, env.out, env.domain);
+    messaging = env.messaging();
+  });
+  after(async () => {
+    await inbound?.idle();
+    await teardown(env);
+  });
+  beforeEach(() => env.clean());
+
+  /** Pushed synchronously, so they make one batch. */
+  const feed = async (...stanzas: InboundMessage[]) => {
+    for (const s of stanzas) inbound.receive(s);
+    await inbound.idle();
+  };
+  /** A message from `from` to the account, with stanza id `id` and the given parts. */
+  const from = (a: TestAccount, who: string, id: string, extra: Partial<InboundMessage> = {}) => inboundMessage(who, a.jid, { id, ...extra });
+  const withFeatures = (a: TestAccount, who: string, features: InboundFeatures, extra: Partial<InboundMessage> = {}) => from(a, who, `f-${Math.random()}`, { features, ...extra });
+  const marker = (a: TestAccount, name: Marker, id: string, who = JULIET, thread: string | null = null) => withFeatures(a, who, { marker: { name, id } }, { thread });
+  /** The Balcony id of the account's inbound message with stanza id `stanzaId`. */
+  const idOf = async (a: TestAccount, stanzaId: string) => (await env.db.prisma.message.findFirstOrThrow({ where: { accountId: a.id, stanzaId }, select: { id: true } })).id;
+  /** The message-update events after `after`, as [message id, what `pick` takes of the view]. */
+  const updates = async (a: TestAccount, after: number, pick: (d: Record<string, unknown>) => unknown) =>
+    (await env.events(a.id, after)).filter((e) => e.type === "message-update").map((e) => [(e.data as { id: string }).id, pick(e.data as Record<string, unknown>)]);
+  const head = async (a: TestAccount) => (await env.events(a.id)).at(-1)?.seq ?? 0;
+  /** The account's outbound messages to Juliet, sent (and confirmed) in order. */
+  async function sendMany(a: TestAccount, n: number, thread: (i: number) => string | null = () => null): Promise<string[]> {
+    const results = await messaging.sendBatch(
+      a,
+      null,
+      Array.from({ length: n }, (_, i) => ({ message: { to: "juliet@example.net", body: `m${i}`, thread: thread(i) ?? undefined }, idempotencyKey: null })),
+    );
+    await env.flush();
+    return results.map((r) => {
+      assert.ok(!(r instanceof Error), String(r));
+      return r.id;
+    });
+  }
+  const markers = async (ids: string[]) => {
+    const rows = await env.db.prisma.message.findMany({ where: { id: { in: ids } }, select: { id: true, marker: true } });
+    const byId = new Map(rows.map((r) => [r.id, r.marker]));
+    return ids.map((id) => byId.get(id) ?? null);
+  };
+
+  it("stores a peer's XEP-0359 origin-id where it differs from the stanza id, in the batch's one statement", async () => {
+    const a = await env.account("romeo");
+    const [aloneBefore, txBefore] = [alone, transactions];
+    // One batch of plain messages (the unnest shape), then one alone (the VALUES shape).
+    await feed(
+      from(a, JULIET, "s-1", { body: "differs", originId: "o-1" }),
+      from(a, JULIET, "s-2", { body: "same", originId: "s-2" }),
+      from(a, JULIET, "s-3", { body: "none" }),
+    );
+    await feed(from(a, JULIET, "s-4", { body: "alone", originId: "o-4" }));
+    assert.equal(transactions - txBefore, 0, "plain messages need no transaction");
+    assert.equal(alone - aloneBefore, 2, "each batch's rows and events: one statement");
+    const rows = await env.db.pool.query<{ stanza_id: string; origin_id: string | null }>("SELECT stanza_id, origin_id FROM message WHERE account_id = $1 ORDER BY seq", [a.id]);
+    assert.deepEqual(
+      rows.rows.map((r) => [r.stanza_id, r.origin_id]),
+      [
+        ["s-1", "o-1"],
+        ["s-2", null],
+        ["s-3", null],
+        ["s-4", "o-4"],
+      ],
+    );
+  });
+
+  it("applies a peer's retraction and reactions that name her message by its origin-id (XEP-0424, XEP-0444), not another peer's", async () => {
+    const a = await env.account("romeo");
+    // XEP-0424 §Use Case: message 'wrong-recipient-1' with origin-id 'origin-id-1'.
+    await feed(from(a, JULIET, "wrong-recipient-1", { body: "Have not saints lips", originId: "origin-id-1" }), from(a, JULIET, "s-2", { body: "and holy palmers too?", originId: "origin-id-2" }));
+    const [first, second] = [await idOf(a, "wrong-recipient-1"), await idOf(a, "s-2")];
+    const mark = await head(a);
+    await feed(withFeatures(a, NURSE, { retract: "origin-id-1" }), withFeatures(a, NURSE, { reactions: { id: "origin-id-2", emojis: ["🤡"] } }));
+    await feed(withFeatures(a, JULIET, { retract: "origin-id-1" }));
+    await feed(withFeatures(a, JULIET, { reactions: { id: "origin-id-2", emojis: ["❤", "👍"] } }));
+    assert.deepEqual(await updates(a, mark, (d) => [d.retracted !== null, d.reactions]), [
+      [first, [true, {}]],
+      [second, [false, { "❤": ["juliet@example.net"], "👍": ["juliet@example.net"] }]],
+    ]);
+    const tomb = await env.db.prisma.message.findUniqueOrThrow({ where: { id: first } });
+    assert.ok(tomb.retractedAt !== null && tomb.body === null, "a tombstone");
+  });
+
+  it("reacts to a peer's message by her origin-id and marks it displayed by its stanza id, in its thread (XEP-0444, XEP-0333)", async () => {
+    const a = await env.account("romeo");
+    await feed(
+      from(a, JULIET, "s-1", { body: "origin differs", originId: "o-1", thread: "balcony", features: { markable: true } }),
+      from(a, JULIET, "s-2", { body: "no origin, no thread", features: { markable: true } }),
+    );
+    const [first, second] = [await idOf(a, "s-1"), await idOf(a, "s-2")];
+    await actions.react(a, first, ["❤"]);
+    await actions.react(a, second, ["☺"]);
+    await actions.displayed(a, first);
+    await actions.displayed(a, second);
+    await env.flush();
+    const acts = env.out.take().flatMap((s: Stanza) => (s.kind === "message-action" ? [s.action] : []));
+    assert.deepEqual(acts, [
+      { kind: "reactions", ref: "o-1", emojis: ["❤"] },
+      { kind: "reactions", ref: "s-2", emojis: ["☺"] },
+      { kind: "displayed", ref: "s-1", thread: "balcony" },
+      { kind: "displayed", ref: "s-2", thread: null },
+    ]);
+  });
+
+  it("raises a peer's marker on every message up to the one it names whose marker is lower, one update each in order (XEP-0333)", async () => {
+    const a = await env.account("romeo");
+    const ids = await sendMany(a, 5);
+    const toNurse = (await messaging.send(a, null, { to: "nurse@example.net", body: "for the nurse" }, null)).id;
+    await env.flush();
+    let mark = await head(a);
+    await feed(marker(a, "displayed", ids[2]!));
+    assert.deepEqual(await updates(a, mark, (d) => d.marker), [
+      [ids[0], "displayed"],
+      [ids[1], "displayed"],
+      [ids[2], "displayed"],
+    ]);
+    mark = await head(a);
+    await feed(marker(a, "received", ids[4]!));
+    assert.deepEqual(await updates(a, mark, (d) => d.marker), [
+      [ids[3], "received"],
+      [ids[4], "received"],
+    ], "received raises only what was below it");
+    mark = await head(a);
+    await feed(marker(a, "received", ids[1]!), marker(a, "displayed", ids[0]!), marker(a, "acknowledged", toNurse));
+    await feed(marker(a, "acknowledged", ids[4]!, NURSE));
+    assert.deepEqual(await updates(a, mark, (d) => d.marker), [], "nothing lower, nothing older; another peer's marker, or a marker for another conversation, nothing");
+    await feed(marker(a, "acknowledged", ids[3]!));
+    assert.deepEqual(await markers(ids), ["acknowledged", "acknowledged", "acknowledged", "acknowledged", "received"]);
+    assert.deepEqual(await markers([toNurse]), [null], "the nurse's conversation is another");
+  });
+
+  it("walks back only to the latest message already marked at that level, skips failed messages, keeps to the marker's thread, and raises at most MAX_MARKED", async () => {
+    const a = await env.account("romeo");
+    const ids = await sendMany(a, 6, (i) => (i === 4 ? "other" : i === 5 ? "t" : null));
+    // Marked before markers were cumulative: [1] displayed alone, [0] not. [2] bounced.
+    await env.db.pool.query("UPDATE message SET marker = 'displayed' WHERE id = $1::uuid", [ids[1]]);
+    await env.db.pool.query("UPDATE message SET status = 'failed' WHERE id = $1::uuid", [ids[2]]);
+    let mark = await head(a);
+    await feed(marker(a, "displayed", ids[3]!));
+    assert.deepEqual(await updates(a, mark, (d) => d.marker), [[ids[3], "displayed"]], "from after [1]: [2] failed");
+    assert.deepEqual(await markers(ids.slice(0, 4)), [null, "displayed", null, "displayed"]);
+    // In thread "t": only that thread's earlier messages (none) and the one named.
+    mark = await head(a);
+    await feed(marker(a, "received", ids[5]!, JULIET, "t"));
+    assert.deepEqual(await updates(a, mark, (d) => d.marker), [[ids[5], "received"]], "the marker's thread only");
+    assert.deepEqual(await markers([ids[4]!]), [null]);
+
+    const many = await sendMany(a, MAX_MARKED + 5);
+    mark = await head(a);
+    await feed(marker(a, "acknowledged", many.at(-1)!));
+    const raised = await updates(a, mark, (d) => d.marker);
+    assert.deepEqual(
+      raised.map(([id]) => id),
+      many.slice(-MAX_MARKED),
+      `the latest ${MAX_MARKED}, in order`,
+    );
+    assert.deepEqual(await markers(many.slice(0, 5)), [null, null, null, null, null]);
+  });
+});
