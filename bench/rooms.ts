@@ -235,10 +235,10 @@ async function checkLog(url: string, token: string, expected: Map<string, string
   let events = 0;
   let wrong = 0;
   let sampleWrong: string | null = null;
-  for (let since = "0"; ; ) {
+  for (let since = 0; ; ) {
     const res = await fetch(`${url}/v1/events?since=${since}&limit=1000`, { headers: { authorization: `Bearer ${token}`, accept: "application/json" } });
     if (res.status !== 200) throw new Error(`GET /v1/events (JSON): HTTP ${res.status} ${await res.text()}`);
-    const page = (await res.json()) as { items: EventItem[]; nextSince: string };
+    const page = (await res.json()) as { items: EventItem[]; nextSince: number };
     for (const e of page.items) {
       const id = e.event === "message" ? e.data.stanzaId : undefined;
       if (typeof id !== "string" || !expected.has(id)) continue;

@@ -111,8 +111,9 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const delivery = new Delivery(db, out, gate, log, counters);
   const presence = new Presence(db, sessions, delivery, domain, { graceSeconds: config.sessionGraceSeconds, heartbeatMs: config.sseHeartbeatMs }, log);
   const accounts = new Accounts(accountStore, delivery, domain, config.autoProvision);
-  const rooms = new Rooms(db, delivery, domain);
-  const blocking = new Blocking(db, blocklists, delivery);
+  // Each refers to the other (XEP-0191 §3.3): a block leaves the rooms it covers; a blocked room is not joined.
+  const blocking: Blocking = new Blocking(db, blocklists, delivery, (tx, send, account, covered) => rooms.leaveBlocked(tx, send, account, covered));
+  const rooms = new Rooms(db, delivery, domain, (accountId, to, field) => blocking.assertNotBlocked(accountId, to, field));
   const messaging = new Messaging(messages, delivery, out, domain, counters, (accountId, room) => rooms.isIn(accountId, room), (accountId, to) => blocking.assertNotBlocked(accountId, to, "body.to"));
   // Streams here take what inbound appended here as it is, instead of reading it back.
   const notifier = new EventNotifier(notifications);

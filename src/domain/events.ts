@@ -58,7 +58,9 @@ export const MessageViewSchema = Type.Object({
   lang: Type.Union([Type.String(), Type.Null()]),
   state: Type.Union([Type.String(), Type.Null()]),
   receipt: Type.Boolean(),
-  status: Type.Union([Type.Literal("queued"), Type.Literal("sent"), Type.Literal("delivered"), Type.Literal("failed"), Type.Literal("received")]),
+  status: Type.Union([Type.Literal("queued"), Type.Literal("sent"), Type.Literal("delivered"), Type.Literal("failed")], {
+    description: "API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account",
+  }),
   error: Type.Optional(Type.Unknown()),
   cursor: Type.String(),
   createdAt: Type.String({ format: "date-time" }),
@@ -96,7 +98,7 @@ export const EVENT_SCHEMAS = {
     },
     strict,
   ),
-  /** A contact's presence (RFC 6121 §4), only from contacts the account is subscribed to. */
+  /** Presence (RFC 6121 §4) of a contact the account is subscribed to, or sent to it by anyone else while a session is available (§4.6.4). */
   presence: Type.Object(
     {
       jid: Type.String({ description: "The contact's bare JID" }),
@@ -140,7 +142,8 @@ export const EVENT_SCHEMAS = {
       subject: Type.Optional(Nullable(LangTextSchema)),
       error: Type.Optional(StanzaError),
       from: Type.Optional(Type.String({ description: "Who invited the account" })),
-      reason: Type.Optional(Nullable(Type.String())),
+      reason: Type.Optional(Nullable(Type.String({ description: "Why the account was invited, or why the occupant was kicked, banned or removed (XEP-0045 <reason/>)" }))),
+      actor: Type.Optional(Type.String({ description: "The nick of who kicked, banned or removed the occupant, when the room names them (XEP-0045 <actor nick/>)" })),
       password: Type.Optional(Nullable(Type.String())),
       via: Type.Optional(Literals(["mediated", "direct"] as const)),
     },

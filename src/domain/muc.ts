@@ -76,6 +76,10 @@ export interface MucPresence {
   /** With status 303: the occupant's new nick. */
   newNick: string | null;
   statuses: number[];
+  /** A kick's or ban's <item><reason/> (§8.2, §9.1). */
+  reason?: string | null;
+  /** The nick of the moderator or admin who kicked or banned (<item><actor nick/>, §8.2, §9.1). */
+  actor?: string | null;
 }
 
 /** A mediated invitation (XEP-0045 §7.8.2) or a direct one (XEP-0249), as received. */
@@ -91,14 +95,16 @@ export interface RoomInvitation {
 const asRole = (v: string | undefined): MucRole => ((MUC_ROLES as readonly string[]).includes(v ?? "") ? (v as MucRole) : "none");
 const asAffiliation = (v: string | undefined): MucAffiliation => ((MUC_AFFILIATIONS as readonly string[]).includes(v ?? "") ? (v as MucAffiliation) : "none");
 
-/** A muc#user <item/> and the <status code/> values, normalised (unknown values are "none", bad codes dropped). */
-export function mucPresence(item: { role?: string; affiliation?: string; jid?: string; nick?: string } | null, codes: string[]): MucPresence {
+/** A muc#user <item/> (its attributes, and its <reason/> and <actor nick/>) and the <status code/> values, normalised (unknown values are "none", bad codes dropped). */
+export function mucPresence(item: { role?: string; affiliation?: string; jid?: string; nick?: string; reason?: string | null; actor?: string | null } | null, codes: string[]): MucPresence {
   return {
     role: asRole(item?.role),
     affiliation: asAffiliation(item?.affiliation),
     jid: item?.jid ?? null,
     newNick: item?.nick ?? null,
     statuses: codes.map((c) => Number.parseInt(c, 10)).filter((n) => Number.isInteger(n) && n >= 100 && n <= 999),
+    reason: item?.reason || null,
+    actor: item?.actor || null,
   };
 }
 

@@ -13,6 +13,9 @@ import { AppError } from "../domain/errors.js";
 import { parseJid } from "../domain/jid.js";
 import type { Delivery } from "./delivery.js";
 import { broadcast, contactsGone } from "./presence.js";
+import type { Stanza } from "../domain/stanza.js";
+
+type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
 
 /** Whether blocklist `items` cover the address `jid` (XEP-0191 §3 matching; not a JID: no). */
 function covers(items: ReadonlySet<string>, jid: string): boolean {
@@ -25,6 +28,8 @@ export class Blocking {
     private readonly db: Database,
     private readonly blocks: Blocklists,
     private readonly delivery: Delivery,
+    /** Leaves the rooms where a block covers the account's occupant JID (Rooms.leaveBlocked). */
+    private readonly leaveRooms: (tx: Tx, send: Send, account: AccountRef, covered: (jid: string) => boolean) => Promise<void> = async () => undefined,
   ) {}
 
   list(accountId: number): Promise<string[]> {
@@ -40,7 +45,7 @@ export class Blocking {
    */
   async block(account: AccountRef, raw: string): Promise<void> {
     const jid = item(raw);
-    await this.change(account, "unavailable", async (tx) => {
+    await this.change(account, "unavailable", async (tx, send) => {
       const r = await this.blocks.add(tx, account.id, jid, MAX_BLOCKS);
       if (r === "full") throw new AppError("too-many-blocks", `an account blocks at most ${MAX_BLOCKS} JIDs`);
       // Matched as every blocked stanza is (XEP-0191 §3): the item covers the resource's address.
@@ -48,6 +53,8 @@ export class Blocking {
       const covered = (await contactPresence(tx, account.id)).filter((c) => covers(item, c.resource ? `${c.jid}/${c.resource}` : c.jid));
       await clearContactResources(tx, account.id, covered);
       await appendEvents(tx, contactsGone(account.id, covered));
+      // A room is no subscriber, but the account's occupancy is its presence there.
+      await this.leaveRooms(tx, send, account, (jid) => covers(item, jid));
     });
   }
 
@@ -73,12 +80,12 @@ export class Blocking {
   }
 
   /** Runs `edit` with the subscriber list before and after it; those who left or joined it hear of it. */
-  private async change(account: AccountRef, type: "unavailable" | null, edit: (tx: Tx) => Promise<unknown>): Promise<void> {
+  private async change(account: AccountRef, type: "unavailable" | null, edit: (tx: Tx, send: Send) => Promise<unknown>): Promise<void> {
     try {
       await this.delivery.transaction(async (tx, send) => {
         await lockAccount(tx, account.id);
         const before = new Set(await presenceSubscribers(tx, account.id));
-        await edit(tx);
+        await edit(tx, send);
         const after = new Set(await presenceSubscribers(tx, account.id));
         const moved = type === "unavailable" ? [...before].filter((c) => !after.has(c)) : [...after].filter((c) => !before.has(c));
         if (moved.length > 0) await send(account.id, broadcast(account.jid, await availableSessions(tx, account.id), moved, type));
@@ -91,6 +98,6 @@ export class Blocking {
 
 function item(raw: string): string {
   const jid = blockItem(raw);
-  if (!jid) throw new AppError("invalid-jid", `not a JID: ${raw}`, { field: "jid" });
+  if (!jid) throw new AppError("invalid-jid", `not a JID: ${raw}`, { field: "params.jid" });
   return jid;
 }

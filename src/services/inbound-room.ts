@@ -32,11 +32,14 @@ import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
 import { bare, jidToString, type Jid } from "../domain/jid.js";
 import { isMessageId } from "../domain/message.js";
-import { departure, INSTANT_PREFIX, roomSubject, STATUS } from "../domain/muc.js";
+import { departure, INSTANT_PREFIX, roomSubject, STATUS, type MucPresence } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { PendingWrites } from "./inbound-message.js";
 
 type From = { from: Jid; fromRaw: string; toRaw: string };
+
+/** Why and by whom an occupant was kicked, banned or removed: the item's <reason/> and <actor nick/> (§8.2, §9.1), when the room says. */
+const departureDetails = (muc: MucPresence) => ({ ...(muc.reason ? { reason: muc.reason } : {}), ...(muc.actor ? { actor: muc.actor } : {}) });
 
 /** Presence from room@service/nick to our occupant JID. */
 export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account: Account, pending: PendingWrites, replies: Stanza[]): Promise<void> {
@@ -70,7 +73,7 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
       } else if (why === "kicked" || why === "banned" || why === "removed") {
         // No longer in the room (§8.2, §9.1): it is not rejoined.
         await deleteRoom(tx, account.id, room);
-        roomEvent({ room, kind: why, nick, self: true, ...(p.statusText ? { reason: p.statusText } : {}) });
+        roomEvent({ room, kind: why, nick, self: true, ...departureDetails(muc) });
       }
       return;
     }
@@ -82,7 +85,7 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
       return;
     }
     await removeOccupant(tx, account.id, room, nick);
-    if (why === "kicked" || why === "banned") roomEvent({ room, kind: why, nick });
+    if (why === "kicked" || why === "banned") roomEvent({ room, kind: why, nick, ...departureDetails(muc) });
     else roomEvent({ room, kind: "occupant-left", nick });
     return;
   }

@@ -222,10 +222,12 @@ export class Inbound {
     if (isBlocked(await this.blocks.of(account.id), from)) return bounce("account-not-found");
     const m = { ...s, from, to, fromRaw, toRaw };
     if (s.invitation) {
-      // XEP-0045 §7.8.2 / XEP-0249: an invitation is a `room` event (and a message only if it says more).
+      // XEP-0045 §7.8.2 / XEP-0249: an invitation is a `room` event. A mediated one's body is the
+      // room's own fallback text (its reason is in the event): no message, nor a conversation with
+      // the room. A direct one is a message too only if its sender wrote a body.
       const { room, from: inviter, reason, password, via } = s.invitation;
       pending.add({ accountId: account.id, ...event("room", { room, kind: "invited", from: inviter, reason, password, via }) });
-      if (s.body === null) return;
+      if (s.body === null || via === "mediated") return;
     }
     if (to.resource === ROOM_RESOURCE && s.type !== "error" && (await roomMessage(tx, m, account, pending))) return;
     if (s.type === "groupchat") return bounce("account-not-found"); // §8.5.2.1.1: groupchat from no room of ours

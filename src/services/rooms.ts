@@ -64,6 +64,8 @@ function refusal(room: string, error: RoomRow["error"], what: string, note = "")
  */
 const occupies = (row: RoomRow | null): boolean => row?.status === "joined" || row?.status === "joining";
 
+type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Reads what the room answered from the row (past the deadline: `overdue`): a row, a thrown refusal, or undefined to wait. */
@@ -107,23 +109,13 @@ export class Rooms {
     private readonly db: Database,
     private readonly delivery: Delivery,
     private readonly domain: string,
+    /** Throws 400 blocked when the account blocked the JID (XEP-0191 §3.3: nothing is routed to it). */
+    private readonly notBlocked: (accountId: number, to: string, field: string) => Promise<void> = async () => undefined,
   ) {}
 
-  /** The occupant JID an account's room stanzas come from. */
-  private occupant(account: AccountRef): string {
-    return occupantJid(account.jid);
-  }
-
   private async view(row: RoomRow): Promise<RoomView> {
-    return {
-      room: row.room,
-      nick: row.nick,
-      status: row.status === "joined" ? "joined" : "joining",
-      role: row.role,
-      affiliation: row.affiliation,
-      subject: row.subject ?? null,
-      occupants: await occupants(this.db.prisma, row.accountId, row.room),
-    };
+    const { room, nick, role, affiliation } = row;
+    return { room, nick, status: row.status === "joined" ? "joined" : "joining", role, affiliation, subject: row.subject ?? null, occupants: await occupants(this.db.prisma, row.accountId, room) };
   }
 
   /**
@@ -131,8 +123,11 @@ export class Rooms {
    * room confirmed, with `created` when this join made the room.
    */
   async join(account: AccountRef, room: string, req: JoinRequest): Promise<{ view: RoomView; created: boolean }> {
+    // The join goes to room/nick: refused before anything is recorded, as the room's answer would
+    // be dropped (src/services/inbound.ts) and the join resent forever.
+    await this.notBlocked(account.id, `${room}/${req.nick}`, "params.room");
     const history = req.history ?? null;
-    const join: Stanza = { kind: "muc-join", from: this.occupant(account), to: `${room}/${req.nick}`, password: req.password ?? null, history };
+    const join: Stanza = { kind: "muc-join", from: occupantJid(account.jid), to: `${room}/${req.nick}`, password: req.password ?? null, history };
     // In the room under another nick: a nick change (XEP-0045 §7.6). If the room refuses it, the
     // occupant stays under its old nick, so the row stays joined until the room says otherwise.
     const oldNick = await this.delivery.transaction(async (tx, send) => {
@@ -185,6 +180,19 @@ export class Rooms {
     return this.view(row);
   }
 
+  /**
+   * A block now covers the account's occupant JID in rooms it is in (XEP-0191 §3.3; API.md
+   * Blocking: its presence stops going there, with unavailable when the block starts): it leaves
+   * them (XEP-0045 §7.14) in the block's transaction, and they are not rejoined.
+   */
+  async leaveBlocked(tx: AnyTx, send: Send, account: AccountRef, covered: (jid: string) => boolean): Promise<void> {
+    for (const row of await listRooms(tx, account.id)) {
+      if (!covered(`${row.room}/${row.nick}`)) continue;
+      await deleteRoom(tx, account.id, row.room);
+      await send(account.id, [exitRoom(account.jid, row.room, row.nick)]);
+    }
+  }
+
   /** DELETE /v1/rooms/{room}: leaves (XEP-0045 §7.14) and forgets the room. */
   async leave(account: AccountRef, room: string): Promise<void> {
     const left = await this.delivery.transaction(async (tx, send) => {
@@ -204,14 +212,17 @@ export class Rooms {
 
   /** POST /v1/rooms/{room}/invitations: a mediated invitation (XEP-0045 §7.8.2). */
   async invite(account: AccountRef, room: string, invitee: string, reason: string | null): Promise<void> {
+    // The room relays it to the invitee: the account sends to both (XEP-0191 §3.3).
+    await this.notBlocked(account.id, invitee, "body.jid");
     await this.send(account, room, (from) => ({ kind: "muc-invite", from, to: room, id: randomUUID(), invitee, reason }));
   }
 
   private async send(account: AccountRef, room: string, stanza: (from: string) => Stanza): Promise<void> {
+    await this.notBlocked(account.id, room, "params.room");
     await this.delivery.transaction(async (tx, send) => {
       const row = await findRoom(tx, account.id, room);
       if (!occupies(row)) throw new AppError("room-not-joined", `not in ${room}`);
-      await send(account.id, [stanza(this.occupant(account))]);
+      await send(account.id, [stanza(occupantJid(account.jid))]);
     });
   }
 

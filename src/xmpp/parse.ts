@@ -3,7 +3,7 @@
 // §5.2.2), <show/> values (§4.7.2.1), priorities (§4.7.2.3), language-tagged texts (§5.2.3).
 import type { Element } from "@xmpp/xml";
 import type { InboundFeatures, InboundMessage, InboundMessageType, InboundPresence, InboundStanza, PresenceShow } from "../domain/inbound.js";
-import { MARKERS, type Attachment, type Marker } from "../domain/message-features.js";
+import { codePoints, MARKERS, type Attachment, type Marker } from "../domain/message-features.js";
 import { cachedJidParser } from "../services/jid-cache.js";
 import { CHAT_STATES, type ChatState, type LangText } from "../domain/message.js";
 import { mucPresence, type RoomInvitation } from "../domain/muc.js";
@@ -105,13 +105,31 @@ function features(stanza: Element): InboundFeatures | null {
   return f;
 }
 
-/** XEP-0428: where the reply's fallback quote ends, when it starts the body (code points). */
+/**
+ * XEP-0461 §Compatibility Fallback's own example marks the quote in urn:xmpp:feature-fallback:0
+ * (the namespace before XEP-0428's, still sent by clients such as slixmpp's xep_0461).
+ */
+const FALLBACK_NS = new Set<string>([NS.fallback, "urn:xmpp:feature-fallback:0"]);
+
+/**
+ * XEP-0428 §Fallback Indicator: where the reply's fallback quote ends, when it starts the body
+ * (code points). A <body/> without start and end is the whole body, and so is a <fallback/>
+ * without children ("every message <body/> and <subject/>"): the reply then has no text of its own.
+ */
 function quoteEnd(stanza: Element): number | null {
-  const fb = stanza.getChildren("fallback", NS.fallback).find((f) => f.attrs.for === NS.reply);
-  const body = fb?.getChild("body");
-  const start = Number(body?.attrs.start ?? "0");
-  const end = Number(body?.attrs.end);
-  return body && start === 0 && Number.isInteger(end) && end > 0 ? end : null;
+  const whole = codePoints(stanza.getChildText("body") ?? "");
+  for (const fb of stanza.getChildElements()) {
+    if (fb.name !== "fallback" || !FALLBACK_NS.has(fb.attrs.xmlns ?? "") || fb.attrs.for !== NS.reply) continue;
+    const parts = fb.getChildElements();
+    if (parts.length === 0) return whole || null;
+    for (const body of parts.filter((p) => p.name === "body")) {
+      if (body.attrs.start === undefined && body.attrs.end === undefined) return whole || null;
+      const start = Number(body.attrs.start ?? "0");
+      const end = Number(body.attrs.end);
+      if (start === 0 && Number.isInteger(end) && end > 0) return end;
+    }
+  }
+  return null;
 }
 
 /** XEP-0447 with XEP-0446 metadata: adds the file's metadata to its OOB attachment, or adds it. */
@@ -166,12 +184,16 @@ function presence(stanza: Element): InboundPresence {
   };
 }
 
-/** XEP-0045 §7.2.3: the muc#user <x/> of an occupant's presence: its item and status codes. */
+/**
+ * XEP-0045 §7.2.3: the muc#user <x/> of an occupant's presence: its item and status codes; a kick
+ * (§8.2) or ban (§9.1) says why and by whom in the item: <reason/>, <actor nick/>.
+ */
 function muc(stanza: Element) {
   const x = stanza.getChild("x", NS.mucUser);
   if (!x) return null;
   const item = x.getChild("item");
-  return mucPresence(item ? { ...item.attrs } : null, x.getChildren("status").map((s) => s.attrs.code ?? ""));
+  const details = item ? { reason: item.getChildText("reason"), actor: (item.getChild("actor")?.attrs.nick as string | undefined) ?? null } : null;
+  return mucPresence(item ? { ...item.attrs, ...details } : null, x.getChildren("status").map((s) => s.attrs.code ?? ""));
 }
 
 /** A message or presence stanza as data; null for anything else (iq is handled by src/xmpp/iq.ts). */

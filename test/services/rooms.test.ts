@@ -30,7 +30,7 @@ describe("Rooms service", () => {
   });
   beforeEach(() => env.clean());
 
-  type Item = { role?: string; affiliation?: string; jid?: string; nick?: string };
+  type Item = Parameters<typeof mucPresence>[0] & object;
   /** The room's presence from `nick` to the account's occupant JID (statuses: XEP-0045 §17.1). */
   const roomSays = async (a: TestAccount, nick: string, item: Item, statuses: number[] = [], type = "available") => {
     inbound.receive(inboundPresence(`${ROOM}/${nick}`, `${a.jid}/rooms`, type, { muc: mucPresence(item, statuses.map(String)) }));
@@ -115,6 +115,25 @@ describe("Rooms service", () => {
     await roomSays(a, "capulet", { role: "participant", affiliation: "none" });
     assert.deepEqual(await roomEvents(a, seq), [{ room: ROOM, kind: "nick-changed", nick: "juliet", newNick: "capulet" }]);
     assert.deepEqual(await nicks(a), ["benvolio", "capulet"]);
+  });
+
+  it("kicks and bans carry the muc#user item's reason and actor (XEP-0045 §8.2, §9.1), the account's own and other occupants'; a presence <status/> is no reason", async () => {
+    const a = await env.account("tybalt");
+    await join(a, "tybalt", { others: ["juliet", "nurse", "peter"] });
+    const seq = await lastSeq(a);
+    const gone = { role: "none", affiliation: "none" };
+    await roomSays(a, "juliet", { ...gone, reason: "behave", actor: "escalus" }, [307], "unavailable");
+    await roomSays(a, "nurse", { ...gone, affiliation: "outcast", reason: "for good" }, [301], "unavailable");
+    inbound.receive(inboundPresence(`${ROOM}/peter`, `${a.jid}/rooms`, "unavailable", { statusText: "Kicked: no reason", muc: mucPresence(gone, ["307"]) }));
+    await inbound.idle();
+    inbound.receive(inboundPresence(`${ROOM}/tybalt`, `${a.jid}/rooms`, "unavailable", { statusText: "Kicked: service unavailable", muc: mucPresence({ ...gone, actor: "escalus", reason: "brawling" }, ["110", "307"]) }));
+    await inbound.idle();
+    assert.deepEqual(await roomEvents(a, seq), [
+      { room: ROOM, kind: "kicked", nick: "juliet", reason: "behave", actor: "escalus" },
+      { room: ROOM, kind: "banned", nick: "nurse", reason: "for good" },
+      { room: ROOM, kind: "kicked", nick: "peter" },
+      { room: ROOM, kind: "kicked", nick: "tybalt", self: true, reason: "brawling", actor: "escalus" },
+    ]);
   });
 
   it("a change of the account's own role or affiliation (self-presence, 110) is a role-changed event and shows in the room", async () => {

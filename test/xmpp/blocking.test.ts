@@ -16,6 +16,7 @@ import { accountDriver, type Ev } from "../helpers/account-driver.js";
 import { uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { gatewaySentinel, isFrom, receivedFrom } from "../helpers/sentinel.js";
+import { enterRoom, MUC, NS_USER } from "../helpers/muc.js";
 import { KINDS } from "../helpers/servers.js";
 
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
@@ -287,6 +288,54 @@ for (const kind of KINDS) {
       }
     });
 
+    it("a stranger who is not blocked: her directed presence reaches the account's session (not stored) and her probe gets unsubscribed (RFC 6121 §4.6.4, §4.3.2); once blocked, neither", async () => {
+      const r = await account();
+      const stream = await gw.sse("/v1/events?since=0", r.token);
+      const requests = async () => ((await r.call("GET", "/v1/subscription-requests")).body.items as { jid: string }[]).map((i) => i.jid);
+      try {
+        const on = await r.call("PUT", "/v1/presence", { status: "here" });
+        assert.equal(on.status, 200, on.text);
+        await nurse.send(xml("presence", { to: r.jid }, xml("status", {}, "directed hello")));
+        await r.until("the nurse's directed presence", (e) => e.event === "presence" && e.data.jid === NURSE && text(e.data.status) === "directed hello");
+        assert.deepEqual((await r.call("GET", "/v1/presence")).body.items, [], "the nurse is no contact: nothing stored");
+
+        // Her server shows her an "unsubscribed" only when it changes her roster (RFC 6121 §3.2.3),
+        // so she asks for the account's presence first; on the account's side nothing changes.
+        await nurse.send(xml("presence", { to: r.jid, type: "subscribe" }));
+        await waitFor(async () => (await requests()).includes(NURSE), WAIT, "the nurse's request");
+        let mark = nurse.stanzas.length;
+        await nurse.send(xml("presence", { to: r.jid, type: "probe" }));
+        const answer = await nurse.waitFor(since(nurse, mark, presenceFrom(r.jid, "unsubscribed")), WAIT);
+        assert.equal(answer.attrs.from, r.jid, "from the account's bare JID");
+        let end = await gatewaySentinel(nurse, gw.domain, WAIT);
+        assert.deepEqual(
+          receivedFrom(nurse, r.jid, mark, end).map((s) => s.attrs.type ?? "available"),
+          ["unsubscribed"],
+          "and never the account's presence",
+        );
+        assert.deepEqual(await requests(), [NURSE], "her request still waits for an answer");
+
+        // Blocked (her request is pending on her side again, so an answer would reach her client).
+        await nurse.send(xml("presence", { to: r.jid, type: "subscribe" }));
+        await gatewaySentinel(nurse, gw.domain, WAIT);
+        await r.block(NURSE);
+        mark = nurse.stanzas.length;
+        await nurse.send(xml("presence", { to: r.jid, type: "probe" }));
+        await nurse.send(xml("presence", { to: r.jid }, xml("status", {}, "nurse while blocked")));
+        end = await gatewaySentinel(nurse, gw.domain, WAIT);
+        assert.deepEqual(receivedFrom(nurse, r.jid, mark, end).map((s) => s.toString()), [], "no answer to a blocked prober");
+        await juliet.send(xml("presence", { to: r.jid }, xml("status", {}, "juliet sentinel")));
+        await r.until("Juliet's directed presence", (e) => e.event === "presence" && e.data.jid === JULIET && text(e.data.status) === "juliet sentinel");
+        assert.deepEqual(
+          (await r.events()).filter((e) => e.event === "presence" && text(e.data.status) === "nurse while blocked"),
+          [],
+          "her presence while blocked is no event",
+        );
+      } finally {
+        await stream.close();
+      }
+    });
+
     it("refuses to send to a blocked JID or into a blocked domain: 400 blocked, for messages and subscription requests", async () => {
       const r = await account();
       await r.block(JULIET);
@@ -365,6 +414,58 @@ for (const kind of KINDS) {
         ["after the unblock"],
         "no reaction, marker, correction or retraction reached her while she was blocked",
       );
+    });
+
+    it("refuses to join a blocked room (or one in a blocked service) at once, leaves a joined room when it is blocked, and refuses its subject and invitations through it or to a blocked JID: 400 blocked, nothing recorded or sent", async () => {
+      const r = await account();
+      const room = `${uniq("blk-")}@${MUC}`;
+      const nick = `${r.lp}-nick`;
+      const occupant = `${room}/${nick}`;
+      await enterRoom(juliet, room, "juliet");
+      const refused = (what: string, res: Awaited<ReturnType<Account["call"]>>, field: string) =>
+        assert.deepEqual([res.status, res.body?.code, res.body?.field], [400, "blocked", field], `${what}: ${res.text}`);
+      const rooms = async () => ((await r.call("GET", "/v1/rooms")).body.items as { room: string }[]).map((x) => x.room);
+      const fromOccupant = (mark: number, pred: (s: XmlElement) => boolean) => juliet.waitFor(since(juliet, mark, (s) => s.attrs.from === occupant && pred(s)), WAIT);
+
+      // XEP-0191 §3.3: the join presence would go to a blocked JID (and the room's answer be dropped).
+      let mark = juliet.stanzas.length;
+      for (const item of [room, MUC]) {
+        await r.block(item);
+        const started = Date.now();
+        refused(`join under a block of ${item}`, await r.call("PUT", `/v1/rooms/${room}`, { nick }), "params.room");
+        assert.ok(Date.now() - started < 5000, "refused at once, not after the join's timeout");
+        await r.unblock(item);
+      }
+      assert.deepEqual(await rooms(), [], "no join recorded");
+      const joined = await r.call("PUT", `/v1/rooms/${room}`, { nick });
+      assert.equal(joined.status, 200, joined.text);
+      // Relayed by the room, the join's presence is the first Juliet saw of the occupant: no refused join went out before it.
+      const entered = await fromOccupant(mark, (s) => s.is("presence"));
+      assert.equal(entered.attrs.type, undefined, entered.toString());
+
+      // In the room, then blocked: the account's presence stops going there (API.md Blocking), so
+      // it leaves (XEP-0045 §7.14) and the room is forgotten, not rejoined; nothing goes through it.
+      mark = juliet.stanzas.length;
+      await r.block(room);
+      assert.deepEqual(await rooms(), [], "the room is left with the block");
+      await fromOccupant(mark, (s) => s.is("presence") && s.attrs.type === "unavailable");
+      refused("subject", await r.call("PUT", `/v1/rooms/${room}/subject`, { subject: "never" }), "params.room");
+      refused("invitation through the room", await r.call("POST", `/v1/rooms/${room}/invitations`, { jid: NURSE }), "params.room");
+      await r.unblock(room);
+
+      // In the room again: no invitation to a blocked JID either.
+      assert.equal((await r.call("PUT", `/v1/rooms/${room}`, { nick })).status, 200);
+      const nMark = nurse.stanzas.length;
+      await r.block(NURSE);
+      refused("invitation of a blocked JID", await r.call("POST", `/v1/rooms/${room}/invitations`, { jid: NURSE }), "body.jid");
+      await r.unblock(NURSE);
+      // Sentinels on the same path (the account's outbox, the room): what goes out once unblocked is the first to arrive.
+      assert.equal((await r.call("PUT", `/v1/rooms/${room}/subject`, { subject: "after" })).status, 202);
+      const subject = await fromOccupant(mark, (s) => s.is("message") && s.getChild("subject") !== undefined);
+      assert.equal(subject.getChildText("subject"), "after", "the refused subject change never reached the room");
+      assert.equal((await r.call("POST", `/v1/rooms/${room}/invitations`, { jid: NURSE, reason: "sentinel" })).status, 202);
+      const invite = await nurse.waitFor(since(nurse, nMark, (s) => s.is("message") && s.attrs.from === room && !!el(s).getChild("x", NS_USER)?.getChild("invite")), WAIT);
+      assert.equal(el(invite).getChild("x", NS_USER)!.getChild("invite")!.getChildText("reason"), "sentinel", "the refused invitation never reached the nurse");
     });
 
     it("never shows or changes the blocklist over XMPP: a remote query or block gets an error", async () => {

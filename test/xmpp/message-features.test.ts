@@ -35,6 +35,7 @@ const NS = {
   reactions: "urn:xmpp:reactions:0",
   retract: "urn:xmpp:message-retract:1",
   hints: "urn:xmpp:hints",
+  sid: "urn:xmpp:sid:0",
 };
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 /** 21 distinct single-code-point RGI emoji (Emoji_Presentation: no variation selector needed). */
@@ -610,6 +611,35 @@ for (const kind of KINDS) {
       assert.equal((await r.view(toOurs.id)).direction, "in");
     });
 
+    it("strips a reply's fallback quote in either namespace (XEP-0428's and XEP-0461's example's urn:xmpp:feature-fallback:0), and a fallback without a range as the whole body: an empty text, still a stored reply", async () => {
+      const r = await account();
+      const ours = await r.send({ to: JULIET, body: "Parting is such sweet sorrow" });
+      await arrived(juliet, r, ours);
+      const quote = quoteOf(r.jid, "Parting is such sweet sorrow");
+      const reply = xml("reply", { xmlns: NS.reply, to: r.jid, id: ours });
+      const fallback = (ns: string, ...bodies: XmlElement[]) => xml("fallback", { xmlns: ns, for: NS.reply }, ...bodies);
+      const check = async (what: string, body: string, parts: XmlElement[], expected: string) => {
+        const got = await inbound(juliet, r, body, ...parts);
+        const v = await r.view(got.id);
+        assert.deepEqual(
+          { event: got.event.data.body, eventReply: got.event.data.replyTo, view: v.body, replyTo: v.replyTo },
+          { event: expected, eventReply: { id: ours }, view: expected, replyTo: { id: ours } },
+          `${what}: ${JSON.stringify(got.event.data)}`,
+        );
+        return got.id;
+      };
+      const old = await check("urn:xmpp:feature-fallback:0", `${quote}that I shall say good night`, [reply, fallback("urn:xmpp:feature-fallback:0", xml("body", { start: "0", end: String(codePoints(quote)) }))], "that I shall say good night");
+      // XEP-0428: a <body/> without start and end, or a fallback with no children, is all of the body: no text of the reply's own.
+      const whole = await check("a <body/> without a range", quote, [reply, fallback(NS.fallback, xml("body"))], "");
+      const childless = await check("a fallback without children", quote, [reply, fallback("urn:xmpp:feature-fallback:0")], "");
+      // Fallbacks for something else, or without a reply, strip nothing.
+      const other = await check("a fallback for another feature", `${quote}till it be morrow`, [reply, xml("fallback", { xmlns: NS.fallback, for: "urn:xmpp:message-retract:1" }, xml("body"))], `${quote}till it be morrow`);
+      const stored = (await r.history(JULIET)).map((m) => [m.id, m.body]);
+      assert.deepEqual(stored, [[other, `${quote}till it be morrow`], [childless, ""], [whole, ""], [old, "that I shall say good night"], [ours, "Parting is such sweet sorrow"]]);
+      const conversation = ((await r.call("GET", "/v1/conversations")).body.items as { with: string; lastMessage: { id: string } }[]).find((c) => c.with === JULIET);
+      assert.equal(conversation?.lastMessage.id, other);
+    });
+
     it("stores Juliet's attachments (OOB, SFS metadata) in the event and the view", async () => {
       const r = await account();
       const url = "https://example.org/rose.png";
@@ -840,6 +870,71 @@ for (const kind of KINDS) {
       assert.deepEqual(
         (await r.history(NURSE)).map((m) => m.id),
         [idOf(evs, nurseSentinel)],
+      );
+    });
+
+    it("marks every message up to the one Juliet's marker names (XEP-0333 §Protocol Format), one update each in order; an older, lower marker changes nothing", async () => {
+      const r = await account();
+      const sent = [await r.send({ to: JULIET, body: "but soft" }), await r.send({ to: JULIET, body: "what light" }), await r.send({ to: JULIET, body: "through yonder window" })];
+      for (const id of sent) await arrived(juliet, r, id);
+      const updatedBefore = async () => (await r.events()).filter((e) => e.event === "message-update").length;
+      const before = await updatedBefore();
+
+      await say(juliet, r.jid, null, marker("displayed", sent[2]!));
+      await r.until("the last message displayed", (e) => e.event === "message-update" && e.data.id === sent[2] && e.data.marker === "displayed");
+      // A received marker for the first: lower than what it has, so nothing.
+      await say(juliet, r.jid, null, marker("received", sent[0]!));
+      const julietSentinel = await userSentinel(juliet, r);
+      const evs = await r.events();
+      assert.deepEqual(
+        evs.filter((e) => e.event === "message-update").slice(before).map((e) => [e.data.id, e.data.marker]),
+        sent.map((id) => [id, "displayed"]),
+        "one update per message up to the one named, in order, and none for the lower marker",
+      );
+      for (const id of sent) assert.equal((await r.view(id)).marker, "displayed", id);
+      assert.deepEqual(r.messageIds(evs), [julietSentinel], "no marker is a message");
+    });
+
+    it("applies Juliet's retraction and reaction naming her message by its XEP-0359 origin-id (XEP-0424, XEP-0444); reacts by her origin-id and marks displayed by her stanza id, in her thread; emoji without U+FE0F are emoji", async () => {
+      const r = await account();
+      // XEP-0424 §Use Case: a message with id 'wrong-recipient-1' and origin-id 'origin-id-1' (unique here).
+      const originId = uniq("origin-id-");
+      const thread = uniq("thread-");
+      const hers = await inbound(juliet, r, "Have not saints lips, and holy palmers too?", xml("thread", {}, thread), xml("markable", { xmlns: NS.markers }), xml("origin-id", { xmlns: NS.sid, id: originId }));
+      assert.notEqual(hers.stanzaId, originId);
+
+      // The account's reactions name it by the origin-id (XEP-0444 §Using the correct ID).
+      let mark = juliet.stanzas.length;
+      const reacted = await r.call("POST", `/v1/messages/${hers.id}/reactions`, { emojis: ["❤", "☺"] });
+      assert.equal(reacted.status, 200, reacted.text);
+      assert.deepEqual(sortedReactions(reacted.body.reactions), { "❤": [r.jid], "☺": [r.jid] });
+      const rs = await next(juliet, r, mark, (x) => x.getChild("reactions", NS.reactions));
+      assert.deepEqual(rs.getChildren("reactions", NS.reactions).map((x) => x.attrs), [{ xmlns: NS.reactions, id: originId }], rs.toString());
+      assert.deepEqual(elements(rs.getChild("reactions", NS.reactions)).map((c) => c.text()), ["❤", "☺"], rs.toString());
+      for (const [what, emojis] of [["a digit", ["1"]], ["a letter", ["a"]], ["two hearts", ["❤❤"]]] as const) {
+        assertRefused(await r.call("POST", `/v1/messages/${hers.id}/reactions`, { emojis }), 400, "validation-failed", what);
+      }
+
+      // The displayed marker names its stanza id (XEP-0333: "the 'id' of the message") and carries its thread.
+      mark = juliet.stanzas.length;
+      const shown = await r.call("POST", `/v1/messages/${hers.id}/displayed`);
+      assert.equal(shown.status, 204, shown.text);
+      const d = await next(juliet, r, mark, (x) => x.getChild("displayed", NS.markers));
+      assert.deepEqual(d.getChildren("displayed", NS.markers).map((x) => x.attrs), [{ xmlns: NS.markers, id: hers.stanzaId }], d.toString());
+      assert.deepEqual(d.getChildren("thread").map((t) => t.text()), [thread], `the marker carries the thread: ${d.toString()}`);
+
+      // Juliet reacts and retracts by the origin-id.
+      await say(juliet, r.jid, null, ...reactions(originId, ["✔"]));
+      await r.until("Juliet's reaction by the origin-id", (e) => e.event === "message-update" && e.data.id === hers.id && isDeepStrictEqual(sortedReactions(e.data.reactions), { "✔": [JULIET], "❤": [r.jid], "☺": [r.jid] }));
+      await say(juliet, r.jid, RETRACT_FALLBACK, ...retract(originId));
+      const u = await r.until("Juliet's retraction by the origin-id", (e) => e.event === "message-update" && e.data.id === hers.id && e.data.retracted != null);
+      assert.equal(u.data.body, null);
+      const tomb = await r.view(hers.id);
+      assert.deepEqual([tomb.body, tomb.retracted], [null, u.data.retracted]);
+      assert.deepEqual(
+        (await r.history(JULIET)).map((m) => m.id),
+        [hers.id],
+        "neither the reaction nor the retraction is a message",
       );
     });
   });

@@ -37,3 +37,56 @@ describe("parseStanza: room invitations", () => {
     assert.equal(invitationOf(outgoing), null);
   });
 });
+
+describe("parseStanza: a reply's fallback quote (XEP-0461 §Compatibility Fallback, XEP-0428)", () => {
+  const body = "> Anna wrote:\n> 🎂\nGreat idea!";
+  const quoteEnd = (...children: ReturnType<typeof xml>[]) => {
+    const s = parseStanza(xml("message", { from: "anna@localhost/tablet", to: "romeo@gw.localhost", type: "chat", id: "r1" }, xml("body", {}, body), xml("reply", { xmlns: "urn:xmpp:reply:0", id: "m1" }), ...children));
+    assert.equal(s?.kind, "message");
+    return s.kind === "message" ? s.features?.reply?.quoteEnd : undefined;
+  };
+  const fallback = (ns: string, ...bodies: ReturnType<typeof xml>[]) => xml("fallback", { xmlns: ns, for: "urn:xmpp:reply:0" }, ...bodies);
+  const quote = [..."> Anna wrote:\n> 🎂\n"].length;
+
+  it("reads the quote's end in XEP-0428's namespace and in urn:xmpp:feature-fallback:0 (XEP-0461's example, slixmpp)", () => {
+    for (const ns of ["urn:xmpp:fallback:0", "urn:xmpp:feature-fallback:0"]) {
+      assert.equal(quoteEnd(fallback(ns, xml("body", { start: "0", end: String(quote) }))), quote, ns);
+      assert.equal(quoteEnd(fallback(ns, xml("body", { end: String(quote) }))), quote, `${ns}: start defaults to 0`);
+    }
+  });
+
+  it("takes a <body/> without start and end, and a fallback without children, as the whole body (code points)", () => {
+    const whole = [...body].length;
+    assert.equal(quoteEnd(fallback("urn:xmpp:fallback:0", xml("body"))), whole);
+    assert.equal(quoteEnd(fallback("urn:xmpp:feature-fallback:0", xml("body"))), whole);
+    assert.equal(quoteEnd(fallback("urn:xmpp:fallback:0")), whole);
+    assert.equal(quoteEnd(fallback("urn:xmpp:feature-fallback:0")), whole);
+  });
+
+  it("strips nothing for a quote not at the start, a start without an end, a subject fallback, another feature's fallback or an unknown namespace", () => {
+    assert.equal(quoteEnd(fallback("urn:xmpp:fallback:0", xml("body", { start: "2", end: String(quote) }))), null);
+    assert.equal(quoteEnd(fallback("urn:xmpp:fallback:0", xml("body", { start: "0" }))), null);
+    assert.equal(quoteEnd(fallback("urn:xmpp:fallback:0", xml("subject"))), null);
+    assert.equal(quoteEnd(xml("fallback", { xmlns: "urn:xmpp:fallback:0", for: "urn:xmpp:message-retract:1" }, xml("body"))), null);
+    assert.equal(quoteEnd(fallback("urn:example:fallback", xml("body"))), null);
+    assert.equal(quoteEnd(), null);
+  });
+});
+
+describe("parseStanza: room departures", () => {
+  const mucOf = (...children: ReturnType<typeof xml>[]) => {
+    const s = parseStanza(xml("presence", { from: "lobby@conference.localhost/tybalt", to: "romeo@gw.localhost/rooms", type: "unavailable" }, ...children));
+    assert.equal(s?.kind, "presence");
+    return s.kind === "presence" ? s.muc : undefined;
+  };
+
+  it("reads a kick's or ban's reason and actor from the muc#user item (XEP-0045 §8.2, §9.1), not from <status/>", () => {
+    const kicked = mucOf(
+      xml("status", {}, "Kicked: behave"),
+      xml("x", { xmlns: MUC_USER }, xml("item", { role: "none", affiliation: "none" }, xml("actor", { nick: "juliet" }), xml("reason", {}, "behave")), xml("status", { code: "307" })),
+    );
+    assert.deepEqual({ reason: kicked?.reason, actor: kicked?.actor, statuses: kicked?.statuses }, { reason: "behave", actor: "juliet", statuses: [307] });
+    const bare = mucOf(xml("status", {}, "Kicked: service unavailable"), xml("x", { xmlns: MUC_USER }, xml("item", { role: "none", affiliation: "none" }, xml("actor", { jid: "juliet@localhost" }), xml("reason")), xml("status", { code: "333" })));
+    assert.deepEqual({ reason: bare?.reason, actor: bare?.actor }, { reason: null, actor: null }, "an empty reason and an actor without a nick are none");
+  });
+});

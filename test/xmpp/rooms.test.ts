@@ -88,7 +88,7 @@ for (const kind of KINDS) {
       assert.equal(elsewhere.body.code, "room-not-joined");
     });
 
-    it("refuses a nick in use (409 room-nick-conflict), reports a kick, and refuses a banned account (403 room-banned)", async () => {
+    it("refuses a nick in use (409 room-nick-conflict), reports a kick and a ban with their reason and actor, and refuses a banned account (403 room-banned)", async () => {
       await gw.createAccount("tybalt");
       const token = gw.token("tybalt");
       const room = `duel-${kind}@${MUC}`;
@@ -102,11 +102,15 @@ for (const kind of KINDS) {
       await juliet.send(xml("iq", { to: room, type: "set", id: "kick" }, xml("query", { xmlns: `${NS_MUC}#admin` }, xml("item", { nick: "tybalt", role: "none" }, xml("reason", {}, "behave")))));
       await juliet.waitFor((s) => s.is("iq") && s.attrs.id === "kick", 10_000);
       const kicked = await until("tybalt", "kicked", (e) => e.event === "room" && e.data.kind === "kicked" && e.data.self === true);
-      assert.equal(kicked.data.room, room);
+      // The reason and who kicked are in the muc#user <item/> (§8.2), not in a <status/>.
+      assert.deepEqual(kicked.data, { room, kind: "kicked", nick: "tybalt", self: true, reason: "behave", actor: "juliet" });
       assert.equal((await gw.request("GET", `/v1/rooms/${room}`, { token })).status, 404);
-      // Banned (an outcast, XEP-0045 §9.1): the next join is refused with 403 room-banned.
-      await juliet.send(xml("iq", { to: room, type: "set", id: "ban" }, xml("query", { xmlns: `${NS_MUC}#admin` }, xml("item", { jid: `tybalt@${gw.domain}`, affiliation: "outcast" }))));
+      // Banned while in the room (an outcast, XEP-0045 §9.1): a `banned` event with the reason, and the next join is refused with 403 room-banned.
+      assert.equal((await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "tybalt" } })).status, 200);
+      await juliet.send(xml("iq", { to: room, type: "set", id: "ban" }, xml("query", { xmlns: `${NS_MUC}#admin` }, xml("item", { jid: `tybalt@${gw.domain}`, affiliation: "outcast" }, xml("reason", {}, "for good")))));
       await juliet.waitFor((s) => s.is("iq") && s.attrs.id === "ban", 10_000);
+      const out = await until("tybalt", "banned", (e) => e.event === "room" && e.data.kind === "banned" && e.data.self === true);
+      assert.deepEqual(out.data, { room, kind: "banned", nick: "tybalt", self: true, reason: "for good", actor: "juliet" });
       const banned = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "tybalt" } });
       assert.equal(banned.status, 403, banned.text);
       assert.equal(banned.body.code, "room-banned");
@@ -203,6 +207,25 @@ for (const kind of KINDS) {
       await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/benvolio` && s.attrs.type === "unavailable", 10_000);
       assert.equal((await gw.request("GET", `/v1/rooms/${room}`, { token })).status, 404);
       assert.equal((await gw.request("DELETE", `/v1/rooms/${room}`, { token })).status, 404);
+    });
+
+    it("takes a mediated invitation (XEP-0045 §7.8.2) as a room event only: the room's fallback body is no message and no conversation", async () => {
+      await gw.createAccount("rosaline");
+      const token = gw.token("rosaline");
+      const room = `orchard-${kind}@${MUC}`;
+      await julietJoins(room);
+      await juliet.send(xml("message", { to: room, id: "inv" }, xml("x", { xmlns: NS_USER }, xml("invite", { to: `rosaline@${gw.domain}` }, xml("reason", {}, "the feast")))));
+      const invited = await until("rosaline", "the mediated invitation", (e) => e.event === "room" && e.data.kind === "invited");
+      assert.deepEqual({ room: invited.data.room, via: invited.data.via, reason: invited.data.reason }, { room, via: "mediated", reason: "the feast" });
+      // The inviter as the room shows her: her real JID, or (Prosody, in a room that hides real JIDs) her occupant JID.
+      assert.ok([`${room}/juliet`, "juliet@localhost/muc"].includes(String(invited.data.from)), String(invited.data.from));
+      // A message from Juliet after it: once it is in the log, the invitation was handled whole.
+      await juliet.send(xml("message", { to: `rosaline@${gw.domain}`, type: "chat", id: "after-inv" }, xml("body", {}, "sentinel")));
+      await until("rosaline", "the sentinel", (e) => e.event === "message" && e.data.body === "sentinel");
+      assert.deepEqual((await events("rosaline")).map((e) => e.event), ["room", "message"], "the invitation, then the sentinel: no message from the room");
+      assert.deepEqual((await gw.request("GET", `/v1/messages?with=${room}`, { token })).body.items, [], "nothing stored from the room");
+      const conversations = (await gw.request("GET", "/v1/conversations", { token })).body.items as { with: string }[];
+      assert.deepEqual(conversations.map((c) => c.with), ["juliet@localhost"]);
     });
 
     it("rejoins after a gateway restart and gets what it missed once", async () => {
