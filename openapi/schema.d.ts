@@ -28,9 +28,8 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            status: string;
-                            database?: string;
-                            xmpp?: string;
+                            /** @enum {string} */
+                            status: "ok";
                         };
                     };
                 };
@@ -68,9 +67,9 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            status: string;
-                            database?: string;
-                            xmpp?: string;
+                            status: "ready" | "not ready";
+                            database: "up" | "down";
+                            xmpp: "up" | "standby" | "down";
                         };
                     };
                 };
@@ -81,9 +80,9 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            status: string;
-                            database?: string;
-                            xmpp?: string;
+                            status: "ready" | "not ready";
+                            database: "up" | "down";
+                            xmpp: "up" | "standby" | "down";
                         };
                     };
                 };
@@ -445,15 +444,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Conversation history with one JID, both directions, newest first */
+        /**
+         * Conversation history with one JID, both directions, newest first
+         * @description Each page lists its messages newest first; chat states sent alone (XEP-0085) are not messages and are not listed. Without `after`, a page holds the newest messages (older than `before`, if given) and `nextCursor` is the `before` of the next, older page. With `after`, it holds the messages right after that cursor (older than `before`, if given too) and `nextCursor` is the `after` of the next, newer page (keep the same `before`), so paging forward skips and repeats nothing. `nextCursor` is null on the last page.
+         */
         get: {
             parameters: {
                 query: {
                     /** @description The other party's bare JID */
                     with: string;
-                    /** @description Opaque cursor from a previous page */
+                    /** @description Only messages older than this cursor (a message's `cursor`, or a nextCursor) */
                     before?: string;
-                    /** @description Opaque cursor from a previous page */
+                    /** @description Only messages newer than this cursor: the page is the ones right after it */
                     after?: string;
                     limit?: number;
                 };
@@ -486,7 +488,8 @@ export interface paths {
                                 lang: string | null;
                                 state: string | null;
                                 receipt: boolean;
-                                status: "queued" | "sent" | "delivered" | "failed" | "received";
+                                /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
+                                status: "queued" | "sent" | "delivered" | "failed";
                                 error?: unknown;
                                 cursor: string;
                                 /** Format: date-time */
@@ -572,15 +575,15 @@ export interface paths {
                         to: string;
                         /** @default chat */
                         type?: "chat" | "normal" | "headline" | "groupchat";
-                        /** @description Message body, or bodies by language */
+                        /** @description Message body, or bodies by language (not empty) */
                         body?: string | {
                             [key: string]: string;
                         };
-                        /** @description Subject, or subjects by language */
+                        /** @description Subject, or subjects by language (not empty) */
                         subject?: string | {
                             [key: string]: string;
                         };
-                        /** @description Thread id (RFC 6121 §5.2.5) */
+                        /** @description Thread id (RFC 6121 §5.2.5): any text of 1-256 characters */
                         thread?: string;
                         /** @description xml:lang of the message */
                         lang?: string;
@@ -731,15 +734,15 @@ export interface paths {
                             to: string;
                             /** @default chat */
                             type?: "chat" | "normal" | "headline" | "groupchat";
-                            /** @description Message body, or bodies by language */
+                            /** @description Message body, or bodies by language (not empty) */
                             body?: string | {
                                 [key: string]: string;
                             };
-                            /** @description Subject, or subjects by language */
+                            /** @description Subject, or subjects by language (not empty) */
                             subject?: string | {
                                 [key: string]: string;
                             };
-                            /** @description Thread id (RFC 6121 §5.2.5) */
+                            /** @description Thread id (RFC 6121 §5.2.5): any text of 1-256 characters */
                             thread?: string;
                             /** @description xml:lang of the message */
                             lang?: string;
@@ -904,7 +907,8 @@ export interface paths {
                             lang: string | null;
                             state: string | null;
                             receipt: boolean;
-                            status: "queued" | "sent" | "delivered" | "failed" | "received";
+                            /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
+                            status: "queued" | "sent" | "delivered" | "failed";
                             error?: unknown;
                             cursor: string;
                             /** Format: date-time */
@@ -1083,7 +1087,8 @@ export interface paths {
                             lang: string | null;
                             state: string | null;
                             receipt: boolean;
-                            status: "queued" | "sent" | "delivered" | "failed" | "received";
+                            /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
+                            status: "queued" | "sent" | "delivered" | "failed";
                             error?: unknown;
                             cursor: string;
                             /** Format: date-time */
@@ -1270,7 +1275,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["Event"][];
-                            nextSince: string;
+                            /** @description The cursor for the next page (?since=) */
+                            nextSince: number;
                         };
                     };
                 };
@@ -2194,7 +2200,7 @@ export interface paths {
                 };
             };
         };
-        /** Set the calling session's presence (session: Balcony-Resource header, token resource claim, or ?resource=) */
+        /** Set the calling session's presence (session: ?resource=, Balcony-Resource header, token resource claim, or the one generated for the token) */
         put: {
             parameters: {
                 query?: {
@@ -2307,7 +2313,7 @@ export interface paths {
                                 account: string;
                                 url: string;
                                 /** @description Subscribed event types; null: all of them */
-                                events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room")[] | null;
+                                events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
                                 description: string | null;
                                 status: "enabled" | "disabled";
                                 disabledAt: string | null;
@@ -2373,13 +2379,13 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** @description http or https URL; its host must not resolve to a loopback, private, link-local or metadata address */
+                        /** @description http or https URL; its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again */
                         url: string;
                         /** @description Event types to deliver; absent or null: all */
-                        events?: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room")[];
+                        events?: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[];
                         /** @description A note for the endpoint's owners */
                         description?: string;
-                        /** @description Admin only: an account (localpart or bare JID), or "*" for every account */
+                        /** @description An account (localpart or bare JID), or "*" for every account. An admin may name any; another caller only its own (the default) */
                         account?: string;
                     };
                 };
@@ -2398,7 +2404,7 @@ export interface paths {
                             account: string;
                             url: string;
                             /** @description Subscribed event types; null: all of them */
-                            events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room")[] | null;
+                            events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
                             description: string | null;
                             status: "enabled" | "disabled";
                             disabledAt: string | null;
@@ -2500,7 +2506,7 @@ export interface paths {
                             account: string;
                             url: string;
                             /** @description Subscribed event types; null: all of them */
-                            events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room")[] | null;
+                            events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
                             description: string | null;
                             status: "enabled" | "disabled";
                             disabledAt: string | null;
@@ -2610,9 +2616,9 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** @description http or https URL; its host must not resolve to a loopback, private, link-local or metadata address */
+                        /** @description http or https URL; its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again */
                         url?: string;
-                        events?: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room")[] | null;
+                        events?: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
                         description?: string | null;
                         /** @description enabled also ends a failure streak (deliveries resume where they stopped) */
                         status?: "enabled" | "disabled";
@@ -2633,7 +2639,7 @@ export interface paths {
                             account: string;
                             url: string;
                             /** @description Subscribed event types; null: all of them */
-                            events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room")[] | null;
+                            events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
                             description: string | null;
                             status: "enabled" | "disabled";
                             disabledAt: string | null;
@@ -3632,7 +3638,8 @@ export interface paths {
                                     lang: string | null;
                                     state: string | null;
                                     receipt: boolean;
-                                    status: "queued" | "sent" | "delivered" | "failed" | "received";
+                                    /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
+                                    status: "queued" | "sent" | "delivered" | "failed";
                                     error?: unknown;
                                     cursor: string;
                                     /** Format: date-time */
@@ -3867,7 +3874,8 @@ export interface components {
                 lang: string | null;
                 state: string | null;
                 receipt: boolean;
-                status: "queued" | "sent" | "delivered" | "failed" | "received";
+                /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
+                status: "queued" | "sent" | "delivered" | "failed";
                 error?: unknown;
                 cursor: string;
                 /** Format: date-time */
@@ -3945,6 +3953,8 @@ export interface components {
                 /** @description Who invited the account */
                 from?: string;
                 reason?: string | null;
+                /** @description The nick of who kicked, banned or removed the occupant, when the room names them (XEP-0045 <actor nick/>) */
+                actor?: string;
                 password?: string | null;
                 via?: "mediated" | "direct";
             };
