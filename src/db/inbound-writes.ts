@@ -7,6 +7,7 @@
 import { jsonParam as json, sql, type AnyTx } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import { planAppend, type Appended, type NewEvent, type StoredEvent } from "./events.js";
+import { storedId } from "../domain/inbound.js";
 import { MESSAGE_COLUMNS, type NewInbound } from "./messages.js";
 import { rowsFrom, type Column } from "./rows.js";
 
@@ -17,11 +18,16 @@ import { rowsFrom, type Column } from "./rows.js";
  */
 export type InboundRow = NewInbound & { originId?: string | null };
 
-/** The columns of received messages' rows, parameters $1..$15. */
+/**
+ * The columns of received messages' rows, parameters $1..$15. The peer's ids are indexed: one too
+ * long for a btree entry would fail this one statement and so every row of the batch, so here,
+ * where every received message (one-to-one and from rooms) is written, they are stored only when
+ * short enough (src/domain/inbound.ts storedId).
+ */
 const INBOUND_COLUMNS: Column<InboundRow>[] = [
   ...MESSAGE_COLUMNS,
-  { name: "stanza_id", type: "text", value: (m) => m.stanzaId },
-  { name: "origin_id", type: "text", value: (m) => m.originId ?? null },
+  { name: "stanza_id", type: "text", value: (m) => storedId(m.stanzaId) },
+  { name: "origin_id", type: "text", value: (m) => storedId(m.originId) },
   { name: "ext", type: "json", value: (m) => json(m.ext) },
 ];
 

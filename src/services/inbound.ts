@@ -230,7 +230,10 @@ export class Inbound {
       if (s.body === null || via === "mediated") return;
     }
     if (to.resource === ROOM_RESOURCE && s.type !== "error" && (await roomMessage(tx, m, account, pending))) return;
-    if (s.type === "groupchat") return bounce("account-not-found"); // §8.5.2.1.1: groupchat from no room of ours
+    // Groupchat from no room of ours bounces when to the bare JID (§8.5.2.1.1) or to a resource
+    // with no session to take it, the room resource included (§8.5.3.2.1); to an available or
+    // connected session's full JID it is delivered like any message (§8.5.3.1).
+    if (s.type === "groupchat" && !(to.resource && to.resource !== ROOM_RESOURCE && (await pending.reachable(account.id, to.resource)))) return bounce("account-not-found");
     await receiveMessage(tx, this.stores, m, account, pending);
   }
 }

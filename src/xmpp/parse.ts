@@ -5,6 +5,7 @@ import type { Element } from "@xmpp/xml";
 import type { InboundFeatures, InboundMessage, InboundMessageType, InboundPresence, InboundStanza, PresenceShow } from "../domain/inbound.js";
 import { codePoints, MARKERS, type Attachment, type Marker } from "../domain/message-features.js";
 import { cachedJidParser } from "../services/jid-cache.js";
+import { prepareResourcepart } from "../domain/jid.js";
 import { CHAT_STATES, type ChatState, type LangText } from "../domain/message.js";
 import { mucPresence, type RoomInvitation } from "../domain/muc.js";
 import { readError } from "./errors.js";
@@ -192,7 +193,11 @@ function muc(stanza: Element) {
   const x = stanza.getChild("x", NS.mucUser);
   if (!x) return null;
   const item = x.getChild("item");
-  const details = item ? { reason: item.getChildText("reason"), actor: (item.getChild("actor")?.attrs.nick as string | undefined) ?? null } : null;
+  // A new nick (§7.6.2, status 303) becomes the occupant JID's resourcepart: one that cannot be
+  // (RFC 7622 §3.4, at most 1023 octets) is none, so it can never fail the occupant's indexed row;
+  // prepared, it matches the resource of the presence that follows from it.
+  const nick = typeof item?.attrs.nick === "string" ? (prepareResourcepart(item.attrs.nick) ?? undefined) : undefined;
+  const details = item ? { nick, reason: item.getChildText("reason"), actor: (item.getChild("actor")?.attrs.nick as string | undefined) ?? null } : null;
   return mucPresence(item ? { ...item.attrs, ...details } : null, x.getChildren("status").map((s) => s.attrs.code ?? ""));
 }
 

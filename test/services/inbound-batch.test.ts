@@ -2,15 +2,18 @@
 // written in a few statements per batch, so these check what that must not change: the log in
 // arrival order across messages and subscription stanzas, per-account sequence numbers without
 // gaps, full-JID routing (RFC 6121 §8.5.3), and one stanza the database refuses not losing the rest.
+import { randomBytes } from "node:crypto";
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { InboundMessage, InboundPresence } from "../../src/domain/inbound.js";
+import xml from "@xmpp/xml";
+import type { InboundMessage, InboundPresence, InboundStanza } from "../../src/domain/inbound.js";
 import { appendEvents, type NewEvent } from "../../src/db/events.js";
 import { CHANNELS } from "../../src/db/notify.js";
 import { event } from "../../src/domain/events.js";
 import type { Delivery } from "../../src/services/delivery.js";
 import { Inbound } from "../../src/services/inbound.js";
 import { Presence } from "../../src/services/presence.js";
+import { parseStanza } from "../../src/xmpp/parse.js";
 import { setup, teardown, type Env } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
@@ -155,6 +158,98 @@ describe("Inbound batches", () => {
     );
     assert.equal(warned(), warnedBefore + 1);
     assert.equal(transactions - before, 1 + 5, "the batch, then each of its stanzas alone");
+  });
+
+  /** Random hex: PostgreSQL cannot compress it below its btree entry limit (~2,700 bytes) as it would a repeated character. */
+  const randomId = (chars: number) => randomBytes(Math.ceil(chars / 2)).toString("hex").slice(0, chars);
+  const stored = async (accountId: number) =>
+    (await env.db.prisma.message.findMany({ where: { accountId, direction: "in" }, orderBy: { seq: "asc" }, select: { body: true, stanzaId: true, originId: true } })).map((r) => [r.body, r.stanzaId, r.originId]);
+
+  it("a contact's 3,000-character stanza id or origin-id loses nothing: every message of the batch stored, in one statement; the id not stored but still echoed by the receipt", async () => {
+    const a = await env.account("romeo");
+    const h = await head(a.id);
+    const [long, longOrigin, edge] = [randomId(3200), randomId(3200), randomId(256)];
+    const [warnedBefore, before, aloneBefore] = [warned(), transactions, alone];
+    await feed(
+      message(a.jid, "one"),
+      message(a.jid, long, { body: "long id", receiptRequested: true }),
+      message(a.jid, "o2", { body: "long origin-id", originId: longOrigin }),
+      message(a.jid, edge, { body: "256 characters" }),
+      message(a.jid, "three"),
+    );
+    assert.deepEqual(await stored(a.id), [
+      ["one", "one", null],
+      ["long id", null, null], // nothing can name it by its id (src/db/inbound-writes.ts), but it is there
+      ["long origin-id", "o2", null],
+      ["256 characters", edge, null],
+      ["three", "three", null],
+    ]);
+    const events = await env.events(a.id, h);
+    assert.deepEqual(
+      events.map((e) => (e.data as { body: string }).body),
+      ["one", "long id", "long origin-id", "256 characters", "three"],
+    );
+    const e = events[1]!;
+    assert.equal((e.data as { stanzaId: string }).stanzaId, long, "the event shows the id as received");
+    assert.deepEqual([e.receiptTo, e.receiptId], [JULIET, long], "the XEP-0184 receipt echoes the stanza's own id (src/services/events.ts), not the stored column");
+    assert.equal(transactions - before, 0, "no retry stanza by stanza");
+    assert.equal(alone - aloneBefore, 1, "the batch's one statement");
+    assert.equal(warned(), warnedBefore);
+    await env.flush();
+    assert.deepEqual(env.out.sent, [], "no wait error: nothing was refused");
+  });
+
+  it("a room's 3,000-character stanza id: the group message is stored and logged, and so is the rest of its batch", async () => {
+    const a = await env.account("romeo");
+    const room = "piazza@conference.example.net";
+    await env.db.pool.query("INSERT INTO room (account_id, room, nick, status) VALUES ($1, $2, 'romeo', 'joined')", [a.id, room]);
+    const h = await head(a.id);
+    const long = randomId(3200);
+    const group = (id: string, body: string) => inboundMessage(`${room}/mercutio`, `${a.jid}/rooms`, { type: "groupchat", id, body });
+    const [warnedBefore, before] = [warned(), transactions];
+    await feed(message(a.jid, "one"), group("g1", "first"), group(long, "long id"), message(a.jid, "three"));
+    assert.deepEqual(await stored(a.id), [
+      ["one", "one", null],
+      ["first", "g1", null],
+      ["long id", null, null],
+      ["three", "three", null],
+    ]);
+    assert.deepEqual(
+      (await env.events(a.id, h)).map((e) => [(e.data as { body: string }).body, (e.data as { stanzaId: string }).stanzaId, (e.data as { room?: string }).room ?? null]),
+      [
+        ["one", "one", null],
+        ["first", "g1", room],
+        ["long id", long, room],
+        ["three", "three", null],
+      ],
+    );
+    assert.equal(transactions - before, 1, "one transaction, not retried stanza by stanza");
+    assert.equal(warned(), warnedBefore);
+  });
+
+  it("a room renaming an occupant to a 3,000-character nick (XEP-0045 §7.6.2, no resourcepart, RFC 7622 §3.1) fails nothing: the occupant leaves, the batch is stored", async () => {
+    const a = await env.account("romeo");
+    const room = "piazza@conference.example.net";
+    await env.db.pool.query("INSERT INTO room (account_id, room, nick, status) VALUES ($1, $2, 'romeo', 'joined')", [a.id, room]);
+    await env.db.pool.query("INSERT INTO room_occupant (account_id, room, nick, role, affiliation) VALUES ($1, $2, 'mercutio', 'participant', 'none')", [a.id, room]);
+    const h = await head(a.id);
+    const MUC_USER = "http://jabber.org/protocol/muc#user";
+    // As the XMPP adapter reads it off the wire: the new nick is the item's attribute, unchecked until parsed.
+    const renamed = parseStanza(
+      xml("presence", { from: `${room}/mercutio`, to: `${a.jid}/rooms`, type: "unavailable" }, xml("x", { xmlns: MUC_USER }, xml("item", { nick: randomId(3200), role: "participant", affiliation: "none" }), xml("status", { code: "303" }))),
+    ) as InboundStanza;
+    const [warnedBefore, before] = [warned(), transactions];
+    await feed(message(a.jid, "one"), renamed, message(a.jid, "three"));
+    assert.deepEqual(await logged(a.id, h), [
+      [h + 1, "message", "one", null],
+      [h + 2, "room", undefined, null],
+      [h + 3, "message", "three", null],
+    ]);
+    assert.deepEqual((await env.events(a.id, h))[1]!.data, { room, kind: "occupant-left", nick: "mercutio" });
+    const { rows } = await env.db.pool.query("SELECT nick FROM room_occupant WHERE account_id = $1", [a.id]);
+    assert.deepEqual(rows, []);
+    assert.equal(transactions - before, 1, "one transaction, not retried stanza by stanza");
+    assert.equal(warned(), warnedBefore);
   });
 
   it("plain messages: one statement per batch and no transaction around it; other stanzas at most 50 per transaction", async () => {

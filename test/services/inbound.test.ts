@@ -125,6 +125,43 @@ describe("Inbound service", () => {
     assert.deepEqual(await env.events(a.id), []);
   });
 
+  it("a groupchat message to an available or connected session's full JID is delivered to it (RFC 6121 §8.5.3.1); to the bare JID, a resource with no session, or the room resource from no room of ours, it bounces", async () => {
+    const a = await env.account("romeo");
+    await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
+    await env.sessions.streamOpened(a.id, "desk"); // connected (a stream open), no presence sent
+    await env.sessions.streamOpened(a.id, "rooms"); // a session may take the room resource's name; room traffic stays as it was
+    await presence.set(a.ref, "left", { type: "available", show: null, status: null, priority: 0 });
+    await presence.set(a.ref, "left", { type: "unavailable", show: null, status: null, priority: 0 }); // neither any more
+    await env.flush();
+    env.out.reset();
+    const group = (to: string, id: string) => inboundMessage(JULIET, to, { id, type: "groupchat", body: id });
+    await feed(
+      group(`${a.jid}/phone`, "to-phone"),
+      group(a.jid, "to-bare"), // §8.5.2.1.1
+      group(`${a.jid}/desk`, "to-desk"),
+      group(`${a.jid}/gone`, "to-gone"), // §8.5.3.2.1
+      group(`${a.jid}/left`, "to-left"),
+      group(`${a.jid}/rooms`, "to-rooms"), // the room resource, from no room joined
+    );
+    const bounced = (to: string, id: string): Stanza => ({ kind: "error", from: to, replyTo: { name: "message", from: JULIET, id }, code: "account-not-found" });
+    assert.deepEqual(await sent(), [bounced(a.jid, "to-bare"), bounced(`${a.jid}/gone`, "to-gone"), bounced(`${a.jid}/left`, "to-left"), bounced(`${a.jid}/rooms`, "to-rooms")]);
+    const events = (await env.events(a.id)).filter((e) => e.type === "message");
+    assert.deepEqual(
+      events.map((e) => [(e.data as { body: string }).body, (e.data as { type: string }).type, e.resource]),
+      [
+        ["to-phone", "groupchat", "phone"],
+        ["to-desk", "groupchat", "desk"],
+      ],
+      "each to its own session only",
+    );
+    for (const e of events) assert.equal(checkEvent("message", e.data), null);
+    const stored = await env.db.prisma.message.findMany({ where: { accountId: a.id }, orderBy: { seq: "asc" }, select: { body: true, type: true, peer: true } });
+    assert.deepEqual(stored, [
+      { body: "to-phone", type: "groupchat", peer: "juliet@example.net" },
+      { body: "to-desk", type: "groupchat", peer: "juliet@example.net" },
+    ]);
+  });
+
   it("with the link down, a bounce waits in the outbox (no account) and goes out once the link is up", async () => {
     env.out.online = false;
     await feed(inboundMessage(JULIET, `nobody@${env.domain}`, { id: "w1", body: "anyone?" }));

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
+import { randomBytes } from "node:crypto";
 import type { Element } from "@xmpp/xml";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
@@ -322,6 +323,52 @@ for (const kind of KINDS) {
       assert.equal(e.data.type, "normal", "event type");
       assert.equal(stored?.type, "normal", "stored type");
       await linkHeld("types");
+    });
+
+    it("stores a message whose 3,200-character stanza id is too long to index, and answers its receipt with that id", async () => {
+      phase = "long-id";
+      await online();
+      // Random hex: PostgreSQL cannot compress it under its btree entry limit (~2,700 bytes).
+      const id = randomBytes(1600).toString("hex");
+      await mercutio.send(xml("message", { to: `target@${D}`, type: "chat", id }, xml("body", {}, "a long id"), xml("request", { xmlns: RECEIPTS })));
+      // The receipt goes out once a stream has read the message (XEP-0184, API.md).
+      const sse = await gw.sse("/v1/events?since=0", tok("target"));
+      try {
+        const receipt = await mercutio.waitFor((x) => x.is("message") && el(x).getChild("received", RECEIPTS)?.attrs.id === id, 5000);
+        assert.equal(receipt.attrs.from, `target@${D}`);
+        assert.ok(!mercutio.stanzas.some((x) => x.attrs.id === id && x.attrs.type === "error"), "the message was bounced");
+        assert.ok((await events("target")).some((e) => e.event === "message" && e.data.stanzaId === id && e.data.body === "a long id"), "the event, with the id as sent");
+        const history = (await call("target", "GET", "/v1/messages?with=mercutio@localhost&limit=200")).body.items as { body: unknown }[];
+        assert.ok(history.some((m) => m.body === "a long id"), "the message in the history");
+      } finally {
+        await sse.close();
+      }
+      await linkHeld("long-id");
+    });
+
+    it("delivers a groupchat message to a connected session's full JID (RFC 6121 §8.5.3.1); to the bare JID or a resource not there it bounces (§8.5.2.1.1, §8.5.3.2.1)", async () => {
+      phase = "groupchat";
+      await online();
+      await gw.createAccount("groupie");
+      const desk = await gw.sse("/v1/events?resource=desk", tok("groupie")); // connected: a stream open
+      try {
+        await waitFor(async () => ((await call("groupie", "GET", "/v1/sessions")).body.items as { resource: string }[]).some((x) => x.resource === "desk"), 5000, "the desk session");
+        const send = (to: string, id: string) => mercutio.send(xml("message", { to, type: "groupchat", id }, xml("body", {}, id)));
+        await send(`groupie@${D}`, "gc-bare");
+        await send(`groupie@${D}/nowhere`, "gc-nowhere");
+        await send(`groupie@${D}/desk`, "gc-desk");
+        await desk.waitFor((es) => es.some((e) => e.event === "message" && (e.json as { stanzaId?: string }).stanzaId === "gc-desk"), 5000, "the groupchat message on the desk stream");
+        const errorFor = (id: string) => mercutio.waitFor((x) => x.attrs.id === id && x.attrs.type === "error", 3000);
+        assert.equal(condition(await errorFor("gc-bare")), "service-unavailable");
+        assert.equal(condition(await errorFor("gc-nowhere")), "service-unavailable");
+        await gatewaySentinel(mercutio, D);
+        assert.ok(!mercutio.stanzas.some((x) => x.attrs.id === "gc-desk" && x.attrs.type === "error"), "the message to the desk session was bounced");
+        const e = desk.events.find((x) => x.event === "message" && (x.json as { stanzaId?: string }).stanzaId === "gc-desk")!.json as Record<string, unknown>;
+        assert.deepEqual([e.type, e.to, e.body], ["groupchat", `groupie@${D}/desk`, "gc-desk"]);
+      } finally {
+        await desk.close();
+      }
+      await linkHeld("groupchat");
     });
 
     it("keeps the link up and the data intact under huge and deeply nested payloads", async () => {
