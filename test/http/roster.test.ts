@@ -264,6 +264,7 @@ for (const kind of KINDS) {
       const roster = await gw.request("GET", "/v1/roster", { token: r.token });
       const etag = roster.headers.get("etag")!;
       assert.equal(etag, `"${roster.body.ver}"`);
+      assert.equal(roster.headers.get("content-type"), "application/json; charset=utf-8", "as every other JSON response");
       // A strict client (undici's request) refuses a 304 whose Content-Length is not the 200's
       // (RFC 9110 §8.6): it carries none, and the connection stays usable.
       const strict = new Client(gw.url);

@@ -76,6 +76,8 @@ describe("webhook routes over HTTP (prosody)", () => {
   async function create(token: string, body: Record<string, unknown>): Promise<View & { secret: string }> {
     const r = await gw.request("POST", "/v1/webhooks", { token, body });
     assert.equal(r.status, 201, r.text);
+    // RFC 9110 §15.3.2: the 201 names what it created.
+    assert.equal(r.headers.get("location"), `/v1/webhooks/${r.body.id}`);
     return r.body;
   }
 

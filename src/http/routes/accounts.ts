@@ -31,7 +31,9 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
-        return reply.code(201).send({ jid: await gw.accounts.create(strictLocalpart(req.body.localpart, "body.localpart")) });
+        const localpart = strictLocalpart(req.body.localpart, "body.localpart");
+        // RFC 9110 §15.3.2: a 201 names the resource it created (DELETE /v1/accounts/{localpart}).
+        return reply.code(201).header("location", `/v1/accounts/${encodeURIComponent(localpart)}`).send({ jid: await gw.accounts.create(localpart) });
       },
     );
 

@@ -73,7 +73,7 @@ export function roomRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       { schema: { tags, summary: "Change the room's subject", params: RoomParam, body: Type.Object({ subject: xmlText(1024) }, { additionalProperties: false }), response: { 202: Type.Null(), ...problemResponses(400, 401, 404) } } },
       async (req, reply) => {
         await gw.rooms.setSubject(await account(req), roomJid(req.params.room, gw.accounts.domain), req.body.subject);
-        return reply.code(202).send(null);
+        return reply.code(202).send(undefined as never);
       },
     );
     app.post(
@@ -91,7 +91,7 @@ export function roomRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const invitee = parseJid(req.body.jid);
         if (!invitee) throw new AppError("invalid-jid", `body.jid: "${req.body.jid}" is not a JID`, { field: "body.jid" });
         await gw.rooms.invite(await account(req), roomJid(req.params.room, gw.accounts.domain), jidToString(bare(invitee)), req.body.reason ?? null);
-        return reply.code(202).send(null);
+        return reply.code(202).send(undefined as never);
       },
     );
   };

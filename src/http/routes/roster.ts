@@ -50,7 +50,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         if (json === null) return reply.code(304).header("etag", etag).send(undefined as never);
         // Already JSON of the response schema's shape, serialised once per roster version: a Buffer
         // payload skips serialization and encoding.
-        return reply.header("etag", etag).type("application/json").send(json as never);
+        return reply.header("etag", etag).type("application/json; charset=utf-8").send(json as never);
       },
     );
 

@@ -44,7 +44,9 @@ export function webhookRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const { account, events, ...rest } = req.body;
         const input = { ...rest, ...(events ? { events: events as string[] } : {}) };
         const accountId = account !== undefined && principal(req).admin ? await named(account, "body.account", true) : await own(req, account);
-        return reply.code(201).send(await gw.webhooks.create(accountId, input));
+        const created = await gw.webhooks.create(accountId, input);
+        // RFC 9110 §15.3.2: a 201 names the resource it created.
+        return reply.code(201).header("location", `/v1/webhooks/${created.id}`).send(created);
       },
     );
 
