@@ -33,6 +33,13 @@ export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 
 /** The application_name of every instance's listening connection: what the sweep ends, and nothing else. */
 export const LISTENER_APP = "balcony-listen";
+/**
+ * The same, on an instance whose own component link is up (XMPP_LINK_MODE=all, where every
+ * instance holds a link): /readyz of an instance whose link is down reports `standby` while any
+ * other instance advertises this (API.md "Several instances"). It goes with the connection: an
+ * instance that dies loses it at once, one that hangs when the sweep ends its listener.
+ */
+export const LISTENER_LINK_APP = "balcony-listen+link";
 const BEAT_MS = 1000;
 
 /**
@@ -45,7 +52,7 @@ const BEAT_MS = 1000;
  */
 const SWEEP = `SELECT s.pid, s.client, s.age_ms, pg_terminate_backend(s.pid) AS ended
   FROM (SELECT ${BACKEND_AGE}
-        FROM pg_stat_activity a WHERE a.application_name = $1 AND a.datname = current_database() AND a.pid <> pg_backend_pid()) s
+        FROM pg_stat_activity a WHERE a.application_name = ANY($1::text[]) AND a.datname = current_database() AND a.pid <> pg_backend_pid()) s
   WHERE s.age_ms > $2`;
 
 /** Ends a connection we no longer listen on; an error it raises later is of no interest (but unhandled would crash the process). */
@@ -67,6 +74,8 @@ export class Notifications {
   private retry: NodeJS.Timeout | null = null;
   private beatTimer: NodeJS.Timeout | null = null;
   private beating = false;
+  /** This instance's own component link is up (advertiseLink). */
+  private linkUp = false;
 
   /**
    * `staleAfterMs`: how long another instance's listener may go without proving it is alive
@@ -80,7 +89,7 @@ export class Notifications {
   ) {}
 
   async start(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url, application_name: LISTENER_APP });
+    const client = new pg.Client({ connectionString: this.url, application_name: this.appName });
     client.on("notification", (n) => this.handlers.get(n.channel)?.forEach((fn) => fn(n.payload ?? "")));
     // Only the connection in use reconnects: one that failed to start is ended here, and its
     // late error or end must not take the next one down.
@@ -113,7 +122,7 @@ export class Notifications {
     this.beating = true;
     client
       // Named (prepared): planned once per connection, not every second.
-      .query<BackendAge & { ended: boolean }>({ name: "listener-beat", text: SWEEP, values: [LISTENER_APP, this.staleAfterMs] })
+      .query<BackendAge & { ended: boolean }>({ name: "listener-beat", text: SWEEP, values: [[LISTENER_APP, LISTENER_LINK_APP], this.staleAfterMs] })
       .then(({ rows }) => {
         for (const r of rows.filter((r) => r.ended)) {
           this.log("ended the notification listener of an instance that has not proven it is alive (hung?): Postgres keeps every NOTIFY until it is read", undefined, {
@@ -148,6 +157,28 @@ export class Notifications {
     if (!set) this.handlers.set(channel, (set = new Set()));
     set.add(fn);
     return () => set.delete(fn);
+  }
+
+  private get appName(): string {
+    return this.linkUp ? LISTENER_LINK_APP : LISTENER_APP;
+  }
+
+  /** Tells the other instances whether this one's component link is up (LISTENER_LINK_APP); a reconnect keeps it. */
+  advertiseLink(up: boolean): void {
+    this.linkUp = up;
+    // A constant, not input: SET takes no parameters.
+    this.client?.query(`SET application_name = '${this.appName}'`).catch(() => undefined);
+  }
+
+  /** Whether another instance advertises its component link up (advertiseLink). */
+  async otherLinkUp(): Promise<boolean> {
+    if (!this.client) return false;
+    const { rows } = await this.client.query<{ up: boolean }>({
+      name: "listener-other-link",
+      text: "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() AND pid <> pg_backend_pid()) AS up",
+      values: [LISTENER_LINK_APP],
+    });
+    return rows[0]?.up ?? false;
   }
 
   /** A NOTIFY outside any transaction. */

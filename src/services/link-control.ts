@@ -108,6 +108,7 @@ export class LinkControl {
   linkChanged(up: boolean): void {
     this.downSince = up ? null : Date.now();
     if (this.opts.mode === "single") void this.lease.setLinkState(up);
+    else this.notifications.advertiseLink(up);
   }
 
   private async tick(): Promise<void> {
@@ -165,6 +166,9 @@ export class LinkControl {
 
   /** For /readyz: up (this instance's link), standby (another instance's link is up), or down. */
   async readiness(): Promise<Readiness> {
+    // XMPP_LINK_MODE=all: while this instance's link is down, its stanzas go out on the others'
+    // (Delivery wakes them through NOTIFY), so it is a standby while any other link is up.
+    if (this.opts.mode === "all" && !this.link.online) return (await this.notifications.otherLinkUp().catch(() => false)) ? "standby" : "down";
     if (this.holder || this.regaining) return this.link.online ? "up" : "down";
     return (await this.lease.holderState().catch(() => "none" as const)) === "up" ? "standby" : "down";
   }

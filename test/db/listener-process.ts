@@ -1,6 +1,6 @@
 // An instance's notification listener in a process of its own, for tests that hang it (SIGSTOP)
 // the way an instance hangs: `node --import tsx test/db/listener-process.ts <database url>
-// <stale-after ms> [busy]`. Prints one JSON line per fact: {"ready":true} once it listens,
+// <stale-after ms> [busy|link]`. Prints one JSON line per fact: {"ready":true} once it listens,
 // {"payload":…} for each notification on the events channel whose payload does not start with
 // "flood-", {"reconnected":true} when it was told it may have missed something (payload null),
 // {"heard":n} every second (how many it has had in all). "busy": every notification also costs
@@ -25,5 +25,7 @@ notifications.on(CHANNELS.events, (payload) => {
   if (!payload.startsWith("flood-")) say({ payload });
 });
 await notifications.start();
+// "link": the instance's own component link is up (XMPP_LINK_MODE=all), advertised on this connection.
+if (mode === "link") notifications.advertiseLink(true);
 setInterval(() => say({ heard }), 1000);
 say({ ready: true });
