@@ -13,15 +13,18 @@ import type { SseClient } from "../helpers/sse.js";
 
 const RETENTION_MS = 2000;
 
-describe("event retention", () => {
+/**
+ * A Prosody with Juliet logged in, and a gateway with EVENT_RETENTION and this MAINTENANCE_INTERVAL,
+ * started before the describe's tests and stopped after them; `say` is Juliet writing to `to`.
+ */
+function world(maintenanceInterval: string): { gw: () => TestGateway; say: (to: string, body: string) => Promise<void> } {
   let server: XmppServer;
   let gw: TestGateway;
   let juliet: XmppUser;
-
   before(async () => {
     server = await startXmppServer();
     await server.registerUser("juliet", "pw");
-    gw = await startTestGateway(server, { EVENT_RETENTION: `${RETENTION_MS / 1000}s`, MAINTENANCE_INTERVAL: "500ms" });
+    gw = await startTestGateway(server, { EVENT_RETENTION: `${RETENTION_MS / 1000}s`, MAINTENANCE_INTERVAL: maintenanceInterval });
     juliet = await connectUser(server, "juliet", "pw", "balcony");
   });
   after(async () => {
@@ -29,12 +32,16 @@ describe("event retention", () => {
     await gw?.stop();
     await server?.stop();
   });
+  return { gw: () => gw, say: (to, body) => juliet.send(xml("message", { to, type: "chat", id: body }, xml("body", {}, body))) };
+}
 
-  const say = (to: string, body: string) => juliet.send(xml("message", { to, type: "chat", id: body }, xml("body", {}, body)));
+describe("event retention", () => {
+  const { gw: gateway, say } = world("500ms");
   /** [id, event, body or resync's from] of each event a stream got. */
   const seen = (s: SseClient) => s.events.map((e) => [e.id, e.event, (e.json as { body?: string; from?: number }).body ?? (e.json as { from?: number }).from]);
 
   it("purges events older than EVENT_RETENTION; resuming from a purged cursor gets resync first, then the newer events", async () => {
+    const gw = gateway();
     await gw.createAccount("capulet");
     const tok = gw.token("capulet");
     const to = `capulet@${gw.domain}`;
@@ -98,26 +105,11 @@ describe("event retention", () => {
 });
 
 describe("event retention before the purge", () => {
-  let server: XmppServer;
-  let gw: TestGateway;
-  let juliet: XmppUser;
-
-  before(async () => {
-    server = await startXmppServer();
-    await server.registerUser("juliet", "pw");
-    // Maintenance (the purge) never runs during the test: only the window can hide the old events.
-    gw = await startTestGateway(server, { EVENT_RETENTION: `${RETENTION_MS / 1000}s`, MAINTENANCE_INTERVAL: "1h" });
-    juliet = await connectUser(server, "juliet", "pw", "balcony");
-  });
-  after(async () => {
-    await juliet?.stop();
-    await gw?.stop();
-    await server?.stop();
-  });
-
-  const say = (to: string, body: string) => juliet.send(xml("message", { to, type: "chat", id: body }, xml("body", {}, body)));
+  // Maintenance (the purge) never runs during the test: only the window can hide the old events.
+  const { gw: gateway, say } = world("1h");
 
   it("a cursor whose next event is older than EVENT_RETENTION gets resync, then only the events inside the window", async () => {
+    const gw = gateway();
     await gw.createAccount("montague");
     const tok = gw.token("montague");
     const to = `montague@${gw.domain}`;

@@ -10,11 +10,10 @@ import type { InboundMessage, InboundPresence, InboundStanza } from "../../src/d
 import { appendEvents, type NewEvent } from "../../src/db/events.js";
 import { CHANNELS } from "../../src/db/notify.js";
 import { event } from "../../src/domain/events.js";
-import type { Delivery } from "../../src/services/delivery.js";
-import { Inbound } from "../../src/services/inbound.js";
+import type { Inbound } from "../../src/services/inbound.js";
 import { Presence } from "../../src/services/presence.js";
 import { parseStanza } from "../../src/xmpp/parse.js";
-import { setup, teardown, type Env } from "./setup.js";
+import { countedInbound, setup, teardown, type Env, type InboundCounts } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
 const JULIET = "juliet@example.net/balcony";
@@ -28,36 +27,12 @@ describe("Inbound batches", () => {
   let env: Env;
   let inbound: Inbound;
   let presence: Presence;
-  /** Transactions the inbound service ran: one per batch, plus one per stanza if the batch failed. */
-  let transactions = 0;
-  /** Of those, the ones on a raw pg client. */
-  let raw = 0;
-  /** Statements the inbound service ran on the pool itself, outside any transaction (autocommit). */
-  let alone = 0;
+  /** What the inbound service ran (setup.ts countedInbound). */
+  let counts: InboundCounts;
 
   before(async () => {
     env = await setup();
-    const counted: Pick<Delivery, "transaction" | "sqlTransaction"> = {
-      sqlTransaction: (fn) => {
-        transactions++;
-        raw++;
-        return env.delivery.sqlTransaction(fn);
-      },
-      transaction: (fn) => {
-        transactions++;
-        return env.delivery.transaction(fn);
-      },
-    };
-    const pool = new Proxy(env.db.pool, {
-      get: (target, prop, receiver) => {
-        if (prop !== "query") return Reflect.get(target, prop, receiver) as unknown;
-        return (...args: Parameters<typeof target.query>) => {
-          alone++;
-          return (target.query as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
-    inbound = new Inbound({ ...env.db, pool }, env.accountStore, { messages: env.messages, sessions: env.sessions }, counted, env.out, env.domain, env.log);
+    ({ inbound, counts } = countedInbound(env));
     presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
   });
   after(async () => {
@@ -91,7 +66,7 @@ describe("Inbound batches", () => {
     await presence.set(a.ref, "left", { type: "unavailable", show: null, status: null, priority: 0 });
     await env.flush();
     const [ha, hb] = [await head(a.id), await head(b.id)];
-    const before = transactions;
+    const before = counts.transactions;
 
     await feed(
       message(a.jid, "a1"),
@@ -130,7 +105,7 @@ describe("Inbound batches", () => {
     );
     assert.deepEqual(await bodies(a.id), ["a1", "a2", "a3", "a4", "a5"], "stored messages in arrival order (a chat state alone is not stored)");
     assert.deepEqual(await bodies(b.id), ["b1", "b2", "b3"]);
-    assert.equal(transactions - before, 1, "one transaction: the batch did not fail and get retried stanza by stanza");
+    assert.equal(counts.transactions - before, 1, "one transaction: the batch did not fail and get retried stanza by stanza");
     const stored = await env.db.prisma.message.findMany({ where: { accountId: a.id, direction: "in" }, orderBy: { seq: "asc" }, select: { id: true } });
     const ids = (await env.events(a.id, ha)).filter((e) => e.type === "message" && (e.data as { body: unknown }).body !== null).map((e) => (e.data as { id: string }).id);
     assert.deepEqual(ids, stored.map((r) => r.id), "each message event names its stored row");
@@ -140,7 +115,7 @@ describe("Inbound batches", () => {
     const a = await env.account("romeo");
     const b = await env.account("mercutio");
     const [ha, hb] = [await head(a.id), await head(b.id)];
-    const [warnedBefore, before] = [warned(), transactions];
+    const [warnedBefore, before] = [warned(), counts.transactions];
     // PostgreSQL's jsonb (the event log's data) cannot hold U+0000: this stanza cannot be stored.
     await feed(message(a.jid, "one"), message(b.jid, "b1"), message(a.jid, "bad", { body: "bad\u0000" }), subscribe(a.jid), message(a.jid, "three"));
 
@@ -157,7 +132,7 @@ describe("Inbound batches", () => {
       [{ kind: "error", from: a.jid, replyTo: { name: "message", from: JULIET, id: "bad" }, code: "database-unavailable", text: "temporarily unable to store this stanza; retry later" }],
     );
     assert.equal(warned(), warnedBefore + 1);
-    assert.equal(transactions - before, 1 + 5, "the batch, then each of its stanzas alone");
+    assert.equal(counts.transactions - before, 1 + 5, "the batch, then each of its stanzas alone");
   });
 
   /** Random hex: PostgreSQL cannot compress it below its btree entry limit (~2,700 bytes) as it would a repeated character. */
@@ -169,7 +144,7 @@ describe("Inbound batches", () => {
     const a = await env.account("romeo");
     const h = await head(a.id);
     const [long, longOrigin, edge] = [randomId(3200), randomId(3200), randomId(256)];
-    const [warnedBefore, before, aloneBefore] = [warned(), transactions, alone];
+    const [warnedBefore, before, aloneBefore] = [warned(), counts.transactions, counts.alone];
     await feed(
       message(a.jid, "one"),
       message(a.jid, long, { body: "long id", receiptRequested: true }),
@@ -192,8 +167,8 @@ describe("Inbound batches", () => {
     const e = events[1]!;
     assert.equal((e.data as { stanzaId: string }).stanzaId, long, "the event shows the id as received");
     assert.deepEqual([e.receiptTo, e.receiptId], [JULIET, long], "the XEP-0184 receipt echoes the stanza's own id (src/services/events.ts), not the stored column");
-    assert.equal(transactions - before, 0, "no retry stanza by stanza");
-    assert.equal(alone - aloneBefore, 1, "the batch's one statement");
+    assert.equal(counts.transactions - before, 0, "no retry stanza by stanza");
+    assert.equal(counts.alone - aloneBefore, 1, "the batch's one statement");
     assert.equal(warned(), warnedBefore);
     await env.flush();
     assert.deepEqual(env.out.sent, [], "no wait error: nothing was refused");
@@ -206,7 +181,7 @@ describe("Inbound batches", () => {
     const h = await head(a.id);
     const long = randomId(3200);
     const group = (id: string, body: string) => inboundMessage(`${room}/mercutio`, `${a.jid}/rooms`, { type: "groupchat", id, body });
-    const [warnedBefore, before] = [warned(), transactions];
+    const [warnedBefore, before] = [warned(), counts.transactions];
     await feed(message(a.jid, "one"), group("g1", "first"), group(long, "long id"), message(a.jid, "three"));
     assert.deepEqual(await stored(a.id), [
       ["one", "one", null],
@@ -223,7 +198,7 @@ describe("Inbound batches", () => {
         ["three", "three", null],
       ],
     );
-    assert.equal(transactions - before, 1, "one transaction, not retried stanza by stanza");
+    assert.equal(counts.transactions - before, 1, "one transaction, not retried stanza by stanza");
     assert.equal(warned(), warnedBefore);
   });
 
@@ -238,7 +213,7 @@ describe("Inbound batches", () => {
     const renamed = parseStanza(
       xml("presence", { from: `${room}/mercutio`, to: `${a.jid}/rooms`, type: "unavailable" }, xml("x", { xmlns: MUC_USER }, xml("item", { nick: randomId(3200), role: "participant", affiliation: "none" }), xml("status", { code: "303" }))),
     ) as InboundStanza;
-    const [warnedBefore, before] = [warned(), transactions];
+    const [warnedBefore, before] = [warned(), counts.transactions];
     await feed(message(a.jid, "one"), renamed, message(a.jid, "three"));
     assert.deepEqual(await logged(a.id, h), [
       [h + 1, "message", "one", null],
@@ -248,7 +223,7 @@ describe("Inbound batches", () => {
     assert.deepEqual((await env.events(a.id, h))[1]!.data, { room, kind: "occupant-left", nick: "mercutio" });
     const { rows } = await env.db.pool.query("SELECT nick FROM room_occupant WHERE account_id = $1", [a.id]);
     assert.deepEqual(rows, []);
-    assert.equal(transactions - before, 1, "one transaction, not retried stanza by stanza");
+    assert.equal(counts.transactions - before, 1, "one transaction, not retried stanza by stanza");
     assert.equal(warned(), warnedBefore);
   });
 
@@ -257,24 +232,24 @@ describe("Inbound batches", () => {
     const h = await head(a.id);
     const plain = (i: number) => message(a.jid, `m${i}`);
     const presence = (i: number): InboundPresence => ({ ...subscribe(a.jid), id: `p${i}`, type: "unavailable" }); // not a contact: ignored
-    let [before, aloneBefore] = [transactions, alone];
+    let [before, aloneBefore] = [counts.transactions, counts.alone];
     await feed(...Array.from({ length: 200 }, (_, i) => plain(i)));
-    assert.equal(transactions - before, 0, "plain messages need no transaction");
-    assert.equal(alone - aloneBefore, 1, "their rows and events: one statement");
+    assert.equal(counts.transactions - before, 0, "plain messages need no transaction");
+    assert.equal(counts.alone - aloneBefore, 1, "their rows and events: one statement");
     assert.deepEqual((await bodies(a.id)).length, 200);
     // A plain message that needs a reply (to an account that does not exist: a bounce recorded
     // with it) takes a transaction, as before; nothing of the batch was written twice.
-    [before, aloneBefore] = [transactions, alone];
+    [before, aloneBefore] = [counts.transactions, counts.alone];
     await feed(plain(500), message("nobody@" + a.jid.split("@")[1], "x"), plain(501));
-    assert.equal(transactions - before, 1, "a reply to record: the batch in a transaction");
-    assert.equal(alone - aloneBefore, 0);
+    assert.equal(counts.transactions - before, 1, "a reply to record: the batch in a transaction");
+    assert.equal(counts.alone - aloneBefore, 0);
     assert.deepEqual((await bodies(a.id)).slice(-2), ["m500", "m501"]);
-    [before, aloneBefore] = [transactions, alone];
-    const rawBefore = raw;
+    [before, aloneBefore] = [counts.transactions, counts.alone];
+    const rawBefore = counts.raw;
     await feed(...Array.from({ length: 60 }, (_, i) => [plain(1000 + i), presence(i)]).flat());
-    assert.equal(transactions - before, 2, "120 stanzas, 60 of them presence: 50 + 10");
-    assert.equal(raw - rawBefore, 0, "presence needs Prisma's");
-    assert.equal(alone - aloneBefore, 0);
+    assert.equal(counts.transactions - before, 2, "120 stanzas, 60 of them presence: 50 + 10");
+    assert.equal(counts.raw - rawBefore, 0, "presence needs Prisma's");
+    assert.equal(counts.alone - aloneBefore, 0);
     assert.deepEqual(
       (await env.events(a.id, h)).map((e) => e.seq),
       Array.from({ length: 262 }, (_, i) => h + 1 + i),

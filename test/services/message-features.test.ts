@@ -9,10 +9,10 @@ import type { InboundFeatures, InboundMessage } from "../../src/domain/inbound.j
 import type { Marker } from "../../src/domain/message-features.js";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { MAX_MARKED } from "../../src/db/message-state.js";
-import { Inbound } from "../../src/services/inbound.js";
+import type { Inbound } from "../../src/services/inbound.js";
 import { MessageActions } from "../../src/services/message-actions.js";
 import type { Messaging } from "../../src/services/messaging.js";
-import { setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { countedInbound, setup, teardown, type Env, type InboundCounts, type TestAccount } from "./setup.js";
 import { inboundMessage } from "./stanzas.js";
 
 const JULIET = "juliet@example.net/balcony";
@@ -23,26 +23,12 @@ describe("message features (one-to-one)", () => {
   let inbound: Inbound;
   let actions: MessageActions;
   let messaging: Messaging;
-  /** Statements the inbound service ran on the pool itself, outside any transaction (autocommit). */
-  let alone = 0;
-  let transactions = 0;
+  /** What the inbound service ran (setup.ts countedInbound). */
+  let counts: InboundCounts;
 
   before(async () => {
     env = await setup();
-    const pool = new Proxy(env.db.pool, {
-      get: (target, prop, receiver) => {
-        if (prop !== "query") return Reflect.get(target, prop, receiver) as unknown;
-        return (...args: Parameters<typeof target.query>) => {
-          alone++;
-          return (target.query as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
-    const counted = {
-      sqlTransaction: ((fn) => (transactions++, env.delivery.sqlTransaction(fn))) as typeof env.delivery.sqlTransaction,
-      transaction: ((fn) => (transactions++, env.delivery.transaction(fn))) as typeof env.delivery.transaction,
-    };
-    inbound = new Inbound({ ...env.db, pool }, env.accountStore, { messages: env.messages, sessions: env.sessions }, counted, env.out, env.domain, env.log);
+    ({ inbound, counts } = countedInbound(env));
     actions = new MessageActions(env.delivery, env.out, env.domain);
     messaging = env.messaging();
   });
@@ -88,7 +74,7 @@ describe("message features (one-to-one)", () => {
 
   it("stores a peer's XEP-0359 origin-id where it differs from the stanza id, in the batch's one statement", async () => {
     const a = await env.account("romeo");
-    const [aloneBefore, txBefore] = [alone, transactions];
+    const [aloneBefore, txBefore] = [counts.alone, counts.transactions];
     // One batch of plain messages (the unnest shape), then one alone (the VALUES shape).
     await feed(
       from(a, JULIET, "s-1", { body: "differs", originId: "o-1" }),
@@ -96,8 +82,8 @@ describe("message features (one-to-one)", () => {
       from(a, JULIET, "s-3", { body: "none" }),
     );
     await feed(from(a, JULIET, "s-4", { body: "alone", originId: "o-4" }));
-    assert.equal(transactions - txBefore, 0, "plain messages need no transaction");
-    assert.equal(alone - aloneBefore, 2, "each batch's rows and events: one statement");
+    assert.equal(counts.transactions - txBefore, 0, "plain messages need no transaction");
+    assert.equal(counts.alone - aloneBefore, 2, "each batch's rows and events: one statement");
     const rows = await env.db.pool.query<{ stanza_id: string; origin_id: string | null }>("SELECT stanza_id, origin_id FROM message WHERE account_id = $1 ORDER BY seq", [a.id]);
     assert.deepEqual(
       rows.rows.map((r) => [r.stanza_id, r.origin_id]),

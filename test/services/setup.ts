@@ -17,6 +17,7 @@ import { accountJid, type Account, type AccountRef } from "../../src/domain/acco
 import { AppError, type ErrorCode } from "../../src/domain/errors.js";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { Delivery, type SendGate } from "../../src/services/delivery.js";
+import { Inbound } from "../../src/services/inbound.js";
 import { Messaging } from "../../src/services/messaging.js";
 import type { ServiceLog, ServiceMetrics } from "../../src/services/ports.js";
 import { FakeOutbound } from "./fake-port.js";
@@ -221,3 +222,33 @@ export const appError = (code: ErrorCode) => (err: unknown) => {
   if (!(err instanceof AppError) || err.code !== code) throw new Error(`expected AppError "${code}", got ${String(err)}`, { cause: err });
   return true;
 };
+
+/** What an Inbound made by countedInbound() ran. */
+export interface InboundCounts {
+  /** Transactions: one per batch, plus one per stanza if the batch failed. */
+  transactions: number;
+  /** Of those, the ones on a raw pg client. */
+  raw: number;
+  /** Statements on the pool itself, outside any transaction (autocommit). */
+  alone: number;
+}
+
+/** An Inbound as src/gateway.ts builds it (on `env`), counting the transactions and statements it runs. */
+export function countedInbound(env: Env): { inbound: Inbound; counts: InboundCounts } {
+  const counts: InboundCounts = { transactions: 0, raw: 0, alone: 0 };
+  const counted: Pick<Delivery, "transaction" | "sqlTransaction"> = {
+    sqlTransaction: (fn) => (counts.transactions++, counts.raw++, env.delivery.sqlTransaction(fn)),
+    transaction: (fn) => (counts.transactions++, env.delivery.transaction(fn)),
+  };
+  const pool = new Proxy(env.db.pool, {
+    get: (target, prop, receiver) => {
+      if (prop !== "query") return Reflect.get(target, prop, receiver) as unknown;
+      return (...args: Parameters<typeof target.query>) => {
+        counts.alone++;
+        return (target.query as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  const inbound = new Inbound({ ...env.db, pool }, env.accountStore, { messages: env.messages, sessions: env.sessions }, counted, env.out, env.domain, env.log);
+  return { inbound, counts };
+}
