@@ -1,10 +1,11 @@
 // What the webhook dispatcher reads and writes. An instance leases an endpoint (one instance at a
 // time delivers to it; the lease runs out if the instance dies), reads each lane's next events
 // straight from the event log, and settles what happened in one statement: the lanes move on,
-// the deliveries are recorded, the endpoint's failure streak is kept (and it is disabled when the
-// streak is too long), and the lease is renewed; if the lease was lost meanwhile, nothing is written.
+// the deliveries are recorded (each attempt appended to its delivery's bounded history), the
+// endpoint's failure streak is kept (and it is disabled when the streak is too long), and the
+// lease is renewed; if the lease was lost meanwhile, nothing is written.
 import type pg from "pg";
-import type { DeliveryStatus } from "../domain/webhooks.js";
+import { ATTEMPT_HISTORY, type DeliveryStatus } from "../domain/webhooks.js";
 import { CHANNELS } from "./notify.js";
 
 export interface LeasedWebhook {
@@ -62,7 +63,10 @@ export interface DeliveryRecord {
   responseStatus: number | null;
   responseExcerpt: string | null;
   error: string | null;
+  /** When the attempt's outcome was known. */
   at: Date;
+  /** How long the attempt took (whole milliseconds). */
+  durationMs: number;
   nextAttemptAt: Date | null;
 }
 
@@ -119,14 +123,19 @@ const SETTLE = `
     WHERE l.webhook_id = w.id AND l.account_id = m.account_id AND l.seq = m.from_seq
     RETURNING l.account_id, l.seq = m.to_seq AS planned
   ), recorded AS (
-    INSERT INTO webhook_delivery (webhook_id, account_id, seq, type, status, attempts, response_status, response_excerpt, error, last_attempt_at, next_attempt_at)
-    SELECT $1, d.account_id, d.seq, d.type, d.status, d.attempts, d.response_status, d.response_excerpt, d.error, d.at, d.next_at
-    FROM unnest($11::int[], $12::bigint[], $13::text[], $14::text[], $15::int[], $16::int[], $17::text[], $18::text[], $19::timestamptz[], $20::timestamptz[])
-      AS d(account_id, seq, type, status, attempts, response_status, response_excerpt, error, at, next_at)
+    -- The attempt also joins the delivery's history (its last ATTEMPT_HISTORY attempts), in this
+    -- same row write: no statement and no row more per attempt.
+    INSERT INTO webhook_delivery (webhook_id, account_id, seq, type, status, attempts, response_status, response_excerpt, error, last_attempt_at, next_attempt_at, history)
+    SELECT $1, d.account_id, d.seq, d.type, d.status, d.attempts, d.response_status, d.response_excerpt, d.error, d.at, d.next_at,
+      jsonb_build_array(jsonb_build_object('at', to_char(d.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'responseStatus', d.response_status, 'error', d.error, 'durationMs', d.duration_ms))
+    FROM unnest($11::int[], $12::bigint[], $13::text[], $14::text[], $15::int[], $16::int[], $17::text[], $18::text[], $19::timestamptz[], $20::timestamptz[], $22::int[])
+      AS d(account_id, seq, type, status, attempts, response_status, response_excerpt, error, at, next_at, duration_ms)
     WHERE d.account_id IN (SELECT account_id FROM moved)
     ON CONFLICT (webhook_id, account_id, seq) DO UPDATE SET status = EXCLUDED.status, attempts = EXCLUDED.attempts,
       response_status = EXCLUDED.response_status, response_excerpt = EXCLUDED.response_excerpt, error = EXCLUDED.error,
-      last_attempt_at = EXCLUDED.last_attempt_at, next_attempt_at = EXCLUDED.next_attempt_at
+      last_attempt_at = EXCLUDED.last_attempt_at, next_attempt_at = EXCLUDED.next_attempt_at,
+      history = jsonb_path_query_array(webhook_delivery.history || EXCLUDED.history, '$[last - ${ATTEMPT_HISTORY - 1} to last]')
     RETURNING 1
   )
   SELECT w.disabled, (SELECT array_agg(account_id) FROM moved WHERE planned) AS moved, (SELECT count(*) FROM recorded) AS n FROM w`;
@@ -211,6 +220,7 @@ export class WebhookLanes {
         records.map((r) => r.at),
         records.map((r) => r.nextAttemptAt),
         moves.map((m) => m.epoch),
+        records.map((r) => r.durationMs),
       ],
     });
     const r = rows[0];

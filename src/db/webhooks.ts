@@ -4,6 +4,7 @@
 import type pg from "pg";
 import { pgTransaction } from "./client.js";
 import { CHANNELS } from "./notify.js";
+import type { DeliveryAttempt } from "../domain/webhooks.js";
 import type { DeliveryRecord } from "./webhook-lanes.js";
 
 /** Taken shared by account creation and exclusively by creating an every-account webhook (see createWebhook). */
@@ -36,12 +37,14 @@ export interface NewWebhook {
   secret: string;
 }
 
-/** A delivery as listed: the record the dispatcher settled, with its row id, account and times. */
-export interface DeliveryRow extends Omit<DeliveryRecord, "at"> {
+/** A delivery as listed: the record the dispatcher settled, with its row id, account, times and attempts. */
+export interface DeliveryRow extends Omit<DeliveryRecord, "at" | "durationMs"> {
   id: number;
   localpart: string;
   createdAt: Date;
   lastAttemptAt: Date;
+  /** Its last attempts, oldest first, as WebhookLanes.settle appended them (already in the view's shape). */
+  history: DeliveryAttempt[];
 }
 
 export type WebhookChange = Partial<Pick<NewWebhook, "url" | "events" | "description">> & { enabled?: boolean };
@@ -182,7 +185,7 @@ export class Webhooks {
   async deliveries(id: string, status: string | null, before: number | null, limit: number): Promise<DeliveryRow[]> {
     const { rows } = await this.pool.query<DeliveryRow>(
       `SELECT d.id, d.account_id AS "accountId", a.localpart, d.seq, d.type, d.status, d.attempts, d.response_status AS "responseStatus",
-        d.response_excerpt AS "responseExcerpt", d.error, d.created_at AS "createdAt", d.last_attempt_at AS "lastAttemptAt", d.next_attempt_at AS "nextAttemptAt"
+        d.response_excerpt AS "responseExcerpt", d.error, d.created_at AS "createdAt", d.last_attempt_at AS "lastAttemptAt", d.next_attempt_at AS "nextAttemptAt", d.history
       FROM webhook_delivery d JOIN account a ON a.id = d.account_id
       WHERE d.webhook_id = $1 AND ($2::text IS NULL OR d.status = $2) AND ($3::bigint IS NULL OR d.id < $3)
       ORDER BY d.id DESC LIMIT $4`,
@@ -191,7 +194,7 @@ export class Webhooks {
     return rows;
   }
 
-  /** Forgets deliveries recorded before `olderThan` (the event retention). */
+  /** Forgets deliveries recorded before `olderThan` (the event retention), their attempts' history with them (a column of the row). */
   async purgeDeliveries(olderThan: Date): Promise<number> {
     return (await this.pool.query("DELETE FROM webhook_delivery WHERE created_at < $1", [olderThan])).rowCount ?? 0;
   }

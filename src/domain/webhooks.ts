@@ -17,6 +17,11 @@ export const WEBHOOK_URL_MAX = 2048;
 export const RESPONSE_EXCERPT_BYTES = 1024;
 /** After a rotation, the previous secret signs as well for this long (Standard Webhooks: "during rotation"). */
 export const ROTATION_OVERLAP_MS = 24 * 3600_000;
+/**
+ * Attempts of one delivery kept in its `history` (the newest ones): the default schedule makes 8,
+ * and a replay's attempts follow the earlier ones, so the row stays bounded however often it is replayed.
+ */
+export const ATTEMPT_HISTORY = 10;
 /** How many endpoints one account may have. */
 export const WEBHOOKS_PER_ACCOUNT = 20;
 
@@ -109,6 +114,17 @@ export type WebhookView = Static<typeof WebhookViewSchema>;
 export const DELIVERY_STATUSES = ["pending", "delivered", "failed"] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
+export const DeliveryAttemptSchema = Type.Object(
+  {
+    at: Type.String({ format: "date-time", description: "When the attempt's outcome was known (the newest one's is lastAttemptAt); it started durationMs before" }),
+    responseStatus: Type.Union([Type.Integer(), Type.Null()], { description: "The receiver's status; null when it gave none" }),
+    error: Type.Union([Type.String(), Type.Null()], { description: "Why it failed without a response (timeout, connection, forbidden target); null when a response came" }),
+    durationMs: Type.Integer({ minimum: 0, description: "From sending the request to its outcome" }),
+  },
+  { additionalProperties: false, title: "WebhookDeliveryAttempt" },
+);
+export type DeliveryAttempt = Static<typeof DeliveryAttemptSchema>;
+
 export const DeliveryViewSchema = Type.Object(
   {
     webhookId: Type.String({ description: "The webhook-id header of every attempt" }),
@@ -116,13 +132,17 @@ export const DeliveryViewSchema = Type.Object(
     eventId: Type.Integer({ description: "The event's sequence number in the account's log" }),
     type: Type.String(),
     status: Type.Unsafe<DeliveryStatus>(Type.Union(DELIVERY_STATUSES.map((s) => Type.Literal(s)))),
-    attempts: Type.Integer(),
+    attempts: Type.Integer({ description: "Attempts of this delivery (since its last replay)" }),
     responseStatus: Type.Union([Type.Integer(), Type.Null()]),
     responseExcerpt: Type.Union([Type.String(), Type.Null()], { description: `At most ${RESPONSE_EXCERPT_BYTES} bytes of the last response body` }),
     error: Type.Union([Type.String(), Type.Null()], { description: "Why the last attempt failed without a response (timeout, connection, forbidden target)" }),
     createdAt: Timestamp,
     lastAttemptAt: Timestamp,
     nextAttemptAt: Nullable(Timestamp),
+    history: Type.Array(DeliveryAttemptSchema, {
+      maxItems: ATTEMPT_HISTORY,
+      description: `Each attempt, oldest first (the last ${ATTEMPT_HISTORY}; a replay's attempts follow the earlier ones). responseStatus and error above are the newest one's`,
+    }),
   },
   { additionalProperties: false, title: "WebhookDelivery" },
 );

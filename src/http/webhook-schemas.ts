@@ -1,6 +1,6 @@
 // Request and response schemas of the webhook routes (API.md "Webhooks (1.1)").
 import { Type } from "@sinclair/typebox";
-import { DELIVERY_STATUSES, type DeliveryStatus, DeliveryViewSchema, WEBHOOK_EVENT_TYPES, WEBHOOK_URL_MAX, WebhookEventTypeSchema, WebhookViewSchema } from "../domain/webhooks.js";
+import { ATTEMPT_HISTORY, DELIVERY_STATUSES, type DeliveryStatus, DeliveryViewSchema, WEBHOOK_EVENT_TYPES, WEBHOOK_URL_MAX, WebhookEventTypeSchema, WebhookViewSchema } from "../domain/webhooks.js";
 import { xmlText } from "./schemas.js";
 
 const Url = Type.String({
@@ -53,8 +53,16 @@ export const Rotated = Type.Object({
   previousSecretExpiresAt: Type.String({ format: "date-time", description: "Until then deliveries are signed with both secrets" }),
 });
 
+/** API.md "Webhooks": the listing shows every attempt, grouped by delivery (what integration platforms debug an endpoint with). */
+export const DELIVERIES_DESCRIPTION =
+  `One item per event and endpoint (a delivery). \`attempts\` counts its attempts; \`responseStatus\`, \`responseExcerpt\` and \`error\` are the last one's; ` +
+  `\`history\` lists each attempt oldest first with its time, response status, error and duration (the last ${ATTEMPT_HISTORY}). ` +
+  "Deliveries recorded longer ago than EVENT_RETENTION are purged with their history.";
+
 export const DeliveriesQuery = Type.Object({
-  status: Type.Optional(Type.Unsafe<DeliveryStatus>(Type.Union(DELIVERY_STATUSES.map((s) => Type.Literal(s))))),
+  status: Type.Optional(
+    Type.Unsafe<DeliveryStatus>(Type.Union(DELIVERY_STATUSES.map((s) => Type.Literal(s)), { description: "Only deliveries in this status (pending: waiting for a retry); each with its whole history" })),
+  ),
   cursor: Type.Optional(Type.String({ pattern: "^[0-9]{1,18}$", description: "nextCursor of the previous page" })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
 });

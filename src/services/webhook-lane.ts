@@ -114,6 +114,7 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
       responseExcerpt: result.excerpt,
       error: result.error,
       at: new Date(),
+      durationMs: Math.round(result.ms),
       nextAttemptAt: next,
     });
     if (result.ok) {

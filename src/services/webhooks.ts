@@ -120,6 +120,7 @@ export class Webhooks {
       createdAt: r.createdAt.toISOString(),
       lastAttemptAt: r.lastAttemptAt.toISOString(),
       nextAttemptAt: iso(r.nextAttemptAt),
+      history: r.history,
     };
   }
 }

@@ -39,6 +39,7 @@ interface Delivery {
   status: string;
   attempts: number;
   responseStatus: number | null;
+  history: { at: string; responseStatus: number | null; error: string | null; durationMs: number }[];
 }
 
 /** Asserts an RFC 9457 problem with this status and code (and, when given, the offending field). */
@@ -482,6 +483,9 @@ describe("webhook routes over HTTP (prosody)", () => {
       failed.map((d) => [d.eventId, d.status, d.attempts, d.responseStatus]),
       [[Math.min(...seqs), "failed", 2, 500]],
     );
+    // Each delivery lists its attempts: both of the failed one, the one of each delivered one.
+    assert.deepEqual(failed[0]!.history.map((h) => [h.responseStatus, h.error]), [[500, null], [500, null]]);
+    assert.ok(delivered.every((d) => d.history.length === 1 && d.history[0]!.responseStatus === 200 && d.history[0]!.at === (d as Delivery & { lastAttemptAt: string }).lastAttemptAt));
     assert.ok(!failed.some((f) => delivered.some((d) => d.eventId === f.eventId)), "?status=failed returns a delivered one");
     assert.deepEqual(await all("pending"), []);
     assertProblem(await gw.request("GET", `/v1/webhooks/${hook.id}/deliveries?status=lost`, { token: a.token }), 400, "validation-failed", "querystring.status");

@@ -2,7 +2,8 @@
 // WebhookPort that records every attempt and how many were in flight: one request at a time per
 // endpoint, the global cap reached but never passed, each lane in sequence order exactly once,
 // several dispatchers on one database never attempting the same event twice, a stop that aborts
-// what is in flight without counting it as a failure, and replays that reach what is in flight.
+// what is in flight without counting it as a failure, replays that reach what is in flight, and
+// each attempt kept in its delivery's bounded history.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { appendEvents } from "../../src/db/events.js";
@@ -58,6 +59,20 @@ class FakeWebhooks implements WebhookPort {
       this.inFlight--;
       this.perUrl.set(req.url, this.perUrl.get(req.url)! - 1);
     }
+  }
+}
+
+/** Answers each endpoint's attempts from its plan, in order (a status, or an error without a response), then 200. */
+class PlannedWebhooks extends FakeWebhooks {
+  constructor(private readonly plans: Map<string, { status: number | null; ms: number }[]>) {
+    super(0);
+  }
+  override async post(req: WebhookRequest): Promise<WebhookResult> {
+    const body = JSON.parse(req.body) as { id: number; account: string };
+    this.attempts.push({ url: req.url, msgId: req.msgId, seq: body.id, account: body.account });
+    const next = this.plans.get(req.url)?.shift() ?? { status: 200, ms: 1 };
+    if (next.status === null) return { ok: false, status: null, excerpt: null, error: "ECONNRESET: other side closed", ms: next.ms };
+    return { ok: next.status < 300, status: next.status, excerpt: `status ${next.status}`, error: null, ms: next.ms };
   }
 }
 
@@ -187,6 +202,53 @@ describe("webhook dispatcher", () => {
       await d.stop();
     }
     assert.deepEqual(port.attempts.map((x) => x.seq), [1, 2, 3, 2, 3, 4]);
+  });
+
+  it("keeps each attempt of a delivery in its history, oldest first, the last 10, in the row the purge removes", async () => {
+    const a = await env.account("history");
+    const service = new Webhooks(store, new FakeWebhooks(0), env.domain);
+    const done = await service.create(a.id, { url: "http://history.test/done" });
+    const waiting = await service.create(a.id, { url: "http://history.test/waiting" });
+    // 12 attempts each: `done` fails 11 times (a connection error among them) and then succeeds;
+    // `waiting` fails all 12 and waits an hour for the 13th.
+    const fails = (n: number) => Array.from({ length: n }, (_, i) => ({ status: i === 5 ? null : 500 + i, ms: 10.4 + i }));
+    const port = new PlannedWebhooks(new Map([[done.url, fails(11)], [waiting.url, fails(12)]]));
+    const d = dispatcher(port, { retryScheduleMs: [...Array<number>(11).fill(10), 3_600_000], disableAfterMs: 3_600_000 });
+    await d.start();
+    try {
+      await append([a], 1);
+      const listed = async (id: string, status: "pending" | "delivered" | "failed" | null) => (await service.deliveries({ admin: true }, id, status, null, 10)).items;
+      await waitFor(async () => (await listed(done.id, "delivered")).length === 1 && (await listed(waiting.id, "pending")).length === 1, "both deliveries at their 12th attempt", 15_000);
+    } finally {
+      await d.stop();
+    }
+    const [delivered] = (await service.deliveries({ admin: true }, done.id, "delivered", null, 10)).items;
+    const [pending] = (await service.deliveries({ admin: true }, waiting.id, "pending", null, 10)).items;
+    // Attempts 3 to 12 of each, in the order they were made.
+    const expected = (last: { status: number | null; ms: number }) =>
+      [...fails(11), last].slice(2).map((x) => ({ responseStatus: x.status, error: x.status === null ? "ECONNRESET: other side closed" : null, durationMs: Math.round(x.ms) }));
+    for (const [what, item, last] of [
+      ["delivered", delivered, { status: 200, ms: 1 }],
+      ["pending", pending, fails(12)[11]!],
+    ] as const) {
+      assert.equal(item?.attempts, 12, what);
+      assert.deepEqual(
+        item.history.map(({ at: _at, ...x }) => x),
+        expected(last),
+        `${what}: the last 10 attempts, oldest first`,
+      );
+      const times = item.history.map((h) => Date.parse(h.at));
+      assert.deepEqual(times, [...times].sort((x, y) => x - y), `${what}: in the order made`);
+      assert.equal(item.history.at(-1)!.at, item.lastAttemptAt, `${what}: the newest is the last attempt`);
+      assert.deepEqual([item.responseStatus, item.error], [item.history.at(-1)!.responseStatus, item.history.at(-1)!.error]);
+    }
+    // The other filters do not list them.
+    assert.deepEqual((await service.deliveries({ admin: true }, done.id, "pending", null, 10)).items, []);
+    assert.deepEqual((await service.deliveries({ admin: true }, waiting.id, "delivered", null, 10)).items, []);
+    // The history is part of the delivery's row: the purge takes it with it.
+    await store.purgeDeliveries(new Date(Date.now() + 60_000));
+    const left = await env.db.pool.query("SELECT history FROM webhook_delivery WHERE webhook_id = ANY($1)", [[done.id, waiting.id]]);
+    assert.deepEqual(left.rows, []);
   });
 
   it("settling a move read before a replay: below the replay's since as asked, past it capped there", async () => {

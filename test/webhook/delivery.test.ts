@@ -2,8 +2,8 @@
 // appends events and POSTs them to a real receiver process on loopback, and every delivery is
 // verified with the independent `standardwebhooks` verifier (the Standard Webhooks reference
 // library). Ordering, retries (status, timeout, closed connection), failure for good, the
-// deliveries view, replay, rotation, filters and deletion are checked against what the receiver
-// actually got.
+// deliveries view with each attempt, replay, rotation, filters and deletion are checked against
+// what the receiver actually got.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
@@ -19,6 +19,17 @@ interface Delivered {
   type: string;
   data: { body?: string; [k: string]: unknown };
   createdAt: string;
+}
+
+/** A delivery as GET /v1/webhooks/{id}/deliveries lists it (the fields these tests read). */
+interface HistoryItem {
+  eventId: number;
+  status: string;
+  attempts: number;
+  responseStatus: number | null;
+  error: string | null;
+  lastAttemptAt: string;
+  history: { at: string; responseStatus: number | null; error: string | null; durationMs: number }[];
 }
 
 /** Verifies one request with the reference verifier and returns its payload; throws if the signature does not verify. */
@@ -113,6 +124,55 @@ describe("webhook delivery (prosody)", () => {
     const fourth = async () => (await gw.request("GET", `/v1/webhooks/${id}/deliveries`, { token: gw.token("benvolio") })).body.items.find((d: { attempts: number }) => d.attempts === 4);
     await waitFor(async () => (await fourth()) !== undefined, 3000, "the fourth attempt recorded");
     assert.equal((await fourth())?.status, "delivered");
+    // Each attempt is listed, the closed connection as an error without a response.
+    const history = ((await fourth()) as HistoryItem).history;
+    assert.deepEqual(history.map((h) => h.responseStatus), [500, null, null, 200]);
+    assert.deepEqual(history.map((h) => h.error === null), [true, false, false, true]);
+    assert.match(history[1]!.error!, /^timeout/);
+    assert.doesNotMatch(history[2]!.error!, /^timeout/, "the closed connection is recorded as what it was");
+  });
+
+  it("lists each attempt of a delivery (500, timeout, then 200) in its history, and ?status= still filters deliveries", async () => {
+    await gw.createAccount("mercutio");
+    const { id } = await hook("mercutio", "history");
+    // "first": 500, no answer within WEBHOOK_TIMEOUT, then 200. "second": four 500s, failed for good.
+    await receiver.plan("history", ["500", "timeout", "ok", "500", "500", "500", "500"]);
+    await say("mercutio", "first");
+    await say("mercutio", "second");
+    const got = await receiver.waitFor("history", 7);
+    assert.deepEqual(got.map((r) => r.behaviour), ["500", "timeout", "ok", "500", "500", "500", "500"]);
+    const token = gw.token("mercutio");
+    const list = async (q: string): Promise<HistoryItem[]> => {
+      const r = await gw.request("GET", `/v1/webhooks/${id}/deliveries${q}`, { token });
+      assert.equal(r.status, 200, r.text);
+      return r.body.items;
+    };
+    // The receiver has the last attempt before the gateway records it: wait for the record.
+    await waitFor(async () => (await list("?status=failed")).length === 1, 5000, "the second event failed for good");
+    const [first, second] = [got[0]!, got[3]!].map((r) => JSON.parse(r.body).id as number);
+
+    const [delivered] = await list("?status=delivered");
+    // One item per event, its fields as before, and its three attempts oldest first.
+    assert.deepEqual(
+      [delivered?.eventId, delivered?.status, delivered?.attempts, delivered?.responseStatus, delivered?.error],
+      [first, "delivered", 3, 200, null],
+    );
+    assert.deepEqual(
+      delivered!.history.map((h) => [h.responseStatus, h.error === null ? null : h.error.split(":")[0]]),
+      [[500, null], [null, "timeout"], [200, null]],
+    );
+    const [, timedOut] = delivered!.history;
+    assert.ok(timedOut!.durationMs >= 900, `the timed-out attempt took ${timedOut!.durationMs} ms, not about WEBHOOK_TIMEOUT (1 s)`);
+    const at = delivered!.history.map((h) => Date.parse(h.at));
+    // Each attempt at least the 300 ms retry delay after the previous one ended (jitter only adds).
+    for (let i = 1; i < at.length; i++) assert.ok(at[i]! - at[i - 1]! >= 300, `attempt ${i + 1} ${at[i]! - at[i - 1]!} ms after attempt ${i}`);
+    assert.equal(delivered!.history.at(-1)!.at, delivered!.lastAttemptAt);
+
+    const [failed] = await list("?status=failed");
+    assert.deepEqual([failed?.eventId, failed?.status, failed?.attempts, failed?.responseStatus], [second, "failed", 4, 500]);
+    assert.deepEqual(failed!.history.map((h) => [h.responseStatus, h.error]), Array(4).fill([500, null]));
+    assert.deepEqual(await list("?status=pending"), []);
+    assert.deepEqual((await list("")).map((d) => d.eventId), [second, first], "one item per delivery, newest first");
   });
 
   it("fails an event for good when the schedule runs out, records why, and goes on with the next", async () => {

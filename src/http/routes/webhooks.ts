@@ -94,7 +94,7 @@ export function webhookRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
 
     app.get(
       "/v1/webhooks/:id/deliveries",
-      { schema: { tags, summary: "Deliveries to the endpoint, newest first", params: S.WebhookId, querystring: S.DeliveriesQuery, response: { 200: S.DeliveryList, ...problemResponses(400, 401, 404) } } },
+      { schema: { tags, summary: "Deliveries to the endpoint, newest first", description: S.DELIVERIES_DESCRIPTION, params: S.WebhookId, querystring: S.DeliveriesQuery, response: { 200: S.DeliveryList, ...problemResponses(400, 401, 404) } } },
       async (req) => gw.webhooks.deliveries(await scope(req), req.params.id, (req.query.status as DeliveryStatus | undefined) ?? null, req.query.cursor ? Number(req.query.cursor) : null, pageLimit(req.query.limit, 100, 500)),
     );
 
