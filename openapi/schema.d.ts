@@ -2764,10 +2764,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Deliveries to the endpoint, newest first */
+        /**
+         * Deliveries to the endpoint, newest first
+         * @description One item per event and endpoint (a delivery). `attempts` counts its attempts; `responseStatus`, `responseExcerpt` and `error` are the last one's; `history` lists each attempt oldest first with its time, response status, error and duration (the last 10). Deliveries recorded longer ago than EVENT_RETENTION are purged with their history.
+         */
         get: {
             parameters: {
                 query?: {
+                    /** @description Only deliveries in this status (pending: waiting for a retry); each with its whole history */
                     status?: "pending" | "delivered" | "failed";
                     /** @description nextCursor of the previous page */
                     cursor?: string;
@@ -2797,6 +2801,7 @@ export interface paths {
                                 eventId: number;
                                 type: string;
                                 status: "pending" | "delivered" | "failed";
+                                /** @description Attempts of this delivery (since its last replay) */
                                 attempts: number;
                                 responseStatus: number | null;
                                 /** @description At most 1024 bytes of the last response body */
@@ -2808,6 +2813,20 @@ export interface paths {
                                 /** Format: date-time */
                                 lastAttemptAt: string;
                                 nextAttemptAt: string | null;
+                                /** @description Each attempt, oldest first (the last 10; a replay's attempts follow the earlier ones). responseStatus and error above are the newest one's */
+                                history: {
+                                    /**
+                                     * Format: date-time
+                                     * @description When the attempt's outcome was known (the newest one's is lastAttemptAt); it started durationMs before
+                                     */
+                                    at: string;
+                                    /** @description The receiver's status; null when it gave none */
+                                    responseStatus: number | null;
+                                    /** @description Why it failed without a response (timeout, connection, forbidden target); null when a response came */
+                                    error: string | null;
+                                    /** @description From sending the request to its outcome */
+                                    durationMs: number;
+                                }[];
                             }[];
                             nextCursor: string | null;
                         };
