@@ -17,17 +17,26 @@ export interface MessageState {
   type: string;
   body: unknown;
   stanzaId: string | null;
-  /** XEP-0359: a peer's origin-id, where it differs from its stanza id (src/domain/message-features.ts storedOriginId). */
+  /**
+   * XEP-0359: a peer's origin-id, where it differs from its stanza id (src/domain/message-features.ts
+   * storedOriginId); of a group message (either direction), the stanza-id its room assigned.
+   */
   originId: string | null;
   thread: string | null;
+  subject: unknown;
+  lang: string | null;
+  receipt: boolean;
+  state: string | null;
   ext: unknown;
+  /** XEP-0444: {"<jid>": ["<emoji>", ...]} (null: none). */
+  reactions: Record<string, string[]> | null;
   retractedAt: Date | null;
   editedAt: Date | null;
   createdAt: Date;
   status: string;
 }
 
-const STATE = `id::text, account_id AS "accountId", direction, peer, "from", "to", type, body, stanza_id AS "stanzaId", origin_id AS "originId", thread, ext,
+const STATE = `id::text, account_id AS "accountId", direction, peer, "from", "to", type, body, stanza_id AS "stanzaId", origin_id AS "originId", thread, subject, lang, receipt, state, ext, reactions,
   retracted_at AS "retractedAt", edited_at AS "editedAt", created_at AS "createdAt", ${statusSql("message")} AS status`;
 
 /** One of the account's messages, locked for the change (null: no such message of the account's). */
@@ -54,6 +63,36 @@ export async function lockReferenced(tx: AnyTx, accountId: number, peer: string,
     [accountId, peer, ref],
   );
   return theirs[0] ?? null;
+}
+
+/**
+ * The group message of room `room` that the occupant JID `from` sent, named by a correction of
+ * that occupant (XEP-0308 §Business Rules: by its 'id') or its retraction (XEP-0424 §Using the
+ * correct ID: by the stanza-id the room assigned, stored as its origin_id), locked. Only that
+ * occupant's: a reference to anyone else's message finds nothing.
+ */
+export async function lockOccupantMessage(tx: AnyTx, accountId: number, room: string, from: string, ref: string): Promise<MessageState | null> {
+  const rows = await sql<MessageState>(
+    tx,
+    `SELECT ${STATE} FROM message WHERE account_id = $1 AND peer = $2 AND (stanza_id = $3 OR origin_id = $3) AND "from" = $4 AND direction = 'in' AND type = 'groupchat'
+     ORDER BY seq DESC LIMIT 1 FOR UPDATE`,
+    [accountId, room, ref, from],
+  );
+  return rows[0] ?? null;
+}
+
+/**
+ * The group message of room `room` (either direction) that a reaction names by the stanza-id the
+ * room assigned it (XEP-0444 §Using the correct ID), locked. The latest, should a room that does
+ * not assign ids itself have passed on one an occupant made up (XEP-0359 §Security Considerations).
+ */
+export async function lockRoomMessage(tx: AnyTx, accountId: number, room: string, ref: string): Promise<MessageState | null> {
+  const rows = await sql<MessageState>(
+    tx,
+    `SELECT ${STATE} FROM message WHERE account_id = $1 AND peer = $2 AND origin_id = $3 AND type = 'groupchat' ORDER BY seq DESC LIMIT 1 FOR UPDATE`,
+    [accountId, room, ref],
+  );
+  return rows[0] ?? null;
 }
 
 export async function correctBody(tx: AnyTx, id: string, body: unknown): Promise<void> {

@@ -42,22 +42,44 @@ const columns = (t: string) => `${t}.account_id AS "accountId", ${t}.room, ${t}.
 const COLUMNS = columns("room");
 
 /**
- * Records a join (or a rejoin with another nick): status joining until the room answers. `created`
- * is this join's answer (API.md: 201 only if this join created the room), not an earlier one's.
+ * Records a join of a room the account is not in (no row, or a failed join): status joining until
+ * the room answers. `created` is this join's answer (API.md: 201 only if this join created the
+ * room), not an earlier one's. False, and nothing recorded, when a concurrent request recorded
+ * a join first (its row is there, not failed): the caller looks again rather than join twice.
  */
-export async function recordJoin(tx: AnyTx, accountId: number, room: string, nick: string, password: string | null, history: RoomRow["history"]): Promise<void> {
-  await sql(
+export async function recordJoin(tx: AnyTx, accountId: number, room: string, nick: string, password: string | null, history: RoomRow["history"]): Promise<boolean> {
+  const rows = await sql(
     tx,
     `INSERT INTO room (account_id, room, nick, password, status, history) VALUES ($1, $2, $3, $4, 'joining', $5::json)
      ON CONFLICT (account_id, room) DO UPDATE SET nick = EXCLUDED.nick, password = EXCLUDED.password, status = 'joining', error = NULL,
-       created = false, history = EXCLUDED.history, join_stage = NULL, updated_at = now()`,
+       created = false, history = EXCLUDED.history, join_stage = NULL, updated_at = now()
+     WHERE room.status = 'failed'
+     RETURNING 1`,
     [accountId, room, nick, password, history === null ? null : JSON.stringify(history)],
   );
+  if (rows.length === 0) return false;
   await sql(tx, "DELETE FROM room_occupant WHERE account_id = $1 AND room = $2", [accountId, room]);
+  return true;
 }
 
-export async function findRoom(tx: AnyTx, accountId: number, room: string): Promise<RoomRow | null> {
-  return (await sql<RoomRow>(tx, `SELECT ${COLUMNS} FROM room WHERE account_id = $1 AND room = $2`, [accountId, room]))[0] ?? null;
+/** The account's row for the room; `lock`: FOR UPDATE, so that requests on one join take turns. */
+export async function findRoom(tx: AnyTx, accountId: number, room: string, lock = false): Promise<RoomRow | null> {
+  return (await sql<RoomRow>(tx, `SELECT ${COLUMNS} FROM room WHERE account_id = $1 AND room = $2${lock ? " FOR UPDATE" : ""}`, [accountId, room]))[0] ?? null;
+}
+
+/**
+ * The account's row for the room, with the real JID the room gave for its occupant `nick` (XEP-0045
+ * §7.2.3; null: none given, or no such occupant), in one statement: a group message from that
+ * occupant keeps who sent it (src/services/inbound-room.ts).
+ */
+export async function findRoomWithOccupant(tx: AnyTx, accountId: number, room: string, nick: string | null): Promise<(RoomRow & { occupantJid: string | null }) | null> {
+  const rows = await sql<RoomRow & { occupantJid: string | null }>(
+    tx,
+    `SELECT ${COLUMNS}, o.jid AS "occupantJid" FROM room LEFT JOIN room_occupant o ON o.account_id = room.account_id AND o.room = room.room AND o.nick = $3
+     WHERE room.account_id = $1 AND room.room = $2`,
+    [accountId, room, nick],
+  );
+  return rows[0] ?? null;
 }
 
 export function listRooms(tx: AnyTx, accountId: number): Promise<RoomRow[]> {
@@ -171,11 +193,15 @@ export async function renameOccupant(tx: AnyTx, accountId: number, room: string,
   await sql(tx, "UPDATE room_occupant SET nick = $4 WHERE account_id = $1 AND room = $2 AND nick = $3", [accountId, room, nick, newNick]);
 }
 
-/** Before a rejoin: every room is joining again until it answers; its known occupants are stale until presented again. */
+/**
+ * Before a rejoin: every room is joining again until it answers; its known occupants are stale
+ * until presented again. `created` is the rejoin's own answer again (a PUT waiting for the rejoin
+ * answers 201 only if the rejoin made the room anew).
+ */
 export async function markRejoining(tx: AnyTx): Promise<void> {
   await sql(
     tx,
-    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, updated_at = now() WHERE status = 'joined' RETURNING account_id, room)
+    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, created = false, updated_at = now() WHERE status = 'joined' RETURNING account_id, room)
      UPDATE room_occupant o SET stale = true FROM r WHERE o.account_id = r.account_id AND o.room = r.room`,
     [],
   );
@@ -195,15 +221,18 @@ export async function roomMessageSeen(tx: AnyTx, accountId: number, room: string
 /**
  * The room reflected the account's group message (XEP-0045 §7.4): it is `sent` now (the reflection
  * may come before the link recorded the write). `again` when it was reflected before (history
- * replayed after a rejoin), `unknown` when it is no message of the account's.
+ * replayed after a rejoin), `unknown` when it is no message of the account's. `stanzaId`: the
+ * XEP-0359 stanza-id the room gave it, kept as its origin_id (XEP-0424 and XEP-0444 name a group
+ * message by it; the first the room gave stays).
  */
-export async function markReflected(tx: AnyTx, accountId: number, id: string): Promise<"first" | "again" | "unknown"> {
+export async function markReflected(tx: AnyTx, accountId: number, id: string, stanzaId: string | null = null): Promise<"first" | "again" | "unknown"> {
   const rows = await sql<{ first: boolean }>(
     tx,
-    `WITH m AS (SELECT id, status FROM message WHERE id = $1::uuid AND account_id = $2 AND direction = 'out'),
-       u AS (UPDATE message SET status = 'sent', updated_at = now() WHERE id IN (SELECT id FROM m WHERE status IN ('queued', 'written')))
+    `WITH m AS (SELECT id, status, origin_id FROM message WHERE id = $1::uuid AND account_id = $2 AND direction = 'out'),
+       u AS (UPDATE message SET status = CASE WHEN status IN ('queued', 'written') THEN 'sent' ELSE status END, origin_id = COALESCE(origin_id, $3::text), updated_at = now()
+             WHERE id IN (SELECT id FROM m WHERE status IN ('queued', 'written') OR (origin_id IS NULL AND $3::text IS NOT NULL)))
      SELECT status IN ('queued', 'written') AS first FROM m`,
-    [id, accountId],
+    [id, accountId, stanzaId],
   );
   return rows.length === 0 ? "unknown" : rows[0]!.first ? "first" : "again";
 }

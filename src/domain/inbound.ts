@@ -34,6 +34,10 @@ export interface InboundMessage extends Addressed {
   error: { type: string; condition: string; text?: string } | null;
   /** XEP-0359 <origin-id/>: the sender's own id (a room's reflection of our message carries ours). */
   originId: string | null;
+  /** XEP-0359 <stanza-id by/> given by the sender's bare JID: a room's id for its message (absent: none, or not from a room). */
+  roomStanzaId?: string | null;
+  /** XEP-0421 <occupant-id/>: a room's stable id for the sending occupant (absent: the room gives none). */
+  occupantId?: string | null;
   /** XEP-0203 <delay stamp/>: when the message was first sent (room history, offline storage). */
   delay: string | null;
   /** A room invitation it carries (XEP-0045 §7.8.2 mediated, XEP-0249 direct). */

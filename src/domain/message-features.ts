@@ -18,6 +18,29 @@ export interface MessageExt {
   attachments?: Attachment[];
   /** XEP-0333: the sender asked for markers. */
   markable?: boolean;
+  /**
+   * A room message's sender as far as the room told (XEP-0045): the occupant's real bare JID
+   * (§7.2.3: in a non-anonymous room, or to moderators) and its XEP-0421 occupant-id. Corrections
+   * and retractions must come from the same (XEP-0308 and XEP-0424 §Business Rules; sameOccupant).
+   */
+  occupant?: Occupant;
+}
+
+/** Who an occupant is beyond its nick, when the room says (MessageExt.occupant). */
+export interface Occupant {
+  jid?: string;
+  id?: string;
+}
+
+/**
+ * XEP-0308 §Business Rules (a MUC correction's sender: "the real bare JID of the sending occupant
+ * didn't change in between") and XEP-0424 (in a semi-anonymous room, "checking the occupant id from
+ * XEP-0421"): whether the occupant sending a change now is the one that sent the message. Only
+ * what the room told about the message's sender binds: what it did not tell cannot be compared.
+ */
+export function sameOccupant(then: Occupant | undefined, now: Occupant): boolean {
+  if (then?.jid !== undefined && then.jid !== now.jid) return false;
+  return then?.id === undefined || then.id === now.id;
 }
 
 /** On the wire, a reply names the referenced message's wire id and its author, and quotes it. */
@@ -38,10 +61,20 @@ export const wireId = (m: { direction: string; id: string; stanzaId: string | nu
 /**
  * XEP-0444 §Using the correct ID: a reaction names a one-to-one message by "the 'id' from a
  * XEP-0359 <origin-id> if present, or the value of the 'id' attribute on the <message> otherwise".
- * `originId` is stored only where it differs from the stanza id (src/db/inbound-writes.ts).
+ * `originId` is stored only where it differs from the stanza id (src/db/inbound-writes.ts). A group
+ * message (either direction) by "the ID assigned to the stanza by the group chat itself" (its
+ * XEP-0359 <stanza-id by=room>, which room messages keep as `originId`): "group chat messages
+ * without a XEP-0359 stanza-id cannot be reacted to" (null).
  */
-export const reactionRef = (m: { direction: string; id: string; stanzaId: string | null; originId: string | null }): string | null =>
-  m.direction === "out" ? m.id : (m.originId ?? m.stanzaId);
+export const reactionRef = (m: { type?: string; direction: string; id: string; stanzaId: string | null; originId: string | null }): string | null =>
+  m.type === "groupchat" ? m.originId : m.direction === "out" ? m.id : (m.originId ?? m.stanzaId);
+
+/**
+ * XEP-0424 §Using the correct ID: the account retracts its own group message by the stanza-id its
+ * room assigned; "if a group chat does not support XEP-0359", by its origin-id (our id). Its own
+ * one-to-one message by its id.
+ */
+export const retractionRef = (m: { type: string; id: string; originId: string | null }): string => (m.type === "groupchat" ? (m.originId ?? m.id) : m.id);
 
 /**
  * The origin-id worth storing for a peer's message (XEP-0359 §3): none when it is the stanza id

@@ -2,7 +2,7 @@
 // (src/xmpp/render.ts) and owns the link. Keeping them as data lets services be tested without an
 // XMPP server and lets one adapter decide how and when they reach the wire.
 import type { ErrorCode } from "./errors.js";
-import type { LangText, OutboundMessage } from "./message.js";
+import type { LangText, MessageType, OutboundMessage } from "./message.js";
 import type { SubscriptionStanza } from "./subscription.js";
 
 export interface PresenceContent {
@@ -35,20 +35,30 @@ export type Stanza =
   | { kind: "muc-instant"; from: string; to: string; id: string }
   /** XEP-0045 §8.1: change a room's subject. */
   | { kind: "muc-subject"; from: string; to: string; id: string; subject: string }
-  /** A change to an earlier message (src/services/message-actions.ts): `ref` is its wire id. */
-  | { kind: "message-action"; from: string; to: string; id: string; action: MessageAction }
+  /**
+   * A change to an earlier message (src/services/message-actions.ts): `ref` is its wire id. `type`:
+   * the original's (absent: chat; groupchat to a room, XEP-0045 §7.4).
+   */
+  | { kind: "message-action"; from: string; to: string; id: string; type?: MessageType; action: MessageAction }
   /** XEP-0045 §7.8.2: ask the room to invite `invitee`. */
   | { kind: "muc-invite"; from: string; to: string; id: string; invitee: string; reason: string | null };
 
 export type MessageAction =
-  /** XEP-0308: the message's new text. */
-  | { kind: "replace"; ref: string; body: LangText; lang: string | null }
+  /**
+   * XEP-0308: the message's new text. `resend`: the rest of the original, which a correction repeats
+   * (§Business Rules: "re-send the entire stanza, only altering id and the payloads being
+   * corrected"); absent in outbox rows older than it, which carry the new text alone.
+   */
+  | { kind: "replace"; ref: string; body: LangText; lang: string | null; resend?: Resend }
   /** XEP-0424 (v0.4): unsend it. */
   | { kind: "retract"; ref: string }
   /** XEP-0444: the account's whole set of reactions to it (empty: none). */
   | { kind: "reactions"; ref: string; emojis: string[] }
   /** XEP-0333: displayed (everything up to it was read), in the thread of the message marked (absent in outbox rows older than it). */
   | { kind: "displayed"; ref: string; thread?: string | null };
+
+/** What a correction repeats of the message it corrects (its id, addresses, type and text aside). */
+export type Resend = Pick<OutboundMessage, "subject" | "thread" | "receipt" | "state" | "ext">;
 
 /** A presence stanza; only show, status and priority are taken from `content` (a session row, an HTTP body). */
 export const presence = (from: string, to: string, type: "unavailable" | "probe" | null, content: PresenceContent = {}): Stanza => ({

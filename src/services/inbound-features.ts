@@ -2,14 +2,15 @@
 // retractions (XEP-0424) of the sender's own messages, reactions (XEP-0444) to any message of the
 // conversation, markers (XEP-0333) for ours. Each changes the stored message only when it comes
 // from whoever may make it (the conversation is the sender's bare JID, so a third party finds
-// nothing to change) and appends a `message-update` event. Anything else is ignored (debug log).
+// nothing to change; in a room, the occupant that sent it) and appends a `message-update` event.
+// Anything else is ignored (debug log).
 import type { AnyTx } from "../db/client.js";
-import { correctBody, lockReferenced, markRetracted, messageRecord, raiseMarkers, setReactions } from "../db/message-state.js";
+import { correctBody, lockOccupantMessage, lockReferenced, lockRoomMessage, markRetracted, messageRecord, raiseMarkers, setReactions } from "../db/message-state.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundFeatures, InboundMessage } from "../domain/inbound.js";
-import { afterFallback, isEmoji, MAX_REACTIONS, type MessageExt } from "../domain/message-features.js";
-import type { LangText } from "../domain/message.js";
+import { afterFallback, isEmoji, MAX_REACTIONS, sameOccupant, type MessageExt, type Occupant } from "../domain/message-features.js";
+import { canonicalJson, type LangText } from "../domain/message.js";
 import { messageView, type MessageRecord } from "../domain/views.js";
 import type { NewEvent } from "../db/events.js";
 
@@ -52,7 +53,7 @@ async function changeOne(tx: AnyTx, m: InboundMessage, f: InboundFeatures, accou
     // XEP-0308 §4: only the sender's own message, with a new text.
     const original = await lockReferenced(tx, account.id, peer, f.replace, "in");
     if (!original || original.retractedAt || m.body === null) return null;
-    await correctBody(tx, original.id, m.body);
+    await correctBody(tx, original.id, correctedText(m.body, f));
     return original.id;
   }
   if (f.retract) {
@@ -71,6 +72,58 @@ async function changeOne(tx: AnyTx, m: InboundMessage, f: InboundFeatures, accou
     return target.id;
   }
   return null;
+}
+
+/**
+ * A correction's new text: its body without the fallback quote of the reply it re-sends (XEP-0308
+ * §Business Rules re-sends the whole stanza, XEP-0461 §3 and all), as the original was stored.
+ */
+const correctedText = (body: LangText, f: InboundFeatures): LangText =>
+  f.reply && f.reply.quoteEnd !== null && typeof body === "string" ? afterFallback(body, f.reply.quoteEnd) : body;
+
+/**
+ * A group message in a room the account is in (XEP-0045) that changes an earlier one: true when it
+ * is one (then it is no message of its own, whether it changed anything or not). A correction
+ * (XEP-0308) or retraction (XEP-0424) changes only the group message of the occupant that sends it:
+ * the same occupant JID `room/nick`, and the same real JID and XEP-0421 occupant-id as far as the
+ * room told them (`sender`; sameOccupant). A reaction (XEP-0444) from any occupant sets that
+ * occupant's own (under its occupant JID) on the message the room's stanza-id names. The
+ * account's own (`own`: reflected by the room, §7.4) were applied when it sent them. Markers are
+ * not kept for rooms. A change that changes nothing (one the room replays in the history a rejoin
+ * asks for, §7.2.15) is no update.
+ */
+export async function applyRoomChange(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, account: Account, room: string, sender: Occupant, own: boolean, pending: PendingWrites): Promise<boolean> {
+  if (!changesEarlier(f)) return false;
+  if (own || (!f.replace && !f.retract && !f.reactions)) return true;
+  // The message changed may be in this batch's pending rows.
+  await pending.flush(tx);
+  const changed = await changeInRoom(tx, m, f, account.id, room, sender);
+  if (changed) pending.add({ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, changed))) });
+  return true;
+}
+
+async function changeInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, accountId: number, room: string, sender: Occupant): Promise<string | null> {
+  if (f.replace || f.retract) {
+    // XEP-0308 names the original by its 'id', XEP-0424 by the room's stanza-id: either finds only this occupant's.
+    const original = await lockOccupantMessage(tx, accountId, room, m.fromRaw, (f.replace ?? f.retract)!);
+    if (!original || original.retractedAt || !sameOccupant((original.ext as MessageExt | null)?.occupant, sender)) return null;
+    if (f.replace) {
+      if (m.body === null) return null;
+      const body = correctedText(m.body, f);
+      if (original.editedAt !== null && canonicalJson(original.body) === canonicalJson(body)) return null;
+      await correctBody(tx, original.id, body);
+    } else {
+      await markRetracted(tx, original.id);
+    }
+    return original.id;
+  }
+  // XEP-0444 §Using the correct ID: "the ID assigned to the stanza by the group chat itself".
+  const target = await lockRoomMessage(tx, accountId, room, f.reactions!.id);
+  if (!target || target.retractedAt) return null;
+  const emojis = f.reactions!.emojis.filter(isEmoji).slice(0, MAX_REACTIONS);
+  if (canonicalJson(target.reactions?.[m.fromRaw] ?? []) === canonicalJson(emojis)) return null;
+  await setReactions(tx, target.id, m.fromRaw, emojis);
+  return target.id;
 }
 
 /**

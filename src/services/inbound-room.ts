@@ -11,6 +11,7 @@ import type { NewEvent } from "../db/events.js";
 import {
   deleteRoom,
   findRoom,
+  findRoomWithOccupant,
   markCreated,
   markFailed,
   markJoined,
@@ -29,11 +30,13 @@ import {
 } from "../db/rooms.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
-import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
-import { bare, jidToString, type Jid } from "../domain/jid.js";
+import { storedId, type InboundMessage, type InboundPresence } from "../domain/inbound.js";
+import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { isMessageId } from "../domain/message.js";
+import type { Occupant } from "../domain/message-features.js";
 import { departure, INSTANT_PREFIX, roomSubject, STATUS, type MucPresence } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
+import { applyRoomChange } from "./inbound-features.js";
 import type { PendingWrites } from "./inbound-message.js";
 
 type From = { from: Jid; fromRaw: string; toRaw: string };
@@ -100,8 +103,11 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
     await presented(tx, account.id, room, nick);
     if (muc.statuses.includes(STATUS.created)) {
       // §10.1.2: a room we created stays locked until configured: accept the defaults. The join
-      // is complete (and others can enter) once the room accepted that (Rooms.configured).
+      // is complete (and others can enter) once the room accepted that (Rooms.configured). The
+      // self-presence is the account's entry all the same (§7.2.2): `joined` now, before the
+      // subject message that follows it (§7.2.16), which comes before the configuration's answer.
       await markCreated(tx, account.id, room, muc.role, muc.affiliation);
+      roomEvent({ room, kind: "joined", nick, role: muc.role, affiliation: muc.affiliation, self: true });
       replies.push({ kind: "muc-instant", from: p.toRaw, to: room, id: `${INSTANT_PREFIX}${randomUUID()}` });
     } else if (row.status !== "joined") {
       const gone = await markJoined(tx, account.id, room, muc.role, muc.affiliation, false);
@@ -124,21 +130,40 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
 }
 
 /**
+ * Who sent a room message beyond its nick, as far as the room tells (src/domain/message-features.ts
+ * Occupant): the real bare JID it gave in the occupant's presence (XEP-0045 §7.2.3), and the
+ * message's XEP-0421 occupant-id.
+ */
+function occupantOf(realJid: string | null, occupantId: string | null | undefined): Occupant {
+  const jid = realJid === null ? null : parseJid(realJid);
+  return { ...(jid ? { jid: jidToString(bare(jid)) } : {}), ...(occupantId ? { id: occupantId } : {}) };
+}
+
+/**
  * A message from a room to our occupant JID: a group message (ours reflected: `own`), history, a
- * subject change, or a private message from an occupant. Returns false when it is not from a room
- * the account is in (the caller handles it as an ordinary message).
+ * change to an earlier group message (XEP-0308, XEP-0424, XEP-0444: src/services/inbound-features.ts
+ * applyRoomChange), a subject change, or a private message from an occupant. Returns false when it
+ * is not from a room the account is in (the caller handles it as an ordinary message).
  */
 export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: Account, pending: PendingWrites): Promise<boolean> {
   const room = jidToString(bare(m.from));
-  const row = await findRoom(tx, account.id, room);
-  if (!row) return false;
   const nick = m.from.resource ?? null;
+  const row = await findRoomWithOccupant(tx, account.id, room, nick);
+  if (!row) return false;
   if (m.type === "groupchat" && m.subject !== null && m.body === null) {
     // §8.1: a subject change (also sent once after joining: the current subject, §7.2.16, the
     // last stanza of the join, which the join's answer waits for).
     const subject = roomSubject(m.subject);
     await setSubject(tx, account.id, room, subject);
     pending.add({ accountId: account.id, ...event("room", { room, kind: "subject", subject, ...(nick ? { nick } : {}) }) });
+    return true;
+  }
+  const own = m.type === "groupchat" && nick === row.nick;
+  const at = m.delay ? new Date(m.delay) : new Date();
+  const sender = occupantOf(row.occupantJid, m.occupantId);
+  if (m.type === "groupchat" && m.features && (await applyRoomChange(tx, m, m.features, account, room, sender, own, pending))) {
+    // Seen like any room message: a rejoin asks for the history after it, not for it again.
+    if (!Number.isNaN(at.getTime())) await sawMessage(tx, account.id, room, at);
     return true;
   }
   if (m.body === null) return true;
@@ -149,13 +174,12 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
     await pending.flush(tx);
     if (await roomMessageSeen(tx, account.id, room, m.id, m.fromRaw)) return true;
   }
-  const own = m.type === "groupchat" && nick === row.nick;
-  const at = m.delay ? new Date(m.delay) : new Date();
   if (m.type === "groupchat" && !Number.isNaN(at.getTime())) await sawMessage(tx, account.id, room, at);
   // The room's reflection of a message the account sent (its origin-id is our message id, XEP-0359):
   // one message, already stored; the event shows it with own: true.
   // The reflection is what makes it `sent` (API.md; it may come before the link recorded the write).
-  const reflected = own && m.originId && isMessageId(m.originId) ? await markReflected(tx, account.id, m.originId) : "unknown";
+  // It keeps the stanza-id the room gave it (XEP-0359): XEP-0424 and XEP-0444 name it by that.
+  const reflected = own && m.originId && isMessageId(m.originId) ? await markReflected(tx, account.id, m.originId, storedId(m.roomStanzaId)) : "unknown";
   // Shown once: a reflection seen before (replayed as history after a rejoin) is not news.
   if (reflected === "again") return true;
   const mine = reflected === "first";
@@ -183,7 +207,17 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
         ...(m.delay ? { delay: m.delay } : {}),
       }),
     },
-    mine ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: false, stanzaId: m.id },
+    mine ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: false, stanzaId: m.id, ...groupFields(m, sender) },
   );
   return true;
+}
+
+/**
+ * What a group message from another occupant keeps for later changes to it: the stanza-id its room
+ * gave it (XEP-0359, as its origin_id: XEP-0424 and XEP-0444 name it by that) and who sent it
+ * (XEP-0308 and XEP-0424 accept changes only from the same).
+ */
+function groupFields(m: InboundMessage, sender: Occupant) {
+  if (m.type !== "groupchat") return {};
+  return { originId: m.roomStanzaId ?? null, ext: sender.jid !== undefined || sender.id !== undefined ? { occupant: sender } : null };
 }

@@ -2,20 +2,23 @@
 // corrects (XEP-0308) or retracts (XEP-0424) its own messages, reacts to any message of its
 // conversations (XEP-0444), and tells a sender it displayed theirs (XEP-0333). Each is one
 // transaction: the stored message changes, the stanza saying so is recorded for the link, and a
-// `message-update` event carries the message as it is now.
+// `message-update` event carries the message as it is now. In a room the account is in (XEP-0045)
+// the change goes to the room, as a group message from the account's occupant JID (§7.4).
 import type { AnyTx } from "../db/client.js";
 import { markRead } from "../db/conversations.js";
 import { appendEvents } from "../db/events.js";
 import { correctBody, lockMessage, markRetracted, messageRecord, setReactions, type MessageState } from "../db/message-state.js";
+import { findRoom } from "../db/rooms.js";
 import { randomUUID } from "node:crypto";
 import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { event } from "../domain/events.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
-import { canonicalJson, isMessageId, type LangText } from "../domain/message.js";
+import { canonicalJson, isMessageId, type ChatState, type LangText, type MessageType, type WireExt } from "../domain/message.js";
 import type { MessageExt } from "../domain/message-features.js";
-import { reactionRef, validReactions, wireId, MAX_REACTIONS } from "../domain/message-features.js";
-import type { MessageAction, Stanza } from "../domain/stanza.js";
+import { reactionRef, retractionRef, validReactions, wireId, MAX_REACTIONS } from "../domain/message-features.js";
+import { occupantJid } from "../domain/muc.js";
+import type { MessageAction, Resend, Stanza } from "../domain/stanza.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import type { Delivery } from "./delivery.js";
 import { assertFits, type StanzaSizer } from "./stanza-size.js";
@@ -48,12 +51,19 @@ export class MessageActions {
     const to = parseJid(c.to);
     if (!to) throw new AppError("invalid-jid", `to: "${c.to}" is not a valid JID (RFC 7622)`, { field: "body.to" });
     return this.change(account, originalId, async (tx, m, send) => {
-      // XEP-0308 §4: only the sender corrects, and only a message of this conversation.
-      if (m.direction !== "out" || m.peer !== jidToString(bare(to)) || m.retractedAt || m.type === "groupchat") throw notFound(originalId, "a message this account sent to body.to");
+      // XEP-0308 §4: only the sender corrects, and only a message of this conversation (a room's:
+      // to the room's bare JID, as the message went).
+      if (m.direction !== "out" || m.peer !== jidToString(bare(to)) || m.retractedAt || (m.type === "groupchat" && to.resource !== undefined)) {
+        throw notFound(originalId, "a message this account sent to body.to");
+      }
+      // A group message's status: `queued` until the room reflected it (`written` on the way), then `sent`.
       const answer = { id: m.id, status: m.status === "queued" || m.status === "written" ? ("queued" as const) : ("sent" as const), createdAt: m.createdAt };
       if (m.editedAt !== null && canonicalJson(m.body) === canonicalJson(c.body)) return { ...answer, replayed: true };
-      // Measured as sent: the same limit as a new message's (src/services/messaging.ts).
-      const stanza = this.action(account, resource, m, { kind: "replace", ref: m.id, body: c.body, lang: c.lang });
+      await this.inRoom(tx, account, m);
+      // XEP-0308 §Business Rules: the whole original again (in a room too: it names the original by
+      // its 'id', our id), only the id and the text new. Measured as sent: the same limit as a new
+      // message's (src/services/messaging.ts).
+      const stanza = this.action(account, resource, m, { kind: "replace", ref: m.id, body: c.body, lang: c.lang ?? m.lang, resend: resendOf(m) });
       assertFits(this.out, stanza, "body.body");
       await correctBody(tx, m.id, c.body);
       await send(account.id, [stanza]);
@@ -70,11 +80,12 @@ export class MessageActions {
    */
   async retract(account: Account, id: string): Promise<void> {
     await this.change(account, id, async (tx, m, send) => {
-      if (m.direction !== "out" || m.type === "groupchat") throw notFound(id, "a message this account sent");
+      if (m.direction !== "out") throw notFound(id, "a message this account sent");
       if (m.retractedAt) return;
+      await this.inRoom(tx, account, m);
       await markRetracted(tx, m.id);
       // To a blocked peer nothing is sent: the tombstone is kept here only.
-      if (!(await this.blocked(account.id, m.peer))) await send(account.id, [this.action(account, null, m, { kind: "retract", ref: m.id })]);
+      if (!(await this.blocked(account.id, m.peer))) await send(account.id, [this.action(account, null, m, { kind: "retract", ref: retractionRef(m) })]);
       else await appendEvents(tx, [{ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, m.id))) }]);
     }, true);
   }
@@ -86,7 +97,9 @@ export class MessageActions {
     }
     return this.change(account, id, async (tx, m, send) => {
       const ref = reactionRef(m);
-      if (m.retractedAt || m.type === "groupchat" || ref === null) throw notFound(id, "a message of a one-to-one conversation that has an id");
+      // XEP-0444 §Using the correct ID: "group chat messages without a XEP-0359 stanza-id cannot be reacted to".
+      if (m.retractedAt || ref === null) throw notFound(id, m.type === "groupchat" ? "a group message its room gave a stanza-id (XEP-0359)" : "a message that has an id");
+      await this.inRoom(tx, account, m);
       await setReactions(tx, m.id, accountJid(account.localpart, this.domain), emojis);
       await send(account.id, [this.action(account, null, m, { kind: "reactions", ref, emojis })]);
       return messageView(await messageRecord(tx, m.id));
@@ -100,7 +113,8 @@ export class MessageActions {
       await markRead(tx, account.id, m.id);
       const ref = wireId(m);
       // XEP-0333 §Protocol Format: the marker "MUST have a 'thread' child element" when the message had one.
-      if (ref !== null && (m.ext as MessageExt | null)?.markable) await send(account.id, [this.action(account, null, m, { kind: "displayed", ref, thread: m.thread })]);
+      // Not to a room: markers in group chat are not kept (src/services/inbound-features.ts applyRoomChange).
+      if (ref !== null && m.type !== "groupchat" && (m.ext as MessageExt | null)?.markable) await send(account.id, [this.action(account, null, m, { kind: "displayed", ref, thread: m.thread })]);
     });
   }
 
@@ -123,10 +137,31 @@ export class MessageActions {
     });
   }
 
+  /** A change to a group message goes to its room: only while the account is in it (XEP-0045 §7.4; a rejoin under way counts). */
+  private async inRoom(tx: AnyTx, account: Account, m: MessageState): Promise<void> {
+    if (m.type !== "groupchat") return;
+    const row = await findRoom(tx, account.id, m.peer);
+    if (row?.status !== "joined" && row?.status !== "joining") throw new AppError("room-not-joined", `${m.peer} is not a room this account is in (PUT /v1/rooms/{room} first)`);
+  }
+
   private action(account: Account, resource: string | null, m: MessageState, action: MessageAction): Stanza {
-    const from = accountJid(account.localpart, this.domain) + (resource ? `/${resource}` : "");
-    return { kind: "message-action", from, to: m.direction === "out" ? m.to : m.from, id: randomUUID(), action };
+    const jid = accountJid(account.localpart, this.domain);
+    // XEP-0045 §7.4: to the room's bare JID, from the account's occupant JID, as a group message.
+    if (m.type === "groupchat") return { kind: "message-action", from: occupantJid(jid), to: m.peer, id: randomUUID(), type: "groupchat", action };
+    const from = jid + (resource ? `/${resource}` : "");
+    // The original's type (XEP-0308: a correction re-sends the stanza); other changes are chat.
+    const type = action.kind === "replace" && m.type !== "chat" ? { type: m.type as MessageType } : {};
+    return { kind: "message-action", from, to: m.direction === "out" ? m.to : m.from, id: randomUUID(), ...type, action };
   }
 }
+
+/** What a correction repeats of the account's message (XEP-0308 §Business Rules): all but its id, addresses, type and text. */
+const resendOf = (m: MessageState): Resend => ({
+  subject: m.subject as LangText | null,
+  thread: m.thread,
+  receipt: m.receipt,
+  state: m.state as ChatState | null,
+  ext: m.ext as WireExt | null,
+});
 
 const notFound = (id: string, what: string) => new AppError("message-not-found", `${id} is not ${what}`);

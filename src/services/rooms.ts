@@ -1,23 +1,24 @@
 // Group chat for hosted accounts (API.md "Group chat (1.1, XEP-0045)"): joining, leaving, listing
-// and acting in rooms. A join is state in Postgres (`room`): the join presence is recorded with it
-// and sent by the link holder; the request waits (polling the row, so it works from any instance)
-// until the room answered: its self-presence, then its subject message, the end of a join
-// (XEP-0045 §7.2.16). After a restart or a reconnect the link holder rejoins every room,
-// asking only for the history it missed (XEP-0045 §7.2.15). What rooms send is handled by
-// src/services/inbound-room.ts.
+// and acting in rooms. A join is state in Postgres (`room`); src/services/room-joins.ts records and
+// answers it (PUT /v1/rooms/{room}, idempotent). After a restart or a reconnect the link holder
+// rejoins every room, asking only for the history it missed (XEP-0045 §7.2.15). What rooms send
+// is handled by src/services/inbound-room.ts.
 import { randomUUID } from "node:crypto";
 import type { AnyTx, Database } from "../db/client.js";
 import { sql } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
 import { enqueueAhead } from "../db/outbox.js";
-import { beginNickChange, deleteRoom, findRoom, listRooms, markFailed, markJoined, markRejoining, occupants, recordJoin, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
+import { deleteRoom, findRoom, listRooms, markFailed, markJoined, markRejoining, occupants, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import { event } from "../domain/events.js";
 import { parseJid } from "../domain/jid.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
-import { AppError, type ErrorCode } from "../domain/errors.js";
-import { exitRoom, isOccupantNick, JOIN_TIMEOUT_MS, occupantJid, ROOM_RESOURCE, SUBJECT_GRACE_MS } from "../domain/muc.js";
+import { AppError } from "../domain/errors.js";
+import { exitRoom, isOccupantNick, occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
+import { RoomJoins, type JoinRequest } from "./room-joins.js";
+
+export type { JoinRequest } from "./room-joins.js";
 
 export interface RoomView {
   room: string;
@@ -29,34 +30,6 @@ export interface RoomView {
   occupants: OccupantRow[];
 }
 
-export interface JoinRequest {
-  nick: string;
-  password?: string;
-  history?: { maxStanzas?: number; since?: string };
-}
-
-/** RFC 6120 §8.3 conditions a room refuses a join with (XEP-0045 §7.2.6-§7.2.10), as our codes. */
-const REFUSALS: Record<string, ErrorCode> = {
-  conflict: "room-nick-conflict",
-  "registration-required": "room-members-only",
-  forbidden: "room-banned",
-  "not-authorized": "room-password-required",
-  "item-not-found": "room-not-found",
-  "not-allowed": "room-not-found",
-  "remote-server-not-found": "room-not-found",
-  "service-unavailable": "room-unavailable",
-  // The occupant JID room/nick is not one the room takes (RFC 6120 §8.3.3.8): the request's nick
-  // is at fault, and trying again will not help.
-  "jid-malformed": "invalid-jid",
-};
-
-/** The room's error answer to `what` (a join or a nick change) as the API's error. */
-function refusal(room: string, error: RoomRow["error"], what: string, note = ""): AppError {
-  const condition = error?.condition ?? "undefined-condition";
-  const code = REFUSALS[condition] ?? "room-unavailable";
-  return new AppError(code, `${room} refused ${what}: ${condition}${error?.text ? ` (${error.text})` : ""}${note}`, { condition, ...(code === "invalid-jid" ? { field: "body.nick" } : {}) });
-}
-
 /**
  * Whether what the account sends to the room goes out (after its join presence, in the outbox's
  * order): joined, or joining, first or again after a reconnect (API.md: a join lasts until the
@@ -66,44 +39,6 @@ const occupies = (row: RoomRow | null): boolean => row?.status === "joined" || r
 
 type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Reads what the room answered from the row (past the deadline: `overdue`): a row, a thrown refusal, or undefined to wait. */
-type Answered = (row: RoomRow | null, overdue: boolean) => RoomRow | undefined;
-
-/**
- * A join's answer: a refusal, or the row once the room presented the account and then sent its
- * subject, the last stanza of a join (XEP-0045 §7.2.16), so the answer carries the subject. A room
- * that sends none is given SUBJECT_GRACE_MS after the self-presence, never past the join's
- * deadline: the join succeeds without it.
- */
-function joinAnswer(room: string): Answered {
-  let graceEnds: number | null = null;
-  return (row, overdue) => {
-    if (!row) throw new AppError("room-not-joined", `the join of ${room} was cancelled`);
-    if (row.status === "failed") throw refusal(room, row.error, "the join");
-    if (row.status !== "joined") return undefined;
-    graceEnds ??= Date.now() + SUBJECT_GRACE_MS;
-    return row.joinStage === "subject" || overdue || Date.now() >= graceEnds ? row : undefined;
-  };
-}
-
-/**
- * A nick change's answer (XEP-0045 §7.6): the row once renamed, or once the room presented the
- * account again under the nick it has (the room took the requested nick as that one: servers
- * prepare nicks, e.g. NFKC); a refusal keeps the occupant under its old nick (§7.6.3).
- */
-function nickChangeAnswer(account: AccountRef, room: string, oldNick: string): Answered {
-  return (row) => {
-    if (!row) throw new AppError("room-not-joined", `${account.jid} left ${room} during the nick change`);
-    // Renamed: to this nick, or by a change requested at the same time that the room took after it.
-    if (row.nick !== oldNick && row.status === "joined") return row;
-    if (row.error) throw refusal(room, row.error, "the nick change", `; still in the room as ${row.nick}`);
-    if (row.joinStage !== null && row.status === "joined") return row;
-    return undefined;
-  };
-}
-
 export class Rooms {
   constructor(
     private readonly db: Database,
@@ -111,7 +46,11 @@ export class Rooms {
     private readonly domain: string,
     /** Throws 400 blocked when the account blocked the JID (XEP-0191 §3.3: nothing is routed to it). */
     private readonly notBlocked: (accountId: number, to: string, field: string) => Promise<void> = async () => undefined,
-  ) {}
+  ) {
+    this.joins = new RoomJoins(db, delivery);
+  }
+
+  private readonly joins: RoomJoins;
 
   private async view(row: RoomRow): Promise<RoomView> {
     const { room, nick, role, affiliation } = row;
@@ -119,47 +58,16 @@ export class Rooms {
   }
 
   /**
-   * PUT /v1/rooms/{room}: joins (creating an instant room when there is none) and returns once the
-   * room confirmed, with `created` when this join made the room.
+   * PUT /v1/rooms/{room}: joins (creating an instant room when there is none), or changes the nick,
+   * or, already in under that nick, nothing (src/services/room-joins.ts); returns once the room
+   * confirmed, with `created` when the join made the room.
    */
   async join(account: AccountRef, room: string, req: JoinRequest): Promise<{ view: RoomView; created: boolean }> {
     // The join goes to room/nick: refused before anything is recorded, as the room's answer would
     // be dropped (src/services/inbound.ts) and the join resent forever.
     await this.notBlocked(account.id, `${room}/${req.nick}`, "params.room");
-    const history = req.history ?? null;
-    const join: Stanza = { kind: "muc-join", from: occupantJid(account.jid), to: `${room}/${req.nick}`, password: req.password ?? null, history };
-    // In the room under another nick: a nick change (XEP-0045 §7.6). If the room refuses it, the
-    // occupant stays under its old nick, so the row stays joined until the room says otherwise.
-    const oldNick = await this.delivery.transaction(async (tx, send) => {
-      const row = await findRoom(tx, account.id, room);
-      const change = row?.status === "joined" && row.nick !== req.nick;
-      if (change) await beginNickChange(tx, account.id, room);
-      else await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history);
-      await send(account.id, [join]);
-      return change ? row.nick : null;
-    });
-    if (oldNick !== null) {
-      const renamed = await this.awaitRoom(account, room, `${room} did not answer the nick change within ${JOIN_TIMEOUT_MS / 1000} s`, nickChangeAnswer(account, room, oldNick));
-      return { view: await this.view(renamed), created: false };
-    }
-    const joined = await this.awaitRoom(account, room, `${room} did not answer the join within ${JOIN_TIMEOUT_MS / 1000} s; the gateway keeps trying`, joinAnswer(room));
-    return { view: await this.view(joined), created: joined.created };
-  }
-
-  /**
-   * Reads the account's row for the room until `answered` says the room answered (a row, or a
-   * thrown refusal); 503 after JOIN_TIMEOUT_MS, unless `answered` takes the last, overdue look as
-   * enough. The room answers within milliseconds on a healthy server: look often at first.
-   */
-  private async awaitRoom(account: AccountRef, room: string, timeout: string, answered: Answered): Promise<RoomRow> {
-    const deadline = Date.now() + JOIN_TIMEOUT_MS;
-    for (let wait = 5; ; wait = Math.min(wait * 2, 50)) {
-      const overdue = Date.now() > deadline;
-      const row = answered(await findRoom(this.db.prisma, account.id, room), overdue);
-      if (row) return row;
-      if (overdue) throw new AppError("room-unavailable", timeout, { retryAfter: 5 });
-      await sleep(wait);
-    }
+    const { row, created } = await this.joins.join(account, room, req);
+    return { view: await this.view(row), created };
   }
 
   /**
@@ -241,14 +149,14 @@ export class Rooms {
       const row = await findRoom(tx, accountId, room);
       if (!row || row.status !== "joining") return;
       if (error) {
+        // In the room (the self-presence was its `joined` event), but locked for good: failed.
         await markFailed(tx, accountId, room, error);
         await appendEvents(tx, [{ accountId, ...event("room", { room, kind: "join-failed", nick: row.nick, error }) }]);
       } else {
+        // Its `joined` event came with the self-presence (src/services/inbound-room.ts), before the
+        // subject message that follows it (XEP-0045 §7.2.16); the request's answer waited for this.
         const gone = await markJoined(tx, accountId, room, row.role ?? "moderator", row.affiliation ?? "owner", true);
-        await appendEvents(tx, [
-          { accountId, ...event("room", { room, kind: "joined", nick: row.nick, role: row.role ?? "moderator", affiliation: row.affiliation ?? "owner", self: true }) },
-          ...gone.map((nick) => ({ accountId, ...event("room", { room, kind: "occupant-left", nick }) })),
-        ]);
+        await appendEvents(tx, gone.map((nick) => ({ accountId, ...event("room", { room, kind: "occupant-left", nick }) })));
       }
     });
   }

@@ -26,4 +26,5 @@ export const NS = {
   fasten: "urn:xmpp:fasten:0", // XEP-0422
   reactions: "urn:xmpp:reactions:0", // XEP-0444
   hints: "urn:xmpp:hints", // XEP-0334
+  occupantId: "urn:xmpp:occupant-id:0", // XEP-0421
 } as const;

@@ -53,11 +53,24 @@ function message(stanza: Element): InboundMessage {
     receivedId: stanza.getChild("received", NS.receipts)?.attrs.id ?? null,
     error: type === "error" ? readError(stanza) : null,
     originId: stanza.getChild("origin-id", NS.sid)?.attrs.id ?? null,
+    roomStanzaId: assignedId(stanza),
+    occupantId: stanza.getChild("occupant-id", NS.occupantId)?.attrs.id ?? null,
     delay: stanza.getChild("delay", NS.delay)?.attrs.stamp ?? null,
     invitation: invitation(stanza),
     mucUser: !!stanza.getChild("x", NS.mucUser),
     features: features(stanza),
   };
+}
+
+/**
+ * XEP-0359 §3: the <stanza-id/> that the sender's bare JID assigned (a room's, by=room@service, is
+ * how group chats name their messages: XEP-0424 and XEP-0444 §Using the correct ID); one by anyone
+ * else is not the sender's to give and is ignored.
+ */
+function assignedId(stanza: Element): string | null {
+  const from = stanza.attrs.from as string | undefined;
+  const by = from === undefined ? undefined : from.split("/")[0];
+  return stanza.getChildren("stanza-id", NS.sid).find((s) => s.attrs.by !== undefined && s.attrs.by === by)?.attrs.id ?? null;
 }
 
 const MARKER_NAMES = new Set<string>(MARKERS);

@@ -6,7 +6,7 @@ import xml, { type Element } from "@xmpp/xml";
 
 // @xmpp/xml is CommonJS: its helpers are properties of the default export.
 const { escapeXML, escapeXMLText } = xml;
-import { langTexts, type LangText, type OutboundMessage } from "../domain/message.js";
+import { langTexts, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
 import { codePoints, RETRACTION_FALLBACK, type Attachment } from "../domain/message-features.js";
 import type { MessageAction, PresenceContent, Stanza } from "../domain/stanza.js";
 import { errorReply } from "./errors.js";
@@ -31,8 +31,9 @@ const originId = (id: string): Element => xml("origin-id", { xmlns: NS.sid, id }
 /**
  * RFC 6121 §5.2: a message stanza. The stanza id and the XEP-0359 origin-id are both the
  * message's own id, so a resend after a crash carries the same ids and receivers can drop it.
+ * `extra`: payloads that make it a change to an earlier message (a correction's <replace/>).
  */
-function message(m: OutboundMessage): Element {
+function message(m: OutboundMessage, extra: Element[] = []): Element {
   const attrs: Record<string, string> = { from: m.from, to: m.to, type: m.type, id: m.id };
   if (m.lang) attrs["xml:lang"] = m.lang;
   const ext = m.ext ?? {};
@@ -47,6 +48,7 @@ function message(m: OutboundMessage): Element {
     markable(m) ? xml("markable", { xmlns: NS.markers }) : null,
     ...replyElements(m),
     ...(ext.attachments ?? []).flatMap(attachmentElements),
+    ...extra,
     originId(m.id),
   );
 }
@@ -149,14 +151,20 @@ function presence(from: string, to: string, type: string | null, p: PresenceCont
   );
 }
 
-/** A message that changes an earlier one; `<store/>` (XEP-0334) so archives keep it. */
-function messageAction(from: string, to: string, id: string, a: MessageAction): Element {
+/**
+ * A message that changes an earlier one, of the original's type (a room's: groupchat, to the room,
+ * XEP-0045 §7.4); `<store/>` (XEP-0334) so archives keep it.
+ */
+function messageAction(from: string, to: string, id: string, a: MessageAction, type: MessageType = "chat"): Element {
   const store = xml("store", { xmlns: NS.hints });
   const origin = originId(id);
-  const attrs = { from, to, type: "chat", id };
+  const attrs = { from, to, type, id };
   switch (a.kind) {
-    // XEP-0308 §3: a new message with the whole new text, naming the original.
+    // XEP-0308 §3: a new message with the whole new text, naming the original. §Business Rules:
+    // "the sender MUST re-send the entire stanza, only altering id and the payloads being
+    // corrected": the original's thread, markable, reply, attachments… with the new text.
     case "replace":
+      if (a.resend) return message({ ...a.resend, id, from, to, type, body: a.body, lang: a.lang }, [xml("replace", { xmlns: NS.correct, id: a.ref })]);
       return xml("message", a.lang ? { ...attrs, "xml:lang": a.lang } : attrs, ...texts("body", a.body), xml("replace", { xmlns: NS.correct, id: a.ref }), origin);
     // XEP-0424 §4 (v0.4.2): retract, with a XEP-0428 fallback body for clients without it.
     case "retract":
@@ -214,7 +222,7 @@ export function render(s: Stanza): Element {
     case "muc-subject":
       return xml("message", { from: s.from, to: s.to, type: "groupchat", id: s.id }, xml("subject", {}, s.subject), originId(s.id));
     case "message-action":
-      return messageAction(s.from, s.to, s.id, s.action);
+      return messageAction(s.from, s.to, s.id, s.action, s.type);
     // XEP-0045 §7.8.2: a mediated invitation goes to the room, which relays it.
     case "muc-invite":
       return xml("message", { from: s.from, to: s.to, id: s.id }, xml("x", { xmlns: NS.mucUser }, xml("invite", { to: s.invitee }, s.reason ? xml("reason", {}, s.reason) : null)), originId(s.id));

@@ -113,6 +113,19 @@ describe("message features (one-to-one)", () => {
     assert.ok(tomb.retractedAt !== null && tomb.body === null, "a tombstone");
   });
 
+  it("takes a peer's correction of her reply without the fallback quote it re-sends, as the reply itself was stored (XEP-0308 §Business Rules, XEP-0461 §3)", async () => {
+    const a = await env.account("romeo");
+    const ours = (await messaging.send(a, null, { to: "juliet@example.net", body: "hi" }, null)).id;
+    await env.flush();
+    const quote = "> romeo wrote:\n> hi\n";
+    const reply = { id: ours, quoteEnd: [...quote].length };
+    await feed(from(a, JULIET, "r-1", { body: `${quote}hello`, features: { reply } }));
+    const hers = await idOf(a, "r-1");
+    await feed(withFeatures(a, JULIET, { replace: "r-1", reply }, { body: `${quote}hello there` }));
+    const row = await env.db.prisma.message.findUniqueOrThrow({ where: { id: hers } });
+    assert.deepEqual([row.body, row.editedAt !== null, (row.ext as { replyTo?: unknown }).replyTo], ["hello there", true, { id: ours }]);
+  });
+
   it("reacts to a peer's message by her origin-id and marks it displayed by its stanza id, in its thread (XEP-0444, XEP-0333)", async () => {
     const a = await env.account("romeo");
     await feed(

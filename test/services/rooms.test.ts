@@ -43,12 +43,14 @@ describe("Rooms service", () => {
   };
   /** Whether `p` is still pending after `ms`. */
   const pendingAfter = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => false, () => false), new Promise<boolean>((r) => setTimeout(() => r(true), ms))]);
-  /** Waits until the join presence for `nick` reached the port (the room can answer it now). */
-  const joinSent = (nick: string) =>
-    waitFor(async () => {
-      await env.flush();
-      return env.out.sent.some((s) => s.kind === "muc-join" && s.to === `${ROOM}/${nick}`);
-    }, `the join presence for ${nick}`);
+  /** What reached the port for the room (from `a`): `muc-join:nick` (a join), `presence:nick` (a nick change, §7.6.1). */
+  const toRoom = async (a?: TestAccount) => {
+    await env.flush();
+    const sent = env.out.sent.filter((s) => "to" in s && s.to.startsWith(`${ROOM}/`) && (!a || s.from.startsWith(`${a.jid}/`)));
+    return sent.map((s) => `${s.kind}:${(s as { to: string }).to.slice(ROOM.length + 1)}`);
+  };
+  /** Waits until the join presence for `nick` (or the nick change's: `kind` presence) reached the port (the room can answer it now). */
+  const joinSent = (nick: string, kind = "muc-join") => waitFor(async () => (await toRoom()).includes(`${kind}:${nick}`), `the ${kind} presence for ${nick}`);
   /**
    * PUT /v1/rooms/{room} as the room answers it: `others` present, then the self-presence (110, and
    * 201 when it creates the room) under `given` (the nick the room gives, `nick` by default), then
@@ -76,13 +78,59 @@ describe("Rooms service", () => {
   const lastSeq = async (a: TestAccount) => (await env.events(a.id)).at(-1)?.seq ?? 0;
   const nicks = async (a: TestAccount) => (await rooms.get(a.ref, ROOM)).occupants.map((o) => o.nick);
 
-  it("a repeated join of a room the first join created is 200 (created: false), not 201 again", async () => {
+  it("a join's log reads joined, then the subject (§7.2.16), also when it created the room", async () => {
+    const a = await env.account("gregory");
+    // The room's order: the self-presence (201), the subject message, then the answer to the instant-room configuration.
+    assert.equal((await join(a, "gregory", { create: true })).created, true);
+    assert.deepEqual((await roomEvents(a)).map((e) => e.kind), ["joined", "subject"]);
+  });
+
+  it("a repeated join under the same nick is 200 (created: false) at once: nothing sent, nothing logged (RFC 9110 §9.2.2)", async () => {
     const a = await env.account("romeo");
-    const first = await join(a, "romeo", { create: true });
+    const first = await join(a, "romeo", { create: true, others: ["juliet"] });
     assert.equal(first.created, true);
-    const again = await join(a, "romeo");
+    const seq = await lastSeq(a);
+    env.out.reset();
+    // No room answers it here: it answers from what the gateway knows.
+    const again = await rooms.join(a.ref, ROOM, { nick: "romeo" });
     assert.equal(again.created, false, "the second join did not create the room");
-    assert.equal(again.view.status, "joined");
+    assert.deepEqual({ ...again.view, occupants: again.view.occupants.map((o) => o.nick) }, { ...first.view, occupants: ["juliet", "romeo"] });
+    assert.deepEqual(await toRoom(a), [], "no join presence");
+    assert.deepEqual(await roomEvents(a, seq), []);
+  });
+
+  it("a join requested again while the first is in flight waits for the same answer: one join presence, one joined", async () => {
+    const a = await env.account("abram");
+    env.out.reset();
+    const first = rooms.join(a.ref, ROOM, { nick: "abram" });
+    await joinSent("abram");
+    const second = rooms.join(a.ref, ROOM, { nick: "abram" });
+    assert.equal(await pendingAfter(second, 100), true, "no answer before the room's");
+    await roomSays(a, "abram", { role: "participant", affiliation: "none" }, [110]);
+    await roomSubject(a, "Verona");
+    const answers = await Promise.all([first, second]);
+    assert.deepEqual(answers.map((r) => [r.created, r.view.status, r.view.subject]), [[false, "joined", "Verona"], [false, "joined", "Verona"]]);
+    assert.deepEqual(await toRoom(a), ["muc-join:abram"]);
+    assert.deepEqual((await roomEvents(a)).map((e) => e.kind), ["joined", "subject"]);
+  });
+
+  it("a join under another nick while one is in flight waits for it, then is a nick change (§7.6.1: presence without the MUC <x/>)", async () => {
+    const a = await env.account("potpan");
+    env.out.reset();
+    const first = rooms.join(a.ref, ROOM, { nick: "potpan" });
+    await joinSent("potpan");
+    const renaming = rooms.join(a.ref, ROOM, { nick: "cook" });
+    assert.equal(await pendingAfter(renaming, 100), true);
+    assert.deepEqual(await toRoom(a), ["muc-join:potpan"], "nothing more while the first join is unanswered");
+    await roomSays(a, "potpan", { role: "participant", affiliation: "none" }, [110]);
+    await roomSubject(a, "");
+    assert.equal((await first).view.nick, "potpan");
+    await joinSent("cook", "presence");
+    await roomSays(a, "potpan", { role: "participant", affiliation: "none", nick: "cook" }, [303, 110], "unavailable");
+    await roomSays(a, "cook", { role: "participant", affiliation: "none" }, [110]);
+    assert.equal((await renaming).view.nick, "cook");
+    assert.deepEqual(await toRoom(a), ["muc-join:potpan", "presence:cook"]);
+    assert.deepEqual((await roomEvents(a)).map((e) => e.kind), ["joined", "subject", "nick-changed"]);
   });
 
   it("the room refusing the nick as a JID (jid-malformed) fails the join at once as 400 invalid-jid naming body.nick", async () => {
@@ -100,7 +148,7 @@ describe("Rooms service", () => {
     await join(a, "balthasar", { others: ["juliet"] });
     env.out.reset();
     const renaming = rooms.join(a.ref, ROOM, { nick: "merc" });
-    await joinSent("merc");
+    await joinSent("merc", "presence");
     await roomSays(a, "balthasar", { role: "participant", affiliation: "none", nick: "merc" }, [303, 110], "unavailable");
     await roomSays(a, "merc", { role: "participant", affiliation: "none" }, [110]);
     assert.equal((await renaming).view.nick, "merc");
@@ -187,6 +235,8 @@ describe("Rooms service", () => {
     const first = await join(a, "juliet", { create: true });
     assert.equal(first.view.subject, null, "an empty <subject/>: the room has none");
     env.out.reset();
+    // A rejoin (after a reconnect) is in flight: the PUT waits for its answer, sending nothing more.
+    await rooms.rejoin();
     const again = rooms.join(a.ref, ROOM, { nick: "juliet" });
     await joinSent("juliet");
     // In flight from the earlier join (it comes before this join's self-presence): not this join's end.
@@ -194,8 +244,9 @@ describe("Rooms service", () => {
     await roomSays(a, "juliet", { role: "moderator", affiliation: "owner" }, [110]);
     assert.equal(await pendingAfter(again, 300), true, "no answer between the self-presence and the subject");
     await roomSubject(a, "Verona");
-    const { view } = await again;
-    assert.deepEqual({ status: view.status, subject: view.subject }, { status: "joined", subject: "Verona" });
+    const { view, created } = await again;
+    assert.deepEqual({ status: view.status, subject: view.subject, created }, { status: "joined", subject: "Verona", created: false }, "the rejoin did not create the room");
+    assert.deepEqual(await toRoom(a), ["muc-join:juliet"], "the rejoin's join presence alone");
     assert.deepEqual((await roomEvents(a)).filter((e) => e.kind === "subject").map((e) => e.subject), [null, "stale", "Verona"]);
   });
 
@@ -223,7 +274,7 @@ describe("Rooms service", () => {
     // Asking again for the nick first asked for: the room presents the account under the nick it has (no rename).
     env.out.reset();
     const again = rooms.join(a.ref, ROOM, { nick: "mercutio" });
-    await joinSent("mercutio");
+    await joinSent("mercutio", "presence");
     await roomSays(a, "mercutio-2", { role: "participant", affiliation: "none" }, [110]);
     assert.equal((await again).view.nick, "mercutio-2");
   });

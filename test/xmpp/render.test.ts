@@ -94,6 +94,38 @@ describe("renderText", () => {
     for (const none of [null, undefined]) assert.equal(marker(none).getChild("thread"), undefined, `thread ${none}`);
   });
 
+  it("renders a correction as the whole original again, with only its id, text and <replace/> new (XEP-0308 §Business Rules); an outbox row from before that as the text alone", () => {
+    const from = "romeo@gw.localhost/rooms";
+    const to = "lobby@conference.localhost";
+    const original: OutboundMessage = {
+      ...base,
+      from,
+      to,
+      type: "groupchat",
+      body: "Good morrow",
+      subject: "Verona",
+      thread: "t-1",
+      lang: "en",
+      ext: { markable: true, attachments: [{ url: "https://example.net/rose.png", name: "rose.png" }], reply: { id: "room-9", to: `${to}/juliet`, quote: "> juliet wrote:\n> hi\n" } },
+    };
+    const { id: _id, from: _f, to: _t, type: _ty, body: _b, lang: _l, ...resend } = original;
+    const correction = render({ kind: "message-action", from, to, id: "c-1", type: "groupchat", action: { kind: "replace", ref: base.id, body: "Good morrow, coz", lang: "en", resend } });
+    const expected = render({ kind: "message", ...original, id: "c-1", body: "Good morrow, coz" });
+    // The same stanza but for the <replace/> before the origin-id.
+    const replace = correction.getChild("replace", "urn:xmpp:message-correct:0");
+    assert.deepEqual(replace?.attrs, { xmlns: "urn:xmpp:message-correct:0", id: base.id });
+    correction.children.splice(correction.children.indexOf(replace!), 1);
+    assert.equal(correction.toString(), expected.toString());
+    // Recorded before corrections re-sent the original: a chat message with the new text alone.
+    const old = render({ kind: "message-action", from: base.from, to: base.to, id: "c-2", action: { kind: "replace", ref: base.id, body: "fixed", lang: null } });
+    assert.equal(
+      old.toString(),
+      `<message from="${base.from}" to="${base.to}" type="chat" id="c-2"><body>fixed</body><replace xmlns="urn:xmpp:message-correct:0" id="${base.id}"/><origin-id xmlns="urn:xmpp:sid:0" id="c-2"/></message>`,
+    );
+    // Other changes to a group message go to the room as group messages.
+    assert.equal(render({ kind: "message-action", from, to, id: "r-1", type: "groupchat", action: { kind: "retract", ref: "room-1" } }).attrs.type, "groupchat");
+  });
+
   it("renders other stanzas through the element tree", () => {
     const s = { kind: "subscription" as const, from: "romeo@gw.localhost", to: "juliet@localhost", type: "subscribe" as const };
     assert.equal(sameId(renderText(s)), `<presence from="romeo@gw.localhost" to="juliet@localhost" type="subscribe" id="ID"/>`);

@@ -10,7 +10,8 @@ import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
-import { enterRoom, eventLog, MUC } from "../helpers/muc.js";
+import { enterRoom, eventLog, MUC, NS_USER, type Ev } from "../helpers/muc.js";
+import { receivedFrom } from "../helpers/sentinel.js";
 import { KINDS } from "../helpers/servers.js";
 
 /** The harness's rooms keep 50 messages of history (scripts/harness/xmpp-server.ts). */
@@ -93,6 +94,78 @@ for (const kind of KINDS) {
       assert.equal(again.status, 200, again.text);
       assert.equal(again.body.nick, "field");
       assert.deepEqual(again.body.occupants.map((o: { nick: string }) => o.nick).sort(), ["field", "juliet"]);
+    });
+
+    /** What an event is, for comparing logs: `room:joined`, `message:<body>`. */
+    const what = (e: Ev) => `${e.event}:${String(e.event === "room" ? e.data.kind : e.data.body)}`;
+    /** The account's events after `seen` about `room`: room events and the room's messages. */
+    const since = async (localpart: string, room: string, seen: number) => (await events(localpart)).filter((e) => e.id > seen && e.data.room === room).map(what);
+    /**
+     * The sentinel (test/helpers/sentinel.ts): a group message from the account. It goes out through
+     * the outbox behind anything the requests before it queued for the room, and the room reflects
+     * it behind its answers to those: once its reflection is an event, whatever the earlier requests
+     * made the room send is in the log. Returns the index of Juliet's copy in her stanzas.
+     */
+    const sentinel = async (localpart: string, room: string, body: string): Promise<number> => {
+      const sent = await gw.request("POST", "/v1/messages", { token: gw.token(localpart), body: { to: room, type: "groupchat", body } });
+      assert.equal(sent.status, 202, sent.text);
+      await until(localpart, `the reflection of ${body}`, (e) => e.event === "message" && e.data.body === body && e.data.own === true);
+      return juliet.stanzas.indexOf(await juliet.waitFor((s) => s.is("message") && s.attrs.from?.startsWith(`${room}/`) && s.getChildText("body") === body, 10_000));
+    };
+
+    it("logs joined before the room's subject (XEP-0045 §7.2.16); the same PUT again is 200 at once and sends nor logs anything (RFC 9110 §9.2.2)", async () => {
+      await gw.createAccount("mercutio");
+      const token = gw.token("mercutio");
+      const room = `again-${kind}@${MUC}`;
+      const made = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "mercutio" } });
+      assert.equal(made.status, 201, made.text);
+      // The self-presence confirms the join; the subject message comes after it (§7.2.16).
+      assert.deepEqual(await since("mercutio", room, 0), ["room:joined", "room:subject"]);
+      await julietJoins(room);
+      await until("mercutio", "juliet joined", (e) => e.event === "room" && e.data.kind === "occupant-joined" && e.data.nick === "juliet");
+      const seen = (await events("mercutio")).at(-1)!.id;
+      const mark = juliet.stanzas.length;
+      const again = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "mercutio" } });
+      assert.equal(again.status, 200, again.text);
+      assert.deepEqual(
+        { ...again.body, occupants: again.body.occupants.map((o: { nick: string }) => o.nick).sort() },
+        { room, nick: "mercutio", status: "joined", role: "moderator", affiliation: "owner", subject: null, occupants: ["juliet", "mercutio"] },
+      );
+      const end = await sentinel("mercutio", room, "still here");
+      // No join presence went to the room: it sent nothing again (no second joined, subject or
+      // occupant presence in the log), and Juliet saw no presence from the account's occupant.
+      assert.deepEqual(await since("mercutio", room, seen), ["message:still here"]);
+      assert.deepEqual(receivedFrom(juliet, `${room}/mercutio`, mark, end).filter((s) => s.is("presence")).map(String), []);
+    });
+
+    it("a PUT with another nick is a nick change (XEP-0045 §7.6): one nick-changed event, no second joined or subject", async () => {
+      await gw.createAccount("peter");
+      const token = gw.token("peter");
+      const room = `rename-${kind}@${MUC}`;
+      await julietJoins(room);
+      assert.equal((await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "peter" } })).status, 200);
+      const seen = (await events("peter")).at(-1)!.id;
+      const mark = juliet.stanzas.length;
+      const renamed = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "pietro" } });
+      assert.equal(renamed.status, 200, renamed.text);
+      assert.equal(renamed.body.nick, "pietro");
+      const end = await sentinel("peter", room, "renamed");
+      assert.deepEqual(await since("peter", room, seen), ["room:nick-changed", "message:renamed"]);
+      // Juliet saw the occupant renamed (unavailable with 303 and the new nick, §7.6.2), not leaving.
+      const gone = receivedFrom(juliet, `${room}/peter`, mark, end).filter((s) => s.is("presence"));
+      assert.deepEqual(gone.map((s) => [s.attrs.type, s.getChild("x", NS_USER)?.getChild("item")?.attrs.nick, s.getChild("x", NS_USER)?.getChildren("status").map((c) => c.attrs.code).includes("303")]), [["unavailable", "pietro", true]]);
+    });
+
+    it("two PUTs for the same new join at once send one join: both answer once the room confirmed it, with one joined and one subject event", async () => {
+      await gw.createAccount("sampson");
+      const token = gw.token("sampson");
+      const room = `twice-${kind}@${MUC}`;
+      await julietJoins(room);
+      const put = () => gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "sampson" } });
+      const answers = await Promise.all([put(), put()]);
+      assert.deepEqual(answers.map((a) => [a.status, a.body.nick, a.body.status]), [[200, "sampson", "joined"], [200, "sampson", "joined"]], answers.map((a) => a.text).join(" "));
+      await sentinel("sampson", room, "once");
+      assert.deepEqual(await since("sampson", room, 0), ["room:joined", "room:subject", "message:once"]);
     });
   });
 }

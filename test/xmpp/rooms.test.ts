@@ -59,7 +59,7 @@ for (const kind of KINDS) {
       assert.deepEqual({ room: msg.data.room, nick: msg.data.nick, own: msg.data.own, type: msg.data.type }, { room, nick: "juliet", own: false, type: "groupchat" });
       const details = await gw.request("GET", `/v1/rooms/${room}`, { token });
       assert.deepEqual(details.body.occupants.map((o: { nick: string }) => o.nick).sort(), ["juliet", "romeo"]);
-      // Joining again (same nick): this join created nothing (200), and the room presents everyone again.
+      // Joining again (same nick): already in, so nothing is sent; 200 with the room as the gateway knows it.
       const again = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "romeo" } });
       assert.equal(again.status, 200, again.text);
       assert.deepEqual(again.body.occupants.map((o: { nick: string }) => o.nick).sort(), ["juliet", "romeo"]);

@@ -1,0 +1,164 @@
+// PUT /v1/rooms/{room} (API.md "Group chat"): joining a room, idempotently (RFC 9110 §9.2.2: the
+// same PUT again changes nothing). A join is state in Postgres (`room`): the join presence is
+// recorded with it and sent by the link holder; the request waits (polling the row, so it works
+// from any instance) until the room answered: its self-presence, then its subject message, the end
+// of a join (XEP-0045 §7.2.16). What a request does depends on the account's row for the room,
+// read under a row lock so that concurrent requests take turns (two PUTs at once send one join):
+// - in the room (joined) under the nick asked for: nothing is sent, and the answer is the current
+//   view at once. A join presence again would make the room present everyone and send its subject
+//   again (§7.2.3-§7.2.16): a second `joined` and `subject` in the log. The gateway trusts its state
+//   here, also while the link is down (API.md: the join lasts until the account leaves; the link
+//   holder rejoins when the link is back): it cannot know that a room lost the account unasked.
+// - joining under that nick (a join in flight, or a rejoin after a reconnect): the request waits
+//   for that join's answer rather than sending another.
+// - joining under another nick: it waits for that join to end, then decides again.
+// - joined under another nick: a nick change (§7.6), whose answer it waits for.
+// - not in the room (no row, or a join the room refused): a join.
+import type { AnyTx, Database } from "../db/client.js";
+import { beginNickChange, findRoom, recordJoin, type RoomRow } from "../db/rooms.js";
+import type { AccountRef } from "../domain/account.js";
+import { AppError, type ErrorCode } from "../domain/errors.js";
+import { JOIN_TIMEOUT_MS, occupantJid, SUBJECT_GRACE_MS } from "../domain/muc.js";
+import { presence, type Stanza } from "../domain/stanza.js";
+import type { Delivery } from "./delivery.js";
+
+export interface JoinRequest {
+  nick: string;
+  password?: string;
+  history?: { maxStanzas?: number; since?: string };
+}
+
+/** RFC 6120 §8.3 conditions a room refuses a join with (XEP-0045 §7.2.6-§7.2.10), as our codes. */
+const REFUSALS: Record<string, ErrorCode> = {
+  conflict: "room-nick-conflict",
+  "registration-required": "room-members-only",
+  forbidden: "room-banned",
+  "not-authorized": "room-password-required",
+  "item-not-found": "room-not-found",
+  "not-allowed": "room-not-found",
+  "remote-server-not-found": "room-not-found",
+  "service-unavailable": "room-unavailable",
+  // The occupant JID room/nick is not one the room takes (RFC 6120 §8.3.3.8): the request's nick
+  // is at fault, and trying again will not help.
+  "jid-malformed": "invalid-jid",
+};
+
+/** The room's error answer to `what` (a join or a nick change) as the API's error. */
+function refusal(room: string, error: RoomRow["error"], what: string, note = ""): AppError {
+  const condition = error?.condition ?? "undefined-condition";
+  const code = REFUSALS[condition] ?? "room-unavailable";
+  return new AppError(code, `${room} refused ${what}: ${condition}${error?.text ? ` (${error.text})` : ""}${note}`, { condition, ...(code === "invalid-jid" ? { field: "body.nick" } : {}) });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Reads what the room answered from the row (past the deadline: `overdue`): an answer, a thrown refusal, or undefined to wait. */
+type Answered<T> = (row: RoomRow | null, overdue: boolean) => T | undefined;
+
+/**
+ * A join's answer: a refusal, or the row once the room presented the account and then sent its
+ * subject, the last stanza of a join (XEP-0045 §7.2.16), so the answer carries the subject. A room
+ * that sends none is given SUBJECT_GRACE_MS after the self-presence, never past the join's
+ * deadline: the join succeeds without it.
+ */
+function joinAnswer(room: string): Answered<RoomRow> {
+  let graceEnds: number | null = null;
+  return (row, overdue) => {
+    if (!row) throw new AppError("room-not-joined", `the join of ${room} was cancelled`);
+    if (row.status === "failed") throw refusal(room, row.error, "the join");
+    if (row.status !== "joined") return undefined;
+    graceEnds ??= Date.now() + SUBJECT_GRACE_MS;
+    return row.joinStage === "subject" || overdue || Date.now() >= graceEnds ? row : undefined;
+  };
+}
+
+/**
+ * A nick change's answer (XEP-0045 §7.6): the row once renamed, or once the room presented the
+ * account again under the nick it has (the room took the requested nick as that one: servers
+ * prepare nicks, e.g. NFKC); a refusal keeps the occupant under its old nick (§7.6.3).
+ */
+function nickChangeAnswer(account: AccountRef, room: string, oldNick: string): Answered<RoomRow> {
+  return (row) => {
+    if (!row) throw new AppError("room-not-joined", `${account.jid} left ${room} during the nick change`);
+    // Renamed: to this nick, or by a change requested at the same time that the room took after it.
+    if (row.nick !== oldNick && row.status === "joined") return row;
+    if (row.error) throw refusal(room, row.error, "the nick change", `; still in the room as ${row.nick}`);
+    if (row.joinStage !== null && row.status === "joined") return row;
+    return undefined;
+  };
+}
+
+/** A join in flight (under another nick) ended: joined, refused, or the account left. */
+const ended: Answered<true> = (row) => (row?.status === "joining" ? undefined : true);
+
+/** What a request found and did: see the top of this file. */
+type Step = { kind: "in"; row: RoomRow } | { kind: "join" } | { kind: "rename"; oldNick: string } | { kind: "other-join" } | { kind: "raced" };
+
+export class RoomJoins {
+  constructor(
+    private readonly db: Database,
+    private readonly delivery: Delivery,
+  ) {}
+
+  /** Returns once the room confirmed (the row), with `created` when the join made the room. */
+  async join(account: AccountRef, room: string, req: JoinRequest): Promise<{ row: RoomRow; created: boolean }> {
+    const deadline = Date.now() + JOIN_TIMEOUT_MS;
+    const unanswered = `${room} did not answer the join within ${JOIN_TIMEOUT_MS / 1000} s; the gateway keeps trying`;
+    for (;;) {
+      const step = await this.delivery.transaction((tx, send) => this.step(tx, send, account, room, req));
+      switch (step.kind) {
+        case "in":
+          return { row: step.row, created: false };
+        case "join": {
+          // This request's join, or the same join in flight: `created` is that join's answer.
+          const row = await this.awaitRoom(account, room, deadline, unanswered, joinAnswer(room));
+          return { row, created: row.created };
+        }
+        case "rename": {
+          const timeout = `${room} did not answer the nick change within ${JOIN_TIMEOUT_MS / 1000} s`;
+          return { row: await this.awaitRoom(account, room, deadline, timeout, nickChangeAnswer(account, room, step.oldNick)), created: false };
+        }
+        case "other-join":
+          await this.awaitRoom(account, room, deadline, unanswered, ended);
+          break;
+        case "raced":
+          if (Date.now() > deadline) throw new AppError("room-unavailable", unanswered, { retryAfter: 5 });
+      }
+    }
+  }
+
+  private async step(tx: AnyTx, send: (accountId: number, stanzas: readonly Stanza[]) => Promise<void>, account: AccountRef, room: string, req: JoinRequest): Promise<Step> {
+    const row = await findRoom(tx, account.id, room, true);
+    if (row?.status === "joined") {
+      if (row.nick === req.nick) return { kind: "in", row };
+      // A nick change is presence to the new occupant JID (§7.6.1), without the MUC <x/> of a join
+      // (§7.2.1): Prosody takes a presence with it from an occupant as a join again, and sends the
+      // occupants and the subject again. If the room refuses the change, the occupant stays under
+      // its old nick (§7.6.3), so the row stays joined until the room says otherwise.
+      await beginNickChange(tx, account.id, room);
+      await send(account.id, [presence(occupantJid(account.jid), `${room}/${req.nick}`, null)]);
+      return { kind: "rename", oldNick: row.nick };
+    }
+    if (row?.status === "joining") return { kind: row.nick === req.nick ? "join" : "other-join" };
+    const history = req.history ?? null;
+    // Another request recorded a join since this one looked: look again (its row is locked now).
+    if (!(await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history))) return { kind: "raced" };
+    await send(account.id, [{ kind: "muc-join", from: occupantJid(account.jid), to: `${room}/${req.nick}`, password: req.password ?? null, history }]);
+    return { kind: "join" };
+  }
+
+  /**
+   * Reads the account's row for the room until `answered` says the room answered (an answer, or a
+   * thrown refusal); 503 after the deadline, unless `answered` takes the last, overdue look as
+   * enough. The room answers within milliseconds on a healthy server: look often at first.
+   */
+  private async awaitRoom<T>(account: AccountRef, room: string, deadline: number, timeout: string, answered: Answered<T>): Promise<T> {
+    for (let wait = 5; ; wait = Math.min(wait * 2, 50)) {
+      const overdue = Date.now() > deadline;
+      const answer = answered(await findRoom(this.db.prisma, account.id, room), overdue);
+      if (answer !== undefined) return answer;
+      if (overdue) throw new AppError("room-unavailable", timeout, { retryAfter: 5 });
+      await sleep(wait);
+    }
+  }
+}

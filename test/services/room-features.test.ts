@@ -1,0 +1,257 @@
+// Message features in group chat (XEP-0045) as the use cases handle them
+// (src/services/inbound-room.ts, src/services/inbound-features.ts applyRoomChange,
+// src/services/message-actions.ts), against a real PostgreSQL and a fake outbound port. The room
+// is played by the test: occupants' presence (with the real JID a room shows its owner, §7.2.3)
+// and group messages, parsed as the XMPP adapter would parse them, with the XEP-0359 stanza-id a
+// room assigns (`roomStanzaId`) and, where given, a XEP-0421 occupant-id. Corrections (XEP-0308)
+// and retractions (XEP-0424) change only the sending occupant's message, reactions (XEP-0444) are
+// keyed by the reacting occupant; none is a message; the account's own reflected ones and the
+// ones a rejoin's history replays change nothing again. The account's own changes go to the room.
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { InboundFeatures, InboundMessage } from "../../src/domain/inbound.js";
+import { mucPresence } from "../../src/domain/muc.js";
+import type { Stanza } from "../../src/domain/stanza.js";
+import { Inbound } from "../../src/services/inbound.js";
+import { MessageActions } from "../../src/services/message-actions.js";
+import { Messaging } from "../../src/services/messaging.js";
+import { render } from "../../src/xmpp/render.js";
+import { appError, setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { inboundMessage, inboundPresence } from "./stanzas.js";
+
+const ROOM = "piazza@conference.example.net";
+const JULIET = "juliet@example.net/balcony";
+
+describe("message features in group chat", () => {
+  let env: Env;
+  let inbound: Inbound;
+  let actions: MessageActions;
+  let messaging: Messaging;
+
+  before(async () => {
+    env = await setup();
+    inbound = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, env.delivery, env.out, env.domain, env.log);
+    actions = new MessageActions(env.delivery, env.out, env.domain);
+    // As src/gateway.ts builds it, in the room (XEP-0045 §7.4: group messages only to a room the account is in).
+    messaging = new Messaging(env.messages, env.delivery, env.out, env.domain, env.metrics, async () => true);
+  });
+  after(async () => {
+    await messaging?.idle();
+    await inbound?.idle();
+    await teardown(env);
+  });
+  beforeEach(() => env.clean());
+
+  /** The account is in the room as "romeo" (its owner: the room shows it real JIDs), with these occupants (nick → real JID). */
+  async function inRoom(a: TestAccount, occupants: Record<string, string>) {
+    await env.db.pool.query("INSERT INTO room (account_id, room, nick, status, role, affiliation) VALUES ($1, $2, 'romeo', 'joined', 'moderator', 'owner')", [a.id, ROOM]);
+    for (const [nick, jid] of Object.entries(occupants)) await present(a, nick, jid);
+  }
+  const present = async (a: TestAccount, nick: string, jid: string, type = "available") => {
+    inbound.receive(inboundPresence(`${ROOM}/${nick}`, `${a.jid}/rooms`, type, { muc: mucPresence({ role: type === "available" ? "participant" : "none", affiliation: "none", jid }, []) }));
+    await inbound.idle();
+  };
+  /** A group message from `nick` to the account's occupant JID. */
+  const says = async (a: TestAccount, nick: string, extra: Partial<InboundMessage>) => {
+    inbound.receive(inboundMessage(`${ROOM}/${nick}`, `${a.jid}/rooms`, { type: "groupchat", ...extra }));
+    await inbound.idle();
+  };
+  const change = (a: TestAccount, nick: string, features: InboundFeatures, extra: Partial<InboundMessage> = {}) => says(a, nick, { id: `c-${Math.random()}`, features, ...extra });
+  const head = async (a: TestAccount) => (await env.events(a.id)).at(-1)?.seq ?? 0;
+  /** The events after `after`: message-updates as [id, what `pick` takes], messages as their body. */
+  const since = async (a: TestAccount, after: number, pick: (d: Record<string, unknown>) => unknown) =>
+    (await env.events(a.id, after)).map((e) => (e.type === "message-update" ? [(e.data as { id: string }).id, pick(e.data as Record<string, unknown>)] : `${e.type}:${String((e.data as { body?: unknown }).body)}`));
+  const row = (id: string) => env.db.prisma.message.findUniqueOrThrow({ where: { id } });
+  const idOf = async (a: TestAccount, stanzaId: string) => (await env.db.prisma.message.findFirstOrThrow({ where: { accountId: a.id, peer: ROOM, stanzaId }, select: { id: true } })).id;
+  const count = async (a: TestAccount) => env.db.prisma.message.count({ where: { accountId: a.id, peer: ROOM } });
+  /** Ends a run of changes with a plain message, proving everything before it was handled. */
+  const sentinel = (a: TestAccount, nick = "juliet") => says(a, nick, { id: `s-${Math.random()}`, body: "sentinel" });
+
+  it("keeps a group message's room stanza-id and its sender's real JID and occupant-id", async () => {
+    const a = await env.account("romeo");
+    await inRoom(a, { juliet: JULIET });
+    await says(a, "juliet", { id: "j-1", body: "with ids", roomStanzaId: "room-1", occupantId: "occ-j" });
+    await says(a, "juliet", { id: "j-2", body: "without" });
+    const [first, second] = [await row(await idOf(a, "j-1")), await row(await idOf(a, "j-2"))];
+    assert.deepEqual([first.originId, first.ext], ["room-1", { occupant: { jid: "juliet@example.net", id: "occ-j" } }]);
+    assert.deepEqual([second.originId, second.ext], [null, { occupant: { jid: "juliet@example.net" } }]);
+  });
+
+  it("applies an occupant's corrections (by the message's id) and retraction (by the room's stanza-id) to her message only, once; none is a message", async () => {
+    const a = await env.account("romeo");
+    await inRoom(a, { juliet: JULIET, nurse: "nurse@example.net/garden" });
+    await says(a, "juliet", { id: "j-1", body: "the inconstant moon", roomStanzaId: "room-1" });
+    await says(a, "nurse", { id: "n-1", body: "the nurse's", roomStanzaId: "room-2" });
+    const [hers, nurses] = [await idOf(a, "j-1"), await idOf(a, "n-1")];
+    const before = await count(a);
+    const mark = await head(a);
+    // Others' references change nothing: the nurse's correction and retraction of Juliet's message,
+    // Juliet's of the nurse's.
+    await change(a, "nurse", { replace: "j-1" }, { body: "forged by the nurse" });
+    await change(a, "nurse", { retract: "room-1" }, { body: "/me retracted a previous message, but it's unsupported by your client." });
+    await change(a, "juliet", { replace: "n-1" }, { body: "forged by Juliet" });
+    // Hers: XEP-0308 names the original by its id (the second too), and the room replays the last in its history.
+    await change(a, "juliet", { replace: "j-1" }, { body: "that monthly changes" });
+    await change(a, "juliet", { replace: "j-1" }, { body: "in her circled orb" });
+    await change(a, "juliet", { replace: "j-1" }, { body: "in her circled orb", delay: new Date().toISOString() });
+    await sentinel(a);
+    assert.deepEqual(await since(a, mark, (d) => [d.body, d.edited !== null]), [
+      [hers, ["that monthly changes", true]],
+      [hers, ["in her circled orb", true]],
+      "message:sentinel",
+    ]);
+    // XEP-0424 §Using the correct ID: the room's stanza-id; the fallback body is no message.
+    const mark2 = await head(a);
+    await change(a, "juliet", { retract: "room-1" }, { body: "/me retracted a previous message, but it's unsupported by your client." });
+    await change(a, "juliet", { retract: "room-1" }, { body: "/me retracted a previous message, but it's unsupported by your client." });
+    await sentinel(a);
+    assert.deepEqual(await since(a, mark2, (d) => [d.body, d.retracted !== null]), [[hers, [null, true]], "message:sentinel"]);
+    assert.equal(await count(a), before + 2, "the two sentinels are the only new messages");
+    const untouched = await row(nurses);
+    assert.deepEqual([untouched.body, untouched.editedAt, untouched.retractedAt], ["the nurse's", null, null]);
+  });
+
+  it("refuses a correction or retraction from the same nick when the room shows another real JID or occupant-id (XEP-0308, XEP-0424 §Business Rules)", async () => {
+    const a = await env.account("romeo");
+    await inRoom(a, { juliet: JULIET });
+    await says(a, "juliet", { id: "j-1", body: "by Juliet", roomStanzaId: "room-1" });
+    await says(a, "juliet", { id: "j-2", body: "by Juliet, with an occupant-id", roomStanzaId: "room-2", occupantId: "occ-j" });
+    const [first, second] = [await idOf(a, "j-1"), await idOf(a, "j-2")];
+    // The same nick, another occupant's occupant-id: refused; Juliet's own goes through.
+    let mark = await head(a);
+    await change(a, "juliet", { replace: "j-2" }, { body: "forged", occupantId: "occ-other" });
+    await change(a, "juliet", { replace: "j-2" }, { body: "hers", occupantId: "occ-j" });
+    await sentinel(a);
+    assert.deepEqual(await since(a, mark, (d) => d.body), [[second, "hers"], "message:sentinel"]);
+    // Juliet leaves; Tybalt enters as "juliet": the room shows his real JID, so nothing of hers is his.
+    await present(a, "juliet", JULIET, "unavailable");
+    await present(a, "juliet", "tybalt@example.net/sword");
+    mark = await head(a);
+    await change(a, "juliet", { replace: "j-1" }, { body: "forged by Tybalt" });
+    await change(a, "juliet", { retract: "room-1" }, { body: "/me retracted" });
+    await sentinel(a);
+    assert.deepEqual((await since(a, mark, (d) => d.body)).filter((e) => typeof e !== "string"), []);
+    assert.deepEqual(((await env.events(a.id, mark)).at(-1)!.data as { body: string }).body, "sentinel");
+    const kept = await row(first);
+    assert.deepEqual([kept.body, kept.editedAt, kept.retractedAt], ["by Juliet", null, null]);
+    // Juliet back under her own real JID: her message is hers again.
+    await present(a, "juliet", "tybalt@example.net/sword", "unavailable");
+    await present(a, "juliet", "juliet@example.net/phone");
+    mark = await head(a);
+    await change(a, "juliet", { replace: "j-1" }, { body: "Juliet again" });
+    await sentinel(a);
+    assert.deepEqual(await since(a, mark, (d) => d.body), [[first, "Juliet again"], "message:sentinel"]);
+  });
+
+  it("sets each occupant's reactions on the message the room's stanza-id names (keyed by occupant JID), the account's own by its JID; not by the sender's id", async () => {
+    const a = await env.account("romeo");
+    await inRoom(a, { juliet: JULIET, nurse: "nurse@example.net/garden" });
+    await says(a, "juliet", { id: "j-1", body: "react to me", roomStanzaId: "room-1" });
+    await says(a, "juliet", { id: "j-2", body: "no stanza-id" });
+    const hers = await idOf(a, "j-1");
+    const mark = await head(a);
+    await change(a, "nurse", { reactions: { id: "room-1", emojis: ["👍"] } });
+    await change(a, "juliet", { reactions: { id: "room-1", emojis: ["👍", "❤"] } });
+    // XEP-0444 §Using the correct ID: "the stanza's 'id' attribute MUST NOT be used" in group chat.
+    await change(a, "nurse", { reactions: { id: "j-2", emojis: ["🤡"] } });
+    // The same set again (history replayed after a rejoin): no update.
+    await change(a, "nurse", { reactions: { id: "room-1", emojis: ["👍"] } });
+    await sentinel(a);
+    const view = await actions.react(a, hers, ["🎉"]);
+    const r = (d: Record<string, unknown>) => d.reactions;
+    assert.deepEqual(await since(a, mark, r), [
+      [hers, { "👍": [`${ROOM}/nurse`] }],
+      [hers, { "❤": [`${ROOM}/juliet`], "👍": [`${ROOM}/juliet`, `${ROOM}/nurse`] }],
+      "message:sentinel",
+      [hers, { "❤": [`${ROOM}/juliet`], "👍": [`${ROOM}/juliet`, `${ROOM}/nurse`], "🎉": [a.jid] }],
+    ]);
+    assert.deepEqual(view.reactions["🎉"], [a.jid]);
+    await env.flush();
+    const sent = env.out.take().filter((s): s is Extract<Stanza, { kind: "message-action" }> => s.kind === "message-action");
+    assert.deepEqual(
+      sent.map((s) => [s.from, s.to, s.type, s.action]),
+      [[`${a.jid}/rooms`, ROOM, "groupchat", { kind: "reactions", ref: "room-1", emojis: ["🎉"] }]],
+      "to the room, from the account's occupant JID, naming the room's stanza-id",
+    );
+    // Without a stanza-id from the room it cannot be reacted to (XEP-0444 §Using the correct ID).
+    await assert.rejects(actions.react(a, await idOf(a, "j-2"), ["👍"]), appError("message-not-found"));
+  });
+
+  it("corrects, retracts and reacts to its own group message in the room: to the room, the correction re-sending the whole original; the room's reflections change nothing again", async () => {
+    const a = await env.account("romeo");
+    await inRoom(a, { juliet: JULIET });
+    const sent = await messaging.send(a, null, { to: ROOM, type: "groupchat", body: "Good morrow", lang: "en", thread: "t-1", attachments: [{ url: "https://example.net/a.png", name: "a.png" }] }, null);
+    await env.flush();
+    env.out.take();
+    // A group message is `queued` until the room reflects it; the reflection gives its stanza-id.
+    assert.equal((await actions.correct(a, null, sent.id, { to: ROOM, body: "Good morrow, cousin", lang: null })).status, "queued");
+    await says(a, "romeo", { id: sent.id, originId: sent.id, body: "Good morrow", roomStanzaId: "room-ours" });
+    assert.equal((await row(sent.id)).originId, "room-ours");
+    assert.equal((await actions.correct(a, null, sent.id, { to: ROOM, body: "Good morrow, coz", lang: "en" })).status, "sent");
+    await actions.react(a, sent.id, ["👍"]);
+    await env.flush();
+    // The room reflects them back from the account's nick: applied when sent, not again.
+    const reflections = async (changes: [InboundFeatures, Partial<InboundMessage>][]) => {
+      const mark = await head(a);
+      for (const [f, extra] of changes) await change(a, "romeo", f, extra);
+      await sentinel(a);
+      assert.deepEqual(await since(a, mark, (d) => d), ["message:sentinel"]);
+    };
+    await reflections([
+      [{ replace: sent.id }, { body: "Good morrow, coz" }],
+      [{ reactions: { id: "room-ours", emojis: ["👍"] } }, {}],
+    ]);
+    await actions.retract(a, sent.id);
+    await reflections([[{ retract: "room-ours" }, { body: "/me retracted a previous message, but it's unsupported by your client." }]]);
+    await env.flush();
+    const acts = env.out.sent.filter((s): s is Extract<Stanza, { kind: "message-action" }> => s.kind === "message-action");
+    assert.deepEqual(
+      acts.map((s) => [s.from, s.to, s.type, s.action.kind, s.action.ref]),
+      [
+        [`${a.jid}/rooms`, ROOM, "groupchat", "replace", sent.id],
+        [`${a.jid}/rooms`, ROOM, "groupchat", "replace", sent.id],
+        [`${a.jid}/rooms`, ROOM, "groupchat", "reactions", "room-ours"],
+        [`${a.jid}/rooms`, ROOM, "groupchat", "retract", "room-ours"],
+      ],
+      "XEP-0308 names the original by its id; XEP-0424 and XEP-0444 by the room's stanza-id",
+    );
+    // XEP-0308 §Business Rules: the whole stanza again, only the id and the text new.
+    const fix = render(acts[1]!);
+    assert.deepEqual(
+      [fix.attrs.type, fix.attrs.to, fix.attrs["xml:lang"], fix.getChildText("body"), fix.getChildText("thread"), fix.getChild("x", "jabber:x:oob")?.getChildText("url"), fix.getChild("replace", "urn:xmpp:message-correct:0")?.attrs.id],
+      ["groupchat", ROOM, "en", "Good morrow, coz", "t-1", "https://example.net/a.png", sent.id],
+      fix.toString(),
+    );
+    assert.notEqual(fix.attrs.id, sent.id);
+    assert.equal(render(acts[0]!).attrs["xml:lang"], "en", "a correction that names no language keeps the original's");
+    assert.equal((await row(sent.id)).reactions, null, "the tombstone keeps no reactions");
+  });
+
+  it("retracts its own group message that the room gave no stanza-id by its origin-id (XEP-0424 §Using the correct ID); refuses changes to a room it is not in", async () => {
+    const a = await env.account("romeo");
+    await inRoom(a, { juliet: JULIET });
+    const sent = await messaging.send(a, null, { to: ROOM, type: "groupchat", body: "to be unsaid" }, null);
+    const kept = await messaging.send(a, null, { to: ROOM, type: "groupchat", body: "kept" }, null);
+    await env.flush();
+    await says(a, "romeo", { id: sent.id, originId: sent.id, body: "to be unsaid" });
+    await says(a, "romeo", { id: kept.id, originId: kept.id, body: "kept", roomStanzaId: "room-kept" });
+    env.out.take();
+    await actions.retract(a, sent.id);
+    await env.flush();
+    assert.deepEqual(
+      env.out.take().flatMap((s) => (s.kind === "message-action" ? [[s.type, s.action]] : [])),
+      [["groupchat", { kind: "retract", ref: sent.id }]],
+    );
+    // Out of the room: nothing can go to it.
+    await env.db.pool.query("DELETE FROM room WHERE account_id = $1", [a.id]);
+    await assert.rejects(actions.correct(a, null, kept.id, { to: ROOM, body: "never", lang: null }), appError("room-not-joined"));
+    await assert.rejects(actions.react(a, kept.id, ["👍"]), appError("room-not-joined"));
+    await assert.rejects(actions.retract(a, kept.id), appError("room-not-joined"));
+    // Nor to an occupant's JID: a group message is corrected in the room.
+    await assert.rejects(actions.correct(a, null, kept.id, { to: `${ROOM}/juliet`, body: "never", lang: null }), appError("message-not-found"));
+    const still = await row(kept.id);
+    assert.deepEqual([still.body, still.editedAt, still.retractedAt, still.reactions], ["kept", null, null, null]);
+    await env.flush();
+    assert.deepEqual(env.out.take().filter((s) => s.kind === "message-action"), []);
+  });
+});
