@@ -89,7 +89,8 @@ export class Notifications {
   ) {}
 
   async start(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url, application_name: this.appName });
+    const appName = this.appName;
+    const client = new pg.Client({ connectionString: this.url, application_name: appName });
     client.on("notification", (n) => this.handlers.get(n.channel)?.forEach((fn) => fn(n.payload ?? "")));
     // Only the connection in use reconnects: one that failed to start is ended here, and its
     // late error or end must not take the next one down.
@@ -106,6 +107,8 @@ export class Notifications {
       throw err;
     }
     this.client = client;
+    // The link went up or down while this connection was being made (advertiseLink had no client).
+    if (this.appName !== appName) this.advertiseLink(this.linkUp);
     if (!this.beatTimer && !this.stopped) {
       this.beatTimer = setInterval(() => this.beat(), BEAT_MS);
       this.beatTimer.unref();

@@ -56,6 +56,12 @@ describe("the component link advertised between instances (XMPP_LINK_MODE=all)",
     await pool.query("SELECT pg_terminate_backend($1)", [pid]);
     await waitFor(async () => (await advertised()).length === 1 && (await advertised())[0] !== pid, 10_000, "b's listener back, advertising its link");
     assert.equal(await a.otherLinkUp(), true);
+    // Dropped again, and b's link goes down the moment its new connection shows (while it still
+    // sets up its LISTENs): the advert follows the link, not what it was when the connection began.
+    const [again] = await advertised();
+    await pool.query("SELECT pg_terminate_backend($1)", [again]);
+    const until = Date.now() + 10_000;
+    while (!(await advertised()).some((p) => p !== again)) assert.ok(Date.now() < until, "b's listener back");
     b.advertiseLink(false);
     await waitFor(async () => !(await a.otherLinkUp()), 5000, "a to see b's link down");
     assert.deepEqual(await advertised(), [], "nobody advertises a link");
