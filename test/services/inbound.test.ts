@@ -10,11 +10,11 @@ import type { InboundMessage, InboundPresence } from "../../src/domain/inbound.j
 import type { Stanza } from "../../src/domain/stanza.js";
 import { Blocking } from "../../src/services/blocking.js";
 import { Delivery } from "../../src/services/delivery.js";
-import { Inbound } from "../../src/services/inbound.js";
+import type { Inbound } from "../../src/services/inbound.js";
 import { Presence } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
 import { checkEvent } from "../helpers/event-schema.js";
-import { setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { inboundOf, setup, teardown, type Env, type TestAccount } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
 const JULIET = "juliet@example.net/balcony";
@@ -28,7 +28,7 @@ describe("Inbound service", () => {
 
   before(async () => {
     env = await setup();
-    inbound = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, env.delivery, env.out, env.domain, env.log);
+    inbound = inboundOf(env);
     roster = new Roster(env.db, env.delivery);
     presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
   });
@@ -179,7 +179,7 @@ describe("Inbound service", () => {
     const a = await env.account("romeo");
     const refused = () => Promise.reject(new Error("connection refused"));
     const down = new Delivery({ ...env.db, transaction: refused, sqlTransaction: refused }, env.out, env.gate, env.log, env.metrics);
-    const broken = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, down, env.out, env.domain, env.log);
+    const broken = inboundOf(env, { delivery: down });
     broken.receive(inboundMessage(JULIET, a.jid, { id: "d1", body: "lost?" }));
     broken.receive(inboundPresence(JULIET, a.jid, "available")); // plain presence: no error
     broken.receive(inboundPresence(JULIET, a.jid, "subscribe", { id: "d2" }));
@@ -300,7 +300,7 @@ describe("Inbound service", () => {
 
     it("a blocked prober and a probe to no account get nothing, while a stranger's probe after them is answered", async () => {
       const blocklists = new Blocklists(env.db.prisma);
-      const guarded = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, env.delivery, env.out, env.domain, env.log, blocklists);
+      const guarded = inboundOf(env, { blocks: blocklists });
       const a = await env.account("romeo");
       await new Blocking(env.db, blocklists, env.delivery).block(a.ref, "juliet@example.net");
       await env.flush();
@@ -447,7 +447,7 @@ describe("Inbound service", () => {
 
     it("nothing from a blocked JID (XEP-0191 §3.3), while a stranger's presence after it arrives", async () => {
       const blocklists = new Blocklists(env.db.prisma);
-      const guarded = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, env.delivery, env.out, env.domain, env.log, blocklists);
+      const guarded = inboundOf(env, { blocks: blocklists });
       const a = await env.account("romeo");
       await presence.set(a.ref, "phone", available);
       await new Blocking(env.db, blocklists, env.delivery).block(a.ref, "juliet@example.net");

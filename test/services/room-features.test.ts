@@ -12,11 +12,11 @@ import assert from "node:assert/strict";
 import type { InboundFeatures, InboundMessage } from "../../src/domain/inbound.js";
 import { mucPresence } from "../../src/domain/muc.js";
 import type { Stanza } from "../../src/domain/stanza.js";
-import { Inbound } from "../../src/services/inbound.js";
+import type { Inbound } from "../../src/services/inbound.js";
 import { MessageActions } from "../../src/services/message-actions.js";
 import { Messaging } from "../../src/services/messaging.js";
 import { render } from "../../src/xmpp/render.js";
-import { appError, setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { appError, inboundOf, setup, teardown, type Env, type TestAccount } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
 const ROOM = "piazza@conference.example.net";
@@ -30,7 +30,7 @@ describe("message features in group chat", () => {
 
   before(async () => {
     env = await setup();
-    inbound = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, env.delivery, env.out, env.domain, env.log);
+    inbound = inboundOf(env);
     actions = new MessageActions(env.delivery, env.out, env.domain);
     // As src/gateway.ts builds it, in the room (XEP-0045 §7.4: group messages only to a room the account is in).
     messaging = new Messaging(env.messages, env.delivery, env.out, env.domain, env.metrics, async () => true);

@@ -7,9 +7,9 @@
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mucPresence, SUBJECT_GRACE_MS } from "../../src/domain/muc.js";
-import { Inbound } from "../../src/services/inbound.js";
+import type { Inbound } from "../../src/services/inbound.js";
 import { Rooms } from "../../src/services/rooms.js";
-import { appError, setup, teardown, waitFor, type Env, type TestAccount } from "./setup.js";
+import { appError, inboundOf, setup, teardown, waitFor, type Env, type TestAccount } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
 const ROOM = "piazza@conference.example.net";
@@ -21,7 +21,7 @@ describe("Rooms service", () => {
 
   before(async () => {
     env = await setup();
-    inbound = new Inbound(env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, env.delivery, env.out, env.domain, env.log);
+    inbound = inboundOf(env);
     rooms = new Rooms(env.db, env.delivery, env.domain);
   });
   after(async () => {

@@ -223,6 +223,14 @@ export const appError = (code: ErrorCode) => (err: unknown) => {
   return true;
 };
 
+/** An Inbound as src/gateway.ts builds it on `env`; `over` swaps the database, the transactions' Delivery or the blocklists. */
+export function inboundOf(
+  env: Env,
+  over: { db?: Database; delivery?: Pick<Delivery, "transaction" | "sqlTransaction">; blocks?: ConstructorParameters<typeof Inbound>[7] } = {},
+): Inbound {
+  return new Inbound(over.db ?? env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, over.delivery ?? env.delivery, env.out, env.domain, env.log, over.blocks);
+}
+
 /** What an Inbound made by countedInbound() ran. */
 export interface InboundCounts {
   /** Transactions: one per batch, plus one per stanza if the batch failed. */
@@ -249,6 +257,6 @@ export function countedInbound(env: Env): { inbound: Inbound; counts: InboundCou
       };
     },
   });
-  const inbound = new Inbound({ ...env.db, pool }, env.accountStore, { messages: env.messages, sessions: env.sessions }, counted, env.out, env.domain, env.log);
+  const inbound = inboundOf(env, { db: { ...env.db, pool }, delivery: counted });
   return { inbound, counts };
 }
