@@ -7,14 +7,14 @@
 import { jsonParam as json, sql, type AnyTx } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import { planAppend, type Appended, type NewEvent, type StoredEvent } from "./events.js";
-import { storedId } from "../domain/inbound.js";
+import { storedId } from "../domain/message-features.js";
 import { MESSAGE_COLUMNS, type NewInbound } from "./messages.js";
 import { rowsFrom, type Column } from "./rows.js";
 
 /**
- * A received message's row: a NewInbound and, for a one-to-one message, the XEP-0359 origin-id
- * worth storing beside its stanza id (src/domain/message-features.ts storedOriginId; rooms'
- * messages have none).
+ * A received message's row: a NewInbound and its XEP-0359 id worth storing beside its stanza id:
+ * for a one-to-one message its origin-id (src/domain/message-features.ts storedOriginId), for a
+ * room's the stanza-id the room assigned (src/services/inbound-room.ts).
  */
 export type InboundRow = NewInbound & { originId?: string | null };
 
@@ -22,7 +22,7 @@ export type InboundRow = NewInbound & { originId?: string | null };
  * The columns of received messages' rows, parameters $1..$15. The peer's ids are indexed: one too
  * long for a btree entry would fail this one statement and so every row of the batch, so here,
  * where every received message (one-to-one and from rooms) is written, they are stored only when
- * short enough (src/domain/inbound.ts storedId).
+ * short enough (src/domain/message-features.ts storedId).
  */
 const INBOUND_COLUMNS: Column<InboundRow>[] = [
   ...MESSAGE_COLUMNS,

@@ -29,6 +29,13 @@ export interface RoomRow {
   joinStage: JoinStage;
 }
 
+/**
+ * Whether what the account sends to the room goes out (after its join presence, in the outbox's
+ * order): joined, or joining, first or again after a reconnect (API.md: a join lasts until the
+ * account leaves). A join the room then refuses fails what was sent with it.
+ */
+export const occupies = (row: RoomRow | null): boolean => row?.status === "joined" || row?.status === "joining";
+
 export interface OccupantRow {
   nick: string;
   role: string;

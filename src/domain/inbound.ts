@@ -85,22 +85,4 @@ export interface InboundPresence extends Addressed {
 
 export type InboundStanza = InboundMessage | InboundPresence;
 
-/**
- * The longest peer-supplied id a message row keeps in an indexed column (stanza_id, origin_id:
- * prisma/migrations/20261201200000_message_partial_indexes, 20261203120000_message_origin_id), as
- * storedOriginId (src/domain/message-features.ts) does for origin-ids. PostgreSQL's btree refuses an
- * entry over ~2,700 bytes, which would fail the INSERT of the whole batch (src/db/inbound-writes.ts)
- * and leave that message refused on every retry. 256 UTF-16 units are at most 768 bytes of UTF-8,
- * next to a bare JID of at most 1023 + 1 + 253 octets (RFC 7622 §3.1, a DNS domainpart).
- */
-const MAX_STORED_ID = 256;
-
-/**
- * A peer's id as a message row stores it: null when longer than MAX_STORED_ID. Nothing can then
- * reference the message by it (XEP-0308, XEP-0424, XEP-0444, XEP-0461 and XEP-0333 references
- * find nothing, as for a message sent without an id), but the message itself is stored and
- * delivered; the event and the receipt (XEP-0184) keep the id as received.
- */
-export const storedId = (id: string | null | undefined): string | null => (id != null && id.length <= MAX_STORED_ID ? id : null);
-
 export const SUBSCRIPTION_TYPES: ReadonlySet<string> = new Set(["subscribe", "subscribed", "unsubscribe", "unsubscribed"]);

@@ -77,15 +77,30 @@ export const reactionRef = (m: { type?: string; direction: string; id: string; s
 export const retractionRef = (m: { type: string; id: string; originId: string | null }): string => (m.type === "groupchat" ? (m.originId ?? m.id) : m.id);
 
 /**
+ * The longest peer-supplied id a message row keeps in an indexed column (stanza_id, origin_id:
+ * prisma/migrations/20261201200000_message_partial_indexes, 20261203120000_message_origin_id).
+ * PostgreSQL's btree refuses an entry over ~2,700 bytes, which would fail the INSERT of the whole
+ * batch (src/db/inbound-writes.ts) and leave that message refused on every retry. 256 UTF-16 units are at most 768 bytes of UTF-8,
+ * next to a bare JID of at most 1023 + 1 + 253 octets (RFC 7622 §3.1, a DNS domainpart).
+ */
+const MAX_STORED_ID = 256;
+
+/**
+ * A peer's id as a message row stores it: null when longer than MAX_STORED_ID. Nothing can then
+ * reference the message by it (XEP-0308, XEP-0424, XEP-0444, XEP-0461 and XEP-0333 references
+ * find nothing, as for a message sent without an id), but the message itself is stored and
+ * delivered; the event and the receipt (XEP-0184) keep the id as received.
+ */
+export const storedId = (id: string | null | undefined): string | null => (id != null && id.length <= MAX_STORED_ID ? id : null);
+
+/**
  * The origin-id worth storing for a peer's message (XEP-0359 §3): none when it is the stanza id
  * (what most clients send; references by either then find the stanza id), nor one too long to be
- * an index key (PostgreSQL's btree refuses entries over ~2.7 kB, and one refused row would fail the
- * whole batch's insert): a reference by it then simply finds nothing.
+ * an index key (storedId): a reference by it then simply finds nothing.
  */
 export function storedOriginId(stanzaId: string | null, originId: string | null): string | null {
-  return originId !== null && originId !== stanzaId && originId.length <= MAX_ORIGIN_ID ? originId : null;
+  return originId !== stanzaId ? storedId(originId) : null;
 }
-const MAX_ORIGIN_ID = 256;
 
 export const MARKERS = ["received", "displayed", "acknowledged"] as const;
 export type Marker = (typeof MARKERS)[number];

@@ -63,16 +63,18 @@ async function changeOne(tx: AnyTx, m: InboundMessage, f: InboundFeatures, accou
     return original.id;
   }
   if (f.reactions) {
-    // XEP-0444 §4: the peer of a one-to-one conversation may react to any of its messages; a
-    // <reaction> that is not one emoji "MAY" be ignored (§Business Rules), the others are kept.
+    // XEP-0444 §4: the peer of a one-to-one conversation may react to any of its messages.
     const target = await lockReferenced(tx, account.id, peer, f.reactions.id, null);
-    const emojis = f.reactions.emojis.filter(isEmoji).slice(0, MAX_REACTIONS);
+    const emojis = keptReactions(f.reactions);
     if (!target || target.retractedAt || target.type === "groupchat") return null;
     await setReactions(tx, target.id, peer, emojis);
     return target.id;
   }
   return null;
 }
+
+/** XEP-0444 §Business Rules: a <reaction> that is not one emoji "MAY" be ignored; the others are kept, up to MAX_REACTIONS. */
+const keptReactions = (r: { emojis: string[] }): string[] => r.emojis.filter(isEmoji).slice(0, MAX_REACTIONS);
 
 /**
  * A correction's new text: its body without the fallback quote of the reply it re-sends (XEP-0308
@@ -120,7 +122,7 @@ async function changeInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string }, 
   // XEP-0444 §Using the correct ID: "the ID assigned to the stanza by the group chat itself".
   const target = await lockRoomMessage(tx, accountId, room, f.reactions!.id);
   if (!target || target.retractedAt) return null;
-  const emojis = f.reactions!.emojis.filter(isEmoji).slice(0, MAX_REACTIONS);
+  const emojis = keptReactions(f.reactions!);
   if (canonicalJson(target.reactions?.[m.fromRaw] ?? []) === canonicalJson(emojis)) return null;
   await setReactions(tx, target.id, m.fromRaw, emojis);
   return target.id;

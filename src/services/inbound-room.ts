@@ -30,10 +30,10 @@ import {
 } from "../db/rooms.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
-import { storedId, type InboundMessage, type InboundPresence } from "../domain/inbound.js";
+import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { isMessageId } from "../domain/message.js";
-import type { Occupant } from "../domain/message-features.js";
+import { storedId, type Occupant } from "../domain/message-features.js";
 import { departure, INSTANT_PREFIX, roomSubject, STATUS, type MucPresence } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import { applyRoomChange } from "./inbound-features.js";

@@ -8,7 +8,7 @@ import type { AnyTx } from "../db/client.js";
 import { markRead } from "../db/conversations.js";
 import { appendEvents } from "../db/events.js";
 import { correctBody, lockMessage, markRetracted, messageRecord, setReactions, type MessageState } from "../db/message-state.js";
-import { findRoom } from "../db/rooms.js";
+import { findRoom, occupies } from "../db/rooms.js";
 import { randomUUID } from "node:crypto";
 import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
@@ -140,8 +140,7 @@ export class MessageActions {
   /** A change to a group message goes to its room: only while the account is in it (XEP-0045 §7.4; a rejoin under way counts). */
   private async inRoom(tx: AnyTx, account: Account, m: MessageState): Promise<void> {
     if (m.type !== "groupchat") return;
-    const row = await findRoom(tx, account.id, m.peer);
-    if (row?.status !== "joined" && row?.status !== "joining") throw new AppError("room-not-joined", `${m.peer} is not a room this account is in (PUT /v1/rooms/{room} first)`);
+    if (!occupies(await findRoom(tx, account.id, m.peer))) throw new AppError("room-not-joined", `${m.peer} is not a room this account is in (PUT /v1/rooms/{room} first)`);
   }
 
   private action(account: Account, resource: string | null, m: MessageState, action: MessageAction): Stanza {

@@ -8,7 +8,7 @@ import type { AnyTx, Database } from "../db/client.js";
 import { sql } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
 import { enqueueAhead } from "../db/outbox.js";
-import { deleteRoom, findRoom, listRooms, markFailed, markJoined, markRejoining, occupants, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
+import { deleteRoom, findRoom, listRooms, markFailed, markJoined, markRejoining, occupants, occupies, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import { event } from "../domain/events.js";
 import { parseJid } from "../domain/jid.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
@@ -29,13 +29,6 @@ export interface RoomView {
   subject: unknown;
   occupants: OccupantRow[];
 }
-
-/**
- * Whether what the account sends to the room goes out (after its join presence, in the outbox's
- * order): joined, or joining, first or again after a reconnect (API.md: a join lasts until the
- * account leaves). A join the room then refuses fails what was sent with it.
- */
-const occupies = (row: RoomRow | null): boolean => row?.status === "joined" || row?.status === "joining";
 
 type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
 
