@@ -10,6 +10,7 @@ import { planAppend, type Appended, type NewEvent, type StoredEvent } from "./ev
 import { storedId } from "../domain/message-features.js";
 import { MESSAGE_COLUMNS, type NewInbound } from "./messages.js";
 import { rowsFrom, type Column } from "./rows.js";
+import { sawRoomMessagesCte } from "./room-lookups.js";
 
 /**
  * A received message's row: a NewInbound and its XEP-0359 id worth storing beside its stanza id:
@@ -45,21 +46,31 @@ function inboundRows(rows: InboundRow[]): { ctes: string; values: unknown[] } {
   };
 }
 
+/** A room's latest message time, written with the batch (src/db/room-lookups.ts sawRoomMessagesCte). */
+export type RoomSeen = { accountId: number; room: string; at: Date };
+
 /**
  * Stores received messages and appends events (the messages' and any others, in the order given)
  * in one statement; returns the events as stored, per account (for this instance's streams, once
  * committed: they need not read them back). Data-modifying CTEs all run, on one snapshot; the
- * events reference the rows only by id, inside their data. `origin`: see planAppend.
+ * events reference the rows only by id, inside their data. `origin`: see planAppend. `saw`: rooms'
+ * latest message times, updated in the same statement.
  */
-export async function storeInbound(tx: AnyTx, rows: InboundRow[], events: NewEvent[], origin: string | null = null): Promise<Appended[]> {
-  if (events.length === 0 && rows.length === 0) return [];
+export async function storeInbound(tx: AnyTx, rows: InboundRow[], events: NewEvent[], origin: string | null = null, saw: readonly RoomSeen[] = []): Promise<Appended[]> {
+  if (events.length === 0 && rows.length === 0) {
+    const only = saw.length ? sawRoomMessagesCte(1, saw) : null;
+    if (only) await sql(tx, `WITH ${only.cte} SELECT 1`, only.values);
+    return [];
+  }
   // Prisma's raw queries type columns their own way (bigint, jsonb): only raw pg's rows are what
   // readEvents returns, so only they are handed on (and only their NOTIFY names the origin).
   const prisma = "$queryRawUnsafe" in tx;
   const m = rows.length ? inboundRows(rows) : null;
   const e = planAppend(events, m ? m.values.length + 1 : 1, prisma ? null : origin);
-  const ctes = m ? `${m.ctes}, ${e.ctes}` : e.ctes;
-  const values = [...(m?.values ?? []), ...e.values];
+  const before = [...(m?.values ?? []), ...e.values];
+  const s = saw.length ? sawRoomMessagesCte(before.length + 1, saw) : null;
+  const ctes = [m?.ctes, e.ctes, s?.cte].filter(Boolean).join(", ");
+  const values = [...before, ...(s?.values ?? [])];
   if (prisma) {
     e.seqs(await sql(tx, `WITH ${ctes} ${e.select}`, values)); // throws if an account vanished
     return [];

@@ -74,21 +74,6 @@ export async function findRoom(tx: AnyTx, accountId: number, room: string, lock 
   return (await sql<RoomRow>(tx, `SELECT ${COLUMNS} FROM room WHERE account_id = $1 AND room = $2${lock ? " FOR UPDATE" : ""}`, [accountId, room]))[0] ?? null;
 }
 
-/**
- * The account's row for the room, with the real JID the room gave for its occupant `nick` (XEP-0045
- * §7.2.3; null: none given, or no such occupant), in one statement: a group message from that
- * occupant keeps who sent it (src/services/inbound-room.ts).
- */
-export async function findRoomWithOccupant(tx: AnyTx, accountId: number, room: string, nick: string | null): Promise<(RoomRow & { occupantJid: string | null }) | null> {
-  const rows = await sql<RoomRow & { occupantJid: string | null }>(
-    tx,
-    `SELECT ${COLUMNS}, o.jid AS "occupantJid" FROM room LEFT JOIN room_occupant o ON o.account_id = room.account_id AND o.room = room.room AND o.nick = $3
-     WHERE room.account_id = $1 AND room.room = $2`,
-    [accountId, room, nick],
-  );
-  return rows[0] ?? null;
-}
-
 export function listRooms(tx: AnyTx, accountId: number): Promise<RoomRow[]> {
   return sql<RoomRow>(tx, `SELECT ${COLUMNS} FROM room WHERE account_id = $1 AND status <> 'failed' ORDER BY room`, [accountId]);
 }
@@ -162,11 +147,6 @@ export async function presented(tx: AnyTx, accountId: number, room: string, nick
   await sql(tx, "UPDATE room SET nick = $3, join_stage = COALESCE(join_stage, 'presence'), updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, nick]);
 }
 
-/** A room message was seen at `at`: a rejoin asks for history after it. */
-export async function sawMessage(tx: AnyTx, accountId: number, room: string, at: Date): Promise<void> {
-  await sql(tx, "UPDATE room SET last_message_at = GREATEST(COALESCE(last_message_at, $3), $3) WHERE account_id = $1 AND room = $2", [accountId, room, at]);
-}
-
 /** A nick change (XEP-0045 §7.6) was sent: no answer to it yet, neither error nor self-presence. */
 export async function beginNickChange(tx: AnyTx, accountId: number, room: string): Promise<void> {
   await sql(tx, "UPDATE room SET error = NULL, join_stage = NULL, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room]);
@@ -217,12 +197,6 @@ export async function markRejoining(tx: AnyTx): Promise<void> {
 /** Our join created the room (status 201): still joining until the instant-room configuration is accepted. */
 export async function markCreated(tx: AnyTx, accountId: number, room: string, role: string, affiliation: string): Promise<void> {
   await sql(tx, "UPDATE room SET created = true, role = $3, affiliation = $4, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, role, affiliation]);
-}
-
-/** Whether the room's message with this sender stanza id (from this occupant JID) is stored already. */
-export async function roomMessageSeen(tx: AnyTx, accountId: number, room: string, stanzaId: string, from: string): Promise<boolean> {
-  const rows = await sql(tx, `SELECT 1 FROM message WHERE account_id = $1 AND peer = $2 AND stanza_id = $3 AND "from" = $4 AND direction = 'in' LIMIT 1`, [accountId, room, stanzaId, from]);
-  return rows.length > 0;
 }
 
 /**

@@ -4,7 +4,8 @@
 import { randomUUID } from "node:crypto";
 import { prismaTx, type AnyTx } from "../db/client.js";
 import type { Appended, NewEvent } from "../db/events.js";
-import { storeInbound, type InboundRow } from "../db/inbound-writes.js";
+import { storeInbound, type InboundRow, type RoomSeen } from "../db/inbound-writes.js";
+import { lookupRoomMessages, type RoomMessageFacts, type RoomMessageKey } from "../db/room-lookups.js";
 import type { Messages } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
 import type { Account } from "../domain/account.js";
@@ -22,20 +23,36 @@ export interface MessageStores {
 
 type Addressed = InboundMessage & { from: Jid; to: Jid; fromRaw: string; toRaw: string };
 
+/** A room message's facts, keyed by account, room, sender's nick, stanza id and sender (src/db/room-lookups.ts). */
+export type RoomFactsMap = ReadonlyMap<string, RoomMessageFacts | null>;
+
+export const roomFactsKey = (k: RoomMessageKey): string => `${k.accountId}\u0000${k.room}\u0000${k.nick ?? ""}\u0000${k.stanzaId ?? ""}\u0000${k.from}`;
+const roomKey = (accountId: number, room: string) => `${accountId}\u0000${room}`;
+
 /**
  * What one batch's messages have to write (src/services/inbound.ts): their rows and their events,
  * written together in one statement whenever the batch flushes (before anything else appends to
- * the log, and at the end), so the log keeps arrival order.
+ * the log, and at the end), so the log keeps arrival order. Room messages' facts are read for the
+ * whole batch before it is routed (`rooms`); a room whose presence this batch handles is read
+ * again, as what its presence changed is the room's now.
  */
 export class PendingWrites {
   private readonly rows: InboundRow[] = [];
   private readonly events: NewEvent[] = [];
+  private readonly saw = new Map<string, RoomSeen>();
+  /** Rooms whose presence this batch handled: their prefetched facts are stale. */
+  private readonly changedRooms = new Set<string>();
+  /** Room messages this batch stored (their facts' keys): a second copy in the batch is seen. */
+  private readonly storedRoomMessages = new Set<string>();
   /** Whether a session is reachable, per account and resource. */
   private readonly sessions = new Map<string, Promise<boolean>>();
   /** What the flushes wrote, as stored: handed to this instance's streams once it commits. */
   readonly written: Appended[] = [];
 
-  constructor(private readonly stores: MessageStores) {}
+  constructor(
+    private readonly stores: MessageStores,
+    private readonly rooms: RoomFactsMap = new Map(),
+  ) {}
 
   add(event: NewEvent, row?: InboundRow): void {
     if (row) this.rows.push(row);
@@ -50,9 +67,37 @@ export class PendingWrites {
     return hit;
   }
 
+  /** A room message's facts: as read for the batch, else read now; null when the account is not in the room. */
+  async roomFacts(tx: AnyTx, key: RoomMessageKey): Promise<RoomMessageFacts | null> {
+    const k = roomFactsKey(key);
+    const known = this.changedRooms.has(roomKey(key.accountId, key.room)) ? undefined : this.rooms.get(k);
+    const facts = known !== undefined ? known : (await lookupRoomMessages(tx, [key]))[0]!;
+    return facts && this.storedRoomMessages.has(k) ? { ...facts, seen: true } : facts;
+  }
+
+  /** The room's presence changed something (occupants, the account's nick, its being there). */
+  roomChanged(accountId: number, room: string): void {
+    this.changedRooms.add(roomKey(accountId, room));
+  }
+
+  /** A room message is stored (with its row, by add): a copy later in the batch is one seen. */
+  storedRoomMessage(key: RoomMessageKey): void {
+    this.storedRoomMessages.add(roomFactsKey(key));
+  }
+
+  /** A message from the room, sent at `at`, is seen: written with the next flush. */
+  sawRoom(accountId: number, room: string, at: Date): void {
+    const k = roomKey(accountId, room);
+    const was = this.saw.get(k);
+    if (!was || was.at < at) this.saw.set(k, { accountId, room, at });
+  }
+
   /** Stores the rows and appends the events that reference them, in one statement (one NOTIFY per account; `origin`: see planAppend). */
   async flush(tx: AnyTx, origin: string | null = null): Promise<void> {
-    if (this.rows.length || this.events.length) this.written.push(...(await storeInbound(tx, this.rows.splice(0), this.events.splice(0), origin)));
+    if (!this.rows.length && !this.events.length && !this.saw.size) return;
+    const saw = [...this.saw.values()];
+    this.saw.clear();
+    this.written.push(...(await storeInbound(tx, this.rows.splice(0), this.events.splice(0), origin, saw)));
   }
 }
 

@@ -11,7 +11,6 @@ import type { NewEvent } from "../db/events.js";
 import {
   deleteRoom,
   findRoom,
-  findRoomWithOccupant,
   markCreated,
   markFailed,
   markJoined,
@@ -22,21 +21,20 @@ import {
   removeOccupant,
   renameOccupant,
   renameSelf,
-  roomMessageSeen,
-  sawMessage,
   setRoomError,
   setSelfPrivileges,
   setSubject,
 } from "../db/rooms.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
-import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
+import type { InboundMessage, InboundPresence, InboundStanza } from "../domain/inbound.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { isMessageId } from "../domain/message.js";
 import { storedId, type Occupant } from "../domain/message-features.js";
 import { departure, INSTANT_PREFIX, roomSubject, STATUS, type MucPresence } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
-import { applyRoomChange } from "./inbound-features.js";
+import type { RoomMessageKey } from "../db/room-lookups.js";
+import { applyRoomChange, changesEarlier } from "./inbound-features.js";
 import type { PendingWrites } from "./inbound-message.js";
 
 type From = { from: Jid; fromRaw: string; toRaw: string };
@@ -47,6 +45,8 @@ const departureDetails = (muc: MucPresence) => ({ ...(muc.reason ? { reason: muc
 /** Presence from room@service/nick to our occupant JID. */
 export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account: Account, pending: PendingWrites, replies: Stanza[]): Promise<void> {
   const room = jidToString(bare(p.from));
+  // What it changes (occupants, our nick, our being there) is read anew by the batch's later messages.
+  pending.roomChanged(account.id, room);
   const row = await findRoom(tx, account.id, room);
   if (!row) return;
   const nick = p.from.resource ?? "";
@@ -146,9 +146,9 @@ function occupantOf(realJid: string | null, occupantId: string | null | undefine
  * is not from a room the account is in (the caller handles it as an ordinary message).
  */
 export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: Account, pending: PendingWrites): Promise<boolean> {
-  const room = jidToString(bare(m.from));
-  const nick = m.from.resource ?? null;
-  const row = await findRoomWithOccupant(tx, account.id, room, nick);
+  const key = roomMessageKey(m, account.id);
+  const { room, nick } = key;
+  const row = await pending.roomFacts(tx, key);
   if (!row) return false;
   if (m.type === "groupchat" && m.subject !== null && m.body === null) {
     // §8.1: a subject change (also sent once after joining: the current subject, §7.2.16, the
@@ -158,23 +158,23 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
     pending.add({ accountId: account.id, ...event("room", { room, kind: "subject", subject, ...(nick ? { nick } : {}) }) });
     return true;
   }
-  const own = m.type === "groupchat" && nick === row.nick;
+  const own = m.type === "groupchat" && nick === row.selfNick;
   const at = m.delay ? new Date(m.delay) : new Date();
+  // Seen, like any room message: a rejoin asks for the history after it, not for it again.
+  const saw = () => {
+    if (m.type === "groupchat" && !Number.isNaN(at.getTime())) pending.sawRoom(account.id, room, at);
+  };
   const sender = occupantOf(row.occupantJid, m.occupantId);
   if (m.type === "groupchat" && m.features && (await applyRoomChange(tx, m, m.features, account, room, sender, own, pending))) {
-    // Seen like any room message: a rejoin asks for the history after it, not for it again.
-    if (!Number.isNaN(at.getTime())) await sawMessage(tx, account.id, room, at);
+    saw();
     return true;
   }
   if (m.body === null) return true;
-  if (m.type === "groupchat" && m.id) {
-    // A room may send a message live and then again as history when the gateway rejoins
-    // (§7.2.15 `since` is inclusive, and the room may not have noticed the gateway was away):
-    // the same sender's stanza id in this room is one message. Rows of this batch are written first.
-    await pending.flush(tx);
-    if (await roomMessageSeen(tx, account.id, room, m.id, m.fromRaw)) return true;
-  }
-  if (m.type === "groupchat" && !Number.isNaN(at.getTime())) await sawMessage(tx, account.id, room, at);
+  // A room may send a message live and then again as history when the gateway rejoins
+  // (§7.2.15 `since` is inclusive, and the room may not have noticed the gateway was away):
+  // the same sender's stanza id in this room is one message (key.stanzaId: groupchat only).
+  if (key.stanzaId && row.seen) return true;
+  saw();
   // The room's reflection of a message the account sent (its origin-id is our message id, XEP-0359):
   // one message, already stored; the event shows it with own: true.
   // The reflection is what makes it `sent` (API.md; it may come before the link recorded the write).
@@ -209,7 +209,23 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
     },
     mine ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: false, stanzaId: m.id, ...groupFields(m, sender) },
   );
+  if (!mine && key.stanzaId) pending.storedRoomMessage(key);
   return true;
+}
+
+/** What identifies a message from a room for its facts (src/db/room-lookups.ts): only group messages are checked for having been seen. */
+export function roomMessageKey(m: InboundMessage & { from: Jid; fromRaw: string }, accountId: number): RoomMessageKey {
+  return { accountId, room: jidToString(bare(m.from)), nick: m.from.resource ?? null, stanzaId: m.type === "groupchat" ? m.id : null, from: m.fromRaw };
+}
+
+/**
+ * A message from a room that needs no statement of its own (src/services/inbound.ts): a group or
+ * private message with a body that changes no earlier message (XEP-0308, XEP-0424, XEP-0444,
+ * XEP-0333) and replies to none (XEP-0461: the message replied to is looked up). Its facts are
+ * read with the batch's; it is stored with the batch's rows.
+ */
+export function plainRoomMessage(s: InboundStanza): boolean {
+  return s.kind === "message" && (s.type === "groupchat" || s.type === "chat") && s.body !== null && s.invitation === null && s.receivedId === null && !changesEarlier(s.features) && !s.features?.reply;
 }
 
 /**

@@ -12,9 +12,10 @@ import { isBlocked, NO_BLOCKS, type BlockLookup } from "../domain/blocking.js";
 import type { Stanza } from "../domain/stanza.js";
 import { event } from "../domain/events.js";
 import { Batcher } from "./batcher.js";
-import { PendingWrites, receiveMessage, type MessageStores } from "./inbound-message.js";
+import { PendingWrites, receiveMessage, roomFactsKey, type MessageStores, type RoomFactsMap } from "./inbound-message.js";
+import { lookupRoomMessages, type RoomMessageKey } from "../db/room-lookups.js";
 import { receivePresence } from "./inbound-presence.js";
-import { roomMessage, roomPresence } from "./inbound-room.js";
+import { plainRoomMessage, roomMessage, roomMessageKey, roomPresence } from "./inbound-room.js";
 import { changesEarlier } from "./inbound-features.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import type { Delivery } from "./delivery.js";
@@ -49,8 +50,12 @@ const NO_STATEMENTS: SqlTx = {
 /** To an account's room occupancy (XEP-0045): from a room, or an invitation to one. */
 const forRooms = (s: InboundStanza) => s.to?.resource === ROOM_RESOURCE || (s.kind === "message" && s.invitation !== null);
 
-/** Presence, error bounces, receipts and room stanzas run statements of their own; plain messages only the batched writes. */
-const slowStanza = (s: InboundStanza) => s.kind === "presence" || s.type === "error" || s.receivedId !== null || forRooms(s) || (s.kind === "message" && !!s.features && (changesEarlier(s.features) || !!s.features.reply));
+/**
+ * Presence, error bounces, receipts and room stanzas run statements of their own; plain messages,
+ * from rooms too (their facts are read for the whole batch first), only the batched writes.
+ */
+const slowStanza = (s: InboundStanza) =>
+  s.kind === "presence" || s.type === "error" || s.receivedId !== null || (forRooms(s) && !plainRoomMessage(s)) || (s.kind === "message" && !!s.features && (changesEarlier(s.features) || !!s.features.reply));
 
 /** Cuts a batch, in order, into transactions of at most MAX_BATCH stanzas and MAX_SLOW slow ones. */
 function transactions(batch: InboundStanza[]): InboundStanza[][] {
@@ -118,26 +123,28 @@ export class Inbound {
     // transaction instead of statements per message), still in arrival order: before a presence
     // stanza, which appends its own. All of it commits before any stream can read it (and answer
     // receipts).
-    const body = async (tx: AnyTx, send: (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>, some: InboundStanza[]) => {
+    const rooms = await this.roomFacts(stanzas);
+    const body = async (tx: AnyTx, send: (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>, some: InboundStanza[], facts: RoomFactsMap) => {
       const replies: Stanza[] = [];
-      const pending = new PendingWrites(this.stores);
+      const pending = new PendingWrites(this.stores, facts);
       for (const s of some) await this.route(tx, s, replies, pending);
       await pending.flush(tx);
       await send(null, replies);
       return pending.written;
     };
     // Plain messages need no Prisma model: a raw pg transaction costs less than half the CPU.
-    const handle = (some: InboundStanza[]) =>
+    const handle = (some: InboundStanza[], facts: RoomFactsMap) =>
       some.some(slowStanza)
-        ? this.delivery.transaction((tx, send) => body(tx, send, some))
-        : this.delivery.sqlTransaction((tx, send) => body(tx, send, some));
+        ? this.delivery.transaction((tx, send) => body(tx, send, some, facts))
+        : this.delivery.sqlTransaction((tx, send) => body(tx, send, some, facts));
     try {
-      if (!stanzas.some(slowStanza) && (await this.storeAlone(stanzas))) return;
-      this.handOff(await handle(stanzas));
+      if (!stanzas.some(slowStanza) && (await this.storeAlone(stanzas, rooms))) return;
+      this.handOff(await handle(stanzas, rooms));
     } catch {
-      // One bad stanza must not lose the others: retry each in a transaction of its own.
+      // One bad stanza must not lose the others: retry each in a transaction of its own (reading
+      // its room's facts in it: what the batch read may have been its failure).
       for (const s of stanzas) {
-        await handle([s]).then((written) => this.handOff(written), (e: unknown) => {
+        await handle([s], new Map()).then((written) => this.handOff(written), (e: unknown) => {
           this.log.warn({ err: String(e), from: s.fromRaw, kind: s.kind }, "inbound stanza could not be stored; bounced to its sender");
           const bounce = this.storeFailure(s);
           if (bounce) bounces.push(bounce);
@@ -152,9 +159,9 @@ export class Inbound {
    * with no BEGIN or COMMIT round trip. False, with nothing written, when the batch needs a real
    * transaction (a reply to record, any other statement): the caller then runs that.
    */
-  private async storeAlone(stanzas: InboundStanza[]): Promise<boolean> {
+  private async storeAlone(stanzas: InboundStanza[], rooms: RoomFactsMap): Promise<boolean> {
     const replies: Stanza[] = [];
-    const pending = new PendingWrites(this.stores);
+    const pending = new PendingWrites(this.stores, rooms);
     try {
       for (const s of stanzas) await this.route(NO_STATEMENTS, s, replies, pending);
     } catch {
@@ -165,6 +172,27 @@ export class Inbound {
     await pending.flush(autocommit(this.db.pool), this.streams?.origin ?? null);
     this.handOff(pending.written);
     return true;
+  }
+
+  /**
+   * The facts of the batch's plain room messages (src/db/room-lookups.ts), in one statement before
+   * the batch is routed: without them each costs two statements of its own. Empty when there are
+   * none, or when the read fails (each is then read as it is routed, and fails there as it would).
+   */
+  private async roomFacts(stanzas: InboundStanza[]): Promise<RoomFactsMap> {
+    const keys: RoomMessageKey[] = [];
+    for (const s of stanzas) {
+      if (s.kind !== "message" || s.to?.resource !== ROOM_RESOURCE || s.to.domain !== this.domain || !s.to.local || !s.from || !s.fromRaw || !plainRoomMessage(s)) continue;
+      const account = await this.accounts.find(s.to.local).catch(() => null);
+      if (account) keys.push(roomMessageKey({ ...s, from: s.from, fromRaw: s.fromRaw }, account.id));
+    }
+    if (keys.length === 0) return new Map();
+    try {
+      const facts = await lookupRoomMessages(autocommit(this.db.pool), keys);
+      return new Map(keys.map((k, i) => [roomFactsKey(k), facts[i]!]));
+    } catch {
+      return new Map();
+    }
   }
 
   /**

@@ -1,0 +1,60 @@
+// What a batch of received room messages needs to know before it is stored
+// (src/services/inbound-room.ts roomMessage), read in ONE statement for the whole batch instead of
+// two per message: for each message, whether the account is in the room, under which nick (the
+// room reflects the account's own messages from it, XEP-0045 §7.4), the sender's real JID as the
+// room presented it (§7.2.3), and whether the same sender's stanza id is already stored for this
+// room (a room may send a message live and again as history after a rejoin, §7.2.15).
+import { sql, type AnyTx } from "./client.js";
+import { storedId } from "../domain/message-features.js";
+
+export interface RoomMessageKey {
+  accountId: number;
+  room: string;
+  /** The sender's nick (the resource of room@service/nick), null for the room itself. */
+  nick: string | null;
+  /** The stanza's id, null when it has none (then it is never "seen"). */
+  stanzaId: string | null;
+  /** The stanza's `from` as received. */
+  from: string;
+}
+
+export interface RoomMessageFacts {
+  /** The account's nick in the room. */
+  selfNick: string;
+  /** The occupant's real JID as the room presented it, if it did. */
+  occupantJid: string | null;
+  /** A message of this sender with this stanza id is stored for this room. */
+  seen: boolean;
+}
+
+/**
+ * For each key, in order: its facts, or null when the account is not in the room (no row). Ids
+ * are compared as stored (storedId: an id too long to index is never stored, so never seen).
+ */
+export async function lookupRoomMessages(tx: AnyTx, keys: readonly RoomMessageKey[]): Promise<(RoomMessageFacts | null)[]> {
+  if (keys.length === 0) return [];
+  const rows = await sql<RoomMessageFacts & { n: string | number }>(
+    tx,
+    `SELECT k.n, r.nick AS "selfNick", o.jid AS "occupantJid",
+       (k.stanza_id IS NOT NULL AND EXISTS (SELECT 1 FROM message m WHERE m.account_id = k.account_id AND m.peer = k.room
+          AND m.stanza_id = k.stanza_id AND m."from" = k.from_jid AND m.direction = 'in')) AS seen
+     FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS k(account_id, room, nick, stanza_id, from_jid, n)
+     JOIN room r ON r.account_id = k.account_id AND r.room = k.room
+     LEFT JOIN room_occupant o ON o.account_id = k.account_id AND o.room = k.room AND o.nick = k.nick`,
+    [keys.map((k) => k.accountId), keys.map((k) => k.room), keys.map((k) => k.nick), keys.map((k) => storedId(k.stanzaId)), keys.map((k) => k.from)],
+    true,
+  );
+  const out: (RoomMessageFacts | null)[] = keys.map(() => null);
+  for (const r of rows) out[Number(r.n) - 1] = { selfNick: r.selfNick, occupantJid: r.occupantJid, seen: r.seen };
+  return out;
+}
+
+/** Rooms' latest message times (a rejoin asks for the history after it, §7.2.15), one statement for a batch. */
+export function sawRoomMessagesCte(first: number, seen: readonly { accountId: number; room: string; at: Date }[]): { cte: string; values: unknown[] } {
+  return {
+    cte: `saw AS (UPDATE room SET last_message_at = GREATEST(COALESCE(last_message_at, s.at), s.at)
+       FROM unnest($${first}::int[], $${first + 1}::text[], $${first + 2}::timestamp(3)[]) AS s(account_id, room, at)
+       WHERE room.account_id = s.account_id AND room.room = s.room)`,
+    values: [seen.map((s) => s.accountId), seen.map((s) => s.room), seen.map((s) => s.at)],
+  };
+}
