@@ -118,7 +118,7 @@ export const markSentCtes = (param: string) =>
 const select = {
   id: true, accountId: true, direction: true, peer: true, to: true, from: true, type: true, body: true, subject: true, thread: true, lang: true,
   receipt: true, state: true, status: true, error: true, createdAt: true, updatedAt: true, seq: true, idempotencyKey: true, requestHash: true,
-  ext: true, editedAt: true, retractedAt: true, reactions: true, marker: true, stanzaId: true,
+  ext: true, editedAt: true, retractedAt: true, reactions: true, marker: true, stanzaId: true, originId: true,
 } as const;
 
 type Row = Prisma.MessageGetPayload<{ select: typeof select }>;

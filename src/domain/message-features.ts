@@ -59,6 +59,14 @@ export interface ReplyWire {
 export const wireId = (m: { direction: string; id: string; stanzaId: string | null }): string | null => (m.direction === "out" ? m.id : m.stanzaId);
 
 /**
+ * XEP-0461 §Using the correct ID: a reply names a group message by "the ID assigned to the stanza
+ * by the group chat itself" (kept as `originId`; null: none, and "group chat messages without a
+ * XEP-0359 stanza-id cannot be replied to"), any other by its wire id.
+ */
+export const replyRef = (m: { type: string; direction: string; id: string; stanzaId: string | null; originId: string | null }): string | null =>
+  m.type === "groupchat" ? m.originId : wireId(m);
+
+/**
  * XEP-0444 §Using the correct ID: a reaction names a one-to-one message by "the 'id' from a
  * XEP-0359 <origin-id> if present, or the value of the 'id' attribute on the <message> otherwise".
  * `originId` is stored only where it differs from the stanza id (src/db/inbound-writes.ts). A group

@@ -131,14 +131,16 @@ async function changeInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string }, 
 /**
  * What a new message stores of its features: the message it replies to (by our id for it, null
  * when we do not have it), attachments, markable; and its body without the reply's fallback quote.
+ * A group message (`group`) names the message it replies to by the stanza-id its room gave that
+ * (XEP-0461 §Using the correct ID), which the room's messages keep as their origin_id.
  */
-export async function newMessageExt(tx: AnyTx, f: InboundFeatures | null | undefined, body: LangText | null, account: Account, peer: string): Promise<{ ext: MessageExt | null; body: LangText | null }> {
+export async function newMessageExt(tx: AnyTx, f: InboundFeatures | null | undefined, body: LangText | null, account: Account, peer: string, group = false): Promise<{ ext: MessageExt | null; body: LangText | null }> {
   if (!f) return { ext: null, body };
   const ext: MessageExt = {};
   if (f.markable) ext.markable = true;
   if (f.attachments) ext.attachments = f.attachments;
   if (f.reply) {
-    const target = await lockReferenced(tx, account.id, peer, f.reply.id, null);
+    const target = group ? await lockRoomMessage(tx, account.id, peer, f.reply.id) : await lockReferenced(tx, account.id, peer, f.reply.id, null);
     ext.replyTo = { id: target?.id ?? null };
     if (f.reply.quoteEnd !== null && typeof body === "string") body = afterFallback(body, f.reply.quoteEnd);
   }

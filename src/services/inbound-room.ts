@@ -30,11 +30,11 @@ import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence, InboundStanza } from "../domain/inbound.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { isMessageId } from "../domain/message.js";
-import { storedId, type Occupant } from "../domain/message-features.js";
+import { storedId, type MessageExt, type Occupant } from "../domain/message-features.js";
 import { departure, INSTANT_PREFIX, roomSubject, STATUS, type MucPresence } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { RoomMessageKey } from "../db/room-lookups.js";
-import { applyRoomChange, changesEarlier } from "./inbound-features.js";
+import { applyRoomChange, changesEarlier, newMessageExt } from "./inbound-features.js";
 import type { PendingWrites } from "./inbound-message.js";
 
 type From = { from: Jid; fromRaw: string; toRaw: string };
@@ -169,7 +169,8 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
     saw();
     return true;
   }
-  if (m.body === null) return true;
+  // A message says something with a body, or with attachments alone (XEP-0066), as one-to-one.
+  if (m.body === null && !m.features?.attachments) return true;
   // A room may send a message live and then again as history when the gateway rejoins
   // (§7.2.15 `since` is inclusive, and the room may not have noticed the gateway was away):
   // the same sender's stanza id in this room is one message (key.stanzaId: groupchat only).
@@ -185,6 +186,9 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
   const mine = reflected === "first";
   const id = mine ? m.originId! : randomUUID();
   const type = m.type === "groupchat" ? "groupchat" : m.type === "headline" ? "headline" : m.type === "normal" ? "normal" : "chat";
+  // Replies (by the room's stanza-id in group chat, XEP-0461 §Using the correct ID) and attachments, as one-to-one.
+  const { ext, body } = await newMessageExt(tx, m.features, m.body, account, room, m.type === "groupchat");
+  const features = { ...(ext?.replyTo ? { replyTo: ext.replyTo } : {}), ...(ext?.attachments ? { attachments: ext.attachments } : {}) };
   pending.add(
     {
       accountId: account.id,
@@ -193,7 +197,7 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
         from: m.fromRaw,
         to: m.toRaw,
         type,
-        body: m.body,
+        body,
         subject: m.subject,
         thread: m.thread,
         lang: m.lang,
@@ -205,9 +209,10 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
         ...(nick ? { nick } : {}),
         ...(m.type === "groupchat" ? { own } : {}),
         ...(m.delay ? { delay: m.delay } : {}),
+        ...features,
       }),
     },
-    mine ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body: m.body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: false, stanzaId: m.id, ...groupFields(m, sender) },
+    mine ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: false, stanzaId: m.id, ...groupFields(m, sender, ext) },
   );
   if (!mine && key.stanzaId) pending.storedRoomMessage(key);
   return true;
@@ -225,15 +230,21 @@ export function roomMessageKey(m: InboundMessage & { from: Jid; fromRaw: string 
  * read with the batch's; it is stored with the batch's rows.
  */
 export function plainRoomMessage(s: InboundStanza): boolean {
-  return s.kind === "message" && (s.type === "groupchat" || s.type === "chat") && s.body !== null && s.invitation === null && s.receivedId === null && !changesEarlier(s.features) && !s.features?.reply;
+  return s.kind === "message" && (s.type === "groupchat" || s.type === "chat") && (s.body !== null || !!s.features?.attachments) && s.invitation === null && s.receivedId === null && !changesEarlier(s.features) && !s.features?.reply;
 }
 
 /**
- * What a group message from another occupant keeps for later changes to it: the stanza-id its room
- * gave it (XEP-0359, as its origin_id: XEP-0424 and XEP-0444 name it by that) and who sent it
+ * What a message from the room stores beyond its text: its features (`ext`: replies, attachments,
+ * markable) and, for a group message from another occupant, the stanza-id its room gave it
+ * (XEP-0359, as its origin_id: XEP-0424, XEP-0444 and XEP-0461 name it by that) and who sent it
  * (XEP-0308 and XEP-0424 accept changes only from the same).
  */
-function groupFields(m: InboundMessage, sender: Occupant) {
-  if (m.type !== "groupchat") return {};
-  return { originId: m.roomStanzaId ?? null, ext: sender.jid !== undefined || sender.id !== undefined ? { occupant: sender } : null };
+function groupFields(m: InboundMessage, sender: Occupant, ext: MessageExt | null) {
+  if (m.type !== "groupchat") {
+    // A private message's marker would have to come from our occupant JID: none is sent (src/services/message-actions.ts displayed).
+    const { markable: _, ...rest } = ext ?? {};
+    return { ext: Object.keys(rest).length ? rest : null };
+  }
+  const occupant = sender.jid !== undefined || sender.id !== undefined ? { occupant: sender } : null;
+  return { originId: m.roomStanzaId ?? null, ext: ext || occupant ? { ...ext, ...occupant } : null };
 }

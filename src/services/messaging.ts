@@ -9,7 +9,7 @@ import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
 import { canonicalJson, isMessageId, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
-import { replyQuote, wireId, type Attachment } from "../domain/message-features.js";
+import { replyQuote, replyRef, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import { forwardPageOf, pageOf, type Page } from "../domain/page.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
@@ -129,11 +129,17 @@ export class Messaging {
     if (!row || row.accountId !== message.accountId || row.peer !== message.peer || row.retractedAt) {
       throw new AppError("message-not-found", `reply.id: ${id} is not a message of the conversation with ${message.peer}`, { field: "body.reply.id" });
     }
-    const ref = wireId(row);
-    if (ref === null) throw new AppError("validation-failed", `reply.id: ${id} came without an id its sender would know it by`, { field: "body.reply.id" });
+    const ref = replyRef(row);
+    if (ref === null) {
+      const why = row.type === "groupchat" ? "a group message its room gave no stanza-id (XEP-0359), which cannot be replied to (XEP-0461)" : "came without an id its sender would know it by";
+      throw new AppError("validation-failed", `reply.id: ${id}: ${why}`, { field: "body.reply.id" });
+    }
     const quoted = typeof row.body === "string" ? row.body : Object.values((row.body ?? {}) as Record<string, string>)[0] ?? "";
     const author = row.direction === "in" ? row.from : jidToString(bare(parseJid(row.from)!));
-    message.ext = { ...message.ext, replyTo: { id }, reply: { id: ref, to: author, quote: replyQuote(jidToString(bare(parseJid(author)!)), quoted) } };
+    // The quote names who wrote it: in a room, by the nick of its occupant JID (XEP-0045 room/nick).
+    const writer = parseJid(author)!;
+    const name = row.type === "groupchat" && row.direction === "in" && writer.resource ? writer.resource : jidToString(bare(writer));
+    message.ext = { ...message.ext, replyTo: { id }, reply: { id: ref, to: author, quote: replyQuote(name, quoted) } };
   }
 
   /** Not to a JID the account blocked; a group message only to a room the account is in (XEP-0045 §7.4), from its occupant JID. */

@@ -254,4 +254,41 @@ describe("message features in group chat", () => {
     await env.flush();
     assert.deepEqual(env.out.take().filter((s) => s.kind === "message-action"), []);
   });
+
+  it("keeps an occupant's attachments (alone too) and replies (naming the room's stanza-id, XEP-0461 §Using the correct ID); the account replies to a group message by its room's stanza-id, quoting its nick", async () => {
+    const a = await env.account("romeo");
+    await inRoom(a, { juliet: JULIET, nurse: "nurse@example.net/garden" });
+    await says(a, "juliet", { id: "j-1", body: "Wherefore art thou", roomStanzaId: "room-1" });
+    await says(a, "juliet", { id: "j-2", body: "no stanza-id" });
+    const [first, second] = [await idOf(a, "j-1"), await idOf(a, "j-2")];
+    const mark = await head(a);
+    const photo = { url: "https://example.net/moon.jpg", mediaType: "image/jpeg" };
+    await says(a, "nurse", { id: "n-1", body: null, roomStanzaId: "room-2", features: { attachments: [photo] } });
+    const quote = "> juliet:\n> Wherefore art thou\n";
+    // By the room's stanza-id: found; by the sender's id (forbidden in group chat): not.
+    await says(a, "nurse", { id: "n-2", body: `${quote}Here, madam`, roomStanzaId: "room-3", features: { reply: { id: "room-1", quoteEnd: [...quote].length } } });
+    await says(a, "nurse", { id: "n-3", body: "Anon", roomStanzaId: "room-4", features: { reply: { id: "j-1", quoteEnd: null } } });
+    const events = (await env.events(a.id, mark)).map((e) => e.data as { body: unknown; attachments?: unknown; replyTo?: unknown; room?: string });
+    assert.deepEqual(
+      events.map((d) => [d.body, d.attachments ?? null, d.replyTo ?? null, d.room]),
+      [
+        [null, [photo], null, ROOM],
+        ["Here, madam", null, { id: first }, ROOM],
+        ["Anon", null, { id: null }, ROOM],
+      ],
+    );
+    const stored = await row(await idOf(a, "n-1"));
+    assert.deepEqual([stored.body, stored.ext], [null, { attachments: [photo], occupant: { jid: "nurse@example.net" } }]);
+    assert.deepEqual(((await row(await idOf(a, "n-2"))).ext as { replyTo: unknown }).replyTo, { id: first });
+    // The account's reply: to the room, naming the room's stanza-id and the occupant JID of its author.
+    env.out.take();
+    await messaging.send(a, null, { to: ROOM, type: "groupchat", body: "By a name I know not", reply: { id: first } }, null);
+    await env.flush();
+    const out = env.out.take().find((s) => s.kind === "message")!;
+    const reply = render(out).getChild("reply", "urn:xmpp:reply:0");
+    assert.deepEqual([reply?.attrs.id, reply?.attrs.to], ["room-1", `${ROOM}/juliet`]);
+    assert.match(render(out).getChildText("body") ?? "", /^> juliet wrote:\n> Wherefore art thou\nBy a name/, "the fallback quote names the nick");
+    // Without a stanza-id from the room it cannot be replied to (XEP-0461 §Using the correct ID).
+    await assert.rejects(messaging.send(a, null, { to: ROOM, type: "groupchat", body: "never", reply: { id: second } }, null), appError("validation-failed"));
+  });
 });

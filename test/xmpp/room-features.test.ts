@@ -207,5 +207,33 @@ for (const kind of KINDS) {
       assert.equal(fix.getChildText("body"), first.getChildText("body")!.replace(/here$/, "here I am"));
       assert.equal((await r.view(ours)).body, "here I am");
     });
+
+    it("an occupant's attachments (alone too) and replies reach the account; the account replies naming the room's stanza-id and its author's occupant JID (XEP-0461 §Using the correct ID)", async () => {
+      const r = await accountDriver(gw);
+      const room = await roomWith(r, [[juliet, "juliet"]]);
+      await say(juliet, room, "j1", "wherefore art thou", roomId(room, "room-j1"));
+      const hers = await messageOf(r, "wherefore art thou");
+      await say(juliet, room, "j2", null, xml("x", { xmlns: NS.oob }, xml("url", {}, "https://example.net/moon.jpg")));
+      const quote = "> romeo wrote:\n> deny thy father\n";
+      await say(juliet, room, "j3", `${quote}and refuse thy name`, xml("reply", { xmlns: NS.reply, id: "room-j1", to: `${room}/juliet` }), xml("fallback", { xmlns: NS.fallback, for: NS.reply }, xml("body", { start: "0", end: String([...quote].length) })));
+      await say(juliet, room, "j-end", "juliet sentinel");
+      await messageOf(r, "juliet sentinel");
+      const evs = (await r.events()).filter((e) => e.event === "message" && e.data.room === room && e.data.own === false);
+      assert.deepEqual(
+        evs.map((e) => [e.data.body, (e.data.attachments as { url: string }[] | undefined)?.map((a) => a.url) ?? null, e.data.replyTo ?? null]),
+        [
+          ["wherefore art thou", null, null],
+          [null, ["https://example.net/moon.jpg"], null],
+          ["and refuse thy name", null, { id: hers }],
+          ["juliet sentinel", null, null],
+        ],
+      );
+      const mark = juliet.stanzas.length;
+      const sent = await r.call("POST", "/v1/messages", { to: room, type: "groupchat", body: "Call me but love", reply: { id: hers } });
+      assert.equal(sent.status, 202, sent.text);
+      const reply = await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= mark && s.is("message") && s.attrs.from === `${room}/romeo` && !!s.getChild("reply", NS.reply), WAIT);
+      assert.deepEqual([reply.getChild("reply", NS.reply)?.attrs.id, reply.getChild("reply", NS.reply)?.attrs.to], ["room-j1", `${room}/juliet`], reply.toString());
+      assert.match(reply.getChildText("body") ?? "", /^> juliet wrote:\n> wherefore art thou\nCall me but love$/);
+    });
   });
 }
