@@ -113,10 +113,11 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const accounts = new Accounts(accountStore, delivery, domain, config.autoProvision);
   // Each refers to the other (XEP-0191 §3.3): a block leaves the rooms it covers; a blocked room is not joined.
   const blocking: Blocking = new Blocking(db, blocklists, delivery, (tx, send, account, covered) => rooms.leaveBlocked(tx, send, account, covered));
-  const rooms = new Rooms(db, delivery, domain, (accountId, to, field) => blocking.assertNotBlocked(accountId, to, field));
-  const messaging = new Messaging(messages, delivery, out, domain, counters, (accountId, room) => rooms.isIn(accountId, room), (accountId, to) => blocking.assertNotBlocked(accountId, to, "body.to"));
-  // Streams here take what inbound appended here as it is, instead of reading it back.
+  // Streams here take what inbound appended here as it is, instead of reading it back; a join
+  // request wakes when the account's log grows (the room's answers are logged), on any instance.
   const notifier = new EventNotifier(notifications);
+  const rooms = new Rooms(db, delivery, domain, (accountId, to, field) => blocking.assertNotBlocked(accountId, to, field), { growth: notifier });
+  const messaging = new Messaging(messages, delivery, out, domain, counters, (accountId, room) => rooms.isIn(accountId, room), (accountId, to) => blocking.assertNotBlocked(accountId, to, "body.to"));
   const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log, blocklists, notifier);
   // Rate limits and stream caps: across instances in Redis when configured, else per instance.
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 1000, lazyConnect: false }) : null;

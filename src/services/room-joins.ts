@@ -1,9 +1,13 @@
 // PUT /v1/rooms/{room} (API.md "Group chat"): joining a room, idempotently (RFC 9110 §9.2.2: the
 // same PUT again changes nothing). A join is state in Postgres (`room`): the join presence is
-// recorded with it and sent by the link holder; the request waits (polling the row, so it works
-// from any instance) until the room answered: its self-presence, then its subject message, the end
-// of a join (XEP-0045 §7.2.16). What a request does depends on the account's row for the room,
-// read under a row lock so that concurrent requests take turns (two PUTs at once send one join):
+// recorded with it and sent by the link holder; the request waits until the room answered: its
+// self-presence, then its subject message, the end of a join (XEP-0045 §7.2.16). It reads the row
+// whenever the account's event log grows (the room's answers are logged there: joined, subject,
+// join-failed; the instant room's configuration wakes it too, src/services/rooms.ts configured),
+// which any instance hears (NOTIFY), and otherwise at a slow poll, in case nothing is logged (a
+// refused nick change) or a wake-up was lost. What a request does depends on the account's row
+// for the room, read under a row lock so that concurrent requests take turns (two PUTs at once
+// send one join):
 // - in the room (joined) under the nick asked for: nothing is sent, and the answer is the current
 //   view at once. A join presence again would make the room present everyone and send its subject
 //   again (§7.2.3-§7.2.16): a second `joined` and `subject` in the log. The gateway trusts its state
@@ -50,10 +54,26 @@ function refusal(room: string, error: RoomRow["error"], what: string, note = "")
   return new AppError(code, `${room} refused ${what}: ${condition}${error?.text ? ` (${error.text})` : ""}${note}`, { condition, ...(code === "invalid-jid" ? { field: "body.nick" } : {}) });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Wakes a waiting request when the account's event log grows, on any instance (EventNotifier:
+ * NOTIFY, or this instance's own appends); `fn` may also be called when nothing was appended.
+ */
+export interface LogGrowth {
+  subscribe(accountId: number, fn: () => void): () => void;
+}
 
-/** Reads what the room answered from the row (past the deadline: `overdue`): an answer, a thrown refusal, or undefined to wait. */
-type Answered<T> = (row: RoomRow | null, overdue: boolean) => T | undefined;
+/** How often a request reads the row while it waits: [first, most] ms, doubling (see RoomJoins). */
+export type PollMs = readonly [number, number];
+/** Nothing wakes the request: polling is all there is, so look often (the room answers within milliseconds). */
+const POLL_ALONE: PollMs = [5, 50];
+/** Woken by the log: the poll is the fallback for what is not logged (a refused nick change, a leave) or a lost wake-up. */
+const POLL_WOKEN: PollMs = [50, 250];
+
+/**
+ * Reads what the room answered from the row (past the deadline: `overdue`): an answer, a thrown
+ * refusal, or undefined to wait; `due`, if set, is when to look again whatever wakes the request.
+ */
+type Answered<T> = ((row: RoomRow | null, overdue: boolean) => T | undefined) & { due?: () => number | null };
 
 /**
  * A join's answer: a refusal, or the row once the room presented the account and then sent its
@@ -63,13 +83,16 @@ type Answered<T> = (row: RoomRow | null, overdue: boolean) => T | undefined;
  */
 function joinAnswer(room: string): Answered<RoomRow> {
   let graceEnds: number | null = null;
-  return (row, overdue) => {
+  const answered: Answered<RoomRow> = (row, overdue) => {
     if (!row) throw new AppError("room-not-joined", `the join of ${room} was cancelled`);
     if (row.status === "failed") throw refusal(room, row.error, "the join");
     if (row.status !== "joined") return undefined;
     graceEnds ??= Date.now() + SUBJECT_GRACE_MS;
     return row.joinStage === "subject" || overdue || Date.now() >= graceEnds ? row : undefined;
   };
+  // The grace's end is logged by nobody: the request looks then.
+  answered.due = () => graceEnds;
+  return answered;
 }
 
 /**
@@ -95,10 +118,17 @@ const ended: Answered<true> = (row) => (row?.status === "joining" ? undefined : 
 type Step = { kind: "in"; row: RoomRow } | { kind: "join" } | { kind: "rename"; oldNick: string } | { kind: "other-join" } | { kind: "raced" };
 
 export class RoomJoins {
+  private readonly poll: PollMs;
+
+  /** `growth`: what wakes waiting requests (null: they poll often); `pollMs`: the fallback poll then (tests set it). */
   constructor(
     private readonly db: Database,
     private readonly delivery: Delivery,
-  ) {}
+    private readonly growth: LogGrowth | null = null,
+    pollMs?: PollMs,
+  ) {
+    this.poll = pollMs ?? (growth ? POLL_WOKEN : POLL_ALONE);
+  }
 
   /** Returns once the room confirmed (the row), with `created` when the join made the room. */
   async join(account: AccountRef, room: string, req: JoinRequest): Promise<{ row: RoomRow; created: boolean }> {
@@ -150,15 +180,38 @@ export class RoomJoins {
   /**
    * Reads the account's row for the room until `answered` says the room answered (an answer, or a
    * thrown refusal); 503 after the deadline, unless `answered` takes the last, overdue look as
-   * enough. The room answers within milliseconds on a healthy server: look often at first.
+   * enough. It reads again as soon as the account's log grew (subscribed before the first read:
+   * an answer committed after that read wakes it), else at the next poll.
    */
   private async awaitRoom<T>(account: AccountRef, room: string, deadline: number, timeout: string, answered: Answered<T>): Promise<T> {
-    for (let wait = 5; ; wait = Math.min(wait * 2, 50)) {
-      const overdue = Date.now() > deadline;
-      const answer = answered(await findRoom(this.db.prisma, account.id, room), overdue);
-      if (answer !== undefined) return answer;
-      if (overdue) throw new AppError("room-unavailable", timeout, { retryAfter: 5 });
-      await sleep(wait);
+    let grew = false;
+    let wake: (() => void) | null = null;
+    const unsubscribe = this.growth?.subscribe(account.id, () => {
+      grew = true;
+      wake?.();
+    });
+    try {
+      for (let wait = this.poll[0]; ; wait = Math.min(wait * 2, this.poll[1])) {
+        grew = false;
+        const overdue = Date.now() > deadline;
+        const answer = answered(await findRoom(this.db.prisma, account.id, room), overdue);
+        if (answer !== undefined) return answer;
+        if (overdue) throw new AppError("room-unavailable", timeout, { retryAfter: 5 });
+        // Grown while it read: what it read may predate the answer.
+        if (grew) continue;
+        const due = answered.due?.() ?? Infinity;
+        const ms = Math.max(0, Math.min(wait, deadline + 1 - Date.now(), due - Date.now()));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = null;
+      }
+    } finally {
+      unsubscribe?.();
     }
   }
 }

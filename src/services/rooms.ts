@@ -5,8 +5,9 @@
 // is handled by src/services/inbound-room.ts.
 import { randomUUID } from "node:crypto";
 import type { AnyTx, Database } from "../db/client.js";
-import { sql } from "../db/client.js";
+import { exec, sql } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
+import { CHANNELS } from "../db/notify.js";
 import { enqueueAhead } from "../db/outbox.js";
 import { deleteRoom, findRoom, listRooms, markFailed, markJoined, markRejoining, occupants, occupies, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import { event } from "../domain/events.js";
@@ -16,7 +17,7 @@ import { AppError } from "../domain/errors.js";
 import { exitRoom, isOccupantNick, occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
-import { RoomJoins, type JoinRequest } from "./room-joins.js";
+import { RoomJoins, type JoinRequest, type LogGrowth, type PollMs } from "./room-joins.js";
 
 export type { JoinRequest } from "./room-joins.js";
 
@@ -39,8 +40,10 @@ export class Rooms {
     private readonly domain: string,
     /** Throws 400 blocked when the account blocked the JID (XEP-0191 §3.3: nothing is routed to it). */
     private readonly notBlocked: (accountId: number, to: string, field: string) => Promise<void> = async () => undefined,
+    /** What wakes a join request waiting for the room's answer (src/services/room-joins.ts), and its fallback poll. */
+    joinWake: { growth?: LogGrowth; pollMs?: PollMs } = {},
   ) {
-    this.joins = new RoomJoins(db, delivery);
+    this.joins = new RoomJoins(db, delivery, joinWake.growth ?? null, joinWake.pollMs);
   }
 
   private readonly joins: RoomJoins;
@@ -149,7 +152,10 @@ export class Rooms {
         // Its `joined` event came with the self-presence (src/services/inbound-room.ts), before the
         // subject message that follows it (XEP-0045 §7.2.16); the request's answer waited for this.
         const gone = await markJoined(tx, accountId, room, row.role ?? "moderator", row.affiliation ?? "owner", true);
-        await appendEvents(tx, gone.map((nick) => ({ accountId, ...event("room", { room, kind: "occupant-left", nick }) })));
+        if (gone.length) await appendEvents(tx, gone.map((nick) => ({ accountId, ...event("room", { room, kind: "occupant-left", nick }) })));
+        // Nothing logged, yet the request waits for this (on whichever instance it is): wake it as
+        // an append would, with the log's head as it stands (a stream at the head reads nothing).
+        else await exec(tx, "SELECT pg_notify($1, id || ':' || last_seq) FROM account WHERE id = $2", [CHANNELS.events, accountId]);
       }
     });
   }

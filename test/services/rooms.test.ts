@@ -6,10 +6,12 @@
 // adapter would parse it.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { EventNotifier } from "../../src/db/events.js";
+import { Notifications } from "../../src/db/notify.js";
 import { mucPresence, SUBJECT_GRACE_MS } from "../../src/domain/muc.js";
 import type { Inbound } from "../../src/services/inbound.js";
 import { Rooms } from "../../src/services/rooms.js";
-import { appError, inboundOf, setup, teardown, waitFor, type Env, type TestAccount } from "./setup.js";
+import { appError, inboundOf, setup, teardown, waitFor, within, type Env, type TestAccount } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
 const ROOM = "piazza@conference.example.net";
@@ -56,9 +58,9 @@ describe("Rooms service", () => {
    * 201 when it creates the room) under `given` (the nick the room gives, `nick` by default), then
    * the subject message.
    */
-  async function join(a: TestAccount, nick: string, opts: { create?: boolean; others?: string[]; given?: string; statuses?: number[] } = {}) {
+  async function join(a: TestAccount, nick: string, opts: { create?: boolean; others?: string[]; given?: string; statuses?: number[]; via?: Rooms } = {}) {
     env.out.reset();
-    const joining = rooms.join(a.ref, ROOM, { nick });
+    const joining = (opts.via ?? rooms).join(a.ref, ROOM, { nick });
     await joinSent(nick);
     for (const other of opts.others ?? []) await roomSays(a, other, { role: "participant", affiliation: "none" });
     const given = opts.given ?? nick;
@@ -131,6 +133,31 @@ describe("Rooms service", () => {
     assert.equal((await renaming).view.nick, "cook");
     assert.deepEqual(await toRoom(a), ["muc-join:potpan", "presence:cook"]);
     assert.deepEqual((await roomEvents(a)).map((e) => e.kind), ["joined", "subject", "nick-changed"]);
+  });
+
+  it("a join request on another instance is woken by the account's log (NOTIFY), not its poll: a created room, an existing one, a refusal", async () => {
+    // The request's instance hears of the room's answers only through Postgres (this Inbound hands
+    // nothing on in-process), and its fallback poll is a minute away: only a wake-up answers in time.
+    const notifications = new Notifications(env.tdb.url, () => undefined);
+    await notifications.start();
+    try {
+      const elsewhere = new Rooms(env.db, env.delivery, env.domain, undefined, { growth: new EventNotifier(notifications), pollMs: [60_000, 60_000] });
+      const a = await env.account("friar");
+      // Created: the self-presence and subject are logged, the configuration's result (the end) is not.
+      const made = await within(join(a, "friar", { create: true, via: elsewhere }), "the join that created the room");
+      assert.deepEqual([made.created, made.view.status], [true, "joined"]);
+      const b = await env.account("laurence");
+      const entered = await within(join(b, "laurence", { via: elsewhere }), "the join of an existing room");
+      assert.deepEqual([entered.created, entered.view.status], [false, "joined"]);
+      const c = await env.account("john");
+      const refused = elsewhere.join(c.ref, ROOM, { nick: "friar" });
+      await joinSent("friar");
+      inbound.receive(inboundPresence(`${ROOM}/friar`, `${c.jid}/rooms`, "error", { error: { type: "cancel", condition: "conflict" } }));
+      await inbound.idle();
+      await within(assert.rejects(refused, appError("room-nick-conflict")), "the refusal");
+    } finally {
+      await notifications.stop();
+    }
   });
 
   it("the room refusing the nick as a JID (jid-malformed) fails the join at once as 400 invalid-jid naming body.nick", async () => {

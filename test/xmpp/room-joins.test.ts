@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { JOIN_TIMEOUT_MS } from "../../src/domain/muc.js";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
 import { enterRoom, eventLog, MUC, NS_USER, type Ev } from "../helpers/muc.js";
 import { receivedFrom } from "../helpers/sentinel.js";
@@ -94,6 +95,29 @@ for (const kind of KINDS) {
       assert.equal(again.status, 200, again.text);
       assert.equal(again.body.nick, "field");
       assert.deepEqual(again.body.occupants.map((o: { nick: string }) => o.nick).sort(), ["field", "juliet"]);
+    });
+
+    it("answers joins made through an instance that does not hold the link (a standby): the room's answers reach it through the account's log (NOTIFY)", async () => {
+      // Same database, XMPP_LINK_MODE=single: the first gateway holds the link and records the
+      // answers; the standby's requests learn of them from Postgres only. Answered well before the
+      // join's deadline, whose last look would find the answer too.
+      const standby = await startTestGateway(server, {}, gw.db);
+      try {
+        await gw.createAccount("abraham");
+        const token = gw.token("abraham");
+        const started = Date.now();
+        const made = await standby.request("PUT", `/v1/rooms/standby-${kind}@${MUC}`, { token, body: { nick: "abraham" } });
+        assert.ok(Date.now() - started < JOIN_TIMEOUT_MS / 2, `answered after ${Date.now() - started} ms`);
+        assert.equal(made.status, 201, made.text);
+        assert.deepEqual([made.body.status, made.body.nick, made.body.subject], ["joined", "abraham", null]);
+        const room = `standby-juliet-${kind}@${MUC}`;
+        await julietJoins(room);
+        const entered = await standby.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "abraham" } });
+        assert.equal(entered.status, 200, entered.text);
+        assert.deepEqual(entered.body.occupants.map((o: { nick: string }) => o.nick).sort(), ["abraham", "juliet"]);
+      } finally {
+        await standby.stop();
+      }
     });
 
     /** What an event is, for comparing logs: `room:joined`, `message:<body>`. */
