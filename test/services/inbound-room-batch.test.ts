@@ -91,13 +91,14 @@ describe("Inbound room message batches", () => {
     assert.deepEqual(await lastMessageAt(a.id), { [PIAZZA]: "2026-11-03T10:00:00.000Z", [LOGGIA]: "2026-11-04T10:00:00.000Z" });
   });
 
-  it("a room's presence in the batch is what the messages after it see: an occupant's real JID, the account's new nick, a kick", async () => {
+  it("a room's presence in the batch is what the messages after it see: an occupant's real JID, the account's new nick, a kick; all in one raw pg transaction", async () => {
     const a = await env.account("romeo");
     await joined(a.id, PIAZZA, LOGGIA);
     const group = (room: string, nick: string, id: string, body: string, extra: Partial<InboundMessage> = {}) =>
       inboundMessage(`${room}/${nick}`, `${a.jid}/rooms`, { type: "groupchat", id, body, ...extra });
     const muc = (extra: object) => ({ role: "participant" as const, affiliation: "none" as const, jid: null, newNick: null, statuses: [], ...extra });
     const h = (await env.events(a.id)).at(-1)?.seq ?? 0;
+    const [before, rawBefore] = [counts.transactions, counts.raw];
     await feed(
       group(PIAZZA, "benvolio", "b1", "before entering"),
       inboundPresence(`${PIAZZA}/benvolio`, `${a.jid}/rooms`, "available", { muc: muc({ jid: "benvolio@example.net/desk" }) }),
@@ -110,6 +111,8 @@ describe("Inbound room message batches", () => {
       inboundPresence(`${LOGGIA}/romeo`, `${a.jid}/rooms`, "unavailable", { muc: muc({ role: "none", statuses: [110, 307] }) }),
       group(LOGGIA, "tybalt", "t2", "after the kick"),
     );
+    // Rooms' stanzas run raw SQL only: no Prisma transaction (src/services/inbound.ts needsPrisma).
+    assert.deepEqual([counts.transactions - before, counts.raw - rawBefore], [1, 1], "one raw pg transaction");
     const rows = await stored(a.id);
     assert.deepEqual(
       rows.map((r) => [r.body, r.ext]),
