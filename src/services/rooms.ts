@@ -138,7 +138,7 @@ export class Rooms {
     const jid = parseJid(to);
     if (!jid?.local || jid.domain !== this.domain || jid.resource !== ROOM_RESOURCE) return;
     const localpart = jid.local;
-    await this.delivery.transaction(async (tx) => {
+    await this.delivery.sqlTransaction(async (tx) => {
       const rows = await sql<{ id: number }>(tx, "SELECT id FROM account WHERE localpart = $1", [localpart]);
       const accountId = rows[0]?.id;
       if (accountId === undefined) return;
