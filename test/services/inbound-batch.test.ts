@@ -13,7 +13,7 @@ import { event } from "../../src/domain/events.js";
 import type { Inbound } from "../../src/services/inbound.js";
 import { Presence } from "../../src/services/presence.js";
 import { parseStanza } from "../../src/xmpp/parse.js";
-import { countedInbound, setup, teardown, type Env, type InboundCounts } from "./setup.js";
+import { countedInbound, feedBatch, setup, teardown, type Env, type InboundCounts } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
 const JULIET = "juliet@example.net/balcony";
@@ -41,11 +41,8 @@ describe("Inbound batches", () => {
   });
   beforeEach(() => env.clean());
 
-  /** Pushed synchronously, so they make one batch (one transaction). */
-  const feed = async (...stanzas: (InboundMessage | InboundPresence)[]) => {
-    for (const s of stanzas) inbound.receive(s);
-    await inbound.idle();
-  };
+  /** One batch (setup.ts feedBatch). */
+  const feed = (...stanzas: (InboundMessage | InboundPresence)[]) => feedBatch(inbound, ...stanzas);
   const warned = () => env.log.entries.filter((e) => e.m.startsWith("inbound stanza could not be stored")).length;
   const head = async (accountId: number) => (await env.events(accountId)).at(-1)?.seq ?? 0;
   /** An event as [seq, type, what it is about, resource]. */

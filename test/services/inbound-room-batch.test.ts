@@ -8,7 +8,7 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { InboundMessage, InboundPresence } from "../../src/domain/inbound.js";
 import type { Inbound } from "../../src/services/inbound.js";
-import { countedInbound, setup, teardown, type Env, type InboundCounts } from "./setup.js";
+import { countedInbound, feedBatch, setup, teardown, type Env, type InboundCounts } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
 const PIAZZA = "piazza@conference.example.net";
@@ -29,11 +29,8 @@ describe("Inbound room message batches", () => {
   });
   beforeEach(() => env.clean());
 
-  /** Pushed synchronously, so they make one batch. */
-  const feed = async (...stanzas: (InboundMessage | InboundPresence)[]) => {
-    for (const s of stanzas) inbound.receive(s);
-    await inbound.idle();
-  };
+  /** One batch (setup.ts feedBatch). */
+  const feed = (...stanzas: (InboundMessage | InboundPresence)[]) => feedBatch(inbound, ...stanzas);
   const joined = async (accountId: number, ...rooms: string[]) => {
     for (const room of rooms) await env.db.pool.query("INSERT INTO room (account_id, room, nick, status) VALUES ($1, $2, 'romeo', 'joined')", [accountId, room]);
   };

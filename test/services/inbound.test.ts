@@ -14,7 +14,7 @@ import type { Inbound } from "../../src/services/inbound.js";
 import { Presence } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
 import { checkEvent } from "../helpers/event-schema.js";
-import { inboundOf, setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { feedBatch, inboundOf, setup, teardown, type Env, type TestAccount } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
 const JULIET = "juliet@example.net/balcony";
@@ -38,10 +38,8 @@ describe("Inbound service", () => {
   });
   beforeEach(() => env.clean());
 
-  const feed = async (...stanzas: (InboundMessage | InboundPresence)[]) => {
-    for (const s of stanzas) inbound.receive(s);
-    await inbound.idle();
-  };
+  /** One batch (setup.ts feedBatch). */
+  const feed = (...stanzas: (InboundMessage | InboundPresence)[]) => feedBatch(inbound, ...stanzas);
   /** What went back so far, once Delivery has drained it to the port. */
   const sent = async () => {
     await env.flush();

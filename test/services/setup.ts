@@ -15,6 +15,7 @@ import { migrate } from "../../src/db/migrate.js";
 import { Sessions } from "../../src/db/sessions.js";
 import { accountJid, type Account, type AccountRef } from "../../src/domain/account.js";
 import { AppError, type ErrorCode } from "../../src/domain/errors.js";
+import type { InboundStanza } from "../../src/domain/inbound.js";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { Delivery, type SendGate } from "../../src/services/delivery.js";
 import { Inbound } from "../../src/services/inbound.js";
@@ -229,6 +230,12 @@ export function inboundOf(
   over: { db?: Database; delivery?: Pick<Delivery, "transaction" | "sqlTransaction">; blocks?: ConstructorParameters<typeof Inbound>[7] } = {},
 ): Inbound {
   return new Inbound(over.db ?? env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, over.delivery ?? env.delivery, env.out, env.domain, env.log, over.blocks);
+}
+
+/** Hands the stanzas to `inbound` synchronously, so they make one batch, and waits until it is processed. */
+export async function feedBatch(inbound: Inbound, ...stanzas: InboundStanza[]): Promise<void> {
+  for (const s of stanzas) inbound.receive(s);
+  await inbound.idle();
 }
 
 /** What an Inbound made by countedInbound() ran. */
