@@ -51,27 +51,43 @@ const COLUMNS = columns("room");
 /**
  * Records a join of a room the account is not in (no row, or a failed join): status joining until
  * the room answers. `created` is this join's answer (API.md: 201 only if this join created the
- * room), not an earlier one's. False, and nothing recorded, when a concurrent request recorded
- * a join first (its row is there, not failed): the caller looks again rather than join twice.
+ * room), not an earlier one's. False, and nothing recorded, when the account has a row for the
+ * room that is not a failed join (a join, or a concurrent request's): that row is locked then (ON
+ * CONFLICT DO UPDATE locks it whatever its WHERE), for the caller to read.
  */
 export async function recordJoin(tx: AnyTx, accountId: number, room: string, nick: string, password: string | null, history: RoomRow["history"]): Promise<boolean> {
+  // The occupants a refused join left behind go with it, in the same statement (one round trip).
   const rows = await sql(
     tx,
-    `INSERT INTO room (account_id, room, nick, password, status, history) VALUES ($1, $2, $3, $4, 'joining', $5::json)
-     ON CONFLICT (account_id, room) DO UPDATE SET nick = EXCLUDED.nick, password = EXCLUDED.password, status = 'joining', error = NULL,
-       created = false, history = EXCLUDED.history, join_stage = NULL, updated_at = now()
-     WHERE room.status = 'failed'
-     RETURNING 1`,
+    `WITH j AS (
+       INSERT INTO room (account_id, room, nick, password, status, history) VALUES ($1, $2, $3, $4, 'joining', $5::json)
+       ON CONFLICT (account_id, room) DO UPDATE SET nick = EXCLUDED.nick, password = EXCLUDED.password, status = 'joining', error = NULL,
+         created = false, history = EXCLUDED.history, join_stage = NULL, updated_at = now()
+       WHERE room.status = 'failed'
+       RETURNING 1
+     ), o AS (DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND EXISTS (SELECT 1 FROM j))
+     SELECT 1 FROM j`,
     [accountId, room, nick, password, history === null ? null : JSON.stringify(history)],
   );
-  if (rows.length === 0) return false;
-  await sql(tx, "DELETE FROM room_occupant WHERE account_id = $1 AND room = $2", [accountId, room]);
-  return true;
+  return rows.length > 0;
 }
 
 /** The account's row for the room; `lock`: FOR UPDATE, so that requests on one join take turns. */
 export async function findRoom(tx: AnyTx, accountId: number, room: string, lock = false): Promise<RoomRow | null> {
   return (await sql<RoomRow>(tx, `SELECT ${COLUMNS} FROM room WHERE account_id = $1 AND room = $2${lock ? " FOR UPDATE" : ""}`, [accountId, room]))[0] ?? null;
+}
+
+/** findRoom with the room's occupants (as occupants() lists them) in one statement: a join's answer shows both. */
+export async function findRoomView(tx: AnyTx, accountId: number, room: string): Promise<(RoomRow & { occupants: OccupantRow[] }) | null> {
+  const rows = await sql<RoomRow & { occupants: OccupantRow[] }>(
+    tx,
+    `SELECT ${COLUMNS}, COALESCE((SELECT json_agg(json_build_object('nick', o.nick, 'role', o.role, 'affiliation', o.affiliation, 'jid', o.jid) ORDER BY o.nick)
+       FROM room_occupant o WHERE o.account_id = room.account_id AND o.room = room.room), '[]') AS occupants
+     FROM room WHERE account_id = $1 AND room = $2`,
+    [accountId, room],
+    true,
+  );
+  return rows[0] ?? null;
 }
 
 export function listRooms(tx: AnyTx, accountId: number): Promise<RoomRow[]> {
@@ -112,13 +128,40 @@ export async function markFailed(tx: AnyTx, accountId: number, room: string, err
   await sql(tx, "UPDATE room SET status = 'failed', error = $3::json, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, JSON.stringify(error)]);
 }
 
-export async function putOccupant(tx: AnyTx, accountId: number, room: string, o: OccupantRow): Promise<void> {
-  await sql(
+/** A self-presence (status 110, XEP-0045 §7.2.2): what occupantPresence records beyond the occupant; see presented, markCreated. */
+export type SelfPresence = "presented" | "created" | null;
+
+/**
+ * An occupant's available presence (XEP-0045 §7.2.3), in one statement: the account's row for the
+ * room as it was (null: not in the room, and nothing is written), the role and affiliation the room
+ * last gave that occupant (null: it was not present), and the occupant stored (a known one is no
+ * longer stale). `self`, for a presence with status 110: the account itself, presented under that
+ * nick (presented) and, with status 201, the room's creator (markCreated). Every part sees the rows
+ * as they were before the statement.
+ */
+export async function occupantPresence(
+  tx: AnyTx,
+  accountId: number,
+  room: string,
+  o: OccupantRow,
+  self: SelfPresence,
+): Promise<{ row: RoomRow; before: { role: string; affiliation: string } | null } | null> {
+  const rows = await sql<RoomRow & { beforeRole: string | null; beforeAffiliation: string | null }>(
     tx,
-    `INSERT INTO room_occupant (account_id, room, nick, role, affiliation, jid) VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (account_id, room, nick) DO UPDATE SET role = EXCLUDED.role, affiliation = EXCLUDED.affiliation, jid = EXCLUDED.jid, stale = false`,
-    [accountId, room, o.nick, o.role, o.affiliation, o.jid],
+    `WITH r AS (SELECT ${COLUMNS} FROM room WHERE account_id = $1 AND room = $2),
+       b AS (SELECT role, affiliation FROM room_occupant WHERE account_id = $1 AND room = $2 AND nick = $3),
+       o AS (INSERT INTO room_occupant (account_id, room, nick, role, affiliation, jid) SELECT $1::int, $2::text, $3::text, $4::text, $5::text, $6::text FROM r
+             ON CONFLICT (account_id, room, nick) DO UPDATE SET role = EXCLUDED.role, affiliation = EXCLUDED.affiliation, jid = EXCLUDED.jid, stale = false),
+       s AS (UPDATE room SET nick = $3, join_stage = COALESCE(join_stage, 'presence'), created = created OR $8::boolean,
+               role = CASE WHEN $8 THEN $4 ELSE role END, affiliation = CASE WHEN $8 THEN $5 ELSE affiliation END, updated_at = now()
+             WHERE account_id = $1 AND room = $2 AND $7::boolean)
+     SELECT r.*, b.role AS "beforeRole", b.affiliation AS "beforeAffiliation" FROM r LEFT JOIN b ON true`,
+    [accountId, room, o.nick, o.role, o.affiliation, o.jid, self !== null, self === "created"],
+    true,
   );
+  if (rows.length === 0) return null;
+  const { beforeRole, beforeAffiliation, ...row } = rows[0]!;
+  return { row, before: beforeRole === null ? null : { role: beforeRole, affiliation: beforeAffiliation! } };
 }
 
 export async function removeOccupant(tx: AnyTx, accountId: number, room: string, nick: string): Promise<void> {
@@ -200,6 +243,32 @@ export async function markCreated(tx: AnyTx, accountId: number, room: string, ro
 }
 
 /**
+ * The room accepted the instant-room configuration of a room our join created (XEP-0045 §10.1.2),
+ * the account named by its localpart, in one statement (no transaction): joined, with the role and
+ * affiliation its self-presence gave (a creator's if none), and a NOTIFY on `channel` with the
+ * account's log head (the request waiting on the join reads the row then; nothing is logged).
+ * "stale": nothing done, as occupants known from before a rejoin are left (the caller removes them
+ * with markJoined, and logs their leaving); "none": no join of that room is in flight.
+ */
+export async function markConfigured(tx: AnyTx, localpart: string, room: string, channel: string): Promise<"done" | "stale" | "none"> {
+  const rows = await sql<{ stale: boolean; done: boolean }>(
+    tx,
+    `WITH a AS (SELECT id, last_seq FROM account WHERE localpart = $1),
+       st AS (SELECT EXISTS (SELECT 1 FROM room_occupant o JOIN a ON o.account_id = a.id WHERE o.room = $2 AND o.stale) AS stale),
+       u AS (UPDATE room SET status = 'joined', role = COALESCE(role, 'moderator'), affiliation = COALESCE(affiliation, 'owner'), created = true,
+               joined_at = COALESCE(joined_at, now()), error = NULL, updated_at = now()
+             FROM a, st WHERE room.account_id = a.id AND room.room = $2 AND room.status = 'joining' AND NOT st.stale
+             RETURNING room.account_id)
+     SELECT st.stale, u.account_id IS NOT NULL AS done, CASE WHEN u.account_id IS NOT NULL THEN pg_notify($3, a.id || ':' || a.last_seq) END AS n
+     FROM st LEFT JOIN u ON true LEFT JOIN a ON a.id = u.account_id`,
+    [localpart, room, channel],
+    true,
+  );
+  const r = rows[0]!;
+  return r.done ? "done" : r.stale ? "stale" : "none";
+}
+
+/**
  * The room reflected the account's group message (XEP-0045 §7.4): it is `sent` now (the reflection
  * may come before the link recorded the write). `again` when it was reflected before (history
  * replayed after a rejoin), `unknown` when it is no message of the account's. `stanzaId`: the
@@ -216,10 +285,4 @@ export async function markReflected(tx: AnyTx, accountId: number, id: string, st
     [id, accountId, stanzaId],
   );
   return rows.length === 0 ? "unknown" : rows[0]!.first ? "first" : "again";
-}
-
-/** The role and affiliation the room last gave this occupant, or null when it was not present. */
-export async function occupantPrivileges(tx: AnyTx, accountId: number, room: string, nick: string): Promise<{ role: string; affiliation: string } | null> {
-  const rows = await sql<{ role: string; affiliation: string }>(tx, "SELECT role, affiliation FROM room_occupant WHERE account_id = $1 AND room = $2 AND nick = $3", [accountId, room, nick]);
-  return rows[0] ?? null;
 }

@@ -7,7 +7,6 @@
 // Each becomes state in `room`/`room_occupant` and events in the account's log.
 import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
-import type { NewEvent } from "../db/events.js";
 import {
   deleteRoom,
   findRoom,
@@ -15,9 +14,8 @@ import {
   markFailed,
   markJoined,
   markReflected,
-  occupantPrivileges,
+  occupantPresence,
   presented,
-  putOccupant,
   removeOccupant,
   renameOccupant,
   renameSelf,
@@ -47,11 +45,11 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
   const room = jidToString(bare(p.from));
   // What it changes (occupants, our nick, our being there) is read anew by the batch's later messages.
   pending.roomChanged(account.id, room);
+  const nick = p.from.resource ?? "";
+  const roomEvent = (data: RoomEventData) => pending.add({ accountId: account.id, ...event("room", data) });
+  if (p.type !== "error" && p.type !== "unavailable" && p.muc) return occupantAvailable(tx, p.muc, account, room, nick, roomEvent, replies, p.toRaw);
   const row = await findRoom(tx, account.id, room);
   if (!row) return;
-  const nick = p.from.resource ?? "";
-  const add = (e: NewEvent) => pending.add(e);
-  const roomEvent = (data: Parameters<typeof event<"room">>[1]) => add({ accountId: account.id, ...event("room", data) });
 
   if (p.type === "error") {
     // A refused nick change (§7.6.3): the occupant stays, under its old nick; the request reads the error.
@@ -62,53 +60,65 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
     roomEvent({ room, kind: "join-failed", nick: row.nick, ...(p.error ? { error: p.error } : {}) });
     return;
   }
+  // Unavailable (an available presence with the MUC <x/> is occupantAvailable's).
   const muc = p.muc;
   if (!muc) return;
   const self = muc.statuses.includes(STATUS.self) || nick === row.nick;
-  if (p.type === "unavailable") {
-    const why = departure(muc.statuses);
-    if (self) {
-      if (why === "nick-changed" && muc.newNick) {
-        // §7.6.2: the same occupant under its new nick (the old one is gone from the room).
-        await renameSelf(tx, account.id, room, muc.newNick);
-        await renameOccupant(tx, account.id, room, nick, muc.newNick);
-        roomEvent({ room, kind: "nick-changed", nick, newNick: muc.newNick, self: true });
-      } else if (why === "kicked" || why === "banned" || why === "removed") {
-        // No longer in the room (§8.2, §9.1): it is not rejoined.
-        await deleteRoom(tx, account.id, room);
-        roomEvent({ room, kind: why, nick, self: true, ...departureDetails(muc) });
-      }
-      return;
-    }
+  const why = departure(muc.statuses);
+  if (self) {
     if (why === "nick-changed" && muc.newNick) {
-      // §7.6.2: renamed, not replaced: the available presence that follows for the new nick is
-      // this occupant again, not a newcomer.
+      // §7.6.2: the same occupant under its new nick (the old one is gone from the room).
+      await renameSelf(tx, account.id, room, muc.newNick);
       await renameOccupant(tx, account.id, room, nick, muc.newNick);
-      roomEvent({ room, kind: "nick-changed", nick, newNick: muc.newNick });
-      return;
+      roomEvent({ room, kind: "nick-changed", nick, newNick: muc.newNick, self: true });
+    } else if (why === "kicked" || why === "banned" || why === "removed") {
+      // No longer in the room (§8.2, §9.1): it is not rejoined.
+      await deleteRoom(tx, account.id, room);
+      roomEvent({ room, kind: why, nick, self: true, ...departureDetails(muc) });
     }
-    await removeOccupant(tx, account.id, room, nick);
-    if (why === "kicked" || why === "banned") roomEvent({ room, kind: why, nick, ...departureDetails(muc) });
-    else roomEvent({ room, kind: "occupant-left", nick });
     return;
   }
+  if (why === "nick-changed" && muc.newNick) {
+    // §7.6.2: renamed, not replaced: the available presence that follows for the new nick is
+    // this occupant again, not a newcomer.
+    await renameOccupant(tx, account.id, room, nick, muc.newNick);
+    roomEvent({ room, kind: "nick-changed", nick, newNick: muc.newNick });
+    return;
+  }
+  await removeOccupant(tx, account.id, room, nick);
+  if (why === "kicked" || why === "banned") roomEvent({ room, kind: why, nick, ...departureDetails(muc) });
+  else roomEvent({ room, kind: "occupant-left", nick });
+}
+
+type RoomEventData = Parameters<typeof event<"room">>[1];
+
+/**
+ * An occupant's available presence (roomPresence): an occupant present, or our own presence
+ * (status 110, or our nick) confirming a join. `replyFrom`: our occupant JID it was sent to.
+ */
+async function occupantAvailable(tx: AnyTx, muc: MucPresence, account: Account, room: string, nick: string, roomEvent: (data: RoomEventData) => void, replies: Stanza[], replyFrom: string): Promise<void> {
   const occupant = { nick, role: muc.role, affiliation: muc.affiliation, jid: muc.jid };
-  const before = await occupantPrivileges(tx, account.id, room, nick);
-  await putOccupant(tx, account.id, room, occupant);
+  // With status 110 the presence is our own before the row is read: the nick the room presents
+  // the account under is its nick there, whatever it asked for (§7.2.2: status 210; or the
+  // server's own preparation of the nick, e.g. NFKC): its own messages come back from it (`own`),
+  // and the join's answer shows it. That, and with status 201 the room's creation, is recorded in
+  // the statement that reads the row and stores the occupant (one round trip, not five).
+  const selfSaid = muc.statuses.includes(STATUS.self);
+  const created = muc.statuses.includes(STATUS.created);
+  const found = await occupantPresence(tx, account.id, room, occupant, selfSaid ? (created ? "created" : "presented") : null);
+  if (!found) return;
+  const { row, before } = found;
   const changed = (was: { role: string | null; affiliation: string | null }) => was.role !== muc.role || was.affiliation !== muc.affiliation;
-  if (self) {
-    // The nick the room presents the account under is its nick there, whatever it asked for
-    // (§7.2.2: status 210; or the server's own preparation of the nick, e.g. NFKC): its own
-    // messages come back from it (`own`), and the join's answer shows it.
-    await presented(tx, account.id, room, nick);
-    if (muc.statuses.includes(STATUS.created)) {
+  if (selfSaid || nick === row.nick) {
+    if (!selfSaid) await presented(tx, account.id, room, nick);
+    if (created) {
       // §10.1.2: a room we created stays locked until configured: accept the defaults. The join
       // is complete (and others can enter) once the room accepted that (Rooms.configured). The
       // self-presence is the account's entry all the same (§7.2.2): `joined` now, before the
       // subject message that follows it (§7.2.16), which comes before the configuration's answer.
-      await markCreated(tx, account.id, room, muc.role, muc.affiliation);
+      if (!selfSaid) await markCreated(tx, account.id, room, muc.role, muc.affiliation);
       roomEvent({ room, kind: "joined", nick, role: muc.role, affiliation: muc.affiliation, self: true });
-      replies.push({ kind: "muc-instant", from: p.toRaw, to: room, id: `${INSTANT_PREFIX}${randomUUID()}` });
+      replies.push({ kind: "muc-instant", from: replyFrom, to: room, id: `${INSTANT_PREFIX}${randomUUID()}` });
     } else if (row.status !== "joined") {
       const gone = await markJoined(tx, account.id, room, muc.role, muc.affiliation, false);
       roomEvent({ room, kind: "joined", nick, role: muc.role, affiliation: muc.affiliation, self: true });

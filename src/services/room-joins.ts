@@ -19,7 +19,7 @@
 // - joined under another nick: a nick change (§7.6), whose answer it waits for.
 // - not in the room (no row, or a join the room refused): a join.
 import { autocommit, type AnyTx, type Database } from "../db/client.js";
-import { beginNickChange, findRoom, recordJoin, type RoomRow } from "../db/rooms.js";
+import { beginNickChange, findRoom, findRoomView, recordJoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import type { AccountRef } from "../domain/account.js";
 import { AppError, type ErrorCode } from "../domain/errors.js";
 import { JOIN_TIMEOUT_MS, occupantJid, SUBJECT_GRACE_MS } from "../domain/muc.js";
@@ -73,7 +73,10 @@ const POLL_WOKEN: PollMs = [50, 250];
  * Reads what the room answered from the row (past the deadline: `overdue`): an answer, a thrown
  * refusal, or undefined to wait; `due`, if set, is when to look again whatever wakes the request.
  */
-type Answered<T> = ((row: RoomRow | null, overdue: boolean) => T | undefined) & { due?: () => number | null };
+type Answered<T> = ((row: ViewRow | null, overdue: boolean) => T | undefined) & { due?: () => number | null };
+
+/** The row as a waiting request reads it: with the occupants, which its answer shows (src/services/rooms.ts view). */
+type ViewRow = RoomRow & { occupants: OccupantRow[] };
 
 /**
  * A join's answer: a refusal, or the row once the room presented the account and then sent its
@@ -81,9 +84,9 @@ type Answered<T> = ((row: RoomRow | null, overdue: boolean) => T | undefined) & 
  * that sends none is given SUBJECT_GRACE_MS after the self-presence, never past the join's
  * deadline: the join succeeds without it.
  */
-function joinAnswer(room: string): Answered<RoomRow> {
+function joinAnswer(room: string): Answered<ViewRow> {
   let graceEnds: number | null = null;
-  const answered: Answered<RoomRow> = (row, overdue) => {
+  const answered: Answered<ViewRow> = (row, overdue) => {
     if (!row) throw new AppError("room-not-joined", `the join of ${room} was cancelled`);
     if (row.status === "failed") throw refusal(room, row.error, "the join");
     if (row.status !== "joined") return undefined;
@@ -100,7 +103,7 @@ function joinAnswer(room: string): Answered<RoomRow> {
  * account again under the nick it has (the room took the requested nick as that one: servers
  * prepare nicks, e.g. NFKC); a refusal keeps the occupant under its old nick (§7.6.3).
  */
-function nickChangeAnswer(account: AccountRef, room: string, oldNick: string): Answered<RoomRow> {
+function nickChangeAnswer(account: AccountRef, room: string, oldNick: string): Answered<ViewRow> {
   return (row) => {
     if (!row) throw new AppError("room-not-joined", `${account.jid} left ${room} during the nick change`);
     // Renamed: to this nick, or by a change requested at the same time that the room took after it.
@@ -130,8 +133,8 @@ export class RoomJoins {
     this.poll = pollMs ?? (growth ? POLL_WOKEN : POLL_ALONE);
   }
 
-  /** Returns once the room confirmed (the row), with `created` when the join made the room. */
-  async join(account: AccountRef, room: string, req: JoinRequest): Promise<{ row: RoomRow; created: boolean }> {
+  /** Returns once the room confirmed (the row, with its occupants when it read them), with `created` when the join made the room. */
+  async join(account: AccountRef, room: string, req: JoinRequest): Promise<{ row: RoomRow | ViewRow; created: boolean }> {
     const deadline = Date.now() + JOIN_TIMEOUT_MS;
     const unanswered = `${room} did not answer the join within ${JOIN_TIMEOUT_MS / 1000} s; the gateway keeps trying`;
     for (;;) {
@@ -159,6 +162,14 @@ export class RoomJoins {
   }
 
   private async step(tx: AnyTx, send: (accountId: number, stanzas: readonly Stanza[]) => Promise<void>, account: AccountRef, room: string, req: JoinRequest): Promise<Step> {
+    const history = req.history ?? null;
+    // Most requests join a room the account is not in: the join is recorded first. It records
+    // nothing when the account has a row for the room other than a refused join (and locks that
+    // row, INSERT ... ON CONFLICT DO UPDATE), which is then read: one statement less for a join.
+    if (await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history)) {
+      await send(account.id, [{ kind: "muc-join", from: occupantJid(account.jid), to: `${room}/${req.nick}`, password: req.password ?? null, history }]);
+      return { kind: "join" };
+    }
     const row = await findRoom(tx, account.id, room, true);
     if (row?.status === "joined") {
       if (row.nick === req.nick) return { kind: "in", row };
@@ -171,11 +182,8 @@ export class RoomJoins {
       return { kind: "rename", oldNick: row.nick };
     }
     if (row?.status === "joining") return { kind: row.nick === req.nick ? "join" : "other-join" };
-    const history = req.history ?? null;
-    // Another request recorded a join since this one looked: look again (its row is locked now).
-    if (!(await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history))) return { kind: "raced" };
-    await send(account.id, [{ kind: "muc-join", from: occupantJid(account.jid), to: `${room}/${req.nick}`, password: req.password ?? null, history }]);
-    return { kind: "join" };
+    // Not expected (the row the join found is locked): should it be gone or refused now, look again.
+    return { kind: "raced" };
   }
 
   /**
@@ -195,7 +203,7 @@ export class RoomJoins {
       for (let wait = this.poll[0]; ; wait = Math.min(wait * 2, this.poll[1])) {
         grew = false;
         const overdue = Date.now() > deadline;
-        const answer = answered(await findRoom(autocommit(this.db.pool), account.id, room), overdue);
+        const answer = answered(await findRoomView(autocommit(this.db.pool), account.id, room), overdue);
         if (answer !== undefined) return answer;
         if (overdue) throw new AppError("room-unavailable", timeout, { retryAfter: 5 });
         // Grown while it read: what it read may predate the answer.
