@@ -2,8 +2,10 @@
 // (src/services/inbound-room.ts roomMessage), read in ONE statement for the whole batch instead of
 // two per message: for each message, whether the account is in the room, under which nick (the
 // room reflects the account's own messages from it, XEP-0045 §7.4), the sender's real JID as the
-// room presented it (§7.2.3), and whether the same sender's stanza id is already stored for this
-// room (a room may send a message live and again as history after a rejoin, §7.2.15).
+// room presented it (§7.2.3), and whether the message is already stored for this room (a room may
+// send a message live and again as history after a rejoin, §7.2.15): the same sender's stanza id,
+// or the same XEP-0359 stanza-id the room gave it (which finds it also when the sender gave no id,
+// or one too long to store).
 import { sql, type AnyTx } from "./client.js";
 import { storedId } from "../domain/message-features.js";
 
@@ -12,8 +14,10 @@ export interface RoomMessageKey {
   room: string;
   /** The sender's nick (the resource of room@service/nick), null for the room itself. */
   nick: string | null;
-  /** The stanza's id, null when it has none (then it is never "seen"). */
+  /** The stanza's id, null when it has none. */
   stanzaId: string | null;
+  /** The XEP-0359 stanza-id the room gave it (kept as its origin_id), null when none. Both null: never "seen". */
+  roomStanzaId: string | null;
   /** The stanza's `from` as received. */
   from: string;
 }
@@ -36,12 +40,14 @@ export async function lookupRoomMessages(tx: AnyTx, keys: readonly RoomMessageKe
   const rows = await sql<RoomMessageFacts & { n: string | number }>(
     tx,
     `SELECT k.n, r.nick AS "selfNick", o.jid AS "occupantJid",
-       (k.stanza_id IS NOT NULL AND EXISTS (SELECT 1 FROM message m WHERE m.account_id = k.account_id AND m.peer = k.room
-          AND m.stanza_id = k.stanza_id AND m."from" = k.from_jid AND m.direction = 'in')) AS seen
-     FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS k(account_id, room, nick, stanza_id, from_jid, n)
+       ((k.stanza_id IS NOT NULL AND EXISTS (SELECT 1 FROM message m WHERE m.account_id = k.account_id AND m.peer = k.room
+          AND m.stanza_id = k.stanza_id AND m."from" = k.from_jid AND m.direction = 'in'))
+        OR (k.room_stanza_id IS NOT NULL AND EXISTS (SELECT 1 FROM message m WHERE m.account_id = k.account_id AND m.peer = k.room
+          AND m.origin_id = k.room_stanza_id AND m.direction = 'in' AND m.type = 'groupchat'))) AS seen
+     FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS k(account_id, room, nick, stanza_id, from_jid, room_stanza_id, n)
      JOIN room r ON r.account_id = k.account_id AND r.room = k.room
      LEFT JOIN room_occupant o ON o.account_id = k.account_id AND o.room = k.room AND o.nick = k.nick`,
-    [keys.map((k) => k.accountId), keys.map((k) => k.room), keys.map((k) => k.nick), keys.map((k) => storedId(k.stanzaId)), keys.map((k) => k.from)],
+    [keys.map((k) => k.accountId), keys.map((k) => k.room), keys.map((k) => k.nick), keys.map((k) => storedId(k.stanzaId)), keys.map((k) => k.from), keys.map((k) => storedId(k.roomStanzaId))],
     true,
   );
   const out: (RoomMessageFacts | null)[] = keys.map(() => null);

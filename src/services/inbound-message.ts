@@ -26,7 +26,12 @@ type Addressed = InboundMessage & { from: Jid; to: Jid; fromRaw: string; toRaw: 
 /** A room message's facts, keyed by account, room, sender's nick, stanza id and sender (src/db/room-lookups.ts). */
 export type RoomFactsMap = ReadonlyMap<string, RoomMessageFacts | null>;
 
-export const roomFactsKey = (k: RoomMessageKey): string => `${k.accountId}\u0000${k.room}\u0000${k.nick ?? ""}\u0000${k.stanzaId ?? ""}\u0000${k.from}`;
+export const roomFactsKey = (k: RoomMessageKey): string => `${k.accountId}\u0000${k.room}\u0000${k.nick ?? ""}\u0000${k.stanzaId ?? ""}\u0000${k.from}\u0000${k.roomStanzaId ?? ""}`;
+/** What makes a room message a copy of one stored (src/db/room-lookups.ts): its sender's id from that sender, or its room's stanza-id. */
+const copyKeys = (k: RoomMessageKey): string[] => [
+  ...(k.stanzaId !== null ? [`id\u0000${k.accountId}\u0000${k.room}\u0000${k.stanzaId}\u0000${k.from}`] : []),
+  ...(k.roomStanzaId !== null ? [`room\u0000${k.accountId}\u0000${k.room}\u0000${k.roomStanzaId}`] : []),
+];
 const roomKey = (accountId: number, room: string) => `${accountId}\u0000${room}`;
 
 /**
@@ -42,7 +47,7 @@ export class PendingWrites {
   private readonly saw = new Map<string, RoomSeen>();
   /** Rooms whose presence this batch handled: their prefetched facts are stale. */
   private readonly changedRooms = new Set<string>();
-  /** Room messages this batch stored (their facts' keys): a second copy in the batch is seen. */
+  /** Room messages this batch stored (copyKeys): a second copy in the batch is seen. */
   private readonly storedRoomMessages = new Set<string>();
   /** Whether a session is reachable, per account and resource. */
   private readonly sessions = new Map<string, Promise<boolean>>();
@@ -72,7 +77,7 @@ export class PendingWrites {
     const k = roomFactsKey(key);
     const known = this.changedRooms.has(roomKey(key.accountId, key.room)) ? undefined : this.rooms.get(k);
     const facts = known !== undefined ? known : (await lookupRoomMessages(tx, [key]))[0]!;
-    return facts && this.storedRoomMessages.has(k) ? { ...facts, seen: true } : facts;
+    return facts && copyKeys(key).some((c) => this.storedRoomMessages.has(c)) ? { ...facts, seen: true } : facts;
   }
 
   /** The room's presence changed something (occupants, the account's nick, its being there). */
@@ -82,7 +87,7 @@ export class PendingWrites {
 
   /** A room message is stored (with its row, by add): a copy later in the batch is one seen. */
   storedRoomMessage(key: RoomMessageKey): void {
-    this.storedRoomMessages.add(roomFactsKey(key));
+    for (const c of copyKeys(key)) this.storedRoomMessages.add(c);
   }
 
   /** A message from the room, sent at `at`, is seen: written with the next flush. */

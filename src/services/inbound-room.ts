@@ -183,8 +183,9 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
   if (m.body === null && !m.features?.attachments) return true;
   // A room may send a message live and then again as history when the gateway rejoins
   // (§7.2.15 `since` is inclusive, and the room may not have noticed the gateway was away):
-  // the same sender's stanza id in this room is one message (key.stanzaId: groupchat only).
-  if (key.stanzaId && row.seen) return true;
+  // the same sender's stanza id, or the same stanza-id the room gave it (XEP-0359), in this room
+  // is one message (key: group messages only).
+  if (row.seen) return true;
   saw();
   // The room's reflection of a message the account sent (its origin-id is our message id, XEP-0359):
   // one message, already stored; the event shows it with own: true.
@@ -224,13 +225,14 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
     },
     mine ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: false, stanzaId: m.id, ...groupFields(m, sender, ext) },
   );
-  if (!mine && key.stanzaId) pending.storedRoomMessage(key);
+  if (!mine) pending.storedRoomMessage(key);
   return true;
 }
 
 /** What identifies a message from a room for its facts (src/db/room-lookups.ts): only group messages are checked for having been seen. */
 export function roomMessageKey(m: InboundMessage & { from: Jid; fromRaw: string }, accountId: number): RoomMessageKey {
-  return { accountId, room: jidToString(bare(m.from)), nick: m.from.resource ?? null, stanzaId: m.type === "groupchat" ? m.id : null, from: m.fromRaw };
+  const group = m.type === "groupchat";
+  return { accountId, room: jidToString(bare(m.from)), nick: m.from.resource ?? null, stanzaId: (group && m.id) || null, from: m.fromRaw, roomStanzaId: (group && m.roomStanzaId) || null };
 }
 
 /**

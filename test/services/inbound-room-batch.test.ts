@@ -88,6 +88,26 @@ describe("Inbound room message batches", () => {
     assert.deepEqual(await lastMessageAt(a.id), { [PIAZZA]: "2026-11-03T10:00:00.000Z", [LOGGIA]: "2026-11-04T10:00:00.000Z" });
   });
 
+  it("a copy is also known by the stanza-id its room gave it (XEP-0359): without an id from its sender, or with one too long to store; before the batch or in it", async () => {
+    const a = await env.account("romeo");
+    await joined(a.id, PIAZZA);
+    const long = "x".repeat(3200);
+    const group = (id: string | null, roomStanzaId: string | null, body: string) =>
+      inboundMessage(`${PIAZZA}/mercutio`, `${a.jid}/rooms`, { type: "groupchat", id, body, roomStanzaId });
+    await feed(group(long, "rs-1", "a long id"), group(null, "rs-2", "no id"), group(null, null, "no ids at all"));
+    const h = (await env.events(a.id)).at(-1)!.seq;
+    // The rejoin's history replays them (§7.2.15), beside two new messages, one of them twice.
+    await feed(group(long, "rs-1", "a long id"), group(null, "rs-2", "no id"), group(null, "rs-3", "new"), group("n-4", "rs-4", "newer"), group(null, "rs-3", "new"), group("n-4", null, "newer"));
+    assert.deepEqual(await logged(a.id, h), [
+      ["new", PIAZZA, "mercutio"],
+      ["newer", PIAZZA, "mercutio"],
+    ]);
+    assert.deepEqual(
+      (await stored(a.id)).map((r) => r.body),
+      ["a long id", "no id", "no ids at all", "new", "newer"],
+    );
+  });
+
   it("a room's presence in the batch is what the messages after it see: an occupant's real JID, the account's new nick, a kick; all in one raw pg transaction", async () => {
     const a = await env.account("romeo");
     await joined(a.id, PIAZZA, LOGGIA);
