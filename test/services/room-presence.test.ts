@@ -11,6 +11,7 @@ import type { Inbound } from "../../src/services/inbound.js";
 import { Rooms } from "../../src/services/rooms.js";
 import { appError, inboundOf, setup, teardown, waitFor, within, type Env, type TestAccount } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
+import { roomPlay, type MucItem } from "./room-play.js";
 
 const ROOM = "capulet@conference.example.net";
 
@@ -30,27 +31,15 @@ describe("room presence", () => {
   });
   beforeEach(() => env.clean());
 
-  type Item = Parameters<typeof mucPresence>[0] & object;
-  const participant: Item = { role: "participant", affiliation: "none" };
-  const owner: Item = { role: "moderator", affiliation: "owner" };
-  /** The room's presence from `nick` to the account's occupant JID (statuses: XEP-0045 §17.1). */
-  const roomSays = async (a: TestAccount, nick: string, item: Item, statuses: number[] = [], type = "available") => {
-    inbound.receive(inboundPresence(`${ROOM}/${nick}`, `${a.jid}/rooms`, type, { muc: mucPresence(item, statuses.map(String)) }));
-    await inbound.idle();
-  };
-  /** The subject message that ends a join (§7.2.16). */
-  const roomSubject = async (a: TestAccount, subject: string) => {
-    inbound.receive(inboundMessage(ROOM, `${a.jid}/rooms`, { type: "groupchat", id: null, subject }));
-    await inbound.idle();
-  };
+  const { says: roomSays, subject: roomSubject, events: roomEvents, lastSeq } = roomPlay(() => env, () => inbound, ROOM);
+  const participant: MucItem = { role: "participant", affiliation: "none" };
+  const owner: MucItem = { role: "moderator", affiliation: "owner" };
   /** Waits until the join presence for `nick` reached the port. */
   const joinSent = (a: TestAccount, nick: string) =>
     waitFor(async () => {
       await env.flush();
       return env.out.sent.some((s) => s.kind === "muc-join" && s.to === `${ROOM}/${nick}` && s.from.startsWith(`${a.jid}/`));
     }, `the join presence for ${nick}`);
-  const roomEvents = async (a: TestAccount, after = 0) => (await env.events(a.id, after)).filter((e) => e.type === "room").map((e) => e.data as Record<string, unknown>);
-  const lastSeq = async (a: TestAccount) => (await env.events(a.id)).at(-1)?.seq ?? 0;
   const occupantRows = async (a: TestAccount) =>
     (await env.db.pool.query<{ nick: string; stale: boolean }>("SELECT nick, stale FROM room_occupant WHERE account_id = $1 ORDER BY nick", [a.id])).rows;
 

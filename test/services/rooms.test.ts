@@ -13,6 +13,7 @@ import type { Inbound } from "../../src/services/inbound.js";
 import { Rooms } from "../../src/services/rooms.js";
 import { appError, inboundOf, setup, teardown, waitFor, within, type Env, type TestAccount } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
+import { roomPlay } from "./room-play.js";
 
 const ROOM = "piazza@conference.example.net";
 
@@ -32,17 +33,7 @@ describe("Rooms service", () => {
   });
   beforeEach(() => env.clean());
 
-  type Item = Parameters<typeof mucPresence>[0] & object;
-  /** The room's presence from `nick` to the account's occupant JID (statuses: XEP-0045 §17.1). */
-  const roomSays = async (a: TestAccount, nick: string, item: Item, statuses: number[] = [], type = "available") => {
-    inbound.receive(inboundPresence(`${ROOM}/${nick}`, `${a.jid}/rooms`, type, { muc: mucPresence(item, statuses.map(String)) }));
-    await inbound.idle();
-  };
-  /** The room's subject message (§7.2.16: the last stanza of a join; "" when it has none). */
-  const roomSubject = async (a: TestAccount, subject: string) => {
-    inbound.receive(inboundMessage(ROOM, `${a.jid}/rooms`, { type: "groupchat", id: null, subject }));
-    await inbound.idle();
-  };
+  const { says: roomSays, subject: roomSubject, events: roomEvents, lastSeq } = roomPlay(() => env, () => inbound, ROOM);
   /** Whether `p` is still pending after `ms`. */
   const pendingAfter = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => false, () => false), new Promise<boolean>((r) => setTimeout(() => r(true), ms))]);
   /** What reached the port for the room (from `a`): `muc-join:nick` (a join), `presence:nick` (a nick change, §7.6.1). */
@@ -76,8 +67,6 @@ describe("Rooms service", () => {
     }
     return joining;
   }
-  const roomEvents = async (a: TestAccount, after = 0) => (await env.events(a.id, after)).filter((e) => e.type === "room").map((e) => e.data as Record<string, unknown>);
-  const lastSeq = async (a: TestAccount) => (await env.events(a.id)).at(-1)?.seq ?? 0;
   const nicks = async (a: TestAccount) => (await rooms.get(a.ref, ROOM)).occupants.map((o) => o.nick);
 
   it("a join's log reads joined, then the subject (§7.2.16), also when it created the room", async () => {
