@@ -10,7 +10,7 @@ import { planAppend, type Appended, type NewEvent, type StoredEvent } from "./ev
 import { storedId } from "../domain/message-features.js";
 import { MESSAGE_COLUMNS, type NewInbound } from "./messages.js";
 import { rowsFrom, type Column } from "./rows.js";
-import { sawRoomMessagesCte } from "./room-lookups.js";
+import { sawRoomMessagesCte, type RoomSeen } from "./room-lookups.js";
 
 /**
  * A received message's row: a NewInbound and its XEP-0359 id worth storing beside its stanza id:
@@ -45,9 +45,6 @@ function inboundRows(rows: InboundRow[]): { ctes: string; values: unknown[] } {
     values: u.values,
   };
 }
-
-/** A room's latest message time, written with the batch (src/db/room-lookups.ts sawRoomMessagesCte). */
-export type RoomSeen = { accountId: number; room: string; at: Date };
 
 /**
  * Stores received messages and appends events (the messages' and any others, in the order given)

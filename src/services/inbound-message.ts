@@ -4,8 +4,8 @@
 import { randomUUID } from "node:crypto";
 import { prismaTx, type AnyTx } from "../db/client.js";
 import type { Appended, NewEvent } from "../db/events.js";
-import { storeInbound, type InboundRow, type RoomSeen } from "../db/inbound-writes.js";
-import { lookupRoomMessages, type RoomMessageFacts, type RoomMessageKey } from "../db/room-lookups.js";
+import { storeInbound, type InboundRow } from "../db/inbound-writes.js";
+import { lookupRoomMessages, type RoomMessageFacts, type RoomMessageKey, type RoomSeen } from "../db/room-lookups.js";
 import type { Messages } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
 import type { Account } from "../domain/account.js";
