@@ -67,8 +67,13 @@ export class AccountReader {
   readonly joined = new Set<Follower>();
   /** Receipts a stream here has answered (claimReceipts is exactly-once anyway: this saves the others a transaction). */
   readonly answered = new Set<number>();
-  /** The log may have grown since the last read started (set by NOTIFY, cleared by a read). */
-  private dirty = true;
+  /**
+   * The log may have grown since the last read started (set by NOTIFY, cleared by a read). False
+   * at first: the reader subscribes before its first follower reads the head it joins at (at the
+   * open, or at the end of its own catch-up read), so only growth heard since needs a read; a
+   * stream that opens at the head costs no read of the log.
+   */
+  private dirty = false;
   private reading = false;
   private readonly unsubscribe: () => void;
 

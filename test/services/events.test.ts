@@ -183,10 +183,11 @@ describe("EventFeed", () => {
 
   it("what this instance appended is handed to its reader: taken as it is at the reader's position, else read", async () => {
     const a = await env.account("romeo");
+    const reads = feed.stats.logReads;
     const r = new Reader(await feed.open(a, "phone", null));
+    assert.equal(feed.stats.logReads, reads, "a stream that opens at the head reads nothing until the log grows");
     // As Inbound.storeAlone does: one statement that commits alone, its NOTIFY naming this instance.
     const store = (n: string) => storeInbound(autocommit(env.db.pool), [], [sub(a, n)], notifier.origin);
-    const reads = feed.stats.logReads;
     const first = r.next("the first hand-over");
     notifier.appended(await store("one"));
     assert.deepEqual(view(await first), [subView(1, "one")]);
