@@ -5,7 +5,7 @@
 // every gateway instance wakes the streams of that account.
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
-import { sql, type AnyTx, type Db, type Tx as DbTx } from "./client.js";
+import { exec, sql, type AnyTx, type Db, type Tx as DbTx } from "./client.js";
 import type { DomainEvent } from "../domain/events.js";
 import { CHANNELS, type Notifications } from "./notify.js";
 
@@ -71,6 +71,23 @@ export interface EventsNotice {
   origin: string | null;
 }
 
+/**
+ * SQL for the payload of an events NOTIFY about account row `a` after its last_seq was set: "id:head",
+ * then `origin` (SQL for ":origin" or '') if given. parseEventsNotice reads it.
+ */
+const noticeSql = (a: string, origin?: string) => `${a}.id || ':' || ${a}.last_seq${origin ? ` || ${origin}` : ""}`;
+
+/** The events NOTIFY for account row `a`, as a select-list expression (the caller names the column). */
+export const notifyLogHeadSql = (a: string, channelParam: string) => `pg_notify(${channelParam}, ${noticeSql(a)})`;
+
+/**
+ * Tells every instance the account's log head with nothing appended: for a change that a waiter
+ * reads but that logs no event (Rooms.configured), so the waiter's wake-up on log growth still comes.
+ */
+export async function notifyLogHead(tx: AnyTx, accountId: number): Promise<void> {
+  await exec(tx, `SELECT ${notifyLogHeadSql("account", "$1")} FROM account WHERE id = $2`, [CHANNELS.events, accountId]);
+}
+
 /** "id:head" or "id:head:origin" (planAppend's payload); null for anything else. */
 export function parseEventsNotice(payload: string): EventsNotice | null {
   const m = /^(\d+):(\d+)(?::(.+))?$/.exec(payload);
@@ -112,7 +129,7 @@ export function planAppend(events: NewEvent[], first: number, origin: string | n
       SELECT * FROM unnest(${$(1)}::int[], ${$(2)}::int[]) AS c(account_id, n)
     ), a AS (
       UPDATE account SET last_seq = account.last_seq + c.n FROM c WHERE account.id = c.account_id
-      RETURNING account.id, account.last_seq - c.n AS base, pg_notify(${$(10)}, account.id || ':' || account.last_seq || ${$(11)}::text) AS n
+      RETURNING account.id, account.last_seq - c.n AS base, pg_notify(${$(10)}, ${noticeSql("account", `${$(11)}::text`)}) AS n
     ), ev AS (
       INSERT INTO event (account_id, seq, type, resource, data, receipt_to, receipt_id)
       SELECT u.account_id, a.base + u.rank, u.type, u.resource, u.data, u.receipt_to, u.receipt_id

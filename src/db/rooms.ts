@@ -2,6 +2,8 @@
 // runs in either kind of transaction: the inbound path (room presence and messages) and the HTTP
 // use cases share it.
 import { sql, type AnyTx } from "./client.js";
+import { notifyLogHeadSql } from "./events.js";
+import { CHANNELS } from "./notify.js";
 
 export type RoomStatus = "joining" | "joined" | "failed";
 
@@ -250,7 +252,7 @@ export async function markCreated(tx: AnyTx, accountId: number, room: string, ro
  * "stale": nothing done, as occupants known from before a rejoin are left (the caller removes them
  * with markJoined, and logs their leaving); "none": no join of that room is in flight.
  */
-export async function markConfigured(tx: AnyTx, localpart: string, room: string, channel: string): Promise<"done" | "stale" | "none"> {
+export async function markConfigured(tx: AnyTx, localpart: string, room: string): Promise<"done" | "stale" | "none"> {
   const rows = await sql<{ stale: boolean; done: boolean }>(
     tx,
     `WITH a AS (SELECT id, last_seq FROM account WHERE localpart = $1),
@@ -259,9 +261,9 @@ export async function markConfigured(tx: AnyTx, localpart: string, room: string,
                joined_at = COALESCE(joined_at, now()), error = NULL, updated_at = now()
              FROM a, st WHERE room.account_id = a.id AND room.room = $2 AND room.status = 'joining' AND NOT st.stale
              RETURNING room.account_id)
-     SELECT st.stale, u.account_id IS NOT NULL AS done, CASE WHEN u.account_id IS NOT NULL THEN pg_notify($3, a.id || ':' || a.last_seq) END AS n
+     SELECT st.stale, u.account_id IS NOT NULL AS done, CASE WHEN u.account_id IS NOT NULL THEN ${notifyLogHeadSql("a", "$3")} END AS n
      FROM st LEFT JOIN u ON true LEFT JOIN a ON a.id = u.account_id`,
-    [localpart, room, channel],
+    [localpart, room, CHANNELS.events],
     true,
   );
   const r = rows[0]!;

@@ -5,9 +5,8 @@
 // is handled by src/services/inbound-room.ts.
 import { randomUUID } from "node:crypto";
 import type { AnyTx, Database } from "../db/client.js";
-import { autocommit, exec, sql } from "../db/client.js";
-import { appendEvents } from "../db/events.js";
-import { CHANNELS } from "../db/notify.js";
+import { autocommit, sql } from "../db/client.js";
+import { appendEvents, notifyLogHead } from "../db/events.js";
 import { enqueueAhead } from "../db/outbox.js";
 import { deleteRoom, findRoom, listRooms, markConfigured, markFailed, markJoined, markRejoining, occupants, occupies, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import { event } from "../domain/events.js";
@@ -145,7 +144,7 @@ export class Rooms {
     // around it. Nothing logged, yet the request waits for this (on whichever instance it is): it
     // wakes it as an append would, with the log's head as it stands (a stream at the head reads
     // nothing). Occupants left from before a rejoin, or a refusal, are logged: the transaction below.
-    if (!error && (await markConfigured(autocommit(this.db.pool), localpart, room, CHANNELS.events)) !== "stale") return;
+    if (!error && (await markConfigured(autocommit(this.db.pool), localpart, room)) !== "stale") return;
     await this.delivery.sqlTransaction(async (tx) => {
       const rows = await sql<{ id: number }>(tx, "SELECT id FROM account WHERE localpart = $1", [localpart]);
       const accountId = rows[0]?.id;
@@ -161,7 +160,7 @@ export class Rooms {
         // subject message that follows it (XEP-0045 §7.2.16); the request's answer waited for this.
         const gone = await markJoined(tx, accountId, room, row.role ?? "moderator", row.affiliation ?? "owner", true);
         if (gone.length) await appendEvents(tx, gone.map((nick) => ({ accountId, ...event("room", { room, kind: "occupant-left", nick }) })));
-        else await exec(tx, "SELECT pg_notify($1, id || ':' || last_seq) FROM account WHERE id = $2", [CHANNELS.events, accountId]);
+        else await notifyLogHead(tx, accountId);
       }
     });
   }
