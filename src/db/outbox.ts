@@ -13,7 +13,7 @@ import { event } from "../domain/events.js";
 import { asSqlTx, exec, pgTransaction, type AnyTx } from "./client.js";
 import { appendEvents } from "./events.js";
 import { markSentCtes, queuedAhead, toOutbound } from "./messages.js";
-import { CHANNELS, notify } from "./notify.js";
+import { CHANNELS } from "./notify.js";
 import { drainAppName } from "./lease.js";
 
 const MARK_SENT = `WITH ${markSentCtes("$1")} SELECT 1`;
@@ -54,12 +54,16 @@ export function outboxStanzas(row: OutboxRow): Stanza[] {
   return row.to.map((to) => ({ ...row.fanout, to }) as Stanza);
 }
 
-/** Records stanzas to send once the transaction commits, and wakes the link holder. */
+/** Records stanzas to send once the transaction commits, and wakes the link holder (one statement: a WITH's INSERT always runs). */
 export async function enqueue(tx: AnyTx, accountId: number | null, stanzas: readonly Stanza[]): Promise<void> {
   if (stanzas.length === 0) return;
   // One JSON array parameter: pg's encoding of a json[] array escapes every element again.
-  await exec(tx, "INSERT INTO outbox (account_id, stanza) SELECT $1::int, s FROM json_array_elements($2::json) WITH ORDINALITY AS u(s, n) ORDER BY n", [accountId, JSON.stringify(compress(stanzas))]);
-  await notify(tx, CHANNELS.outbox);
+  await exec(
+    tx,
+    `WITH i AS (INSERT INTO outbox (account_id, stanza) SELECT $1::int, s FROM json_array_elements($2::json) WITH ORDINALITY AS u(s, n) ORDER BY n)
+     SELECT pg_notify($3, '')`,
+    [accountId, JSON.stringify(compress(stanzas)), CHANNELS.outbox],
+  );
 }
 
 /**
@@ -82,11 +86,11 @@ export async function enqueueAhead(tx: AnyTx, accountId: number | null, stanzas:
   // The inner ORDER BY comes first: nextval() runs on the rows in the stanzas' order.
   await exec(
     tx,
-    `INSERT INTO outbox (seq, account_id, stanza) SELECT nextval('message_seq_seq') - ${AHEAD}, $1::int, s
-     FROM (SELECT s FROM json_array_elements($2::json) WITH ORDINALITY AS u(s, n) ORDER BY n) ordered`,
-    [accountId, JSON.stringify(compress(stanzas))],
+    `WITH i AS (INSERT INTO outbox (seq, account_id, stanza) SELECT nextval('message_seq_seq') - ${AHEAD}, $1::int, s
+       FROM (SELECT s FROM json_array_elements($2::json) WITH ORDINALITY AS u(s, n) ORDER BY n) ordered)
+     SELECT pg_notify($3, '')`,
+    [accountId, JSON.stringify(compress(stanzas)), CHANNELS.outbox],
   );
-  await notify(tx, CHANNELS.outbox);
 }
 
 /** What the sender made of a claimed batch, recorded in the claim's transaction. */

@@ -5,7 +5,8 @@
 // their pages (migration 20261202160000), so the vacuum neither waits nor blocks.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { drainOnce, enqueue, enqueueAhead, tidyQueue, type Queued } from "../../src/db/outbox.js";
+import { drainOnce, enqueue, enqueueAhead, outboxStanzas, tidyQueue, type Queued } from "../../src/db/outbox.js";
+import { CHANNELS } from "../../src/db/notify.js";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { suiteDatabase } from "../helpers/database.js";
 
@@ -114,5 +115,41 @@ describe("stanzas recorded ahead of the outbound queue", () => {
     ]);
     assert.equal(step.more, false);
     assert.equal((await db().pool.query("SELECT count(*)::int AS n FROM outbox")).rows[0].n, 0, "every row written was deleted, and only those");
+  });
+});
+
+// Recording a stanza wakes the link holder: enqueue's INSERT and its NOTIFY are one statement, in
+// either kind of transaction, heard at commit only.
+describe("recording stanzas wakes the link holder", () => {
+  const db = suiteDatabase(4);
+  const probe = (to: string): Stanza => ({ kind: "presence", from: "romeo@gw.localhost", to, type: "probe", show: null, status: null, priority: 0 });
+
+  it("one NOTIFY on the outbox channel per committed transaction that recorded stanzas, none for one rolled back (a sentinel after it is heard)", async () => {
+    const listener = await db().pool.connect();
+    const heard: string[] = [];
+    try {
+      listener.on("notification", (n) => heard.push(`${n.channel} ${n.payload}`));
+      await listener.query(`LISTEN ${CHANNELS.outbox}`);
+      await db().transaction((tx) => enqueue(tx, null, [probe("a@localhost")]));
+      await db().sqlTransaction((tx) => enqueue(tx, 1, [probe("b@localhost"), probe("c@localhost")]));
+      await db().sqlTransaction((tx) => enqueueAhead(tx, 1, [probe("d@localhost")]));
+      await assert.rejects(
+        db().sqlTransaction(async (tx) => {
+          await enqueue(tx, null, [probe("e@localhost")]);
+          throw new Error("rolled back");
+        }),
+        /rolled back/,
+      );
+      await db().pool.query("SELECT pg_notify($1, 'sentinel')", [CHANNELS.outbox]);
+      for (let i = 0; i < 100 && !heard.includes(`${CHANNELS.outbox} sentinel`); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(heard, [...Array(3).fill(`${CHANNELS.outbox} `), `${CHANNELS.outbox} sentinel`]);
+      // b and c differ only in `to`: one fan-out row.
+      const { rows } = await db().pool.query<{ stanza: Parameters<typeof outboxStanzas>[0] }>("SELECT stanza FROM outbox ORDER BY seq");
+      const to = rows.flatMap((r) => outboxStanzas(r.stanza).map((s) => ("to" in s ? s.to : "")));
+      assert.deepEqual(to, ["d@localhost", "a@localhost", "b@localhost", "c@localhost"], "recorded in the same statement");
+    } finally {
+      await listener.query(`UNLISTEN ${CHANNELS.outbox}`);
+      listener.release();
+    }
   });
 });
