@@ -150,7 +150,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     gate.up(() => linkUp.up(), () => delivery.kick(), (err: unknown) => log.warn({ err: String(err) }, "rejoining rooms failed"));
   });
   link.on("offline", () => (control.linkChanged(false), linkUp.down(), gate.down()));
-  notifications.on(CHANNELS.outbox, () => delivery.kick());
+  notifications.on(CHANNELS.outbox, (origin) => delivery.woken(origin));
   delivery.start();
   presence.start();
 

@@ -54,15 +54,15 @@ export function outboxStanzas(row: OutboxRow): Stanza[] {
   return row.to.map((to) => ({ ...row.fanout, to }) as Stanza);
 }
 
-/** Records stanzas to send once the transaction commits, and wakes the link holder (one statement: a WITH's INSERT always runs). */
-export async function enqueue(tx: AnyTx, accountId: number | null, stanzas: readonly Stanza[]): Promise<void> {
+/** Records stanzas to send once the transaction commits, and wakes the link holder; the NOTIFY names `origin` (one statement). */
+export async function enqueue(tx: AnyTx, accountId: number | null, stanzas: readonly Stanza[], origin = ""): Promise<void> {
   if (stanzas.length === 0) return;
   // One JSON array parameter: pg's encoding of a json[] array escapes every element again.
   await exec(
     tx,
     `WITH i AS (INSERT INTO outbox (account_id, stanza) SELECT $1::int, s FROM json_array_elements($2::json) WITH ORDINALITY AS u(s, n) ORDER BY n)
-     SELECT pg_notify($3, '')`,
-    [accountId, JSON.stringify(compress(stanzas)), CHANNELS.outbox],
+     SELECT pg_notify($3, $4)`,
+    [accountId, JSON.stringify(compress(stanzas)), CHANNELS.outbox, origin],
   );
 }
 

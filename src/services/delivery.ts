@@ -13,38 +13,22 @@
 // barrier and taken out of the queue in bulk (src/services/direct-sends.ts). Any doubt (a
 // wake-up, a failed barrier, a refused stanza) falls back to the drain, which first settles what
 // went out directly.
+import { randomUUID } from "node:crypto";
 import type { AnyTx, Database, SqlTx, Tx } from "../db/client.js";
-import { drainOnce, enqueue, markSent, queuedCounts, tidyQueue, wakeHolder, type DrainOutcome, type Queued } from "../db/outbox.js";
+import { drainOnce, enqueue, markSent, queuedCounts, tidyQueue, wakeHolder } from "../db/outbox.js";
 import { isSendable, type OutboundMessage } from "../domain/message.js";
 import type { Stanza } from "../domain/stanza.js";
 import { DirectSends } from "./direct-sends.js";
+import { sendClaimed } from "./send-claimed.js";
 import { QueueTidy } from "./queue-tidy.js";
-import type { OutboundPort, ServiceLog, ServiceMetrics } from "./ports.js";
+import type { InsertCheck, OutboundPort, SendGate, ServiceLog, ServiceMetrics } from "./ports.js";
+
+export type { InsertCheck, SendGate };
 
 const BATCH = 500;
 const RETRY_MS = 1000;
 /** How long confirmed direct sends wait for an insert to carry their "sent" record. */
 const MARK_LINGER_MS = 20;
-
-/** Whether this instance may write to the link now, and how its claims are fenced. */
-export interface SendGate {
-  readonly holder: boolean;
-  /** No other instance writes to the link (single-link mode): the direct path is safe. */
-  readonly exclusive: boolean;
-  fence(): { key: [number, number]; pid: number } | null;
-  /** Unfenced drains (XMPP_LINK_MODE=all): how long a step may sit idle before PostgreSQL ends it (it hung). */
-  readonly drainIdleLimitMs: number;
-}
-
-/** What the insert of this instance's outbound messages found ahead of them (see record()). */
-export interface InsertCheck {
-  /** Queued outbound messages ahead of the insert (counted up to the number asked), or null if not counted. */
-  queuedBefore: number | null;
-  /** Anything else ahead of them: a stanza in the outbox. */
-  otherBefore: boolean;
-}
-
-const asStanza = (q: Queued): Stanza => (q.message ? { kind: "message", ...q.message } : q.stanza!);
 
 export class Delivery {
   private wanted = false;
@@ -52,6 +36,12 @@ export class Delivery {
   /** A drain is under way: it sends what is inserted meanwhile (see pump()). */
   private draining = false;
   private sweeper: NodeJS.Timeout | null = null;
+  /** An insert of ours waited for the drain's last pass (see record()). */
+  private heldBack = false;
+  /** Names this instance in the NOTIFYs of what it records: it kicks its own drain after commit (see woken()). */
+  readonly origin = randomUUID();
+  /** Drain steps (claims) run, for tests and /metrics. */
+  readonly stats = { drainSteps: 0 };
 
   constructor(
     private readonly db: Database,
@@ -96,6 +86,15 @@ export class Delivery {
     }).catch(() => this.kick());
   }
 
+  /**
+   * A NOTIFY on the outbox channel: rows recorded on some instance (null: the listener reconnected
+   * and may have missed some). Our own recording already kicked the drain at its commit: a second
+   * pass for its NOTIFY would find nothing.
+   */
+  woken(origin: string | null): void {
+    if (origin !== this.origin) this.kick();
+  }
+
   /** Rows were recorded (or the link came up): drain now if this instance holds the link. */
   kick(): void {
     this.wanted = true;
@@ -129,7 +128,7 @@ export class Delivery {
       fn(tx, async (accountId, stanzas) => {
         if (stanzas.length === 0) return;
         recorded = true;
-        await enqueue(tx, accountId, stanzas);
+        await enqueue(tx, accountId, stanzas, this.origin);
       }),
     );
     if (recorded) this.kick();
@@ -180,6 +179,7 @@ export class Delivery {
       // While a drain runs, the holder's own inserts do not wake it again (under steady load it
       // would never end): its last pass holds inserts back and takes them.
       else if (!(this.draining && this.gate.exclusive)) this.recorded();
+      else this.heldBack = true;
       return result.value;
     });
   }
@@ -254,10 +254,14 @@ export class Delivery {
         // Until a batch comes back short: what other instances record meanwhile kicks again (`wanted`).
         await this.drainAll();
         // The last pass holds this instance's inserts back: after it nothing queued is unknown to
-        // us, and the direct path opens for the inserts that waited.
+        // us, and the direct path opens for the inserts that waited. It reads the queue only if
+        // one of them waited for it (anything else recorded meanwhile kicked: `wanted`).
         if (!this.wanted && this.canSend && this.gate.exclusive) {
           await this.exclusively(async () => {
-            await this.drainAll();
+            if (this.heldBack) {
+              this.heldBack = false;
+              await this.drainAll();
+            }
             if (!this.wanted) this.draining = false;
           });
         }
@@ -272,29 +276,10 @@ export class Delivery {
 
   private async drainAll(): Promise<void> {
     let step = { claimed: 0, more: true };
-    while (step.more && this.canSend) this.tidy.took((step = await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => this.send(rows), this.unconfirmed, this.gate.drainIdleLimitMs)).claimed);
-  }
-
-  /** Writes one claimed batch and waits for the server's confirmation; null when nothing could be written. */
-  private async send(rows: Queued[]): Promise<DrainOutcome | null> {
-    if (!this.canSend) return null;
-    // A message the server would refuse (malformed, too big) would close the link on every
-    // attempt and block the queue behind it for good: it fails instead.
-    const unsendable = rows.filter((q) => q.message && !isSendable(q.message));
-    const sendable = rows.filter((q) => !unsendable.includes(q));
-    const stanzas = sendable.map(asStanza);
-    const refused = this.out.write(stanzas);
-    if (refused === null) return null;
-    const refusedRows = sendable.filter((_, i) => refused.includes(stanzas[i]!));
-    const failed = [...unsendable, ...refusedRows].flatMap((q) => (q.message ? [q.message.id] : []));
-    const refusedOther = refusedRows.filter((q) => q.stanza);
-    if (refusedOther.length) this.log.warn({ seqs: refusedOther.map((q) => q.seq) }, "outbound stanzas over MAX_STANZA_BYTES dropped");
-    if (failed.length) this.log.warn({ ids: failed }, "queued messages that cannot be sent marked failed");
-    this.metrics.messagesWritten(sendable.filter((q) => q.message && !refusedRows.includes(q)).length);
-    const error = { type: "modify", condition: "policy-violation", text: "not sendable: malformed or over MAX_STANZA_BYTES" };
-    if (await this.out.confirm()) return { failed, error, done: [...new Set(rows.filter((q) => q.stanza).map((q) => q.seq))] };
-    // Unconfirmed: roll back, so the rows stay queued and go out again after reconnection.
-    for (const q of sendable) if (q.message && !refusedRows.includes(q)) this.unconfirmed.add(q.message.id);
-    throw new Error("the XMPP server did not confirm the batch");
+    while (step.more && this.canSend) {
+      this.stats.drainSteps++;
+      step = await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => (this.canSend ? sendClaimed(rows, this.out, this.log, this.metrics, this.unconfirmed) : Promise.resolve(null)), this.unconfirmed, this.gate.drainIdleLimitMs);
+      this.tidy.took(step.claimed);
+    }
   }
 }

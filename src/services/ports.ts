@@ -66,3 +66,21 @@ export interface WebhookPort {
   /** One attempt; never throws (failures are results). */
   post(req: WebhookRequest, signal: AbortSignal): Promise<WebhookResult>;
 }
+
+/** Whether this instance may write to the link now, and how its claims are fenced. */
+export interface SendGate {
+  readonly holder: boolean;
+  /** No other instance writes to the link (single-link mode): the direct path is safe. */
+  readonly exclusive: boolean;
+  fence(): { key: [number, number]; pid: number } | null;
+  /** Unfenced drains (XMPP_LINK_MODE=all): how long a step may sit idle before PostgreSQL ends it (it hung). */
+  readonly drainIdleLimitMs: number;
+}
+
+/** What the insert of this instance's outbound messages found ahead of them (see Delivery.record()). */
+export interface InsertCheck {
+  /** Queued outbound messages ahead of the insert (counted up to the number asked), or null if not counted. */
+  queuedBefore: number | null;
+  /** Anything else ahead of them: a stanza in the outbox. */
+  otherBefore: boolean;
+}
