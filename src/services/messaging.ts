@@ -72,8 +72,8 @@ export class Messaging {
     private readonly out: OutboundPort,
     private readonly domain: string,
     metrics: Pick<ServiceMetrics, "messagesAccepted">,
-    /** Whether the account is in a room (XEP-0045): group messages go only to those. */
-    private readonly inRoom: (accountId: number, room: string) => Promise<boolean> = async () => false,
+    /** The account's nick in a room, null when it is not in it (XEP-0045): group messages go only to rooms it is in. */
+    private readonly roomNick: (accountId: number, room: string) => Promise<string | null> = async () => null,
     /** Throws when the account blocked the recipient (XEP-0191 §3.3). */
     private readonly notBlocked: (accountId: number, to: string) => Promise<void> = async () => undefined,
   ) {
@@ -107,9 +107,9 @@ export class Messaging {
    */
   private async checkContext(message: NewOutbound, m: SendMessage): Promise<Accepted | null> {
     try {
-      await this.checkRoom(message);
+      const nick = await this.checkRoom(message);
       if (m.reply) {
-        await this.resolveReply(message, m.reply.id);
+        await this.resolveReply(message, m.reply.id, nick);
         this.checkSize(message, m);
       }
       return null;
@@ -122,9 +122,11 @@ export class Messaging {
 
   /**
    * XEP-0461: the message replied to must be one of this conversation's. The wire names it by the
-   * id its sender gave it and quotes it (XEP-0428 fallback) for clients without replies.
+   * id its sender gave it and quotes it (XEP-0428 fallback) for clients without replies. Its `to`
+   * is the author's full JID: in a room, the occupant JID (room/nick), ours by `nick`, the
+   * account's nick there now.
    */
-  private async resolveReply(message: NewOutbound, id: string): Promise<void> {
+  private async resolveReply(message: NewOutbound, id: string, nick: string | null): Promise<void> {
     const row = await this.messages.get(id);
     if (!row || row.accountId !== message.accountId || row.peer !== message.peer || row.retractedAt) {
       throw new AppError("message-not-found", `reply.id: ${id} is not a message of the conversation with ${message.peer}`, { field: "body.reply.id" });
@@ -135,19 +137,24 @@ export class Messaging {
       throw new AppError("validation-failed", `reply.id: ${id}: ${why}`, { field: "body.reply.id" });
     }
     const quoted = typeof row.body === "string" ? row.body : Object.values((row.body ?? {}) as Record<string, string>)[0] ?? "";
-    const author = row.direction === "in" ? row.from : jidToString(bare(parseJid(row.from)!));
+    const group = row.type === "groupchat";
+    const author = row.direction === "in" ? row.from : group && nick !== null ? `${row.peer}/${nick}` : jidToString(bare(parseJid(row.from)!));
     // The quote names who wrote it: in a room, by the nick of its occupant JID (XEP-0045 room/nick).
     const writer = parseJid(author)!;
-    const name = row.type === "groupchat" && row.direction === "in" && writer.resource ? writer.resource : jidToString(bare(writer));
+    const name = group && writer.resource ? writer.resource : jidToString(bare(writer));
     message.ext = { ...message.ext, replyTo: { id }, reply: { id: ref, to: author, quote: replyQuote(name, quoted) } };
   }
 
-  /** Not to a JID the account blocked; a group message only to a room the account is in (XEP-0045 §7.4), from its occupant JID. */
-  private async checkRoom(message: NewOutbound): Promise<void> {
+  /**
+   * Not to a JID the account blocked; a group message only to a room the account is in (XEP-0045
+   * §7.4), from its occupant JID. The account's nick there for a group message, else null.
+   */
+  private async checkRoom(message: NewOutbound): Promise<string | null> {
     await this.notBlocked(message.accountId, message.to);
-    if (message.type === "groupchat" && !(await this.inRoom(message.accountId, message.peer))) {
-      throw new AppError("room-not-joined", `${message.peer} is not a room this account joined (PUT /v1/rooms/{room} first)`, { field: "body.to" });
-    }
+    if (message.type !== "groupchat") return null;
+    const nick = await this.roomNick(message.accountId, message.peer);
+    if (nick === null) throw new AppError("room-not-joined", `${message.peer} is not a room this account joined (PUT /v1/rooms/{room} first)`, { field: "body.to" });
+    return nick;
   }
 
   /**

@@ -69,11 +69,13 @@ export class Rooms {
   }
 
   /**
-   * Whether the account is in the room (group messages may go to it). A room being rejoined
-   * counts: the message is queued behind the join presence and goes out after it.
+   * The account's nick in the room, null when it is not in it (group messages may go only to a room
+   * it is in). A room being rejoined counts: the message is queued behind the join presence and
+   * goes out after it.
    */
-  async isIn(accountId: number, room: string): Promise<boolean> {
-    return occupies(await findRoom(this.db.prisma, accountId, room));
+  async nickIn(accountId: number, room: string): Promise<string | null> {
+    const row = await findRoom(this.db.prisma, accountId, room);
+    return occupies(row) ? row!.nick : null;
   }
 
   async list(account: AccountRef): Promise<RoomView[]> {

@@ -33,7 +33,7 @@ describe("message features in group chat", () => {
     inbound = inboundOf(env);
     actions = new MessageActions(env.delivery, env.out, env.domain);
     // As src/gateway.ts builds it, in the room (XEP-0045 §7.4: group messages only to a room the account is in).
-    messaging = new Messaging(env.messages, env.delivery, env.out, env.domain, env.metrics, async () => true);
+    messaging = new Messaging(env.messages, env.delivery, env.out, env.domain, env.metrics, async () => "romeo");
   });
   after(async () => {
     await messaging?.idle();
@@ -290,5 +290,17 @@ describe("message features in group chat", () => {
     assert.match(render(out).getChildText("body") ?? "", /^> juliet wrote:\n> Wherefore art thou\nBy a name/, "the fallback quote names the nick");
     // Without a stanza-id from the room it cannot be replied to (XEP-0461 §Using the correct ID).
     await assert.rejects(messaging.send(a, null, { to: ROOM, type: "groupchat", body: "never", reply: { id: second } }, null), appError("validation-failed"));
+
+    // A reply to its own group message names the account's occupant JID (its nick there) as the author.
+    const own = await messaging.send(a, null, { to: ROOM, type: "groupchat", body: "Call me but love" }, null);
+    await env.flush();
+    await says(a, "romeo", { id: own.id, originId: own.id, body: "Call me but love", roomStanzaId: "room-5" });
+    env.out.take();
+    await messaging.send(a, null, { to: ROOM, type: "groupchat", body: "and I'll be new baptized", reply: { id: own.id } }, null);
+    await env.flush();
+    const again = render(env.out.take().find((s) => s.kind === "message")!);
+    const ownReply = again.getChild("reply", "urn:xmpp:reply:0");
+    assert.deepEqual([ownReply?.attrs.id, ownReply?.attrs.to], ["room-5", `${ROOM}/romeo`]);
+    assert.match(again.getChildText("body") ?? "", /^> romeo wrote:\n> Call me but love\nand I'll be new/, "the quote names the account's nick");
   });
 });
