@@ -106,15 +106,22 @@ export class MessageActions {
     });
   }
 
-  /** POST /v1/messages/{id}/displayed: tells the sender (if it asked, XEP-0333) that its message was displayed. */
+  /**
+   * POST /v1/messages/{id}/displayed: marks the conversation read up to the message and tells its
+   * sender (if it asked, XEP-0333) that it was displayed. A group message's marker goes to its room
+   * (XEP-0333 §Usage within MUC), naming the id the room assigned (its XEP-0359 stanza-id: none, no
+   * marker), while the account is in the room.
+   */
   async displayed(account: Account, id: string): Promise<void> {
     await this.change(account, id, async (tx, m, send) => {
       if (m.direction !== "in") throw notFound(id, "a message this account received");
       await markRead(tx, account.id, m.id);
-      const ref = wireId(m);
+      const group = m.type === "groupchat";
+      const ref = group ? m.originId : wireId(m);
+      if (ref === null || !(m.ext as MessageExt | null)?.markable) return;
+      if (group && !occupies(await findRoom(tx, account.id, m.peer))) return;
       // XEP-0333 §Protocol Format: the marker "MUST have a 'thread' child element" when the message had one.
-      // Not to a room: markers in group chat are not kept (src/services/inbound-features.ts applyRoomChange).
-      if (ref !== null && m.type !== "groupchat" && (m.ext as MessageExt | null)?.markable) await send(account.id, [this.action(account, null, m, { kind: "displayed", ref, thread: m.thread })]);
+      await send(account.id, [this.action(account, null, m, { kind: "displayed", ref, thread: m.thread })]);
     });
   }
 

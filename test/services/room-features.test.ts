@@ -303,4 +303,34 @@ describe("message features in group chat", () => {
     assert.deepEqual([ownReply?.attrs.id, ownReply?.attrs.to], ["room-5", `${ROOM}/romeo`]);
     assert.match(again.getChildText("body") ?? "", /^> romeo wrote:\n> Call me but love\nand I'll be new/, "the quote names the account's nick");
   });
+
+  it("sends the account's displayed marker for a markable group message to the room, naming the room's stanza-id (XEP-0333 §Usage within MUC); none without a stanza-id, for an unmarkable one, or once out of the room", async () => {
+    const a = await env.account("romeo");
+    await inRoom(a, { juliet: JULIET });
+    await says(a, "juliet", { id: "j-1", body: "no stanza-id", features: { markable: true } });
+    await says(a, "juliet", { id: "j-2", body: "not markable", roomStanzaId: "room-2" });
+    await says(a, "juliet", { id: "j-3", body: "markable", roomStanzaId: "room-3", thread: "t-9", features: { markable: true } });
+    await says(a, "juliet", { id: "j-4", body: "later", roomStanzaId: "room-4", features: { markable: true } });
+    env.out.take();
+    const markers = async () => {
+      await env.flush();
+      return env.out.take().flatMap((s) => (s.kind === "message-action" ? [render(s)] : []));
+    };
+    // Marked read, nothing sent: no id the room assigned, then no marker asked for.
+    await actions.displayed(a, await idOf(a, "j-1"));
+    await actions.displayed(a, await idOf(a, "j-2"));
+    // The sentinel: a markable message with the room's stanza-id gets exactly one marker, to the room.
+    await actions.displayed(a, await idOf(a, "j-3"));
+    const sent = await markers();
+    assert.deepEqual(
+      sent.map((x) => [x.attrs.to, x.attrs.from, x.attrs.type, x.getChild("displayed", "urn:xmpp:chat-markers:0")?.attrs.id, x.getChildText("thread")]),
+      [[ROOM, `${a.jid}/rooms`, "groupchat", "room-3", "t-9"]],
+    );
+    const read = async () => (await env.db.pool.query<{ read: boolean }>("SELECT c.last_read_seq = m.seq AS read FROM conversation c JOIN message m ON m.account_id = c.account_id AND m.peer = c.peer WHERE m.id = $1", [await idOf(a, "j-3")])).rows[0]?.read;
+    assert.equal(await read(), true, "the room conversation is read up to it");
+    // Out of the room (its join failed): read, no marker (XEP-0045 §7.4).
+    await env.db.pool.query("UPDATE room SET status = 'failed' WHERE account_id = $1", [a.id]);
+    await actions.displayed(a, await idOf(a, "j-4"));
+    assert.deepEqual(await markers(), []);
+  });
 });

@@ -235,5 +235,17 @@ for (const kind of KINDS) {
       assert.deepEqual([reply.getChild("reply", NS.reply)?.attrs.id, reply.getChild("reply", NS.reply)?.attrs.to], ["room-j1", `${room}/juliet`], reply.toString());
       assert.match(reply.getChildText("body") ?? "", /^> juliet wrote:\n> wherefore art thou\nCall me but love$/);
     });
+
+    it("marks a markable group message displayed: the marker reaches the occupants from the account's occupant JID, naming the room's stanza-id (XEP-0333 §Usage within MUC)", async () => {
+      const r = await accountDriver(gw);
+      const room = await roomWith(r, [[juliet, "juliet"]]);
+      await say(juliet, room, "j-m1", "see me", roomId(room, "room-m1"), xml("markable", { xmlns: NS.markers }));
+      const hers = await messageOf(r, "see me");
+      const mark = juliet.stanzas.length;
+      const read = await r.call("POST", `/v1/messages/${hers}/displayed`);
+      assert.equal(read.status, 204, read.text);
+      const marker = await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= mark && s.is("message") && !!s.getChild("displayed", NS.markers), WAIT);
+      assert.deepEqual([marker.attrs.from, marker.attrs.type, marker.getChild("displayed", NS.markers)?.attrs.id], [`${room}/romeo`, "groupchat", "room-m1"], marker.toString());
+    });
   });
 }
