@@ -182,19 +182,26 @@ export class Rooms {
     const rows = await roomsToRejoin(this.db.prisma);
     if (rows.length === 0 && !claim) return 0;
     const byAccount = new Map<number, Stanza[]>();
+    const ahead = (accountId: number, s: Stanza) => byAccount.set(accountId, [...(byAccount.get(accountId) ?? []), s]);
     // A nick stored before the API checked nicks (RFC 7622 §3.4) may not be sendable at all (U+FFFE
     // is not XML: the server drops the link): that join fails rather than being resent forever.
     const unsendable: typeof rows = [];
+    // A room the account blocked is left when the block starts (leaveBlocked); one blocked before
+    // blocking left rooms is left now, and forgotten, instead of joined again (XEP-0191 §3.3).
+    const blocked: typeof rows = [];
     for (const r of rows) {
       if (!isOccupantNick(r.nick)) {
         unsendable.push(r);
         continue;
       }
+      const jid = accountJid(r.localpart, this.domain);
+      if (await this.blocks(r.accountId, `${r.room}/${r.nick}`)) {
+        blocked.push(r);
+        ahead(r.accountId, exitRoom(jid, r.room, r.nick));
+        continue;
+      }
       const since = (r.lastMessageAt ?? r.joinedAt ?? new Date()).toISOString();
-      const from = occupantJid(accountJid(r.localpart, this.domain));
-      const list = byAccount.get(r.accountId) ?? [];
-      list.push({ kind: "muc-join", from, to: `${r.room}/${r.nick}`, password: r.password, history: { since } });
-      byAccount.set(r.accountId, list);
+      ahead(r.accountId, { kind: "muc-join", from: occupantJid(jid), to: `${r.room}/${r.nick}`, password: r.password, history: { since } });
     }
     const claimed = await this.delivery.transaction(async (tx) => {
       if (claim && !(await claim(tx))) return false;
@@ -202,6 +209,7 @@ export class Rooms {
       // room may have been recreated meanwhile), a refusal a `join-failed` one.
       await markRejoining(tx);
       for (const [accountId, stanzas] of byAccount) await enqueueAhead(tx, accountId, stanzas);
+      for (const r of blocked) await deleteRoom(tx, r.accountId, r.room);
       for (const r of unsendable) {
         const error = { type: "modify", condition: "jid-malformed" };
         await markFailed(tx, r.accountId, r.room, error);
@@ -209,6 +217,17 @@ export class Rooms {
       }
       return true;
     });
-    return claimed ? rows.length : null;
+    return claimed ? rows.length - blocked.length : null;
+  }
+
+  /** Whether the account blocked `jid` (notBlocked's refusal). */
+  private async blocks(accountId: number, jid: string): Promise<boolean> {
+    try {
+      await this.notBlocked(accountId, jid, "room");
+      return false;
+    } catch (err) {
+      if (err instanceof AppError && err.code === "blocked") return true;
+      throw err;
+    }
   }
 }

@@ -6,9 +6,11 @@
 // adapter would parse it.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { Blocklists } from "../../src/db/blocklist.js";
 import { EventNotifier } from "../../src/db/events.js";
 import { Notifications } from "../../src/db/notify.js";
 import { mucPresence, SUBJECT_GRACE_MS } from "../../src/domain/muc.js";
+import { Blocking } from "../../src/services/blocking.js";
 import type { Inbound } from "../../src/services/inbound.js";
 import { Rooms } from "../../src/services/rooms.js";
 import { appError, inboundOf, setup, teardown, waitFor, within, type Env, type TestAccount } from "./setup.js";
@@ -247,6 +249,26 @@ describe("Rooms service", () => {
     );
     assert.equal((await env.db.prisma.room.findFirstOrThrow({ where: { accountId: a.id } })).status, "failed");
     assert.deepEqual((await roomEvents(a)).at(-1), { room: ROOM, kind: "join-failed", nick: "pa\uFFFEris", error: { type: "modify", condition: "jid-malformed" } });
+  });
+  it("a room the account blocked before blocking left rooms is left and forgotten at the rejoin, not joined again (XEP-0191 §3.3); the others are joined", async () => {
+    const a = await env.account("tybalt");
+    const blocking = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
+    const guarded = new Rooms(env.db, env.delivery, env.domain, (accountId, to, field) => blocking.assertNotBlocked(accountId, to, field));
+    const [kept, byRoom, byDomain] = [ROOM, "feud@conference.example.net", "brawl@rooms.montague.example"];
+    for (const room of [kept, byRoom, byDomain]) {
+      await env.db.pool.query("INSERT INTO room (account_id, room, nick, status, role, affiliation) VALUES ($1, $2, 'tybalt', 'joined', 'participant', 'none')", [a.id, room]);
+    }
+    // Blocked as rows from before blocking left rooms: the room itself, and a domain above another room's.
+    await env.db.pool.query("INSERT INTO block (account_id, jid) VALUES ($1, $2), ($1, $3)", [a.id, byRoom, "montague.example"]);
+    env.out.reset();
+    await guarded.rejoin();
+    await env.flush();
+    const mine = env.out.sent.filter((s) => "to" in s && s.from.startsWith(`${a.jid}/`));
+    assert.deepEqual(
+      mine.map((s) => `${s.kind}${s.kind === "presence" ? `:${s.type}` : ""} ${(s as { to: string }).to}`).sort(),
+      [`muc-join ${kept}/tybalt`, `presence:unavailable ${byDomain}/tybalt`, `presence:unavailable ${byRoom}/tybalt`],
+    );
+    assert.deepEqual((await env.db.pool.query<{ room: string }>("SELECT room FROM room WHERE account_id = $1", [a.id])).rows, [{ room: kept }]);
   });
   it("answers a join once the subject message came after the self-presence (§7.2.16), with that subject; an earlier join's does not count", async () => {
     const a = await env.account("juliet");
