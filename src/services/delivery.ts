@@ -278,7 +278,7 @@ export class Delivery {
     let step = { claimed: 0, more: true };
     while (step.more && this.canSend) {
       this.stats.drainSteps++;
-      step = await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => (this.canSend ? sendClaimed(rows, this.out, this.log, this.metrics, this.unconfirmed) : Promise.resolve(null)), this.unconfirmed, this.gate.drainIdleLimitMs);
+      step = await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => (this.canSend ? sendClaimed(rows, this.out, this.log, this.metrics, this.unconfirmed, (id) => this.direct.wasConfirmed(id)) : Promise.resolve(null)), this.unconfirmed, this.gate.drainIdleLimitMs);
       this.tidy.took(step.claimed);
     }
   }

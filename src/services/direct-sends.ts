@@ -4,6 +4,11 @@
 // it), confirmed (the server routed it; to be recorded as sent). One barrier serves every message
 // written before it started, and the "sent" records ride on the next insert or go in one DELETE a
 // moment later.
+import { LRUCache } from "lru-cache";
+
+/** How many confirmed messages are remembered (see wasConfirmed): more than a few seconds of writes at full rate. */
+const REMEMBERED = 100_000;
+
 export class DirectSends {
   private written: string[] = [];
   private awaiting: string[] = [];
@@ -11,6 +16,8 @@ export class DirectSends {
   /** Handed to a statement that records them as sent; back to `confirmed` if it fails. */
   private marking = 0;
   private barrier: Promise<void> | null = null;
+  /** Messages the server confirmed lately, recorded as sent or not yet. */
+  private readonly recent = new LRUCache<string, true>({ max: REMEMBERED });
 
   constructor(
     private readonly confirm: () => Promise<boolean>,
@@ -58,6 +65,7 @@ export class DirectSends {
       const ids = this.awaiting;
       this.awaiting = [];
       if (ok) {
+        for (const id of ids) this.recent.set(id, true);
         this.confirmed.push(...ids);
         this.onConfirmed();
       } else {
@@ -72,6 +80,15 @@ export class DirectSends {
   /** Resolves once nothing written is waiting for its barrier. */
   async settled(): Promise<void> {
     while (this.barrier) await this.barrier;
+  }
+
+  /**
+   * Whether the server confirmed this message, written here without a claim. An account's deletion
+   * hands its queued messages over to the outbox (src/db/accounts.ts), a confirmed one too if its
+   * "sent" record had not been written yet: the drain must not write it again.
+   */
+  wasConfirmed(id: string): boolean {
+    return this.recent.has(id);
   }
 
   /** Takes the confirmed messages for a statement that records them as sent. */

@@ -11,6 +11,8 @@ const asStanza = (q: Queued): Stanza => (q.message ? { kind: "message", ...q.mes
  * Writes the rows in one socket write and waits for the confirmation; null when nothing could be
  * written (the rows stay queued). Unconfirmed, the written messages join `unconfirmed` (the peer
  * may have them) and it throws, so the claim rolls back and they go out again after reconnection.
+ * A message handed over to the outbox (an account's deletion) that this holder wrote and had
+ * confirmed already (`confirmed`) is done with, not written again.
  */
 export async function sendClaimed(
   rows: Queued[],
@@ -18,11 +20,12 @@ export async function sendClaimed(
   log: ServiceLog,
   metrics: Pick<ServiceMetrics, "messagesWritten">,
   unconfirmed: Set<string>,
+  confirmed: (id: string) => boolean = () => false,
 ): Promise<DrainOutcome | null> {
   // A message the server would refuse (malformed, too big) would close the link on every
   // attempt and block the queue behind it for good: it fails instead.
   const unsendable = rows.filter((q) => q.message && !isSendable(q.message));
-  const sendable = rows.filter((q) => !unsendable.includes(q));
+  const sendable = rows.filter((q) => !unsendable.includes(q) && !(q.stanza?.kind === "message" && confirmed(q.stanza.id)));
   const stanzas = sendable.map(asStanza);
   const refused = out.write(stanzas);
   if (refused === null) return null;

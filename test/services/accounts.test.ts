@@ -313,6 +313,36 @@ describe("Accounts service", () => {
       assert.deepEqual(env.log.entries.slice(logged).filter((e) => e.level === "warn"), [], "the drain step committed");
     });
 
+    it("a message written straight to the link whose confirmation is under way when the account is deleted: handed over, then not written again once confirmed; written again if the confirmation fails", async () => {
+      for (const confirmed of [true, false]) {
+        const { a, goodbye } = await withGoodbye();
+        // The flush's last kick may still be draining; the direct path opens when it is done.
+        await new Promise((r) => setTimeout(r, 200));
+        const steps = env.delivery.stats.drainSteps;
+        // The barrier behind the write waits for `answer` (as holdConfirm, counting the calls).
+        let answer!: (ok: boolean) => void;
+        const held = new Promise<boolean>((r) => (answer = r));
+        let asked = 0;
+        env.out.confirm = () => (asked++, held);
+        let id: string;
+        try {
+          id = await send(a, { to: CONTACT, body: `direct, ${confirmed ? "confirmed" : "lost"}` });
+          await waitFor(() => asked > 0, "the barrier behind the write");
+          assert.deepEqual([env.out.sent.filter((s) => s.kind === "message" && s.id === id).length, env.delivery.stats.drainSteps], [1, steps], "written by the direct path, not by a drain step");
+          await closed.delete(a.localpart);
+          assert.equal((await env.db.pool.query("SELECT 1 FROM outbox WHERE stanza->>'id' = $1", [id])).rowCount, 1, "handed over to the outbox");
+          answer(confirmed);
+        } finally {
+          answer(true);
+          delete (env.out as Partial<typeof env.out>).confirm;
+        }
+        await env.flush();
+        const message = { kind: "message", id } as Stanza;
+        // A lost confirmation: the peer may or may not have it, so it goes again (at least once, same id).
+        assert.deepEqual(ids(env.out.sent), ids(confirmed ? [message, goodbye] : [message, message, goodbye]));
+      }
+    });
+
     it("a drain step whose link drops before the confirmation rolls back: the deletion then hands its messages over, and they go out when the link is back", async () => {
       const { a, goodbye } = await withGoodbye();
       env.out.online = false;
