@@ -6,8 +6,11 @@
 // moment later.
 import { LRUCache } from "lru-cache";
 
-/** How many confirmed messages are remembered (see wasConfirmed): more than a few seconds of writes at full rate. */
-const REMEMBERED = 100_000;
+/**
+ * How many confirmed messages are remembered (see wasConfirmed): about two seconds of writes at
+ * full rate (~1 MB), far longer than a hand-over waits for its drain (its NOTIFY, then one step).
+ */
+const REMEMBERED = 10_000;
 
 export class DirectSends {
   private written: string[] = [];
