@@ -182,7 +182,7 @@ export class Rooms {
     const rows = await roomsToRejoin(this.db.prisma);
     if (rows.length === 0 && !claim) return 0;
     const byAccount = new Map<number, Stanza[]>();
-    const ahead = (accountId: number, s: Stanza) => byAccount.set(accountId, [...(byAccount.get(accountId) ?? []), s]);
+    const ahead = (accountId: number, s: Stanza) => void (byAccount.get(accountId)?.push(s) ?? byAccount.set(accountId, [s]));
     // A nick stored before the API checked nicks (RFC 7622 §3.4) may not be sendable at all (U+FFFE
     // is not XML: the server drops the link): that join fails rather than being resent forever.
     const unsendable: typeof rows = [];
