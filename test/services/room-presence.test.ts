@@ -4,14 +4,14 @@
 // known, a join after a refused one, a self-presence without status 110, occupants' later
 // presences, and a presence from a room the account is not in. Against a real PostgreSQL; the room
 // is played by the test, as in test/services/rooms.test.ts.
-import { after, before, beforeEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mucPresence } from "../../src/domain/muc.js";
 import type { Inbound } from "../../src/services/inbound.js";
-import { Rooms } from "../../src/services/rooms.js";
-import { appError, inboundOf, setup, teardown, waitFor, within, type Env, type TestAccount } from "./setup.js";
+import type { Rooms } from "../../src/services/rooms.js";
+import { appError, waitFor, within, type Env, type TestAccount } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
-import { roomPlay, type MucItem } from "./room-play.js";
+import { roomSuite, type MucItem } from "./room-play.js";
 
 const ROOM = "capulet@conference.example.net";
 
@@ -20,18 +20,7 @@ describe("room presence", () => {
   let inbound: Inbound;
   let rooms: Rooms;
 
-  before(async () => {
-    env = await setup();
-    inbound = inboundOf(env);
-    rooms = new Rooms(env.db, env.delivery, env.domain);
-  });
-  after(async () => {
-    await inbound?.idle();
-    await teardown(env);
-  });
-  beforeEach(() => env.clean());
-
-  const { says: roomSays, subject: roomSubject, events: roomEvents, lastSeq } = roomPlay(() => env, () => inbound, ROOM);
+  const { says: roomSays, subject: roomSubject, events: roomEvents, lastSeq } = roomSuite(ROOM, (s) => ({ env, inbound, rooms } = s));
   const participant: MucItem = { role: "participant", affiliation: "none" };
   const owner: MucItem = { role: "moderator", affiliation: "owner" };
   /** Waits until the join presence for `nick` reached the port. */

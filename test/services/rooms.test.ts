@@ -4,7 +4,7 @@
 // with the presence a MUC service sends (XEP-0045 §7.2.2 self-presence, §7.2.16 the subject message
 // that ends a join, §7.6.2 nick changes, §9 role and affiliation changes), parsed as the XMPP
 // adapter would parse it.
-import { after, before, beforeEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Blocklists } from "../../src/db/blocklist.js";
 import { EventNotifier } from "../../src/db/events.js";
@@ -13,9 +13,9 @@ import { mucPresence, SUBJECT_GRACE_MS } from "../../src/domain/muc.js";
 import { Blocking } from "../../src/services/blocking.js";
 import type { Inbound } from "../../src/services/inbound.js";
 import { Rooms } from "../../src/services/rooms.js";
-import { appError, inboundOf, setup, teardown, waitFor, within, type Env, type TestAccount } from "./setup.js";
+import { appError, waitFor, within, type Env, type TestAccount } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
-import { roomPlay } from "./room-play.js";
+import { roomSuite } from "./room-play.js";
 
 const ROOM = "piazza@conference.example.net";
 
@@ -24,18 +24,7 @@ describe("Rooms service", () => {
   let inbound: Inbound;
   let rooms: Rooms;
 
-  before(async () => {
-    env = await setup();
-    inbound = inboundOf(env);
-    rooms = new Rooms(env.db, env.delivery, env.domain);
-  });
-  after(async () => {
-    await inbound?.idle();
-    await teardown(env);
-  });
-  beforeEach(() => env.clean());
-
-  const { says: roomSays, subject: roomSubject, events: roomEvents, lastSeq } = roomPlay(() => env, () => inbound, ROOM);
+  const { says: roomSays, subject: roomSubject, events: roomEvents, lastSeq } = roomSuite(ROOM, (s) => ({ env, inbound, rooms } = s));
   /** Whether `p` is still pending after `ms`. */
   const pendingAfter = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => false, () => false), new Promise<boolean>((r) => setTimeout(() => r(true), ms))]);
   /** What reached the port for the room (from `a`): `muc-join:nick` (a join), `presence:nick` (a nick change, §7.6.1). */
