@@ -234,6 +234,11 @@ export class Delivery {
     await this.markConfirmed();
   }
 
+  /** Resolves once no drain is running (tests that change the link's state between drains). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
   /** Waits for a drain in progress (for an orderly shutdown). */
   async stop(): Promise<void> {
     // Stop first: otherwise wake-ups from other instances keep the drain going and the link
