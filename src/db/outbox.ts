@@ -83,7 +83,7 @@ const AHEAD = 2 ** 52;
  */
 export async function enqueueAhead(tx: AnyTx, accountId: number | null, stanzas: readonly Stanza[]): Promise<void> {
   if (stanzas.length === 0) return;
-  // The inner ORDER BY comes first: nextval() runs on the rows in the stanzas' order.
+  // The inner ORDER BY comes first: nextval() runs on the rows in the stanzas' order. The NOTIFY names no instance (the rejoin kicks no drain: ours must hear it too).
   await exec(
     tx,
     `WITH i AS (INSERT INTO outbox (seq, account_id, stanza) SELECT nextval('message_seq_seq') - ${AHEAD}, $1::int, s
