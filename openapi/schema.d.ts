@@ -519,7 +519,7 @@ export interface paths {
                                     size?: number;
                                     description?: string;
                                 }[];
-                                /** @description XEP-0333: best marker from the peer */
+                                /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
                                 marker: "received" | "displayed" | "acknowledged" | null;
                             }[];
                             nextCursor: string | null;
@@ -938,7 +938,7 @@ export interface paths {
                                 size?: number;
                                 description?: string;
                             }[];
-                            /** @description XEP-0333: best marker from the peer */
+                            /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
                             marker: "received" | "displayed" | "acknowledged" | null;
                         };
                     };
@@ -1118,7 +1118,7 @@ export interface paths {
                                 size?: number;
                                 description?: string;
                             }[];
-                            /** @description XEP-0333: best marker from the peer */
+                            /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
                             marker: "received" | "displayed" | "acknowledged" | null;
                         };
                     };
@@ -3688,7 +3688,7 @@ export interface paths {
                                         size?: number;
                                         description?: string;
                                     }[];
-                                    /** @description XEP-0333: best marker from the peer */
+                                    /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
                                     marker: "received" | "displayed" | "acknowledged" | null;
                                 };
                                 /** @description Messages received after the read position */
@@ -3924,7 +3924,7 @@ export interface components {
                     size?: number;
                     description?: string;
                 }[];
-                /** @description XEP-0333: best marker from the peer */
+                /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
                 marker: "received" | "displayed" | "acknowledged" | null;
             };
             /** Format: date-time */

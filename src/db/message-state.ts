@@ -128,10 +128,12 @@ export const MAX_MARKED = 200;
  * "If a thread is supplied, a Chat Marker is only valid in the context of that thread": with
  * `thread`, the earlier messages raised are that thread's. A message that failed (an error bounce,
  * withdrawn while queued) never reached the peer: only the one named is raised whatever it is.
+ * With `type` only messages of that type count: a room's group messages, not the private ones to
+ * its occupants (their peer is the room too).
  */
-export async function raiseMarkers(tx: AnyTx, accountId: number, peer: string, id: string, marker: string, thread: string | null): Promise<MessageRecord[]> {
+export async function raiseMarkers(tx: AnyTx, accountId: number, peer: string, id: string, marker: string, thread: string | null, type: "groupchat" | null = null): Promise<MessageRecord[]> {
   const rank = (e: string) => `array_position(ARRAY['received', 'displayed', 'acknowledged'], ${e})`;
-  const conversation = `account_id = $2 AND peer = $3 AND direction = 'out'`;
+  const conversation = `account_id = $2 AND peer = $3 AND direction = 'out' AND ($6::text IS NULL OR type = $6::text)`;
   const inThread = (m: string) => `($5::text IS NULL OR ${m}.thread = $5::text)`;
   const rows = await sql<MessageRecord>(
     tx,
@@ -142,7 +144,7 @@ export async function raiseMarkers(tx: AnyTx, accountId: number, peer: string, i
               WHERE (w.marker IS NULL OR ${rank("w.marker")} < ${rank("$4::text")}) AND (w.id = $1::uuid OR (w.status <> 'failed' AND ${inThread("w")})))
      UPDATE message m SET marker = $4::text, updated_at = now() FROM cand WHERE m.id = cand.id
      RETURNING ${RECORD("m")}`,
-    [id, accountId, peer, marker, thread],
+    [id, accountId, peer, marker, thread, type],
   );
   return rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
 }

@@ -70,7 +70,7 @@ export const MessageViewSchema = Type.Object({
   reactions: Type.Record(Type.String(), Type.Array(Type.String()), { description: "XEP-0444: emoji -> bare JIDs that reacted with it" }),
   replyTo: Type.Union([Type.Object({ id: Type.Union([Type.String(), Type.Null()]) }), Type.Null()], { description: "XEP-0461: the message replied to" }),
   attachments: Type.Array(AttachmentSchema),
-  marker: Type.Union([Type.Literal("received"), Type.Literal("displayed"), Type.Literal("acknowledged"), Type.Null()], { description: "XEP-0333: best marker from the peer" }),
+  marker: Type.Union([Type.Literal("received"), Type.Literal("displayed"), Type.Literal("acknowledged"), Type.Null()], { description: "XEP-0333: best marker from the peer (in a room: from any other occupant)" }),
 }, { ...strict, title: "Message" });
 
 export const EVENT_SCHEMAS = {

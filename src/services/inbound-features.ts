@@ -90,21 +90,45 @@ const correctedText = (body: LangText, f: InboundFeatures): LangText =>
  * the same occupant JID `room/nick`, and the same real JID and XEP-0421 occupant-id as far as the
  * room told them (`sender`; sameOccupant). A reaction (XEP-0444) from any occupant sets that
  * occupant's own (under its occupant JID) on the message the room's stanza-id names. The
- * account's own (`own`: reflected by the room, §7.4) were applied when it sent them. Markers are
- * not kept for rooms. A change that changes nothing (one the room replays in the history a rejoin
- * asks for, §7.2.15) is no update.
+ * account's own (`own`: reflected by the room, §7.4) were applied when it sent them. A marker
+ * (XEP-0333) from another occupant raises the account's own group messages, as a contact's does
+ * one-to-one (markInRoom). A change that changes nothing (one the room replays in the history a
+ * rejoin asks for, §7.2.15) is no update.
  */
 export async function applyRoomChange(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, account: Account, room: string, sender: Occupant, own: boolean, pending: PendingWrites): Promise<boolean> {
   if (!changesEarlier(f)) return false;
-  if (own || (!f.replace && !f.retract && !f.reactions)) return true;
+  if (own) return true;
   // The message changed may be in this batch's pending rows.
   await pending.flush(tx);
-  const changed = await changeInRoom(tx, m, f, account.id, room, sender);
-  if (changed) pending.add({ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, changed))) });
+  const changed = f.replace || f.retract || f.reactions ? await changeInRoom(tx, m, f, account.id, room, sender) : await markInRoom(tx, m, f.marker!, account.id, room);
+  for (const record of changed) pending.add({ accountId: account.id, ...event("message-update", messageView(record)) });
   return true;
 }
 
-async function changeInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, accountId: number, room: string, sender: Occupant): Promise<string | null> {
+/**
+ * XEP-0333 §Usage within MUC: an occupant's marker names the stanza-id the room gave the message,
+ * or, in a room that gives none, the message's own id (ours: the account's message id, which is
+ * also its origin-id). Naming one of the account's own group messages, it raises that one and the
+ * account's earlier group messages in the room (only forward: src/db/message-state.ts
+ * raiseMarkers), so `marker` reads what at least one other occupant reported. A marker for
+ * someone else's message changes nothing here.
+ */
+async function markInRoom(tx: AnyTx, m: InboundMessage, marker: NonNullable<InboundFeatures["marker"]>, accountId: number, room: string): Promise<MessageRecord[]> {
+  const byRoomId = await lockRoomMessage(tx, accountId, room, marker.id);
+  const target = byRoomId ?? (await lockReferenced(tx, accountId, room, marker.id, "out"));
+  // Where the room gave a stanza-id, clients "MUST always use the MUC-assigned id".
+  const named = target && (target === byRoomId || target.originId === null);
+  if (!named || target.direction !== "out" || target.type !== "groupchat") return [];
+  return raiseMarkers(tx, accountId, room, target.id, marker.name, m.thread, "groupchat");
+}
+
+async function changeInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, accountId: number, room: string, sender: Occupant): Promise<MessageRecord[]> {
+  const changed = await changeOneInRoom(tx, m, f, accountId, room, sender);
+  return changed ? [await messageRecord(tx, changed)] : [];
+}
+
+/** A correction, retraction or reaction in a room: the one message it changed, if any. */
+async function changeOneInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, accountId: number, room: string, sender: Occupant): Promise<string | null> {
   if (f.replace || f.retract) {
     // XEP-0308 names the original by its 'id', XEP-0424 by the room's stanza-id: either finds only this occupant's.
     const original = await lockOccupantMessage(tx, accountId, room, m.fromRaw, (f.replace ?? f.retract)!);

@@ -333,4 +333,39 @@ describe("message features in group chat", () => {
     await actions.displayed(a, await idOf(a, "j-4"));
     assert.deepEqual(await markers(), []);
   });
+
+  it("keeps other occupants' markers on the account's own group messages (XEP-0333 §Usage within MUC): by the room's stanza-id, up to the one named, only forward; not its private messages, not someone else's, not its own reflected", async () => {
+    const a = await env.account("romeo");
+    await inRoom(a, { juliet: JULIET, nurse: "nurse@example.net/garden" });
+    /** Sends a message as the account; a group message comes back from the room (§7.4) with its stanza-id ("": none), a private one (null) does not. */
+    const send = async (body: string, stanzaId: string | null) => {
+      const to = stanzaId === null ? `${ROOM}/juliet` : ROOM;
+      const sent = await messaging.send(a, null, { to, type: stanzaId === null ? "chat" : "groupchat", body }, null);
+      if (stanzaId !== null) await says(a, "romeo", { id: sent.id, originId: sent.id, body, ...(stanzaId ? { roomStanzaId: stanzaId } : {}) });
+      return sent.id;
+    };
+    const first = await send("one", "room-a");
+    const whisper = await send("a private word", null);
+    const second = await send("two", "room-b");
+    const third = await send("three", "room-c");
+    await says(a, "juliet", { id: "j-1", body: "hers", roomStanzaId: "room-j" });
+    const mark = await head(a);
+    await change(a, "nurse", { marker: { name: "displayed", id: "room-b" } });
+    // Lower than what the account's messages have: markers only move forward.
+    await change(a, "juliet", { marker: { name: "received", id: "room-a" } });
+    // Juliet's own message, and the account's marker reflected by the room: nothing of the account's to raise.
+    await change(a, "nurse", { marker: { name: "displayed", id: "room-j" } });
+    await change(a, "romeo", { marker: { name: "acknowledged", id: "room-c" } });
+    await change(a, "juliet", { marker: { name: "received", id: "room-c" } });
+    // By our id: not for a message the room gave a stanza-id (the MUC-assigned one must be used), nor a private one.
+    await change(a, "nurse", { marker: { name: "acknowledged", id: third } });
+    await change(a, "nurse", { marker: { name: "acknowledged", id: whisper } });
+    // A room that gave none: clients name the message by its id.
+    const fourth = await send("four", "");
+    await change(a, "nurse", { marker: { name: "displayed", id: fourth } });
+    await sentinel(a);
+    assert.deepEqual(await since(a, mark, (d) => d.marker), [[first, "displayed"], [second, "displayed"], [third, "received"], "message:four", [third, "displayed"], [fourth, "displayed"], "message:sentinel"]);
+    assert.equal((await row(whisper)).marker, null, "a private message to an occupant is not the room's");
+    assert.equal((await row(await idOf(a, "j-1"))).marker, null);
+  });
 });

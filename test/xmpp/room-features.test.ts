@@ -247,5 +247,20 @@ for (const kind of KINDS) {
       const marker = await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= mark && s.is("message") && !!s.getChild("displayed", NS.markers), WAIT);
       assert.deepEqual([marker.attrs.from, marker.attrs.type, marker.getChild("displayed", NS.markers)?.attrs.id], [`${room}/romeo`, "groupchat", "room-m1"], marker.toString());
     });
+
+    it("keeps an occupant's displayed marker on the account's own group message: the room gave it no stanza-id, so the marker names its id (XEP-0333 §Usage within MUC)", async () => {
+      const r = await accountDriver(gw);
+      const room = await roomWith(r, [[juliet, "juliet"]]);
+      const mark = juliet.stanzas.length;
+      const ours = await r.send({ to: room, type: "groupchat", body: "read me" });
+      const got = await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= mark && s.is("message") && s.attrs.from === `${room}/romeo` && s.getChildText("body") === "read me", WAIT);
+      assert.equal(got.getChild("origin-id", NS.sid)?.attrs.id, ours);
+      await r.until("the reflection", (e) => e.event === "message" && e.data.id === ours && e.data.own === true);
+      assert.equal((await r.view(ours)).marker, null);
+      await juliet.send(xml("message", { to: room, type: "groupchat", id: "j-mk" }, xml("displayed", { xmlns: NS.markers, id: ours })));
+      const update = await r.until("the marker's update", (e) => e.event === "message-update" && e.data.id === ours);
+      assert.equal(update.data.marker, "displayed");
+      assert.equal((await r.view(ours)).marker, "displayed");
+    });
   });
 }
