@@ -116,7 +116,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   // Streams here take what inbound appended here as it is, instead of reading it back; a join
   // request wakes when the account's log grows (the room's answers are logged), on any instance.
   const notifier = new EventNotifier(notifications);
-  const rooms = new Rooms(db, delivery, domain, (accountId, to, field) => blocking.assertNotBlocked(accountId, to, field), { growth: notifier });
+  const rooms = new Rooms(db, delivery, domain, blocking, { growth: notifier });
   const messaging = new Messaging(messages, delivery, out, domain, counters, (accountId, room) => rooms.nickIn(accountId, room), (accountId, to) => blocking.assertNotBlocked(accountId, to, "body.to"));
   const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log, blocklists, notifier);
   // Rate limits and stream caps: across instances in Redis when configured, else per instance.

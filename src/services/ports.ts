@@ -84,3 +84,13 @@ export interface InsertCheck {
   /** Anything else ahead of them: a stanza in the outbox. */
   otherBefore: boolean;
 }
+
+/** An account's blocklist as other use cases consult it (src/services/blocking.ts Blocking). */
+export interface BlockCheck {
+  /** Throws 400 blocked, naming `field`, when the account blocked `to`. */
+  assertNotBlocked(accountId: number, to: string, field: string): Promise<void>;
+  blocksJid(accountId: number, jid: string): Promise<boolean>;
+}
+
+/** A blocklist with nothing on it. */
+export const NO_BLOCKS: BlockCheck = { assertNotBlocked: async () => undefined, blocksJid: async () => false };

@@ -17,6 +17,7 @@ import { exitRoom, isOccupantNick, occupantJid, ROOM_RESOURCE } from "../domain/
 import type { Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 import { RoomJoins, type JoinRequest, type LogGrowth, type PollMs } from "./room-joins.js";
+import { NO_BLOCKS, type BlockCheck } from "./ports.js";
 
 export type { JoinRequest } from "./room-joins.js";
 
@@ -37,8 +38,8 @@ export class Rooms {
     private readonly db: Database,
     private readonly delivery: Delivery,
     private readonly domain: string,
-    /** Throws 400 blocked when the account blocked the JID (XEP-0191 §3.3: nothing is routed to it). */
-    private readonly notBlocked: (accountId: number, to: string, field: string) => Promise<void> = async () => undefined,
+    /** The account's blocklist (XEP-0191 §3.3: nothing is routed to a JID it blocked); by default it blocks no one. */
+    private readonly blocking: BlockCheck = NO_BLOCKS,
     /** What wakes a join request waiting for the room's answer (src/services/room-joins.ts), and its fallback poll. */
     joinWake: { growth?: LogGrowth; pollMs?: PollMs } = {},
   ) {
@@ -63,7 +64,7 @@ export class Rooms {
   async join(account: AccountRef, room: string, req: JoinRequest): Promise<{ view: RoomView; created: boolean }> {
     // The join goes to room/nick: refused before anything is recorded, as the room's answer would
     // be dropped (src/services/inbound.ts) and the join resent forever.
-    await this.notBlocked(account.id, `${room}/${req.nick}`, "params.room");
+    await this.blocking.assertNotBlocked(account.id, `${room}/${req.nick}`, "params.room");
     const { row, created } = await this.joins.join(account, room, req);
     return { view: await this.view(row), created };
   }
@@ -121,12 +122,12 @@ export class Rooms {
   /** POST /v1/rooms/{room}/invitations: a mediated invitation (XEP-0045 §7.8.2). */
   async invite(account: AccountRef, room: string, invitee: string, reason: string | null): Promise<void> {
     // The room relays it to the invitee: the account sends to both (XEP-0191 §3.3).
-    await this.notBlocked(account.id, invitee, "body.jid");
+    await this.blocking.assertNotBlocked(account.id, invitee, "body.jid");
     await this.send(account, room, (from) => ({ kind: "muc-invite", from, to: room, id: randomUUID(), invitee, reason }));
   }
 
   private async send(account: AccountRef, room: string, stanza: (from: string) => Stanza): Promise<void> {
-    await this.notBlocked(account.id, room, "params.room");
+    await this.blocking.assertNotBlocked(account.id, room, "params.room");
     await this.delivery.transaction(async (tx, send) => {
       const row = await findRoom(tx, account.id, room);
       if (!occupies(row)) throw new AppError("room-not-joined", `not in ${room}`);
@@ -195,7 +196,7 @@ export class Rooms {
         continue;
       }
       const jid = accountJid(r.localpart, this.domain);
-      if (await this.blocks(r.accountId, `${r.room}/${r.nick}`)) {
+      if (await this.blocking.blocksJid(r.accountId, `${r.room}/${r.nick}`)) {
         blocked.push(r);
         ahead(r.accountId, exitRoom(jid, r.room, r.nick));
         continue;
@@ -218,16 +219,5 @@ export class Rooms {
       return true;
     });
     return claimed ? rows.length - blocked.length : null;
-  }
-
-  /** Whether the account blocked `jid` (notBlocked's refusal). */
-  private async blocks(accountId: number, jid: string): Promise<boolean> {
-    try {
-      await this.notBlocked(accountId, jid, "room");
-      return false;
-    } catch (err) {
-      if (err instanceof AppError && err.code === "blocked") return true;
-      throw err;
-    }
   }
 }

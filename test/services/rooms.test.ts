@@ -242,7 +242,7 @@ describe("Rooms service", () => {
   it("a room the account blocked before blocking left rooms is left and forgotten at the rejoin, not joined again (XEP-0191 §3.3); the others are joined", async () => {
     const a = await env.account("tybalt");
     const blocking = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
-    const guarded = new Rooms(env.db, env.delivery, env.domain, (accountId, to, field) => blocking.assertNotBlocked(accountId, to, field));
+    const guarded = new Rooms(env.db, env.delivery, env.domain, blocking);
     const [kept, byRoom, byDomain] = [ROOM, "feud@conference.example.net", "brawl@rooms.montague.example"];
     for (const room of [kept, byRoom, byDomain]) {
       await env.db.pool.query("INSERT INTO room (account_id, room, nick, status, role, affiliation) VALUES ($1, $2, 'tybalt', 'joined', 'participant', 'none')", [a.id, room]);
