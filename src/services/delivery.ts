@@ -40,7 +40,7 @@ export class Delivery {
   private heldBack = false;
   /** Names this instance in the NOTIFYs of what it records: it kicks its own drain after commit (see woken()). */
   readonly origin = randomUUID();
-  /** Drain steps (claims) run so far (test/services/delivery-wakeups.test.ts counts them). */
+  /** Drain steps (claims) run so far (tests count them: delivery-wakeups, the lease fence in messaging). */
   readonly stats = { drainSteps: 0 };
 
   constructor(

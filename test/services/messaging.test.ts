@@ -542,7 +542,10 @@ describe("Messaging + Delivery", () => {
       await fenced.transaction((_tx, send) => send(a.id, [subscription(a.jid, TO, "subscribe")]));
       const m = await messaging.send(a, null, { to: TO, body: "fenced" }, null);
       fenced.kick();
-      await fenced.stop(); // waits for the drain in progress
+      // Its drain claims (a stop before that would end the drain before any claim).
+      await waitFor(async () => fenced.stats.drainSteps > 0, "the fenced drain's claim");
+      await fenced.idle();
+      await fenced.stop();
       assert.equal(port.writes, 0, "nothing claimed, nothing written");
       assert.equal(port.confirmCalls, 0);
       assert.deepEqual(
