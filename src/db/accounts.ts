@@ -9,7 +9,7 @@ import { exec, sql, type Db, type Tx } from "./client.js";
 import { Prisma } from "./generated/client.js";
 import { toOutbound } from "./messages.js";
 import { CHANNELS, notify, type Notifications } from "./notify.js";
-import { MOOT, OUTBOUND_COLUMNS } from "./outbox.js";
+import { MOOT, OUTBOUND_COLUMNS } from "./outbox-claim.js";
 import { WEBHOOK_LANES_LOCK } from "./webhooks.js";
 
 /**

@@ -15,6 +15,7 @@ import { appendEvents } from "./events.js";
 import { markSentCtes, queuedAhead, toOutbound } from "./messages.js";
 import { CHANNELS } from "./notify.js";
 import { drainAppName } from "./lease.js";
+import { claimSql, FENCED, type Claimed } from "./outbox-claim.js";
 
 const MARK_SENT = `WITH ${markSentCtes("$1")} SELECT 1`;
 /** The advisory lock unfenced drains take in turn (beside the link lease's, src/db/lease.ts). */
@@ -28,6 +29,9 @@ export type Queued = { seq: number; message: OutboundMessage; stanza?: never } |
  * a change of presence to 5,000 subscribers is one row to insert, lock and delete, not 5,000.
  */
 export type OutboxRow = Stanza | { fanout: Omit<Stanza, "to">; to: string[] };
+
+/** A row of the drain's claim (claimSql): a claimed queue row, or an outbox row (`stanza`, the rest null). */
+type ClaimedRow = Claimed & { stanza: OutboxRow | null };
 
 function compress(stanzas: readonly Stanza[]): OutboxRow[] {
   const rows: { key: string | null; row: OutboxRow }[] = [];
@@ -129,40 +133,29 @@ export async function drainOnce(
 ): Promise<{ claimed: number; more: boolean }> {
   const settledIds: string[] = [];
   const step = await pgTransaction(pool, async (client) => {
-    if (fence) {
-      // The transaction names itself after the lease (until it ends), so a standby replacing a
-      // holder that hung mid-drain ends it too and frees the rows it claimed (src/db/lease.ts).
-      const held = await client.query<{ ok: boolean }>({
-        name: "outbox-fence",
-        text: `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid
-           AND objid = $2::int::oid AND objsubid = 2 AND pid = $3 AND granted) AS ok, set_config('application_name', $4, true)`,
-        values: [fence.key[0], fence.key[1], fence.pid, drainAppName(fence.pid)],
-      });
-      if (!held.rows[0]?.ok) return { claimed: 0, more: false };
-    } else {
+    if (!fence) {
       // An instance that hangs inside its step (SIGSTOP, a stuck event loop) would keep the turn,
       // and every other instance's drain waiting, until it resumed: PostgreSQL ends the
-      // transaction (and its session) once it sits idle for `idleLimitMs`; the rows go back.
+      // transaction (and its session) once it sits idle for `idleLimitMs`; the rows go back. The
+      // turn is taken before the claim's snapshot, in a statement of its own.
       await client.query({
         name: "outbox-drain-turn",
         text: "SELECT pg_advisory_xact_lock($1, $2), set_config('idle_in_transaction_session_timeout', $3, true)",
         values: [...DRAIN_TURN_KEY, String(idleLimitMs)],
       });
     }
-    // A queued message that is gone (its account's row was deleted by hand: src/db/accounts.ts
-    // delete hands the queue over to the outbox first) or no longer queued (a receipt or an error
-    // came first) has `id` or `status` other than expected: it leaves the queue unsent.
-    const { rows: messages } = await client.query<Claimed>({
-      name: "outbox-claim-messages",
-      text: `SELECT q.seq, ${OUTBOUND_COLUMNS}, m.status, m.retracted_at IS NOT NULL AS retracted, ${MOOT} AS moot
-       FROM message_queue q LEFT JOIN message m ON m.id = q.message_id ORDER BY q.seq LIMIT $1 FOR UPDATE OF q SKIP LOCKED`,
-      values: [limit],
-    });
-    const { rows: stanzas } = await client.query<{ seq: number; stanza: OutboxRow }>({
-      name: "outbox-claim-stanzas",
-      text: "SELECT seq, stanza FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
-      values: [limit],
-    });
+    // The lease check and both claims are one statement (one round trip, not three). Fenced, the
+    // transaction names itself after the lease (until it ends), so a standby replacing a holder
+    // that hung mid-drain ends it too and frees the rows it claimed (src/db/lease.ts); a claim
+    // whose lease is gone locks nothing and reads as an empty queue.
+    const { rows: claimed } = await client.query<ClaimedRow>(
+      fence
+        ? { name: "outbox-claim-fenced", text: claimSql(FENCED), values: [limit, fence.key[0], fence.key[1], fence.pid, drainAppName(fence.pid)] }
+        : { name: "outbox-claim", text: claimSql("SELECT true AS ok"), values: [limit] },
+    );
+    const bySeq = (x: { seq: number }, y: { seq: number }) => Number(x.seq) - Number(y.seq);
+    const messages = claimed.filter((r) => r.stanza === null).sort(bySeq);
+    const stanzas = claimed.filter((r): r is ClaimedRow & { stanza: OutboxRow } => r.stanza !== null).sort(bySeq);
     // Past the last row of a full list, the other list may be missing rows of lower seq: stop there.
     const full = (n: number, last: number | undefined) => (n === limit && last !== undefined ? Number(last) : Infinity);
     const horizon = Math.min(full(messages.length, messages[limit - 1]?.seq), full(stanzas.length, stanzas[limit - 1]?.seq));
@@ -201,29 +194,6 @@ export async function drainOnce(
   for (const id of settledIds) unconfirmed.delete(id);
   return step;
 }
-
-/** A queued message's columns as the drain reads them (toOutbound), of the message row aliased `m`. */
-export const OUTBOUND_COLUMNS = `m.id::text, m."from", m."to", m.type, m.body, m.subject, m.thread, m.lang, m.receipt, m.state, m.ext`;
-
-/** A claimed queue row: the message (null fields when it is gone), whether it was retracted, and its moot stanzas (MOOT). */
-type Claimed = Parameters<typeof toOutbound>[0] & { seq: number; status: string | null; retracted: boolean | null; moot: string[] | null };
-
-/**
- * The outbox rows that a queued message's sending makes moot: stanzas about it (XEP-0308
- * corrections, XEP-0424 retractions, XEP-0444 reactions: message actions, never fanned out) that
- * were recorded while it waited. Read in the claim's snapshot, with the very text that is sent, so
- * only changes that text already reflects are dropped; one committed after the claim goes out
- * behind the message, as for a message already sent. A retracted message is not sent at all
- * (XEP-0424 Business Rules: the service SHOULD prevent further distribution), so nothing about it
- * goes either: not its retraction (of a message the peer never had), not its corrections (their
- * text is what was retracted), not its reactions. A corrected one goes out once, with its latest
- * text: the queued corrections would repeat that text (shown twice by a client without XEP-0308),
- * while its reactions still follow it. Looked up only for a message that was edited or retracted
- * (a scan of the outbox, which holds only what waits for the link): a plain one costs nothing.
- */
-export const MOOT = `CASE WHEN m.retracted_at IS NOT NULL OR m.edited_at IS NOT NULL THEN ARRAY(
-    SELECT o.seq::text FROM outbox o WHERE o.stanza->>'kind' = 'message-action' AND o.stanza->'action'->>'ref' = m.id::text
-      AND (m.retracted_at IS NOT NULL OR o.stanza->'action'->>'kind' = 'replace')) END`;
 
 /**
  * What a queued message reads when it was retracted before it went out: `failed` (it never reached
