@@ -71,6 +71,22 @@ export async function enqueue(tx: AnyTx, accountId: number | null, stanzas: read
 }
 
 /**
+ * enqueue as part of another statement, for a use case whose whole change is that one statement
+ * (no transaction: one round trip): the stanzas are recorded, and the NOTIFY sent, only if `gate`
+ * (a CTE of that statement) has a row. `cte` goes among its CTEs, `notify` into its final SELECT
+ * over `gate`; `values` are its parameters from `$first` on.
+ */
+export function enqueueIf(gate: string, first: number, accountId: number | null, stanzas: readonly Stanza[], origin: string): { cte: string; notify: string; values: unknown[] } {
+  const [a, b, c, d] = [first, first + 1, first + 2, first + 3];
+  return {
+    cte: `i AS (INSERT INTO outbox (account_id, stanza) SELECT $${a}::int, s FROM json_array_elements($${b}::json) WITH ORDINALITY AS u(s, n)
+       WHERE EXISTS (SELECT 1 FROM ${gate}) ORDER BY n)`,
+    notify: `pg_notify($${c}, $${d})`,
+    values: [accountId, JSON.stringify(compress(stanzas)), CHANNELS.outbox, origin],
+  };
+}
+
+/**
  * How far below the shared sequence a stanza recorded ahead is numbered (enqueueAhead): 2^52, more
  * than the sequence will ever hand out (4.5e15 rows), and small enough that every number stays
  * exact as a JavaScript number (drainOnce compares and deletes by Number(seq)).

@@ -4,6 +4,8 @@
 import { sql, type AnyTx } from "./client.js";
 import { notifyLogHeadSql } from "./events.js";
 import { CHANNELS } from "./notify.js";
+import { enqueueIf } from "./outbox.js";
+import type { Stanza } from "../domain/stanza.js";
 
 export type RoomStatus = "joining" | "joined" | "failed";
 
@@ -50,6 +52,9 @@ const columns = (t: string) => `${t}.account_id AS "accountId", ${t}.room, ${t}.
   ${t}.join_stage AS "joinStage"`;
 const COLUMNS = columns("room");
 
+/** Stanzas recorded with a join (its presence), and the instance that records them (src/db/outbox.ts enqueueIf). */
+type JoinSend = { stanzas: readonly Stanza[]; origin: string };
+
 /**
  * Records a join of a room the account is not in (no row, or a failed join): status joining until
  * the room answers. `created` is this join's answer (API.md: 201 only if this join created the
@@ -57,8 +62,10 @@ const COLUMNS = columns("room");
  * room that is not a failed join (a join, or a concurrent request's): that row is locked then (ON
  * CONFLICT DO UPDATE locks it whatever its WHERE), for the caller to read.
  */
-export async function recordJoin(tx: AnyTx, accountId: number, room: string, nick: string, password: string | null, history: RoomRow["history"]): Promise<boolean> {
-  // The occupants a refused join left behind go with it, in the same statement (one round trip).
+export async function recordJoin(tx: AnyTx, accountId: number, room: string, nick: string, password: string | null, history: RoomRow["history"], send: JoinSend | null = null): Promise<boolean> {
+  // The occupants a refused join left behind go with it, in the same statement (one round trip),
+  // and so do `send`'s stanzas (the join presence), recorded only if the join is.
+  const out = send ? enqueueIf("j", 6, accountId, send.stanzas, send.origin) : null;
   const rows = await sql(
     tx,
     `WITH j AS (
@@ -67,9 +74,9 @@ export async function recordJoin(tx: AnyTx, accountId: number, room: string, nic
          created = false, history = EXCLUDED.history, join_stage = NULL, updated_at = now()
        WHERE room.status = 'failed'
        RETURNING 1
-     ), o AS (DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND EXISTS (SELECT 1 FROM j))
-     SELECT 1 FROM j`,
-    [accountId, room, nick, password, history === null ? null : JSON.stringify(history)],
+     ), o AS (DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND EXISTS (SELECT 1 FROM j))${out ? `, ${out.cte}` : ""}
+     SELECT ${out ? out.notify : "1"} FROM j`,
+    [accountId, room, nick, password, history === null ? null : JSON.stringify(history), ...(out?.values ?? [])],
   );
   return rows.length > 0;
 }

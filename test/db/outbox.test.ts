@@ -7,6 +7,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { drainOnce, enqueue, enqueueAhead, outboxStanzas, tidyQueue, type Queued } from "../../src/db/outbox.js";
 import { CHANNELS } from "../../src/db/notify.js";
+import { autocommit } from "../../src/db/client.js";
+import { recordJoin } from "../../src/db/rooms.js";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { suiteDatabase } from "../helpers/database.js";
 
@@ -147,6 +149,29 @@ describe("recording stanzas wakes the link holder", () => {
       const { rows } = await db().pool.query<{ stanza: Parameters<typeof outboxStanzas>[0] }>("SELECT stanza FROM outbox ORDER BY seq");
       const to = rows.flatMap((r) => outboxStanzas(r.stanza).map((s) => ("to" in s ? s.to : "")));
       assert.deepEqual(to, ["d@localhost", "a@localhost", "b@localhost", "c@localhost"], "recorded in the same statement");
+    } finally {
+      await listener.query(`UNLISTEN ${CHANNELS.outbox}`);
+      listener.release();
+    }
+  });
+
+  it("a join recorded in one statement (enqueueIf) records its presence and NOTIFYs, naming the instance, only when it records the join", async () => {
+    const listener = await db().pool.connect();
+    const heard: string[] = [];
+    try {
+      listener.on("notification", (n) => heard.push(`${n.channel} ${n.payload}`));
+      await listener.query(`LISTEN ${CHANNELS.outbox}`);
+      await db().pool.query("DELETE FROM outbox");
+      const { rows: [account] } = await db().pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('abram') RETURNING id");
+      const join = (to: string) => recordJoin(autocommit(db().pool), account!.id, "lobby@conference.localhost", "abram", null, null, { stanzas: [probe(to)], origin: "instance-1" });
+      assert.equal(await join("first@localhost"), true);
+      // The row is joining now: nothing recorded, nothing sent.
+      assert.equal(await join("again@localhost"), false);
+      await db().pool.query("SELECT pg_notify($1, 'sentinel')", [CHANNELS.outbox]);
+      for (let i = 0; i < 100 && !heard.includes(`${CHANNELS.outbox} sentinel`); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(heard, [`${CHANNELS.outbox} instance-1`, `${CHANNELS.outbox} sentinel`]);
+      const { rows } = await db().pool.query<{ account_id: number; stanza: Stanza }>("SELECT account_id, stanza FROM outbox ORDER BY seq");
+      assert.deepEqual(rows, [{ account_id: account!.id, stanza: probe("first@localhost") }]);
     } finally {
       await listener.query(`UNLISTEN ${CHANNELS.outbox}`);
       listener.release();

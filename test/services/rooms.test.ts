@@ -12,6 +12,7 @@ import { Notifications } from "../../src/db/notify.js";
 import { mucPresence, SUBJECT_GRACE_MS } from "../../src/domain/muc.js";
 import { Blocking } from "../../src/services/blocking.js";
 import type { Inbound } from "../../src/services/inbound.js";
+import type { Delivery } from "../../src/services/delivery.js";
 import { Rooms } from "../../src/services/rooms.js";
 import { appError, waitFor, within, type Env, type TestAccount } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
@@ -65,6 +66,25 @@ describe("Rooms service", () => {
     // The room's order: the self-presence (201), the subject message, then the answer to the instant-room configuration.
     assert.equal((await join(a, "gregory", { create: true })).created, true);
     assert.deepEqual((await roomEvents(a)).map((e) => e.kind), ["joined", "subject"]);
+  });
+
+  it("a join of a room the account is not in, or one the room refused, runs no transaction: the join and its presence are one statement", async () => {
+    const a = await env.account("abram");
+    // The joins' own transactions (the room's answers are stored by the inbound service, in its own).
+    let transactions = 0;
+    const counted = new Proxy(env.delivery, {
+      get: (d, k: keyof Delivery) => (k === "sqlTransaction" ? (fn: Parameters<Delivery["sqlTransaction"]>[0]) => (transactions++, d.sqlTransaction(fn)) : typeof d[k] === "function" ? (d[k] as () => unknown).bind(d) : d[k]),
+    });
+    const via = new Rooms(env.db, counted, env.domain);
+    assert.equal((await join(a, "abram", { create: true, via })).created, true);
+    assert.equal(transactions, 0, "a new join");
+    // The room refused it since (as a refusal leaves the row): a join takes the row over in the same one statement.
+    await env.db.pool.query("UPDATE room SET status = 'failed' WHERE account_id = $1", [a.id]);
+    assert.equal((await join(a, "sampson", { via })).view.nick, "sampson");
+    assert.equal(transactions, 0, "a join after a refused one");
+    // The counter's sentinel: a join under the nick the account has is a step on its locked row.
+    await via.join(a.ref, ROOM, { nick: "sampson" });
+    assert.equal(transactions, 1, "a repeated join");
   });
 
   it("a repeated join under the same nick is 200 (created: false) at once: nothing sent, nothing logged (RFC 9110 §9.2.2)", async () => {
