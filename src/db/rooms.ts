@@ -179,15 +179,17 @@ export async function removeOccupant(tx: AnyTx, accountId: number, room: string,
 
 /**
  * The room's subject message (null: the room has none). Sent after the self-presence it ends a
- * join (XEP-0045 §7.2.16); one from before it (an earlier join's) leaves the stage alone.
+ * join (XEP-0045 §7.2.16); one from before it (an earlier join's) leaves the stage alone. False,
+ * with nothing changed, when the account has no row for the room.
  */
-export async function setSubject(tx: AnyTx, accountId: number, room: string, subject: unknown): Promise<void> {
-  await sql(
+export async function setSubject(tx: AnyTx, accountId: number, room: string, subject: unknown): Promise<boolean> {
+  const rows = await sql(
     tx,
     `UPDATE room SET subject = $3::json, join_stage = CASE WHEN join_stage IS NULL THEN NULL ELSE 'subject' END, updated_at = now()
-     WHERE account_id = $1 AND room = $2`,
+     WHERE account_id = $1 AND room = $2 RETURNING 1`,
     [accountId, room, subject === null ? null : JSON.stringify(subject)],
   );
+  return rows.length > 0;
 }
 
 /**

@@ -121,6 +121,8 @@ describe("room presence", () => {
     const warned = env.log.entries.filter((e) => e.level === "warn").length;
     inbound.receive(inboundPresence(`${ROOM}/romeo`, `${a.jid}/rooms`, "available", { muc: mucPresence(participant, []) }));
     inbound.receive(inboundPresence(`${ROOM}/balthasar`, `${a.jid}/rooms`, "available", { muc: mucPresence(owner, ["110", "201"]) }));
+    // Its subject message too: no room row to change, and a group message from no room of ours bounces (§8.5.3.2.1).
+    inbound.receive(inboundMessage(ROOM, `${a.jid}/rooms`, { type: "groupchat", subject: "Verona", body: null, id: "subj" }));
     inbound.receive(inboundMessage("romeo@example.net", a.jid, { body: "sentinel", id: "sentinel" }));
     await inbound.idle();
     // The sentinel came after them in the same batch: it is stored, so they were handled.
@@ -129,6 +131,7 @@ describe("room presence", () => {
     assert.equal((await env.db.pool.query("SELECT 1 FROM room WHERE account_id = $1", [a.id])).rowCount, 0);
     await env.flush();
     assert.deepEqual(env.out.sent.filter((s) => s.kind === "muc-instant"), [], "no configuration for a room the account did not join");
+    assert.deepEqual(env.out.sent.flatMap((s) => (s.kind === "error" ? [[s.replyTo.from, s.replyTo.id]] : [])), [[ROOM, "subj"]], "the subject message bounced");
     assert.equal(env.log.entries.filter((e) => e.level === "warn").length, warned, "nothing failed");
   });
 });
