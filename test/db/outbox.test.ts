@@ -126,12 +126,28 @@ describe("recording stanzas wakes the link holder", () => {
   const db = suiteDatabase(4);
   const probe = (to: string): Stanza => ({ kind: "presence", from: "romeo@gw.localhost", to, type: "probe", show: null, status: null, priority: 0 });
 
-  it("one NOTIFY on the outbox channel per committed transaction that recorded stanzas, none for one rolled back (a sentinel after it is heard)", async () => {
+  /**
+   * Runs `fn` while listening on the outbox channel, then sends a sentinel NOTIFY and returns what
+   * was heard up to it ("nothing else was sent" is proven by the sentinel arriving after it).
+   */
+  async function heardWhile(fn: () => Promise<void>): Promise<string[]> {
     const listener = await db().pool.connect();
     const heard: string[] = [];
     try {
       listener.on("notification", (n) => heard.push(`${n.channel} ${n.payload}`));
       await listener.query(`LISTEN ${CHANNELS.outbox}`);
+      await fn();
+      await db().pool.query("SELECT pg_notify($1, 'sentinel')", [CHANNELS.outbox]);
+      for (let i = 0; i < 100 && !heard.includes(`${CHANNELS.outbox} sentinel`); i++) await new Promise((r) => setTimeout(r, 20));
+      return heard;
+    } finally {
+      await listener.query(`UNLISTEN ${CHANNELS.outbox}`);
+      listener.release();
+    }
+  }
+
+  it("one NOTIFY on the outbox channel per committed transaction that recorded stanzas, none for one rolled back (a sentinel after it is heard)", async () => {
+    const heard = await heardWhile(async () => {
       await db().transaction((tx) => enqueue(tx, null, [probe("a@localhost")]));
       await db().sqlTransaction((tx) => enqueue(tx, 1, [probe("b@localhost"), probe("c@localhost")]));
       await db().sqlTransaction((tx) => enqueueAhead(tx, 1, [probe("d@localhost")]));
@@ -142,39 +158,25 @@ describe("recording stanzas wakes the link holder", () => {
         }),
         /rolled back/,
       );
-      await db().pool.query("SELECT pg_notify($1, 'sentinel')", [CHANNELS.outbox]);
-      for (let i = 0; i < 100 && !heard.includes(`${CHANNELS.outbox} sentinel`); i++) await new Promise((r) => setTimeout(r, 20));
-      assert.deepEqual(heard, [...Array(3).fill(`${CHANNELS.outbox} `), `${CHANNELS.outbox} sentinel`]);
-      // b and c differ only in `to`: one fan-out row.
-      const { rows } = await db().pool.query<{ stanza: Parameters<typeof outboxStanzas>[0] }>("SELECT stanza FROM outbox ORDER BY seq");
-      const to = rows.flatMap((r) => outboxStanzas(r.stanza).map((s) => ("to" in s ? s.to : "")));
-      assert.deepEqual(to, ["d@localhost", "a@localhost", "b@localhost", "c@localhost"], "recorded in the same statement");
-    } finally {
-      await listener.query(`UNLISTEN ${CHANNELS.outbox}`);
-      listener.release();
-    }
+    });
+    assert.deepEqual(heard, [...Array(3).fill(`${CHANNELS.outbox} `), `${CHANNELS.outbox} sentinel`]);
+    // b and c differ only in `to`: one fan-out row.
+    const { rows } = await db().pool.query<{ stanza: Parameters<typeof outboxStanzas>[0] }>("SELECT stanza FROM outbox ORDER BY seq");
+    const to = rows.flatMap((r) => outboxStanzas(r.stanza).map((s) => ("to" in s ? s.to : "")));
+    assert.deepEqual(to, ["d@localhost", "a@localhost", "b@localhost", "c@localhost"], "recorded in the same statement");
   });
 
   it("a join recorded in one statement (enqueueIf) records its presence and NOTIFYs, naming the instance, only when it records the join", async () => {
-    const listener = await db().pool.connect();
-    const heard: string[] = [];
-    try {
-      listener.on("notification", (n) => heard.push(`${n.channel} ${n.payload}`));
-      await listener.query(`LISTEN ${CHANNELS.outbox}`);
-      await db().pool.query("DELETE FROM outbox");
-      const { rows: [account] } = await db().pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('abram') RETURNING id");
-      const join = (to: string) => recordJoin(autocommit(db().pool), account!.id, "lobby@conference.localhost", "abram", null, null, { stanzas: [probe(to)], origin: "instance-1" });
+    await db().pool.query("DELETE FROM outbox");
+    const { rows: [account] } = await db().pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('abram') RETURNING id");
+    const join = (to: string) => recordJoin(autocommit(db().pool), account!.id, "lobby@conference.localhost", "abram", null, null, { stanzas: [probe(to)], origin: "instance-1" });
+    const heard = await heardWhile(async () => {
       assert.equal(await join("first@localhost"), true);
       // The row is joining now: nothing recorded, nothing sent.
       assert.equal(await join("again@localhost"), false);
-      await db().pool.query("SELECT pg_notify($1, 'sentinel')", [CHANNELS.outbox]);
-      for (let i = 0; i < 100 && !heard.includes(`${CHANNELS.outbox} sentinel`); i++) await new Promise((r) => setTimeout(r, 20));
-      assert.deepEqual(heard, [`${CHANNELS.outbox} instance-1`, `${CHANNELS.outbox} sentinel`]);
-      const { rows } = await db().pool.query<{ account_id: number; stanza: Stanza }>("SELECT account_id, stanza FROM outbox ORDER BY seq");
-      assert.deepEqual(rows, [{ account_id: account!.id, stanza: probe("first@localhost") }]);
-    } finally {
-      await listener.query(`UNLISTEN ${CHANNELS.outbox}`);
-      listener.release();
-    }
+    });
+    assert.deepEqual(heard, [`${CHANNELS.outbox} instance-1`, `${CHANNELS.outbox} sentinel`]);
+    const { rows } = await db().pool.query<{ account_id: number; stanza: Stanza }>("SELECT account_id, stanza FROM outbox ORDER BY seq");
+    assert.deepEqual(rows, [{ account_id: account!.id, stanza: probe("first@localhost") }]);
   });
 });
