@@ -58,14 +58,17 @@ export function outboxStanzas(row: OutboxRow): Stanza[] {
   return row.to.map((to) => ({ ...row.fanout, to }) as Stanza);
 }
 
+/** The CTE `i` that inserts the outbox rows of `rows` (compress's JSON array) for `account`, in their order (parameter names). */
+const insertRows = (account: string, rows: string, where = "") =>
+  `i AS (INSERT INTO outbox (account_id, stanza) SELECT ${account}::int, s FROM json_array_elements(${rows}::json) WITH ORDINALITY AS u(s, n) ${where} ORDER BY n)`;
+
 /** Records stanzas to send once the transaction commits, and wakes the link holder; the NOTIFY names `origin` (one statement). */
 export async function enqueue(tx: AnyTx, accountId: number | null, stanzas: readonly Stanza[], origin = ""): Promise<void> {
   if (stanzas.length === 0) return;
   // One JSON array parameter: pg's encoding of a json[] array escapes every element again.
   await exec(
     tx,
-    `WITH i AS (INSERT INTO outbox (account_id, stanza) SELECT $1::int, s FROM json_array_elements($2::json) WITH ORDINALITY AS u(s, n) ORDER BY n)
-     SELECT pg_notify($3, $4)`,
+    `WITH ${insertRows("$1", "$2")} SELECT pg_notify($3, $4)`,
     [accountId, JSON.stringify(compress(stanzas)), CHANNELS.outbox, origin],
   );
 }
@@ -79,8 +82,7 @@ export async function enqueue(tx: AnyTx, accountId: number | null, stanzas: read
 export function enqueueIf(gate: string, first: number, accountId: number | null, stanzas: readonly Stanza[], origin: string): { cte: string; notify: string; values: unknown[] } {
   const [a, b, c, d] = [first, first + 1, first + 2, first + 3];
   return {
-    cte: `i AS (INSERT INTO outbox (account_id, stanza) SELECT $${a}::int, s FROM json_array_elements($${b}::json) WITH ORDINALITY AS u(s, n)
-       WHERE EXISTS (SELECT 1 FROM ${gate}) ORDER BY n)`,
+    cte: insertRows(`$${a}`, `$${b}`, `WHERE EXISTS (SELECT 1 FROM ${gate})`),
     notify: `pg_notify($${c}, $${d})`,
     values: [accountId, JSON.stringify(compress(stanzas)), CHANNELS.outbox, origin],
   };
