@@ -15,15 +15,17 @@ export const FENCED = `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'a
  * (src/db/outbox.ts ClaimedRow).
  */
 export const claimSql = (gate: string) => `WITH f AS MATERIALIZED (${gate}),
-   q AS (SELECT q.seq, ${OUTBOUND_COLUMNS}, m.status::text, m.retracted_at IS NOT NULL AS retracted, ${MOOT} AS moot, NULL::json AS stanza
+   q AS (SELECT q.seq, ${CLAIMED_COLUMNS.join(", ")}, NULL::json AS stanza
          FROM message_queue q LEFT JOIN message m ON m.id = q.message_id WHERE (SELECT ok FROM f) ORDER BY q.seq LIMIT $1 FOR UPDATE OF q SKIP LOCKED),
    o AS (SELECT seq, stanza FROM outbox WHERE (SELECT ok FROM f) ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
  SELECT * FROM q
  UNION ALL
- SELECT seq, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, stanza FROM o`;
+ SELECT seq, ${CLAIMED_COLUMNS.map(() => "NULL").join(", ")}, stanza FROM o`;
+
+const OUTBOUND_FIELDS = ["m.id::text", 'm."from"', 'm."to"', "m.type", "m.body", "m.subject", "m.thread", "m.lang", "m.receipt", "m.state", "m.ext"];
 
 /** A queued message's columns as the drain reads them (toOutbound), of the message row aliased `m`. */
-export const OUTBOUND_COLUMNS = `m.id::text, m."from", m."to", m.type, m.body, m.subject, m.thread, m.lang, m.receipt, m.state, m.ext`;
+export const OUTBOUND_COLUMNS = OUTBOUND_FIELDS.join(", ");
 
 /** A claimed queue row: the message (null fields when it is gone), whether it was retracted, and its moot stanzas (MOOT). */
 export type Claimed = Parameters<typeof toOutbound>[0] & { seq: number; status: string | null; retracted: boolean | null; moot: string[] | null };
@@ -44,3 +46,6 @@ export type Claimed = Parameters<typeof toOutbound>[0] & { seq: number; status: 
 export const MOOT = `CASE WHEN m.retracted_at IS NOT NULL OR m.edited_at IS NOT NULL THEN ARRAY(
     SELECT o.seq::text FROM outbox o WHERE o.stanza->>'kind' = 'message-action' AND o.stanza->'action'->>'ref' = m.id::text
       AND (m.retracted_at IS NOT NULL OR o.stanza->'action'->>'kind' = 'replace')) END`;
+
+/** A claimed queue row's columns after its seq (Claimed); an outbox row has NULL in each. */
+const CLAIMED_COLUMNS = [...OUTBOUND_FIELDS, "m.status::text", "m.retracted_at IS NOT NULL AS retracted", `${MOOT} AS moot`];
