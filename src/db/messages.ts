@@ -5,6 +5,7 @@ import type pg from "pg";
 import { jsonParam as json, type Db } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import { resolveStatuses, statusSql } from "./message-status.js";
+import { occupantSender } from "./room-lookups.js";
 import { rowsFrom, type Column } from "./rows.js";
 import type { Prisma } from "./generated/client.js";
 import type { ChatState, LangText, MessageType, OutboundMessage, WireExt } from "../domain/message.js";
@@ -176,39 +177,39 @@ export class Messages {
     // The writes and the counts read the snapshot from before the statement, so the count is of
     // what was queued ahead of these rows, including the ones being marked sent here.
     const u = rowsFrom(OUTBOUND_COLUMNS, items);
-    const { rows } = await this.pool.query<{ id: string | null; created_at: Date | null; queued: number | null; outbox: boolean | null }>({
+    const { rows } = await this.pool.query<{ id: string | null; created_at: Date | null; from: string | null; queued: number | null; outbox: boolean | null }>({
       // A named (prepared) statement: planned once per connection, not on every request.
       name: items.length === 1 ? "insert-outbound-1" : "insert-outbound",
       text: `WITH ${markSentCtes("$16")}, ins AS (
          INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash, ext)
-         SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash, u.ext
+         SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, ${occupantSender("u")}, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash, u.ext
          FROM ${u.from}
          ORDER BY u.n
          ON CONFLICT DO NOTHING
-         RETURNING id::text, created_at, account_id, peer, seq, ${saysSomething("message")} AS content
+         RETURNING id::text, created_at, account_id, peer, seq, ${saysSomething("message")} AS content, "from"
        ), queue AS (
          INSERT INTO message_queue (seq, message_id) SELECT seq, id::uuid FROM ins
        ), conv AS (
          ${touchConversations("(SELECT * FROM ins WHERE content) AS said", false)}
        )
-       SELECT id, created_at, NULL::int AS queued, NULL::bool AS outbox FROM ins
+       SELECT id, created_at, "from", NULL::int AS queued, NULL::bool AS outbox FROM ins
        UNION ALL
-       SELECT NULL, NULL, ${queuedAhead("$17")}
+       SELECT NULL, NULL, NULL, ${queuedAhead("$17")}
        WHERE $17::int IS NOT NULL`,
       values: [...u.values, check.markSent, check.countQueuedUpTo],
     });
     const counts = rows.find((r) => r.id === null);
-    const created = rows.filter((r) => r.id !== null) as { id: string; created_at: Date }[];
+    const created = rows.filter((r) => r.id !== null) as { id: string; created_at: Date; from: string }[];
     let unchecked = false;
-    const toRow = created.map((r) => ({ id: r.id, createdAt: r.created_at }));
-    const byId = new Map(toRow.map((r) => [r.id, r]));
+    const byId = new Map(created.map((r) => [r.id, r]));
     const missing = items.filter((m) => !byId.has(m.id));
     const existing = missing.length ? await this.findByKeys(missing) : new Map<string, Row>();
     const results: AcceptedMessage[] = [];
     for (const m of items) {
       const row = byId.get(m.id);
       if (row) {
-        results.push({ id: m.id, status: "queued", createdAt: row.createdAt, created: true, requestHash: m.requestHash, message: m });
+        m.from = row.from;
+        results.push({ id: m.id, status: "queued", createdAt: row.created_at, created: true, requestHash: m.requestHash, message: m });
         continue;
       }
       const prior = existing.get(`${m.accountId}\u0000${m.idempotencyKey}`);

@@ -8,6 +8,19 @@
 // or one too long to store).
 import { sql, type AnyTx } from "./client.js";
 import { storedId } from "../domain/message-features.js";
+import { ROOM_RESOURCE } from "../domain/muc.js";
+
+/**
+ * SQL: the sender of an outbound message row `u` (its to_jid, peer, type, account_id, from_jid). A
+ * message (not a group message) to a full JID whose bare JID is one of the account's rooms is a
+ * private message to an occupant: it goes from the account's occupant JID, as the room knows it
+ * (XEP-0045 §7.5: the room answers anyone who is not an occupant with not-acceptable, so a room the
+ * account is not in refuses it either way). Looked up inside the message's insert
+ * (src/db/messages.ts), so a message pays no round trip for it.
+ */
+export const occupantSender = (u: string) => `CASE WHEN ${u}.type <> 'groupchat' AND ${u}.to_jid <> ${u}.peer
+    AND EXISTS (SELECT 1 FROM room r WHERE r.account_id = ${u}.account_id AND r.room = ${u}.peer)
+  THEN split_part(${u}.from_jid, '/', 1) || '/${ROOM_RESOURCE}' ELSE ${u}.from_jid END`;
 
 export interface RoomMessageKey {
   accountId: number;

@@ -210,6 +210,31 @@ for (const kind of KINDS) {
       assert.equal((await gw.request("DELETE", `/v1/rooms/${room}`, { token })).status, 404);
     });
 
+    it("exchanges private messages with an occupant (XEP-0045 §7.5): the account's answer goes from its occupant JID and reaches her; a message to a full JID in no room keeps the session's", async () => {
+      await gw.createAccount("abram");
+      const token = gw.token("abram", { resource: "desk" });
+      const room = `arbour-${kind}@${MUC}`;
+      assert.equal((await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "abram" } })).status, 201);
+      await julietJoins(room);
+      await juliet.send(xml("message", { to: `${room}/abram`, type: "chat", id: "pm1" }, xml("body", {}, "a word, abram")));
+      const pm = await until("abram", "her private message", (e) => e.event === "message" && e.data.body === "a word, abram");
+      assert.equal(pm.data.from, `${room}/juliet`);
+      const answer = await gw.request("POST", "/v1/messages", { token, body: { to: pm.data.from, type: "chat", body: "a word back" } });
+      assert.equal(answer.status, 202, answer.text);
+      // The room passes it on from the account's occupant JID (from anyone else it answers not-acceptable).
+      const heard = await juliet.waitFor((s) => s.is("message") && s.getChildText("body") === "a word back", 10_000);
+      assert.equal(heard.attrs.from, `${room}/abram`);
+      assert.equal(heard.attrs.type, "chat");
+      const view = async () => (await gw.request("GET", `/v1/messages/${answer.body.id}`, { token })).body;
+      await waitFor(async () => (await view()).status === "sent", 10_000, "the answer sent");
+      assert.equal((await view()).from, `abram@${gw.domain}/rooms`);
+      // Not every full JID is an occupant's: to Juliet's own session it goes from the account's session.
+      const direct = await gw.request("POST", "/v1/messages", { token, body: { to: "juliet@localhost/muc", type: "chat", body: "and to you" } });
+      assert.equal(direct.status, 202, direct.text);
+      const straight = await juliet.waitFor((s) => s.is("message") && s.getChildText("body") === "and to you", 10_000);
+      assert.equal(straight.attrs.from, `abram@${gw.domain}/desk`);
+    });
+
     it("takes a mediated invitation (XEP-0045 §7.8.2) as a room event only: the room's fallback body is no message and no conversation", async () => {
       await gw.createAccount("rosaline");
       const token = gw.token("rosaline");
