@@ -202,8 +202,9 @@ export interface ReplayStart {
  * Where each reader resumes the log after its cursor `after` (API.md Events): a cursor whose next
  * event is gone (purged) or older than `retentionMs` (EVENT_RETENTION: treated as gone whether or not
  * the purge, which runs every MAINTENANCE_INTERVAL, has removed it yet) gets a `resync` and resumes
- * before the first event inside the window (after the head if there is none). A cursor at or past
- * the head, or whose next event is present and inside the window, resumes where it is.
+ * before the first event inside the window (after the head if there is none). A cursor at the
+ * head, or whose next event is present and inside the window, resumes where it is; one past the
+ * head resumes at the head.
  *
  * One statement per batch, so each row's head and events come from one snapshot: read separately, a
  * reader could see the head of a transaction that just committed but not its event, and skip that
@@ -213,14 +214,14 @@ export interface ReplayStart {
  */
 export async function replayStarts(pool: pg.Pool, items: { accountId: number; after: number }[], retentionMs: number): Promise<ReplayStart[]> {
   if (items.length === 0) return [];
-  const { rows } = await pool.query<{ from: number | null }>({
+  const { rows } = await pool.query<{ from: number | null; head: number | string | null }>({
     name: "replay-starts",
     // The window by the database's clock, which stamped created_at (UTC, as the column is: see
     // client.ts). CASE evaluates the correlated subquery only for the rows that resync.
     text: `SELECT CASE WHEN v.after < a.last_seq AND (nx.seq IS NULL OR nx.seq > v.after + 1 OR nx.created_at < k.since) THEN
              coalesce((SELECT e.seq FROM event e WHERE e.account_id = v.account_id AND e.seq > v.after AND e.created_at >= k.since
                        ORDER BY e.seq LIMIT 1), a.last_seq + 1) - 1
-           END AS "from"
+           END AS "from", a.last_seq AS head
            FROM unnest($1::int[], $2::bigint[]) WITH ORDINALITY AS v(account_id, after, ord)
            CROSS JOIN (SELECT localtimestamp - $3::float8 * interval '1 millisecond' AS since) k
            LEFT JOIN account a ON a.id = v.account_id
@@ -229,8 +230,11 @@ export async function replayStarts(pool: pg.Pool, items: { accountId: number; af
     values: [items.map((i) => i.accountId), items.map((i) => i.after), retentionMs],
   });
   return items.map((i, k) => {
-    const from = rows[k]?.from;
-    return from == null ? { resync: false, after: i.after } : { resync: true, after: from };
+    const { from, head } = rows[k] ?? {};
+    // A cursor beyond the head names no event yet (a typo, or the log of an account deleted and
+    // created again): the reader goes on from the head, as a stream does, and misses nothing after it.
+    if (from == null) return { resync: false, after: head == null ? i.after : Math.min(i.after, Number(head)) };
+    return { resync: true, after: from };
   });
 }
 

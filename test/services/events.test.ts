@@ -106,6 +106,11 @@ describe("EventFeed", () => {
     assert.deepEqual(view(limited.items), [subView(2, "two")]);
     assert.equal(limited.nextSince, 2);
     assert.deepEqual(await feed.page(a, 3, 100, null), { items: [], nextSince: 3 }, "at the head: nothing, and the cursor stays");
+    // Beyond the head: nothing yet, and the next cursor is the head, so the next event is not skipped.
+    const beyond = await feed.page(a, 999, 100, null);
+    assert.deepEqual(beyond, { items: [], nextSince: 3 });
+    await append([sub(a, "four")]);
+    assert.deepEqual(view((await feed.page(a, beyond.nextSince, 100, null)).items), [subView(4, "four")]);
   });
 
   it("page() for a session leaves out events for other sessions", async () => {
