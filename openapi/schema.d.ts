@@ -3953,7 +3953,7 @@ export interface components {
             data: {
                 /** @description The room's bare JID */
                 room: string;
-                kind: "joined" | "join-failed" | "occupant-joined" | "occupant-left" | "nick-changed" | "role-changed" | "subject" | "kicked" | "banned" | "removed" | "invited";
+                kind: "joined" | "join-failed" | "occupant-joined" | "occupant-left" | "nick-changed" | "role-changed" | "subject" | "kicked" | "banned" | "removed" | "destroyed" | "invited";
                 nick?: string;
                 newNick?: string;
                 role?: string;
@@ -3972,6 +3972,8 @@ export interface components {
                 /** @description Who invited the account */
                 from?: string;
                 reason?: string | null;
+                /** @description destroyed: the room its owner named instead (XEP-0045 §10.9 <destroy jid/>) */
+                alternate?: string;
                 /** @description The nick of who kicked, banned or removed the occupant, when the room names them (XEP-0045 <actor nick/>) */
                 actor?: string;
                 password?: string | null;

@@ -132,7 +132,7 @@ export const EVENT_SCHEMAS = {
   room: Type.Object(
     {
       room: Type.String({ description: "The room's bare JID" }),
-      kind: Literals(["joined", "join-failed", "occupant-joined", "occupant-left", "nick-changed", "role-changed", "subject", "kicked", "banned", "removed", "invited"] as const),
+      kind: Literals(["joined", "join-failed", "occupant-joined", "occupant-left", "nick-changed", "role-changed", "subject", "kicked", "banned", "removed", "destroyed", "invited"] as const),
       nick: Type.Optional(Type.String()),
       newNick: Type.Optional(Type.String()),
       role: Type.Optional(Type.String()),
@@ -142,7 +142,8 @@ export const EVENT_SCHEMAS = {
       subject: Type.Optional(Nullable(LangTextSchema)),
       error: Type.Optional(StanzaError),
       from: Type.Optional(Type.String({ description: "Who invited the account" })),
-      reason: Type.Optional(Nullable(Type.String({ description: "Why the account was invited, or why the occupant was kicked, banned or removed (XEP-0045 <reason/>)" }))),
+      reason: Type.Optional(Nullable(Type.String({ description: "Why the account was invited, why the occupant was kicked, banned or removed, or why the room was destroyed (XEP-0045 <reason/>)" }))),
+      alternate: Type.Optional(Type.String({ description: "destroyed: the room its owner named instead (XEP-0045 §10.9 <destroy jid/>)" })),
       actor: Type.Optional(Type.String({ description: "The nick of who kicked, banned or removed the occupant, when the room names them (XEP-0045 <actor nick/>)" })),
       password: Type.Optional(Nullable(Type.String())),
       via: Type.Optional(Literals(["mediated", "direct"] as const)),

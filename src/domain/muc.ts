@@ -80,6 +80,8 @@ export interface MucPresence {
   reason?: string | null;
   /** The nick of the moderator or admin who kicked or banned (<item><actor nick/>, §8.2, §9.1). */
   actor?: string | null;
+  /** The room was destroyed (§10.9: <destroy/>): why, and the room its owner named instead. */
+  destroyed?: { reason: string | null; alternate: string | null } | null;
 }
 
 /** A mediated invitation (XEP-0045 §7.8.2) or a direct one (XEP-0249), as received. */
@@ -96,8 +98,13 @@ const asRole = (v: string | undefined): MucRole => ((MUC_ROLES as readonly strin
 const asAffiliation = (v: string | undefined): MucAffiliation => ((MUC_AFFILIATIONS as readonly string[]).includes(v ?? "") ? (v as MucAffiliation) : "none");
 
 /** A muc#user <item/> (its attributes, and its <reason/> and <actor nick/>) and the <status code/> values, normalised (unknown values are "none", bad codes dropped). */
-export function mucPresence(item: { role?: string; affiliation?: string; jid?: string; nick?: string; reason?: string | null; actor?: string | null } | null, codes: string[]): MucPresence {
+export function mucPresence(
+  item: { role?: string; affiliation?: string; jid?: string; nick?: string; reason?: string | null; actor?: string | null } | null,
+  codes: string[],
+  destroyed: MucPresence["destroyed"] = null,
+): MucPresence {
   return {
+    destroyed,
     role: asRole(item?.role),
     affiliation: asAffiliation(item?.affiliation),
     jid: item?.jid ?? null,
@@ -108,8 +115,10 @@ export function mucPresence(item: { role?: string; affiliation?: string; jid?: s
   };
 }
 
-/** Why an occupant left, from an unavailable presence's status codes (XEP-0045 §17.1); null: it just left. */
-export function departure(statuses: readonly number[]): "kicked" | "banned" | "nick-changed" | "removed" | null {
+/** Why an occupant left, from an unavailable presence's status codes (XEP-0045 §17.1) or the room's <destroy/> (§10.9); null: it just left. */
+export function departure(muc: Pick<MucPresence, "statuses" | "destroyed">): "kicked" | "banned" | "nick-changed" | "removed" | "destroyed" | null {
+  const { statuses } = muc;
+  if (muc.destroyed) return "destroyed";
   if (statuses.includes(STATUS.banned)) return "banned";
   if (statuses.includes(STATUS.kicked)) return "kicked";
   if (statuses.includes(STATUS.nickChanged)) return "nick-changed";

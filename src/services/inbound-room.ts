@@ -38,7 +38,10 @@ import type { PendingWrites } from "./inbound-message.js";
 type From = { from: Jid; fromRaw: string; toRaw: string };
 
 /** Why and by whom an occupant was kicked, banned or removed: the item's <reason/> and <actor nick/> (§8.2, §9.1), when the room says. */
-const departureDetails = (muc: MucPresence) => ({ ...(muc.reason ? { reason: muc.reason } : {}), ...(muc.actor ? { actor: muc.actor } : {}) });
+const departureDetails = (muc: MucPresence) =>
+  muc.destroyed
+    ? { reason: muc.destroyed.reason, ...(muc.destroyed.alternate ? { alternate: muc.destroyed.alternate } : {}) }
+    : { ...(muc.reason ? { reason: muc.reason } : {}), ...(muc.actor ? { actor: muc.actor } : {}) };
 
 /** Presence from room@service/nick to our occupant JID. */
 export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account: Account, pending: PendingWrites, replies: Stanza[]): Promise<void> {
@@ -64,15 +67,15 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
   const muc = p.muc;
   if (!muc) return;
   const self = muc.statuses.includes(STATUS.self) || nick === row.nick;
-  const why = departure(muc.statuses);
+  const why = departure(muc);
   if (self) {
     if (why === "nick-changed" && muc.newNick) {
       // §7.6.2: the same occupant under its new nick (the old one is gone from the room).
       await renameSelf(tx, account.id, room, muc.newNick);
       await renameOccupant(tx, account.id, room, nick, muc.newNick);
       roomEvent({ room, kind: "nick-changed", nick, newNick: muc.newNick, self: true });
-    } else if (why === "kicked" || why === "banned" || why === "removed") {
-      // No longer in the room (§8.2, §9.1): it is not rejoined.
+    } else if (why === "kicked" || why === "banned" || why === "removed" || why === "destroyed") {
+      // No longer in the room (§8.2, §9.1, §10.9: a destroyed room is gone): it is not rejoined.
       await deleteRoom(tx, account.id, room);
       roomEvent({ room, kind: why, nick, self: true, ...departureDetails(muc) });
     }

@@ -211,7 +211,10 @@ function muc(stanza: Element) {
   // prepared, it matches the resource of the presence that follows from it.
   const nick = typeof item?.attrs.nick === "string" ? (prepareResourcepart(item.attrs.nick) ?? undefined) : undefined;
   const details = item ? { nick, reason: item.getChildText("reason"), actor: (item.getChild("actor")?.attrs.nick as string | undefined) ?? null } : null;
-  return mucPresence(item ? { ...item.attrs, ...details } : null, x.getChildren("status").map((s) => s.attrs.code ?? ""));
+  // §10.9: a destroyed room tells each occupant why, and may name a room to go to instead.
+  const destroy = x.getChild("destroy");
+  const destroyed = destroy ? { reason: destroy.getChildText("reason") || null, alternate: typeof destroy.attrs.jid === "string" ? destroy.attrs.jid : null } : null;
+  return mucPresence(item ? { ...item.attrs, ...details } : null, x.getChildren("status").map((s) => s.attrs.code ?? ""), destroyed);
 }
 
 /** A message or presence stanza as data; null for anything else (iq is handled by src/xmpp/iq.ts). */

@@ -235,6 +235,30 @@ for (const kind of KINDS) {
       assert.equal(straight.attrs.from, `abram@${gw.domain}/desk`);
     });
 
+    it("takes the room's destruction by its owner (XEP-0045 §10.9) as a `destroyed` event with the reason and the alternate room; the room is no longer the account's, and a new join makes it again", async () => {
+      await gw.createAccount("capulet");
+      const token = gw.token("capulet");
+      const room = `ballroom-${kind}@${MUC}`;
+      await julietJoins(room);
+      assert.equal((await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "capulet" } })).status, 200);
+      await juliet.send(
+        xml("iq", { to: room, type: "set", id: `destroy-${kind}` }, xml("query", { xmlns: `${NS_MUC}#owner` }, xml("destroy", { jid: `hall-${kind}@${MUC}` }, xml("reason", {}, "the feast is over")))),
+      );
+      const done = await juliet.waitFor((s) => s.is("iq") && s.attrs.id === `destroy-${kind}`, 10_000);
+      assert.equal(done.attrs.type, "result");
+      const destroyed = await until("capulet", "the destruction", (e) => e.event === "room" && e.data.kind === "destroyed");
+      assert.deepEqual(
+        { room: destroyed.data.room, nick: destroyed.data.nick, self: destroyed.data.self, reason: destroyed.data.reason, alternate: destroyed.data.alternate },
+        { room, nick: "capulet", self: true, reason: "the feast is over", alternate: `hall-${kind}@${MUC}` },
+      );
+      assert.equal((await gw.request("GET", `/v1/rooms/${room}`, { token })).status, 404);
+      assert.deepEqual((await gw.request("GET", "/v1/rooms", { token })).body.items, []);
+      // Joining again is a join, not "already in": the room is made anew, the account its owner.
+      const again = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "capulet" } });
+      assert.equal(again.status, 201, again.text);
+      assert.equal(again.body.affiliation, "owner");
+    });
+
     it("takes a mediated invitation (XEP-0045 §7.8.2) as a room event only: the room's fallback body is no message and no conversation", async () => {
       await gw.createAccount("rosaline");
       const token = gw.token("rosaline");
