@@ -2,7 +2,8 @@
 // to /hooks/<name> (headers, raw body, arrival time) and answers as told, one behaviour per
 // request from that name's plan, then `ok`:
 //   ok          200 "ok"
-//   <status>    that status with body "status <status>" (e.g. 500, 410, 302 with a Location)
+//   <status>    that status with body "status <status>" (e.g. 500, 410, 302 with a Location);
+//               "<status>;retry-after=<value>" adds that Retry-After header
 //   timeout     never answers (the socket is held open)
 //   close       destroys the connection before answering
 //   slow:<ms>   200 after that many milliseconds
@@ -57,8 +58,10 @@ const server = createServer(async (req, res) => {
   if (behaviour === "timeout") return void held.push(res);
   if (behaviour === "close") return req.socket.destroy();
   if (behaviour.startsWith("slow:")) return void setTimeout(() => res.writeHead(200).end("ok"), Number(behaviour.slice(5)));
-  const status = Number(behaviour);
-  res.writeHead(status, status >= 300 && status < 400 ? { location: `/hooks/${name}-redirected` } : {}).end(`status ${status}`);
+  // "<status>;retry-after=<value>": that status with a Retry-After header.
+  const [code, retryAfter] = behaviour.split(";retry-after=");
+  const status = Number(code);
+  res.writeHead(status, { ...(status >= 300 && status < 400 ? { location: `/hooks/${name}-redirected` } : {}), ...(retryAfter ? { "retry-after": retryAfter } : {}) }).end(`status ${status}`);
 });
 server.keepAliveTimeout = 60_000;
 server.listen(0, process.env.HOST ?? "127.0.0.1", () => {

@@ -105,8 +105,8 @@ const SETTLE = `
     UPDATE webhook SET
       lease_until = now() + $3 * interval '1 millisecond',
       failing_since = CASE WHEN $4::boolean IS NULL THEN failing_since WHEN $4 THEN NULL ELSE COALESCE(failing_since, now()) END,
-      disabled_at = CASE WHEN $4 = false AND failing_since < now() - $5 * interval '1 millisecond' THEN now() ELSE disabled_at END,
-      disabled_reason = CASE WHEN $4 = false AND failing_since < now() - $5 * interval '1 millisecond'
+      disabled_at = CASE WHEN $23::text IS NOT NULL OR ($4 = false AND failing_since < now() - $5 * interval '1 millisecond') THEN now() ELSE disabled_at END,
+      disabled_reason = CASE WHEN $23::text IS NOT NULL THEN $23::text WHEN $4 = false AND failing_since < now() - $5 * interval '1 millisecond'
         THEN 'every attempt failed since ' || to_char(failing_since, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ELSE disabled_reason END
     WHERE id = $1 AND lease_owner = $2
     RETURNING id, disabled_at IS NOT NULL AS disabled
@@ -193,8 +193,12 @@ export class WebhookLanes {
     return { head, events: rows.filter((r) => r.seq !== null).map((r) => ({ seq: r.seq!, type: r.type, dataJson: r.data, createdAt: r.created_at, receiptPending: r.receipt })) };
   }
 
-  /** Records attempts and moves lanes (see the file's comment); `success`: null when no attempt was made. */
-  async settle(webhookId: string, owner: string, leaseMs: number, success: boolean | null, disableAfterMs: number, moves: LaneMove[], records: DeliveryRecord[]): Promise<Settled> {
+  /**
+   * Records attempts and moves lanes (see the file's comment); `success`: null when no attempt was
+   * made. `disable`: the endpoint is disabled after failing for `afterMs`, or at once with the
+   * reason `now` (a 410 Gone).
+   */
+  async settle(webhookId: string, owner: string, leaseMs: number, success: boolean | null, disable: { afterMs: number; now: string | null }, moves: LaneMove[], records: DeliveryRecord[]): Promise<Settled> {
     const { rows } = await this.pool.query<{ disabled: boolean; moved: number[] | null }>({
       name: "webhook-settle",
       text: SETTLE,
@@ -203,7 +207,7 @@ export class WebhookLanes {
         owner,
         leaseMs,
         success,
-        disableAfterMs,
+        disable.afterMs,
         moves.map((m) => m.accountId),
         moves.map((m) => m.from),
         moves.map((m) => m.to),
@@ -221,6 +225,7 @@ export class WebhookLanes {
         records.map((r) => r.nextAttemptAt),
         moves.map((m) => m.epoch),
         records.map((r) => r.durationMs),
+        disable.now,
       ],
     });
     const r = rows[0];

@@ -43,6 +43,38 @@ export function retryDelay(schedule: readonly number[], failed: number, random: 
   return high > base ? Math.min(base + Math.floor(random * (high - base)), high - 1) : base;
 }
 
+/**
+ * A receiver's `Retry-After` (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) in milliseconds from
+ * `now`, or null when it has none or none that parses. Standard Webhooks: it "should be taken into
+ * consideration when scheduling the next attempt" (see laterRetry).
+ */
+export function retryAfterMs(header: string | undefined, now: number): number | null {
+  const v = header?.trim();
+  if (!v) return null;
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  // An HTTP-date starts with its day name in all three of its forms (IMF-fixdate, RFC 850, asctime);
+  // Date.parse alone would take "-5" or "1.5" for a year.
+  if (!/^[A-Z][a-z]{2}/.test(v)) return null;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+/** The longest wait a receiver's Retry-After is granted: a day (an endpoint failing for 5 days is disabled anyway). */
+export const RETRY_AFTER_MAX_MS = 24 * 3600_000;
+
+/**
+ * The delay before the next attempt when the receiver asked for one (`asked`, its Retry-After):
+ * never sooner than the schedule's `delay`, and never later than RETRY_AFTER_MAX_MS. Null (the
+ * schedule is used up) stays null: a Retry-After adds no attempt.
+ */
+export function laterRetry(delay: number | null, asked: number | null): number | null {
+  if (delay === null || asked === null) return delay;
+  return Math.max(delay, Math.min(asked, RETRY_AFTER_MAX_MS));
+}
+
+/** Standard Webhooks: "410 Gone: ... Sender should disable the webhook endpoint, and stop sending it messages". */
+export const GONE = 410;
+
 /** Why a URL cannot be a webhook target, or null when it can (the host's addresses are checked apart). */
 export function urlProblem(raw: string): string | null {
   if (raw.length > WEBHOOK_URL_MAX) return `is longer than ${WEBHOOK_URL_MAX} characters`;

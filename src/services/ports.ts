@@ -55,6 +55,8 @@ export interface WebhookResult {
   excerpt: string | null;
   error: string | null;
   ms: number;
+  /** A failure's Retry-After, in ms from now (src/domain/webhooks.ts retryAfterMs); null without one. */
+  retryAfterMs?: number | null;
 }
 
 /** Outbound HTTP for webhooks; src/webhook implements it. */

@@ -5,7 +5,7 @@
 // up it is recorded `failed` and the lane moves on.
 import type { DeliveryRecord, Lane, LeasedWebhook, WebhookLanes } from "../db/webhook-lanes.js";
 import { accountJid } from "../domain/account.js";
-import { deliveryId, payloadJson, retryDelay } from "../domain/webhooks.js";
+import { deliveryId, GONE, laterRetry, payloadJson, retryDelay } from "../domain/webhooks.js";
 import type { ServiceLog, WebhookPort, WebhookResult } from "./ports.js";
 
 export type AttemptOutcome = "delivered" | "retry" | "failed";
@@ -71,8 +71,8 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
   /** Events of this page whose sender asked for a receipt (answered once delivered and settled). */
   const asked = new Set(events.filter((e) => e.receiptPending).map((e) => e.seq));
   /** Writes progress: the lane at `to`, the records so far. "stop": the worker ends; "moved-away": a replay took the lane. */
-  const settle = async (to: number, success: boolean | null, next: { attempts: number; delayMs: number }): Promise<"ok" | "stop" | "moved-away"> => {
-    const s = await ctx.lanes.settle(w.id, ctx.owner, ctx.leaseMs, success, ctx.disableAfterMs, [{ accountId: lane.accountId, from, to, epoch: lane.epoch, ...next }], records);
+  const settle = async (to: number, success: boolean | null, next: { attempts: number; delayMs: number }, disable: string | null = null): Promise<"ok" | "stop" | "moved-away"> => {
+    const s = await ctx.lanes.settle(w.id, ctx.owner, ctx.leaseMs, success, { afterMs: ctx.disableAfterMs, now: disable }, [{ accountId: lane.accountId, from, to, epoch: lane.epoch, ...next }], records);
     const settled = records;
     records = [];
     lastSettle = performance.now();
@@ -134,13 +134,17 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
       if (r !== "ok") return r === "moved-away";
     }
     const failed = attempts + 1;
-    const delay = retryDelay(ctx.retryScheduleMs, failed, Math.random());
+    // Standard Webhooks: a 410 disables the endpoint, which stops at this event (enabled again, it
+    // resumes here); a Retry-After pushes the next attempt back (laterRetry says how far).
+    const gone = result.status === GONE;
+    const delay = laterRetry(retryDelay(ctx.retryScheduleMs, failed, Math.random()), result.retryAfterMs ?? null);
     logFailure(ctx.log, w, lane, e.seq, failed, delay, result);
-    if (delay !== null) {
+    if (delay !== null || gone) {
+      const wait = delay ?? 0;
       ctx.metrics.attempt("retry", result.ms / 1000);
-      ctx.retryIn(delay);
-      records.push(record("pending", failed, new Date(Date.now() + delay)));
-      const r = await settle(at, false, { attempts: failed, delayMs: delay });
+      if (!gone) ctx.retryIn(wait);
+      records.push(record("pending", failed, gone ? null : new Date(Date.now() + wait)));
+      const r = await settle(at, false, { attempts: failed, delayMs: wait }, gone ? "the endpoint answered 410 Gone" : null);
       return r !== "stop";
     }
     // The schedule is used up: the delivery is failed for good and the lane moves on.

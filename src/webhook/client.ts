@@ -8,7 +8,7 @@ import { lookup as dnsLookupAll } from "node:dns/promises";
 import { Agent } from "undici";
 import { AppError } from "../domain/errors.js";
 import { forbiddenName, forbiddenRange, ipLiteral, type AllowList } from "../domain/webhook-target.js";
-import { RESPONSE_EXCERPT_BYTES, urlProblem } from "../domain/webhooks.js";
+import { RESPONSE_EXCERPT_BYTES, retryAfterMs, urlProblem } from "../domain/webhooks.js";
 import type { WebhookPort, WebhookRequest, WebhookResult } from "../services/ports.js";
 import { newSecret, signatures } from "./sign.js";
 
@@ -184,7 +184,9 @@ export class WebhookClient implements WebhookPort {
         signal: flight.cancel,
       });
       const text = await excerpt(res.body);
-      return done({ ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, excerpt: text, error: null });
+      const ok = res.statusCode >= 200 && res.statusCode < 300;
+      const after = res.headers["retry-after"];
+      return done({ ok, status: res.statusCode, excerpt: text, error: null, retryAfterMs: ok ? null : retryAfterMs(Array.isArray(after) ? after[0] : after, Date.now()) });
     } catch (err) {
       const error = flight.timedOut ? describe({ name: "TimeoutError" }, this.opts.timeoutMs) : signal.aborted ? describe({ name: "AbortError" }, 0) : describe(err, this.opts.timeoutMs);
       return done({ ok: false, status: null, excerpt: null, error });

@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { EVENT_TYPES } from "../../src/domain/events.js";
-import { DEFAULT_RETRY_SCHEDULE_MS, WEBHOOK_EVENT_TYPES, WEBHOOK_URL_MAX, deliveryId, retryDelay, urlProblem } from "../../src/domain/webhooks.js";
+import { DEFAULT_RETRY_SCHEDULE_MS, RETRY_AFTER_MAX_MS, WEBHOOK_EVENT_TYPES, WEBHOOK_URL_MAX, deliveryId, laterRetry, retryAfterMs, retryDelay, urlProblem } from "../../src/domain/webhooks.js";
 
 /** The largest double below 1: the highest value Math.random() can return. */
 const ALMOST_ONE = 1 - Number.EPSILON / 2;
@@ -76,6 +76,24 @@ describe("retryDelay", () => {
       }
     }
     assert.deepEqual(early.slice(0, 5), []);
+  });
+});
+
+describe("Retry-After (retryAfterMs, laterRetry)", () => {
+  const now = Date.parse("2026-12-03T20:00:00Z");
+  it("reads delay-seconds and an HTTP-date (RFC 9110 §10.2.3); nothing else", () => {
+    assert.equal(retryAfterMs("120", now), 120_000);
+    assert.equal(retryAfterMs(" 0 ", now), 0);
+    assert.equal(retryAfterMs("Thu, 03 Dec 2026 20:01:30 GMT", now), 90_000);
+    assert.equal(retryAfterMs("Thu, 03 Dec 2026 19:00:00 GMT", now), 0, "a date in the past: now");
+    for (const bad of [undefined, "", "soon", "-5", "1.5"]) assert.equal(retryAfterMs(bad, now), null, String(bad));
+  });
+  it("waits at least the schedule's delay and at most a day; no Retry-After, or the schedule used up, changes nothing", () => {
+    assert.equal(laterRetry(5_000, 60_000), 60_000);
+    assert.equal(laterRetry(5_000, 1_000), 5_000, "never sooner than the schedule");
+    assert.equal(laterRetry(5_000, 10 * RETRY_AFTER_MAX_MS), RETRY_AFTER_MAX_MS);
+    assert.equal(laterRetry(5_000, null), 5_000);
+    assert.equal(laterRetry(null, 60_000), null, "no attempt added");
   });
 });
 

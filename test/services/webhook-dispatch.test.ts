@@ -261,7 +261,7 @@ describe("webhook dispatcher", () => {
     const [leased] = await lanes.claim(owner, 60_000, 10);
     assert.equal(leased?.id, hook.id);
     const lane = async () => (await env.db.pool.query<{ seq: number; epoch: number; replay_cap: number | null }>("SELECT seq, epoch, replay_cap FROM webhook_lane WHERE webhook_id = $1", [hook.id])).rows[0]!;
-    const move = (from: number, to: number, epoch: number) => lanes.settle(hook.id, owner, 60_000, true, 60_000, [{ accountId: a.id, from, to, epoch, attempts: 0, delayMs: 0 }], []);
+    const move = (from: number, to: number, epoch: number) => lanes.settle(hook.id, owner, 60_000, true, { afterMs: 60_000, now: null }, [{ accountId: a.id, from, to, epoch, attempts: 0, delayMs: 0 }], []);
     const [read] = await lanes.due(hook.id, 10);
     assert.deepEqual([read?.seq, read?.epoch], [0, 0]);
 
@@ -283,7 +283,7 @@ describe("webhook dispatcher", () => {
     assert.deepEqual((await move(6, 8, 2)).moved, []);
     assert.deepEqual(await lane(), { seq: 4, epoch: 3, replay_cap: 4 });
     // An event waiting for its retry is tried at once after a replay from before it, afresh.
-    const failed = await lanes.settle(hook.id, owner, 60_000, false, 60_000, [{ accountId: a.id, from: 4, to: 4, epoch: 3, attempts: 2, delayMs: 3_600_000 }], []);
+    const failed = await lanes.settle(hook.id, owner, 60_000, false, { afterMs: 60_000, now: null }, [{ accountId: a.id, from: 4, to: 4, epoch: 3, attempts: 2, delayMs: 3_600_000 }], []);
     assert.deepEqual(failed.moved, [a.id]);
     assert.deepEqual(await lanes.due(hook.id, 10), [], "waiting for its retry");
     assert.equal(await store.replay(hook.id, 4, null), 1);

@@ -132,6 +132,34 @@ describe("webhook delivery (prosody)", () => {
     assert.doesNotMatch(history[2]!.error!, /^timeout/, "the closed connection is recorded as what it was");
   });
 
+  it("waits as long as a failure's Retry-After asks before the next attempt (Standard Webhooks), not the schedule's 300 ms", async () => {
+    await gw.createAccount("abraham");
+    const { secret } = await hook("abraham", "later");
+    await receiver.plan("later", ["503;retry-after=2", "500"]);
+    await say("abraham", "patience");
+    const got = await receiver.waitFor("later", 3);
+    assert.deepEqual(got.map((r) => [r.behaviour, verified(secret, r).data.body]), [["503;retry-after=2", "patience"], ["500", "patience"], ["ok", "patience"]]);
+    const [first, second, third] = got.map((r) => r.at);
+    assert.ok(second! - first! >= 2000, `the second attempt came ${(second! - first!).toFixed(0)} ms after the first`);
+    // The sentinel: without a Retry-After the schedule's 300 ms holds again.
+    assert.ok(third! - second! < 2000, `the third attempt came ${(third! - second!).toFixed(0)} ms after the second`);
+  });
+
+  it("disables an endpoint that answers 410 Gone at once (Standard Webhooks) and, enabled again, resumes at that event", async () => {
+    await gw.createAccount("sampson");
+    const { id, secret } = await hook("sampson", "gone");
+    await receiver.plan("gone", ["410"]);
+    await say("sampson", "g1");
+    await say("sampson", "g2");
+    const token = gw.token("sampson");
+    await waitFor(async () => (await gw.request("GET", `/v1/webhooks/${id}`, { token })).body.status === "disabled", 10_000, "endpoint disabled");
+    assert.match((await gw.request("GET", `/v1/webhooks/${id}`, { token })).body.disabledReason, /410 Gone/);
+    assert.equal((await gw.request("PATCH", `/v1/webhooks/${id}`, { token, body: { status: "enabled" } })).body.status, "enabled");
+    const got = await receiver.waitFor("gone", 3);
+    // One attempt before the disabling (not the schedule's four), then the same event again and the next.
+    assert.deepEqual(got.map((r) => [r.behaviour, verified(secret, r).data.body]), [["410", "g1"], ["ok", "g1"], ["ok", "g2"]]);
+  });
+
   it("lists each attempt of a delivery (500, timeout, then 200) in its history, and ?status= still filters deliveries", async () => {
     await gw.createAccount("mercutio");
     const { id } = await hook("mercutio", "history");
