@@ -256,11 +256,8 @@ export function plainRoomMessage(s: InboundStanza): boolean {
  * (XEP-0308 and XEP-0424 accept changes only from the same).
  */
 function groupFields(m: InboundMessage, sender: Occupant, ext: MessageExt | null) {
-  if (m.type !== "groupchat") {
-    // A private message's marker would have to come from our occupant JID: none is sent (src/services/message-actions.ts displayed).
-    const { markable: _, ...rest } = ext ?? {};
-    return { ext: Object.keys(rest).length ? rest : null };
-  }
+  // A private message keeps all of them: its marker goes back from our occupant JID (src/services/message-actions.ts).
+  if (m.type !== "groupchat") return { ext };
   const occupant = sender.jid !== undefined || sender.id !== undefined ? { occupant: sender } : null;
   return { originId: m.roomStanzaId ?? null, ext: ext || occupant ? { ...ext, ...occupant } : null };
 }

@@ -17,7 +17,7 @@ import { bare, jidToString, parseJid } from "../domain/jid.js";
 import { canonicalJson, isMessageId, type ChatState, type LangText, type MessageType, type WireExt } from "../domain/message.js";
 import type { MessageExt } from "../domain/message-features.js";
 import { reactionRef, retractionRef, validReactions, wireId, MAX_REACTIONS } from "../domain/message-features.js";
-import { occupantJid } from "../domain/muc.js";
+import { occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
 import type { MessageAction, Resend, Stanza } from "../domain/stanza.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import type { Delivery } from "./delivery.js";
@@ -154,7 +154,10 @@ export class MessageActions {
     const jid = accountJid(account.localpart, this.domain);
     // XEP-0045 §7.4: to the room's bare JID, from the account's occupant JID, as a group message.
     if (m.type === "groupchat") return { kind: "message-action", from: occupantJid(jid), to: m.peer, id: randomUUID(), type: "groupchat", action };
-    const from = jid + (resource ? `/${resource}` : "");
+    // §7.5: a private message with an occupant went through the room between it and the account's
+    // occupant JID (src/db/room-lookups.ts occupantSender), and so does what changes or marks it.
+    const own = parseJid(m.direction === "out" ? m.from : m.to);
+    const from = own?.resource === ROOM_RESOURCE ? occupantJid(jid) : jid + (resource ? `/${resource}` : "");
     // The original's type (XEP-0308: a correction re-sends the stanza); other changes are chat.
     const type = action.kind === "replace" && m.type !== "chat" ? { type: m.type as MessageType } : {};
     return { kind: "message-action", from, to: m.direction === "out" ? m.to : m.from, id: randomUUID(), ...type, action };

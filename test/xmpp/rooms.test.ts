@@ -216,7 +216,7 @@ for (const kind of KINDS) {
       const room = `arbour-${kind}@${MUC}`;
       assert.equal((await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "abram" } })).status, 201);
       await julietJoins(room);
-      await juliet.send(xml("message", { to: `${room}/abram`, type: "chat", id: "pm1" }, xml("body", {}, "a word, abram")));
+      await juliet.send(xml("message", { to: `${room}/abram`, type: "chat", id: "pm1" }, xml("body", {}, "a word, abram"), xml("markable", { xmlns: "urn:xmpp:chat-markers:0" })));
       const pm = await until("abram", "her private message", (e) => e.event === "message" && e.data.body === "a word, abram");
       assert.equal(pm.data.from, `${room}/juliet`);
       const answer = await gw.request("POST", "/v1/messages", { token, body: { to: pm.data.from, type: "chat", body: "a word back" } });
@@ -228,6 +228,15 @@ for (const kind of KINDS) {
       const view = async () => (await gw.request("GET", `/v1/messages/${answer.body.id}`, { token })).body;
       await waitFor(async () => (await view()).status === "sent", 10_000, "the answer sent");
       assert.equal((await view()).from, `abram@${gw.domain}/rooms`);
+      // What marks or changes a private message goes the same way: the displayed marker, a correction.
+      assert.equal((await gw.request("POST", `/v1/messages/${pm.data.id}/displayed`, { token })).status, 204);
+      const marker = await juliet.waitFor((s) => s.is("message") && s.getChild("displayed", "urn:xmpp:chat-markers:0")?.attrs.id === "pm1", 10_000);
+      assert.equal(marker.attrs.from, `${room}/abram`);
+      const fix = await gw.request("POST", "/v1/messages", { token, body: { to: pm.data.from, type: "chat", body: "a better word back", replace: answer.body.id } });
+      assert.equal(fix.status, 202, fix.text);
+      const corrected = await juliet.waitFor((s) => s.is("message") && s.getChildText("body") === "a better word back", 10_000);
+      assert.equal(corrected.attrs.from, `${room}/abram`);
+      assert.ok(corrected.getChild("replace", "urn:xmpp:message-correct:0"), "a correction");
       // Not every full JID is an occupant's: to Juliet's own session it goes from the account's session.
       const direct = await gw.request("POST", "/v1/messages", { token, body: { to: "juliet@localhost/muc", type: "chat", body: "and to you" } });
       assert.equal(direct.status, 202, direct.text);
