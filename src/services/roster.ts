@@ -15,6 +15,7 @@ import { transition, type ItemState, type SubscriptionEvent, type SubscriptionSt
 import { rosterItemView, type RosterRecord } from "../domain/views.js";
 import type { Delivery } from "./delivery.js";
 import { contactsGone } from "./presence.js";
+import { NO_BLOCKS, type BlockCheck } from "./ports.js";
 
 export interface Applied {
   item: RosterRecord | null;
@@ -133,7 +134,18 @@ export class Roster {
   constructor(
     private readonly db: Database,
     private readonly delivery: Delivery,
+    private readonly blocks: BlockCheck = NO_BLOCKS,
   ) {}
+
+  /**
+   * XEP-0191 §3.3: nothing is routed to a JID the account blocked (the unavailable sent when the
+   * block started was the last); a removal, a denial or an unsubscription changes the roster here
+   * only, as Prosody's mod_blocklist drops such presence. Subscribing and approving are refused
+   * before (400 blocked).
+   */
+  private async routable(account: AccountRef, contact: string, stanzas: Stanza[]): Promise<Stanza[]> {
+    return stanzas.length > 0 && (await this.blocks.blocksJid(account.id, contact)) ? [] : stanzas;
+  }
 
   /** A contact named in a path: a bare JID other than the account's own. */
   contact(account: AccountRef, raw: string): string {
@@ -215,7 +227,7 @@ export class Roster {
   async remove(account: AccountRef, contact: string): Promise<void> {
     const r = await this.delivery.transaction(async (tx, send) => {
       const applied = await applySubscription(tx, account, contact, { kind: "remove" });
-      await send(account.id, applied.stanzas);
+      await send(account.id, await this.routable(account, contact, applied.stanzas));
       return applied;
     });
     if (r.ignored) throw new AppError("not-found", `${contact} is not in the roster`);
@@ -225,7 +237,7 @@ export class Roster {
   async act(account: AccountRef, contact: string, type: SubscriptionStanza): Promise<RosterItemView> {
     const r = await this.delivery.transaction(async (tx, send) => {
       const applied = await applySubscription(tx, account, contact, { kind: "outbound", type });
-      await send(account.id, applied.stanzas);
+      await send(account.id, await this.routable(account, contact, applied.stanzas));
       return applied;
     });
     return rosterItemView(contact, r.item);

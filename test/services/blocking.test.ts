@@ -96,4 +96,23 @@ describe("Blocking service", () => {
     await blocking.unblock(a.ref, NURSE);
     assert.deepEqual(await listed(a), [`${MERCUTIO}: y`]);
   });
+
+  it("sends a blocked contact nothing when the account unsubscribes, denies or removes it (XEP-0191 §3.3): the roster changes here only", async () => {
+    const guarded = new Roster(env.db, env.delivery, blocking);
+    const a = await withPresence({ [JULIET]: [], [TYBALT]: [], [MERCUTIO]: [] });
+    // Juliet asked for the account's presence too: a request to deny.
+    await env.db.transaction((tx) => applySubscription(tx, a.ref, JULIET, { kind: "inbound", type: "subscribe" }));
+    await blocking.block(a.ref, "example.net");
+    await env.flush();
+    env.out.reset();
+    assert.equal((await guarded.act(a.ref, JULIET, "unsubscribed")).subscription, "to");
+    assert.equal((await guarded.act(a.ref, JULIET, "unsubscribe")).subscription, "none");
+    await guarded.remove(a.ref, TYBALT);
+    // The sentinel: a contact the block does not cover hears of it.
+    await guarded.act(a.ref, MERCUTIO, "unsubscribe");
+    await env.flush();
+    assert.deepEqual(env.out.sent.map((s) => ("to" in s ? [s.to, "type" in s ? s.type : s.kind] : [s.kind])), [[MERCUTIO, "unsubscribe"]]);
+    const items = JSON.parse((await guarded.read(a.id, undefined)).json!.toString()).items as { jid: string; subscription: string }[];
+    assert.deepEqual(items.map((i) => [i.jid, i.subscription]), [[JULIET, "none"], [MERCUTIO, "none"]]);
+  });
 });

@@ -97,7 +97,8 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         { schema: { tags: ["subscriptions"], summary, params: JidParam, response: { [status]: Item, ...problemResponses(400, 401, 404, 503) } } },
         async (req, reply) => {
           const { account, contact } = await target(req, req.params.jid);
-          // XEP-0191 §3.3: nothing asks a blocked JID for presence or offers it (deny and unsubscribe still may).
+          // XEP-0191 §3.3: nothing asks a blocked JID for presence or offers it (deny and unsubscribe
+          // change the roster, and send it nothing: src/services/roster.ts routable).
           if (type === "subscribe" || type === "subscribed") await gw.blocking.assertNotBlocked(account.id, contact, "params.jid");
           return reply.code(status).send(await gw.roster.act(account, contact, type));
         },
