@@ -2065,6 +2065,15 @@ export interface paths {
                     };
                 };
                 /** @description Problem details (RFC 9457) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Problem details (RFC 9457) */
                 503: {
                     headers: {
                         [name: string]: unknown;

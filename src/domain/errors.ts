@@ -25,6 +25,7 @@ export const ERROR_CODES = [
   "room-unavailable",
   "blocked",
   "too-many-blocks",
+  "not-subscribed",
   "not-found",
   "method-not-allowed",
   "idempotency-key-reused",

@@ -236,6 +236,12 @@ export class Roster {
   /** subscribe, approve (subscribed), deny (unsubscribed), unsubscribe: §3.1-§3.4. */
   async act(account: AccountRef, contact: string, type: SubscriptionStanza): Promise<RosterItemView> {
     const r = await this.delivery.transaction(async (tx, send) => {
+      // Nothing to cancel with a JID the account never had a roster item for (a retry of an
+      // unsubscription that went through finds the item, and answers as the first did).
+      if (type === "unsubscribe") {
+        await lockAccount(tx, account.id);
+        if (!(await getItem(tx, account.id, contact))) throw new AppError("not-subscribed", `${contact} is not in the roster: there is no subscription to cancel`, { field: "params.jid" });
+      }
       const applied = await applySubscription(tx, account, contact, { kind: "outbound", type });
       await send(account.id, await this.routable(account, contact, applied.stanzas));
       return applied;

@@ -164,6 +164,21 @@ describe("Roster service", () => {
     });
   });
 
+  it("unsubscribe from a JID the account never had in its roster: not-subscribed, nothing sent; from a contact, and again (a retry), the item", async () => {
+    const a = await env.account("romeo");
+    await assert.rejects(roster.act(a.ref, "stranger@example.net", "unsubscribe"), appError("not-subscribed"));
+    assert.deepEqual(await env.outbox(), []);
+    assert.equal(await item(a, "stranger@example.net"), null);
+    // The sentinel: a contact's unsubscription goes out, and its retry answers with the item again.
+    await roster.act(a.ref, CONTACT, "subscribe");
+    await env.flush();
+    env.out.reset();
+    const first = await roster.act(a.ref, CONTACT, "unsubscribe");
+    assert.deepEqual(await roster.act(a.ref, CONTACT, "unsubscribe"), first);
+    await env.flush();
+    assert.deepEqual(env.out.sent.map((s) => ("type" in s ? s.type : s.kind)).slice(0, 1), ["unsubscribe"]);
+  });
+
   it("act and remove while the link is down: accepted and stored; the stanzas wait in the outbox and go out in the order recorded", async () => {
     const a = await env.account("romeo");
     await roster.put(a.ref, CONTACT, { name: "Juliet" });

@@ -94,7 +94,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     for (const [path, type, status, summary] of actions) {
       app.post(
         `/v1/roster/:jid/${path}`,
-        { schema: { tags: ["subscriptions"], summary, params: JidParam, response: { [status]: Item, ...problemResponses(400, 401, 404, 503) } } },
+        { schema: { tags: ["subscriptions"], summary, params: JidParam, response: { [status]: Item, ...problemResponses(400, 401, 404, ...(type === "unsubscribe" ? [409] : []), 503) } } },
         async (req, reply) => {
           const { account, contact } = await target(req, req.params.jid);
           // XEP-0191 §3.3: nothing asks a blocked JID for presence or offers it (deny and unsubscribe
