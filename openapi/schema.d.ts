@@ -593,7 +593,7 @@ export interface paths {
                         state?: "active" | "composing" | "paused" | "inactive" | "gone";
                         /**
                          * Format: uuid
-                         * @description Correct this earlier message of the account's in the same conversation (XEP-0308); not in a batch
+                         * @description Correct this earlier message of the account's in the same conversation (XEP-0308); in a batch, corrections are applied after its new messages are written, in order
                          */
                         replace?: string;
                         /** @description XEP-0461 reply, with a fallback quote */
@@ -752,7 +752,7 @@ export interface paths {
                             state?: "active" | "composing" | "paused" | "inactive" | "gone";
                             /**
                              * Format: uuid
-                             * @description Correct this earlier message of the account's in the same conversation (XEP-0308); not in a batch
+                             * @description Correct this earlier message of the account's in the same conversation (XEP-0308); in a batch, corrections are applied after its new messages are written, in order
                              */
                             replace?: string;
                             /** @description XEP-0461 reply, with a fallback quote */

@@ -31,6 +31,14 @@ export interface Correction {
   lang: string | null;
 }
 
+/** What a correction takes of a POST /v1/messages body with `replace`: it carries the new text. */
+export function correctionOf(m: { to: string; body?: LangText; lang?: string }): Correction {
+  if (m.body === undefined) throw new AppError("validation-failed", "body: a correction (replace) carries the new body", { field: "body.body" });
+  return { to: m.to, body: m.body, lang: m.lang ?? null };
+}
+
+type Corrected = { id: string; status: "queued" | "sent"; createdAt: Date; replayed: boolean };
+
 export class MessageActions {
   constructor(
     private readonly delivery: Delivery,
@@ -47,7 +55,7 @@ export class MessageActions {
    * queued is recorded all the same; the drain then sends the message once, with its latest text,
    * and drops the corrections that text already has (src/db/outbox.ts MOOT).
    */
-  async correct(account: Account, resource: string | null, originalId: string, c: Correction): Promise<{ id: string; status: "queued" | "sent"; createdAt: Date; replayed: boolean }> {
+  async correct(account: Account, resource: string | null, originalId: string, c: Correction): Promise<Corrected> {
     const to = parseJid(c.to);
     if (!to) throw new AppError("invalid-jid", `to: "${c.to}" is not a valid JID (RFC 7622)`, { field: "body.to" });
     return this.change(account, originalId, async (tx, m, send) => {
@@ -69,6 +77,23 @@ export class MessageActions {
       await send(account.id, [stanza]);
       return { ...answer, replayed: false };
     });
+  }
+
+  /**
+   * The corrections of a POST /v1/messages/batch, one after the other in the order given (two of
+   * one message leave the later text), each on its own: an error refuses only its item.
+   */
+  async correctEach(account: Account, resource: string | null, items: { replace: string; to: string; body?: LangText; lang?: string }[]): Promise<(Corrected | AppError)[]> {
+    const results: (Corrected | AppError)[] = [];
+    for (const m of items) {
+      try {
+        results.push(await this.correct(account, resource, m.replace, correctionOf(m)));
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        results.push(err);
+      }
+    }
+    return results;
   }
 
   /**

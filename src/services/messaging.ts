@@ -196,7 +196,8 @@ export class Messaging {
     if (m.body === undefined && m.subject === undefined && m.state === undefined && m.attachments === undefined) {
       throw new AppError("validation-failed", "a message needs at least one of body, subject, state or attachments", { field: "body.body" });
     }
-    if (m.replace !== undefined) throw new AppError("validation-failed", "replace: a correction is sent alone (POST /v1/messages), not in a batch", { field: "body.replace" });
+    // A correction changes a message (MessageActions.correct); it is not a new one.
+    if (m.replace !== undefined) throw new AppError("validation-failed", "replace: a correction is not a new message", { field: "body.replace" });
     const group = m.type === "groupchat";
     if (group && (to.resource !== undefined || to.local === undefined)) throw new AppError("invalid-jid", `to: a group message goes to a room's bare JID, not "${m.to}"`, { field: "body.to" });
     // XEP-0184 §5.3: receipts are not requested in group chat.

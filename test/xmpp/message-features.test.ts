@@ -397,6 +397,31 @@ for (const kind of KINDS) {
       assert.deepEqual([othersView.body, othersView.edited], ["another account's, uncorrected", null]);
     });
 
+    it("corrects in a batch (API.md: a batch item is a message as POST /v1/messages takes it): after the batch's new messages, in order; a bad correction refuses only itself", async () => {
+      const r = await account();
+      const original = await r.send({ to: JULIET, body: "parting is such" });
+      await arrived(juliet, r, original);
+      const mark = juliet.stanzas.length;
+      const batch = await r.call("POST", "/v1/messages/batch", {
+        messages: [
+          { to: JULIET, body: "sweet sorrow", replace: original },
+          { to: JULIET, body: "good night" },
+          { to: JULIET, replace: original },
+          { to: JULIET, body: "nothing to fix", replace: "00000000-0000-4000-8000-000000000000" },
+        ],
+      });
+      assert.equal(batch.status, 200, batch.text);
+      const [fixed, fresh, bodiless, unknown] = batch.body.results;
+      assert.deepEqual([fixed.id, fixed.status === "queued" || fixed.status === "sent"], [original, true]);
+      assert.ok(fresh.id && fresh.id !== original, JSON.stringify(fresh));
+      assert.deepEqual([bodiless.code, bodiless.field], ["validation-failed", "body.messages.2.body"]);
+      assert.equal(unknown.code, "message-not-found");
+      const fix = await next(juliet, r, mark, (s) => s.getChild("replace", NS.correct));
+      assert.deepEqual([fix.getChild("replace", NS.correct)!.attrs.id, fix.getChildText("body")], [original, "sweet sorrow"]);
+      await arrived(juliet, r, fresh.id);
+      assert.equal((await r.view(original)).body, "sweet sorrow");
+    });
+
     it("sets, replaces and removes its reactions (XEP-0444) on inbound and outbound messages; refuses what is not a set of at most 20 RGI emoji", async () => {
       const r = await account();
       const theirs = await inbound(juliet, r, "thou knowest the mask of night is on my face");

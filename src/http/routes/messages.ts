@@ -1,6 +1,7 @@
 // POST /v1/messages, GET /v1/messages/{id}, GET /v1/messages?with= (RFC 6121 §5 over HTTP).
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { correctionOf } from "../../services/message-actions.js";
 import type { SendMessage } from "../../services/messaging.js";
 import { callerAccount, requestedResource, type Gateway } from "../context.js";
 import { AppError } from "../../domain/errors.js";
@@ -13,7 +14,7 @@ const cursor = (v: string | undefined) => (v ? Number(v) : null);
 const splitKey = ({ idempotencyKey, ...message }: SendMessage & { idempotencyKey?: string }) => ({ message, idempotencyKey: idempotencyKey ?? null });
 
 /** A batch item's answer; an error names the field inside the batch (body.messages.N...). */
-function itemResult(r: Awaited<ReturnType<Gateway["messaging"]["sendBatch"]>>[number], index: number) {
+function itemResult(r: Awaited<ReturnType<Gateway["messaging"]["sendBatch"]>>[number] | Awaited<ReturnType<Gateway["messageActions"]["correctEach"]>>[number], index: number) {
   if (!(r instanceof AppError)) return { id: r.id, status: r.status, createdAt: r.createdAt.toISOString(), ...(r.replayed ? { replayed: true } : {}) };
   const field = typeof r.extra.field === "string" ? r.extra.field.replace(/^(body|headers)\.(idempotency-key)?/, (_, _p, key) => `body.messages.${index}.${key ? "idempotencyKey" : ""}`) : undefined;
   return problem(r.code, r.detail, { ...r.extra, ...(field ? { field } : {}) });
@@ -39,8 +40,7 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const account = await callerAccount(gw, req);
         const body = req.body as SendMessage;
         if (body.replace !== undefined) {
-          if (body.body === undefined) throw new AppError("validation-failed", "body: a correction (replace) carries the new body", { field: "body.body" });
-          const c = await gw.messageActions.correct(account, requestedResource(req), body.replace, { to: body.to, body: body.body, lang: body.lang ?? null });
+          const c = await gw.messageActions.correct(account, requestedResource(req), body.replace, correctionOf(body));
           if (c.replayed) reply.header("idempotent-replayed", "true");
           return reply.code(202).send({ id: c.id, status: c.status, createdAt: c.createdAt.toISOString() });
         }
@@ -72,9 +72,13 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const messages = (req.body as { messages: unknown[] }).messages;
         const checked = messages.map((m, i) => (item(m) ? null : validationProblem(item.errors?.[0], `body.messages.${i}`)));
         const valid = messages.flatMap((m, i) => (checked[i] ? [] : [{ index: i, ...splitKey(m as SendMessage & { idempotencyKey?: string }) }]));
-        const accepted = await gw.messaging.sendBatch(account, requestedResource(req), valid);
+        // New messages are written together; corrections (`replace`) then go one by one, in order.
+        const [plain, fixes] = [valid.filter((v) => v.message.replace === undefined), valid.filter((v) => v.message.replace !== undefined)];
+        const accepted = await gw.messaging.sendBatch(account, requestedResource(req), plain);
+        const corrected = await gw.messageActions.correctEach(account, requestedResource(req), fixes.map((f) => ({ ...f.message, replace: f.message.replace! })));
         const results: unknown[] = checked.map((c) => c && problem(c.code, c.detail, { field: c.field }));
-        valid.forEach((v, k) => (results[v.index] = itemResult(accepted[k]!, v.index)));
+        plain.forEach((v, k) => (results[v.index] = itemResult(accepted[k]!, v.index)));
+        fixes.forEach((v, k) => (results[v.index] = itemResult(corrected[k]!, v.index)));
         return { results };
       },
     );
