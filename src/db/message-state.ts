@@ -99,6 +99,39 @@ export async function correctBody(tx: AnyTx, id: string, body: unknown): Promise
   await sql(tx, "UPDATE message SET body = $2::json, edited_at = now(), updated_at = now() WHERE id = $1::uuid", [id, JSON.stringify(body)]);
 }
 
+/** SQL: a moment inside an Idempotency-Key's 24 h (API.md Messages), by the database's clock (UTC, as the columns). */
+const KEY_FRESH = "localtimestamp - interval '24 hours'";
+
+/**
+ * What an Idempotency-Key of the account stands for within its 24 h: a correction (its request's
+ * fingerprint and the message it corrected), a new message (that message's row keeps the key), or
+ * nothing yet (null).
+ */
+export async function keyUse(tx: AnyTx, accountId: number, key: string): Promise<{ hash: string; messageId: string } | "message" | null> {
+  const rows = await sql<{ hash: string | null; message_id: string | null }>(
+    tx,
+    `(SELECT request_hash AS hash, message_id::text FROM correction_key WHERE account_id = $1 AND key = $2 AND created_at > ${KEY_FRESH})
+     UNION ALL
+     (SELECT NULL, NULL FROM message WHERE account_id = $1 AND idempotency_key = $2 AND created_at > ${KEY_FRESH} LIMIT 1)`,
+    [accountId, key],
+  );
+  const r = rows[0];
+  return !r ? null : r.hash === null ? "message" : { hash: r.hash, messageId: r.message_id! };
+}
+
+/** Keeps a correction's key (a stale one is taken over); false when a live one was there (a concurrent request took it). */
+export async function recordCorrectionKey(tx: AnyTx, accountId: number, key: string, hash: string, messageId: string): Promise<boolean> {
+  const rows = await sql(
+    tx,
+    `INSERT INTO correction_key (account_id, key, request_hash, message_id) VALUES ($1, $2, $3, $4::uuid)
+     ON CONFLICT (account_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, message_id = EXCLUDED.message_id, created_at = localtimestamp
+     WHERE correction_key.created_at <= ${KEY_FRESH}
+     RETURNING 1`,
+    [accountId, key, hash, messageId],
+  );
+  return rows.length > 0;
+}
+
 /** XEP-0424: a tombstone: the text and reactions go, the message stays. */
 export async function markRetracted(tx: AnyTx, id: string): Promise<void> {
   await sql(tx, "UPDATE message SET body = NULL, reactions = NULL, retracted_at = now(), updated_at = now() WHERE id = $1::uuid", [id]);

@@ -291,6 +291,8 @@ export class Messages {
       where: { idempotencyKey: { not: null }, createdAt: { lt: new Date(Date.now() - IDEMPOTENCY_MS) } },
       data: { idempotencyKey: null },
     });
-    return count;
+    // Corrections' keys (src/db/message-state.ts keyUse) go with them.
+    const gone = await this.pool.query("DELETE FROM correction_key WHERE created_at <= localtimestamp - interval '24 hours'");
+    return count + (gone.rowCount ?? 0);
   }
 }

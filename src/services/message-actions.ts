@@ -7,9 +7,9 @@
 import type { AnyTx } from "../db/client.js";
 import { markRead } from "../db/conversations.js";
 import { appendEvents } from "../db/events.js";
-import { correctBody, lockMessage, markRetracted, messageRecord, setReactions, type MessageState } from "../db/message-state.js";
+import { correctBody, keyUse, lockMessage, recordCorrectionKey, markRetracted, messageRecord, setReactions, type MessageState } from "../db/message-state.js";
 import { findRoom, occupies } from "../db/rooms.js";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { event } from "../domain/events.js";
@@ -29,13 +29,18 @@ export interface Correction {
   to: string;
   body: LangText;
   lang: string | null;
+  /** The request's Idempotency-Key and its payload's fingerprint (as a new message's: src/services/messaging.ts). */
+  key?: { key: string; hash: string } | null;
 }
 
 /** What a correction takes of a POST /v1/messages body with `replace`: it carries the new text. */
-export function correctionOf(m: { to: string; body?: LangText; lang?: string }): Correction {
+export function correctionOf(m: { to: string; body?: LangText; lang?: string }, idempotencyKey: string | null = null): Correction {
   if (m.body === undefined) throw new AppError("validation-failed", "body: a correction (replace) carries the new body", { field: "body.body" });
-  return { to: m.to, body: m.body, lang: m.lang ?? null };
+  const key = idempotencyKey === null ? null : { key: idempotencyKey, hash: createHash("sha256").update(canonicalJson(m)).digest("base64url") };
+  return { to: m.to, body: m.body, lang: m.lang ?? null, key };
 }
+
+const keyReused = () => new AppError("idempotency-key-reused", "this Idempotency-Key was used within 24 h for a different request", { field: "headers.idempotency-key" });
 
 type Corrected = { id: string; status: "queued" | "sent"; createdAt: Date; replayed: boolean };
 
@@ -66,6 +71,11 @@ export class MessageActions {
       }
       // A group message's status: `queued` until the room reflected it (`written` on the way), then `sent`.
       const answer = { id: m.id, status: m.status === "queued" || m.status === "written" ? ("queued" as const) : ("sent" as const), createdAt: m.createdAt };
+      // API.md Messages: a key sent again with the same payload answers as the first time and sends
+      // nothing; with another payload (or a new message's key) it is 422.
+      const use = c.key ? await keyUse(tx, account.id, c.key.key) : null;
+      if (use !== null && (use === "message" || use.hash !== c.key!.hash)) throw keyReused();
+      if (use !== null) return { ...answer, replayed: true };
       if (m.editedAt !== null && canonicalJson(m.body) === canonicalJson(c.body)) return { ...answer, replayed: true };
       await this.inRoom(tx, account, m);
       // XEP-0308 §Business Rules: the whole original again (in a room too: it names the original by
@@ -74,6 +84,7 @@ export class MessageActions {
       const stanza = this.action(account, resource, m, { kind: "replace", ref: m.id, body: c.body, lang: c.lang ?? m.lang, resend: resendOf(m) });
       assertFits(this.out, stanza, "body.body");
       await correctBody(tx, m.id, c.body);
+      if (c.key && !(await recordCorrectionKey(tx, account.id, c.key.key, c.key.hash, m.id))) throw keyReused();
       await send(account.id, [stanza]);
       return { ...answer, replayed: false };
     });
@@ -83,11 +94,11 @@ export class MessageActions {
    * The corrections of a POST /v1/messages/batch, one after the other in the order given (two of
    * one message leave the later text), each on its own: an error refuses only its item.
    */
-  async correctEach(account: Account, resource: string | null, items: { replace: string; to: string; body?: LangText; lang?: string }[]): Promise<(Corrected | AppError)[]> {
+  async correctEach(account: Account, resource: string | null, items: { message: { replace?: string; to: string; body?: LangText; lang?: string }; idempotencyKey: string | null }[]): Promise<(Corrected | AppError)[]> {
     const results: (Corrected | AppError)[] = [];
-    for (const m of items) {
+    for (const { message: m, idempotencyKey } of items) {
       try {
-        results.push(await this.correct(account, resource, m.replace, correctionOf(m)));
+        results.push(await this.correct(account, resource, m.replace!, correctionOf(m, idempotencyKey)));
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
         results.push(err);

@@ -107,4 +107,22 @@ describe("idempotency", () => {
     assert.equal(replay.text, first.text, "API.md: the same key and payload return the first response");
     assert.deepEqual(replay.body, first.body);
   });
+
+  it("a correction (replace) holds its key too: the same payload replays with nothing sent, another is 422; in a batch as well", async () => {
+    const original = await post({ to: "juliet@localhost", body: "Parting is such sweet sorow" });
+    assert.equal(original.status, 202, original.text);
+    const start = juliet.stanzas.length;
+    const payload = { to: "juliet@localhost", body: "Parting is such sweet sorrow", replace: original.body.id };
+    const first = await post(payload, "fix-1");
+    assert.equal(first.status, 202, first.text);
+    const replay = await post(payload, "fix-1");
+    assert.deepEqual([replay.status, replay.headers.get("idempotent-replayed"), replay.text], [202, "true", first.text]);
+    const other = await post({ ...payload, body: "Parting is such sweet, sweet sorrow" }, "fix-1");
+    assert.deepEqual([other.status, other.body.code], [422, "idempotency-key-reused"]);
+    const batch = await gw.request("POST", "/v1/messages/batch", { token: tok, body: { messages: [{ ...payload, body: "Parting!", idempotencyKey: "fix-1" }] } });
+    assert.deepEqual([batch.status, batch.body.results[0].code], [200, "idempotency-key-reused"]);
+    const end = await settled();
+    const fixes = receivedFrom(juliet, romeo, start, end).filter((s) => s.is("message") && s.getChild("replace", "urn:xmpp:message-correct:0"));
+    assert.deepEqual(fixes.map((s) => s.getChildText("body")), ["Parting is such sweet sorrow"], "one correction went out");
+  });
 });

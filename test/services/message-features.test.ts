@@ -10,9 +10,9 @@ import type { Marker } from "../../src/domain/message-features.js";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { MAX_MARKED } from "../../src/db/message-state.js";
 import type { Inbound } from "../../src/services/inbound.js";
-import { MessageActions } from "../../src/services/message-actions.js";
+import { correctionOf, MessageActions } from "../../src/services/message-actions.js";
 import type { Messaging } from "../../src/services/messaging.js";
-import { countedInbound, setup, teardown, type Env, type InboundCounts, type TestAccount } from "./setup.js";
+import { appError, countedInbound, setup, teardown, type Env, type InboundCounts, type TestAccount } from "./setup.js";
 import { inboundMessage } from "./stanzas.js";
 
 const JULIET = "juliet@example.net/balcony";
@@ -145,6 +145,27 @@ describe("message features (one-to-one)", () => {
       { kind: "displayed", ref: "s-1", thread: "balcony" },
       { kind: "displayed", ref: "s-2", thread: null },
     ]);
+  });
+
+  it("holds a correction's Idempotency-Key as a new message's (API.md Messages): the same payload again answers the same and sends nothing; another payload, or a new message's key, is 422", async () => {
+    const a = await env.account("romeo");
+    const [first, second] = await sendMany(a, 2);
+    env.out.reset();
+    const fix = (id: string, body: string, key: string | null) => actions.correct(a, null, id, correctionOf({ to: "juliet@example.net", body, replace: id } as { to: string; body: string }, key));
+    const answered = await fix(first!, "m0, corrected", "k-1");
+    assert.equal(answered.replayed, false);
+    assert.deepEqual(await fix(first!, "m0, corrected", "k-1"), { ...answered, replayed: true }, "a retry: the first answer again");
+    await assert.rejects(fix(first!, "m0, corrected again", "k-1"), appError("idempotency-key-reused"));
+    await assert.rejects(fix(second!, "m1, corrected", "k-1"), appError("idempotency-key-reused"), "the key names another correction");
+    // A new message's key cannot name a correction.
+    const keyed = await messaging.send(a, null, { to: "juliet@example.net", body: "keyed" }, "k-2");
+    await assert.rejects(fix(second!, "m1, corrected", "k-2"), appError("idempotency-key-reused"));
+    // The sentinel: a fresh key corrects.
+    assert.equal((await fix(second!, "m1, corrected", "k-3")).replayed, false);
+    await env.flush();
+    const sent = env.out.take().flatMap((s: Stanza) => (s.kind === "message-action" && s.action.kind === "replace" ? [s.action.body] : s.kind === "message" ? [s.id === keyed.id ? "keyed" : s.id] : []));
+    assert.deepEqual(sent, ["m0, corrected", "keyed", "m1, corrected"]);
+    assert.equal((await env.db.prisma.message.findUniqueOrThrow({ where: { id: first! } })).body, "m0, corrected");
   });
 
   it("raises a peer's marker on every message up to the one it names whose marker is lower, one update each in order (XEP-0333)", async () => {

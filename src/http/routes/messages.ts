@@ -40,7 +40,7 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const account = await callerAccount(gw, req);
         const body = req.body as SendMessage;
         if (body.replace !== undefined) {
-          const c = await gw.messageActions.correct(account, requestedResource(req), body.replace, correctionOf(body));
+          const c = await gw.messageActions.correct(account, requestedResource(req), body.replace, correctionOf(body, req.headers["idempotency-key"] ?? null));
           if (c.replayed) reply.header("idempotent-replayed", "true");
           return reply.code(202).send({ id: c.id, status: c.status, createdAt: c.createdAt.toISOString() });
         }
@@ -75,7 +75,7 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         // New messages are written together; corrections (`replace`) then go one by one, in order.
         const [plain, fixes] = [valid.filter((v) => v.message.replace === undefined), valid.filter((v) => v.message.replace !== undefined)];
         const accepted = await gw.messaging.sendBatch(account, requestedResource(req), plain);
-        const corrected = await gw.messageActions.correctEach(account, requestedResource(req), fixes.map((f) => ({ ...f.message, replace: f.message.replace! })));
+        const corrected = await gw.messageActions.correctEach(account, requestedResource(req), fixes);
         const results: unknown[] = checked.map((c) => c && problem(c.code, c.detail, { field: c.field }));
         plain.forEach((v, k) => (results[v.index] = itemResult(accepted[k]!, v.index)));
         fixes.forEach((v, k) => (results[v.index] = itemResult(corrected[k]!, v.index)));
