@@ -104,30 +104,30 @@ const KEY_FRESH = "localtimestamp - interval '24 hours'";
 
 /**
  * What an Idempotency-Key of the account stands for within its 24 h: a correction (its request's
- * fingerprint and the message it corrected), a new message (that message's row keeps the key), or
- * nothing yet (null).
+ * fingerprint, the message it corrected and the status its answer gave), a new message (that
+ * message's row keeps the key), or nothing yet (null).
  */
-export async function keyUse(tx: AnyTx, accountId: number, key: string): Promise<{ hash: string; messageId: string } | "message" | null> {
-  const rows = await sql<{ hash: string | null; message_id: string | null }>(
+export async function keyUse(tx: AnyTx, accountId: number, key: string): Promise<{ hash: string; messageId: string; status: string } | "message" | null> {
+  const rows = await sql<{ hash: string | null; message_id: string | null; status: string | null }>(
     tx,
-    `(SELECT request_hash AS hash, message_id::text FROM correction_key WHERE account_id = $1 AND key = $2 AND created_at > ${KEY_FRESH})
+    `(SELECT request_hash AS hash, message_id::text, status FROM correction_key WHERE account_id = $1 AND key = $2 AND created_at > ${KEY_FRESH})
      UNION ALL
-     (SELECT NULL, NULL FROM message WHERE account_id = $1 AND idempotency_key = $2 AND created_at > ${KEY_FRESH} LIMIT 1)`,
+     (SELECT NULL, NULL, NULL FROM message WHERE account_id = $1 AND idempotency_key = $2 AND created_at > ${KEY_FRESH} LIMIT 1)`,
     [accountId, key],
   );
   const r = rows[0];
-  return !r ? null : r.hash === null ? "message" : { hash: r.hash, messageId: r.message_id! };
+  return !r ? null : r.hash === null ? "message" : { hash: r.hash, messageId: r.message_id!, status: r.status! };
 }
 
 /** Keeps a correction's key (a stale one is taken over); false when a live one was there (a concurrent request took it). */
-export async function recordCorrectionKey(tx: AnyTx, accountId: number, key: string, hash: string, messageId: string): Promise<boolean> {
+export async function recordCorrectionKey(tx: AnyTx, accountId: number, key: string, hash: string, messageId: string, status: string): Promise<boolean> {
   const rows = await sql(
     tx,
-    `INSERT INTO correction_key (account_id, key, request_hash, message_id) VALUES ($1, $2, $3, $4::uuid)
-     ON CONFLICT (account_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, message_id = EXCLUDED.message_id, created_at = localtimestamp
+    `INSERT INTO correction_key (account_id, key, request_hash, message_id, status) VALUES ($1, $2, $3, $4::uuid, $5)
+     ON CONFLICT (account_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, message_id = EXCLUDED.message_id, status = EXCLUDED.status, created_at = localtimestamp
      WHERE correction_key.created_at <= ${KEY_FRESH}
      RETURNING 1`,
-    [accountId, key, hash, messageId],
+    [accountId, key, hash, messageId, status],
   );
   return rows.length > 0;
 }

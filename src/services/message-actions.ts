@@ -75,7 +75,7 @@ export class MessageActions {
       // nothing; with another payload (or a new message's key) it is 422.
       const use = c.key ? await keyUse(tx, account.id, c.key.key) : null;
       if (use !== null && (use === "message" || use.hash !== c.key!.hash)) throw keyReused();
-      if (use !== null) return { ...answer, replayed: true };
+      if (use !== null) return { ...answer, status: use.status === "sent" ? "sent" : "queued", replayed: true };
       if (m.editedAt !== null && canonicalJson(m.body) === canonicalJson(c.body)) return { ...answer, replayed: true };
       await this.inRoom(tx, account, m);
       // XEP-0308 §Business Rules: the whole original again (in a room too: it names the original by
@@ -84,7 +84,7 @@ export class MessageActions {
       const stanza = this.action(account, resource, m, { kind: "replace", ref: m.id, body: c.body, lang: c.lang ?? m.lang, resend: resendOf(m) });
       assertFits(this.out, stanza, "body.body");
       await correctBody(tx, m.id, c.body);
-      if (c.key && !(await recordCorrectionKey(tx, account.id, c.key.key, c.key.hash, m.id))) throw keyReused();
+      if (c.key && !(await recordCorrectionKey(tx, account.id, c.key.key, c.key.hash, m.id, answer.status))) throw keyReused();
       await send(account.id, [stanza]);
       return { ...answer, replayed: false };
     });
