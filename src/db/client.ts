@@ -98,6 +98,17 @@ export function openDatabase(url: string, max: number): Database {
 }
 
 /**
+ * Ends a connection this process is done with. An error it raises later (pg emits one for the
+ * server's FATAL, e.g. 57P01 when PostgreSQL shuts down) is of no interest, but with no listener
+ * it would crash the process: a no-op listener stays.
+ */
+export async function discardClient(client: pg.Client): Promise<void> {
+  client.removeAllListeners();
+  client.on("error", () => undefined);
+  await client.end().catch(() => undefined);
+}
+
+/**
  * Runs `fn` in a transaction on a pooled pg client: committed when it returns, rolled back when
  * it throws. Hot paths that need raw pg (prepared statements, the outbox drain) use it directly.
  */

@@ -11,6 +11,7 @@
 import { EventEmitter } from "node:events";
 import pg from "pg";
 import { BACKEND_AGE, type BackendAge } from "./backend-age.js";
+import { discardClient } from "./client.js";
 
 /** Two 32-bit keys (pg_try_advisory_lock(int, int)): "balcony", "component link". */
 export const LEASE_KEY: [number, number] = [0x42a1c0, 0x11c4];
@@ -62,8 +63,7 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
       await client.connect();
       const r = await client.query<{ ok: boolean; pid: number }>("SELECT pg_try_advisory_lock($1, $2) AS ok, pg_backend_pid() AS pid", LEASE_KEY);
       if (!r.rows[0]?.ok) {
-        client.removeAllListeners();
-        await client.end().catch(() => undefined);
+        await discardClient(client);
         return "taken";
       }
       this.client = client;
@@ -71,8 +71,7 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
       this.appName = APP_DOWN;
       return "held";
     } catch {
-      client.removeAllListeners();
-      await client.end().catch(() => undefined);
+      await discardClient(client);
       return "unreachable";
     }
   }
@@ -81,8 +80,7 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
     if (client !== this.client) return;
     this.client = null;
     this.pid = null;
-    client.removeAllListeners();
-    client.end().catch(() => undefined);
+    void discardClient(client);
     this.emit("lost");
   }
 
@@ -136,8 +134,7 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
     this.client = null;
     this.pid = null;
     if (!client) return;
-    client.removeAllListeners();
-    await client.end().catch(() => undefined);
+    await discardClient(client);
   }
 }
 

@@ -11,7 +11,7 @@
 // connection gone: it reconnects and tells its listeners, as after any drop.
 import pg from "pg";
 import { BACKEND_AGE, type BackendAge } from "./backend-age.js";
-import { exec, type AnyTx } from "./client.js";
+import { discardClient, exec, type AnyTx } from "./client.js";
 
 export const CHANNELS = {
   /** An account's event log grew; payload: the account id. */
@@ -55,12 +55,6 @@ const SWEEP = `SELECT s.pid, s.client, s.age_ms, pg_terminate_backend(s.pid) AS 
         FROM pg_stat_activity a WHERE a.application_name = ANY($1::text[]) AND a.datname = current_database() AND a.pid <> pg_backend_pid()) s
   WHERE s.age_ms > $2`;
 
-/** Ends a connection we no longer listen on; an error it raises later is of no interest (but unhandled would crash the process). */
-function discard(client: pg.Client): void {
-  client.removeAllListeners();
-  client.on("error", () => undefined);
-  client.end().catch(() => undefined);
-}
 
 /** NOTIFY in the caller's transaction: delivered to every instance if and when it commits. */
 export async function notify(tx: AnyTx, channel: Channel, payload = ""): Promise<void> {
@@ -103,7 +97,7 @@ export class Notifications {
       await client.connect();
       for (const channel of Object.values(CHANNELS)) await client.query(`LISTEN ${channel}`);
     } catch (err) {
-      discard(client);
+      void discardClient(client);
       throw err;
     }
     this.client = client;
@@ -143,7 +137,7 @@ export class Notifications {
   private reconnect(err?: unknown): void {
     if (this.stopped || this.retry) return;
     this.log("notification listener lost its connection; reconnecting", err);
-    if (this.client) discard(this.client);
+    if (this.client) void discardClient(this.client);
     this.client = null;
     this.retry = setTimeout(() => {
       this.retry = null;
@@ -195,7 +189,6 @@ export class Notifications {
     if (this.beatTimer) clearInterval(this.beatTimer);
     const c = this.client;
     this.client = null;
-    c?.removeAllListeners();
-    await c?.end().catch(() => undefined);
+    if (c) await discardClient(c);
   }
 }
