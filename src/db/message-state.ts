@@ -132,6 +132,11 @@ export async function recordCorrectionKey(tx: AnyTx, accountId: number, key: str
   return rows.length > 0;
 }
 
+/** Frees the corrections' keys whose 24 h are over (the maintenance job, with new messages' keys: src/db/messages.ts). */
+export async function releaseExpiredCorrectionKeys(tx: AnyTx): Promise<number> {
+  return (await sql(tx, `DELETE FROM correction_key WHERE created_at <= ${KEY_FRESH} RETURNING 1`, [])).length;
+}
+
 /** XEP-0424: a tombstone: the text and reactions go, the message stays. */
 export async function markRetracted(tx: AnyTx, id: string): Promise<void> {
   await sql(tx, "UPDATE message SET body = NULL, reactions = NULL, retracted_at = now(), updated_at = now() WHERE id = $1::uuid", [id]);

@@ -4,6 +4,7 @@
 import type pg from "pg";
 import { jsonParam as json, type Db } from "./client.js";
 import { touchConversations } from "./conversations.js";
+import { releaseExpiredCorrectionKeys } from "./message-state.js";
 import { resolveStatuses, statusSql } from "./message-status.js";
 import { occupantSender } from "./room-lookups.js";
 import { rowsFrom, type Column } from "./rows.js";
@@ -292,7 +293,6 @@ export class Messages {
       data: { idempotencyKey: null },
     });
     // Corrections' keys (src/db/message-state.ts keyUse) go with them.
-    const gone = await this.pool.query("DELETE FROM correction_key WHERE created_at <= localtimestamp - interval '24 hours'");
-    return count + (gone.rowCount ?? 0);
+    return count + (await releaseExpiredCorrectionKeys(this.pool));
   }
 }

@@ -55,7 +55,6 @@ const SWEEP = `SELECT s.pid, s.client, s.age_ms, pg_terminate_backend(s.pid) AS 
         FROM pg_stat_activity a WHERE a.application_name = ANY($1::text[]) AND a.datname = current_database() AND a.pid <> pg_backend_pid()) s
   WHERE s.age_ms > $2`;
 
-
 /** NOTIFY in the caller's transaction: delivered to every instance if and when it commits. */
 export async function notify(tx: AnyTx, channel: Channel, payload = ""): Promise<void> {
   await exec(tx, "SELECT pg_notify($1, $2)", [channel, payload]);

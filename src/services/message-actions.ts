@@ -9,7 +9,7 @@ import { markRead } from "../db/conversations.js";
 import { appendEvents } from "../db/events.js";
 import { correctBody, keyUse, lockMessage, recordCorrectionKey, markRetracted, messageRecord, setReactions, type MessageState } from "../db/message-state.js";
 import { findRoom, occupies } from "../db/rooms.js";
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { event } from "../domain/events.js";
@@ -21,6 +21,7 @@ import { occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
 import type { MessageAction, Resend, Stanza } from "../domain/stanza.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import type { Delivery } from "./delivery.js";
+import { requestFingerprint } from "./messaging.js";
 import { assertFits, type StanzaSizer } from "./stanza-size.js";
 
 type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
@@ -36,7 +37,7 @@ export interface Correction {
 /** What a correction takes of a POST /v1/messages body with `replace`: it carries the new text. */
 export function correctionOf(m: { to: string; body?: LangText; lang?: string }, idempotencyKey: string | null = null): Correction {
   if (m.body === undefined) throw new AppError("validation-failed", "body: a correction (replace) carries the new body", { field: "body.body" });
-  const key = idempotencyKey === null ? null : { key: idempotencyKey, hash: createHash("sha256").update(canonicalJson(m)).digest("base64url") };
+  const key = idempotencyKey === null ? null : { key: idempotencyKey, hash: requestFingerprint(m) };
   return { to: m.to, body: m.body, lang: m.lang ?? null, key };
 }
 

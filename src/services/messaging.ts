@@ -61,6 +61,9 @@ const outbound = (m: OutboundMessage): OutboundMessage => ({
   ext: m.ext ?? null,
 });
 
+/** What an Idempotency-Key keeps of its request to know a retry (API.md Messages): the payload's hash, keys in any order. */
+export const requestFingerprint = (payload: unknown): string => createHash("sha256").update(canonicalJson(payload)).digest("base64url");
+
 export class Messaging {
   private readonly writer: Batcher<NewOutbound, AcceptedMessage>;
   /** Recipients repeat a lot (integrations post to the same JIDs): remember recent parses. */
@@ -202,7 +205,7 @@ export class Messaging {
     if (group && (to.resource !== undefined || to.local === undefined)) throw new AppError("invalid-jid", `to: a group message goes to a room's bare JID, not "${m.to}"`, { field: "body.to" });
     // XEP-0184 §5.3: receipts are not requested in group chat.
     if (group && m.receipt) throw new AppError("validation-failed", "receipt: not available for group messages (XEP-0184 §5.3)", { field: "body.receipt" });
-    const requestHash = idempotencyKey === null ? null : createHash("sha256").update(canonicalJson(m)).digest("base64url");
+    const requestHash = idempotencyKey === null ? null : requestFingerprint(m);
     const message: NewOutbound = {
       id: randomUUID(),
       accountId: account.id,

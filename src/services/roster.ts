@@ -21,6 +21,8 @@ export interface Applied {
   item: RosterRecord | null;
   ignored: boolean;
   stanzas: Stanza[];
+  /** The account had a record of the contact before (a roster item, a request or a pre-approval). */
+  known: boolean;
 }
 
 /** A serialised roster (the body of GET /v1/roster), valid for exactly one roster version. */
@@ -66,7 +68,7 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
   await lockAccount(tx, account.id);
   const before = await getItem(tx, account.id, contact);
   const t = transition(before, ev);
-  if (t.ignored) return { item: before, ignored: true, stanzas: [] };
+  if (t.ignored) return { item: before, ignored: true, stanzas: [], known: before !== null };
 
   const kinds = new Set(t.effects.map((e) => e.kind));
   const ver = kinds.has("roster-push") ? await bumpRosterVersion(tx, account.id) : undefined;
@@ -104,7 +106,7 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
   }
   events.push(...contactsGone(account.id, gone));
   if (events.length) await appendEvents(tx, events);
-  return { item, ignored: false, stanzas };
+  return { item, ignored: false, stanzas, known: before !== null };
 }
 
 /**
@@ -236,13 +238,11 @@ export class Roster {
   /** subscribe, approve (subscribed), deny (unsubscribed), unsubscribe: §3.1-§3.4. */
   async act(account: AccountRef, contact: string, type: SubscriptionStanza): Promise<RosterItemView> {
     const r = await this.delivery.transaction(async (tx, send) => {
-      // Nothing to cancel with a JID the account never had a roster item for (a retry of an
-      // unsubscription that went through finds the item, and answers as the first did).
-      if (type === "unsubscribe") {
-        await lockAccount(tx, account.id);
-        if (!(await getItem(tx, account.id, contact))) throw new AppError("not-subscribed", `${contact} is not in the roster: there is no subscription to cancel`, { field: "params.jid" });
-      }
       const applied = await applySubscription(tx, account, contact, { kind: "outbound", type });
+      // Nothing to cancel with a JID the account never had a roster item for: the throw rolls the
+      // transition back, and nothing is sent. (A retry of an unsubscription that went through
+      // finds the item, and answers as the first did.)
+      if (type === "unsubscribe" && !applied.known) throw new AppError("not-subscribed", `${contact} is not in the roster: there is no subscription to cancel`, { field: "params.jid" });
       await send(account.id, await this.routable(account, contact, applied.stanzas));
       return applied;
     });
