@@ -235,16 +235,17 @@ export async function renameOccupant(tx: AnyTx, accountId: number, room: string,
 }
 
 /**
- * Before a rejoin: every room is joining again until it answers; its known occupants are stale
- * until presented again. `created` is the rejoin's own answer again (a PUT waiting for the rejoin
- * answers 201 only if the rejoin made the room anew).
+ * Before a rejoin: every joined room (or only `one`) is joining again until it answers; its known
+ * occupants are stale until presented again. `created` is the rejoin's own answer again (a PUT
+ * waiting for the rejoin answers 201 only if the rejoin made the room anew).
  */
-export async function markRejoining(tx: AnyTx): Promise<void> {
+export async function markRejoining(tx: AnyTx, one?: { accountId: number; room: string }): Promise<void> {
   await sql(
     tx,
-    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, created = false, updated_at = now() WHERE status = 'joined' RETURNING account_id, room)
+    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, created = false, updated_at = now()
+       WHERE status = 'joined' AND ($1::int IS NULL OR (account_id = $1 AND room = $2)) RETURNING account_id, room)
      UPDATE room_occupant o SET stale = true FROM r WHERE o.account_id = r.account_id AND o.room = r.room`,
-    [],
+    [one?.accountId ?? null, one?.room ?? null],
   );
 }
 

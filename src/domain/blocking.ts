@@ -39,3 +39,14 @@ export function isBlocked(items: ReadonlySet<string>, from: Jid): boolean {
     d = d.slice(dot + 1);
   }
 }
+
+/**
+ * Whether a message from a blocked JID is answered with an error (XEP-0191 §3.3: "SHOULD return an
+ * error") rather than dropped: only a chat or normal message to the bare JID, as Prosody's
+ * mod_blocklist does. Groupchat and headline messages are dropped, and so is anything to a full
+ * JID: a room occupant's private message comes to one, and an error sent to a room occupant makes
+ * the room remove the account (XEP-0045 status 333; Prosody issue #690).
+ */
+export function bouncesBlocked(type: string, toResource: string | null | undefined): boolean {
+  return (type === "chat" || type === "normal") && !toResource;
+}

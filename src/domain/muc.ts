@@ -18,6 +18,18 @@ export const isOccupantNick = (nick: string): boolean => prepareResourcepart(nic
 /** XEP-0045 §7.14: leaving a room is unavailable presence to the occupant's room JID. */
 export const exitRoom = (accountJid: string, room: string, nick: string): Stanza => presence(occupantJid(accountJid), `${room}/${nick}`, "unavailable");
 
+/**
+ * Entering a room again (XEP-0045 §7.2), asking only for the history after `since` (§7.2.15): the
+ * last room message seen, so what was missed while out is not lost and nothing seen comes twice.
+ */
+export const rejoinRoom = (accountJid: string, room: string, nick: string, password: string | null, since: Date): Stanza => ({
+  kind: "muc-join",
+  from: occupantJid(accountJid),
+  to: `${room}/${nick}`,
+  password,
+  history: { since: since.toISOString() },
+});
+
 /** Id prefix of the instant-room configuration we send (§10.1.2): its answer completes a join that created the room. */
 export const INSTANT_PREFIX = "muc-instant-";
 
@@ -65,6 +77,12 @@ export const STATUS = {
   membersOnly: 322,
   /** Removed because the service is shutting down. */
   shutdown: 332,
+  /**
+   * Removed because of an error (registered by XEP-0045 §17.1): Prosody removes an occupant whose
+   * side answered the room with an error (a bounce) and says so; ejabberd (23.01) removes it too,
+   * with no status code but 110 (only a <status/> text).
+   */
+  errorRemoved: 333,
 } as const;
 
 /** The muc#user payload of a presence from a room occupant (room@service/nick). */
@@ -115,13 +133,18 @@ export function mucPresence(
   };
 }
 
-/** Why an occupant left, from an unavailable presence's status codes (XEP-0045 §17.1) or the room's <destroy/> (§10.9); null: it just left. */
-export function departure(muc: Pick<MucPresence, "statuses" | "destroyed">): "kicked" | "banned" | "nick-changed" | "removed" | "destroyed" | null {
+/**
+ * Why an occupant left, from an unavailable presence's status codes (XEP-0045 §17.1) or the room's
+ * <destroy/> (§10.9); null: it just left. "dropped": removed because of an error (333), not by
+ * anyone's decision: the room takes the occupant back if it enters again.
+ */
+export function departure(muc: Pick<MucPresence, "statuses" | "destroyed">): "kicked" | "banned" | "nick-changed" | "removed" | "destroyed" | "dropped" | null {
   const { statuses } = muc;
   if (muc.destroyed) return "destroyed";
   if (statuses.includes(STATUS.banned)) return "banned";
   if (statuses.includes(STATUS.kicked)) return "kicked";
   if (statuses.includes(STATUS.nickChanged)) return "nick-changed";
+  if (statuses.includes(STATUS.errorRemoved)) return "dropped";
   if (statuses.includes(STATUS.affiliationRemoved) || statuses.includes(STATUS.membersOnly) || statuses.includes(STATUS.shutdown)) return "removed";
   return null;
 }

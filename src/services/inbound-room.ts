@@ -7,6 +7,7 @@
 // Each becomes state in `room`/`room_occupant` and events in the account's log.
 import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
+import { enqueueAhead } from "../db/outbox.js";
 import {
   deleteRoom,
   findRoom,
@@ -14,6 +15,7 @@ import {
   markFailed,
   markJoined,
   markReflected,
+  markRejoining,
   occupantPresence,
   presented,
   removeOccupant,
@@ -29,13 +31,13 @@ import type { InboundMessage, InboundPresence, InboundStanza } from "../domain/i
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { isMessageId } from "../domain/message.js";
 import { storedId, type MessageExt, type Occupant } from "../domain/message-features.js";
-import { departure, INSTANT_PREFIX, roomSubject, STATUS, type MucPresence } from "../domain/muc.js";
+import { departure, INSTANT_PREFIX, rejoinRoom, roomSubject, STATUS, type MucPresence } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { RoomMessageKey } from "../db/room-lookups.js";
 import { applyRoomChange, changesEarlier, newMessageExt } from "./inbound-features.js";
 import type { PendingWrites } from "./inbound-message.js";
 
-type From = { from: Jid; fromRaw: string; toRaw: string };
+type From = { from: Jid; fromRaw: string; to: Jid; toRaw: string };
 
 /** Why and by whom an occupant was kicked, banned or removed: the item's <reason/> and <actor nick/> (§8.2, §9.1), when the room says. */
 const departureDetails = (muc: MucPresence) =>
@@ -78,6 +80,15 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
       // No longer in the room (§8.2, §9.1, §10.9: a destroyed room is gone): it is not rejoined.
       await deleteRoom(tx, account.id, room);
       roomEvent({ room, kind: why, nick, self: true, ...departureDetails(muc) });
+    } else if ((why === "dropped" || why === null) && row.status === "joined") {
+      // Removed by no one's decision: because of an error (333; ejabberd gives no reason at all),
+      // since the account's own leave forgets the room first. The join lasts until the account
+      // leaves (API.md), so it enters again at once, ahead of what is queued for the room, asking
+      // for the history it missed (XEP-0410 §3.2: a client that is no longer joined rejoins). Its
+      // self-presence is a `joined` event again. Only from `joined`: a room that drops the rejoin
+      // too leaves it joining, and the next link-up tries again, so the two never loop.
+      await markRejoining(tx, { accountId: account.id, room });
+      await enqueueAhead(tx, account.id, [rejoinRoom(`${account.localpart}@${p.to.domain}`, room, row.nick, row.password, row.lastMessageAt ?? row.joinedAt ?? new Date())]);
     }
     return;
   }

@@ -8,7 +8,7 @@ import { accountJid } from "../domain/account.js";
 import type { ErrorCode } from "../domain/errors.js";
 import { SUBSCRIPTION_TYPES, type InboundStanza } from "../domain/inbound.js";
 import { jidToString, type Jid } from "../domain/jid.js";
-import { isBlocked, NO_BLOCKS, type BlockLookup } from "../domain/blocking.js";
+import { bouncesBlocked, isBlocked, NO_BLOCKS, type BlockLookup } from "../domain/blocking.js";
 import type { Stanza } from "../domain/stanza.js";
 import { event } from "../domain/events.js";
 import { Batcher } from "./batcher.js";
@@ -240,7 +240,7 @@ export class Inbound {
       if (!account) return;
       // XEP-0191 §3.3: presence from a blocked JID (probes and subscriptions too) gets no answer at all.
       if (isBlocked(await this.blocks.of(account.id), from)) return;
-      if (to.resource === ROOM_RESOURCE) return roomPresence(tx, { ...s, from, fromRaw, toRaw: toRaw ?? "" }, account, pending, replies);
+      if (to.resource === ROOM_RESOURCE) return roomPresence(tx, { ...s, from, fromRaw, to, toRaw: toRaw ?? "" }, account, pending, replies);
       await pending.flush(tx);
       await receivePresence(prismaTx(tx), { ...s, from }, { id: account.id, jid: accountJid(account.localpart, this.domain) }, replies);
       return;
@@ -253,9 +253,9 @@ export class Inbound {
     if (!to.local) return bounce("account-not-found");
     const account = await this.accounts.find(to.local);
     if (!account) return bounce("account-not-found"); // §8.5.1: no such account
-    // XEP-0191 §3.3: a message from a blocked JID is answered as if there were no such account
-    // (service-unavailable), and never stored.
-    if (isBlocked(await this.blocks.of(account.id), from)) return bounce("account-not-found");
+    // XEP-0191 §3.3: a message from a blocked JID is never stored; a chat or normal one to the bare
+    // JID is answered as if there were no such account (service-unavailable), the rest dropped.
+    if (isBlocked(await this.blocks.of(account.id), from)) return bouncesBlocked(s.type, to.resource) ? bounce("account-not-found") : undefined;
     const m = { ...s, from, to, fromRaw, toRaw };
     if (s.invitation) {
       // XEP-0045 §7.8.2 / XEP-0249: an invitation is a `room` event. A mediated one's body is the

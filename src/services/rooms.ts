@@ -13,7 +13,7 @@ import { event } from "../domain/events.js";
 import { parseJid } from "../domain/jid.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
-import { exitRoom, isOccupantNick, occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
+import { exitRoom, isOccupantNick, occupantJid, rejoinRoom, ROOM_RESOURCE } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 import { RoomJoins, type JoinRequest, type LogGrowth, type PollMs } from "./room-joins.js";
@@ -201,8 +201,7 @@ export class Rooms {
         ahead(r.accountId, exitRoom(jid, r.room, r.nick));
         continue;
       }
-      const since = (r.lastMessageAt ?? r.joinedAt ?? new Date()).toISOString();
-      ahead(r.accountId, { kind: "muc-join", from: occupantJid(jid), to: `${r.room}/${r.nick}`, password: r.password, history: { since } });
+      ahead(r.accountId, rejoinRoom(jid, r.room, r.nick, r.password, r.lastMessageAt ?? r.joinedAt ?? new Date()));
     }
     const claimed = await this.delivery.transaction(async (tx) => {
       if (claim && !(await claim(tx))) return false;

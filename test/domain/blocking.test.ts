@@ -1,7 +1,7 @@
 // XEP-0191 §3 JID matching, as a pure function: which senders a blocklist item covers.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { blockItem, isBlocked } from "../../src/domain/blocking.js";
+import { blockItem, bouncesBlocked, isBlocked } from "../../src/domain/blocking.js";
 import { parseJid } from "../../src/domain/jid.js";
 
 const blocked = (items: string[], from: string) => isBlocked(new Set(items), parseJid(from)!);
@@ -30,5 +30,16 @@ describe("blocklist matching (XEP-0191 §3)", () => {
     assert.equal(blockItem("Juliet@CAPULET.lit/Balcony"), "juliet@capulet.lit/Balcony");
     assert.equal(blockItem("capulet.lit."), "capulet.lit");
     for (const bad of ["", "@capulet.lit", "juliet@", "a@b@c", "juliet@capulet.lit/"]) assert.equal(blockItem(bad), null, bad);
+  });
+});
+
+describe("what a blocked sender's message gets (XEP-0191 §3.3, as Prosody's mod_blocklist)", () => {
+  it("an error only for chat and normal messages to the bare JID; groupchat, headline, error and anything to a full JID are dropped", () => {
+    const types = ["chat", "normal", "groupchat", "headline", "error"];
+    const answered = (to: string | undefined) => types.filter((t) => bouncesBlocked(t, to));
+    assert.deepEqual(answered(undefined), ["chat", "normal"]);
+    // A room occupant's private message comes to the occupant JID (localpart@domain/rooms), a session's to its resource.
+    assert.deepEqual(answered("rooms"), []);
+    assert.deepEqual(answered("phone"), []);
   });
 });
