@@ -18,16 +18,26 @@ export const isOccupantNick = (nick: string): boolean => prepareResourcepart(nic
 /** XEP-0045 §7.14: leaving a room is unavailable presence to the occupant's room JID. */
 export const exitRoom = (accountJid: string, room: string, nick: string): Stanza => presence(occupantJid(accountJid), `${room}/${nick}`, "unavailable");
 
+/** A room an account joined, as a rejoin needs it. */
+export interface JoinedRoom {
+  room: string;
+  nick: string;
+  password: string | null;
+  /** The last room message seen, and when the join was confirmed. */
+  lastMessageAt: Date | null;
+  joinedAt: Date | null;
+}
+
 /**
- * Entering a room again (XEP-0045 §7.2), asking only for the history after `since` (§7.2.15): the
- * last room message seen, so what was missed while out is not lost and nothing seen comes twice.
+ * Entering a room again (XEP-0045 §7.2), asking only for the history since the last room message
+ * seen (§7.2.15; none since the join: since the join), so what was missed while out is not lost.
  */
-export const rejoinRoom = (accountJid: string, room: string, nick: string, password: string | null, since: Date): Stanza => ({
+export const rejoinRoom = (accountJid: string, r: JoinedRoom): Stanza => ({
   kind: "muc-join",
   from: occupantJid(accountJid),
-  to: `${room}/${nick}`,
-  password,
-  history: { since: since.toISOString() },
+  to: `${r.room}/${r.nick}`,
+  password: r.password,
+  history: { since: (r.lastMessageAt ?? r.joinedAt ?? new Date()).toISOString() },
 });
 
 /** Id prefix of the instant-room configuration we send (§10.1.2): its answer completes a join that created the room. */

@@ -25,7 +25,7 @@ import {
   setSelfPrivileges,
   setSubject,
 } from "../db/rooms.js";
-import type { Account } from "../domain/account.js";
+import { accountJid, type Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence, InboundStanza } from "../domain/inbound.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
@@ -88,7 +88,7 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
       // self-presence is a `joined` event again. Only from `joined`: a room that drops the rejoin
       // too leaves it joining, and the next link-up tries again, so the two never loop.
       await markRejoining(tx, { accountId: account.id, room });
-      await enqueueAhead(tx, account.id, [rejoinRoom(`${account.localpart}@${p.to.domain}`, room, row.nick, row.password, row.lastMessageAt ?? row.joinedAt ?? new Date())]);
+      await enqueueAhead(tx, account.id, [rejoinRoom(accountJid(account.localpart, p.to.domain), row)]);
     }
     return;
   }

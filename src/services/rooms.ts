@@ -201,7 +201,7 @@ export class Rooms {
         ahead(r.accountId, exitRoom(jid, r.room, r.nick));
         continue;
       }
-      ahead(r.accountId, rejoinRoom(jid, r.room, r.nick, r.password, r.lastMessageAt ?? r.joinedAt ?? new Date()));
+      ahead(r.accountId, rejoinRoom(jid, r));
     }
     const claimed = await this.delivery.transaction(async (tx) => {
       if (claim && !(await claim(tx))) return false;
