@@ -85,7 +85,10 @@ export const STATUS = {
   affiliationRemoved: 321,
   /** Removed because the room became members-only. */
   membersOnly: 322,
-  /** Removed because the service is shutting down. */
+  /**
+   * Removed because the service is shutting down: ejabberd sends it to every occupant when its
+   * MUC module stops, also for a module restart (reload_config, restart_module) that takes seconds.
+   */
   shutdown: 332,
   /**
    * Removed because of an error (registered by XEP-0045 §17.1): Prosody removes an occupant whose
@@ -145,8 +148,9 @@ export function mucPresence(
 
 /**
  * Why an occupant left, from an unavailable presence's status codes (XEP-0045 §17.1) or the room's
- * <destroy/> (§10.9); null: it just left. "dropped": removed because of an error (333), not by
- * anyone's decision: the room takes the occupant back if it enters again.
+ * <destroy/> (§10.9); null: it just left. "dropped": removed by no one's decision, because of an
+ * error (333) or because the service is shutting down (332): the room (or the service once it is
+ * back) takes the occupant again if it enters again.
  */
 export function departure(muc: Pick<MucPresence, "statuses" | "destroyed">): "kicked" | "banned" | "nick-changed" | "removed" | "destroyed" | "dropped" | null {
   const { statuses } = muc;
@@ -154,7 +158,7 @@ export function departure(muc: Pick<MucPresence, "statuses" | "destroyed">): "ki
   if (statuses.includes(STATUS.banned)) return "banned";
   if (statuses.includes(STATUS.kicked)) return "kicked";
   if (statuses.includes(STATUS.nickChanged)) return "nick-changed";
-  if (statuses.includes(STATUS.errorRemoved)) return "dropped";
-  if (statuses.includes(STATUS.affiliationRemoved) || statuses.includes(STATUS.membersOnly) || statuses.includes(STATUS.shutdown)) return "removed";
+  if (statuses.includes(STATUS.errorRemoved) || statuses.includes(STATUS.shutdown)) return "dropped";
+  if (statuses.includes(STATUS.affiliationRemoved) || statuses.includes(STATUS.membersOnly)) return "removed";
   return null;
 }

@@ -13,7 +13,7 @@ describe("departure (XEP-0045 §17.1)", () => {
     assert.equal(why(["110", "303"]), "nick-changed");
     assert.equal(why(["110", "321"]), "removed");
     assert.equal(why(["110", "322"]), "removed");
-    assert.equal(why(["110", "332"]), "removed");
+    assert.equal(why(["110", "332"]), "dropped", "the service shutting down (or restarting)");
     assert.equal(why(["110", "333"]), "dropped", "removed because of an error: the room takes it back");
     assert.equal(why(["307", "333"]), "kicked", "a kick is a decision, whatever else it says");
     assert.equal(why(["110", "333"], { reason: null, alternate: null }), "destroyed");

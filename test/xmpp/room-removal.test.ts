@@ -1,8 +1,9 @@
-// A room that removes the account because of an error (XEP-0045 status 333): both servers remove
-// an occupant whose side answered the room with an error. The gateway must not cause it (a blocked
-// occupant's messages are dropped, not bounced: XEP-0191 §3.3 as Prosody's mod_blocklist does),
-// and when it happens anyway the account enters the room again (API.md: a join lasts until the
-// account leaves). On both servers' real MUC services, with a real XMPP user in the rooms.
+// A room that removes the account by no one's decision. Both servers remove an occupant whose side
+// answered the room with an error (XEP-0045 status 333 on Prosody): the gateway must not cause it
+// (a blocked occupant's messages are dropped, not bounced: XEP-0191 §3.3 as Prosody's
+// mod_blocklist does), and when it happens anyway the account enters the room again (API.md: a
+// join lasts until the account leaves). So it does when ejabberd's MUC module restarts (332). On
+// both servers' real MUC services, with a real XMPP user in the rooms.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
@@ -102,5 +103,29 @@ for (const kind of KINDS) {
       const joins = (await events("mercutio")).filter((e) => e.event === "room" && e.data.kind === "joined" && e.data.room === room);
       assert.equal(joins.length, 2, "joined, then joined again");
     });
+
+    // Prosody's MUC keeps its rooms and occupants across a module reload and sends no 332.
+    if (kind === "ejabberd") {
+      it("enters the room again when ejabberd's MUC module restarts (status 332 to every occupant), and what it posts next reaches the room", async () => {
+        const room = `chapel-${kind}@${MUC}`;
+        await bothIn("balthasar", room);
+        const mark = juliet.stanzas.length;
+        // What reload_config does to a module whose options changed: it stops and starts again.
+        const restarted = await fetch(`${server.httpApiUrl}/restart_module`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ host: "localhost", module: "mod_muc" }) });
+        assert.equal(restarted.status, 200, await restarted.text());
+        await waitFor(() => unavailableFrom(`${room}/juliet`, mark).length > 0, WAIT, "the room removing Juliet");
+        const removal = unavailableFrom(`${room}/juliet`, mark)[0]!;
+        assert.ok(removal.getChild("x", NS_USER)?.getChildren("status").some((c) => c.attrs.code === "332"), removal.toString());
+        // The room is gone with the module (it was not persistent): the rejoin makes it again.
+        let joins: unknown[] = [];
+        await waitFor(async () => (joins = (await events("balthasar")).filter((e) => e.event === "room" && e.data.kind === "joined" && e.data.room === room)).length === 2, WAIT, "joined again").catch((err: unknown) => {
+          throw new Error(`${String(err)}: ${JSON.stringify(joins)}`);
+        });
+        const view = (await gw.request("GET", `/v1/rooms/${room}`, { token: gw.token("balthasar") })).body;
+        assert.equal(view.status, "joined");
+        await enterRoom(juliet, room, "juliet");
+        await heardFrom("balthasar", room, "after the restart");
+      });
+    }
   });
 }
