@@ -2,6 +2,7 @@
 // Pure: the blocklist is read by src/db/blocklist.ts, enforced by the inbound path, the message
 // and subscription use cases and the presence broadcasts.
 import { jidToString, parseJid, type Jid } from "./jid.js";
+import { ROOM_RESOURCE } from "./muc.js";
 
 /** Items per account: a blocklist is read whole into memory for every inbound stanza's check. */
 export const MAX_BLOCKS = 1000;
@@ -42,11 +43,11 @@ export function isBlocked(items: ReadonlySet<string>, from: Jid): boolean {
 
 /**
  * Whether a message from a blocked JID is answered with an error (XEP-0191 §3.3: "SHOULD return an
- * error") rather than dropped: only a chat or normal message to the bare JID, as Prosody's
- * mod_blocklist does. Groupchat and headline messages are dropped, and so is anything to a full
- * JID: a room occupant's private message comes to one, and an error sent to a room occupant makes
- * the room remove the account (XEP-0045 status 333; Prosody issue #690).
+ * error"; API.md: `service-unavailable`) rather than dropped. What a room sends is dropped: its
+ * group messages, and its occupants' private messages, which come to the account's occupant JID.
+ * An error sent to a room occupant makes the room remove the account (XEP-0045 status 333), which
+ * is why Prosody's mod_blocklist drops group messages and messages to a full JID (its issue #690).
  */
 export function bouncesBlocked(type: string, toResource: string | null | undefined): boolean {
-  return (type === "chat" || type === "normal") && !toResource;
+  return type !== "groupchat" && toResource !== ROOM_RESOURCE;
 }

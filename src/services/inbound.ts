@@ -253,8 +253,8 @@ export class Inbound {
     if (!to.local) return bounce("account-not-found");
     const account = await this.accounts.find(to.local);
     if (!account) return bounce("account-not-found"); // §8.5.1: no such account
-    // XEP-0191 §3.3: a message from a blocked JID is never stored; a chat or normal one to the bare
-    // JID is answered as if there were no such account (service-unavailable), the rest dropped.
+    // XEP-0191 §3.3: a message from a blocked JID is never stored; it is answered as if there were
+    // no such account (service-unavailable), but for what a room sends: that is dropped.
     if (isBlocked(await this.blocks.of(account.id), from)) return bouncesBlocked(s.type, to.resource) ? bounce("account-not-found") : undefined;
     const m = { ...s, from, to, fromRaw, toRaw };
     if (s.invitation) {

@@ -33,13 +33,13 @@ describe("blocklist matching (XEP-0191 §3)", () => {
   });
 });
 
-describe("what a blocked sender's message gets (XEP-0191 §3.3, as Prosody's mod_blocklist)", () => {
-  it("an error only for chat and normal messages to the bare JID; groupchat, headline, error and anything to a full JID are dropped", () => {
-    const types = ["chat", "normal", "groupchat", "headline", "error"];
+describe("what a blocked sender's message gets (XEP-0191 §3.3)", () => {
+  it("an error, but for what a room sends: group messages, and private messages to the occupant JID", () => {
+    const types = ["chat", "normal", "groupchat", "headline"];
     const answered = (to: string | undefined) => types.filter((t) => bouncesBlocked(t, to));
-    assert.deepEqual(answered(undefined), ["chat", "normal"]);
-    // A room occupant's private message comes to the occupant JID (localpart@domain/rooms), a session's to its resource.
+    assert.deepEqual(answered(undefined), ["chat", "normal", "headline"]);
+    assert.deepEqual(answered("phone"), ["chat", "normal", "headline"], "a session's full JID");
+    // A room occupant's private message comes to the occupant JID (localpart@domain/rooms).
     assert.deepEqual(answered("rooms"), []);
-    assert.deepEqual(answered("phone"), []);
   });
 });
