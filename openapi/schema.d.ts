@@ -3983,6 +3983,11 @@ export interface components {
                 reason?: string | null;
                 /** @description destroyed: the room its owner named instead (XEP-0045 §10.9 <destroy jid/>) */
                 alternate?: string;
+                /**
+                 * Format: date-time
+                 * @description join-failed: the gateway's own rejoin was refused for now (the room's service is unavailable); it tries again at this time, and again later until the room answers
+                 */
+                retryAt?: string;
                 /** @description The nick of who kicked, banned or removed the occupant, when the room names them (XEP-0045 <actor nick/>) */
                 actor?: string;
                 password?: string | null;

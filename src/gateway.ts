@@ -40,6 +40,7 @@ import { Blocking } from "./services/blocking.js";
 import { registerIqHandlers } from "./xmpp/iq.js";
 import { XmppLink } from "./xmpp/link.js";
 import { XmppOutbound } from "./xmpp/outbound.js";
+import { REJOIN_SWEEP_MS } from "./domain/muc.js";
 import { WebhookLanes } from "./db/webhook-lanes.js";
 import { Webhooks as WebhookStore } from "./db/webhooks.js";
 import { WebhookDispatcher } from "./services/webhook-dispatch.js";
@@ -153,6 +154,11 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   notifications.on(CHANNELS.outbox, (origin) => delivery.woken(origin));
   delivery.start();
   presence.start();
+  // Rooms' rejoins refused for now (their service unavailable) go out again when due, from the holder.
+  const rejoins = setInterval(() => {
+    if (control.holder && link.online) void rooms.retryRejoins().catch((err: unknown) => log.warn({ err: String(err) }, "retrying rooms' rejoins failed"));
+  }, REJOIN_SWEEP_MS);
+  rejoins.unref();
 
   const tickets = new StreamTickets(db);
   const janitor = setInterval(() => {
@@ -191,6 +197,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
      */
     async close() {
       clearInterval(janitor);
+      clearInterval(rejoins);
       presence.stop();
       shutdown.abort();
       await app.close();

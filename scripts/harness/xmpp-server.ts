@@ -29,6 +29,11 @@ export interface XmppServerOptions {
    * Prosody has no HTTP listener, as always.
    */
   prosodyHttp?: ProsodyHttpOptions;
+  /**
+   * Prosody only: more external component domains (domain -> secret), on the same component port,
+   * for tests that play another service (a MUC component of their own, say) with a raw component.
+   */
+  extraComponents?: Record<string, string>;
 }
 
 export interface ProsodyHttpOptions {
@@ -122,7 +127,7 @@ export async function startProsody(opts: XmppServerOptions = {}): Promise<XmppSe
     const configFile = join(workDir, "prosody.cfg.lua");
     // Prosody indexes "certs" next to its config at startup and logs an error if it is missing.
     await Promise.all([mkdir(dataPath), mkdir(join(workDir, "certs"))]);
-    await writeFile(configFile, prosodyConfig({ workDir, dataPath, c2sPort, componentPort, ...settings, http }));
+    await writeFile(configFile, prosodyConfig({ workDir, dataPath, c2sPort, componentPort, ...settings, http, extraComponents: opts.extraComponents }));
     return new ManagedServer({
       kind: "prosody",
       c2sPort,
@@ -149,6 +154,7 @@ interface ProsodyConfigParams {
   componentDomain: string;
   componentSecret: string;
   http?: ProsodyHttpOptions & { port: number };
+  extraComponents?: Record<string, string>;
 }
 
 /** Plaintext loopback-only Prosody; see TESTBED.md for why each line is there. */
@@ -201,7 +207,9 @@ Component ${luaString(MUC_DOMAIN)} "muc"
   max_history_messages = ${MUC_HISTORY_MESSAGES}
   muc_room_default_history_length = ${MUC_HISTORY_MESSAGES}
   muc_room_default_change_subject = true
-${p.http?.extraConfig ? `\n${p.http.extraConfig}\n` : ""}`;
+${Object.entries(p.extraComponents ?? {})
+  .map(([domain, secret]) => `\nComponent ${luaString(domain)}\n  component_secret = ${luaString(secret)}\n`)
+  .join("")}${p.http?.extraConfig ? `\n${p.http.extraConfig}\n` : ""}`;
 }
 
 /** The optional HTTP additions (XmppServerOptions.prosodyHttp) of the global section. */

@@ -31,6 +31,8 @@ export interface RoomRow {
   history: { maxStanzas?: number; since?: string } | null;
   joinedAt: Date | null;
   joinStage: JoinStage;
+  /** A rejoin by the gateway waiting for the room: the refusals "for now" so far (src/db/room-rejoins.ts); null: none. */
+  rejoinAttempts: number | null;
 }
 
 /**
@@ -47,9 +49,9 @@ export interface OccupantRow {
   jid: string | null;
 }
 
-const columns = (t: string) => `${t}.account_id AS "accountId", ${t}.room, ${t}.nick, ${t}.password, ${t}.status, ${t}.role, ${t}.affiliation,
+export const columns = (t: string) => `${t}.account_id AS "accountId", ${t}.room, ${t}.nick, ${t}.password, ${t}.status, ${t}.role, ${t}.affiliation,
   ${t}.created, ${t}.subject, ${t}.error, ${t}.last_message_at AS "lastMessageAt", ${t}.history, ${t}.joined_at AS "joinedAt",
-  ${t}.join_stage AS "joinStage"`;
+  ${t}.join_stage AS "joinStage", ${t}.rejoin_attempts AS "rejoinAttempts"`;
 const COLUMNS = columns("room");
 
 /** Stanzas recorded with a join (its presence), and the instance that records them (src/db/outbox.ts enqueueIf). */
@@ -71,7 +73,7 @@ export async function recordJoin(tx: AnyTx, accountId: number, room: string, nic
     `WITH j AS (
        INSERT INTO room (account_id, room, nick, password, status, history) VALUES ($1, $2, $3, $4, 'joining', $5::json)
        ON CONFLICT (account_id, room) DO UPDATE SET nick = EXCLUDED.nick, password = EXCLUDED.password, status = 'joining', error = NULL,
-         created = false, history = EXCLUDED.history, join_stage = NULL, updated_at = now()
+         created = false, history = EXCLUDED.history, join_stage = NULL, rejoin_attempts = NULL, rejoin_at = NULL, updated_at = now()
        WHERE room.status = 'failed'
        RETURNING 1
      ), o AS (DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND EXISTS (SELECT 1 FROM j))${out ? `, ${out.cte}` : ""}
@@ -124,7 +126,8 @@ export async function markJoined(tx: AnyTx, accountId: number, room: string, rol
   const rows = await sql<{ nick: string }>(
     tx,
     `WITH r AS (
-       UPDATE room SET status = 'joined', role = $3, affiliation = $4, created = created OR $5, joined_at = COALESCE(joined_at, now()), error = NULL, updated_at = now()
+       UPDATE room SET status = 'joined', role = $3, affiliation = $4, created = created OR $5, joined_at = COALESCE(joined_at, now()), error = NULL,
+         rejoin_attempts = NULL, rejoin_at = NULL, updated_at = now()
        WHERE account_id = $1 AND room = $2
      )
      DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND stale RETURNING nick`,
@@ -134,7 +137,7 @@ export async function markJoined(tx: AnyTx, accountId: number, room: string, rol
 }
 
 export async function markFailed(tx: AnyTx, accountId: number, room: string, error: RoomRow["error"]): Promise<void> {
-  await sql(tx, "UPDATE room SET status = 'failed', error = $3::json, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, JSON.stringify(error)]);
+  await sql(tx, "UPDATE room SET status = 'failed', error = $3::json, rejoin_attempts = NULL, rejoin_at = NULL, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, JSON.stringify(error)]);
 }
 
 /** A self-presence (status 110, XEP-0045 §7.2.2): what occupantPresence records beyond the occupant; see presented, markCreated. */
@@ -234,21 +237,6 @@ export async function renameOccupant(tx: AnyTx, accountId: number, room: string,
   await sql(tx, "UPDATE room_occupant SET nick = $4 WHERE account_id = $1 AND room = $2 AND nick = $3", [accountId, room, nick, newNick]);
 }
 
-/**
- * Before a rejoin: every joined room (or only `one`) is joining again until it answers; its known
- * occupants are stale until presented again. `created` is the rejoin's own answer again (a PUT
- * waiting for the rejoin answers 201 only if the rejoin made the room anew).
- */
-export async function markRejoining(tx: AnyTx, one?: { accountId: number; room: string }): Promise<void> {
-  await sql(
-    tx,
-    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, created = false, updated_at = now()
-       WHERE status = 'joined' AND ($1::int IS NULL OR (account_id = $1 AND room = $2)) RETURNING account_id, room)
-     UPDATE room_occupant o SET stale = true FROM r WHERE o.account_id = r.account_id AND o.room = r.room`,
-    [one?.accountId ?? null, one?.room ?? null],
-  );
-}
-
 /** Our join created the room (status 201): still joining until the instant-room configuration is accepted. */
 export async function markCreated(tx: AnyTx, accountId: number, room: string, role: string, affiliation: string): Promise<void> {
   await sql(tx, "UPDATE room SET created = true, role = $3, affiliation = $4, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, role, affiliation]);
@@ -268,7 +256,7 @@ export async function markConfigured(tx: AnyTx, localpart: string, room: string)
     `WITH a AS (SELECT id, last_seq FROM account WHERE localpart = $1),
        st AS (SELECT EXISTS (SELECT 1 FROM room_occupant o JOIN a ON o.account_id = a.id WHERE o.room = $2 AND o.stale) AS stale),
        u AS (UPDATE room SET status = 'joined', role = COALESCE(role, 'moderator'), affiliation = COALESCE(affiliation, 'owner'), created = true,
-               joined_at = COALESCE(joined_at, now()), error = NULL, updated_at = now()
+               joined_at = COALESCE(joined_at, now()), error = NULL, rejoin_attempts = NULL, rejoin_at = NULL, updated_at = now()
              FROM a, st WHERE room.account_id = a.id AND room.room = $2 AND room.status = 'joining' AND NOT st.stale
              RETURNING room.account_id)
      SELECT st.stale, u.account_id IS NOT NULL AS done, CASE WHEN u.account_id IS NOT NULL THEN ${notifyLogHeadSql("a", "$3")} END AS n

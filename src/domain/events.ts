@@ -144,6 +144,9 @@ export const EVENT_SCHEMAS = {
       from: Type.Optional(Type.String({ description: "Who invited the account" })),
       reason: Type.Optional(Nullable(Type.String({ description: "Why the account was invited, why the occupant was kicked, banned or removed, or why the room was destroyed (XEP-0045 <reason/>)" }))),
       alternate: Type.Optional(Type.String({ description: "destroyed: the room its owner named instead (XEP-0045 §10.9 <destroy jid/>)" })),
+      retryAt: Type.Optional(
+        Type.String({ format: "date-time", description: "join-failed: the gateway's own rejoin was refused for now (the room's service is unavailable); it tries again at this time, and again later until the room answers" }),
+      ),
       actor: Type.Optional(Type.String({ description: "The nick of who kicked, banned or removed the occupant, when the room names them (XEP-0045 <actor nick/>)" })),
       password: Type.Optional(Nullable(Type.String())),
       via: Type.Optional(Literals(["mediated", "direct"] as const)),

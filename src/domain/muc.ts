@@ -40,6 +40,21 @@ export const rejoinRoom = (accountJid: string, r: JoinedRoom): Stanza => ({
   history: { since: (r.lastMessageAt ?? r.joinedAt ?? new Date()).toISOString() },
 });
 
+/**
+ * A rejoin refused for now is sent again after 5 s, then after twice as long each time, at most
+ * every 10 minutes (RFC 6120 §8.3.2: an error of type "wait" asks to retry after waiting).
+ */
+export const REJOIN_RETRY_MS: readonly [number, number] = [5_000, 600_000];
+/** How often the link holder looks for rejoins due again (one indexed EXISTS when none is). */
+export const REJOIN_SWEEP_MS = 2_000;
+
+/**
+ * Whether a room's refusal of a rejoin holds only for now: RFC 6120 §8.3.2 type "wait" (Prosody's
+ * "Component unavailable", a MUC component that is not connected, is wait/remote-server-timeout),
+ * or the room's server could not be reached (§8.3.3.14 remote-server-not-found).
+ */
+export const refusedForNow = (error: { type: string; condition: string }): boolean => error.type === "wait" || error.condition === "remote-server-not-found" || error.condition === "remote-server-timeout";
+
 /** Id prefix of the instant-room configuration we send (§10.1.2): its answer completes a join that created the room. */
 export const INSTANT_PREFIX = "muc-instant-";
 

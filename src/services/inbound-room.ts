@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
 import { enqueueAhead } from "../db/outbox.js";
+import { deferRejoin, markRejoining } from "../db/room-rejoins.js";
 import {
   deleteRoom,
   findRoom,
@@ -15,7 +16,6 @@ import {
   markFailed,
   markJoined,
   markReflected,
-  markRejoining,
   occupantPresence,
   presented,
   removeOccupant,
@@ -31,7 +31,7 @@ import type { InboundMessage, InboundPresence, InboundStanza } from "../domain/i
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { isMessageId } from "../domain/message.js";
 import { storedId, type MessageExt, type Occupant } from "../domain/message-features.js";
-import { departure, INSTANT_PREFIX, rejoinRoom, roomSubject, STATUS, type MucPresence } from "../domain/muc.js";
+import { departure, INSTANT_PREFIX, refusedForNow, REJOIN_RETRY_MS, rejoinRoom, roomSubject, STATUS, type MucPresence } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { RoomMessageKey } from "../db/room-lookups.js";
 import { applyRoomChange, changesEarlier, newMessageExt } from "./inbound-features.js";
@@ -61,6 +61,13 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
     if (row.status === "joined") return setRoomError(tx, account.id, room, p.error ?? { type: "cancel", condition: "undefined-condition" });
     // A refused join (§7.2.6-§7.2.10): the waiting request reads the row.
     if (row.status !== "joining") return;
+    // The gateway's own rejoin, refused for now (the room's service is unavailable): tried again
+    // later (src/db/room-rejoins.ts), and the account hears of it once, with when.
+    const later = p.error && row.rejoinAttempts !== null && refusedForNow(p.error) ? await deferRejoin(tx, account.id, room, p.error, REJOIN_RETRY_MS) : null;
+    if (later) {
+      if (later.first) roomEvent({ room, kind: "join-failed", nick: row.nick, error: p.error!, retryAt: later.at.toISOString() });
+      return;
+    }
     await markFailed(tx, account.id, room, p.error);
     roomEvent({ room, kind: "join-failed", nick: row.nick, ...(p.error ? { error: p.error } : {}) });
     return;

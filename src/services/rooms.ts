@@ -8,7 +8,8 @@ import type { AnyTx, Database } from "../db/client.js";
 import { autocommit, sql } from "../db/client.js";
 import { appendEvents, notifyLogHead } from "../db/events.js";
 import { enqueueAhead } from "../db/outbox.js";
-import { deleteRoom, findRoom, listRooms, markConfigured, markFailed, markJoined, markRejoining, occupants, occupies, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
+import { deleteRoom, findRoom, listRooms, markConfigured, markFailed, markJoined, occupants, occupies, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
+import { markRejoining, rejoinsDue, takeDueRejoins } from "../db/room-rejoins.js";
 import { event } from "../domain/events.js";
 import { parseJid } from "../domain/jid.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
@@ -169,12 +170,26 @@ export class Rooms {
   }
 
   /**
+   * Rejoins refused for now whose time has come (src/db/room-rejoins.ts) go out again, ahead of
+   * what is queued, as the rejoin after a reconnect does. Run by the link holder every few seconds.
+   */
+  async retryRejoins(): Promise<number> {
+    if (!(await rejoinsDue(autocommit(this.db.pool)))) return 0;
+    return this.delivery.transaction(async (tx) => {
+      const due = await takeDueRejoins(tx);
+      for (const r of due) await enqueueAhead(tx, r.accountId, [rejoinRoom(accountJid(r.localpart, this.domain), r)]);
+      return due.length;
+    });
+  }
+
+  /**
    * On the link holder, whenever its link comes up: every room is joined again, asking for the
    * history since the last message seen (none at all if it saw none since joining). The joins are
    * recorded ahead of everything queued, and before the link holder drains (src/services/
    * online-gate.ts): what was posted to a room while the link was down goes out after the join, to
    * a room that has the account as an occupant again (XEP-0045 §7.4: a non-occupant's message is
-   * refused). A join the room refuses fails them with the room's error, as before. `claim`
+   * refused). A join the room refuses fails them with the room's error, as before (one it refuses
+   * for now is tried again later: retryRejoins, and fails only what was sent with it). `claim`
    * (XMPP_LINK_MODE=all: src/db/link-republish.ts) runs first in that transaction: false, and
    * another instance has recorded the joins since this link went down; nothing is recorded and
    * the answer is null. Otherwise the number of rooms.

@@ -1,0 +1,57 @@
+// The gateway's own rejoins of the rooms its accounts joined (API.md Group chat: a join lasts until
+// the account leaves, and survives restarts and link loss): marking rooms as being rejoined, and a
+// rejoin the room's service refused for now (RFC 6120 §8.3.2 type "wait": Prosody's "Component
+// unavailable" for a MUC component that is not connected, say) kept for a later attempt instead of
+// failing the join for good. A request's own join is not retried: its refusal is its answer.
+import { sql, type AnyTx } from "./client.js";
+import { columns, type RoomRow } from "./rooms.js";
+
+/**
+ * Before a rejoin: every joined room (or only `one`) is joining again until it answers, as a
+ * rejoin (rejoin_attempts; one refused for now is sent now, not later); its known occupants are
+ * stale until presented again. `created` is the rejoin's own answer again (a PUT waiting for the
+ * rejoin answers 201 only if the rejoin made the room anew).
+ */
+export async function markRejoining(tx: AnyTx, one?: { accountId: number; room: string }): Promise<void> {
+  await sql(
+    tx,
+    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, created = false, rejoin_attempts = COALESCE(rejoin_attempts, 0), rejoin_at = NULL, updated_at = now()
+       WHERE (status = 'joined' OR rejoin_attempts IS NOT NULL) AND ($1::int IS NULL OR (account_id = $1 AND room = $2)) RETURNING account_id, room)
+     UPDATE room_occupant o SET stale = true FROM r WHERE o.account_id = r.account_id AND o.room = r.room`,
+    [one?.accountId ?? null, one?.room ?? null],
+  );
+}
+
+/**
+ * A rejoin the room's service refused for now (`error`): still joining, with the error, and sent
+ * again after `retryMs` (first, most), doubling at each refusal. Null when the room's row is no
+ * rejoin waiting for its answer (a request's join, or one answered meanwhile). `first`: this is
+ * the rejoin's first refusal.
+ */
+export async function deferRejoin(tx: AnyTx, accountId: number, room: string, error: NonNullable<RoomRow["error"]>, retryMs: readonly [number, number]): Promise<{ at: Date; first: boolean } | null> {
+  const rows = await sql<{ at: Date; first: boolean }>(
+    tx,
+    `UPDATE room SET error = $3::json, rejoin_attempts = rejoin_attempts + 1, updated_at = now(),
+       rejoin_at = now() + make_interval(secs => least($4::float8 * power(2, rejoin_attempts), $5::float8) / 1000)
+     WHERE account_id = $1 AND room = $2 AND status = 'joining' AND rejoin_attempts IS NOT NULL
+     RETURNING rejoin_at AS at, rejoin_attempts = 1 AS first`,
+    [accountId, room, JSON.stringify(error), retryMs[0], retryMs[1]],
+  );
+  return rows[0] ?? null;
+}
+
+/** Whether some rejoin is due again (a look that costs no transaction, every few seconds). */
+export async function rejoinsDue(tx: AnyTx): Promise<boolean> {
+  const rows = await sql<{ due: boolean }>(tx, "SELECT EXISTS (SELECT 1 FROM room WHERE rejoin_at <= now()) AS due", []);
+  return rows[0]?.due === true;
+}
+
+/** The rejoins due again, taken (on whichever instance looks first: each is taken once), with their accounts' localparts. */
+export function takeDueRejoins(tx: AnyTx): Promise<(RoomRow & { localpart: string })[]> {
+  return sql(
+    tx,
+    `WITH d AS (UPDATE room SET rejoin_at = NULL, updated_at = now() WHERE rejoin_at <= now() AND status = 'joining' RETURNING *)
+     SELECT ${columns("d")}, a.localpart FROM d JOIN account a ON a.id = d.account_id`,
+    [],
+  );
+}

@@ -1,0 +1,68 @@
+// The gateway's rejoins refused for now (src/db/room-rejoins.ts): only a rejoin is kept for later
+// (a request's own join is not), the wait doubles up to its cap, and a due rejoin is taken once.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { sql } from "../../src/db/client.js";
+import { deferRejoin, markRejoining, rejoinsDue, takeDueRejoins } from "../../src/db/room-rejoins.js";
+import { findRoom, markJoined, recordJoin } from "../../src/db/rooms.js";
+import { suiteDatabase } from "../helpers/database.js";
+
+const WAIT = { type: "wait", condition: "remote-server-timeout" };
+const RETRY: readonly [number, number] = [5_000, 20_000];
+
+describe("rejoins refused for now", () => {
+  const database = suiteDatabase(2);
+  const tx = <T>(fn: (t: Parameters<Parameters<ReturnType<typeof database>["sqlTransaction"]>[0]>[0]) => Promise<T>) => database().sqlTransaction(fn);
+  let accountId = 0;
+  /** A room the account is in (joined), and the seconds from now to its row's next rejoin. */
+  const joinedRoom = async (room: string) => {
+    if (!accountId) accountId = (await tx((t) => sql<{ id: number }>(t, "INSERT INTO account (localpart) VALUES ('friar') RETURNING id", [])))[0]!.id;
+    await tx(async (t) => {
+      await recordJoin(t, accountId, room, "friar", null, null);
+      await markJoined(t, accountId, room, "participant", "member", false);
+    });
+  };
+  const secondsToRejoin = async (room: string) =>
+    (await tx((t) => sql<{ s: number }>(t, "SELECT extract(epoch FROM rejoin_at - now())::float8 AS s FROM room WHERE account_id = $1 AND room = $2", [accountId, room])))[0]!.s;
+
+  it("keeps a rejoin for later, twice as long at each refusal up to the cap; a request's join is not kept", async () => {
+    await joinedRoom("a@muc");
+    await tx((t) => markRejoining(t, { accountId, room: "a@muc" }));
+    const waits: number[] = [];
+    const firsts: boolean[] = [];
+    for (let i = 0; i < 4; i++) {
+      const later = await tx((t) => deferRejoin(t, accountId, "a@muc", WAIT, RETRY));
+      assert.ok(later, `refusal ${i + 1} kept for later`);
+      firsts.push(later.first);
+      waits.push(Math.round(await secondsToRejoin("a@muc")));
+    }
+    assert.deepEqual(waits, [5, 10, 20, 20]);
+    assert.deepEqual(firsts, [true, false, false, false]);
+    const row = await tx((t) => findRoom(t, accountId, "a@muc"));
+    assert.deepEqual([row?.status, row?.rejoinAttempts, row?.error], ["joining", 4, WAIT]);
+
+    // A request's join (no rejoin): its refusal is its answer, nothing kept.
+    await tx((t) => recordJoin(t, accountId, "b@muc", "friar", null, null));
+    assert.equal(await tx((t) => deferRejoin(t, accountId, "b@muc", WAIT, RETRY)), null);
+    // Joined again: no rejoin is waiting any more.
+    await tx((t) => markJoined(t, accountId, "a@muc", "participant", "member", false));
+    assert.equal((await tx((t) => findRoom(t, accountId, "a@muc")))?.rejoinAttempts, null);
+    assert.equal(await tx((t) => deferRejoin(t, accountId, "a@muc", WAIT, RETRY)), null);
+  });
+
+  it("takes a due rejoin once, and none that is not due", async () => {
+    await joinedRoom("c@muc");
+    await joinedRoom("d@muc");
+    for (const room of ["c@muc", "d@muc"]) {
+      await tx((t) => markRejoining(t, { accountId, room }));
+      await tx((t) => deferRejoin(t, accountId, room, WAIT, RETRY));
+    }
+    assert.equal(await tx((t) => rejoinsDue(t)), false, "none due yet");
+    assert.deepEqual(await tx((t) => takeDueRejoins(t)), []);
+    await tx((t) => sql(t, "UPDATE room SET rejoin_at = now() - interval '1 s' WHERE room = 'c@muc'", []));
+    assert.equal(await tx((t) => rejoinsDue(t)), true);
+    const [taken, again] = await Promise.all([tx((t) => takeDueRejoins(t)), tx((t) => takeDueRejoins(t))]);
+    assert.deepEqual([...taken!, ...again!].map((r) => `${r.room} ${r.localpart} ${r.nick}`), ["c@muc friar friar"], "taken once");
+    assert.equal(await tx((t) => rejoinsDue(t)), false);
+  });
+});

@@ -1,0 +1,108 @@
+// A rejoin the room's service refuses for now is tried again until the service is back (API.md: a
+// join lasts until the account leaves). The room here is on a MUC component of the test's own,
+// `muc2.localhost`, a raw XEP-0114 component on the same real Prosody: it answers joins as a room
+// does (self-presence with status 110, then the subject), and it can go away. While it is not
+// connected, Prosody itself refuses what is sent to it with wait/remote-server-timeout
+// ("Component unavailable", RFC 6120 §8.3.2: retry after waiting). Prosody only: that answer is
+// Prosody's, and the harness adds component domains to Prosody alone.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import xml from "@xmpp/xml";
+import pkg, { type Component } from "@xmpp/component";
+import type { Element } from "@xmpp/xml";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { eventLog, NS_MUC, NS_USER } from "../helpers/muc.js";
+
+const { component } = pkg;
+const SERVICE = "muc2.localhost";
+const SECRET = "muc2-secret";
+const WAIT = 20_000;
+
+/** A room service of our own on SERVICE: every join is answered at once; what it got is kept. */
+class FakeMuc {
+  readonly received: Element[] = [];
+  private constructor(private readonly raw: Component) {}
+
+  static async connect(server: XmppServer): Promise<FakeMuc> {
+    const raw = component({ service: server.componentService, domain: SERVICE, password: SECRET });
+    raw.reconnect.stop();
+    const muc = new FakeMuc(raw);
+    raw.on("error", () => {}); // start() rejects on a failed start; a late error must not crash the test
+    raw.on("stanza", (s: Element) => void muc.take(s));
+    await raw.start();
+    return muc;
+  }
+
+  private async take(s: Element): Promise<void> {
+    this.received.push(s);
+    const from = s.attrs.from;
+    const to = s.attrs.to ?? "";
+    if (!s.is("presence") || s.attrs.type || !from || !s.getChild("x", NS_MUC)) return;
+    // XEP-0045 §7.2.2-§7.2.16: the joiner's own presence (110), then the room's (empty) subject.
+    await this.raw.send(xml("presence", { from: to, to: from }, xml("x", { xmlns: NS_USER }, xml("item", { affiliation: "member", role: "participant" }), xml("status", { code: "110" }))));
+    await this.raw.send(xml("message", { from: to.split("/")[0], to: from, type: "groupchat", id: `subject-${this.received.length}` }, xml("subject")));
+  }
+
+  /** XEP-0045 status 332: the service is shutting down; every occupant is out. */
+  async shutDown(occupant: string, roomNick: string): Promise<void> {
+    await this.raw.send(
+      xml("presence", { from: roomNick, to: occupant, type: "unavailable" }, xml("x", { xmlns: NS_USER }, xml("item", { affiliation: "member", role: "none" }), xml("status", { code: "332" }), xml("status", { code: "110" }))),
+    );
+    await this.raw.stop();
+  }
+
+  stop(): Promise<unknown> {
+    return this.raw.stop();
+  }
+}
+
+describe("a rejoin refused for now (prosody)", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+  let muc: FakeMuc | null = null;
+
+  before(async () => {
+    server = await startXmppServer("prosody", { extraComponents: { [SERVICE]: SECRET } });
+    gw = await startTestGateway(server);
+  });
+  after(async () => {
+    await muc?.stop().catch(() => undefined);
+    await gw?.stop();
+    await server?.stop();
+  });
+
+  const { events } = eventLog(() => gw);
+
+  it("is tried again while the room's service is away, and the account is in the room again once it is back", async () => {
+    await gw.createAccount("friar");
+    const token = gw.token("friar");
+    const room = `cell@${SERVICE}`;
+    muc = await FakeMuc.connect(server);
+    const joined = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "friar" } });
+    assert.equal(joined.status, 200, joined.text);
+
+    // The service goes away (332), and is not there when the gateway enters the room again.
+    await muc.shutDown(`friar@${gw.domain}/rooms`, `${room}/friar`);
+    muc = null;
+    let failed: { data: Record<string, unknown>; createdAt?: string } | undefined;
+    await waitFor(async () => (failed = (await events("friar")).find((e) => e.event === "room" && e.data.kind === "join-failed")) !== undefined, WAIT, "the refused rejoin");
+    const error = failed!.data.error as { type: string; condition: string };
+    assert.deepEqual([error.type, error.condition], ["wait", "remote-server-timeout"], JSON.stringify(failed));
+    const retryAt = Date.parse(String(failed!.data.retryAt));
+    assert.ok(retryAt > Date.now(), `a retry to come: ${String(failed!.data.retryAt)}`);
+    assert.equal((await gw.request("GET", `/v1/rooms/${room}`, { token })).body.status, "joining", "still being rejoined");
+
+    // Back: the next attempt enters the room, asking for the history it missed.
+    muc = await FakeMuc.connect(server);
+    let kinds: string[] = [];
+    const roomEvents = async () => (kinds = (await events("friar")).filter((e) => e.event === "room" && e.data.room === room).map((e) => String(e.data.kind)));
+    await waitFor(async () => (await roomEvents()).filter((k) => k === "joined").length === 2, WAIT, "joined again").catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${kinds.join(", ")}`);
+    });
+    assert.deepEqual(kinds.filter((k) => k !== "subject"), ["joined", "join-failed", "joined"], "one join-failed, then in again");
+    const join = muc.received.find((s) => s.is("presence") && s.attrs.to === `${room}/friar`);
+    assert.ok(join?.getChild("x", NS_MUC)?.getChild("history")?.attrs.since, `a join asking for the history since: ${join?.toString()}`);
+    await waitFor(async () => (await gw.request("GET", `/v1/rooms/${room}`, { token })).body.status === "joined", WAIT, "the room joined");
+  });
+});
