@@ -90,11 +90,12 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
     } else if ((why === "dropped" || why === null) && row.status === "joined") {
       // Removed by no one's decision: because of an error (333; ejabberd gives no reason at all,
       // and the account's own leave forgets the room first) or a service shutting down (332,
-      // ejabberd's MUC module restarting). The join lasts until the account
-      // leaves (API.md), so it enters again at once, ahead of what is queued for the room, asking
-      // for the history it missed (XEP-0410 §3.2: a client that is no longer joined rejoins). Its
-      // self-presence is a `joined` event again. Only from `joined`: a room that drops the rejoin
-      // too leaves it joining, and the next link-up tries again, so the two never loop.
+      // ejabberd's MUC module restarting). The join lasts until the account leaves (API.md), so it
+      // enters again at once, ahead of what is queued for the room, asking for the history it
+      // missed (XEP-0410 §3.2: a client that is no longer joined rejoins). Its self-presence is a
+      // `joined` event again; a refusal for now is tried again later (deferRejoin above). Only
+      // from `joined`: a room that drops the rejoin too leaves it joining until the next link-up,
+      // so the two never loop.
       await markRejoining(tx, { accountId: account.id, room });
       await enqueueAhead(tx, account.id, [rejoinRoom(accountJid(account.localpart, p.to.domain), row)]);
     }
