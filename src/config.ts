@@ -47,6 +47,8 @@ export interface Config {
   /** Serve the demo web page at /demo (static files; it needs a token like any client). */
   demoPage: boolean;
   sessionGraceSeconds: number;
+  /** How long a joined room is quiet before it is asked whether the account is still in it (XEP-0410 self-ping); 0: never. */
+  roomSelfPingMs: number;
   eventRetentionMs: number;
   /** How often expired events and idempotency keys are purged. */
   maintenanceIntervalMs: number;
@@ -223,6 +225,8 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
     autoProvision: bool(env, "AUTO_PROVISION", false),
     demoPage: bool(env, "DEMO_PAGE", true),
     sessionGraceSeconds: int(env, "SESSION_GRACE_SECONDS", 60, 0, 86_400),
+    // XEP-0410 §3.2 suggests self-pinging a room after 15 minutes of silence; 0 turns it off.
+    roomSelfPingMs: duration(env, "ROOM_SELF_PING", "15m"),
     eventRetentionMs: duration(env, "EVENT_RETENTION", "7d"),
     maintenanceIntervalMs: duration(env, "MAINTENANCE_INTERVAL", "10m"),
     sseHeartbeatMs: duration(env, "SSE_HEARTBEAT", "15s"),

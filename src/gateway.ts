@@ -47,6 +47,8 @@ import { WebhookDispatcher } from "./services/webhook-dispatch.js";
 import { Webhooks } from "./services/webhooks.js";
 import { WebhookClient } from "./webhook/client.js";
 import { Rooms } from "./services/rooms.js";
+import { RoomSelfPings } from "./services/room-self-pings.js";
+import { selfPingSweepMs } from "./domain/muc-self-ping.js";
 
 export interface RunningGateway {
   app: FastifyInstance;
@@ -141,7 +143,8 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   metrics.webhookDepths = () => webhookLanes.depths();
 
   // The XMPP adapter's inbound side, and what follows the link going up or down.
-  routeInbound(link, inbound, rooms, log);
+  const selfPings = new RoomSelfPings(delivery, domain, config.roomSelfPingMs);
+  routeInbound(link, inbound, rooms, selfPings, log);
   registerIqHandlers(link, domain, accounts, sessions, blocklists);
   // XEP-0045: the link holder is every joined account's occupant: it enters their rooms again (or
   // another instance did, XMPP_LINK_MODE=all), publishes presence again, and then drains.
@@ -159,6 +162,13 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     if (control.holder && link.online) void rooms.retryRejoins().catch((err: unknown) => log.warn({ err: String(err) }, "retrying rooms' rejoins failed"));
   }, REJOIN_SWEEP_MS);
   rejoins.unref();
+  // Joined rooms quiet for ROOM_SELF_PING are asked whether the account is still in them (XEP-0410).
+  const quietRooms = config.roomSelfPingMs
+    ? setInterval(() => {
+        if (control.holder && link.online) void selfPings.sweep().catch((err: unknown) => log.warn({ err: String(err) }, "self-pinging quiet rooms failed"));
+      }, selfPingSweepMs(config.roomSelfPingMs))
+    : null;
+  quietRooms?.unref();
 
   const tickets = new StreamTickets(db);
   const janitor = setInterval(() => {
@@ -198,6 +208,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     async close() {
       clearInterval(janitor);
       clearInterval(rejoins);
+      if (quietRooms) clearInterval(quietRooms);
       presence.stop();
       shutdown.abort();
       await app.close();

@@ -3,7 +3,9 @@
 // rejoin the room's service refused for now (RFC 6120 §8.3.2 type "wait": Prosody's "Component
 // unavailable" for a MUC component that is not connected, say) kept for a later attempt instead of
 // failing the join for good. A request's own join is not retried: its refusal is its answer.
+import type { Stanza } from "../domain/stanza.js";
 import { sql, type AnyTx } from "./client.js";
+import { enqueueAhead } from "./outbox.js";
 import { columns, type RoomRow } from "./rooms.js";
 
 /**
@@ -20,6 +22,16 @@ export async function markRejoining(tx: AnyTx, one?: { accountId: number; room: 
      UPDATE room_occupant o SET stale = true FROM r WHERE o.account_id = r.account_id AND o.room = r.room`,
     [one?.accountId ?? null, one?.room ?? null],
   );
+}
+
+/**
+ * The account is no longer in a room it was in, by no one's decision (a room's 333 or 332, or a
+ * self-ping's answer): it enters again at once (`join`: src/domain/muc.ts rejoinRoom), ahead of
+ * what is queued for the room, and the room is joining until it answers.
+ */
+export async function rejoinNow(tx: AnyTx, accountId: number, room: string, join: Stanza): Promise<void> {
+  await markRejoining(tx, { accountId, room });
+  await enqueueAhead(tx, accountId, [join]);
 }
 
 /**

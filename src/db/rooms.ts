@@ -127,7 +127,7 @@ export async function markJoined(tx: AnyTx, accountId: number, room: string, rol
     tx,
     `WITH r AS (
        UPDATE room SET status = 'joined', role = $3, affiliation = $4, created = created OR $5, joined_at = COALESCE(joined_at, now()), error = NULL,
-         rejoin_attempts = NULL, rejoin_at = NULL, updated_at = now()
+         rejoin_attempts = NULL, rejoin_at = NULL, checked_at = now(), updated_at = now()
        WHERE account_id = $1 AND room = $2
      )
      DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND stale RETURNING nick`,
@@ -256,7 +256,7 @@ export async function markConfigured(tx: AnyTx, localpart: string, room: string)
     `WITH a AS (SELECT id, last_seq FROM account WHERE localpart = $1),
        st AS (SELECT EXISTS (SELECT 1 FROM room_occupant o JOIN a ON o.account_id = a.id WHERE o.room = $2 AND o.stale) AS stale),
        u AS (UPDATE room SET status = 'joined', role = COALESCE(role, 'moderator'), affiliation = COALESCE(affiliation, 'owner'), created = true,
-               joined_at = COALESCE(joined_at, now()), error = NULL, rejoin_attempts = NULL, rejoin_at = NULL, updated_at = now()
+               joined_at = COALESCE(joined_at, now()), error = NULL, rejoin_attempts = NULL, rejoin_at = NULL, checked_at = now(), updated_at = now()
              FROM a, st WHERE room.account_id = a.id AND room.room = $2 AND room.status = 'joining' AND NOT st.stale
              RETURNING room.account_id)
      SELECT st.stale, u.account_id IS NOT NULL AS done, CASE WHEN u.account_id IS NOT NULL THEN ${notifyLogHeadSql("a", "$3")} END AS n

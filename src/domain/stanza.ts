@@ -33,6 +33,8 @@ export type Stanza =
   | { kind: "muc-join"; from: string; to: string; password: string | null; history: { since?: string; maxStanzas?: number } | null }
   /** XEP-0045 §10.1.2: accept the default configuration of a room we just created (an instant room). */
   | { kind: "muc-instant"; from: string; to: string; id: string }
+  /** XEP-0410 §3.2: a ping to the account's own nick in a room (src/domain/muc-self-ping.ts). */
+  | { kind: "muc-self-ping"; from: string; to: string; id: string }
   /** XEP-0045 §8.1: change a room's subject. */
   | { kind: "muc-subject"; from: string; to: string; id: string; subject: string }
   /**

@@ -7,8 +7,7 @@
 // Each becomes state in `room`/`room_occupant` and events in the account's log.
 import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
-import { enqueueAhead } from "../db/outbox.js";
-import { deferRejoin, markRejoining } from "../db/room-rejoins.js";
+import { deferRejoin, rejoinNow } from "../db/room-rejoins.js";
 import {
   deleteRoom,
   findRoom,
@@ -96,8 +95,7 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
       // `joined` event again; a refusal for now is tried again later (deferRejoin above). Only
       // from `joined`: a room that drops the rejoin too leaves it joining until the next link-up,
       // so the two never loop.
-      await markRejoining(tx, { accountId: account.id, room });
-      await enqueueAhead(tx, account.id, [rejoinRoom(accountJid(account.localpart, p.to.domain), row)]);
+      await rejoinNow(tx, account.id, room, rejoinRoom(accountJid(account.localpart, p.to.domain), row));
     }
     return;
   }

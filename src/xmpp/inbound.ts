@@ -1,18 +1,38 @@
 // The inbound half of the XMPP adapter: every message and presence stanza from the link is
 // parsed into data and handed to the inbound use case, in arrival order.
 import { INSTANT_PREFIX } from "../domain/muc.js";
+import { SELF_PING_PREFIX } from "../domain/muc-self-ping.js";
 import type { Inbound } from "../services/inbound.js";
+import type { RoomSelfPings } from "../services/room-self-pings.js";
 import type { Rooms } from "../services/rooms.js";
 import { readError } from "./errors.js";
 import type { XmppLink } from "./link.js";
 import { parseStanza } from "./parse.js";
 
-export function routeInbound(link: XmppLink, inbound: Inbound, rooms: Pick<Rooms, "configured">, log: { warn(o: object, m: string): void }): void {
+export function routeInbound(
+  link: XmppLink,
+  inbound: Inbound,
+  rooms: Pick<Rooms, "configured">,
+  selfPings: Pick<RoomSelfPings, "answered">,
+  log: { warn(o: object, m: string): void; info(o: object, m: string): void },
+): void {
   link.on("stanza", (el) => {
+    const answer = el.name === "iq" && (el.attrs.type === "result" || el.attrs.type === "error");
+    const id = answer ? String(el.attrs.id ?? "") : "";
+    const from = String(el.attrs.from ?? "");
+    const to = String(el.attrs.to ?? "");
     // The answer to an instant-room configuration we sent (XEP-0045 §10.1.2) completes a join.
-    if (el.name === "iq" && (el.attrs.type === "result" || el.attrs.type === "error") && String(el.attrs.id ?? "").startsWith(INSTANT_PREFIX)) {
+    if (answer && id.startsWith(INSTANT_PREFIX)) {
+      void rooms.configured(from, to, el.attrs.type === "error" ? readError(el) : null).catch((err: unknown) => log.warn({ err: String(err) }, "recording a room configuration failed"));
+      return;
+    }
+    // The answer to a self-ping (XEP-0410 §3.2): the account may be out of the room.
+    if (answer && id.startsWith(SELF_PING_PREFIX)) {
       const error = el.attrs.type === "error" ? readError(el) : null;
-      void rooms.configured(String(el.attrs.from ?? ""), String(el.attrs.to ?? ""), error).catch((err: unknown) => log.warn({ err: String(err) }, "recording a room configuration failed"));
+      void selfPings
+        .answered(from, to, error)
+        .then((rejoined) => rejoined && log.info({ room: from, occupant: to, error }, "self-ping: no longer in the room; entering it again"))
+        .catch((err: unknown) => log.warn({ err: String(err) }, "reading a self-ping's answer failed"));
       return;
     }
     const s = parseStanza(el);

@@ -218,6 +218,9 @@ export function render(s: Stanza): Element {
     // XEP-0045 §10.1.2: an empty submitted form accepts the default configuration (instant room).
     case "muc-instant":
       return xml("iq", { from: s.from, to: s.to, type: "set", id: s.id }, xml("query", { xmlns: NS.mucOwner }, xml("x", { xmlns: NS.xdata, type: "submit" })));
+    // XEP-0410 §3.2: a ping (XEP-0199) to our own occupant JID in the room.
+    case "muc-self-ping":
+      return xml("iq", { from: s.from, to: s.to, type: "get", id: s.id }, xml("ping", { xmlns: NS.ping }));
     // XEP-0045 §8.1: a groupchat message with only a <subject/>.
     case "muc-subject":
       return xml("message", { from: s.from, to: s.to, type: "groupchat", id: s.id }, xml("subject", {}, s.subject), originId(s.id));
