@@ -2,7 +2,7 @@
 // and the gateway's event log as those tests read it.
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import type { XmppUser } from "../../scripts/harness/xmpp-user.js";
+import type { XmlElement, XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { waitFor, type TestGateway } from "./gateway.js";
 
 /** The harness's MUC service (scripts/harness/xmpp-server.ts). */
@@ -42,4 +42,18 @@ export function eventLog(gw: () => TestGateway) {
     return found!;
   };
   return { events, until };
+}
+
+/**
+ * `localpart` posts a group message to `room`: `user` (in the room) hears it from the account's
+ * nick (its localpart), and it is `sent` once the room reflected it. The stanza `user` got.
+ */
+export async function heardInRoom(gw: TestGateway, user: XmppUser, localpart: string, room: string, body: string, wait = 15_000): Promise<XmlElement> {
+  const posted = await gw.request("POST", "/v1/messages", { token: gw.token(localpart), body: { to: room, type: "groupchat", body } });
+  assert.equal(posted.status, 202, posted.text);
+  const heard = await user.waitFor((s) => s.is("message") && s.attrs.from === `${room}/${localpart}` && s.getChildText("body") === body, wait);
+  let status = "";
+  await waitFor(async () => ["sent", "failed"].includes((status = (await gw.request("GET", `/v1/messages/${posted.body.id}`, { token: gw.token(localpart) })).body.status)), wait, "the message's final status");
+  assert.equal(status, "sent");
+  return heard;
 }

@@ -8,9 +8,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
-import { enterRoom, eventLog, MUC, NS_USER } from "../helpers/muc.js";
+import { enterRoom, eventLog, heardInRoom, MUC, NS_USER } from "../helpers/muc.js";
 import { KINDS } from "../helpers/servers.js";
 
 const WAIT = 15_000;
@@ -42,16 +42,7 @@ for (const kind of KINDS) {
       assert.equal(joined.status, 201, joined.text);
       await enterRoom(juliet, room, "juliet");
     }
-    /** The account posts a group message; it is `sent` once the room reflected it, and Juliet hears it. Her stanza. */
-    async function heardFrom(localpart: string, room: string, body: string): Promise<XmlElement> {
-      const posted = await gw.request("POST", "/v1/messages", { token: gw.token(localpart), body: { to: room, type: "groupchat", body } });
-      assert.equal(posted.status, 202, posted.text);
-      const heard = await juliet.waitFor((s) => s.is("message") && s.attrs.from === `${room}/${localpart}` && s.getChildText("body") === body, WAIT);
-      let status = "";
-      await waitFor(async () => ["sent", "failed"].includes((status = (await gw.request("GET", `/v1/messages/${posted.body.id}`, { token: gw.token(localpart) })).body.status)), WAIT, "the message's final status");
-      assert.equal(status, "sent");
-      return heard;
-    }
+    const heardFrom = (localpart: string, room: string, body: string) => heardInRoom(gw, juliet, localpart, room, body, WAIT);
     const unavailableFrom = (occupant: string, from = 0, to = juliet.stanzas.length) =>
       juliet.stanzas.slice(from, to).filter((s) => s.is("presence") && s.attrs.from === occupant && s.attrs.type === "unavailable");
 

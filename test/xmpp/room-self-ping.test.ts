@@ -10,7 +10,7 @@ import type { Element } from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
-import { enterRoom, eventLog, MUC, NS_USER } from "../helpers/muc.js";
+import { enterRoom, eventLog, heardInRoom, MUC, NS_USER } from "../helpers/muc.js";
 import { KINDS } from "../helpers/servers.js";
 
 const WAIT = 15_000;
@@ -41,15 +41,7 @@ for (const kind of KINDS) {
 
     const { events } = eventLog(() => gw);
     const presencesFrom = (occupant: string) => juliet.stanzas.filter((s) => s.is("presence") && s.attrs.from === occupant);
-    /** The account posts a group message: it is `sent` (the room reflected it) and Juliet hears it. */
-    async function heardFrom(localpart: string, room: string, body: string): Promise<void> {
-      const posted = await gw.request("POST", "/v1/messages", { token: gw.token(localpart), body: { to: room, type: "groupchat", body } });
-      assert.equal(posted.status, 202, posted.text);
-      await juliet.waitFor((s) => s.is("message") && s.attrs.from === `${room}/${localpart}` && s.getChildText("body") === body, WAIT);
-      let status = "";
-      await waitFor(async () => ["sent", "failed"].includes((status = (await gw.request("GET", `/v1/messages/${posted.body.id}`, { token: gw.token(localpart) })).body.status)), WAIT, "the message's final status");
-      assert.equal(status, "sent");
-    }
+    const heardFrom = (localpart: string, room: string, body: string) => heardInRoom(gw, juliet, localpart, room, body, WAIT);
 
     it("enters again a room that lost the account without a word: the room answers the ping not-acceptable", async () => {
       const room = `forgetful-${kind}@${MUC}`;
