@@ -3819,7 +3819,7 @@ export interface components {
             /** @enum {string} */
             event: "presence";
             data: {
-                /** @description The contact's bare JID */
+                /** @description The contact's bare JID (the account's own with `self`) */
                 jid: string;
                 from: string;
                 resource: string | null;
@@ -3831,6 +3831,11 @@ export interface components {
                 priority: number;
                 /** @description Present when the presence was directed to one session */
                 to?: string;
+                /**
+                 * @description The presence of one of the account's own sessions (PUT /v1/presence, a session ended or expired)
+                 * @enum {boolean}
+                 */
+                self?: true;
             };
             /** Format: date-time */
             createdAt: string;

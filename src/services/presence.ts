@@ -3,7 +3,7 @@
 // republishing after the component link comes back. Every stanza goes only to contacts whose
 // subscription allows it (§4.2.2, §11).
 import type { Database, Tx } from "../db/client.js";
-import type { NewEvent } from "../db/events.js";
+import { appendEvents, type NewEvent } from "../db/events.js";
 import { availableSessions, contactPresence, lockAccount, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
 import type { Sessions } from "../db/sessions.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
@@ -49,6 +49,27 @@ export function contactsGone(accountId: number, gone: ContactResource[], p: { st
   }));
 }
 
+/**
+ * The presence of one of the account's own sessions, as an event in its log: every session hears
+ * it, the one that set it too (RFC 6121 §4.2.2 initial, §4.4.2 subsequent, §4.5.2 unavailable).
+ */
+export function ownPresence(accountId: number, jid: string, resource: string, p: PresenceInput | { type: "unavailable"; status?: LangText | null }): NewEvent {
+  const available = p.type === "available" ? p : null;
+  return {
+    accountId,
+    ...event("presence", {
+      jid,
+      from: `${jid}/${resource}`,
+      resource,
+      type: p.type,
+      show: (available?.show ?? null) as "away" | "chat" | "dnd" | "xa" | null,
+      status: p.status ?? null,
+      priority: available?.priority ?? 0,
+      self: true,
+    }),
+  };
+}
+
 export class Presence {
   private sweeper: NodeJS.Timeout | null = null;
 
@@ -87,6 +108,7 @@ export class Presence {
       // §4.2.1: the first available presence of the account probes the contacts it is subscribed to.
       if (available && before.length === 0) for (const c of await presenceSources(tx, account.id)) out.push(presence(account.jid, c, "probe"));
       await send(account.id, out);
+      await appendEvents(tx, [ownPresence(account.id, account.jid, resource, available ? p : { type: "unavailable", status: p.status })]);
     });
   }
 
@@ -95,6 +117,7 @@ export class Presence {
     if (resources.length === 0) return;
     const subscribers = await presenceSubscribers(tx, accountId);
     await send(accountId, resources.flatMap((r) => subscribers.map((c) => presence(`${jid}/${r}`, c, "unavailable"))));
+    await appendEvents(tx, resources.map((r) => ownPresence(accountId, jid, r, { type: "unavailable" })));
   }
 
   /** DELETE /v1/sessions/{resource}: false when there is no such session. */

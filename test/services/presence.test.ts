@@ -22,6 +22,9 @@ const sorted = (stanzas: Stanza[]) => [...stanzas].sort((a, b) => JSON.stringify
 
 const available = (from: string, to: string, p: PresenceInput = AVAILABLE): Stanza => ({ kind: "presence", from, to, type: null, show: p.show, status: p.status, priority: p.priority });
 const unavailable = (from: string, to: string, status: string | null = null): Stanza => ({ kind: "presence", from, to, type: "unavailable", show: null, status, priority: null });
+/** The account's own presence events (RFC 6121 §4.2.2, §4.5.2: every session hears each one's): resource and type, in log order. */
+const ownEvents = async (env: Env, a: TestAccount) =>
+  (await env.events(a.id)).filter((e) => e.type === "presence" && (e.data as { self?: boolean }).self).map((e) => `${(e.data as { resource: string }).resource} ${(e.data as { type: string }).type}`);
 const probe = (from: string, to: string): Stanza => ({ kind: "presence", from, to, type: "probe", show: null, status: null, priority: null });
 
 /** Everything recorded so far, once Delivery has written it to the port. */
@@ -140,6 +143,8 @@ describe("Presence service", () => {
     assert.equal(await presence.endSession(a.ref, "phone"), false, "already ended");
     assert.equal(await presence.endSession(a.ref, "nope"), false);
     assert.deepEqual(await sent(env), []);
+    // Phone was available, then ended; tablet's unavailable set was one too: it was never available.
+    assert.deepEqual(await ownEvents(env, a), ["phone available", "phone unavailable"]);
   });
 
   it("an account without subscribers sends no broadcast and probes nobody", async () => {
@@ -178,5 +183,6 @@ describe("Presence.expire", () => {
     env.out.reset();
     assert.equal(await presence.expire(), 0, "each session expires once");
     assert.deepEqual(await sent(env), []);
+    assert.deepEqual(await ownEvents(env, a), ["phone available", "laptop available", "phone unavailable"]);
   });
 });
