@@ -6,22 +6,26 @@
 import type { Stanza } from "../domain/stanza.js";
 import { sql, type AnyTx } from "./client.js";
 import { enqueueAhead } from "./outbox.js";
-import { columns, type RoomRow } from "./rooms.js";
+import { JOIN_RESEND_MS } from "../domain/muc.js";
+import { ANSWER_BY, columns, type RoomRow } from "./rooms.js";
 
 /**
  * Before a rejoin: every joined room (or only `one`) is joining again until it answers, as a
  * rejoin (rejoin_attempts; one refused for now is sent now, not later); its known occupants are
  * stale until presented again. `created` is the rejoin's own answer again (a PUT waiting for the
- * rejoin answers 201 only if the rejoin made the room anew).
+ * rejoin answers 201 only if the rejoin made the room anew). Each join sent now is sent again if
+ * still unanswered at ANSWER_BY; after a reconnect (all rooms) so is a request's join in flight,
+ * which goes out again with the rejoins (src/services/rooms.ts rejoin).
  */
 export async function markRejoining(tx: AnyTx, one?: { accountId: number; room: string }): Promise<void> {
   await sql(
     tx,
-    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, created = false, rejoin_attempts = COALESCE(rejoin_attempts, 0), rejoin_at = NULL, updated_at = now()
+    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, created = false, rejoin_attempts = COALESCE(rejoin_attempts, 0), rejoin_at = ${ANSWER_BY}, join_resends = 0, updated_at = now()
        WHERE (status = 'joined' OR rejoin_attempts IS NOT NULL) AND ($1::int IS NULL OR (account_id = $1 AND room = $2)) RETURNING account_id, room)
      UPDATE room_occupant o SET stale = true FROM r WHERE o.account_id = r.account_id AND o.room = r.room`,
     [one?.accountId ?? null, one?.room ?? null],
   );
+  if (!one) await sql(tx, `UPDATE room SET rejoin_at = ${ANSWER_BY}, join_resends = 0 WHERE status = 'joining' AND rejoin_attempts IS NULL`, []);
 }
 
 /**
@@ -58,12 +62,19 @@ export async function rejoinsDue(tx: AnyTx): Promise<boolean> {
   return rows[0]?.due === true;
 }
 
-/** The rejoins due again, taken (on whichever instance looks first: each is taken once), with their accounts' localparts. */
-export function takeDueRejoins(tx: AnyTx): Promise<(RoomRow & { localpart: string })[]> {
+/**
+ * The joins due again, taken (on whichever instance looks first: each is taken once), with their
+ * accounts' localparts: rejoins refused for now whose wait is over, and joins (a request's too)
+ * the room has not answered. Each is sent again now, and again if still unanswered after twice
+ * as long as the last wait for an answer (`resendMs`: first, most).
+ */
+export function takeDueRejoins(tx: AnyTx, resendMs: readonly [number, number] = JOIN_RESEND_MS): Promise<(RoomRow & { localpart: string })[]> {
   return sql(
     tx,
-    `WITH d AS (UPDATE room SET rejoin_at = NULL, updated_at = now() WHERE rejoin_at <= now() AND status = 'joining' RETURNING *)
+    `WITH d AS (UPDATE room SET join_resends = join_resends + 1, updated_at = now(),
+                  rejoin_at = now() + make_interval(secs => least($1::float8 * power(2, join_resends + 1), $2::float8) / 1000)
+                WHERE rejoin_at <= now() AND status = 'joining' RETURNING *)
      SELECT ${columns("d")}, a.localpart FROM d JOIN account a ON a.id = d.account_id`,
-    [],
+    [resendMs[0], resendMs[1]],
   );
 }

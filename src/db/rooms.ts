@@ -6,6 +6,7 @@ import { notifyLogHeadSql } from "./events.js";
 import { CHANNELS } from "./notify.js";
 import { enqueueIf } from "./outbox.js";
 import type { Stanza } from "../domain/stanza.js";
+import { JOIN_RESEND_MS } from "../domain/muc.js";
 
 export type RoomStatus = "joining" | "joined" | "failed";
 
@@ -71,9 +72,9 @@ export async function recordJoin(tx: AnyTx, accountId: number, room: string, nic
   const rows = await sql(
     tx,
     `WITH j AS (
-       INSERT INTO room (account_id, room, nick, password, status, history) VALUES ($1, $2, $3, $4, 'joining', $5::json)
+       INSERT INTO room (account_id, room, nick, password, status, history, rejoin_at) VALUES ($1, $2, $3, $4, 'joining', $5::json, ${ANSWER_BY})
        ON CONFLICT (account_id, room) DO UPDATE SET nick = EXCLUDED.nick, password = EXCLUDED.password, status = 'joining', error = NULL,
-         created = false, history = EXCLUDED.history, join_stage = NULL, rejoin_attempts = NULL, rejoin_at = NULL, updated_at = now()
+         created = false, history = EXCLUDED.history, join_stage = NULL, rejoin_attempts = NULL, rejoin_at = EXCLUDED.rejoin_at, join_resends = 0, updated_at = now()
        WHERE room.status = 'failed'
        RETURNING 1
      ), o AS (DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND EXISTS (SELECT 1 FROM j))${out ? `, ${out.cte}` : ""}
@@ -82,6 +83,12 @@ export async function recordJoin(tx: AnyTx, accountId: number, room: string, nic
   );
   return rows.length > 0;
 }
+
+/**
+ * When a join sent now is sent again if the room has not answered it (JOIN_RESEND_MS; src/db/
+ * room-rejoins.ts takeDueRejoins): SQL, for a room row's rejoin_at.
+ */
+export const ANSWER_BY = `now() + interval '${JOIN_RESEND_MS[0]} milliseconds'`;
 
 /** The account's row for the room; `lock`: FOR UPDATE, so that requests on one join take turns. */
 export async function findRoom(tx: AnyTx, accountId: number, room: string, lock = false): Promise<RoomRow | null> {

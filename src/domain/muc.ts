@@ -28,24 +28,37 @@ export interface JoinedRoom {
   joinedAt: Date | null;
 }
 
+/** A join's history request (XEP-0045 §7.2.15). */
+export type HistoryRequest = { since?: string; maxStanzas?: number };
+
+/** Entering a room under `nick` (XEP-0045 §7.2.1), with its password (§7.2.6) and the history asked for (§7.2.15). */
+export const joinRoom = (accountJid: string, room: string, j: { nick: string; password?: string | null; history?: HistoryRequest | null }): Stanza => ({
+  kind: "muc-join",
+  from: occupantJid(accountJid),
+  to: `${room}/${j.nick}`,
+  password: j.password ?? null,
+  history: j.history ?? null,
+});
+
 /**
  * Entering a room again (XEP-0045 §7.2), asking only for the history since the last room message
  * seen (§7.2.15; none since the join: since the join), so what was missed while out is not lost.
  */
-export const rejoinRoom = (accountJid: string, r: JoinedRoom): Stanza => ({
-  kind: "muc-join",
-  from: occupantJid(accountJid),
-  to: `${r.room}/${r.nick}`,
-  password: r.password,
-  history: { since: (r.lastMessageAt ?? r.joinedAt ?? new Date()).toISOString() },
-});
+export const rejoinRoom = (accountJid: string, r: JoinedRoom): Stanza =>
+  joinRoom(accountJid, r.room, { nick: r.nick, password: r.password, history: { since: (r.lastMessageAt ?? r.joinedAt ?? new Date()).toISOString() } });
 
 /**
  * A rejoin refused for now is sent again after 5 s, then after twice as long each time, at most
  * every 10 minutes (RFC 6120 §8.3.2: an error of type "wait" asks to retry after waiting).
  */
 export const REJOIN_RETRY_MS: readonly [number, number] = [5_000, 600_000];
-/** How often the link holder looks for rejoins due again (one indexed EXISTS when none is). */
+/**
+ * A join (a request's, or a rejoin) the room has not answered within 10 s is sent again, then after
+ * twice as long each time, at most every 10 minutes, until the room answers (its presence or
+ * error can be lost: a room's server restarting, a hung server-to-server link).
+ */
+export const JOIN_RESEND_MS: readonly [number, number] = [10_000, 600_000];
+/** How often the link holder looks for rejoins and unanswered joins due again (one indexed EXISTS when none is). */
 export const REJOIN_SWEEP_MS = 2_000;
 
 /**

@@ -22,7 +22,7 @@ import { autocommit, type AnyTx, type Database } from "../db/client.js";
 import { beginNickChange, findRoom, findRoomView, recordJoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import type { AccountRef } from "../domain/account.js";
 import { AppError, type ErrorCode } from "../domain/errors.js";
-import { JOIN_TIMEOUT_MS, occupantJid, SUBJECT_GRACE_MS } from "../domain/muc.js";
+import { JOIN_TIMEOUT_MS, joinRoom, occupantJid, SUBJECT_GRACE_MS } from "../domain/muc.js";
 import { presence, type Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 
@@ -75,14 +75,6 @@ const POLL_WOKEN: PollMs = [50, 250];
  */
 type Answered<T> = ((row: ViewRow | null, overdue: boolean) => T | undefined) & { due?: () => number | null };
 
-/** The join presence (XEP-0045 §7.2.1), from the account's occupant JID. */
-const joinPresence = (account: AccountRef, room: string, req: JoinRequest): Stanza => ({
-  kind: "muc-join",
-  from: occupantJid(account.jid),
-  to: `${room}/${req.nick}`,
-  password: req.password ?? null,
-  history: req.history ?? null,
-});
 
 /** The row as a waiting request reads it: with the occupants, which its answer shows (src/services/rooms.ts view). */
 type ViewRow = RoomRow & { occupants: OccupantRow[] };
@@ -150,7 +142,7 @@ export class RoomJoins {
     // one statement, with no transaction (one round trip instead of four). The rest take turns
     // on the row (step()).
     const history = req.history ?? null;
-    const joinNow = { stanzas: [joinPresence(account, room, req)], origin: this.delivery.origin };
+    const joinNow = { stanzas: [joinRoom(account.jid, room, req)], origin: this.delivery.origin };
     if (await recordJoin(autocommit(this.db.pool), account.id, room, req.nick, req.password ?? null, history, joinNow)) {
       this.delivery.kick();
       const row = await this.awaitRoom(account, room, deadline, unanswered, joinAnswer(room));
@@ -186,7 +178,7 @@ export class RoomJoins {
     // nothing when the account has a row for the room other than a refused join (and locks that
     // row, INSERT ... ON CONFLICT DO UPDATE), which is then read.
     if (await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history)) {
-      await send(account.id, [joinPresence(account, room, req)]);
+      await send(account.id, [joinRoom(account.jid, room, req)]);
       return { kind: "join" };
     }
     const row = await findRoom(tx, account.id, room, true);

@@ -14,7 +14,7 @@ import { event } from "../domain/events.js";
 import { parseJid } from "../domain/jid.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
-import { exitRoom, isOccupantNick, occupantJid, rejoinRoom, ROOM_RESOURCE } from "../domain/muc.js";
+import { exitRoom, isOccupantNick, joinRoom, occupantJid, rejoinRoom, ROOM_RESOURCE } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 import { RoomJoins, type JoinRequest, type LogGrowth, type PollMs } from "./room-joins.js";
@@ -170,14 +170,19 @@ export class Rooms {
   }
 
   /**
-   * Rejoins refused for now whose time has come (src/db/room-rejoins.ts) go out again, ahead of
-   * what is queued, as the rejoin after a reconnect does. Run by the link holder every few seconds.
+   * Rejoins refused for now whose time has come, and joins the room has not answered (src/db/
+   * room-rejoins.ts), go out again, ahead of what is queued, as the rejoin after a reconnect does:
+   * a rejoin asks for the history since the last message seen, a request's join again for what the
+   * request asked. Run by the link holder every few seconds.
    */
   async retryRejoins(): Promise<number> {
     if (!(await rejoinsDue(autocommit(this.db.pool)))) return 0;
     return this.delivery.transaction(async (tx) => {
       const due = await takeDueRejoins(tx);
-      for (const r of due) await enqueueAhead(tx, r.accountId, [rejoinRoom(accountJid(r.localpart, this.domain), r)]);
+      for (const r of due) {
+        const jid = accountJid(r.localpart, this.domain);
+        await enqueueAhead(tx, r.accountId, [r.rejoinAttempts !== null ? rejoinRoom(jid, r) : joinRoom(jid, r.room, r)]);
+      }
       return due.length;
     });
   }

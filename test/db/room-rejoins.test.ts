@@ -65,4 +65,26 @@ describe("rejoins refused for now", () => {
     assert.deepEqual([...taken!, ...again!].map((r) => `${r.room} ${r.localpart} ${r.nick}`), ["c@muc friar friar"], "taken once");
     assert.equal(await tx((t) => rejoinsDue(t)), false);
   });
+  it("sends a join the room has not answered again, twice as long after each time up to the cap, until an answer", async () => {
+    await joinedRoom("x@muc"); // the account row
+    const due = (room: string) => tx((t) => sql(t, "UPDATE room SET rejoin_at = now() - interval '1 s' WHERE account_id = $1 AND room = $2", [accountId, room]));
+    // A request's join waits 10 s (JOIN_RESEND_MS) for its answer.
+    await tx((t) => recordJoin(t, accountId, "e@muc", "friar", null, { maxStanzas: 5 }));
+    assert.equal(Math.round(await secondsToRejoin("e@muc")), 10);
+    const waits: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await due("e@muc");
+      const taken = await tx((t) => takeDueRejoins(t, RETRY));
+      assert.deepEqual(taken.map((r) => [r.room, r.rejoinAttempts, r.history]), [["e@muc", null, { maxStanzas: 5 }]], "a request's join, as it asked");
+      waits.push(Math.round(await secondsToRejoin("e@muc")));
+    }
+    assert.deepEqual(waits, [10, 20, 20]);
+    // After a reconnect every join goes out again and waits for its answer from then.
+    await tx((t) => markRejoining(t));
+    assert.equal(Math.round(await secondsToRejoin("e@muc")), 10);
+    assert.equal(Math.round(await secondsToRejoin("x@muc")), 10, "a joined room, rejoined");
+    // Answered: nothing is due.
+    for (const room of ["e@muc", "x@muc"]) await tx((t) => markJoined(t, accountId, room, "participant", "member", false));
+    assert.deepEqual((await tx((t) => sql<{ n: number }>(t, "SELECT count(*)::int AS n FROM room WHERE rejoin_at IS NOT NULL AND room IN ('e@muc', 'x@muc')", [])))[0]!.n, 0);
+  });
 });

@@ -19,9 +19,11 @@ const SERVICE = "muc2.localhost";
 const SECRET = "muc2-secret";
 const WAIT = 20_000;
 
-/** A room service of our own on SERVICE: every join is answered at once; what it got is kept. */
+/** A room service of our own on SERVICE: every join is answered at once (but the next `ignoring`); what it got is kept. */
 class FakeMuc {
   readonly received: Element[] = [];
+  /** How many joins to come it swallows without a word (a lost presence, a hung room). */
+  ignoring = 0;
   private constructor(private readonly raw: Component) {}
 
   static async connect(server: XmppServer): Promise<FakeMuc> {
@@ -39,6 +41,7 @@ class FakeMuc {
     const from = s.attrs.from;
     const to = s.attrs.to ?? "";
     if (!s.is("presence") || s.attrs.type || !from || !s.getChild("x", NS_MUC)) return;
+    if (this.ignoring > 0) return void this.ignoring--;
     // XEP-0045 §7.2.2-§7.2.16: the joiner's own presence (110), then the room's (empty) subject.
     await this.raw.send(xml("presence", { from: to, to: from }, xml("x", { xmlns: NS_USER }, xml("item", { affiliation: "member", role: "participant" }), xml("status", { code: "110" }))));
     await this.raw.send(xml("message", { from: to.split("/")[0], to: from, type: "groupchat", id: `subject-${this.received.length}` }, xml("subject")));
@@ -104,5 +107,30 @@ describe("a rejoin refused for now (prosody)", () => {
     const join = muc.received.find((s) => s.is("presence") && s.attrs.to === `${room}/friar`);
     assert.ok(join?.getChild("x", NS_MUC)?.getChild("history")?.attrs.since, `a join asking for the history since: ${join?.toString()}`);
     await waitFor(async () => (await gw.request("GET", `/v1/rooms/${room}`, { token })).body.status === "joined", WAIT, "the room joined");
+  });
+  it("sends a join the room does not answer again until it does; the request that timed out said so", async () => {
+    await gw.createAccount("balthasar");
+    const token = gw.token("balthasar");
+    const room = `tomb@${SERVICE}`;
+    muc ??= await FakeMuc.connect(server);
+    muc.ignoring = 1;
+    const history = { maxStanzas: 5 };
+    const joins = () => muc!.received.filter((s) => s.is("presence") && s.attrs.to === `${room}/balthasar` && s.getChild("x", NS_MUC));
+    const started = Date.now();
+    const asked = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "balthasar", history } });
+    assert.equal(asked.status, 503, asked.text);
+    assert.match(asked.body.detail, /keeps trying/);
+    assert.equal(joins().length, 1, "one join so far, swallowed");
+    await waitFor(async () => (await gw.request("GET", `/v1/rooms/${room}`, { token })).body.status === "joined", WAIT, "the room joined");
+    const sentAgain = joins();
+    assert.equal(sentAgain.length, 2, sentAgain.map(String).join("\n"));
+    // The join as the request asked for it, 10 s after the first (the link holder looks every 2 s).
+    assert.equal(sentAgain[1]!.getChild("x", NS_MUC)?.getChild("history")?.attrs.maxstanzas, "5", sentAgain[1]!.toString());
+    assert.ok(Date.now() - started >= 10_000);
+    const kinds = (await events("balthasar")).filter((e) => e.event === "room" && e.data.room === room).map((e) => String(e.data.kind));
+    assert.deepEqual(kinds.filter((k) => k !== "subject"), ["joined"]);
+    // Answered: nothing is due any more.
+    const due = await gw.running.db.pool.query("SELECT rejoin_at FROM room WHERE room = $1", [room]);
+    assert.deepEqual(due.rows, [{ rejoin_at: null }]);
   });
 });
