@@ -34,6 +34,8 @@ export interface RoomRow {
   joinStage: JoinStage;
   /** A rejoin by the gateway waiting for the room: the refusals "for now" so far (src/db/room-rejoins.ts); null: none. */
   rejoinAttempts: number | null;
+  /** When the join in flight goes out again unless the room answers first (src/db/room-rejoins.ts); null: none in flight. */
+  rejoinAt: Date | null;
 }
 
 /**
@@ -52,7 +54,7 @@ export interface OccupantRow {
 
 export const columns = (t: string) => `${t}.account_id AS "accountId", ${t}.room, ${t}.nick, ${t}.password, ${t}.status, ${t}.role, ${t}.affiliation,
   ${t}.created, ${t}.subject, ${t}.error, ${t}.last_message_at AS "lastMessageAt", ${t}.history, ${t}.joined_at AS "joinedAt",
-  ${t}.join_stage AS "joinStage", ${t}.rejoin_attempts AS "rejoinAttempts"`;
+  ${t}.join_stage AS "joinStage", ${t}.rejoin_attempts AS "rejoinAttempts", ${t}.rejoin_at AS "rejoinAt"`;
 const COLUMNS = columns("room");
 
 /** Stanzas recorded with a join (its presence), and the instance that records them (src/db/outbox.ts enqueueIf). */

@@ -23,6 +23,7 @@ import { messageView, type MessageView } from "../domain/views.js";
 import type { Delivery } from "./delivery.js";
 import { requestFingerprint } from "./messaging.js";
 import { assertFits, type StanzaSizer } from "./stanza-size.js";
+import { assertRoomReachable, rejoinWaiting } from "./rooms.js";
 
 type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
 
@@ -156,7 +157,10 @@ export class MessageActions {
       const group = m.type === "groupchat";
       const ref = group ? m.originId : wireId(m);
       if (ref === null || !(m.ext as MessageExt | null)?.markable) return;
-      if (group && !occupies(await findRoom(tx, account.id, m.peer))) return;
+      if (group) {
+        const row = await findRoom(tx, account.id, m.peer);
+        if (!occupies(row) || rejoinWaiting(row)) return;
+      }
       // XEP-0333 §Protocol Format: the marker "MUST have a 'thread' child element" when the message had one.
       await send(account.id, [this.action(account, null, m, { kind: "displayed", ref, thread: m.thread })]);
     });
@@ -184,7 +188,9 @@ export class MessageActions {
   /** A change to a group message goes to its room: only while the account is in it (XEP-0045 §7.4; a rejoin under way counts). */
   private async inRoom(tx: AnyTx, account: Account, m: MessageState): Promise<void> {
     if (m.type !== "groupchat") return;
-    if (!occupies(await findRoom(tx, account.id, m.peer))) throw new AppError("room-not-joined", `${m.peer} is not a room this account is in (PUT /v1/rooms/{room} first)`);
+    const row = await findRoom(tx, account.id, m.peer);
+    if (!occupies(row)) throw new AppError("room-not-joined", `${m.peer} is not a room this account is in (PUT /v1/rooms/{room} first)`);
+    assertRoomReachable(row, m.peer);
   }
 
   private action(account: Account, resource: string | null, m: MessageState, action: MessageAction): Stanza {

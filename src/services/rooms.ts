@@ -34,6 +34,22 @@ export interface RoomView {
 
 type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
 
+/** The account's rejoin of the room waits after its service refused it for now (src/db/room-rejoins.ts): what is sent there would fail. */
+export const rejoinWaiting = (row: RoomRow | null): boolean => row?.status === "joining" && (row.rejoinAttempts ?? 0) > 0;
+
+/**
+ * Something the account sends to a room it is in is refused with room-unavailable (503, with
+ * Retry-After: the rejoin's next attempt) while its rejoin waits after a refusal for now: it would
+ * only go out to fail with the same refusal. A join under way otherwise takes it, to go out after.
+ */
+export function assertRoomReachable(row: RoomRow | null, room: string): void {
+  if (!rejoinWaiting(row)) return;
+  const next = row!.rejoinAt ?? new Date();
+  throw new AppError("room-unavailable", `${room} is unavailable for now (${row!.error?.condition ?? "no answer"}); the gateway enters it again at ${next.toISOString()}`, {
+    retryAfter: Math.max(1, Math.ceil((next.getTime() - Date.now()) / 1000)),
+  });
+}
+
 export class Rooms {
   constructor(
     private readonly db: Database,
@@ -73,11 +89,13 @@ export class Rooms {
   /**
    * The account's nick in the room, null when it is not in it (group messages may go only to a room
    * it is in). A room being rejoined counts: the message is queued behind the join presence and
-   * goes out after it.
+   * goes out after it; one whose rejoin waits after a refusal for now is unavailable (assertRoomReachable).
    */
   async nickIn(accountId: number, room: string): Promise<string | null> {
     const row = await findRoom(this.db.prisma, accountId, room);
-    return occupies(row) ? row!.nick : null;
+    if (!occupies(row)) return null;
+    assertRoomReachable(row, room);
+    return row!.nick;
   }
 
   async list(account: AccountRef): Promise<RoomView[]> {
@@ -132,6 +150,7 @@ export class Rooms {
     await this.delivery.transaction(async (tx, send) => {
       const row = await findRoom(tx, account.id, room);
       if (!occupies(row)) throw new AppError("room-not-joined", `not in ${room}`);
+      assertRoomReachable(row, room);
       await send(account.id, [stanza(occupantJid(account.jid))]);
     });
   }

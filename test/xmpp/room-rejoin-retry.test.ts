@@ -95,6 +95,14 @@ describe("a rejoin refused for now (prosody)", () => {
     const retryAt = Date.parse(String(failed!.data.retryAt));
     assert.ok(retryAt > Date.now(), `a retry to come: ${String(failed!.data.retryAt)}`);
     assert.equal((await gw.request("GET", `/v1/rooms/${room}`, { token })).body.status, "joining", "still being rejoined");
+    // Meanwhile what the account sends there would only fail with that refusal: 503, until when.
+    const posted = await gw.request("POST", "/v1/messages", { token, body: { to: room, type: "groupchat", body: "anyone?" } });
+    assert.deepEqual([posted.status, posted.body.code], [503, "room-unavailable"], posted.text);
+    assert.ok(Number(posted.headers.get("retry-after")) >= 1, `Retry-After: ${posted.headers.get("retry-after")}`);
+    const batch = await gw.request("POST", "/v1/messages/batch", { token, body: { messages: [{ to: room, type: "groupchat", body: "anyone?" }, { to: `romeo@${gw.domain}`, body: "hello" }] } });
+    assert.deepEqual(batch.body.results.map((r: { code?: string; status?: string }) => r.code ?? r.status), ["room-unavailable", "queued"], batch.text);
+    const subject = await gw.request("PUT", `/v1/rooms/${room}/subject`, { token, body: { subject: "vespers" } });
+    assert.equal(subject.status, 503, subject.text);
 
     // Back: the next attempt enters the room, asking for the history it missed.
     muc = await FakeMuc.connect(server);
@@ -107,6 +115,10 @@ describe("a rejoin refused for now (prosody)", () => {
     const join = muc.received.find((s) => s.is("presence") && s.attrs.to === `${room}/friar`);
     assert.ok(join?.getChild("x", NS_MUC)?.getChild("history")?.attrs.since, `a join asking for the history since: ${join?.toString()}`);
     await waitFor(async () => (await gw.request("GET", `/v1/rooms/${room}`, { token })).body.status === "joined", WAIT, "the room joined");
+    // In again: group messages are taken again.
+    const again = await gw.request("POST", "/v1/messages", { token, body: { to: room, type: "groupchat", body: "back" } });
+    assert.equal(again.status, 202, again.text);
+    await waitFor(() => muc!.received.some((s) => s.is("message") && s.getChildText("body") === "back"), WAIT, "the group message at the room");
   });
   it("sends a join the room does not answer again until it does; the request that timed out said so", async () => {
     await gw.createAccount("balthasar");
