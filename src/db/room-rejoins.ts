@@ -2,7 +2,8 @@
 // the account leaves, and survives restarts and link loss): marking rooms as being rejoined, and a
 // rejoin the room's service refused for now (RFC 6120 §8.3.2 type "wait": Prosody's "Component
 // unavailable" for a MUC component that is not connected, say) kept for a later attempt instead of
-// failing the join for good. A request's own join is not retried: its refusal is its answer.
+// failing the join for good (a request's own join is not: its refusal is its answer); and any join
+// in flight, a request's too, that the room does not answer at all, sent again until it does.
 import type { Stanza } from "../domain/stanza.js";
 import { sql, type AnyTx } from "./client.js";
 import { enqueueAhead } from "./outbox.js";

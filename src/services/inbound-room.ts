@@ -93,8 +93,8 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
       // enters again at once, ahead of what is queued for the room, asking for the history it
       // missed (XEP-0410 §3.2: a client that is no longer joined rejoins). Its self-presence is a
       // `joined` event again; a refusal for now is tried again later (deferRejoin above). Only
-      // from `joined`: a room that drops the rejoin too leaves it joining until the next link-up,
-      // so the two never loop.
+      // from `joined`: a room that drops the rejoin too leaves it joining, sent again only after a
+      // growing wait (src/db/room-rejoins.ts takeDueRejoins), so the two never loop at speed.
       await rejoinNow(tx, account.id, room, rejoinRoom(accountJid(account.localpart, p.to.domain), row));
     }
     return;

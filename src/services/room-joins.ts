@@ -75,7 +75,6 @@ const POLL_WOKEN: PollMs = [50, 250];
  */
 type Answered<T> = ((row: ViewRow | null, overdue: boolean) => T | undefined) & { due?: () => number | null };
 
-
 /** The row as a waiting request reads it: with the occupants, which its answer shows (src/services/rooms.ts view). */
 type ViewRow = RoomRow & { occupants: OccupantRow[] };
 
