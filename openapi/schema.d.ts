@@ -3832,7 +3832,7 @@ export interface components {
                 /** @description Present when the presence was directed to one session */
                 to?: string;
                 /**
-                 * @description The presence of one of the account's own sessions (PUT /v1/presence, a session ended or expired)
+                 * @description The presence of another of the account's own sessions (PUT /v1/presence, a session ended or expired), to each available session (`to`)
                  * @enum {boolean}
                  */
                 self?: true;

@@ -100,8 +100,9 @@ export const EVENT_SCHEMAS = {
   ),
   /**
    * Presence (RFC 6121 §4) of a contact the account is subscribed to, or sent to it by anyone else
-   * while a session is available (§4.6.4), or of one of the account's own sessions (`self`: §4.2.2,
-   * §4.4.2, §4.5.2, the home server sends a resource's presence to all of the user's resources).
+   * while a session is available (§4.6.4), or of another of the account's own sessions (`self`,
+   * to each available session: §4.2.2, §4.4.2, §4.5.2, the home server sends a resource's presence
+   * to the user's available resources).
    */
   presence: Type.Object(
     {
@@ -113,7 +114,7 @@ export const EVENT_SCHEMAS = {
       status: Nullable(LangTextSchema),
       priority: Type.Integer({ minimum: -128, maximum: 127 }),
       to: Type.Optional(Type.String({ description: "Present when the presence was directed to one session" })),
-      self: Type.Optional(Type.Literal(true, { description: "The presence of one of the account's own sessions (PUT /v1/presence, a session ended or expired)" })),
+      self: Type.Optional(Type.Literal(true, { description: "The presence of another of the account's own sessions (PUT /v1/presence, a session ended or expired), to each available session (`to`)" })),
     },
     strict,
   ),

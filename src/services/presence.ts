@@ -50,24 +50,30 @@ export function contactsGone(accountId: number, gone: ContactResource[], p: { st
 }
 
 /**
- * The presence of one of the account's own sessions, as an event in its log: every session hears
- * it, the one that set it too (RFC 6121 §4.2.2 initial, §4.4.2 subsequent, §4.5.2 unavailable).
+ * The presence of one of the account's own sessions (`resource`), as events for its other available
+ * sessions (`to`: one event each, for that session only): the home server sends a resource's
+ * presence to the user's available resources (RFC 6121 §4.2.2 initial, §4.4.2 subsequent, §4.5.2
+ * unavailable). The session that set it has its PUT's answer, and is not sent its own presence back.
  */
-export function ownPresence(accountId: number, jid: string, resource: string, p: PresenceInput | { type: "unavailable"; status?: LangText | null }): NewEvent {
+export function ownPresence(accountId: number, jid: string, resource: string, p: PresenceInput | { type: "unavailable"; status?: LangText | null }, to: readonly string[]): NewEvent[] {
   const available = p.type === "available" ? p : null;
-  return {
-    accountId,
-    ...event("presence", {
-      jid,
-      from: `${jid}/${resource}`,
-      resource,
-      type: p.type,
-      show: (available?.show ?? null) as "away" | "chat" | "dnd" | "xa" | null,
-      status: p.status ?? null,
-      priority: available?.priority ?? 0,
-      self: true,
-    }),
-  };
+  return to
+    .filter((r) => r !== resource)
+    .map((r) => ({
+      accountId,
+      resource: r,
+      ...event("presence", {
+        jid,
+        from: `${jid}/${resource}`,
+        resource,
+        type: p.type,
+        show: (available?.show ?? null) as "away" | "chat" | "dnd" | "xa" | null,
+        status: p.status ?? null,
+        priority: available?.priority ?? 0,
+        to: `${jid}/${r}`,
+        self: true,
+      }),
+    }));
 }
 
 export class Presence {
@@ -108,7 +114,8 @@ export class Presence {
       // §4.2.1: the first available presence of the account probes the contacts it is subscribed to.
       if (available && before.length === 0) for (const c of await presenceSources(tx, account.id)) out.push(presence(account.jid, c, "probe"));
       await send(account.id, out);
-      await appendEvents(tx, [ownPresence(account.id, account.jid, resource, available ? p : { type: "unavailable", status: p.status })]);
+      const others = before.map((s) => s.resource);
+      await appendEvents(tx, ownPresence(account.id, account.jid, resource, available ? p : { type: "unavailable", status: p.status }, others));
     });
   }
 
@@ -117,7 +124,8 @@ export class Presence {
     if (resources.length === 0) return;
     const subscribers = await presenceSubscribers(tx, accountId);
     await send(accountId, resources.flatMap((r) => subscribers.map((c) => presence(`${jid}/${r}`, c, "unavailable"))));
-    await appendEvents(tx, resources.map((r) => ownPresence(accountId, jid, r, { type: "unavailable" })));
+    const others = (await availableSessions(tx, accountId)).map((s) => s.resource);
+    await appendEvents(tx, resources.flatMap((r) => ownPresence(accountId, jid, r, { type: "unavailable" }, others)));
   }
 
   /** DELETE /v1/sessions/{resource}: false when there is no such session. */

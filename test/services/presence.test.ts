@@ -4,6 +4,7 @@
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Stanza } from "../../src/domain/stanza.js";
+import { checkEvent } from "../helpers/event-schema.js";
 import { Presence, type PresenceInput } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
 import { setup, teardown, type Env, type TestAccount } from "./setup.js";
@@ -22,9 +23,19 @@ const sorted = (stanzas: Stanza[]) => [...stanzas].sort((a, b) => JSON.stringify
 
 const available = (from: string, to: string, p: PresenceInput = AVAILABLE): Stanza => ({ kind: "presence", from, to, type: null, show: p.show, status: p.status, priority: p.priority });
 const unavailable = (from: string, to: string, status: string | null = null): Stanza => ({ kind: "presence", from, to, type: "unavailable", show: null, status, priority: null });
-/** The account's own presence events (RFC 6121 §4.2.2, §4.5.2: every session hears each one's): resource and type, in log order. */
+/**
+ * The account's own sessions' presence events (RFC 6121 §4.2.2, §4.4.2, §4.5.2), in log order:
+ * "<whose> <type> → <the session it is for>", checked against the catalogue and its `to`.
+ */
 const ownEvents = async (env: Env, a: TestAccount) =>
-  (await env.events(a.id)).filter((e) => e.type === "presence" && (e.data as { self?: boolean }).self).map((e) => `${(e.data as { resource: string }).resource} ${(e.data as { type: string }).type}`);
+  (await env.events(a.id))
+    .filter((e) => e.type === "presence" && (e.data as { self?: boolean }).self)
+    .map((e) => {
+      const d = e.data as { jid: string; resource: string; type: string; to: string };
+      assert.equal(checkEvent("presence", e.data), null);
+      assert.deepEqual([d.jid, d.to], [a.jid, `${a.jid}/${e.resource}`]);
+      return `${d.resource} ${d.type} → ${e.resource}`;
+    });
 const probe = (from: string, to: string): Stanza => ({ kind: "presence", from, to, type: "probe", show: null, status: null, priority: null });
 
 /** Everything recorded so far, once Delivery has written it to the port. */
@@ -143,8 +154,21 @@ describe("Presence service", () => {
     assert.equal(await presence.endSession(a.ref, "phone"), false, "already ended");
     assert.equal(await presence.endSession(a.ref, "nope"), false);
     assert.deepEqual(await sent(env), []);
-    // Phone was available, then ended; tablet's unavailable set was one too: it was never available.
-    assert.deepEqual(await ownEvents(env, a), ["phone available", "phone unavailable"]);
+    // Tablet was never available: it heard nothing of phone, and phone had no other session to tell.
+    assert.deepEqual(await ownEvents(env, a), []);
+  });
+
+  it("tells the account's other available sessions of a session's presence, never the session itself (RFC 6121 §4.2.2, §4.4.2, §4.5.2)", async () => {
+    const a = await env.account("mercutio");
+    await env.sessions.streamOpened(a.id, "laptop"); // a stream, but no presence: not an available resource
+    await presence.set(a.ref, "phone", AVAILABLE);
+    await presence.set(a.ref, "tablet", AVAILABLE);
+    await presence.set(a.ref, "phone", { type: "available", show: "away", status: "out", priority: 1 });
+    await presence.endSession(a.ref, "tablet");
+    await presence.set(a.ref, "phone", UNAVAILABLE);
+    assert.deepEqual(await ownEvents(env, a), ["tablet available → phone", "phone available → tablet", "tablet unavailable → phone"]);
+    const away = (await env.events(a.id)).find((e) => e.type === "presence" && e.resource === "tablet")!.data;
+    assert.deepEqual(away, { jid: a.jid, from: `${a.jid}/phone`, resource: "phone", type: "available", show: "away", status: "out", priority: 1, to: `${a.jid}/tablet`, self: true });
   });
 
   it("an account without subscribers sends no broadcast and probes nobody", async () => {
@@ -183,6 +207,6 @@ describe("Presence.expire", () => {
     env.out.reset();
     assert.equal(await presence.expire(), 0, "each session expires once");
     assert.deepEqual(await sent(env), []);
-    assert.deepEqual(await ownEvents(env, a), ["phone available", "laptop available", "phone unavailable"]);
+    assert.deepEqual(await ownEvents(env, a), ["laptop available → phone", "phone unavailable → laptop"]);
   });
 });
