@@ -92,9 +92,11 @@ export async function recordJoin(tx: AnyTx, accountId: number, room: string, nic
  */
 export const ANSWER_BY = `now() + interval '${JOIN_RESEND_MS[0]} milliseconds'`;
 
-/** The account's row for the room; `lock`: FOR UPDATE, so that requests on one join take turns. */
-export async function findRoom(tx: AnyTx, accountId: number, room: string, lock = false): Promise<RoomRow | null> {
-  return (await sql<RoomRow>(tx, `SELECT ${COLUMNS} FROM room WHERE account_id = $1 AND room = $2${lock ? " FOR UPDATE" : ""}`, [accountId, room]))[0] ?? null;
+/** The account's row for the room, the account by id or by localpart (what a room's answer to our
+ * occupant JID names); `lock`: FOR UPDATE, so that requests on one join take turns. */
+export async function findRoom(tx: AnyTx, account: number | { localpart: string }, room: string, lock = false): Promise<RoomRow | null> {
+  const [who, key] = typeof account === "number" ? ["$1::int", account] : ["(SELECT id FROM account WHERE localpart = $1::text)", account.localpart];
+  return (await sql<RoomRow>(tx, `SELECT ${COLUMNS} FROM room WHERE account_id = ${who} AND room = $2${lock ? " FOR UPDATE" : ""}`, [key, room]))[0] ?? null;
 }
 
 /** findRoom with the room's occupants (as occupants() lists them) in one statement: a join's answer shows both. */

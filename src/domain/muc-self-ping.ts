@@ -3,7 +3,7 @@
 // room then looks merely quiet. After a quiet spell the gateway pings the account's own occupant
 // JID in the room (§3.2); the answer says whether the account is still there. Pure: the sweep is
 // src/services/room-self-pings.ts.
-import { occupantJid } from "./muc.js";
+import { occupantJid, refusedForNow } from "./muc.js";
 import type { Stanza } from "./stanza.js";
 
 /** Id prefix of our self-pings: their answers are read by src/services/room-self-pings.ts. */
@@ -29,7 +29,7 @@ export function selfPingVerdict(error: { type: string; condition: string } | nul
   if (!error) return "joined";
   if (["service-unavailable", "feature-not-implemented", "item-not-found"].includes(error.condition)) return "joined";
   // RFC 6120 §8.3.2 "wait", or the room's server out of reach: no word on the occupant.
-  if (error.type === "wait" || error.condition === "remote-server-not-found" || error.condition === "remote-server-timeout") return "unknown";
+  if (refusedForNow(error)) return "unknown";
   return "gone";
 }
 

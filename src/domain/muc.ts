@@ -2,7 +2,7 @@
 // muc#user items and status codes, XEP-0045 §7.2 and §17.1), and the rules that read it. Pure:
 // the XMPP adapter parses and renders, src/services/rooms*.ts act.
 
-import { prepareResourcepart } from "./jid.js";
+import { parseJid, prepareResourcepart } from "./jid.js";
 import type { LangText } from "./message.js";
 import { presence, type Stanza } from "./stanza.js";
 
@@ -11,6 +11,12 @@ export const ROOM_RESOURCE = "rooms";
 
 /** The account's occupant JID in every room it joins. */
 export const occupantJid = (accountJid: string): string => `${accountJid}/${ROOM_RESOURCE}`;
+
+/** The account's localpart when `jid` is one of our accounts' occupant JIDs (localpart@domain/rooms), else null. */
+export function occupantLocalpart(jid: string, domain: string): string | null {
+  const j = parseJid(jid);
+  return j?.local && j.domain === domain && j.resource === ROOM_RESOURCE ? j.local : null;
+}
 
 /** Whether `nick` can be the resourcepart of the occupant JID room/nick (XEP-0045 §7.2.2, RFC 7622 §3.4). */
 export const isOccupantNick = (nick: string): boolean => prepareResourcepart(nick) !== null;

@@ -4,13 +4,12 @@
 // pings each joined room that has been quiet for a while, and a room that answers that the
 // account is not an occupant is entered again, as after a removal by an error (333).
 import { randomUUID } from "node:crypto";
-import { sql } from "../db/client.js";
 import { findRoom } from "../db/rooms.js";
 import { rejoinNow } from "../db/room-rejoins.js";
 import { takeQuietRooms } from "../db/room-self-pings.js";
 import { accountJid } from "../domain/account.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
-import { rejoinRoom, ROOM_RESOURCE } from "../domain/muc.js";
+import { occupantLocalpart, rejoinRoom } from "../domain/muc.js";
 import { selfPing, selfPingVerdict } from "../domain/muc-self-ping.js";
 import type { Delivery } from "./delivery.js";
 
@@ -47,17 +46,13 @@ export class RoomSelfPings {
   async answered(from: string, to: string, error: { type: string; condition: string } | null): Promise<boolean> {
     if (selfPingVerdict(error) !== "gone") return false;
     const occupant = parseJid(from);
-    const self = parseJid(to);
-    if (!occupant?.resource || !self?.local || self.domain !== this.domain || self.resource !== ROOM_RESOURCE) return false;
+    const localpart = occupantLocalpart(to, this.domain);
+    if (!occupant?.resource || localpart === null) return false;
     const room = jidToString(bare(occupant));
-    const localpart = self.local;
     return this.delivery.sqlTransaction(async (tx) => {
-      const rows = await sql<{ id: number }>(tx, "SELECT id FROM account WHERE localpart = $1", [localpart]);
-      const accountId = rows[0]?.id;
-      if (accountId === undefined) return false;
-      const row = await findRoom(tx, accountId, room, true);
+      const row = await findRoom(tx, { localpart }, room, true);
       if (row?.status !== "joined" || row.nick !== occupant.resource) return false;
-      await rejoinNow(tx, accountId, room, rejoinRoom(accountJid(localpart, this.domain), row));
+      await rejoinNow(tx, row.accountId, room, rejoinRoom(accountJid(localpart, this.domain), row));
       return true;
     });
   }

@@ -5,16 +5,15 @@
 // is handled by src/services/inbound-room.ts.
 import { randomUUID } from "node:crypto";
 import type { AnyTx, Database } from "../db/client.js";
-import { autocommit, sql } from "../db/client.js";
+import { autocommit } from "../db/client.js";
 import { appendEvents, notifyLogHead } from "../db/events.js";
 import { enqueueAhead } from "../db/outbox.js";
 import { deleteRoom, findRoom, listRooms, markConfigured, markFailed, markJoined, occupants, occupies, roomsToRejoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import { markRejoining, rejoinsDue, takeDueRejoins } from "../db/room-rejoins.js";
 import { event } from "../domain/events.js";
-import { parseJid } from "../domain/jid.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
-import { exitRoom, isOccupantNick, joinRoom, occupantJid, rejoinRoom, ROOM_RESOURCE } from "../domain/muc.js";
+import { exitRoom, isOccupantNick, joinRoom, occupantJid, occupantLocalpart, rejoinRoom } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 import { RoomJoins, type JoinRequest, type LogGrowth, type PollMs } from "./room-joins.js";
@@ -160,20 +159,17 @@ export class Rooms {
    * (`to`: the occupant JID it was sent from): the join is complete, or failed.
    */
   async configured(room: string, to: string, error: { type: string; condition: string; text?: string } | null): Promise<void> {
-    const jid = parseJid(to);
-    if (!jid?.local || jid.domain !== this.domain || jid.resource !== ROOM_RESOURCE) return;
-    const localpart = jid.local;
+    const localpart = occupantLocalpart(to, this.domain);
+    if (localpart === null) return;
     // Accepted, the usual case: one statement (src/db/rooms.ts markConfigured) with no transaction
     // around it. Nothing logged, yet the request waits for this (on whichever instance it is): it
     // wakes it as an append would, with the log's head as it stands (a stream at the head reads
     // nothing). Occupants left from before a rejoin, or a refusal, are logged: the transaction below.
     if (!error && (await markConfigured(autocommit(this.db.pool), localpart, room)) !== "stale") return;
     await this.delivery.sqlTransaction(async (tx) => {
-      const rows = await sql<{ id: number }>(tx, "SELECT id FROM account WHERE localpart = $1", [localpart]);
-      const accountId = rows[0]?.id;
-      if (accountId === undefined) return;
-      const row = await findRoom(tx, accountId, room);
+      const row = await findRoom(tx, { localpart }, room);
       if (!row || row.status !== "joining") return;
+      const { accountId } = row;
       if (error) {
         // In the room (the self-presence was its `joined` event), but locked for good: failed.
         await markFailed(tx, accountId, room, error);

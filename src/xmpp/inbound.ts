@@ -8,6 +8,7 @@ import type { Rooms } from "../services/rooms.js";
 import { readError } from "./errors.js";
 import type { XmppLink } from "./link.js";
 import { parseStanza } from "./parse.js";
+import type { Element } from "@xmpp/xml";
 
 export function routeInbound(
   link: XmppLink,
@@ -17,25 +18,29 @@ export function routeInbound(
   log: { warn(o: object, m: string): void; info(o: object, m: string): void },
 ): void {
   link.on("stanza", (el) => {
-    const answer = el.name === "iq" && (el.attrs.type === "result" || el.attrs.type === "error");
-    const id = answer ? String(el.attrs.id ?? "") : "";
+    if (el.name === "iq" && (el.attrs.type === "result" || el.attrs.type === "error") && ownAnswer(el)) return;
+    const s = parseStanza(el);
+    if (s) inbound.receive(s);
+  });
+
+  /** An answer to an iq the rooms sent, handed to them; false for any other answer. */
+  function ownAnswer(el: Element): boolean {
+    const id = String(el.attrs.id ?? "");
+    const instant = id.startsWith(INSTANT_PREFIX);
+    if (!instant && !id.startsWith(SELF_PING_PREFIX)) return false;
     const from = String(el.attrs.from ?? "");
     const to = String(el.attrs.to ?? "");
-    // The answer to an instant-room configuration we sent (XEP-0045 §10.1.2) completes a join.
-    if (answer && id.startsWith(INSTANT_PREFIX)) {
-      void rooms.configured(from, to, el.attrs.type === "error" ? readError(el) : null).catch((err: unknown) => log.warn({ err: String(err) }, "recording a room configuration failed"));
-      return;
-    }
-    // The answer to a self-ping (XEP-0410 §3.2): the account may be out of the room.
-    if (answer && id.startsWith(SELF_PING_PREFIX)) {
-      const error = el.attrs.type === "error" ? readError(el) : null;
+    const error = el.attrs.type === "error" ? readError(el) : null;
+    if (instant) {
+      // The answer to an instant-room configuration we sent (XEP-0045 §10.1.2) completes a join.
+      void rooms.configured(from, to, error).catch((err: unknown) => log.warn({ err: String(err) }, "recording a room configuration failed"));
+    } else {
+      // The answer to a self-ping (XEP-0410 §3.2): the account may be out of the room.
       void selfPings
         .answered(from, to, error)
         .then((rejoined) => rejoined && log.info({ room: from, occupant: to, error }, "self-ping: no longer in the room; entering it again"))
         .catch((err: unknown) => log.warn({ err: String(err) }, "reading a self-ping's answer failed"));
-      return;
     }
-    const s = parseStanza(el);
-    if (s) inbound.receive(s);
-  });
+    return true;
+  }
 }
