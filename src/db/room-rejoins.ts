@@ -12,8 +12,9 @@ import { ANSWER_BY, columns, type RoomRow } from "./rooms.js";
 
 /**
  * Before a rejoin: every joined room (or only `one`) is joining again until it answers, as a
- * rejoin (rejoin_attempts; one refused for now is sent now, not later); its known occupants are
- * stale until presented again. `created` is the rejoin's own answer again (a PUT waiting for the
+ * rejoin (rejoin_attempts, counted afresh: one refused for now before is sent now, not later, and
+ * what is sent to the room waits behind it instead of being refused as while it waited: src/services/
+ * rooms.ts rejoinWaiting); its known occupants are stale until presented again. `created` is the rejoin's own answer again (a PUT waiting for the
  * rejoin answers 201 only if the rejoin made the room anew). Each join sent now is sent again if
  * still unanswered at ANSWER_BY; after a reconnect (all rooms) so is a request's join in flight,
  * which goes out again with the rejoins (src/services/rooms.ts rejoin).
@@ -21,7 +22,7 @@ import { ANSWER_BY, columns, type RoomRow } from "./rooms.js";
 export async function markRejoining(tx: AnyTx, one?: { accountId: number; room: string }): Promise<void> {
   await sql(
     tx,
-    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, created = false, rejoin_attempts = COALESCE(rejoin_attempts, 0), rejoin_at = ${ANSWER_BY}, join_resends = 0, updated_at = now()
+    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, created = false, rejoin_attempts = 0, rejoin_at = ${ANSWER_BY}, join_resends = 0, updated_at = now()
        WHERE (status = 'joined' OR rejoin_attempts IS NOT NULL) AND ($1::int IS NULL OR (account_id = $1 AND room = $2)) RETURNING account_id, room)
      UPDATE room_occupant o SET stale = true FROM r WHERE o.account_id = r.account_id AND o.room = r.room`,
     [one?.accountId ?? null, one?.room ?? null],

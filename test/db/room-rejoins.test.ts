@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { sql } from "../../src/db/client.js";
 import { deferRejoin, markRejoining, rejoinsDue, takeDueRejoins } from "../../src/db/room-rejoins.js";
 import { findRoom, markJoined, recordJoin } from "../../src/db/rooms.js";
+import { rejoinWaiting } from "../../src/services/rooms.js";
 import { suiteDatabase } from "../helpers/database.js";
 
 const WAIT = { type: "wait", condition: "remote-server-timeout" };
@@ -40,6 +41,14 @@ describe("rejoins refused for now", () => {
     assert.deepEqual(firsts, [true, false, false, false]);
     const row = await tx((t) => findRoom(t, accountId, "a@muc"));
     assert.deepEqual([row?.status, row?.rejoinAttempts, row?.error], ["joining", 4, WAIT]);
+    assert.equal(rejoinWaiting(row), true, "what is sent to the room is refused while the rejoin waits");
+    // A reconnect sends the rejoin now, counted afresh: no longer waiting, and its first refusal
+    // waits the first step again.
+    await tx((t) => markRejoining(t));
+    const fresh = await tx((t) => findRoom(t, accountId, "a@muc"));
+    assert.deepEqual([fresh?.status, fresh?.rejoinAttempts, rejoinWaiting(fresh)], ["joining", 0, false]);
+    const again = await tx((t) => deferRejoin(t, accountId, "a@muc", WAIT, RETRY));
+    assert.deepEqual([again?.first, Math.round(await secondsToRejoin("a@muc"))], [true, 5]);
 
     // A request's join (no rejoin): its refusal is its answer, nothing kept.
     await tx((t) => recordJoin(t, accountId, "b@muc", "friar", null, null));
