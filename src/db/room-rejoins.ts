@@ -65,18 +65,34 @@ export async function rejoinsDue(tx: AnyTx): Promise<boolean> {
 }
 
 /**
+ * Joins recorded and not yet written to the link (their outbox row is there until the server
+ * confirmed it; a rejoin's may be one row for several rooms: src/db/outbox.ts compress): SQL, the
+ * (account_id, room) of each. Such a join waits behind what was queued before it, and its room
+ * cannot have answered it yet.
+ */
+const QUEUED_JOINS = `SELECT o.account_id, split_part(t.to, '/', 1) AS room FROM outbox o, LATERAL (
+    SELECT o.stanza->>'to' AS to WHERE o.stanza->>'kind' = 'muc-join'
+    UNION ALL SELECT json_array_elements_text(o.stanza->'to') WHERE o.stanza->'fanout'->>'kind' = 'muc-join') t`;
+
+/**
  * The joins due again, taken (on whichever instance looks first: each is taken once), with their
  * accounts' localparts: rejoins refused for now whose wait is over, and joins (a request's too)
  * the room has not answered. Each is sent again now, and again if still unanswered after twice
- * as long as the last wait for an answer (`resendMs`: first, most).
+ * as long as the last wait for an answer (`resendMs`: first, most). A join still queued (behind a
+ * backlog that takes longer than the wait to drain) is not sent twice: it is looked at again
+ * after the first wait, its count as it was.
  */
 export function takeDueRejoins(tx: AnyTx, resendMs: readonly [number, number] = JOIN_RESEND_MS): Promise<(RoomRow & { localpart: string })[]> {
   return sql(
     tx,
-    `WITH d AS (UPDATE room SET join_resends = join_resends + 1, updated_at = now(),
-                  rejoin_at = now() + make_interval(secs => least($1::float8 * power(2, join_resends + 1), $2::float8) / 1000)
-                WHERE rejoin_at <= now() AND status = 'joining' RETURNING *)
-     SELECT ${columns("d")}, a.localpart FROM d JOIN account a ON a.id = d.account_id`,
+    `WITH q AS (${QUEUED_JOINS}),
+     due AS (SELECT r.account_id, r.room, (r.account_id, r.room) IN (SELECT account_id, room FROM q) AS queued
+             FROM room r WHERE r.rejoin_at <= now() AND r.status = 'joining' FOR UPDATE OF r SKIP LOCKED),
+     d AS (UPDATE room SET updated_at = now(),
+             join_resends = join_resends + CASE WHEN due.queued THEN 0 ELSE 1 END,
+             rejoin_at = now() + make_interval(secs => CASE WHEN due.queued THEN $1::float8 ELSE least($1::float8 * power(2, join_resends + 1), $2::float8) END / 1000)
+           FROM due WHERE room.account_id = due.account_id AND room.room = due.room RETURNING room.*, due.queued)
+     SELECT ${columns("d")}, a.localpart FROM d JOIN account a ON a.id = d.account_id WHERE NOT d.queued`,
     [resendMs[0], resendMs[1]],
   );
 }

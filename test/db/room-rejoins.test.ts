@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { sql } from "../../src/db/client.js";
 import { deferRejoin, markRejoining, rejoinsDue, takeDueRejoins } from "../../src/db/room-rejoins.js";
+import { enqueueAhead } from "../../src/db/outbox.js";
 import { findRoom, markJoined, recordJoin } from "../../src/db/rooms.js";
 import { rejoinWaiting } from "../../src/services/rooms.js";
 import { suiteDatabase } from "../helpers/database.js";
@@ -95,5 +96,32 @@ describe("rejoins refused for now", () => {
     // Answered: nothing is due.
     for (const room of ["e@muc", "x@muc"]) await tx((t) => markJoined(t, accountId, room, "participant", "member", false));
     assert.deepEqual((await tx((t) => sql<{ n: number }>(t, "SELECT count(*)::int AS n FROM room WHERE rejoin_at IS NOT NULL AND room IN ('e@muc', 'x@muc')", [])))[0]!.n, 0);
+  });
+  it("does not send a join again while it waits in the queue behind a backlog, and does once it went out", async () => {
+    await joinedRoom("y@muc"); // the account row
+    const due = (rooms: string[]) => tx((t) => sql(t, "UPDATE room SET rejoin_at = now() - interval '1 s' WHERE account_id = $1 AND room = ANY($2)", [accountId, rooms]));
+    const resends = async (room: string) => (await tx((t) => sql<{ n: number }>(t, "SELECT join_resends AS n FROM room WHERE account_id = $1 AND room = $2", [accountId, room])))[0]!.n;
+    // A request's join, its presence queued with it (one outbox row); two rejoins queued ahead as
+    // one row (the same presence but for the room: src/db/outbox.ts compress).
+    const join = (room: string, history: { since: string } | null) => ({ kind: "muc-join" as const, from: `friar@gw/rooms`, to: `${room}/friar`, password: null, history });
+    await tx((t) => recordJoin(t, accountId, "f@muc", "friar", null, null, { stanzas: [join("f@muc", null)], origin: "test" }));
+    const since = { since: new Date(0).toISOString() };
+    await tx((t) => markRejoining(t, { accountId, room: "y@muc" }));
+    await joinedRoom("z@muc");
+    await tx((t) => markRejoining(t, { accountId, room: "z@muc" }));
+    await tx((t) => enqueueAhead(t, accountId, [join("y@muc", since), join("z@muc", since)]));
+    const rows = await tx((t) => sql<{ fanout: boolean }>(t, "SELECT stanza->'fanout' IS NOT NULL AS fanout FROM outbox WHERE account_id = $1 ORDER BY seq", [accountId]));
+    assert.deepEqual(rows.map((r) => r.fanout), [true, false], "the rejoins as one row, the request's join as another");
+    await due(["f@muc", "y@muc", "z@muc"]);
+    assert.deepEqual(await tx((t) => takeDueRejoins(t, RETRY)), [], "all three still queued");
+    for (const room of ["f@muc", "y@muc", "z@muc"]) {
+      assert.equal(Math.round(await secondsToRejoin(room)), 5, `${room} looked at again after the first wait`);
+      assert.equal(await resends(room), 0, `${room} not counted as sent again`);
+    }
+    // The queue drained (the rows confirmed and deleted): each is sent again once it is due.
+    await tx((t) => sql(t, "DELETE FROM outbox WHERE account_id = $1", [accountId]));
+    await due(["f@muc", "y@muc", "z@muc"]);
+    const taken = await tx((t) => takeDueRejoins(t, RETRY));
+    assert.deepEqual(taken.map((r) => r.room).sort(), ["f@muc", "y@muc", "z@muc"]);
   });
 });
