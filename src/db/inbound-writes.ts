@@ -7,10 +7,29 @@
 import { jsonParam as json, sql, type AnyTx } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import { planAppend, type Appended, type NewEvent, type StoredEvent } from "./events.js";
-import { storedId } from "../domain/message-features.js";
-import { MESSAGE_COLUMNS, type NewInbound } from "./messages.js";
+import { storedId, type MessageExt } from "../domain/message-features.js";
+import { MESSAGE_COLUMNS } from "./messages.js";
 import { rowsFrom, type Column } from "./rows.js";
+import type { LangText } from "../domain/message.js";
 import { sawRoomMessagesCte, type RoomSeen } from "./room-lookups.js";
+
+/** An inbound message to store (direction `in`, status `received`). */
+interface NewInbound {
+  id: string;
+  accountId: number;
+  peer: string;
+  from: string;
+  to: string;
+  type: string;
+  body: LangText | null;
+  subject: LangText | null;
+  thread: string | null;
+  lang: string | null;
+  state: string | null;
+  receipt: boolean;
+  stanzaId: string | null;
+  ext?: MessageExt | null;
+}
 
 /**
  * A received message's row: a NewInbound and its XEP-0359 id worth storing beside its stanza id:

@@ -119,6 +119,13 @@ export async function keyUse(tx: AnyTx, accountId: number, key: string): Promise
   return !r ? null : r.hash === null ? "message" : { hash: r.hash, messageId: r.message_id!, status: r.status! };
 }
 
+/**
+ * SQL: whether a correction holds the account's Idempotency-Key within its 24 h (`account`, `key`:
+ * SQL expressions). A new message's insert skips such a row: its key is not the new message's to take.
+ */
+export const correctionHoldsKey = (account: string, key: string): string =>
+  `EXISTS (SELECT 1 FROM correction_key c WHERE c.account_id = ${account} AND c.key = ${key} AND c.created_at > ${KEY_FRESH})`;
+
 /** Keeps a correction's key (a stale one is taken over); false when a live one was there (a concurrent request took it). */
 export async function recordCorrectionKey(tx: AnyTx, accountId: number, key: string, hash: string, messageId: string, status: string): Promise<boolean> {
   const rows = await sql(

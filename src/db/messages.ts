@@ -2,15 +2,14 @@
 // queue (many requests per statement) before the HTTP 202, then sent and taken out of the queue
 // (src/db/outbox.ts); their row is not written again for that (src/db/message-status.ts).
 import type pg from "pg";
-import { jsonParam as json, type Db } from "./client.js";
+import { autocommit, jsonParam as json, type Db } from "./client.js";
 import { touchConversations } from "./conversations.js";
-import { releaseExpiredCorrectionKeys } from "./message-state.js";
+import { correctionHoldsKey, keyUse, releaseExpiredCorrectionKeys } from "./message-state.js";
 import { resolveStatuses, statusSql } from "./message-status.js";
 import { occupantSender } from "./room-lookups.js";
 import { rowsFrom, type Column } from "./rows.js";
 import type { Prisma } from "./generated/client.js";
 import type { ChatState, LangText, MessageType, OutboundMessage, WireExt } from "../domain/message.js";
-import type { MessageExt } from "../domain/message-features.js";
 import type { MessageRecord } from "../domain/views.js";
 
 export interface NewOutbound extends OutboundMessage {
@@ -29,24 +28,6 @@ export interface AcceptedMessage {
   created: boolean;
   requestHash: string | null;
   message: OutboundMessage;
-}
-
-/** An inbound message to store (direction `in`, status `received`). */
-export interface NewInbound {
-  id: string;
-  accountId: number;
-  peer: string;
-  from: string;
-  to: string;
-  type: string;
-  body: LangText | null;
-  subject: LangText | null;
-  thread: string | null;
-  lang: string | null;
-  state: string | null;
-  receipt: boolean;
-  stanzaId: string | null;
-  ext?: MessageExt | null;
 }
 
 const IDEMPOTENCY_MS = 24 * 3600_000;
@@ -185,6 +166,7 @@ export class Messages {
          INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash, ext)
          SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, ${occupantSender("u")}, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash, u.ext
          FROM ${u.from}
+         WHERE u.key IS NULL OR NOT ${correctionHoldsKey("u.account_id", "u.key")}
          ORDER BY u.n
          ON CONFLICT DO NOTHING
          RETURNING id::text, created_at, account_id, peer, seq, ${saysSomething("message")} AS content, "from"
@@ -214,7 +196,15 @@ export class Messages {
         continue;
       }
       const prior = existing.get(`${m.accountId}\u0000${m.idempotencyKey}`);
-      if (!prior) throw new Error(`message ${m.id} was neither inserted nor found`);
+      if (!prior) {
+        // A correction holds the key (it makes no message row: src/db/message-state.ts): the key
+        // answers for that request, whose fingerprint no new message has (it names what it
+        // replaces), so the caller refuses this one as a reuse (API.md: a different payload).
+        const use = m.idempotencyKey === null ? null : await keyUse(autocommit(this.pool), m.accountId, m.idempotencyKey);
+        if (use === null || use === "message") throw new Error(`message ${m.id} was neither inserted nor found`);
+        results.push({ id: use.messageId, status: "queued", createdAt: new Date(), created: false, requestHash: use.hash, message: m });
+        continue;
+      }
       if (keyExpired(prior)) {
         // The key's 24 h are over: release it and accept the request as new.
         await this.db.message.updateMany({ where: { id: prior.id }, data: { idempotencyKey: null } });

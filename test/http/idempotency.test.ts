@@ -121,8 +121,15 @@ describe("idempotency", () => {
     assert.deepEqual([other.status, other.body.code], [422, "idempotency-key-reused"]);
     const batch = await gw.request("POST", "/v1/messages/batch", { token: tok, body: { messages: [{ ...payload, body: "Parting!", idempotencyKey: "fix-1" }] } });
     assert.deepEqual([batch.status, batch.body.results[0].code], [200, "idempotency-key-reused"]);
+    // A new message under the correction's key is another request too, alone or in a batch.
+    const fresh = await post({ to: "juliet@localhost", body: "Good night, good night!" }, "fix-1");
+    assert.deepEqual([fresh.status, fresh.body.code], [422, "idempotency-key-reused"], fresh.text);
+    const freshBatch = await gw.request("POST", "/v1/messages/batch", { token: tok, body: { messages: [{ to: "juliet@localhost", body: "Good night, good night!", idempotencyKey: "fix-1" }] } });
+    assert.deepEqual([freshBatch.status, freshBatch.body.results[0].code], [200, "idempotency-key-reused"], freshBatch.text);
     const end = await settled();
     const fixes = receivedFrom(juliet, romeo, start, end).filter((s) => s.is("message") && s.getChild("replace", "urn:xmpp:message-correct:0"));
     assert.deepEqual(fixes.map((s) => s.getChildText("body")), ["Parting is such sweet sorrow"], "one correction went out");
+    const bodies = receivedFrom(juliet, romeo, start, end).map((s) => s.getChildText("body"));
+    assert.ok(bodies.length > 0 && !bodies.includes("Good night, good night!"), `no new message under the correction's key: ${bodies.join(" | ")}`);
   });
 });

@@ -147,7 +147,7 @@ describe("message features (one-to-one)", () => {
     ]);
   });
 
-  it("holds a correction's Idempotency-Key as a new message's (API.md Messages): the same payload again answers the same and sends nothing; another payload, or a new message's key, is 422", async () => {
+  it("holds a correction's Idempotency-Key as a new message's (API.md Messages): the same payload again answers the same and sends nothing; another payload, or a new message's key, is 422, and so is a new message with a correction's key", async () => {
     const a = await env.account("romeo");
     const [first, second] = await sendMany(a, 2);
     env.out.reset();
@@ -157,6 +157,8 @@ describe("message features (one-to-one)", () => {
     assert.deepEqual(await fix(first!, "m0, corrected", "k-1"), { ...answered, replayed: true }, "a retry: the first answer again");
     await assert.rejects(fix(first!, "m0, corrected again", "k-1"), appError("idempotency-key-reused"));
     await assert.rejects(fix(second!, "m1, corrected", "k-1"), appError("idempotency-key-reused"), "the key names another correction");
+    // Nor does a correction's key name a new message (alone, or in a batch).
+    await assert.rejects(messaging.send(a, null, { to: "juliet@example.net", body: "new, under a correction's key" }, "k-1"), appError("idempotency-key-reused"));
     // A new message's key cannot name a correction.
     const keyed = await messaging.send(a, null, { to: "juliet@example.net", body: "keyed" }, "k-2");
     await assert.rejects(fix(second!, "m1, corrected", "k-2"), appError("idempotency-key-reused"));
