@@ -12,7 +12,7 @@ import { canonicalJson, isMessageId, type ChatState, type LangText, type Message
 import { replyQuote, replyRef, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import { forwardPageOf, pageOf, type Page } from "../domain/page.js";
-import { ROOM_RESOURCE } from "../domain/muc.js";
+import { occupantJid } from "../domain/muc.js";
 import { Batcher } from "./batcher.js";
 import { cachedJidParser } from "./jid-cache.js";
 import type { Delivery } from "./delivery.js";
@@ -206,12 +206,13 @@ export class Messaging {
     // XEP-0184 §5.3: receipts are not requested in group chat.
     if (group && m.receipt) throw new AppError("validation-failed", "receipt: not available for group messages (XEP-0184 §5.3)", { field: "body.receipt" });
     const requestHash = idempotencyKey === null ? null : requestFingerprint(m);
+    const jid = accountJid(account.localpart, this.domain);
     const message: NewOutbound = {
       id: randomUUID(),
       accountId: account.id,
       peer: jidToString(bare(to)),
       // A room knows the account by its occupant JID (src/services/rooms.ts).
-      from: accountJid(account.localpart, this.domain) + (group ? `/${ROOM_RESOURCE}` : resource ? `/${resource}` : ""),
+      from: group ? occupantJid(jid) : resource ? `${jid}/${resource}` : jid,
       to: jidToString(to),
       type: m.type ?? "chat",
       body: m.body,
