@@ -51,7 +51,7 @@ export function registerErrorHandling(app: FastifyInstance, log: { error(o: obje
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err instanceof AppError) return sendProblem(reply, err.code, err.detail, err.extra);
     if (err.validation) {
-      const { code, detail, field } = validationProblem(err.validation[0] as ErrorObject | undefined, err.validationContext ?? "body");
+      const { code, detail, field } = validationProblem(err.validation as ErrorObject[], err.validationContext ?? "body");
       return sendProblem(reply, code, detail, { field });
     }
     if (isDatabaseDown(err)) return sendProblem(reply, "database-unavailable", "the database is unreachable or busy; retry later", { retryAfter: 1 });

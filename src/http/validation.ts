@@ -17,15 +17,38 @@ function createValidators() {
 }
 export const validators = createValidators();
 
-/** The problem for the first validation error of a request part (`where`: "body", "querystring", "body.messages.3"...). */
-export function validationProblem(v: ErrorObject | undefined, where: string): { code: ErrorCode; detail: string; field: string } {
-  const path = v?.instancePath ? v.instancePath.replace(/^\//, "").replace(/\//g, ".") : "";
+/**
+ * The error that tells what is wrong, of those Ajv reports (it stops at the first, but a union
+ * (anyOf) reports each branch's, then its own): a text given as a language map (src/http/
+ * schemas.ts langText) fails the string branch with "must be string", and the map branch with
+ * what is really wrong (a control character in one of its texts, say). Outside a union, or when
+ * every branch refused the value's type, the first. `union`: the union's place, when the error is
+ * one of its branches'.
+ */
+export function tellingError(errors: readonly ErrorObject[] | null | undefined): { error: ErrorObject; union: string | null } | undefined {
+  const first = errors?.[0];
+  if (!first) return undefined;
+  const union = errors!.find((e) => e.keyword === "anyOf" && e.instancePath === first.instancePath);
+  if (!union || first.keyword !== "type") return { error: first, union: null };
+  const branches = errors!.filter((e) => e !== union && e.instancePath.startsWith(union.instancePath));
+  const telling = branches.filter((e) => !(e.keyword === "type" && e.instancePath === union.instancePath));
+  return { error: telling.sort((a, b) => b.instancePath.length - a.instancePath.length)[0] ?? first, union: union.instancePath };
+}
+
+const dotted = (path: string) => path.replace(/^\//, "").replace(/\//g, ".");
+
+/** The problem for a request part's validation errors (`where`: "body", "querystring", "body.messages.3"...): see tellingError. */
+export function validationProblem(errors: readonly ErrorObject[] | null | undefined, where: string): { code: ErrorCode; detail: string; field: string } {
+  const t = tellingError(errors);
+  const v = t?.error;
   const missing = v?.keyword === "required" ? String((v.params as { missingProperty?: string }).missingProperty ?? "") : "";
   const extra = v?.keyword === "additionalProperties" ? String((v.params as { additionalProperty?: string }).additionalProperty ?? "") : "";
-  const field = [where, path, missing || extra].filter(Boolean).join(".");
+  const place = [where, dotted(v?.instancePath ?? ""), missing || extra].filter(Boolean).join(".");
+  // The field is the request's (body.body), the detail names the place inside it (body.body.en).
+  const field = t?.union != null ? [where, dotted(t.union)].filter(Boolean).join(".") : place;
   if (v?.keyword === "pattern" && (v.params as { pattern?: string }).pattern === XML_TEXT_PATTERN) {
-    return { code: "invalid-text", detail: `${field} contains characters that are not allowed in XML (control characters, lone surrogates)`, field };
+    return { code: "invalid-text", detail: `${place} contains characters that are not allowed in XML (control characters, lone surrogates)`, field };
   }
-  if (extra) return { code: "validation-failed", detail: `${field} is not a known field`, field };
-  return { code: "validation-failed", detail: `${field} ${v?.message ?? "is invalid"}`, field };
+  if (extra) return { code: "validation-failed", detail: `${place} is not a known field`, field };
+  return { code: "validation-failed", detail: `${place} ${v?.message ?? "is invalid"}`, field };
 }

@@ -70,7 +70,7 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       async (req) => {
         const account = await callerAccount(gw, req);
         const messages = (req.body as { messages: unknown[] }).messages;
-        const checked = messages.map((m, i) => (item(m) ? null : validationProblem(item.errors?.[0], `body.messages.${i}`)));
+        const checked = messages.map((m, i) => (item(m) ? null : validationProblem(item.errors, `body.messages.${i}`)));
         const valid = messages.flatMap((m, i) => (checked[i] ? [] : [{ index: i, ...splitKey(m as SendMessage & { idempotencyKey?: string }) }]));
         // New messages are written together; corrections (`replace`) then go one by one, in order.
         const [plain, fixes] = [valid.filter((v) => v.message.replace === undefined), valid.filter((v) => v.message.replace !== undefined)];

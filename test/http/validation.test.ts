@@ -1,0 +1,36 @@
+// Validation problems (src/http/validation.ts): a language map's error is the map's, not the
+// string branch's "must be string" (a union reports both), and the field stays the request's.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { validationProblem, validators } from "../../src/http/validation.js";
+import { sendMessageBody } from "../../src/http/schemas.js";
+
+describe("validation problems", () => {
+  const check = validators.body.compile(sendMessageBody(4096));
+  const problem = (body: unknown) => {
+    assert.equal(check(body), false, `refused: ${JSON.stringify(body)}`);
+    return validationProblem(check.errors, "body");
+  };
+
+  it("reports what is wrong inside a language map, under the request's field", () => {
+    const cases: [unknown, string, string, RegExp][] = [
+      [{ to: "j@x", body: "a\u0001" }, "invalid-text", "body.body", /^body\.body contains characters/],
+      [{ to: "j@x", body: { en: "a\u0001" } }, "invalid-text", "body.body", /^body\.body\.en contains characters/],
+      [{ to: "j@x", body: { en: "fine", de: "\u0008" } }, "invalid-text", "body.body", /^body\.body\.de contains/],
+      [{ to: "j@x", subject: { fr: "\u0085" } }, "invalid-text", "body.subject", /^body\.subject\.fr contains/],
+      [{ to: "j@x", body: { en: "" } }, "validation-failed", "body.body", /^body\.body\.en must NOT have fewer than 1 characters/],
+      [{ to: "j@x", body: {} }, "validation-failed", "body.body", /^body\.body must NOT have fewer than 1 properties/],
+      [{ to: "j@x", body: { "e n": "x" } }, "validation-failed", "body.body", /^body\.body\.e n is not a known field/],
+      // Neither branch takes the value's type: the first branch's word, as before.
+      [{ to: "j@x", body: 5 }, "validation-failed", "body.body", /^body\.body must be string/],
+      // Outside a union: the first error, as before.
+      [{ to: "j@x", body: "hi", extra: 1 }, "validation-failed", "body.extra", /is not a known field/],
+      [{ body: "hi" }, "validation-failed", "body.to", /must have required property 'to'/],
+    ];
+    for (const [body, code, field, detail] of cases) {
+      const p = problem(body);
+      assert.deepEqual([p.code, p.field], [code, field], JSON.stringify(body));
+      assert.match(p.detail, detail, JSON.stringify(body));
+    }
+  });
+});
