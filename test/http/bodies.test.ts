@@ -107,6 +107,8 @@ describe("request bodies and error fields", () => {
     const created = await gw.request("POST", "/v1/accounts", { body: { localpart: "benvolio" } });
     assert.deepEqual([created.status, created.body.jid], [201, bare], created.text);
     assert.equal(created.headers.get("location"), "/v1/accounts/benvolio", "RFC 9110 §15.3.2: the 201 names what it created");
+    const again = await gw.request("POST", "/v1/accounts", { body: { localpart: "benvolio" } });
+    assert.deepEqual([again.status, again.body.code, again.headers.get("location")], [409, "account-exists", null], "a 409 created nothing to name");
     // API.md: POST /v1/tokens {account} is a localpart or a bare JID on XMPP_DOMAIN.
     const minted = await gw.request("POST", "/v1/tokens", { body: { account: bare } });
     assert.equal(minted.status, 201, minted.text);

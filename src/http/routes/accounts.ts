@@ -32,8 +32,10 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req, reply) => {
         const localpart = strictLocalpart(req.body.localpart, "body.localpart");
-        // RFC 9110 §15.3.2: a 201 names the resource it created (DELETE /v1/accounts/{localpart}).
-        return reply.code(201).header("location", `/v1/accounts/${encodeURIComponent(localpart)}`).send({ jid: await gw.accounts.create(localpart) });
+        // RFC 9110 §15.3.2: a 201 names the resource it created (DELETE /v1/accounts/{localpart});
+        // set once it is created, so that a 409 names none.
+        const jid = await gw.accounts.create(localpart);
+        return reply.code(201).header("location", `/v1/accounts/${encodeURIComponent(localpart)}`).send({ jid });
       },
     );
 
