@@ -81,8 +81,13 @@ export async function saveItem(
 }
 
 /** Every item of the account, in the roster or not (a stranger's pending request too). */
-export async function allItems(tx: Tx, accountId: number): Promise<RosterRow[]> {
-  return (await tx.rosterItem.findMany({ where: { accountId }, select })).map(toRow);
+/**
+ * Every item of the account (strangers' pending requests too) but those it blocked: what an
+ * account's deletion answers (XEP-0191 §3.3: nothing is routed to a blocked contact).
+ */
+export async function unblockedItems(tx: Tx, accountId: number): Promise<RosterRow[]> {
+  const blocked = new Set((await sql<{ jid: string }>(tx, `SELECT r.jid FROM roster_item r WHERE r.account_id = $1 AND NOT ${notBlocked("r")}`, [accountId])).map((r) => r.jid));
+  return (await tx.rosterItem.findMany({ where: { accountId }, select })).map(toRow).filter((r) => !blocked.has(r.jid));
 }
 
 export async function deleteItem(tx: Tx, accountId: number, jid: string): Promise<void> {

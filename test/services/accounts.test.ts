@@ -134,6 +134,27 @@ describe("Accounts service", () => {
       assert.deepEqual(env.out.sent, [{ kind: "subscription", from: b.jid, to: "asked@example.net", type: "unsubscribe" }]);
     });
 
+    it("sends nothing to contacts the account blocked (XEP-0191 §3.3), by JID or by domain; the others get their goodbyes", async () => {
+      const a = await env.account("romeo");
+      const both = async (contact: string) => {
+        await roster.act(a.ref, contact, "subscribe");
+        await env.db.transaction((tx) => applySubscription(tx, a.ref, contact, { kind: "inbound", type: "subscribed" }));
+        await env.db.transaction((tx) => applySubscription(tx, a.ref, contact, { kind: "inbound", type: "subscribe" }));
+        await roster.act(a.ref, contact, "subscribed");
+      };
+      for (const contact of ["tybalt@example.org", "paris@blocked.example", CONTACT]) await both(contact);
+      await env.db.transaction((tx) => applySubscription(tx, a.ref, "stranger@blocked.example", { kind: "inbound", type: "subscribe" }));
+      await env.db.prisma.block.createMany({ data: [{ accountId: a.id, jid: "tybalt@example.org" }, { accountId: a.id, jid: "blocked.example" }] });
+      await env.flush();
+      env.out.reset();
+      await closed.delete(a.localpart);
+      await env.flush();
+      assert.deepEqual(sortStanzas(env.out.sent), sortStanzas([
+        { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribe" },
+        { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribed" },
+      ]));
+    });
+
     it("while the link is down: accepted and the account goes; its goodbyes wait in the outbox, then go out in the order recorded", async () => {
       const a = await env.account("romeo");
       const b = await env.account("benvolio");
