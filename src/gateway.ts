@@ -126,7 +126,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 1000, lazyConnect: false }) : null;
   redis?.on("error", (err: Error) => logger.warn({ err: err.message }, "redis error"));
   const streamCap = redis ? new RedisStreamSlots(redis, config.maxStreamsPerAccount, 3 * config.sseHeartbeatMs, (o, m) => logger.warn(o, m)) : new StreamSlots(config.maxStreamsPerAccount);
-  const events = new EventFeed(db, sessions, notifier, delivery, streamCap, domain, config.eventRetentionMs);
+  const events = new EventFeed(db, sessions, notifier, delivery, streamCap, domain, config.eventRetentionMs, blocking);
   onSessionEnded(notifications, (accountId, resource) => events.endStreams(accountId, resource));
 
   // Webhooks: endpoints managed over HTTP, delivered from the event log by whichever instance leases each endpoint.

@@ -17,6 +17,7 @@ import type { Stanza } from "../domain/stanza.js";
 import type { StreamCap, StreamSlot } from "../domain/stream-cap.js";
 import { Batcher } from "./batcher.js";
 import type { Delivery } from "./delivery.js";
+import { NO_BLOCKS, type BlockCheck } from "./ports.js";
 import { AccountReader, Follower, PAGE, type EventItem, type FeedPort, type LiveSession, type LogEvent, type LogGrowth } from "./stream-slots.js";
 
 export { Follower, type EventItem, type LogEvent };
@@ -82,6 +83,8 @@ export class EventFeed implements FeedPort {
     private readonly domain: string,
     /** EVENT_RETENTION: events older than this are gone for readers, purged or not (API.md Events). */
     private readonly retentionMs: number,
+    /** The account's blocklist: a receipt owed to a JID it blocked since is not sent (XEP-0191 §3.3). */
+    private readonly blocks: Pick<BlockCheck, "blocksJid"> = NO_BLOCKS,
   ) {}
 
   /**
@@ -184,11 +187,18 @@ export class EventFeed implements FeedPort {
     }
   }
 
-  /** XEP-0184 §5: `received` for messages a stream has written or a webhook delivered, each once. */
+  /**
+   * XEP-0184 §5: `received` for messages a stream has written or a webhook delivered, each once.
+   * One owed to a JID the account has blocked since the message came is settled unsent: the home
+   * server routes nothing to a blocked JID (XEP-0191 §3.3).
+   */
   async answerReceipts(account: Pick<Account, "id" | "localpart">, seqs: number[]): Promise<void> {
     const from = accountJid(account.localpart, this.domain);
     await this.delivery.transaction(async (tx, send) => {
-      const receipts: Stanza[] = (await claimReceipts(tx, account.id, seqs)).map((r) => ({ kind: "receipt", from, to: r.to, id: r.id, stanzaId: randomUUID() }));
+      const receipts: Stanza[] = [];
+      for (const r of await claimReceipts(tx, account.id, seqs)) {
+        if (!(await this.blocks.blocksJid(account.id, r.to))) receipts.push({ kind: "receipt", from, to: r.to, id: r.id, stanzaId: randomUUID() });
+      }
       await send(account.id, receipts);
     });
   }

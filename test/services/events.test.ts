@@ -7,9 +7,11 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { autocommit } from "../../src/db/client.js";
 import { appendEvents, EventNotifier, type NewEvent } from "../../src/db/events.js";
+import { Blocklists } from "../../src/db/blocklist.js";
 import { storeInbound } from "../../src/db/inbound-writes.js";
 import { Notifications } from "../../src/db/notify.js";
 import { event } from "../../src/domain/events.js";
+import { Blocking } from "../../src/services/blocking.js";
 import { EventFeed, type EventItem, type Follower } from "../../src/services/events.js";
 import { StreamSlots } from "../../src/services/local-stream-slots.js";
 import { appError, setup, teardown, waitFor, within, type Env, type TestAccount } from "./setup.js";
@@ -273,6 +275,26 @@ describe("EventFeed", () => {
     await env.flush();
     assert.equal(env.out.sent.length, 1, "no second receipt");
     await r.close();
+  });
+
+  it("answers no receipt owed to a JID the account blocked since the message came (XEP-0191 §3.3); others are answered", async () => {
+    const a = await env.account("romeo");
+    const blocking = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
+    const guarded = new EventFeed(env.db, env.sessions, notifier, env.delivery, new StreamSlots(MAX_STREAMS), env.domain, RETENTION_MS, blocking);
+    const tybalt = "tybalt@capulet.example/sword";
+    const juliet = "juliet@example.net/balcony";
+    await append([
+      { accountId: a.id, ...event("message", messageData(a, tybalt, "t1")), receipt: { to: tybalt, id: "t1" } },
+      { accountId: a.id, ...event("message", messageData(a, juliet, "j1")), receipt: { to: juliet, id: "j1" } },
+    ]);
+    await blocking.block(a.ref, "capulet.example");
+    await env.flush();
+    env.out.reset();
+    assert.equal((await guarded.page(a, null, 100, null)).items.length, 2);
+    await env.flush();
+    assert.deepEqual(env.out.sent.map((s) => (s.kind === "receipt" ? `${s.to} ${s.id}` : s.kind)), [`${juliet} j1`], "juliet's only");
+    const settled = await env.db.prisma.event.findMany({ where: { accountId: a.id, receiptTo: { not: null } }, select: { receiptSent: true } });
+    assert.deepEqual(settled.map((e) => e.receiptSent), [true, true], "tybalt's is settled, not owed again");
   });
 
   it("keepAlive() touches an existing session's last_seen_at and creates none", async () => {
