@@ -45,22 +45,23 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
 
   if (p.type !== "available" && p.type !== "unavailable") return; // error and unknown types: nothing to record
   const { type, show, status, priority } = p;
-  const directed = p.toRaw?.includes("/") ? { to: p.toRaw } : {};
+  // Presence to a full JID (§8.5.3): to that session alone if it is available (§8.5.3.1), else
+  // silently ignored (§8.5.3.2.2), whoever sent it.
+  const target = p.to?.resource;
+  if (target && !(await availableSessions(tx, account.id)).some((s) => s.resource === target)) return;
+  const directed = target ? { to: p.toRaw! } : {};
   const surface = () =>
     appendEvents(tx, [
-      { accountId: account.id, ...event("presence", { jid: contact, from: fromRaw, resource: p.from.resource ?? null, type, show, status, priority, ...directed }) },
+      { accountId: account.id, resource: target ?? null, ...event("presence", { jid: contact, from: fromRaw, resource: p.from.resource ?? null, type, show, status, priority, ...directed }) },
     ]);
   if (!subscribedTo) {
     // §4.4.3 / §11: we hold presence only of contacts we subscribed to, so nothing is stored. But
     // presence directed at the account by anyone else is delivered to its available sessions
-    // (§4.6.4, §8.5.2.1.2), to a full JID only if that session is available (§8.5.3.1, else
-    // ignored per §8.5.3.2.1), and never kept for later (§8.5.2.2.2). Room occupants' presence
+    // (§4.6.4, §8.5.2.1.2) and never kept for later (§8.5.2.2.2). Room occupants' presence
     // arrives at the room resource and is routed before this; a muc#user payload anywhere else
     // is no occupancy of ours.
     if (p.muc) return;
-    const sessions = await availableSessions(tx, account.id);
-    const target = p.to?.resource;
-    if (target ? sessions.some((s) => s.resource === target) : sessions.length > 0) await surface();
+    if (target || (await availableSessions(tx, account.id)).length > 0) await surface();
     return;
   }
   if (p.type === "unavailable" && !p.from.resource) {
@@ -68,7 +69,7 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
     // available resource) means none is available: every stored resource ends, each with its event.
     const gone = await clearContactPresence(tx, account.id, contact);
     if (gone.length > 0) {
-      await appendEvents(tx, contactsGone(account.id, gone, { status, ...directed }));
+      await appendEvents(tx, contactsGone(account.id, gone, { status, ...directed }).map((e) => ({ ...e, resource: target ?? null })));
       return;
     }
     // Nothing stored: the account hears the bare unavailable itself, as below.

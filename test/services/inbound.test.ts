@@ -431,6 +431,28 @@ describe("Inbound service", () => {
       assert.deepEqual(await presence.contacts(a.id), []);
     });
 
+    it("to a full JID goes to that session's stream alone, from a contact we are subscribed to as well; to no available session it is ignored and not stored (§8.5.3.1, §8.5.3.2.2)", async () => {
+      const a = await env.account("romeo");
+      await presence.set(a.ref, "phone", available);
+      await presence.set(a.ref, "tablet", available);
+      const j = await contact(a, "to"); // we hold her presence
+      const seen = await head(a);
+      await feed(
+        inboundPresence(STRANGER, `${a.jid}/phone`, "available", { status: "stranger to the phone" }),
+        inboundPresence(JULIET, `${a.jid}/laptop`, "available", { status: "to no session" }),
+        inboundPresence(JULIET, `${a.jid}/tablet`, "available", { status: "to the tablet" }),
+        inboundPresence(JULIET, a.jid, "available", { status: "to the account" }),
+      );
+      const events = (await env.events(a.id, seen)).filter((e) => e.type === "presence");
+      assert.deepEqual(
+        events.map((e) => `${(e.data as { status: string }).status} -> ${e.resource ?? "all"}`),
+        ["stranger to the phone -> phone", "to the tablet -> tablet", "to the account -> all"],
+      );
+      // What is stored of her is the last presence that reached the account, not the one to no session.
+      const stored = await env.db.prisma.contactPresence.findMany({ where: { accountId: a.id, jid: j } });
+      assert.deepEqual(stored.map((r) => r.status), ["to the account"]);
+    });
+
     it("a muc#user presence outside the room resource is no occupancy of ours: no event", async () => {
       const a = await env.account("romeo");
       await presence.set(a.ref, "phone", available);
