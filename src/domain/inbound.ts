@@ -48,6 +48,20 @@ export interface InboundMessage extends Addressed {
   features?: InboundFeatures | null;
 }
 
+/**
+ * Whether a message to a full JID with no session to take it is refused (RFC 6121 §8.5.3.2.1): one
+ * of type normal or headline that says something new (chat is taken as if to the bare JID, and
+ * groupchat is the rooms' concern). What only acknowledges or changes an earlier message (a
+ * receipt, a marker, a correction, a retraction, reactions) is applied whatever its type, so that
+ * a peer's answer to a session that has since ended is not lost.
+ */
+export function refusedWithoutSession(m: Pick<InboundMessage, "type" | "body" | "subject" | "receivedId" | "features">): boolean {
+  if (m.type !== "normal" && m.type !== "headline") return false;
+  const f = m.features;
+  if (m.receivedId !== null || f?.replace || f?.retract || f?.reactions || f?.marker) return false;
+  return m.body !== null || m.subject !== null || !!f?.attachments;
+}
+
 /** What a message says about itself or an earlier message (API.md "Message features"). */
 export interface InboundFeatures {
   /** XEP-0308: it corrects the sender's message with this id. */

@@ -129,7 +129,8 @@ export async function receiveMessage(tx: AnyTx, stores: MessageStores, m: Addres
 
 async function storeMessage(tx: AnyTx, m: Addressed, account: Account, peer: string, pending: PendingWrites): Promise<void> {
   // §8.5.3.2.1: to a full JID with no such session (or one that is neither available nor
-  // connected), a chat/normal message is handled as if to the bare JID.
+  // connected), a chat message is handled as if to the bare JID (a normal or headline one with
+  // something new to say was refused before: src/domain/inbound.ts refusedWithoutSession).
   const resource = m.to.resource && (await pending.reachable(account.id, m.to.resource)) ? m.to.resource : null;
   const wantsReceipt = m.receiptRequested && !!m.id;
   const type = m.type as "chat" | "normal" | "headline" | "groupchat";

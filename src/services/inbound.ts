@@ -6,7 +6,7 @@ import { autocommit, prismaTx, type AnyTx, type Database, type SqlTx } from "../
 import type { Appended } from "../db/events.js";
 import { accountJid } from "../domain/account.js";
 import type { ErrorCode } from "../domain/errors.js";
-import { SUBSCRIPTION_TYPES, type InboundStanza } from "../domain/inbound.js";
+import { refusedWithoutSession, SUBSCRIPTION_TYPES, type InboundStanza } from "../domain/inbound.js";
 import { jidToString, type Jid } from "../domain/jid.js";
 import { bouncesBlocked, isBlocked, NO_BLOCKS, type BlockLookup } from "../domain/blocking.js";
 import type { Stanza } from "../domain/stanza.js";
@@ -270,6 +270,9 @@ export class Inbound {
     // with no session to take it, the room resource included (§8.5.3.2.1); to an available or
     // connected session's full JID it is delivered like any message (§8.5.3.1).
     if (s.type === "groupchat" && !(to.resource && to.resource !== ROOM_RESOURCE && (await pending.reachable(account.id, to.resource)))) return bounce("account-not-found");
+    // A normal or headline message to a session that is neither available nor connected is not
+    // taken for the bare JID (§8.5.3.2.1): the sender hears service-unavailable.
+    if (to.resource && refusedWithoutSession(s) && !(await pending.reachable(account.id, to.resource))) return bounce("account-not-found");
     await receiveMessage(tx, this.stores, m, account, pending);
   }
 }

@@ -222,15 +222,28 @@ describe("Inbound service", () => {
     assert.deepEqual(await sent(), [], "the receipt goes out only once a stream has the event");
   });
 
-  it("a message to a full JID with no such session goes to every session; with the session, to that one only", async () => {
+  it("a message to a full JID with the session goes to that one only; with no such session, a chat one goes to every session, a normal or headline one bounces (RFC 6121 §8.5.3.2.1), and a receipt is applied", async () => {
     const a = await env.account("romeo");
     await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
-    await feed(inboundMessage(JULIET, `${a.jid}/phone`, { id: "f1", body: "to phone" }), inboundMessage(JULIET, `${a.jid}/gone`, { id: "f2", body: "to gone" }));
-    const rows = await env.db.prisma.event.findMany({ where: { accountId: a.id }, orderBy: { seq: "asc" }, select: { resource: true } });
-    assert.deepEqual(
-      rows.map((r) => r.resource),
-      ["phone", null],
+    const mine = "3b241101-e2bb-4255-8caf-4136c566a963";
+    await env.messages.insertOutbound([{ id: mine, accountId: a.id, peer: "juliet@example.net", from: `${a.jid}/gone`, to: JULIET, type: "chat", body: "hi", idempotencyKey: null, requestHash: null }]);
+    await env.flush();
+    env.out.reset();
+    await feed(
+      inboundMessage(JULIET, `${a.jid}/phone`, { id: "f1", body: "to phone" }),
+      inboundMessage(JULIET, `${a.jid}/gone`, { id: "f2", body: "to gone" }),
+      inboundMessage(JULIET, `${a.jid}/gone`, { id: "f3", type: "normal", body: "normal to gone" }),
+      inboundMessage(JULIET, `${a.jid}/gone`, { id: "f4", type: "headline", subject: "headline to gone" }),
+      inboundMessage(JULIET, `${a.jid}/phone`, { id: "f5", type: "normal", body: "normal to phone" }),
+      inboundMessage(JULIET, `${a.jid}/gone`, { id: "f6", type: "normal", receivedId: mine }),
     );
+    const rows = await env.db.prisma.event.findMany({ where: { accountId: a.id, type: { in: ["message", "receipt"] } }, orderBy: { seq: "asc" }, select: { type: true, resource: true, data: true } });
+    assert.deepEqual(
+      rows.map((r) => `${r.type} ${(r.data as { body?: string; id?: string }).body ?? (r.data as { id: string }).id} -> ${r.resource ?? "all"}`),
+      ["message to phone -> phone", "message to gone -> all", "message normal to phone -> phone", `receipt ${mine} -> all`],
+    );
+    const errors = (await sent()).map((e) => (e.kind === "error" ? `${e.replyTo.id} ${e.code}` : e.kind));
+    assert.deepEqual(errors, ["f3 account-not-found", "f4 account-not-found"]);
   });
 
   it("XEP-0184 received for one of our messages marks it delivered and logs a receipt event", async () => {
