@@ -9,6 +9,16 @@ import { presence, type Stanza } from "./stanza.js";
 /** The resource an account's room occupancy uses: rooms see `localpart@domain/rooms`. */
 export const ROOM_RESOURCE = "rooms";
 
+/**
+ * A resourcepart a session may take (RFC 7622 §3.4), prepared, or null: ROOM_RESOURCE is not one.
+ * What comes to `localpart@domain/rooms` is the rooms' (src/services/inbound.ts), so a session of
+ * that name would hear nothing sent to it.
+ */
+export function prepareSessionResource(input: string): string | null {
+  const r = prepareResourcepart(input);
+  return r === ROOM_RESOURCE ? null : r;
+}
+
 /** The account's occupant JID in every room it joins. */
 export const occupantJid = (accountJid: string): string => `${accountJid}/${ROOM_RESOURCE}`;
 

@@ -7,7 +7,8 @@ import { createPublicKey } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { LRUCache } from "lru-cache";
 import { AppError } from "../domain/errors.js";
-import { accountLocalpart, prepareResourcepart } from "../domain/jid.js";
+import { accountLocalpart } from "../domain/jid.js";
+import { prepareSessionResource } from "../domain/muc.js";
 
 export interface Principal {
   localpart: string;
@@ -90,8 +91,8 @@ export class Auth {
     let resource: string | null = null;
     if (claims.resource !== undefined) {
       // The resource becomes part of stanza addresses: it must be a valid resourcepart (RFC 7622 §3.4).
-      resource = typeof claims.resource === "string" ? prepareResourcepart(claims.resource) : null;
-      if (resource === null) throw new AppError("unauthorized", "token resource claim is not a valid resourcepart");
+      resource = typeof claims.resource === "string" ? prepareSessionResource(claims.resource) : null;
+      if (resource === null) throw new AppError("unauthorized", "token resource claim is not a valid resourcepart, or is the rooms' own (rooms)");
     }
     return { localpart, admin: scope.includes("admin"), resource, exp: claims.exp * 1000, nbf: (claims.nbf ?? 0) * 1000 };
   }

@@ -8,6 +8,7 @@ import type { Config } from "../config.js";
 import type { Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { prepareResourcepart } from "../domain/jid.js";
+import { prepareSessionResource } from "../domain/muc.js";
 import type { Accounts } from "../services/accounts.js";
 import type { EventFeed } from "../services/events.js";
 import type { Messaging } from "../services/messaging.js";
@@ -91,7 +92,7 @@ export function requestedResource(req: FastifyRequest, fromQuery?: string): stri
   const header = req.headers["balcony-resource"];
   const [raw, field] = fromQuery !== undefined ? [fromQuery, "querystring.resource"] : typeof header === "string" && header !== "" ? [header, "headers.balcony-resource"] : [null, ""];
   if (raw === null) return principal(req).resource;
-  return resourcepart(raw, field);
+  return sessionResourcepart(raw, field);
 }
 
 /**
@@ -118,6 +119,13 @@ export function sessionResource(req: FastifyRequest, fromQuery?: string): string
  */
 export async function bodyOptional(req: FastifyRequest): Promise<void> {
   req.body ??= {};
+}
+
+/** A session's resourcepart from the request (resourcepart, and not the rooms' own: src/domain/muc.ts prepareSessionResource). */
+export function sessionResourcepart(raw: string, field: string): string {
+  const resource = resourcepart(raw, field);
+  if (prepareSessionResource(resource) === null) throw new AppError("invalid-jid", `${field}: "${resource}" is the resource the account's room occupancy uses; name the session otherwise`, { field });
+  return resource;
 }
 
 /** A resourcepart from the request, prepared per RFC 7622 §3.4; 400 naming `field` when it is not one. */

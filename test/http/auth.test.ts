@@ -124,6 +124,21 @@ describe("auth", () => {
     assert.equal((await get(mapped.body.token)).status, 200);
   });
 
+  it("no session takes the resource the rooms use (rooms): what comes to it is the rooms'", async () => {
+    const minted = await gw.request("POST", "/v1/tokens", { body: { account: "romeo", resource: "rooms" } });
+    assert.deepEqual([minted.status, minted.body.code, minted.body.field], [400, "invalid-jid", "body.resource"], minted.text);
+    assert.equal((await get(gw.token("romeo", { resource: "rooms" }))).status, 401, "a token that names it");
+    const tok = gw.token("romeo");
+    const polled = await gw.request("GET", "/v1/events?resource=rooms", { token: tok, headers: { accept: "application/json" } });
+    assert.deepEqual([polled.status, polled.body.code, polled.body.field], [400, "invalid-jid", "querystring.resource"], polled.text);
+    const set = await gw.request("PUT", "/v1/presence", { token: tok, body: {}, headers: { "balcony-resource": "rooms" } });
+    assert.deepEqual([set.status, set.body.code, set.body.field], [400, "invalid-jid", "headers.balcony-resource"], set.text);
+    // Another name, even close to it, is a session like any.
+    const other = await gw.request("PUT", "/v1/presence", { token: tok, body: {}, headers: { "balcony-resource": "Rooms" } });
+    assert.equal(other.status, 200, other.text);
+    assert.equal((await get(gw.token("romeo", { resource: "rooms-phone" }))).status, 200);
+  });
+
   it("manages accounts: create (409 on repeat), list with cursor, delete", async () => {
     for (const lp of ["acc1", "acc2", "acc3"]) assert.equal((await gw.request("POST", "/v1/accounts", { body: { localpart: lp } })).status, 201);
     const dup = await gw.request("POST", "/v1/accounts", { body: { localpart: "acc1" } });

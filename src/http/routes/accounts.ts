@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { prepareLocalpart } from "../../domain/jid.js";
-import { adminOnly, resourcepart, type Gateway } from "../context.js";
+import { adminOnly, sessionResourcepart, type Gateway } from "../context.js";
 import { AccountView, Localpart, PageQuery, problemResponses, pageLimit } from "../schemas.js";
 
 /**
@@ -95,7 +95,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       async (req, reply) => {
         const lp = gw.accounts.localpart(req.body.account, "body.account");
         // Prepared as the token's use will prepare it: a resource that could never be used is refused now.
-        const resource = req.body.resource === undefined ? undefined : resourcepart(req.body.resource, "body.resource");
+        const resource = req.body.resource === undefined ? undefined : sessionResourcepart(req.body.resource, "body.resource");
         await gw.accounts.mayMint(lp);
         const { token, expiresAt } = gw.auth.sign(lp, req.body.ttlSeconds ?? 3600, { resource });
         return reply.code(201).send({ token, expiresAt: expiresAt.toISOString() });
