@@ -77,6 +77,17 @@ const METADATA_HOSTS = new Set([
 const AWS_REGIONAL_METADATA = /^instance-data\.[a-z0-9-]+\.compute\.internal$/;
 
 /**
+ * The addresses a host name stands for whatever a lookup says: a name for loopback (RFC 6761
+ * §6.3: `localhost` and every name under it; Debian's `ip6-localhost`, `ip6-loopback`). A lookup
+ * may not know one of them (`foo.localhost`, `localhost.`), and an unresolved name is otherwise
+ * taken for now (src/webhook/client.ts checkTarget): one of these is checked as loopback.
+ */
+export function reservedAddresses(hostname: string): string[] {
+  const name = hostname.toLowerCase().replace(/\.+$/, "");
+  return name === "localhost" || name.endsWith(".localhost") || name === "ip6-localhost" || name === "ip6-loopback" ? ["127.0.0.1", "::1"] : [];
+}
+
+/**
  * Why a host name may not be a webhook target ("metadata": a cloud metadata service), or null.
  * Only WEBHOOK_ALLOW_PRIVATE=true opens them, as it opens the metadata addresses.
  */

@@ -7,7 +7,7 @@ import { EventEmitter } from "node:events";
 import { lookup as dnsLookupAll } from "node:dns/promises";
 import { Agent } from "undici";
 import { AppError } from "../domain/errors.js";
-import { forbiddenName, forbiddenRange, ipLiteral, type AllowList } from "../domain/webhook-target.js";
+import { forbiddenName, forbiddenRange, ipLiteral, reservedAddresses, type AllowList } from "../domain/webhook-target.js";
 import { RESPONSE_EXCERPT_BYTES, retryAfterMs, urlProblem } from "../domain/webhooks.js";
 import type { WebhookPort, WebhookRequest, WebhookResult } from "../services/ports.js";
 import { newSecret, signatures } from "./sign.js";
@@ -132,7 +132,8 @@ export class WebhookClient implements WebhookPort {
     if (!literal && forbiddenName(host, this.opts.allow)) throw new AppError("webhook-target-forbidden", `${field}: ${nameRefusal(host)}`, { field });
     // Every address allowed: nothing a lookup could find would be refused.
     if (this.opts.allow === "all") return;
-    const addresses = literal ? [literal] : await this.addresses(host);
+    const found = literal ? [literal] : await this.addresses(host);
+    const addresses = found.length > 0 ? found : reservedAddresses(host);
     for (const address of addresses) {
       const range = forbiddenRange(address, this.opts.allow);
       if (range) throw new AppError("webhook-target-forbidden", `${field}: ${refusal(host, address, range)}`, { field });

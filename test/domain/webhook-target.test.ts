@@ -6,7 +6,7 @@
 // name (forbiddenName). Every address here is only parsed, never contacted.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { forbiddenName, forbiddenRange, ipLiteral, parseAllowList, type AllowList } from "../../src/domain/webhook-target.js";
+import { forbiddenName, forbiddenRange, ipLiteral, parseAllowList, reservedAddresses, type AllowList } from "../../src/domain/webhook-target.js";
 
 /** forbiddenRange with nothing allowed. */
 const strict = (ip: string) => forbiddenRange(ip, []);
@@ -193,6 +193,13 @@ describe("ipLiteral", () => {
     assert.equal(ipLiteral(new URL("http://127.1/").hostname), "127.0.0.1");
     assert.equal(ipLiteral(new URL("http://0x7f.0.0.1/").hostname), "127.0.0.1");
     assert.equal(ipLiteral(new URL("https://hooks.example.com/").hostname), null);
+  });
+});
+
+describe("reservedAddresses (names for loopback, RFC 6761 §6.3)", () => {
+  it("names localhost and every name under it as loopback, whatever the case or trailing dots; nothing else", () => {
+    for (const host of ["localhost", "LocalHost.", "hooks.localhost", "a.b.localhost..", "ip6-localhost", "ip6-loopback"]) assert.deepEqual(reservedAddresses(host), ["127.0.0.1", "::1"], host);
+    for (const host of ["example.com", "localhost.example.com", "notlocalhost", "mylocalhost", "localhost-1"]) assert.deepEqual(reservedAddresses(host), [], host);
   });
 });
 

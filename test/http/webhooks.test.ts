@@ -284,7 +284,8 @@ describe("webhook routes over HTTP (prosody)", () => {
     assert.deepEqual(await list(a.token), [], "a refused target was stored");
 
     // Cloud metadata names are refused by name: they resolve only inside the cloud (not here).
-    const names = ["metadata.google.internal", "METADATA.GOOGLE.INTERNAL.", "metadata", "instance-data", "metadat%61.google.internal"];
+    // And names for loopback a lookup here does not know (RFC 6761 §6.3): refused as loopback all the same.
+    const names = ["metadata.google.internal", "METADATA.GOOGLE.INTERNAL.", "metadata", "instance-data", "metadat%61.google.internal", "hooks.localhost", "localhost.", "ip6-loopback"];
     const nameFailures: string[] = [];
     for (const host of names) {
       const r = await gw.request("POST", "/v1/webhooks", { token: a.token, body: { url: `http://${host}/computeMetadata/v1/` } });
