@@ -29,6 +29,11 @@ export interface RoomMessageKey {
   nick: string | null;
   /** The stanza's id, null when it has none. */
   stanzaId: string | null;
+  /**
+   * From the room's history (delayed, §7.2.15): only there is the sender's id a sign of a copy.
+   * Live, a sender may use an id again on a new stream (RFC 6120 §8.1.3): it is another message.
+   */
+  history: boolean;
   /** The XEP-0359 stanza-id the room gave it (kept as its origin_id), null when none. Both null: never "seen". */
   roomStanzaId: string | null;
   /** The stanza's `from` as received. */
@@ -40,7 +45,7 @@ export interface RoomMessageFacts {
   selfNick: string;
   /** The occupant's real JID as the room presented it, if it did. */
   occupantJid: string | null;
-  /** A message of this sender with this stanza id is stored for this room. */
+  /** A copy of it is stored for this room: the same stanza-id the room gave it, or in the history the same sender's id. */
   seen: boolean;
 }
 
@@ -60,7 +65,7 @@ export async function lookupRoomMessages(tx: AnyTx, keys: readonly RoomMessageKe
      FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS k(account_id, room, nick, stanza_id, from_jid, room_stanza_id, n)
      JOIN room r ON r.account_id = k.account_id AND r.room = k.room
      LEFT JOIN room_occupant o ON o.account_id = k.account_id AND o.room = k.room AND o.nick = k.nick`,
-    [keys.map((k) => k.accountId), keys.map((k) => k.room), keys.map((k) => k.nick), keys.map((k) => storedId(k.stanzaId)), keys.map((k) => k.from), keys.map((k) => storedId(k.roomStanzaId))],
+    [keys.map((k) => k.accountId), keys.map((k) => k.room), keys.map((k) => k.nick), keys.map((k) => (k.history ? storedId(k.stanzaId) : null)), keys.map((k) => k.from), keys.map((k) => storedId(k.roomStanzaId))],
     true,
   );
   const out: (RoomMessageFacts | null)[] = keys.map(() => null);

@@ -193,17 +193,18 @@ export async function removeOccupant(tx: AnyTx, accountId: number, room: string,
 
 /**
  * The room's subject message (null: the room has none). Sent after the self-presence it ends a
- * join (XEP-0045 §7.2.16); one from before it (an earlier join's) leaves the stage alone. False,
- * with nothing changed, when the account has no row for the room.
+ * join (XEP-0045 §7.2.16); one from before it (an earlier join's) leaves the stage alone. "same"
+ * when it is the subject the account had (a rejoin's), null with nothing changed when the account
+ * has no row for the room.
  */
-export async function setSubject(tx: AnyTx, accountId: number, room: string, subject: unknown): Promise<boolean> {
-  const rows = await sql(
+export async function setSubject(tx: AnyTx, accountId: number, room: string, subject: unknown): Promise<"changed" | "same" | null> {
+  const rows = await sql<{ same: boolean }>(
     tx,
     `UPDATE room SET subject = $3::json, join_stage = CASE WHEN join_stage IS NULL THEN NULL ELSE 'subject' END, updated_at = now()
-     WHERE account_id = $1 AND room = $2 RETURNING 1`,
+     FROM (SELECT subject::text AS old FROM room WHERE account_id = $1 AND room = $2 FOR UPDATE) o WHERE account_id = $1 AND room = $2 RETURNING coalesce(o.old = $3, false) AS same`,
     [accountId, room, subject === null ? null : JSON.stringify(subject)],
   );
-  return rows.length > 0;
+  return rows.length === 0 ? null : rows[0]!.same ? "same" : "changed";
 }
 
 /**
@@ -277,23 +278,4 @@ export async function markConfigured(tx: AnyTx, localpart: string, room: string)
   );
   const r = rows[0]!;
   return r.done ? "done" : r.stale ? "stale" : "none";
-}
-
-/**
- * The room reflected the account's group message (XEP-0045 §7.4): it is `sent` now (the reflection
- * may come before the link recorded the write). `again` when it was reflected before (history
- * replayed after a rejoin), `unknown` when it is no message of the account's. `stanzaId`: the
- * XEP-0359 stanza-id the room gave it, kept as its origin_id (XEP-0424 and XEP-0444 name a group
- * message by it; the first the room gave stays).
- */
-export async function markReflected(tx: AnyTx, accountId: number, id: string, stanzaId: string | null = null): Promise<"first" | "again" | "unknown"> {
-  const rows = await sql<{ first: boolean }>(
-    tx,
-    `WITH m AS (SELECT id, status, origin_id FROM message WHERE id = $1::uuid AND account_id = $2 AND direction = 'out'),
-       u AS (UPDATE message SET status = CASE WHEN status IN ('queued', 'written') THEN 'sent' ELSE status END, origin_id = COALESCE(origin_id, $3::text), updated_at = now()
-             WHERE id IN (SELECT id FROM m WHERE status IN ('queued', 'written') OR (origin_id IS NULL AND $3::text IS NOT NULL)))
-     SELECT status IN ('queued', 'written') AS first FROM m`,
-    [id, accountId, stanzaId],
-  );
-  return rows.length === 0 ? "unknown" : rows[0]!.first ? "first" : "again";
 }

@@ -59,9 +59,12 @@ export const joinRoom = (accountJid: string, room: string, j: { nick: string; pa
 /**
  * Entering a room again (XEP-0045 §7.2), asking only for the history since the last room message
  * seen (§7.2.15; none since the join: since the join), so what was missed while out is not lost.
+ * A millisecond after it: the time is kept to the millisecond, and a room that stamps history
+ * finer (ejabberd: microseconds) would otherwise send that last message again, as `since` is
+ * inclusive.
  */
 export const rejoinRoom = (accountJid: string, r: JoinedRoom): Stanza =>
-  joinRoom(accountJid, r.room, { nick: r.nick, password: r.password, history: { since: (r.lastMessageAt ?? r.joinedAt ?? new Date()).toISOString() } });
+  joinRoom(accountJid, r.room, { nick: r.nick, password: r.password, history: { since: new Date((r.lastMessageAt ?? r.joinedAt ?? new Date()).getTime() + 1).toISOString() } });
 
 /**
  * A rejoin refused for now is sent again after 5 s, then after twice as long each time, at most

@@ -26,10 +26,14 @@ type Addressed = InboundMessage & { from: Jid; to: Jid; fromRaw: string; toRaw: 
 /** A room message's facts, keyed by account, room, sender's nick, stanza id and sender (src/db/room-lookups.ts). */
 export type RoomFactsMap = ReadonlyMap<string, RoomMessageFacts | null>;
 
-export const roomFactsKey = (k: RoomMessageKey): string => `${k.accountId}\u0000${k.room}\u0000${k.nick ?? ""}\u0000${k.stanzaId ?? ""}\u0000${k.from}\u0000${k.roomStanzaId ?? ""}`;
-/** What makes a room message a copy of one stored (src/db/room-lookups.ts): its sender's id from that sender, or its room's stanza-id. */
-const copyKeys = (k: RoomMessageKey): string[] => [
-  ...(k.stanzaId !== null ? [`id\u0000${k.accountId}\u0000${k.room}\u0000${k.stanzaId}\u0000${k.from}`] : []),
+export const roomFactsKey = (k: RoomMessageKey): string => `${k.accountId}\u0000${k.room}\u0000${k.nick ?? ""}\u0000${k.stanzaId ?? ""}\u0000${k.history ? "h" : ""}\u0000${k.from}\u0000${k.roomStanzaId ?? ""}`;
+/**
+ * What makes a room message a copy of one stored (src/db/room-lookups.ts): its sender's id from
+ * that sender, or its room's stanza-id. `asCopy`: the keys it is looked up by, where the sender's
+ * id counts only in the history (RoomMessageKey.history); it is stored under all of them.
+ */
+const copyKeys = (k: RoomMessageKey, asCopy = false): string[] => [
+  ...(k.stanzaId !== null && (!asCopy || k.history) ? [`id\u0000${k.accountId}\u0000${k.room}\u0000${k.stanzaId}\u0000${k.from}`] : []),
   ...(k.roomStanzaId !== null ? [`room\u0000${k.accountId}\u0000${k.room}\u0000${k.roomStanzaId}`] : []),
 ];
 const roomKey = (accountId: number, room: string) => `${accountId}\u0000${room}`;
@@ -77,7 +81,7 @@ export class PendingWrites {
     const k = roomFactsKey(key);
     const known = this.changedRooms.has(roomKey(key.accountId, key.room)) ? undefined : this.rooms.get(k);
     const facts = known !== undefined ? known : (await lookupRoomMessages(tx, [key]))[0]!;
-    return facts && copyKeys(key).some((c) => this.storedRoomMessages.has(c)) ? { ...facts, seen: true } : facts;
+    return facts && copyKeys(key, true).some((c) => this.storedRoomMessages.has(c)) ? { ...facts, seen: true } : facts;
   }
 
   /** The room's presence changed something (occupants, the account's nick, its being there). */

@@ -7,6 +7,7 @@
 // Each becomes state in `room`/`room_occupant` and events in the account's log.
 import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
+import { markReflected, markSubjectReflected } from "../db/room-reflections.js";
 import { deferRejoin, rejoinNow } from "../db/room-rejoins.js";
 import {
   deleteRoom,
@@ -14,7 +15,6 @@ import {
   markCreated,
   markFailed,
   markJoined,
-  markReflected,
   occupantPresence,
   presented,
   removeOccupant,
@@ -184,13 +184,20 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
     // last stanza of the join, which the join's answer waits for). Its statement also tells
     // whether the account is in the room (no facts to read first: one round trip less a join).
     const subject = roomSubject(m.subject);
-    if (!(await setSubject(tx, account.id, room, subject))) return false;
-    pending.add({ accountId: account.id, ...event("room", { room, kind: "subject", subject, ...(nick ? { nick } : {}) }) });
+    const set = await setSubject(tx, account.id, room, subject);
+    if (set === null) return false;
+    // A rejoin's subject the account already has is no change (the first join's is news).
+    if (set === "changed") pending.add({ accountId: account.id, ...event("room", { room, kind: "subject", subject, ...(nick ? { nick } : {}) }) });
+    // One the account set with POST /v1/messages is its message: reflected, it is `sent`.
+    if (nick && nick === (await findRoom(tx, account.id, room))?.nick) await markSubjectReflected(tx, account.id, room, JSON.stringify(m.subject));
     return true;
   }
   const row = await pending.roomFacts(tx, key);
   if (!row) return false;
-  const own = m.type === "groupchat" && nick === row.selfNick;
+  // Live, the nick is the account's own: the room gives a nick to one occupant at a time. In the
+  // history (delayed, §7.2.15) it may be someone who had it before: only the account's own
+  // message id says so there (below).
+  let own = m.type === "groupchat" && nick === row.selfNick;
   const at = m.delay ? new Date(m.delay) : new Date();
   // Seen, like any room message: a rejoin asks for the history after it, not for it again.
   const saw = () => {
@@ -202,11 +209,16 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
     return true;
   }
   // A message says something with a body, or with attachments alone (XEP-0066), as one-to-one.
-  if (m.body === null && !m.features?.attachments) return true;
+  // A chat state alone the account sent is its message all the same: reflected, it is `sent`.
+  if (m.body === null && !m.features?.attachments) {
+    if (own && m.originId && isMessageId(m.originId)) await markReflected(tx, account.id, m.originId);
+    return true;
+  }
   // A room may send a message live and then again as history when the gateway rejoins
   // (§7.2.15 `since` is inclusive, and the room may not have noticed the gateway was away):
-  // the same sender's stanza id, or the same stanza-id the room gave it (XEP-0359), in this room
-  // is one message (key: group messages only).
+  // the same stanza-id the room gave it (XEP-0359), or in the history the same sender's stanza id,
+  // in this room is one message (key: group messages only; a live message is news whatever its
+  // id: src/db/room-lookups.ts RoomMessageKey.history).
   if (row.seen) return true;
   saw();
   // The room's reflection of a message the account sent (its origin-id is our message id, XEP-0359):
@@ -214,6 +226,7 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
   // The reflection is what makes it `sent` (API.md; it may come before the link recorded the write).
   // It keeps the stanza-id the room gave it (XEP-0359): XEP-0424 and XEP-0444 name it by that.
   const reflected = own && m.originId && isMessageId(m.originId) ? await markReflected(tx, account.id, m.originId, storedId(m.roomStanzaId)) : "unknown";
+  if (m.delay && reflected === "unknown") own = false;
   // Shown once: a reflection seen before (replayed as history after a rejoin) is not news.
   if (reflected === "again") return true;
   const mine = reflected === "first";
@@ -254,7 +267,7 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
 /** What identifies a message from a room for its facts (src/db/room-lookups.ts): only group messages are checked for having been seen. */
 export function roomMessageKey(m: InboundMessage & { from: Jid; fromRaw: string }, accountId: number): RoomMessageKey {
   const group = m.type === "groupchat";
-  return { accountId, room: jidToString(bare(m.from)), nick: m.from.resource ?? null, stanzaId: (group && m.id) || null, from: m.fromRaw, roomStanzaId: (group && m.roomStanzaId) || null };
+  return { accountId, room: jidToString(bare(m.from)), nick: m.from.resource ?? null, stanzaId: (group && m.id) || null, history: m.delay !== null, from: m.fromRaw, roomStanzaId: (group && m.roomStanzaId) || null };
 }
 
 /**

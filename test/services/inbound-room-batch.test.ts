@@ -92,19 +92,31 @@ describe("Inbound room message batches", () => {
     const a = await env.account("romeo");
     await joined(a.id, PIAZZA);
     const long = "x".repeat(3200);
-    const group = (id: string | null, roomStanzaId: string | null, body: string) =>
-      inboundMessage(`${PIAZZA}/mercutio`, `${a.jid}/rooms`, { type: "groupchat", id, body, roomStanzaId });
+    const group = (id: string | null, roomStanzaId: string | null, body: string, delay: string | null = null) =>
+      inboundMessage(`${PIAZZA}/mercutio`, `${a.jid}/rooms`, { type: "groupchat", id, body, roomStanzaId, delay });
+    const past = "2026-12-01T10:00:00.000Z";
     await feed(group(long, "rs-1", "a long id"), group(null, "rs-2", "no id"), group(null, null, "no ids at all"));
     const h = (await env.events(a.id)).at(-1)!.seq;
-    // The rejoin's history replays them (§7.2.15), beside two new messages, one of them twice.
-    await feed(group(long, "rs-1", "a long id"), group(null, "rs-2", "no id"), group(null, "rs-3", "new"), group("n-4", "rs-4", "newer"), group(null, "rs-3", "new"), group("n-4", null, "newer"));
+    // The rejoin's history replays them (§7.2.15, delayed), beside two new messages, one of them
+    // twice; the second copy of "newer" is known by its sender's id alone, as history. After it,
+    // a live message with that id again: news (a sender may use an id again on a new stream).
+    await feed(
+      group(long, "rs-1", "a long id", past),
+      group(null, "rs-2", "no id", past),
+      group(null, "rs-3", "new"),
+      group("n-4", "rs-4", "newer"),
+      group(null, "rs-3", "new", past),
+      group("n-4", null, "newer", past),
+      group("n-4", null, "live, its id again"),
+    );
     assert.deepEqual(await logged(a.id, h), [
       ["new", PIAZZA, "mercutio"],
       ["newer", PIAZZA, "mercutio"],
+      ["live, its id again", PIAZZA, "mercutio"],
     ]);
     assert.deepEqual(
       (await stored(a.id)).map((r) => r.body),
-      ["a long id", "no id", "no ids at all", "new", "newer"],
+      ["a long id", "no id", "no ids at all", "new", "newer", "live, its id again"],
     );
   });
 

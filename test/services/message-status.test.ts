@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { listConversations } from "../../src/db/conversations.js";
 import { lockMessage, messageRecord } from "../../src/db/message-state.js";
 import type { NewOutbound } from "../../src/db/messages.js";
-import { markReflected } from "../../src/db/rooms.js";
+import { markReflected } from "../../src/db/room-reflections.js";
 import { messageView } from "../../src/domain/views.js";
 import { setup, teardown, type Env, type TestAccount } from "./setup.js";
 

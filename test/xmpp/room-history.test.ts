@@ -1,0 +1,120 @@
+// What a room's messages come to, on both servers' real MUC services with a real user in the room:
+// a live message is news whatever its id (only the history's repeats are dropped), the history of
+// someone who had the account's nick before is not the account's, a bodiless message the account
+// sends (a chat state, a subject) is `sent` once reflected, and a rejoin after a restart brings
+// neither the last message again (ejabberd stamps history to the microsecond) nor the unchanged
+// subject again.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import xml from "@xmpp/xml";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
+import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { enterRoom, eventLog, MUC, NS_USER } from "../helpers/muc.js";
+import { KINDS } from "../helpers/servers.js";
+
+for (const kind of KINDS) {
+  describe(`room history and reflections (${kind})`, () => {
+    let server: XmppServer;
+    let gw: TestGateway;
+    let juliet: XmppUser;
+    let db: TestDatabase;
+
+    before(async () => {
+      server = await startXmppServer(kind);
+      await server.registerUser("juliet", "pw-juliet");
+      db = await createTestDatabase();
+      gw = await startTestGateway(server, {}, db);
+      juliet = await connectUser(server, "juliet", "pw-juliet", "hist");
+      await juliet.sendPresence();
+    });
+    after(async () => {
+      await juliet?.stop();
+      await gw?.stop();
+      await db?.drop();
+      await server?.stop();
+    });
+
+    const { events, until } = eventLog(() => gw);
+    const say = (room: string, body: string, id?: string) => juliet.send(xml("message", { to: room, type: "groupchat", ...(id ? { id } : {}) }, xml("body", {}, body)));
+    const bodies = async (localpart: string) => (await events(localpart)).filter((e) => e.event === "message").map((e) => String(e.data.body));
+    const join = async (localpart: string, room: string, extra: Record<string, unknown> = {}) => {
+      const r = await gw.request("PUT", `/v1/rooms/${room}`, { token: gw.token(localpart), body: { nick: localpart, ...extra } });
+      assert.ok([200, 201].includes(r.status), r.text);
+    };
+
+    it("takes a live message whatever its id: an id used before is another message", async () => {
+      await gw.createAccount("benvolio");
+      const room = `square-${kind}@${MUC}`;
+      await join("benvolio", room);
+      await enterRoom(juliet, room, "juliet");
+      await say(room, "first with id 1", "1");
+      await say(room, "second with id 1", "1");
+      await say(room, "sentinel", "s");
+      await until("benvolio", "the sentinel", (e) => e.event === "message" && e.data.body === "sentinel");
+      assert.deepEqual(await bodies("benvolio"), ["first with id 1", "second with id 1", "sentinel"]);
+    });
+
+    it("marks the account's message `sent` when the room reflects it, a chat state or a subject alone too", async () => {
+      await gw.createAccount("balthasar");
+      const token = gw.token("balthasar");
+      const room = `post-${kind}@${MUC}`;
+      await join("balthasar", room);
+      const ids: string[] = [];
+      for (const body of [{ state: "composing" }, { subject: "set by a message" }, { body: "with a body" }]) {
+        const r = await gw.request("POST", "/v1/messages", { token, body: { to: room, type: "groupchat", ...body } });
+        assert.equal(r.status, 202, r.text);
+        ids.push(r.body.id as string);
+      }
+      let statuses: string[] = [];
+      const read = async () => (statuses = await Promise.all(ids.map(async (id) => (await gw.request("GET", `/v1/messages/${id}`, { token })).body.status as string)));
+      await waitFor(async () => (await read()).every((s) => s === "sent"), 15_000, "all three sent").catch((err: unknown) => {
+        throw new Error(`${String(err)}: ${statuses.join(", ")}`);
+      });
+    });
+
+    it("does not take history from someone who had the account's nick before for the account's own", async () => {
+      await gw.createAccount("samenick");
+      const room = `echo-${kind}@${MUC}`;
+      await enterRoom(juliet, room, "juliet"); // keeps the room (and its history) when the other leaves
+      const other = await connectUser(server, "juliet", "pw-juliet", "other");
+      try {
+        await enterRoom(other, room, "samenick");
+        await other.send(xml("message", { to: room, type: "groupchat", id: "n1" }, xml("body", {}, "not the account's")));
+        await other.waitFor((s) => s.is("message") && s.getChildText("body") === "not the account's", 10_000);
+        await other.send(xml("presence", { to: `${room}/samenick`, type: "unavailable" }));
+        await other.waitFor((s) => s.is("presence") && s.attrs.type === "unavailable" && s.attrs.from === `${room}/samenick` && !!s.getChild("x", NS_USER), 10_000);
+      } finally {
+        await other.stop();
+      }
+      await join("samenick", room, { history: { maxStanzas: 10 } });
+      const got = await until("samenick", "the history", (e) => e.event === "message" && e.data.body === "not the account's");
+      assert.deepEqual([got.data.nick, got.data.own, typeof got.data.delay], ["samenick", false, "string"], JSON.stringify(got.data));
+    });
+
+    it("rejoins after a restart without the last message or the unchanged subject again", async () => {
+      await gw.createAccount("abram");
+      const token = gw.token("abram");
+      // A room whose subject the account set, and one whose last message it had from the history.
+      const gate = `gate-${kind}@${MUC}`;
+      const street = `street-${kind}@${MUC}`;
+      await join("abram", gate);
+      assert.equal((await gw.request("PUT", `/v1/rooms/${gate}/subject`, { token, body: { subject: "quarrels" } })).status, 202);
+      await until("abram", "the subject", (e) => e.event === "room" && e.data.kind === "subject" && e.data.subject === "quarrels");
+      await enterRoom(juliet, street, "juliet");
+      await say(street, "before the account came");
+      await join("abram", street, { history: { maxStanzas: 5 } });
+      await until("abram", "the history", (e) => e.event === "message" && e.data.body === "before the account came");
+      await gw.stop();
+      gw = await startTestGateway(server, {}, db);
+      // In both again (their self-presence after the restart), then a message after the rejoin's history.
+      await waitFor(async () => (await events("abram")).filter((e) => e.event === "room" && e.data.kind === "joined").length === 4, 20_000, "joined again");
+      await say(street, "after the restart", "a1");
+      await until("abram", "the sentinel", (e) => e.event === "message" && e.data.body === "after the restart");
+      assert.deepEqual(await bodies("abram"), ["before the account came", "after the restart"]);
+      const subjects = (await events("abram")).filter((e) => e.event === "room" && e.data.kind === "subject" && e.data.subject === "quarrels");
+      assert.equal(subjects.length, 1, JSON.stringify(subjects));
+    });
+  });
+}
