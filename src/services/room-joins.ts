@@ -45,6 +45,9 @@ const REFUSALS: Record<string, ErrorCode> = {
   // The occupant JID room/nick is not one the room takes (RFC 6120 §8.3.3.8): the request's nick
   // is at fault, and trying again will not help.
   "jid-malformed": "invalid-jid",
+  // ejabberd's answer to a nick its resourceprep refuses ("Bad value of attribute 'to'"): the
+  // join is ours and well-formed but for what the request named.
+  "bad-request": "invalid-jid",
 };
 
 /** The room's error answer to `what` (a join or a nick change) as the API's error. */
