@@ -3967,7 +3967,7 @@ export interface components {
             data: {
                 /** @description The room's bare JID */
                 room: string;
-                kind: "joined" | "join-failed" | "occupant-joined" | "occupant-left" | "nick-changed" | "role-changed" | "subject" | "kicked" | "banned" | "removed" | "destroyed" | "invited";
+                kind: "joined" | "join-failed" | "occupant-joined" | "occupant-left" | "nick-changed" | "role-changed" | "subject" | "kicked" | "banned" | "removed" | "destroyed" | "invited" | "subject-failed" | "invitation-failed";
                 nick?: string;
                 newNick?: string;
                 role?: string;

@@ -138,7 +138,7 @@ export const EVENT_SCHEMAS = {
   room: Type.Object(
     {
       room: Type.String({ description: "The room's bare JID" }),
-      kind: Literals(["joined", "join-failed", "occupant-joined", "occupant-left", "nick-changed", "role-changed", "subject", "kicked", "banned", "removed", "destroyed", "invited"] as const),
+      kind: Literals(["joined", "join-failed", "occupant-joined", "occupant-left", "nick-changed", "role-changed", "subject", "kicked", "banned", "removed", "destroyed", "invited", "subject-failed", "invitation-failed"] as const),
       nick: Type.Optional(Type.String()),
       newNick: Type.Optional(Type.String()),
       role: Type.Optional(Type.String()),

@@ -19,6 +19,18 @@ export function prepareSessionResource(input: string): string | null {
   return r === ROOM_RESOURCE ? null : r;
 }
 
+/**
+ * Ids of what the account asks of a room that the room may refuse with an error message (XEP-0045
+ * §8.1: a subject change by someone not allowed to; §7.8.2: an invitation), so that its error,
+ * which nothing else records, is known for what it answers: a `room` event of this kind.
+ */
+const ROOM_REQUESTS = { subject: ["muc-subject-", "subject-failed"], invite: ["muc-invite-", "invitation-failed"] } as const;
+export const roomRequestId = (what: keyof typeof ROOM_REQUESTS, uuid: string): string => `${ROOM_REQUESTS[what][0]}${uuid}`;
+export function refusedRoomRequest(id: string | null): "subject-failed" | "invitation-failed" | null {
+  for (const [prefix, kind] of Object.values(ROOM_REQUESTS)) if (id?.startsWith(prefix)) return kind;
+  return null;
+}
+
 /** The account's occupant JID in every room it joins. */
 export const occupantJid = (accountJid: string): string => `${accountJid}/${ROOM_RESOURCE}`;
 

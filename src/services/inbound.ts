@@ -16,6 +16,7 @@ import { PendingWrites, receiveMessage, roomFactsKey, type MessageStores, type R
 import { lookupRoomMessages, type RoomMessageKey } from "../db/room-lookups.js";
 import { receivePresence } from "./inbound-presence.js";
 import { plainRoomMessage, roomMessage, roomMessageKey, roomPresence } from "./inbound-room.js";
+import { roomRefusal } from "./inbound-room-refusal.js";
 import { changesEarlier } from "./inbound-features.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import type { Delivery } from "./delivery.js";
@@ -265,7 +266,7 @@ export class Inbound {
       pending.add({ accountId: account.id, ...event("room", { room, kind: "invited", from: inviter, reason, password, via }) });
       if (s.body === null || via === "mediated") return;
     }
-    if (to.resource === ROOM_RESOURCE && s.type !== "error" && (await roomMessage(tx, m, account, pending))) return;
+    if (to.resource === ROOM_RESOURCE && (s.type === "error" ? await roomRefusal(tx, m, account, pending) : await roomMessage(tx, m, account, pending))) return;
     // Groupchat from no room of ours bounces when to the bare JID (§8.5.2.1.1) or to a resource
     // with no session to take it, the room resource included (§8.5.3.2.1); to an available or
     // connected session's full JID it is delivered like any message (§8.5.3.1).

@@ -13,7 +13,7 @@ import { markRejoining, rejoinsDue, takeDueRejoins } from "../db/room-rejoins.js
 import { event } from "../domain/events.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
-import { exitRoom, isOccupantNick, joinRoom, occupantJid, occupantLocalpart, rejoinRoom } from "../domain/muc.js";
+import { exitRoom, isOccupantNick, joinRoom, occupantJid, occupantLocalpart, rejoinRoom, roomRequestId } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 import { RoomJoins, type JoinRequest, type LogGrowth, type PollMs } from "./room-joins.js";
@@ -132,16 +132,16 @@ export class Rooms {
     if (!left) throw new AppError("room-not-joined", `not in ${room}`);
   }
 
-  /** PUT /v1/rooms/{room}/subject (XEP-0045 §8.1); the room's answer arrives as a `room` event. */
+  /** PUT /v1/rooms/{room}/subject (XEP-0045 §8.1); the room's answer arrives as a `room` event (`subject`, or `subject-failed`). */
   async setSubject(account: AccountRef, room: string, subject: string): Promise<void> {
-    await this.send(account, room, (from) => ({ kind: "muc-subject", from, to: room, id: randomUUID(), subject }));
+    await this.send(account, room, (from) => ({ kind: "muc-subject", from, to: room, id: roomRequestId("subject", randomUUID()), subject }));
   }
 
-  /** POST /v1/rooms/{room}/invitations: a mediated invitation (XEP-0045 §7.8.2). */
+  /** POST /v1/rooms/{room}/invitations: a mediated invitation (XEP-0045 §7.8.2); a refusal is an `invitation-failed` event. */
   async invite(account: AccountRef, room: string, invitee: string, reason: string | null): Promise<void> {
     // The room relays it to the invitee: the account sends to both (XEP-0191 §3.3).
     await this.blocking.assertNotBlocked(account.id, invitee, "body.jid");
-    await this.send(account, room, (from) => ({ kind: "muc-invite", from, to: room, id: randomUUID(), invitee, reason }));
+    await this.send(account, room, (from) => ({ kind: "muc-invite", from, to: room, id: roomRequestId("invite", randomUUID()), invitee, reason }));
   }
 
   private async send(account: AccountRef, room: string, stanza: (from: string) => Stanza): Promise<void> {

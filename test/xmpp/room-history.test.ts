@@ -1,9 +1,9 @@
 // What a room's messages come to, on both servers' real MUC services with a real user in the room:
 // a live message is news whatever its id (only the history's repeats are dropped), the history of
 // someone who had the account's nick before is not the account's, a bodiless message the account
-// sends (a chat state, a subject) is `sent` once reflected, and a rejoin after a restart brings
-// neither the last message again (ejabberd stamps history to the microsecond) nor the unchanged
-// subject again.
+// sends (a chat state, a subject) is `sent` once reflected, a subject change or an invitation the
+// room refuses is a `room` event, and a rejoin after a restart brings neither the last message
+// again (ejabberd stamps history to the microsecond) nor the unchanged subject again.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
@@ -91,6 +91,25 @@ for (const kind of KINDS) {
       await join("samenick", room, { history: { maxStanzas: 10 } });
       const got = await until("samenick", "the history", (e) => e.event === "message" && e.data.body === "not the account's");
       assert.deepEqual([got.data.nick, got.data.own, typeof got.data.delay], ["samenick", false, "string"], JSON.stringify(got.data));
+    });
+
+    it("tells the account of a subject change or an invitation the room refuses (XEP-0045 §8.1, §7.8.2)", async () => {
+      await gw.createAccount("sampson");
+      const token = gw.token("sampson");
+      const room = `hall-${kind}@${MUC}`;
+      await enterRoom(juliet, room, "juliet", { "muc#roomconfig_changesubject": "0", "muc#roomconfig_allowinvites": "0" });
+      await join("sampson", room);
+      const set = await gw.request("PUT", `/v1/rooms/${room}/subject`, { token, body: { subject: "not yours to set" } });
+      assert.equal(set.status, 202, set.text);
+      const invited = await gw.request("POST", `/v1/rooms/${room}/invitations`, { token, body: { jid: "nurse@localhost" } });
+      assert.equal(invited.status, 202, invited.text);
+      await say(room, "sentinel", "s");
+      await until("sampson", "the sentinel", (e) => e.event === "message" && e.data.body === "sentinel");
+      const refusals = (await events("sampson")).filter((e) => e.event === "room" && String(e.data.kind).endsWith("-failed") && e.data.kind !== "join-failed");
+      // Prosody relays an invitation from any occupant of a room that is not members-only, whatever
+      // muc#roomconfig_allowinvites says; ejabberd refuses it.
+      const expected = [[room, "subject-failed", "string"], ...(kind === "ejabberd" ? [[room, "invitation-failed", "string"]] : [])];
+      assert.deepEqual(refusals.map((e) => [e.data.room, e.data.kind, typeof (e.data.error as { condition?: string }).condition]), expected, JSON.stringify(refusals));
     });
 
     it("rejoins after a restart without the last message or the unchanged subject again", async () => {
