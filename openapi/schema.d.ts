@@ -3967,7 +3967,7 @@ export interface components {
             data: {
                 /** @description The room's bare JID */
                 room: string;
-                kind: "joined" | "join-failed" | "occupant-joined" | "occupant-left" | "nick-changed" | "role-changed" | "subject" | "kicked" | "banned" | "removed" | "destroyed" | "invited" | "subject-failed" | "invitation-failed";
+                kind: "joined" | "join-failed" | "occupant-joined" | "occupant-left" | "nick-changed" | "role-changed" | "subject" | "kicked" | "banned" | "removed" | "destroyed" | "invited" | "invitation-declined" | "subject-failed" | "invitation-failed";
                 nick?: string;
                 newNick?: string;
                 role?: string;
@@ -3983,7 +3983,7 @@ export interface components {
                     condition: string;
                     text?: string;
                 };
-                /** @description Who invited the account */
+                /** @description Who invited the account (invited), or who declined its invitation (invitation-declined) */
                 from?: string;
                 reason?: string | null;
                 /** @description destroyed: the room its owner named instead (XEP-0045 §10.9 <destroy jid/>) */

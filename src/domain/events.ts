@@ -138,7 +138,7 @@ export const EVENT_SCHEMAS = {
   room: Type.Object(
     {
       room: Type.String({ description: "The room's bare JID" }),
-      kind: Literals(["joined", "join-failed", "occupant-joined", "occupant-left", "nick-changed", "role-changed", "subject", "kicked", "banned", "removed", "destroyed", "invited", "subject-failed", "invitation-failed"] as const),
+      kind: Literals(["joined", "join-failed", "occupant-joined", "occupant-left", "nick-changed", "role-changed", "subject", "kicked", "banned", "removed", "destroyed", "invited", "invitation-declined", "subject-failed", "invitation-failed"] as const),
       nick: Type.Optional(Type.String()),
       newNick: Type.Optional(Type.String()),
       role: Type.Optional(Type.String()),
@@ -147,7 +147,7 @@ export const EVENT_SCHEMAS = {
       self: Type.Optional(Type.Boolean({ description: "It is about the account itself" })),
       subject: Type.Optional(Nullable(LangTextSchema)),
       error: Type.Optional(StanzaError),
-      from: Type.Optional(Type.String({ description: "Who invited the account" })),
+      from: Type.Optional(Type.String({ description: "Who invited the account (invited), or who declined its invitation (invitation-declined)" })),
       reason: Type.Optional(Nullable(Type.String({ description: "Why the account was invited, why the occupant was kicked, banned or removed, or why the room was destroyed (XEP-0045 <reason/>)" }))),
       alternate: Type.Optional(Type.String({ description: "destroyed: the room its owner named instead (XEP-0045 §10.9 <destroy jid/>)" })),
       retryAt: Type.Optional(

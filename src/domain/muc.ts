@@ -182,6 +182,8 @@ export interface RoomInvitation {
   password: string | null;
   /** "mediated": relayed by the room; "direct": sent by the inviter itself. */
   via: "mediated" | "direct";
+  /** XEP-0045 §7.8.2: the room relays that `from` declined the account's invitation (not one to the account). */
+  declined?: boolean;
 }
 
 const asRole = (v: string | undefined): MucRole => ((MUC_ROLES as readonly string[]).includes(v ?? "") ? (v as MucRole) : "none");

@@ -262,8 +262,9 @@ export class Inbound {
       // XEP-0045 §7.8.2 / XEP-0249: an invitation is a `room` event. A mediated one's body is the
       // room's own fallback text (its reason is in the event): no message, nor a conversation with
       // the room. A direct one is a message too only if its sender wrote a body.
-      const { room, from: inviter, reason, password, via } = s.invitation;
-      pending.add({ accountId: account.id, ...event("room", { room, kind: "invited", from: inviter, reason, password, via }) });
+      const { room, from: inviter, reason, password, via, declined } = s.invitation;
+      const data = declined ? ({ room, kind: "invitation-declined", from: inviter, reason } as const) : ({ room, kind: "invited", from: inviter, reason, password, via } as const);
+      pending.add({ accountId: account.id, ...event("room", data) });
       if (s.body === null || via === "mediated") return;
     }
     if (to.resource === ROOM_RESOURCE && (s.type === "error" ? await roomRefusal(tx, m, account, pending) : await roomMessage(tx, m, account, pending))) return;

@@ -164,7 +164,8 @@ function fileSharing(el: Element, attachments: Attachment[]): void {
 }
 
 /**
- * XEP-0045 §7.8.2 (from the room: <x muc#user><invite from/></x>) or XEP-0249 (<x jabber:x:conference jid/>).
+ * XEP-0045 §7.8.2 (from the room: <x muc#user><invite from/></x>, or <decline from/> of the account's
+ * own invitation) or XEP-0249 (<x jabber:x:conference jid/>).
  * An error is no invitation: a room that refuses the account's own mediated invitation may send it
  * back with its payload (<invite to/>, RFC 6120 §8.3.1), which must not read as one received.
  */
@@ -174,6 +175,11 @@ function invitation(stanza: Element): RoomInvitation | null {
   if (invite && stanza.attrs.from && invite.attrs.from) {
     const x = stanza.getChild("x", NS.mucUser)!;
     return { room: stanza.attrs.from, from: invite.attrs.from ?? "", reason: invite.getChildText("reason"), password: x.getChildText("password"), via: "mediated" };
+  }
+  // §7.8.2: the invitee declined the account's mediated invitation, relayed by the room.
+  const decline = stanza.getChild("x", NS.mucUser)?.getChild("decline");
+  if (decline && stanza.attrs.from && decline.attrs.from) {
+    return { room: stanza.attrs.from, from: decline.attrs.from, reason: decline.getChildText("reason"), password: null, via: "mediated", declined: true };
   }
   const direct = stanza.getChild("x", NS.conference);
   if (direct?.attrs.jid && stanza.attrs.from) {

@@ -24,6 +24,16 @@ describe("parseStanza: room invitations", () => {
     assert.deepEqual(invitationOf(direct), { room: "lobby@conference.localhost", from: "juliet@localhost/balcony", reason: null, password: null, via: "direct" });
   });
 
+  it("reads a decline of the account's own invitation the room relays (XEP-0045 §7.8.2)", () => {
+    const declined = xml(
+      "message",
+      { from: "lobby@conference.localhost", to: "romeo@gw.localhost/rooms", id: "d1" },
+      xml("x", { xmlns: MUC_USER }, xml("decline", { from: "juliet@localhost/balcony" }, xml("reason", {}, "Not tonight"))),
+      xml("body", {}, "juliet@localhost/balcony declined your invite to the room lobby@conference.localhost"),
+    );
+    assert.deepEqual(invitationOf(declined), { room: "lobby@conference.localhost", from: "juliet@localhost/balcony", reason: "Not tonight", password: null, via: "mediated", declined: true });
+  });
+
   it("does not read the room's error answer to the account's own invitation (its payload echoed) as one received", () => {
     const bounced = xml(
       "message",

@@ -2,7 +2,7 @@
 // a live message is news whatever its id (only the history's repeats are dropped), the history of
 // someone who had the account's nick before is not the account's, a bodiless message the account
 // sends (a chat state, a subject) is `sent` once reflected, a subject change or an invitation the
-// room refuses is a `room` event, and a rejoin after a restart brings neither the last message
+// room refuses, and an invitation declined, are `room` events, and a rejoin after a restart brings neither the last message
 // again (ejabberd stamps history to the microsecond) nor the unchanged subject again.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -93,7 +93,7 @@ for (const kind of KINDS) {
       assert.deepEqual([got.data.nick, got.data.own, typeof got.data.delay], ["samenick", false, "string"], JSON.stringify(got.data));
     });
 
-    it("tells the account of a subject change or an invitation the room refuses (XEP-0045 §8.1, §7.8.2)", async () => {
+    it("tells the account of a subject change or an invitation the room refuses, and of a declined invitation (XEP-0045 §8.1, §7.8.2)", async () => {
       await gw.createAccount("sampson");
       const token = gw.token("sampson");
       const room = `hall-${kind}@${MUC}`;
@@ -103,8 +103,14 @@ for (const kind of KINDS) {
       assert.equal(set.status, 202, set.text);
       const invited = await gw.request("POST", `/v1/rooms/${room}/invitations`, { token, body: { jid: "nurse@localhost" } });
       assert.equal(invited.status, 202, invited.text);
+      // Juliet declines an invitation of the account's (§7.8.2): Prosody relays it, ejabberd does not.
+      await juliet.send(xml("message", { to: room, id: "decline" }, xml("x", { xmlns: NS_USER }, xml("decline", { to: `sampson@${gw.domain}` }, xml("reason", {}, "not tonight")))));
       await say(room, "sentinel", "s");
       await until("sampson", "the sentinel", (e) => e.event === "message" && e.data.body === "sentinel");
+      const all = await events("sampson");
+      assert.deepEqual(all.filter((e) => e.event === "message").map((e) => e.data.body), ["sentinel"], "a decline is no message");
+      const declines = all.filter((e) => e.event === "room" && e.data.kind === "invitation-declined").map((e) => [e.data.room, e.data.reason]);
+      assert.deepEqual(declines, kind === "prosody" ? [[room, "not tonight"]] : []);
       const refusals = (await events("sampson")).filter((e) => e.event === "room" && String(e.data.kind).endsWith("-failed") && e.data.kind !== "join-failed");
       // Prosody relays an invitation from any occupant of a room that is not members-only, whatever
       // muc#roomconfig_allowinvites says; ejabberd refuses it.
