@@ -13,8 +13,9 @@ import { ANSWER_BY, columns, type RoomRow } from "./rooms.js";
 /**
  * Before a rejoin: every joined room (or only `one`) is joining again until it answers, as a
  * rejoin (rejoin_attempts, counted afresh: one refused for now before is sent now, not later, and
- * what is sent to the room waits behind it instead of being refused as while it waited: src/services/
- * rooms.ts rejoinWaiting); its known occupants are stale until presented again. `created` is the rejoin's own answer again (a PUT waiting for the
+ * what is sent to the room waits behind it instead of being refused as while it waited:
+ * src/services/rooms.ts rejoinWaiting); its known occupants are stale until presented again.
+ * `created` is the rejoin's own answer again (a PUT waiting for the
  * rejoin answers 201 only if the rejoin made the room anew). Each join sent now is sent again if
  * still unanswered at ANSWER_BY; after a reconnect (all rooms) so is a request's join in flight,
  * which goes out again with the rejoins (src/services/rooms.ts rejoin).
