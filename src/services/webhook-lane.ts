@@ -142,9 +142,11 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
     if (delay !== null || gone) {
       const wait = delay ?? 0;
       ctx.metrics.attempt("retry", result.ms / 1000);
-      if (!gone) ctx.retryIn(wait);
       records.push(record("pending", failed, gone ? null : new Date(Date.now() + wait)));
       const r = await settle(at, false, { attempts: failed, delayMs: wait }, gone ? "the endpoint answered 410 Gone" : null);
+      // Once settled: the retry is due `wait` after the settle's now(), so a look set up before
+      // it could come a little early, find nothing due, and leave the worker idle for IDLE_HOLD_MS.
+      if (!gone) ctx.retryIn(wait);
       return r !== "stop";
     }
     // The schedule is used up: the delivery is failed for good and the lane moves on.
