@@ -193,18 +193,19 @@ export async function removeOccupant(tx: AnyTx, accountId: number, room: string,
 
 /**
  * The room's subject message (null: the room has none). Sent after the self-presence it ends a
- * join (XEP-0045 §7.2.16); one from before it (an earlier join's) leaves the stage alone. "same"
- * when it is the subject the account had (a rejoin's), null with nothing changed when the account
- * has no row for the room.
+ * join (XEP-0045 §7.2.16); one from before it (an earlier join's) leaves the stage alone. `same`
+ * when it is the subject the account had (a rejoin's), with the account's nick there; null with
+ * nothing changed when the account has no row for the room.
  */
-export async function setSubject(tx: AnyTx, accountId: number, room: string, subject: unknown): Promise<"changed" | "same" | null> {
-  const rows = await sql<{ same: boolean }>(
+export async function setSubject(tx: AnyTx, accountId: number, room: string, subject: unknown): Promise<{ same: boolean; nick: string } | null> {
+  const rows = await sql<{ same: boolean; nick: string }>(
     tx,
     `UPDATE room SET subject = $3::json, join_stage = CASE WHEN join_stage IS NULL THEN NULL ELSE 'subject' END, updated_at = now()
-     FROM (SELECT subject::text AS old FROM room WHERE account_id = $1 AND room = $2 FOR UPDATE) o WHERE account_id = $1 AND room = $2 RETURNING coalesce(o.old = $3, false) AS same`,
+     FROM (SELECT subject::text AS old FROM room WHERE account_id = $1 AND room = $2 FOR UPDATE) o WHERE account_id = $1 AND room = $2
+     RETURNING coalesce(o.old = $3, false) AS same, room.nick`,
     [accountId, room, subject === null ? null : JSON.stringify(subject)],
   );
-  return rows.length === 0 ? null : rows[0]!.same ? "same" : "changed";
+  return rows[0] ?? null;
 }
 
 /**

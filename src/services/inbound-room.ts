@@ -187,9 +187,9 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
     const set = await setSubject(tx, account.id, room, subject);
     if (set === null) return false;
     // A rejoin's subject the account already has is no change (the first join's is news).
-    if (set === "changed") pending.add({ accountId: account.id, ...event("room", { room, kind: "subject", subject, ...(nick ? { nick } : {}) }) });
+    if (!set.same) pending.add({ accountId: account.id, ...event("room", { room, kind: "subject", subject, ...(nick ? { nick } : {}) }) });
     // One the account set with POST /v1/messages is its message: reflected, it is `sent`.
-    if (nick && nick === (await findRoom(tx, account.id, room))?.nick) await markSubjectReflected(tx, account.id, room, JSON.stringify(m.subject));
+    if (nick && nick === set.nick) await markSubjectReflected(tx, account.id, room, JSON.stringify(m.subject));
     return true;
   }
   const row = await pending.roomFacts(tx, key);
