@@ -8,7 +8,7 @@ import type { Config } from "../config.js";
 import type { Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { prepareResourcepart } from "../domain/jid.js";
-import { prepareSessionResource } from "../domain/muc.js";
+import { ROOM_RESOURCE } from "../domain/muc.js";
 import type { Accounts } from "../services/accounts.js";
 import type { EventFeed } from "../services/events.js";
 import type { Messaging } from "../services/messaging.js";
@@ -121,10 +121,10 @@ export async function bodyOptional(req: FastifyRequest): Promise<void> {
   req.body ??= {};
 }
 
-/** A session's resourcepart from the request (resourcepart, and not the rooms' own: src/domain/muc.ts prepareSessionResource). */
+/** A session's resourcepart from the request (resourcepart, prepared once), not the rooms' own (src/domain/muc.ts prepareSessionResource). */
 export function sessionResourcepart(raw: string, field: string): string {
   const resource = resourcepart(raw, field);
-  if (prepareSessionResource(resource) === null) throw new AppError("invalid-jid", `${field}: "${resource}" is the resource the account's room occupancy uses; name the session otherwise`, { field });
+  if (resource === ROOM_RESOURCE) throw new AppError("invalid-jid", `${field}: "${resource}" is the resource the account's room occupancy uses; name the session otherwise`, { field });
   return resource;
 }
 
