@@ -55,6 +55,18 @@ const SWEEP = `SELECT s.pid, s.client, s.age_ms, pg_terminate_backend(s.pid) AS 
         FROM pg_stat_activity a WHERE a.application_name = ANY($1::text[]) AND a.datname = current_database() AND a.pid <> pg_backend_pid()) s
   WHERE s.age_ms > $2`;
 
+/**
+ * Liveness locks: a session advisory lock on the listening connection, keyed by a text's hash,
+ * held as long as that connection lives. Postgres drops it the moment the instance dies (its
+ * connections close) or its listener is ended as hung (SWEEP), so another instance can tell a
+ * dead owner's lease from a live one without waiting for it to run out (db/webhook-lanes.ts).
+ */
+const LIVENESS_LOCK = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))";
+const LIVENESS_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 0))";
+/** SQL: the keys (hashtextextended(key, 0)) of every liveness lock held in this database. A bigint lock shows its halves as classid and objid, objsubid 1. */
+export const LIVE_KEYS = `SELECT (k.classid::bigint << 32) | k.objid::bigint FROM pg_locks k
+  WHERE k.locktype = 'advisory' AND k.objsubid = 1 AND k.granted AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+
 /** NOTIFY in the caller's transaction: delivered to every instance if and when it commits. */
 export async function notify(tx: AnyTx, channel: Channel, payload = ""): Promise<void> {
   await exec(tx, "SELECT pg_notify($1, $2)", [channel, payload]);
@@ -69,6 +81,8 @@ export class Notifications {
   private beating = false;
   /** This instance's own component link is up (advertiseLink). */
   private linkUp = false;
+  /** Keys whose liveness lock this listener holds, taken again on every new connection. */
+  private readonly liveness = new Set<string>();
 
   /**
    * `staleAfterMs`: how long another instance's listener may go without proving it is alive
@@ -95,6 +109,7 @@ export class Notifications {
     try {
       await client.connect();
       for (const channel of Object.values(CHANNELS)) await client.query(`LISTEN ${channel}`);
+      for (const key of this.liveness) await client.query(LIVENESS_LOCK, [key]);
     } catch (err) {
       void discardClient(client);
       throw err;
@@ -175,6 +190,21 @@ export class Notifications {
       values: [LISTENER_LINK_APP],
     });
     return rows[0]?.up ?? false;
+  }
+
+  /**
+   * Holds `key`'s liveness lock (LIVE_KEYS) while this listener is connected, now and after every
+   * reconnect, until dropLiveness. While the connection is down the lock is not held: to others
+   * the key's owner looks dead then, as it does when the instance dies.
+   */
+  async holdLiveness(key: string): Promise<void> {
+    this.liveness.add(key);
+    await this.client?.query(LIVENESS_LOCK, [key]).catch(() => undefined);
+  }
+
+  async dropLiveness(key: string): Promise<void> {
+    if (!this.liveness.delete(key)) return;
+    await this.client?.query(LIVENESS_UNLOCK, [key]).catch(() => undefined);
   }
 
   /** A NOTIFY outside any transaction. */

@@ -1,12 +1,12 @@
 // What the webhook dispatcher reads and writes. An instance leases an endpoint (one instance at a
-// time delivers to it; the lease runs out if the instance dies), reads each lane's next events
-// straight from the event log, and settles what happened in one statement: the lanes move on,
-// the deliveries are recorded (each attempt appended to its delivery's bounded history), the
-// endpoint's failure streak is kept (and it is disabled when the streak is too long), and the
-// lease is renewed; if the lease was lost meanwhile, nothing is written.
+// time delivers to it; the lease is free once the instance dies, or when it runs out), reads each
+// lane's next events straight from the event log, and settles what happened in one statement: the
+// lanes move on, the deliveries are recorded (each attempt appended to its delivery's bounded
+// history), the endpoint's failure streak is kept (and it is disabled when the streak is too
+// long), and the lease is renewed; if the lease was lost meanwhile, nothing is written.
 import type pg from "pg";
 import { ATTEMPT_HISTORY, type DeliveryStatus } from "../domain/webhooks.js";
-import { CHANNELS } from "./notify.js";
+import { CHANNELS, LIVE_KEYS } from "./notify.js";
 
 export interface LeasedWebhook {
   id: string;
@@ -87,11 +87,18 @@ export interface Settled {
 
 const DUE = `l.seq < a.last_seq AND l.next_attempt_at <= now()`;
 
+/**
+ * A lease whose owner is gone: the dispatcher holds a liveness lock named by its owner id on its
+ * instance's listening connection (db/notify.ts), which Postgres drops when the instance dies or
+ * its listener is ended as hung. Such a lease is free at once, not when it runs out.
+ */
+const DEAD_OWNER = (w: string) => `hashtextextended(${w}.lease_owner, 0) NOT IN (${LIVE_KEYS})`;
+
 const CLAIM = `
   UPDATE webhook w SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
   FROM (
     SELECT w2.id FROM webhook w2
-    WHERE w2.disabled_at IS NULL AND (w2.lease_until IS NULL OR w2.lease_until < now())
+    WHERE w2.disabled_at IS NULL AND (w2.lease_until IS NULL OR w2.lease_until < now() OR ${DEAD_OWNER("w2")})
       AND EXISTS (SELECT 1 FROM webhook_lane l JOIN account a ON a.id = l.account_id WHERE l.webhook_id = w2.id AND ${DUE})
     LIMIT $3 FOR UPDATE OF w2 SKIP LOCKED
   ) c
@@ -149,17 +156,21 @@ export class WebhookLanes {
     return rows;
   }
 
-  /** Milliseconds until something not due now will be (a retry, or another instance's lease running out); null if nothing. */
-  async nextWake(owner: string): Promise<number | null> {
+  /**
+   * Milliseconds until something not due now will be (a retry, or another instance's lease running
+   * out or its owner dying: looked at again after `pollMs`); null if nothing.
+   */
+  async nextWake(owner: string, pollMs: number): Promise<number | null> {
     const { rows } = await this.pool.query<{ ms: number | null }>({
       name: "webhook-next-wake",
       // NULL when nothing is pending (GREATEST would turn that into 0: a busy loop).
       text: `SELECT EXTRACT(EPOCH FROM (LEAST(
           (SELECT min(l.next_attempt_at) FROM webhook_lane l JOIN webhook w ON w.id = l.webhook_id JOIN account a ON a.id = l.account_id
             WHERE w.disabled_at IS NULL AND l.seq < a.last_seq AND l.next_attempt_at > now()),
-          (SELECT min(lease_until) FROM webhook WHERE lease_owner <> $1 AND lease_until > now() AND disabled_at IS NULL)
+          (SELECT min(CASE WHEN ${DEAD_OWNER("w")} THEN now() ELSE LEAST(lease_until, now() + $2 * interval '1 millisecond') END)
+            FROM webhook w WHERE lease_owner <> $1 AND lease_until > now() AND disabled_at IS NULL)
         ) - now())) * 1000 AS ms`,
-      values: [owner],
+      values: [owner, pollMs],
     });
     const ms = rows[0]?.ms;
     return ms == null ? null : Math.max(0, Number(ms));

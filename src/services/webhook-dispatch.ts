@@ -1,10 +1,11 @@
 // Delivers the event log to webhook endpoints (API.md "Webhooks (1.1)"). An instance leases an
-// endpoint (one instance at a time; a dead instance's lease runs out) and works through its lanes
+// endpoint (one instance at a time; a dead instance's lease is free at once, by its liveness lock
+// on the instance's listening connection, db/notify.ts) and works through its lanes
 // (one per account) round-robin, one request in flight per endpoint (src/services/webhook-lane.ts
 // serves a lane's page). A leased endpoint stays with its worker while events keep coming (held up
 // to IDLE_HOLD_MS idle): a new event wakes the local worker, with no claim and no release. Woken
 // by NOTIFY (events appended, endpoints changed) and by a timer for the next retry or another
-// instance's lease running out; idle, it costs two queries per SWEEP_MS.
+// instance's lease running out or its owner dying; idle, it costs two queries per SWEEP_MS.
 import { randomUUID } from "node:crypto";
 import type { Notifications } from "../db/notify.js";
 import { CHANNELS } from "../db/notify.js";
@@ -26,6 +27,11 @@ export interface DispatchOptions {
 const LANES_PER_ROUND = 20;
 /** The timer's longest sleep (it also catches anything a lost notification left behind). */
 const SWEEP_MS = 10_000;
+/**
+ * How soon an instance looks again at endpoints another instance holds, whether that owner is
+ * still alive (db/webhook-lanes.ts DEAD_OWNER): after an event for one, and while any are held.
+ */
+const LIVENESS_POLL_MS = 2_000;
 /** How long an idle worker keeps its endpoint for the next event before handing it back. */
 const IDLE_HOLD_MS = 2_000;
 
@@ -102,6 +108,8 @@ export class WebhookDispatcher {
         void this.refresh().finally(() => this.pump());
       }),
     );
+    // Before any claim: the leases this dispatcher takes count as alive while this lock is held.
+    await this.notifications.holdLiveness(this.owner);
     await this.refresh();
     await this.sweep();
   }
@@ -115,6 +123,7 @@ export class WebhookDispatcher {
     this.workers.forEach((w) => w.wake());
     if (this.workers.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await this.lanes.releaseAll(this.owner).catch(() => undefined);
+    await this.notifications.dropLiveness(this.owner);
   }
 
   private async refresh(): Promise<void> {
@@ -137,7 +146,11 @@ export class WebhookDispatcher {
         w.wake();
       }
     }
-    if (held < concerned) this.pump();
+    if (held < concerned) {
+      this.pump();
+      // The event may be for an endpoint another instance holds: if that one dies, go on soon.
+      this.wakeIn(LIVENESS_POLL_MS);
+    }
   }
 
   /**
@@ -189,7 +202,7 @@ export class WebhookDispatcher {
     // A retry may have come due on an endpoint a worker here holds (idle): it looks again.
     this.workers.forEach((w) => w.wake());
     this.pump();
-    const next = await this.lanes.nextWake(this.owner).catch(() => 1000);
+    const next = await this.lanes.nextWake(this.owner, LIVENESS_POLL_MS).catch(() => 1000);
     if (!this.stopped) this.wakeIn(Math.min(next ?? SWEEP_MS, SWEEP_MS));
   }
 

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
-import { CHANNELS, LISTENER_APP, Notifications } from "../../src/db/notify.js";
+import { CHANNELS, LISTENER_APP, LIVE_KEYS, Notifications } from "../../src/db/notify.js";
 import { waitFor } from "../helpers/gateway.js";
 
 /** The smallest XMPP_LINK_LEASE_TIMEOUT the configuration accepts. */
@@ -181,6 +181,46 @@ describe("a hung instance's notification listener", () => {
     } finally {
       await longTx.end().catch(() => undefined);
       child.proc.kill("SIGKILL");
+    }
+  });
+});
+
+// A liveness lock (holdLiveness) tells other instances that a webhook lease's owner is alive
+// (src/db/webhook-lanes.ts): it must be back after the listener reconnects, and go when dropped.
+describe("a listener's liveness locks", () => {
+  let tdb: TestDatabase;
+  let pool: pg.Pool;
+  before(async () => {
+    tdb = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: tdb.url, max: 2 });
+  });
+  after(async () => {
+    await pool?.end();
+    await tdb?.drop();
+  });
+
+  /** The backend holding `key`'s liveness lock, or null. */
+  const holder = async (key: string) =>
+    (await pool.query<{ pid: number }>(`SELECT k.pid FROM pg_locks k WHERE k.locktype = 'advisory' AND k.granted AND ((k.classid::bigint << 32) | k.objid::bigint) = hashtextextended($1, 0) AND hashtextextended($1, 0) IN (${LIVE_KEYS})`, [key])).rows[0]?.pid ?? null;
+
+  it("is held while the listener is connected, taken again on its next connection, and released by dropLiveness", async () => {
+    const listener = new Notifications(tdb.url, () => undefined);
+    await listener.start();
+    try {
+      await listener.holdLiveness("owner-a");
+      const first = await holder("owner-a");
+      assert.notEqual(first, null, "held once asked");
+      assert.equal(await holder("owner-b"), null, "another key is not");
+      // The connection is cut (a database restart, a network blip): the lock goes with it...
+      await pool.query("SELECT pg_terminate_backend($1)", [first]);
+      await waitFor(async () => (await holder("owner-a")) !== first, 5_000, "the lock gone with its connection");
+      // ...and the reconnected listener holds it again.
+      await waitFor(async () => (await holder("owner-a")) !== null, 10_000, "the lock taken again after the reconnect");
+      assert.notEqual(await holder("owner-a"), first);
+      await listener.dropLiveness("owner-a");
+      assert.equal(await holder("owner-a"), null, "released");
+    } finally {
+      await listener.stop();
     }
   });
 });

@@ -9,7 +9,9 @@
 //     the same webhook-id and body.
 //  2. Two processes on one database: requests to one endpoint never overlap in time, also while
 //     the endpoint changes hands between them, and several endpoints are served by both at once.
-//  3. A webhook created while 127.0.0.1 was allowed is refused at delivery time by a process that
+//  3. A SIGKILLed process's endpoint, its request in flight, is taken over by the live process
+//     within seconds (the dead owner's liveness lock is gone), not when its 25 s lease runs out.
+//  4. A webhook created while 127.0.0.1 was allowed is refused at delivery time by a process that
 //     does not allow it (the attempts are recorded as target-forbidden and stay pending), and
 //     delivered once a process that allows it again takes over.
 import { setTimeout as sleep } from "node:timers/promises";
@@ -178,7 +180,7 @@ describe("webhook delivery across gateway crashes and instances (prosody)", () =
       assert.ok(settledAtKill < Number(lane[0]!.head), `events were pending in Postgres at the kill (lane at ${settledAtKill}, head ${lane[0]!.head})`);
 
       gp = await gateway(db, port, ALLOW);
-      // The dead process's lease runs out (7 s), then the new one takes the endpoint over.
+      // The dead process's lease is free at once (its liveness lock went with its connections).
       await waitFor(async () => new Set((await receiver.log("crash")).map((r) => r.headers["webhook-id"])).size >= N, 60_000, `all ${N} events at the receiver`);
       // The sentinel: an event after all the others. The lane is ordered, so once it is here any
       // repeat of an earlier event that was going to come has come.
@@ -321,6 +323,47 @@ describe("webhook delivery across gateway crashes and instances (prosody)", () =
       // The work was shared: both processes held endpoint leases at the same time.
       assert.ok(mostAtOnce >= 2, `both processes delivered at once (most distinct lease owners at one time: ${mostAtOnce})`);
       console.log(`[webhook-crash] two processes: ${10 * BURSTS + 1} requests to one endpoint without overlap, handed over ${BURSTS - 1} times; 4x${PER_SHARED + 1} to other endpoints, at most ${mostAtOnce} processes holding leases at once`);
+    } finally {
+      await sql.end().catch(() => undefined);
+      await stopAll();
+    }
+  });
+
+  it("a SIGKILLed process's endpoint is taken over by the live one within seconds, not when its lease (25 s) runs out", async () => {
+    const db = await newDb();
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    try {
+      // A 10 s timeout: the holder's lease is 25 s, and its request would time out only after 10 s.
+      const env = { ...ALLOW, WEBHOOK_TIMEOUT: "10s" };
+      const a = await gateway(db, await freePort(), env);
+      const b = await gateway(db, await freePort(), env);
+      const token = await createAccount(a, "paris");
+      const hook = await createHook(a, token, receiver.url("takeover"));
+      // The first request is never answered: its holder is stuck on it when it dies.
+      await receiver.plan("takeover", ["timeout"]);
+      // b frozen for a moment, so a is the one that claims the endpoint.
+      b.child.kill("SIGSTOP");
+      try {
+        await rosterEvent(a, token, "held");
+        await receiver.waitFor("takeover", 1, 15_000);
+      } finally {
+        b.child.kill("SIGCONT");
+      }
+      const lease = await sql.query<{ left_ms: number }>("SELECT EXTRACT(EPOCH FROM lease_until - now()) * 1000 AS left_ms FROM webhook WHERE id = $1", [hook.id]);
+      assert.ok(Number(lease.rows[0]!.left_ms) > 15_000, `a holds the endpoint for a while yet (${Math.round(Number(lease.rows[0]!.left_ms))} ms)`);
+      await a.stop("SIGKILL");
+      const killedAt = Date.now();
+      const got = await receiver.waitFor("takeover", 2, 20_000);
+      const tookMs = got[1]!.at - killedAt;
+      assert.equal(got[1]!.headers["webhook-id"], got[0]!.headers["webhook-id"], "the same event again, the same webhook-id");
+      assert.equal(got[1]!.body, got[0]!.body);
+      assert.ok(tookMs < 6_000, `taken over ${Math.round(tookMs)} ms after the kill`);
+      // The sentinel, through the survivor: the lane goes on after the taken-over event.
+      await rosterEvent(b, token, "sentinel");
+      const sentinel = (await logIds(b, token)).at(-1)!;
+      await waitFor(async () => (await receiver.log("takeover")).some((r) => verified(hook.secret, r).id === sentinel), 15_000, "the sentinel");
+      console.log(`[webhook-crash] takeover: the dead process's endpoint went on ${Math.round(tookMs)} ms after its SIGKILL (its lease had ${Math.round(Number(lease.rows[0]!.left_ms))} ms left)`);
     } finally {
       await sql.end().catch(() => undefined);
       await stopAll();

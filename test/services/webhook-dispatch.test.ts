@@ -179,6 +179,45 @@ describe("webhook dispatcher", () => {
     assert.equal(next.attempts[0]!.msgId, port.attempts[0]!.msgId);
   });
 
+  it("an endpoint held by a dispatcher whose instance died is taken over within seconds, not when its lease runs out", async () => {
+    const a = await env.account("dead");
+    const service = new Webhooks(store, new FakeWebhooks(0), env.domain);
+    const held = await service.create(a.id, { url: "http://dead.test/held" });
+    await service.create(a.id, { url: "http://dead.test/other" });
+    // The first instance: its own listening connection, one endpoint at a time, a request that
+    // never ends and a 30 s timeout (its lease: 65 s).
+    const ownListener = new Notifications(env.tdb.url, () => undefined);
+    await ownListener.start();
+    const stuck = new FakeWebhooks(0);
+    stuck.hang = true;
+    const d1 = new WebhookDispatcher(lanes, stuck, ownListener, env.domain, { ...OPTIONS, timeoutMs: 30_000, concurrency: 1 }, { attempt() {} }, quiet, async () => {});
+    const live = new FakeWebhooks(0);
+    const d2 = dispatcher(live);
+    try {
+      await d1.start();
+      await append([a], 1);
+      await waitFor(() => stuck.attempts.length === 1, "the first instance's attempt in flight");
+      const first = stuck.attempts[0]!;
+      // The second instance starts while the first is alive: it takes the other endpoint (the
+      // sentinel: it has claimed since), not the one the first holds.
+      await d2.start();
+      await waitFor(() => live.attempts.length === 1, "the other endpoint's event at the second instance");
+      assert.equal(live.attempts[0]!.url, "http://dead.test/other");
+      assert.equal(stuck.attempts.length, 1);
+      const owner = await env.db.pool.query<{ lease_owner: string }>("SELECT lease_owner FROM webhook WHERE id = $1", [held.id]);
+      assert.notEqual(owner.rows[0]?.lease_owner, null, "the first instance still holds its endpoint");
+      // The first instance dies: its connections close (its lease runs for another minute).
+      await ownListener.stop();
+      const t0 = Date.now();
+      await waitFor(() => live.attempts.length === 2, "the held endpoint's event at the second instance", 5_000);
+      assert.deepEqual(live.attempts[1], { ...first }, "the same event, the same webhook-id, to the same endpoint");
+      assert.ok(Date.now() - t0 < 5_000);
+    } finally {
+      await d1.stop();
+      await d2.stop();
+    }
+  });
+
   it("a replay while an attempt is in flight sends again what that attempt carried", async () => {
     const a = await env.account("inflight");
     const hook = await new Webhooks(store, new FakeWebhooks(0), env.domain).create(a.id, { url: "http://inflight.test/" });
