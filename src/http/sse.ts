@@ -118,6 +118,12 @@ export class SseStreams {
     const res = reply.raw;
     const log = reply.log;
     reply.hijack();
+    // The client may have gone while the stream was being opened (a flaky network, a reconnect
+    // loop): its "close" came before anyone listened, and nothing would ever end this stream.
+    if (!res.socket || res.socket.destroyed) {
+      follower.close();
+      return;
+    }
     if (this.opts.shutdown.aborted) {
       follower.close();
       res.writeHead(503, { "retry-after": "1" }).end();

@@ -5,6 +5,7 @@
 // client that polls the JSON view keeps its session alive as a stream does (API.md Presence).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { SseClient } from "../helpers/sse.js";
@@ -74,6 +75,35 @@ describe("batched session liveness", () => {
       assert.deepEqual(mine && [mine.available, mine.streams], [true, 1], "the stream's session is available");
     } finally {
       await stream.close();
+    }
+  });
+
+  it("a client that goes while its stream is being opened leaves no stream behind: no session kept alive, no count held", async () => {
+    await gw.createAccount("flaky");
+    const tok = gw.token("flaky");
+    const { port } = new URL(gw.url);
+    // Raw requests whose socket is destroyed 0-7 ms after the request is written: some go before
+    // the stream is opened (its session row counted), some after, some before it is even read.
+    const N = 40;
+    for (let i = 0; i < N; i++) {
+      const sock = connect(Number(port), "127.0.0.1");
+      await new Promise<void>((resolve) => sock.once("connect", () => resolve()));
+      sock.write(`GET /v1/events?resource=f${i % 8} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${tok}\r\n\r\n`);
+      await new Promise((r) => setTimeout(r, i % 8));
+      sock.destroy();
+    }
+    const sessions = async () => (await gw.request("GET", "/v1/sessions", { token: tok })).body.items as { resource: string; streams: number }[];
+    const open = async () => Number(/^balcony_event_streams (\d+)$/m.exec((await gw.request("GET", "/metrics", { token: null })).text)?.[1]);
+    // Every stream that was opened ends: the sessions count none, the instance holds none.
+    await waitFor(async () => (await open()) === 0 && (await sessions()).every((s) => s.streams === 0), 10_000, "every stream of the gone clients ended");
+    const seen = await sessions();
+    assert.ok(seen.length > 0, "some of the requests did open their session's stream");
+    // The account's stream cap is not used up by them: a stream opens, and it is counted.
+    const live = await gw.sse("/v1/events?resource=after", tok);
+    try {
+      assert.equal(await open(), 1);
+    } finally {
+      await live.close();
     }
   });
 
