@@ -124,11 +124,6 @@ export class SseStreams {
       follower.close();
       return;
     }
-    if (this.opts.shutdown.aborted) {
-      follower.close();
-      res.writeHead(503, { "retry-after": "1" }).end();
-      return;
-    }
     res.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache, no-transform",
@@ -137,6 +132,13 @@ export class SseStreams {
       // Percent-encoded: a resourcepart may hold any Unicode, a header value only Latin-1.
       "balcony-resource": encodeURIComponent(follower.resource),
     });
+    if (this.opts.shutdown.aborted) {
+      // Opened while the gateway shuts down: told to come back, as the open streams are. Any
+      // status but 200 would make an EventSource give up for good (HTML §9.2.3).
+      follower.close();
+      res.end(`retry: ${this.opts.retryMs}\n: shutting down\n\n`);
+      return;
+    }
     res.write(`retry: ${this.opts.retryMs}\n: session ${follower.resource}\n\n`);
     const s: OpenStream = { res, follower, slice: this.joining };
     this.joining = (this.joining + 1) % SLICES;
