@@ -10,6 +10,7 @@ import { Prisma } from "./generated/client.js";
 import { toOutbound } from "./messages.js";
 import { CHANNELS, notify, type Notifications } from "./notify.js";
 import { MOOT, OUTBOUND_COLUMNS } from "./outbox-claim.js";
+import { endAllSessions } from "./sessions.js";
 import { WEBHOOK_LANES_LOCK } from "./webhooks.js";
 
 /**
@@ -141,6 +142,8 @@ export class Accounts {
     await handOverQueued(tx, id);
     await tx.account.delete({ where: { id } });
     await notify(tx, CHANNELS.cache, `account:${localpart}`);
+    // Its open streams end on every instance (their sessions went with the account's rows).
+    await endAllSessions(tx, id);
     this.cache.delete(localpart);
   }
 

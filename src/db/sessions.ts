@@ -224,12 +224,20 @@ export class Sessions {
   }
 }
 
-/** Calls `fn` on every instance when a session was ended (Sessions.end), after its commit. */
-export function onSessionEnded(notifications: Notifications, fn: (accountId: number, resource: string) => void): void {
+/**
+ * Calls `fn` on every instance when a session was ended (Sessions.end), or all of an account's
+ * with the account (resource null: endAllSessions), after its commit.
+ */
+export function onSessionEnded(notifications: Notifications, fn: (accountId: number, resource: string | null) => void): void {
   notifications.on(CHANNELS.sessions, (payload) => {
     // null: the listener reconnected. An ending missed meanwhile leaves its streams open until they close.
     if (!payload) return;
-    const [accountId, resource] = JSON.parse(payload) as [number, string];
+    const [accountId, resource] = JSON.parse(payload) as [number, string | null];
     fn(accountId, resource);
   });
+}
+
+/** In an account's deletion: every instance ends the account's open streams once it commits. */
+export async function endAllSessions(tx: Tx, accountId: number): Promise<void> {
+  await notify(tx, CHANNELS.sessions, JSON.stringify([accountId, null]));
 }

@@ -158,9 +158,9 @@ export class EventFeed implements FeedPort {
     void this.sessions.touch(live.accountId, live.resource, delivered).catch(() => undefined);
   }
 
-  /** A session was ended (DELETE /v1/sessions/{resource}, on any instance): its streams here end too. */
-  endStreams(accountId: number, resource: string): void {
-    for (const f of [...(this.readers.get(accountId)?.all ?? [])]) if (f.resource === resource) f.close();
+  /** A session was ended (DELETE /v1/sessions/{resource}, on any instance; null: the account was deleted): its streams here end too. */
+  endStreams(accountId: number, resource: string | null): void {
+    for (const f of [...(this.readers.get(accountId)?.all ?? [])]) if (resource === null || f.resource === resource) f.close();
   }
 
   /** @internal The reader has no stream and no open in flight left. */

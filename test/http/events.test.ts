@@ -192,6 +192,20 @@ for (const kind of KINDS) {
       await laptop.close();
     });
 
+    it("DELETE /v1/accounts/{localpart} ends the account's open streams, and only its", async () => {
+      await gw.createAccount("isaac");
+      await gw.createAccount("jacob");
+      const gone = [await gw.sse("/v1/events?resource=phone", gw.token("isaac")), await gw.sse("/v1/events?resource=laptop", gw.token("isaac"))];
+      const kept = await gw.sse("/v1/events", gw.token("jacob"));
+      assert.equal((await gw.request("DELETE", "/v1/accounts/isaac", { token: gw.adminToken })).status, 204);
+      await waitFor(() => gone.every((s) => s.closed), 5000, "the deleted account's two streams end");
+      // Another account's stream goes on: a message sent after the deletion reaches it.
+      await say(`jacob@${gw.domain}`, "after the deletion");
+      await kept.waitFor((ev) => ev.some((e) => bodyOf(e) === "after the deletion"), 5000, "jacob: still live");
+      assert.equal(kept.closed, false);
+      await kept.close();
+    });
+
     it("serves the same log as JSON pages for pollers", async () => {
       await gw.createAccount("friar");
       const tok = gw.token("friar");
