@@ -34,7 +34,7 @@ export interface SessionOpen {
 }
 
 export interface OpenedSession {
-  /** The session's delivered cursor before, or null when the session is new. */
+  /** The session's delivered cursor before, or null when the session is new (or never had a stream). */
   deliveredSeq: number | null;
   /** The highest delivered cursor among the account's sessions (before this open). */
   accountDeliveredSeq: number;
@@ -99,7 +99,9 @@ export class Sessions {
       up AS (INSERT INTO session (account_id, resource, streams) SELECT account_id, resource, n FROM v
              ON CONFLICT (account_id, resource) DO UPDATE
              SET streams = session.streams + excluded.streams, stream_closed_at = NULL, last_seen_at = now() RETURNING 1)
-      SELECT (SELECT s.delivered_seq FROM session s WHERE s.account_id = v.account_id AND s.resource = v.resource) AS prev,
+      -- A session that never had a stream (its presence was set first) is as new as one without a row.
+      SELECT (SELECT s.delivered_seq FROM session s WHERE s.account_id = v.account_id AND s.resource = v.resource
+                AND NOT (s.streams = 0 AND s.stream_closed_at IS NULL AND s.delivered_seq = 0)) AS prev,
              (SELECT max(s.delivered_seq) FROM session s WHERE s.account_id = v.account_id) AS acct,
              (SELECT a.last_seq FROM account a WHERE a.id = v.account_id) AS head
       FROM v ORDER BY v.ord`);

@@ -156,6 +156,24 @@ describe("EventFeed", () => {
     for (const f of [streams[1]!, other, again]) f.close();
   });
 
+  it("a session whose presence came before its first stream starts where a new one would: after what the other sessions got", async () => {
+    const a = await env.account("presfirst");
+    await append([sub(a, "e1"), sub(a, "e2"), sub(a, "e3")]);
+    const web = new Reader(await feed.open(a, "web", 0));
+    assert.deepEqual(view(await web.next("the replay on web")).map((e) => e.id), [1, 2, 3]);
+    web.resume();
+    await waitFor(async () => (await heartbeat(), await env.sessions.list(a.id)).find((s) => s.resource === "web")?.deliveredSeq === 3, "web's delivered cursor at 3");
+    await web.close();
+    // One session is made by its presence, then streams; another by its stream alone.
+    await env.db.transaction((tx) => env.sessions.setPresence(tx, a.id, "phone", { available: true, show: null, status: null, priority: 0 }));
+    const phone = new Reader(await feed.open(a, "phone", null));
+    const tablet = new Reader(await feed.open(a, "tablet", null));
+    const first = [phone.next("phone's first batch"), tablet.next("tablet's first batch")];
+    await append([sub(a, "e4")]);
+    for (const batch of first) assert.deepEqual(view(await batch), [subView(4, "e4")], "nothing replayed before the new event");
+    await Promise.all([phone.close(), tablet.close()]);
+  });
+
   it("a follower yields the events appended after it opened, and records them as delivered", async () => {
     const a = await env.account("romeo");
     await append([sub(a, "old")]);
