@@ -31,8 +31,13 @@ export async function applyChange(tx: AnyTx, m: InboundMessage, f: InboundFeatur
   if (!changesEarlier(f)) return false;
   // The message changed may be in this batch's pending rows.
   await pending.flush(tx);
+  const changed = await change(tx, m, f, account, peer);
+  // XEP-0184 §5.4: a correction, retraction or reaction is a content message, and its receipt is
+  // answered as a message's is (once a stream has its event), under its own stanza id. A marker
+  // asks for none.
+  const receipt = m.receiptRequested && m.id && m.fromRaw && !f.marker ? { to: m.fromRaw, id: m.id } : null;
   // One message-update per message changed, in sequence order (a marker may raise several).
-  for (const changed of await change(tx, m, f, account, peer)) pending.add({ accountId: account.id, ...event("message-update", messageView(changed)) });
+  for (const [i, record] of changed.entries()) pending.add({ accountId: account.id, ...event("message-update", messageView(record)), receipt: i === 0 ? receipt : null });
   return true;
 }
 

@@ -36,6 +36,7 @@ const NS = {
   retract: "urn:xmpp:message-retract:1",
   hints: "urn:xmpp:hints",
   sid: "urn:xmpp:sid:0",
+  receipts: "urn:xmpp:receipts",
 };
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 /** 21 distinct single-code-point RGI emoji (Emoji_Presentation: no variation selector needed). */
@@ -714,8 +715,11 @@ for (const kind of KINDS) {
       assert.deepEqual([v.body, v.edited], ["O, swear not by the moon", null]);
 
       // Juliet corrects it: the stored message changes, and a message-update carries its view.
-      const c1 = await say(juliet, r.jid, "the inconstant moon", replace(hers.stanzaId));
+      // She asks for a receipt of her correction (XEP-0184 §5.4: any content message may).
+      const c1 = await say(juliet, r.jid, "the inconstant moon", replace(hers.stanzaId), xml("request", { xmlns: NS.receipts }));
       const u1 = await r.until("the first correction's update", (e) => e.event === "message-update" && e.data.id === hers.id && e.data.body === "the inconstant moon");
+      // Read, so answered: under the correction's own stanza id.
+      await juliet.waitFor((s) => s.is("message") && s.attrs.from === r.jid && s.getChild("received", NS.receipts)?.attrs.id === c1, 5000);
       assertIso(u1.data.edited, "edited in the update");
       v = await r.view(hers.id);
       assert.deepEqual(u1.data, v as unknown as Record<string, unknown>, "the update's data is the message's view");
