@@ -194,6 +194,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -255,6 +266,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 409: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -329,6 +351,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -423,6 +456,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 406: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -547,6 +591,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -684,6 +739,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -848,6 +914,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Problem details (RFC 9457) */
                 503: {
                     headers: {
@@ -970,6 +1047,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1015,6 +1103,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1150,6 +1249,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Problem details (RFC 9457) */
                 503: {
                     headers: {
@@ -1217,6 +1327,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1316,6 +1437,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1399,6 +1531,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -1465,6 +1608,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1522,6 +1676,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         options?: never;
@@ -1540,7 +1705,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description The ETag of a roster read before ("<ver>"): 304 while it is still the version */
+                    "if-none-match"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -1549,6 +1717,8 @@ export interface paths {
                 /** @description Default Response */
                 200: {
                     headers: {
+                        /** @description The roster's version, "<ver>" (RFC 6121 §2.6) */
+                        etag?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1565,9 +1735,11 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Not modified: If-None-Match names the current version */
                 304: {
                     headers: {
+                        /** @description The roster's version, "<ver>" */
+                        etag?: string;
                         [name: string]: unknown;
                     };
                     content?: never;
@@ -1584,6 +1756,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1687,6 +1870,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         post?: never;
@@ -1731,6 +1925,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1812,6 +2017,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1900,6 +2116,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Problem details (RFC 9457) */
                 503: {
                     headers: {
@@ -1976,6 +2203,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2073,6 +2311,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Problem details (RFC 9457) */
                 503: {
                     headers: {
@@ -2135,6 +2384,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2207,6 +2467,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         /** Set the calling session's presence (session: ?resource=, Balcony-Resource header, token resource claim, or the one generated for the token) */
@@ -2270,6 +2541,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2368,6 +2650,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2474,6 +2767,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -2556,6 +2860,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -2601,6 +2916,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2689,6 +3015,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         trace?: never;
@@ -2752,6 +3089,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2868,6 +3216,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -2948,6 +3307,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -3020,6 +3390,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3146,6 +3527,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Problem details (RFC 9457) */
                 503: {
                     headers: {
@@ -3199,6 +3591,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3272,6 +3675,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -3337,6 +3751,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3415,6 +3840,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -3463,6 +3899,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3543,6 +3990,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Problem details (RFC 9457) */
                 503: {
                     headers: {
@@ -3596,6 +4054,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3732,6 +4201,17 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 404: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+                429: {
+                    headers: {
+                        /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {

@@ -12,7 +12,7 @@ import { authenticate, isApiRequest, type Gateway } from "./context.js";
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from "./errors.js";
 import { accountRateLimit, registerRateLimits } from "./limits.js";
 import { refuseOtherMethods } from "./methods.js";
-import { Problem } from "./schemas.js";
+import { Problem, rateLimitedResponse } from "./schemas.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { eventRoutes } from "./routes/events.js";
 import { messageRoutes } from "./routes/messages.js";
@@ -107,6 +107,11 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
 
+  // Every /v1 route may answer 429 (the limits below): the OpenAPI document says so once, here.
+  app.addHook("onRoute", (route) => {
+    const response = route.schema?.response as Record<string, unknown> | undefined;
+    if (route.url.startsWith("/v1/") && response && !response[429]) response[429] = rateLimitedResponse;
+  });
   app.decorateRequest("principal", null);
   await registerRateLimits(base, gw.config.rateLimit, opts.redis ?? null);
   // RFC 9110 §15.5.6: a served path with another method is 405 + Allow, before any token is asked for.

@@ -21,6 +21,13 @@ export const Problem = Type.Object(
 export const problemResponses = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [s, { description: "Problem details (RFC 9457)", content: { "application/problem+json": { schema: Type.Ref(Problem) } } }]));
 
+/** 429, which any /v1 route may answer (src/http/limits.ts), with the Retry-After it carries. */
+export const rateLimitedResponse = {
+  description: "Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457)",
+  headers: { "retry-after": { type: "integer", minimum: 1, description: "Seconds until a request will be counted again" } },
+  content: { "application/problem+json": { schema: Type.Ref(Problem) } },
+};
+
 const Jid = (description: string) => Type.String({ maxLength: 3071, description });
 const Cursor = Type.String({ pattern: "^[0-9]{1,18}$", description: "Opaque cursor from a previous page" });
 

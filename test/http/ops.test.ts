@@ -41,6 +41,27 @@ describe("operations", () => {
     assert.deepEqual(values("/healthz", "200", "status"), ["ok"]);
   });
 
+  it("documents that every /v1 operation may answer 429 with Retry-After, and the roster's ETag, If-None-Match and 304", async () => {
+    const doc = (await gw.request("GET", "/openapi.json", { token: null })).body;
+    const ops = Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, unknown> }> }>>)
+      .filter(([path]) => path.startsWith("/v1/"))
+      .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ name: `${method} ${path}`, op })));
+    assert.ok(ops.length >= 40, `the /v1 operations (${ops.length})`);
+    const without = ops.filter(({ op }) => !op.responses["429"]?.headers?.["retry-after"] || !op.responses["429"]?.content?.["application/problem+json"]).map((o) => o.name);
+    assert.deepEqual(without, [], "every /v1 operation documents 429 as a problem with Retry-After");
+    const roster = doc.paths["/v1/roster"].get;
+    assert.deepEqual(roster.parameters.filter((p: { in: string }) => p.in === "header").map((p: { name: string }) => p.name), ["if-none-match"]);
+    assert.ok(roster.responses["200"].headers.etag, "200 carries ETag");
+    assert.ok(roster.responses["304"].headers.etag, "304 carries ETag");
+    assert.equal(roster.responses["304"].content, undefined, "304 has no body");
+    // As documented (the 429 itself: test/http/limits.test.ts).
+    await gw.createAccount("doc");
+    const tok = gw.token("doc");
+    const first = await gw.request("GET", "/v1/roster", { token: tok });
+    const again = await gw.request("GET", "/v1/roster", { token: tok, headers: { "if-none-match": first.headers.get("etag")! } });
+    assert.deepEqual([again.status, again.headers.get("etag")], [304, first.headers.get("etag")]);
+  });
+
   it("exposes Prometheus metrics, including HTTP timings and the link state", async () => {
     await gw.request("GET", "/v1/accounts");
     await gw.createAccount("metered");

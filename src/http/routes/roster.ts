@@ -40,7 +40,12 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["roster"],
           summary: "The roster, with its version (ETag; If-None-Match gives 304)",
-          response: { 200: Type.Object({ ver: Type.String(), items: Type.Array(Item) }), 304: Type.Null(), ...problemResponses(401, 404) },
+          headers: Type.Object({ "if-none-match": Type.Optional(Type.String({ description: 'The ETag of a roster read before ("<ver>"): 304 while it is still the version' })) }),
+          response: {
+            200: Type.Object({ ver: Type.String(), items: Type.Array(Item) }, { headers: { etag: { type: "string", description: 'The roster\'s version, "<ver>" (RFC 6121 §2.6)' } } }),
+            304: Type.Null({ description: "Not modified: If-None-Match names the current version", headers: { etag: { type: "string", description: 'The roster\'s version, "<ver>"' } } }),
+            ...problemResponses(401, 404),
+          },
         },
       },
       async (req, reply) => {
