@@ -1372,7 +1372,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description Replay events after this id */
+                    /** @description Replay events after this id (an event's id or a nextSince: 1 to 18 digits); anything else is 400 invalid-cursor */
                     since?: string;
                     limit?: number;
                     /** @description Session (resource) of this stream */

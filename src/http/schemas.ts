@@ -94,7 +94,9 @@ export const HistoryQuery = Type.Object({
 });
 
 export const EventsQuery = Type.Object({
-  since: Type.Optional(Type.String({ pattern: "^[0-9]{1,18}$", description: "Replay events after this id" })),
+  // No pattern here: a bad cursor is 400 invalid-cursor from parseCursor (src/services/events.ts),
+  // as a bad Last-Event-ID is, not validation-failed from the schema.
+  since: Type.Optional(Type.String({ description: "Replay events after this id (an event's id or a nextSince: 1 to 18 digits); anything else is 400 invalid-cursor" })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
   resource: Type.Optional(Type.String({ minLength: 1, maxLength: 1023, pattern: XML_TEXT_PATTERN, description: "Session (resource) of this stream" })),
   ticket: Type.Optional(Type.String({ maxLength: 100, description: "A stream ticket (POST /v1/events/tickets) in place of the Authorization header, for EventSource" })),

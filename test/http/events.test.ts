@@ -228,6 +228,22 @@ for (const kind of KINDS) {
       assert.equal(badHeader.body.code, "invalid-cursor");
     });
 
+    it("a cursor that is no event id is 400 invalid-cursor in ?since= as in Last-Event-ID, in both views", async () => {
+      await gw.createAccount("abram");
+      const tok = gw.token("abram");
+      for (const accept of ["text/event-stream", "application/json"]) {
+        for (const bad of ["abc", "-1", "1.5", "1e3", "9".repeat(19)]) {
+          const r = await gw.request("GET", `/v1/events?since=${encodeURIComponent(bad)}`, { token: tok, headers: { accept } });
+          assert.equal(r.status, 400, `${accept} since=${bad}: ${r.text}`);
+          assert.deepEqual([r.body.code, r.body.field], ["invalid-cursor", "querystring.since"], `${accept} since=${bad}`);
+        }
+        const header = await gw.request("GET", "/v1/events", { token: tok, headers: { accept, "last-event-id": "abc" } });
+        assert.deepEqual([header.status, header.body.code, header.body.field], [400, "invalid-cursor", "headers.last-event-id"], accept);
+      }
+      const ok = await gw.request("GET", "/v1/events?since=0", { token: tok, headers: { accept: "application/json" } });
+      assert.equal(ok.status, 200, ok.text);
+    });
+
     it("the JSON view of a session: named by ?resource=, the Balcony-Resource header or the token's resource claim; none: the whole log", async () => {
       await gw.createAccount("lady");
       const tok = gw.token("lady");
