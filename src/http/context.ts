@@ -19,6 +19,7 @@ import type { Webhooks } from "../services/webhooks.js";
 import type { Rooms } from "../services/rooms.js";
 import type { StreamTickets } from "../services/stream-tickets.js";
 import type { Auth, Principal } from "./auth.js";
+import { eventsView } from "./event-views.js";
 import type { Metrics } from "./metrics.js";
 
 export interface Gateway {
@@ -57,11 +58,14 @@ export function isApiRequest(req: FastifyRequest): boolean {
 
 /**
  * Who is calling: the bearer token, or, for the event stream only and without a token, a stream
- * ticket (POST /v1/events/tickets). A ticket never carries the admin scope.
+ * ticket (POST /v1/events/tickets). A ticket never carries the admin scope. The stream is
+ * GET /v1/events' SSE view: the JSON view of the same route is no stream, and there a ticket is
+ * no credential, as on any other route (API.md: a ticket opens event streams and nothing else).
  */
 export async function authenticate(gw: Gateway, req: FastifyRequest): Promise<Principal> {
   const ticket = (req.query as { ticket?: unknown } | undefined)?.ticket;
   if (typeof ticket === "string" && req.headers.authorization === undefined && req.routeOptions.url === "/v1/events") {
+    if (eventsView(req.headers.accept) !== "sse") throw new AppError("unauthorized", "a stream ticket opens only the event stream (Accept: text/event-stream); the JSON view needs an Authorization: Bearer token");
     const holder = await gw.tickets.holder(ticket);
     return { localpart: holder.localpart, admin: false, resource: holder.resource, exp: holder.expiresAt, nbf: 0 };
   }

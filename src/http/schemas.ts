@@ -99,7 +99,7 @@ export const EventsQuery = Type.Object({
   since: Type.Optional(Type.String({ description: "Replay events after this id (an event's id or a nextSince: 1 to 18 digits); anything else is 400 invalid-cursor" })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
   resource: Type.Optional(Type.String({ minLength: 1, maxLength: 1023, pattern: XML_TEXT_PATTERN, description: "Session (resource) of this stream" })),
-  ticket: Type.Optional(Type.String({ maxLength: 100, description: "A stream ticket (POST /v1/events/tickets) in place of the Authorization header, for EventSource" })),
+  ticket: Type.Optional(Type.String({ maxLength: 100, description: "A stream ticket (POST /v1/events/tickets) in place of the Authorization header, for EventSource: the SSE view only (the JSON view with a ticket is 401)" })),
 });
 
 export const AccountView = Type.Object({ jid: Type.String(), createdAt: Type.String({ format: "date-time" }) });

@@ -4,6 +4,7 @@
 // static files and their headers.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import { Writable } from "node:stream";
 import pg from "pg";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
@@ -87,6 +88,19 @@ describe("stream tickets and the demo page", () => {
     }
     const twice = await gw.request("POST", `/v1/events/tickets?ticket=${encodeURIComponent(body.ticket)}`, { token: null, body: {} });
     assert.equal(twice.status, 401, "a ticket cannot mint tickets");
+    // Nor the event log's JSON view: a ticket opens streams (Accept: text/event-stream) only.
+    const events = `/v1/events?ticket=${encodeURIComponent(body.ticket)}`;
+    for (const accept of ["application/json", "*/*", "text/event-stream;q=0.5, application/json"]) {
+      const r = await gw.request("GET", events, { token: null, headers: { accept } });
+      assert.equal(r.status, 401, `Accept: ${accept}: ${r.text}`);
+      assert.equal(r.body.code, "unauthorized", accept);
+      assert.equal(r.headers.get("www-authenticate"), `Bearer realm="balcony", error="invalid_token"`, accept);
+    }
+    const noAccept = await new Promise<number>((resolve, reject) => http.get(`${gw.url}${events}`, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on("error", reject));
+    assert.equal(noAccept, 401, "no Accept header: the JSON view");
+    const still = await stream(events.slice("/v1/events?".length), { accept: "text/event-stream" });
+    await still.close();
+    assert.equal(still.status, 200, "the same ticket still opens the stream");
 
     const short = await mint(gw.token(romeo), { ttlSeconds: 1 });
     assert.equal((await stream(`ticket=${encodeURIComponent(short.body.ticket)}`).then(async (s) => (await s.close(), s.status))), 200);

@@ -8,19 +8,8 @@ import { TICKET_TTL } from "../../services/stream-tickets.js";
 import { bodyOptional, callerAccount, principal, requestedResource, sessionResource, type Gateway } from "../context.js";
 import { EventsQuery, problemResponses, pageLimit } from "../schemas.js";
 import client from "prom-client";
-import Negotiator from "negotiator";
 import { SseStreams } from "../sse.js";
-
-// The two views, JSON first: it is what a request that takes anything (`*/*`) gets. Each also with
-// the charset it is sent in, since a range's parameters must match one of ours.
-const VIEWS = ["application/json", "text/event-stream", "application/json; charset=utf-8", "text/event-stream; charset=utf-8"];
-
-/** RFC 9110 §12.5.1 content negotiation: the view the Accept header prefers (JSON without one), or null for neither. */
-function eventsView(accept: string | undefined): "sse" | "json" | null {
-  if (!accept) return "json";
-  const best = new Negotiator({ headers: { accept } }).mediaType(VIEWS);
-  return best === undefined ? null : best.startsWith("text/event-stream") ? "sse" : "json";
-}
+import { eventsView } from "../event-views.js";
 
 export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -89,7 +78,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["events"],
           summary: "A short-lived ticket for GET /v1/events?ticket= (EventSource cannot send Authorization)",
-          description: "The ticket opens event streams of the caller's account and session (the Balcony-Resource header or the token's resource claim) and nothing else. It may be used again until it expires (EventSource reconnects with the same URL), and never outlives the token.",
+          description: "The ticket opens event streams of the caller's account and session (the Balcony-Resource header or the token's resource claim) and nothing else: GET /v1/events' JSON view is no stream and takes no ticket (401). It may be used again until it expires (EventSource reconnects with the same URL), and never outlives the token.",
           body: Type.Object({ ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: TICKET_TTL.max, default: TICKET_TTL.default })) }, { additionalProperties: false }),
           response: {
             201: Type.Object({
