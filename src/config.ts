@@ -1,3 +1,4 @@
+import { createPublicKey } from "node:crypto";
 import { DEFAULT_RETRY_SCHEDULE_MS } from "./domain/webhooks.js";
 import { parseAllowList, type AllowList } from "./domain/webhook-target.js";
 
@@ -96,6 +97,26 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+/**
+ * The one algorithm JWT_PUBLIC_KEY verifies, by its key: RS256 for RSA, ES256 for EC. ES256 is
+ * ECDSA on P-256 (RFC 7518 §3.4): a key on another curve (P-384, P-521) would be taken and then
+ * verify no token ever, so it stops the start like any other bad value, as does a non-key.
+ */
+export function publicKeyAlgorithm(pem: string): "RS256" | "ES256" {
+  let key;
+  try {
+    key = createPublicKey(pem);
+  } catch (err) {
+    throw new ConfigError("JWT_PUBLIC_KEY", `is not a PEM public key (${(err as Error).message})`);
+  }
+  const type = key.asymmetricKeyType;
+  if (type === "rsa") return "RS256";
+  if (type !== "ec") throw new ConfigError("JWT_PUBLIC_KEY", `unsupported key type ${type ?? "unknown"}: use an RSA key (RS256) or an EC key on P-256 (ES256)`);
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (curve !== "prime256v1") throw new ConfigError("JWT_PUBLIC_KEY", `an EC key must be on P-256 (prime256v1) for ES256, got ${curve ?? "an unnamed curve"}`);
+  return "ES256";
+}
 
 function str(env: Env, name: string, fallback?: string): string {
   const v = env[name];
@@ -201,6 +222,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
   };
   if (!jwt.secret && !jwt.publicKey) throw new ConfigError("JWT_SECRET", "JWT_SECRET or JWT_PUBLIC_KEY is required");
   if (jwt.secret && Buffer.byteLength(jwt.secret) < 32) throw new ConfigError("JWT_SECRET", "must be at least 32 bytes");
+  if (jwt.publicKey) publicKeyAlgorithm(jwt.publicKey);
   return {
     host: str(env, "HOST", "127.0.0.1"),
     port: int(env, "PORT", 8080, 0, 65535),

@@ -14,7 +14,7 @@ const CONFIG_FIX = "see .env.example and README.md, \"Configuration\"";
 function configCheck(): { check: Check; config: Config | null } {
   try {
     const config = loadConfig();
-    new Auth(config.jwt, config.xmpp.domain); // JWT_PUBLIC_KEY's type is checked here, at start-up
+    new Auth(config.jwt, config.xmpp.domain); // as the gateway builds it at start-up
     const db = config.databaseUrl ? `DATABASE_URL ${describeUrl(config.databaseUrl)}` : `embedded PostgreSQL (DATA_DIR ${config.dataDir})`;
     const detail = `XMPP_DOMAIN ${config.xmpp.domain}, XMPP_SERVICE ${config.xmpp.service}, XMPP_LINK_MODE ${config.xmpp.linkMode}, ${db}, HTTP ${config.host}:${config.port}`;
     return { check: { name: "configuration", status: "ok", detail }, config };

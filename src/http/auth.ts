@@ -1,11 +1,11 @@
 // Bearer JWTs, verified with jsonwebtoken against the configured keys only. The algorithm is
-// pinned per key (HS256 for JWT_SECRET; RS256 or ES256 for JWT_PUBLIC_KEY, by key type), so a
-// token can never pick its own verification (no `none`, no HS256-with-the-public-key).
+// pinned per key (HS256 for JWT_SECRET; RS256 or ES256 for JWT_PUBLIC_KEY, by key type, ES256 on
+// P-256 only), so a token can never pick its own verification (no `none`, no HS256-with-the-public-key).
 // Verified tokens are cached until they expire: signature checks are the costliest part of a
 // small request, and a token is usually reused many times.
-import { createPublicKey } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { LRUCache } from "lru-cache";
+import { publicKeyAlgorithm } from "../config.js";
 import { AppError } from "../domain/errors.js";
 import { accountLocalpart } from "../domain/jid.js";
 import { prepareSessionResource } from "../domain/muc.js";
@@ -38,12 +38,8 @@ export class Auth {
     private readonly domain: string,
   ) {
     if (settings.secret) this.keys.set("HS256", settings.secret);
-    if (settings.publicKey) {
-      const type = createPublicKey(settings.publicKey).asymmetricKeyType;
-      if (type === "rsa") this.keys.set("RS256", settings.publicKey);
-      else if (type === "ec") this.keys.set("ES256", settings.publicKey);
-      else throw new Error(`JWT_PUBLIC_KEY: unsupported key type ${type}`);
-    }
+    // By key type, and for EC only on P-256 (src/config.ts publicKeyAlgorithm: a ConfigError otherwise).
+    if (settings.publicKey) this.keys.set(publicKeyAlgorithm(settings.publicKey), settings.publicKey);
   }
 
   get canSign(): boolean {

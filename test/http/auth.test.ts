@@ -2,9 +2,13 @@
 // admin scope, accounts kept apart, token minting, auto-provisioning.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import jwt from "jsonwebtoken";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { ConfigError, loadConfig } from "../../src/config.js";
+import { Auth } from "../../src/http/auth.js";
 import { JWT_SECRET, startTestGateway, type TestGateway } from "../helpers/gateway.js";
 
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
@@ -227,5 +231,45 @@ describe("auth with an ES256 public key (EC P-256)", () => {
     }
     const admin = await gw.request("GET", "/v1/accounts", { token: es256({ sub: "admin", scope: "admin" }, otherEc.privateKey) });
     assert.equal(admin.status, 401, "no admin access with a foreign key");
+  });
+});
+
+describe("JWT_PUBLIC_KEY at start-up", () => {
+  const pem = (k: ReturnType<typeof generateKeyPairSync>["publicKey"]) => k.export({ type: "spki", format: "pem" }).toString();
+  const load = (key: string) => loadConfig({ XMPP_SECRET: "s", JWT_PUBLIC_KEY: key });
+  const p384 = pem(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey);
+
+  it("takes an RSA key and an EC key on P-256 (ES256 is ECDSA on P-256, RFC 7518 §3.4)", () => {
+    for (const key of [pem(generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey), pem(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey)]) {
+      assert.equal(load(key).jwt.publicKey, key);
+      assert.doesNotThrow(() => new Auth(load(key).jwt, "gw.localhost"));
+    }
+  });
+
+  it("refuses an EC key on another curve, any other key type and a non-key with a ConfigError naming JWT_PUBLIC_KEY", () => {
+    const cases: [string, string, RegExp][] = [
+      ["P-384", p384, /P-256.*secp384r1/],
+      ["P-521", pem(generateKeyPairSync("ec", { namedCurve: "P-521" }).publicKey), /P-256.*secp521r1/],
+      ["secp256k1", pem(generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey), /P-256.*secp256k1/],
+      ["Ed25519", pem(generateKeyPairSync("ed25519").publicKey), /ed25519/],
+      ["not a key", "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----", /not a PEM public key/],
+    ];
+    for (const [name, key, detail] of cases) {
+      assert.throws(() => load(key), (err: unknown) => err instanceof ConfigError && err.variable === "JWT_PUBLIC_KEY" && err.message.startsWith("JWT_PUBLIC_KEY: ") && detail.test(err.message), name);
+      assert.throws(() => new Auth({ secret: undefined, publicKey: key, issuer: undefined, audience: undefined }, "gw.localhost"), ConfigError, `${name}: Auth`);
+    }
+  });
+
+  it("a P-384 key stops src/server.ts with exit code 2 and `configuration error: JWT_PUBLIC_KEY: …`", async () => {
+    const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", XMPP_SECRET: "s", JWT_PUBLIC_KEY: p384,
+      // Nowhere: should it get past the configuration, it must not start an embedded PostgreSQL.
+      DATABASE_URL: "postgres://127.0.0.1:1/none" };
+    const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], { cwd: fileURLToPath(new URL("../../", import.meta.url)), env, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout.resume();
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /configuration error: JWT_PUBLIC_KEY: .*P-256/);
   });
 });
