@@ -238,14 +238,14 @@ export async function replayStarts(pool: pg.Pool, items: { accountId: number; af
   });
 }
 
-/** Marks receipts as answered; returns only those this call won (exactly once across streams). */
-export async function claimReceipts(db: Tx, accountId: number, seqs: number[]): Promise<{ to: string; id: string }[]> {
+/** Marks receipts as answered; returns those this call won (once across streams), with the acknowledged message's type (XEP-0184 §5). */
+export async function claimReceipts(db: Tx, accountId: number, seqs: number[]): Promise<{ to: string; id: string; type: string | null }[]> {
   if (seqs.length === 0) return [];
-  const rows = await db.$queryRaw<{ receipt_to: string; receipt_id: string }[]>`
+  const rows = await db.$queryRaw<{ receipt_to: string; receipt_id: string; type: string | null }[]>`
     UPDATE event SET receipt_sent = true
     WHERE account_id = ${accountId} AND seq = ANY(${seqs.map(BigInt)}::bigint[]) AND NOT receipt_sent AND receipt_to IS NOT NULL
-    RETURNING receipt_to, receipt_id`;
-  return rows.map((r) => ({ to: r.receipt_to, id: r.receipt_id }));
+    RETURNING receipt_to, receipt_id, data->>'type' AS type`;
+  return rows.map((r) => ({ to: r.receipt_to, id: r.receipt_id, type: r.type }));
 }
 
 /**

@@ -25,8 +25,8 @@ export type Stanza =
   | ({ kind: "presence"; from: string; to: string; type: "unavailable" | "probe" | null } & PresenceContent)
   /** RFC 6121 §3 subscription stanza from the account's bare JID. */
   | { kind: "subscription"; from: string; to: string; type: SubscriptionStanza }
-  /** XEP-0184 §5 `received` for the message `id` we were sent. */
-  | { kind: "receipt"; from: string; to: string; id: string; stanzaId: string }
+  /** XEP-0184 §5 `received` for the message `id` we were sent, of its type (ackType; none: an outbox row from before). */
+  | { kind: "receipt"; from: string; to: string; id: string; stanzaId: string; type?: AckType | null }
   /** RFC 6120 §8.3 error reply to a stanza we received, from `from` (one of our addresses). */
   | { kind: "error"; from: string; replyTo: StanzaRef; code: ErrorCode; text?: string }
   /** XEP-0045 §7.2: enter a room (`to`: room@service/nick), with what history to send (§7.2.15). */
@@ -74,3 +74,15 @@ export const presence = (from: string, to: string, type: "unavailable" | "probe"
 });
 
 export const subscription = (from: string, to: string, type: SubscriptionStanza): Stanza => ({ kind: "subscription", from, to, type });
+
+export type AckType = "chat" | "normal" | "headline";
+
+/**
+ * XEP-0184 §5: "It is a good practice to use the same message type as the message that requested
+ * the receipt". Not for groupchat: such a receipt goes to the room's bare JID, and the ones owed
+ * here are to a sender's own JID (a room's messages ask for none: src/services/inbound-room.ts),
+ * so it goes without a type (normal).
+ */
+export function ackType(acknowledged: string | null | undefined): AckType | null {
+  return acknowledged === "chat" || acknowledged === "normal" || acknowledged === "headline" ? acknowledged : null;
+}

@@ -13,7 +13,7 @@ import type { OpenedSession, SessionClose, SessionOpen, SessionRow, Sessions } f
 import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import type { EventType } from "../domain/events.js";
-import type { Stanza } from "../domain/stanza.js";
+import { ackType, type Stanza } from "../domain/stanza.js";
 import type { StreamCap, StreamSlot } from "../domain/stream-cap.js";
 import { Batcher } from "./batcher.js";
 import type { Delivery } from "./delivery.js";
@@ -197,7 +197,7 @@ export class EventFeed implements FeedPort {
     await this.delivery.transaction(async (tx, send) => {
       const receipts: Stanza[] = [];
       for (const r of await claimReceipts(tx, account.id, seqs)) {
-        if (!(await this.blocks.blocksJid(account.id, r.to))) receipts.push({ kind: "receipt", from, to: r.to, id: r.id, stanzaId: randomUUID() });
+        if (!(await this.blocks.blocksJid(account.id, r.to))) receipts.push({ kind: "receipt", from, to: r.to, id: r.id, stanzaId: randomUUID(), type: ackType(r.type) });
       }
       await send(account.id, receipts);
     });

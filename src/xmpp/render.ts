@@ -25,7 +25,7 @@ function texts(name: string, value: LangText | null | undefined): Element[] {
  */
 const presenceId = (): string => randomUUID();
 
-/** XEP-0359 §4: every message we send names itself with an origin-id (its stanza id). */
+/** XEP-0359 §4: every message we send names itself with an origin-id (its stanza id), but a receipt (below). */
 const originId = (id: string): Element => xml("origin-id", { xmlns: NS.sid, id });
 
 /**
@@ -198,9 +198,11 @@ export function render(s: Stanza): Element {
     // RFC 6121 §3: subscribe, subscribed, unsubscribe, unsubscribed, from the account's bare JID.
     case "subscription":
       return xml("presence", { from: s.from, to: s.to, type: s.type, id: presenceId() });
-    // XEP-0184 §5: the receipt answering a message that asked for one.
+    // XEP-0184 §5: the receipt answering a message that asked for one, of that message's type,
+    // whose only child "SHOULD" be <received/>: no origin-id (XEP-0359 names messages a receiver
+    // may refer to later; nothing refers to a receipt).
     case "receipt":
-      return xml("message", { from: s.from, to: s.to, id: s.stanzaId }, xml("received", { xmlns: NS.receipts, id: s.id }), originId(s.stanzaId));
+      return xml("message", s.type ? { from: s.from, to: s.to, type: s.type, id: s.stanzaId } : { from: s.from, to: s.to, id: s.stanzaId }, xml("received", { xmlns: NS.receipts, id: s.id }));
     case "error":
       return errorReply(s.replyTo.name, s.from, s.replyTo.from, s.replyTo.id, s.code, s.text);
     // XEP-0045 §7.2.1 (entering), §7.2.6 (password), §7.2.15 (history: only what we missed).

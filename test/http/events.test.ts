@@ -282,6 +282,9 @@ for (const kind of KINDS) {
       await waitFor(async () => (await poll(0)).items.some((e) => e.data.body === "poll me"), 5000, "the message on a page");
       const receipt = await juliet.waitFor((st) => st.getChild("received", "urn:xmpp:receipts")?.attrs.id === "j-poll me");
       assert.equal(receipt.attrs.from, to);
+      // XEP-0184 §5: of the acknowledged message's type, and <received/> its only child (the server may add its own).
+      assert.equal(receipt.attrs.type, "chat");
+      assert.equal(receipt.getChild("origin-id", "urn:xmpp:sid:0"), undefined, receipt.toString());
       // Polled again, then a second message asking for one: its receipt comes after any second one for the first.
       assert.ok((await poll(0)).items.some((e) => e.data.body === "poll me"));
       await say(to, "sentinel", {}, true);

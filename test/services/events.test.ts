@@ -283,7 +283,7 @@ describe("EventFeed", () => {
     assert.equal(env.out.sent.length, 1, JSON.stringify(env.out.sent));
     const receipt = env.out.sent[0]!;
     assert.ok(receipt.kind === "receipt");
-    assert.deepEqual(receipt, { kind: "receipt", from: a.jid, to: juliet, id: "r1", stanzaId: receipt.stanzaId });
+    assert.deepEqual(receipt, { kind: "receipt", from: a.jid, to: juliet, id: "r1", stanzaId: receipt.stanzaId, type: "chat" });
     // Read again (by a poller, then a stream): answered already.
     assert.deepEqual(view((await feed.page(a, 0, 100, null)).items).map((e) => e.id), [seq]);
     const r = new Reader(await feed.open(a, "phone", 0));
@@ -348,7 +348,7 @@ describe("EventFeed", () => {
     const receipt = env.out.sent[0]!;
     assert.ok(receipt.kind === "receipt");
     assert.match(receipt.stanzaId, UUID);
-    assert.deepEqual(receipt, { kind: "receipt", from: a.jid, to: juliet, id: "r1", stanzaId: receipt.stanzaId });
+    assert.deepEqual(receipt, { kind: "receipt", from: a.jid, to: juliet, id: "r1", stanzaId: receipt.stanzaId, type: "chat" });
     const [stored] = await env.events(a.id, seq! - 1);
     assert.equal(stored?.receiptSent, true);
 

@@ -3,7 +3,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { OutboundMessage } from "../../src/domain/message.js";
-import { presence, type Stanza } from "../../src/domain/stanza.js";
+import { ackType, presence, type Stanza } from "../../src/domain/stanza.js";
 import { render, renderText } from "../../src/xmpp/render.js";
 
 const base: OutboundMessage = { id: "0b6f3c1e-1111-4222-8333-944455556666", from: "romeo@gw.localhost/phone", to: "juliet@localhost", type: "chat" };
@@ -68,7 +68,6 @@ describe("renderText", () => {
     const to = "juliet@localhost";
     const messages: Stanza[] = [
       { kind: "message", ...base, body: "hi" },
-      { kind: "receipt", from, to, id: "their-id", stanzaId: "r-1" },
       { kind: "muc-subject", from, to: "lobby@conference.localhost", id: "s-1", subject: "Verona" },
       { kind: "muc-invite", from, to: "lobby@conference.localhost", id: "i-1", invitee: to, reason: null },
       ...(["displayed", "retract"] as const).map((kind, i): Stanza => ({ kind: "message-action", from, to, id: `a-${i}`, action: { kind, ref: "m-1" } })),
@@ -81,6 +80,22 @@ describe("renderText", () => {
       assert.ok(el.attrs.id, `${m.kind}: an id`);
       assert.equal(el.getChild("origin-id", "urn:xmpp:sid:0")?.attrs.id, el.attrs.id, `${m.kind}: ${el.toString()}`);
     }
+  });
+
+  it("writes a receipt of the acknowledged message's type with only <received/> in it (XEP-0184 §5), and no type for a group message's", () => {
+    const from = "romeo@gw.localhost";
+    const to = "juliet@localhost/balcony";
+    for (const type of ["chat", "normal", "headline"] as const) {
+      assert.equal(
+        render({ kind: "receipt", from, to, id: "their-id", stanzaId: "r-1", type }).toString(),
+        `<message from="${from}" to="${to}" type="${type}" id="r-1"><received xmlns="urn:xmpp:receipts" id="their-id"/></message>`,
+      );
+    }
+    // A group message's receipt would go to the room's bare JID; one owed to a sender is sent without a type.
+    for (const type of [null, undefined]) {
+      assert.equal(render({ kind: "receipt", from, to, id: "their-id", stanzaId: "r-1", type }).toString(), `<message from="${from}" to="${to}" id="r-1"><received xmlns="urn:xmpp:receipts" id="their-id"/></message>`);
+    }
+    assert.deepEqual(["chat", "normal", "headline", "groupchat", null, "error"].map(ackType), ["chat", "normal", "headline", null, null, null]);
   });
 
   it("puts the marked message's thread on a displayed marker, and none when it had none (XEP-0333 §Protocol Format)", () => {
