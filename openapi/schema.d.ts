@@ -651,7 +651,7 @@ export interface paths {
                          * @description Correct this earlier message of the account's in the same conversation (XEP-0308); in a batch, corrections are applied after its new messages are written, in order
                          */
                         replace?: string;
-                        /** @description XEP-0461 reply, with a fallback quote */
+                        /** @description XEP-0461 reply, with a fallback quote; the body must then be one text, not a language map (400 validation-failed) */
                         reply?: {
                             /**
                              * Format: uuid
@@ -821,7 +821,7 @@ export interface paths {
                              * @description Correct this earlier message of the account's in the same conversation (XEP-0308); in a batch, corrections are applied after its new messages are written, in order
                              */
                             replace?: string;
-                            /** @description XEP-0461 reply, with a fallback quote */
+                            /** @description XEP-0461 reply, with a fallback quote; the body must then be one text, not a language map (400 validation-failed) */
                             reply?: {
                                 /**
                                  * Format: uuid

@@ -2,6 +2,7 @@
 // happened to it: replies (XEP-0461 with a XEP-0428 fallback quote), attachments (XEP-0066 OOB,
 // XEP-0446 metadata in XEP-0447 file sharing), markers (XEP-0333), reactions (XEP-0444),
 // corrections (XEP-0308) and retractions (XEP-0424). Pure rules: no I/O.
+import { AppError } from "./errors.js";
 
 export interface Attachment {
   url: string;
@@ -151,6 +152,18 @@ export function reactionsView(byJid: Record<string, string[]> | null): Record<st
  */
 export function replyQuote(author: string, quoted: string): string {
   return [`${author} wrote:`, ...quoted.split("\n")].map((l) => `> ${l}\n`).join("");
+}
+
+/**
+ * A reply's text, or a correction of a reply's, is one body, not a language map: its fallback
+ * quote is marked by a XEP-0428 `<body start end/>` range in the `<fallback/>` (XEP-0461 §3.1),
+ * and a range has no xml:lang (XEP-0428 §2.2 and its schema: start and end only), so nothing could say
+ * which of several `<body xml:lang>` it is in. Refused rather than sent without the quote.
+ */
+export function assertReplyBody(body: string | Record<string, string> | null | undefined): void {
+  if (body !== null && body !== undefined && typeof body !== "string") {
+    throw new AppError("validation-failed", "body: a reply's body is one text, not a language map (its XEP-0428 fallback range cannot name one body among several)", { field: "body.body" });
+  }
 }
 
 /** Length in Unicode code points (XEP-0426: fallback offsets count code points, not UTF-16 units). */

@@ -16,7 +16,7 @@ import { event } from "../domain/events.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
 import { canonicalJson, isMessageId, type ChatState, type LangText, type MessageType, type WireExt } from "../domain/message.js";
 import type { MessageExt } from "../domain/message-features.js";
-import { reactionRef, retractionRef, validReactions, wireId, MAX_REACTIONS } from "../domain/message-features.js";
+import { assertReplyBody, reactionRef, retractionRef, validReactions, wireId, MAX_REACTIONS } from "../domain/message-features.js";
 import { occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
 import type { MessageAction, Resend, Stanza } from "../domain/stanza.js";
 import { messageView, type MessageView } from "../domain/views.js";
@@ -71,6 +71,8 @@ export class MessageActions {
       if (m.direction !== "out" || m.peer !== jidToString(bare(to)) || m.retractedAt || (m.type === "groupchat" && to.resource !== undefined)) {
         throw notFound(originalId, "a message this account sent to body.to");
       }
+      // The whole original goes again (below): a reply's quote too, which a language map cannot carry.
+      if ((m.ext as WireExt | null)?.reply) assertReplyBody(c.body);
       // A group message's status: `queued` until the room reflected it (`written` on the way), then `sent`.
       const answer = { id: m.id, status: m.status === "queued" || m.status === "written" ? ("queued" as const) : ("sent" as const), createdAt: m.createdAt };
       // API.md Messages: a key sent again with the same payload answers as the first time and sends

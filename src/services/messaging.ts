@@ -9,7 +9,7 @@ import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
 import { canonicalJson, isMessageId, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
-import { replyQuote, replyRef, type Attachment } from "../domain/message-features.js";
+import { assertReplyBody, replyQuote, replyRef, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import { forwardPageOf, pageOf, type Page } from "../domain/page.js";
 import { occupantJid } from "../domain/muc.js";
@@ -205,6 +205,7 @@ export class Messaging {
     if (group && (to.resource !== undefined || to.local === undefined)) throw new AppError("invalid-jid", `to: a group message goes to a room's bare JID, not "${m.to}"`, { field: "body.to" });
     // XEP-0184 §5.3: receipts are not requested in group chat.
     if (group && m.receipt) throw new AppError("validation-failed", "receipt: not available for group messages (XEP-0184 §5.3)", { field: "body.receipt" });
+    if (m.reply) assertReplyBody(m.body);
     const requestHash = idempotencyKey === null ? null : requestFingerprint(m);
     const jid = accountJid(account.localpart, this.domain);
     const message: NewOutbound = {

@@ -198,6 +198,32 @@ for (const kind of KINDS) {
       );
     });
 
+    it("refuses a reply, or a reply's correction, whose body is a language map with 400 validation-failed naming body.body (XEP-0428 ranges cannot say which body they mark); nothing sent", async () => {
+      const r = await account();
+      const theirs = await inbound(juliet, r, "Wilt thou be gone?");
+      const reply = await r.send({ to: JULIET, body: "It was the lark", reply: { id: theirs.id } });
+      await arrived(juliet, r, reply);
+      const mark = juliet.stanzas.length;
+      const map = { en: "It was the nightingale", fr: "C'était le rossignol" };
+      for (const [what, payload] of [
+        ["a reply", { to: JULIET, body: map, lang: "en", reply: { id: theirs.id } }],
+        ["a reply, in a batch", { messages: [{ to: JULIET, body: map, reply: { id: theirs.id } }] }],
+        ["the correction of a reply", { to: JULIET, body: map, replace: reply }],
+      ] as const) {
+        const batch = "messages" in payload;
+        const res = await r.call("POST", batch ? "/v1/messages/batch" : "/v1/messages", payload);
+        const problem = batch ? { status: res.status === 200 ? (res.body as { results: { status: number }[] }).results[0]!.status : res.status, body: (res.body as { results: unknown[] }).results?.[0], text: res.text } : res;
+        assertRefused(problem, 400, "validation-failed", what);
+        assert.equal((problem.body as { field?: string }).field, batch ? "body.messages.0.body" : "body.body", `${what}: ${res.text}`);
+      }
+      const sentinel = await outSentinel(r);
+      assert.deepEqual(kindsFrom(juliet, r, mark, sentinel.end), [`message:${sentinel.id}`], "no refused reply or correction went out");
+      assert.equal((await r.view(reply)).body, "It was the lark", "the reply keeps its text");
+      // A language map without a reply is sent as before: one <body xml:lang> each.
+      const plain = await r.send({ to: JULIET, body: map, lang: "en" });
+      assert.equal((await arrived(juliet, r, plain)).getChildren("body").length, 2);
+    });
+
     it("sends attachments: one OOB <x> each, SFS file metadata where given, the first URL as the body when there is none; refuses bad ones with 400 naming the field", async () => {
       const r = await account();
       const a1: Attachment = { url: "https://example.org/balcony.jpg", mediaType: "image/jpeg", name: "balcony.jpg", size: 48213, description: "the balcony by night" };
