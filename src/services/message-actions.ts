@@ -38,7 +38,9 @@ export interface Correction {
 /** What a correction takes of a POST /v1/messages body with `replace`: it carries the new text. */
 export function correctionOf(m: { to: string; body?: LangText; lang?: string }, idempotencyKey: string | null = null): Correction {
   if (m.body === undefined) throw new AppError("validation-failed", "body: a correction (replace) carries the new body", { field: "body.body" });
-  const key = idempotencyKey === null ? null : { key: idempotencyKey, hash: requestFingerprint(m) };
+  // `to` as prepared (RFC 7622 §3), as a new message's fingerprint (src/services/messaging.ts prepare).
+  const to = parseJid(m.to);
+  const key = idempotencyKey === null ? null : { key: idempotencyKey, hash: requestFingerprint(to ? { ...m, to: jidToString(to) } : m) };
   return { to: m.to, body: m.body, lang: m.lang ?? null, key };
 }
 

@@ -206,7 +206,10 @@ export class Messaging {
     // XEP-0184 §5.3: receipts are not requested in group chat.
     if (group && m.receipt) throw new AppError("validation-failed", "receipt: not available for group messages (XEP-0184 §5.3)", { field: "body.receipt" });
     if (m.reply) assertReplyBody(m.body);
-    const requestHash = idempotencyKey === null ? null : requestFingerprint(m);
+    // A retry that names the same JID otherwise spelt ("Juliet@LOCALHOST") is the same request: the
+    // fingerprint takes `to` as prepared (RFC 7622 §3), which leaves a canonical one as it was sent,
+    // so keys stored before hash the same.
+    const requestHash = idempotencyKey === null ? null : requestFingerprint({ ...m, to: jidToString(to) });
     const jid = accountJid(account.localpart, this.domain);
     const message: NewOutbound = {
       id: randomUUID(),

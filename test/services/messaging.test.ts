@@ -9,7 +9,8 @@ import pg from "pg";
 import type { NewOutbound } from "../../src/db/messages.js";
 import { subscription, type Stanza } from "../../src/domain/stanza.js";
 import { Delivery } from "../../src/services/delivery.js";
-import { Messaging, type SendMessage } from "../../src/services/messaging.js";
+import { Messaging, requestFingerprint, type SendMessage } from "../../src/services/messaging.js";
+import { correctionOf, MessageActions } from "../../src/services/message-actions.js";
 import { Roster } from "../../src/services/roster.js";
 import { Blocking } from "../../src/services/blocking.js";
 import { Blocklists } from "../../src/db/blocklist.js";
@@ -307,6 +308,27 @@ describe("Messaging + Delivery", () => {
       await assert.rejects(guarded.send(a, null, { to: TO, body: "no key" }, null), appError("blocked"));
       await env.flush();
       assert.deepEqual(env.out.sent, [], "nothing was sent again, nothing new to the blocked peer");
+      assert.equal(await env.db.prisma.message.count({ where: { accountId: a.id } }), 2);
+    });
+
+    it("a retry that spells the same JID otherwise (case, alone and in a batch, and a correction's) is the same request; a canonical JID hashes as before", async () => {
+      const a = await env.account("romeo");
+      const first = await messaging.send(a, null, { to: TO, body: "once" }, "key-jid");
+      // Keys stored before `to` was prepared for the fingerprint hashed the payload as sent.
+      const stored = await env.db.pool.query<{ request_hash: string }>("SELECT request_hash FROM message WHERE id = $1::uuid", [first.id]);
+      assert.equal(stored.rows[0]!.request_hash, requestFingerprint({ to: TO, body: "once" }));
+      const again = await messaging.send(a, null, { to: "Juliet@EXAMPLE.net", body: "once" }, "key-jid");
+      assert.deepEqual(again, { ...first, replayed: true });
+      const [batchFirst] = await messaging.sendBatch(a, null, [{ message: { to: "JULIET@example.net", body: "batched" }, idempotencyKey: "key-jid-b" }]);
+      const [batchAgain] = await messaging.sendBatch(a, null, [{ message: { to: TO, body: "batched" }, idempotencyKey: "key-jid-b" }]);
+      assert.deepEqual(batchAgain, { ...(batchFirst as object), replayed: true });
+      const actions = new MessageActions(env.delivery, env.out, env.domain);
+      const fix = (to: string) => actions.correct(a, null, first.id, correctionOf({ to, body: "once, corrected" }, "key-jid-c"));
+      const fixed = await fix(TO);
+      assert.deepEqual(await fix("juliet@EXAMPLE.NET"), { ...fixed, replayed: true });
+      // The sentinel: another payload under the key is still refused.
+      await assert.rejects(messaging.send(a, null, { to: "Juliet@example.net", body: "twice" }, "key-jid"), appError("idempotency-key-reused"));
+      await env.flush();
       assert.equal(await env.db.prisma.message.count({ where: { accountId: a.id } }), 2);
     });
 
