@@ -648,7 +648,7 @@ export interface paths {
                         state?: "active" | "composing" | "paused" | "inactive" | "gone";
                         /**
                          * Format: uuid
-                         * @description Correct this earlier message of the account's in the same conversation (XEP-0308); in a batch, corrections are applied after its new messages are written, in order
+                         * @description Correct this earlier message of the account's in the same conversation (XEP-0308): the request carries to, body, lang and type (the original's) only, anything else is 400; in a batch, corrections are applied after its new messages are written, in order
                          */
                         replace?: string;
                         /** @description XEP-0461 reply, with a fallback quote; the body must then be one text, not a language map (400 validation-failed) */
@@ -818,7 +818,7 @@ export interface paths {
                             state?: "active" | "composing" | "paused" | "inactive" | "gone";
                             /**
                              * Format: uuid
-                             * @description Correct this earlier message of the account's in the same conversation (XEP-0308); in a batch, corrections are applied after its new messages are written, in order
+                             * @description Correct this earlier message of the account's in the same conversation (XEP-0308): the request carries to, body, lang and type (the original's) only, anything else is 400; in a batch, corrections are applied after its new messages are written, in order
                              */
                             replace?: string;
                             /** @description XEP-0461 reply, with a fallback quote; the body must then be one text, not a language map (400 validation-failed) */

@@ -61,7 +61,7 @@ export function sendMessageBody(maxChars: number) {
       lang: Type.Optional(Type.String({ pattern: LANG_PATTERN, description: "xml:lang of the message" })),
       receipt: Type.Optional(Type.Boolean({ description: "Request a XEP-0184 delivery receipt" })),
       state: Type.Optional(Type.Union(CHAT_STATES.map((s) => Type.Literal(s)), { description: "XEP-0085 chat state" })),
-      replace: Type.Optional(MessageId("Correct this earlier message of the account's in the same conversation (XEP-0308); in a batch, corrections are applied after its new messages are written, in order")),
+      replace: Type.Optional(MessageId("Correct this earlier message of the account's in the same conversation (XEP-0308): the request carries to, body, lang and type (the original's) only, anything else is 400; in a batch, corrections are applied after its new messages are written, in order")),
       reply: Type.Optional(Type.Object({ id: MessageId("The message replied to, of the same conversation") }, { additionalProperties: false, description: "XEP-0461 reply, with a fallback quote; the body must then be one text, not a language map (400 validation-failed)" })),
       attachments: Type.Optional(Type.Array(AttachmentSchema, { minItems: 1, maxItems: 10 })),
       markable: Type.Optional(Type.Boolean({ description: "Ask for XEP-0333 markers (default: true for chat)" })),

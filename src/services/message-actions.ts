@@ -21,7 +21,7 @@ import { occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
 import type { MessageAction, Resend, Stanza } from "../domain/stanza.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import type { Delivery } from "./delivery.js";
-import { requestFingerprint } from "./messaging.js";
+import { requestFingerprint, type SendMessage } from "./messaging.js";
 import { assertFits, type StanzaSizer } from "./stanza-size.js";
 import { assertRoomReachable, rejoinWaiting } from "./rooms.js";
 
@@ -31,17 +31,30 @@ export interface Correction {
   to: string;
   body: LangText;
   lang: string | null;
+  /** As the request gave it (absent: chat, the schema's default): the original's, or chat. */
+  type?: MessageType;
   /** The request's Idempotency-Key and its payload's fingerprint (as a new message's: src/services/messaging.ts). */
   key?: { key: string; hash: string } | null;
 }
 
-/** What a correction takes of a POST /v1/messages body with `replace`: it carries the new text. */
-export function correctionOf(m: { to: string; body?: LangText; lang?: string }, idempotencyKey: string | null = null): Correction {
+/** What a correction request may carry: everything else it re-sends of the original (resendOf). */
+const CORRECTION_FIELDS: ReadonlySet<string> = new Set(["to", "body", "lang", "replace", "type"]);
+
+/**
+ * What a correction takes of a POST /v1/messages body with `replace`: it carries the new text.
+ * XEP-0308 §Business Rules re-sends the original whole, so a subject, thread, attachments, reply
+ * and the like in the request could only be dropped: they are refused, naming the field.
+ */
+export function correctionOf(m: SendMessage, idempotencyKey: string | null = null): Correction {
+  const extra = Object.entries(m).find(([k, v]) => !CORRECTION_FIELDS.has(k) && v !== undefined)?.[0];
+  if (extra !== undefined) {
+    throw new AppError("validation-failed", `${extra}: a correction (replace) carries only to, body and lang; it re-sends the rest of the original as it was (XEP-0308 §Business Rules)`, { field: `body.${extra}` });
+  }
   if (m.body === undefined) throw new AppError("validation-failed", "body: a correction (replace) carries the new body", { field: "body.body" });
   // `to` as prepared (RFC 7622 §3), as a new message's fingerprint (src/services/messaging.ts prepare).
   const to = parseJid(m.to);
   const key = idempotencyKey === null ? null : { key: idempotencyKey, hash: requestFingerprint(to ? { ...m, to: jidToString(to) } : m) };
-  return { to: m.to, body: m.body, lang: m.lang ?? null, key };
+  return { to: m.to, body: m.body, lang: m.lang ?? null, ...(m.type !== undefined ? { type: m.type } : {}), key };
 }
 
 const keyReused = () => new AppError("idempotency-key-reused", "this Idempotency-Key was used within 24 h for a different request", { field: "headers.idempotency-key" });
@@ -75,6 +88,11 @@ export class MessageActions {
       }
       // The whole original goes again (below): a reply's quote too, which a language map cannot carry.
       if ((m.ext as WireExt | null)?.reply) assertReplyBody(c.body);
+      // The original's type goes out again (action): another could only be dropped. `chat` is also
+      // what the schema makes of none given, so it stands for the original's.
+      if (c.type !== undefined && c.type !== "chat" && c.type !== m.type) {
+        throw new AppError("validation-failed", `type: a correction goes as its original went (${m.type}), not as ${c.type} (XEP-0308 §Business Rules)`, { field: "body.type" });
+      }
       // A group message's status: `queued` until the room reflected it (`written` on the way), then `sent`.
       const answer = { id: m.id, status: m.status === "queued" || m.status === "written" ? ("queued" as const) : ("sent" as const), createdAt: m.createdAt };
       // API.md Messages: a key sent again with the same payload answers as the first time and sends
@@ -100,7 +118,7 @@ export class MessageActions {
    * The corrections of a POST /v1/messages/batch, one after the other in the order given (two of
    * one message leave the later text), each on its own: an error refuses only its item.
    */
-  async correctEach(account: Account, resource: string | null, items: { message: { replace?: string; to: string; body?: LangText; lang?: string }; idempotencyKey: string | null }[]): Promise<(Corrected | AppError)[]> {
+  async correctEach(account: Account, resource: string | null, items: { message: SendMessage; idempotencyKey: string | null }[]): Promise<(Corrected | AppError)[]> {
     const results: (Corrected | AppError)[] = [];
     for (const { message: m, idempotencyKey } of items) {
       try {

@@ -212,6 +212,39 @@ describe("messages", () => {
     assert.equal(xmlBody.body.field, "headers.content-type");
   });
 
+  it("refuses a correction (replace) that carries more than to, body, lang and the original's type: 400 naming the field, alone and in a batch; the message keeps its text", async () => {
+    const original = await post({ to: "juliet@localhost", body: "parting is such", thread: "act2" });
+    assert.equal(original.status, 202, original.text);
+    const replace = original.body.id as string;
+    const fix = { to: "juliet@localhost", body: "never taken", replace };
+    const cases: [Record<string, unknown>, string][] = [
+      [{ subject: "Balcony" }, "body.subject"],
+      [{ thread: "act3" }, "body.thread"],
+      [{ attachments: [{ url: "https://files.example/rose.jpg" }] }, "body.attachments"],
+      [{ reply: { id: replace } }, "body.reply"],
+      [{ markable: false }, "body.markable"],
+      [{ receipt: true }, "body.receipt"],
+      [{ state: "active" }, "body.state"],
+      [{ type: "normal" }, "body.type"],
+    ];
+    for (const [extra, field] of cases) {
+      const r = await post({ ...fix, ...extra });
+      assert.deepEqual([r.status, r.body.code, r.body.field], [400, "validation-failed", field], `${JSON.stringify(extra)}: ${r.text}`);
+    }
+    const batch = await gw.request("POST", "/v1/messages/batch", { token: romeoToken, body: { messages: [{ ...fix, thread: "act3" }, { ...fix, type: "headline" }] } });
+    assert.equal(batch.status, 200, batch.text);
+    assert.deepEqual(batch.body.results.map((r: { code: string; field: string }) => [r.code, r.field]), [
+      ["validation-failed", "body.messages.0.thread"],
+      ["validation-failed", "body.messages.1.type"],
+    ]);
+    assert.equal((await gw.request("GET", `/v1/messages/${replace}`, { token: romeoToken })).body.body, "parting is such");
+    // The sentinel: what a correction carries, with the original's type named, is taken.
+    const taken = await post({ ...fix, type: "chat", lang: "en", body: "sweet sorrow" });
+    assert.equal(taken.status, 202, taken.text);
+    const view = await gw.request("GET", `/v1/messages/${replace}`, { token: romeoToken });
+    assert.deepEqual([view.body.body, view.body.thread], ["sweet sorrow", "act2"]);
+  });
+
   it("answers 404 for a message id that is not one of ours, UUID or not", async () => {
     for (const id of ["does-not-exist", "00000000-0000-4000-8000-000000000000"]) {
       for (const [method, path, body] of [
