@@ -39,6 +39,14 @@ export interface MessageState {
 const STATE = `id::text, account_id AS "accountId", direction, peer, "from", "to", type, body, stanza_id AS "stanzaId", origin_id AS "originId", thread, subject, lang, receipt, state, ext, reactions,
   retracted_at AS "retractedAt", edited_at AS "editedAt", created_at AS "createdAt", ${statusSql("message")} AS status`;
 
+/**
+ * SQL: whether the message row `m` says something: a body, a subject or attachments. A chat state
+ * alone (XEP-0085) is a notification, not a message: it is no conversation's latest message, not
+ * in its history (inbound ones are not even stored: src/services/inbound-message.ts), and no
+ * marker raises it (raiseMarkers).
+ */
+export const saysSomething = (m: string): string => `(${m}.body IS NOT NULL OR ${m}.subject IS NOT NULL OR ${m}.ext->'attachments' IS NOT NULL)`;
+
 /** One of the account's messages, locked for the change (null: no such message of the account's). */
 export async function lockMessage(tx: AnyTx, accountId: number, id: string): Promise<MessageState | null> {
   const rows = await sql<MessageState>(tx, `SELECT ${STATE} FROM message WHERE id = $1::uuid AND account_id = $2 FOR UPDATE`, [id, accountId]);
@@ -174,18 +182,20 @@ export const MAX_MARKED = 200;
  * `thread`, the earlier messages raised are that thread's. A message that failed (an error bounce,
  * withdrawn while queued) never reached the peer: only the one named is raised whatever it is.
  * With `type` only messages of that type count: a room's group messages, not the private ones to
- * its occupants (their peer is the room too).
+ * its occupants (their peer is the room too). Only messages that say something count (a tombstone
+ * did): a chat state sent alone is no message to mark, walked past and never raised.
  */
 export async function raiseMarkers(tx: AnyTx, accountId: number, peer: string, id: string, marker: string, thread: string | null, type: "groupchat" | null = null): Promise<MessageRecord[]> {
   const rank = (e: string) => `array_position(ARRAY['received', 'displayed', 'acknowledged'], ${e})`;
   const conversation = `account_id = $2 AND peer = $3 AND direction = 'out' AND ($6::text IS NULL OR type = $6::text)`;
+  const saying = `${conversation} AND (${saysSomething("message")} OR retracted_at IS NOT NULL)`;
   const inThread = (m: string) => `($5::text IS NULL OR ${m}.thread = $5::text)`;
   const rows = await sql<MessageRecord>(
     tx,
     `WITH ref AS (SELECT seq FROM message WHERE id = $1::uuid AND ${conversation}),
-     lo AS (SELECT COALESCE((SELECT w.seq FROM (SELECT seq, marker, thread FROM message WHERE ${conversation} AND seq < (SELECT seq FROM ref) ORDER BY seq DESC LIMIT ${MAX_MARKED}) w
+     lo AS (SELECT COALESCE((SELECT w.seq FROM (SELECT seq, marker, thread FROM message WHERE ${saying} AND seq < (SELECT seq FROM ref) ORDER BY seq DESC LIMIT ${MAX_MARKED}) w
                  WHERE w.marker IS NOT NULL AND ${rank("w.marker")} >= ${rank("$4::text")} AND ${inThread("w")} ORDER BY w.seq DESC LIMIT 1), 0) AS seq),
-     cand AS (SELECT w.id FROM (SELECT id, seq, marker, thread, status FROM message WHERE ${conversation} AND seq <= (SELECT seq FROM ref) AND seq > (SELECT seq FROM lo) ORDER BY seq DESC LIMIT ${MAX_MARKED}) w
+     cand AS (SELECT w.id FROM (SELECT id, seq, marker, thread, status FROM message WHERE ${saying} AND seq <= (SELECT seq FROM ref) AND seq > (SELECT seq FROM lo) ORDER BY seq DESC LIMIT ${MAX_MARKED}) w
               WHERE (w.marker IS NULL OR ${rank("w.marker")} < ${rank("$4::text")}) AND (w.id = $1::uuid OR (w.status <> 'failed' AND ${inThread("w")})))
      UPDATE message m SET marker = $4::text, updated_at = now() FROM cand WHERE m.id = cand.id
      RETURNING ${RECORD("m")}`,

@@ -4,7 +4,7 @@
 import type pg from "pg";
 import { autocommit, jsonParam as json, type Db } from "./client.js";
 import { touchConversations } from "./conversations.js";
-import { correctionHoldsKey, keyUse, releaseExpiredCorrectionKeys } from "./message-state.js";
+import { correctionHoldsKey, keyUse, releaseExpiredCorrectionKeys, saysSomething } from "./message-state.js";
 import { resolveStatuses, statusSql } from "./message-status.js";
 import { occupantSender } from "./room-lookups.js";
 import { rowsFrom, type Column } from "./rows.js";
@@ -72,13 +72,6 @@ const OUTBOUND_COLUMNS: Column<NewOutbound>[] = [
   { name: "hash", type: "text", value: (m) => m.requestHash },
   { name: "ext", type: "json", value: (m) => json(m.ext) },
 ];
-
-/**
- * Whether the message row `m` says something: a body, a subject or attachments. A chat state
- * alone (XEP-0085) is a notification, not a message: it is no conversation's latest message and
- * not in its history (inbound ones are not even stored: src/services/inbound-message.ts).
- */
-const saysSomething = (m: string) => `(${m}.body IS NOT NULL OR ${m}.subject IS NOT NULL OR ${m}.ext->'attachments' IS NOT NULL)`;
 
 /** A message row `m` as views need it (src/domain/views.ts MessageRecord), its status as read. */
 const RECORD = (m: string) =>

@@ -79,6 +79,15 @@ export const reactionRef = (m: { type?: string; direction: string; id: string; s
   m.type === "groupchat" ? m.originId : m.direction === "out" ? m.id : (m.originId ?? m.stanzaId);
 
 /**
+ * Whether a stored message says something: a body, a subject or attachments (SQL twin:
+ * src/db/message-state.ts saysSomething). A chat state sent alone (XEP-0085: typing) is a
+ * notification, not a message: nothing corrects (XEP-0308 §Business Rules: not "a message that
+ * contains non-messaging payloads"), retracts, reacts to or marks it.
+ */
+export const saysSomething = (m: { body: unknown; subject: unknown; ext: unknown }): boolean =>
+  m.body != null || m.subject != null || (m.ext as MessageExt | null)?.attachments != null;
+
+/**
  * XEP-0424 §Using the correct ID: the account retracts its own group message by the stanza-id its
  * room assigned; "if a group chat does not support XEP-0359", by its origin-id (our id). Its own
  * one-to-one message by its id.

@@ -9,7 +9,7 @@ import { correctBody, lockOccupantMessage, lockReferenced, lockRoomMessage, mark
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundFeatures, InboundMessage } from "../domain/inbound.js";
-import { afterFallback, isEmoji, MAX_REACTIONS, sameOccupant, type MessageExt, type Occupant } from "../domain/message-features.js";
+import { afterFallback, isEmoji, MAX_REACTIONS, sameOccupant, saysSomething, type MessageExt, type Occupant } from "../domain/message-features.js";
 import { canonicalJson, type LangText } from "../domain/message.js";
 import { messageView, type MessageRecord } from "../domain/views.js";
 import type { NewEvent } from "../db/events.js";
@@ -71,7 +71,8 @@ async function changeOne(tx: AnyTx, m: InboundMessage, f: InboundFeatures, accou
     // XEP-0444 §4: the peer of a one-to-one conversation may react to any of its messages.
     const target = await lockReferenced(tx, account.id, peer, f.reactions.id, null);
     const emojis = keptReactions(f.reactions);
-    if (!target || target.retractedAt || target.type === "groupchat") return null;
+    // Not to a chat state the account sent alone: no message (saysSomething).
+    if (!target || target.retractedAt || target.type === "groupchat" || !saysSomething(target)) return null;
     await setReactions(tx, target.id, peer, emojis);
     return target.id;
   }
@@ -150,7 +151,7 @@ async function changeOneInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string 
   }
   // XEP-0444 §Using the correct ID: "the ID assigned to the stanza by the group chat itself".
   const target = await lockRoomMessage(tx, accountId, room, f.reactions!.id);
-  if (!target || target.retractedAt) return null;
+  if (!target || target.retractedAt || !saysSomething(target)) return null;
   const emojis = keptReactions(f.reactions!);
   if (canonicalJson(target.reactions?.[m.fromRaw] ?? []) === canonicalJson(emojis)) return null;
   await setReactions(tx, target.id, m.fromRaw, emojis);

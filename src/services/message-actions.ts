@@ -16,7 +16,7 @@ import { event } from "../domain/events.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
 import { canonicalJson, isMessageId, type ChatState, type LangText, type MessageType, type WireExt } from "../domain/message.js";
 import type { MessageExt } from "../domain/message-features.js";
-import { assertReplyBody, reactionRef, retractionRef, validReactions, wireId, MAX_REACTIONS } from "../domain/message-features.js";
+import { assertReplyBody, reactionRef, retractionRef, saysSomething, validReactions, wireId, MAX_REACTIONS } from "../domain/message-features.js";
 import { occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
 import type { MessageAction, Resend, Stanza } from "../domain/stanza.js";
 import { messageView, type MessageView } from "../domain/views.js";
@@ -86,6 +86,8 @@ export class MessageActions {
       if (m.direction !== "out" || m.peer !== jidToString(bare(to)) || m.retractedAt || (m.type === "groupchat" && to.resource !== undefined)) {
         throw notFound(originalId, "a message this account sent to body.to");
       }
+      // XEP-0308 §Business Rules: no correction of "a message that contains non-messaging payloads" (a chat state alone).
+      if (!saysSomething(m)) throw notFound(originalId, "a message: a chat state sent alone is none");
       // The whole original goes again (below): a reply's quote too, which a language map cannot carry.
       if ((m.ext as WireExt | null)?.reply) assertReplyBody(c.body);
       // The original's type goes out again (action): another could only be dropped. `chat` is also
@@ -142,6 +144,8 @@ export class MessageActions {
     await this.change(account, id, async (tx, m, send) => {
       if (m.direction !== "out") throw notFound(id, "a message this account sent");
       if (m.retractedAt) return;
+      // A chat state sent alone is a notification, not a message: nothing to unsend (nor to correct or react to).
+      if (!saysSomething(m)) throw notFound(id, "a message: a chat state sent alone is none");
       await this.inRoom(tx, account, m);
       await markRetracted(tx, m.id);
       // To a blocked peer nothing is sent: the tombstone is kept here only.
@@ -159,6 +163,7 @@ export class MessageActions {
       const ref = reactionRef(m);
       // XEP-0444 §Using the correct ID: "group chat messages without a XEP-0359 stanza-id cannot be reacted to".
       if (m.retractedAt || ref === null) throw notFound(id, m.type === "groupchat" ? "a group message its room gave a stanza-id (XEP-0359)" : "a message that has an id");
+      if (!saysSomething(m)) throw notFound(id, "a message: a chat state sent alone is none");
       await this.inRoom(tx, account, m);
       await setReactions(tx, m.id, accountJid(account.localpart, this.domain), emojis);
       await send(account.id, [this.action(account, null, m, { kind: "reactions", ref, emojis })]);

@@ -197,6 +197,38 @@ describe("message features (one-to-one)", () => {
     assert.deepEqual(await markers([toNurse]), [null], "the nurse's conversation is another");
   });
 
+  it("a chat state the account sent alone is no message: markers walk past it, and it cannot be corrected, retracted or reacted to (404), by the account or the peer (XEP-0308 §Business Rules)", async () => {
+    const a = await env.account("romeo");
+    const send = async (m: { body?: string; state?: "composing" }) => (await messaging.send(a, null, { to: "juliet@example.net", ...m }, null)).id;
+    const [text0, typing, text2] = [await send({ body: "m0" }), await send({ state: "composing" }), await send({ body: "m2" })];
+    await env.flush();
+    env.out.reset();
+    let mark = await head(a);
+    await feed(marker(a, "displayed", text2));
+    assert.deepEqual(await updates(a, mark, (d) => d.marker), [
+      [text0, "displayed"],
+      [text2, "displayed"],
+    ]);
+    assert.deepEqual(await markers([text0, typing, text2]), ["displayed", null, "displayed"]);
+    mark = await head(a);
+    await feed(withFeatures(a, JULIET, { reactions: { id: typing, emojis: ["❤"] } }));
+    await assert.rejects(actions.correct(a, null, typing, correctionOf({ to: "juliet@example.net", body: "typed" })), appError("message-not-found"));
+    await assert.rejects(actions.react(a, typing, ["👍"]), appError("message-not-found"));
+    await assert.rejects(actions.retract(a, typing), appError("message-not-found"));
+    assert.deepEqual(await updates(a, mark, (d) => [d.body, d.reactions]), [], "no update for the chat state");
+    const row = await env.db.prisma.message.findUniqueOrThrow({ where: { id: typing } });
+    assert.deepEqual([row.body, row.reactions, row.editedAt, row.retractedAt], [null, null, null, null]);
+    // The sentinel: the messages around it take the same changes.
+    await actions.correct(a, null, text2, correctionOf({ to: "juliet@example.net", body: "m2, corrected" }));
+    await actions.react(a, text2, ["👍"]);
+    await env.flush();
+    const acts = env.out.take().flatMap((s: Stanza) => (s.kind === "message-action" ? [[s.action.kind, "ref" in s.action ? s.action.ref : null]] : []));
+    assert.deepEqual(acts, [
+      ["replace", text2],
+      ["reactions", text2],
+    ]);
+  });
+
   it("walks back only to the latest message already marked at that level, skips failed messages, keeps to the marker's thread, and raises at most MAX_MARKED", async () => {
     const a = await env.account("romeo");
     const ids = await sendMany(a, 6, (i) => (i === 4 ? "other" : i === 5 ? "t" : null));
