@@ -175,7 +175,8 @@ export class MessageActions {
    * POST /v1/messages/{id}/displayed: marks the conversation read up to the message and tells its
    * sender (if it asked, XEP-0333) that it was displayed. A group message's marker goes to its room
    * (XEP-0333 §Usage within MUC), naming the id the room assigned (its XEP-0359 stanza-id: none, no
-   * marker), while the account is in the room.
+   * marker), while the account is in the room. From a blocked JID only the marker is not sent
+   * (XEP-0191 §3.3 forbids routing to it): reading the conversation is the account's own business.
    */
   async displayed(account: Account, id: string): Promise<void> {
     await this.change(account, id, async (tx, m, send) => {
@@ -188,9 +189,10 @@ export class MessageActions {
         const row = await findRoom(tx, account.id, m.peer);
         if (!occupies(row) || rejoinWaiting(row)) return;
       }
+      if (await this.blocked(account.id, m.peer)) return;
       // XEP-0333 §Protocol Format: the marker "MUST have a 'thread' child element" when the message had one.
       await send(account.id, [this.action(account, null, m, { kind: "displayed", ref, thread: m.thread })]);
-    });
+    }, true);
   }
 
   /** Locks the message, applies `fn`, and appends the message as it is now as a `message-update` event. */

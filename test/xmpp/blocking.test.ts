@@ -381,26 +381,37 @@ for (const kind of KINDS) {
       assert.deepEqual(history.body.items.map((m: { body: unknown }) => text(m.body)), ["after unblock"], "a refused message is not recorded");
     });
 
-    it("changes nothing at a blocked peer: reactions, markers and corrections are 400 blocked, a retraction is a tombstone kept here only", async () => {
+    it("changes nothing at a blocked peer: reactions and corrections are 400 blocked, a retraction is a tombstone kept here only, displayed marks the conversation read and sends no marker", async () => {
       const r = await account();
       const mine = await r.send({ to: JULIET, body: "before the block" });
       await juliet.waitFor((s) => s.is("message") && isFrom(s, r.jid) && s.getChildText("body") === "before the block", WAIT);
-      const hersStanza = await say(juliet, r.jid, "hers, before the block");
+      // Markable (XEP-0333): unblocked, displayed would send her a marker.
+      const hersStanza = uniq("m-");
+      await juliet.send(xml("message", { to: r.jid, type: "chat", id: hersStanza }, xml("body", {}, "hers, before the block"), xml("markable", { xmlns: "urn:xmpp:chat-markers:0" })));
       const hers = String((await r.until("her message", (e) => e.event === "message" && e.data.stanzaId === hersStanza)).data.id);
       const mark = juliet.stanzas.length;
       await r.block(JULIET);
       const refused = [
         await r.call("POST", `/v1/messages/${hers}/reactions`, { emojis: ["👍"] }),
         await r.call("POST", `/v1/messages/${mine}/reactions`, { emojis: ["👍"] }),
-        await r.call("POST", `/v1/messages/${hers}/displayed`),
         await r.call("POST", "/v1/messages", { to: JULIET, body: "changed", replace: mine }),
       ];
       assert.deepEqual(
         refused.map((x) => `${x.status} ${x.body?.code}`),
-        ["400 blocked", "400 blocked", "400 blocked", "400 blocked"],
+        ["400 blocked", "400 blocked", "400 blocked"],
         refused.map((x) => x.text).join("\n"),
       );
       assert.deepEqual([(await r.view(hers)).reactions, (await r.view(mine)).body], [{}, "before the block"], "nothing changed here either");
+      // XEP-0191 §3.3 forbids only the marker stanza: the conversation is read here all the same.
+      const conversation = async () => {
+        const list = await r.call("GET", "/v1/conversations");
+        const c = (list.body.items as { with: string; unread: number; lastReadId: string | null }[]).find((i) => i.with === JULIET);
+        return [c?.unread, c?.lastReadId];
+      };
+      assert.deepEqual(await conversation(), [1, null], "unread before");
+      const displayed = await r.call("POST", `/v1/messages/${hers}/displayed`);
+      assert.equal(displayed.status, 204, displayed.text);
+      assert.deepEqual(await conversation(), [0, hers], "read up to her message");
       // A retraction while blocked: the tombstone is kept here, nothing goes to her.
       assert.equal((await r.call("DELETE", `/v1/messages/${mine}`)).status, 204);
       const tomb = await r.view(mine);
@@ -414,6 +425,10 @@ for (const kind of KINDS) {
         ["after the unblock"],
         "no reaction, marker, correction or retraction reached her while she was blocked",
       );
+      assert.equal(receivedFrom(juliet, r.jid, mark, juliet.stanzas.length).filter((s) => s.getChild("displayed", "urn:xmpp:chat-markers:0")).length, 0, "no marker");
+      // The sentinel: unblocked, the same request sends her the marker.
+      assert.equal((await r.call("POST", `/v1/messages/${hers}/displayed`)).status, 204);
+      await juliet.waitFor((s) => s.is("message") && isFrom(s, r.jid) && s.getChild("displayed", "urn:xmpp:chat-markers:0")?.attrs.id === hersStanza, WAIT);
     });
 
     it("refuses to join a blocked room (or one in a blocked service) at once, leaves a joined room when it is blocked, and refuses its subject and invitations through it or to a blocked JID: 400 blocked, nothing recorded or sent", async () => {
