@@ -79,6 +79,18 @@ export const reactionRef = (m: { type?: string; direction: string; id: string; s
   m.type === "groupchat" ? m.originId : m.direction === "out" ? m.id : (m.originId ?? m.stanzaId);
 
 /**
+ * A received body that only repeats an attachment's URL is the fallback for clients without
+ * XEP-0066 (Conversations sends an attachment so; src/xmpp/render.ts wireBody sends ours so): no
+ * text of its own, so none (null), as the account's own attachment-only message is stored. A body
+ * with anything else is kept as it is. For a text by language, every language's must be a URL.
+ */
+export function withoutUrlEcho<T extends string | Record<string, string>>(body: T | null, attachments: readonly Attachment[] | undefined): T | null {
+  if (body === null || !attachments?.length) return body;
+  const echo = (t: unknown) => typeof t === "string" && attachments.some((a) => a.url === t.trim());
+  return (typeof body === "string" ? echo(body) : Object.values(body).every(echo)) ? null : body;
+}
+
+/**
  * Whether a stored message says something: a body, a subject or attachments (SQL twin:
  * src/db/message-state.ts saysSomething). A chat state sent alone (XEP-0085: typing) is a
  * notification, not a message: nothing corrects (XEP-0308 §Business Rules: not "a message that

@@ -9,7 +9,7 @@ import { correctBody, lockOccupantMessage, lockReferenced, lockRoomMessage, mark
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundFeatures, InboundMessage } from "../domain/inbound.js";
-import { afterFallback, isEmoji, MAX_REACTIONS, sameOccupant, saysSomething, type MessageExt, type Occupant } from "../domain/message-features.js";
+import { afterFallback, isEmoji, MAX_REACTIONS, sameOccupant, saysSomething, withoutUrlEcho, type MessageExt, type Occupant } from "../domain/message-features.js";
 import { canonicalJson, type LangText } from "../domain/message.js";
 import { messageView, type MessageRecord } from "../domain/views.js";
 import type { NewEvent } from "../db/events.js";
@@ -174,5 +174,7 @@ export async function newMessageExt(tx: AnyTx, f: InboundFeatures | null | undef
     ext.replyTo = { id: target?.id ?? null };
     if (f.reply.quoteEnd !== null && typeof body === "string") body = afterFallback(body, f.reply.quoteEnd);
   }
+  // A body that only repeats an attachment's URL is no text: stored as the account's own attachment-only message is, without one.
+  body = withoutUrlEcho(body, f.attachments);
   return { ext: Object.keys(ext).length > 0 ? ext : null, body };
 }

@@ -126,6 +126,28 @@ describe("message features (one-to-one)", () => {
     assert.deepEqual([row.body, row.editedAt !== null, (row.ext as { replyTo?: unknown }).replyTo], ["hello there", true, { id: ours }]);
   });
 
+  it("stores a peer's attachment whose body only repeats its URL (the XEP-0066 fallback, after any reply quote) with no body, as the account's own; a body with other text is kept", async () => {
+    const a = await env.account("romeo");
+    const url = "https://files.example/rose.jpg";
+    const attachments = [{ url, mediaType: "image/jpeg" }];
+    const ours = (await messaging.send(a, null, { to: "juliet@example.net", attachments }, null)).id;
+    await env.flush();
+    const quote = "> romeo wrote:\n> https://files.example/rose.jpg\n";
+    const mark = await head(a);
+    await feed(
+      from(a, JULIET, "a-1", { body: url, features: { attachments } }),
+      from(a, JULIET, "a-2", { body: ` ${url}\n`, features: { attachments } }),
+      from(a, JULIET, "a-3", { body: `${quote}${url}`, features: { attachments, reply: { id: ours, quoteEnd: [...quote].length } } }),
+      from(a, JULIET, "a-4", { body: `a rose: ${url}`, features: { attachments } }),
+      from(a, JULIET, "a-5", { body: "https://files.example/other.jpg", features: { attachments } }),
+    );
+    const stored = await env.db.pool.query<{ body: unknown }>("SELECT body FROM message WHERE account_id = $1 AND direction = 'in' ORDER BY seq", [a.id]);
+    assert.deepEqual(stored.rows.map((r) => r.body), [null, null, null, `a rose: ${url}`, "https://files.example/other.jpg"]);
+    const events = (await env.events(a.id, mark)).filter((e) => e.type === "message").map((e) => (e.data as { body: unknown }).body);
+    assert.deepEqual(events, [null, null, null, `a rose: ${url}`, "https://files.example/other.jpg"], "the events say the same");
+    assert.equal((await messaging.get(a, ours)).body, null, "the account's own attachment-only message, for comparison");
+  });
+
   it("reacts to a peer's message by her origin-id and marks it displayed by its stanza id, in its thread (XEP-0444, XEP-0333)", async () => {
     const a = await env.account("romeo");
     await feed(
