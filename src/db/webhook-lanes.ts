@@ -93,13 +93,15 @@ const DUE = `l.seq < a.last_seq AND l.next_attempt_at <= now()`;
  * its listener is ended as hung. Such a lease is free at once, not when it runs out.
  */
 const DEAD_OWNER = (w: string) => `hashtextextended(${w}.lease_owner, 0) NOT IN (${LIVE_KEYS})`;
+/** The endpoint has an event due on some lane. */
+const HAS_DUE = (w: string) => `EXISTS (SELECT 1 FROM webhook_lane l JOIN account a ON a.id = l.account_id WHERE l.webhook_id = ${w}.id AND ${DUE})`;
 
 const CLAIM = `
   UPDATE webhook w SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
   FROM (
     SELECT w2.id FROM webhook w2
     WHERE w2.disabled_at IS NULL AND (w2.lease_until IS NULL OR w2.lease_until < now() OR ${DEAD_OWNER("w2")})
-      AND EXISTS (SELECT 1 FROM webhook_lane l JOIN account a ON a.id = l.account_id WHERE l.webhook_id = w2.id AND ${DUE})
+      AND ${HAS_DUE("w2")}
     LIMIT $3 FOR UPDATE OF w2 SKIP LOCKED
   ) c
   WHERE w.id = c.id
@@ -168,7 +170,9 @@ export class WebhookLanes {
           (SELECT min(l.next_attempt_at) FROM webhook_lane l JOIN webhook w ON w.id = l.webhook_id JOIN account a ON a.id = l.account_id
             WHERE w.disabled_at IS NULL AND l.seq < a.last_seq AND l.next_attempt_at > now()),
           (SELECT min(CASE WHEN ${DEAD_OWNER("w")} THEN now() ELSE LEAST(lease_until, now() + $2 * interval '1 millisecond') END)
-            FROM webhook w WHERE lease_owner <> $1 AND lease_until > now() AND disabled_at IS NULL)
+            FROM webhook w WHERE lease_owner <> $1 AND lease_until > now() AND disabled_at IS NULL
+              -- A dead owner's endpoint with nothing due waits for its next event (which claims it), not in a loop.
+              AND (${HAS_DUE("w")} OR NOT ${DEAD_OWNER("w")}))
         ) - now())) * 1000 AS ms`,
       values: [owner, pollMs],
     });

@@ -218,6 +218,40 @@ describe("webhook dispatcher", () => {
     }
   });
 
+  it("an endpoint a dead instance held with nothing due waits for its next event, without a busy loop, and that event goes to the live one", async () => {
+    const a = await env.account("idle-dead");
+    await new Webhooks(store, new FakeWebhooks(0), env.domain).create(a.id, { url: "http://idle-dead.test/" });
+    const ownListener = new Notifications(env.tdb.url, () => undefined);
+    await ownListener.start();
+    const first = new FakeWebhooks(0);
+    const d1 = new WebhookDispatcher(lanes, first, ownListener, env.domain, { ...OPTIONS, timeoutMs: 30_000 }, { attempt() {} }, quiet, async () => {});
+    // The live instance's own lanes, counting how often its timer asks when to look again.
+    const counted = new WebhookLanes(env.db.pool);
+    let asked = 0;
+    const nextWake = counted.nextWake.bind(counted);
+    counted.nextWake = (owner, pollMs) => (asked++, nextWake(owner, pollMs));
+    const live = new FakeWebhooks(0);
+    const d2 = new WebhookDispatcher(counted, live, notifications, env.domain, OPTIONS, { attempt() {} }, quiet, async () => {});
+    try {
+      await d1.start();
+      await append([a], 1);
+      await waitFor(() => first.attempts.length === 1, "the first event at the first instance");
+      // Delivered and settled; the first instance keeps the endpoint for its next event (idle hold), and dies.
+      await ownListener.stop();
+      await d2.start();
+      const before = asked;
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.ok(asked - before <= 2, `the live instance's timer asked ${asked - before} times in 1.5 s`);
+      assert.equal(live.attempts.length, 0, "nothing was due");
+      await append([a], 1);
+      await waitFor(() => live.attempts.length === 1, "the next event at the live instance");
+      assert.equal(first.attempts.length, 1);
+    } finally {
+      await d1.stop();
+      await d2.stop();
+    }
+  });
+
   it("a replay while an attempt is in flight sends again what that attempt carried", async () => {
     const a = await env.account("inflight");
     const hook = await new Webhooks(store, new FakeWebhooks(0), env.domain).create(a.id, { url: "http://inflight.test/" });
