@@ -88,11 +88,17 @@ export interface Settled {
 const DUE = `l.seq < a.last_seq AND l.next_attempt_at <= now()`;
 
 /**
+ * An owner id that names a liveness lock (WebhookDispatcher's): an instance of a version before
+ * these locks names none, and its leases only run out, so a rolling upgrade does not take them.
+ */
+export const LIVENESS_OWNER_PREFIX = "live:";
+/**
  * A lease whose owner is gone: the dispatcher holds a liveness lock named by its owner id on its
  * instance's listening connection (db/notify.ts), which Postgres drops when the instance dies or
  * its listener is ended as hung. Such a lease is free at once, not when it runs out.
  */
-const DEAD_OWNER = (w: string) => `hashtextextended(${w}.lease_owner, 0) NOT IN (${LIVE_KEYS})`;
+const DEAD_OWNER = (w: string) =>
+  `(starts_with(${w}.lease_owner, '${LIVENESS_OWNER_PREFIX}') AND hashtextextended(${w}.lease_owner, 0) NOT IN (${LIVE_KEYS}))`;
 /** The endpoint has an event due on some lane. */
 const HAS_DUE = (w: string) => `EXISTS (SELECT 1 FROM webhook_lane l JOIN account a ON a.id = l.account_id WHERE l.webhook_id = ${w}.id AND ${DUE})`;
 

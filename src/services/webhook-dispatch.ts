@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import type { Notifications } from "../db/notify.js";
 import { CHANNELS } from "../db/notify.js";
 import { parseEventsNotice } from "../db/events.js";
-import type { LeasedWebhook, Watched, WebhookLanes } from "../db/webhook-lanes.js";
+import { LIVENESS_OWNER_PREFIX, type LeasedWebhook, type Watched, type WebhookLanes } from "../db/webhook-lanes.js";
 import type { ServiceLog, WebhookPort } from "./ports.js";
 import { serveLane, type DispatchMetrics, type LaneContext } from "./webhook-lane.js";
 
@@ -42,7 +42,8 @@ interface Worker {
 }
 
 export class WebhookDispatcher {
-  private readonly owner = randomUUID();
+  /** Names this dispatcher's liveness lock, too (db/webhook-lanes.ts). */
+  private readonly owner = LIVENESS_OWNER_PREFIX + randomUUID();
   /** An attempt takes at most timeoutMs; the lease is renewed at every settle. */
   private readonly leaseMs: number;
   private readonly workers = new Map<string, Worker>();

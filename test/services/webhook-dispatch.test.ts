@@ -4,6 +4,7 @@
 // several dispatchers on one database never attempting the same event twice, a stop that aborts
 // what is in flight without counting it as a failure, replays that reach what is in flight, and
 // each attempt kept in its delivery's bounded history.
+import { randomUUID } from "node:crypto";
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { appendEvents } from "../../src/db/events.js";
@@ -249,6 +250,32 @@ describe("webhook dispatcher", () => {
     } finally {
       await d1.stop();
       await d2.stop();
+    }
+  });
+
+  it("a lease of an instance from before liveness locks (its owner names none) is left until it runs out: a rolling upgrade takes nothing", async () => {
+    const a = await env.account("oldver");
+    const service = new Webhooks(store, new FakeWebhooks(0), env.domain);
+    const old = await service.create(a.id, { url: "http://oldver.test/held" });
+    await service.create(a.id, { url: "http://oldver.test/other" });
+    await env.db.pool.query("UPDATE webhook SET lease_owner = $2, lease_until = now() + interval '1 hour' WHERE id = $1", [old.id, randomUUID()]);
+    const live = new FakeWebhooks(0);
+    const d = dispatcher(live);
+    try {
+      await d.start();
+      await append([a], 1);
+      // The sentinel: the other endpoint's copy of the event came, so this dispatcher claimed since.
+      await waitFor(() => live.attempts.length === 1, "the other endpoint's event");
+      assert.deepEqual(live.attempts.map((x) => x.url), ["http://oldver.test/other"]);
+      // One claim takes every free endpoint with something due: the one that took the other one left this lease as it was.
+      const lease = await env.db.pool.query<{ lease_owner: string }>("SELECT lease_owner FROM webhook WHERE id = $1", [old.id]);
+      assert.ok(!lease.rows[0]!.lease_owner.startsWith("live:"), `still the old instance's lease (${lease.rows[0]!.lease_owner})`);
+      // The old instance's lease runs out: the endpoint is taken then.
+      await env.db.pool.query("UPDATE webhook SET lease_until = now() - interval '1 second' WHERE id = $1", [old.id]);
+      await append([a], 1);
+      await waitFor(() => live.attempts.filter((x) => x.url === "http://oldver.test/held").length === 2, "both events at the endpoint once its lease ran out", 5_000);
+    } finally {
+      await d.stop();
     }
   });
 
