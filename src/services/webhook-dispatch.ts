@@ -210,6 +210,8 @@ export class WebhookDispatcher {
   private async run(w: LeasedWebhook): Promise<void> {
     let wake: () => void = () => undefined;
     let woken = false;
+    /** Since when the worker found nothing due (null: it just did some work). */
+    let idleSince: number | null = null;
     this.workers.set(w.id, { accountId: w.accountId, wake: () => ((woken = true), wake()) });
     this.renewed.set(w.id, performance.now());
     this.stale.delete(w.id);
@@ -226,20 +228,29 @@ export class WebhookDispatcher {
         woken = false;
         const due = await this.lanes.due(w.id, LANES_PER_ROUND);
         for (const lane of due) if (!(await serveLane(this.ctx, w, lane))) return;
+        if (due.length > 0) idleSince = null;
         if (due.length > 0 || woken) continue;
         // Nothing due: keep the endpoint a while for the next event (a notification wakes us)...
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, IDLE_HOLD_MS);
-          wake = () => (clearTimeout(t), resolve());
-        });
-        wake = () => undefined;
-        if (woken) continue;
+        // The hold counts from the last work, not from the last wake: the timer wakes every worker
+        // (every 2 s while another instance holds leases), and a hold begun anew at each wake
+        // would never end, keeping this slot from endpoints that wait for one.
+        idleSince ??= performance.now();
+        const left = IDLE_HOLD_MS - (performance.now() - idleSince);
+        if (left > 0) {
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, left);
+            wake = () => (clearTimeout(t), resolve());
+          });
+          wake = () => undefined;
+          if (woken) continue;
+        }
         // ...then give it back, unless something became due meanwhile (one statement); a
         // notification that came in while that ran means another look.
         const seen = this.generation;
         const outcome = await this.lanes.release(w.id, this.owner, false, this.leaseMs);
         if (outcome === "kept") {
           this.renewed.set(w.id, performance.now());
+          idleSince = null;
           continue;
         }
         // Released, or lost (this process stood still longer than its lease): either way, stop.

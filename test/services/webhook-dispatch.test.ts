@@ -279,6 +279,44 @@ describe("webhook dispatcher", () => {
     }
   });
 
+  it("an idle worker gives its endpoint back after the idle hold although the timer keeps waking it (another instance holds a lease)", async () => {
+    const a = await env.account("hold");
+    const service = new Webhooks(store, new FakeWebhooks(0), env.domain);
+    await service.create(a.id, { url: "http://hold.test/x" });
+    const y = await env.account("hold-y");
+    await service.create(y.id, { url: "http://hold.test/y" });
+    const z = await env.account("hold-z");
+    await service.create(z.id, { url: "http://hold.test/z" });
+    // The other instance: one slot, taken by y's endpoint, whose request never ends. While it holds
+    // that lease, this instance's timer looks every 2 s (is its owner alive?) and wakes its workers.
+    const stuck = new FakeWebhooks(0);
+    stuck.hang = true;
+    const other = dispatcher(stuck, { concurrency: 1 });
+    const port = new FakeWebhooks(0);
+    // This instance's reads of what is due take 150 ms: a woken worker then starts its next hold
+    // after the timer set its next wake, so the timer always comes first (on a loaded machine it may).
+    const slow = new WebhookLanes(env.db.pool);
+    const due = slow.due.bind(slow);
+    slow.due = async (id, limit) => (await new Promise((r) => setTimeout(r, 150)), due(id, limit));
+    const d = new WebhookDispatcher(slow, port, notifications, env.domain, { ...OPTIONS, concurrency: 1 }, { attempt() {} }, quiet, async () => {});
+    try {
+      await other.start();
+      await append([y], 1);
+      await waitFor(() => stuck.attempts.length === 1, "y's event held at the other instance");
+      await d.start();
+      // This instance's one slot: x's endpoint, delivered and then held idle.
+      await append([a], 1);
+      await waitFor(() => port.attempts.length === 1, "x's event");
+      // z's event: only this instance has a slot, once x's worker has given its endpoint back.
+      await new Promise((r) => setTimeout(r, 3000));
+      await append([z], 1);
+      await waitFor(() => port.attempts.some((x) => x.url === "http://hold.test/z"), "z's event, x's endpoint given back after its hold", 5_000);
+    } finally {
+      await d.stop();
+      await other.stop();
+    }
+  });
+
   it("a replay while an attempt is in flight sends again what that attempt carried", async () => {
     const a = await env.account("inflight");
     const hook = await new Webhooks(store, new FakeWebhooks(0), env.domain).create(a.id, { url: "http://inflight.test/" });
