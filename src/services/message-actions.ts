@@ -51,9 +51,7 @@ export function correctionOf(m: SendMessage, idempotencyKey: string | null = nul
     throw new AppError("validation-failed", `${extra}: a correction (replace) carries only to, body and lang; it re-sends the rest of the original as it was (XEP-0308 §Business Rules)`, { field: `body.${extra}` });
   }
   if (m.body === undefined) throw new AppError("validation-failed", "body: a correction (replace) carries the new body", { field: "body.body" });
-  // `to` as prepared (RFC 7622 §3), as a new message's fingerprint (src/services/messaging.ts prepare).
-  const to = parseJid(m.to);
-  const key = idempotencyKey === null ? null : { key: idempotencyKey, hash: requestFingerprint(to ? { ...m, to: jidToString(to) } : m) };
+  const key = idempotencyKey === null ? null : { key: idempotencyKey, hash: requestFingerprint(m, parseJid(m.to)) };
   return { to: m.to, body: m.body, lang: m.lang ?? null, ...(m.type !== undefined ? { type: m.type } : {}), key };
 }
 

@@ -7,7 +7,7 @@ import type { AcceptedMessage, Messages, NewOutbound } from "../db/messages.js";
 import type { Account } from "../domain/account.js";
 import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
-import { bare, jidToString, parseJid } from "../domain/jid.js";
+import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { canonicalJson, isMessageId, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
 import { assertReplyBody, replyQuote, replyRef, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
@@ -61,8 +61,14 @@ const outbound = (m: OutboundMessage): OutboundMessage => ({
   ext: m.ext ?? null,
 });
 
-/** What an Idempotency-Key keeps of its request to know a retry (API.md Messages): the payload's hash, keys in any order. */
-export const requestFingerprint = (payload: unknown): string => createHash("sha256").update(canonicalJson(payload)).digest("base64url");
+/**
+ * What an Idempotency-Key keeps of its request to know a retry (API.md Messages): the payload's
+ * hash, keys in any order. A retry that names the same JID otherwise spelt ("Juliet@LOCALHOST") is
+ * the same request: `to` is hashed as prepared (RFC 7622 §3; `prepared`, or as sent when it is no
+ * JID), which leaves a canonical one as it was sent, so keys stored before hash the same.
+ */
+export const requestFingerprint = (m: SendMessage, prepared: Jid | null): string =>
+  createHash("sha256").update(canonicalJson(prepared ? { ...m, to: jidToString(prepared) } : m)).digest("base64url");
 
 export class Messaging {
   private readonly writer: Batcher<NewOutbound, AcceptedMessage>;
@@ -206,10 +212,7 @@ export class Messaging {
     // XEP-0184 §5.3: receipts are not requested in group chat.
     if (group && m.receipt) throw new AppError("validation-failed", "receipt: not available for group messages (XEP-0184 §5.3)", { field: "body.receipt" });
     if (m.reply) assertReplyBody(m.body);
-    // A retry that names the same JID otherwise spelt ("Juliet@LOCALHOST") is the same request: the
-    // fingerprint takes `to` as prepared (RFC 7622 §3), which leaves a canonical one as it was sent,
-    // so keys stored before hash the same.
-    const requestHash = idempotencyKey === null ? null : requestFingerprint({ ...m, to: jidToString(to) });
+    const requestHash = idempotencyKey === null ? null : requestFingerprint(m, to);
     const jid = accountJid(account.localpart, this.domain);
     const message: NewOutbound = {
       id: randomUUID(),

@@ -316,7 +316,7 @@ describe("Messaging + Delivery", () => {
       const first = await messaging.send(a, null, { to: TO, body: "once" }, "key-jid");
       // Keys stored before `to` was prepared for the fingerprint hashed the payload as sent.
       const stored = await env.db.pool.query<{ request_hash: string }>("SELECT request_hash FROM message WHERE id = $1::uuid", [first.id]);
-      assert.equal(stored.rows[0]!.request_hash, requestFingerprint({ to: TO, body: "once" }));
+      assert.equal(stored.rows[0]!.request_hash, requestFingerprint({ to: TO, body: "once" }, null), "the payload hashed as sent");
       const again = await messaging.send(a, null, { to: "Juliet@EXAMPLE.net", body: "once" }, "key-jid");
       assert.deepEqual(again, { ...first, replayed: true });
       const [batchFirst] = await messaging.sendBatch(a, null, [{ message: { to: "JULIET@example.net", body: "batched" }, idempotencyKey: "key-jid-b" }]);
