@@ -175,10 +175,11 @@ export class WebhookLanes {
       text: `SELECT EXTRACT(EPOCH FROM (LEAST(
           (SELECT min(l.next_attempt_at) FROM webhook_lane l JOIN webhook w ON w.id = l.webhook_id JOIN account a ON a.id = l.account_id
             WHERE w.disabled_at IS NULL AND l.seq < a.last_seq AND l.next_attempt_at > now()),
-          (SELECT min(CASE WHEN ${DEAD_OWNER("w")} THEN now() ELSE LEAST(lease_until, now() + $2 * interval '1 millisecond') END)
-            FROM webhook w WHERE lease_owner <> $1 AND lease_until > now() AND disabled_at IS NULL
+          (SELECT min(CASE WHEN d.dead THEN now() ELSE LEAST(w.lease_until, now() + $2 * interval '1 millisecond') END)
+            FROM webhook w CROSS JOIN LATERAL (SELECT ${DEAD_OWNER("w")} AS dead) d
+            WHERE w.lease_owner <> $1 AND w.lease_until > now() AND w.disabled_at IS NULL
               -- A dead owner's endpoint with nothing due waits for its next event (which claims it), not in a loop.
-              AND (${HAS_DUE("w")} OR NOT ${DEAD_OWNER("w")}))
+              AND (NOT d.dead OR ${HAS_DUE("w")}))
         ) - now())) * 1000 AS ms`,
       values: [owner, pollMs],
     });
