@@ -1469,7 +1469,7 @@ export interface paths {
         put?: never;
         /**
          * A short-lived ticket for GET /v1/events?ticket= (EventSource cannot send Authorization)
-         * @description The ticket opens event streams of the caller's account and session (the Balcony-Resource header or the token's resource claim) and nothing else: GET /v1/events' JSON view is no stream and takes no ticket (401). It may be used again until it expires (EventSource reconnects with the same URL), and never outlives the token.
+         * @description The ticket opens event streams of the caller's account and session (the Balcony-Resource header or the token's resource claim) and nothing else: GET /v1/events' JSON view is no stream and takes no ticket (401). It may be used again until it expires (EventSource reconnects with the same URL), and never outlives the token: the streams it opened end when the token expires.
          */
         post: {
             parameters: {

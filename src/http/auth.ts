@@ -15,7 +15,8 @@ export interface Principal {
   admin: boolean;
   /** Session named by the token's `resource` claim. */
   resource: string | null;
-  /** Expiry, ms since the epoch. */
+  /** Expiry, ms since the epoch: later requests are refused, and its event streams end. Infinity
+   * for a stream ticket minted before tickets stored their token's expiry. */
   exp: number;
   nbf: number;
 }

@@ -3,6 +3,7 @@
 // Follower it is given. One timer per gateway writes every stream's heartbeat (a slice of them at a time) and then calls
 // `onHeartbeat` once (the sessions' batched liveness); a stream holds no timer or closure of its own
 // beyond its close handler, and each event's frame is serialised once however many streams write it.
+// A stream ends at its heartbeat turn once the credential it was opened with has expired.
 import type { FastifyReply } from "fastify";
 import type { ServerResponse } from "node:http";
 import type { EventItem, Follower } from "../services/events.js";
@@ -23,6 +24,8 @@ interface OpenStream {
   follower: Follower;
   /** Its heartbeat slice (see SLICES). */
   slice: number;
+  /** When its credential expires (ms since the epoch). */
+  until: number;
 }
 
 /**
@@ -45,6 +48,12 @@ export function tickMs(heartbeatMs: number): number {
 }
 
 export const HEARTBEAT = ": heartbeat\n\n";
+/**
+ * The last words of a stream whose token has expired. It is ended, not kept: a token is checked
+ * when a stream opens, and a stream must not outlive it. The client reconnects with a fresh token
+ * (or ticket) and Last-Event-ID, and misses nothing; with the expired one it gets 401.
+ */
+export const EXPIRED = ": token expired\n\n";
 /** The heartbeat as one HTTP/1.1 chunk (RFC 9112 §7.1): what `res.write(HEARTBEAT)` puts on a chunked response. */
 export const HEARTBEAT_CHUNK = Buffer.from(`${Buffer.byteLength(HEARTBEAT).toString(16)}\r\n${HEARTBEAT}\r\n`);
 
@@ -93,7 +102,14 @@ export class SseStreams {
   }
 
   private tick(): void {
+    const now = Date.now();
     for (const s of this.slices[this.turn]!) {
+      if (now >= s.until) {
+        // Ended within one heartbeat interval of its token's expiry, with no timer of its own.
+        this.finish(s);
+        s.res.end(EXPIRED);
+        continue;
+      }
       heartbeat(s.res);
       s.follower.alive();
     }
@@ -113,8 +129,12 @@ export class SseStreams {
     }
   }
 
-  /** Streams the follower's events on this request until the client goes or the gateway shuts down. */
-  async stream(reply: FastifyReply, follower: Follower): Promise<void> {
+  /**
+   * Streams the follower's events on this request until the client goes, the gateway shuts down,
+   * or `until` has passed: the expiry (ms since the epoch) of the token it was opened with, or,
+   * for a ticket, of the token the ticket was minted with.
+   */
+  async stream(reply: FastifyReply, follower: Follower, until: number): Promise<void> {
     const res = reply.raw;
     const log = reply.log;
     reply.hijack();
@@ -140,7 +160,7 @@ export class SseStreams {
       return;
     }
     res.write(`retry: ${this.opts.retryMs}\n: session ${follower.resource}\n\n`);
-    const s: OpenStream = { res, follower, slice: this.joining };
+    const s: OpenStream = { res, follower, slice: this.joining, until };
     this.joining = (this.joining + 1) % SLICES;
     this.open.add(s);
     this.slices[s.slice]!.add(s);

@@ -3,7 +3,7 @@
 // GET /v1/events?ticket=... with it. A ticket opens event streams and nothing else, of the token's
 // account and session, until it expires; it never outlives the token it was minted with. It stays
 // valid for its whole lifetime, so EventSource's own reconnects (same URL, Last-Event-ID) work;
-// after that the page mints another. Kept in Postgres: any instance accepts a ticket.
+// after that the page mints another. Its streams end when the token expires, as the token's own do. Kept in Postgres: any instance accepts a ticket.
 import { createHash, randomBytes } from "node:crypto";
 import type { Database } from "../db/client.js";
 import { findTicket, insertTicket, purgeExpiredTickets } from "../db/stream-tickets.js";
@@ -18,6 +18,9 @@ export interface TicketHolder {
   resource: string | null;
   /** ms since the epoch */
   expiresAt: number;
+  /** When the minting token expires (ms since the epoch): the ticket's streams end then. Unknown
+   * (Infinity) for a ticket minted before the gateway stored it. */
+  tokenExpiresAt: number;
 }
 
 const hashOf = (ticket: string) => createHash("sha256").update(ticket).digest("hex");
@@ -29,7 +32,7 @@ export class StreamTickets {
   async mint(account: Account, resource: string | null, ttlSeconds: number, tokenExp: number): Promise<{ ticket: string; expiresAt: Date }> {
     const ticket = PREFIX + randomBytes(32).toString("base64url");
     const expiresAt = new Date(Math.min(Date.now() + ttlSeconds * 1000, tokenExp));
-    await insertTicket(this.db.prisma, hashOf(ticket), account.id, resource, expiresAt);
+    await insertTicket(this.db.prisma, hashOf(ticket), account.id, resource, expiresAt, new Date(tokenExp));
     return { ticket, expiresAt };
   }
 
@@ -42,6 +45,6 @@ export class StreamTickets {
   async holder(ticket: string): Promise<TicketHolder> {
     const row = ticket.startsWith(PREFIX) ? await findTicket(this.db.prisma, hashOf(ticket)) : null;
     if (!row) throw new AppError("unauthorized", "stream ticket unknown or expired: mint a new one with POST /v1/events/tickets");
-    return { localpart: row.localpart, resource: row.resource, expiresAt: row.expiresAt.getTime() };
+    return { localpart: row.localpart, resource: row.resource, expiresAt: row.expiresAt.getTime(), tokenExpiresAt: row.tokenExpiresAt?.getTime() ?? Infinity };
   }
 }

@@ -25,7 +25,8 @@ describe("stream tickets and the demo page", () => {
     // Request logging on, captured: a ticket in a URL must not reach the logs.
     const sink = new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) });
     // A short maintenance interval: expired tickets are purged by it.
-    gw = await startTestGateway(server, { LOG_REQUESTS: "true", LOG_LEVEL: "info", MAINTENANCE_INTERVAL: "300ms" }, undefined, createLogger("info", sink));
+    // Heartbeats every second: a stream past its token's expiry ends at its next heartbeat turn.
+    gw = await startTestGateway(server, { LOG_REQUESTS: "true", LOG_LEVEL: "info", MAINTENANCE_INTERVAL: "300ms", SSE_HEARTBEAT: "1s" }, undefined, createLogger("info", sink));
     juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
   });
   after(async () => {
@@ -129,6 +130,33 @@ describe("stream tickets and the demo page", () => {
     assert.equal((await mint(gw.token(romeo), { ttlSeconds: 601 })).status, 400);
     assert.equal((await mint(gw.token(romeo), { ttlSeconds: 0 })).status, 400);
     assert.equal((await mint("")).status, 401);
+  });
+
+  it("a stream ends when its token expires, whether opened with the token or with a ticket that expired sooner", async () => {
+    const romeo = uniq("romeo");
+    const jid = await gw.createAccount(romeo);
+    const exp = Math.floor(Date.now() / 1000) + 4;
+    const token = gw.token(romeo, { exp });
+    // The ticket expires in 1 s, the token in about 4 s: the stream lives as long as the token.
+    const { body } = await mint(token, { ttlSeconds: 1 }, { "balcony-resource": "web" });
+    const byTicket = await stream(`ticket=${encodeURIComponent(body.ticket)}`);
+    const byToken = await stream("resource=app", { authorization: `Bearer ${token}` });
+    try {
+      assert.deepEqual([byTicket.status, byToken.status], [200, 200]);
+      await new Promise((r) => setTimeout(r, 1500));
+      // Past the ticket's expiry, both still deliver: the sentinel reaches each session's stream.
+      await juliet.send(xml("message", { to: jid, type: "chat" }, xml("body", {}, "still here")));
+      for (const s of [byTicket, byToken]) await s.waitFor((evs) => evs.some((e) => (e.json as { body?: string }).body === "still here"));
+      assert.equal(byTicket.closed || byToken.closed, false);
+      await waitFor(async () => byTicket.closed && byToken.closed, 8000, "both streams ended after the token's expiry");
+      assert.ok(Date.now() >= exp * 1000, "not before the token expired");
+      for (const s of [byTicket, byToken]) assert.equal(s.comments.at(-1)?.trim(), "token expired");
+      // Coming back with the expired token is refused, so the client knows to get a new one.
+      assert.equal((await stream("resource=app", { authorization: `Bearer ${token}` })).status, 401);
+    } finally {
+      await byTicket.close();
+      await byToken.close();
+    }
   });
 
   it("keeps tickets out of the request logs", async () => {

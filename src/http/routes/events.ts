@@ -57,7 +57,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           if (req.method === "HEAD") return reply.code(200).type("text/event-stream").send("" as never);
           const follower = await gw.events.open(account, sessionResource(req, req.query.resource), cursor);
           // Not awaited: the handler's request and reply are not kept for the stream's lifetime.
-          void streams.stream(reply, follower);
+          void streams.stream(reply, follower, principal(req).exp);
           return reply;
         }
         if (view === null) throw new AppError("not-acceptable", "this route serves text/event-stream or application/json");
@@ -78,7 +78,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["events"],
           summary: "A short-lived ticket for GET /v1/events?ticket= (EventSource cannot send Authorization)",
-          description: "The ticket opens event streams of the caller's account and session (the Balcony-Resource header or the token's resource claim) and nothing else: GET /v1/events' JSON view is no stream and takes no ticket (401). It may be used again until it expires (EventSource reconnects with the same URL), and never outlives the token.",
+          description: "The ticket opens event streams of the caller's account and session (the Balcony-Resource header or the token's resource claim) and nothing else: GET /v1/events' JSON view is no stream and takes no ticket (401). It may be used again until it expires (EventSource reconnects with the same URL), and never outlives the token: the streams it opened end when the token expires.",
           body: Type.Object({ ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: TICKET_TTL.max, default: TICKET_TTL.default })) }, { additionalProperties: false }),
           response: {
             201: Type.Object({
