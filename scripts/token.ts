@@ -1,7 +1,9 @@
 // Mints a token for an operator: `npm run token -- --admin` (an admin token for the first
 // steps), or `npm run token -- --account romeo [--resource phone] [--ttl 3600]`.
 // The same minting as `balcony token` (src/cli/token.ts), with this script's older flags: signs
-// with JWT_SECRET from the environment, as the gateway verifies.
+// with JWT_SECRET from the environment, as the gateway verifies; without it there, from `.env`
+// when there is one (the quick start writes it), as `balcony --env-file .env` would.
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { CliError } from "../src/cli/common.js";
 import { mintToken } from "../src/cli/token.js";
@@ -18,6 +20,8 @@ try {
       ttl: { type: "string", default: "86400" },
     },
   });
+  // Variables already set in the environment win over the file's.
+  if (existsSync(".env")) process.loadEnvFile(".env");
   const config = loadConfig(process.env, { XMPP_SECRET: "unused" });
   const { token } = mintToken(config, { account: values.account, admin: values.admin, ttl: values.ttl, resource: values.resource });
   process.stdout.write(token + "\n");

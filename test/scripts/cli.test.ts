@@ -376,6 +376,28 @@ describe("balcony CLI", () => {
     const n = verify(npm.stdout.trim());
     assert.deepEqual([n.sub, n.resource, n.scope], ["romeo", "tablet", undefined]);
     assert.ok(Math.abs(n.exp! - (Math.floor(Date.now() / 1000) + 120)) <= 30);
+
+    // Without JWT_SECRET in the environment, the script takes it from the working directory's
+    // .env, as the quick start leaves it (README "API tour"); the environment's still wins.
+    const dir = await mkdtemp(join(tmpdir(), "balcony-token-"));
+    try {
+      await writeFile(join(dir, ".env"), `JWT_SECRET=${JWT_SECRET}-from-file\n`);
+      const script = (extra: Env) =>
+        finish(
+          spawn(process.execPath, ["--import", import.meta.resolve("tsx"), join(ROOT, "scripts/token.ts"), "--admin"], {
+            cwd: dir,
+            env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", XMPP_DOMAIN: server.componentDomain, ...extra },
+            stdio: ["ignore", "pipe", "pipe"],
+          }),
+        );
+      const fromFile = await script({});
+      assert.equal(fromFile.code, 0, show(fromFile));
+      assert.equal((jwt.verify(fromFile.stdout.trim(), `${JWT_SECRET}-from-file`, { algorithms: ["HS256"] }) as jwt.JwtPayload).scope, "admin");
+      const fromEnv = await script({ JWT_SECRET });
+      assert.equal(verify(fromEnv.stdout.trim()).sub, "admin", "the environment's JWT_SECRET wins over the file's");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("doctor passes against a healthy setup with no gateway: a real component round trip", async () => {
