@@ -1,8 +1,32 @@
 // The one classifier for "the database is down or too busy to answer now" (connection refused or
-// lost, Postgres shutting down, pool or transaction timeouts), used by both adapters: HTTP
-// answers 503 (retry later), XMPP bounces with a wait error.
-const CODES = new Set(["ECONNREFUSED", "ECONNRESET", "57P01", "57P03", "P1001", "P1017", "P2024", "P2028", "08006", "08001"]);
-const MESSAGES = /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Can't reach database/i;
+// lost, Postgres shutting down or out of connection slots, the database closed to connections,
+// pool or transaction timeouts), used by both adapters: HTTP answers 503 (retry later), XMPP
+// bounces with a wait error. SQLSTATE classes 08 (connection exception), 53300/53400 (no slot),
+// 57P01-57P03 (shutting down, crashed, starting).
+const CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+  "53400",
+  "P1001",
+  "P1017",
+  "P2024",
+  "P2028",
+  "08000",
+  "08001",
+  "08003",
+  "08004",
+  "08006",
+]);
+// 55000 ("object not in prerequisite state") is a refused connection only with this message:
+// ALTER DATABASE … ALLOW_CONNECTIONS false, as an operator closes a database for maintenance.
+const MESSAGES = /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Can't reach database|is not currently accepting connections/i;
 
 export function isDatabaseDown(err: unknown): boolean {
   const e = err as { code?: string; message?: string; cause?: unknown };
