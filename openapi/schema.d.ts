@@ -179,6 +179,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -198,6 +200,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -228,6 +241,8 @@ export interface paths {
                 /** @description Default Response */
                 201: {
                     headers: {
+                        /** @description /v1/accounts/{localpart} */
+                        location?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -248,6 +263,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -272,10 +289,39 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -333,6 +379,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -361,6 +409,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -429,6 +488,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -462,10 +523,39 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -582,6 +672,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -601,6 +693,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -679,6 +782,8 @@ export interface paths {
                 /** @description Default Response */
                 202: {
                     headers: {
+                        /** @description The first answer to this Idempotency-Key, replayed: nothing was sent again */
+                        "idempotent-replayed"?: "true";
                         [name: string]: unknown;
                     };
                     content: {
@@ -703,6 +808,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -736,6 +843,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Problem details (RFC 9457) */
                 422: {
                     headers: {
@@ -756,9 +872,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -881,6 +999,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -914,6 +1034,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
@@ -925,9 +1054,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1032,6 +1163,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1051,6 +1184,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -1094,6 +1238,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1120,9 +1266,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1234,6 +1382,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1242,6 +1392,24 @@ export interface paths {
                 };
                 /** @description Problem details (RFC 9457) */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1260,9 +1428,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1318,6 +1488,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1344,9 +1516,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1382,15 +1556,19 @@ export interface paths {
                 };
                 header?: {
                     "last-event-id"?: string;
+                    /** @description The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it */
+                    "balcony-resource"?: string;
                 };
                 path?: never;
                 cookie?: never;
             };
             requestBody?: never;
             responses: {
-                /** @description JSON view; the SSE view streams the same events as text/event-stream */
+                /** @description The JSON view (Accept: application/json, *\/* or none), or the SSE view (Accept: text/event-stream) */
                 200: {
                     headers: {
+                        /** @description SSE view: the stream's session (its resourcepart, percent-encoded) */
+                        "balcony-resource"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1399,6 +1577,7 @@ export interface paths {
                             /** @description The cursor for the next page (?since=) */
                             nextSince: number;
                         };
+                        "text/event-stream": string;
                     };
                 };
                 /** @description Problem details (RFC 9457) */
@@ -1413,6 +1592,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1448,6 +1629,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1474,11 +1666,14 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it */
+                    "balcony-resource"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         /** @default 60 */
@@ -1516,6 +1711,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1531,10 +1728,39 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -1593,6 +1819,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1612,6 +1840,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -1661,6 +1900,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1680,6 +1921,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -1747,6 +1999,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1766,6 +2020,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -1802,7 +2067,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         name?: string | null;
@@ -1855,6 +2120,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1870,10 +2137,39 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -1916,6 +2212,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1942,9 +2240,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2008,6 +2308,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2034,9 +2336,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2101,6 +2405,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2127,9 +2433,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2194,6 +2502,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2220,9 +2530,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2287,6 +2599,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2322,9 +2636,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2375,6 +2691,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2394,6 +2712,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -2452,6 +2781,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2478,6 +2809,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         /** Set the calling session's presence (session: ?resource=, Balcony-Resource header, token resource claim, or the one generated for the token) */
@@ -2486,11 +2828,14 @@ export interface paths {
                 query?: {
                     resource?: string;
                 };
-                header?: never;
+                header?: {
+                    /** @description The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it */
+                    "balcony-resource"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         /** @default available */
@@ -2532,6 +2877,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2547,10 +2894,39 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -2632,6 +3008,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2660,6 +3038,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -2696,6 +3085,8 @@ export interface paths {
                 /** @description Default Response */
                 201: {
                     headers: {
+                        /** @description /v1/webhooks/{id} */
+                        location?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2734,6 +3125,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2767,10 +3160,39 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -2845,6 +3267,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2864,6 +3288,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -2907,6 +3342,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2926,6 +3363,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -3000,6 +3448,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3015,10 +3465,39 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -3080,6 +3559,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3099,6 +3580,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -3201,6 +3693,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3220,6 +3714,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -3292,6 +3797,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3307,10 +3814,39 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -3381,6 +3917,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3400,6 +3938,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -3494,6 +4043,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3527,6 +4078,24 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
@@ -3538,9 +4107,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3582,6 +4153,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3601,6 +4174,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -3660,6 +4244,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3679,6 +4265,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -3742,6 +4339,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3757,10 +4356,39 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -3825,6 +4453,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3840,10 +4470,39 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -3890,6 +4549,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3909,6 +4570,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };
@@ -3966,6 +4638,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4001,9 +4675,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4045,6 +4721,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4071,9 +4749,11 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                        "retry-after"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4192,6 +4872,8 @@ export interface paths {
                 /** @description Problem details (RFC 9457) */
                 401: {
                     headers: {
+                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                        "www-authenticate"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4211,6 +4893,17 @@ export interface paths {
                 429: {
                     headers: {
                         /** @description Seconds until a request will be counted again */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
                         "retry-after"?: number;
                         [name: string]: unknown;
                     };

@@ -12,7 +12,9 @@ import { authenticate, isApiRequest, type Gateway } from "./context.js";
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from "./errors.js";
 import { accountRateLimit, registerRateLimits } from "./limits.js";
 import { refuseOtherMethods } from "./methods.js";
-import { Problem, rateLimitedResponse } from "./schemas.js";
+import { Problem } from "./schemas.js";
+import { EventItemSchema } from "../domain/events.js";
+import { documentCommonAnswers, transformDocument } from "./documented-answers.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { eventRoutes } from "./routes/events.js";
 import { messageRoutes } from "./routes/messages.js";
@@ -78,6 +80,8 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
   app.addSchema(Problem);
+  // Shared by reference (components.schemas.Event): the typed client's EventItem is this schema.
+  app.addSchema(EventItemSchema);
   await app.register(swagger, {
     openapi: {
       openapi: "3.1.0",
@@ -101,17 +105,16 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
         { name: "operations" },
       ],
     },
+    transformObject: transformDocument,
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
 
-  // Every /v1 route may answer 429 (the limits below): the OpenAPI document says so once, here.
-  app.addHook("onRoute", (route) => {
-    const response = route.schema?.response as Record<string, unknown> | undefined;
-    if (route.url.startsWith("/v1/") && response && !response[429]) response[429] = rateLimitedResponse;
-  });
+  // What every /v1 route may answer (429 from the limits below, 503, 413 and 415 on a body…): the
+  // OpenAPI document says so once, here.
+  app.addHook("onRoute", documentCommonAnswers);
   app.decorateRequest("principal", null);
   await registerRateLimits(base, gw.config.rateLimit, opts.redis ?? null);
   // RFC 9110 §15.5.6: a served path with another method is 405 + Allow, before any token is asked for.

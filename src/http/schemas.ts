@@ -21,13 +21,6 @@ export const Problem = Type.Object(
 export const problemResponses = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [s, { description: "Problem details (RFC 9457)", content: { "application/problem+json": { schema: Type.Ref(Problem) } } }]));
 
-/** 429, which any /v1 route may answer (src/http/limits.ts), with the Retry-After it carries. */
-export const rateLimitedResponse = {
-  description: "Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457)",
-  headers: { "retry-after": { type: "integer", minimum: 1, description: "Seconds until a request will be counted again" } },
-  content: { "application/problem+json": { schema: Type.Ref(Problem) } },
-};
-
 const Jid = (description: string) => Type.String({ maxLength: 3071, description });
 const Cursor = Type.String({ pattern: "^[0-9]{1,18}$", description: "Opaque cursor from a previous page" });
 
@@ -75,6 +68,14 @@ export type SendMessageBody = Static<ReturnType<typeof sendMessageBody>>;
 export const IdempotencyHeaders = Type.Object({
   "idempotency-key": Type.Optional(Type.String({ pattern: "^[\\x21-\\x7E]{1,255}$", description: "Retry key: the same key and payload within 24 h returns the first response" })),
   "balcony-resource": Type.Optional(Type.String({ minLength: 1, maxLength: 1023, pattern: XML_TEXT_PATTERN })),
+});
+
+/**
+ * The Balcony-Resource request header where a route takes it besides POST /v1/messages: documented
+ * only (the route checks it as a session's resourcepart, as it does ?resource=).
+ */
+export const SessionHeader = Type.Object({
+  "balcony-resource": Type.Optional(Type.String({ description: "The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it" })),
 });
 
 export const Accepted = Type.Object({

@@ -62,6 +62,53 @@ describe("operations", () => {
     assert.deepEqual([again.status, again.headers.get("etag")], [304, first.headers.get("etag")]);
   });
 
+  it("documents what every operation may answer (503, the 401 challenge, 413 and 415 on a body), which bodies may be left out, and the headers it sends, as the server answers", async () => {
+    type Answer = { headers?: Record<string, unknown>; content?: Record<string, unknown> };
+    type Op = { responses: Record<string, Answer>; requestBody?: { required?: boolean }; parameters?: { in: string; name: string }[] };
+    const doc = (await gw.request("GET", "/openapi.json", { token: null })).body as { paths: Record<string, Record<string, Op>> };
+    const ops = Object.entries(doc.paths)
+      .filter(([path]) => path.startsWith("/v1/"))
+      .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ name: `${method.toUpperCase()} ${path}`, op })));
+    assert.ok(ops.length >= 40, `the /v1 operations (${ops.length})`);
+    const lacking = (what: string, has: (op: Op) => boolean, among = ops) => assert.deepEqual(among.filter(({ op }) => !has(op)).map((o) => o.name), [], what);
+    lacking("503 with Retry-After, as a problem", (op) => !!op.responses["503"]?.headers?.["retry-after"] && !!op.responses["503"]?.content?.["application/problem+json"]);
+    lacking("401 with WWW-Authenticate", (op) => !!op.responses["401"]?.headers?.["www-authenticate"]);
+    const withBody = ops.filter(({ op }) => op.requestBody);
+    assert.ok(withBody.length >= 14, `operations that take a body (${withBody.length})`);
+    lacking("413 and 415", (op) => !!op.responses["413"] && !!op.responses["415"], withBody);
+    // The bodies that may be left out are exactly those the server does without.
+    const optional = withBody.filter(({ op }) => op.requestBody!.required === false).map((o) => o.name);
+    assert.deepEqual(optional.sort(), ["POST /v1/events/tickets", "PUT /v1/presence", "PUT /v1/roster/{jid}"]);
+    await gw.createAccount("answers");
+    const tok = gw.token("answers");
+    const bare = (method: string, path: string) => fetch(`${gw.url}${path}`, { method, headers: { authorization: `Bearer ${tok}` } });
+    assert.deepEqual(
+      await Promise.all([bare("POST", "/v1/events/tickets"), bare("PUT", "/v1/presence"), bare("PUT", "/v1/roster/nurse%40localhost")].map(async (r) => (await r).status)),
+      [201, 200, 201],
+    );
+    // 415 as documented: a body that is not JSON.
+    const plain = await fetch(`${gw.url}/v1/roster/nurse%40localhost`, { method: "PUT", headers: { authorization: `Bearer ${tok}`, "content-type": "text/plain" }, body: "hi" });
+    assert.equal(plain.status, 415);
+    // Headers sent as documented: Location on a 201, Idempotent-Replayed on a replay, the SSE view's media type and session.
+    const created = await gw.request("POST", "/v1/accounts", { body: { localpart: "located" } });
+    assert.equal(created.headers.get("location"), "/v1/accounts/located");
+    assert.ok(doc.paths["/v1/accounts"]!.post!.responses["201"]!.headers?.location);
+    const send = () => gw.request("POST", "/v1/messages", { token: tok, body: { to: "nurse@localhost", body: "once" }, headers: { "idempotency-key": "k-answers" } });
+    await send();
+    assert.equal((await send()).headers.get("idempotent-replayed"), "true");
+    assert.ok(doc.paths["/v1/messages"]!.post!.responses["202"]!.headers?.["idempotent-replayed"]);
+    const events = doc.paths["/v1/events"]!.get!;
+    assert.deepEqual(Object.keys(events.responses["200"]!.content!).sort(), ["application/json", "text/event-stream"]);
+    assert.ok(events.responses["200"]!.headers?.["balcony-resource"]);
+    assert.ok(events.parameters!.some((p) => p.in === "header" && p.name === "balcony-resource"));
+    const stream = await fetch(`${gw.url}/v1/events`, { headers: { authorization: `Bearer ${tok}`, accept: "text/event-stream", "balcony-resource": "web" } });
+    try {
+      assert.deepEqual([stream.status, stream.headers.get("content-type"), stream.headers.get("balcony-resource")], [200, "text/event-stream; charset=utf-8", "web"]);
+    } finally {
+      await stream.body?.cancel();
+    }
+  });
+
   it("exposes Prometheus metrics, including HTTP timings and the link state", async () => {
     await gw.request("GET", "/v1/accounts");
     await gw.createAccount("metered");

@@ -27,7 +27,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           tags: ["accounts"],
           summary: "Create an account (admin)",
           body: Type.Object({ localpart: Localpart }, { additionalProperties: false }),
-          response: { 201: Type.Object({ jid: Type.String() }), ...problemResponses(400, 401, 403, 409) },
+          response: { 201: Type.Object({ jid: Type.String() }, { headers: { location: { type: "string", description: "/v1/accounts/{localpart}" } } }), ...problemResponses(400, 401, 403, 409) },
         },
       },
       async (req, reply) => {

@@ -6,7 +6,7 @@ import { EventItemSchema } from "../../domain/events.js";
 import { parseCursor } from "../../services/events.js";
 import { TICKET_TTL } from "../../services/stream-tickets.js";
 import { bodyOptional, callerAccount, principal, requestedResource, sessionResource, type Gateway } from "../context.js";
-import { EventsQuery, problemResponses, pageLimit } from "../schemas.js";
+import { EventsQuery, problemResponses, pageLimit, SessionHeader } from "../schemas.js";
 import client from "prom-client";
 import { SseStreams } from "../sse.js";
 import { eventsView } from "../event-views.js";
@@ -40,9 +40,21 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           tags: ["events"],
           summary: "The account's event log: SSE with Accept: text/event-stream, JSON pages otherwise",
           querystring: EventsQuery,
-          headers: Type.Object({ "last-event-id": Type.Optional(Type.String()) }),
+          headers: Type.Object({ "last-event-id": Type.Optional(Type.String()), ...SessionHeader.properties }),
           response: {
-            200: Type.Object({ items: Type.Array(EventItemSchema), nextSince: Type.Integer({ minimum: 0, description: "The cursor for the next page (?since=)" }) }, { description: "JSON view; the SSE view streams the same events as text/event-stream" }),
+            200: {
+              description: "The JSON view (Accept: application/json, */* or none), or the SSE view (Accept: text/event-stream)",
+              headers: { "balcony-resource": { type: "string", description: "SSE view: the stream's session (its resourcepart, percent-encoded)" } },
+              content: {
+                "application/json": { schema: Type.Object({ items: Type.Array(Type.Ref(EventItemSchema)), nextSince: Type.Integer({ minimum: 0, description: "The cursor for the next page (?since=)" }) }) },
+                "text/event-stream": {
+                  schema: Type.String({
+                    description:
+                      "Server-Sent Events (HTML §9.2): a retry: hint, then one frame per event (id: its sequence number, event: its type, data: its JSON, as the JSON view's items' data), heartbeat comments at least every 15 s; ends with a comment (': shutting down', ': token expired') when the gateway stops or the token expires",
+                  }),
+                },
+              },
+            },
             ...problemResponses(400, 401, 404, 406),
           },
         },
@@ -79,6 +91,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           tags: ["events"],
           summary: "A short-lived ticket for GET /v1/events?ticket= (EventSource cannot send Authorization)",
           description: "The ticket opens event streams of the caller's account and session (the Balcony-Resource header or the token's resource claim) and nothing else: GET /v1/events' JSON view is no stream and takes no ticket (401). It may be used again until it expires (EventSource reconnects with the same URL), and never outlives the token: the streams it opened end when the token expires.",
+          headers: SessionHeader,
           body: Type.Object({ ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: TICKET_TTL.max, default: TICKET_TTL.default })) }, { additionalProperties: false }),
           response: {
             201: Type.Object({

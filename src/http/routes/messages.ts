@@ -33,7 +33,7 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           summary: "Send a message (persisted before the 202)",
           body: sendMessageBody(gw.config.maxTextChars),
           headers: IdempotencyHeaders,
-          response: { 202: Accepted, ...problemResponses(400, 401, 403, 404, 413, 422, 503) },
+          response: { 202: { ...Accepted, headers: { "idempotent-replayed": { type: "string", enum: ["true"], description: "The first answer to this Idempotency-Key, replayed: nothing was sent again" } } }, ...problemResponses(400, 401, 403, 404, 413, 422, 503) },
         },
       },
       async (req, reply) => {

@@ -4,7 +4,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { LangText } from "../../domain/message.js";
 import { bodyOptional, callerAccount, sessionResource, type Gateway } from "../context.js";
-import { langText, problemResponses, xmlText } from "../schemas.js";
+import { langText, problemResponses, SessionHeader, xmlText } from "../schemas.js";
 
 const SHOW = Type.Union([Type.Literal("away"), Type.Literal("chat"), Type.Literal("dnd"), Type.Literal("xa")]);
 const PresenceBody = Type.Object(
@@ -28,6 +28,7 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           tags: ["presence"],
           summary: "Set the calling session's presence (session: ?resource=, Balcony-Resource header, token resource claim, or the one generated for the token)",
           querystring: Type.Object({ resource: Type.Optional(xmlText(1023)) }),
+          headers: SessionHeader,
           body: PresenceBody,
           response: {
             200: Type.Object({ resource: Type.String(), type: Type.String(), show: Type.Union([Type.String(), Type.Null()]), status: Type.Unknown(), priority: Type.Integer() }),

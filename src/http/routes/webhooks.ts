@@ -38,7 +38,7 @@ export function webhookRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
       "/v1/webhooks",
-      { schema: { tags, summary: "Create a webhook endpoint", body: S.CreateWebhook, response: { 201: S.CreatedWebhook, ...problemResponses(400, 401, 403, 404, 409) } } },
+      { schema: { tags, summary: "Create a webhook endpoint", body: S.CreateWebhook, response: { 201: { ...S.CreatedWebhook, headers: { location: { type: "string", description: "/v1/webhooks/{id}" } } }, ...problemResponses(400, 401, 403, 404, 409) } } },
       async (req, reply) => {
         // The type provider reads the event-type enum as unknown; Ajv has checked each one.
         const { account, events, ...rest } = req.body;
