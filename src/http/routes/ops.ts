@@ -24,7 +24,8 @@ export function opsRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "not ready", database, xmpp });
     });
 
-    app.get("/metrics", { schema: { ...open, summary: "Prometheus metrics", produces: ["text/plain"] } }, async (_req, reply) => {
+    const metricsText = { description: "Prometheus text exposition format", content: { "text/plain": { schema: { type: "string" } } } };
+    app.get("/metrics", { schema: { ...open, summary: "Prometheus metrics", response: { 200: metricsText } } }, async (_req, reply) => {
       gw.metrics.linkUp.set(gw.status.linkUp ? 1 : 0);
       reply.type(gw.metrics.registry.contentType);
       return gw.metrics.registry.metrics();

@@ -34,7 +34,7 @@ export function sessionRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           tags: ["sessions"],
           summary: "End a session",
           params: Type.Object({ resource: Type.String({ minLength: 1, maxLength: 1023 }) }),
-          response: { 204: Type.Null(), ...problemResponses(401, 404) },
+          response: { 204: Type.Null(), ...problemResponses(400, 401, 404) },
         },
       },
       async (req, reply) => {
