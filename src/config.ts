@@ -1,6 +1,7 @@
 import { createPublicKey } from "node:crypto";
 import { DEFAULT_RETRY_SCHEDULE_MS } from "./domain/webhooks.js";
 import { parseAllowList, type AllowList } from "./domain/webhook-target.js";
+import { parseTrustProxy, type TrustProxy } from "./domain/trusted-proxies.js";
 
 // The only module that reads process.env. Every setting is validated at start-up and a bad
 // one stops the process with a message naming the variable.
@@ -60,6 +61,8 @@ export interface Config {
   batchBodyLimitBytes: number;
   /** Requests per window per client IP (before auth) and per account (after); 0 turns one off. */
   rateLimit: { windowMs: number; perIp: number; perAccount: number };
+  /** Proxies whose X-Forwarded-For names the client (src/domain/trusted-proxies.ts). */
+  trustProxy: TrustProxy;
   /** Open event streams per account on one instance. */
   maxStreamsPerAccount: number;
   maxTextChars: number;
@@ -194,6 +197,14 @@ function allowList(env: Env): AllowList {
   }
 }
 
+function trustProxy(env: Env): TrustProxy {
+  try {
+    return parseTrustProxy(optional(env, "TRUST_PROXY"));
+  } catch (err) {
+    throw new ConfigError("TRUST_PROXY", `${(err as Error).message} (expected true, or comma-separated addresses, CIDRs, loopback, linklocal, uniquelocal)`);
+  }
+}
+
 function service(env: Env): string {
   const v = str(env, "XMPP_SERVICE", "xmpp://127.0.0.1:5347");
   if (!/^xmpp:\/\/[^/:]+(:\d+)?$/.test(v)) throw new ConfigError("XMPP_SERVICE", `must look like xmpp://host:port, got "${v}"`);
@@ -260,6 +271,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
       perIp: int(env, "RATE_LIMIT_PER_IP", 20_000, 0, 100_000_000),
       perAccount: int(env, "RATE_LIMIT_PER_ACCOUNT", 5_000, 0, 100_000_000),
     },
+    trustProxy: trustProxy(env),
     maxStreamsPerAccount: int(env, "MAX_STREAMS_PER_ACCOUNT", 20, 1, 10_000),
     maxTextChars: int(env, "MESSAGE_MAX_CHARS", 64 * 1024, 1, 10 * 1024 * 1024),
     redisUrl: optional(env, "REDIS_URL"),

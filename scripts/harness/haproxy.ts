@@ -67,6 +67,7 @@ global
 ${p.adminSocket ? `  stats socket ${p.adminSocket} mode 600 level admin\n` : ""}${p.logPort ? `  log 127.0.0.1:${p.logPort} local0 info\n` : ""}
 defaults
   mode http
+  option forwardfor                # the client's address, for instances with TRUST_PROXY=loopback
   log global
   option httplog
   option dontlognull

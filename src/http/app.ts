@@ -54,6 +54,8 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
     loggerInstance: (opts.logger ?? pino({ level: "silent" })) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: !opts.logRequests }),
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
+    // Behind a load balancer, the client's address (per-IP rate limit, logs) is X-Forwarded-For's.
+    trustProxy: gw.config.trustProxy,
     routerOptions: { maxParamLength: 3072, querystringParser: parseQuery },
     frameworkErrors,
     clientErrorHandler,

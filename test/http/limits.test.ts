@@ -16,7 +16,8 @@ describe("limits", () => {
   before(async () => {
     [server, server2] = await Promise.all([startXmppServer(), startXmppServer()]);
     gw = await startTestGateway(server, { RATE_LIMIT_PER_ACCOUNT: "5", RATE_LIMIT_WINDOW: "30s", BODY_LIMIT_BYTES: "4096", MAX_STREAMS_PER_ACCOUNT: "2" });
-    ipGw = await startTestGateway(server2, { RATE_LIMIT_PER_IP: "8", RATE_LIMIT_WINDOW: "30s" });
+    // As behind a load balancer on this host: X-Forwarded-For from 127.0.0.1 names the client.
+    ipGw = await startTestGateway(server2, { RATE_LIMIT_PER_IP: "8", RATE_LIMIT_WINDOW: "30s", TRUST_PROXY: "127.0.0.1" });
     await gw.createAccount("busy");
     await gw.createAccount("calm");
   });
@@ -49,6 +50,15 @@ describe("limits", () => {
     const statuses: number[] = [];
     for (let i = 0; i < 10; i++) statuses.push((await ipGw.request("GET", "/v1/sessions", { token: "not-a-token" })).status);
     assert.deepEqual(statuses, [401, 401, 401, 401, 401, 401, 401, 401, 429, 429]);
+  });
+
+  it("behind a trusted proxy (TRUST_PROXY), counts each client by X-Forwarded-For, not the proxy's address", async () => {
+    const from = async (ip: string) => (await ipGw.request("GET", "/v1/sessions", { token: "not-a-token", headers: { "x-forwarded-for": ip } })).status;
+    const busy: number[] = [];
+    for (let i = 0; i < 9; i++) busy.push(await from("203.0.113.1"));
+    assert.deepEqual(busy, [401, 401, 401, 401, 401, 401, 401, 401, 429]);
+    // Another client behind the same proxy has its own count: one count for all would be 429 here.
+    assert.equal(await from("198.51.100.7"), 401);
   });
 
   it("refuses bodies over BODY_LIMIT_BYTES with 413", async () => {
