@@ -125,7 +125,8 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   // Rate limits and stream caps: across instances in Redis when configured, else per instance.
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 1000, lazyConnect: false }) : null;
   redis?.on("error", (err: Error) => logger.warn({ err: err.message }, "redis error"));
-  const streamCap = redis ? new RedisStreamSlots(redis, config.maxStreamsPerAccount, 3 * config.sseHeartbeatMs, (o, m) => logger.warn(o, m)) : new StreamSlots(config.maxStreamsPerAccount);
+  const sharedSlots = redis ? new RedisStreamSlots(redis, config.maxStreamsPerAccount, 3 * config.sseHeartbeatMs, (o, m) => logger.warn(o, m)) : null;
+  const streamCap = sharedSlots ?? new StreamSlots(config.maxStreamsPerAccount);
   const events = new EventFeed(db, sessions, notifier, delivery, streamCap, domain, config.eventRetentionMs, blocking);
   onSessionEnded(notifications, (accountId, resource) => events.endStreams(accountId, resource));
 
@@ -221,6 +222,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
       // Streams' closes (and their delivered cursors) are written in batches: flush them.
       await events.idle();
       await notifications.stop();
+      await sharedSlots?.close();
       redis?.disconnect();
       await db.close();
       await embedded?.stop();
