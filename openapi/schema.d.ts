@@ -1553,8 +1553,6 @@ export interface paths {
                     limit?: number;
                     /** @description Session (resource) of this stream */
                     resource?: string;
-                    /** @description A stream ticket (POST /v1/events/tickets) in place of the Authorization header, for EventSource: the SSE view only (the JSON view with a ticket is 401) */
-                    ticket?: string;
                 };
                 header?: {
                     "last-event-id"?: string;

@@ -92,7 +92,13 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
         version: API_VERSION,
         description: "HTTP gateway to XMPP (RFC 6121): hosted accounts, messages, presence and an event stream. Contract: API.md, version 1.",
       },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+          // GET /v1/events' SSE view only (EventSource sends no Authorization): POST /v1/events/tickets.
+          streamTicket: { type: "apiKey", in: "query", name: "ticket", description: "A stream ticket (POST /v1/events/tickets): opens GET /v1/events with Accept: text/event-stream, nothing else" },
+        },
+      },
       security: [{ bearer: [] }],
       tags: [
         { name: "messages" },

@@ -101,6 +101,8 @@ describe("operations", () => {
     assert.deepEqual(Object.keys(events.responses["200"]!.content!).sort(), ["application/json", "text/event-stream"]);
     assert.ok(events.responses["200"]!.headers?.["balcony-resource"]);
     assert.ok(events.parameters!.some((p) => p.in === "header" && p.name === "balcony-resource"));
+    // A stream ticket in the query is the other way in (the SSE view only: test/http/stream-tickets.test.ts).
+    assert.deepEqual((events as { security?: unknown }).security, [{ bearer: [] }, { streamTicket: [] }]);
     const stream = await fetch(`${gw.url}/v1/events`, { headers: { authorization: `Bearer ${tok}`, accept: "text/event-stream", "balcony-resource": "web" } });
     try {
       assert.deepEqual([stream.status, stream.headers.get("content-type"), stream.headers.get("balcony-resource")], [200, "text/event-stream; charset=utf-8", "web"]);

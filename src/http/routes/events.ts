@@ -39,6 +39,8 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["events"],
           summary: "The account's event log: SSE with Accept: text/event-stream, JSON pages otherwise",
+          // A bearer token, or, for the SSE view only, a stream ticket in the query.
+          security: [{ bearer: [] }, { streamTicket: [] }],
           querystring: EventsQuery,
           headers: Type.Object({ "last-event-id": Type.Optional(Type.String()), ...SessionHeader.properties }),
           response: {
