@@ -201,6 +201,25 @@ export async function clearContactPresence(tx: Tx, accountId: number, jid: strin
   return sql<ContactResource>(tx, "WITH d AS (DELETE FROM contact_presence WHERE account_id = $1 AND jid = $2 RETURNING jid, resource) SELECT * FROM d ORDER BY resource", [accountId, jid]);
 }
 
+/** Deletes every stored resource of every contact of the account; returns those it deleted, in order. */
+export async function clearAllContactPresence(tx: Tx, accountId: number): Promise<ContactResource[]> {
+  return sql<ContactResource>(tx, "WITH d AS (DELETE FROM contact_presence WHERE account_id = $1 RETURNING jid, resource) SELECT * FROM d ORDER BY jid, resource", [accountId]);
+}
+
+/**
+ * Accounts with an available session or any stored contact presence: those whose presence
+ * republishing after the component link comes back concerns (src/services/presence.ts republish).
+ */
+export async function accountsWithPresence(tx: Tx): Promise<{ id: number; localpart: string }[]> {
+  return sql(
+    tx,
+    `SELECT a.id, a.localpart FROM account a
+       JOIN (SELECT account_id FROM session WHERE available UNION SELECT account_id FROM contact_presence) p ON p.account_id = a.id
+      ORDER BY a.id`,
+    [],
+  );
+}
+
 /** Deletes these stored resources of the account's contacts. */
 export async function clearContactResources(tx: Tx, accountId: number, gone: readonly ContactResource[]): Promise<void> {
   if (gone.length === 0) return;

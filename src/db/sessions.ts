@@ -219,11 +219,6 @@ export class Sessions {
     return this.db.$executeRaw`DELETE FROM session WHERE NOT available AND streams = 0 AND last_seen_at < ${olderThan}`;
   }
 
-  /** Accounts with at least one available session. */
-  async accountsAvailable(): Promise<{ id: number; localpart: string }[]> {
-    const rows = await this.db.session.findMany({ where: { available: true }, distinct: ["accountId"], select: { accountId: true, account: { select: { localpart: true } } } });
-    return rows.map((r) => ({ id: r.accountId, localpart: r.account.localpart }));
-  }
 }
 
 /**

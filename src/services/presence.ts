@@ -4,7 +4,7 @@
 // subscription allows it (§4.2.2, §11).
 import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
-import { availableSessions, contactPresence, lockAccount, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
+import { accountsWithPresence, availableSessions, clearAllContactPresence, contactPresence, lockAccount, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
 import type { Sessions } from "../db/sessions.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { event } from "../domain/events.js";
@@ -155,11 +155,23 @@ export class Presence {
     return rows.length;
   }
 
-  /** After the link comes back, the network has forgotten our presence: publish it again and probe. */
+  /**
+   * After the link comes back the network has forgotten our presence: publish it again and probe.
+   * What we stored of contacts' presence may be stale too: a contact who went offline while the
+   * link was down told nobody we could hear, and a server need not answer a probe for a user with
+   * no available resource (ejabberd does not; Prosody sends unavailable, RFC 6121 §4.3.2). So
+   * every account that has an available session or stored contact presence forgets the latter
+   * (each resource with its unavailable event) and probes its contacts (§4.2.1 / §4.3.1): their
+   * answers store again whoever is online. An account without sessions probes as well, since
+   * GET /v1/presence serves it (§4.3.2: the contact's server answers per its subscription, not
+   * per our sessions).
+   */
   async republish(): Promise<void> {
-    for (const a of await this.sessions.accountsAvailable()) {
+    for (const a of await accountsWithPresence(this.db.prisma)) {
       const jid = accountJid(a.localpart, this.domain);
       await this.delivery.transaction(async (tx, send) => {
+        if (!(await lockAccount(tx, a.id))) return; // deleted meanwhile
+        await appendEvents(tx, contactsGone(a.id, await clearAllContactPresence(tx, a.id)));
         const stanzas = broadcast(jid, await availableSessions(tx, a.id), await presenceSubscribers(tx, a.id), null);
         for (const c of await presenceSources(tx, a.id)) stanzas.push(presence(jid, c, "probe"));
         await send(a.id, stanzas);
