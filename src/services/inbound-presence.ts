@@ -1,8 +1,9 @@
 // Inbound presence for a hosted account: subscription stanzas through the RFC 6121 state
 // machine (Appendix A.3), probes answered from stored session presence for subscribers and with
 // "unsubscribed" for anyone else (§4.3.2), contacts' presence recorded only from contacts we are
-// subscribed to (§4.4.3), and directed presence from anyone else surfaced to available sessions
-// but never stored (§4.6.4). Blocked senders and room presence never get here (src/services/inbound.ts).
+// subscribed to (§4.4.3) and sent to the bare JID, and directed presence (from anyone else, or to
+// one session's full JID) surfaced to available sessions but never stored (§4.6). Blocked senders
+// and room presence never get here (src/services/inbound.ts).
 import type { Tx } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
 import { availableSessions, clearContactPresence, getItem, setContactPresence } from "../db/roster.js";
@@ -64,12 +65,20 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
     if (target || (await availableSessions(tx, account.id)).length > 0) await surface();
     return;
   }
+  if (target) {
+    // Presence to one session's full JID is directed presence (§4.6), for that session alone:
+    // what GET /v1/presence lists is the contact's broadcast presence, which comes to the bare JID
+    // (§4.2.2, §4.4.2, and so do probe answers, §4.3.2), so directed presence neither replaces nor
+    // clears any of it.
+    await surface();
+    return;
+  }
   if (p.type === "unavailable" && !p.from.resource) {
     // §4.3.2: unavailable from the bare JID (how a server answers a probe for a contact with no
     // available resource) means none is available: every stored resource ends, each with its event.
     const gone = await clearContactPresence(tx, account.id, contact);
     if (gone.length > 0) {
-      await appendEvents(tx, contactsGone(account.id, gone, { status, ...directed }).map((e) => ({ ...e, resource: target ?? null })));
+      await appendEvents(tx, contactsGone(account.id, gone, { status }));
       return;
     }
     // Nothing stored: the account hears the bare unavailable itself, as below.

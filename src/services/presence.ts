@@ -42,10 +42,10 @@ export const broadcast = (jid: string, sessions: SessionPresence[], to: string[]
  * the account's streams must stop showing them too (RFC 6121 §3.2.2, §4.3.2). `p` is what the
  * stanza that cleared them said, if one did.
  */
-export function contactsGone(accountId: number, gone: ContactResource[], p: { status?: LangText | null; to?: string } = {}): NewEvent[] {
+export function contactsGone(accountId: number, gone: ContactResource[], p: { status?: LangText | null } = {}): NewEvent[] {
   return gone.map(({ jid, resource }) => ({
     accountId,
-    ...event("presence", { jid, from: resource ? `${jid}/${resource}` : jid, resource: resource || null, type: "unavailable", show: null, status: p.status ?? null, priority: 0, ...(p.to ? { to: p.to } : {}) }),
+    ...event("presence", { jid, from: resource ? `${jid}/${resource}` : jid, resource: resource || null, type: "unavailable", show: null, status: p.status ?? null, priority: 0 }),
   }));
 }
 

@@ -461,9 +461,33 @@ describe("Inbound service", () => {
         events.map((e) => `${(e.data as { status: string }).status} -> ${e.resource ?? "all"}`),
         ["stranger to the phone -> phone", "to the tablet -> tablet", "to the account -> all"],
       );
-      // What is stored of her is the last presence that reached the account, not the one to no session.
+      // What is stored of her is her presence to the account's bare JID, not the directed ones.
       const stored = await env.db.prisma.contactPresence.findMany({ where: { accountId: a.id, jid: j } });
       assert.deepEqual(stored.map((r) => r.status), ["to the account"]);
+    });
+
+    it("from a contact we are subscribed to, to a session's full JID (directed, §4.6): that session hears it, and her stored presence stays as her broadcast said", async () => {
+      const a = await env.account("romeo");
+      await presence.set(a.ref, "phone", available);
+      const j = await contact(a, "to");
+      await feed(inboundPresence(JULIET, a.jid, "available", { show: "away", status: "broadcast" }));
+      const seen = await head(a);
+      await feed(
+        inboundPresence(JULIET, `${a.jid}/phone`, "available", { show: "chat", status: "directed" }),
+        inboundPresence(`${j}/garden`, `${a.jid}/phone`, "available", { status: "another resource, directed" }),
+        inboundPresence(JULIET, `${a.jid}/phone`, "unavailable", { status: "directed bye" }),
+        inboundPresence(j, `${a.jid}/phone`, "unavailable", { status: "bare, directed" }),
+      );
+      const events = (await env.events(a.id, seen)).filter((e) => e.type === "presence");
+      assert.deepEqual(
+        events.map((e) => `${(e.data as { status: string }).status} -> ${e.resource ?? "all"} (${(e.data as { to?: string }).to})`),
+        ["directed -> phone", "another resource, directed -> phone", "directed bye -> phone", "bare, directed -> phone"].map((x) => `${x} (${a.jid}/phone)`),
+      );
+      assert.deepEqual(
+        (await presence.contacts(a.id)).map((c) => [c.jid, c.resources.map((r) => [r.resource, r.show, r.status])]),
+        [[j, [["balcony", "away", "broadcast"]]]],
+        "neither replaced nor cleared by directed presence",
+      );
     });
 
     it("a muc#user presence outside the room resource is no occupancy of ours: no event", async () => {
