@@ -99,8 +99,13 @@ export class Presence {
     if (this.sweeper) clearInterval(this.sweeper);
   }
 
-  /** PUT /v1/presence for one session. */
-  async set(account: AccountRef, resource: string, p: PresenceInput): Promise<void> {
+  /**
+   * PUT /v1/presence for one session; returns what it stored. Unavailable presence carries a
+   * status only (RFC 6121 §4.5.1; show and priority are about an available resource, §4.7.2.1,
+   * §4.7.2.3): it is stored with no show and priority 0, and sent with its status alone.
+   */
+  async set(account: AccountRef, resource: string, given: PresenceInput): Promise<PresenceInput> {
+    const p: PresenceInput = given.type === "available" ? given : { type: "unavailable", show: null, status: given.status, priority: 0 };
     const full = `${account.jid}/${resource}`;
     await this.delivery.transaction(async (tx, send) => {
       await lockAccount(tx, account.id);
@@ -117,6 +122,7 @@ export class Presence {
       const others = before.map((s) => s.resource);
       await appendEvents(tx, ownPresence(account.id, account.jid, resource, available ? p : { type: "unavailable", status: p.status }, others));
     });
+    return p;
   }
 
   /** Sessions that just went unavailable (in the caller's transaction): tell their subscribers. */

@@ -31,7 +31,13 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           headers: SessionHeader,
           body: PresenceBody,
           response: {
-            200: Type.Object({ resource: Type.String(), type: Type.String(), show: Type.Union([Type.String(), Type.Null()]), status: Type.Unknown(), priority: Type.Integer() }),
+            200: Type.Object(
+              { resource: Type.String(), type: Type.String(), show: Type.Union([Type.String(), Type.Null()]), status: Type.Unknown(), priority: Type.Integer() },
+              {
+                description:
+                  "The session's presence as set and sent. Unavailable presence carries a status only (RFC 6121 §4.5.1): show is null and priority 0 whatever the request said, the status is the request's.",
+              },
+            ),
             ...problemResponses(400, 401, 404),
           },
         },
@@ -46,8 +52,7 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           status: (req.body.status as LangText | undefined) ?? null,
           priority: req.body.priority ?? 0,
         } as const;
-        await gw.presence.set(gw.accounts.ref(a), resource, p);
-        return { resource, ...p };
+        return { resource, ...(await gw.presence.set(gw.accounts.ref(a), resource, p)) };
       },
     );
 
