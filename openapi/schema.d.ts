@@ -2859,7 +2859,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description The session's presence as set and sent. Unavailable presence carries a status only (RFC 6121 §4.5.1): show is null and priority 0 whatever the request said, the status is the request's. */
+                /** @description The session's presence as set and sent. Unavailable presence carries a status only (RFC 6121 §4.5.1): show is null and priority 0 whatever the request said, the status is the request's. Unavailable for a session that does not exist changes nothing and creates no session (the same answer). */
                 200: {
                     headers: {
                         [name: string]: unknown;

@@ -174,9 +174,17 @@ export class Sessions {
     return rows.map((r) => ({ ...r, deliveredSeq: Number(r.deliveredSeq) }));
   }
 
-  /** Sets one session's own presence (creating the session if new), in the caller's transaction. */
+  /**
+   * Sets one session's own presence, in the caller's transaction. Available presence creates the
+   * session if new; unavailable presence changes only a session that exists: one that never did has
+   * nothing to make unavailable, and a row made for it would list a session nobody opened.
+   */
   async setPresence(tx: Tx, accountId: number, resource: string, p: PresenceFields): Promise<void> {
     const fields = { available: p.available, show: p.show, status: p.status ?? Prisma.DbNull, priority: p.priority };
+    if (!p.available) {
+      await tx.session.updateMany({ where: { accountId, resource }, data: { ...fields, lastSeenAt: new Date() } });
+      return;
+    }
     await tx.session.upsert({
       where: { accountId_resource: { accountId, resource } },
       create: { accountId, resource, ...fields },

@@ -1,5 +1,6 @@
 // PUT and GET /v1/presence (src/http/routes/presence.ts) as a client sees them: the answer of a PUT
-// is what was set (unavailable presence carries a status only, RFC 6121 §4.5.1). On Prosody.
+// is what was set (unavailable presence carries a status only, RFC 6121 §4.5.1), and unavailable for
+// a session that never existed makes none. On Prosody.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
@@ -43,5 +44,17 @@ describe("PUT and GET /v1/presence", () => {
     assert.equal(put.status, 200, put.text);
     assert.deepEqual(put.body, { resource: "phone", type: "unavailable", show: null, status: { en: "bye" }, priority: 0 });
     assert.deepEqual(await r.sessions(), [["phone", false, null, 0]]);
+  });
+
+  it("an unavailable PUT for a session that never existed creates none", async () => {
+    const r = await account();
+    const put = await r.call("PUT", "/v1/presence?resource=ghost", { type: "unavailable", status: "never here" });
+    assert.equal(put.status, 200, put.text);
+    assert.deepEqual(put.body, { resource: "ghost", type: "unavailable", show: null, status: "never here", priority: 0 });
+    assert.deepEqual(await r.sessions(), []);
+    // Available presence still makes its session, and unavailable then ends its availability.
+    assert.equal((await r.call("PUT", "/v1/presence?resource=desk", {})).status, 200);
+    assert.equal((await r.call("PUT", "/v1/presence?resource=desk", { type: "unavailable" })).status, 200);
+    assert.deepEqual(await r.sessions(), [["desk", false, null, 0]]);
   });
 });

@@ -136,7 +136,7 @@ describe("Presence service", () => {
   it("endSession: an available session's end broadcasts unavailable; an unknown session is false and sends nothing", async () => {
     const a = await withContacts(env, roster);
     await presence.set(a.ref, "phone", AVAILABLE);
-    await presence.set(a.ref, "tablet", UNAVAILABLE);
+    await env.sessions.streamOpened(a.id, "tablet"); // a session, never available
     await env.flush();
     env.out.reset();
 

@@ -35,7 +35,7 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
               { resource: Type.String(), type: Type.String(), show: Type.Union([Type.String(), Type.Null()]), status: Type.Unknown(), priority: Type.Integer() },
               {
                 description:
-                  "The session's presence as set and sent. Unavailable presence carries a status only (RFC 6121 §4.5.1): show is null and priority 0 whatever the request said, the status is the request's.",
+                  "The session's presence as set and sent. Unavailable presence carries a status only (RFC 6121 §4.5.1): show is null and priority 0 whatever the request said, the status is the request's. Unavailable for a session that does not exist changes nothing and creates no session (the same answer).",
               },
             ),
             ...problemResponses(400, 401, 404),
