@@ -2776,7 +2776,8 @@ export interface paths {
                             items: {
                                 jid: string;
                                 resources: {
-                                    resource: string;
+                                    /** @description The contact's resource; null for presence from her bare JID (as the presence event's resource) */
+                                    resource: string | null;
                                     show: string | null;
                                     status: unknown;
                                     priority: number;

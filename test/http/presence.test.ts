@@ -1,12 +1,13 @@
 // PUT and GET /v1/presence (src/http/routes/presence.ts) as a client sees them: the answer of a PUT
 // is what was set (unavailable presence carries a status only, RFC 6121 §4.5.1), and unavailable for
-// a session that never existed makes none. On Prosody.
+// a session that never existed makes none, and a contact's presence from her bare JID is listed
+// with resource null, as its presence event says. On Prosody.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startTestGateway, uniq, type TestGateway } from "../helpers/gateway.js";
+import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 
 describe("PUT and GET /v1/presence", () => {
   let server: XmppServer;
@@ -56,5 +57,26 @@ describe("PUT and GET /v1/presence", () => {
     assert.equal((await r.call("PUT", "/v1/presence?resource=desk", {})).status, 200);
     assert.equal((await r.call("PUT", "/v1/presence?resource=desk", { type: "unavailable" })).status, 200);
     assert.deepEqual(await r.sessions(), [["desk", false, null, 0]]);
+  });
+
+  it("lists a contact's presence from her bare JID with resource null, as its presence event says", async () => {
+    const r = await account();
+    assert.equal((await r.call("POST", "/v1/roster/juliet@localhost/subscribe")).status, 202);
+    await juliet.waitFor((s) => s.is("presence") && s.attrs.type === "subscribe" && s.attrs.from === r.jid);
+    await juliet.send(xml("presence", { to: r.jid, type: "subscribed" }));
+    await waitFor(async () => (await r.call("GET", "/v1/presence")).body.items.length === 1, 5000, "her presence after approval (§3.1.5)");
+    // Presence from a bare JID (a component or a remote server may send one): as the link hands it over.
+    gw.running.link.emit("stanza", xml("presence", { from: "juliet@localhost", to: r.jid }, xml("show", {}, "away")));
+    let resources: { resource: string | null; show: string | null }[] = [];
+    await waitFor(async () => (resources = (await r.call("GET", "/v1/presence")).body.items[0].resources).length === 2, 5000, "the bare JID's presence stored");
+    assert.deepEqual(
+      resources.map((x) => [x.resource, x.show]),
+      [
+        [null, "away"],
+        ["balcony", null],
+      ],
+    );
+    const events = (await r.call("GET", "/v1/events?since=0&limit=1000")).body.items as { event: string; data: { from: string; resource: string | null } }[];
+    assert.equal(events.find((e) => e.event === "presence" && e.data.from === "juliet@localhost")?.data.resource, null);
   });
 });
