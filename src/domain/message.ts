@@ -55,6 +55,21 @@ export function langTexts(text: LangText | null | undefined): [lang: string | nu
 const LANG = /^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$/;
 
 /**
+ * Two keys of a language map that name one language, or null: language tags are case-insensitive
+ * (RFC 5646 §2.1.1), and a stanza carries at most one <status/>, <body/> or <subject/> per
+ * language (RFC 6121 §4.7.2.2, §5.2.3, §5.2.4).
+ */
+export function sameLanguage(tags: readonly string[]): [string, string] | null {
+  const seen = new Map<string, string>();
+  for (const tag of tags) {
+    const first = seen.get(tag.toLowerCase());
+    if (first !== undefined) return [first, tag];
+    seen.set(tag.toLowerCase(), tag);
+  }
+  return null;
+}
+
+/**
  * Whether a message can be put on the wire as it is: every text a string of XML 1.0 characters,
  * every language tag well-formed. What the HTTP schemas let in always is; this guards the outbox
  * against rows that were not (an older release, a hand edit), which would otherwise make the

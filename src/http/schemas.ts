@@ -3,6 +3,7 @@ import { Type, type Static, type TSchema, type TString } from "@sinclair/typebox
 import { AppError } from "../domain/errors.js";
 import { CHAT_STATES, MESSAGE_TYPES } from "../domain/message.js";
 import { XML_TEXT_PATTERN } from "../domain/text.js";
+import { DISTINCT_LANGUAGES } from "./validation.js";
 
 export const LANG_PATTERN = "^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$";
 
@@ -29,11 +30,15 @@ export function xmlText(maxLength: number, description?: string, minLength = 0):
   return Type.String({ pattern: XML_TEXT_PATTERN, ...(minLength ? { minLength } : {}), maxLength, ...(description ? { description } : {}) });
 }
 
-/** A text, or the same text in several languages keyed by language tag (RFC 6121 §5.2.3). */
+/**
+ * A text, or the same text in several languages keyed by language tag (RFC 6121 §5.2.3), each
+ * language once: keys that differ only in case name one language (src/http/validation.ts).
+ */
 export function langText(maxLength: number, description: string, minLength = 0): TSchema {
+  const map = { minProperties: 1, maxProperties: 16, additionalProperties: false, [DISTINCT_LANGUAGES]: true };
   return Type.Union(
     // additionalProperties: false, or keys outside the pattern would take any value at all.
-    [xmlText(maxLength, undefined, minLength), Type.Record(Type.String({ pattern: LANG_PATTERN }), xmlText(maxLength, undefined, minLength), { minProperties: 1, maxProperties: 16, additionalProperties: false })],
+    [xmlText(maxLength, undefined, minLength), Type.Record(Type.String({ pattern: LANG_PATTERN }), xmlText(maxLength, undefined, minLength), map)],
     { description },
   );
 }

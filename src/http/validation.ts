@@ -4,15 +4,33 @@
 // instead of refusing the request.
 import Ajv, { type ErrorObject } from "ajv";
 import addFormats from "ajv-formats";
+import { sameLanguage } from "../domain/message.js";
 import { XML_TEXT_PATTERN } from "../domain/text.js";
 import type { ErrorCode } from "../domain/errors.js";
+
+/**
+ * The keyword of a language map (src/http/schemas.ts langText) whose keys must name distinct
+ * languages: JSON Schema cannot say that keys differ other than exactly. "x-" so the OpenAPI
+ * document, which carries the schemas as they are, stays valid (OpenAPI 3 §4.8.24 extensions).
+ */
+export const DISTINCT_LANGUAGES = "x-distinct-languages";
+
+function distinctLanguages(this: unknown, _schema: boolean, data: Record<string, unknown>): boolean {
+  const twins = sameLanguage(Object.keys(data));
+  if (!twins) return true;
+  distinctLanguages.errors = [{ keyword: DISTINCT_LANGUAGES, message: `names one language twice (${twins.join(", ")}): language tags are case-insensitive (RFC 5646 §2.1.1)`, params: { keys: twins } }];
+  return false;
+}
+distinctLanguages.errors = [] as Partial<ErrorObject>[];
 
 function createValidators() {
   const options = { removeAdditional: false, useDefaults: true, allErrors: false, strictNumbers: true, strict: false } as const;
   const body = new Ajv.default({ ...options, coerceTypes: false });
   const parts = new Ajv.default({ ...options, coerceTypes: "array" });
-  addFormats.default(body);
-  addFormats.default(parts);
+  for (const ajv of [body, parts]) {
+    addFormats.default(ajv);
+    ajv.addKeyword({ keyword: DISTINCT_LANGUAGES, type: "object", schemaType: "boolean", errors: true, validate: distinctLanguages });
+  }
   return { body, parts };
 }
 export const validators = createValidators();

@@ -1,7 +1,8 @@
 // PUT and GET /v1/presence (src/http/routes/presence.ts) as a client sees them: the answer of a PUT
-// is what was set (unavailable presence carries a status only, RFC 6121 §4.5.1), and unavailable for
-// a session that never existed makes none, and a contact's presence from her bare JID is listed
-// with resource null, as its presence event says. On Prosody.
+// is what was set (unavailable presence carries a status only, RFC 6121 §4.5.1), unavailable for a
+// session that never existed makes none, a status names each language once (RFC 5646 §2.1.1,
+// RFC 6121 §4.7.2.2), and a contact's presence from her bare JID is listed with resource null, as
+// its presence event says. On Prosody.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
@@ -57,6 +58,24 @@ describe("PUT and GET /v1/presence", () => {
     assert.equal((await r.call("PUT", "/v1/presence?resource=desk", {})).status, 200);
     assert.equal((await r.call("PUT", "/v1/presence?resource=desk", { type: "unavailable" })).status, 200);
     assert.deepEqual(await r.sessions(), [["desk", false, null, 0]]);
+  });
+
+  it("refuses a language map naming one language twice, in a status, a body or a subject (400, the field named)", async () => {
+    const r = await account();
+    const cases: [method: string, path: string, body: unknown, field: string][] = [
+      ["PUT", "/v1/presence", { status: { en: "a", EN: "b" } }, "body.status"],
+      ["POST", "/v1/messages", { to: "juliet@localhost", body: { en: "a", EN: "b" } }, "body.body"],
+      ["POST", "/v1/messages", { to: "juliet@localhost", body: "hi", subject: { "pt-BR": "a", "pt-br": "b" } }, "body.subject"],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const res = await r.call(method, path, body);
+      assert.equal(res.status, 400, res.text);
+      assert.deepEqual([res.body.code, res.body.field], ["validation-failed", field], res.text);
+      assert.match(res.body.detail, /names one language twice/, res.text);
+    }
+    const batch = await r.call("POST", "/v1/messages/batch", { messages: [{ to: "juliet@localhost", body: { de: "a", DE: "b" } }] });
+    assert.deepEqual([batch.body.results[0].status, batch.body.results[0].field], [400, "body.messages.0.body"], batch.text);
+    assert.deepEqual(await r.sessions(), [], "the refused PUT set nothing");
   });
 
   it("lists a contact's presence from her bare JID with resource null, as its presence event says", async () => {

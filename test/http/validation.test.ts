@@ -21,6 +21,9 @@ describe("validation problems", () => {
       [{ to: "j@x", body: { en: "" } }, "validation-failed", "body.body", /^body\.body\.en must NOT have fewer than 1 characters/],
       [{ to: "j@x", body: {} }, "validation-failed", "body.body", /^body\.body must NOT have fewer than 1 properties/],
       [{ to: "j@x", body: { "e n": "x" } }, "validation-failed", "body.body", /^body\.body\.e n is not a known field/],
+      // Language tags are case-insensitive (RFC 5646 §2.1.1): one language, named twice.
+      [{ to: "j@x", body: { en: "a", EN: "b" } }, "validation-failed", "body.body", /^body\.body names one language twice \(en, EN\)/],
+      [{ to: "j@x", body: "hi", subject: { "en-GB": "a", de: "b", "en-gb": "c" } }, "validation-failed", "body.subject", /^body\.subject names one language twice \(en-GB, en-gb\)/],
       // Neither branch takes the value's type: the first branch's word, as before.
       [{ to: "j@x", body: 5 }, "validation-failed", "body.body", /^body\.body must be string/],
       // Outside a union: the first error, as before.
@@ -32,5 +35,9 @@ describe("validation problems", () => {
       assert.deepEqual([p.code, p.field], [code, field], JSON.stringify(body));
       assert.match(p.detail, detail, JSON.stringify(body));
     }
+  });
+
+  it("takes a language map whose languages differ, in whatever case each is written", () => {
+    assert.equal(check({ to: "j@x", body: { en: "a", "EN-gb": "b", de: "c" } }), true, JSON.stringify(check.errors));
   });
 });
