@@ -70,8 +70,9 @@ for (const kind of KINDS) {
     /**
      * Keeps the gateway from reconnecting until Juliet is back. Otherwise, under load, the link can
      * return first and ejabberd stores the first messages offline while Juliet's new session is
-     * becoming available: its offline flush can miss one (a race inside the server), and the test
-     * would measure the server's offline storage instead of the gateway's delivery.
+     * becoming available: its offline flush can miss one (a race inside the server: the message
+     * then waits in the spool for her next login), and the test would measure the server's offline
+     * storage instead of the gateway's delivery. That path has its own test: offline-storage.test.ts.
      */
     const holdGatewayLink = () => holdReconnect(gw);
 
