@@ -81,7 +81,9 @@ for (const kind of KINDS) {
       await waitFor(() => new Set(bodiesOf(first, "o-").map((m) => m.body)).size >= MESSAGES, 3000, "all at her login").catch(() => undefined);
       await first.stop();
       const next = await julietOnline();
-      await new Promise((r) => setTimeout(r, 1500));
+      // What waited in the spool comes with her presence: wait for all of it (the checks below say what is missing).
+      const arrived = () => new Set([...bodiesOf(first, "o-"), ...bodiesOf(next, "o-")].map((m) => m.body));
+      await waitFor(() => posted.every((p) => arrived().has(p.body)), 10_000, "the rest at her next login").catch(() => undefined);
       const atFirst = new Set(bodiesOf(first, "o-").map((m) => m.body));
       const got = [...bodiesOf(first, "o-"), ...bodiesOf(next, "o-")];
       for (const p of posted) {
