@@ -186,7 +186,8 @@ export async function setContactPresence(tx: Tx, accountId: number, jid: string,
     return;
   }
   // A presence without a status clears the one before it (undefined would leave it as it was).
-  const data = { show: p.show, status: p.status ?? Prisma.DbNull, priority: p.priority };
+  // Any presence from the contact confirms it: no longer stale (src/services/presence.ts republish).
+  const data = { show: p.show, status: p.status ?? Prisma.DbNull, priority: p.priority, stale: false };
   await tx.contactPresence.upsert({ where: { accountId_jid_resource: { accountId, jid, resource } }, create: { accountId, jid, resource, ...data }, update: data });
 }
 
@@ -201,9 +202,19 @@ export async function clearContactPresence(tx: Tx, accountId: number, jid: strin
   return sql<ContactResource>(tx, "WITH d AS (DELETE FROM contact_presence WHERE account_id = $1 AND jid = $2 RETURNING jid, resource) SELECT * FROM d ORDER BY resource", [accountId, jid]);
 }
 
-/** Deletes every stored resource of every contact of the account; returns those it deleted, in order. */
-export async function clearAllContactPresence(tx: Tx, accountId: number): Promise<ContactResource[]> {
-  return sql<ContactResource>(tx, "WITH d AS (DELETE FROM contact_presence WHERE account_id = $1 RETURNING jid, resource) SELECT * FROM d ORDER BY jid, resource", [accountId]);
+/** Marks every stored resource of the account's contacts as to be confirmed (stale). */
+export async function markContactPresenceStale(tx: Tx, accountId: number): Promise<void> {
+  await sql(tx, "UPDATE contact_presence SET stale = true WHERE account_id = $1", [accountId]);
+}
+
+/** Accounts with contact presence still stale. */
+export async function accountsWithStalePresence(tx: Tx): Promise<number[]> {
+  return (await sql<{ id: number }>(tx, "SELECT DISTINCT account_id AS id FROM contact_presence WHERE stale ORDER BY 1", [])).map((r) => r.id);
+}
+
+/** Deletes the account's contact resources still stale; returns those it deleted, in order. */
+export async function clearStaleContactPresence(tx: Tx, accountId: number): Promise<ContactResource[]> {
+  return sql<ContactResource>(tx, "WITH d AS (DELETE FROM contact_presence WHERE account_id = $1 AND stale RETURNING jid, resource) SELECT * FROM d ORDER BY jid, resource", [accountId]);
 }
 
 /**

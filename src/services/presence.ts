@@ -4,7 +4,7 @@
 // subscription allows it (§4.2.2, §11).
 import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
-import { accountsWithPresence, availableSessions, clearAllContactPresence, contactPresence, lockAccount, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
+import { accountsWithPresence, accountsWithStalePresence, availableSessions, clearStaleContactPresence, contactPresence, lockAccount, markContactPresenceStale, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
 import type { Sessions } from "../db/sessions.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { event } from "../domain/events.js";
@@ -31,6 +31,8 @@ type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<vo
 export interface PresenceTiming {
   graceSeconds: number;
   heartbeatMs: number;
+  /** After republishing, how long the probes' answers have before unconfirmed contact presence is forgotten (default 5 s). */
+  confirmMs?: number;
 }
 
 /** Each available session's presence to each subscriber (§4.2.2), or its unavailable. */
@@ -79,6 +81,7 @@ export function ownPresence(accountId: number, jid: string, resource: string, p:
 
 export class Presence {
   private sweeper: NodeJS.Timeout | null = null;
+  private unconfirmed: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly db: Database,
@@ -98,6 +101,7 @@ export class Presence {
 
   stop(): void {
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.unconfirmed) clearTimeout(this.unconfirmed);
   }
 
   /**
@@ -167,21 +171,39 @@ export class Presence {
    * What we stored of contacts' presence may be stale too: a contact who went offline while the
    * link was down told nobody we could hear, and a server need not answer a probe for a user with
    * no available resource (ejabberd does not; Prosody sends unavailable, RFC 6121 §4.3.2). So
-   * every account that has an available session or stored contact presence forgets the latter
-   * (each resource with its unavailable event) and probes its contacts (§4.2.1 / §4.3.1): their
-   * answers store again whoever is online. An account without sessions probes as well, since
-   * GET /v1/presence serves it (§4.3.2: the contact's server answers per its subscription, not
-   * per our sessions).
+   * every account that has an available session or stored contact presence marks the latter as
+   * to be confirmed and probes its contacts (§4.2.1 / §4.3.1); any presence from a contact
+   * confirms her, and what is still unconfirmed `confirmMs` later is forgotten, each resource with
+   * its unavailable event (forgetUnconfirmed). A contact who stayed online is never shown going
+   * offline and back. An account without sessions probes as well, since GET /v1/presence serves it
+   * (§4.3.2: the contact's server answers per its subscription, not per our sessions).
    */
   async republish(): Promise<void> {
     for (const a of await accountsWithPresence(this.db.prisma)) {
       const jid = accountJid(a.localpart, this.domain);
       await this.delivery.transaction(async (tx, send) => {
         if (!(await lockAccount(tx, a.id))) return; // deleted meanwhile
-        await appendEvents(tx, contactsGone(a.id, await clearAllContactPresence(tx, a.id)));
+        await markContactPresenceStale(tx, a.id);
         const stanzas = broadcast(jid, await availableSessions(tx, a.id), await presenceSubscribers(tx, a.id), null);
         for (const c of await presenceSources(tx, a.id)) stanzas.push(presence(jid, c, "probe"));
         await send(a.id, stanzas);
+      });
+    }
+    // Counted from the last republishing: a link that comes back twice gives the later probes their time.
+    if (this.unconfirmed) clearTimeout(this.unconfirmed);
+    this.unconfirmed = setTimeout(() => {
+      this.unconfirmed = null;
+      void this.forgetUnconfirmed().catch((err: unknown) => this.log.warn({ err: String(err) }, "forgetting unconfirmed contact presence failed"));
+    }, this.timing.confirmMs ?? 5000);
+    this.unconfirmed.unref();
+  }
+
+  /** Forgets the contact presence no answer confirmed since republish marked it. */
+  async forgetUnconfirmed(): Promise<void> {
+    for (const id of await accountsWithStalePresence(this.db.prisma)) {
+      await this.delivery.transaction(async (tx) => {
+        if (!(await lockAccount(tx, id))) return;
+        await appendEvents(tx, contactsGone(id, await clearStaleContactPresence(tx, id)));
       });
     }
   }
