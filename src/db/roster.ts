@@ -186,8 +186,9 @@ export async function setContactPresence(tx: Tx, accountId: number, jid: string,
     return;
   }
   // A presence without a status clears the one before it (undefined would leave it as it was).
-  // Any presence from the contact confirms it: no longer stale (src/services/presence.ts republish).
-  const data = { show: p.show, status: p.status ?? Prisma.DbNull, priority: p.priority, stale: false };
+  // Any presence from the contact confirms what a republish marked to be confirmed: the table's
+  // trigger clears stale_since as this sets updated_at (src/services/presence.ts republish).
+  const data = { show: p.show, status: p.status ?? Prisma.DbNull, priority: p.priority };
   await tx.contactPresence.upsert({ where: { accountId_jid_resource: { accountId, jid, resource } }, create: { accountId, jid, resource, ...data }, update: data });
 }
 
@@ -202,19 +203,24 @@ export async function clearContactPresence(tx: Tx, accountId: number, jid: strin
   return sql<ContactResource>(tx, "WITH d AS (DELETE FROM contact_presence WHERE account_id = $1 AND jid = $2 RETURNING jid, resource) SELECT * FROM d ORDER BY resource", [accountId, jid]);
 }
 
-/** Marks every stored resource of the account's contacts as to be confirmed (stale). */
+/** Marks every stored resource of the account's contacts as to be confirmed, from now. */
 export async function markContactPresenceStale(tx: Tx, accountId: number): Promise<void> {
-  await sql(tx, "UPDATE contact_presence SET stale = true WHERE account_id = $1", [accountId]);
+  await sql(tx, "UPDATE contact_presence SET stale_since = now() WHERE account_id = $1", [accountId]);
 }
 
-/** Accounts with contact presence still stale. */
-export async function accountsWithStalePresence(tx: Tx): Promise<number[]> {
-  return (await sql<{ id: number }>(tx, "SELECT DISTINCT account_id AS id FROM contact_presence WHERE stale ORDER BY 1", [])).map((r) => r.id);
+/** Accounts with contact presence marked longer than `ms` ago and not confirmed since. */
+export async function accountsWithStalePresence(tx: Tx, ms: number): Promise<number[]> {
+  const rows = await sql<{ id: number }>(tx, "SELECT DISTINCT account_id AS id FROM contact_presence WHERE stale_since < now() - make_interval(secs => $1) ORDER BY 1", [ms / 1000]);
+  return rows.map((r) => r.id);
 }
 
-/** Deletes the account's contact resources still stale; returns those it deleted, in order. */
-export async function clearStaleContactPresence(tx: Tx, accountId: number): Promise<ContactResource[]> {
-  return sql<ContactResource>(tx, "WITH d AS (DELETE FROM contact_presence WHERE account_id = $1 AND stale RETURNING jid, resource) SELECT * FROM d ORDER BY jid, resource", [accountId]);
+/** Deletes the account's contact resources marked longer than `ms` ago and not confirmed since; returns them, in order. */
+export async function clearStaleContactPresence(tx: Tx, accountId: number, ms: number): Promise<ContactResource[]> {
+  return sql<ContactResource>(
+    tx,
+    "WITH d AS (DELETE FROM contact_presence WHERE account_id = $1 AND stale_since < now() - make_interval(secs => $2) RETURNING jid, resource) SELECT * FROM d ORDER BY jid, resource",
+    [accountId, ms / 1000],
+  );
 }
 
 /**

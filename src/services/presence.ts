@@ -92,10 +92,18 @@ export class Presence {
     private readonly log: ServiceLog,
   ) {}
 
-  /** Expires sessions past their grace period every few seconds. */
+  /**
+   * Expires sessions past their grace period every few seconds, and forgets contact presence a
+   * republish left unconfirmed (what the republishing instance's own timer missed: it stopped or
+   * died first).
+   */
   start(): void {
     const every = Math.max(1000, Math.min(15_000, (this.timing.graceSeconds * 1000) / 4));
-    this.sweeper = setInterval(() => void this.expire().catch((err: unknown) => this.log.warn({ err: String(err) }, "session expiry failed")), every);
+    const sweep = async () => {
+      await this.expire().catch((err: unknown) => this.log.warn({ err: String(err) }, "session expiry failed"));
+      await this.forgetUnconfirmed().catch((err: unknown) => this.log.warn({ err: String(err) }, "forgetting unconfirmed contact presence failed"));
+    };
+    this.sweeper = setInterval(() => void sweep(), every);
     this.sweeper.unref();
   }
 
@@ -194,16 +202,21 @@ export class Presence {
     this.unconfirmed = setTimeout(() => {
       this.unconfirmed = null;
       void this.forgetUnconfirmed().catch((err: unknown) => this.log.warn({ err: String(err) }, "forgetting unconfirmed contact presence failed"));
-    }, this.timing.confirmMs ?? 5000);
+      // A little past confirmMs: the marks carry their transactions' start, before this timer's.
+    }, (this.timing.confirmMs ?? 5000) + 100);
     this.unconfirmed.unref();
   }
 
-  /** Forgets the contact presence no answer confirmed since republish marked it. */
+  /**
+   * Forgets the contact presence no presence confirmed within `confirmMs` of a republish marking
+   * it (on any instance: a later mark, here or elsewhere, gives the later probes their time).
+   */
   async forgetUnconfirmed(): Promise<void> {
-    for (const id of await accountsWithStalePresence(this.db.prisma)) {
+    const ms = this.timing.confirmMs ?? 5000;
+    for (const id of await accountsWithStalePresence(this.db.prisma, ms)) {
       await this.delivery.transaction(async (tx) => {
         if (!(await lockAccount(tx, id))) return;
-        await appendEvents(tx, contactsGone(id, await clearStaleContactPresence(tx, id)));
+        await appendEvents(tx, contactsGone(id, await clearStaleContactPresence(tx, id, ms)));
       });
     }
   }
