@@ -1,8 +1,9 @@
 // The one classifier for "the database is down or too busy to answer now" (connection refused or
 // lost, Postgres shutting down or out of connection slots, the database closed to connections,
 // pool or transaction timeouts), used by both adapters: HTTP answers 503 (retry later), XMPP
-// bounces with a wait error. SQLSTATE classes 08 (connection exception), 53300/53400 (no slot),
-// 57P01-57P03 (shutting down, crashed, starting).
+// bounces with a wait error. SQLSTATE 08000, 08001, 08003, 08004, 08006 (connection exceptions),
+// 53300/53400 (no slot), 57P01-57P03 (shutting down, crashed, starting); Prisma's P1001, P1017,
+// P2024, P2028, P2037 (unreachable, closed, pool and transaction timeouts, too many connections).
 const CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
@@ -18,6 +19,7 @@ const CODES = new Set([
   "P1017",
   "P2024",
   "P2028",
+  "P2037",
   "08000",
   "08001",
   "08003",
@@ -29,9 +31,11 @@ const CODES = new Set([
 const MESSAGES = /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Can't reach database|is not currently accepting connections/i;
 
 export function isDatabaseDown(err: unknown): boolean {
-  const e = err as { code?: string; message?: string; cause?: unknown };
+  const e = err as { code?: string; message?: string; cause?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } };
   if (!e || typeof e !== "object") return false;
   if (CODES.has(e.code ?? "")) return true;
+  // Prisma's driver adapter (P2010 and the like) keeps PostgreSQL's SQLSTATE here, not in `code`.
+  if (CODES.has(e.meta?.driverAdapterError?.cause?.originalCode ?? "")) return true;
   if (MESSAGES.test(e.message ?? "")) return true;
   return e.cause !== undefined && e.cause !== err && isDatabaseDown(e.cause);
 }

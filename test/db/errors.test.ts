@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
+import { openDatabase } from "../../src/db/client.js";
 import { isDatabaseDown } from "../../src/db/errors.js";
 
 /** The error a new connection to `url` gets (fails the test if it connects). */
@@ -57,6 +58,14 @@ describe("isDatabaseDown", () => {
     const err = await connectError(u.toString());
     assert.equal((err as { code?: string }).code, "53300", String(err));
     assert.equal(isDatabaseDown(err), true, String(err));
+    // Most routes read through Prisma, whose driver adapter wraps the same refusal in its own error.
+    const refused = openDatabase(u.toString(), 1);
+    try {
+      const viaPrisma = await refused.prisma.$queryRaw`SELECT 1`.then(() => assert.fail("connected"), (e: unknown) => e);
+      assert.equal(isDatabaseDown(viaPrisma), true, `${(viaPrisma as { code?: string }).code}: ${String(viaPrisma)}`);
+    } finally {
+      await refused.close().catch(() => undefined);
+    }
   });
 
   it("a statement PostgreSQL refuses is not: a syntax error, a failed constraint, another 55000", async () => {
