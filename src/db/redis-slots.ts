@@ -10,8 +10,13 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { tooManyStreams, type StreamCap, type StreamSlot } from "../domain/stream-cap.js";
 
-/** An instance's liveness key lives this long without a refresh; it is refreshed 3 times as often. */
-export const LIVE_MS = 5000;
+/**
+ * An instance's liveness key lives this long without a refresh; it is refreshed 3 times as often,
+ * so an instance stalls for over 6 s before others take it for dead (as the link lease's default
+ * timeout, 10 s, allows for). A live instance whose places were taken for dead puts them back at
+ * its streams' next heartbeats.
+ */
+export const LIVE_MS = 10_000;
 const liveKey = (instance: string) => `balcony:live:${instance}`;
 
 // Drop expired members; when full, drop the members of instances that are gone (no liveness key);
@@ -67,7 +72,8 @@ export class RedisStreamSlots implements StreamCap {
     let released = false;
     return {
       refresh: () => {
-        if (!released) void this.redis.zadd(key, "XX", Date.now() + this.ttlMs, member).catch(() => undefined);
+        // Not XX: a place dropped while this instance looked dead (a stall) is taken again.
+        if (!released) void this.redis.zadd(key, Date.now() + this.ttlMs, member).catch(() => undefined);
       },
       release: () => {
         if (released) return;

@@ -62,7 +62,7 @@ describe("stream places in Redis after an instance dies", () => {
     }
     const after = Date.now() - killed;
     assert.ok(slot, "a place came free");
-    assert.ok(after <= LIVE_MS + 500, `free ${after} ms after the kill`);
+    assert.ok(after <= LIVE_MS + 1500, `free ${after} ms after the kill`);
     // Both of the dead instance's places: a second stream fits too, and a third does not.
     assert.ok(await slots.acquire(ACCOUNT));
     await assert.rejects(slots.acquire(ACCOUNT), (err: Error & { code?: string }) => err.code === "too-many-streams");
