@@ -2776,8 +2776,8 @@ export interface paths {
                             items: {
                                 jid: string;
                                 resources: {
-                                    /** @description The contact's resource; null for presence from her bare JID (as the presence event's resource) */
-                                    resource: string | null;
+                                    /** @description The contact's resource; "" for presence from her bare JID (its presence event says null) */
+                                    resource: string;
                                     show: string | null;
                                     status: unknown;
                                     priority: number;

@@ -22,8 +22,7 @@ export interface PresenceInput {
 
 export interface ContactPresenceView {
   jid: string;
-  /** resource: null for presence from the contact's bare JID (stored as ""), as in its presence event. */
-  resources: { resource: string | null; show: string | null; status: LangText | null; priority: number; updatedAt: string }[];
+  resources: { resource: string; show: string | null; status: LangText | null; priority: number; updatedAt: string }[];
 }
 
 type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
@@ -229,7 +228,7 @@ export class Presence {
     for (const r of rows) {
       if (!sources.has(r.jid)) continue;
       const list = byJid.get(r.jid) ?? [];
-      list.push({ resource: r.resource || null, show: r.show, status: r.status as LangText | null, priority: r.priority, updatedAt: r.updatedAt.toISOString() });
+      list.push({ resource: r.resource, show: r.show, status: r.status as LangText | null, priority: r.priority, updatedAt: r.updatedAt.toISOString() });
       byJid.set(r.jid, list);
     }
     return [...byJid].map(([jid, resources]) => ({ jid, resources }));

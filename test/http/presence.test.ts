@@ -1,8 +1,8 @@
 // PUT and GET /v1/presence (src/http/routes/presence.ts) as a client sees them: the answer of a PUT
 // is what was set (unavailable presence carries a status only, RFC 6121 §4.5.1), unavailable for a
 // session that never existed makes none, a status names each language once (RFC 5646 §2.1.1,
-// RFC 6121 §4.7.2.2), and a contact's presence from her bare JID is listed with resource null, as
-// its presence event says. On Prosody.
+// RFC 6121 §4.7.2.2), and a contact's presence from her bare JID is listed with resource "" (v1's
+// string), its presence event saying null. On Prosody.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
@@ -78,7 +78,7 @@ describe("PUT and GET /v1/presence", () => {
     assert.deepEqual(await r.sessions(), [], "the refused PUT set nothing");
   });
 
-  it("lists a contact's presence from her bare JID with resource null, as its presence event says", async () => {
+  it("lists a contact's presence from her bare JID with resource \"\" (v1's string); its presence event says null", async () => {
     const r = await account();
     assert.equal((await r.call("POST", "/v1/roster/juliet@localhost/subscribe")).status, 202);
     await juliet.waitFor((s) => s.is("presence") && s.attrs.type === "subscribe" && s.attrs.from === r.jid);
@@ -91,7 +91,7 @@ describe("PUT and GET /v1/presence", () => {
     assert.deepEqual(
       resources.map((x) => [x.resource, x.show]),
       [
-        [null, "away"],
+        ["", "away"],
         ["balcony", null],
       ],
     );

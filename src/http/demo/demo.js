@@ -177,7 +177,7 @@ function answer(jid, how) {
 async function load() {
   const [roster, presence, requests] = await Promise.all([api("GET", "/v1/roster"), api("GET", "/v1/presence"), api("GET", "/v1/subscription-requests")]);
   state.roster = new Map(roster.items.map((i) => [i.jid, i]));
-  state.presence = new Map(presence.items.map((p) => [p.jid, new Map(p.resources.map((r) => [r.resource ?? "", { show: r.show ?? "available", status: r.status }]))]));
+  state.presence = new Map(presence.items.map((p) => [p.jid, new Map(p.resources.map((r) => [r.resource, { show: r.show ?? "available", status: r.status }]))]));
   state.requests = new Map(requests.items.map((r) => [r.jid, r]));
   state.loaded = true;
   for (const ev of state.pending.splice(0)) apply(ev);

@@ -68,13 +68,7 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
                 Type.Object({
                   jid: Type.String(),
                   resources: Type.Array(
-                    Type.Object({
-                      resource: Type.Union([Type.String(), Type.Null()], { description: "The contact's resource; null for presence from her bare JID (as the presence event's resource)" }),
-                      show: Type.Union([Type.String(), Type.Null()]),
-                      status: Type.Unknown(),
-                      priority: Type.Integer(),
-                      updatedAt: Type.String({ format: "date-time" }),
-                    }),
+                    Type.Object({ resource: Type.String({ description: "The contact's resource; \"\" for presence from her bare JID (its presence event says null)" }), show: Type.Union([Type.String(), Type.Null()]), status: Type.Unknown(), priority: Type.Integer(), updatedAt: Type.String({ format: "date-time" }) }),
                   ),
                 }),
               ),
