@@ -5,7 +5,8 @@
 // instance died reconnects at once: so each member also names its instance, which keeps a short
 // liveness key (LIVE_MS) while it runs, and a full account's members whose instance has no such key
 // are dropped before the count. If Redis does not answer, the stream is let through (the cap
-// protects the service; it must not take it down) and the failure is logged.
+// protects the service; it must not take it down) and the failure is logged. A standalone Redis:
+// the script reads the liveness keys by name, which Redis Cluster would refuse.
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { tooManyStreams, type StreamCap, type StreamSlot } from "../domain/stream-cap.js";
