@@ -100,7 +100,7 @@ export class Presence {
     const every = Math.max(1000, Math.min(15_000, (this.timing.graceSeconds * 1000) / 4));
     const sweep = async () => {
       await this.expire().catch((err: unknown) => this.log.warn({ err: String(err) }, "session expiry failed"));
-      await this.forgetUnconfirmed().catch((err: unknown) => this.log.warn({ err: String(err) }, "forgetting unconfirmed contact presence failed"));
+      await this.forgetUnconfirmedLogged();
     };
     this.sweeper = setInterval(() => void sweep(), every);
     this.sweeper.unref();
@@ -200,10 +200,19 @@ export class Presence {
     if (this.unconfirmed) clearTimeout(this.unconfirmed);
     this.unconfirmed = setTimeout(() => {
       this.unconfirmed = null;
-      void this.forgetUnconfirmed().catch((err: unknown) => this.log.warn({ err: String(err) }, "forgetting unconfirmed contact presence failed"));
+      void this.forgetUnconfirmedLogged();
       // A little past confirmMs: the marks carry their transactions' start, before this timer's.
-    }, (this.timing.confirmMs ?? 5000) + 100);
+    }, this.confirmMs + 100);
     this.unconfirmed.unref();
+  }
+
+  private get confirmMs(): number {
+    return this.timing.confirmMs ?? 5000;
+  }
+
+  /** forgetUnconfirmed for a timer: a failure is logged, and the next sweep tries again. */
+  private async forgetUnconfirmedLogged(): Promise<void> {
+    await this.forgetUnconfirmed().catch((err: unknown) => this.log.warn({ err: String(err) }, "forgetting unconfirmed contact presence failed"));
   }
 
   /**
@@ -211,7 +220,7 @@ export class Presence {
    * it (on any instance: a later mark, here or elsewhere, gives the later probes their time).
    */
   async forgetUnconfirmed(): Promise<void> {
-    const ms = this.timing.confirmMs ?? 5000;
+    const ms = this.confirmMs;
     for (const id of await accountsWithStalePresence(this.db.prisma, ms)) {
       await this.delivery.transaction(async (tx) => {
         if (!(await lockAccount(tx, id))) return;
