@@ -10,22 +10,7 @@ import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { SseStreams } from "../../src/http/sse.js";
 import type { Follower } from "../../src/services/events.js";
 
-/** A follower with no events that records whether it was closed. */
-function follower(): Follower & { closed: boolean } {
-  const f = {
-    resource: "phone",
-    resync: null,
-    closed: false,
-    close() {
-      f.closed = true;
-    },
-    alive() {},
-    async *[Symbol.asyncIterator]() {},
-  };
-  return f as unknown as Follower & { closed: boolean };
-}
-
-/** A follower with no events that stays open until it is closed, as a live stream's does. */
+/** A follower with no events that stays open until it is closed, as a live stream's does, and records that it was. */
 function waitingFollower(): Follower & { closed: boolean } {
   let wake = () => {};
   const ended = new Promise<void>((resolve) => (wake = resolve));
@@ -110,13 +95,13 @@ describe("SSE streams at shutdown", () => {
   let opened = 0;
   /** The route waits for this before it hands its follower to the streams (a slow open). */
   let gate: Promise<void> = Promise.resolve();
-  let made: ReturnType<typeof follower> | null = null;
+  let made: ReturnType<typeof waitingFollower> | null = null;
 
   before(async () => {
     const streams = new SseStreams({ retryMs: 700, heartbeatMs: 15_000, shutdown: shutdown.signal, onOpen: () => opened++, onClose() {}, onHeartbeat() {} });
     app = Fastify();
     app.get("/events", async (_req, reply) => {
-      made = follower();
+      made = waitingFollower();
       await gate;
       void streams.stream(reply, made, Infinity);
       return reply;
