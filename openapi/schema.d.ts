@@ -516,15 +516,6 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
-                406: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
                 /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
                 413: {
                     headers: {
@@ -548,6 +539,15 @@ export interface paths {
                     headers: {
                         /** @description Seconds until a request will be counted again */
                         "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Problem details (RFC 9457) */
+                501: {
+                    headers: {
                         [name: string]: unknown;
                     };
                     content: {

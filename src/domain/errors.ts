@@ -39,6 +39,7 @@ export const ERROR_CODES = [
   "too-many-streams",
   "xmpp-unavailable",
   "database-unavailable",
+  "not-implemented",
   "internal",
 ] as const;
 

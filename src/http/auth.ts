@@ -96,7 +96,8 @@ export class Auth {
 
   /** Signs a token for an account (POST /v1/tokens, `npm run token`). HS256 with JWT_SECRET. */
   sign(localpart: string, ttlSeconds: number, opts: { resource?: string | undefined; admin?: boolean } = {}): { token: string; expiresAt: Date } {
-    if (!this.settings.secret) throw new AppError("not-acceptable", "this gateway has no JWT_SECRET to sign tokens with");
+    // RFC 9110 §15.6.2: this gateway does not offer signing (it only verifies, with JWT_PUBLIC_KEY).
+    if (!this.settings.secret) throw new AppError("not-implemented", "this gateway has no JWT_SECRET to sign tokens with: sign them with your own key");
     const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
     const payload: Record<string, unknown> = { sub: localpart, exp };
     if (opts.admin) payload.scope = "admin";

@@ -38,6 +38,7 @@ const STATUS: Record<ErrorCode, [number, string]> = {
   "too-many-streams": [429, "Too many event streams"],
   "xmpp-unavailable": [503, "XMPP link unavailable"],
   "database-unavailable": [503, "Database unavailable"],
+  "not-implemented": [501, "Not implemented"],
   internal: [500, "Internal error"],
 };
 

@@ -16,6 +16,7 @@ const CONDITIONS: Partial<Record<ErrorCode, [ErrorType, string]>> = {
   blocked: ["cancel", "not-acceptable"], // XEP-0191 §3.3
   "rate-limited": ["wait", "resource-constraint"],
   "database-unavailable": ["wait", "internal-server-error"],
+  "not-implemented": ["cancel", "feature-not-implemented"], // RFC 6120 §8.3.3.3
 };
 
 export function stanzaError(code: ErrorCode): [ErrorType, string] {

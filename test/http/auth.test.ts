@@ -232,6 +232,16 @@ describe("auth with an ES256 public key (EC P-256)", () => {
     const admin = await gw.request("GET", "/v1/accounts", { token: es256({ sub: "admin", scope: "admin" }, otherEc.privateKey) });
     assert.equal(admin.status, 401, "no admin access with a foreign key");
   });
+
+  it("answers POST /v1/tokens with 501 not-implemented: with no JWT_SECRET it has nothing to sign with (RFC 9110 §15.6.2)", async () => {
+    const r = await gw.request("POST", "/v1/tokens", { token: es256({ sub: "admin", scope: "admin" }), body: { account: "romeo" } });
+    assert.equal(r.status, 501, r.text);
+    assert.equal(r.headers.get("content-type"), "application/problem+json; charset=utf-8");
+    assert.equal(r.body.code, "not-implemented");
+    assert.match(r.body.detail, /JWT_SECRET/);
+    // The same route with a bad body is still 400: the 501 is the signing, not the route.
+    assert.equal((await gw.request("POST", "/v1/tokens", { token: es256({ sub: "admin", scope: "admin" }), body: {} })).status, 400);
+  });
 });
 
 describe("JWT_PUBLIC_KEY at start-up", () => {

@@ -89,7 +89,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
             },
             { additionalProperties: false },
           ),
-          response: { 201: Type.Object({ token: Type.String(), expiresAt: Type.String({ format: "date-time" }) }), ...problemResponses(400, 401, 403, 404, 406) },
+          response: { 201: Type.Object({ token: Type.String(), expiresAt: Type.String({ format: "date-time" }) }), ...problemResponses(400, 401, 403, 404, 501) },
         },
       },
       async (req, reply) => {
