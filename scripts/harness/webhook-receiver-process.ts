@@ -7,6 +7,7 @@
 //   timeout     never answers (the socket is held open)
 //   close       destroys the connection before answering
 //   slow:<ms>   200 after that many milliseconds
+//   trickle:<ms> 200 and the body's first bytes at once, the rest after that many milliseconds
 // Control: POST /_plan/<name> (JSON array of behaviours), GET /_log/<name>, GET /_count/<name>.
 // Listens on HOST (default 127.0.0.1), port 0; prints "LISTENING <port>" when ready.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -58,6 +59,10 @@ const server = createServer(async (req, res) => {
   if (behaviour === "timeout") return void held.push(res);
   if (behaviour === "close") return req.socket.destroy();
   if (behaviour.startsWith("slow:")) return void setTimeout(() => res.writeHead(200).end("ok"), Number(behaviour.slice(5)));
+  if (behaviour.startsWith("trickle:")) {
+    res.writeHead(200, { "content-type": "text/plain" }).write("accepted, ");
+    return void setTimeout(() => res.end("and done"), Number(behaviour.slice(8)));
+  }
   // "<status>;retry-after=<value>": that status with a Retry-After header.
   const [code, retryAfter] = behaviour.split(";retry-after=");
   const status = Number(code);

@@ -109,7 +109,12 @@ export class Webhooks {
     return rows;
   }
 
-  /** Applies a change; re-enabling forgets the failure streak. Null when the endpoint is gone. */
+  /**
+   * Applies a change; re-enabling forgets the failure streak. Null when the endpoint is gone.
+   * Enabling it, or giving it a new URL, also ends the wait for a retry: the event it stopped at
+   * goes now, with a fresh retry count (a disabling failure may have scheduled its next try hours
+   * ahead, and "resumes where it stopped" means now).
+   */
   async update(id: string, change: WebhookChange): Promise<WebhookRow | null> {
     const { rows } = await this.pool.query<{ id: string }>(
       `WITH u AS (
@@ -122,6 +127,12 @@ export class Webhooks {
           failing_since = CASE WHEN $7::boolean THEN NULL ELSE failing_since END,
           updated_at = now()
         WHERE id = $1 RETURNING id
+      ), lanes AS (
+        UPDATE webhook_lane SET attempts = 0, next_attempt_at = now()
+        WHERE webhook_id = $1 AND ($7::boolean OR $2::text IS NOT NULL) AND (attempts > 0 OR next_attempt_at > now())
+      ), pending AS (
+        UPDATE webhook_delivery SET next_attempt_at = now()
+        WHERE webhook_id = $1 AND ($7::boolean OR $2::text IS NOT NULL) AND status = 'pending' AND next_attempt_at > now()
       ) SELECT u.id FROM u CROSS JOIN LATERAL pg_notify($8, u.id::text) AS n`,
       [
         id,

@@ -227,7 +227,13 @@ export class WebhookDispatcher {
         }
         woken = false;
         const due = await this.lanes.due(w.id, LANES_PER_ROUND);
-        for (const lane of due) if (!(await serveLane(this.ctx, w, lane))) return;
+        for (const lane of due) {
+          if (await serveLane(this.ctx, w, lane)) continue;
+          // Disabled, changed or lost: give the endpoint back if it is still ours, so that enabling
+          // it again claims it at once rather than after this lease has run out.
+          await this.lanes.release(w.id, this.owner, true, this.leaseMs);
+          return;
+        }
         if (due.length > 0) idleSince = null;
         if (due.length > 0 || woken) continue;
         // Nothing due: keep the endpoint a while for the next event (a notification wakes us)...

@@ -54,17 +54,24 @@ function guardedLookup(allow: AllowList, resolve: Resolve) {
   };
 }
 
-/** Up to RESPONSE_EXCERPT_BYTES of a body, as text Postgres can store. */
+/**
+ * Up to RESPONSE_EXCERPT_BYTES of a body, as text Postgres can store. A body cut short (the
+ * attempt's deadline, the peer going away) gives what came: the status line decided the attempt.
+ */
 async function excerpt(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
   const kept: Buffer[] = [];
   let read = 0;
-  for await (const chunk of body) {
-    if (read < RESPONSE_EXCERPT_BYTES) kept.push(chunk.subarray(0, RESPONSE_EXCERPT_BYTES - read));
-    read += chunk.length;
-    if (read > DRAIN_BYTES) {
-      body.destroy();
-      break;
+  try {
+    for await (const chunk of body) {
+      if (read < RESPONSE_EXCERPT_BYTES) kept.push(chunk.subarray(0, RESPONSE_EXCERPT_BYTES - read));
+      read += chunk.length;
+      if (read > DRAIN_BYTES) {
+        body.destroy();
+        break;
+      }
     }
+  } catch {
+    body.destroy();
   }
   return Buffer.concat(kept).toString("utf8").replaceAll("\u0000", "");
 }
@@ -184,6 +191,7 @@ export class WebhookClient implements WebhookPort {
         body: req.body,
         signal: flight.cancel,
       });
+      // API.md: any 2xx within the timeout is success; a body still coming at the deadline does not undo it.
       const text = await excerpt(res.body);
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       const after = res.headers["retry-after"];

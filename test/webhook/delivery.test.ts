@@ -203,6 +203,23 @@ describe("webhook delivery (prosody)", () => {
     assert.deepEqual((await list("")).map((d) => d.eventId), [second, first], "one item per delivery, newest first");
   });
 
+  it("counts a 2xx whose body is still coming at WEBHOOK_TIMEOUT as delivered, once (API.md: any 2xx within the timeout)", async () => {
+    await gw.createAccount("potpan");
+    const { id, secret } = await hook("potpan", "trickle");
+    // The status and the body's first bytes at once, the rest 2.5 s later: past the 1 s timeout.
+    await receiver.plan("trickle", ["trickle:2500"]);
+    await say("potpan", "t1");
+    await say("potpan", "t2");
+    // t2 delivered proves t1 was settled; t1 not sent again proves it was settled as delivered.
+    const got = await receiver.waitFor("trickle", 2);
+    assert.deepEqual(got.map((r) => [r.behaviour, verified(secret, r).data.body]), [["trickle:2500", "t1"], ["ok", "t2"]]);
+    const token = gw.token("potpan");
+    await waitFor(async () => (await gw.request("GET", `/v1/webhooks/${id}/deliveries?status=delivered`, { token })).body.items.length === 2, 5000, "both delivered");
+    const items = (await gw.request("GET", `/v1/webhooks/${id}/deliveries`, { token })).body.items as HistoryItem[];
+    assert.deepEqual(items.map((d) => [d.status, d.attempts, d.responseStatus, d.error]), [["delivered", 1, 200, null], ["delivered", 1, 200, null]]);
+    assert.equal(await receiver.count("trickle"), 2, "t1 was not sent again");
+  });
+
   it("fails an event for good when the schedule runs out, records why, and goes on with the next", async () => {
     await gw.createAccount("tybalt");
     const { id, secret } = await hook("tybalt", "give-up");
@@ -355,5 +372,63 @@ describe("webhook delivery (prosody)", () => {
     assert.deepEqual(got.map((r) => r.behaviour), ["500", "ok"]);
     assert.equal(verified(secret, got[1]!).data.body, "did you get it?");
     assert.ok(received && got[1]!.answeredAt !== undefined);
+  });
+});
+
+describe("webhook delivery (prosody): enabled again or moved, an endpoint does not wait out a long retry", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+  let juliet: XmppUser;
+  let receiver: WebhookReceiver;
+
+  before(async () => {
+    server = await startXmppServer("prosody");
+    await server.registerUser("juliet", "pw-juliet");
+    receiver = await startWebhookReceiver();
+    // A first retry a minute away: a test that waited for it would time out.
+    gw = await startTestGateway(server, { WEBHOOK_ALLOW_PRIVATE: "127.0.0.1", WEBHOOK_RETRY_SCHEDULE: "60s", WEBHOOK_TIMEOUT: "1s", WEBHOOK_DISABLE_AFTER: "30s" });
+    juliet = await connectUser(server, "juliet", "pw-juliet", "wh2");
+  });
+  after(async () => {
+    await juliet?.stop();
+    await gw?.stop();
+    await receiver?.stop();
+    await server?.stop();
+  });
+
+  const say = (localpart: string, text: string) => juliet.send(xml("message", { to: `${localpart}@${gw.domain}`, type: "chat", id: `m-${text}` }, xml("body", {}, text)));
+  const pending = async (id: string, token: string): Promise<HistoryItem[]> => (await gw.request("GET", `/v1/webhooks/${id}/deliveries?status=pending`, { token })).body.items;
+
+  it("PATCH status enabled sends the event it stopped at now, not at the retry the disabling failure scheduled", async () => {
+    await gw.createAccount("balthasar");
+    const token = gw.token("balthasar");
+    const r = await gw.request("POST", "/v1/webhooks", { token, body: { url: receiver.url("reenable") } });
+    assert.equal(r.status, 201, r.text);
+    const { id, secret } = r.body as { id: string; secret: string };
+    await receiver.plan("reenable", ["410"]);
+    await say("balthasar", "e1");
+    await waitFor(async () => (await gw.request("GET", `/v1/webhooks/${id}`, { token })).body.status === "disabled", 10_000, "endpoint disabled");
+    await waitFor(async () => (await pending(id, token)).length === 1, 5000, "e1 pending");
+    assert.equal((await gw.request("PATCH", `/v1/webhooks/${id}`, { token, body: { status: "enabled" } })).body.status, "enabled");
+    const got = await receiver.waitFor("reenable", 2, 10_000);
+    assert.deepEqual(got.map((r) => [r.behaviour, verified(secret, r).data.body]), [["410", "e1"], ["ok", "e1"]]);
+    await waitFor(async () => (await pending(id, token)).length === 0, 5000, "e1 settled");
+  });
+
+  it("PATCH url sends an event waiting for its retry to the new URL now", async () => {
+    await gw.createAccount("abram");
+    const token = gw.token("abram");
+    const r = await gw.request("POST", "/v1/webhooks", { token, body: { url: receiver.url("old-home") } });
+    assert.equal(r.status, 201, r.text);
+    const { id, secret } = r.body as { id: string; secret: string };
+    await receiver.plan("old-home", ["500"]);
+    await say("abram", "u1");
+    await receiver.waitFor("old-home", 1);
+    await waitFor(async () => (await pending(id, token)).length === 1, 5000, "u1 pending");
+    const moved = await gw.request("PATCH", `/v1/webhooks/${id}`, { token, body: { url: receiver.url("new-home") } });
+    assert.equal(moved.status, 200, moved.text);
+    const [got] = await receiver.waitFor("new-home", 1, 10_000);
+    assert.equal(verified(secret, got!).data.body, "u1");
+    assert.equal(await receiver.count("old-home"), 1);
   });
 });
