@@ -77,7 +77,7 @@ export interface Config {
     retryScheduleMs: number[];
     /** Private, loopback... targets allowed anyway (WEBHOOK_ALLOW_PRIVATE). */
     allowPrivate: AllowList;
-    /** An attempt without a complete 2xx response within this is a failure (WEBHOOK_TIMEOUT, 10 s). */
+    /** An attempt without a 2xx status within this is a failure (WEBHOOK_TIMEOUT, 10 s); a body still coming then is cut. */
     timeoutMs: number;
     /** An endpoint failing (no success) for this long is disabled (WEBHOOK_DISABLE_AFTER, 5 days). */
     disableAfterMs: number;
