@@ -120,13 +120,18 @@ export class Rooms {
     }
   }
 
-  /** DELETE /v1/rooms/{room}: leaves (XEP-0045 §7.14) and forgets the room. */
+  /**
+   * DELETE /v1/rooms/{room}: leaves (XEP-0045 §7.14) and forgets the room. A refused join's row
+   * (status failed) is forgotten too, but the account never entered the room: nothing to leave, so
+   * it answers as GET and the list do, 404 room-not-joined.
+   */
   async leave(account: AccountRef, room: string): Promise<void> {
     const left = await this.delivery.transaction(async (tx, send) => {
       const row = await findRoom(tx, account.id, room);
       if (!row) return false;
       await deleteRoom(tx, account.id, room);
-      if (row.status !== "failed") await send(account.id, [exitRoom(account.jid, room, row.nick)]);
+      if (row.status === "failed") return false;
+      await send(account.id, [exitRoom(account.jid, room, row.nick)]);
       return true;
     });
     if (!left) throw new AppError("room-not-joined", `not in ${room}`);

@@ -197,6 +197,31 @@ for (const kind of KINDS) {
       assert.deepEqual((await gw.request("GET", "/v1/rooms", { token })).body.items.map((r: { room: string }) => r.room), [locked]);
     });
 
+    it("answers a refused join as no room at all: GET and DELETE are 404 room-not-joined, the list leaves it out, the next join is a new one", async () => {
+      await gw.createAccount("gregory");
+      const token = gw.token("gregory");
+      const room = `tomb-${kind}@${MUC}`;
+      await julietJoins(room, "juliet", { "muc#roomconfig_passwordprotectedroom": "1", "muc#roomconfig_roomsecret": "potion" });
+      const refused = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "gregory" } });
+      assert.deepEqual([refused.status, refused.body.code], [403, "room-password-required"], refused.text);
+      const got = await gw.request("GET", `/v1/rooms/${room}`, { token });
+      assert.deepEqual([got.status, got.body.code], [404, "room-not-joined"], got.text);
+      assert.deepEqual((await gw.request("GET", "/v1/rooms", { token })).body.items, []);
+      // Not in the room: nothing to leave (README: 404 room-not-joined means not in the room at all).
+      const left = await gw.request("DELETE", `/v1/rooms/${room}`, { token });
+      assert.deepEqual([left.status, left.body?.code], [404, "room-not-joined"], left.text);
+      // The refused join's row is forgotten all the same.
+      const rows = await gw.running.db.pool.query("SELECT 1 FROM room r JOIN account a ON a.id = r.account_id WHERE a.localpart = 'gregory' AND r.room = $1", [room]);
+      assert.equal(rows.rowCount, 0, "the failed join's row is gone");
+      const again = await gw.request("DELETE", `/v1/rooms/${room}`, { token });
+      assert.deepEqual([again.status, again.body?.code], [404, "room-not-joined"], again.text);
+      const entered = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "gregory", password: "potion" } });
+      assert.equal(entered.status, 200, entered.text);
+      const out = await gw.request("DELETE", `/v1/rooms/${room}`, { token });
+      assert.equal(out.status, 204, out.text);
+      await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/gregory` && s.attrs.type === "unavailable", 10_000);
+    });
+
     it("invites through the room, receives a direct invitation, and leaves", async () => {
       await gw.createAccount("benvolio");
       const token = gw.token("benvolio");
