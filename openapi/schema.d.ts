@@ -902,12 +902,17 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send up to 1,000 messages (each persisted before the 200; one result per message) */
+        /**
+         * Send up to 1,000 messages (each persisted before the 200; one result per message)
+         * @description Retries are safe per message: each carries its own `idempotencyKey`. An `Idempotency-Key` header is refused (400 validation-failed, field `headers.idempotency-key`): one key cannot stand for many messages, and ignoring it would send them all again on a retry.
+         */
         post: {
             parameters: {
                 query?: never;
                 header?: {
                     "balcony-resource"?: string;
+                    /** @description Refused (400 validation-failed): give each message its own key in messages[].idempotencyKey */
+                    "idempotency-key"?: string;
                 };
                 path?: never;
                 cookie?: never;

@@ -110,6 +110,21 @@ describe("messages batch", () => {
     assert.deepEqual(await bodiesUntil(start, "after the retry"), ["keyed a", "keyed b", "after the retry"]);
   });
 
+  it("refuses an Idempotency-Key header (400 validation-failed naming headers.idempotency-key): keys are per message, and a retry must not send everything twice", async () => {
+    const start = juliet.stanzas.length;
+    const items = [{ to: "juliet@localhost", body: "under a batch header" }];
+    for (const key of ["batch-header-1", "batch-header-1"]) {
+      const r = await gw.request("POST", "/v1/messages/batch", { token, body: { messages: items }, headers: { "idempotency-key": key } });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.body.code, "validation-failed");
+      assert.equal(r.body.field, "headers.idempotency-key");
+      assert.match(r.body.detail, /messages\[\]\.idempotencyKey/, "the detail says where the keys go");
+    }
+    // Nothing was sent: a sentinel batch after them is the first thing juliet gets.
+    await batch([{ to: "juliet@localhost", body: "after the header" }]);
+    assert.deepEqual(await bodiesUntil(start, "after the header"), ["after the header"]);
+  });
+
   it("a retried item of a message sent since answers the first result: same id, status queued, createdAt", async () => {
     const items = [{ to: "juliet@localhost", body: "sent before the retry", idempotencyKey: "batch-key-sent" }];
     const first = await batch(items);

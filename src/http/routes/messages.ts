@@ -20,6 +20,12 @@ function itemResult(r: Awaited<ReturnType<Gateway["messaging"]["sendBatch"]>>[nu
   return problem(r.code, r.detail, { ...r.extra, ...(field ? { field } : {}) });
 }
 
+/** The batch's headers: its retry keys are per message, so an Idempotency-Key header is refused (in the route, naming it). */
+const BatchHeaders = Type.Object({
+  ...Type.Pick(IdempotencyHeaders, ["balcony-resource"]).properties,
+  "idempotency-key": Type.Optional(Type.String({ description: "Refused (400 validation-failed): give each message its own key in messages[].idempotencyKey" })),
+});
+
 /** Any string: one that is not a message id (a UUID) names no message, so it is 404 like any unknown id. */
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64, description: "The message's id (a UUID)" }) });
 
@@ -62,12 +68,20 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["messages"],
           summary: "Send up to 1,000 messages (each persisted before the 200; one result per message)",
+          description:
+            "Retries are safe per message: each carries its own `idempotencyKey`. An `Idempotency-Key` header is refused " +
+            "(400 validation-failed, field `headers.idempotency-key`): one key cannot stand for many messages, and ignoring it would send them all again on a retry.",
           body: batchBody(gw.config.maxTextChars),
-          headers: Type.Pick(IdempotencyHeaders, ["balcony-resource"]),
+          headers: BatchHeaders,
           response: { 200: BatchResults, ...problemResponses(400, 401, 403, 404, 413, 503) },
         },
       },
       async (req) => {
+        // API.md defines per-message keys only: a client that sends its usual header and retries
+        // must hear that the header does nothing here, not get every message sent twice.
+        if (req.headers["idempotency-key"] !== undefined) {
+          throw new AppError("validation-failed", "headers.idempotency-key: a batch takes no Idempotency-Key header; give each message its own key in messages[].idempotencyKey", { field: "headers.idempotency-key" });
+        }
         const account = await callerAccount(gw, req);
         const messages = (req.body as { messages: unknown[] }).messages;
         const checked = messages.map((m, i) => (item(m) ? null : validationProblem(item.errors, `body.messages.${i}`)));
