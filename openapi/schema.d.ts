@@ -716,7 +716,10 @@ export interface paths {
             };
         };
         put?: never;
-        /** Send a message (persisted before the 202) */
+        /**
+         * Send a message (persisted before the 202)
+         * @description With `replace`, a correction (XEP-0308) of the account's message. A message the account sent that failed (status `failed`: bounced, or never sendable) is refused with 409 message-failed: its recipient never got it. A correction sent again under its Idempotency-Key answers as it did.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -829,6 +832,15 @@ export interface paths {
                 };
                 /** @description Problem details (RFC 9457) */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Problem details (RFC 9457) */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1213,7 +1225,10 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        /** Retract one of the account's messages (XEP-0424); a tombstone stays in history */
+        /**
+         * Retract one of the account's messages (XEP-0424); a tombstone stays in history
+         * @description A message the account sent that failed (status `failed`: bounced, or never sendable) is refused with 409 message-failed: its recipient never got it.
+         */
         delete: {
             parameters: {
                 query?: never;
@@ -1262,6 +1277,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Problem details (RFC 9457) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {
@@ -1300,7 +1324,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Set the account's reactions to a message (XEP-0444; an empty list removes them) */
+        /**
+         * Set the account's reactions to a message (XEP-0444; an empty list removes them)
+         * @description A message the account sent that failed (status `failed`: bounced, or never sendable) is refused with 409 message-failed: its recipient never got it.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -1399,6 +1426,15 @@ export interface paths {
                 };
                 /** @description Problem details (RFC 9457) */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Problem details (RFC 9457) */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };

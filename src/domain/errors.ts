@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   "account-not-found",
   "account-exists",
   "message-not-found",
+  "message-failed",
   "session-not-found",
   "webhook-not-found",
   "webhook-target-forbidden",

@@ -11,6 +11,7 @@ const STATUS: Record<ErrorCode, [number, string]> = {
   "account-not-found": [404, "Account not found"],
   "account-exists": [409, "Account already exists"],
   "message-not-found": [404, "Message not found"],
+  "message-failed": [409, "Message failed"],
   "session-not-found": [404, "Session not found"],
   "webhook-not-found": [404, "Webhook not found"],
   "webhook-target-forbidden": [400, "Webhook target forbidden"],

@@ -101,6 +101,8 @@ export class MessageActions {
       if (use !== null && (use === "message" || use.hash !== c.key!.hash)) throw keyReused();
       if (use !== null) return { ...answer, status: use.status === "sent" ? "sent" : "queued", replayed: true };
       if (m.editedAt !== null && canonicalJson(m.body) === canonicalJson(c.body)) return { ...answer, replayed: true };
+      // After the replays: a correction accepted before the message bounced answers as it did.
+      assertReached(m, "corrected");
       await this.inRoom(tx, account, m);
       // XEP-0308 §Business Rules: the whole original again (in a room too: it names the original by
       // its 'id', our id), only the id and the text new. Measured as sent: the same limit as a new
@@ -144,6 +146,7 @@ export class MessageActions {
       if (m.retractedAt) return;
       // A chat state sent alone is a notification, not a message: nothing to unsend (nor to correct or react to).
       if (!saysSomething(m)) throw notFound(id, "a message: a chat state sent alone is none");
+      assertReached(m, "retracted");
       await this.inRoom(tx, account, m);
       await markRetracted(tx, m.id);
       // To a blocked peer nothing is sent: the tombstone is kept here only.
@@ -162,6 +165,7 @@ export class MessageActions {
       // XEP-0444 §Using the correct ID: "group chat messages without a XEP-0359 stanza-id cannot be reacted to".
       if (m.retractedAt || ref === null) throw notFound(id, m.type === "groupchat" ? "a group message its room gave a stanza-id (XEP-0359)" : "a message that has an id");
       if (!saysSomething(m)) throw notFound(id, "a message: a chat state sent alone is none");
+      assertReached(m, "reacted to");
       await this.inRoom(tx, account, m);
       await setReactions(tx, m.id, accountJid(account.localpart, this.domain), emojis);
       await send(account.id, [this.action(account, null, m, { kind: "reactions", ref, emojis })]);
@@ -242,5 +246,17 @@ const resendOf = (m: MessageState): Resend => ({
   state: m.state as ChatState | null,
   ext: m.ext as WireExt | null,
 });
+
+/**
+ * A correction (XEP-0308 §1), a retraction (XEP-0424 §1) and a reaction (XEP-0444 §1) each name a
+ * message the recipient has. An outbound message that failed (an error bounce, RFC 6120 §8.3; one
+ * over the stanza limit; one withdrawn while queued, already a tombstone) never reached it: the
+ * change would go to an address that refused the message, about a message it never showed.
+ */
+function assertReached(m: MessageState, what: string): void {
+  if (m.direction === "out" && m.status === "failed") {
+    throw new AppError("message-failed", `${m.id} failed: its recipient never got it, so it cannot be ${what} (send a new message instead)`);
+  }
+}
 
 const notFound = (id: string, what: string) => new AppError("message-not-found", `${id} is not ${what}`);

@@ -15,7 +15,7 @@ import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { accountDriver, type AccountDriver, type Attachment, type Ev } from "../helpers/account-driver.js";
-import { uniq, type TestGateway } from "../helpers/gateway.js";
+import { uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { isFrom, receivedFrom } from "../helpers/sentinel.js";
 import { KINDS } from "../helpers/servers.js";
@@ -571,6 +571,50 @@ for (const kind of KINDS) {
       assert.deepEqual([othersView.body, othersView.retracted], ["another account's, kept", null]);
       const still = await r.view(ours);
       assert.deepEqual([still.body, still.edited, still.retracted], [null, null, tomb.retracted], "the tombstone is not revived");
+    });
+
+    it("refuses to correct, retract or react to its message that failed (409 message-failed: the recipient never got it); nothing recorded, nothing sent", async () => {
+      const r = await account();
+      const failed = async (id: string) => {
+        let v = await r.view(id);
+        await waitFor(async () => (v = await r.view(id)).status === "failed", WAIT, `${id} failed`);
+        return v;
+      };
+      /** Every change of `id` is refused with 409 message-failed; its view and its events stay as they were. */
+      const assertUnchangeable = async (id: string, to: string, what: string) => {
+        const before = await failed(id);
+        const updates = r.updatesOf(await r.events(), id).length;
+        const refusals = [
+          ["a correction", await r.call("POST", "/v1/messages", { to, body: "what I meant", replace: id })],
+          ["a keyed correction", await gw.request("POST", "/v1/messages", { token: r.token, body: { to, body: "what I meant", replace: id }, headers: { "idempotency-key": uniq("fix-") } })],
+          ["a reaction", await r.call("POST", `/v1/messages/${id}/reactions`, { emojis: ["😀"] })],
+          ["a retraction", await r.call("DELETE", `/v1/messages/${id}`)],
+        ] as const;
+        for (const [kind, res] of refusals) {
+          assertRefused(res, 409, "message-failed", `${kind} of ${what}`);
+          assert.match((res.body as { detail: string }).detail, /never got it/, `${kind} of ${what}`);
+        }
+        const batch = await r.call("POST", "/v1/messages/batch", { messages: [{ to, body: "what I meant", replace: id }] });
+        assert.equal(batch.status, 200, batch.text);
+        assert.deepEqual([batch.body.results[0].status, batch.body.results[0].code], [409, "message-failed"], `a batch's correction of ${what}`);
+        const after = await r.view(id);
+        assert.deepEqual(features(after), features(before), `${what} unchanged`);
+        assert.deepEqual([after.body, after.status], [before.body, "failed"]);
+        assert.equal(r.updatesOf(await r.events(), id).length, updates, `no message-update for ${what}`);
+      };
+
+      // Bounced by the server: no such user (RFC 6121 §8.5.2.2.1: service-unavailable).
+      const nobody = `${uniq("nobody-")}@localhost`;
+      await assertUnchangeable(await r.send({ to: nobody, body: "hello?" }), nobody, "a message the server bounced");
+
+      // Bounced by Juliet's client (an error reply, RFC 6120 §8.3): the sentinel proves nothing of the refused went to her.
+      const mark = juliet.stanzas.length;
+      const ours = await r.send({ to: JULIET, body: "to be bounced" });
+      const got = await arrived(juliet, r, ours);
+      await juliet.send(xml("message", { to: got.attrs.from!, id: ours, type: "error" }, xml("error", { type: "cancel" }, xml("service-unavailable", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }))));
+      await assertUnchangeable(ours, JULIET, "a message Juliet's client bounced");
+      const sentinel = await outSentinel(r);
+      assert.deepEqual(kindsFrom(juliet, r, mark, sentinel.end), [`message:${ours}`, `message:${sentinel.id}`], "nothing refused went out");
     });
 
     it("sends displayed (XEP-0333) for a markable inbound message, nothing for an unmarkable one; 404 for an outbound or another account's message", async () => {

@@ -134,6 +134,25 @@ for (const kind of KINDS) {
       assert.deepEqual([v.body, typeof v.edited, v.reactions], ["I love thee most", "string", { "😍": [r.jid] }]);
     });
 
+    it("a correction accepted while queued, of a message that then bounced, answers as it did when sent again under its Idempotency-Key; a new correction is 409 message-failed", async () => {
+      const r = await account();
+      const nobody = `${uniq("nobody-")}@localhost`;
+      const key = uniq("fix-before-bounce-");
+      const correct = (body: string, headers: Record<string, string> = {}) => gw.request("POST", "/v1/messages", { token: r.token, body: { to: nobody, body, replace: id }, headers });
+      await linkDown();
+      const id = await r.send({ to: nobody, body: "hello?" });
+      const first = await correct("hello, anyone?", { "idempotency-key": key });
+      assert.equal(first.status, 202, first.text);
+      await linkUp();
+      // No such user: the server bounces it (RFC 6121 §8.5.2.2.1), and it fails.
+      await waitFor(async () => (await r.view(id)).status === "failed", WAIT, `${id} failed`);
+      const again = await correct("hello, anyone?", { "idempotency-key": key });
+      assert.deepEqual([again.status, again.body, again.headers.get("idempotent-replayed")], [202, first.body, "true"], again.text);
+      const fresh = await correct("is anyone there?");
+      assert.deepEqual([fresh.status, fresh.body.code], [409, "message-failed"], fresh.text);
+      assert.equal((await r.view(id)).body, "hello, anyone?", "the text the accepted correction gave it");
+    });
+
     it("a message corrected, reacted to and then retracted while queued: nothing about it goes out, not even the corrected text", async () => {
       const r = await account();
       const mark = juliet.stanzas.length;

@@ -26,6 +26,9 @@ const BatchHeaders = Type.Object({
   "idempotency-key": Type.Optional(Type.String({ description: "Refused (400 validation-failed): give each message its own key in messages[].idempotencyKey" })),
 });
 
+/** The 409 of a change to a message that failed (src/services/message-actions.ts assertReached). */
+const FAILED = "A message the account sent that failed (status `failed`: bounced, or never sendable) is refused with 409 message-failed: its recipient never got it.";
+
 /** Any string: one that is not a message id (a UUID) names no message, so it is 404 like any unknown id. */
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64, description: "The message's id (a UUID)" }) });
 
@@ -37,9 +40,10 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["messages"],
           summary: "Send a message (persisted before the 202)",
+          description: `With \`replace\`, a correction (XEP-0308) of the account's message. ${FAILED} A correction sent again under its Idempotency-Key answers as it did.`,
           body: sendMessageBody(gw.config.maxTextChars),
           headers: IdempotencyHeaders,
-          response: { 202: { ...Accepted, headers: { "idempotent-replayed": { type: "string", enum: ["true"], description: "The first answer to this Idempotency-Key, replayed: nothing was sent again" } } }, ...problemResponses(400, 401, 403, 404, 413, 422, 503) },
+          response: { 202: { ...Accepted, headers: { "idempotent-replayed": { type: "string", enum: ["true"], description: "The first answer to this Idempotency-Key, replayed: nothing was sent again" } } }, ...problemResponses(400, 401, 403, 404, 409, 413, 422, 503) },
         },
       },
       async (req, reply) => {
@@ -116,9 +120,10 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["messages"],
           summary: "Set the account's reactions to a message (XEP-0444; an empty list removes them)",
+          description: FAILED,
           params: IdParams,
           body: Type.Object({ emojis: Type.Array(Type.String({ minLength: 1, maxLength: 32 }), { maxItems: 20, uniqueItems: true }) }, { additionalProperties: false }),
-          response: { 200: MessageView, ...problemResponses(400, 401, 404, 503) },
+          response: { 200: MessageView, ...problemResponses(400, 401, 404, 409, 503) },
         },
       },
       async (req) => gw.messageActions.react(await callerAccount(gw, req), req.params.id, req.body.emojis),
@@ -130,8 +135,9 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["messages"],
           summary: "Retract one of the account's messages (XEP-0424); a tombstone stays in history",
+          description: FAILED,
           params: IdParams,
-          response: { 204: Type.Null(), ...problemResponses(400, 401, 404, 503) },
+          response: { 204: Type.Null(), ...problemResponses(400, 401, 404, 409, 503) },
         },
       },
       async (req, reply) => {
