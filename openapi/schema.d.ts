@@ -1227,7 +1227,7 @@ export interface paths {
         post?: never;
         /**
          * Retract one of the account's messages (XEP-0424); a tombstone stays in history
-         * @description A message the account sent that failed (status `failed`: bounced, or never sendable) is refused with 409 message-failed: its recipient never got it.
+         * @description A message the account sent that failed (status `failed`) never reached its recipient: it becomes a tombstone here, and nothing is sent.
          */
         delete: {
             parameters: {
@@ -1270,15 +1270,6 @@ export interface paths {
                 };
                 /** @description Problem details (RFC 9457) */
                 404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                409: {
                     headers: {
                         [name: string]: unknown;
                     };

@@ -146,11 +146,13 @@ export class MessageActions {
       if (m.retractedAt) return;
       // A chat state sent alone is a notification, not a message: nothing to unsend (nor to correct or react to).
       if (!saysSomething(m)) throw notFound(id, "a message: a chat state sent alone is none");
-      assertReached(m, "retracted");
-      await this.inRoom(tx, account, m);
+      // A message that failed never reached its recipient (XEP-0424 §1 unsends what it has): the
+      // account may still clear it from its history, but nothing goes out about it.
+      const failed = m.status === "failed";
+      if (!failed) await this.inRoom(tx, account, m);
       await markRetracted(tx, m.id);
-      // To a blocked peer nothing is sent: the tombstone is kept here only.
-      if (!(await this.blocked(account.id, m.peer))) await send(account.id, [this.action(account, null, m, { kind: "retract", ref: retractionRef(m) })]);
+      // To a blocked peer nothing is sent either: the tombstone is kept here only.
+      if (!failed && !(await this.blocked(account.id, m.peer))) await send(account.id, [this.action(account, null, m, { kind: "retract", ref: retractionRef(m) })]);
       else await appendEvents(tx, [{ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, m.id))) }]);
     }, true);
   }
@@ -248,10 +250,11 @@ const resendOf = (m: MessageState): Resend => ({
 });
 
 /**
- * A correction (XEP-0308 §1), a retraction (XEP-0424 §1) and a reaction (XEP-0444 §1) each name a
- * message the recipient has. An outbound message that failed (an error bounce, RFC 6120 §8.3; one
- * over the stanza limit; one withdrawn while queued, already a tombstone) never reached it: the
- * change would go to an address that refused the message, about a message it never showed.
+ * A correction (XEP-0308 §1) and a reaction (XEP-0444 §1) each name a message the recipient has.
+ * An outbound message that failed (an error bounce, RFC 6120 §8.3; one over the stanza limit; one
+ * withdrawn while queued, already a tombstone) never reached it: the change would go to an address
+ * that refused the message, about a message it never showed. (A retraction of it is a tombstone
+ * here only: see retract.)
  */
 function assertReached(m: MessageState, what: string): void {
   if (m.direction === "out" && m.status === "failed") {

@@ -135,9 +135,9 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["messages"],
           summary: "Retract one of the account's messages (XEP-0424); a tombstone stays in history",
-          description: FAILED,
+          description: "A message the account sent that failed (status `failed`) never reached its recipient: it becomes a tombstone here, and nothing is sent.",
           params: IdParams,
-          response: { 204: Type.Null(), ...problemResponses(400, 401, 404, 409, 503) },
+          response: { 204: Type.Null(), ...problemResponses(400, 401, 404, 503) },
         },
       },
       async (req, reply) => {
