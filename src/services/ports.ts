@@ -1,6 +1,7 @@
 // What the use cases need from the outside world, owned here so that services depend on nothing
 // but the domain and storage. src/xmpp/outbound.ts implements it over the component link; the
 // service tests use a fake that records what it was handed.
+import type { AnyTx } from "../db/client.js";
 import type { Stanza } from "../domain/stanza.js";
 
 /** How long OutboundPort.confirm() waits for the XMPP server before it answers false. */
@@ -87,11 +88,16 @@ export interface InsertCheck {
   otherBefore: boolean;
 }
 
-/** An account's blocklist as other use cases consult it (src/services/blocking.ts Blocking). */
+/**
+ * An account's blocklist as other use cases consult it (src/services/blocking.ts Blocking). Without
+ * `tx` the list is this instance's cached copy; with it, the list as that transaction reads it: a
+ * transaction holding the account lock (lockAccount) sees every block committed before it, which
+ * a cached copy need not (PUT /v1/blocklist changes the list under the same lock).
+ */
 export interface BlockCheck {
   /** Throws 400 blocked, naming `field`, when the account blocked `to`. */
-  assertNotBlocked(accountId: number, to: string, field: string): Promise<void>;
-  blocksJid(accountId: number, jid: string): Promise<boolean>;
+  assertNotBlocked(accountId: number, to: string, field: string, tx?: AnyTx): Promise<void>;
+  blocksJid(accountId: number, jid: string, tx?: AnyTx): Promise<boolean>;
 }
 
 /** A blocklist with nothing on it. */

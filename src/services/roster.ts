@@ -143,10 +143,11 @@ export class Roster {
    * XEP-0191 §3.3: nothing is routed to a JID the account blocked (the unavailable sent when the
    * block started was the last); a removal, a denial or an unsubscription changes the roster here
    * only, as Prosody's mod_blocklist drops such presence. Subscribing and approving are refused
-   * before (400 blocked).
+   * (400 blocked, in act). The list is read in `tx`, which holds the account lock that
+   * PUT /v1/blocklist takes too: a block committed a moment ago counts, whatever this instance cached.
    */
-  private async routable(account: AccountRef, contact: string, stanzas: Stanza[]): Promise<Stanza[]> {
-    return stanzas.length > 0 && (await this.blocks.blocksJid(account.id, contact)) ? [] : stanzas;
+  private async routable(tx: Tx, account: AccountRef, contact: string, stanzas: Stanza[]): Promise<Stanza[]> {
+    return stanzas.length > 0 && (await this.blocks.blocksJid(account.id, contact, tx)) ? [] : stanzas;
   }
 
   /** A contact named in a path: a bare JID other than the account's own. */
@@ -229,7 +230,7 @@ export class Roster {
   async remove(account: AccountRef, contact: string): Promise<void> {
     const r = await this.delivery.transaction(async (tx, send) => {
       const applied = await applySubscription(tx, account, contact, { kind: "remove" });
-      await send(account.id, await this.routable(account, contact, applied.stanzas));
+      await send(account.id, await this.routable(tx, account, contact, applied.stanzas));
       return applied;
     });
     if (r.ignored) throw new AppError("not-found", `${contact} is not in the roster`);
@@ -239,11 +240,16 @@ export class Roster {
   async act(account: AccountRef, contact: string, type: SubscriptionStanza): Promise<RosterItemView> {
     const r = await this.delivery.transaction(async (tx, send) => {
       const applied = await applySubscription(tx, account, contact, { kind: "outbound", type });
+      // XEP-0191 §3.3: a request or an approval must reach the contact, or the item would say
+      // ask="subscribe" (or "from", her request consumed) with nothing sent; so with the contact
+      // blocked the throw rolls the transition back. Checked here, under the account lock (taken
+      // by applySubscription): a block committed while this request waited for it counts.
+      if (type === "subscribe" || type === "subscribed") await this.blocks.assertNotBlocked(account.id, contact, "params.jid", tx);
       // Nothing to cancel with a JID the account never had a roster item for: the throw rolls the
       // transition back, and nothing is sent. (A retry of an unsubscription that went through
       // finds the item, and answers as the first did.)
       if (type === "unsubscribe" && !applied.known) throw new AppError("not-subscribed", `${contact} is not in the roster: there is no subscription to cancel`, { field: "params.jid" });
-      await send(account.id, await this.routable(account, contact, applied.stanzas));
+      await send(account.id, await this.routable(tx, account, contact, applied.stanzas));
       return applied;
     });
     return rosterItemView(contact, r.item);

@@ -8,7 +8,7 @@ import { setContactPresence } from "../../src/db/roster.js";
 import { Blocking } from "../../src/services/blocking.js";
 import { Presence } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
-import { setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { appError, setup, teardown, type Env, type TestAccount } from "./setup.js";
 
 const JULIET = "juliet@example.net";
 const TYBALT = "tybalt@sub.example.net"; // covered by a block of example.net (a subdomain)
@@ -114,5 +114,31 @@ describe("Blocking service", () => {
     assert.deepEqual(env.out.sent.map((s) => ("to" in s ? [s.to, "type" in s ? s.type : s.kind] : [s.kind])), [[MERCUTIO, "unsubscribe"]]);
     const items = JSON.parse((await guarded.read(a.id, undefined)).json!.toString()).items as { jid: string; subscription: string }[];
     assert.deepEqual(items.map((i) => [i.jid, i.subscription]), [[JULIET, "none"], [MERCUTIO, "none"]]);
+  });
+
+  it("subscribe and approve to a JID blocked a moment ago are 400 blocked and roll back, even where the cached list predates the block (XEP-0191 §3.3)", async () => {
+    // Two gateway instances over one database: the roster's Blocking cached the account's (empty)
+    // list before the other blocked, and never hears of the change (its NOTIFY is not delivered
+    // here). The check inside the action's transaction reads the list under the account lock.
+    const stale = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
+    const guarded = new Roster(env.db, env.delivery, stale);
+    const a = await env.account("romeo");
+    await env.db.transaction((tx) => applySubscription(tx, a.ref, NURSE, { kind: "inbound", type: "subscribe" })); // a request to approve
+    assert.equal(await stale.blocksJid(a.id, JULIET), false, "cached before the block");
+    await blocking.block(a.ref, JULIET);
+    await blocking.block(a.ref, NURSE);
+    await env.flush();
+    env.out.reset();
+    const rosterBefore = (await guarded.read(a.id, undefined)).json!.toString();
+    const seen = await head(a);
+
+    await assert.rejects(guarded.act(a.ref, JULIET, "subscribe"), appError("blocked"));
+    await assert.rejects(guarded.act(a.ref, NURSE, "subscribed"), appError("blocked")); // her request stays unanswered
+    await assert.rejects(guarded.act(a.ref, JULIET, "subscribed"), appError("blocked")); // a pre-approval too, as before
+    assert.equal((await guarded.read(a.id, undefined)).json!.toString(), rosterBefore, "no roster change");
+    assert.deepEqual((await guarded.pending(a.id)).map((p) => p.jid), [NURSE], "the request still waits");
+    assert.deepEqual(await env.events(a.id, seen), [], "no event");
+    await env.flush();
+    assert.deepEqual(env.out.sent, [], "nothing sent");
   });
 });

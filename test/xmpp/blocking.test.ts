@@ -381,6 +381,53 @@ for (const kind of KINDS) {
       assert.deepEqual(history.body.items.map((m: { body: unknown }) => text(m.body)), ["after unblock"], "a refused message is not recorded");
     });
 
+    it("subscribe or approve at the same moment as a block: refused (400 blocked, nothing kept) or sent before the block, never kept unsent", async () => {
+      // Every stanza the gateway writes to the component link, serialized.
+      const link = gw.running.link;
+      const write = link.write;
+      const written: string[] = [];
+      link.write = (stanzas: string[]) => {
+        written.push(...stanzas);
+        return write.call(link, stanzas);
+      };
+      const wrote = (from: string, to: string, type: string) => written.some((x) => x.includes(`from="${from}"`) && x.includes(`to="${to}"`) && x.includes(`type="${type}"`));
+      const outcomes = { refused: 0, sent: 0 };
+      /** PUT /v1/blocklist/{contact} and `action` at once (in either order of sending); checks what came of the action. */
+      async function race(r: Account, round: number, contact: string, action: "subscribe" | "approve", stanza: string) {
+        const calls = [() => r.call("PUT", path(contact)), () => r.call("POST", `/v1/roster/${contact}/${action}`)];
+        const [blocked, acted] = round % 2 ? await Promise.all(calls.map((c) => c())) : (await Promise.all(calls.reverse().map((c) => c()))).reverse();
+        assert.equal(blocked!.status, 204, blocked!.text);
+        const item = ((await r.call("GET", "/v1/roster")).body.items as { jid: string; subscription: string; ask: string | null }[]).find((i) => i.jid === contact);
+        if (acted!.status === 400) {
+          assert.equal(acted!.body?.code, "blocked", acted!.text);
+          assert.equal(acted!.body?.field, "params.jid", acted!.text);
+          assert.ok(!item || (item.subscription === "none" && item.ask === null), `round ${round}: a refused ${action} changed nothing: ${JSON.stringify(item)}`);
+          outcomes.refused++;
+        } else {
+          assert.equal(acted!.status, action === "subscribe" ? 202 : 200, acted!.text);
+          // Went through before the block: its stanza went out (nothing drops it after the commit).
+          await waitFor(() => wrote(r.jid, contact, stanza), 5000, `round ${round}: the ${stanza} to ${contact} that ${action} answered ${acted!.status} for`);
+          outcomes.sent++;
+        }
+      }
+      try {
+        const r = await account();
+        for (let i = 0; i < 40; i++) await race(r, i, `${uniq("c")}@localhost`, "subscribe", "subscribe");
+        // Approving needs a request waiting: the nurse asks a fresh account each round.
+        for (let i = 0; i < 12; i++) {
+          const fresh = await account();
+          await nurse.send(xml("presence", { to: fresh.jid, type: "subscribe" }));
+          await waitFor(async () => (await fresh.call("GET", "/v1/subscription-requests")).body.items.length === 1, WAIT, "the nurse's request");
+          await race(fresh, i, NURSE, "approve", "subscribed");
+          const requests = (await fresh.call("GET", "/v1/subscription-requests")).body.items as { jid: string }[];
+          assert.equal(requests.length, wrote(fresh.jid, NURSE, "subscribed") ? 0 : 1, `round ${i}: a refused approval leaves the request waiting`);
+        }
+      } finally {
+        link.write = write;
+      }
+      assert.ok(outcomes.refused > 0, `some actions came after the block: ${JSON.stringify(outcomes)}`);
+    });
+
     it("changes nothing at a blocked peer: reactions and corrections are 400 blocked, a retraction is a tombstone kept here only, displayed marks the conversation read and sends no marker", async () => {
       const r = await account();
       const mine = await r.send({ to: JULIET, body: "before the block" });

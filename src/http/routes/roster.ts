@@ -102,9 +102,8 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         { schema: { tags: ["subscriptions"], summary, params: JidParam, response: { [status]: Item, ...problemResponses(400, 401, 404, ...(type === "unsubscribe" ? [409] : []), 503) } } },
         async (req, reply) => {
           const { account, contact } = await target(req, req.params.jid);
-          // XEP-0191 §3.3: nothing asks a blocked JID for presence or offers it (deny and unsubscribe
-          // change the roster, and send it nothing: src/services/roster.ts routable).
-          if (type === "subscribe" || type === "subscribed") await gw.blocking.assertNotBlocked(account.id, contact, "params.jid");
+          // XEP-0191 §3.3: subscribe and approve to a blocked JID are 400 blocked, decided inside
+          // Roster.act under the account lock (a check here would race a concurrent block).
           return reply.code(status).send(await gw.roster.act(account, contact, type));
         },
       );
