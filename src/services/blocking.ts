@@ -1,19 +1,20 @@
 // Blocking (XEP-0191) as the accounts' home server: the blocklist, and the presence that starts or
 // stops with a block (§3.3: unavailable to a blocked subscriber; §3.4: current presence again on
-// unblock). Enforcement elsewhere reads the list through `blocks`: inbound stanzas
-// (src/services/inbound.ts), messages and subscription requests the account sends, and the
-// subscriber lists of every presence broadcast (src/db/roster.ts).
+// unblock, and a probe of the contacts whose presence the block dropped). Enforcement elsewhere
+// reads the list through `blocks`: inbound stanzas (src/services/inbound.ts), messages and
+// subscription requests the account sends, and the subscriber lists of every presence broadcast
+// (src/db/roster.ts).
 import type { Blocklists } from "../db/blocklist.js";
 import type { AnyTx, Database, Tx } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
-import { availableSessions, clearContactResources, contactPresence, lockAccount, presenceSubscribers } from "../db/roster.js";
+import { availableSessions, clearContactResources, contactPresence, lockAccount, presenceSources, presenceSubscribers } from "../db/roster.js";
 import type { AccountRef } from "../domain/account.js";
 import { blockItem, isBlocked, MAX_BLOCKS } from "../domain/blocking.js";
 import { AppError } from "../domain/errors.js";
-import { parseJid } from "../domain/jid.js";
+import { bare, jidToString, parseJid } from "../domain/jid.js";
 import type { Delivery } from "./delivery.js";
 import { broadcast, contactsGone } from "./presence.js";
-import type { Stanza } from "../domain/stanza.js";
+import { presence, type Stanza } from "../domain/stanza.js";
 
 type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
 
@@ -40,8 +41,8 @@ export class Blocking {
    * PUT /v1/blocklist/{jid}: idempotent; subscribers it covers get the account's unavailable
    * presence. The stored presence of contacts it covers goes too, each resource with an
    * unavailable event: their presence is dropped from now on (XEP-0191 §3.3), so what we hold
-   * would be stale, and would show again after an unblock. Their next presence (or the probe of
-   * the account's next initial presence, RFC 6121 §4.2.1) brings it back.
+   * would be stale, and would show again after an unblock. The unblock's probe (RFC 6121 §4.3.1)
+   * brings it back, as does their next presence.
    */
   async block(account: AccountRef, raw: string): Promise<void> {
     const jid = item(raw);
@@ -59,12 +60,25 @@ export class Blocking {
   }
 
   /**
-   * DELETE /v1/blocklist/{jid}: subscribers it covered get the account's current presence again.
-   * Idempotent: XEP-0191 §3.4 defines no error for unblocking a JID that is not blocked.
+   * DELETE /v1/blocklist/{jid}: subscribers it covered get the account's current presence again,
+   * and the contacts it covered whose presence the account receives (to/both, and not blocked by
+   * another item) are probed from its bare JID (RFC 6121 §4.3.1): the block forgot what we held of
+   * their presence and dropped what they sent since, and a contact who stayed online sends nothing
+   * new until she changes it. Idempotent: XEP-0191 §3.4 defines no error for unblocking a JID that
+   * is not blocked (and then nothing is sent).
    */
   async unblock(account: AccountRef, raw: string): Promise<void> {
     const jid = item(raw);
-    await this.change(account, null, (tx) => this.blocks.remove(tx, account.id, jid));
+    await this.change(account, null, async (tx, send) => {
+      if (!(await this.blocks.remove(tx, account.id, jid))) return;
+      // Matched as block() cleared: a bare JID or domain item covers the contact's every resource;
+      // a full JID item (`contact/resource`) covered that resource of hers alone.
+      const removed = new Set([jid]);
+      const parsed = parseJid(jid)!;
+      const owner = parsed.resource ? jidToString(bare(parsed)) : null;
+      const probed = (await presenceSources(tx, account.id)).filter((c) => c === owner || covers(removed, c));
+      if (probed.length > 0) await send(account.id, probed.map((c) => presence(account.jid, c, "probe")));
+    });
   }
 
   /** Throws 400 blocked when the account blocked `to` (XEP-0191 §3.3: nothing is routed to it). */

@@ -141,4 +141,37 @@ describe("Blocking service", () => {
     await env.flush();
     assert.deepEqual(env.out.sent, [], "nothing sent");
   });
+
+  it("an unblock probes the contacts it covered that the account is subscribed to, from its bare JID, so their presence comes back (RFC 6121 §4.3.1)", async () => {
+    const FRIAR = "friar@example.net"; // covered, but only subscribed to the account ("from"): not probed
+    const a = await withPresence({ [JULIET]: ["balcony", "garden"], [TYBALT]: ["x"], [MERCUTIO]: ["y"], [NURSE]: ["z"] });
+    await env.db.transaction((tx) => applySubscription(tx, a.ref, FRIAR, { kind: "inbound", type: "subscribe" }));
+    await roster.act(a.ref, FRIAR, "subscribed");
+    const probes = async () => {
+      await env.flush();
+      const sent = env.out.sent.map((s) => ("type" in s ? [s.kind, s.from, s.to, s.type] : [s.kind]));
+      env.out.reset();
+      return sent;
+    };
+    const probe = (to: string) => ["presence", a.jid, to, "probe"];
+
+    await blocking.block(a.ref, "example.net");
+    await blocking.block(a.ref, `${NURSE}/z`);
+    await blocking.block(a.ref, JULIET); // Juliet twice: by her domain and by her bare JID
+    await probes();
+    assert.deepEqual(await listed(a), [`${MERCUTIO}: y`]);
+
+    // The domain goes: Tybalt (at a subdomain) is probed; Juliet is still blocked, the friar
+    // receives no presence of ours to probe for, and Mercutio was never covered.
+    await blocking.unblock(a.ref, "example.net");
+    assert.deepEqual(await probes(), [probe(TYBALT)]);
+    await blocking.unblock(a.ref, JULIET);
+    assert.deepEqual(await probes(), [probe(JULIET)]);
+    // A full JID item covered one resource of hers: she is probed (the answer brings that one back).
+    await blocking.unblock(a.ref, `${NURSE}/z`);
+    assert.deepEqual(await probes(), [probe(NURSE)]);
+    // Nothing was blocked: nothing sent.
+    await blocking.unblock(a.ref, NURSE);
+    assert.deepEqual(await probes(), []);
+  });
 });

@@ -1,8 +1,9 @@
 // Blocking (XEP-0191) as the home server enforces it, end to end on Prosody and ejabberd: the
 // blocklist over HTTP; nothing from a blocked JID reaches the account (messages bounce with
 // service-unavailable, presence and subscription requests vanish); the account's presence stops
-// going to it (unavailable when the block starts, the current presence again when it ends); the
-// account cannot send to it; and no remote entity reads the list over XMPP.
+// going to it (unavailable when the block starts, the current presence again when it ends, and a
+// probe brings hers back); the account cannot send to it; and no remote entity reads the list over
+// XMPP.
 //
 // "Nothing arrived" is always proven by something that did arrive after it on the same ordered
 // path: a bounce of the blocked stanza itself, a gateway sentinel (test/helpers/sentinel.ts), or a
@@ -283,6 +284,13 @@ for (const kind of KINDS) {
         const back = await juliet.waitFor(since(juliet, jMark, presenceFrom(`${r.jid}/phone`)), WAIT);
         assert.equal(statusOf(back), "second", back.toString());
         assert.equal(el(back).getChildText("show"), "away", back.toString());
+        // And the account probed her (RFC 6121 §4.3.1): the block forgot her presence, she stayed
+        // online, and her server's answer brings it back.
+        await waitFor(
+          async () => ((await r.call("GET", "/v1/presence")).body.items as { jid: string; resources: { status: unknown }[] }[]).some((c) => c.jid === JULIET && c.resources.some((x) => text(x.status) === "juliet while blocked")),
+          WAIT,
+          "Juliet's presence in GET /v1/presence again after the unblock",
+        );
       } finally {
         await stream.close();
       }
