@@ -21,8 +21,10 @@ export interface Applied {
   item: RosterRecord | null;
   ignored: boolean;
   stanzas: Stanza[];
-  /** The account had a record of the contact before (a roster item, a request or a pre-approval). */
+  /** The account had a record of the contact before (a roster item, or a stranger's request). */
   known: boolean;
+  /** The contact was in the account's roster before (a stranger's request alone is not, A.1). */
+  wasInRoster: boolean;
 }
 
 /** A serialised roster (the body of GET /v1/roster), valid for exactly one roster version. */
@@ -68,7 +70,7 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
   await lockAccount(tx, account.id);
   const before = await getItem(tx, account.id, contact);
   const t = transition(before, ev);
-  if (t.ignored) return { item: before, ignored: true, stanzas: [], known: before !== null };
+  if (t.ignored) return { item: before, ignored: true, stanzas: [], known: before !== null, wasInRoster: before?.inRoster ?? false };
 
   const kinds = new Set(t.effects.map((e) => e.kind));
   const ver = kinds.has("roster-push") ? await bumpRosterVersion(tx, account.id) : undefined;
@@ -106,7 +108,7 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
   }
   events.push(...contactsGone(account.id, gone));
   if (events.length) await appendEvents(tx, events);
-  return { item, ignored: false, stanzas, known: before !== null };
+  return { item, ignored: false, stanzas, known: before !== null, wasInRoster: before?.inRoster ?? false };
 }
 
 /**
@@ -245,10 +247,15 @@ export class Roster {
       // blocked the throw rolls the transition back. Checked here, under the account lock (taken
       // by applySubscription): a block committed while this request waited for it counts.
       if (type === "subscribe" || type === "subscribed") await this.blocks.assertNotBlocked(account.id, contact, "params.jid", tx);
-      // Nothing to cancel with a JID the account never had a roster item for: the throw rolls the
-      // transition back, and nothing is sent. (A retry of an unsubscription that went through
-      // finds the item, and answers as the first did.)
-      if (type === "unsubscribe" && !applied.known) throw new AppError("not-subscribed", `${contact} is not in the roster: there is no subscription to cancel`, { field: "params.jid" });
+      // Nothing to cancel with a JID that is not in the roster (§3.3.2: an unsubscription cancels
+      // the account's subscription, and there is neither one nor a request of ours to withdraw;
+      // a stranger's stored request to us is no roster item): the throw rolls the transition back,
+      // and nothing is sent. (A retry of an unsubscription that went through finds the item, and
+      // answers as the first did.)
+      if (type === "unsubscribe" && !applied.wasInRoster) throw new AppError("not-subscribed", `${contact} is not in the roster: there is no subscription to cancel`, { field: "params.jid" });
+      // Likewise a denial (§3.2) of a JID the account has no record of: no request of hers to
+      // refuse, no subscription or pre-approval to cancel (A.2.4 ignores it), and no item to show.
+      if (type === "unsubscribed" && !applied.known) throw new AppError("not-subscribed", `${contact} has no pending request and no subscription to deny`, { field: "params.jid" });
       await send(account.id, await this.routable(tx, account, contact, applied.stanzas));
       return applied;
     });
