@@ -248,6 +248,21 @@ for (const kind of KINDS) {
       assert.equal((await r.call("POST", "/v1/roster/nurse@localhost/deny")).status, 409);
     });
 
+    it("judges a path's JID by RFC 7622, however short: a domain JID of one or two letters is a contact, anything else invalid-jid naming params.jid", async () => {
+      const r = await account();
+      for (const jid of ["ab", "a"]) {
+        const put = await r.call("PUT", `/v1/roster/${jid}`, { name: jid });
+        assert.equal(put.status, 201, `${jid}: ${put.text}`);
+        assert.equal(put.body.jid, jid);
+        assert.equal((await r.call("DELETE", `/v1/roster/${jid}`)).status, 204);
+      }
+      for (const raw of ["@x", "a@", "%40"]) {
+        const bad = await r.call("PUT", `/v1/roster/${raw}`);
+        assert.equal(bad.status, 400, `${raw}: ${bad.text}`);
+        assert.deepEqual([bad.body.code, bad.body.field], ["invalid-jid", "params.jid"], `${raw}: ${bad.text}`);
+      }
+    });
+
     it("PUT /v1/presence with no body at all is available presence (every field is optional)", async () => {
       const r = await account();
       const put = await r.call("PUT", "/v1/presence");

@@ -9,7 +9,8 @@ import { XML_TEXT_PATTERN } from "../../domain/text.js";
 import { bodyOptional, callerAccount, type Gateway } from "../context.js";
 import { problemResponses, xmlText } from "../schemas.js";
 
-const JidParam = Type.Object({ jid: Type.String({ minLength: 3, maxLength: 3071, description: "The contact's bare JID" }) });
+// Only bounds here: what is a JID (a one-letter domain JID is one) is Roster.contact's to judge, as invalid-jid.
+const JidParam = Type.Object({ jid: Type.String({ minLength: 1, maxLength: 3071, description: "The contact's bare JID" }) });
 const ItemFields = Type.Object(
   {
     name: Type.Optional(Type.Union([xmlText(1023), Type.Null()])),
