@@ -3454,7 +3454,7 @@ export interface paths {
                         url?: string;
                         events?: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
                         description?: string | null;
-                        /** @description enabled also ends a failure streak (deliveries resume where they stopped) */
+                        /** @description enabled also ends a failure streak: deliveries resume where they stopped, at once, with a fresh retry schedule (as they do after a change of url) */
                         status?: "enabled" | "disabled";
                     };
                 };
@@ -3701,7 +3701,7 @@ export interface paths {
                                 eventId: number;
                                 type: string;
                                 status: "pending" | "delivered" | "failed";
-                                /** @description Attempts of this delivery (since its last replay) */
+                                /** @description Attempts of this delivery (since its last replay, or the endpoint was enabled again or given another url) */
                                 attempts: number;
                                 responseStatus: number | null;
                                 /** @description At most 1024 bytes of the last response body */

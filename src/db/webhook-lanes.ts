@@ -114,6 +114,8 @@ const CLAIM = `
   RETURNING w.id, w.account_id AS "accountId", w.url, w.events, w.secret, w.previous_secret AS "previousSecret", w.previous_secret_until AS "previousSecretUntil"`;
 
 const CAPPED = `(l.epoch <> m.epoch AND m.to_seq > COALESCE(l.replay_cap, m.to_seq))`;
+/** A failure read before a replay or a fresh start (another epoch: Webhooks.replay, update) schedules nothing: the lane stays due now. */
+const VOID = `(l.epoch <> m.epoch AND m.to_seq = m.from_seq)`;
 
 const SETTLE = `
   WITH w AS (
@@ -131,8 +133,8 @@ const SETTLE = `
     -- lane's epoch clears the cap.
     UPDATE webhook_lane l SET
       seq = CASE WHEN ${CAPPED} THEN l.replay_cap ELSE m.to_seq END,
-      attempts = CASE WHEN ${CAPPED} THEN 0 ELSE m.attempts END,
-      next_attempt_at = now() + CASE WHEN ${CAPPED} THEN 0 ELSE m.delay END * interval '1 millisecond',
+      attempts = CASE WHEN ${CAPPED} OR ${VOID} THEN 0 ELSE m.attempts END,
+      next_attempt_at = now() + CASE WHEN ${CAPPED} OR ${VOID} THEN 0 ELSE m.delay END * interval '1 millisecond',
       replay_cap = CASE WHEN l.epoch = m.epoch THEN NULL ELSE l.replay_cap END
     FROM w, unnest($6::int[], $7::bigint[], $8::bigint[], $9::int[], $10::int[], $21::int[]) AS m(account_id, from_seq, to_seq, attempts, delay, epoch)
     WHERE l.webhook_id = w.id AND l.account_id = m.account_id AND l.seq = m.from_seq

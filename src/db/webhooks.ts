@@ -111,28 +111,31 @@ export class Webhooks {
 
   /**
    * Applies a change; re-enabling forgets the failure streak. Null when the endpoint is gone.
-   * Enabling it, or giving it a new URL, also ends the wait for a retry: the event it stopped at
-   * goes now, with a fresh retry count (a disabling failure may have scheduled its next try hours
-   * ahead, and "resumes where it stopped" means now).
+   * Enabling a disabled endpoint, or giving it another URL, also ends the wait for a retry: the
+   * event it stopped at goes now, with a fresh retry count and failure streak ("resumes where it
+   * stopped" means now; a disabling failure may have scheduled its next try hours ahead). The
+   * lanes' new epoch voids what an attempt in flight meanwhile would schedule (WebhookLanes.settle).
+   * A PATCH that repeats the current state (a form saved whole) changes none of that.
    */
   async update(id: string, change: WebhookChange): Promise<WebhookRow | null> {
     const { rows } = await this.pool.query<{ id: string }>(
-      `WITH u AS (
+      `WITH prev AS (
+        SELECT ($7::boolean IS NOT FALSE AND (($7::boolean AND disabled_at IS NOT NULL) OR $2::text <> url)) IS TRUE AS fresh FROM webhook WHERE id = $1
+      ), u AS (
         UPDATE webhook SET
           url = COALESCE($2, url),
           events = CASE WHEN $3::boolean THEN $4::text[] ELSE events END,
           description = CASE WHEN $5::boolean THEN $6 ELSE description END,
           disabled_at = CASE WHEN $7::boolean IS NULL THEN disabled_at WHEN $7 THEN NULL ELSE COALESCE(disabled_at, now()) END,
           disabled_reason = CASE WHEN $7::boolean IS NULL THEN disabled_reason WHEN $7 THEN NULL ELSE COALESCE(disabled_reason, 'disabled by a PATCH') END,
-          failing_since = CASE WHEN $7::boolean THEN NULL ELSE failing_since END,
+          failing_since = CASE WHEN (SELECT fresh FROM prev) THEN NULL ELSE failing_since END,
           updated_at = now()
         WHERE id = $1 RETURNING id
       ), lanes AS (
-        UPDATE webhook_lane SET attempts = 0, next_attempt_at = now()
-        WHERE webhook_id = $1 AND ($7::boolean OR $2::text IS NOT NULL) AND (attempts > 0 OR next_attempt_at > now())
-      ), pending AS (
-        UPDATE webhook_delivery SET next_attempt_at = now()
-        WHERE webhook_id = $1 AND ($7::boolean OR $2::text IS NOT NULL) AND status = 'pending' AND next_attempt_at > now()
+        -- The lanes with something to send (waiting for a retry, due, or in flight).
+        UPDATE webhook_lane l SET attempts = 0, next_attempt_at = now(), epoch = l.epoch + 1
+        WHERE l.webhook_id = $1 AND (SELECT fresh FROM prev)
+          AND (l.attempts > 0 OR l.next_attempt_at > now() OR EXISTS (SELECT 1 FROM account a WHERE a.id = l.account_id AND a.last_seq > l.seq))
       ) SELECT u.id FROM u CROSS JOIN LATERAL pg_notify($8, u.id::text) AS n`,
       [
         id,

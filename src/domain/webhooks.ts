@@ -164,7 +164,7 @@ export const DeliveryViewSchema = Type.Object(
     eventId: Type.Integer({ description: "The event's sequence number in the account's log" }),
     type: Type.String(),
     status: Type.Unsafe<DeliveryStatus>(Type.Union(DELIVERY_STATUSES.map((s) => Type.Literal(s)))),
-    attempts: Type.Integer({ description: "Attempts of this delivery (since its last replay)" }),
+    attempts: Type.Integer({ description: "Attempts of this delivery (since its last replay, or the endpoint was enabled again or given another url)" }),
     responseStatus: Type.Union([Type.Integer(), Type.Null()]),
     responseExcerpt: Type.Union([Type.String(), Type.Null()], { description: `At most ${RESPONSE_EXCERPT_BYTES} bytes of the last response body` }),
     error: Type.Union([Type.String(), Type.Null()], { description: "Why the last attempt failed without a response (timeout, connection, forbidden target)" }),

@@ -30,7 +30,7 @@ export const PatchWebhook = Type.Object(
     url: Type.Optional(Url),
     events: Type.Optional(Type.Union([Events, Type.Null()])),
     description: Type.Optional(Type.Union([Description, Type.Null()])),
-    status: Type.Optional(Type.Union([Type.Literal("enabled"), Type.Literal("disabled")], { description: "enabled also ends a failure streak (deliveries resume where they stopped)" })),
+    status: Type.Optional(Type.Union([Type.Literal("enabled"), Type.Literal("disabled")], { description: "enabled also ends a failure streak: deliveries resume where they stopped, at once, with a fresh retry schedule (as they do after a change of url)" })),
   },
   { additionalProperties: false, minProperties: 1 },
 );

@@ -230,8 +230,10 @@ export class WebhookDispatcher {
         for (const lane of due) {
           if (await serveLane(this.ctx, w, lane)) continue;
           // Disabled, changed or lost: give the endpoint back if it is still ours, so that enabling
-          // it again claims it at once rather than after this lease has run out.
+          // it again claims it at once rather than after this lease has run out; a change's own
+          // claim ran while this worker held it, so it is claimed again now (as in the stale case).
           await this.lanes.release(w.id, this.owner, true, this.leaseMs);
+          this.pump();
           return;
         }
         if (due.length > 0) idleSince = null;

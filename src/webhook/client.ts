@@ -79,7 +79,7 @@ async function excerpt(body: AsyncIterable<Buffer> & { destroy(): void }): Promi
 function describe(err: unknown, timeoutMs: number): string {
   const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e.name === "TimeoutError" || e.code === "UND_ERR_HEADERS_TIMEOUT" || e.code === "UND_ERR_BODY_TIMEOUT" || e.code === "UND_ERR_CONNECT_TIMEOUT") {
-    return `timeout: no complete response within ${timeoutMs} ms`;
+    return `timeout: no response status within ${timeoutMs} ms`;
   }
   if (e.name === "AbortError") return "aborted: the gateway is shutting down";
   const inner = e.cause ?? e;

@@ -425,10 +425,52 @@ describe("webhook delivery (prosody): enabled again or moved, an endpoint does n
     await say("abram", "u1");
     await receiver.waitFor("old-home", 1);
     await waitFor(async () => (await pending(id, token)).length === 1, 5000, "u1 pending");
+    assert.ok((await gw.request("GET", `/v1/webhooks/${id}`, { token })).body.failingSince, "failing at the old URL");
     const moved = await gw.request("PATCH", `/v1/webhooks/${id}`, { token, body: { url: receiver.url("new-home") } });
     assert.equal(moved.status, 200, moved.text);
+    // A new URL starts with no failure streak: the old one's must not disable it at its first failure.
+    assert.equal(moved.body.failingSince, null);
     const [got] = await receiver.waitFor("new-home", 1, 10_000);
     assert.equal(verified(secret, got!).data.body, "u1");
     assert.equal(await receiver.count("old-home"), 1);
+  });
+
+  it("PATCH url while an attempt to the old URL is in flight: that attempt's failure schedules nothing, the new URL gets the event now", async () => {
+    await gw.createAccount("gregory");
+    const token = gw.token("gregory");
+    const r = await gw.request("POST", "/v1/webhooks", { token, body: { url: receiver.url("stuck-home") } });
+    assert.equal(r.status, 201, r.text);
+    const { id, secret } = r.body as { id: string; secret: string };
+    // No answer: the attempt is in flight until WEBHOOK_TIMEOUT (1 s), then fails (a 60 s retry).
+    await receiver.plan("stuck-home", ["timeout"]);
+    await say("gregory", "s1");
+    await receiver.waitFor("stuck-home", 1);
+    const moved = await gw.request("PATCH", `/v1/webhooks/${id}`, { token, body: { url: receiver.url("next-home") } });
+    assert.equal(moved.status, 200, moved.text);
+    const [got] = await receiver.waitFor("next-home", 1, 10_000);
+    assert.equal(verified(secret, got!).data.body, "s1");
+  });
+
+  it("a PATCH that repeats the endpoint's state (enabled, the same url) leaves a waiting retry where it is", async () => {
+    await gw.createAccount("peter");
+    const token = gw.token("peter");
+    const url = receiver.url("same-home");
+    const r = await gw.request("POST", "/v1/webhooks", { token, body: { url } });
+    assert.equal(r.status, 201, r.text);
+    const { id } = r.body as { id: string };
+    await receiver.plan("same-home", ["500"]);
+    await say("peter", "p1");
+    await waitFor(async () => (await pending(id, token)).length === 1, 5000, "p1 pending");
+    const again = await gw.request("PATCH", `/v1/webhooks/${id}`, { token, body: { url, status: "enabled", description: "saved whole" } });
+    assert.equal(again.status, 200, again.text);
+    assert.ok(again.body.failingSince, "still failing");
+    const { rows } = await gw.running.db.pool.query<{ attempts: number; wait: number }>(
+      "SELECT attempts, extract(epoch FROM next_attempt_at - now())::float8 AS wait FROM webhook_lane WHERE webhook_id = $1 AND attempts > 0",
+      [id],
+    );
+    assert.equal(rows.length, 1, "one lane waiting for its retry");
+    assert.equal(rows[0]!.attempts, 1);
+    assert.ok(rows[0]!.wait > 30, `its retry is still about 60 s away, not ${rows[0]!.wait} s`);
+    assert.equal(await receiver.count("same-home"), 1);
   });
 });
