@@ -2560,15 +2560,6 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Problem details (RFC 9457) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
                 /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
                 429: {
                     headers: {

@@ -253,9 +253,8 @@ export class Roster {
       // and nothing is sent. (A retry of an unsubscription that went through finds the item, and
       // answers as the first did.)
       if (type === "unsubscribe" && !applied.wasInRoster) throw new AppError("not-subscribed", `${contact} is not in the roster: there is no subscription to cancel`, { field: "params.jid" });
-      // Likewise a denial (§3.2) of a JID the account has no record of: no request of hers to
-      // refuse, no subscription or pre-approval to cancel (A.2.4 ignores it), and no item to show.
-      if (type === "unsubscribed" && !applied.known) throw new AppError("not-subscribed", `${contact} has no pending request and no subscription to deny`, { field: "params.jid" });
+      // A denial (§3.2) of a JID the account has no record of changes nothing and sends nothing
+      // (A.2.4 ignores it), and answers 200 as a retry of a denial that went through must.
       await send(account.id, await this.routable(tx, account, contact, applied.stanzas));
       return applied;
     });

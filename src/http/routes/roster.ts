@@ -100,7 +100,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     for (const [path, type, status, summary] of actions) {
       app.post(
         `/v1/roster/:jid/${path}`,
-        { schema: { tags: ["subscriptions"], summary, params: JidParam, response: { [status]: Item, ...problemResponses(400, 401, 404, ...(type === "unsubscribe" || type === "unsubscribed" ? [409] : []), 503) } } },
+        { schema: { tags: ["subscriptions"], summary, params: JidParam, response: { [status]: Item, ...problemResponses(400, 401, 404, ...(type === "unsubscribe" ? [409] : []), 503) } } },
         async (req, reply) => {
           const { account, contact } = await target(req, req.params.jid);
           // XEP-0191 §3.3: subscribe and approve to a blocked JID are 400 blocked, decided inside
