@@ -916,14 +916,14 @@ export interface paths {
         put?: never;
         /**
          * Send up to 1,000 messages (each persisted before the 200; one result per message)
-         * @description Retries are safe per message: each carries its own `idempotencyKey`. An `Idempotency-Key` header is refused (400 validation-failed, field `headers.idempotency-key`): one key cannot stand for many messages, and ignoring it would send them all again on a retry.
+         * @description Retries are safe per message: each carries its own `idempotencyKey`. An `Idempotency-Key` header is refused (400 validation-failed, field `headers.idempotency-key`) when a message has no key of its own: one key cannot stand for many messages, and ignoring it would send them all again on a retry. With every message keyed, the header is ignored.
          */
         post: {
             parameters: {
                 query?: never;
                 header?: {
                     "balcony-resource"?: string;
-                    /** @description Refused (400 validation-failed): give each message its own key in messages[].idempotencyKey */
+                    /** @description Refused (400 validation-failed) unless every message has its own key in messages[].idempotencyKey; then it is ignored */
                     "idempotency-key"?: string;
                 };
                 path?: never;

@@ -120,9 +120,31 @@ describe("messages batch", () => {
       assert.equal(r.body.field, "headers.idempotency-key");
       assert.match(r.body.detail, /messages\[\]\.idempotencyKey/, "the detail says where the keys go");
     }
+    // With one message keyed and one not, still refused, naming the one without.
+    const half = await gw.request("POST", "/v1/messages/batch", {
+      token,
+      body: { messages: [{ ...items[0], idempotencyKey: "batch-header-keyed" }, ...items] },
+      headers: { "idempotency-key": "batch-header-2" },
+    });
+    assert.deepEqual([half.status, half.body.field], [400, "headers.idempotency-key"], half.text);
+    assert.match(half.body.detail, /messages 1 have none/);
     // Nothing was sent: a sentinel batch after them is the first thing juliet gets.
     await batch([{ to: "juliet@localhost", body: "after the header" }]);
     assert.deepEqual(await bodiesUntil(start, "after the header"), ["after the header"]);
+  });
+
+  it("ignores an Idempotency-Key header when every message has its own key: a retry answers the first results", async () => {
+    const start = juliet.stanzas.length;
+    const keyed = [{ to: "juliet@localhost", body: "keyed under a header", idempotencyKey: "batch-keyed-under-header" }];
+    const send = () => gw.request("POST", "/v1/messages/batch", { token, body: { messages: keyed }, headers: { "idempotency-key": "added-by-middleware" } });
+    const first = await send();
+    assert.equal(first.status, 200, first.text);
+    const again = await send();
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.body.results[0].id, first.body.results[0].id, "the same message");
+    // Sent once: the sentinel batch comes right after it.
+    await batch([{ to: "juliet@localhost", body: "after the keyed one" }]);
+    assert.deepEqual(await bodiesUntil(start, "after the keyed one"), ["keyed under a header", "after the keyed one"]);
   });
 
   it("a retried item of a message sent since answers the first result: same id, status queued, createdAt", async () => {

@@ -20,11 +20,20 @@ function itemResult(r: Awaited<ReturnType<Gateway["messaging"]["sendBatch"]>>[nu
   return problem(r.code, r.detail, { ...r.extra, ...(field ? { field } : {}) });
 }
 
-/** The batch's headers: its retry keys are per message, so an Idempotency-Key header is refused (in the route, naming it). */
+/**
+ * The batch's headers: its retry keys are per message. An Idempotency-Key header cannot stand for
+ * them, so it is refused (in the route, naming it) unless every message carries its own key, which
+ * makes a retry safe whatever the header says (clients whose HTTP layer adds the header to every POST).
+ */
 const BatchHeaders = Type.Object({
   ...Type.Pick(IdempotencyHeaders, ["balcony-resource"]).properties,
-  "idempotency-key": Type.Optional(Type.String({ description: "Refused (400 validation-failed): give each message its own key in messages[].idempotencyKey" })),
+  "idempotency-key": Type.Optional(
+    Type.String({ description: "Refused (400 validation-failed) unless every message has its own key in messages[].idempotencyKey; then it is ignored" }),
+  ),
 });
+
+/** The indexes of a batch's messages without a key of their own. */
+const unkeyed = (messages: unknown[]): number[] => messages.flatMap((m, i) => (typeof (m as { idempotencyKey?: unknown } | null)?.idempotencyKey === "string" ? [] : [i]));
 
 /** The 409 of a change to a message that failed (src/services/message-actions.ts assertReached). */
 const FAILED = "A message the account sent that failed (status `failed`: bounced, or never sendable) is refused with 409 message-failed: its recipient never got it.";
@@ -74,20 +83,23 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           summary: "Send up to 1,000 messages (each persisted before the 200; one result per message)",
           description:
             "Retries are safe per message: each carries its own `idempotencyKey`. An `Idempotency-Key` header is refused " +
-            "(400 validation-failed, field `headers.idempotency-key`): one key cannot stand for many messages, and ignoring it would send them all again on a retry.",
+            "(400 validation-failed, field `headers.idempotency-key`) when a message has no key of its own: one key cannot stand for many messages, " +
+            "and ignoring it would send them all again on a retry. With every message keyed, the header is ignored.",
           body: batchBody(gw.config.maxTextChars),
           headers: BatchHeaders,
           response: { 200: BatchResults, ...problemResponses(400, 401, 403, 404, 413, 503) },
         },
       },
       async (req) => {
+        const messages = (req.body as { messages: unknown[] }).messages;
         // API.md defines per-message keys only: a client that sends its usual header and retries
         // must hear that the header does nothing here, not get every message sent twice.
-        if (req.headers["idempotency-key"] !== undefined) {
-          throw new AppError("validation-failed", "headers.idempotency-key: a batch takes no Idempotency-Key header; give each message its own key in messages[].idempotencyKey", { field: "headers.idempotency-key" });
+        const bare = req.headers["idempotency-key"] === undefined ? [] : unkeyed(messages);
+        if (bare.length > 0) {
+          const which = `messages ${bare.slice(0, 5).join(", ")}${bare.length > 5 ? ", …" : ""} have none`;
+          throw new AppError("validation-failed", `headers.idempotency-key: a batch takes no Idempotency-Key header; give each message its own key in messages[].idempotencyKey (${which})`, { field: "headers.idempotency-key" });
         }
         const account = await callerAccount(gw, req);
-        const messages = (req.body as { messages: unknown[] }).messages;
         const checked = messages.map((m, i) => (item(m) ? null : validationProblem(item.errors, `body.messages.${i}`)));
         const valid = messages.flatMap((m, i) => (checked[i] ? [] : [{ index: i, ...splitKey(m as SendMessage & { idempotencyKey?: string }) }]));
         // New messages are written together; corrections (`replace`) then go one by one, in order.
