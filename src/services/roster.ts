@@ -21,8 +21,6 @@ export interface Applied {
   item: RosterRecord | null;
   ignored: boolean;
   stanzas: Stanza[];
-  /** The account had a record of the contact before (a roster item, or a stranger's request). */
-  known: boolean;
   /** The contact was in the account's roster before (a stranger's request alone is not, A.1). */
   wasInRoster: boolean;
 }
@@ -70,7 +68,7 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
   await lockAccount(tx, account.id);
   const before = await getItem(tx, account.id, contact);
   const t = transition(before, ev);
-  if (t.ignored) return { item: before, ignored: true, stanzas: [], known: before !== null, wasInRoster: before?.inRoster ?? false };
+  if (t.ignored) return { item: before, ignored: true, stanzas: [], wasInRoster: before?.inRoster ?? false };
 
   const kinds = new Set(t.effects.map((e) => e.kind));
   const ver = kinds.has("roster-push") ? await bumpRosterVersion(tx, account.id) : undefined;
@@ -108,7 +106,7 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
   }
   events.push(...contactsGone(account.id, gone));
   if (events.length) await appendEvents(tx, events);
-  return { item, ignored: false, stanzas, known: before !== null, wasInRoster: before?.inRoster ?? false };
+  return { item, ignored: false, stanzas, wasInRoster: before?.inRoster ?? false };
 }
 
 /**

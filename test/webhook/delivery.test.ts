@@ -51,6 +51,29 @@ function earlyRetries(got: ReceivedWebhook[], minMs: number): string[] {
   return early;
 }
 
+interface World {
+  server: XmppServer;
+  gw: TestGateway;
+  juliet: XmppUser;
+  receiver: WebhookReceiver;
+}
+
+/** Prosody with Juliet on it, a webhook receiver process, and a gateway with `env` (on top of a 1 s WEBHOOK_TIMEOUT). */
+async function startWorld(env: Record<string, string>, resource: string): Promise<World> {
+  const server = await startXmppServer("prosody");
+  await server.registerUser("juliet", "pw-juliet");
+  const receiver = await startWebhookReceiver();
+  const gw = await startTestGateway(server, { WEBHOOK_ALLOW_PRIVATE: "127.0.0.1", WEBHOOK_TIMEOUT: "1s", ...env });
+  return { server, receiver, gw, juliet: await connectUser(server, "juliet", "pw-juliet", resource) };
+}
+
+async function stopWorld(w: Partial<World>): Promise<void> {
+  await w.juliet?.stop();
+  await w.gw?.stop();
+  await w.receiver?.stop();
+  await w.server?.stop();
+}
+
 describe("webhook delivery (prosody)", () => {
   let server: XmppServer;
   let gw: TestGateway;
@@ -58,25 +81,17 @@ describe("webhook delivery (prosody)", () => {
   let receiver: WebhookReceiver;
 
   before(async () => {
-    server = await startXmppServer("prosody");
-    await server.registerUser("juliet", "pw-juliet");
-    receiver = await startWebhookReceiver();
-    gw = await startTestGateway(server, {
-      WEBHOOK_ALLOW_PRIVATE: "127.0.0.1",
-      WEBHOOK_RETRY_SCHEDULE: "300ms,300ms,300ms",
-      WEBHOOK_TIMEOUT: "1s",
-      // Long enough for the retry tests' failure streaks (about 2 s, but a loaded CI machine stretched
-      // one past 3 s and the endpoint was disabled mid-test), short enough for the disabling test.
-      WEBHOOK_DISABLE_AFTER: "8s",
-    });
-    juliet = await connectUser(server, "juliet", "pw-juliet", "wh");
+    ({ server, gw, juliet, receiver } = await startWorld(
+      {
+        WEBHOOK_RETRY_SCHEDULE: "300ms,300ms,300ms",
+        // Long enough for the retry tests' failure streaks (about 2 s, but a loaded CI machine stretched
+        // one past 3 s and the endpoint was disabled mid-test), short enough for the disabling test.
+        WEBHOOK_DISABLE_AFTER: "8s",
+      },
+      "wh",
+    ));
   });
-  after(async () => {
-    await juliet?.stop();
-    await gw?.stop();
-    await receiver?.stop();
-    await server?.stop();
-  });
+  after(() => stopWorld({ server, gw, juliet, receiver }));
 
   const say = (localpart: string, text: string) => juliet.send(xml("message", { to: `${localpart}@${gw.domain}`, type: "chat", id: `m-${text}` }, xml("body", {}, text)));
 
@@ -382,19 +397,10 @@ describe("webhook delivery (prosody): enabled again or moved, an endpoint does n
   let receiver: WebhookReceiver;
 
   before(async () => {
-    server = await startXmppServer("prosody");
-    await server.registerUser("juliet", "pw-juliet");
-    receiver = await startWebhookReceiver();
     // A first retry a minute away: a test that waited for it would time out.
-    gw = await startTestGateway(server, { WEBHOOK_ALLOW_PRIVATE: "127.0.0.1", WEBHOOK_RETRY_SCHEDULE: "60s", WEBHOOK_TIMEOUT: "1s", WEBHOOK_DISABLE_AFTER: "30s" });
-    juliet = await connectUser(server, "juliet", "pw-juliet", "wh2");
+    ({ server, gw, juliet, receiver } = await startWorld({ WEBHOOK_RETRY_SCHEDULE: "60s", WEBHOOK_DISABLE_AFTER: "30s" }, "wh2"));
   });
-  after(async () => {
-    await juliet?.stop();
-    await gw?.stop();
-    await receiver?.stop();
-    await server?.stop();
-  });
+  after(() => stopWorld({ server, gw, juliet, receiver }));
 
   const say = (localpart: string, text: string) => juliet.send(xml("message", { to: `${localpart}@${gw.domain}`, type: "chat", id: `m-${text}` }, xml("body", {}, text)));
   const pending = async (id: string, token: string): Promise<HistoryItem[]> => (await gw.request("GET", `/v1/webhooks/${id}/deliveries?status=pending`, { token })).body.items;
