@@ -208,9 +208,12 @@ export async function markContactPresenceStale(tx: Tx, accountId: number): Promi
   await sql(tx, "UPDATE contact_presence SET stale_since = now() WHERE account_id = $1", [accountId]);
 }
 
+/** Marked longer than the parameter's seconds ago and not confirmed since (a republish's mark, cleared by any presence). */
+const STALE = (seconds: string) => `stale_since < now() - make_interval(secs => ${seconds})`;
+
 /** Accounts with contact presence marked longer than `ms` ago and not confirmed since. */
 export async function accountsWithStalePresence(tx: Tx, ms: number): Promise<number[]> {
-  const rows = await sql<{ id: number }>(tx, "SELECT DISTINCT account_id AS id FROM contact_presence WHERE stale_since < now() - make_interval(secs => $1) ORDER BY 1", [ms / 1000]);
+  const rows = await sql<{ id: number }>(tx, `SELECT DISTINCT account_id AS id FROM contact_presence WHERE ${STALE("$1")} ORDER BY 1`, [ms / 1000]);
   return rows.map((r) => r.id);
 }
 
@@ -218,7 +221,7 @@ export async function accountsWithStalePresence(tx: Tx, ms: number): Promise<num
 export async function clearStaleContactPresence(tx: Tx, accountId: number, ms: number): Promise<ContactResource[]> {
   return sql<ContactResource>(
     tx,
-    "WITH d AS (DELETE FROM contact_presence WHERE account_id = $1 AND stale_since < now() - make_interval(secs => $2) RETURNING jid, resource) SELECT * FROM d ORDER BY jid, resource",
+    `WITH d AS (DELETE FROM contact_presence WHERE account_id = $1 AND ${STALE("$2")} RETURNING jid, resource) SELECT * FROM d ORDER BY jid, resource`,
     [accountId, ms / 1000],
   );
 }
