@@ -35,8 +35,9 @@ const LIVENESS_POLL_MS = 2_000;
 /** How long an idle worker keeps its endpoint for the next event before handing it back. */
 const IDLE_HOLD_MS = 2_000;
 
-/** A running worker: which accounts' events concern it (null: every account's), and how to wake it. */
+/** A running worker: the claim it serves, which accounts' events concern it (null: all), how to wake it. */
 interface Worker {
+  lease: LeasedWebhook;
   accountId: number | null;
   wake: () => void;
 }
@@ -87,7 +88,7 @@ export class WebhookDispatcher {
       metrics,
       log,
       signal: this.abort.signal,
-      interrupted: (id) => this.stopped || this.stale.has(id),
+      interrupted: (w) => this.stopped || this.stale.has(w.id) || !this.serving(w),
       retryIn: (ms) => this.wakeIn(ms),
       // Half the lease: a process that stood still (GC, SIGSTOP, an overloaded host) renews, or
       // learns it lost the endpoint, before it sends anything more.
@@ -207,17 +208,26 @@ export class WebhookDispatcher {
     if (!this.stopped) this.wakeIn(Math.min(next ?? SWEEP_MS, SWEEP_MS));
   }
 
+  /**
+   * Whether `w` is still the claim this instance's worker for that endpoint serves. A worker that
+   * stood still past its lease (the endpoint claimed again meanwhile, here) stops at once, and
+   * neither releases the lease nor unregisters: both are its successor's now.
+   */
+  private serving(w: LeasedWebhook): boolean {
+    return this.workers.get(w.id)?.lease === w;
+  }
+
   private async run(w: LeasedWebhook): Promise<void> {
     let wake: () => void = () => undefined;
     let woken = false;
     /** Since when the worker found nothing due (null: it just did some work). */
     let idleSince: number | null = null;
-    this.workers.set(w.id, { accountId: w.accountId, wake: () => ((woken = true), wake()) });
+    this.workers.set(w.id, { lease: w, accountId: w.accountId, wake: () => ((woken = true), wake()) });
     this.renewed.set(w.id, performance.now());
     this.stale.delete(w.id);
     try {
       for (;;) {
-        if (this.stopped) return;
+        if (this.stopped || !this.serving(w)) return;
         if (this.stale.has(w.id)) {
           await this.lanes.release(w.id, this.owner, true, this.leaseMs);
           // The notification's own claim ran while this worker still held the endpoint: claim it
@@ -229,6 +239,7 @@ export class WebhookDispatcher {
         const due = await this.lanes.due(w.id, LANES_PER_ROUND);
         for (const lane of due) {
           if (await serveLane(this.ctx, w, lane)) continue;
+          if (!this.serving(w)) return;
           // Disabled, changed or lost: give the endpoint back if it is still ours, so that enabling
           // it again claims it at once rather than after this lease has run out; a change's own
           // claim ran while this worker held it, so it is claimed again now (as in the stale case).
@@ -251,6 +262,7 @@ export class WebhookDispatcher {
           });
           wake = () => undefined;
           if (woken) continue;
+          if (!this.serving(w)) return;
         }
         // ...then give it back, unless something became due meanwhile (one statement); a
         // notification that came in while that ran means another look.
@@ -270,12 +282,17 @@ export class WebhookDispatcher {
       this.log.warn({ err: String(err), webhook: w.id }, "webhook dispatch: endpoint worker failed");
       this.wakeIn(this.leaseMs);
     } finally {
-      // Another endpoint may have waited for this slot.
-      const full = this.workers.size >= this.opts.concurrency;
-      this.workers.delete(w.id);
-      this.renewed.delete(w.id);
-      if (this.workers.size === 0) this.idleWaiters.splice(0).forEach((f) => f());
-      if (full && !this.stopped) this.pump();
+      // Superseded: the slot, the registration and the lease are the successor's.
+      if (this.serving(w)) this.unregister(w);
     }
+  }
+
+  private unregister(w: LeasedWebhook): void {
+    // Another endpoint may have waited for this slot.
+    const full = this.workers.size >= this.opts.concurrency;
+    this.workers.delete(w.id);
+    this.renewed.delete(w.id);
+    if (this.workers.size === 0) this.idleWaiters.splice(0).forEach((f) => f());
+    if (full && !this.stopped) this.pump();
   }
 }

@@ -33,8 +33,8 @@ export interface LaneContext {
   readonly log: ServiceLog;
   /** Aborted when the instance stops: the attempt in flight is cut short (and made again later). */
   readonly signal: AbortSignal;
-  /** The instance is stopping, or the endpoint changed since it was leased: stop after this attempt. */
-  interrupted(webhookId: string): boolean;
+  /** The instance is stopping, the endpoint changed since it was leased, or this claim was superseded: stop after this attempt. */
+  interrupted(w: LeasedWebhook): boolean;
   /** A retry was scheduled this far ahead: make sure to look again then. */
   retryIn(ms: number): void;
   /** Whether the endpoint's lease was renewed recently enough to send on it without renewing first. */
@@ -87,7 +87,7 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
   let at = from;
   let complete = true;
   for (const e of events) {
-    if (ctx.interrupted(w.id)) {
+    if (ctx.interrupted(w)) {
       complete = false;
       break;
     }
@@ -159,7 +159,7 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
   }
   // Fewer than a page: every event up to the head was seen, the other types included.
   const to = complete && events.length < PAGE ? Math.max(at, head) : at;
-  if (to === from && records.length === 0) return !ctx.interrupted(w.id);
+  if (to === from && records.length === 0) return !ctx.interrupted(w);
   const r = await settle(to, records.length > 0 ? true : null, { attempts: 0, delayMs: 0 });
   return r !== "stop";
 }

@@ -25,11 +25,12 @@ class FakeWebhooks implements WebhookPort {
   readonly perUrl = new Map<string, number>();
   maxPerUrl = 0;
   hang = false;
-  /** An attempt of this sequence number waits for release() (once). */
+  /** An attempt of this sequence number waits for release() (once); held attempts are released oldest first. */
   holdSeq: number | null = null;
-  private releaseHeld: () => void = () => undefined;
+  held = 0;
+  private readonly releaseHeld: Array<() => void> = [];
   release(): void {
-    this.releaseHeld();
+    this.releaseHeld.shift()?.();
   }
   constructor(private readonly delayMs: number) {}
   newSecret(): string {
@@ -47,7 +48,8 @@ class FakeWebhooks implements WebhookPort {
     try {
       if (body.id === this.holdSeq) {
         this.holdSeq = null;
-        await new Promise<void>((resolve) => (this.releaseHeld = resolve));
+        this.held++;
+        await new Promise<void>((resolve) => this.releaseHeld.push(resolve));
       }
       await new Promise<void>((resolve, reject) => {
         if (!this.hang) setTimeout(resolve, this.delayMs);
@@ -340,6 +342,43 @@ describe("webhook dispatcher", () => {
       await d.stop();
     }
     assert.deepEqual(port.attempts.map((x) => x.seq), [1, 2, 3, 2, 3, 4]);
+  });
+
+  it("a worker that stood still past its lease, the endpoint claimed again meanwhile, stops: no second request in flight, its successor's lease kept", async () => {
+    const a = await env.account("superseded");
+    const hook = await new Webhooks(store, new FakeWebhooks(0), env.domain).create(a.id, { url: "http://superseded.test/" });
+    const port = new FakeWebhooks(0);
+    port.holdSeq = 1;
+    const d = dispatcher(port);
+    await d.start();
+    const lease = async () => (await env.db.pool.query<{ lease_owner: string | null }>("SELECT lease_owner FROM webhook WHERE id = $1", [hook.id])).rows[0]!.lease_owner;
+    try {
+      await append([a], 3);
+      await waitFor(() => port.held === 1, "the first worker's attempt of event 1 in flight");
+      const owner = await lease();
+      assert.ok(owner, "the endpoint is leased");
+      // The first worker stands still (its attempt held) past its lease: the endpoint is claimed
+      // again here, and the second worker sends 1 to 3, then holds event 4 in flight.
+      await env.db.pool.query("UPDATE webhook SET lease_until = now() - interval '1 second' WHERE id = $1", [hook.id]);
+      port.holdSeq = 4;
+      d.pump();
+      await waitFor(() => port.attempts.length === 4, "events 1 to 3 sent again by the second worker");
+      await append([a], 1);
+      await waitFor(() => port.held === 2, "the second worker's attempt of event 4 in flight");
+      // The first worker goes on: it must stop, neither sending event 4 beside the second worker's
+      // attempt nor giving back the lease the second worker holds.
+      port.release();
+      await new Promise((r) => setTimeout(r, 2_600)); // past the idle hold the first worker would end with
+      assert.equal(await lease(), owner, "the second worker's lease is kept");
+      port.release();
+      // A sentinel: event 5 arrives, once, after event 4.
+      await append([a], 1);
+      await waitFor(() => port.attempts.some((x) => x.seq === 5), "the sentinel");
+    } finally {
+      await d.stop();
+    }
+    assert.deepEqual(port.attempts.map((x) => x.seq), [1, 1, 2, 3, 4, 5]);
+    assert.equal(port.maxPerUrl, 2, "two requests in flight only while the first worker stood still");
   });
 
   it("keeps each attempt of a delivery in its history, oldest first, the last 10, in the row the purge removes", async () => {
