@@ -2,6 +2,7 @@
 // item, applies the pure transition (src/domain/subscription.ts), persists the new state and its
 // events in one transaction, and hands the stanzas to the outbound port after commit. Used for the
 // account's own actions over HTTP and, through inboundSubscription, for stanzas from contacts.
+import { isDeepStrictEqual } from "node:util";
 import { LRUCache } from "lru-cache";
 import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
@@ -218,6 +219,9 @@ export class Roster {
     return this.db.transaction(async (tx) => {
       await lockAccount(tx, account.id);
       const before = await getItem(tx, account.id, contact);
+      // A PUT that repeats the item changes nothing: no new `ver` (the ETag stays valid), no event.
+      if (before?.inRoster && (fields.name === undefined || fields.name === before.name) && (fields.groups === undefined || isDeepStrictEqual(fields.groups, before.groups)))
+        return { item: rosterItemView(contact, before), created: false };
       const state = { subscription: before?.subscription ?? "none", askOut: before?.askOut ?? false, pendingIn: before?.pendingIn ?? false, approved: before?.approved ?? false, inRoster: true } as const;
       const ver = await bumpRosterVersion(tx, account.id);
       const row = await saveItem(tx, account.id, contact, state, { ...fields, ver });

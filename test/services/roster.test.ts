@@ -244,7 +244,7 @@ describe("Roster service", () => {
     assert.deepEqual(await env.outbox(), []);
   });
 
-  it("put bumps ver each time and reports created true, then false", async () => {
+  it("put bumps ver at each change and reports created true, then false; a put that repeats the item changes nothing", async () => {
     const a = await env.account("romeo");
     const v0 = await rosterVersion(env.db.prisma, a.id);
     const first = await roster.put(a.ref, CONTACT, { name: "Juliet", groups: ["Capulets"] });
@@ -253,11 +253,21 @@ describe("Roster service", () => {
     const second = await roster.put(a.ref, CONTACT, { groups: ["Capulets", "Verona"] });
     assert.deepEqual(second, { item: { jid: CONTACT, name: "Juliet", groups: ["Capulets", "Verona"], subscription: "none", ask: null, approved: false }, created: false });
     assert.equal(await rosterVersion(env.db.prisma, a.id), v0 + 2);
+    // Repeated whole, by name alone, by groups alone, or with no field: the same item, no new ver, no event.
+    for (const same of [{ name: "Juliet", groups: ["Capulets", "Verona"] }, { name: "Juliet" }, { groups: ["Capulets", "Verona"] }, {}])
+      assert.deepEqual(await roster.put(a.ref, CONTACT, same), { item: second.item, created: false }, JSON.stringify(same));
+    assert.equal(await rosterVersion(env.db.prisma, a.id), v0 + 2);
+    // The groups in another order are a change (the item lists them as given), as is a name removed.
+    const third = await roster.put(a.ref, CONTACT, { groups: ["Verona", "Capulets"], name: null });
+    assert.deepEqual(third.item.groups, ["Verona", "Capulets"]);
+    assert.equal(third.item.name, null);
+    assert.equal(await rosterVersion(env.db.prisma, a.id), v0 + 3);
     assert.deepEqual(
       (await env.events(a.id)).map((e) => e.data),
       [
         { item: first.item, ver: String(v0 + 1) },
         { item: second.item, ver: String(v0 + 2) },
+        { item: third.item, ver: String(v0 + 3) },
       ],
     );
     assert.deepEqual(await env.outbox(), [], "§2.4: a roster set sends no subscription stanza");
