@@ -12,29 +12,7 @@ export interface paths {
             cookie?: never;
         };
         /** Process alive */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ok";
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getHealthz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -51,43 +29,7 @@ export interface paths {
             cookie?: never;
         };
         /** Postgres reachable and the component link up: on this instance (xmpp: up) or on the instance holding it (xmpp: standby) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: "ready" | "not ready";
-                            database: "up" | "down";
-                            xmpp: "up" | "standby" | "down";
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: "ready" | "not ready";
-                            database: "up" | "down";
-                            xmpp: "up" | "standby" | "down";
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getReadyz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -104,26 +46,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Prometheus text exposition format */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/plain": string;
-                    };
-                };
-            };
-        };
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -140,199 +63,10 @@ export interface paths {
             cookie?: never;
         };
         /** List accounts (admin) */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Opaque cursor from a previous page */
-                    cursor?: string;
-                    limit?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                jid: string;
-                                /** Format: date-time */
-                                createdAt: string;
-                            }[];
-                            nextCursor: string | null;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getAccounts"];
         put?: never;
         /** Create an account (admin) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description Account localpart (RFC 7622 §3.3) */
-                        localpart: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        /** @description /v1/accounts/{localpart} */
-                        location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            jid: string;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postAccounts"];
         delete?: never;
         options?: never;
         head?: never;
@@ -350,87 +84,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Delete an account and all its data (admin) */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Account localpart (RFC 7622 §3.3) */
-                    localpart: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteAccountsByLocalpart"];
         options?: never;
         head?: never;
         patch?: never;
@@ -446,127 +100,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Mint a token for an account (admin) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description Localpart or bare JID */
-                        account: string;
-                        /** @default 3600 */
-                        ttlSeconds?: number;
-                        resource?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            token: string;
-                            /** Format: date-time */
-                            expiresAt: string;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                501: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postTokens"];
         delete?: never;
         options?: never;
         head?: never;
@@ -584,321 +118,13 @@ export interface paths {
          * Conversation history with one JID, both directions, newest first
          * @description Each page lists its messages newest first; chat states sent alone (XEP-0085) are not messages and are not listed. Without `after`, a page holds the newest messages (older than `before`, if given) and `nextCursor` is the `before` of the next, older page. With `after`, it holds the messages right after that cursor (older than `before`, if given too) and `nextCursor` is the `after` of the next, newer page (keep the same `before`), so paging forward skips and repeats nothing. `nextCursor` is null on the last page.
          */
-        get: {
-            parameters: {
-                query: {
-                    /** @description The other party's bare JID */
-                    with: string;
-                    /** @description Only messages older than this cursor (a message's `cursor`, or a nextCursor) */
-                    before?: string;
-                    /** @description Only messages newer than this cursor: the page is the ones right after it */
-                    after?: string;
-                    limit?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                id: string;
-                                direction: "out" | "in";
-                                from: string;
-                                to: string;
-                                type: string;
-                                body: (string | {
-                                    [key: string]: string;
-                                }) | null;
-                                subject: (string | {
-                                    [key: string]: string;
-                                }) | null;
-                                thread: string | null;
-                                lang: string | null;
-                                state: string | null;
-                                receipt: boolean;
-                                /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
-                                status: "queued" | "sent" | "delivered" | "failed";
-                                error?: unknown;
-                                cursor: string;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                                /** @description Last correction (XEP-0308) */
-                                edited: string | null;
-                                /** @description Retracted (XEP-0424): the body is gone, the message stays */
-                                retracted: string | null;
-                                /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
-                                reactions: {
-                                    [key: string]: string[];
-                                };
-                                /** @description XEP-0461: the message replied to */
-                                replyTo: {
-                                    id: string | null;
-                                } | null;
-                                attachments: {
-                                    /** @description http(s) URL of the file */
-                                    url: string;
-                                    /** @description e.g. image/png */
-                                    mediaType?: string;
-                                    /** @description File name */
-                                    name?: string;
-                                    /** @description Size in bytes */
-                                    size?: number;
-                                    description?: string;
-                                }[];
-                                /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
-                                marker: "received" | "displayed" | "acknowledged" | null;
-                            }[];
-                            nextCursor: string | null;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getMessages"];
         put?: never;
         /**
          * Send a message (persisted before the 202)
          * @description With `replace`, a correction (XEP-0308) of the account's message. A message the account sent that failed (status `failed`: bounced, or never sendable) is refused with 409 message-failed: its recipient never got it. A correction sent again under its Idempotency-Key answers as it did.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Retry key: the same key and payload within 24 h returns the first response */
-                    "idempotency-key"?: string;
-                    "balcony-resource"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description Recipient JID (RFC 7622), bare or full */
-                        to: string;
-                        /** @default chat */
-                        type?: "chat" | "normal" | "headline" | "groupchat";
-                        /** @description Message body, or bodies by language (not empty) */
-                        body?: string | {
-                            [key: string]: string;
-                        };
-                        /** @description Subject, or subjects by language (not empty) */
-                        subject?: string | {
-                            [key: string]: string;
-                        };
-                        /** @description Thread id (RFC 6121 §5.2.5): any text of 1-256 characters */
-                        thread?: string;
-                        /** @description xml:lang of the message */
-                        lang?: string;
-                        /** @description Request a XEP-0184 delivery receipt */
-                        receipt?: boolean;
-                        /** @description XEP-0085 chat state */
-                        state?: "active" | "composing" | "paused" | "inactive" | "gone";
-                        /**
-                         * Format: uuid
-                         * @description Correct this earlier message of the account's in the same conversation (XEP-0308): the request carries to, body, lang and type (the original's) only, anything else is 400; in a batch, corrections are applied after its new messages are written, in order
-                         */
-                        replace?: string;
-                        /** @description XEP-0461 reply, with a fallback quote; the body must then be one text, not a language map (400 validation-failed) */
-                        reply?: {
-                            /**
-                             * Format: uuid
-                             * @description The message replied to, of the same conversation
-                             */
-                            id: string;
-                        };
-                        attachments?: {
-                            /** @description http(s) URL of the file */
-                            url: string;
-                            /** @description e.g. image/png */
-                            mediaType?: string;
-                            /** @description File name */
-                            name?: string;
-                            /** @description Size in bytes */
-                            size?: number;
-                            description?: string;
-                        }[];
-                        /** @description Ask for XEP-0333 markers (default: true for chat) */
-                        markable?: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        /** @description The first answer to this Idempotency-Key, replayed: nothing was sent again */
-                        "idempotent-replayed"?: "true";
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id: string;
-                            status: "queued" | "sent";
-                            /** Format: date-time */
-                            createdAt: string;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postMessages"];
         delete?: never;
         options?: never;
         head?: never;
@@ -918,174 +144,7 @@ export interface paths {
          * Send up to 1,000 messages (each persisted before the 200; one result per message)
          * @description Retries are safe per message: each carries its own `idempotencyKey`. An `Idempotency-Key` header is refused (400 validation-failed, field `headers.idempotency-key`) when a message has no key of its own: one key cannot stand for many messages, and ignoring it would send them all again on a retry. With every message keyed, the header is ignored.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "balcony-resource"?: string;
-                    /** @description Refused (400 validation-failed) unless every message has its own key in messages[].idempotencyKey; then it is ignored */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        messages: {
-                            /** @description Recipient JID (RFC 7622), bare or full */
-                            to: string;
-                            /** @default chat */
-                            type?: "chat" | "normal" | "headline" | "groupchat";
-                            /** @description Message body, or bodies by language (not empty) */
-                            body?: string | {
-                                [key: string]: string;
-                            };
-                            /** @description Subject, or subjects by language (not empty) */
-                            subject?: string | {
-                                [key: string]: string;
-                            };
-                            /** @description Thread id (RFC 6121 §5.2.5): any text of 1-256 characters */
-                            thread?: string;
-                            /** @description xml:lang of the message */
-                            lang?: string;
-                            /** @description Request a XEP-0184 delivery receipt */
-                            receipt?: boolean;
-                            /** @description XEP-0085 chat state */
-                            state?: "active" | "composing" | "paused" | "inactive" | "gone";
-                            /**
-                             * Format: uuid
-                             * @description Correct this earlier message of the account's in the same conversation (XEP-0308): the request carries to, body, lang and type (the original's) only, anything else is 400; in a batch, corrections are applied after its new messages are written, in order
-                             */
-                            replace?: string;
-                            /** @description XEP-0461 reply, with a fallback quote; the body must then be one text, not a language map (400 validation-failed) */
-                            reply?: {
-                                /**
-                                 * Format: uuid
-                                 * @description The message replied to, of the same conversation
-                                 */
-                                id: string;
-                            };
-                            attachments?: {
-                                /** @description http(s) URL of the file */
-                                url: string;
-                                /** @description e.g. image/png */
-                                mediaType?: string;
-                                /** @description File name */
-                                name?: string;
-                                /** @description Size in bytes */
-                                size?: number;
-                                description?: string;
-                            }[];
-                            /** @description Ask for XEP-0333 markers (default: true for chat) */
-                            markable?: boolean;
-                            /** @description This message's retry key (as the Idempotency-Key header) */
-                            idempotencyKey?: string;
-                        }[];
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description One result per message, in order */
-                            results: ({
-                                /** Format: uuid */
-                                id: string;
-                                status: "queued" | "sent";
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** @description An idempotent retry: the first answer, nothing sent again */
-                                replayed?: boolean;
-                            } | components["schemas"]["Problem"])[];
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postMessagesBatch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1100,207 +159,14 @@ export interface paths {
             cookie?: never;
         };
         /** A message and its delivery status */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The message's id (a UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            direction: "out" | "in";
-                            from: string;
-                            to: string;
-                            type: string;
-                            body: (string | {
-                                [key: string]: string;
-                            }) | null;
-                            subject: (string | {
-                                [key: string]: string;
-                            }) | null;
-                            thread: string | null;
-                            lang: string | null;
-                            state: string | null;
-                            receipt: boolean;
-                            /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
-                            status: "queued" | "sent" | "delivered" | "failed";
-                            error?: unknown;
-                            cursor: string;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            /** @description Last correction (XEP-0308) */
-                            edited: string | null;
-                            /** @description Retracted (XEP-0424): the body is gone, the message stays */
-                            retracted: string | null;
-                            /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
-                            reactions: {
-                                [key: string]: string[];
-                            };
-                            /** @description XEP-0461: the message replied to */
-                            replyTo: {
-                                id: string | null;
-                            } | null;
-                            attachments: {
-                                /** @description http(s) URL of the file */
-                                url: string;
-                                /** @description e.g. image/png */
-                                mediaType?: string;
-                                /** @description File name */
-                                name?: string;
-                                /** @description Size in bytes */
-                                size?: number;
-                                description?: string;
-                            }[];
-                            /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
-                            marker: "received" | "displayed" | "acknowledged" | null;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getMessagesById"];
         put?: never;
         post?: never;
         /**
          * Retract one of the account's messages (XEP-0424); a tombstone stays in history
          * @description A message the account sent that failed (status `failed`) never reached its recipient: it becomes a tombstone here, and nothing is sent.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The message's id (a UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteMessagesById"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1319,162 +185,7 @@ export interface paths {
          * Set the account's reactions to a message (XEP-0444; an empty list removes them)
          * @description A message the account sent that failed (status `failed`: bounced, or never sendable) is refused with 409 message-failed: its recipient never got it.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The message's id (a UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        emojis: string[];
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            direction: "out" | "in";
-                            from: string;
-                            to: string;
-                            type: string;
-                            body: (string | {
-                                [key: string]: string;
-                            }) | null;
-                            subject: (string | {
-                                [key: string]: string;
-                            }) | null;
-                            thread: string | null;
-                            lang: string | null;
-                            state: string | null;
-                            receipt: boolean;
-                            /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
-                            status: "queued" | "sent" | "delivered" | "failed";
-                            error?: unknown;
-                            cursor: string;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            /** @description Last correction (XEP-0308) */
-                            edited: string | null;
-                            /** @description Retracted (XEP-0424): the body is gone, the message stays */
-                            retracted: string | null;
-                            /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
-                            reactions: {
-                                [key: string]: string[];
-                            };
-                            /** @description XEP-0461: the message replied to */
-                            replyTo: {
-                                id: string | null;
-                            } | null;
-                            attachments: {
-                                /** @description http(s) URL of the file */
-                                url: string;
-                                /** @description e.g. image/png */
-                                mediaType?: string;
-                                /** @description File name */
-                                name?: string;
-                                /** @description Size in bytes */
-                                size?: number;
-                                description?: string;
-                            }[];
-                            /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
-                            marker: "received" | "displayed" | "acknowledged" | null;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postMessagesByIdReactions"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1491,78 +202,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Mark a received message displayed (XEP-0333 marker to its sender if it asked) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The message's id (a UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postMessagesByIdDisplayed"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1577,103 +217,7 @@ export interface paths {
             cookie?: never;
         };
         /** The account's event log: SSE with Accept: text/event-stream, JSON pages otherwise */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Replay events after this id (an event's id or a nextSince: 1 to 18 digits); anything else is 400 invalid-cursor */
-                    since?: string;
-                    limit?: number;
-                    /** @description Session (resource) of this stream */
-                    resource?: string;
-                };
-                header?: {
-                    "last-event-id"?: string;
-                    /** @description The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it */
-                    "balcony-resource"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The JSON view (Accept: application/json, *\/* or none), or the SSE view (Accept: text/event-stream) */
-                200: {
-                    headers: {
-                        /** @description SSE view: the stream's session (its resourcepart, percent-encoded) */
-                        "balcony-resource"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: components["schemas"]["Event"][];
-                            /** @description The cursor for the next page (?since=) */
-                            nextSince: number;
-                        };
-                        "text/event-stream": string;
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                406: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1695,113 +239,7 @@ export interface paths {
          * A short-lived ticket for GET /v1/events?ticket= (EventSource cannot send Authorization)
          * @description The ticket opens event streams of the caller's account and session (the Balcony-Resource header or the token's resource claim) and nothing else: GET /v1/events' JSON view is no stream and takes no ticket (401). It may be used again until it expires (EventSource reconnects with the same URL), and never outlives the token: the streams it opened end when the token expires.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it */
-                    "balcony-resource"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        /** @default 60 */
-                        ttlSeconds?: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            ticket: string;
-                            /** Format: date-time */
-                            expiresAt: string;
-                            /** @description The account's bare JID */
-                            jid: string;
-                            /** @description The session the ticket's streams belong to, unless ?resource= names one */
-                            resource: string | null;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postEventsTickets"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1816,82 +254,7 @@ export interface paths {
             cookie?: never;
         };
         /** The account's sessions */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                resource: string;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** @description Event streams open on this session */
-                                streams: number;
-                                /** Format: date-time */
-                                lastSeenAt: string;
-                                available: boolean;
-                                show: string | null;
-                                status: unknown;
-                                priority: number;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getSessions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1911,77 +274,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** End a session */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    resource: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteSessionsByResource"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1995,92 +288,7 @@ export interface paths {
             cookie?: never;
         };
         /** The roster, with its version (ETag; If-None-Match gives 304) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description The ETag of a roster read before ("<ver>"): 304 while it is still the version */
-                    "if-none-match"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        /** @description The roster's version, "<ver>" (RFC 6121 §2.6) */
-                        etag?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            ver: string;
-                            items: {
-                                jid: string;
-                                name: string | null;
-                                groups: string[];
-                                subscription: "none" | "to" | "from" | "both";
-                                ask: "subscribe" | null;
-                                approved: boolean;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Not modified: If-None-Match names the current version */
-                304: {
-                    headers: {
-                        /** @description The roster's version, "<ver>" */
-                        etag?: string;
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getRoster"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2098,202 +306,10 @@ export interface paths {
         };
         get?: never;
         /** Add or update a roster item's name and groups (no subscription change) */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The contact's bare JID */
-                    jid: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        name?: string | null;
-                        groups?: string[];
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            jid: string;
-                            name: string | null;
-                            groups: string[];
-                            subscription: "none" | "to" | "from" | "both";
-                            ask: "subscribe" | null;
-                            approved: boolean;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            jid: string;
-                            name: string | null;
-                            groups: string[];
-                            subscription: "none" | "to" | "from" | "both";
-                            ask: "subscribe" | null;
-                            approved: boolean;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["putRosterByJid"];
         post?: never;
         /** Remove a roster item; sends unsubscribe/unsubscribed as RFC 6121 §2.5.2 requires */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The contact's bare JID */
-                    jid: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteRosterByJid"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2309,87 +325,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Ask for the contact's presence (§3.1) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The contact's bare JID */
-                    jid: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            jid: string;
-                            name: string | null;
-                            groups: string[];
-                            subscription: "none" | "to" | "from" | "both";
-                            ask: "subscribe" | null;
-                            approved: boolean;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postRosterByJidSubscribe"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2406,87 +342,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Approve the contact's pending request, or pre-approve one (§3.1.5, §3.4) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The contact's bare JID */
-                    jid: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            jid: string;
-                            name: string | null;
-                            groups: string[];
-                            subscription: "none" | "to" | "from" | "both";
-                            ask: "subscribe" | null;
-                            approved: boolean;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postRosterByJidApprove"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2503,87 +359,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Refuse a pending request or cancel the contact's subscription (§3.2) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The contact's bare JID */
-                    jid: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            jid: string;
-                            name: string | null;
-                            groups: string[];
-                            subscription: "none" | "to" | "from" | "both";
-                            ask: "subscribe" | null;
-                            approved: boolean;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postRosterByJidDeny"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2600,96 +376,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Cancel the account's subscription to the contact (§3.3) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The contact's bare JID */
-                    jid: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            jid: string;
-                            name: string | null;
-                            groups: string[];
-                            subscription: "none" | "to" | "from" | "both";
-                            ask: "subscribe" | null;
-                            approved: boolean;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postRosterByJidUnsubscribe"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2704,75 +391,7 @@ export interface paths {
             cookie?: never;
         };
         /** Inbound subscription requests waiting for an answer (§3.1.3) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                jid: string;
-                                status?: string;
-                                /** Format: date-time */
-                                receivedAt: string;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getSubscriptionRequests"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2789,195 +408,9 @@ export interface paths {
             cookie?: never;
         };
         /** Latest presence of each contact the account is subscribed to */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                jid: string;
-                                resources: {
-                                    /** @description The contact's resource; "" for presence from her bare JID (its presence event says null) */
-                                    resource: string;
-                                    show: string | null;
-                                    status: unknown;
-                                    priority: number;
-                                    /** Format: date-time */
-                                    updatedAt: string;
-                                }[];
-                            }[];
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getPresence"];
         /** Set the calling session's presence (session: ?resource=, Balcony-Resource header, token resource claim, or the one generated for the token) */
-        put: {
-            parameters: {
-                query?: {
-                    resource?: string;
-                };
-                header?: {
-                    /** @description The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it */
-                    "balcony-resource"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        /** @default available */
-                        type?: "available" | "unavailable";
-                        show?: "away" | "chat" | "dnd" | "xa";
-                        /** @description Status text, or texts by language */
-                        status?: string | {
-                            [key: string]: string;
-                        };
-                        priority?: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description The session's presence as set and sent. Unavailable presence carries a status only (RFC 6121 §4.5.1): show is null and priority 0 whatever the request said, the status is the request's. Unavailable for a session that does not exist changes nothing and creates no session (the same answer). */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            resource: string;
-                            type: string;
-                            show: string | null;
-                            status: unknown;
-                            priority: number;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["putPresence"];
         post?: never;
         delete?: never;
         options?: never;
@@ -2993,257 +426,10 @@ export interface paths {
             cookie?: never;
         };
         /** List webhook endpoints (an admin sees all) */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description nextCursor of the previous page */
-                    cursor?: string;
-                    limit?: number;
-                    /** @description Admin only: one account's endpoints */
-                    account?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                /** Format: uuid */
-                                id: string;
-                                /** @description The account whose events are delivered (bare JID), or "*" for every account */
-                                account: string;
-                                url: string;
-                                /** @description Subscribed event types; null: all of them */
-                                events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
-                                description: string | null;
-                                status: "enabled" | "disabled";
-                                disabledAt: string | null;
-                                disabledReason: string | null;
-                                /** @description First failed attempt since the last success */
-                                failingSince: string | null;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            }[];
-                            nextCursor: string | null;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getWebhooks"];
         put?: never;
         /** Create a webhook endpoint */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description http or https URL; its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again */
-                        url: string;
-                        /** @description Event types to deliver; absent or null: all */
-                        events?: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[];
-                        /** @description A note for the endpoint's owners */
-                        description?: string;
-                        /** @description An account (localpart or bare JID), or "*" for every account. An admin may name any; another caller only its own (the default) */
-                        account?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        /** @description /v1/webhooks/{id} */
-                        location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id: string;
-                            /** @description The account whose events are delivered (bare JID), or "*" for every account */
-                            account: string;
-                            url: string;
-                            /** @description Subscribed event types; null: all of them */
-                            events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
-                            description: string | null;
-                            status: "enabled" | "disabled";
-                            disabledAt: string | null;
-                            disabledReason: string | null;
-                            /** @description First failed attempt since the last success */
-                            failingSince: string | null;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            /** @description whsec_ + base64 of 32 random bytes: shown only here and by rotate-secret */
-                            secret: string;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postWebhooks"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3258,297 +444,15 @@ export interface paths {
             cookie?: never;
         };
         /** A webhook endpoint */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The endpoint's id (a UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id: string;
-                            /** @description The account whose events are delivered (bare JID), or "*" for every account */
-                            account: string;
-                            url: string;
-                            /** @description Subscribed event types; null: all of them */
-                            events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
-                            description: string | null;
-                            status: "enabled" | "disabled";
-                            disabledAt: string | null;
-                            disabledReason: string | null;
-                            /** @description First failed attempt since the last success */
-                            failingSince: string | null;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getWebhooksById"];
         put?: never;
         post?: never;
         /** Delete a webhook endpoint: no delivery starts after this */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The endpoint's id (a UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteWebhooksById"];
         options?: never;
         head?: never;
         /** Change a webhook endpoint */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The endpoint's id (a UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description http or https URL; its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again */
-                        url?: string;
-                        events?: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
-                        description?: string | null;
-                        /** @description enabled also ends a failure streak: deliveries resume where they stopped, at once, with a fresh retry schedule (as they do after a change of url) */
-                        status?: "enabled" | "disabled";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id: string;
-                            /** @description The account whose events are delivered (bare JID), or "*" for every account */
-                            account: string;
-                            url: string;
-                            /** @description Subscribed event types; null: all of them */
-                            events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
-                            description: string | null;
-                            status: "enabled" | "disabled";
-                            disabledAt: string | null;
-                            disabledReason: string | null;
-                            /** @description First failed attempt since the last success */
-                            failingSince: string | null;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        patch: operations["patchWebhooksById"];
         trace?: never;
     };
     "/v1/webhooks/{id}/rotate-secret": {
@@ -3561,87 +465,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Replace the signing secret (the old one signs too for 24 h) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The endpoint's id (a UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            secret: string;
-                            /**
-                             * Format: date-time
-                             * @description Until then deliveries are signed with both secrets
-                             */
-                            previousSecretExpiresAt: string;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postWebhooksByIdRotateSecret"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3659,123 +483,7 @@ export interface paths {
          * Deliveries to the endpoint, newest first
          * @description One item per event and endpoint (a delivery). `attempts` counts its attempts; `responseStatus`, `responseExcerpt` and `error` are the last one's; `history` lists each attempt oldest first with its time, response status, error and duration (the last 10). Deliveries recorded longer ago than EVENT_RETENTION are purged with their history.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Only deliveries in this status (pending: waiting for a retry); each with its whole history */
-                    status?: "pending" | "delivered" | "failed";
-                    /** @description nextCursor of the previous page */
-                    cursor?: string;
-                    limit?: number;
-                };
-                header?: never;
-                path: {
-                    /** @description The endpoint's id (a UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                /** @description The webhook-id header of every attempt */
-                                webhookId: string;
-                                account: string;
-                                /** @description The event's sequence number in the account's log */
-                                eventId: number;
-                                type: string;
-                                status: "pending" | "delivered" | "failed";
-                                /** @description Attempts of this delivery (since its last replay, or the endpoint was enabled again or given another url) */
-                                attempts: number;
-                                responseStatus: number | null;
-                                /** @description At most 1024 bytes of the last response body */
-                                responseExcerpt: string | null;
-                                /** @description Why the last attempt failed without a response (timeout, connection, forbidden target) */
-                                error: string | null;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                lastAttemptAt: string;
-                                nextAttemptAt: string | null;
-                                /** @description Each attempt, oldest first (the last 10; a replay's attempts follow the earlier ones). responseStatus and error above are the newest one's */
-                                history: {
-                                    /**
-                                     * Format: date-time
-                                     * @description When the attempt's outcome was known (the newest one's is lastAttemptAt); it started durationMs before
-                                     */
-                                    at: string;
-                                    /** @description The receiver's status; null when it gave none */
-                                    responseStatus: number | null;
-                                    /** @description Why it failed without a response (timeout, connection, forbidden target); null when a response came */
-                                    error: string | null;
-                                    /** @description From sending the request to its outcome */
-                                    durationMs: number;
-                                }[];
-                            }[];
-                            nextCursor: string | null;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getWebhooksByIdDeliveries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3794,110 +502,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Deliver again every event after `since` */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The endpoint's id (a UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description Deliver again every event after this id (as ?since= of GET /v1/events) */
-                        since: number;
-                        /** @description Only this account's events (for an every-account endpoint) */
-                        account?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Accounts with events after `since`: each of them is delivered again */
-                            lanes: number;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postWebhooksByIdReplay"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3912,330 +517,12 @@ export interface paths {
             cookie?: never;
         };
         /** A joined room: occupants and subject */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The room's bare JID, e.g. lobby@conference.example.com */
-                    room: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            room: string;
-                            nick: string;
-                            /** @description joining: the room has not answered a (re)join yet */
-                            status: "joining" | "joined";
-                            role: string | null;
-                            affiliation: string | null;
-                            subject: unknown;
-                            occupants: {
-                                nick: string;
-                                role: string;
-                                affiliation: string;
-                                jid: string | null;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getRoomsByRoom"];
         /** Join a room (creating an instant room if there is none) */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The room's bare JID, e.g. lobby@conference.example.com */
-                    room: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description The account's nick in the room: an RFC 7622 resourcepart, used prepared (otherwise 400 invalid-jid) */
-                        nick: string;
-                        password?: string;
-                        /** @description What history the room sends on this join (XEP-0045 §7.2.15) */
-                        history?: {
-                            maxStanzas?: number;
-                            /** Format: date-time */
-                            since?: string;
-                        };
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            room: string;
-                            nick: string;
-                            /** @description joining: the room has not answered a (re)join yet */
-                            status: "joining" | "joined";
-                            role: string | null;
-                            affiliation: string | null;
-                            subject: unknown;
-                            occupants: {
-                                nick: string;
-                                role: string;
-                                affiliation: string;
-                                jid: string | null;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            room: string;
-                            nick: string;
-                            /** @description joining: the room has not answered a (re)join yet */
-                            status: "joining" | "joined";
-                            role: string | null;
-                            affiliation: string | null;
-                            subject: unknown;
-                            occupants: {
-                                nick: string;
-                                role: string;
-                                affiliation: string;
-                                jid: string | null;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["putRoomsByRoom"];
         post?: never;
         /** Leave a room */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The room's bare JID, e.g. lobby@conference.example.com */
-                    room: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteRoomsByRoom"];
         options?: never;
         head?: never;
         patch?: never;
@@ -4249,84 +536,7 @@ export interface paths {
             cookie?: never;
         };
         /** The rooms the account joined */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                room: string;
-                                nick: string;
-                                /** @description joining: the room has not answered a (re)join yet */
-                                status: "joining" | "joined";
-                                role: string | null;
-                                affiliation: string | null;
-                                subject: unknown;
-                                occupants: {
-                                    nick: string;
-                                    role: string;
-                                    affiliation: string;
-                                    jid: string | null;
-                                }[];
-                            }[];
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getRooms"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4344,102 +554,7 @@ export interface paths {
         };
         get?: never;
         /** Change the room's subject */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The room's bare JID, e.g. lobby@conference.example.com */
-                    room: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        subject: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["putRoomsByRoomSubject"];
         post?: never;
         delete?: never;
         options?: never;
@@ -4457,103 +572,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Invite someone through the room (XEP-0045 §7.8.2) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The room's bare JID, e.g. lobby@conference.example.com */
-                    room: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        jid: string;
-                        reason?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["postRoomsByRoomInvitations"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4568,70 +587,7 @@ export interface paths {
             cookie?: never;
         };
         /** The JIDs the account blocked, sorted (at most 1000) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: string[];
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getBlocklist"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4649,161 +605,10 @@ export interface paths {
         };
         get?: never;
         /** Block a JID: nothing from it reaches the account, nothing goes to it, and it gets the account's unavailable presence */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description user@domain/resource, user@domain, domain/resource or domain (XEP-0191 §3 matching) */
-                    jid: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        put: operations["putBlocklistByJid"];
         post?: never;
         /** Unblock a JID (idempotent: 204 also if it was not blocked); subscribed contacts it covered get the account's presence again */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description user@domain/resource, user@domain, domain/resource or domain (XEP-0191 §3 matching) */
-                    jid: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteBlocklistByJid"];
         options?: never;
         head?: never;
         patch?: never;
@@ -4817,144 +622,7 @@ export interface paths {
             cookie?: never;
         };
         /** The account's conversations, newest activity first, with unread counts */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description nextCursor of the previous page */
-                    cursor?: string;
-                    limit?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                /** @description The peer's bare JID, or the room's */
-                                with: string;
-                                /** Message */
-                                lastMessage: {
-                                    id: string;
-                                    direction: "out" | "in";
-                                    from: string;
-                                    to: string;
-                                    type: string;
-                                    body: (string | {
-                                        [key: string]: string;
-                                    }) | null;
-                                    subject: (string | {
-                                        [key: string]: string;
-                                    }) | null;
-                                    thread: string | null;
-                                    lang: string | null;
-                                    state: string | null;
-                                    receipt: boolean;
-                                    /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
-                                    status: "queued" | "sent" | "delivered" | "failed";
-                                    error?: unknown;
-                                    cursor: string;
-                                    /** Format: date-time */
-                                    createdAt: string;
-                                    /** Format: date-time */
-                                    updatedAt: string;
-                                    /** @description Last correction (XEP-0308) */
-                                    edited: string | null;
-                                    /** @description Retracted (XEP-0424): the body is gone, the message stays */
-                                    retracted: string | null;
-                                    /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
-                                    reactions: {
-                                        [key: string]: string[];
-                                    };
-                                    /** @description XEP-0461: the message replied to */
-                                    replyTo: {
-                                        id: string | null;
-                                    } | null;
-                                    attachments: {
-                                        /** @description http(s) URL of the file */
-                                        url: string;
-                                        /** @description e.g. image/png */
-                                        mediaType?: string;
-                                        /** @description File name */
-                                        name?: string;
-                                        /** @description Size in bytes */
-                                        size?: number;
-                                        description?: string;
-                                    }[];
-                                    /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
-                                    marker: "received" | "displayed" | "acknowledged" | null;
-                                };
-                                /** @description Messages received after the read position */
-                                unread: number;
-                                /** @description The message read up to (POST /v1/messages/{id}/displayed) */
-                                lastReadId: string | null;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            }[];
-                            nextCursor: string | null;
-                        };
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                401: {
-                    headers: {
-                        /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem details (RFC 9457) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
-                429: {
-                    headers: {
-                        /** @description Seconds until a request will be counted again */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again (database-unavailable: 1) */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        get: operations["getConversations"];
         put?: never;
         post?: never;
         delete?: never;
@@ -5234,4 +902,4862 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    getHealthz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok";
+                    };
+                };
+            };
+        };
+    };
+    getReadyz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: "ready" | "not ready";
+                        database: "up" | "down";
+                        xmpp: "up" | "standby" | "down";
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: "ready" | "not ready";
+                        database: "up" | "down";
+                        xmpp: "up" | "standby" | "down";
+                    };
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
+    getAccounts: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from a previous page */
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            jid: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postAccounts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Account localpart (RFC 7622 §3.3) */
+                    localpart: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    /** @description /v1/accounts/{localpart} */
+                    location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        jid: string;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteAccountsByLocalpart: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account localpart (RFC 7622 §3.3) */
+                localpart: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Localpart or bare JID */
+                    account: string;
+                    /** @default 3600 */
+                    ttlSeconds?: number;
+                    resource?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        token: string;
+                        /** Format: date-time */
+                        expiresAt: string;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMessages: {
+        parameters: {
+            query: {
+                /** @description The other party's bare JID */
+                with: string;
+                /** @description Only messages older than this cursor (a message's `cursor`, or a nextCursor) */
+                before?: string;
+                /** @description Only messages newer than this cursor: the page is the ones right after it */
+                after?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: string;
+                            direction: "out" | "in";
+                            from: string;
+                            to: string;
+                            type: string;
+                            body: (string | {
+                                [key: string]: string;
+                            }) | null;
+                            subject: (string | {
+                                [key: string]: string;
+                            }) | null;
+                            thread: string | null;
+                            lang: string | null;
+                            state: string | null;
+                            receipt: boolean;
+                            /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
+                            status: "queued" | "sent" | "delivered" | "failed";
+                            error?: unknown;
+                            cursor: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                            /** @description Last correction (XEP-0308) */
+                            edited: string | null;
+                            /** @description Retracted (XEP-0424): the body is gone, the message stays */
+                            retracted: string | null;
+                            /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
+                            reactions: {
+                                [key: string]: string[];
+                            };
+                            /** @description XEP-0461: the message replied to */
+                            replyTo: {
+                                id: string | null;
+                            } | null;
+                            attachments: {
+                                /** @description http(s) URL of the file */
+                                url: string;
+                                /** @description e.g. image/png */
+                                mediaType?: string;
+                                /** @description File name */
+                                name?: string;
+                                /** @description Size in bytes */
+                                size?: number;
+                                description?: string;
+                            }[];
+                            /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
+                            marker: "received" | "displayed" | "acknowledged" | null;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postMessages: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retry key: the same key and payload within 24 h returns the first response */
+                "idempotency-key"?: string;
+                "balcony-resource"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Recipient JID (RFC 7622), bare or full */
+                    to: string;
+                    /** @default chat */
+                    type?: "chat" | "normal" | "headline" | "groupchat";
+                    /** @description Message body, or bodies by language (not empty) */
+                    body?: string | {
+                        [key: string]: string;
+                    };
+                    /** @description Subject, or subjects by language (not empty) */
+                    subject?: string | {
+                        [key: string]: string;
+                    };
+                    /** @description Thread id (RFC 6121 §5.2.5): any text of 1-256 characters */
+                    thread?: string;
+                    /** @description xml:lang of the message */
+                    lang?: string;
+                    /** @description Request a XEP-0184 delivery receipt */
+                    receipt?: boolean;
+                    /** @description XEP-0085 chat state */
+                    state?: "active" | "composing" | "paused" | "inactive" | "gone";
+                    /**
+                     * Format: uuid
+                     * @description Correct this earlier message of the account's in the same conversation (XEP-0308): the request carries to, body, lang and type (the original's) only, anything else is 400; in a batch, corrections are applied after its new messages are written, in order
+                     */
+                    replace?: string;
+                    /** @description XEP-0461 reply, with a fallback quote; the body must then be one text, not a language map (400 validation-failed) */
+                    reply?: {
+                        /**
+                         * Format: uuid
+                         * @description The message replied to, of the same conversation
+                         */
+                        id: string;
+                    };
+                    attachments?: {
+                        /** @description http(s) URL of the file */
+                        url: string;
+                        /** @description e.g. image/png */
+                        mediaType?: string;
+                        /** @description File name */
+                        name?: string;
+                        /** @description Size in bytes */
+                        size?: number;
+                        description?: string;
+                    }[];
+                    /** @description Ask for XEP-0333 markers (default: true for chat) */
+                    markable?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    /** @description The first answer to this Idempotency-Key, replayed: nothing was sent again */
+                    "idempotent-replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        status: "queued" | "sent";
+                        /** Format: date-time */
+                        createdAt: string;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postMessagesBatch: {
+        parameters: {
+            query?: never;
+            header?: {
+                "balcony-resource"?: string;
+                /** @description Refused (400 validation-failed) unless every message has its own key in messages[].idempotencyKey; then it is ignored */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    messages: {
+                        /** @description Recipient JID (RFC 7622), bare or full */
+                        to: string;
+                        /** @default chat */
+                        type?: "chat" | "normal" | "headline" | "groupchat";
+                        /** @description Message body, or bodies by language (not empty) */
+                        body?: string | {
+                            [key: string]: string;
+                        };
+                        /** @description Subject, or subjects by language (not empty) */
+                        subject?: string | {
+                            [key: string]: string;
+                        };
+                        /** @description Thread id (RFC 6121 §5.2.5): any text of 1-256 characters */
+                        thread?: string;
+                        /** @description xml:lang of the message */
+                        lang?: string;
+                        /** @description Request a XEP-0184 delivery receipt */
+                        receipt?: boolean;
+                        /** @description XEP-0085 chat state */
+                        state?: "active" | "composing" | "paused" | "inactive" | "gone";
+                        /**
+                         * Format: uuid
+                         * @description Correct this earlier message of the account's in the same conversation (XEP-0308): the request carries to, body, lang and type (the original's) only, anything else is 400; in a batch, corrections are applied after its new messages are written, in order
+                         */
+                        replace?: string;
+                        /** @description XEP-0461 reply, with a fallback quote; the body must then be one text, not a language map (400 validation-failed) */
+                        reply?: {
+                            /**
+                             * Format: uuid
+                             * @description The message replied to, of the same conversation
+                             */
+                            id: string;
+                        };
+                        attachments?: {
+                            /** @description http(s) URL of the file */
+                            url: string;
+                            /** @description e.g. image/png */
+                            mediaType?: string;
+                            /** @description File name */
+                            name?: string;
+                            /** @description Size in bytes */
+                            size?: number;
+                            description?: string;
+                        }[];
+                        /** @description Ask for XEP-0333 markers (default: true for chat) */
+                        markable?: boolean;
+                        /** @description This message's retry key (as the Idempotency-Key header) */
+                        idempotencyKey?: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description One result per message, in order */
+                        results: ({
+                            /** Format: uuid */
+                            id: string;
+                            status: "queued" | "sent";
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description An idempotent retry: the first answer, nothing sent again */
+                            replayed?: boolean;
+                        } | components["schemas"]["Problem"])[];
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMessagesById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The message's id (a UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        direction: "out" | "in";
+                        from: string;
+                        to: string;
+                        type: string;
+                        body: (string | {
+                            [key: string]: string;
+                        }) | null;
+                        subject: (string | {
+                            [key: string]: string;
+                        }) | null;
+                        thread: string | null;
+                        lang: string | null;
+                        state: string | null;
+                        receipt: boolean;
+                        /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
+                        status: "queued" | "sent" | "delivered" | "failed";
+                        error?: unknown;
+                        cursor: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        /** @description Last correction (XEP-0308) */
+                        edited: string | null;
+                        /** @description Retracted (XEP-0424): the body is gone, the message stays */
+                        retracted: string | null;
+                        /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
+                        reactions: {
+                            [key: string]: string[];
+                        };
+                        /** @description XEP-0461: the message replied to */
+                        replyTo: {
+                            id: string | null;
+                        } | null;
+                        attachments: {
+                            /** @description http(s) URL of the file */
+                            url: string;
+                            /** @description e.g. image/png */
+                            mediaType?: string;
+                            /** @description File name */
+                            name?: string;
+                            /** @description Size in bytes */
+                            size?: number;
+                            description?: string;
+                        }[];
+                        /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
+                        marker: "received" | "displayed" | "acknowledged" | null;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteMessagesById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The message's id (a UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postMessagesByIdReactions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The message's id (a UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    emojis: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        direction: "out" | "in";
+                        from: string;
+                        to: string;
+                        type: string;
+                        body: (string | {
+                            [key: string]: string;
+                        }) | null;
+                        subject: (string | {
+                            [key: string]: string;
+                        }) | null;
+                        thread: string | null;
+                        lang: string | null;
+                        state: string | null;
+                        receipt: boolean;
+                        /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
+                        status: "queued" | "sent" | "delivered" | "failed";
+                        error?: unknown;
+                        cursor: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        /** @description Last correction (XEP-0308) */
+                        edited: string | null;
+                        /** @description Retracted (XEP-0424): the body is gone, the message stays */
+                        retracted: string | null;
+                        /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
+                        reactions: {
+                            [key: string]: string[];
+                        };
+                        /** @description XEP-0461: the message replied to */
+                        replyTo: {
+                            id: string | null;
+                        } | null;
+                        attachments: {
+                            /** @description http(s) URL of the file */
+                            url: string;
+                            /** @description e.g. image/png */
+                            mediaType?: string;
+                            /** @description File name */
+                            name?: string;
+                            /** @description Size in bytes */
+                            size?: number;
+                            description?: string;
+                        }[];
+                        /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
+                        marker: "received" | "displayed" | "acknowledged" | null;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postMessagesByIdDisplayed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The message's id (a UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEvents: {
+        parameters: {
+            query?: {
+                /** @description Replay events after this id (an event's id or a nextSince: 1 to 18 digits); anything else is 400 invalid-cursor */
+                since?: string;
+                limit?: number;
+                /** @description Session (resource) of this stream */
+                resource?: string;
+            };
+            header?: {
+                "last-event-id"?: string;
+                /** @description The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it */
+                "balcony-resource"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The JSON view (Accept: application/json, *\/* or none), or the SSE view (Accept: text/event-stream) */
+            200: {
+                headers: {
+                    /** @description SSE view: the stream's session (its resourcepart, percent-encoded) */
+                    "balcony-resource"?: string;
+                    /** @description Accept: the view depends on it (RFC 9110 §12.5.5) */
+                    vary?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Event"][];
+                        /** @description The cursor for the next page (?since=) */
+                        nextSince: number;
+                    };
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postEventsTickets: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it */
+                "balcony-resource"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @default 60 */
+                    ttlSeconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        ticket: string;
+                        /** Format: date-time */
+                        expiresAt: string;
+                        /** @description The account's bare JID */
+                        jid: string;
+                        /** @description The session the ticket's streams belong to, unless ?resource= names one */
+                        resource: string | null;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            resource: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description Event streams open on this session */
+                            streams: number;
+                            /** Format: date-time */
+                            lastSeenAt: string;
+                            available: boolean;
+                            show: string | null;
+                            status: unknown;
+                            priority: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSessionsByResource: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                resource: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRoster: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag of a roster read before ("<ver>"): 304 while it is still the version */
+                "if-none-match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    /** @description The roster's version, "<ver>" (RFC 6121 §2.6) */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        ver: string;
+                        items: {
+                            jid: string;
+                            name: string | null;
+                            groups: string[];
+                            subscription: "none" | "to" | "from" | "both";
+                            ask: "subscribe" | null;
+                            approved: boolean;
+                        }[];
+                    };
+                };
+            };
+            /** @description Not modified: If-None-Match names the current version */
+            304: {
+                headers: {
+                    /** @description The roster's version, "<ver>" */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putRosterByJid: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The contact's bare JID */
+                jid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    name?: string | null;
+                    groups?: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        jid: string;
+                        name: string | null;
+                        groups: string[];
+                        subscription: "none" | "to" | "from" | "both";
+                        ask: "subscribe" | null;
+                        approved: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        jid: string;
+                        name: string | null;
+                        groups: string[];
+                        subscription: "none" | "to" | "from" | "both";
+                        ask: "subscribe" | null;
+                        approved: boolean;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteRosterByJid: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The contact's bare JID */
+                jid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postRosterByJidSubscribe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The contact's bare JID */
+                jid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        jid: string;
+                        name: string | null;
+                        groups: string[];
+                        subscription: "none" | "to" | "from" | "both";
+                        ask: "subscribe" | null;
+                        approved: boolean;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postRosterByJidApprove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The contact's bare JID */
+                jid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        jid: string;
+                        name: string | null;
+                        groups: string[];
+                        subscription: "none" | "to" | "from" | "both";
+                        ask: "subscribe" | null;
+                        approved: boolean;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postRosterByJidDeny: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The contact's bare JID */
+                jid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        jid: string;
+                        name: string | null;
+                        groups: string[];
+                        subscription: "none" | "to" | "from" | "both";
+                        ask: "subscribe" | null;
+                        approved: boolean;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postRosterByJidUnsubscribe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The contact's bare JID */
+                jid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        jid: string;
+                        name: string | null;
+                        groups: string[];
+                        subscription: "none" | "to" | "from" | "both";
+                        ask: "subscribe" | null;
+                        approved: boolean;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSubscriptionRequests: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            jid: string;
+                            status?: string;
+                            /** Format: date-time */
+                            receivedAt: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPresence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            jid: string;
+                            resources: {
+                                /** @description The contact's resource; "" for presence from her bare JID (its presence event says null) */
+                                resource: string;
+                                show: string | null;
+                                status: unknown;
+                                priority: number;
+                                /** Format: date-time */
+                                updatedAt: string;
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putPresence: {
+        parameters: {
+            query?: {
+                resource?: string;
+            };
+            header?: {
+                /** @description The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it */
+                "balcony-resource"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @default available */
+                    type?: "available" | "unavailable";
+                    show?: "away" | "chat" | "dnd" | "xa";
+                    /** @description Status text, or texts by language */
+                    status?: string | {
+                        [key: string]: string;
+                    };
+                    priority?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The session's presence as set and sent. Unavailable presence carries a status only (RFC 6121 §4.5.1): show is null and priority 0 whatever the request said, the status is the request's. Unavailable for a session that does not exist changes nothing and creates no session (the same answer). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        resource: string;
+                        type: string;
+                        show: string | null;
+                        status: unknown;
+                        priority: number;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhooks: {
+        parameters: {
+            query?: {
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+                limit?: number;
+                /** @description Admin only: one account's endpoints */
+                account?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            /** Format: uuid */
+                            id: string;
+                            /** @description The account whose events are delivered (bare JID), or "*" for every account */
+                            account: string;
+                            url: string;
+                            /** @description Subscribed event types; null: all of them */
+                            events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
+                            description: string | null;
+                            status: "enabled" | "disabled";
+                            disabledAt: string | null;
+                            disabledReason: string | null;
+                            /** @description First failed attempt since the last success */
+                            failingSince: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description http or https URL; its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again */
+                    url: string;
+                    /** @description Event types to deliver; absent or null: all */
+                    events?: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[];
+                    /** @description A note for the endpoint's owners */
+                    description?: string;
+                    /** @description An account (localpart or bare JID), or "*" for every account. An admin may name any; another caller only its own (the default) */
+                    account?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    /** @description /v1/webhooks/{id} */
+                    location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        /** @description The account whose events are delivered (bare JID), or "*" for every account */
+                        account: string;
+                        url: string;
+                        /** @description Subscribed event types; null: all of them */
+                        events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
+                        description: string | null;
+                        status: "enabled" | "disabled";
+                        disabledAt: string | null;
+                        disabledReason: string | null;
+                        /** @description First failed attempt since the last success */
+                        failingSince: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        /** @description whsec_ + base64 of 32 random bytes: shown only here and by rotate-secret */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhooksById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id (a UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        /** @description The account whose events are delivered (bare JID), or "*" for every account */
+                        account: string;
+                        url: string;
+                        /** @description Subscribed event types; null: all of them */
+                        events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
+                        description: string | null;
+                        status: "enabled" | "disabled";
+                        disabledAt: string | null;
+                        disabledReason: string | null;
+                        /** @description First failed attempt since the last success */
+                        failingSince: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteWebhooksById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id (a UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patchWebhooksById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id (a UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description http or https URL; its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again */
+                    url?: string;
+                    events?: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
+                    description?: string | null;
+                    /** @description enabled also ends a failure streak: deliveries resume where they stopped, at once, with a fresh retry schedule (as they do after a change of url) */
+                    status?: "enabled" | "disabled";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        /** @description The account whose events are delivered (bare JID), or "*" for every account */
+                        account: string;
+                        url: string;
+                        /** @description Subscribed event types; null: all of them */
+                        events: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
+                        description: string | null;
+                        status: "enabled" | "disabled";
+                        disabledAt: string | null;
+                        disabledReason: string | null;
+                        /** @description First failed attempt since the last success */
+                        failingSince: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postWebhooksByIdRotateSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id (a UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        secret: string;
+                        /**
+                         * Format: date-time
+                         * @description Until then deliveries are signed with both secrets
+                         */
+                        previousSecretExpiresAt: string;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhooksByIdDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Only deliveries in this status (pending: waiting for a retry); each with its whole history */
+                status?: "pending" | "delivered" | "failed";
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The endpoint's id (a UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            /** @description The webhook-id header of every attempt */
+                            webhookId: string;
+                            account: string;
+                            /** @description The event's sequence number in the account's log */
+                            eventId: number;
+                            type: string;
+                            status: "pending" | "delivered" | "failed";
+                            /** @description Attempts of this delivery (since its last replay, or the endpoint was enabled again or given another url) */
+                            attempts: number;
+                            responseStatus: number | null;
+                            /** @description At most 1024 bytes of the last response body */
+                            responseExcerpt: string | null;
+                            /** @description Why the last attempt failed without a response (timeout, connection, forbidden target) */
+                            error: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** Format: date-time */
+                            lastAttemptAt: string;
+                            nextAttemptAt: string | null;
+                            /** @description Each attempt, oldest first (the last 10; a replay's attempts follow the earlier ones). responseStatus and error above are the newest one's */
+                            history: {
+                                /**
+                                 * Format: date-time
+                                 * @description When the attempt's outcome was known (the newest one's is lastAttemptAt); it started durationMs before
+                                 */
+                                at: string;
+                                /** @description The receiver's status; null when it gave none */
+                                responseStatus: number | null;
+                                /** @description Why it failed without a response (timeout, connection, forbidden target); null when a response came */
+                                error: string | null;
+                                /** @description From sending the request to its outcome */
+                                durationMs: number;
+                            }[];
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postWebhooksByIdReplay: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id (a UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Deliver again every event after this id (as ?since= of GET /v1/events) */
+                    since: number;
+                    /** @description Only this account's events (for an every-account endpoint) */
+                    account?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Accounts with events after `since`: each of them is delivered again */
+                        lanes: number;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRoomsByRoom: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's bare JID, e.g. lobby@conference.example.com */
+                room: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        room: string;
+                        nick: string;
+                        /** @description joining: the room has not answered a (re)join yet */
+                        status: "joining" | "joined";
+                        role: string | null;
+                        affiliation: string | null;
+                        subject: unknown;
+                        occupants: {
+                            nick: string;
+                            role: string;
+                            affiliation: string;
+                            jid: string | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putRoomsByRoom: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's bare JID, e.g. lobby@conference.example.com */
+                room: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The account's nick in the room: an RFC 7622 resourcepart, used prepared (otherwise 400 invalid-jid) */
+                    nick: string;
+                    password?: string;
+                    /** @description What history the room sends on this join (XEP-0045 §7.2.15) */
+                    history?: {
+                        maxStanzas?: number;
+                        /** Format: date-time */
+                        since?: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        room: string;
+                        nick: string;
+                        /** @description joining: the room has not answered a (re)join yet */
+                        status: "joining" | "joined";
+                        role: string | null;
+                        affiliation: string | null;
+                        subject: unknown;
+                        occupants: {
+                            nick: string;
+                            role: string;
+                            affiliation: string;
+                            jid: string | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        room: string;
+                        nick: string;
+                        /** @description joining: the room has not answered a (re)join yet */
+                        status: "joining" | "joined";
+                        role: string | null;
+                        affiliation: string | null;
+                        subject: unknown;
+                        occupants: {
+                            nick: string;
+                            role: string;
+                            affiliation: string;
+                            jid: string | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteRoomsByRoom: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's bare JID, e.g. lobby@conference.example.com */
+                room: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRooms: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            room: string;
+                            nick: string;
+                            /** @description joining: the room has not answered a (re)join yet */
+                            status: "joining" | "joined";
+                            role: string | null;
+                            affiliation: string | null;
+                            subject: unknown;
+                            occupants: {
+                                nick: string;
+                                role: string;
+                                affiliation: string;
+                                jid: string | null;
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putRoomsByRoomSubject: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's bare JID, e.g. lobby@conference.example.com */
+                room: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    subject: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postRoomsByRoomInvitations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's bare JID, e.g. lobby@conference.example.com */
+                room: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    jid: string;
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getBlocklist: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: string[];
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putBlocklistByJid: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user@domain/resource, user@domain, domain/resource or domain (XEP-0191 §3 matching) */
+                jid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteBlocklistByJid: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user@domain/resource, user@domain, domain/resource or domain (XEP-0191 §3 matching) */
+                jid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getConversations: {
+        parameters: {
+            query?: {
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            /** @description The peer's bare JID, or the room's */
+                            with: string;
+                            /** Message */
+                            lastMessage: {
+                                id: string;
+                                direction: "out" | "in";
+                                from: string;
+                                to: string;
+                                type: string;
+                                body: (string | {
+                                    [key: string]: string;
+                                }) | null;
+                                subject: (string | {
+                                    [key: string]: string;
+                                }) | null;
+                                thread: string | null;
+                                lang: string | null;
+                                state: string | null;
+                                receipt: boolean;
+                                /** @description API.md's statuses; an inbound message (direction `in`) reads delivered: it reached the account */
+                                status: "queued" | "sent" | "delivered" | "failed";
+                                error?: unknown;
+                                cursor: string;
+                                /** Format: date-time */
+                                createdAt: string;
+                                /** Format: date-time */
+                                updatedAt: string;
+                                /** @description Last correction (XEP-0308) */
+                                edited: string | null;
+                                /** @description Retracted (XEP-0424): the body is gone, the message stays */
+                                retracted: string | null;
+                                /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
+                                reactions: {
+                                    [key: string]: string[];
+                                };
+                                /** @description XEP-0461: the message replied to */
+                                replyTo: {
+                                    id: string | null;
+                                } | null;
+                                attachments: {
+                                    /** @description http(s) URL of the file */
+                                    url: string;
+                                    /** @description e.g. image/png */
+                                    mediaType?: string;
+                                    /** @description File name */
+                                    name?: string;
+                                    /** @description Size in bytes */
+                                    size?: number;
+                                    description?: string;
+                                }[];
+                                /** @description XEP-0333: best marker from the peer (in a room: from any other occupant) */
+                                marker: "received" | "displayed" | "acknowledged" | null;
+                            };
+                            /** @description Messages received after the read position */
+                            unread: number;
+                            /** @description The message read up to (POST /v1/messages/{id}/displayed) */
+                            lastReadId: string | null;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            401: {
+                headers: {
+                    /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            429: {
+                headers: {
+                    /** @description Seconds until a request will be counted again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again (database-unavailable: 1) */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+}

@@ -108,6 +108,7 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
         { name: "subscriptions", description: "RFC 6121 §3" },
         { name: "presence", description: "RFC 6121 §4" },
         { name: "rooms", description: "Group chat, XEP-0045 (1.1)" },
+        { name: "blocking", description: "XEP-0191 (1.1)" },
         { name: "webhooks", description: "Events pushed to HTTP endpoints, signed per Standard Webhooks (1.1)" },
         { name: "accounts", description: "Admin routes (scope admin)" },
         { name: "operations" },

@@ -119,11 +119,12 @@ export function sessionResource(req: FastifyRequest, fromQuery?: string): string
 }
 
 /**
- * preValidation of a route whose body fields are all optional: no body at all is an empty one.
- * (Fastify validates a missing body as null, which no object schema takes.)
+ * preValidation of a route whose body fields are all optional: no body at all (or an empty one,
+ * src/http/app.ts) is an empty object. (Fastify validates a missing body as null, which no object
+ * schema takes.) A JSON `null` sent as the body is a value, not an object: 400, as on every route.
  */
 export async function bodyOptional(req: FastifyRequest): Promise<void> {
-  req.body ??= {};
+  if (req.body === undefined) req.body = {};
 }
 
 /** A session's resourcepart from the request (resourcepart, prepared once), not the rooms' own (src/domain/muc.ts prepareSessionResource). */

@@ -1,7 +1,8 @@
 // What many operations may answer, documented once for every route it applies to (onRoute), so
 // that the OpenAPI document lists every status and header a client can get, as a contract test
 // generated from it expects: 429 and 503 on every /v1 route, the 401 challenge, 413 and 415 on
-// every route that takes a body, and which bodies may be left out.
+// every route that takes a body or whose method may carry one, 414 on every route with a path
+// parameter, and which bodies may be left out.
 import type { RouteOptions } from "fastify";
 import type { SwaggerTransformObject } from "@fastify/swagger";
 import { Type } from "@sinclair/typebox";
@@ -22,6 +23,10 @@ const ANSWERS: Record<number, { description: string; headers?: Record<string, un
   413: { description: "The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457)", content: problem },
   415: { description: "The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457)", content: problem },
 };
+
+const CONTENT_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+const TOO_LONG = { description: "A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457)", content: problem };
 
 const UNAVAILABLE = {
   description:
@@ -47,20 +52,42 @@ export function documentCommonAnswers(route: RouteOptions): void {
   // description and Retry-After become the common ones, which name those too.
   response[503] = UNAVAILABLE;
   if (response[401]) response[401] = { ...response[401], headers: CHALLENGE };
-  if (schema.body) {
+  // A route without a body still reads one sent with a method that can carry content (RFC 9110
+  // §9.3): a body over the limit, or in another media type, is refused there too.
+  if (schema.body || [route.method].flat().some((m) => CONTENT_METHODS.has(m))) {
     for (const [status, answer] of Object.entries(ANSWERS)) response[status] ??= answer;
-    const pre = [route.preValidation].flat();
-    if (pre.includes(bodyOptional)) schema[BODY_OPTIONAL] = true;
   }
+  if (schema.body && [route.preValidation].flat().includes(bodyOptional)) schema[BODY_OPTIONAL] = true;
+  // The router's limit on a path parameter's length (frameworkErrors): over it, before any check of the route's own.
+  if (route.url.includes(":")) response[414] ??= TOO_LONG;
 }
 
-/** @fastify/swagger's transformObject: a body the route does not need is not a required one. */
+/**
+ * An operation's operationId (OpenAPI 3 §4.8.10), which code generators name their methods by:
+ * the method and the path, parameters as By<Name>: POST /v1/roster/{jid}/subscribe is
+ * postRosterByJidSubscribe. Derived, so it is unique and stays as stable as the path.
+ */
+export function operationId(method: string, path: string): string {
+  const words = path
+    .replace(/^\/v1\//, "/")
+    .split("/")
+    .filter(Boolean)
+    .flatMap((segment) => (segment.startsWith("{") ? ["by", ...segment.slice(1, -1).split(/[^A-Za-z0-9]+/)] : segment.split(/[^A-Za-z0-9]+/)));
+  return method.toLowerCase() + words.map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join("");
+}
+
+/**
+ * @fastify/swagger's transformObject: a body the route does not need is not a required one, and
+ * every operation gets its operationId.
+ */
 export const transformDocument: SwaggerTransformObject = (doc) => {
   if (!("openapiObject" in doc)) return doc.swaggerObject;
-  type Operation = { [BODY_OPTIONAL]?: boolean; requestBody?: { required?: boolean } };
-  for (const operations of Object.values(doc.openapiObject.paths ?? {}) as Record<string, Operation>[]) {
-    for (const op of Object.values(operations ?? {})) {
-      if (!op || typeof op !== "object" || !op[BODY_OPTIONAL]) continue;
+  type Operation = { [BODY_OPTIONAL]?: boolean; requestBody?: { required?: boolean }; operationId?: string };
+  for (const [path, operations] of Object.entries(doc.openapiObject.paths ?? {}) as [string, Record<string, Operation>][]) {
+    for (const [method, op] of Object.entries(operations ?? {})) {
+      if (!op || typeof op !== "object") continue;
+      op.operationId ??= operationId(method, path);
+      if (!op[BODY_OPTIONAL]) continue;
       delete op[BODY_OPTIONAL];
       if (op.requestBody) op.requestBody.required = false;
     }

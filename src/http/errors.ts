@@ -32,14 +32,23 @@ export function frameworkErrors(err: FastifyError, _req: unknown, reply: Fastify
   else void sendProblem(reply, "validation-failed", err.code === "FST_ERR_BAD_URL" ? "malformed URL (bad percent-encoding)" : err.message, { field: "url" });
 }
 
+/** The detail of each answer of clientErrorHandler but the malformed request's. */
+const CLIENT_ERRORS: Partial<Record<ErrorCode, string>> = {
+  "headers-too-large": "request headers too large",
+  "request-timeout": "request timed out",
+  "not-implemented": "the request method is not one this server knows (RFC 9110 §9.1)",
+};
+
 /**
  * Errors Node's HTTP parser raises before Fastify sees a request (oversized headers, broken
  * chunked encoding, garbage): answered with a problem document too, then the socket is closed.
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === "ECONNRESET" || socket.destroyed) return;
-  const code: ErrorCode = err.code === "HPE_HEADER_OVERFLOW" ? "headers-too-large" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "request-timeout" : "validation-failed";
-  const p = problem(code, code === "validation-failed" ? "malformed HTTP request" : code === "headers-too-large" ? "request headers too large" : "request timed out");
+  // RFC 9110 §9.1: a method the server does not recognise is 501 (one it knows but no route takes is 405).
+  const code: ErrorCode =
+    err.code === "HPE_HEADER_OVERFLOW" ? "headers-too-large" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "request-timeout" : err.code === "HPE_INVALID_METHOD" ? "not-implemented" : "validation-failed";
+  const p = problem(code, CLIENT_ERRORS[code] ?? "malformed HTTP request");
   const body = JSON.stringify(p);
   if (socket.writable) {
     socket.write(`HTTP/1.1 ${p.status} ${p.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);

@@ -149,6 +149,7 @@ export class SseStreams {
       "cache-control": "no-cache, no-transform",
       connection: "keep-alive",
       "x-accel-buffering": "no",
+      vary: "Accept",
       // Percent-encoded: a resourcepart may hold any Unicode, a header value only Latin-1.
       "balcony-resource": encodeURIComponent(follower.resource),
     });

@@ -244,6 +244,20 @@ for (const kind of KINDS) {
       assert.equal(ok.status, 200, ok.text);
     });
 
+    it("says the view depends on Accept (Vary: Accept, RFC 9110 §12.5.5) on the JSON view, the SSE view and a 406", async () => {
+      await gw.createAccount("vary-accept");
+      const tok = gw.token("vary-accept");
+      const json = await gw.request("GET", "/v1/events", { token: tok, headers: { accept: "application/json" } });
+      const refused = await gw.request("GET", "/v1/events", { token: tok, headers: { accept: "text/html" } });
+      assert.deepEqual([json.status, json.headers.get("vary"), refused.status, refused.headers.get("vary")], [200, "Accept", 406, "Accept"]);
+      const stream = await fetch(`${gw.url}/v1/events`, { headers: { authorization: `Bearer ${tok}`, accept: "text/event-stream" } });
+      try {
+        assert.deepEqual([stream.status, stream.headers.get("vary")], [200, "Accept"]);
+      } finally {
+        await stream.body?.cancel();
+      }
+    });
+
     it("the JSON view of a session: named by ?resource=, the Balcony-Resource header or the token's resource claim; none: the whole log", async () => {
       await gw.createAccount("lady");
       const tok = gw.token("lady");

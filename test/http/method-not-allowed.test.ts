@@ -80,6 +80,15 @@ describe("405 Method Not Allowed", () => {
     assert405(user, ["GET", "HEAD", "POST"], "DELETE /v1/accounts with a user token (no admin scope)", "DELETE", "/v1/accounts");
   });
 
+  it("answers a method the server does not know with 501 not-implemented (RFC 9110 §9.1), one it knows but no route takes with 405", async () => {
+    for (const method of ["FOO", "BREW"]) {
+      const r = await fetch(`${gw.url}/v1/roster`, { method });
+      const body = (await r.json()) as { code: string; status: number };
+      assert.deepEqual([r.status, r.headers.get("content-type"), body.code, body.status], [501, "application/problem+json", "not-implemented", 501], method);
+    }
+    assert.equal((await fetch(`${gw.url}/v1/roster`, { method: "PROPFIND" })).status, 405);
+  });
+
   it("keeps unknown paths 404 not-found, with no Allow header", async () => {
     for (const [method, path, token] of [
       ["PATCH", "/v1/nope", undefined],

@@ -111,6 +111,36 @@ describe("operations", () => {
     }
   });
 
+  it("answers 413, 415 and 414 where no body or long parameter is expected, as each operation documents; every operation has a unique operationId and a declared tag", async () => {
+    type Op = { responses: Record<string, unknown>; requestBody?: unknown; operationId?: string; tags?: string[] };
+    const doc = (await gw.request("GET", "/openapi.json", { token: null })).body as { paths: Record<string, Record<string, Op>>; tags: { name: string }[] };
+    const ops = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ method: method.toUpperCase(), path, op })));
+    // Routes without a body still read one their method can carry: the answers are documented.
+    const bodiless = ops.filter((o) => !o.op.requestBody && ["POST", "PUT", "PATCH", "DELETE"].includes(o.method));
+    assert.ok(bodiless.length >= 12, `operations without a body whose method may carry one (${bodiless.length})`);
+    assert.deepEqual(bodiless.filter((o) => !o.op.responses["413"] || !o.op.responses["415"]).map((o) => `${o.method} ${o.path}`), [], "413 and 415 documented");
+    const withParams = ops.filter((o) => o.path.startsWith("/v1/") && o.path.includes("{"));
+    assert.ok(withParams.length >= 20, `operations with a path parameter (${withParams.length})`);
+    assert.deepEqual(withParams.filter((o) => !o.op.responses["414"]).map((o) => `${o.method} ${o.path}`), [], "414 documented");
+    const ids = ops.map((o) => o.op.operationId);
+    assert.ok(ids.every((id) => typeof id === "string" && /^[a-z][A-Za-z0-9]+$/.test(id)), `operationIds: ${ids.join(", ")}`);
+    assert.equal(new Set(ids).size, ops.length, "operationIds are unique");
+    assert.equal(doc.paths["/v1/roster/{jid}/subscribe"]?.post?.operationId, "postRosterByJidSubscribe");
+    const declared = new Set(doc.tags.map((t) => t.name));
+    assert.deepEqual(ops.flatMap((o) => (o.op.tags ?? []).filter((t) => !declared.has(t)).map((t) => `${o.method} ${o.path}: ${t}`)), [], "every tag is declared");
+    // And the server answers so.
+    await gw.createAccount("bodiless");
+    const tok = gw.token("bodiless");
+    const raw = (method: string, path: string, type: string, body: string) =>
+      fetch(`${gw.url}${path}`, { method, headers: { authorization: `Bearer ${tok}`, "content-type": type }, body });
+    const plain = await raw("DELETE", "/v1/roster/nurse%40localhost", "text/plain", "x");
+    assert.deepEqual([plain.status, ((await plain.json()) as { code: string }).code], [415, "unsupported-media-type"]);
+    const big = await raw("POST", "/v1/roster/nurse%40localhost/subscribe", "application/json", JSON.stringify({ pad: "x".repeat(1_100_000) }));
+    assert.deepEqual([big.status, ((await big.json()) as { code: string }).code], [413, "payload-too-large"]);
+    const long = await fetch(`${gw.url}/v1/messages/${"a".repeat(4000)}`, { headers: { authorization: `Bearer ${tok}` } });
+    assert.deepEqual([long.status, ((await long.json()) as { code: string }).code], [414, "uri-too-long"]);
+  });
+
   it("exposes Prometheus metrics, including HTTP timings and the link state", async () => {
     await gw.request("GET", "/v1/accounts");
     await gw.createAccount("metered");

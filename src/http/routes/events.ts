@@ -46,7 +46,10 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           response: {
             200: {
               description: "The JSON view (Accept: application/json, */* or none), or the SSE view (Accept: text/event-stream)",
-              headers: { "balcony-resource": { type: "string", description: "SSE view: the stream's session (its resourcepart, percent-encoded)" } },
+              headers: {
+                "balcony-resource": { type: "string", description: "SSE view: the stream's session (its resourcepart, percent-encoded)" },
+                vary: { type: "string", description: "Accept: the view depends on it (RFC 9110 §12.5.5)" },
+              },
               content: {
                 "application/json": { schema: Type.Object({ items: Type.Array(Type.Ref(EventItemSchema)), nextSince: Type.Integer({ minimum: 0, description: "The cursor for the next page (?since=)" }) }) },
                 "text/event-stream": {
@@ -62,6 +65,8 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
+        // RFC 9110 §12.5.5: the representation depends on Accept (the SSE view writes its own).
+        void reply.header("vary", "Accept");
         const account = await callerAccount(gw, req);
         const view = eventsView(req.headers.accept);
         const lastEventId = req.headers["last-event-id"] || undefined;
