@@ -171,15 +171,16 @@ export function isConflict(err: unknown): boolean {
 }
 
 /**
- * Runs `fn` again when Postgres chose it as a deadlock's victim: nothing of it was committed, and
- * the work it lost is done again (the functions given here keep their state inside).
+ * Runs `fn` again when Postgres chose it as a deadlock's victim (or `retryable` says so): nothing
+ * of it was committed, and the work it lost is done again (the functions given here keep their
+ * state inside).
  */
-export async function retryConflicts<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+export async function retryConflicts<T>(fn: () => Promise<T>, attempts = 3, retryable: (err: unknown) => boolean = isConflict): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await fn();
     } catch (err) {
-      if (i >= attempts || !isConflict(err)) throw err;
+      if (i >= attempts || !retryable(err)) throw err;
       await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 10));
     }
   }

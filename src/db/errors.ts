@@ -39,3 +39,22 @@ export function isDatabaseDown(err: unknown): boolean {
   if (MESSAGES.test(e.message ?? "")) return true;
   return e.cause !== undefined && e.cause !== err && isDatabaseDown(e.cause);
 }
+
+type PgError = { code?: string; message?: string; cause?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: string; constraint?: unknown } } } };
+
+/**
+ * A row written for something a transaction committed meanwhile deleted (SQLSTATE 23503): the
+ * statement read it as there, and the foreign key found it gone. `constraint`: only that one's.
+ */
+export function isForeignKeyViolation(err: unknown, constraint?: RegExp): boolean {
+  const e = err as PgError;
+  if (!e || typeof e !== "object") return false;
+  const fk = e.code === "23503" || e.meta?.driverAdapterError?.cause?.originalCode === "23503" || /violates foreign key constraint/i.test(e.message ?? "");
+  if (fk && (!constraint || constraint.test(`${e.message ?? ""} ${JSON.stringify(e.meta?.driverAdapterError?.cause?.constraint ?? "")}`))) return true;
+  return e.cause !== undefined && e.cause !== err && isForeignKeyViolation(e.cause, constraint);
+}
+
+/** A write for an account deleted while the request ran (a row referencing it by account_id). */
+export function isAccountGone(err: unknown): boolean {
+  return isForeignKeyViolation(err, /account_id_fkey/);
+}

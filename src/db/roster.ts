@@ -3,6 +3,7 @@
 // their events and the version bump commit together.
 import type pg from "pg";
 import { Prisma } from "./generated/client.js";
+import { AppError } from "../domain/errors.js";
 import type { ItemState, Subscription } from "../domain/subscription.js";
 import type { LangText } from "../domain/message.js";
 import type { RosterRecord } from "../domain/views.js";
@@ -40,6 +41,15 @@ function toRow(r: Prisma.RosterItemGetPayload<{ select: typeof select }>): Roste
 export async function lockAccount(tx: Tx, accountId: number): Promise<boolean> {
   const rows = await tx.$queryRaw<unknown[]>`SELECT id FROM account WHERE id = ${accountId} FOR UPDATE`;
   return rows.length > 0;
+}
+
+/**
+ * lockAccount for a request on the account's behalf: an account deleted while the request waited
+ * for the lock is account-not-found (404; service-unavailable to a stanza), as it would have been
+ * a moment later, not a foreign-key violation of what the request then writes.
+ */
+export async function lockLiveAccount(tx: Tx, account: { id: number; jid: string }): Promise<void> {
+  if (!(await lockAccount(tx, account.id))) throw new AppError("account-not-found", `${account.jid} was deleted`);
 }
 
 export async function getItem(tx: Tx, accountId: number, jid: string): Promise<RosterRow | null> {

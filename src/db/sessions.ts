@@ -2,7 +2,8 @@
 // Postgres so every gateway instance sees the same sessions.
 import type { LangText } from "../domain/message.js";
 import type pg from "pg";
-import { retryConflicts, type Db, type Tx } from "./client.js";
+import { isConflict, retryConflicts, type Db, type Tx } from "./client.js";
+import { isForeignKeyViolation } from "./errors.js";
 import { Prisma } from "./generated/client.js";
 import { CHANNELS, notify, type Notifications } from "./notify.js";
 
@@ -40,6 +41,8 @@ export interface OpenedSession {
   accountDeliveredSeq: number;
   /** The account's log head. */
   head: number;
+  /** The account was deleted before the stream could open (nothing was written for it). */
+  gone: boolean;
 }
 
 export interface SessionClose extends SessionOpen {
@@ -92,11 +95,14 @@ export class Sessions {
    */
   async streamsOpened(items: SessionOpen[]): Promise<OpenedSession[]> {
     if (items.length === 0) return [];
-    // Batched statements meet an account deletion's cascade in other row orders: a deadlock's victim runs again.
+    // Batched statements meet an account deletion's cascade in other row orders: a deadlock's victim
+    // runs again. So does a batch with an account whose deletion committed while it ran (the foreign
+    // key finds it gone): run again, it skips that account, and the other accounts' streams open.
     const rows = await retryConflicts(() => this.db.$queryRaw<{ prev: bigint | null; acct: bigint | null; head: bigint | null }[]>`
       WITH v AS (SELECT * FROM unnest(${items.map((i) => i.accountId)}::int[], ${items.map((i) => i.resource)}::text[], ${items.map((i) => i.n)}::int[])
                  WITH ORDINALITY AS v(account_id, resource, n, ord)),
       up AS (INSERT INTO session (account_id, resource, streams) SELECT account_id, resource, n FROM v
+             WHERE EXISTS (SELECT 1 FROM account a WHERE a.id = v.account_id)
              ON CONFLICT (account_id, resource) DO UPDATE
              SET streams = session.streams + excluded.streams, stream_closed_at = NULL, last_seen_at = now() RETURNING 1)
       -- A session that never had a stream (its presence was set first) is as new as one without a row.
@@ -104,9 +110,9 @@ export class Sessions {
                 AND NOT (s.streams = 0 AND s.stream_closed_at IS NULL AND s.delivered_seq = 0)) AS prev,
              (SELECT max(s.delivered_seq) FROM session s WHERE s.account_id = v.account_id) AS acct,
              (SELECT a.last_seq FROM account a WHERE a.id = v.account_id) AS head
-      FROM v ORDER BY v.ord`);
+      FROM v ORDER BY v.ord`, 3, (err) => isConflict(err) || isForeignKeyViolation(err));
     const num = (x: bigint | null) => (x === null ? null : Number(x));
-    return rows.map((r) => ({ deliveredSeq: num(r.prev), accountDeliveredSeq: num(r.acct) ?? 0, head: num(r.head) ?? 0 }));
+    return rows.map((r) => ({ deliveredSeq: num(r.prev), accountDeliveredSeq: num(r.acct) ?? 0, head: num(r.head) ?? 0, gone: r.head === null }));
   }
 
   /** Streams closed on many sessions at once: `n` fewer each, and what they delivered. */

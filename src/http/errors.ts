@@ -4,7 +4,7 @@ import type { Duplex } from "node:stream";
 import type { ErrorObject } from "ajv";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, type ErrorCode } from "../domain/errors.js";
-import { isDatabaseDown } from "../services/errors.js";
+import { isAccountGone, isDatabaseDown } from "../services/errors.js";
 import { problem } from "./problems.js";
 import { validationProblem } from "./validation.js";
 
@@ -64,6 +64,8 @@ export function registerErrorHandling(app: FastifyInstance, log: { error(o: obje
       return sendProblem(reply, code, detail, { field });
     }
     if (isDatabaseDown(err)) return sendProblem(reply, "database-unavailable", "the database is unreachable or busy; retry later", { retryAfter: 1 });
+    // API.md: an unknown account is 404, also when it was deleted while this request ran.
+    if (isAccountGone(err)) return sendProblem(reply, "account-not-found", "the account was deleted while the request ran");
     const status = err.statusCode ?? 500;
     if (status === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") return sendProblem(reply, "payload-too-large", "request body too large");
     // RFC 9110 §15.5.16: a body in a media type the route does not take.

@@ -7,7 +7,7 @@
 import type { Blocklists } from "../db/blocklist.js";
 import type { AnyTx, Database, Tx } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
-import { availableSessions, clearContactResources, contactPresence, lockAccount, presenceSources, presenceSubscribers } from "../db/roster.js";
+import { availableSessions, clearContactResources, contactPresence, lockLiveAccount, presenceSources, presenceSubscribers } from "../db/roster.js";
 import type { AccountRef } from "../domain/account.js";
 import { blockItem, isBlocked, MAX_BLOCKS } from "../domain/blocking.js";
 import { AppError } from "../domain/errors.js";
@@ -100,7 +100,7 @@ export class Blocking {
   private async change(account: AccountRef, type: "unavailable" | null, edit: (tx: Tx, send: Send) => Promise<unknown>): Promise<void> {
     try {
       await this.delivery.transaction(async (tx, send) => {
-        await lockAccount(tx, account.id);
+        await lockLiveAccount(tx, account);
         const before = new Set(await presenceSubscribers(tx, account.id));
         await edit(tx, send);
         const after = new Set(await presenceSubscribers(tx, account.id));

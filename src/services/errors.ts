@@ -1,2 +1,2 @@
 // Failures the adapters must recognise whatever layer raised them.
-export { isDatabaseDown } from "../db/errors.js";
+export { isAccountGone, isDatabaseDown } from "../db/errors.js";

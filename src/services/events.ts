@@ -119,6 +119,7 @@ export class EventFeed implements FeedPort {
     reader.refs++;
     try {
       const s = await this.opens.push({ accountId: account.id, resource, n: 1 });
+      if (s.gone) throw new AppError("account-not-found", `${account.localpart} was deleted`);
       // A new session starts after what the account's other sessions got (here: not yet flushed too).
       // A cursor beyond the head names no event yet: the stream follows from the head.
       let after = Math.min(cursor ?? s.deliveredSeq ?? Math.max(s.accountDeliveredSeq, reader.delivered()), s.head);

@@ -4,7 +4,7 @@
 // subscription allows it (§4.2.2, §11).
 import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
-import { accountsWithPresence, accountsWithStalePresence, availableSessions, clearStaleContactPresence, contactPresence, lockAccount, markContactPresenceStale, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
+import { accountsWithPresence, accountsWithStalePresence, availableSessions, clearStaleContactPresence, contactPresence, lockAccount, lockLiveAccount, markContactPresenceStale, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
 import type { Sessions } from "../db/sessions.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { event } from "../domain/events.js";
@@ -57,10 +57,9 @@ export function contactsGone(accountId: number, gone: ContactResource[], p: { st
  * presence to the user's available resources (RFC 6121 §4.2.2 initial, §4.4.2 subsequent, §4.5.2
  * unavailable). The session that set it has its PUT's answer, and is not sent its own presence back.
  */
-export function ownPresence(accountId: number, jid: string, resource: string, p: PresenceInput | { type: "unavailable"; status?: LangText | null }, to: readonly string[]): NewEvent[] {
+export function ownPresence(accountId: number, jid: string, resource: string, p: PresenceInput | { type: "unavailable"; status?: LangText | null }, to: readonly string[], itself = false): NewEvent[] {
   const available = p.type === "available" ? p : null;
-  return to
-    .filter((r) => r !== resource)
+  return (itself ? [...to.filter((r) => r !== resource), resource] : to.filter((r) => r !== resource))
     .map((r) => ({
       accountId,
       resource: r,
@@ -120,7 +119,7 @@ export class Presence {
     const p: PresenceInput = given.type === "available" ? given : { type: "unavailable", show: null, status: given.status, priority: 0 };
     const full = `${account.jid}/${resource}`;
     await this.delivery.transaction(async (tx, send) => {
-      await lockAccount(tx, account.id);
+      await lockLiveAccount(tx, account);
       const before = await availableSessions(tx, account.id);
       const wasAvailable = before.some((s) => s.resource === resource);
       const available = p.type === "available";
@@ -137,13 +136,17 @@ export class Presence {
     return p;
   }
 
-  /** Sessions that just went unavailable (in the caller's transaction): tell their subscribers. */
-  private async wentUnavailable(tx: Tx, send: Send, accountId: number, jid: string, resources: string[]): Promise<void> {
+  /**
+   * Sessions that just went unavailable (in the caller's transaction): tell their subscribers and
+   * the account's other sessions; with `itself`, each session too (its grace ran out: a client
+   * that resumes its stream learns that it now appears offline, and sets its presence again).
+   */
+  private async wentUnavailable(tx: Tx, send: Send, accountId: number, jid: string, resources: string[], itself = false): Promise<void> {
     if (resources.length === 0) return;
     const subscribers = await presenceSubscribers(tx, accountId);
     await send(accountId, resources.flatMap((r) => subscribers.map((c) => presence(`${jid}/${r}`, c, "unavailable"))));
     const others = (await availableSessions(tx, accountId)).map((s) => s.resource);
-    await appendEvents(tx, resources.flatMap((r) => ownPresence(accountId, jid, r, { type: "unavailable" }, others)));
+    await appendEvents(tx, resources.flatMap((r) => ownPresence(accountId, jid, r, { type: "unavailable" }, others, itself)));
   }
 
   /** DELETE /v1/sessions/{resource}: false when there is no such session. */
@@ -166,7 +169,7 @@ export class Presence {
         e.resources.push(r.resource);
         byAccount.set(r.account_id, e);
       }
-      for (const [id, e] of byAccount) await this.wentUnavailable(tx, send, id, e.jid, e.resources);
+      for (const [id, e] of byAccount) await this.wentUnavailable(tx, send, id, e.jid, e.resources, true);
       return expired;
     });
     if (rows.length) this.log.info({ sessions: rows.length }, "sessions went unavailable after the grace period");

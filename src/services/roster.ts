@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from "node:util";
 import { LRUCache } from "lru-cache";
 import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
-import { availableSessions, bumpRosterVersion, clearContactPresence, currentRosterVersion, deleteItem, getItem, lockAccount, pendingRequests, rosterChanges, rosterSnapshot, saveItem } from "../db/roster.js";
+import { availableSessions, bumpRosterVersion, clearContactPresence, currentRosterVersion, deleteItem, getItem, lockLiveAccount, pendingRequests, rosterChanges, rosterSnapshot, saveItem } from "../db/roster.js";
 import type { AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { event, rosterEvent, type RosterItemView } from "../domain/events.js";
@@ -66,7 +66,7 @@ const itemEvent = (account: AccountRef, jid: string, row: RosterRecord | null, v
 
 /** Runs one subscription transition in the caller's transaction; returns the stanzas to send after commit. */
 export async function applySubscription(tx: Tx, account: AccountRef, contact: string, ev: SubscriptionEvent, opts: { status?: string | null } = {}): Promise<Applied> {
-  await lockAccount(tx, account.id);
+  await lockLiveAccount(tx, account);
   const before = await getItem(tx, account.id, contact);
   const t = transition(before, ev);
   if (t.ignored) return { item: before, ignored: true, stanzas: [], wasInRoster: before?.inRoster ?? false };
@@ -217,7 +217,7 @@ export class Roster {
   /** PUT /v1/roster/{jid}: name and groups; no subscription change (§2.4). */
   async put(account: AccountRef, contact: string, fields: { name?: string | null; groups?: string[] }): Promise<{ item: RosterItemView; created: boolean }> {
     return this.db.transaction(async (tx) => {
-      await lockAccount(tx, account.id);
+      await lockLiveAccount(tx, account);
       const before = await getItem(tx, account.id, contact);
       // A PUT that repeats the item changes nothing: no new `ver` (the ETag stays valid), no event.
       if (before?.inRoster && (fields.name === undefined || fields.name === before.name) && (fields.groups === undefined || isDeepStrictEqual(fields.groups, before.groups)))

@@ -98,4 +98,29 @@ describe("PUT and GET /v1/presence", () => {
     const events = (await r.call("GET", "/v1/events?since=0&limit=1000")).body.items as { event: string; data: { from: string; resource: string | null } }[];
     assert.equal(events.find((e) => e.event === "presence" && e.data.from === "juliet@localhost")?.data.resource, null);
   });
+  it("a presence change, a stream or a ticket that meets the account's deletion is 2xx or 404 account-not-found, never 500", async () => {
+    const answers = new Map<string, number>();
+    const count = (what: string, status: number) => answers.set(`${what} ${status}`, (answers.get(`${what} ${status}`) ?? 0) + 1);
+    for (let round = 0; round < 10; round++) {
+      const a = await account();
+      const stream = async (i: number) => {
+        const ctl = new AbortController();
+        const r = await fetch(`${gw.url}/v1/events`, { headers: { authorization: `Bearer ${a.token}`, accept: "text/event-stream", "balcony-resource": `s${i}` }, signal: ctl.signal });
+        ctl.abort();
+        return r.status;
+      };
+      const [deleted, ...rest] = await Promise.all([
+        gw.request("DELETE", `/v1/accounts/${a.lp}`),
+        ...[0, 1, 2, 3].map((i) => gw.request("PUT", "/v1/presence", { token: a.token, headers: { "balcony-resource": `p${i}` }, body: { show: "chat" } }).then((r) => ["presence", r.status] as const)),
+        ...[0, 1, 2, 3].map(async (i) => ["stream", await stream(i)] as const),
+        ...[0, 1].map((i) => gw.request("POST", "/v1/events/tickets", { token: a.token, headers: { "balcony-resource": `t${i}` }, body: {} }).then((r) => ["ticket", r.status] as const)),
+      ]);
+      assert.equal((deleted as { status: number }).status, 204);
+      for (const [what, status] of rest as (readonly [string, number])[]) count(what, status);
+    }
+    const seen = [...answers.keys()].sort();
+    assert.deepEqual(seen.filter((k) => !/ (200|201|404)$/.test(k)), [], `answers: ${JSON.stringify([...answers])}`);
+    // The race was met: some requests came after the deletion (404), and the rest before it.
+    assert.ok(seen.some((k) => k.endsWith(" 404")), `no request met the deletion: ${JSON.stringify([...answers])}`);
+  });
 });

@@ -187,7 +187,7 @@ describe("Presence.expire", () => {
   });
   after(() => teardown(env));
 
-  it("with graceSeconds 0, a stream-less available session goes unavailable and is broadcast; one with a stream stays", async () => {
+  it("with graceSeconds 0, a stream-less available session goes unavailable, is broadcast and is told itself; one with a stream stays", async () => {
     const roster = new Roster(env.db, env.delivery);
     const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 0, heartbeatMs: 60_000 }, env.log);
     const a = await withContacts(env, roster);
@@ -207,6 +207,7 @@ describe("Presence.expire", () => {
     env.out.reset();
     assert.equal(await presence.expire(), 0, "each session expires once");
     assert.deepEqual(await sent(env), []);
-    assert.deepEqual(await ownEvents(env, a), ["laptop available → phone", "phone unavailable → laptop"]);
+    // The expired session is told as well (its own event: a stream resuming it reads it).
+    assert.deepEqual(await ownEvents(env, a), ["laptop available → phone", "phone unavailable → laptop", "phone unavailable → phone"]);
   });
 });
