@@ -11,7 +11,7 @@ import { demoPage } from "./demo.js";
 import { authenticate, isApiRequest, type Gateway } from "./context.js";
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from "./errors.js";
 import { accountRateLimit, registerRateLimits } from "./limits.js";
-import { refuseOtherMethods } from "./methods.js";
+import { refuseOtherMethods, requireHost } from "./methods.js";
 import { Problem } from "./schemas.js";
 import { EventItemSchema } from "../domain/events.js";
 import { documentCommonAnswers, transformDocument } from "./documented-answers.js";
@@ -63,6 +63,8 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
     // Connection: close): Fastify's own 503 for them is not a problem document, and they would
     // be lost work when the database is still open until close() returns.
     return503OnClosing: false,
+    // A request without Host is refused by requireHost, as a problem document (Node's has no body).
+    http: { requireHostHeader: false },
   });
   // Bodies are JSON only (API.md): without Fastify's text/plain parser, any other media type is
   // 415 unsupported-media-type (RFC 9110 §15.5.16) instead of a string that fails validation.
@@ -127,6 +129,7 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
   app.decorateRequest("principal", null);
   await registerRateLimits(base, gw.config.rateLimit, opts.redis ?? null);
   // RFC 9110 §15.5.6: a served path with another method is 405 + Allow, before any token is asked for.
+  app.addHook("onRequest", requireHost);
   app.addHook("onRequest", refuseOtherMethods);
   app.addHook("onRequest", async (req) => {
     if (isApiRequest(req)) req.principal = await authenticate(gw, req);

@@ -1,7 +1,9 @@
 // Operations routes and the OpenAPI document, on the real app.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { readFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { schemaTypes } from "../../scripts/openapi.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
@@ -139,6 +141,27 @@ describe("operations", () => {
     assert.deepEqual([big.status, ((await big.json()) as { code: string }).code], [413, "payload-too-large"]);
     const long = await fetch(`${gw.url}/v1/messages/${"a".repeat(4000)}`, { headers: { authorization: `Bearer ${tok}` } });
     assert.deepEqual([long.status, ((await long.json()) as { code: string }).code], [414, "uri-too-long"]);
+  });
+
+  it("answers an HTTP/1.1 request without Host with a 400 problem naming headers.host (RFC 9112 §3.2); HTTP/1.0 needs none", async () => {
+    /** The raw answer to a request written as is (the connection is closed by the server or after it). */
+    const raw = async (request: string): Promise<string> => {
+      const socket = connect(Number(new URL(gw.url).port), "127.0.0.1");
+      await once(socket, "connect");
+      socket.end(request);
+      const chunks: Buffer[] = [];
+      socket.on("data", (c: Buffer) => chunks.push(c));
+      await once(socket, "close");
+      return Buffer.concat(chunks).toString("utf8");
+    };
+    const missing = await raw("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+    const [head, body] = missing.split("\r\n\r\n");
+    assert.match(head!, /^HTTP\/1\.1 400 /, missing);
+    assert.match(head!, /content-type: application\/problem\+json/i, missing);
+    const doc = JSON.parse(body!) as { code: string; field: string; status: number };
+    assert.deepEqual([doc.status, doc.code, doc.field], [400, "validation-failed", "headers.host"]);
+    assert.match(await raw("GET /healthz HTTP/1.0\r\n\r\n"), /^HTTP\/1\.1 200 /);
+    assert.match(await raw("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), /^HTTP\/1\.1 200 /);
   });
 
   it("exposes Prometheus metrics, including HTTP timings and the link state", async () => {
