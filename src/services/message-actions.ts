@@ -113,7 +113,7 @@ export class MessageActions {
       if (c.key && !(await recordCorrectionKey(tx, account.id, c.key.key, c.key.hash, m.id, answer.status))) throw keyReused();
       await send(account.id, [stanza]);
       return { ...answer, replayed: false };
-    });
+    }, false, "body.to");
   }
 
   /**
@@ -200,12 +200,12 @@ export class MessageActions {
   }
 
   /** Locks the message, applies `fn`, and appends the message as it is now as a `message-update` event. */
-  private change<T>(account: Account, id: string, fn: (tx: AnyTx, m: MessageState, send: Send) => Promise<T>, blockedPeerOk = false): Promise<T> {
+  private change<T>(account: Account, id: string, fn: (tx: AnyTx, m: MessageState, send: Send) => Promise<T>, blockedPeerOk = false, blockedField = "params.id"): Promise<T> {
     if (!isMessageId(id)) return Promise.reject(notFound(id, "a message of this account"));
     return this.delivery.transaction(async (tx, send) => {
       const m = await lockMessage(tx, account.id, id);
       if (!m) throw notFound(id, "a message of this account");
-      if (!blockedPeerOk && (await this.blocked(account.id, m.peer))) throw new AppError("blocked", `${m.peer} is blocked by this account (DELETE /v1/blocklist/{jid} first)`);
+      if (!blockedPeerOk && (await this.blocked(account.id, m.peer))) throw new AppError("blocked", `${m.peer} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field: blockedField });
       const sent: Stanza[] = [];
       const result = await fn(tx, m, async (accountId, stanzas) => {
         sent.push(...stanzas);

@@ -452,8 +452,8 @@ for (const kind of KINDS) {
         await r.call("POST", "/v1/messages", { to: JULIET, body: "changed", replace: mine }),
       ];
       assert.deepEqual(
-        refused.map((x) => `${x.status} ${x.body?.code}`),
-        ["400 blocked", "400 blocked", "400 blocked"],
+        refused.map((x) => `${x.status} ${x.body?.code} ${x.body?.field}`),
+        ["400 blocked params.id", "400 blocked params.id", "400 blocked body.to"],
         refused.map((x) => x.text).join("\n"),
       );
       assert.deepEqual([(await r.view(hers)).reactions, (await r.view(mine)).body], [{}, "before the block"], "nothing changed here either");
