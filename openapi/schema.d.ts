@@ -1141,7 +1141,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1249,7 +1249,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1361,7 +1361,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1671,7 +1671,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1848,7 +1848,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2079,7 +2079,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2244,7 +2244,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2343,7 +2343,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2549,7 +2549,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2723,7 +2723,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2940,7 +2940,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3039,7 +3039,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3147,7 +3147,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3255,7 +3255,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3363,7 +3363,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3480,7 +3480,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3737,7 +3737,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3986,7 +3986,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4186,7 +4186,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4316,7 +4316,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4424,7 +4424,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4663,7 +4663,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4930,7 +4930,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5029,7 +5029,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5212,7 +5212,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5318,7 +5318,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5490,7 +5490,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5589,7 +5589,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457) */
+            /** @description The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457) */
             415: {
                 headers: {
                     [name: string]: unknown;

@@ -11,7 +11,8 @@ import { demoPage } from "./demo.js";
 import { authenticate, isApiRequest, type Gateway } from "./context.js";
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from "./errors.js";
 import { accountRateLimit, registerRateLimits } from "./limits.js";
-import { refuseOtherMethods, requireHost } from "./methods.js";
+import { refuseOtherMethods } from "./methods.js";
+import { refuseContentCoding, requireHost } from "./request-checks.js";
 import { Problem } from "./schemas.js";
 import { EventItemSchema } from "../domain/events.js";
 import { documentCommonAnswers, transformDocument } from "./documented-answers.js";
@@ -131,6 +132,7 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
   // RFC 9110 §15.5.6: a served path with another method is 405 + Allow, before any token is asked for.
   app.addHook("onRequest", requireHost);
   app.addHook("onRequest", refuseOtherMethods);
+  app.addHook("onRequest", refuseContentCoding);
   app.addHook("onRequest", async (req) => {
     if (isApiRequest(req)) req.principal = await authenticate(gw, req);
   });

@@ -21,7 +21,10 @@ export const rateLimitedResponse = {
 
 const ANSWERS: Record<number, { description: string; headers?: Record<string, unknown>; content: typeof problem }> = {
   413: { description: "The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457)", content: problem },
-  415: { description: "The body is not application/json (unsupported-media-type, field headers.content-type): Problem details (RFC 9457)", content: problem },
+  415: {
+    description: "The body is not application/json (unsupported-media-type, field headers.content-type), or comes in a content coding (field headers.content-encoding, with Accept-Encoding: identity): Problem details (RFC 9457)",
+    content: problem,
+  },
 };
 
 const CONTENT_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);

@@ -22,16 +22,6 @@ export function allowedMethods(app: FastifyInstance, url: string): string[] {
  * any token is asked for. The route's shape is public (the OpenAPI document), and no token makes
  * a wrong method right. Unknown paths go on to the not-found handler (404) as before.
  */
-/**
- * RFC 9112 §3.2: an HTTP/1.1 request without Host is 400. Node's own answer to it (requireHostHeader,
- * turned off in src/http/app.ts) has no body; this one is a problem document naming the header.
- */
-export async function requireHost(req: FastifyRequest): Promise<void> {
-  if (req.raw.httpVersion === "1.1" && req.headers.host === undefined) {
-    throw new AppError("validation-failed", "an HTTP/1.1 request carries a Host header (RFC 9112 §3.2)", { field: "headers.host" });
-  }
-}
-
 export async function refuseOtherMethods(req: FastifyRequest): Promise<void> {
   if (!req.is404) return;
   const allow = allowedMethods(req.server, req.url);

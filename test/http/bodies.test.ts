@@ -4,6 +4,7 @@
 // routes take localparts only (RFC 7622 §3.3.1); path parameters are named `params.…`.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { brotliCompressSync, gzipSync } from "node:zlib";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { startTestGateway, type HttpResult, type TestGateway } from "../helpers/gateway.js";
 
@@ -68,6 +69,19 @@ describe("request bodies and error fields", () => {
     // A route that needs a body: a validation failure of `body`, not a parse error.
     problem(await json("POST", "/v1/messages"), 400, "validation-failed", "body", "POST /v1/messages with an empty JSON body");
     problem(await send("POST", "/v1/accounts", "application/json", "", gw.adminToken), 400, "validation-failed", "body", "POST /v1/accounts with an empty JSON body");
+  });
+
+  it("a body in a content coding is 415 naming headers.content-encoding, with Accept-Encoding: identity (RFC 9110 §15.5.16)", async () => {
+    const message = JSON.stringify({ to: contact, body: "coded" });
+    for (const coding of ["gzip", "br", "GZIP"]) {
+      const body = coding === "br" ? brotliCompressSync(message) : gzipSync(message);
+      const r = await fetch(`${gw.url}/v1/messages`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "content-encoding": coding }, body });
+      const doc = (await r.json()) as { code: string; field: string };
+      assert.deepEqual([r.status, doc.code, doc.field, r.headers.get("accept-encoding")], [415, "unsupported-media-type", "headers.content-encoding", "identity"], coding);
+    }
+    // Plain JSON labelled gzip is refused too; labelled identity it is taken.
+    problem(await gw.request("POST", "/v1/messages", { token, raw: message, headers: { "content-type": "application/json", "content-encoding": "gzip" } }), 415, "unsupported-media-type", "headers.content-encoding", "plain JSON labelled gzip");
+    assert.equal((await gw.request("POST", "/v1/messages", { token, raw: message, headers: { "content-type": "application/json", "content-encoding": "identity" } })).status, 202);
   });
 
   it("a JSON null body is a value, not no body: 400 naming `body`, on routes whose body is optional too", async () => {

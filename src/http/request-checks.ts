@@ -1,0 +1,26 @@
+// Checks of a request's framing that come before routing and authentication, answered as problem
+// documents like every other error (Node's own answers to some of them have no body).
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { AppError } from "../domain/errors.js";
+
+/**
+ * RFC 9112 §3.2: an HTTP/1.1 request without Host is 400. Node's own answer to it (requireHostHeader,
+ * turned off in src/http/app.ts) has no body; this one is a problem document naming the header.
+ */
+export async function requireHost(req: FastifyRequest): Promise<void> {
+  if (req.raw.httpVersion === "1.1" && req.headers.host === undefined) {
+    throw new AppError("validation-failed", "an HTTP/1.1 request carries a Host header (RFC 9112 §3.2)", { field: "headers.host" });
+  }
+}
+
+/**
+ * RFC 9110 §8.4, §15.5.16: bodies are taken as sent (identity), so a body in a content coding
+ * (gzip, br...) is 415 with Accept-Encoding saying which would be taken, rather than parsed as it
+ * is (a gzip body would fail as malformed JSON, and plain JSON labelled gzip would pass).
+ */
+export async function refuseContentCoding(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const coding = req.headers["content-encoding"];
+  if (coding === undefined || coding.trim().toLowerCase() === "identity" || coding.trim() === "") return;
+  void reply.header("accept-encoding", "identity");
+  throw new AppError("unsupported-media-type", `Content-Encoding ${coding} is not taken: send the body as it is (identity)`, { field: "headers.content-encoding" });
+}
