@@ -12,7 +12,7 @@ import { LinkLease } from "./db/lease.js";
 import { Notifications, CHANNELS } from "./db/notify.js";
 import { Messages } from "./db/messages.js";
 import { migrate } from "./db/migrate.js";
-import { onSessionEnded, Sessions } from "./db/sessions.js";
+import { deadSeconds, onSessionEnded, Sessions } from "./db/sessions.js";
 import { buildApp } from "./http/app.js";
 import { Auth } from "./http/auth.js";
 import { StreamTickets } from "./services/stream-tickets.js";
@@ -95,7 +95,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   // Storage.
   const accountStore = new AccountStore(db.prisma);
   const messages = new Messages(db.prisma, db.pool);
-  const sessions = new Sessions(db.prisma, db.pool);
+  const sessions = new Sessions(db.prisma, db.pool, deadSeconds(config.sessionGraceSeconds, config.sseHeartbeatMs));
   // A hung instance's listener is ended after the lease's timeout: both prove they are alive every second.
   const notifications = new Notifications(url, (m, err, fields) => logger.warn(fields ?? { err: String(err ?? "") }, m), config.xmpp.linkLeaseTimeoutMs);
   await notifications.start();

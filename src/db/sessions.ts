@@ -62,11 +62,23 @@ const select = {
   priority: true,
 } as const;
 
+/**
+ * How long a session may go untouched before the streams it counts are taken for dead: every
+ * instance touches the sessions of its open streams at each heartbeat (one batched UPDATE), so a
+ * session untouched for 3 heartbeats has no stream open anywhere; at least the grace period, so a
+ * few missed heartbeats (a busy database) never write a live stream off.
+ */
+export function deadSeconds(graceSeconds: number, heartbeatMs: number): number {
+  return Math.max(graceSeconds, Math.ceil((3 * heartbeatMs) / 1000));
+}
+
 export class Sessions {
   constructor(
     private readonly db: Db,
     /** For the heartbeat's bulk write: raw pg skips Prisma's parameter handling of 5,000-element arrays. */
     private readonly pool: pg.Pool,
+    /** deadSeconds() of the configured grace and heartbeat: a streams count older than this is not trusted. */
+    private readonly deadAfter: number,
   ) {}
 
   /** A stream opened on the session: creates it if new. Returns it as it was before. */
@@ -172,7 +184,12 @@ export class Sessions {
    * or ended its presence and left) no longer has the resource: §8.5.3.2.1 applies.
    */
   async reachable(accountId: number, resource: string): Promise<boolean> {
-    return (await this.db.session.count({ where: { accountId, resource, OR: [{ available: true }, { streams: { gt: 0 } }] } })) > 0;
+    // A count nobody has touched for deadAfter is of streams that died with their instance (expire()
+    // sets it to 0 at its next sweep): no stream is open.
+    const rows = await this.db.$queryRaw<unknown[]>`
+      SELECT 1 FROM session WHERE account_id = ${accountId} AND resource = ${resource}
+        AND (available OR (streams > 0 AND last_seen_at >= now() - make_interval(secs => ${this.deadAfter})))`;
+    return rows.length > 0;
   }
 
   async list(accountId: number): Promise<SessionRow[]> {
@@ -210,27 +227,39 @@ export class Sessions {
   }
 
   /**
-   * Sessions without a stream for longer than `graceSeconds`, or untouched for `deadSeconds`
-   * (their streams were counted on an instance that died), become unavailable. The UPDATE claims
-   * each session once, whichever instance runs it.
+   * Sessions without a stream for longer than `graceSeconds` become unavailable. So do sessions
+   * untouched for `deadSeconds`, available or not, and their streams count goes to 0 (closed when
+   * last seen): those streams were counted on an instance that died, and nothing will close them
+   * (a live stream's session is touched every heartbeat, on whichever instance holds it). Returns
+   * the sessions claimed, with whether each was available (the ones to broadcast); the rows are
+   * locked first, so each is claimed once, whichever instance runs this.
    */
-  expire(tx: Tx, graceSeconds: number, deadSeconds: number): Promise<{ account_id: number; resource: string; localpart: string }[]> {
+  expire(tx: Tx, graceSeconds: number, deadSeconds: number): Promise<{ account_id: number; resource: string; localpart: string; available: boolean }[]> {
     return tx.$queryRaw`
-      UPDATE session s SET available = false, show = NULL, status = NULL
-      FROM account a
-      WHERE a.id = s.account_id AND s.available
-        AND ((s.streams = 0 AND s.last_seen_at < now() - make_interval(secs => ${graceSeconds}))
-          OR s.last_seen_at < now() - make_interval(secs => ${deadSeconds}))
-      RETURNING s.account_id, s.resource, a.localpart`;
+      WITH c AS (
+        SELECT s.account_id, s.resource, s.available, s.last_seen_at < now() - make_interval(secs => ${deadSeconds}) AS dead
+        FROM session s
+        WHERE (s.available AND s.streams = 0 AND s.last_seen_at < now() - make_interval(secs => ${graceSeconds}))
+           OR ((s.available OR s.streams > 0) AND s.last_seen_at < now() - make_interval(secs => ${deadSeconds}))
+        FOR UPDATE)
+      UPDATE session s SET available = false, show = NULL, status = NULL,
+        streams = CASE WHEN c.dead THEN 0 ELSE s.streams END,
+        stream_closed_at = CASE WHEN c.dead AND s.streams > 0 THEN s.last_seen_at ELSE s.stream_closed_at END
+      FROM c JOIN account a ON a.id = c.account_id
+      WHERE s.account_id = c.account_id AND s.resource = c.resource
+      RETURNING s.account_id, s.resource, a.localpart, c.available`;
   }
 
   /**
    * Forgets sessions that are gone for good: unavailable, no stream open, and not seen since
    * `olderThan` (the event retention: a stream resuming such a session would get a resync anyway).
    * Every stream opened without a resource makes a session; without this they piled up forever.
+   * A streams count untouched for deadAfter is of streams that died with their instance: none.
    */
   async purgeStale(olderThan: Date): Promise<number> {
-    return this.db.$executeRaw`DELETE FROM session WHERE NOT available AND streams = 0 AND last_seen_at < ${olderThan}`;
+    return this.db.$executeRaw`
+      DELETE FROM session WHERE NOT available AND last_seen_at < ${olderThan}
+        AND (streams = 0 OR last_seen_at < now() - make_interval(secs => ${this.deadAfter}))`;
   }
 
 }

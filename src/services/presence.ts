@@ -5,7 +5,7 @@
 import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
 import { accountsWithPresence, accountsWithStalePresence, availableSessions, clearStaleContactPresence, contactPresence, lockAccount, lockLiveAccount, markContactPresenceStale, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
-import type { Sessions } from "../db/sessions.js";
+import { deadSeconds, type Sessions } from "../db/sessions.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { LangText } from "../domain/message.js";
@@ -158,13 +158,17 @@ export class Presence {
     });
   }
 
-  /** Sessions without a stream for longer than the grace period go unavailable. */
+  /**
+   * Sessions without a stream for longer than the grace period go unavailable; so do sessions whose
+   * streams died with their instance, and those streams are no longer counted (Sessions.expire).
+   * Returns how many went unavailable.
+   */
   async expire(): Promise<number> {
     const grace = this.timing.graceSeconds;
-    const rows = await this.delivery.transaction(async (tx, send) => {
-      const expired = await this.sessions.expire(tx, grace, Math.max(grace, Math.ceil((3 * this.timing.heartbeatMs) / 1000)));
+    const claimed = await this.delivery.transaction(async (tx, send) => {
+      const expired = await this.sessions.expire(tx, grace, deadSeconds(grace, this.timing.heartbeatMs));
       const byAccount = new Map<number, { jid: string; resources: string[] }>();
-      for (const r of expired) {
+      for (const r of expired.filter((e) => e.available)) {
         const e = byAccount.get(r.account_id) ?? { jid: accountJid(r.localpart, this.domain), resources: [] };
         e.resources.push(r.resource);
         byAccount.set(r.account_id, e);
@@ -172,8 +176,10 @@ export class Presence {
       for (const [id, e] of byAccount) await this.wentUnavailable(tx, send, id, e.jid, e.resources, true);
       return expired;
     });
-    if (rows.length) this.log.info({ sessions: rows.length }, "sessions went unavailable after the grace period");
-    return rows.length;
+    const gone = claimed.filter((r) => r.available).length;
+    if (gone) this.log.info({ sessions: gone }, "sessions went unavailable after the grace period");
+    if (claimed.length > gone) this.log.info({ sessions: claimed.length - gone }, "unavailable sessions' streams counted on an instance that died are no longer counted");
+    return gone;
   }
 
   /**

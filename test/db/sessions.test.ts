@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
 import { migrate } from "../../src/db/migrate.js";
-import { Sessions } from "../../src/db/sessions.js";
+import { deadSeconds, Sessions } from "../../src/db/sessions.js";
 
 const SESSIONS = 2000;
 
@@ -25,7 +25,8 @@ describe("session liveness writes", () => {
     tdb = await createTestDatabase();
     db = openDatabase(tdb.url, 2);
     await migrate(db.pool);
-    sessions = new Sessions(db.prisma, db.pool);
+    // The gateway's defaults: a count untouched for 60 s is of streams that died with their instance.
+    sessions = new Sessions(db.prisma, db.pool, deadSeconds(60, 15_000));
     accountId = (await db.pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('liveness') RETURNING id")).rows[0]!.id;
   });
   after(async () => {
@@ -52,21 +53,103 @@ describe("session liveness writes", () => {
     assert.equal(Number(rows[0]!.n), SESSIONS);
   });
 
-  it("purgeStale forgets sessions gone for good (unavailable, no stream, not seen since the cut), and only those", async () => {
+  it("purgeStale forgets sessions gone for good (unavailable, no stream open, not seen since the cut), and only those", async () => {
     const { rows } = await db.pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('purge') RETURNING id");
     const id = rows[0]!.id;
-    // [resource, available, streams, last seen how many days ago]
+    const DAY = 24 * 3600;
+    // [resource, available, streams, last seen how many seconds ago]
     const made: [string, boolean, number, number][] = [
-      ["gone", false, 0, 10],
-      ["recent", false, 0, 1],
-      ["available", true, 0, 10],
-      ["streaming", false, 1, 10],
+      ["gone", false, 0, 10 * DAY],
+      ["recent", false, 0, DAY],
+      ["available", true, 0, 10 * DAY],
+      // Its stream was counted on an instance that died: nobody touched it for far longer than 60 s.
+      ["dead-stream", false, 1, 10 * DAY],
+      // A stream open now (touched 5 s ago), against a cut more recent than that.
+      ["live-stream", false, 1, 5],
     ];
-    for (const [resource, available, streams, days] of made) {
-      await db.pool.query("INSERT INTO session (account_id, resource, available, streams, last_seen_at) VALUES ($1, $2, $3, $4, now() - make_interval(days => $5))", [id, resource, available, streams, days]);
+    for (const [resource, available, streams, secs] of made) {
+      await db.pool.query("INSERT INTO session (account_id, resource, available, streams, last_seen_at) VALUES ($1, $2, $3, $4, now() - make_interval(secs => $5))", [id, resource, available, streams, secs]);
     }
-    assert.equal(await sessions.purgeStale(new Date(Date.now() - 7 * 24 * 3600_000)), 1);
-    const left = await db.pool.query<{ resource: string }>("SELECT resource FROM session WHERE account_id = $1 ORDER BY resource", [id]);
-    assert.deepEqual(left.rows.map((r) => r.resource), ["available", "recent", "streaming"]);
+    const left = async () => (await db.pool.query<{ resource: string }>("SELECT resource FROM session WHERE account_id = $1 ORDER BY resource", [id])).rows.map((r) => r.resource);
+    assert.equal(await sessions.purgeStale(new Date(Date.now() - 7 * DAY * 1000)), 2);
+    assert.deepEqual(await left(), ["available", "live-stream", "recent"]);
+    assert.equal(await sessions.purgeStale(new Date(Date.now() - 1000)), 1);
+    assert.deepEqual(await left(), ["available", "live-stream"], "a stream open now keeps its session whatever the cut");
+  });
+});
+
+// expire() looks at every session in the database, so these get a database of their own.
+describe("streams counted on an instance that died", () => {
+  let tdb: TestDatabase;
+  let db: Database;
+  let sessions: Sessions;
+  /** A count untouched for this long is of streams that died; a stream-less session expires after GRACE. */
+  const DEAD = 5;
+  const GRACE = 2;
+
+  before(async () => {
+    tdb = await createTestDatabase();
+    db = openDatabase(tdb.url, 2);
+    await migrate(db.pool);
+    sessions = new Sessions(db.prisma, db.pool, DEAD);
+  });
+  after(async () => {
+    await db?.close();
+    await tdb?.drop();
+  });
+
+  /** An account with these sessions: [resource, available, streams, last seen how many seconds ago]. */
+  async function account(localpart: string, rows: [string, boolean, number, number][]): Promise<number> {
+    const id = (await db.pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ($1) RETURNING id", [localpart])).rows[0]!.id;
+    for (const [resource, available, streams, secs] of rows) {
+      await db.pool.query("INSERT INTO session (account_id, resource, available, streams, last_seen_at) VALUES ($1, $2, $3, $4, now() - make_interval(secs => $5))", [id, resource, available, streams, secs]);
+    }
+    return id;
+  }
+  const state = async (id: number) =>
+    Object.fromEntries((await sessions.list(id)).map((s) => [s.resource, { available: s.available, streams: s.streams, closed: s.streamClosedAt === null ? null : s.streamClosedAt.getTime() === s.lastSeenAt.getTime() ? "when last seen" : "later" }]));
+
+  it("reachable does not trust a streams count nobody touched for the dead threshold", async () => {
+    const id = await account("reach", [
+      ["dead", false, 1, 10],
+      ["live", false, 1, 1],
+      ["away", true, 0, 10],
+      ["idle", false, 0, 1],
+    ]);
+    const got = Object.fromEntries(await Promise.all(["dead", "live", "away", "idle", "none"].map(async (r) => [r, await sessions.reachable(id, r)] as const)));
+    assert.deepEqual(got, { dead: false, live: true, away: true, idle: false, none: false });
+  });
+
+  it("expire: a count untouched for the dead threshold goes to 0, available or not, closed when last seen; a live count stays; each session once", async () => {
+    const id = await account("expire", [
+      ["phone", true, 1, 10], // available, its stream's instance died
+      ["tablet", false, 2, 10], // unavailable (or never set presence), two streams on the dead instance
+      ["laptop", true, 1, 1], // a live stream on another instance: touched at its last heartbeat
+      ["watch", true, 0, 3], // no stream for longer than the grace period
+      ["idle", false, 0, 10], // nothing to do
+    ]);
+    // This account's claims (the other tests' sessions are in the database too).
+    const expire = async () => (await db.transaction((tx) => sessions.expire(tx, GRACE, DEAD))).filter((r) => r.account_id === id);
+    const claimed = (await expire()).map((r) => `${r.resource} ${r.available}`).sort();
+    assert.deepEqual(claimed, ["phone true", "tablet false", "watch true"], "the available ones are the ones to broadcast");
+    assert.deepEqual(await state(id), {
+      phone: { available: false, streams: 0, closed: "when last seen" },
+      tablet: { available: false, streams: 0, closed: "when last seen" },
+      laptop: { available: true, streams: 1, closed: null },
+      watch: { available: false, streams: 0, closed: null },
+      idle: { available: false, streams: 0, closed: null },
+    });
+    assert.deepEqual(await expire(), [], "each session is claimed once");
+
+    // The dead instance was only stalled: its late close finds the count at 0 and leaves it there.
+    await sessions.streamsClosed([{ accountId: id, resource: "tablet", n: 2, deliveredSeq: 7 }]);
+    const tablet = (await sessions.list(id)).find((s) => s.resource === "tablet")!;
+    assert.deepEqual([tablet.streams, tablet.deliveredSeq], [0, 7]);
+    // A session whose streams were written off is not taken for one that never had a stream: a
+    // new stream on it resumes where it left off (0 here), not after the account's other sessions.
+    await db.pool.query("UPDATE session SET delivered_seq = 3 WHERE account_id = $1 AND resource = 'laptop'", [id]);
+    const [phone] = await sessions.streamsOpened([{ accountId: id, resource: "phone", n: 1 }]);
+    assert.equal(phone!.deliveredSeq, 0);
+    assert.equal((await state(id)).phone!.streams, 1);
   });
 });

@@ -210,4 +210,29 @@ describe("Presence.expire", () => {
     // The expired session is told as well (its own event: a stream resuming it reads it).
     assert.deepEqual(await ownEvents(env, a), ["laptop available → phone", "phone unavailable → laptop", "phone unavailable → phone"]);
   });
+
+  it("a session whose streams died with their instance goes unavailable once and is broadcast; an unavailable one only stops counting them", async () => {
+    const roster = new Roster(env.db, env.delivery);
+    // Dead after max(grace, 3 heartbeats) = 60 s untouched.
+    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 1, heartbeatMs: 20_000 }, env.log);
+    const a = await withContacts(env, roster);
+    for (const r of ["phone", "tablet", "laptop"]) await env.sessions.streamOpened(a.id, r);
+    await presence.set(a.ref, "phone", AVAILABLE);
+    await presence.set(a.ref, "laptop", AVAILABLE);
+    // The phone's and the tablet's streams were on an instance that died 2 minutes ago; the laptop's is live.
+    await env.db.pool.query("UPDATE session SET last_seen_at = now() - interval '120 seconds' WHERE account_id = $1 AND resource IN ('phone', 'tablet')", [a.id]);
+    await env.flush();
+    env.out.reset();
+
+    assert.equal(await presence.expire(), 1, "one session went unavailable");
+    assert.deepEqual(sorted(await sent(env)), sorted([unavailable(`${a.jid}/phone`, FROM), unavailable(`${a.jid}/phone`, BOTH)]));
+    const sessions = Object.fromEntries((await env.sessions.list(a.id)).map((s) => [s.resource, [s.available, s.streams]]));
+    assert.deepEqual(sessions, { phone: [false, 0], tablet: [false, 0], laptop: [true, 1] });
+
+    await env.flush();
+    env.out.reset();
+    assert.equal(await presence.expire(), 0, "each session expires once");
+    assert.deepEqual(await sent(env), []);
+    assert.deepEqual(await ownEvents(env, a), ["laptop available → phone", "phone unavailable → laptop", "phone unavailable → phone"]);
+  });
 });

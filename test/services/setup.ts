@@ -12,7 +12,7 @@ import { readEvents, type StoredEvent } from "../../src/db/events.js";
 import { Messages } from "../../src/db/messages.js";
 import { outboxStanzas } from "../../src/db/outbox.js";
 import { migrate } from "../../src/db/migrate.js";
-import { Sessions } from "../../src/db/sessions.js";
+import { deadSeconds, Sessions } from "../../src/db/sessions.js";
 import { accountJid, type Account, type AccountRef } from "../../src/domain/account.js";
 import { AppError, type ErrorCode } from "../../src/domain/errors.js";
 import type { InboundStanza } from "../../src/domain/inbound.js";
@@ -149,7 +149,8 @@ export async function setup(): Promise<Env> {
     db,
     accountStore,
     messages,
-    sessions: new Sessions(db.prisma, db.pool),
+    // The gateway's default grace (60 s) and heartbeat (15 s).
+    sessions: new Sessions(db.prisma, db.pool, deadSeconds(60, 15_000)),
     out,
     domain: DOMAIN,
     log,
