@@ -242,7 +242,7 @@ export class Sessions {
         WHERE (s.available AND s.streams = 0 AND s.last_seen_at < now() - make_interval(secs => ${graceSeconds}))
            OR ((s.available OR s.streams > 0) AND s.last_seen_at < now() - make_interval(secs => ${deadSeconds}))
         FOR UPDATE)
-      UPDATE session s SET available = false, show = NULL, status = NULL,
+      UPDATE session s SET available = false, show = NULL, status = NULL, priority = 0,
         streams = CASE WHEN c.dead THEN 0 ELSE s.streams END,
         stream_closed_at = CASE WHEN c.dead AND s.streams > 0 THEN s.last_seen_at ELSE s.stream_closed_at END
       FROM c JOIN account a ON a.id = c.account_id

@@ -200,8 +200,9 @@ describe("Presence.expire", () => {
 
     assert.equal(await presence.expire(), 1);
     assert.deepEqual(sorted(await sent(env)), sorted([unavailable(`${a.jid}/phone`, FROM), unavailable(`${a.jid}/phone`, BOTH)]));
-    const sessions = Object.fromEntries((await env.sessions.list(a.id)).map((s) => [s.resource, { available: s.available, show: s.show, status: s.status }]));
-    assert.deepEqual(sessions, { phone: { available: false, show: null, status: null }, laptop: { available: true, show: "chat", status: "free" } });
+    // Unavailable as an unavailable PUT leaves it (RFC 6121 §4.5.1): no show, no status, priority 0.
+    const sessions = Object.fromEntries((await env.sessions.list(a.id)).map((s) => [s.resource, { available: s.available, show: s.show, status: s.status, priority: s.priority }]));
+    assert.deepEqual(sessions, { phone: { available: false, show: null, status: null, priority: 0 }, laptop: { available: true, show: "chat", status: "free", priority: 5 } });
 
     await env.flush();
     env.out.reset();
