@@ -2,6 +2,8 @@
 // queue (many requests per statement) before the HTTP 202, then sent and taken out of the queue
 // (src/db/outbox.ts); their row is not written again for that (src/db/message-status.ts).
 import type pg from "pg";
+import { AppError } from "../domain/errors.js";
+import { blocks } from "./blocklist.js";
 import { autocommit, jsonParam as json, type Db } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import { correctionHoldsKey, keyUse, releaseExpiredCorrectionKeys, saysSomething } from "./message-state.js";
@@ -134,7 +136,10 @@ export class Messages {
    * (bench/messages.ts). The columns are those of prisma/schema.prisma's Message.
    */
   async insertOutbound(items: NewOutbound[]): Promise<AcceptedMessage[]> {
-    return (await this.insertOutboundChecked(items, { markSent: [], countQueuedUpTo: null })).results;
+    return (await this.insertOutboundChecked(items, { markSent: [], countQueuedUpTo: null })).results.map((r) => {
+      if (r instanceof AppError) throw r;
+      return r;
+    });
   }
 
   /**
@@ -148,7 +153,7 @@ export class Messages {
   async insertOutboundChecked(
     items: NewOutbound[],
     check: { markSent: string[]; countQueuedUpTo: number | null },
-  ): Promise<{ results: AcceptedMessage[]; queuedBefore: number | null; otherBefore: boolean }> {
+  ): Promise<{ results: (AcceptedMessage | AppError)[]; queuedBefore: number | null; otherBefore: boolean }> {
     // The writes and the counts read the snapshot from before the statement, so the count is of
     // what was queued ahead of these rows, including the ones being marked sent here.
     const u = rowsFrom(OUTBOUND_COLUMNS, items);
@@ -159,7 +164,8 @@ export class Messages {
          INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash, ext)
          SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, ${occupantSender("u")}, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash, u.ext
          FROM ${u.from}
-         WHERE u.key IS NULL OR NOT ${correctionHoldsKey("u.account_id", "u.key")}
+         -- XEP-0191 §3.3: never to a JID the account blocked, whatever this instance's cache still says.
+         WHERE (u.key IS NULL OR NOT ${correctionHoldsKey("u.account_id", "u.key")}) AND NOT ${blocks("u.account_id", "u.to_jid")}
          ORDER BY u.n
          ON CONFLICT DO NOTHING
          RETURNING id::text, created_at, account_id, peer, seq, ${saysSomething("message")} AS content, "from"
@@ -179,8 +185,10 @@ export class Messages {
     let unchecked = false;
     const byId = new Map(created.map((r) => [r.id, r]));
     const missing = items.filter((m) => !byId.has(m.id));
-    const existing = missing.length ? await this.findByKeys(missing) : new Map<string, Row>();
-    const results: AcceptedMessage[] = [];
+    // Only a keyed message is looked up by its key (a keyless one left out was blocked).
+    const keyed = missing.filter((m) => m.idempotencyKey !== null);
+    const existing = keyed.length ? await this.findByKeys(keyed) : new Map<string, Row>();
+    const results: (AcceptedMessage | AppError)[] = [];
     for (const m of items) {
       const row = byId.get(m.id);
       if (row) {
@@ -188,7 +196,12 @@ export class Messages {
         results.push({ id: m.id, status: "queued", createdAt: row.created_at, created: true, requestHash: m.requestHash, message: m });
         continue;
       }
-      const prior = existing.get(`${m.accountId}\u0000${m.idempotencyKey}`);
+      const prior = m.idempotencyKey === null ? undefined : existing.get(`${m.accountId}\u0000${m.idempotencyKey}`);
+      if (!prior && (await this.blocked(m))) {
+        // Blocked after this instance's cache was read (another instance's block, committed since).
+        results.push(new AppError("blocked", `${m.to} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field: "body.to" }));
+        continue;
+      }
       if (!prior) {
         // A correction holds the key (it makes no message row: src/db/message-state.ts): the key
         // answers for that request, whose fingerprint no new message has (it names what it
@@ -201,7 +214,7 @@ export class Messages {
       if (keyExpired(prior)) {
         // The key's 24 h are over: release it and accept the request as new.
         await this.db.message.updateMany({ where: { id: prior.id }, data: { idempotencyKey: null } });
-        const [again] = await this.insertOutbound([m]);
+        const [again] = (await this.insertOutboundChecked([m], { markSent: [], countQueuedUpTo: null })).results;
         unchecked = true;
         results.push(again!);
         continue;
@@ -210,6 +223,12 @@ export class Messages {
     }
     // A row inserted by a second statement is not covered by the counts: report something ahead.
     return { results, queuedBefore: counts?.queued ?? null, otherBefore: (counts?.outbox ?? false) || unchecked };
+  }
+
+  /** Whether the account blocked the message's recipient (the insert leaves such a message out). */
+  private async blocked(m: NewOutbound): Promise<boolean> {
+    const { rows } = await this.pool.query<{ blocked: boolean }>(`SELECT ${blocks("$1::int", "$2::text")} AS blocked`, [m.accountId, m.to]);
+    return rows[0]?.blocked ?? false;
   }
 
   /** The message an account sent under an idempotency key (within its 24 h), as an insert that found it reports it. */

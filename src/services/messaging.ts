@@ -71,7 +71,8 @@ export const requestFingerprint = (m: SendMessage, prepared: Jid | null): string
   createHash("sha256").update(canonicalJson(prepared ? { ...m, to: jidToString(prepared) } : m)).digest("base64url");
 
 export class Messaging {
-  private readonly writer: Batcher<NewOutbound, AcceptedMessage>;
+  /** Each message's row, or why it was not written (a block another instance committed: AppError). */
+  private readonly writer: Batcher<NewOutbound, AcceptedMessage | AppError>;
   /** Recipients repeat a lot (integrations post to the same JIDs): remember recent parses. */
   private readonly recipient = cachedJidParser();
 
@@ -92,7 +93,7 @@ export class Messaging {
       (items) =>
         delivery.record(async (markSent, countQueuedUpTo) => {
           const { results, queuedBefore, otherBefore } = await messages.insertOutboundChecked(items, { markSent, countQueuedUpTo });
-          const created = results.filter((r) => r.created).map((r) => outbound(r.message));
+          const created = results.filter((r): r is AcceptedMessage => !(r instanceof AppError) && r.created).map((r) => outbound(r.message));
           metrics.messagesAccepted(created.length);
           return { value: results, created, check: { queuedBefore, otherBefore } };
         }),
@@ -190,7 +191,7 @@ export class Messaging {
       const p = prepared[i]!;
       if (!pending(p)) return p;
       try {
-        return this.answer(p, w as AcceptedMessage);
+        return this.answer(p, w as AcceptedMessage | AppError);
       } catch (err) {
         if (err instanceof AppError) return err;
         throw err;
@@ -237,7 +238,8 @@ export class Messaging {
     return message;
   }
 
-  private answer(message: NewOutbound, result: AcceptedMessage): Accepted {
+  private answer(message: NewOutbound, result: AcceptedMessage | AppError): Accepted {
+    if (result instanceof AppError) throw result;
     if (!result.created && result.requestHash !== message.requestHash) {
       throw new AppError("idempotency-key-reused", "this Idempotency-Key was used within 24 h for a different request", { field: "headers.idempotency-key" });
     }

@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import type { NewOutbound } from "../../src/db/messages.js";
 import { subscription, type Stanza } from "../../src/domain/stanza.js";
+import { AppError } from "../../src/domain/errors.js";
 import { Delivery } from "../../src/services/delivery.js";
 import { Messaging, requestFingerprint, type SendMessage } from "../../src/services/messaging.js";
 import { correctionOf, MessageActions } from "../../src/services/message-actions.js";
@@ -309,6 +310,36 @@ describe("Messaging + Delivery", () => {
       await env.flush();
       assert.deepEqual(env.out.sent, [], "nothing was sent again, nothing new to the blocked peer");
       assert.equal(await env.db.prisma.message.count({ where: { accountId: a.id } }), 2);
+    });
+
+    it("a message to a JID blocked on another instance a moment ago is 400 blocked, though this instance's cached list predates the block: nothing written or sent; in a batch that item alone; a retry of one accepted before still answers as then", async () => {
+      // Two instances over one database: `stale` cached the (empty) list before `other` blocked,
+      // and never hears of the change (its NOTIFY is not delivered here). The insert decides.
+      const a = await env.account("romeo");
+      const stale = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
+      const other = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
+      const guarded = env.messaging(env.delivery, env.out, (accountId, to) => stale.assertNotBlocked(accountId, to, "body.to"));
+      const first = await guarded.send(a, null, { to: TO, body: "before the block" }, "key-s");
+      await env.flush();
+      assert.equal(await stale.blocksJid(a.id, TO), false, "cached before the block");
+      await other.block(a.ref, TO.split("@")[1]!); // her domain: XEP-0191 §3 matching in SQL too
+      await env.flush();
+      env.out.reset();
+      const count = () => env.db.prisma.message.count({ where: { accountId: a.id } });
+      const before = await count();
+
+      await assert.rejects(guarded.send(a, null, { to: `${TO}/phone`, body: "after the block" }, null), (err: unknown) => err instanceof AppError && err.code === "blocked" && err.extra?.field === "body.to");
+      await assert.rejects(guarded.send(a, null, { to: TO, body: "keyed, after the block" }, "key-t"), appError("blocked"));
+      const batch = await guarded.sendBatch(a, null, [
+        { message: { to: TO, body: "in a batch" }, idempotencyKey: null },
+        { message: { to: "nurse@other.example", body: "not blocked" }, idempotencyKey: null },
+      ]);
+      assert.ok(batch[0] instanceof AppError && batch[0].code === "blocked", `batch item 0: ${JSON.stringify(batch[0])}`);
+      assert.ok(!(batch[1] instanceof AppError) && batch[1]!.status === "queued", "the other item is accepted");
+      assert.deepEqual(await guarded.send(a, null, { to: TO, body: "before the block" }, "key-s"), { ...first, replayed: true }, "a retry answers as the first did");
+      assert.equal(await count(), before + 1, "only the unblocked batch item was written");
+      await env.flush();
+      assert.deepEqual(env.out.sent.map((s) => (s as { to?: string }).to), ["nurse@other.example"], "nothing to the blocked peer");
     });
 
     it("a retry that spells the same JID otherwise (case, alone and in a batch, and a correction's) is the same request; a canonical JID hashes as before", async () => {
