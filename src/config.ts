@@ -1,4 +1,5 @@
 import { createPublicKey } from "node:crypto";
+import { DURATION_SETTINGS, durationMs, RETRY_DELAY_BOUNDS } from "./domain/duration.js";
 import { DEFAULT_RETRY_SCHEDULE_MS } from "./domain/webhooks.js";
 import { parseAllowList, type AllowList } from "./domain/webhook-target.js";
 import { parseTrustProxy, type TrustProxy } from "./domain/trusted-proxies.js";
@@ -158,33 +159,29 @@ function oneOf<T extends string>(env: Env, name: string, values: readonly T[], f
   return raw as T;
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** Durations: a number of seconds, or a number with a unit (ms, s, m, h, d), e.g. "7d". */
 export function parseDuration(name: string, raw: string): number {
-  const m = /^(\d+)\s*(ms|s|m|h|d)?$/.exec(raw.trim());
-  if (!m) throw new ConfigError(name, `must be a duration such as 3600, 90s, 15m, 12h or 7d, got "${raw}"`);
-  return Number(m[1]) * UNIT_MS[m[2] ?? "s"]!;
-}
-
-function duration(env: Env, name: string, fallback: string): number {
-  return parseDuration(name, str(env, name, fallback));
-}
-
-/**
- * The holder beats every second, and a busy machine delays a timer by a second or more: a shorter
- * timeout would replace live holders. The default leaves room for long event-loop stalls.
- */
-function leaseTimeout(env: Env): number {
-  const ms = duration(env, "XMPP_LINK_LEASE_TIMEOUT", "10s");
-  if (ms < 2000) throw new ConfigError("XMPP_LINK_LEASE_TIMEOUT", `must be at least 2s (the holder proves it is alive every second), got ${ms} ms`);
+  const ms = durationMs(raw);
+  if (ms === null) throw new ConfigError(name, `must be a duration such as 3600, 90s, 15m, 12h or 7d, got "${raw}"`);
   return ms;
+}
+
+function within(name: string, raw: string, ms: number, [least, greatest]: readonly [string, string], extra = ""): number {
+  if (ms < durationMs(least)! || ms > durationMs(greatest)!) throw new ConfigError(name, `must be between ${least} and ${greatest}${extra}, got "${raw.trim()}"`);
+  return ms;
+}
+
+function duration(env: Env, name: keyof typeof DURATION_SETTINGS, zeroIsOff = false): number {
+  const [fallback, least, greatest] = DURATION_SETTINGS[name];
+  const raw = str(env, name, fallback);
+  const ms = parseDuration(name, raw);
+  return zeroIsOff && ms === 0 ? 0 : within(name, raw, ms, [least, greatest], zeroIsOff ? " (or 0: never)" : "");
 }
 
 function retrySchedule(env: Env): number[] {
   const raw = optional(env, "WEBHOOK_RETRY_SCHEDULE");
   if (raw === undefined) return DEFAULT_RETRY_SCHEDULE_MS;
-  const delays = raw.split(",").map((d) => parseDuration("WEBHOOK_RETRY_SCHEDULE", d));
+  const delays = raw.split(",").map((d) => within("WEBHOOK_RETRY_SCHEDULE", d, parseDuration("WEBHOOK_RETRY_SCHEDULE", d), RETRY_DELAY_BOUNDS, " each"));
   if (delays.length > 20) throw new ConfigError("WEBHOOK_RETRY_SCHEDULE", "has more than 20 retries");
   return delays;
 }
@@ -207,8 +204,20 @@ function trustProxy(env: Env): TrustProxy {
 
 function service(env: Env): string {
   const v = str(env, "XMPP_SERVICE", "xmpp://127.0.0.1:5347");
-  if (!/^xmpp:\/\/[^/:]+(:\d+)?$/.test(v)) throw new ConfigError("XMPP_SERVICE", `must look like xmpp://host:port, got "${v}"`);
+  const m = /^xmpp:\/\/[^/:]+(?::(\d+))?$/.exec(v);
+  if (!m) throw new ConfigError("XMPP_SERVICE", `must look like xmpp://host:port, got "${v}"`);
+  if (m[1] !== undefined && !(Number(m[1]) >= 1 && Number(m[1]) <= 65535)) throw new ConfigError("XMPP_SERVICE", `the port must be between 1 and 65535, got "${v}"`);
   return v;
+}
+
+/**
+ * A URL as node-postgres reads it (pg-connection-string: a WHATWG URL, an empty host allowed for a
+ * socket given as ?host=). Never echoed: it may hold the password.
+ */
+function databaseUrl(env: Env): string | undefined {
+  const v = optional(env, "DATABASE_URL");
+  if (v === undefined || (/^postgres(ql)?:\/\//i.test(v) && (URL.canParse(v) || URL.canParse(v.replace("@/", "@localhost/"))))) return v;
+  throw new ConfigError("DATABASE_URL", "must be a postgresql:// (or postgres://) URL, such as postgresql://user:password@host:5432/balcony");
 }
 
 function domain(env: Env): string {
@@ -237,7 +246,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
   return {
     host: str(env, "HOST", "127.0.0.1"),
     port: int(env, "PORT", 8080, 0, 65535),
-    databaseUrl: optional(env, "DATABASE_URL"),
+    databaseUrl: databaseUrl(env),
     dataDir: str(env, "DATA_DIR", "./data"),
     dataDirIsDefault: !env.DATA_DIR,
     embeddedPgPort: int(env, "EMBEDDED_PG_PORT", 54329, 1, 65535),
@@ -247,27 +256,27 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
       domain: domain(env),
       secret: str(env, "XMPP_SECRET"),
       // An XMPP server restart takes seconds: a longer cap only leaves the link down after it is back.
-      reconnectMaxMs: duration(env, "XMPP_RECONNECT_MAX", "5s"),
+      reconnectMaxMs: duration(env, "XMPP_RECONNECT_MAX"),
       // Prosody's default component_stanza_size_limit is 512 KiB; stay well below it.
       maxStanzaBytes: int(env, "MAX_STANZA_BYTES", 256 * 1024, 4096, 64 * 1024 * 1024),
       linkMode: oneOf(env, "XMPP_LINK_MODE", ["single", "all"] as const, "single"),
-      linkDownGraceMs: duration(env, "XMPP_LINK_DOWN_GRACE", "10s"),
-      linkLeaseTimeoutMs: leaseTimeout(env),
+      linkDownGraceMs: duration(env, "XMPP_LINK_DOWN_GRACE"),
+      linkLeaseTimeoutMs: duration(env, "XMPP_LINK_LEASE_TIMEOUT"),
     },
     jwt,
     autoProvision: bool(env, "AUTO_PROVISION", false),
     demoPage: bool(env, "DEMO_PAGE", true),
     sessionGraceSeconds: int(env, "SESSION_GRACE_SECONDS", 60, 0, 86_400),
     // XEP-0410 §3.2 suggests self-pinging a room after 15 minutes of silence; 0 turns it off.
-    roomSelfPingMs: duration(env, "ROOM_SELF_PING", "15m"),
-    eventRetentionMs: duration(env, "EVENT_RETENTION", "7d"),
-    maintenanceIntervalMs: duration(env, "MAINTENANCE_INTERVAL", "10m"),
-    sseHeartbeatMs: duration(env, "SSE_HEARTBEAT", "15s"),
-    sseRetryMs: duration(env, "SSE_RETRY", "2s"),
+    roomSelfPingMs: duration(env, "ROOM_SELF_PING", true),
+    eventRetentionMs: duration(env, "EVENT_RETENTION"),
+    maintenanceIntervalMs: duration(env, "MAINTENANCE_INTERVAL"),
+    sseHeartbeatMs: duration(env, "SSE_HEARTBEAT"),
+    sseRetryMs: duration(env, "SSE_RETRY"),
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
     batchBodyLimitBytes: int(env, "BATCH_BODY_LIMIT_BYTES", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     rateLimit: {
-      windowMs: duration(env, "RATE_LIMIT_WINDOW", "10s"),
+      windowMs: duration(env, "RATE_LIMIT_WINDOW"),
       perIp: int(env, "RATE_LIMIT_PER_IP", 20_000, 0, 100_000_000),
       perAccount: int(env, "RATE_LIMIT_PER_ACCOUNT", 5_000, 0, 100_000_000),
     },
@@ -281,8 +290,8 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
     webhooks: {
       retryScheduleMs: retrySchedule(env),
       allowPrivate: allowList(env),
-      timeoutMs: duration(env, "WEBHOOK_TIMEOUT", "10s"),
-      disableAfterMs: duration(env, "WEBHOOK_DISABLE_AFTER", "5d"),
+      timeoutMs: duration(env, "WEBHOOK_TIMEOUT"),
+      disableAfterMs: duration(env, "WEBHOOK_DISABLE_AFTER"),
       concurrency: int(env, "WEBHOOK_CONCURRENCY", 32, 1, 1000),
     },
   };

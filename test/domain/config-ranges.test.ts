@@ -1,0 +1,162 @@
+// The ranges of settings (src/config.ts, src/domain/duration.ts DURATION_SETTINGS): a value outside
+// its range stops the start with a ConfigError naming the variable (exit code 2), instead of a
+// gateway that spins (a purge every millisecond, a tight reconnect loop), fails every time (each
+// webhook attempt timing out, each drain refused by PostgreSQL) or never reaches its database.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { ConfigError, loadConfig } from "../../src/config.js";
+import { DURATION_SETTINGS, durationMs, RETRY_DELAY_BOUNDS, TIMER_MAX_MS } from "../../src/domain/duration.js";
+import { RETRY_AFTER_MAX_MS } from "../../src/domain/webhooks.js";
+import { CONFIRM_TIMEOUT_MS } from "../../src/services/ports.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const load = (extra: Record<string, string>) => loadConfig({ JWT_SECRET: "x".repeat(32), XMPP_SECRET: "s", ...extra });
+/** PostgreSQL's integer settings (idle_in_transaction_session_timeout) and int4 columns. */
+const PG_INT_MAX = 2 ** 31 - 1;
+
+/** `extra` must stop loadConfig with a ConfigError naming `variable` (and matching `detail`). */
+function refused(extra: Record<string, string>, variable: string, detail?: RegExp): void {
+  assert.throws(
+    () => load(extra),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, `a ConfigError for ${JSON.stringify(extra)}, got ${String(err)}`);
+      assert.equal(err.variable, variable);
+      assert.match(err.message, new RegExp(`^${variable}: `));
+      if (detail) assert.match(err.message, detail);
+      return true;
+    },
+    JSON.stringify(extra),
+  );
+}
+
+/** Which field of the configuration each duration setting becomes. */
+const FIELD: Record<keyof typeof DURATION_SETTINGS, (c: ReturnType<typeof load>) => number> = {
+  XMPP_RECONNECT_MAX: (c) => c.xmpp.reconnectMaxMs,
+  XMPP_LINK_DOWN_GRACE: (c) => c.xmpp.linkDownGraceMs,
+  XMPP_LINK_LEASE_TIMEOUT: (c) => c.xmpp.linkLeaseTimeoutMs,
+  ROOM_SELF_PING: (c) => c.roomSelfPingMs,
+  EVENT_RETENTION: (c) => c.eventRetentionMs,
+  MAINTENANCE_INTERVAL: (c) => c.maintenanceIntervalMs,
+  SSE_HEARTBEAT: (c) => c.sseHeartbeatMs,
+  SSE_RETRY: (c) => c.sseRetryMs,
+  RATE_LIMIT_WINDOW: (c) => c.rateLimit.windowMs,
+  WEBHOOK_TIMEOUT: (c) => c.webhooks.timeoutMs,
+  WEBHOOK_DISABLE_AFTER: (c) => c.webhooks.disableAfterMs,
+};
+
+async function startServer(extra: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", JWT_SECRET: "x".repeat(32), XMPP_SECRET: "s",
+    // Nowhere: should it get past the configuration, it must not start an embedded PostgreSQL.
+    DATABASE_URL: "postgres://127.0.0.1:1/none", ...extra };
+  const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stdout.resume();
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  return { code, stderr };
+}
+
+describe("duration settings: each within its range", () => {
+  it("the values the audit found harmful are refused, each naming its variable", () => {
+    refused({ MAINTENANCE_INTERVAL: "30d" }, "MAINTENANCE_INTERVAL", /must be between 100ms and 1d, got "30d"/); // a timer past 2^31-1 ms: a purge every 1 ms
+    refused({ XMPP_LINK_MODE: "all", XMPP_LINK_LEASE_TIMEOUT: "30d" }, "XMPP_LINK_LEASE_TIMEOUT"); // idle_in_transaction_session_timeout out of range
+    refused({ XMPP_RECONNECT_MAX: "0" }, "XMPP_RECONNECT_MAX"); // a tight reconnect loop
+    refused({ SSE_HEARTBEAT: "0" }, "SSE_HEARTBEAT"); // a heartbeat every few ms
+    refused({ SSE_HEARTBEAT: "16s" }, "SSE_HEARTBEAT", /and 15s/); // API: a heartbeat at least every 15 s
+    refused({ WEBHOOK_TIMEOUT: "0" }, "WEBHOOK_TIMEOUT"); // every attempt times out
+    refused({ WEBHOOK_RETRY_SCHEDULE: "1s,0,1m" }, "WEBHOOK_RETRY_SCHEDULE", /between 100ms and 7d each, got "0"/);
+    refused({ WEBHOOK_RETRY_SCHEDULE: "1s,30d" }, "WEBHOOK_RETRY_SCHEDULE");
+    refused({ ROOM_SELF_PING: "500ms" }, "ROOM_SELF_PING", /\(or 0: never\)/);
+    // Digits beyond a double's range are Infinity, not a duration.
+    for (const name of Object.keys(DURATION_SETTINGS)) refused({ [name]: `${"9".repeat(400)}d` }, name);
+  });
+
+  for (const [name, [fallback, least, greatest]] of Object.entries(DURATION_SETTINGS) as [keyof typeof DURATION_SETTINGS, readonly [string, string, string]][]) {
+    it(`${name}: ${least} to ${greatest} (default ${fallback}), both ends taken, 1 ms beyond either refused; the greatest fits where it goes`, () => {
+      const [lo, hi] = [durationMs(least)!, durationMs(greatest)!];
+      assert.equal(FIELD[name](load({})), durationMs(fallback), "the default");
+      assert.equal(FIELD[name](load({ [name]: least })), lo);
+      assert.equal(FIELD[name](load({ [name]: greatest })), hi);
+      refused({ [name]: `${hi + 1}ms` }, name, new RegExp(`must be between ${least} and ${greatest}`));
+      if (lo > 0) refused({ [name]: `${lo - 1}ms` }, name, new RegExp(`must be between ${least} and ${greatest}`));
+      // Ages compared in SQL (a float8 of ms, an interval) become no timer; every other one may.
+      if (name === "EVENT_RETENTION" || name === "WEBHOOK_DISABLE_AFTER") assert.ok(!Number.isNaN(new Date(Date.now() - hi).getTime()));
+      else assert.ok(hi <= TIMER_MAX_MS, `${greatest} fits a Node timer`);
+    });
+  }
+
+  it("what the settings end up in takes their greatest values: PostgreSQL's setting, a retry's int4 delay, timers", () => {
+    const c = load({ XMPP_LINK_LEASE_TIMEOUT: "1h", WEBHOOK_TIMEOUT: "10m", WEBHOOK_RETRY_SCHEDULE: `1s,${RETRY_DELAY_BOUNDS[1]}` });
+    // src/services/link-control.ts drainIdleLimitMs, set as idle_in_transaction_session_timeout (src/db/outbox.ts).
+    assert.ok(CONFIRM_TIMEOUT_MS + c.xmpp.linkLeaseTimeoutMs <= PG_INT_MAX);
+    // A retry's delay, with up to 20% jitter (src/domain/webhooks.ts retryDelay), is an int4 and a timer (webhook-dispatch wakeIn).
+    assert.ok(Math.ceil((Math.max(...c.webhooks.retryScheduleMs) * 6) / 5) <= Math.min(PG_INT_MAX, TIMER_MAX_MS));
+    assert.ok(RETRY_AFTER_MAX_MS <= TIMER_MAX_MS);
+    // The webhook lease (src/services/webhook-dispatch.ts): two attempts and 5 s.
+    assert.ok(2 * c.webhooks.timeoutMs + 5000 <= TIMER_MAX_MS);
+    // Out of range before: a 30-day lease timeout made every drain fail.
+    refused({ XMPP_LINK_LEASE_TIMEOUT: "25d" }, "XMPP_LINK_LEASE_TIMEOUT");
+  });
+
+  it("ROOM_SELF_PING 0 is never, in any unit; the values test suites, benchmarks and scripts use are all in range", () => {
+    for (const off of ["0", "0s", "0ms", "0m"]) assert.equal(load({ ROOM_SELF_PING: off }).roomSelfPingMs, 0, off);
+    refused({ ROOM_SELF_PING: "2d" }, "ROOM_SELF_PING");
+    // Grepped from test/, scripts/ and bench/: each must stay valid.
+    const used: Record<string, string[]> = {
+      XMPP_RECONNECT_MAX: ["500ms", "1s", "2s", "5s"],
+      XMPP_LINK_DOWN_GRACE: ["10s", "300s"],
+      XMPP_LINK_LEASE_TIMEOUT: ["2s", "3s", "10s"],
+      ROOM_SELF_PING: ["1s", "15m"],
+      EVENT_RETENTION: ["2s", "3s", "8s", "3600s", "7d"],
+      MAINTENANCE_INTERVAL: ["300ms", "500ms", "1s", "1h", "10m"],
+      SSE_HEARTBEAT: ["300ms", "1s", "5s", "15s"],
+      SSE_RETRY: ["500ms", "700ms", "1500ms", "2s"],
+      RATE_LIMIT_WINDOW: ["10s", "30s"],
+      WEBHOOK_TIMEOUT: ["1s", "2500ms", "3", "3s", "5s", "10s"],
+      WEBHOOK_DISABLE_AFTER: ["5", "8s", "30s", "36h", "2d", "5d"],
+      WEBHOOK_RETRY_SCHEDULE: ["200ms,200ms", "300ms,300ms", "1s,2s,4s", "60s", "5, 5m , 1h,1d", "5s,5m,30m,2h,5h,10h,10h"],
+    };
+    for (const [name, values] of Object.entries(used)) for (const v of values) assert.doesNotThrow(() => load({ [name]: v }), `${name}=${v}`);
+  });
+
+  it("an out-of-range one stops src/server.ts with exit code 2 and `configuration error: MAINTENANCE_INTERVAL: …`, no timer warning", async () => {
+    const { code, stderr } = await startServer({ MAINTENANCE_INTERVAL: "30d" });
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /configuration error: MAINTENANCE_INTERVAL: must be between 100ms and 1d, got "30d"/);
+    assert.doesNotMatch(stderr, /TimeoutOverflowWarning/);
+  });
+});
+
+describe("DATABASE_URL: a postgresql:// URL", () => {
+  it("takes the URLs node-postgres reads (both schemes, a port, a socket directory as ?host=); refuses anything else with a ConfigError naming DATABASE_URL, without echoing it (it may hold the password)", () => {
+    for (const url of [
+      "postgresql://postgres@127.0.0.1:5432/postgres",
+      "postgres://balcony:s%40cret@db.example:6543/balcony?sslmode=require",
+      "POSTGRESQL://db/balcony",
+      "postgresql:///balcony?host=/var/run/postgresql",
+      "postgresql://balcony@/balcony?host=/var/run/postgresql",
+    ])
+      assert.equal(load({ DATABASE_URL: url }).databaseUrl, url, url);
+    assert.equal(load({}).databaseUrl, undefined, "unset: the embedded PostgreSQL");
+    for (const bad of ["garbage", "mysql://u:hunter2@h/db", "http://h/db", "127.0.0.1:5432/balcony", "postgresql://u:hunter2@h:99999/db", "postgresql//u@h/db"]) {
+      refused({ DATABASE_URL: bad }, "DATABASE_URL", /must be a postgresql:\/\/ \(or postgres:\/\/\) URL/);
+      assert.throws(() => load({ DATABASE_URL: bad }), (err: Error) => !err.message.includes(bad) && !err.message.includes("hunter2"));
+    }
+  });
+
+  it("a bad one stops src/server.ts with exit code 2 naming DATABASE_URL, not a DNS error and a stack", async () => {
+    const { code, stderr } = await startServer({ DATABASE_URL: "garbage" });
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /^balcony: configuration error: DATABASE_URL: must be a postgresql:\/\//);
+    assert.doesNotMatch(stderr, /ENOTFOUND|\n\s+at /);
+  });
+});
+
+describe("XMPP_SERVICE: the port between 1 and 65535", () => {
+  it("takes 1, 65535 and no port; refuses 0, 65536 and 99999 naming XMPP_SERVICE", () => {
+    for (const ok of ["xmpp://127.0.0.1:1", "xmpp://xmpp.example:65535", "xmpp://xmpp.example"]) assert.equal(load({ XMPP_SERVICE: ok }).xmpp.service, ok);
+    for (const port of ["0", "65536", "99999", "123456789012345678901234567890"]) refused({ XMPP_SERVICE: `xmpp://127.0.0.1:${port}` }, "XMPP_SERVICE", /port must be between 1 and 65535/);
+  });
+});
