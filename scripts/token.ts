@@ -2,7 +2,7 @@
 // steps), or `npm run token -- --account romeo [--resource phone] [--ttl 3600]`.
 // The same minting as `balcony token` (src/cli/token.ts), with this script's older flags: signs
 // with JWT_SECRET from the environment, as the gateway verifies; without it there, from `.env`
-// when there is one (the quick start writes it), as `balcony --env-file .env` would.
+// when there is one (the quick start writes it), as `balcony --env .env` would.
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { CliError } from "../src/cli/common.js";

@@ -12,10 +12,12 @@ import { tokenCommand } from "./cli/token.js";
 const program = new Command("balcony")
   .description(
     "Balcony, an HTTP gateway to XMPP: run it, migrate its database, mint tokens, manage accounts, check the setup. " +
-      "Every command reads the gateway's environment (README.md, \"Configuration\"); --env-file loads a .env file first.",
+      "Every command reads the gateway's environment (README.md, \"Configuration\"); --env loads a .env file first.",
   )
   .option("--json", "print one JSON document for scripts instead of text (errors too: {\"error\": {code, message, fix}})")
-  .option("--env-file <file>", "load variables from this file first (variables already set win)")
+  // Not --env-file: Node.js 20 takes that flag for itself wherever it stands, even after the
+  // script (it exits 9 on a missing file before this program runs, --json or not).
+  .option("--env <file>", "load variables from this .env file first (variables already set win)")
   .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
   .showHelpAfterError("(add --help for usage)")
   // Usage errors (and a group without its subcommand: `balcony accounts`) exit 2, like configuration errors; --help exits 0.

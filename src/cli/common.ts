@@ -10,7 +10,7 @@ import { Output } from "./output.js";
 
 export interface GlobalOptions {
   json?: boolean;
-  envFile?: string;
+  env?: string;
 }
 
 /** Exit codes: 0 done, 1 failed (or a doctor check failed), 2 bad usage or configuration. */
@@ -60,7 +60,7 @@ export async function run(cmd: Command, body: (out: Output) => Promise<number | 
   const globals = cmd.optsWithGlobals<GlobalOptions>();
   const out = new Output(globals.json === true);
   try {
-    if (globals.envFile) loadEnvFile(globals.envFile);
+    if (globals.env !== undefined) loadEnvFile(globals.env);
     process.exitCode = (await body(out)) ?? EXIT.ok;
   } catch (err) {
     const e = explain(err);
@@ -76,7 +76,7 @@ function loadEnvFile(path: string): void {
     // Variables already in the environment win over the file (Node's rule for .env files).
     process.loadEnvFile(path);
   } catch (err) {
-    throw new CliError("env-file", `cannot read --env-file ${path}: ${(err as Error).message}`, undefined, EXIT.usage);
+    throw new CliError("env-file", `cannot read --env ${path}: ${(err as Error).message}`, undefined, EXIT.usage);
   }
 }
 
@@ -117,7 +117,7 @@ export async function openCommandDatabase(config: Config, out: Output): Promise<
     throw new CliError(
       "no-database",
       `DATABASE_URL is not set, and there is no embedded PostgreSQL under DATA_DIR ${config.dataDir} (the gateway creates it on its first start)`,
-      "set DATABASE_URL (and DATA_DIR, EMBEDDED_PG_PORT) as the gateway has them, e.g. with --env-file",
+      "set DATABASE_URL (and DATA_DIR, EMBEDDED_PG_PORT) as the gateway has them, e.g. with --env .env",
     );
   }
   const running = openDatabase(existing, 2);

@@ -4,8 +4,10 @@
 import type { Command } from "commander";
 import { parseDuration, type Config } from "../config.js";
 import { accountJid } from "../domain/account.js";
-import { accountLocalpart, prepareResourcepart } from "../domain/jid.js";
-import { Auth } from "../http/auth.js";
+import { AppError } from "../domain/errors.js";
+import { accountLocalpart } from "../domain/jid.js";
+import { Auth, TOKEN_TTL_MAX_SECONDS } from "../http/auth.js";
+import { sessionResourcepart } from "../http/context.js";
 import { CliError, commandConfig, EXIT, run, UNUSED } from "./common.js";
 
 export interface TokenRequest {
@@ -33,21 +35,31 @@ export function mintToken(config: Config, req: TokenRequest): MintedToken {
   if (raw === undefined) throw new CliError("usage", "name the account (a localpart or bare JID), or pass --admin for an admin token", undefined, EXIT.usage);
   const localpart = accountLocalpart(raw, config.xmpp.domain);
   if (!localpart) throw new CliError("invalid-jid", `"${raw}" is not a localpart, nor a bare JID on ${config.xmpp.domain} (RFC 7622 §3.3)`, undefined, EXIT.usage);
-  const resource = req.resource === undefined ? null : prepareResourcepart(req.resource);
-  if (req.resource !== undefined && resource === null) throw new CliError("invalid-resource", `"${req.resource}" is not a valid resource (RFC 7622 §3.4)`, undefined, EXIT.usage);
+  const resource = req.resource === undefined ? null : sessionResource(req.resource);
   let ttlMs: number;
   try {
     ttlMs = parseDuration("--ttl", req.ttl ?? "24h");
   } catch (err) {
     throw new CliError("usage", (err as Error).message, undefined, EXIT.usage);
   }
-  if (ttlMs < 1000) throw new CliError("usage", "--ttl must be at least 1 second", undefined, EXIT.usage);
+  // As POST /v1/tokens allows (ttlSeconds); beyond, exp would not even be a date.
+  if (!(ttlMs >= 1000 && ttlMs <= TOKEN_TTL_MAX_SECONDS * 1000)) throw new CliError("usage", `--ttl must be between 1 second and ${TOKEN_TTL_MAX_SECONDS / 86_400} days`, undefined, EXIT.usage);
   if (!config.jwt.secret) {
     throw new CliError("no-jwt-secret", "JWT_SECRET is not set: only the gateway's HS256 secret can sign tokens it accepts", "set JWT_SECRET as the gateway has it (with only JWT_PUBLIC_KEY, tokens come from your own issuer)", EXIT.usage);
   }
   const admin = req.admin === true;
   const { token, expiresAt } = new Auth(config.jwt, config.xmpp.domain).sign(localpart, Math.floor(ttlMs / 1000), { admin, resource: resource ?? undefined });
   return { token, account: localpart, jid: accountJid(localpart, config.xmpp.domain), admin, resource, expiresAt: expiresAt.toISOString() };
+}
+
+/** The session the token speaks for, checked as POST /v1/tokens checks `resource` (not "rooms", the rooms' own). */
+function sessionResource(raw: string): string {
+  try {
+    return sessionResourcepart(raw, "--resource");
+  } catch (err) {
+    if (err instanceof AppError) throw new CliError("invalid-resource", err.detail, undefined, EXIT.usage);
+    throw err;
+  }
 }
 
 export function tokenCommand(program: Command): void {

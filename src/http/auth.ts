@@ -30,6 +30,9 @@ export interface JwtSettings {
 
 const CACHE_MAX = 10_000;
 
+/** The longest lifetime a minted token gets (POST /v1/tokens ttlSeconds, `balcony token --ttl`): a year. */
+export const TOKEN_TTL_MAX_SECONDS = 31_536_000;
+
 export class Auth {
   private readonly keys = new Map<jwt.Algorithm, string | Buffer>();
   private readonly cache = new LRUCache<string, Principal>({ max: CACHE_MAX });

@@ -277,7 +277,7 @@ describe("balcony CLI", () => {
     assert.equal(json<{ error: { code: string } }>(gone).error.code, "account-not-found");
   });
 
-  it("accounts refuses a database without the schema, and --env-file supplies the environment", async () => {
+  it("accounts refuses a database without the schema, and --env supplies the environment (a file it cannot read: exit 2, --json honoured)", async () => {
     const db = await database();
     const env = await envFor(db.url);
     const r = await cli(["accounts", "list", "--json"], env);
@@ -289,9 +289,18 @@ describe("balcony CLI", () => {
     dirs.push(dir);
     const file = join(dir, "env");
     await writeFile(file, Object.entries(env).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
-    const viaFile = await cli(["--env-file", file, "migrate", "--json"], {});
+    const viaFile = await cli(["--env", file, "migrate", "--json"], {});
     assert.equal(viaFile.code, 0, show(viaFile));
     assert.deepEqual(json<{ applied: string[] }>(viaFile).applied, MIGRATIONS);
+    // The CLI's own usage error, not Node's (which, for --env-file, exits 9 before the CLI runs).
+    const missing = await cli(["--json", "--env", join(dir, "no-such-file"), "migrate"], {});
+    assert.equal(missing.code, 2, show(missing));
+    const err2 = json<{ error: { code: string; message: string } }>(missing).error;
+    assert.equal(err2.code, "env-file");
+    assert.match(err2.message, /^cannot read --env .*no-such-file/);
+    const text = await cli(["--env", join(dir, "no-such-file"), "accounts", "list"], {});
+    assert.equal(text.code, 2, show(text));
+    assert.match(text.stderr, /cannot read --env .*no-such-file/);
   });
 
   it("accounts remove does what DELETE /v1/accounts does: through the running gateway, the contacts get unavailable and unsubscribed", async () => {
@@ -398,6 +407,31 @@ describe("balcony CLI", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("token refuses, with exit 2 and a short message, a --ttl beyond what POST /v1/tokens allows and the resource the gateway refuses", async () => {
+    const env = { JWT_SECRET, XMPP_DOMAIN: server.componentDomain };
+    for (const ttl of ["999999999d", "366d", "31536001", `${"9".repeat(400)}d`]) {
+      const r = await cli(["token", "romeo", "--ttl", ttl], env);
+      assert.equal(r.code, 2, show(r));
+      assert.equal(r.stdout, "", "no token");
+      assert.match(r.stderr, /--ttl must be between 1 second and 365 days/, ttl);
+      assert.doesNotMatch(r.stderr, /RangeError|\n\s+at /, "no stack");
+    }
+    const year = await cli(["token", "romeo", "--ttl", "365d", "--json"], env);
+    assert.equal(year.code, 0, show(year));
+    const exp = (jwt.verify(json<{ token: string }>(year).token, JWT_SECRET, { algorithms: ["HS256"] }) as jwt.JwtPayload).exp!;
+    assert.ok(Math.abs(exp - (Math.floor(Date.now() / 1000) + 31_536_000)) <= 30, "the longest POST /v1/tokens mints");
+
+    // "rooms" is the resource of the account's room occupancy: POST /v1/tokens answers 400 invalid-jid, and a token naming it would get 401.
+    const rooms = await cli(["token", "romeo", "--resource", "rooms", "--json"], env);
+    assert.equal(rooms.code, 2, show(rooms));
+    const err = json<{ error: { code: string; message: string } }>(rooms).error;
+    assert.equal(err.code, "invalid-resource");
+    assert.match(err.message, /^--resource: "rooms" is the resource the account's room occupancy uses/);
+    const invalid = await cli(["token", "romeo", "--resource", "a\u0007b"], env);
+    assert.equal(invalid.code, 2, show(invalid));
+    assert.match(invalid.stderr, /--resource is not a valid resourcepart/);
   });
 
   it("doctor passes against a healthy setup with no gateway: a real component round trip", async () => {

@@ -3,6 +3,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { prepareLocalpart } from "../../domain/jid.js";
+import { TOKEN_TTL_MAX_SECONDS } from "../auth.js";
 import { adminOnly, sessionResourcepart, type Gateway } from "../context.js";
 import { AccountView, Localpart, PageQuery, problemResponses, pageLimit } from "../schemas.js";
 
@@ -84,7 +85,7 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           body: Type.Object(
             {
               account: Type.String({ maxLength: 3071, description: "Localpart or bare JID" }),
-              ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 31_536_000, default: 3600 })),
+              ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: TOKEN_TTL_MAX_SECONDS, default: 3600 })),
               resource: Type.Optional(Type.String({ minLength: 1, maxLength: 1023, pattern: "^[^\\u0000-\\u001F\\u007F]+$" })),
             },
             { additionalProperties: false },
