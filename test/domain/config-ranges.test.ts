@@ -66,7 +66,7 @@ describe("duration settings: each within its range", () => {
     refused({ SSE_HEARTBEAT: "0" }, "SSE_HEARTBEAT"); // a heartbeat every few ms
     refused({ SSE_HEARTBEAT: "16s" }, "SSE_HEARTBEAT", /and 15s/); // API: a heartbeat at least every 15 s
     refused({ WEBHOOK_TIMEOUT: "0" }, "WEBHOOK_TIMEOUT"); // every attempt times out
-    refused({ WEBHOOK_RETRY_SCHEDULE: "1s,0,1m" }, "WEBHOOK_RETRY_SCHEDULE", /between 100ms and 7d each, got "0"/);
+    refused({ WEBHOOK_RETRY_SCHEDULE: "1s,0,1m" }, "WEBHOOK_RETRY_SCHEDULE", /between 10ms and 7d each, got "0"/);
     refused({ WEBHOOK_RETRY_SCHEDULE: "1s,30d" }, "WEBHOOK_RETRY_SCHEDULE");
     refused({ ROOM_SELF_PING: "500ms" }, "ROOM_SELF_PING", /\(or 0: never\)/);
     // Digits beyond a double's range are Infinity, not a duration.
