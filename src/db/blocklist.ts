@@ -1,6 +1,8 @@
 // Blocklists (XEP-0191). Every inbound stanza is checked against its account's list, so lists are
 // cached in-process and every instance forgets a list when any instance changes it (NOTIFY on the
-// cache channel, sent in the changing transaction); the row in Postgres is the truth.
+// cache channel, sent in the changing transaction); the row in Postgres is the truth, and the
+// statement that stores what an inbound stanza brings checks it again (blockCovers,
+// src/db/inbound-writes.ts): a cache that has not heard of a block yet lets nothing through.
 import { LRUCache } from "lru-cache";
 import { fetchFresh } from "./cached-read.js";
 import { sql, type AnyTx, type Db } from "./client.js";
@@ -9,13 +11,35 @@ import { CHANNELS, notify, type Notifications } from "./notify.js";
 const PREFIX = "block:";
 
 /**
- * SQL: roster item `alias`.jid is not covered by any of its account's blocklist items (XEP-0191 §3
- * matching for a bare contact JID: the item is the JID, its domain, or a parent domain). Presence
- * to and probes of a blocked contact stop with it.
+ * SQL: whether account `account`'s blocklist covers the JID `jid` (SQL expressions; `jid` in its
+ * normal form, src/domain/jid.ts jidToString), by XEP-0191 §3 matching as src/domain/blocking.ts
+ * isBlocked: an item that is the JID itself (a full JID item covers that resource, a
+ * `domain/resource` item that address), its bare JID (any resource of it), its domain or a parent
+ * domain. A JID has no `/` before its resource and no `@` in its bare part but the one after its local part.
  */
-export const notBlocked = (alias: string) =>
-  `NOT EXISTS (SELECT 1 FROM block b WHERE b.account_id = ${alias}.account_id AND (b.jid = ${alias}.jid
-     OR b.jid = split_part(${alias}.jid, '@', -1) OR right(split_part(${alias}.jid, '@', -1), length(b.jid) + 1) = '.' || b.jid))`;
+export const blockCovers = (account: string, jid: string) => {
+  const bareJid = `split_part(${jid}, '/', 1)`;
+  const domain = `split_part(${bareJid}, '@', -1)`;
+  return `EXISTS (SELECT 1 FROM block b WHERE b.account_id = ${account} AND (b.jid = ${jid} OR b.jid = ${bareJid}
+     OR b.jid = ${domain} OR right(${domain}, length(b.jid) + 1) = '.' || b.jid))`;
+};
+
+/**
+ * SQL: roster item `alias`.jid (a bare JID) is not covered by any of its account's blocklist items.
+ * Presence to and probes of a blocked contact stop with it.
+ */
+export const notBlocked = (alias: string) => `NOT ${blockCovers(`${alias}.account_id`, `${alias}.jid`)}`;
+
+/**
+ * A statement that stores what an inbound stanza brings found that a committed block covers its
+ * sender, though this instance's cached list did not (its NOTIFY had not come yet): it stored
+ * nothing. The caller forgets these accounts' lists and routes the stanzas again.
+ */
+export class StaleBlocklist extends Error {
+  constructor(readonly accounts: readonly number[]) {
+    super(`a blocklist changed before this instance heard of it (accounts ${accounts.join(", ")})`);
+  }
+}
 
 /**
  * SQL: account `account` has blocked `jid` (a prepared JID as text: full, bare, domain/resource or

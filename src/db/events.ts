@@ -112,9 +112,9 @@ interface AppendPlan {
  * inbound hot path writes its messages and their events in one: src/db/inbound-writes.ts). Its
  * parameters are numbered from $`first`; `seqs` turns the statement's rows into the events' seqs.
  * `origin`: the NOTIFY names it (see EventsNotice); only for a statement that commits alone and whose
- * caller hands its events on (EventNotifier.appended) as soon as it returns.
+ * caller hands its events on (EventNotifier.appended) as soon as it returns. `when`: SQL that must hold for anything to be appended.
  */
-export function planAppend(events: NewEvent[], first: number, origin: string | null = null): AppendPlan {
+export function planAppend(events: NewEvent[], first: number, origin: string | null = null, when: string | null = null): AppendPlan {
   // Per account: how many events, and each event's rank among them (1-based, in the given order).
   const counts = new Map<number, number>();
   const ranks = events.map((e) => {
@@ -128,7 +128,7 @@ export function planAppend(events: NewEvent[], first: number, origin: string | n
     ctes: `c AS (
       SELECT * FROM unnest(${$(1)}::int[], ${$(2)}::int[]) AS c(account_id, n)
     ), a AS (
-      UPDATE account SET last_seq = account.last_seq + c.n FROM c WHERE account.id = c.account_id
+      UPDATE account SET last_seq = account.last_seq + c.n FROM c WHERE account.id = c.account_id${when ? ` AND ${when}` : ""}
       RETURNING account.id, account.last_seq - c.n AS base, pg_notify(${$(10)}, ${noticeSql("account", `${$(11)}::text`)}) AS n
     ), ev AS (
       INSERT INTO event (account_id, seq, type, resource, data, receipt_to, receipt_id)

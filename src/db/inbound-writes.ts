@@ -3,7 +3,10 @@
 // them, in ONE statement. Alone (autocommit, src/db/client.ts) that statement is the whole
 // transaction, so a batch of plain messages costs one round trip instead of BEGIN, two statements
 // and COMMIT: at 500 messages a second each is its own batch, and those round trips were most of
-// the gateway's CPU.
+// the gateway's CPU. It is also where a block becomes final: the statement stores nothing when a
+// committed block covers the sender of any stanza it stores for (a cached list that had not heard
+// of the block let it through: src/services/inbound.ts routes them again).
+import { blockCovers, StaleBlocklist } from "./blocklist.js";
 import { jsonParam as json, sql, type AnyTx } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import { planAppend, type Appended, type NewEvent, type StoredEvent } from "./events.js";
@@ -51,13 +54,40 @@ const INBOUND_COLUMNS: Column<InboundRow>[] = [
   { name: "ext", type: "json", value: (m) => json(m.ext) },
 ];
 
-/** The CTEs that insert `rows` and touch their conversations, parameters $1..$15. */
-function inboundRows(rows: InboundRow[]): { ctes: string; values: unknown[] } {
+/**
+ * A sender whose stanzas this statement stores for an account (or whose stanzas this transaction
+ * acted on): `jid` its full JID in normal form (jidToString), as the blocklist was checked.
+ */
+export interface Sender {
+  accountId: number;
+  jid: string;
+}
+
+const SENDER_COLUMNS: Column<Sender>[] = [
+  { name: "account_id", type: "int", value: (s) => s.accountId },
+  { name: "jid", type: "text", value: (s) => s.jid },
+];
+
+/** No write happens unless it holds: no sender is blocked (the `blk` CTE). */
+const UNBLOCKED = "cardinality((SELECT accounts FROM blk)) = 0";
+
+/**
+ * The `blk` CTE, one row: `accounts`, those whose committed blocklists cover any of `senders`
+ * (src/db/blocklist.ts blockCovers). Read on the statement's snapshot: a block committed before
+ * it began counts.
+ */
+function blockedSenders(senders: readonly Sender[], first: number): { cte: string; values: unknown[] } {
+  const u = rowsFrom(SENDER_COLUMNS, senders, first);
+  return { cte: `blk AS (SELECT array(SELECT DISTINCT u.account_id FROM ${u.from} WHERE ${blockCovers("u.account_id", "u.jid")}) AS accounts)`, values: u.values };
+}
+
+/** The CTEs that insert `rows` and touch their conversations, parameters $1..$15; `when`: see planAppend. */
+function inboundRows(rows: InboundRow[], when: string | null): { ctes: string; values: unknown[] } {
   const u = rowsFrom(INBOUND_COLUMNS, rows);
   return {
     ctes: `ins AS (INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, origin_id, status, ext)
        SELECT u.id, u.account_id, 'in', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, u.stanza_id, u.origin_id, 'received', u.ext
-       FROM ${u.from}
+       FROM ${u.from}${when ? ` WHERE ${when}` : ""}
        ORDER BY u.n
        RETURNING account_id, peer, seq),
      conv AS (${touchConversations("ins", true)})`,
@@ -65,31 +95,59 @@ function inboundRows(rows: InboundRow[]): { ctes: string; values: unknown[] } {
   };
 }
 
+type StaleColumn = { staleBlocks?: number[] | null };
+
+function throwIfStale(row: StaleColumn | undefined): void {
+  if (row?.staleBlocks?.length) throw new StaleBlocklist(row.staleBlocks.map(Number));
+}
+
+/**
+ * Throws StaleBlocklist when the statement found blocked senders (it then wrote nothing); else its
+ * rows of what it wrote, those whose `key` column is not null (a LEFT JOIN's row of nulls: nothing).
+ */
+function unblocked<R extends object>(rows: (R & StaleColumn)[], senders: readonly Sender[], key: keyof R): R[] {
+  if (senders.length === 0) return rows;
+  throwIfStale(rows[0]);
+  return rows.filter((r) => r[key] !== null).map(({ staleBlocks: _, ...r }) => r as unknown as R);
+}
+
 /**
  * Stores received messages and appends events (the messages' and any others, in the order given)
  * in one statement; returns the events as stored, per account (for this instance's streams, once
  * committed: they need not read them back). Data-modifying CTEs all run, on one snapshot; the
  * events reference the rows only by id, inside their data. `origin`: see planAppend. `saw`: rooms'
- * latest message times, updated in the same statement.
+ * latest message times, updated in the same statement. `senders`: those of the stanzas that
+ * brought them (or that the caller's transaction acted on), as checked against cached blocklists;
+ * when a committed block covers any of them, nothing is written and StaleBlocklist is thrown (in
+ * the same statement: no round trip of its own, but for senders with nothing to write).
  */
-export async function storeInbound(tx: AnyTx, rows: InboundRow[], events: NewEvent[], origin: string | null = null, saw: readonly RoomSeen[] = []): Promise<Appended[]> {
+export async function storeInbound(tx: AnyTx, rows: InboundRow[], events: NewEvent[], origin: string | null = null, saw: readonly RoomSeen[] = [], senders: readonly Sender[] = []): Promise<Appended[]> {
+  const when = senders.length ? UNBLOCKED : null;
   if (events.length === 0 && rows.length === 0) {
-    const only = saw.length ? sawRoomMessagesCte(1, saw) : null;
-    if (only) await sql(tx, `WITH ${only.cte} SELECT 1`, only.values);
+    const only = saw.length ? sawRoomMessagesCte(1, saw, when) : null;
+    const b = senders.length ? blockedSenders(senders, (only?.values.length ?? 0) + 1) : null;
+    const ctes = [b?.cte, only?.cte].filter(Boolean).join(", ");
+    if (ctes) throwIfStale((await sql<StaleColumn>(tx, `WITH ${ctes} SELECT ${b ? `(SELECT accounts FROM blk) AS "staleBlocks"` : "1"}`, [...(only?.values ?? []), ...(b?.values ?? [])]))[0]);
     return [];
   }
   // Prisma's raw queries type columns their own way (bigint, jsonb): only raw pg's rows are what
   // readEvents returns, so only they are handed on (and only their NOTIFY names the origin).
   const prisma = "$queryRawUnsafe" in tx;
-  const m = rows.length ? inboundRows(rows) : null;
-  const e = planAppend(events, m ? m.values.length + 1 : 1, prisma ? null : origin);
+  const m = rows.length ? inboundRows(rows, when) : null;
+  const e = planAppend(events, m ? m.values.length + 1 : 1, prisma ? null : origin, when);
   const before = [...(m?.values ?? []), ...e.values];
-  const s = saw.length ? sawRoomMessagesCte(before.length + 1, saw) : null;
-  const ctes = [m?.ctes, e.ctes, s?.cte].filter(Boolean).join(", ");
-  const values = [...before, ...(s?.values ?? [])];
+  const s = saw.length ? sawRoomMessagesCte(before.length + 1, saw, when) : null;
+  const b = senders.length ? blockedSenders(senders, before.length + (s?.values.length ?? 0) + 1) : null;
+  // blk first: the CTEs after it read it.
+  const ctes = [b?.cte, m?.ctes, e.ctes, s?.cte].filter(Boolean).join(", ");
+  const values = [...before, ...(s?.values ?? []), ...(b?.values ?? [])];
+  // With senders, the flag beside every row written (and a row of nulls beside it if none was).
+  const flagged = (columns: string, from: string, order = "") => `SELECT blk.accounts AS "staleBlocks", ${columns} FROM blk LEFT JOIN ${from} ON true ${order}`;
   if (prisma) {
-    e.seqs(await sql(tx, `WITH ${ctes} ${e.select}`, values)); // throws if an account vanished
+    const select = b ? flagged("a.id, a.base", "a") : e.select;
+    e.seqs(unblocked(await sql<{ id: number; base: bigint | number }>(tx, `WITH ${ctes} ${select}`, values), senders, "id")); // throws if an account vanished
     return [];
   }
-  return e.appended(await sql<StoredEvent & { accountId: number }>(tx, `WITH ${ctes} ${e.selectEvents}`, values, true));
+  const select = b ? flagged("ev.*", "ev", `ORDER BY ev."accountId", ev.seq`) : e.selectEvents;
+  return e.appended(unblocked(await sql<StoredEvent & { accountId: number }>(tx, `WITH ${ctes} ${select}`, values, true), senders, "seq"));
 }

@@ -76,12 +76,12 @@ export async function lookupRoomMessages(tx: AnyTx, keys: readonly RoomMessageKe
 /** A room's latest message time, written with the batch (src/db/inbound-writes.ts storeInbound). */
 export type RoomSeen = { accountId: number; room: string; at: Date };
 
-/** Rooms' latest message times (a rejoin asks for the history after it, §7.2.15), one statement for a batch. */
-export function sawRoomMessagesCte(first: number, seen: readonly RoomSeen[]): { cte: string; values: unknown[] } {
+/** Rooms' latest message times (a rejoin asks for the history after it, §7.2.15), one statement for a batch; `when`: SQL that must hold for any update. */
+export function sawRoomMessagesCte(first: number, seen: readonly RoomSeen[], when: string | null = null): { cte: string; values: unknown[] } {
   return {
     cte: `saw AS (UPDATE room SET last_message_at = GREATEST(COALESCE(last_message_at, s.at), s.at)
        FROM unnest($${first}::int[], $${first + 1}::text[], $${first + 2}::timestamp(3)[]) AS s(account_id, room, at)
-       WHERE room.account_id = s.account_id AND room.room = s.room)`,
+       WHERE room.account_id = s.account_id AND room.room = s.room${when ? ` AND ${when}` : ""})`,
     values: [seen.map((s) => s.accountId), seen.map((s) => s.room), seen.map((s) => s.at)],
   };
 }

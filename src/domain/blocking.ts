@@ -10,6 +10,8 @@ export const MAX_BLOCKS = 1000;
 /** Reads an account's blocklist items (src/db/blocklist.ts caches them). */
 export interface BlockLookup {
   of(accountId: number): Promise<ReadonlySet<string>>;
+  /** Drops what is cached of the account's list: the next `of` reads it. */
+  forget?(accountId: number): void;
 }
 
 /** For wiring without blocking (unit tests of other use cases). */

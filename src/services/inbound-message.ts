@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { prismaTx, type AnyTx } from "../db/client.js";
 import type { Appended, NewEvent } from "../db/events.js";
-import { storeInbound, type InboundRow } from "../db/inbound-writes.js";
+import { storeInbound, type InboundRow, type Sender } from "../db/inbound-writes.js";
 import { lookupRoomMessages, type RoomMessageFacts, type RoomMessageKey, type RoomSeen } from "../db/room-lookups.js";
 import type { Messages } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
@@ -53,6 +53,8 @@ export class PendingWrites {
   private readonly changedRooms = new Set<string>();
   /** Room messages this batch stored (copyKeys): a second copy in the batch is seen. */
   private readonly storedRoomMessages = new Set<string>();
+  /** Senders whose stanzas passed the cached blocklist check since the last statement checked them. */
+  private readonly senders = new Map<string, Sender>();
   /** Whether a session is reachable, per account and resource. */
   private readonly sessions = new Map<string, Promise<boolean>>();
   /** What the flushes wrote, as stored: handed to this instance's streams once it commits. */
@@ -101,12 +103,29 @@ export class PendingWrites {
     if (!was || was.at < at) this.saw.set(k, { accountId, room, at });
   }
 
-  /** Stores the rows and appends the events that reference them, in one statement (one NOTIFY per account; `origin`: see planAppend). */
-  async flush(tx: AnyTx, origin: string | null = null): Promise<void> {
-    if (!this.rows.length && !this.events.length && !this.saw.size) return;
+  /**
+   * A stanza from `from` to the account passed the check against this instance's cached blocklist.
+   * The statement that writes for it (or a later one in its transaction) checks the committed
+   * list too, and stores nothing when a block covers the sender (StaleBlocklist): this instance may
+   * not have heard of a block another one just made.
+   */
+  checked(accountId: number, from: Jid): void {
+    const jid = jidToString(from);
+    this.senders.set(`${accountId}\u0000${jid}`, { accountId, jid });
+  }
+
+  /**
+   * Stores the rows and appends the events that reference them, in one statement (one NOTIFY per
+   * account; `origin`: see planAppend), which checks the senders too. `final`: the transaction's
+   * last, which checks the senders left even with nothing to write (a statement of its own).
+   */
+  async flush(tx: AnyTx, origin: string | null = null, final = false): Promise<void> {
+    if (!this.rows.length && !this.events.length && !this.saw.size && !(final && this.senders.size)) return;
     const saw = [...this.saw.values()];
     this.saw.clear();
-    this.written.push(...(await storeInbound(tx, this.rows.splice(0), this.events.splice(0), origin, saw)));
+    const senders = [...this.senders.values()];
+    this.senders.clear();
+    this.written.push(...(await storeInbound(tx, this.rows.splice(0), this.events.splice(0), origin, saw, senders)));
   }
 }
 

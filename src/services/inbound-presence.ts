@@ -3,7 +3,8 @@
 // "unsubscribed" for anyone else (§4.3.2), contacts' presence recorded only from contacts we are
 // subscribed to (§4.4.3) and sent to the bare JID, and directed presence (from anyone else, or to
 // one session's full JID) surfaced to available sessions but never stored (§4.6). Blocked senders
-// and room presence never get here (src/services/inbound.ts).
+// and room presence never get here (src/services/inbound.ts; what a block a cached list missed let
+// through is rolled back before commit).
 import type { Tx } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
 import { availableSessions, clearContactPresence, getItem, setContactPresence } from "../db/roster.js";

@@ -2,6 +2,7 @@
 // presence use cases, processed in arrival order, in batches that share a transaction. Replies
 // (probe answers, auto-answered subscriptions, error bounces) go to the outbound port after commit.
 import type { Accounts } from "../db/accounts.js";
+import { StaleBlocklist } from "../db/blocklist.js";
 import { autocommit, prismaTx, type AnyTx, type Database, type SqlTx } from "../db/client.js";
 import type { Appended } from "../db/events.js";
 import { accountJid } from "../domain/account.js";
@@ -137,7 +138,7 @@ export class Inbound {
       const replies: Stanza[] = [];
       const pending = new PendingWrites(this.stores, facts);
       for (const s of some) await this.route(tx, s, replies, pending);
-      await pending.flush(tx);
+      await pending.flush(tx, null, true);
       await send(null, replies);
       return pending.written;
     };
@@ -147,17 +148,34 @@ export class Inbound {
         ? this.delivery.transaction((tx, send) => body(tx, send, some, facts))
         : this.delivery.sqlTransaction((tx, send) => body(tx, send, some, facts));
     try {
-      if (!stanzas.some(slowStanza) && (await this.storeAlone(stanzas, rooms))) return;
-      this.handOff(await handle(stanzas, rooms));
+      if (!stanzas.some(slowStanza) && (await this.fresh(() => this.storeAlone(stanzas, rooms)))) return;
+      this.handOff(await this.fresh(() => handle(stanzas, rooms)));
     } catch {
       // One bad stanza must not lose the others: retry each in a transaction of its own (reading
       // its room's facts in it: what the batch read may have been its failure).
       for (const s of stanzas) {
-        await handle([s], new Map()).then((written) => this.handOff(written), (e: unknown) => {
+        await this.fresh(() => handle([s], new Map())).then((written) => this.handOff(written), (e: unknown) => {
           this.log.warn({ err: String(e), from: s.fromRaw, kind: s.kind }, "inbound stanza could not be stored; bounced to its sender");
           const bounce = this.storeFailure(s);
           if (bounce) bounces.push(bounce);
         });
+      }
+    }
+  }
+
+  /**
+   * Runs `store` again when it stored nothing as a committed block covers a sender that a cached
+   * list let through (StaleBlocklist: another instance's NOTIFY had not come yet), with those lists
+   * read afresh: the stanzas are then bounced or dropped as any blocked one. At most 3 runs.
+   */
+  private async fresh<T>(store: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await store();
+      } catch (err) {
+        if (!(err instanceof StaleBlocklist) || attempt >= 3) throw err;
+        this.log.debug({ accounts: err.accounts }, "a cached blocklist missed a block: routing the batch again");
+        for (const id of err.accounts) this.blocks.forget?.(id);
       }
     }
   }
@@ -178,7 +196,7 @@ export class Inbound {
     }
     if (replies.length > 0) return false;
     // Committed once it returns, and handed on at once: its NOTIFY can name us (we ignore it then).
-    await pending.flush(autocommit(this.db.pool), this.streams?.origin ?? null);
+    await pending.flush(autocommit(this.db.pool), this.streams?.origin ?? null, true);
     this.handOff(pending.written);
     return true;
   }
@@ -241,6 +259,7 @@ export class Inbound {
       if (!account) return;
       // XEP-0191 §3.3: presence from a blocked JID (probes and subscriptions too) gets no answer at all.
       if (isBlocked(await this.blocks.of(account.id), from)) return;
+      pending.checked(account.id, from); // and by the committed list, before commit
       if (to.resource === ROOM_RESOURCE) return roomPresence(tx, { ...s, from, fromRaw, to, toRaw: toRaw ?? "" }, account, pending, replies);
       await pending.flush(tx);
       await receivePresence(prismaTx(tx), { ...s, from }, { id: account.id, jid: accountJid(account.localpart, this.domain) }, replies);
@@ -257,6 +276,7 @@ export class Inbound {
     // XEP-0191 §3.3: a message from a blocked JID is never stored; it is answered as if there were
     // no such account (service-unavailable), but for what a room sends: that is dropped.
     if (isBlocked(await this.blocks.of(account.id), from)) return bouncesBlocked(s.type, to.resource) ? bounce("account-not-found") : undefined;
+    pending.checked(account.id, from); // and by the committed list, in the statement that stores it
     const m = { ...s, from, to, fromRaw, toRaw };
     if (s.invitation) {
       // XEP-0045 §7.8.2 / XEP-0249: an invitation is a `room` event. A mediated one's body is the

@@ -11,6 +11,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml, { type Element } from "@xmpp/xml";
+import pg from "pg";
 import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { accountDriver, type Ev } from "../helpers/account-driver.js";
@@ -193,6 +194,42 @@ for (const kind of KINDS) {
       );
       const history = await r.call("GET", `/v1/messages?with=${encodeURIComponent(JULIET)}`);
       assert.deepEqual(history.body.items.map((m: { body: unknown }) => text(m.body)), ["after unblock"]);
+    });
+
+    it("a block the link's instance has not heard of yet (another instance's, its NOTIFY still on the way) bounces her next message all the same: nothing stored or streamed", async () => {
+      // Instances share the database; the one holding the component link checks each stanza
+      // against its cached copy of the list, which it forgets when the NOTIFY of a change comes.
+      // Here the block is committed as another instance commits it, but no NOTIFY ever comes:
+      // the cached list (empty, read for her first message) stays stale for its 60 s.
+      const r = await account();
+      const stream = await gw.sse("/v1/events?since=0", r.token);
+      const streamed = () => stream.events.filter((e) => e.event === "message").map((e) => text((e.json as { body?: unknown }).body));
+      try {
+        await say(juliet, r.jid, "before the block");
+        await stream.waitFor(() => streamed().includes("before the block"), WAIT, "her message before the block");
+        const db = new pg.Client({ connectionString: gw.db.url });
+        await db.connect();
+        try {
+          const added = await db.query("INSERT INTO block (account_id, jid) SELECT id, $2 FROM account WHERE localpart = $1", [r.lp, JULIET]);
+          assert.equal(added.rowCount, 1);
+        } finally {
+          await db.end();
+        }
+        const id = await say(juliet, r.jid, "blocked, not yet heard of");
+        assertServiceUnavailable(await bounceOf(juliet, id), r.jid, "the message after the unheard-of block");
+        // The sentinel: the nurse is not blocked, and her message comes after Juliet's was bounced.
+        await say(nurse, r.jid, "nurse sentinel");
+        await stream.waitFor(() => streamed().includes("nurse sentinel"), WAIT, "the nurse's message");
+        assert.deepEqual(streamed(), ["before the block", "nurse sentinel"], "nothing of the blocked message was streamed");
+        assert.deepEqual(messageBodies(await r.events()), ["before the block", "nurse sentinel"], "nor logged");
+        const stored = await r.call("GET", `/v1/messages?with=${encodeURIComponent(JULIET)}`);
+        assert.deepEqual(stored.body.items.map((m: { body: unknown }) => text(m.body)), ["before the block"], "nor stored");
+        // Bounced, her next one is decided by the list as committed: bounced too.
+        const again = await say(juliet, r.jid, "blocked, heard of now");
+        assertServiceUnavailable(await bounceOf(juliet, again), r.jid, "the next message");
+      } finally {
+        await stream.close();
+      }
     });
 
     it("a domain item blocks every user at it; a full JID item blocks only that resource", async () => {
