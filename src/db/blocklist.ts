@@ -41,19 +41,6 @@ export class StaleBlocklist extends Error {
   }
 }
 
-/**
- * SQL: account `account` has blocked `jid` (a prepared JID as text: full, bare, domain/resource or
- * domain), by XEP-0191 §3 matching as src/domain/blocking.ts isBlocked: the item is the JID
- * itself, its bare JID, its domain, or a parent domain. For the statements where a decision is
- * final: a block committed on another instance counts before that instance's cache hears of it.
- */
-export const blocks = (account: string, jid: string) => {
-  const bareJid = `split_part(${jid}, '/', 1)`;
-  const domain = `split_part(${bareJid}, '@', -1)`;
-  return `EXISTS (SELECT 1 FROM block b WHERE b.account_id = ${account} AND (b.jid = ${jid} OR b.jid = ${bareJid} OR b.jid = ${domain}
-     OR right(${domain}, length(b.jid) + 1) = '.' || b.jid))`;
-};
-
 export class Blocklists {
   /** Account id -> its items; empty sets are cached too (most accounts block no one). */
   private readonly cache: LRUCache<number, ReadonlySet<string>>;

@@ -3,7 +3,7 @@
 // (src/db/outbox.ts); their row is not written again for that (src/db/message-status.ts).
 import type pg from "pg";
 import { AppError } from "../domain/errors.js";
-import { blocks } from "./blocklist.js";
+import { blockCovers } from "./blocklist.js";
 import { autocommit, jsonParam as json, type Db } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import { correctionHoldsKey, keyUse, releaseExpiredCorrectionKeys, saysSomething } from "./message-state.js";
@@ -165,7 +165,7 @@ export class Messages {
          SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, ${occupantSender("u")}, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash, u.ext
          FROM ${u.from}
          -- XEP-0191 §3.3: never to a JID the account blocked, whatever this instance's cache still says.
-         WHERE (u.key IS NULL OR NOT ${correctionHoldsKey("u.account_id", "u.key")}) AND NOT ${blocks("u.account_id", "u.to_jid")}
+         WHERE (u.key IS NULL OR NOT ${correctionHoldsKey("u.account_id", "u.key")}) AND NOT ${blockCovers("u.account_id", "u.to_jid")}
          ORDER BY u.n
          ON CONFLICT DO NOTHING
          RETURNING id::text, created_at, account_id, peer, seq, ${saysSomething("message")} AS content, "from"
@@ -227,7 +227,7 @@ export class Messages {
 
   /** Whether the account blocked the message's recipient (the insert leaves such a message out). */
   private async blocked(m: NewOutbound): Promise<boolean> {
-    const { rows } = await this.pool.query<{ blocked: boolean }>(`SELECT ${blocks("$1::int", "$2::text")} AS blocked`, [m.accountId, m.to]);
+    const { rows } = await this.pool.query<{ blocked: boolean }>(`SELECT ${blockCovers("$1::int", "$2::text")} AS blocked`, [m.accountId, m.to]);
     return rows[0]?.blocked ?? false;
   }
 
