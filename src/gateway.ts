@@ -183,7 +183,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
 
   const shutdown = new AbortController();
   const auth = new Auth(config.jwt, domain);
-  const gw = { config, accounts, messaging, roster: new Roster(db, delivery, blocking), blocking, messageActions: new MessageActions(delivery, out, domain, (accountId, jid) => blocking.blocksJid(accountId, jid)), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control), auth, tickets, metrics, shutdown: shutdown.signal };
+  const gw = { config, accounts, messaging, roster: new Roster(db, delivery, blocking), blocking, messageActions: new MessageActions(delivery, out, domain, (accountId, jid, tx) => blocking.blocksJid(accountId, jid, tx)), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control), auth, tickets, metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
   const t = performance.now();
   log.info({ service: config.xmpp.service, domain, mode: config.xmpp.linkMode }, "connecting to XMPP server");

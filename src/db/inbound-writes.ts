@@ -11,7 +11,7 @@ import { jsonParam as json, sql, type AnyTx } from "./client.js";
 import { touchConversations } from "./conversations.js";
 import { planAppend, type Appended, type NewEvent, type StoredEvent } from "./events.js";
 import { storedId, type MessageExt } from "../domain/message-features.js";
-import { MESSAGE_COLUMNS } from "./messages.js";
+import { MESSAGE_COLUMNS } from "./message-columns.js";
 import { rowsFrom, type Column } from "./rows.js";
 import type { LangText } from "../domain/message.js";
 import { sawRoomMessagesCte, type RoomSeen } from "./room-lookups.js";

@@ -4,11 +4,13 @@
 import type pg from "pg";
 import { AppError } from "../domain/errors.js";
 import { blockCovers } from "./blocklist.js";
-import { autocommit, jsonParam as json, type Db } from "./client.js";
+import { autocommit, jsonParam as json, retryConflicts, type Db } from "./client.js";
+import { isForeignKeyViolation } from "./errors.js";
 import { touchConversations } from "./conversations.js";
 import { correctionHoldsKey, keyUse, releaseExpiredCorrectionKeys, saysSomething } from "./message-state.js";
 import { resolveStatuses, statusSql } from "./message-status.js";
 import { occupantSender } from "./room-lookups.js";
+import { MESSAGE_COLUMNS } from "./message-columns.js";
 import { rowsFrom, type Column } from "./rows.js";
 import type { Prisma } from "./generated/client.js";
 import type { ChatState, LangText, MessageType, OutboundMessage, WireExt } from "../domain/message.js";
@@ -34,38 +36,6 @@ export interface AcceptedMessage {
 
 const IDEMPOTENCY_MS = 24 * 3600_000;
 const keyExpired = (prior: { createdAt: Date }): boolean => Date.now() - prior.createdAt.getTime() > IDEMPOTENCY_MS;
-
-/** What both directions' inserts bind of a message, in this order (see rowsFrom). */
-interface MessageRow {
-  id: string;
-  accountId: number;
-  peer: string;
-  to: string;
-  from: string;
-  type: string;
-  body?: unknown;
-  subject?: unknown;
-  thread?: string | null;
-  lang?: string | null;
-  receipt?: boolean;
-  state?: string | null;
-}
-
-/** The columns both directions' inserts start with (src/db/inbound-writes.ts adds its own after them). */
-export const MESSAGE_COLUMNS: Column<MessageRow>[] = [
-  { name: "id", type: "uuid", value: (m) => m.id },
-  { name: "account_id", type: "int", value: (m) => m.accountId },
-  { name: "peer", type: "text", value: (m) => m.peer },
-  { name: "to_jid", type: "text", value: (m) => m.to },
-  { name: "from_jid", type: "text", value: (m) => m.from },
-  { name: "type", type: "text", value: (m) => m.type },
-  { name: "body", type: "json", value: (m) => json(m.body) },
-  { name: "subject", type: "json", value: (m) => json(m.subject) },
-  { name: "thread", type: "text", value: (m) => m.thread ?? null },
-  { name: "lang", type: "text", value: (m) => m.lang ?? null },
-  { name: "receipt", type: "bool", value: (m) => m.receipt ?? false },
-  { name: "state", type: "text", value: (m) => m.state ?? null },
-];
 
 /** The columns of an outbound insert's rows, parameters $1..$15. */
 const OUTBOUND_COLUMNS: Column<NewOutbound>[] = [
@@ -157,15 +127,19 @@ export class Messages {
     // The writes and the counts read the snapshot from before the statement, so the count is of
     // what was queued ahead of these rows, including the ones being marked sent here.
     const u = rowsFrom(OUTBOUND_COLUMNS, items);
-    const { rows } = await this.pool.query<{ id: string | null; created_at: Date | null; from: string | null; queued: number | null; outbox: boolean | null }>({
+    // An account deleted while the statement ran fails its foreign key (the EXISTS below read it as
+    // there): run again, the statement leaves that account's messages out and writes the others.
+    const { rows } = await retryConflicts(() => this.pool.query<{ id: string | null; created_at: Date | null; from: string | null; queued: number | null; outbox: boolean | null }>({
       // A named (prepared) statement: planned once per connection, not on every request.
       name: items.length === 1 ? "insert-outbound-1" : "insert-outbound",
       text: `WITH ${markSentCtes("$16")}, ins AS (
          INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash, ext)
          SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, ${occupantSender("u")}, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash, u.ext
          FROM ${u.from}
-         -- XEP-0191 §3.3: never to a JID the account blocked, whatever this instance's cache still says.
+         -- XEP-0191 §3.3: never to a JID the account blocked, whatever this instance's cache still
+         -- says; nor for an account deleted since this instance looked it up.
          WHERE (u.key IS NULL OR NOT ${correctionHoldsKey("u.account_id", "u.key")}) AND NOT ${blockCovers("u.account_id", "u.to_jid")}
+           AND EXISTS (SELECT 1 FROM account a WHERE a.id = u.account_id)
          ORDER BY u.n
          ON CONFLICT DO NOTHING
          RETURNING id::text, created_at, account_id, peer, seq, ${saysSomething("message")} AS content, "from"
@@ -179,15 +153,17 @@ export class Messages {
        SELECT NULL, NULL, NULL, ${queuedAhead("$17")}
        WHERE $17::int IS NOT NULL`,
       values: [...u.values, check.markSent, check.countQueuedUpTo],
-    });
+    }), 3, isForeignKeyViolation);
     const counts = rows.find((r) => r.id === null);
     const created = rows.filter((r) => r.id !== null) as { id: string; created_at: Date; from: string }[];
     let unchecked = false;
     const byId = new Map(created.map((r) => [r.id, r]));
     const missing = items.filter((m) => !byId.has(m.id));
-    // Only a keyed message is looked up by its key (a keyless one left out was blocked).
+    // Only a keyed message is looked up by its key (a keyless one was left out: see leftOut).
     const keyed = missing.filter((m) => m.idempotencyKey !== null);
     const existing = keyed.length ? await this.findByKeys(keyed) : new Map<string, Row>();
+    const unexplained = missing.filter((m) => m.idempotencyKey === null || !existing.has(`${m.accountId}\u0000${m.idempotencyKey}`));
+    const gone = unexplained.length ? await this.accountsGone(unexplained) : new Set<number>();
     const results: (AcceptedMessage | AppError)[] = [];
     for (const m of items) {
       const row = byId.get(m.id);
@@ -197,18 +173,24 @@ export class Messages {
         continue;
       }
       const prior = m.idempotencyKey === null ? undefined : existing.get(`${m.accountId}\u0000${m.idempotencyKey}`);
-      if (!prior && (await this.blocked(m))) {
-        // Blocked after this instance's cache was read (another instance's block, committed since).
-        results.push(new AppError("blocked", `${m.to} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field: "body.to" }));
-        continue;
-      }
       if (!prior) {
         // A correction holds the key (it makes no message row: src/db/message-state.ts): the key
         // answers for that request, whose fingerprint no new message has (it names what it
         // replaces), so the caller refuses this one as a reuse (API.md: a different payload).
         const use = m.idempotencyKey === null ? null : await keyUse(autocommit(this.pool), m.accountId, m.idempotencyKey);
-        if (use === null || use === "message") throw new Error(`message ${m.id} was neither inserted nor found`);
-        results.push({ id: use.messageId, status: "queued", createdAt: new Date(), created: false, requestHash: use.hash, message: m });
+        if (use === "message") throw new Error(`message ${m.id} was neither inserted nor found`);
+        if (use !== null) {
+          results.push({ id: use.messageId, status: "queued", createdAt: new Date(), created: false, requestHash: use.hash, message: m });
+          continue;
+        }
+        // Left out by the insert, this message alone: its account was deleted since this instance
+        // looked it up, or it blocked the recipient (XEP-0191 §3.3; another instance's block,
+        // committed after this instance's cached list was read; maybe lifted again since).
+        results.push(
+          gone.has(m.accountId)
+            ? new AppError("account-not-found", "the account was deleted while the request ran")
+            : new AppError("blocked", `${m.to} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field: "body.to" }),
+        );
         continue;
       }
       if (keyExpired(prior)) {
@@ -225,10 +207,10 @@ export class Messages {
     return { results, queuedBefore: counts?.queued ?? null, otherBefore: (counts?.outbox ?? false) || unchecked };
   }
 
-  /** Whether the account blocked the message's recipient (the insert leaves such a message out). */
-  private async blocked(m: NewOutbound): Promise<boolean> {
-    const { rows } = await this.pool.query<{ blocked: boolean }>(`SELECT ${blockCovers("$1::int", "$2::text")} AS blocked`, [m.accountId, m.to]);
-    return rows[0]?.blocked ?? false;
+  /** Of the accounts of messages the insert left out, those that no longer exist (one statement for the batch). */
+  private async accountsGone(items: NewOutbound[]): Promise<Set<number>> {
+    const { rows } = await this.pool.query<{ id: number }>("SELECT v.id FROM unnest($1::int[]) AS v(id) WHERE NOT EXISTS (SELECT 1 FROM account a WHERE a.id = v.id)", [[...new Set(items.map((m) => m.accountId))]]);
+    return new Set(rows.map((r) => r.id));
   }
 
   /** The message an account sent under an idempotency key (within its 24 h), as an insert that found it reports it. */

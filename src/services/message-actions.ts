@@ -64,8 +64,11 @@ export class MessageActions {
     private readonly delivery: Delivery,
     private readonly out: StanzaSizer,
     private readonly domain: string,
-    /** XEP-0191 §3.3: whether the account blocked a JID (nothing is routed to it). */
-    private readonly blocked: (accountId: number, jid: string) => Promise<boolean> = async () => false,
+    /**
+     * XEP-0191 §3.3: whether the account blocked a JID (nothing is routed to it), read in the
+     * action's transaction: a block another instance just committed counts before this one's cache hears of it.
+     */
+    private readonly blocked: (accountId: number, jid: string, tx: AnyTx) => Promise<boolean> = async () => false,
   ) {}
 
   /**
@@ -152,7 +155,7 @@ export class MessageActions {
       if (!failed) await this.inRoom(tx, account, m);
       await markRetracted(tx, m.id);
       // To a blocked peer nothing is sent either: the tombstone is kept here only.
-      if (!failed && !(await this.blocked(account.id, m.peer))) await send(account.id, [this.action(account, null, m, { kind: "retract", ref: retractionRef(m) })]);
+      if (!failed && !(await this.blocked(account.id, m.peer, tx))) await send(account.id, [this.action(account, null, m, { kind: "retract", ref: retractionRef(m) })]);
       else await appendEvents(tx, [{ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, m.id))) }]);
     }, true);
   }
@@ -193,7 +196,7 @@ export class MessageActions {
         const row = await findRoom(tx, account.id, m.peer);
         if (!occupies(row) || rejoinWaiting(row)) return;
       }
-      if (await this.blocked(account.id, m.peer)) return;
+      if (await this.blocked(account.id, m.peer, tx)) return;
       // XEP-0333 §Protocol Format: the marker "MUST have a 'thread' child element" when the message had one.
       await send(account.id, [this.action(account, null, m, { kind: "displayed", ref, thread: m.thread })]);
     }, true);
@@ -205,7 +208,7 @@ export class MessageActions {
     return this.delivery.transaction(async (tx, send) => {
       const m = await lockMessage(tx, account.id, id);
       if (!m) throw notFound(id, "a message of this account");
-      if (!blockedPeerOk && (await this.blocked(account.id, m.peer))) throw new AppError("blocked", `${m.peer} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field: blockedField });
+      if (!blockedPeerOk && (await this.blocked(account.id, m.peer, tx))) throw new AppError("blocked", `${m.peer} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field: blockedField });
       const sent: Stanza[] = [];
       const result = await fn(tx, m, async (accountId, stanzas) => {
         sent.push(...stanzas);

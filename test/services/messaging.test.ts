@@ -340,6 +340,29 @@ describe("Messaging + Delivery", () => {
       assert.equal(await count(), before + 1, "only the unblocked batch item was written");
       await env.flush();
       assert.deepEqual(env.out.sent.map((s) => (s as { to?: string }).to), ["nurse@other.example"], "nothing to the blocked peer");
+
+      // Corrections and reactions read the committed list in their transaction, as the gateway wires them.
+      const actions = new MessageActions(env.delivery, env.out, env.domain, (accountId, jid, tx) => stale.blocksJid(accountId, jid, tx));
+      await assert.rejects(actions.correct(a, null, first.id, correctionOf({ to: TO, body: "corrected after the block" }, null)), appError("blocked"));
+      await assert.rejects(actions.react(a, first.id, ["👍"]), appError("blocked"));
+      await env.flush();
+      assert.deepEqual(env.out.sent.map((s) => (s as { to?: string }).to), ["nurse@other.example"], "no correction or reaction to the blocked peer");
+    });
+
+    it("a message of an account deleted since it was looked up is 404 account-not-found alone: the others written with it in one statement are accepted and sent", async () => {
+      const [a, b] = [await env.account("romeo"), await env.account("mercutio")];
+      const messaging = env.messaging();
+      // Deleted by another instance: this one still holds the account as it looked it up.
+      await env.db.pool.query("DELETE FROM account WHERE id = $1", [a.id]);
+      const [gone, kept, keyed] = await Promise.allSettled([
+        messaging.send(a, null, { to: TO, body: "from a deleted account" }, null),
+        messaging.send(b, null, { to: TO, body: "from a live one" }, null),
+        messaging.send(a, null, { to: TO, body: "keyed, from a deleted account" }, "key-gone"),
+      ]);
+      for (const r of [gone, keyed]) assert.ok(r.status === "rejected" && r.reason instanceof AppError && r.reason.code === "account-not-found", String(r.status === "rejected" ? r.reason : "accepted"));
+      assert.ok(kept.status === "fulfilled" && kept.value.status === "queued", String(kept.status === "rejected" ? kept.reason : ""));
+      await env.flush();
+      assert.deepEqual(env.out.sent.map((x) => (x as { body?: unknown }).body), ["from a live one"]);
     });
 
     it("a retry that spells the same JID otherwise (case, alone and in a batch, and a correction's) is the same request; a canonical JID hashes as before", async () => {
