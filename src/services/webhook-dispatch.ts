@@ -262,8 +262,8 @@ export class WebhookDispatcher {
           });
           wake = () => undefined;
           if (woken) continue;
-          if (!this.serving(w)) return;
         }
+        if (!this.serving(w)) return;
         // ...then give it back, unless something became due meanwhile (one statement); a
         // notification that came in while that ran means another look.
         const seen = this.generation;
