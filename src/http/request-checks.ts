@@ -21,6 +21,9 @@ export async function requireHost(req: FastifyRequest): Promise<void> {
 export async function refuseContentCoding(req: FastifyRequest, reply: FastifyReply): Promise<void> {
   const coding = req.headers["content-encoding"];
   if (coding === undefined || coding.trim().toLowerCase() === "identity" || coding.trim() === "") return;
+  // Only a body has a coding: a request without one (a GET, an empty POST) is taken as it is.
+  const length = req.headers["content-length"];
+  if (req.headers["transfer-encoding"] === undefined && (length === undefined || length.trim() === "0")) return;
   void reply.header("accept-encoding", "identity");
   throw new AppError("unsupported-media-type", `Content-Encoding ${coding} is not taken: send the body as it is (identity)`, { field: "headers.content-encoding" });
 }

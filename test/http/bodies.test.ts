@@ -82,6 +82,8 @@ describe("request bodies and error fields", () => {
     // Plain JSON labelled gzip is refused too; labelled identity it is taken.
     problem(await gw.request("POST", "/v1/messages", { token, raw: message, headers: { "content-type": "application/json", "content-encoding": "gzip" } }), 415, "unsupported-media-type", "headers.content-encoding", "plain JSON labelled gzip");
     assert.equal((await gw.request("POST", "/v1/messages", { token, raw: message, headers: { "content-type": "application/json", "content-encoding": "identity" } })).status, 202);
+    // Without a body there is nothing in a coding: taken as it is.
+    assert.equal((await gw.request("GET", "/v1/roster", { token, headers: { "content-encoding": "gzip" } })).status, 200);
   });
 
   it("a JSON null body is a value, not no body: 400 naming `body`, on routes whose body is optional too", async () => {
