@@ -25,15 +25,15 @@ export const DURATION_SETTINGS = {
   XMPP_RECONNECT_MAX: ["5s", "250ms", "5m"], // the backoff's first step is 250 ms
   XMPP_LINK_DOWN_GRACE: ["10s", "1s", "1h"], // the holder looks every second
   XMPP_LINK_LEASE_TIMEOUT: ["10s", "2s", "1h"], // instances prove they are alive every second
-  ROOM_SELF_PING: ["15m", "1s", "1d"], // and 0: never
-  EVENT_RETENTION: ["7d", "100ms", "365d"],
+  ROOM_SELF_PING: ["15m", "1s", "24d"], // and 0: never
+  EVENT_RETENTION: ["7d", "100ms", "3650d"],
   MAINTENANCE_INTERVAL: ["10m", "100ms", "1d"],
   SSE_HEARTBEAT: ["15s", "100ms", "15s"],
   SSE_RETRY: ["2s", "100ms", "10m"],
   RATE_LIMIT_WINDOW: ["10s", "100ms", "1d"],
   WEBHOOK_TIMEOUT: ["10s", "100ms", "10m"],
-  WEBHOOK_DISABLE_AFTER: ["5d", "100ms", "365d"],
+  WEBHOOK_DISABLE_AFTER: ["5d", "100ms", "3650d"],
 } as const satisfies Record<string, readonly [string, string, string]>;
 
 /** Each delay of WEBHOOK_RETRY_SCHEDULE (lengthened by up to 20%, an int4 of ms, and a timer's). */
-export const RETRY_DELAY_BOUNDS = ["10ms", "7d"] as const;
+export const RETRY_DELAY_BOUNDS = ["0ms", "7d"] as const;
