@@ -123,7 +123,9 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const messaging = new Messaging(messages, delivery, out, domain, counters, (accountId, room) => rooms.nickIn(accountId, room), (accountId, to) => blocking.assertNotBlocked(accountId, to, "body.to"));
   const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log, blocklists, notifier);
   // Rate limits and stream caps: across instances in Redis when configured, else per instance.
-  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 1000, lazyConnect: false }) : null;
+  // No offline queue: while Redis is unreachable a command fails at once, and the limits fail open
+  // (skipOnError, src/db/redis-slots.ts) rather than hold every request for the reconnects.
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 1000, lazyConnect: false, enableOfflineQueue: false }) : null;
   redis?.on("error", (err: Error) => logger.warn({ err: err.message }, "redis error"));
   const sharedSlots = redis ? new RedisStreamSlots(redis, config.maxStreamsPerAccount, 3 * config.sseHeartbeatMs, (o, m) => logger.warn(o, m)) : null;
   const streamCap = sharedSlots ?? new StreamSlots(config.maxStreamsPerAccount);

@@ -39,6 +39,7 @@ export class RedisStreamSlots implements StreamCap {
   /** This instance, in its members and its liveness key. */
   readonly instance = randomUUID();
   private readonly alive: NodeJS.Timeout;
+  private readonly live: () => void;
 
   constructor(
     private readonly redis: Redis,
@@ -47,8 +48,11 @@ export class RedisStreamSlots implements StreamCap {
     private readonly ttlMs: number,
     private readonly warn: (o: object, m: string) => void,
   ) {
-    const live = () => void this.redis.set(liveKey(this.instance), "1", "PX", LIVE_MS).catch(() => undefined);
+    const live = (this.live = () => void this.redis.set(liveKey(this.instance), "1", "PX", LIVE_MS).catch(() => undefined));
     live();
+    // Commands fail while Redis is not connected (no offline queue, src/gateway.ts): the key is set
+    // again as soon as it is, or this instance's places would look dead to the others until the next beat.
+    this.redis.on("ready", live);
     this.alive = setInterval(live, LIVE_MS / 3);
     this.alive.unref();
   }
@@ -56,6 +60,7 @@ export class RedisStreamSlots implements StreamCap {
   /** Shutting down: the liveness key goes; the streams release their own places as they close. */
   async close(): Promise<void> {
     clearInterval(this.alive);
+    this.redis.off("ready", this.live);
     await this.redis.del(liveKey(this.instance)).catch(() => undefined);
   }
 

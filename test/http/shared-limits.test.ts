@@ -59,3 +59,36 @@ describe("limits shared across instances", () => {
     await second.close();
   });
 });
+
+describe("limits with Redis unreachable", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+
+  before(async () => {
+    server = await startXmppServer();
+    // Nothing listens on port 1: every Redis command fails. The limits fail open (documented), at once.
+    gw = await startTestGateway(server, { REDIS_URL: "redis://127.0.0.1:1", RATE_LIMIT_PER_ACCOUNT: "100" });
+    await gw.createAccount("unshared");
+  });
+  after(async () => {
+    await gw?.stop();
+    await server?.stop();
+  });
+
+  it("answers requests and opens streams without waiting for Redis (limits not enforced meanwhile)", async () => {
+    const tok = gw.token("unshared");
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      assert.equal((await gw.request("GET", "/v1/sessions", { token: tok })).status, 200);
+      times.push(performance.now() - t);
+    }
+    const t = performance.now();
+    const stream = await gw.sse("/v1/events?resource=r", tok);
+    times.push(performance.now() - t);
+    assert.equal(stream.status, 200);
+    await stream.close();
+    // Waiting for Redis took about 3 s a request (connect timeout and a retry); a bounded wait now.
+    assert.ok(Math.max(...times) < 1000, `answered in ${times.map((x) => x.toFixed(0)).join(", ")} ms`);
+  });
+});
