@@ -16,23 +16,23 @@ export function durationMs(raw: string): number | null {
 
 /**
  * Each duration setting's [default, least, greatest] (README "Configuration"): src/config.ts
- * stops the start on a value outside them. Least: what keeps the gateway from spinning (a reconnect, heartbeat or purge loop)
- * or failing every time (a webhook timeout of 0). Greatest: what the value ends up in still takes
- * it (a Node timer at most TIMER_MAX_MS, idle_in_transaction_session_timeout an int of ms, the
- * int4 delay of a webhook retry), and API.md's heartbeat "at least every 15 s".
+ * stops the start on a value outside them. Least: above 0 where 0 makes the gateway spin (a
+ * reconnect or heartbeat loop) or fail every time (a webhook timeout); short test settings pass.
+ * Greatest: what the value ends up in still takes it (a Node timer at most TIMER_MAX_MS,
+ * idle_in_transaction_session_timeout an int of ms, the int4 delay of a webhook retry).
  */
 export const DURATION_SETTINGS = {
-  XMPP_RECONNECT_MAX: ["5s", "250ms", "5m"], // the backoff's first step is 250 ms
-  XMPP_LINK_DOWN_GRACE: ["10s", "1s", "1h"], // the holder looks every second
+  XMPP_RECONNECT_MAX: ["5s", "10ms", "5m"], // 0: a reconnect loop with no pause
+  XMPP_LINK_DOWN_GRACE: ["10s", "0ms", "1h"],
   XMPP_LINK_LEASE_TIMEOUT: ["10s", "2s", "1h"], // instances prove they are alive every second
-  ROOM_SELF_PING: ["15m", "1s", "24d"], // and 0: never
-  EVENT_RETENTION: ["7d", "100ms", "3650d"],
-  MAINTENANCE_INTERVAL: ["10m", "100ms", "1d"],
-  SSE_HEARTBEAT: ["15s", "100ms", "15s"],
-  SSE_RETRY: ["2s", "100ms", "10m"],
-  RATE_LIMIT_WINDOW: ["10s", "100ms", "1d"],
-  WEBHOOK_TIMEOUT: ["10s", "100ms", "10m"],
-  WEBHOOK_DISABLE_AFTER: ["5d", "100ms", "3650d"],
+  ROOM_SELF_PING: ["15m", "1ms", "24d"], // and 0: never
+  EVENT_RETENTION: ["7d", "1ms", "3650d"],
+  MAINTENANCE_INTERVAL: ["10m", "1ms", "1d"], // src/gateway.ts runs it at most every 100 ms
+  SSE_HEARTBEAT: ["15s", "1ms", "24d"], // API.md promises one at least every 15 s: above that is the operator's choice
+  SSE_RETRY: ["2s", "0ms", "1d"],
+  RATE_LIMIT_WINDOW: ["10s", "1ms", "1d"],
+  WEBHOOK_TIMEOUT: ["10s", "1ms", "10m"], // 0: every attempt fails at once
+  WEBHOOK_DISABLE_AFTER: ["5d", "1ms", "3650d"],
 } as const satisfies Record<string, readonly [string, string, string]>;
 
 /** Each delay of WEBHOOK_RETRY_SCHEDULE (lengthened by up to 20%, an int4 of ms, and a timer's). */

@@ -36,7 +36,6 @@ export function frameworkErrors(err: FastifyError, _req: unknown, reply: Fastify
 const CLIENT_ERRORS: Partial<Record<ErrorCode, string>> = {
   "headers-too-large": "request headers too large",
   "request-timeout": "request timed out",
-  "not-implemented": "the request method is not one this server knows (RFC 9110 §9.1)",
 };
 
 /**
@@ -45,10 +44,10 @@ const CLIENT_ERRORS: Partial<Record<ErrorCode, string>> = {
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === "ECONNRESET" || socket.destroyed) return;
-  // RFC 9110 §9.1: a method the server does not recognise is 501 (one it knows but no route takes is 405).
-  const code: ErrorCode =
-    err.code === "HPE_HEADER_OVERFLOW" ? "headers-too-large" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "request-timeout" : err.code === "HPE_INVALID_METHOD" ? "not-implemented" : "validation-failed";
-  const p = problem(code, CLIENT_ERRORS[code] ?? "malformed HTTP request");
+  const code: ErrorCode = err.code === "HPE_HEADER_OVERFLOW" ? "headers-too-large" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "request-timeout" : "validation-failed";
+  // A method Node's parser does not know (FOO) is a malformed request here, a 400 naming it, not
+  // RFC 9110 §9.1's 501: a 5xx reads as the server's fault to monitors, and this is the client's.
+  const p = problem(code, CLIENT_ERRORS[code] ?? (err.code === "HPE_INVALID_METHOD" ? "the request method is not one HTTP defines or this server knows" : "malformed HTTP request"));
   const body = JSON.stringify(p);
   if (socket.writable) {
     socket.write(`HTTP/1.1 ${p.status} ${p.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);

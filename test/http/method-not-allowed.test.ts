@@ -80,11 +80,12 @@ describe("405 Method Not Allowed", () => {
     assert405(user, ["GET", "HEAD", "POST"], "DELETE /v1/accounts with a user token (no admin scope)", "DELETE", "/v1/accounts");
   });
 
-  it("answers a method the server does not know with 501 not-implemented (RFC 9110 §9.1), one it knows but no route takes with 405", async () => {
+  it("answers a method the server does not know with a 400 problem document (a malformed request, not a 5xx), one it knows but no route takes with 405", async () => {
     for (const method of ["FOO", "BREW"]) {
       const r = await fetch(`${gw.url}/v1/roster`, { method });
-      const body = (await r.json()) as { code: string; status: number };
-      assert.deepEqual([r.status, r.headers.get("content-type"), body.code, body.status], [501, "application/problem+json", "not-implemented", 501], method);
+      const body = (await r.json()) as { code: string; status: number; detail: string };
+      assert.deepEqual([r.status, r.headers.get("content-type"), body.code, body.status], [400, "application/problem+json", "validation-failed", 400], method);
+      assert.match(body.detail, /method/, method);
     }
     assert.equal((await fetch(`${gw.url}/v1/roster`, { method: "PROPFIND" })).status, 405);
   });
