@@ -18,6 +18,8 @@ const program = new Command("balcony")
   // Not --env-file: Node.js 20 takes that flag for itself wherever it stands, even after the
   // script (it exits 9 on a missing file before this program runs, --json or not).
   .option("--env <file>", "load variables from this .env file first (variables already set win)")
+  // Kept for the scripts that used it before --env: it works with a file that exists.
+  .option("--env-file <file>", "the same as --env, but Node.js itself exits 9 on a missing file")
   .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
   .showHelpAfterError("(add --help for usage)")
   // Usage errors (and a group without its subcommand: `balcony accounts`) exit 2, like configuration errors; --help exits 0.

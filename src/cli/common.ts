@@ -11,6 +11,7 @@ import { Output } from "./output.js";
 export interface GlobalOptions {
   json?: boolean;
   env?: string;
+  envFile?: string;
 }
 
 /** Exit codes: 0 done, 1 failed (or a doctor check failed), 2 bad usage or configuration. */
@@ -60,7 +61,8 @@ export async function run(cmd: Command, body: (out: Output) => Promise<number | 
   const globals = cmd.optsWithGlobals<GlobalOptions>();
   const out = new Output(globals.json === true);
   try {
-    if (globals.env !== undefined) loadEnvFile(globals.env);
+    const file = globals.env ?? globals.envFile;
+    if (file !== undefined) loadEnvFile(file);
     process.exitCode = (await body(out)) ?? EXIT.ok;
   } catch (err) {
     const e = explain(err);

@@ -292,6 +292,10 @@ describe("balcony CLI", () => {
     const viaFile = await cli(["--env", file, "migrate", "--json"], {});
     assert.equal(viaFile.code, 0, show(viaFile));
     assert.deepEqual(json<{ applied: string[] }>(viaFile).applied, MIGRATIONS);
+    // Its former name still reads an existing file (the migrations are applied now: none left).
+    const viaOldName = await cli(["--env-file", file, "migrate", "--json"], {});
+    assert.equal(viaOldName.code, 0, show(viaOldName));
+    assert.deepEqual(json<{ applied: string[] }>(viaOldName).applied, []);
     // The CLI's own usage error, not Node's (which, for --env-file, exits 9 before the CLI runs).
     const missing = await cli(["--json", "--env", join(dir, "no-such-file"), "migrate"], {});
     assert.equal(missing.code, 2, show(missing));
