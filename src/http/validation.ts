@@ -53,9 +53,6 @@ export function tellingError(errors: readonly ErrorObject[] | null | undefined):
   return { error: telling.sort((a, b) => b.instancePath.length - a.instancePath.length)[0] ?? first, union: union.instancePath };
 }
 
-/** The query parameters that carry a page cursor, on every route that pages. */
-const CURSORS = new Set(["cursor", "before", "after", "since"]);
-
 const dotted = (path: string) => path.replace(/^\//, "").replace(/\//g, ".");
 
 /** The problem for a request part's validation errors (`where`: "body", "querystring", "body.messages.3"...): see tellingError. */
@@ -71,9 +68,5 @@ export function validationProblem(errors: readonly ErrorObject[] | null | undefi
     return { code: "invalid-text", detail: `${place} contains characters that are not allowed in XML (control characters, lone surrogates)`, field };
   }
   if (extra) return { code: "validation-failed", detail: `${place} is not a known field`, field };
-  // A page cursor that is none of ours: the code GET /v1/events answers (parseCursor), on every route.
-  if (where === "querystring" && CURSORS.has(dotted(v?.instancePath ?? "")) && (v?.keyword === "pattern" || v?.keyword === "format")) {
-    return { code: "invalid-cursor", detail: `${place} is not a cursor this API gave (a nextCursor, or an item's cursor)`, field };
-  }
   return { code: "validation-failed", detail: `${place} ${v?.message ?? "is invalid"}`, field };
 }
