@@ -3,6 +3,7 @@
 import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient, type Prisma } from "./generated/client.js";
+import { inCauses } from "./errors.js";
 
 export type Db = PrismaClient;
 /** A transaction (or, where a function accepts either, the client itself). */
@@ -163,11 +164,7 @@ function sqlTransaction<T>(pool: pg.Pool, fn: (tx: SqlTx) => Promise<T>): Promis
  * cascade, a batch of session updates, an inbound batch) can meet in different row orders.
  */
 export function isConflict(err: unknown): boolean {
-  const e = err as { code?: string; message?: string; cause?: unknown };
-  if (!e || typeof e !== "object") return false;
-  if (e.code === "P2034" || e.code === "40P01" || e.code === "40001") return true;
-  if (/deadlock detected|write conflict or a deadlock/i.test(e.message ?? "")) return true;
-  return e.cause !== undefined && e.cause !== err && isConflict(e.cause);
+  return inCauses(err, (e) => e.code === "P2034" || e.code === "40P01" || e.code === "40001" || /deadlock detected|write conflict or a deadlock/i.test(e.message ?? ""));
 }
 
 /**

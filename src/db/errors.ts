@@ -30,28 +30,31 @@ const CODES = new Set([
 // ALTER DATABASE … ALLOW_CONNECTIONS false, as an operator closes a database for maintenance.
 const MESSAGES = /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Can't reach database|is not currently accepting connections/i;
 
-export function isDatabaseDown(err: unknown): boolean {
-  const e = err as { code?: string; message?: string; cause?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } };
-  if (!e || typeof e !== "object") return false;
-  if (CODES.has(e.code ?? "")) return true;
-  // Prisma's driver adapter (P2010 and the like) keeps PostgreSQL's SQLSTATE here, not in `code`.
-  if (CODES.has(e.meta?.driverAdapterError?.cause?.originalCode ?? "")) return true;
-  if (MESSAGES.test(e.message ?? "")) return true;
-  return e.cause !== undefined && e.cause !== err && isDatabaseDown(e.cause);
+/** An error as pg or Prisma raise it; Prisma wraps the driver's error in its own (`cause`). */
+type DbError = { code?: string; message?: string; cause?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: string; constraint?: unknown } } } };
+
+/** Whether `test` holds for the error or for any error in its chain of causes. */
+export function inCauses(err: unknown, test: (e: DbError) => boolean): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === "object" && depth < 10; e = (e as DbError).cause, depth++) if (test(e as DbError)) return true;
+  return false;
 }
 
-type PgError = { code?: string; message?: string; cause?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: string; constraint?: unknown } } } };
+/** The error's codes: its own (pg's SQLSTATE, Prisma's P-code), and PostgreSQL's SQLSTATE where Prisma's driver adapter keeps it (P2010 and the like). */
+const codes = (e: DbError): (string | undefined)[] => [e.code, e.meta?.driverAdapterError?.cause?.originalCode];
+
+export function isDatabaseDown(err: unknown): boolean {
+  return inCauses(err, (e) => codes(e).some((c) => CODES.has(c ?? "")) || MESSAGES.test(e.message ?? ""));
+}
 
 /**
  * A row written for something a transaction committed meanwhile deleted (SQLSTATE 23503): the
  * statement read it as there, and the foreign key found it gone. `constraint`: only that one's.
  */
 export function isForeignKeyViolation(err: unknown, constraint?: RegExp): boolean {
-  const e = err as PgError;
-  if (!e || typeof e !== "object") return false;
-  const fk = e.code === "23503" || e.meta?.driverAdapterError?.cause?.originalCode === "23503" || /violates foreign key constraint/i.test(e.message ?? "");
-  if (fk && (!constraint || constraint.test(`${e.message ?? ""} ${JSON.stringify(e.meta?.driverAdapterError?.cause?.constraint ?? "")}`))) return true;
-  return e.cause !== undefined && e.cause !== err && isForeignKeyViolation(e.cause, constraint);
+  return inCauses(err, (e) => {
+    const fk = codes(e).includes("23503") || /violates foreign key constraint/i.test(e.message ?? "");
+    return fk && (!constraint || constraint.test(`${e.message ?? ""} ${JSON.stringify(e.meta?.driverAdapterError?.cause?.constraint ?? "")}`));
+  });
 }
 
 /** A write for an account deleted while the request ran (a row referencing it by account_id). */

@@ -32,10 +32,13 @@ export function frameworkErrors(err: FastifyError, _req: unknown, reply: Fastify
   else void sendProblem(reply, "validation-failed", err.code === "FST_ERR_BAD_URL" ? "malformed URL (bad percent-encoding)" : err.message, { field: "url" });
 }
 
-/** The detail of each answer of clientErrorHandler but the malformed request's. */
-const CLIENT_ERRORS: Partial<Record<ErrorCode, string>> = {
-  "headers-too-large": "request headers too large",
-  "request-timeout": "request timed out",
+/** Node's parser errors answered otherwise than as a malformed request (400 "malformed HTTP request"). */
+const CLIENT_ERRORS: Record<string, [ErrorCode, string]> = {
+  HPE_HEADER_OVERFLOW: ["headers-too-large", "request headers too large"],
+  ERR_HTTP_REQUEST_TIMEOUT: ["request-timeout", "request timed out"],
+  // A method Node's parser does not know (FOO) is the client's error, a 400 naming it, not RFC 9110
+  // §9.1's 501: a 5xx reads as the server's fault to monitors.
+  HPE_INVALID_METHOD: ["validation-failed", "the request method is not one HTTP defines or this server knows"],
 };
 
 /**
@@ -44,10 +47,8 @@ const CLIENT_ERRORS: Partial<Record<ErrorCode, string>> = {
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === "ECONNRESET" || socket.destroyed) return;
-  const code: ErrorCode = err.code === "HPE_HEADER_OVERFLOW" ? "headers-too-large" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "request-timeout" : "validation-failed";
-  // A method Node's parser does not know (FOO) is a malformed request here, a 400 naming it, not
-  // RFC 9110 §9.1's 501: a 5xx reads as the server's fault to monitors, and this is the client's.
-  const p = problem(code, CLIENT_ERRORS[code] ?? (err.code === "HPE_INVALID_METHOD" ? "the request method is not one HTTP defines or this server knows" : "malformed HTTP request"));
+  const [code, detail] = CLIENT_ERRORS[err.code ?? ""] ?? ["validation-failed", "malformed HTTP request"];
+  const p = problem(code, detail);
   const body = JSON.stringify(p);
   if (socket.writable) {
     socket.write(`HTTP/1.1 ${p.status} ${p.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
