@@ -112,7 +112,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   // After each link-up the drain waits for the rooms' rejoin, recorded ahead of what is queued.
   const gate = new OnlineGate(control);
   const delivery = new Delivery(db, out, gate, log, counters);
-  const presence = new Presence(db, sessions, delivery, domain, { graceSeconds: config.sessionGraceSeconds, heartbeatMs: config.sseHeartbeatMs }, log);
+  const presence = new Presence(db, sessions, delivery, domain, { graceSeconds: config.sessionGraceSeconds }, log);
   const accounts = new Accounts(accountStore, delivery, domain, config.autoProvision);
   // Each refers to the other (XEP-0191 §3.3): a block leaves the rooms it covers; a blocked room is not joined.
   const blocking: Blocking = new Blocking(db, blocklists, delivery, (tx, send, account, covered) => rooms.leaveBlocked(tx, send, account, covered));

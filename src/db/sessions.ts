@@ -228,19 +228,19 @@ export class Sessions {
 
   /**
    * Sessions without a stream for longer than `graceSeconds` become unavailable. So do sessions
-   * untouched for `deadSeconds`, available or not, and their streams count goes to 0 (closed when
+   * untouched for deadAfter (the constructor's), available or not, and their streams count goes to 0 (closed when
    * last seen): those streams were counted on an instance that died, and nothing will close them
    * (a live stream's session is touched every heartbeat, on whichever instance holds it). Returns
    * the sessions claimed, with whether each was available (the ones to broadcast); the rows are
    * locked first, so each is claimed once, whichever instance runs this.
    */
-  expire(tx: Tx, graceSeconds: number, deadSeconds: number): Promise<{ account_id: number; resource: string; localpart: string; available: boolean }[]> {
+  expire(tx: Tx, graceSeconds: number): Promise<{ account_id: number; resource: string; localpart: string; available: boolean }[]> {
     return tx.$queryRaw`
       WITH c AS (
-        SELECT s.account_id, s.resource, s.available, s.last_seen_at < now() - make_interval(secs => ${deadSeconds}) AS dead
+        SELECT s.account_id, s.resource, s.available, s.last_seen_at < now() - make_interval(secs => ${this.deadAfter}) AS dead
         FROM session s
         WHERE (s.available AND s.streams = 0 AND s.last_seen_at < now() - make_interval(secs => ${graceSeconds}))
-           OR ((s.available OR s.streams > 0) AND s.last_seen_at < now() - make_interval(secs => ${deadSeconds}))
+           OR ((s.available OR s.streams > 0) AND s.last_seen_at < now() - make_interval(secs => ${this.deadAfter}))
         FOR UPDATE)
       UPDATE session s SET available = false, show = NULL, status = NULL, priority = 0,
         streams = CASE WHEN c.dead THEN 0 ELSE s.streams END,

@@ -5,7 +5,7 @@
 import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
 import { accountsWithPresence, accountsWithStalePresence, availableSessions, clearStaleContactPresence, contactPresence, lockAccount, lockLiveAccount, markContactPresenceStale, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
-import { deadSeconds, type Sessions } from "../db/sessions.js";
+import type { Sessions } from "../db/sessions.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { LangText } from "../domain/message.js";
@@ -28,8 +28,8 @@ export interface ContactPresenceView {
 type Send = (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>;
 
 export interface PresenceTiming {
+  /** SESSION_GRACE_SECONDS; what counts as a dead instance's stream is Sessions' own (deadSeconds). */
   graceSeconds: number;
-  heartbeatMs: number;
   /** After republishing, how long the probes' answers have before unconfirmed contact presence is forgotten (default 5 s). */
   confirmMs?: number;
 }
@@ -166,7 +166,7 @@ export class Presence {
   async expire(): Promise<number> {
     const grace = this.timing.graceSeconds;
     const claimed = await this.delivery.transaction(async (tx, send) => {
-      const expired = await this.sessions.expire(tx, grace, deadSeconds(grace, this.timing.heartbeatMs));
+      const expired = await this.sessions.expire(tx, grace);
       const byAccount = new Map<number, { jid: string; resources: string[] }>();
       for (const r of expired.filter((e) => e.available)) {
         const e = byAccount.get(r.account_id) ?? { jid: accountJid(r.localpart, this.domain), resources: [] };

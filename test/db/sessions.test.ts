@@ -129,7 +129,7 @@ describe("streams counted on an instance that died", () => {
       ["idle", false, 0, 10], // nothing to do
     ]);
     // This account's claims (the other tests' sessions are in the database too).
-    const expire = async () => (await db.transaction((tx) => sessions.expire(tx, GRACE, DEAD))).filter((r) => r.account_id === id);
+    const expire = async () => (await db.transaction((tx) => sessions.expire(tx, GRACE))).filter((r) => r.account_id === id);
     const claimed = (await expire()).map((r) => `${r.resource} ${r.available}`).sort();
     assert.deepEqual(claimed, ["phone true", "tablet false", "watch true"], "the available ones are the ones to broadcast");
     assert.deepEqual(await state(id), {

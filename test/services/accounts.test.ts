@@ -37,7 +37,7 @@ describe("Accounts service", () => {
     closed = new Accounts(env.accountStore, env.delivery, env.domain, false);
     open = new Accounts(env.accountStore, env.delivery, env.domain, true);
     roster = new Roster(env.db, env.delivery);
-    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
+    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60 }, env.log);
     messaging = env.messaging();
     actions = new MessageActions(env.delivery, env.out, env.domain);
   });

@@ -33,7 +33,7 @@ describe("Inbound batches", () => {
   before(async () => {
     env = await setup();
     ({ inbound, counts } = countedInbound(env));
-    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
+    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60 }, env.log);
   });
   after(async () => {
     await inbound?.idle();

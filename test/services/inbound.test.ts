@@ -30,7 +30,7 @@ describe("Inbound service", () => {
     env = await setup();
     inbound = inboundOf(env);
     roster = new Roster(env.db, env.delivery);
-    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
+    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60 }, env.log);
   });
   after(async () => {
     await inbound?.idle();

@@ -67,7 +67,7 @@ describe("Presence service", () => {
   before(async () => {
     env = await setup();
     roster = new Roster(env.db, env.delivery);
-    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60, heartbeatMs: 60_000 }, env.log);
+    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60 }, env.log);
   });
   after(() => teardown(env));
   beforeEach(() => env.clean());
@@ -189,7 +189,7 @@ describe("Presence.expire", () => {
 
   it("with graceSeconds 0, a stream-less available session goes unavailable, is broadcast and is told itself; one with a stream stays", async () => {
     const roster = new Roster(env.db, env.delivery);
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 0, heartbeatMs: 60_000 }, env.log);
+    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 0 }, env.log);
     const a = await withContacts(env, roster);
     await presence.set(a.ref, "phone", AVAILABLE);
     await env.sessions.streamOpened(a.id, "laptop");
@@ -214,8 +214,8 @@ describe("Presence.expire", () => {
 
   it("a session whose streams died with their instance goes unavailable once and is broadcast; an unavailable one only stops counting them", async () => {
     const roster = new Roster(env.db, env.delivery);
-    // Dead after max(grace, 3 heartbeats) = 60 s untouched.
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 1, heartbeatMs: 20_000 }, env.log);
+    // Dead after 60 s untouched: env.sessions' deadSeconds(60, 15 s).
+    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 1 }, env.log);
     const a = await withContacts(env, roster);
     for (const r of ["phone", "tablet", "laptop"]) await env.sessions.streamOpened(a.id, r);
     await presence.set(a.ref, "phone", AVAILABLE);
