@@ -2,6 +2,7 @@
 // queue (many requests per statement) before the HTTP 202, then sent and taken out of the queue
 // (src/db/outbox.ts); their row is not written again for that (src/db/message-status.ts).
 import type pg from "pg";
+import { blockedError } from "../domain/blocking.js";
 import { AppError } from "../domain/errors.js";
 import { blockCovers } from "./blocklist.js";
 import { autocommit, jsonParam as json, retryConflicts, type Db } from "./client.js";
@@ -159,7 +160,7 @@ export class Messages {
     let unchecked = false;
     const byId = new Map(created.map((r) => [r.id, r]));
     const missing = items.filter((m) => !byId.has(m.id));
-    // Only a keyed message is looked up by its key (a keyless one was left out: see leftOut).
+    // Only a keyed message is looked up by its key (a keyless one was left out: see the loop below).
     const keyed = missing.filter((m) => m.idempotencyKey !== null);
     const existing = keyed.length ? await this.findByKeys(keyed) : new Map<string, Row>();
     const unexplained = missing.filter((m) => m.idempotencyKey === null || !existing.has(`${m.accountId}\u0000${m.idempotencyKey}`));
@@ -189,7 +190,7 @@ export class Messages {
         results.push(
           gone.has(m.accountId)
             ? new AppError("account-not-found", "the account was deleted while the request ran")
-            : new AppError("blocked", `${m.to} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field: "body.to" }),
+            : blockedError(m.to, "body.to"),
         );
         continue;
       }

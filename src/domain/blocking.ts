@@ -1,11 +1,16 @@
 // Simple Communications Blocking (XEP-0191, version 1.1): which JIDs a blocklist item covers.
 // Pure: the blocklist is read by src/db/blocklist.ts, enforced by the inbound path, the message
 // and subscription use cases and the presence broadcasts.
+import { AppError } from "./errors.js";
 import { jidToString, parseJid, type Jid } from "./jid.js";
 import { ROOM_RESOURCE } from "./muc.js";
 
 /** Items per account: a blocklist is read whole into memory for every inbound stanza's check. */
 export const MAX_BLOCKS = 1000;
+
+/** XEP-0191 §3.3: nothing is routed to a blocked JID; what the account would send to it is refused (400 blocked, naming `field`). */
+export const blockedError = (jid: string, field: string): AppError =>
+  new AppError("blocked", `${jid} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field });
 
 /** Reads an account's blocklist items (src/db/blocklist.ts caches them). */
 export interface BlockLookup {

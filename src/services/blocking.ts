@@ -9,7 +9,7 @@ import type { AnyTx, Database, Tx } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
 import { availableSessions, clearContactResources, contactPresence, lockLiveAccount, presenceSources, presenceSubscribers } from "../db/roster.js";
 import type { AccountRef } from "../domain/account.js";
-import { blockItem, isBlocked, MAX_BLOCKS } from "../domain/blocking.js";
+import { blockedError, blockItem, isBlocked, MAX_BLOCKS } from "../domain/blocking.js";
 import { AppError } from "../domain/errors.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
 import type { Delivery } from "./delivery.js";
@@ -83,7 +83,7 @@ export class Blocking {
 
   /** Throws 400 blocked when the account blocked `to` (XEP-0191 §3.3: nothing is routed to it). */
   async assertNotBlocked(accountId: number, to: string, field: string, tx?: AnyTx): Promise<void> {
-    if (await this.blocksJid(accountId, to, tx)) throw new AppError("blocked", `${to} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field });
+    if (await this.blocksJid(accountId, to, tx)) throw blockedError(to, field);
   }
 
   /**

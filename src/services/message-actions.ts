@@ -11,6 +11,7 @@ import { correctBody, keyUse, lockMessage, recordCorrectionKey, markRetracted, m
 import { findRoom, occupies } from "../db/rooms.js";
 import { randomUUID } from "node:crypto";
 import { accountJid, type Account } from "../domain/account.js";
+import { blockedError } from "../domain/blocking.js";
 import { AppError } from "../domain/errors.js";
 import { event } from "../domain/events.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
@@ -208,7 +209,7 @@ export class MessageActions {
     return this.delivery.transaction(async (tx, send) => {
       const m = await lockMessage(tx, account.id, id);
       if (!m) throw notFound(id, "a message of this account");
-      if (!blockedPeerOk && (await this.blocked(account.id, m.peer, tx))) throw new AppError("blocked", `${m.peer} is blocked by this account (DELETE /v1/blocklist/{jid} first)`, { field: blockedField });
+      if (!blockedPeerOk && (await this.blocked(account.id, m.peer, tx))) throw blockedError(m.peer, blockedField);
       const sent: Stanza[] = [];
       const result = await fn(tx, m, async (accountId, stanzas) => {
         sent.push(...stanzas);
