@@ -110,6 +110,11 @@ export class EventFeed implements FeedPort {
     return this.sessions.keepAlive(accountId, resource);
   }
 
+  /** HEAD of the stream view: refused (429 too-many-streams) exactly when a GET would be, without opening one. */
+  async canOpen(account: Account): Promise<void> {
+    (await this.slots.acquire(account.id)).release();
+  }
+
   /** Opens a stream on a session (created if new); `cursor` null resumes where the session left off. */
   async open(account: Account, resource: string, cursor: number | null): Promise<Follower> {
     const slot: StreamSlot = await this.slots.acquire(account.id);

@@ -81,6 +81,26 @@ describe("limits", () => {
     await b.close();
     await d.close();
   });
+
+  it("HEAD of the stream view answers as GET would: 429 at the cap, 200 below it, taking no place", async () => {
+    // Five requests: within this gateway's RATE_LIMIT_PER_ACCOUNT, so every 429 here is the stream cap's.
+    await gw.createAccount("header");
+    const tok = gw.token("header");
+    const head = () => gw.request("HEAD", "/v1/events", { token: tok, headers: { accept: "text/event-stream" } });
+    const a = await gw.sse("/v1/events", tok);
+    const b = await gw.sse("/v1/events", tok);
+    assert.deepEqual([a.status, b.status], [200, 200]);
+    const full = await head();
+    assert.equal(full.status, 429, "at the cap (RFC 9110 §9.3.2: HEAD answers as GET)");
+    assert.ok(full.headers.get("retry-after"), "with Retry-After");
+    await a.close();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await head()).status, 200, "below the cap");
+    const c = await gw.sse("/v1/events", tok);
+    assert.equal(c.status, 200, "the HEAD took no place: a GET still opens");
+    await b.close();
+    await c.close();
+  });
 });
 
 // MAX_STANZA_BYTES: the XMPP server drops a component that writes a stanza over its limit, so the

@@ -72,8 +72,12 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const lastEventId = req.headers["last-event-id"] || undefined;
         const cursor = parseCursor(lastEventId ?? req.query.since, lastEventId ? "headers.last-event-id" : "querystring.since");
         if (view === "sse") {
-          // HEAD (exposed for every GET) must not open an endless stream.
-          if (req.method === "HEAD") return reply.code(200).type("text/event-stream").send("" as never);
+          // HEAD (exposed for every GET) must not open an endless stream, but answers as GET would
+          // (RFC 9110 §9.3.2): a 429 where the stream cap would refuse the GET.
+          if (req.method === "HEAD") {
+            await gw.events.canOpen(account);
+            return reply.code(200).type("text/event-stream").send("" as never);
+          }
           const follower = await gw.events.open(account, sessionResource(req, req.query.resource), cursor);
           // Not awaited: the handler's request and reply are not kept for the stream's lifetime.
           void streams.stream(reply, follower, principal(req).exp);
