@@ -114,6 +114,8 @@ export class Notifications {
       void discardClient(client);
       throw err;
     }
+    // stop() came while a reconnect was making this connection: nobody would end it.
+    if (this.stopped) return void (await discardClient(client));
     this.client = client;
     // The link went up or down while this connection was being made (advertiseLink had no client).
     if (this.appName !== appName) this.advertiseLink(this.linkUp);
@@ -156,7 +158,7 @@ export class Notifications {
     this.retry = setTimeout(() => {
       this.retry = null;
       this.start().then(
-        () => this.handlers.forEach((set) => set.forEach((fn) => fn(null))),
+        () => this.stopped || this.handlers.forEach((set) => set.forEach((fn) => fn(null))),
         (e: unknown) => this.reconnect(e),
       );
     }, 1000);
