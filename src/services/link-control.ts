@@ -47,7 +47,8 @@ export class LinkControl {
   private beatTimer: NodeJS.Timeout | null = null;
   private downSince: number | null = null;
   private pauseUntil = 0;
-  private busy = false;
+  /** The tick under way: stop() waits for it, or a lease it took or a link it started would outlive stop(). */
+  private ticking: Promise<void> | null = null;
   private stopped = false;
   /** The lease connection dropped while this instance held it; it is trying to take it back. */
   private regaining = false;
@@ -111,37 +112,36 @@ export class LinkControl {
     else this.notifications.advertiseLink(up);
   }
 
-  private async tick(): Promise<void> {
-    if (this.busy || this.stopped) return;
-    this.busy = true;
-    try {
-      if (this.regaining) {
-        const r = await this.lease.tryAcquire();
-        if (r === "unreachable") return;
-        this.regaining = false;
-        if (r === "held") {
-          this.log.info({}, "took the link lease back");
-          await this.lease.setLinkState(this.link.online);
-        } else {
-          this.log.warn({}, "another instance holds the link lease now; closing the link");
-          await this.link.stop();
-        }
-      } else if (!this.lease.held) {
-        if (Date.now() < this.pauseUntil) return;
-        let r = await this.lease.tryAcquire();
-        if (r === "taken" && (await this.replacedStaleHolder())) r = await this.lease.tryAcquire();
-        if (r === "held") {
-          this.log.info({}, "holding the component link lease; connecting");
-          this.downSince = Date.now();
-          await this.link.start();
-        }
-      } else if (!this.link.online && this.downSince !== null && Date.now() - this.downSince > this.opts.downGraceMs) {
-        this.log.warn({ downMs: Date.now() - this.downSince }, "link down past the grace period; handing the lease to another instance");
-        await this.handOver();
-        this.pauseUntil = Date.now() + 3 * this.opts.pollMs;
+  private tick(): Promise<void> {
+    if (this.ticking || this.stopped) return Promise.resolve();
+    return (this.ticking = this.step().finally(() => (this.ticking = null)));
+  }
+
+  private async step(): Promise<void> {
+    if (this.regaining) {
+      const r = await this.lease.tryAcquire();
+      if (r === "unreachable") return;
+      this.regaining = false;
+      if (r === "held") {
+        this.log.info({}, "took the link lease back");
+        await this.lease.setLinkState(this.link.online);
+      } else {
+        this.log.warn({}, "another instance holds the link lease now; closing the link");
+        await this.link.stop();
       }
-    } finally {
-      this.busy = false;
+    } else if (!this.lease.held) {
+      if (Date.now() < this.pauseUntil) return;
+      let r = await this.lease.tryAcquire();
+      if (r === "taken" && (await this.replacedStaleHolder())) r = await this.lease.tryAcquire();
+      if (r === "held") {
+        this.log.info({}, "holding the component link lease; connecting");
+        this.downSince = Date.now();
+        await this.link.start();
+      }
+    } else if (!this.link.online && this.downSince !== null && Date.now() - this.downSince > this.opts.downGraceMs) {
+      this.log.warn({ downMs: Date.now() - this.downSince }, "link down past the grace period; handing the lease to another instance");
+      await this.handOver();
+      this.pauseUntil = Date.now() + 3 * this.opts.pollMs;
     }
   }
 
@@ -178,6 +178,7 @@ export class LinkControl {
     if (this.timer) clearInterval(this.timer);
     if (this.beatTimer) clearInterval(this.beatTimer);
     if (this.opts.mode === "all") return this.link.stop();
+    await this.ticking?.catch(() => undefined);
     await this.handOver();
   }
 }
