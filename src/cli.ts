@@ -33,6 +33,6 @@ migrateCommand(program);
 tokenCommand(program);
 accountsCommand(program);
 doctorCommand(program);
-program.addHelpText("after", "\nExit codes: 0 done, 1 failed (or a doctor check failed), 2 bad usage or configuration.");
+program.addHelpText("after", "\nExit codes: 0 done, 1 failed (or a doctor check other than configuration failed), 2 bad usage or configuration (doctor's configuration check too).");
 
 await program.parseAsync();

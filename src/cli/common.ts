@@ -14,7 +14,7 @@ export interface GlobalOptions {
   envFile?: string;
 }
 
-/** Exit codes: 0 done, 1 failed (or a doctor check failed), 2 bad usage or configuration. */
+/** Exit codes: 0 done, 1 failed (or a doctor check other than configuration failed), 2 bad usage or configuration (doctor's configuration check too). */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 /** A failure the CLI explains: a stable code, what went wrong, how to fix it. */

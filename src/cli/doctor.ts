@@ -101,7 +101,8 @@ export function doctorCommand(program: Command): void {
     .summary("check configuration, database, migrations, clock and component link")
     .description(
       "Checks this gateway's setup and prints, for each check, OK or FAIL with what is wrong and how to fix it. " +
-        "Exits 1 if any check fails (WARN and SKIP do not fail). Run it on the gateway's host, with its environment.",
+        "Exits 2 if the configuration check fails (the other checks are then skipped), 1 if another check fails " +
+          "(WARN and SKIP do not fail), 0 otherwise. Run it on the gateway's host, with its environment.",
     )
     .addHelpText("after", CHECKS_HELP)
     .option("--url <url>", "base URL of a running gateway to ask (default: http://HOST:PORT)")
@@ -119,7 +120,9 @@ export function doctorCommand(program: Command): void {
           out.line();
           out.line(failed.length === 0 ? out.paint("ok", "all checks passed") : out.paint("fail", `${failed.length} check${failed.length === 1 ? "" : "s"} failed: ${failed.map((c) => c.name).join(", ")}`));
         }
-        return failed.length === 0 ? EXIT.ok : EXIT.failed;
+        if (failed.length === 0) return EXIT.ok;
+        // A bad configuration exits 2 here as in every other command (README, "Operator CLI").
+        return failed.some((c) => c.name === "configuration") ? EXIT.usage : EXIT.failed;
       }),
     );
 }

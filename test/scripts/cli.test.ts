@@ -554,15 +554,26 @@ describe("balcony CLI", () => {
     assert.match(nobody.fix ?? "", /XMPP_SERVICE/);
   });
 
-  it("doctor fails on an invalid configuration, naming the variable; the other checks are skipped", async () => {
-    const r = await cli(["doctor", "--json"], await envFor("postgresql://postgres@127.0.0.1:5432/postgres", { JWT_SECRET: "too-short" }));
-    assert.equal(r.code, 1, show(r));
-    const checks = checksOf(r);
+  it("doctor fails on an invalid configuration with exit 2 (a configuration error, as for every command), naming the variable; the other checks are skipped", async () => {
+    const env = await envFor("postgresql://postgres@127.0.0.1:5432/postgres", { JWT_SECRET: "too-short" });
+    const r = await cli(["doctor", "--json"], env);
+    assert.equal(r.code, 2, show(r));
+    const doc = json<{ ok: boolean; checks: Check[] }>(r);
+    assert.equal(doc.ok, false);
+    const checks = new Map(doc.checks.map((c) => [c.name, c]));
     const config = checks.get("configuration")!;
     assert.equal(config.status, "fail");
     assert.match(config.detail, /JWT_SECRET: must be at least 32 bytes/);
     assert.match(config.fix ?? "", /set JWT_SECRET/);
     for (const name of ["database", "migrations", "clock", "xmpp"]) assert.equal(checks.get(name)!.status, "skip", name);
+
+    const text = await cli(["doctor"], env);
+    assert.equal(text.code, 2, show(text));
+    assert.match(doctorRow(text.stdout, "configuration"), /^configuration\s+FAIL\s+JWT_SECRET: must be at least 32 bytes[\s\S]*fix: set JWT_SECRET/);
+    assert.match(text.stdout, /1 check failed: configuration/);
+
+    const help = await cli(["doctor", "--help"], {});
+    assert.match(help.stdout.replace(/\s+/g, " "), /Exits 2 if the configuration check fails .*, 1 if another check fails/, show(help));
   });
 
   it("doctor fails when this host's clock is off from the database's", async () => {
