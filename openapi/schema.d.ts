@@ -945,6 +945,8 @@ export interface operations {
                         status: "ready" | "not ready";
                         database: "up" | "down";
                         xmpp: "up" | "standby" | "down";
+                        /** @description Only when REDIS_URL is set: whether Redis answers. It does not decide readiness: while it is down, rate limits and stream caps are not enforced (they fail open). */
+                        redis?: "up" | "down";
                     };
                 };
             };
@@ -958,6 +960,8 @@ export interface operations {
                         status: "ready" | "not ready";
                         database: "up" | "down";
                         xmpp: "up" | "standby" | "down";
+                        /** @description Only when REDIS_URL is set: whether Redis answers. It does not decide readiness: while it is down, rate limits and stream caps are not enforced (they fail open). */
+                        redis?: "up" | "down";
                     };
                 };
             };

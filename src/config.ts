@@ -1,6 +1,7 @@
 import { createPublicKey } from "node:crypto";
 import { DURATION_SETTINGS, durationMs, RETRY_DELAY_BOUNDS } from "./domain/duration.js";
 import { DEFAULT_RETRY_SCHEDULE_MS } from "./domain/webhooks.js";
+import { databaseUrlProblem, redisUrlProblem } from "./domain/endpoints.js";
 import { parseAllowList, type AllowList } from "./domain/webhook-target.js";
 import { parseTrustProxy, type TrustProxy } from "./domain/trusted-proxies.js";
 
@@ -210,14 +211,12 @@ function service(env: Env): string {
   return v;
 }
 
-/**
- * A URL as node-postgres reads it (pg-connection-string: a WHATWG URL, an empty host allowed for a
- * socket given as ?host=). Never echoed: it may hold the password.
- */
-function databaseUrl(env: Env): string | undefined {
-  const v = optional(env, "DATABASE_URL");
-  if (v === undefined || (/^postgres(ql)?:\/\//i.test(v) && (URL.canParse(v) || URL.canParse(v.replace("@/", "@localhost/"))))) return v;
-  throw new ConfigError("DATABASE_URL", "must be a postgresql:// (or postgres://) URL, such as postgresql://user:password@host:5432/balcony");
+/** An optional setting, checked by `problem` (src/domain/endpoints.ts): what it returns is the ConfigError's message. */
+function checked(env: Env, name: string, problem: (v: string) => string | null): string | undefined {
+  const v = optional(env, name);
+  const wrong = v === undefined ? null : problem(v);
+  if (wrong !== null) throw new ConfigError(name, wrong);
+  return v;
 }
 
 function domain(env: Env): string {
@@ -246,7 +245,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
   return {
     host: str(env, "HOST", "127.0.0.1"),
     port: int(env, "PORT", 8080, 0, 65535),
-    databaseUrl: databaseUrl(env),
+    databaseUrl: checked(env, "DATABASE_URL", databaseUrlProblem),
     dataDir: str(env, "DATA_DIR", "./data"),
     dataDirIsDefault: !env.DATA_DIR,
     embeddedPgPort: int(env, "EMBEDDED_PG_PORT", 54329, 1, 65535),
@@ -283,7 +282,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
     trustProxy: trustProxy(env),
     maxStreamsPerAccount: int(env, "MAX_STREAMS_PER_ACCOUNT", 20, 1, 10_000),
     maxTextChars: int(env, "MESSAGE_MAX_CHARS", 64 * 1024, 1, 10 * 1024 * 1024),
-    redisUrl: optional(env, "REDIS_URL"),
+    redisUrl: checked(env, "REDIS_URL", redisUrlProblem),
     logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
     logFormat: oneOf(env, "LOG_FORMAT", ["json", "pretty"] as const, "json"),
     logRequests: bool(env, "LOG_REQUESTS", false),

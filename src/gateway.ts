@@ -31,6 +31,7 @@ import { Roster } from "./services/roster.js";
 import { Status } from "./services/status.js";
 import { StreamSlots } from "./services/local-stream-slots.js";
 import { RedisStreamSlots } from "./db/redis-slots.js";
+import { redisProbe } from "./db/redis-probe.js";
 import { Redis } from "ioredis";
 import { routeInbound } from "./xmpp/inbound.js";
 import { Blocklists } from "./db/blocklist.js";
@@ -185,7 +186,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
 
   const shutdown = new AbortController();
   const auth = new Auth(config.jwt, domain);
-  const gw = { config, accounts, messaging, roster: new Roster(db, delivery, blocking), blocking, messageActions: new MessageActions(delivery, out, domain, (accountId, jid, tx) => blocking.blocksJid(accountId, jid, tx)), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control), auth, tickets, metrics, shutdown: shutdown.signal };
+  const gw = { config, accounts, messaging, roster: new Roster(db, delivery, blocking), blocking, messageActions: new MessageActions(delivery, out, domain, (accountId, jid, tx) => blocking.blocksJid(accountId, jid, tx)), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control, redis ? redisProbe(redis) : null), auth, tickets, metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
   const t = performance.now();
   log.info({ service: config.xmpp.service, domain, mode: config.xmpp.linkMode }, "connecting to XMPP server");

@@ -1,5 +1,7 @@
 // Readiness: Postgres reachable, and the component link up on this instance ("up") or on the
-// instance holding it ("standby": this one hands its stanzas over through Postgres).
+// instance holding it ("standby": this one hands its stanzas over through Postgres). Redis, when
+// configured, is reported beside them but never makes the instance unready: the limits it counts
+// fail open while it is unreachable (README, "Configuration"), so the instance still serves.
 import type { Database } from "../db/client.js";
 import type { LinkControl } from "./link-control.js";
 import type { OutboundPort } from "./ports.js";
@@ -7,6 +9,8 @@ import type { OutboundPort } from "./ports.js";
 export interface Readiness {
   database: "up" | "down";
   xmpp: "up" | "standby" | "down";
+  /** Only with REDIS_URL. */
+  redis?: "up" | "down";
 }
 
 export class Status {
@@ -14,6 +18,8 @@ export class Status {
     private readonly db: Database,
     private readonly out: OutboundPort,
     private readonly control: LinkControl,
+    /** Redis's state (src/db/redis-probe.ts); null without REDIS_URL. */
+    private readonly redis: (() => Promise<"up" | "down">) | null = null,
   ) {}
 
   get linkUp(): boolean {
@@ -21,7 +27,7 @@ export class Status {
   }
 
   async ready(): Promise<Readiness> {
-    const [database, xmpp] = await Promise.all([this.db.ping(), this.control.readiness()]);
-    return { database: database ? "up" : "down", xmpp };
+    const [database, xmpp, redis] = await Promise.all([this.db.ping(), this.control.readiness(), this.redis?.()]);
+    return { database: database ? "up" : "down", xmpp, ...(redis ? { redis } : {}) };
   }
 }

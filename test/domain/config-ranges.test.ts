@@ -158,6 +158,31 @@ describe("DATABASE_URL: a postgresql:// URL", () => {
   });
 });
 
+describe("REDIS_URL: a redis:// or rediss:// URL, or a socket path (what ioredis connects to)", () => {
+  it("takes redis:// and rediss:// URLs with a host, a port and a database number, and a Unix socket's path; refuses anything else naming REDIS_URL, without echoing it", () => {
+    for (const url of ["redis://127.0.0.1:6379", "rediss://:s%40cret@redis.example:6380/4", "redis://user:pw@[::1]:6379/", "redis://redis.example?family=6", "/run/redis/redis.sock"])
+      assert.equal(load({ REDIS_URL: url }).redisUrl, url, url);
+    assert.equal(load({}).redisUrl, undefined, "unset: limits per instance");
+    // ioredis takes a bare word for a host name; "unix:" is no scheme of its.
+    for (const bad of ["notaurl", "127.0.0.1:6379", "http://u:hunter2@h:6379", "unix:/run/redis/redis.sock", "//h:6379"]) {
+      refused({ REDIS_URL: bad }, "REDIS_URL", /must be a redis:\/\/ \(or rediss:\/\/, with TLS\) URL/);
+      assert.throws(() => load({ REDIS_URL: bad }), (err: Error) => !err.message.includes(bad) && !err.message.includes("hunter2"));
+    }
+    // ioredis would connect to REDISS:// without TLS, to redis:// at 127.0.0.1, and SELECT "abc".
+    for (const bad of ["REDISS://u:hunter2@h:6380", "redis://", "redis://:hunter2@/0", "redis://h:0", "redis://h:99999", "redis://h/abc", "redis://h/0/1"]) {
+      refused({ REDIS_URL: bad }, "REDIS_URL", /needs its scheme in lower case .* a host, a port between 1 and 65535 and no path but a database number/);
+      assert.throws(() => load({ REDIS_URL: bad }), (err: Error) => !err.message.includes("hunter2"));
+    }
+  });
+
+  it("a bad one stops src/server.ts with exit code 2 naming REDIS_URL, before anything starts", async () => {
+    const { code, stderr } = await startServer({ REDIS_URL: "notaurl" });
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /^balcony: configuration error: REDIS_URL: must be a redis:\/\//);
+    assert.doesNotMatch(stderr, /\n\s+at /);
+  });
+});
+
 describe("XMPP_SERVICE: the port between 1 and 65535", () => {
   it("takes 1, 65535 and no port; refuses 0, 65536 and 99999 naming XMPP_SERVICE", () => {
     for (const ok of ["xmpp://127.0.0.1:1", "xmpp://xmpp.example:65535", "xmpp://xmpp.example"]) assert.equal(load({ XMPP_SERVICE: ok }).xmpp.service, ok);

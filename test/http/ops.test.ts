@@ -26,6 +26,7 @@ describe("operations", () => {
     assert.equal(h.status, 200);
     const r = await gw.request("GET", "/readyz", { token: null });
     assert.deepEqual([r.status, r.body.database, r.body.xmpp], [200, "up", "up"]);
+    assert.equal("redis" in r.body, false, "no redis without REDIS_URL (test/http/readyz-redis.test.ts: with it)");
   });
 
   it("documents /readyz's and /healthz's values in the OpenAPI document, as API.md gives them", async () => {
@@ -38,6 +39,7 @@ describe("operations", () => {
       assert.deepEqual(values("/readyz", status, "status"), ["ready", "not ready"], status);
       assert.deepEqual(values("/readyz", status, "database"), ["up", "down"], status);
       assert.deepEqual(values("/readyz", status, "xmpp"), ["up", "standby", "down"], status);
+      assert.deepEqual(values("/readyz", status, "redis"), ["up", "down"], status);
       assert.deepEqual(doc.paths["/readyz"].get.responses[status].content["application/json"].schema.required, ["status", "database", "xmpp"]);
     }
     assert.deepEqual(values("/healthz", "200", "status"), ["ok"]);

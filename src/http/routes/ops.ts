@@ -1,4 +1,4 @@
-// Operations: liveness, readiness (Postgres and the component link), Prometheus metrics.
+// Operations: liveness, readiness (Postgres and the component link; Redis reported, not required), Prometheus metrics.
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { Gateway } from "../context.js";
@@ -9,6 +9,11 @@ const Readiness = Type.Object({
   status: Type.Union([Type.Literal("ready"), Type.Literal("not ready")]),
   database: Type.Union([Type.Literal("up"), Type.Literal("down")]),
   xmpp: Type.Union([Type.Literal("up"), Type.Literal("standby"), Type.Literal("down")]),
+  redis: Type.Optional(
+    Type.Union([Type.Literal("up"), Type.Literal("down")], {
+      description: "Only when REDIS_URL is set: whether Redis answers. It does not decide readiness: while it is down, rate limits and stream caps are not enforced (they fail open).",
+    }),
+  ),
 });
 
 /** No token on these (the API's default security is the bearer token): probes and scrapers have none. */
@@ -19,9 +24,10 @@ export function opsRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     app.get("/healthz", { schema: { ...open, summary: "Process alive", response: { 200: Health } } }, async () => ({ status: "ok" as const }));
 
     app.get("/readyz", { schema: { ...open, summary: "Postgres reachable and the component link up: on this instance (xmpp: up) or on the instance holding it (xmpp: standby)", response: { 200: Readiness, 503: Readiness } } }, async (_req, reply) => {
-      const { database, xmpp } = await gw.status.ready();
+      const { database, xmpp, redis } = await gw.status.ready();
+      // Not Redis: the limits it counts fail open, so without it this instance still serves.
       const ok = database === "up" && xmpp !== "down";
-      return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "not ready", database, xmpp });
+      return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "not ready", database, xmpp, ...(redis ? { redis } : {}) });
     });
 
     const metricsText = { description: "Prometheus text exposition format", content: { "text/plain": { schema: { type: "string" } } } };
