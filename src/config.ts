@@ -1,7 +1,7 @@
 import { createPublicKey } from "node:crypto";
 import { DURATION_SETTINGS, durationMs, RETRY_DELAY_BOUNDS } from "./domain/duration.js";
 import { DEFAULT_RETRY_SCHEDULE_MS } from "./domain/webhooks.js";
-import { databaseUrlProblem, redisUrlProblem } from "./domain/endpoints.js";
+import { databaseUrlProblem, hostProblem, redisUrlProblem } from "./domain/endpoints.js";
 import { parseAllowList, type AllowList } from "./domain/webhook-target.js";
 import { parseTrustProxy, type TrustProxy } from "./domain/trusted-proxies.js";
 
@@ -243,7 +243,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
   if (jwt.secret && Buffer.byteLength(jwt.secret) < 32) throw new ConfigError("JWT_SECRET", "must be at least 32 bytes");
   if (jwt.publicKey) publicKeyAlgorithm(jwt.publicKey);
   return {
-    host: str(env, "HOST", "127.0.0.1"),
+    host: checked(env, "HOST", hostProblem) ?? "127.0.0.1",
     port: int(env, "PORT", 8080, 0, 65535),
     databaseUrl: checked(env, "DATABASE_URL", databaseUrlProblem),
     dataDir: str(env, "DATA_DIR", "./data"),

@@ -14,6 +14,7 @@ import { Messages } from "./db/messages.js";
 import { migrate } from "./db/migrate.js";
 import { deadSeconds, onSessionEnded, Sessions } from "./db/sessions.js";
 import { buildApp } from "./http/app.js";
+import { listenError } from "./http/listen-error.js";
 import { Auth } from "./http/auth.js";
 import { StreamTickets } from "./services/stream-tickets.js";
 import { Metrics } from "./http/metrics.js";
@@ -195,40 +196,42 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   else if (!control.holder) log.info({ ms: since(t) }, "standby: another instance holds the component link");
   else log.info({ ms: since(t) }, "component link not up yet: starting without it, retrying in the background");
   await dispatcher.start();
-  const address = await app.listen({ host: config.host, port: config.port });
-
-  return {
-    app,
-    link,
-    db,
-    auth,
-    url: address.replace("[::1]", "127.0.0.1"),
-    /**
-     * Orderly shutdown: end event streams with a retry hint, stop taking requests and finish the
-     * ones in flight, record what was sent, close the component stream cleanly, process what it
-     * delivered, then close the database. Sessions are left as they are, so clients that
-     * reconnect within the grace period see no presence flap.
-     */
-    async close() {
-      clearInterval(janitor);
-      clearInterval(rejoins);
-      if (quietRooms) clearInterval(quietRooms);
-      presence.stop();
-      shutdown.abort();
-      await app.close();
-      await dispatcher.stop();
-      await webhookClient.close();
-      await messaging.idle();
-      await delivery.stop();
-      await control.stop();
-      await inbound.idle();
-      // Streams' closes (and their delivered cursors) are written in batches: flush them.
-      await events.idle();
-      await notifications.stop();
-      await sharedSlots?.close();
-      redis?.disconnect();
-      await db.close();
-      await embedded?.stop();
-    },
+  /**
+   * Orderly shutdown: end event streams with a retry hint, stop taking requests and finish the
+   * ones in flight, record what was sent, close the component stream cleanly, process what it
+   * delivered, then close the database. Sessions are left as they are, so clients that
+   * reconnect within the grace period see no presence flap.
+   */
+  const close = async () => {
+    clearInterval(janitor);
+    clearInterval(rejoins);
+    if (quietRooms) clearInterval(quietRooms);
+    presence.stop();
+    shutdown.abort();
+    await app.close();
+    await dispatcher.stop();
+    await webhookClient.close();
+    await messaging.idle();
+    await delivery.stop();
+    await control.stop();
+    await inbound.idle();
+    // Streams' closes (and their delivered cursors) are written in batches: flush them.
+    await events.idle();
+    await notifications.stop();
+    await sharedSlots?.close();
+    redis?.disconnect();
+    await db.close();
+    await embedded?.stop();
   };
+  let address: string;
+  try {
+    address = await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    // Nothing was served: let go of what was opened (the component link and its lease, at once for
+    // another instance; the database; the embedded PostgreSQL), so that the caller's process can end.
+    await close().catch((e: unknown) => logger.warn({ err: String(e) }, "releasing after the failed listen"));
+    throw listenError(err, config.host, config.port);
+  }
+
+  return { app, link, db, auth, url: address.replace("[::1]", "127.0.0.1"), close };
 }

@@ -3,6 +3,7 @@
 import type { Config } from "./config.js";
 import { createLogger } from "./logger.js";
 import { startGateway } from "./gateway.js";
+import { ListenError } from "./http/listen-error.js";
 
 /** Starts the gateway and returns; the process then runs until a signal stops it (and exits). */
 export async function serve(config: Config): Promise<void> {
@@ -24,8 +25,12 @@ export async function serve(config: Config): Promise<void> {
   process.on("SIGTERM", () => void stop("SIGTERM"));
 }
 
-/** How a start that failed (after the configuration was read) ends the process. */
+/**
+ * How a start that failed (after the configuration was read) ends the process: exit 1. A listener
+ * that could not start is one line naming HOST and PORT (src/http/listen-error.ts), not a stack.
+ */
 export function startFailed(err: unknown): never {
-  process.stderr.write(`balcony: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  const why = err instanceof ListenError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`balcony: failed to start: ${why}\n`);
   process.exit(1);
 }

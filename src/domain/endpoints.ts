@@ -1,6 +1,7 @@
-// Where the gateway connects: the checks of DATABASE_URL and REDIS_URL (src/config.ts makes what
-// they return a ConfigError naming the variable). Neither message echoes the value: a URL may hold
-// a password.
+// Where the gateway connects and listens: the checks of DATABASE_URL, REDIS_URL and HOST
+// (src/config.ts makes what they return a ConfigError naming the variable). The URLs' messages never
+// echo them: a URL may hold a password.
+import { isIP } from "node:net";
 
 /**
  * A URL as node-postgres reads it (pg-connection-string: a WHATWG URL, an empty host allowed for a
@@ -26,4 +27,21 @@ export function redisUrlProblem(v: string): string | null {
     return "a redis:// or rediss:// URL needs its scheme in lower case (ioredis turns TLS on only for rediss:// as written), a host, a port between 1 and 65535 and no path but a database number, e.g. redis://:password@host:6379/0";
   }
   return "must be a redis:// (or rediss://, with TLS) URL such as redis://:password@host:6379/0, or a Unix socket's absolute path such as /run/redis/redis.sock";
+}
+
+/** A DNS name's labels (RFC 1123 §2.1: letters, digits and hyphens, 63 at most, no hyphen at an end). */
+const HOST_NAME = /^(?=.{1,253}\.?$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+
+/**
+ * HOST, what the HTTP listener binds: an IP address or a host name. Checked at start-up, so that
+ * nonsense stops the start before the migrations, not at the listen after them; whether the address
+ * is this machine's (or the name resolves) shows only at the listen (src/http/listen-error.ts).
+ */
+export function hostProblem(v: string): string | null {
+  if (isIP(v) !== 0) return null;
+  // RFC 1123 §2.1: a name is never all-numeric dotted (999.1.1.1 is a bad address, not a name).
+  if (HOST_NAME.test(v) && !/(^|\.)\d+\.?$/.test(v)) return null;
+  const bracketed = /^\[(.*)\]$/.exec(v);
+  const hint = bracketed && isIP(bracketed[1]!) === 6 ? ` (an IPv6 address without brackets: ${bracketed[1]})` : "";
+  return `must be an IP address (127.0.0.1, ::1; 0.0.0.0 or :: for every address) or a host name${hint}, got "${v}"`;
 }

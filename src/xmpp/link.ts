@@ -258,6 +258,9 @@ export class XmppLink extends EventEmitter<LinkEvents> {
     this.stopping = true;
     this.xmpp.reconnect.stop();
     this.wentDown();
-    await Promise.race([this.xmpp.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+    // The bound is cleared once stopped: a pending timer would keep a process that has nothing else to do alive 2 s.
+    let bound: NodeJS.Timeout | undefined;
+    await Promise.race([this.xmpp.stop().catch(() => undefined), new Promise((r) => (bound = setTimeout(r, 2000)))]);
+    clearTimeout(bound);
   }
 }
