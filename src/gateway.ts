@@ -66,6 +66,8 @@ export interface RunningGateway {
 
 /** Milliseconds since `start` (a performance.now()), for the start-up log. */
 const since = (start: number) => Math.round(performance.now() - start);
+/** Redis answers in well under a millisecond here; a command still unanswered after this is a hung Redis. */
+const REDIS_COMMAND_TIMEOUT_MS = 500;
 
 // Start-up logs a line as each slow phase begins and ends (with its duration), so a start that
 // hangs shows where: the embedded PostgreSQL, the migrations, the component link.
@@ -126,8 +128,12 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log, blocklists, notifier);
   // Rate limits and stream caps: across instances in Redis when configured, else per instance.
   // No offline queue: while Redis is unreachable a command fails at once, and the limits fail open
-  // (skipOnError, src/db/redis-slots.ts) rather than hold every request for the reconnects.
-  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 1000, lazyConnect: false, enableOfflineQueue: false }) : null;
+  // (skipOnError, src/db/redis-slots.ts) rather than hold every request for the reconnects. A
+  // command timeout for a Redis that keeps the connection but stops answering: requests then wait
+  // at most that long before the limits fail open, not for ever.
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 1000, commandTimeout: REDIS_COMMAND_TIMEOUT_MS, lazyConnect: false, enableOfflineQueue: false })
+    : null;
   redis?.on("error", (err: Error) => logger.warn({ err: err.message }, "redis error"));
   const sharedSlots = redis ? new RedisStreamSlots(redis, config.maxStreamsPerAccount, 3 * config.sseHeartbeatMs, (o, m) => logger.warn(o, m)) : null;
   const streamCap = sharedSlots ?? new StreamSlots(config.maxStreamsPerAccount);

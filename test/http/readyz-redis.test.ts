@@ -51,11 +51,22 @@ describe("/readyz reports Redis without depending on it", () => {
     assert.ok(r.ms < 1000, `answered in ${r.ms.toFixed(0)} ms`);
   });
 
-  it("a hung Redis: down within the probe's bound, still 200; up again once it answers", async () => {
+  it("a hung Redis: down within the probe's bound, still 200; API requests wait at most the command timeout; up again once it answers", async () => {
+    await gw.createAccount("hung");
+    const sessions = async () => {
+      const t = performance.now();
+      const r = await gw.request("GET", "/v1/sessions", { token: gw.token("hung") });
+      return { status: r.status, ms: performance.now() - t };
+    };
+    assert.equal((await sessions()).status, 200);
     relay.hold(true);
     const held = await readyz(gw);
     assert.deepEqual([held.status, held.body.status, held.body.redis], [200, "ready", "down"]);
     assert.ok(held.ms < 1500, `answered in ${held.ms.toFixed(0)} ms, not held with Redis`);
+    // The rate limits counted in Redis fail open once its command times out (they waited for ever).
+    const api = await sessions();
+    assert.equal(api.status, 200, "served, the limit failing open");
+    assert.ok(api.ms < 2000, `answered in ${api.ms.toFixed(0)} ms, not held with Redis`);
     relay.hold(false);
     await waitFor(async () => (await readyz(gw)).body.redis === "up", 5000, "redis up again");
   });
