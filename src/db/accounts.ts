@@ -78,8 +78,25 @@ export class Accounts {
     });
   }
 
+  /**
+   * The cached row (read on a miss). Another instance may have deleted the account, or deleted and
+   * created it again (a new id), without this instance having heard of it yet: use it only for
+   * work that notices an id that is gone (src/http/context.ts callerAccount), else read().
+   */
   async find(localpart: string): Promise<Account | null> {
     return (await fetchFresh(this.cache, localpart)) ?? null;
+  }
+
+  /**
+   * The row as the database has it now, past the cache. A cached entry it contradicts (the
+   * account deleted, or created again with a new id, on another instance whose NOTIFY this one has
+   * not read yet) is dropped; the row read is not cached (a NOTIFY arriving meanwhile could not
+   * abort it, src/db/cached-read.ts).
+   */
+  async read(localpart: string): Promise<Account | null> {
+    const row = await this.db.account.findUnique({ where: { localpart }, select });
+    if (this.cache.peek(localpart)?.id !== row?.id) this.cache.delete(localpart);
+    return row;
   }
 
   async create(localpart: string): Promise<Account> {

@@ -31,7 +31,6 @@ export interface StoredEvent {
 }
 
 type Tx = DbTx | Db;
-
 /**
  * Appends events inside the caller's transaction; returns their sequence numbers, in order.
  *
@@ -192,10 +191,11 @@ export async function readEvents(pool: pg.Pool, accountId: number, after: number
   return rows;
 }
 
-/** Where a reader resumes: after `after`, with a `resync` first when it missed events. */
+/** Where a reader resumes: after `after`, with a `resync` first when it missed events; `gone`: no such account (a stale id). */
 export interface ReplayStart {
   resync: boolean;
   after: number;
+  gone: boolean;
 }
 
 /**
@@ -233,8 +233,8 @@ export async function replayStarts(pool: pg.Pool, items: { accountId: number; af
     const { from, head } = rows[k] ?? {};
     // A cursor beyond the head names no event yet (a typo, or the log of an account deleted and
     // created again): the reader goes on from the head, as a stream does, and misses nothing after it.
-    if (from == null) return { resync: false, after: head == null ? i.after : Math.min(i.after, Number(head)) };
-    return { resync: true, after: from };
+    if (from == null) return { resync: false, after: head == null ? i.after : Math.min(i.after, Number(head)), gone: head == null };
+    return { resync: true, after: from, gone: false };
   });
 }
 

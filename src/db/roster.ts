@@ -159,10 +159,13 @@ export async function rosterVersion(tx: Tx, accountId: number): Promise<number> 
   return Number(a?.rosterVer ?? 0);
 }
 
-/** The roster version alone (it decides a 304 and whether a serialised roster is current): one primary-key read. */
-export async function currentRosterVersion(pool: pg.Pool, accountId: number): Promise<number> {
+/**
+ * The roster version alone (it decides a 304 and whether a serialised roster is current): one
+ * primary-key read. Null when there is no such account (the caller's id is stale: src/http/context.ts).
+ */
+export async function currentRosterVersion(pool: pg.Pool, accountId: number): Promise<number | null> {
   const { rows } = await pool.query<{ roster_ver: number }>("SELECT roster_ver FROM account WHERE id = $1", [accountId]);
-  return Number(rows[0]?.roster_ver ?? 0);
+  return rows[0] ? Number(rows[0].roster_ver) : null;
 }
 
 export async function pendingRequests(tx: Tx, accountId: number): Promise<RosterRow[]> {

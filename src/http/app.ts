@@ -8,7 +8,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Redis } from "ioredis";
 import { demoPage } from "./demo.js";
-import { authenticate, isApiRequest, type Gateway } from "./context.js";
+import { authenticate, isApiRequest, retryStaleCaller, type Gateway } from "./context.js";
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from "./errors.js";
 import { accountRateLimit, registerRateLimits } from "./limits.js";
 import { refuseOtherMethods } from "./methods.js";
@@ -128,6 +128,10 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
   // OpenAPI document says so once, here.
   app.addHook("onRoute", documentCommonAnswers);
   app.decorateRequest("principal", null);
+  app.decorateRequest("cachedCaller", null);
+  app.decorateRequest("freshCaller", false);
+  // A request that failed for an account id this instance cached stale runs again with the database's.
+  app.addHook("onRoute", retryStaleCaller(gw));
   await registerRateLimits(base, gw.config.rateLimit, opts.redis ?? null);
   // RFC 9110 §15.5.6: a served path with another method is 405 + Allow, before any token is asked for.
   app.addHook("onRequest", requireHost);

@@ -3,13 +3,14 @@ import { createHash } from "node:crypto";
 import type { Conversations } from "../services/conversations.js";
 import type { MessageActions } from "../services/message-actions.js";
 import type { Blocking } from "../services/blocking.js";
-import type { FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from "fastify";
 import type { Config } from "../config.js";
 import type { Account } from "../domain/account.js";
-import { AppError } from "../domain/errors.js";
+import { AppError, type ErrorCode } from "../domain/errors.js";
 import { prepareResourcepart } from "../domain/jid.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import type { Accounts } from "../services/accounts.js";
+import { isAccountGone } from "../services/errors.js";
 import type { EventFeed } from "../services/events.js";
 import type { Messaging } from "../services/messaging.js";
 import type { Presence } from "../services/presence.js";
@@ -45,6 +46,10 @@ export interface Gateway {
 declare module "fastify" {
   interface FastifyRequest {
     principal: Principal | null;
+    /** The account id callerAccount took from this instance's cache; null when none (or read from the database). */
+    cachedCaller: number | null;
+    /** The handler runs again after its cached account id proved stale: callerAccount reads the database. */
+    freshCaller: boolean;
   }
 }
 
@@ -83,9 +88,58 @@ export function principal(req: FastifyRequest): Principal {
   return req.principal;
 }
 
-/** The caller's own account; created on first use when AUTO_PROVISION is on. */
-export function callerAccount(gw: Gateway, req: FastifyRequest): Promise<Account> {
-  return gw.accounts.caller(principal(req).localpart);
+/**
+ * The caller's own account (created on first use when AUTO_PROVISION is on), from this instance's
+ * cache: for a route whose every success needs the account row as the id names it (a foreign key,
+ * lockLiveAccount, an EXISTS or a join on the account). Another instance may have deleted the
+ * account, or deleted and created it again under a new id, before this one reads its NOTIFY: the
+ * request then fails, and runs again once with the account read from the database (retryStaleCaller).
+ */
+export async function callerAccount(gw: Gateway, req: FastifyRequest): Promise<Account> {
+  const account = await gw.accounts.caller(principal(req).localpart, req.freshCaller);
+  req.cachedCaller = req.freshCaller ? null : account.id;
+  return account;
+}
+
+/**
+ * The caller's own account as the database has it now: for a route that would answer a stale id
+ * with a success (an empty list: the old account's rows went with it) rather than notice it.
+ */
+export function freshCallerAccount(gw: Gateway, req: FastifyRequest): Promise<Account> {
+  return gw.accounts.caller(principal(req).localpart, true);
+}
+
+/** Refusals about the request itself, whatever the account's state: no reason to look the account up again. */
+const REQUEST_FAULTS = new Set<ErrorCode>(["validation-failed", "invalid-jid"]);
+
+/**
+ * onRoute: a /v1 handler that failed (a refusal or 404, or a foreign key finding the account gone)
+ * with a cached account id that is no longer the account's (src/db/accounts.ts read) runs again
+ * once, with the account read from the database: the request is answered as for the account as it
+ * is now (404, the one created again, or one AUTO_PROVISION creates). The check costs one read,
+ * on failures only. A failed first run wrote nothing: under an id that is gone every write fails
+ * its foreign key or lockLiveAccount, and the routes that use callerAccount check before other writes.
+ */
+export function retryStaleCaller(gw: Gateway): (route: RouteOptions) => void {
+  const stale = async (req: FastifyRequest, reply: FastifyReply, err: unknown): Promise<boolean> => {
+    const id = req.cachedCaller;
+    if (id === null || reply.sent || reply.raw.headersSent || !((err instanceof AppError && !REQUEST_FAULTS.has(err.code)) || isAccountGone(err))) return false;
+    const now = await gw.accounts.find(principal(req).localpart).catch(() => undefined);
+    return now !== undefined && now?.id !== id;
+  };
+  return (route) => {
+    if (!route.url.startsWith("/v1/")) return;
+    const handler = route.handler;
+    route.handler = async function (this: FastifyInstance, req: FastifyRequest, reply: FastifyReply) {
+      try {
+        return await handler.call(this, req, reply);
+      } catch (err) {
+        if (!(await stale(req, reply, err))) throw err;
+        req.freshCaller = true;
+        return handler.call(this, req, reply);
+      }
+    };
+  };
 }
 
 /**

@@ -43,13 +43,17 @@ export class Accounts {
     return lp;
   }
 
+  /** The account as the database has it now (not this instance's cache, which may not have heard of a deletion yet). */
   find(localpart: string): Promise<Account | null> {
-    return this.store.find(localpart);
+    return this.store.read(localpart);
   }
 
-  /** The caller's own account; created on first use when AUTO_PROVISION is on. */
-  async caller(localpart: string): Promise<Account> {
-    const found = await this.store.find(localpart);
+  /**
+   * The caller's own account; created on first use when AUTO_PROVISION is on. `fresh` false: from
+   * the cache, for work that notices an account id that is gone (src/http/context.ts).
+   */
+  async caller(localpart: string, fresh = false): Promise<Account> {
+    const found = fresh ? await this.store.read(localpart) : await this.store.find(localpart);
     if (found) return found;
     if (this.autoProvision) return this.store.ensure(localpart);
     throw new AppError("account-not-found", `no account "${localpart}" on this gateway`);
@@ -57,7 +61,7 @@ export class Accounts {
 
   /** Whether a token may be minted for this account (it exists, or would be provisioned). */
   async mayMint(localpart: string): Promise<void> {
-    if (!(await this.store.find(localpart)) && !this.autoProvision) throw new AppError("account-not-found", `no account "${localpart}"`);
+    if (!(await this.store.read(localpart)) && !this.autoProvision) throw new AppError("account-not-found", `no account "${localpart}"`);
   }
 
   async create(localpart: string): Promise<string> {
@@ -72,7 +76,8 @@ export class Accounts {
 
   /** DELETE /v1/accounts/{localpart}. */
   async delete(localpart: string): Promise<void> {
-    const account = await this.store.find(localpart);
+    // Not the cached row: its id may be that of an account deleted and created again elsewhere.
+    const account = await this.store.read(localpart);
     if (!account) throw new AppError("account-not-found", `no account "${localpart}"`);
     const jid = this.jid(localpart);
     // The goodbye stanzas are recorded with the deletion and outlive the account (the outbox has no

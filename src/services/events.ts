@@ -96,6 +96,8 @@ export class EventFeed implements FeedPort {
    */
   async page(account: Account, cursor: number | null, limit: number, resource: string | null, receipts = true): Promise<{ items: EventItem[]; nextSince: number }> {
     const [start] = await replayStarts(this.db.pool, [{ accountId: account.id, after: cursor ?? 0 }], this.retentionMs);
+    // An id that is gone reads an empty log: it is no account's (a caller's cached id, src/http/context.ts).
+    if (start!.gone) throw new AppError("account-not-found", `${account.localpart} was deleted`);
     const resync = start!.resync && cursor !== null;
     const items = resync ? [resyncItem(start!.after)] : [];
     const events = await readEvents(this.db.pool, account.id, start!.after, limit - items.length, resource);

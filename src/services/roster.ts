@@ -164,6 +164,8 @@ export class Roster {
   async read(accountId: number, ifNoneMatch: string | undefined): Promise<{ etag: string; json: Buffer | null }> {
     // The version alone decides a 304, and whether the document we keep is current.
     const ver = await currentRosterVersion(this.db.pool, accountId);
+    // An id that is gone has an empty roster: it is no account's (a caller's cached id, src/http/context.ts).
+    if (ver === null) throw new AppError("account-not-found", "the account was deleted");
     const current = `"${ver}"`;
     if (ifNoneMatch && notModified(ifNoneMatch, ver)) return { etag: current, json: null };
     const cached = this.documents.get(accountId);

@@ -1,12 +1,15 @@
 // A TCP relay in front of a real server (PostgreSQL, an XMPP server's component port), so a test
-// can catch a request in flight: `hold` keeps what the server answers until released; `cut` drops
-// every connection and refuses new ones until `down` is cleared; `tap` sees what clients send.
+// can catch a request in flight: `hold` keeps what the server answers until released (`holdClient`:
+// on one connection only); `cut` drops every connection and refuses new ones until `down` is
+// cleared; `tap` sees what clients send.
 import { createServer, connect, type Server, type Socket } from "node:net";
 
 export class TcpRelay {
   private readonly tcp: Server;
   private readonly upstreams = new Set<Socket>();
   private readonly sockets = new Set<Socket>();
+  /** Each client connection's connection to the server. */
+  private readonly upstreamOf = new Map<Socket, Socket>();
   private held = false;
   /** While true, new connections are closed at once. */
   down = false;
@@ -22,11 +25,13 @@ export class TcpRelay {
       upstream.pipe(client);
       if (this.held) upstream.pause();
       this.upstreams.add(upstream);
+      this.upstreamOf.set(client, upstream);
       for (const s of [client, upstream]) {
         this.sockets.add(s);
         s.on("error", () => undefined).on("close", () => {
           this.sockets.delete(s);
           this.upstreams.delete(upstream);
+          this.upstreamOf.delete(client);
           client.destroy();
           upstream.destroy();
         });
@@ -46,6 +51,14 @@ export class TcpRelay {
       if (on) u.pause();
       else u.resume();
     }
+  }
+
+  /** Holds (or releases) what the server sends on one client's connection (as `tap` named it). */
+  holdClient(client: Socket, on: boolean): void {
+    const upstream = this.upstreamOf.get(client);
+    if (!upstream) throw new Error("no such connection (closed?)");
+    if (on) upstream.pause();
+    else upstream.resume();
   }
 
   /** Drops every connection and refuses new ones until `down` is set false. */

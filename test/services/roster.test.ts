@@ -440,6 +440,7 @@ describe("Roster service", () => {
   it("read: an account without roster items, and one that does not exist", async () => {
     const a = await env.account("romeo");
     assert.deepEqual(JSON.parse((await roster.read(a.id, undefined)).json!.toString()), { ver: "0", items: [] });
-    assert.deepEqual(JSON.parse((await roster.read(987654, undefined)).json!.toString()), { ver: "0", items: [] });
+    // No such account (a caller's cached id gone stale): 404, not another account's empty roster.
+    await assert.rejects(roster.read(987654, undefined), appError("account-not-found"));
   });
 });

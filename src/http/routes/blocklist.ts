@@ -2,7 +2,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { MAX_BLOCKS } from "../../domain/blocking.js";
-import { callerAccount, type Gateway } from "../context.js";
+import { callerAccount, freshCallerAccount, type Gateway } from "../context.js";
 import { problemResponses } from "../schemas.js";
 
 const tags = ["blocking"];
@@ -21,7 +21,7 @@ export function blocklistRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           response: { 200: Type.Object({ items: Type.Array(Type.String()) }), ...problemResponses(401, 404) },
         },
       },
-      async (req) => ({ items: await gw.blocking.list((await callerAccount(gw, req)).id) }),
+      async (req) => ({ items: await gw.blocking.list((await freshCallerAccount(gw, req)).id) }),
     );
 
     app.put(

@@ -1,7 +1,7 @@
 // GET /v1/conversations (API.md "Message features (1.1)").
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { callerAccount, type Gateway } from "../context.js";
+import { freshCallerAccount, type Gateway } from "../context.js";
 import { MessageView, pageLimit, problemResponses } from "../schemas.js";
 
 const Conversation = Type.Object({
@@ -27,7 +27,7 @@ export function conversationRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           response: { 200: Type.Object({ items: Type.Array(Conversation), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...problemResponses(400, 401, 404) },
         },
       },
-      async (req) => gw.conversations.list((await callerAccount(gw, req)).id, req.query.cursor ?? null, pageLimit(req.query.limit, 50, 200)),
+      async (req) => gw.conversations.list((await freshCallerAccount(gw, req)).id, req.query.cursor ?? null, pageLimit(req.query.limit, 50, 200)),
     );
   };
 }

@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { correctionOf } from "../../services/message-actions.js";
 import type { SendMessage } from "../../services/messaging.js";
-import { callerAccount, requestedResource, type Gateway } from "../context.js";
+import { callerAccount, freshCallerAccount, requestedResource, type Gateway } from "../context.js";
 import { AppError } from "../../domain/errors.js";
 import { problem } from "../problems.js";
 import { Accepted, BatchEnvelope, BatchResults, HistoryQuery, IdempotencyHeaders, MessageView, batchBody, batchItem, problemResponses, sendMessageBody, pageLimit } from "../schemas.js";
@@ -99,7 +99,9 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           const which = `messages ${bare.slice(0, 5).join(", ")}${bare.length > 5 ? ", …" : ""} have none`;
           throw new AppError("validation-failed", `headers.idempotency-key: a batch takes no Idempotency-Key header; give each message its own key in messages[].idempotencyKey (${which})`, { field: "headers.idempotency-key" });
         }
-        const account = await callerAccount(gw, req);
+        // Read from the database: a batch answers 200 with each message's result, so an id gone
+        // stale would not fail the request (src/http/context.ts) but refuse each message.
+        const account = await freshCallerAccount(gw, req);
         const checked = messages.map((m, i) => (item(m) ? null : validationProblem(item.errors, `body.messages.${i}`)));
         const valid = messages.flatMap((m, i) => (checked[i] ? [] : [{ index: i, ...splitKey(m as SendMessage & { idempotencyKey?: string }) }]));
         // New messages are written together; corrections (`replace`) then go one by one, in order.
@@ -191,7 +193,7 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req) => {
         const { before, after, limit } = req.query;
-        return gw.messaging.history(await callerAccount(gw, req), req.query.with, { before: cursor(before), after: cursor(after), limit: pageLimit(limit, 50, 200) });
+        return gw.messaging.history(await freshCallerAccount(gw, req), req.query.with, { before: cursor(before), after: cursor(after), limit: pageLimit(limit, 50, 200) });
       },
     );
   };

@@ -3,7 +3,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { LangText } from "../../domain/message.js";
-import { bodyOptional, callerAccount, sessionResource, type Gateway } from "../context.js";
+import { bodyOptional, callerAccount, freshCallerAccount, sessionResource, type Gateway } from "../context.js";
 import { langText, problemResponses, SessionHeader, xmlText } from "../schemas.js";
 
 const SHOW = Type.Union([Type.Literal("away"), Type.Literal("chat"), Type.Literal("dnd"), Type.Literal("xa")]);
@@ -77,7 +77,7 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           },
         },
       },
-      async (req) => ({ items: await gw.presence.contacts((await callerAccount(gw, req)).id) }),
+      async (req) => ({ items: await gw.presence.contacts((await freshCallerAccount(gw, req)).id) }),
     );
   };
 }

@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { bare, jidToString, parseJid } from "../../domain/jid.js";
-import { callerAccount, resourcepart, type Gateway } from "../context.js";
+import { callerAccount, freshCallerAccount, resourcepart, type Gateway } from "../context.js";
 import { problemResponses, xmlText } from "../schemas.js";
 
 const tags = ["rooms"];
@@ -59,7 +59,7 @@ export function roomRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
     );
     app.get("/v1/rooms", { schema: { tags, summary: "The rooms the account joined", response: { 200: Type.Object({ items: Type.Array(RoomView) }), ...problemResponses(401, 404) } } }, async (req) => ({
-      items: await gw.rooms.list(await account(req)),
+      items: await gw.rooms.list(gw.accounts.ref(await freshCallerAccount(gw, req))),
     }));
     app.get("/v1/rooms/:room", { schema: { tags, summary: "A joined room: occupants and subject", params: RoomParam, response: { 200: RoomView, ...problemResponses(400, 401, 404) } } }, async (req) =>
       gw.rooms.get(await account(req), roomJid(req.params.room, gw.accounts.domain)),

@@ -6,7 +6,7 @@ import type { AccountRef } from "../../domain/account.js";
 import { RosterItemSchema as Item } from "../../domain/events.js";
 import type { SubscriptionStanza } from "../../domain/subscription.js";
 import { XML_TEXT_PATTERN } from "../../domain/text.js";
-import { bodyOptional, callerAccount, type Gateway } from "../context.js";
+import { bodyOptional, callerAccount, freshCallerAccount, type Gateway } from "../context.js";
 import { problemResponses, xmlText } from "../schemas.js";
 
 // Only bounds here: what is a JID (a one-letter domain JID is one) is Roster.contact's to judge, as invalid-jid.
@@ -122,7 +122,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           },
         },
       },
-      async (req) => ({ items: await gw.roster.pending((await callerAccount(gw, req)).id) }),
+      async (req) => ({ items: await gw.roster.pending((await freshCallerAccount(gw, req)).id) }),
     );
   };
 }

@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { prepareResourcepart } from "../../domain/jid.js";
-import { callerAccount, type Gateway } from "../context.js";
+import { callerAccount, freshCallerAccount, type Gateway } from "../context.js";
 import { problemResponses } from "../schemas.js";
 
 const SessionView = Type.Object({
@@ -23,7 +23,7 @@ export function sessionRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       "/v1/sessions",
       { schema: { tags: ["sessions"], summary: "The account's sessions", response: { 200: Type.Object({ items: Type.Array(SessionView) }), ...problemResponses(401, 404) } } },
       async (req) => {
-        const rows = await gw.events.listSessions((await callerAccount(gw, req)).id);
+        const rows = await gw.events.listSessions((await freshCallerAccount(gw, req)).id);
         return { items: rows.map((s) => ({ resource: s.resource, createdAt: s.createdAt.toISOString(), streams: s.streams, lastSeenAt: s.lastSeenAt.toISOString(), available: s.available, show: s.show, status: s.status, priority: s.priority })) };
       },
     );

@@ -7,7 +7,7 @@ import { Type } from "@sinclair/typebox";
 import { AppError } from "../../domain/errors.js";
 import { accountLocalpart } from "../../domain/jid.js";
 import type { WebhookScope } from "../../services/webhooks.js";
-import { callerAccount, principal, type Gateway } from "../context.js";
+import { freshCallerAccount, principal, type Gateway } from "../context.js";
 import { pageLimit, problemResponses } from "../schemas.js";
 import { WebhookViewSchema, type DeliveryStatus } from "../../domain/webhooks.js";
 import * as S from "../webhook-schemas.js";
@@ -15,8 +15,11 @@ import * as S from "../webhook-schemas.js";
 const tags = ["webhooks"];
 
 export function webhookRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
-  /** Who may manage what: an admin every endpoint, an account its own. */
-  const scope = async (req: FastifyRequest): Promise<WebhookScope> => (principal(req).admin ? { admin: true } : { admin: false, accountId: (await callerAccount(gw, req)).id });
+  /**
+   * Who may manage what: an admin every endpoint, an account its own. The account as the database
+   * has it (src/http/context.ts freshCallerAccount): a list under an id gone stale would be empty.
+   */
+  const scope = async (req: FastifyRequest): Promise<WebhookScope> => (principal(req).admin ? { admin: true } : { admin: false, accountId: (await freshCallerAccount(gw, req)).id });
 
   /** An account named in a request, which must exist; "*" (when allowed) is null: every account. */
   const named = async (raw: string, field: string, star: boolean): Promise<number | null> => {
@@ -32,7 +35,7 @@ export function webhookRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     if (raw !== undefined && (raw === "*" || accountLocalpart(raw, gw.accounts.domain) !== caller)) {
       throw new AppError("forbidden", "body.account needs the admin scope to name another account (an account's webhooks are for its own events)", { field: "body.account" });
     }
-    return (await callerAccount(gw, req)).id;
+    return (await freshCallerAccount(gw, req)).id;
   };
 
   return async (app) => {

@@ -1,0 +1,219 @@
+// Two instances on one database, B caching an account that A deletes (and creates again) before B
+// has read the NOTIFY that drops its cache entry (the multi-instance audit: 404 account-not-found
+// on B once in 30 tries). Made deterministic: B's listening connection runs through a relay that
+// holds what PostgreSQL sends it, so A's NOTIFY waits there while B is asked. B must answer as for
+// the account as it is now: the one created again (never the old one's data, never 404), 404 for
+// one deleted, and with AUTO_PROVISION one created anew.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { Socket } from "node:net";
+import pg from "pg";
+import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { startTestGateway, uniq, type TestGateway } from "../helpers/gateway.js";
+import { TcpRelay } from "../helpers/tcp-relay.js";
+
+interface Pair {
+  a: TestGateway;
+  b: TestGateway;
+  db: TestDatabase;
+  sql: pg.Client;
+  /** Runs `fn` while B's listening connection hears nothing (what PostgreSQL sends it is held, then released). */
+  deaf<T>(fn: () => Promise<T>): Promise<T>;
+  stop(): Promise<void>;
+}
+
+async function startPair(server: XmppServer, env: Record<string, string>): Promise<Pair> {
+  const db = await createTestDatabase();
+  const a = await startTestGateway(server, env, db);
+  const url = new URL(db.url);
+  const relay = new TcpRelay(Number(url.port || 5432));
+  url.hostname = "127.0.0.1";
+  url.port = String(await relay.listen());
+  // B's listener: the connection whose startup message names its application_name (src/db/notify.ts).
+  const seen = new WeakSet<Socket>();
+  let listener: Socket | null = null;
+  relay.tap = (chunk, client) => {
+    if (seen.has(client)) return;
+    seen.add(client);
+    if (chunk.includes("balcony-listen")) listener = client;
+  };
+  const b = await startTestGateway(server, env, { ...db, url: url.toString(), drop: async () => undefined });
+  assert.ok(listener, "B's listening connection goes through the relay");
+  const sql = new pg.Client({ connectionString: db.url });
+  await sql.connect();
+  return {
+    a,
+    b,
+    db,
+    sql,
+    async deaf(fn) {
+      const held = listener!;
+      relay.holdClient(held, true);
+      try {
+        return await fn();
+      } finally {
+        relay.holdClient(held, false);
+      }
+    },
+    async stop() {
+      await sql.end();
+      await b.stop();
+      await a.stop();
+      relay.close();
+      await db.drop();
+    },
+  };
+}
+
+describe("an account deleted (and created again) on one instance, asked for on another that has not heard yet", () => {
+  let server: XmppServer;
+  before(async () => {
+    server = await startXmppServer();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  const accountId = async (p: Pair, localpart: string): Promise<number | null> => (await p.sql.query<{ id: number }>("SELECT id FROM account WHERE localpart = $1", [localpart])).rows[0]?.id ?? null;
+  const count = async (p: Pair, query: string, values: unknown[]): Promise<number> => (await p.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${query}`, values)).rows[0]!.n;
+
+  /** Accounts created on A, each cached on B (with a roster item of the old account's). */
+  async function cachedOnB(p: Pair, names: string[]): Promise<Map<string, { localpart: string; token: string; oldId: number }>> {
+    const out = new Map<string, { localpart: string; token: string; oldId: number }>();
+    for (const name of names) {
+      const localpart = uniq(name);
+      await p.a.createAccount(localpart);
+      const token = p.a.token(localpart);
+      const put = await p.b.request("PUT", "/v1/roster/old-contact@example.net", { token, body: {} });
+      assert.equal(put.status, 201, `${name}: B before: ${put.text}`);
+      out.set(name, { localpart, token, oldId: (await accountId(p, localpart))! });
+    }
+    return out;
+  }
+
+  describe("AUTO_PROVISION off", () => {
+    let p: Pair;
+    before(async () => {
+      p = await startPair(server, { XMPP_LINK_MODE: "single" });
+    });
+    after(async () => {
+      await p?.stop();
+    });
+
+    it("created again on A: every request on B is the new account's", async () => {
+      const accounts = await cachedOnB(p, ["roster", "events", "send", "presence", "item", "stream", "get", "end"]);
+      await p.deaf(async () => {
+        for (const [name, acc] of accounts) {
+          assert.equal((await p.a.request("DELETE", `/v1/accounts/${acc.localpart}`)).status, 204, `${name}: delete on A`);
+          await p.a.createAccount(acc.localpart);
+          const put = await p.a.request("PUT", "/v1/roster/new-contact@example.net", { token: acc.token, body: {} });
+          assert.equal(put.status, 201, `${name}: the new account's roster item, on A: ${put.text}`);
+        }
+        // The new account's message and session, made on A.
+        const written = await p.a.request("POST", "/v1/messages", { token: accounts.get("get")!.token, body: { to: "juliet@example.net", body: "from A" } });
+        assert.equal(written.status, 202, written.text);
+        assert.equal((await p.a.request("PUT", "/v1/presence?resource=phone", { token: accounts.get("end")!.token, body: {} })).status, 200);
+        const newId = async (name: string) => (await accountId(p, accounts.get(name)!.localpart))!;
+        const on = (name: string) => accounts.get(name)!.token;
+
+        const roster = await p.b.request("GET", "/v1/roster", { token: on("roster") });
+        assert.equal(roster.status, 200, `GET /v1/roster: ${roster.text}`);
+        assert.deepEqual(roster.body.items.map((i: { jid: string }) => i.jid), ["new-contact@example.net"], "the new account's roster, not the old one's, nor an empty one");
+
+        const events = await p.b.request("GET", "/v1/events", { token: on("events") });
+        assert.equal(events.status, 200, `GET /v1/events: ${events.text}`);
+        assert.match(events.text, /new-contact@example\.net/, "the new account's log");
+        assert.doesNotMatch(events.text, /old-contact/, "nothing of the old account's log");
+
+        const sent = await p.b.request("POST", "/v1/messages", { token: on("send"), body: { to: "juliet@example.net", body: "hi" } });
+        assert.equal(sent.status, 202, `POST /v1/messages: ${sent.text}`);
+        assert.equal((await p.sql.query("SELECT account_id FROM message WHERE id = $1", [sent.body.id])).rows[0]?.account_id, await newId("send"), "written for the new account");
+
+        const presence = await p.b.request("PUT", "/v1/presence?resource=phone", { token: on("presence"), body: {} });
+        assert.equal(presence.status, 200, `PUT /v1/presence: ${presence.text}`);
+        assert.equal(await count(p, "session WHERE account_id = $1 AND resource = 'phone' AND available", [await newId("presence")]), 1, "the new account's session");
+
+        const item = await p.b.request("PUT", "/v1/roster/b-contact@example.net", { token: on("item"), body: { name: "B" } });
+        assert.equal(item.status, 201, `PUT /v1/roster/{jid}: ${item.text}`);
+        assert.equal(await count(p, "roster_item WHERE account_id = $1 AND jid = 'b-contact@example.net'", [await newId("item")]), 1, "the new account's item");
+
+        // Refusals under the stale id (no such message, no such session): asked again as the new account.
+        const got = await p.b.request("GET", `/v1/messages/${written.body.id}`, { token: on("get") });
+        assert.equal(got.status, 200, `GET /v1/messages/{id}: ${got.text}`);
+        const ended = await p.b.request("DELETE", "/v1/sessions/phone", { token: on("end") });
+        assert.equal(ended.status, 204, `DELETE /v1/sessions/{resource}: ${ended.text}`);
+
+        const stream = await p.b.sse("/v1/events?resource=tab", on("stream"));
+        try {
+          assert.equal(stream.status, 200, "the stream opens");
+          assert.equal(await count(p, "session WHERE account_id = $1 AND resource = 'tab' AND streams > 0", [await newId("stream")]), 1, "on the new account's session");
+        } finally {
+          await stream.close();
+        }
+      });
+      for (const [name, acc] of accounts) assert.notEqual(await accountId(p, acc.localpart), acc.oldId, `${name}: created again under a new id`);
+    });
+
+    it("deleted on A: B answers 404 at once, reads included", async () => {
+      // Each request with an account of its own: the first answer about an account may refresh B's entry.
+      const requests: [string, string, unknown?][] = [
+        ["GET", "/v1/roster"],
+        ["GET", "/v1/events"],
+        ["POST", "/v1/messages", { to: "juliet@example.net", body: "hi" }],
+        ["PUT", "/v1/presence", {}],
+        // Reads that would find nothing under the stale id rather than fail.
+        ["GET", "/v1/sessions"],
+        ["GET", "/v1/blocklist"],
+        ["GET", "/v1/conversations"],
+        ["GET", "/v1/subscription-requests"],
+        ["GET", "/v1/presence"],
+        ["GET", "/v1/messages?with=juliet@example.net"],
+        ["GET", "/v1/rooms"],
+        ["GET", "/v1/webhooks"],
+        ["POST", "/v1/messages/batch", { messages: [{ to: "juliet@example.net", body: "hi" }] }],
+      ];
+      const accounts = await cachedOnB(p, requests.map((_, i) => `d${i}-`));
+      await p.deaf(async () => {
+        for (const acc of accounts.values()) assert.equal((await p.a.request("DELETE", `/v1/accounts/${acc.localpart}`)).status, 204);
+        const wrong: string[] = [];
+        for (const [i, [method, path, body]] of requests.entries()) {
+          const r = await p.b.request(method, path, { token: accounts.get(`d${i}-`)!.token, ...(body === undefined ? {} : { body }) });
+          if (r.status !== 404 || r.body?.code !== "account-not-found") wrong.push(`${method} ${path}: ${r.status} ${r.text.slice(0, 200)}`);
+        }
+        assert.deepEqual(wrong, [], "every request for the deleted account is 404 account-not-found");
+      });
+      for (const acc of accounts.values()) assert.equal(await accountId(p, acc.localpart), null, "nothing created");
+    });
+  });
+
+  describe("AUTO_PROVISION on", () => {
+    let p: Pair;
+    before(async () => {
+      p = await startPair(server, { XMPP_LINK_MODE: "single", AUTO_PROVISION: "true" });
+    });
+    after(async () => {
+      await p?.stop();
+    });
+
+    it("deleted on A: a request on B provisions the account anew, as for an unknown one", async () => {
+      const accounts = await cachedOnB(p, ["roster", "send", "presence"]);
+      await p.deaf(async () => {
+        for (const acc of accounts.values()) assert.equal((await p.a.request("DELETE", `/v1/accounts/${acc.localpart}`)).status, 204);
+        const on = (name: string) => accounts.get(name)!.token;
+        const roster = await p.b.request("GET", "/v1/roster", { token: on("roster") });
+        assert.equal(roster.status, 200, `GET /v1/roster: ${roster.text}`);
+        assert.deepEqual(roster.body.items, [], "a new account's empty roster");
+        const sent = await p.b.request("POST", "/v1/messages", { token: on("send"), body: { to: "juliet@example.net", body: "hi" } });
+        assert.equal(sent.status, 202, `POST /v1/messages: ${sent.text}`);
+        assert.equal((await p.sql.query("SELECT account_id FROM message WHERE id = $1", [sent.body.id])).rows[0]?.account_id, await accountId(p, accounts.get("send")!.localpart));
+        const presence = await p.b.request("PUT", "/v1/presence", { token: on("presence"), body: {} });
+        assert.equal(presence.status, 200, `PUT /v1/presence: ${presence.text}`);
+      });
+      for (const [name, acc] of accounts) {
+        const now = await accountId(p, acc.localpart);
+        assert.ok(now !== null && now !== acc.oldId, `${name}: provisioned anew (${acc.oldId} before, ${now} now)`);
+      }
+    });
+  });
+});
