@@ -102,7 +102,7 @@ describe("an account deleted (and created again) on one instance, asked for on a
     });
 
     it("created again on A: every request on B is the new account's", async () => {
-      const accounts = await cachedOnB(p, ["roster", "events", "send", "presence", "item", "stream", "get", "end"]);
+      const accounts = await cachedOnB(p, ["roster", "events", "send", "presence", "item", "stream", "get", "end", "admin"]);
       await p.deaf(async () => {
         for (const [name, acc] of accounts) {
           assert.equal((await p.a.request("DELETE", `/v1/accounts/${acc.localpart}`)).status, 204, `${name}: delete on A`);
@@ -143,6 +143,12 @@ describe("an account deleted (and created again) on one instance, asked for on a
         assert.equal(got.status, 200, `GET /v1/messages/{id}: ${got.text}`);
         const ended = await p.b.request("DELETE", "/v1/sessions/phone", { token: on("end") });
         assert.equal(ended.status, 204, `DELETE /v1/sessions/{resource}: ${ended.text}`);
+
+        // An admin's delete on B: of the account as it is now, not 404 for the id B cached.
+        const removed = await p.b.request("DELETE", `/v1/accounts/${accounts.get("admin")!.localpart}`);
+        assert.equal(removed.status, 204, `DELETE /v1/accounts/{localpart}: ${removed.text}`);
+        assert.equal(await accountId(p, accounts.get("admin")!.localpart), null, "the new account deleted");
+        accounts.delete("admin");
 
         const stream = await p.b.sse("/v1/events?resource=tab", on("stream"));
         try {
