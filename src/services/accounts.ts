@@ -43,8 +43,13 @@ export class Accounts {
     return lp;
   }
 
-  /** The account as the database has it now (not this instance's cache, which may not have heard of a deletion yet). */
+  /** The account from this instance's cache (inbound iqs: routing that tolerates a stale entry, src/xmpp/iq.ts). */
   find(localpart: string): Promise<Account | null> {
+    return this.store.find(localpart);
+  }
+
+  /** The account as the database has it now (not this instance's cache, which may not have heard of a deletion yet). */
+  read(localpart: string): Promise<Account | null> {
     return this.store.read(localpart);
   }
 

@@ -24,7 +24,7 @@ export function webhookRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   /** An account named in a request, which must exist; "*" (when allowed) is null: every account. */
   const named = async (raw: string, field: string, star: boolean): Promise<number | null> => {
     if (star && raw === "*") return null;
-    const account = await gw.accounts.find(gw.accounts.localpart(raw, field));
+    const account = await gw.accounts.read(gw.accounts.localpart(raw, field));
     if (!account) throw new AppError("account-not-found", `${field}: no account "${raw}"`, { field });
     return account.id;
   };
