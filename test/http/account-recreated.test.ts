@@ -6,65 +6,13 @@
 // one deleted, and with AUTO_PROVISION one created anew.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Socket } from "node:net";
-import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { startTestGateway, uniq, type TestGateway } from "../helpers/gateway.js";
-import { TcpRelay } from "../helpers/tcp-relay.js";
+import { startDeafPair, type DeafPair } from "../helpers/deaf-pair.js";
+import { uniq } from "../helpers/gateway.js";
 
-interface Pair {
-  a: TestGateway;
-  b: TestGateway;
-  db: TestDatabase;
-  sql: pg.Client;
-  /** Runs `fn` while B's listening connection hears nothing (what PostgreSQL sends it is held, then released). */
-  deaf<T>(fn: () => Promise<T>): Promise<T>;
-  stop(): Promise<void>;
-}
-
-async function startPair(server: XmppServer, env: Record<string, string>): Promise<Pair> {
-  const db = await createTestDatabase();
-  const a = await startTestGateway(server, env, db);
-  const url = new URL(db.url);
-  const relay = new TcpRelay(Number(url.port || 5432));
-  url.hostname = "127.0.0.1";
-  url.port = String(await relay.listen());
-  // B's listener: the connection whose startup message names its application_name (src/db/notify.ts).
-  const seen = new WeakSet<Socket>();
-  let listener: Socket | null = null;
-  relay.tap = (chunk, client) => {
-    if (seen.has(client)) return;
-    seen.add(client);
-    if (chunk.includes("balcony-listen")) listener = client;
-  };
-  const b = await startTestGateway(server, env, { ...db, url: url.toString(), drop: async () => undefined });
-  assert.ok(listener, "B's listening connection goes through the relay");
-  const sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
-  return {
-    a,
-    b,
-    db,
-    sql,
-    async deaf(fn) {
-      const held = listener!;
-      relay.holdClient(held, true);
-      try {
-        return await fn();
-      } finally {
-        relay.holdClient(held, false);
-      }
-    },
-    async stop() {
-      await sql.end();
-      await b.stop();
-      await a.stop();
-      relay.close();
-      await db.drop();
-    },
-  };
-}
+type Pair = DeafPair;
+/** A holds the link and is told first; B (deaf on demand) is the instance that has not heard yet. */
+const startPair = (server: XmppServer, env: Record<string, string>): Promise<Pair> => startDeafPair(server, env, "b");
 
 describe("an account deleted (and created again) on one instance, asked for on another that has not heard yet", () => {
   let server: XmppServer;

@@ -1,0 +1,86 @@
+// Two gateway instances on one database, one of which can be made deaf to the other's NOTIFYs on
+// demand: its connections to PostgreSQL run through a relay (test/helpers/tcp-relay.ts) that holds
+// what PostgreSQL sends its listening connection while deaf() runs, and releases it afterwards.
+// A change the other instance commits meanwhile (an account deleted, or deleted and created
+// again) is in the database but not yet in the deaf one's caches: the multi-instance audit's race,
+// made deterministic.
+import assert from "node:assert/strict";
+import type { Socket } from "node:net";
+import pg from "pg";
+import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
+import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { startTestGateway, type TestGateway } from "./gateway.js";
+import { TcpRelay } from "./tcp-relay.js";
+
+export interface DeafPair {
+  /** Started first: with XMPP_LINK_MODE=single, the link holder. */
+  a: TestGateway;
+  b: TestGateway;
+  db: TestDatabase;
+  /** A client of the test's own, straight to PostgreSQL. */
+  sql: pg.Client;
+  /** Runs `fn` while the deaf instance's listening connection hears nothing (what PostgreSQL sends it is held, then released). */
+  deaf<T>(fn: () => Promise<T>): Promise<T>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `a`, then `b`, on a new database; `deafOne` names the one whose connections go through
+ * the relay. Its listener's beats are held too while deaf: give both a long XMPP_LINK_LEASE_TIMEOUT
+ * in `env` when a deaf() can last seconds, or the other ends that listener (src/db/notify.ts) and
+ * its reconnect clears the caches the test wants stale.
+ */
+export async function startDeafPair(server: XmppServer, env: Record<string, string>, deafOne: "a" | "b"): Promise<DeafPair> {
+  const db = await createTestDatabase();
+  const url = new URL(db.url);
+  const relay = new TcpRelay(Number(url.port || 5432));
+  url.hostname = "127.0.0.1";
+  url.port = String(await relay.listen());
+  // The deaf one's listener: the connection whose startup message names its application_name (src/db/notify.ts).
+  const seen = new WeakSet<Socket>();
+  let listener: Socket | null = null;
+  relay.tap = (chunk, client) => {
+    if (seen.has(client)) return;
+    seen.add(client);
+    if (chunk.includes("balcony-listen")) listener = client;
+  };
+  const relayed: TestDatabase = { ...db, url: url.toString(), drop: async () => undefined };
+  let a: TestGateway | undefined;
+  let b: TestGateway | undefined;
+  try {
+    a = await startTestGateway(server, env, deafOne === "a" ? relayed : db);
+    b = await startTestGateway(server, env, deafOne === "b" ? relayed : db);
+  } catch (err) {
+    await b?.stop().catch(() => undefined);
+    await a?.stop().catch(() => undefined);
+    relay.close();
+    await db.drop();
+    throw err;
+  }
+  const [first, second] = [a, b];
+  assert.ok(listener, `${deafOne}'s listening connection goes through the relay`);
+  const sql = new pg.Client({ connectionString: db.url });
+  await sql.connect();
+  return {
+    a: first,
+    b: second,
+    db,
+    sql,
+    async deaf(fn) {
+      const held = listener!;
+      relay.holdClient(held, true);
+      try {
+        return await fn();
+      } finally {
+        relay.holdClient(held, false);
+      }
+    },
+    async stop() {
+      await sql.end();
+      await second.stop();
+      await first.stop();
+      relay.close();
+      await db.drop();
+    },
+  };
+}
