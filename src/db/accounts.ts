@@ -81,7 +81,8 @@ export class Accounts {
   /**
    * The cached row (read on a miss). Another instance may have deleted the account, or deleted and
    * created it again (a new id), without this instance having heard of it yet: use it only for
-   * work that notices an id that is gone (src/http/context.ts callerAccount), else read().
+   * work that notices an id that is gone (src/http/context.ts callerAccount, inbound stanzas:
+   * src/services/inbound-stale.ts), else read().
    */
   async find(localpart: string): Promise<Account | null> {
     return (await fetchFresh(this.cache, localpart)) ?? null;
@@ -97,6 +98,20 @@ export class Accounts {
     const row = await this.db.account.findUnique({ where: { localpart }, select });
     if (this.cache.peek(localpart)?.id !== row?.id) this.cache.delete(localpart);
     return row;
+  }
+
+  /**
+   * Drops the cached entries of `localparts` that the database contradicts (the account deleted,
+   * or created again with a new id, on an instance whose NOTIFY this one has not read yet), with
+   * one read for them all: for work that found an account id it took from the cache gone
+   * (src/services/inbound-stale.ts). The next find() reads those again.
+   */
+  async recheck(localparts: readonly string[]): Promise<void> {
+    const cached = [...new Set(localparts)].filter((lp) => this.cache.peek(lp) !== undefined);
+    if (cached.length === 0) return;
+    const rows = await this.db.account.findMany({ where: { localpart: { in: cached } }, select: { id: true, localpart: true } });
+    const now = new Map(rows.map((r) => [r.localpart, r.id]));
+    for (const lp of cached) if (this.cache.peek(lp)?.id !== now.get(lp)) this.cache.delete(lp);
   }
 
   async create(localpart: string): Promise<Account> {

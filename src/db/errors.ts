@@ -61,3 +61,20 @@ export function isForeignKeyViolation(err: unknown, constraint?: RegExp): boolea
 export function isAccountGone(err: unknown): boolean {
   return isForeignKeyViolation(err, /account_id_fkey/);
 }
+
+/**
+ * Events appended for an account whose row the statement did not find (deleted meanwhile, or an
+ * id cached before it was deleted elsewhere): nothing was appended for it. An error of its own so
+ * a caller can tell it from a fault (src/services/inbound-stale.ts routes the stanzas again).
+ */
+export class AccountVanished extends Error {
+  constructor(readonly accountId: number) {
+    super(`account ${accountId} vanished while appending an event`);
+  }
+}
+
+/** Throws AccountVanished for the first of `ids` that `found` says the statement did not find. */
+export function throwIfVanished(ids: readonly number[], found: (id: number) => boolean): void {
+  const missing = ids.find((id) => !found(id));
+  if (missing !== undefined) throw new AccountVanished(missing);
+}

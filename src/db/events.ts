@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { exec, sql, type AnyTx, type Db, type Tx as DbTx } from "./client.js";
 import type { DomainEvent } from "../domain/events.js";
+import { throwIfVanished } from "./errors.js";
 import { CHANNELS, type Notifications } from "./notify.js";
 
 /** An event to append: a catalogue entry (src/domain/events.ts) for one account. */
@@ -155,8 +156,7 @@ export function planAppend(events: NewEvent[], first: number, origin: string | n
     ],
     seqs(rows) {
       const bases = new Map(rows.map((r) => [Number(r.id), Number(r.base)]));
-      const missing = ids.find((id) => !bases.has(id));
-      if (missing !== undefined) throw new Error(`account ${missing} vanished while appending an event`);
+      throwIfVanished(ids, (id) => bases.has(id));
       return events.map((e, i) => bases.get(e.accountId)! + ranks[i]!);
     },
     appended(rows) {
@@ -166,8 +166,7 @@ export function planAppend(events: NewEvent[], first: number, origin: string | n
         if (last?.accountId === accountId) last.events.push(e);
         else out.push({ accountId, base: e.seq - 1, events: [e] });
       }
-      const missing = ids.find((id) => !out.some((a) => a.accountId === id));
-      if (missing !== undefined) throw new Error(`account ${missing} vanished while appending an event`);
+      throwIfVanished(ids, (id) => out.some((a) => a.accountId === id));
       return out;
     },
   };

@@ -1,8 +1,9 @@
 // Stanzas from the XMPP network to hosted accounts (RFC 6121 §8.5): routed to the message and
 // presence use cases, processed in arrival order, in batches that share a transaction. Replies
 // (probe answers, auto-answered subscriptions, error bounces) go to the outbound port after commit.
+// Accounts and blocklists are looked up in this instance's caches; a write that finds an entry
+// stale routes its batch again (src/services/inbound-stale.ts).
 import type { Accounts } from "../db/accounts.js";
-import { StaleBlocklist } from "../db/blocklist.js";
 import { autocommit, prismaTx, type AnyTx, type Database, type SqlTx } from "../db/client.js";
 import type { Appended } from "../db/events.js";
 import { accountJid } from "../domain/account.js";
@@ -19,6 +20,7 @@ import { receivePresence } from "./inbound-presence.js";
 import { plainRoomMessage, roomMessage, roomMessageKey, roomPresence } from "./inbound-room.js";
 import { roomRefusal } from "./inbound-room-refusal.js";
 import { changesEarlier } from "./inbound-features.js";
+import { StaleRoutes } from "./inbound-stale.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import type { Delivery } from "./delivery.js";
 import type { OutboundPort, ServiceLog } from "./ports.js";
@@ -88,6 +90,8 @@ function transactions(batch: InboundStanza[]): InboundStanza[][] {
 
 export class Inbound {
   private readonly batcher: Batcher<InboundStanza, void>;
+  /** Routes a batch again when what it wrote found a cached account or blocklist stale. */
+  private readonly stale: StaleRoutes;
 
   constructor(
     private readonly db: Database,
@@ -104,6 +108,7 @@ export class Inbound {
     /** This instance's streams: they take what a batch appended, once committed, without reading the log. */
     private readonly streams: LocalAppends | null = null,
   ) {
+    this.stale = new StaleRoutes(accounts, blocks, domain, log);
     // One batch at a time, so events are appended in the order stanzas arrived.
     this.batcher = new Batcher<InboundStanza, void>((batch) => this.process(batch), MAX_BATCH, 1);
   }
@@ -148,34 +153,17 @@ export class Inbound {
         ? this.delivery.transaction((tx, send) => body(tx, send, some, facts))
         : this.delivery.sqlTransaction((tx, send) => body(tx, send, some, facts));
     try {
-      if (!stanzas.some(slowStanza) && (await this.fresh(() => this.storeAlone(stanzas, rooms)))) return;
-      this.handOff(await this.fresh(() => handle(stanzas, rooms)));
+      if (!stanzas.some(slowStanza) && (await this.stale.run(stanzas, () => this.storeAlone(stanzas, rooms)))) return;
+      this.handOff(await this.stale.run(stanzas, () => handle(stanzas, rooms)));
     } catch {
       // One bad stanza must not lose the others: retry each in a transaction of its own (reading
       // its room's facts in it: what the batch read may have been its failure).
       for (const s of stanzas) {
-        await this.fresh(() => handle([s], new Map())).then((written) => this.handOff(written), (e: unknown) => {
+        await this.stale.run([s], () => handle([s], new Map())).then((written) => this.handOff(written), (e: unknown) => {
           this.log.warn({ err: String(e), from: s.fromRaw, kind: s.kind }, "inbound stanza could not be stored; bounced to its sender");
           const bounce = this.storeFailure(s);
           if (bounce) bounces.push(bounce);
         });
-      }
-    }
-  }
-
-  /**
-   * Runs `store` again when it stored nothing as a committed block covers a sender that a cached
-   * list let through (StaleBlocklist: another instance's NOTIFY had not come yet), with those lists
-   * read afresh: the stanzas are then bounced or dropped as any blocked one. At most 3 runs.
-   */
-  private async fresh<T>(store: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await store();
-      } catch (err) {
-        if (!(err instanceof StaleBlocklist) || attempt >= 3) throw err;
-        this.log.debug({ accounts: err.accounts }, "a cached blocklist missed a block: routing the batch again");
-        for (const id of err.accounts) this.blocks.forget?.(id);
       }
     }
   }

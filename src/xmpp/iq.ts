@@ -59,6 +59,11 @@ export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pic
    * to answer, and Balcony is that client; any other resource gets service-unavailable
    * (§8.5.3.2.1 and §8.5.3.2.3), which says nothing more. An account that blocked the sender is
    * no one to it, nor are its sessions (XEP-0191 §3.3: get and set are service-unavailable).
+   * The account comes from this instance's cache, with no statement for a bare JID: until the
+   * NOTIFY of an account deleted (or deleted and created again) on another instance is read here,
+   * an iq is answered as if it had come a moment earlier (the account there; for one created
+   * again, its new sessions not online yet). Nothing is written under the cached id, so unlike a
+   * message (src/services/inbound-stale.ts) nothing is lost; a read per iq is not worth that.
    */
   async function target(stanza: Element): Promise<Target> {
     const to = parseJid(stanza.attrs.to ?? "");

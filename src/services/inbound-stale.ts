@@ -1,0 +1,72 @@
+// Inbound stanzas are routed (src/services/inbound.ts) with what this instance caches: accounts by
+// localpart (src/db/accounts.ts) and blocklists (src/db/blocklist.ts), which another instance may
+// have changed without this one having read its NOTIFY yet. A stale entry is never paid for up
+// front: the writes notice it and store nothing (a committed block covering a sender: StaleBlocklist;
+// an account id that is gone: its foreign key, its missing row or lock), and the batch is routed
+// again with those entries read afresh. The stanzas are then handled as for the accounts and lists
+// as they are now: stored for an account deleted and created again (its new id), and handled as
+// to no account for one deleted (RFC 6121 §8.5.1), not bounced as a storage failure.
+import type { Accounts } from "../db/accounts.js";
+import { StaleBlocklist } from "../db/blocklist.js";
+import { AccountVanished, isAccountGone } from "../db/errors.js";
+import type { BlockLookup } from "../domain/blocking.js";
+import { AppError } from "../domain/errors.js";
+import type { InboundStanza } from "../domain/inbound.js";
+import type { ServiceLog } from "./ports.js";
+
+/** Runs of one batch at most: each finds a stale entry of its own only if another changed meanwhile. */
+const RUNS = 3;
+
+/**
+ * Whether a write failed because an account it wrote for is gone: a row referencing it (its
+ * foreign key), events appended for it (no account row: AccountVanished), or its lock (a
+ * subscription's lockLiveAccount: account-not-found). Routing never throws account-not-found
+ * (a stanza to no account is answered, src/services/inbound.ts), so that one is the lock's.
+ */
+export function accountGone(err: unknown): boolean {
+  return isAccountGone(err) || err instanceof AccountVanished || (err instanceof AppError && err.code === "account-not-found");
+}
+
+export class StaleRoutes {
+  constructor(
+    private readonly accounts: Pick<Accounts, "recheck">,
+    private readonly blocks: BlockLookup,
+    private readonly domain: string,
+    private readonly log: ServiceLog,
+  ) {}
+
+  /**
+   * Runs `store` (which routes and writes `stanzas`, all or nothing) and, when it failed on a
+   * stale entry, again with the stale entries dropped: the blocklists the statement named, or the
+   * cached accounts of the stanzas' addressees that the database contradicts (one read for them
+   * all). At most RUNS runs; any other failure, or the last run's, is the caller's.
+   */
+  async run<T>(stanzas: readonly InboundStanza[], store: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await store();
+      } catch (err) {
+        if (attempt >= RUNS) throw err;
+        if (err instanceof StaleBlocklist) {
+          this.log.debug({ accounts: err.accounts }, "a cached blocklist missed a block: routing the batch again");
+          for (const id of err.accounts) this.blocks.forget?.(id);
+        } else if (accountGone(err)) {
+          const localparts = this.addressees(stanzas);
+          this.log.debug({ localparts: localparts.length, err: String(err) }, "an account the batch wrote for is gone: routing the batch again with the accounts read afresh");
+          try {
+            await this.accounts.recheck(localparts);
+          } catch {
+            throw err; // the batch's own failure is what the caller handles
+          }
+        } else throw err;
+      }
+    }
+  }
+
+  /** The localparts of the hosted accounts the stanzas are addressed to (each routed by find()). */
+  private addressees(stanzas: readonly InboundStanza[]): string[] {
+    const out = new Set<string>();
+    for (const s of stanzas) if (s.to?.local && s.to.domain === this.domain) out.add(s.to.local);
+    return [...out];
+  }
+}

@@ -1,0 +1,116 @@
+// Stanzas from the XMPP network to an account that another instance deleted (or deleted and
+// created again under a new id) before the instance holding the component link read the NOTIFY
+// that drops its cached entry: the holder routes with the old id, and what it writes under that
+// id fails. Two gateways on one database, the holder (A) deaf to NOTIFYs while B deletes and
+// creates (test/helpers/deaf-pair.ts), and a real user on a real XMPP server. A message, a chat
+// state and a subscription request to the account created again are the new account's (its log
+// and its subscription requests on B), and nobody is bounced; to an account only deleted, a
+// message is bounced as to one that never existed (service-unavailable, RFC 6121 §8.5.1) and a
+// subscription request vanishes. "Nothing came back" is proven by a gateway sentinel
+// (test/helpers/sentinel.ts) behind them on the same ordered path.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { startDeafPair, type DeafPair } from "../helpers/deaf-pair.js";
+import { uniq } from "../helpers/gateway.js";
+import { gatewaySentinel } from "../helpers/sentinel.js";
+import { KINDS } from "../helpers/servers.js";
+
+const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+const CHAT_STATES = "http://jabber.org/protocol/chatstates";
+
+/** An error stanza's type and defined condition (RFC 6120 §8.3), e.g. "cancel service-unavailable". */
+const errorOf = (s: XmlElement) => {
+  const e = s.getChild("error");
+  const condition = e?.children.find((c): c is XmlElement => typeof c !== "string" && c.attrs.xmlns === STANZAS)?.name;
+  return `${e?.attrs.type} ${condition}`;
+};
+
+for (const kind of KINDS) {
+  describe(`inbound stanzas to an account deleted (and created again) on B, at the link holder A that has not heard yet (${kind})`, () => {
+    let server: XmppServer;
+    let p: DeafPair;
+    let juliet: XmppUser;
+
+    before(async () => {
+      server = await startXmppServer(kind);
+      await server.registerUser("juliet", "pw-juliet");
+      // A (first) holds the link. The lease timeout long: a deaf listener's beats are held too (deaf-pair.ts).
+      p = await startDeafPair(server, { XMPP_LINK_MODE: "single", XMPP_LINK_LEASE_TIMEOUT: "1h" }, "a");
+      juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
+      await juliet.sendPresence();
+    });
+    after(async () => {
+      await juliet?.stop();
+      await p?.stop();
+      await server?.stop();
+    });
+
+    const accountId = async (localpart: string): Promise<number | null> => (await p.sql.query<{ id: number }>("SELECT id FROM account WHERE localpart = $1", [localpart])).rows[0]?.id ?? null;
+
+    /** Accounts created on A, which caches them as it creates them; then, while A is deaf, deleted on B (and with `again` created anew) and `fn` run. */
+    async function staleOnA(names: string[], again: boolean, fn: (jid: (name: string) => string, localpart: (name: string) => string) => Promise<void>): Promise<void> {
+      const localparts = new Map(names.map((n) => [n, uniq(n)]));
+      const old = new Map<string, number>();
+      for (const [name, lp] of localparts) {
+        await p.a.createAccount(lp);
+        old.set(name, (await accountId(lp))!);
+      }
+      await p.deaf(async () => {
+        for (const [name, lp] of localparts) {
+          assert.equal((await p.b.request("DELETE", `/v1/accounts/${lp}`)).status, 204, `${name}: deleted on B`);
+          if (again) await p.b.createAccount(lp);
+        }
+        await fn((n) => `${localparts.get(n)!}@${p.a.domain}`, (n) => localparts.get(n)!);
+      });
+      for (const [name, lp] of localparts) {
+        const now = await accountId(lp);
+        assert.ok(again ? now !== null && now !== old.get(name) : now === null, `${name}: ${again ? "created again under a new id" : "still deleted"} (${old.get(name)} before, ${now} now)`);
+      }
+    }
+
+    it("created again: a message, a chat state and a subscription request are the new account's, and none is bounced", async () => {
+      await staleOnA(["msg", "state", "sub"], true, async (jid, localpart) => {
+        const mark = juliet.stanzas.length;
+        await juliet.send(xml("message", { to: jid("msg"), type: "chat", id: "r1" }, xml("body", {}, "to the new account")));
+        await juliet.send(xml("message", { to: jid("state"), type: "chat", id: "r2" }, xml("composing", { xmlns: CHAT_STATES })));
+        await juliet.send(xml("presence", { to: jid("sub"), type: "subscribe" }));
+        const end = await gatewaySentinel(juliet, p.a.domain);
+        const errors = juliet.stanzas.slice(mark, end).filter((s) => s.attrs.type === "error");
+        assert.deepEqual(errors.map((s) => s.toString()), [], "nothing bounced before the sentinel's answer");
+
+        const events = async (name: string) => {
+          const r = await p.b.request("GET", "/v1/events", { token: p.b.token(localpart(name)) });
+          assert.equal(r.status, 200, r.text);
+          return (r.body.items as { event: string; data: { body?: unknown; state?: unknown; jid?: string } }[]).map((e) => `${e.event}: ${String(e.data.body ?? e.data.state ?? e.data.jid)}`);
+        };
+        assert.deepEqual(await events("msg"), ["message: to the new account"], "in the new account's log");
+        assert.deepEqual(await events("state"), ["message: composing"]);
+        assert.deepEqual(await events("sub"), ["subscription: juliet@localhost"]);
+        const requests = await p.b.request("GET", "/v1/subscription-requests", { token: p.b.token(localpart("sub")) });
+        assert.deepEqual(requests.body.items.map((i: { jid: string }) => i.jid), ["juliet@localhost"], requests.text);
+        const stored = await p.sql.query("SELECT account_id FROM message WHERE stanza_id = 'r1'");
+        assert.deepEqual(stored.rows, [{ account_id: await accountId(localpart("msg")) }], "stored once, for the new account");
+      });
+    });
+
+    it("deleted only: a message is bounced as to an account that never existed, a subscription request vanishes", async () => {
+      await staleOnA(["msg", "sub"], false, async (jid) => {
+        const mark = juliet.stanzas.length;
+        await juliet.send(xml("message", { to: jid("msg"), type: "chat", id: "d1" }, xml("body", {}, "anyone?")));
+        await juliet.send(xml("presence", { to: jid("sub"), type: "subscribe" }));
+        const end = await gatewaySentinel(juliet, p.a.domain);
+        const sentinel = juliet.stanzas[end]!;
+        const answers = juliet.stanzas.slice(mark, end).filter((s) => s.attrs.type === "error");
+        assert.deepEqual(
+          answers.map((s) => `${s.name} ${s.attrs.id} from ${s.attrs.from}: ${errorOf(s)}`),
+          [`message d1 from ${jid("msg")}: ${errorOf(sentinel)}`],
+          "the message's bounce, as the sentinel's to no account; nothing for the subscription request",
+        );
+        assert.equal(errorOf(sentinel), "cancel service-unavailable");
+        assert.deepEqual((await p.sql.query("SELECT 1 FROM message WHERE stanza_id = 'd1'")).rows, [], "nothing stored");
+      });
+    });
+  });
+}
