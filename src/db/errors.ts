@@ -57,9 +57,9 @@ export function isForeignKeyViolation(err: unknown, constraint?: RegExp): boolea
   });
 }
 
-/** A write for an account deleted while the request ran (a row referencing it by account_id). */
+/** A write for an account deleted while the request ran: a row referencing it by account_id, or events appended for it (AccountVanished). */
 export function isAccountGone(err: unknown): boolean {
-  return isForeignKeyViolation(err, /account_id_fkey/);
+  return isForeignKeyViolation(err, /account_id_fkey/) || inCauses(err, (e) => e instanceof AccountVanished);
 }
 
 /**

@@ -8,7 +8,7 @@
 // to no account for one deleted (RFC 6121 §8.5.1), not bounced as a storage failure.
 import type { Accounts } from "../db/accounts.js";
 import { StaleBlocklist } from "../db/blocklist.js";
-import { AccountVanished, isAccountGone } from "../db/errors.js";
+import { isAccountGone } from "../db/errors.js";
 import type { BlockLookup } from "../domain/blocking.js";
 import { AppError } from "../domain/errors.js";
 import type { InboundStanza } from "../domain/inbound.js";
@@ -24,7 +24,7 @@ const RUNS = 3;
  * (a stanza to no account is answered, src/services/inbound.ts), so that one is the lock's.
  */
 export function accountGone(err: unknown): boolean {
-  return isAccountGone(err) || err instanceof AccountVanished || (err instanceof AppError && err.code === "account-not-found");
+  return isAccountGone(err) || (err instanceof AppError && err.code === "account-not-found");
 }
 
 export class StaleRoutes {

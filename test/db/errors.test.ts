@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { openDatabase } from "../../src/db/client.js";
-import { isDatabaseDown } from "../../src/db/errors.js";
+import { AccountVanished, isAccountGone, isDatabaseDown } from "../../src/db/errors.js";
 
 /** The error a new connection to `url` gets (fails the test if it connects). */
 async function connectError(url: string): Promise<unknown> {
@@ -80,5 +80,14 @@ describe("isDatabaseDown", () => {
     const prerequisite = await refused("SELECT currval('never_used')");
     assert.equal((prerequisite as { code?: string }).code, "55000");
     assert.equal(isDatabaseDown(prerequisite), false, String(prerequisite));
+  });
+});
+
+describe("isAccountGone", () => {
+  it("is an append for an account that vanished (AccountVanished), itself or as a cause (HTTP: 404, not 500)", () => {
+    const vanished = new AccountVanished(7);
+    assert.equal(isAccountGone(vanished), true);
+    assert.equal(isAccountGone(new Error("transaction failed", { cause: vanished })), true, "wrapped, as a transaction rethrows it");
+    assert.equal(isAccountGone(new Error("account 7 vanished while appending an event")), false, "its message alone is not it");
   });
 });
