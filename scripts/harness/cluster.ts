@@ -11,7 +11,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import jwt from "jsonwebtoken";
-import { JWT_SECRET, freePort, startGatewayProcess, type GatewayProcess, type StartGatewayOptions } from "./gateway-process.js";
+import { JWT_SECRET, freePort, getOnce, startGatewayProcess, type GatewayProcess, type StartGatewayOptions } from "./gateway-process.js";
 import type { XmppServer } from "./xmpp-server.js";
 
 export type InstanceState = "up" | "standby" | "down" | "dead";
@@ -124,13 +124,15 @@ export class GatewayCluster {
   async readyz(i: number, timeoutMs = 2000): Promise<Readyz> {
     const inst = this.at(i);
     if (!inst.proc) return { status: 0, xmpp: null, database: null };
+    // On a connection of its own, closed after the answer (see getOnce).
+    const r = await getOnce(`${inst.url}/readyz`, timeoutMs);
+    let body: { xmpp?: string; database?: string } = {};
     try {
-      const r = await fetch(`${inst.url}/readyz`, { signal: AbortSignal.timeout(timeoutMs) });
-      const body = (await r.json().catch(() => ({}))) as { xmpp?: string; database?: string };
-      return { status: r.status, xmpp: body.xmpp ?? null, database: body.database ?? null };
+      body = JSON.parse(r.text) as typeof body;
     } catch {
-      return { status: 0, xmpp: null, database: null };
+      /* no JSON */
     }
+    return r.status === 0 ? { status: 0, xmpp: null, database: null } : { status: r.status, xmpp: body.xmpp ?? null, database: body.database ?? null };
   }
 
   /** Every instance's xmpp state from /readyz ("dead" when it does not answer). */

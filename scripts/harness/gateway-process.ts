@@ -1,6 +1,7 @@
 // Runs the gateway as a separate process (node src/server.ts through tsx), for tests that kill
 // it: SIGKILL mid-traffic, SIGTERM for a graceful stop.
 import { spawn, type ChildProcess } from "node:child_process";
+import { get } from "node:http";
 import { createServer } from "node:net";
 import type { XmppServer } from "./xmpp-server.js";
 
@@ -14,6 +15,26 @@ export async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
     s.on("error", reject);
+  });
+}
+
+/**
+ * GET on a connection of its own, closed after the answer (status 0: no answer within timeoutMs).
+ * The harness's probes leave no keep-alive connection behind: a test that stops a gateway sees
+ * only the connections it opened itself.
+ */
+export function getOnce(url: string, timeoutMs = 5000): Promise<{ status: number; text: string }> {
+  return new Promise((resolve) => {
+    const req = get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      // Cut before its end (the timeout, a reset): no answer. After "end", the first resolve stands.
+      res.on("close", () => resolve({ status: 0, text: "" }));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve({ status: 0, text: "" }));
   });
 }
 
@@ -77,10 +98,7 @@ export async function startGatewayProcess(
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gateway exited during start-up:\n${out}`);
-    const ok = await fetch(`${url}${opts.waitFor === "live" ? "/healthz" : "/readyz"}`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
+    const ok = (await getOnce(`${url}${opts.waitFor === "live" ? "/healthz" : "/readyz"}`)).status === 200;
     if (ok) break;
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
