@@ -28,7 +28,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Postgres reachable and the component link up: on this instance (xmpp: up) or on the instance holding it (xmpp: standby) */
+        /** Postgres reachable and the component link up: on this instance (xmpp: up) or on the instance holding it (xmpp: standby); 503 stopping once the instance is shutting down */
         get: operations["getReadyz"];
         put?: never;
         post?: never;
@@ -957,7 +957,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        status: "ready" | "not ready";
+                        status: "ready" | "not ready" | "stopping";
                         database: "up" | "down";
                         xmpp: "up" | "standby" | "down";
                         /** @description Only when REDIS_URL is set: whether Redis answers. It does not decide readiness: while it is down, rate limits and stream caps are not enforced (they fail open). */

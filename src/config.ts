@@ -74,6 +74,7 @@ export interface Config {
   /** LOG_FORMAT: json (default, for collectors) or pretty (for a person at a terminal). */
   logFormat: "json" | "pretty";
   logRequests: boolean;
+  shutdownDrainMs: number;
   webhooks: {
     /** Delays between attempts of one event (WEBHOOK_RETRY_SCHEDULE); after the last, it is failed. */
     retryScheduleMs: number[];
@@ -286,6 +287,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
     logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
     logFormat: oneOf(env, "LOG_FORMAT", ["json", "pretty"] as const, "json"),
     logRequests: bool(env, "LOG_REQUESTS", false),
+    shutdownDrainMs: duration(env, "SHUTDOWN_DRAIN"), // after SIGTERM, connections already open are served this long at most (src/http/drain.ts)
     webhooks: {
       retryScheduleMs: retrySchedule(env),
       allowPrivate: allowList(env),

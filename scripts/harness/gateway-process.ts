@@ -21,7 +21,7 @@ export async function freePort(): Promise<number> {
 /**
  * GET on a connection of its own, closed after the answer (status 0: no answer within timeoutMs).
  * The harness's probes leave no keep-alive connection behind: a test that stops a gateway sees
- * only the connections it opened itself.
+ * only the connections it opened itself (a SIGTERMed one serves those for its drain, SHUTDOWN_DRAIN).
  */
 export function getOnce(url: string, timeoutMs = 5000): Promise<{ status: number; text: string }> {
   return new Promise((resolve) => {
@@ -79,6 +79,9 @@ export async function startGatewayProcess(
       XMPP_SECRET: server.componentSecret,
       JWT_SECRET,
       XMPP_RECONNECT_MAX: "500ms",
+      // A test's own keep-alive connections (fetch keeps them for about 70 s) would hold each
+      // SIGTERM for the default drain (5 s); the tests of the drain set theirs, or "" (the default).
+      SHUTDOWN_DRAIN: "1s",
       LOG_LEVEL: "warn",
       ...env,
     },

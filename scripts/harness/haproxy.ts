@@ -81,7 +81,7 @@ defaults
   # Event streams (SSE) stay open through the gateway's heartbeats (SSE_HEARTBEAT, 15 s < 60 s);
   # upgraded connections (WebSocket, CONNECT) for up to an hour of silence.
   timeout tunnel 1h
-  # A request whose instance is dead is retried on another one.
+  # A request whose instance is dead (or stopping: it refuses new connections) is retried on another one.
   retries 3
   option redispatch 1
   retry-on conn-failure empty-response 503

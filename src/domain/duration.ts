@@ -33,6 +33,7 @@ export const DURATION_SETTINGS = {
   RATE_LIMIT_WINDOW: ["10s", "1ms", "1d"],
   WEBHOOK_TIMEOUT: ["10s", "1ms", "10m"], // 0: every attempt fails at once
   WEBHOOK_DISABLE_AFTER: ["5d", "1ms", "3650d"],
+  SHUTDOWN_DRAIN: ["5s", "0ms", "10m"], // 0: no drain; src/serve.ts forces the exit 10 s after it
 } as const satisfies Record<string, readonly [string, string, string]>;
 
 /** Each delay of WEBHOOK_RETRY_SCHEDULE (lengthened by up to 20%, an int4 of ms, and a timer's). */

@@ -61,8 +61,8 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
     frameworkErrors,
     clientErrorHandler,
     // While closing, requests on open keep-alive connections are still served (with
-    // Connection: close): Fastify's own 503 for them is not a problem document, and they would
-    // be lost work when the database is still open until close() returns.
+    // Connection: close, below): Fastify's own 503 for them is not a problem document, and they
+    // would be lost work when the database is still open until close() returns.
     return503OnClosing: false,
     // A request without Host is refused by requireHost, as a problem document (Node's has no body).
     http: { requireHostHeader: false },
@@ -141,6 +141,14 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
     if (isApiRequest(req)) req.principal = await authenticate(gw, req);
   });
   accountRateLimit(base, gw.config.rateLimit);
+  // From the shutdown on, every answer closes its connection (RFC 9112 §9.6), those in flight
+  // then too: its client sends the next request on a new connection, to another instance, and the
+  // drain (src/http/drain.ts) never has to cut one that a client may be sending on. A callback
+  // hook: no promise per request.
+  app.addHook("onSend", (_req, reply, payload, done) => {
+    if (gw.shutdown.aborted) reply.header("connection", "close");
+    done(null, payload);
+  });
   app.addHook("onResponse", async (req, reply) => {
     gw.metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? "unknown", status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });

@@ -88,11 +88,15 @@ export class SseStreams {
 
   constructor(private readonly opts: SseOptions) {
     opts.shutdown.addEventListener("abort", () => {
-      // The gateway is going away: tell every client to come back soon (to this or another instance).
+      // The gateway is going away: tell every client to come back soon (to another instance),
+      // and close the connection after the last chunk. Its headers said keep-alive: left open it
+      // would be idle, for the drain to wait on (src/http/drain.ts) or to cut under a reconnect.
       for (const s of [...this.open]) {
+        const socket = s.res.socket;
         s.res.write(`retry: ${opts.retryMs}\n: shutting down\n\n`);
         this.finish(s);
         s.res.end();
+        socket?.end();
       }
     });
   }
@@ -147,7 +151,8 @@ export class SseStreams {
     res.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache, no-transform",
-      connection: "keep-alive",
+      // Opened during the shutdown, it ends at once (below), and its connection with it.
+      connection: this.opts.shutdown.aborted ? "close" : "keep-alive",
       "x-accel-buffering": "no",
       vary: "Accept",
       // Percent-encoded: a resourcepart may hold any Unicode, a header value only Latin-1.

@@ -44,6 +44,7 @@ const FIELD: Record<keyof typeof DURATION_SETTINGS, (c: ReturnType<typeof load>)
   RATE_LIMIT_WINDOW: (c) => c.rateLimit.windowMs,
   WEBHOOK_TIMEOUT: (c) => c.webhooks.timeoutMs,
   WEBHOOK_DISABLE_AFTER: (c) => c.webhooks.disableAfterMs,
+  SHUTDOWN_DRAIN: (c) => c.shutdownDrainMs,
 };
 
 async function startServer(extra: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
@@ -119,6 +120,7 @@ describe("duration settings: each within its range", () => {
       WEBHOOK_TIMEOUT: ["1s", "2500ms", "3", "3s", "5s", "10s"],
       WEBHOOK_DISABLE_AFTER: ["5", "8s", "30s", "36h", "2d", "5d"],
       WEBHOOK_RETRY_SCHEDULE: ["200ms,200ms", "300ms,300ms", "1s,2s,4s", "60s", "5, 5m , 1h,1d", "5s,5m,30m,2h,5h,10h,10h"],
+      SHUTDOWN_DRAIN: ["", "0", "1s", "20s"],
     };
     // And short or long ones another harness may choose (a fast test, a quiet stream).
     Object.assign(used, { SSE_HEARTBEAT: [...used.SSE_HEARTBEAT!, "50ms", "30s", "60s"], SSE_RETRY: [...used.SSE_RETRY!, "0", "50ms"], XMPP_RECONNECT_MAX: [...used.XMPP_RECONNECT_MAX!, "100ms"], XMPP_LINK_DOWN_GRACE: ["0", ...used.XMPP_LINK_DOWN_GRACE!], EVENT_RETENTION: ["1s", "500ms", ...used.EVENT_RETENTION!], WEBHOOK_TIMEOUT: ["200ms", ...used.WEBHOOK_TIMEOUT!], ROOM_SELF_PING: ["200ms", ...used.ROOM_SELF_PING!], RATE_LIMIT_WINDOW: ["500ms", ...used.RATE_LIMIT_WINDOW!] });

@@ -15,6 +15,8 @@ const Readiness = Type.Object({
     }),
   ),
 });
+/** A 503 may also say "stopping": from SIGTERM on (the drain, src/http/drain.ts), whatever the parts say. */
+const Unready = Type.Object({ ...Readiness.properties, status: Type.Union([Type.Literal("ready"), Type.Literal("not ready"), Type.Literal("stopping")]) });
 
 /** No token on these (the API's default security is the bearer token): probes and scrapers have none. */
 const open = { tags: ["operations"], security: [] };
@@ -23,11 +25,14 @@ export function opsRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get("/healthz", { schema: { ...open, summary: "Process alive", response: { 200: Health } } }, async () => ({ status: "ok" as const }));
 
-    app.get("/readyz", { schema: { ...open, summary: "Postgres reachable and the component link up: on this instance (xmpp: up) or on the instance holding it (xmpp: standby)", response: { 200: Readiness, 503: Readiness } } }, async (_req, reply) => {
+    app.get("/readyz", { schema: { ...open, summary: "Postgres reachable and the component link up: on this instance (xmpp: up) or on the instance holding it (xmpp: standby); 503 stopping once the instance is shutting down", response: { 200: Readiness, 503: Unready } } }, async (_req, reply) => {
       const { database, xmpp, redis } = await gw.status.ready();
+      const parts = { database, xmpp, ...(redis ? { redis } : {}) };
+      // Shutting down: out of the load balancer's rotation at once, while it still serves what comes.
+      if (gw.shutdown.aborted) return reply.code(503).send({ status: "stopping", ...parts });
       // Not Redis: the limits it counts fail open, so without it this instance still serves.
       const ok = database === "up" && xmpp !== "down";
-      return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "not ready", database, xmpp, ...(redis ? { redis } : {}) });
+      return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "not ready", ...parts });
     });
 
     const metricsText = { description: "Prometheus text exposition format", content: { "text/plain": { schema: { type: "string" } } } };

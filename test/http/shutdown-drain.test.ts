@@ -1,0 +1,170 @@
+// SIGTERM under keep-alive load, the lame-duck drain (README "Deploying"): a real gateway process
+// and a real Prosody; eight undici clients, each on its own keep-alive connection, post messages
+// with no Idempotency-Key as fast as they can. A client whose request failed on the wire (undici
+// UND_ERR_SOCKET "other side closed", ECONNRESET) cannot tell whether its message was taken; one
+// refused a connection knows that nothing was sent, and goes to another instance. So: not one
+// socket error, every client's last answer says `Connection: close`, every 202 is in the database,
+// a connection still open during the drain reads /readyz 503 "stopping", and the process exits 0,
+// before the drain period is over once its last connection has gone.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
+import { Client } from "undici";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
+import { freePort, startGatewayProcess, type GatewayProcess } from "../../scripts/harness/gateway-process.js";
+import { ADMIN_TOKEN, sign } from "../../scripts/harness/cluster.js";
+import { waitFor } from "../helpers/gateway.js";
+
+const CLIENTS = 8;
+/** Long, so that the exit time shows the drain ending early once no connection is left. */
+const DRAIN = "20s";
+
+interface Outcome {
+  client: number;
+  start: number;
+  end: number;
+  /** The HTTP status, or null when the request got no answer. */
+  status: number | null;
+  /** The answer's Connection header. */
+  connection?: string;
+  id?: string;
+  /** The error's code, when the request got no answer. */
+  error?: string;
+}
+
+/** What a request that got no answer failed with: undici's code, or the code of its cause. */
+function errorCode(err: unknown): string {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e.cause?.code ?? e.code ?? String(err);
+}
+
+/** A refused connection: the request was never sent, so the client knows it was not taken. */
+const refused = (o: Outcome) => o.error === "ECONNREFUSED";
+
+describe("SIGTERM under keep-alive load: the drain", () => {
+  let server: XmppServer;
+  let db: TestDatabase;
+  let gp: GatewayProcess | null = null;
+
+  before(async () => {
+    server = await startXmppServer("prosody");
+    await server.registerUser("juliet", "pw");
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await gp?.stop("SIGKILL");
+    await db?.drop();
+    await server?.stop();
+  });
+
+  it("no socket error at any client, every 202 stored, /readyz 503 stopping on an open connection, exit 0 once the connections are gone", async () => {
+    gp = await startGatewayProcess(server, db.url, await freePort(), { SHUTDOWN_DRAIN: DRAIN });
+    const url = gp.url;
+    // On a connection closed after it: the test's open connections are the clients' below.
+    const admin = new Client(url);
+    const created = await admin.request({ path: "/v1/accounts", method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN()}`, "content-type": "application/json" }, body: JSON.stringify({ localpart: "romeo" }) });
+    assert.equal(created.statusCode, 201);
+    await created.body.dump();
+    await admin.close();
+    const token = sign({ sub: "romeo" });
+
+    const outcomes: Outcome[] = [];
+    let stop = false;
+    const poster = async (c: number) => {
+      // One keep-alive connection per client, reused request after request, as undici does.
+      const client = new Client(url, { pipelining: 1 });
+      try {
+        for (let n = 0; !stop; n++) {
+          const o: Outcome = { client: c, start: Date.now(), end: 0, status: null };
+          try {
+            const r = await client.request({
+              path: "/v1/messages",
+              method: "POST",
+              headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+              body: JSON.stringify({ to: "juliet@localhost", body: `c${c}-${n}` }),
+            });
+            o.status = r.statusCode;
+            o.connection = String(r.headers.connection ?? "");
+            const body = (await r.body.json()) as { id?: string };
+            if (o.status === 202) o.id = body.id;
+          } catch (err) {
+            o.error = errorCode(err);
+          }
+          o.end = Date.now();
+          outcomes.push(o);
+          // Refused: this instance takes no more connections (a real client goes to another
+          // one). Any other error ends this client too; the test counts it.
+          if (o.error) break;
+        }
+      } finally {
+        await client.destroy();
+      }
+    };
+
+    // An idle keep-alive connection, opened before the signal and used again during the drain.
+    const probe = new Client(url, { pipelining: 1 });
+    try {
+      const first = await probe.request({ path: "/readyz", method: "GET" });
+      assert.equal(first.statusCode, 200);
+      await first.body.dump();
+
+      const clients = Array.from({ length: CLIENTS }, (_, c) => poster(c));
+      await waitFor(() => outcomes.filter((o) => o.status === 202).length >= 200, 30_000, "load under way");
+      const sigtermAt = Date.now();
+      const exited = gp.stop("SIGTERM");
+      await sleep(200);
+      let readyz: { status: number; connection: string; body: unknown } | { error: string };
+      try {
+        const r = await probe.request({ path: "/readyz", method: "GET" });
+        readyz = { status: r.statusCode, connection: String(r.headers.connection ?? ""), body: await r.body.json() };
+      } catch (err) {
+        readyz = { error: errorCode(err) };
+      }
+      const exit = await exited;
+      const exitMs = Date.now() - sigtermAt;
+      gp = null;
+      stop = true;
+      await Promise.all(clients);
+
+      const accepted = outcomes.filter((o) => o.status === 202);
+      const socketErrors = outcomes.filter((o) => o.error !== undefined && !refused(o));
+      const otherAnswers = outcomes.filter((o) => o.status !== null && o.status !== 202);
+      const inFlight = outcomes.filter((o) => o.start < sigtermAt && o.end > sigtermAt);
+      const afterSignal = accepted.filter((o) => o.start >= sigtermAt);
+      const lastAnswers = Array.from({ length: CLIENTS }, (_, c) => outcomes.filter((o) => o.client === c && o.status !== null).at(-1));
+      console.log(
+        `[shutdown-drain] exit ${exit} ${exitMs} ms after SIGTERM (SHUTDOWN_DRAIN ${DRAIN}); ${outcomes.length} POSTs from ${CLIENTS} keep-alive clients: ` +
+          `${accepted.length} got 202 (${inFlight.length} in flight at the signal, ${afterSignal.length} sent after it), ${socketErrors.length} socket errors ` +
+          `${JSON.stringify(socketErrors.map((o) => o.error))}, ${outcomes.filter(refused).length} refused connections, ${otherAnswers.length} other answers; ` +
+          `/readyz during the drain: ${JSON.stringify(readyz)}`,
+      );
+
+      const ids = accepted.map((o) => o.id!);
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      const stored = (await c.query<{ n: string }>(`SELECT count(*) AS n FROM message WHERE id = ANY($1::uuid[])`, [ids])).rows[0]!.n;
+      await c.end();
+
+      assert.deepEqual(
+        socketErrors.map((o) => `client ${o.client}: ${o.error}`),
+        [],
+        "no request failed on the wire: each got an answer, or was refused a connection (never sent)",
+      );
+      assert.deepEqual(otherAnswers.map((o) => o.status), [], "every answer was a 202");
+      assert.equal(exit, "0", "the process exited with code 0");
+      assert.ok(inFlight.length > 0, "requests were in flight when SIGTERM was sent");
+      assert.equal(new Set(ids).size, ids.length);
+      assert.equal(Number(stored), ids.length, "every 202 is stored");
+      for (const [c, last] of lastAnswers.entries()) assert.equal(last?.connection, "close", `client ${c}: its last answer told it to close the connection`);
+      assert.ok("status" in readyz, `/readyz answered on the connection kept open: ${JSON.stringify(readyz)}`);
+      assert.equal(readyz.status, 503);
+      assert.equal((readyz.body as { status?: string }).status, "stopping");
+      assert.equal(readyz.connection, "close");
+      assert.ok(exitMs < 10_000, `the drain ended once no connection was open: exit ${exitMs} ms after SIGTERM, drain period ${DRAIN}`);
+    } finally {
+      await probe.destroy();
+    }
+  });
+});
