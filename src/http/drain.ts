@@ -18,6 +18,8 @@ import { Server as NetServer, type Socket } from "node:net";
 export class HttpDrain {
   private readonly sockets = new Set<Socket>();
   private emptied: (() => void) | null = null;
+  /** end() was called: no drain waits any more. */
+  private ended = false;
 
   constructor(private readonly server: Server) {
     server.on("connection", (socket: Socket) => {
@@ -38,7 +40,7 @@ export class HttpDrain {
     // The listening socket only: http.Server.close() would also destroy the idle connections now.
     // Fastify's close calls it later, and takes its ERR_SERVER_NOT_RUNNING as closed.
     if (this.server.listening) NetServer.prototype.close.call(this.server);
-    if (this.sockets.size === 0 || periodMs <= 0) return this.sockets.size;
+    if (this.sockets.size === 0 || periodMs <= 0 || this.ended) return this.sockets.size;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, periodMs);
       this.emptied = () => {
@@ -48,5 +50,11 @@ export class HttpDrain {
     });
     this.emptied = null;
     return this.sockets.size;
+  }
+
+  /** Ends the drain now (a second signal: the operator will not wait): the connections left are closed as at its end. */
+  end(): void {
+    this.ended = true;
+    this.emptied?.();
   }
 }
