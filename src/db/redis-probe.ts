@@ -3,7 +3,7 @@
 // Redis that takes over PROBE_MS to answer a PING is "down" too (a stopped or hung server).
 import type { Redis } from "ioredis";
 
-export const PROBE_MS = 500;
+export const PROBE_MS = 200;
 
 export function redisProbe(redis: Redis, timeoutMs = PROBE_MS): () => Promise<"up" | "down"> {
   return async () => {

@@ -30,7 +30,8 @@ export function redisUrlProblem(v: string): string | null {
 }
 
 /** A DNS name's labels (RFC 1123 §2.1: letters, digits and hyphens, 63 at most, no hyphen at an end). */
-const HOST_NAME = /^(?=.{1,253}\.?$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+// Underscores too: resolvers take them, and container service names (Docker Compose) have them.
+const HOST_NAME = /^(?=.{1,253}\.?$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
 
 /**
  * HOST, what the HTTP listener binds: an IP address or a host name. Checked at start-up, so that
