@@ -56,7 +56,8 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
    */
   async tryAcquire(): Promise<"held" | "taken" | "unreachable"> {
     if (this.held) return "held";
-    const client = new pg.Client({ connectionString: this.url, application_name: APP_DOWN });
+    // Bounded as the pool's connections are (src/db/client.ts): a tick waits on it, and stop() on the tick.
+    const client = new pg.Client({ connectionString: this.url, application_name: APP_DOWN, connectionTimeoutMillis: 5000 });
     client.on("error", () => this.lost(client));
     client.on("end", () => this.lost(client));
     try {

@@ -20,6 +20,8 @@ import { CHANNELS, type Notifications } from "../db/notify.js";
 import { CONFIRM_TIMEOUT_MS, type ServiceLog } from "./ports.js";
 
 export type LinkMode = "single" | "all";
+/** How long stop() waits for the tick under way before it hands over anyway. */
+const STOP_WAIT_MS = 2000;
 export type Readiness = "up" | "standby" | "down";
 
 /** The component link as the leadership needs it (src/xmpp/link.ts). */
@@ -133,6 +135,8 @@ export class LinkControl {
       if (Date.now() < this.pauseUntil) return;
       let r = await this.lease.tryAcquire();
       if (r === "taken" && (await this.replacedStaleHolder())) r = await this.lease.tryAcquire();
+      // stop() came while the lease was being taken (and may have given up waiting for this tick).
+      if (r === "held" && this.stopped) return void (await this.lease.release());
       if (r === "held") {
         this.log.info({}, "holding the component link lease; connecting");
         this.downSince = Date.now();
@@ -178,7 +182,8 @@ export class LinkControl {
     if (this.timer) clearInterval(this.timer);
     if (this.beatTimer) clearInterval(this.beatTimer);
     if (this.opts.mode === "all") return this.link.stop();
-    await this.ticking?.catch(() => undefined);
+    // Bounded: a tick stuck on an unreachable PostgreSQL must not hold the shutdown.
+    if (this.ticking) await Promise.race([this.ticking.catch(() => undefined), new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
     await this.handOver();
   }
 }

@@ -18,6 +18,7 @@ describe("LinkControl stopped while taking the lease", () => {
   let pool: pg.Pool;
   let relay: TcpRelay;
   let notifications: Notifications;
+  let relayUrl: URL;
   const leaseHolders = async () =>
     (await pool.query<{ pid: number }>("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = $1::int::oid AND objid = $2::int::oid", LEASE_KEY)).rows.length;
   const leaseBackends = async () => (await pool.query("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'balcony-link-%' AND datname = current_database()")).rows.length;
@@ -26,6 +27,8 @@ describe("LinkControl stopped while taking the lease", () => {
     tdb = await createTestDatabase();
     pool = new pg.Pool({ connectionString: tdb.url, max: 2 });
     relay = new TcpRelay(Number(new URL(tdb.url).port || 5432));
+    relayUrl = new URL(tdb.url);
+    relayUrl.port = String(await relay.listen());
     notifications = new Notifications(tdb.url, () => undefined);
     await notifications.start();
   });
@@ -37,9 +40,7 @@ describe("LinkControl stopped while taking the lease", () => {
   });
 
   it("gives up the lease and stops the link that tick took and started", async () => {
-    const url = new URL(tdb.url);
-    url.port = String(await relay.listen());
-    const lease = new LinkLease(url.toString(), pool);
+    const lease = new LinkLease(relayUrl.toString(), pool);
     const calls: string[] = [];
     const link: LinkDriver & { online: boolean } = {
       online: false,
@@ -57,8 +58,28 @@ describe("LinkControl stopped while taking the lease", () => {
     const stopped = control.stop();
     relay.hold(false);
     await Promise.all([started, stopped]);
-    assert.deepEqual(calls, ["start", "stop"], "the tick's link started, then stopped by stop()");
+    assert.deepEqual(calls, ["stop"], "the tick's lease given up, its link never started");
     assert.equal(lease.held, false, "the lease is given up");
     await waitFor(async () => (await leaseHolders()) === 0, 5000, "no lease lock held after stop()");
+  });
+
+  it("does not wait for ever on a tick stuck taking the lease; the lease that tick takes later is given up", async () => {
+    const lease = new LinkLease(relayUrl.toString(), pool);
+    const calls: string[] = [];
+    const link: LinkDriver & { online: boolean } = { online: false, start: async () => void calls.push("start"), stop: async () => void calls.push("stop"), share: () => undefined, answered: () => undefined };
+    const log = { debug: () => undefined, info: () => undefined, warn: () => undefined };
+    const control = new LinkControl(lease, link, notifications, { mode: "single", pollMs: 60_000, downGraceMs: 60_000, leaseTimeoutMs: 2000 }, log);
+    relay.hold(true);
+    const started = control.start();
+    await waitFor(async () => (await leaseBackends()) === 1, 5000, "the lease connection being made");
+    const t = Date.now();
+    await control.stop();
+    const took = Date.now() - t;
+    assert.ok(took < 4000, `stop() returned after ${took} ms with the tick still stuck`);
+    relay.hold(false);
+    await started;
+    assert.deepEqual(calls, ["stop"], "no link started after stop()");
+    assert.equal(lease.held, false);
+    await waitFor(async () => (await leaseHolders()) === 0, 5000, "no lease lock held after the late tick");
   });
 });
