@@ -117,7 +117,7 @@ const REQUEST_FAULTS = new Set<ErrorCode>(["validation-failed", "invalid-jid"]);
  * with a cached account id that is no longer the account's (src/db/accounts.ts read) runs again
  * once, with the account read from the database: the request is answered as for the account as it
  * is now (404, the one created again, or one AUTO_PROVISION creates). The check costs one read,
- * on failures only. A failed first run wrote nothing: under an id that is gone every write fails
+ * on failures only, and the run again reads the account once more. A failed first run wrote nothing: under an id that is gone every write fails
  * its foreign key or lockLiveAccount, and the routes that use callerAccount check before other writes.
  */
 export function retryStaleCaller(gw: Gateway): (route: RouteOptions) => void {

@@ -39,7 +39,8 @@ describe("LinkControl stopped while taking the lease", () => {
     await tdb?.drop();
   });
 
-  it("gives up the lease and stops the link that tick took and started", async () => {
+  /** A LinkControl started while the relay holds the server's answers: its first tick is taking the lease. */
+  async function startedMidLease() {
     const lease = new LinkLease(relayUrl.toString(), pool);
     const calls: string[] = [];
     const link: LinkDriver & { online: boolean } = {
@@ -55,6 +56,11 @@ describe("LinkControl stopped while taking the lease", () => {
     const started = control.start();
     // The first tick's lease connection reached the server, whose answers the relay holds.
     await waitFor(async () => (await leaseBackends()) === 1, 5000, "the lease connection being made");
+    return { lease, calls, control, started };
+  }
+
+  it("gives up the lease that tick took, and never starts its link", async () => {
+    const { lease, calls, control, started } = await startedMidLease();
     const stopped = control.stop();
     relay.hold(false);
     await Promise.all([started, stopped]);
@@ -64,14 +70,7 @@ describe("LinkControl stopped while taking the lease", () => {
   });
 
   it("does not wait for ever on a tick stuck taking the lease; the lease that tick takes later is given up", async () => {
-    const lease = new LinkLease(relayUrl.toString(), pool);
-    const calls: string[] = [];
-    const link: LinkDriver & { online: boolean } = { online: false, start: async () => void calls.push("start"), stop: async () => void calls.push("stop"), share: () => undefined, answered: () => undefined };
-    const log = { debug: () => undefined, info: () => undefined, warn: () => undefined };
-    const control = new LinkControl(lease, link, notifications, { mode: "single", pollMs: 60_000, downGraceMs: 60_000, leaseTimeoutMs: 2000 }, log);
-    relay.hold(true);
-    const started = control.start();
-    await waitFor(async () => (await leaseBackends()) === 1, 5000, "the lease connection being made");
+    const { lease, calls, control, started } = await startedMidLease();
     const t = Date.now();
     await control.stop();
     const took = Date.now() - t;
