@@ -29,8 +29,10 @@ export function redisUrlProblem(v: string): string | null {
   return "must be a redis:// (or rediss://, with TLS) URL such as redis://:password@host:6379/0, or a Unix socket's absolute path such as /run/redis/redis.sock";
 }
 
-/** A DNS name's labels (RFC 1123 §2.1: letters, digits and hyphens, 63 at most, no hyphen at an end). */
-// Underscores too: resolvers take them, and container service names (Docker Compose) have them.
+/**
+ * A DNS name's labels (RFC 1123 §2.1: letters, digits and hyphens, 63 at most, no hyphen at an end),
+ * and underscores too: resolvers take them, and container service names (Docker Compose) have them.
+ */
 const HOST_NAME = /^(?=.{1,253}\.?$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
 
 /**
