@@ -68,8 +68,12 @@ export function isAccountGone(err: unknown): boolean {
  * a caller can tell it from a fault (src/services/inbound-stale.ts routes the stanzas again).
  */
 export class AccountVanished extends Error {
-  constructor(readonly accountId: number) {
-    super(`account ${accountId} vanished while appending an event`);
+  /** `accountId`: null when the error that told of it did not name it (Prisma keeps no detail). */
+  constructor(
+    readonly accountId: number | null,
+    options?: ErrorOptions,
+  ) {
+    super(`account ${accountId ?? "(one of the statement's)"} vanished while appending an event`, options);
   }
 }
 
@@ -77,4 +81,15 @@ export class AccountVanished extends Error {
 export function throwIfVanished(ids: readonly number[], found: (id: number) => boolean): void {
   const missing = ids.find((id) => !found(id));
   if (missing !== undefined) throw new AccountVanished(missing);
+}
+
+/**
+ * `err` as AccountVanished when it is the event log's foreign key refusing events for an account
+ * (src/db/events.ts planAppend fails its statement so); else `err` itself. The account is the one
+ * pg's detail names, or the only one of `ids`.
+ */
+export function vanishedOr(err: unknown, ids: readonly number[]): unknown {
+  if (!isForeignKeyViolation(err, /event_account_id_fkey/)) return err;
+  const named = /Key \(account_id\)=\((\d+)\)/.exec(String((err as { detail?: unknown }).detail ?? ""));
+  return new AccountVanished(named ? Number(named[1]) : ids.length === 1 ? ids[0]! : null, { cause: err });
 }

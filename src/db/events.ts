@@ -3,12 +3,11 @@
 // in sequence order, and a reader that has seen N has seen everything below N (no gaps appear
 // later). Each appending transaction NOTIFYs the account id and its new head (EventsNotice), so
 // every gateway instance wakes the streams of that account.
-import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { exec, sql, type AnyTx, type Db, type Tx as DbTx } from "./client.js";
 import type { DomainEvent } from "../domain/events.js";
-import { throwIfVanished } from "./errors.js";
-import { CHANNELS, type Notifications } from "./notify.js";
+import { throwIfVanished, vanishedOr } from "./errors.js";
+import { CHANNELS } from "./notify.js";
 
 /** An event to append: a catalogue entry (src/domain/events.ts) for one account. */
 export type NewEvent = DomainEvent & {
@@ -43,7 +42,7 @@ type Tx = DbTx | Db;
 export async function appendEvents(tx: AnyTx, events: NewEvent[]): Promise<number[]> {
   if (events.length === 0) return [];
   const plan = planAppend(events, 1);
-  return plan.seqs(await sql<AppendedRow>(tx, `WITH ${plan.ctes} ${plan.select}`, plan.values));
+  return plan.seqs(await plan.run(sql<AppendedRow>(tx, `WITH ${plan.ctes} ${plan.select}`, plan.values)));
 }
 
 type AppendedRow = { id: number; base: bigint | number };
@@ -103,6 +102,8 @@ interface AppendPlan {
   /** Or this one: a row per event (StoredEvent's columns and account_id). */
   selectEvents: string;
   values: unknown[];
+  /** The statement's rows, or AccountVanished for its failure on an account it did not find. */
+  run: <R>(statement: Promise<R>) => Promise<R>;
   seqs: (rows: AppendedRow[]) => number[];
   appended: (rows: (StoredEvent & { accountId: number })[]) => Appended[];
 }
@@ -113,6 +114,11 @@ interface AppendPlan {
  * parameters are numbered from $`first`; `seqs` turns the statement's rows into the events' seqs.
  * `origin`: the NOTIFY names it (see EventsNotice); only for a statement that commits alone and whose
  * caller hands its events on (EventNotifier.appended) as soon as it returns. `when`: SQL that must hold for anything to be appended.
+ *
+ * An account the UPDATE does not find (deleted, or a cached id gone) fails the whole statement: its
+ * events are inserted anyway, at seqs no account uses (below 1), and their foreign key refuses them
+ * at the statement's end (`run` makes that AccountVanished). So a statement that commits alone (the inbound hot path)
+ * never commits the other accounts' rows before throwing, which a retry would write again.
  */
 export function planAppend(events: NewEvent[], first: number, origin: string | null = null, when: string | null = null): AppendPlan {
   // Per account: how many events, and each event's rank among them (1-based, in the given order).
@@ -132,10 +138,11 @@ export function planAppend(events: NewEvent[], first: number, origin: string | n
       RETURNING account.id, account.last_seq - c.n AS base, pg_notify(${$(10)}, ${noticeSql("account", `${$(11)}::text`)}) AS n
     ), ev AS (
       INSERT INTO event (account_id, seq, type, resource, data, receipt_to, receipt_id)
-      SELECT u.account_id, a.base + u.rank, u.type, u.resource, u.data, u.receipt_to, u.receipt_id
+      SELECT u.account_id, COALESCE(a.base + u.rank, -u.rank), u.type, u.resource, u.data, u.receipt_to, u.receipt_id
       FROM unnest(${$(3)}::int[], ${$(4)}::int[], ${$(5)}::text[], ${$(6)}::text[], ${$(7)}::jsonb[], ${$(8)}::text[], ${$(9)}::text[])
         WITH ORDINALITY AS u(account_id, rank, type, resource, data, receipt_to, receipt_id, n)
-      JOIN a ON a.id = u.account_id
+      LEFT JOIN a ON a.id = u.account_id${when ? `
+      WHERE ${when}` : ""}
       ORDER BY u.n
       RETURNING account_id AS "accountId", ${STORED_COLUMNS}
     )`,
@@ -154,6 +161,10 @@ export function planAppend(events: NewEvent[], first: number, origin: string | n
       CHANNELS.events,
       origin === null ? "" : `:${origin}`,
     ],
+    run: (statement) =>
+      statement.catch((err: unknown) => {
+        throw vanishedOr(err, ids);
+      }),
     seqs(rows) {
       const bases = new Map(rows.map((r) => [Number(r.id), Number(r.base)]));
       throwIfVanished(ids, (id) => bases.has(id));
@@ -257,43 +268,4 @@ export async function purgeEvents(db: Db, olderThan: Date): Promise<number> {
   return db.$executeRaw`DELETE FROM event e WHERE e.created_at < ${olderThan} AND NOT EXISTS (
     SELECT 1 FROM webhook_lane l JOIN webhook w ON w.id = l.webhook_id
     WHERE l.account_id = e.account_id AND l.seq < e.seq AND w.disabled_at IS NULL)`;
-}
-
-/**
- * What a listener hears: the account's log grew to `head` on some instance (a NOTIFY), or this
- * instance appended `appended` and has committed it (EventNotifier.appended; its NOTIFY follows,
- * or came first). null: the connection that listens reconnected, anything may have been missed.
- */
-export type Growth = { head: number; appended?: Appended } | null;
-
-/** Wakes local listeners when any instance appends events for an account. */
-export class EventNotifier {
-  /** Names this instance in the NOTIFYs of appends it hands on itself (planAppend's `origin`). */
-  readonly origin = randomUUID();
-  private readonly listeners = new Map<number, Set<(g: Growth) => void>>();
-
-  constructor(notifications: Notifications) {
-    notifications.on(CHANNELS.events, (payload) => {
-      // null: the listener reconnected and may have missed notifications: wake everyone.
-      if (payload === null) return this.listeners.forEach((set) => set.forEach((fn) => fn(null)));
-      const g = parseEventsNotice(payload);
-      // Our own append, handed on by appended(): no need to hear it twice.
-      if (g && g.origin !== this.origin) this.listeners.get(g.accountId)?.forEach((fn) => fn({ head: g.head }));
-    });
-  }
-
-  /** Events this instance appended, after their commit: its own listeners may take them as they are. */
-  appended(all: Appended[]): void {
-    for (const a of all) this.listeners.get(a.accountId)?.forEach((fn) => fn({ head: a.base + a.events.length, appended: a }));
-  }
-
-  subscribe(accountId: number, fn: (g: Growth) => void): () => void {
-    let set = this.listeners.get(accountId);
-    if (!set) this.listeners.set(accountId, (set = new Set()));
-    set.add(fn);
-    return () => {
-      set.delete(fn);
-      if (set.size === 0) this.listeners.delete(accountId);
-    };
-  }
 }

@@ -145,9 +145,9 @@ export async function storeInbound(tx: AnyTx, rows: InboundRow[], events: NewEve
   const flagged = (columns: string, from: string, order = "") => `SELECT blk.accounts AS "staleBlocks", ${columns} FROM blk LEFT JOIN ${from} ON true ${order}`;
   if (prisma) {
     const select = b ? flagged("a.id, a.base", "a") : e.select;
-    e.seqs(unblocked(await sql<{ id: number; base: bigint | number }>(tx, `WITH ${ctes} ${select}`, values), senders, "id")); // throws if an account vanished
+    e.seqs(unblocked(await e.run(sql<{ id: number; base: bigint | number }>(tx, `WITH ${ctes} ${select}`, values)), senders, "id"));
     return [];
   }
   const select = b ? flagged("ev.*", "ev", `ORDER BY ev."accountId", ev.seq`) : e.selectEvents;
-  return e.appended(unblocked(await sql<StoredEvent & { accountId: number }>(tx, `WITH ${ctes} ${select}`, values, true), senders, "seq"));
+  return e.appended(unblocked(await e.run(sql<StoredEvent & { accountId: number }>(tx, `WITH ${ctes} ${select}`, values, true)), senders, "seq"));
 }

@@ -8,7 +8,8 @@
 // XEP-0184 receipt, the receipt goes out (exactly once across streams).
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db/client.js";
-import { claimReceipts, readEvents, replayStarts, type EventNotifier, type ReplayStart, type StoredEvent } from "../db/events.js";
+import type { EventNotifier } from "../db/event-notifier.js";
+import { claimReceipts, readEvents, replayStarts, type ReplayStart, type StoredEvent } from "../db/events.js";
 import type { OpenedSession, SessionClose, SessionOpen, SessionRow, Sessions } from "../db/sessions.js";
 import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";

@@ -6,7 +6,8 @@
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { autocommit } from "../../src/db/client.js";
-import { appendEvents, EventNotifier, type NewEvent } from "../../src/db/events.js";
+import { EventNotifier } from "../../src/db/event-notifier.js";
+import { appendEvents, type NewEvent } from "../../src/db/events.js";
 import { Blocklists } from "../../src/db/blocklist.js";
 import { storeInbound } from "../../src/db/inbound-writes.js";
 import { Notifications } from "../../src/db/notify.js";

@@ -96,6 +96,21 @@ describe("Inbound with a cached account that another instance deleted (and creat
     assert.deepEqual((await new Roster(env.db, env.delivery).pending(now[1]!)).map((p) => p.jid), ["nurse@other.example"]);
   });
 
+  it("a chat state alone to a stale account beside a message to another (events only for it): the other's stored once, not again on the second run", async () => {
+    const { old, now } = await stale(true, "state-again");
+    const { old: gone } = await stale(false, "state-gone");
+    const other = await env.account("benvolio");
+    const { inbound, counts } = countedInbound(env);
+    await feed(inbound, inboundMessage(NURSE, other.jid, { id: "b1", body: "to benvolio" }), inboundMessage(JULIET, old[0]!.jid, { id: "c1", state: "composing" }));
+    assert.equal(counts.transactions, 0, "routed again on the one-statement path");
+    // A bounce is recorded with what caused it: this batch's second run is a transaction.
+    await feed(inbound, inboundMessage(NURSE, other.jid, { id: "b2", body: "again" }), inboundMessage(JULIET, gone[0]!.jid, { id: "c2", state: "paused" }));
+    assert.deepEqual(await logged(other.id), ["message: to benvolio", "message: again"], "each message once");
+    assert.equal(await messagesOf(other.id), 2);
+    assert.deepEqual(await logged(now[0]!), ["message: composing"]);
+    assert.deepEqual(await sent(), [{ kind: "error", from: gone[0]!.jid, replyTo: { name: "message", from: JULIET, id: "c2" }, code: "account-not-found" }], "the chat state to no account bounced, the message not");
+  });
+
   it("deleted only: a message, a chat state too, is bounced as to an account that never existed; a subscription request vanishes; nothing stored", async () => {
     const { old } = await stale(false, "gone-msg", "gone-sub", "gone-state");
     const { inbound } = countedInbound(env);

@@ -7,7 +7,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Blocklists } from "../../src/db/blocklist.js";
-import { EventNotifier } from "../../src/db/events.js";
+import { EventNotifier } from "../../src/db/event-notifier.js";
 import { Notifications } from "../../src/db/notify.js";
 import { mucPresence, SUBJECT_GRACE_MS } from "../../src/domain/muc.js";
 import { Blocking } from "../../src/services/blocking.js";
