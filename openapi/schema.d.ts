@@ -924,6 +924,33 @@ export interface operations {
                     };
                 };
             };
+            /** @description A malformed request (validation-failed): HTTP framing Node's parser refuses (e.g. a broken chunked body), an HTTP/1.1 request without Host (field headers.host), or a URL with bad percent-encoding (field url): Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getReadyz: {
@@ -948,6 +975,33 @@ export interface operations {
                         /** @description Only when REDIS_URL is set: whether Redis answers. It does not decide readiness: while it is down, rate limits and stream caps are not enforced (they fail open). */
                         redis?: "up" | "down";
                     };
+                };
+            };
+            /** @description A malformed request (validation-failed): HTTP framing Node's parser refuses (e.g. a broken chunked body), an HTTP/1.1 request without Host (field headers.host), or a URL with bad percent-encoding (field url): Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Default Response */
@@ -983,6 +1037,33 @@ export interface operations {
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+            /** @description A malformed request (validation-failed): HTTP framing Node's parser refuses (e.g. a broken chunked body), an HTTP/1.1 request without Host (field headers.host), or a URL with bad percent-encoding (field url): Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1045,11 +1126,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1127,6 +1226,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             409: {
                 headers: {
@@ -1159,6 +1267,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1235,6 +1352,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -1267,6 +1393,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1356,6 +1491,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -1379,6 +1523,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1514,11 +1667,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1657,6 +1828,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             409: {
                 headers: {
@@ -1698,6 +1878,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1843,6 +2032,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -1866,6 +2064,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1984,6 +2191,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
             414: {
                 headers: {
@@ -1998,6 +2214,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2065,6 +2290,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -2097,6 +2331,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2221,6 +2464,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             409: {
                 headers: {
@@ -2262,6 +2514,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2329,6 +2590,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -2361,6 +2631,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2455,11 +2734,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2544,6 +2841,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -2567,6 +2873,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2618,6 +2933,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description A malformed request (validation-failed): HTTP framing Node's parser refuses (e.g. a broken chunked body), an HTTP/1.1 request without Host (field headers.host), or a URL with bad percent-encoding (field url): Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             401: {
                 headers: {
@@ -2638,11 +2962,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2709,6 +3051,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -2741,6 +3092,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2802,6 +3162,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description A malformed request (validation-failed): HTTP framing Node's parser refuses (e.g. a broken chunked body), an HTTP/1.1 request without Host (field headers.host), or a URL with bad percent-encoding (field url): Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             401: {
                 headers: {
@@ -2822,11 +3191,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2926,6 +3313,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -2958,6 +3354,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3025,6 +3430,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -3057,6 +3471,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3133,6 +3556,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -3165,6 +3597,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3241,6 +3682,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -3273,6 +3723,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3349,6 +3808,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -3381,6 +3849,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3457,6 +3934,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             409: {
                 headers: {
@@ -3504,6 +3990,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
             503: {
                 headers: {
@@ -3542,6 +4037,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description A malformed request (validation-failed): HTTP framing Node's parser refuses (e.g. a broken chunked body), an HTTP/1.1 request without Host (field headers.host), or a URL with bad percent-encoding (field url): Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             401: {
                 headers: {
@@ -3562,11 +4066,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3617,6 +4139,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description A malformed request (validation-failed): HTTP framing Node's parser refuses (e.g. a broken chunked body), an HTTP/1.1 request without Host (field headers.host), or a URL with bad percent-encoding (field url): Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             401: {
                 headers: {
@@ -3637,11 +4168,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3732,6 +4281,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -3755,6 +4313,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3857,11 +4424,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3972,6 +4557,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             409: {
                 headers: {
@@ -4004,6 +4598,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -4091,6 +4694,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
             414: {
                 headers: {
@@ -4105,6 +4717,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -4172,6 +4793,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -4204,6 +4834,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -4302,6 +4941,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -4334,6 +4982,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -4410,6 +5067,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -4442,6 +5108,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -4554,6 +5229,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
             414: {
                 headers: {
@@ -4568,6 +5252,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -4649,6 +5342,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -4681,6 +5383,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -4764,6 +5475,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description A path parameter is longer than the router takes (uri-too-long): Problem details (RFC 9457) */
             414: {
                 headers: {
@@ -4778,6 +5498,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -4907,6 +5636,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             409: {
                 headers: {
@@ -4948,6 +5686,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -5015,6 +5762,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -5047,6 +5803,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -5100,6 +5865,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description A malformed request (validation-failed): HTTP framing Node's parser refuses (e.g. a broken chunked body), an HTTP/1.1 request without Host (field headers.host), or a URL with bad percent-encoding (field url): Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             401: {
                 headers: {
@@ -5120,11 +5894,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -5198,6 +5990,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -5230,6 +6031,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -5304,6 +6114,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -5336,6 +6155,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -5375,6 +6203,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description A malformed request (validation-failed): HTTP framing Node's parser refuses (e.g. a broken chunked body), an HTTP/1.1 request without Host (field headers.host), or a URL with bad percent-encoding (field url): Problem details (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             401: {
                 headers: {
@@ -5395,11 +6232,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -5467,6 +6322,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem details (RFC 9457) */
             409: {
                 headers: {
@@ -5508,6 +6372,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -5575,6 +6448,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -5607,6 +6489,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -5740,11 +6631,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457) */
+            431: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -2,7 +2,9 @@
 // that the OpenAPI document lists every status and header a client can get, as a contract test
 // generated from it expects: 429 and 503 on every /v1 route, the 401 challenge, 413 and 415 on
 // every route that takes a body or whose method may carry one, 414 on every route with a path
-// parameter, and which bodies may be left out.
+// parameter, and which bodies may be left out. And on every documented route, /v1 or not, what
+// any request may get before it is routed (src/http/errors.ts clientErrorHandler, requireHost,
+// frameworkErrors): 400 for a malformed request, 408 and 431.
 import type { RouteOptions } from "fastify";
 import type { SwaggerTransformObject } from "@fastify/swagger";
 import { Type } from "@sinclair/typebox";
@@ -38,6 +40,20 @@ const UNAVAILABLE = {
   content: problem,
 };
 
+/**
+ * What the server answers before routing, whatever the route (src/http/errors.ts
+ * clientErrorHandler: Node's parser; src/http/request-checks.ts requireHost): a route's own 400
+ * keeps its place, it says more.
+ */
+const BEFORE_ROUTING: Record<number, { description: string; content: typeof problem }> = {
+  400: {
+    description: "A malformed request (validation-failed): HTTP framing Node's parser refuses (e.g. a broken chunked body), an HTTP/1.1 request without Host (field headers.host), or a URL with bad percent-encoding (field url): Problem details (RFC 9457)",
+    content: problem,
+  },
+  408: { description: "The request did not arrive in time (request-timeout): Problem details (RFC 9457)", content: problem },
+  431: { description: "The request's header fields are larger than the server takes (headers-too-large, RFC 6585 §5): Problem details (RFC 9457)", content: problem },
+};
+
 const CHALLENGE = {
   "www-authenticate": { type: "string", description: 'RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused' },
 };
@@ -45,11 +61,13 @@ const CHALLENGE = {
 /** Marks the operation whose whole body may be left out (see transformDocument). */
 const BODY_OPTIONAL = "x-body-optional";
 
-/** onRoute: adds the common answers to a /v1 route's documented responses. */
+/** onRoute: adds the common answers to a documented route's responses (most of them to /v1 routes only). */
 export function documentCommonAnswers(route: RouteOptions): void {
   const schema = route.schema as (Record<string, unknown> & { response?: Record<string, Record<string, unknown>> }) | undefined;
   const response = schema?.response;
-  if (!route.url.startsWith("/v1/") || !schema || !response) return;
+  if (!schema || !response) return;
+  for (const [status, answer] of Object.entries(BEFORE_ROUTING)) response[status] ??= answer;
+  if (!route.url.startsWith("/v1/")) return;
   response[429] ??= rateLimitedResponse;
   // An earlier 503 of the route's own (xmpp-unavailable, room-unavailable) keeps its place; its
   // description and Retry-After become the common ones, which name those too.
