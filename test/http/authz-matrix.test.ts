@@ -8,6 +8,11 @@
 // presented credential, the signing secrets, stack traces, the victim's data). The attacker
 // (another account) acts on the victim's ids and must only ever see and change its own account;
 // the victim's state is compared before and after every pass that must not change it.
+//
+// Every response is also what the OpenAPI document says its operation answers (a documented
+// status, a body that validates against the documented schema: test/helpers/openapi-conformance.ts),
+// and the owner's pass makes a successful call of every documented /v1 operation, so each
+// operation's documented 2xx body is checked against a real one.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
@@ -17,6 +22,7 @@ import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser } from "../../scripts/harness/xmpp-user.js";
 import { JWT_SECRET, startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { OpenApiConformance } from "../helpers/openapi-conformance.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -767,6 +773,9 @@ describe("authorization matrix (generated from the app's routes)", () => {
 
     const matrix = new Map<string, Map<string, string>>(rows.map((r) => [r.label, new Map()]));
     const failures: string[] = [];
+    const conformance = new OpenApiConformance(openapi);
+    /** Documented /v1 operations answered with a 2xx that matched the document. */
+    const conformingSuccesses = new Set<string>();
     const stackTrace = /\n\s+at |node_modules|\.[cm]?[jt]s:\d+|"stack"/;
     const s0 = await victimState();
     while (Date.now() < shortLived.exp * 1000 + 50) await new Promise((r) => setTimeout(r, 50));
@@ -813,6 +822,12 @@ describe("authorization matrix (generated from the app's routes)", () => {
             }
           }
           if (row.variant === "sse" && r.status === 200 && !r.stream) fail("a 200 on the SSE route is not text/event-stream");
+          // HEAD has no body to check (Fastify answers it from the GET route): the GET row is checked.
+          if (row.variant !== "head") {
+            const mismatch = conformance.check(row.method, row.path, { status: r.status, contentType: r.headers.get("content-type") ?? undefined, text: r.text });
+            if (mismatch) fail(`not as the OpenAPI document says: ${mismatch}`);
+            else if (r.status >= 200 && r.status < 300) conformingSuccesses.add(`${row.method} ${row.path}`);
+          }
 
           // Leaks: the presented credential, the keys, stack traces, and (unless the caller is
           // entitled) the victim's data. Values the caller itself put in the URL do not count.
@@ -852,6 +867,14 @@ describe("authorization matrix (generated from the app's routes)", () => {
       for (const f of failures.slice(0, 40)) t.diagnostic(`FAIL ${f}`);
     }
     assert.deepEqual(failures, [], `${failures.length} failing cells`);
+    // Fails on an empty list too: the walk must have reached every documented /v1 operation.
+    const operations = conformance.operations("/v1/");
+    assert.ok(operations.length >= 40, `the document lists ${operations.length} /v1 operations`);
+    assert.deepEqual(
+      operations.filter((op) => !conformingSuccesses.has(op)),
+      [],
+      "documented /v1 operations without a successful call whose response matched the document",
+    );
   });
 
   it("does not let a percent-encoded /v1 prefix skip authentication", async () => {

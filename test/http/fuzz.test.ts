@@ -5,7 +5,10 @@
 // lone surrogates, invalid UTF-8, bad percent-encoding, GET bodies, oversized headers) is sent too.
 //
 // Invariants: every response is < 500; every 4xx is an RFC 9457 problem document with a string
-// `code`; a request without a valid token never gets a 2xx on /v1; the component link never
+// `code`; every response to a documented operation (its method and path; HEAD, OPTIONS, /docs and
+// the hidden /openapi.json are not documented ones) has a status the OpenAPI document lists for
+// that operation and a body that validates against the schema documented for that status and
+// media type (test/helpers/openapi-conformance.ts); a request without a valid token never gets a 2xx on /v1; the component link never
 // drops; every message accepted with 202 leaves the outbox, and each one addressed to the XMPP
 // user (her bare JID, her session's full JID, or another resource of hers unless it is a
 // headline, which Prosody discards for a resource without a session) reaches her exactly once
@@ -33,6 +36,7 @@ import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harne
 import { JWT_SECRET, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { freePort } from "../../scripts/harness/gateway-process.js";
 import { accountLocalpart, parseJid } from "../../src/domain/jid.js";
+import { OpenApiConformance } from "../helpers/openapi-conformance.js";
 
 const DEFAULT_SEED = 20261123;
 const SEED = process.env.FUZZ_SEED === "random" ? randomBytes(4).readUInt32BE(0) : process.env.FUZZ_SEED ? Number.parseInt(process.env.FUZZ_SEED, 10) >>> 0 : DEFAULT_SEED;
@@ -409,6 +413,12 @@ interface FuzzRequest {
   message: Wanted | null;
   /** For POST /v1/messages/batch: the same per item (null for an item that is not an object). */
   batch: (Wanted | null)[] | null;
+  /**
+   * The documented operation the request is aimed at ("GET /v1/roster/{jid}"), whose answers the
+   * response must be among; null when it is aimed at none: another method than the route's, a
+   * path that the raw-path mutations may route elsewhere, HEAD or OPTIONS, an undocumented route.
+   */
+  operation: string | null;
 }
 
 interface FuzzResponse {
@@ -547,6 +557,8 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
   /** Rooms the user joined (XEP-0045): one the fuzz never leaves, one it may. */
   let knownRoom = "";
   let disposableRoom = "";
+  /** Responses checked against the OpenAPI document, per documented operation. */
+  const checkedOps = new Map<string, number>();
   let sent = 0;
   let unauthenticatedAnswered = 0;
   let runtimeMs = 0;
@@ -635,6 +647,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
     const tree = gw.running.app.printRoutes({ commonPrefix: false });
     const openapi = (await gw.request("GET", "/openapi.json", { token: null })).body as { paths: Record<string, Record<string, Operation>> };
     const routes: Route[] = routesFromTree(tree).map((r) => ({ ...r, op: openapi.paths[openApiPath(r.path)]?.[r.method.toLowerCase()] }));
+    const conformance = new OpenApiConformance(openapi);
     // The tree and the OpenAPI document describe the same app: every documented operation is routed.
     const routed = new Set(routes.map((r) => `${r.method} ${openApiPath(r.path)}`));
     for (const [p, ops] of Object.entries(openapi.paths)) for (const m of Object.keys(ops)) assert.ok(routed.has(`${m.toUpperCase()} ${p}`), `${m} ${p} is documented but not in printRoutes()`);
@@ -835,6 +848,8 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       contentType?: string | null;
       body?: Buffer | Json;
       rawSurrogates?: boolean;
+      /** The raw path is a mutation of the route's (a trailing slash, upper case…) that may route elsewhere. */
+      offRoute?: boolean;
       notes: string[];
     }
 
@@ -896,7 +911,8 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       if (headers.some(([n]) => n.toLowerCase() === "transfer-encoding")) body = Buffer.from("zz\r\nnot a chunk\r\n0\r\n\r\n", "latin1");
       const notes = [...p.notes, `token=${p.tokenKind ?? "user"}`];
       if (Object.keys(params).length) notes.push(`params=${JSON.stringify(params).slice(0, 120)}`);
-      return { route: `${p.route.method} ${p.route.path}`, method, target, headers, body, unauthenticated: !tok.authenticated && p.route.path.startsWith("/v1/"), notes, message, batch };
+      const operation = p.route.op && method === p.route.method && !p.offRoute ? `${method} ${openApiPath(p.route.path)}` : null;
+      return { route: `${p.route.method} ${p.route.path}`, method, target, headers, body, unauthenticated: !tok.authenticated && p.route.path.startsWith("/v1/"), notes, message, batch, operation };
     }
 
     const hasBody = (r: Route) => !["GET", "HEAD"].includes(r.method);
@@ -1001,6 +1017,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       if (rng.chance(0.04)) {
         const raw = rng.pick([`${r.path.replace(/:[A-Za-z0-9_]+/g, "é😀")}`, `${r.path.replace(/:[A-Za-z0-9_]+/g, "a b")}`, `${r.path}%`, `${r.path}#frag`, `${r.path.toUpperCase()}`, `/${r.path}`, `${r.path}/..`, `${r.path}/`]);
         plan.rawPath = Buffer.from(raw.replace(/:[A-Za-z0-9_]+/g, "x"), "utf8");
+        plan.offRoute = true;
         notes.push(`raw path ${JSON.stringify(raw.slice(0, 40))}`);
       }
       // Query string.
@@ -1147,6 +1164,12 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
           if (!ct.startsWith("application/problem+json")) bad(`${res.status} without application/problem+json (${sig})`, `content-type "${ct}" ${text.slice(0, 160)}`);
           else if (req.method !== "HEAD" && (!doc || typeof doc.code !== "string" || doc.status !== res.status)) bad(`${res.status} problem document without code/status`, text.slice(0, 160));
         }
+        if (req.operation) {
+          const [method, path] = req.operation.split(" ") as [string, string];
+          const mismatch = conformance.check(method, path, { status: res.status, contentType: res.headers.get("content-type"), text });
+          checkedOps.set(req.operation, (checkedOps.get(req.operation) ?? 0) + 1);
+          if (mismatch) bad(`openapi: ${req.operation} -> ${res.status}`, mismatch);
+        }
         if (req.unauthenticated) unauthenticatedAnswered++;
         if (req.unauthenticated && res.status >= 200 && res.status < 300) bad("2xx without a valid token", text.slice(0, 120));
         if (i < corpusPlans.length) {
@@ -1203,8 +1226,16 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
 
     await t.test("answers every request with < 500, and every 4xx with a problem document", () => {
       assert.equal([...statuses.values()].reduce((a, b) => a + b, 0), sent, "every request sent has an outcome");
-      const http = violations.filter((v) => !v.kind.startsWith("2xx"));
+      const http = violations.filter((v) => !v.kind.startsWith("2xx") && !v.kind.startsWith("openapi: "));
       assert.deepEqual(summarize(http), [], `FUZZ_SEED=${SEED}: responses broke the HTTP invariants:\n${details(http)}`);
+    });
+
+    await t.test("answers every documented operation as the OpenAPI document says: a documented status, a body matching its schema", () => {
+      const documented = conformance.operations();
+      assert.ok(documented.length >= 40, `the document lists ${documented.length} operations`);
+      assert.deepEqual(documented.filter((op) => !checkedOps.has(op)), [], "documented operations with no response checked");
+      const mismatches = violations.filter((v) => v.kind.startsWith("openapi: "));
+      assert.deepEqual(summarize(mismatches), [], `FUZZ_SEED=${SEED}: responses the OpenAPI document does not describe:\n${details(mismatches)}`);
     });
 
     await t.test("never lets a request without a valid token through", () => {
