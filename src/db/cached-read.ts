@@ -1,8 +1,8 @@
 // Reads through an in-process cache whose entries other instances invalidate (NOTIFY on the cache
 // channel). A read in flight when the invalidation arrives may have read the row as it was before
 // the change: lru-cache aborts a fetch whose key is deleted (or set) meanwhile and does not cache
-// what it read, and the caller reads again, after the change. Concurrent misses of one key share
-// one read.
+// what it read, and the caller reads again, after the change (every caller sharing that read, too).
+// Concurrent misses of one key share one read.
 import type { LRUCache } from "lru-cache";
 
 /** Aborted reads retried at most this often (each needs another invalidation of the same key in flight). */
@@ -17,7 +17,10 @@ export async function fetchFresh<K extends NonNullable<unknown>, V extends NonNu
     try {
       return await cache.fetch(key, { status });
     } catch (err) {
-      if (!status.fetchAborted || attempt >= ATTEMPTS) throw err;
+      // A miss that joined another's read in flight (status "inflight") gets that read's abort as
+      // its error, and lru-cache marks fetchAborted on the status of the one that started it only:
+      // it reads again as well (if that read failed otherwise, its own attempt reports it).
+      if (!(status.fetchAborted || status.fetch === "inflight") || attempt >= ATTEMPTS) throw err;
     }
   }
 }

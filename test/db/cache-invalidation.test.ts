@@ -70,6 +70,21 @@ describe("row caches and a change notified while a read is in flight", () => {
     assert.equal(await accounts.find("ghost"), null, "the deleted account is not served from the cache");
   });
 
+  it("concurrent lookups that share the read the notification aborts all read again: none fails", async () => {
+    // lru-cache tells only the lookup that started a read that it was aborted; the one that joined
+    // it got the abort as its error (a 500 on an API request that merely found its account).
+    const accounts = new Accounts(db.prisma);
+    accounts.listen(notifications);
+    const created = await accounts.create("twin");
+    accounts.forget("twin");
+    const both = await changeDuring(() => Promise.allSettled([accounts.find("twin"), accounts.find("twin")]), `DELETE FROM account WHERE id = ${created.id}`, "account:twin");
+    assert.deepEqual(
+      both.map((r) => (r.status === "fulfilled" ? r.value : `rejected: ${(r.reason as Error).message}`)),
+      [null, null],
+      "both lookups read the account again, after the deletion",
+    );
+  });
+
   it("a JID blocked elsewhere is not hidden by a blocklist read from before the change", async () => {
     const blocklists = new Blocklists(db.prisma);
     blocklists.listen(notifications);
