@@ -19,7 +19,7 @@ import { lookupRoomMessages, type RoomMessageKey } from "../db/room-lookups.js";
 import { receivePresence } from "./inbound-presence.js";
 import { plainRoomMessage, roomMessage, roomMessageKey, roomPresence } from "./inbound-room.js";
 import { roomRefusal } from "./inbound-room-refusal.js";
-import { changesEarlier } from "./inbound-features.js";
+import { MAX_BATCH, needsPrisma, slowStanza, transactions } from "./inbound-batches.js";
 import { StaleRoutes } from "./inbound-stale.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import type { Delivery } from "./delivery.js";
@@ -29,16 +29,6 @@ import type { OutboundPort, ServiceLog } from "./ports.js";
 function replyFrom(to: Jid | null, domain: string): string {
   return to && to.domain === domain ? jidToString(to) : domain;
 }
-
-/**
- * Stanzas per transaction. Plain messages cost two statements per transaction whatever their
- * number (src/services/inbound-message.ts), so they come in large batches; anything else costs
- * statements of its own, and once one of them has appended to an account's log that account's
- * row stays locked until commit, so at most MAX_SLOW of them share a transaction (HTTP requests
- * for the account wait on that lock).
- */
-const MAX_BATCH = 250;
-const MAX_SLOW = 50;
 
 /** Where events appended here go once committed (src/db/events.ts EventNotifier). */
 export interface LocalAppends {
@@ -50,43 +40,6 @@ export interface LocalAppends {
 const NO_STATEMENTS: SqlTx = {
   query: () => Promise.reject(new Error("this batch needs a transaction")),
 };
-
-/** To an account's room occupancy (XEP-0045): from a room, or an invitation to one. */
-const forRooms = (s: InboundStanza) => s.to?.resource === ROOM_RESOURCE || (s.kind === "message" && s.invitation !== null);
-
-/**
- * Presence, error bounces, receipts and room stanzas run statements of their own; plain messages,
- * from rooms too (their facts are read for the whole batch first), only the batched writes.
- */
-const slowStanza = (s: InboundStanza) =>
-  s.kind === "presence" || s.type === "error" || s.receivedId !== null || (forRooms(s) && !plainRoomMessage(s)) || (s.kind === "message" && !!s.features && (changesEarlier(s.features) || !!s.features.reply));
-
-/**
- * What needs Prisma's transaction: the presence use case (src/services/inbound-presence.ts) and
- * the message status updates of error bounces and receipts (src/db/messages.ts). Everything else,
- * rooms' stanzas included (src/db/rooms.ts), runs raw SQL, which a raw pg transaction runs for
- * less than half the CPU and round-trip time.
- */
-const needsPrisma = (s: InboundStanza) => (s.kind === "presence" ? s.to?.resource !== ROOM_RESOURCE : s.type === "error" || s.receivedId !== null);
-
-/** Cuts a batch, in order, into transactions of at most MAX_BATCH stanzas and MAX_SLOW slow ones. */
-function transactions(batch: InboundStanza[]): InboundStanza[][] {
-  const out: InboundStanza[][] = [];
-  let current: InboundStanza[] = [];
-  let slow = 0;
-  for (const s of batch) {
-    const isSlow = slowStanza(s);
-    if (current.length === MAX_BATCH || (isSlow && slow === MAX_SLOW)) {
-      out.push(current);
-      current = [];
-      slow = 0;
-    }
-    current.push(s);
-    if (isSlow) slow++;
-  }
-  if (current.length) out.push(current);
-  return out;
-}
 
 export class Inbound {
   private readonly batcher: Batcher<InboundStanza, void>;
