@@ -18,6 +18,7 @@ import type { NewEvent } from "../db/events.js";
 interface PendingWrites {
   flush(tx: AnyTx): Promise<void>;
   add(event: NewEvent): void;
+  absent(account: Account): Promise<void>;
 }
 
 /** Whether the message changes an earlier one (and is not a message of its own). */
@@ -31,7 +32,9 @@ export async function applyChange(tx: AnyTx, m: InboundMessage, f: InboundFeatur
   if (!changesEarlier(f)) return false;
   // The message changed may be in this batch's pending rows.
   await pending.flush(tx);
-  const changed = await change(tx, m, f, account, peer);
+  // No message it names (under a cached id whose account is gone, none is found): pending.absent.
+  const referenced: Referenced = async (ref, direction) => (await lockReferenced(tx, account.id, peer, ref, direction)) ?? (await pending.absent(account), null);
+  const changed = await change(tx, m, f, account, peer, referenced);
   // XEP-0184 §5.4: a correction, retraction or reaction is a content message, and its receipt is
   // answered as a message's is (once a stream has its event), under its own stanza id. A marker
   // asks for none.
@@ -41,35 +44,38 @@ export async function applyChange(tx: AnyTx, m: InboundMessage, f: InboundFeatur
   return true;
 }
 
-async function change(tx: AnyTx, m: InboundMessage, f: InboundFeatures, account: Account, peer: string): Promise<MessageRecord[]> {
+/** lockReferenced in the conversation with the sender. */
+type Referenced = (ref: string, direction: "in" | "out" | null) => ReturnType<typeof lockReferenced>;
+
+async function change(tx: AnyTx, m: InboundMessage, f: InboundFeatures, account: Account, peer: string, referenced: Referenced): Promise<MessageRecord[]> {
   if (f.replace || f.retract || f.reactions) {
-    const changed = await changeOne(tx, m, f, account, peer);
+    const changed = await changeOne(tx, m, f, peer, referenced);
     return changed ? [await messageRecord(tx, changed)] : [];
   }
   // XEP-0333: markers only for our messages to this peer, only forward, and each marks every
   // message up to the one it names (src/db/message-state.ts raiseMarkers).
-  const ours = await lockReferenced(tx, account.id, peer, f.marker!.id, "out");
+  const ours = await referenced(f.marker!.id, "out");
   return ours ? raiseMarkers(tx, account.id, peer, ours.id, f.marker!.name, m.thread) : [];
 }
 
 /** A correction, retraction or reaction: the one message it changed, if any. */
-async function changeOne(tx: AnyTx, m: InboundMessage, f: InboundFeatures, account: Account, peer: string): Promise<string | null> {
+async function changeOne(tx: AnyTx, m: InboundMessage, f: InboundFeatures, peer: string, referenced: Referenced): Promise<string | null> {
   if (f.replace) {
     // XEP-0308 §4: only the sender's own message, with a new text.
-    const original = await lockReferenced(tx, account.id, peer, f.replace, "in");
+    const original = await referenced(f.replace, "in");
     if (!original || original.retractedAt || m.body === null) return null;
     await correctBody(tx, original.id, correctedText(m.body, f));
     return original.id;
   }
   if (f.retract) {
-    const original = await lockReferenced(tx, account.id, peer, f.retract, "in");
+    const original = await referenced(f.retract, "in");
     if (!original || original.retractedAt) return null;
     await markRetracted(tx, original.id);
     return original.id;
   }
   if (f.reactions) {
     // XEP-0444 §4: the peer of a one-to-one conversation may react to any of its messages.
-    const target = await lockReferenced(tx, account.id, peer, f.reactions.id, null);
+    const target = await referenced(f.reactions.id, null);
     const emojis = keptReactions(f.reactions);
     // Not to a chat state the account sent alone: no message (saysSomething).
     if (!target || target.retractedAt || target.type === "groupchat" || !saysSomething(target)) return null;

@@ -15,6 +15,7 @@ import { bare, jidToString, type Jid } from "../domain/jid.js";
 import { isMessageId } from "../domain/message.js";
 import { storedOriginId } from "../domain/message-features.js";
 import { applyChange, newMessageExt } from "./inbound-features.js";
+import { AccountMoved } from "./inbound-stale.js";
 
 export interface MessageStores {
   messages: Messages;
@@ -59,11 +60,33 @@ export class PendingWrites {
   private readonly sessions = new Map<string, Promise<boolean>>();
   /** What the flushes wrote, as stored: handed to this instance's streams once it commits. */
   readonly written: Appended[] = [];
+  /** Account ids this batch read to be their localparts' (absent()). */
+  private readonly confirmed = new Set<number>();
 
   constructor(
     private readonly stores: MessageStores,
     private readonly rooms: RoomFactsMap = new Map(),
+    /** StaleRoutes.confirm: the account read afresh, or AccountMoved thrown. */
+    private readonly confirm: (account: Account) => Promise<Account> = async (a) => a,
   ) {}
+
+  /**
+   * A decision for the account found nothing under its id (no roster item, session, room or
+   * message of it), as it would under a cached id whose account is gone: throws AccountMoved when
+   * so (src/services/inbound-stale.ts), and the caller decides again. One read per account and
+   * batch, and only on such decisions: what finds a row has proven the id.
+   */
+  async absent(account: Account): Promise<void> {
+    if (this.confirmed.has(account.id)) return;
+    try {
+      await this.confirm(account);
+      this.confirmed.add(account.id);
+    } catch (err) {
+      // Just read: deciding again with it pays no second read.
+      if (err instanceof AccountMoved && err.now) this.confirmed.add(err.now.id);
+      throw err;
+    }
+  }
 
   add(event: NewEvent, row?: InboundRow): void {
     if (row) this.rows.push(row);
@@ -137,13 +160,17 @@ export async function receiveMessage(tx: AnyTx, stores: MessageStores, m: Addres
   const peer = jidToString(bare(m.from));
   const ours = (id: string | null): id is string => !!id && isMessageId(id); // only our own message ids can be marked
 
+  // A bounce or receipt that changes none of the account's messages may be for a cached account
+  // that is gone, whose messages are now another id's (pending.absent).
   if (m.type === "error") {
-    if (ours(m.id) && m.error && (await stores.messages.markFailed(prismaTx(tx), account.id, m.id, peer, m.error))) {
-      pending.add({ accountId: account.id, ...event("message-status", { id: m.id, status: "failed", error: m.error }) });
+    if (ours(m.id) && m.error) {
+      if (await stores.messages.markFailed(prismaTx(tx), account.id, m.id, peer, m.error)) pending.add({ accountId: account.id, ...event("message-status", { id: m.id, status: "failed", error: m.error }) });
+      else await pending.absent(account);
     }
   } else {
-    if (ours(m.receivedId) && (await stores.messages.markDelivered(prismaTx(tx), account.id, m.receivedId, peer))) {
-      pending.add({ accountId: account.id, ...event("receipt", { id: m.receivedId, from: m.fromRaw, status: "delivered" }) });
+    if (ours(m.receivedId)) {
+      if (await stores.messages.markDelivered(prismaTx(tx), account.id, m.receivedId, peer)) pending.add({ accountId: account.id, ...event("receipt", { id: m.receivedId, from: m.fromRaw, status: "delivered" }) });
+      else await pending.absent(account);
     }
     if (m.features && (await applyChange(tx, m, m.features, account, peer, pending))) return;
     if (m.body !== null || m.subject !== null || m.state !== null || m.features?.attachments) await storeMessage(tx, m, account, peer, pending);

@@ -17,7 +17,12 @@ import type { SubscriptionStanza } from "../domain/subscription.js";
 import { contactsGone } from "./presence.js";
 import { applySubscription } from "./roster.js";
 
-export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }, account: AccountRef, replies: Stanza[]): Promise<void> {
+/**
+ * `absent`: called before a decision that found neither a roster item of the sender nor a session
+ * under the account's id, which is what a cached id whose account is gone finds: it throws when so
+ * (src/services/inbound-stale.ts), and the caller decides again. A row found proves the id.
+ */
+export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }, account: AccountRef, replies: Stanza[], absent: () => Promise<void> = async () => undefined): Promise<void> {
   const contact = jidToString(bare(p.from));
   const fromRaw = p.fromRaw!;
 
@@ -36,6 +41,7 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
     // presence; anyone else SHOULD get "unsubscribed" on the account's behalf. It is an answer,
     // not a state change: the roster, a pre-approval or a pending request stay as they are.
     if (!hasFrom) {
+      if (!item) await absent();
       replies.push(subscription(account.jid, contact, "unsubscribed"));
       return;
     }
@@ -50,7 +56,13 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
   // Presence to a full JID (§8.5.3): to that session alone if it is available (§8.5.3.1), else
   // silently ignored (§8.5.3.2.2), whoever sent it.
   const target = p.to?.resource;
-  if (target && !(await availableSessions(tx, account.id)).some((s) => s.resource === target)) return;
+  if (target) {
+    const sessions = await availableSessions(tx, account.id);
+    if (!sessions.some((s) => s.resource === target)) {
+      if (sessions.length === 0 && !item) await absent();
+      return;
+    }
+  }
   const directed = target ? { to: p.toRaw! } : {};
   const surface = () =>
     appendEvents(tx, [
@@ -62,8 +74,8 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
     // (§4.6.4, §8.5.2.1.2) and never kept for later (§8.5.2.2.2). Room occupants' presence
     // arrives at the room resource and is routed before this; a muc#user payload anywhere else
     // is no occupancy of ours.
-    if (p.muc) return;
-    if (target || (await availableSessions(tx, account.id)).length > 0) await surface();
+    if (!p.muc && (target || (await availableSessions(tx, account.id)).length > 0)) await surface();
+    else if (!item) await absent(); // nothing found for the account (no item, no session)
     return;
   }
   if (target) {

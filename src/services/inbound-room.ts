@@ -51,9 +51,10 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
   pending.roomChanged(account.id, room);
   const nick = p.from.resource ?? "";
   const roomEvent = (data: RoomEventData) => pending.add({ accountId: account.id, ...event("room", data) });
-  if (p.type !== "error" && p.type !== "unavailable" && p.muc) return occupantAvailable(tx, p.muc, account, room, nick, roomEvent, replies, p.toRaw);
+  // In no room of ours under the account's id: as under a cached id whose account is gone (pending.absent).
+  if (p.type !== "error" && p.type !== "unavailable" && p.muc) return (await occupantAvailable(tx, p.muc, account, room, nick, roomEvent, replies, p.toRaw)) ? undefined : pending.absent(account);
   const row = await findRoom(tx, account.id, room);
-  if (!row) return;
+  if (!row) return pending.absent(account);
 
   if (p.type === "error") {
     // A refused nick change (§7.6.3): the occupant stays, under its old nick; the request reads the error.
@@ -116,8 +117,9 @@ type RoomEventData = Parameters<typeof event<"room">>[1];
 /**
  * An occupant's available presence (roomPresence): an occupant present, or our own presence
  * (status 110, or our nick) confirming a join. `replyFrom`: our occupant JID it was sent to.
+ * False when the account is not in the room.
  */
-async function occupantAvailable(tx: AnyTx, muc: MucPresence, account: Account, room: string, nick: string, roomEvent: (data: RoomEventData) => void, replies: Stanza[], replyFrom: string): Promise<void> {
+async function occupantAvailable(tx: AnyTx, muc: MucPresence, account: Account, room: string, nick: string, roomEvent: (data: RoomEventData) => void, replies: Stanza[], replyFrom: string): Promise<boolean> {
   const occupant = { nick, role: muc.role, affiliation: muc.affiliation, jid: muc.jid };
   // With status 110 the presence is our own before the row is read: the nick the room presents
   // the account under is its nick there, whatever it asked for (§7.2.2: status 210; or the
@@ -127,7 +129,7 @@ async function occupantAvailable(tx: AnyTx, muc: MucPresence, account: Account, 
   const selfSaid = muc.statuses.includes(STATUS.self);
   const created = muc.statuses.includes(STATUS.created);
   const found = await occupantPresence(tx, account.id, room, occupant, selfSaid ? (created ? "created" : "presented") : null);
-  if (!found) return;
+  if (!found) return false;
   const { row, before } = found;
   const changed = (was: { role: string | null; affiliation: string | null }) => was.role !== muc.role || was.affiliation !== muc.affiliation;
   if (selfSaid || nick === row.nick) {
@@ -151,13 +153,14 @@ async function occupantAvailable(tx: AnyTx, muc: MucPresence, account: Account, 
       await setSelfPrivileges(tx, account.id, room, muc.role, muc.affiliation);
       roomEvent({ room, kind: "role-changed", nick, role: muc.role, affiliation: muc.affiliation, self: true });
     }
-    return;
+    return true;
   }
   // The occupants present before our own presence arrived are the room as we found it (the join's
   // answer lists them); after it, newcomers and role changes are events.
-  if (row.status !== "joined") return;
+  if (row.status !== "joined") return true;
   if (before === null) roomEvent({ room, kind: "occupant-joined", nick, role: muc.role, affiliation: muc.affiliation, jid: muc.jid });
   else if (changed(before)) roomEvent({ room, kind: "role-changed", nick, role: muc.role, affiliation: muc.affiliation });
+  return true;
 }
 
 /**

@@ -6,7 +6,13 @@
 // again with those entries read afresh. The stanzas are then handled as for the accounts and lists
 // as they are now: stored for an account deleted and created again (its new id), and handled as
 // to no account for one deleted (RFC 6121 §8.5.1), not bounced as a storage failure.
+// A stanza decided without a write (a probe answered, presence ignored, a message bounced for want
+// of a session) cannot notice it that way. But under an id that is gone every such decision is one
+// that found nothing (rows go with their account): only such a decision pays a read, whether the id
+// is still its localpart's (StaleRoutes.confirm), and the stanza is decided again if not
+// (AccountMoved). What finds a row under the id has proven it.
 import type { Accounts } from "../db/accounts.js";
+import type { Account } from "../domain/account.js";
 import { StaleBlocklist } from "../db/blocklist.js";
 import { isAccountGone } from "../db/errors.js";
 import type { BlockLookup } from "../domain/blocking.js";
@@ -27,9 +33,20 @@ export function accountGone(err: unknown): boolean {
   return isAccountGone(err) || (err instanceof AppError && err.code === "account-not-found");
 }
 
+/**
+ * Thrown where a stanza's decision found nothing under an account id taken from the cache and the
+ * database has another account under its localpart (deleted and created again elsewhere) or none
+ * (deleted): the stanza is decided again with `now` (src/services/inbound.ts route).
+ */
+export class AccountMoved extends Error {
+  constructor(readonly now: Account | null) {
+    super("a cached account id is no longer its localpart's");
+  }
+}
+
 export class StaleRoutes {
   constructor(
-    private readonly accounts: Pick<Accounts, "recheck">,
+    private readonly accounts: Pick<Accounts, "recheck" | "read">,
     private readonly blocks: BlockLookup,
     private readonly domain: string,
     private readonly log: ServiceLog,
@@ -61,6 +78,20 @@ export class StaleRoutes {
         } else throw err;
       }
     }
+  }
+
+  /**
+   * For a decision that found nothing for `account`, from the cache (no roster item, session, room,
+   * message; or a block in its cached list): one read whether its id is still its localpart's.
+   * Returns the account as read when it is; else throws AccountMoved.
+   */
+  async confirm(account: Account): Promise<Account> {
+    const now = await this.accounts.read(account.localpart);
+    if (now?.id !== account.id) {
+      this.log.debug({ localpart: account.localpart }, "a decision found nothing under a cached account that is gone: deciding again");
+      throw new AccountMoved(now);
+    }
+    return now;
   }
 
   /** The localparts of the hosted accounts the stanzas are addressed to (each routed by find()). */

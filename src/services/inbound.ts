@@ -2,11 +2,12 @@
 // presence use cases, processed in arrival order, in batches that share a transaction. Replies
 // (probe answers, auto-answered subscriptions, error bounces) go to the outbound port after commit.
 // Accounts and blocklists are looked up in this instance's caches; a write that finds an entry
-// stale routes its batch again (src/services/inbound-stale.ts).
+// stale routes its batch again, and a decision that found nothing under a cached account's id
+// checks the id first (src/services/inbound-stale.ts).
 import type { Accounts } from "../db/accounts.js";
 import { autocommit, prismaTx, type AnyTx, type Database, type SqlTx } from "../db/client.js";
 import type { Appended } from "../db/events.js";
-import { accountJid } from "../domain/account.js";
+import { accountJid, type Account } from "../domain/account.js";
 import type { ErrorCode } from "../domain/errors.js";
 import { refusedWithoutSession, SUBSCRIPTION_TYPES, type InboundStanza } from "../domain/inbound.js";
 import { jidToString, type Jid } from "../domain/jid.js";
@@ -20,7 +21,7 @@ import { receivePresence } from "./inbound-presence.js";
 import { plainRoomMessage, roomMessage, roomMessageKey, roomPresence } from "./inbound-room.js";
 import { roomRefusal } from "./inbound-room-refusal.js";
 import { MAX_BATCH, needsPrisma, slowStanza, transactions } from "./inbound-batches.js";
-import { StaleRoutes } from "./inbound-stale.js";
+import { AccountMoved, StaleRoutes } from "./inbound-stale.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import type { Delivery } from "./delivery.js";
 import type { OutboundPort, ServiceLog } from "./ports.js";
@@ -94,7 +95,7 @@ export class Inbound {
     const rooms = await this.roomFacts(stanzas);
     const body = async (tx: AnyTx, send: (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>, some: InboundStanza[], facts: RoomFactsMap) => {
       const replies: Stanza[] = [];
-      const pending = new PendingWrites(this.stores, facts);
+      const pending = new PendingWrites(this.stores, facts, (a) => this.stale.confirm(a));
       for (const s of some) await this.route(tx, s, replies, pending);
       await pending.flush(tx, null, true);
       await send(null, replies);
@@ -129,7 +130,7 @@ export class Inbound {
    */
   private async storeAlone(stanzas: InboundStanza[], rooms: RoomFactsMap): Promise<boolean> {
     const replies: Stanza[] = [];
-    const pending = new PendingWrites(this.stores, rooms);
+    const pending = new PendingWrites(this.stores, rooms, (a) => this.stale.confirm(a));
     try {
       for (const s of stanzas) await this.route(NO_STATEMENTS, s, replies, pending);
     } catch {
@@ -190,20 +191,37 @@ export class Inbound {
     return this.error(s, "database-unavailable", "temporarily unable to store this stanza; retry later");
   }
 
-  /** `pending`: messages' writes not yet done; whatever appends on its own first flushes them. */
+  /**
+   * `pending`: messages' writes not yet done; whatever appends on its own first flushes them. A
+   * decision that found nothing under a cached account that is gone (AccountMoved) is made again
+   * with the account as the database has it (src/services/inbound-stale.ts).
+   */
   private async route(tx: AnyTx, s: InboundStanza, replies: Stanza[], pending: PendingWrites): Promise<void> {
+    try {
+      await this.routeTo(tx, s, replies, pending);
+    } catch (err) {
+      if (!(err instanceof AccountMoved)) throw err;
+      await this.routeTo(tx, s, replies, pending, err.now);
+    }
+  }
+
+  /** `known`: the addressee's account as just read, else it is found (in the cache). */
+  private async routeTo(tx: AnyTx, s: InboundStanza, replies: Stanza[], pending: PendingWrites, known?: Account | null): Promise<void> {
     const { from, to, fromRaw, toRaw } = s;
+    const find = (localpart: string) => (known !== undefined ? known : this.accounts.find(localpart));
+    // A block in the cached list of a cached id may be an account's that is gone (pending.absent).
+    const blocked = async (account: Account, from: Jid) => isBlocked(await this.blocks.of(account.id), from) && (await pending.absent(account), true);
     if (s.kind === "presence") {
       // §8.5.1: presence to an account that does not exist, or not to an account, is silently ignored.
       if (!to?.local || !from || !fromRaw || to.domain !== this.domain) return;
-      const account = await this.accounts.find(to.local);
+      const account = await find(to.local);
       if (!account) return;
       // XEP-0191 §3.3: presence from a blocked JID (probes and subscriptions too) gets no answer at all.
-      if (isBlocked(await this.blocks.of(account.id), from)) return;
+      if (await blocked(account, from)) return;
       pending.checked(account.id, from); // and by the committed list, before commit
       if (to.resource === ROOM_RESOURCE) return roomPresence(tx, { ...s, from, fromRaw, to, toRaw: toRaw ?? "" }, account, pending, replies);
       await pending.flush(tx);
-      await receivePresence(prismaTx(tx), { ...s, from }, { id: account.id, jid: accountJid(account.localpart, this.domain) }, replies);
+      await receivePresence(prismaTx(tx), { ...s, from }, { id: account.id, jid: accountJid(account.localpart, this.domain) }, replies, () => pending.absent(account));
       return;
     }
     const bounce = (code: ErrorCode) => {
@@ -212,11 +230,11 @@ export class Inbound {
     };
     if (!to || !from || !fromRaw || !toRaw || to.domain !== this.domain) return bounce("invalid-jid");
     if (!to.local) return bounce("account-not-found");
-    const account = await this.accounts.find(to.local);
+    const account = await find(to.local);
     if (!account) return bounce("account-not-found"); // §8.5.1: no such account
     // XEP-0191 §3.3: a message from a blocked JID is never stored; it is answered as if there were
     // no such account (service-unavailable), but for what a room sends: that is dropped.
-    if (isBlocked(await this.blocks.of(account.id), from)) return bouncesBlocked(s.type, to.resource) ? bounce("account-not-found") : undefined;
+    if (await blocked(account, from)) return bouncesBlocked(s.type, to.resource) ? bounce("account-not-found") : undefined;
     pending.checked(account.id, from); // and by the committed list, in the statement that stores it
     const m = { ...s, from, to, fromRaw, toRaw };
     if (s.invitation) {
@@ -232,10 +250,17 @@ export class Inbound {
     // Groupchat from no room of ours bounces when to the bare JID (§8.5.2.1.1) or to a resource
     // with no session to take it, the room resource included (§8.5.3.2.1); to an available or
     // connected session's full JID it is delivered like any message (§8.5.3.1).
-    if (s.type === "groupchat" && !(to.resource && to.resource !== ROOM_RESOURCE && (await pending.reachable(account.id, to.resource)))) return bounce("account-not-found");
+    // To a resource, these decisions found nothing under the account's id, no room or no session: pending.absent.
+    if (s.type === "groupchat" && !(to.resource && to.resource !== ROOM_RESOURCE && (await pending.reachable(account.id, to.resource)))) {
+      if (to.resource) await pending.absent(account);
+      return bounce("account-not-found");
+    }
     // A normal or headline message to a session that is neither available nor connected is not
     // taken for the bare JID (§8.5.3.2.1): the sender hears service-unavailable.
-    if (to.resource && refusedWithoutSession(s) && !(await pending.reachable(account.id, to.resource))) return bounce("account-not-found");
+    if (to.resource && refusedWithoutSession(s) && !(await pending.reachable(account.id, to.resource))) {
+      await pending.absent(account);
+      return bounce("account-not-found");
+    }
     await receiveMessage(tx, this.stores, m, account, pending);
   }
 }

@@ -12,9 +12,16 @@ import assert from "node:assert/strict";
 import { Accounts as AccountStore } from "../../src/db/accounts.js";
 import type { InboundMessage, InboundPresence } from "../../src/domain/inbound.js";
 import type { Stanza } from "../../src/domain/stanza.js";
+import { Blocklists } from "../../src/db/blocklist.js";
+import type { AccountRef } from "../../src/domain/account.js";
+import { mucPresence } from "../../src/domain/muc.js";
+import { presence as presenceStanza } from "../../src/domain/stanza.js";
 import { Accounts } from "../../src/services/accounts.js";
-import { Roster } from "../../src/services/roster.js";
-import { countedInbound, feedBatch, setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { Blocking } from "../../src/services/blocking.js";
+import { Presence } from "../../src/services/presence.js";
+import { applySubscription, Roster } from "../../src/services/roster.js";
+import { Rooms } from "../../src/services/rooms.js";
+import { appError, countedInbound, feedBatch, inboundOf, setup, teardown, waitFor, within, type Env, type TestAccount } from "./setup.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
 const JULIET = "juliet@example.net/balcony";
@@ -34,9 +41,12 @@ describe("Inbound with a cached account that another instance deleted (and creat
   beforeEach(() => env.clean());
 
   /** Accounts this instance's store caches (created through it), then deleted elsewhere and, with `again`, created anew. */
-  async function stale(again: boolean, ...prefixes: string[]): Promise<{ old: TestAccount[]; now: (number | null)[] }> {
+  const stale = (again: boolean, ...prefixes: string[]) => staleAfter(again, prefixes, async () => undefined);
+  /** stale(), with `prep` run on the old accounts before they are deleted. */
+  async function staleAfter(again: boolean, prefixes: string[], prep: (old: TestAccount[]) => Promise<void>): Promise<{ old: TestAccount[]; now: (number | null)[] }> {
     const old: TestAccount[] = [];
     for (const p of prefixes) old.push(await env.account(p));
+    await prep(old);
     for (const a of old) {
       await elsewhere.accounts.delete(a.localpart);
       if (again) await elsewhere.store.create(a.localpart);
@@ -125,5 +135,167 @@ describe("Inbound with a cached account that another instance deleted (and creat
       "service-unavailable, as to no account (RFC 6121 §8.5.1); no answer to the subscription request",
     );
     assert.deepEqual((await env.db.pool.query("SELECT count(*)::int AS n FROM message WHERE stanza_id IN ('g1', 'g2')")).rows[0], { n: 0 });
+  });
+
+  describe("decisions made without a write: made for the account as the database has it", () => {
+    const J = "juliet@example.net";
+    const available = { type: "available", show: null, status: null, priority: 0 } as const;
+    let presence: Presence;
+    let roster: Roster;
+    before(() => {
+      presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60 }, env.log);
+      roster = new Roster(env.db, env.delivery);
+    });
+    /** The new account (its id from stale()) as the roster and presence use cases take it. */
+    const refOf = (old: TestAccount, id: number | null): AccountRef => ({ id: id!, jid: old.jid });
+    /** Juliet with a `from` (she gets the account's presence) or `to` (the account gets hers) subscription, through the state machine. */
+    async function contact(ref: AccountRef, sub: "from" | "to"): Promise<void> {
+      if (sub === "from") {
+        await env.db.transaction((tx) => applySubscription(tx, ref, J, { kind: "inbound", type: "subscribe" }));
+        await roster.act(ref, J, "subscribed");
+      } else {
+        await roster.act(ref, J, "subscribe");
+        await env.db.transaction((tx) => applySubscription(tx, ref, J, { kind: "inbound", type: "subscribed" }));
+      }
+      await env.flush();
+      env.out.reset();
+    }
+    /** The store's reads past its cache (Accounts read and recheck), counted from now on. */
+    function countReads(): { reads: number; restore(): void } {
+      const store = env.accountStore;
+      const { read, recheck } = store;
+      const c = {
+        reads: 0,
+        restore: () => Object.assign(store, { read, recheck }),
+      };
+      store.read = (lp) => (c.reads++, read.call(store, lp));
+      store.recheck = (lps) => (c.reads++, recheck.call(store, lps));
+      return c;
+    }
+    const presenceLog = async (accountId: number) => (await env.events(accountId)).filter((e) => e.type === "presence").map((e) => (e.data as { status: unknown }).status);
+
+    it("a probe (RFC 6121 §4.3.2) from the new account's `from` subscriber gets its presence, not unsubscribed; to an account only deleted, nothing (§8.5.1)", async () => {
+      const { old, now } = await stale(true, "probed");
+      const { old: gone } = await stale(false, "probed-gone");
+      const ref = refOf(old[0]!, now[0]!);
+      await contact(ref, "from");
+      const { inbound } = countedInbound(env);
+      await feed(inbound, inboundPresence(JULIET, gone[0]!.jid, "probe"), inboundPresence(JULIET, old[0]!.jid, "probe"));
+      assert.deepEqual(await sent(), [presenceStanza(old[0]!.jid, JULIET, "unavailable")], "the new account's answer (no session available), and none for the deleted one before it");
+      await presence.set(ref, "phone", available);
+      await env.flush();
+      env.out.reset();
+      await feed(inbound, inboundPresence(JULIET, old[0]!.jid, "probe"));
+      assert.deepEqual((await sent()).map((x) => `${x.kind} ${"from" in x ? x.from : ""}`), [`presence ${old[0]!.jid}/phone`], "its entry is fresh now: its session's presence");
+    });
+
+    it("available presence from a contact the new account subscribed to is recorded, and a stranger's to its available session's full JID reaches it (§4.4.3, §8.5.3.1)", async () => {
+      const { old, now } = await stale(true, "watching");
+      const ref = refOf(old[0]!, now[0]!);
+      await contact(ref, "to");
+      await presence.set(ref, "phone", available);
+      await env.flush();
+      env.out.reset();
+      const { inbound } = countedInbound(env);
+      await feed(inbound, inboundPresence("stranger@example.net/desk", `${old[0]!.jid}/phone`, "available", { status: "to the phone" }));
+      await feed(inbound, inboundPresence(JULIET, old[0]!.jid, "available", { status: "here" }));
+      assert.deepEqual(await presenceLog(now[0]!), ["to the phone", "here"]);
+      assert.deepEqual((await presence.contacts(now[0]!)).map((c) => c.jid), [J], "her presence is stored for the new account");
+    });
+
+    it("a headline and a groupchat message to the new account's available session's full JID are delivered to it, not bounced (RFC 6121 §8.5.3.1)", async () => {
+      const { old, now } = await stale(true, "full-jid");
+      await presence.set(refOf(old[0]!, now[0]!), "phone", available);
+      await env.flush();
+      env.out.reset();
+      const { inbound } = countedInbound(env);
+      await feed(
+        inbound,
+        inboundMessage(JULIET, `${old[0]!.jid}/phone`, { id: "h1", type: "headline", body: "headline" }),
+        inboundMessage(JULIET, `${old[0]!.jid}/phone`, { id: "g1", type: "groupchat", body: "group" }),
+      );
+      assert.deepEqual(await sent(), [], "nothing bounced");
+      assert.deepEqual(await logged(now[0]!), ["message: headline", "message: group"]);
+    });
+
+    it("a marker (XEP-0333), a receipt (XEP-0184) and an error bounce (RFC 6120 §8.3) for the new accounts' messages are applied to them", async () => {
+      const { old, now } = await stale(true, "marked", "received", "bounced");
+      const ids = ["3b241101-e2bb-4255-8caf-4136c566a901", "3b241101-e2bb-4255-8caf-4136c566a902", "3b241101-e2bb-4255-8caf-4136c566a903"];
+      for (const [i, id] of ids.entries()) await env.messages.insertOutbound([{ id, accountId: now[i]!, peer: J, from: old[i]!.jid, to: JULIET, type: "chat", body: "hi", idempotencyKey: null, requestHash: null }]);
+      await env.flush();
+      env.out.reset();
+      const { inbound } = countedInbound(env);
+      await feed(
+        inbound,
+        inboundMessage(JULIET, old[0]!.jid, { id: "x1", features: { marker: { name: "displayed", id: ids[0]! } } }),
+        inboundMessage(JULIET, old[1]!.jid, { id: "x2", receivedId: ids[1]! }),
+        inboundMessage(JULIET, old[2]!.jid, { id: ids[2]!, type: "error", error: { type: "cancel", condition: "service-unavailable" } }),
+      );
+      assert.deepEqual(await sent(), []);
+      assert.deepEqual(await Promise.all(now.map(async (id) => (await env.events(id!)).map((e) => e.type))), [["message-update"], ["receipt"], ["message-status"]]);
+      assert.deepEqual(await Promise.all(ids.slice(1).map(async (id) => (await env.messages.get(id))?.status)), ["delivered", "failed"]);
+    });
+
+    it("a message from a JID the deleted account had blocked (its list still cached) is the new account's, which blocks no one (XEP-0191 §3.3)", async () => {
+      const blocklists = new Blocklists(env.db.prisma);
+      const { old, now } = await staleAfter(true, ["blocker"], async ([a]) => {
+        await new Blocking(env.db, blocklists, env.delivery).block(a!.ref, "nurse@other.example");
+        assert.equal((await blocklists.of(a!.id)).size, 1, "the old account's list, cached");
+      });
+      const guarded = inboundOf(env, { blocks: blocklists });
+      await feed(guarded, inboundMessage(NURSE, old[0]!.jid, { id: "n1", body: "not blocked now" }));
+      assert.deepEqual(await sent(), [], "nothing bounced");
+      assert.deepEqual(await logged(now[0]!), ["message: not blocked now"]);
+    });
+
+    it("a room's answers to the new accounts' joins (XEP-0045 §7.2.2, §7.2.9) complete them, and the room's messages are theirs", async () => {
+      const { old, now } = await stale(true, "occupant", "refused");
+      const room = "stale@conference.example.net";
+      const rooms = new Rooms(env.db, env.delivery, env.domain);
+      const { inbound } = countedInbound(env);
+      const joinSent = (nick: string) => waitFor(async () => (await env.flush(), env.out.sent.some((x) => x.kind === "muc-join" && x.to === `${room}/${nick}`)), `the join presence for ${nick}`);
+      const joining = rooms.join(refOf(old[0]!, now[0]!), room, { nick: "romeo" });
+      // The check is attached at once: the refusal may come before the test awaits it.
+      const refused = assert.rejects(rooms.join(refOf(old[1]!, now[1]!), room, { nick: "tybalt" }), appError("room-nick-conflict"));
+      await joinSent("romeo");
+      await joinSent("tybalt");
+      await feed(
+        inbound,
+        inboundPresence(`${room}/tybalt`, `${old[1]!.jid}/rooms`, "error", { error: { type: "cancel", condition: "conflict" } }),
+        inboundPresence(`${room}/romeo`, `${old[0]!.jid}/rooms`, "available", { muc: mucPresence({ role: "participant", affiliation: "none" }, ["110"]) }),
+      );
+      await feed(inbound, inboundMessage(room, `${old[0]!.jid}/rooms`, { type: "groupchat", id: null, subject: "" }));
+      await within(joining, "the join's answer", 3000);
+      await within(refused, "the refusal", 3000);
+      await feed(inbound, inboundMessage(`${room}/mercutio`, `${old[0]!.jid}/rooms`, { type: "groupchat", id: "t1", body: "hello room" }));
+      assert.deepEqual((await sent()).filter((x) => x.kind === "error"), [], "nothing bounced to the room");
+      assert.ok((await logged(now[0]!)).includes("message: hello room"), "the room's message is in the new account's log");
+    });
+
+    it("costs: a decision that found something pays no read of the account; one that found nothing pays one per account and batch", async () => {
+      const a = await env.account("current");
+      await contact(a.ref, "from");
+      await contact(a.ref, "to");
+      const { inbound } = countedInbound(env);
+      await feed(inbound, inboundMessage(JULIET, a.jid, { id: "warm", body: "warm the cache" }));
+      const c = countReads();
+      try {
+        await feed(
+          inbound,
+          inboundMessage(JULIET, a.jid, { id: "m1", body: "a plain message" }),
+          inboundPresence(JULIET, a.jid, "available", { status: "a contact's presence" }),
+          inboundPresence(JULIET, a.jid, "probe"),
+        );
+        assert.equal(c.reads, 0, "the common path reads no account");
+        await feed(inbound, inboundPresence("stranger@example.net", a.jid, "probe"), inboundPresence("other@example.net", a.jid, "probe"));
+        assert.equal(c.reads, 1, "two probes from strangers: one read for the batch");
+      } finally {
+        c.restore();
+      }
+      assert.deepEqual(
+        (await sent()).map((x) => `${x.kind} ${"to" in x ? x.to : ""} ${"type" in x ? x.type : ""}`),
+        [`presence ${JULIET} unavailable`, "subscription stranger@example.net unsubscribed", "subscription other@example.net unsubscribed"],
+      );
+    });
   });
 });
