@@ -52,7 +52,7 @@ export interface SessionLookup {
 
 type Target = keyof typeof IDENTITIES | null;
 
-export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find">, sessions: SessionLookup, blocks: BlockLookup = NO_BLOCKS): void {
+export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find" | "read">, sessions: SessionLookup, blocks: BlockLookup = NO_BLOCKS): void {
   /**
    * What an iq is addressed to: the domain, an existing account's bare JID, one of its online
    * sessions, or none of them. RFC 6121 §8.5.3.1: an iq to a connected resource is the client's
@@ -61,9 +61,10 @@ export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pic
    * no one to it, nor are its sessions (XEP-0191 §3.3: get and set are service-unavailable).
    * The account comes from this instance's cache, with no statement for a bare JID: until the
    * NOTIFY of an account deleted (or deleted and created again) on another instance is read here,
-   * an iq is answered as if it had come a moment earlier (the account there; for one created
-   * again, its new sessions not online yet). Nothing is written under the cached id, so unlike a
-   * message (src/services/inbound-stale.ts) nothing is lost; a read per iq is not worth that.
+   * an account's bare JID is answered as if the iq had come a moment earlier (the account there);
+   * a read per iq is not worth that. But a decision that found nothing under the cached id (no
+   * session, or a block in its cached list), as one whose account is gone does, reads the account
+   * once and, if its id is another now, is made again with it (src/services/inbound-stale.ts).
    */
   async function target(stanza: Element): Promise<Target> {
     const to = parseJid(stanza.attrs.to ?? "");
@@ -72,9 +73,15 @@ export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pic
     const account = await accounts.find(to.local);
     if (!account) return null;
     const from = parseJid(stanza.attrs.from ?? "");
-    if (from && isBlocked(await blocks.of(account.id), from)) return null;
-    if (!to.resource) return "account";
-    return (await sessions.reachable(account.id, to.resource)) ? "session" : null;
+    const decide = async (id: number): Promise<Target> => {
+      if (from && isBlocked(await blocks.of(id), from)) return null;
+      if (!to.resource) return "account";
+      return (await sessions.reachable(id, to.resource)) ? "session" : null;
+    };
+    const t = await decide(account.id);
+    if (t) return t;
+    const now = await accounts.read(to.local);
+    return now && now.id !== account.id ? decide(now.id) : null;
   }
 
   const { iqCallee } = link.xmpp;

@@ -95,6 +95,29 @@ for (const kind of KINDS) {
       });
     });
 
+    it("created again: an iq ping (XEP-0199) and a headline message to the new account's available session's full JID are that session's, not refused (RFC 6121 §8.5.3.1)", async () => {
+      await staleOnA(["ping", "headline"], true, async (jid, localpart) => {
+        for (const name of ["ping", "headline"]) {
+          const put = await p.b.request("PUT", "/v1/presence", { token: p.b.token(localpart(name), { resource: "phone" }), body: { type: "available" } });
+          assert.ok(put.status < 300, `${name}: ${put.status} ${put.text}`);
+        }
+        const id = uniq("ping-");
+        await juliet.send(xml("iq", { to: `${jid("ping")}/phone`, type: "get", id }, xml("ping", { xmlns: "urn:xmpp:ping" })));
+        const pong = await juliet.waitFor((s) => s.is("iq") && s.attrs.id === id && (s.attrs.type === "result" || s.attrs.type === "error"), 5000);
+        assert.equal(pong.attrs.type, "result", `the session answers: ${pong.toString()}`);
+
+        const mark = juliet.stanzas.length;
+        await juliet.send(xml("message", { to: `${jid("headline")}/phone`, type: "headline", id: "h1" }, xml("body", {}, "to the phone")));
+        const end = await gatewaySentinel(juliet, p.a.domain);
+        const errors = juliet.stanzas.slice(mark, end).filter((s) => s.attrs.type === "error");
+        assert.deepEqual(errors.map((s) => s.toString()), [], "nothing bounced before the sentinel's answer");
+        const r = await p.b.request("GET", "/v1/events", { token: p.b.token(localpart("headline"), { resource: "phone" }) });
+        assert.equal(r.status, 200, r.text);
+        const bodies = (r.body.items as { event: string; data: { body?: unknown } }[]).filter((e) => e.event === "message").map((e) => e.data.body);
+        assert.deepEqual(bodies, ["to the phone"], "in the new account's log");
+      });
+    });
+
     it("deleted only: a message is bounced as to an account that never existed, a subscription request vanishes", async () => {
       await staleOnA(["msg", "sub"], false, async (jid) => {
         const mark = juliet.stanzas.length;
