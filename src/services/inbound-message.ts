@@ -160,17 +160,17 @@ export async function receiveMessage(tx: AnyTx, stores: MessageStores, m: Addres
   const peer = jidToString(bare(m.from));
   const ours = (id: string | null): id is string => !!id && isMessageId(id); // only our own message ids can be marked
 
-  // A bounce or receipt that changes none of the account's messages may be for a cached account
-  // that is gone, whose messages are now another id's (pending.absent).
+  // A bounce or receipt that changes none of the account's messages does not check the account
+  // (pending.absent): it cannot tell a message that is not there from one already delivered or
+  // failed, and a receipt for a message already delivered is common (each of the peer's clients
+  // sends one). Under a cached account that is gone, it is lost, as it was.
   if (m.type === "error") {
-    if (ours(m.id) && m.error) {
-      if (await stores.messages.markFailed(prismaTx(tx), account.id, m.id, peer, m.error)) pending.add({ accountId: account.id, ...event("message-status", { id: m.id, status: "failed", error: m.error }) });
-      else await pending.absent(account);
+    if (ours(m.id) && m.error && (await stores.messages.markFailed(prismaTx(tx), account.id, m.id, peer, m.error))) {
+      pending.add({ accountId: account.id, ...event("message-status", { id: m.id, status: "failed", error: m.error }) });
     }
   } else {
-    if (ours(m.receivedId)) {
-      if (await stores.messages.markDelivered(prismaTx(tx), account.id, m.receivedId, peer)) pending.add({ accountId: account.id, ...event("receipt", { id: m.receivedId, from: m.fromRaw, status: "delivered" }) });
-      else await pending.absent(account);
+    if (ours(m.receivedId) && (await stores.messages.markDelivered(prismaTx(tx), account.id, m.receivedId, peer))) {
+      pending.add({ accountId: account.id, ...event("receipt", { id: m.receivedId, from: m.fromRaw, status: "delivered" }) });
     }
     if (m.features && (await applyChange(tx, m, m.features, account, peer, pending))) return;
     if (m.body !== null || m.subject !== null || m.state !== null || m.features?.attachments) await storeMessage(tx, m, account, peer, pending);

@@ -218,22 +218,16 @@ describe("Inbound with a cached account that another instance deleted (and creat
       assert.deepEqual(await logged(now[0]!), ["message: headline", "message: group"]);
     });
 
-    it("a marker (XEP-0333), a receipt (XEP-0184) and an error bounce (RFC 6120 §8.3) for the new accounts' messages are applied to them", async () => {
-      const { old, now } = await stale(true, "marked", "received", "bounced");
-      const ids = ["3b241101-e2bb-4255-8caf-4136c566a901", "3b241101-e2bb-4255-8caf-4136c566a902", "3b241101-e2bb-4255-8caf-4136c566a903"];
-      for (const [i, id] of ids.entries()) await env.messages.insertOutbound([{ id, accountId: now[i]!, peer: J, from: old[i]!.jid, to: JULIET, type: "chat", body: "hi", idempotencyKey: null, requestHash: null }]);
+    it("a marker (XEP-0333) for the new account's message is applied to it", async () => {
+      const { old, now } = await stale(true, "marked");
+      const id = "3b241101-e2bb-4255-8caf-4136c566a901";
+      await env.messages.insertOutbound([{ id, accountId: now[0]!, peer: J, from: old[0]!.jid, to: JULIET, type: "chat", body: "hi", idempotencyKey: null, requestHash: null }]);
       await env.flush();
       env.out.reset();
       const { inbound } = countedInbound(env);
-      await feed(
-        inbound,
-        inboundMessage(JULIET, old[0]!.jid, { id: "x1", features: { marker: { name: "displayed", id: ids[0]! } } }),
-        inboundMessage(JULIET, old[1]!.jid, { id: "x2", receivedId: ids[1]! }),
-        inboundMessage(JULIET, old[2]!.jid, { id: ids[2]!, type: "error", error: { type: "cancel", condition: "service-unavailable" } }),
-      );
+      await feed(inbound, inboundMessage(JULIET, old[0]!.jid, { id: "x1", features: { marker: { name: "displayed", id } } }));
       assert.deepEqual(await sent(), []);
-      assert.deepEqual(await Promise.all(now.map(async (id) => (await env.events(id!)).map((e) => e.type))), [["message-update"], ["receipt"], ["message-status"]]);
-      assert.deepEqual(await Promise.all(ids.slice(1).map(async (id) => (await env.messages.get(id))?.status)), ["delivered", "failed"]);
+      assert.deepEqual((await env.events(now[0]!)).map((e) => e.type), ["message-update"]);
     });
 
     it("a message from a JID the deleted account had blocked (its list still cached) is the new account's, which blocks no one (XEP-0191 §3.3)", async () => {
@@ -286,6 +280,12 @@ describe("Inbound with a cached account that another instance deleted (and creat
           inboundPresence(JULIET, a.jid, "available", { status: "a contact's presence" }),
           inboundPresence(JULIET, a.jid, "probe"),
         );
+        // A receipt for a message already delivered (each of the peer's clients sends one) changes nothing, and reads no account.
+        const id = "3b241101-e2bb-4255-8caf-4136c566a9ff";
+        await env.messages.insertOutbound([{ id, accountId: a.id, peer: J, from: a.jid, to: JULIET, type: "chat", body: "hi", idempotencyKey: null, requestHash: null }]);
+        await feed(inbound, inboundMessage(JULIET, a.jid, { id: "d1", receivedId: id }));
+        await feed(inbound, inboundMessage(JULIET, a.jid, { id: "d2", receivedId: id }));
+        assert.equal((await env.messages.get(id))?.status, "delivered");
         assert.equal(c.reads, 0, "the common path reads no account");
         await feed(inbound, inboundPresence("stranger@example.net", a.jid, "probe"), inboundPresence("other@example.net", a.jid, "probe"));
         assert.equal(c.reads, 1, "two probes from strangers: one read for the batch");
@@ -293,7 +293,7 @@ describe("Inbound with a cached account that another instance deleted (and creat
         c.restore();
       }
       assert.deepEqual(
-        (await sent()).map((x) => `${x.kind} ${"to" in x ? x.to : ""} ${"type" in x ? x.type : ""}`),
+        (await sent()).filter((x) => x.kind !== "message").map((x) => `${x.kind} ${"to" in x ? x.to : ""} ${"type" in x ? x.type : ""}`), // but the outbound message the receipts name
         [`presence ${JULIET} unavailable`, "subscription stranger@example.net unsubscribed", "subscription other@example.net unsubscribed"],
       );
     });
