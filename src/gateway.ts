@@ -14,6 +14,7 @@ import { Notifications, CHANNELS } from "./db/notify.js";
 import { Messages } from "./db/messages.js";
 import { migrate } from "./db/migrate.js";
 import { deadSeconds, onSessionEnded, Sessions } from "./db/sessions.js";
+import { endedWindowSeconds, purgeSessionEnds } from "./db/session-ends.js";
 import { buildApp } from "./http/app.js";
 import { listenError } from "./http/listen-error.js";
 import { HttpDrain } from "./http/drain.js";
@@ -142,7 +143,8 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   redis?.on("error", (err: Error) => logger.warn({ err: err.message }, "redis error"));
   const sharedSlots = redis ? new RedisStreamSlots(redis, config.maxStreamsPerAccount, 3 * config.sseHeartbeatMs, (o, m) => logger.warn(o, m)) : null;
   const streamCap = sharedSlots ?? new StreamSlots(config.maxStreamsPerAccount);
-  const events = new EventFeed(db, sessions, notifier, delivery, streamCap, domain, config.eventRetentionMs, blocking);
+  const endedWindow = endedWindowSeconds(config.sessionGraceSeconds, config.sseRetryMs);
+  const events = new EventFeed(db, sessions, notifier, delivery, streamCap, domain, config.eventRetentionMs, blocking, endedWindow);
   onSessionEnded(notifications, (accountId, resource) => events.endStreams(accountId, resource));
 
   // Webhooks: endpoints managed over HTTP, delivered from the event log by whichever instance leases each endpoint.
@@ -190,6 +192,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const janitor = setInterval(() => {
     void purgeEvents(db.prisma, new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
     void sessions.purgeStale(new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
+    void purgeSessionEnds(db.pool, endedWindow).catch(() => undefined);
     void messages.releaseExpiredKeys().catch(() => undefined);
     void webhookStore.purgeDeliveries(new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
     void tickets.purgeExpired().catch(() => undefined);

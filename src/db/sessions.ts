@@ -6,6 +6,7 @@ import { isConflict, retryConflicts, type Db, type Tx } from "./client.js";
 import { isForeignKeyViolation } from "./errors.js";
 import { Prisma } from "./generated/client.js";
 import { CHANNELS, notify, type Notifications } from "./notify.js";
+import { recordSessionEnd } from "./session-ends.js";
 
 export interface PresenceFields {
   available: boolean;
@@ -217,13 +218,17 @@ export class Sessions {
 
   /**
    * Ends a session; returns whether it was available (null when there was none). Every instance
-   * hears of it on commit (onSessionEnded), and ends the session's open streams.
+   * hears of it on commit (onSessionEnded), and ends the session's open streams; their clients'
+   * reconnects are refused for a while (session-ends.ts).
    */
   async end(tx: Tx, accountId: number, resource: string): Promise<{ available: boolean } | null> {
     const rows = await tx.$queryRaw<{ available: boolean }[]>`
       DELETE FROM session WHERE account_id = ${accountId} AND resource = ${resource} RETURNING available`;
-    if (rows[0]) await notify(tx, CHANNELS.sessions, JSON.stringify([accountId, resource]));
-    return rows[0] ?? null;
+    if (!rows[0]) return null;
+    // Its streams' reconnects must not open it again (session-ends.ts).
+    await recordSessionEnd(tx, accountId, resource);
+    await notify(tx, CHANNELS.sessions, JSON.stringify([accountId, resource]));
+    return rows[0];
   }
 
   /**

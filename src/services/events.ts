@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import type { Database } from "../db/client.js";
 import type { EventNotifier } from "../db/event-notifier.js";
 import { claimReceipts, readEvents, replayStarts, type ReplayStart, type StoredEvent } from "../db/events.js";
+import { endedLately } from "../db/session-ends.js";
 import type { OpenedSession, SessionClose, SessionOpen, SessionRow, Sessions } from "../db/sessions.js";
 import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
@@ -86,6 +87,8 @@ export class EventFeed implements FeedPort {
     private readonly retentionMs: number,
     /** The account's blocklist: a receipt owed to a JID it blocked since is not sent (XEP-0191 §3.3). */
     private readonly blocks: Pick<BlockCheck, "blocksJid"> = NO_BLOCKS,
+    /** How long a stream resuming a session that DELETE ended is refused (endedWindowSeconds). */
+    private readonly endedWindowSeconds = 60,
   ) {}
 
   /**
@@ -111,6 +114,15 @@ export class EventFeed implements FeedPort {
   /** A JSON poll: the caller's session (if there is one) is still there, as an open stream would say. */
   keepAlive(accountId: number, resource: string): Promise<void> {
     return this.sessions.keepAlive(accountId, resource);
+  }
+
+  /**
+   * A stream that resumes (Last-Event-ID: an SSE client's own reconnect) a session DELETE ended a
+   * short while ago, and that nothing opened again since: answered 204, so that the client gives
+   * up rather than open it again (src/db/session-ends.ts).
+   */
+  resumesEndedSession(accountId: number, resource: string): Promise<boolean> {
+    return endedLately(this.db.pool, accountId, resource, this.endedWindowSeconds);
   }
 
   /** HEAD of the stream view: refused (429 too-many-streams) exactly when a GET would be, without opening one. */

@@ -1,0 +1,64 @@
+// The marks of sessions DELETE ended (src/db/session-ends.ts): a stream resuming such a session is
+// refused for the window only, only while nothing opened the session again, and the janitor's
+// purge drops the marks past the window and no others. Ages are set in the table (PostgreSQL's
+// clock, as the gateway's queries use), so no test waits out a window.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
+import { openDatabase, type Database } from "../../src/db/client.js";
+import { migrate } from "../../src/db/migrate.js";
+import { endedLately, endedWindowSeconds, purgeSessionEnds, recordSessionEnd } from "../../src/db/session-ends.js";
+import { deadSeconds, Sessions } from "../../src/db/sessions.js";
+
+describe("ended sessions' marks", () => {
+  let tdb: TestDatabase;
+  let db: Database;
+  let sessions: Sessions;
+  let accountId = 0;
+
+  before(async () => {
+    tdb = await createTestDatabase();
+    db = openDatabase(tdb.url, 2);
+    await migrate(db.pool);
+    sessions = new Sessions(db.prisma, db.pool, deadSeconds(60, 15_000));
+    accountId = (await db.pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('ends') RETURNING id")).rows[0]!.id;
+  });
+  after(async () => {
+    await db?.close();
+    await tdb?.drop();
+  });
+
+  const age = (resource: string, seconds: number) => db.pool.query("UPDATE session_end SET ended_at = now() - make_interval(secs => $3) WHERE account_id = $1 AND resource = $2", [accountId, resource, seconds]);
+  const marked = async () => (await db.pool.query<{ resource: string }>("SELECT resource FROM session_end WHERE account_id = $1 ORDER BY resource", [accountId])).rows.map((r) => r.resource);
+
+  it("the window: the grace period, and at least SSE_RETRY plus a minute", () => {
+    assert.equal(endedWindowSeconds(60, 2000), 62, "the defaults");
+    assert.equal(endedWindowSeconds(600, 2000), 600, "a longer grace");
+    assert.equal(endedWindowSeconds(0, 500), 61, "no grace: a retry rounded up, plus a minute");
+  });
+
+  it("Sessions.end marks the session; a resume is refused within the window, not after it, and not once the session is open again", async () => {
+    await sessions.streamsOpened([{ accountId, resource: "phone", n: 1 }]);
+    assert.equal(await endedLately(db.pool, accountId, "phone", 60), false, "a live session is no ended one");
+    assert.deepEqual(await db.prisma.$transaction((tx) => sessions.end(tx, accountId, "phone")), { available: false });
+    assert.equal(await endedLately(db.pool, accountId, "phone", 60), true, "just ended");
+    await age("phone", 30);
+    assert.equal(await endedLately(db.pool, accountId, "phone", 60), true, "30 s ago, inside a 60 s window");
+    assert.equal(await endedLately(db.pool, accountId, "phone", 20), false, "30 s ago, past a 20 s window");
+    // Ended again: the window starts again.
+    await db.prisma.$transaction((tx) => recordSessionEnd(tx, accountId, "phone"));
+    assert.equal(await endedLately(db.pool, accountId, "phone", 20), true, "a second end counts from then");
+    // Opened again (a fresh stream): its reconnects are its own.
+    await sessions.streamsOpened([{ accountId, resource: "phone", n: 1 }]);
+    assert.equal(await endedLately(db.pool, accountId, "phone", 60), false, "open again");
+    assert.equal(await endedLately(db.pool, accountId, "laptop", 60), false, "never ended");
+  });
+
+  it("the purge drops the marks past the window, and only those", async () => {
+    for (const r of ["old", "new"]) await db.prisma.$transaction((tx) => recordSessionEnd(tx, accountId, r));
+    await age("old", 120);
+    await age("new", 10);
+    assert.equal(await purgeSessionEnds(db.pool, 60), 1);
+    assert.deepEqual((await marked()).filter((r) => r !== "phone"), ["new"]);
+  });
+});

@@ -1,0 +1,96 @@
+// DELETE /v1/sessions/{resource} is not undone by the ended stream's reconnect: a client following
+// the SSE spec reconnects when its stream ends, with Last-Event-ID, and that reconnect is answered
+// 204 (an EventSource then gives up for good, HTML "Server-sent events", processing model) without
+// opening the session again. A stream opened without Last-Event-ID (no cursor, or ?since=) is the
+// client coming back on purpose: it opens the session as before, and its own reconnects are served.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import type { SseClient } from "../helpers/sse.js";
+
+describe("an ended session's stream reconnects", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+
+  before(async () => {
+    server = await startXmppServer("prosody");
+    gw = await startTestGateway(server, { SSE_HEARTBEAT: "1s", SSE_RETRY: "500ms" });
+  });
+  after(async () => {
+    await gw?.stop();
+    await server?.stop();
+  });
+
+  const resources = async (tok: string) => ((await gw.request("GET", "/v1/sessions", { token: tok })).body.items as { resource: string }[]).map((s) => s.resource).sort();
+  const available = (tok: string, resource: string) => gw.request("PUT", `/v1/presence?resource=${resource}`, { token: tok, body: { type: "available" } });
+
+  /**
+   * An open stream on `resource` that has had an event (what a reconnecting EventSource sends as
+   * Last-Event-ID): its session and the "desk" session go available, and the desk's presence is
+   * an event for it (RFC 6121 §4.2.2, README "Presence").
+   */
+  async function streamWithEvent(tok: string, resource: string): Promise<SseClient> {
+    const s = await gw.sse(`/v1/events?resource=${resource}`, tok);
+    assert.equal(s.status, 200);
+    assert.equal((await available(tok, resource)).status, 200);
+    assert.equal((await available(tok, "desk")).status, 200);
+    await s.waitFor((ev) => ev.some((e) => e.event === "presence"), 5000, "the desk's presence");
+    return s;
+  }
+
+  it("a reconnect with Last-Event-ID after DELETE gets 204 with no body (HEAD too) and the session stays gone, that session's alone; a fresh open comes back", async () => {
+    await gw.createAccount("montague");
+    const tok = gw.token("montague");
+    const phone = await streamWithEvent(tok, "phone");
+    const lastId = phone.lastEventId!;
+    assert.equal((await gw.request("DELETE", "/v1/sessions/phone", { token: tok })).status, 204);
+    await waitFor(() => phone.closed, 5000, "the phone's stream to end");
+
+    // What EventSource does SSE_RETRY later: the same request, with the header.
+    const again = await gw.sse("/v1/events?resource=phone", tok, { "last-event-id": lastId });
+    assert.equal(again.status, 204, "the reconnect is refused with the status that stops an EventSource");
+    assert.equal(again.headers?.get("content-type"), null, "no body, no stream");
+    const head = await gw.request("HEAD", "/v1/events?resource=phone", { token: tok, headers: { accept: "text/event-stream", "last-event-id": lastId } });
+    assert.equal(head.status, 204, "HEAD answers as GET would (RFC 9110 §9.3.2)");
+    // The same session named by the header instead of the query: the same session, refused alike.
+    assert.equal((await gw.sse("/v1/events", tok, { "balcony-resource": "phone", "last-event-id": lastId })).status, 204);
+    assert.deepEqual(await resources(tok), ["desk"], "the refused reconnects opened no session");
+    // JSON polling is no stream reconnect: served, and it makes no session (as before).
+    const poll = await gw.request("GET", "/v1/events?resource=phone", { token: tok, headers: { accept: "application/json", "last-event-id": lastId } });
+    assert.equal(poll.status, 200, poll.text);
+    assert.deepEqual(await resources(tok), ["desk"]);
+    // The mark is that session's alone: a Last-Event-ID stream of a session never ended (another
+    // resource of the account; the same resource of another account) opens as before.
+    await gw.createAccount("mercutio");
+    const others = [await gw.sse("/v1/events?resource=tablet", tok, { "last-event-id": lastId }), await gw.sse("/v1/events?resource=phone", gw.token("mercutio"), { "last-event-id": "0" })];
+    assert.deepEqual(others.map((s) => s.status), [200, 200], "the tablet's and mercutio's phone's streams");
+    await Promise.all(others.map((s) => s.close()));
+
+    // The client comes back on purpose: a stream without Last-Event-ID opens the session again.
+    const fresh = await gw.sse("/v1/events?resource=phone", tok);
+    assert.equal(fresh.status, 200);
+    await waitFor(async () => (await resources(tok)).includes("phone"), 5000, "the phone session back");
+    await fresh.close();
+    // ...and the reopened session's own reconnects are served, the earlier end notwithstanding.
+    const resumed = await gw.sse("/v1/events?resource=phone", tok, { "last-event-id": lastId });
+    assert.equal(resumed.status, 200, "a reconnect of the session opened again");
+    await resumed.close();
+  });
+
+  it("?since= alone is a new request of the client's own, not a reconnect: it opens the ended session again", async () => {
+    await gw.createAccount("capulet");
+    const tok = gw.token("capulet");
+    const phone = await streamWithEvent(tok, "phone");
+    const lastId = phone.lastEventId!;
+    assert.equal((await gw.request("DELETE", "/v1/sessions/phone", { token: tok })).status, 204);
+    await waitFor(() => phone.closed, 5000, "the phone's stream to end");
+    // The reconnect of an EventSource opened with ?since= carries the header too: refused.
+    assert.equal((await gw.sse(`/v1/events?resource=phone&since=${lastId}`, tok, { "last-event-id": lastId })).status, 204);
+    assert.deepEqual(await resources(tok), ["desk"]);
+    const reopened = await gw.sse(`/v1/events?resource=phone&since=${lastId}`, tok);
+    assert.equal(reopened.status, 200);
+    await waitFor(async () => (await resources(tok)).includes("phone"), 5000, "the phone session back");
+    await reopened.close();
+  });
+});
