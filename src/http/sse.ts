@@ -165,7 +165,11 @@ export class SseStreams {
       res.end(`retry: ${this.opts.retryMs}\n: shutting down\n\n`);
       return;
     }
-    res.write(`retry: ${this.opts.retryMs}\n: session ${follower.resource}\n\n`);
+    // The stream's starting position as its last event id: an id field without data sets an
+    // EventSource's last event ID and dispatches nothing (HTML §9.2.6), so a client that got no
+    // event before the stream ended still reconnects with Last-Event-ID. It resumes exactly, and
+    // the reconnect of a session DELETE ended is told from a fresh open (src/db/session-ends.ts).
+    res.write(`retry: ${this.opts.retryMs}\nid: ${follower.delivered}\n: session ${follower.resource}\n\n`);
     const s: OpenStream = { res, follower, slice: this.joining, until };
     this.joining = (this.joining + 1) % SLICES;
     this.open.add(s);

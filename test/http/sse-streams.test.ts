@@ -16,6 +16,7 @@ function waitingFollower(): Follower & { closed: boolean } {
   const ended = new Promise<void>((resolve) => (wake = resolve));
   const f = {
     resource: "phone",
+    delivered: 0,
     resync: null,
     closed: false,
     close() {
