@@ -2,7 +2,8 @@
 // against a real gateway, Postgres and Prosody, with Juliet, a real XMPP user, on the other side:
 // Romeo pastes his token, approves Juliet's subscription request, adds her, sees her presence,
 // sets his own, and they chat with typing states and a delivery receipt. A screenshot is kept in
-// test/artifacts/demo.png.
+// test/artifacts/demo.png. A session ended by DELETE stays ended in the browser: an EventSource's
+// reconnect is refused (204, CLOSED), and the demo page does not open it again.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -14,6 +15,9 @@ import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 
 // What the functions run in the page see (this file is compiled without the DOM library).
 declare const document: { querySelector(selector: string): { textContent: string | null } | null };
+declare const EventSource: new (url: string) => { readyState: number; close(): void };
+/** A page's globals with the EventSource a test opened in it (inline in each page function: they run there). */
+type PageGlobals = { es: InstanceType<typeof EventSource> };
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = fileURLToPath(new URL("../artifacts/", import.meta.url));
@@ -116,6 +120,52 @@ describe("the demo page in Chromium", () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: `${ARTIFACTS}demo.png` });
     assert.deepEqual(pageErrors, []);
+  });
+
+  /** The account's sessions' resources, sorted. */
+  const sessionsOf = async (token: string) => ((await gw.request("GET", "/v1/sessions", { token })).body.items as { resource: string }[]).map((s) => s.resource).sort();
+
+  it("an EventSource whose session is DELETEd, with no event received, ends CLOSED: its reconnect got 204, and the session stays ended", async () => {
+    const name = uniq("benvolio");
+    await gw.createAccount(name);
+    const token = gw.token(name);
+    const minted = await gw.request("POST", "/v1/events/tickets", { token, headers: { "balcony-resource": "tab" } });
+    assert.equal(minted.status, 201, minted.text);
+    const fresh = await browser.newPage();
+    try {
+      // Any page of the gateway: the stream is same-origin, as the demo's is.
+      await fresh.goto(`${gw.url}/readyz`);
+      await fresh.evaluate((url) => void ((globalThis as unknown as PageGlobals).es = new EventSource(url)), `/v1/events?ticket=${encodeURIComponent(minted.body.ticket as string)}`);
+      await fresh.waitForFunction(() => (globalThis as unknown as PageGlobals).es.readyState === 1, undefined, { timeout: WAIT_MS });
+      assert.deepEqual(await sessionsOf(token), ["tab"]);
+      assert.equal((await gw.request("DELETE", "/v1/sessions/tab", { token })).status, 204);
+      // OPEN (1), CONNECTING (0) once the stream ends, then CLOSED (2): only a reconnect the server
+      // refused gets there (its default SSE_RETRY is 2 s); a served one would be OPEN again.
+      await fresh.waitForFunction(() => (globalThis as unknown as PageGlobals).es.readyState === 2, undefined, { timeout: WAIT_MS });
+      assert.deepEqual(await sessionsOf(token), [], "the reconnect opened no session");
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it("the demo page whose session is DELETEd says so and stays off, rather than open it again with a new ticket", async () => {
+    const name = uniq("balthasar");
+    const jid = await gw.createAccount(name);
+    const token = gw.token(name);
+    const fresh = await browser.newPage();
+    try {
+      await fresh.goto(`${gw.url}/demo#token=${token}`);
+      await fresh.waitForFunction(() => document.querySelector("#stream-state")?.textContent?.trim() === "live", undefined, { timeout: WAIT_MS });
+      const resource = ((await fresh.locator("#me").textContent({ timeout: WAIT_MS })) ?? "").slice(`${jid}/`.length);
+      assert.match(resource, /^demo-/);
+      assert.deepEqual(await sessionsOf(token), [resource]);
+      assert.equal((await gw.request("DELETE", `/v1/sessions/${resource}`, { token })).status, 204);
+      // Shown when the page would otherwise have opened a stream again (2 s after the refusal).
+      await fresh.waitForFunction(() => document.querySelector("#stream-state")?.textContent?.trim() === "session ended", undefined, { timeout: WAIT_MS });
+      assert.deepEqual(await sessionsOf(token), [], "the page opened no session again");
+    } finally {
+      await fresh.close();
+    }
   });
 
   it("shows a clear error for a bad token and does not connect", async () => {

@@ -69,12 +69,17 @@ async function openStream() {
   if (state.lastId !== null) query.set("since", state.lastId);
   const es = new EventSource(`/v1/events?${query}`);
   state.stream = es;
-  es.onopen = () => streamState("live", "live");
+  let opened = false;
+  es.onopen = () => {
+    opened = true;
+    streamState("live", "live");
+  };
   es.onerror = () => {
     // CONNECTING: the browser retries by itself (same ticket, Last-Event-ID). CLOSED: the server
-    // refused the stream (an expired ticket): mint a new ticket and resume after the last event.
+    // refused the stream: an expired ticket (mint a new one and resume after the last event), or
+    // a 204 for a session that was ended (DELETE /v1/sessions/{resource}: it stays ended).
     streamState(es.readyState === EventSource.CLOSED ? "reconnecting" : "connection lost, retrying", "down");
-    if (es.readyState === EventSource.CLOSED && state.stream === es) setTimeout(() => void openStream().catch(() => es.onerror()), 2000);
+    if (es.readyState === EventSource.CLOSED && state.stream === es) setTimeout(() => void resumeStream(opened).catch(() => es.onerror()), 2000);
   };
   for (const type of ["message", "presence", "subscription", "roster", "receipt", "message-status", "message-update", "resync"]) {
     es.addEventListener(type, (e) => {
@@ -84,6 +89,20 @@ async function openStream() {
       else state.pending.push(ev);
     });
   }
+}
+
+/**
+ * After the server refused a stream: a new one, unless the session the page was live on is gone.
+ * Then it was ended (a session whose streams stop stays listed until the purge, EVENT_RETENTION
+ * later): a new stream would open it again, undoing the "log this device out" the 204 kept.
+ */
+async function resumeStream(wasLive) {
+  if (wasLive && !(await api("GET", "/v1/sessions")).items.some((s) => s.resource === state.resource)) {
+    state.stream = null;
+    streamState("session ended", "down");
+    return;
+  }
+  await openStream();
 }
 
 function apply({ type, data }) {
