@@ -125,7 +125,7 @@ describe("several instances behind HAProxy (Prosody, XMPP_LINK_MODE=single)", ()
       console.log(`[instances e] delete on ${g1!.name}; ${seen.join(", ")}`);
     }));
 
-  it("(e2) ending a session on one instance ends its streams held on the others", () =>
+  it("(e2) ending a session on one instance ends its streams held on the others, and they do not come back through them", () =>
     withReport(bed, "e2-session-end", async () => {
       await ready();
       const local = uniq("e2");
@@ -145,6 +145,12 @@ describe("several instances behind HAProxy (Prosody, XMPP_LINK_MODE=single)", ()
         }
         console.log(`[instances e2] session ended on ${g1!.name}; its streams on ${g2!.name} and ${g3!.name} ended after ${Date.now() - endedAt} ms`);
         assert.equal(other.closed, false, "another session's stream on the same instance goes on");
+        // Their clients' reconnects (with the Last-Event-ID an EventSource has; any value makes one)
+        // are refused on the instances that held them too: the end is in PostgreSQL, not in the
+        // memory of the instance that took the DELETE. They open no session.
+        for (const inst of [g2!, g3!]) assert.equal((await SseClient.open(`${inst.url}/v1/events?resource=phone`, { ...auth, "last-event-id": "0" })).status, 204, `${inst.name}: the reconnect`);
+        const listed = await api(g2!.url, "GET", "/v1/sessions", { token });
+        assert.deepEqual((listed.body as { items: { resource: string }[] }).items.map((s) => s.resource), ["laptop"], "the ended session stays ended");
       } finally {
         await Promise.all([onG2, onG3, other].map((s) => s.close()));
       }
