@@ -7,6 +7,7 @@
 // and closes of a burst share one statement. Once a stream has written a message that asked for a
 // XEP-0184 receipt, the receipt goes out (exactly once across streams).
 import { randomUUID } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import type { Database } from "../db/client.js";
 import type { EventNotifier } from "../db/event-notifier.js";
 import { claimReceipts, readEvents, replayStarts, type ReplayStart, type StoredEvent } from "../db/events.js";
@@ -56,6 +57,9 @@ export function parseCursor(raw: string | undefined, field: string): number | nu
   return Number(raw);
 }
 
+/** Ended sessions remembered per instance (resumesEndedSession): far more than DELETEs in a window. */
+const ENDS_REMEMBERED = 100_000;
+
 export class EventFeed implements FeedPort {
   /** Reads of the event log for streams (shared readers and streams catching up), for /metrics. */
   readonly stats = { logReads: 0 };
@@ -89,7 +93,17 @@ export class EventFeed implements FeedPort {
     private readonly blocks: Pick<BlockCheck, "blocksJid"> = NO_BLOCKS,
     /** How long a stream resuming a session that DELETE ended is refused (endedWindowSeconds). */
     private readonly endedWindowSeconds = 60,
-  ) {}
+  ) {
+    this.endedHere = new LRUCache({ max: ENDS_REMEMBERED, ttl: endedWindowSeconds * 1000 });
+  }
+
+  /**
+   * Sessions whose end (DELETE /v1/sessions/{resource}) this instance heard of (its NOTIFY: every
+   * instance hears it, well before the ended streams' clients reconnect after SSE_RETRY) within
+   * the window. One heard of while the listener was reconnecting, or before this instance started,
+   * is missed: its reconnect opens the session again, as before session-ends.ts.
+   */
+  private readonly endedHere: LRUCache<string, true>;
 
   /**
    * GET /v1/events as JSON: one page of the log after `cursor` (`resource`: that session's events
@@ -121,7 +135,11 @@ export class EventFeed implements FeedPort {
    * short while ago, and that nothing opened again since: answered 204, so that the client gives
    * up rather than open it again (src/db/session-ends.ts).
    */
-  resumesEndedSession(accountId: number, resource: string): Promise<boolean> {
+  async resumesEndedSession(accountId: number, resource: string): Promise<boolean> {
+    // Every reconnect asks, and a mass reconnect after a restart makes thousands a second: only
+    // those of a session this instance heard end lately (endStreams) pay the statement, which
+    // also tells whether a stream opened it again since, on any instance.
+    if (!this.endedHere.has(`${accountId}/${resource}`)) return false;
     return endedLately(this.db.pool, accountId, resource, this.endedWindowSeconds);
   }
 
@@ -181,6 +199,7 @@ export class EventFeed implements FeedPort {
 
   /** A session was ended (DELETE /v1/sessions/{resource}, on any instance; null: the account was deleted): its streams here end too. */
   endStreams(accountId: number, resource: string | null): void {
+    if (resource !== null) this.endedHere.set(`${accountId}/${resource}`, true);
     for (const f of [...(this.readers.get(accountId)?.all ?? [])]) if (resource === null || f.resource === resource) f.close();
   }
 
