@@ -12,12 +12,16 @@ import type { PendingWrites } from "./inbound-message.js";
 /**
  * An error message from a room the account is in, answering what the account asked of it (a
  * subject change, an invitation: src/domain/muc.ts refusedRoomRequest): a `room` event with the
- * room's error, as nothing else records the request. False when it is no such answer.
+ * room's error, as nothing else records the request. False when it is no such answer; one to a
+ * room the account is not in pays pending.absent (src/services/inbound-stale.ts).
  */
 export async function roomRefusal(tx: AnyTx, m: InboundMessage & { from: Jid }, account: Account, pending: PendingWrites): Promise<boolean> {
   const kind = refusedRoomRequest(m.id);
+  if (!kind) return false; // no answer to a request of ours: nothing to look up
   const room = jidToString(bare(m.from));
-  if (!kind || !(await findRoom(tx, account.id, room))) return false;
+  // In no room of ours under the account's id: as under a cached id whose account is gone, which
+  // throws AccountMoved and the answer is decided again for the account now (pending.absent).
+  if (!(await findRoom(tx, account.id, room))) return (await pending.absent(account), false);
   pending.add({ accountId: account.id, ...event("room", { room, kind, error: m.error ?? { type: "cancel", condition: "undefined-condition" } }) });
   return true;
 }

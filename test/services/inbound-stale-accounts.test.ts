@@ -266,6 +266,38 @@ describe("Inbound with a cached account that another instance deleted (and creat
       assert.ok((await logged(now[0]!)).includes("message: hello room"), "the room's message is in the new account's log");
     });
 
+    it("a room's refusal (XEP-0045 §8.1) of the new account's subject change is its room event, not dropped", async () => {
+      const { old, now } = await stale(true, "subjected");
+      const room = "refuses@conference.example.net";
+      const ref = refOf(old[0]!, now[0]!);
+      const rooms = new Rooms(env.db, env.delivery, env.domain);
+      const joining = rooms.join(ref, room, { nick: "romeo" });
+      await waitFor(async () => (await env.flush(), env.out.sent.some((x) => x.kind === "muc-join" && x.to === `${room}/romeo`)), "the join presence");
+      // The room's answers to the join reach the other instance (it held the link then), whose
+      // cache has the new account: this instance's entry stays stale (a write through it, as in
+      // the test above, would have refreshed it).
+      const there = inboundOf(env, { accounts: elsewhere.store });
+      await feed(there, inboundPresence(`${room}/romeo`, `${old[0]!.jid}/rooms`, "available", { muc: mucPresence({ role: "visitor", affiliation: "none" }, ["110"]) }));
+      await feed(there, inboundMessage(room, `${old[0]!.jid}/rooms`, { type: "groupchat", id: null, subject: "" }));
+      await within(joining, "the join's answer", 3000);
+      assert.equal((await env.accountStore.find(old[0]!.localpart))?.id, old[0]!.id, "this instance still caches the old id");
+      const { inbound } = countedInbound(env);
+      env.out.reset();
+      await rooms.setSubject(ref, room, "Verona");
+      await env.flush();
+      const request = env.out.sent.find((x) => x.kind === "muc-subject");
+      assert.ok(request && "id" in request && request.id, "the subject change was sent, with its id");
+      env.out.reset();
+      const forbidden = { type: "auth", condition: "forbidden" } as const;
+      await feed(inbound, inboundMessage(room, `${old[0]!.jid}/rooms`, { type: "error", id: request.id, error: forbidden }));
+      assert.deepEqual(await sent(), [], "nothing bounced to the room");
+      const refusals = (await env.events(now[0]!)).filter((e) => e.type === "room" && (e.data as { kind: string }).kind === "subject-failed");
+      assert.deepEqual(
+        refusals.map((e) => e.data),
+        [{ room, kind: "subject-failed", error: forbidden }],
+      );
+    });
+
     it("costs: a decision that found something pays no read of the account; one that found nothing pays one per account and batch", async () => {
       const a = await env.account("current");
       await contact(a.ref, "from");

@@ -227,12 +227,12 @@ export const appError = (code: ErrorCode) => (err: unknown) => {
   return true;
 };
 
-/** An Inbound as src/gateway.ts builds it on `env`; `over` swaps the database, the transactions' Delivery or the blocklists. */
+/** An Inbound as src/gateway.ts builds it on `env`; `over` swaps the database, the account store (its cache), the transactions' Delivery or the blocklists. */
 export function inboundOf(
   env: Env,
-  over: { db?: Database; delivery?: Pick<Delivery, "transaction" | "sqlTransaction">; blocks?: ConstructorParameters<typeof Inbound>[7] } = {},
+  over: { db?: Database; accounts?: AccountStore; delivery?: Pick<Delivery, "transaction" | "sqlTransaction">; blocks?: ConstructorParameters<typeof Inbound>[7] } = {},
 ): Inbound {
-  return new Inbound(over.db ?? env.db, env.accountStore, { messages: env.messages, sessions: env.sessions }, over.delivery ?? env.delivery, env.out, env.domain, env.log, over.blocks);
+  return new Inbound(over.db ?? env.db, over.accounts ?? env.accountStore, { messages: env.messages, sessions: env.sessions }, over.delivery ?? env.delivery, env.out, env.domain, env.log, over.blocks);
 }
 
 /** Hands the stanzas to `inbound` synchronously, so they make one batch, and waits until it is processed. */
