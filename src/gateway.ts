@@ -54,6 +54,7 @@ import { WebhookClient } from "./webhook/client.js";
 import { Rooms } from "./services/rooms.js";
 import { RoomSelfPings } from "./services/room-self-pings.js";
 import { selfPingSweepMs } from "./domain/muc-self-ping.js";
+import { Opened } from "./opened.js";
 
 export interface RunningGateway {
   app: FastifyInstance;
@@ -77,17 +78,20 @@ const REDIS_COMMAND_TIMEOUT_MS = 500;
 
 // Start-up logs a line as each slow phase begins and ends (with its duration), so a start that
 // hangs shows where: the embedded PostgreSQL, the migrations, the component link.
-async function database(config: Config, logger: Logger): Promise<{ db: Database; url: string; embedded: EmbeddedDb | null }> {
+async function database(config: Config, logger: Logger, opened: Opened): Promise<{ db: Database; url: string; embedded: EmbeddedDb | null }> {
   let embedded: EmbeddedDb | null = null;
   let url = config.databaseUrl;
   let t = performance.now();
   if (!url) {
     logger.info({ dataDir: config.dataDir }, "starting the embedded PostgreSQL");
-    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, (m) => logger.info(m), config.dataDirIsDefault);
+    const started = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, (m) => logger.info(m), config.dataDirIsDefault);
+    opened.add(() => started.stop());
     logger.info({ port: config.embeddedPgPort, ms: since(t) }, "embedded PostgreSQL started");
+    embedded = started;
     url = embedded.url;
   }
   const db = openDatabase(url, config.dbPoolMax);
+  opened.add(() => db.close());
   t = performance.now();
   logger.info("applying database migrations");
   const applied = await migrate(db.pool, undefined, () => logger.info("another process is applying migrations: waiting for it"));
@@ -96,7 +100,21 @@ async function database(config: Config, logger: Logger): Promise<{ db: Database;
 }
 
 export async function startGateway(config: Config, logger: Logger = createLogger(config.logLevel, undefined, config.logFormat)): Promise<RunningGateway> {
-  const { db, url, embedded } = await database(config, logger);
+  const opened = new Opened();
+  try {
+    return await start(config, logger, opened);
+  } catch (err) {
+    // Nothing was served, whichever step failed (the migrations, the LISTEN connection, the app, the
+    // link, the listen): let go of what was opened so far (the component link and its lease, at once
+    // for another instance; the database; the embedded PostgreSQL), so that the caller's process can end.
+    await opened.release((e) => logger.warn({ err: String(e) }, "releasing what the failed start opened"));
+    throw err;
+  }
+}
+
+/** startGateway's wiring; what it opens is added to `opened` as it goes, for a start that fails. */
+async function start(config: Config, logger: Logger, opened: Opened): Promise<RunningGateway> {
+  const { db, url, embedded } = await database(config, logger, opened);
   const log = logger.child({ part: "xmpp" });
   const domain = config.xmpp.domain;
   const metrics = new Metrics();
@@ -108,6 +126,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
   const sessions = new Sessions(db.prisma, db.pool, deadSeconds(config.sessionGraceSeconds, config.sseHeartbeatMs));
   // A hung instance's listener is ended after the lease's timeout: both prove they are alive every second.
   const notifications = new Notifications(url, (m, err, fields) => logger.warn(fields ?? { err: String(err ?? "") }, m), config.xmpp.linkLeaseTimeoutMs);
+  opened.add(() => notifications.stop());
   await notifications.start();
   accountStore.listen(notifications);
   const blocklists = new Blocklists(db.prisma);
@@ -142,6 +161,7 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     : null;
   redis?.on("error", (err: Error) => logger.warn({ err: err.message }, "redis error"));
   const sharedSlots = redis ? new RedisStreamSlots(redis, config.maxStreamsPerAccount, 3 * config.sseHeartbeatMs, (o, m) => logger.warn(o, m)) : null;
+  opened.add(async () => (await sharedSlots?.close(), redis?.disconnect()));
   const streamCap = sharedSlots ?? new StreamSlots(config.maxStreamsPerAccount);
   const endedWindow = endedWindowSeconds(config.sessionGraceSeconds, config.sseRetryMs);
   const events = new EventFeed(db, sessions, notifier, delivery, streamCap, domain, config.eventRetentionMs, blocking, endedWindow);
@@ -198,19 +218,14 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     void tickets.purgeExpired().catch(() => undefined);
   }, Math.max(100, config.maintenanceIntervalMs));
   janitor.unref();
+  opened.add(() => delivery.stop());
+  opened.add(() => (clearInterval(janitor), clearInterval(rejoins), quietRooms && clearInterval(quietRooms), presence.stop()));
 
   const shutdown = new AbortController();
   const auth = new Auth(config.jwt, domain);
   const gw = { config, accounts, messaging, roster: new Roster(db, delivery, blocking), blocking, messageActions: new MessageActions(delivery, out, domain, (accountId, jid, tx) => blocking.blocksJid(accountId, jid, tx)), conversations: new Conversations(db), presence, events, webhooks, rooms, status: new Status(db, out, control, redis ? redisProbe(redis) : null), auth, tickets, metrics, shutdown: shutdown.signal };
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
   const http = new HttpDrain(app.server);
-  const t = performance.now();
-  log.info({ service: config.xmpp.service, domain, mode: config.xmpp.linkMode }, "connecting to XMPP server");
-  await control.start();
-  if (link.online) log.info({ ms: since(t) }, "component connected");
-  else if (!control.holder) log.info({ ms: since(t) }, "standby: another instance holds the component link");
-  else log.info({ ms: since(t) }, "component link not up yet: starting without it, retrying in the background");
-  await dispatcher.start();
   /**
    * Orderly shutdown: end event streams with a retry hint and say "stopping" on /readyz; take no
    * new connection, serve those open for up to drainMs (src/http/drain.ts), then finish the
@@ -244,14 +259,21 @@ export async function startGateway(config: Config, logger: Logger = createLogger
     await db.close();
     await embedded?.stop();
   };
+  // From here on close() lets go of everything, whatever fails next: the stop() of a link control or
+  // a dispatcher that never started, or failed to, lets go of what it holds and nothing else.
+  opened.closedBy(close);
+  const t = performance.now();
+  log.info({ service: config.xmpp.service, domain, mode: config.xmpp.linkMode }, "connecting to XMPP server");
+  await control.start();
+  if (link.online) log.info({ ms: since(t) }, "component connected");
+  else if (!control.holder) log.info({ ms: since(t) }, "standby: another instance holds the component link");
+  else log.info({ ms: since(t) }, "component link not up yet: starting without it, retrying in the background");
+  await dispatcher.start();
   let address: string;
   try {
     address = await app.listen({ host: config.host, port: config.port });
   } catch (err) {
-    // Nothing was served: let go of what was opened (the component link and its lease, at once for
-    // another instance; the database; the embedded PostgreSQL), so that the caller's process can end.
-    await close().catch((e: unknown) => logger.warn({ err: String(e) }, "releasing after the failed listen"));
-    throw listenError(err, config.host, config.port);
+    throw listenError(err, config.host, config.port); // startGateway releases what was opened (close)
   }
 
   return { app, link, db, auth, url: address.replace("[::1]", "127.0.0.1"), close, endDrain: () => http.end() };
