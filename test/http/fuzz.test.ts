@@ -557,6 +557,8 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
   /** Rooms the user joined (XEP-0045): one the fuzz never leaves, one it may. */
   let knownRoom = "";
   let disposableRoom = "";
+  /** Requests that removed a known fixture: none may (a harness defect, which the read-back would report as the gateway's). */
+  const removedFixtures: string[] = [];
   /** Responses checked against the OpenAPI document, per documented operation. */
   const checkedOps = new Map<string, number>();
   let sent = 0;
@@ -667,6 +669,8 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       if (name === "room") return method === "DELETE" ? disposableRoom : knownRoom;
       return String(validValue(name, undefined, rng));
     };
+    /** What a DELETE names instead of a known fixture: the disposable one of its kind. */
+    const disposable = (v: string) => (v === knownRoom ? disposableRoom : v === knownWebhookId ? disposableWebhookId : v);
 
     function matches(schema: Schema, s: string): boolean {
       if (schema.pattern) {
@@ -1050,6 +1054,10 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
       if (rng.chance(0.05)) {
         plan.method = rng.chance(0.05) ? "CONNECT" : rng.pick(METHODS);
         notes.push(`method ${plan.method}`);
+        // The path parameters were chosen for the route's own method: a switch to DELETE must not
+        // remove a known fixture (the read-back after the fuzz needs it), so it gets the
+        // disposable one, as a DELETE route does; it still reaches the handler with a real id.
+        if (plan.method === "DELETE") for (const [name, v] of Object.entries(params)) params[name] = name === "localpart" ? safeLocalpart(v, rng) : disposable(v);
       }
       // Body.
       const method = plan.method ?? r.method;
@@ -1144,6 +1152,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         const what = `#${i} ${req.method} ${req.target.toString("latin1").slice(0, 100)} [${req.notes.join("; ")}]`;
         const bad = (kind: string, detail: string) => violations.push({ kind, detail: `${what} -> ${res.status} ${detail}${link.online ? "" : " (link was down)"}`, at: res.ended });
+        if (req.method === "DELETE" && res.status < 300 && [knownRoom, knownWebhookId].some((k) => req.target.toString("latin1").includes(pct(k)))) removedFixtures.push(what);
         if (res.status === 0) {
           // Node drops CONNECT without a listener; anything else must be answered.
           if (req.method !== "CONNECT") bad(`no response (${res.failure})`, "");
@@ -1308,6 +1317,7 @@ describe(`HTTP fuzz (FUZZ_SEED=${SEED})`, () => {
     if (stuck.length) problems.push(`${stuck.length} accepted message(s) still queued, the oldest:\n${oldestFirst(stuck).slice(0, 6).map((id) => `    ${id}: ${acceptedAt.get(id)?.what ?? ""}`).join("\n")}`);
     if (unreadable.length) problems.push(`accepted message(s) that cannot be read back:\n${unreadable.map((u) => `    ${u}`).join("\n")}`);
 
+    if (removedFixtures.length) problems.push(`the fuzz removed a known fixture the read-back needs (a harness defect):\n${removedFixtures.map((w) => `    ${w.slice(0, 200)}`).join("\n")}`);
     // What the fuzz stored must not break reads: every GET route still answers a valid request.
     for (const req of readBack) {
       const res = await send(port, req);
