@@ -169,7 +169,11 @@ export class SseStreams {
     // EventSource's last event ID and dispatches nothing (HTML §9.2.6), so a client that got no
     // event before the stream ended still reconnects with Last-Event-ID. It resumes exactly, and
     // the reconnect of a session DELETE ended is told from a fresh open (src/db/session-ends.ts).
-    res.write(`retry: ${this.opts.retryMs}\nid: ${follower.delivered}\n: session ${follower.resource}\n\n`);
+    // Not for a stream that starts with a resync: its start is past the client's cursor, and a
+    // client that got the opening but not the resync frame would resume from there and never
+    // learn of the events it missed. The resync frame carries that id itself (API.md Events).
+    const start = follower.resync ? "" : `id: ${follower.delivered}\n`;
+    res.write(`retry: ${this.opts.retryMs}\n${start}: session ${follower.resource}\n\n`);
     const s: OpenStream = { res, follower, slice: this.joining, until };
     this.joining = (this.joining + 1) % SLICES;
     this.open.add(s);

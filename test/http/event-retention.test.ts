@@ -146,4 +146,50 @@ describe("event retention before the purge", () => {
       await s.close();
     }
   });
+
+  it("a client that got only the opening of a stream that resyncs still gets the resync on its reconnect: the opening names no position past its cursor", async () => {
+    const gw = gateway();
+    await gw.createAccount("benvolio");
+    const tok = gw.token("benvolio");
+    const to = `benvolio@${gw.domain}`;
+    const stored = async () =>
+      (await gw.running.db.pool.query<{ seq: number }>("SELECT e.seq::int AS seq FROM event e JOIN account a ON a.id = e.account_id WHERE a.localpart = 'benvolio' ORDER BY e.seq")).rows.map((r) => r.seq);
+    for (let i = 0; i < 3; i++) await say(to, `old-${i}`);
+    await waitFor(async () => (await stored()).length === 3, 5000, "the 3 old events");
+    await new Promise((r) => setTimeout(r, RETENTION_MS + 1000));
+    await say(to, "new-0");
+    await waitFor(async () => (await stored()).length === 4, 5000, "the new event");
+
+    // The stream from cursor 1 resyncs (2 and 3 are outside the window). Its connection ends right
+    // after the opening block, before the resync frame: an EventSource keeps the opening's id, if
+    // it names one, as its last event ID (HTML §9.2.6), else the cursor it sent.
+    const abort = new AbortController();
+    const res = await fetch(`${gw.url}/v1/events`, { headers: { accept: "text/event-stream", authorization: `Bearer ${tok}`, "last-event-id": "1" }, signal: abort.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    while (!text.includes("\n\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    abort.abort();
+    const opening = text.slice(0, text.indexOf("\n\n") + 2);
+    const kept = /^id: ?(.*)$/m.exec(opening)?.[1] ?? "1";
+    const again = await gw.sse("/v1/events", tok, { "last-event-id": kept });
+    try {
+      await again.waitFor((ev) => ev.some((e) => e.event === "message"), 5000, "the event in the window");
+      assert.deepEqual(
+        again.events.map((e) => [Number(e.id), e.event]),
+        [
+          [3, "resync"],
+          [4, "message"],
+        ],
+        `the reconnect (Last-Event-ID ${kept}, from the opening ${JSON.stringify(opening)}) is told of the events it will never get`,
+      );
+    } finally {
+      await again.close();
+    }
+  });
 });

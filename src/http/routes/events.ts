@@ -55,7 +55,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
                 "text/event-stream": {
                   schema: Type.String({
                     description:
-                      "Server-Sent Events (HTML §9.2): a retry: hint and the position the stream starts from as id: (no event: a client that gets none before the stream ends still reconnects with Last-Event-ID), then one frame per event (id: its sequence number, event: its type, data: its JSON, as the JSON view's items' data), heartbeat comments at least every 15 s; ends with a comment (': shutting down', ': token expired') when the gateway stops or the token expires",
+                      "Server-Sent Events (HTML §9.2): a retry: hint and the position the stream starts from as id: (no event: a client that gets none before the stream ends still reconnects with Last-Event-ID; not when the stream starts with a resync, whose own id is that position), then one frame per event (id: its sequence number, event: its type, data: its JSON, as the JSON view's items' data), heartbeat comments at least every 15 s; ends with a comment (': shutting down', ': token expired') when the gateway stops or the token expires",
                   }),
                 },
               },
