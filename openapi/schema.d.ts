@@ -2696,7 +2696,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description SSE view only: a reconnect (Last-Event-ID) of a session that DELETE /v1/sessions/{resource} ended a short while ago (SESSION_GRACE_SECONDS, at least SSE_RETRY plus 60 s) and that nothing opened since. No body; an EventSource gives up on a 204 for good (HTML §9.2), so the session stays ended. A stream opened without Last-Event-ID (?since= included) opens it again. */
+            /** @description SSE view only: a reconnect (Last-Event-ID) of a session that DELETE /v1/sessions/{resource} ended a short while ago (SESSION_GRACE_SECONDS, at least SSE_RETRY plus 60 s), with a credential issued before the end (a token whose iat is earlier or absent, a stream ticket), and that nothing opened since. No body; an EventSource gives up on a 204 for good (HTML §9.2), so the session stays ended. A stream opened without Last-Event-ID (?since= included) opens it again. */
             204: {
                 headers: {
                     [name: string]: unknown;

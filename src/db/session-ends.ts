@@ -28,15 +28,19 @@ export async function recordSessionEnd(tx: Tx, accountId: number, resource: stri
 /**
  * Whether a stream resuming this session is to be refused: the session was ended within the last
  * `windowSeconds`, and nothing opened it again since (it would have a row: a fresh stream or an
- * available presence re-creates it, and after that its streams' reconnects are the new session's).
+ * available presence re-creates it, and after that its streams' reconnects are the new session's),
+ * and its credential was issued before the end (`issuedAt`, ms; null: unknown, taken as before).
+ * A client's own reconnect reuses its credential; one that logged in again after the end, with a
+ * new token, resumes with its saved Last-Event-ID as API.md says any client may.
  */
-export async function endedLately(pool: pg.Pool, accountId: number, resource: string, windowSeconds: number): Promise<boolean> {
+export async function endedLately(pool: pg.Pool, accountId: number, resource: string, windowSeconds: number, issuedAt: number | null = null): Promise<boolean> {
   const { rows } = await pool.query({
     name: "session-ended-lately",
     text: `SELECT 1 FROM session_end e
            WHERE e.account_id = $1 AND e.resource = $2 AND e.ended_at > now() - make_interval(secs => $3)
+             AND ($4::float8 IS NULL OR to_timestamp($4::float8 / 1000) <= e.ended_at)
              AND NOT EXISTS (SELECT 1 FROM session s WHERE s.account_id = e.account_id AND s.resource = e.resource)`,
-    values: [accountId, resource, windowSeconds],
+    values: [accountId, resource, windowSeconds, issuedAt],
   });
   return rows.length > 0;
 }

@@ -19,6 +19,9 @@ export interface Principal {
    * for a stream ticket minted before tickets stored their token's expiry. */
   exp: number;
   nbf: number;
+  /** When the credential was issued (the token's `iat`, ms since the epoch); null when unknown (no
+   * `iat`, a stream ticket): taken as issued before any session's end (session-ends.ts). */
+  iat: number | null;
 }
 
 export interface JwtSettings {
@@ -94,7 +97,7 @@ export class Auth {
       resource = typeof claims.resource === "string" ? prepareSessionResource(claims.resource) : null;
       if (resource === null) throw new AppError("unauthorized", "token resource claim is not a valid resourcepart, or is the rooms' own (rooms)");
     }
-    return { localpart, admin: scope.includes("admin"), resource, exp: claims.exp * 1000, nbf: (claims.nbf ?? 0) * 1000 };
+    return { localpart, admin: scope.includes("admin"), resource, exp: claims.exp * 1000, nbf: (claims.nbf ?? 0) * 1000, iat: typeof claims.iat === "number" ? claims.iat * 1000 : null };
   }
 
   /** Signs a token for an account (POST /v1/tokens, `npm run token`). HS256 with JWT_SECRET. */

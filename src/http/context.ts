@@ -73,7 +73,7 @@ export async function authenticate(gw: Gateway, req: FastifyRequest): Promise<Pr
     if (eventsView(req.headers.accept) !== "sse") throw new AppError("unauthorized", "a stream ticket opens only the event stream (Accept: text/event-stream); the JSON view needs an Authorization: Bearer token");
     const holder = await gw.tickets.holder(ticket);
     // Its streams end when the token it was minted with expires, not when the ticket does.
-    return { localpart: holder.localpart, admin: false, resource: holder.resource, exp: holder.tokenExpiresAt, nbf: 0 };
+    return { localpart: holder.localpart, admin: false, resource: holder.resource, exp: holder.tokenExpiresAt, nbf: 0, iat: null };
   }
   return gw.auth.verify(req.headers.authorization);
 }

@@ -135,12 +135,12 @@ export class EventFeed implements FeedPort {
    * short while ago, and that nothing opened again since: answered 204, so that the client gives
    * up rather than open it again (src/db/session-ends.ts).
    */
-  async resumesEndedSession(accountId: number, resource: string): Promise<boolean> {
+  async resumesEndedSession(accountId: number, resource: string, issuedAt: number | null): Promise<boolean> {
     // Every reconnect asks, and a mass reconnect after a restart makes thousands a second: only
     // those of a session this instance heard end lately (endStreams) pay the statement, which
     // also tells whether a stream opened it again since, on any instance.
     if (!this.endedHere.has(`${accountId}/${resource}`)) return false;
-    return endedLately(this.db.pool, accountId, resource, this.endedWindowSeconds);
+    return endedLately(this.db.pool, accountId, resource, this.endedWindowSeconds, issuedAt);
   }
 
   /** HEAD of the stream view: refused (429 too-many-streams) exactly when a GET would be, without opening one. */

@@ -79,8 +79,8 @@ describe("an ended session's stream reconnects", () => {
   });
 
   it("a stream that got no event still gives its client a Last-Event-ID (its start, as id: with no data), so its reconnect after DELETE is refused too", async () => {
-    await gw.createAccount("tybalt");
-    const tok = gw.token("tybalt");
+    await gw.createAccount("benvolio");
+    const tok = gw.token("benvolio");
     const abort = new AbortController();
     const res = await fetch(`${gw.url}/v1/events?resource=idle`, { headers: { accept: "text/event-stream", authorization: `Bearer ${tok}` }, signal: abort.signal });
     assert.equal(res.status, 200);
@@ -119,5 +119,21 @@ describe("an ended session's stream reconnects", () => {
     assert.equal(reopened.status, 200);
     await waitFor(async () => (await resources(tok)).includes("phone"), 5000, "the phone session back");
     await reopened.close();
+  });
+
+  it("a new login (a token issued after the end) resumes with its saved Last-Event-ID, as API.md lets any client; the old credential's reconnect stays refused", async () => {
+    await gw.createAccount("balthasar");
+    const tok = gw.token("balthasar");
+    const phone = await streamWithEvent(tok, "phone");
+    const lastId = phone.lastEventId!;
+    assert.equal((await gw.request("DELETE", "/v1/sessions/phone", { token: tok })).status, 204);
+    await waitFor(() => phone.closed, 5000, "the phone's stream to end");
+    assert.equal((await gw.sse("/v1/events?resource=phone", tok, { "last-event-id": lastId })).status, 204, "the old token's reconnect");
+    // iat has whole seconds: one issued two seconds after now is after the end whatever the rounding.
+    const later = gw.token("balthasar", { iat: Math.floor(Date.now() / 1000) + 2 });
+    const resumed = await gw.sse("/v1/events?resource=phone", later, { "last-event-id": lastId });
+    assert.equal(resumed.status, 200, "the new login's resume");
+    await waitFor(async () => (await resources(later)).includes("phone"), 5000, "the phone session back");
+    await resumed.close();
   });
 });

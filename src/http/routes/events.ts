@@ -62,7 +62,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
             },
             204: Type.Null({
               description:
-                "SSE view only: a reconnect (Last-Event-ID) of a session that DELETE /v1/sessions/{resource} ended a short while ago (SESSION_GRACE_SECONDS, at least SSE_RETRY plus 60 s) and that nothing opened since. No body; an EventSource gives up on a 204 for good (HTML §9.2), so the session stays ended. A stream opened without Last-Event-ID (?since= included) opens it again.",
+                "SSE view only: a reconnect (Last-Event-ID) of a session that DELETE /v1/sessions/{resource} ended a short while ago (SESSION_GRACE_SECONDS, at least SSE_RETRY plus 60 s), with a credential issued before the end (a token whose iat is earlier or absent, a stream ticket), and that nothing opened since. No body; an EventSource gives up on a 204 for good (HTML §9.2), so the session stays ended. A stream opened without Last-Event-ID (?since= included) opens it again.",
             }),
             ...problemResponses(400, 401, 404, 406),
           },
@@ -81,7 +81,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           // after a DELETE that reconnect would open the ended session again at once. 204 makes it
           // give up (HTML §9.2.3). ?since= is no reconnect: the client's own code chose it for a
           // new request (an EventSource's reconnect reuses its URL and adds the header).
-          if (lastEventId !== undefined && (await gw.events.resumesEndedSession(account.id, resource))) return reply.code(204).send(null);
+          if (lastEventId !== undefined && (await gw.events.resumesEndedSession(account.id, resource, principal(req).iat))) return reply.code(204).send(null);
           // HEAD (exposed for every GET) must not open an endless stream, but answers as GET would
           // (RFC 9110 §9.3.2): a 429 where the stream cap would refuse the GET.
           if (req.method === "HEAD") {
