@@ -117,3 +117,22 @@ export class SseClient {
     await this.done;
   }
 }
+
+/**
+ * An event stream's opening block, raw, up to its blank line (what an EventSource takes its retry
+ * and last event ID from before any event), read from a request the caller may go on reading
+ * (`reader`) and ends with `abort`.
+ */
+export async function streamOpening(url: string, headers: Record<string, string>): Promise<{ status: number; opening: string; reader: ReadableStreamDefaultReader<Uint8Array>; abort: () => void }> {
+  const controller = new AbortController();
+  const res = await fetch(url, { headers: { accept: "text/event-stream", ...headers }, signal: controller.signal });
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!text.includes("\n\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  return { status: res.status, opening: text.slice(0, text.indexOf("\n\n") + 2), reader, abort: () => controller.abort() };
+}

@@ -9,7 +9,7 @@ import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
-import type { SseClient } from "../helpers/sse.js";
+import { streamOpening, type SseClient } from "../helpers/sse.js";
 
 const RETENTION_MS = 2000;
 
@@ -163,19 +163,9 @@ describe("event retention before the purge", () => {
     // The stream from cursor 1 resyncs (2 and 3 are outside the window). Its connection ends right
     // after the opening block, before the resync frame: an EventSource keeps the opening's id, if
     // it names one, as its last event ID (HTML §9.2.6), else the cursor it sent.
-    const abort = new AbortController();
-    const res = await fetch(`${gw.url}/v1/events`, { headers: { accept: "text/event-stream", authorization: `Bearer ${tok}`, "last-event-id": "1" }, signal: abort.signal });
-    assert.equal(res.status, 200);
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let text = "";
-    while (!text.includes("\n\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
-    abort.abort();
-    const opening = text.slice(0, text.indexOf("\n\n") + 2);
+    const { status, opening, abort } = await streamOpening(`${gw.url}/v1/events`, { authorization: `Bearer ${tok}`, "last-event-id": "1" });
+    assert.equal(status, 200);
+    abort();
     const kept = /^id: ?(.*)$/m.exec(opening)?.[1] ?? "1";
     const again = await gw.sse("/v1/events", tok, { "last-event-id": kept });
     try {

@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
-import type { SseClient } from "../helpers/sse.js";
+import { streamOpening, type SseClient } from "../helpers/sse.js";
 
 describe("an ended session's stream reconnects", () => {
   let server: XmppServer;
@@ -81,26 +81,16 @@ describe("an ended session's stream reconnects", () => {
   it("a stream that got no event still gives its client a Last-Event-ID (its start, as id: with no data), so its reconnect after DELETE is refused too", async () => {
     await gw.createAccount("benvolio");
     const tok = gw.token("benvolio");
-    const abort = new AbortController();
-    const res = await fetch(`${gw.url}/v1/events?resource=idle`, { headers: { accept: "text/event-stream", authorization: `Bearer ${tok}` }, signal: abort.signal });
-    assert.equal(res.status, 200);
     // The opening block, up to its blank line: what an EventSource takes its last event ID from.
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let text = "";
-    while (!text.includes("\n\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
-    const opening = text.slice(0, text.indexOf("\n\n") + 2);
+    const { status, opening, reader, abort } = await streamOpening(`${gw.url}/v1/events?resource=idle`, { authorization: `Bearer ${tok}` });
+    assert.equal(status, 200);
     const id = /^id: (\d+)$/m.exec(opening)?.[1];
     assert.ok(id !== undefined, `the opening names the stream's start: ${JSON.stringify(opening)}`);
     assert.doesNotMatch(opening, /^data:/m, "and dispatches no event");
     assert.equal((await gw.request("DELETE", "/v1/sessions/idle", { token: tok })).status, 204);
     // The stream ends: read to its end.
     for (;;) if ((await reader.read()).done) break;
-    abort.abort();
+    abort();
     assert.equal((await gw.sse("/v1/events?resource=idle", tok, { "last-event-id": id })).status, 204);
     assert.deepEqual(await resources(tok), [], "the idle session stays ended");
   });
