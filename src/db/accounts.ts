@@ -101,6 +101,16 @@ export class Accounts {
   }
 
   /**
+   * Whether `id`, taken from the cache, is still `localpart`'s account: read as read() does. Null
+   * when it is; else the account under the localpart now (`now`, null when there is none). Where
+   * something found nothing under a cached id, which is what an id that is gone finds.
+   */
+  async replaced(localpart: string, id: number): Promise<{ now: Account | null } | null> {
+    const now = await this.read(localpart);
+    return now?.id === id ? null : { now };
+  }
+
+  /**
    * Drops the cached entries of `localparts` that the database contradicts (the account deleted,
    * or created again with a new id, on an instance whose NOTIFY this one has not read yet), with
    * one read for them all: for work that found an account id it took from the cache gone

@@ -124,8 +124,7 @@ export function retryStaleCaller(gw: Gateway): (route: RouteOptions) => void {
   const stale = async (req: FastifyRequest, reply: FastifyReply, err: unknown): Promise<boolean> => {
     const id = req.cachedCaller;
     if (id === null || reply.sent || reply.raw.headersSent || !((err instanceof AppError && !REQUEST_FAULTS.has(err.code)) || isAccountGone(err))) return false;
-    const now = await gw.accounts.read(principal(req).localpart).catch(() => undefined);
-    return now !== undefined && now?.id !== id;
+    return (await gw.accounts.replaced(principal(req).localpart, id).catch(() => null)) !== null;
   };
   return (route) => {
     if (!route.url.startsWith("/v1/")) return;

@@ -53,6 +53,11 @@ export class Accounts {
     return this.store.read(localpart);
   }
 
+  /** Whether a cached account id is no longer its localpart's, from the database (src/db/accounts.ts replaced). */
+  replaced(localpart: string, id: number): Promise<{ now: Account | null } | null> {
+    return this.store.replaced(localpart, id);
+  }
+
   /**
    * The caller's own account; created on first use when AUTO_PROVISION is on. `fresh` false: from
    * the cache, for work that notices an account id that is gone (src/http/context.ts).

@@ -46,7 +46,7 @@ export class AccountMoved extends Error {
 
 export class StaleRoutes {
   constructor(
-    private readonly accounts: Pick<Accounts, "recheck" | "read">,
+    private readonly accounts: Pick<Accounts, "recheck" | "replaced">,
     private readonly blocks: BlockLookup,
     private readonly domain: string,
     private readonly log: ServiceLog,
@@ -83,15 +83,15 @@ export class StaleRoutes {
   /**
    * For a decision that found nothing for `account`, from the cache (no roster item, session, room,
    * message; or a block in its cached list): one read whether its id is still its localpart's.
-   * Returns the account as read when it is; else throws AccountMoved.
+   * Returns the account when it is; else throws AccountMoved.
    */
   async confirm(account: Account): Promise<Account> {
-    const now = await this.accounts.read(account.localpart);
-    if (now?.id !== account.id) {
+    const moved = await this.accounts.replaced(account.localpart, account.id);
+    if (moved) {
       this.log.debug({ localpart: account.localpart }, "a decision found nothing under a cached account that is gone: deciding again");
-      throw new AccountMoved(now);
+      throw new AccountMoved(moved.now);
     }
-    return now;
+    return account;
   }
 
   /** The localparts of the hosted accounts the stanzas are addressed to (each routed by find()). */

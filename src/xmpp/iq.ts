@@ -52,7 +52,7 @@ export interface SessionLookup {
 
 type Target = keyof typeof IDENTITIES | null;
 
-export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find" | "read">, sessions: SessionLookup, blocks: BlockLookup = NO_BLOCKS): void {
+export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find" | "replaced">, sessions: SessionLookup, blocks: BlockLookup = NO_BLOCKS): void {
   /**
    * What an iq is addressed to: the domain, an existing account's bare JID, one of its online
    * sessions, or none of them. RFC 6121 §8.5.3.1: an iq to a connected resource is the client's
@@ -80,8 +80,8 @@ export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pic
     };
     const t = await decide(account.id);
     if (t) return t;
-    const now = await accounts.read(to.local);
-    return now && now.id !== account.id ? decide(now.id) : null;
+    const moved = await accounts.replaced(to.local, account.id);
+    return moved?.now ? decide(moved.now.id) : null;
   }
 
   const { iqCallee } = link.xmpp;
