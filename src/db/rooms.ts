@@ -230,9 +230,13 @@ export async function setRoomError(tx: AnyTx, accountId: number, room: string, e
   await sql(tx, "UPDATE room SET error = $3::json, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, JSON.stringify(error)]);
 }
 
-/** Our own nick changed (status 303 about ourselves). */
+/**
+ * Our own nick changed (status 303 about ourselves, with 110): the room's answer to the nick
+ * change, so it is no longer under way (join_stage, which beginNickChange cleared, is set as by the
+ * self-presence that follows: a self-ping's item-not-found reads it, src/services/room-self-pings.ts).
+ */
 export async function renameSelf(tx: AnyTx, accountId: number, room: string, nick: string): Promise<void> {
-  await sql(tx, "UPDATE room SET nick = $3, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, nick]);
+  await sql(tx, "UPDATE room SET nick = $3, join_stage = COALESCE(join_stage, 'presence'), updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, nick]);
 }
 
 /** The room gave the account another role or affiliation while it is in the room. */

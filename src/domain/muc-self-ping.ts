@@ -23,14 +23,35 @@ export const selfPing = (accountJid: string, room: string, nick: string, id: str
  * answer not-allowed or bad-request); "unknown", the room could not be reached (a timeout: try
  * again after another quiet spell). A result, and the errors of a service that relayed the ping to
  * another of the occupant's clients (service-unavailable, feature-not-implemented: it does not do
- * pings; item-not-found: the nick just changed), say it is still joined.
+ * pings), say it is still joined. item-not-found is §3.2's "joined, but the nick just changed
+ * (by another client)": the gateway is the only client of its occupant JID, so that is so only
+ * while a nick change of its own is under way (`settled` false). A ping to the nick the account
+ * settled on that finds no such occupant is answered by a room that does not have it: one that
+ * no longer exists (Prosody 0.12 destroys a non-persistent room whose only occupant changes nick,
+ * and answers anything sent to it item-not-found), or one that lost it: "gone".
  */
-export function selfPingVerdict(error: { type: string; condition: string } | null): "joined" | "gone" | "unknown" {
+export function selfPingVerdict(error: { type: string; condition: string } | null, settled = true): "joined" | "gone" | "unknown" {
   if (!error) return "joined";
-  if (["service-unavailable", "feature-not-implemented", "item-not-found"].includes(error.condition)) return "joined";
+  if (["service-unavailable", "feature-not-implemented"].includes(error.condition)) return "joined";
+  if (error.condition === "item-not-found" && !settled) return "joined";
   // RFC 6120 §8.3.2 "wait", or the room's server out of reach: no word on the occupant.
   if (refusedForNow(error)) return "unknown";
   return "gone";
+}
+
+/**
+ * Whether a room's error answer to what the account sent it as an occupant says the account is not
+ * one (XEP-0410 §3.2: a client that finds it is no longer joined rejoins; the self-ping is one way
+ * to find out, and this answer another, sooner): to a message to the room's bare JID (a group
+ * message, a subject change), not-acceptable, a room's answer to a non-occupant (XEP-0045 §7.4;
+ * Prosody and ejabberd), or item-not-found, no such room (RFC 6120 §8.3.3.7: a room that is gone);
+ * to a presence (a nick change, §7.6), only item-not-found (Prosody's answer to presence from a
+ * non-occupant, and to a room that is gone): not-acceptable refuses a nick change the room's
+ * nicks are locked down for (§7.6.3), the account still in the room.
+ */
+export function outOfRoom(error: { condition: string } | null | undefined, answering: "message" | "presence"): boolean {
+  if (!error) return false;
+  return error.condition === "item-not-found" || (answering === "message" && error.condition === "not-acceptable");
 }
 
 /**

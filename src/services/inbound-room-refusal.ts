@@ -1,27 +1,81 @@
-// A room's error answer to what the account asked of it other than a join: a subject change
-// (XEP-0045 §8.1) or a mediated invitation (§7.8.2). Only its id says what it answers.
+// A room's error answer to what the account sent it other than a join's refusal the request reads:
+// a subject change (XEP-0045 §8.1) or a mediated invitation (§7.8.2), which only its id says; a
+// nick change (§7.6.3) or a rejoin of the gateway's own; and any such answer that says the account
+// is not an occupant (src/domain/muc-self-ping.ts outOfRoom), after which it enters the room again.
 import type { AnyTx } from "../db/client.js";
-import { findRoom } from "../db/rooms.js";
-import type { Account } from "../domain/account.js";
+import { deferRejoin, rejoinNow } from "../db/room-rejoins.js";
+import { findRoom, markFailed, renameSelf, setRoomError, type RoomRow } from "../db/rooms.js";
+import { accountJid, type Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
-import type { InboundMessage } from "../domain/inbound.js";
+import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
 import { bare, jidToString, type Jid } from "../domain/jid.js";
-import { refusedRoomRequest } from "../domain/muc.js";
+import { refusedForNow, refusedRoomRequest, REJOIN_RETRY_MS, rejoinRoom } from "../domain/muc.js";
+import { outOfRoom } from "../domain/muc-self-ping.js";
 import type { PendingWrites } from "./inbound-message.js";
+
+const UNDEFINED = { type: "cancel", condition: "undefined-condition" };
 
 /**
  * An error message from a room the account is in, answering what the account asked of it (a
  * subject change, an invitation: src/domain/muc.ts refusedRoomRequest): a `room` event with the
- * room's error, as nothing else records the request. False when it is no such answer; one to a
- * room the account is not in pays pending.absent (src/services/inbound-stale.ts).
+ * room's error, as nothing else records the request. False when it is no such answer (a bounced
+ * group message: the caller marks it failed, src/services/inbound-message.ts); one to a room the
+ * account is not in pays pending.absent (src/services/inbound-stale.ts). Either way, an error from
+ * the room's bare JID that says the account is not an occupant (a group message or subject change
+ * to a room that is gone or lost the account) makes it enter the room again (leftRoom).
  */
-export async function roomRefusal(tx: AnyTx, m: InboundMessage & { from: Jid }, account: Account, pending: PendingWrites): Promise<boolean> {
+export async function roomRefusal(tx: AnyTx, m: InboundMessage & { from: Jid; to: Jid }, account: Account, pending: PendingWrites): Promise<boolean> {
   const kind = refusedRoomRequest(m.id);
-  if (!kind) return false; // no answer to a request of ours: nothing to look up
+  // Only the room's answers to what went to its bare JID, and not an invitation's (its conditions are about the invitee).
+  const out = !m.from.resource && kind !== "invitation-failed" && outOfRoom(m.error, "message");
+  if (!kind && !out) return false; // no answer to a request of ours, nor news of the room: nothing to look up
   const room = jidToString(bare(m.from));
   // In no room of ours under the account's id: as under a cached id whose account is gone, which
   // throws AccountMoved and the answer is decided again for the account now (pending.absent).
-  if (!(await findRoom(tx, account.id, room))) return (await pending.absent(account), false);
-  pending.add({ accountId: account.id, ...event("room", { room, kind, error: m.error ?? { type: "cancel", condition: "undefined-condition" } }) });
+  const row = await findRoom(tx, account.id, room, out);
+  if (!row) return (await pending.absent(account), false);
+  if (out) await leftRoom(tx, account, row, m.to.domain);
+  if (!kind) return false;
+  pending.add({ accountId: account.id, ...event("room", { room, kind, error: m.error ?? UNDEFINED }) });
   return true;
+}
+
+/**
+ * The room says the account is not an occupant of a room it is joined to (XEP-0410 §3.2: a client
+ * no longer joined rejoins): it enters again at once, ahead of what is queued for the room, as
+ * after a removal by an error (src/services/inbound-room.ts). What bounced stays failed (its
+ * `message-status` event); what is posted after goes out behind the join. Only from `joined`:
+ * the bounces of what went out before the rejoin arrive before its answer and change nothing.
+ */
+async function leftRoom(tx: AnyTx, account: Account, row: RoomRow, domain: string): Promise<void> {
+  if (row.status !== "joined") return;
+  await rejoinNow(tx, account.id, row.room, rejoinRoom(accountJid(account.localpart, domain), row));
+}
+
+/** Presence of type error from a room the account has a row for (`row`): a refused nick change, join or rejoin. */
+export async function roomPresenceError(tx: AnyTx, p: InboundPresence & { from: Jid; to: Jid }, account: Account, row: RoomRow, roomEvent: (data: Parameters<typeof event<"room">>[1]) => void): Promise<void> {
+  const { room } = row;
+  if (row.status === "joined") {
+    const nick = p.from.resource;
+    if (nick && outOfRoom(p.error, "presence")) {
+      // The room has no such occupant (or is gone) to change the nick of: the account enters it
+      // again, under the nick it asked for (the nick change's request then answers with the
+      // rejoin: src/services/room-joins.ts nickChangeAnswer).
+      if (nick !== row.nick) await renameSelf(tx, account.id, room, nick);
+      return leftRoom(tx, account, { ...row, nick }, p.to.domain);
+    }
+    // A refused nick change (§7.6.3): the occupant stays, under its old nick; the request reads the error.
+    return setRoomError(tx, account.id, room, p.error ?? UNDEFINED);
+  }
+  // A refused join (§7.2.6-§7.2.10): the waiting request reads the row.
+  if (row.status !== "joining") return;
+  // The gateway's own rejoin, refused for now (the room's service is unavailable): tried again
+  // later (src/db/room-rejoins.ts), and the account hears of it once, with when.
+  const later = p.error && row.rejoinAttempts !== null && refusedForNow(p.error) ? await deferRejoin(tx, account.id, room, p.error, REJOIN_RETRY_MS) : null;
+  if (later) {
+    if (later.first) roomEvent({ room, kind: "join-failed", nick: row.nick, error: p.error!, retryAt: later.at.toISOString() });
+    return;
+  }
+  await markFailed(tx, account.id, room, p.error);
+  roomEvent({ room, kind: "join-failed", nick: row.nick, ...(p.error ? { error: p.error } : {}) });
 }

@@ -8,33 +8,21 @@
 import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
 import { markReflected, markSubjectReflected } from "../db/room-reflections.js";
-import { deferRejoin, rejoinNow } from "../db/room-rejoins.js";
-import {
-  deleteRoom,
-  findRoom,
-  markCreated,
-  markFailed,
-  markJoined,
-  occupantPresence,
-  presented,
-  removeOccupant,
-  renameOccupant,
-  renameSelf,
-  setRoomError,
-  setSelfPrivileges,
-  setSubject,
-} from "../db/rooms.js";
+import { rejoinNow } from "../db/room-rejoins.js";
+import { deleteRoom, findRoom, markCreated, markJoined, occupantPresence, presented, removeOccupant, renameOccupant, renameSelf, setSelfPrivileges, setSubject } from "../db/rooms.js";
 import { accountJid, type Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence, InboundStanza } from "../domain/inbound.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { isMessageId } from "../domain/message.js";
 import { storedId, type MessageExt, type Occupant } from "../domain/message-features.js";
-import { departure, INSTANT_PREFIX, refusedForNow, REJOIN_RETRY_MS, rejoinRoom, roomSubject, STATUS, type MucPresence } from "../domain/muc.js";
+import { departure, INSTANT_PREFIX, rejoinRoom, roomSubject, STATUS, type MucPresence } from "../domain/muc.js";
+import { selfPing } from "../domain/muc-self-ping.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { RoomMessageKey } from "../db/room-lookups.js";
 import { applyRoomChange, changesEarlier, newMessageExt } from "./inbound-features.js";
 import type { PendingWrites } from "./inbound-message.js";
+import { roomPresenceError } from "./inbound-room-refusal.js";
 
 type From = { from: Jid; fromRaw: string; to: Jid; toRaw: string };
 
@@ -56,22 +44,7 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
   const row = await findRoom(tx, account.id, room);
   if (!row) return pending.absent(account);
 
-  if (p.type === "error") {
-    // A refused nick change (§7.6.3): the occupant stays, under its old nick; the request reads the error.
-    if (row.status === "joined") return setRoomError(tx, account.id, room, p.error ?? { type: "cancel", condition: "undefined-condition" });
-    // A refused join (§7.2.6-§7.2.10): the waiting request reads the row.
-    if (row.status !== "joining") return;
-    // The gateway's own rejoin, refused for now (the room's service is unavailable): tried again
-    // later (src/db/room-rejoins.ts), and the account hears of it once, with when.
-    const later = p.error && row.rejoinAttempts !== null && refusedForNow(p.error) ? await deferRejoin(tx, account.id, room, p.error, REJOIN_RETRY_MS) : null;
-    if (later) {
-      if (later.first) roomEvent({ room, kind: "join-failed", nick: row.nick, error: p.error!, retryAt: later.at.toISOString() });
-      return;
-    }
-    await markFailed(tx, account.id, room, p.error);
-    roomEvent({ room, kind: "join-failed", nick: row.nick, ...(p.error ? { error: p.error } : {}) });
-    return;
-  }
+  if (p.type === "error") return roomPresenceError(tx, p, account, row, roomEvent);
   // Unavailable (an available presence with the MUC <x/> is occupantAvailable's).
   const muc = p.muc;
   if (!muc) return;
@@ -83,6 +56,11 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
       await renameSelf(tx, account.id, room, muc.newNick);
       await renameOccupant(tx, account.id, room, nick, muc.newNick);
       roomEvent({ room, kind: "nick-changed", nick, newNick: muc.newNick, self: true });
+      // Is the room still there? Prosody (0.12) destroys a non-persistent room whose only occupant
+      // changes nick, after telling it of the change: a self-ping (XEP-0410 §3.2) under the new
+      // nick, answered item-not-found then, makes the account enter it again at once (src/
+      // services/room-self-pings.ts), instead of after the next quiet spell. One iq per change.
+      replies.push(selfPing(accountJid(account.localpart, p.to.domain), room, muc.newNick, randomUUID()));
     } else if (why === "kicked" || why === "banned" || why === "removed" || why === "destroyed") {
       // No longer in the room (§8.2, §9.1, §10.9: a destroyed room is gone): it is not rejoined.
       await deleteRoom(tx, account.id, room);

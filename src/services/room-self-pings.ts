@@ -44,7 +44,8 @@ export class RoomSelfPings {
    * (not when it left, was removed or renamed meanwhile). Whether it did.
    */
   async answered(from: string, to: string, error: { type: string; condition: string } | null): Promise<boolean> {
-    if (selfPingVerdict(error) !== "gone") return false;
+    // Read nothing for an answer that says "joined" whatever the row (a result, most of them).
+    if (selfPingVerdict(error, true) !== "gone") return false;
     const occupant = parseJid(from);
     const localpart = occupantLocalpart(to, this.domain);
     if (!occupant?.resource || localpart === null) return false;
@@ -52,6 +53,9 @@ export class RoomSelfPings {
     return this.delivery.sqlTransaction(async (tx) => {
       const row = await findRoom(tx, { localpart }, room, true);
       if (row?.status !== "joined" || row.nick !== occupant.resource) return false;
+      // A joined row with no answer recorded since its last join or nick change (join_stage null,
+      // src/db/rooms.ts beginNickChange) has a nick change of the account's own under way.
+      if (selfPingVerdict(error, row.joinStage !== null) !== "gone") return false;
       await rejoinNow(tx, row.accountId, room, rejoinRoom(accountJid(localpart, this.domain), row));
       return true;
     });

@@ -1,7 +1,7 @@
 // What a self-ping's answer says (XEP-0410 §3.2), and how often quiet rooms are looked for.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { selfPing, selfPingSweepMs, selfPingVerdict } from "../../src/domain/muc-self-ping.js";
+import { outOfRoom, selfPing, selfPingSweepMs, selfPingVerdict } from "../../src/domain/muc-self-ping.js";
 
 describe("self-ping", () => {
   it("reads a result and a relayed client's errors as joined, not-acceptable and other errors as gone, an unreachable room as unknown", () => {
@@ -9,7 +9,8 @@ describe("self-ping", () => {
       ["joined", null],
       ["joined", { type: "cancel", condition: "service-unavailable" }],
       ["joined", { type: "cancel", condition: "feature-not-implemented" }],
-      ["joined", { type: "cancel", condition: "item-not-found" }],
+      // To the nick the account settled on (no nick change of its own under way): no such occupant.
+      ["gone", { type: "cancel", condition: "item-not-found" }],
       ["gone", { type: "cancel", condition: "not-acceptable" }],
       ["gone", { type: "cancel", condition: "not-allowed" }],
       ["gone", { type: "modify", condition: "bad-request" }],
@@ -21,6 +22,27 @@ describe("self-ping", () => {
       answers.map(([, error]) => selfPingVerdict(error)),
       answers.map(([verdict]) => verdict),
     );
+  });
+
+  it("reads item-not-found as a nick change of the account's own under way while one is (§3.2), else as gone", () => {
+    const notFound = { type: "cancel", condition: "item-not-found" };
+    assert.deepEqual([selfPingVerdict(notFound, false), selfPingVerdict(notFound, true), selfPingVerdict({ type: "cancel", condition: "not-acceptable" }, false)], ["joined", "gone", "gone"]);
+  });
+
+  it("reads a room's not-acceptable and item-not-found to a message, and item-not-found to a presence, as the account out of the room", () => {
+    const conditions = ["not-acceptable", "item-not-found", "forbidden", "conflict", "resource-constraint", "service-unavailable"];
+    assert.deepEqual(
+      conditions.map((condition) => [outOfRoom({ condition }, "message"), outOfRoom({ condition }, "presence")]),
+      [
+        [true, false],
+        [true, true],
+        [false, false],
+        [false, false],
+        [false, false],
+        [false, false],
+      ],
+    );
+    assert.deepEqual([outOfRoom(null, "message"), outOfRoom(undefined, "presence")], [false, false]);
   });
 
   it("pings the account's own occupant JID in the room, under an id its answer is known by", () => {
