@@ -1,5 +1,7 @@
 // Accounts: the localparts this gateway hosts. Lookups by localpart are cached in-process for a
-// short time (a cache only: the row in Postgres is the truth).
+// short time (a cache only: the row in Postgres is the truth), each with the latest deletion of
+// its localpart (table account_deletion): the caller's tokens issued before it are an earlier
+// account's (src/services/accounts.ts caller), and telling so costs no statement of its own.
 import { LRUCache } from "lru-cache";
 import { fetchFresh } from "./cached-read.js";
 import type { Account } from "../domain/account.js";
@@ -24,6 +26,31 @@ async function addEveryAccountLanes(tx: Tx, accountId: number): Promise<void> {
 }
 
 const select = { id: true, localpart: true, createdAt: true } as const;
+
+/** An account (null when there is none) with the latest deletion of its localpart (null when never deleted). */
+export interface Lookup<A extends Account | null = Account | null> {
+  account: A;
+  deletedAt: Date | null;
+}
+
+/**
+ * One statement: the account and its localpart's deletion mark, a row even when neither exists.
+ * The deletion is committed with the account's row gone (delete()), so a read that sees an
+ * account created again sees the mark of the deletion before it.
+ */
+async function lookup(db: Db | Tx, localpart: string): Promise<Lookup> {
+  const rows = await db.$queryRaw<{ id: number | null; created_at: Date | null; deleted_at: Date | null }[]>`
+    SELECT a.id, a.created_at, d.deleted_at FROM (SELECT ${localpart}::text AS localpart) k
+    LEFT JOIN account a ON a.localpart = k.localpart LEFT JOIN account_deletion d ON d.localpart = k.localpart`;
+  const r = rows[0]!;
+  return { account: r.id === null ? null : { id: r.id, localpart, createdAt: r.created_at! }, deletedAt: r.deleted_at };
+}
+
+/** The localpart's deletion mark, in a transaction creating an account: cached with it. */
+async function deletionOf(tx: Tx, localpart: string): Promise<Date | null> {
+  const marks = await tx.$queryRaw<{ deleted_at: Date }[]>`SELECT deleted_at FROM account_deletion WHERE localpart = ${localpart}`;
+  return marks[0]?.deleted_at ?? null;
+}
 
 /** The account's rows in the message queue, for SQL that appends FOR UPDATE OF q. */
 const QUEUED = `FROM message_queue q JOIN message m ON m.id = q.message_id WHERE m.account_id = $1 ORDER BY q.seq`;
@@ -63,11 +90,19 @@ async function handOverQueued(tx: Tx, accountId: number): Promise<void> {
 }
 
 export class Accounts {
-  private readonly cache: LRUCache<string, Account>;
+  private readonly cache: LRUCache<string, Lookup<Account>>;
 
   constructor(private readonly db: Db) {
-    // An account not found is not cached (it may be created any moment).
-    this.cache = new LRUCache<string, Account>({ max: 50_000, ttl: 30_000, fetchMethod: async (localpart) => (await db.account.findUnique({ where: { localpart }, select })) ?? undefined });
+    // An account not found is not cached (it may be created any moment). A deletion drops the
+    // entry on every instance (delete(), listen()): the next read has the new mark.
+    this.cache = new LRUCache<string, Lookup<Account>>({
+      max: 50_000,
+      ttl: 30_000,
+      fetchMethod: async (localpart) => {
+        const found = await lookup(db, localpart);
+        return found.account ? { account: found.account, deletedAt: found.deletedAt } : undefined;
+      },
+    });
   }
 
   /** Forgets what another instance changed (a deleted account), and everything after a missed notification. */
@@ -85,7 +120,12 @@ export class Accounts {
    * src/services/inbound-stale.ts), else read().
    */
   async find(localpart: string): Promise<Account | null> {
-    return (await fetchFresh(this.cache, localpart)) ?? null;
+    return (await fetchFresh(this.cache, localpart))?.account ?? null;
+  }
+
+  /** find() with the deletion mark (deletedAt null when the account is not found: unread). */
+  async findCaller(localpart: string): Promise<Lookup> {
+    return (await fetchFresh(this.cache, localpart)) ?? { account: null, deletedAt: null };
   }
 
   /**
@@ -95,9 +135,14 @@ export class Accounts {
    * abort it, src/db/cached-read.ts).
    */
   async read(localpart: string): Promise<Account | null> {
-    const row = await this.db.account.findUnique({ where: { localpart }, select });
-    if (this.cache.peek(localpart)?.id !== row?.id) this.cache.delete(localpart);
-    return row;
+    return (await this.readCaller(localpart)).account;
+  }
+
+  /** read() with the deletion mark. */
+  async readCaller(localpart: string): Promise<Lookup> {
+    const found = await lookup(this.db, localpart);
+    if (this.cache.peek(localpart)?.account.id !== found.account?.id) this.cache.delete(localpart);
+    return found;
   }
 
   /**
@@ -121,7 +166,7 @@ export class Accounts {
     if (cached.length === 0) return;
     const rows = await this.db.account.findMany({ where: { localpart: { in: cached } }, select: { id: true, localpart: true } });
     const now = new Map(rows.map((r) => [r.localpart, r.id]));
-    for (const lp of cached) if (this.cache.peek(lp)?.id !== now.get(lp)) this.cache.delete(lp);
+    for (const lp of cached) if (this.cache.peek(lp)?.account.id !== now.get(lp)) this.cache.delete(lp);
   }
 
   async create(localpart: string): Promise<Account> {
@@ -129,10 +174,10 @@ export class Accounts {
       const row = await this.db.$transaction(async (tx) => {
         const created = await tx.account.create({ data: { localpart }, select });
         await addEveryAccountLanes(tx, created.id);
-        return created;
+        return { account: created, deletedAt: await deletionOf(tx, localpart) };
       });
       this.cache.set(localpart, row);
-      return row;
+      return row.account;
     } catch (err) {
       if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
         throw new AppError("account-exists", `account "${localpart}" already exists`);
@@ -144,20 +189,24 @@ export class Accounts {
   /**
    * For auto-provisioning: creates the account unless it exists. Concurrent first requests race
    * here, so it is INSERT ... ON CONFLICT DO NOTHING, then a read in a new statement (whose
-   * snapshot sees the row the winner committed).
+   * snapshot sees the row the winner committed). `admit` sees the localpart's deletion mark first
+   * (and that of an account found created meanwhile), and throws to refuse: an earlier account's
+   * token creates nothing.
    */
-  async ensure(localpart: string): Promise<Account> {
+  async ensure(localpart: string, admit: (deletedAt: Date | null) => void): Promise<Account> {
     const inserted = await this.db.$transaction(async (tx) => {
+      const deletedAt = await deletionOf(tx, localpart);
+      admit(deletedAt);
       const rows = await tx.$queryRaw<{ id: number; created_at: Date }[]>`
         INSERT INTO account (localpart) VALUES (${localpart}) ON CONFLICT (localpart) DO NOTHING RETURNING id, created_at`;
       if (rows[0]) await addEveryAccountLanes(tx, rows[0].id);
-      return rows;
+      return rows[0] ? { account: { id: rows[0].id, localpart, createdAt: rows[0].created_at }, deletedAt } : null;
     });
-    const first = inserted[0];
-    const row = first ? { id: first.id, localpart, createdAt: first.created_at } : await this.db.account.findUnique({ where: { localpart }, select });
-    if (!row) throw new Error(`account ${localpart} vanished while being provisioned`);
-    this.cache.set(localpart, row);
-    return row;
+    const found = inserted ?? (await lookup(this.db, localpart));
+    if (!found.account) throw new Error(`account ${localpart} vanished while being provisioned`);
+    admit(found.deletedAt);
+    this.cache.set(localpart, { account: found.account, deletedAt: found.deletedAt });
+    return found.account;
   }
 
   list(afterId: number, limit: number): Promise<Account[]> {
@@ -183,6 +232,13 @@ export class Accounts {
   async delete(tx: Tx, id: number, localpart: string): Promise<void> {
     await handOverQueued(tx, id);
     await tx.account.delete({ where: { id } });
+    // The account's tokens stay valid until they expire: from now on they are refused (src/domain/
+    // account.ts issuedBeforeDeletion), also for an account created again under the localpart.
+    // clock_timestamp(), not the transaction's start: a token minted while the deletion ran is
+    // the old account's too.
+    await tx.$executeRaw`
+      INSERT INTO account_deletion (localpart, deleted_at) VALUES (${localpart}, clock_timestamp())
+      ON CONFLICT (localpart) DO UPDATE SET deleted_at = EXCLUDED.deleted_at`;
     await notify(tx, CHANNELS.cache, `account:${localpart}`);
     // Its open streams end on every instance (their sessions went with the account's rows).
     await endAllSessions(tx, id);

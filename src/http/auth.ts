@@ -20,7 +20,9 @@ export interface Principal {
   exp: number;
   nbf: number;
   /** When the credential was issued (the token's `iat`, ms since the epoch); null when unknown (no
-   * `iat`, a stream ticket): taken as issued before any session's end (session-ends.ts). */
+   * `iat`, a stream ticket): taken as issued before any session's end (session-ends.ts), and as
+   * issued after any deletion of its account (a token issued before one is refused,
+   * src/services/accounts.ts caller; a ticket goes with its account's row). */
   iat: number | null;
 }
 
@@ -110,6 +112,7 @@ export class Auth {
     if (opts.resource) payload.resource = opts.resource;
     if (this.settings.issuer) payload.iss = this.settings.issuer;
     if (this.settings.audience) payload.aud = this.settings.audience;
+    // jsonwebtoken adds `iat`: deleting the account revokes the token (src/services/accounts.ts caller).
     const token = jwt.sign(payload, this.settings.secret, { algorithm: "HS256" });
     return { token, expiresAt: new Date(exp * 1000) };
   }

@@ -96,7 +96,8 @@ export function principal(req: FastifyRequest): Principal {
  * request then fails, and runs again once with the account read from the database (retryStaleCaller).
  */
 export async function callerAccount(gw: Gateway, req: FastifyRequest): Promise<Account> {
-  const account = await gw.accounts.caller(principal(req).localpart, req.freshCaller);
+  const { localpart, iat } = principal(req);
+  const account = await gw.accounts.caller(localpart, iat, req.freshCaller);
   req.cachedCaller = req.freshCaller ? null : account.id;
   return account;
 }
@@ -106,7 +107,8 @@ export async function callerAccount(gw: Gateway, req: FastifyRequest): Promise<A
  * with a success (an empty list: the old account's rows went with it) rather than notice it.
  */
 export function freshCallerAccount(gw: Gateway, req: FastifyRequest): Promise<Account> {
-  return gw.accounts.caller(principal(req).localpart, true);
+  const { localpart, iat } = principal(req);
+  return gw.accounts.caller(localpart, iat, true);
 }
 
 /** Refusals about the request itself, whatever the account's state: no reason to look the account up again. */

@@ -5,7 +5,7 @@
 import type { Accounts as AccountStore } from "../db/accounts.js";
 import { listRooms } from "../db/rooms.js";
 import { availableSessions, lockAccount, presenceSubscribers, unblockedItems } from "../db/roster.js";
-import { accountJid, type Account, type AccountRef } from "../domain/account.js";
+import { accountJid, issuedBeforeDeletion, type Account, type AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { accountLocalpart } from "../domain/jid.js";
 import { exitRoom } from "../domain/muc.js";
@@ -60,13 +60,26 @@ export class Accounts {
 
   /**
    * The caller's own account; created on first use when AUTO_PROVISION is on. `fresh` false: from
-   * the cache, for work that notices an account id that is gone (src/http/context.ts).
+   * the cache, for work that notices an account id that is gone (src/http/context.ts). A
+   * credential issued (`issuedAt`, ms; null: unknown) before the localpart's latest deletion was
+   * an earlier account's: refused, as a bad token is, rather than taken for the account there is
+   * now or one it would create. Without AUTO_PROVISION an account deleted and not created again
+   * stays 404 for it, as for any token (nothing of anyone's is there to protect).
    */
-  async caller(localpart: string, fresh = false): Promise<Account> {
-    const found = fresh ? await this.store.read(localpart) : await this.store.find(localpart);
-    if (found) return found;
-    if (this.autoProvision) return this.store.ensure(localpart);
+  async caller(localpart: string, issuedAt: number | null, fresh = false): Promise<Account> {
+    const found = fresh ? await this.store.readCaller(localpart) : await this.store.findCaller(localpart);
+    if (found.account) {
+      this.admit(localpart, issuedAt, found.deletedAt);
+      return found.account;
+    }
+    if (this.autoProvision) return this.store.ensure(localpart, (deletedAt) => this.admit(localpart, issuedAt, deletedAt));
     throw new AppError("account-not-found", `no account "${localpart}" on this gateway`);
+  }
+
+  private admit(localpart: string, issuedAt: number | null, deletedAt: Date | null): void {
+    if (issuedBeforeDeletion(issuedAt, deletedAt)) {
+      throw new AppError("unauthorized", `token issued before account "${localpart}" was deleted (at ${deletedAt!.toISOString()}): it is not valid for the account of that name now; get a new one`);
+    }
   }
 
   /** Whether a token may be minted for this account (it exists, or would be provisioned). */

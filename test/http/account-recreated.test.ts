@@ -3,7 +3,8 @@
 // on B once in 30 tries). Made deterministic: B's listening connection runs through a relay that
 // holds what PostgreSQL sends it, so A's NOTIFY waits there while B is asked. B must answer as for
 // the account as it is now: the one created again (never the old one's data, never 404), 404 for
-// one deleted, and with AUTO_PROVISION one created anew.
+// one deleted, and with AUTO_PROVISION one created anew; and the old account's tokens (issued
+// before the deletion) are refused with 401 for the account created again, or provisioned.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
@@ -26,13 +27,17 @@ describe("an account deleted (and created again) on one instance, asked for on a
   const accountId = async (p: Pair, localpart: string): Promise<number | null> => (await p.sql.query<{ id: number }>("SELECT id FROM account WHERE localpart = $1", [localpart])).rows[0]?.id ?? null;
   const count = async (p: Pair, query: string, values: unknown[]): Promise<number> => (await p.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${query}`, values)).rows[0]!.n;
 
-  /** Accounts created on A, each cached on B (with a roster item of the old account's). */
+  /**
+   * Accounts created on A, each cached on B (with a roster item of the old account's), and a token
+   * of the old account's: its iat (whole seconds) from the second before, so that the deletion is
+   * certainly later (a token from the deletion's own second is taken as the new account's).
+   */
   async function cachedOnB(p: Pair, names: string[]): Promise<Map<string, { localpart: string; token: string; oldId: number }>> {
     const out = new Map<string, { localpart: string; token: string; oldId: number }>();
     for (const name of names) {
       const localpart = uniq(name);
       await p.a.createAccount(localpart);
-      const token = p.a.token(localpart);
+      const token = p.a.token(localpart, { iat: Math.floor(Date.now() / 1000) - 1 });
       const put = await p.b.request("PUT", "/v1/roster/old-contact@example.net", { token, body: {} });
       assert.equal(put.status, 201, `${name}: B before: ${put.text}`);
       out.set(name, { localpart, token, oldId: (await accountId(p, localpart))! });
@@ -55,6 +60,8 @@ describe("an account deleted (and created again) on one instance, asked for on a
         for (const [name, acc] of accounts) {
           assert.equal((await p.a.request("DELETE", `/v1/accounts/${acc.localpart}`)).status, 204, `${name}: delete on A`);
           await p.a.createAccount(acc.localpart);
+          // The new account's token: the old one's is refused (the test below).
+          acc.token = p.a.token(acc.localpart);
           const put = await p.a.request("PUT", "/v1/roster/new-contact@example.net", { token: acc.token, body: {} });
           assert.equal(put.status, 201, `${name}: the new account's roster item, on A: ${put.text}`);
         }
@@ -109,6 +116,43 @@ describe("an account deleted (and created again) on one instance, asked for on a
       for (const [name, acc] of accounts) assert.notEqual(await accountId(p, acc.localpart), acc.oldId, `${name}: created again under a new id`);
     });
 
+    it("created again on A: B refuses the old account's token for every request, and the new account's data stays its own", async () => {
+      const requests: [string, string, unknown?][] = [
+        ["GET", "/v1/roster"],
+        ["PUT", "/v1/roster/intruder@example.net", { name: "old" }],
+        ["GET", "/v1/events"],
+        ["POST", "/v1/messages", { to: "juliet@example.net", body: "from the old account" }],
+        ["PUT", "/v1/presence?resource=old", {}],
+        ["POST", "/v1/events/tickets", {}],
+        ["GET", "/v1/sessions"],
+        ["GET", "/v1/blocklist"],
+        ["GET", "/v1/webhooks"],
+      ];
+      // Each request with an account of its own: the first answer about an account may refresh B's entry.
+      const accounts = await cachedOnB(p, requests.map((_, i) => `r${i}-`));
+      await p.deaf(async () => {
+        for (const acc of accounts.values()) {
+          assert.equal((await p.a.request("DELETE", `/v1/accounts/${acc.localpart}`)).status, 204);
+          await p.a.createAccount(acc.localpart);
+          assert.equal((await p.a.request("PUT", "/v1/roster/new-contact@example.net", { token: p.a.token(acc.localpart), body: {} })).status, 201);
+        }
+        const wrong: string[] = [];
+        for (const [i, [method, path, body]] of requests.entries()) {
+          const r = await p.b.request(method, path, { token: accounts.get(`r${i}-`)!.token, ...(body === undefined ? {} : { body }) });
+          if (r.status !== 401 || r.body?.code !== "unauthorized") wrong.push(`${method} ${path}: ${r.status} ${r.text.slice(0, 200)}`);
+        }
+        assert.deepEqual(wrong, [], "every request with the old account's token is 401 unauthorized");
+      });
+      for (const [name, acc] of accounts) {
+        const id = await accountId(p, acc.localpart);
+        assert.ok(id !== null && id !== acc.oldId, `${name}: created again under a new id`);
+        assert.deepEqual((await p.sql.query("SELECT jid FROM roster_item WHERE account_id = $1", [id])).rows, [{ jid: "new-contact@example.net" }], `${name}: the new account's roster`);
+        assert.equal(await count(p, "message WHERE account_id = $1", [id]), 0, `${name}: no message`);
+        assert.equal(await count(p, "session WHERE account_id = $1", [id]), 0, `${name}: no session`);
+        assert.equal(await count(p, "stream_ticket WHERE account_id = $1", [id]), 0, `${name}: no ticket`);
+      }
+    });
+
     it("deleted on A: B answers 404 at once, reads included", async () => {
       // Each request with an account of its own: the first answer about an account may refresh B's entry.
       const requests: [string, string, unknown?][] = [
@@ -154,7 +198,8 @@ describe("an account deleted (and created again) on one instance, asked for on a
       const accounts = await cachedOnB(p, ["roster", "send", "presence"]);
       await p.deaf(async () => {
         for (const acc of accounts.values()) assert.equal((await p.a.request("DELETE", `/v1/accounts/${acc.localpart}`)).status, 204);
-        const on = (name: string) => accounts.get(name)!.token;
+        // A token issued after the deletion (the old account's is refused: the test below).
+        const on = (name: string) => p.b.token(accounts.get(name)!.localpart);
         const roster = await p.b.request("GET", "/v1/roster", { token: on("roster") });
         assert.equal(roster.status, 200, `GET /v1/roster: ${roster.text}`);
         assert.deepEqual(roster.body.items, [], "a new account's empty roster");
@@ -168,6 +213,25 @@ describe("an account deleted (and created again) on one instance, asked for on a
         const now = await accountId(p, acc.localpart);
         assert.ok(now !== null && now !== acc.oldId, `${name}: provisioned anew (${acc.oldId} before, ${now} now)`);
       }
+    });
+
+    it("deleted on A: the old account's token provisions nothing on B, it is refused", async () => {
+      const accounts = await cachedOnB(p, ["roster", "send", "presence"]);
+      const requests: Record<string, [string, string, unknown?]> = {
+        roster: ["GET", "/v1/roster"],
+        send: ["POST", "/v1/messages", { to: "juliet@example.net", body: "hi" }],
+        presence: ["PUT", "/v1/presence", {}],
+      };
+      await p.deaf(async () => {
+        for (const acc of accounts.values()) assert.equal((await p.a.request("DELETE", `/v1/accounts/${acc.localpart}`)).status, 204);
+        for (const [name, acc] of accounts) {
+          const [method, path, body] = requests[name]!;
+          const r = await p.b.request(method, path, { token: acc.token, ...(body === undefined ? {} : { body }) });
+          assert.equal(r.status, 401, `${method} ${path}: ${r.text}`);
+          assert.equal(r.body.code, "unauthorized");
+        }
+      });
+      for (const [name, acc] of accounts) assert.equal(await accountId(p, acc.localpart), null, `${name}: not provisioned`);
     });
   });
 });

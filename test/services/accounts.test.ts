@@ -47,19 +47,19 @@ describe("Accounts service", () => {
   const rows = (localpart: string) => env.db.prisma.account.count({ where: { localpart } });
 
   it("caller() without auto-provisioning: account-not-found, and no account is made", async () => {
-    await assert.rejects(closed.caller("ghost"), appError("account-not-found"));
+    await assert.rejects(closed.caller("ghost", null), appError("account-not-found"));
     await assert.rejects(closed.mayMint("ghost"), appError("account-not-found"));
     assert.equal(await rows("ghost"), 0);
   });
 
   it("caller() with auto-provisioning creates the account once; an existing one is found either way", async () => {
-    const first = await open.caller("newcomer");
+    const first = await open.caller("newcomer", null);
     assert.equal(first.localpart, "newcomer");
     assert.ok(first.id > 0);
     assert.equal(await rows("newcomer"), 1);
-    const again = await open.caller("newcomer");
+    const again = await open.caller("newcomer", null);
     assert.deepEqual(again, first);
-    assert.equal((await closed.caller("newcomer")).id, first.id, "once it exists, auto-provisioning does not matter");
+    assert.equal((await closed.caller("newcomer", null)).id, first.id, "once it exists, auto-provisioning does not matter");
     await open.mayMint("brand-new"); // would be provisioned: allowed
     assert.equal(await rows("brand-new"), 0, "minting a token does not create the account");
   });
@@ -67,7 +67,7 @@ describe("Accounts service", () => {
   it("32 concurrent first requests for one localpart all get the same account (INSERT ... ON CONFLICT)", async () => {
     // A store of its own with an empty cache, so that every call reaches Postgres.
     const accounts = new Accounts(new AccountStore(env.db.prisma), env.delivery, env.domain, true);
-    const results = await Promise.all(Array.from({ length: 32 }, () => accounts.caller("crowd")));
+    const results = await Promise.all(Array.from({ length: 32 }, () => accounts.caller("crowd", null)));
     const ids = new Set(results.map((r) => r.id));
     assert.equal(ids.size, 1, `ids: ${[...ids].join(", ")}`);
     assert.ok(results.every((r) => r.localpart === "crowd"));
@@ -77,7 +77,7 @@ describe("Accounts service", () => {
   it("32 concurrent first requests across two stores (two gateway instances) agree too", async () => {
     const one = new Accounts(new AccountStore(env.db.prisma), env.delivery, env.domain, true);
     const two = new Accounts(new AccountStore(env.db.prisma), env.delivery, env.domain, true);
-    const results = await Promise.all(Array.from({ length: 32 }, (_, i) => (i % 2 ? one : two).caller("crowd2")));
+    const results = await Promise.all(Array.from({ length: 32 }, (_, i) => (i % 2 ? one : two).caller("crowd2", null)));
     assert.equal(new Set(results.map((r) => r.id)).size, 1);
     assert.equal(await rows("crowd2"), 1);
   });
@@ -88,6 +88,35 @@ describe("Accounts service", () => {
   });
 
   describe("delete", () => {
+    // A token's iat is whole seconds: one from the second before now is certainly from before a deletion made now.
+    const secondAgo = () => (Math.floor(Date.now() / 1000) - 1) * 1000;
+
+    it("a credential issued before the deletion is refused for the account created again (cached and fresh), and provisions nothing", async () => {
+      const a = await env.account("romeo");
+      const old = secondAgo();
+      assert.equal((await closed.caller(a.localpart, old)).id, a.id, "valid for the account it was issued for");
+      await closed.delete(a.localpart);
+      await assert.rejects(open.caller(a.localpart, old), appError("unauthorized"));
+      assert.equal(await rows(a.localpart), 0, "AUTO_PROVISION: the earlier account's token creates nothing");
+      await assert.rejects(closed.caller(a.localpart, old), appError("account-not-found"), "without: 404, as for any token");
+      await closed.create(a.localpart);
+      await assert.rejects(closed.caller(a.localpart, old), appError("unauthorized"), "from the cache");
+      await assert.rejects(closed.caller(a.localpart, old, true), appError("unauthorized"), "read fresh");
+      // Issued in the deletion's second or later: the new account's (iat cannot tell which side of the deletion).
+      const now = Math.floor(Date.now() / 1000) * 1000;
+      const created = await closed.caller(a.localpart, now);
+      assert.notEqual(created.id, a.id);
+      assert.equal((await closed.caller(a.localpart, null)).id, created.id, "no iat: accepted");
+    });
+
+    it("AUTO_PROVISION: a credential issued after the deletion provisions the account anew", async () => {
+      const a = await env.account("romeo");
+      await closed.delete(a.localpart);
+      const made = await open.caller(a.localpart, Math.floor(Date.now() / 1000) * 1000);
+      assert.notEqual(made.id, a.id);
+      await assert.rejects(open.caller(a.localpart, secondAgo() - 1000), appError("unauthorized"), "and the earlier one's is refused for it");
+    });
+
     it("with a `both` contact and an available session: unavailable, then unsubscribe and unsubscribed; the account is gone", async () => {
       const a = await env.account("romeo");
       // Both, made through the state machine.
@@ -113,7 +142,7 @@ describe("Accounts service", () => {
       assert.equal(await env.db.prisma.rosterItem.count({ where: { accountId: a.id } }), 0);
       assert.equal(await env.db.prisma.session.count({ where: { accountId: a.id } }), 0);
       assert.equal(await env.db.prisma.event.count({ where: { accountId: a.id } }), 0);
-      await assert.rejects(closed.caller(a.localpart), appError("account-not-found"));
+      await assert.rejects(closed.caller(a.localpart, null), appError("account-not-found"));
     });
 
     it("answers a stranger's pending request with unsubscribed and withdraws its own pending request", async () => {
