@@ -45,6 +45,41 @@ export async function endedLately(pool: pg.Pool, accountId: number, resource: st
   return rows.length > 0;
 }
 
+/**
+ * The marks inside the window, newest first (at most `limit`): what an instance that may have
+ * missed their NOTIFY (its listener was reconnecting, or it started after them) learns on each
+ * (re)connect of its listener. `ageMs`: how long ago the end was; `gone`: the session has no row
+ * now (nothing opened it again), so a stream of it still open somewhere missed its end.
+ */
+export async function recentSessionEnds(pool: pg.Pool, windowSeconds: number, limit: number): Promise<{ accountId: number; resource: string; ageMs: number; gone: boolean }[]> {
+  const { rows } = await pool.query<{ account_id: number; resource: string; age_ms: number; gone: boolean }>(
+    `SELECT e.account_id, e.resource, extract(epoch FROM now() - e.ended_at) * 1000 AS age_ms,
+            NOT EXISTS (SELECT 1 FROM session s WHERE s.account_id = e.account_id AND s.resource = e.resource) AS gone
+     FROM session_end e WHERE e.ended_at > now() - make_interval(secs => $1) ORDER BY e.ended_at DESC LIMIT $2`,
+    [windowSeconds, limit],
+  );
+  return rows.map((r) => ({ accountId: r.account_id, resource: r.resource, ageMs: Number(r.age_ms), gone: r.gone }));
+}
+
+/**
+ * A stream that resumes (Last-Event-ID) a session and found no row for it, so its open created
+ * one: if that session was ended within the window, with a credential issued before the end (as
+ * endedLately), the open came after the DELETE, whichever instance heard of it when, and undid it.
+ * Removes the row that open created and returns true (the stream is refused). Only a row that is
+ * still the open's alone: no available presence set on it and no other stream on it since (a
+ * client that came back meanwhile keeps its session, and the stream is served).
+ */
+export async function undoResumedOpen(pool: pg.Pool, accountId: number, resource: string, windowSeconds: number, issuedAt: number | null): Promise<boolean> {
+  const r = await pool.query(
+    `DELETE FROM session s WHERE s.account_id = $1 AND s.resource = $2 AND NOT s.available AND s.streams <= 1
+       AND EXISTS (SELECT 1 FROM session_end e WHERE e.account_id = s.account_id AND e.resource = s.resource
+                     AND e.ended_at > now() - make_interval(secs => $3)
+                     AND ($4::float8 IS NULL OR to_timestamp($4::float8 / 1000) <= e.ended_at))`,
+    [accountId, resource, windowSeconds, issuedAt],
+  );
+  return (r.rowCount ?? 0) > 0;
+}
+
 /** The janitor's: marks older than the window refuse nothing any more. */
 export async function purgeSessionEnds(pool: pg.Pool, windowSeconds: number): Promise<number> {
   const r = await pool.query("DELETE FROM session_end WHERE ended_at < now() - make_interval(secs => $1)", [windowSeconds]);

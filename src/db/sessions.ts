@@ -44,6 +44,8 @@ export interface OpenedSession {
   head: number;
   /** The account was deleted before the stream could open (nothing was written for it). */
   gone: boolean;
+  /** This open created the session's row (there was none): a resume that finds none may follow a DELETE (session-ends.ts undoResumedOpen). */
+  inserted: boolean;
 }
 
 export interface SessionClose extends SessionOpen {
@@ -104,28 +106,32 @@ export class Sessions {
    * Streams opened on many sessions at once (one statement for a burst of opens): each session is
    * created if new and counts `n` more streams. Returns per item, in order, the session's delivered
    * cursor before (null when it is new), the highest of the account's sessions, and the account's
-   * log head, all from one snapshot (whether the stream resyncs is replayStarts' to say, in events.ts).
+   * log head, all from one snapshot (whether the stream resyncs is replayStarts' to say, in events.ts),
+   * and whether this statement created the session's row.
    */
   async streamsOpened(items: SessionOpen[]): Promise<OpenedSession[]> {
     if (items.length === 0) return [];
     // Batched statements meet an account deletion's cascade in other row orders: a deadlock's victim
     // runs again. So does a batch with an account whose deletion committed while it ran (the foreign
     // key finds it gone): run again, it skips that account, and the other accounts' streams open.
-    const rows = await retryConflicts(() => this.db.$queryRaw<{ prev: bigint | null; acct: bigint | null; head: bigint | null }[]>`
+    const rows = await retryConflicts(() => this.db.$queryRaw<{ prev: bigint | null; acct: bigint | null; head: bigint | null; inserted: boolean }[]>`
       WITH v AS (SELECT * FROM unnest(${items.map((i) => i.accountId)}::int[], ${items.map((i) => i.resource)}::text[], ${items.map((i) => i.n)}::int[])
                  WITH ORDINALITY AS v(account_id, resource, n, ord)),
       up AS (INSERT INTO session (account_id, resource, streams) SELECT account_id, resource, n FROM v
              WHERE EXISTS (SELECT 1 FROM account a WHERE a.id = v.account_id)
              ON CONFLICT (account_id, resource) DO UPDATE
-             SET streams = session.streams + excluded.streams, stream_closed_at = NULL, last_seen_at = now() RETURNING 1)
+             SET streams = session.streams + excluded.streams, stream_closed_at = NULL, last_seen_at = now()
+             -- xmax is 0 in a row version this statement inserted, and this transaction's id in one it updated.
+             RETURNING account_id, resource, xmax = 0 AS inserted)
       -- A session that never had a stream (its presence was set first) is as new as one without a row.
       SELECT (SELECT s.delivered_seq FROM session s WHERE s.account_id = v.account_id AND s.resource = v.resource
                 AND NOT (s.streams = 0 AND s.stream_closed_at IS NULL AND s.delivered_seq = 0)) AS prev,
              (SELECT max(s.delivered_seq) FROM session s WHERE s.account_id = v.account_id) AS acct,
-             (SELECT a.last_seq FROM account a WHERE a.id = v.account_id) AS head
-      FROM v ORDER BY v.ord`, 3, (err) => isConflict(err) || isForeignKeyViolation(err));
+             (SELECT a.last_seq FROM account a WHERE a.id = v.account_id) AS head,
+             coalesce(up.inserted, false) AS inserted
+      FROM v LEFT JOIN up ON up.account_id = v.account_id AND up.resource = v.resource ORDER BY v.ord`, 3, (err) => isConflict(err) || isForeignKeyViolation(err));
     const num = (x: bigint | null) => (x === null ? null : Number(x));
-    return rows.map((r) => ({ deliveredSeq: num(r.prev), accountDeliveredSeq: num(r.acct) ?? 0, head: num(r.head) ?? 0, gone: r.head === null }));
+    return rows.map((r) => ({ deliveredSeq: num(r.prev), accountDeliveredSeq: num(r.acct) ?? 0, head: num(r.head) ?? 0, gone: r.head === null, inserted: r.inserted }));
   }
 
   /** Streams closed on many sessions at once: `n` fewer each, and what they delivered. */
@@ -271,12 +277,13 @@ export class Sessions {
 
 /**
  * Calls `fn` on every instance when a session was ended (Sessions.end), or all of an account's
- * with the account (resource null: endAllSessions), after its commit.
+ * with the account (resource null: endAllSessions), after its commit; `missed` after the listener
+ * reconnected, when some may have gone unheard.
  */
-export function onSessionEnded(notifications: Notifications, fn: (accountId: number, resource: string | null) => void): void {
+export function onSessionEnded(notifications: Notifications, fn: (accountId: number, resource: string | null) => void, missed: () => void): void {
   notifications.on(CHANNELS.sessions, (payload) => {
-    // null: the listener reconnected. An ending missed meanwhile leaves its streams open until they close.
-    if (!payload) return;
+    // null: the listener reconnected, and endings meanwhile went unheard (session-ends.ts keeps them).
+    if (!payload) return missed();
     const [accountId, resource] = JSON.parse(payload) as [number, string | null];
     fn(accountId, resource);
   });

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
 import { migrate } from "../../src/db/migrate.js";
-import { endedLately, endedWindowSeconds, purgeSessionEnds, recordSessionEnd } from "../../src/db/session-ends.js";
+import { endedLately, endedWindowSeconds, purgeSessionEnds, recentSessionEnds, recordSessionEnd, undoResumedOpen } from "../../src/db/session-ends.js";
 import { deadSeconds, Sessions } from "../../src/db/sessions.js";
 
 describe("ended sessions' marks", () => {
@@ -60,5 +60,46 @@ describe("ended sessions' marks", () => {
     await age("new", 10);
     assert.equal(await purgeSessionEnds(db.pool, 60), 1);
     assert.deepEqual((await marked()).filter((r) => r !== "phone"), ["new"]);
+  });
+
+  it("a stream open tells whether it made the session's row; a resume's row made after an end is undone, unless its credential is newer, the session is in use again, or the end is past the window", async () => {
+    const id = (await db.pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('resumes') RETURNING id")).rows[0]!.id;
+    const open = async (resource: string) => (await sessions.streamsOpened([{ accountId: id, resource, n: 1 }]))[0]!.inserted;
+    const end = (resource: string) => db.prisma.$transaction((tx) => sessions.end(tx, id, resource));
+    const rows = async () => (await db.pool.query<{ resource: string }>("SELECT resource FROM session WHERE account_id = $1 ORDER BY resource", [id])).rows.map((r) => r.resource);
+    const undo = (resource: string, issuedAt: number | null = null) => undoResumedOpen(db.pool, id, resource, 60, issuedAt);
+    // A batch with a new session and an existing one: each told apart.
+    assert.equal(await open("a"), true, "new");
+    assert.deepEqual((await sessions.streamsOpened([{ accountId: id, resource: "a", n: 1 }, { accountId: id, resource: "b", n: 1 }])).map((o) => o.inserted), [false, true]);
+    for (const r of ["a", "b", "c", "d"]) {
+      if (r === "c" || r === "d") await open(r);
+      await end(r);
+      assert.equal(await open(r), true, `${r}: made again after its end`);
+    }
+    assert.equal(await undo("z"), false, "no such session");
+    assert.equal(await undo("a", Date.now() + 2000), false, "a credential issued after the end");
+    await db.pool.query("UPDATE session SET available = true WHERE account_id = $1 AND resource = 'b'", [id]);
+    assert.equal(await undo("b"), false, "an available presence set on it since");
+    await open("c");
+    assert.equal(await undo("c"), false, "another stream on it since");
+    await db.pool.query("UPDATE session_end SET ended_at = now() - interval '61 seconds' WHERE account_id = $1 AND resource = 'd'", [id]);
+    assert.equal(await undo("d"), false, "ended past the window");
+    assert.deepEqual(await rows(), ["a", "b", "c", "d"], "none undone so far");
+    assert.equal(await undo("a"), true, "made by a resume after its end");
+    assert.deepEqual(await rows(), ["b", "c", "d"]);
+  });
+
+  it("the marks inside the window, with whether the session has a row again", async () => {
+    const id = (await db.pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('recent') RETURNING id")).rows[0]!.id;
+    for (const r of ["gone", "back", "old"]) {
+      await sessions.streamsOpened([{ accountId: id, resource: r, n: 1 }]);
+      await db.prisma.$transaction((tx) => sessions.end(tx, id, r));
+    }
+    await sessions.streamsOpened([{ accountId: id, resource: "back", n: 1 }]);
+    await db.pool.query("UPDATE session_end SET ended_at = now() - interval '30 seconds' WHERE account_id = $1 AND resource = 'gone'", [id]);
+    await db.pool.query("UPDATE session_end SET ended_at = now() - interval '61 seconds' WHERE account_id = $1 AND resource = 'old'", [id]);
+    const marks = (await recentSessionEnds(db.pool, 60, 1000)).filter((m) => m.accountId === id);
+    assert.deepEqual(marks.map((m) => [m.resource, m.gone]), [["back", false], ["gone", true]], "newest first, the old one left out");
+    assert.ok(marks[1]!.ageMs >= 29_000 && marks[1]!.ageMs < 40_000, `its age: ${marks[1]!.ageMs} ms`);
   });
 });
