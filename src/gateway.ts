@@ -165,7 +165,11 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
   const streamCap = sharedSlots ?? new StreamSlots(config.maxStreamsPerAccount);
   const endedWindow = endedWindowSeconds(config.sessionGraceSeconds, config.sseRetryMs);
   const events = new EventFeed(db, sessions, notifier, delivery, streamCap, domain, config.eventRetentionMs, blocking, endedWindow);
-  onSessionEnded(notifications, (accountId, resource) => events.endStreams(accountId, resource));
+  // The ends this instance cannot have heard (committed before it listened, or while its listener
+  // reconnects) are read from the table, after the handler is on: none falls between the two.
+  const loadEnds = () => events.loadEnds().catch((err: unknown) => logger.warn({ err: String(err) }, "could not read the sessions ended lately; their streams' reconnects may open them again"));
+  onSessionEnded(notifications, (accountId, resource) => events.endStreams(accountId, resource), () => void loadEnds());
+  await loadEnds();
 
   // Webhooks: endpoints managed over HTTP, delivered from the event log by whichever instance leases each endpoint.
   const webhookStore = new WebhookStore(db.pool);

@@ -7,11 +7,9 @@
 // and closes of a burst share one statement. Once a stream has written a message that asked for a
 // XEP-0184 receipt, the receipt goes out (exactly once across streams).
 import { randomUUID } from "node:crypto";
-import { LRUCache } from "lru-cache";
 import type { Database } from "../db/client.js";
 import type { EventNotifier } from "../db/event-notifier.js";
 import { claimReceipts, readEvents, replayStarts, type ReplayStart, type StoredEvent } from "../db/events.js";
-import { endedLately } from "../db/session-ends.js";
 import type { OpenedSession, SessionClose, SessionOpen, SessionRow, Sessions } from "../db/sessions.js";
 import { accountJid, type Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
@@ -19,6 +17,7 @@ import type { EventType } from "../domain/events.js";
 import { ackType, type Stanza } from "../domain/stanza.js";
 import type { StreamCap, StreamSlot } from "../domain/stream-cap.js";
 import { Batcher } from "./batcher.js";
+import { EndedSessions } from "./ended-sessions.js";
 import type { Delivery } from "./delivery.js";
 import { NO_BLOCKS, type BlockCheck } from "./ports.js";
 import { AccountReader, Follower, PAGE, type EventItem, type FeedPort, type LiveSession, type LogEvent, type LogGrowth } from "./stream-slots.js";
@@ -57,9 +56,6 @@ export function parseCursor(raw: string | undefined, field: string): number | nu
   return Number(raw);
 }
 
-/** Ended sessions remembered per instance (resumesEndedSession): far more than DELETEs in a window. */
-const ENDS_REMEMBERED = 100_000;
-
 export class EventFeed implements FeedPort {
   /** Reads of the event log for streams (shared readers and streams catching up), for /metrics. */
   readonly stats = { logReads: 0 };
@@ -92,18 +88,17 @@ export class EventFeed implements FeedPort {
     /** The account's blocklist: a receipt owed to a JID it blocked since is not sent (XEP-0191 §3.3). */
     private readonly blocks: Pick<BlockCheck, "blocksJid"> = NO_BLOCKS,
     /** How long a stream resuming a session that DELETE ended is refused (endedWindowSeconds). */
-    private readonly endedWindowSeconds = 60,
+    endedWindowSeconds = 60,
   ) {
-    this.endedHere = new LRUCache({ max: ENDS_REMEMBERED, ttl: endedWindowSeconds * 1000 });
+    this.ended = new EndedSessions(db, endedWindowSeconds);
   }
 
   /**
-   * Sessions whose end (DELETE /v1/sessions/{resource}) this instance heard of (its NOTIFY: every
-   * instance hears it, well before the ended streams' clients reconnect after SSE_RETRY) within
-   * the window. One heard of while the listener was reconnecting, or before this instance started,
-   * is missed: its reconnect opens the session again, as before session-ends.ts.
+   * Sessions DELETE /v1/sessions/{resource} ended within the window that this instance heard of
+   * (their NOTIFY: every instance hears it, well before the ended streams' clients reconnect after
+   * SSE_RETRY) or read from the table when its listener (re)connected (loadEnds).
    */
-  private readonly endedHere: LRUCache<string, true>;
+  private readonly ended: EndedSessions;
 
   /**
    * GET /v1/events as JSON: one page of the log after `cursor` (`resource`: that session's events
@@ -135,12 +130,8 @@ export class EventFeed implements FeedPort {
    * short while ago, and that nothing opened again since: answered 204, so that the client gives
    * up rather than open it again (src/db/session-ends.ts).
    */
-  async resumesEndedSession(accountId: number, resource: string, issuedAt: number | null): Promise<boolean> {
-    // Every reconnect asks, and a mass reconnect after a restart makes thousands a second: only
-    // those of a session this instance heard end lately (endStreams) pay the statement, which
-    // also tells whether a stream opened it again since, on any instance.
-    if (!this.endedHere.has(`${accountId}/${resource}`)) return false;
-    return endedLately(this.db.pool, accountId, resource, this.endedWindowSeconds, issuedAt);
+  resumesEndedSession(accountId: number, resource: string, issuedAt: number | null): Promise<boolean> {
+    return this.ended.resumesEnded(accountId, resource, issuedAt);
   }
 
   /** HEAD of the stream view: refused (429 too-many-streams) exactly when a GET would be, without opening one. */
@@ -150,6 +141,22 @@ export class EventFeed implements FeedPort {
 
   /** Opens a stream on a session (created if new); `cursor` null resumes where the session left off. */
   async open(account: Account, resource: string, cursor: number | null): Promise<Follower> {
+    return (await this.start(account, resource, cursor, null))!;
+  }
+
+  /**
+   * A stream that resumes its session (Last-Event-ID, after resumesEndedSession let it through),
+   * with a credential issued at `issuedAt`: null when it turns out to follow the session's end
+   * after all (a DELETE that committed while it was being opened, not heard here yet), refused as
+   * resumesEndedSession would have; the session row its open re-created is gone again.
+   */
+  resume(account: Account, resource: string, cursor: number, issuedAt: number | null): Promise<Follower | null> {
+    return this.start(account, resource, cursor, { issuedAt });
+  }
+
+  private async start(account: Account, resource: string, cursor: number | null, resume: { issuedAt: number | null } | null): Promise<Follower | null> {
+    // Ends heard from here on may be of this session, committed after its row was opened below.
+    const heard = this.ended.mark();
     const slot: StreamSlot = await this.slots.acquire(account.id);
     // Subscribed to the account's NOTIFY before the log's head is read below: nothing is missed.
     let reader = this.readers.get(account.id);
@@ -158,6 +165,14 @@ export class EventFeed implements FeedPort {
     try {
       const s = await this.opens.push({ accountId: account.id, resource, n: 1 });
       if (s.gone) throw new AppError("account-not-found", `${account.localpart} was deleted`);
+      // A resume that found no session made one: after a DELETE (on any instance, heard here or
+      // not) that is the ended session opened again. Rare (a session's row outlives its streams by
+      // the event retention), so this statement costs an ordinary reconnect nothing.
+      if (resume && s.inserted && (await this.ended.undoResume(account.id, resource, resume.issuedAt))) {
+        slot.release();
+        this.release(reader);
+        return null;
+      }
       // A new session starts after what the account's other sessions got (here: not yet flushed too).
       // A cursor beyond the head names no event yet: the stream follows from the head.
       let after = Math.min(cursor ?? s.deliveredSeq ?? Math.max(s.accountDeliveredSeq, reader.delivered()), s.head);
@@ -167,7 +182,12 @@ export class EventFeed implements FeedPort {
       let live = this.live.get(key(account.id, resource));
       if (!live) this.live.set(key(account.id, resource), (live = { accountId: account.id, resource, streams: 0, delivered: 0 }));
       live.streams++;
-      return new Follower(this, reader, account, live, after, resync ? resyncItem(after) : null, slot, after === s.head);
+      const f = new Follower(this, reader, account, live, after, resync ? resyncItem(after) : null, slot, after === s.head);
+      // Its end was heard while this open was under way, after endStreams had looked for its streams:
+      // unless this open created the row (the end came first, and the open is the session's return)
+      // the DELETE ended a session this stream was already on. It ends as the others did.
+      if (!s.inserted && this.ended.heardSince(account.id, resource, heard)) f.close();
+      return f;
     } catch (err) {
       slot.release();
       this.release(reader);
@@ -199,8 +219,19 @@ export class EventFeed implements FeedPort {
 
   /** A session was ended (DELETE /v1/sessions/{resource}, on any instance; null: the account was deleted): its streams here end too. */
   endStreams(accountId: number, resource: string | null): void {
-    if (resource !== null) this.endedHere.set(`${accountId}/${resource}`, true);
+    if (resource !== null) this.ended.heardOf(accountId, resource);
     for (const f of [...(this.readers.get(accountId)?.all ?? [])]) if (resource === null || f.resource === resource) f.close();
+  }
+
+  /**
+   * At start and after each reconnect of the listener: the ends inside the window from the table
+   * (EndedSessions.load), and the streams open here on a session that was ended meanwhile and has
+   * no row now, which missed their endStreams. Only streams open before the read: one opened
+   * since made its session's row again, after the read saw none.
+   */
+  async loadEnds(): Promise<void> {
+    const before = new Map([...this.readers].map(([id, r]) => [id, [...r.all]]));
+    for (const m of await this.ended.load()) for (const f of before.get(m.accountId) ?? []) if (f.resource === m.resource) f.close();
   }
 
   /** @internal The reader has no stream and no open in flight left. */

@@ -111,6 +111,52 @@ describe("an ended session's stream reconnects", () => {
     await reopened.close();
   });
 
+  it("an instance started after the DELETE refuses the reconnect too (it reads the ends inside the window when it starts)", async () => {
+    await gw.createAccount("tybalt");
+    const tok = gw.token("tybalt");
+    const phone = await streamWithEvent(tok, "phone");
+    const lastId = phone.lastEventId!;
+    assert.equal((await gw.request("DELETE", "/v1/sessions/phone", { token: tok })).status, 204);
+    await waitFor(() => phone.closed, 5000, "the phone's stream to end");
+    // A second instance on the same database, started after the end: it never heard its NOTIFY.
+    const late = await startTestGateway(server, { SSE_HEARTBEAT: "1s", SSE_RETRY: "500ms" }, gw.db);
+    try {
+      const again = await late.sse("/v1/events?resource=phone", tok, { "last-event-id": lastId });
+      assert.equal(again.status, 204, "the reconnect through the instance started later");
+      assert.deepEqual(await resources(tok), ["desk"], "the session stays ended");
+      // Sentinel: that instance serves this account's other sessions' reconnects.
+      const desk = await late.sse("/v1/events?resource=desk", tok, { "last-event-id": lastId });
+      assert.equal(desk.status, 200);
+      await desk.close();
+    } finally {
+      await late.stop();
+    }
+  });
+
+  it("an end committed while the instance's listener reconnects is read when it is back: the stream it held on the session ends and its reconnect is refused", async () => {
+    await gw.createAccount("paris");
+    const tok = gw.token("paris");
+    const phone = await streamWithEvent(tok, "phone");
+    const lastId = phone.lastEventId!;
+    const tablet = await gw.sse("/v1/events?resource=tablet", tok);
+    assert.equal(tablet.status, 200);
+    const pool = gw.running.db.pool;
+    const listening = async () =>
+      (await pool.query("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'balcony-listen%' AND datname = current_database()")).rows.length > 0;
+    // Cut the listener: it reconnects a second later (src/db/notify.ts).
+    await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'balcony-listen%' AND datname = current_database()");
+    await waitFor(async () => !(await listening()), 2000, "the listener gone");
+    assert.equal((await gw.request("DELETE", "/v1/sessions/phone", { token: tok })).status, 204);
+    assert.equal(await listening(), false, "the end committed while the listener was away (its NOTIFY unheard)");
+    await waitFor(listening, 10_000, "the listener back");
+    // Sentinel: an end after the reconnect is heard, and ends the tablet's stream.
+    assert.equal((await gw.request("DELETE", "/v1/sessions/tablet", { token: tok })).status, 204);
+    await waitFor(() => tablet.closed, 5000, "the tablet's stream to end");
+    await waitFor(() => phone.closed, 5000, "the phone's stream, whose end came while the listener was away, to end");
+    assert.equal((await gw.sse("/v1/events?resource=phone", tok, { "last-event-id": lastId })).status, 204, "its reconnect");
+    assert.deepEqual(await resources(tok), ["desk"]);
+  });
+
   it("a new login (a token issued after the end) resumes with its saved Last-Event-ID, as API.md lets any client; the old credential's reconnect stays refused", async () => {
     await gw.createAccount("balthasar");
     const tok = gw.token("balthasar");

@@ -88,7 +88,10 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
             await gw.events.canOpen(account);
             return reply.code(200).type("text/event-stream").send("" as never);
           }
-          const follower = await gw.events.open(account, resource, cursor);
+          // A resume is checked again once its session's row is there: a DELETE committed meanwhile
+          // (not heard here at the check above) is refused alike (EventFeed.resume).
+          const follower = lastEventId === undefined ? await gw.events.open(account, resource, cursor) : await gw.events.resume(account, resource, cursor!, principal(req).iat);
+          if (!follower) return reply.code(204).send(null);
           // Not awaited: the handler's request and reply are not kept for the stream's lifetime.
           void streams.stream(reply, follower, principal(req).exp);
           return reply;
