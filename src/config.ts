@@ -48,6 +48,7 @@ export interface Config {
     audience: string | undefined;
   };
   autoProvision: boolean;
+  deletionRevokesTokens: boolean; // a token issued before its localpart's latest deletion is refused
   /** Serve the demo web page at /demo (static files; it needs a token like any client). */
   demoPage: boolean;
   sessionGraceSeconds: number;
@@ -265,6 +266,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
     },
     jwt,
     autoProvision: bool(env, "AUTO_PROVISION", false),
+    deletionRevokesTokens: bool(env, "DELETION_REVOKES_TOKENS", false),
     demoPage: bool(env, "DEMO_PAGE", true),
     sessionGraceSeconds: int(env, "SESSION_GRACE_SECONDS", 60, 0, 86_400),
     // XEP-0410 §3.2 suggests self-pinging a room after 15 minutes of silence; 0 turns it off.

@@ -142,7 +142,7 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
   const gate = new OnlineGate(control);
   const delivery = new Delivery(db, out, gate, log, counters);
   const presence = new Presence(db, sessions, delivery, domain, { graceSeconds: config.sessionGraceSeconds }, log);
-  const accounts = new Accounts(accountStore, delivery, domain, config.autoProvision);
+  const accounts = new Accounts(accountStore, delivery, domain, config.autoProvision, config.deletionRevokesTokens);
   // Each refers to the other (XEP-0191 §3.3): a block leaves the rooms it covers; a blocked room is not joined.
   const blocking: Blocking = new Blocking(db, blocklists, delivery, (tx, send, account, covered) => rooms.leaveBlocked(tx, send, account, covered));
   // Streams here take what inbound appended here as it is, instead of reading it back; a join

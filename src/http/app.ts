@@ -102,7 +102,7 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
             scheme: "bearer",
             bearerFormat: "JWT",
             description:
-              "A JWT (API.md Authentication): sub names the account, exp is required. A token issued (iat, whole seconds) in a second before its account's deletion is refused (401) for an account created again under that localpart, and creates none with AUTO_PROVISION",
+              "A JWT: sub names the account (its localpart or bare JID), exp is required. With DELETION_REVOKES_TOKENS, a token issued (iat, whole seconds) in a second before its account's deletion is refused (401) for an account created again under that localpart, and creates none with AUTO_PROVISION",
           },
           // GET /v1/events' SSE view only (EventSource sends no Authorization): POST /v1/events/tickets.
           streamTicket: { type: "apiKey", in: "query", name: "ticket", description: "A stream ticket (POST /v1/events/tickets): opens GET /v1/events with Accept: text/event-stream, nothing else" },

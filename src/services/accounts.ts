@@ -26,6 +26,12 @@ export class Accounts {
     private readonly delivery: Delivery,
     readonly domain: string,
     private readonly autoProvision: boolean,
+    /**
+     * DELETION_REVOKES_TOKENS: a credential issued before the localpart's latest deletion is
+     * refused. Off by default: API.md names an account by its localpart alone, so an account
+     * created again under it is the token's account.
+     */
+    private readonly deletionRevokesTokens = false,
   ) {}
 
   ref(a: Account): AccountRef {
@@ -60,9 +66,9 @@ export class Accounts {
 
   /**
    * The caller's own account; created on first use when AUTO_PROVISION is on. `fresh` false: from
-   * the cache, for work that notices an account id that is gone (src/http/context.ts). A
-   * credential issued (`issuedAt`, ms; null: unknown) before the localpart's latest deletion was
-   * an earlier account's: refused, as a bad token is, rather than taken for the account there is
+   * the cache, for work that notices an account id that is gone (src/http/context.ts). With
+   * DELETION_REVOKES_TOKENS, a credential issued (`issuedAt`, ms; null: unknown) before the
+   * localpart's latest deletion is taken as an earlier account's: refused, as a bad token is, rather than taken for the account there is
    * now or one it would create. Without AUTO_PROVISION an account deleted and not created again
    * stays 404 for it, as for any token (nothing of anyone's is there to protect).
    */
@@ -77,7 +83,7 @@ export class Accounts {
   }
 
   private admit(localpart: string, issuedAt: number | null, deletedAt: Date | null): void {
-    if (issuedBeforeDeletion(issuedAt, deletedAt)) {
+    if (this.deletionRevokesTokens && issuedBeforeDeletion(issuedAt, deletedAt)) {
       throw new AppError("unauthorized", `token issued before account "${localpart}" was deleted (at ${deletedAt!.toISOString()}): it is not valid for the account of that name now; get a new one`);
     }
   }

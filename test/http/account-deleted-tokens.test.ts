@@ -2,8 +2,9 @@
 // DELETE /v1/accounts/{localpart} the old account's tokens must not become the tokens of an
 // account created later under the same localpart (by an admin, or by AUTO_PROVISION from the old
 // token itself), on this instance or on another one that had the account cached. API.md: "An
-// account can never read or change another account's data." Such a token is refused with 401;
-// one issued after the deletion works.
+// account can never read or change another account's data." With DELETION_REVOKES_TOKENS (off by
+// default: API.md names an account by its localpart) such a token is refused with 401; one issued
+// after the deletion works.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
@@ -26,7 +27,7 @@ describe("tokens of a deleted account", () => {
     db = await createTestDatabase();
     // Two instances on one database (one holds the link). AUTO_PROVISION on: an unknown account a
     // token names is created, which the old account's token must not do.
-    const env = { XMPP_LINK_MODE: "single", AUTO_PROVISION: "true" };
+    const env = { XMPP_LINK_MODE: "single", AUTO_PROVISION: "true", DELETION_REVOKES_TOKENS: "true" };
     a = await startTestGateway(server, env, db);
     b = await startTestGateway(server, env, db);
     sql = new pg.Client({ connectionString: db.url });

@@ -3,7 +3,7 @@
 // on B once in 30 tries). Made deterministic: B's listening connection runs through a relay that
 // holds what PostgreSQL sends it, so A's NOTIFY waits there while B is asked. B must answer as for
 // the account as it is now: the one created again (never the old one's data, never 404), 404 for
-// one deleted, and with AUTO_PROVISION one created anew; and the old account's tokens (issued
+// one deleted, and with AUTO_PROVISION one created anew; and with DELETION_REVOKES_TOKENS the old account's tokens (issued
 // before the deletion) are refused with 401 for the account created again, or provisioned.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -60,8 +60,6 @@ describe("an account deleted (and created again) on one instance, asked for on a
         for (const [name, acc] of accounts) {
           assert.equal((await p.a.request("DELETE", `/v1/accounts/${acc.localpart}`)).status, 204, `${name}: delete on A`);
           await p.a.createAccount(acc.localpart);
-          // The new account's token: the old one's is refused (the test below).
-          acc.token = p.a.token(acc.localpart);
           const put = await p.a.request("PUT", "/v1/roster/new-contact@example.net", { token: acc.token, body: {} });
           assert.equal(put.status, 201, `${name}: the new account's roster item, on A: ${put.text}`);
         }
@@ -116,43 +114,6 @@ describe("an account deleted (and created again) on one instance, asked for on a
       for (const [name, acc] of accounts) assert.notEqual(await accountId(p, acc.localpart), acc.oldId, `${name}: created again under a new id`);
     });
 
-    it("created again on A: B refuses the old account's token for every request, and the new account's data stays its own", async () => {
-      const requests: [string, string, unknown?][] = [
-        ["GET", "/v1/roster"],
-        ["PUT", "/v1/roster/intruder@example.net", { name: "old" }],
-        ["GET", "/v1/events"],
-        ["POST", "/v1/messages", { to: "juliet@example.net", body: "from the old account" }],
-        ["PUT", "/v1/presence?resource=old", {}],
-        ["POST", "/v1/events/tickets", {}],
-        ["GET", "/v1/sessions"],
-        ["GET", "/v1/blocklist"],
-        ["GET", "/v1/webhooks"],
-      ];
-      // Each request with an account of its own: the first answer about an account may refresh B's entry.
-      const accounts = await cachedOnB(p, requests.map((_, i) => `r${i}-`));
-      await p.deaf(async () => {
-        for (const acc of accounts.values()) {
-          assert.equal((await p.a.request("DELETE", `/v1/accounts/${acc.localpart}`)).status, 204);
-          await p.a.createAccount(acc.localpart);
-          assert.equal((await p.a.request("PUT", "/v1/roster/new-contact@example.net", { token: p.a.token(acc.localpart), body: {} })).status, 201);
-        }
-        const wrong: string[] = [];
-        for (const [i, [method, path, body]] of requests.entries()) {
-          const r = await p.b.request(method, path, { token: accounts.get(`r${i}-`)!.token, ...(body === undefined ? {} : { body }) });
-          if (r.status !== 401 || r.body?.code !== "unauthorized") wrong.push(`${method} ${path}: ${r.status} ${r.text.slice(0, 200)}`);
-        }
-        assert.deepEqual(wrong, [], "every request with the old account's token is 401 unauthorized");
-      });
-      for (const [name, acc] of accounts) {
-        const id = await accountId(p, acc.localpart);
-        assert.ok(id !== null && id !== acc.oldId, `${name}: created again under a new id`);
-        assert.deepEqual((await p.sql.query("SELECT jid FROM roster_item WHERE account_id = $1", [id])).rows, [{ jid: "new-contact@example.net" }], `${name}: the new account's roster`);
-        assert.equal(await count(p, "message WHERE account_id = $1", [id]), 0, `${name}: no message`);
-        assert.equal(await count(p, "session WHERE account_id = $1", [id]), 0, `${name}: no session`);
-        assert.equal(await count(p, "stream_ticket WHERE account_id = $1", [id]), 0, `${name}: no ticket`);
-      }
-    });
-
     it("deleted on A: B answers 404 at once, reads included", async () => {
       // Each request with an account of its own: the first answer about an account may refresh B's entry.
       const requests: [string, string, unknown?][] = [
@@ -198,8 +159,8 @@ describe("an account deleted (and created again) on one instance, asked for on a
       const accounts = await cachedOnB(p, ["roster", "send", "presence"]);
       await p.deaf(async () => {
         for (const acc of accounts.values()) assert.equal((await p.a.request("DELETE", `/v1/accounts/${acc.localpart}`)).status, 204);
-        // A token issued after the deletion (the old account's is refused: the test below).
-        const on = (name: string) => p.b.token(accounts.get(name)!.localpart);
+        // The old account's token: by default an account is its localpart (API.md), whichever was deleted.
+        const on = (name: string) => accounts.get(name)!.token;
         const roster = await p.b.request("GET", "/v1/roster", { token: on("roster") });
         assert.equal(roster.status, 200, `GET /v1/roster: ${roster.text}`);
         assert.deepEqual(roster.body.items, [], "a new account's empty roster");
@@ -212,6 +173,53 @@ describe("an account deleted (and created again) on one instance, asked for on a
       for (const [name, acc] of accounts) {
         const now = await accountId(p, acc.localpart);
         assert.ok(now !== null && now !== acc.oldId, `${name}: provisioned anew (${acc.oldId} before, ${now} now)`);
+      }
+    });
+  });
+
+  describe("DELETION_REVOKES_TOKENS on (AUTO_PROVISION on)", () => {
+    let p: Pair;
+    before(async () => {
+      p = await startPair(server, { XMPP_LINK_MODE: "single", AUTO_PROVISION: "true", DELETION_REVOKES_TOKENS: "true" });
+    });
+    after(async () => {
+      await p?.stop();
+    });
+
+    it("created again on A: B refuses the old account's token for every request, and the new account's data stays its own", async () => {
+      const requests: [string, string, unknown?][] = [
+        ["GET", "/v1/roster"],
+        ["PUT", "/v1/roster/intruder@example.net", { name: "old" }],
+        ["GET", "/v1/events"],
+        ["POST", "/v1/messages", { to: "juliet@example.net", body: "from the old account" }],
+        ["PUT", "/v1/presence?resource=old", {}],
+        ["POST", "/v1/events/tickets", {}],
+        ["GET", "/v1/sessions"],
+        ["GET", "/v1/blocklist"],
+        ["GET", "/v1/webhooks"],
+      ];
+      // Each request with an account of its own: the first answer about an account may refresh B's entry.
+      const accounts = await cachedOnB(p, requests.map((_, i) => `r${i}-`));
+      await p.deaf(async () => {
+        for (const acc of accounts.values()) {
+          assert.equal((await p.a.request("DELETE", `/v1/accounts/${acc.localpart}`)).status, 204);
+          await p.a.createAccount(acc.localpart);
+          assert.equal((await p.a.request("PUT", "/v1/roster/new-contact@example.net", { token: p.a.token(acc.localpart), body: {} })).status, 201);
+        }
+        const wrong: string[] = [];
+        for (const [i, [method, path, body]] of requests.entries()) {
+          const r = await p.b.request(method, path, { token: accounts.get(`r${i}-`)!.token, ...(body === undefined ? {} : { body }) });
+          if (r.status !== 401 || r.body?.code !== "unauthorized") wrong.push(`${method} ${path}: ${r.status} ${r.text.slice(0, 200)}`);
+        }
+        assert.deepEqual(wrong, [], "every request with the old account's token is 401 unauthorized");
+      });
+      for (const [name, acc] of accounts) {
+        const id = await accountId(p, acc.localpart);
+        assert.ok(id !== null && id !== acc.oldId, `${name}: created again under a new id`);
+        assert.deepEqual((await p.sql.query("SELECT jid FROM roster_item WHERE account_id = $1", [id])).rows, [{ jid: "new-contact@example.net" }], `${name}: the new account's roster`);
+        assert.equal(await count(p, "message WHERE account_id = $1", [id]), 0, `${name}: no message`);
+        assert.equal(await count(p, "session WHERE account_id = $1", [id]), 0, `${name}: no session`);
+        assert.equal(await count(p, "stream_ticket WHERE account_id = $1", [id]), 0, `${name}: no ticket`);
       }
     });
 

@@ -91,7 +91,21 @@ describe("Accounts service", () => {
     // A token's iat is whole seconds: one from the second before now is certainly from before a deletion made now.
     const secondAgo = () => (Math.floor(Date.now() / 1000) - 1) * 1000;
 
-    it("a credential issued before the deletion is refused for the account created again (cached and fresh), and provisions nothing", async () => {
+    // DELETION_REVOKES_TOKENS on (the store is shared with closed/open: the same cache).
+    const revoking = (autoProvision: boolean) => new Accounts(env.accountStore, env.delivery, env.domain, autoProvision, true);
+
+    it("by default a credential issued before the deletion is the account created again's (API.md: an account is its localpart)", async () => {
+      const a = await env.account("romeo");
+      const old = secondAgo();
+      await closed.delete(a.localpart);
+      const made = await open.caller(a.localpart, old);
+      assert.notEqual(made.id, a.id, "AUTO_PROVISION: provisioned anew");
+      assert.equal((await closed.caller(a.localpart, old, true)).id, made.id);
+      await assert.rejects(revoking(false).caller(a.localpart, old), appError("unauthorized"), "with DELETION_REVOKES_TOKENS: refused");
+    });
+
+    it("DELETION_REVOKES_TOKENS: a credential issued before the deletion is refused for the account created again (cached and fresh), and provisions nothing", async () => {
+      const [closed, open] = [revoking(false), revoking(true)];
       const a = await env.account("romeo");
       const old = secondAgo();
       assert.equal((await closed.caller(a.localpart, old)).id, a.id, "valid for the account it was issued for");
@@ -109,7 +123,8 @@ describe("Accounts service", () => {
       assert.equal((await closed.caller(a.localpart, null)).id, created.id, "no iat: accepted");
     });
 
-    it("AUTO_PROVISION: a credential issued after the deletion provisions the account anew", async () => {
+    it("DELETION_REVOKES_TOKENS, AUTO_PROVISION: a credential issued after the deletion provisions the account anew", async () => {
+      const [closed, open] = [revoking(false), revoking(true)];
       const a = await env.account("romeo");
       await closed.delete(a.localpart);
       const made = await open.caller(a.localpart, Math.floor(Date.now() / 1000) * 1000);
