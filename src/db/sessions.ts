@@ -242,16 +242,25 @@ export class Sessions {
    * untouched for deadAfter (the constructor's), available or not, and their streams count goes to 0 (closed when
    * last seen): those streams were counted on an instance that died, and nothing will close them
    * (a live stream's session is touched every heartbeat, on whichever instance holds it). Returns
-   * the sessions claimed, with whether each was available (the ones to broadcast); the rows are
-   * locked first, so each is claimed once, whichever instance runs this.
+   * the sessions claimed, with whether each was available (the ones to broadcast).
+   *
+   * The candidates' accounts are locked first (lockAccount's lock, all in one statement, in id
+   * order), then their sessions claimed with the conditions checked again: the caller's broadcast
+   * reads subscribers and sessions as the presence and roster use cases (which hold that lock)
+   * left them, so a subscriber approved meanwhile hears of the end, or was never told available.
+   * The rows are locked too, so each session is claimed once, whichever instance runs this; an
+   * account deleted meanwhile is skipped. A sweep that finds nothing costs the one statement.
    */
-  expire(tx: Tx, graceSeconds: number): Promise<{ account_id: number; resource: string; localpart: string; available: boolean }[]> {
+  async expire(tx: Tx, graceSeconds: number): Promise<{ account_id: number; resource: string; localpart: string; available: boolean }[]> {
+    const due = Prisma.sql`(s.available AND s.streams = 0 AND s.last_seen_at < now() - make_interval(secs => ${graceSeconds}))
+           OR ((s.available OR s.streams > 0) AND s.last_seen_at < now() - make_interval(secs => ${this.deadAfter}))`;
+    const locked = await tx.$queryRaw<{ id: number }[]>`
+      SELECT a.id FROM account a WHERE a.id IN (SELECT s.account_id FROM session s WHERE ${due}) ORDER BY a.id FOR UPDATE OF a`;
+    if (locked.length === 0) return [];
     return tx.$queryRaw`
       WITH c AS (
         SELECT s.account_id, s.resource, s.available, s.last_seen_at < now() - make_interval(secs => ${this.deadAfter}) AS dead
-        FROM session s
-        WHERE (s.available AND s.streams = 0 AND s.last_seen_at < now() - make_interval(secs => ${graceSeconds}))
-           OR ((s.available OR s.streams > 0) AND s.last_seen_at < now() - make_interval(secs => ${this.deadAfter}))
+        FROM session s WHERE s.account_id = ANY(${locked.map((r) => r.id)}::int[]) AND (${due})
         FOR UPDATE)
       UPDATE session s SET available = false, show = NULL, status = NULL, priority = 0,
         streams = CASE WHEN c.dead THEN 0 ELSE s.streams END,

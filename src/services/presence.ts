@@ -149,9 +149,14 @@ export class Presence {
     await appendEvents(tx, resources.flatMap((r) => ownPresence(accountId, jid, r, { type: "unavailable" }, others, itself)));
   }
 
-  /** DELETE /v1/sessions/{resource}: false when there is no such session. */
+  /**
+   * DELETE /v1/sessions/{resource}: false when there is no such session. Under the account lock, as
+   * set() and the subscription use cases: a contact approved meanwhile (who gets the available
+   * sessions' presence, RFC 6121 §3.1.5) is among the subscribers told of the end, or saw it ended.
+   */
   async endSession(account: AccountRef, resource: string): Promise<boolean> {
     return this.delivery.transaction(async (tx, send) => {
+      await lockLiveAccount(tx, account);
       const ended = await this.sessions.end(tx, account.id, resource);
       if (ended?.available) await this.wentUnavailable(tx, send, account.id, account.jid, [resource]);
       return ended !== null;
@@ -160,8 +165,8 @@ export class Presence {
 
   /**
    * Sessions without a stream for longer than the grace period go unavailable; so do sessions whose
-   * streams died with their instance, and those streams are no longer counted (Sessions.expire).
-   * Returns how many went unavailable.
+   * streams died with their instance, and those streams are no longer counted (Sessions.expire,
+   * which takes their accounts' locks first, as endSession does). Returns how many went unavailable.
    */
   async expire(): Promise<number> {
     const grace = this.timing.graceSeconds;

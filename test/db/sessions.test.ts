@@ -8,6 +8,7 @@
 // other test files it was not.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
 import { migrate } from "../../src/db/migrate.js";
@@ -151,5 +152,33 @@ describe("streams counted on an instance that died", () => {
     const [phone] = await sessions.streamsOpened([{ accountId: id, resource: "phone", n: 1 }]);
     assert.equal(phone!.deliveredSeq, 0);
     assert.equal((await state(id)).phone!.streams, 1);
+  });
+
+  it("expire takes the accounts' locks before it claims: an account deleted meanwhile is skipped, a session set meanwhile is checked again", async () => {
+    const gone = await account("expire-gone", [["phone", true, 0, 10]]);
+    const back = await account("expire-back", [["phone", true, 0, 10]]);
+    const other = await account("expire-other", [["phone", true, 0, 10]]);
+    // Another transaction holds two of the accounts, as a roster or presence use case would.
+    const locker = new pg.Client({ connectionString: tdb.url });
+    await locker.connect();
+    let claims: Promise<{ account_id: number; resource: string }[]>;
+    try {
+      await locker.query("BEGIN");
+      await locker.query("SELECT id FROM account WHERE id = ANY($1) ORDER BY id FOR UPDATE", [[gone, back]]);
+      claims = db.transaction((tx) => sessions.expire(tx, GRACE));
+      const waiting = async () => (await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rows[0]!.n;
+      for (const deadline = Date.now() + 5000; (await waiting()) === 0; ) {
+        assert.ok(Date.now() < deadline, "expire waits for the account lock");
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await locker.query("DELETE FROM account WHERE id = $1", [gone]);
+      await locker.query("UPDATE session SET last_seen_at = now() WHERE account_id = $1", [back]); // a PUT /v1/presence
+      await locker.query("COMMIT");
+    } finally {
+      await locker.end();
+    }
+    const mine = (await claims!).filter((r) => [gone, back, other].includes(r.account_id));
+    assert.deepEqual(mine.map((r) => [r.account_id, r.resource]), [[other, "phone"]]);
+    assert.equal((await state(back)).phone!.available, true);
   });
 });
