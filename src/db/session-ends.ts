@@ -80,6 +80,16 @@ export async function undoResumedOpen(pool: pg.Pool, accountId: number, resource
   return (r.rowCount ?? 0) > 0;
 }
 
+/**
+ * Whether the session has no row: an open that made it and heard of an end of it meanwhile tells
+ * so an end that came first (the row is the open's: the session's return) from one that came after
+ * (the DELETE removed the row the open made, and the stream is on an ended session).
+ */
+export async function sessionGone(pool: pg.Pool, accountId: number, resource: string): Promise<boolean> {
+  const { rows } = await pool.query("SELECT 1 FROM session WHERE account_id = $1 AND resource = $2", [accountId, resource]);
+  return rows.length === 0;
+}
+
 /** The janitor's: marks older than the window refuse nothing any more. */
 export async function purgeSessionEnds(pool: pg.Pool, windowSeconds: number): Promise<number> {
   const r = await pool.query("DELETE FROM session_end WHERE ended_at < now() - make_interval(secs => $1)", [windowSeconds]);

@@ -4,7 +4,7 @@
 // is ended like the streams already open.
 import { LRUCache } from "lru-cache";
 import type { Database } from "../db/client.js";
-import { endedLately, recentSessionEnds, undoResumedOpen } from "../db/session-ends.js";
+import { endedLately, recentSessionEnds, sessionGone, undoResumedOpen } from "../db/session-ends.js";
 
 /** Ended sessions remembered per instance: far more than DELETEs in a window. */
 const REMEMBERED = 100_000;
@@ -52,6 +52,11 @@ export class EndedSessions {
   /** A resume whose open created the session's row: undone and refused if it followed an end (undoResumedOpen). */
   undoResume(accountId: number, resource: string, issuedAt: number | null): Promise<boolean> {
     return undoResumedOpen(this.db.pool, accountId, resource, this.windowSeconds, issuedAt);
+  }
+
+  /** Whether the session has no row now (sessionGone). */
+  gone(accountId: number, resource: string): Promise<boolean> {
+    return sessionGone(this.db.pool, accountId, resource);
   }
 
   /**

@@ -184,9 +184,11 @@ export class EventFeed implements FeedPort {
       live.streams++;
       const f = new Follower(this, reader, account, live, after, resync ? resyncItem(after) : null, slot, after === s.head);
       // Its end was heard while this open was under way, after endStreams had looked for its streams:
-      // unless this open created the row (the end came first, and the open is the session's return)
-      // the DELETE ended a session this stream was already on. It ends as the others did.
-      if (!s.inserted && this.ended.heardSince(account.id, resource, heard)) f.close();
+      // the DELETE ended a session this stream was already on, and it ends as the others did. Unless
+      // this open created the row and the end came first (the open is the session's return): the row
+      // is still there then, while an end after the open removed it (one read, only in this race;
+      // registered above, the stream meanwhile hears an end as any other does).
+      if (this.ended.heardSince(account.id, resource, heard) && (!s.inserted || (await this.ended.gone(account.id, resource).catch(() => true)))) f.close();
       return f;
     } catch (err) {
       slot.release();

@@ -4,11 +4,14 @@
 // the test says it heard it (endStreams) or reads the table (loadEnds).
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import pg from "pg";
 import { EventNotifier } from "../../src/db/event-notifier.js";
+import { appendEvents } from "../../src/db/events.js";
 import { Notifications } from "../../src/db/notify.js";
+import { event } from "../../src/domain/events.js";
 import { EventFeed, type Follower } from "../../src/services/events.js";
 import { StreamSlots } from "../../src/services/local-stream-slots.js";
-import { setup, teardown, within, type Env, type TestAccount } from "./setup.js";
+import { setup, teardown, waitFor, within, type Env, type TestAccount } from "./setup.js";
 
 describe("ended sessions an instance did not hear of in time", () => {
   let env: Env;
@@ -99,5 +102,28 @@ describe("ended sessions an instance did not hear of in time", () => {
     assert.equal(await ended(desk), false, "another session's stream goes on");
     desk.close();
     await feed.idle();
+  });
+
+  it("an end heard while the open that made the session is under way, committed after that open, ends its stream", async () => {
+    const a = await env.account("firstopen");
+    // Something to replay: the open reads where to start (replayStarts) after its statement.
+    await env.db.transaction((tx) => appendEvents(tx, [{ accountId: a.id, ...event("roster", { jid: "x@example.net", removed: true, ver: "1" }) }]));
+    const c = new pg.Client({ connectionString: env.tdb.url });
+    await c.connect();
+    await c.query("BEGIN");
+    await c.query("LOCK TABLE event IN ACCESS EXCLUSIVE MODE"); // the open waits there, its row made
+    let opening: Promise<Follower>;
+    try {
+      opening = feed.open(a, "tablet", 0);
+      await waitFor(async () => (await sessions(a)).length > 0, "the open's session row");
+      assert.ok(await end(a, "tablet"), "the DELETE ended the session the open made");
+      feed.endStreams(a.id, "tablet"); // its NOTIFY, heard while the open waits
+    } finally {
+      await c.query("COMMIT");
+      await c.end();
+    }
+    const tablet = await opening!;
+    assert.deepEqual(await sessions(a), [], "nothing opened it again");
+    assert.equal(await ended(tablet), true, "the stream on the ended session");
   });
 });
