@@ -5,8 +5,7 @@ import { databaseUrlProblem, hostProblem, redisUrlProblem } from "./domain/endpo
 import { parseAllowList, type AllowList } from "./domain/webhook-target.js";
 import { parseTrustProxy, type TrustProxy } from "./domain/trusted-proxies.js";
 
-// The only module that reads process.env. Every setting is validated at start-up and a bad
-// one stops the process with a message naming the variable.
+// The only module that reads process.env. Every setting is validated at start-up and a bad one stops the process with a message naming the variable.
 
 export interface Config {
   host: string;

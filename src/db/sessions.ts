@@ -40,8 +40,7 @@ export interface OpenedSession {
   deliveredSeq: number | null;
   /** The highest delivered cursor among the account's sessions (before this open). */
   accountDeliveredSeq: number;
-  /** The account's log head. */
-  head: number;
+  head: number; // the account's log head
   /** The account was deleted before the stream could open (nothing was written for it). */
   gone: boolean;
   /** This open created the session's row (there was none): a resume that finds none may follow a DELETE (session-ends.ts undoResumedOpen). */
@@ -238,18 +237,16 @@ export class Sessions {
   }
 
   /**
-   * Sessions without a stream for longer than `graceSeconds` become unavailable. So do sessions
-   * untouched for deadAfter (the constructor's), available or not, and their streams count goes to 0 (closed when
-   * last seen): those streams were counted on an instance that died, and nothing will close them
-   * (a live stream's session is touched every heartbeat, on whichever instance holds it). Returns
-   * the sessions claimed, with whether each was available (the ones to broadcast).
-   *
-   * The candidates' accounts are locked first (lockAccount's lock, all in one statement, in id
-   * order), then their sessions claimed with the conditions checked again: the caller's broadcast
-   * reads subscribers and sessions as the presence and roster use cases (which hold that lock)
-   * left them, so a subscriber approved meanwhile hears of the end, or was never told available.
-   * The rows are locked too, so each session is claimed once, whichever instance runs this; an
-   * account deleted meanwhile is skipped. A sweep that finds nothing costs the one statement.
+   * Sessions without a stream for longer than `graceSeconds` become unavailable. So do sessions untouched for
+   * deadAfter (the constructor's), available or not, and their streams count goes to 0 (closed when last seen):
+   * those streams were counted on an instance that died, and nothing will close them (a live stream's session
+   * is touched every heartbeat, on whichever instance holds it). Returns the sessions claimed, with whether each
+   * was available (the ones to broadcast). The candidates' accounts are locked first (lockAccount's lock, all in
+   * one statement, in id order), then their sessions claimed with the conditions checked again: the caller's
+   * broadcast reads subscribers and sessions as the presence and roster use cases (which hold that lock) left them,
+   * so a subscriber approved meanwhile hears of the end, or was never told available. The rows are locked too, so
+   * each session is claimed once, whichever instance runs this; an account deleted meanwhile is skipped. A sweep
+   * that finds nothing costs the one statement.
    */
   async expire(tx: Tx, graceSeconds: number): Promise<{ account_id: number; resource: string; localpart: string; available: boolean }[]> {
     const due = Prisma.sql`(s.available AND s.streams = 0 AND s.last_seen_at < now() - make_interval(secs => ${graceSeconds}))
@@ -285,9 +282,8 @@ export class Sessions {
 }
 
 /**
- * Calls `fn` on every instance when a session was ended (Sessions.end), or all of an account's
- * with the account (resource null: endAllSessions), after its commit; `missed` after the listener
- * reconnected, when some may have gone unheard.
+ * Calls `fn` on every instance when a session was ended (Sessions.end), or all of an account's with the account
+ * (resource null: endAllSessions), after its commit; `missed` after the listener reconnected (some went unheard).
  */
 export function onSessionEnded(notifications: Notifications, fn: (accountId: number, resource: string | null) => void, missed: () => void): void {
   notifications.on(CHANNELS.sessions, (payload) => {
