@@ -230,7 +230,6 @@ export class Sessions {
     const rows = await tx.$queryRaw<{ available: boolean }[]>`
       DELETE FROM session WHERE account_id = ${accountId} AND resource = ${resource} RETURNING available`;
     if (!rows[0]) return null;
-    // Its streams' reconnects must not open it again (session-ends.ts).
     await recordSessionEnd(tx, accountId, resource);
     await notify(tx, CHANNELS.sessions, JSON.stringify([accountId, resource]));
     return rows[0];
@@ -241,18 +240,20 @@ export class Sessions {
    * deadAfter (the constructor's), available or not, and their streams count goes to 0 (closed when last seen):
    * those streams were counted on an instance that died, and nothing will close them (a live stream's session
    * is touched every heartbeat, on whichever instance holds it). Returns the sessions claimed, with whether each
-   * was available (the ones to broadcast). The candidates' accounts are locked first (lockAccount's lock, all in
-   * one statement, in id order), then their sessions claimed with the conditions checked again: the caller's
-   * broadcast reads subscribers and sessions as the presence and roster use cases (which hold that lock) left them,
-   * so a subscriber approved meanwhile hears of the end, or was never told available. The rows are locked too, so
-   * each session is claimed once, whichever instance runs this; an account deleted meanwhile is skipped. A sweep
-   * that finds nothing costs the one statement.
+   * was available (the ones to broadcast). The candidates' accounts (at most `accounts`, in id order) are locked
+   * first, then their sessions claimed with the conditions checked again: the broadcast reads subscribers and
+   * sessions as the presence and roster use cases (under lockAccount's lock) left them, so a subscriber approved
+   * meanwhile hears of the end, or was never told available. FOR NO KEY UPDATE orders the sweep with lockAccount
+   * (FOR UPDATE) but not with a foreign key's key-share lock: a message or session inserted for the account
+   * meanwhile neither waits for the sweep nor deadlocks with it (a burst of stream opens holds session rows the
+   * sweep claims, then checks its new sessions' accounts). Each session is claimed once, by any instance; an
+   * account deleted meanwhile is skipped. A sweep that finds nothing costs the one statement.
    */
-  async expire(tx: Tx, graceSeconds: number): Promise<{ account_id: number; resource: string; localpart: string; available: boolean }[]> {
+  async expire(tx: Tx, graceSeconds: number, accounts = 100): Promise<{ account_id: number; resource: string; localpart: string; available: boolean }[]> {
     const due = Prisma.sql`(s.available AND s.streams = 0 AND s.last_seen_at < now() - make_interval(secs => ${graceSeconds}))
            OR ((s.available OR s.streams > 0) AND s.last_seen_at < now() - make_interval(secs => ${this.deadAfter}))`;
     const locked = await tx.$queryRaw<{ id: number }[]>`
-      SELECT a.id FROM account a WHERE a.id IN (SELECT s.account_id FROM session s WHERE ${due}) ORDER BY a.id FOR UPDATE OF a`;
+      SELECT a.id FROM account a WHERE a.id IN (SELECT s.account_id FROM session s WHERE ${due}) ORDER BY a.id LIMIT ${accounts} FOR NO KEY UPDATE OF a`;
     if (locked.length === 0) return [];
     return tx.$queryRaw`
       WITH c AS (
@@ -278,7 +279,6 @@ export class Sessions {
       DELETE FROM session WHERE NOT available AND last_seen_at < ${olderThan}
         AND (streams = 0 OR last_seen_at < now() - make_interval(secs => ${this.deadAfter}))`;
   }
-
 }
 
 /**

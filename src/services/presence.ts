@@ -13,6 +13,9 @@ import { presence, type Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 import type { ServiceLog } from "./ports.js";
 
+/** Accounts whose sessions one transaction of the expiry sweep claims (Presence.expire). */
+const EXPIRE_ACCOUNTS = 100;
+
 export interface PresenceInput {
   type: "available" | "unavailable";
   show: string | null;
@@ -169,9 +172,23 @@ export class Presence {
    * which takes their accounts' locks first, as endSession does). Returns how many went unavailable.
    */
   async expire(): Promise<number> {
+    // A transaction per EXPIRE_ACCOUNTS accounts: each holds its accounts' locks until its broadcast
+    // commits, and requests of theirs that take the lock wait that long (after an instance with
+    // many clients died, the sweep has many to do).
+    let gone = 0;
+    for (;;) {
+      const { went, full } = await this.expireSome();
+      gone += went;
+      if (!full) return gone;
+    }
+  }
+
+  private async expireSome(): Promise<{ went: number; full: boolean }> {
     const grace = this.timing.graceSeconds;
+    let accounts = 0;
     const claimed = await this.delivery.transaction(async (tx, send) => {
-      const expired = await this.sessions.expire(tx, grace);
+      const expired = await this.sessions.expire(tx, grace, EXPIRE_ACCOUNTS);
+      accounts = new Set(expired.map((r) => r.account_id)).size;
       const byAccount = new Map<number, { jid: string; resources: string[] }>();
       for (const r of expired.filter((e) => e.available)) {
         const e = byAccount.get(r.account_id) ?? { jid: accountJid(r.localpart, this.domain), resources: [] };
@@ -184,7 +201,7 @@ export class Presence {
     const gone = claimed.filter((r) => r.available).length;
     if (gone) this.log.info({ sessions: gone }, "sessions went unavailable after the grace period");
     if (claimed.length > gone) this.log.info({ sessions: claimed.length - gone }, "unavailable sessions' streams counted on an instance that died are no longer counted");
-    return gone;
+    return { went: gone, full: accounts >= EXPIRE_ACCOUNTS };
   }
 
   /**

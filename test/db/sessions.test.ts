@@ -181,4 +181,27 @@ describe("streams counted on an instance that died", () => {
     assert.deepEqual(mine.map((r) => [r.account_id, r.resource]), [[other, "phone"]]);
     assert.equal((await state(back)).phone!.available, true);
   });
+
+  it("expire's account locks hold back no insert for those accounts, and one claim takes at most `accounts` of them", async () => {
+    const ids = [await account("expire-chunk-a", [["phone", true, 0, 10]]), await account("expire-chunk-b", [["phone", true, 0, 10]])];
+    // Only these two are due (the other tests' sessions seen just now).
+    await db.pool.query("UPDATE session SET last_seen_at = now() WHERE NOT account_id = ANY($1)", [ids]);
+    const other = new pg.Client({ connectionString: tdb.url });
+    await other.connect();
+    try {
+      const first = await db.transaction(async (tx) => {
+        const claimed = await sessions.expire(tx, GRACE, 1);
+        // While the claim's transaction is open (a broadcast under way): a new session of the
+        // account (its foreign key's lock on the account row) goes in without waiting for it.
+        await other.query("SET lock_timeout = '2s'");
+        await other.query("INSERT INTO session (account_id, resource) VALUES ($1, 'new')", [claimed[0]!.account_id]);
+        return claimed;
+      });
+      assert.deepEqual(first.map((r) => r.account_id), [ids[0]], "the first account only");
+      const second = await db.transaction((tx) => sessions.expire(tx, GRACE, 1));
+      assert.deepEqual(second.map((r) => r.account_id), [ids[1]], "the next one in the next claim");
+    } finally {
+      await other.end();
+    }
+  });
 });
