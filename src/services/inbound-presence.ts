@@ -5,6 +5,7 @@
 // one session's full JID) surfaced to available sessions but never stored (§4.6). Blocked senders
 // and room presence never get here (src/services/inbound.ts; what a block a cached list missed let
 // through is rolled back before commit).
+import { lockForProbe } from "../db/account-presence.js";
 import type { Tx } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
 import { availableSessions, clearContactPresence, getItem, setContactPresence } from "../db/roster.js";
@@ -45,6 +46,10 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
       replies.push(subscription(account.jid, contact, "unsubscribed"));
       return;
     }
+    // The answer is queued only at the batch's commit: read under a lock that a session's end or
+    // presence change (which broadcasts under lockAccount) waits for, so its broadcast is queued
+    // after this answer, never before it (src/db/account-presence.ts). One statement more per probe.
+    if (!(await lockForProbe(tx, account.id))) return; // deleted meanwhile: its goodbye told the contact
     const sessions = await availableSessions(tx, account.id);
     if (sessions.length === 0) replies.push(presence(account.jid, fromRaw, "unavailable"));
     for (const s of sessions) replies.push(presence(`${account.jid}/${s.resource}`, fromRaw, null, s));
