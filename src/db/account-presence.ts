@@ -1,6 +1,14 @@
 // The account's own presence as a whole, beside its sessions': what a probe's answer reads under
-// the account's lock (RFC 6121 §4.3.2).
+// the account's lock, and the last unavailable presence it answers with while no session is
+// available (RFC 6121 §4.3.2).
+import type { LangText } from "../domain/message.js";
 import type { Tx } from "./client.js";
+
+/** The account's last unavailable presence: its status (null: none given) and when it went unavailable. */
+export interface LastUnavailable {
+  status: LangText | null;
+  at: Date;
+}
 
 /**
  * For a probe's answer, in the inbound batch's transaction, before it reads the sessions (in a
@@ -12,9 +20,24 @@ import type { Tx } from "./client.js";
  * commit, so its broadcast is queued behind the answer. It conflicts with nothing else that
  * takes the row (event appends' FOR NO KEY UPDATE, foreign keys' FOR KEY SHARE, other probes),
  * and a later append to the account in the same batch needs no stronger lock another
- * probe could hold. False when the account no longer exists (deleted meanwhile).
+ * probe could hold. Returns the last unavailable presence (null when there never was one), or
+ * undefined when the account no longer exists (deleted meanwhile: its goodbye told the contact).
  */
-export async function lockForProbe(tx: Tx, accountId: number): Promise<boolean> {
-  const rows = await tx.$queryRaw<unknown[]>`SELECT 1 FROM account WHERE id = ${accountId} FOR KEY SHARE`;
-  return rows.length > 0;
+export async function lockForProbe(tx: Tx, accountId: number): Promise<LastUnavailable | null | undefined> {
+  const rows = await tx.$queryRaw<{ status: LangText | null; at: Date | null }[]>`
+    SELECT last_unavailable_status AS status, last_unavailable_at AS at FROM account WHERE id = ${accountId} FOR KEY SHARE`;
+  const r = rows[0];
+  if (!r) return undefined;
+  return r.at ? { status: r.status, at: r.at } : null;
+}
+
+/**
+ * In the transaction where the account's last available session went unavailable (under
+ * lockAccount): its status, if any, and PostgreSQL's clock (after the lock was granted), so every
+ * instance stamps alike.
+ */
+export async function recordLastUnavailable(tx: Tx, accountId: number, status: LangText | null): Promise<void> {
+  await tx.$executeRaw`
+    UPDATE account SET last_unavailable_status = ${status === null ? null : JSON.stringify(status)}::jsonb, last_unavailable_at = statement_timestamp()
+    WHERE id = ${accountId}`;
 }

@@ -11,6 +11,12 @@ export interface PresenceContent {
   priority?: number | null;
 }
 
+/** XEP-0203 §4: the time a stanza was first sent, and the entity that delayed it. */
+export interface Delay {
+  stamp: string;
+  from: string;
+}
+
 /** A stanza we received, as far as an error reply needs it (RFC 6120 §8.3: same name and id, back to the sender). */
 export interface StanzaRef {
   name: "message" | "presence" | "iq";
@@ -21,8 +27,12 @@ export interface StanzaRef {
 export type Stanza =
   /** RFC 6121 §5.2 message; id and XEP-0359 origin-id are the message id. */
   | ({ kind: "message" } & OutboundMessage)
-  /** RFC 6121 §4.7 presence: available (type null), unavailable or probe. */
-  | ({ kind: "presence"; from: string; to: string; type: "unavailable" | "probe" | null } & PresenceContent)
+  /**
+   * RFC 6121 §4.7 presence: available (type null), unavailable or probe. `delay` (XEP-0203): when
+   * it was sent first and who kept it since, on the account's last unavailable presence answering
+   * a probe (§4.3.2); `stamp` in UTC, `YYYY-MM-DDThh:mm:ss.sssZ` (XEP-0082).
+   */
+  | ({ kind: "presence"; from: string; to: string; type: "unavailable" | "probe" | null; delay?: Delay } & PresenceContent)
   /** RFC 6121 §3 subscription stanza from the account's bare JID. */
   | { kind: "subscription"; from: string; to: string; type: SubscriptionStanza }
   /** XEP-0184 §5 `received` for the message `id` we were sent, of its type (ackType; none: an outbox row from before). */
@@ -63,7 +73,7 @@ export type MessageAction =
 export type Resend = Pick<OutboundMessage, "subject" | "thread" | "receipt" | "state" | "ext">;
 
 /** A presence stanza; only show, status and priority are taken from `content` (a session row, an HTTP body). */
-export const presence = (from: string, to: string, type: "unavailable" | "probe" | null, content: PresenceContent = {}): Stanza => ({
+export const presence = (from: string, to: string, type: "unavailable" | "probe" | null, content: PresenceContent = {}, delay?: Delay): Stanza => ({
   kind: "presence",
   from,
   to,
@@ -71,6 +81,7 @@ export const presence = (from: string, to: string, type: "unavailable" | "probe"
   show: content.show ?? null,
   status: content.status ?? null,
   priority: content.priority ?? null,
+  ...(delay ? { delay } : {}),
 });
 
 export const subscription = (from: string, to: string, type: SubscriptionStanza): Stanza => ({ kind: "subscription", from, to, type });

@@ -1,11 +1,12 @@
 // Inbound presence for a hosted account: subscription stanzas through the RFC 6121 state
-// machine (Appendix A.3), probes answered from stored session presence for subscribers and with
-// "unsubscribed" for anyone else (§4.3.2), contacts' presence recorded only from contacts we are
-// subscribed to (§4.4.3) and sent to the bare JID, and directed presence (from anyone else, or to
+// machine (Appendix A.3), probes answered from stored session presence (with none available, the
+// account's last unavailable presence) for subscribers and with "unsubscribed" for anyone else
+// (§4.3.2), contacts' presence recorded only from contacts we are subscribed to (§4.4.3) and sent
+// to the bare JID, and directed presence (from anyone else, or to
 // one session's full JID) surfaced to available sessions but never stored (§4.6). Blocked senders
 // and room presence never get here (src/services/inbound.ts; what a block a cached list missed let
 // through is rolled back before commit).
-import { lockForProbe } from "../db/account-presence.js";
+import { lockForProbe, type LastUnavailable } from "../db/account-presence.js";
 import type { Tx } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
 import { availableSessions, clearContactPresence, getItem, setContactPresence } from "../db/roster.js";
@@ -17,6 +18,15 @@ import { presence, subscription, type Stanza } from "../domain/stanza.js";
 import type { SubscriptionStanza } from "../domain/subscription.js";
 import { contactsGone } from "./presence.js";
 import { applySubscription } from "./roster.js";
+
+/**
+ * §4.3.2: with no available resource, unavailable from the bare JID, with the last unavailable
+ * presence the account had (its status) and when it went unavailable (XEP-0203: a delay from the
+ * server that kept it, our domain). Bare when it never was available.
+ */
+function lastUnavailable(jid: string, to: string, last: LastUnavailable | null): Stanza {
+  return presence(jid, to, "unavailable", { status: last?.status ?? null }, last ? { from: jid.slice(jid.indexOf("@") + 1), stamp: last.at.toISOString() } : undefined);
+}
 
 /**
  * `absent`: called before a decision that found neither a roster item of the sender nor a session
@@ -49,9 +59,10 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
     // The answer is queued only at the batch's commit: read under a lock that a session's end or
     // presence change (which broadcasts under lockAccount) waits for, so its broadcast is queued
     // after this answer, never before it (src/db/account-presence.ts). One statement more per probe.
-    if (!(await lockForProbe(tx, account.id))) return; // deleted meanwhile: its goodbye told the contact
+    const last = await lockForProbe(tx, account.id);
+    if (last === undefined) return; // deleted meanwhile: its goodbye told the contact
     const sessions = await availableSessions(tx, account.id);
-    if (sessions.length === 0) replies.push(presence(account.jid, fromRaw, "unavailable"));
+    if (sessions.length === 0) replies.push(lastUnavailable(account.jid, fromRaw, last));
     for (const s of sessions) replies.push(presence(`${account.jid}/${s.resource}`, fromRaw, null, s));
     return;
   }

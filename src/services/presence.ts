@@ -2,6 +2,7 @@
 // broadcasts to subscribers, unavailable on session end or after the grace period, and
 // republishing after the component link comes back. Every stanza goes only to contacts whose
 // subscription allows it (§4.2.2, §11).
+import { recordLastUnavailable } from "../db/account-presence.js";
 import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
 import { accountsWithPresence, accountsWithStalePresence, availableSessions, clearStaleContactPresence, contactPresence, lockAccount, lockLiveAccount, markContactPresenceStale, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
@@ -129,6 +130,8 @@ export class Presence {
       await this.sessions.setPresence(tx, account.id, resource, available ? { available, show: p.show, status: p.status, priority: p.priority } : { available, show: null, status: null, priority: 0 });
       const out: Stanza[] = [];
       if (!available && !wasAvailable) return;
+      // Its last available session gone: what a probe is answered with from now on (§4.3.2).
+      if (!available && before.length === 1) await recordLastUnavailable(tx, account.id, p.status);
       for (const c of await presenceSubscribers(tx, account.id)) out.push(available ? presence(full, c, null, p) : presence(full, c, "unavailable", { status: p.status }));
       // §4.2.1: the first available presence of the account probes the contacts it is subscribed to.
       if (available && before.length === 0) for (const c of await presenceSources(tx, account.id)) out.push(presence(account.jid, c, "probe"));
@@ -149,6 +152,7 @@ export class Presence {
     const subscribers = await presenceSubscribers(tx, accountId);
     await send(accountId, resources.flatMap((r) => subscribers.map((c) => presence(`${jid}/${r}`, c, "unavailable"))));
     const others = (await availableSessions(tx, accountId)).map((s) => s.resource);
+    if (others.length === 0) await recordLastUnavailable(tx, accountId, null); // as set() does
     await appendEvents(tx, resources.flatMap((r) => ownPresence(accountId, jid, r, { type: "unavailable" }, others, itself)));
   }
 

@@ -8,7 +8,7 @@ import xml, { type Element } from "@xmpp/xml";
 const { escapeXML, escapeXMLText } = xml;
 import { langTexts, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
 import { codePoints, RETRACTION_FALLBACK, type Attachment } from "../domain/message-features.js";
-import type { MessageAction, PresenceContent, Stanza } from "../domain/stanza.js";
+import type { Delay, MessageAction, PresenceContent, Stanza } from "../domain/stanza.js";
 import { errorReply } from "./errors.js";
 import { NS } from "./ns.js";
 
@@ -119,9 +119,12 @@ function messageText(m: OutboundMessage): string {
 }
 
 /** The presence below as text, as presence(...).toString() gives it (broadcasts go to thousands at once). */
-function presenceText(from: string, to: string, type: string | null, p: PresenceContent): string {
+function presenceText(from: string, to: string, type: string | null, p: PresenceContent & { delay?: Delay }): string {
   const children =
-    (p.show ? `<show>${escapeXMLText(p.show)}</show>` : "") + textTags("status", p.status) + (p.priority ? `<priority>${p.priority}</priority>` : "");
+    (p.show ? `<show>${escapeXMLText(p.show)}</show>` : "") +
+    textTags("status", p.status) +
+    (p.priority ? `<priority>${p.priority}</priority>` : "") +
+    (p.delay ? `<delay xmlns="${NS.delay}"${attr("from", p.delay.from)}${attr("stamp", p.delay.stamp)}/>` : "");
   const head = `<presence${attr("from", from)}${attr("to", to)}${type ? attr("type", type) : ""}${attr("id", presenceId())}`;
   return children ? `${head}>${children}</presence>` : `${head}/>`;
 }
@@ -140,14 +143,15 @@ export function renderText(s: Stanza): string {
   }
 }
 
-/** RFC 6121 §4.7: a presence stanza; `type` null means available. */
-function presence(from: string, to: string, type: string | null, p: PresenceContent): Element {
+/** RFC 6121 §4.7: a presence stanza; `type` null means available. XEP-0203 `<delay/>` last, if given. */
+function presence(from: string, to: string, type: string | null, p: PresenceContent & { delay?: Delay }): Element {
   return xml(
     "presence",
     { from, to, ...(type ? { type } : {}), id: presenceId() },
     p.show ? xml("show", {}, p.show) : null,
     ...texts("status", p.status),
     p.priority ? xml("priority", {}, String(p.priority)) : null,
+    p.delay ? xml("delay", { xmlns: NS.delay, from: p.delay.from, stamp: p.delay.stamp }) : null,
   );
 }
 

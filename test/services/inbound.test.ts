@@ -5,6 +5,7 @@
 // could not take goes to the port directly).
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Blocklists } from "../../src/db/blocklist.js";
 import type { InboundMessage, InboundPresence } from "../../src/domain/inbound.js";
 import type { Stanza } from "../../src/domain/stanza.js";
@@ -335,6 +336,72 @@ describe("Inbound service", () => {
       env.out.reset();
       await feed(inboundPresence(j, a.jid, "probe"));
       assert.deepEqual(await sent(), [{ kind: "presence", from: `${a.jid}/phone`, to: j, type: null, show: "away", status: { en: "brb" }, priority: 2 }]);
+    });
+
+    it("with no session available: the account's last unavailable presence, its status and a XEP-0203 delay from when it went (§4.3.2); never to a non-subscriber", async () => {
+      const a = await env.account("romeo");
+      const j = await contact(a, "from");
+      const probed = async (from = j) => {
+        await env.flush();
+        env.out.reset();
+        await feed(inboundPresence(from, a.jid, "probe"));
+        return sent();
+      };
+      const STAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+      /** Runs `away` (the account going unavailable) and returns when it started and ended. */
+      const went = async (away: () => Promise<unknown>) => {
+        const from = Date.now();
+        await away();
+        await env.flush();
+        return [from, Date.now()] as const;
+      };
+      const assertAnswer = (got: Stanza[], status: unknown, span: readonly [number, number]) => {
+        assert.equal(got.length, 1, JSON.stringify(got));
+        const { delay, ...rest } = got[0] as Extract<Stanza, { kind: "presence" }>;
+        assert.deepEqual(rest, { kind: "presence", from: a.jid, to: j, type: "unavailable", show: null, status, priority: null });
+        assert.equal(delay?.from, env.domain, "XEP-0203: delayed by the server that kept it");
+        assert.match(delay?.stamp ?? "", STAMP);
+        const at = Date.parse(delay!.stamp);
+        assert.ok(at >= span[0] - 1000 && at <= span[1] + 1000, `stamped ${delay!.stamp}, went between ${new Date(span[0]).toISOString()} and ${new Date(span[1]).toISOString()}`);
+      };
+      const available = { type: "available", show: null, status: null, priority: 0 } as const;
+
+      // PUT /v1/presence unavailable with a status in two languages: kept with its languages.
+      await presence.set(a.ref, "phone", available);
+      let span = await went(() => presence.set(a.ref, "phone", { type: "unavailable", show: null, status: { en: "at the ball", fr: "au bal" }, priority: 0 }));
+      assertAnswer(await probed(), { en: "at the ball", fr: "au bal" }, span);
+
+      // One of two sessions going unavailable is not the account's: the other answers.
+      await presence.set(a.ref, "phone", available);
+      await presence.set(a.ref, "tablet", available);
+      await presence.set(a.ref, "phone", { type: "unavailable", show: null, status: "phone off", priority: 0 });
+      assert.deepEqual(await probed(), [{ kind: "presence", from: `${a.jid}/tablet`, to: j, type: null, show: null, status: null, priority: 0 }]);
+      // DELETE /v1/sessions of the last one: no status, a later stamp.
+      await sleep(20);
+      span = await went(() => presence.endSession(a.ref, "tablet"));
+      assertAnswer(await probed(), null, span);
+
+      // A contact without a subscription to the account still hears only `unsubscribed`.
+      const stranger = "stranger@example.net";
+      assert.deepEqual(await probed(`${stranger}/desk`), [{ kind: "subscription", from: a.jid, to: stranger, type: "unsubscribed" }]);
+    });
+
+    it("the expiry sweep records the account's unavailable presence too (no status)", async () => {
+      const a = await env.account("romeo");
+      const j = await contact(a, "from");
+      const sweeping = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 0 }, env.log);
+      await sweeping.set(a.ref, "phone", { type: "available", show: null, status: { en: "here" }, priority: 0 });
+      await sleep(5); // last_seen_at strictly before the sweep's now()
+      const from = Date.now();
+      assert.ok((await sweeping.expire()) >= 1);
+      await env.flush();
+      env.out.reset();
+      await feed(inboundPresence(j, a.jid, "probe"));
+      const got = await sent();
+      assert.equal(got.length, 1, JSON.stringify(got));
+      const answer = got[0] as Extract<Stanza, { kind: "presence" }>;
+      assert.deepEqual([answer.from, answer.type, answer.status, answer.delay?.from], [a.jid, "unavailable", null, env.domain]);
+      assert.ok(Math.abs(Date.parse(answer.delay!.stamp) - from) < 2000, answer.delay!.stamp);
     });
   });
 

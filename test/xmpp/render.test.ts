@@ -36,6 +36,7 @@ describe("renderText", () => {
     ["show, statuses by language, priority", presence("romeo@gw.localhost/a", "juliet@localhost", null, { show: "away", status: { en: hostile, fr: "" }, priority: 5 })],
     ["a status only", presence("romeo@gw.localhost/a", `j"u'l<i>e&t@localhost`, null, { status: hostile, priority: 0 })],
     ["negative priority", presence("romeo@gw.localhost/a", "juliet@localhost", null, { show: "dnd", priority: -1 })],
+    ["unavailable with a status and a delay", presence("romeo@gw.localhost", "juliet@localhost", "unavailable", { status: { en: hostile } }, { from: `gw"<&>.localhost`, stamp: "2026-12-07T10:11:12.345Z" })],
   ];
   // Each write draws a new stanza id (below): the two paths agree on everything else, byte for byte.
   const sameId = (text: string) => text.replace(/ id="[0-9a-f-]{36}"/, ' id="ID"');
@@ -44,6 +45,15 @@ describe("renderText", () => {
       assert.equal(sameId(renderText(p)), sameId(render(p).toString()));
     });
   }
+
+  it("writes a probe answer's XEP-0203 delay after the status, with its from and stamp", () => {
+    const s = presence("romeo@gw.localhost", "juliet@localhost", "unavailable", { status: { en: "gone", fr: "parti" } }, { from: "gw.localhost", stamp: "2026-12-07T10:11:12.345Z" });
+    const expected =
+      `<presence from="romeo@gw.localhost" to="juliet@localhost" type="unavailable" id="ID"><status xml:lang="en">gone</status><status xml:lang="fr">parti</status>` +
+      `<delay xmlns="urn:xmpp:delay" from="gw.localhost" stamp="2026-12-07T10:11:12.345Z"/></presence>`;
+    assert.equal(sameId(renderText(s)), expected);
+    assert.equal(sameId(render(s).toString()), expected);
+  });
 
   it("gives every presence, subscription and room join it writes an id of its own (RFC 6120 §8.1.3)", () => {
     const from = "romeo@gw.localhost";
