@@ -14,18 +14,20 @@ export interface LastUnavailable {
  * For a probe's answer, in the inbound batch's transaction, before it reads the sessions (in a
  * statement of its own, so that one starts after this lock was granted: under read committed a
  * single statement that waited for the row would still read the sessions of its older snapshot).
- * FOR KEY SHARE conflicts with lockAccount's FOR UPDATE, which every writer of the sessions'
- * presence takes (PUT /v1/presence, a session's end, the expiry sweep): the answer reads the
- * sessions as such a writer left them, and a writer that comes after it waits for the batch's
- * commit, so its broadcast is queued behind the answer. It conflicts with nothing else that
- * takes the row (event appends' FOR NO KEY UPDATE, foreign keys' FOR KEY SHARE, other probes),
- * and a later append to the account in the same batch needs no stronger lock another
- * probe could hold. Returns the last unavailable presence (null when there never was one), or
+ * FOR NO KEY UPDATE conflicts with the locks every writer of the sessions' presence takes
+ * (lockAccount's FOR UPDATE: PUT /v1/presence, a session's end; the expiry sweep's FOR NO KEY
+ * UPDATE): the answer reads the sessions as such a writer left them, and a writer that comes after
+ * it waits for the batch's commit, so its broadcast is queued behind the answer. It is the lock an
+ * event appended for the account takes (UPDATE of last_seq), so a later append in the same batch
+ * needs nothing stronger, and it leaves foreign keys' FOR KEY SHARE alone (messages sent, new
+ * sessions). Probes of one account wait for each other, as its appends do. (FOR KEY SHARE would
+ * not wait for the sweep; FOR SHARE would deadlock two batches that probe and then append to one
+ * account.) Returns the last unavailable presence (null when there never was one), or
  * undefined when the account no longer exists (deleted meanwhile: its goodbye told the contact).
  */
 export async function lockForProbe(tx: Tx, accountId: number): Promise<LastUnavailable | null | undefined> {
   const rows = await tx.$queryRaw<{ status: LangText | null; at: Date | null }[]>`
-    SELECT last_unavailable_status AS status, last_unavailable_at AS at FROM account WHERE id = ${accountId} FOR KEY SHARE`;
+    SELECT last_unavailable_status AS status, last_unavailable_at AS at FROM account WHERE id = ${accountId} FOR NO KEY UPDATE`;
   const r = rows[0];
   if (!r) return undefined;
   return r.at ? { status: r.status, at: r.at } : null;
