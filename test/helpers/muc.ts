@@ -1,14 +1,39 @@
 // Group chat from the other side, for the tests of rooms with a real XMPP user in them (XEP-0045),
 // and the gateway's event log as those tests read it.
+import { after, before } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import type { XmlElement, XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { waitFor, type TestGateway } from "./gateway.js";
+import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { startTestGateway, waitFor, type TestGateway } from "./gateway.js";
 
 /** The harness's MUC service (scripts/harness/xmpp-server.ts). */
 export const MUC = "conference.localhost";
 export const NS_MUC = "http://jabber.org/protocol/muc";
 export const NS_USER = `${NS_MUC}#user`;
+
+/**
+ * The world of a describe() about rooms, set up before its tests and stopped after them: an XMPP
+ * server of `kind`, a gateway on it (with `env`; `onGateway` sees it first), and Juliet, a real
+ * user of that server, connected (resource "muc") and available.
+ */
+export function roomWorld(kind: XmppServerKind, env: Record<string, string> = {}, onGateway?: (gw: TestGateway) => void) {
+  const w = {} as { server: XmppServer; gw: TestGateway; juliet: XmppUser };
+  before(async () => {
+    w.server = await startXmppServer(kind);
+    await w.server.registerUser("juliet", "pw-juliet");
+    w.gw = await startTestGateway(w.server, env);
+    onGateway?.(w.gw);
+    w.juliet = await connectUser(w.server, "juliet", "pw-juliet", "muc");
+    await w.juliet.sendPresence();
+  });
+  after(async () => {
+    await w.juliet?.stop();
+    await w.gw?.stop();
+    await w.server?.stop();
+  });
+  return w;
+}
 
 export interface Ev {
   id: number;

@@ -8,7 +8,7 @@
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import pg from "pg";
+import { holdLock } from "../helpers/held-lock.js";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { Presence, type PresenceInput } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
@@ -23,25 +23,7 @@ const AVAILABLE: PresenceInput = { type: "available", show: null, status: null, 
  * there until release(). `until(n)` waits for n transactions of this database to wait on a lock.
  */
 async function holdOutbox(env: Env) {
-  const c = new pg.Client({ connectionString: env.tdb.url });
-  await c.connect();
-  await c.query("BEGIN");
-  await c.query("LOCK TABLE outbox IN SHARE MODE");
-  const waiting = async () =>
-    (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rows[0]!.n;
-  return {
-    async until(n: number, what: string) {
-      const deadline = Date.now() + 5000;
-      while ((await waiting()) < n) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await sleep(5);
-      }
-    },
-    async release() {
-      await c.query("COMMIT");
-      await c.end();
-    },
-  };
+  return holdLock(env.tdb.url, (c) => c.query("LOCK TABLE outbox IN SHARE MODE"));
 }
 
 /** An account with one subscriber (OLD), a pending request from NEW, and `phone` available. */

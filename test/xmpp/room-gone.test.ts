@@ -8,13 +8,11 @@
 // notices anything here. On ejabberd the first and last tests check that nothing regresses:
 // it keeps the room through the nick change, and takes a nick change to a room it does not have
 // as a join (the GC 1.0 way), so the account is in either way.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
-import { enterRoom, eventLog, MUC, NS_USER } from "../helpers/muc.js";
+import { waitFor } from "../helpers/gateway.js";
+import { enterRoom, eventLog, MUC, NS_USER, roomWorld } from "../helpers/muc.js";
 import { KINDS } from "../helpers/servers.js";
 
 const WAIT = 15_000;
@@ -23,31 +21,16 @@ const SOON = 5_000;
 
 for (const kind of KINDS) {
   describe(`rooms that lost the account, noticed at once (${kind})`, () => {
-    let server: XmppServer;
-    let gw: TestGateway;
-    let juliet: XmppUser;
+    const w = roomWorld(kind);
 
-    before(async () => {
-      server = await startXmppServer(kind);
-      await server.registerUser("juliet", "pw-juliet");
-      gw = await startTestGateway(server);
-      juliet = await connectUser(server, "juliet", "pw-juliet", "muc");
-      await juliet.sendPresence();
-    });
-    after(async () => {
-      await juliet?.stop();
-      await gw?.stop();
-      await server?.stop();
-    });
-
-    const { events } = eventLog(() => gw);
-    const token = (localpart: string) => gw.token(localpart);
+    const { events } = eventLog(() => w.gw);
+    const token = (localpart: string) => w.gw.token(localpart);
 
     /** The number of occupants the room reports to Juliet, who is not in it (XEP-0045 §6.4 muc#roominfo_occupants); null: no such room. */
     async function occupantCount(room: string): Promise<number | null> {
       const id = `info-${Math.random().toString(36).slice(2)}`;
-      await juliet.send(xml("iq", { to: room, type: "get", id }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })));
-      const answer = await juliet.waitFor((s) => s.is("iq") && s.attrs.id === id, WAIT);
+      await w.juliet.send(xml("iq", { to: room, type: "get", id }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })));
+      const answer = await w.juliet.waitFor((s) => s.is("iq") && s.attrs.id === id, WAIT);
       if (answer.attrs.type === "error") return null;
       const field = answer.getChild("query")?.getChild("x", "jabber:x:data")?.getChildren("field").find((f) => f.attrs.var === "muc#roominfo_occupants");
       return Number(field?.getChildText("value") ?? Number.NaN);
@@ -55,9 +38,9 @@ for (const kind of KINDS) {
 
     /** Juliet enters; the nicks the room presented to her as present before her own presence (§7.2.3). */
     async function julietFinds(room: string): Promise<string[]> {
-      const start = juliet.stanzas.length;
-      await enterRoom(juliet, room, "juliet");
-      return juliet.stanzas
+      const start = w.juliet.stanzas.length;
+      await enterRoom(w.juliet, room, "juliet");
+      return w.juliet.stanzas
         .slice(start)
         .filter((s) => s.is("presence") && !s.attrs.type && s.attrs.from?.startsWith(`${room}/`) && s.attrs.from !== `${room}/juliet` && s.getChild("x", NS_USER))
         .map((s) => s.attrs.from!.slice(room.length + 1));
@@ -65,25 +48,25 @@ for (const kind of KINDS) {
 
     /** `localpart` posts to the room; Juliet hears it from `nick`, and it is `sent` (the room reflected it). */
     async function heard(localpart: string, room: string, nick: string, body: string): Promise<void> {
-      const posted = await gw.request("POST", "/v1/messages", { token: token(localpart), body: { to: room, type: "groupchat", body } });
+      const posted = await w.gw.request("POST", "/v1/messages", { token: token(localpart), body: { to: room, type: "groupchat", body } });
       assert.equal(posted.status, 202, posted.text);
-      await juliet.waitFor((s) => s.is("message") && s.attrs.from === `${room}/${nick}` && s.getChildText("body") === body, WAIT);
-      await waitFor(async () => (await gw.request("GET", `/v1/messages/${posted.body.id}`, { token: token(localpart) })).body.status === "sent", WAIT, "the message sent");
+      await w.juliet.waitFor((s) => s.is("message") && s.attrs.from === `${room}/${nick}` && s.getChildText("body") === body, WAIT);
+      await waitFor(async () => (await w.gw.request("GET", `/v1/messages/${posted.body.id}`, { token: token(localpart) })).body.status === "sent", WAIT, "the message sent");
     }
 
     /** A message posted to the room: its final status and error. */
     async function posted(localpart: string, room: string, body: string): Promise<{ status: string; error?: { condition: string } }> {
-      const p = await gw.request("POST", "/v1/messages", { token: token(localpart), body: { to: room, type: "groupchat", body } });
+      const p = await w.gw.request("POST", "/v1/messages", { token: token(localpart), body: { to: room, type: "groupchat", body } });
       assert.equal(p.status, 202, p.text);
       let m: { status: string; error?: { condition: string } } = { status: "" };
-      await waitFor(async () => ["sent", "failed"].includes((m = (await gw.request("GET", `/v1/messages/${p.body.id}`, { token: token(localpart) })).body).status), WAIT, "the message's final status");
+      await waitFor(async () => ["sent", "failed"].includes((m = (await w.gw.request("GET", `/v1/messages/${p.body.id}`, { token: token(localpart) })).body).status), WAIT, "the message's final status");
       return m;
     }
 
     /** The gateway believes `localpart` is in `room` as `nick`; the room never had it (as after a MUC service that forgot its occupants). */
     async function believedIn(localpart: string, room: string, nick: string): Promise<void> {
-      await gw.createAccount(localpart);
-      await gw.running.db.pool.query(
+      await w.gw.createAccount(localpart);
+      await w.gw.running.db.pool.query(
         `INSERT INTO room (account_id, room, nick, status, role, affiliation, joined_at, join_stage, checked_at, updated_at)
          SELECT id, $1, $2, 'joined', 'participant', 'none', now(), 'subject', now(), now() FROM account WHERE localpart = $3`,
         [room, nick, localpart],
@@ -94,19 +77,19 @@ for (const kind of KINDS) {
 
     it("keeps the account in a room it was alone in after its nick change, and a group message afterwards reaches a newcomer", async () => {
       const room = `lonely-${kind}@${MUC}`;
-      await gw.createAccount("romeo");
-      const joined = await gw.request("PUT", `/v1/rooms/${room}`, { token: token("romeo"), body: { nick: "romeo" } });
+      await w.gw.createAccount("romeo");
+      const joined = await w.gw.request("PUT", `/v1/rooms/${room}`, { token: token("romeo"), body: { nick: "romeo" } });
       assert.equal(joined.status, 201, joined.text);
       assert.equal(await occupantCount(room), 1);
-      const renamed = await gw.request("PUT", `/v1/rooms/${room}`, { token: token("romeo"), body: { nick: "montague" } });
+      const renamed = await w.gw.request("PUT", `/v1/rooms/${room}`, { token: token("romeo"), body: { nick: "montague" } });
       assert.equal(renamed.status, 200, renamed.text);
       assert.equal(renamed.body.nick, "montague");
       // Prosody destroyed the room after the change; the gateway enters it again within moments
       // (ejabberd never lost it). Either way the room has the account, as montague.
       await waitFor(async () => (await occupantCount(room)) === 1, SOON, "the room with the account in it");
-      await waitFor(async () => (await gw.request("GET", `/v1/rooms/${room}`, { token: token("romeo") })).body.status === "joined", SOON, "the room joined");
+      await waitFor(async () => (await w.gw.request("GET", `/v1/rooms/${room}`, { token: token("romeo") })).body.status === "joined", SOON, "the room joined");
       assert.deepEqual(await julietFinds(room), ["montague"]);
-      const view = await gw.request("GET", `/v1/rooms/${room}`, { token: token("romeo") });
+      const view = await w.gw.request("GET", `/v1/rooms/${room}`, { token: token("romeo") });
       assert.deepEqual({ nick: view.body.nick, status: view.body.status }, { nick: "montague", status: "joined" }, view.text);
       await heard("romeo", room, "montague", "still here after the change");
       // The account's log says what happened: entered again (Prosody) after the change, or not (ejabberd).
@@ -120,11 +103,11 @@ for (const kind of KINDS) {
 
     it("a group message the room refuses as from a non-occupant (not-acceptable) is failed, and the account enters again", async () => {
       const room = `forgot-${kind}@${MUC}`;
-      await enterRoom(juliet, room, "juliet");
+      await enterRoom(w.juliet, room, "juliet");
       await believedIn("rosaline", room, "rosaline");
       const first = await posted("rosaline", room, "is anyone there?");
       assert.deepEqual({ status: first.status, condition: first.error?.condition }, { status: "failed", condition: "not-acceptable" });
-      const entered = await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/rosaline` && !s.attrs.type, SOON);
+      const entered = await w.juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/rosaline` && !s.attrs.type, SOON);
       assert.ok(entered.getChild("x", NS_USER), entered.toString());
       await waitFor(async () => (await joinedEvents("rosaline", room)).length === 1, SOON, "Rosaline's joined event");
       await heard("rosaline", room, "rosaline", "now I am");
@@ -145,7 +128,7 @@ for (const kind of KINDS) {
     it("a nick change in a room that is gone enters it again under the nick asked for", async () => {
       const room = `bygone-${kind}@${MUC}`;
       await believedIn("mercutio", room, "mercutio");
-      const renamed = await gw.request("PUT", `/v1/rooms/${room}`, { token: token("mercutio"), body: { nick: "queenmab" } });
+      const renamed = await w.gw.request("PUT", `/v1/rooms/${room}`, { token: token("mercutio"), body: { nick: "queenmab" } });
       assert.equal(renamed.status, 200, renamed.text);
       assert.deepEqual({ nick: renamed.body.nick, status: renamed.body.status }, { nick: "queenmab", status: "joined" });
       await waitFor(async () => (await occupantCount(room)) === 1, SOON, "the room with the account in it");
