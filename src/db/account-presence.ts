@@ -11,7 +11,7 @@ export interface LastUnavailable {
 }
 
 /**
- * For a probe's answer, in the inbound batch's transaction, before it reads the sessions (in a
+ * For a probe's answer, in the inbound batch's transaction, before it reads the subscription and sessions (in a
  * statement of its own, so that one starts after this lock was granted: under read committed a
  * single statement that waited for the row would still read the sessions of its older snapshot).
  * FOR NO KEY UPDATE conflicts with the locks every writer of the sessions' presence takes

@@ -43,24 +43,23 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
     return;
   }
 
-  const item = await getItem(tx, account.id, contact);
-  const subscribedTo = item?.subscription === "to" || item?.subscription === "both";
-  const hasFrom = item?.subscription === "from" || item?.subscription === "both";
-
   if (p.type === "probe") {
+    // The answer is queued only at the batch's commit: the subscription and the sessions are read
+    // under a lock that a session's end, a presence change or a subscription change (each under
+    // lockAccount) waits for, so what it sends is queued after this answer, never before it
+    // (src/db/account-presence.ts): a revocation's unsubscribed is not followed by the presence
+    // its item (read before the lock) still allowed. One statement more per probe.
+    const last = await lockForProbe(tx, account.id);
+    if (last === undefined) return absent(); // a cached id that is gone; or deleted meanwhile: its goodbye told the contact
     // §4.3.2: only a contact with a subscription to us (From, From + Pending Out, Both) learns our
     // presence; anyone else SHOULD get "unsubscribed" on the account's behalf. It is an answer,
-    // not a state change: the roster, a pre-approval or a pending request stay as they are.
-    if (!hasFrom) {
-      if (!item) await absent();
+    // not a state change: the roster, a pre-approval or a pending request stay as they are. (The
+    // lock's row proved the account id: no absent() for an item not found.)
+    const item = await getItem(tx, account.id, contact);
+    if (!(item?.subscription === "from" || item?.subscription === "both")) {
       replies.push(subscription(account.jid, contact, "unsubscribed"));
       return;
     }
-    // The answer is queued only at the batch's commit: read under a lock that a session's end or
-    // presence change (which broadcasts under lockAccount) waits for, so its broadcast is queued
-    // after this answer, never before it (src/db/account-presence.ts). One statement more per probe.
-    const last = await lockForProbe(tx, account.id);
-    if (last === undefined) return; // deleted meanwhile: its goodbye told the contact
     const sessions = await availableSessions(tx, account.id);
     if (sessions.length === 0) replies.push(lastUnavailable(account.jid, fromRaw, last));
     for (const s of sessions) replies.push(presence(`${account.jid}/${s.resource}`, fromRaw, null, s));
@@ -68,6 +67,8 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
   }
 
   if (p.type !== "available" && p.type !== "unavailable") return; // error and unknown types: nothing to record
+  const item = await getItem(tx, account.id, contact);
+  const subscribedTo = item?.subscription === "to" || item?.subscription === "both";
   const { type, show, status, priority } = p;
   // Presence to a full JID (§8.5.3): to that session alone if it is available (§8.5.3.1), else
   // silently ignored (§8.5.3.2.2), whoever sent it.

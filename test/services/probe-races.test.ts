@@ -136,6 +136,39 @@ describe("a probe's answer racing a change of the account's presence", () => {
     assert.deepEqual(seenOnline(sent, a), [], `what the contact was sent: ${JSON.stringify(sent)}`);
   });
 
+  it("a revocation of her subscription (unsubscribed): the prober is not sent the presence she no longer may see", async () => {
+    // The probe decides from the roster item whether the prober is a subscriber (§4.3.2). The
+    // revocation (Roster.act: RFC 6121 §3.2.2, unsubscribed then the sessions' unavailable) is
+    // stopped at its send, holding the account's lock with the item changed but not committed;
+    // the probe then reads the item and waits for that lock. Read before the lock, the item says
+    // `from`, and the answer (the available session) goes out after the revocation's stanzas.
+    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 3600 }, env.log);
+    const a = await account(presence);
+    await env.flush();
+    env.out.reset();
+    const hold = await holdLock(env.tdb.url, (c) => c.query("LOCK TABLE outbox IN SHARE MODE"));
+    let revoked: Promise<unknown>;
+    let batch: Promise<void>;
+    try {
+      revoked = roster.act(a.ref, CONTACT, "unsubscribed");
+      await hold.until(1, "the revocation to wait at its send");
+      batch = feedBatch(inbound, inboundPresence(`${CONTACT}/home`, a.jid, "probe"));
+      await hold.until(2, "the probe to wait for the account's lock");
+    } finally {
+      await hold.release();
+    }
+    await Promise.all([revoked!, batch!]);
+    await env.flush();
+    const sent = env.out.sent;
+    // The sentinels: the revocation's unsubscribed, and the probe's answer (presence to her full
+    // JID, or the unsubscribed a non-subscriber's probe gets): two stanzas at least.
+    const unsubscribed = sent.filter((s) => s.kind === "subscription" && s.to === CONTACT && s.from === a.jid && s.type === "unsubscribed");
+    const toFull = sent.filter((s) => s.kind === "presence" && s.to === `${CONTACT}/home`);
+    assert.ok(unsubscribed.length >= 1 && unsubscribed.length + toFull.length >= 2, `the revocation and the probe's answer: ${JSON.stringify(sent)}`);
+    assert.ok(!sent.some((s) => s.kind === "presence" && s.to === `${CONTACT}/home` && s.type === null), `no presence answers her probe: ${JSON.stringify(sent)}`);
+    assert.deepEqual(seenOnline(sent, a), [], `what the contact was sent: ${JSON.stringify(sent)}`);
+  });
+
   it("PUT /v1/presence available: the prober is not left seeing the account offline", async () => {
     const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 3600 }, env.log);
     const a = await account(presence, false);
