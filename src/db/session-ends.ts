@@ -26,6 +26,13 @@ export async function recordSessionEnd(tx: Tx, accountId: number, resource: stri
 }
 
 /**
+ * The mark `e` of session ($1 account, $2 resource) inside the window ($3 s), for a credential
+ * issued ($4 ms; null: unknown, taken as before) before the end.
+ */
+const ENDED_FOR = `e.account_id = $1 AND e.resource = $2 AND e.ended_at > now() - make_interval(secs => $3)
+  AND ($4::float8 IS NULL OR to_timestamp($4::float8 / 1000) <= e.ended_at)`;
+
+/**
  * Whether a stream resuming this session is to be refused: the session was ended within the last
  * `windowSeconds`, and nothing opened it again since (it would have a row: a fresh stream or an
  * available presence re-creates it, and after that its streams' reconnects are the new session's),
@@ -36,9 +43,7 @@ export async function recordSessionEnd(tx: Tx, accountId: number, resource: stri
 export async function endedLately(pool: pg.Pool, accountId: number, resource: string, windowSeconds: number, issuedAt: number | null = null): Promise<boolean> {
   const { rows } = await pool.query({
     name: "session-ended-lately",
-    text: `SELECT 1 FROM session_end e
-           WHERE e.account_id = $1 AND e.resource = $2 AND e.ended_at > now() - make_interval(secs => $3)
-             AND ($4::float8 IS NULL OR to_timestamp($4::float8 / 1000) <= e.ended_at)
+    text: `SELECT 1 FROM session_end e WHERE ${ENDED_FOR}
              AND NOT EXISTS (SELECT 1 FROM session s WHERE s.account_id = e.account_id AND s.resource = e.resource)`,
     values: [accountId, resource, windowSeconds, issuedAt],
   });
@@ -72,9 +77,7 @@ export async function recentSessionEnds(pool: pg.Pool, windowSeconds: number, li
 export async function undoResumedOpen(pool: pg.Pool, accountId: number, resource: string, windowSeconds: number, issuedAt: number | null): Promise<boolean> {
   const r = await pool.query(
     `DELETE FROM session s WHERE s.account_id = $1 AND s.resource = $2 AND NOT s.available AND s.streams <= 1
-       AND EXISTS (SELECT 1 FROM session_end e WHERE e.account_id = s.account_id AND e.resource = s.resource
-                     AND e.ended_at > now() - make_interval(secs => $3)
-                     AND ($4::float8 IS NULL OR to_timestamp($4::float8 / 1000) <= e.ended_at))`,
+       AND EXISTS (SELECT 1 FROM session_end e WHERE ${ENDED_FOR})`,
     [accountId, resource, windowSeconds, issuedAt],
   );
   return (r.rowCount ?? 0) > 0;
