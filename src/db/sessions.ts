@@ -244,9 +244,9 @@ export class Sessions {
    * first, then their sessions claimed with the conditions checked again: the broadcast reads subscribers and
    * sessions as the presence and roster use cases (under lockAccount's lock) left them, so a subscriber approved
    * meanwhile hears of the end, or was never told available. FOR NO KEY UPDATE orders the sweep with lockAccount
-   * (FOR UPDATE) but not with a foreign key's key-share lock: a message or session inserted for the account
-   * meanwhile neither waits for the sweep nor deadlocks with it (a burst of stream opens holds session rows the
-   * sweep claims, then checks its new sessions' accounts). Each session is claimed once, by any instance; an
+   * (FOR UPDATE) but not with a foreign key's key-share lock: a message sent or a session new to the database
+   * neither waits for the sweep nor deadlocks with it over the account's row (reopens of the sessions it claims
+   * still may, over theirs: PostgreSQL breaks that, both retry). Each session is claimed once, by any instance; an
    * account deleted meanwhile is skipped. A sweep that finds nothing costs the one statement.
    */
   async expire(tx: Tx, graceSeconds: number, accounts = 100): Promise<{ account_id: number; resource: string; localpart: string; available: boolean }[]> {

@@ -68,9 +68,9 @@ export class Accounts {
    * The caller's own account; created on first use when AUTO_PROVISION is on. `fresh` false: from
    * the cache, for work that notices an account id that is gone (src/http/context.ts). With
    * DELETION_REVOKES_TOKENS, a credential issued (`issuedAt`, ms; null: unknown) before the
-   * localpart's latest deletion is taken as an earlier account's: refused, as a bad token is, rather than taken for the account there is
-   * now or one it would create. Without AUTO_PROVISION an account deleted and not created again
-   * stays 404 for it, as for any token (nothing of anyone's is there to protect).
+   * localpart's latest deletion is taken as an earlier account's: refused, as a bad token is,
+   * rather than taken for the account there is now or one it would create. Without AUTO_PROVISION
+   * an account deleted and not created again stays 404 for it, as for any token.
    */
   async caller(localpart: string, issuedAt: number | null, fresh = false): Promise<Account> {
     const found = fresh ? await this.store.readCaller(localpart) : await this.store.findCaller(localpart);
