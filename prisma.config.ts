@@ -5,5 +5,10 @@ import { defineConfig } from "prisma/config";
 export default defineConfig({
   schema: "prisma/schema.prisma",
   migrations: { path: "prisma/migrations" },
-  datasource: { url: process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/balcony_dev" },
+  datasource: {
+    url: process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/balcony_dev",
+    // Where `migrate diff --from-migrations` (and `migrate dev`) replay the migrations: an empty
+    // database of the caller's (test/db/schema-drift.test.ts); unset, the engine makes a temporary one.
+    shadowDatabaseUrl: process.env.SHADOW_DATABASE_URL,
+  },
 });
