@@ -2,7 +2,9 @@
 // cached in-process and every instance forgets a list when any instance changes it (NOTIFY on the
 // cache channel, sent in the changing transaction); the row in Postgres is the truth, and the
 // statement that stores what an inbound stanza brings checks it again (blockCovers,
-// src/db/inbound-writes.ts): a cache that has not heard of a block yet lets nothing through.
+// src/db/inbound-writes.ts): a cache that has not heard of a block yet lets nothing through. One
+// that has not heard of an unblock drops nothing the committed list lets through: a stanza it
+// blocks is dropped only after list() in the inbound transaction agrees (src/services/inbound.ts).
 import { LRUCache } from "lru-cache";
 import { fetchFresh } from "./cached-read.js";
 import { sql, type AnyTx, type Db } from "./client.js";

@@ -62,6 +62,8 @@ export class PendingWrites {
   readonly written: Appended[] = [];
   /** Account ids this batch read to be their localparts' (absent()). */
   private readonly confirmed = new Set<number>();
+  /** Blocklists as this batch's transaction read them (committedBlocks()). */
+  private readonly committed = new Map<number, Promise<ReadonlySet<string>>>();
 
   constructor(
     private readonly stores: MessageStores,
@@ -86,6 +88,17 @@ export class PendingWrites {
       if (err instanceof AccountMoved && err.now) this.confirmed.add(err.now.id);
       throw err;
     }
+  }
+
+  /**
+   * The account's blocklist as committed, read (`read`) once per account and batch: a cached list
+   * that blocks a sender may be stale (src/services/inbound.ts), and a sender still blocked may
+   * send the batch many stanzas.
+   */
+  committedBlocks(accountId: number, read: () => Promise<ReadonlySet<string>>): Promise<ReadonlySet<string>> {
+    let hit = this.committed.get(accountId);
+    if (!hit) this.committed.set(accountId, (hit = read()));
+    return hit;
   }
 
   add(event: NewEvent, row?: InboundRow): void {

@@ -10,7 +10,9 @@
 // of a session) cannot notice it that way. But under an id that is gone every such decision is one
 // that found nothing (rows go with their account): only such a decision pays a read, whether the id
 // is still its localpart's (StaleRoutes.confirm), and the stanza is decided again if not
-// (AccountMoved). What finds a row under the id has proven it.
+// (AccountMoved). What finds a row under the id has proven it. A drop on a cached block is decided
+// without a write too: it is confirmed by the committed list (src/services/inbound.ts stillBlocked),
+// a read that finds the block's row under the id, or lets the stanza go on.
 import type { Accounts } from "../db/accounts.js";
 import type { Account } from "../domain/account.js";
 import { StaleBlocklist } from "../db/blocklist.js";
@@ -81,8 +83,8 @@ export class StaleRoutes {
   }
 
   /**
-   * For a decision that found nothing for `account`, from the cache (no roster item, session, room,
-   * message; or a block in its cached list): one read whether its id is still its localpart's.
+   * For a decision that found nothing for `account`, from the cache (no roster item, session, room
+   * or message): one read whether its id is still its localpart's.
    * Returns the account when it is; else throws AccountMoved.
    */
   async confirm(account: Account): Promise<Account> {

@@ -3,7 +3,8 @@
 // (probe answers, auto-answered subscriptions, error bounces) go to the outbound port after commit.
 // Accounts and blocklists are looked up in this instance's caches; a write that finds an entry
 // stale routes its batch again, and a decision that found nothing under a cached account's id
-// checks the id first (src/services/inbound-stale.ts).
+// checks the id first (src/services/inbound-stale.ts). A stanza the cached list blocks is dropped
+// only if the committed list blocks it too (an unblock elsewhere may not have reached the cache).
 import type { Accounts } from "../db/accounts.js";
 import { autocommit, prismaTx, type AnyTx, type Database, type SqlTx } from "../db/client.js";
 import type { Appended } from "../db/events.js";
@@ -12,6 +13,7 @@ import type { ErrorCode } from "../domain/errors.js";
 import { refusedWithoutSession, SUBSCRIPTION_TYPES, type InboundStanza } from "../domain/inbound.js";
 import { jidToString, type Jid } from "../domain/jid.js";
 import { bouncesBlocked, isBlocked, NO_BLOCKS, type BlockLookup } from "../domain/blocking.js";
+import type { Blocklists } from "../db/blocklist.js";
 import type { Stanza } from "../domain/stanza.js";
 import { event } from "../domain/events.js";
 import { Batcher } from "./batcher.js";
@@ -37,6 +39,11 @@ export interface LocalAppends {
   appended(written: Appended[]): void;
 }
 
+/** The cached blocklists, and the committed ones as a transaction reads them (src/db/blocklist.ts). */
+export type InboundBlocks = BlockLookup & Pick<Blocklists, "list">;
+
+const NO_INBOUND_BLOCKS: InboundBlocks = { ...NO_BLOCKS, list: async () => [] };
+
 /** For routing a batch speculatively (Inbound.storeAlone): any statement means it needs a transaction. */
 const NO_STATEMENTS: SqlTx = {
   query: () => Promise.reject(new Error("this batch needs a transaction")),
@@ -58,7 +65,7 @@ export class Inbound {
     private readonly domain: string,
     private readonly log: ServiceLog,
     /** XEP-0191: nothing from a JID an account blocked reaches it. */
-    private readonly blocks: BlockLookup = NO_BLOCKS,
+    private readonly blocks: InboundBlocks = NO_INBOUND_BLOCKS,
     /** This instance's streams: they take what a batch appended, once committed, without reading the log. */
     private readonly streams: LocalAppends | null = null,
   ) {
@@ -205,12 +212,28 @@ export class Inbound {
     }
   }
 
+  /**
+   * A stanza from `from` passed no further than the account's cached list: whether the list as
+   * `tx` reads it (committed, once per batch) blocks it too. The cached one may still hold an item
+   * another instance removed, its NOTIFY not read here yet; dropping on it would lose what the
+   * unblock lets through (XEP-0191 §3.4). When it does not, the cached list is forgotten and the
+   * stanza goes on (pending.checked), as it goes under a cached id whose account is gone (its rows
+   * went with it). A block found is a row under the id: it proves the id is still its account's.
+   * The read is paid on drops only; the stanzas the cached list lets through pay none.
+   */
+  private async stillBlocked(tx: AnyTx, accountId: number, from: Jid, pending: PendingWrites): Promise<boolean> {
+    const items = await pending.committedBlocks(accountId, async () => new Set(await this.blocks.list(tx, accountId)));
+    if (isBlocked(items, from)) return true;
+    this.log.debug({ accountId }, "a cached blocklist missed an unblock: reading it again");
+    this.blocks.forget?.(accountId);
+    return false;
+  }
+
   /** `known`: the addressee's account as just read, else it is found (in the cache). */
   private async routeTo(tx: AnyTx, s: InboundStanza, replies: Stanza[], pending: PendingWrites, known?: Account | null): Promise<void> {
     const { from, to, fromRaw, toRaw } = s;
     const find = (localpart: string) => (known !== undefined ? known : this.accounts.find(localpart));
-    // A block in the cached list of a cached id may be an account's that is gone (pending.absent).
-    const blocked = async (account: Account, from: Jid) => isBlocked(await this.blocks.of(account.id), from) && (await pending.absent(account), true);
+    const blocked = async (account: Account, from: Jid) => isBlocked(await this.blocks.of(account.id), from) && (await this.stillBlocked(tx, account.id, from, pending));
     if (s.kind === "presence") {
       // §8.5.1: presence to an account that does not exist, or not to an account, is silently ignored.
       if (!to?.local || !from || !fromRaw || to.domain !== this.domain) return;
