@@ -121,6 +121,9 @@ for (const kind of KINDS) {
       assert.deepEqual({ status: first.status, condition: first.error?.condition }, { status: "failed", condition: "item-not-found" });
       await waitFor(async () => (await occupantCount(room)) === 1, SOON, "the room made again with the account in it");
       await waitFor(async () => (await joinedEvents("benvolio", room)).length === 1, SOON, "Benvolio's joined event");
+      // Prosody keeps the room it made anew locked (XEP-0045 §10.1.1: item-not-found to others)
+      // until the gateway's instant-room configuration is accepted, which the room's status waits for.
+      await waitFor(async () => (await w.gw.request("GET", `/v1/rooms/${room}`, { token: token("benvolio") })).body.status === "joined", SOON, "the room joined");
       assert.deepEqual(await julietFinds(room), ["benvolio"]);
       await heard("benvolio", room, "benvolio", "back");
     });
