@@ -42,6 +42,33 @@ export async function rejoinNow(tx: AnyTx, accountId: number, room: string, join
 }
 
 /**
+ * A nick change the room answered item-not-found (it had lost the account, or is gone): the
+ * account enters again at once under the nick it asked for (`join`, to `nick`), the nick it was in
+ * under (`before`) kept to enter under instead if the asked one is taken there (fallBackNick).
+ */
+export async function rejoinAsAsked(tx: AnyTx, accountId: number, room: string, nick: string, before: string, join: Stanza): Promise<void> {
+  await sql(tx, "UPDATE room SET nick = $3, nick_before = $4, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, nick, before]);
+  await rejoinNow(tx, accountId, room, join);
+}
+
+/**
+ * The rejoin under the nick asked for (rejoinAsAsked) is refused, the nick taken in the room
+ * (`error`, conflict): the nick the account was in under is its nick again, with the refusal as
+ * the nick change's answer (the request waiting on it reads it, as a refused nick change's:
+ * src/services/room-joins.ts nickChangeAnswer). That nick, for the join that enters under it;
+ * null, and nothing changed, when the room's row is no such rejoin.
+ */
+export async function fallBackNick(tx: AnyTx, accountId: number, room: string, error: NonNullable<RoomRow["error"]>): Promise<string | null> {
+  const rows = await sql<{ nick: string }>(
+    tx,
+    `UPDATE room SET nick = nick_before, nick_before = NULL, error = $3::json, updated_at = now()
+     WHERE account_id = $1 AND room = $2 AND status = 'joining' AND rejoin_attempts IS NOT NULL AND nick_before IS NOT NULL RETURNING nick`,
+    [accountId, room, JSON.stringify(error)],
+  );
+  return rows[0]?.nick ?? null;
+}
+
+/**
  * A rejoin the room's service refused for now (`error`): still joining, with the error, and sent
  * again after `retryMs` (first, most), doubling at each refusal. Null when the room's row is no
  * rejoin waiting for its answer (a request's join, or one answered meanwhile). `first`: this is

@@ -2,15 +2,17 @@
 // a subject change (XEP-0045 §8.1) or a mediated invitation (§7.8.2), which only its id says; a
 // nick change (§7.6.3) or a rejoin of the gateway's own; and any such answer that says the account
 // is not an occupant (src/domain/muc-self-ping.ts outOfRoom), after which it enters the room again.
+import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
-import { deferRejoin, rejoinNow } from "../db/room-rejoins.js";
-import { findRoom, markFailed, renameSelf, setRoomError, type RoomRow } from "../db/rooms.js";
+import { deferRejoin, fallBackNick, rejoinAsAsked, rejoinNow } from "../db/room-rejoins.js";
+import { findRoom, markFailed, setRoomError, type RoomRow } from "../db/rooms.js";
 import { accountJid, type Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
 import { bare, jidToString, type Jid } from "../domain/jid.js";
 import { refusedForNow, refusedRoomRequest, REJOIN_RETRY_MS, rejoinRoom } from "../domain/muc.js";
-import { outOfRoom } from "../domain/muc-self-ping.js";
+import { outOfRoom, selfPing } from "../domain/muc-self-ping.js";
+import type { Stanza } from "../domain/stanza.js";
 import type { PendingWrites } from "./inbound-message.js";
 
 const UNDEFINED = { type: "cancel", condition: "undefined-condition" };
@@ -52,23 +54,42 @@ async function leftRoom(tx: AnyTx, account: Account, row: RoomRow, domain: strin
   await rejoinNow(tx, account.id, row.room, rejoinRoom(accountJid(account.localpart, domain), row));
 }
 
-/** Presence of type error from a room the account has a row for (`row`): a refused nick change, join or rejoin. */
-export async function roomPresenceError(tx: AnyTx, p: InboundPresence & { from: Jid; to: Jid }, account: Account, row: RoomRow, roomEvent: (data: Parameters<typeof event<"room">>[1]) => void): Promise<void> {
+/**
+ * Presence of type error from a room the account has a row for (`row`): a refused nick change, join
+ * or rejoin. `replies`: what goes back to the room (a self-ping after a refused nick change).
+ */
+export async function roomPresenceError(tx: AnyTx, p: InboundPresence & { from: Jid; to: Jid }, account: Account, row: RoomRow, roomEvent: (data: Parameters<typeof event<"room">>[1]) => void, replies: Stanza[]): Promise<void> {
   const { room } = row;
   if (row.status === "joined") {
     const nick = p.from.resource;
     if (nick && outOfRoom(p.error, "presence")) {
       // The room has no such occupant (or is gone) to change the nick of: the account enters it
       // again, under the nick it asked for (the nick change's request then answers with the
-      // rejoin: src/services/room-joins.ts nickChangeAnswer).
-      if (nick !== row.nick) await renameSelf(tx, account.id, room, nick);
-      return leftRoom(tx, account, { ...row, nick }, p.to.domain);
+      // rejoin: src/services/room-joins.ts nickChangeAnswer), or under the one it had if the
+      // asked one is taken there (below).
+      if (nick === row.nick) return leftRoom(tx, account, row, p.to.domain);
+      return rejoinAsAsked(tx, account.id, room, nick, row.nick, rejoinRoom(accountJid(account.localpart, p.to.domain), { ...row, nick }));
     }
-    // A refused nick change (§7.6.3): the occupant stays, under its old nick; the request reads the error.
-    return setRoomError(tx, account.id, room, p.error ?? UNDEFINED);
+    // A refused nick change (§7.6.3): the occupant stays, under its old nick; the request reads the
+    // error. Unless the room had lost the account: ejabberd takes a nick change from a
+    // non-occupant as a join, and refuses a taken nick (conflict, §7.2.9) as it would a join's. A
+    // self-ping under the old nick (XEP-0410 §3.2) asks: a room without the account answers that
+    // it is not an occupant, and it enters again (src/services/room-self-pings.ts). One iq per
+    // refused change.
+    await setRoomError(tx, account.id, room, p.error ?? UNDEFINED);
+    replies.push(selfPing(accountJid(account.localpart, p.to.domain), room, row.nick, randomUUID()));
+    return;
   }
   // A refused join (§7.2.6-§7.2.10): the waiting request reads the row.
   if (row.status !== "joining") return;
+  // The gateway's rejoin under the nick the account asked for in a nick change (above), refused
+  // as taken (§7.2.9, conflict): as a nick change into a taken nick (§7.6.3), the account keeps
+  // the nick it had, and enters under that again; the request reads the conflict. Once: a
+  // conflict there too fails the join, as any rejoin's.
+  if (p.error?.condition === "conflict" && p.from.resource === row.nick && row.nickBefore !== null) {
+    const before = await fallBackNick(tx, account.id, room, p.error);
+    if (before !== null) return rejoinNow(tx, account.id, room, rejoinRoom(accountJid(account.localpart, p.to.domain), { ...row, nick: before }));
+  }
   // The gateway's own rejoin, refused for now (the room's service is unavailable): tried again
   // later (src/db/room-rejoins.ts), and the account hears of it once, with when.
   const later = p.error && row.rejoinAttempts !== null && refusedForNow(p.error) ? await deferRejoin(tx, account.id, room, p.error, REJOIN_RETRY_MS) : null;

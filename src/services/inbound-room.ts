@@ -44,7 +44,7 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
   const row = await findRoom(tx, account.id, room);
   if (!row) return pending.absent(account);
 
-  if (p.type === "error") return roomPresenceError(tx, p, account, row, roomEvent);
+  if (p.type === "error") return roomPresenceError(tx, p, account, row, roomEvent, replies);
   // Unavailable (an available presence with the MUC <x/> is occupantAvailable's).
   const muc = p.muc;
   if (!muc) return;

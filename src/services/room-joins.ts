@@ -111,7 +111,9 @@ function nickChangeAnswer(account: AccountRef, room: string, oldNick: string): A
     if (!row) throw new AppError("room-not-joined", `${account.jid} left ${room} during the nick change`);
     // Renamed: to this nick, or by a change requested at the same time that the room took after it.
     if (row.nick !== oldNick && row.status === "joined") return row;
-    if (row.error) throw refusal(room, row.error, "the nick change", `; still in the room as ${row.nick}`);
+    // Joining: a room that had lost the account refused the nick as taken, and the account enters
+    // it again under the nick it had (src/services/inbound-room-refusal.ts).
+    if (row.error) throw refusal(room, row.error, "the nick change", row.status === "joined" ? `; still in the room as ${row.nick}` : `; entering it again as ${row.nick}`);
     if (row.joinStage !== null && row.status === "joined") return row;
     return undefined;
   };

@@ -5,9 +5,14 @@
 // account enter the room again at once. A group message or a nick change to a room that answers
 // that the account is not an occupant (not-acceptable; item-not-found: no such room) does the
 // same; the bounced message stays `failed`. ROOM_SELF_PING is left at its 15 minutes: no sweep
-// notices anything here. On ejabberd the first and last tests check that nothing regresses:
+// notices anything here. On ejabberd the first and fourth tests check that nothing regresses:
 // it keeps the room through the nick change, and takes a nick change to a room it does not have
-// as a join (the GC 1.0 way), so the account is in either way.
+// as a join (the GC 1.0 way), so the account is in either way. A nick change into a nick a user
+// holds in a room that lost the account: Prosody answers item-not-found (not an occupant), and the
+// gateway's rejoin under the asked nick is refused as taken (conflict); ejabberd answers the nick
+// change itself with conflict, and the self-ping that follows a refused change finds the account
+// out. Either way it enters under the nick it had, and the PUT answers 409. A rejoin under the
+// account's own nick, taken by then, fails the join: no nick is made up for it.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
@@ -23,7 +28,7 @@ for (const kind of KINDS) {
   describe(`rooms that lost the account, noticed at once (${kind})`, () => {
     const w = roomWorld(kind);
 
-    const { events } = eventLog(() => w.gw);
+    const { events, until } = eventLog(() => w.gw);
     const token = (localpart: string) => w.gw.token(localpart);
 
     /** The number of occupants the room reports to Juliet, who is not in it (XEP-0045 §6.4 muc#roominfo_occupants); null: no such room. */
@@ -137,6 +142,36 @@ for (const kind of KINDS) {
       await waitFor(async () => (await occupantCount(room)) === 1, SOON, "the room with the account in it");
       assert.deepEqual(await julietFinds(room), ["queenmab"]);
       await heard("mercutio", room, "queenmab", "a dream");
+    });
+
+    it("a nick change into a nick taken in a room that lost the account keeps it there under its old nick, and the PUT answers the conflict", async () => {
+      const room = `crowded-${kind}@${MUC}`;
+      // Juliet holds the nick the account will ask for; the room never had the account.
+      await enterRoom(w.juliet, room, "tybalt");
+      await believedIn("paris", room, "paris");
+      const renamed = await w.gw.request("PUT", `/v1/rooms/${room}`, { token: token("paris"), body: { nick: "tybalt" } });
+      assert.equal(renamed.status, 409, renamed.text);
+      assert.equal(renamed.body.code, "room-nick-conflict", renamed.text);
+      await waitFor(async () => (await w.gw.request("GET", `/v1/rooms/${room}`, { token: token("paris") })).body.status === "joined", SOON, "the room joined again");
+      const view = await w.gw.request("GET", `/v1/rooms/${room}`, { token: token("paris") });
+      assert.deepEqual({ nick: view.body.nick, status: view.body.status }, { nick: "paris", status: "joined" }, view.text);
+      await w.juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/paris` && !s.attrs.type, SOON);
+      await heard("paris", room, "paris", "not tybalt after all");
+      assert.deepEqual((await events("paris")).filter((e) => e.event === "room" && e.data.kind === "join-failed"), []);
+    });
+
+    it("a rejoin under the account's own nick, now taken in the room, fails the join: no other nick is taken for it", async () => {
+      const room = `usurped-${kind}@${MUC}`;
+      // Juliet holds the nick the gateway believes the account is in under; the room never had the account.
+      await enterRoom(w.juliet, room, "balthasar");
+      await believedIn("balthasar", room, "balthasar");
+      const first = await posted("balthasar", room, "who is there?");
+      assert.deepEqual({ status: first.status, condition: first.error?.condition }, { status: "failed", condition: "not-acceptable" });
+      const failed = await until("balthasar", "the rejoin's join-failed", (e) => e.event === "room" && e.data.kind === "join-failed" && e.data.room === room);
+      assert.deepEqual({ nick: failed.data.nick, condition: (failed.data.error as { condition: string }).condition }, { nick: "balthasar", condition: "conflict" });
+      const view = await w.gw.request("GET", `/v1/rooms/${room}`, { token: token("balthasar") });
+      assert.equal(view.status, 404, view.text);
+      assert.deepEqual(await joinedEvents("balthasar", room), []);
     });
   });
 }
