@@ -49,7 +49,7 @@ export class Accounts {
     return lp;
   }
 
-  /** The account from this instance's cache (inbound iqs: routing that tolerates a stale entry, src/xmpp/iq.ts). */
+  /** The account from this instance's cache (inbound iqs to a full JID: routing that tolerates a stale entry, src/xmpp/iq.ts). */
   find(localpart: string): Promise<Account | null> {
     return this.store.find(localpart);
   }

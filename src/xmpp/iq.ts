@@ -52,17 +52,18 @@ export interface SessionLookup {
 
 type Target = keyof typeof IDENTITIES | null;
 
-export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find" | "replaced">, sessions: SessionLookup, blocks: BlockLookup = NO_BLOCKS): void {
+export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find" | "read" | "replaced">, sessions: SessionLookup, blocks: BlockLookup = NO_BLOCKS): void {
   /**
    * What an iq is addressed to: the domain, an existing account's bare JID, one of its online
    * sessions, or none of them. RFC 6121 §8.5.3.1: an iq to a connected resource is the client's
    * to answer, and Balcony is that client; any other resource gets service-unavailable
    * (§8.5.3.2.1 and §8.5.3.2.3), which says nothing more. An account that blocked the sender is
    * no one to it, nor are its sessions (XEP-0191 §3.3: get and set are service-unavailable).
-   * The account comes from this instance's cache, with no statement for a bare JID: until the
-   * NOTIFY of an account deleted (or deleted and created again) on another instance is read here,
-   * an account's bare JID is answered as if the iq had come a moment earlier (the account there);
-   * a read per iq is not worth that. But a decision that found nothing under the cached id (no
+   * An account's bare JID is answered for the account as PostgreSQL has it: one read per such iq,
+   * past the cache, whose entry may be that of an account deleted (or deleted and created again)
+   * on another instance whose NOTIFY was not read here yet. Nothing else there would notice: the
+   * answer reads no row under the account's id (its cached blocklist may be empty either way).
+   * To a full JID the cached account is used, and a decision that found nothing under its id (no
    * session, or a block in its cached list), as one whose account is gone does, reads the account
    * once and, if its id is another now, is made again with it (src/services/inbound-stale.ts).
    */
@@ -70,7 +71,7 @@ export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pic
     const to = parseJid(stanza.attrs.to ?? "");
     if (!to || to.domain !== domain) return null;
     if (!to.local) return to.resource ? null : "domain";
-    const account = await accounts.find(to.local);
+    const account = to.resource ? await accounts.find(to.local) : await accounts.read(to.local);
     if (!account) return null;
     const from = parseJid(stanza.attrs.from ?? "");
     const decide = async (id: number): Promise<Target> => {
@@ -79,7 +80,7 @@ export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pic
       return (await sessions.reachable(id, to.resource)) ? "session" : null;
     };
     const t = await decide(account.id);
-    if (t) return t;
+    if (t || !to.resource) return t; // a bare JID's account was just read
     const moved = await accounts.replaced(to.local, account.id);
     return moved?.now ? decide(moved.now.id) : null;
   }

@@ -6,8 +6,9 @@
 // state and a subscription request to the account created again are the new account's (its log
 // and its subscription requests on B), and nobody is bounced; to an account only deleted, a
 // message is bounced as to one that never existed (service-unavailable, RFC 6121 §8.5.1) and a
-// subscription request vanishes. "Nothing came back" is proven by a gateway sentinel
-// (test/helpers/sentinel.ts) behind them on the same ordered path.
+// subscription request vanishes. An iq to the bare JID is answered for the account as it is now
+// (service-unavailable for one deleted, or one created again that blocks the asker). "Nothing came
+// back" is proven by a gateway sentinel (test/helpers/sentinel.ts) behind them on the same ordered path.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
@@ -133,6 +134,43 @@ for (const kind of KINDS) {
         );
         assert.equal(errorOf(sentinel), "cancel service-unavailable");
         assert.deepEqual((await p.sql.query("SELECT 1 FROM message WHERE stanza_id = 'd1'")).rows, [], "nothing stored");
+      });
+    });
+
+    /** Juliet's iq get to `to`, and its answer: "result", or the error's type and condition. */
+    const ask = async (to: string, child: XmlElement): Promise<string> => {
+      const id = uniq("iq-");
+      await juliet.send(xml("iq", { to, type: "get", id }, child));
+      const answer = await juliet.waitFor((s) => s.is("iq") && s.attrs.id === id && (s.attrs.type === "result" || s.attrs.type === "error"), 5000);
+      return answer.attrs.type === "result" ? "result" : errorOf(answer);
+    };
+    /** Each query's name (a localpart prefix too) and element. */
+    const QUERIES: [string, () => XmlElement][] = [
+      ["info", () => xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })],
+      ["items", () => xml("query", { xmlns: "http://jabber.org/protocol/disco#items" })],
+      ["ping", () => xml("ping", { xmlns: "urn:xmpp:ping" })],
+    ];
+
+    it("deleted only: disco#info, disco#items and a ping to its bare JID are answered as for an account that never existed (service-unavailable, RFC 6121 §8.5.1)", async () => {
+      const ghost = `${uniq("ghost-")}@${p.a.domain}`;
+      const never: string[] = [];
+      for (const [q, child] of QUERIES) never.push(`${q}: ${await ask(ghost, child())}`);
+      assert.deepEqual(never, QUERIES.map(([q]) => `${q}: cancel service-unavailable`), "an account that never existed");
+      // An account of its own for each query: the first answer about an account may refresh A's entry.
+      await staleOnA(QUERIES.map(([q]) => q), false, async (jid) => {
+        const got: string[] = [];
+        for (const [q, child] of QUERIES) got.push(`${q}: ${await ask(jid(q), child())}`);
+        assert.deepEqual(got, never, "the deleted account's bare JID, asked at A");
+      });
+    });
+
+    it("created again: an iq to its bare JID is answered for the new account: refused when the new account blocked the asker (XEP-0191 §3.3)", async () => {
+      await staleOnA(["blocks", "open"], true, async (jid, localpart) => {
+        const put = await p.b.request("PUT", "/v1/blocklist/juliet@localhost", { token: p.b.token(localpart("blocks")) });
+        assert.equal(put.status, 204, put.text);
+        const [, info] = QUERIES[0]!;
+        assert.equal(await ask(jid("blocks"), info()), "cancel service-unavailable", "the new account blocks Juliet");
+        assert.equal(await ask(jid("open"), info()), "result", "the new account is there");
       });
     });
   });
