@@ -5,7 +5,7 @@ import type pg from "pg";
 import { blockedError } from "../domain/blocking.js";
 import { AppError } from "../domain/errors.js";
 import { blockCovers } from "./blocklist.js";
-import { autocommit, jsonParam as json, retryConflicts, type Db } from "./client.js";
+import { autocommit, jsonParam as json, retryConflicts, sql, type AnyTx, type Db } from "./client.js";
 import { isForeignKeyViolation } from "./errors.js";
 import { touchConversations } from "./conversations.js";
 import { correctionHoldsKey, keyUse, releaseExpiredCorrectionKeys, saysSomething } from "./message-state.js";
@@ -90,6 +90,29 @@ export function toOutbound(r: Pick<Row, "id" | "from" | "to" | "type" | "body" |
 
 /** A message an idempotency key found, as an insert that met it reports it. */
 const found = (prior: Row): AcceptedMessage => ({ id: prior.id, status: prior.status, createdAt: prior.createdAt, created: false, requestHash: prior.requestHash, message: toOutbound(prior) });
+
+/**
+ * What a receipt or error bounce did: marked the account's message; found that message (`id`, to
+ * `peer`) to be another account's (`another`: the account may be cached under an id that is gone,
+ * src/services/inbound-message.ts); or neither (no such message, or not on its way any more).
+ */
+export type Marked = "marked" | "another" | "none";
+
+/**
+ * Sets `set` on the account's outbound message `id` to `peer` if it is still on its way (stored
+ * queued, written or sent: src/db/message-status.ts). One statement, which reads whose the message
+ * is as well (the primary key's row, read anyway): telling `another` costs nothing more.
+ */
+async function mark(tx: AnyTx, accountId: number, id: string, peer: string, set: string, values: unknown[]): Promise<Marked> {
+  const [r] = await sql<{ marked: boolean; owner: number | null }>(
+    tx,
+    `WITH u AS (UPDATE message SET ${set}, updated_at = now() WHERE id = $1::uuid AND account_id = $2 AND direction = 'out' AND peer = $3
+                AND status IN ('queued', 'written', 'sent') RETURNING 1)
+     SELECT EXISTS (SELECT 1 FROM u) AS marked, (SELECT account_id FROM message WHERE id = $1::uuid AND direction = 'out' AND peer = $3) AS owner`,
+    [id, accountId, peer, ...values],
+  );
+  return r!.marked ? "marked" : r!.owner !== null && r!.owner !== accountId ? "another" : "none";
+}
 
 export class Messages {
   constructor(
@@ -252,24 +275,17 @@ export class Messages {
     return rows;
   }
 
-  /** XEP-0184 receipt: an outbound message reached the recipient. Returns false if not ours. */
-  async markDelivered(tx: Prisma.TransactionClient, accountId: number, id: string, peer: string): Promise<boolean> {
-    const { count } = await tx.message.updateMany({
-      where: { id, accountId, direction: "out", peer, status: { in: ["queued", "written", "sent"] } },
-      data: { status: "delivered" },
-    });
-    return count > 0;
+  /** XEP-0184 receipt: an outbound message reached the recipient. */
+  markDelivered(tx: AnyTx, accountId: number, id: string, peer: string): Promise<Marked> {
+    return mark(tx, accountId, id, peer, "status = 'delivered'", []);
   }
 
-  /** RFC 6120 §8.3: an error stanza bounced for an outbound message. */
-  async markFailed(tx: Prisma.TransactionClient, accountId: number, id: string, peer: string, error: object): Promise<boolean> {
-    const { count } = await tx.message.updateMany({
-      // Only a message still on its way can fail (stored queued, written or sent: src/db/message-status.ts).
-      // A delivered one reached the peer (its XEP-0184 receipt came): a late error bounce does not undo that.
-      where: { id, accountId, direction: "out", peer, status: { in: ["queued", "written", "sent"] } },
-      data: { status: "failed", error },
-    });
-    return count > 0;
+  /**
+   * RFC 6120 §8.3: an error stanza bounced for an outbound message. A delivered one reached the
+   * peer (its XEP-0184 receipt came): a late error bounce does not undo that.
+   */
+  markFailed(tx: AnyTx, accountId: number, id: string, peer: string, error: object): Promise<Marked> {
+    return mark(tx, accountId, id, peer, "status = 'failed', error = $4::jsonb", [JSON.stringify(error)]);
   }
 
   async releaseExpiredKeys(): Promise<number> {

@@ -26,12 +26,12 @@ export const slowStanza = (s: InboundStanza) =>
   s.kind === "presence" || s.type === "error" || s.receivedId !== null || (forRooms(s) && !plainRoomMessage(s)) || (s.kind === "message" && !!s.features && (changesEarlier(s.features) || !!s.features.reply));
 
 /**
- * What needs Prisma's transaction: the presence use case (src/services/inbound-presence.ts) and
- * the message status updates of error bounces and receipts (src/db/messages.ts). Everything else,
- * rooms' stanzas included (src/db/rooms.ts), runs raw SQL, which a raw pg transaction runs for
- * less than half the CPU and round-trip time.
+ * What needs Prisma's transaction: the presence use case (src/services/inbound-presence.ts).
+ * Everything else, rooms' stanzas and the message status updates of error bounces and receipts
+ * included (src/db/rooms.ts, src/db/messages.ts), runs raw SQL, which a raw pg transaction runs
+ * for less than half the CPU and round-trip time.
  */
-export const needsPrisma = (s: InboundStanza) => (s.kind === "presence" ? s.to?.resource !== ROOM_RESOURCE : s.type === "error" || s.receivedId !== null);
+export const needsPrisma = (s: InboundStanza) => s.kind === "presence" && s.to?.resource !== ROOM_RESOURCE;
 
 /** Cuts a batch, in order, into transactions of at most MAX_BATCH stanzas and MAX_SLOW slow ones. */
 export function transactions(batch: InboundStanza[]): InboundStanza[][] {

@@ -2,11 +2,11 @@
 // of every session (bare JID) or one session (full JID); XEP-0184 receipts mark our messages
 // delivered; error bounces (RFC 6120 §8.3) mark them failed.
 import { randomUUID } from "node:crypto";
-import { prismaTx, type AnyTx } from "../db/client.js";
+import type { AnyTx } from "../db/client.js";
 import type { Appended, NewEvent } from "../db/events.js";
 import { storeInbound, type InboundRow, type Sender } from "../db/inbound-writes.js";
 import { lookupRoomMessages, type RoomMessageFacts, type RoomMessageKey, type RoomSeen } from "../db/room-lookups.js";
-import type { Messages } from "../db/messages.js";
+import type { Marked, Messages } from "../db/messages.js";
 import type { Sessions } from "../db/sessions.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
@@ -173,21 +173,32 @@ export async function receiveMessage(tx: AnyTx, stores: MessageStores, m: Addres
   const peer = jidToString(bare(m.from));
   const ours = (id: string | null): id is string => !!id && isMessageId(id); // only our own message ids can be marked
 
-  // A bounce or receipt that changes none of the account's messages does not check the account
-  // (pending.absent): it cannot tell a message that is not there from one already delivered or
-  // failed, and a receipt for a message already delivered is common (each of the peer's clients
-  // sends one). Under a cached account that is gone, it is lost, as it was.
   if (m.type === "error") {
-    if (ours(m.id) && m.error && (await stores.messages.markFailed(prismaTx(tx), account.id, m.id, peer, m.error))) {
+    if (ours(m.id) && m.error && (await marked(stores.messages.markFailed(tx, account.id, m.id, peer, m.error), account, pending))) {
       pending.add({ accountId: account.id, ...event("message-status", { id: m.id, status: "failed", error: m.error }) });
     }
   } else {
-    if (ours(m.receivedId) && (await stores.messages.markDelivered(prismaTx(tx), account.id, m.receivedId, peer))) {
+    if (ours(m.receivedId) && (await marked(stores.messages.markDelivered(tx, account.id, m.receivedId, peer), account, pending))) {
       pending.add({ accountId: account.id, ...event("receipt", { id: m.receivedId, from: m.fromRaw, status: "delivered" }) });
     }
     if (m.features && (await applyChange(tx, m, m.features, account, peer, pending))) return;
     if (m.body !== null || m.subject !== null || m.state !== null || m.features?.attachments) await storeMessage(tx, m, account, peer, pending);
   }
+}
+
+/**
+ * Whether a receipt or bounce marked the account's message. One that found the message another
+ * account's checks the account (pending.absent): under a cached id that is gone, the account
+ * deleted and created again elsewhere, the message is the new account's (sent through another
+ * instance), and the stanza is decided again for it (AccountMoved). One that found no message
+ * checks nothing: the message of an account deleted went with it (nobody is left to tell), and a
+ * receipt for a message already delivered is common (each of the peer's clients sends one). A
+ * message that is another account's still (a peer naming it to this one) is not this one's to mark.
+ */
+async function marked(result: Promise<Marked>, account: Account, pending: PendingWrites): Promise<boolean> {
+  const r = await result;
+  if (r === "another") await pending.absent(account);
+  return r === "marked";
 }
 
 async function storeMessage(tx: AnyTx, m: Addressed, account: Account, peer: string, pending: PendingWrites): Promise<void> {

@@ -65,8 +65,8 @@ describe("message status as read", () => {
     const a = await env.account("status");
     const [delivered, failed] = await env.messages.insertOutbound([outbound(a, "chat"), outbound(a, "chat")]);
     await env.db.prisma.$transaction(async (t) => {
-      assert.ok(await env.messages.markDelivered(t, a.id, delivered!.id, PEER));
-      assert.ok(await env.messages.markFailed(t, a.id, failed!.id, PEER, { condition: "item-not-found" }));
+      assert.equal(await env.messages.markDelivered(t, a.id, delivered!.id, PEER), "marked");
+      assert.equal(await env.messages.markFailed(t, a.id, failed!.id, PEER, { condition: "item-not-found" }), "marked");
     });
     assert.equal((await env.messages.get(delivered!.id))!.status, "delivered");
     assert.equal((await env.messages.get(failed!.id))!.status, "failed");

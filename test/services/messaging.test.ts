@@ -460,15 +460,30 @@ describe("Messaging + Delivery", () => {
     await env.flush();
     const error = { type: "cancel", condition: "service-unavailable" };
     await env.db.prisma.$transaction(async (tx) => {
-      assert.ok(await env.messages.markDelivered(tx, a.id, delivered.id, TO));
-      assert.equal(await env.messages.markFailed(tx, a.id, delivered.id, TO, error), false, "delivered is final");
-      assert.ok(await env.messages.markFailed(tx, a.id, bounced.id, TO, error), "sent, then bounced: failed");
-      assert.equal(await env.messages.markFailed(tx, a.id, bounced.id, TO, error), false, "failed once");
+      assert.equal(await env.messages.markDelivered(tx, a.id, delivered.id, TO), "marked");
+      assert.equal(await env.messages.markFailed(tx, a.id, delivered.id, TO, error), "none", "delivered is final");
+      assert.equal(await env.messages.markFailed(tx, a.id, bounced.id, TO, error), "marked", "sent, then bounced: failed");
+      assert.equal(await env.messages.markFailed(tx, a.id, bounced.id, TO, error), "none", "failed once");
     });
     const view = await messaging.get(a, delivered.id);
     assert.equal(view.status, "delivered");
     assert.equal(view.error, undefined);
     assert.equal(await status(a, bounced.id), "failed");
+  });
+
+  it("a receipt or bounce naming another account's message marks nothing and tells so (the account may be cached under an id that is gone)", async () => {
+    const a = await env.account("romeo");
+    const b = await env.account("mercutio");
+    const ours = await messaging.send(a, null, { to: TO, body: "romeo's" }, null);
+    await env.flush();
+    const error = { type: "cancel", condition: "item-not-found" };
+    await env.db.prisma.$transaction(async (tx) => {
+      assert.equal(await env.messages.markDelivered(tx, b.id, ours.id, TO), "another");
+      assert.equal(await env.messages.markFailed(tx, b.id, ours.id, TO, error), "another");
+      assert.equal(await env.messages.markDelivered(tx, b.id, ours.id, "nurse@example.net"), "none", "to another peer: no such message");
+      assert.equal(await env.messages.markDelivered(tx, b.id, randomUUID(), TO), "none", "no such message");
+    });
+    assert.equal(await status(a, ours.id), "sent", "not marked");
   });
 
   describe("refusals write nothing and store nothing", () => {
@@ -536,8 +551,8 @@ describe("Messaging + Delivery", () => {
     await messaging.send(gone, null, { to: TO, body: "orphan" }, null);
     const last = await messaging.send(a, null, { to: TO, body: "last" }, null);
     await env.db.prisma.$transaction(async (tx) => {
-      assert.ok(await env.messages.markDelivered(tx, a.id, delivered.id, TO));
-      assert.ok(await env.messages.markFailed(tx, a.id, failed.id, TO, { type: "cancel", condition: "item-not-found" }));
+      assert.equal(await env.messages.markDelivered(tx, a.id, delivered.id, TO), "marked");
+      assert.equal(await env.messages.markFailed(tx, a.id, failed.id, TO, { type: "cancel", condition: "item-not-found" }), "marked");
     });
     await env.db.pool.query("DELETE FROM account WHERE id = $1", [gone.id]);
     const queue = async () => (await env.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM message_queue")).rows[0]!.n;

@@ -7,8 +7,10 @@
 // and its subscription requests on B), and nobody is bounced; to an account only deleted, a
 // message is bounced as to one that never existed (service-unavailable, RFC 6121 §8.5.1) and a
 // subscription request vanishes. An iq to the bare JID is answered for the account as it is now
-// (service-unavailable for one deleted, or one created again that blocks the asker). "Nothing came
-// back" is proven by a gateway sentinel (test/helpers/sentinel.ts) behind them on the same ordered path.
+// (service-unavailable for one deleted, or one created again that blocks the asker). A receipt and
+// an error bounce for the new account's messages, sent through B, mark them; a receipt for the
+// old account's message is dropped. "Nothing came back" is proven by a gateway sentinel
+// (test/helpers/sentinel.ts) behind them on the same ordered path.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
@@ -50,14 +52,19 @@ for (const kind of KINDS) {
 
     const accountId = async (localpart: string): Promise<number | null> => (await p.sql.query<{ id: number }>("SELECT id FROM account WHERE localpart = $1", [localpart])).rows[0]?.id ?? null;
 
-    /** Accounts created on A, which caches them as it creates them; then, while A is deaf, deleted on B (and with `again` created anew) and `fn` run. */
-    async function staleOnA(names: string[], again: boolean, fn: (jid: (name: string) => string, localpart: (name: string) => string) => Promise<void>): Promise<void> {
+    type Named = (name: string) => string;
+    /**
+     * Accounts created on A, which caches them as it creates them (`prep` then runs, with A still
+     * hearing); then, while A is deaf, deleted on B (and with `again` created anew) and `fn` run.
+     */
+    async function staleOnA(names: string[], again: boolean, fn: (jid: Named, localpart: Named) => Promise<void>, prep?: (jid: Named, localpart: Named) => Promise<void>): Promise<void> {
       const localparts = new Map(names.map((n) => [n, uniq(n)]));
       const old = new Map<string, number>();
       for (const [name, lp] of localparts) {
         await p.a.createAccount(lp);
         old.set(name, (await accountId(lp))!);
       }
+      await prep?.((n) => `${localparts.get(n)!}@${p.a.domain}`, (n) => localparts.get(n)!);
       await p.deaf(async () => {
         for (const [name, lp] of localparts) {
           assert.equal((await p.b.request("DELETE", `/v1/accounts/${lp}`)).status, 204, `${name}: deleted on B`);
@@ -172,6 +179,53 @@ for (const kind of KINDS) {
         assert.equal(await ask(jid("blocks"), info()), "cancel service-unavailable", "the new account blocks Juliet");
         assert.equal(await ask(jid("open"), info()), "result", "the new account is there");
       });
+    });
+
+    it("created again: a receipt (XEP-0184) and an error bounce for the new account's messages (sent from B) mark them; a receipt for the old account's message is dropped (its message went with it)", async () => {
+      const RECEIPTS = "urn:xmpp:receipts";
+      /** An outbound message of the account's as Juliet's client got it, the next one with that id. */
+      const arrived = (id: string, timeoutMs = 5000) => juliet.waitFor((s) => s.is("message") && s.attrs.id === id && s.attrs.type !== "error", timeoutMs);
+      const send = async (gw: typeof p.a, localpart: string, body: string): Promise<string> => {
+        const r = await gw.request("POST", "/v1/messages", { token: gw.token(localpart), body: { to: "juliet@localhost", body } });
+        assert.equal(r.status, 202, r.text);
+        return r.body.id as string;
+      };
+      let oldId = "";
+      await staleOnA(
+        ["receipt", "bounce"],
+        true,
+        async (jid, localpart) => {
+          const ours = { receipt: await send(p.b, localpart("receipt"), "to be received"), bounce: await send(p.b, localpart("bounce"), "to be bounced") };
+          // A drains B's queue: B's NOTIFY waits at the relay, so A's sweep (every 5 s) finds them.
+          const got = { receipt: await arrived(ours.receipt, 15_000), bounce: await arrived(ours.bounce, 15_000) };
+          const mark = juliet.stanzas.length;
+          await juliet.send(xml("message", { to: got.receipt.attrs.from!, id: uniq("r-") }, xml("received", { xmlns: RECEIPTS, id: oldId })));
+          await juliet.send(xml("message", { to: got.receipt.attrs.from!, id: uniq("r-") }, xml("received", { xmlns: RECEIPTS, id: ours.receipt })));
+          await juliet.send(xml("message", { to: got.bounce.attrs.from!, id: ours.bounce, type: "error" }, xml("error", { type: "cancel" }, xml("item-not-found", { xmlns: STANZAS }))));
+          const end = await gatewaySentinel(juliet, p.a.domain);
+          assert.deepEqual(juliet.stanzas.slice(mark, end).filter((s) => s.attrs.type === "error").map((s) => s.toString()), [], "nothing bounced before the sentinel's answer");
+
+          const view = async (name: "receipt" | "bounce") => {
+            const r = await p.b.request("GET", `/v1/messages/${ours[name]}`, { token: p.b.token(localpart(name)) });
+            assert.equal(r.status, 200, r.text);
+            return r.body.status as string;
+          };
+          assert.equal(await view("receipt"), "delivered", "the new account's message, received");
+          assert.equal(await view("bounce"), "failed", "the new account's message, bounced");
+          const events = async (name: string) => {
+            const r = await p.b.request("GET", "/v1/events", { token: p.b.token(localpart(name)) });
+            assert.equal(r.status, 200, r.text);
+            return (r.body.items as { event: string; data: { id?: string; status?: string } }[]).filter((e) => e.event !== "message").map((e) => `${e.event}: ${e.data.id} ${e.data.status}`);
+          };
+          assert.deepEqual(await events("receipt"), [`receipt: ${ours.receipt} delivered`], "the new message's receipt, and nothing of the old message's");
+          assert.deepEqual(await events("bounce"), [`message-status: ${ours.bounce} failed`]);
+          assert.deepEqual((await p.sql.query("SELECT 1 FROM message WHERE id = $1", [oldId])).rows, [], "the old account's message went with it");
+        },
+        async (_jid, localpart) => {
+          oldId = await send(p.a, localpart("receipt"), "from the old account");
+          await arrived(oldId);
+        },
+      );
     });
   });
 }
