@@ -236,26 +236,26 @@ export class Sessions {
   }
 
   /**
-   * Sessions without a stream for longer than `graceSeconds` become unavailable. So do sessions untouched for
-   * deadAfter (the constructor's), available or not, and their streams count goes to 0 (closed when last seen):
-   * those streams were counted on an instance that died, and nothing will close them (a live stream's session
-   * is touched every heartbeat, on whichever instance holds it). Returns the sessions claimed, with whether each
-   * was available (the ones to broadcast). The candidates' accounts (at most `accounts`, in id order) are locked
-   * first, then their sessions claimed with the conditions checked again: the broadcast reads subscribers and
-   * sessions as the presence and roster use cases (under lockAccount's lock) left them, so a subscriber approved
-   * meanwhile hears of the end, or was never told available. FOR NO KEY UPDATE orders the sweep with lockAccount
-   * (FOR UPDATE) but not with a foreign key's key-share lock: a message sent or a session new to the database
-   * neither waits for the sweep nor deadlocks with it over the account's row (reopens of the sessions it claims
-   * still may, over theirs: PostgreSQL breaks that, both retry). Each session is claimed once, by any instance; an
-   * account deleted meanwhile is skipped. A sweep that finds nothing costs the one statement.
+   * Sessions without a stream for longer than `graceSeconds` become unavailable. So do sessions untouched for deadAfter
+   * (the constructor's), available or not, and their streams count goes to 0 (closed when last seen): those streams
+   * were counted on an instance that died, and nothing will close them (a live stream's session is touched every
+   * heartbeat, on whichever instance holds it). The candidates' accounts (at most `accounts`, in id order) are locked
+   * first, then their sessions claimed with the conditions checked again: the broadcast reads subscribers and sessions
+   * as the presence and roster use cases (under lockAccount's lock) left them, so a subscriber approved meanwhile hears
+   * of the end, or was never told available. FOR NO KEY UPDATE orders the sweep with lockAccount (FOR UPDATE) but not
+   * with a foreign key's key-share lock: a message sent or a session new to the database neither waits for the sweep
+   * nor deadlocks with it over the account's row (reopens of the sessions it claims still may, over theirs: PostgreSQL
+   * breaks that, both retry). Each session is claimed once, by any instance; an account deleted meanwhile is skipped. A
+   * sweep that finds nothing costs the one statement. Returns the sessions claimed, with whether each was available (to
+   * broadcast), and how many accounts were locked (the claim may take fewer): under `accounts`, no other was due.
    */
-  async expire(tx: Tx, graceSeconds: number, accounts = 100): Promise<{ account_id: number; resource: string; localpart: string; available: boolean }[]> {
+  async expire(tx: Tx, graceSeconds: number, accounts = 100): Promise<{ locked: number; claimed: { account_id: number; resource: string; localpart: string; available: boolean }[] }> {
     const due = Prisma.sql`(s.available AND s.streams = 0 AND s.last_seen_at < now() - make_interval(secs => ${graceSeconds}))
            OR ((s.available OR s.streams > 0) AND s.last_seen_at < now() - make_interval(secs => ${this.deadAfter}))`;
     const locked = await tx.$queryRaw<{ id: number }[]>`
       SELECT a.id FROM account a WHERE a.id IN (SELECT s.account_id FROM session s WHERE ${due}) ORDER BY a.id LIMIT ${accounts} FOR NO KEY UPDATE OF a`;
-    if (locked.length === 0) return [];
-    return tx.$queryRaw`
+    if (locked.length === 0) return { locked: 0, claimed: [] };
+    return { locked: locked.length, claimed: await tx.$queryRaw<{ account_id: number; resource: string; localpart: string; available: boolean }[]>`
       WITH c AS (
         SELECT s.account_id, s.resource, s.available, s.last_seen_at < now() - make_interval(secs => ${this.deadAfter}) AS dead
         FROM session s WHERE s.account_id = ANY(${locked.map((r) => r.id)}::int[]) AND (${due})
@@ -265,7 +265,7 @@ export class Sessions {
         stream_closed_at = CASE WHEN c.dead AND s.streams > 0 THEN s.last_seen_at ELSE s.stream_closed_at END
       FROM c JOIN account a ON a.id = c.account_id
       WHERE s.account_id = c.account_id AND s.resource = c.resource
-      RETURNING s.account_id, s.resource, a.localpart, c.available`;
+      RETURNING s.account_id, s.resource, a.localpart, c.available` };
   }
 
   /**

@@ -14,8 +14,6 @@ import { presence, type Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 import type { ServiceLog } from "./ports.js";
 
-/** Accounts whose sessions one transaction of the expiry sweep claims (Presence.expire). */
-const EXPIRE_ACCOUNTS = 100;
 
 export interface PresenceInput {
   type: "available" | "unavailable";
@@ -36,6 +34,8 @@ export interface PresenceTiming {
   graceSeconds: number;
   /** After republishing, how long the probes' answers have before unconfirmed contact presence is forgotten (default 5 s). */
   confirmMs?: number;
+  /** Accounts whose sessions one transaction of the expiry sweep claims (Presence.expire; default 100). */
+  expireAccounts?: number;
 }
 
 /** Each available session's presence to each subscriber (§4.2.2), or its unavailable. */
@@ -176,25 +176,26 @@ export class Presence {
    * which takes their accounts' locks first, as endSession does). Returns how many went unavailable.
    */
   async expire(): Promise<number> {
-    // A transaction per EXPIRE_ACCOUNTS accounts: each holds its accounts' locks until its broadcast
+    // A transaction per `expireAccounts` accounts: each holds its accounts' locks until its broadcast
     // commits, and requests of theirs that take the lock wait that long (after an instance with
-    // many clients died, the sweep has many to do).
+    // many clients died, the sweep has many to do). The next chunk follows while one locked as many
+    // as it may: the accounts it claimed fewer of (sessions set between its two statements) are no
+    // longer due, but more past them may be.
+    const limit = this.timing.expireAccounts ?? 100;
     let gone = 0;
     for (;;) {
-      const { went, full } = await this.expireSome();
+      const { went, locked } = await this.expireSome(limit);
       gone += went;
-      if (!full) return gone;
+      if (locked < limit) return gone;
     }
   }
 
-  private async expireSome(): Promise<{ went: number; full: boolean }> {
+  private async expireSome(limit: number): Promise<{ went: number; locked: number }> {
     const grace = this.timing.graceSeconds;
-    let accounts = 0;
-    const claimed = await this.delivery.transaction(async (tx, send) => {
-      const expired = await this.sessions.expire(tx, grace, EXPIRE_ACCOUNTS);
-      accounts = new Set(expired.map((r) => r.account_id)).size;
+    const { locked, claimed } = await this.delivery.transaction(async (tx, send) => {
+      const expired = await this.sessions.expire(tx, grace, limit);
       const byAccount = new Map<number, { jid: string; resources: string[] }>();
-      for (const r of expired.filter((e) => e.available)) {
+      for (const r of expired.claimed.filter((e) => e.available)) {
         const e = byAccount.get(r.account_id) ?? { jid: accountJid(r.localpart, this.domain), resources: [] };
         e.resources.push(r.resource);
         byAccount.set(r.account_id, e);
@@ -205,7 +206,7 @@ export class Presence {
     const gone = claimed.filter((r) => r.available).length;
     if (gone) this.log.info({ sessions: gone }, "sessions went unavailable after the grace period");
     if (claimed.length > gone) this.log.info({ sessions: claimed.length - gone }, "unavailable sessions' streams counted on an instance that died are no longer counted");
-    return { went: gone, full: accounts >= EXPIRE_ACCOUNTS };
+    return { went: gone, locked };
   }
 
   /**

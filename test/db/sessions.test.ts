@@ -130,7 +130,7 @@ describe("streams counted on an instance that died", () => {
       ["idle", false, 0, 10], // nothing to do
     ]);
     // This account's claims (the other tests' sessions are in the database too).
-    const expire = async () => (await db.transaction((tx) => sessions.expire(tx, GRACE))).filter((r) => r.account_id === id);
+    const expire = async () => (await db.transaction((tx) => sessions.expire(tx, GRACE))).claimed.filter((r) => r.account_id === id);
     const claimed = (await expire()).map((r) => `${r.resource} ${r.available}`).sort();
     assert.deepEqual(claimed, ["phone true", "tablet false", "watch true"], "the available ones are the ones to broadcast");
     assert.deepEqual(await state(id), {
@@ -165,7 +165,7 @@ describe("streams counted on an instance that died", () => {
     try {
       await locker.query("BEGIN");
       await locker.query("SELECT id FROM account WHERE id = ANY($1) ORDER BY id FOR UPDATE", [[gone, back]]);
-      claims = db.transaction((tx) => sessions.expire(tx, GRACE));
+      claims = db.transaction(async (tx) => (await sessions.expire(tx, GRACE)).claimed);
       const waiting = async () => (await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rows[0]!.n;
       for (const deadline = Date.now() + 5000; (await waiting()) === 0; ) {
         assert.ok(Date.now() < deadline, "expire waits for the account lock");
@@ -190,7 +190,8 @@ describe("streams counted on an instance that died", () => {
     await other.connect();
     try {
       const first = await db.transaction(async (tx) => {
-        const claimed = await sessions.expire(tx, GRACE, 1);
+        const { locked, claimed } = await sessions.expire(tx, GRACE, 1);
+        assert.equal(locked, 1);
         // While the claim's transaction is open (a broadcast under way): a new session of the
         // account (its foreign key's lock on the account row) goes in without waiting for it.
         await other.query("SET lock_timeout = '2s'");
@@ -198,7 +199,7 @@ describe("streams counted on an instance that died", () => {
         return claimed;
       });
       assert.deepEqual(first.map((r) => r.account_id), [ids[0]], "the first account only");
-      const second = await db.transaction((tx) => sessions.expire(tx, GRACE, 1));
+      const second = (await db.transaction((tx) => sessions.expire(tx, GRACE, 1))).claimed;
       assert.deepEqual(second.map((r) => r.account_id), [ids[1]], "the next one in the next claim");
     } finally {
       await other.end();

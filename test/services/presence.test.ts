@@ -5,6 +5,7 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { checkEvent } from "../helpers/event-schema.js";
+import { holdLock } from "../helpers/held-lock.js";
 import { Presence, type PresenceInput } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
 import { setup, teardown, type Env, type TestAccount } from "./setup.js";
@@ -235,5 +236,31 @@ describe("Presence.expire", () => {
     assert.equal(await presence.expire(), 0, "each session expires once");
     assert.deepEqual(await sent(env), []);
     assert.deepEqual(await ownEvents(env, a), ["laptop available → phone", "phone unavailable → laptop", "phone unavailable → phone"]);
+  });
+
+  it("one expire() sweeps every due account, past a chunk that claimed fewer accounts than it locked", async () => {
+    // Two accounts a transaction: the first chunk locks the first two of three due accounts.
+    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 0, expireAccounts: 2 }, env.log);
+    await presence.expire(); // nothing else due: the chunks are these accounts'
+    const [held, a, b] = [await env.account("chunk"), await env.account("chunk"), await env.account("chunk")];
+    for (const x of [held, a, b]) await presence.set(x.ref, "phone", AVAILABLE);
+    await new Promise((r) => setTimeout(r, 5)); // last_seen_at strictly before the expiring statement's now()
+    // The first account is held, as a PUT /v1/presence holds it (lockAccount), and goes unavailable
+    // in that transaction: the first chunk finds it due and locks it once the PUT commits, but its
+    // claim (checking again) finds it no longer due, and claims one account of the two it locked.
+    const hold = await holdLock(env.tdb.url, async (c) => {
+      await c.query("SELECT id FROM account WHERE id = $1 FOR UPDATE", [held.id]);
+      await c.query("UPDATE session SET available = false, last_seen_at = now() WHERE account_id = $1", [held.id]);
+    });
+    let swept: Promise<number>;
+    try {
+      swept = presence.expire();
+      await hold.until(1, "the sweep to wait for the held account");
+    } finally {
+      await hold.release();
+    }
+    assert.equal(await swept!, 2, "a's and b's sessions went unavailable in the one sweep");
+    const phone = async (x: TestAccount) => (await env.sessions.list(x.id)).map((s) => [s.resource, s.available]);
+    assert.deepEqual([await phone(held), await phone(a), await phone(b)], [[["phone", false]], [["phone", false]], [["phone", false]]]);
   });
 });
