@@ -8,7 +8,6 @@ import type { Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { isSendable } from "../domain/message.js";
 import { exec, sql, type Db, type Tx } from "./client.js";
-import { Prisma } from "./generated/client.js";
 import { toOutbound } from "./messages.js";
 import { CHANNELS, notify, type Notifications } from "./notify.js";
 import { MOOT, OUTBOUND_COLUMNS } from "./outbox-claim.js";
@@ -46,10 +45,25 @@ async function lookup(db: Db | Tx, localpart: string): Promise<Lookup> {
   return { account: r.id === null ? null : { id: r.id, localpart, createdAt: r.created_at! }, deletedAt: r.deleted_at };
 }
 
-/** The localpart's deletion mark, in a transaction creating an account: cached with it. */
+/** The localpart's deletion mark, in a transaction about to create an account: read before it writes anything. */
 async function deletionOf(tx: Tx, localpart: string): Promise<Date | null> {
   const marks = await tx.$queryRaw<{ deleted_at: Date }[]>`SELECT deleted_at FROM account_deletion WHERE localpart = ${localpart}`;
   return marks[0]?.deleted_at ?? null;
+}
+
+/**
+ * Creates the account unless the localpart has one (null then), with its every-account webhook
+ * lanes. The INSERT returns the localpart's deletion mark too, for the cache: no statement of its
+ * own, whether or not anything reads it (DELETION_REVOKES_TOKENS).
+ */
+async function insert(tx: Tx, localpart: string): Promise<Lookup<Account> | null> {
+  const rows = await tx.$queryRaw<{ id: number; created_at: Date; deleted_at: Date | null }[]>`
+    INSERT INTO account (localpart) VALUES (${localpart}) ON CONFLICT (localpart) DO NOTHING
+    RETURNING id, created_at, (SELECT deleted_at FROM account_deletion WHERE localpart = ${localpart}) AS deleted_at`;
+  const r = rows[0];
+  if (!r) return null;
+  await addEveryAccountLanes(tx, r.id);
+  return { account: { id: r.id, localpart, createdAt: r.created_at }, deletedAt: r.deleted_at };
 }
 
 /** The account's rows in the message queue, for SQL that appends FOR UPDATE OF q. */
@@ -170,41 +184,27 @@ export class Accounts {
   }
 
   async create(localpart: string): Promise<Account> {
-    try {
-      const row = await this.db.$transaction(async (tx) => {
-        const created = await tx.account.create({ data: { localpart }, select });
-        await addEveryAccountLanes(tx, created.id);
-        return { account: created, deletedAt: await deletionOf(tx, localpart) };
-      });
-      this.cache.set(localpart, row);
-      return row.account;
-    } catch (err) {
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
-        throw new AppError("account-exists", `account "${localpart}" already exists`);
-      }
-      throw err;
-    }
+    const row = await this.db.$transaction((tx) => insert(tx, localpart));
+    if (!row) throw new AppError("account-exists", `account "${localpart}" already exists`);
+    this.cache.set(localpart, row);
+    return row.account;
   }
 
   /**
    * For auto-provisioning: creates the account unless it exists. Concurrent first requests race
    * here, so it is INSERT ... ON CONFLICT DO NOTHING, then a read in a new statement (whose
-   * snapshot sees the row the winner committed). `admit` sees the localpart's deletion mark first
-   * (and that of an account found created meanwhile), and throws to refuse: an earlier account's
-   * token creates nothing.
+   * snapshot sees the row the winner committed). `admit` (null: nothing to check) sees the
+   * localpart's deletion mark before anything is written, and that of an account found created
+   * meanwhile, and throws to refuse: an earlier account's token creates nothing.
    */
-  async ensure(localpart: string, admit: (deletedAt: Date | null) => void): Promise<Account> {
+  async ensure(localpart: string, admit: ((deletedAt: Date | null) => void) | null): Promise<Account> {
     const inserted = await this.db.$transaction(async (tx) => {
-      const deletedAt = await deletionOf(tx, localpart);
-      admit(deletedAt);
-      const rows = await tx.$queryRaw<{ id: number; created_at: Date }[]>`
-        INSERT INTO account (localpart) VALUES (${localpart}) ON CONFLICT (localpart) DO NOTHING RETURNING id, created_at`;
-      if (rows[0]) await addEveryAccountLanes(tx, rows[0].id);
-      return rows[0] ? { account: { id: rows[0].id, localpart, createdAt: rows[0].created_at }, deletedAt } : null;
+      if (admit) admit(await deletionOf(tx, localpart));
+      return insert(tx, localpart);
     });
     const found = inserted ?? (await lookup(this.db, localpart));
     if (!found.account) throw new Error(`account ${localpart} vanished while being provisioned`);
-    admit(found.deletedAt);
+    if (!inserted) admit?.(found.deletedAt);
     this.cache.set(localpart, { account: found.account, deletedAt: found.deletedAt });
     return found.account;
   }

@@ -78,7 +78,8 @@ export class Accounts {
       this.admit(localpart, issuedAt, found.deletedAt);
       return found.account;
     }
-    if (this.autoProvision) return this.store.ensure(localpart, (deletedAt) => this.admit(localpart, issuedAt, deletedAt));
+    // Without DELETION_REVOKES_TOKENS there is nothing to admit: the deletion mark is not read first.
+    if (this.autoProvision) return this.store.ensure(localpart, this.deletionRevokesTokens ? (deletedAt) => this.admit(localpart, issuedAt, deletedAt) : null);
     throw new AppError("account-not-found", `no account "${localpart}" on this gateway`);
   }
 

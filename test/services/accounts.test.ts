@@ -8,6 +8,8 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import pg from "pg";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaClient } from "../../src/db/generated/client.js";
 import { Accounts as AccountStore } from "../../src/db/accounts.js";
 import { markFailed, markJoined, recordJoin } from "../../src/db/rooms.js";
 import type { Stanza } from "../../src/domain/stanza.js";
@@ -130,6 +132,46 @@ describe("Accounts service", () => {
       const made = await open.caller(a.localpart, Math.floor(Date.now() / 1000) * 1000);
       assert.notEqual(made.id, a.id);
       await assert.rejects(open.caller(a.localpart, secondAgo() - 1000), appError("unauthorized"), "and the earlier one's is refused for it");
+    });
+
+    it("creating an account spends a statement on the deletion mark only with DELETION_REVOKES_TOKENS (one), and caches the mark either way", async () => {
+      // A store of its own (an empty cache) on a pool that records each statement's text.
+      const texts: string[] = [];
+      const pool = new pg.Pool({ connectionString: env.tdb.url, max: 1, options: "-c TimeZone=UTC" });
+      pool.on("connect", (c) => {
+        const query = c.query.bind(c) as (...args: unknown[]) => unknown;
+        (c as { query: unknown }).query = (...args: unknown[]) => {
+          const q = args[0] as string | { text: string };
+          texts.push(typeof q === "string" ? q : q.text);
+          return query(...args);
+        };
+      });
+      const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+      try {
+        const store = new AccountStore(prisma);
+        /** Statements that read the mark alone, during `fn`. */
+        const markReads = async (fn: () => Promise<unknown>) => {
+          texts.length = 0;
+          await fn();
+          return texts.filter((t) => /^\s*SELECT\b[^]*\bFROM account_deletion\b/i.test(t) && !/\baccount a\b/.test(t)).length;
+        };
+        const gone = await env.account("romeo");
+        const old = secondAgo();
+        await closed.delete(gone.localpart);
+        const [setOff, setOn] = [new Accounts(store, env.delivery, env.domain, true), new Accounts(store, env.delivery, env.domain, true, true)];
+        const [offAdmin, onAdmin] = [new Accounts(store, env.delivery, env.domain, false), new Accounts(store, env.delivery, env.domain, false, true)];
+        assert.equal(await markReads(() => setOff.caller(gone.localpart, old)), 0, "AUTO_PROVISION, setting off");
+        // The cache has the mark all the same: with the setting on, the old token is refused from it.
+        texts.length = 0;
+        await assert.rejects(setOn.caller(gone.localpart, old), appError("unauthorized"));
+        assert.deepEqual(texts, [], "from the cache");
+        assert.equal(await markReads(() => setOn.caller("fresh-on", null)), 1, "AUTO_PROVISION, setting on");
+        assert.equal(await markReads(() => offAdmin.create("admin-off")), 0, "POST /v1/accounts, setting off");
+        assert.equal(await markReads(() => onAdmin.create("admin-on")), 0, "POST /v1/accounts, setting on: nothing to admit");
+      } finally {
+        await prisma.$disconnect();
+        await pool.end();
+      }
     });
 
     it("with a `both` contact and an available session: unavailable, then unsubscribe and unsubscribed; the account is gone", async () => {
