@@ -14,7 +14,6 @@ import { presence, type Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 import type { ServiceLog } from "./ports.js";
 
-
 export interface PresenceInput {
   type: "available" | "unavailable";
   show: string | null;
