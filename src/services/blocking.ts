@@ -96,6 +96,21 @@ export class Blocking {
     return items.size > 0 && covers(items, jid);
   }
 
+  /**
+   * Whether the account blocks `jid` by its committed list, for a check that would otherwise lose
+   * something on a stale cached list: an unblock committed on another instance whose NOTIFY has
+   * not come yet (src/db/blocklist.ts). The cached list answers when it does not block `jid` (no
+   * read: the usual case); when it does, the list is read (in `tx` if given), and if that no longer
+   * blocks `jid` the cached list is forgotten. A block committed elsewhere and not heard of yet is
+   * not seen: only a stale block is corrected here.
+   */
+  async confirmBlocks(accountId: number, jid: string, tx?: AnyTx): Promise<boolean> {
+    if (!(await this.blocksJid(accountId, jid))) return false;
+    if (await this.blocksJid(accountId, jid, tx ?? this.db.prisma)) return true;
+    this.blocks.forget(accountId);
+    return false;
+  }
+
   /** Runs `edit` with the subscriber list before and after it; those who left or joined it hear of it. */
   private async change(account: AccountRef, type: "unavailable" | null, edit: (tx: Tx, send: Send) => Promise<unknown>): Promise<void> {
     try {

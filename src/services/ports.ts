@@ -98,7 +98,12 @@ export interface BlockCheck {
   /** Throws 400 blocked, naming `field`, when the account blocked `to`. */
   assertNotBlocked(accountId: number, to: string, field: string, tx?: AnyTx): Promise<void>;
   blocksJid(accountId: number, jid: string, tx?: AnyTx): Promise<boolean>;
+  /**
+   * Whether the account blocks `jid`, a cached "blocked" confirmed by the committed list (read in
+   * `tx` if given) and a cached "not blocked" taken as it is: for what a stale block would lose.
+   */
+  confirmBlocks(accountId: number, jid: string, tx?: AnyTx): Promise<boolean>;
 }
 
 /** A blocklist with nothing on it. */
-export const NO_BLOCKS: BlockCheck = { assertNotBlocked: async () => undefined, blocksJid: async () => false };
+export const NO_BLOCKS: BlockCheck = { assertNotBlocked: async () => undefined, blocksJid: async () => false, confirmBlocks: async () => false };

@@ -222,29 +222,34 @@ export class Rooms {
   async rejoin(claim?: (tx: AnyTx) => Promise<boolean>): Promise<number | null> {
     const rows = await roomsToRejoin(this.db.prisma);
     if (rows.length === 0 && !claim) return 0;
-    const byAccount = new Map<number, Stanza[]>();
-    const ahead = (accountId: number, s: Stanza) => void (byAccount.get(accountId)?.push(s) ?? byAccount.set(accountId, [s]));
     // A nick stored before the API checked nicks (RFC 7622 §3.4) may not be sendable at all (U+FFFE
     // is not XML: the server drops the link): that join fails rather than being resent forever.
     const unsendable: typeof rows = [];
     // A room the account blocked is left when the block starts (leaveBlocked); one blocked before
     // blocking left rooms is left now, and forgotten, instead of joined again (XEP-0191 §3.3).
-    const blocked: typeof rows = [];
+    // Forgotten for good: a block the cached list holds is confirmed by the committed list first,
+    // in the transaction (an unblock elsewhere may not have reached the cache yet); the rooms the
+    // cached list lets through, nearly all, cost no read.
+    const cachedBlocked: typeof rows = [];
+    const rejoins: typeof rows = [];
     for (const r of rows) {
-      if (!isOccupantNick(r.nick)) {
-        unsendable.push(r);
-        continue;
-      }
-      const jid = accountJid(r.localpart, this.domain);
-      if (await this.blocking.blocksJid(r.accountId, `${r.room}/${r.nick}`)) {
-        blocked.push(r);
-        ahead(r.accountId, exitRoom(jid, r.room, r.nick));
-        continue;
-      }
-      ahead(r.accountId, rejoinRoom(jid, r));
+      if (!isOccupantNick(r.nick)) unsendable.push(r);
+      else if (await this.blocking.blocksJid(r.accountId, `${r.room}/${r.nick}`)) cachedBlocked.push(r);
+      else rejoins.push(r);
     }
+    let blocked: typeof rows = [];
     const claimed = await this.delivery.transaction(async (tx) => {
       if (claim && !(await claim(tx))) return false;
+      blocked = [];
+      const joins = [...rejoins];
+      const byAccount = new Map<number, Stanza[]>();
+      const ahead = (r: (typeof rows)[number], s: Stanza) => void (byAccount.get(r.accountId)?.push(s) ?? byAccount.set(r.accountId, [s]));
+      for (const r of cachedBlocked) {
+        if (await this.blocking.confirmBlocks(r.accountId, `${r.room}/${r.nick}`, tx)) blocked.push(r);
+        else joins.push(r);
+      }
+      for (const r of joins) ahead(r, rejoinRoom(accountJid(r.localpart, this.domain), r));
+      for (const r of blocked) ahead(r, exitRoom(accountJid(r.localpart, this.domain), r.room, r.nick));
       // Joining again until each room answers: its self-presence is a `joined` event again (the
       // room may have been recreated meanwhile), a refusal a `join-failed` one.
       await markRejoining(tx);

@@ -281,6 +281,35 @@ describe("Rooms service", () => {
     );
     assert.deepEqual((await env.db.pool.query<{ room: string }>("SELECT room FROM room WHERE account_id = $1", [a.id])).rows, [{ room: kept }]);
   });
+  it("a room the cached list blocks but another instance unblocked (its NOTIFY not heard here) is joined again at the rejoin, its state kept; one still blocked is left and forgotten", async () => {
+    // Two instances over one database: `here` rejoins, with a cache of its own that read the list
+    // while both blocks were there; `elsewhere` unblocked since, and its NOTIFY never reaches `here`.
+    const a = await env.account("benvolio");
+    const lists = new Blocklists(env.db.prisma);
+    const here = new Blocking(env.db, lists, env.delivery);
+    const elsewhere = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
+    const guarded = new Rooms(env.db, env.delivery, env.domain, here);
+    const [unblocked, still] = [ROOM, "feud@conference.example.net"];
+    for (const room of [unblocked, still]) {
+      await env.db.pool.query("INSERT INTO room (account_id, room, nick, status, role, affiliation) VALUES ($1, $2, 'benvolio', 'joined', 'participant', 'none')", [a.id, room]);
+    }
+    // Blocks as rows (blocking now leaves the rooms it covers; these rooms stay, as rooms joined before it did).
+    await env.db.pool.query("INSERT INTO block (account_id, jid) VALUES ($1, $2), ($1, $3)", [a.id, unblocked, still]);
+    assert.equal(await here.blocksJid(a.id, `${unblocked}/benvolio`), true, "cached with both blocks");
+    await elsewhere.unblock(a.ref, unblocked);
+    assert.equal(await here.blocksJid(a.id, `${unblocked}/benvolio`), true, "the cache has not heard of the unblock");
+    await env.flush();
+    env.out.reset();
+    await guarded.rejoin();
+    await env.flush();
+    const mine = env.out.sent.filter((s) => "to" in s && s.from.startsWith(`${a.jid}/`));
+    assert.deepEqual(
+      mine.map((s) => `${s.kind}${s.kind === "presence" ? `:${s.type}` : ""} ${(s as { to: string }).to}`).sort(),
+      [`muc-join ${unblocked}/benvolio`, `presence:unavailable ${still}/benvolio`],
+    );
+    assert.deepEqual((await env.db.pool.query<{ room: string }>("SELECT room FROM room WHERE account_id = $1", [a.id])).rows, [{ room: unblocked }], "the unblocked room kept");
+    assert.equal(await here.blocksJid(a.id, `${unblocked}/benvolio`), false, "the stale list was forgotten");
+  });
   it("answers a join once the subject message came after the self-presence (§7.2.16), with that subject; an earlier join's does not count", async () => {
     const a = await env.account("juliet");
     const first = await join(a, "juliet", { create: true });
