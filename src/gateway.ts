@@ -187,7 +187,7 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
   // The XMPP adapter's inbound side, and what follows the link going up or down.
   const selfPings = new RoomSelfPings(delivery, domain, config.roomSelfPingMs);
   routeInbound(link, inbound, rooms, selfPings, log);
-  registerIqHandlers(link, domain, accounts, sessions, blocklists);
+  registerIqHandlers(link, domain, accounts, sessions, blocking);
   // XEP-0045: the link holder is every joined account's occupant: it enters their rooms again (or
   // another instance did, XMPP_LINK_MODE=all), publishes presence again, and then drains.
   const linkUp = new LinkUp(rooms, presence, config.xmpp.linkMode === "all", log);

@@ -86,7 +86,7 @@ export class EventFeed implements FeedPort {
     /** EVENT_RETENTION: events older than this are gone for readers, purged or not (API.md Events). */
     private readonly retentionMs: number,
     /** The account's blocklist: a receipt owed to a JID it blocked since is not sent (XEP-0191 §3.3). */
-    private readonly blocks: Pick<BlockCheck, "blocksJid"> = NO_BLOCKS,
+    private readonly blocks: Pick<BlockCheck, "confirmBlocks"> = NO_BLOCKS,
     /** How long a stream resuming a session that DELETE ended is refused (endedWindowSeconds). */
     endedWindowSeconds = 60,
   ) {
@@ -263,14 +263,16 @@ export class EventFeed implements FeedPort {
   /**
    * XEP-0184 §5: `received` for messages a stream has written or a webhook delivered, each once.
    * One owed to a JID the account has blocked since the message came is settled unsent: the home
-   * server routes nothing to a blocked JID (XEP-0191 §3.3).
+   * server routes nothing to a blocked JID (XEP-0191 §3.3). Settled for good, so a block the cached
+   * list holds is confirmed by the committed one first (an unblock elsewhere may not have reached
+   * the cache); a receipt to a JID the cached list does not block costs no read.
    */
   async answerReceipts(account: Pick<Account, "id" | "localpart">, seqs: number[]): Promise<void> {
     const from = accountJid(account.localpart, this.domain);
     await this.delivery.transaction(async (tx, send) => {
       const receipts: Stanza[] = [];
       for (const r of await claimReceipts(tx, account.id, seqs)) {
-        if (!(await this.blocks.blocksJid(account.id, r.to))) receipts.push({ kind: "receipt", from, to: r.to, id: r.id, stanzaId: randomUUID(), type: ackType(r.type) });
+        if (!(await this.blocks.confirmBlocks(account.id, r.to, tx))) receipts.push({ kind: "receipt", from, to: r.to, id: r.id, stanzaId: randomUUID(), type: ackType(r.type) });
       }
       await send(account.id, receipts);
     });

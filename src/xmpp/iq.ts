@@ -5,9 +5,9 @@
 // asking for an account's blocklist (XEP-0191) is one of those: the list is the account's own,
 // read over HTTP only.
 import xml, { type Element } from "@xmpp/xml";
-import { isBlocked, NO_BLOCKS, type BlockLookup } from "../domain/blocking.js";
 import { parseJid } from "../domain/jid.js";
 import type { Accounts } from "../services/accounts.js";
+import { NO_BLOCKS, type BlockCheck } from "../services/ports.js";
 import { errorElement } from "./errors.js";
 import type { XmppLink } from "./link.js";
 import { NS } from "./ns.js";
@@ -52,20 +52,23 @@ export interface SessionLookup {
 
 type Target = keyof typeof IDENTITIES | null;
 
-export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find" | "read" | "replaced">, sessions: SessionLookup, blocks: BlockLookup = NO_BLOCKS): void {
+export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find" | "read" | "replaced">, sessions: SessionLookup, blocks: Pick<BlockCheck, "confirmBlocks"> = NO_BLOCKS): void {
   /**
    * What an iq is addressed to: the domain, an existing account's bare JID, one of its online
    * sessions, or none of them. RFC 6121 §8.5.3.1: an iq to a connected resource is the client's
    * to answer, and Balcony is that client; any other resource gets service-unavailable
    * (§8.5.3.2.1 and §8.5.3.2.3), which says nothing more. An account that blocked the sender is
-   * no one to it, nor are its sessions (XEP-0191 §3.3: get and set are service-unavailable).
+   * no one to it, nor are its sessions (XEP-0191 §3.3: get and set are service-unavailable). A
+   * block in this instance's cached list is confirmed by the committed list first (one read, for
+   * blocked senders only): an unblock committed on another instance whose NOTIFY has not come yet
+   * lets the sender's iqs through (src/services/blocking.ts confirmBlocks).
    * An account's bare JID is answered for the account as PostgreSQL has it: one read per such iq,
    * past the cache, whose entry may be that of an account deleted (or deleted and created again)
    * on another instance whose NOTIFY was not read here yet. Nothing else there would notice: the
    * answer reads no row under the account's id (its cached blocklist may be empty either way).
    * To a full JID the cached account is used, and a decision that found nothing under its id (no
-   * session, or a block in its cached list), as one whose account is gone does, reads the account
-   * once and, if its id is another now, is made again with it (src/services/inbound-stale.ts).
+   * session, or a block), as one whose account is gone does, reads the account once and, if its
+   * id is another now, is made again with it (src/services/inbound-stale.ts).
    */
   async function target(stanza: Element): Promise<Target> {
     const to = parseJid(stanza.attrs.to ?? "");
@@ -75,7 +78,7 @@ export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pic
     if (!account) return null;
     const from = parseJid(stanza.attrs.from ?? "");
     const decide = async (id: number): Promise<Target> => {
-      if (from && isBlocked(await blocks.of(id), from)) return null;
+      if (from && (await blocks.confirmBlocks(id, stanza.attrs.from!))) return null;
       if (!to.resource) return "account";
       return (await sessions.reachable(id, to.resource)) ? "session" : null;
     };

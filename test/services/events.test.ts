@@ -316,6 +316,34 @@ describe("EventFeed", () => {
     assert.deepEqual(settled.map((e) => e.receiptSent), [true, true], "tybalt's is settled, not owed again");
   });
 
+  it("answers a receipt owed to a JID the cached list blocks but another instance unblocked (its NOTIFY not heard here); one owed to a JID still blocked is settled unsent", async () => {
+    // Two instances over one database: the feed's Blocking cached the list while both blocks were
+    // there; `elsewhere` unblocked Juliet since, and its NOTIFY never reaches the feed's cache.
+    const a = await env.account("romeo");
+    const here = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
+    const elsewhere = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
+    const guarded = new EventFeed(env.db, env.sessions, notifier, env.delivery, new StreamSlots(MAX_STREAMS), env.domain, RETENTION_MS, here);
+    const tybalt = "tybalt@capulet.example/sword";
+    const juliet = "juliet@example.net/balcony";
+    await append([
+      { accountId: a.id, ...event("message", messageData(a, tybalt, "t1")), receipt: { to: tybalt, id: "t1" } },
+      { accountId: a.id, ...event("message", messageData(a, juliet, "j1")), receipt: { to: juliet, id: "j1" } },
+    ]);
+    await elsewhere.block(a.ref, "capulet.example");
+    await elsewhere.block(a.ref, "juliet@example.net");
+    assert.equal(await here.blocksJid(a.id, juliet), true, "cached with both blocks");
+    await elsewhere.unblock(a.ref, "juliet@example.net");
+    assert.equal(await here.blocksJid(a.id, juliet), true, "the cache has not heard of the unblock");
+    await env.flush();
+    env.out.reset();
+    assert.equal((await guarded.page(a, null, 100, null)).items.length, 2);
+    await env.flush();
+    assert.deepEqual(env.out.sent.map((s) => (s.kind === "receipt" ? `${s.to} ${s.id}` : s.kind)), [`${juliet} j1`], "juliet's, not tybalt's");
+    const settled = await env.db.prisma.event.findMany({ where: { accountId: a.id, receiptTo: { not: null } }, select: { receiptSent: true } });
+    assert.deepEqual(settled.map((e) => e.receiptSent), [true, true], "both settled");
+    assert.equal(await here.blocksJid(a.id, juliet), false, "the stale list was forgotten");
+  });
+
   it("keepAlive() touches an existing session's last_seen_at and creates none", async () => {
     const a = await env.account("romeo");
     await feed.keepAlive(a.id, "poller");

@@ -1,0 +1,123 @@
+// An iq from a JID, or a XEP-0184 receipt owed to it, after another instance unblocked it
+// (XEP-0191 §3.4) and before the instance answering read the NOTIFY that drops its cached
+// blocklist: that instance's cached list still blocks the JID, and the committed one, which it reads
+// before refusing the iq or settling the receipt unsent (src/services/blocking.ts confirmBlocks),
+// does not. Two gateways on one database, the link holder (A) deaf to NOTIFYs while B unblocks
+// (test/helpers/deaf-pair.ts), and real users on a real XMPP server: Juliet, unblocked on B, is
+// answered; the Nurse, still blocked, is not. Inbound messages and presence in the same race:
+// unblock-stale-inbound.test.ts.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { startDeafPair, type DeafPair } from "../helpers/deaf-pair.js";
+import { uniq, waitFor } from "../helpers/gateway.js";
+import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
+import { KINDS } from "../helpers/servers.js";
+
+const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+const RECEIPTS = "urn:xmpp:receipts";
+const DISCO_INFO = "http://jabber.org/protocol/disco#info";
+const WAIT = 10_000;
+const path = (jid: string) => `/v1/blocklist/${encodeURIComponent(jid)}`;
+const bareOf = (user: XmppUser) => user.jid.split("/")[0]!;
+/** The defined condition of an error stanza (RFC 6120 §8.3.3). */
+const condition = (s: XmlElement) => s.getChild("error")?.children.find((c): c is XmlElement => typeof c !== "string" && c.attrs.xmlns === STANZAS)?.name;
+
+for (const kind of KINDS) {
+  describe(`iq answers and receipts for a JID unblocked on B, at the link holder A that has not heard yet (${kind})`, () => {
+    let server: XmppServer;
+    let p: DeafPair;
+    let juliet: XmppUser;
+    let nurse: XmppUser;
+
+    before(async () => {
+      server = await startXmppServer(kind);
+      await server.registerUser("juliet", "pw-juliet");
+      await server.registerUser("nurse", "pw-nurse");
+      // A (first) holds the link. The lease timeout long: a deaf listener's beats are held too (deaf-pair.ts).
+      p = await startDeafPair(server, { XMPP_LINK_MODE: "single", XMPP_LINK_LEASE_TIMEOUT: "1h" }, "a");
+      juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
+      nurse = await connectUser(server, "nurse", "pw-nurse", "garden");
+      await juliet.sendPresence();
+      await nurse.sendPresence();
+    });
+    after(async () => {
+      await juliet?.stop();
+      await nurse?.stop();
+      await p?.stop();
+      await server?.stop();
+    });
+
+    /** An account on A that blocks Juliet and the Nurse (PUT on A). */
+    async function blockingBoth(lp: string): Promise<string> {
+      const jid = await p.a.createAccount(lp);
+      for (const user of [juliet, nurse]) assert.equal((await p.a.request("PUT", path(bareOf(user)), { token: p.a.token(lp) })).status, 204, `${bareOf(user)} blocked on A`);
+      return jid;
+    }
+    const unblockOnB = async (lp: string, user: XmppUser) => assert.equal((await p.b.request("DELETE", path(bareOf(user)), { token: p.b.token(lp) })).status, 204, `${bareOf(user)} unblocked on B`);
+    /** `user`'s disco#info query to `to`, and its answer. */
+    async function disco(user: XmppUser, to: string): Promise<XmlElement> {
+      const id = uniq("disco-");
+      await user.send(xml("iq", { to, type: "get", id }, xml("query", { xmlns: DISCO_INFO })));
+      return user.waitFor((s) => s.is("iq") && s.attrs.id === id && (s.attrs.type === "result" || s.attrs.type === "error"), WAIT);
+    }
+    const assertRefused = (answer: XmlElement, what: string) => {
+      assert.equal(answer.attrs.type, "error", `${what}: ${answer.toString()}`);
+      assert.equal(condition(answer), "service-unavailable", `${what}: ${answer.toString()}`);
+    };
+
+    it("an iq from Juliet after her unblock is answered; the Nurse's, still blocked, is service-unavailable (XEP-0191 §3.3)", async () => {
+      const lp = uniq("iq-unblocked");
+      const jid = await blockingBoth(lp);
+      // A caches the list with both blocks as it refuses them.
+      assertRefused(await disco(juliet, jid), "Juliet, blocked");
+      assertRefused(await disco(nurse, jid), "the Nurse, blocked");
+
+      await p.deaf(async () => {
+        await unblockOnB(lp, juliet);
+        // The Nurse first: her refusal, confirmed, leaves A's stale list cached for Juliet's query.
+        assertRefused(await disco(nurse, jid), "the Nurse, still blocked");
+        const answer = await disco(juliet, jid);
+        assert.equal(answer.attrs.type, "result", `Juliet, unblocked: ${answer.toString()}`);
+        assert.ok(answer.getChild("query", DISCO_INFO)?.getChildren("feature").some((f) => f.attrs.var === RECEIPTS), answer.toString());
+      });
+    });
+
+    it("a receipt owed to Juliet is sent when A's page is read after her unblock; the Nurse's, still blocked, is settled unsent", async () => {
+      const lp = uniq("receipt-unblocked");
+      const jid = await p.a.createAccount(lp);
+      // Each asks for a receipt (XEP-0184 §5) before any block; nobody reads the log yet.
+      for (const [user, id] of [[juliet, "rj1"], [nurse, "rn1"]] as const) {
+        await user.send(xml("message", { to: jid, type: "chat", id }, xml("body", {}, "ack me"), xml("request", { xmlns: RECEIPTS })));
+      }
+      const owed = async () =>
+        Number((await p.sql.query("SELECT count(*) AS n FROM event e JOIN account a ON a.id = e.account_id WHERE a.localpart = $1 AND e.receipt_to IS NOT NULL AND NOT e.receipt_sent", [lp])).rows[0].n);
+      await waitFor(async () => (await owed()) === 2, WAIT, "both receipts owed");
+      for (const user of [juliet, nurse]) assert.equal((await p.a.request("PUT", path(bareOf(user)), { token: p.a.token(lp) })).status, 204, `${bareOf(user)} blocked on A`);
+      // A caches the list with both blocks as it bounces their messages.
+      for (const user of [juliet, nurse]) {
+        const id = uniq("b-");
+        await user.send(xml("message", { to: jid, type: "chat", id }, xml("body", {}, "while blocked")));
+        await user.waitFor((s) => s.is("message") && s.attrs.id === id && s.attrs.type === "error", WAIT);
+      }
+
+      await p.deaf(async () => {
+        await unblockOnB(lp, juliet);
+        const mark = { juliet: juliet.stanzas.length, nurse: nurse.stanzas.length };
+        const r = await p.a.request("GET", "/v1/events", { token: p.a.token(lp) });
+        assert.equal(r.status, 200, r.text);
+        const receipt = await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= mark.juliet && s.is("message") && s.getChild("received", RECEIPTS)?.attrs.id === "rj1", WAIT);
+        assert.equal(receipt.attrs.from, jid);
+        // Had the Nurse's gone, it would have been in the same outbox transaction as Juliet's, on the link before the sentinel's bounce.
+        const end = await gatewaySentinel(nurse, p.a.domain);
+        assert.deepEqual(
+          receivedFrom(nurse, jid, mark.nurse, end).map((s) => s.toString()),
+          [],
+          "nothing to the Nurse",
+        );
+      });
+      assert.equal(await owed(), 0, "both settled");
+    });
+  });
+}
