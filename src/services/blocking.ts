@@ -81,9 +81,13 @@ export class Blocking {
     });
   }
 
-  /** Throws 400 blocked when the account blocked `to` (XEP-0191 §3.3: nothing is routed to it). */
+  /**
+   * Throws 400 blocked when the account blocked `to` (XEP-0191 §3.3: nothing is routed to it): by
+   * the list `tx` reads, or without one by the cached list, a block it holds confirmed by the
+   * committed list (confirmBlocks: an unblock elsewhere not heard of yet refuses nothing).
+   */
   async assertNotBlocked(accountId: number, to: string, field: string, tx?: AnyTx): Promise<void> {
-    if (await this.blocksJid(accountId, to, tx)) throw blockedError(to, field);
+    if (await (tx ? this.blocksJid(accountId, to, tx) : this.confirmBlocks(accountId, to))) throw blockedError(to, field);
   }
 
   /**

@@ -142,6 +142,24 @@ describe("Blocking service", () => {
     assert.deepEqual(env.out.sent, [], "nothing sent");
   });
 
+  it("a send to a JID the cached list blocks but another instance unblocked is not refused; one still blocked is (XEP-0191 §3.4)", async () => {
+    // Two gateway instances over one database: `stale` cached the account's list while both JIDs
+    // were blocked, and never hears of the unblock (its NOTIFY is not delivered here). A message,
+    // a join or an invitation checks the cached list (no statement when it blocks nothing); a
+    // block it holds is confirmed by the committed list before the request is refused.
+    const stale = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
+    const a = await env.account("romeo");
+    await blocking.block(a.ref, JULIET);
+    await blocking.block(a.ref, NURSE);
+    await assert.rejects(stale.assertNotBlocked(a.id, JULIET, "body.to"), appError("blocked"), "cached while blocked");
+    await blocking.unblock(a.ref, JULIET);
+    assert.equal(await stale.blocksJid(a.id, JULIET), true, "the cached list is stale");
+
+    await stale.assertNotBlocked(a.id, `${JULIET}/balcony`, "body.to");
+    await assert.rejects(stale.assertNotBlocked(a.id, NURSE, "body.to"), appError("blocked"), "still blocked");
+    assert.equal(await stale.blocksJid(a.id, JULIET), false, "the stale list was forgotten");
+  });
+
   it("an unblock probes the contacts it covered that the account is subscribed to, from its bare JID, so their presence comes back (RFC 6121 §4.3.1)", async () => {
     const FRIAR = "friar@example.net"; // covered, but only subscribed to the account ("from"): not probed
     const a = await withPresence({ [JULIET]: ["balcony", "garden"], [TYBALT]: ["x"], [MERCUTIO]: ["y"], [NURSE]: ["z"] });
