@@ -5,8 +5,8 @@
 // src/db/inbound-writes.ts): a cache that has not heard of a block yet lets nothing through. One
 // that has not heard of an unblock drops nothing the committed list lets through: a stanza it
 // blocks is dropped only after list() in the inbound transaction agrees (src/services/inbound.ts),
-// and an iq refused, a receipt settled unsent or a room left at a rejoin only after list() agrees
-// (src/services/blocking.ts confirmBlocks).
+// and an iq refused, a receipt settled unsent, a room left at a rejoin or a send refused 400 only
+// after list() agrees (src/services/blocking.ts confirmBlocks, assertNotBlocked).
 import { LRUCache } from "lru-cache";
 import { fetchFresh } from "./cached-read.js";
 import { sql, type AnyTx, type Db } from "./client.js";

@@ -271,8 +271,11 @@ export class EventFeed implements FeedPort {
     const from = accountJid(account.localpart, this.domain);
     await this.delivery.transaction(async (tx, send) => {
       const receipts: Stanza[] = [];
+      // Once per JID: a page may owe a JID still blocked many receipts, each a read otherwise.
+      const blocked = new Map<string, Promise<boolean>>();
+      const blocks = (to: string) => blocked.get(to) ?? blocked.set(to, this.blocks.confirmBlocks(account.id, to, tx)).get(to)!;
       for (const r of await claimReceipts(tx, account.id, seqs)) {
-        if (!(await this.blocks.confirmBlocks(account.id, r.to, tx))) receipts.push({ kind: "receipt", from, to: r.to, id: r.id, stanzaId: randomUUID(), type: ackType(r.type) });
+        if (!(await blocks(r.to))) receipts.push({ kind: "receipt", from, to: r.to, id: r.id, stanzaId: randomUUID(), type: ackType(r.type) });
       }
       await send(account.id, receipts);
     });

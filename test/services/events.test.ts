@@ -344,6 +344,35 @@ describe("EventFeed", () => {
     assert.equal(await here.blocksJid(a.id, juliet), false, "the stale list was forgotten");
   });
 
+  it("reads the committed list once per JID the cached list blocks when a page owes it several receipts", async () => {
+    const a = await env.account("romeo");
+    // Reads in a transaction of the feed's, not the cache's own fills (those read through env.db.prisma).
+    class Counting extends Blocklists {
+      committed = 0;
+      override list(tx: Parameters<Blocklists["list"]>[0], accountId: number): Promise<string[]> {
+        if (tx !== env.db.prisma) this.committed++;
+        return super.list(tx, accountId);
+      }
+    }
+    const lists = new Counting(env.db.prisma);
+    const here = new Blocking(env.db, lists, env.delivery);
+    const guarded = new EventFeed(env.db, env.sessions, notifier, env.delivery, new StreamSlots(MAX_STREAMS), env.domain, RETENTION_MS, here);
+    const tybalt = "tybalt@capulet.example/sword";
+    const juliet = "juliet@example.net/balcony";
+    await append(
+      ["t1", "t2", "t3"].map((id) => ({ accountId: a.id, ...event("message", messageData(a, tybalt, id)), receipt: { to: tybalt, id } })).concat([
+        { accountId: a.id, ...event("message", messageData(a, juliet, "j1")), receipt: { to: juliet, id: "j1" } },
+      ]),
+    );
+    await here.block(a.ref, "capulet.example");
+    await env.flush();
+    env.out.reset();
+    assert.equal((await guarded.page(a, null, 100, null)).items.length, 4);
+    await env.flush();
+    assert.deepEqual(env.out.sent.map((s) => (s.kind === "receipt" ? `${s.to} ${s.id}` : s.kind)), [`${juliet} j1`], "juliet's only");
+    assert.equal(lists.committed, 1, "tybalt's block confirmed once for his three receipts; juliet's cost none");
+  });
+
   it("keepAlive() touches an existing session's last_seen_at and creates none", async () => {
     const a = await env.account("romeo");
     await feed.keepAlive(a.id, "poller");
