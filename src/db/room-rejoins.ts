@@ -15,18 +15,22 @@ import { ANSWER_BY, columns, type RoomRow } from "./rooms.js";
  * rejoin (rejoin_attempts, counted afresh: one refused for now before is sent now, not later, and
  * what is sent to the room waits behind it instead of being refused as while it waited:
  * src/services/rooms.ts rejoinWaiting); its known occupants are stale until presented again.
+ * The error of a refusal for now goes with its count (markJoined clears only an error counted so);
+ * any other, a refused nick change's answer that its request may not have read yet
+ * (src/services/room-joins.ts nickChangeAnswer), stays, unless `one` brings the answer to keep.
  * `created` is the rejoin's own answer again (a PUT waiting for the
  * rejoin answers 201 only if the rejoin made the room anew). Each join sent now is sent again if
  * still unanswered at ANSWER_BY; after a reconnect (all rooms) so is a request's join in flight,
  * which goes out again with the rejoins (src/services/rooms.ts rejoin).
  */
-export async function markRejoining(tx: AnyTx, one?: { accountId: number; room: string }): Promise<void> {
+export async function markRejoining(tx: AnyTx, one?: { accountId: number; room: string; answer?: RoomRow["error"] }): Promise<void> {
   await sql(
     tx,
-    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, created = false, rejoin_attempts = 0, rejoin_at = ${ANSWER_BY}, join_resends = 0, updated_at = now()
+    `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, created = false, rejoin_attempts = 0, rejoin_at = ${ANSWER_BY}, join_resends = 0, updated_at = now(),
+         error = COALESCE($3::json, CASE WHEN rejoin_attempts > 0 THEN NULL ELSE error END)
        WHERE (status = 'joined' OR rejoin_attempts IS NOT NULL) AND ($1::int IS NULL OR (account_id = $1 AND room = $2)) RETURNING account_id, room)
      UPDATE room_occupant o SET stale = true FROM r WHERE o.account_id = r.account_id AND o.room = r.room`,
-    [one?.accountId ?? null, one?.room ?? null],
+    [one?.accountId ?? null, one?.room ?? null, one?.answer ? JSON.stringify(one.answer) : null],
   );
   if (!one) await sql(tx, `UPDATE room SET rejoin_at = ${ANSWER_BY}, join_resends = 0 WHERE status = 'joining' AND rejoin_attempts IS NULL`, []);
 }
@@ -34,10 +38,11 @@ export async function markRejoining(tx: AnyTx, one?: { accountId: number; room: 
 /**
  * The account is no longer in a room it was in, by no one's decision (a room's 333 or 332, or a
  * self-ping's answer): it enters again at once (`join`: src/domain/muc.ts rejoinRoom), ahead of
- * what is queued for the room, and the room is joining until it answers.
+ * what is queued for the room, and the room is joining until it answers. `answer`: the error
+ * kept for the request waiting on the account's nick change (fallBackNick).
  */
-export async function rejoinNow(tx: AnyTx, accountId: number, room: string, join: Stanza): Promise<void> {
-  await markRejoining(tx, { accountId, room });
+export async function rejoinNow(tx: AnyTx, accountId: number, room: string, join: Stanza, answer: RoomRow["error"] = null): Promise<void> {
+  await markRejoining(tx, { accountId, room, answer });
   await enqueueAhead(tx, accountId, [join]);
 }
 
@@ -53,17 +58,17 @@ export async function rejoinAsAsked(tx: AnyTx, accountId: number, room: string, 
 
 /**
  * The rejoin under the nick asked for (rejoinAsAsked) is refused, the nick taken in the room
- * (`error`, conflict): the nick the account was in under is its nick again, with the refusal as
- * the nick change's answer (the request waiting on it reads it, as a refused nick change's:
- * src/services/room-joins.ts nickChangeAnswer). That nick, for the join that enters under it;
+ * (conflict): the nick the account was in under is its nick again. That nick, for the join that
+ * enters under it (rejoinNow, with the refusal as the nick change's answer: the request waiting
+ * on it reads it, as a refused nick change's, src/services/room-joins.ts nickChangeAnswer);
  * null, and nothing changed, when the room's row is no such rejoin.
  */
-export async function fallBackNick(tx: AnyTx, accountId: number, room: string, error: NonNullable<RoomRow["error"]>): Promise<string | null> {
+export async function fallBackNick(tx: AnyTx, accountId: number, room: string): Promise<string | null> {
   const rows = await sql<{ nick: string }>(
     tx,
-    `UPDATE room SET nick = nick_before, nick_before = NULL, error = $3::json, updated_at = now()
+    `UPDATE room SET nick = nick_before, nick_before = NULL, updated_at = now()
      WHERE account_id = $1 AND room = $2 AND status = 'joining' AND rejoin_attempts IS NOT NULL AND nick_before IS NOT NULL RETURNING nick`,
-    [accountId, room, JSON.stringify(error)],
+    [accountId, room],
   );
   return rows[0]?.nick ?? null;
 }

@@ -82,13 +82,18 @@ export async function roomPresenceError(tx: AnyTx, p: InboundPresence & { from: 
   }
   // A refused join (§7.2.6-§7.2.10): the waiting request reads the row.
   if (row.status !== "joining") return;
+  // The gateway's rejoin goes to the occupant JID of the row's nick, a nick the room gave or
+  // answered from (both prepared as parsed: src/domain/jid.ts): an error from another answers a
+  // presence the row has moved past (the join under the nick a fallback below left, sent again
+  // unanswered, or read for a rejoin before it), and would fail the join under the nick it has now.
+  if (row.rejoinAttempts !== null && p.from.resource !== undefined && p.from.resource !== row.nick) return;
   // The gateway's rejoin under the nick the account asked for in a nick change (above), refused
   // as taken (§7.2.9, conflict): as a nick change into a taken nick (§7.6.3), the account keeps
   // the nick it had, and enters under that again; the request reads the conflict. Once: a
   // conflict there too fails the join, as any rejoin's.
   if (p.error?.condition === "conflict" && p.from.resource === row.nick && row.nickBefore !== null) {
-    const before = await fallBackNick(tx, account.id, room, p.error);
-    if (before !== null) return rejoinNow(tx, account.id, room, rejoinRoom(accountJid(account.localpart, p.to.domain), { ...row, nick: before }));
+    const before = await fallBackNick(tx, account.id, room);
+    if (before !== null) return rejoinNow(tx, account.id, room, rejoinRoom(accountJid(account.localpart, p.to.domain), { ...row, nick: before }), p.error);
   }
   // The gateway's own rejoin, refused for now (the room's service is unavailable): tried again
   // later (src/db/room-rejoins.ts), and the account hears of it once, with when.

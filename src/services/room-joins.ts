@@ -15,7 +15,8 @@
 //   holder rejoins when the link is back): it cannot know that a room lost the account unasked.
 // - joining under that nick (a join in flight, or a rejoin after a reconnect): the request waits
 //   for that join's answer rather than sending another.
-// - joining under another nick: it waits for that join to end, then decides again.
+// - joining under another nick, or under that nick as the gateway's rejoin for a nick change,
+//   which may end under the nick the account had: it waits for that join to end, then decides again.
 // - joined under another nick: a nick change (§7.6), whose answer it waits for.
 // - not in the room (no row, or a join the room refused): a join.
 import { autocommit, type AnyTx, type Database } from "../db/client.js";
@@ -101,6 +102,13 @@ function joinAnswer(room: string): Answered<ViewRow> {
   return answered;
 }
 
+/** Where a refused nick change left the account, by the row's status then (nickChangeAnswer). */
+const afterRefusal: Record<RoomRow["status"], (nick: string) => string> = {
+  joined: (nick) => `; still in the room as ${nick}`,
+  joining: (nick) => `; entering it again as ${nick}`,
+  failed: () => "; the account is out of the room",
+};
+
 /**
  * A nick change's answer (XEP-0045 §7.6): the row once renamed, or once the room presented the
  * account again under the nick it has (the room took the requested nick as that one: servers
@@ -112,8 +120,9 @@ function nickChangeAnswer(account: AccountRef, room: string, oldNick: string): A
     // Renamed: to this nick, or by a change requested at the same time that the room took after it.
     if (row.nick !== oldNick && row.status === "joined") return row;
     // Joining: a room that had lost the account refused the nick as taken, and the account enters
-    // it again under the nick it had (src/services/inbound-room-refusal.ts).
-    if (row.error) throw refusal(room, row.error, "the nick change", row.status === "joined" ? `; still in the room as ${row.nick}` : `; entering it again as ${row.nick}`);
+    // it again under the nick it had (src/services/inbound-room-refusal.ts). Failed: the room
+    // refused the account's rejoin under the nick asked for otherwise, and it is out of the room.
+    if (row.error) throw refusal(room, row.error, "the nick change", afterRefusal[row.status](row.nick));
     if (row.joinStage !== null && row.status === "joined") return row;
     return undefined;
   };
@@ -196,7 +205,11 @@ export class RoomJoins {
       await send(account.id, [presence(occupantJid(account.jid), `${room}/${req.nick}`, null)]);
       return { kind: "rename", oldNick: row.nick };
     }
-    if (row?.status === "joining") return { kind: row.nick === req.nick ? "join" : "other-join" };
+    // A rejoin under the nick a nick change asked for (nickBefore: src/db/room-rejoins.ts
+    // rejoinAsAsked) may end under the nick the account had (fallBackNick), so its answer is not
+    // this request's: it waits for it to end, as for a join under another nick, then decides again
+    // (a nick change, which the room refuses if the nick is still taken).
+    if (row?.status === "joining") return { kind: row.nick === req.nick && row.nickBefore === null ? "join" : "other-join" };
     // Not expected (the row the join found is locked): should it be gone or refused now, look again.
     return { kind: "raced" };
   }
