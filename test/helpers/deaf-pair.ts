@@ -4,11 +4,13 @@
 // A change the other instance commits meanwhile (an account deleted, or deleted and created
 // again) is in the database but not yet in the deaf one's caches: the multi-instance audit's race,
 // made deterministic.
+import { after, before } from "node:test";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
-import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
+import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, type TestGateway } from "./gateway.js";
 import { TcpRelay } from "./tcp-relay.js";
 
@@ -83,4 +85,31 @@ export async function startDeafPair(server: XmppServer, env: Record<string, stri
       await db.drop();
     },
   };
+}
+
+/**
+ * The world of a describe() about what the link holder does before it hears the other instance's
+ * change, set up before its tests and stopped after them: an XMPP server of `kind`, real users of
+ * it (`users`: name to resource, password "pw-<name>"; `w.<name>`) connected and available, and a deaf pair
+ * whose A holds the link (XMPP_LINK_MODE=single) and is the deaf one, with a lease long enough
+ * that a deaf listener's held beats do not end it.
+ */
+export function deafLinkWorld<N extends string>(kind: XmppServerKind, users: Record<N, string>) {
+  const w = {} as { server: XmppServer; p: DeafPair } & Record<N, XmppUser>;
+  const online = w as Record<N, XmppUser>;
+  before(async () => {
+    w.server = await startXmppServer(kind);
+    for (const name of Object.keys(users)) await w.server.registerUser(name, `pw-${name}`);
+    w.p = await startDeafPair(w.server, { XMPP_LINK_MODE: "single", XMPP_LINK_LEASE_TIMEOUT: "1h" }, "a");
+    for (const [name, resource] of Object.entries(users) as [N, string][]) {
+      online[name] = await connectUser(w.server, name, `pw-${name}`, resource);
+      await online[name].sendPresence();
+    }
+  });
+  after(async () => {
+    for (const name of Object.keys(users) as N[]) await online[name]?.stop();
+    await w.p?.stop();
+    await w.server?.stop();
+  });
+  return w;
 }

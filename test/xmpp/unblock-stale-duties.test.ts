@@ -6,11 +6,10 @@
 // (test/helpers/deaf-pair.ts), and real users on a real XMPP server: Juliet, unblocked on B, is
 // answered; the Nurse, still blocked, is not. Inbound messages and presence in the same race:
 // unblock-stale-inbound.test.ts.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startDeafPair, type DeafPair } from "../helpers/deaf-pair.js";
+import { xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { deafLinkWorld } from "../helpers/deaf-pair.js";
 import { uniq, waitFor } from "../helpers/gateway.js";
 import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
 import { KINDS } from "../helpers/servers.js";
@@ -26,36 +25,15 @@ const condition = (s: XmlElement) => s.getChild("error")?.children.find((c): c i
 
 for (const kind of KINDS) {
   describe(`iq answers and receipts for a JID unblocked on B, at the link holder A that has not heard yet (${kind})`, () => {
-    let server: XmppServer;
-    let p: DeafPair;
-    let juliet: XmppUser;
-    let nurse: XmppUser;
-
-    before(async () => {
-      server = await startXmppServer(kind);
-      await server.registerUser("juliet", "pw-juliet");
-      await server.registerUser("nurse", "pw-nurse");
-      // A (first) holds the link. The lease timeout long: a deaf listener's beats are held too (deaf-pair.ts).
-      p = await startDeafPair(server, { XMPP_LINK_MODE: "single", XMPP_LINK_LEASE_TIMEOUT: "1h" }, "a");
-      juliet = await connectUser(server, "juliet", "pw-juliet", "balcony");
-      nurse = await connectUser(server, "nurse", "pw-nurse", "garden");
-      await juliet.sendPresence();
-      await nurse.sendPresence();
-    });
-    after(async () => {
-      await juliet?.stop();
-      await nurse?.stop();
-      await p?.stop();
-      await server?.stop();
-    });
+    const w = deafLinkWorld(kind, { juliet: "balcony", nurse: "garden" });
 
     /** An account on A that blocks Juliet and the Nurse (PUT on A). */
     async function blockingBoth(lp: string): Promise<string> {
-      const jid = await p.a.createAccount(lp);
-      for (const user of [juliet, nurse]) assert.equal((await p.a.request("PUT", path(bareOf(user)), { token: p.a.token(lp) })).status, 204, `${bareOf(user)} blocked on A`);
+      const jid = await w.p.a.createAccount(lp);
+      for (const user of [w.juliet, w.nurse]) assert.equal((await w.p.a.request("PUT", path(bareOf(user)), { token: w.p.a.token(lp) })).status, 204, `${bareOf(user)} blocked on A`);
       return jid;
     }
-    const unblockOnB = async (lp: string, user: XmppUser) => assert.equal((await p.b.request("DELETE", path(bareOf(user)), { token: p.b.token(lp) })).status, 204, `${bareOf(user)} unblocked on B`);
+    const unblockOnB = async (lp: string, user: XmppUser) => assert.equal((await w.p.b.request("DELETE", path(bareOf(user)), { token: w.p.b.token(lp) })).status, 204, `${bareOf(user)} unblocked on B`);
     /** `user`'s disco#info query to `to`, and its answer. */
     async function disco(user: XmppUser, to: string): Promise<XmlElement> {
       const id = uniq("disco-");
@@ -71,14 +49,14 @@ for (const kind of KINDS) {
       const lp = uniq("iq-unblocked");
       const jid = await blockingBoth(lp);
       // A caches the list with both blocks as it refuses them.
-      assertRefused(await disco(juliet, jid), "Juliet, blocked");
-      assertRefused(await disco(nurse, jid), "the Nurse, blocked");
+      assertRefused(await disco(w.juliet, jid), "Juliet, blocked");
+      assertRefused(await disco(w.nurse, jid), "the Nurse, blocked");
 
-      await p.deaf(async () => {
-        await unblockOnB(lp, juliet);
+      await w.p.deaf(async () => {
+        await unblockOnB(lp, w.juliet);
         // The Nurse first: her refusal, confirmed, leaves A's stale list cached for Juliet's query.
-        assertRefused(await disco(nurse, jid), "the Nurse, still blocked");
-        const answer = await disco(juliet, jid);
+        assertRefused(await disco(w.nurse, jid), "the Nurse, still blocked");
+        const answer = await disco(w.juliet, jid);
         assert.equal(answer.attrs.type, "result", `Juliet, unblocked: ${answer.toString()}`);
         assert.ok(answer.getChild("query", DISCO_INFO)?.getChildren("feature").some((f) => f.attrs.var === RECEIPTS), answer.toString());
       });
@@ -86,33 +64,33 @@ for (const kind of KINDS) {
 
     it("a receipt owed to Juliet is sent when A's page is read after her unblock; the Nurse's, still blocked, is settled unsent", async () => {
       const lp = uniq("receipt-unblocked");
-      const jid = await p.a.createAccount(lp);
+      const jid = await w.p.a.createAccount(lp);
       // Each asks for a receipt (XEP-0184 §5) before any block; nobody reads the log yet.
-      for (const [user, id] of [[juliet, "rj1"], [nurse, "rn1"]] as const) {
+      for (const [user, id] of [[w.juliet, "rj1"], [w.nurse, "rn1"]] as const) {
         await user.send(xml("message", { to: jid, type: "chat", id }, xml("body", {}, "ack me"), xml("request", { xmlns: RECEIPTS })));
       }
       const owed = async () =>
-        Number((await p.sql.query("SELECT count(*) AS n FROM event e JOIN account a ON a.id = e.account_id WHERE a.localpart = $1 AND e.receipt_to IS NOT NULL AND NOT e.receipt_sent", [lp])).rows[0].n);
+        Number((await w.p.sql.query("SELECT count(*) AS n FROM event e JOIN account a ON a.id = e.account_id WHERE a.localpart = $1 AND e.receipt_to IS NOT NULL AND NOT e.receipt_sent", [lp])).rows[0].n);
       await waitFor(async () => (await owed()) === 2, WAIT, "both receipts owed");
-      for (const user of [juliet, nurse]) assert.equal((await p.a.request("PUT", path(bareOf(user)), { token: p.a.token(lp) })).status, 204, `${bareOf(user)} blocked on A`);
+      for (const user of [w.juliet, w.nurse]) assert.equal((await w.p.a.request("PUT", path(bareOf(user)), { token: w.p.a.token(lp) })).status, 204, `${bareOf(user)} blocked on A`);
       // A caches the list with both blocks as it bounces their messages.
-      for (const user of [juliet, nurse]) {
+      for (const user of [w.juliet, w.nurse]) {
         const id = uniq("b-");
         await user.send(xml("message", { to: jid, type: "chat", id }, xml("body", {}, "while blocked")));
         await user.waitFor((s) => s.is("message") && s.attrs.id === id && s.attrs.type === "error", WAIT);
       }
 
-      await p.deaf(async () => {
-        await unblockOnB(lp, juliet);
-        const mark = { juliet: juliet.stanzas.length, nurse: nurse.stanzas.length };
-        const r = await p.a.request("GET", "/v1/events", { token: p.a.token(lp) });
+      await w.p.deaf(async () => {
+        await unblockOnB(lp, w.juliet);
+        const mark = { juliet: w.juliet.stanzas.length, nurse: w.nurse.stanzas.length };
+        const r = await w.p.a.request("GET", "/v1/events", { token: w.p.a.token(lp) });
         assert.equal(r.status, 200, r.text);
-        const receipt = await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= mark.juliet && s.is("message") && s.getChild("received", RECEIPTS)?.attrs.id === "rj1", WAIT);
+        const receipt = await w.juliet.waitFor((s) => w.juliet.stanzas.indexOf(s) >= mark.juliet && s.is("message") && s.getChild("received", RECEIPTS)?.attrs.id === "rj1", WAIT);
         assert.equal(receipt.attrs.from, jid);
         // Had the Nurse's gone, it would have been in the same outbox transaction as Juliet's, on the link before the sentinel's bounce.
-        const end = await gatewaySentinel(nurse, p.a.domain);
+        const end = await gatewaySentinel(w.nurse, w.p.a.domain);
         assert.deepEqual(
-          receivedFrom(nurse, jid, mark.nurse, end).map((s) => s.toString()),
+          receivedFrom(w.nurse, jid, mark.nurse, end).map((s) => s.toString()),
           [],
           "nothing to the Nurse",
         );
