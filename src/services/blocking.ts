@@ -25,6 +25,9 @@ function covers(items: ReadonlySet<string>, jid: string): boolean {
 }
 
 export class Blocking {
+  /** Committed lists being read for confirmBlocks without a transaction (committed()). */
+  private readonly reading = new Map<number, Promise<ReadonlySet<string>>>();
+
   constructor(
     private readonly db: Database,
     private readonly blocks: Blocklists,
@@ -110,9 +113,22 @@ export class Blocking {
    */
   async confirmBlocks(accountId: number, jid: string, tx?: AnyTx): Promise<boolean> {
     if (!(await this.blocksJid(accountId, jid))) return false;
-    if (await this.blocksJid(accountId, jid, tx ?? this.db.prisma)) return true;
+    if (covers(tx ? new Set(await this.blocks.list(tx, accountId)) : await this.committed(accountId), jid)) return true;
     this.blocks.forget(accountId);
     return false;
+  }
+
+  /**
+   * The account's committed list, one read shared by the checks that ask for it at the same time
+   * (a batch's messages to a JID still blocked: up to 1,000 at once, each a read otherwise).
+   */
+  private committed(accountId: number): Promise<ReadonlySet<string>> {
+    let read = this.reading.get(accountId);
+    if (!read) {
+      read = this.blocks.list(this.db.prisma, accountId).then((items) => new Set(items) as ReadonlySet<string>).finally(() => this.reading.delete(accountId));
+      this.reading.set(accountId, read);
+    }
+    return read;
   }
 
   /** Runs `edit` with the subscriber list before and after it; those who left or joined it hear of it. */

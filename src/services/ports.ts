@@ -90,9 +90,11 @@ export interface InsertCheck {
 
 /**
  * An account's blocklist as other use cases consult it (src/services/blocking.ts Blocking). Without
- * `tx` the list is this instance's cached copy; with it, the list as that transaction reads it: a
- * transaction holding the account lock (lockAccount) sees every block committed before it, which
- * a cached copy need not (PUT /v1/blocklist changes the list under the same lock).
+ * `tx` the list is this instance's cached copy (a block it holds confirmed by the committed list
+ * where a stale one would lose something: confirmBlocks, assertNotBlocked); with it, the list as
+ * that transaction reads it: a transaction holding the account lock (lockAccount) sees every block
+ * committed before it, which a cached copy need not (PUT /v1/blocklist changes the list under the
+ * same lock).
  */
 export interface BlockCheck {
   /** Throws 400 blocked, naming `field`, when the account blocked `to`. */

@@ -160,6 +160,26 @@ describe("Blocking service", () => {
     assert.equal(await stale.blocksJid(a.id, JULIET), false, "the stale list was forgotten");
   });
 
+  it("checks that ask at once whether a JID the cached list blocks is still blocked share one read of the committed list (a batch's messages)", async () => {
+    // Reads through the database's client, not the cache's fills (both are list(); the cache was filled before).
+    class Counting extends Blocklists {
+      reads = 0;
+      override list(tx: Parameters<Blocklists["list"]>[0], accountId: number): Promise<string[]> {
+        this.reads++;
+        return super.list(tx, accountId);
+      }
+    }
+    const lists = new Counting(env.db.prisma);
+    const here = new Blocking(env.db, lists, env.delivery);
+    const a = await env.account("romeo");
+    await here.block(a.ref, NURSE);
+    assert.equal(await here.blocksJid(a.id, NURSE), true, "cached");
+    lists.reads = 0;
+    const checks = await Promise.allSettled(Array.from({ length: 50 }, () => here.assertNotBlocked(a.id, NURSE, "body.to")));
+    assert.equal(checks.filter((c) => c.status === "rejected").length, 50, "all refused");
+    assert.equal(lists.reads, 1, "one read for the 50");
+  });
+
   it("an unblock probes the contacts it covered that the account is subscribed to, from its bare JID, so their presence comes back (RFC 6121 §4.3.1)", async () => {
     const FRIAR = "friar@example.net"; // covered, but only subscribed to the account ("from"): not probed
     const a = await withPresence({ [JULIET]: ["balcony", "garden"], [TYBALT]: ["x"], [MERCUTIO]: ["y"], [NURSE]: ["z"] });
