@@ -122,7 +122,7 @@ function nickChangeAnswer(account: AccountRef, room: string, oldNick: string): A
     // Joining: a room that had lost the account refused the nick as taken, and the account enters
     // it again under the nick it had (src/services/inbound-room-refusal.ts). Failed: the room
     // refused the account's rejoin under the nick asked for otherwise, and it is out of the room.
-    if (row.error) throw refusal(room, row.error, "the nick change", afterRefusal[row.status](row.nick));
+    if (row.error || row.status === "failed") throw refusal(room, row.error, "the nick change", afterRefusal[row.status](row.nick));
     if (row.joinStage !== null && row.status === "joined") return row;
     return undefined;
   };

@@ -125,4 +125,15 @@ describe("a nick change into a taken nick in a room that lost the account", () =
     assert.deepEqual([answered.err.code, answered.err.message], ["room-banned", `${ROOM} refused the nick change: forbidden; the account is out of the room`]);
     assert.equal((await row(a)).status, "failed");
   });
+
+  it("a rejoin under the asked nick refused with no error element answers the nick change at once: the account is out of the room", async () => {
+    const a = await env.account("abram");
+    const { rename } = await lostOnRename(a, "abram", "tybalt");
+    inbound.receive(inboundPresence(`${ROOM}/tybalt`, `${a.jid}/rooms`, "error")); // RFC 6120 §8.3 says it has one; a room may not
+    await inbound.idle();
+    assert.deepEqual(await row(a), { nick: "tybalt", status: "failed", error: null });
+    const answered = await within(rename, "the nick change");
+    assert.ok("err" in answered, "refused");
+    assert.equal(answered.err.message, `${ROOM} refused the nick change: undefined-condition; the account is out of the room`);
+  });
 });
