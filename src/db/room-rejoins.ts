@@ -7,7 +7,7 @@
 import type { Stanza } from "../domain/stanza.js";
 import { sql, type AnyTx } from "./client.js";
 import { enqueueAhead } from "./outbox.js";
-import { JOIN_RESEND_MS } from "../domain/muc.js";
+import { JOIN_RESEND_MS, type NickAnswer } from "../domain/muc.js";
 import { ANSWER_BY, columns, type RoomRow } from "./rooms.js";
 
 /**
@@ -15,22 +15,26 @@ import { ANSWER_BY, columns, type RoomRow } from "./rooms.js";
  * rejoin (rejoin_attempts, counted afresh: one refused for now before is sent now, not later, and
  * what is sent to the room waits behind it instead of being refused as while it waited:
  * src/services/rooms.ts rejoinWaiting); its known occupants are stale until presented again.
- * The error of a refusal for now goes with its count (markJoined clears only an error counted so);
- * any other, a refused nick change's answer that its request may not have read yet
- * (src/services/room-joins.ts nickChangeAnswer), stays, unless `one` brings the answer to keep.
+ * The error of a refusal for now goes with its count. A nick change's answer that its request may
+ * not have read yet (src/services/room-joins.ts nickChangeAnswer) stays, unless `one` brings one
+ * (`refused`); a nick change still under way (joined, no answer to it yet: join_stage null, and
+ * not the rejoin under the nick it asked for, nick_before: rejoinAsAsked) is cut short: the rejoin
+ * is under the nick the account had, and the room's answer to the change is for a presence it
+ * had before it lost the account (src/services/inbound-room-refusal.ts ignores it).
  * `created` is the rejoin's own answer again (a PUT waiting for the
  * rejoin answers 201 only if the rejoin made the room anew). Each join sent now is sent again if
  * still unanswered at ANSWER_BY; after a reconnect (all rooms) so is a request's join in flight,
  * which goes out again with the rejoins (src/services/rooms.ts rejoin).
  */
-export async function markRejoining(tx: AnyTx, one?: { accountId: number; room: string; answer?: RoomRow["error"] }): Promise<void> {
+export async function markRejoining(tx: AnyTx, one?: { accountId: number; room: string; refused?: RoomRow["error"] }): Promise<void> {
+  const answer: NickAnswer | null = one?.refused ? { refused: one.refused } : null;
   await sql(
     tx,
     `WITH r AS (UPDATE room SET status = 'joining', join_stage = NULL, created = false, rejoin_attempts = 0, rejoin_at = ${ANSWER_BY}, join_resends = 0, updated_at = now(),
-         error = COALESCE($3::json, CASE WHEN rejoin_attempts > 0 THEN NULL ELSE error END)
+         error = NULL, nick_answer = COALESCE($3::json, CASE WHEN status = 'joined' AND join_stage IS NULL AND nick_before IS NULL THEN '{"cutShort":true}'::json ELSE nick_answer END)
        WHERE (status = 'joined' OR rejoin_attempts IS NOT NULL) AND ($1::int IS NULL OR (account_id = $1 AND room = $2)) RETURNING account_id, room)
      UPDATE room_occupant o SET stale = true FROM r WHERE o.account_id = r.account_id AND o.room = r.room`,
-    [one?.accountId ?? null, one?.room ?? null, one?.answer ? JSON.stringify(one.answer) : null],
+    [one?.accountId ?? null, one?.room ?? null, answer ? JSON.stringify(answer) : null],
   );
   if (!one) await sql(tx, `UPDATE room SET rejoin_at = ${ANSWER_BY}, join_resends = 0 WHERE status = 'joining' AND rejoin_attempts IS NULL`, []);
 }
@@ -38,11 +42,11 @@ export async function markRejoining(tx: AnyTx, one?: { accountId: number; room: 
 /**
  * The account is no longer in a room it was in, by no one's decision (a room's 333 or 332, or a
  * self-ping's answer): it enters again at once (`join`: src/domain/muc.ts rejoinRoom), ahead of
- * what is queued for the room, and the room is joining until it answers. `answer`: the error
- * kept for the request waiting on the account's nick change (fallBackNick).
+ * what is queued for the room, and the room is joining until it answers. `refused`: the error
+ * kept as the answer to the account's nick change (fallBackNick).
  */
-export async function rejoinNow(tx: AnyTx, accountId: number, room: string, join: Stanza, answer: RoomRow["error"] = null): Promise<void> {
-  await markRejoining(tx, { accountId, room, answer });
+export async function rejoinNow(tx: AnyTx, accountId: number, room: string, join: Stanza, refused: RoomRow["error"] = null): Promise<void> {
+  await markRejoining(tx, { accountId, room, refused });
   await enqueueAhead(tx, accountId, [join]);
 }
 
@@ -74,7 +78,8 @@ export async function fallBackNick(tx: AnyTx, accountId: number, room: string): 
 }
 
 /**
- * A rejoin the room's service refused for now (`error`): still joining, with the error, and sent
+ * A rejoin the room's service refused for now (`error`): still joining, with the error (not the
+ * answer of a nick change the rejoin is part of: fallBackNick's conflict stays), and sent
  * again after `retryMs` (first, most), doubling at each refusal. Null when the room's row is no
  * rejoin waiting for its answer (a request's join, or one answered meanwhile). `first`: this is
  * the rejoin's first refusal.

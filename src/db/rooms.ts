@@ -6,7 +6,7 @@ import { notifyLogHeadSql } from "./events.js";
 import { CHANNELS } from "./notify.js";
 import { enqueueIf } from "./outbox.js";
 import type { Stanza } from "../domain/stanza.js";
-import { JOIN_RESEND_MS } from "../domain/muc.js";
+import { JOIN_RESEND_MS, type NickAnswer } from "../domain/muc.js";
 
 export type RoomStatus = "joining" | "joined" | "failed";
 
@@ -27,6 +27,7 @@ export interface RoomRow {
   affiliation: string | null;
   created: boolean;
   subject: unknown;
+  /** The join's refusal (failed), or the refusals for now of a rejoin waiting (src/db/room-rejoins.ts deferRejoin). */
   error: { type: string; condition: string; text?: string } | null;
   lastMessageAt: Date | null;
   history: { maxStanzas?: number; since?: string } | null;
@@ -42,6 +43,8 @@ export interface RoomRow {
    * under before, to enter under if the asked one is taken. Null otherwise.
    */
   nickBefore: string | null;
+  /** How the account's latest nick change ended other than renamed (setNickRefusal; src/db/room-rejoins.ts markRejoining, fallBackNick). */
+  nickAnswer: NickAnswer | null;
 }
 
 /**
@@ -60,7 +63,8 @@ export interface OccupantRow {
 
 export const columns = (t: string) => `${t}.account_id AS "accountId", ${t}.room, ${t}.nick, ${t}.password, ${t}.status, ${t}.role, ${t}.affiliation,
   ${t}.created, ${t}.subject, ${t}.error, ${t}.last_message_at AS "lastMessageAt", ${t}.history, ${t}.joined_at AS "joinedAt",
-  ${t}.join_stage AS "joinStage", ${t}.rejoin_attempts AS "rejoinAttempts", ${t}.rejoin_at AS "rejoinAt", ${t}.nick_before AS "nickBefore"`;
+  ${t}.join_stage AS "joinStage", ${t}.rejoin_attempts AS "rejoinAttempts", ${t}.rejoin_at AS "rejoinAt", ${t}.nick_before AS "nickBefore",
+  ${t}.nick_answer AS "nickAnswer"`;
 const COLUMNS = columns("room");
 
 /** Stanzas recorded with a join (its presence), and the instance that records them (src/db/outbox.ts enqueueIf). */
@@ -82,7 +86,7 @@ export async function recordJoin(tx: AnyTx, accountId: number, room: string, nic
     `WITH j AS (
        INSERT INTO room (account_id, room, nick, password, status, history, rejoin_at) VALUES ($1, $2, $3, $4, 'joining', $5::json, ${ANSWER_BY})
        ON CONFLICT (account_id, room) DO UPDATE SET nick = EXCLUDED.nick, password = EXCLUDED.password, status = 'joining', error = NULL,
-         created = false, history = EXCLUDED.history, join_stage = NULL, rejoin_attempts = NULL, rejoin_at = EXCLUDED.rejoin_at, join_resends = 0, nick_before = NULL, updated_at = now()
+         created = false, history = EXCLUDED.history, join_stage = NULL, rejoin_attempts = NULL, rejoin_at = EXCLUDED.rejoin_at, join_resends = 0, nick_before = NULL, nick_answer = NULL, updated_at = now()
        WHERE room.status = 'failed'
        RETURNING 1
      ), o AS (DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND EXISTS (SELECT 1 FROM j))${out ? `, ${out.cte}` : ""}
@@ -136,19 +140,16 @@ export async function deleteRoom(tx: AnyTx, accountId: number, room: string): Pr
 }
 
 /**
- * The room confirmed the join (self-presence, status 110). Occupants known from before a rejoin
- * that the room did not present again left meanwhile: they are removed and their nicks returned.
- * A rejoin's refusals for now (src/db/room-rejoins.ts deferRejoin) are over; an error recorded
- * otherwise answers the account's last nick change (the taken nick a rejoin fell back from:
- * fallBackNick there), kept for its request to read (src/services/room-joins.ts
- * nickChangeAnswer) until the next change (beginNickChange).
+ * The room confirmed the join (self-presence, status 110): a rejoin's refusals for now are over (the
+ * nick change's answer stays). Occupants known from before a rejoin that the room did not present
+ * again left meanwhile: they are removed and their nicks returned.
  */
 export async function markJoined(tx: AnyTx, accountId: number, room: string, role: string, affiliation: string, created: boolean): Promise<string[]> {
   const rows = await sql<{ nick: string }>(
     tx,
     `WITH r AS (
        UPDATE room SET status = 'joined', role = $3, affiliation = $4, created = created OR $5, joined_at = COALESCE(joined_at, now()),
-         error = CASE WHEN rejoin_attempts > 0 THEN NULL ELSE error END, rejoin_attempts = NULL, rejoin_at = NULL, nick_before = NULL, checked_at = now(), updated_at = now()
+         error = NULL, rejoin_attempts = NULL, rejoin_at = NULL, nick_before = NULL, checked_at = now(), updated_at = now()
        WHERE account_id = $1 AND room = $2
      )
      DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND stale RETURNING nick`,
@@ -229,7 +230,7 @@ export async function presented(tx: AnyTx, accountId: number, room: string, nick
 
 /** A nick change (XEP-0045 §7.6) was sent: no answer to it yet, neither error nor self-presence. */
 export async function beginNickChange(tx: AnyTx, accountId: number, room: string): Promise<void> {
-  await sql(tx, "UPDATE room SET error = NULL, join_stage = NULL, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room]);
+  await sql(tx, "UPDATE room SET nick_answer = NULL, join_stage = NULL, updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room]);
 }
 
 /**
@@ -237,8 +238,9 @@ export async function beginNickChange(tx: AnyTx, accountId: number, room: string
  * §7.6.3: the occupant keeps its old nick), for the request waiting on the change. The change is
  * no longer under way (join_stage, as renameSelf: a self-ping's item-not-found reads it).
  */
-export async function setRoomError(tx: AnyTx, accountId: number, room: string, error: NonNullable<RoomRow["error"]>): Promise<void> {
-  await sql(tx, "UPDATE room SET error = $3::json, join_stage = COALESCE(join_stage, 'presence'), updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, JSON.stringify(error)]);
+export async function setNickRefusal(tx: AnyTx, accountId: number, room: string, error: NonNullable<RoomRow["error"]>): Promise<void> {
+  const answer: NickAnswer = { refused: error };
+  await sql(tx, "UPDATE room SET nick_answer = $3::json, join_stage = COALESCE(join_stage, 'presence'), updated_at = now() WHERE account_id = $1 AND room = $2", [accountId, room, JSON.stringify(answer)]);
 }
 
 /**
@@ -284,7 +286,7 @@ export async function markConfigured(tx: AnyTx, localpart: string, room: string)
     `WITH a AS (SELECT id, last_seq FROM account WHERE localpart = $1),
        st AS (SELECT EXISTS (SELECT 1 FROM room_occupant o JOIN a ON o.account_id = a.id WHERE o.room = $2 AND o.stale) AS stale),
        u AS (UPDATE room SET status = 'joined', role = COALESCE(role, 'moderator'), affiliation = COALESCE(affiliation, 'owner'), created = true,
-               joined_at = COALESCE(joined_at, now()), error = CASE WHEN rejoin_attempts > 0 THEN NULL ELSE error END, rejoin_attempts = NULL,
+               joined_at = COALESCE(joined_at, now()), error = NULL, rejoin_attempts = NULL,
                rejoin_at = NULL, nick_before = NULL, checked_at = now(), updated_at = now()
              FROM a, st WHERE room.account_id = a.id AND room.room = $2 AND room.status = 'joining' AND NOT st.stale
              RETURNING room.account_id)

@@ -99,6 +99,16 @@ export const REJOIN_SWEEP_MS = 2_000;
  */
 export const refusedForNow = (error: { type: string; condition: string }): boolean => error.type === "wait" || error.condition === "remote-server-not-found" || error.condition === "remote-server-timeout";
 
+/**
+ * How the account's latest nick change (§7.6) ended other than renamed, kept for the request
+ * waiting on it (src/services/room-joins.ts nickChangeAnswer) until the next change or join:
+ * refused (§7.6.3; or the taken nick a rejoin under it fell back from), or cut short, the account
+ * out of the room during it (removed by no one's decision, 333/332; or the link lost), entering
+ * again under the nick it had. Kept apart from the row's `error`, which a rejoin's refusals for
+ * now overwrite and its success clears (src/db/room-rejoins.ts).
+ */
+export type NickAnswer = { refused: { type: string; condition: string; text?: string } } | { cutShort: true };
+
 /** Id prefix of the instant-room configuration we send (§10.1.2): its answer completes a join that created the room. */
 export const INSTANT_PREFIX = "muc-instant-";
 

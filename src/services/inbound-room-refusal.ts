@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
 import { deferRejoin, fallBackNick, rejoinAsAsked, rejoinNow } from "../db/room-rejoins.js";
-import { findRoom, markFailed, setRoomError, type RoomRow } from "../db/rooms.js";
+import { findRoom, markFailed, setNickRefusal, type RoomRow } from "../db/rooms.js";
 import { accountJid, type Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
@@ -76,7 +76,7 @@ export async function roomPresenceError(tx: AnyTx, p: InboundPresence & { from: 
     // self-ping under the old nick (XEP-0410 §3.2) asks: a room without the account answers that
     // it is not an occupant, and it enters again (src/services/room-self-pings.ts). One iq per
     // refused change.
-    await setRoomError(tx, account.id, room, p.error ?? UNDEFINED);
+    await setNickRefusal(tx, account.id, room, p.error ?? UNDEFINED);
     replies.push(selfPing(accountJid(account.localpart, p.to.domain), room, row.nick, randomUUID()));
     return;
   }
@@ -85,7 +85,9 @@ export async function roomPresenceError(tx: AnyTx, p: InboundPresence & { from: 
   // The gateway's rejoin goes to the occupant JID of the row's nick, a nick the room gave or
   // answered from (both prepared as parsed: src/domain/jid.ts): an error from another answers a
   // presence the row has moved past (the join under the nick a fallback below left, sent again
-  // unanswered, or read for a rejoin before it), and would fail the join under the nick it has now.
+  // unanswered, or read for a rejoin before it; a nick change the rejoin cut short, which its
+  // request answers as such: src/db/room-rejoins.ts markRejoining), and would fail the join
+  // under the nick it has now.
   if (row.rejoinAttempts !== null && p.from.resource !== undefined && p.from.resource !== row.nick) return;
   // The gateway's rejoin under the nick the account asked for in a nick change (above), refused
   // as taken (§7.2.9, conflict): as a nick change into a taken nick (§7.6.3), the account keeps
@@ -96,7 +98,8 @@ export async function roomPresenceError(tx: AnyTx, p: InboundPresence & { from: 
     if (before !== null) return rejoinNow(tx, account.id, room, rejoinRoom(accountJid(account.localpart, p.to.domain), { ...row, nick: before }), p.error);
   }
   // The gateway's own rejoin, refused for now (the room's service is unavailable): tried again
-  // later (src/db/room-rejoins.ts), and the account hears of it once, with when.
+  // later (src/db/room-rejoins.ts), and the account hears of it once, with when. A fallback's
+  // conflict stays the nick change's answer (nick_answer, apart from the row's error).
   const later = p.error && row.rejoinAttempts !== null && refusedForNow(p.error) ? await deferRejoin(tx, account.id, room, p.error, REJOIN_RETRY_MS) : null;
   if (later) {
     if (later.first) roomEvent({ room, kind: "join-failed", nick: row.nick, error: p.error!, retryAt: later.at.toISOString() });

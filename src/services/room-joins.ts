@@ -102,7 +102,7 @@ function joinAnswer(room: string): Answered<ViewRow> {
   return answered;
 }
 
-/** Where a refused nick change left the account, by the row's status then (nickChangeAnswer). */
+/** Where a nick change that did not rename left the account, by the row's status then (nickChangeAnswer). */
 const afterRefusal: Record<RoomRow["status"], (nick: string) => string> = {
   joined: (nick) => `; still in the room as ${nick}`,
   joining: (nick) => `; entering it again as ${nick}`,
@@ -119,10 +119,22 @@ function nickChangeAnswer(account: AccountRef, room: string, oldNick: string): A
     if (!row) throw new AppError("room-not-joined", `${account.jid} left ${room} during the nick change`);
     // Renamed: to this nick, or by a change requested at the same time that the room took after it.
     if (row.nick !== oldNick && row.status === "joined") return row;
-    // Joining: a room that had lost the account refused the nick as taken, and the account enters
-    // it again under the nick it had (src/services/inbound-room-refusal.ts). Failed: the room
-    // refused the account's rejoin under the nick asked for otherwise, and it is out of the room.
-    if (row.error || row.status === "failed") throw refusal(room, row.error, "the nick change", afterRefusal[row.status](row.nick));
+    // The room refused the account's rejoin under the nick asked for (src/services/inbound-room-
+    // refusal.ts), or the one under its old nick after, other than for now: out of the room.
+    if (row.status === "failed") throw refusal(room, row.error, "the nick change", afterRefusal.failed(row.nick));
+    const answer = row.nickAnswer;
+    // Out of the room during the change (src/db/room-rejoins.ts markRejoining): under the old nick
+    // again, not by the room's answer to the change, which may never come. Not a refusal: asking
+    // again once the account is back in may rename it (503, as for a room unavailable for now).
+    if (answer && "cutShort" in answer) {
+      const where = row.status === "joined" ? `; in the room again as ${row.nick}` : afterRefusal[row.status](row.nick);
+      throw new AppError("room-unavailable", `${account.jid} was out of ${room} during the nick change (removed by the room, or the link was lost)${where}`, { retryAfter: 5 });
+    }
+    // Refused (§7.6.3), or the rejoin under the nick asked for refused as taken, the account back
+    // under the nick it had (fallBackNick), whatever that rejoin met since; or, with no answer,
+    // the rejoin under the nick asked for refused for now (src/db/room-rejoins.ts deferRejoin).
+    const refused = answer?.refused ?? (row.status === "joining" ? row.error : null);
+    if (refused) throw refusal(room, refused, "the nick change", afterRefusal[row.status](row.nick));
     if (row.joinStage !== null && row.status === "joined") return row;
     return undefined;
   };

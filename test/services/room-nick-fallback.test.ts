@@ -3,13 +3,15 @@
 // if the room has that nick taken (conflict, XEP-0045 §7.2.9), under the nick the account had
 // (fallBackNick); the PUT answers 409 room-nick-conflict (src/services/room-joins.ts). Around it:
 // a second PUT for the same nick meanwhile, a late second conflict for the nick left, a refusal
-// for now and a reconnect during the rejoin, and a rejoin under the asked nick refused otherwise.
+// for now and a reconnect during the rejoin, and a rejoin under the asked nick refused otherwise;
+// the fallback's rejoin refused for now; and a nick change cut short by the room dropping the account.
 // Against a real PostgreSQL; the room is played by the test (test/services/room-play.ts).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Inbound } from "../../src/services/inbound.js";
 import type { Rooms } from "../../src/services/rooms.js";
-import { waitFor, within, type Env, type TestAccount } from "./setup.js";
+import { mucPresence } from "../../src/domain/muc.js";
+import { feedBatch, waitFor, within, type Env, type TestAccount } from "./setup.js";
 import { roomSuite, type MucItem } from "./room-play.js";
 import { inboundPresence } from "./stanzas.js";
 
@@ -25,12 +27,13 @@ describe("a nick change into a taken nick in a room that lost the account", () =
   const sentTo = (a: TestAccount, kind: string, nick: string) => env.out.sent.filter((s) => s.kind === kind && "to" in s && s.to === `${ROOM}/${nick}` && s.from === `${a.jid}/rooms`).length;
   const awaitSent = (a: TestAccount, kind: string, nick: string, n: number) => waitFor(async () => (await env.flush(), sentTo(a, kind, nick) >= n), `${kind} #${n} to ${nick}`);
   /** The room's presence error from room/nick (RFC 6120 §8.3). */
-  const roomError = async (a: TestAccount, nick: string, condition: string, type = "cancel") => {
-    inbound.receive(inboundPresence(`${ROOM}/${nick}`, `${a.jid}/rooms`, "error", { error: { type, condition } }));
-    await inbound.idle();
-  };
+  const errorFrom = (a: TestAccount, nick: string, condition: string, type = "cancel") => inboundPresence(`${ROOM}/${nick}`, `${a.jid}/rooms`, "error", { error: { type, condition } });
+  const roomError = (a: TestAccount, nick: string, condition: string, type = "cancel") => feedBatch(inbound, errorFrom(a, nick, condition, type));
   const settle = <T>(p: Promise<T>) => p.then((ok) => ({ ok }), (e: unknown) => ({ err: e as { code?: string; message?: string } }));
-  const row = async (a: TestAccount) => (await env.db.pool.query("SELECT nick, status, error FROM room WHERE account_id = $1", [a.id])).rows[0] as { nick: string; status: string; error: unknown };
+  /** The account's row: `error` the join's (or a rejoin's for now), `answer` the nick change's (src/domain/muc.ts NickAnswer). */
+  const row = async (a: TestAccount) =>
+    (await env.db.pool.query("SELECT nick, status, error, nick_answer AS answer FROM room WHERE account_id = $1", [a.id])).rows[0] as { nick: string; status: string; error: unknown; answer: unknown };
+  const CONFLICT = { refused: { type: "cancel", condition: "conflict" } };
   /** `a` in the room under `nick`; then its nick change to `asked` answered item-not-found (the room lost it): the rejoin under `asked` sent. */
   async function lostOnRename(a: TestAccount, nick: string, asked: string) {
     const join = rooms.join(a.ref, ROOM, { nick });
@@ -67,7 +70,7 @@ describe("a nick change into a taken nick in a room that lost the account", () =
     await roomError(a, "tybalt", "conflict");
     const second = await within(again, "the second PUT");
     assert.equal("err" in second ? second.err.code : `200 as ${second.ok.view.nick}`, "room-nick-conflict");
-    assert.deepEqual(await row(a), { nick: "paris", status: "joined", error: { type: "cancel", condition: "conflict" } });
+    assert.deepEqual(await row(a), { nick: "paris", status: "joined", error: null, answer: CONFLICT });
   });
 
   it("a second conflict for the nick the rejoin fell back from (a resent join's late answer) is no answer to the rejoin under the old nick", async () => {
@@ -79,7 +82,7 @@ describe("a nick change into a taken nick in a room that lost the account", () =
     const answered = await within(rename, "the nick change");
     assert.equal("err" in answered ? answered.err.code : "200", "room-nick-conflict");
     assert.deepEqual((await events(a)).filter((e) => e.kind === "join-failed"), [], "no join-failed");
-    assert.deepEqual(await row(a), { nick: "romeo", status: "joining", error: { type: "cancel", condition: "conflict" } });
+    assert.deepEqual(await row(a), { nick: "romeo", status: "joining", error: null, answer: CONFLICT });
     await awaitSent(a, "muc-join", "romeo", 2);
     await says(a, "romeo", owner, [110]);
     assert.equal((await row(a)).status, "joined");
@@ -101,7 +104,7 @@ describe("a nick change into a taken nick in a room that lost the account", () =
     await rooms.rejoin();
     await awaitSent(a, "muc-join", "mercutio", 3);
     await says(a, "mercutio", owner, [110]);
-    assert.deepEqual(await row(a), { nick: "mercutio", status: "joined", error: null }, "the refusal for now is over");
+    assert.deepEqual(await row(a), { nick: "mercutio", status: "joined", error: null, answer: null }, "the refusal for now is over");
 
     // The rejoin under the asked nick refused for now, then as taken: the conflict is the nick
     // change's answer, whatever the refusal before it.
@@ -113,7 +116,7 @@ describe("a nick change into a taken nick in a room that lost the account", () =
     await roomError(b, "tybalt", "conflict");
     await awaitSent(b, "muc-join", "benvolio", 2);
     await says(b, "benvolio", owner, [110]);
-    assert.deepEqual(await row(b), { nick: "benvolio", status: "joined", error: { type: "cancel", condition: "conflict" } });
+    assert.deepEqual(await row(b), { nick: "benvolio", status: "joined", error: null, answer: CONFLICT });
   });
 
   it("a rejoin under the asked nick refused for another reason says the account is out of the room", async () => {
@@ -131,9 +134,62 @@ describe("a nick change into a taken nick in a room that lost the account", () =
     const { rename } = await lostOnRename(a, "abram", "tybalt");
     inbound.receive(inboundPresence(`${ROOM}/tybalt`, `${a.jid}/rooms`, "error")); // RFC 6120 §8.3 says it has one; a room may not
     await inbound.idle();
-    assert.deepEqual(await row(a), { nick: "tybalt", status: "failed", error: null });
+    assert.deepEqual(await row(a), { nick: "tybalt", status: "failed", error: null, answer: null });
     const answered = await within(rename, "the nick change");
     assert.ok("err" in answered, "refused");
     assert.equal(answered.err.message, `${ROOM} refused the nick change: undefined-condition; the account is out of the room`);
+  });
+
+  it("the fallback's rejoin under the old nick refused for now: the nick change still answers 409, not the wait's 503, nor 200 once back in", async () => {
+    // Each batch is one transaction: the request reads the row only after all of it.
+    const wait = ["remote-server-timeout", "wait"] as const;
+    const a = await env.account("gregory");
+    const first = await lostOnRename(a, "gregory", "tybalt");
+    await feedBatch(inbound, errorFrom(a, "tybalt", "conflict"), errorFrom(a, "gregory", ...wait));
+    const answered = await within(first.rename, "the nick change");
+    assert.ok("err" in answered, "refused");
+    assert.deepEqual([answered.err.code, answered.err.message], ["room-nick-conflict", `${ROOM} refused the nick change: conflict; entering it again as gregory`]);
+    assert.deepEqual(await row(a), { nick: "gregory", status: "joining", error: { type: "wait", condition: "remote-server-timeout" }, answer: CONFLICT });
+
+    // Read only once the room took the rejoin after all (its refusal for now over: markJoined).
+    const b = await env.account("sampson");
+    const second = await lostOnRename(b, "sampson", "tybalt");
+    const self = inboundPresence(`${ROOM}/sampson`, `${b.jid}/rooms`, "available", { muc: mucPresence(owner, ["110"]) });
+    await feedBatch(inbound, errorFrom(b, "tybalt", "conflict"), errorFrom(b, "sampson", ...wait), self);
+    const later = await within(second.rename, "the nick change");
+    assert.ok("err" in later, `refused, not 200 as ${"ok" in later ? later.ok.view.nick : ""}`);
+    assert.deepEqual([later.err.code, later.err.message], ["room-nick-conflict", `${ROOM} refused the nick change: conflict; still in the room as sampson`]);
+    assert.deepEqual(await row(b), { nick: "sampson", status: "joined", error: null, answer: CONFLICT });
+  });
+
+  it("a nick change cut short by the room dropping the account (333) answers 503: it enters again under its old nick, not 200 under it", async () => {
+    const a = await env.account("peter");
+    const join = rooms.join(a.ref, ROOM, { nick: "peter" });
+    await awaitSent(a, "muc-join", "peter", 1);
+    await says(a, "peter", owner, [110]);
+    await subject(a, "");
+    await within(join, "joined");
+    const rename = settle(rooms.join(a.ref, ROOM, { nick: "friar" }));
+    await awaitSent(a, "presence", "friar", 1);
+    // Removed by an error (XEP-0045 §17.1, status 333) before the change reached the room: the
+    // account enters again under peter, and the room's answer to the change, from a non-occupant
+    // (item-not-found), is no answer to that rejoin.
+    await says(a, "peter", { role: "none", affiliation: "owner" }, [110, 333], "unavailable");
+    await awaitSent(a, "muc-join", "peter", 2);
+    await roomError(a, "friar", "item-not-found");
+    await says(a, "peter", owner, [110]);
+    await subject(a, "");
+    const answered = await within(rename, "the nick change");
+    assert.ok("err" in answered, `refused, not 200 as ${"ok" in answered ? answered.ok.view.nick : ""}`);
+    assert.equal(answered.err.code, "room-unavailable");
+    assert.match(answered.err.message ?? "", new RegExp(`^${a.jid} was out of ${ROOM} during the nick change \\(removed by the room, or the link was lost\\); (entering it|in the room) again as peter$`));
+    assert.deepEqual(await row(a), { nick: "peter", status: "joined", error: null, answer: { cutShort: true } });
+    // Asked again, once back in: a nick change, which the room takes (§7.6.2).
+    const again = rooms.join(a.ref, ROOM, { nick: "friar" });
+    await awaitSent(a, "presence", "friar", 2);
+    await says(a, "peter", { ...owner, nick: "friar" }, [110, 303], "unavailable");
+    await says(a, "friar", owner, [110]);
+    assert.equal((await within(again, "the nick change, asked again")).view.nick, "friar");
+    assert.deepEqual(await row(a), { nick: "friar", status: "joined", error: null, answer: null });
   });
 });
