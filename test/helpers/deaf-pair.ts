@@ -49,25 +49,28 @@ export async function startDeafPair(server: XmppServer, env: Record<string, stri
   const relayed: TestDatabase = { ...db, url: url.toString(), drop: async () => undefined };
   let a: TestGateway | undefined;
   let b: TestGateway | undefined;
+  let sql: pg.Client | undefined;
   try {
     a = await startTestGateway(server, env, deafOne === "a" ? relayed : db);
     b = await startTestGateway(server, env, deafOne === "b" ? relayed : db);
+    assert.ok(listener, `${deafOne}'s listening connection goes through the relay`);
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
   } catch (err) {
+    // Nothing is returned to stop: what started is stopped here.
+    await sql?.end().catch(() => undefined);
     await b?.stop().catch(() => undefined);
     await a?.stop().catch(() => undefined);
     relay.close();
     await db.drop();
     throw err;
   }
-  const [first, second] = [a, b];
-  assert.ok(listener, `${deafOne}'s listening connection goes through the relay`);
-  const sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
+  const [first, second, client] = [a, b, sql];
   return {
     a: first,
     b: second,
     db,
-    sql,
+    sql: client,
     async deaf(fn) {
       const held = listener!;
       relay.holdClient(held, true);
@@ -78,7 +81,7 @@ export async function startDeafPair(server: XmppServer, env: Record<string, stri
       }
     },
     async stop() {
-      await sql.end();
+      await client.end();
       await second.stop();
       await first.stop();
       relay.close();
@@ -107,9 +110,14 @@ export function deafLinkWorld<N extends string>(kind: XmppServerKind, users: Rec
     }
   });
   after(async () => {
-    for (const name of Object.keys(users) as N[]) await online[name]?.stop();
-    await w.p?.stop();
-    await w.server?.stop();
+    // Each stopped even if another's stop fails (a process left running would hold the run open);
+    // the first failure is still the hook's.
+    const failed: unknown[] = [];
+    const stop = (s: { stop(): Promise<unknown> } | undefined) => s?.stop().catch((err: unknown) => void failed.push(err));
+    for (const name of Object.keys(users) as N[]) await stop(online[name]);
+    await stop(w.p);
+    await stop(w.server);
+    if (failed.length > 0) throw failed[0];
   });
   return w;
 }
