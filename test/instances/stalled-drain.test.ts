@@ -89,7 +89,9 @@ describe("an instance that hangs inside a drain step does not stop the others' (
           keys.push(key);
         }
       })();
-      poster.catch(() => undefined); // awaited below
+      // Awaited below; a poster that stops (an unexpected answer) is reported with whatever failed after it.
+      let posterFailure: unknown = null;
+      poster.catch((err: unknown) => (posterFailure = err));
       let stopped = false;
       try {
         await waitForBodies(juliet, [`${prefix}-0000`], 10_000);
@@ -149,6 +151,10 @@ describe("an instance that hangs inside a drain step does not stop the others' (
         assert.ok(keys.indexOf(after) < keys.length - 1, "posts went on after the one posted after the hang");
         assert.deepEqual(first, keys, "juliet's first copies come in the order posted");
         console.log(`[stalled-drain] ${keys.length} messages, each delivered; ${resends} sent again (those the hung step had written); ${log.failures} post retries`);
+      } catch (err) {
+        // A wait that failed because the poster had stopped says why it stopped (its status and body).
+        if (posterFailure !== null) throw new Error(`the poster stopped: ${String(posterFailure)}; then: ${String(err)}`, { cause: err });
+        throw err;
       } finally {
         posting = false;
         if (stopped) victim.proc?.child.kill("SIGCONT");
