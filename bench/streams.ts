@@ -29,7 +29,7 @@ import { createParser } from "eventsource-parser";
 import jwt from "jsonwebtoken";
 import pg from "pg";
 import { createTestDatabase } from "../scripts/harness/database.js";
-import { freePort } from "../scripts/harness/gateway-process.js";
+import { freePort, startArgs } from "../scripts/harness/gateway-process.js";
 import { startXmppServer } from "../scripts/harness/xmpp-server.js";
 import { connectUser } from "../scripts/harness/xmpp-user.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
@@ -51,8 +51,8 @@ const USAGE = `usage: npx tsx bench/streams.ts [options]
   --cpu-prof        run the gateway with --cpu-prof and summarise the open and idle phases
   --env KEY=VALUE   extra gateway environment (repeatable)
   --gateway-dir D   run the gateway from another checkout (default: this repository)
-  --built           run the built gateway (node dist/server.js, after npm run build), as in
-                    production, instead of src/server.ts under tsx
+  --built           run the built gateway as npm start does (node --no-memory-reducer
+                    dist/server.js, after npm run build), instead of src/server.ts under tsx
   --timeout S       overall time limit (default 600)
   --json            one JSON line on stdout (the table goes to stderr)`;
 
@@ -287,7 +287,8 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
   const out = openSync(logFile, "a");
   const memoryFile = join(work, "memory.json");
   const gcProbe = fileURLToPath(new URL("./lib/gc-probe.mjs", import.meta.url));
-  const entry = opt.built ? ["dist/server.js"] : ["--import", "tsx", "src/server.ts"];
+  // Built: as `npm start` runs it (its V8 flags too: --no-memory-reducer, README "Deploying").
+  const entry = opt.built ? startArgs(GATEWAY_DIR) : ["--import", "tsx", "src/server.ts"];
   if (opt.built && !existsSync(join(GATEWAY_DIR, "dist/server.js"))) throw new Error(`--built: no ${GATEWAY_DIR}/dist/server.js (npm run build first)`);
   const child = spawn(process.execPath, [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), "--expose-gc", "--trace-gc", "--import", gcProbe, ...entry], {
     cwd: GATEWAY_DIR,
@@ -547,7 +548,7 @@ try {
   const w = Math.max(...rows.map((r) => r.figure.length));
   const v = Math.max(...rows.map((r) => r.value.length));
   const lines = [
-    `Idle event streams: ${N} streams (${HOT} on one account), gateway ${GATEWAY_DIR} (${opt.built ? "node dist/server.js" : "tsx src/server.ts"}), ${new Date().toISOString()}`,
+    `Idle event streams: ${N} streams (${HOT} on one account), gateway ${GATEWAY_DIR} (${opt.built ? `node ${startArgs(GATEWAY_DIR).join(" ")}, as npm start` : "tsx src/server.ts"}), ${new Date().toISOString()}`,
     `${"figure".padEnd(w)}  ${"measured".padEnd(v)}  target`,
     ...rows.map((r) => `${r.figure.padEnd(w)}  ${r.value.padEnd(v)}  ${r.target}${r.ok === null ? "" : r.ok ? "  ok" : "  MISSED"}`),
     `result: ${lossless ? "completed without loss" : "LOSS: see the rows above"}`,

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 // `balcony`: the operator's command line. One module per command group in src/cli/; every
 // command reads the gateway's own environment (src/config.ts) and takes --json.
 import { Command, CommanderError } from "commander";

@@ -1,6 +1,7 @@
 // Runs the gateway as a separate process (node src/server.ts through tsx), for tests that kill
 // it: SIGKILL mid-traffic, SIGTERM for a graceful stop.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { get } from "node:http";
 import { createServer } from "node:net";
 import type { XmppServer } from "./xmpp-server.js";
@@ -36,6 +37,17 @@ export function getOnce(url: string, timeoutMs = 5000): Promise<{ status: number
     req.on("timeout", () => req.destroy());
     req.on("error", () => resolve({ status: 0, text: "" }));
   });
+}
+
+/**
+ * The node arguments `npm start` runs the built gateway with, from `dir`'s package.json (its start
+ * script is `node ARGS`): for anything that starts the built gateway as production does.
+ */
+export function startArgs(dir: string): string[] {
+  const script = (JSON.parse(readFileSync(`${dir}/package.json`, "utf8")) as { scripts?: { start?: string } }).scripts?.start ?? "";
+  const [cmd, ...args] = script.trim().split(/\s+/);
+  if (cmd !== "node" || args.length === 0) throw new Error(`${dir}/package.json: the start script is not "node ARGS": ${JSON.stringify(script)}`);
+  return args;
 }
 
 export interface GatewayProcess {

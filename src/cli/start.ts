@@ -1,4 +1,5 @@
-// `balcony start`: the gateway, exactly as `node dist/server.js` runs it (src/serve.ts).
+// `balcony start`: the gateway, exactly as `npm start` (node --no-memory-reducer dist/server.js, through
+// the bin's shebang) runs it (src/serve.ts).
 import type { Command } from "commander";
 import { commandConfig, run } from "./common.js";
 

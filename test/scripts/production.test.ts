@@ -1,13 +1,13 @@
 // The production path (issue 14, README "Deploying"): a clean clone of this repository is built
 // as a deployment would build it (`npm ci && npm run build`, which generates the Prisma client),
-// and the built server (`node dist/server.js`, what `npm start` runs) is started against a real
+// and the built server (`node --no-memory-reducer dist/server.js`, what `npm start` runs: the clone's start script) is started against a real
 // Prosody and PostgreSQL: it migrates the empty database, takes the component link, and a message
 // posted to it reaches a real XMPP user.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -15,7 +15,7 @@ import jwt from "jsonwebtoken";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
-import { JWT_SECRET, freePort, startGatewayProcess, type GatewayProcess } from "../../scripts/harness/gateway-process.js";
+import { JWT_SECRET, freePort, startArgs, startGatewayProcess, type GatewayProcess } from "../../scripts/harness/gateway-process.js";
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -57,7 +57,7 @@ describe("production build from a clean clone", () => {
     assert.match(build.stdout + build.stderr, /Generated Prisma Client/);
     assert.ok(existsSync(join(clone, "dist/server.js")), "dist/server.js built");
 
-    gp = await startGatewayProcess(server, db.url, await freePort(), {}, { run: { cwd: clone, args: ["dist/server.js"] } });
+    gp = await startGatewayProcess(server, db.url, await freePort(), {}, { run: { cwd: clone, args: startArgs(clone) } });
     const created = await fetch(`${gp.url}/v1/accounts`, { method: "POST", headers: { authorization: `Bearer ${sign({ sub: "admin", scope: "admin" })}`, "content-type": "application/json" }, body: JSON.stringify({ localpart: "romeo" }) });
     assert.equal(created.status, 201, await created.text());
     const sent = await fetch(`${gp.url}/v1/messages`, { method: "POST", headers: { authorization: `Bearer ${sign({ sub: "romeo" })}`, "content-type": "application/json" }, body: JSON.stringify({ to: "juliet@localhost", body: "built and running" }) });
@@ -71,5 +71,9 @@ describe("production build from a clean clone", () => {
     assert.equal((await fetch(`${gp.url}/demo/demo.js`)).status, 200);
     assert.equal(await gp.stop("SIGTERM"), "0", `the built server stops cleanly on SIGTERM:\n${gp.output()}`);
     gp = undefined;
+    // The bin runs through its shebang (env -S, with the start script's V8 flag), as an installed `balcony` does.
+    await chmod(join(clone, "dist/cli.js"), 0o755);
+    const help = await run(join(clone, "dist/cli.js"), ["--help"], { cwd: clone, env });
+    assert.match(help.stdout, /\bstart\b/, help.stdout);
   });
 });
