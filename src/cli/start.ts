@@ -6,7 +6,7 @@ import { commandConfig, run } from "./common.js";
 export function startCommand(program: Command): void {
   program
     .command("start")
-    .summary("run the gateway (as node dist/server.js does)")
+    .summary("run the gateway (as npm start does)")
     .description(
       "Runs the gateway in the foreground until SIGINT or SIGTERM, then stops it cleanly: the same start-up as " +
         "`npm start` (migrations, the component link, the HTTP listener on HOST:PORT). Configuration comes from " +
