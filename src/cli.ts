@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --no-memory-reducer
+#!/usr/bin/env node
 // `balcony`: the operator's command line. One module per command group in src/cli/; every
 // command reads the gateway's own environment (src/config.ts) and takes --json.
 import { Command, CommanderError } from "commander";

@@ -71,7 +71,7 @@ describe("production build from a clean clone", () => {
     assert.equal((await fetch(`${gp.url}/demo/demo.js`)).status, 200);
     assert.equal(await gp.stop("SIGTERM"), "0", `the built server stops cleanly on SIGTERM:\n${gp.output()}`);
     gp = undefined;
-    // The bin runs through its shebang (env -S, with the start script's V8 flag), as an installed `balcony` does.
+    // The bin runs through its shebang, as an installed `balcony` does.
     await chmod(join(clone, "dist/cli.js"), 0o755);
     const help = await run(join(clone, "dist/cli.js"), ["--help"], { cwd: clone, env });
     assert.match(help.stdout, /\bstart\b/, help.stdout);
