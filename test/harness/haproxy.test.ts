@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -31,8 +31,7 @@ describe("the harness's HAProxy", () => {
     await writeFile(config, haproxyConfig({ port: h.port, servers: [] }));
     const second = await run("haproxy", ["-f", config, "-D", "-p", join(dir, "second.pid")]).then(
       async () => {
-        const pid = (await run("cat", [join(dir, "second.pid")])).stdout.trim();
-        process.kill(Number(pid), "SIGKILL");
+        process.kill(Number((await readFile(join(dir, "second.pid"), "utf8")).trim()), "SIGKILL");
         return "started";
       },
       (err: { stderr?: string }) => err.stderr ?? String(err),

@@ -1,8 +1,8 @@
 // The production path (issue 14, README "Deploying"): a clean clone of this repository is built
 // as a deployment would build it (`npm ci && npm run build`, which generates the Prisma client),
-// and the built server (`node --no-memory-reducer dist/server.js`, what `npm start` runs: the clone's start script) is started against a real
-// Prosody and PostgreSQL: it migrates the empty database, takes the component link, and a message
-// posted to it reaches a real XMPP user.
+// and the built server is started as `npm start` runs it (the clone's start script: `node
+// --no-memory-reducer dist/server.js`) against a real Prosody and PostgreSQL: it migrates the empty
+// database, takes the component link, and a message posted to it reaches a real XMPP user.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
