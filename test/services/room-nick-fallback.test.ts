@@ -34,13 +34,17 @@ describe("a nick change into a taken nick in a room that lost the account", () =
   const row = async (a: TestAccount) =>
     (await env.db.pool.query("SELECT nick, status, error, nick_answer AS answer FROM room WHERE account_id = $1", [a.id])).rows[0] as { nick: string; status: string; error: unknown; answer: unknown };
   const CONFLICT = { refused: { type: "cancel", condition: "conflict" } };
-  /** `a` in the room under `nick`; then its nick change to `asked` answered item-not-found (the room lost it): the rejoin under `asked` sent. */
-  async function lostOnRename(a: TestAccount, nick: string, asked: string) {
+  /** `a` joins the room under `nick` and the room lets it in (self-presence as owner, the subject). */
+  async function joined(a: TestAccount, nick: string) {
     const join = rooms.join(a.ref, ROOM, { nick });
     await awaitSent(a, "muc-join", nick, 1);
     await says(a, nick, owner, [110]);
     await subject(a, "");
     await within(join, "joined");
+  }
+  /** `a` in the room under `nick`; then its nick change to `asked` answered item-not-found (the room lost it): the rejoin under `asked` sent. */
+  async function lostOnRename(a: TestAccount, nick: string, asked: string) {
+    await joined(a, nick);
     const rename = settle(rooms.join(a.ref, ROOM, { nick: asked }));
     await awaitSent(a, "presence", asked, 1);
     await roomError(a, asked, "item-not-found");
@@ -90,11 +94,7 @@ describe("a nick change into a taken nick in a room that lost the account", () =
 
   it("a rejoin's refusal for now ends with a reconnect's rejoin; the fallback's conflict is kept past one", async () => {
     const a = await env.account("mercutio");
-    const join = rooms.join(a.ref, ROOM, { nick: "mercutio" });
-    await awaitSent(a, "muc-join", "mercutio", 1);
-    await says(a, "mercutio", owner, [110]);
-    await subject(a, "");
-    await within(join, "joined");
+    await joined(a, "mercutio");
     // A reconnect: the rejoin is refused for now (RFC 6120 §8.3.2, type wait), then the link
     // drops and comes back again before its next attempt, and that rejoin is answered.
     await rooms.rejoin();
@@ -164,11 +164,7 @@ describe("a nick change into a taken nick in a room that lost the account", () =
 
   it("a nick change cut short by the room dropping the account (333) answers 503: it enters again under its old nick, not 200 under it", async () => {
     const a = await env.account("peter");
-    const join = rooms.join(a.ref, ROOM, { nick: "peter" });
-    await awaitSent(a, "muc-join", "peter", 1);
-    await says(a, "peter", owner, [110]);
-    await subject(a, "");
-    await within(join, "joined");
+    await joined(a, "peter");
     const rename = settle(rooms.join(a.ref, ROOM, { nick: "friar" }));
     await awaitSent(a, "presence", "friar", 1);
     // Removed by an error (XEP-0045 §17.1, status 333) before the change reached the room: the
