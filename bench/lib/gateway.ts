@@ -3,9 +3,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { freePort } from "../../scripts/harness/ports.js";
 import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { exitKills, onCleanup, reaper } from "./lifecycle.js";
-import { freePort, sleep } from "./util.js";
+import { sleep } from "./util.js";
 
 export interface GatewayProcess {
   url: string;

@@ -1,5 +1,4 @@
 // Small helpers of the message benchmark (bench/messages.ts): clocks, statistics, formatting.
-import { createServer, type AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 
 /** Wall-clock milliseconds with sub-millisecond precision (the same clock in the sink's worker). */
@@ -57,17 +56,6 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
   } finally {
     clearTimeout(timer);
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

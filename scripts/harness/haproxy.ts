@@ -11,9 +11,10 @@ import { execFile } from "node:child_process";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { readFileSync, rmSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
-import { createConnection, createServer, type AddressInfo } from "node:net";
+import { createConnection, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./ports.js";
 
 export interface HaproxyServer {
   /** Server name in the config, in the X-Served-By response header and in `serverStates()`. */
@@ -182,7 +183,7 @@ export async function startHaproxy(servers: HaproxyServer[], opts: { checkInterv
 
   // A free port can be taken by another process before HAProxy binds it: retry with a new one.
   for (let attempt = 1; ; attempt++) {
-    port = await freeLoopbackPort();
+    port = await freePort();
     await write();
     try {
       await run("haproxy", ["-f", configFile, "-D", "-p", pidFile]);
@@ -311,16 +312,6 @@ function adminCommand(socket: string, command: string): Promise<string> {
     c.on("data", (d) => (out += d.toString()));
     c.on("end", () => resolve(out));
     c.on("error", reject);
-  });
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
   });
 }
 

@@ -11,9 +11,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, readdirSync, rmSync, openSync, closeSync } from "node:fs";
 import { chown, mkdir, mkdtemp, readdir, rename, writeFile } from "node:fs/promises";
-import { createConnection, createServer, type AddressInfo, type Server } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePorts, listensOn } from "./ports.js";
 
 export type XmppServerKind = "prosody" | "ejabberd";
 
@@ -119,7 +120,7 @@ export function startXmppServer(
 
 export async function startProsody(opts: XmppServerOptions = {}): Promise<XmppServer> {
   return startWithFreshPorts("prosody", async () => {
-    const { c2sPort, componentPort, httpPort } = await freePorts("c2sPort", "componentPort", "httpPort");
+    const { c2sPort, componentPort, httpPort } = await freePortsByName("c2sPort", "componentPort", "httpPort");
     const settings = componentSettings(opts);
     const http = opts.prosodyHttp ? { ...opts.prosodyHttp, port: httpPort } : undefined;
     const workDir = await makeWorkDir("prosody");
@@ -269,7 +270,7 @@ function isAsciiAlnum(b: number): boolean {
 export async function startEjabberd(opts: XmppServerOptions = {}): Promise<XmppServer> {
   const owner = ejabberdOwner();
   return startWithFreshPorts("ejabberd", async () => {
-    const ports = await freePorts("c2sPort", "componentPort", "httpPort", "distPort");
+    const ports = await freePortsByName("c2sPort", "componentPort", "httpPort", "distPort");
     const settings = componentSettings(opts);
     const workDir = await makeWorkDir("ejabberd");
     const dirs = await writeEjabberdFiles(workDir, ports, settings);
@@ -693,18 +694,10 @@ function makeWorkDir(kind: XmppServerKind): Promise<string> {
   return mkdtemp(join(tmpdir(), `balcony-${kind}-`));
 }
 
-/** One port per name that the kernel just handed out; all held at once so they are distinct. */
-async function freePorts<Name extends string>(...names: Name[]): Promise<Record<Name, number>> {
-  const servers = await Promise.all(
-    names.map(() => new Promise<Server>((resolve, reject) => {
-      const server = createServer();
-      server.once("error", reject);
-      server.listen(0, HOST, () => resolve(server));
-    })),
-  );
-  const ports = Object.fromEntries(names.map((name, i) => [name, (servers[i]?.address() as AddressInfo).port]));
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports as Record<Name, number>;
+/** One distinct free port per name, reserved for this process (scripts/harness/ports.ts). */
+async function freePortsByName<Name extends string>(...names: Name[]): Promise<Record<Name, number>> {
+  const ports = await freePorts(names.length, HOST);
+  return Object.fromEntries(names.map((name, i) => [name, ports[i]])) as Record<Name, number>;
 }
 
 async function waitForPorts(
@@ -715,7 +708,8 @@ async function waitForPorts(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const port of ports) {
-    while (!(await canConnect(port))) {
+    // Listening, and by this server: another process's listener there would also answer.
+    while (!(await canConnect(port)) || !listensOn(child.pid!, port)) {
       const error = spawnError();
       if (error) throw new Error(`cannot run it: ${error.message}`);
       if (child.exitCode !== null || child.signalCode !== null) {

@@ -3,6 +3,7 @@
 // on one connection only); `cut` drops every connection and refuses new ones until `down` is
 // cleared; `tap` sees what clients send.
 import { createServer, connect, type Server, type Socket } from "node:net";
+import { freePort } from "../../scripts/harness/ports.js";
 
 export class TcpRelay {
   private readonly tcp: Server;
@@ -39,9 +40,14 @@ export class TcpRelay {
     });
   }
 
-  /** Listens on an ephemeral port of 127.0.0.1; resolves the port. */
-  listen(): Promise<number> {
-    return new Promise((resolve) => this.tcp.listen(0, "127.0.0.1", () => resolve((this.tcp.address() as { port: number }).port)));
+  /**
+   * Listens on a free port of 127.0.0.1, reserved as the harness's servers' are (not one the
+   * kernel would hand out while another test file's server has yet to bind it); resolves the port.
+   */
+  async listen(): Promise<number> {
+    const port = await freePort();
+    await new Promise<void>((resolve, reject) => this.tcp.once("error", reject).listen(port, "127.0.0.1", resolve));
+    return port;
   }
 
   /** Holds (or releases) everything the server sends on every connection, present and future. */
