@@ -11,7 +11,8 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import jwt from "jsonwebtoken";
-import { JWT_SECRET, freePort, getOnce, startGatewayProcess, type GatewayProcess, type StartGatewayOptions } from "./gateway-process.js";
+import { JWT_SECRET, getOnce, startGatewayProcess, type GatewayProcess, type StartGatewayOptions } from "./gateway-process.js";
+import { freePorts } from "./ports.js";
 import type { XmppServer } from "./xmpp-server.js";
 
 export type InstanceState = "up" | "standby" | "down" | "dead";
@@ -57,11 +58,7 @@ export class GatewayCluster {
    */
   static async start(server: XmppServer, databaseUrl: string, opts: ClusterOptions = {}): Promise<GatewayCluster> {
     const size = opts.size ?? 3;
-    const ports: number[] = [];
-    while (ports.length < size) {
-      const p = await freePort();
-      if (!ports.includes(p)) ports.push(p);
-    }
+    const ports = await freePorts(size);
     const cluster = new GatewayCluster(server, databaseUrl, { LOG_LEVEL: "info", ...(opts.env ?? {}) }, ports);
     try {
       await cluster.restart(0);
@@ -283,7 +280,6 @@ export async function createAccount(base: string, localpart: string, resource?: 
   return sign(resource ? { sub: localpart, resource } : { sub: localpart });
 }
 
-export { freePort };
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
