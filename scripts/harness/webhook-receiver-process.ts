@@ -9,8 +9,9 @@
 //   slow:<ms>   200 after that many milliseconds
 //   trickle:<ms> 200 and the body's first bytes at once, the rest after that many milliseconds
 // Control: POST /_plan/<name> (JSON array of behaviours), GET /_log/<name>, GET /_count/<name>.
-// Listens on HOST (default 127.0.0.1), port 0; prints "LISTENING <port>" when ready.
+// Listens on HOST (default 127.0.0.1), on a free port reserved for it; prints "LISTENING <port>" when ready.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { freePort } from "./ports.js";
 
 interface Received {
   headers: Record<string, string>;
@@ -69,7 +70,10 @@ const server = createServer(async (req, res) => {
   res.writeHead(status, { ...(status >= 300 && status < 400 ? { location: `/hooks/${name}-redirected` } : {}), ...(retryAfter ? { "retry-after": retryAfter } : {}) }).end(`status ${status}`);
 });
 server.keepAliveTimeout = 60_000;
-server.listen(0, process.env.HOST ?? "127.0.0.1", () => {
+// A reserved port (scripts/harness/ports.ts), not one the kernel would hand out while another test
+// file's server has yet to bind it.
+const host = process.env.HOST ?? "127.0.0.1";
+server.listen(await freePort(host), host, () => {
   process.stdout.write(`LISTENING ${(server.address() as { port: number }).port}\n`);
 });
 process.on("SIGTERM", () => process.exit(0));
