@@ -30,6 +30,7 @@ import jwt from "jsonwebtoken";
 import pg from "pg";
 import { createTestDatabase } from "../scripts/harness/database.js";
 import { freePort, startArgs } from "../scripts/harness/gateway-process.js";
+import { listensOn } from "../scripts/harness/ports.js";
 import { startXmppServer } from "../scripts/harness/xmpp-server.js";
 import { connectUser } from "../scripts/harness/xmpp-user.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
@@ -328,7 +329,8 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
   const url = `http://127.0.0.1:${port}`;
   for (const deadline = Date.now() + 60_000; ; await sleep(100)) {
     if (child.exitCode !== null) throw new Error(`the gateway exited during start-up:\n${logTail()}`);
-    if ((await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) === 200) break;
+    // From this gateway only: another process may be what answers on the port (scripts/harness/ports.ts).
+    if ((await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) === 200 && listensOn(child.pid!, port)) break;
     if (Date.now() > deadline) throw new Error(`the gateway was not ready after 60 s:\n${logTail()}`);
   }
   const pid = child.pid!;

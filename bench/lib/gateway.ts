@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort } from "../../scripts/harness/ports.js";
+import { freePort, listensOn } from "../../scripts/harness/ports.js";
 import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { exitKills, onCleanup, reaper } from "./lifecycle.js";
 import { sleep } from "./util.js";
@@ -85,7 +85,8 @@ export async function startGatewayProcess(o: GatewayOptions): Promise<GatewayPro
       throw new Error(`the gateway exited (${child.exitCode ?? child.signalCode}) during start-up:\n${logTail()}`);
     }
     const status = await fetch(`${url}/readyz`).then((r) => r.status, () => 0);
-    if (status === 200) break;
+    // From this gateway only: another process may be what answers on the port (scripts/harness/ports.ts).
+    if (status === 200 && listensOn(child.pid!, port)) break;
     if (Date.now() > deadline) throw new Error(`the gateway was not ready after 60 s (last /readyz: ${status}):\n${logTail()}`);
     await sleep(100);
   }
