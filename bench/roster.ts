@@ -24,6 +24,7 @@ import { connect, type Socket } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { gunzipSync } from "node:zlib";
 import { Client } from "undici";
 import jwt from "jsonwebtoken";
 import pg from "pg";
@@ -31,6 +32,7 @@ import { startProsody, type XmppServer } from "../scripts/harness/xmpp-server.js
 import { connectUser, type XmppUser } from "../scripts/harness/xmpp-user.js";
 import { createTestDatabase } from "../scripts/harness/database.js";
 import { JWT_SECRET, freePort, startGatewayProcess } from "../scripts/harness/gateway-process.js";
+import { GZIP_MIN_BYTES } from "../src/http/gzip.js";
 import { formatProfile, summarizeProfile } from "./cpuprofile.js";
 import { cpuSeconds } from "./lib/cpu.js";
 import { monoUs } from "./lib/util.js";
@@ -313,6 +315,30 @@ async function main(): Promise<void> {
       if (r.status !== 304) throw new Error(`expected 304, got ${r.status}`);
       cached.push(r.ms);
     }
+    // As fetch, browsers and mobile HTTP stacks ask: Accept-Encoding: gzip (src/http/gzip.ts), the
+    // client's decoding inside the timing. Information only: the targets above are for the uncoded body.
+    const getGzip = async () => {
+      const t = performance.now();
+      const r = await http.request({ method: "GET", path: "/v1/roster", headers: { ...headers, "accept-encoding": "gzip" } });
+      const raw = Buffer.from(await r.body.arrayBuffer());
+      const text = (r.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw).toString("utf8");
+      const took = performance.now() - t;
+      if ((r.headers["content-encoding"] === "gzip") !== last.bytes >= GZIP_MIN_BYTES) throw new Error(`a ${last.bytes}-byte roster came with content-encoding ${String(r.headers["content-encoding"])}`);
+      if (r.statusCode !== 200 || (JSON.parse(text) as { items: unknown[] }).items.length !== ITEMS) throw new Error(`gzip GET: status ${r.statusCode}`);
+      return { ms: took, wire: raw.length };
+    };
+    const gzipped: number[] = [];
+    let wire = 0;
+    for (let i = 0; i < REQUESTS; i++) {
+      const r = await getGzip();
+      gzipped.push(r.ms);
+      wire = r.wire;
+    }
+    const gzipChanged: number[] = [];
+    for (let i = 0; i < REQUESTS; i++) {
+      await rename(REQUESTS + i);
+      gzipChanged.push((await getGzip()).ms);
+    }
     const getTo = monoUs();
     await http.close();
 
@@ -357,6 +383,7 @@ async function main(): Promise<void> {
     out(`  GET /v1/roster, ${REQUESTS} sequential requests, unchanged roster:     p50 ${ms(pct(full, 50))}, p99 ${mark(figures[0]!)}`);
     out(`  GET /v1/roster, ${REQUESTS} requests, each right after a PUT of an item: p50 ${ms(pct(changed, 50))}, p99 ${mark(figures[1]!)}`);
     out(`  GET /v1/roster with If-None-Match (304):                     p50 ${ms(pct(cached, 50))}, p99 ${ms(pct(cached, 99))}`);
+    out(`  GET /v1/roster, Accept-Encoding: gzip (${(wire / 1024).toFixed(0)} KiB on the wire), decoded: unchanged p50 ${ms(pct(gzipped, 50))}, p99 ${ms(pct(gzipped, 99))}; right after a change p50 ${ms(pct(gzipChanged, 50))}, p99 ${ms(pct(gzipChanged, 99))}  (info)`);
     out(`  gateway CPU per GET: ${ms(cpuFull)} unchanged roster, ${ms(cpuChanged)} after a change (PUT included)`);
     out(`  presence, PUT /v1/presence until all ${ITEMS} subscribers have it (component ${FANS} + ${picks.length} users):`);
     out(`    first available (with ${ITEMS} probes): ${ms(first.last)} (PUT answered after ${ms(first.put)}; ${sink.probes} probes seen by the component)`);
@@ -393,6 +420,11 @@ async function main(): Promise<void> {
           rosterAfterChangeP50: pct(changed, 50),
           rosterAfterChangeP99: pct(changed, 99),
           notModifiedP50: pct(cached, 50),
+          gzipBytes: wire,
+          gzipP50: pct(gzipped, 50),
+          gzipP99: pct(gzipped, 99),
+          gzipAfterChangeP50: pct(gzipChanged, 50),
+          gzipAfterChangeP99: pct(gzipChanged, 99),
           gatewayCpuPerGetMs: cpuFull,
           gatewayCpuPerGetAfterChangeMs: cpuChanged,
           gatewayCpuPerChangeMs: pct(changes.map((c) => c.gatewayCpu), 50),

@@ -3142,8 +3142,12 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
-                    /** @description The roster's version, "<ver>" (RFC 6121 §2.6) */
+                    /** @description The roster's version, "<ver>" (RFC 6121 §2.6), whatever the content coding */
                     etag?: string;
+                    /** @description gzip when the roster's JSON is 16 KiB or more and Accept-Encoding takes gzip (fetch and browsers send it); absent otherwise */
+                    "content-encoding"?: "gzip";
+                    /** @description accept-encoding */
+                    vary?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3165,6 +3169,8 @@ export interface operations {
                 headers: {
                     /** @description The roster's version, "<ver>" */
                     etag?: string;
+                    /** @description accept-encoding */
+                    vary?: string;
                     [name: string]: unknown;
                 };
                 content?: never;

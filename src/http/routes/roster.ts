@@ -7,6 +7,7 @@ import { RosterItemSchema as Item } from "../../domain/events.js";
 import type { SubscriptionStanza } from "../../domain/subscription.js";
 import { XML_TEXT_PATTERN } from "../../domain/text.js";
 import { bodyOptional, callerAccount, freshCallerAccount, type Gateway } from "../context.js";
+import { codedBody, GZIP_MIN_BYTES } from "../gzip.js";
 import { problemResponses, xmlText } from "../schemas.js";
 
 // Only bounds here: what is a JID (a one-letter domain JID is one) is Roster.contact's to judge, as invalid-jid.
@@ -43,8 +44,17 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           summary: "The roster, with its version (ETag; If-None-Match gives 304)",
           headers: Type.Object({ "if-none-match": Type.Optional(Type.String({ description: 'The ETag of a roster read before ("<ver>"): 304 while it is still the version' })) }),
           response: {
-            200: Type.Object({ ver: Type.String(), items: Type.Array(Item) }, { headers: { etag: { type: "string", description: 'The roster\'s version, "<ver>" (RFC 6121 §2.6)' } } }),
-            304: Type.Null({ description: "Not modified: If-None-Match names the current version", headers: { etag: { type: "string", description: 'The roster\'s version, "<ver>"' } } }),
+            200: Type.Object(
+              { ver: Type.String(), items: Type.Array(Item) },
+              {
+                headers: {
+                  etag: { type: "string", description: 'The roster\'s version, "<ver>" (RFC 6121 §2.6), whatever the content coding' },
+                  "content-encoding": { type: "string", enum: ["gzip"], description: `gzip when the roster's JSON is ${GZIP_MIN_BYTES / 1024} KiB or more and Accept-Encoding takes gzip (fetch and browsers send it); absent otherwise` },
+                  vary: { type: "string", description: "accept-encoding" },
+                },
+              },
+            ),
+            304: Type.Null({ description: "Not modified: If-None-Match names the current version", headers: { etag: { type: "string", description: 'The roster\'s version, "<ver>"' }, vary: { type: "string", description: "accept-encoding" } } }),
             ...problemResponses(401, 404),
           },
         },
@@ -52,11 +62,15 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       async (req, reply) => {
         const a = await callerAccount(gw, req);
         const { etag, json } = await gw.roster.read(a.id, req.headers["if-none-match"]);
+        // The body depends on Accept-Encoding (large rosters are gzip-coded for clients that take it).
+        void reply.header("etag", etag).header("vary", "accept-encoding");
         // No payload at all: a serialised null would go out as "Content-Length: 4" on a bodiless 304.
-        if (json === null) return reply.code(304).header("etag", etag).send(undefined as never);
+        if (json === null) return reply.code(304).send(undefined as never);
         // Already JSON of the response schema's shape, serialised once per roster version: a Buffer
-        // payload skips serialization and encoding.
-        return reply.header("etag", etag).type("application/json; charset=utf-8").send(json as never);
+        // payload skips serialization and encoding. The ETag names the version, whatever the coding.
+        const { body, gzip } = await codedBody(json, req.headers["accept-encoding"]);
+        if (gzip) void reply.header("content-encoding", "gzip");
+        return reply.type("application/json; charset=utf-8").send(body as never);
       },
     );
 
