@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import { EVENT_SCHEMAS, EVENT_TYPES, EventItemSchema, type EventData, type EventType } from "../../src/domain/events.js";
 import { assertNoSchemaMismatches, checkEvent, checkEventItem, schemaMismatches } from "../helpers/event-schema.js";
 import { SseClient } from "../helpers/sse.js";
+import { freePort } from "../../scripts/harness/ports.js";
 
 const UUID = "6f1c3e52-8a0b-4c1e-9d2f-0a1b2c3d4e5f";
 const NOW = "2024-05-01T12:34:56.789Z";
@@ -305,7 +306,8 @@ describe("SseClient", () => {
       }
       res.end();
     });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const free = await freePort();
+    await new Promise<void>((r) => server.listen(free, "127.0.0.1", r));
     try {
       const s = await SseClient.open(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/events`, {});
       await s.waitFor(() => s.comments.includes("heartbeat"), 5000, "the last comment").catch(() => undefined);

@@ -11,6 +11,7 @@ import { JWT_SECRET } from "../../scripts/harness/gateway-process.js";
 import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { SseClient } from "./sse.js";
 import { assertNoSchemaMismatches, checkEventItem, recordMismatch } from "./event-schema.js";
+import { freePort } from "../../scripts/harness/ports.js";
 
 export { JWT_SECRET };
 
@@ -88,7 +89,9 @@ export async function startTestGateway(
 ): Promise<TestGateway> {
   const db = existingDb ?? (await createTestDatabase());
   const config = loadConfig({
-    PORT: "0",
+    // A reserved port (scripts/harness/ports.ts), not one the kernel would hand out while another
+    // test file's server has yet to bind it.
+    PORT: String(await freePort()),
     DATABASE_URL: db.url,
     XMPP_SERVICE: server.componentService,
     XMPP_DOMAIN: server.componentDomain,

@@ -16,13 +16,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import jwt from "jsonwebtoken";
 import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser } from "../../scripts/harness/xmpp-user.js";
 import { JWT_SECRET, startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { OpenApiConformance } from "../helpers/openapi-conformance.js";
+import { freePort } from "../../scripts/harness/ports.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -514,15 +514,9 @@ describe("authorization matrix (generated from the app's routes)", () => {
   before(async () => {
     server = await startXmppServer();
     await server.registerUser("juliet", "pw-juliet");
-    // Webhook targets are on 127.0.0.1 (allowlisted), at a port that was free and is closed again:
-    // what the owner's pass makes deliverable fails to connect, on loopback only.
-    const closedPort = await new Promise<number>((resolve, reject) => {
-      const probe = createServer().listen(0, "127.0.0.1", () => {
-        const { port } = probe.address() as { port: number };
-        probe.close(() => resolve(port));
-      });
-      probe.on("error", reject);
-    });
+    // Webhook targets are on 127.0.0.1 (allowlisted), at a free port reserved for this file and
+    // never listened on: what the owner's pass makes deliverable fails to connect, on loopback only.
+    const closedPort = await freePort();
     const hookUrl = (name: string) => `http://127.0.0.1:${closedPort}/${name}`;
     gw = await startTestGateway(server, { JWT_PUBLIC_KEY: rsaPublic, AUTO_PROVISION: "false", SESSION_GRACE_SECONDS: "600", WEBHOOK_ALLOW_PRIVATE: "127.0.0.1" });
     const tag = randomBytes(4).toString("hex");

@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { SseStreams } from "../../src/http/sse.js";
 import type { Follower } from "../../src/services/events.js";
+import { freePort } from "../../scripts/harness/ports.js";
 
 /** A follower with no events that stays open until it is closed, as a live stream's does, and records that it was. */
 function waitingFollower(): Follower & { closed: boolean } {
@@ -58,7 +59,7 @@ describe("SSE streams and their token's expiry", () => {
       void streams.stream(reply, made, Number(req.query.until));
       return reply;
     });
-    url = await app.listen({ port: 0, host: "127.0.0.1" });
+    url = await app.listen({ port: await freePort(), host: "127.0.0.1" });
   });
   after(async () => {
     shutdown.abort();
@@ -107,7 +108,7 @@ describe("SSE streams at shutdown", () => {
       void streams.stream(reply, made, Infinity);
       return reply;
     });
-    url = await app.listen({ port: 0, host: "127.0.0.1" });
+    url = await app.listen({ port: await freePort(), host: "127.0.0.1" });
   });
   after(async () => {
     await app?.close();

@@ -12,6 +12,7 @@ import type { LookupAddress } from "node:dns";
 import { AppError } from "../../src/domain/errors.js";
 import { parseAllowList, type AllowList } from "../../src/domain/webhook-target.js";
 import { WebhookClient, type Resolve } from "../../src/webhook/client.js";
+import { freePort } from "../../scripts/harness/ports.js";
 
 /** A stand-in for DNS: answers from `table` (a missing name is NXDOMAIN, "hang" never answers), counting lookups. */
 function fakeDns(table: Record<string, string[] | "hang">): { resolve: Resolve; lookups: string[] } {
@@ -123,7 +124,8 @@ describe("WebhookClient.post (delivery resolves and checks again)", () => {
       received.push(`${req.headers.host} ${req.url}`);
       res.end("ok");
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const free = await freePort();
+    await new Promise<void>((resolve) => server.listen(free, "127.0.0.1", resolve));
     port = (server.address() as AddressInfo).port;
   });
   after(async () => {
