@@ -280,7 +280,6 @@ export async function createAccount(base: string, localpart: string, resource?: 
   return sign(resource ? { sub: localpart, resource } : { sub: localpart });
 }
 
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

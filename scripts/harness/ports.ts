@@ -1,4 +1,4 @@
-// Ports for the servers the harness starts, and whose a listening port is.
+// Ports for the servers the harness starts, and which process listens on a port.
 //
 // The kernel hands out a free port (listen on port 0), but the harness closes that socket before
 // the server it is for binds the port, seconds later (a gateway compiles under tsx first), and the
