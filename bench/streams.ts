@@ -29,8 +29,7 @@ import { createParser } from "eventsource-parser";
 import jwt from "jsonwebtoken";
 import pg from "pg";
 import { createTestDatabase } from "../scripts/harness/database.js";
-import { freePort, startArgs } from "../scripts/harness/gateway-process.js";
-import { listensOn } from "../scripts/harness/ports.js";
+import { freePort, startArgs, waitForOwnAnswer } from "../scripts/harness/gateway-process.js";
 import { startXmppServer } from "../scripts/harness/xmpp-server.js";
 import { connectUser } from "../scripts/harness/xmpp-user.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
@@ -327,12 +326,7 @@ async function main(): Promise<{ rows: Row[]; profile: ProfileSummary[]; lossles
     await exited;
   });
   const url = `http://127.0.0.1:${port}`;
-  for (const deadline = Date.now() + 60_000; ; await sleep(100)) {
-    if (child.exitCode !== null) throw new Error(`the gateway exited during start-up:\n${logTail()}`);
-    // From this gateway only: another process may be what answers on the port (scripts/harness/ports.ts).
-    if ((await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) === 200 && listensOn(child.pid!, port)) break;
-    if (Date.now() > deadline) throw new Error(`the gateway was not ready after 60 s:\n${logTail()}`);
-  }
+  await waitForOwnAnswer(child, port, "/readyz", { timeoutMs: 60_000, intervalMs: 100, output: logTail });
   const pid = child.pid!;
   /** The gateway's memory right after a full garbage collection (bench/lib/gc-probe.mjs), RSS included. */
   const memory = async (): Promise<{ rss: number; heapUsed: number; external: number }> => {

@@ -3,7 +3,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, listensOn } from "../../scripts/harness/ports.js";
+import { waitForOwnAnswer } from "../../scripts/harness/gateway-process.js";
+import { freePort } from "../../scripts/harness/ports.js";
 import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { exitKills, onCleanup, reaper } from "./lifecycle.js";
 import { sleep } from "./util.js";
@@ -79,17 +80,7 @@ export async function startGatewayProcess(o: GatewayOptions): Promise<GatewayPro
   onCleanup("gateway process", stop);
 
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`the gateway exited (${child.exitCode ?? child.signalCode}) during start-up:\n${logTail()}`);
-    }
-    const status = await fetch(`${url}/readyz`).then((r) => r.status, () => 0);
-    // From this gateway only: another process may be what answers on the port (scripts/harness/ports.ts).
-    if (status === 200 && listensOn(child.pid!, port)) break;
-    if (Date.now() > deadline) throw new Error(`the gateway was not ready after 60 s (last /readyz: ${status}):\n${logTail()}`);
-    await sleep(100);
-  }
+  await waitForOwnAnswer(child, port, "/readyz", { timeoutMs: 60_000, intervalMs: 100, output: () => logTail() });
   return { url, pid: child.pid!, logFile, profileDir, stop, logTail };
 }
 

@@ -51,6 +51,29 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<string>;
 }
 
+/**
+ * Waits until `child`'s server answers 200 on `path` at 127.0.0.1:`port`: from that process (or
+ * one of its descendants, tsx's CLI runs the server in a child) and no other. A gateway that could
+ * not bind its port exits, and another process's server may be what answers there
+ * (scripts/harness/ports.ts). Fails when the process exits first or after `timeoutMs`, with the
+ * last lines of its output; the caller decides what becomes of a process that never answered.
+ */
+export async function waitForOwnAnswer(child: ChildProcess, port: number, path: string, o: { timeoutMs: number; output: () => string; intervalMs?: number }): Promise<void> {
+  const deadline = Date.now() + o.timeoutMs;
+  let foreign = false;
+  for (let status = 0; ; ) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      const note = foreign ? ` (port ${port} was answered by another process meanwhile)` : "";
+      throw new Error(`gateway exited during start-up${note}, ${child.signalCode ?? `code ${child.exitCode}`}:\n${o.output()}`);
+    }
+    status = (await getOnce(`http://127.0.0.1:${port}${path}`)).status;
+    if (status === 200 && listensOn(child.pid!, port)) return;
+    foreign ||= status === 200;
+    if (Date.now() > deadline) throw new Error(`gateway did not answer 200 on ${path} within ${o.timeoutMs / 1000} s (last: ${status || "no answer"}):\n${o.output()}`);
+    await new Promise((r) => setTimeout(r, o.intervalMs ?? 50));
+  }
+}
+
 const running = new Set<ChildProcess>();
 process.on("exit", () => running.forEach((c) => c.kill("SIGKILL")));
 
@@ -102,21 +125,11 @@ export async function startGatewayProcess(
     }),
   );
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  let foreign = false;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`gateway exited during start-up${foreign ? ` (port ${port} was answered by another process meanwhile)` : ""}:\n${out}`);
-    const ok = (await getOnce(`${url}${opts.waitFor === "live" ? "/healthz" : "/readyz"}`)).status === 200;
-    // Only from this gateway: one that could not bind the port exits, and another process's
-    // server may be what answers there (scripts/harness/ports.ts).
-    if (ok && listensOn(child.pid!, port)) break;
-    foreign ||= ok;
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`gateway not ${opts.waitFor === "live" ? "live" : "ready"} after 30 s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const path = opts.waitFor === "live" ? "/healthz" : "/readyz";
+  await waitForOwnAnswer(child, port, path, { timeoutMs: 30_000, output: () => out }).catch((err: unknown) => {
+    child.kill("SIGKILL");
+    throw err;
+  });
   return {
     url,
     port,
