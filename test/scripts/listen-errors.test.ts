@@ -59,7 +59,10 @@ describe("HOST and PORT errors", () => {
   before(async () => {
     [server, db] = await Promise.all([startXmppServer("prosody"), createTestDatabase()]);
     busy = createServer();
-    busyPort = await new Promise<number>((resolve) => busy.listen(0, "127.0.0.1", () => resolve((busy.address() as { port: number }).port)));
+    // A reserved port (scripts/harness/ports.ts), not port 0: the kernel could hand port 0's pick to
+    // another test file's server meanwhile, one whose port is reserved but not yet bound.
+    busyPort = await freePort();
+    await new Promise<void>((resolve, reject) => busy.once("error", reject).listen(busyPort, "127.0.0.1", resolve));
     env = {
       DATABASE_URL: db.url,
       XMPP_SERVICE: server.componentService,

@@ -13,7 +13,7 @@ describe("quick start", () => {
     const dir = await mkdtemp(join(tmpdir(), "balcony-qs-"));
     await chmod(dir, 0o755); // the embedded PostgreSQL runs as the postgres user
     try {
-      const env: Record<string, string | undefined> = { ...process.env, BALCONY_ENV_FILE: join(dir, "env"), DATA_DIR: join(dir, "data"), EMBEDDED_PG_PORT: String(await freePort()), PORT: "0", LOG_LEVEL: "warn" };
+      const env: Record<string, string | undefined> = { ...process.env, BALCONY_ENV_FILE: join(dir, "env"), DATA_DIR: join(dir, "data"), EMBEDDED_PG_PORT: String(await freePort()), PORT: String(await freePort()), LOG_LEVEL: "warn" };
       for (const k of ["DATABASE_URL", "XMPP_SERVICE", "XMPP_DOMAIN", "XMPP_SECRET", "JWT_SECRET"]) delete env[k];
       const child = spawn("bash", ["scripts/quickstart.sh", "--demo-only"], { env, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
