@@ -4,9 +4,12 @@
 // the row, its message_queue entry, its conversation, the check of what is queued ahead) plus its
 // "sent" record (confirmed messages leave the queue riding on a later insert, as the direct
 // path does under load). One message per statement (a POST at low load) and 1,000 (a
-// batch). The CPU is every PostgreSQL process's, from /proc, so run it on a quiet machine.
+// batch); and one per statement with a pause between statements (--gap-ms, default 2: about
+// 500 msg/s, one at a time), where PostgreSQL sleeps between statements and wakes for each, as
+// it does for POSTs at 500 msg/s: what the same statement costs it then, beside back to back.
+// The CPU is every PostgreSQL process's, from /proc, so run it on a quiet machine.
 //
-//   npm run bench:outbound-writes [-- --statements N --rounds R --json]
+//   npm run bench:outbound-writes [-- --statements N --rounds R --gap-ms G --json]
 //   npm run bench:outbound-writes -- --smoke      (seconds: for tests and CI)
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -17,25 +20,31 @@ import { Messages, type NewOutbound } from "../src/db/messages.js";
 import { migrate } from "../src/db/migrate.js";
 import { rowsFrom, type Column } from "../src/db/rows.js";
 import { GROUPS, withCpu, type CpuSplit } from "./lib/cpu.js";
-import { log, median } from "./lib/util.js";
+import { log, median, sleep } from "./lib/util.js";
 
 const { values: opt } = parseArgs({
   options: {
     statements: { type: "string" },
     rounds: { type: "string" },
+    "gap-ms": { type: "string" },
     smoke: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (opt.help) {
-  console.log("Usage: npx tsx bench/outbound-writes.ts [--statements N] [--rounds R] [--smoke] [--json]\n\nPostgreSQL CPU per message: Balcony's outbound write beside a bare INSERT of the same row.");
+  console.log(
+    "Usage: npx tsx bench/outbound-writes.ts [--statements N] [--rounds R] [--gap-ms G] [--smoke] [--json]\n\nPostgreSQL CPU per message: Balcony's outbound write beside a bare INSERT of the same row,\nback to back and G ms apart (default 2).",
+  );
   process.exit(0);
 }
 /** One-message statements per measurement (batch scenarios run a hundredth as many 1,000-message statements). */
 const STATEMENTS = Number(opt.statements ?? (opt.smoke ? 400 : 3000));
 const ROUNDS = Number(opt.rounds ?? (opt.smoke ? 1 : 3));
 const BATCH = 1000;
+/** The pause between the paced scenarios' statements. */
+const GAP_MS = Number(opt["gap-ms"] ?? 2);
+if (!(GAP_MS > 0)) throw new Error(`--gap-ms: a positive number of milliseconds, not ${opt["gap-ms"]}`);
 /** The link holder vacuums the queue at its 5 s sweep (src/services/queue-tidy.ts): about this often here. */
 const VACUUM_EVERY = 500;
 const out = opt.json ? console.error : console.log;
@@ -94,12 +103,17 @@ try {
     tracked = previous.length;
   };
 
+  const paced = `1 per statement, ${GAP_MS} ms apart`;
   const scenarios = [
-    { name: "floor, 1 per statement", size: 1, run: bare },
-    { name: "Balcony, 1 per statement", size: 1, run: balcony },
-    { name: "floor, 1,000 per statement", size: BATCH, run: bare },
-    { name: "Balcony, 1,000 per statement", size: BATCH, run: balcony },
+    { name: "floor, 1 per statement", size: 1, gap: 0, run: bare },
+    { name: "Balcony, 1 per statement", size: 1, gap: 0, run: balcony },
+    { name: `floor, ${paced}`, size: 1, gap: GAP_MS, run: bare },
+    { name: `Balcony, ${paced}`, size: 1, gap: GAP_MS, run: balcony },
+    { name: "floor, 1,000 per statement", size: BATCH, gap: 0, run: bare },
+    { name: "Balcony, 1,000 per statement", size: BATCH, gap: 0, run: balcony },
   ];
+  /** Each scenario's floor: the bare INSERT in the same shape. */
+  const floorOf = (name: string) => name.replace("Balcony", "floor");
   const pgCores = (cpu: CpuSplit) => (cpu.cores[GROUPS.dbBackends] ?? 0) + (cpu.cores[GROUPS.dbRest] ?? 0);
   const figures = new Map<string, { pgUs: number[]; wallUs: number[] }>(scenarios.map((s) => [s.name, { pgUs: [], wallUs: [] }]));
   for (let round = 1; round <= ROUNDS; round++) {
@@ -112,6 +126,7 @@ try {
       const { cpu } = await withCpu({ serverKind: "none", serverWorkDir: "\u0000", dbName: tdb.name }, async () => {
         for (let i = 1; i <= n; i++) {
           await s.run(Array.from({ length: s.size }, message));
+          if (s.gap) await sleep(s.gap);
           if (i % Math.max(1, Math.round(VACUUM_EVERY / s.size)) === 0) await db.pool.query("VACUUM message_queue");
         }
       });
@@ -124,15 +139,20 @@ try {
   }
   const report: Record<string, unknown> = { statements: STATEMENTS, rounds: ROUNDS };
   out(`\nPostgreSQL CPU per accepted message (median of ${ROUNDS} round(s); ${STATEMENTS} one-message statements, ${Math.max(1, Math.round(STATEMENTS / 100))} of 1,000 per round)`);
-  out(`${"".padEnd(30)} ${"PG us/msg".padStart(10)} ${"wall us/msg".padStart(12)} ${"/ floor".padStart(8)}`);
+  const width = Math.max(...scenarios.map((s) => s.name.length));
+  out(`${"".padEnd(width)} ${"PG us/msg".padStart(10)} ${"wall us/msg".padStart(12)} ${"/ floor".padStart(8)}`);
   for (const s of scenarios) {
     const f = figures.get(s.name)!;
     const pgUs = median(f.pgUs);
-    const floor = median(figures.get(s.size === 1 ? scenarios[0]!.name : scenarios[2]!.name)!.pgUs);
+    const floor = median(figures.get(floorOf(s.name))!.pgUs);
     const ratio = pgUs / floor;
     report[s.name] = { pgUs, wallUs: median(f.wallUs), perRound: f.pgUs, ratio };
-    out(`${s.name.padEnd(30)} ${pgUs.toFixed(1).padStart(10)} ${median(f.wallUs).toFixed(1).padStart(12)} ${ratio.toFixed(2).padStart(7)}x`);
+    out(`${s.name.padEnd(width)} ${pgUs.toFixed(1).padStart(10)} ${median(f.wallUs).toFixed(1).padStart(12)} ${ratio.toFixed(2).padStart(7)}x`);
   }
+  // What waking costs: the same bare statement paced against back to back.
+  const wake = median(figures.get(`floor, ${paced}`)!.pgUs) / median(figures.get("floor, 1 per statement")!.pgUs);
+  report.pacedOverBackToBack = wake;
+  out(`the floor ${GAP_MS} ms apart / back to back: ${wake.toFixed(2)}x (PostgreSQL waking for each statement)`);
   if (opt.json) console.log(JSON.stringify(report));
 } finally {
   await db.close();

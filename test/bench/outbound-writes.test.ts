@@ -6,7 +6,14 @@ import assert from "node:assert/strict";
 import { runBench as run } from "./run-bench.js";
 
 const LIMIT_MS = 120_000;
-const SCENARIOS = ["floor, 1 per statement", "Balcony, 1 per statement", "floor, 1,000 per statement", "Balcony, 1,000 per statement"];
+const SCENARIOS = [
+  "floor, 1 per statement",
+  "Balcony, 1 per statement",
+  "floor, 1 per statement, 2 ms apart",
+  "Balcony, 1 per statement, 2 ms apart",
+  "floor, 1,000 per statement",
+  "Balcony, 1,000 per statement",
+];
 
 describe("bench/outbound-writes.ts --smoke --json", () => {
   it("prints PostgreSQL's CPU per message for each write beside its floor", { timeout: LIMIT_MS + 10_000 }, async () => {
@@ -14,7 +21,7 @@ describe("bench/outbound-writes.ts --smoke --json", () => {
     assert.equal(code, 0, `exit code ${code}\n${stderr}`);
     const lines = stdout.trim().split("\n");
     assert.equal(lines.length, 1, `stdout is one JSON document:\n${stdout}`);
-    const r = JSON.parse(lines[0]!) as Record<string, { pgUs: number; wallUs: number; perRound: number[]; ratio: number }>;
+    const r = JSON.parse(lines[0]!) as Record<string, { pgUs: number; wallUs: number; perRound: number[]; ratio: number }> & { pacedOverBackToBack: number };
     for (const name of SCENARIOS) {
       const f = r[name];
       assert.ok(f, `${name} reported: ${lines[0]}`);
@@ -24,6 +31,9 @@ describe("bench/outbound-writes.ts --smoke --json", () => {
       const floor = r[name.replace("Balcony", "floor")]!.pgUs;
       assert.ok(Math.abs(f.ratio - f.pgUs / floor) < 1e-9, `${name}: the ratio is to its own floor`);
     }
+    // The paced rows pause between statements: their wall time per message is at least the gap.
+    for (const name of SCENARIOS.filter((n) => n.endsWith("2 ms apart"))) assert.ok(r[name]!.wallUs >= 2000, `${name}: ${JSON.stringify(r[name])}`);
+    assert.ok(Math.abs(r.pacedOverBackToBack - r["floor, 1 per statement, 2 ms apart"]!.pgUs / r["floor, 1 per statement"]!.pgUs) < 1e-9, `the wake-up ratio is the paced floor's over the floor's: ${lines[0]}`);
     assert.ok(stderr.includes("PostgreSQL CPU per accepted message"), stderr);
   });
 });
