@@ -18,7 +18,7 @@
 // --loss-timeout seconds of the last arrival. Progress goes to stderr; everything started is
 // removed on success, error, Ctrl-C or the overall timeout (bench/reaper.ts if we are killed).
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,6 +59,9 @@ const USAGE = `usage: npx tsx bench/inbound.ts [options]
   --env KEY=VALUE     extra environment for the gateway (repeatable), e.g. --env DB_POOL_MAX=20
   --cpu-prof          run the gateway with --cpu-prof and summarise where its CPU time went
   --skip-ceiling      only measure Balcony
+  --stalls            load bench/lib/loop-probe.mjs into the gateway (a 1 ms timer: costs CPU of its
+                      own) and tell how many of the fixed-rate run's messages at or over its p99 were
+                      in flight while the gateway's event loop stood still over 4 ms, or collected
   --smoke             300 + 250 messages, warm-up 50, loss timeout 5 s (checks that everything works)
   --json              print the figures as one JSON line on stdout (the table goes to stderr)`;
 
@@ -75,6 +78,7 @@ const { values: opt } = parseArgs({
     env: { type: "string", multiple: true, default: [] },
     "cpu-prof": { type: "boolean", default: false },
     "skip-ceiling": { type: "boolean", default: false },
+    stalls: { type: "boolean", default: false },
     smoke: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -130,8 +134,15 @@ export interface RunResult {
   cpu: CpuSplit;
 }
 
+/** The last run's span (first write → last arrival) and its messages at or over its p99 (write → arrival), for --stalls. */
+interface RunWindows {
+  span: [number, number];
+  slow: [number, number][];
+}
+
 class Phase {
   private seq: number | null = null;
+  lastWindows: RunWindows | null = null;
 
   constructor(
     private readonly tag: string,
@@ -198,6 +209,13 @@ class Phase {
       last = Math.max(last, t);
     });
     const seconds = (last - sent.t0) / 1000;
+    const latencyMs = stats(latencies);
+    const slow: [number, number][] = [];
+    ids.forEach((id, i) => {
+      const t = first.get(id);
+      if (t !== undefined && t - sent.sendTimes[i]! >= latencyMs.p99) slow.push([sent.sendTimes[i]!, t]);
+    });
+    this.lastWindows = { span: [sent.t0, last], slow };
     return {
       sent: ids.length,
       delivered: latencies.length,
@@ -210,7 +228,7 @@ class Phase {
       seconds,
       msgsPerSec: latencies.length / seconds,
       sendPerSec: ids.length / Math.max(1e-3, (sent.written - sent.t0) / 1000),
-      latencyMs: stats(latencies),
+      latencyMs,
       maxSendLagMs: sent.maxLagMs,
       cpu,
     };
@@ -280,6 +298,48 @@ export interface Report {
   /** Stanzas the XMPP server sent back to the sending user (bounces would show here). */
   senderReceived: Record<string, number>;
   profile: { throughput: ProfileSummary | null; fixedRate: ProfileSummary | null } | null;
+  /** --stalls: the gateway's event loop during Balcony's fixed-rate run (bench/lib/loop-probe.mjs). */
+  stalls: StallSummary | null;
+}
+
+interface StallSummary {
+  /** The probe wrote its first line: it was loaded. */
+  loaded: boolean;
+  /** Event-loop gaps over 4 ms in the run's span, their median and longest, and the share of their time the process was on a CPU. */
+  gaps: number;
+  gapMsP50: number;
+  gapMsMax: number;
+  gapOnCpu: number;
+  /** Collections in the span, and their time. */
+  gcs: number;
+  gcMs: number;
+  /** Messages at or over the run's p99, and how many of them were in flight during a gap, during a collection. */
+  slow: number;
+  slowDuringGap: number;
+  slowDuringGc: number;
+}
+
+/** Reads bench/lib/loop-probe.mjs's records and sets them against the run's slowest messages. */
+function summarizeStalls(text: string, w: RunWindows): StallSummary {
+  const records = text.split("\n").map((l) => l.split(" "));
+  const inSpan = (start: number, ms: number) => start <= w.span[1] && start + ms >= w.span[0];
+  const gaps = records.filter((r) => r[0] === "gap").map((r) => ({ start: Number(r[1]), ms: Number(r[2]), cpu: Number(r[3]) })).filter((g) => inSpan(g.start, g.ms));
+  const gcs = records.filter((r) => r[0] === "gc").map((r) => ({ start: Number(r[1]), ms: Number(r[2]) })).filter((g) => inSpan(g.start, g.ms));
+  const during = (spans: { start: number; ms: number }[]) => w.slow.filter(([sent, arrived]) => spans.some((g) => g.start <= arrived && g.start + g.ms >= sent)).length;
+  const gapMs = stats(gaps.map((g) => g.ms));
+  const total = gaps.reduce((a, g) => a + g.ms, 0);
+  return {
+    loaded: records.some((r) => r[0] === "start"),
+    gaps: gaps.length,
+    gapMsP50: gapMs.p50,
+    gapMsMax: gapMs.max,
+    gapOnCpu: total > 0 ? gaps.reduce((a, g) => a + g.cpu, 0) / total : NaN,
+    gcs: gcs.length,
+    gcMs: gcs.reduce((a, g) => a + g.ms, 0),
+    slow: w.slow.length,
+    slowDuringGap: during(gaps),
+    slowDuringGc: during(gcs),
+  };
 }
 
 const fmtInt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "-");
@@ -330,6 +390,13 @@ function formatReport(r: Report): string {
   detail("Balcony throughput", b.throughput);
   detail(`Balcony at ${p.rate}/s`, b.fixedRate);
   if (Object.keys(r.senderReceived).length) lines.push(`The sending user received: ${JSON.stringify(r.senderReceived)}`);
+  const st = r.stalls;
+  if (st) {
+    lines.push(
+      `Balcony at ${p.rate}/s, the gateway's event loop (--stalls: a 1 ms timer in the gateway, which costs CPU of its own): ${st.gaps} gaps over 4 ms (median ${fmtMs(st.gapMsP50)} ms, longest ${fmtMs(st.gapMsMax)} ms, ${Number.isFinite(st.gapOnCpu) ? `${(st.gapOnCpu * 100).toFixed(0)}%` : "-"} of their time on a CPU), ${st.gcs} collections (${fmtMs(st.gcMs)} ms)`,
+      `  of the ${st.slow} messages at or over p99, ${st.slowDuringGap} were in flight during a gap, ${st.slowDuringGc} during a collection${st.loaded ? "" : " (the probe did not load: no figures)"}`,
+    );
+  }
   if (r.profile?.throughput) lines.push("", `Throughput run: ${formatProfile(r.profile.throughput)}`);
   if (r.profile?.fixedRate) lines.push("", `${p.rate}/s run: ${formatProfile(r.profile.fixedRate)}`);
   return lines.join("\n");
@@ -376,15 +443,22 @@ async function main(): Promise<Report> {
   reaper.tell({ database: db.name, baseUrl: baseUrl.toString() });
   onCleanup("database", () => db.drop());
   log(`starting the gateway (database ${db.name})`);
-  const gateway = await startGatewayProcess({ server, databaseUrl: db.url, workDir, gatewayDir: ROOT, jwtSecret: JWT_SECRET, cpuProf: !!opt["cpu-prof"], env: GATEWAY_ENV });
+  const loopFile = opt.stalls ? join(workDir, "gateway-loop.txt") : undefined;
+  const gateway = await startGatewayProcess({ server, databaseUrl: db.url, workDir, gatewayDir: ROOT, jwtSecret: JWT_SECRET, cpuProf: !!opt["cpu-prof"], env: GATEWAY_ENV, loopFile });
   const admin = jwt.sign({ sub: "admin", scope: "admin", exp: Math.floor(Date.now() / 1000) + 3600 }, JWT_SECRET, { algorithm: "HS256" });
   await api(gateway.url, "/v1/accounts", admin, { localpart: ACCOUNT }, 201);
   const { token } = await api<{ token: string }>(gateway.url, "/v1/tokens", admin, { account: ACCOUNT, resource: STREAM_RESOURCE, ttlSeconds: 3600 }, 201);
   const stream = await startReceiver({ mode: "sse", url: gateway.url, token, resource: STREAM_RESOURCE });
   onCleanup("SSE client", () => stream.stop());
   const windows: Record<string, [number, number]> = {};
-  const balcony = await measure("Balcony", new Phase(`${tag}b`, to, sender, stream, { ...cpu, gatewayPid: gateway.pid, dbName: db.name }, true), stream, windows);
+  const balconyPhase = new Phase(`${tag}b`, to, sender, stream, { ...cpu, gatewayPid: gateway.pid, dbName: db.name }, true);
+  const balcony = await measure("Balcony", balconyPhase, stream, windows);
   if (stream.errors.length) throw new Error(`the SSE client failed: ${stream.errors.join("; ")}`);
+  let stalls: StallSummary | null = null;
+  if (loopFile) {
+    await sleep(300); // the probe writes every 100 ms
+    stalls = summarizeStalls(readFileSync(loopFile, "utf8"), balconyPhase.lastWindows!);
+  }
 
   let profile: Report["profile"] = null;
   if (gateway.profileDir) {
@@ -425,6 +499,7 @@ async function main(): Promise<Report> {
     targets,
     senderReceived: sender.received,
     profile,
+    stalls,
   };
 }
 

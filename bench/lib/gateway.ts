@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { waitForOwnAnswer } from "../../scripts/harness/gateway-process.js";
 import { freePort } from "../../scripts/harness/ports.js";
 import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
@@ -28,6 +29,8 @@ export interface GatewayOptions {
   jwtSecret: string;
   cpuProf: boolean;
   env: Record<string, string>;
+  /** Where bench/lib/loop-probe.mjs, loaded into the gateway, records its collections and event-loop gaps (none: not loaded). */
+  loopFile?: string;
 }
 
 export async function startGatewayProcess(o: GatewayOptions): Promise<GatewayProcess> {
@@ -37,7 +40,8 @@ export async function startGatewayProcess(o: GatewayOptions): Promise<GatewayPro
   const out = openSync(logFile, "a");
   let child: ChildProcess;
   try {
-    const args = [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), "--import", "tsx", "src/server.ts"];
+    const probe = o.loopFile ? ["--import", fileURLToPath(new URL("./loop-probe.mjs", import.meta.url))] : [];
+    const args = [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), ...probe, "--import", "tsx", "src/server.ts"];
     child = spawn(process.execPath, args, {
       cwd: o.gatewayDir,
       env: {
@@ -51,6 +55,7 @@ export async function startGatewayProcess(o: GatewayOptions): Promise<GatewayPro
         XMPP_RECONNECT_MAX: "2s",
         JWT_SECRET: o.jwtSecret,
         LOG_LEVEL: "warn",
+        ...(o.loopFile ? { BENCH_LOOP_FILE: o.loopFile } : {}),
         ...o.env,
       },
       stdio: ["ignore", out, out],

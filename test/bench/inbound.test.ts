@@ -41,6 +41,18 @@ interface Report {
   balcony: Side;
   ratio: number | null;
   targets: { name: string; value: number; target: number; pass: boolean }[];
+  stalls: {
+    loaded: boolean;
+    gaps: number;
+    gapMsP50: number;
+    gapMsMax: number;
+    gapOnCpu: number;
+    gcs: number;
+    gcMs: number;
+    slow: number;
+    slowDuringGap: number;
+    slowDuringGc: number;
+  } | null;
 }
 
 const runBench = (args: string[]) => run("bench/inbound.ts", args, TIMEOUT_MS);
@@ -91,5 +103,23 @@ describe("bench/inbound.ts --smoke", () => {
     for (const t of report.targets) assert.ok(finite(t.value) && typeof t.pass === "boolean", `target ${t.name}: ${JSON.stringify(t)}`);
     // The table (stderr with --json) prints the targets with their verdict.
     assert.match(stderr, /Target p99 at \d+\/s: .* (PASS|FAIL)/);
+    assert.equal(report.stalls, null, "no event-loop figures without --stalls");
+  });
+
+  it("--stalls: sets the gateway's event-loop gaps and collections against the fixed-rate run's slowest messages", { timeout: TIMEOUT_MS + 30_000 }, async () => {
+    const { code, stdout, stderr } = await runBench(["--smoke", "--json", "--skip-ceiling", "--stalls"]);
+    assert.equal(code, 0, `exit ${code}\n${stderr.slice(-3000)}`);
+    const report = JSON.parse(stdout.trim().split("\n").pop() ?? "") as Report;
+    checkRun("balcony.fixedRate", report.balcony?.fixedRate, true);
+    const st = report.stalls;
+    assert.ok(st, `no stalls in the report: ${JSON.stringify(report).slice(0, 500)}`);
+    assert.equal(st.loaded, true, "the probe was loaded into the gateway (its start line)");
+    // At or over p99: at least 1% of the run, and never more than it sent.
+    assert.ok(st.slow >= Math.ceil(report.params.rateMessages / 100) && st.slow <= report.params.rateMessages, `slow ${st.slow} of ${report.params.rateMessages}`);
+    for (const k of ["gaps", "gcs", "slowDuringGap", "slowDuringGc"] as const) assert.ok(Number.isInteger(st[k]) && st[k] >= 0, `${k}: ${st[k]}`);
+    assert.ok(st.slowDuringGap <= st.slow && st.slowDuringGc <= st.slow, JSON.stringify(st));
+    assert.ok(finite(st.gcMs) && st.gcMs >= 0, `gcMs ${st.gcMs}`);
+    if (st.gaps > 0) assert.ok(st.gapMsP50 > 5 && st.gapMsMax >= st.gapMsP50 && st.gapOnCpu >= 0, JSON.stringify(st));
+    assert.match(stderr, /of the \d+ messages at or over p99, \d+ were in flight during a gap, \d+ during a collection/);
   });
 });
