@@ -8,6 +8,7 @@ import { exec, sql, type AnyTx, type Db, type Tx as DbTx } from "./client.js";
 import type { DomainEvent } from "../domain/events.js";
 import { throwIfVanished, vanishedOr } from "./errors.js";
 import { CHANNELS } from "./notify.js";
+import { rowsFrom, type Column } from "./rows.js";
 
 /** An event to append: a catalogue entry (src/domain/events.ts) for one account. */
 export type NewEvent = DomainEvent & {
@@ -95,6 +96,23 @@ export function parseEventsNotice(payload: string): EventsNotice | null {
 
 const STORED_COLUMNS = `seq, type, resource, data, created_at AS "createdAt", receipt_to AS "receiptTo", receipt_id AS "receiptId", receipt_sent AS "receiptSent"`;
 
+/** An event of a statement with its rank among its account's events there (1-based, in the given order). */
+type Ranked = { e: NewEvent; rank: number };
+/** Per account: how many events it gets. */
+const COUNT_COLUMNS: Column<[number, number]>[] = [
+  { name: "account_id", type: "int", value: ([id]) => id },
+  { name: "events", type: "int", value: ([, n]) => n },
+];
+const EVENT_COLUMNS: Column<Ranked>[] = [
+  { name: "account_id", type: "int", value: (r) => r.e.accountId },
+  { name: "rank", type: "int", value: (r) => r.rank },
+  { name: "type", type: "text", value: (r) => r.e.type },
+  { name: "resource", type: "text", value: (r) => r.e.resource ?? null },
+  { name: "data", type: "jsonb", value: (r) => JSON.stringify(r.e.data) },
+  { name: "receipt_to", type: "text", value: (r) => r.e.receipt?.to ?? null },
+  { name: "receipt_id", type: "text", value: (r) => r.e.receipt?.id ?? null },
+];
+
 interface AppendPlan {
   ctes: string;
   /** The statement's final SELECT: a row per account (id, base). */
@@ -129,18 +147,20 @@ export function planAppend(events: NewEvent[], first: number, origin: string | n
     return n;
   });
   const ids = [...counts.keys()];
+  // One event (what a message is at low load) binds scalars, many bind arrays (src/db/rows.ts).
+  const c = rowsFrom(COUNT_COLUMNS, ids.map((id) => [id, counts.get(id)!] as [number, number]), first);
+  const u = rowsFrom(EVENT_COLUMNS, events.map((e, i) => ({ e, rank: ranks[i]! })), first + 2);
   const $ = (k: number) => `$${first + k - 1}`;
   return {
     ctes: `c AS (
-      SELECT * FROM unnest(${$(1)}::int[], ${$(2)}::int[]) AS c(account_id, n)
+      SELECT u.account_id, u.events AS n FROM ${c.from}
     ), a AS (
       UPDATE account SET last_seq = account.last_seq + c.n FROM c WHERE account.id = c.account_id${when ? ` AND ${when}` : ""}
       RETURNING account.id, account.last_seq - c.n AS base, pg_notify(${$(10)}, ${noticeSql("account", `${$(11)}::text`)}) AS n
     ), ev AS (
       INSERT INTO event (account_id, seq, type, resource, data, receipt_to, receipt_id)
       SELECT u.account_id, COALESCE(a.base + u.rank, -u.rank), u.type, u.resource, u.data, u.receipt_to, u.receipt_id
-      FROM unnest(${$(3)}::int[], ${$(4)}::int[], ${$(5)}::text[], ${$(6)}::text[], ${$(7)}::jsonb[], ${$(8)}::text[], ${$(9)}::text[])
-        WITH ORDINALITY AS u(account_id, rank, type, resource, data, receipt_to, receipt_id, n)
+      FROM ${u.from}
       LEFT JOIN a ON a.id = u.account_id${when ? `
       WHERE ${when}` : ""}
       ORDER BY u.n
@@ -149,15 +169,8 @@ export function planAppend(events: NewEvent[], first: number, origin: string | n
     select: `SELECT a.id, a.base FROM a`,
     selectEvents: `SELECT * FROM ev ORDER BY "accountId", seq`,
     values: [
-      ids,
-      ids.map((id) => counts.get(id)!),
-      events.map((e) => e.accountId),
-      ranks,
-      events.map((e) => e.type),
-      events.map((e) => e.resource ?? null),
-      events.map((e) => JSON.stringify(e.data)),
-      events.map((e) => e.receipt?.to ?? null),
-      events.map((e) => e.receipt?.id ?? null),
+      ...c.values,
+      ...u.values,
       CHANNELS.events,
       origin === null ? "" : `:${origin}`,
     ],
