@@ -4,6 +4,7 @@
 // targets (p99, throughput ratio) are not asserted: on a shared 2-core machine they are noise.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import type { StallSummary } from "../../bench/lib/loop-stalls.js";
 import { runBench as run } from "./run-bench.js";
 
 const TIMEOUT_MS = 150_000;
@@ -41,18 +42,7 @@ interface Report {
   balcony: Side;
   ratio: number | null;
   targets: { name: string; value: number; target: number; pass: boolean }[];
-  stalls: {
-    loaded: boolean;
-    gaps: number;
-    gapMsP50: number;
-    gapMsMax: number;
-    gapOnCpu: number;
-    gcs: number;
-    gcMs: number;
-    slow: number;
-    slowDuringGap: number;
-    slowDuringGc: number;
-  } | null;
+  stalls: StallSummary | null;
 }
 
 const runBench = (args: string[]) => run("bench/inbound.ts", args, TIMEOUT_MS);
