@@ -1,10 +1,10 @@
 // Parameters that become the rows of one statement (the message inserts: src/db/messages.ts,
-// src/db/inbound-writes.ts; the events appended with them: src/db/events.ts planAppend). A batch binds one array per column and unnest()s them; a single row,
-// what every request is at low load, binds plain scalars in VALUES instead, which PostgreSQL takes
-// for about a fifth less CPU than the same row as one-element arrays (a one-row INSERT of a
-// message: 190-200 us against 240-270 us, both forms side by side in a variant of
-// bench/outbound-writes.ts). Either way the rows read `u(<columns>, n)`, n their position, so the
-// statement around them is the same.
+// src/db/inbound-writes.ts; the events appended with them: src/db/events.ts planAppend). A batch
+// binds one array per column and unnest()s them; a single row, what every request is at low load,
+// binds plain scalars in VALUES instead, which PostgreSQL takes for about a fifth less CPU than the
+// same row as one-element arrays (a one-row INSERT of a message: 190-200 us against 240-270 us,
+// both forms side by side in a variant of bench/outbound-writes.ts). Either way the rows read
+// `u(<columns>, n)`, n their position, so the statement around them is the same.
 
 export interface Column<T> {
   name: string;
