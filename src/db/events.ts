@@ -149,14 +149,15 @@ export function planAppend(events: NewEvent[], first: number, origin: string | n
   const ids = [...counts.keys()];
   // One event (what a message is at low load) binds scalars, many bind arrays (src/db/rows.ts).
   const c = rowsFrom(COUNT_COLUMNS, ids.map((id) => [id, counts.get(id)!] as [number, number]), first);
-  const u = rowsFrom(EVENT_COLUMNS, events.map((e, i) => ({ e, rank: ranks[i]! })), first + 2);
-  const $ = (k: number) => `$${first + k - 1}`;
+  const u = rowsFrom(EVENT_COLUMNS, events.map((e, i) => ({ e, rank: ranks[i]! })), first + c.values.length);
+  // The NOTIFY's channel and origin come after the rows' parameters.
+  const channel = first + c.values.length + u.values.length;
   return {
     ctes: `c AS (
       SELECT u.account_id, u.events AS n FROM ${c.from}
     ), a AS (
       UPDATE account SET last_seq = account.last_seq + c.n FROM c WHERE account.id = c.account_id${when ? ` AND ${when}` : ""}
-      RETURNING account.id, account.last_seq - c.n AS base, pg_notify(${$(10)}, ${noticeSql("account", `${$(11)}::text`)}) AS n
+      RETURNING account.id, account.last_seq - c.n AS base, pg_notify($${channel}, ${noticeSql("account", `$${channel + 1}::text`)}) AS n
     ), ev AS (
       INSERT INTO event (account_id, seq, type, resource, data, receipt_to, receipt_id)
       SELECT u.account_id, COALESCE(a.base + u.rank, -u.rank), u.type, u.resource, u.data, u.receipt_to, u.receipt_id
