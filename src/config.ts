@@ -35,7 +35,7 @@ export interface Config {
     linkDownGraceMs: number;
     /**
      * How long an instance may go without a sign of life before the others treat it as hung: a link holder (it proves
-     * it is alive every second) before a standby replaces it; a notification listener before another instance ends it
+     * it is alive at least four times within it) before a standby replaces it; a notification listener before another instance ends it
      * (src/db/notify.ts); with XMPP_LINK_MODE=all, a drain step beyond the confirmation wait (src/db/outbox.ts).
      */
     linkLeaseTimeoutMs: number;

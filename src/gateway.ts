@@ -55,6 +55,7 @@ import { Rooms } from "./services/rooms.js";
 import { RoomSelfPings } from "./services/room-self-pings.js";
 import { selfPingSweepMs } from "./domain/muc-self-ping.js";
 import { Opened } from "./opened.js";
+import { cadence } from "./cadence.js";
 
 export interface RunningGateway {
   app: FastifyInstance;
@@ -124,7 +125,7 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
   const accountStore = new AccountStore(db.prisma);
   const messages = new Messages(db.prisma, db.pool);
   const sessions = new Sessions(db.prisma, db.pool, deadSeconds(config.sessionGraceSeconds, config.sseHeartbeatMs));
-  // A hung instance's listener is ended after the lease's timeout: both prove they are alive every second.
+  // A hung instance's listener is ended after the lease's timeout: both prove they are alive at least four times within it.
   const notifications = new Notifications(url, (m, err, fields) => logger.warn(fields ?? { err: String(err ?? "") }, m), config.xmpp.linkLeaseTimeoutMs);
   opened.add(() => notifications.stop());
   await notifications.start();
@@ -199,31 +200,36 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
   notifications.on(CHANNELS.outbox, (origin) => delivery.woken(origin));
   delivery.start();
   presence.start();
+  // Periodic work runs on the process's one clock (src/cadence.ts), sharing its wake-ups.
   // Rooms' rejoins refused for now (their service unavailable) go out again when due, from the holder.
-  const rejoins = setInterval(() => {
-    if (control.holder && link.online) void rooms.retryRejoins().catch((err: unknown) => log.warn({ err: String(err) }, "retrying rooms' rejoins failed"));
-  }, REJOIN_SWEEP_MS);
-  rejoins.unref();
+  const stopSweeps = [
+    cadence.every(REJOIN_SWEEP_MS, () => {
+      if (control.holder && link.online) void rooms.retryRejoins().catch((err: unknown) => log.warn({ err: String(err) }, "retrying rooms' rejoins failed"));
+    }),
+  ];
   // Joined rooms quiet for ROOM_SELF_PING are asked whether the account is still in them (XEP-0410).
-  const quietRooms = config.roomSelfPingMs
-    ? setInterval(() => {
+  if (config.roomSelfPingMs) {
+    stopSweeps.push(
+      cadence.every(selfPingSweepMs(config.roomSelfPingMs), () => {
         if (control.holder && link.online) void selfPings.sweep().catch((err: unknown) => log.warn({ err: String(err) }, "self-pinging quiet rooms failed"));
-      }, selfPingSweepMs(config.roomSelfPingMs))
-    : null;
-  quietRooms?.unref();
+      }),
+    );
+  }
 
   const tickets = new StreamTickets(db);
-  const janitor = setInterval(() => {
-    void purgeEvents(db.prisma, new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
-    void sessions.purgeStale(new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
-    void purgeSessionEnds(db.pool, endedWindow).catch(() => undefined);
-    void messages.releaseExpiredKeys().catch(() => undefined);
-    void webhookStore.purgeDeliveries(new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
-    void tickets.purgeExpired().catch(() => undefined);
-  }, Math.max(100, config.maintenanceIntervalMs));
-  janitor.unref();
+  stopSweeps.push(
+    cadence.every(Math.max(100, config.maintenanceIntervalMs), () => {
+      void purgeEvents(db.prisma, new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
+      void sessions.purgeStale(new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
+      void purgeSessionEnds(db.pool, endedWindow).catch(() => undefined);
+      void messages.releaseExpiredKeys().catch(() => undefined);
+      void webhookStore.purgeDeliveries(new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
+      void tickets.purgeExpired().catch(() => undefined);
+    }),
+  );
+  const stopPeriodic = () => (stopSweeps.forEach((stop) => stop()), presence.stop());
   opened.add(() => delivery.stop());
-  opened.add(() => (clearInterval(janitor), clearInterval(rejoins), quietRooms && clearInterval(quietRooms), presence.stop()));
+  opened.add(stopPeriodic);
 
   const shutdown = new AbortController();
   const auth = new Auth(config.jwt, domain);
@@ -240,10 +246,7 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
    * see no presence flap.
    */
   const close = async (drainMs = 0) => {
-    clearInterval(janitor);
-    clearInterval(rejoins);
-    if (quietRooms) clearInterval(quietRooms);
-    presence.stop();
+    stopPeriodic();
     shutdown.abort();
     const started = performance.now();
     const open = await http.drain(drainMs);

@@ -5,11 +5,14 @@
 // listening backend has read it, and once it is full every transaction that notifies fails at
 // commit: one hung instance (SIGSTOP, a stuck event loop) that keeps its listening connection but
 // stops reading it would take every instance down. So each listener proves it is alive by a
-// statement on its connection every second, which Postgres stamps as pg_stat_activity.state_change,
-// and that same statement ends the other instances' listening backends (told by their
-// application_name) whose stamp is older than the timeout. Resumed, the hung instance finds its
-// connection gone: it reconnects and tells its listeners, as after any drop.
+// statement on its connection at least four times within the timeout (livenessBeatMs in
+// src/domain/duration.ts: every 2 s at the default 10 s), which Postgres stamps as
+// pg_stat_activity.state_change, and that same statement ends the other instances' listening
+// backends (told by their application_name) whose stamp is older than the timeout. Resumed, the
+// hung instance finds its connection gone: it reconnects and tells its listeners, as after any drop.
 import pg from "pg";
+import { cadence } from "../cadence.js";
+import { livenessBeatMs } from "../domain/duration.js";
 import { BACKEND_AGE, type BackendAge } from "./backend-age.js";
 import { discardClient, exec, type AnyTx } from "./client.js";
 
@@ -40,6 +43,7 @@ export const LISTENER_APP = "balcony-listen";
  * instance that dies loses it at once, one that hangs when the sweep ends its listener.
  */
 export const LISTENER_LINK_APP = "balcony-listen+link";
+/** How often a listener proves it is alive when it sweeps no others (no staleAfterMs). */
 const BEAT_MS = 1000;
 
 /**
@@ -77,7 +81,7 @@ export class Notifications {
   private client: pg.Client | null = null;
   private stopped = false;
   private retry: NodeJS.Timeout | null = null;
-  private beatTimer: NodeJS.Timeout | null = null;
+  private stopBeat: (() => void) | null = null;
   private beating = false;
   /** This instance's own component link is up (advertiseLink). */
   private linkUp = false;
@@ -119,10 +123,7 @@ export class Notifications {
     this.client = client;
     // The link went up or down while this connection was being made (advertiseLink had no client).
     if (this.appName !== appName) this.advertiseLink(this.linkUp);
-    if (!this.beatTimer && !this.stopped) {
-      this.beatTimer = setInterval(() => this.beat(), BEAT_MS);
-      this.beatTimer.unref();
-    }
+    if (!this.stopBeat && !this.stopped) this.stopBeat = cadence.every(this.staleAfterMs === null ? BEAT_MS : livenessBeatMs(this.staleAfterMs), () => this.beat());
   }
 
   /**
@@ -217,7 +218,8 @@ export class Notifications {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retry) clearTimeout(this.retry);
-    if (this.beatTimer) clearInterval(this.beatTimer);
+    this.stopBeat?.();
+    this.stopBeat = null;
     const c = this.client;
     this.client = null;
     if (c) await discardClient(c);

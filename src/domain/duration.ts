@@ -24,7 +24,7 @@ export function durationMs(raw: string): number | null {
 export const DURATION_SETTINGS = {
   XMPP_RECONNECT_MAX: ["5s", "10ms", "5m"], // 0: a reconnect loop with no pause
   XMPP_LINK_DOWN_GRACE: ["10s", "0ms", "1h"],
-  XMPP_LINK_LEASE_TIMEOUT: ["10s", "2s", "1h"], // instances prove they are alive every second
+  XMPP_LINK_LEASE_TIMEOUT: ["10s", "2s", "1h"], // instances prove they are alive every livenessBeatMs of it
   ROOM_SELF_PING: ["15m", "1ms", "24d"], // and 0: never
   EVENT_RETENTION: ["7d", "1ms", "3650d"],
   MAINTENANCE_INTERVAL: ["10m", "1ms", "1d"], // src/gateway.ts runs it at most every 100 ms
@@ -35,6 +35,19 @@ export const DURATION_SETTINGS = {
   WEBHOOK_DISABLE_AFTER: ["5d", "1ms", "3650d"],
   SHUTDOWN_DRAIN: ["5s", "0ms", "10m"], // 0: no drain; src/serve.ts forces the exit 10 s after it
 } as const satisfies Record<string, readonly [string, string, string]>;
+
+/**
+ * How often an instance proves it is alive (the link lease's beat, the listener's) against a
+ * timeout of `timeoutMs` (XMPP_LINK_LEASE_TIMEOUT): at least four times within it, in whole seconds
+ * from a timeout of 4 s up (2 s at the default 10 s), so the beats share their wake-ups with the
+ * other periodic work (src/cadence.ts). Every second, as before, cost an idle gateway two statements
+ * a second. A beat delayed by a stall of the event loop of up to the timeout less one period still
+ * comes in time.
+ */
+export function livenessBeatMs(timeoutMs: number): number {
+  const quarter = timeoutMs / 4;
+  return quarter >= 1000 ? Math.floor(quarter / 1000) * 1000 : Math.max(1, Math.floor(quarter));
+}
 
 /** Each delay of WEBHOOK_RETRY_SCHEDULE (lengthened by up to 20%, an int4 of ms, and a timer's). */
 export const RETRY_DELAY_BOUNDS = ["0ms", "7d"] as const;

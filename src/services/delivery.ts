@@ -14,6 +14,7 @@
 // wake-up, a failed barrier, a refused stanza) falls back to the drain, which first settles what
 // went out directly.
 import { randomUUID } from "node:crypto";
+import { cadence } from "../cadence.js";
 import type { AnyTx, Database, SqlTx, Tx } from "../db/client.js";
 import { drainOnce, enqueue, markSent, queuedCounts, tidyQueue, wakeHolder } from "../db/outbox.js";
 import { isSendable, type OutboundMessage } from "../domain/message.js";
@@ -35,7 +36,7 @@ export class Delivery {
   private running: Promise<void> | null = null;
   /** A drain is under way: it sends what is inserted meanwhile (see pump()). */
   private draining = false;
-  private sweeper: NodeJS.Timeout | null = null;
+  private stopSweeper: (() => void) | null = null;
   /** An insert of ours waited for the drain's last pass (see record()). */
   private heldBack = false;
   /** Names this instance in the NOTIFYs of what it records: it kicks its own drain after commit (see woken()). */
@@ -67,8 +68,7 @@ export class Delivery {
 
   /** A safety net: look every few seconds in case a wake-up was missed (see sweep()). */
   start(): void {
-    this.sweeper = setInterval(() => this.sweep(), this.sweepMs);
-    this.sweeper.unref();
+    this.stopSweeper = cadence.every(this.sweepMs, () => this.sweep());
     this.kick();
   }
 
@@ -244,7 +244,7 @@ export class Delivery {
     // Stop first: otherwise wake-ups from other instances keep the drain going and the link
     // handover waits for their traffic to pause. What is left stays queued for the next holder.
     this.stopped = true;
-    if (this.sweeper) clearInterval(this.sweeper);
+    this.stopSweeper?.();
     await this.running;
     await this.settleDirect().catch(() => undefined);
     if (this.markTimer) clearTimeout(this.markTimer);

@@ -9,14 +9,16 @@
 // up when its link has been down for longer than the grace period (another instance may reach the
 // server), and on shutdown (after closing its link, so the next holder is accepted). A holder
 // that hangs (SIGSTOP, a stuck event loop) keeps its lease connection, so it proves it is alive
-// every poll (a beat on that connection, on a timer of its own: a tick may wait on the link); a
-// standby that finds no beat for leaseTimeoutMs ends the hung holder's lease backend and takes
-// over. Resumed, the old holder finds its lease connection gone (regaining), then taken: it closes
+// several times within leaseTimeoutMs (livenessBeatMs: a beat on that connection, a task of its own
+// and not part of the tick, which may wait on the link); a standby that finds no beat for
+// leaseTimeoutMs ends the hung holder's lease backend and takes over. Resumed, the old holder finds its lease connection gone (regaining), then taken: it closes
 // its link. (On Prosody the new link replaces the hung one: component_conflict_resolve = "kick_old".)
 // In all mode, the answer to an instance's barrier ping may reach another instance's link, which
 // passes it on over NOTIFY (src/xmpp/link.ts share()).
 import { LEASE_KEY, type LinkLease } from "../db/lease.js";
 import { CHANNELS, type Notifications } from "../db/notify.js";
+import { cadence } from "../cadence.js";
+import { livenessBeatMs } from "../domain/duration.js";
 import { CONFIRM_TIMEOUT_MS, type ServiceLog } from "./ports.js";
 
 export type LinkMode = "single" | "all";
@@ -45,8 +47,8 @@ export interface LinkControlOptions {
 }
 
 export class LinkControl {
-  private timer: NodeJS.Timeout | null = null;
-  private beatTimer: NodeJS.Timeout | null = null;
+  /** Stop the poll and the beat (src/cadence.ts). */
+  private stopTimers: (() => void)[] = [];
   private downSince: number | null = null;
   private pauseUntil = 0;
   /** The tick under way: stop() waits for it, or a lease it took or a link it started would outlive stop(). */
@@ -100,10 +102,7 @@ export class LinkControl {
       void this.tick();
     });
     this.notifications.on(CHANNELS.link, () => void this.tick());
-    this.timer = setInterval(() => void this.tick(), this.opts.pollMs);
-    this.timer.unref();
-    this.beatTimer = setInterval(() => this.lease.beat(), this.opts.pollMs);
-    this.beatTimer.unref();
+    this.stopTimers = [cadence.every(this.opts.pollMs, () => void this.tick()), cadence.every(livenessBeatMs(this.opts.leaseTimeoutMs), () => this.lease.beat())];
     await this.tick();
   }
 
@@ -179,8 +178,7 @@ export class LinkControl {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    if (this.beatTimer) clearInterval(this.beatTimer);
+    for (const stop of this.stopTimers) stop();
     if (this.opts.mode === "all") return this.link.stop();
     // Bounded: a tick stuck on an unreachable PostgreSQL must not hold the shutdown.
     if (this.ticking) await Promise.race([this.ticking.catch(() => undefined), new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);

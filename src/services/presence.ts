@@ -2,6 +2,7 @@
 // broadcasts to subscribers, unavailable on session end or after the grace period, and
 // republishing after the component link comes back. Every stanza goes only to contacts whose
 // subscription allows it (§4.2.2, §11).
+import { cadence } from "../cadence.js";
 import { recordLastUnavailable } from "../db/account-presence.js";
 import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
@@ -81,7 +82,7 @@ export function ownPresence(accountId: number, jid: string, resource: string, p:
 }
 
 export class Presence {
-  private sweeper: NodeJS.Timeout | null = null;
+  private stopSweeper: (() => void) | null = null;
   private unconfirmed: NodeJS.Timeout | null = null;
 
   constructor(
@@ -99,17 +100,17 @@ export class Presence {
    * died first).
    */
   start(): void {
-    const every = Math.max(1000, Math.min(15_000, (this.timing.graceSeconds * 1000) / 4));
+    // In whole seconds, so the sweep shares its wake-ups with the other periodic work (src/cadence.ts).
+    const every = Math.floor(Math.max(1000, Math.min(15_000, (this.timing.graceSeconds * 1000) / 4)) / 1000) * 1000;
     const sweep = async () => {
       await this.expire().catch((err: unknown) => this.log.warn({ err: String(err) }, "session expiry failed"));
       await this.forgetUnconfirmedLogged();
     };
-    this.sweeper = setInterval(() => void sweep(), every);
-    this.sweeper.unref();
+    this.stopSweeper = cadence.every(every, () => void sweep());
   }
 
   stop(): void {
-    if (this.sweeper) clearInterval(this.sweeper);
+    this.stopSweeper?.();
     if (this.unconfirmed) clearTimeout(this.unconfirmed);
   }
 

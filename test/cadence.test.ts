@@ -1,0 +1,58 @@
+// The process's clock for periodic work (src/cadence.ts): tasks whose periods divide one another
+// share wake-ups, whenever they were started.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Cadence, nextOnGrid } from "../src/cadence.js";
+import { livenessBeatMs } from "../src/domain/duration.js";
+
+describe("cadence", () => {
+  it("runs tasks of periods that divide one another in the wake-ups of the shortest, started at different times", async () => {
+    const clock = new Cadence();
+    const runs = { p10: 0, p20: 0, p40: 0 };
+    const stops = [clock.every(10, () => runs.p10++)];
+    await sleep(7);
+    stops.push(clock.every(20, () => runs.p20++));
+    await sleep(13);
+    stops.push(clock.every(40, () => runs.p40++));
+    await sleep(400);
+    stops.forEach((stop) => stop());
+    assert.ok(runs.p40 >= 3 && runs.p20 > runs.p40 && runs.p10 > runs.p20, JSON.stringify(runs));
+    // Every run of the longer periods fell in a wake-up of the 10 ms task: none had its own.
+    assert.equal(clock.wakeups, runs.p10, JSON.stringify({ ...runs, wakeups: clock.wakeups }));
+    assert.equal(clock.size, 0);
+  });
+
+  it("stops a task, and the others run on", async () => {
+    const clock = new Cadence();
+    let a = 0;
+    let b = 0;
+    const stopA = clock.every(5, () => a++);
+    const stopB = clock.every(5, () => b++);
+    await sleep(40);
+    stopA();
+    const [aThen, bThen] = [a, b];
+    await sleep(40);
+    stopB();
+    assert.ok(aThen > 0, "ran before the stop");
+    assert.equal(a, aThen, "no run after the stop");
+    assert.ok(b > bThen, "the other went on");
+  });
+
+  it("puts a due time on the next multiple of the period", () => {
+    assert.equal(nextOnGrid(0, 1000), 1000);
+    assert.equal(nextOnGrid(999.5, 1000), 1000);
+    assert.equal(nextOnGrid(1000, 1000), 2000);
+    assert.equal(nextOnGrid(4321, 2000), 6000);
+    assert.throws(() => new Cadence().every(0, () => undefined), RangeError);
+  });
+
+  it("beats at least four times within the lease timeout, in whole seconds from 4 s", () => {
+    assert.equal(livenessBeatMs(10_000), 2000);
+    assert.equal(livenessBeatMs(4000), 1000);
+    assert.equal(livenessBeatMs(7000), 1000);
+    assert.equal(livenessBeatMs(3000), 750);
+    assert.equal(livenessBeatMs(2000), 500);
+    assert.equal(livenessBeatMs(3_600_000), 900_000);
+  });
+});
