@@ -135,7 +135,7 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
 
   // The component link, who holds it, and the outbound port over it.
   const link = new XmppLink({ ...config.xmpp, log });
-  const control = new LinkControl(new LinkLease(url, db.pool), link, notifications, { mode: config.xmpp.linkMode, pollMs: 1000, downGraceMs: config.xmpp.linkDownGraceMs, leaseTimeoutMs: config.xmpp.linkLeaseTimeoutMs }, log);
+  const control = new LinkControl(new LinkLease(url, db.pool), link, notifications, { mode: config.xmpp.linkMode, pollMs: 1000, downGraceMs: config.xmpp.linkDownGraceMs, leaseTimeoutMs: config.xmpp.linkLeaseTimeoutMs }, log, () => delivery.kick());
   const out = new XmppOutbound(link);
 
   // The use cases: they record stanzas with their state changes; Delivery sends them from the holder.

@@ -63,6 +63,12 @@ export class LinkControl {
     private readonly notifications: Notifications,
     private readonly opts: LinkControlOptions,
     private readonly log: ServiceLog,
+    /**
+     * This instance took the lease back with its link still up: what was queued meanwhile (posts
+     * while the lease connection was gone) can go out now. Nothing else would send it before the
+     * next sweep: the link did not come up, so nothing else kicks the drain.
+     */
+    private readonly regained: () => void = () => undefined,
   ) {}
 
   /** Whether this instance may write to the link (and claim outbound rows). */
@@ -126,6 +132,7 @@ export class LinkControl {
       if (r === "held") {
         this.log.info({}, "took the link lease back");
         await this.lease.setLinkState(this.link.online);
+        this.regained();
       } else {
         this.log.warn({}, "another instance holds the link lease now; closing the link");
         await this.link.stop();
