@@ -97,6 +97,20 @@ export function cpuSeconds(pid: number): number {
   return p ? p.ticks / CLK_TCK : NaN;
 }
 
+/**
+ * How many times the process's main thread has gone to sleep (blocked waiting for something, its
+ * voluntary context switches): what an idle process does is wake up, and each wake-up costs CPU
+ * of its own on a VM. NaN once the process is gone.
+ */
+export function mainThreadSleeps(pid: number): number {
+  try {
+    const m = /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
 function groupOf(pid: number, p: { cmdline: string; comm: string }, ctx: CpuContext): string | null {
   if (pid === ctx.gatewayPid) return GROUPS.gateway;
   if (p.cmdline.includes(ctx.serverWorkDir)) return ctx.serverKind;

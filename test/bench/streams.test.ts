@@ -22,6 +22,8 @@ it("bench/streams.ts --smoke prints every figure beside its target and completes
     /JS heap \/ external per stream, first open; after reconnect +-?[\d.,]+ \/ -?[\d.,]+ KiB; -?[\d.,]+ \/ -?[\d.,]+ KiB/,
     /gateway CPU, idle .*% of a core +< 2% of a core/,
     /gateway CPU, idle, per 5 s slice: median \/ max +[\d.,]+% \/ [\d.,]+% of a core, 1 slice\(s\)/,
+    // Not zero: the heartbeats (1 s in --smoke) alone wake it.
+    /gateway wake-ups, idle \(its main thread's sleeps\) +[1-9][\d.,]* a second/,
     /V8 collections in the window: memory reducer \/ other full \/ young \(main-thread ms\) +\d+ \(\d+ ms\) \/ \d+ \(\d+ ms\) \/ \d+ \(\d+ ms\)/,
     /Postgres CPU .*% of a core/,
     /one event to 100 streams of one account: all have it after +[\d.,]+ ms \(100\/100\)/,
