@@ -34,8 +34,8 @@ export interface Config {
     /** How long a link holder keeps the lease while its link is down before letting another instance try. */
     linkDownGraceMs: number;
     /**
-     * How long an instance may go without a sign of life before the others treat it as hung: a link holder (it proves
-     * it is alive at least four times within it) before a standby replaces it; a notification listener before another instance ends it
+     * How long an instance may go without a sign of life (given at least four times within it) before the others treat
+     * it as hung: a link holder before a standby replaces it; a notification listener before another instance ends it
      * (src/db/notify.ts); with XMPP_LINK_MODE=all, a drain step beyond the confirmation wait (src/db/outbox.ts).
      */
     linkLeaseTimeoutMs: number;

@@ -125,7 +125,8 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
   const accountStore = new AccountStore(db.prisma);
   const messages = new Messages(db.prisma, db.pool);
   const sessions = new Sessions(db.prisma, db.pool, deadSeconds(config.sessionGraceSeconds, config.sseHeartbeatMs));
-  // A hung instance's listener is ended after the lease's timeout: both prove they are alive at least four times within it.
+  // A hung instance's listener is ended after the lease's timeout: both prove they are alive at
+  // least four times within it (livenessBeatMs).
   const notifications = new Notifications(url, (m, err, fields) => logger.warn(fields ?? { err: String(err ?? "") }, m), config.xmpp.linkLeaseTimeoutMs);
   opened.add(() => notifications.stop());
   await notifications.start();

@@ -6,9 +6,9 @@
 // application_name, which lets every other instance report it in /readyz.
 // A holder that hangs (SIGSTOP, a stuck event loop) keeps its connection and so the lock: it proves
 // it is alive by a statement on that connection at least four times within the lease timeout
-// (beat(), on LinkControl's timer: livenessBeatMs in src/domain/duration.ts), which Postgres stamps as
-// pg_stat_activity.state_change; a standby that finds that stamp older than the lease timeout
-// ends the holder's backend (takeOverStale()) and with it the lock.
+// (beat(), run by LinkControl every livenessBeatMs of src/domain/duration.ts), which Postgres
+// stamps as pg_stat_activity.state_change; a standby that finds that stamp older than the lease
+// timeout ends the holder's backend (takeOverStale()) and with it the lock.
 import { EventEmitter } from "node:events";
 import pg from "pg";
 import { BACKEND_AGE, type BackendAge } from "./backend-age.js";

@@ -24,7 +24,7 @@ export function durationMs(raw: string): number | null {
 export const DURATION_SETTINGS = {
   XMPP_RECONNECT_MAX: ["5s", "10ms", "5m"], // 0: a reconnect loop with no pause
   XMPP_LINK_DOWN_GRACE: ["10s", "0ms", "1h"],
-  XMPP_LINK_LEASE_TIMEOUT: ["10s", "2s", "1h"], // instances prove they are alive every livenessBeatMs of it
+  XMPP_LINK_LEASE_TIMEOUT: ["10s", "2s", "1h"], // instances prove they are alive every livenessBeatMs(it)
   ROOM_SELF_PING: ["15m", "1ms", "24d"], // and 0: never
   EVENT_RETENTION: ["7d", "1ms", "3650d"],
   MAINTENANCE_INTERVAL: ["10m", "1ms", "1d"], // src/gateway.ts runs it at most every 100 ms
@@ -40,9 +40,9 @@ export const DURATION_SETTINGS = {
  * How often an instance proves it is alive (the link lease's beat, the listener's) against a
  * timeout of `timeoutMs` (XMPP_LINK_LEASE_TIMEOUT): at least four times within it, in whole seconds
  * from a timeout of 4 s up (2 s at the default 10 s), so the beats share their wake-ups with the
- * other periodic work (src/cadence.ts). Every second, as before, cost an idle gateway two statements
- * a second. A beat delayed by a stall of the event loop of up to the timeout less one period still
- * comes in time.
+ * other periodic work (src/cadence.ts); every second, as they were, cost an idle gateway two
+ * statements a second. A beat delayed by a stall of the event loop of up to the timeout less one
+ * period still comes in time.
  */
 export function livenessBeatMs(timeoutMs: number): number {
   const quarter = timeoutMs / 4;
