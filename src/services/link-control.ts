@@ -11,8 +11,9 @@
 // that hangs (SIGSTOP, a stuck event loop) keeps its lease connection, so it proves it is alive
 // several times within leaseTimeoutMs (livenessBeatMs: a beat on that connection, a task of its own
 // and not part of the tick, which may wait on the link); a standby that finds no beat for
-// leaseTimeoutMs ends the hung holder's lease backend and takes over. Resumed, the old holder finds its lease connection gone (regaining), then taken: it closes
-// its link. (On Prosody the new link replaces the hung one: component_conflict_resolve = "kick_old".)
+// leaseTimeoutMs ends the hung holder's lease backend and takes over. Resumed, the old holder
+// finds its lease connection gone (regaining), then taken: it closes its link. (On Prosody the new
+// link replaces the hung one: component_conflict_resolve = "kick_old".)
 // In all mode, the answer to an instance's barrier ping may reach another instance's link, which
 // passes it on over NOTIFY (src/xmpp/link.ts share()).
 import { LEASE_KEY, type LinkLease } from "../db/lease.js";
