@@ -27,7 +27,7 @@ import jwt from "jsonwebtoken";
 import { createTestDatabase } from "../scripts/harness/database.js";
 import { startXmppServer } from "../scripts/harness/xmpp-server.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
-import { cpuSnapshot, cpuSplit, formatCpu, formatWaits, type CpuContext, type CpuSplit } from "./lib/cpu.js";
+import { cpuSnapshot, cpuSplit, formatCpu, formatSleeps, formatWaits, type CpuContext, type CpuSplit } from "./lib/cpu.js";
 import { startGatewayProcess, api } from "./lib/gateway.js";
 import { armOverallTimeout, checkAborted, isAborting, onCleanup, printReport, reaper, runBench } from "./lib/lifecycle.js";
 import { bodyText, envOptions, intOption as intOptionOf, log, monoUs, sleep, stats, type LatencyStats } from "./lib/util.js";
@@ -337,6 +337,7 @@ function formatReport(r: Report): string {
     lines.push(`${label}: ${x.delivered}/${x.sent} arrived in ${x.seconds.toFixed(2)} s (sender wrote at ${fmtInt(x.sendPerSec)} msg/s${x.maxSendLagMs ? `, at worst ${fmtMs(x.maxSendLagMs)} ms behind schedule` : ""}), mean ${fmtMs(x.latencyMs.mean)} ms${x.strays ? `, ${x.strays} strays` : ""}${x.seqBreaks ? `, ${x.seqBreaks} SSE id gaps/repeats` : ""}${Object.keys(x.other).length ? `, other: ${JSON.stringify(x.other)}` : ""}`);
     lines.push(`  cores used: ${formatCpu(x.cpu, p.server)}`);
     lines.push(`  waiting for a core (all threads, ms per s): ${formatWaits(x.cpu, p.server)}`);
+    lines.push(`  wake-ups a message (sleeps of all threads): ${formatSleeps(x.cpu, p.server, x.sent)}`);
   };
   if (r.ceiling) {
     detail("Ceiling throughput", r.ceiling.throughput);

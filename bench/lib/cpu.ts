@@ -39,8 +39,8 @@ export interface CpuSnapshot {
   wall: number;
   /** pid → [group, ticks] */
   procs: Map<number, [string, number]>;
-  /** pid → its threads' run-queue wait so far (nanoseconds) and the times they were given a core (this process: -1). */
-  waits: Map<number, [number, number]>;
+  /** pid → its threads' run-queue wait so far (nanoseconds), the times they were given a core and the times they went to sleep (this process: -1). */
+  waits: Map<number, [number, number, number]>;
   bench: NodeJS.CpuUsage;
   systemBusy: number;
   systemTotal: number;
@@ -54,23 +54,35 @@ export interface CpuSplit {
   waits: Record<string, number>;
   /** The same wait per time one of them was given a core, in microseconds. */
   waitPerRun: Record<string, number>;
+  /**
+   * Times the group's threads went to sleep over the window (voluntary context switches, summed
+   * over its processes and threads): each is a wake-up later, and on a VM a wake-up costs CPU of
+   * its own, whatever the thread then does.
+   */
+  sleeps: Record<string, number>;
 }
 
+/** A thread's voluntary context switches, from its /proc status file. */
+const VOLUNTARY = /^voluntary_ctxt_switches:\s+(\d+)$/m;
+
 /**
- * A process's nanoseconds spent runnable but not running and its timeslices, summed over its
- * threads (an Erlang VM or a JVM works in threads other than its main one); null if gone.
+ * A process's nanoseconds spent runnable but not running, its timeslices and its sleeps (voluntary
+ * context switches), summed over its threads (an Erlang VM or a JVM works in threads other than
+ * its main one); null if gone.
  */
-function runQueueWait(pid: string): [number, number] | null {
+function runQueueWait(pid: string): [number, number, number] | null {
   try {
     let ns = 0;
     let runs = 0;
+    let sleeps = 0;
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       // "<on-cpu ns> <run-queue wait ns> <timeslices>" (Documentation/scheduler/sched-stats.rst).
       const f = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ");
       ns += Number(f[1]);
       runs += Number(f[2]);
+      sleeps += Number(VOLUNTARY.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8"))?.[1] ?? 0);
     }
-    return [ns, runs];
+    return [ns, runs, sleeps];
   } catch {
     return null;
   }
@@ -104,7 +116,7 @@ export function cpuSeconds(pid: number): number {
  */
 export function mainThreadSleeps(pid: number): number {
   try {
-    const m = /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8"));
+    const m = VOLUNTARY.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8"));
     return m ? Number(m[1]) : NaN;
   } catch {
     return NaN;
@@ -122,7 +134,7 @@ function groupOf(pid: number, p: { cmdline: string; comm: string }, ctx: CpuCont
 
 export function cpuSnapshot(ctx: CpuContext): CpuSnapshot {
   const procs = new Map<number, [string, number]>();
-  const waits = new Map<number, [number, number]>([[-1, runQueueWait("self") ?? [0, 0]]]);
+  const waits = new Map<number, [number, number, number]>([[-1, runQueueWait("self") ?? [0, 0, 0]]]);
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
@@ -145,12 +157,15 @@ export function cpuSplit(a: CpuSnapshot, b: CpuSnapshot): CpuSplit {
   const seconds = (b.wall - a.wall) / 1000;
   const cores: Record<string, number> = {};
   const waited: Record<string, [number, number]> = {};
+  const sleeps: Record<string, number> = {};
   const addWait = (group: string, pid: number) => {
-    const [ns, runs] = b.waits.get(pid) ?? [0, 0];
-    const [ns0, runs0] = a.waits.get(pid) ?? [0, 0];
+    const [ns, runs, slept] = b.waits.get(pid) ?? [0, 0, 0];
+    // A process that began within the window counts from zero.
+    const [ns0, runs0, slept0] = a.waits.get(pid) ?? [0, 0, 0];
     const w = (waited[group] ??= [0, 0]);
     w[0] += ns - ns0;
     w[1] += runs - runs0;
+    sleeps[group] = (sleeps[group] ?? 0) + slept - slept0;
   };
   for (const [pid, [group, ticks]] of b.procs) {
     const before = a.procs.get(pid)?.[1] ?? 0;
@@ -172,7 +187,7 @@ export function cpuSplit(a: CpuSnapshot, b: CpuSnapshot): CpuSplit {
   cores[GROUPS.machine] = machine;
   // Other engineers' tests, editors, …: when this is large the figures are not trustworthy.
   cores[GROUPS.others] = Math.max(0, machine - ours);
-  return { seconds, cores, waits, waitPerRun };
+  return { seconds, cores, waits, waitPerRun, sleeps };
 }
 
 /** Measures the CPU split over `fn`. */
@@ -198,6 +213,18 @@ export function formatWaits(split: CpuSplit, serverKind: string): string {
   return groupOrder(serverKind)
     .filter((k) => split.waits[k] !== undefined)
     .map((k) => `${k} ${split.waits[k]!.toFixed(0)} (${(split.waitPerRun[k] ?? 0).toFixed(0)} us a time)`)
+    .join(", ");
+}
+
+/**
+ * Sleeps by group (see CpuSplit.sleeps), in the order of formatCpu, per `per` (the messages of the
+ * run): what a message costs in wake-ups, a count that does not move with the machine's speed as
+ * its CPU does.
+ */
+export function formatSleeps(split: CpuSplit, serverKind: string, per: number): string {
+  return groupOrder(serverKind)
+    .filter((k) => split.sleeps[k] !== undefined)
+    .map((k) => `${k} ${(split.sleeps[k]! / per).toFixed(2)}`)
     .join(", ");
 }
 

@@ -1,7 +1,7 @@
 // The message benchmark's report: rows (ceiling, peer, Balcony, batch) per XMPP server, the
 // targets of issue 10 checked against them, and the table that prints both.
 import type { ProfileSummary } from "../cpuprofile.js";
-import { GROUPS, formatCpu, formatWaits } from "./cpu.js";
+import { GROUPS, formatCpu, formatSleeps, formatWaits } from "./cpu.js";
 import type { Measured } from "./measure.js";
 import { fmtInt, fmtMs, fmtPct, fmtRatio, markdownTable } from "./util.js";
 
@@ -208,6 +208,7 @@ export function rowDetails(row: Row, server: ServerKind): string[] {
     );
     out.push(`    cores used: ${formatCpu(f.cpu, server)}`);
     out.push(`    waiting for a core (all threads, ms per s): ${formatWaits(f.cpu, server)}`);
+    out.push(`    wake-ups a message (sleeps of all threads): ${formatSleeps(f.cpu, server, f.messages)}`);
     if (f.sampleError) out.push(`    first error: ${f.sampleError}`);
   }
   return out;

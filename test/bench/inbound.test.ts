@@ -28,7 +28,7 @@ interface Run {
   seconds: number;
   msgsPerSec: number;
   latencyMs: Latency;
-  cpu: { seconds: number; cores: Record<string, number> };
+  cpu: { seconds: number; cores: Record<string, number>; sleeps: Record<string, number> };
 }
 
 interface Side {
@@ -87,6 +87,8 @@ describe("bench/inbound.ts --smoke", () => {
     assert.equal(report.balcony.throughput.sent, report.params.messages);
     assert.equal(report.balcony.fixedRate.sent, report.params.rateMessages);
     assert.ok(finite(report.balcony.fixedRate.cpu.cores.gateway), "no CPU figure for the gateway");
+    // Each stanza wakes an idle gateway at the fixed rate: it slept.
+    assert.ok(report.balcony.fixedRate.cpu.sleeps.gateway! > 0, `no wake-ups counted for the gateway: ${JSON.stringify(report.balcony.fixedRate.cpu.sleeps)}`);
     assert.ok(finite(report.ratio) && report.ratio! > 0, `ratio ${String(report.ratio)}`);
     const names = report.targets.map((t) => t.name);
     assert.deepEqual(names, [`p99 at ${report.params.rate}/s`, "throughput / ceiling"]);

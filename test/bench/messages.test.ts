@@ -40,7 +40,7 @@ interface Row {
   p99Ms: number | null;
   cores: Record<string, number> | null;
   cpuMsPerMessage: { server: number | null; gatewayAndPostgres: number | null } | null;
-  measured?: { runs: Run[]; msgsPerSec: number; fixedRate: (Run & { cpu: { cores: Record<string, number>; waits?: Record<string, number> } }) | null };
+  measured?: { runs: Run[]; msgsPerSec: number; fixedRate: (Run & { cpu: { cores: Record<string, number>; waits?: Record<string, number>; sleeps?: Record<string, number> } }) | null };
 }
 
 interface Report {
@@ -94,6 +94,9 @@ function checkRow(server: string, row: Row): void {
     assert.ok(finite(row.cpuMsPerMessage?.gatewayAndPostgres), `${where}: no CPU per message`);
     const waits = m.fixedRate?.cpu.waits;
     assert.ok(waits && finite(waits.gateway) && waits.gateway! >= 0 && finite(waits[server]), `${where}: no run-queue wait for the gateway and ${server}: ${JSON.stringify(waits)}`);
+    // Every request wakes an idle gateway at 500/s, and every stanza the XMPP server: both slept.
+    const sleeps = m.fixedRate?.cpu.sleeps;
+    assert.ok(sleeps && sleeps.gateway! > 0 && sleeps[server]! > 0, `${where}: no wake-ups counted for the gateway and ${server}: ${JSON.stringify(sleeps)}`);
   } else {
     assert.ok(finite(row.cpuMsPerMessage?.server), `${where}: no server CPU per message`);
   }
@@ -145,7 +148,7 @@ describe("bench/messages.ts --smoke", () => {
       p99Ms: 2,
       cores: { prosody: 0.1, gateway: 0.2 },
       cpuMsPerMessage: { server: 0.1, gatewayAndPostgres: 0.3 },
-      measured: { runs: [run()], msgsPerSec: 10, fixedRate: { ...run(), cpu: { cores: {}, waits: { gateway: 50, prosody: 20 } } } },
+      measured: { runs: [run()], msgsPerSec: 10, fixedRate: { ...run(), cpu: { cores: {}, waits: { gateway: 50, prosody: 20 }, sleeps: { gateway: 20, prosody: 10 } } } },
       ...over,
     });
     const targets = [1, 2, 3, 4].map((i) => ({ name: `t${i}`, pass: true }));
@@ -159,6 +162,7 @@ describe("bench/messages.ts --smoke", () => {
       ["a missing latency", (r) => (r.servers[0]!.rows[2]!.p99Ms = null)],
       ["a missing gateway CPU figure", (r) => (r.servers[0]!.rows[2]!.cores = { prosody: 0.1 })],
       ["a missing run-queue wait", (r) => (r.servers[0]!.rows[2]!.measured!.fixedRate!.cpu.waits = { prosody: 20 })],
+      ["no gateway wake-up counted", (r) => (r.servers[0]!.rows[2]!.measured!.fixedRate!.cpu.sleeps = { gateway: 0, prosody: 10 })],
       ["an unchecked target", (r) => (r.servers[0]!.targets[0] = { name: "t", pass: null })],
       ["a missing server", (r) => r.servers.pop()],
     ];
