@@ -28,6 +28,7 @@ import { roomRoutes } from "./routes/rooms.js";
 import { blocklistRoutes } from "./routes/blocklist.js";
 import { conversationRoutes } from "./routes/conversations.js";
 import { validators } from "./validation.js";
+import { lazyRequestLogger } from "./request-logger.js";
 
 export const API_VERSION = "1.0.0";
 
@@ -54,6 +55,7 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
   const base = Fastify({
     loggerInstance: (opts.logger ?? pino({ level: "silent" })) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: !opts.logRequests }),
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     // Behind a load balancer, the client's address (per-IP rate limit, logs) is X-Forwarded-For's.
     trustProxy: gw.config.trustProxy,
@@ -155,8 +157,10 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
     if (gw.shutdown.aborted) reply.header("connection", "close");
     done(null, payload);
   });
-  app.addHook("onResponse", async (req, reply) => {
+  // A callback hook too.
+  app.addHook("onResponse", (req, reply, done) => {
     gw.metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? "unknown", status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    done();
   });
 
   await app.register(opsRoutes(gw));
