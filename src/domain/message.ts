@@ -81,3 +81,31 @@ export function isSendable(m: OutboundMessage): boolean {
     v === null || v === undefined || textOk(v) || (typeof v === "object" && Object.entries(v).every(([k, t]) => LANG.test(k) && textOk(t)));
   return langTextOk(m.body) && langTextOk(m.subject) && (m.thread == null || textOk(m.thread)) && (m.lang == null || LANG.test(m.lang));
 }
+
+/** A message stanza's bytes beyond its texts (element names, attributes, ids, fixed extensions): a generous allowance. */
+const FRAME_BYTES = 1024;
+/** Bytes a text character can take rendered: 6 for `&quot;`, at most 3 of UTF-8 for any UTF-16 unit. */
+const BYTES_PER_CHAR = 6;
+/** Characters allowed per language variant for its element around the text (`<body xml:lang="…">`, `</body>`). */
+const PER_VARIANT = 16;
+
+const textChars = (t: LangText | null | undefined): number => {
+  if (t == null) return 0;
+  if (typeof t === "string") return t.length;
+  let n = 0;
+  for (const lang in t) n += PER_VARIANT + lang.length + t[lang]!.length;
+  return n;
+};
+
+/**
+ * An upper bound on the bytes of a message's stanza, from the lengths of what it carries, without
+ * rendering it: a message under the XMPP server's stanza limit by this bound needs no rendering to
+ * be measured (src/services/messaging.ts). The other extensions, rare, count as their JSON.
+ */
+export function stanzaBytesBound(m: OutboundMessage): number {
+  // An attachment's URL can go out three times (XEP-0066's, XEP-0447's, the body of a message
+  // without one): such a message is rendered to be measured.
+  if (m.ext?.attachments?.length) return Infinity;
+  const chars = m.to.length + m.from.length + textChars(m.body) + textChars(m.subject) + (m.thread?.length ?? 0) + (m.lang?.length ?? 0);
+  return FRAME_BYTES + BYTES_PER_CHAR * (chars + (m.ext ? JSON.stringify(m.ext).length : 0));
+}

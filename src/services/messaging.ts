@@ -8,7 +8,7 @@ import type { Account } from "../domain/account.js";
 import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
-import { canonicalJson, isMessageId, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
+import { canonicalJson, isMessageId, stanzaBytesBound, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
 import { assertReplyBody, replyQuote, replyRef, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import { forwardPageOf, pageOf, type Page } from "../domain/page.js";
@@ -120,7 +120,7 @@ export class Messaging {
       const nick = await this.checkRoom(message);
       if (m.reply) {
         await this.resolveReply(message, m.reply.id, nick);
-        this.checkSize(message, m);
+        this.checkSize(message);
       }
       return null;
     } catch (err) {
@@ -234,7 +234,7 @@ export class Messaging {
       // Stored only when it says something (markable defaults by type, src/xmpp/render.ts).
       ext: m.attachments || m.markable !== undefined ? { ...(m.attachments ? { attachments: m.attachments } : {}), ...(m.markable !== undefined ? { markable: m.markable } : {}) } : null,
     };
-    this.checkSize(message, m);
+    this.checkSize(message);
     return message;
   }
 
@@ -251,11 +251,10 @@ export class Messaging {
   }
 
   /** The XMPP server drops a component that sends a stanza over its limit: refuse it here. */
-  private checkSize(message: NewOutbound, m: SendMessage): void {
+  private checkSize(message: NewOutbound): void {
     const limit = this.out.maxStanzaBytes;
-    // Cheap bound first (every text character is at most 6 bytes escaped): only a message that
-    // could be too big is rendered to measure it.
-    if (1024 + 6 * JSON.stringify([message.to, message.from, m.body, m.subject, m.thread, message.ext]).length <= limit) return;
+    // A cheap bound first: only a message that could be too big is rendered to measure it.
+    if (stanzaBytesBound(message) <= limit) return;
     assertFits(this.out, { kind: "message", ...message }, "body.body");
   }
 
