@@ -84,7 +84,7 @@ export function isSendable(m: OutboundMessage): boolean {
 
 /** A message stanza's bytes beyond its texts (element names, attributes, ids, fixed extensions): a generous allowance. */
 const FRAME_BYTES = 1024;
-/** Bytes a text character can take rendered: 6 for `&quot;`, at most 3 of UTF-8 for any UTF-16 unit. */
+/** Bytes a text character can take rendered: 6 for `&apos;` or `&quot;`, at most 3 of UTF-8 for any UTF-16 unit. */
 const BYTES_PER_CHAR = 6;
 /** Characters allowed per language variant for its element around the text (`<body xml:lang="…">`, `</body>`). */
 const PER_VARIANT = 16;
