@@ -5,6 +5,7 @@ import { correctionOf } from "../../services/message-actions.js";
 import type { SendMessage } from "../../services/messaging.js";
 import { callerAccount, freshCallerAccount, requestedResource, type Gateway } from "../context.js";
 import { AppError } from "../../domain/errors.js";
+import { takeTurn } from "../loop-turns.js";
 import { problem } from "../problems.js";
 import { Accepted, BatchEnvelope, BatchResults, HistoryQuery, IdempotencyHeaders, MessageView, batchBody, batchItem, problemResponses, sendMessageBody, pageLimit } from "../schemas.js";
 import { validationProblem, validators } from "../validation.js";
@@ -102,6 +103,8 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         // Read from the database: a batch answers 200 with each message's result, so an id gone
         // stale would not fail the request (src/http/context.ts) but refuse each message.
         const account = await freshCallerAccount(gw, req);
+        // Checking 1,000 messages is long: a burst of batches takes turns with the I/O (src/http/loop-turns.ts).
+        await takeTurn();
         const checked = messages.map((m, i) => (item(m) ? null : validationProblem(item.errors, `body.messages.${i}`)));
         const valid = messages.flatMap((m, i) => (checked[i] ? [] : [{ index: i, ...splitKey(m as SendMessage & { idempotencyKey?: string }) }]));
         // New messages are written together; corrections (`replace`) then go one by one, in order.
