@@ -170,22 +170,33 @@ describe("SIGTERM under keep-alive load: the drain", () => {
 
   it("run by the tsx CLI (npm run cli -- start), SIGTERM drains rather than kills; a second signal ends the drain at once, exit 0", async () => {
     // tsx relays a signal to the gateway and kills it 30 ms later unless the gateway's process still
-    // has tsx's own (hidden) listener: serve.ts must not remove it.
-    const tsx = await startGatewayProcess(server, db.url, await freePort(), { SHUTDOWN_DRAIN: "30s", LOG_LEVEL: "info" }, { run: { cwd: process.cwd(), args: ["node_modules/tsx/dist/cli.mjs", "src/server.ts"] } });
-    const exit = new Promise<string>((resolve) => tsx.child.once("exit", (code, sig) => resolve(sig ?? String(code))));
-    // A keep-alive connection left open holds the drain for its whole period.
-    const idle = new Client(tsx.url);
-    const r = await idle.request({ path: "/healthz", method: "GET" });
-    await r.body.dump();
-    tsx.child.kill("SIGTERM");
-    await sleep(1500);
-    assert.equal(tsx.child.exitCode, null, `still draining 1.5 s after SIGTERM, not killed (${tsx.output().slice(-400)})`);
-    const second = Date.now();
-    tsx.child.kill("SIGTERM");
-    assert.equal(await exit, "0", tsx.output().slice(-600));
-    const took = Date.now() - second;
-    assert.ok(took < 8000, `exited ${took} ms after the second signal, not at the end of the 30 s drain`);
-    assert.match(tsx.output(), /second signal: ending the drain now/);
-    await idle.close().catch(() => undefined);
+    // has tsx's own (hidden) listener: serve.ts must not remove it. On a loaded machine the
+    // listener's answer can miss those 30 ms, and tsx kills a gateway that has it (a CI run saw
+    // exit 143): such a start is tried again, 3 times at most. Without the listener every start is killed.
+    const killed: string[] = [];
+    for (;;) {
+      const tsx = await startGatewayProcess(server, db.url, await freePort(), { SHUTDOWN_DRAIN: "30s", LOG_LEVEL: "info" }, { run: { cwd: process.cwd(), args: ["node_modules/tsx/dist/cli.mjs", "src/server.ts"] } });
+      const exit = new Promise<string>((resolve) => tsx.child.once("exit", (code, sig) => resolve(sig ?? String(code))));
+      // A keep-alive connection left open holds the drain for its whole period.
+      const idle = new Client(tsx.url);
+      const r = await idle.request({ path: "/healthz", method: "GET" });
+      await r.body.dump();
+      tsx.child.kill("SIGTERM");
+      await sleep(1500);
+      if (tsx.child.exitCode !== null) {
+        killed.push(`exit ${tsx.child.exitCode} (${tsx.output().slice(-300)})`);
+        await idle.close().catch(() => undefined);
+        assert.ok(killed.length < 3, `still draining 1.5 s after SIGTERM, not killed: killed at each of 3 starts: ${killed.join("; ")}`);
+        continue;
+      }
+      const second = Date.now();
+      tsx.child.kill("SIGTERM");
+      assert.equal(await exit, "0", tsx.output().slice(-600));
+      const took = Date.now() - second;
+      assert.ok(took < 8000, `exited ${took} ms after the second signal, not at the end of the 30 s drain`);
+      assert.match(tsx.output(), /second signal: ending the drain now/);
+      await idle.close().catch(() => undefined);
+      return;
+    }
   });
 });
