@@ -9,6 +9,7 @@ import type { DomainEvent } from "../domain/events.js";
 import { throwIfVanished, vanishedOr } from "./errors.js";
 import { CHANNELS } from "./notify.js";
 import { rowsFrom, type Column } from "./rows.js";
+import { StatementTexts } from "./statement-texts.js";
 
 /** An event to append: a catalogue entry (src/domain/events.ts) for one account. */
 export type NewEvent = DomainEvent & {
@@ -43,7 +44,7 @@ type Tx = DbTx | Db;
 export async function appendEvents(tx: AnyTx, events: NewEvent[]): Promise<number[]> {
   if (events.length === 0) return [];
   const plan = planAppend(events, 1);
-  return plan.seqs(await plan.run(sql<AppendedRow>(tx, `WITH ${plan.ctes} ${plan.select}`, plan.values)));
+  return plan.seqs(await plan.run(sql<AppendedRow>(tx, appendTexts.get(`alone:${plan.shape}`, () => `WITH ${plan.ctes} ${plan.select}`), plan.values)));
 }
 
 type AppendedRow = { id: number; base: bigint | number };
@@ -96,6 +97,9 @@ export function parseEventsNotice(payload: string): EventsNotice | null {
 
 const STORED_COLUMNS = `seq, type, resource, data, created_at AS "createdAt", receipt_to AS "receiptTo", receipt_id AS "receiptId", receipt_sent AS "receiptSent"`;
 
+/** planAppend's texts, per shape. */
+const appendTexts = new StatementTexts();
+
 /** An event of a statement with its rank among its account's events there (1-based, in the given order). */
 type Ranked = { e: NewEvent; rank: number };
 /** Per account: how many events it gets. */
@@ -114,6 +118,8 @@ const EVENT_COLUMNS: Column<Ranked>[] = [
 ];
 
 interface AppendPlan {
+  /** Names the text of `ctes`: plans of one shape have the same text. */
+  shape: string;
   ctes: string;
   /** The statement's final SELECT: a row per account (id, base). */
   select: string;
@@ -152,8 +158,11 @@ export function planAppend(events: NewEvent[], first: number, origin: string | n
   const u = rowsFrom(EVENT_COLUMNS, events.map((e, i) => ({ e, rank: ranks[i]! })), first + c.values.length);
   // The NOTIFY's channel and origin come after the rows' parameters.
   const channel = first + c.values.length + u.values.length;
+  // The text depends on the parameters' start, one account or many, one event or many, and `when`.
+  const shape = `${first}:${ids.length === 1 ? 1 : "n"}:${events.length === 1 ? 1 : "n"}:${when ?? ""}`;
   return {
-    ctes: `c AS (
+    shape,
+    ctes: appendTexts.get(shape, () => `c AS (
       SELECT u.account_id, u.events AS n FROM ${c.from}
     ), a AS (
       UPDATE account SET last_seq = account.last_seq + c.n FROM c WHERE account.id = c.account_id${when ? ` AND ${when}` : ""}
@@ -166,7 +175,7 @@ export function planAppend(events: NewEvent[], first: number, origin: string | n
       WHERE ${when}` : ""}
       ORDER BY u.n
       RETURNING account_id AS "accountId", ${STORED_COLUMNS}
-    )`,
+    )`),
     select: `SELECT a.id, a.base FROM a`,
     selectEvents: `SELECT * FROM ev ORDER BY "accountId", seq`,
     values: [

@@ -15,6 +15,10 @@ import { MESSAGE_COLUMNS } from "./message-columns.js";
 import { rowsFrom, type Column } from "./rows.js";
 import type { LangText } from "../domain/message.js";
 import { sawRoomMessagesCte, type RoomSeen } from "./room-lookups.js";
+import { StatementTexts } from "./statement-texts.js";
+
+/** The texts of this file's statements and their parts, per shape. */
+const texts = new StatementTexts();
 
 /** An inbound message to store (direction `in`, status `received`). */
 interface NewInbound {
@@ -76,21 +80,24 @@ const UNBLOCKED = "cardinality((SELECT accounts FROM blk)) = 0";
  * (src/db/blocklist.ts blockCovers). Read on the statement's snapshot: a block committed before
  * it began counts.
  */
-function blockedSenders(senders: readonly Sender[], first: number): { cte: string; values: unknown[] } {
+function blockedSenders(senders: readonly Sender[], first: number): { shape: string; cte: string; values: unknown[] } {
   const u = rowsFrom(SENDER_COLUMNS, senders, first);
-  return { cte: `blk AS (SELECT array(SELECT DISTINCT u.account_id FROM ${u.from} WHERE ${blockCovers("u.account_id", "u.jid")}) AS accounts)`, values: u.values };
+  const shape = `blk:${senders.length === 1 ? 1 : "n"}:${first}`;
+  return { shape, cte: texts.get(shape, () => `blk AS (SELECT array(SELECT DISTINCT u.account_id FROM ${u.from} WHERE ${blockCovers("u.account_id", "u.jid")}) AS accounts)`), values: u.values };
 }
 
 /** The CTEs that insert `rows` and touch their conversations, parameters $1..$15; `when`: see planAppend. */
-function inboundRows(rows: InboundRow[], when: string | null): { ctes: string; values: unknown[] } {
+function inboundRows(rows: InboundRow[], when: string | null): { shape: string; ctes: string; values: unknown[] } {
   const u = rowsFrom(INBOUND_COLUMNS, rows);
+  const shape = `ins:${rows.length === 1 ? 1 : "n"}:${when ?? ""}`;
   return {
-    ctes: `ins AS (INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, origin_id, status, ext)
+    shape,
+    ctes: texts.get(shape, () => `ins AS (INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, origin_id, status, ext)
        SELECT u.id, u.account_id, 'in', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, u.stanza_id, u.origin_id, 'received', u.ext
        FROM ${u.from}${when ? ` WHERE ${when}` : ""}
        ORDER BY u.n
        RETURNING account_id, peer, seq),
-     conv AS (${touchConversations("ins", true)})`,
+     conv AS (${touchConversations("ins", true)})`),
     values: u.values,
   };
 }
@@ -139,15 +146,16 @@ export async function storeInbound(tx: AnyTx, rows: InboundRow[], events: NewEve
   const s = saw.length ? sawRoomMessagesCte(before.length + 1, saw, when) : null;
   const b = senders.length ? blockedSenders(senders, before.length + (s?.values.length ?? 0) + 1) : null;
   // blk first: the CTEs after it read it.
-  const ctes = [b?.cte, m?.ctes, e.ctes, s?.cte].filter(Boolean).join(", ");
   const values = [...before, ...(s?.values ?? []), ...(b?.values ?? [])];
   // With senders, the flag beside every row written (and a row of nulls beside it if none was).
   const flagged = (columns: string, from: string, order = "") => `SELECT blk.accounts AS "staleBlocks", ${columns} FROM blk LEFT JOIN ${from} ON true ${order}`;
+  // The parts' shapes name the whole text (the saw CTE's parameters start after the others).
+  const text = (select: string) => texts.get(`${prisma ? "prisma" : "pg"}|${b?.shape ?? ""}|${m?.shape ?? ""}|${e.shape}|${s ? "saw" : ""}`, () => `WITH ${[b?.cte, m?.ctes, e.ctes, s?.cte].filter(Boolean).join(", ")} ${select}`);
   if (prisma) {
     const select = b ? flagged("a.id, a.base", "a") : e.select;
-    e.seqs(unblocked(await e.run(sql<{ id: number; base: bigint | number }>(tx, `WITH ${ctes} ${select}`, values)), senders, "id"));
+    e.seqs(unblocked(await e.run(sql<{ id: number; base: bigint | number }>(tx, text(select), values)), senders, "id"));
     return [];
   }
   const select = b ? flagged("ev.*", "ev", `ORDER BY ev."accountId", ev.seq`) : e.selectEvents;
-  return e.appended(unblocked(await e.run(sql<StoredEvent & { accountId: number }>(tx, `WITH ${ctes} ${select}`, values, true)), senders, "seq"));
+  return e.appended(unblocked(await e.run(sql<StoredEvent & { accountId: number }>(tx, text(select), values, true)), senders, "seq"));
 }

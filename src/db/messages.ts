@@ -13,6 +13,7 @@ import { resolveStatuses, statusSql } from "./message-status.js";
 import { occupantSender } from "./room-lookups.js";
 import { MESSAGE_COLUMNS } from "./message-columns.js";
 import { rowsFrom, type Column } from "./rows.js";
+import { StatementTexts } from "./statement-texts.js";
 import type { Prisma } from "./generated/client.js";
 import type { ChatState, LangText, MessageType, OutboundMessage, WireExt } from "../domain/message.js";
 import type { MessageRecord } from "../domain/views.js";
@@ -37,6 +38,7 @@ export interface AcceptedMessage {
 
 const IDEMPOTENCY_MS = 24 * 3600_000;
 const keyExpired = (prior: { createdAt: Date }): boolean => Date.now() - prior.createdAt.getTime() > IDEMPOTENCY_MS;
+const outboundTexts = new StatementTexts(); // the outbound insert's two texts: one message, many
 
 /** The columns of an outbound insert's rows, parameters $1..$15. */
 const OUTBOUND_COLUMNS: Column<NewOutbound>[] = [
@@ -154,9 +156,8 @@ export class Messages {
     // An account deleted while the statement ran fails its foreign key (the EXISTS below read it as
     // there): run again, the statement leaves that account's messages out and writes the others.
     const { rows } = await retryConflicts(() => this.pool.query<{ id: string | null; created_at: Date | null; from: string | null; queued: number | null; outbox: boolean | null }>({
-      // A named (prepared) statement: planned once per connection, not on every request.
-      name: items.length === 1 ? "insert-outbound-1" : "insert-outbound",
-      text: `WITH ${markSentCtes("$16")}, ins AS (
+      name: items.length === 1 ? "insert-outbound-1" : "insert-outbound", // prepared: planned once per connection
+      text: outboundTexts.get(items.length === 1 ? "1" : "n", () => `WITH ${markSentCtes("$16")}, ins AS (
          INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash, ext)
          SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, ${occupantSender("u")}, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash, u.ext
          FROM ${u.from}
@@ -175,7 +176,7 @@ export class Messages {
        SELECT id, created_at, "from", NULL::int AS queued, NULL::bool AS outbox FROM ins
        UNION ALL
        SELECT NULL, NULL, NULL, ${queuedAhead("$17")}
-       WHERE $17::int IS NOT NULL`,
+       WHERE $17::int IS NOT NULL`),
       values: [...u.values, check.markSent, check.countQueuedUpTo],
     }), 3, isForeignKeyViolation);
     const counts = rows.find((r) => r.id === null);
