@@ -33,6 +33,7 @@ import { armOverallTimeout, checkAborted, isAborting, onCleanup, printReport, re
 import { bodyText, envOptions, intOption as intOptionOf, log, monoUs, sleep, stats, type LatencyStats } from "./lib/util.js";
 import { startReceiver, type Receiver, type Records } from "./inbound-receiver-client.js";
 import { summarizeStalls, type RunWindows, type StallSummary } from "./lib/loop-stalls.js";
+import { sampleAllocations, summarizeAllocations, type AllocSummary } from "./lib/alloc.js";
 import { Sender, type SendResult } from "./inbound-sender.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -63,6 +64,9 @@ const USAGE = `usage: npx tsx bench/inbound.ts [options]
   --stalls            load bench/lib/loop-probe.mjs into the gateway (a 1 ms timer: costs CPU of its
                       own) and tell how many of the fixed-rate run's messages at or over its p99 were
                       in flight while the gateway's event loop stood still over 4 ms, or collected
+  --alloc             load bench/lib/alloc-probe.mjs into the gateway (V8's sampling heap profiler:
+                      costs CPU of its own) and tell how many KB it allocated a message during the
+                      fixed-rate run, by file: the same on a busy machine as on a quiet one
   --smoke             300 + 250 messages, warm-up 50, loss timeout 5 s (checks that everything works)
   --json              print the figures as one JSON line on stdout (the table goes to stderr)`;
 
@@ -80,6 +84,7 @@ const { values: opt } = parseArgs({
     "cpu-prof": { type: "boolean", default: false },
     "skip-ceiling": { type: "boolean", default: false },
     stalls: { type: "boolean", default: false },
+    alloc: { type: "boolean", default: false },
     smoke: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -235,8 +240,11 @@ interface Side {
   fixedRate: RunResult;
 }
 
-/** Warm-up, the throughput run, then the fixed-rate run; `around` brackets the measured runs (profile windows). */
-async function measure(label: string, phase: Phase, receiver: Receiver, windows?: Record<string, [number, number]>): Promise<Side> {
+/**
+ * Warm-up, the throughput run, then the fixed-rate run; `windows` gets the measured runs' times
+ * (profile windows); `probe` is started just before the fixed-rate run and stopped once it is over.
+ */
+async function measure(label: string, phase: Phase, receiver: Receiver, windows?: Record<string, [number, number]>, probe?: () => { stop: () => Promise<void> }): Promise<Side> {
   if (WARMUP > 0) {
     log(`${label}: warm-up, ${WARMUP} messages`);
     await phase.run("warmup", WARMUP, null);
@@ -252,8 +260,10 @@ async function measure(label: string, phase: Phase, receiver: Receiver, windows?
   checkAborted();
   log(`${label}: ${RATE_N} messages at ${RATE} msg/s`);
   from = monoUs();
+  const probing = probe?.();
   const fixedRate = await phase.run("rate", RATE_N, RATE);
   if (windows) windows.fixedRate = [from, monoUs()];
+  await probing?.stop();
   log(`${label}: at ${RATE}/s p50 ${fmtMs(fixedRate.latencyMs.p50)} ms, p99 ${fmtMs(fixedRate.latencyMs.p99)} ms, ${fixedRate.lost} lost`);
   if (receiver.errors.length) log(`${label}: receiver errors: ${receiver.errors.slice(0, 3).join("; ")}`);
   return { throughput, fixedRate };
@@ -295,6 +305,8 @@ export interface Report {
   profile: { throughput: ProfileSummary | null; fixedRate: ProfileSummary | null } | null;
   /** --stalls: the gateway's event loop during Balcony's fixed-rate run (bench/lib/loop-probe.mjs). */
   stalls: StallSummary | null;
+  /** --alloc: what the gateway allocated during Balcony's fixed-rate run (bench/lib/alloc-probe.mjs). */
+  alloc: AllocSummary | null;
 }
 
 const fmtInt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "-");
@@ -353,6 +365,13 @@ function formatReport(r: Report): string {
       `  of the ${st.slow} messages at or over p99, ${st.slowDuringGap} were in flight during a gap, ${st.slowDuringGc} during a collection${st.loaded ? "" : " (the probe did not load: no figures)"}`,
     );
   }
+  if (r.alloc) {
+    const kb = (x: number) => x.toFixed(1);
+    lines.push(
+      `Balcony at ${p.rate}/s, allocated by the gateway (--alloc: V8's sampling heap profiler, which costs CPU of its own): ${kb(r.alloc.kbPerMessage)} KB a message over ${r.alloc.messages} messages`,
+      `  by file, KB a message: ${r.alloc.byFile.map((e) => `${e.name} ${kb(e.kbPerMessage)}`).join(", ")}`,
+    );
+  }
   if (r.profile?.throughput) lines.push("", `Throughput run: ${formatProfile(r.profile.throughput)}`);
   if (r.profile?.fixedRate) lines.push("", `${p.rate}/s run: ${formatProfile(r.profile.fixedRate)}`);
   return lines.join("\n");
@@ -400,7 +419,8 @@ async function main(): Promise<Report> {
   onCleanup("database", () => db.drop());
   log(`starting the gateway (database ${db.name})`);
   const loopFile = opt.stalls ? join(workDir, "gateway-loop.txt") : undefined;
-  const gateway = await startGatewayProcess({ server, databaseUrl: db.url, workDir, gatewayDir: ROOT, jwtSecret: JWT_SECRET, cpuProf: !!opt["cpu-prof"], env: GATEWAY_ENV, loopFile });
+  const allocFile = opt.alloc ? join(workDir, "gateway-alloc.heapprofile") : undefined;
+  const gateway = await startGatewayProcess({ server, databaseUrl: db.url, workDir, gatewayDir: ROOT, jwtSecret: JWT_SECRET, cpuProf: !!opt["cpu-prof"], env: GATEWAY_ENV, loopFile, allocFile });
   const admin = jwt.sign({ sub: "admin", scope: "admin", exp: Math.floor(Date.now() / 1000) + 3600 }, JWT_SECRET, { algorithm: "HS256" });
   await api(gateway.url, "/v1/accounts", admin, { localpart: ACCOUNT }, 201);
   const { token } = await api<{ token: string }>(gateway.url, "/v1/tokens", admin, { account: ACCOUNT, resource: STREAM_RESOURCE, ttlSeconds: 3600 }, 201);
@@ -408,7 +428,14 @@ async function main(): Promise<Report> {
   onCleanup("SSE client", () => stream.stop());
   const windows: Record<string, [number, number]> = {};
   const balconyPhase = new Phase(`${tag}b`, to, sender, stream, { ...cpu, gatewayPid: gateway.pid, dbName: db.name }, true);
-  const balcony = await measure("Balcony", balconyPhase, stream, windows);
+  const allocated: { summary: AllocSummary | null } = { summary: null };
+  const probe = allocFile
+    ? () => {
+        const sampling = sampleAllocations(gateway.pid, allocFile);
+        return { stop: async () => void (allocated.summary = summarizeAllocations(await sampling.stop(), ROOT, RATE_N)) };
+      }
+    : undefined;
+  const balcony = await measure("Balcony", balconyPhase, stream, windows, probe);
   if (stream.errors.length) throw new Error(`the SSE client failed: ${stream.errors.join("; ")}`);
   let stalls: StallSummary | null = null;
   if (loopFile) {
@@ -456,6 +483,7 @@ async function main(): Promise<Report> {
     senderReceived: sender.received,
     profile,
     stalls,
+    alloc: allocated.summary,
   };
 }
 

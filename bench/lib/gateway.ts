@@ -31,6 +31,8 @@ export interface GatewayOptions {
   env: Record<string, string>;
   /** Where bench/lib/loop-probe.mjs, loaded into the gateway, records its collections and event-loop gaps (none: not loaded). */
   loopFile?: string;
+  /** Where bench/lib/alloc-probe.mjs, loaded into the gateway, writes its heap profile (none: not loaded). */
+  allocFile?: string;
 }
 
 export async function startGatewayProcess(o: GatewayOptions): Promise<GatewayProcess> {
@@ -40,7 +42,8 @@ export async function startGatewayProcess(o: GatewayOptions): Promise<GatewayPro
   const out = openSync(logFile, "a");
   let child: ChildProcess;
   try {
-    const probe = o.loopFile ? ["--import", fileURLToPath(new URL("./loop-probe.mjs", import.meta.url))] : [];
+    const preload = (name: string) => ["--import", fileURLToPath(new URL(`./${name}`, import.meta.url))];
+    const probe = [...(o.loopFile ? preload("loop-probe.mjs") : []), ...(o.allocFile ? preload("alloc-probe.mjs") : [])];
     const args = [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), ...probe, "--import", "tsx", "src/server.ts"];
     child = spawn(process.execPath, args, {
       cwd: o.gatewayDir,
@@ -56,6 +59,7 @@ export async function startGatewayProcess(o: GatewayOptions): Promise<GatewayPro
         JWT_SECRET: o.jwtSecret,
         LOG_LEVEL: "warn",
         ...(o.loopFile ? { BENCH_LOOP_FILE: o.loopFile } : {}),
+        ...(o.allocFile ? { BENCH_ALLOC_FILE: o.allocFile } : {}),
         ...o.env,
       },
       stdio: ["ignore", out, out],

@@ -4,6 +4,7 @@
 // targets (p99, throughput ratio) are not asserted: on a shared 2-core machine they are noise.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import type { AllocSummary } from "../../bench/lib/alloc.js";
 import type { StallSummary } from "../../bench/lib/loop-stalls.js";
 import { runBench as run } from "./run-bench.js";
 
@@ -43,6 +44,7 @@ interface Report {
   ratio: number | null;
   targets: { name: string; value: number; target: number; pass: boolean }[];
   stalls: StallSummary | null;
+  alloc: AllocSummary | null;
 }
 
 const runBench = (args: string[]) => run("bench/inbound.ts", args, TIMEOUT_MS);
@@ -96,10 +98,11 @@ describe("bench/inbound.ts --smoke", () => {
     // The table (stderr with --json) prints the targets with their verdict.
     assert.match(stderr, /Target p99 at \d+\/s: .* (PASS|FAIL)/);
     assert.equal(report.stalls, null, "no event-loop figures without --stalls");
+    assert.equal(report.alloc, null, "no allocation figures without --alloc");
   });
 
-  it("--stalls: sets the gateway's event-loop gaps and collections against the fixed-rate run's slowest messages", { timeout: TIMEOUT_MS + 30_000 }, async () => {
-    const { code, stdout, stderr } = await runBench(["--smoke", "--json", "--skip-ceiling", "--stalls"]);
+  it("--stalls and --alloc: the gateway's event-loop gaps and collections against the fixed-rate run's slowest messages; what it allocated a message", { timeout: TIMEOUT_MS + 30_000 }, async () => {
+    const { code, stdout, stderr } = await runBench(["--smoke", "--json", "--skip-ceiling", "--stalls", "--alloc"]);
     assert.equal(code, 0, `exit ${code}\n${stderr.slice(-3000)}`);
     const report = JSON.parse(stdout.trim().split("\n").pop() ?? "") as Report;
     checkRun("balcony.fixedRate", report.balcony?.fixedRate, true);
@@ -113,5 +116,15 @@ describe("bench/inbound.ts --smoke", () => {
     assert.ok(finite(st.gcMs) && st.gcMs >= 0, `gcMs ${st.gcMs}`);
     if (st.gaps > 0) assert.ok(st.gapMsP50 > 5 && st.gapMsMax >= st.gapMsP50 && st.gapOnCpu >= 0, JSON.stringify(st));
     assert.match(stderr, /of the \d+ messages at or over p99, \d+ were in flight during a gap, \d+ during a collection/);
+
+    // Allocations: over the fixed-rate run's messages, some of them by the gateway's own files.
+    const alloc = report.alloc;
+    assert.ok(alloc, "no allocation figures with --alloc");
+    assert.equal(alloc.messages, report.params.rateMessages);
+    // A message is parsed, stored and streamed: kilobytes, not bytes (nor megabytes).
+    assert.ok(finite(alloc.kbPerMessage) && alloc.kbPerMessage > 1 && alloc.kbPerMessage < 1000, `KB a message: ${alloc.kbPerMessage}`);
+    assert.ok(alloc.byFile.length > 0 && alloc.byFile.every((e) => e.kbPerMessage > 0 && e.kbPerMessage <= alloc.kbPerMessage), JSON.stringify(alloc.byFile));
+    assert.ok(alloc.byFile.some((e) => e.name.startsWith("src/")), `none of the gateway's files among ${JSON.stringify(alloc.byFile)}`);
+    assert.match(stderr, /allocated by the gateway .*: [\d.]+ KB a message over \d+ messages/);
   });
 });
