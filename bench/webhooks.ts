@@ -12,11 +12,11 @@
 //      Client per endpoint, A endpoints in parallel with one request in flight each, sequential
 //      keep-alive requests: the HTTP path alone, the shape of the gateway's own sending (one
 //      request in flight per endpoint), without Balcony;
-//   2. latency: RATE messages/s for S seconds (open loop), each carrying its send time
-//      (performance.timeOrigin + performance.now()) in its body; latency = the receiver's `at`
-//      minus that. Reference, in the same run and for the same stanzas: account 0's (every A-th
-//      message) stanza → SSE event latency, measured by a GET /v1/events client in a worker thread
-//      (bench/inbound-receiver.ts).
+//   2. latency: RATE messages/s for S seconds (open loop), each carrying its send time on
+//      CLOCK_MONOTONIC (process.hrtime, one clock for all the machine's processes) in its body;
+//      latency = the receiver's `mono` minus that. Reference, in the same run and for the same
+//      stanzas: account 0's (every A-th message) stanza → SSE event latency, measured by a
+//      GET /v1/events client in a worker thread (bench/inbound-receiver.ts).
 // Prints a table (figure, value, ceiling/reference, ratio) on stdout; progress goes to stderr.
 // Everything started is removed on success, error, Ctrl-C or the overall timeout (bench/reaper.ts
 // if we are killed outright). The machine's cores are shared with whatever else runs: the
@@ -38,7 +38,7 @@ import { busyCores, cpuSnapshot, cpuSplit, formatCpu, GROUPS, type CpuContext, t
 import { api, startGatewayProcess } from "./lib/gateway.js";
 import { armOverallTimeout, checkAborted, isAborting, onCleanup, printReport, reaper, runBench } from "./lib/lifecycle.js";
 import { openLoop } from "./lib/pace.js";
-import { envOptions, fmtInt, fmtMs, fmtRatio, intOption as intOptionOf, log, now, sleep, stats, textTable, type LatencyStats } from "./lib/util.js";
+import { envOptions, fmtInt, fmtMs, fmtRatio, intOption as intOptionOf, log, monoMs, now, sleep, stats, textTable, type LatencyStats } from "./lib/util.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const JWT_SECRET = `bench-${randomBytes(24).toString("hex")}`;
@@ -119,15 +119,15 @@ async function logsSince(receiver: WebhookReceiver, names: string[], base: numbe
 }
 
 interface Arrivals {
-  /** Message index → first arrival (receiver clock) and the send time its body carries. */
-  first: Map<number, { at: number; sentAt: number }>;
+  /** Message index → first arrival (receiver clock: epoch and CLOCK_MONOTONIC) and the send time its body carries (CLOCK_MONOTONIC). */
+  first: Map<number, { at: number; mono: number; sentAt: number }>;
   duplicates: number;
   /** Requests that were not deliveries of this run's messages. */
   strays: number;
 }
 
 function arrivals(entries: ReceivedWebhook[], run: string): Arrivals {
-  const first = new Map<number, { at: number; sentAt: number }>();
+  const first = new Map<number, { at: number; mono: number; sentAt: number }>();
   let duplicates = 0;
   let strays = 0;
   for (const r of entries) {
@@ -139,7 +139,7 @@ function arrivals(entries: ReceivedWebhook[], run: string): Arrivals {
     }
     const i = Number(m[2]);
     if (first.has(i)) duplicates++;
-    else first.set(i, { at: r.at, sentAt: Number(m[3]) });
+    else first.set(i, { at: r.at, mono: r.mono, sentAt: Number(m[3]) });
   }
   return { first, duplicates, strays };
 }
@@ -279,7 +279,9 @@ class Bench {
       RATE,
       (i, start) => {
         sendTimes[i] = start;
-        writes.push(this.sender.blast([stanza(i % A, `${run}-${i}`, `wh ${run} ${i} ${start.toFixed(3)}`, this.domain)], 1, isAborting));
+        // The scheduled time on the receiver's clock (see ReceivedWebhook.mono): `start` is on this process's.
+        const monoStart = start - now() + monoMs();
+        writes.push(this.sender.blast([stanza(i % A, `${run}-${i}`, `wh ${run} ${i} ${monoStart.toFixed(3)}`, this.domain)], 1, isAborting));
       },
       isAborting,
     );
@@ -294,8 +296,8 @@ class Bench {
     const all: number[] = [];
     const account0: number[] = [];
     for (const [i, a] of got.first) {
-      all.push(a.at - a.sentAt);
-      if (i % A === 0) account0.push(a.at - a.sentAt);
+      all.push(a.mono - a.sentAt);
+      if (i % A === 0) account0.push(a.mono - a.sentAt);
     }
     const recs = await stream.take();
     const seen = new Set<string>();
@@ -346,7 +348,7 @@ function formatReport(r: Report): string {
     "",
     `Ceiling (throughput): the same receiver taking ${M} POSTs of a real delivery's body and webhook-* headers from a plain undici Client per endpoint, ${A} endpoints in parallel, one keep-alive request in flight each; first request → last arrival. The ratio is Balcony / ceiling.`,
     `Reference (latency): the same stanzas to account 0 (1 in ${A}: ${l.sseExpected} of ${l.sent}) → SSE event on GET /v1/events, sent while the webhooks delivered; ratio webhook / SSE. Webhook latency of those stanzas alone: p50 ${fmtMs(l.webhookAccount0.p50)}, p99 ${fmtMs(l.webhookAccount0.p99)}, max ${fmtMs(l.webhookAccount0.max)} ms.`,
-    `Latency clocks: send time written by this process, \`at\` by the receiver process (both performance.timeOrigin + performance.now()).`,
+    `Latency clocks: send time written by this process, arrival by the receiver process (both CLOCK_MONOTONIC); SSE arrivals on this process's clock.`,
     `CPU per delivery: the whole path (stanza in, event appended, delivery out and settled), total CPU time of the run / deliveries; Postgres = the bench database's backends.`,
     `CPU: cores used on average during the run (1.00 = one core); "everything else" is foreign load (other work on the machine) and the webhook receiver.`,
     "",

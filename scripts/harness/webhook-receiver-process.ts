@@ -17,6 +17,8 @@ interface Received {
   headers: Record<string, string>;
   body: string;
   at: number;
+  /** Arrival on CLOCK_MONOTONIC (see mono). */
+  mono: number;
   /** What the receiver did with it. */
   behaviour: string;
   /** When the answer was sent (absent while held, or for `close` and `timeout`). */
@@ -27,6 +29,13 @@ const logs = new Map<string, Received[]>();
 const plans = new Map<string, string[]>();
 const held: ServerResponse[] = [];
 const now = () => performance.timeOrigin + performance.now();
+/**
+ * Milliseconds on CLOCK_MONOTONIC, one clock for every process of the machine. Latencies measured
+ * across processes (bench/webhooks.ts) use it: each process's performance.timeOrigin is the wall
+ * clock read at its start, and two processes started either side of a step of that clock disagree
+ * (a clean-clone CI run read a webhook p50 of -0.62 ms).
+ */
+const mono = () => Number(process.hrtime.bigint()) / 1e6;
 
 async function bodyOf(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -53,7 +62,7 @@ const server = createServer(async (req, res) => {
   const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : (v ?? "")]));
   let log = logs.get(name);
   if (!log) logs.set(name, (log = []));
-  const rec: Received = { headers, body, at: now(), behaviour };
+  const rec: Received = { headers, body, at: now(), mono: mono(), behaviour };
   log.push(rec);
   res.on("finish", () => (rec.answeredAt = now()));
   if (behaviour === "ok") return res.writeHead(200, { "content-type": "text/plain" }).end("ok");

@@ -7,6 +7,8 @@ export interface ReceivedWebhook {
   body: string;
   /** Arrival, in milliseconds since the epoch (sub-millisecond precision). */
   at: number;
+  /** Arrival in milliseconds on CLOCK_MONOTONIC (process.hrtime), comparable across the machine's processes. */
+  mono: number;
   behaviour: string;
   /** When the receiver answered (absent for `timeout` and `close`). */
   answeredAt?: number;
