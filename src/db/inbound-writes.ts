@@ -149,13 +149,14 @@ export async function storeInbound(tx: AnyTx, rows: InboundRow[], events: NewEve
   const values = [...before, ...(s?.values ?? []), ...(b?.values ?? [])];
   // With senders, the flag beside every row written (and a row of nulls beside it if none was).
   const flagged = (columns: string, from: string, order = "") => `SELECT blk.accounts AS "staleBlocks", ${columns} FROM blk LEFT JOIN ${from} ON true ${order}`;
-  // The parts' shapes name the whole text (the saw CTE's parameters start after the others).
-  const text = (select: string) => texts.get(`${prisma ? "prisma" : "pg"}|${b?.shape ?? ""}|${m?.shape ?? ""}|${e.shape}|${s ? "saw" : ""}`, () => `WITH ${[b?.cte, m?.ctes, e.ctes, s?.cte].filter(Boolean).join(", ")} ${select}`);
+  // The parts' shapes name the whole text (the saw CTE's parameters start after the others); the
+  // final SELECT, decided by the Prisma flag and `b`, is built with it, on a miss only.
+  const text = (select: () => string) => texts.get(`${prisma ? "prisma" : "pg"}|${b?.shape ?? ""}|${m?.shape ?? ""}|${e.shape}|${s ? "saw" : ""}`, () => `WITH ${[b?.cte, m?.ctes, e.ctes, s?.cte].filter(Boolean).join(", ")} ${select()}`);
   if (prisma) {
-    const select = b ? flagged("a.id, a.base", "a") : e.select;
+    const select = () => (b ? flagged("a.id, a.base", "a") : e.select);
     e.seqs(unblocked(await e.run(sql<{ id: number; base: bigint | number }>(tx, text(select), values)), senders, "id"));
     return [];
   }
-  const select = b ? flagged("ev.*", "ev", `ORDER BY ev."accountId", ev.seq`) : e.selectEvents;
+  const select = () => (b ? flagged("ev.*", "ev", `ORDER BY ev."accountId", ev.seq`) : e.selectEvents);
   return e.appended(unblocked(await e.run(sql<StoredEvent & { accountId: number }>(tx, text(select), values, true)), senders, "seq"));
 }
