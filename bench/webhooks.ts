@@ -38,7 +38,7 @@ import { busyCores, cpuSnapshot, cpuSplit, formatCpu, GROUPS, type CpuContext, t
 import { api, startGatewayProcess } from "./lib/gateway.js";
 import { armOverallTimeout, checkAborted, isAborting, onCleanup, printReport, reaper, runBench } from "./lib/lifecycle.js";
 import { openLoop } from "./lib/pace.js";
-import { envOptions, fmtInt, fmtMs, fmtRatio, intOption as intOptionOf, log, monoMs, now, sleep, stats, textTable, type LatencyStats } from "./lib/util.js";
+import { envOptions, fmtInt, fmtMs, fmtRatio, intOption as intOptionOf, log, monoUs, now, sleep, stats, textTable, type LatencyStats } from "./lib/util.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const JWT_SECRET = `bench-${randomBytes(24).toString("hex")}`;
@@ -280,7 +280,7 @@ class Bench {
       (i, start) => {
         sendTimes[i] = start;
         // The scheduled time on the receiver's clock (see ReceivedWebhook.mono): `start` is on this process's.
-        const monoStart = start - now() + monoMs();
+        const monoStart = start - now() + monoUs() / 1000;
         writes.push(this.sender.blast([stanza(i % A, `${run}-${i}`, `wh ${run} ${i} ${monoStart.toFixed(3)}`, this.domain)], 1, isAborting));
       },
       isAborting,

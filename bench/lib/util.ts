@@ -5,8 +5,6 @@ import { performance } from "node:perf_hooks";
 export const now = (): number => performance.timeOrigin + performance.now();
 /** CLOCK_MONOTONIC microseconds, the clock of V8's CPU profiles. */
 export const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
-/** Milliseconds on CLOCK_MONOTONIC: one clock for every process of the machine (performance.timeOrigin is each process's wall clock at its start). */
-export const monoMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
