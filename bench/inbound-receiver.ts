@@ -15,16 +15,14 @@
 //   main → worker: { cmd: "take" } hands over what arrived since the last take, and resets
 //                  { cmd: "stop" }
 import { request, type ClientRequest } from "node:http";
-import { performance } from "node:perf_hooks";
 import { parentPort, workerData } from "node:worker_threads";
 import pkg from "@xmpp/component";
 import { createParser } from "eventsource-parser";
+import { now } from "./lib/util.js";
 
 export type ReceiverOptions =
   | { mode: "sse"; url: string; token: string; resource: string }
   | { mode: "component"; service: string; domain: string; password: string };
-
-const now = (): number => performance.timeOrigin + performance.now();
 
 interface Recorder {
   record(id: string, time: number, seq: number): void;

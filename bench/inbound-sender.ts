@@ -1,12 +1,9 @@
 // The sending XMPP user of bench/inbound.ts: a real c2s client (@xmpp/client, SASL PLAIN on the
 // test server's plaintext port) that writes pre-serialized <message/> stanzas on its socket,
 // either as fast as the server takes them (socket back-pressure) or on a fixed schedule.
-import { performance } from "node:perf_hooks";
 import type { Socket } from "node:net";
 import { plainClient, type XmppClient } from "../scripts/harness/xmpp-user.js";
-import { sleep } from "./lib/util.js";
-
-const now = (): number => performance.timeOrigin + performance.now();
+import { now, sleep } from "./lib/util.js";
 
 export interface SenderOptions {
   service: string;

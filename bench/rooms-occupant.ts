@@ -9,10 +9,9 @@
 //                  { type: "records", ids, times, seqs, other } (answer to "take"; seqs all -1)
 //                  { type: "stopped" }                        (answer to "stop")
 //   main → worker: { cmd: "take" } | { cmd: "stop" }
-import { performance } from "node:perf_hooks";
 import { parentPort, workerData } from "node:worker_threads";
 import { plainClient, xml, type XmlElement as Element } from "../scripts/harness/xmpp-user.js";
-import { sleep } from "./lib/util.js";
+import { now, sleep } from "./lib/util.js";
 
 export interface OccupantOptions {
   service: string;
@@ -31,8 +30,6 @@ const NS_MUC_USER = `${NS_MUC}#user`;
 const JOIN_ATTEMPTS = 50;
 const JOIN_RETRY_MS = 100;
 const JOIN_TIMEOUT_MS = 10_000;
-
-const now = (): number => performance.timeOrigin + performance.now();
 
 async function run(port: NonNullable<typeof parentPort>, opts: OccupantOptions): Promise<void> {
   let ids: string[] = [];

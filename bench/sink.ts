@@ -15,8 +15,8 @@
 //   main → worker: { cmd: "take" }   hands over what was received since the last take, and resets
 //                  { cmd: "stop" }
 import { parentPort, workerData } from "node:worker_threads";
-import { performance } from "node:perf_hooks";
 import { plainClient, xml } from "../scripts/harness/xmpp-user.js";
+import { now } from "./lib/util.js";
 
 export interface SinkOptions {
   service: string;
@@ -27,8 +27,6 @@ export interface SinkOptions {
   /** What identifies a received message: its id attribute (default) or its body text. */
   key?: "id" | "body";
 }
-
-const now = (): number => performance.timeOrigin + performance.now();
 
 async function run(port: NonNullable<typeof parentPort>, opts: SinkOptions): Promise<void> {
   const xmpp = plainClient(opts);

@@ -38,7 +38,7 @@ import { busyCores, cpuSnapshot, cpuSplit, formatCpu, GROUPS, type CpuContext, t
 import { api, startGatewayProcess } from "./lib/gateway.js";
 import { armOverallTimeout, checkAborted, isAborting, onCleanup, printReport, reaper, runBench } from "./lib/lifecycle.js";
 import { openLoop } from "./lib/pace.js";
-import { envOptions, fmtInt, fmtMs, fmtRatio, intOption as intOptionOf, log, monoUs, now, sleep, stats, textTable, type LatencyStats } from "./lib/util.js";
+import { envOptions, fmtInt, fmtMs, fmtRatio, intOption as intOptionOf, log, now, sleep, stats, textTable, type LatencyStats } from "./lib/util.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const JWT_SECRET = `bench-${randomBytes(24).toString("hex")}`;
@@ -120,14 +120,14 @@ async function logsSince(receiver: WebhookReceiver, names: string[], base: numbe
 
 interface Arrivals {
   /** Message index → first arrival (receiver clock: epoch and CLOCK_MONOTONIC) and the send time its body carries (CLOCK_MONOTONIC). */
-  first: Map<number, { at: number; mono: number; sentAt: number }>;
+  first: Map<number, { mono: number; sentAt: number }>;
   duplicates: number;
   /** Requests that were not deliveries of this run's messages. */
   strays: number;
 }
 
 function arrivals(entries: ReceivedWebhook[], run: string): Arrivals {
-  const first = new Map<number, { at: number; mono: number; sentAt: number }>();
+  const first = new Map<number, { mono: number; sentAt: number }>();
   let duplicates = 0;
   let strays = 0;
   for (const r of entries) {
@@ -139,7 +139,7 @@ function arrivals(entries: ReceivedWebhook[], run: string): Arrivals {
     }
     const i = Number(m[2]);
     if (first.has(i)) duplicates++;
-    else first.set(i, { at: r.at, mono: r.mono, sentAt: Number(m[3]) });
+    else first.set(i, { mono: r.mono, sentAt: Number(m[3]) });
   }
   return { first, duplicates, strays };
 }
@@ -213,7 +213,7 @@ class Bench {
     const entries = await logsSince(this.receiver, this.hooks, base);
     const got = arrivals(entries, run);
     let last = t0;
-    for (const a of got.first.values()) last = Math.max(last, a.at);
+    for (const a of got.first.values()) last = Math.max(last, a.mono);
     const seconds = (last - t0) / 1000;
     const perDelivery = (cores: number | undefined) => ((cores ?? NaN) * cpu.seconds * 1000) / got.first.size;
     const r: Balcony = {
@@ -256,7 +256,7 @@ class Bench {
       await Promise.all(urls.map((_, k) => post(k, share(M, k))));
       checkAborted();
       const entries = await logsSince(this.receiver, this.ceilingHooks, base);
-      const last = entries.reduce((x, e) => Math.max(x, e.at), t0);
+      const last = entries.reduce((x, e) => Math.max(x, e.mono), t0);
       const seconds = (last - t0) / 1000;
       log(`ceiling: ${fmtInt(entries.length / seconds)} requests/s`);
       return { sent: M, delivered: entries.length, duplicates: 0, strays: 0, seconds, perSec: entries.length / seconds, refused };
@@ -279,9 +279,8 @@ class Bench {
       RATE,
       (i, start) => {
         sendTimes[i] = start;
-        // The scheduled time on the receiver's clock (see ReceivedWebhook.mono): `start` is on this process's.
-        const monoStart = start - now() + monoUs() / 1000;
-        writes.push(this.sender.blast([stanza(i % A, `${run}-${i}`, `wh ${run} ${i} ${monoStart.toFixed(3)}`, this.domain)], 1, isAborting));
+        // `start` is on CLOCK_MONOTONIC (bench/lib/util.ts's now), the clock of the receiver's `mono`.
+        writes.push(this.sender.blast([stanza(i % A, `${run}-${i}`, `wh ${run} ${i} ${start.toFixed(3)}`, this.domain)], 1, isAborting));
       },
       isAborting,
     );

@@ -1,5 +1,5 @@
 // Loaded into the gateway with --import by `bench/inbound.ts --stalls` (bench/lib/gateway.ts): records
-// in BENCH_LOOP_FILE, on the clock the benches time messages with (performance.timeOrigin + now()),
+// in BENCH_LOOP_FILE, on the clock the benches time messages with (CLOCK_MONOTONIC ms, bench/lib/util.ts's now),
 //   gc <start ms> <duration ms> <kind>     every garbage collection (kind: perf_hooks' NODE_PERFORMANCE_GC_*)
 //   gap <start ms> <duration ms> <cpu ms>  every late firing of a 1 ms timer by more than GAP_MS: the event
 //                                          loop did not come round; cpu is the process's CPU meanwhile
@@ -18,7 +18,10 @@ import { setInterval } from "node:timers";
 const GAP_MS = 4;
 const file = process.env.BENCH_LOOP_FILE;
 if (file) {
-  const at = (t) => (performance.timeOrigin + t).toFixed(2);
+  // performance.now() and its entries' startTime count from this thread's start on CLOCK_MONOTONIC:
+  // one offset, read once, puts them on the benches' clock.
+  const origin = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+  const at = (t) => (origin + t).toFixed(2);
   let lines = [];
   const flush = () => {
     if (lines.length) appendFileSync(file, lines.join(""));

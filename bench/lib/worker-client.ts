@@ -8,7 +8,7 @@ import { withTimeout } from "./util.js";
 /** What a receiver recorded since the last take(): ids in arrival order (repeats included), a time each. */
 export interface WorkerRecords {
   ids: string[];
-  /** Arrival times (ms since the epoch, performance.timeOrigin + now()), one per id. */
+  /** Arrival times (CLOCK_MONOTONIC ms, bench/lib/util.ts's now), one per id. */
   times: Float64Array;
 }
 
