@@ -120,6 +120,9 @@ describe("a hung instance's notification listener", () => {
     assert.ok(endedAfterMs !== null && endedAfterMs <= ENDED_WITHIN_MS, `the hung listener's backend ${child.backendPid} was not ended within ${ENDED_WITHIN_MS} ms (${endedAfterMs} ms)`);
     assert.ok(peak > usageAtStop + QUEUE_EMPTY, `the queue grew while the listener hung (${usageAtStop} → ${peak})`);
 
+    // The sweep's answer comes on the listening connection, behind the flood's NOTIFYs queued on
+    // it: the backend can be seen gone (on the pool) before the sweeper has read that it ended it.
+    await waitFor(() => logged.some((l) => l.fields?.backendPid === child.backendPid), 5000, "the sweeper's warning").catch(() => undefined);
     const warning = logged.find((l) => l.fields?.backendPid === child.backendPid);
     console.log(`[notify] sweeper's warning: ${JSON.stringify(warning)}`);
     assert.ok(warning, `a warning naming backend ${child.backendPid}: ${JSON.stringify(logged)}`);
