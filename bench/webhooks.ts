@@ -119,7 +119,7 @@ async function logsSince(receiver: WebhookReceiver, names: string[], base: numbe
 }
 
 interface Arrivals {
-  /** Message index → first arrival (receiver clock: epoch and CLOCK_MONOTONIC) and the send time its body carries (CLOCK_MONOTONIC). */
+  /** Message index → first arrival (the receiver's `mono`) and the send time its body carries, both on CLOCK_MONOTONIC. */
   first: Map<number, { mono: number; sentAt: number }>;
   duplicates: number;
   /** Requests that were not deliveries of this run's messages. */
