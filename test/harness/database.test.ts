@@ -1,0 +1,62 @@
+// scripts/harness/database.ts: a test file's database is dropped after its pools were ended, and
+// pg-pool's end() does not wait for its clients' backends to go. Against the local PostgreSQL.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import pg from "pg";
+import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
+
+const BASE = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+
+async function exists(tdb: TestDatabase): Promise<boolean> {
+  const c = new pg.Client({ connectionString: BASE });
+  await c.connect();
+  try {
+    return (await c.query("SELECT 1 FROM pg_database WHERE datname = $1", [tdb.name])).rowCount === 1;
+  } finally {
+    await c.end();
+  }
+}
+
+describe("dropping a test database", () => {
+  it("lets a pool's client that is still closing close: its pool reports no error", async () => {
+    const tdb = await createTestDatabase();
+    const pool = new pg.Pool({ connectionString: tdb.url, max: 1 });
+    const errors: string[] = [];
+    pool.on("error", (err) => errors.push(String(err)));
+    const { rows } = await pool.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+    const pid = rows[0]!.pid;
+    // The backend cannot read its client's Terminate until it is resumed, as on a loaded machine.
+    process.kill(pid, "SIGSTOP");
+    const resume = setTimeout(() => process.kill(pid, "SIGCONT"), 300);
+    try {
+      await pool.end();
+      await tdb.drop();
+    } finally {
+      clearTimeout(resume);
+      try {
+        process.kill(pid, "SIGCONT");
+      } catch {
+        // gone already
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200)); // a late FATAL would be read by now
+    assert.deepEqual(errors, [], "the pool reported its client's backend ended under it");
+    assert.equal(await exists(tdb), false, "the database is gone");
+  });
+
+  it("ends a connection that stays open, and drops the database", async () => {
+    const tdb = await createTestDatabase();
+    const client = new pg.Client({ connectionString: tdb.url });
+    const errors: string[] = [];
+    client.on("error", (err) => errors.push(String(err)));
+    await client.connect();
+    const started = Date.now();
+    await tdb.drop();
+    const tookMs = Date.now() - started;
+    assert.equal(await exists(tdb), false, "the database is gone");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.match(errors.join(" "), /terminating connection due to administrator command/, "the open connection was ended");
+    assert.ok(tookMs < 5000, `drop() took ${tookMs} ms`);
+    await client.end().catch(() => undefined);
+  });
+});
