@@ -1,13 +1,7 @@
 // Small helpers of the message benchmark (bench/messages.ts): clocks, statistics, formatting.
 
-/**
- * CLOCK_MONOTONIC milliseconds with sub-millisecond precision: one clock for every process on the
- * machine, so a time taken in one (a send) and one taken in another (a webhook's arrival, a stall in
- * the gateway) subtract. `performance.timeOrigin + performance.now()` does not: each process's origin
- * is the wall clock read when it started (a worker thread shares its process's), and a step of the
- * wall clock between two starts shifted every latency across them (a webhook p50 of -0.62 ms in CI).
- */
-export const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+/** CLOCK_MONOTONIC milliseconds, one clock for every process on the machine (scripts/harness/clock.ts). */
+export { mono as now } from "../../scripts/harness/clock.js";
 /** CLOCK_MONOTONIC microseconds, the clock of V8's CPU profiles. */
 export const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -11,13 +11,14 @@
 // Control: POST /_plan/<name> (JSON array of behaviours), GET /_log/<name>, GET /_count/<name>.
 // Listens on HOST (default 127.0.0.1), on a free port reserved for it; prints "LISTENING <port>" when ready.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { mono } from "./clock.js";
 import { freePort } from "./ports.js";
 
 interface Received {
   headers: Record<string, string>;
   body: string;
   at: number;
-  /** Arrival on CLOCK_MONOTONIC (see mono). */
+  /** Arrival on CLOCK_MONOTONIC (./clock.ts), comparable across the machine's processes. */
   mono: number;
   /** What the receiver did with it. */
   behaviour: string;
@@ -29,13 +30,6 @@ const logs = new Map<string, Received[]>();
 const plans = new Map<string, string[]>();
 const held: ServerResponse[] = [];
 const now = () => performance.timeOrigin + performance.now();
-/**
- * Milliseconds on CLOCK_MONOTONIC, one clock for every process of the machine. Latencies measured
- * across processes (bench/webhooks.ts) use it: each process's performance.timeOrigin is the wall
- * clock read at its start, and two processes started either side of a step of that clock disagree
- * (a clean-clone CI run read a webhook p50 of -0.62 ms).
- */
-const mono = () => Number(process.hrtime.bigint()) / 1e6;
 
 async function bodyOf(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
