@@ -56,6 +56,8 @@ const USAGE = `usage: npm run bench -- [options]
   --cpu-prof          run the gateway with --cpu-prof and summarise where its CPU time went
                       (window: the Balcony row's runs)
   --cpu-prof-row ROW  the row whose runs are the profile's window: balcony (default) or batch
+  --erlang-busy-wait  run ejabberd with the Erlang VM's default scheduler busy wait (the harness
+                      turns it off: scripts/harness/xmpp-server.ts erlangBusyWait)
   --json              print the report as one JSON line on stdout (the table goes to stderr)`;
 
 const { values: opt } = parseArgs({
@@ -77,6 +79,7 @@ const { values: opt } = parseArgs({
     "cpu-prof": { type: "boolean", default: false },
     "cpu-prof-row": { type: "string", default: "balcony" },
     "gateway-dir": { type: "string" },
+    "erlang-busy-wait": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
@@ -148,6 +151,8 @@ export interface Report {
     rateMessages: number;
     batchSize: number;
     modRest: string | null;
+    /** ejabberd ran with the Erlang VM's default scheduler busy wait (--erlang-busy-wait). */
+    erlangBusyWait: boolean;
     cores: number;
     cpu: string;
     node: string;
@@ -167,6 +172,7 @@ function formatReport(r: Report): string {
     "",
     `Balcony message benchmark${p.smoke ? " (SMOKE: tiny N, figures mean nothing)" : ""}: ${p.servers.join(" + ")}, ${p.cores} cores (${p.cpu}), Node ${p.node}, load average before ${p.loadAvgBefore.map((x) => x.toFixed(2)).join(" ")}, ${p.busyCoresBefore.toFixed(2)} cores busy before start`,
     `Source: ${p.source}`,
+    ...(p.servers.includes("ejabberd") ? [`ejabberd: Erlang schedulers' busy wait ${p.erlangBusyWait ? "on (the VM's default)" : "off (+sbwt none; --erlang-busy-wait turns it on)"}`] : []),
     `Throughput: N = ${p.messages} messages per run, median of ${p.runs} run(s) (warm-up ${p.warmup}), C = ${p.concurrency} keep-alive connections; latency and CPU: ${p.rateMessages} messages at ${p.rate} msg/s, open loop${Object.keys(p.gatewayEnv).length ? `; gateway env ${JSON.stringify(p.gatewayEnv)}` : ""}`,
     "CPU: % of one core during the fixed-rate run; CPU ms/msg: the server's (ceiling, peer) or the gateway's + its PostgreSQL backends' (Balcony); lost/dup/refused summed over all runs of the row",
     "",
@@ -214,6 +220,7 @@ async function main(): Promise<Report> {
         gatewayEnv: GATEWAY_ENV,
         cpuProf: opt["cpu-prof"],
         cpuProfRow: CPU_PROF_ROW,
+        erlangBusyWait: opt["erlang-busy-wait"],
         workDir,
       }),
     );
@@ -225,6 +232,7 @@ async function main(): Promise<Report> {
       ...SETTINGS,
       batchSize: BATCH_SIZE,
       modRest: MOD_REST_DIR ?? null,
+      erlangBusyWait: opt["erlang-busy-wait"],
       cores: availableParallelism(),
       cpu: cpus()[0]?.model ?? "?",
       node: process.version,

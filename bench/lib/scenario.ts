@@ -27,6 +27,8 @@ export interface ScenarioOptions {
   cpuProf: boolean;
   /** The row whose runs are the CPU profile's window. */
   cpuProfRow: "balcony" | "batch";
+  /** ejabberd with the Erlang VM's default scheduler busy wait (XmppServerOptions.erlangBusyWait). */
+  erlangBusyWait: boolean;
   workDir: string;
 }
 
@@ -73,8 +75,8 @@ export async function runServer(kind: ServerKind, o: ScenarioOptions): Promise<S
   }
 }
 
-async function startServer(kind: ServerKind, modRestDir: string | undefined, restSecret: string): Promise<XmppServer> {
-  const opts: XmppServerOptions = {};
+async function startServer(kind: ServerKind, modRestDir: string | undefined, restSecret: string, erlangBusyWait: boolean): Promise<XmppServer> {
+  const opts: XmppServerOptions = { erlangBusyWait };
   if (kind === "prosody" && modRestDir) {
     opts.prosodyHttp = {
       pluginPaths: [modRestDir],
@@ -93,7 +95,7 @@ async function measureServer(kind: ServerKind, o: ScenarioOptions): Promise<Serv
   const s = o.settings;
   const restSecret = randomBytes(12).toString("hex");
   log(`starting ${kind}`);
-  const server = await startServer(kind, kind === "prosody" ? o.modRestDir : undefined, restSecret);
+  const server = await startServer(kind, kind === "prosody" ? o.modRestDir : undefined, restSecret, o.erlangBusyWait);
   const password = randomBytes(8).toString("hex");
   await server.registerUser(SINK_USER, password);
   const receiver = await Receiver.start({

@@ -35,6 +35,14 @@ export interface XmppServerOptions {
    * for tests that play another service (a MUC component of their own, say) with a raw component.
    */
   extraComponents?: Record<string, string>;
+  /**
+   * ejabberd only: keep the Erlang VM's default scheduler busy wait (a scheduler out of work spins
+   * for a while before it sleeps). By default it is off (`+sbwt none`, and for the dirty CPU and IO
+   * schedulers), as RabbitMQ's packaging starts its VM: on a machine whose few cores ejabberd shares
+   * with the gateway, PostgreSQL and the clients, the spinning is CPU the others wait for (ejabberd's
+   * CPU at 500 msg/s halved in every row of bench/messages.ts; README Benchmarks).
+   */
+  erlangBusyWait?: boolean;
 }
 
 export interface ProsodyHttpOptions {
@@ -273,7 +281,7 @@ export async function startEjabberd(opts: XmppServerOptions = {}): Promise<XmppS
     const ports = await freePortsByName("c2sPort", "componentPort", "httpPort", "distPort");
     const settings = componentSettings(opts);
     const workDir = await makeWorkDir("ejabberd");
-    const dirs = await writeEjabberdFiles(workDir, ports, settings);
+    const dirs = await writeEjabberdFiles(workDir, ports, settings, opts.erlangBusyWait ?? false);
     if (owner) await chownTree(workDir, owner);
     return new ManagedServer({
       kind: "ejabberd",
@@ -303,6 +311,7 @@ async function writeEjabberdFiles(
   workDir: string,
   ports: Record<"c2sPort" | "componentPort" | "httpPort" | "distPort", number>,
   settings: { componentDomain: string; componentSecret: string },
+  busyWait: boolean,
 ) {
   const dirs = {
     config: join(workDir, "config"),
@@ -315,7 +324,7 @@ async function writeEjabberdFiles(
   await writeFile(extauthScript, EXTAUTH_SCRIPT);
   const extauthProgram = `${process.execPath} ${extauthScript} ${dirs.accounts}`;
   await writeFile(join(dirs.config, "ejabberd.yml"), ejabberdConfig({ ...ports, ...settings, extauthProgram }));
-  await writeFile(join(dirs.config, "ejabberdctl.cfg"), ejabberdctlConfig(ports.distPort, workDir));
+  await writeFile(join(dirs.config, "ejabberdctl.cfg"), ejabberdctlConfig(ports.distPort, workDir, busyWait));
   // Erlang's resolver config, as in /etc/ejabberd/inetrc: "localhost" must resolve without DNS.
   await writeFile(join(dirs.config, "inetrc"), '{lookup,["file","native"]}.\n{host,{127,0,0,1}, ["localhost"]}.\n');
   return dirs;
@@ -423,12 +432,19 @@ modules:
 `;
 }
 
-/** No epmd (a fixed distribution port instead), distribution on loopback only (TESTBED.md). */
-function ejabberdctlConfig(distPort: number, workDir: string): string {
+/** Erlang's flags for schedulers that sleep as soon as they run out of work (erl(1): +sbwt, +sbwtdcpu, +sbwtdio). */
+export const ERLANG_NO_BUSY_WAIT = "+sbwt none +sbwtdcpu none +sbwtdio none";
+
+/**
+ * No epmd (a fixed distribution port instead), distribution on loopback only (TESTBED.md); the
+ * schedulers' busy wait off unless asked for (XmppServerOptions.erlangBusyWait).
+ */
+function ejabberdctlConfig(distPort: number, workDir: string, busyWait: boolean): string {
+  const noSpin = busyWait ? "" : ` ${ERLANG_NO_BUSY_WAIT}`;
   return [
     "ERLANG_NODE=ejabberd@localhost",
     `ERL_DIST_PORT=${distPort}`,
-    `ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -kernel inet_dist_use_interface {127,0,0,1}"`,
+    `ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -kernel inet_dist_use_interface {127,0,0,1}${noSpin}"`,
     `EJABBERD_PID_PATH=${join(workDir, "ejabberd.pid")}`,
     "",
   ].join("\n");

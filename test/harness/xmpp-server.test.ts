@@ -227,6 +227,11 @@ for (const kind of ["prosody", "ejabberd"] as const) {
       assert.match(again.jid, /^romeo@localhost\//);
     });
 
+    if (kind === "ejabberd")
+      test("the Erlang VM's schedulers sleep when out of work (no busy wait)", () => {
+        assert.deepEqual(beamFlags(server.workDir), { sbwt: "none", sbwtdcpu: "none", sbwtdio: "none" });
+      });
+
     // Last: it stops this describe's server (after() tolerates that: stop() is idempotent).
     test("stop() leaves no process of this server behind", async () => {
       assert.ok(processesMentioning(server.workDir).length > 0, `expected ${kind} processes mentioning ${server.workDir}`);
@@ -238,6 +243,17 @@ for (const kind of ["prosody", "ejabberd"] as const) {
     });
   });
 }
+
+describe("ejabberd started with erlangBusyWait", () => {
+  test("keeps the Erlang VM's default busy wait", async () => {
+    const server = await startXmppServer("ejabberd", { erlangBusyWait: true });
+    try {
+      assert.deepEqual(beamFlags(server.workDir), {});
+    } finally {
+      await server.stop();
+    }
+  });
+});
 
 const MUC = "http://jabber.org/protocol/muc";
 const MUC_USER = `${MUC}#user`;
@@ -287,6 +303,21 @@ function processesMentioning(path: string): string[] {
         return false; // exited meanwhile
       }
     });
+}
+
+/** The busy-wait flags (erl(1) +sbwt...) on the command line of the server's Erlang VM (beam.smp). */
+function beamFlags(workDir: string): Record<string, string> {
+  const beams = processesMentioning(workDir)
+    .map((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"))
+    .filter((args) => /beam(\.smp)?$/.test(args[0] ?? ""));
+  assert.equal(beams.length, 1, "one Erlang VM for the server");
+  const args = beams[0]!;
+  const flags: Record<string, string> = {};
+  args.forEach((arg, i) => {
+    const m = /^[-+](sbwt|sbwtdcpu|sbwtdio)$/.exec(arg);
+    if (m) flags[m[1]!] = args[i + 1] ?? "";
+  });
+  return flags;
 }
 
 async function waitUntil<T>(find: () => T | undefined, what: string, timeoutMs = 5000): Promise<T> {
