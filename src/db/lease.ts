@@ -114,7 +114,10 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
    * old its last beat was, or null (nobody holds the lease, or its holder is alive). One statement
    * finds the holder, checks its staleness and ends it, all on Postgres's clock: a holder that
    * beat meanwhile is left alone. A holder whose activity Postgres hides (another database role's
-   * session: no stamp) is never taken over.
+   * session: no stamp) is never taken over. The drain is looked for in this database only: a pid is
+   * unique on the server, not in time, so a connection of that name in another database (another
+   * deployment's drain, named after a holder pid of its own that PostgreSQL later gave to ours) is
+   * not ours to end.
    */
   async takeOverStale(timeoutMs: number): Promise<{ pid: number; client: string; ageMs: number } | null> {
     const { rows } = await this.pool.query<BackendAge & { ended: number }>(
@@ -122,7 +125,8 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
          SELECT ${BACKEND_AGE}
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE ${HOLDER_LOCK})
        SELECT h.pid, h.client, h.age_ms,
-              (SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 2000)) FROM pg_stat_activity a WHERE a.pid = h.pid OR a.application_name = $4 || h.pid)::int AS ended
+              (SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 2000)) FROM pg_stat_activity a
+                WHERE a.pid = h.pid OR (a.application_name = $4 || h.pid AND a.datname = current_database()))::int AS ended
        FROM holder h WHERE h.age_ms > $3`,
       [...LEASE_KEY, timeoutMs, DRAIN_APP],
     );

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
-import { LinkLease } from "../../src/db/lease.js";
+import { LinkLease, drainAppName } from "../../src/db/lease.js";
 import { Notifications } from "../../src/db/notify.js";
 
 /** The connection an object holds (a private field: what it gave up is what this test is about). */
@@ -54,5 +54,50 @@ describe("connections given up", () => {
     const stopped = connectionOf(listener);
     await listener.stop();
     assert.doesNotThrow(() => stopped.emit("error", new Error("late")));
+  });
+});
+
+describe("taking over a stale lease", () => {
+  let tdb: TestDatabase;
+  let elsewhere: TestDatabase;
+  let pool: pg.Pool;
+  const clients: pg.Client[] = [];
+
+  before(async () => {
+    [tdb, elsewhere] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+    pool = new pg.Pool({ connectionString: tdb.url, max: 2 });
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    await pool?.end();
+    await Promise.all([tdb?.drop(), elsewhere?.drop()]);
+  });
+
+  /** A connection named as the drain transaction of the holder whose lease backend is `pid` (src/db/outbox.ts). */
+  async function drainNamed(url: string, pid: number): Promise<{ pid: number; ended: Promise<unknown> }> {
+    const c = new pg.Client({ connectionString: url, application_name: drainAppName(pid) });
+    clients.push(c);
+    const ended = new Promise((resolve) => c.on("error", resolve));
+    await c.connect();
+    const { rows } = await c.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+    return { pid: rows[0]!.pid, ended };
+  }
+
+  const alive = async (pid: number) => (await pool.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid])).rowCount === 1;
+
+  it("ends the holder and its drain in this database, not a connection of that name in another database", async () => {
+    const holder = new LinkLease(tdb.url, pool);
+    holder.on("lost", () => undefined);
+    assert.equal(await holder.tryAcquire(), "held");
+    const holderPid = holder.pid!;
+    const here = await drainNamed(tdb.url, holderPid);
+    const there = await drainNamed(elsewhere.url, holderPid);
+    await new Promise((r) => setTimeout(r, 300));
+    const taken = await new LinkLease(tdb.url, pool).takeOverStale(200);
+    assert.equal(taken?.pid, holderPid, "the stale holder was taken over");
+    await here.ended;
+    assert.equal(await alive(here.pid), false, "the drain in the lease's database was ended");
+    assert.equal(await alive(there.pid), true, "the connection of that name in another database is left alone");
+    await holder.release();
   });
 });
