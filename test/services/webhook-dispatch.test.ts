@@ -51,9 +51,15 @@ class FakeWebhooks implements WebhookPort {
         this.held++;
         await new Promise<void>((resolve) => this.releaseHeld.push(resolve));
       }
+      // The listener goes with the attempt, as the real client's does: the signal lives as long as the dispatcher.
       await new Promise<void>((resolve, reject) => {
-        if (!this.hang) setTimeout(resolve, this.delayMs);
-        signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true });
+        const aborted = () => reject(new Error("aborted"));
+        signal.addEventListener("abort", aborted, { once: true });
+        if (!this.hang)
+          setTimeout(() => {
+            signal.removeEventListener("abort", aborted);
+            resolve();
+          }, this.delayMs);
       });
       return { ok: true, status: 200, excerpt: "ok", error: null, ms: this.delayMs };
     } catch {
