@@ -433,7 +433,7 @@ modules:
 }
 
 /** Erlang's flags for schedulers that sleep as soon as they run out of work (erl(1): +sbwt, +sbwtdcpu, +sbwtdio). */
-export const ERLANG_NO_BUSY_WAIT = "+sbwt none +sbwtdcpu none +sbwtdio none";
+const ERLANG_NO_BUSY_WAIT = "+sbwt none +sbwtdcpu none +sbwtdio none";
 
 /**
  * No epmd (a fixed distribution port instead), distribution on loopback only (TESTBED.md); the

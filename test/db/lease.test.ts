@@ -3,6 +3,7 @@
 // ends it (57P01 when PostgreSQL shuts down), sometimes after the connection was already given up.
 // With no listener left that error crashed the gateway at shutdown (a CI run of
 // test/scripts/cli.test.ts, the embedded PostgreSQL stopped under a lost lease connection).
+// And the takeover of a stale lease (LinkLease.takeOverStale): what it ends, and what it leaves.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";

@@ -51,7 +51,8 @@ class FakeWebhooks implements WebhookPort {
         this.held++;
         await new Promise<void>((resolve) => this.releaseHeld.push(resolve));
       }
-      // The listener goes with the attempt, as the real client's does: the signal lives as long as the dispatcher.
+      // The listener goes with the attempt: the signal lives as long as the dispatcher, and listeners
+      // left on it piled up (a MaxListenersExceededWarning in every run).
       await new Promise<void>((resolve, reject) => {
         const aborted = () => reject(new Error("aborted"));
         signal.addEventListener("abort", aborted, { once: true });
