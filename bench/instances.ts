@@ -23,7 +23,7 @@
 // watchdog, bench/reaper.ts) if it is killed outright. Progress goes to stderr.
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { createTestDatabase, type TestDatabase } from "../scripts/harness/database.js";
+import { BASE_DATABASE_URL, createTestDatabase, type TestDatabase } from "../scripts/harness/database.js";
 import { GatewayCluster, api, createAccount } from "../scripts/harness/cluster.js";
 import { startHaproxy, type Haproxy } from "../scripts/harness/haproxy.js";
 import { startXmppServer, type XmppServer } from "../scripts/harness/xmpp-server.js";
@@ -258,7 +258,7 @@ async function main(): Promise<Report> {
   await server.registerUser(SINK_USER, SINK_PASSWORD);
   const db: TestDatabase = await createTestDatabase();
   onCleanup("database", () => db.drop());
-  reaper.tell({ database: db.name, baseUrl: process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres" });
+  reaper.tell({ database: db.name, baseUrl: BASE_DATABASE_URL });
 
   const cluster = await GatewayCluster.start(server, db.url, { env: { LOG_LEVEL: "warn", RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_ACCOUNT: "0" } });
   onCleanup("gateways", () => cluster.stop());

@@ -4,7 +4,8 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 
-const BASE = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+/** The server's maintenance database, where test databases are created and dropped. */
+export const BASE_DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 /** How long drop() waits for the database's connections to close on their own before it ends them. */
 const CLOSING_MS = 2000;
 
@@ -22,15 +23,15 @@ function withDb(url: string, db: string): string {
 
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `balcony_t_${randomBytes(5).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: BASE });
+  const admin = new pg.Client({ connectionString: BASE_DATABASE_URL });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   return {
-    url: withDb(BASE, name),
+    url: withDb(BASE_DATABASE_URL, name),
     name,
     async drop() {
-      const c = new pg.Client({ connectionString: BASE });
+      const c = new pg.Client({ connectionString: BASE_DATABASE_URL });
       await c.connect();
       try {
         // pg-pool's end() resolves once it has asked its clients to close, not once they have. A

@@ -3,12 +3,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
-
-const BASE = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+import { BASE_DATABASE_URL, createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 
 async function exists(tdb: TestDatabase): Promise<boolean> {
-  const c = new pg.Client({ connectionString: BASE });
+  const c = new pg.Client({ connectionString: BASE_DATABASE_URL });
   await c.connect();
   try {
     return (await c.query("SELECT 1 FROM pg_database WHERE datname = $1", [tdb.name])).rowCount === 1;
