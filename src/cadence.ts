@@ -13,9 +13,9 @@ interface Task {
 }
 
 /**
- * How late a task may be found and still run in this wake-up rather than one of its own: a timer
- * fires on a clock of whole milliseconds, so a task due a fraction of one after it would need
- * another wake-up.
+ * How long before its due time a task may be found and still run in this wake-up rather than one
+ * of its own: Node truncates a timer's delay to whole milliseconds and counts it from the loop's
+ * whole millisecond, so a timer fires up to 2 ms before the time it was set for.
  */
 const SLACK_MS = 2;
 
@@ -39,7 +39,9 @@ export class Cadence {
    */
   every(periodMs: number, run: () => void): () => void {
     if (!(periodMs >= 1)) throw new RangeError(`a period of at least 1 ms, not ${periodMs}`);
-    const task: Task = { periodMs, run, due: nextOnGrid(this.now(), periodMs) };
+    // Not a grid point within the slack from now: a wake-up that came that early (see SLACK_MS)
+    // may have served it already, and this task would have a wake-up of its own there.
+    const task: Task = { periodMs, run, due: nextOnGrid(this.now() + SLACK_MS, periodMs) };
     this.tasks.add(task);
     this.arm();
     return () => {

@@ -23,6 +23,30 @@ describe("cadence", () => {
     assert.equal(clock.size, 0);
   });
 
+  it("gives a task started just after an early wake-up the next shared one, not one of its own", (t) => {
+    // A timer fires up to 2 ms before its time (Node truncates its delay and counts from the
+    // loop's whole millisecond), and that wake-up runs what falls due within that slack. A task
+    // started in the slack after it must not be given the grid point it has just served. The
+    // clock's time and its timer are both the test's here, so the early wake-up is certain.
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    let now = 95;
+    const clock = new Cadence(() => now);
+    const runs = { p10: 0, p20: 0 };
+    const stops = [clock.every(10, () => runs.p10++)]; // due at 100, its timer in 5 ms
+    now = 98.5; // ... which fires early
+    t.mock.timers.tick(5);
+    assert.deepEqual({ ...runs, wakeups: clock.wakeups }, { p10: 1, p20: 0, wakeups: 1 });
+    now = 99.5;
+    stops.push(clock.every(20, () => runs.p20++)); // 100 was served: due at 120, with the 10 ms task
+    t.mock.timers.tick(1);
+    now = 110;
+    t.mock.timers.tick(11);
+    now = 120;
+    t.mock.timers.tick(10);
+    stops.forEach((stop) => stop());
+    assert.deepEqual({ ...runs, wakeups: clock.wakeups }, { p10: 3, p20: 1, wakeups: 3 });
+  });
+
   it("stops a task, and the others run on", async () => {
     const clock = new Cadence();
     let a = 0;
