@@ -143,7 +143,7 @@ export function formatProfile(s: ProfileSummary): string {
   const section = (title: string, entries: ProfileEntry[]) =>
     [`  ${title}`, ...entries.map((e) => `    ${pct(e.share)} ${e.ms.toFixed(0).padStart(7)} ms  ${e.name}`)].join("\n");
   return [
-    `Gateway CPU profile (${s.file}${s.wholeProfile ? ", whole run" : ", main run window"}): ${s.busyMs.toFixed(0)} ms busy, ${s.idleMs.toFixed(0)} ms idle`,
+    `Gateway CPU profile (${s.file}${s.wholeProfile ? ", the whole run: no sample in the window" : ""}): ${s.busyMs.toFixed(0)} ms busy, ${s.idleMs.toFixed(0)} ms idle`,
     section("self time by package / file", s.selfByCategory),
     section("inclusive time by package / file (on the stack)", s.inclusiveByCategory),
     section("self time by function", s.selfByFunction),

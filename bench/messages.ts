@@ -53,9 +53,9 @@ const USAGE = `usage: npm run bench -- [options]
   --env KEY=VALUE     extra environment for the gateway (repeatable), e.g. --env DB_POOL_MAX=20
   --gateway-dir DIR   run the gateway from another checkout (e.g. a git worktree with a candidate
                       change; it needs node_modules); default: this repository
-  --cpu-prof          run the gateway with --cpu-prof and summarise where its CPU time went
-                      (window: the Balcony row's runs)
-  --cpu-prof-row ROW  the row whose runs are the profile's window: balcony (default) or batch
+  --cpu-prof          run the gateway with --cpu-prof and summarise where its CPU time went, in
+                      two windows: the Balcony row's throughput runs, and its run at --rate
+  --cpu-prof-row ROW  the row whose throughput runs are the first window: balcony (default) or batch
   --erlang-busy-wait  run ejabberd with the Erlang VM's default scheduler busy wait (the harness
                       turns it off: scripts/harness/xmpp-server.ts erlangBusyWait)
   --json              print the report as one JSON line on stdout (the table goes to stderr)`;
@@ -182,7 +182,11 @@ function formatReport(r: Report): string {
     "",
     ...r.servers.flatMap((s) => s.details),
   ];
-  for (const s of r.servers) if (s.profile) lines.push("", `${s.server}: ${formatProfile(s.profile)}`);
+  const runsOf = CPU_PROF_ROW === "batch" ? "the batch row's" : "Balcony's";
+  for (const s of r.servers) {
+    if (s.profile) lines.push("", `${s.server}, ${runsOf} throughput runs: ${formatProfile(s.profile)}`);
+    if (s.rateProfile) lines.push("", `${s.server}, Balcony at ${p.rate}/s: ${formatProfile(s.rateProfile)}`);
+  }
   return lines.join("\n");
 }
 

@@ -5,7 +5,7 @@ import { checkAborted, isAborting } from "./lifecycle.js";
 import { cpuSnapshot, cpuSplit, type CpuContext, type CpuSplit } from "./cpu.js";
 import { matchDeliveries, type Receiver } from "./receiver.js";
 import type { SendOutcome, Sender } from "./senders.js";
-import { bodyText, fmtInt, fmtMs, log, median, stats, type LatencyStats } from "./util.js";
+import { bodyText, fmtInt, fmtMs, log, median, monoUs, stats, type LatencyStats } from "./util.js";
 
 export interface Run {
   messages: number;
@@ -51,6 +51,8 @@ export interface Measured {
   /** Median over runs. */
   msgsPerSec: number;
   fixedRate: FixedRateRun | null;
+  /** When the throughput runs (after the warm-up) and the fixed-rate run took place, bench clock µs (for --cpu-prof). */
+  windows: { runs: [number, number]; rate: [number, number] | null };
 }
 
 let runCounter = 0;
@@ -97,6 +99,7 @@ export async function measure(label: string, tag: string, sender: Sender, receiv
     await collect(receiver, s.lossTimeoutMs, () => sender.throughput(bodies(`${tag}-warm`, s.warmup), s.concurrency), s.warmup);
   }
   const runs: Run[] = [];
+  const runsFrom = monoUs();
   for (let r = 1; r <= s.runs; r++) {
     checkAborted();
     const { maxLagMs: _, ...run } = await collect(receiver, s.lossTimeoutMs, () => sender.throughput(bodies(tag, s.messages), s.concurrency), s.messages);
@@ -104,14 +107,17 @@ export async function measure(label: string, tag: string, sender: Sender, receiv
     log(`${label}: run ${r}/${s.runs}: ${fmtInt(run.msgsPerSec)} msg/s (${run.delivered}/${run.messages} delivered${run.lost ? `, ${run.lost} lost` : ""}${run.refused ? `, ${run.refused} refused` : ""})`);
     if (run.accepted === 0) break; // refused everything: more runs say nothing new
   }
+  const windows: Measured["windows"] = { runs: [runsFrom, monoUs()], rate: null };
   let fixedRate: FixedRateRun | null = null;
   if (s.rate > 0 && !isAborting()) {
     checkAborted();
     log(`${label}: ${s.rateMessages} messages at ${s.rate} msg/s (open loop)`);
     const before = cpuSnapshot(cpuCtx);
+    const rateFrom = monoUs();
     const run = await collect(receiver, s.lossTimeoutMs, () => sender.fixedRate(bodies(`${tag}-rate`, s.rateMessages), s.rate), s.rateMessages);
+    windows.rate = [rateFrom, monoUs()];
     fixedRate = { ...run, rate: s.rate, cpu: cpuSplit(before, cpuSnapshot(cpuCtx)) };
     log(`${label}: at ${s.rate}/s p50 ${fmtMs(run.latencyMs.p50)} ms, p99 ${fmtMs(run.latencyMs.p99)} ms`);
   }
-  return { runs, msgsPerSec: median(runs.map((r) => r.msgsPerSec)), fixedRate };
+  return { runs, msgsPerSec: median(runs.map((r) => r.msgsPerSec)), fixedRate, windows };
 }

@@ -43,7 +43,10 @@ export interface ServerReport {
   server: ServerKind;
   rows: Row[];
   targets: Target[];
+  /** --cpu-prof: the gateway over the throughput runs of the Balcony row (or of the batch row: --cpu-prof-row). */
   profile: ProfileSummary | null;
+  /** --cpu-prof: the gateway over the Balcony row's fixed-rate run. */
+  rateProfile: ProfileSummary | null;
   details: string[];
 }
 

@@ -15,7 +15,7 @@ import { measure, type RowSettings } from "./measure.js";
 import { Receiver } from "./receiver.js";
 import { checkTargets, measuredRow, referencePeerRow, rowDetails, unavailableRow, type Row, type ServerKind, type ServerReport } from "./report.js";
 import { ComponentSender, HttpSender, balconyApi, balconyBatchApi, ejabberdSendMessageApi, modRestApi, type Sender } from "./senders.js";
-import { bodyText, log, monoUs } from "./util.js";
+import { bodyText, log } from "./util.js";
 
 export interface ScenarioOptions {
   settings: RowSettings;
@@ -25,7 +25,7 @@ export interface ScenarioOptions {
   gatewayDir: string;
   gatewayEnv: Record<string, string>;
   cpuProf: boolean;
-  /** The row whose runs are the CPU profile's window. */
+  /** The row whose throughput runs are the CPU profile's first window (the second: the Balcony row's fixed-rate run). */
   cpuProfRow: "balcony" | "batch";
   /** ejabberd with the Erlang VM's default scheduler busy wait (XmppServerOptions.erlangBusyWait). */
   erlangBusyWait: boolean;
@@ -137,10 +137,10 @@ async function measureServer(kind: ServerKind, o: ScenarioOptions): Promise<Serv
   const { token } = await api<{ token: string }>(gateway.url, "/v1/tokens", admin, { account: SENDER, ttlSeconds: 7200 }, 201);
   const gwCtx: CpuContext = { ...cpuCtx, gatewayPid: gateway.pid, dbName: db.name };
 
-  const window = { fromUs: monoUs(), toUs: 0 };
   const balcony = new HttpSender(gateway.url, balconyApi(token, to), s.concurrency);
-  rows.push(measuredRow("balcony", LABELS.balcony(kind), kind, await measure(`${kind} Balcony`, `${kind}-balcony`, balcony, receiver, s, gwCtx), ceiling));
-  window.toUs = monoUs();
+  const measured = await measure(`${kind} Balcony`, `${kind}-balcony`, balcony, receiver, s, gwCtx);
+  rows.push(measuredRow("balcony", LABELS.balcony(kind), kind, measured, ceiling));
+  let runsWindow = measured.windows.runs;
   await balcony.close();
   checkAborted();
 
@@ -152,24 +152,28 @@ async function measureServer(kind: ServerKind, o: ScenarioOptions): Promise<Serv
       log(`${kind}: batch API not available: ${why}`);
       rows.push(unavailableRow("batch", LABELS.batch(kind, o.batchSize), why.slice(0, 160)));
     } else {
-      const batchFromUs = monoUs();
       const m = await measure(`${kind} batch`, `${kind}-batch`, batch, receiver, { ...s, rate: 0 }, gwCtx);
-      if (o.cpuProfRow === "batch") Object.assign(window, { fromUs: batchFromUs, toUs: monoUs() });
+      if (o.cpuProfRow === "batch") runsWindow = m.windows.runs;
       rows.push(measuredRow("batch", LABELS.batch(kind, o.batchSize), kind, m, ceiling));
     }
     await batch.close();
   }
 
   let profile: ProfileSummary | null = null;
+  let rateProfile: ProfileSummary | null = null;
   if (gateway.profileDir) {
     await gateway.stop();
     const files = existsSync(gateway.profileDir) ? readdirSync(gateway.profileDir).filter((f) => f.endsWith(".cpuprofile")) : [];
-    if (files.length) profile = summarizeProfile(join(gateway.profileDir, files[0]!), o.gatewayDir, window.fromUs, window.toUs);
-    else log(`no CPU profile was written in ${gateway.profileDir}`);
+    const file = files.length ? join(gateway.profileDir, files[0]!) : null;
+    if (file) {
+      profile = summarizeProfile(file, o.gatewayDir, ...runsWindow);
+      const rate = measured.windows.rate;
+      rateProfile = rate && summarizeProfile(file, o.gatewayDir, ...rate);
+    } else log(`no CPU profile was written in ${gateway.profileDir}`);
   }
   if (receiver.errors.length) details.push(`${kind}: sink errors: ${receiver.errors.slice(0, 3).join("; ")}`);
   for (const row of rows) details.push(...rowDetails(row, kind));
-  return { server: kind, rows, targets: checkTargets(kind, rows, s.rate), profile, details };
+  return { server: kind, rows, targets: checkTargets(kind, rows, s.rate), profile, rateProfile, details };
 }
 
 async function measurePeer(kind: ServerKind, server: XmppServer, receiver: Receiver, to: string, restSecret: string, o: ScenarioOptions, ceiling: Row, cpuCtx: CpuContext): Promise<Row> {
