@@ -56,6 +56,8 @@ const USAGE = `usage: npx tsx bench/inbound.ts [options]
   --warmup W          warm-up messages before the measured runs (default 2000)
   --receipts          the messages ask for XEP-0184 receipts (the gateway answers once a stream has them)
   --server KIND       prosody (default) or ejabberd
+  --erlang-busy-wait  run ejabberd with the Erlang VM's default scheduler busy wait (the harness
+                      turns it off: scripts/harness/xmpp-server.ts erlangBusyWait)
   --loss-timeout S    a message not arrived S seconds after the last arrival is lost (default 10)
   --timeout S         overall time limit (default 300)
   --env KEY=VALUE     extra environment for the gateway (repeatable), e.g. --env DB_POOL_MAX=20
@@ -78,6 +80,7 @@ const { values: opt } = parseArgs({
     warmup: { type: "string" },
     receipts: { type: "boolean", default: false },
     server: { type: "string", default: "prosody" },
+    "erlang-busy-wait": { type: "boolean", default: false },
     "loss-timeout": { type: "string" },
     timeout: { type: "string" },
     env: { type: "string", multiple: true, default: [] },
@@ -391,7 +394,7 @@ async function main(): Promise<Report> {
   const tag = randomBytes(3).toString("hex");
 
   log(`starting ${SERVER_KIND}`);
-  const server = await startXmppServer(SERVER_KIND);
+  const server = await startXmppServer(SERVER_KIND, { erlangBusyWait: opt["erlang-busy-wait"] });
   reaper.tell({ serverWorkDir: server.workDir });
   onCleanup(SERVER_KIND, () => server.stop());
   const password = randomBytes(8).toString("hex");
@@ -469,7 +472,10 @@ async function main(): Promise<Report> {
       receipts: opt.receipts,
       smoke: opt.smoke,
       server: SERVER_KIND,
-      serverLimits: SERVER_KIND === "prosody" ? "harness config: no mod_limits, c2s unthrottled" : "harness config: no c2s shaper",
+      serverLimits:
+        SERVER_KIND === "prosody"
+          ? "harness config: no mod_limits, c2s unthrottled"
+          : `harness config: no c2s shaper, Erlang schedulers' busy wait ${opt["erlang-busy-wait"] ? "on (the VM's default)" : "off (+sbwt none; --erlang-busy-wait turns it on)"}`,
       cores: availableParallelism(),
       cpu: cpus()[0]?.model ?? "?",
       node: process.version,
