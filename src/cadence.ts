@@ -24,13 +24,27 @@ export function nextOnGrid(now: number, periodMs: number): number {
   return (Math.floor(now / periodMs) + 1) * periodMs;
 }
 
+/** The one timer a Cadence keeps armed: Node's, unref'd; tests give their own, with their own clock. */
+export interface CadenceTimer {
+  set(fire: () => void, delayMs: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const nodeTimer: CadenceTimer = {
+  set: (fire, delayMs) => setTimeout(fire, delayMs).unref(),
+  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 export class Cadence {
   private readonly tasks = new Set<Task>();
-  private timer: NodeJS.Timeout | null = null;
+  private timer: unknown = null;
   private armedFor = Infinity;
   private fired = 0;
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    private readonly now: () => number = () => performance.now(),
+    private readonly timers: CadenceTimer = nodeTimer,
+  ) {}
 
   /**
    * Runs `run` every `periodMs` (at the multiples of it) until the returned function is called.
@@ -64,12 +78,11 @@ export class Cadence {
     let due = Infinity;
     for (const t of this.tasks) due = Math.min(due, t.due);
     if (due === this.armedFor) return;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== null) this.timers.clear(this.timer);
     this.timer = null;
     this.armedFor = due;
     if (due === Infinity) return;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, due - this.now()));
-    this.timer.unref();
+    this.timer = this.timers.set(() => this.fire(), Math.max(0, due - this.now()));
   }
 
   private fire(): void {

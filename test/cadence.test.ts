@@ -3,8 +3,32 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Cadence, nextOnGrid } from "../src/cadence.js";
+import { Cadence, nextOnGrid, type CadenceTimer } from "../src/cadence.js";
 import { livenessBeatMs } from "../src/domain/duration.js";
+
+/** A timer on the test's own clock: it fires only when the test moves the clock (runUntil). */
+class FakeTimer implements CadenceTimer {
+  now = 0;
+  private pending: { fire: () => void; at: number } | null = null;
+
+  set(fire: () => void, delayMs: number): unknown {
+    return (this.pending = { fire, at: this.now + delayMs });
+  }
+
+  clear(handle: unknown): void {
+    if (handle === this.pending) this.pending = null;
+  }
+
+  /** Moves the clock to `t`, firing the timer on the way, each time `earlyMs` before its time. */
+  runUntil(t: number, earlyMs = 0): void {
+    for (let p = this.pending; p && p.at - earlyMs <= t; p = this.pending) {
+      this.now = Math.max(this.now, p.at - earlyMs);
+      this.pending = null;
+      p.fire();
+    }
+    this.now = t;
+  }
+}
 
 describe("cadence", () => {
   it("runs tasks of periods that divide one another in the wake-ups of the shortest, started at different times", async () => {
@@ -23,26 +47,21 @@ describe("cadence", () => {
     assert.equal(clock.size, 0);
   });
 
-  it("gives a task started just after an early wake-up the next shared one, not one of its own", (t) => {
+  it("gives a task started just after an early wake-up the next shared one, not one of its own", () => {
     // A timer fires up to 2 ms before its time (Node truncates its delay and counts from the
     // loop's whole millisecond), and that wake-up runs what falls due within that slack. A task
     // started in the slack after it must not be given the grid point it has just served. The
-    // clock's time and its timer are both the test's here, so the early wake-up is certain.
-    t.mock.timers.enable({ apis: ["setTimeout"] });
-    let now = 95;
-    const clock = new Cadence(() => now);
+    // clock and its timer are the test's here, so the early wake-up is certain.
+    const timer = new FakeTimer();
+    const clock = new Cadence(() => timer.now, timer);
     const runs = { p10: 0, p20: 0 };
-    const stops = [clock.every(10, () => runs.p10++)]; // due at 100, its timer in 5 ms
-    now = 98.5; // ... which fires early
-    t.mock.timers.tick(5);
+    timer.now = 95;
+    const stops = [clock.every(10, () => runs.p10++)]; // due at 100
+    timer.runUntil(98.5, 1.5); // ... whose wake-up comes 1.5 ms early
     assert.deepEqual({ ...runs, wakeups: clock.wakeups }, { p10: 1, p20: 0, wakeups: 1 });
-    now = 99.5;
+    timer.runUntil(99.5);
     stops.push(clock.every(20, () => runs.p20++)); // 100 was served: due at 120, with the 10 ms task
-    t.mock.timers.tick(1);
-    now = 110;
-    t.mock.timers.tick(11);
-    now = 120;
-    t.mock.timers.tick(10);
+    timer.runUntil(125);
     stops.forEach((stop) => stop());
     assert.deepEqual({ ...runs, wakeups: clock.wakeups }, { p10: 3, p20: 1, wakeups: 3 });
   });
