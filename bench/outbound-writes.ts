@@ -8,8 +8,11 @@
 // 500 msg/s, one at a time), where PostgreSQL sleeps between statements and wakes for each, as
 // it does for POSTs at 500 msg/s: what the same statement costs it then, beside back to back.
 // The CPU is every PostgreSQL process's, from /proc, so run it on a quiet machine.
+// --parts adds, paced, the same statement with parts of it cut out (the statement the code builds,
+// edited as text: a measurement of where its cost goes, not a design), and with the conversation's
+// last_seq index dropped (its upsert then updates in place: HOT).
 //
-//   npm run bench:outbound-writes [-- --statements N --rounds R --gap-ms G --json]
+//   npm run bench:outbound-writes [-- --statements N --rounds R --gap-ms G --parts --json]
 //   npm run bench:outbound-writes -- --smoke      (seconds: for tests and CI)
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -28,13 +31,14 @@ const { values: opt } = parseArgs({
     rounds: { type: "string" },
     "gap-ms": { type: "string" },
     smoke: { type: "boolean", default: false },
+    parts: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (opt.help) {
   console.log(
-    "Usage: npx tsx bench/outbound-writes.ts [--statements N] [--rounds R] [--gap-ms G] [--smoke] [--json]\n\nPostgreSQL CPU per message: Balcony's outbound write beside a bare INSERT of the same row,\nback to back and G ms apart (default 2).",
+    "Usage: npx tsx bench/outbound-writes.ts [--statements N] [--rounds R] [--gap-ms G] [--parts] [--smoke] [--json]\n\nPostgreSQL CPU per message: Balcony's outbound write beside a bare INSERT of the same row,\nback to back and G ms apart (default 2). --parts: also, G ms apart, the write with parts of its\nstatement cut out, and without the conversation's last_seq index.",
   );
   process.exit(0);
 }
@@ -104,7 +108,10 @@ try {
   };
 
   const paced = `1 per statement, ${GAP_MS} ms apart`;
-  const scenarios = [
+  /** Each scenario's floor: the bare INSERT in the same shape. */
+  const floorOf = (name: string) => name.replace("Balcony", "floor");
+  type Scenario = { name: string; size: number; gap: number; run: (ms: NewOutbound[]) => Promise<unknown>; floor?: string; before?: () => Promise<void>; after?: () => Promise<void> };
+  const scenarios: Scenario[] = [
     { name: "floor, 1 per statement", size: 1, gap: 0, run: bare },
     { name: "Balcony, 1 per statement", size: 1, gap: 0, run: balcony },
     { name: `floor, ${paced}`, size: 1, gap: GAP_MS, run: bare },
@@ -112,12 +119,12 @@ try {
     { name: "floor, 1,000 per statement", size: BATCH, gap: 0, run: bare },
     { name: "Balcony, 1,000 per statement", size: BATCH, gap: 0, run: balcony },
   ];
-  /** Each scenario's floor: the bare INSERT in the same shape. */
-  const floorOf = (name: string) => name.replace("Balcony", "floor");
+  if (opt.parts) scenarios.push(...(await partScenarios(db.pool, balcony, message)).map((p) => ({ ...p, name: `Balcony ${p.name}, ${paced}`, size: 1, gap: GAP_MS, floor: `floor, ${paced}` })));
   const pgCores = (cpu: CpuSplit) => (cpu.cores[GROUPS.dbBackends] ?? 0) + (cpu.cores[GROUPS.dbRest] ?? 0);
   const figures = new Map<string, { pgUs: number[]; wallUs: number[] }>(scenarios.map((s) => [s.name, { pgUs: [], wallUs: [] }]));
   for (let round = 1; round <= ROUNDS; round++) {
     for (const s of scenarios) {
+      await s.before?.();
       const n = s.size === 1 ? STATEMENTS : Math.max(1, Math.round(STATEMENTS / 100));
       for (let i = 0; i < Math.min(n, 20); i++) await s.run(Array.from({ length: s.size }, message)); // warm-up
       previous = [];
@@ -135,6 +142,7 @@ try {
       f.pgUs.push((pgCores(cpu) * cpu.seconds * 1e6) / count);
       f.wallUs.push((cpu.seconds * 1e6) / count);
       log(`round ${round}/${ROUNDS}: ${s.name}: ${count} messages, PostgreSQL ${f.pgUs.at(-1)!.toFixed(1)} us/msg`);
+      await s.after?.();
     }
   }
   const report: Record<string, unknown> = { statements: STATEMENTS, rounds: ROUNDS };
@@ -144,7 +152,7 @@ try {
   for (const s of scenarios) {
     const f = figures.get(s.name)!;
     const pgUs = median(f.pgUs);
-    const floor = median(figures.get(floorOf(s.name))!.pgUs);
+    const floor = median(figures.get(s.floor ?? floorOf(s.name))!.pgUs);
     const ratio = pgUs / floor;
     report[s.name] = { pgUs, wallUs: median(f.wallUs), perRound: f.pgUs, ratio };
     out(`${s.name.padEnd(width)} ${pgUs.toFixed(1).padStart(10)} ${median(f.wallUs).toFixed(1).padStart(12)} ${ratio.toFixed(2).padStart(7)}x`);
@@ -157,4 +165,79 @@ try {
 } finally {
   await db.close();
   await tdb.drop();
+}
+
+/**
+ * --parts: the outbound insert's one-message statement as the code builds it (captured from
+ * Messages.insertOutboundChecked), with parts cut out of its text, and whole without the index
+ * that keeps its conversation upsert from updating in place. Each runs through the real
+ * insertOutboundChecked, its statement swapped for the variant's. A cut whose text is not found
+ * fails the run: the statement changed and these cuts with it.
+ */
+async function partScenarios(
+  pool: pg.Pool,
+  balcony: (ms: NewOutbound[]) => Promise<void>,
+  message: () => NewOutbound,
+): Promise<{ name: string; run: (ms: NewOutbound[]) => Promise<void>; before?: () => Promise<void>; after?: () => Promise<void> }[]> {
+  const query = pool.query.bind(pool) as (cfg: pg.QueryConfig) => Promise<unknown>;
+  let captured: string | null = null;
+  let swap: { name: string; text: string } | null = null;
+  (pool as unknown as { query: typeof query }).query = (cfg) => {
+    if (cfg?.name !== "insert-outbound-1") return query(cfg);
+    captured ??= cfg.text;
+    return query(swap ? { ...cfg, ...swap } : cfg);
+  };
+  await balcony([message()]);
+  const full = captured as string | null;
+  if (full === null) throw new Error("--parts: the one-message outbound insert (insert-outbound-1) did not run");
+  const cut = (text: string, from: string, to: string, by = "") => {
+    const i = text.indexOf(from);
+    const j = i < 0 ? -1 : text.indexOf(to, i + from.length);
+    if (j < 0) throw new Error(`--parts: the statement has no "${from}" ... "${to}" any more`);
+    return text.slice(0, i) + by + text.slice(j);
+  };
+  const replace = (text: string, from: string | RegExp, by: string) => {
+    const out = text.replace(from, by);
+    if (out === text) throw new Error(`--parts: the statement has no ${String(from)} any more`);
+    return out;
+  };
+  const noConversation = (t: string) => cut(t, "), conv AS (", "\n       SELECT id", ")");
+  const noQueueRow = (t: string) => cut(t, "), queue AS (", "), conv AS (");
+  // The account's checks (correction key, block, account row) and the room sender's CASE.
+  const noChecks = (t: string) => cut(cut(t, "WHERE (u.key IS NULL", "ORDER BY u.n", "WHERE u.key IS NOT NULL OR true\n         "), "CASE WHEN u.type", ", u.type, u.body", "u.from_jid");
+  const noCount = (t: string) => replace(t, /\(SELECT count\(\*\)::int FROM \(SELECT 1 FROM message_queue ORDER BY seq LIMIT (\$\d+)::int\) q\) AS queued, EXISTS \(SELECT 1 FROM outbox\) AS outbox/, "$1::int AS queued, false AS outbox");
+  const noDequeue = (t: string) => replace(t, /DELETE FROM message_queue WHERE seq = ANY \(ARRAY\(SELECT seq FROM message WHERE id = ANY\((\$\d+)::uuid\[\]\)\)\)/, "SELECT $1::uuid[] AS ids");
+  let n = 0;
+  const variant = (name: string, text: string) => {
+    const swapped = { name: `bench-parts-${++n}`, text };
+    return { name, run: async (ms: NewOutbound[]) => {
+      swap = swapped;
+      try {
+        await balcony(ms);
+      } finally {
+        swap = null;
+      }
+    } };
+  };
+  const INDEX = "conversation_account_id_last_seq_idx";
+  return [
+    variant("without its conversation upsert", noConversation(full)),
+    variant("without its queue row", noQueueRow(full)),
+    variant("without its checks", noChecks(full)),
+    variant("without its count ahead", noCount(full)),
+    variant("with those and its dequeue cut", noDequeue(noCount(noChecks(noConversation(noQueueRow(full)))))),
+    {
+      ...variant("without conversation's last_seq index (fillfactor 50: HOT)", full),
+      before: async () => {
+        await pool.query(`DROP INDEX ${INDEX}`);
+        await pool.query("ALTER TABLE conversation SET (fillfactor = 50)");
+        await pool.query("VACUUM FULL conversation");
+      },
+      after: async () => {
+        await pool.query(`CREATE INDEX ${INDEX} ON conversation (account_id, last_seq DESC)`);
+        await pool.query("ALTER TABLE conversation RESET (fillfactor)");
+        await pool.query("VACUUM FULL conversation");
+      },
+    },
+  ];
 }
