@@ -179,13 +179,13 @@ async function partScenarios(
   balcony: (ms: NewOutbound[]) => Promise<void>,
   message: () => NewOutbound,
 ): Promise<{ name: string; run: (ms: NewOutbound[]) => Promise<void>; before?: () => Promise<void>; after?: () => Promise<void> }[]> {
-  const query = pool.query.bind(pool) as (cfg: pg.QueryConfig) => Promise<unknown>;
+  const query = pool.query.bind(pool) as (cfg: pg.QueryConfig | string, ...rest: unknown[]) => Promise<unknown>;
   let captured: string | null = null;
   let swap: { name: string; text: string } | null = null;
-  (pool as unknown as { query: typeof query }).query = (cfg) => {
-    if (cfg?.name !== "insert-outbound-1") return query(cfg);
+  (pool as unknown as { query: typeof query }).query = (cfg, ...rest) => {
+    if (typeof cfg === "string" || cfg.name !== "insert-outbound-1") return query(cfg, ...rest);
     captured ??= cfg.text;
-    return query(swap ? { ...cfg, ...swap } : cfg);
+    return query(swap ? { ...cfg, ...swap } : cfg, ...rest);
   };
   await balcony([message()]);
   const full = captured as string | null;
@@ -219,7 +219,10 @@ async function partScenarios(
       }
     } };
   };
+  // Dropped and made again from its own definition (prisma/migrations), not a copy of it here.
   const INDEX = "conversation_account_id_last_seq_idx";
+  const { rows } = await pool.query<{ def: string }>("SELECT pg_get_indexdef($1::regclass) AS def", [INDEX]);
+  const indexDef = rows[0]!.def;
   return [
     variant("without its conversation upsert", noConversation(full)),
     variant("without its queue row", noQueueRow(full)),
@@ -234,7 +237,7 @@ async function partScenarios(
         await pool.query("VACUUM FULL conversation");
       },
       after: async () => {
-        await pool.query(`CREATE INDEX ${INDEX} ON conversation (account_id, last_seq DESC)`);
+        await pool.query(indexDef);
         await pool.query("ALTER TABLE conversation RESET (fillfactor)");
         await pool.query("VACUUM FULL conversation");
       },
