@@ -9,28 +9,19 @@
 // PostgreSQL and a fake outbound port.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Blocklists } from "../../src/db/blocklist.js";
-import type { InboundMessage, InboundPresence } from "../../src/domain/inbound.js";
-import type { Stanza } from "../../src/domain/stanza.js";
-import { Blocking } from "../../src/services/blocking.js";
-import type { Inbound } from "../../src/services/inbound.js";
 import { Presence } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
-import { feedBatch, inboundOf, setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { JULIET, NURSE, PIAZZA, staleBlocklistKit, type StaleBlocklistKit } from "./stale-blocklist.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
-
-const JULIET = "juliet@example.net/balcony";
-const NURSE = "nurse@other.example/garden";
-const PIAZZA = "piazza@conference.example.net";
 
 describe("Inbound with a cached blocklist that missed an unblock", () => {
   let env: Env;
-  /** The other instance: it blocks and unblocks, with a cache of its own. */
-  let elsewhere: Blocking;
+  let kit: StaleBlocklistKit;
 
   before(async () => {
     env = await setup();
-    elsewhere = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
+    kit = staleBlocklistKit(env);
   });
   after(() => teardown(env));
   beforeEach(() => env.clean());
@@ -40,39 +31,24 @@ describe("Inbound with a cached blocklist that missed an unblock", () => {
    * the other instance's unblocks of `unblocked`. `prepare`: runs before the blocks.
    */
   async function staleAfter(blocked: string[], unblocked: string[], prepare?: (a: TestAccount) => Promise<void>) {
-    const lists = new Blocklists(env.db.prisma);
-    const inbound = inboundOf(env, { blocks: lists });
+    const { inbound, lists } = kit.inboundWithCache();
     const a = await env.account("romeo");
     await prepare?.(a);
-    for (const item of blocked) await elsewhere.block(a.ref, item);
+    for (const item of blocked) await kit.elsewhere.block(a.ref, item);
     assert.deepEqual([...(await lists.of(a.id))].sort(), [...blocked].sort(), "cached with the blocks");
-    for (const item of unblocked) await elsewhere.unblock(a.ref, item);
+    for (const item of unblocked) await kit.elsewhere.unblock(a.ref, item);
     assert.equal((await lists.of(a.id)).size, blocked.length, "the cache has not heard of the unblocks");
     await env.flush();
     env.out.reset();
     return { a, inbound, lists, seen: (await env.events(a.id)).at(-1)?.seq ?? 0 };
   }
-  const feed = (inbound: Inbound, ...stanzas: (InboundMessage | InboundPresence)[]) => feedBatch(inbound, ...stanzas);
-  const sent = async () => {
-    await env.flush();
-    return env.out.sent;
-  };
-  /** The log after `seen`: each event's type, and a message's body, a subscription's sender or a presence's status. */
-  const logged = async (a: TestAccount, seen: number) =>
-    (await env.events(a.id, seen)).map((e) => {
-      const d = e.data as { body?: unknown; jid?: string; status?: unknown };
-      return `${e.type}: ${e.type === "message" ? String(d.body) : e.type === "presence" ? `${d.jid} ${String(d.status)}` : String(d.jid)}`;
-    });
-  const storedBodies = async (a: TestAccount) =>
-    (await env.db.pool.query<{ body: string }>("SELECT body FROM message WHERE account_id = $1 AND direction = 'in' ORDER BY seq", [a.id])).rows.map((r) => String(r.body));
-  const bounced = (a: TestAccount, from: string, id: string): Stanza => ({ kind: "error", from: a.jid, replyTo: { name: "message", from, id }, code: "account-not-found" });
 
   it("a plain message from a JID unblocked elsewhere is stored and logged, not bounced; the stale list is forgotten", async () => {
     const { a, inbound, lists, seen } = await staleAfter(["juliet@example.net", "nurse@other.example"], ["juliet@example.net"]);
-    await feed(inbound, inboundMessage(JULIET, a.jid, { id: "j1", body: "unblocked" }));
-    assert.deepEqual(await sent(), [], "no bounce");
-    assert.deepEqual(await logged(a, seen), ["message: unblocked"]);
-    assert.deepEqual(await storedBodies(a), ["unblocked"]);
+    await kit.feed(inbound, inboundMessage(JULIET, a.jid, { id: "j1", body: "unblocked" }));
+    assert.deepEqual(await kit.sent(), [], "no bounce");
+    assert.deepEqual(await kit.logged(a, seen), ["message: unblocked"]);
+    assert.deepEqual(await kit.storedBodies(a), ["unblocked"]);
     assert.deepEqual([...(await lists.of(a.id))], ["nurse@other.example"], "read afresh");
   });
 
@@ -80,16 +56,16 @@ describe("Inbound with a cached blocklist that missed an unblock", () => {
     // The cached list blocks all three; the committed one only Nurse (and the domain item is gone).
     const TYBALT = "tybalt@sub.example.net/x";
     const { a, inbound, seen } = await staleAfter(["juliet@example.net", "example.net", "nurse@other.example"], ["juliet@example.net", "example.net"]);
-    await feed(
+    await kit.feed(
       inbound,
       inboundMessage(NURSE, a.jid, { id: "n1", body: "still blocked" }),
       inboundMessage(JULIET, a.jid, { id: "j1", body: "from Juliet" }),
       inboundMessage(TYBALT, a.jid, { id: "t1", body: "from a subdomain" }),
       inboundMessage(NURSE, a.jid, { id: "n2", body: "still blocked again" }),
     );
-    assert.deepEqual(await sent(), [bounced(a, NURSE, "n1"), bounced(a, NURSE, "n2")]);
-    assert.deepEqual(await logged(a, seen), ["message: from Juliet", "message: from a subdomain"]);
-    assert.deepEqual(await storedBodies(a), ["from Juliet", "from a subdomain"]);
+    assert.deepEqual(await kit.sent(), [kit.bounced(a, NURSE, "n1"), kit.bounced(a, NURSE, "n2")]);
+    assert.deepEqual(await kit.logged(a, seen), ["message: from Juliet", "message: from a subdomain"]);
+    assert.deepEqual(await kit.storedBodies(a), ["from Juliet", "from a subdomain"]);
   });
 
   it("a sender still blocked costs one read of the committed list per batch, however many stanzas it sends", async () => {
@@ -98,9 +74,9 @@ describe("Inbound with a cached blocklist that missed an unblock", () => {
     const list = lists.list.bind(lists);
     lists.list = (tx, accountId) => (tx !== env.db.prisma && reads++, list(tx, accountId)); // not the cache's own reads
     const ids = ["n1", "n2", "n3", "n4", "n5"];
-    await feed(inbound, ...ids.map((id) => inboundMessage(NURSE, a.jid, { id, body: id })));
-    assert.deepEqual(await sent(), ids.map((id) => bounced(a, NURSE, id)));
-    assert.deepEqual(await logged(a, seen), []);
+    await kit.feed(inbound, ...ids.map((id) => inboundMessage(NURSE, a.jid, { id, body: id })));
+    assert.deepEqual(await kit.sent(), ids.map((id) => kit.bounced(a, NURSE, id)));
+    assert.deepEqual(await kit.logged(a, seen), []);
     // One in each run: the one-statement path gives up at its first statement, the transaction reads.
     assert.equal(reads, 2);
   });
@@ -114,8 +90,8 @@ describe("Inbound with a cached blocklist that missed an unblock", () => {
       await env.db.transaction((tx) => applySubscription(tx, a.ref, "juliet@example.net", { kind: "inbound", type: "subscribed" }));
       await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
     });
-    await feed(inbound, inboundPresence(JULIET, a.jid, "available", { status: "back" }), inboundPresence("tybalt@example.net", a.jid, "subscribe"));
-    assert.deepEqual(await logged(a, seen), ["presence: juliet@example.net back", "subscription: tybalt@example.net"]);
+    await kit.feed(inbound, inboundPresence(JULIET, a.jid, "available", { status: "back" }), inboundPresence("tybalt@example.net", a.jid, "subscribe"));
+    assert.deepEqual(await kit.logged(a, seen), ["presence: juliet@example.net back", "subscription: tybalt@example.net"]);
     assert.deepEqual(
       (await presence.contacts(a.id)).map((c) => [c.jid, c.resources.map((r) => r.resource)]),
       [["juliet@example.net", ["balcony"]]],
@@ -126,13 +102,13 @@ describe("Inbound with a cached blocklist that missed an unblock", () => {
   it("room traffic from an occupant unblocked elsewhere is stored; a still blocked one's is dropped", async () => {
     const { a, inbound, seen } = await staleAfter([`${PIAZZA}/tybalt`, `${PIAZZA}/mercutio`], [`${PIAZZA}/tybalt`]);
     await env.db.pool.query("INSERT INTO room (account_id, room, nick, status) VALUES ($1, $2, 'romeo', 'joined')", [a.id, PIAZZA]);
-    await feed(
+    await kit.feed(
       inbound,
       inboundMessage(`${PIAZZA}/tybalt`, `${a.jid}/rooms`, { type: "groupchat", id: "g1", body: "unblocked group message" }),
       inboundMessage(`${PIAZZA}/mercutio`, `${a.jid}/rooms`, { type: "groupchat", id: "g2", body: "blocked group message" }),
     );
-    assert.deepEqual(await sent(), [], "nothing goes back to the room");
-    assert.deepEqual(await logged(a, seen), ["message: unblocked group message"]);
-    assert.deepEqual(await storedBodies(a), ["unblocked group message"]);
+    assert.deepEqual(await kit.sent(), [], "nothing goes back to the room");
+    assert.deepEqual(await kit.logged(a, seen), ["message: unblocked group message"]);
+    assert.deepEqual(await kit.storedBodies(a), ["unblocked group message"]);
   });
 });
