@@ -2,6 +2,7 @@
 // it, and a test gateway on it. Stopped in reverse; a start that fails half-way stops what it
 // started before it throws (a before() hook that throws leaves nothing for after() to stop).
 import { randomBytes } from "node:crypto";
+import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, xml, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, type TestGateway } from "./gateway.js";
@@ -11,13 +12,23 @@ export interface WorldOptions {
   roster?: boolean;
   /** The gateway's extra environment. */
   env?: Record<string, string>;
+  /**
+   * The world owns the gateway's database, which outlives the gateway: restartGateway() starts a
+   * new one on it (dropped when the world stops). Otherwise the gateway's own goes with it.
+   */
+  restartable?: boolean;
 }
 
 export interface XmppWorld<U extends string> {
   server: XmppServer;
   gw: TestGateway;
-  /** Each user logged in (password `pw-<name>`, the resource it was given) and available. */
+  /** Each user logged in (password `pw-<name>`, the resource it was given) and available; stop() stops the ones here then. */
   users: Record<U, XmppUser>;
+  /**
+   * Only with `restartable`: stops the gateway, runs `whileAway` (what happens while no gateway
+   * runs), and starts a new one on the same database and environment; `gw` is then that one.
+   */
+  restartGateway(whileAway?: () => Promise<void>): Promise<TestGateway>;
   stop(): Promise<void>;
 }
 
@@ -30,30 +41,46 @@ export async function fetchRoster(user: XmppUser, timeoutMs = 20_000): Promise<v
 
 /** Starts the server, registers and logs in `users` (name -> resource), then the gateway. */
 export async function startWorld<U extends string>(kind: XmppServerKind, users: Record<U, string>, opts: WorldOptions = {}): Promise<XmppWorld<U>> {
-  const started: XmppUser[] = [];
+  /** Each user once logged in; a test that logs one in again puts the new one here, for stop(). */
+  const logged = {} as Record<U, XmppUser>;
   let server: XmppServer | undefined;
   let gw: TestGateway | undefined;
+  let db: TestDatabase | undefined;
   const stop = async () => {
-    for (const u of started) await u.stop();
+    for (const u of Object.values<XmppUser>(logged)) await u.stop();
     try {
       await gw?.stop();
     } finally {
-      await server?.stop();
+      await Promise.all([db?.drop(), server?.stop()]);
     }
   };
   try {
     server = await startXmppServer(kind);
     for (const name of Object.keys(users)) await server.registerUser(name, `pw-${name}`);
-    gw = await startTestGateway(server, opts.env);
-    const logged = {} as Record<U, XmppUser>;
+    if (opts.restartable) db = await createTestDatabase();
+    gw = await startTestGateway(server, opts.env, db);
     for (const [name, resource] of Object.entries(users) as [U, string][]) {
       const user = await connectUser(server, name, `pw-${name}`, resource);
-      started.push(user);
+      logged[name] = user;
       if (opts.roster) await fetchRoster(user);
       await user.sendPresence();
-      logged[name] = user;
     }
-    return { server, gw, users: logged, stop };
+    const world: XmppWorld<U> = {
+      server,
+      gw,
+      users: logged,
+      async restartGateway(whileAway) {
+        if (!db || !server) throw new Error("startWorld: restartGateway() needs { restartable: true }");
+        const old = gw;
+        gw = undefined; // stopped: stop() must not stop it again
+        await old?.stop();
+        await whileAway?.();
+        gw = await startTestGateway(server, opts.env, db);
+        return (world.gw = gw);
+      },
+      stop,
+    };
+    return world;
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;

@@ -7,34 +7,27 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
-import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { waitFor, type TestGateway } from "../helpers/gateway.js";
 import { enterRoom, eventLog, MUC, NS_USER } from "../helpers/muc.js";
 import { KINDS } from "../helpers/servers.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 
 for (const kind of KINDS) {
   describe(`room history and reflections (${kind})`, () => {
+    let world: XmppWorld<"juliet"> | undefined;
     let server: XmppServer;
     let gw: TestGateway;
     let juliet: XmppUser;
-    let db: TestDatabase;
 
     before(async () => {
-      server = await startXmppServer(kind);
-      await server.registerUser("juliet", "pw-juliet");
-      db = await createTestDatabase();
-      gw = await startTestGateway(server, {}, db);
-      juliet = await connectUser(server, "juliet", "pw-juliet", "hist");
-      await juliet.sendPresence();
+      // The world's own database: the restart tests start a new gateway on it.
+      world = await startWorld(kind, { juliet: "hist" }, { restartable: true });
+      ({ server, gw } = world);
+      juliet = world.users.juliet;
     });
-    after(async () => {
-      await juliet?.stop();
-      await gw?.stop();
-      await db?.drop();
-      await server?.stop();
-    });
+    after(() => world?.stop());
 
     const { events, until } = eventLog(() => gw);
     const say = (room: string, body: string, id?: string) => juliet.send(xml("message", { to: room, type: "groupchat", ...(id ? { id } : {}) }, xml("body", {}, body)));
@@ -131,8 +124,7 @@ for (const kind of KINDS) {
       await say(street, "before the account came");
       await join("abram", street, { history: { maxStanzas: 5 } });
       await until("abram", "the history", (e) => e.event === "message" && e.data.body === "before the account came");
-      await gw.stop();
-      gw = await startTestGateway(server, {}, db);
+      gw = await world!.restartGateway();
       // In both again (their self-presence after the restart), then a message after the rejoin's history.
       await waitFor(async () => (await events("abram")).filter((e) => e.event === "room" && e.data.kind === "joined").length === 4, 20_000, "joined again");
       await say(street, "after the restart", "a1");

@@ -5,35 +5,27 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
+import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { waitFor, type TestGateway } from "../helpers/gateway.js";
 import { enterRoom, eventLog, MUC, NS_MUC, NS_USER } from "../helpers/muc.js";
-import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { KINDS } from "../helpers/servers.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 
 for (const kind of KINDS) {
   describe(`rooms (${kind})`, () => {
+    let world: XmppWorld<"juliet"> | undefined;
     let server: XmppServer;
     let gw: TestGateway;
     let juliet: XmppUser;
-    let db: TestDatabase;
 
     before(async () => {
-      server = await startXmppServer(kind);
-      await server.registerUser("juliet", "pw-juliet");
-      // Our own database: the restart test starts a second gateway on it.
-      db = await createTestDatabase();
-      gw = await startTestGateway(server, {}, db);
-      juliet = await connectUser(server, "juliet", "pw-juliet", "muc");
-      await juliet.sendPresence();
+      // The world's own database: the restart tests start a new gateway on it.
+      world = await startWorld(kind, { juliet: "muc" }, { restartable: true });
+      ({ server, gw } = world);
+      juliet = world.users.juliet;
     });
-    after(async () => {
-      await juliet?.stop();
-      await gw?.stop();
-      await db?.drop();
-      await server?.stop();
-    });
+    after(() => world?.stop());
 
     const { events, until } = eventLog(() => gw);
     /** Juliet enters a room; one she creates is configured with `config` (or accepted as an instant room). */
@@ -332,9 +324,7 @@ for (const kind of KINDS) {
       const mine = await gw.request("POST", "/v1/messages", { token: gw.token("mercutio"), body: { to: room, type: "groupchat", body: "mine" } });
       assert.equal(mine.status, 202, mine.text);
       await until("mercutio", "own reflection", (e) => e.event === "message" && e.data.body === "mine" && e.data.own === true);
-      await gw.stop();
-      await second.stop();
-      gw = await startTestGateway(server, {}, db);
+      gw = await world!.restartGateway(() => second.stop());
       await groupchat(room, "while away", "w1");
       await until("mercutio", "missed message", (e) => e.event === "message" && e.data.body === "while away");
       await groupchat(room, "after", "a1");
@@ -392,6 +382,7 @@ for (const kind of KINDS) {
       // The link comes back and the account enters the room again (a second `joined`).
       await waitFor(async () => (await events("friar")).filter((e) => e.event === "room" && e.data.kind === "joined").length > joinedBefore, 30_000, "joined again");
       juliet = await connectUser(server, "juliet", "pw-juliet", "muc");
+      if (world) world.users.juliet = juliet; // the world stops her at the end
       await juliet.sendPresence();
       await julietJoins(room);
       await groupchat(room, "after the restart", "r1");
