@@ -3,27 +3,20 @@
 // from this version's upsert or from an earlier version's, which knows nothing of stale_since (a
 // rolling deploy); the mark itself does not; and only what is still unconfirmed once the wait
 // has passed is forgotten, a later mark waiting again.
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
-import { openDatabase, type Database } from "../../src/db/client.js";
-import { migrate } from "../../src/db/migrate.js";
+import type { Database } from "../../src/db/client.js";
 import { accountsWithStalePresence, clearStaleContactPresence, markContactPresenceStale, setContactPresence } from "../../src/db/roster.js";
+import { suiteDatabase } from "../helpers/database.js";
 
 describe("contact presence to confirm", () => {
-  let tdb: TestDatabase;
+  const database = suiteDatabase(2);
   let db: Database;
   let id = 0;
 
   before(async () => {
-    tdb = await createTestDatabase();
-    db = openDatabase(tdb.url, 2);
-    await migrate(db.pool);
+    db = database();
     id = (await db.pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('romeo') RETURNING id")).rows[0]!.id;
-  });
-  after(async () => {
-    await db?.close();
-    await tdb?.drop();
   });
 
   const stale = async () => (await db.pool.query<{ jid: string }>("SELECT jid FROM contact_presence WHERE stale_since IS NOT NULL ORDER BY jid")).rows.map((r) => r.jid);

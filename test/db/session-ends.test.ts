@@ -2,30 +2,23 @@
 // refused for the window only, only while nothing opened the session again, and the janitor's
 // purge drops the marks past the window and no others. Ages are set in the table (PostgreSQL's
 // clock, as the gateway's queries use), so no test waits out a window.
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
-import { openDatabase, type Database } from "../../src/db/client.js";
-import { migrate } from "../../src/db/migrate.js";
+import type { Database } from "../../src/db/client.js";
 import { endedLately, endedWindowSeconds, purgeSessionEnds, recentSessionEnds, recordSessionEnd, undoResumedOpen } from "../../src/db/session-ends.js";
 import { deadSeconds, Sessions } from "../../src/db/sessions.js";
+import { suiteDatabase } from "../helpers/database.js";
 
 describe("ended sessions' marks", () => {
-  let tdb: TestDatabase;
+  const database = suiteDatabase(2);
   let db: Database;
   let sessions: Sessions;
   let accountId = 0;
 
   before(async () => {
-    tdb = await createTestDatabase();
-    db = openDatabase(tdb.url, 2);
-    await migrate(db.pool);
+    db = database();
     sessions = new Sessions(db.prisma, db.pool, deadSeconds(60, 15_000));
     accountId = (await db.pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('ends') RETURNING id")).rows[0]!.id;
-  });
-  after(async () => {
-    await db?.close();
-    await tdb?.drop();
   });
 
   const age = (resource: string, seconds: number) => db.pool.query("UPDATE session_end SET ended_at = now() - make_interval(secs => $3) WHERE account_id = $1 AND resource = $2", [accountId, resource, seconds]);

@@ -6,33 +6,26 @@
 // any transaction open in the cluster since then holds back: 15 s apart, as in the gateway, that is
 // rare (bench/streams.ts counts the HOT updates: all of them in its runs), but back to back beside
 // other test files it was not.
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
-import { openDatabase, type Database } from "../../src/db/client.js";
-import { migrate } from "../../src/db/migrate.js";
+import type { Database } from "../../src/db/client.js";
 import { deadSeconds, Sessions } from "../../src/db/sessions.js";
+import { suiteDatabase } from "../helpers/database.js";
 
 const SESSIONS = 2000;
 
 describe("session liveness writes", () => {
-  let tdb: TestDatabase;
+  const database = suiteDatabase(2);
   let db: Database;
   let sessions: Sessions;
   let accountId = 0;
 
   before(async () => {
-    tdb = await createTestDatabase();
-    db = openDatabase(tdb.url, 2);
-    await migrate(db.pool);
+    db = database();
     // The gateway's defaults: a count untouched for 60 s is of streams that died with their instance.
     sessions = new Sessions(db.prisma, db.pool, deadSeconds(60, 15_000));
     accountId = (await db.pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('liveness') RETURNING id")).rows[0]!.id;
-  });
-  after(async () => {
-    await db?.close();
-    await tdb?.drop();
   });
 
   /** resource → the heap page its live row version is on. */
@@ -81,7 +74,7 @@ describe("session liveness writes", () => {
 
 // expire() looks at every session in the database, so these get a database of their own.
 describe("streams counted on an instance that died", () => {
-  let tdb: TestDatabase;
+  const database = suiteDatabase(2);
   let db: Database;
   let sessions: Sessions;
   /** A count untouched for this long is of streams that died; a stream-less session expires after GRACE. */
@@ -89,14 +82,8 @@ describe("streams counted on an instance that died", () => {
   const GRACE = 2;
 
   before(async () => {
-    tdb = await createTestDatabase();
-    db = openDatabase(tdb.url, 2);
-    await migrate(db.pool);
+    db = database();
     sessions = new Sessions(db.prisma, db.pool, DEAD);
-  });
-  after(async () => {
-    await db?.close();
-    await tdb?.drop();
   });
 
   /** An account with these sessions: [resource, available, streams, last seen how many seconds ago]. */
@@ -159,7 +146,7 @@ describe("streams counted on an instance that died", () => {
     const back = await account("expire-back", [["phone", true, 0, 10]]);
     const other = await account("expire-other", [["phone", true, 0, 10]]);
     // Another transaction holds two of the accounts, as a roster or presence use case would.
-    const locker = new pg.Client({ connectionString: tdb.url });
+    const locker = new pg.Client({ connectionString: db.pool.options.connectionString });
     await locker.connect();
     let claims: Promise<{ account_id: number; resource: string }[]>;
     try {
@@ -186,7 +173,7 @@ describe("streams counted on an instance that died", () => {
     const ids = [await account("expire-chunk-a", [["phone", true, 0, 10]]), await account("expire-chunk-b", [["phone", true, 0, 10]])];
     // Only these two are due (the other tests' sessions seen just now).
     await db.pool.query("UPDATE session SET last_seen_at = now() WHERE NOT account_id = ANY($1)", [ids]);
-    const other = new pg.Client({ connectionString: tdb.url });
+    const other = new pg.Client({ connectionString: db.pool.options.connectionString });
     await other.connect();
     try {
       const first = await db.transaction(async (tx) => {
