@@ -10,14 +10,14 @@ import assert from "node:assert/strict";
 import jwt from "jsonwebtoken";
 import pg from "pg";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { JWT_SECRET, waitFor } from "../helpers/gateway.js";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { freePort, startGatewayProcess, type GatewayProcess } from "../../scripts/harness/gateway-process.js";
 import { statusSql } from "../../src/db/message-status.js";
+import { FAULT_KINDS } from "../helpers/servers.js";
 
-const KINDS = (process.env.FAULT_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 const KEYS = 300;
 const WORKERS = 6;
 const KILL_AT = [80, 200];
@@ -29,7 +29,7 @@ function errorCode(err: unknown): string {
   return cause?.code ?? cause?.message ?? (err as Error).message ?? String(err);
 }
 
-for (const kind of KINDS) {
+for (const kind of FAULT_KINDS) {
   describe(`gateway crash (${kind})`, () => {
     let server: XmppServer;
     let db: TestDatabase;

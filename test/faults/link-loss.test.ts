@@ -5,13 +5,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { holdReconnect, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { FAULT_KINDS } from "../helpers/servers.js";
 
-const KINDS = (process.env.FAULT_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 
-for (const kind of KINDS) {
+for (const kind of FAULT_KINDS) {
   describe(`XMPP link loss (${kind})`, () => {
     let server: XmppServer;
     let gw: TestGateway;

@@ -12,14 +12,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { freePort } from "../../scripts/harness/gateway-process.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { startEmbeddedPostgresProcess, type EmbeddedPostgresProcess } from "../helpers/embedded-postgres-process.js";
 import { statusSql } from "../../src/db/message-status.js";
+import { FAULT_KINDS } from "../helpers/servers.js";
 
-const KINDS = (process.env.FAULT_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 const CLIENTS = 4;
 /** No request may take longer than this, outage or not (the pool gives up connecting after 5 s). */
 const ANSWER_WITHIN_MS = 10_000;
@@ -36,7 +36,7 @@ interface Attempt {
   error?: string;
 }
 
-for (const kind of KINDS) {
+for (const kind of FAULT_KINDS) {
   describe(`postgres crash (${kind})`, () => {
     let dir: string;
     let port: number;

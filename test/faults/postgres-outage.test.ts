@@ -9,14 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import xml, { type Element } from "@xmpp/xml";
 import { startEmbeddedPostgres, type EmbeddedDb } from "../../src/db/embedded.js";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { freePort } from "../../scripts/harness/gateway-process.js";
+import { FAULT_KINDS } from "../helpers/servers.js";
 
-const KINDS = (process.env.FAULT_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 
-for (const kind of KINDS) {
+for (const kind of FAULT_KINDS) {
   describe(`postgres outage (${kind})`, () => {
     let dir: string;
     let port: number;

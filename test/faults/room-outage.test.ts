@@ -8,14 +8,14 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
-import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
+import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { holdReconnect, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { MUC, NS_MUC, NS_USER } from "../helpers/muc.js";
+import { FAULT_KINDS } from "../helpers/servers.js";
 
-const KINDS = (process.env.FAULT_SERVERS ?? "prosody,ejabberd").split(",") as XmppServerKind[];
 
-for (const kind of KINDS) {
+for (const kind of FAULT_KINDS) {
   describe(`rooms across an XMPP server restart (${kind})`, () => {
     let server: XmppServer;
     let gw: TestGateway;
