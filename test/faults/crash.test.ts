@@ -9,7 +9,6 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import jwt from "jsonwebtoken";
 import pg from "pg";
-import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { JWT_SECRET, waitFor } from "../helpers/gateway.js";
@@ -17,6 +16,7 @@ import { createTestDatabase, type TestDatabase } from "../../scripts/harness/dat
 import { freePort, startGatewayProcess, type GatewayProcess } from "../../scripts/harness/gateway-process.js";
 import { statusSql } from "../../src/db/message-status.js";
 import { FAULT_KINDS } from "../helpers/servers.js";
+import { comeOnline } from "../helpers/xmpp-world.js";
 
 const KEYS = 300;
 const WORKERS = 6;
@@ -42,9 +42,7 @@ for (const kind of FAULT_KINDS) {
       await server.registerUser("juliet", "pw");
       db = await createTestDatabase();
       juliet = await connectUser(server, "juliet", "pw", "c");
-      await juliet.send(xml("iq", { type: "get", id: "roster" }, xml("query", { xmlns: "jabber:iq:roster" })));
-      await juliet.waitFor((s) => s.attrs.id === "roster");
-      await juliet.sendPresence();
+      await comeOnline(juliet);
     });
     after(async () => {
       await gp?.stop("SIGKILL");

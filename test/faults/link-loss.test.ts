@@ -4,11 +4,11 @@
 // ejabberd.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { holdReconnect, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { FAULT_KINDS } from "../helpers/servers.js";
+import { comeOnline } from "../helpers/xmpp-world.js";
 
 
 for (const kind of FAULT_KINDS) {
@@ -35,9 +35,7 @@ for (const kind of FAULT_KINDS) {
     async function julietOnline(resource: string): Promise<XmppUser> {
       const u = await connectUser(server, "juliet", "pw", resource);
       sessions.push(u);
-      await u.send(xml("iq", { type: "get", id: "roster" }, xml("query", { xmlns: "jabber:iq:roster" })));
-      await u.waitFor((s) => s.attrs.id === "roster");
-      await u.sendPresence();
+      await comeOnline(u);
       return u;
     }
     const received = (): XmlElement[] => sessions.flatMap((s) => s.stanzas.filter((st) => st.is("message") && st.attrs.from?.startsWith(`romeo@${gw.domain}`) && !!st.getChildText("body")));

@@ -17,11 +17,11 @@
 // this test counts both logins, and says how often the race was seen.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { holdReconnect, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { FAULT_KINDS } from "../helpers/servers.js";
+import { comeOnline } from "../helpers/xmpp-world.js";
 
 const MESSAGES = 12;
 
@@ -47,9 +47,7 @@ for (const kind of FAULT_KINDS) {
     async function julietOnline(): Promise<XmppUser> {
       const u = await connectUser(server, "juliet", "pw", "balcony");
       sessions.push(u);
-      await u.send(xml("iq", { type: "get", id: "roster" }, xml("query", { xmlns: "jabber:iq:roster" })));
-      await u.waitFor((s) => s.attrs.id === "roster");
-      await u.sendPresence();
+      await comeOnline(u);
       return u;
     }
     const bodiesOf = (u: XmppUser, prefix: string) =>

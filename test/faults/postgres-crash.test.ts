@@ -11,7 +11,6 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { freePort } from "../../scripts/harness/gateway-process.js";
@@ -19,6 +18,7 @@ import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.
 import { startEmbeddedPostgresProcess, type EmbeddedPostgresProcess } from "../helpers/embedded-postgres-process.js";
 import { statusSql } from "../../src/db/message-status.js";
 import { FAULT_KINDS } from "../helpers/servers.js";
+import { comeOnline } from "../helpers/xmpp-world.js";
 
 const CLIENTS = 4;
 /** No request may take longer than this, outage or not (the pool gives up connecting after 5 s). */
@@ -54,9 +54,7 @@ for (const kind of FAULT_KINDS) {
       await server.registerUser("juliet", "pw");
       gw = await startTestGateway(server, {}, { url: pgp.url, name: "balcony", drop: async () => undefined });
       juliet = await connectUser(server, "juliet", "pw", "k");
-      await juliet.send(xml("iq", { type: "get", id: "roster" }, xml("query", { xmlns: "jabber:iq:roster" })));
-      await juliet.waitFor((s) => s.attrs.id === "roster");
-      await juliet.sendPresence();
+      await comeOnline(juliet);
     });
     after(async () => {
       await juliet?.stop();

@@ -14,6 +14,7 @@ import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-ser
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { holdReconnect, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { KINDS } from "../helpers/servers.js";
+import { comeOnline } from "../helpers/xmpp-world.js";
 
 type Ev = { id: number; event: string; data: { jid?: string; type?: string; from?: string } };
 
@@ -35,9 +36,7 @@ for (const kind of KINDS) {
       });
       for (const name of ["juliet", "nurse"]) {
         const u = await connectUser(server, name, "pw", "home");
-        await u.send(xml("iq", { type: "get", id: "roster" }, xml("query", { xmlns: "jabber:iq:roster" })));
-        await u.waitFor((s) => s.attrs.id === "roster");
-        await u.sendPresence();
+        await comeOnline(u);
         users.push(u);
       }
     });

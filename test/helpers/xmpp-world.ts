@@ -39,6 +39,12 @@ export async function fetchRoster(user: XmppUser, timeoutMs = 20_000): Promise<v
   await user.waitFor((s) => s.is("iq") && s.attrs.id === id, timeoutMs);
 }
 
+/** The user fetches its roster, then sends its initial presence: online as a real client comes online (offline messages follow). */
+export async function comeOnline(user: XmppUser): Promise<void> {
+  await fetchRoster(user);
+  await user.sendPresence();
+}
+
 /** Starts the server, registers and logs in `users` (name -> resource), then the gateway. */
 export async function startWorld<U extends string>(kind: XmppServerKind, users: Record<U, string>, opts: WorldOptions = {}): Promise<XmppWorld<U>> {
   /** Each user once logged in; a test that logs one in again puts the new one here, for stop(). */

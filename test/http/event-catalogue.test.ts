@@ -10,6 +10,7 @@ import { startTestGateway, uniq, type TestGateway } from "../helpers/gateway.js"
 import { checkEvent, checkEventItem, schemaMismatches } from "../helpers/event-schema.js";
 import { EVENT_TYPES, type EventType } from "../../src/domain/events.js";
 import type { SseClient } from "../helpers/sse.js";
+import { comeOnline } from "../helpers/xmpp-world.js";
 
 interface Item {
   id: number;
@@ -29,9 +30,7 @@ describe("event catalogue, end to end", () => {
     gw = await startTestGateway(server, { SSE_HEARTBEAT: "1s" });
     juliet = await connectUser(server, "juliet", "pw", "balcony");
     // An interested resource (RFC 6121 §2.1.6): roster first, then initial presence.
-    await juliet.send(xml("iq", { type: "get", id: "roster-1" }, xml("query", { xmlns: "jabber:iq:roster" })));
-    await juliet.waitFor((s) => s.attrs.id === "roster-1");
-    await juliet.sendPresence();
+    await comeOnline(juliet);
   });
   after(async () => {
     await juliet?.stop();

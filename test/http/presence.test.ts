@@ -9,6 +9,7 @@ import xml from "@xmpp/xml";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { comeOnline } from "../helpers/xmpp-world.js";
 
 describe("PUT and GET /v1/presence", () => {
   let server: XmppServer;
@@ -20,9 +21,7 @@ describe("PUT and GET /v1/presence", () => {
     await server.registerUser("juliet", "pw");
     gw = await startTestGateway(server, { SESSION_GRACE_SECONDS: "600" });
     juliet = await connectUser(server, "juliet", "pw", "balcony");
-    await juliet.send(xml("iq", { type: "get", id: "roster" }, xml("query", { xmlns: "jabber:iq:roster" })));
-    await juliet.waitFor((s) => s.attrs.id === "roster");
-    await juliet.sendPresence();
+    await comeOnline(juliet);
   });
   after(async () => {
     await juliet?.stop();

@@ -12,6 +12,7 @@ import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harne
 import { JWT_SECRET, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { freePort, startGatewayProcess, type GatewayProcess } from "../../scripts/harness/gateway-process.js";
+import { comeOnline } from "../helpers/xmpp-world.js";
 
 
 /** What a request that did not get its 202 got instead: a connection error, or a 503 problem document. Anything else is returned as a complaint. */
@@ -76,9 +77,7 @@ describe("shutdown and restart", () => {
     server = await startXmppServer();
     await server.registerUser("juliet", "pw");
     juliet = await connectUser(server, "juliet", "pw", "b");
-    await juliet.send(xml("iq", { type: "get", id: "r1" }, xml("query", { xmlns: "jabber:iq:roster" })));
-    await juliet.waitFor((s) => s.attrs.id === "r1");
-    await juliet.sendPresence();
+    await comeOnline(juliet);
   });
   after(async () => {
     await juliet?.stop();

@@ -5,9 +5,10 @@ import { createTestDatabase, type TestDatabase } from "../../scripts/harness/dat
 import { GatewayCluster, api, type ClusterOptions } from "../../scripts/harness/cluster.js";
 import { startHaproxy, type Haproxy } from "../../scripts/harness/haproxy.js";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
-import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { SseClient, type SseEvent } from "../helpers/sse.js";
 import { assertNoSchemaMismatches } from "../helpers/event-schema.js";
+import { comeOnline } from "../helpers/xmpp-world.js";
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -68,9 +69,7 @@ export async function startTestbed(kind: XmppServerKind, opts: ClusterOptions = 
 
 async function loginJuliet(server: XmppServer): Promise<XmppUser> {
   const juliet = await connectUser(server, JULIET, JULIET_PW, "balcony");
-  await juliet.send(xml("iq", { type: "get", id: "roster-1" }, xml("query", { xmlns: "jabber:iq:roster" })));
-  await juliet.waitFor((s) => s.attrs.id === "roster-1");
-  await juliet.sendPresence();
+  await comeOnline(juliet);
   return juliet;
 }
 

@@ -15,6 +15,7 @@ import { createTestDatabase, type TestDatabase } from "../../scripts/harness/dat
 import { freePort, JWT_SECRET, startGatewayProcess, type GatewayProcess } from "../../scripts/harness/gateway-process.js";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { comeOnline } from "../helpers/xmpp-world.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MIGRATIONS = (await readdir(join(ROOT, "prisma/migrations"), { withFileTypes: true }))
@@ -315,9 +316,7 @@ describe("balcony CLI", () => {
     await server.registerUser("juliet", "pw");
     const juliet: XmppUser = await connectUser(server, "juliet", "pw", "balcony");
     try {
-      await juliet.send(xml("iq", { type: "get", id: "roster-1" }, xml("query", { xmlns: "jabber:iq:roster" })));
-      await juliet.waitFor((s) => s.attrs.id === "roster-1");
-      await juliet.sendPresence();
+      await comeOnline(juliet);
       assert.equal((await cli(["accounts", "add", "romeo"], env)).code, 0);
       const jid = `romeo@${server.componentDomain}`;
       const token = (await cli(["token", "romeo", "--resource", "phone"], env)).stdout.trim();
