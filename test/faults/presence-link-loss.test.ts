@@ -13,12 +13,12 @@ import pg from "pg";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { holdReconnect, startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
-import { KINDS } from "../helpers/servers.js";
+import { FAULT_KINDS } from "../helpers/servers.js";
 import { comeOnline } from "../helpers/xmpp-world.js";
 
 type Ev = { id: number; event: string; data: { jid?: string; type?: string; from?: string } };
 
-for (const kind of KINDS) {
+for (const kind of FAULT_KINDS) {
   describe(`contacts' presence after the link comes back (${kind})`, () => {
     let server: XmppServer;
     let gw: TestGateway;
