@@ -3,23 +3,20 @@
 // unknown path stays 404.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { startTestGateway, type HttpResult, type TestGateway } from "../helpers/gateway.js";
+import type { HttpResult, TestGateway } from "../helpers/gateway.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 
 type Paths = Record<string, Record<string, unknown>>;
 
 describe("405 Method Not Allowed", () => {
-  let server: XmppServer;
+  let world: XmppWorld<never> | undefined;
   let gw: TestGateway;
 
   before(async () => {
-    server = await startXmppServer();
-    gw = await startTestGateway(server);
+    world = await startWorld("prosody", {});
+    gw = world.gw;
   });
-  after(async () => {
-    await gw?.stop();
-    await server?.stop();
-  });
+  after(() => world?.stop());
 
   /** A 405 problem document whose Allow header (and `allow` member) is exactly `allow`. */
   function assert405(r: HttpResult, allow: string[], what: string, method: string, path: string): void {

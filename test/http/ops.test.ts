@@ -4,22 +4,19 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import { connect } from "node:net";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { schemaTypes } from "../../scripts/openapi.js";
-import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { waitFor, type TestGateway } from "../helpers/gateway.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 
 describe("operations", () => {
-  let server: XmppServer;
+  let world: XmppWorld<never> | undefined;
   let gw: TestGateway;
 
   before(async () => {
-    server = await startXmppServer();
-    gw = await startTestGateway(server);
+    world = await startWorld("prosody", {});
+    gw = world.gw;
   });
-  after(async () => {
-    await gw?.stop();
-    await server?.stop();
-  });
+  after(() => world?.stop());
 
   it("serves /healthz and /readyz without a token", async () => {
     const h = await gw.request("GET", "/healthz", { token: null });
