@@ -39,7 +39,7 @@ describe("Accounts service", () => {
     closed = new Accounts(env.accountStore, env.delivery, env.domain, false);
     open = new Accounts(env.accountStore, env.delivery, env.domain, true);
     roster = new Roster(env.db, env.delivery);
-    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60 }, env.log);
+    presence = env.presence({ graceSeconds: 60 });
     messaging = env.messaging();
     actions = new MessageActions(env.delivery, env.out, env.domain);
   });

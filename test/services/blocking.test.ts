@@ -24,7 +24,7 @@ describe("Blocking service", () => {
   before(async () => {
     env = await setup();
     roster = new Roster(env.db, env.delivery);
-    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60 }, env.log);
+    presence = env.presence({ graceSeconds: 60 });
     blocking = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);
   });
   after(() => teardown(env));

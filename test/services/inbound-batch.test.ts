@@ -35,7 +35,7 @@ describe("Inbound batches", () => {
   before(async () => {
     env = await setup();
     ({ inbound, counts } = countedInbound(env));
-    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60 }, env.log);
+    presence = env.presence({ graceSeconds: 60 });
   });
   after(async () => {
     await inbound?.idle();

@@ -143,7 +143,7 @@ describe("Inbound with a cached account that another instance deleted (and creat
     let presence: Presence;
     let roster: Roster;
     before(() => {
-      presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60 }, env.log);
+      presence = env.presence({ graceSeconds: 60 });
       roster = new Roster(env.db, env.delivery);
     });
     /** The new account (its id from stale()) as the roster and presence use cases take it. */

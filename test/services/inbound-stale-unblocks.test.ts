@@ -9,7 +9,6 @@
 // PostgreSQL and a fake outbound port.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Presence } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
 import { setup, teardown, type Env, type TestAccount } from "./setup.js";
 import { JULIET, NURSE, PIAZZA, staleBlocklistKit, type StaleBlocklistKit } from "./stale-blocklist.js";
@@ -83,7 +82,7 @@ describe("Inbound with a cached blocklist that missed an unblock", () => {
 
   it("presence: a contact's answer to the unblock's probe is recorded, and a subscription request is delivered", async () => {
     const roster = new Roster(env.db, env.delivery);
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60 }, env.log);
+    const presence = env.presence({ graceSeconds: 60 });
     // The account is subscribed to Juliet's presence (`to`), and has a session to hear of it.
     const { a, inbound, seen } = await staleAfter(["juliet@example.net", "tybalt@example.net"], ["juliet@example.net", "tybalt@example.net"], async (a) => {
       await roster.act(a.ref, "juliet@example.net", "subscribe");

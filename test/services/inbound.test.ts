@@ -31,7 +31,7 @@ describe("Inbound service", () => {
     env = await setup();
     inbound = inboundOf(env);
     roster = new Roster(env.db, env.delivery);
-    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60 }, env.log);
+    presence = env.presence({ graceSeconds: 60 });
   });
   after(async () => {
     await inbound?.idle();
@@ -389,7 +389,7 @@ describe("Inbound service", () => {
     it("the expiry sweep records the account's unavailable presence too (no status)", async () => {
       const a = await env.account("romeo");
       const j = await contact(a, "from");
-      const sweeping = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 0 }, env.log);
+      const sweeping = env.presence({ graceSeconds: 0 });
       await sweeping.set(a.ref, "phone", { type: "available", show: null, status: { en: "here" }, priority: 0 });
       await sleep(5); // last_seen_at strictly before the sweep's now()
       const from = Date.now();

@@ -82,7 +82,7 @@ describe("Presence: a session's end racing a subscription approval", () => {
   beforeEach(() => env.clean());
 
   it("expire(): the new subscriber is not left seeing the expired session available", async () => {
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 0 }, env.log);
+    const presence = env.presence({ graceSeconds: 0 });
     const a = await account(env, roster, presence);
     await sleep(5); // last_seen_at strictly before the expiring statement's now()
     assertNotStuck(await race(env, roster, a, () => presence.expire()), a);
@@ -90,7 +90,7 @@ describe("Presence: a session's end racing a subscription approval", () => {
   });
 
   it("endSession(): the new subscriber is not left seeing the ended session available", async () => {
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 3600 }, env.log);
+    const presence = env.presence({ graceSeconds: 3600 });
     const a = await account(env, roster, presence);
     // Ended once before and available again: the end's mark (session_end) is there already, so
     // the second end writes no new row whose foreign key would take a share lock on the account.

@@ -68,7 +68,7 @@ describe("Presence service", () => {
   before(async () => {
     env = await setup();
     roster = new Roster(env.db, env.delivery);
-    presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 60 }, env.log);
+    presence = env.presence({ graceSeconds: 60 });
   });
   after(() => teardown(env));
   beforeEach(() => env.clean());
@@ -190,7 +190,7 @@ describe("Presence.expire", () => {
 
   it("with graceSeconds 0, a stream-less available session goes unavailable, is broadcast and is told itself; one with a stream stays", async () => {
     const roster = new Roster(env.db, env.delivery);
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 0 }, env.log);
+    const presence = env.presence({ graceSeconds: 0 });
     const a = await withContacts(env, roster);
     await presence.set(a.ref, "phone", AVAILABLE);
     await env.sessions.streamOpened(a.id, "laptop");
@@ -216,7 +216,7 @@ describe("Presence.expire", () => {
   it("a session whose streams died with their instance goes unavailable once and is broadcast; an unavailable one only stops counting them", async () => {
     const roster = new Roster(env.db, env.delivery);
     // Dead after 60 s untouched: env.sessions' deadSeconds(60, 15 s).
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 1 }, env.log);
+    const presence = env.presence({ graceSeconds: 1 });
     const a = await withContacts(env, roster);
     for (const r of ["phone", "tablet", "laptop"]) await env.sessions.streamOpened(a.id, r);
     await presence.set(a.ref, "phone", AVAILABLE);
@@ -240,7 +240,7 @@ describe("Presence.expire", () => {
 
   it("one expire() sweeps every due account, past a chunk that claimed fewer accounts than it locked", async () => {
     // Two accounts a transaction: the first chunk locks the first two of three due accounts.
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 0, expireAccounts: 2 }, env.log);
+    const presence = env.presence({ graceSeconds: 0, expireAccounts: 2 });
     await presence.expire(); // nothing else due: the chunks are these accounts'
     const [held, a, b] = [await env.account("chunk"), await env.account("chunk"), await env.account("chunk")];
     for (const x of [held, a, b]) await presence.set(x.ref, "phone", AVAILABLE);

@@ -112,7 +112,7 @@ describe("a probe's answer racing a change of the account's presence", () => {
   }
 
   it("DELETE /v1/sessions (endSession): the prober is not left seeing the ended session online", async () => {
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 3600 }, env.log);
+    const presence = env.presence({ graceSeconds: 3600 });
     const a = await account(presence);
     const sent = await race(a, () => presence.endSession(a.ref, "phone"));
     assertBoth(sent, a, "unavailable");
@@ -120,7 +120,7 @@ describe("a probe's answer racing a change of the account's presence", () => {
   });
 
   it("the expiry sweep (expire): the prober is not left seeing the expired session online", async () => {
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 0 }, env.log);
+    const presence = env.presence({ graceSeconds: 0 });
     const a = await account(presence);
     await sleep(5); // last_seen_at strictly before the sweep's now()
     const sent = await race(a, () => presence.expire());
@@ -129,7 +129,7 @@ describe("a probe's answer racing a change of the account's presence", () => {
   });
 
   it("PUT /v1/presence unavailable: the prober is not left seeing the session online", async () => {
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 3600 }, env.log);
+    const presence = env.presence({ graceSeconds: 3600 });
     const a = await account(presence);
     const sent = await race(a, () => presence.set(a.ref, "phone", { type: "unavailable", show: null, status: "gone", priority: 0 }));
     assertBoth(sent, a, "unavailable");
@@ -142,7 +142,7 @@ describe("a probe's answer racing a change of the account's presence", () => {
     // stopped at its send, holding the account's lock with the item changed but not committed;
     // the probe then reads the item and waits for that lock. Read before the lock, the item says
     // `from`, and the answer (the available session) goes out after the revocation's stanzas.
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 3600 }, env.log);
+    const presence = env.presence({ graceSeconds: 3600 });
     const a = await account(presence);
     await env.flush();
     env.out.reset();
@@ -170,7 +170,7 @@ describe("a probe's answer racing a change of the account's presence", () => {
   });
 
   it("PUT /v1/presence available: the prober is not left seeing the account offline", async () => {
-    const presence = new Presence(env.db, env.sessions, env.delivery, env.domain, { graceSeconds: 3600 }, env.log);
+    const presence = env.presence({ graceSeconds: 3600 });
     const a = await account(presence, false);
     const sent = await race(a, () => presence.set(a.ref, "phone", AVAILABLE));
     assertBoth(sent, a, null);

@@ -20,6 +20,7 @@ import type { Stanza } from "../../src/domain/stanza.js";
 import { Delivery, type SendGate } from "../../src/services/delivery.js";
 import { Inbound } from "../../src/services/inbound.js";
 import { Messaging } from "../../src/services/messaging.js";
+import { Presence, type PresenceTiming } from "../../src/services/presence.js";
 import type { ServiceLog, ServiceMetrics } from "../../src/services/ports.js";
 import { FakeOutbound } from "./fake-port.js";
 
@@ -59,6 +60,8 @@ export interface Env {
    * its writes before it stops anything.
    */
   messaging(delivery?: Delivery, port?: FakeOutbound, notBlocked?: (accountId: number, to: string) => Promise<void>): Messaging;
+  /** A Presence as src/gateway.ts builds it, on this env's sessions and `delivery`, with these timings. */
+  presence(timing: PresenceTiming): Presence;
   /** A started Delivery of its own on `out` that sweeps every `sweepMs` (the shared one has no sweep timer); teardown() stops it. */
   sweeping(sweepMs: number): Delivery;
   /**
@@ -161,6 +164,9 @@ export async function setup(): Promise<Env> {
       const m = new Messaging(messages, d, port, DOMAIN, metrics, undefined, notBlocked);
       made.senders.push(m);
       return m;
+    },
+    presence(timing) {
+      return new Presence(db, env.sessions, delivery, DOMAIN, timing, log);
     },
     sweeping(sweepMs) {
       const d = new Delivery(db, out, gate, log, metrics, sweepMs);
