@@ -11,6 +11,7 @@ import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { LinkLease, drainAppName } from "../../src/db/lease.js";
 import { Notifications } from "../../src/db/notify.js";
+import { testPool } from "../helpers/database.js";
 
 /** The connection an object holds (a private field: what it gave up is what this test is about). */
 const connectionOf = (o: unknown): pg.Client => {
@@ -25,7 +26,7 @@ describe("connections given up", () => {
 
   before(async () => {
     tdb = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: tdb.url, max: 2 });
+    pool = testPool(tdb.url, 2);
   });
   after(async () => {
     await pool?.end();
@@ -66,7 +67,7 @@ describe("taking over a stale lease", () => {
 
   before(async () => {
     [tdb, elsewhere] = await Promise.all([createTestDatabase(), createTestDatabase()]);
-    pool = new pg.Pool({ connectionString: tdb.url, max: 2 });
+    pool = testPool(tdb.url, 2);
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));

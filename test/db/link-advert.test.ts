@@ -13,6 +13,7 @@ import type { LinkLease } from "../../src/db/lease.js";
 import { LISTENER_LINK_APP, Notifications } from "../../src/db/notify.js";
 import { LinkControl, type LinkDriver } from "../../src/services/link-control.js";
 import { waitFor } from "../helpers/gateway.js";
+import { testPool } from "../helpers/database.js";
 
 /** The smallest XMPP_LINK_LEASE_TIMEOUT the configuration accepts. */
 const STALE_MS = 2000;
@@ -29,7 +30,7 @@ describe("the component link advertised between instances (XMPP_LINK_MODE=all)",
 
   before(async () => {
     tdb = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: tdb.url, max: 2 });
+    pool = testPool(tdb.url, 2);
     a = new Notifications(tdb.url, () => undefined, STALE_MS);
     b = new Notifications(tdb.url, () => undefined, STALE_MS);
     await a.start();

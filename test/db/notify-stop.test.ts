@@ -8,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from "../../scripts/harness/dat
 import { LISTENER_APP, Notifications } from "../../src/db/notify.js";
 import { waitFor } from "../helpers/gateway.js";
 import { TcpRelay } from "../helpers/tcp-relay.js";
+import { testPool } from "../helpers/database.js";
 
 describe("a notification listener stopped while it reconnects", () => {
   let tdb: TestDatabase;
@@ -20,7 +21,7 @@ describe("a notification listener stopped while it reconnects", () => {
 
   before(async () => {
     tdb = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: tdb.url, max: 2 });
+    pool = testPool(tdb.url, 2);
     relay = new TcpRelay(Number(new URL(tdb.url).port || 5432));
     const url = new URL(tdb.url);
     url.port = String(await relay.listen());

@@ -12,6 +12,7 @@ import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { CHANNELS, LISTENER_APP, LIVE_KEYS, Notifications } from "../../src/db/notify.js";
 import { waitFor } from "../helpers/gateway.js";
+import { testPool } from "../helpers/database.js";
 
 /** The smallest XMPP_LINK_LEASE_TIMEOUT the configuration accepts. */
 const STALE_MS = 2000;
@@ -80,7 +81,7 @@ describe("a hung instance's notification listener", () => {
 
   before(async () => {
     tdb = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: tdb.url, max: 3 });
+    pool = testPool(tdb.url, 3);
     sweeper = new Notifications(tdb.url, (msg, _err, fields) => logged.push({ msg, fields }), STALE_MS);
     await sweeper.start();
     sweeper.on(CHANNELS.events, (p) => p === null && sweeperNulls.push(Date.now()));
@@ -195,7 +196,7 @@ describe("a listener's liveness locks", () => {
   let pool: pg.Pool;
   before(async () => {
     tdb = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: tdb.url, max: 2 });
+    pool = testPool(tdb.url, 2);
   });
   after(async () => {
     await pool?.end();

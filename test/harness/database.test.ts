@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
 import { BASE_DATABASE_URL, createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
+import { testPool } from "../helpers/database.js";
 
 async function exists(tdb: TestDatabase): Promise<boolean> {
   const c = new pg.Client({ connectionString: BASE_DATABASE_URL });
@@ -56,5 +57,32 @@ describe("dropping a test database", () => {
     assert.match(errors.join(" "), /terminating connection due to administrator command/, "the open connection was ended");
     assert.ok(tookMs < 5000, `drop() took ${tookMs} ms`);
     await client.end().catch(() => undefined);
+  });
+});
+
+describe("testPool (test/helpers/database.ts)", () => {
+  it("outlives an idle client's backend ended under it, and its next query connects afresh", async () => {
+    const tdb = await createTestDatabase();
+    const pool = testPool(tdb.url, 1);
+    try {
+      const before = (await pool.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
+      // Ended from another connection while the pool holds the client idle: the pool drops it and
+      // emits "error" (no listener here but testPool's own: without it, the process would end).
+      const other = new pg.Client({ connectionString: BASE_DATABASE_URL });
+      await other.connect();
+      try {
+        await other.query("SELECT pg_terminate_backend($1)", [before]);
+      } finally {
+        await other.end();
+      }
+      for (const deadline = Date.now() + 5000; pool.totalCount > 0; await new Promise((r) => setTimeout(r, 10))) {
+        assert.ok(Date.now() < deadline, "the pool drops the client whose backend ended");
+      }
+      const after = (await pool.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
+      assert.notEqual(after, before, "a new backend");
+    } finally {
+      await pool.end();
+      await tdb.drop();
+    }
   });
 });

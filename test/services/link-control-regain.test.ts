@@ -10,6 +10,7 @@ import { LinkLease } from "../../src/db/lease.js";
 import { Notifications } from "../../src/db/notify.js";
 import { LinkControl, type LinkDriver } from "../../src/services/link-control.js";
 import { waitFor } from "../helpers/gateway.js";
+import { testPool } from "../helpers/database.js";
 
 describe("LinkControl taking its lease back", () => {
   let tdb: TestDatabase;
@@ -18,7 +19,7 @@ describe("LinkControl taking its lease back", () => {
 
   before(async () => {
     tdb = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: tdb.url, max: 2 });
+    pool = testPool(tdb.url, 2);
     notifications = new Notifications(tdb.url, () => undefined);
     await notifications.start();
   });

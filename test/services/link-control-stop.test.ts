@@ -12,6 +12,7 @@ import { Notifications } from "../../src/db/notify.js";
 import { LinkControl, type LinkDriver } from "../../src/services/link-control.js";
 import { waitFor } from "../helpers/gateway.js";
 import { TcpRelay } from "../helpers/tcp-relay.js";
+import { testPool } from "../helpers/database.js";
 
 describe("LinkControl stopped while taking the lease", () => {
   let tdb: TestDatabase;
@@ -25,7 +26,7 @@ describe("LinkControl stopped while taking the lease", () => {
 
   before(async () => {
     tdb = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: tdb.url, max: 2 });
+    pool = testPool(tdb.url, 2);
     relay = new TcpRelay(Number(new URL(tdb.url).port || 5432));
     relayUrl = new URL(tdb.url);
     relayUrl.port = String(await relay.listen());
