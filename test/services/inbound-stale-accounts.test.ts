@@ -58,10 +58,6 @@ describe("Inbound with a cached account that another instance deleted (and creat
     for (const [i, id] of now.entries()) if (again) assert.ok(id !== null && id !== old[i]!.id, "created again under a new id");
     return { old, now };
   }
-  const sent = async () => {
-    await env.flush();
-    return env.out.sent;
-  };
   /** Each event's type and, for a message, its body or chat state; for a subscription, its sender. */
   const logged = async (accountId: number) =>
     (await env.events(accountId)).map((e) => {
@@ -81,7 +77,7 @@ describe("Inbound with a cached account that another instance deleted (and creat
       inboundMessage(NURSE, other.jid, { id: "b1", body: "to benvolio" }),
       inboundMessage(JULIET, old[1]!.jid, { id: "m1", body: "to mercutio" }),
     );
-    assert.deepEqual(await sent(), [], "nothing bounced");
+    assert.deepEqual(await env.sent(), [], "nothing bounced");
     assert.deepEqual(await logged(now[0]!), ["message: to romeo"]);
     assert.deepEqual(await logged(now[1]!), ["message: to mercutio"]);
     assert.deepEqual(await logged(other.id), ["message: to benvolio"], "the batch's other message, once");
@@ -100,7 +96,7 @@ describe("Inbound with a cached account that another instance deleted (and creat
     const { inbound } = countedInbound(env);
     await feed(inbound, inboundMessage(JULIET, old[0]!.jid, { id: "c1", state: "composing" }));
     await feed(inbound, inboundPresence("nurse@other.example", old[1]!.jid, "subscribe"));
-    assert.deepEqual(await sent(), [], "nothing bounced");
+    assert.deepEqual(await env.sent(), [], "nothing bounced");
     assert.deepEqual(await logged(now[0]!), ["message: composing"]);
     assert.deepEqual(await logged(now[1]!), ["subscription: nurse@other.example"]);
     assert.deepEqual((await new Roster(env.db, env.delivery).pending(now[1]!)).map((p) => p.jid), ["nurse@other.example"]);
@@ -118,7 +114,7 @@ describe("Inbound with a cached account that another instance deleted (and creat
     assert.deepEqual(await logged(other.id), ["message: to benvolio", "message: again"], "each message once");
     assert.equal(await messagesOf(other.id), 2);
     assert.deepEqual(await logged(now[0]!), ["message: composing"]);
-    assert.deepEqual(await sent(), [{ kind: "error", from: gone[0]!.jid, replyTo: { name: "message", from: JULIET, id: "c2" }, code: "account-not-found" }], "the chat state to no account bounced, the message not");
+    assert.deepEqual(await env.sent(), [{ kind: "error", from: gone[0]!.jid, replyTo: { name: "message", from: JULIET, id: "c2" }, code: "account-not-found" }], "the chat state to no account bounced, the message not");
   });
 
   it("deleted only: a message, a chat state too, is bounced as to an account that never existed; a subscription request vanishes; nothing stored", async () => {
@@ -130,7 +126,7 @@ describe("Inbound with a cached account that another instance deleted (and creat
     await feed(inbound, inboundMessage(JULIET, old[2]!.jid, { id: "g2", state: "composing" }), inboundMessage(JULIET, nobody, { id: "n2", state: "composing" }));
     const bounce = (from: string, id: string): Stanza => ({ kind: "error", from, replyTo: { name: "message", from: JULIET, id }, code: "account-not-found" });
     assert.deepEqual(
-      await sent(),
+      await env.sent(),
       [bounce(old[0]!.jid, "g1"), bounce(nobody, "n1"), bounce(old[2]!.jid, "g2"), bounce(nobody, "n2")],
       "service-unavailable, as to no account (RFC 6121 §8.5.1); no answer to the subscription request",
     );
@@ -181,12 +177,12 @@ describe("Inbound with a cached account that another instance deleted (and creat
       await contact(ref, "from");
       const { inbound } = countedInbound(env);
       await feed(inbound, inboundPresence(JULIET, gone[0]!.jid, "probe"), inboundPresence(JULIET, old[0]!.jid, "probe"));
-      assert.deepEqual(await sent(), [presenceStanza(old[0]!.jid, JULIET, "unavailable")], "the new account's answer (no session available), and none for the deleted one before it");
+      assert.deepEqual(await env.sent(), [presenceStanza(old[0]!.jid, JULIET, "unavailable")], "the new account's answer (no session available), and none for the deleted one before it");
       await presence.set(ref, "phone", available);
       await env.flush();
       env.out.reset();
       await feed(inbound, inboundPresence(JULIET, old[0]!.jid, "probe"));
-      assert.deepEqual((await sent()).map((x) => `${x.kind} ${"from" in x ? x.from : ""}`), [`presence ${old[0]!.jid}/phone`], "its entry is fresh now: its session's presence");
+      assert.deepEqual((await env.sent()).map((x) => `${x.kind} ${"from" in x ? x.from : ""}`), [`presence ${old[0]!.jid}/phone`], "its entry is fresh now: its session's presence");
     });
 
     it("available presence from a contact the new account subscribed to is recorded, and a stranger's to its available session's full JID reaches it (§4.4.3, §8.5.3.1)", async () => {
@@ -214,7 +210,7 @@ describe("Inbound with a cached account that another instance deleted (and creat
         inboundMessage(JULIET, `${old[0]!.jid}/phone`, { id: "h1", type: "headline", body: "headline" }),
         inboundMessage(JULIET, `${old[0]!.jid}/phone`, { id: "g1", type: "groupchat", body: "group" }),
       );
-      assert.deepEqual(await sent(), [], "nothing bounced");
+      assert.deepEqual(await env.sent(), [], "nothing bounced");
       assert.deepEqual(await logged(now[0]!), ["message: headline", "message: group"]);
     });
 
@@ -226,7 +222,7 @@ describe("Inbound with a cached account that another instance deleted (and creat
       env.out.reset();
       const { inbound } = countedInbound(env);
       await feed(inbound, inboundMessage(JULIET, old[0]!.jid, { id: "x1", features: { marker: { name: "displayed", id } } }));
-      assert.deepEqual(await sent(), []);
+      assert.deepEqual(await env.sent(), []);
       assert.deepEqual((await env.events(now[0]!)).map((e) => e.type), ["message-update"]);
     });
 
@@ -238,7 +234,7 @@ describe("Inbound with a cached account that another instance deleted (and creat
       });
       const guarded = inboundOf(env, { blocks: blocklists });
       await feed(guarded, inboundMessage(NURSE, old[0]!.jid, { id: "n1", body: "not blocked now" }));
-      assert.deepEqual(await sent(), [], "nothing bounced");
+      assert.deepEqual(await env.sent(), [], "nothing bounced");
       assert.deepEqual(await logged(now[0]!), ["message: not blocked now"]);
     });
 
@@ -262,7 +258,7 @@ describe("Inbound with a cached account that another instance deleted (and creat
       await within(joining, "the join's answer", 3000);
       await within(refused, "the refusal", 3000);
       await feed(inbound, inboundMessage(`${room}/mercutio`, `${old[0]!.jid}/rooms`, { type: "groupchat", id: "t1", body: "hello room" }));
-      assert.deepEqual((await sent()).filter((x) => x.kind === "error"), [], "nothing bounced to the room");
+      assert.deepEqual((await env.sent()).filter((x) => x.kind === "error"), [], "nothing bounced to the room");
       assert.ok((await logged(now[0]!)).includes("message: hello room"), "the room's message is in the new account's log");
     });
 
@@ -290,7 +286,7 @@ describe("Inbound with a cached account that another instance deleted (and creat
       env.out.reset();
       const forbidden = { type: "auth", condition: "forbidden" } as const;
       await feed(inbound, inboundMessage(room, `${old[0]!.jid}/rooms`, { type: "error", id: request.id, error: forbidden }));
-      assert.deepEqual(await sent(), [], "nothing bounced to the room");
+      assert.deepEqual(await env.sent(), [], "nothing bounced to the room");
       const refusals = (await env.events(now[0]!)).filter((e) => e.type === "room" && (e.data as { kind: string }).kind === "subject-failed");
       assert.deepEqual(
         refusals.map((e) => e.data),
@@ -326,7 +322,7 @@ describe("Inbound with a cached account that another instance deleted (and creat
         c.restore();
       }
       assert.deepEqual(
-        (await sent()).filter((x) => x.kind !== "message").map((x) => `${x.kind} ${"to" in x ? x.to : ""} ${"type" in x ? x.type : ""}`), // but the outbound message the receipts name
+        (await env.sent()).filter((x) => x.kind !== "message").map((x) => `${x.kind} ${"to" in x ? x.to : ""} ${"type" in x ? x.type : ""}`), // but the outbound message the receipts name
         [`presence ${JULIET} unavailable`, "subscription stranger@example.net unsubscribed", "subscription other@example.net unsubscribed"],
       );
     });

@@ -9,7 +9,7 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Inbound } from "../../src/services/inbound.js";
 import { Roster } from "../../src/services/roster.js";
-import { setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { feedBatch, setup, teardown, type Env, type TestAccount } from "./setup.js";
 import { JULIET, NURSE, PIAZZA, staleBlocklistKit, type StaleBlocklistKit } from "./stale-blocklist.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
@@ -37,14 +37,14 @@ describe("Inbound with a cached blocklist that missed a block", () => {
 
   it("plain messages (the one-statement path): hers is bounced and neither stored nor logged; the batch's others are, and her next one is bounced at once", async () => {
     const { a, inbound, seen } = await staleAfter("juliet@example.net");
-    await kit.feed(inbound, inboundMessage(JULIET, a.jid, { id: "j1", body: "blocked" }), inboundMessage(NURSE, a.jid, { id: "n1", body: "sentinel" }));
-    assert.deepEqual(await kit.sent(), [kit.bounced(a, JULIET, "j1")]);
+    await feedBatch(inbound, inboundMessage(JULIET, a.jid, { id: "j1", body: "blocked" }), inboundMessage(NURSE, a.jid, { id: "n1", body: "sentinel" }));
+    assert.deepEqual(await env.sent(), [kit.bounced(a, JULIET, "j1")]);
     assert.deepEqual(await kit.logged(a, seen), ["message: sentinel"]);
     assert.deepEqual(await kit.storedBodies(a), ["sentinel"]);
     assert.deepEqual((await env.db.pool.query("SELECT peer, unread FROM conversation WHERE account_id = $1", [a.id])).rows, [{ peer: "nurse@other.example", unread: 1 }], "no conversation with her");
     env.out.reset();
-    await kit.feed(inbound, inboundMessage(JULIET, a.jid, { id: "j2", body: "blocked again" }));
-    assert.deepEqual(await kit.sent(), [kit.bounced(a, "juliet@example.net/balcony", "j2")]);
+    await feedBatch(inbound, inboundMessage(JULIET, a.jid, { id: "j2", body: "blocked again" }));
+    assert.deepEqual(await env.sent(), [kit.bounced(a, "juliet@example.net/balcony", "j2")]);
     assert.deepEqual(await kit.storedBodies(a), ["sentinel"]);
   });
 
@@ -52,7 +52,7 @@ describe("Inbound with a cached blocklist that missed a block", () => {
     const TYBALT = "tybalt@sub.example.net/x"; // under the domain item example.net
     const MERCUTIO = "mercutio@badexample.net/y"; // not under it: a suffix without the dot
     const { a, inbound, seen } = await staleAfter("example.net", "nurse@other.example/garden");
-    await kit.feed(
+    await feedBatch(
       inbound,
       inboundPresence("tybalt@sub.example.net", a.jid, "subscribe"),
       inboundMessage(TYBALT, a.jid, { id: "t1", body: "from a subdomain" }),
@@ -61,7 +61,7 @@ describe("Inbound with a cached blocklist that missed a block", () => {
       inboundPresence("mercutio@badexample.net", a.jid, "subscribe"),
       inboundMessage(MERCUTIO, a.jid, { id: "m1", body: "sentinel" }),
     );
-    assert.deepEqual(await kit.sent(), [kit.bounced(a, TYBALT, "t1"), kit.bounced(a, NURSE, "n1")], "no answer to the blocked request");
+    assert.deepEqual(await env.sent(), [kit.bounced(a, TYBALT, "t1"), kit.bounced(a, NURSE, "n1")], "no answer to the blocked request");
     assert.deepEqual(await kit.logged(a, seen), ["message: from another resource", "subscription: mercutio@badexample.net", "message: sentinel"]);
     assert.deepEqual(await kit.storedBodies(a), ["from another resource", "sentinel"]);
     assert.deepEqual((await new Roster(env.db, env.delivery).pending(a.id)).map((p) => p.jid), ["mercutio@badexample.net"]);
@@ -70,13 +70,13 @@ describe("Inbound with a cached blocklist that missed a block", () => {
   it("room traffic from a blocked occupant is dropped, not bounced (an error would take the account out of the room): group messages and private ones to the occupant JID", async () => {
     const { a, inbound, seen } = await staleAfter(`${PIAZZA}/tybalt`);
     await env.db.pool.query("INSERT INTO room (account_id, room, nick, status) VALUES ($1, $2, 'romeo', 'joined')", [a.id, PIAZZA]);
-    await kit.feed(
+    await feedBatch(
       inbound,
       inboundMessage(`${PIAZZA}/tybalt`, `${a.jid}/rooms`, { type: "groupchat", id: "g1", body: "blocked group message" }),
       inboundMessage(`${PIAZZA}/tybalt`, `${a.jid}/rooms`, { id: "p1", body: "blocked private message" }),
       inboundMessage(`${PIAZZA}/mercutio`, `${a.jid}/rooms`, { type: "groupchat", id: "g2", body: "sentinel" }),
     );
-    assert.deepEqual(await kit.sent(), [], "nothing goes back to the room");
+    assert.deepEqual(await env.sent(), [], "nothing goes back to the room");
     assert.deepEqual(await kit.logged(a, seen), ["message: sentinel"]);
     assert.deepEqual(await kit.storedBodies(a), ["sentinel"]);
   });

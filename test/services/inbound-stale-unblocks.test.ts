@@ -10,7 +10,7 @@
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { applySubscription, Roster } from "../../src/services/roster.js";
-import { setup, teardown, type Env, type TestAccount } from "./setup.js";
+import { feedBatch, setup, teardown, type Env, type TestAccount } from "./setup.js";
 import { JULIET, NURSE, PIAZZA, staleBlocklistKit, type StaleBlocklistKit } from "./stale-blocklist.js";
 import { inboundMessage, inboundPresence } from "./stanzas.js";
 
@@ -44,8 +44,8 @@ describe("Inbound with a cached blocklist that missed an unblock", () => {
 
   it("a plain message from a JID unblocked elsewhere is stored and logged, not bounced; the stale list is forgotten", async () => {
     const { a, inbound, lists, seen } = await staleAfter(["juliet@example.net", "nurse@other.example"], ["juliet@example.net"]);
-    await kit.feed(inbound, inboundMessage(JULIET, a.jid, { id: "j1", body: "unblocked" }));
-    assert.deepEqual(await kit.sent(), [], "no bounce");
+    await feedBatch(inbound, inboundMessage(JULIET, a.jid, { id: "j1", body: "unblocked" }));
+    assert.deepEqual(await env.sent(), [], "no bounce");
     assert.deepEqual(await kit.logged(a, seen), ["message: unblocked"]);
     assert.deepEqual(await kit.storedBodies(a), ["unblocked"]);
     assert.deepEqual([...(await lists.of(a.id))], ["nurse@other.example"], "read afresh");
@@ -55,14 +55,14 @@ describe("Inbound with a cached blocklist that missed an unblock", () => {
     // The cached list blocks all three; the committed one only Nurse (and the domain item is gone).
     const TYBALT = "tybalt@sub.example.net/x";
     const { a, inbound, seen } = await staleAfter(["juliet@example.net", "example.net", "nurse@other.example"], ["juliet@example.net", "example.net"]);
-    await kit.feed(
+    await feedBatch(
       inbound,
       inboundMessage(NURSE, a.jid, { id: "n1", body: "still blocked" }),
       inboundMessage(JULIET, a.jid, { id: "j1", body: "from Juliet" }),
       inboundMessage(TYBALT, a.jid, { id: "t1", body: "from a subdomain" }),
       inboundMessage(NURSE, a.jid, { id: "n2", body: "still blocked again" }),
     );
-    assert.deepEqual(await kit.sent(), [kit.bounced(a, NURSE, "n1"), kit.bounced(a, NURSE, "n2")]);
+    assert.deepEqual(await env.sent(), [kit.bounced(a, NURSE, "n1"), kit.bounced(a, NURSE, "n2")]);
     assert.deepEqual(await kit.logged(a, seen), ["message: from Juliet", "message: from a subdomain"]);
     assert.deepEqual(await kit.storedBodies(a), ["from Juliet", "from a subdomain"]);
   });
@@ -73,8 +73,8 @@ describe("Inbound with a cached blocklist that missed an unblock", () => {
     const list = lists.list.bind(lists);
     lists.list = (tx, accountId) => (tx !== env.db.prisma && reads++, list(tx, accountId)); // not the cache's own reads
     const ids = ["n1", "n2", "n3", "n4", "n5"];
-    await kit.feed(inbound, ...ids.map((id) => inboundMessage(NURSE, a.jid, { id, body: id })));
-    assert.deepEqual(await kit.sent(), ids.map((id) => kit.bounced(a, NURSE, id)));
+    await feedBatch(inbound, ...ids.map((id) => inboundMessage(NURSE, a.jid, { id, body: id })));
+    assert.deepEqual(await env.sent(), ids.map((id) => kit.bounced(a, NURSE, id)));
     assert.deepEqual(await kit.logged(a, seen), []);
     // One in each run: the one-statement path gives up at its first statement, the transaction reads.
     assert.equal(reads, 2);
@@ -89,7 +89,7 @@ describe("Inbound with a cached blocklist that missed an unblock", () => {
       await env.db.transaction((tx) => applySubscription(tx, a.ref, "juliet@example.net", { kind: "inbound", type: "subscribed" }));
       await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
     });
-    await kit.feed(inbound, inboundPresence(JULIET, a.jid, "available", { status: "back" }), inboundPresence("tybalt@example.net", a.jid, "subscribe"));
+    await feedBatch(inbound, inboundPresence(JULIET, a.jid, "available", { status: "back" }), inboundPresence("tybalt@example.net", a.jid, "subscribe"));
     assert.deepEqual(await kit.logged(a, seen), ["presence: juliet@example.net back", "subscription: tybalt@example.net"]);
     assert.deepEqual(
       (await presence.contacts(a.id)).map((c) => [c.jid, c.resources.map((r) => r.resource)]),
@@ -101,12 +101,12 @@ describe("Inbound with a cached blocklist that missed an unblock", () => {
   it("room traffic from an occupant unblocked elsewhere is stored; a still blocked one's is dropped", async () => {
     const { a, inbound, seen } = await staleAfter([`${PIAZZA}/tybalt`, `${PIAZZA}/mercutio`], [`${PIAZZA}/tybalt`]);
     await env.db.pool.query("INSERT INTO room (account_id, room, nick, status) VALUES ($1, $2, 'romeo', 'joined')", [a.id, PIAZZA]);
-    await kit.feed(
+    await feedBatch(
       inbound,
       inboundMessage(`${PIAZZA}/tybalt`, `${a.jid}/rooms`, { type: "groupchat", id: "g1", body: "unblocked group message" }),
       inboundMessage(`${PIAZZA}/mercutio`, `${a.jid}/rooms`, { type: "groupchat", id: "g2", body: "blocked group message" }),
     );
-    assert.deepEqual(await kit.sent(), [], "nothing goes back to the room");
+    assert.deepEqual(await env.sent(), [], "nothing goes back to the room");
     assert.deepEqual(await kit.logged(a, seen), ["message: unblocked group message"]);
     assert.deepEqual(await kit.storedBodies(a), ["unblocked group message"]);
   });

@@ -41,11 +41,6 @@ describe("Inbound service", () => {
 
   /** One batch (setup.ts feedBatch). */
   const feed = (...stanzas: (InboundMessage | InboundPresence)[]) => feedBatch(inbound, ...stanzas);
-  /** What went back so far, once Delivery has drained it to the port. */
-  const sent = async () => {
-    await env.flush();
-    return env.out.sent;
-  };
 
   /** Juliet (bare) with the given subscription to/from the account, made through the state machine. */
   async function contact(a: TestAccount, sub: "from" | "to"): Promise<string> {
@@ -85,7 +80,7 @@ describe("Inbound service", () => {
     assert.deepEqual(stored, [
       { id: data.id, direction: "in", status: "received", peer: "juliet@example.net", from: JULIET, to: a.jid, body: "hello", thread: "th", lang: "en", receipt: false, stanzaId: "s1" },
     ]);
-    assert.deepEqual(await sent(), []);
+    assert.deepEqual(await env.sent(), []);
   });
 
   it("stanzas are processed in arrival order", async () => {
@@ -110,7 +105,7 @@ describe("Inbound service", () => {
 
   it("a message to an unknown localpart: one account-not-found error back to the sender, from the address it was sent to", async () => {
     await feed(inboundMessage(JULIET, `nobody@${env.domain}/x`, { id: "s2", body: "anyone?" }));
-    assert.deepEqual(await sent(), [{ kind: "error", from: `nobody@${env.domain}/x`, replyTo: { name: "message", from: JULIET, id: "s2" }, code: "account-not-found" }]);
+    assert.deepEqual(await env.sent(), [{ kind: "error", from: `nobody@${env.domain}/x`, replyTo: { name: "message", from: JULIET, id: "s2" }, code: "account-not-found" }]);
   });
 
   it("a groupchat message bounces account-not-found; a message for another domain bounces invalid-jid from our domain", async () => {
@@ -120,7 +115,7 @@ describe("Inbound service", () => {
       { kind: "error", from: a.jid, replyTo: { name: "message", from: JULIET, id: "g1" }, code: "account-not-found" },
       { kind: "error", from: env.domain, replyTo: { name: "message", from: JULIET, id: "d1" }, code: "invalid-jid" },
     ];
-    assert.deepEqual(await sent(), expected);
+    assert.deepEqual(await env.sent(), expected);
     assert.deepEqual(await env.events(a.id), []);
   });
 
@@ -143,7 +138,7 @@ describe("Inbound service", () => {
       group(`${a.jid}/rooms`, "to-rooms"), // the room resource, from no room joined
     );
     const bounced = (to: string, id: string): Stanza => ({ kind: "error", from: to, replyTo: { name: "message", from: JULIET, id }, code: "account-not-found" });
-    assert.deepEqual(await sent(), [bounced(a.jid, "to-bare"), bounced(`${a.jid}/gone`, "to-gone"), bounced(`${a.jid}/left`, "to-left"), bounced(`${a.jid}/rooms`, "to-rooms")]);
+    assert.deepEqual(await env.sent(), [bounced(a.jid, "to-bare"), bounced(`${a.jid}/gone`, "to-gone"), bounced(`${a.jid}/left`, "to-left"), bounced(`${a.jid}/rooms`, "to-rooms")]);
     const events = (await env.events(a.id)).filter((e) => e.type === "message");
     assert.deepEqual(
       events.map((e) => [(e.data as { body: string }).body, (e.data as { type: string }).type, e.resource]),
@@ -171,7 +166,7 @@ describe("Inbound service", () => {
     );
     assert.deepEqual(env.out.sent, []);
     env.out.online = true;
-    assert.deepEqual(await sent(), [bounce]);
+    assert.deepEqual(await env.sent(), [bounce]);
   });
 
   it("when the database cannot take a stanza, the sender gets a wait error straight on the link (nothing can be recorded)", async () => {
@@ -205,7 +200,7 @@ describe("Inbound service", () => {
       inboundMessage(JULIET, "romeo@elsewhere.example", { id: "e2", type: "error", error }),
       inboundMessage(JULIET, a.jid, { id: "e3", type: "error", error }), // not one of our ids: nothing to mark
     );
-    assert.deepEqual(await sent(), []);
+    assert.deepEqual(await env.sent(), []);
     assert.deepEqual(await env.events(a.id), []);
   });
 
@@ -220,7 +215,7 @@ describe("Inbound service", () => {
         { receiptRequested: false, receiptTo: null, receiptId: null, receiptSent: false }, // XEP-0184 §5: no id, no receipt
       ],
     );
-    assert.deepEqual(await sent(), [], "the receipt goes out only once a stream has the event");
+    assert.deepEqual(await env.sent(), [], "the receipt goes out only once a stream has the event");
   });
 
   it("a message to a full JID with the session goes to that one only; with no such session, a chat one goes to every session, a normal or headline one bounces (RFC 6121 §8.5.3.2.1), and a receipt is applied", async () => {
@@ -243,7 +238,7 @@ describe("Inbound service", () => {
       rows.map((r) => `${r.type} ${(r.data as { body?: string; id?: string }).body ?? (r.data as { id: string }).id} -> ${r.resource ?? "all"}`),
       ["message to phone -> phone", "message to gone -> all", "message normal to phone -> phone", `receipt ${mine} -> all`],
     );
-    const errors = (await sent()).map((e) => (e.kind === "error" ? `${e.replyTo.id} ${e.code}` : e.kind));
+    const errors = (await env.sent()).map((e) => (e.kind === "error" ? `${e.replyTo.id} ${e.code}` : e.kind));
     assert.deepEqual(errors, ["f3 account-not-found", "f4 account-not-found"]);
   });
 
@@ -270,13 +265,13 @@ describe("Inbound service", () => {
       env.out.reset();
       // No roster item at all; the probe comes from a full JID, the answer goes to the bare one.
       await feed(inboundPresence("stranger@example.net/desk", a.jid, "probe"));
-      assert.deepEqual(await sent(), [unsubscribed(a, "stranger@example.net")]);
+      assert.deepEqual(await env.sent(), [unsubscribed(a, "stranger@example.net")]);
       assert.deepEqual(await rosterRows(a), [], "the answer creates no roster item");
       const to = await contact(a, "to"); // we get their presence; they do not get ours
       const before = await rosterRows(a);
       const head = (await env.events(a.id)).at(-1)?.seq ?? 0;
       await feed(inboundPresence(to, a.jid, "probe"));
-      assert.deepEqual(await sent(), [unsubscribed(a, to)], "never the account's presence");
+      assert.deepEqual(await env.sent(), [unsubscribed(a, to)], "never the account's presence");
       assert.deepEqual(await rosterRows(a), before, "`to` stays `to`");
       assert.deepEqual(await env.events(a.id, head), [], "no roster push, no event");
     });
@@ -304,7 +299,7 @@ describe("Inbound service", () => {
       );
       const head = (await env.events(a.id)).at(-1)?.seq ?? 0;
       await feed(inboundPresence(`${nurse}/x`, a.jid, "probe"), inboundPresence(tybalt, a.jid, "probe"));
-      assert.deepEqual(await sent(), [unsubscribed(a, nurse), unsubscribed(a, tybalt)]);
+      assert.deepEqual(await env.sent(), [unsubscribed(a, nurse), unsubscribed(a, tybalt)]);
       assert.deepEqual(await rosterRows(a), before);
       assert.deepEqual(await roster.pending(a.id), requests, "Tybalt's request still waits for an answer");
       assert.deepEqual(await env.events(a.id, head), []);
@@ -322,20 +317,20 @@ describe("Inbound service", () => {
       guarded.receive(inboundPresence("stranger@example.net", `nobody@${env.domain}`, "probe"));
       guarded.receive(inboundPresence("stranger@example.net", a.jid, "probe")); // the sentinel
       await guarded.idle();
-      assert.deepEqual(await sent(), [unsubscribed(a, "stranger@example.net")]);
+      assert.deepEqual(await env.sent(), [unsubscribed(a, "stranger@example.net")]);
     });
 
     it("from a `from` subscriber: the account's presence, or unavailable when no session is available", async () => {
       const a = await env.account("romeo");
       const j = await contact(a, "from");
       await feed(inboundPresence(j, a.jid, "probe"));
-      assert.deepEqual(await sent(), [{ kind: "presence", from: a.jid, to: j, type: "unavailable", show: null, status: null, priority: null }]);
+      assert.deepEqual(await env.sent(), [{ kind: "presence", from: a.jid, to: j, type: "unavailable", show: null, status: null, priority: null }]);
 
       await presence.set(a.ref, "phone", { type: "available", show: "away", status: { en: "brb" }, priority: 2 });
       await env.flush();
       env.out.reset();
       await feed(inboundPresence(j, a.jid, "probe"));
-      assert.deepEqual(await sent(), [{ kind: "presence", from: `${a.jid}/phone`, to: j, type: null, show: "away", status: { en: "brb" }, priority: 2 }]);
+      assert.deepEqual(await env.sent(), [{ kind: "presence", from: `${a.jid}/phone`, to: j, type: null, show: "away", status: { en: "brb" }, priority: 2 }]);
     });
 
     it("with no session available: the account's last unavailable presence, its status and a XEP-0203 delay from when it went (§4.3.2); never to a non-subscriber", async () => {
@@ -345,7 +340,7 @@ describe("Inbound service", () => {
         await env.flush();
         env.out.reset();
         await feed(inboundPresence(from, a.jid, "probe"));
-        return sent();
+        return env.sent();
       };
       const STAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
       /** Runs `away` (the account going unavailable) and returns when it started and ended. */
@@ -397,7 +392,7 @@ describe("Inbound service", () => {
       await env.flush();
       env.out.reset();
       await feed(inboundPresence(j, a.jid, "probe"));
-      const got = await sent();
+      const got = await env.sent();
       assert.equal(got.length, 1, JSON.stringify(got));
       const answer = got[0] as Extract<Stanza, { kind: "presence" }>;
       assert.deepEqual([answer.from, answer.type, answer.status, answer.delay?.from], [a.jid, "unavailable", null, env.domain]);
@@ -422,7 +417,7 @@ describe("Inbound service", () => {
         (await presence.contacts(a.id)).map((c) => ({ jid: c.jid, resources: c.resources.map((r) => [r.resource, r.show, r.priority]) })),
         [{ jid: "juliet@example.net", resources: [["balcony", "dnd", 1]] }],
       );
-      assert.deepEqual(await sent(), []);
+      assert.deepEqual(await env.sent(), []);
       // Her next presence says no status and no show: what is stored says the same (RFC 6121 §4.7.2).
       await feed(inboundPresence(JULIET, a.jid, "available", { show: "away", status: "In a meeting", priority: 1 }));
       await feed(inboundPresence(JULIET, a.jid, "available"));
@@ -456,7 +451,7 @@ describe("Inbound service", () => {
         (await env.events(a.id, again)).map((e) => ({ type: e.type, data: e.data })),
         [{ type: "presence", data: { jid: j, from: j, resource: null, type: "unavailable", show: null, status: null, priority: 0 } }],
       );
-      assert.deepEqual(await sent(), []);
+      assert.deepEqual(await env.sent(), []);
     });
 
     it("a subscribe from a stranger is delivered as a subscription event with its note; a presence to an unknown account is ignored", async () => {
@@ -466,7 +461,7 @@ describe("Inbound service", () => {
         (await env.events(a.id)).map((e) => ({ type: e.type, data: e.data })),
         [{ type: "subscription", data: { jid: "juliet@example.net", type: "subscribe", status: "it's me" } }],
       );
-      assert.deepEqual(await sent(), [], "§8.5.1: presence to a missing account is dropped silently");
+      assert.deepEqual(await env.sent(), [], "§8.5.1: presence to a missing account is dropped silently");
     });
   });
 
@@ -493,7 +488,7 @@ describe("Inbound service", () => {
       const bye = { jid: "stranger@example.net", from: STRANGER, resource: "desk", type: "unavailable", show: null, status: "bye", priority: 0 };
       assert.deepEqual(await presenceEvents(a), [hello, bye], "the presence from before the session is nowhere in the log");
       for (const data of [hello, bye]) assert.equal(checkEvent("presence", data), null, "the catalogue's presence event, as for contacts");
-      assert.deepEqual(await sent(), [], "nothing goes back");
+      assert.deepEqual(await env.sent(), [], "nothing goes back");
     });
 
     it("to a full JID only when that session is available (with `to`); a `from` subscriber's presence is treated the same", async () => {

@@ -70,6 +70,8 @@ export interface Env {
    * and confirming: it fails at once otherwise (nothing could drain).
    */
   flush(ms?: number): Promise<void>;
+  /** What went out to `out` so far, once everything recorded is on it (flush()). */
+  sent(): Promise<Stanza[]>;
   /** Before each test: everything left over drained, then a fresh port (online, confirming, empty). */
   clean(): Promise<void>;
   /** The stanza outbox in sequence order: what waits for the link. */
@@ -175,6 +177,10 @@ export async function setup(): Promise<Env> {
       return d;
     },
     flush,
+    async sent() {
+      await flush();
+      return out.sent;
+    },
     async clean() {
       out.reset();
       await flush();

@@ -1,14 +1,14 @@
 // What the stale-blocklist tests share (inbound-stale-blocks.test.ts, inbound-stale-unblocks.test.ts):
 // an Inbound whose cached blocklists (src/db/blocklist.ts) miss what another instance committed,
-// that other instance's Blocking with a cache of its own, and the three places a stanza can end up:
-// the outbound port (a bounce), the account's event log, the stored messages. The NOTIFY that would
-// make the cache forget is never delivered here (the test database has no listener).
+// that other instance's Blocking with a cache of its own, and where a stanza can end up besides
+// the outbound port (env.sent(): a bounce): the account's event log, the stored messages. The
+// NOTIFY that would make the cache forget is never delivered here (the test database has no
+// listener).
 import { Blocklists } from "../../src/db/blocklist.js";
-import type { InboundStanza } from "../../src/domain/inbound.js";
 import type { Stanza } from "../../src/domain/stanza.js";
 import { Blocking } from "../../src/services/blocking.js";
 import type { Inbound } from "../../src/services/inbound.js";
-import { feedBatch, inboundOf, type Env, type TestAccount } from "./setup.js";
+import { inboundOf, type Env, type TestAccount } from "./setup.js";
 
 export const JULIET = "juliet@example.net/balcony";
 export const NURSE = "nurse@other.example/garden";
@@ -19,9 +19,6 @@ export interface StaleBlocklistKit {
   elsewhere: Blocking;
   /** This instance's Inbound and the cache it checks stanzas against (empty until read). */
   inboundWithCache(): { inbound: Inbound; lists: Blocklists };
-  feed(inbound: Inbound, ...stanzas: InboundStanza[]): Promise<void>;
-  /** What went out to the port, once the outbox is drained. */
-  sent(): Promise<Stanza[]>;
   /** The log after `seen`: each event's type, and a message's body, a presence's sender and status, or else the sender. */
   logged(a: TestAccount, seen: number): Promise<string[]>;
   /** The bodies of the account's stored inbound messages, in order. */
@@ -36,11 +33,6 @@ export function staleBlocklistKit(env: Env): StaleBlocklistKit {
     inboundWithCache() {
       const lists = new Blocklists(env.db.prisma);
       return { inbound: inboundOf(env, { blocks: lists }), lists };
-    },
-    feed: (inbound, ...stanzas) => feedBatch(inbound, ...stanzas),
-    async sent() {
-      await env.flush();
-      return env.out.sent;
     },
     logged: async (a, seen) =>
       (await env.events(a.id, seen)).map((e) => {
