@@ -30,7 +30,7 @@ import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofi
 import { cpuSnapshot, cpuSplit, formatCpu, formatSleeps, formatWaits, type CpuContext, type CpuSplit } from "./lib/cpu.js";
 import { startGatewayProcess, api } from "./lib/gateway.js";
 import { armOverallTimeout, checkAborted, isAborting, onCleanup, printReport, reaper, runBench } from "./lib/lifecycle.js";
-import { bodyText, envOptions, intOption as intOptionOf, log, monoUs, sleep, stats, type LatencyStats } from "./lib/util.js";
+import { bodyText, envOptions, erlangBusyWaitSetting, intOption as intOptionOf, log, monoUs, sleep, stats, type LatencyStats } from "./lib/util.js";
 import { startReceiver, type Receiver, type Records } from "./inbound-receiver-client.js";
 import { summarizeStalls, type RunWindows, type StallSummary } from "./lib/loop-stalls.js";
 import { sampleAllocations, summarizeAllocations, type AllocSummary } from "./lib/alloc.js";
@@ -475,7 +475,7 @@ async function main(): Promise<Report> {
       serverLimits:
         SERVER_KIND === "prosody"
           ? "harness config: no mod_limits, c2s unthrottled"
-          : `harness config: no c2s shaper, Erlang schedulers' busy wait ${opt["erlang-busy-wait"] ? "on (the VM's default)" : "off (+sbwt none; --erlang-busy-wait turns it on)"}`,
+          : `harness config: no c2s shaper, ${erlangBusyWaitSetting(opt["erlang-busy-wait"])}`,
       cores: availableParallelism(),
       cpu: cpus()[0]?.model ?? "?",
       node: process.version,

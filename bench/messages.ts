@@ -28,7 +28,7 @@ import { busyCores } from "./lib/cpu.js";
 import { armOverallTimeout, isAborting, onCleanup, printReport, reaper, runBench } from "./lib/lifecycle.js";
 import { formatTable, formatTargets, type ServerKind, type ServerReport } from "./lib/report.js";
 import { findModRest, runServer } from "./lib/scenario.js";
-import { envOptions, intOption as intOptionOf, log } from "./lib/util.js";
+import { envOptions, erlangBusyWaitSetting, intOption as intOptionOf, log } from "./lib/util.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** Below this many busy cores the machine counts as idle (--wait-idle). */
@@ -172,7 +172,7 @@ function formatReport(r: Report): string {
     "",
     `Balcony message benchmark${p.smoke ? " (SMOKE: tiny N, figures mean nothing)" : ""}: ${p.servers.join(" + ")}, ${p.cores} cores (${p.cpu}), Node ${p.node}, load average before ${p.loadAvgBefore.map((x) => x.toFixed(2)).join(" ")}, ${p.busyCoresBefore.toFixed(2)} cores busy before start`,
     `Source: ${p.source}`,
-    ...(p.servers.includes("ejabberd") ? [`ejabberd: Erlang schedulers' busy wait ${p.erlangBusyWait ? "on (the VM's default)" : "off (+sbwt none; --erlang-busy-wait turns it on)"}`] : []),
+    ...(p.servers.includes("ejabberd") ? [`ejabberd: ${erlangBusyWaitSetting(p.erlangBusyWait)}`] : []),
     `Throughput: N = ${p.messages} messages per run, median of ${p.runs} run(s) (warm-up ${p.warmup}), C = ${p.concurrency} keep-alive connections; latency and CPU: ${p.rateMessages} messages at ${p.rate} msg/s, open loop${Object.keys(p.gatewayEnv).length ? `; gateway env ${JSON.stringify(p.gatewayEnv)}` : ""}`,
     "CPU: % of one core during the fixed-rate run; CPU ms/msg: the server's (ceiling, peer) or the gateway's + its PostgreSQL backends' (Balcony); lost/dup/refused summed over all runs of the row",
     "",

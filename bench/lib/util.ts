@@ -7,6 +7,9 @@ export const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
+/** How a report names ejabberd's scheduler setting (XmppServerOptions.erlangBusyWait; the harness turns the busy wait off). */
+export const erlangBusyWaitSetting = (on: boolean) => `Erlang schedulers' busy wait ${on ? "on (the VM's default)" : "off (+sbwt none; --erlang-busy-wait turns it on)"}`;
+
 export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
