@@ -72,7 +72,7 @@ export const DeliveryList = Type.Object({ items: Type.Array(DeliveryViewSchema),
 export const ReplayBody = Type.Object(
   {
     since: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Deliver again every event after this id (as ?since= of GET /v1/events)" }),
-    account: Type.Optional(Type.String({ minLength: 1, maxLength: 3071, description: "Only this account's events (for an every-account endpoint)" })),
+    account: Type.Optional(Type.String({ minLength: 1, maxLength: 3071, description: "Only this account's events (for an every-account endpoint); an account other than the caller's needs the admin scope" })),
   },
   { additionalProperties: false },
 );

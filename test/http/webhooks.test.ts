@@ -493,20 +493,24 @@ describe("webhook routes over HTTP (prosody)", () => {
     assertProblem(await gw.request("GET", `/v1/webhooks/${hook.id}/deliveries?cursor=abc`, { token: a.token }), 400, "validation-failed", "querystring.cursor");
   });
 
-  it("replays from a sequence number, and refuses a negative one and an unknown account", async () => {
+  it("replays from a sequence number, and refuses a negative one and another account than the caller's, existing or not (403, as on create)", async () => {
     const a = await account("replay");
+    const other = await account("replayother");
     const hook = await create(a.token, { url: receiver.url("replay"), events: ["roster"] });
     assertProblem(await gw.request("POST", `/v1/webhooks/${hook.id}/replay`, { token: a.token, body: { since: -1 } }), 400, "validation-failed", "body.since");
     assertProblem(await gw.request("POST", `/v1/webhooks/${hook.id}/replay`, { token: a.token, body: { since: 1.5 } }), 400, "validation-failed", "body.since");
     assertProblem(await gw.request("POST", `/v1/webhooks/${hook.id}/replay`, { token: a.token, body: {} }), 400, "validation-failed", "body.since");
-    assertProblem(await gw.request("POST", `/v1/webhooks/${hook.id}/replay`, { token: a.token, body: { since: 0, account: uniq("ghost") } }), 404, "account-not-found", "body.account");
+    assertProblem(await gw.request("POST", `/v1/webhooks/${hook.id}/replay`, { token: a.token, body: { since: 0, account: uniq("ghost") } }), 403, "forbidden", "body.account");
+    assertProblem(await gw.request("POST", `/v1/webhooks/${hook.id}/replay`, { token: a.token, body: { since: 0, account: other.lp } }), 403, "forbidden", "body.account");
+    assertProblem(await gw.request("POST", `/v1/webhooks/${hook.id}/replay`, { token: a.token, body: { since: 0, account: "*" } }), 403, "forbidden", "body.account");
     assert.equal(await receiver.count("replay"), 0, "a refused replay delivered something");
 
     await rosterEvent(a.token, "replay@localhost");
     const [first] = await receiver.waitFor("replay", 1);
     // The lane's progress is settled after the answer: replay once it is, or it would move nothing.
     await waitFor(async () => (await gw.request("GET", `/v1/webhooks/${hook.id}/deliveries?status=delivered`, { token: a.token })).body?.items?.length === 1, 10_000, "the delivery recorded");
-    const r = await gw.request("POST", `/v1/webhooks/${hook.id}/replay`, { token: a.token, body: { since: 0 } });
+    // Naming its own account is what the default does.
+    const r = await gw.request("POST", `/v1/webhooks/${hook.id}/replay`, { token: a.token, body: { since: 0, account: a.lp } });
     assert.equal(r.status, 202, r.text);
     assert.deepEqual(r.body, { lanes: 1 });
     const got = await receiver.waitFor("replay", 2);

@@ -103,10 +103,13 @@ export function webhookRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
 
     app.post(
       "/v1/webhooks/:id/replay",
-      { schema: { tags, summary: "Deliver again every event after `since`", params: S.WebhookId, body: S.ReplayBody, response: { 202: S.Replayed, ...problemResponses(400, 401, 404) } } },
+      { schema: { tags, summary: "Deliver again every event after `since`", params: S.WebhookId, body: S.ReplayBody, response: { 202: S.Replayed, ...problemResponses(400, 401, 403, 404) } } },
       async (req, reply) => {
         const s = await scope(req);
-        const account = req.body.account !== undefined ? await named(req.body.account, "body.account", false) : null;
+        // Another account's name is the admin's to give, as on create: to anyone else it is 403
+        // whether or not that account exists (a 202 or a 404 would tell them which).
+        const given = req.body.account;
+        const account = given === undefined ? null : s.admin ? await named(given, "body.account", false) : await own(req, given);
         return reply.code(202).send(await gw.webhooks.replay(s, req.params.id, req.body.since, account));
       },
     );
