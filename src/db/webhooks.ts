@@ -115,12 +115,17 @@ export class Webhooks {
    * event it stopped at goes now, with a fresh retry count and failure streak ("resumes where it
    * stopped" means now; a disabling failure may have scheduled its next try hours ahead). The
    * lanes' new epoch voids what an attempt in flight meanwhile would schedule (WebhookLanes.settle).
+   * Another list of `events` starts the lanes afresh too (the failure streak stays: the endpoint is
+   * the same): the next event the lane reads may be of another type than the one it was retrying,
+   * and must not inherit that one's attempts. A delivery waiting for a retry whose type the new
+   * list leaves out will never be tried again: it is failed, saying so.
    * A PATCH that repeats the current state (a form saved whole) changes none of that.
    */
   async update(id: string, change: WebhookChange): Promise<WebhookRow | null> {
     const { rows } = await this.pool.query<{ id: string }>(
       `WITH prev AS (
-        SELECT ($7::boolean IS NOT FALSE AND (($7::boolean AND disabled_at IS NOT NULL) OR $2::text <> url)) IS TRUE AS fresh FROM webhook WHERE id = $1
+        SELECT ($7::boolean IS NOT FALSE AND (($7::boolean AND disabled_at IS NOT NULL) OR $2::text <> url)) IS TRUE AS fresh,
+          ($3::boolean AND events IS DISTINCT FROM $4::text[]) AS refiltered FROM webhook WHERE id = $1
       ), u AS (
         UPDATE webhook SET
           url = COALESCE($2, url),
@@ -134,8 +139,12 @@ export class Webhooks {
       ), lanes AS (
         -- The lanes with something to send (waiting for a retry, due, or in flight).
         UPDATE webhook_lane l SET attempts = 0, next_attempt_at = now(), epoch = l.epoch + 1
-        WHERE l.webhook_id = $1 AND (SELECT fresh FROM prev)
+        WHERE l.webhook_id = $1 AND (SELECT fresh OR refiltered FROM prev)
           AND (l.attempts > 0 OR l.next_attempt_at > now() OR EXISTS (SELECT 1 FROM account a WHERE a.id = l.account_id AND a.last_seq > l.seq))
+      ), skipped AS (
+        -- A delivery waiting for a retry whose type the new list leaves out: the lane reads past it.
+        UPDATE webhook_delivery d SET status = 'failed', next_attempt_at = NULL, error = 'no longer among the endpoint''s events (a PATCH changed them)'
+        WHERE d.webhook_id = $1 AND d.status = 'pending' AND (SELECT refiltered FROM prev) AND $4::text[] IS NOT NULL AND d.type <> ALL($4::text[])
       ) SELECT u.id FROM u CROSS JOIN LATERAL pg_notify($8, u.id::text) AS n`,
       [
         id,

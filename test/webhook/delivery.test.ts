@@ -457,6 +457,33 @@ describe("webhook delivery (prosody): enabled again or moved, an endpoint does n
     assert.equal(verified(secret, got!).data.body, "s1");
   });
 
+  it("PATCH events while an event waits for its retry: the lane starts afresh (the next event goes now, its attempts its own) and the left-out event's delivery is failed, saying why", async () => {
+    await gw.createAccount("sampson");
+    const token = gw.token("sampson");
+    const r = await gw.request("POST", "/v1/webhooks", { token, body: { url: receiver.url("refilter"), events: ["message", "roster"] } });
+    assert.equal(r.status, 201, r.text);
+    const { id, secret } = r.body as { id: string; secret: string };
+    await receiver.plan("refilter", ["500"]);
+    await say("sampson", "f1");
+    await waitFor(async () => (await pending(id, token)).length === 1, 5000, "f1 pending");
+    const patched = await gw.request("PATCH", `/v1/webhooks/${id}`, { token, body: { events: ["roster"] } });
+    assert.equal(patched.status, 200, patched.text);
+    assert.ok(patched.body.failingSince, "the endpoint's failure streak stays");
+    assert.equal((await gw.request("PUT", "/v1/roster/nurse@localhost", { token, body: { name: "Nurse" } })).status, 201);
+    // Now, not at the 60 s retry the message's failure scheduled.
+    const got = await receiver.waitFor("refilter", 2, 10_000);
+    assert.deepEqual(got.map((g) => [g.behaviour, verified(secret, g).type]), [["500", "message"], ["ok", "roster"]]);
+    let items: (HistoryItem & { type: string })[] = [];
+    await waitFor(async () => (items = (await gw.request("GET", `/v1/webhooks/${id}/deliveries`, { token })).body.items).every((d: HistoryItem) => d.status !== "pending"), 5000, "both settled");
+    assert.deepEqual(
+      items.map((d) => [d.type, d.status, d.attempts, d.error]),
+      [
+        ["roster", "delivered", 1, null],
+        ["message", "failed", 1, "no longer among the endpoint's events (a PATCH changed them)"],
+      ],
+    );
+  });
+
   it("a PATCH that repeats the endpoint's state (enabled, the same url) leaves a waiting retry where it is", async () => {
     await gw.createAccount("peter");
     const token = gw.token("peter");
