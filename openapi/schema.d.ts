@@ -5308,7 +5308,7 @@ export interface operations {
                 "application/json": {
                     /** @description Deliver again every event after this id (as ?since= of GET /v1/events) */
                     since: number;
-                    /** @description Only this account's events (for an every-account endpoint) */
+                    /** @description Only this account's events (for an every-account endpoint); an account other than the caller's needs the admin scope */
                     account?: string;
                 };
             };
@@ -5340,6 +5340,15 @@ export interface operations {
                 headers: {
                     /** @description RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused */
                     "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -5552,13 +5561,16 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The account's nick in the room: an RFC 7622 resourcepart, used prepared (otherwise 400 invalid-jid) */
+                    /** @description The account's nick in the room: an RFC 7622 resourcepart with a character other than white space, used prepared (otherwise 400 invalid-jid) */
                     nick: string;
                     password?: string;
                     /** @description What history the room sends on this join (XEP-0045 §7.2.15) */
                     history?: {
                         maxStanzas?: number;
-                        /** Format: date-time */
+                        /**
+                         * Format: date-time
+                         * @description RFC 3339; sent to the room as XEP-0082 (UTC, upper-case T and Z)
+                         */
                         since?: string;
                     };
                 };

@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   "room-members-only",
   "room-banned",
   "room-password-required",
+  "room-refused",
   "room-unavailable",
   "blocked",
   "too-many-blocks",

@@ -59,6 +59,19 @@ export interface JoinedRoom {
 /** A join's history request (XEP-0045 §7.2.15). */
 export type HistoryRequest = { since?: string; maxStanzas?: number };
 
+/**
+ * A join's `since` as §7.2.15 requires it, XEP-0082's DateTime profile (2002-09-10T23:08:25.000Z),
+ * from the RFC 3339 forms an HTTP client may send (a space or a lower-case t, z; an offset):
+ * Prosody ignores a `since` it cannot read and sends its default history. Null: no instant.
+ */
+export function historySince(raw: string): string | null {
+  const at = new Date(raw);
+  return Number.isNaN(at.getTime()) ? null : at.toISOString();
+}
+
+/** A nick some room would show: Prosody refuses one of white space alone ("Invisible Nicknames are forbidden", modify/not-allowed). */
+export const visibleNick = (nick: string): boolean => /\S/u.test(nick);
+
 /** Entering a room under `nick` (XEP-0045 §7.2.1), with its password (§7.2.6) and the history asked for (§7.2.15). */
 export const joinRoom = (accountJid: string, room: string, j: { nick: string; password?: string | null; history?: HistoryRequest | null }): Stanza => ({
   kind: "muc-join",

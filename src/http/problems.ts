@@ -22,6 +22,7 @@ const STATUS: Record<ErrorCode, [number, string]> = {
   "room-members-only": [403, "Members only"],
   "room-banned": [403, "Banned from the room"],
   "room-password-required": [403, "Password required"],
+  "room-refused": [403, "Refused by the room"],
   "room-unavailable": [503, "Room unavailable"],
   blocked: [400, "Blocked"],
   "too-many-blocks": [409, "Too many blocked JIDs"],

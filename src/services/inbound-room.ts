@@ -86,7 +86,8 @@ export async function roomPresence(tx: AnyTx, p: InboundPresence & From, account
     return;
   }
   await removeOccupant(tx, account.id, room, nick);
-  if (why === "kicked" || why === "banned") roomEvent({ room, kind: why, nick, ...departureDetails(muc) });
+  // Another occupant removed by the room's decision (status 321, 322, as 307, 301), with its reason and actor.
+  if (why === "kicked" || why === "banned" || why === "removed") roomEvent({ room, kind: why, nick, ...departureDetails(muc) });
   else roomEvent({ room, kind: "occupant-left", nick });
 }
 

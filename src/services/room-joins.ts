@@ -23,7 +23,7 @@ import { autocommit, type AnyTx, type Database } from "../db/client.js";
 import { beginNickChange, findRoom, findRoomView, recordJoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import type { AccountRef } from "../domain/account.js";
 import { AppError, type ErrorCode } from "../domain/errors.js";
-import { JOIN_TIMEOUT_MS, joinRoom, occupantJid, SUBJECT_GRACE_MS } from "../domain/muc.js";
+import { JOIN_TIMEOUT_MS, joinRoom, occupantJid, refusedForNow, SUBJECT_GRACE_MS } from "../domain/muc.js";
 import { presence, type Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 
@@ -49,12 +49,18 @@ const REFUSALS: Record<string, ErrorCode> = {
   // ejabberd's answer to a nick its resourceprep refuses ("Bad value of attribute 'to'"): the
   // join is ours and well-formed but for what the request named.
   "bad-request": "invalid-jid",
+  // Room nicks locked down (§7.6): only the account's reserved nick is taken, not this one.
+  "not-acceptable": "room-nick-conflict",
 };
 
-/** The room's error answer to `what` (a join or a nick change) as the API's error. */
+/**
+ * The room's error answer to `what` (a join or a nick change) as the API's error. A condition of
+ * no code of ours is 503 only when it holds for now (type wait: trying again may help), else 403
+ * room-refused, the room's condition and text in the problem.
+ */
 function refusal(room: string, error: RoomRow["error"], what: string, note = ""): AppError {
   const condition = error?.condition ?? "undefined-condition";
-  const code = REFUSALS[condition] ?? "room-unavailable";
+  const code = REFUSALS[condition] ?? (!error || refusedForNow(error) ? "room-unavailable" : "room-refused");
   return new AppError(code, `${room} refused ${what}: ${condition}${error?.text ? ` (${error.text})` : ""}${note}`, { condition, ...(code === "invalid-jid" ? { field: "body.nick" } : {}) });
 }
 

@@ -215,6 +215,36 @@ describe("Rooms service", () => {
     ]);
   });
 
+  it("other occupants removed by an affiliation change (321) or because the room went members-only (322) are removed events, with the room's reason and actor", async () => {
+    const a = await env.account("escalus");
+    await join(a, "escalus", { others: ["paris", "peter"] });
+    const seq = await lastSeq(a);
+    await roomSays(a, "paris", { role: "none", affiliation: "none", reason: "not a member any more", actor: "capulet" }, [321], "unavailable");
+    await roomSays(a, "peter", { role: "none", affiliation: "none" }, [322], "unavailable");
+    assert.deepEqual(await roomEvents(a, seq), [
+      { room: ROOM, kind: "removed", nick: "paris", reason: "not a member any more", actor: "capulet" },
+      { room: ROOM, kind: "removed", nick: "peter" },
+    ]);
+    assert.deepEqual(await nicks(a), ["escalus"]);
+  });
+
+  it("a refused join is a client error unless the refusal holds for now: not-acceptable (nicks locked down) is 409 room-nick-conflict, a condition of no code of ours 403 room-refused, the same of type wait 503 room-unavailable", async () => {
+    const cases = [
+      { nick: "rosaline", error: { type: "cancel", condition: "not-acceptable" }, code: "room-nick-conflict" },
+      { nick: "abram", error: { type: "cancel", condition: "policy-violation", text: "no" }, code: "room-refused" },
+      { nick: "gregory", error: { type: "wait", condition: "policy-violation" }, code: "room-unavailable" },
+    ] as const;
+    for (const { nick, error, code } of cases) {
+      const a = await env.account(nick);
+      env.out.reset();
+      const joining = assert.rejects(rooms.join(a.ref, ROOM, { nick }), (err: unknown) => appError(code)(err) && (err as { extra: { condition?: string } }).extra.condition === error.condition);
+      await joinSent(nick);
+      inbound.receive(inboundPresence(`${ROOM}/${nick}`, `${a.jid}/rooms`, "error", { error }));
+      await inbound.idle();
+      await joining;
+    }
+  });
+
   it("a change of the account's own role or affiliation (self-presence, 110) is a role-changed event and shows in the room", async () => {
     const a = await env.account("laurence");
     await join(a, "laurence", { others: ["juliet"] });

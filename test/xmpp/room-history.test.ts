@@ -86,6 +86,31 @@ for (const kind of KINDS) {
       assert.deepEqual([got.data.nick, got.data.own, typeof got.data.delay], ["samenick", false, "string"], JSON.stringify(got.data));
     });
 
+    it("sends history.since to the room as XEP-0082 whatever RFC 3339 form it came in: a future one brings no history; one that is no instant (a leap second) is 400", async () => {
+      const room = `since-${kind}@${MUC}`;
+      await enterRoom(juliet, room, "juliet");
+      await say(room, "old", "o1");
+      await juliet.waitFor((s) => s.is("message") && s.getChildText("body") === "old", 10_000);
+      // A space for the T, lower-case t and z, an offset: RFC 3339 takes them, Prosody reads none.
+      const forms = ["2999-01-01 00:00:00Z", "2999-01-01t00:00:00z", "2999-01-01T02:00:00+02:00"];
+      for (const [i, since] of forms.entries()) {
+        await gw.createAccount(`since${i}`);
+        await join(`since${i}`, room, { history: { since } });
+      }
+      // Nothing before the sentinel, live after the joins: the room sent no history.
+      await say(room, "sentinel", "s");
+      for (const i of forms.keys()) {
+        await until(`since${i}`, "the sentinel", (e) => e.event === "message" && e.data.body === "sentinel");
+        assert.deepEqual(await bodies(`since${i}`), ["sentinel"], forms[i]);
+      }
+      // The control: a past instant in one of those forms brings the history.
+      await gw.createAccount("sincepast");
+      await join("sincepast", room, { history: { since: "2000-01-01t00:00:00z" } });
+      await until("sincepast", "the history", (e) => e.event === "message" && e.data.body === "old");
+      const r = await gw.request("PUT", `/v1/rooms/${room}`, { token: gw.token("sincepast"), body: { nick: "sincepast", history: { since: "1998-12-31T23:59:60Z" } } });
+      assert.deepEqual([r.status, r.body.code, r.body.field], [400, "validation-failed", "body.history.since"], r.text);
+    });
+
     it("tells the account of a subject change or an invitation the room refuses, and of a declined invitation (XEP-0045 §8.1, §7.8.2)", async () => {
       await gw.createAccount("sampson");
       const token = gw.token("sampson");

@@ -143,8 +143,9 @@ for (const kind of KINDS) {
       const onDrop = () => drops++;
       gw.running.link.on("offline", onDrop);
       try {
-        // U+FFFE/U+FFFF are not XML at all; U+0085 is a control; 400 × "€" is 1200 octets (RFC 7622 §3.1: at most 1023).
-        for (const nick of ["a\uFFFE", "a\uFFFF", "a\u0085b", "€".repeat(400)]) {
+        // U+FFFE/U+FFFF are not XML at all; U+0085 is a control; 400 × "€" is 1200 octets (RFC 7622 §3.1: at most 1023);
+        // white space alone is a resourcepart, but no nick (Prosody: "Invisible Nicknames are forbidden").
+        for (const nick of ["a\uFFFE", "a\uFFFF", "a\u0085b", "€".repeat(400), "   ", " \u3000"]) {
           const r = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick } });
           assert.equal(r.status, 400, `${JSON.stringify(nick)}: ${r.text}`);
           assert.deepEqual({ code: r.body.code, field: r.body.field }, { code: "invalid-jid", field: "body.nick" });
@@ -160,6 +161,10 @@ for (const kind of KINDS) {
         assert.equal(joined.status, 201, joined.text);
         assert.equal(joined.body.nick, "P\u00e9ter");
         assert.deepEqual(joined.body.occupants.map((o: { nick: string }) => o.nick), ["P\u00e9ter"]);
+        // A nick change to white space alone is refused alike, and the account keeps its nick.
+        const blank = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "  " } });
+        assert.deepEqual([blank.status, blank.body.code, blank.body.field], [400, "invalid-jid", "body.nick"], blank.text);
+        assert.deepEqual((await gw.request("GET", `/v1/rooms/${room}`, { token })).body.nick, "P\u00e9ter");
         await julietJoins(room);
         await juliet.waitFor((s) => s.is("presence") && s.attrs.from === `${room}/P\u00e9ter`, 10_000);
         assert.equal(drops, 0, "the component link never dropped");

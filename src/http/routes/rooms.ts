@@ -1,14 +1,15 @@
 // Group chat routes (API.md "Group chat (1.1, XEP-0045)"): the calling account's rooms.
-import { Type } from "@sinclair/typebox";
+import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { bare, jidToString, parseJid } from "../../domain/jid.js";
+import { historySince, visibleNick, type HistoryRequest } from "../../domain/muc.js";
 import { callerAccount, freshCallerAccount, resourcepart, type Gateway } from "../context.js";
 import { problemResponses, xmlText } from "../schemas.js";
 
 const tags = ["rooms"];
 const RoomParam = Type.Object({ room: Type.String({ minLength: 3, maxLength: 3071, description: "The room's bare JID, e.g. lobby@conference.example.com" }) });
-const Nick = Type.String({ minLength: 1, maxLength: 1023, pattern: "^[^\\u0000-\\u001F\\u007F]+$", description: "The account's nick in the room: an RFC 7622 resourcepart, used prepared (otherwise 400 invalid-jid)" });
+const Nick = Type.String({ minLength: 1, maxLength: 1023, pattern: "^[^\\u0000-\\u001F\\u007F]+$", description: "The account's nick in the room: an RFC 7622 resourcepart with a character other than white space, used prepared (otherwise 400 invalid-jid)" });
 const Occupant = Type.Object({ nick: Type.String(), role: Type.String(), affiliation: Type.String(), jid: Type.Union([Type.String(), Type.Null()]) });
 const RoomView = Type.Object({
   room: Type.String(),
@@ -25,7 +26,7 @@ const JoinBody = Type.Object(
     password: Type.Optional(xmlText(1024)),
     history: Type.Optional(
       Type.Object(
-        { maxStanzas: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })), since: Type.Optional(Type.String({ format: "date-time" })) },
+        { maxStanzas: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })), since: Type.Optional(Type.String({ format: "date-time", description: "RFC 3339; sent to the room as XEP-0082 (UTC, upper-case T and Z)" })) },
         { additionalProperties: false, description: "What history the room sends on this join (XEP-0045 §7.2.15)" },
       ),
     ),
@@ -42,6 +43,14 @@ function roomJid(raw: string, domain: string): string {
   return jidToString(bare(jid));
 }
 
+/** The history asked for, `since` in the form rooms read (XEP-0082). */
+function historyOf(history: Static<typeof JoinBody>["history"]): { history?: HistoryRequest } {
+  if (history?.since === undefined) return history ? { history } : {};
+  const since = historySince(history.since);
+  if (since === null) throw new AppError("validation-failed", `body.history.since: "${history.since}" is no instant`, { field: "body.history.since" });
+  return { history: { ...history, since } };
+}
+
 export function roomRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   const account = async (req: Parameters<typeof callerAccount>[1]) => gw.accounts.ref(await callerAccount(gw, req));
   return async (app) => {
@@ -54,7 +63,8 @@ export function roomRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         // §7.2.2): one the XMPP server cannot take (U+FFFF is not even XML) would drop the link on
         // every resend of this durable join. Sent and stored prepared (RFC 7622 §3.4).
         const nick = resourcepart(req.body.nick, "body.nick");
-        const { view, created } = await gw.rooms.join(await account(req), room, { ...req.body, nick });
+        if (!visibleNick(nick)) throw new AppError("invalid-jid", "body.nick: a nick of white space alone is no nick a room shows", { field: "body.nick" });
+        const { view, created } = await gw.rooms.join(await account(req), room, { ...req.body, nick, ...historyOf(req.body.history) });
         return reply.code(created ? 201 : 200).send(view);
       },
     );
