@@ -228,7 +228,7 @@ for (const kind of KINDS) {
       assert.equal(badHeader.body.code, "invalid-cursor");
     });
 
-    it("a cursor that is no event id is 400 invalid-cursor in ?since= as in Last-Event-ID, in both views", async () => {
+    it("a cursor that is no event id is 400 invalid-cursor in ?since= as in Last-Event-ID, in both views, and in ?since= beside a good Last-Event-ID", async () => {
       await gw.createAccount("abram");
       const tok = gw.token("abram");
       for (const accept of ["text/event-stream", "application/json"]) {
@@ -239,6 +239,9 @@ for (const kind of KINDS) {
         }
         const header = await gw.request("GET", "/v1/events", { token: tok, headers: { accept, "last-event-id": "abc" } });
         assert.deepEqual([header.status, header.body.code, header.body.field], [400, "invalid-cursor", "headers.last-event-id"], accept);
+        // A good Last-Event-ID wins over ?since=, but does not hide a bad one.
+        const both = await gw.request("GET", "/v1/events?since=abc", { token: tok, headers: { accept, "last-event-id": "0" } });
+        assert.deepEqual([both.status, both.body.code, both.body.field], [400, "invalid-cursor", "querystring.since"], accept);
       }
       const ok = await gw.request("GET", "/v1/events?since=0", { token: tok, headers: { accept: "application/json" } });
       assert.equal(ok.status, 200, ok.text);

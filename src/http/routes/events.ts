@@ -74,7 +74,10 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         const account = await callerAccount(gw, req);
         const view = eventsView(req.headers.accept);
         const lastEventId = req.headers["last-event-id"] || undefined;
-        const cursor = parseCursor(lastEventId ?? req.query.since, lastEventId ? "headers.last-event-id" : "querystring.since");
+        // The header wins (an EventSource's reconnect keeps its URL's ?since=), but a bad ?since= is
+        // refused either way: a client sending it has a bug to hear of.
+        const since = parseCursor(req.query.since, "querystring.since");
+        const cursor = lastEventId ? parseCursor(lastEventId, "headers.last-event-id") : since;
         if (view === "sse") {
           const resource = sessionResource(req, req.query.resource);
           // A client following the SSE spec reconnects when its stream ends, with Last-Event-ID:
