@@ -39,7 +39,7 @@ const unkeyed = (messages: unknown[]): number[] => messages.flatMap((m, i) => (t
 /** The 409 of a change to a message that failed (src/services/message-actions.ts assertReached). */
 const FAILED = "A message the account sent that failed (status `failed`: bounced, or never sendable) is refused with 409 message-failed: its recipient never got it.";
 
-/** Any string: one that is not a message id (a UUID) names no message, so it is 404 like any unknown id. */
+/** Up to 64 characters (longer is 400 naming params.id): one that is no message id (a UUID) names no message, so it is 404 like any unknown id. */
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64, description: "The message's id (a UUID)" }) });
 
 export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
