@@ -2690,7 +2690,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         items: components["schemas"]["Event"][];
-                        /** @description The cursor for the next page (?since=) */
+                        /** @description The cursor for the next page (?since=); past a page that is not full, the head the read reached, other sessions' events included */
                         nextSince: number;
                     };
                     "text/event-stream": string;

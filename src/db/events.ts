@@ -229,6 +229,8 @@ export interface ReplayStart {
   resync: boolean;
   after: number;
   gone: boolean;
+  /** The log's head as this read saw it: every event up to it had committed (events commit in seq order). */
+  head: number;
 }
 
 /**
@@ -266,8 +268,8 @@ export async function replayStarts(pool: pg.Pool, items: { accountId: number; af
     const { from, head } = rows[k] ?? {};
     // A cursor beyond the head names no event yet (a typo, or the log of an account deleted and
     // created again): the reader goes on from the head, as a stream does, and misses nothing after it.
-    if (from == null) return { resync: false, after: head == null ? i.after : Math.min(i.after, Number(head)), gone: head == null };
-    return { resync: true, after: from, gone: false };
+    if (from == null) return { resync: false, after: head == null ? i.after : Math.min(i.after, Number(head)), gone: head == null, head: Number(head ?? 0) };
+    return { resync: true, after: from, gone: false, head: Number(head) };
   });
 }
 

@@ -26,6 +26,8 @@ interface OpenStream {
   slice: number;
   /** When its credential expires (ms since the epoch). */
   until: number;
+  /** The last event id the client was given: an event's, or an id field alone (see tick()). */
+  idSent: number;
 }
 
 /**
@@ -114,6 +116,14 @@ export class SseStreams {
         s.res.end(EXPIRED);
         continue;
       }
+      // Past events for other sessions the client was never sent: their position, as an id field
+      // alone (HTML §9.2.6: sets the last event ID, dispatches nothing), so that its Last-Event-ID
+      // does not stay behind them until it reads as older than the retained log (a false resync).
+      const at = s.follower.delivered;
+      if (at > s.idSent) {
+        s.idSent = at;
+        s.res.write(`id: ${at}\n\n`);
+      }
       heartbeat(s.res);
       s.follower.alive();
     }
@@ -174,7 +184,7 @@ export class SseStreams {
     // learn of the events it missed. The resync frame carries that id itself (API.md Events).
     const start = follower.resync ? "" : `id: ${follower.delivered}\n`;
     res.write(`retry: ${this.opts.retryMs}\n${start}: session ${follower.resource}\n\n`);
-    const s: OpenStream = { res, follower, slice: this.joining, until };
+    const s: OpenStream = { res, follower, slice: this.joining, until, idSent: follower.delivered };
     this.joining = (this.joining + 1) % SLICES;
     this.open.add(s);
     this.slices[s.slice]!.add(s);
@@ -189,6 +199,7 @@ export class SseStreams {
     res.on("error", onGone);
     try {
       for await (const batch of follower) {
+        s.idSent = batch[batch.length - 1]!.id;
         if (!res.write(batch.length === 1 ? frame(batch[0]!) : batch.map(frame).join(""))) await new Promise<void>((r) => res.once("drain", r).once("close", r));
       }
     } catch (err) {

@@ -113,11 +113,16 @@ export class EventFeed implements FeedPort {
     if (start!.gone) throw new AppError("account-not-found", `${account.localpart} was deleted`);
     const resync = start!.resync && cursor !== null;
     const items = resync ? [resyncItem(start!.after)] : [];
-    const events = await readEvents(this.db.pool, account.id, start!.after, limit - items.length, resource);
+    const room = limit - items.length;
+    const events = await readEvents(this.db.pool, account.id, start!.after, room, resource);
     for (const e of events) items.push(item(e));
     const owed = events.filter((e) => e.receiptTo !== null && !e.receiptSent).map((e) => e.seq);
     if (receipts && owed.length) await this.answerReceipts(account, owed);
-    return { items, nextSince: items.length ? items[items.length - 1]!.id : start!.after };
+    const last = items.length ? items[items.length - 1]!.id : start!.after;
+    // A short page read everything up to the head it started from: a session's cursor moves past
+    // the other sessions' events too, or it would stay behind them until it read as older than the
+    // retained log (a false resync) and every poll would read them again.
+    return { items, nextSince: events.length < room ? Math.max(last, start!.head) : last };
   }
 
   /** A JSON poll: the caller's session (if there is one) is still there, as an open stream would say. */

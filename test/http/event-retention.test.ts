@@ -17,14 +17,14 @@ const RETENTION_MS = 2000;
  * A Prosody with Juliet logged in, and a gateway with EVENT_RETENTION and this MAINTENANCE_INTERVAL,
  * started before the describe's tests and stopped after them; `say` is Juliet writing to `to`.
  */
-function world(maintenanceInterval: string): { gw: () => TestGateway; say: (to: string, body: string) => Promise<void> } {
+function world(maintenanceInterval: string, env: Record<string, string> = {}): { gw: () => TestGateway; say: (to: string, body: string) => Promise<void> } {
   let server: XmppServer;
   let gw: TestGateway;
   let juliet: XmppUser;
   before(async () => {
     server = await startXmppServer();
     await server.registerUser("juliet", "pw");
-    gw = await startTestGateway(server, { EVENT_RETENTION: `${RETENTION_MS / 1000}s`, MAINTENANCE_INTERVAL: maintenanceInterval });
+    gw = await startTestGateway(server, { EVENT_RETENTION: `${RETENTION_MS / 1000}s`, MAINTENANCE_INTERVAL: maintenanceInterval, ...env });
     juliet = await connectUser(server, "juliet", "pw", "balcony");
   });
   after(async () => {
@@ -178,6 +178,74 @@ describe("event retention before the purge", () => {
         ],
         `the reconnect (Last-Event-ID ${kept}, from the opening ${JSON.stringify(opening)}) is told of the events it will never get`,
       );
+    } finally {
+      await again.close();
+    }
+  });
+});
+
+describe("a session's cursor moves past the other sessions' events", () => {
+  // No purge; heartbeats every 300 ms (a stream's position goes out with them).
+  const { gw: gateway, say } = world("1h", { SSE_HEARTBEAT: "300ms" });
+
+  /** An account with an available `laptop` session, and its JSON poll of one session's events (or all). */
+  async function account(gw: TestGateway, localpart: string) {
+    await gw.createAccount(localpart);
+    const tok = gw.token(localpart);
+    assert.equal((await gw.request("PUT", "/v1/presence?resource=laptop", { token: tok })).status, 200);
+    const poll = async (since: number, resource?: string) => {
+      const r = await gw.request("GET", `/v1/events?since=${since}${resource ? `&resource=${resource}` : ""}`, { token: tok, headers: { accept: "application/json" } });
+      assert.equal(r.status, 200, r.text);
+      return r.body as { items: { id: number; event: string; data: { body?: string } }[]; nextSince: number };
+    };
+    const toLaptop = async (bodies: string[]) => {
+      for (const body of bodies) await say(`${localpart}@${gw.domain}/laptop`, body);
+      await waitFor(async () => (await poll(0, "laptop")).items.filter((e) => e.event === "message").length === bodies.length, 5000, "the laptop's messages");
+      return (await poll(0)).nextSince;
+    };
+    return { tok, poll, toLaptop };
+  }
+
+  it("a poller of one session: nextSince passes the laptop's messages it was not shown, and from it, past the retention window, there is no resync", async () => {
+    const gw = gateway();
+    const { poll, toLaptop } = await account(gw, "rosaline");
+    const head = await toLaptop(["l1", "l2", "l3"]);
+    const phone = await poll(0, "phone");
+    assert.deepEqual([phone.items, phone.nextSince], [[], head], "the phone's page: nothing for it, and the log's head");
+    await new Promise((r) => setTimeout(r, RETENTION_MS + 1000));
+    await say(`rosaline@${gw.domain}`, "for all");
+    await waitFor(async () => (await poll(head)).items.length === 1, 5000, "the bare-JID message");
+    assert.deepEqual((await poll(phone.nextSince, "phone")).items.map((e) => [e.event, e.data.body]), [["message", "for all"]]);
+  });
+
+  it("a stream of one session: its position past the laptop's messages goes out as an id field alone, and a reconnect from it past the retention window gets no resync", async () => {
+    const gw = gateway();
+    const { tok, toLaptop } = await account(gw, "gregory");
+    // Raw: an id field without data dispatches no event (HTML §9.2.6), so the parser of gw.sse never shows it.
+    const { opening, reader, abort } = await streamOpening(`${gw.url}/v1/events?resource=phone`, { authorization: `Bearer ${tok}` });
+    let raw = opening;
+    const decoder = new TextDecoder();
+    const reading = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+        if (done) return;
+        raw += decoder.decode(value, { stream: true });
+      }
+    })();
+    const lastId = () => [...raw.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1])).pop();
+    const head = await toLaptop(["l1", "l2", "l3"]);
+    await waitFor(async () => lastId() === head, 5000, `the stream's position at ${head}`).catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${JSON.stringify(raw)}`);
+    });
+    abort();
+    await reading;
+    assert.ok(!/^event:/m.test(raw), `no event was for the phone: ${JSON.stringify(raw)}`);
+    await new Promise((r) => setTimeout(r, RETENTION_MS + 1000));
+    const again = await gw.sse("/v1/events?resource=phone", tok, { "last-event-id": String(head) });
+    try {
+      await say(`gregory@${gw.domain}`, "for all");
+      await again.waitFor((ev) => ev.some((e) => e.event === "message"), 5000, "the bare-JID message");
+      assert.deepEqual(again.events.map((e) => e.event), ["message"]);
     } finally {
       await again.close();
     }

@@ -51,11 +51,11 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
                 vary: { type: "string", description: "Accept: the view depends on it (RFC 9110 §12.5.5)" },
               },
               content: {
-                "application/json": { schema: Type.Object({ items: Type.Array(Type.Ref(EventItemSchema)), nextSince: Type.Integer({ minimum: 0, description: "The cursor for the next page (?since=)" }) }) },
+                "application/json": { schema: Type.Object({ items: Type.Array(Type.Ref(EventItemSchema)), nextSince: Type.Integer({ minimum: 0, description: "The cursor for the next page (?since=); past a page that is not full, the head the read reached, other sessions' events included" }) }) },
                 "text/event-stream": {
                   schema: Type.String({
                     description:
-                      "Server-Sent Events (HTML §9.2): a retry: hint and the position the stream starts from as id: (no event: a client that gets none before the stream ends still reconnects with Last-Event-ID; not when the stream starts with a resync, whose own id is that position), then one frame per event (id: its sequence number, event: its type, data: its JSON, as the JSON view's items' data), heartbeat comments at least every 15 s; ends with a comment (': shutting down', ': token expired') when the gateway stops or the token expires",
+                      "Server-Sent Events (HTML §9.2): a retry: hint and the position the stream starts from as id: (no event: a client that gets none before the stream ends still reconnects with Last-Event-ID; not when the stream starts with a resync, whose own id is that position), then one frame per event (id: its sequence number, event: its type, data: its JSON, as the JSON view's items' data), heartbeat comments at least every 15 s (after events for other sessions it passed, with its position as id: alone); ends with a comment (': shutting down', ': token expired') when the gateway stops or the token expires",
                   }),
                 },
               },
