@@ -287,7 +287,7 @@ export async function claimReceipts(db: Tx, accountId: number, seqs: number[]): 
  * Deletes events older than the retention, except those an enabled webhook has yet to settle:
  * deliveries are read from the log itself, so the log keeps them until they are delivered or
  * failed (an endpoint that keeps failing is disabled after WEBHOOK_DISABLE_AFTER, and then holds
- * nothing back).
+ * nothing back: enabled again, it is told of what it missed with a resync, src/services/webhook-lane.ts).
  */
 export async function purgeEvents(db: Db, olderThan: Date): Promise<number> {
   return db.$executeRaw`DELETE FROM event e WHERE e.created_at < ${olderThan} AND NOT EXISTS (

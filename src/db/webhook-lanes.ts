@@ -70,12 +70,8 @@ export interface DeliveryRecord {
   nextAttemptAt: Date | null;
 }
 
-export interface Watched {
-  /** Enabled every-account endpoints. */
-  all: number;
-  /** Enabled endpoints per account. */
-  accounts: Map<number, number>;
-}
+/** The enabled endpoints: every-account ones (`all`), and per account. */
+export interface Watched { all: number; accounts: Map<number, number> } // prettier-ignore
 
 export interface Settled {
   /** False when another instance holds the endpoint now (or it is gone): stop. */
@@ -203,18 +199,22 @@ export class WebhookLanes {
   /**
    * A lane's next events of the subscribed types, and the log's head: one snapshot, so when fewer
    * than `limit` came back, every event up to `head` has been seen (events commit in seq order).
+   * `gap`: the events right after `after` are gone (purged while the endpoint was disabled, or
+   * before a replay's `since`: seqs have no holes otherwise), up to `upTo`; `at`, the next one's time.
    */
-  async read(accountId: number, after: number, types: string[] | null, limit: number): Promise<{ events: LaneEvent[]; head: number }> {
-    const { rows } = await this.pool.query<{ head: number; seq: number | null; type: string; data: string; created_at: Date; receipt: boolean }>({
+  async read(accountId: number, after: number, types: string[] | null, limit: number): Promise<{ events: LaneEvent[]; head: number; gap: { upTo: number; at: Date } | null }> {
+    const { rows } = await this.pool.query<{ head: number; next: number | null; next_at: Date; seq: number | null; type: string; data: string; created_at: Date; receipt: boolean }>({
       name: "webhook-read-lane",
-      text: `SELECT a.last_seq AS head, e.seq, e.type, e.data::text AS data, e.created_at, e.receipt FROM account a LEFT JOIN LATERAL (
+      text: `SELECT a.last_seq AS head, nx.seq AS next, COALESCE(nx.created_at, localtimestamp) AS next_at, e.seq, e.type, e.data::text AS data, e.created_at, e.receipt FROM account a
+        LEFT JOIN LATERAL (SELECT seq, created_at FROM event WHERE account_id = a.id AND seq > $2 ORDER BY seq LIMIT 1) nx ON true LEFT JOIN LATERAL (
           SELECT seq, type, data, created_at, receipt_to IS NOT NULL AND NOT receipt_sent AS receipt FROM event WHERE account_id = a.id AND seq > $2 AND ($3::text[] IS NULL OR type = ANY($3::text[]))
           ORDER BY seq LIMIT $4
         ) e ON true WHERE a.id = $1`,
       values: [accountId, after, types, limit],
     });
-    const head = rows[0]?.head ?? after;
-    return { head, events: rows.filter((r) => r.seq !== null).map((r) => ({ seq: r.seq!, type: r.type, dataJson: r.data, createdAt: r.created_at, receiptPending: r.receipt })) };
+    const { head = after, next = null, next_at } = rows[0] ?? {};
+    const gap = head > after && (next === null || next > after + 1) ? { upTo: (next ?? head + 1) - 1, at: next_at! } : null;
+    return { head, gap, events: rows.filter((r) => r.seq !== null).map((r) => ({ seq: r.seq!, type: r.type, dataJson: r.data, createdAt: r.created_at, receiptPending: r.receipt })) };
   }
 
   /**

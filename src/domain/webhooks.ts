@@ -114,6 +114,13 @@ export function payloadJson(id: number, account: string, type: string, dataJson:
   return `{"id":${id},"account":${JSON.stringify(account)},"type":${JSON.stringify(type)},"data":${dataJson},"createdAt":"${createdAt.toISOString()}"}`;
 }
 
+/**
+ * The data of the `resync` a lane delivers before the events after a gap: those up to `from` were
+ * purged before the endpoint got them (as a stream resuming from a cursor older than the retained
+ * log is told, API.md Events). Its id is `from`, where the lane goes on.
+ */
+export const resyncDataJson = (from: number): string => JSON.stringify({ reason: "events purged from the retained log before this endpoint got them", from });
+
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const Timestamp = Type.String({ format: "date-time" });
 
@@ -121,7 +128,7 @@ export type WebhookEventType = EventType;
 export const WebhookEventTypeSchema = Type.Unsafe<WebhookEventType>(
   Type.Union(
     WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)),
-    { description: "An event type (API.md). `resync` is accepted but never delivered to a webhook: webhooks are pushed in order without cursors, so none falls behind the retained log" },
+    { description: "An event type (API.md). `resync` is delivered whatever the list: when events the endpoint had yet to get were purged (while it was disabled, or before a replay's since), ahead of the events after them" },
   ),
 );
 

@@ -5,7 +5,7 @@
 // up it is recorded `failed` and the lane moves on.
 import type { DeliveryRecord, Lane, LeasedWebhook, WebhookLanes } from "../db/webhook-lanes.js";
 import { accountJid } from "../domain/account.js";
-import { deliveryId, GONE, laterRetry, payloadJson, retryDelay } from "../domain/webhooks.js";
+import { deliveryId, GONE, laterRetry, payloadJson, resyncDataJson, retryDelay } from "../domain/webhooks.js";
 import type { ServiceLog, WebhookPort, WebhookResult } from "./ports.js";
 
 export type AttemptOutcome = "delivered" | "retry" | "failed";
@@ -61,7 +61,11 @@ function logFailure(log: ServiceLog, w: LeasedWebhook, lane: Lane, seq: number, 
  * disabled, changed, or the instance stopping).
  */
 export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane): Promise<boolean> {
-  const { events, head } = await ctx.lanes.read(lane.accountId, lane.seq, w.events, PAGE);
+  const { events: read, head, gap } = await ctx.lanes.read(lane.accountId, lane.seq, w.events, PAGE);
+  // Events gone before the endpoint got them: a resync first, whatever types it takes, as a stream
+  // from a purged cursor gets one. Retried like an event, under the same id.
+  const resync = gap && { seq: gap.upTo, type: "resync", dataJson: resyncDataJson(gap.upTo), createdAt: gap.at, receiptPending: false };
+  const events = resync ? [resync, ...read] : read;
   const account = accountJid(lane.localpart, ctx.domain);
   const signing = secrets(w);
   let from = lane.seq;
@@ -158,7 +162,7 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
     if (r !== "ok") return r === "moved-away";
   }
   // Fewer than a page: every event up to the head was seen, the other types included.
-  const to = complete && events.length < PAGE ? Math.max(at, head) : at;
+  const to = complete && read.length < PAGE ? Math.max(at, head) : at;
   if (to === from && records.length === 0) return !ctx.interrupted(w);
   const r = await settle(to, records.length > 0 ? true : null, { attempts: 0, delayMs: 0 });
   return r !== "stop";

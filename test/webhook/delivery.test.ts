@@ -507,3 +507,54 @@ describe("webhook delivery (prosody): enabled again or moved, an endpoint does n
     assert.equal(await receiver.count("same-home"), 1);
   });
 });
+
+describe("webhook delivery (prosody): events purged before the endpoint got them", () => {
+  let server: XmppServer;
+  let gw: TestGateway;
+  let juliet: XmppUser;
+  let receiver: WebhookReceiver;
+
+  before(async () => {
+    // The purge runs every 300 ms and takes what is older than 4 s (and held by no enabled endpoint).
+    ({ server, gw, juliet, receiver } = await startWorld({ WEBHOOK_RETRY_SCHEDULE: "300ms", EVENT_RETENTION: "4s", MAINTENANCE_INTERVAL: "300ms" }, "wh3"));
+  });
+  after(() => stopWorld({ server, gw, juliet, receiver }));
+
+  it("enabled again after its events were purged, an endpoint gets a resync first (whatever its types), then the events kept; a replay from before the kept log too", async () => {
+    await gw.createAccount("rosaline");
+    const token = gw.token("rosaline");
+    const r = await gw.request("POST", "/v1/webhooks", { token, body: { url: receiver.url("purged"), events: ["roster"] } });
+    assert.equal(r.status, 201, r.text);
+    const { id, secret } = r.body as { id: string; secret: string };
+    assert.equal((await gw.request("PATCH", `/v1/webhooks/${id}`, { token, body: { status: "disabled" } })).status, 200);
+    for (const contact of ["a", "b", "c"]) assert.equal((await gw.request("PUT", `/v1/roster/${contact}@localhost`, { token, body: { name: contact } })).status, 201);
+    const stored = async () => (await gw.running.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM event e JOIN account a ON a.id = e.account_id WHERE a.localpart = 'rosaline'")).rows[0]!.n;
+    // A disabled endpoint holds nothing back: the purge takes the three.
+    await waitFor(async () => (await stored()) === 0, 10_000, "the three events purged");
+    assert.equal((await gw.request("PATCH", `/v1/webhooks/${id}`, { token, body: { status: "enabled" } })).status, 200);
+    assert.equal((await gw.request("PUT", "/v1/roster/d@localhost", { token, body: { name: "d" } })).status, 201);
+    const got = (await receiver.waitFor("purged", 2, 10_000)).map((g) => verified(secret, g));
+    const kept = got[1]!;
+    assert.deepEqual(
+      got.map((p) => [p.id, p.type, p.data]),
+      [
+        [kept.id - 1, "resync", { reason: "events purged from the retained log before this endpoint got them", from: kept.id - 1 }],
+        [kept.id, "roster", kept.data],
+      ],
+    );
+    assert.equal((kept.data as { item?: { jid: string } }).item?.jid, "d@localhost");
+    // A replay from before what is kept (before d goes too): the same resync (the same webhook-id), then d again.
+    assert.equal((await gw.request("POST", `/v1/webhooks/${id}/replay`, { token, body: { since: 0 } })).status, 202);
+    const again = await receiver.waitFor("purged", 4, 10_000);
+    assert.deepEqual(
+      again.slice(2).map((g) => [g.headers["webhook-id"], verified(secret, g).type]),
+      got.map((p, i) => [again[i]!.headers["webhook-id"], p.type]),
+    );
+    const deliveries = async () => (await gw.request("GET", `/v1/webhooks/${id}/deliveries`, { token })).body.items.map((d: HistoryItem & { type: string }) => [d.eventId, d.type, d.status]);
+    await waitFor(async () => (await deliveries()).every((d: string[]) => d[2] === "delivered"), 5000, "the deliveries settled");
+    assert.deepEqual(await deliveries(), [
+      [kept.id, "roster", "delivered"],
+      [kept.id - 1, "resync", "delivered"],
+    ]);
+  });
+});
