@@ -37,6 +37,14 @@ describe("validation problems", () => {
     }
   });
 
+  it("takes well-formed language tags (RFC 5646 §2.1) as lang and as a map's keys, and refuses ill-formed ones naming the field", () => {
+    const good = ["en", "EN-us", "zh-Hant-TW", "zh-yue", "es-419", "de-CH-1901", "sl-rozaj-biske", "en-US-u-ca-gregory", "en-US-x-twain", "x-private", "i-klingon", "en-GB-oed", "abcdefgh"];
+    const bad = ["q", "x", "i", "en-a", "abcdefgh-x", "en--US", "en-", "123", "en-US-x", "abcdefghi", "en-US-a-b"];
+    const refused = (m: Record<string, unknown>) => !check({ to: "j@x", ...m }) && validationProblem(check.errors, "body").field;
+    assert.deepEqual(good.flatMap((t) => [refused({ body: "hi", lang: t }), refused({ body: { [t]: "hi" } })]), good.flatMap(() => [false, false]));
+    assert.deepEqual(bad.flatMap((t) => [refused({ body: "hi", lang: t }), refused({ body: { [t]: "hi" } })]), bad.flatMap(() => ["body.lang", "body.body"]));
+  });
+
   it("takes a language map whose languages differ, in whatever case each is written", () => {
     assert.equal(check({ to: "j@x", body: { en: "a", "EN-gb": "b", de: "c" } }), true, JSON.stringify(check.errors));
   });
