@@ -4,7 +4,7 @@
 import type { Attachment, Marker } from "./message-features.js";
 import type { Jid } from "./jid.js";
 import type { ChatState, LangText } from "./message.js";
-import type { MucPresence, RoomInvitation } from "./muc.js";
+import { ROOM_RESOURCE, type MucPresence, type RoomInvitation } from "./muc.js";
 
 interface Addressed {
   /** The stanza's `from` and `to` as received. */
@@ -100,3 +100,10 @@ export interface InboundPresence extends Addressed {
 export type InboundStanza = InboundMessage | InboundPresence;
 
 export const SUBSCRIPTION_TYPES: ReadonlySet<string> = new Set(["subscribe", "subscribed", "unsubscribe", "unsubscribed"]);
+
+/**
+ * Presence to the account's occupant JID (its rooms' resource) that is the rooms' to handle: not
+ * subscription stanzas and probes, which are the bare JID's whatever the resource (RFC 6121
+ * §3.1.3, §3.2.3, §4.3.2).
+ */
+export const toRooms = (s: InboundPresence): boolean => s.to?.resource === ROOM_RESOURCE && !SUBSCRIPTION_TYPES.has(s.type) && s.type !== "probe";

@@ -1,6 +1,6 @@
 // How the Inbound use case (src/services/inbound.ts) cuts what arrived into transactions: which
 // stanzas run statements of their own ("slow") and which need Prisma's transaction.
-import type { InboundStanza } from "../domain/inbound.js";
+import { toRooms, type InboundStanza } from "../domain/inbound.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
 import { changesEarlier } from "./inbound-features.js";
 import { plainRoomMessage } from "./inbound-room.js";
@@ -31,7 +31,7 @@ export const slowStanza = (s: InboundStanza) =>
  * included (src/db/rooms.ts, src/db/messages.ts), runs raw SQL, which a raw pg transaction runs
  * for less than half the CPU and round-trip time.
  */
-export const needsPrisma = (s: InboundStanza) => s.kind === "presence" && s.to?.resource !== ROOM_RESOURCE;
+export const needsPrisma = (s: InboundStanza) => s.kind === "presence" && !toRooms(s);
 
 /** Cuts a batch, in order, into transactions of at most MAX_BATCH stanzas and MAX_SLOW slow ones. */
 export function transactions(batch: InboundStanza[]): InboundStanza[][] {

@@ -10,11 +10,11 @@ import { autocommit, prismaTx, type AnyTx, type Database, type SqlTx } from "../
 import type { Appended } from "../db/events.js";
 import { accountJid, type Account } from "../domain/account.js";
 import type { ErrorCode } from "../domain/errors.js";
-import { refusedWithoutSession, SUBSCRIPTION_TYPES, type InboundStanza } from "../domain/inbound.js";
-import { jidToString, type Jid } from "../domain/jid.js";
+import { refusedWithoutSession, SUBSCRIPTION_TYPES, toRooms, type InboundStanza } from "../domain/inbound.js";
+import { bare, jidToString, type Jid } from "../domain/jid.js";
 import { bouncesBlocked, isBlocked, NO_BLOCKS, type BlockLookup } from "../domain/blocking.js";
 import type { Blocklists } from "../db/blocklist.js";
-import type { Stanza } from "../domain/stanza.js";
+import { subscription, type Stanza } from "../domain/stanza.js";
 import { event } from "../domain/events.js";
 import { Batcher } from "./batcher.js";
 import { PendingWrites, receiveMessage, roomFactsKey, type MessageStores, type RoomFactsMap } from "./inbound-message.js";
@@ -238,11 +238,12 @@ export class Inbound {
       // §8.5.1: presence to an account that does not exist, or not to an account, is silently ignored.
       if (!to?.local || !from || !fromRaw || to.domain !== this.domain) return;
       const account = await find(to.local);
-      if (!account) return;
+      // §4.3.2: a probe for an account that does not exist SHOULD be answered "unsubscribed".
+      if (!account) return void (s.type === "probe" && replies.push(subscription(jidToString(bare(to)), jidToString(bare(from)), "unsubscribed")));
       // XEP-0191 §3.3: presence from a blocked JID (probes and subscriptions too) gets no answer at all.
       if (await blocked(account, from)) return;
       pending.checked(account.id, from); // and by the committed list, before commit
-      if (to.resource === ROOM_RESOURCE) return roomPresence(tx, { ...s, from, fromRaw, to, toRaw: toRaw ?? "" }, account, pending, replies);
+      if (toRooms(s)) return roomPresence(tx, { ...s, from, fromRaw, to, toRaw: toRaw ?? "" }, account, pending, replies);
       await pending.flush(tx);
       await receivePresence(prismaTx(tx), { ...s, from }, { id: account.id, jid: accountJid(account.localpart, this.domain) }, replies, () => pending.absent(account));
       return;

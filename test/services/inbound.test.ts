@@ -276,6 +276,14 @@ describe("Inbound service", () => {
       assert.deepEqual(await env.events(a.id, head), [], "no roster push, no event");
     });
 
+    it("subscription stanzas and probes to the rooms' resource are the bare JID's (§3.1.3, §4.3.2), as to any other resource", async () => {
+      const a = await env.account("romeo");
+      const j = await contact(a, "from");
+      await feed(inboundPresence("nurse@example.net/x", `${a.jid}/rooms`, "subscribe"), inboundPresence(`${j}/x`, `${a.jid}/rooms`, "probe"));
+      assert.deepEqual((await roster.pending(a.id)).map((p) => p.jid), ["nurse@example.net"]);
+      assert.deepEqual(await env.sent(), [{ kind: "presence", from: a.jid, to: `${j}/x`, type: "unavailable", show: null, status: null, priority: null }]);
+    });
+
     it("the unsubscribed answer keeps a pre-approval and a pending request (it is no state change)", async () => {
       const a = await env.account("romeo");
       const nurse = "nurse@example.net";
@@ -305,19 +313,20 @@ describe("Inbound service", () => {
       assert.deepEqual(await env.events(a.id, head), []);
     });
 
-    it("a blocked prober and a probe to no account get nothing, while a stranger's probe after them is answered", async () => {
+    it("a blocked prober gets nothing, while a stranger's probe after it is answered, and so is a probe to no account (as if it were a stranger's: an account is not told from one that does not exist)", async () => {
       const blocklists = new Blocklists(env.db.prisma);
       const guarded = inboundOf(env, { blocks: blocklists });
       const a = await env.account("romeo");
       await new Blocking(env.db, blocklists, env.delivery).block(a.ref, "juliet@example.net");
       await env.flush();
       env.out.reset();
-      // XEP-0191 §3.3: nothing from a blocked JID; RFC 6121 §8.5.1: presence to no account is ignored.
+      // XEP-0191 §3.3: nothing from a blocked JID; RFC 6121 §4.3.2: a probe to no account SHOULD get
+      // unsubscribed (§8.5.1 allows it), from the bare JID asked for.
       guarded.receive(inboundPresence(JULIET, a.jid, "probe"));
-      guarded.receive(inboundPresence("stranger@example.net", `nobody@${env.domain}`, "probe"));
+      guarded.receive(inboundPresence("stranger@example.net/desk", `nobody@${env.domain}/phone`, "probe"));
       guarded.receive(inboundPresence("stranger@example.net", a.jid, "probe")); // the sentinel
       await guarded.idle();
-      assert.deepEqual(await env.sent(), [unsubscribed(a, "stranger@example.net")]);
+      assert.deepEqual(await env.sent(), [{ kind: "subscription", from: `nobody@${env.domain}`, to: "stranger@example.net", type: "unsubscribed" }, unsubscribed(a, "stranger@example.net")]);
     });
 
     it("from a `from` subscriber: the account's presence, or unavailable when no session is available", async () => {
