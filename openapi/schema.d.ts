@@ -1120,6 +1120,8 @@ export interface operations {
             /** @description Problem details (RFC 9457) */
             403: {
                 headers: {
+                    /** @description RFC 6750 §3.1, on a forbidden (a token without the admin scope a request needs): Bearer realm="balcony", error="insufficient_scope", scope="admin" */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1220,6 +1222,8 @@ export interface operations {
             /** @description Problem details (RFC 9457) */
             403: {
                 headers: {
+                    /** @description RFC 6750 §3.1, on a forbidden (a token without the admin scope a request needs): Bearer realm="balcony", error="insufficient_scope", scope="admin" */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1337,6 +1341,8 @@ export interface operations {
             /** @description Problem details (RFC 9457) */
             403: {
                 headers: {
+                    /** @description RFC 6750 §3.1, on a forbidden (a token without the admin scope a request needs): Bearer realm="balcony", error="insufficient_scope", scope="admin" */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1476,6 +1482,8 @@ export interface operations {
             /** @description Problem details (RFC 9457) */
             403: {
                 headers: {
+                    /** @description RFC 6750 §3.1, on a forbidden (a token without the admin scope a request needs): Bearer realm="balcony", error="insufficient_scope", scope="admin" */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1813,6 +1821,8 @@ export interface operations {
             /** @description Problem details (RFC 9457) */
             403: {
                 headers: {
+                    /** @description RFC 6750 §3.1, on a forbidden (a token without the admin scope a request needs): Bearer realm="balcony", error="insufficient_scope", scope="admin" */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2017,6 +2027,8 @@ export interface operations {
             /** @description Problem details (RFC 9457) */
             403: {
                 headers: {
+                    /** @description RFC 6750 §3.1, on a forbidden (a token without the admin scope a request needs): Bearer realm="balcony", error="insufficient_scope", scope="admin" */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4422,6 +4434,8 @@ export interface operations {
             /** @description Problem details (RFC 9457) */
             403: {
                 headers: {
+                    /** @description RFC 6750 §3.1, on a forbidden (a token without the admin scope a request needs): Bearer realm="balcony", error="insufficient_scope", scope="admin" */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4555,6 +4569,8 @@ export interface operations {
             /** @description Problem details (RFC 9457) */
             403: {
                 headers: {
+                    /** @description RFC 6750 §3.1, on a forbidden (a token without the admin scope a request needs): Bearer realm="balcony", error="insufficient_scope", scope="admin" */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5349,6 +5365,8 @@ export interface operations {
             /** @description Problem details (RFC 9457) */
             403: {
                 headers: {
+                    /** @description RFC 6750 §3.1, on a forbidden (a token without the admin scope a request needs): Bearer realm="balcony", error="insufficient_scope", scope="admin" */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5646,6 +5664,8 @@ export interface operations {
             /** @description Problem details (RFC 9457) */
             403: {
                 headers: {
+                    /** @description RFC 6750 §3.1, on a forbidden (a token without the admin scope a request needs): Bearer realm="balcony", error="insufficient_scope", scope="admin" */
+                    "www-authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {

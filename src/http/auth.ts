@@ -34,6 +34,8 @@ export interface JwtSettings {
 }
 
 const CACHE_MAX = 10_000;
+/** The last instant a Date holds (ECMA-262's time range: 8.64e15 ms, in the year 275760). */
+const MAX_DATE_MS = 8.64e15;
 
 /** The longest lifetime a minted token gets (POST /v1/tokens ttlSeconds, `balcony token --ttl`): a year. */
 export const TOKEN_TTL_MAX_SECONDS = 31_536_000;
@@ -99,7 +101,9 @@ export class Auth {
       resource = typeof claims.resource === "string" ? prepareSessionResource(claims.resource) : null;
       if (resource === null) throw new AppError("unauthorized", "token resource claim is not a valid resourcepart, or is the rooms' own (rooms)");
     }
-    return { localpart, admin: scope.includes("admin"), resource, exp: claims.exp * 1000, nbf: (claims.nbf ?? 0) * 1000, iat: typeof claims.iat === "number" ? claims.iat * 1000 : null };
+    // An exp past the last instant a Date holds (a "never expires" signer's) is that instant.
+    const exp = Math.min(claims.exp * 1000, MAX_DATE_MS);
+    return { localpart, admin: scope.includes("admin"), resource, exp, nbf: (claims.nbf ?? 0) * 1000, iat: typeof claims.iat === "number" ? claims.iat * 1000 : null };
   }
 
   /** Signs a token for an account (POST /v1/tokens, `npm run token`). HS256 with JWT_SECRET. */

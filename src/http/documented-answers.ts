@@ -58,6 +58,10 @@ const CHALLENGE = {
   "www-authenticate": { type: "string", description: 'RFC 6750 §3: Bearer realm="balcony", with error="invalid_token" when a token (or a stream ticket) was sent and refused' },
 };
 
+const SCOPE_CHALLENGE = {
+  "www-authenticate": { type: "string", description: 'RFC 6750 §3.1, on a forbidden (a token without the admin scope a request needs): Bearer realm="balcony", error="insufficient_scope", scope="admin"' },
+};
+
 /** Marks the operation whose whole body may be left out (see transformDocument). */
 const BODY_OPTIONAL = "x-body-optional";
 
@@ -73,6 +77,7 @@ export function documentCommonAnswers(route: RouteOptions): void {
   // description and Retry-After become the common ones, which name those too.
   response[503] = UNAVAILABLE;
   if (response[401]) response[401] = { ...response[401], headers: CHALLENGE };
+  if (response[403]) response[403] = { ...response[403], headers: SCOPE_CHALLENGE };
   // A route without a body still reads one sent with a method that can carry content (RFC 9110
   // §9.3): a body over the limit, or in another media type, is refused there too.
   if (schema.body || [route.method].flat().some((m) => CONTENT_METHODS.has(m))) {

@@ -23,6 +23,8 @@ export function sendProblem(reply: FastifyReply, code: ErrorCode, detail: string
   // RFC 9110 §15.5.6: a 405 lists the methods the target supports.
   if (Array.isArray(extra.allow)) reply.header("allow", extra.allow.join(", "));
   if (p.status === 401) reply.header("www-authenticate", challenge(reply.request));
+  // RFC 6750 §3.1: a token without the scope a request needs (`forbidden` is only ever that: the admin scope).
+  if (code === "forbidden") reply.header("www-authenticate", `Bearer realm="balcony", error="insufficient_scope", scope="admin"`);
   return reply.code(p.status).type("application/problem+json").send(p);
 }
 

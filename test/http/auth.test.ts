@@ -72,7 +72,7 @@ describe("auth", () => {
     assert.equal(basic.headers.get("www-authenticate"), `Bearer realm="balcony"`, "no Bearer token came: no error code");
   });
 
-  it("keeps admin routes for the admin scope (403 otherwise)", async () => {
+  it("keeps admin routes for the admin scope (403 otherwise, with RFC 6750's insufficient_scope challenge)", async () => {
     const user = gw.token("romeo");
     for (const [method, path, body] of [
       ["POST", "/v1/accounts", { localpart: "x1" }],
@@ -83,8 +83,27 @@ describe("auth", () => {
       const r = await gw.request(method, path, { token: user, body });
       assert.equal(r.status, 403, `${method} ${path}`);
       assert.equal(r.body.code, "forbidden");
+      // RFC 6750 §3.1: the token is good, its scope is not enough.
+      assert.equal(r.headers.get("www-authenticate"), `Bearer realm="balcony", error="insufficient_scope", scope="admin"`, `${method} ${path}`);
     }
     assert.equal((await gw.request("GET", "/v1/accounts", { token: gw.adminToken })).status, 200);
+  });
+
+  it("takes a token whose exp is past the last instant a Date holds as expiring then, on every route: a stream ticket too", async () => {
+    const token = gw.token("romeo", { exp: 9_000_000_000_000 });
+    assert.equal((await get(token)).status, 200);
+    const ticket = await gw.request("POST", "/v1/events/tickets", { token, body: {} });
+    assert.equal(ticket.status, 201, ticket.text);
+  });
+
+  it("refuses DELETE /v1/sessions/{resource} of a resource that is no resourcepart as 400 invalid-jid naming it, as ?resource= does; a good one of no session is 404", async () => {
+    const token = gw.token("romeo");
+    const bad = await gw.request("DELETE", `/v1/sessions/${encodeURIComponent("ph\u200Bone")}`, { token });
+    assert.deepEqual([bad.status, bad.body.code, bad.body.field], [400, "invalid-jid", "params.resource"], bad.text);
+    const viaQuery = await gw.request("PUT", `/v1/presence?resource=${encodeURIComponent("ph\u200Bone")}`, { token, body: {} });
+    assert.deepEqual([viaQuery.status, viaQuery.body.code], [400, "invalid-jid"], viaQuery.text);
+    const none = await gw.request("DELETE", "/v1/sessions/nowhere", { token });
+    assert.deepEqual([none.status, none.body.code], [404, "session-not-found"], none.text);
   });
 
   it("takes the Bearer scheme case-insensitively (RFC 9110 §11.1) and authenticates encoded API paths", async () => {

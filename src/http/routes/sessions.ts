@@ -39,9 +39,11 @@ export function sessionRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
       async (req, reply) => {
         const account = await callerAccount(gw, req);
-        // Sessions are stored under prepared resourceparts (RFC 7622 §3.4); anything else names none.
+        // Sessions are stored under prepared resourceparts (RFC 7622 §3.4): anything else is refused
+        // as it is where a session is named (?resource=, the header, a token's claim).
         const resource = prepareResourcepart(req.params.resource);
-        if (resource === null || !(await gw.presence.endSession(gw.accounts.ref(account), resource))) throw new AppError("session-not-found", `no session "${req.params.resource}"`);
+        if (resource === null) throw new AppError("invalid-jid", `params.resource: "${req.params.resource}" is not a valid resourcepart`, { field: "params.resource" });
+        if (!(await gw.presence.endSession(gw.accounts.ref(account), resource))) throw new AppError("session-not-found", `no session "${req.params.resource}"`);
         return reply.code(204).send(null);
       },
     );
