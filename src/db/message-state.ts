@@ -154,7 +154,7 @@ export async function releaseExpiredCorrectionKeys(tx: AnyTx): Promise<number> {
 
 /** XEP-0424: a tombstone: the text and reactions go, the message stays. */
 export async function markRetracted(tx: AnyTx, id: string): Promise<void> {
-  await sql(tx, "UPDATE message SET body = NULL, reactions = NULL, retracted_at = now(), updated_at = now() WHERE id = $1::uuid", [id]);
+  await sql(tx, "UPDATE message SET body = NULL, subject = NULL, reactions = NULL, retracted_at = now(), updated_at = now() WHERE id = $1::uuid", [id]);
 }
 
 /** XEP-0444: `jid`'s whole set of reactions (empty: none). */

@@ -9,7 +9,7 @@ import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { canonicalJson, isMessageId, stanzaBytesBound, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
-import { assertReplyBody, replyQuote, replyRef, type Attachment } from "../domain/message-features.js";
+import { assertReplyBody, replyQuote, replyRef, saysSomething, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import { forwardPageOf, pageOf, type Page } from "../domain/page.js";
 import { occupantJid } from "../domain/muc.js";
@@ -138,7 +138,8 @@ export class Messaging {
    */
   private async resolveReply(message: NewOutbound, id: string, nick: string | null): Promise<void> {
     const row = await this.messages.get(id);
-    if (!row || row.accountId !== message.accountId || row.peer !== message.peer || row.retractedAt) {
+    // Not to a chat state sent alone: a notification, no message (saysSomething), as a correction's target.
+    if (!row || row.accountId !== message.accountId || row.peer !== message.peer || row.retractedAt || !saysSomething(row)) {
       throw new AppError("message-not-found", `reply.id: ${id} is not a message of the conversation with ${message.peer}`, { field: "body.reply.id" });
     }
     const ref = replyRef(row);

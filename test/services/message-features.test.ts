@@ -99,7 +99,7 @@ describe("message features (one-to-one)", () => {
   it("applies a peer's retraction and reactions that name her message by its origin-id (XEP-0424, XEP-0444), not another peer's", async () => {
     const a = await env.account("romeo");
     // XEP-0424 §Use Case: message 'wrong-recipient-1' with origin-id 'origin-id-1'.
-    await feed(from(a, JULIET, "wrong-recipient-1", { body: "Have not saints lips", originId: "origin-id-1" }), from(a, JULIET, "s-2", { body: "and holy palmers too?", originId: "origin-id-2" }));
+    await feed(from(a, JULIET, "wrong-recipient-1", { body: "Have not saints lips", subject: "lips", originId: "origin-id-1" }), from(a, JULIET, "s-2", { body: "and holy palmers too?", originId: "origin-id-2" }));
     const [first, second] = [await idOf(a, "wrong-recipient-1"), await idOf(a, "s-2")];
     const mark = await head(a);
     await feed(withFeatures(a, NURSE, { retract: "origin-id-1" }), withFeatures(a, NURSE, { reactions: { id: "origin-id-2", emojis: ["🤡"] } }));
@@ -110,7 +110,17 @@ describe("message features (one-to-one)", () => {
       [second, [false, { "❤": ["juliet@example.net"], "👍": ["juliet@example.net"] }]],
     ]);
     const tomb = await env.db.prisma.message.findUniqueOrThrow({ where: { id: first } });
-    assert.ok(tomb.retractedAt !== null && tomb.body === null, "a tombstone");
+    // XEP-0424 §Tombstones: the original contents go, the subject with the body.
+    assert.deepEqual([tomb.retractedAt !== null, tomb.body, tomb.subject], [true, null, null], "a tombstone");
+  });
+
+  it("the account's own retraction leaves a tombstone with neither body nor subject (XEP-0424 §Tombstones)", async () => {
+    const a = await env.account("romeo");
+    const sent = await messaging.send(a, null, { to: "juliet@example.net", body: "secret", subject: "the secret subject" }, null);
+    await env.flush();
+    await actions.retract(a, sent.id);
+    const view = await messaging.get(a, sent.id);
+    assert.deepEqual([view.retracted !== null, view.body, view.subject], [true, null, null]);
   });
 
   it("takes a peer's correction of her reply without the fallback quote it re-sends, as the reply itself was stored (XEP-0308 §Business Rules, XEP-0461 §3)", async () => {
@@ -219,7 +229,7 @@ describe("message features (one-to-one)", () => {
     assert.deepEqual(await markers([toNurse]), [null], "the nurse's conversation is another");
   });
 
-  it("a chat state the account sent alone is no message: markers walk past it, and it cannot be corrected, retracted or reacted to (404), by the account or the peer (XEP-0308 §Business Rules)", async () => {
+  it("a chat state the account sent alone is no message: markers walk past it, and it cannot be corrected, retracted, reacted or replied to (404), by the account or the peer (XEP-0308 §Business Rules)", async () => {
     const a = await env.account("romeo");
     const send = async (m: { body?: string; state?: "composing" }) => (await messaging.send(a, null, { to: "juliet@example.net", ...m }, null)).id;
     const [text0, typing, text2] = [await send({ body: "m0" }), await send({ state: "composing" }), await send({ body: "m2" })];
@@ -237,6 +247,8 @@ describe("message features (one-to-one)", () => {
     await assert.rejects(actions.correct(a, null, typing, correctionOf({ to: "juliet@example.net", body: "typed" })), appError("message-not-found"));
     await assert.rejects(actions.react(a, typing, ["👍"]), appError("message-not-found"));
     await assert.rejects(actions.retract(a, typing), appError("message-not-found"));
+    // Nor replied to (XEP-0461): there is nothing to quote.
+    await assert.rejects(messaging.send(a, null, { to: "juliet@example.net", body: "as I was typing", reply: { id: typing } }, null), appError("message-not-found"));
     assert.deepEqual(await updates(a, mark, (d) => [d.body, d.reactions]), [], "no update for the chat state");
     const row = await env.db.prisma.message.findUniqueOrThrow({ where: { id: typing } });
     assert.deepEqual([row.body, row.reactions, row.editedAt, row.retractedAt], [null, null, null, null]);
