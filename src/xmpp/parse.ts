@@ -3,6 +3,7 @@
 // §5.2.2), <show/> values (§4.7.2.1), priorities (§4.7.2.3), language-tagged texts (§5.2.3).
 import type { Element } from "@xmpp/xml";
 import type { InboundFeatures, InboundMessage, InboundMessageType, InboundPresence, InboundStanza, PresenceShow } from "../domain/inbound.js";
+import { AttachmentSchema } from "../domain/events.js";
 import { codePoints, MARKERS, type Attachment, type Marker } from "../domain/message-features.js";
 import { cachedJidParser } from "../services/jid-cache.js";
 import { prepareResourcepart } from "../domain/jid.js";
@@ -115,8 +116,27 @@ function features(stanza: Element): InboundFeatures | null {
         break;
     }
   }
-  if (attachments.length > 0) f.attachments = attachments.slice(0, 10);
+  const shown = attachments.flatMap((a) => documented(a) ?? []);
+  if (shown.length > 0) f.attachments = shown.slice(0, 10);
   return f;
+}
+
+/**
+ * A peer's attachment as the API documents one (AttachmentSchema, the views' and events'): one
+ * whose URL is not http(s) (javascript:, data:) or is too long is dropped, a field out of its
+ * bounds (a media type that is none, a name of 5,000 characters) left out.
+ */
+const A = AttachmentSchema.properties;
+const [URL_FORM, MEDIA_TYPE] = [new RegExp(A.url.pattern!, "u"), new RegExp(A.mediaType.pattern!, "u")];
+function documented({ url, mediaType, name, description, ...rest }: Attachment): Attachment | null {
+  if (url.length > A.url.maxLength! || !URL_FORM.test(url)) return null;
+  return {
+    url,
+    ...rest,
+    ...(mediaType && MEDIA_TYPE.test(mediaType) ? { mediaType } : {}),
+    ...(name && name.length <= A.name.maxLength! ? { name } : {}),
+    ...(description && description.length <= A.description.maxLength! ? { description } : {}),
+  };
 }
 
 /**

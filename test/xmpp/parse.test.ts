@@ -3,6 +3,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import xml from "@xmpp/xml";
+import { Value } from "@sinclair/typebox/value";
+import { AttachmentSchema } from "../../src/domain/events.js";
 import { parseStanza } from "../../src/xmpp/parse.js";
 
 const MUC_USER = "http://jabber.org/protocol/muc#user";
@@ -98,5 +100,38 @@ describe("parseStanza: room departures", () => {
     assert.deepEqual({ reason: kicked?.reason, actor: kicked?.actor, statuses: kicked?.statuses }, { reason: "behave", actor: "juliet", statuses: [307] });
     const bare = mucOf(xml("status", {}, "Kicked: service unavailable"), xml("x", { xmlns: MUC_USER }, xml("item", { role: "none", affiliation: "none" }, xml("actor", { jid: "juliet@localhost" }), xml("reason")), xml("status", { code: "333" })));
     assert.deepEqual({ reason: bare?.reason, actor: bare?.actor }, { reason: null, actor: null }, "an empty reason and an actor without a nick are none");
+  });
+});
+
+describe("parseStanza: a peer's attachments (XEP-0066, XEP-0447 with XEP-0446)", () => {
+  const attachmentsOf = (...children: ReturnType<typeof xml>[]) => {
+    const s = parseStanza(xml("message", { from: "juliet@localhost/balcony", to: "romeo@gw.localhost", type: "chat", id: "a1" }, xml("body", {}, "look"), ...children));
+    assert.equal(s?.kind, "message");
+    return s?.kind === "message" ? (s.features?.attachments ?? []) : [];
+  };
+  const oob = (url: string) => xml("x", { xmlns: "jabber:x:oob" }, xml("url", {}, url));
+  const sfs = (url: string, meta: Record<string, string>) =>
+    xml(
+      "file-sharing",
+      { xmlns: "urn:xmpp:sfs:0", disposition: "attachment" },
+      xml("file", { xmlns: "urn:xmpp:file:metadata:0" }, ...Object.entries(meta).map(([k, v]) => xml(k, {}, v))),
+      xml("sources", {}, xml("url-data", { xmlns: "http://jabber.org/protocol/url-data", target: url })),
+    );
+
+  it("keeps what the API documents of one (http(s) URLs; fields within their bounds), every field checked against AttachmentSchema", () => {
+    const got = attachmentsOf(
+      oob("javascript:alert(document.cookie)"),
+      oob(`https://example.org/${"a".repeat(2100)}`),
+      oob("data:text/html,<b>hi</b>"),
+      oob("HTTPS://example.org/ok.png"),
+      sfs("https://example.org/f", { "media-type": "text/html; <script>", name: "n".repeat(300), desc: "d".repeat(1100), size: "12" }),
+      sfs("https://example.org/g", { "media-type": "image/png", name: "g.png", desc: "a picture" }),
+    );
+    assert.deepEqual(got, [
+      { url: "HTTPS://example.org/ok.png" },
+      { url: "https://example.org/f", size: 12 },
+      { url: "https://example.org/g", mediaType: "image/png", name: "g.png", description: "a picture" },
+    ]);
+    assert.deepEqual(got.filter((a) => !Value.Check(AttachmentSchema, a)), []);
   });
 });
