@@ -2682,7 +2682,7 @@ export interface operations {
             };
             header?: {
                 "last-event-id"?: string;
-                /** @description The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it */
+                /** @description The calling session (a resourcepart, percent-encoded UTF-8 as a stream's Balcony-Resource answers it; a value that is no percent-encoding is taken as sent): overrides the token's resource claim; ?resource= overrides it */
                 "balcony-resource"?: string;
             };
             path?: never;
@@ -2799,7 +2799,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it */
+                /** @description The calling session (a resourcepart, percent-encoded UTF-8 as a stream's Balcony-Resource answers it; a value that is no percent-encoding is taken as sent): overrides the token's resource claim; ?resource= overrides it */
                 "balcony-resource"?: string;
             };
             path?: never;
@@ -4241,7 +4241,7 @@ export interface operations {
                 resource?: string;
             };
             header?: {
-                /** @description The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it */
+                /** @description The calling session (a resourcepart, percent-encoded UTF-8 as a stream's Balcony-Resource answers it; a value that is no percent-encoding is taken as sent): overrides the token's resource claim; ?resource= overrides it */
                 "balcony-resource"?: string;
             };
             path?: never;

@@ -150,9 +150,22 @@ export function retryStaleCaller(gw: Gateway): (route: RouteOptions) => void {
  */
 export function requestedResource(req: FastifyRequest, fromQuery?: string): string | null {
   const header = req.headers["balcony-resource"];
-  const [raw, field] = fromQuery !== undefined ? [fromQuery, "querystring.resource"] : typeof header === "string" && header !== "" ? [header, "headers.balcony-resource"] : [null, ""];
+  const [raw, field] = fromQuery !== undefined ? [fromQuery, "querystring.resource"] : typeof header === "string" && header !== "" ? [headerText(header), "headers.balcony-resource"] : [null, ""];
   if (raw === null) return principal(req).resource;
   return sessionResourcepart(raw, field);
+}
+
+/**
+ * A Balcony-Resource header's resource: percent-decoded (UTF-8), as a stream's response encodes it
+ * (a header carries Latin-1 at most, a resourcepart any Unicode), so the value a stream sends back
+ * names its session again. One that is no percent-encoding (a lone %) is taken as it was sent.
+ */
+function headerText(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 /**

@@ -87,7 +87,7 @@ export const IdempotencyHeaders = Type.Object({
  * only (the route checks it as a session's resourcepart, as it does ?resource=).
  */
 export const SessionHeader = Type.Object({
-  "balcony-resource": Type.Optional(Type.String({ description: "The calling session (a resourcepart): overrides the token's resource claim; ?resource= overrides it" })),
+  "balcony-resource": Type.Optional(Type.String({ description: "The calling session (a resourcepart, percent-encoded UTF-8 as a stream's Balcony-Resource answers it; a value that is no percent-encoding is taken as sent): overrides the token's resource claim; ?resource= overrides it" })),
 });
 
 export const Accepted = Type.Object({

@@ -175,6 +175,20 @@ for (const kind of KINDS) {
       await laptop.close();
     });
 
+    it("names a session by the Balcony-Resource a stream sends back (percent-encoded UTF-8), whatever characters its resource has", async () => {
+      await gw.createAccount("valentine");
+      const tok = gw.token("valentine");
+      const stream = await gw.sse(`/v1/events?resource=${encodeURIComponent("мой телефон")}`, tok);
+      const header = stream.headers?.get("balcony-resource");
+      assert.equal(header, encodeURIComponent("мой телефон"));
+      assert.equal((await gw.request("PUT", "/v1/presence", { token: tok, body: {}, headers: { "balcony-resource": header! } })).status, 200);
+      // A value that is no percent-encoding is the resource as sent.
+      assert.equal((await gw.request("PUT", "/v1/presence", { token: tok, body: {}, headers: { "balcony-resource": "100% phone" } })).status, 200);
+      const sessions = (await gw.request("GET", "/v1/sessions", { token: tok })).body.items.map((s: { resource: string }) => s.resource).sort();
+      assert.deepEqual(sessions, ["100% phone", "мой телефон"]);
+      await stream.close();
+    });
+
     it("DELETE /v1/sessions/{resource} ends that session's open streams, and only those", async () => {
       await gw.createAccount("abraham");
       const tok = gw.token("abraham");
