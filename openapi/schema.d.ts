@@ -5061,7 +5061,7 @@ export interface operations {
                         secret: string;
                         /**
                          * Format: date-time
-                         * @description Until then deliveries are signed with both secrets
+                         * @description Until then deliveries are signed with both secrets (a secret from an earlier rotation whose time is not over, too: the 3 latest)
                          */
                         previousSecretExpiresAt: string;
                     };

@@ -5,7 +5,7 @@
 // history), the endpoint's failure streak is kept (and it is disabled when the streak is too
 // long), and the lease is renewed; if the lease was lost meanwhile, nothing is written.
 import type pg from "pg";
-import { ATTEMPT_HISTORY, type DeliveryStatus } from "../domain/webhooks.js";
+import { ATTEMPT_HISTORY, type DeliveryStatus, type OlderSecret } from "../domain/webhooks.js";
 import { CHANNELS, LIVE_KEYS } from "./notify.js";
 
 export interface LeasedWebhook {
@@ -17,6 +17,7 @@ export interface LeasedWebhook {
   secret: string;
   previousSecret: string | null;
   previousSecretUntil: Date | null;
+  olderSecrets: OlderSecret[];
 }
 
 export interface Lane {
@@ -107,7 +108,7 @@ const CLAIM = `
     LIMIT $3 FOR UPDATE OF w2 SKIP LOCKED
   ) c
   WHERE w.id = c.id
-  RETURNING w.id, w.account_id AS "accountId", w.url, w.events, w.secret, w.previous_secret AS "previousSecret", w.previous_secret_until AS "previousSecretUntil"`;
+  RETURNING w.id, w.account_id AS "accountId", w.url, w.events, w.secret, w.previous_secret AS "previousSecret", w.previous_secret_until AS "previousSecretUntil", w.older_secrets AS "olderSecrets"`;
 
 const CAPPED = `(l.epoch <> m.epoch AND m.to_seq > COALESCE(l.replay_cap, m.to_seq))`;
 /** A failure read before a replay or a fresh start (another epoch: Webhooks.replay, update) schedules nothing: the lane stays due now. */

@@ -4,7 +4,7 @@
 import type pg from "pg";
 import { pgTransaction } from "./client.js";
 import { CHANNELS } from "./notify.js";
-import type { DeliveryAttempt } from "../domain/webhooks.js";
+import { OLDER_SECRETS, type DeliveryAttempt } from "../domain/webhooks.js";
 import type { DeliveryRecord } from "./webhook-lanes.js";
 
 /** Taken shared by account creation and exclusively by creating an every-account webhook (see createWebhook). */
@@ -168,11 +168,18 @@ export class Webhooks {
     return rows.length > 0;
   }
 
-  /** A new secret; the current one keeps signing too until `overlapMs` from now. */
+  /**
+   * A new secret; the current one keeps signing too until `overlapMs` from now, and a previous one
+   * whose overlap is not over goes on signing until its own end, among the latest OLDER_SECRETS.
+   */
   async rotate(id: string, secret: string, overlapMs: number): Promise<WebhookRow | null> {
     const { rows } = await this.pool.query<{ id: string }>(
       `WITH u AS (
-        UPDATE webhook SET previous_secret = secret, previous_secret_until = now() + $3 * interval '1 millisecond', secret = $2, updated_at = now()
+        UPDATE webhook SET older_secrets = (SELECT COALESCE(jsonb_agg(k.o ORDER BY (k.o->>'until')::float8), '[]') FROM (
+            SELECT o FROM jsonb_array_elements(older_secrets || CASE WHEN previous_secret_until > now()
+              THEN jsonb_build_array(jsonb_build_object('secret', previous_secret, 'until', floor(extract(epoch FROM previous_secret_until) * 1000))) ELSE '[]' END) o
+            WHERE (o->>'until')::float8 > extract(epoch FROM now()) * 1000 ORDER BY (o->>'until')::float8 DESC LIMIT ${OLDER_SECRETS}) k),
+          previous_secret = secret, previous_secret_until = now() + $3 * interval '1 millisecond', secret = $2, updated_at = now()
         WHERE id = $1 RETURNING id
       ) SELECT u.id FROM u CROSS JOIN LATERAL pg_notify($4, u.id::text) AS n`,
       [id, secret, overlapMs, CHANNELS.webhooks],

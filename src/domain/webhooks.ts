@@ -114,6 +114,21 @@ export function payloadJson(id: number, account: string, type: string, dataJson:
   return `{"id":${id},"account":${JSON.stringify(account)},"type":${JSON.stringify(type)},"data":${dataJson},"createdAt":"${createdAt.toISOString()}"}`;
 }
 
+/** A secret from before the previous one, still signing until `until` (ms since the epoch): Webhooks.rotate. */
+export interface OlderSecret {
+  secret: string;
+  until: number;
+}
+
+/** How many secrets from before the previous one go on signing at most (each one more signature a delivery). */
+export const OLDER_SECRETS = 3;
+
+/** Every secret a delivery is signed with now: the current one, the previous and older ones whose overlap is not over. */
+export function signingSecrets(w: { secret: string; previousSecret: string | null; previousSecretUntil: Date | null; olderSecrets: OlderSecret[] }, now = Date.now()): string[] {
+  const previous = w.previousSecret && w.previousSecretUntil && w.previousSecretUntil.getTime() > now ? [w.previousSecret] : [];
+  return [w.secret, ...previous, ...w.olderSecrets.filter((o) => o.until > now && o.secret !== w.previousSecret).map((o) => o.secret)];
+}
+
 /**
  * The data of the `resync` a lane delivers before the events after a gap: those up to `from` were
  * purged before the endpoint got them (as a stream resuming from a cursor older than the retained

@@ -50,7 +50,7 @@ export const WebhookListQuery = Type.Object({
 
 export const Rotated = Type.Object({
   secret: Type.String(),
-  previousSecretExpiresAt: Type.String({ format: "date-time", description: "Until then deliveries are signed with both secrets" }),
+  previousSecretExpiresAt: Type.String({ format: "date-time", description: "Until then deliveries are signed with both secrets (a secret from an earlier rotation whose time is not over, too: the 3 latest)" }),
 });
 
 /** API.md "Webhooks": the listing shows every attempt, grouped by delivery (what integration platforms debug an endpoint with). */

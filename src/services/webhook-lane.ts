@@ -5,7 +5,7 @@
 // up it is recorded `failed` and the lane moves on.
 import type { DeliveryRecord, Lane, LeasedWebhook, WebhookLanes } from "../db/webhook-lanes.js";
 import { accountJid } from "../domain/account.js";
-import { deliveryId, GONE, laterRetry, payloadJson, resyncDataJson, retryDelay } from "../domain/webhooks.js";
+import { deliveryId, GONE, laterRetry, payloadJson, resyncDataJson, retryDelay, signingSecrets } from "../domain/webhooks.js";
 import type { ServiceLog, WebhookPort, WebhookResult } from "./ports.js";
 
 export type AttemptOutcome = "delivered" | "retry" | "failed";
@@ -45,9 +45,6 @@ export interface LaneContext {
   delivered(account: { id: number; localpart: string }, seqs: number[]): void;
 }
 
-function secrets(w: LeasedWebhook): string[] {
-  return w.previousSecret && w.previousSecretUntil && w.previousSecretUntil.getTime() > Date.now() ? [w.secret, w.previousSecret] : [w.secret];
-}
 
 function logFailure(log: ServiceLog, w: LeasedWebhook, lane: Lane, seq: number, attempts: number, delay: number | null, result: WebhookResult): void {
   log.info(
@@ -67,7 +64,7 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
   const resync = gap && { seq: gap.upTo, type: "resync", dataJson: resyncDataJson(gap.upTo), createdAt: gap.at, receiptPending: false };
   const events = resync ? [resync, ...read] : read;
   const account = accountJid(lane.localpart, ctx.domain);
-  const signing = secrets(w);
+  const signing = signingSecrets(w);
   let from = lane.seq;
   let attempts = lane.attempts;
   let records: DeliveryRecord[] = [];

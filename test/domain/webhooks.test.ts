@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { EVENT_TYPES } from "../../src/domain/events.js";
-import { DEFAULT_RETRY_SCHEDULE_MS, RETRY_AFTER_MAX_MS, WEBHOOK_EVENT_TYPES, WEBHOOK_URL_MAX, deliveryId, laterRetry, retryAfterMs, retryDelay, urlProblem } from "../../src/domain/webhooks.js";
+import { DEFAULT_RETRY_SCHEDULE_MS, RETRY_AFTER_MAX_MS, WEBHOOK_EVENT_TYPES, WEBHOOK_URL_MAX, deliveryId, laterRetry, retryAfterMs, retryDelay, signingSecrets, urlProblem } from "../../src/domain/webhooks.js";
 
 /** The largest double below 1: the highest value Math.random() can return. */
 const ALMOST_ONE = 1 - Number.EPSILON / 2;
@@ -260,5 +260,15 @@ describe("WEBHOOK_* settings (src/config.ts)", () => {
     configError(() => load({ WEBHOOK_CONCURRENCY: "many" }), "WEBHOOK_CONCURRENCY");
     configError(() => load({ WEBHOOK_CONCURRENCY: "0" }), "WEBHOOK_CONCURRENCY");
     configError(() => load({ WEBHOOK_CONCURRENCY: "1001" }), "WEBHOOK_CONCURRENCY");
+  });
+});
+
+describe("signingSecrets", () => {
+  it("signs with the current secret, the previous and the older ones whose overlap is not over, each once", () => {
+    const now = 1_000_000;
+    const w = { secret: "s3", previousSecret: "s2", previousSecretUntil: new Date(now + 10), olderSecrets: [{ secret: "s0", until: now - 1 }, { secret: "s1", until: now + 5 }, { secret: "s2", until: now + 10 }] };
+    assert.deepEqual(signingSecrets(w, now), ["s3", "s2", "s1"]);
+    assert.deepEqual(signingSecrets({ ...w, previousSecretUntil: new Date(now) }, now), ["s3", "s1"]);
+    assert.deepEqual(signingSecrets({ ...w, previousSecret: null, previousSecretUntil: null, olderSecrets: [] }, now), ["s3"]);
   });
 });

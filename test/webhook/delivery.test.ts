@@ -281,6 +281,19 @@ describe("webhook delivery (prosody)", () => {
     assert.throws(() => verified(`whsec_${Buffer.alloc(32, 7).toString("base64")}`, r!), "a third secret does not verify");
   });
 
+  it("rotated again within the overlap, signs with the first secret too until its own overlap ends (a client that retried a rotation whose answer it lost still has it)", async () => {
+    await gw.createAccount("lawrence");
+    const token = gw.token("lawrence");
+    const { id, secret: first } = await hook("lawrence", "rotate-twice");
+    const r1 = await gw.request("POST", `/v1/webhooks/${id}/rotate-secret`, { token });
+    const r2 = await gw.request("POST", `/v1/webhooks/${id}/rotate-secret`, { token });
+    assert.deepEqual([r1.status, r2.status], [200, 200]);
+    await say("lawrence", "twice");
+    const [r] = await receiver.waitFor("rotate-twice", 1);
+    assert.equal(r!.headers["webhook-signature"]!.split(" ").length, 3);
+    for (const secret of [r2.body.secret as string, r1.body.secret as string, first]) assert.equal(verified(secret, r!).data.body, "twice");
+  });
+
   it("replays from a sequence number with the same webhook-ids", async () => {
     await gw.createAccount("montague");
     const { id } = await hook("montague", "replay");
