@@ -77,14 +77,15 @@ export async function lockReferenced(tx: AnyTx, accountId: number, peer: string,
  * The group message of room `room` that the occupant JID `from` sent, named by a correction of
  * that occupant (XEP-0308 §Business Rules: by its 'id') or its retraction (XEP-0424 §Using the
  * correct ID: by the stanza-id the room assigned, stored as its origin_id), locked. Only that
- * occupant's: a reference to anyone else's message finds nothing.
+ * occupant's: a reference to anyone else's message finds nothing. With `group` false, one of its
+ * private messages (XEP-0045 §7.5) instead.
  */
-export async function lockOccupantMessage(tx: AnyTx, accountId: number, room: string, from: string, ref: string): Promise<MessageState | null> {
+export async function lockOccupantMessage(tx: AnyTx, accountId: number, room: string, from: string, ref: string, group = true): Promise<MessageState | null> {
   const rows = await sql<MessageState>(
     tx,
-    `SELECT ${STATE} FROM message WHERE account_id = $1 AND peer = $2 AND (stanza_id = $3 OR origin_id = $3) AND "from" = $4 AND direction = 'in' AND type = 'groupchat'
+    `SELECT ${STATE} FROM message WHERE account_id = $1 AND peer = $2 AND (stanza_id = $3 OR origin_id = $3) AND "from" = $4 AND direction = 'in' AND (type = 'groupchat') = $5
      ORDER BY seq DESC LIMIT 1 FOR UPDATE`,
-    [accountId, room, ref, from],
+    [accountId, room, ref, from, group],
   );
   return rows[0] ?? null;
 }

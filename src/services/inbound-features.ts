@@ -118,6 +118,24 @@ export async function applyRoomChange(tx: AnyTx, m: InboundMessage & { fromRaw: 
 }
 
 /**
+ * A private message from an occupant (XEP-0045 §7.5) that corrects (XEP-0308) or retracts
+ * (XEP-0424) one of its own earlier private messages: from the same occupant JID ("in MUCs and
+ * MUC-PMs the correction's full-JID must match the original full-JID", XEP-0308 §Business Rules).
+ * True when it is one: then it is no message of its own, whether it changed anything or not.
+ */
+export async function applyPrivateChange(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, account: Account, room: string, pending: PendingWrites): Promise<boolean> {
+  if (!f.replace && !f.retract) return false;
+  await pending.flush(tx);
+  const original = await lockOccupantMessage(tx, account.id, room, m.fromRaw, (f.replace ?? f.retract)!, false);
+  if (!original || original.retractedAt || (f.replace && m.body === null)) return true;
+  const body = f.replace ? correctedText(m.body!, f) : null;
+  if (body !== null && original.editedAt !== null && canonicalJson(original.body) === canonicalJson(body)) return true;
+  await (body !== null ? correctBody(tx, original.id, body) : markRetracted(tx, original.id));
+  pending.add({ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, original.id))) });
+  return true;
+}
+
+/**
  * XEP-0333 §Usage within MUC: an occupant's marker names the stanza-id the room gave the message,
  * or, in a room that gives none, the message's own id (ours: the account's message id, which is
  * also its origin-id). Naming one of the account's own group messages, it raises that one and the

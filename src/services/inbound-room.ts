@@ -20,7 +20,7 @@ import { departure, INSTANT_PREFIX, rejoinRoom, roomSubject, STATUS, type MucPre
 import { selfPing } from "../domain/muc-self-ping.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { RoomMessageKey } from "../db/room-lookups.js";
-import { applyRoomChange, changesEarlier, newMessageExt } from "./inbound-features.js";
+import { applyPrivateChange, applyRoomChange, changesEarlier, newMessageExt } from "./inbound-features.js";
 import type { PendingWrites } from "./inbound-message.js";
 import { roomPresenceError } from "./inbound-room-refusal.js";
 
@@ -190,6 +190,7 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
     saw();
     return true;
   }
+  if (m.type !== "groupchat" && m.features && (await applyPrivateChange(tx, m, m.features, account, room, pending))) return true;
   // A message says something with a body, or with attachments alone (XEP-0066), as one-to-one.
   // A chat state alone the account sent is its message all the same: reflected, it is `sent`.
   if (m.body === null && !m.features?.attachments) {

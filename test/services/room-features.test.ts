@@ -111,6 +111,33 @@ describe("message features in group chat", () => {
     assert.deepEqual([untouched.body, untouched.editedAt, untouched.retractedAt], ["the nurse's", null, null]);
   });
 
+  it("applies an occupant's correction and retraction of her own private message (XEP-0045 §7.5; XEP-0308: the same occupant JID), not another's or a group message; none is a message", async () => {
+    const a = await env.account("romeo");
+    await inRoom(a, { juliet: JULIET, nurse: "nurse@example.net/garden" });
+    const pm = { type: "chat" as const };
+    await says(a, "juliet", { ...pm, id: "p-1", body: "helo" });
+    await says(a, "juliet", { id: "g-1", body: "to everyone", roomStanzaId: "room-g1" });
+    const [hers, group] = [await idOf(a, "p-1"), await idOf(a, "g-1")];
+    const before = await count(a);
+    const mark = await head(a);
+    // The nurse's correction and retraction of Juliet's private message, and Juliet's private
+    // correction of her group message: nothing.
+    await change(a, "nurse", { replace: "p-1" }, { ...pm, body: "forged" });
+    await change(a, "nurse", { retract: "p-1" }, { ...pm, body: "/me retracted a previous message, but it's unsupported by your client." });
+    await change(a, "juliet", { replace: "g-1" }, { ...pm, body: "to everyone, corrected in private" });
+    await change(a, "juliet", { replace: "p-1" }, { ...pm, body: "hello" });
+    await change(a, "juliet", { retract: "p-1" }, { ...pm, body: "/me retracted a previous message, but it's unsupported by your client." });
+    await sentinel(a);
+    assert.deepEqual(await since(a, mark, (d) => [d.body, d.edited !== null, d.retracted !== null]), [
+      [hers, ["hello", true, false]],
+      [hers, [null, true, true]],
+      "message:sentinel",
+    ]);
+    assert.equal(await count(a), before + 1, "the sentinel is the only new message");
+    const untouched = await row(group);
+    assert.deepEqual([untouched.body, untouched.editedAt], ["to everyone", null]);
+  });
+
   it("refuses a correction or retraction from the same nick when the room shows another real JID or occupant-id (XEP-0308, XEP-0424 §Business Rules)", async () => {
     const a = await env.account("romeo");
     await inRoom(a, { juliet: JULIET });
