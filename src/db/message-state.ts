@@ -80,7 +80,7 @@ export async function lockReferenced(tx: AnyTx, accountId: number, peer: string,
  * occupant's: a reference to anyone else's message finds nothing. With `group` false, one of its
  * private messages (XEP-0045 §7.5) instead.
  */
-export async function lockOccupantMessage(tx: AnyTx, accountId: number, room: string, from: string, ref: string, group = true): Promise<MessageState | null> {
+export async function lockOccupantMessage(tx: AnyTx, accountId: number, room: string, from: string, ref: string, group: boolean): Promise<MessageState | null> {
   const rows = await sql<MessageState>(
     tx,
     `SELECT ${STATE} FROM message WHERE account_id = $1 AND peer = $2 AND (stanza_id = $3 OR origin_id = $3) AND "from" = $4 AND direction = 'in' AND (type = 'groupchat') = $5

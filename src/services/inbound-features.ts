@@ -5,7 +5,7 @@
 // nothing to change; in a room, the occupant that sent it) and appends a `message-update` event.
 // Anything else is ignored (debug log).
 import type { AnyTx } from "../db/client.js";
-import { correctBody, lockOccupantMessage, lockReferenced, lockRoomMessage, markRetracted, messageRecord, raiseMarkers, setReactions } from "../db/message-state.js";
+import { correctBody, lockOccupantMessage, lockReferenced, lockRoomMessage, markRetracted, messageRecord, raiseMarkers, setReactions, type MessageState } from "../db/message-state.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundFeatures, InboundMessage } from "../domain/inbound.js";
@@ -126,13 +126,30 @@ export async function applyRoomChange(tx: AnyTx, m: InboundMessage & { fromRaw: 
 export async function applyPrivateChange(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, account: Account, room: string, pending: PendingWrites): Promise<boolean> {
   if (!f.replace && !f.retract) return false;
   await pending.flush(tx);
-  const original = await lockOccupantMessage(tx, account.id, room, m.fromRaw, (f.replace ?? f.retract)!, false);
-  if (!original || original.retractedAt || (f.replace && m.body === null)) return true;
-  const body = f.replace ? correctedText(m.body!, f) : null;
-  if (body !== null && original.editedAt !== null && canonicalJson(original.body) === canonicalJson(body)) return true;
-  await (body !== null ? correctBody(tx, original.id, body) : markRetracted(tx, original.id));
-  pending.add({ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, original.id))) });
+  const changed = await occupantEdit(tx, m, f, account.id, room, false);
+  if (changed) pending.add({ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, changed))) });
   return true;
+}
+
+/**
+ * A correction or retraction by the occupant JID that sent it (`m.fromRaw`) of its own message in
+ * `room`: a group message, or with `group` false a private one (XEP-0045 §7.5), which `mine` may
+ * refuse (another occupant under the nick). The message it changed, if any: a correction that
+ * repeats the text the message has (the room's history replaying it) changes nothing.
+ */
+async function occupantEdit(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, accountId: number, room: string, group: boolean, mine: (original: MessageState) => boolean = () => true): Promise<string | null> {
+  // XEP-0308 names the original by its 'id', XEP-0424 by the room's stanza-id: either finds only this occupant's.
+  const original = await lockOccupantMessage(tx, accountId, room, m.fromRaw, (f.replace ?? f.retract)!, group);
+  if (!original || original.retractedAt || !mine(original)) return null;
+  if (f.replace) {
+    if (m.body === null) return null;
+    const body = correctedText(m.body, f);
+    if (original.editedAt !== null && canonicalJson(original.body) === canonicalJson(body)) return null;
+    await correctBody(tx, original.id, body);
+  } else {
+    await markRetracted(tx, original.id);
+  }
+  return original.id;
 }
 
 /**
@@ -159,20 +176,7 @@ async function changeInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string }, 
 
 /** A correction, retraction or reaction in a room: the one message it changed, if any. */
 async function changeOneInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, accountId: number, room: string, sender: Occupant): Promise<string | null> {
-  if (f.replace || f.retract) {
-    // XEP-0308 names the original by its 'id', XEP-0424 by the room's stanza-id: either finds only this occupant's.
-    const original = await lockOccupantMessage(tx, accountId, room, m.fromRaw, (f.replace ?? f.retract)!);
-    if (!original || original.retractedAt || !sameOccupant((original.ext as MessageExt | null)?.occupant, sender)) return null;
-    if (f.replace) {
-      if (m.body === null) return null;
-      const body = correctedText(m.body, f);
-      if (original.editedAt !== null && canonicalJson(original.body) === canonicalJson(body)) return null;
-      await correctBody(tx, original.id, body);
-    } else {
-      await markRetracted(tx, original.id);
-    }
-    return original.id;
-  }
+  if (f.replace || f.retract) return occupantEdit(tx, m, f, accountId, room, true, (original) => sameOccupant((original.ext as MessageExt | null)?.occupant, sender));
   // XEP-0444 §Using the correct ID: "the ID assigned to the stanza by the group chat itself".
   const target = await lockRoomMessage(tx, accountId, room, f.reactions!.id);
   if (!target || target.retractedAt || !saysSomething(target)) return null;
