@@ -45,7 +45,6 @@ export interface LaneContext {
   delivered(account: { id: number; localpart: string }, seqs: number[]): void;
 }
 
-
 function logFailure(log: ServiceLog, w: LeasedWebhook, lane: Lane, seq: number, attempts: number, delay: number | null, result: WebhookResult): void {
   log.info(
     { webhook: w.id, account: lane.localpart, seq, attempts, status: result.status, error: result.error, retryInMs: delay },
