@@ -1,7 +1,7 @@
 // What happens to a stored message after it was sent or received (API.md "Message features"):
 // corrections, retractions, reactions, markers. Raw SQL that runs in either kind of transaction:
 // the HTTP use cases (src/services/message-actions.ts) and the inbound path share it.
-import { sql, type AnyTx } from "./client.js";
+import { exec, sql, type AnyTx } from "./client.js";
 import { statusSql } from "./message-status.js";
 import { isMessageId } from "../domain/message.js";
 import type { MessageRecord } from "../domain/views.js";
@@ -64,13 +64,15 @@ export async function lockReferenced(tx: AnyTx, accountId: number, peer: string,
     const ours = await sql<MessageState>(tx, `SELECT ${STATE} FROM message WHERE id = $1::uuid AND account_id = $2 AND peer = $3 AND direction = 'out' FOR UPDATE`, [ref, accountId, peer]);
     if (ours[0]) return ours[0];
   }
-  if (direction === "out") return null;
-  const theirs = await sql<MessageState>(
-    tx,
-    `SELECT ${STATE} FROM message WHERE account_id = $1 AND peer = $2 AND (stanza_id = $3 OR origin_id = $3) AND direction = 'in' ORDER BY seq DESC LIMIT 1 FOR UPDATE`,
-    [accountId, peer, ref],
-  );
-  return theirs[0] ?? null;
+  if (direction !== "out") {
+    const theirs = await sql<MessageState>(
+      tx,
+      `SELECT ${STATE} FROM message WHERE account_id = $1 AND peer = $2 AND (stanza_id = $3 OR origin_id = $3) AND direction = 'in' ORDER BY seq DESC LIMIT 1 FOR UPDATE`,
+      [accountId, peer, ref],
+    );
+    if (theirs[0]) return theirs[0];
+  }
+  return lockAliased(tx, accountId, peer, ref, direction === null ? "" : `AND direction = '${direction}'`, []);
 }
 
 /**
@@ -87,7 +89,7 @@ export async function lockOccupantMessage(tx: AnyTx, accountId: number, room: st
      ORDER BY seq DESC LIMIT 1 FOR UPDATE`,
     [accountId, room, ref, from, group],
   );
-  return rows[0] ?? null;
+  return rows[0] ?? lockAliased(tx, accountId, room, ref, `AND "from" = $4 AND direction = 'in' AND (type = 'groupchat') = $5`, [from, group]);
 }
 
 /**
@@ -101,7 +103,48 @@ export async function lockRoomMessage(tx: AnyTx, accountId: number, room: string
     `SELECT ${STATE} FROM message WHERE account_id = $1 AND peer = $2 AND origin_id = $3 AND type = 'groupchat' ORDER BY seq DESC LIMIT 1 FOR UPDATE`,
     [accountId, room, ref],
   );
+  return rows[0] ?? lockAliased(tx, accountId, room, ref, "AND type = 'groupchat'", []);
+}
+
+/**
+ * The message of the conversation with `peer` that goes by the wire id `ref` of one of its
+ * corrections (MessageAlias), locked, when `filter` (SQL over the message's columns, its parameters
+ * `params` from $4 on) holds for it. XEP-0444 §Business Rules: a reference to a correction is
+ * handled "as if it was using the message id of the original message"; so is any other change's.
+ */
+async function lockAliased(tx: AnyTx, accountId: number, peer: string, ref: string, filter: string, params: unknown[]): Promise<MessageState | null> {
+  const rows = await sql<MessageState>(
+    tx,
+    `SELECT ${STATE} FROM message WHERE id IN (SELECT message_id FROM message_alias WHERE account_id = $1 AND peer = $2 AND alias = $3)
+     AND account_id = $1 AND peer = $2 ${filter} ORDER BY seq DESC LIMIT 1 FOR UPDATE`,
+    [accountId, peer, ref, ...params],
+  );
   return rows[0] ?? null;
+}
+
+/**
+ * Records the stanza-id room `room` gave the account's own correction of its group message `id` (our
+ * id, which the correction names: XEP-0308 §Business Rules), as recordAliases does.
+ */
+export async function recordRoomAlias(tx: AnyTx, accountId: number, room: string, id: string, roomStanzaId: string): Promise<void> {
+  if (!isMessageId(id) || id === roomStanzaId) return;
+  await exec(
+    tx,
+    `INSERT INTO message_alias (message_id, account_id, peer, alias)
+     SELECT id, account_id, peer, $4 FROM message WHERE id = $1::uuid AND account_id = $2 AND peer = $3 AND direction = 'out' AND type = 'groupchat' ON CONFLICT DO NOTHING`,
+    [id, accountId, room, roomStanzaId],
+  );
+}
+
+/**
+ * Records the wire ids a correction of message `id` went or came under (`aliases`; none and the
+ * message's own left out) in the conversation with `peer`, so what names the correction finds the
+ * message (lockAliased).
+ */
+export async function recordAliases(tx: AnyTx, accountId: number, peer: string, id: string, aliases: (string | null | undefined)[]): Promise<void> {
+  const kept = [...new Set(aliases.filter((a): a is string => !!a && a !== id))];
+  if (kept.length === 0) return;
+  await exec(tx, "INSERT INTO message_alias (message_id, account_id, peer, alias) SELECT $1::uuid, $2, $3, a FROM json_array_elements_text($4::json) a ON CONFLICT DO NOTHING", [id, accountId, peer, JSON.stringify(kept)]);
 }
 
 export async function correctBody(tx: AnyTx, id: string, body: unknown): Promise<void> {

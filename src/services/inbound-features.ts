@@ -5,7 +5,7 @@
 // nothing to change; in a room, the occupant that sent it) and appends a `message-update` event.
 // Anything else is ignored (debug log).
 import type { AnyTx } from "../db/client.js";
-import { correctBody, lockOccupantMessage, lockReferenced, lockRoomMessage, markRetracted, messageRecord, raiseMarkers, setReactions, type MessageState } from "../db/message-state.js";
+import { correctBody, lockOccupantMessage, lockReferenced, lockRoomMessage, markRetracted, messageRecord, raiseMarkers, recordAliases, recordRoomAlias, setReactions, type MessageState } from "../db/message-state.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundFeatures, InboundMessage } from "../domain/inbound.js";
@@ -49,7 +49,7 @@ type Referenced = (ref: string, direction: "in" | "out" | null) => ReturnType<ty
 
 async function change(tx: AnyTx, m: InboundMessage, f: InboundFeatures, account: Account, peer: string, referenced: Referenced): Promise<MessageRecord[]> {
   if (f.replace || f.retract || f.reactions) {
-    const changed = await changeOne(tx, m, f, peer, referenced);
+    const changed = await changeOne(tx, m, f, account.id, peer, referenced);
     return changed ? [await messageRecord(tx, changed)] : [];
   }
   // XEP-0333: markers only for our messages to this peer, only forward, and each marks every
@@ -59,12 +59,14 @@ async function change(tx: AnyTx, m: InboundMessage, f: InboundFeatures, account:
 }
 
 /** A correction, retraction or reaction: the one message it changed, if any. */
-async function changeOne(tx: AnyTx, m: InboundMessage, f: InboundFeatures, peer: string, referenced: Referenced): Promise<string | null> {
+async function changeOne(tx: AnyTx, m: InboundMessage, f: InboundFeatures, accountId: number, peer: string, referenced: Referenced): Promise<string | null> {
   if (f.replace) {
     // XEP-0308 §4: only the sender's own message, with a new text.
     const original = await referenced(f.replace, "in");
     if (!original || original.retractedAt || m.body === null) return null;
     await correctBody(tx, original.id, correctedText(m.body, f));
+    // What names the correction names the original (XEP-0444 §Business Rules): the ids it came under.
+    await recordAliases(tx, accountId, peer, original.id, [m.id, m.originId]);
     return original.id;
   }
   if (f.retract) {
@@ -109,7 +111,8 @@ const correctedText = (body: LangText, f: InboundFeatures): LangText =>
  */
 export async function applyRoomChange(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, account: Account, room: string, sender: Occupant, own: boolean, pending: PendingWrites): Promise<boolean> {
   if (!changesEarlier(f)) return false;
-  if (own) return true;
+  // The room's stanza-id for the account's own correction, which others' reactions and markers name.
+  if (own) return f.replace && m.roomStanzaId ? (await recordRoomAlias(tx, account.id, room, f.replace, m.roomStanzaId), true) : true;
   // The message changed may be in this batch's pending rows.
   await pending.flush(tx);
   const changed = f.replace || f.retract || f.reactions ? await changeInRoom(tx, m, f, account.id, room, sender) : await markInRoom(tx, m, f.marker!, account.id, room);
@@ -146,6 +149,8 @@ async function occupantEdit(tx: AnyTx, m: InboundMessage & { fromRaw: string }, 
     const body = correctedText(m.body, f);
     if (original.editedAt !== null && canonicalJson(original.body) === canonicalJson(body)) return null;
     await correctBody(tx, original.id, body);
+    // A reaction or marker names a group message by the room's stanza-id (XEP-0444 §Using the correct ID).
+    await recordAliases(tx, accountId, room, original.id, [m.id, m.originId, group ? m.roomStanzaId : null]);
   } else {
     await markRetracted(tx, original.id);
   }

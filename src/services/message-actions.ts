@@ -7,7 +7,7 @@
 import type { AnyTx } from "../db/client.js";
 import { markRead } from "../db/conversations.js";
 import { appendEvents } from "../db/events.js";
-import { correctBody, keyUse, lockMessage, recordCorrectionKey, markRetracted, messageRecord, setReactions, type MessageState } from "../db/message-state.js";
+import { correctBody, keyUse, lockMessage, recordAliases, recordCorrectionKey, markRetracted, messageRecord, setReactions, type MessageState } from "../db/message-state.js";
 import { findRoom, occupies } from "../db/rooms.js";
 import { randomUUID } from "node:crypto";
 import { accountJid, type Account } from "../domain/account.js";
@@ -114,6 +114,8 @@ export class MessageActions {
       const stanza = this.action(account, resource, m, { kind: "replace", ref: m.id, body: c.body, lang: c.lang ?? m.lang, resend: resendOf(m) });
       assertFits(this.out, stanza, "body.body");
       await correctBody(tx, m.id, c.body);
+      // A marker or reaction may name the correction rather than the message (XEP-0444 §Business Rules).
+      await recordAliases(tx, account.id, m.peer, m.id, [stanza.id]);
       if (c.key && !(await recordCorrectionKey(tx, account.id, c.key.key, c.key.hash, m.id, answer.status))) throw keyReused();
       await send(account.id, [stanza]);
       return { ...answer, replayed: false };
@@ -230,7 +232,7 @@ export class MessageActions {
     assertRoomReachable(row, m.peer);
   }
 
-  private action(account: Account, resource: string | null, m: MessageState, action: MessageAction): Stanza {
+  private action(account: Account, resource: string | null, m: MessageState, action: MessageAction): Extract<Stanza, { kind: "message-action" }> {
     const jid = accountJid(account.localpart, this.domain);
     // XEP-0045 §7.4: to the room's bare JID, from the account's occupant JID, as a group message.
     if (m.type === "groupchat") return { kind: "message-action", from: occupantJid(jid), to: m.peer, id: randomUUID(), type: "groupchat", action };

@@ -263,6 +263,37 @@ describe("message features (one-to-one)", () => {
     ]);
   });
 
+  it("a marker, reaction or retraction naming the account's correction, or a peer's, applies to the message it corrected, in that conversation only (XEP-0444 §Business Rules)", async () => {
+    const a = await env.account("romeo");
+    const ours = (await messaging.send(a, null, { to: "juliet@example.net", body: "hi" }, null)).id;
+    await env.flush();
+    env.out.take();
+    await actions.correct(a, null, ours, correctionOf({ to: "juliet@example.net", body: "hello" }));
+    await env.flush();
+    // The correction went under an id of its own, which a peer's client may take for the message's.
+    const correction = env.out.take().flatMap((s: Stanza) => (s.kind === "message-action" && s.action.kind === "replace" ? [s.id] : []));
+    assert.equal(correction.length, 1);
+    assert.notEqual(correction[0], ours);
+    // Her correction 'c-1' of her 's-1', which carries origin-id 'oc-1'.
+    await feed(from(a, JULIET, "s-1", { body: "Wherefore art thou" }));
+    const hers = await idOf(a, "s-1");
+    await feed(withFeatures(a, JULIET, { replace: "s-1" }, { id: "c-1", originId: "oc-1", body: "Wherefore art thou, Romeo?" }));
+    // The nurse names the same ids in her own conversation: nothing there goes by them.
+    const mark = await head(a);
+    await feed(marker(a, "displayed", correction[0]!, NURSE), withFeatures(a, NURSE, { reactions: { id: "c-1", emojis: ["🤡"] } }));
+    await feed(marker(a, "displayed", correction[0]!), withFeatures(a, JULIET, { reactions: { id: correction[0]!, emojis: ["❤"] } }));
+    await feed(withFeatures(a, JULIET, { retract: "oc-1" }));
+    assert.deepEqual(await updates(a, mark, (d) => [d.marker, d.reactions, d.retracted !== null]), [
+      [ours, ["displayed", {}, false]],
+      [ours, ["displayed", { "❤": ["juliet@example.net"] }, false]],
+      [hers, [null, {}, true]],
+    ]);
+    // A reply naming her correction quotes her message (XEP-0461).
+    await feed(from(a, JULIET, "r-1", { body: "thus", features: { reply: { id: "c-1", quoteEnd: null } } }));
+    const reply = await env.db.prisma.message.findUniqueOrThrow({ where: { id: await idOf(a, "r-1") } });
+    assert.deepEqual((reply.ext as { replyTo?: unknown }).replyTo, { id: hers });
+  });
+
   it("walks back only to the latest message already marked at that level, skips failed messages, keeps to the marker's thread, and raises at most MAX_MARKED", async () => {
     const a = await env.account("romeo");
     const ids = await sendMany(a, 6, (i) => (i === 4 ? "other" : i === 5 ? "t" : null));

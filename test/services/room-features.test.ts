@@ -204,6 +204,34 @@ describe("message features in group chat", () => {
     await assert.rejects(actions.react(a, await idOf(a, "j-2"), ["👍"]), appError("message-not-found"));
   });
 
+  it("a reaction, marker or retraction naming the stanza-id the room gave a correction, an occupant's or the account's, applies to the message it corrected (XEP-0444 §Business Rules)", async () => {
+    const a = await env.account("romeo");
+    await inRoom(a, { juliet: JULIET, nurse: "nurse@example.net/garden" });
+    await says(a, "juliet", { id: "j-1", body: "the inconstant moon", roomStanzaId: "room-1" });
+    const hers = await idOf(a, "j-1");
+    await change(a, "juliet", { replace: "j-1" }, { body: "that monthly changes", roomStanzaId: "room-1c" });
+    const sent = await messaging.send(a, null, { to: ROOM, type: "groupchat", body: "Good morrow" }, null);
+    await says(a, "romeo", { id: sent.id, originId: sent.id, body: "Good morrow", roomStanzaId: "room-ours" });
+    await actions.correct(a, null, sent.id, { to: ROOM, body: "Good morrow, coz", lang: null });
+    // The room's reflection of the account's correction gives it a stanza-id of its own.
+    await change(a, "romeo", { replace: sent.id }, { body: "Good morrow, coz", roomStanzaId: "room-ours-c" });
+    const mark = await head(a);
+    await change(a, "nurse", { reactions: { id: "room-1c", emojis: ["👍"] } });
+    await change(a, "nurse", { reactions: { id: "room-ours-c", emojis: ["❤"] } });
+    await change(a, "nurse", { marker: { name: "displayed", id: "room-ours-c" } });
+    // Only the occupant that sent it may retract it, by its correction's id too.
+    await change(a, "nurse", { retract: "room-1c" }, { body: "/me retracted a previous message" });
+    await change(a, "juliet", { retract: "room-1c" }, { body: "/me retracted a previous message" });
+    await sentinel(a);
+    assert.deepEqual(await since(a, mark, (d) => [d.reactions, d.marker, d.retracted !== null]), [
+      [hers, [{ "👍": [`${ROOM}/nurse`] }, null, false]],
+      [sent.id, [{ "❤": [`${ROOM}/nurse`] }, null, false]],
+      [sent.id, [{ "❤": [`${ROOM}/nurse`] }, "displayed", false]],
+      [hers, [{}, null, true]],
+      "message:sentinel",
+    ]);
+  });
+
   it("corrects, retracts and reacts to its own group message in the room: to the room, the correction re-sending the whole original; the room's reflections change nothing again", async () => {
     const a = await env.account("romeo");
     await inRoom(a, { juliet: JULIET });
