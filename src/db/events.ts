@@ -8,6 +8,7 @@ import { exec, sql, type AnyTx, type Db, type Tx as DbTx } from "./client.js";
 import type { DomainEvent } from "../domain/events.js";
 import { throwIfVanished, vanishedOr } from "./errors.js";
 import { CHANNELS } from "./notify.js";
+import { toOccupant } from "./room-lookups.js";
 import { rowsFrom, type Column } from "./rows.js";
 import { StatementTexts } from "./statement-texts.js";
 
@@ -273,14 +274,15 @@ export async function replayStarts(pool: pg.Pool, items: { accountId: number; af
   });
 }
 
-/** Marks receipts as answered; returns those this call won (once across streams), with the acknowledged message's type (XEP-0184 §5). */
-export async function claimReceipts(db: Tx, accountId: number, seqs: number[]): Promise<{ to: string; id: string; type: string | null }[]> {
+/** Marks receipts as answered; returns those this call won (once across streams), with the acknowledged message's type (XEP-0184 §5) and whether they go to an occupant JID. */
+export async function claimReceipts(db: Tx, accountId: number, seqs: number[]): Promise<{ to: string; id: string; type: string | null; occupant: boolean }[]> {
   if (seqs.length === 0) return [];
-  const rows = await db.$queryRaw<{ receipt_to: string; receipt_id: string; type: string | null }[]>`
-    UPDATE event SET receipt_sent = true
-    WHERE account_id = ${accountId} AND seq = ANY(${seqs.map(BigInt)}::bigint[]) AND NOT receipt_sent AND receipt_to IS NOT NULL
-    RETURNING receipt_to, receipt_id, data->>'type' AS type`;
-  return rows.map((r) => ({ to: r.receipt_to, id: r.receipt_id, type: r.type }));
+  return sql(
+    db,
+    `UPDATE event SET receipt_sent = true WHERE account_id = $1 AND seq = ANY($2::bigint[]) AND NOT receipt_sent AND receipt_to IS NOT NULL
+     RETURNING receipt_to AS "to", receipt_id AS id, data->>'type' AS type, ${toOccupant("account_id", "receipt_to")} AS occupant`,
+    [accountId, seqs],
+  );
 }
 
 /**

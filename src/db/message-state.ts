@@ -93,6 +93,24 @@ export async function lockOccupantMessage(tx: AnyTx, accountId: number, room: st
 }
 
 /**
+ * A private message (XEP-0045 §7.5) between the account's occupant JID and the occupant JID of
+ * `room` `occupant` (`raw`: as its messages come, their "from"; `jid`: prepared, as the account's
+ * messages to it are addressed), named by our id or by the occupant's 'id' or origin-id (not a
+ * group message: XEP-0444 §Using the correct ID, XEP-0333 §Protocol Format), locked: ours to it,
+ * or (`direction` null) one of its own. Another occupant's, or a group message, is not found.
+ */
+export async function lockPrivateMessage(tx: AnyTx, accountId: number, room: string, occupant: { raw: string; jid: string }, ref: string, direction: "out" | null): Promise<MessageState | null> {
+  const toIt = `AND direction = 'out' AND type <> 'groupchat' AND "to" = $4`;
+  if (isMessageId(ref)) {
+    const ours = await sql<MessageState>(tx, `SELECT ${STATE} FROM message WHERE id = $1::uuid AND account_id = $2 AND peer = $3 ${toIt} FOR UPDATE`, [ref, accountId, room, occupant.jid]);
+    if (ours[0]) return ours[0];
+  }
+  const theirs = direction === "out" ? null : await lockOccupantMessage(tx, accountId, room, occupant.raw, ref, false);
+  // Ours by the id one of its corrections went under (lockAliased).
+  return theirs ?? lockAliased(tx, accountId, room, ref, toIt, [occupant.jid]);
+}
+
+/**
  * The group message of room `room` (either direction) that a reaction names by the stanza-id the
  * room assigned it (XEP-0444 §Using the correct ID), locked. The latest, should a room that does
  * not assign ids itself have passed on one an occupant made up (XEP-0359 §Security Considerations).
@@ -225,13 +243,14 @@ export const MAX_MARKED = 200;
  * "If a thread is supplied, a Chat Marker is only valid in the context of that thread": with
  * `thread`, the earlier messages raised are that thread's. A message that failed (an error bounce,
  * withdrawn while queued) never reached the peer: only the one named is raised whatever it is.
- * With `type` only messages of that type count: a room's group messages, not the private ones to
- * its occupants (their peer is the room too). Only messages that say something count (a tombstone
- * did): a chat state sent alone is no message to mark, walked past and never raised.
+ * In a room (`peer`) `only` says which conversation: "groupchat", its group messages; `{to}`, the
+ * private messages to that occupant JID (XEP-0045 §7.5; their peer is the room too). Only messages
+ * that say something count (a tombstone did): a chat state sent alone is no message to mark,
+ * walked past and never raised.
  */
-export async function raiseMarkers(tx: AnyTx, accountId: number, peer: string, id: string, marker: string, thread: string | null, type: "groupchat" | null = null): Promise<MessageRecord[]> {
+export async function raiseMarkers(tx: AnyTx, accountId: number, peer: string, id: string, marker: string, thread: string | null, only: "groupchat" | { to: string } | null = null): Promise<MessageRecord[]> {
   const rank = (e: string) => `array_position(ARRAY['received', 'displayed', 'acknowledged'], ${e})`;
-  const conversation = `account_id = $2 AND peer = $3 AND direction = 'out' AND ($6::text IS NULL OR type = $6::text)`;
+  const conversation = `account_id = $2 AND peer = $3 AND direction = 'out' AND ($6::text IS NULL OR type = $6::text) AND ($7::text IS NULL OR "to" = $7::text)`;
   const saying = `${conversation} AND (${saysSomething("message")} OR retracted_at IS NOT NULL)`;
   const inThread = (m: string) => `($5::text IS NULL OR ${m}.thread = $5::text)`;
   const rows = await sql<MessageRecord>(
@@ -243,7 +262,7 @@ export async function raiseMarkers(tx: AnyTx, accountId: number, peer: string, i
               WHERE (w.marker IS NULL OR ${rank("w.marker")} < ${rank("$4::text")}) AND (w.id = $1::uuid OR (w.status <> 'failed' AND ${inThread("w")})))
      UPDATE message m SET marker = $4::text, updated_at = now() FROM cand WHERE m.id = cand.id
      RETURNING ${RECORD("m")}`,
-    [id, accountId, peer, marker, thread, type],
+    [id, accountId, peer, marker, thread, only === "groupchat" ? only : null, only && only !== "groupchat" ? only.to : null],
   );
   return rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
 }

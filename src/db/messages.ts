@@ -101,17 +101,17 @@ const found = (prior: Row): AcceptedMessage => ({ id: prior.id, status: prior.st
 export type Marked = "marked" | "another" | "none";
 
 /**
- * Sets `set` on the account's outbound message `id` to `peer` if it is still on its way (stored
- * queued, written or sent: src/db/message-status.ts). One statement, which reads whose the message
- * is as well (the primary key's row, read anyway): telling `another` costs nothing more.
+ * Sets `set` on the account's outbound message `id` to `peer` (with `to`, only to that full JID) if
+ * it is still on its way (queued, written or sent: src/db/message-status.ts). One statement, which
+ * reads whose the message is too (the primary key's row, read anyway): `another` costs no more.
  */
-async function mark(tx: AnyTx, accountId: number, id: string, peer: string, set: string, values: unknown[]): Promise<Marked> {
+async function mark(tx: AnyTx, accountId: number, id: string, peer: string, to: string | null, set: string, values: unknown[]): Promise<Marked> {
   const [r] = await sql<{ marked: boolean; owner: number | null }>(
     tx,
     `WITH u AS (UPDATE message SET ${set}, updated_at = now() WHERE id = $1::uuid AND account_id = $2 AND direction = 'out' AND peer = $3
-                AND status IN ('queued', 'written', 'sent') RETURNING 1)
+                AND ($4::text IS NULL OR "to" = $4::text) AND status IN ('queued', 'written', 'sent') RETURNING 1)
      SELECT EXISTS (SELECT 1 FROM u) AS marked, (SELECT account_id FROM message WHERE id = $1::uuid AND direction = 'out' AND peer = $3) AS owner`,
-    [id, accountId, peer, ...values],
+    [id, accountId, peer, to, ...values],
   );
   return r!.marked ? "marked" : r!.owner !== null && r!.owner !== accountId ? "another" : "none";
 }
@@ -276,9 +276,9 @@ export class Messages {
     return rows;
   }
 
-  /** XEP-0184 receipt: an outbound message reached the recipient. */
-  markDelivered(tx: AnyTx, accountId: number, id: string, peer: string): Promise<Marked> {
-    return mark(tx, accountId, id, peer, "status = 'delivered'", []);
+  /** XEP-0184 receipt: an outbound message reached the recipient (`to`: a room occupant's, only one sent to it). */
+  markDelivered(tx: AnyTx, accountId: number, id: string, peer: string, to: string | null = null): Promise<Marked> {
+    return mark(tx, accountId, id, peer, to, "status = 'delivered'", []);
   }
 
   /**
@@ -286,7 +286,7 @@ export class Messages {
    * peer (its XEP-0184 receipt came): a late error bounce does not undo that.
    */
   markFailed(tx: AnyTx, accountId: number, id: string, peer: string, error: object): Promise<Marked> {
-    return mark(tx, accountId, id, peer, "status = 'failed', error = $4::jsonb", [JSON.stringify(error)]);
+    return mark(tx, accountId, id, peer, null, "status = 'failed', error = $5::jsonb", [JSON.stringify(error)]);
   }
 
   async releaseExpiredKeys(): Promise<number> {

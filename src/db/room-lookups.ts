@@ -18,9 +18,15 @@ import { ROOM_RESOURCE } from "../domain/muc.js";
  * account is not in refuses it either way). Looked up inside the message's insert
  * (src/db/messages.ts), so a message pays no round trip for it.
  */
-export const occupantSender = (u: string) => `CASE WHEN ${u}.type <> 'groupchat' AND ${u}.to_jid <> ${u}.peer
-    AND EXISTS (SELECT 1 FROM room r WHERE r.account_id = ${u}.account_id AND r.room = ${u}.peer)
+export const occupantSender = (u: string) => `CASE WHEN ${u}.type <> 'groupchat' AND ${toOccupant(`${u}.account_id`, `${u}.to_jid`)}
   THEN split_part(${u}.from_jid, '/', 1) || '/${ROOM_RESOURCE}' ELSE ${u}.from_jid END`;
+
+/**
+ * SQL: whether the JID `to` (an SQL expression) is an occupant JID (room@service/nick) of one of
+ * the rooms of account `account`: what the account sends it goes from its occupant JID (XEP-0045 §7.5).
+ */
+export const toOccupant = (account: string, to: string) =>
+  `(strpos(${to}, '/') > 0 AND EXISTS (SELECT 1 FROM room r WHERE r.account_id = ${account} AND r.room = split_part(${to}, '/', 1)))`;
 
 export interface RoomMessageKey {
   accountId: number;

@@ -12,6 +12,7 @@ import type { EventNotifier } from "../db/event-notifier.js";
 import { claimReceipts, readEvents, replayStarts, type ReplayStart, type StoredEvent } from "../db/events.js";
 import type { OpenedSession, SessionClose, SessionOpen, SessionRow, Sessions } from "../db/sessions.js";
 import { accountJid, type Account } from "../domain/account.js";
+import { occupantJid } from "../domain/muc.js";
 import { AppError } from "../domain/errors.js";
 import type { EventType } from "../domain/events.js";
 import { ackType, type Stanza } from "../domain/stanza.js";
@@ -280,7 +281,8 @@ export class EventFeed implements FeedPort {
       const blocked = new Map<string, Promise<boolean>>();
       const blocks = (to: string) => blocked.get(to) ?? blocked.set(to, this.blocks.confirmBlocks(account.id, to, tx)).get(to)!;
       for (const r of await claimReceipts(tx, account.id, seqs)) {
-        if (!(await blocks(r.to))) receipts.push({ kind: "receipt", from, to: r.to, id: r.id, stanzaId: randomUUID(), type: ackType(r.type) });
+        // To a room occupant (a private message, XEP-0045 §7.5) from the account's occupant JID: the room takes no other.
+        if (!(await blocks(r.to))) receipts.push({ kind: "receipt", from: r.occupant ? occupantJid(from) : from, to: r.to, id: r.id, stanzaId: randomUUID(), type: ackType(r.type) });
       }
       await send(account.id, receipts);
     });

@@ -5,10 +5,11 @@
 // nothing to change; in a room, the occupant that sent it) and appends a `message-update` event.
 // Anything else is ignored (debug log).
 import type { AnyTx } from "../db/client.js";
-import { correctBody, lockOccupantMessage, lockReferenced, lockRoomMessage, markRetracted, messageRecord, raiseMarkers, recordAliases, recordRoomAlias, setReactions, type MessageState } from "../db/message-state.js";
+import { correctBody, lockOccupantMessage, lockPrivateMessage, lockReferenced, lockRoomMessage, markRetracted, messageRecord, raiseMarkers, recordAliases, recordRoomAlias, setReactions, type MessageState } from "../db/message-state.js";
 import type { Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundFeatures, InboundMessage } from "../domain/inbound.js";
+import { jidToString, type Jid } from "../domain/jid.js";
 import { afterFallback, isEmoji, MAX_REACTIONS, sameOccupant, saysSomething, withoutUrlEcho, type MessageExt, type Occupant } from "../domain/message-features.js";
 import { canonicalJson, type LangText } from "../domain/message.js";
 import { messageView, type MessageRecord } from "../domain/views.js";
@@ -34,14 +35,18 @@ export async function applyChange(tx: AnyTx, m: InboundMessage, f: InboundFeatur
   await pending.flush(tx);
   // No message it names (under a cached id whose account is gone, none is found): pending.absent.
   const referenced: Referenced = async (ref, direction) => (await lockReferenced(tx, account.id, peer, ref, direction)) ?? (await pending.absent(account), null);
-  const changed = await change(tx, m, f, account, peer, referenced);
-  // XEP-0184 §5.4: a correction, retraction or reaction is a content message, and its receipt is
-  // answered as a message's is (once a stream has its event), under its own stanza id. A marker
-  // asks for none.
-  const receipt = m.receiptRequested && m.id && m.fromRaw && !f.marker ? { to: m.fromRaw, id: m.id } : null;
-  // One message-update per message changed, in sequence order (a marker may raise several).
-  for (const [i, record] of changed.entries()) pending.add({ accountId: account.id, ...event("message-update", messageView(record)), receipt: i === 0 ? receipt : null });
+  updated(await change(tx, m, f, account, peer, referenced), m, f, account, pending);
   return true;
+}
+
+/**
+ * One message-update per message changed, in sequence order (a marker may raise several). XEP-0184
+ * §5.4: a correction, retraction or reaction is a content message, and its receipt is answered as
+ * a message's is (once a stream has its event), under its own stanza id. A marker asks for none.
+ */
+function updated(changed: MessageRecord[], m: InboundMessage, f: InboundFeatures, account: Account, pending: PendingWrites): void {
+  const receipt = m.receiptRequested && m.id && m.fromRaw && !f.marker ? { to: m.fromRaw, id: m.id } : null;
+  for (const [i, record] of changed.entries()) pending.add({ accountId: account.id, ...event("message-update", messageView(record)), receipt: i === 0 ? receipt : null });
 }
 
 /** lockReferenced in the conversation with the sender. */
@@ -121,16 +126,27 @@ export async function applyRoomChange(tx: AnyTx, m: InboundMessage & { fromRaw: 
 }
 
 /**
- * A private message from an occupant (XEP-0045 §7.5) that corrects (XEP-0308) or retracts
- * (XEP-0424) one of its own earlier private messages: from the same occupant JID ("in MUCs and
- * MUC-PMs the correction's full-JID must match the original full-JID", XEP-0308 §Business Rules).
- * True when it is one: then it is no message of its own, whether it changed anything or not.
+ * A private message from an occupant (XEP-0045 §7.5) that changes an earlier private message of
+ * the conversation with that occupant JID, as a contact's does one-to-one (applyChange): a
+ * correction (XEP-0308) or retraction (XEP-0424) of one of its own ("in MUCs and MUC-PMs the
+ * correction's full-JID must match the original full-JID", XEP-0308 §Business Rules); a reaction
+ * (XEP-0444) to one of either side, keyed by its occupant JID as in the room, naming the message's
+ * own 'id' or origin-id (§Using the correct ID: only a group message is named by the room's
+ * stanza-id); a marker (XEP-0333) for the account's own, which raises them as one-to-one. A group
+ * message, or another occupant's conversation, is not changed. True when it is one: then it is no
+ * message of its own, whether it changed anything or not; its receipt is asked as one-to-one.
  */
-export async function applyPrivateChange(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, account: Account, room: string, pending: PendingWrites): Promise<boolean> {
-  if (!f.replace && !f.retract) return false;
+export async function applyPrivateChange(tx: AnyTx, m: InboundMessage & { from: Jid; fromRaw: string }, f: InboundFeatures, account: Account, room: string, pending: PendingWrites): Promise<boolean> {
+  if (!changesEarlier(f)) return false;
   await pending.flush(tx);
-  const changed = await occupantEdit(tx, m, f, account.id, room, false);
-  if (changed) pending.add({ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, changed))) });
+  const occupant = { raw: m.fromRaw, jid: jidToString(m.from) };
+  if (f.marker) {
+    const ours = await lockPrivateMessage(tx, account.id, room, occupant, f.marker.id, "out");
+    updated(ours ? await raiseMarkers(tx, account.id, room, ours.id, f.marker.name, m.thread, { to: ours.to }) : [], m, f, account, pending);
+    return true;
+  }
+  const changed = f.reactions ? await occupantReaction(tx, m, f.reactions, await lockPrivateMessage(tx, account.id, room, occupant, f.reactions.id, null)) : await occupantEdit(tx, m, f, account.id, room, false);
+  updated(changed ? [await messageRecord(tx, changed)] : [], m, f, account, pending);
   return true;
 }
 
@@ -183,9 +199,17 @@ async function changeInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string }, 
 async function changeOneInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, accountId: number, room: string, sender: Occupant): Promise<string | null> {
   if (f.replace || f.retract) return occupantEdit(tx, m, f, accountId, room, true, (original) => sameOccupant((original.ext as MessageExt | null)?.occupant, sender));
   // XEP-0444 §Using the correct ID: "the ID assigned to the stanza by the group chat itself".
-  const target = await lockRoomMessage(tx, accountId, room, f.reactions!.id);
+  return occupantReaction(tx, m, f.reactions!, await lockRoomMessage(tx, accountId, room, f.reactions!.id));
+}
+
+/**
+ * An occupant's reactions (XEP-0444) to `target`, a group message or a private one of its
+ * conversation with the account, set under its occupant JID: the message changed, if any (the same
+ * set again, as the room's history replays it, changes nothing).
+ */
+async function occupantReaction(tx: AnyTx, m: InboundMessage & { fromRaw: string }, reactions: NonNullable<InboundFeatures["reactions"]>, target: MessageState | null): Promise<string | null> {
   if (!target || target.retractedAt || !saysSomething(target)) return null;
-  const emojis = keptReactions(f.reactions!);
+  const emojis = keptReactions(reactions);
   if (canonicalJson(target.reactions?.[m.fromRaw] ?? []) === canonicalJson(emojis)) return null;
   await setReactions(tx, target.id, m.fromRaw, emojis);
   return target.id;

@@ -171,18 +171,28 @@ export class PendingWrites {
  */
 export async function receiveMessage(tx: AnyTx, stores: MessageStores, m: Addressed, account: Account, pending: PendingWrites): Promise<void> {
   const peer = jidToString(bare(m.from));
-  const ours = (id: string | null): id is string => !!id && isMessageId(id); // only our own message ids can be marked
-
   if (m.type === "error") {
     if (ours(m.id) && m.error && (await marked(stores.messages.markFailed(tx, account.id, m.id, peer, m.error), account, pending))) {
       pending.add({ accountId: account.id, ...event("message-status", { id: m.id, status: "failed", error: m.error }) });
     }
   } else {
-    if (ours(m.receivedId) && (await marked(stores.messages.markDelivered(tx, account.id, m.receivedId, peer), account, pending))) {
-      pending.add({ accountId: account.id, ...event("receipt", { id: m.receivedId, from: m.fromRaw, status: "delivered" }) });
-    }
+    await takeReceipt(tx, stores, m, account, peer, pending);
     if (m.features && (await applyChange(tx, m, m.features, account, peer, pending))) return;
     if (m.body !== null || m.subject !== null || m.state !== null || m.features?.attachments) await storeMessage(tx, m, account, peer, pending);
+  }
+}
+
+/** Only our own message ids can be marked. */
+const ours = (id: string | null): id is string => !!id && isMessageId(id);
+
+/**
+ * XEP-0184: a receipt (`m.receivedId`) marks the account's message to `peer` delivered; with `to`,
+ * only one sent to that full JID (a room occupant's private message, XEP-0045 §7.5: the room is
+ * the peer of all of them).
+ */
+export async function takeReceipt(tx: AnyTx, stores: MessageStores, m: Addressed, account: Account, peer: string, pending: PendingWrites, to: string | null = null): Promise<void> {
+  if (ours(m.receivedId) && (await marked(stores.messages.markDelivered(tx, account.id, m.receivedId, peer, to), account, pending))) {
+    pending.add({ accountId: account.id, ...event("receipt", { id: m.receivedId, from: m.fromRaw, status: "delivered" }) });
   }
 }
 

@@ -15,13 +15,13 @@ import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence, InboundStanza } from "../domain/inbound.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { isMessageId } from "../domain/message.js";
-import { storedId, type MessageExt, type Occupant } from "../domain/message-features.js";
+import { storedId, storedOriginId, type MessageExt, type Occupant } from "../domain/message-features.js";
 import { departure, INSTANT_PREFIX, rejoinRoom, roomSubject, STATUS, type MucPresence } from "../domain/muc.js";
 import { selfPing } from "../domain/muc-self-ping.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { RoomMessageKey } from "../db/room-lookups.js";
 import { applyPrivateChange, applyRoomChange, changesEarlier, newMessageExt } from "./inbound-features.js";
-import type { PendingWrites } from "./inbound-message.js";
+import { takeReceipt, type MessageStores, type PendingWrites } from "./inbound-message.js";
 import { roomPresenceError } from "./inbound-room-refusal.js";
 
 type From = { from: Jid; fromRaw: string; to: Jid; toRaw: string };
@@ -158,7 +158,7 @@ function occupantOf(realJid: string | null, occupantId: string | null | undefine
  * applyRoomChange), a subject change, or a private message from an occupant. Returns false when it
  * is not from a room the account is in (the caller handles it as an ordinary message).
  */
-export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: Account, pending: PendingWrites): Promise<boolean> {
+export async function roomMessage(tx: AnyTx, stores: MessageStores, m: InboundMessage & From, account: Account, pending: PendingWrites): Promise<boolean> {
   const key = roomMessageKey(m, account.id);
   const { room, nick } = key;
   if (m.type === "groupchat" && m.subject !== null && m.body === null) {
@@ -190,6 +190,9 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
     saw();
     return true;
   }
+  // XEP-0184: an occupant's receipt marks the account's private message to it delivered (§7.5),
+  // as a contact's does one-to-one; in group chat none is asked (§5.3).
+  if (m.type !== "groupchat" && m.receivedId) await takeReceipt(tx, stores, m, account, room, pending, jidToString(m.from));
   if (m.type !== "groupchat" && m.features && (await applyPrivateChange(tx, m, m.features, account, room, pending))) return true;
   // A message says something with a body, or with attachments alone (XEP-0066), as one-to-one.
   // A chat state alone the account sent is its message all the same: reflected, it is `sent`.
@@ -218,6 +221,9 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
   // Replies (by the room's stanza-id in group chat, XEP-0461 §Using the correct ID) and attachments, as one-to-one.
   const { ext, body } = await newMessageExt(tx, m.features, m.body, account, room, m.type === "groupchat");
   const features = { ...(ext?.replyTo ? { replyTo: ext.replyTo } : {}), ...(ext?.attachments ? { attachments: ext.attachments } : {}) };
+  // XEP-0184: a private message's receipt is owed as a one-to-one message's (src/services/events.ts
+  // answers it from the account's occupant JID, through the room); none in group chat (§5.3).
+  const receipt = m.type !== "groupchat" && m.receiptRequested && m.id ? { to: m.fromRaw, id: m.id } : null;
   pending.add(
     {
       accountId: account.id,
@@ -231,7 +237,7 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
         thread: m.thread,
         lang: m.lang,
         state: m.state,
-        receiptRequested: false,
+        receiptRequested: receipt !== null,
         stanzaId: m.id,
         createdAt: new Date().toISOString(),
         room,
@@ -240,8 +246,9 @@ export async function roomMessage(tx: AnyTx, m: InboundMessage & From, account: 
         ...(m.delay ? { delay: m.delay } : {}),
         ...features,
       }),
+      receipt,
     },
-    mine ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: false, stanzaId: m.id, ...groupFields(m, sender, ext) },
+    mine ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: receipt !== null, stanzaId: m.id, ...groupFields(m, sender, ext) },
   );
   if (!mine) pending.storedRoomMessage(key);
   return true;
@@ -271,7 +278,8 @@ export function plainRoomMessage(s: InboundStanza): boolean {
  */
 function groupFields(m: InboundMessage, sender: Occupant, ext: MessageExt | null) {
   // A private message keeps all of them: its marker goes back from our occupant JID (src/services/message-actions.ts).
-  if (m.type !== "groupchat") return { ext };
+  // And its origin-id, as one-to-one: XEP-0444 §Using the correct ID names it by that.
+  if (m.type !== "groupchat") return { ext, originId: storedOriginId(m.id, m.originId) };
   const occupant = sender.jid !== undefined || sender.id !== undefined ? { occupant: sender } : null;
   return { originId: m.roomStanzaId ?? null, ext: ext || occupant ? { ...ext, ...occupant } : null };
 }

@@ -270,7 +270,7 @@ export class Inbound {
       pending.add({ accountId: account.id, ...event("room", data) });
       if (s.body === null || via === "mediated") return;
     }
-    if (to.resource === ROOM_RESOURCE && (s.type === "error" ? await roomRefusal(tx, m, account, pending) : await roomMessage(tx, m, account, pending))) return;
+    if (to.resource === ROOM_RESOURCE && (s.type === "error" ? await roomRefusal(tx, m, account, pending) : await roomMessage(tx, this.stores, m, account, pending))) return;
     // Groupchat from no room of ours bounces when to the bare JID (§8.5.2.1.1) or to a resource
     // with no session to take it, the room resource included (§8.5.3.2.1); to an available or
     // connected session's full JID it is delivered like any message (§8.5.3.1).

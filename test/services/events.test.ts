@@ -296,6 +296,23 @@ describe("EventFeed", () => {
     await r.close();
   });
 
+  it("answers a receipt owed to an occupant of one of the account's rooms (a private message, XEP-0045 §7.5) from its occupant JID, as the room takes it; to a JID in no room of its from its JID", async () => {
+    const a = await env.account("romeo");
+    const room = "piazza@conference.example.net";
+    await env.db.pool.query("INSERT INTO room (account_id, room, nick, status) VALUES ($1, $2, 'romeo', 'joined')", [a.id, room]);
+    const [nurse, elsewhere] = [`${room}/nurse`, "lobby@conference.example.net/nurse"];
+    await append([
+      { accountId: a.id, ...event("message", messageData(a, nurse, "n1")), receipt: { to: nurse, id: "n1" } },
+      { accountId: a.id, ...event("message", messageData(a, elsewhere, "n2")), receipt: { to: elsewhere, id: "n2" } },
+    ]);
+    await feed.page(a, null, 100, null);
+    await env.flush();
+    assert.deepEqual(env.out.sent.map((s) => (s.kind === "receipt" ? [s.from, s.to, s.id, s.type] : s.kind)), [
+      [`${a.jid}/rooms`, nurse, "n1", "chat"],
+      [a.jid, elsewhere, "n2", "chat"],
+    ]);
+  });
+
   it("answers no receipt owed to a JID the account blocked since the message came (XEP-0191 §3.3); others are answered", async () => {
     const a = await env.account("romeo");
     const blocking = new Blocking(env.db, new Blocklists(env.db.prisma), env.delivery);

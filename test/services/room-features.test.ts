@@ -138,6 +138,53 @@ describe("message features in group chat", () => {
     assert.deepEqual([untouched.body, untouched.editedAt], ["to everyone", null]);
   });
 
+  it("takes an occupant's reactions, markers and receipts in private messages (XEP-0045 §7.5) as a contact's one-to-one: in the conversation with her occupant JID only, by the message's id or origin-id; she is owed a receipt", async () => {
+    const a = await env.account("romeo");
+    await inRoom(a, { juliet: JULIET, nurse: "nurse@example.net/garden" });
+    const pm = { type: "chat" as const };
+    const whisper = async (nick: string, body: string, receipt = false) => (await messaging.send(a, null, { to: `${ROOM}/${nick}`, type: "chat", body, receipt }, null)).id;
+    const [w1, w2, toNurse] = [await whisper("juliet", "one"), await whisper("juliet", "two", true), await whisper("nurse", "to the nurse")];
+    // The account's group message, reflected with the room's stanza-id.
+    const group = (await messaging.send(a, null, { to: ROOM, type: "groupchat", body: "to all" }, null)).id;
+    await says(a, "romeo", { id: group, originId: group, body: "to all", roomStanzaId: "room-g" });
+    // Hers, with an origin-id other than its id (XEP-0444 §Using the correct ID: the origin-id "if present").
+    await says(a, "juliet", { ...pm, id: "p-1", originId: "o-1", body: "hers" });
+    const hers = await idOf(a, "p-1");
+    const mark = await head(a);
+    // Another occupant's, and Juliet's naming a group message or someone else's conversation: nothing.
+    await change(a, "nurse", { reactions: { id: "o-1", emojis: ["👍"] } }, pm);
+    await change(a, "nurse", { reactions: { id: w1, emojis: ["👍"] } }, pm);
+    await change(a, "juliet", { reactions: { id: "room-g", emojis: ["👍"] } }, pm);
+    await change(a, "juliet", { reactions: { id: group, emojis: ["👍"] } }, pm);
+    await change(a, "juliet", { reactions: { id: toNurse, emojis: ["👍"] } }, pm);
+    await change(a, "nurse", { marker: { name: "displayed", id: w2 } }, pm);
+    await change(a, "juliet", { marker: { name: "displayed", id: group } }, pm);
+    await change(a, "juliet", { marker: { name: "displayed", id: toNurse } }, pm);
+    await says(a, "nurse", { ...pm, id: "n-r", receivedId: w2 });
+    // Hers: a reaction by the origin-id, one to the account's message by its id, a marker raising the
+    // account's private messages to her up to the one named, a receipt.
+    await change(a, "juliet", { reactions: { id: "o-1", emojis: ["👍"] } }, { ...pm, id: "j-re", receiptRequested: true });
+    await change(a, "juliet", { reactions: { id: w1, emojis: ["❤"] } }, pm);
+    await change(a, "juliet", { marker: { name: "displayed", id: w2 } }, pm);
+    await says(a, "juliet", { ...pm, id: "j-r", receivedId: w2 });
+    await sentinel(a);
+    assert.deepEqual(await since(a, mark, (d) => [d.reactions, d.marker]), [
+      [hers, [{ "👍": [`${ROOM}/juliet`] }, null]],
+      [w1, [{ "❤": [`${ROOM}/juliet`] }, null]],
+      [w1, [{ "❤": [`${ROOM}/juliet`] }, "displayed"]],
+      [w2, [{}, "displayed"]],
+      "receipt:undefined",
+      "message:sentinel",
+    ]);
+    assert.deepEqual([(await row(w2)).status, (await row(toNurse)).marker, (await row(group)).marker, (await row(group)).reactions], ["delivered", null, null, null]);
+    // XEP-0184 §5.4: a reaction is a content message; its receipt is owed as one-to-one.
+    assert.deepEqual((await env.events(a.id, mark)).filter((e) => e.receiptTo !== null).map((e) => [e.type, e.receiptTo, e.receiptId]), [["message-update", `${ROOM}/juliet`, "j-re"]]);
+    // XEP-0184: her private message asking for a receipt is owed one, as a contact's one-to-one.
+    await says(a, "juliet", { ...pm, id: "p-2", body: "ack me", receiptRequested: true });
+    const asked = (await env.events(a.id)).at(-1)!;
+    assert.deepEqual([(asked.data as { receiptRequested: boolean }).receiptRequested, asked.receiptTo, asked.receiptId, (await row(await idOf(a, "p-2"))).receipt], [true, `${ROOM}/juliet`, "p-2", true]);
+  });
+
   it("refuses a correction or retraction from the same nick when the room shows another real JID or occupant-id (XEP-0308, XEP-0424 §Business Rules)", async () => {
     const a = await env.account("romeo");
     await inRoom(a, { juliet: JULIET });
@@ -215,6 +262,14 @@ describe("message features in group chat", () => {
     await actions.correct(a, null, sent.id, { to: ROOM, body: "Good morrow, coz", lang: null });
     // The room's reflection of the account's correction gives it a stanza-id of its own.
     await change(a, "romeo", { replace: sent.id }, { body: "Good morrow, coz", roomStanzaId: "room-ours-c" });
+    // A private message to Juliet (XEP-0045 §7.5), corrected: its correction goes under an id of its own.
+    const whisper = (await messaging.send(a, null, { to: `${ROOM}/juliet`, type: "chat", body: "psst" }, null)).id;
+    await env.flush();
+    env.out.take();
+    await actions.correct(a, null, whisper, { to: `${ROOM}/juliet`, body: "psst, coz", lang: null });
+    await env.flush();
+    const [fixed] = env.out.take().flatMap((s: Stanza) => (s.kind === "message-action" && s.action.kind === "replace" ? [s.id] : []));
+    assert.ok(fixed && fixed !== whisper);
     const mark = await head(a);
     await change(a, "nurse", { reactions: { id: "room-1c", emojis: ["👍"] } });
     await change(a, "nurse", { reactions: { id: "room-ours-c", emojis: ["❤"] } });
@@ -222,12 +277,16 @@ describe("message features in group chat", () => {
     // Only the occupant that sent it may retract it, by its correction's id too.
     await change(a, "nurse", { retract: "room-1c" }, { body: "/me retracted a previous message" });
     await change(a, "juliet", { retract: "room-1c" }, { body: "/me retracted a previous message" });
+    // In private, only the occupant it went to marks it by its correction's id.
+    await change(a, "nurse", { marker: { name: "displayed", id: fixed! } }, { type: "chat" });
+    await change(a, "juliet", { marker: { name: "displayed", id: fixed! } }, { type: "chat" });
     await sentinel(a);
     assert.deepEqual(await since(a, mark, (d) => [d.reactions, d.marker, d.retracted !== null]), [
       [hers, [{ "👍": [`${ROOM}/nurse`] }, null, false]],
       [sent.id, [{ "❤": [`${ROOM}/nurse`] }, null, false]],
       [sent.id, [{ "❤": [`${ROOM}/nurse`] }, "displayed", false]],
       [hers, [{}, null, true]],
+      [whisper, [{}, "displayed", false]],
       "message:sentinel",
     ]);
   });

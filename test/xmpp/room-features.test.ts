@@ -5,7 +5,8 @@
 // owner, their real JIDs), occupants' reactions (XEP-0444) are theirs; none is a message. The
 // account corrects, reacts and retracts in the room: the occupants get group messages naming the
 // ids the XEPs say, the correction re-sending the whole original (XEP-0308 §Business Rules, in
-// one-to-one chat too), and the room's reflections change nothing twice.
+// one-to-one chat too), and the room's reflections change nothing twice. An occupant's reactions,
+// markers and receipts in private messages (XEP-0045 §7.5) are taken as a contact's one-to-one.
 //
 // The harness's rooms keep no archive, and so assign no XEP-0359 stanza-id of their own (Prosody
 // without mod_muc_mam, ejabberd with mam: false); they pass on one their sender put in. Where a
@@ -261,6 +262,39 @@ for (const kind of KINDS) {
       const update = await r.until("the marker's update", (e) => e.event === "message-update" && e.data.id === ours);
       assert.equal(update.data.marker, "displayed");
       assert.equal((await r.view(ours)).marker, "displayed");
+    });
+
+    it("takes an occupant's reactions, markers and receipts in private messages (XEP-0045 §7.5) as a contact's one-to-one, and answers her receipt request from the account's occupant JID", async () => {
+      const r = await accountDriver(gw, { prefix: "pmfeat" });
+      const room = await roomWith(r, [[juliet, "juliet"]]);
+      /** A private message from Juliet to the account's occupant JID, through the room. */
+      const pm = (id: string, ...children: XmlElement[]) => juliet.send(xml("message", { to: `${room}/romeo`, type: "chat", id }, ...children));
+      /** The account's private message to Juliet, once she has it. */
+      const whisper = async (body: string, receipt = false) => {
+        const mark = juliet.stanzas.length;
+        const id = await r.send({ to: `${room}/juliet`, type: "chat", body, receipt });
+        await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= mark && s.is("message") && s.getChildText("body") === body, WAIT);
+        return id;
+      };
+      await pm("pm-1", xml("body", {}, "hers"));
+      const hers = await messageOf(r, "hers");
+      const [first, second] = [await whisper("first"), await whisper("second", true)];
+      // XEP-0444 §Using the correct ID: not a group message, so by the message's own id.
+      await pm("pm-r1", reactions("pm-1", "👍"));
+      await pm("pm-r2", reactions(first, "❤"));
+      await pm("pm-m", xml("displayed", { xmlns: NS.markers, id: second }));
+      await pm("pm-d", xml("received", { xmlns: "urn:xmpp:receipts", id: second }));
+      const mark = juliet.stanzas.length;
+      await pm("pm-2", xml("body", {}, "ack me"), xml("request", { xmlns: "urn:xmpp:receipts" }));
+      const asked = await r.until("her receipt request", (e) => e.event === "message" && e.data.body === "ack me");
+      assert.equal(asked.data.receiptRequested, true);
+      // Read (the page answers the receipts it shows), the receipt reaches her through the room.
+      const ack = await juliet.waitFor((s) => juliet.stanzas.indexOf(s) >= mark && s.is("message") && s.getChild("received", "urn:xmpp:receipts")?.attrs.id === "pm-2", WAIT);
+      assert.equal(ack.attrs.from, `${room}/romeo`);
+      assert.deepEqual((await r.view(hers)).reactions, { "👍": [`${room}/juliet`] });
+      const [one, two] = [await r.view(first), await r.view(second)];
+      assert.deepEqual([one.reactions, one.marker, two.marker, two.status], [{ "❤": [`${room}/juliet`] }, "displayed", "displayed", "delivered"]);
+      assert.deepEqual(bodies(await r.events()), ["hers", "ack me"], "no reaction, marker or receipt is a message");
     });
   });
 }
