@@ -1,6 +1,7 @@
 // Rooms an account joined (XEP-0045) and their occupants as the rooms presented them. Raw SQL that
 // runs in either kind of transaction: the inbound path (room presence and messages) and the HTTP
 // use cases share it.
+import { blockCovers } from "./blocklist.js";
 import { sql, type AnyTx } from "./client.js";
 import { notifyLogHeadSql } from "./events.js";
 import { CHANNELS } from "./notify.js";
@@ -73,27 +74,26 @@ type JoinSend = { stanzas: readonly Stanza[]; origin: string };
 /**
  * Records a join of a room the account is not in (no row, or a failed join): status joining until
  * the room answers. `created` is this join's answer (API.md: 201 only if this join created the
- * room), not an earlier one's. False, and nothing recorded, when the account has a row for the
- * room that is not a failed join (a join, or a concurrent request's): that row is locked then (ON
- * CONFLICT DO UPDATE locks it whatever its WHERE), for the caller to read.
+ * room), not an earlier one's. "taken", nothing recorded, when the account has a row for the room
+ * that is not a failed join: that row is locked then (ON CONFLICT DO UPDATE locks it whatever its
+ * WHERE), for the caller to read. "blocked", nothing recorded, when the committed blocklist covers
+ * room/nick (XEP-0191 §3.3): a block another instance just committed counts (db/blocklist.ts).
  */
-export async function recordJoin(tx: AnyTx, accountId: number, room: string, nick: string, password: string | null, history: RoomRow["history"], send: JoinSend | null = null): Promise<boolean> {
-  // The occupants a refused join left behind go with it, in the same statement (one round trip),
-  // and so do `send`'s stanzas (the join presence), recorded only if the join is.
+export async function recordJoin(tx: AnyTx, accountId: number, room: string, nick: string, password: string | null, history: RoomRow["history"], send: JoinSend | null = null): Promise<"recorded" | "taken" | "blocked"> {
+  // A refused join's occupants go with it, in the same statement, and so does `send` (the join presence), if j has a row.
   const out = send ? enqueueIf("j", 6, accountId, send.stanzas, send.origin) : null;
-  const rows = await sql(
+  const rows = await sql<{ recorded: boolean }>(
     tx,
-    `WITH j AS (
-       INSERT INTO room (account_id, room, nick, password, status, history, rejoin_at) VALUES ($1, $2, $3, $4, 'joining', $5::json, ${ANSWER_BY})
+    `WITH b AS (SELECT ${blockCovers("$1::int", "($2::text || '/' || $3::text)")} AS blocked), j AS (
+       INSERT INTO room (account_id, room, nick, password, status, history, rejoin_at) SELECT $1::int, $2::text, $3::text, $4::text, 'joining', $5::json, ${ANSWER_BY} WHERE NOT (SELECT blocked FROM b)
        ON CONFLICT (account_id, room) DO UPDATE SET nick = EXCLUDED.nick, password = EXCLUDED.password, status = 'joining', error = NULL,
          created = false, history = EXCLUDED.history, join_stage = NULL, rejoin_attempts = NULL, rejoin_at = EXCLUDED.rejoin_at, join_resends = 0, nick_before = NULL, nick_answer = NULL, updated_at = now()
-       WHERE room.status = 'failed'
-       RETURNING 1
+       WHERE room.status = 'failed' RETURNING 1
      ), o AS (DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND EXISTS (SELECT 1 FROM j))${out ? `, ${out.cte}` : ""}
-     SELECT ${out ? out.notify : "1"} FROM j`,
+     SELECT true AS recorded${out ? `, ${out.notify}` : ""} FROM j UNION ALL SELECT false${out ? ", NULL" : ""} FROM b WHERE blocked`,
     [accountId, room, nick, password, history === null ? null : JSON.stringify(history), ...(out?.values ?? [])],
   );
-  return rows.length > 0;
+  return rows.length === 0 ? "taken" : rows[0]!.recorded ? "recorded" : "blocked";
 }
 
 /**

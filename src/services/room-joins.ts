@@ -22,6 +22,7 @@
 import { autocommit, type AnyTx, type Database } from "../db/client.js";
 import { beginNickChange, findRoom, findRoomView, recordJoin, type OccupantRow, type RoomRow } from "../db/rooms.js";
 import type { AccountRef } from "../domain/account.js";
+import { blockedError } from "../domain/blocking.js";
 import { AppError, type ErrorCode } from "../domain/errors.js";
 import { JOIN_TIMEOUT_MS, joinRoom, occupantJid, refusedForNow, SUBJECT_GRACE_MS } from "../domain/muc.js";
 import { presence, type Stanza } from "../domain/stanza.js";
@@ -174,7 +175,11 @@ export class RoomJoins {
     // on the row (step()).
     const history = req.history ?? null;
     const joinNow = { stanzas: [joinRoom(account.jid, room, req)], origin: this.delivery.origin };
-    if (await recordJoin(autocommit(this.db.pool), account.id, room, req.nick, req.password ?? null, history, joinNow)) {
+    const recorded = await recordJoin(autocommit(this.db.pool), account.id, room, req.nick, req.password ?? null, history, joinNow);
+    // The join goes to room/nick: refused before anything is recorded, as the room's answer would be
+    // dropped (src/services/inbound.ts) and the join resent until the account left.
+    if (recorded === "blocked") throw blockedError(`${room}/${req.nick}`, "params.room");
+    if (recorded === "recorded") {
       this.delivery.kick();
       const row = await this.awaitRoom(account, room, deadline, unanswered, joinAnswer(room));
       return { row, created: row.created };
@@ -208,7 +213,9 @@ export class RoomJoins {
     // A join (the row was refused or gone since join() looked) is recorded first. It records
     // nothing when the account has a row for the room other than a refused join (and locks that
     // row, INSERT ... ON CONFLICT DO UPDATE), which is then read.
-    if (await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history)) {
+    const recorded = await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history);
+    if (recorded === "blocked") throw blockedError(`${room}/${req.nick}`, "params.room");
+    if (recorded === "recorded") {
       await send(account.id, [joinRoom(account.jid, room, req)]);
       return { kind: "join" };
     }

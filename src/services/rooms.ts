@@ -78,9 +78,7 @@ export class Rooms {
    * confirmed, with `created` when the join made the room.
    */
   async join(account: AccountRef, room: string, req: JoinRequest): Promise<{ view: RoomView; created: boolean }> {
-    // The join goes to room/nick: refused before anything is recorded, as the room's answer would
-    // be dropped (src/services/inbound.ts) and the join resent forever.
-    await this.blocking.assertNotBlocked(account.id, `${room}/${req.nick}`, "params.room");
+    // A join to room/nick the account blocked is refused by the statement that would record it (src/services/room-joins.ts).
     const { row, created } = await this.joins.join(account, room, req);
     return { view: await this.view(row), created };
   }
@@ -145,13 +143,14 @@ export class Rooms {
   /** POST /v1/rooms/{room}/invitations: a mediated invitation (XEP-0045 §7.8.2); a refusal is an `invitation-failed` event. */
   async invite(account: AccountRef, room: string, invitee: string, reason: string | null): Promise<void> {
     // The room relays it to the invitee: the account sends to both (XEP-0191 §3.3).
-    await this.blocking.assertNotBlocked(account.id, invitee, "body.jid");
-    await this.send(account, room, (from) => ({ kind: "muc-invite", from, to: room, id: roomRequestId("invite", randomUUID()), invitee, reason }));
+    await this.send(account, room, (from) => ({ kind: "muc-invite", from, to: room, id: roomRequestId("invite", randomUUID()), invitee, reason }), invitee);
   }
 
-  private async send(account: AccountRef, room: string, stanza: (from: string) => Stanza): Promise<void> {
+  /** `invitee`: checked against the committed list, in the transaction: a block another instance just committed counts. */
+  private async send(account: AccountRef, room: string, stanza: (from: string) => Stanza, invitee?: string): Promise<void> {
     await this.blocking.assertNotBlocked(account.id, room, "params.room");
     await this.delivery.transaction(async (tx, send) => {
+      if (invitee !== undefined) await this.blocking.assertNotBlocked(account.id, invitee, "body.jid", tx);
       const row = await findRoom(tx, account.id, room);
       if (!occupies(row)) throw new AppError("room-not-joined", `not in ${room}`);
       assertRoomReachable(row, room);

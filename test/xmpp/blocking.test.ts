@@ -575,6 +575,46 @@ for (const kind of KINDS) {
       assert.equal(el(invite).getChild("x", NS_USER)!.getChild("invite")!.getChildText("reason"), "sentinel", "the refused invitation never reached the nurse");
     });
 
+    it("a block another instance committed, not heard of here yet (its NOTIFY on the way): a join of the blocked room and an invitation of the blocked JID are still 400 blocked, nothing recorded or sent", async () => {
+      const r = await account();
+      const room = `${uniq("unheard-")}@${MUC}`;
+      const nick = `${r.lp}-nick`;
+      const occupant = `${room}/${nick}`;
+      const other = `${uniq("unheard-in-")}@${MUC}`;
+      await enterRoom(juliet, room, "juliet");
+      assert.equal((await r.call("PUT", `/v1/rooms/${other}`, { nick })).status, 201, "in another room, for the invitation");
+      // This instance caches the account's list (empty) as it checks a message; then both blocks
+      // are committed as another instance commits them, with no NOTIFY to make it forget.
+      assert.equal((await r.call("POST", "/v1/messages", { to: JULIET, body: "the list is cached" })).status, 202);
+      const db = new pg.Client({ connectionString: gw.db.url });
+      await db.connect();
+      try {
+        const added = await db.query("INSERT INTO block (account_id, jid) SELECT id, unnest($2::text[]) FROM account WHERE localpart = $1", [r.lp, [room, NURSE]]);
+        assert.equal(added.rowCount, 2);
+      } finally {
+        await db.end();
+      }
+      const refused = (what: string, res: Awaited<ReturnType<Account["call"]>>, field: string) =>
+        assert.deepEqual([res.status, res.body?.code, res.body?.field], [400, "blocked", field], `${what}: ${res.text}`);
+      const [jMark, nMark] = [juliet.stanzas.length, nurse.stanzas.length];
+      const started = Date.now();
+      refused("join of the room blocked elsewhere", await r.call("PUT", `/v1/rooms/${room}`, { nick }), "params.room");
+      assert.ok(Date.now() - started < 5000, "refused at once, not after the join's timeout");
+      assert.deepEqual(((await r.call("GET", "/v1/rooms")).body.items as { room: string }[]).map((x) => x.room), [other], "no join recorded");
+      refused("invitation of the JID blocked elsewhere", await r.call("POST", `/v1/rooms/${other}/invitations`, { jid: NURSE }), "body.jid");
+      // Sentinels on the same paths, once unblocked: the join's presence is the first of the
+      // occupant's that Juliet sees, and the nurse's first invitation is the one sent now.
+      await r.unblock(room);
+      await r.unblock(NURSE);
+      assert.equal((await r.call("PUT", `/v1/rooms/${room}`, { nick })).status, 200);
+      await juliet.waitFor(since(juliet, jMark, (s) => s.is("presence") && s.attrs.from === occupant), WAIT);
+      const seen = juliet.stanzas.slice(jMark).filter((s) => s.is("presence") && s.attrs.from === occupant && s.attrs.type === undefined);
+      assert.equal(seen.length, 1, "one join reached the room: the one after the unblock");
+      assert.equal((await r.call("POST", `/v1/rooms/${other}/invitations`, { jid: NURSE, reason: "sentinel" })).status, 202);
+      const invite = await nurse.waitFor(since(nurse, nMark, (s) => s.is("message") && !!el(s).getChild("x", NS_USER)?.getChild("invite")), WAIT);
+      assert.equal(el(invite).getChild("x", NS_USER)!.getChild("invite")!.getChildText("reason"), "sentinel", "the refused invitation never reached the nurse");
+    });
+
     it("never shows or changes the blocklist over XMPP: a remote query or block gets an error", async () => {
       const r = await account();
       await r.block(NURSE);
