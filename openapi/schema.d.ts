@@ -4503,7 +4503,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description http or https URL; its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again */
+                    /** @description http or https URL, without white space, control characters or lone surrogates (percent-encode them, RFC 3986 §2); its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again */
                     url: string;
                     /** @description Event types to deliver; absent or null: all */
                     events?: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[];
@@ -4904,7 +4904,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description http or https URL; its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again */
+                    /** @description http or https URL, without white space, control characters or lone surrogates (percent-encode them, RFC 3986 §2); its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again */
                     url?: string;
                     events?: ("message" | "presence" | "subscription" | "roster" | "receipt" | "message-update" | "message-status" | "room" | "resync")[] | null;
                     description?: string | null;

@@ -97,9 +97,24 @@ export function laterRetry(delay: number | null, asked: number | null): number |
 /** Standard Webhooks: "410 Gone: ... Sender should disable the webhook endpoint, and stop sending it messages". */
 export const GONE = 410;
 
+/**
+ * What a URI or IRI never holds as such (RFC 3986 §2, RFC 3987 §2.2: percent-encoded only): white
+ * space, control characters, lone surrogates. The URL parser would quietly drop or encode them,
+ * while the stored URL is the one given (a NUL cannot even be stored).
+ */
+function notInUrl(raw: string): boolean {
+  for (const ch of raw) {
+    // By code point: a surrogate alone here is a lone one (a pair is one astral code point).
+    const c = ch.codePointAt(0)!;
+    if (c <= 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xdfff)) return true;
+  }
+  return false;
+}
+
 /** Why a URL cannot be a webhook target, or null when it can (the host's addresses are checked apart). */
 export function urlProblem(raw: string): string | null {
   if (raw.length > WEBHOOK_URL_MAX) return `is longer than ${WEBHOOK_URL_MAX} characters`;
+  if (notInUrl(raw)) return "contains white space, a control character or a lone surrogate (RFC 3986 §2): percent-encode it";
   let url: URL;
   try {
     url = new URL(raw);

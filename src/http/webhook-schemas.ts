@@ -7,7 +7,7 @@ const Url = Type.String({
   minLength: 1,
   maxLength: WEBHOOK_URL_MAX,
   description:
-    "http or https URL; its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again",
+    "http or https URL, without white space, control characters or lone surrogates (percent-encode them, RFC 3986 §2); its host must not be a cloud metadata name nor resolve to a loopback, private, link-local or metadata address. A host that does not resolve yet is accepted: each delivery resolves and checks it again",
 });
 const Events = Type.Array(WebhookEventTypeSchema, { minItems: 1, maxItems: WEBHOOK_EVENT_TYPES.length * 2, description: "Event types to deliver; absent or null: all" });
 const Description = xmlText(256, "A note for the endpoint's owners");

@@ -144,6 +144,7 @@ describe("urlProblem", () => {
     "http://[::ffff:127.0.0.1]/",
     "HTTPS://Example.COM/Case",
     "https://münchen.example/webhook",
+    "https://example.com/\u{1F339}",
   ];
   for (const url of accepted) it(`accepts ${url}`, () => assert.equal(urlProblem(url), null));
 
@@ -167,6 +168,16 @@ describe("urlProblem", () => {
     ["https://example.com/hook?x=1#frag", /fragment/],
     // An empty fragment is still a fragment (RFC 3986 §3.5): the stored URL would carry a "#".
     ["https://example.com/hook#", /fragment/],
+    // RFC 3986 §2: never in a URI as such (the parser would drop or encode them; a NUL cannot be stored).
+    ["https://example.com/\u0000hook", /control character/],
+    ["https://example.com/a\u0001", /control character/],
+    ["https://example.com/a\u0085", /control character/],
+    ["https://example.com/a b", /white space/],
+    ["https://example.com/a\tb", /white space/],
+    ["https://example.com/a\nb", /white space/],
+    [" https://example.com/", /white space/],
+    ["https://example.com/\ud800", /lone surrogate/],
+    ["https://example.com/\udc00x", /lone surrogate/],
   ];
   for (const [url, why] of refused) it(`refuses ${JSON.stringify(url)}`, () => assert.match(urlProblem(url) ?? "(accepted)", why));
 

@@ -184,6 +184,11 @@ describe("webhook routes over HTTP (prosody)", () => {
       ["events null on creation", { url, events: null }, "body.events"],
       ["unknown field", { url, colour: "red" }, "body.colour"],
       ["description not a string", { url, description: 5 }, "body.description"],
+      // RFC 3986 §2: a NUL was a 500 (PostgreSQL cannot store it); the others were stored as given.
+      ["a NUL in the URL", { url: `${url}\u0000` }, "body.url"],
+      ["a control character in the URL", { url: `${url}\u0001` }, "body.url"],
+      ["white space in the URL", { url: `${url} x` }, "body.url"],
+      ["a lone surrogate in the URL", { url: `${url}\ud800` }, "body.url"],
     ];
     const failures: string[] = [];
     for (const [what, body, field] of cases) {
@@ -203,6 +208,8 @@ describe("webhook routes over HTTP (prosody)", () => {
       ["empty body", {}, "body"],
       ["ftp URL", { url: "ftp://127.0.0.1/hook" }, "body.url"],
       ["fragment", { url: "http://127.0.0.1/hook#x" }, "body.url"],
+      ["a NUL in the URL", { url: "http://127.0.0.1/hook\u0000" }, "body.url"],
+      ["white space in the URL", { url: "http://127.0.0.1/ho ok" }, "body.url"],
       ["empty events", { events: [] }, "body.events"],
       ["unknown status", { status: "paused" }, "body.status"],
       ["unknown field", { secret: "whsec_x" }, "body.secret"],
