@@ -1157,7 +1157,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -1286,7 +1286,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -1414,7 +1414,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -1555,7 +1555,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -1704,7 +1704,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -1903,7 +1903,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -2091,7 +2091,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -2241,7 +2241,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -2358,7 +2358,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -2541,7 +2541,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -2658,7 +2658,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -2762,7 +2762,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests from this address or for this account (RATE_LIMIT_*): Problem details (RFC 9457) */
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*, rate-limited), or, SSE view, the account already has MAX_STREAMS_PER_ACCOUNT event streams open (too-many-streams, Retry-After: 5): Problem details (RFC 9457) */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */
@@ -2782,7 +2782,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -2907,7 +2907,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -3010,7 +3010,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -3126,7 +3126,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -3245,7 +3245,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -3394,7 +3394,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -3511,7 +3511,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -3637,7 +3637,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -3763,7 +3763,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -3889,7 +3889,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -4024,7 +4024,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -4120,7 +4120,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -4222,7 +4222,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -4353,7 +4353,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -4480,7 +4480,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -4642,7 +4642,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -4761,7 +4761,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -4878,7 +4878,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -5026,7 +5026,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -5152,7 +5152,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -5296,7 +5296,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -5438,7 +5438,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -5553,7 +5553,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -5746,7 +5746,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -5863,7 +5863,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -5968,7 +5968,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -6091,7 +6091,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -6215,7 +6215,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -6306,7 +6306,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -6432,7 +6432,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -6549,7 +6549,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */
@@ -6705,7 +6705,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457) */
+            /** @description Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again (database-unavailable: 1) */

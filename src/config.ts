@@ -65,7 +65,7 @@ export interface Config {
   rateLimit: { windowMs: number; perIp: number; perAccount: number };
   /** Proxies whose X-Forwarded-For names the client (src/domain/trusted-proxies.ts). */
   trustProxy: TrustProxy;
-  /** Open event streams per account on one instance. */
+  /** Open event streams per account: on one instance, or across instances with REDIS_URL. */
   maxStreamsPerAccount: number;
   maxTextChars: number;
   /** Redis for rate limits and stream caps counted across instances; absent: per instance. */

@@ -39,6 +39,8 @@ export const ERROR_CODES = [
   "request-timeout",
   "rate-limited",
   "too-many-streams",
+  // API.md names it; never answered: with every outbound stanza durable, a request is accepted
+  // for later delivery while the link is down (API.md "Errors", "Every outbound stanza is durable").
   "xmpp-unavailable",
   "database-unavailable",
   "not-implemented",

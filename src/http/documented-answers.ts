@@ -35,7 +35,7 @@ const TOO_LONG = { description: "A path parameter is longer than the router take
 
 const UNAVAILABLE = {
   description:
-    "Try again later: PostgreSQL is unreachable (database-unavailable), or, where the route says so, the XMPP side cannot take the request now (xmpp-unavailable, room-unavailable): Problem details (RFC 9457)",
+    "Try again later: PostgreSQL is unreachable (database-unavailable), or the room a request is about cannot take it now (room-unavailable: a join, or a message or change for a room being entered again). A link to the XMPP server that is down is no reason: what is accepted goes out once it is back: Problem details (RFC 9457)",
   headers: retryAfter("Seconds to wait before trying again (database-unavailable: 1)"),
   content: problem,
 };
@@ -73,8 +73,8 @@ export function documentCommonAnswers(route: RouteOptions): void {
   for (const [status, answer] of Object.entries(BEFORE_ROUTING)) response[status] ??= answer;
   if (!route.url.startsWith("/v1/")) return;
   response[429] ??= rateLimitedResponse;
-  // An earlier 503 of the route's own (xmpp-unavailable, room-unavailable) keeps its place; its
-  // description and Retry-After become the common ones, which name those too.
+  // A 503 of the route's own (room-unavailable) gets the common description and Retry-After,
+  // which name that too.
   response[503] = UNAVAILABLE;
   if (response[401]) response[401] = { ...response[401], headers: CHALLENGE };
   if (response[403]) response[403] = { ...response[403], headers: SCOPE_CHALLENGE };

@@ -5,6 +5,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { DURATION_SETTINGS, durationMs, RETRY_DELAY_BOUNDS, TIMER_MAX_MS } from "../../src/domain/duration.js";
@@ -200,4 +201,57 @@ describe("XMPP_SERVICE: the port between 1 and 65535", () => {
     for (const ok of ["xmpp://127.0.0.1:1", "xmpp://xmpp.example:65535", "xmpp://xmpp.example"]) assert.equal(load({ XMPP_SERVICE: ok }).xmpp.service, ok);
     for (const port of ["0", "65536", "99999", "123456789012345678901234567890"]) refused({ XMPP_SERVICE: `xmpp://127.0.0.1:${port}` }, "XMPP_SERVICE", /port must be between 1 and 65535/);
   });
+});
+
+describe("README's Configuration table: every variable, its default and its range, as src/config.ts has them", () => {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  /** The table's rows by variable (a row naming two, `HOST`, `PORT`, is both's). */
+  const rows = new Map<string, string>();
+  for (const line of readme.split("\n")) {
+    const m = /^\| ((?:`[A-Z_]+`(?:, )?)+) \|/.exec(line);
+    if (m) for (const v of m[1]!.match(/[A-Z_]+/g)!) rows.set(v, line);
+  }
+  /** Integer settings: [default, least, greatest] (src/config.ts int()). */
+  const INTEGERS: Record<string, [number, number, number]> = {
+    PORT: [8080, 0, 65535],
+    EMBEDDED_PG_PORT: [54329, 1, 65535],
+    DB_POOL_MAX: [10, 1, 200],
+    MAX_STANZA_BYTES: [262144, 4096, 64 * 1024 * 1024],
+    SESSION_GRACE_SECONDS: [60, 0, 86400],
+    BODY_LIMIT_BYTES: [262144, 1024, 64 * 1024 * 1024],
+    BATCH_BODY_LIMIT_BYTES: [4194304, 1024, 256 * 1024 * 1024],
+    RATE_LIMIT_PER_IP: [20000, 0, 100_000_000],
+    RATE_LIMIT_PER_ACCOUNT: [5000, 0, 100_000_000],
+    MAX_STREAMS_PER_ACCOUNT: [20, 1, 10_000],
+    MESSAGE_MAX_CHARS: [65536, 1, 10 * 1024 * 1024],
+    WEBHOOK_CONCURRENCY: [32, 1, 1000],
+  };
+
+  it("lists every variable src/config.ts reads", () => {
+    const source = readFileSync(new URL("../../src/config.ts", import.meta.url), "utf8");
+    const read = new Set([...source.matchAll(/\(env, "([A-Z_]+)"/g)].map((m) => m[1]!).concat(Object.keys(DURATION_SETTINGS), ["JWT_SECRET", "JWT_PUBLIC_KEY", "WEBHOOK_ALLOW_PRIVATE", "TRUST_PROXY", "WEBHOOK_RETRY_SCHEDULE"]));
+    for (const v of read) assert.ok(rows.has(v), `${v} has no row in README's Configuration table`);
+    for (const v of Object.keys(INTEGERS)) assert.ok(read.has(v), `${v} is not read by src/config.ts`);
+  });
+
+  for (const [name, [fallback, least, greatest]] of Object.entries(INTEGERS)) {
+    it(`${name}: default ${fallback}, ${least} to ${greatest}, in the table and in src/config.ts`, () => {
+      const row = rows.get(name)!;
+      assert.ok(row.includes(`\`${fallback}\``), `README's ${name} row gives no default ${fallback}: ${row}`);
+      assert.ok(row.includes(`\`${least}\`${name === "PORT" ? " (any free port)" : ""} to \`${greatest}\``), `README's ${name} row gives no range ${least} to ${greatest}: ${row}`);
+      // Both ends are taken (a listener or a pool is not started here: only the configuration).
+      for (const v of [least, greatest]) assert.doesNotThrow(() => load({ [name]: String(v) }), `${name}=${v}`);
+      refused({ [name]: String(least - 1) }, name, /must be between/);
+      refused({ [name]: String(greatest + 1) }, name, /must be between/);
+    });
+  }
+
+  for (const [name, [fallback, least, greatest]] of Object.entries(DURATION_SETTINGS)) {
+    it(`${name}: default ${fallback}, ${least} to ${greatest}, in the table`, () => {
+      const row = rows.get(name)!;
+      const shown = (d: string) => (d === "0ms" ? "0" : d);
+      assert.ok(row.includes(`| \`${fallback}\` |`), `README's ${name} row gives no default ${fallback}: ${row}`);
+      assert.ok(row.includes(`\`${shown(least)}\` to \`${greatest}\``), `README's ${name} row gives no range ${shown(least)} to ${greatest}: ${row}`);
+    });
+  }
 });

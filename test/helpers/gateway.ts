@@ -12,6 +12,7 @@ import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { SseClient } from "./sse.js";
 import { assertNoSchemaMismatches, checkEventItem, recordMismatch } from "./event-schema.js";
 import { freePort } from "../../scripts/harness/ports.js";
+import { assertNoResponseMismatches, checkResponse } from "./openapi-responses.js";
 
 export { JWT_SECRET };
 
@@ -138,6 +139,8 @@ export async function startTestGateway(
           if (mismatch) recordMismatch(`GET ${path} items[${i}]`, mismatch);
         }
     }
+    // Every response is checked against the committed OpenAPI document (stop() fails on a mismatch).
+    checkResponse(method, path, { status: res.status, headers: res.headers, text });
     return { status: res.status, headers: res.headers, body, text };
   };
   return {
@@ -164,6 +167,8 @@ export async function startTestGateway(
       if (!existingDb) await db.drop();
       // An event the gateway emitted that does not match its documented schema fails the test.
       assertNoSchemaMismatches();
+      // Every response a test got through request() matches the OpenAPI document.
+      assertNoResponseMismatches();
       // So does an error the gateway logged that the test did not provoke on purpose.
       if (options.expectErrors) return;
       const unexpected = captured.map((e) => JSON.stringify(e)).filter((line) => !allowed.some((p) => p.test(line)));

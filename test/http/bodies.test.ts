@@ -4,6 +4,7 @@
 // routes take localparts only (RFC 7622 §3.3.1); path parameters are named `params.…`.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { request as httpRequest } from "node:http";
 import { brotliCompressSync, gzipSync } from "node:zlib";
 import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { startTestGateway, type HttpResult, type TestGateway } from "../helpers/gateway.js";
@@ -84,6 +85,23 @@ describe("request bodies and error fields", () => {
     assert.equal((await gw.request("POST", "/v1/messages", { token, raw: message, headers: { "content-type": "application/json", "content-encoding": "identity" } })).status, 202);
     // Without a body there is nothing in a coding: taken as it is.
     assert.equal((await gw.request("GET", "/v1/roster", { token, headers: { "content-encoding": "gzip" } })).status, 200);
+  });
+
+  it("a GET's body is never read, so its content coding is not refused either: the OpenAPI document lists no 415 there", async () => {
+    const openapi = (await gw.request("GET", "/openapi.json", { token: null })).body as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    for (const path of ["/v1/roster", "/v1/sessions", "/healthz"]) {
+      assert.equal(openapi.paths[path]!.get!.responses["415"], undefined, `GET ${path} documents a 415`);
+      // fetch sends no body with a GET: a raw request does, labelled gzip (and plain text, read neither).
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${gw.url}${path}`, { method: "GET", headers: { authorization: `Bearer ${token}`, "content-type": "text/plain", "content-encoding": "gzip", "content-length": "4" } }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode!));
+        });
+        req.on("error", reject);
+        req.end("xxxx");
+      });
+      assert.equal(status, 200, `GET ${path} with a gzip-labelled body`);
+    }
   });
 
   it("a JSON null body is a value, not no body: 400 naming `body`, on routes whose body is optional too", async () => {

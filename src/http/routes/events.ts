@@ -10,6 +10,7 @@ import { EventsQuery, problemResponses, pageLimit, SessionHeader } from "../sche
 import client from "prom-client";
 import { SseStreams } from "../sse.js";
 import { eventsView } from "../event-views.js";
+import { rateLimitedResponse } from "../documented-answers.js";
 
 export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -65,6 +66,11 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
                 "SSE view only: a reconnect (Last-Event-ID) of a session that DELETE /v1/sessions/{resource} ended a short while ago (SESSION_GRACE_SECONDS, at least SSE_RETRY plus 60 s), with a credential issued before the end (a token whose iat is earlier or absent, a stream ticket), and that nothing opened since. No body; an EventSource gives up on a 204 for good (HTML §9.2), so the session stays ended. A stream opened without Last-Event-ID (?since= included) opens it again.",
             }),
             ...problemResponses(400, 401, 404, 406),
+            429: {
+              ...rateLimitedResponse,
+              description:
+                "Too many requests from this address or for this account (RATE_LIMIT_*, rate-limited), or, SSE view, the account already has MAX_STREAMS_PER_ACCOUNT event streams open (too-many-streams, Retry-After: 5): Problem details (RFC 9457)",
+            },
           },
         },
       },
