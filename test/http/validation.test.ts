@@ -38,8 +38,11 @@ describe("validation problems", () => {
   });
 
   it("takes well-formed language tags (RFC 5646 §2.1) as lang and as a map's keys, and refuses ill-formed ones naming the field", () => {
-    const good = ["en", "EN-us", "zh-Hant-TW", "zh-yue", "es-419", "de-CH-1901", "sl-rozaj-biske", "en-US-u-ca-gregory", "en-US-x-twain", "x-private", "i-klingon", "en-GB-oed", "abcdefgh"];
-    const bad = ["q", "x", "i", "en-a", "abcdefgh-x", "en--US", "en-", "123", "en-US-x", "abcdefghi", "en-US-a-b"];
+    // Well-formed at any length, but taken up to 128 characters: 7 + 15 x 8 + 1 = 128, and 9 more.
+    const longest = `en-x-ab${"-abcdefg".repeat(15)}a`;
+    const good = ["en", "EN-us", "zh-Hant-TW", "zh-yue", "es-419", "de-CH-1901", "sl-rozaj-biske", "en-US-u-ca-gregory", "en-US-x-twain", "x-private", "i-klingon", "en-GB-oed", "abcdefgh", longest];
+    const bad = ["q", "x", "i", "en-a", "abcdefgh-x", "en--US", "en-", "123", "en-US-x", "abcdefghi", "en-US-a-b", `${longest}-abcdefgh`];
+    assert.deepEqual([longest.length, `${longest}-abcdefgh`.length], [128, 137]);
     const refused = (m: Record<string, unknown>) => !check({ to: "j@x", ...m }) && validationProblem(check.errors, "body").field;
     assert.deepEqual(good.flatMap((t) => [refused({ body: "hi", lang: t }), refused({ body: { [t]: "hi" } })]), good.flatMap(() => [false, false]));
     assert.deepEqual(bad.flatMap((t) => [refused({ body: "hi", lang: t }), refused({ body: { [t]: "hi" } })]), bad.flatMap(() => ["body.lang", "body.body"]));
