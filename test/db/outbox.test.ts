@@ -171,9 +171,12 @@ describe("recording stanzas wakes the link holder", () => {
     const { rows: [account] } = await db().pool.query<{ id: number }>("INSERT INTO account (localpart) VALUES ('abram') RETURNING id");
     const join = (to: string) => recordJoin(autocommit(db().pool), account!.id, "lobby@conference.localhost", "abram", null, null, { stanzas: [probe(to)], origin: "instance-1" });
     const heard = await heardWhile(async () => {
-      assert.equal(await join("first@localhost"), true);
+      assert.equal(await join("first@localhost"), "recorded");
       // The row is joining now: nothing recorded, nothing sent.
-      assert.equal(await join("again@localhost"), false);
+      assert.equal(await join("again@localhost"), "taken");
+      // A block of the room, committed (XEP-0191 §3.3): nothing recorded, nothing sent.
+      await db().pool.query("INSERT INTO block (account_id, jid) VALUES ($1, 'lobby@conference.localhost')", [account!.id]);
+      assert.equal(await join("blocked@localhost"), "blocked");
     });
     assert.deepEqual(heard, [`${CHANNELS.outbox} instance-1`, `${CHANNELS.outbox} sentinel`]);
     const { rows } = await db().pool.query<{ account_id: number; stanza: Stanza }>("SELECT account_id, stanza FROM outbox ORDER BY seq");
