@@ -24,8 +24,8 @@ const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 // the session is unseen for that long: a sweep late by seconds on a loaded machine (a CI run
 // beside other work took over 8 s, with the victim's restart compiling) left the unavailable
 // session listed for under a poll's time with 8 s, and the test waited for it in vain. With 16 s it
-// timed out once more, on a machine running the suite four times at once (what it saw was not
-// kept; a failure now says); 30 s keeps the purge behind a sweep late by over 25 s.
+// timed out once more, in a CI run beside five other test runs (load average 32 on 2 cores; what
+// it saw was not kept, a failure now says); 30 s keeps the purge behind a sweep late by over 25 s.
 const ENV = { SESSION_GRACE_SECONDS: "2", SSE_HEARTBEAT: "1s", EVENT_RETENTION: "30s", MAINTENANCE_INTERVAL: "500ms" };
 
 type SessionView = { resource: string; streams: number; available: boolean };

@@ -398,7 +398,7 @@ describe("webhook delivery (prosody)", () => {
     assert.ok(Date.parse(failing.failingSince) > Date.parse(q1.lastAttemptAt) + 8000, `a streak begun after the quiet spell: ${failing.failingSince}`);
     await waitFor(async () => (await items())[0]?.status === "failed", 10_000, "q2 failed for good");
     // A pause longer than the schedule's gaps (360 ms) but well within the hold: the streak goes on.
-    // (With 3 s it failed once, on a machine running four suites at once: more of the hold is left.)
+    // (With 3 s it failed once, on a machine loaded by other test runs: more of the hold is left.)
     await new Promise((r) => setTimeout(r, 1000));
     await say("nurse", "q3");
     await waitFor(async () => (await view()).status === "disabled", 25_000, "endpoint disabled");
