@@ -4400,7 +4400,7 @@ export interface operations {
                             status: "enabled" | "disabled";
                             disabledAt: string | null;
                             disabledReason: string | null;
-                            /** @description The first failed attempt of the current failure streak, which a success ends, and so does a quiet spell (no attempt for longer than the retry schedule's longest gap with jitter, or a Retry-After's wait, plus 2 x WEBHOOK_TIMEOUT + 5 s: README "Failing endpoints stop"); null: not failing */
+                            /** @description First failed attempt since the last success */
                             failingSince: string | null;
                             /** Format: date-time */
                             createdAt: string;
@@ -4535,7 +4535,7 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabledAt: string | null;
                         disabledReason: string | null;
-                        /** @description The first failed attempt of the current failure streak, which a success ends, and so does a quiet spell (no attempt for longer than the retry schedule's longest gap with jitter, or a Retry-After's wait, plus 2 x WEBHOOK_TIMEOUT + 5 s: README "Failing endpoints stop"); null: not failing */
+                        /** @description First failed attempt since the last success */
                         failingSince: string | null;
                         /** Format: date-time */
                         createdAt: string;
@@ -4685,7 +4685,7 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabledAt: string | null;
                         disabledReason: string | null;
-                        /** @description The first failed attempt of the current failure streak, which a success ends, and so does a quiet spell (no attempt for longer than the retry schedule's longest gap with jitter, or a Retry-After's wait, plus 2 x WEBHOOK_TIMEOUT + 5 s: README "Failing endpoints stop"); null: not failing */
+                        /** @description First failed attempt since the last success */
                         failingSince: string | null;
                         /** Format: date-time */
                         createdAt: string;
@@ -4932,7 +4932,7 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabledAt: string | null;
                         disabledReason: string | null;
-                        /** @description The first failed attempt of the current failure streak, which a success ends, and so does a quiet spell (no attempt for longer than the retry schedule's longest gap with jitter, or a Retry-After's wait, plus 2 x WEBHOOK_TIMEOUT + 5 s: README "Failing endpoints stop"); null: not failing */
+                        /** @description First failed attempt since the last success */
                         failingSince: string | null;
                         /** Format: date-time */
                         createdAt: string;
