@@ -192,8 +192,7 @@ describe("webhook dispatcher", () => {
   it("an endpoint held by a dispatcher whose instance died is taken over within seconds, not when its lease runs out", async () => {
     const a = await env.account("dead");
     const service = new Webhooks(store, new FakeWebhooks(0), env.domain);
-    const held = await service.create(a.id, { url: "http://dead.test/held" });
-    await service.create(a.id, { url: "http://dead.test/other" });
+    const hooks = [await service.create(a.id, { url: "http://dead.test/1" }), await service.create(a.id, { url: "http://dead.test/2" })];
     // The first instance: its own listening connection, one endpoint at a time, a request that
     // never ends and a 30 s timeout (its lease: 65 s).
     const ownListener = new Notifications(env.tdb.url, () => undefined);
@@ -208,11 +207,14 @@ describe("webhook dispatcher", () => {
       await append([a], 1);
       await waitFor(() => stuck.attempts.length === 1, "the first instance's attempt in flight");
       const first = stuck.attempts[0]!;
+      // The claim takes either endpoint (no order): the one the first instance took is the held one.
+      const held = hooks.find((h) => h.url === first.url)!;
+      const other = hooks.find((h) => h.url !== first.url)!;
       // The second instance starts while the first is alive: it takes the other endpoint (the
       // sentinel: it has claimed since), not the one the first holds.
       await d2.start();
       await waitFor(() => live.attempts.length === 1, "the other endpoint's event at the second instance");
-      assert.equal(live.attempts[0]!.url, "http://dead.test/other");
+      assert.equal(live.attempts[0]!.url, other.url);
       assert.equal(stuck.attempts.length, 1);
       const owner = await env.db.pool.query<{ lease_owner: string }>("SELECT lease_owner FROM webhook WHERE id = $1", [held.id]);
       assert.notEqual(owner.rows[0]?.lease_owner, null, "the first instance still holds its endpoint");
