@@ -305,7 +305,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Add or update a roster item's name and groups (no subscription change) */
+        /** Add or update a roster item's name and groups (no subscription change); 409 too-many-contacts when that would put the roster over 10,000 contacts */
         put: operations["putRosterByJid"];
         post?: never;
         /** Remove a roster item; sends unsubscribe/unsubscribed as RFC 6121 §2.5.2 requires */
@@ -324,7 +324,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Ask for the contact's presence (§3.1) */
+        /** Ask for the contact's presence (§3.1); 409 too-many-contacts when that would put the roster over 10,000 contacts */
         post: operations["postRosterByJidSubscribe"];
         delete?: never;
         options?: never;
@@ -341,7 +341,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Approve the contact's pending request, or pre-approve one (§3.1.5, §3.4) */
+        /** Approve the contact's pending request, or pre-approve one (§3.1.5, §3.4); 409 too-many-contacts when that would put the roster over 10,000 contacts */
         post: operations["postRosterByJidApprove"];
         delete?: never;
         options?: never;
@@ -390,7 +390,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Inbound subscription requests waiting for an answer (§3.1.3) */
+        /** Inbound subscription requests waiting for an answer (§3.1.3): at most 1,000 from JIDs outside the roster; a stranger's request past that is answered with a resource-constraint error (type wait) and not kept */
         get: operations["getSubscriptionRequests"];
         put?: never;
         post?: never;
@@ -3347,6 +3347,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem details (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -3590,6 +3599,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem details (RFC 9457) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (payload-too-large): Problem details (RFC 9457) */
             413: {
                 headers: {
@@ -3709,6 +3727,15 @@ export interface operations {
             };
             /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

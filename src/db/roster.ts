@@ -100,6 +100,12 @@ export async function unblockedItems(tx: Tx, accountId: number): Promise<RosterR
   return (await tx.rosterItem.findMany({ where: { accountId }, select })).map(toRow).filter((r) => !blocked.has(r.jid));
 }
 
+/** The account's roster items (`inRoster`), or the strangers' requests kept outside the roster. */
+export async function countItems(tx: Tx, accountId: number, inRoster: boolean): Promise<number> {
+  const rows = await sql<{ n: number }>(tx, `SELECT count(*)::int AS n FROM roster_item WHERE account_id = $1 AND in_roster = $2`, [accountId, inRoster]);
+  return rows[0]!.n;
+}
+
 export async function deleteItem(tx: Tx, accountId: number, jid: string): Promise<void> {
   await tx.rosterItem.deleteMany({ where: { accountId, jid } });
 }

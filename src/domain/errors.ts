@@ -27,6 +27,7 @@ export const ERROR_CODES = [
   "room-unavailable",
   "blocked",
   "too-many-blocks",
+  "too-many-contacts",
   "not-subscribed",
   "not-found",
   "method-not-allowed",

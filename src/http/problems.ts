@@ -26,6 +26,7 @@ const STATUS: Record<ErrorCode, [number, string]> = {
   "room-unavailable": [503, "Room unavailable"],
   blocked: [400, "Blocked"],
   "too-many-blocks": [409, "Too many blocked JIDs"],
+  "too-many-contacts": [409, "Too many contacts"],
   "not-subscribed": [409, "Not subscribed"],
   "not-found": [404, "Not found"],
   "method-not-allowed": [405, "Method not allowed"],

@@ -40,6 +40,8 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
   if (SUBSCRIPTION_TYPES.has(p.type)) {
     const r = await applySubscription(tx, account, contact, { kind: "inbound", type: p.type as SubscriptionStanza }, { status: p.statusText });
     replies.push(...r.stanzas);
+    // The sender hears why, and may ask again once the account has answered some (type wait).
+    if (r.refused) replies.push({ kind: "error", from: p.toRaw ?? account.jid, replyTo: { name: "presence", from: fromRaw, id: p.id }, code: "too-many-contacts", text: r.refused });
     return;
   }
 

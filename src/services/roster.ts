@@ -6,11 +6,12 @@ import { isDeepStrictEqual } from "node:util";
 import { LRUCache } from "lru-cache";
 import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
-import { availableSessions, bumpRosterVersion, clearContactPresence, currentRosterVersion, deleteItem, getItem, lockLiveAccount, pendingRequests, rosterChanges, rosterSnapshot, saveItem } from "../db/roster.js";
+import { availableSessions, bumpRosterVersion, clearContactPresence, countItems, currentRosterVersion, deleteItem, getItem, lockLiveAccount, pendingRequests, rosterChanges, rosterSnapshot, saveItem } from "../db/roster.js";
 import type { AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { event, rosterEvent, type RosterItemView } from "../domain/events.js";
 import { jidToString, parseJid } from "../domain/jid.js";
+import { fullDetail, growth, LIMITS } from "../domain/roster-limits.js";
 import { presence, subscription, type Stanza } from "../domain/stanza.js";
 import { transition, type ItemState, type SubscriptionEvent, type SubscriptionStanza } from "../domain/subscription.js";
 import { rosterItemView, type RosterRecord } from "../domain/views.js";
@@ -24,6 +25,20 @@ export interface Applied {
   stanzas: Stanza[];
   /** The contact was in the account's roster before (a stranger's request alone is not, A.1). */
   wasInRoster: boolean;
+  /** A stranger's request not kept: MAX_PENDING_REQUESTS wait already (what the refusal says). */
+  refused?: string;
+}
+
+/**
+ * Throws too-many-contacts (or, for a stranger's request, answers `refused`) when the change
+ * would add a row under a bound that is full (src/domain/roster-limits.ts). Counted under the
+ * account lock every roster transaction takes first: two changes cannot both take the last place.
+ */
+async function roomFor(tx: Tx, accountId: number, before: ItemState | null, after: ItemState | null): Promise<string | null> {
+  const bound = growth(before, after);
+  if (!bound || (await countItems(tx, accountId, bound === "roster")) < LIMITS[bound]) return null;
+  if (bound === "roster") throw new AppError("too-many-contacts", fullDetail(bound));
+  return fullDetail(bound);
 }
 
 /** A serialised roster (the body of GET /v1/roster), valid for exactly one roster version. */
@@ -70,6 +85,8 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
   const before = await getItem(tx, account.id, contact);
   const t = transition(before, ev);
   if (t.ignored) return { item: before, ignored: true, stanzas: [], wasInRoster: before?.inRoster ?? false };
+  const refused = await roomFor(tx, account.id, before, t.state);
+  if (refused) return { item: before, ignored: true, stanzas: [], wasInRoster: false, refused };
 
   const kinds = new Set(t.effects.map((e) => e.kind));
   const ver = kinds.has("roster-push") ? await bumpRosterVersion(tx, account.id) : undefined;
@@ -225,6 +242,7 @@ export class Roster {
       if (before?.inRoster && (fields.name === undefined || fields.name === before.name) && (fields.groups === undefined || isDeepStrictEqual(fields.groups, before.groups)))
         return { item: rosterItemView(contact, before), created: false };
       const state = { subscription: before?.subscription ?? "none", askOut: before?.askOut ?? false, pendingIn: before?.pendingIn ?? false, approved: before?.approved ?? false, inRoster: true } as const;
+      await roomFor(tx, account.id, before, state);
       const ver = await bumpRosterVersion(tx, account.id);
       const row = await saveItem(tx, account.id, contact, state, { ...fields, ver });
       await appendEvents(tx, [itemEvent(account, contact, row, ver)]);

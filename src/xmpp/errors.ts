@@ -15,6 +15,7 @@ const CONDITIONS: Partial<Record<ErrorCode, [ErrorType, string]>> = {
   forbidden: ["auth", "forbidden"],
   blocked: ["cancel", "not-acceptable"], // XEP-0191 §3.3
   "rate-limited": ["wait", "resource-constraint"],
+  "too-many-contacts": ["wait", "resource-constraint"], // RFC 6120 §8.3.3.18: a stranger's request while MAX_PENDING_REQUESTS wait
   "database-unavailable": ["wait", "internal-server-error"],
   "not-implemented": ["cancel", "feature-not-implemented"], // RFC 6120 §8.3.3.3
 };

@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyRequest } from "fastify";
 import type { AccountRef } from "../../domain/account.js";
 import { RosterItemSchema as Item } from "../../domain/events.js";
+import { MAX_PENDING_REQUESTS, MAX_ROSTER_ITEMS } from "../../domain/roster-limits.js";
 import type { SubscriptionStanza } from "../../domain/subscription.js";
 import { XML_TEXT_PATTERN } from "../../domain/text.js";
 import { bodyOptional, callerAccount, freshCallerAccount, type Gateway } from "../context.js";
@@ -21,9 +22,10 @@ const ItemFields = Type.Object(
   { additionalProperties: false },
 );
 
+const LIMIT = `409 too-many-contacts when that would put the roster over ${MAX_ROSTER_ITEMS.toLocaleString("en")} contacts`;
 const actions: [path: string, type: SubscriptionStanza, status: number, summary: string][] = [
-  ["subscribe", "subscribe", 202, "Ask for the contact's presence (§3.1)"],
-  ["approve", "subscribed", 200, "Approve the contact's pending request, or pre-approve one (§3.1.5, §3.4)"],
+  ["subscribe", "subscribe", 202, `Ask for the contact's presence (§3.1); ${LIMIT}`],
+  ["approve", "subscribed", 200, `Approve the contact's pending request, or pre-approve one (§3.1.5, §3.4); ${LIMIT}`],
   ["deny", "unsubscribed", 200, "Refuse a pending request or cancel the contact's subscription (§3.2)"],
   ["unsubscribe", "unsubscribe", 200, "Cancel the account's subscription to the contact (§3.3)"],
 ];
@@ -81,10 +83,10 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         preValidation: bodyOptional,
         schema: {
           tags: ["roster"],
-          summary: "Add or update a roster item's name and groups (no subscription change)",
+          summary: `Add or update a roster item's name and groups (no subscription change); ${LIMIT}`,
           params: JidParam,
           body: ItemFields,
-          response: { 200: Item, 201: Item, ...problemResponses(400, 401, 404) },
+          response: { 200: Item, 201: Item, ...problemResponses(400, 401, 404, 409) },
         },
       },
       async (req, reply) => {
@@ -114,7 +116,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
     for (const [path, type, status, summary] of actions) {
       app.post(
         `/v1/roster/:jid/${path}`,
-        { schema: { tags: ["subscriptions"], summary, params: JidParam, response: { [status]: Item, ...problemResponses(400, 401, 404, ...(type === "unsubscribe" ? [409] : []), 503) } } },
+        { schema: { tags: ["subscriptions"], summary, params: JidParam, response: { [status]: Item, ...problemResponses(400, 401, 404, ...(type === "unsubscribed" ? [] : [409]), 503) } } },
         async (req, reply) => {
           const { account, contact } = await target(req, req.params.jid);
           // XEP-0191 §3.3: subscribe and approve to a blocked JID are 400 blocked, decided inside
@@ -129,7 +131,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       {
         schema: {
           tags: ["subscriptions"],
-          summary: "Inbound subscription requests waiting for an answer (§3.1.3)",
+          summary: `Inbound subscription requests waiting for an answer (§3.1.3): at most ${MAX_PENDING_REQUESTS.toLocaleString("en")} from JIDs outside the roster; a stranger's request past that is answered with a resource-constraint error (type wait) and not kept`,
           response: {
             200: Type.Object({ items: Type.Array(Type.Object({ jid: Type.String(), status: Type.Optional(Type.String()), receivedAt: Type.String({ format: "date-time" }) })) }),
             ...problemResponses(401, 404),
