@@ -2676,6 +2676,7 @@ export interface operations {
             query?: {
                 /** @description Replay events after this id (an event's id or a nextSince: 1 to 18 digits); anything else is 400 invalid-cursor */
                 since?: string;
+                /** @description At most this many events, and 4 MiB of their data (but always the first event): a page may hold fewer while more follow */
                 limit?: number;
                 /** @description Session (resource) of this stream */
                 resource?: string;
@@ -2702,7 +2703,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         items: components["schemas"]["Event"][];
-                        /** @description The cursor for the next page (?since=); past a page that is not full, the head the read reached, other sessions' events included */
+                        /** @description The cursor for the next page (?since=); past a page that is not full (fewer than limit events, and not cut at the page's size in bytes), the head the read reached, other sessions' events included */
                         nextSince: number;
                     };
                     "text/event-stream": string;

@@ -1,6 +1,14 @@
 // Cursor pages. A page reads one row more than it shows, so that the last page says it is the
 // last (nextCursor null) instead of sending the client on to an empty one.
 
+/**
+ * How much event data (its JSON, in bytes) one read of the event log returns, but for its first
+ * event, which always comes. A count alone bounds nothing: a message may be a few hundred KB (a
+ * request's body, or what the XMPP server lets through), and 1,000 of them were one JSON page of
+ * GET /v1/events, or 500 one stream's read, held whole in the gateway's memory.
+ */
+export const PAGE_BYTES = 4 * 1024 * 1024;
+
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;

@@ -2,6 +2,7 @@
 import { Type, type Static, type TSchema, type TString } from "@sinclair/typebox";
 import { AppError } from "../domain/errors.js";
 import { CHAT_STATES, MESSAGE_TYPES } from "../domain/message.js";
+import { PAGE_BYTES } from "../domain/page.js";
 import { XML_TEXT_PATTERN } from "../domain/text.js";
 import { DISTINCT_LANGUAGES } from "./validation.js";
 
@@ -112,7 +113,9 @@ export const EventsQuery = Type.Object({
   // No pattern here: a bad cursor is 400 invalid-cursor from parseCursor (src/services/events.ts),
   // as a bad Last-Event-ID is, not validation-failed from the schema.
   since: Type.Optional(Type.String({ description: "Replay events after this id (an event's id or a nextSince: 1 to 18 digits); anything else is 400 invalid-cursor" })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  limit: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: `At most this many events, and ${PAGE_BYTES / 1024 / 1024} MiB of their data (but always the first event): a page may hold fewer while more follow` }),
+  ),
   resource: Type.Optional(Type.String({ minLength: 1, maxLength: 1023, pattern: XML_TEXT_PATTERN, description: "Session (resource) of this stream" })),
   ticket: Type.Optional(Type.String({ maxLength: 100, description: "A stream ticket (POST /v1/events/tickets) in place of the Authorization header, for EventSource: the SSE view only (the JSON view with a ticket is 401)" })),
 });

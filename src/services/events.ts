@@ -3,13 +3,13 @@
 // one AccountReader per account reads the log once for all the account's streams that are live at
 // its position (woken by NOTIFY from any instance, reading Postgres from that position, so no
 // event is skipped or repeated); a stream that is behind replays on its own, then joins it.
-// Sessions of open streams are kept alive by one batched UPDATE per heartbeat (heartbeat()); opens
-// and closes of a burst share one statement. Once a stream has written a message that asked for a
-// XEP-0184 receipt, the receipt goes out (exactly once across streams).
+// Sessions of open streams are kept alive by one batched UPDATE per heartbeat (heartbeat()); opens and
+// closes of a burst share one statement. A XEP-0184 receipt goes out, exactly once, after a stream wrote its message.
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db/client.js";
 import type { EventNotifier } from "../db/event-notifier.js";
-import { claimReceipts, readEvents, replayStarts, type ReplayStart, type StoredEvent } from "../db/events.js";
+import { readEvents, replayStarts, type ReplayStart } from "../db/event-reads.js";
+import { claimReceipts, type StoredEvent } from "../db/events.js";
 import type { OpenedSession, SessionClose, SessionOpen, SessionRow, Sessions } from "../db/sessions.js";
 import { accountJid, type Account } from "../domain/account.js";
 import { occupantJid } from "../domain/muc.js";
@@ -115,7 +115,7 @@ export class EventFeed implements FeedPort {
     const resync = start!.resync && cursor !== null;
     const items = resync ? [resyncItem(start!.after)] : [];
     const room = limit - items.length;
-    const events = await readEvents(this.db.pool, account.id, start!.after, room, resource);
+    const { events, more } = await readEvents(this.db.pool, account.id, start!.after, room, resource);
     for (const e of events) items.push(item(e));
     const owed = events.filter((e) => e.receiptTo !== null && !e.receiptSent).map((e) => e.seq);
     if (receipts && owed.length) await this.answerReceipts(account, owed);
@@ -123,7 +123,7 @@ export class EventFeed implements FeedPort {
     // A short page read everything up to the head it started from: a session's cursor moves past
     // the other sessions' events too, or it would stay behind them until it read as older than the
     // retained log (a false resync) and every poll would read them again.
-    return { items, nextSince: events.length < room ? Math.max(last, start!.head) : last };
+    return { items, nextSince: more ? last : Math.max(last, start!.head) };
   }
 
   /** A JSON poll: the caller's session (if there is one) is still there, as an open stream would say. */
@@ -204,9 +204,9 @@ export class EventFeed implements FeedPort {
   }
 
   /** @internal The log after `after`, every session's events (a stream picks its own). */
-  async read(accountId: number, after: number): Promise<LogEvent[]> {
+  read(accountId: number, after: number): Promise<{ events: LogEvent[]; more: boolean }> {
     this.stats.logReads++;
-    return (await readEvents(this.db.pool, accountId, after, PAGE, null)).map(logEvent);
+    return readEvents(this.db.pool, accountId, after, PAGE, null).then(({ events, more }) => ({ events: events.map(logEvent), more }));
   }
 
   /** @internal Wakes `fn` whenever the account's log grows (on any instance), with the events if this instance appended them. */

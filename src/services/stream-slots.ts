@@ -48,7 +48,8 @@ export interface LiveSession {
 
 /** What followers and readers need from the EventFeed. */
 export interface FeedPort {
-  read(accountId: number, after: number): Promise<LogEvent[]>;
+  /** The log after `after` (at most PAGE events, and a bounded size); `more`: read again after the last. */
+  read(accountId: number, after: number): Promise<{ events: LogEvent[]; more: boolean }>;
   subscribe(accountId: number, fn: (g: LogGrowth) => void): () => void;
   answerReceipts(account: Account, seqs: number[]): Promise<void>;
   closed(live: LiveSession, delivered: number): void;
@@ -128,15 +129,16 @@ export class AccountReader {
     if (this.reading || !this.dirty || this.joined.size === 0) return;
     this.reading = true;
     try {
-      let page: LogEvent[] = [];
+      let more = false;
       do {
         this.dirty = false;
         const from = this.pos!;
-        page = await this.feed.read(this.accountId, from);
+        let page: LogEvent[];
+        ({ events: page, more } = await this.feed.read(this.accountId, from));
         const upTo = page.length ? page[page.length - 1]!.seq : from;
         this.pos = upTo;
         for (const f of this.joined) f.push(page, upTo);
-      } while ((this.dirty || page.length === PAGE) && this.joined.size > 0);
+      } while ((this.dirty || more) && this.joined.size > 0);
     } catch (err) {
       // Its streams end and their clients resume with Last-Event-ID (as when a stream's own read fails).
       for (const f of this.joined) f.fail(err);
@@ -275,16 +277,17 @@ export class Follower implements AsyncIterable<EventItem[]> {
       if (!this.isJoined && this.dirty) {
         // Catching up on its own, then joining the reader (or reading again if it is ahead).
         this.dirty = false;
-        let page: LogEvent[];
+        let more: boolean;
         do {
-          page = await this.feed.read(this.account.id, this.pos);
+          let page: LogEvent[];
+          ({ events: page, more } = await this.feed.read(this.account.id, this.pos));
           if (this.closedFlag) return;
           const upTo = page.length ? page[page.length - 1]!.seq : this.pos;
           const mine = page.filter((e) => e.resource === null || e.resource === this.live.resource);
           this.pos = upTo;
           if (mine.length) yield* this.hand(mine, upTo);
           else this.setDelivered(upTo);
-        } while (page.length === PAGE && !this.closedFlag);
+        } while (more && !this.closedFlag);
         if (this.closedFlag) return;
         if (this.reader.join(this, this.pos)) this.isJoined = true;
         else this.dirty = true;

@@ -116,6 +116,35 @@ describe("EventFeed", () => {
     assert.deepEqual(view((await feed.page(a, beyond.nextSince, 100, null)).items), [subView(4, "four")]);
   });
 
+  it("a page holds at most PAGE_BYTES of event data (but always its first event), and the next page goes on after it, skipping nothing", async () => {
+    const a = await env.account("romeo");
+    // 1.5 MB each: three fit under 4 MiB, a fourth would not; the last event alone is over it.
+    const big = (n: string, mb = 1.5): NewEvent => ({ accountId: a.id, ...event("subscription", { jid: `${n}@example.net`, type: "subscribe", status: "x".repeat(mb * 1024 * 1024) }) }) as NewEvent;
+    await append([big("one"), big("two"), big("three"), big("four"), big("five"), big("six"), big("huge", 5), sub(a, "small")]);
+    const ids = (items: EventItem[]) => items.map((i) => i.id);
+    const first = await feed.page(a, null, 100, null);
+    assert.deepEqual(ids(first.items), [1, 2, 3]);
+    assert.equal(first.nextSince, 3, "not the head: the page was cut by its size");
+    assert.equal((first.items[2]!.data as { status: string }).status.length, 1.5 * 1024 * 1024, "whole events only");
+    const second = await feed.page(a, first.nextSince, 100, null);
+    assert.deepEqual(ids(second.items), [4, 5, 6]);
+    const third = await feed.page(a, second.nextSince, 100, null);
+    assert.deepEqual(ids(third.items), [7], "an event over the bound comes alone");
+    const last = await feed.page(a, third.nextSince, 100, null);
+    assert.deepEqual(view(last.items), [subView(8, "small")]);
+    assert.equal(last.nextSince, 8);
+
+    // A stream catching up reads on past a page cut by its size, without waiting for a new event.
+    const r = new Reader(await feed.open(a, "phone", 0));
+    const got: number[] = [];
+    while (got.length < 8) {
+      got.push(...ids(await r.next(`events after ${got.at(-1) ?? 0}`)));
+      r.resume();
+    }
+    assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7, 8]);
+    await r.close();
+  });
+
   it("page() for a session leaves out events for other sessions", async () => {
     const a = await env.account("romeo");
     await append([sub(a, "all"), sub(a, "phone", { resource: "phone" }), sub(a, "laptop", { resource: "laptop" })]);

@@ -8,7 +8,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { Accounts as AccountStore } from "../../src/db/accounts.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
-import { readEvents, type StoredEvent } from "../../src/db/events.js";
+import { readEvents } from "../../src/db/event-reads.js";
+import type { StoredEvent } from "../../src/db/events.js";
 import { Messages } from "../../src/db/messages.js";
 import { outboxStanzas } from "../../src/db/outbox.js";
 import { migrate } from "../../src/db/migrate.js";
@@ -196,7 +197,7 @@ export async function setup(): Promise<Env> {
       const jid = accountJid(row.localpart, DOMAIN);
       return { ...row, jid, ref: { id: row.id, jid } };
     },
-    events: (accountId, after = 0) => readEvents(db.pool, accountId, after, 1000, null),
+    events: async (accountId, after = 0) => (await readEvents(db.pool, accountId, after, 1000, null)).events,
   };
   madeBy.set(env, made);
   return env;

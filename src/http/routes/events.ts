@@ -52,7 +52,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
                 vary: { type: "string", description: "Accept: the view depends on it (RFC 9110 §12.5.5)" },
               },
               content: {
-                "application/json": { schema: Type.Object({ items: Type.Array(Type.Ref(EventItemSchema)), nextSince: Type.Integer({ minimum: 0, description: "The cursor for the next page (?since=); past a page that is not full, the head the read reached, other sessions' events included" }) }) },
+                "application/json": { schema: Type.Object({ items: Type.Array(Type.Ref(EventItemSchema)), nextSince: Type.Integer({ minimum: 0, description: "The cursor for the next page (?since=); past a page that is not full (fewer than limit events, and not cut at the page's size in bytes), the head the read reached, other sessions' events included" }) }) },
                 "text/event-stream": {
                   schema: Type.String({
                     description:

@@ -1,0 +1,84 @@
+// Reading an account's event log (src/db/events.ts appends to it): pages after a cursor, and where
+// a reader resumes. Events of one account commit in sequence order, so a reader that has seen N has
+// seen everything below N.
+import type pg from "pg";
+import { PAGE_BYTES } from "../domain/page.js";
+import type { StoredEvent } from "./events.js";
+
+/**
+ * An account's events after `after`, oldest first, at most `limit` and PAGE_BYTES of data; with
+ * `resource`, only those for all sessions or that one. `more`: the read stopped short of what it
+ * could see (`limit` events, or fewer that came to PAGE_BYTES): read again after the last.
+ * Raw pg and a named (prepared) statement: streams read this after every append, and Prisma's
+ * query path was ~14% of the gateway's CPU on the inbound benchmark (its findMany cost ~1.6x its
+ * $queryRaw before that). The data comes as JSON text, converted once in PostgreSQL (the LIMIT
+ * keeps the inner query from being merged into the outer one, which would convert it twice) and
+ * parsed here, as pg's jsonb parser would.
+ */
+export async function readEvents(pool: pg.Pool, accountId: number, after: number, limit: number, resource: string | null, maxBytes = PAGE_BYTES): Promise<{ events: StoredEvent[]; more: boolean }> {
+  const { rows } = await pool.query<StoredEvent & { data: string; n: number }>({
+    name: "read-events",
+    text: `SELECT p.seq, p.type, p.resource, p.data, p."createdAt", p."receiptTo", p."receiptId", p."receiptSent", p.n FROM (
+             SELECT r.*, sum(octet_length(r.data)) OVER (ORDER BY r.seq) - octet_length(r.data) AS before, count(*) OVER ()::int AS n FROM (
+               SELECT seq, type, resource, data::text AS data, created_at AS "createdAt", receipt_to AS "receiptTo", receipt_id AS "receiptId", receipt_sent AS "receiptSent"
+               FROM event
+               WHERE account_id = $1 AND seq > $2::bigint AND ($3::text IS NULL OR resource IS NULL OR resource = $3::text)
+               ORDER BY seq LIMIT $4::int
+             ) r
+           ) p WHERE p.before < $5 ORDER BY p.seq`,
+    values: [accountId, after, resource, limit, maxBytes],
+  });
+  const events = rows.map(({ n: _, data, ...e }) => ({ ...e, data: JSON.parse(data) as unknown }));
+  // n: the events the count allowed (every row carries it; the first always passes the size bound).
+  const n = rows[0]?.n ?? 0;
+  return { events, more: n === limit || n > rows.length };
+}
+
+/** Where a reader resumes: after `after`, with a `resync` first when it missed events; `gone`: no such account (a stale id). */
+export interface ReplayStart {
+  resync: boolean;
+  after: number;
+  gone: boolean;
+  /** The log's head as this read saw it: every event up to it had committed (events commit in seq order). */
+  head: number;
+}
+
+/**
+ * Where each reader resumes the log after its cursor `after` (API.md Events): a cursor whose next
+ * event is gone (purged) or older than `retentionMs` (EVENT_RETENTION: treated as gone whether or not
+ * the purge, which runs every MAINTENANCE_INTERVAL, has removed it yet) gets a `resync` and resumes
+ * before the first event inside the window (after the head if there is none). A cursor at the
+ * head, or whose next event is present and inside the window, resumes where it is; one past the
+ * head resumes at the head.
+ *
+ * One statement per batch, so each row's head and events come from one snapshot: read separately, a
+ * reader could see the head of a transaction that just committed but not its event, and skip that
+ * event behind a spurious resync. Cost: the next event is one probe of the primary key
+ * (account_id, seq); only a reader that resyncs walks the key past the expired events (at most a
+ * maintenance interval's worth, plus what webhooks hold back) to the first one inside the window.
+ */
+export async function replayStarts(pool: pg.Pool, items: { accountId: number; after: number }[], retentionMs: number): Promise<ReplayStart[]> {
+  if (items.length === 0) return [];
+  const { rows } = await pool.query<{ from: number | null; head: number | string | null }>({
+    name: "replay-starts",
+    // The window by the database's clock, which stamped created_at (UTC, as the column is: see
+    // client.ts). CASE evaluates the correlated subquery only for the rows that resync.
+    text: `SELECT CASE WHEN v.after < a.last_seq AND (nx.seq IS NULL OR nx.seq > v.after + 1 OR nx.created_at < k.since) THEN
+             coalesce((SELECT e.seq FROM event e WHERE e.account_id = v.account_id AND e.seq > v.after AND e.created_at >= k.since
+                       ORDER BY e.seq LIMIT 1), a.last_seq + 1) - 1
+           END AS "from", a.last_seq AS head
+           FROM unnest($1::int[], $2::bigint[]) WITH ORDINALITY AS v(account_id, after, ord)
+           CROSS JOIN (SELECT localtimestamp - $3::float8 * interval '1 millisecond' AS since) k
+           LEFT JOIN account a ON a.id = v.account_id
+           LEFT JOIN LATERAL (SELECT e.seq, e.created_at FROM event e WHERE e.account_id = v.account_id AND e.seq > v.after ORDER BY e.seq LIMIT 1) nx ON true
+           ORDER BY v.ord`,
+    values: [items.map((i) => i.accountId), items.map((i) => i.after), retentionMs],
+  });
+  return items.map((i, k) => {
+    const { from, head } = rows[k] ?? {};
+    // A cursor beyond the head names no event yet (a typo, or the log of an account deleted and
+    // created again): the reader goes on from the head, as a stream does, and misses nothing after it.
+    if (from == null) return { resync: false, after: head == null ? i.after : Math.min(i.after, Number(head)), gone: head == null, head: Number(head ?? 0) };
+    return { resync: true, after: from, gone: false, head: Number(head) };
+  });
+}
