@@ -116,8 +116,11 @@ const correctedText = (body: LangText, f: InboundFeatures): LangText =>
  */
 export async function applyRoomChange(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, account: Account, room: string, sender: Occupant, own: boolean, pending: PendingWrites): Promise<boolean> {
   if (!changesEarlier(f)) return false;
-  // The room's stanza-id for the account's own correction, which others' reactions and markers name.
-  if (own) return f.replace && m.roomStanzaId ? (await recordRoomAlias(tx, account.id, room, f.replace, m.roomStanzaId), true) : true;
+  if (own) {
+    // The room's stanza-id for the account's own correction, which others' reactions and markers name.
+    if (f.replace && m.roomStanzaId) await recordRoomAlias(tx, account.id, room, f.replace, m.roomStanzaId);
+    return true;
+  }
   // The message changed may be in this batch's pending rows.
   await pending.flush(tx);
   const changed = f.replace || f.retract || f.reactions ? await changeInRoom(tx, m, f, account.id, room, sender) : await markInRoom(tx, m, f.marker!, account.id, room);
