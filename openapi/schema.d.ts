@@ -518,7 +518,7 @@ export interface paths {
         };
         /** A joined room: occupants and subject */
         get: operations["getRoomsByRoom"];
-        /** Join a room (creating an instant room if there is none) */
+        /** Join a room (creating an instant room if there is none); 409 too-many-rooms when the account is in 1,000 others (a refused join counts for none) */
         put: operations["putRoomsByRoom"];
         post?: never;
         /** Leave a room */

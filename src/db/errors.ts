@@ -33,6 +33,9 @@ const MESSAGES = /Connection terminated|connect ECONNREFUSED|timeout exceeded wh
 /** An error as pg or Prisma raise it; Prisma wraps the driver's error in its own (`cause`). */
 type DbError = { code?: string; message?: string; cause?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: string; constraint?: unknown } } } };
 
+/** Whether the error is one our own SQL raised (RAISE EXCEPTION 'name', SQLSTATE P0001: a trigger's). */
+export const raised = (err: unknown, name: string): boolean => inCauses(err, (e) => e.code === "P0001" && e.message === name);
+
 /** Whether `test` holds for the error or for any error in its chain of causes. */
 export function inCauses(err: unknown, test: (e: DbError) => boolean): boolean {
   for (let e: unknown = err, depth = 0; e && typeof e === "object" && depth < 10; e = (e as DbError).cause, depth++) if (test(e as DbError)) return true;

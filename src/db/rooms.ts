@@ -1,8 +1,8 @@
-// Rooms an account joined (XEP-0045) and their occupants as the rooms presented them. Raw SQL that
-// runs in either kind of transaction: the inbound path (room presence and messages) and the HTTP
-// use cases share it.
+// Rooms an account joined (XEP-0045) and their occupants as the rooms presented them. Raw SQL that runs
+// in either kind of transaction: the inbound path (room presence and messages) and the HTTP use cases share it.
 import { blockCovers } from "./blocklist.js";
 import { sql, type AnyTx } from "./client.js";
+import { raised } from "./errors.js";
 import { notifyLogHeadSql } from "./events.js";
 import { CHANNELS } from "./notify.js";
 import { enqueueIf } from "./outbox.js";
@@ -77,9 +77,10 @@ type JoinSend = { stanzas: readonly Stanza[]; origin: string };
  * room), not an earlier one's. "taken", nothing recorded, when the account has a row for the room
  * that is not a failed join: that row is locked then (ON CONFLICT DO UPDATE locks it whatever its
  * WHERE), for the caller to read. "blocked", nothing recorded, when the committed blocklist covers
- * room/nick (XEP-0191 §3.3): a block another instance just committed counts (db/blocklist.ts).
+ * room/nick (XEP-0191 §3.3): a block another instance just committed counts (db/blocklist.ts). "full",
+ * nothing recorded, when the account is in MAX_ROOMS other rooms (trigger room_cap; it aborts a transaction).
  */
-export async function recordJoin(tx: AnyTx, accountId: number, room: string, nick: string, password: string | null, history: RoomRow["history"], send: JoinSend | null = null): Promise<"recorded" | "taken" | "blocked"> {
+export async function recordJoin(tx: AnyTx, accountId: number, room: string, nick: string, password: string | null, history: RoomRow["history"], send: JoinSend | null = null): Promise<"recorded" | "taken" | "blocked" | "full"> {
   // A refused join's occupants go with it, in the same statement, and so does `send` (the join presence), if j has a row.
   const out = send ? enqueueIf("j", 6, accountId, send.stanzas, send.origin) : null;
   const rows = await sql<{ recorded: boolean }>(
@@ -92,8 +93,8 @@ export async function recordJoin(tx: AnyTx, accountId: number, room: string, nic
      ), o AS (DELETE FROM room_occupant WHERE account_id = $1 AND room = $2 AND EXISTS (SELECT 1 FROM j))${out ? `, ${out.cte}` : ""}
      SELECT true AS recorded${out ? `, ${out.notify}` : ""} FROM j UNION ALL SELECT false${out ? ", NULL" : ""} FROM b WHERE blocked`,
     [accountId, room, nick, password, history === null ? null : JSON.stringify(history), ...(out?.values ?? [])],
-  );
-  return rows.length === 0 ? "taken" : rows[0]!.recorded ? "recorded" : "blocked";
+  ).catch((err: unknown) => (raised(err, "too-many-rooms") ? null : Promise.reject(err)));
+  return rows === null ? "full" : rows.length === 0 ? "taken" : rows[0]!.recorded ? "recorded" : "blocked";
 }
 
 /**
@@ -140,9 +141,8 @@ export async function deleteRoom(tx: AnyTx, accountId: number, room: string): Pr
 }
 
 /**
- * The room confirmed the join (self-presence, status 110): a rejoin's refusals for now are over (the
- * nick change's answer stays). Occupants known from before a rejoin that the room did not present
- * again left meanwhile: they are removed and their nicks returned.
+ * The room confirmed the join (self-presence, status 110): a rejoin's refusals for now are over (the nick change's answer
+ * stays). Occupants known from before a rejoin that the room did not present again left meanwhile: removed, their nicks returned.
  */
 export async function markJoined(tx: AnyTx, accountId: number, room: string, role: string, affiliation: string, created: boolean): Promise<string[]> {
   const rows = await sql<{ nick: string }>(

@@ -25,6 +25,7 @@ export const ERROR_CODES = [
   "room-password-required",
   "room-refused",
   "room-unavailable",
+  "too-many-rooms",
   "blocked",
   "too-many-blocks",
   "too-many-contacts",

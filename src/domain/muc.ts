@@ -9,6 +9,9 @@ import { presence, type Stanza } from "./stanza.js";
 /** The resource an account's room occupancy uses: rooms see `localpart@domain/rooms`. */
 export const ROOM_RESOURCE = "rooms";
 
+/** Rooms an account is in or joining (a refused join is none): the room_cap trigger's number (its migration). */
+export const MAX_ROOMS = 1000;
+
 /**
  * A resourcepart a session may take (RFC 7622 §3.4), prepared, or null: ROOM_RESOURCE is not one.
  * What comes to `localpart@domain/rooms` is the rooms' (src/services/inbound.ts), so a session of

@@ -24,6 +24,7 @@ const STATUS: Record<ErrorCode, [number, string]> = {
   "room-password-required": [403, "Password required"],
   "room-refused": [403, "Refused by the room"],
   "room-unavailable": [503, "Room unavailable"],
+  "too-many-rooms": [409, "Too many rooms"],
   blocked: [400, "Blocked"],
   "too-many-blocks": [409, "Too many blocked JIDs"],
   "too-many-contacts": [409, "Too many contacts"],

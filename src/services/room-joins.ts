@@ -24,7 +24,7 @@ import { beginNickChange, findRoom, findRoomView, recordJoin, type OccupantRow, 
 import type { AccountRef } from "../domain/account.js";
 import { blockedError } from "../domain/blocking.js";
 import { AppError, type ErrorCode } from "../domain/errors.js";
-import { JOIN_TIMEOUT_MS, joinRoom, occupantJid, refusedForNow, SUBJECT_GRACE_MS } from "../domain/muc.js";
+import { JOIN_TIMEOUT_MS, joinRoom, MAX_ROOMS, occupantJid, refusedForNow, SUBJECT_GRACE_MS } from "../domain/muc.js";
 import { presence, type Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 
@@ -59,6 +59,8 @@ const REFUSALS: Record<string, ErrorCode> = {
  * no code of ours is 503 only when it holds for now (type wait: trying again may help), else 403
  * room-refused, the room's condition and text in the problem.
  */
+const tooManyRooms = () => new AppError("too-many-rooms", `an account is in at most ${MAX_ROOMS.toLocaleString("en")} rooms: leave one first`);
+
 function refusal(room: string, error: RoomRow["error"], what: string, note = ""): AppError {
   const condition = error?.condition ?? "undefined-condition";
   const code = REFUSALS[condition] ?? (!error || refusedForNow(error) ? "room-unavailable" : "room-refused");
@@ -179,6 +181,7 @@ export class RoomJoins {
     // The join goes to room/nick: refused before anything is recorded, as the room's answer would be
     // dropped (src/services/inbound.ts) and the join resent until the account left.
     if (recorded === "blocked") throw blockedError(`${room}/${req.nick}`, "params.room");
+    if (recorded === "full") throw tooManyRooms();
     if (recorded === "recorded") {
       this.delivery.kick();
       const row = await this.awaitRoom(account, room, deadline, unanswered, joinAnswer(room));
@@ -215,6 +218,7 @@ export class RoomJoins {
     // row, INSERT ... ON CONFLICT DO UPDATE), which is then read.
     const recorded = await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history);
     if (recorded === "blocked") throw blockedError(`${room}/${req.nick}`, "params.room");
+    if (recorded === "full") throw tooManyRooms();
     if (recorded === "recorded") {
       await send(account.id, [joinRoom(account.jid, room, req)]);
       return { kind: "join" };

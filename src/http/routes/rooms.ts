@@ -3,7 +3,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { bare, jidToString, parseJid } from "../../domain/jid.js";
-import { historySince, visibleNick, type HistoryRequest } from "../../domain/muc.js";
+import { historySince, MAX_ROOMS, visibleNick, type HistoryRequest } from "../../domain/muc.js";
 import { callerAccount, freshCallerAccount, resourcepart, type Gateway } from "../context.js";
 import { problemResponses, xmlText } from "../schemas.js";
 
@@ -56,7 +56,7 @@ export function roomRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.put(
       "/v1/rooms/:room",
-      { schema: { tags, summary: "Join a room (creating an instant room if there is none)", params: RoomParam, body: JoinBody, response: { 200: RoomView, 201: RoomView, ...problemResponses(400, 401, 403, 404, 409, 503) } } },
+      { schema: { tags, summary: `Join a room (creating an instant room if there is none); 409 too-many-rooms when the account is in ${MAX_ROOMS.toLocaleString("en")} others (a refused join counts for none)`, params: RoomParam, body: JoinBody, response: { 200: RoomView, 201: RoomView, ...problemResponses(400, 401, 403, 404, 409, 503) } } },
       async (req, reply) => {
         const room = roomJid(req.params.room, gw.accounts.domain);
         // The nick is the resourcepart of the occupant JID room/nick the join goes to (XEP-0045
