@@ -194,8 +194,8 @@ export class WebhookDispatcher {
   }
 
   /**
-   * The timer: claims what is due, then asks Postgres when something next will be (any
-   * instance's retry, or another instance's lease running out after it died), at least every
+   * The timer: asks Postgres when something next will be due (any instance's retry, or another
+   * instance's lease running out after it died), then claims what is due now; at least every
    * SWEEP_MS. Notifications do the rest: the timer is not on the path of a live event.
    */
   private async sweep(): Promise<void> {
@@ -203,8 +203,10 @@ export class WebhookDispatcher {
     if (this.stopped) return;
     // A retry may have come due on an endpoint a worker here holds (idle): it looks again.
     this.workers.forEach((w) => w.wake());
-    this.pump();
+    // Asked before the claim: it counts only what is due after its now(), so a retry falling due
+    // between an earlier claim's now() and its own was neither claimed nor waited for (SWEEP_MS late).
     const next = await this.lanes.nextWake(this.owner, LIVENESS_POLL_MS).catch(() => 1000);
+    this.pump();
     if (!this.stopped) this.wakeIn(Math.min(next ?? SWEEP_MS, SWEEP_MS));
   }
 

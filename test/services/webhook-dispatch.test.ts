@@ -328,6 +328,29 @@ describe("webhook dispatcher", () => {
     }
   });
 
+  it("a retry that falls due while the timer asks when to look next is claimed then, not a sweep later", async () => {
+    const a = await env.account("due-meanwhile");
+    const hook = await new Webhooks(store, new FakeWebhooks(0), env.domain).create(a.id, { url: "http://due-meanwhile.test/" });
+    await append([a], 1);
+    // This instance's question "when is something next due?" takes 600 ms to answer; event 1 waits
+    // for its retry, due 300 ms from now: due by the time the answer is read, which therefore
+    // leaves it out (it counts what is due later), so the look that asked must be the one to claim it.
+    const slow = new WebhookLanes(env.db.pool);
+    const nextWake = slow.nextWake.bind(slow);
+    slow.nextWake = async (owner, pollMs) => (await new Promise((r) => setTimeout(r, 600)), nextWake(owner, pollMs));
+    const port = new FakeWebhooks(0);
+    const d = new WebhookDispatcher(slow, port, notifications, env.domain, OPTIONS, { attempt() {} }, quiet, async () => {});
+    try {
+      await env.db.pool.query("UPDATE webhook_lane SET attempts = 1, next_attempt_at = now() + interval '300 milliseconds' WHERE webhook_id = $1", [hook.id]);
+      // The start is the timer's first look; the next one is SWEEP_MS (10 s) away.
+      await d.start();
+      await waitFor(() => port.attempts.length === 1, "the retry, claimed by the look it fell due during", 3_000);
+      assert.equal(port.attempts[0]!.seq, 1);
+    } finally {
+      await d.stop();
+    }
+  });
+
   it("a replay while an attempt is in flight sends again what that attempt carried", async () => {
     const a = await env.account("inflight");
     const hook = await new Webhooks(store, new FakeWebhooks(0), env.domain).create(a.id, { url: "http://inflight.test/" });
