@@ -4428,7 +4428,7 @@ export interface operations {
                             status: "enabled" | "disabled";
                             disabledAt: string | null;
                             disabledReason: string | null;
-                            /** @description First failed attempt since the last success */
+                            /** @description The first failed attempt of the current failure streak, which a success ends, and so does a quiet spell (no attempt for longer than the retry schedule's longest gap with jitter, or a Retry-After's wait, plus 2 x WEBHOOK_TIMEOUT + 5 s: README "Failing endpoints stop"); null: not failing */
                             failingSince: string | null;
                             /** Format: date-time */
                             createdAt: string;
@@ -4563,7 +4563,7 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabledAt: string | null;
                         disabledReason: string | null;
-                        /** @description First failed attempt since the last success */
+                        /** @description The first failed attempt of the current failure streak, which a success ends, and so does a quiet spell (no attempt for longer than the retry schedule's longest gap with jitter, or a Retry-After's wait, plus 2 x WEBHOOK_TIMEOUT + 5 s: README "Failing endpoints stop"); null: not failing */
                         failingSince: string | null;
                         /** Format: date-time */
                         createdAt: string;
@@ -4713,7 +4713,7 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabledAt: string | null;
                         disabledReason: string | null;
-                        /** @description First failed attempt since the last success */
+                        /** @description The first failed attempt of the current failure streak, which a success ends, and so does a quiet spell (no attempt for longer than the retry schedule's longest gap with jitter, or a Retry-After's wait, plus 2 x WEBHOOK_TIMEOUT + 5 s: README "Failing endpoints stop"); null: not failing */
                         failingSince: string | null;
                         /** Format: date-time */
                         createdAt: string;
@@ -4960,7 +4960,7 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabledAt: string | null;
                         disabledReason: string | null;
-                        /** @description First failed attempt since the last success */
+                        /** @description The first failed attempt of the current failure streak, which a success ends, and so does a quiet spell (no attempt for longer than the retry schedule's longest gap with jitter, or a Retry-After's wait, plus 2 x WEBHOOK_TIMEOUT + 5 s: README "Failing endpoints stop"); null: not failing */
                         failingSince: string | null;
                         /** Format: date-time */
                         createdAt: string;

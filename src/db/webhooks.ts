@@ -134,6 +134,7 @@ export class Webhooks {
           disabled_at = CASE WHEN $7::boolean IS NULL THEN disabled_at WHEN $7 THEN NULL ELSE COALESCE(disabled_at, now()) END,
           disabled_reason = CASE WHEN $7::boolean IS NULL THEN disabled_reason WHEN $7 THEN NULL ELSE COALESCE(disabled_reason, 'disabled by a PATCH') END,
           failing_since = CASE WHEN (SELECT fresh FROM prev) THEN NULL ELSE failing_since END,
+          failing_until = CASE WHEN (SELECT fresh FROM prev) THEN NULL ELSE failing_until END,
           updated_at = now()
         WHERE id = $1 RETURNING id
       ), lanes AS (

@@ -44,6 +44,28 @@ export function retryDelay(schedule: readonly number[], failed: number, random: 
 }
 
 /**
+ * The longest wait `schedule` can leave between two attempts of one event: its largest delay with
+ * the most jitter retryDelay adds (random close to 1). Derived from retryDelay, so that the two
+ * cannot disagree.
+ */
+export function longestRetryGapMs(schedule: readonly number[]): number {
+  return Math.max(0, ...schedule.map((_, i) => retryDelay(schedule, i + 1, 1)!));
+}
+
+/**
+ * How long after a failed attempt the endpoint's next failed attempt still continues its failure
+ * streak (README "Failing endpoints stop"); one after that starts a new streak, as the endpoint
+ * was quiet meanwhile (nothing to send) and nobody saw it fail. WEBHOOK_DISABLE_AFTER measures
+ * how long attempts kept failing, not how long ago a failure once began. It is the longest gap
+ * the schedule leaves between attempts of one event, or the wait this failure scheduled if
+ * longer (a receiver's Retry-After may ask for more), plus `lateMs`: how much later than due the
+ * next attempt may end (its own duration, and the dispatcher's pace).
+ */
+export function failureStreakHoldMs(schedule: readonly number[], waitMs: number, lateMs: number): number {
+  return Math.max(longestRetryGapMs(schedule), waitMs) + lateMs;
+}
+
+/**
  * A receiver's `Retry-After` (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) in milliseconds from
  * `now`, or null when it has none or none that parses. Standard Webhooks: it "should be taken into
  * consideration when scheduling the next attempt" (see laterRetry).
@@ -172,7 +194,10 @@ export const WebhookViewSchema = Type.Object(
     status: Type.Union([Type.Literal("enabled"), Type.Literal("disabled")]),
     disabledAt: Nullable(Timestamp),
     disabledReason: Type.Union([Type.String(), Type.Null()]),
-    failingSince: Type.Union([Timestamp, Type.Null()], { description: "First failed attempt since the last success" }),
+    failingSince: Type.Union([Timestamp, Type.Null()], {
+      description:
+        "The first failed attempt of the current failure streak, which a success ends, and so does a quiet spell (no attempt for longer than the retry schedule's longest gap with jitter, or a Retry-After's wait, plus 2 x WEBHOOK_TIMEOUT + 5 s: README \"Failing endpoints stop\"); null: not failing",
+    }),
     createdAt: Timestamp,
     updatedAt: Timestamp,
   },

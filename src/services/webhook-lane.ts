@@ -5,7 +5,7 @@
 // up it is recorded `failed` and the lane moves on.
 import type { DeliveryRecord, Lane, LeasedWebhook, WebhookLanes } from "../db/webhook-lanes.js";
 import { accountJid } from "../domain/account.js";
-import { deliveryId, GONE, laterRetry, payloadJson, resyncDataJson, retryDelay, signingSecrets } from "../domain/webhooks.js";
+import { deliveryId, failureStreakHoldMs, GONE, laterRetry, payloadJson, resyncDataJson, retryDelay, signingSecrets } from "../domain/webhooks.js";
 import type { ServiceLog, WebhookPort, WebhookResult } from "./ports.js";
 
 export type AttemptOutcome = "delivered" | "retry" | "failed";
@@ -72,7 +72,11 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
   const asked = new Set(events.filter((e) => e.receiptPending).map((e) => e.seq));
   /** Writes progress: the lane at `to`, the records so far. "stop": the worker ends; "moved-away": a replay took the lane. */
   const settle = async (to: number, success: boolean | null, next: { attempts: number; delayMs: number }, disable: string | null = null): Promise<"ok" | "stop" | "moved-away"> => {
-    const s = await ctx.lanes.settle(w.id, ctx.owner, ctx.leaseMs, success, { afterMs: ctx.disableAfterMs, now: disable }, [{ accountId: lane.accountId, from, to, epoch: lane.epoch, ...next }], records);
+    // A failure keeps the endpoint's failure streak going for as long as the next attempt may
+    // take to come (the schedule's longest gap, or this retry's wait if longer) and a lease more:
+    // the lease allows for that attempt's own duration (up to WEBHOOK_TIMEOUT) and a late start.
+    const holdMs = failureStreakHoldMs(ctx.retryScheduleMs, next.delayMs, ctx.leaseMs);
+    const s = await ctx.lanes.settle(w.id, ctx.owner, ctx.leaseMs, success, { afterMs: ctx.disableAfterMs, holdMs, now: disable }, [{ accountId: lane.accountId, from, to, epoch: lane.epoch, ...next }], records);
     const settled = records;
     records = [];
     lastSettle = performance.now();

@@ -1,12 +1,26 @@
 // The pure webhook rules of src/domain/webhooks.ts, without a server: the retry schedule and its
-// jitter (retryDelay), which URLs may be a target (urlProblem), the stable webhook-id of a delivery
+// jitter (retryDelay), how long a failure keeps an endpoint's failure streak going (longestRetryGapMs,
+// failureStreakHoldMs), which URLs may be a target (urlProblem), the stable webhook-id of a delivery
 // (deliveryId), which event types a webhook may subscribe to (WEBHOOK_EVENT_TYPES); and the
 // WEBHOOK_* settings as src/config.ts reads them (there is no other config test file to hold them).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { EVENT_TYPES } from "../../src/domain/events.js";
-import { DEFAULT_RETRY_SCHEDULE_MS, RETRY_AFTER_MAX_MS, WEBHOOK_EVENT_TYPES, WEBHOOK_URL_MAX, deliveryId, laterRetry, retryAfterMs, retryDelay, signingSecrets, urlProblem } from "../../src/domain/webhooks.js";
+import {
+  DEFAULT_RETRY_SCHEDULE_MS,
+  RETRY_AFTER_MAX_MS,
+  WEBHOOK_EVENT_TYPES,
+  WEBHOOK_URL_MAX,
+  deliveryId,
+  failureStreakHoldMs,
+  laterRetry,
+  longestRetryGapMs,
+  retryAfterMs,
+  retryDelay,
+  signingSecrets,
+  urlProblem,
+} from "../../src/domain/webhooks.js";
 
 /** The largest double below 1: the highest value Math.random() can return. */
 const ALMOST_ONE = 1 - Number.EPSILON / 2;
@@ -94,6 +108,26 @@ describe("Retry-After (retryAfterMs, laterRetry)", () => {
     assert.equal(laterRetry(5_000, 10 * RETRY_AFTER_MAX_MS), RETRY_AFTER_MAX_MS);
     assert.equal(laterRetry(5_000, null), 5_000);
     assert.equal(laterRetry(null, 60_000), null, "no attempt added");
+  });
+});
+
+describe("failure streaks (longestRetryGapMs, failureStreakHoldMs)", () => {
+  it("the longest gap is the largest delay at the most jitter retryDelay draws, and no gap it draws is longer", () => {
+    // The default's 10 h at +20 %, in whole milliseconds below 12 h.
+    assert.equal(longestRetryGapMs(DEFAULT_RETRY_SCHEDULE_MS), 12 * 3_600_000 - 1);
+    for (const schedule of [DEFAULT_RETRY_SCHEDULE_MS, [1000, 2000, 4000], [4000, 300], [0, 1000], [7]]) {
+      const longest = longestRetryGapMs(schedule);
+      const drawn = schedule.flatMap((_, i) => [0, 0.5, 0.999, ALMOST_ONE].map((r) => retryDelay(schedule, i + 1, r)!));
+      assert.equal(Math.max(...drawn), longest, `schedule ${schedule.join(",")}`);
+    }
+    assert.equal(longestRetryGapMs([0]), 0);
+    assert.equal(longestRetryGapMs([]), 0, "an empty schedule leaves no gap");
+  });
+  it("a failure holds the streak for that gap, or its own retry's wait if longer (a Retry-After), and the allowance for lateness", () => {
+    assert.equal(failureStreakHoldMs([300, 300], 0, 7000), 359 + 7000, "a failure for good: the schedule's longest gap");
+    assert.equal(failureStreakHoldMs([300, 300], 300, 7000), 359 + 7000);
+    assert.equal(failureStreakHoldMs([300, 300], 9000, 7000), 9000 + 7000, "a Retry-After longer than the schedule");
+    assert.equal(failureStreakHoldMs([0], 0, 25_000), 25_000, "retries at once: only the allowance");
   });
 });
 

@@ -470,7 +470,7 @@ describe("webhook dispatcher", () => {
     const [leased] = await lanes.claim(owner, 60_000, 10);
     assert.equal(leased?.id, hook.id);
     const lane = async () => (await env.db.pool.query<{ seq: number; epoch: number; replay_cap: number | null }>("SELECT seq, epoch, replay_cap FROM webhook_lane WHERE webhook_id = $1", [hook.id])).rows[0]!;
-    const move = (from: number, to: number, epoch: number) => lanes.settle(hook.id, owner, 60_000, true, { afterMs: 60_000, now: null }, [{ accountId: a.id, from, to, epoch, attempts: 0, delayMs: 0 }], []);
+    const move = (from: number, to: number, epoch: number) => lanes.settle(hook.id, owner, 60_000, true, { afterMs: 60_000, holdMs: 60_000, now: null }, [{ accountId: a.id, from, to, epoch, attempts: 0, delayMs: 0 }], []);
     const [read] = await lanes.due(hook.id, 10);
     assert.deepEqual([read?.seq, read?.epoch], [0, 0]);
 
@@ -492,7 +492,7 @@ describe("webhook dispatcher", () => {
     assert.deepEqual((await move(6, 8, 2)).moved, []);
     assert.deepEqual(await lane(), { seq: 4, epoch: 3, replay_cap: 4 });
     // An event waiting for its retry is tried at once after a replay from before it, afresh.
-    const failed = await lanes.settle(hook.id, owner, 60_000, false, { afterMs: 60_000, now: null }, [{ accountId: a.id, from: 4, to: 4, epoch: 3, attempts: 2, delayMs: 3_600_000 }], []);
+    const failed = await lanes.settle(hook.id, owner, 60_000, false, { afterMs: 60_000, holdMs: 60_000, now: null }, [{ accountId: a.id, from: 4, to: 4, epoch: 3, attempts: 2, delayMs: 3_600_000 }], []);
     assert.deepEqual(failed.moved, [a.id]);
     assert.deepEqual(await lanes.due(hook.id, 10), [], "waiting for its retry");
     assert.equal(await store.replay(hook.id, 4, null), 1);
@@ -500,5 +500,56 @@ describe("webhook dispatcher", () => {
       (await lanes.due(hook.id, 10)).map((l) => [l.seq, l.attempts, l.epoch]),
       [[4, 0, 4]],
     );
+  });
+
+  it("keeps a failure streak while failures come within their hold, the longest any asked for; a failure after a quiet spell starts a new one", async () => {
+    const a = await env.account("streak");
+    const hook = await new Webhooks(store, new FakeWebhooks(0), env.domain).create(a.id, { url: "http://streak.test/" });
+    await append([a], 1);
+    const owner = "test-owner";
+    assert.equal((await lanes.claim(owner, 60_000, 10))[0]?.id, hook.id);
+    // Settles a failed attempt (no lane moves: the streak is the endpoint row's) and reads the row back.
+    const fail = async (afterMs: number, holdMs: number) => {
+      const s = await lanes.settle(hook.id, owner, 60_000, false, { afterMs, holdMs, now: null }, [], []);
+      const { rows } = await env.db.pool.query<{ since: Date | null; hold_s: number | null; disabled_reason: string | null }>(
+        "SELECT failing_since AS since, EXTRACT(EPOCH FROM failing_until - now())::float8 AS hold_s, disabled_reason FROM webhook WHERE id = $1",
+        [hook.id],
+      );
+      return { disabled: s.disabled, ...rows[0]! };
+    };
+    /** As if `ms` had passed since the streak's failures (the row's times moved back). */
+    const elapse = (ms: number) =>
+      env.db.pool.query("UPDATE webhook SET failing_since = failing_since - $2 * interval '1 millisecond', failing_until = failing_until - $2 * interval '1 millisecond' WHERE id = $1", [hook.id, ms]);
+
+    // A retry an hour away (a Retry-After) holds the streak that long; a failure for good on
+    // another lane meanwhile, holding it a minute, does not cut that short.
+    const first = await fail(3_600_000, 3_600_000);
+    assert.ok(first.since && first.hold_s! > 3590, `held an hour: ${first.hold_s}`);
+    const second = await fail(3_600_000, 60_000);
+    assert.equal(second.since?.getTime(), first.since.getTime(), "the same streak");
+    assert.ok(second.hold_s! > 3590, `still held an hour: ${second.hold_s}`);
+
+    // 59 minutes on (that retry), past a WEBHOOK_DISABLE_AFTER of 30 minutes: within the hold, the
+    // streak goes on, and is too long.
+    await elapse(59 * 60_000);
+    const disabled = await fail(30 * 60_000, 60_000);
+    assert.equal(disabled.since?.getTime(), first.since.getTime() - 59 * 60_000, "the same streak");
+    assert.equal(disabled.disabled, true);
+    assert.equal(disabled.disabled_reason, `every attempt failed since ${disabled.since!.toISOString().slice(0, 19)}Z`);
+
+    // Enabled again, then failing; two hours without an attempt (longer than the hold), then a
+    // failure: a new streak, which a WEBHOOK_DISABLE_AFTER of an hour does not disable.
+    await store.update(hook.id, { enabled: true });
+    await env.db.pool.query("UPDATE webhook SET lease_owner = $2, lease_until = now() + interval '1 minute' WHERE id = $1", [hook.id, owner]);
+    const before = await fail(3_600_000, 60_000);
+    await elapse(2 * 3_600_000);
+    const after = await fail(3_600_000, 60_000);
+    assert.equal(after.disabled, false, "a quiet spell ended the streak");
+    // The old streak's start is two hours back now; the new one's is after that failure's.
+    assert.ok(after.since!.getTime() >= before.since!.getTime(), "a new streak, begun now");
+    assert.ok(after.hold_s! > 50 && after.hold_s! <= 60, `held for this failure's minute: ${after.hold_s}`);
+    // A success ends the streak; the next failure starts one.
+    await lanes.settle(hook.id, owner, 60_000, true, { afterMs: 1, holdMs: 1, now: null }, [], []);
+    assert.deepEqual((await env.db.pool.query("SELECT failing_since, failing_until FROM webhook WHERE id = $1", [hook.id])).rows, [{ failing_since: null, failing_until: null }]);
   });
 });

@@ -374,6 +374,79 @@ describe("webhook delivery (prosody)", () => {
     assert.equal(resumed.at(-1), "d16");
   });
 
+  // WEBHOOK_DISABLE_AFTER measures how long attempts kept failing (README "Failing endpoints
+  // stop"): a failure holds the streak for the schedule's longest gap (300 ms + 20 % jitter) and a
+  // lease (2 x 1 s + 5 s), about 7.4 s here, or for its own retry's wait if longer (a Retry-After).
+  it("counts a failure streak only while attempts keep failing: a quiet spell ends it, a Retry-After's wait does not", async () => {
+    await gw.createAccount("nurse");
+    const token = gw.token("nurse");
+    const { id, secret } = await hook("nurse", "quiet");
+    const items = async (): Promise<HistoryItem[]> => (await gw.request("GET", `/v1/webhooks/${id}/deliveries`, { token })).body.items;
+    const view = async () => (await gw.request("GET", `/v1/webhooks/${id}`, { token })).body;
+    // On a failure: what the receiver saw (when, what), the endpoint's row, its lanes and deliveries.
+    const marks: string[] = [];
+    const mark = (what: string) => marks.push(`${new Date().toISOString()} ${what}`);
+    const evidence = async (): Promise<string> => {
+      const got = await receiver.log("quiet");
+      const t0 = got[0]?.at ?? 0;
+      const lines = got.map((r, i) => {
+        const p = verified(secret, r);
+        const answered = r.answeredAt === undefined ? "unanswered" : `answered +${(r.answeredAt - r.at).toFixed(0)} ms`;
+        return `  #${i} ${new Date(r.at).toISOString()} (+${(r.at - t0).toFixed(0)} ms) ${p.type} ${p.data.body ?? ""} seq ${p.id} ${r.behaviour} ${answered} ${r.headers["webhook-id"]}`;
+      });
+      const q = async (sql: string) => JSON.stringify((await gw.running.db.pool.query(sql, [id])).rows);
+      return [
+        `receiver (${got.length}):`,
+        ...lines,
+        `test: ${marks.join("; ")}`,
+        `now ${new Date().toISOString()}`,
+        `webhook: ${await q("SELECT failing_since, failing_until, disabled_at, disabled_reason, lease_owner, lease_until FROM webhook WHERE id = $1")}`,
+        `lanes: ${await q("SELECT l.*, a.last_seq FROM webhook_lane l JOIN account a ON a.id = l.account_id WHERE l.webhook_id = $1")}`,
+        `deliveries: ${JSON.stringify(await items())}`,
+      ].join("\n");
+    };
+    try {
+      // Every attempt fails: q1 and q2 for good (4 attempts each), q3 first asking to wait 9 s.
+      await receiver.plan("quiet", [...Array<string>(8).fill("500"), "503;retry-after=9", ...Array<string>(10).fill("500")]);
+      mark("say q1");
+      await say("nurse", "q1");
+      await waitFor(async () => (await items())[0]?.status === "failed", 10_000, "q1 failed for good");
+      const q1 = (await items())[0]!;
+      mark("q1 failed seen");
+      // Nothing to send for longer than WEBHOOK_DISABLE_AFTER and than a failure holds the streak.
+      await new Promise((r) => setTimeout(r, 8500));
+      mark("say q2");
+      await say("nurse", "q2");
+      await waitFor(async () => (await items()).length === 2, 10_000, "q2's first attempt recorded");
+      // Read after q2's first failure was recorded: a new streak, not the old one gone too long.
+      const failing = await view();
+      mark(`q2 first seen, failingSince ${failing.failingSince}`);
+      assert.equal(failing.status, "enabled", `disabled: ${failing.disabledReason}`);
+      assert.ok(Date.parse(failing.failingSince) > Date.parse(q1.lastAttemptAt) + 8000, `a streak begun after the quiet spell: ${failing.failingSince}`);
+      await waitFor(async () => (await items())[0]?.status === "failed", 10_000, "q2 failed for good");
+      mark("q2 failed seen");
+      // A pause longer than the schedule's gaps (360 ms) but well within the hold: the streak goes on.
+      // (With 3 s it failed once, on a machine running four suites at once: more of the hold is left.)
+      // With this 1 s, q3's retry falls due about when the 10 s sweep set at q2's last retry comes:
+      // a retry due between that sweep's claim and its next-wake read once went 10 s late (476eb0b).
+      await new Promise((r) => setTimeout(r, 1000));
+      mark("say q3");
+      await say("nurse", "q3");
+      await waitFor(async () => (await view()).status === "disabled", 25_000, "endpoint disabled");
+      const disabled = await view();
+      assert.equal(disabled.disabledReason, `every attempt failed since ${(failing.failingSince as string).slice(0, 19)}Z`, "the streak begun by q2");
+      const got = await receiver.log("quiet");
+      assert.deepEqual(
+        got.map((r) => `${verified(secret, r).data.body} ${r.behaviour}`),
+        [...Array<string>(4).fill("q1 500"), ...Array<string>(4).fill("q2 500"), "q3 503;retry-after=9", "q3 500"],
+        "disabled by q3's retry, after the wait its receiver asked for",
+      );
+      assert.ok(got[9]!.at - got[8]!.at >= 9000);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${await evidence()}`, { cause: e });
+    }
+  });
+
   it("delivers every account's events to an admin's every-account endpoint, accounts created later included", async () => {
     await gw.createAccount("lady-old");
     const r = await gw.request("POST", "/v1/webhooks", { body: { url: receiver.url("star"), account: "*", events: ["message"] } });
