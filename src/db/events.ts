@@ -95,7 +95,7 @@ export function parseEventsNotice(payload: string): EventsNotice | null {
   return m ? { accountId: Number(m[1]), head: Number(m[2]), origin: m[3] ?? null } : null;
 }
 
-const STORED_COLUMNS = `seq, type, resource, data, created_at AS "createdAt", receipt_to AS "receiptTo", receipt_id AS "receiptId", receipt_sent AS "receiptSent"`;
+export const STORED_COLUMNS = `seq, type, resource, data, created_at AS "createdAt", receipt_to AS "receiptTo", receipt_id AS "receiptId", receipt_sent AS "receiptSent"`;
 
 /** planAppend's texts, per shape. */
 const appendTexts = new StatementTexts();

@@ -197,7 +197,8 @@ export async function setup(): Promise<Env> {
       const jid = accountJid(row.localpart, DOMAIN);
       return { ...row, jid, ref: { id: row.id, jid } };
     },
-    events: async (accountId, after = 0) => (await readEvents(db.pool, accountId, after, 1000, null)).events,
+    // Without the running size readEvents leaves on each row (its `more`), for tests that compare rows whole.
+    events: async (accountId, after = 0) => (await readEvents(db.pool, accountId, after, 1000, null)).events.map(({ upto: _, ...e }: StoredEvent & { upto?: number }) => e),
   };
   madeBy.set(env, made);
   return env;
