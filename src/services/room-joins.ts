@@ -34,6 +34,9 @@ export interface JoinRequest {
   history?: { maxStanzas?: number; since?: string };
 }
 
+/** A join past MAX_ROOMS (src/db/rooms.ts recordJoin: "full"). */
+const tooManyRooms = () => new AppError("too-many-rooms", `an account is in at most ${MAX_ROOMS.toLocaleString("en")} rooms: leave one first`);
+
 /** RFC 6120 §8.3 conditions a room refuses a join with (XEP-0045 §7.2.6-§7.2.10), as our codes. */
 const REFUSALS: Record<string, ErrorCode> = {
   conflict: "room-nick-conflict",
@@ -59,8 +62,6 @@ const REFUSALS: Record<string, ErrorCode> = {
  * no code of ours is 503 only when it holds for now (type wait: trying again may help), else 403
  * room-refused, the room's condition and text in the problem.
  */
-const tooManyRooms = () => new AppError("too-many-rooms", `an account is in at most ${MAX_ROOMS.toLocaleString("en")} rooms: leave one first`);
-
 function refusal(room: string, error: RoomRow["error"], what: string, note = ""): AppError {
   const condition = error?.condition ?? "undefined-condition";
   const code = REFUSALS[condition] ?? (!error || refusedForNow(error) ? "room-unavailable" : "room-refused");

@@ -34,7 +34,7 @@ export interface Applied {
  * would add a row under a bound that is full (src/domain/roster-limits.ts). Counted under the
  * account lock every roster transaction takes first: two changes cannot both take the last place.
  */
-async function roomFor(tx: Tx, accountId: number, before: ItemState | null, after: ItemState | null): Promise<string | null> {
+async function checkBound(tx: Tx, accountId: number, before: ItemState | null, after: ItemState | null): Promise<string | null> {
   const bound = growth(before, after);
   if (!bound || (await countItems(tx, accountId, bound === "roster")) < LIMITS[bound]) return null;
   if (bound === "roster") throw new AppError("too-many-contacts", fullDetail(bound));
@@ -85,7 +85,7 @@ export async function applySubscription(tx: Tx, account: AccountRef, contact: st
   const before = await getItem(tx, account.id, contact);
   const t = transition(before, ev);
   if (t.ignored) return { item: before, ignored: true, stanzas: [], wasInRoster: before?.inRoster ?? false };
-  const refused = await roomFor(tx, account.id, before, t.state);
+  const refused = await checkBound(tx, account.id, before, t.state);
   if (refused) return { item: before, ignored: true, stanzas: [], wasInRoster: false, refused };
 
   const kinds = new Set(t.effects.map((e) => e.kind));
@@ -242,7 +242,7 @@ export class Roster {
       if (before?.inRoster && (fields.name === undefined || fields.name === before.name) && (fields.groups === undefined || isDeepStrictEqual(fields.groups, before.groups)))
         return { item: rosterItemView(contact, before), created: false };
       const state = { subscription: before?.subscription ?? "none", askOut: before?.askOut ?? false, pendingIn: before?.pendingIn ?? false, approved: before?.approved ?? false, inRoster: true } as const;
-      await roomFor(tx, account.id, before, state);
+      await checkBound(tx, account.id, before, state);
       const ver = await bumpRosterVersion(tx, account.id);
       const row = await saveItem(tx, account.id, contact, state, { ...fields, ver });
       await appendEvents(tx, [itemEvent(account, contact, row, ver)]);
