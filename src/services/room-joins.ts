@@ -34,8 +34,17 @@ export interface JoinRequest {
   history?: { maxStanzas?: number; since?: string };
 }
 
-/** A join past MAX_ROOMS (src/db/rooms.ts recordJoin: "full"). */
-const tooManyRooms = () => new AppError("too-many-rooms", `an account is in at most ${MAX_ROOMS.toLocaleString("en")} rooms: leave one first`);
+/**
+ * recordJoin's refusals, with nothing recorded, as the API's errors; the other outcomes as they are.
+ * The join goes to room/nick: one the committed blocklist covers is refused, as the room's answer
+ * would be dropped (src/services/inbound.ts) and the join resent until the account left. So is one
+ * past MAX_ROOMS.
+ */
+function unrefused(recorded: Awaited<ReturnType<typeof recordJoin>>, room: string, nick: string): "recorded" | "taken" {
+  if (recorded === "blocked") throw blockedError(`${room}/${nick}`, "params.room");
+  if (recorded === "full") throw new AppError("too-many-rooms", `an account is in at most ${MAX_ROOMS.toLocaleString("en")} rooms: leave one first`);
+  return recorded;
+}
 
 /** RFC 6120 §8.3 conditions a room refuses a join with (XEP-0045 §7.2.6-§7.2.10), as our codes. */
 const REFUSALS: Record<string, ErrorCode> = {
@@ -178,11 +187,7 @@ export class RoomJoins {
     // on the row (step()).
     const history = req.history ?? null;
     const joinNow = { stanzas: [joinRoom(account.jid, room, req)], origin: this.delivery.origin };
-    const recorded = await recordJoin(autocommit(this.db.pool), account.id, room, req.nick, req.password ?? null, history, joinNow);
-    // The join goes to room/nick: refused before anything is recorded, as the room's answer would be
-    // dropped (src/services/inbound.ts) and the join resent until the account left.
-    if (recorded === "blocked") throw blockedError(`${room}/${req.nick}`, "params.room");
-    if (recorded === "full") throw tooManyRooms();
+    const recorded = unrefused(await recordJoin(autocommit(this.db.pool), account.id, room, req.nick, req.password ?? null, history, joinNow), room, req.nick);
     if (recorded === "recorded") {
       this.delivery.kick();
       const row = await this.awaitRoom(account, room, deadline, unanswered, joinAnswer(room));
@@ -217,9 +222,7 @@ export class RoomJoins {
     // A join (the row was refused or gone since join() looked) is recorded first. It records
     // nothing when the account has a row for the room other than a refused join (and locks that
     // row, INSERT ... ON CONFLICT DO UPDATE), which is then read.
-    const recorded = await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history);
-    if (recorded === "blocked") throw blockedError(`${room}/${req.nick}`, "params.room");
-    if (recorded === "full") throw tooManyRooms();
+    const recorded = unrefused(await recordJoin(tx, account.id, room, req.nick, req.password ?? null, history), room, req.nick);
     if (recorded === "recorded") {
       await send(account.id, [joinRoom(account.jid, room, req)]);
       return { kind: "join" };
