@@ -409,7 +409,7 @@ export interface paths {
         };
         /** Latest presence of each contact the account is subscribed to */
         get: operations["getPresence"];
-        /** Set the calling session's presence (session: ?resource=, Balcony-Resource header, token resource claim, or the one generated for the token) */
+        /** Set the calling session's presence (session: ?resource=, Balcony-Resource header, token resource claim, or the one generated for the token); 409 too-many-sessions when that would make one more than 100 available sessions */
         put: operations["putPresence"];
         post?: never;
         delete?: never;
@@ -4336,6 +4336,15 @@ export interface operations {
             };
             /** @description The request did not arrive in time (request-timeout): Problem details (RFC 9457) */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem details (RFC 9457) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -29,6 +29,7 @@ export const ERROR_CODES = [
   "blocked",
   "too-many-blocks",
   "too-many-contacts",
+  "too-many-sessions",
   "not-subscribed",
   "not-found",
   "method-not-allowed",

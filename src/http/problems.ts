@@ -28,6 +28,7 @@ const STATUS: Record<ErrorCode, [number, string]> = {
   blocked: [400, "Blocked"],
   "too-many-blocks": [409, "Too many blocked JIDs"],
   "too-many-contacts": [409, "Too many contacts"],
+  "too-many-sessions": [409, "Too many sessions"],
   "not-subscribed": [409, "Not subscribed"],
   "not-found": [404, "Not found"],
   "method-not-allowed": [405, "Method not allowed"],

@@ -9,8 +9,10 @@ import { appendEvents, type NewEvent } from "../db/events.js";
 import { accountsWithPresence, accountsWithStalePresence, availableSessions, clearStaleContactPresence, contactPresence, lockAccount, lockLiveAccount, markContactPresenceStale, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
 import type { Sessions } from "../db/sessions.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
+import { AppError } from "../domain/errors.js";
 import { event } from "../domain/events.js";
 import type { LangText } from "../domain/message.js";
+import { MAX_SESSIONS, sessionsDetail } from "../domain/session-limits.js";
 import { presence, type Stanza } from "../domain/stanza.js";
 import type { Delivery } from "./delivery.js";
 import type { ServiceLog } from "./ports.js";
@@ -127,6 +129,7 @@ export class Presence {
       const before = await availableSessions(tx, account.id);
       const wasAvailable = before.some((s) => s.resource === resource);
       const available = p.type === "available";
+      if (available && !wasAvailable && before.length >= MAX_SESSIONS) throw new AppError("too-many-sessions", sessionsDetail);
       await this.sessions.setPresence(tx, account.id, resource, available ? { available, show: p.show, status: p.status, priority: p.priority } : { available, show: null, status: null, priority: 0 });
       const out: Stanza[] = [];
       if (!available && !wasAvailable) return;

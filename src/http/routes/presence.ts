@@ -3,6 +3,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { LangText } from "../../domain/message.js";
+import { MAX_SESSIONS } from "../../domain/session-limits.js";
 import { bodyOptional, callerAccount, freshCallerAccount, sessionResource, type Gateway } from "../context.js";
 import { langText, problemResponses, SessionHeader, xmlText } from "../schemas.js";
 
@@ -26,7 +27,7 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         preValidation: bodyOptional,
         schema: {
           tags: ["presence"],
-          summary: "Set the calling session's presence (session: ?resource=, Balcony-Resource header, token resource claim, or the one generated for the token)",
+          summary: `Set the calling session's presence (session: ?resource=, Balcony-Resource header, token resource claim, or the one generated for the token); 409 too-many-sessions when that would make one more than ${MAX_SESSIONS} available sessions`,
           querystring: Type.Object({ resource: Type.Optional(xmlText(1023)) }),
           headers: SessionHeader,
           body: PresenceBody,
@@ -38,7 +39,7 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
                   "The session's presence as set and sent. Unavailable presence carries a status only (RFC 6121 §4.5.1): show is null and priority 0 whatever the request said, the status is the request's. Unavailable for a session that does not exist changes nothing and creates no session (the same answer).",
               },
             ),
-            ...problemResponses(400, 401, 404),
+            ...problemResponses(400, 401, 404, 409),
           },
         },
       },
