@@ -116,7 +116,7 @@ export interface paths {
         };
         /**
          * Conversation history with one JID, both directions, newest first
-         * @description Each page lists its messages newest first; chat states sent alone (XEP-0085) are not messages and are not listed. Without `after`, a page holds the newest messages (older than `before`, if given) and `nextCursor` is the `before` of the next, older page. With `after`, it holds the messages right after that cursor (older than `before`, if given too) and `nextCursor` is the `after` of the next, newer page (keep the same `before`), so paging forward skips and repeats nothing. `nextCursor` is null on the last page.
+         * @description Each page lists its messages newest first; chat states sent alone (XEP-0085) are not messages and are not listed. Without `after`, a page holds the newest messages (older than `before`, if given) and `nextCursor` is the `before` of the next, older page. With `after`, it holds the messages right after that cursor (older than `before`, if given too) and `nextCursor` is the `after` of the next, newer page (keep the same `before`), so paging forward skips and repeats nothing. `nextCursor` is null on the last page. A page holds at most `limit` messages and 4 MiB of their data (always its first): fewer than `limit` with a `nextCursor` means more follow.
          */
         get: operations["getMessages"];
         put?: never;
@@ -621,7 +621,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The account's conversations, newest activity first, with unread counts */
+        /**
+         * The account's conversations, newest activity first, with unread counts
+         * @description A page holds at most `limit` conversations and 4 MiB of their latest messages' data (always its first): fewer than `limit` with a `nextCursor` means more follow.
+         */
         get: operations["getConversations"];
         put?: never;
         post?: never;

@@ -268,7 +268,7 @@ export async function raiseMarkers(tx: AnyTx, accountId: number, peer: string, i
 }
 
 /** The columns of a MessageRecord, of the row aliased `m`. */
-const RECORD = (m: string) =>
+export const RECORD = (m: string) =>
   `${m}.id::text, ${m}.direction, ${m}."from", ${m}."to", ${m}.type, ${m}.body, ${m}.subject, ${m}.thread, ${m}.lang, ${m}.state, ${m}.receipt, ${statusSql(m)} AS status,
    ${m}.error, ${m}.seq, ${m}.created_at AS "createdAt", ${m}.updated_at AS "updatedAt", ${m}.ext, ${m}.edited_at AS "editedAt", ${m}.retracted_at AS "retractedAt", ${m}.reactions, ${m}.marker`;
 

@@ -9,7 +9,8 @@ import { autocommit, jsonParam as json, retryConflicts, sql, type AnyTx, type Db
 import { isForeignKeyViolation } from "./errors.js";
 import { touchConversations } from "./conversations.js";
 import { correctionHoldsKey, keyUse, releaseExpiredCorrectionKeys, saysSomething } from "./message-state.js";
-import { resolveStatuses, statusSql } from "./message-status.js";
+import { readHistory } from "./message-history.js";
+import { resolveStatuses } from "./message-status.js";
 import { occupantSender } from "./room-lookups.js";
 import { MESSAGE_COLUMNS } from "./message-columns.js";
 import { rowsFrom, type Column } from "./rows.js";
@@ -49,10 +50,6 @@ const OUTBOUND_COLUMNS: Column<NewOutbound>[] = [
 ];
 
 /** A message row `m` as views need it (src/domain/views.ts MessageRecord), its status as read. */
-const RECORD = (m: string) =>
-  `${m}.id::text, ${m}.direction, ${m}."from", ${m}."to", ${m}.type, ${m}.body, ${m}.subject, ${m}.thread, ${m}.lang, ${m}.state, ${m}.receipt, ${statusSql(m)} AS status,
-   ${m}.error, ${m}.seq, ${m}.created_at AS "createdAt", ${m}.updated_at AS "updatedAt", ${m}.ext, ${m}.edited_at AS "editedAt", ${m}.retracted_at AS "retractedAt", ${m}.reactions, ${m}.marker`;
-
 /**
  * What waits for the link, as two columns: `queued`, the outbound messages in the queue (counted
  * up to the limit in parameter `param`), and `outbox`, whether any stanza is in the outbox.
@@ -258,22 +255,9 @@ export class Messages {
     return row && (await resolveStatuses(this.pool, [row]))[0]!;
   }
 
-  /**
-   * A conversation's messages (not its bare chat states), cursors being `seq` values: the `limit`
-   * newest below `before` (or all), or with `after` the `limit` oldest above it (and below
-   * `before`), so that a client paging forward misses none. Rows come in the order read.
-   */
-  async history(accountId: number, peer: string, before: number | null, after: number | null, limit: number): Promise<MessageRecord[]> {
-    const values: unknown[] = [accountId, peer, limit];
-    const bound = (op: string, v: number | null) => (v === null ? "" : `AND m.seq ${op} $${values.push(v)}::bigint`);
-    // A retracted message keeps its place (a tombstone) though its body is gone.
-    const { rows } = await this.pool.query<MessageRecord>(
-      `SELECT ${RECORD("m")} FROM message m
-       WHERE m.account_id = $1 AND m.peer = $2 ${bound("<", before)} ${bound(">", after)} AND (${saysSomething("m")} OR m.retracted_at IS NOT NULL)
-       ORDER BY m.seq ${after === null ? "DESC" : "ASC"} LIMIT $3`,
-      values,
-    );
-    return rows;
+  /** GET /v1/messages?with= (src/db/message-history.ts). */
+  history(accountId: number, peer: string, before: number | null, after: number | null, limit: number): Promise<{ rows: MessageRecord[]; cut: boolean }> {
+    return readHistory(this.pool, accountId, peer, before, after, limit);
   }
 
   /** XEP-0184 receipt: an outbound message reached the recipient (`to`: a room occupant's, only one sent to it). */

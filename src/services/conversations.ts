@@ -17,8 +17,8 @@ export class Conversations {
   constructor(private readonly db: Database) {}
 
   async list(accountId: number, cursor: string | null, limit: number): Promise<Page<ConversationView>> {
-    const rows = await listConversations(this.db.prisma, accountId, cursor === null ? null : BigInt(cursor), limit + 1);
+    const { rows, cut } = await listConversations(this.db.prisma, accountId, cursor === null ? null : BigInt(cursor), limit + 1);
     const view = (r: (typeof rows)[number]): ConversationView => ({ with: r.peer, lastMessage: messageView(r.last), unread: r.unread, lastReadId: r.lastReadId, updatedAt: r.updatedAt.toISOString() });
-    return pageOf(rows, limit, view, (r) => r.lastSeq);
+    return pageOf(rows, limit, view, (r) => r.lastSeq, cut);
   }
 }

@@ -275,8 +275,8 @@ export class Messaging {
   async history(account: Account, withJid: string, page: { before: number | null; after: number | null; limit: number }): Promise<Page<MessageView>> {
     const peer = parseJid(withJid);
     if (!peer || peer.resource) throw new AppError("invalid-jid", `with: "${withJid}" is not a bare JID`, { field: "querystring.with" });
-    const rows = await this.messages.history(account.id, jidToString(peer), page.before, page.after, page.limit + 1);
-    return (page.after === null ? pageOf : forwardPageOf)(rows, page.limit, messageView, (r) => String(r.seq));
+    const { rows, cut } = await this.messages.history(account.id, jidToString(peer), page.before, page.after, page.limit + 1);
+    return (page.after === null ? pageOf : forwardPageOf)(rows, page.limit, messageView, (r) => String(r.seq), cut);
   }
 
   /** Resolves once every accepted message is written (for an orderly shutdown). */

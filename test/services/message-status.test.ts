@@ -30,10 +30,10 @@ describe("message status as read", () => {
     const tx = env.db.prisma;
     return {
       get: (await env.messages.get(id))!.status,
-      history: (await env.messages.history(a.id, peer, null, null, 10)).find((r) => r.id === id)!.status,
+      history: (await env.messages.history(a.id, peer, null, null, 10)).rows.find((r) => r.id === id)!.status,
       record: (await messageRecord(tx, id)).status,
       locked: (await tx.$transaction((t) => lockMessage(t, a.id, id)))!.status,
-      conversation: (await listConversations(tx, a.id, null, 10)).find((c) => c.peer === peer)!.last.status,
+      conversation: (await listConversations(tx, a.id, null, 10)).rows.find((c) => c.peer === peer)!.last.status,
     };
   };
   const every = (status: string) => ({ get: status, history: status, record: status, locked: status, conversation: status });

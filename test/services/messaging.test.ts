@@ -19,6 +19,7 @@ import { FakeOutbound } from "./fake-port.js";
 import { appError, setup, teardown, waitFor, type Env, type TestAccount } from "./setup.js";
 import { statusSql } from "../../src/db/message-status.js";
 import { listConversations } from "../../src/db/conversations.js";
+import { Conversations } from "../../src/services/conversations.js";
 
 const TO = "juliet@example.net";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -244,12 +245,32 @@ describe("Messaging + Delivery", () => {
       ],
       "all four went out",
     );
-    const conversations = await listConversations(env.db.prisma, a.id, null, 10);
+    const conversations = (await listConversations(env.db.prisma, a.id, null, 10)).rows;
     const latest = new Map(conversations.map((c) => [c.peer, c.last]));
     assert.equal(latest.get(TO)?.id, said.id, "the typing notification is not the latest message");
     assert.equal(latest.get("nurse@example.net")?.id, attached.id, "an attachment says something: it is the latest");
     assert.equal(conversations.length, 2);
     assert.equal((await messaging.get(a, typingOnly.id)).status, "sent", "the chat state is still a message one can ask about");
+  });
+
+  it("a page of conversations holds at most PAGE_BYTES of their latest messages (but always its first), and nextCursor goes on after it", async () => {
+    const a = await env.account("romeo");
+    // Each conversation's latest message, 1.5 MiB (written straight to the table), but p4's: 5 MiB.
+    for (const [peer, mib] of [["p1", 1.5], ["p2", 1.5], ["p3", 1.5], ["p4", 5], ["p5", 1.5], ["p6", 0]] as const) {
+      const m = await messaging.send(a, null, { to: `${peer}@example.net`, body: "short" }, null);
+      await env.db.pool.query("UPDATE message SET body = $2::json WHERE id = $1", [m.id, JSON.stringify("x".repeat(mib * 1024 * 1024))]);
+    }
+    await env.flush();
+    const conversations = new Conversations(env.db);
+    const pages: string[][] = [];
+    for (let cursor: string | null = null; ; ) {
+      const page = await conversations.list(a.id, cursor, 100);
+      pages.push(page.items.map((c) => c.with.split("@")[0] ?? ""));
+      if (page.nextCursor === null) break;
+      cursor = page.nextCursor;
+    }
+    assert.deepEqual(pages, [["p6", "p5", "p4"], ["p3", "p2", "p1"]]);
+    assert.deepEqual((await conversations.list(a.id, null, 2)).items.map((c) => c.with), ["p6@example.net", "p5@example.net"], "a count cut still works");
   });
 
   describe("idempotency", () => {
@@ -435,6 +456,35 @@ describe("Messaging + Delivery", () => {
       assert.deepEqual([bodies(p1), p1.nextCursor], [["m3", "m2"], c.m3]);
       const p2 = await messaging.history(a, TO, { before: Number(c.m6), after: Number(p1.nextCursor), limit: 2 });
       assert.deepEqual([bodies(p2), p2.nextCursor], [["m5", "m4"], null], "m6 is not below before: the window ends");
+    });
+
+    it("a page holds at most PAGE_BYTES of message data (but always its first message), and nextCursor goes on after it, both ways, skipping nothing", async () => {
+      const a = await env.account("romeo");
+      // 1.5 MiB each, written straight to the table (a request's body is bounded far below): three
+      // fit under 4 MiB, a fourth would not; one alone is over it.
+      const big = (n: string, mib = 1.5) => `${n} ${"x".repeat(mib * 1024 * 1024)}`;
+      for (const body of [big("m1"), big("m2"), big("m3"), big("m4"), big("huge", 5), big("m6"), "m7"]) await messaging.send(a, null, { to: TO, body: "short" }, null).then((m) => env.db.pool.query("UPDATE message SET body = $2::json WHERE id = $1", [m.id, JSON.stringify(body)]));
+      await env.flush();
+      const names = (p: { items: { body: unknown }[] }) => p.items.map((m) => String(m.body).split(" ")[0] ?? "");
+      const pages: string[][] = [];
+      let p = await messaging.history(a, TO, { before: null, after: null, limit: 100 });
+      for (;;) {
+        pages.push(names(p));
+        if (p.nextCursor === null) break;
+        p = await messaging.history(a, TO, { before: Number(p.nextCursor), after: null, limit: 100 });
+      }
+      assert.deepEqual(pages, [["m7", "m6", "huge"], ["m4", "m3", "m2"], ["m1"]]);
+      const forward: string[][] = [];
+      let cursor = 0;
+      for (;;) {
+        const f = await messaging.history(a, TO, { before: null, after: cursor, limit: 100 });
+        forward.push(names(f));
+        if (f.nextCursor === null) break;
+        cursor = Number(f.nextCursor);
+      }
+      assert.deepEqual(forward, [["m3", "m2", "m1"], ["huge", "m4"], ["m7", "m6"]], "forward: whole messages, the one over the bound with what came before it");
+      const whole = await messaging.history(a, TO, { before: null, after: null, limit: 1 });
+      assert.equal(String(whole.items[0]!.body), "m7", "a count cut still works");
     });
 
     it("lists what says something (body, subject, attachments), not a chat state sent alone, which GET still finds", async () => {

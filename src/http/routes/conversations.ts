@@ -20,6 +20,7 @@ export function conversationRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["messages"],
           summary: "The account's conversations, newest activity first, with unread counts",
+          description: "A page holds at most `limit` conversations and 4 MiB of their latest messages' data (always its first): fewer than `limit` with a `nextCursor` means more follow.",
           querystring: Type.Object({
             cursor: Type.Optional(Type.String({ pattern: "^[0-9]{1,18}$", description: "nextCursor of the previous page" })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
