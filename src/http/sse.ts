@@ -6,7 +6,8 @@
 // A stream ends at its heartbeat turn once the credential it was opened with has expired.
 import type { FastifyReply } from "fastify";
 import type { ServerResponse } from "node:http";
-import type { EventItem, Follower } from "../services/events.js";
+import { sseFrame } from "../domain/sse-frame.js";
+import type { Follower } from "../services/events.js";
 
 export interface SseOptions {
   retryMs: number;
@@ -72,13 +73,6 @@ export function heartbeat(res: ServerResponse): void {
   else res.write(HEARTBEAT);
 }
 
-// JSON.stringify never emits a raw newline, so one data: line carries the whole event.
-const frames = new WeakMap<EventItem, string>();
-function frame(e: EventItem): string {
-  let f = frames.get(e);
-  if (f === undefined) frames.set(e, (f = `id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`));
-  return f;
-}
 
 export class SseStreams {
   private readonly open = new Set<OpenStream>();
@@ -193,14 +187,14 @@ export class SseStreams {
       this.timer = setInterval(() => this.tick(), tickMs(this.opts.heartbeatMs));
       this.timer.unref();
     }
-    if (follower.resync) res.write(frame(follower.resync));
+    if (follower.resync) res.write(sseFrame(follower.resync));
     const onGone = () => this.finish(s);
     res.on("close", onGone);
     res.on("error", onGone);
     try {
       for await (const batch of follower) {
         s.idSent = batch[batch.length - 1]!.id;
-        if (!res.write(batch.length === 1 ? frame(batch[0]!) : batch.map(frame).join(""))) await new Promise<void>((r) => res.once("drain", r).once("close", r));
+        if (!res.write(batch.length === 1 ? sseFrame(batch[0]!) : batch.map(sseFrame).join(""))) await new Promise<void>((r) => res.once("drain", r).once("close", r));
       }
     } catch (err) {
       log.warn({ err: String(err) }, "event stream failed; closing it so the client resumes");

@@ -2,9 +2,8 @@
 // cursor (or from where their session left off) and then follow the log live. On each instance
 // one AccountReader per account reads the log once for all the account's streams that are live at
 // its position (woken by NOTIFY from any instance, reading Postgres from that position, so no
-// event is skipped or repeated); a stream that is behind replays on its own, then joins it.
-// Sessions of open streams are kept alive by one batched UPDATE per heartbeat (heartbeat()); opens and
-// closes of a burst share one statement. A XEP-0184 receipt goes out, exactly once, after a stream wrote its message.
+// event is skipped or repeated); a stream behind replays on its own, then joins it. One UPDATE a
+// heartbeat keeps open streams' sessions alive, one statement a burst's opens or closes; a XEP-0184 receipt goes out once, after a stream wrote its message.
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db/client.js";
 import type { EventNotifier } from "../db/event-notifier.js";
@@ -21,7 +20,8 @@ import { Batcher } from "./batcher.js";
 import { EndedSessions } from "./ended-sessions.js";
 import type { Delivery } from "./delivery.js";
 import { NO_BLOCKS, type BlockCheck } from "./ports.js";
-import { AccountReader, Follower, PAGE, type EventItem, type FeedPort, type LiveSession, type LogEvent, type LogGrowth } from "./stream-slots.js";
+import type { EventItem, FeedPort, LiveSession, LogEvent, LogGrowth } from "./feed-port.js";
+import { AccountReader, Follower, PAGE } from "./stream-slots.js";
 
 export { Follower, type EventItem, type LogEvent };
 

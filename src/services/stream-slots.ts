@@ -7,55 +7,20 @@
 // reader (P >= reader.pos), so the reader's next read covers everything it still needs; a
 // follower behind the reader reads on its own until it can join.
 import type { Account } from "../domain/account.js";
-import type { EventType } from "../domain/events.js";
+import { PAGE_BYTES } from "../domain/page.js";
+import { sseFrame } from "../domain/sse-frame.js";
 import type { StreamSlot } from "../domain/stream-cap.js";
+import type { EventItem, FeedPort, LiveSession, LogEvent } from "./feed-port.js";
 
 export const PAGE = 500;
-/** A joined follower with more events than this waiting for its consumer reads on its own again. */
-const MAX_QUEUED = 2 * PAGE;
-
-export interface EventItem {
-  id: number;
-  event: EventType;
-  data: unknown;
-  createdAt: string;
-}
-
-/** An event as read from the log for streams: its item (shared by every stream that writes it) and what routes it. */
-export interface LogEvent {
-  seq: number;
-  /** The one session it is for (RFC 6121 §8.5.3, a full JID), or null: every session. */
-  resource: string | null;
-  /** XEP-0184: a receipt is owed once a stream has written it. */
-  receipt: boolean;
-  item: EventItem;
-}
-
 /**
- * The account's log grew to `head`; with `appended`, this instance wrote every event in
- * (base, head] and they are these (already committed). null: anything may have been missed.
+ * A joined follower with more events than this waiting for its consumer, or more characters of
+ * their SSE frames than MAX_QUEUED_CHARS, reads on its own again: its queue is dropped, and it reads
+ * the log a page at a time as its consumer takes them. The frames are built here, once per event
+ * and shared by every stream that writes it (src/domain/sse-frame.ts), instead of at the write.
  */
-export type LogGrowth = { head: number; appended?: { base: number; events: LogEvent[] } } | null;
-
-/** A session with streams open on this instance. */
-export interface LiveSession {
-  accountId: number;
-  resource: string;
-  streams: number;
-  /** The highest position its streams have written. */
-  delivered: number;
-}
-
-/** What followers and readers need from the EventFeed. */
-export interface FeedPort {
-  /** The log after `after` (at most PAGE events, and a bounded size); `more`: read again after the last. */
-  read(accountId: number, after: number): Promise<{ events: LogEvent[]; more: boolean }>;
-  subscribe(accountId: number, fn: (g: LogGrowth) => void): () => void;
-  answerReceipts(account: Account, seqs: number[]): Promise<void>;
-  closed(live: LiveSession, delivered: number): void;
-  deliveredAfterClose(live: LiveSession, delivered: number): void;
-  release(reader: AccountReader): void;
-}
+const MAX_QUEUED = 2 * PAGE;
+const MAX_QUEUED_CHARS = 2 * PAGE_BYTES;
 
 /** One account's log, read once for all its followers on this instance that are live at `pos`. */
 export class AccountReader {
@@ -150,7 +115,7 @@ export class AccountReader {
   }
 }
 
-type Batch = { events: LogEvent[]; upTo: number };
+type Batch = { events: LogEvent[]; upTo: number; chars: number };
 
 /**
  * One open stream: an async iterable of event batches. The consumer writes each batch before
@@ -167,6 +132,7 @@ export class Follower implements AsyncIterable<EventItem[]> {
   /** Joined: batches from the reader, waiting for the consumer. */
   private queue: Batch[] = [];
   private queued = 0;
+  private queuedChars = 0;
   /** The consumer holds a batch up to `handed` and has not written it yet. */
   private busy = false;
   private handed: number;
@@ -221,10 +187,12 @@ export class Follower implements AsyncIterable<EventItem[]> {
     if (mine.length === 0 && last) last.upTo = this.pos;
     else if (mine.length === 0 && !this.busy) this.setDelivered(this.pos);
     else {
-      this.queue.push({ events: mine, upTo: this.pos });
+      const chars = mine.reduce((n, e) => n + sseFrame(e.item).length, 0);
+      this.queue.push({ events: mine, upTo: this.pos, chars });
       this.queued += mine.length;
+      this.queuedChars += chars;
       // A slow consumer: drop the queue and read on its own from what it was handed.
-      if (this.queued > MAX_QUEUED) this.fallBehind();
+      if (this.queued > MAX_QUEUED || this.queuedChars > MAX_QUEUED_CHARS) this.fallBehind();
       this.wake?.();
     }
   }
@@ -238,7 +206,7 @@ export class Follower implements AsyncIterable<EventItem[]> {
     this.reader.joined.delete(this);
     this.isJoined = false;
     this.queue = [];
-    this.queued = 0;
+    this.queued = this.queuedChars = 0;
     this.pos = Math.max(this.handed, this.delivered);
     this.dirty = true;
   }
@@ -270,6 +238,7 @@ export class Follower implements AsyncIterable<EventItem[]> {
       const batch = this.queue.shift();
       if (batch) {
         this.queued -= batch.events.length;
+        this.queuedChars -= batch.chars;
         if (batch.events.length) yield* this.hand(batch.events, batch.upTo);
         else this.setDelivered(batch.upTo);
         continue;

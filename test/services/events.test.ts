@@ -145,6 +145,26 @@ describe("EventFeed", () => {
     await r.close();
   });
 
+  it("a joined stream whose consumer does not keep up reads on its own once more than 8 MiB of frames wait, however few events; it misses none", async () => {
+    const a = await env.account("romeo");
+    await append([sub(a, "first")]);
+    const f = await feed.open(a, "phone", 1);
+    assert.equal(f.isJoined, true, "at the head: it follows the account's reader");
+    // Six events of 1.5 MiB (far fewer than the 1,000 a queue may hold), appended one at a time;
+    // nobody takes them from the stream meanwhile.
+    const big = (n: string): NewEvent => ({ accountId: a.id, ...event("subscription", { jid: `${n}@example.net`, type: "subscribe", status: "x".repeat(1.5 * 1024 * 1024) }) }) as NewEvent;
+    for (const n of ["b1", "b2", "b3", "b4", "b5", "b6"]) await append([big(n)]);
+    await waitFor(() => !f.isJoined, "the stream to read on its own");
+    const r = new Reader(f);
+    const got: number[] = [];
+    while (got.length < 6) {
+      got.push(...(await r.next(`events after ${got.at(-1) ?? 1}`)).map((i) => i.id));
+      r.resume();
+    }
+    assert.deepEqual(got, [2, 3, 4, 5, 6, 7]);
+    await r.close();
+  });
+
   it("page() for a session leaves out events for other sessions", async () => {
     const a = await env.account("romeo");
     await append([sub(a, "all"), sub(a, "phone", { resource: "phone" }), sub(a, "laptop", { resource: "laptop" })]);
