@@ -805,7 +805,7 @@ export interface components {
                 edited: string | null;
                 /** @description Retracted (XEP-0424): the body is gone, the message stays */
                 retracted: string | null;
-                /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
+                /** @description XEP-0444: emoji -> bare JIDs that reacted with it (in a room, an occupant whose real JID the room does not give is named by its occupant JID, room@service/nick) */
                 reactions: {
                     [key: string]: string[];
                 };
@@ -1623,7 +1623,7 @@ export interface operations {
                             edited: string | null;
                             /** @description Retracted (XEP-0424): the body is gone, the message stays */
                             retracted: string | null;
-                            /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
+                            /** @description XEP-0444: emoji -> bare JIDs that reacted with it (in a room, an occupant whose real JID the room does not give is named by its occupant JID, room@service/nick) */
                             reactions: {
                                 [key: string]: string[];
                             };
@@ -2153,7 +2153,7 @@ export interface operations {
                         edited: string | null;
                         /** @description Retracted (XEP-0424): the body is gone, the message stays */
                         retracted: string | null;
-                        /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
+                        /** @description XEP-0444: emoji -> bare JIDs that reacted with it (in a room, an occupant whose real JID the room does not give is named by its occupant JID, room@service/nick) */
                         reactions: {
                             [key: string]: string[];
                         };
@@ -2426,7 +2426,7 @@ export interface operations {
                         edited: string | null;
                         /** @description Retracted (XEP-0424): the body is gone, the message stays */
                         retracted: string | null;
-                        /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
+                        /** @description XEP-0444: emoji -> bare JIDs that reacted with it (in a room, an occupant whose real JID the room does not give is named by its occupant JID, room@service/nick) */
                         reactions: {
                             [key: string]: string[];
                         };
@@ -6654,7 +6654,7 @@ export interface operations {
                                 edited: string | null;
                                 /** @description Retracted (XEP-0424): the body is gone, the message stays */
                                 retracted: string | null;
-                                /** @description XEP-0444: emoji -> bare JIDs that reacted with it */
+                                /** @description XEP-0444: emoji -> bare JIDs that reacted with it (in a room, an occupant whose real JID the room does not give is named by its occupant JID, room@service/nick) */
                                 reactions: {
                                     [key: string]: string[];
                                 };

@@ -67,7 +67,7 @@ export const MessageViewSchema = Type.Object({
   updatedAt: Type.String({ format: "date-time" }),
   edited: Type.Union([Type.String({ format: "date-time" }), Type.Null()], { description: "Last correction (XEP-0308)" }),
   retracted: Type.Union([Type.String({ format: "date-time" }), Type.Null()], { description: "Retracted (XEP-0424): the body is gone, the message stays" }),
-  reactions: Type.Record(Type.String(), Type.Array(Type.String()), { description: "XEP-0444: emoji -> bare JIDs that reacted with it" }),
+  reactions: Type.Record(Type.String(), Type.Array(Type.String()), { description: "XEP-0444: emoji -> bare JIDs that reacted with it (in a room, an occupant whose real JID the room does not give is named by its occupant JID, room@service/nick)" }),
   replyTo: Type.Union([Type.Object({ id: Type.Union([Type.String(), Type.Null()]) }), Type.Null()], { description: "XEP-0461: the message replied to" }),
   attachments: Type.Array(AttachmentSchema),
   marker: Type.Union([Type.Literal("received"), Type.Literal("displayed"), Type.Literal("acknowledged"), Type.Null()], { description: "XEP-0333: best marker from the peer (in a room: from any other occupant)" }),

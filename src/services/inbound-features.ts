@@ -108,7 +108,8 @@ const correctedText = (body: LangText, f: InboundFeatures): LangText =>
  * (XEP-0308) or retraction (XEP-0424) changes only the group message of the occupant that sends it:
  * the same occupant JID `room/nick`, and the same real JID and XEP-0421 occupant-id as far as the
  * room told them (`sender`; sameOccupant). A reaction (XEP-0444) from any occupant sets that
- * occupant's own (under its occupant JID) on the message the room's stanza-id names. The
+ * occupant's own (under its real bare JID where the room gives it, else its occupant JID) on the
+ * message the room's stanza-id names. The
  * account's own (`own`: reflected by the room, §7.4) were applied when it sent them. A marker
  * (XEP-0333) from another occupant raises the account's own group messages, as a contact's does
  * one-to-one (markInRoom). A change that changes nothing (one the room replays in the history a
@@ -202,19 +203,23 @@ async function changeInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string }, 
 async function changeOneInRoom(tx: AnyTx, m: InboundMessage & { fromRaw: string }, f: InboundFeatures, accountId: number, room: string, sender: Occupant): Promise<string | null> {
   if (f.replace || f.retract) return occupantEdit(tx, m, f, accountId, room, true, (original) => sameOccupant((original.ext as MessageExt | null)?.occupant, sender));
   // XEP-0444 §Using the correct ID: "the ID assigned to the stanza by the group chat itself".
-  return occupantReaction(tx, m, f.reactions!, await lockRoomMessage(tx, accountId, room, f.reactions!.id));
+  return occupantReaction(tx, m, f.reactions!, await lockRoomMessage(tx, accountId, room, f.reactions!.id), sender.jid);
 }
 
 /**
  * An occupant's reactions (XEP-0444) to `target`, a group message or a private one of its
- * conversation with the account, set under its occupant JID: the message changed, if any (the same
- * set again, as the room's history replays it, changes nothing).
+ * conversation with the account: the message changed, if any (the same set again, as the room's
+ * history replays it, changes nothing). Set under the occupant's real bare JID where the room told
+ * it (`realJid`: XEP-0444 §Acceptable reactions, "the real bare JID of the sending occupant"; so a
+ * newcomer under a nick does not replace what the nick's earlier occupant set, and one person under
+ * two nicks has one set), else under its occupant JID.
  */
-async function occupantReaction(tx: AnyTx, m: InboundMessage & { fromRaw: string }, reactions: NonNullable<InboundFeatures["reactions"]>, target: MessageState | null): Promise<string | null> {
+async function occupantReaction(tx: AnyTx, m: InboundMessage & { fromRaw: string }, reactions: NonNullable<InboundFeatures["reactions"]>, target: MessageState | null, realJid?: string): Promise<string | null> {
   if (!target || target.retractedAt || !saysSomething(target)) return null;
+  const by = realJid ?? m.fromRaw;
   const emojis = keptReactions(reactions);
-  if (canonicalJson(target.reactions?.[m.fromRaw] ?? []) === canonicalJson(emojis)) return null;
-  await setReactions(tx, target.id, m.fromRaw, emojis);
+  if (canonicalJson(target.reactions?.[by] ?? []) === canonicalJson(emojis)) return null;
+  await setReactions(tx, target.id, by, emojis);
   return target.id;
 }
 

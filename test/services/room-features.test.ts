@@ -43,12 +43,13 @@ describe("message features in group chat", () => {
   beforeEach(() => env.clean());
 
   /** The account is in the room as "romeo" (its owner: the room shows it real JIDs), with these occupants (nick → real JID). */
-  async function inRoom(a: TestAccount, occupants: Record<string, string>) {
+  /** The account in ROOM with `occupants` (nick: real JID, or null in a room that gives none). */
+  async function inRoom(a: TestAccount, occupants: Record<string, string | null>) {
     await env.db.pool.query("INSERT INTO room (account_id, room, nick, status, role, affiliation) VALUES ($1, $2, 'romeo', 'joined', 'moderator', 'owner')", [a.id, ROOM]);
     for (const [nick, jid] of Object.entries(occupants)) await present(a, nick, jid);
   }
-  const present = async (a: TestAccount, nick: string, jid: string, type = "available") => {
-    inbound.receive(inboundPresence(`${ROOM}/${nick}`, `${a.jid}/rooms`, type, { muc: mucPresence({ role: type === "available" ? "participant" : "none", affiliation: "none", jid }, []) }));
+  const present = async (a: TestAccount, nick: string, jid: string | null, type = "available") => {
+    inbound.receive(inboundPresence(`${ROOM}/${nick}`, `${a.jid}/rooms`, type, { muc: mucPresence({ role: type === "available" ? "participant" : "none", affiliation: "none", ...(jid ? { jid } : {}) }, []) }));
     await inbound.idle();
   };
   /** A group message from `nick` to the account's occupant JID. */
@@ -217,15 +218,16 @@ describe("message features in group chat", () => {
     assert.deepEqual(await since(a, mark, (d) => d.body), [[first, "Juliet again"], "message:sentinel"]);
   });
 
-  it("sets each occupant's reactions on the message the room's stanza-id names (keyed by occupant JID), the account's own by its JID; not by the sender's id", async () => {
+  it("sets each occupant's reactions on the message the room's stanza-id names (keyed by its real bare JID, or its occupant JID where the room gives none), the account's own by its JID; not by the sender's id", async () => {
     const a = await env.account("romeo");
-    await inRoom(a, { juliet: JULIET, nurse: "nurse@example.net/garden" });
+    await inRoom(a, { juliet: JULIET, nurse: "nurse@example.net/garden", friar: null });
     await says(a, "juliet", { id: "j-1", body: "react to me", roomStanzaId: "room-1" });
     await says(a, "juliet", { id: "j-2", body: "no stanza-id" });
     const hers = await idOf(a, "j-1");
     const mark = await head(a);
     await change(a, "nurse", { reactions: { id: "room-1", emojis: ["👍"] } });
     await change(a, "juliet", { reactions: { id: "room-1", emojis: ["👍", "❤"] } });
+    await change(a, "friar", { reactions: { id: "room-1", emojis: ["🙏"] } });
     // XEP-0444 §Using the correct ID: "the stanza's 'id' attribute MUST NOT be used" in group chat.
     await change(a, "nurse", { reactions: { id: "j-2", emojis: ["🤡"] } });
     // The same set again (history replayed after a rejoin): no update.
@@ -233,11 +235,13 @@ describe("message features in group chat", () => {
     await sentinel(a);
     const view = await actions.react(a, hers, ["🎉"]);
     const r = (d: Record<string, unknown>) => d.reactions;
+    const [juliet, nurse, friar] = ["juliet@example.net", "nurse@example.net", `${ROOM}/friar`];
     assert.deepEqual(await since(a, mark, r), [
-      [hers, { "👍": [`${ROOM}/nurse`] }],
-      [hers, { "❤": [`${ROOM}/juliet`], "👍": [`${ROOM}/juliet`, `${ROOM}/nurse`] }],
+      [hers, { "👍": [nurse] }],
+      [hers, { "❤": [juliet], "👍": [juliet, nurse] }],
+      [hers, { "❤": [juliet], "👍": [juliet, nurse], "🙏": [friar] }],
       "message:sentinel",
-      [hers, { "❤": [`${ROOM}/juliet`], "👍": [`${ROOM}/juliet`, `${ROOM}/nurse`], "🎉": [a.jid] }],
+      [hers, { "❤": [juliet], "👍": [juliet, nurse], "🙏": [friar], "🎉": [a.jid] }],
     ]);
     assert.deepEqual(view.reactions["🎉"], [a.jid]);
     await env.flush();
@@ -282,9 +286,9 @@ describe("message features in group chat", () => {
     await change(a, "juliet", { marker: { name: "displayed", id: fixed! } }, { type: "chat" });
     await sentinel(a);
     assert.deepEqual(await since(a, mark, (d) => [d.reactions, d.marker, d.retracted !== null]), [
-      [hers, [{ "👍": [`${ROOM}/nurse`] }, null, false]],
-      [sent.id, [{ "❤": [`${ROOM}/nurse`] }, null, false]],
-      [sent.id, [{ "❤": [`${ROOM}/nurse`] }, "displayed", false]],
+      [hers, [{ "👍": ["nurse@example.net"] }, null, false]],
+      [sent.id, [{ "❤": ["nurse@example.net"] }, null, false]],
+      [sent.id, [{ "❤": ["nurse@example.net"] }, "displayed", false]],
       [hers, [{}, null, true]],
       [whisper, [{}, "displayed", false]],
       "message:sentinel",

@@ -26,6 +26,8 @@ import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { KINDS } from "../helpers/servers.js";
 
 const WAIT = 20_000;
+const JULIET = "juliet@localhost";
+const NURSE = "nurse@localhost";
 const NS = {
   correct: "urn:xmpp:message-correct:0",
   retract: "urn:xmpp:message-retract:1",
@@ -99,10 +101,10 @@ for (const kind of KINDS) {
       assert.deepEqual(
         r.updatesOf(evs, swear).map((e) => [e.data.retracted, sortedReactions(e.data.reactions as Record<string, string[]>)]),
         [
-          [null, { "👍": [`${room}/nurse`] }],
-          [null, { "👍": [`${room}/juliet`, `${room}/nurse`], "❤": [`${room}/juliet`] }],
+          [null, { "👍": [NURSE] }],
+          [null, { "👍": [JULIET, NURSE], "❤": [JULIET] }],
         ],
-        "each occupant's reactions, under its occupant JID",
+        "each occupant's reactions, under its real bare JID (XEP-0444 §Acceptable reactions)",
       );
 
       await say(juliet, room, "j5", FALLBACK, ...retract("room-j2"));
@@ -117,19 +119,27 @@ for (const kind of KINDS) {
         "one message per group message: corrected, retracted, and no fallback body stored",
       );
 
+      await say(juliet, room, "j6", "parting is such sweet sorrow", roomId(room, "room-j6"));
+      const sorrow = await messageOf(r, "parting is such sweet sorrow");
+      await say(juliet, room, "j7", null, reactions("room-j6", "🌹"));
+      await r.until("Juliet's rose", (e) => e.event === "message-update" && e.data.id === sorrow);
+
       // Juliet leaves and the nurse takes her nick: the room shows the account the nurse's real JID,
-      // so Juliet's message is not hers to correct (XEP-0308 §Business Rules).
+      // so Juliet's message is not hers to correct (XEP-0308 §Business Rules), and her reaction
+      // under the nick is her own, not an update of Juliet's (XEP-0444 §Acceptable reactions).
       await juliet.send(xml("presence", { to: `${room}/juliet`, type: "unavailable" }));
       await r.until("juliet left", (e) => e.event === "room" && e.data.kind === "occupant-left" && e.data.room === room && e.data.nick === "juliet");
       await nurse.send(xml("presence", { to: `${room}/juliet` }));
       await r.until("the nurse is juliet now", (e) => e.event === "room" && e.data.kind === "nick-changed" && e.data.room === room && e.data.newNick === "juliet");
       await say(nurse, room, "n4", "forged under her nick", replace("j1"));
+      await say(nurse, room, "n5", null, reactions("room-j6", "👎"));
       await say(nurse, room, "n-end2", "the nurse as juliet");
       await messageOf(r, "the nurse as juliet");
       evs = await r.events();
       assert.equal(r.updatesOf(evs, moon).length, 1, "no second correction");
       assert.equal((await r.view(moon)).body, "that monthly changes");
       assert.ok(!bodies(evs).includes("forged under her nick"));
+      assert.deepEqual((await r.view(sorrow)).reactions, { "🌹": [JULIET], "👎": [NURSE] });
       await nurse.send(xml("presence", { to: `${room}/juliet`, type: "unavailable" }));
     });
 
@@ -185,7 +195,6 @@ for (const kind of KINDS) {
 
     it("re-sends a one-to-one message whole in its correction: thread, reply, attachments, markable, receipt request (XEP-0308 §Business Rules)", async () => {
       const r = await accountDriver(gw);
-      const JULIET = "juliet@localhost";
       await juliet.send(xml("message", { to: r.jid, type: "chat", id: "hers-1" }, xml("body", {}, "Romeo, Romeo")));
       const hers = await messageOf(r, "Romeo, Romeo");
       const mark = juliet.stanzas.length;
