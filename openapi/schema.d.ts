@@ -5496,7 +5496,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The room's bare JID, e.g. lobby@conference.example.com */
+                /** @description The room's bare JID, e.g. lobby@conference.example.com. A join of one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `room` */
                 room: string;
             };
             cookie?: never;
@@ -5611,7 +5611,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The room's bare JID, e.g. lobby@conference.example.com */
+                /** @description The room's bare JID, e.g. lobby@conference.example.com. A join of one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `room` */
                 room: string;
             };
             cookie?: never;
@@ -5804,7 +5804,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The room's bare JID, e.g. lobby@conference.example.com */
+                /** @description The room's bare JID, e.g. lobby@conference.example.com. A join of one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `room` */
                 room: string;
             };
             cookie?: never;
@@ -6026,7 +6026,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The room's bare JID, e.g. lobby@conference.example.com */
+                /** @description The room's bare JID, e.g. lobby@conference.example.com. A join of one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `room` */
                 room: string;
             };
             cookie?: never;
@@ -6149,7 +6149,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The room's bare JID, e.g. lobby@conference.example.com */
+                /** @description The room's bare JID, e.g. lobby@conference.example.com. A join of one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `room` */
                 room: string;
             };
             cookie?: never;

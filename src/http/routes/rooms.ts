@@ -2,13 +2,20 @@
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
+import { nodeprepFolded } from "../../domain/stringprep-fold.js";
 import { bare, jidToString, parseJid } from "../../domain/jid.js";
 import { historySince, MAX_ROOMS, visibleNick, type HistoryRequest } from "../../domain/muc.js";
 import { callerAccount, freshCallerAccount, resourcepart, type Gateway } from "../context.js";
 import { problemResponses, xmlText } from "../schemas.js";
 
 const tags = ["rooms"];
-const RoomParam = Type.Object({ room: Type.String({ minLength: 3, maxLength: 3071, description: "The room's bare JID, e.g. lobby@conference.example.com" }) });
+const RoomParam = Type.Object({
+  room: Type.String({
+    minLength: 3,
+    maxLength: 3071,
+    description: "The room's bare JID, e.g. lobby@conference.example.com. A join of one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `room`",
+  }),
+});
 const Nick = Type.String({ minLength: 1, maxLength: 1023, pattern: "^[^\\u0000-\\u001F\\u007F]+$", description: "The account's nick in the room: an RFC 7622 resourcepart with a character other than white space, used prepared (otherwise 400 invalid-jid)" });
 const Occupant = Type.Object({ nick: Type.String(), role: Type.String(), affiliation: Type.String(), jid: Type.Union([Type.String(), Type.Null()]) });
 const RoomView = Type.Object({
@@ -43,6 +50,19 @@ function roomJid(raw: string, domain: string): string {
   return jidToString(bare(jid));
 }
 
+/**
+ * A room to join: one whose name the XMPP server spells otherwise (src/domain/stringprep-fold.ts)
+ * would never answer the join under ours; the account would be in it on the server all the same.
+ */
+function joinableRoom(room: string): string {
+  const at = room.indexOf("@");
+  const local = room.slice(0, at);
+  const theirs = nodeprepFolded(local);
+  if (theirs === local) return room;
+  const named = `${theirs}${room.slice(at)}`;
+  throw new AppError("invalid-jid", `params.room: XMPP servers that prepare JIDs with stringprep (RFC 6122, as Prosody and ejabberd do) call "${room}" "${named}": join that one`, { field: "params.room", room: named });
+}
+
 /** The history asked for, `since` in the form rooms read (XEP-0082). */
 function historyOf(history: Static<typeof JoinBody>["history"]): { history?: HistoryRequest } {
   if (history?.since === undefined) return history ? { history } : {};
@@ -58,7 +78,7 @@ export function roomRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       "/v1/rooms/:room",
       { schema: { tags, summary: `Join a room (creating an instant room if there is none); 409 too-many-rooms when the account is in ${MAX_ROOMS.toLocaleString("en")} others (a refused join counts for none)`, params: RoomParam, body: JoinBody, response: { 200: RoomView, 201: RoomView, ...problemResponses(400, 401, 403, 404, 409, 503) } } },
       async (req, reply) => {
-        const room = roomJid(req.params.room, gw.accounts.domain);
+        const room = joinableRoom(roomJid(req.params.room, gw.accounts.domain));
         // The nick is the resourcepart of the occupant JID room/nick the join goes to (XEP-0045
         // §7.2.2): one the XMPP server cannot take (U+FFFF is not even XML) would drop the link on
         // every resend of this durable join. Sent and stored prepared (RFC 7622 §3.4).

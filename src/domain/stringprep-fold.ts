@@ -1,0 +1,20 @@
+// Where RFC 7622 (PRECIS, which Balcony prepares JIDs with: src/domain/jid.ts) and RFC 6122
+// (stringprep's nodeprep, which Prosody and ejabberd still prepare localparts with) disagree on a
+// localpart both accept: nodeprep case-folds (RFC 3454 §3.2, table B.2) where PRECIS lowercases
+// (RFC 8265 §3.3.2). "straße" stays "straße" here but is "strasse" on such a server, a final
+// sigma "ς" is "σ" there, and a Greek letter with a subscript iota ("ᾀ") is two letters ("ἀι").
+// A room such a server knows by another name answers a join from that name, never from ours.
+
+/**
+ * The localpart as nodeprep case-folds it. JavaScript has no case folding: each character is
+ * upper- then lowercased (Unicode's full case mappings, so "ß" goes to "SS" and back to "ss"),
+ * which folds every letter PRECIS lets through as table B.2 does but two: the dotless "ı", which
+ * folding leaves be (this would make it "i"), and the final sigma, which lowercasing keeps at the
+ * end of a word and folding makes "σ". A PRECIS localpart holds no compatibility character, so
+ * NFC is NFKC here.
+ */
+export function nodeprepFolded(local: string): string {
+  let out = "";
+  for (const c of local) out += c === "ı" ? c : c === "ς" ? "σ" : c.toUpperCase().toLowerCase();
+  return out.normalize("NFC");
+}
