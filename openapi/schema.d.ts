@@ -1183,7 +1183,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Account localpart (RFC 7622 §3.3) */
+                    /** @description Account localpart (RFC 7622 §3.3); one stringprep folds otherwise (RFC 6122: `ß` to `ss`, as Prosody does) is 400 invalid-jid naming its spelling in `localpart` */
                     localpart: string;
                 };
             };

@@ -9,6 +9,7 @@ import { accountJid, issuedBeforeDeletion, type Account, type AccountRef } from 
 import { AppError } from "../domain/errors.js";
 import { accountLocalpart } from "../domain/jid.js";
 import { exitRoom } from "../domain/muc.js";
+import { nodeprepFolded } from "../domain/stringprep-fold.js";
 import { pageOf, type Page } from "../domain/page.js";
 import { subscription, type Stanza } from "../domain/stanza.js";
 import { transition } from "../domain/subscription.js";
@@ -18,6 +19,17 @@ import { Presence } from "./presence.js";
 export interface AccountView {
   jid: string;
   createdAt: string;
+}
+
+/**
+ * A new account's localpart: one the XMPP server spells otherwise (src/domain/stringprep-fold.ts)
+ * would never be reached (Prosody prepares a stanza's `to` before routing it to the component, so
+ * what is sent to "straße@gw" arrives for "strasse@gw", and bounces).
+ */
+function reachable(localpart: string, field: string): string {
+  const theirs = nodeprepFolded(localpart);
+  if (theirs === localpart) return localpart;
+  throw new AppError("invalid-jid", `${field}: XMPP servers that prepare JIDs with stringprep (RFC 6122, as Prosody does) deliver what is sent to "${localpart}" to "${theirs}": the account would never be reached; use "${theirs}"`, { field, localpart: theirs });
 }
 
 export class Accounts {
@@ -79,7 +91,7 @@ export class Accounts {
       return found.account;
     }
     // Without DELETION_REVOKES_TOKENS there is nothing to admit: the deletion mark is not read first.
-    if (this.autoProvision) return this.store.ensure(localpart, this.deletionRevokesTokens ? (deletedAt) => this.admit(localpart, issuedAt, deletedAt) : null);
+    if (this.autoProvision) return this.store.ensure(reachable(localpart, "token sub"), this.deletionRevokesTokens ? (deletedAt) => this.admit(localpart, issuedAt, deletedAt) : null);
     throw new AppError("account-not-found", `no account "${localpart}" on this gateway`);
   }
 
@@ -94,8 +106,8 @@ export class Accounts {
     if (!(await this.store.read(localpart)) && !this.autoProvision) throw new AppError("account-not-found", `no account "${localpart}"`);
   }
 
-  async create(localpart: string): Promise<string> {
-    const row = await this.store.create(localpart);
+  async create(localpart: string, field = "body.localpart"): Promise<string> {
+    const row = await this.store.create(reachable(localpart, field));
     return this.jid(row.localpart);
   }
 

@@ -27,7 +27,10 @@ export function accountRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["accounts"],
           summary: "Create an account (admin)",
-          body: Type.Object({ localpart: Localpart }, { additionalProperties: false }),
+          body: Type.Object(
+            { localpart: Type.String({ maxLength: 3071, description: "Account localpart (RFC 7622 §3.3); one stringprep folds otherwise (RFC 6122: `ß` to `ss`, as Prosody does) is 400 invalid-jid naming its spelling in `localpart`" }) },
+            { additionalProperties: false },
+          ),
           response: { 201: Type.Object({ jid: Type.String() }, { headers: { location: { type: "string", description: "/v1/accounts/{localpart}" } } }), ...problemResponses(400, 401, 403, 409) },
         },
       },

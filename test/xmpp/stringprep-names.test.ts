@@ -1,8 +1,9 @@
-// Room names the XMPP server spells otherwise (src/domain/stringprep-fold.ts): Prosody and
-// ejabberd prepare a room's localpart with stringprep, which folds "ß" to "ss". Asked to join
-// "straße-…", the server put the account in "strasse-…" and answered from there, and the join
-// waited for an answer from "straße-…" until it timed out (503), kept trying, and left the account
-// in the other room. Now such a join is refused at once, naming the room to join.
+// Names the XMPP server spells otherwise (src/domain/stringprep-fold.ts): Prosody and ejabberd
+// prepare a room's localpart with stringprep, which folds "ß" to "ss". Asked to join "straße-…",
+// the server put the account in "strasse-…" and answered from there, and the join waited for an
+// answer from "straße-…" until it timed out (503), kept trying, and left the account in the other
+// room. Now such a join is refused at once, naming the room to join. So is an account so named:
+// Prosody delivers what is sent to "straße-…@gw" to "strasse-…@gw", and it bounced.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type XmlElement } from "../../scripts/harness/xmpp-user.js";
@@ -11,8 +12,8 @@ import { enterRoom, MUC, roomWorld } from "../helpers/muc.js";
 import { KINDS } from "../helpers/servers.js";
 
 for (const kind of KINDS) {
-  describe(`room names stringprep folds (${kind})`, () => {
-    const w = roomWorld(kind);
+  describe(`names stringprep folds (${kind})`, () => {
+    const w = roomWorld(kind, { AUTO_PROVISION: "true" });
 
     it("a join of a room the server calls otherwise is 400 invalid-jid naming the server's spelling; it sends nothing, and that one joins", async () => {
       const lp = uniq("sharp");
@@ -36,6 +37,20 @@ for (const kind of KINDS) {
       const entered = (s: XmlElement) => s.is("presence") && s.attrs.from === `${theirs}/romeo` && s.attrs.type === undefined;
       await w.juliet.waitFor((s) => w.juliet.stanzas.indexOf(s) >= mark && entered(s), 10_000);
       assert.equal(w.juliet.stanzas.slice(mark).filter(entered).length, 1);
+    });
+
+    it("an account the server calls otherwise is 400 invalid-jid naming the server's spelling, made by an admin or a token's first use; none is created", async () => {
+      const tag = uniq("");
+      const [ours, theirs] = [`straße-${tag}`, `strasse-${tag}`];
+      const made = await w.gw.request("POST", "/v1/accounts", { token: w.gw.adminToken, body: { localpart: ours } });
+      assert.equal(made.status, 400, made.text);
+      assert.deepEqual([made.body.code, made.body.field, made.body.localpart], ["invalid-jid", "body.localpart", theirs]);
+      const provisioned = await w.gw.request("GET", "/v1/roster", { token: w.gw.token(ours) });
+      assert.equal(provisioned.status, 400, provisioned.text);
+      assert.deepEqual([provisioned.body.code, provisioned.body.localpart], ["invalid-jid", theirs]);
+      const none = await w.gw.running.db.pool.query("SELECT localpart FROM account WHERE localpart IN ($1, $2)", [ours, theirs]);
+      assert.deepEqual(none.rows, []);
+      assert.equal((await w.gw.request("GET", "/v1/roster", { token: w.gw.token(theirs) })).status, 200, "the server's spelling is provisioned");
     });
   });
 }
