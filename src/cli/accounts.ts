@@ -81,7 +81,7 @@ export function accountsCommand(program: Command): void {
     .argument("<localpart>", "the account's localpart (or its bare JID on XMPP_DOMAIN)")
     .action((raw: string, _opts: object, cmd: Command) =>
       run(cmd, async (out) => {
-        const jid = await withAccounts(out, async (a) => a.create(a.localpart(raw, "localpart")));
+        const jid = await withAccounts(out, async (a) => a.create(a.localpart(raw, "localpart"), "localpart"));
         if (out.json) return out.data({ jid });
         out.line(`${out.paint("ok", "added")} ${jid}`);
       }),

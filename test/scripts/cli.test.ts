@@ -243,6 +243,10 @@ describe("balcony CLI", () => {
     const bad = await cli(["accounts", "add", "no@such@jid", "--json"], env);
     assert.equal(bad.code, 2, show(bad));
     assert.equal(json<{ error: { code: string } }>(bad).error.code, "invalid-jid");
+    // Prosody would deliver what is sent to it to strasse@ (src/domain/stringprep-fold.ts).
+    const folded = await cli(["accounts", "add", "straße"], env);
+    assert.equal(folded.code, 2, show(folded));
+    assert.match(folded.stderr, /localpart: .*use "strasse"/);
 
     const rows = await query<{ localpart: string; created_at: Date }>(db.url, "SELECT localpart, created_at FROM account ORDER BY id");
     assert.deepEqual(
