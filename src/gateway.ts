@@ -150,7 +150,7 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
   // Streams here take what inbound appended here as it is, instead of reading it back; a join
   // request wakes when the account's log grows (the room's answers are logged), on any instance.
   const notifier = new EventNotifier(notifications);
-  const rooms = new Rooms(db, delivery, domain, blocking, { growth: notifier });
+  const rooms = new Rooms(db, delivery, domain, blocking, { growth: notifier, linkDown: async () => (await control.readiness()) === "down" });
   const messaging = new Messaging(messages, delivery, out, domain, counters, (accountId, room) => rooms.nickIn(accountId, room), (accountId, to) => blocking.assertNotBlocked(accountId, to, "body.to"));
   const inbound = new Inbound(db, accountStore, { messages, sessions }, delivery, out, domain, log, blocklists, notifier);
   // Rate limits and stream caps: across instances in Redis when configured, else per instance.

@@ -42,8 +42,9 @@ export const ERROR_CODES = [
   "request-timeout",
   "rate-limited",
   "too-many-streams",
-  // API.md names it; never answered: with every outbound stanza durable, a request is accepted
-  // for later delivery while the link is down (API.md "Errors", "Every outbound stanza is durable").
+  // With every outbound stanza durable, a request is accepted for later delivery while the link is
+  // down (API.md "Errors", "Every outbound stanza is durable"): answered only where the request
+  // waits for an answer over the link, a room's to a join or nick change (src/services/room-joins.ts).
   "xmpp-unavailable",
   "database-unavailable",
   "not-implemented",

@@ -174,6 +174,8 @@ export class RoomJoins {
     private readonly delivery: Delivery,
     private readonly growth: LogGrowth | null = null,
     pollMs?: PollMs,
+    /** Whether no instance holds a working XMPP link (src/services/link-control.ts readiness "down"). */
+    private readonly linkDown: () => Promise<boolean> = async () => false,
   ) {
     this.poll = pollMs ?? (growth ? POLL_WOKEN : POLL_ALONE);
   }
@@ -212,7 +214,7 @@ export class RoomJoins {
           await this.awaitRoom(account, room, deadline, unanswered, ended);
           break;
         case "raced":
-          if (Date.now() > deadline) throw new AppError("room-unavailable", unanswered, { retryAfter: 5 });
+          if (Date.now() > deadline) throw await this.unanswered(room, unanswered);
       }
     }
   }
@@ -248,6 +250,16 @@ export class RoomJoins {
   }
 
   /**
+   * No answer by the deadline: 503 xmpp-unavailable when no instance holds the XMPP link (API.md
+   * Errors: the room cannot answer a join that has not gone out), else room-unavailable. Either
+   * way the join stays recorded and goes out, or is sent again, until the room answers.
+   */
+  private async unanswered(room: string, timeout: string): Promise<AppError> {
+    if (!(await this.linkDown().catch(() => false))) return new AppError("room-unavailable", timeout, { retryAfter: 5 });
+    return new AppError("xmpp-unavailable", `the XMPP link is down (no gateway instance holds it): what ${room} was asked is recorded and goes out once the link is back`, { retryAfter: 5 });
+  }
+
+  /**
    * Reads the account's row for the room until `answered` says the room answered (an answer, or a
    * thrown refusal); 503 after the deadline, unless `answered` takes the last, overdue look as
    * enough. It reads again as soon as the account's log grew (subscribed before the first read:
@@ -266,7 +278,7 @@ export class RoomJoins {
         const overdue = Date.now() > deadline;
         const answer = answered(await findRoomView(autocommit(this.db.pool), account.id, room), overdue);
         if (answer !== undefined) return answer;
-        if (overdue) throw new AppError("room-unavailable", timeout, { retryAfter: 5 });
+        if (overdue) throw await this.unanswered(room, timeout);
         // Grown while it read: what it read may predate the answer.
         if (grew) continue;
         const due = answered.due?.() ?? Infinity;

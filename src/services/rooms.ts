@@ -57,9 +57,9 @@ export class Rooms {
     /** The account's blocklist (XEP-0191 §3.3: nothing is routed to a JID it blocked); by default it blocks no one. */
     private readonly blocking: BlockCheck = NO_BLOCKS,
     /** What wakes a join request waiting for the room's answer (src/services/room-joins.ts), and its fallback poll. */
-    joinWake: { growth?: LogGrowth; pollMs?: PollMs } = {},
+    joinWake: { growth?: LogGrowth; pollMs?: PollMs; linkDown?: () => Promise<boolean> } = {},
   ) {
-    this.joins = new RoomJoins(db, delivery, joinWake.growth ?? null, joinWake.pollMs);
+    this.joins = new RoomJoins(db, delivery, joinWake.growth ?? null, joinWake.pollMs, joinWake.linkDown);
   }
 
   private readonly joins: RoomJoins;

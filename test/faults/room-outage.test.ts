@@ -167,5 +167,23 @@ for (const kind of FAULT_KINDS) {
       assert.equal((refused?.data.error as { condition?: string } | undefined)?.condition, "forbidden", JSON.stringify(refused));
       assert.equal((await gw.request("GET", `/v1/rooms/${room}`, { token: tok })).status, 404);
     });
+
+    it("answers a join while no instance holds the link 503 xmpp-unavailable (not room-unavailable) at the join's deadline; the join goes out once the link is back", async () => {
+      await gw.createAccount("mercutio");
+      const tok = gw.token("mercutio");
+      const room = `square-${kind}@${MUC}`;
+      const release = holdReconnect(gw);
+      await juliet?.stop();
+      juliet = null;
+      await server.restart();
+      await waitFor(() => !gw.running.link.online, 10_000, "the link down");
+      const down = await gw.request("PUT", `/v1/rooms/${room}`, { token: tok, body: { nick: "mercutio" } });
+      assert.equal(down.status, 503, down.text);
+      assert.deepEqual([down.body.code, down.headers.get("retry-after")], ["xmpp-unavailable", "5"], down.text);
+      assert.match(down.body.detail, /XMPP link is down/);
+      assert.equal((await gw.request("GET", `/v1/rooms/${room}`, { token: tok })).body.status, "joining", "the join is recorded");
+      release();
+      await waitFor(async () => (await gw.request("GET", `/v1/rooms/${room}`, { token: tok })).body.status === "joined", 15_000, "the join once the link is back");
+    });
   });
 }
