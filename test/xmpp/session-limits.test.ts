@@ -4,32 +4,25 @@
 // that fill the account's place are rows inserted straight into PostgreSQL.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-server.js";
-import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
+import { xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { MAX_SESSIONS } from "../../src/domain/session-limits.js";
-import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
+import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 
 describe("session limits (prosody)", () => {
-  let server: XmppServer;
+  let world: XmppWorld<"juliet">;
   let gw: TestGateway;
   let juliet: XmppUser;
   const JULIET = "juliet@localhost";
 
   before(async () => {
-    server = await startXmppServer("prosody");
-    await server.registerUser("juliet", "pw");
-    gw = await startTestGateway(server);
-    juliet = await connectUser(server, "juliet", "pw", "balcony");
     // An interested resource (RFC 6121 §2.1.6): Prosody forwards her subscription answers only then.
-    await juliet.send(xml("iq", { type: "get", id: "roster-1" }, xml("query", { xmlns: "jabber:iq:roster" })));
-    await juliet.waitFor((s: XmlElement) => s.attrs.id === "roster-1");
-    await juliet.sendPresence();
+    world = await startWorld("prosody", { juliet: "balcony" }, { roster: true });
+    ({ gw, users: { juliet } } = world);
   });
   after(async () => {
-    await juliet?.stop();
-    await gw?.stop();
-    await server?.stop();
+    await world?.stop();
   });
 
   async function account(prefix: string) {
