@@ -73,7 +73,6 @@ export function heartbeat(res: ServerResponse): void {
   else res.write(HEARTBEAT);
 }
 
-
 export class SseStreams {
   private readonly open = new Set<OpenStream>();
   private readonly slices = Array.from({ length: SLICES }, () => new Set<OpenStream>());

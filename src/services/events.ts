@@ -2,8 +2,8 @@
 // cursor (or from where their session left off) and then follow the log live. On each instance
 // one AccountReader per account reads the log once for all the account's streams that are live at
 // its position (woken by NOTIFY from any instance, reading Postgres from that position, so no
-// event is skipped or repeated); a stream behind replays on its own, then joins it. One UPDATE a
-// heartbeat keeps open streams' sessions alive, one statement a burst's opens or closes; a XEP-0184 receipt goes out once, after a stream wrote its message.
+// event is skipped or repeated); a stream behind replays on its own, then joins it. Sessions: one
+// UPDATE a heartbeat, one statement a burst of opens or closes. Receipts (XEP-0184): once, when written.
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db/client.js";
 import type { EventNotifier } from "../db/event-notifier.js";
