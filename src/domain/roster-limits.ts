@@ -8,6 +8,12 @@ import type { ItemState } from "./subscription.js";
 export const MAX_ROSTER_ITEMS = 10_000;
 /** Strangers' requests waiting for the account's answer (not in the roster: §3.1.3). */
 export const MAX_PENDING_REQUESTS = 1_000;
+/**
+ * Resources of one contact whose presence is kept (§4.4): a new one removes the least recently
+ * updated (the contact_presence_room trigger's number, its migration). ejabberd's default
+ * configuration gives a user 10 sessions; Prosody sets no bound.
+ */
+export const MAX_CONTACT_RESOURCES = 100;
 
 export type RosterBound = "roster" | "requests";
 

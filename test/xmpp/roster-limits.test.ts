@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
-import { MAX_PENDING_REQUESTS, MAX_ROSTER_ITEMS } from "../../src/domain/roster-limits.js";
+import { MAX_CONTACT_RESOURCES, MAX_PENDING_REQUESTS, MAX_ROSTER_ITEMS } from "../../src/domain/roster-limits.js";
 import { startTestGateway, uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
 
@@ -110,6 +110,29 @@ for (const kind of ["prosody", "ejabberd"] as XmppServerKind[]) {
       assert.equal((await r.call("POST", "/v1/roster/filler-1@example.org/deny")).status, 200);
       await juliet.send(xml("presence", { to: r.jid, type: "subscribe" }));
       await waitFor(async () => (await r.call("GET", "/v1/subscription-requests")).body.items.some((i: { jid: string }) => i.jid === JULIET), 5000, "her request kept");
+    });
+
+    it(`keeps at most ${MAX_CONTACT_RESOURCES} resources of a contact's presence: a new one removes the least recently updated`, async () => {
+      const r = await account("watcher");
+      // The account is subscribed to Juliet's presence (RFC 6121 §4.4), and has 100 of her resources
+      // (filler-<i>, updated i seconds ago): one more may come from her server at any time.
+      await gw.running.db.pool.query("INSERT INTO roster_item (account_id, jid, groups, in_roster, subscription) VALUES ($1, $2, '{}', true, 'to')", [r.id, JULIET]);
+      await gw.running.db.pool.query(
+        `INSERT INTO contact_presence (account_id, jid, resource, updated_at)
+         SELECT $1, $2, 'filler-' || g, now() - make_interval(secs => g) FROM generate_series(1, $3) g`,
+        [r.id, JULIET, MAX_CONTACT_RESOURCES],
+      );
+      await juliet.send(xml("presence", { to: r.jid }, xml("status", {}, "on the balcony")));
+      const resources = async () => ((await r.call("GET", "/v1/presence")).body.items as { jid: string; resources: { resource: string }[] }[]).find((i) => i.jid === JULIET)?.resources.map((x) => x.resource) ?? [];
+      await waitFor(async () => (await resources()).includes("balcony"), 5000, "her presence from the new resource");
+      const kept = await resources();
+      assert.equal(kept.length, MAX_CONTACT_RESOURCES, kept.join(" "));
+      assert.ok(!kept.includes(`filler-${MAX_CONTACT_RESOURCES}`), "the least recently updated went");
+      assert.ok(kept.includes(`filler-${MAX_CONTACT_RESOURCES - 1}`) && kept.includes("filler-1"));
+      // A resource already kept changes in place: nothing more goes.
+      await juliet.send(xml("presence", { to: r.jid }, xml("show", {}, "away")));
+      await waitFor(async () => ((await r.call("GET", "/v1/presence")).body.items as { jid: string; resources: { resource: string; show: string | null }[] }[]).find((i) => i.jid === JULIET)?.resources.some((x) => x.resource === "balcony" && x.show === "away") ?? false, 5000, "her change");
+      assert.deepEqual((await resources()).sort(), [...kept].sort());
     });
   });
 }
