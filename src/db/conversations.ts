@@ -3,6 +3,7 @@
 import { PAGE_BYTES } from "../domain/page.js";
 import { sql, type AnyTx } from "./client.js";
 import { statusSql } from "./message-status.js";
+import { cutBySize, sizeBounded } from "./size-bound.js";
 import type { MessageRecord } from "../domain/views.js";
 
 /**
@@ -39,32 +40,36 @@ const MESSAGE = (m: string) =>
  * scan of conversation(account_id, last_seq)), then joined to its 50 messages by index: the
  * planner joins the whole account first when asked to join before the limit (bench/conversations.ts).
  * As many as fit in PAGE_BYTES of their latest messages' JSON, but always the first (as the event
- * log's reads, src/db/event-reads.ts); `cut`: the size left out rows it read. OFFSET 0 keeps the
+ * log's reads; src/db/size-bound.ts); `cut`: the size left out rows it read. OFFSET 0 keeps the
  * levels apart: merged, each use of `last` built the message's JSON again.
  */
 export async function listConversations(tx: AnyTx, accountId: number, before: bigint | null, limit: number): Promise<{ rows: ConversationRow[]; cut: boolean }> {
-  const rows = await sql<Omit<ConversationRow, "last"> & { last: Record<string, unknown>; read: string }>(
+  const rows = await sql<Omit<ConversationRow, "last"> & { last: Record<string, unknown>; seq: string; size: string; upto: string; read: string }>(
     tx,
-    `SELECT p.peer, p.unread, p."lastSeq", p."lastReadId", p."updatedAt", p.last, p.read FROM (
-       SELECT s.*, sum(s.size) OVER (ORDER BY s.seq DESC ROWS UNBOUNDED PRECEDING) AS upto, count(*) OVER () AS read FROM (
-         SELECT q.*, octet_length(q.last::text) AS size FROM (
-           SELECT c.last_seq AS seq, c.peer, c.unread, c.last_seq::text AS "lastSeq", lr.id::text AS "lastReadId", c.updated_at AS "updatedAt", ${MESSAGE("m")} AS last
-           FROM (SELECT * FROM conversation WHERE account_id = $1 AND ($2::bigint IS NULL OR last_seq < $2::bigint) ORDER BY last_seq DESC LIMIT $3) c
-           JOIN message m ON m.account_id = c.account_id AND m.peer = c.peer AND m.seq = c.last_seq
-           LEFT JOIN message lr ON lr.account_id = c.account_id AND lr.peer = c.peer AND lr.seq = c.last_read_seq
-           OFFSET 0
-         ) q
-       ) s
-     ) p WHERE p.upto - p.size < $4 ORDER BY p.seq DESC`,
+    sizeBounded(
+      `SELECT q.*, octet_length(q.last::text) AS size FROM (
+         SELECT c.last_seq AS seq, c.peer, c.unread, c.last_seq::text AS "lastSeq", lr.id::text AS "lastReadId", c.updated_at AS "updatedAt", ${MESSAGE("m")} AS last
+         FROM (SELECT * FROM conversation WHERE account_id = $1 AND ($2::bigint IS NULL OR last_seq < $2::bigint) ORDER BY last_seq DESC LIMIT $3) c
+         JOIN message m ON m.account_id = c.account_id AND m.peer = c.peer AND m.seq = c.last_seq
+         LEFT JOIN message lr ON lr.account_id = c.account_id AND lr.peer = c.peer AND lr.seq = c.last_read_seq
+         OFFSET 0
+       ) q`,
+      "DESC",
+      "$4",
+    ),
     [accountId, before === null ? null : before.toString(), limit, PAGE_BYTES],
   );
   const date = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string));
   return {
-    rows: rows.map(({ read: _read, ...r }) => ({
-      ...r,
-      last: { ...r.last, createdAt: date(r.last.createdAt)!, updatedAt: date(r.last.updatedAt)!, editedAt: date(r.last.editedAt), retractedAt: date(r.last.retractedAt) } as MessageRecord,
+    rows: rows.map(({ peer, unread, lastSeq, lastReadId, updatedAt, last }) => ({
+      peer,
+      unread,
+      lastSeq,
+      lastReadId,
+      updatedAt,
+      last: { ...last, createdAt: date(last.createdAt)!, updatedAt: date(last.updatedAt)!, editedAt: date(last.editedAt), retractedAt: date(last.retractedAt) } as MessageRecord,
     })),
-    cut: rows.length < Number(rows[0]?.read ?? 0),
+    cut: cutBySize(rows),
   };
 }
 
