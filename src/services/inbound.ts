@@ -11,7 +11,7 @@ import type { Appended } from "../db/events.js";
 import { accountJid, type Account } from "../domain/account.js";
 import type { ErrorCode } from "../domain/errors.js";
 import { refusedWithoutSession, SUBSCRIPTION_TYPES, toRooms, type InboundStanza } from "../domain/inbound.js";
-import { bare, jidToString, type Jid } from "../domain/jid.js";
+import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { bouncesBlocked, isBlocked, NO_BLOCKS, type BlockLookup } from "../domain/blocking.js";
 import type { Blocklists } from "../db/blocklist.js";
 import { subscription, type Stanza } from "../domain/stanza.js";
@@ -266,6 +266,11 @@ export class Inbound {
       // room's own fallback text (its reason is in the event): no message, nor a conversation with
       // the room. A direct one is a message too only if its sender wrote a body.
       const { room, from: inviter, reason, password, via, declined } = s.invitation;
+      // A room relays the inviter's (or decliner's) words: from a JID the account blocked they are
+      // dropped, as her own stanzas are (API.md Blocking), unanswered, as all a room sends is.
+      const relayed = via === "mediated" ? parseJid(inviter) : null;
+      if (relayed && (await blocked(account, relayed))) return;
+      if (relayed) pending.checked(account.id, relayed);
       const data = declined ? ({ room, kind: "invitation-declined", from: inviter, reason } as const) : ({ room, kind: "invited", from: inviter, reason, password, via } as const);
       pending.add({ accountId: account.id, ...event("room", data) });
       if (s.body === null || via === "mediated") return;

@@ -575,6 +575,32 @@ for (const kind of KINDS) {
       assert.equal(el(invite).getChild("x", NS_USER)!.getChild("invite")!.getChildText("reason"), "sentinel", "the refused invitation never reached the nurse");
     });
 
+    it("drops what a room relays from a JID the account blocked: her mediated invitation (XEP-0045 §7.8.2), named as the room names her", async () => {
+      const r = await account();
+      const room = `${uniq("relay-")}@${MUC}`;
+      await enterRoom(juliet, room, "juliet");
+      await enterRoom(nurse, room, "nurse");
+      const invite = (user: XmppUser, reason: string) =>
+        user.send(xml("message", { to: room, id: uniq("inv-") }, xml("x", { xmlns: NS_USER }, xml("invite", { to: r.jid }, xml("reason", {}, reason)))));
+      const invited = (reason: string) => (e: Ev) => e.event === "room" && e.data.kind === "invited" && e.data.reason === reason;
+      // Unblocked, it arrives, from the inviter as this server's room names her: ejabberd her real
+      // JID, Prosody her occupant JID. That is the JID blocked.
+      await invite(juliet, "before the block");
+      const inviter = String((await r.until("the invitation before the block", invited("before the block"))).data.from);
+      assert.ok(inviter.startsWith(JULIET) || inviter === `${room}/juliet`, inviter);
+      await r.block(inviter);
+      await invite(juliet, "after the block");
+      // Her ping after it comes back once the room has handled her invitation; the nurse's, relayed
+      // by the same room to the account after that, is the sentinel.
+      const ping = uniq("ping-");
+      await juliet.send(xml("iq", { to: room, type: "get", id: ping }, xml("ping", { xmlns: "urn:xmpp:ping" })));
+      await juliet.waitFor((s) => s.is("iq") && s.attrs.id === ping, WAIT);
+      await invite(nurse, "sentinel");
+      await r.until("the nurse's invitation", invited("sentinel"));
+      const reasons = (await r.events()).filter((e) => e.event === "room" && e.data.kind === "invited").map((e) => e.data.reason);
+      assert.deepEqual(reasons, ["before the block", "sentinel"], "the blocked inviter's second invitation is dropped");
+    });
+
     it("a block another instance committed, not heard of here yet (its NOTIFY on the way): a join of the blocked room and an invitation of the blocked JID are still 400 blocked, nothing recorded or sent", async () => {
       const r = await account();
       const room = `${uniq("unheard-")}@${MUC}`;
