@@ -15,6 +15,7 @@ import { refuseOtherMethods } from "./methods.js";
 import { refuseContentCoding, requireHost } from "./request-checks.js";
 import { Problem } from "./schemas.js";
 import { EventItemSchema } from "../domain/events.js";
+import { AppError } from "../domain/errors.js";
 import { documentCommonAnswers, transformDocument } from "./documented-answers.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { eventRoutes } from "./routes/events.js";
@@ -75,12 +76,21 @@ export async function buildApp(gw: Gateway, opts: AppOptions = {}): Promise<Fast
   // An empty application/json body (Content-Length: 0, as fetch and many clients send on a POST
   // or DELETE without content) is an absent body, not a parse error: routes that take none, or
   // only optional fields, accept it; routes that need one fail validation naming `body`.
-  // Otherwise Fastify's own parser, which refuses __proto__ and constructor.prototype keys.
+  // Otherwise Fastify's own parser, which refuses __proto__ and constructor.prototype keys. JSON
+  // is UTF-8 (RFC 8259 §8.1): bytes that are not are refused, never sent on as U+FFFD (a lenient
+  // decoding did, and a lone surrogate's bytes reached the XMPP peer as three of them).
   const json = base.getDefaultJsonParser("error", "error");
+  const utf8 = new TextDecoder("utf-8", { fatal: true });
   base.removeContentTypeParser("application/json");
-  base.addContentTypeParser("application/json", { parseAs: "string" }, (req, body: string, done) => {
-    if (body.length === 0) done(null, undefined);
-    else json(req, body, done);
+  base.addContentTypeParser("application/json", { parseAs: "buffer" }, (req, body: Buffer, done) => {
+    if (body.length === 0) return done(null, undefined);
+    let text: string;
+    try {
+      text = utf8.decode(body);
+    } catch {
+      return done(new AppError("validation-failed", "the body is not UTF-8 (RFC 8259 §8.1)", { field: "body" }), undefined);
+    }
+    json(req, text, done);
   });
   base.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? validators.body : validators.parts).compile(schema));
   registerErrorHandling(base, base.log);

@@ -128,6 +128,27 @@ describe("request bodies and error fields", () => {
     problem(await send("PUT", `/v1/roster/${contact}`, "application/json", "{bad"), 400, "validation-failed", "body", "PUT /v1/roster {bad");
   });
 
+  it("a body that is not UTF-8 (RFC 8259 §8.1) is 400 validation-failed naming `body`: nothing stored or sent, no byte taken as U+FFFD", async () => {
+    const peer = "tybalt@localhost";
+    const bad: [string, number[]][] = [
+      ["a lone surrogate's bytes", [0xed, 0xa0, 0x80]],
+      ["Latin-1", [0xe9]],
+      ["an overlong encoding", [0xc0, 0xaf]],
+      ["a truncated sequence", [0xe2, 0x82]],
+    ];
+    for (const [what, bytes] of bad) {
+      const raw = Buffer.concat([Buffer.from(`{"to":"${peer}","body":"x `), Buffer.from(bytes), Buffer.from('"}')]);
+      const res = await fetch(`${gw.url}/v1/messages`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: raw });
+      const problem = (await res.json()) as { code?: string; field?: string };
+      assert.deepEqual([res.status, problem.code, problem.field], [400, "validation-failed", "body"], what);
+    }
+    // The same text in UTF-8 is taken: the only message of the conversation.
+    const taken = await send("POST", "/v1/messages", "application/json", JSON.stringify({ to: peer, body: "x é €" }));
+    assert.equal(taken.status, 202, taken.text);
+    const history = await gw.request("GET", `/v1/messages?with=${peer}`, { token });
+    assert.deepEqual(history.body.items.map((m: { body: unknown }) => m.body), ["x é €"]);
+  });
+
   it("names a bad blocklist JID and a blocked contact by the path parameter, params.jid", async () => {
     for (const method of ["PUT", "DELETE"]) {
       problem(await gw.request(method, "/v1/blocklist/a@@localhost", { token }), 400, "invalid-jid", "params.jid", `${method} /v1/blocklist/a@@localhost`);
