@@ -5,7 +5,8 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { Accounts as AccountStore } from "./db/accounts.js";
-import { openDatabase, type Database } from "./db/client.js";
+import { autocommit, openDatabase, type Database } from "./db/client.js";
+import { inRoom } from "./db/room-lookups.js";
 import { startEmbeddedPostgres, type EmbeddedDb } from "./db/embedded.js";
 import { EventNotifier } from "./db/event-notifier.js";
 import { purgeEvents } from "./db/events.js";
@@ -189,7 +190,7 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
   // The XMPP adapter's inbound side, and what follows the link going up or down.
   const selfPings = new RoomSelfPings(delivery, domain, config.roomSelfPingMs);
   routeInbound(link, inbound, rooms, selfPings, log);
-  registerIqHandlers(link, domain, accounts, sessions, blocking);
+  registerIqHandlers(link, domain, accounts, sessions, blocking, { inRoom: (id, room) => inRoom(autocommit(db.pool), id, room) });
   // XEP-0045: the link holder is every joined account's occupant: it enters their rooms again (or
   // another instance did, XMPP_LINK_MODE=all), publishes presence again, and then drains.
   const linkUp = new LinkUp(rooms, presence, config.xmpp.linkMode === "all", log);

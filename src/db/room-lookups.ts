@@ -91,3 +91,11 @@ export function sawRoomMessagesCte(first: number, seen: readonly RoomSeen[], whe
     values: [seen.map((s) => s.accountId), seen.map((s) => s.room), seen.map((s) => s.at)],
   };
 }
+
+/**
+ * Whether the account is in `room` (the room confirmed its join): an iq the room passes on from an
+ * occupant to the account's occupant JID is then the account's to answer (src/xmpp/iq.ts).
+ */
+export async function inRoom(tx: AnyTx, accountId: number, room: string): Promise<boolean> {
+  return (await sql(tx, "SELECT 1 FROM room WHERE account_id = $1 AND room = $2 AND status = 'joined'", [accountId, room])).length > 0;
+}

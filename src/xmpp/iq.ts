@@ -5,7 +5,8 @@
 // asking for an account's blocklist (XEP-0191) is one of those: the list is the account's own,
 // read over HTTP only.
 import xml, { type Element } from "@xmpp/xml";
-import { parseJid } from "../domain/jid.js";
+import { bare, jidToString, parseJid } from "../domain/jid.js";
+import { ROOM_RESOURCE } from "../domain/muc.js";
 import type { Accounts } from "../services/accounts.js";
 import { NO_BLOCKS, type BlockCheck } from "../services/ports.js";
 import { errorElement } from "./errors.js";
@@ -50,9 +51,22 @@ export interface SessionLookup {
   reachable(accountId: number, resource: string): Promise<boolean>;
 }
 
+/** Whether the account is in a room, by the room's bare JID (src/db/room-lookups.ts inRoom). */
+export interface RoomLookup {
+  inRoom(accountId: number, room: string): Promise<boolean>;
+}
+const NO_ROOMS: RoomLookup = { inRoom: async () => false };
+
 type Target = keyof typeof IDENTITIES | null;
 
-export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pick<Accounts, "find" | "read" | "replaced">, sessions: SessionLookup, blocks: Pick<BlockCheck, "confirmBlocks"> = NO_BLOCKS): void {
+export function registerIqHandlers(
+  link: XmppLink,
+  domain: string,
+  accounts: Pick<Accounts, "find" | "read" | "replaced">,
+  sessions: SessionLookup,
+  blocks: Pick<BlockCheck, "confirmBlocks"> = NO_BLOCKS,
+  rooms: RoomLookup = NO_ROOMS,
+): void {
   /**
    * What an iq is addressed to: the domain, an existing account's bare JID, one of its online
    * sessions, or none of them. RFC 6121 §8.5.3.1: an iq to a connected resource is the client's
@@ -69,6 +83,8 @@ export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pic
    * To a full JID the cached account is used, and a decision that found nothing under its id (no
    * session, or a block), as one whose account is gone does, reads the account once and, if its
    * id is another now, is made again with it (src/services/inbound-stale.ts).
+   * The account's occupant JID (resource ROOM_RESOURCE) is its session in its rooms: an iq a room
+   * it is in passes on from an occupant (XEP-0045 §7.5, from `room/nick`) is answered as one is.
    */
   async function target(stanza: Element): Promise<Target> {
     const to = parseJid(stanza.attrs.to ?? "");
@@ -80,6 +96,7 @@ export function registerIqHandlers(link: XmppLink, domain: string, accounts: Pic
     const decide = async (id: number): Promise<Target> => {
       if (from && (await blocks.confirmBlocks(id, stanza.attrs.from!))) return null;
       if (!to.resource) return "account";
+      if (to.resource === ROOM_RESOURCE) return from && (await rooms.inRoom(id, jidToString(bare(from)))) ? "session" : null;
       return (await sessions.reachable(id, to.resource)) ? "session" : null;
     };
     const t = await decide(account.id);
