@@ -22,7 +22,8 @@ import { occupantJid, ROOM_RESOURCE } from "../domain/muc.js";
 import type { MessageAction, Resend, Stanza } from "../domain/stanza.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import type { Delivery } from "./delivery.js";
-import { requestFingerprint, type SendMessage } from "./messaging.js";
+import type { SendMessage } from "./messaging.js";
+import { requestFingerprint } from "./request-fingerprint.js";
 import { assertFits, type StanzaSizer } from "./stanza-size.js";
 import { assertRoomReachable, rejoinWaiting } from "./rooms.js";
 

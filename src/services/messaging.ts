@@ -2,13 +2,13 @@
 // requests batched into one statement) before the caller hears 202, then handed to Delivery,
 // which writes it on the link (at once, on the link holder) and records it as sent once the XMPP
 // server confirmed it.
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { AcceptedMessage, Messages, NewOutbound } from "../db/messages.js";
 import type { Account } from "../domain/account.js";
 import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
-import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
-import { canonicalJson, isMessageId, stanzaBytesBound, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
+import { bare, jidToString, parseJid } from "../domain/jid.js";
+import { isMessageId, stanzaBytesBound, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
 import { assertReplyBody, replyQuote, replyRef, saysSomething, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
 import { forwardPageOf, pageOf, type Page } from "../domain/page.js";
@@ -18,6 +18,7 @@ import { cachedJidParser } from "./jid-cache.js";
 import type { Delivery } from "./delivery.js";
 import type { OutboundPort, ServiceMetrics } from "./ports.js";
 import { assertFits } from "./stanza-size.js";
+import { formerFingerprint, requestFingerprint } from "./request-fingerprint.js";
 
 export interface SendMessage {
   to: string;
@@ -61,20 +62,13 @@ const outbound = (m: OutboundMessage): OutboundMessage => ({
   ext: m.ext ?? null,
 });
 
-/**
- * What an Idempotency-Key keeps of its request to know a retry (API.md Messages): the payload's
- * hash, keys in any order. A retry that names the same JID otherwise spelt ("Juliet@LOCALHOST") is
- * the same request: `to` is hashed as prepared (RFC 7622 §3; `prepared`, or as sent when it is no
- * JID), which leaves a canonical one as it was sent, so keys stored before hash the same.
- */
-export const requestFingerprint = (m: SendMessage, prepared: Jid | null): string =>
-  createHash("sha256").update(canonicalJson(prepared ? { ...m, to: jidToString(prepared) } : m)).digest("base64url");
-
 export class Messaging {
   /** Each message's row, or why it was not written (a block another instance committed: AppError). */
   private readonly writer: Batcher<NewOutbound, AcceptedMessage | AppError>;
   /** Recipients repeat a lot (integrations post to the same JIDs): remember recent parses. */
   private readonly recipient = cachedJidParser();
+  /** A keyed message's former fingerprint, where it differs (formerFingerprint). */
+  private readonly formerHashes = new WeakMap<NewOutbound, string>();
 
   constructor(
     private readonly messages: Messages,
@@ -236,12 +230,17 @@ export class Messaging {
       ext: m.attachments || m.markable !== undefined ? { ...(m.attachments ? { attachments: m.attachments } : {}), ...(m.markable !== undefined ? { markable: m.markable } : {}) } : null,
     };
     this.checkSize(message);
+    // A key stored before defaults were left out of the hash (withoutDefaults) may hold the hash of this request as sent.
+    if (idempotencyKey !== null) {
+      const former = formerFingerprint(m, to);
+      if (former !== requestHash) this.formerHashes.set(message, former);
+    }
     return message;
   }
 
   private answer(message: NewOutbound, result: AcceptedMessage | AppError): Accepted {
     if (result instanceof AppError) throw result;
-    if (!result.created && result.requestHash !== message.requestHash) {
+    if (!result.created && result.requestHash !== message.requestHash && result.requestHash !== this.formerHashes.get(message)) {
       throw new AppError("idempotency-key-reused", "this Idempotency-Key was used within 24 h for a different request", { field: "headers.idempotency-key" });
     }
     // API.md: a replay "returns the first response", and the first response is always `queued`:

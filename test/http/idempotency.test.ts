@@ -8,6 +8,8 @@ import xml from "@xmpp/xml";
 import { waitFor, type TestGateway } from "../helpers/gateway.js";
 import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
+import { parseJid } from "../../src/domain/jid.js";
+import { formerFingerprint, requestFingerprint } from "../../src/services/request-fingerprint.js";
 
 describe("idempotency", () => {
   let world: XmppWorld<"juliet">;
@@ -89,6 +91,44 @@ describe("idempotency", () => {
     assert.equal(replay2.headers.get("idempotent-replayed"), "true");
     end = await settled();
     assert.equal(idsFrom(mark, end).length, 2, `the new message and the marker: ${idsFrom(mark, end).join(", ")}`);
+  });
+
+  it("a default spelt out or left out is the same payload (receipt false; markable as the type would have it); a value that changes the stanza is not", async () => {
+    const replays = async (key: string, first: Record<string, unknown>, retries: Record<string, unknown>[], other: Record<string, unknown>) => {
+      const a = await post(first, key);
+      assert.equal(a.status, 202, a.text);
+      for (const retry of retries) {
+        const b = await post(retry, key);
+        assert.deepEqual([b.status, b.body.id, b.headers.get("idempotent-replayed")], [202, a.body.id, "true"], `${key}: ${JSON.stringify(retry)}: ${b.text}`);
+      }
+      const c = await post(other, key);
+      assert.deepEqual([c.status, c.body.code], [422, "idempotency-key-reused"], `${key}: ${JSON.stringify(other)}: ${c.text}`);
+    };
+    const to = "juliet@localhost";
+    await replays("defaults-chat", { to, body: "a2" }, [{ to, body: "a2", receipt: false }, { to, body: "a2", markable: true }, { to, type: "chat", body: "a2", receipt: false, markable: true }], { to, body: "a2", markable: false });
+    await replays("defaults-receipt", { to, body: "a3", receipt: false, markable: true }, [{ to, body: "a3" }], { to, body: "a3", receipt: true });
+    // A chat state alone is not markable, nor is a normal message: false is their default.
+    await replays("defaults-state", { to, state: "composing" }, [{ to, state: "composing", markable: false }], { to, state: "composing", markable: true });
+    await replays("defaults-normal", { to, type: "normal", body: "a4" }, [{ to, type: "normal", body: "a4", markable: false }], { to, type: "normal", body: "a4", markable: true });
+    const start = juliet.stanzas.length;
+    const end = await settled();
+    // One stanza for each of the four keys came before the marker; none after the first of each.
+    assert.equal(idsFrom(start, end).length, 1, `only the marker after the keys' first messages: ${idsFrom(start, end).join(", ")}`);
+  });
+
+  it("a key stored before defaults were left out of the hash still replays its request as it was sent", async () => {
+    const payload = { to: "juliet@localhost", body: "stored before", receipt: false, markable: true };
+    const first = await post(payload, "former-hash");
+    assert.equal(first.status, 202, first.text);
+    // As the hash was before: of the request as sent, with the type the schema fills in.
+    const sent = { ...payload, type: "chat" };
+    const former = formerFingerprint(sent, parseJid(payload.to));
+    assert.notEqual(former, requestFingerprint(sent, parseJid(payload.to)));
+    assert.equal((await gw.running.db.pool.query("UPDATE message SET request_hash = $2 WHERE id = $1", [first.body.id, former])).rowCount, 1);
+    const replay = await post(payload, "former-hash");
+    assert.deepEqual([replay.status, replay.body.id, replay.headers.get("idempotent-replayed")], [202, first.body.id, "true"], replay.text);
+    const other = await post({ ...payload, body: "another" }, "former-hash");
+    assert.equal(other.status, 422, other.text);
   });
 
   it("a replay after the message was delivered is still the first response, byte for byte (status queued)", async () => {
