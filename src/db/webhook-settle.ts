@@ -92,10 +92,15 @@ const SETTLE = `
     FROM unnest($11::int[], $12::bigint[], $13::text[], $14::text[], $15::int[], $16::int[], $17::text[], $18::text[], $19::timestamptz[], $20::timestamptz[], $22::int[])
       AS d(account_id, seq, type, status, attempts, response_status, response_excerpt, error, at, next_at, duration_ms)
     WHERE d.account_id IN (SELECT account_id FROM moved)
+    -- A resync names the last event gone (its seq): it takes that event's record over, as a
+    -- delivery of its own (its type, its time, its attempts alone).
     ON CONFLICT (webhook_id, account_id, seq) DO UPDATE SET status = EXCLUDED.status, attempts = EXCLUDED.attempts,
       response_status = EXCLUDED.response_status, response_excerpt = EXCLUDED.response_excerpt, error = EXCLUDED.error,
-      last_attempt_at = EXCLUDED.last_attempt_at, next_attempt_at = EXCLUDED.next_attempt_at,
-      history = jsonb_path_query_array(webhook_delivery.history || EXCLUDED.history, '$[last - ${ATTEMPT_HISTORY - 1} to last]')
+      last_attempt_at = EXCLUDED.last_attempt_at, next_attempt_at = EXCLUDED.next_attempt_at, type = EXCLUDED.type,
+      created_at = CASE WHEN webhook_delivery.type = EXCLUDED.type THEN webhook_delivery.created_at ELSE now() END,
+      history = CASE WHEN webhook_delivery.type = EXCLUDED.type
+        THEN jsonb_path_query_array(webhook_delivery.history || EXCLUDED.history, '$[last - ${ATTEMPT_HISTORY - 1} to last]')
+        ELSE EXCLUDED.history END
     RETURNING 1
   )
   SELECT w.disabled, (SELECT array_agg(account_id) FROM moved WHERE planned) AS moved, (SELECT count(*) FROM recorded) AS n FROM w`;

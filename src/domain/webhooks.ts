@@ -129,9 +129,13 @@ export function urlProblem(raw: string): string | null {
   return null;
 }
 
-/** `webhook-id`: one per event and endpoint, the same on every attempt (receivers drop duplicates by it). */
-export function deliveryId(webhookId: string, accountId: number, seq: number): string {
-  return `msg_${webhookId.replaceAll("-", "")}_${accountId}_${seq}`;
+/**
+ * `webhook-id`: one per event and endpoint, the same on every attempt (receivers drop duplicates by
+ * it). A resync names the last event gone (its `id`, as a stream's resync does), which the
+ * endpoint may have had: it is another message, so another id (`…_resync`).
+ */
+export function deliveryId(webhookId: string, accountId: number, seq: number, type?: string): string {
+  return `msg_${webhookId.replaceAll("-", "")}_${accountId}_${seq}${type === "resync" ? "_resync" : ""}`;
 }
 
 /** The body POSTed for an event: the event as the stream shows it, with its account. */

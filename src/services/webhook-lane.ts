@@ -59,7 +59,7 @@ function logFailure(log: ServiceLog, w: LeasedWebhook, lane: Lane, seq: number, 
 export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane): Promise<boolean> {
   const { events: read, head, gap } = await ctx.lanes.read(lane.accountId, lane.seq, w.events, PAGE);
   // Events gone before the endpoint got them: a resync first, whatever types it takes, as a stream
-  // from a purged cursor gets one. Retried like an event, under the same id.
+  // from a purged cursor gets one. Retried like an event, under the same id (its own: deliveryId).
   const resync = gap && { seq: gap.upTo, type: "resync", dataJson: resyncDataJson(gap.upTo), createdAt: gap.at, receiptPending: false };
   const events = resync ? [resync, ...read] : read;
   const account = accountJid(lane.localpart, ctx.domain);
@@ -101,7 +101,7 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
       if (r !== "ok") return r === "moved-away";
     }
     const body = payloadJson(e.seq, account, e.type, e.dataJson, e.createdAt);
-    const result = await ctx.port.post({ url: w.url, msgId: deliveryId(w.id, lane.accountId, e.seq), body, secrets: signing }, ctx.signal);
+    const result = await ctx.port.post({ url: w.url, msgId: deliveryId(w.id, lane.accountId, e.seq, e.type), body, secrets: signing }, ctx.signal);
     // An attempt cut short by shutdown is not the receiver's failure: it is simply made again.
     // What succeeded before it is recorded, so a restart does not repeat it.
     if (ctx.signal.aborted) {

@@ -108,7 +108,7 @@ export class Webhooks {
 
   private deliveryView(webhookId: string, r: DeliveryRow): DeliveryView {
     return {
-      webhookId: deliveryId(webhookId, r.accountId, r.seq),
+      webhookId: deliveryId(webhookId, r.accountId, r.seq, r.type),
       account: accountJid(r.localpart, this.domain),
       eventId: r.seq,
       type: r.type,

@@ -643,4 +643,33 @@ describe("webhook delivery (prosody): events purged before the endpoint got them
       [kept.id - 1, "resync", "delivered"],
     ]);
   });
+
+  it("a resync that names an event the endpoint got is a message of its own: a webhook-id none of them had, and a delivery record of its own", async () => {
+    await gw.createAccount("tybalt");
+    const token = gw.token("tybalt");
+    const r = await gw.request("POST", "/v1/webhooks", { token, body: { url: receiver.url("had"), events: ["roster"] } });
+    assert.equal(r.status, 201, r.text);
+    const { id, secret } = r.body as { id: string; secret: string };
+    for (const contact of ["a", "b", "c"]) assert.equal((await gw.request("PUT", `/v1/roster/${contact}@localhost`, { token, body: { name: contact } })).status, 201);
+    const had = await receiver.waitFor("had", 3, 10_000);
+    const last = verified(secret, had[2]!);
+    const stored = async () => (await gw.running.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM event e JOIN account a ON a.id = e.account_id WHERE a.localpart = 'tybalt'")).rows[0]!.n;
+    // Delivered, they are the purge's to take: aged, at its next pass, while their delivery records stay.
+    await gw.running.db.pool.query("UPDATE event SET created_at = now() - interval '1 hour' WHERE account_id = (SELECT id FROM account WHERE localpart = 'tybalt')");
+    await waitFor(async () => (await stored()) === 0, 10_000, "the three events purged");
+    assert.equal((await gw.request("POST", `/v1/webhooks/${id}/replay`, { token, body: { since: 0 } })).status, 202);
+    const resync = (await receiver.waitFor("had", 4, 10_000))[3]!;
+    const payload = verified(secret, resync);
+    assert.deepEqual([payload.type, payload.id], ["resync", last.id], "it names the last event gone, as a stream's resync does");
+    const ids = had.map((g) => g.headers["webhook-id"]);
+    assert.equal(new Set([...ids, resync.headers["webhook-id"]]).size, 4, `a webhook-id of its own: ${resync.headers["webhook-id"]} beside ${ids.join(", ")}`);
+    // Its record is its own (type, time): listed, not purged at once with the event it took the place of.
+    await waitFor(
+      async () => ((await gw.request("GET", `/v1/webhooks/${id}/deliveries`, { token })).body.items as (HistoryItem & { type: string; webhookId: string; eventId: number })[]).some(
+        (d) => d.type === "resync" && d.eventId === last.id && d.webhookId === resync.headers["webhook-id"] && d.status === "delivered",
+      ),
+      5000,
+      "the resync's delivery listed under its webhook-id",
+    );
+  });
 });
