@@ -203,10 +203,10 @@ export async function removeOccupant(tx: AnyTx, accountId: number, room: string,
 }
 
 /**
- * The room's subject message (null: the room has none). Sent after the self-presence it ends a
- * join (XEP-0045 §7.2.16); one from before it (an earlier join's) leaves the stage alone. `same`
- * when it is the subject the account had (a rejoin's), with the account's nick there; null with
- * nothing changed when the account has no row for the room.
+ * The room's subject message (null: the room has none, kept as JSON null, not the SQL NULL of a room
+ * not heard from yet). Sent after the self-presence it ends a join (XEP-0045 §7.2.16); one from
+ * before it (an earlier join's) leaves the stage alone. `same` when it is the subject the account
+ * had (a rejoin's, none included), with its nick there; null when the account has no such room.
  */
 export async function setSubject(tx: AnyTx, accountId: number, room: string, subject: unknown): Promise<{ same: boolean; nick: string } | null> {
   const rows = await sql<{ same: boolean; nick: string }>(
@@ -214,7 +214,7 @@ export async function setSubject(tx: AnyTx, accountId: number, room: string, sub
     `UPDATE room SET subject = $3::json, join_stage = CASE WHEN join_stage IS NULL THEN NULL ELSE 'subject' END, updated_at = now()
      FROM (SELECT subject::text AS old FROM room WHERE account_id = $1 AND room = $2 FOR UPDATE) o WHERE account_id = $1 AND room = $2
      RETURNING coalesce(o.old = $3, false) AS same, room.nick`,
-    [accountId, room, subject === null ? null : JSON.stringify(subject)],
+    [accountId, room, JSON.stringify(subject)],
   );
   return rows[0] ?? null;
 }
