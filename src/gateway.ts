@@ -177,7 +177,7 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
   // Webhooks: endpoints managed over HTTP, delivered from the event log by whichever instance leases each endpoint.
   const webhookStore = new WebhookStore(db.pool);
   const webhookLanes = new WebhookLanes(db.pool);
-  const webhookClient = new WebhookClient({ allow: config.webhooks.allowPrivate, timeoutMs: config.webhooks.timeoutMs, userAgent: "Balcony-Webhooks/1.1" });
+  const webhookClient = new WebhookClient({ allow: config.webhooks.allowPrivate, timeoutMs: config.webhooks.timeoutMs, userAgent: "Balcony-Webhooks/1.1", connections: config.webhooks.concurrency });
   const webhooks = new Webhooks(webhookStore, webhookClient, domain);
   const dispatcher = new WebhookDispatcher(webhookLanes, webhookClient, notifications, domain, config.webhooks, {
     attempt: (outcome, seconds) => {
