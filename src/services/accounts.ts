@@ -101,9 +101,11 @@ export class Accounts {
     }
   }
 
-  /** Whether a token may be minted for this account (it exists, or would be provisioned). */
+  /** Whether a token may be minted for this account (it exists, or would be provisioned: under a name it could have). */
   async mayMint(localpart: string): Promise<void> {
-    if (!(await this.store.read(localpart)) && !this.autoProvision) throw new AppError("account-not-found", `no account "${localpart}"`);
+    if (await this.store.read(localpart)) return;
+    if (!this.autoProvision) throw new AppError("account-not-found", `no account "${localpart}"`);
+    reachable(localpart, "body.account");
   }
 
   async create(localpart: string, field = "body.localpart"): Promise<string> {

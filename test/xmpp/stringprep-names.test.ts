@@ -39,12 +39,16 @@ for (const kind of KINDS) {
       assert.equal(w.juliet.stanzas.slice(mark).filter(entered).length, 1);
     });
 
-    it("an account the server calls otherwise is 400 invalid-jid naming the server's spelling, made by an admin or a token's first use; none is created", async () => {
+    it("an account the server calls otherwise is 400 invalid-jid naming the server's spelling, made by an admin or a token's first use, nor is a token minted for it; none is created", async () => {
       const tag = uniq("");
       const [ours, theirs] = [`straße-${tag}`, `strasse-${tag}`];
       const made = await w.gw.request("POST", "/v1/accounts", { token: w.gw.adminToken, body: { localpart: ours } });
       assert.equal(made.status, 400, made.text);
       assert.deepEqual([made.body.code, made.body.field, made.body.localpart], ["invalid-jid", "body.localpart", theirs]);
+      // Nor is a token minted for it (POST /v1/tokens): it could never be used.
+      const minted = await w.gw.request("POST", "/v1/tokens", { token: w.gw.adminToken, body: { account: ours } });
+      assert.equal(minted.status, 400, minted.text);
+      assert.deepEqual([minted.body.code, minted.body.field, minted.body.localpart], ["invalid-jid", "body.account", theirs]);
       const provisioned = await w.gw.request("GET", "/v1/roster", { token: w.gw.token(ours) });
       assert.equal(provisioned.status, 400, provisioned.text);
       assert.deepEqual([provisioned.body.code, provisioned.body.localpart], ["invalid-jid", theirs]);
