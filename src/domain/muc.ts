@@ -5,6 +5,7 @@
 import { parseJid, prepareResourcepart } from "./jid.js";
 import type { LangText } from "./message.js";
 import { presence, type Stanza } from "./stanza.js";
+import { resourceprepFolded } from "./stringprep-fold.js";
 
 /** The resource an account's room occupancy uses: rooms see `localpart@domain/rooms`. */
 export const ROOM_RESOURCE = "rooms";
@@ -15,11 +16,12 @@ export const MAX_ROOMS = 1000;
 /**
  * A resourcepart a session may take (RFC 7622 §3.4), prepared, or null: ROOM_RESOURCE is not one.
  * What comes to `localpart@domain/rooms` is the rooms' (src/services/inbound.ts), so a session of
- * that name would hear nothing sent to it.
+ * that name would hear nothing sent to it; nor is one the XMPP server spells otherwise
+ * (resourceprepFolded), for the same reason.
  */
 export function prepareSessionResource(input: string): string | null {
   const r = prepareResourcepart(input);
-  return r === ROOM_RESOURCE ? null : r;
+  return r === ROOM_RESOURCE || (r !== null && resourceprepFolded(r) !== r) ? null : r;
 }
 
 /**

@@ -4,6 +4,8 @@
 // (RFC 8265 §3.3.2). "straße" stays "straße" here but is "strasse" on such a server, a final
 // sigma "ς" is "σ" there, and a Greek letter with a subscript iota ("ᾀ") is two letters ("ἀι").
 // A room such a server knows by another name answers a join from that name, never from ours.
+// Resourceparts differ too: stringprep's resourceprep maps compatibility characters to their plain
+// forms (NFKC) where PRECIS's OpaqueString keeps them (RFC 7622 §3.4).
 
 /**
  * The localpart as nodeprep case-folds it. JavaScript has no case folding: each character is
@@ -17,4 +19,16 @@ export function nodeprepFolded(local: string): string {
   let out = "";
   for (const c of local) out += c === "ı" ? c : c === "ς" ? "σ" : c.toUpperCase().toLowerCase();
   return out.normalize("NFC");
+}
+
+/** RFC 3454 table B.1, "commonly mapped to nothing": soft hyphen, zero-width joiners and spaces, variation selectors, the BOM. */
+const MAPPED_TO_NOTHING = /[\u00ad\u034f\u1806\u180b-\u180d\u200b-\u200d\u2060\ufe00-\ufe0f\ufeff]/gu;
+
+/**
+ * The resourcepart as resourceprep (RFC 6122 Appendix B) makes it: no case mapping, table B.1's
+ * characters gone, then NFKC. "ｐｈｏｎｅ" (full width) is "phone" there, "phone²" is "phone2": a
+ * session so named is another resource to such a server, and what is sent to it does not reach it.
+ */
+export function resourceprepFolded(resource: string): string {
+  return resource.replace(MAPPED_TO_NOTHING, "").normalize("NFKC");
 }

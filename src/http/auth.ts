@@ -99,7 +99,7 @@ export class Auth {
     if (claims.resource !== undefined) {
       // The resource becomes part of stanza addresses: it must be a valid resourcepart (RFC 7622 §3.4).
       resource = typeof claims.resource === "string" ? prepareSessionResource(claims.resource) : null;
-      if (resource === null) throw new AppError("unauthorized", "token resource claim is not a valid resourcepart, or is the rooms' own (rooms)");
+      if (resource === null) throw new AppError("unauthorized", "token resource claim is not a valid resourcepart, is the rooms' own (rooms), or is one the XMPP server spells otherwise (RFC 6122 resourceprep)");
     }
     // An exp past the last instant a Date holds (a "never expires" signer's) is that instant.
     const exp = Math.min(claims.exp * 1000, MAX_DATE_MS);

@@ -2,8 +2,8 @@
 // it (RFC 3454 table B.2), against what PRECIS keeps (RFC 7622: lowercase).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { nodeprepFolded } from "../../src/domain/stringprep-fold.js";
-import { parseJid } from "../../src/domain/jid.js";
+import { nodeprepFolded, resourceprepFolded } from "../../src/domain/stringprep-fold.js";
+import { parseJid, prepareResourcepart } from "../../src/domain/jid.js";
 
 describe("nodeprepFolded", () => {
   it("folds what PRECIS keeps and nodeprep does not: ß, a final sigma, a subscript iota", () => {
@@ -20,5 +20,24 @@ describe("nodeprepFolded", () => {
 
   it("leaves alone what both spell alike: ASCII, the dotless ı, a letter with a combining mark, non-Latin scripts", () => {
     for (const local of ["juliet", "montague-1", "ıstanbul", "ǰ", "i̇", "ромео", "ジュリエット", "οδοσ"]) assert.equal(nodeprepFolded(local), local, local);
+  });
+});
+
+describe("resourceprepFolded", () => {
+  it("maps what PRECIS keeps in a resourcepart and resourceprep does not: full width, superscripts, ligatures, roman numerals", () => {
+    const cases: [string, string][] = [
+      ["ｐｈｏｎｅ", "phone"],
+      ["phone²", "phone2"],
+      ["ﬁle", "file"],
+      ["Ⅻ-tab", "XII-tab"],
+    ];
+    for (const [resource, folded] of cases) {
+      assert.equal(prepareResourcepart(resource), resource, `${resource} is a PRECIS resourcepart as it is`);
+      assert.equal(resourceprepFolded(resource), folded, resource);
+    }
+  });
+
+  it("leaves alone what both spell alike: case, spaces, punctuation, non-Latin scripts, emoji", () => {
+    for (const resource of ["Phone", "мой телефон", "web/1 (tab)", "ジュリエット", "📱", "é"]) assert.equal(resourceprepFolded(resource), resource, resource);
   });
 });

@@ -162,6 +162,20 @@ describe("auth", () => {
     assert.equal((await get(gw.token("romeo", { resource: "rooms-phone" }))).status, 200);
   });
 
+  it("no session takes a name the XMPP server spells otherwise (resourceprep, RFC 6122: ｐｈｏｎｅ is phone there): 400 invalid-jid naming its spelling", async () => {
+    const minted = await gw.request("POST", "/v1/tokens", { body: { account: "romeo", resource: "ｐｈｏｎｅ" } });
+    assert.deepEqual([minted.status, minted.body.code, minted.body.field, minted.body.resource], [400, "invalid-jid", "body.resource", "phone"], minted.text);
+    assert.equal((await get(gw.token("romeo", { resource: "ｐｈｏｎｅ" }))).status, 401, "a token that names it");
+    const tok = gw.token("romeo");
+    const polled = await gw.request("GET", `/v1/events?resource=${encodeURIComponent("ｐｈｏｎｅ")}`, { token: tok, headers: { accept: "application/json" } });
+    assert.deepEqual([polled.status, polled.body.code, polled.body.field, polled.body.resource], [400, "invalid-jid", "querystring.resource", "phone"], polled.text);
+    const set = await gw.request("PUT", "/v1/presence", { token: tok, body: {}, headers: { "balcony-resource": encodeURIComponent("phone²") } });
+    assert.deepEqual([set.status, set.body.code, set.body.field, set.body.resource], [400, "invalid-jid", "headers.balcony-resource", "phone2"], set.text);
+    // The server's spelling is a session like any.
+    assert.equal((await gw.request("PUT", "/v1/presence", { token: tok, body: {}, headers: { "balcony-resource": "phone2" } })).status, 200);
+    assert.equal((await get(gw.token("romeo", { resource: "phone" }))).status, 200);
+  });
+
   it("manages accounts: create (409 on repeat), list with cursor, delete", async () => {
     for (const lp of ["acc1", "acc2", "acc3"]) assert.equal((await gw.request("POST", "/v1/accounts", { body: { localpart: lp } })).status, 201);
     const dup = await gw.request("POST", "/v1/accounts", { body: { localpart: "acc1" } });
