@@ -35,6 +35,8 @@ describe("resourceprepFolded", () => {
       assert.equal(prepareResourcepart(resource), resource, `${resource} is a PRECIS resourcepart as it is`);
       assert.equal(resourceprepFolded(resource), folded, resource);
     }
+    // Table B.1's characters go (none gets through this gateway's PRECIS preparation: it refuses them).
+    assert.equal(resourceprepFolded("a\u00adb\u200dc\ufe0f"), "abc");
   });
 
   it("leaves alone what both spell alike: case, spaces, punctuation, non-Latin scripts, emoji", () => {
