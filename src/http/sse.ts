@@ -73,6 +73,18 @@ export function heartbeat(res: ServerResponse): void {
   else res.write(HEARTBEAT);
 }
 
+/** A stream's response headers (a HEAD of it answers them too, RFC 9110 §9.3.2), for the session `resource`. */
+export function streamHeaders(resource: string): Record<string, string> {
+  return {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache, no-transform",
+    "x-accel-buffering": "no",
+    vary: "Accept",
+    // Percent-encoded: a resourcepart may hold any Unicode, a header value only Latin-1.
+    "balcony-resource": encodeURIComponent(resource),
+  };
+}
+
 export class SseStreams {
   private readonly open = new Set<OpenStream>();
   private readonly slices = Array.from({ length: SLICES }, () => new Set<OpenStream>());
@@ -152,14 +164,9 @@ export class SseStreams {
       return;
     }
     res.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache, no-transform",
+      ...streamHeaders(follower.resource),
       // Opened during the shutdown, it ends at once (below), and its connection with it.
       connection: this.opts.shutdown.aborted ? "close" : "keep-alive",
-      "x-accel-buffering": "no",
-      vary: "Accept",
-      // Percent-encoded: a resourcepart may hold any Unicode, a header value only Latin-1.
-      "balcony-resource": encodeURIComponent(follower.resource),
     });
     if (this.opts.shutdown.aborted) {
       // Opened while the gateway shuts down: told to come back, as the open streams are. Any

@@ -82,7 +82,7 @@ describe("limits", () => {
     await d.close();
   });
 
-  it("HEAD of the stream view answers as GET would: 429 at the cap, 200 below it, taking no place", async () => {
+  it("HEAD of the stream view answers as GET would: 429 at the cap, 200 below it with the GET's header fields, taking no place", async () => {
     // Five requests: within this gateway's RATE_LIMIT_PER_ACCOUNT, so every 429 here is the stream cap's.
     await gw.createAccount("header");
     const tok = gw.token("header");
@@ -95,9 +95,15 @@ describe("limits", () => {
     assert.ok(full.headers.get("retry-after"), "with Retry-After");
     await a.close();
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal((await head()).status, 200, "below the cap");
+    const below = await head();
+    assert.equal(below.status, 200, "below the cap");
     const c = await gw.sse("/v1/events", tok);
     assert.equal(c.status, 200, "the HEAD took no place: a GET still opens");
+    // The same header fields as the GET (RFC 9110 §9.3.2), its session's name included.
+    const fields = ["content-type", "cache-control", "x-accel-buffering", "vary", "balcony-resource"];
+    const got = fields.map((f) => [f, c.headers!.get(f)]);
+    assert.ok(got.every(([, v]) => v), JSON.stringify(got));
+    assert.deepEqual(fields.map((f) => [f, below.headers.get(f)]), got);
     await b.close();
     await c.close();
   });

@@ -8,7 +8,7 @@ import { TICKET_TTL } from "../../services/stream-tickets.js";
 import { bodyOptional, callerAccount, principal, requestedResource, sessionResource, type Gateway } from "../context.js";
 import { EventsQuery, problemResponses, pageLimit, SessionHeader } from "../schemas.js";
 import client from "prom-client";
-import { SseStreams } from "../sse.js";
+import { SseStreams, streamHeaders } from "../sse.js";
 import { eventsView } from "../event-views.js";
 import { rateLimitedResponse } from "../documented-answers.js";
 
@@ -95,7 +95,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           // (RFC 9110 §9.3.2): a 429 where the stream cap would refuse the GET.
           if (req.method === "HEAD") {
             await gw.events.canOpen(account);
-            return reply.code(200).type("text/event-stream").send("" as never);
+            return reply.code(200).headers(streamHeaders(resource)).send("" as never);
           }
           // A resume is checked again once its session's row is there: a DELETE committed meanwhile
           // (not heard here at the check above) is refused alike (EventFeed.resume).
