@@ -95,6 +95,8 @@ export interface InboundPresence extends Addressed {
   muc: MucPresence | null;
   /** RFC 6120 §8.3: the error of a type="error" presence (a room refusing a join, §7.2.6-§7.2.10). */
   error: { type: string; condition: string; text?: string } | null;
+  /** RFC 6120 §8.3.3.5: the new address a <gone/> error names (a destroyed room's alternate), as a bare JID. */
+  goneTo?: string | null;
 }
 
 export type InboundStanza = InboundMessage | InboundPresence;

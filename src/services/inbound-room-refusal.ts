@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import type { AnyTx } from "../db/client.js";
 import { deferRejoin, fallBackNick, rejoinAsAsked, rejoinNow } from "../db/room-rejoins.js";
-import { findRoom, markFailed, setNickRefusal, type RoomRow } from "../db/rooms.js";
+import { deleteRoom, findRoom, markFailed, setNickRefusal, type RoomRow } from "../db/rooms.js";
 import { accountJid, type Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
@@ -96,6 +96,13 @@ export async function roomPresenceError(tx: AnyTx, p: InboundPresence & { from: 
   if (p.error?.condition === "conflict" && p.from.resource === row.nick && row.nickBefore !== null) {
     const before = await fallBackNick(tx, account.id, room);
     if (before !== null) return rejoinNow(tx, account.id, room, rejoinRoom(accountJid(account.localpart, p.to.domain), { ...row, nick: before }), p.error);
+  }
+  // The gateway's own rejoin answered gone (RFC 6120 §8.3.3.5): the room is no more. Prosody keeps
+  // a tombstone of a destroyed persistent room, naming the room its owner named instead (XEP-0045
+  // §10.9): as a destroy seen live, the room is forgotten, not rejoined, and the account told.
+  if (row.rejoinAttempts !== null && p.error?.condition === "gone") {
+    await deleteRoom(tx, account.id, room);
+    return roomEvent({ room, kind: "destroyed", nick: row.nick, self: true, reason: p.error.text ?? null, ...(p.goneTo ? { alternate: p.goneTo } : {}) });
   }
   // The gateway's own rejoin, refused for now (the room's service is unavailable): tried again
   // later (src/db/room-rejoins.ts), and the account hears of it once, with when. A fallback's

@@ -2,6 +2,7 @@
 // mapped once onto RFC 6120 §8.3 error types and defined conditions.
 import xml, { type Element } from "@xmpp/xml";
 import type { ErrorCode } from "../domain/errors.js";
+import { bare, jidToString, parseJid } from "../domain/jid.js";
 import { NS } from "./ns.js";
 
 type ErrorType = "cancel" | "modify" | "auth" | "wait";
@@ -41,4 +42,22 @@ export function readError(stanza: Element): { type: string; condition: string; t
   const condition = err?.getChildElements().find((c) => c.attrs.xmlns === NS.stanzas && c.name !== "text")?.name ?? "undefined-condition";
   const text = err?.getChildText("text", NS.stanzas) ?? undefined;
   return { type: err?.attrs.type ?? "cancel", condition, ...(text ? { text } : {}) };
+}
+
+/**
+ * RFC 6120 §8.3.3.5: a <gone/> may carry the entity's new address, as an XMPP URI (RFC 5122;
+ * Prosody's tombstone of a destroyed room: "xmpp:hall@conference.example.com?join"). Its bare JID,
+ * or null when it names none.
+ */
+export function goneTo(stanza: Element): string | null {
+  const uri = stanza.getChild("error")?.getChild("gone", NS.stanzas)?.text().trim() ?? "";
+  if (!uri.startsWith("xmpp:")) return null;
+  let address: string;
+  try {
+    address = decodeURIComponent(uri.slice("xmpp:".length).split(/[?#]/)[0]!);
+  } catch {
+    return null;
+  }
+  const jid = parseJid(address);
+  return jid ? jidToString(bare(jid)) : null;
 }

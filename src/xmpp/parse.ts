@@ -9,7 +9,7 @@ import { cachedJidParser } from "../services/jid-cache.js";
 import { prepareResourcepart } from "../domain/jid.js";
 import { CHAT_STATES, type ChatState, type LangText } from "../domain/message.js";
 import { mucPresence, type RoomInvitation } from "../domain/muc.js";
-import { readError } from "./errors.js";
+import { goneTo, readError } from "./errors.js";
 import { NS } from "./ns.js";
 
 const MESSAGE_TYPES = new Set(["chat", "normal", "headline", "groupchat", "error"]);
@@ -221,6 +221,7 @@ function presence(stanza: Element): InboundPresence {
     priority: Number.isFinite(prio) ? Math.max(-128, Math.min(127, prio)) : 0,
     muc: muc(stanza),
     error: stanza.attrs.type === "error" ? readError(stanza) : null,
+    goneTo: stanza.attrs.type === "error" ? goneTo(stanza) : null,
   };
 }
 

@@ -135,3 +135,22 @@ describe("parseStanza: a peer's attachments (XEP-0066, XEP-0447 with XEP-0446)",
     assert.deepEqual(got.filter((a) => !Value.Check(AttachmentSchema, a)), []);
   });
 });
+
+describe("parseStanza: the new address of a <gone/> error (RFC 6120 §8.3.3.5)", () => {
+  const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+  const refusal = (...gone: (string | undefined)[]) =>
+    parseStanza(xml("presence", { from: "tomb@conference.localhost/romeo", to: "romeo@gw.localhost/rooms", type: "error" }, xml("error", { type: "cancel" }, xml("gone", { xmlns: STANZAS }, ...gone.filter((g) => g !== undefined)), xml("text", { xmlns: STANZAS }, "moved"))));
+  const goneTo = (...gone: (string | undefined)[]) => {
+    const s = refusal(...gone);
+    assert.equal(s?.kind, "presence");
+    return s.kind === "presence" ? s.goneTo : undefined;
+  };
+  it("reads an XMPP URI's JID, bare, its query and fragment left out (RFC 5122), percent-decoded", () => {
+    assert.equal(goneTo("xmpp:hall@conference.localhost?join"), "hall@conference.localhost");
+    assert.equal(goneTo(" xmpp:Hall@Conference.Localhost/nick?join;password=x#f "), "hall@conference.localhost");
+    assert.equal(goneTo("xmpp:caf%C3%A9@conference.localhost?join"), "café@conference.localhost");
+  });
+  it("is null when it names none: no text, another scheme, no JID, a bad percent-encoding", () => {
+    for (const g of [undefined, "", "https://example.com/hall", "xmpp:", "xmpp:a@b@c", "xmpp:%E0@x"]) assert.equal(goneTo(g), null, String(g));
+  });
+});
