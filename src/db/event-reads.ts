@@ -39,6 +39,8 @@ export async function readEvents(pool: pg.Pool, accountId: number, after: number
 /** Where a reader resumes: after `after`, with a `resync` first when it missed events; `gone`: no such account (a stale id). */
 export interface ReplayStart {
   resync: boolean;
+  /** The resync's cause: the cursor is past the head, a position in a log that is gone (see replayStarts). */
+  beyond?: boolean;
   after: number;
   gone: boolean;
   /** The log's head as this read saw it: every event up to it had committed (events commit in seq order). */
@@ -50,8 +52,11 @@ export interface ReplayStart {
  * event is gone (purged) or older than `retentionMs` (EVENT_RETENTION: treated as gone whether or not
  * the purge, which runs every MAINTENANCE_INTERVAL, has removed it yet) gets a `resync` and resumes
  * before the first event inside the window (after the head if there is none). A cursor at the
- * head, or whose next event is present and inside the window, resumes where it is; one past the
- * head resumes at the head.
+ * head, or whose next event is present and inside the window, resumes where it is. One past the
+ * head names no event of this log: it came from a log that is gone (the account's, deleted and
+ * made again under its name; a database restored from before it), so it gets a resync too, and
+ * resumes before the log's first event inside the window: going on from the head skipped every
+ * event of the new log up to it.
  *
  * One statement per batch, so each row's head and events come from one snapshot: read separately, a
  * reader could see the head of a transaction that just committed but not its event, and skip that
@@ -61,14 +66,14 @@ export interface ReplayStart {
  */
 export async function replayStarts(pool: pg.Pool, items: { accountId: number; after: number }[], retentionMs: number): Promise<ReplayStart[]> {
   if (items.length === 0) return [];
-  const { rows } = await pool.query<{ from: number | null; head: number | string | null }>({
+  const { rows } = await pool.query<{ from: number | null; head: number | string | null; beyond: boolean | null }>({
     name: "replay-starts",
     // The window by the database's clock, which stamped created_at (UTC, as the column is: see
     // client.ts). CASE evaluates the correlated subquery only for the rows that resync.
-    text: `SELECT CASE WHEN v.after < a.last_seq AND (nx.seq IS NULL OR nx.seq > v.after + 1 OR nx.created_at < k.since) THEN
-             coalesce((SELECT e.seq FROM event e WHERE e.account_id = v.account_id AND e.seq > v.after AND e.created_at >= k.since
-                       ORDER BY e.seq LIMIT 1), a.last_seq + 1) - 1
-           END AS "from", a.last_seq AS head
+    text: `SELECT CASE WHEN v.after > a.last_seq OR (v.after < a.last_seq AND (nx.seq IS NULL OR nx.seq > v.after + 1 OR nx.created_at < k.since)) THEN
+             coalesce((SELECT e.seq FROM event e WHERE e.account_id = v.account_id AND e.seq > CASE WHEN v.after > a.last_seq THEN 0 ELSE v.after END
+                       AND e.created_at >= k.since ORDER BY e.seq LIMIT 1), a.last_seq + 1) - 1
+           END AS "from", a.last_seq AS head, v.after > a.last_seq AS beyond
            FROM unnest($1::int[], $2::bigint[]) WITH ORDINALITY AS v(account_id, after, ord)
            CROSS JOIN (SELECT localtimestamp - $3::float8 * interval '1 millisecond' AS since) k
            LEFT JOIN account a ON a.id = v.account_id
@@ -77,10 +82,8 @@ export async function replayStarts(pool: pg.Pool, items: { accountId: number; af
     values: [items.map((i) => i.accountId), items.map((i) => i.after), retentionMs],
   });
   return items.map((i, k) => {
-    const { from, head } = rows[k] ?? {};
-    // A cursor beyond the head names no event yet (a typo, or the log of an account deleted and
-    // created again): the reader goes on from the head, as a stream does, and misses nothing after it.
-    if (from == null) return { resync: false, after: head == null ? i.after : Math.min(i.after, Number(head)), gone: head == null, head: Number(head ?? 0) };
-    return { resync: true, after: from, gone: false, head: Number(head) };
+    const { from, head, beyond } = rows[k] ?? {};
+    if (from == null) return { resync: false, after: i.after, gone: head == null, head: Number(head ?? 0) };
+    return { resync: true, ...(beyond ? { beyond: true } : {}), after: from, gone: false, head: Number(head) };
   });
 }

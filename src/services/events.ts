@@ -20,14 +20,13 @@ import { Batcher } from "./batcher.js";
 import { EndedSessions } from "./ended-sessions.js";
 import type { Delivery } from "./delivery.js";
 import { NO_BLOCKS, type BlockCheck } from "./ports.js";
-import type { EventItem, FeedPort, LiveSession, LogEvent, LogGrowth } from "./feed-port.js";
+import { resyncItem, type EventItem, type FeedPort, type LiveSession, type LogEvent, type LogGrowth } from "./feed-port.js";
 import { AccountReader, Follower, PAGE } from "./stream-slots.js";
 
 export { Follower, type EventItem, type LogEvent };
 
 const item = (e: StoredEvent): EventItem => ({ id: e.seq, event: e.type as EventType, data: e.data, createdAt: e.createdAt.toISOString() });
 const logEvent = (e: StoredEvent): LogEvent => ({ seq: e.seq, resource: e.resource, receipt: e.receiptTo !== null && !e.receiptSent, item: item(e) });
-const resyncItem = (from: number): EventItem => ({ id: from, event: "resync", data: { reason: "cursor older than the retained event log", from }, createdAt: new Date().toISOString() });
 const key = (accountId: number, resource: string) => `${accountId}\u0000${resource}`;
 
 /** Same-session items of a batch merged: `n` streams, the highest cursor. */
@@ -113,7 +112,7 @@ export class EventFeed implements FeedPort {
     // An id that is gone reads an empty log: it is no account's (a caller's cached id, src/http/context.ts).
     if (start!.gone) throw new AppError("account-not-found", `${account.localpart} was deleted`);
     const resync = start!.resync && cursor !== null;
-    const items = resync ? [resyncItem(start!.after)] : [];
+    const items = resync ? [resyncItem(start!.after, start!.beyond)] : [];
     const room = limit - items.length;
     const { events, more } = await readEvents(this.db.pool, account.id, start!.after, room, resource);
     for (const e of events) items.push(item(e));
@@ -180,15 +179,16 @@ export class EventFeed implements FeedPort {
         return null;
       }
       // A new session starts after what the account's other sessions got (here: not yet flushed too).
-      // A cursor beyond the head names no event yet: the stream follows from the head.
-      let after = Math.min(cursor ?? s.deliveredSeq ?? Math.max(s.accountDeliveredSeq, reader.delivered()), s.head);
+      // A cursor beyond the head is no position in this log: a resync (replayStarts).
+      let after = cursor ?? Math.min(s.deliveredSeq ?? Math.max(s.accountDeliveredSeq, reader.delivered()), s.head);
       let resync = false;
+      let beyond: boolean | undefined;
       // Only a stream with something to replay can have missed events (a second, batched statement).
-      if (after < s.head) ({ resync, after } = await this.starts.push({ accountId: account.id, after }));
+      if (after !== s.head) ({ resync, after, beyond } = await this.starts.push({ accountId: account.id, after }));
       let live = this.live.get(key(account.id, resource));
       if (!live) this.live.set(key(account.id, resource), (live = { accountId: account.id, resource, streams: 0, delivered: 0 }));
       live.streams++;
-      const f = new Follower(this, reader, account, live, after, resync ? resyncItem(after) : null, slot, after === s.head);
+      const f = new Follower(this, reader, account, live, after, resync ? resyncItem(after, beyond) : null, slot, after === s.head);
       // Its end was heard while this open was under way, after endStreams had looked for its streams:
       // the DELETE ended a session this stream was already on, and it ends as the others did. Unless
       // this open created the row and the end came first (the open is the session's return): the row

@@ -10,6 +10,18 @@ export interface EventItem {
   createdAt: string;
 }
 
+/**
+ * The resync a reader gets first when its cursor is no longer a position it can resume from
+ * exactly (src/db/event-reads.ts replayStarts): older than the retained log, or (`beyond`) past its
+ * head; `from`: where it resumes.
+ */
+export const resyncItem = (from: number, beyond = false): EventItem => ({
+  id: from,
+  event: "resync",
+  data: { reason: beyond ? "cursor beyond the event log's head: it is no position in this log" : "cursor older than the retained event log", from },
+  createdAt: new Date().toISOString(),
+});
+
 /** An event as read from the log for streams: its item (shared by every stream that writes it) and what routes it. */
 export interface LogEvent {
   seq: number;

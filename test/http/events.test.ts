@@ -471,5 +471,26 @@ for (const kind of KINDS) {
       assert.equal(fresh.events[0]!.event, "message");
       await fresh.close();
     });
+
+    it("a cursor past the head (its account's log deleted and made again) gets a resync from the log's start, then every event: none skipped", async () => {
+      const lp = `verona-${kind}`;
+      await gw.createAccount(lp);
+      const tok = gw.token(lp);
+      for (let i = 0; i < 5; i++) await say(`${lp}@${gw.domain}`, `old${i}`);
+      await waitFor(async () => (await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items.length === 5, 5000, "5 events");
+      const cursor = ((await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items as { id: number }[])[4]!.id;
+      assert.equal((await gw.request("DELETE", `/v1/accounts/${lp}`, { token: gw.adminToken })).status, 204);
+      await gw.createAccount(lp);
+      for (let i = 0; i < 2; i++) await say(`${lp}@${gw.domain}`, `new${i}`);
+      await waitFor(async () => (await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items.length === 2, 5000, "the new log's 2 events");
+      const polled = await gw.request("GET", `/v1/events?since=${cursor}`, { token: tok, headers: { accept: "application/json" } });
+      const page = polled.body.items as { id: number; event: string; data: { from?: number; body?: string } }[];
+      assert.deepEqual(page.map((e) => (e.event === "resync" ? `resync ${e.data.from}` : e.data.body)), ["resync 0", "new0", "new1"], polled.text);
+      const s = await gw.sse("/v1/events", tok, { "last-event-id": String(cursor) });
+      await say(`${lp}@${gw.domain}`, "new2");
+      await s.waitFor((ev) => ev.some((e) => bodyOf(e) === "new2"), 5000, "the live one");
+      assert.deepEqual(s.events.map((e) => (e.event === "resync" ? `resync ${(e.json as { from: number }).from}` : bodyOf(e))), ["resync 0", "new0", "new1", "new2"]);
+      await s.close();
+    });
   });
 }

@@ -109,9 +109,14 @@ describe("EventFeed", () => {
     assert.deepEqual(view(limited.items), [subView(2, "two")]);
     assert.equal(limited.nextSince, 2);
     assert.deepEqual(await feed.page(a, 3, 100, null), { items: [], nextSince: 3 }, "at the head: nothing, and the cursor stays");
-    // Beyond the head: nothing yet, and the next cursor is the head, so the next event is not skipped.
+    // Beyond the head: no position in this log (one that is gone: the account's, made again). A
+    // resync from its start, then every event of it, and the next cursor is the head.
     const beyond = await feed.page(a, 999, 100, null);
-    assert.deepEqual(beyond, { items: [], nextSince: 3 });
+    assert.deepEqual(
+      beyond.items.map((e) => (e.event === "resync" ? `resync ${(e.data as { from: number }).from}` : e.id)),
+      ["resync 0", 1, 2, 3],
+    );
+    assert.equal(beyond.nextSince, 3);
     await append([sub(a, "four")]);
     assert.deepEqual(view((await feed.page(a, beyond.nextSince, 100, null)).items), [subView(4, "four")]);
   });
