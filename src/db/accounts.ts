@@ -54,11 +54,13 @@ async function deletionOf(tx: Tx, localpart: string): Promise<Date | null> {
 /**
  * Creates the account unless the localpart has one (null then), with its every-account webhook
  * lanes. The INSERT returns the localpart's deletion mark too, for the cache: no statement of its
- * own, whether or not anything reads it (DELETION_REVOKES_TOKENS).
+ * own, whether or not anything reads it (DELETION_REVOKES_TOKENS). An account made again starts
+ * its roster versions after the deleted one's (account_deletion.roster_ver).
  */
 async function insert(tx: Tx, localpart: string): Promise<Lookup<Account> | null> {
   const rows = await tx.$queryRaw<{ id: number; created_at: Date; deleted_at: Date | null }[]>`
-    INSERT INTO account (localpart) VALUES (${localpart}) ON CONFLICT (localpart) DO NOTHING
+    INSERT INTO account (localpart, roster_ver) VALUES (${localpart}, coalesce((SELECT roster_ver + 1 FROM account_deletion WHERE localpart = ${localpart}), 0))
+    ON CONFLICT (localpart) DO NOTHING
     RETURNING id, created_at, (SELECT deleted_at FROM account_deletion WHERE localpart = ${localpart}) AS deleted_at`;
   const r = rows[0];
   if (!r) return null;
@@ -231,14 +233,15 @@ export class Accounts {
    */
   async delete(tx: Tx, id: number, localpart: string): Promise<void> {
     await handOverQueued(tx, id);
-    await tx.account.delete({ where: { id } });
+    const gone = await tx.account.delete({ where: { id }, select: { rosterVer: true } });
     // The account's tokens stay valid until they expire: from now on they are refused (src/domain/
     // account.ts issuedBeforeDeletion), also for an account created again under the localpart.
     // clock_timestamp(), not the transaction's start: a token minted while the deletion ran is
     // the old account's too.
+    // Its roster version too: an account created again starts after it (insert()).
     await tx.$executeRaw`
-      INSERT INTO account_deletion (localpart, deleted_at) VALUES (${localpart}, clock_timestamp())
-      ON CONFLICT (localpart) DO UPDATE SET deleted_at = EXCLUDED.deleted_at`;
+      INSERT INTO account_deletion (localpart, deleted_at, roster_ver) VALUES (${localpart}, clock_timestamp(), ${gone.rosterVer})
+      ON CONFLICT (localpart) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, roster_ver = greatest(account_deletion.roster_ver, EXCLUDED.roster_ver)`;
     await notify(tx, CHANNELS.cache, `account:${localpart}`);
     // Its open streams end on every instance (their sessions went with the account's rows).
     await endAllSessions(tx, id);

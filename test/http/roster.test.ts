@@ -327,6 +327,29 @@ for (const kind of KINDS) {
       await waitFor(async () => ["none", undefined].includes((await userRoster(juliet)).get(r.jid)?.subscription), 5000, "juliet: none");
     });
 
+    it("an account deleted and made again under its name goes on from its roster's last version: the old roster's ETag is never the new's (RFC 6121 §2.6)", async () => {
+      const lp = `rosaline-${kind}`;
+      await gw.createAccount(lp);
+      const token = gw.token(lp);
+      assert.equal((await gw.request("PUT", "/v1/roster/tybalt@localhost", { token, body: { name: "Tybalt" } })).status, 201);
+      const old = await gw.request("GET", "/v1/roster", { token });
+      const etag = old.headers.get("etag")!;
+      assert.equal((await gw.request("DELETE", `/v1/accounts/${lp}`, { token: gw.adminToken })).status, 204);
+      await gw.createAccount(lp);
+      // Empty, and already another version than the old roster's last.
+      const made = await gw.request("GET", "/v1/roster", { token, headers: { "if-none-match": etag } });
+      assert.deepEqual([made.status, made.body.items], [200, []], made.text);
+      assert.ok(Number(made.body.ver) > Number(old.body.ver), `${made.body.ver} after ${old.body.ver}`);
+      assert.equal((await gw.request("PUT", "/v1/roster/juliet@localhost", { token, body: { name: "Juliet" } })).status, 201);
+      const fresh = await gw.request("GET", "/v1/roster", { token, headers: { "if-none-match": etag } });
+      assert.equal(fresh.status, 200, "a client's cached roster (Tybalt) is not the account's (Juliet)");
+      assert.deepEqual(fresh.body.items.map((i: { jid: string }) => i.jid), ["juliet@localhost"]);
+      // Made and deleted again: still after everything before.
+      assert.equal((await gw.request("DELETE", `/v1/accounts/${lp}`, { token: gw.adminToken })).status, 204);
+      await gw.createAccount(lp);
+      assert.ok(Number((await gw.request("GET", "/v1/roster", { token })).body.ver) > Number(fresh.body.ver));
+    });
+
     it("probes on first available presence, broadcasts changes both ways, and never to unsubscribed JIDs (§4)", async () => {
       const r = await account();
       // A stream keeps the session alive: only the account's own unavailable may end it below.
