@@ -44,7 +44,7 @@ import { MessageActions } from "./services/message-actions.js";
 import { Conversations } from "./services/conversations.js";
 import { Blocking } from "./services/blocking.js";
 import { registerIqHandlers } from "./xmpp/iq.js";
-import { XmppLink } from "./xmpp/link.js";
+import { LINK_CHECK_MS, XmppLink } from "./xmpp/link.js";
 import { XmppOutbound } from "./xmpp/outbound.js";
 import { REJOIN_SWEEP_MS } from "./domain/muc.js";
 import { WebhookLanes } from "./db/webhook-lanes.js";
@@ -205,6 +205,8 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
   // Periodic work runs on the process's one clock (src/cadence.ts), sharing its wake-ups.
   // Rooms' rejoins refused for now (their service unavailable) go out again when due, from the holder.
   const stopSweeps = [
+    // A component connection gone silent is closed, to connect again (XmppLink.checkAlive).
+    cadence.every(LINK_CHECK_MS, () => link.checkAlive()),
     cadence.every(REJOIN_SWEEP_MS, () => {
       if (control.holder && link.online) void rooms.retryRejoins().catch((err: unknown) => log.warn({ err: String(err) }, "retrying rooms' rejoins failed"));
     }),

@@ -16,6 +16,11 @@ const ID_SLOT = "\u0001id\u0001";
 const ANY_PING_ID = /^barrier-[0-9a-f]{12}-[0-9a-z]{1,13}$/;
 /** A barrier not answered within this pings again (see XmppLink.barrier). */
 const REPING_MS = 250;
+/** A server silent this long is pinged (see XmppLink.checkAlive), and the link taken for dead if the ping is unanswered this long. */
+export const LINK_IDLE_MS = 15_000;
+export const LINK_DEAD_MS = 10_000;
+/** How often XmppLink.checkAlive runs (a multiple of the 2 s beats, sharing their wake-ups): a silent connection is closed within LINK_IDLE_MS + LINK_DEAD_MS and this. */
+export const LINK_CHECK_MS = 4_000;
 
 export interface LinkOptions {
   service: string;
@@ -64,6 +69,9 @@ export class XmppLink extends EventEmitter<LinkEvents> {
   /** The ping and its answer, split where the id goes (ids are [0-9a-z-], nothing to escape). */
   private readonly pingText: [string, string];
   private readonly pongText: [string, string];
+  /** When the server last sent anything on this connection (performance.now()). */
+  private heard = 0;
+  private probing = false;
 
   constructor(private readonly opts: LinkOptions) {
     super();
@@ -98,6 +106,7 @@ export class XmppLink extends EventEmitter<LinkEvents> {
       // algorithm holds the ping until the server's delayed ACK (~40 ms) of the stanzas before it.
       this.xmpp.socket?.setNoDelay(true);
       this.attempts = 0;
+      this.heard = performance.now();
       this.online = true;
       opts.log.info({ domain: opts.domain, service: opts.service }, "component link online");
       this.emit("online");
@@ -114,6 +123,27 @@ export class XmppLink extends EventEmitter<LinkEvents> {
       if ((err as { condition?: string }).condition === "conflict" && this.online && !this.stopping) void this.stop();
     });
     this.xmpp.on("stanza", (el: Element) => this.emit("stanza", el));
+    this.xmpp.on("element", () => (this.heard = performance.now()));
+  }
+
+  /**
+   * Whether the server is still there (run every few seconds). A connection can go silent without
+   * closing (a network partition, a NAT or firewall that forgot it, a hung server): the kernel
+   * keeps it open for many minutes, the link reads online, its holder keeps the lease and what is
+   * queued never goes out. So a server silent for `idleMs` is pinged (a barrier); unanswered
+   * within `deadMs`, the connection is closed, and the link reconnects as after any drop (and,
+   * still down past XMPP_LINK_DOWN_GRACE, its holder hands the lease over: src/services/link-control.ts).
+   */
+  checkAlive(idleMs = LINK_IDLE_MS, deadMs = LINK_DEAD_MS): void {
+    if (!this.online || this.probing || performance.now() - this.heard < idleMs) return;
+    this.probing = true;
+    const socket = this.xmpp.socket;
+    void this.barrier(deadMs).then((ok) => {
+      this.probing = false;
+      if (ok || !this.online || this.xmpp.socket !== socket) return;
+      this.opts.log.warn({ domain: this.opts.domain, silentMs: Math.round(performance.now() - this.heard) }, "component link unresponsive: closing it to connect again");
+      socket?.destroy();
+    });
   }
 
   private wentDown(): void {

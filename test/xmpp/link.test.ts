@@ -75,6 +75,29 @@ for (const kind of KINDS) {
       assert.equal(await link.barrier(5000), true);
     });
 
+    it("closes a connection whose server went silent and connects again; a server that answers keeps it (checkAlive)", async () => {
+      const socket = link.xmpp.socket;
+      // Answered: the same connection stays.
+      link.checkAlive(0, 5000);
+      await waitFor(async () => (await link.barrier(5000)) && link.xmpp.socket === socket, 5000, "a probe answered");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(link.online, true);
+      assert.equal(link.xmpp.socket, socket, "the connection that answered is kept");
+      // Silent (what the server sends is held, the connection open): closed once the probe goes unanswered.
+      relay.hold(true);
+      const offline = new Promise<void>((resolve) => link.once("offline", () => resolve()));
+      try {
+        link.checkAlive(0, 300);
+        const late = new Promise<string>((resolve) => setTimeout(() => resolve("still online 5 s later"), 5000).unref());
+        assert.equal(await Promise.race([offline.then(() => "closed"), late]), "closed");
+      } finally {
+        relay.hold(false);
+      }
+      await waitFor(() => link.online && link.xmpp.socket !== socket, 10_000, "connected again on a new connection");
+      assert.equal(link.write([message("after the silent connection")]), true);
+      await juliet.waitFor((s) => s.getChildText("body") === "after the silent connection");
+    });
+
     // Last: it leaves the link stopped.
     it("a barrier in flight is false as soon as the link stops, not at its timeout", async () => {
       relay.hold(true);
