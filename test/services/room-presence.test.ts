@@ -58,9 +58,9 @@ describe("room presence", () => {
     const answer = await within(waiting, "the rejoin's answer");
     assert.deepEqual([answer.created, answer.view.status, answer.view.role, answer.view.affiliation], [true, "joined", "moderator", "owner"]);
     assert.deepEqual(answer.view.occupants.map((o) => o.nick), ["capulet", "juliet"]);
+    // No subject before, none now: no subject event (the account's view of it did not change).
     assert.deepEqual(await roomEvents(a, seq), [
       { room: ROOM, kind: "joined", nick: "capulet", role: "moderator", affiliation: "owner", self: true },
-      { room: ROOM, kind: "subject", subject: null },
       { room: ROOM, kind: "occupant-left", nick: "nurse" },
     ]);
   });
