@@ -6,6 +6,7 @@
 // A room such a server knows by another name answers a join from that name, never from ours.
 // Resourceparts differ too: stringprep's resourceprep maps compatibility characters to their plain
 // forms (NFKC) where PRECIS's OpaqueString keeps them (RFC 7622 §3.4).
+import { AppError } from "./errors.js";
 
 /**
  * The localpart as nodeprep case-folds it. JavaScript has no case folding: each character is
@@ -33,4 +34,14 @@ export function resourceprepFolded(resource: string): string {
   let kept = "";
   for (const c of resource) if (!MAPPED_TO_NOTHING.has(c.codePointAt(0)!)) kept += c;
   return kept.normalize("NFKC");
+}
+
+/**
+ * 400 invalid-jid unless such a server spells `ours` as it is (`theirs`: one of the folds above),
+ * naming `field`, and the server's spelling under `name` (localpart, room, resource); `loss`: what
+ * would go wrong under ours.
+ */
+export function assertSpeltAlike(ours: string, theirs: string, field: string, name: string, loss: string): void {
+  if (theirs === ours) return;
+  throw new AppError("invalid-jid", `${field}: XMPP servers that prepare JIDs with stringprep (RFC 6122, as Prosody does) call "${ours}" "${theirs}": ${loss}; use "${theirs}"`, { field, [name]: theirs });
 }

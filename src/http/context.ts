@@ -9,7 +9,7 @@ import type { Account } from "../domain/account.js";
 import { AppError, type ErrorCode } from "../domain/errors.js";
 import { prepareResourcepart } from "../domain/jid.js";
 import { ROOM_RESOURCE } from "../domain/muc.js";
-import { resourceprepFolded } from "../domain/stringprep-fold.js";
+import { assertSpeltAlike, resourceprepFolded } from "../domain/stringprep-fold.js";
 import type { Accounts } from "../services/accounts.js";
 import { isAccountGone } from "../services/errors.js";
 import type { EventFeed } from "../services/events.js";
@@ -200,11 +200,7 @@ export async function bodyOptional(req: FastifyRequest): Promise<void> {
 export function sessionResourcepart(raw: string, field: string): string {
   const resource = resourcepart(raw, field);
   if (resource === ROOM_RESOURCE) throw new AppError("invalid-jid", `${field}: "${resource}" is the resource the account's room occupancy uses; name the session otherwise`, { field });
-  const theirs = resourceprepFolded(resource);
-  if (theirs !== resource) {
-    const why = `XMPP servers that prepare JIDs with stringprep (RFC 6122, as Prosody does) take "${resource}" for "${theirs}": what is sent to this session would not reach it; use "${theirs}"`;
-    throw new AppError("invalid-jid", `${field}: ${why}`, { field, resource: theirs });
-  }
+  assertSpeltAlike(resource, resourceprepFolded(resource), field, "resource", "what is sent to this session would not reach it");
   return resource;
 }
 

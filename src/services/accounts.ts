@@ -9,7 +9,7 @@ import { accountJid, issuedBeforeDeletion, type Account, type AccountRef } from 
 import { AppError } from "../domain/errors.js";
 import { accountLocalpart } from "../domain/jid.js";
 import { exitRoom } from "../domain/muc.js";
-import { nodeprepFolded } from "../domain/stringprep-fold.js";
+import { assertSpeltAlike, nodeprepFolded } from "../domain/stringprep-fold.js";
 import { pageOf, type Page } from "../domain/page.js";
 import { subscription, type Stanza } from "../domain/stanza.js";
 import { transition } from "../domain/subscription.js";
@@ -27,9 +27,8 @@ export interface AccountView {
  * what is sent to "straße@gw" arrives for "strasse@gw", and bounces).
  */
 function reachable(localpart: string, field: string): string {
-  const theirs = nodeprepFolded(localpart);
-  if (theirs === localpart) return localpart;
-  throw new AppError("invalid-jid", `${field}: XMPP servers that prepare JIDs with stringprep (RFC 6122, as Prosody does) deliver what is sent to "${localpart}" to "${theirs}": the account would never be reached; use "${theirs}"`, { field, localpart: theirs });
+  assertSpeltAlike(localpart, nodeprepFolded(localpart), field, "localpart", "what is sent to the account would never reach it");
+  return localpart;
 }
 
 export class Accounts {

@@ -2,7 +2,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
-import { nodeprepFolded } from "../../domain/stringprep-fold.js";
+import { assertSpeltAlike, nodeprepFolded } from "../../domain/stringprep-fold.js";
 import { bare, jidToString, parseJid } from "../../domain/jid.js";
 import { historySince, MAX_ROOMS, visibleNick, type HistoryRequest } from "../../domain/muc.js";
 import { callerAccount, freshCallerAccount, resourcepart, type Gateway } from "../context.js";
@@ -56,11 +56,8 @@ function roomJid(raw: string, domain: string): string {
  */
 function joinableRoom(room: string): string {
   const at = room.indexOf("@");
-  const local = room.slice(0, at);
-  const theirs = nodeprepFolded(local);
-  if (theirs === local) return room;
-  const named = `${theirs}${room.slice(at)}`;
-  throw new AppError("invalid-jid", `params.room: XMPP servers that prepare JIDs with stringprep (RFC 6122, as Prosody and ejabberd do) call "${room}" "${named}": join that one`, { field: "params.room", room: named });
+  assertSpeltAlike(room, `${nodeprepFolded(room.slice(0, at))}${room.slice(at)}`, "params.room", "room", "the room would answer the join from there, never from here");
+  return room;
 }
 
 /** The history asked for, `since` in the form rooms read (XEP-0082). */
