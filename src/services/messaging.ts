@@ -67,7 +67,7 @@ export class Messaging {
   private readonly writer: Batcher<NewOutbound, AcceptedMessage | AppError>;
   /** Recipients repeat a lot (integrations post to the same JIDs): remember recent parses. */
   private readonly recipient = cachedJidParser();
-  /** A keyed message's former fingerprint, where it differs (formerFingerprint). */
+  /** A keyed message's former fingerprint, where it has one (formerFingerprint). */
   private readonly formerHashes = new WeakMap<NewOutbound, string>();
 
   constructor(
@@ -230,11 +230,9 @@ export class Messaging {
       ext: m.attachments || m.markable !== undefined ? { ...(m.attachments ? { attachments: m.attachments } : {}), ...(m.markable !== undefined ? { markable: m.markable } : {}) } : null,
     };
     this.checkSize(message);
-    // A key stored before defaults were left out of the hash (withoutDefaults) may hold the hash of this request as sent.
-    if (idempotencyKey !== null) {
-      const former = formerFingerprint(m, to);
-      if (former !== requestHash) this.formerHashes.set(message, former);
-    }
+    // A key stored before defaults were left out of the hash may hold this request's as sent.
+    const former = idempotencyKey === null ? null : formerFingerprint(m, to);
+    if (former !== null) this.formerHashes.set(message, former);
     return message;
   }
 

@@ -22,8 +22,12 @@ export interface Fingerprinted {
  */
 export const requestFingerprint = (m: Fingerprinted, prepared: Jid | null): string => fingerprint(withoutDefaults(m), prepared);
 
-/** The hash as keys stored before withoutDefaults was made hold it: of the request as sent. */
-export const formerFingerprint = (m: Fingerprinted, prepared: Jid | null): string => fingerprint(m, prepared);
+/**
+ * The hash keys stored before withoutDefaults was made hold for this request (of it as sent), where
+ * it is not requestFingerprint's: only a request that spells out a default; null for any other.
+ */
+export const formerFingerprint = (m: Fingerprinted, prepared: Jid | null): string | null =>
+  m.receipt === false || (m.markable !== undefined && m.markable === markableByDefault(m)) ? fingerprint(m, prepared) : null;
 
 const fingerprint = (m: Fingerprinted, prepared: Jid | null): string =>
   createHash("sha256").update(canonicalJson(prepared ? { ...m, to: jidToString(prepared) } : m)).digest("base64url");
@@ -35,6 +39,7 @@ const fingerprint = (m: Fingerprinted, prepared: Jid | null): string =>
  */
 function withoutDefaults(m: Fingerprinted): Fingerprinted {
   const { receipt, markable, ...rest } = m;
-  const markableByDefault = (m.type ?? "chat") === "chat" && (!!m.body || !!m.attachments?.length);
-  return { ...rest, ...(receipt ? { receipt } : {}), ...(markable !== undefined && markable !== markableByDefault ? { markable } : {}) };
+  return { ...rest, ...(receipt ? { receipt } : {}), ...(markable !== undefined && markable !== markableByDefault(m) ? { markable } : {}) };
 }
+
+const markableByDefault = (m: Fingerprinted): boolean => (m.type ?? "chat") === "chat" && (!!m.body || !!m.attachments?.length);
