@@ -67,7 +67,7 @@ export interface RunningGateway {
   auth: Auth;
   /** Base URL the HTTP server listens on. */
   url: string;
-  /** drainMs: how long connections already open are still served (SHUTDOWN_DRAIN; src/serve.ts); 0 by default. */
+  /** drainMs: how long it still serves after the signal, at most (SHUTDOWN_DRAIN; src/serve.ts); 0 by default. */
   close(drainMs?: number): Promise<void>;
   /** Ends a drain under way at once (a second SIGTERM or SIGINT). */
   endDrain(): void;
@@ -241,8 +241,8 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
   const app = await buildApp(gw, { logger, bodyLimit: config.bodyLimitBytes, logRequests: config.logRequests, redis });
   const http = new HttpDrain(app.server);
   /**
-   * Orderly shutdown: end event streams with a retry hint and say "stopping" on /readyz; take no
-   * new connection, serve those open for up to drainMs (src/http/drain.ts), then finish the
+   * Orderly shutdown: end event streams with a retry hint and say "stopping" on /readyz; serve on
+   * until requests stop coming and no connection is open, drainMs at most (src/http/drain.ts), then finish the
    * requests in flight, record what was sent, close the component stream cleanly, process what it
    * delivered, then close the database. The link and the webhook leases stay here through the
    * drain: what it accepts goes out on this link before it closes (on a lone instance, not at its
