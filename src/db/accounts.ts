@@ -21,7 +21,8 @@ import { WEBHOOK_LANES_LOCK } from "./webhooks.js";
  */
 async function addEveryAccountLanes(tx: Tx, accountId: number): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(${WEBHOOK_LANES_LOCK})`;
-  await tx.$executeRaw`INSERT INTO webhook_lane (webhook_id, account_id, seq) SELECT id, ${accountId}, 0 FROM webhook WHERE account_id IS NULL`;
+  // From its log's start: an account made again numbers its events after a deleted one's (insert()).
+  await tx.$executeRaw`INSERT INTO webhook_lane (webhook_id, account_id, seq) SELECT w.id, a.id, a.last_seq FROM webhook w, account a WHERE w.account_id IS NULL AND a.id = ${accountId}`;
 }
 
 const select = { id: true, localpart: true, createdAt: true } as const;
@@ -55,11 +56,14 @@ async function deletionOf(tx: Tx, localpart: string): Promise<Date | null> {
  * Creates the account unless the localpart has one (null then), with its every-account webhook
  * lanes. The INSERT returns the localpart's deletion mark too, for the cache: no statement of its
  * own, whether or not anything reads it (DELETION_REVOKES_TOKENS). An account made again starts
- * its roster versions after the deleted one's (account_deletion.roster_ver).
+ * its roster versions after the deleted one's (account_deletion.roster_ver), and its events one
+ * number past the deleted one's last (account_deletion.last_seq): a cursor of the old log then
+ * always finds a gap before the new log's first event, and gets a resync (src/db/event-reads.ts).
  */
 async function insert(tx: Tx, localpart: string): Promise<Lookup<Account> | null> {
   const rows = await tx.$queryRaw<{ id: number; created_at: Date; deleted_at: Date | null }[]>`
-    INSERT INTO account (localpart, roster_ver) VALUES (${localpart}, coalesce((SELECT roster_ver + 1 FROM account_deletion WHERE localpart = ${localpart}), 0))
+    INSERT INTO account (localpart, roster_ver, last_seq)
+    SELECT ${localpart}, coalesce(d.roster_ver + 1, 0), coalesce(d.last_seq + 1, 0) FROM (SELECT 1) one LEFT JOIN account_deletion d ON d.localpart = ${localpart}
     ON CONFLICT (localpart) DO NOTHING
     RETURNING id, created_at, (SELECT deleted_at FROM account_deletion WHERE localpart = ${localpart}) AS deleted_at`;
   const r = rows[0];
@@ -233,15 +237,16 @@ export class Accounts {
    */
   async delete(tx: Tx, id: number, localpart: string): Promise<void> {
     await handOverQueued(tx, id);
-    const gone = await tx.account.delete({ where: { id }, select: { rosterVer: true } });
+    const gone = await tx.account.delete({ where: { id }, select: { rosterVer: true, lastSeq: true } });
     // The account's tokens stay valid until they expire: from now on they are refused (src/domain/
     // account.ts issuedBeforeDeletion), also for an account created again under the localpart.
     // clock_timestamp(), not the transaction's start: a token minted while the deletion ran is
     // the old account's too.
-    // Its roster version too: an account created again starts after it (insert()).
+    // Its roster version and event sequence too: an account created again starts after them (insert()).
     await tx.$executeRaw`
-      INSERT INTO account_deletion (localpart, deleted_at, roster_ver) VALUES (${localpart}, clock_timestamp(), ${gone.rosterVer})
-      ON CONFLICT (localpart) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, roster_ver = greatest(account_deletion.roster_ver, EXCLUDED.roster_ver)`;
+      INSERT INTO account_deletion (localpart, deleted_at, roster_ver, last_seq) VALUES (${localpart}, clock_timestamp(), ${gone.rosterVer}, ${gone.lastSeq})
+      ON CONFLICT (localpart) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, roster_ver = greatest(account_deletion.roster_ver, EXCLUDED.roster_ver),
+        last_seq = greatest(account_deletion.last_seq, EXCLUDED.last_seq)`;
     await notify(tx, CHANNELS.cache, `account:${localpart}`);
     // Its open streams end on every instance (their sessions went with the account's rows).
     await endAllSessions(tx, id);

@@ -472,24 +472,32 @@ for (const kind of KINDS) {
       await fresh.close();
     });
 
-    it("a cursor past the head (its account's log deleted and made again) gets a resync from the log's start, then every event: none skipped", async () => {
+    it("a cursor from a deleted account's log, before or past the new log's head, gets a resync from the new log's start, then every event: none skipped", async () => {
       const lp = `verona-${kind}`;
       await gw.createAccount(lp);
       const tok = gw.token(lp);
+      const bodies = async (since: number) => ((await gw.request("GET", `/v1/events?since=${since}`, { token: tok })).body.items as { event: string; data: { body?: string } }[]).filter((e) => e.event === "message").map((e) => e.data.body);
       for (let i = 0; i < 5; i++) await say(`${lp}@${gw.domain}`, `old${i}`);
-      await waitFor(async () => (await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items.length === 5, 5000, "5 events");
-      const cursor = ((await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items as { id: number }[])[4]!.id;
+      await waitFor(async () => (await bodies(0)).length === 5, 5000, "5 events");
+      const old = ((await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items as { id: number }[]).map((e) => e.id);
+      // One reader had all of the old log, one only its first two events.
+      const cursors = { head: old[4]!, behind: old[1]! };
       assert.equal((await gw.request("DELETE", `/v1/accounts/${lp}`, { token: gw.adminToken })).status, 204);
       await gw.createAccount(lp);
-      for (let i = 0; i < 2; i++) await say(`${lp}@${gw.domain}`, `new${i}`);
-      await waitFor(async () => (await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items.length === 2, 5000, "the new log's 2 events");
-      const polled = await gw.request("GET", `/v1/events?since=${cursor}`, { token: tok, headers: { accept: "application/json" } });
-      const page = polled.body.items as { id: number; event: string; data: { from?: number; body?: string } }[];
-      assert.deepEqual(page.map((e) => (e.event === "resync" ? `resync ${e.data.from}` : e.data.body)), ["resync 0", "new0", "new1"], polled.text);
-      const s = await gw.sse("/v1/events", tok, { "last-event-id": String(cursor) });
-      await say(`${lp}@${gw.domain}`, "new2");
-      await s.waitFor((ev) => ev.some((e) => bodyOf(e) === "new2"), 5000, "the live one");
-      assert.deepEqual(s.events.map((e) => (e.event === "resync" ? `resync ${(e.json as { from: number }).from}` : bodyOf(e))), ["resync 0", "new0", "new1", "new2"]);
+      for (let i = 0; i < 4; i++) await say(`${lp}@${gw.domain}`, `new${i}`);
+      await waitFor(async () => (await bodies(0)).length === 4, 5000, "the new log's 4 events");
+      const ids = ((await gw.request("GET", "/v1/events?since=0", { token: tok })).body.items as { id: number; event: string }[]).filter((e) => e.event === "message").map((e) => e.id);
+      assert.ok(ids[0]! > cursors.head + 1, `the new log's first event (${ids[0]}) is numbered past the old log's head (${cursors.head}), with a gap`);
+      const from = ids[0]! - 1;
+      for (const [name, cursor] of Object.entries(cursors)) {
+        const polled = await gw.request("GET", `/v1/events?since=${cursor}`, { token: tok, headers: { accept: "application/json" } });
+        const page = polled.body.items as { id: number; event: string; data: { from?: number; body?: string } }[];
+        assert.deepEqual(page.map((e) => (e.event === "resync" ? `resync ${e.data.from}` : e.data.body)), [`resync ${from}`, "new0", "new1", "new2", "new3"], `${name}: ${polled.text}`);
+      }
+      const s = await gw.sse("/v1/events", tok, { "last-event-id": String(cursors.behind) });
+      await say(`${lp}@${gw.domain}`, "new4");
+      await s.waitFor((ev) => ev.some((e) => bodyOf(e) === "new4"), 5000, "the live one");
+      assert.deepEqual(s.events.map((e) => (e.event === "resync" ? `resync ${(e.json as { from: number }).from}` : bodyOf(e))), [`resync ${from}`, "new0", "new1", "new2", "new3", "new4"]);
       await s.close();
     });
   });
