@@ -872,7 +872,7 @@ export interface components {
                 /** @description Who invited the account (invited), or who declined its invitation (invitation-declined) */
                 from?: string;
                 reason?: string | null;
-                /** @description destroyed: the room its owner named instead (XEP-0045 §10.9 <destroy jid/>) */
+                /** @description destroyed: the room its owner named instead (XEP-0045 §10.9 <destroy jid/>); join-failed with error gone: where the room's service says it went (RFC 6120 §8.3.3.5) */
                 alternate?: string;
                 /**
                  * Format: date-time

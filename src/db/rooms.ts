@@ -29,7 +29,7 @@ export interface RoomRow {
   created: boolean;
   subject: unknown;
   /** The join's refusal (failed), or the refusals for now of a rejoin waiting (src/db/room-rejoins.ts deferRejoin). */
-  error: { type: string; condition: string; text?: string } | null;
+  error: { type: string; condition: string; text?: string; alternate?: string } | null; // alternate: where a room answering gone went
   lastMessageAt: Date | null;
   history: { maxStanzas?: number; since?: string } | null;
   joinedAt: Date | null;

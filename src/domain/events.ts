@@ -149,7 +149,9 @@ export const EVENT_SCHEMAS = {
       error: Type.Optional(StanzaError),
       from: Type.Optional(Type.String({ description: "Who invited the account (invited), or who declined its invitation (invitation-declined)" })),
       reason: Type.Optional(Nullable(Type.String({ description: "Why the account was invited, why the occupant was kicked, banned or removed, or why the room was destroyed (XEP-0045 <reason/>)" }))),
-      alternate: Type.Optional(Type.String({ description: "destroyed: the room its owner named instead (XEP-0045 §10.9 <destroy jid/>)" })),
+      alternate: Type.Optional(
+        Type.String({ description: "destroyed: the room its owner named instead (XEP-0045 §10.9 <destroy jid/>); join-failed with error gone: where the room's service says it went (RFC 6120 §8.3.3.5)" }),
+      ),
       retryAt: Type.Optional(
         Type.String({ format: "date-time", description: "join-failed: the gateway's own rejoin was refused for now (the room's service is unavailable); it tries again at this time, and again later until the room answers" }),
       ),

@@ -112,6 +112,9 @@ export async function roomPresenceError(tx: AnyTx, p: InboundPresence & { from: 
     if (later.first) roomEvent({ room, kind: "join-failed", nick: row.nick, error: p.error!, retryAt: later.at.toISOString() });
     return;
   }
-  await markFailed(tx, account.id, room, p.error);
-  roomEvent({ room, kind: "join-failed", nick: row.nick, ...(p.error ? { error: p.error } : {}) });
+  // A join answered gone names where the room went, if its service knows (RFC 6120 §8.3.3.5):
+  // kept with the error, for the request's 404 (src/services/room-joins.ts refusal).
+  const alternate = p.error?.condition === "gone" && p.goneTo ? { alternate: p.goneTo } : {};
+  await markFailed(tx, account.id, room, p.error && { ...p.error, ...alternate });
+  roomEvent({ room, kind: "join-failed", nick: row.nick, ...(p.error ? { error: p.error } : {}), ...alternate });
 }

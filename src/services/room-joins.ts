@@ -55,9 +55,9 @@ const REFUSALS: Record<string, ErrorCode> = {
   "item-not-found": "room-not-found",
   "not-allowed": "room-not-found",
   "remote-server-not-found": "room-not-found",
+  gone: "room-not-found", // RFC 6120 §8.3.3.5: Prosody's tombstone of a destroyed room; its `alternate` in the problem
   "service-unavailable": "room-unavailable",
-  // The occupant JID room/nick is not one the room takes (RFC 6120 §8.3.3.8): the request's nick
-  // is at fault, and trying again will not help.
+  // The occupant JID room/nick is not one the room takes (RFC 6120 §8.3.3.8): the request's nick is at fault.
   "jid-malformed": "invalid-jid",
   // ejabberd's answer to a nick its resourceprep refuses ("Bad value of attribute 'to'"): the
   // join is ours and well-formed but for what the request named.
@@ -74,7 +74,8 @@ const REFUSALS: Record<string, ErrorCode> = {
 function refusal(room: string, error: RoomRow["error"], what: string, note = ""): AppError {
   const condition = error?.condition ?? "undefined-condition";
   const code = REFUSALS[condition] ?? (!error || refusedForNow(error) ? "room-unavailable" : "room-refused");
-  return new AppError(code, `${room} refused ${what}: ${condition}${error?.text ? ` (${error.text})` : ""}${note}`, { condition, ...(code === "invalid-jid" ? { field: "body.nick" } : {}) });
+  const extra = { condition, ...(code === "invalid-jid" ? { field: "body.nick" } : {}), ...(error?.alternate ? { alternate: error.alternate } : {}) };
+  return new AppError(code, `${room} refused ${what}: ${condition}${error?.text ? ` (${error.text})` : ""}${note}`, extra);
 }
 
 /**

@@ -2,7 +2,8 @@
 // destroy. Prosody 0.12 keeps a tombstone of such a room (mod_muc's muc_tombstones) and answers the
 // gateway's rejoin cancel/<gone>xmpp:<alternate>?join</gone> (RFC 6120 §8.3.3.5): the account
 // hears it as the destroy it missed (a `destroyed` event with the room its owner named instead),
-// and the room is forgotten, not rejoined. ejabberd keeps none: the rejoin makes the room anew, and
+// and the room is forgotten, not rejoined; a join of it then is 404 room-not-found naming the
+// alternate. ejabberd keeps none: the rejoin makes the room anew, and
 // the account is in it again (README).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -43,6 +44,11 @@ for (const kind of KINDS) {
         assert.deepEqual([destroyed.data.alternate, destroyed.data.self, destroyed.data.nick], [alternate, true, "abram"], JSON.stringify(destroyed.data));
         assert.equal((await gw.request("GET", `/v1/rooms/${room}`, { token })).status, 404, "forgotten");
         assert.deepEqual((await events("abram")).filter((e) => e.event === "room" && e.data.kind === "join-failed"), [], "no join-failed");
+        // A join of it now is the request's own: 404, the room's gone and where it went.
+        const join = await gw.request("PUT", `/v1/rooms/${room}`, { token, body: { nick: "abram" } });
+        assert.deepEqual([join.status, join.body.code, join.body.condition, join.body.alternate], [404, "room-not-found", "gone", alternate], join.text);
+        const failed = await until("abram", "the join's failure", (e) => e.event === "room" && e.data.kind === "join-failed" && e.data.room === room);
+        assert.deepEqual([(failed.data.error as { condition?: string } | undefined)?.condition, failed.data.alternate], ["gone", alternate], JSON.stringify(failed.data));
       } else {
         const joins = async () => (await events("abram")).filter((e) => e.event === "room" && e.data.kind === "joined" && e.data.room === room).length;
         await waitFor(async () => (await joins()) === 2, WAIT, "joined again after the restart");
