@@ -447,7 +447,7 @@ describe("webhook delivery (prosody)", () => {
     }
   });
 
-  it("delivers every account's events to an admin's every-account endpoint, accounts created later included", async () => {
+  it("delivers every account's events to an admin's every-account endpoint, accounts created later (and made again) included", async () => {
     await gw.createAccount("lady-old");
     const r = await gw.request("POST", "/v1/webhooks", { body: { url: receiver.url("star"), account: "*", events: ["message"] } });
     assert.equal(r.status, 201, r.text);
@@ -457,6 +457,13 @@ describe("webhook delivery (prosody)", () => {
     await say("lady-new", "to new");
     const got = (await receiver.waitFor("star", 2)).map((x) => verified(r.body.secret, x));
     assert.deepEqual(got.map((p) => `${p.account} ${p.data.body}`).sort(), [`lady-new@${gw.domain} to new`, `lady-old@${gw.domain} to old`]);
+    // Made again under a deleted account's name: its log is numbered on from the old one's, and its
+    // lane starts at that log's start, so no resync comes before its first event.
+    assert.equal((await gw.request("DELETE", "/v1/accounts/lady-old")).status, 204);
+    await gw.createAccount("lady-old");
+    await say("lady-old", "to old again");
+    const next = (await receiver.waitFor("star", 3)).map((x) => verified(r.body.secret, x));
+    assert.deepEqual(next.slice(2).map((p) => `${p.account} ${p.type} ${p.data.body}`), [`lady-old@${gw.domain} message to old again`]);
     assert.equal((await gw.request("DELETE", `/v1/webhooks/${r.body.id}`)).status, 204);
   });
 
