@@ -7,6 +7,7 @@ import type { Config } from "./config.js";
 import { Accounts as AccountStore } from "./db/accounts.js";
 import { autocommit, openDatabase, type Database } from "./db/client.js";
 import { inRoom } from "./db/room-lookups.js";
+import { seesPresence } from "./db/roster.js";
 import { startEmbeddedPostgres, type EmbeddedDb } from "./db/embedded.js";
 import { EventNotifier } from "./db/event-notifier.js";
 import { purgeEvents } from "./db/events.js";
@@ -190,7 +191,7 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
   // The XMPP adapter's inbound side, and what follows the link going up or down.
   const selfPings = new RoomSelfPings(delivery, domain, config.roomSelfPingMs);
   routeInbound(link, inbound, rooms, selfPings, log);
-  registerIqHandlers(link, domain, accounts, sessions, blocking, { inRoom: (id, room) => inRoom(autocommit(db.pool), id, room) });
+  registerIqHandlers(link, domain, accounts, sessions, blocking, { inRoom: (id, room) => inRoom(autocommit(db.pool), id, room) }, { seesPresence: (id, jid) => seesPresence(autocommit(db.pool), id, jid) });
   // XEP-0045: the link holder is every joined account's occupant: it enters their rooms again (or
   // another instance did, XMPP_LINK_MODE=all), publishes presence again, and then drains.
   const linkUp = new LinkUp(rooms, presence, config.xmpp.linkMode === "all", log);

@@ -7,7 +7,7 @@ import { AppError } from "../domain/errors.js";
 import type { ItemState, Subscription } from "../domain/subscription.js";
 import type { LangText } from "../domain/message.js";
 import type { RosterRecord } from "../domain/views.js";
-import { sql, type Tx } from "./client.js";
+import { sql, type AnyTx, type Tx } from "./client.js";
 import { notBlocked } from "./blocklist.js";
 
 export type RosterRow = RosterRecord;
@@ -55,6 +55,14 @@ export async function lockLiveAccount(tx: Tx, account: { id: number; jid: string
 export async function getItem(tx: Tx, accountId: number, jid: string): Promise<RosterRow | null> {
   const r = await tx.rosterItem.findUnique({ where: { accountId_jid: { accountId, jid } }, select });
   return r ? toRow(r) : null;
+}
+
+/**
+ * Whether `jid` (a bare JID) may see the account's presence: a subscription from or both (RFC 6121
+ * §3). Service discovery of the account's bare JID answers only such an entity (src/xmpp/iq.ts).
+ */
+export async function seesPresence(tx: AnyTx, accountId: number, jid: string): Promise<boolean> {
+  return (await sql(tx, "SELECT 1 FROM roster_item WHERE account_id = $1 AND jid = $2 AND subscription IN ('from', 'both')", [accountId, jid])).length > 0;
 }
 
 export async function bumpRosterVersion(tx: Tx, accountId: number): Promise<number> {

@@ -1,7 +1,8 @@
 // The component's iq duties: service discovery (XEP-0030) for the domain, for each hosted
 // account and for each of its online sessions, ping (XEP-0199). Every other iq get/set gets
 // service-unavailable from @xmpp/iq's callee (RFC 6120 §8.4), as do queries to accounts that do
-// not exist (RFC 6121 §8.5.1) and to resources that are not online (§8.5.3.1). A remote entity
+// not exist (RFC 6121 §8.5.1) and to resources that are not online (§8.5.3.1), and disco#info to
+// an account's bare JID from an entity that may not see its presence (XEP-0030 §8). A remote entity
 // asking for an account's blocklist (XEP-0191) is one of those: the list is the account's own,
 // read over HTTP only.
 import xml, { type Element } from "@xmpp/xml";
@@ -57,7 +58,13 @@ export interface RoomLookup {
 }
 const NO_ROOMS: RoomLookup = { inRoom: async () => false };
 
-type Target = keyof typeof IDENTITIES | null;
+/** Whether a bare JID may see the account's presence: a subscription from or both (src/db/roster.ts seesPresence). */
+export interface PresenceLookup {
+  seesPresence(accountId: number, jid: string): Promise<boolean>;
+}
+
+/** What an iq is addressed to, and the account's id for an account or session. */
+type Target = { kind: keyof typeof IDENTITIES; accountId?: number } | null;
 
 export function registerIqHandlers(
   link: XmppLink,
@@ -66,6 +73,7 @@ export function registerIqHandlers(
   sessions: SessionLookup,
   blocks: Pick<BlockCheck, "confirmBlocks"> = NO_BLOCKS,
   rooms: RoomLookup = NO_ROOMS,
+  presence: PresenceLookup = { seesPresence: async () => false },
 ): void {
   /**
    * What an iq is addressed to: the domain, an existing account's bare JID, one of its online
@@ -89,15 +97,15 @@ export function registerIqHandlers(
   async function target(stanza: Element): Promise<Target> {
     const to = parseJid(stanza.attrs.to ?? "");
     if (!to || to.domain !== domain) return null;
-    if (!to.local) return to.resource ? null : "domain";
+    if (!to.local) return to.resource ? null : { kind: "domain" };
     const account = to.resource ? await accounts.find(to.local) : await accounts.read(to.local);
     if (!account) return null;
     const from = parseJid(stanza.attrs.from ?? "");
     const decide = async (id: number): Promise<Target> => {
       if (from && (await blocks.confirmBlocks(id, stanza.attrs.from!))) return null;
-      if (!to.resource) return "account";
-      if (to.resource === ROOM_RESOURCE) return from && (await rooms.inRoom(id, jidToString(bare(from)))) ? "session" : null;
-      return (await sessions.reachable(id, to.resource)) ? "session" : null;
+      if (!to.resource) return { kind: "account", accountId: id };
+      if (to.resource === ROOM_RESOURCE) return from && (await rooms.inRoom(id, jidToString(bare(from)))) ? { kind: "session", accountId: id } : null;
+      return (await sessions.reachable(id, to.resource)) ? { kind: "session", accountId: id } : null;
     };
     const t = await decide(account.id);
     if (t || !to.resource) return t; // a bare JID's account was just read
@@ -110,12 +118,22 @@ export function registerIqHandlers(
   const unknownNode = () => errorElement("not-found");
   const noSuchEntity = () => errorElement("account-not-found");
 
+  /**
+   * XEP-0030 §8: the server answers disco#info to an account's bare JID for it, and "MUST return a
+   * <service-unavailable/> error if ... the requesting entity is not authorized to receive presence
+   * from the target entity": only an entity with a subscription from or both learns what it is.
+   */
+  const seesAccount = async (t: NonNullable<Target>, stanza: Element): Promise<boolean> => {
+    const from = parseJid(stanza.attrs.from ?? "");
+    return t.kind !== "account" || (!!from && (await presence.seesPresence(t.accountId!, jidToString(bare(from)))));
+  };
+
   iqCallee.get(NS.discoInfo, "query", async ({ stanza, element }) => {
     const t = await target(stanza);
-    if (!t) return noSuchEntity();
+    if (!t || !(await seesAccount(t, stanza))) return noSuchEntity();
     if (element.attrs.node) return unknownNode();
-    const features = t === "domain" ? DOMAIN_FEATURES : ACCOUNT_FEATURES;
-    return xml("query", { xmlns: NS.discoInfo }, xml("identity", IDENTITIES[t]), ...features.map((v) => xml("feature", { var: v })));
+    const features = t.kind === "domain" ? DOMAIN_FEATURES : ACCOUNT_FEATURES;
+    return xml("query", { xmlns: NS.discoInfo }, xml("identity", IDENTITIES[t.kind]), ...features.map((v) => xml("feature", { var: v })));
   });
 
   // Balcony publishes no items: accounts are not enumerable over XMPP.

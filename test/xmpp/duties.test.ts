@@ -38,15 +38,26 @@ for (const kind of KINDS) {
     }
     const condition = (s: XmlElement) => (s.getChild("error") as unknown as Element | undefined)?.getChildElements().find((c) => c.attrs.xmlns === STANZAS)?.name;
 
-    it("answers disco#info for the domain and for an account (XEP-0030)", async () => {
+    it("answers disco#info for the domain, and for an account to a subscriber only (XEP-0030 §8)", async () => {
       const dom = await iq(gw.domain, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));
       assert.equal(dom.attrs.type, "result");
       const q = dom.getChild("query", "http://jabber.org/protocol/disco#info")!;
       assert.ok(q.getChild("identity"));
       const features = q.getChildren("feature").map((f) => f.attrs.var);
       assert.ok(features.includes("urn:xmpp:ping") && features.includes("http://jabber.org/protocol/disco#info"));
-      const acc = await iq(`romeo@${gw.domain}`, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));
-      assert.equal(acc.attrs.type, "result");
+      // XEP-0030 §8: the account's bare JID answers only an entity that may see its presence (a
+      // subscription from or both); to anyone else it is service-unavailable, as if there were none.
+      // Benvolio's, so that romeo's subscriptions stay as the tests below need them.
+      await gw.createAccount("benvolio");
+      const info = () => iq(`benvolio@${gw.domain}`, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));
+      const stranger = await info();
+      assert.equal(condition(stranger), "service-unavailable", stranger.toString());
+      const tok = gw.token("benvolio");
+      await juliet.send(xml("presence", { to: `benvolio@${gw.domain}`, type: "subscribe" }));
+      await waitFor(async () => (await gw.request("GET", "/v1/subscription-requests", { token: tok })).body.items.some((i: { jid: string }) => i.jid === "juliet@localhost"), 10_000, "juliet's request");
+      assert.equal((await gw.request("POST", "/v1/roster/juliet@localhost/approve", { token: tok })).status, 200);
+      const acc = await info();
+      assert.equal(acc.attrs.type, "result", acc.toString());
       assert.equal(acc.getChild("query")!.getChild("identity")!.attrs.category, "account");
       const items = await iq(gw.domain, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#items" }));
       assert.equal(items.attrs.type, "result");
@@ -84,8 +95,8 @@ for (const kind of KINDS) {
     ];
     const featuresOf = (res: XmlElement) => res.getChild("query", "http://jabber.org/protocol/disco#info")!.getChildren("feature").map((f) => f.attrs.var as string);
 
-    it("advertises the message features it implements on the account's bare JID (XEP-0030)", async () => {
-      const acc = await iq(`romeo@${gw.domain}`, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));
+    it("advertises the message features it implements on the account's bare JID (XEP-0030) to a subscriber", async () => {
+      const acc = await iq(`benvolio@${gw.domain}`, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));
       assert.equal(acc.attrs.type, "result");
       const features = featuresOf(acc);
       for (const f of MESSAGE_FEATURES) assert.ok(features.includes(f), `${f} in ${features.join(" ")}`);
