@@ -206,13 +206,19 @@ export function planAppend(events: NewEvent[], first: number, origin: string | n
   };
 }
 
-/** Marks receipts as answered; returns those this call won (once across streams), with the acknowledged message's type (XEP-0184 §5) and whether they go to an occupant JID. */
-export async function claimReceipts(db: Tx, accountId: number, seqs: number[]): Promise<{ to: string; id: string; type: string | null; occupant: boolean }[]> {
+/**
+ * Marks receipts as answered; returns those this call won (once across streams), with the
+ * acknowledged message's type (XEP-0184 §5), whether they go to an occupant JID, and whether the
+ * sender may see the account's presence (XEP-0184 §8: a subscription from or both, or an occupant
+ * of a room the account is in, where its presence is broadcast).
+ */
+export async function claimReceipts(db: Tx, accountId: number, seqs: number[]): Promise<{ to: string; id: string; type: string | null; occupant: boolean; seesPresence: boolean }[]> {
   if (seqs.length === 0) return [];
   return sql(
     db,
-    `UPDATE event SET receipt_sent = true WHERE account_id = $1 AND seq = ANY($2::bigint[]) AND NOT receipt_sent AND receipt_to IS NOT NULL
-     RETURNING receipt_to AS "to", receipt_id AS id, data->>'type' AS type, ${toOccupant("account_id", "receipt_to")} AS occupant`,
+    `WITH c AS (UPDATE event SET receipt_sent = true WHERE account_id = $1 AND seq = ANY($2::bigint[]) AND NOT receipt_sent AND receipt_to IS NOT NULL
+       RETURNING receipt_to AS "to", receipt_id AS id, data->>'type' AS type, ${toOccupant("account_id", "receipt_to")} AS occupant)
+     SELECT c.*, c.occupant OR EXISTS (SELECT 1 FROM roster_item r WHERE r.account_id = $1 AND r.jid = split_part(c."to", '/', 1) AND r.subscription IN ('from', 'both')) AS "seesPresence" FROM c`,
     [accountId, seqs],
   );
 }

@@ -267,11 +267,11 @@ export class EventFeed implements FeedPort {
   }
 
   /**
-   * XEP-0184 §5: `received` for messages a stream has written or a webhook delivered, each once.
-   * One owed to a JID the account has blocked since the message came is settled unsent: the home
-   * server routes nothing to a blocked JID (XEP-0191 §3.3). Settled for good, so a block the cached
-   * list holds is confirmed by the committed one first (an unblock elsewhere may not have reached
-   * the cache); a receipt to a JID the cached list does not block costs no read.
+   * XEP-0184 §5: `received` for messages a stream has written or a webhook delivered, each once,
+   * to a sender that may see the account's presence (§8); others are settled unsent, as is one to a
+   * JID the account has blocked since (the home server routes nothing to it, XEP-0191 §3.3). Settled
+   * for good, so a block the cached list holds is confirmed by the committed one first (an unblock
+   * elsewhere may not have reached the cache); a receipt to a JID the cached list does not block costs no read.
    */
   async answerReceipts(account: Pick<Account, "id" | "localpart">, seqs: number[]): Promise<void> {
     const from = accountJid(account.localpart, this.domain);
@@ -282,7 +282,7 @@ export class EventFeed implements FeedPort {
       const blocks = (to: string) => blocked.get(to) ?? blocked.set(to, this.blocks.confirmBlocks(account.id, to, tx)).get(to)!;
       for (const r of await claimReceipts(tx, account.id, seqs)) {
         // To a room occupant (a private message, XEP-0045 §7.5) from the account's occupant JID: the room takes no other.
-        if (!(await blocks(r.to))) receipts.push({ kind: "receipt", from: r.occupant ? occupantJid(from) : from, to: r.to, id: r.id, stanzaId: randomUUID(), type: ackType(r.type) });
+        if (r.seesPresence && !(await blocks(r.to))) receipts.push({ kind: "receipt", from: r.occupant ? occupantJid(from) : from, to: r.to, id: r.id, stanzaId: randomUUID(), type: ackType(r.type) });
       }
       await send(account.id, receipts);
     });

@@ -45,6 +45,27 @@ export async function comeOnline(user: XmppUser): Promise<void> {
   await user.sendPresence();
 }
 
+/**
+ * `user` subscribes to the account's presence and the account approves (RFC 6121 §3.1): a
+ * subscription `from`, which lets the user see its presence, and so ask its bare JID's disco#info
+ * (XEP-0030 §8) and get receipts (XEP-0184 §8).
+ */
+export async function grantPresence(gw: Pick<TestGateway, "request" | "token" | "domain">, localpart: string, user: XmppUser, timeoutMs = 10_000): Promise<void> {
+  const account = `${localpart}@${gw.domain}`;
+  const bare = user.jid.split("/")[0]!;
+  const token = gw.token(localpart);
+  await user.send(xml("presence", { to: account, type: "subscribe" }));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await gw.request("GET", "/v1/subscription-requests", { token });
+    if ((r.body.items as { jid: string }[]).some((i) => i.jid === bare)) break;
+    if (Date.now() > deadline) throw new Error(`no subscription request from ${bare} to ${account} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const approved = await gw.request("POST", `/v1/roster/${encodeURIComponent(bare)}/approve`, { token });
+  if (approved.status !== 200) throw new Error(`approving ${bare}: ${approved.status} ${approved.text}`);
+}
+
 /** Starts the server, registers and logs in `users` (name -> resource), then the gateway. */
 export async function startWorld<U extends string>(kind: XmppServerKind, users: Record<U, string>, opts: WorldOptions = {}): Promise<XmppWorld<U>> {
   /** Each user once logged in; a test that logs one in again puts the new one here, for stop(). */

@@ -5,7 +5,7 @@ import { connect } from "node:net";
 import xml from "@xmpp/xml";
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { waitFor, type TestGateway } from "../helpers/gateway.js";
-import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
+import { startWorld, type XmppWorld, grantPresence } from "../helpers/xmpp-world.js";
 import { gatewaySentinel } from "../helpers/sentinel.js";
 import type { SseClient, SseEvent } from "../helpers/sse.js";
 import { KINDS } from "../helpers/servers.js";
@@ -132,6 +132,7 @@ for (const kind of KINDS) {
 
     it("keeps messages for an account with no session and delivers them on the first stream; answers receipts only then", async () => {
       await gw.createAccount("paris");
+      await grantPresence(gw, "paris", juliet); // receipts go to a sender who may see the account's presence (XEP-0184 §8)
       const to = `paris@${gw.domain}`;
       await say(to, "while you were out", {}, true);
       await say(to, "second", {}, false);
@@ -298,6 +299,7 @@ for (const kind of KINDS) {
 
     it("a JSON page answers the XEP-0184 receipts its messages asked for, once", async () => {
       await gw.createAccount("rosaline");
+      await grantPresence(gw, "rosaline", juliet); // receipts go to a sender who may see the account's presence (XEP-0184 §8)
       const to = `rosaline@${gw.domain}`;
       const tok = gw.token("rosaline");
       const receipts = (id: string) => juliet.stanzas.filter((st) => st.getChild("received", "urn:xmpp:receipts")?.attrs.id === id);

@@ -12,6 +12,7 @@ import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-ser
 import { connectUser, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver } from "../../scripts/harness/webhook-receiver.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
+import { grantPresence } from "../helpers/xmpp-world.js";
 
 interface Delivered {
   id: number;
@@ -469,6 +470,8 @@ describe("webhook delivery (prosody)", () => {
 
   it("answers a XEP-0184 receipt request once the message is delivered to a webhook (no stream open)", async () => {
     await gw.createAccount("apothecary");
+    // Juliet may see its presence: receipts go to such a sender only (XEP-0184 §8). Before the hook, which starts after it.
+    await grantPresence(gw, "apothecary", juliet);
     const { secret } = await hook("apothecary", "receipt");
     await receiver.plan("receipt", ["500"]);
     await juliet.send(xml("message", { to: `apothecary@${gw.domain}`, type: "chat", id: "wants-receipt" }, xml("body", {}, "did you get it?"), xml("request", { xmlns: "urn:xmpp:receipts" })));

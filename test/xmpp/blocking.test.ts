@@ -16,7 +16,7 @@ import type { XmppServer } from "../../scripts/harness/xmpp-server.js";
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { accountDriver, type Ev } from "../helpers/account-driver.js";
 import { uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
-import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
+import { grantPresence, startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { gatewaySentinel, isFrom, receivedFrom } from "../helpers/sentinel.js";
 import { enterRoom, MUC, NS_USER } from "../helpers/muc.js";
 import { KINDS } from "../helpers/servers.js";
@@ -643,6 +643,8 @@ for (const kind of KINDS) {
 
     it("never shows or changes the blocklist over XMPP: a remote query or block gets an error", async () => {
       const r = await account();
+      // Both may see its presence, so its bare JID answers their disco#info (XEP-0030 §8) but for a block.
+      for (const user of [juliet, nurse]) await grantPresence(gw, r.jid.split("@")[0]!, user);
       await r.block(NURSE);
       const iq = async (type: "get" | "set", child: ReturnType<typeof xml>) => {
         const id = uniq("iq-");

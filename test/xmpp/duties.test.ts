@@ -7,6 +7,7 @@ import { startXmppServer, type XmppServer } from "../../scripts/harness/xmpp-ser
 import { connectUser, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { KINDS } from "../helpers/servers.js";
+import { grantPresence } from "../helpers/xmpp-world.js";
 
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
@@ -52,10 +53,7 @@ for (const kind of KINDS) {
       const info = () => iq(`benvolio@${gw.domain}`, "get", xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));
       const stranger = await info();
       assert.equal(condition(stranger), "service-unavailable", stranger.toString());
-      const tok = gw.token("benvolio");
-      await juliet.send(xml("presence", { to: `benvolio@${gw.domain}`, type: "subscribe" }));
-      await waitFor(async () => (await gw.request("GET", "/v1/subscription-requests", { token: tok })).body.items.some((i: { jid: string }) => i.jid === "juliet@localhost"), 10_000, "juliet's request");
-      assert.equal((await gw.request("POST", "/v1/roster/juliet@localhost/approve", { token: tok })).status, 200);
+      await grantPresence(gw, "benvolio", juliet);
       const acc = await info();
       assert.equal(acc.attrs.type, "result", acc.toString());
       assert.equal(acc.getChild("query")!.getChild("identity")!.attrs.category, "account");

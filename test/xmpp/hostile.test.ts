@@ -18,6 +18,7 @@ import { startXmppServer, type XmppServer, type XmppServerKind } from "../../scr
 import { connectUser, xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { startTestGateway, waitFor, type TestGateway } from "../helpers/gateway.js";
 import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
+import { grantPresence } from "../helpers/xmpp-world.js";
 import { transition, type ItemState, type SubscriptionStanza } from "../../src/domain/subscription.js";
 
 // Prosody only by default. On ejabberd (XMPP_SERVERS=prosody,ejabberd) one run showed: ejabberd
@@ -328,17 +329,20 @@ for (const kind of KINDS) {
     it("stores a message whose 3,200-character stanza id is too long to index, and answers its receipt with that id", async () => {
       phase = "long-id";
       await online();
+      // An account of its own whose presence Mercutio may see: receipts go to such a sender only (XEP-0184 §8).
+      await gw.createAccount("longid");
+      await grantPresence(gw, "longid", mercutio);
       // Random hex: PostgreSQL cannot compress it under its btree entry limit (~2,700 bytes).
       const id = randomBytes(1600).toString("hex");
-      await mercutio.send(xml("message", { to: `target@${D}`, type: "chat", id }, xml("body", {}, "a long id"), xml("request", { xmlns: RECEIPTS })));
+      await mercutio.send(xml("message", { to: `longid@${D}`, type: "chat", id }, xml("body", {}, "a long id"), xml("request", { xmlns: RECEIPTS })));
       // The receipt goes out once a stream has read the message (XEP-0184, API.md).
-      const sse = await gw.sse("/v1/events?since=0", tok("target"));
+      const sse = await gw.sse("/v1/events?since=0", tok("longid"));
       try {
         const receipt = await mercutio.waitFor((x) => x.is("message") && el(x).getChild("received", RECEIPTS)?.attrs.id === id, 5000);
-        assert.equal(receipt.attrs.from, `target@${D}`);
+        assert.equal(receipt.attrs.from, `longid@${D}`);
         assert.ok(!mercutio.stanzas.some((x) => x.attrs.id === id && x.attrs.type === "error"), "the message was bounced");
-        assert.ok((await events("target")).some((e) => e.event === "message" && e.data.stanzaId === id && e.data.body === "a long id"), "the event, with the id as sent");
-        const history = (await call("target", "GET", "/v1/messages?with=mercutio@localhost&limit=200")).body.items as { body: unknown }[];
+        assert.ok((await events("longid")).some((e) => e.event === "message" && e.data.stanzaId === id && e.data.body === "a long id"), "the event, with the id as sent");
+        const history = (await call("longid", "GET", "/v1/messages?with=mercutio@localhost&limit=200")).body.items as { body: unknown }[];
         assert.ok(history.some((m) => m.body === "a long id"), "the message in the history");
       } finally {
         await sse.close();

@@ -16,7 +16,7 @@ import { isDeepStrictEqual } from "node:util";
 import { xml, type XmlElement, type XmppUser } from "../../scripts/harness/xmpp-user.js";
 import { accountDriver, type AccountDriver, type Attachment, type Ev } from "../helpers/account-driver.js";
 import { uniq, waitFor, type TestGateway } from "../helpers/gateway.js";
-import { startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
+import { grantPresence, startWorld, type XmppWorld } from "../helpers/xmpp-world.js";
 import { isFrom, receivedFrom } from "../helpers/sentinel.js";
 import { KINDS } from "../helpers/servers.js";
 
@@ -775,6 +775,8 @@ for (const kind of KINDS) {
 
     it("applies Juliet's corrections of her message (body, edited, a message-update with the view); a correction by the nurse, or of the account's message, changes nothing; none is a message", async () => {
       const r = await account();
+      // Juliet may see its presence: her receipt below goes to such a sender only (XEP-0184 §8).
+      await grantPresence(gw, r.jid.split("@")[0]!, juliet);
       const ours = await r.send({ to: JULIET, body: "swear by the moon" });
       await arrived(juliet, r, ours);
       const hers = await inbound(juliet, r, "O, swear not by the moon");

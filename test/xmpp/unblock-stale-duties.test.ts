@@ -13,6 +13,7 @@ import { deafLinkWorld } from "../helpers/deaf-pair.js";
 import { uniq, waitFor } from "../helpers/gateway.js";
 import { gatewaySentinel, receivedFrom } from "../helpers/sentinel.js";
 import { KINDS } from "../helpers/servers.js";
+import { grantPresence } from "../helpers/xmpp-world.js";
 
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const RECEIPTS = "urn:xmpp:receipts";
@@ -27,9 +28,13 @@ for (const kind of KINDS) {
   describe(`iq answers and receipts for a JID unblocked on B, at the link holder A that has not heard yet (${kind})`, () => {
     const w = deafLinkWorld(kind, { juliet: "balcony", nurse: "garden" });
 
-    /** An account on A that blocks Juliet and the Nurse (PUT on A). */
+    /**
+     * An account on A whose presence Juliet and the Nurse may see (so its bare JID answers their
+     * disco#info, XEP-0030 §8, and its receipts go to them, XEP-0184 §8), and which blocks both (PUT on A).
+     */
     async function blockingBoth(lp: string): Promise<string> {
       const jid = await w.p.a.createAccount(lp);
+      for (const user of [w.juliet, w.nurse]) await grantPresence(w.p.a, lp, user);
       for (const user of [w.juliet, w.nurse]) assert.equal((await w.p.a.request("PUT", path(bareOf(user)), { token: w.p.a.token(lp) })).status, 204, `${bareOf(user)} blocked on A`);
       return jid;
     }
@@ -65,6 +70,7 @@ for (const kind of KINDS) {
     it("a receipt owed to Juliet is sent when A's page is read after her unblock; the Nurse's, still blocked, is settled unsent", async () => {
       const lp = uniq("receipt-unblocked");
       const jid = await w.p.a.createAccount(lp);
+      for (const user of [w.juliet, w.nurse]) await grantPresence(w.p.a, lp, user);
       // Each asks for a receipt (XEP-0184 §5) before any block; nobody reads the log yet.
       for (const [user, id] of [[w.juliet, "rj1"], [w.nurse, "rn1"]] as const) {
         await user.send(xml("message", { to: jid, type: "chat", id }, xml("body", {}, "ack me"), xml("request", { xmlns: RECEIPTS })));
