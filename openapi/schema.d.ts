@@ -116,7 +116,7 @@ export interface paths {
         };
         /**
          * Conversation history with one JID, both directions, newest first
-         * @description Each page lists its messages newest first; chat states sent alone (XEP-0085) are not messages and are not listed. Without `after`, a page holds the newest messages (older than `before`, if given) and `nextCursor` is the `before` of the next, older page. With `after`, it holds the messages right after that cursor (older than `before`, if given too) and `nextCursor` is the `after` of the next, newer page (keep the same `before`), so paging forward skips and repeats nothing. `nextCursor` is null on the last page. A page holds at most `limit` messages and 4 MiB of their data (always its first): fewer than `limit` with a `nextCursor` means more follow.
+         * @description Each page lists its messages newest first; chat states sent alone (XEP-0085) are not messages and are not listed. Without `after`, a page holds the newest messages (older than `before`, if given) and `nextCursor` is the `before` of the next, older page. With `after`, it holds the messages right after that cursor (older than `before`, if given too) and `nextCursor` is the `after` of the next, newer page (keep the same `before`), so paging forward repeats nothing and skips nothing stored when the page was read (a message whose write ends after a newer one's may be passed: catch up backward to miss none; README). `nextCursor` is null on the last page. A page holds at most `limit` messages and 4 MiB of their data (always its first): fewer than `limit` with a `nextCursor` means more follow.
          */
         get: operations["getMessages"];
         put?: never;
