@@ -24,6 +24,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import jwt from "jsonwebtoken";
+import pg from "pg";
 import { createTestDatabase } from "../scripts/harness/database.js";
 import { startXmppServer } from "../scripts/harness/xmpp-server.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./cpuprofile.js";
@@ -426,6 +427,14 @@ async function main(): Promise<Report> {
   const gateway = await startGatewayProcess({ server, databaseUrl: db.url, workDir, gatewayDir: ROOT, jwtSecret: JWT_SECRET, cpuProf: !!opt["cpu-prof"], env: GATEWAY_ENV, loopFile, allocFile });
   const admin = jwt.sign({ sub: "admin", scope: "admin", exp: Math.floor(Date.now() / 1000) + 3600 }, JWT_SECRET, { algorithm: "HS256" });
   await api(gateway.url, "/v1/accounts", admin, { localpart: ACCOUNT }, 201);
+  if (opt.receipts) {
+    // Receipts go only to a sender that may see the account's presence (XEP-0184 §8): the sender
+    // gets a subscription from, as the account's approval of its request would give it.
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    await c.query("INSERT INTO roster_item (account_id, jid, subscription) SELECT id, $2, 'from' FROM account WHERE localpart = $1", [ACCOUNT, sender.jid.split("/")[0]]);
+    await c.end();
+  }
   const { token } = await api<{ token: string }>(gateway.url, "/v1/tokens", admin, { account: ACCOUNT, resource: STREAM_RESOURCE, ttlSeconds: 3600 }, 201);
   const stream = await startReceiver({ mode: "sse", url: gateway.url, token, resource: STREAM_RESOURCE });
   onCleanup("SSE client", () => stream.stop());
