@@ -326,9 +326,15 @@ describe("EventFeed", () => {
     assert.deepEqual(await feed.page(a, null, 100, null), { items: [], nextSince: 5 });
   });
 
+  /** The contacts may see the account's presence (a subscription from): receipts go only to such senders (XEP-0184 §8). */
+  const maySee = async (a: { id: number }, ...jids: string[]) => {
+    for (const jid of jids) await env.db.pool.query("INSERT INTO roster_item (account_id, jid, subscription) VALUES ($1, $2, 'from')", [a.id, jid.split("/")[0]]);
+  };
+
   it("page() answers the XEP-0184 receipts owed for the messages it returns, once (a HEAD's page answers none)", async () => {
     const a = await env.account("romeo");
     const juliet = "juliet@example.net/balcony";
+    await maySee(a, juliet);
     const [seq] = await append([{ accountId: a.id, ...event("message", messageData(a, juliet, "r1")), receipt: { to: juliet, id: "r1" } }]);
     assert.deepEqual(view((await feed.page(a, null, 100, null, false)).items).map((e) => e.id), [seq]);
     await env.flush();
@@ -350,14 +356,17 @@ describe("EventFeed", () => {
     await r.close();
   });
 
-  it("answers a receipt owed to an occupant of one of the account's rooms (a private message, XEP-0045 §7.5) from its occupant JID, as the room takes it; to a JID in no room of its from its JID", async () => {
+  it("answers a receipt owed to an occupant of one of the account's rooms (a private message, XEP-0045 §7.5) from its occupant JID, as the room takes it; to a JID in no room of its from its JID; none to a stranger (XEP-0184 §8)", async () => {
     const a = await env.account("romeo");
     const room = "piazza@conference.example.net";
     await env.db.pool.query("INSERT INTO room (account_id, room, nick, status) VALUES ($1, $2, 'romeo', 'joined')", [a.id, room]);
-    const [nurse, elsewhere] = [`${room}/nurse`, "lobby@conference.example.net/nurse"];
+    const [nurse, elsewhere, stranger] = [`${room}/nurse`, "lobby@conference.example.net/nurse", "iago@venice.example/x"];
+    // An occupant of the account's room sees its presence there; the other JID by a subscription.
+    await maySee(a, elsewhere);
     await append([
       { accountId: a.id, ...event("message", messageData(a, nurse, "n1")), receipt: { to: nurse, id: "n1" } },
       { accountId: a.id, ...event("message", messageData(a, elsewhere, "n2")), receipt: { to: elsewhere, id: "n2" } },
+      { accountId: a.id, ...event("message", messageData(a, stranger, "s1")), receipt: { to: stranger, id: "s1" } },
     ]);
     await feed.page(a, null, 100, null);
     await env.flush();
@@ -365,6 +374,8 @@ describe("EventFeed", () => {
       [`${a.jid}/rooms`, nurse, "n1", "chat"],
       [a.jid, elsewhere, "n2", "chat"],
     ]);
+    const settled = await env.db.prisma.event.findMany({ where: { accountId: a.id, receiptTo: { not: null } }, select: { receiptSent: true } });
+    assert.deepEqual(settled.map((e) => e.receiptSent), [true, true, true], "the stranger's is settled unsent, not owed again");
   });
 
   it("answers no receipt owed to a JID the account blocked since the message came (XEP-0191 §3.3); others are answered", async () => {
@@ -373,6 +384,7 @@ describe("EventFeed", () => {
     const guarded = new EventFeed(env.db, env.sessions, notifier, env.delivery, new StreamSlots(MAX_STREAMS), env.domain, RETENTION_MS, blocking);
     const tybalt = "tybalt@capulet.example/sword";
     const juliet = "juliet@example.net/balcony";
+    await maySee(a, tybalt, juliet);
     await append([
       { accountId: a.id, ...event("message", messageData(a, tybalt, "t1")), receipt: { to: tybalt, id: "t1" } },
       { accountId: a.id, ...event("message", messageData(a, juliet, "j1")), receipt: { to: juliet, id: "j1" } },
@@ -396,6 +408,7 @@ describe("EventFeed", () => {
     const guarded = new EventFeed(env.db, env.sessions, notifier, env.delivery, new StreamSlots(MAX_STREAMS), env.domain, RETENTION_MS, here);
     const tybalt = "tybalt@capulet.example/sword";
     const juliet = "juliet@example.net/balcony";
+    await maySee(a, tybalt, juliet);
     await append([
       { accountId: a.id, ...event("message", messageData(a, tybalt, "t1")), receipt: { to: tybalt, id: "t1" } },
       { accountId: a.id, ...event("message", messageData(a, juliet, "j1")), receipt: { to: juliet, id: "j1" } },
@@ -430,6 +443,7 @@ describe("EventFeed", () => {
     const guarded = new EventFeed(env.db, env.sessions, notifier, env.delivery, new StreamSlots(MAX_STREAMS), env.domain, RETENTION_MS, here);
     const tybalt = "tybalt@capulet.example/sword";
     const juliet = "juliet@example.net/balcony";
+    await maySee(a, tybalt, juliet);
     await append(
       ["t1", "t2", "t3"].map((id) => ({ accountId: a.id, ...event("message", messageData(a, tybalt, id)), receipt: { to: tybalt, id } })).concat([
         { accountId: a.id, ...event("message", messageData(a, juliet, "j1")), receipt: { to: juliet, id: "j1" } },
@@ -462,6 +476,7 @@ describe("EventFeed", () => {
     const readers = [new Reader(await feed.open(a, "phone", 0)), new Reader(await feed.open(a, "laptop", 0))];
     const batches = readers.map((r) => r.next("the message event"));
     const juliet = "juliet@example.net/balcony";
+    await maySee(a, juliet);
     const data = messageData(a, juliet, "r1");
     const [seq] = await append([{ accountId: a.id, ...event("message", data), receipt: { to: juliet, id: "r1" } }]);
     for (const b of await Promise.all(batches)) assert.deepEqual(view(b), [{ id: seq!, event: "message", data }]);

@@ -527,7 +527,7 @@ for (const kind of KINDS) {
       }
       const expectPending = [...senders.keys()].filter((j) => senders.get(j)!.seq.at(-1) === "subscribe").sort();
       const pending = async () => ((await call("flood", "GET", "/v1/subscription-requests")).body.items as { jid: string }[]).map((i) => i.jid).sort();
-      await waitFor(async () => JSON.stringify(await pending()) === JSON.stringify(expectPending) && (await events("flood")).filter((e) => e.event === "subscription").length >= delivered, 15_000, "the requests to settle").catch(() => undefined);
+      await waitFor(async () => JSON.stringify(await pending()) === JSON.stringify(expectPending) && (await events("flood")).filter((e) => e.event === "subscription").length >= delivered, 30_000, "the requests to settle").catch(() => undefined);
       console.log(`hostile: flood: ${total} stanzas from ${senders.size} JIDs sent, ${arrived().length} reached the gateway, settled in ${Date.now() - started} ms; ${expectPending.length} requests pending`);
       assert.equal(arrived().length, total, "Prosody forwarded every subscription stanza");
       assert.deepEqual(await pending(), expectPending, "GET /v1/subscription-requests agrees with each sender's last stanza");
