@@ -8,6 +8,7 @@ import type { DomainEvent } from "../domain/events.js";
 import { throwIfVanished, vanishedOr } from "./errors.js";
 import { CHANNELS } from "./notify.js";
 import { toOccupant } from "./room-lookups.js";
+import { letsSeePresence } from "./roster.js";
 import { rowsFrom, type Column } from "./rows.js";
 import { StatementTexts } from "./statement-texts.js";
 
@@ -218,7 +219,7 @@ export async function claimReceipts(db: Tx, accountId: number, seqs: number[]): 
     db,
     `WITH c AS (UPDATE event SET receipt_sent = true WHERE account_id = $1 AND seq = ANY($2::bigint[]) AND NOT receipt_sent AND receipt_to IS NOT NULL
        RETURNING receipt_to AS "to", receipt_id AS id, data->>'type' AS type, ${toOccupant("account_id", "receipt_to")} AS occupant)
-     SELECT c.*, c.occupant OR EXISTS (SELECT 1 FROM roster_item r WHERE r.account_id = $1 AND r.jid = split_part(c."to", '/', 1) AND r.subscription IN ('from', 'both')) AS "seesPresence" FROM c`,
+     SELECT c.*, c.occupant OR EXISTS (SELECT 1 FROM roster_item r WHERE r.account_id = $1 AND r.jid = split_part(c."to", '/', 1) AND ${letsSeePresence("r")}) AS "seesPresence" FROM c`,
     [accountId, seqs],
   );
 }

@@ -57,12 +57,15 @@ export async function getItem(tx: Tx, accountId: number, jid: string): Promise<R
   return r ? toRow(r) : null;
 }
 
+/** SQL: roster item `r` lets its contact see the account's presence: a subscription from or both (RFC 6121 §3). */
+export const letsSeePresence = (r: string) => `${r}.subscription IN ('from', 'both')`;
+
 /**
- * Whether `jid` (a bare JID) may see the account's presence: a subscription from or both (RFC 6121
- * §3). Service discovery of the account's bare JID answers only such an entity (src/xmpp/iq.ts).
+ * Whether `jid` (a bare JID) may see the account's presence (letsSeePresence). Service discovery
+ * of the account's bare JID answers only such an entity (src/xmpp/iq.ts).
  */
 export async function seesPresence(tx: AnyTx, accountId: number, jid: string): Promise<boolean> {
-  return (await sql(tx, "SELECT 1 FROM roster_item WHERE account_id = $1 AND jid = $2 AND subscription IN ('from', 'both')", [accountId, jid])).length > 0;
+  return (await sql(tx, `SELECT 1 FROM roster_item r WHERE r.account_id = $1 AND r.jid = $2 AND ${letsSeePresence("r")}`, [accountId, jid])).length > 0;
 }
 
 export async function bumpRosterVersion(tx: Tx, accountId: number): Promise<number> {
@@ -192,7 +195,7 @@ export async function pendingRequests(tx: Tx, accountId: number): Promise<Roster
  * not blocked (XEP-0191 §3.3: a blocked contact gets no presence).
  */
 export async function presenceSubscribers(tx: Tx, accountId: number): Promise<string[]> {
-  const rows = await sql<{ jid: string }>(tx, `SELECT r.jid FROM roster_item r WHERE r.account_id = $1 AND r.subscription IN ('from', 'both') AND ${notBlocked("r")} ORDER BY r.jid`, [accountId]);
+  const rows = await sql<{ jid: string }>(tx, `SELECT r.jid FROM roster_item r WHERE r.account_id = $1 AND ${letsSeePresence("r")} AND ${notBlocked("r")} ORDER BY r.jid`, [accountId]);
   return rows.map((r) => r.jid);
 }
 

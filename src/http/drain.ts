@@ -61,9 +61,9 @@ export class HttpDrain {
         const started = performance.now();
         this.changed = () => {
           const now = performance.now();
-          if (this.ended || now - started >= periodMs) this.closeListener();
-          else if (this.server.listening && now - this.lastRequest >= quietMs) this.closeListener();
-          if (!this.server.listening && (this.sockets.size === 0 || this.ended || now - started >= periodMs)) {
+          const over = this.ended || now - started >= periodMs;
+          if (over || now - this.lastRequest >= quietMs) this.closeListener();
+          if (!this.server.listening && (this.sockets.size === 0 || over)) {
             clearTimeout(period);
             clearTimeout(quiet);
             this.changed = null;
