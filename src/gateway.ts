@@ -70,6 +70,8 @@ export interface RunningGateway {
   url: string;
   /** drainMs: how long it still serves after the signal, at most (SHUTDOWN_DRAIN; src/serve.ts); 0 by default. */
   close(drainMs?: number): Promise<void>;
+  /** What close() waits for now: "" before it began and once it is done. */
+  closing(): string;
   /** Ends a drain under way at once (a second SIGTERM or SIGINT). */
   endDrain(): void;
 }
@@ -250,26 +252,27 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
    * next start). Sessions are left as they are, so clients that reconnect within the grace period
    * see no presence flap.
    */
+  let closing = "";
   const close = async (drainMs = 0) => {
     stopPeriodic();
     shutdown.abort();
+    closing = "the drain";
     const started = performance.now();
     const open = await http.drain(drainMs);
     if (drainMs > 0) logger.info({ ms: since(started), open }, open ? "drain period over: ending the idle connections left, finishing the requests in flight" : "drained: no connection left");
-    await app.close();
-    await dispatcher.stop();
-    await webhookClient.close();
-    await messaging.idle();
-    await delivery.stop();
-    await control.stop();
-    await inbound.idle();
-    // Streams' closes (and their delivered cursors) are written in batches: flush them.
-    await events.idle();
-    await notifications.stop();
-    await sharedSlots?.close();
-    redis?.disconnect();
-    await db.close();
-    await embedded?.stop();
+    // Named, so that a close that hangs says what it waits for (src/serve.ts's forced exit logs it).
+    const steps: [string, () => unknown][] = [
+      ["requests in flight", () => app.close()], ["webhook deliveries", () => dispatcher.stop()], ["webhook connections", () => webhookClient.close()],
+      ["messages being accepted", () => messaging.idle()], ["delivery to the link", () => delivery.stop()], ["the component link", () => control.stop()],
+      ["stanzas received", () => inbound.idle()], ["streams' closes", () => events.idle()], // written in batches: flushed here
+      ["the LISTEN connection", () => notifications.stop()], ["Redis", async () => (await sharedSlots?.close(), redis?.disconnect())],
+      ["the database", () => db.close()], ["the embedded PostgreSQL", () => embedded?.stop()],
+    ];
+    for (const [name, step] of steps) {
+      closing = name;
+      await step();
+    }
+    closing = "";
   };
   // From here on close() lets go of everything, whatever fails next: the stop() of a link control or
   // a dispatcher that never started, or failed to, lets go of what it holds and nothing else.
@@ -288,5 +291,5 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
     throw listenError(err, config.host, config.port); // startGateway releases what was opened (close)
   }
 
-  return { app, link, db, auth, url: address.replace("[::1]", "127.0.0.1"), close, endDrain: () => http.end() };
+  return { app, link, db, auth, url: address.replace("[::1]", "127.0.0.1"), close, closing: () => closing, endDrain: () => http.end() };
 }

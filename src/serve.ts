@@ -21,7 +21,10 @@ export async function serve(config: Config): Promise<void> {
     stopping = true;
     logger.info({ signal, drainMs: config.shutdownDrainMs }, "shutting down");
     // Forced: 10 s after the drain (SHUTDOWN_DRAIN) for the rest of the close, as before there was one.
-    const force = setTimeout(() => process.exit(1), config.shutdownDrainMs + 10_000);
+    const force = setTimeout(() => {
+      logger.error({ waitingFor: running.closing() }, "the close did not finish 10 s after the drain: exiting anyway");
+      process.exit(1);
+    }, config.shutdownDrainMs + 10_000);
     force.unref();
     await running.close(config.shutdownDrainMs);
     process.exit(0);
