@@ -73,8 +73,21 @@ export async function listConversations(tx: AnyTx, accountId: number, before: bi
   };
 }
 
-/** XEP-0333 displayed: the conversation is read up to message `id` (never backwards); unread recounted. */
+/**
+ * XEP-0333 displayed: the conversation is read up to message `id` (never backwards); unread recounted.
+ * Two statements in the caller's transaction: the conversation's row is locked first, so the second
+ * reads the read position and the messages to count on a snapshot taken after every write that held
+ * the row committed. One statement read both on its snapshot from before its wait for the lock, and
+ * wrote them over a newer displayed (moving the position back) or over a stored message's unread + 1
+ * (the audit). A message stored after the lock adds its + 1 to the count written here.
+ */
 export async function markRead(tx: AnyTx, accountId: number, id: string): Promise<void> {
+  await sql(
+    tx,
+    `SELECT 1 FROM conversation c JOIN message m ON m.account_id = c.account_id AND m.peer = c.peer
+     WHERE m.id = $2::uuid AND m.account_id = $1 AND c.account_id = $1 FOR NO KEY UPDATE OF c`,
+    [accountId, id],
+  );
   await sql(
     tx,
     `WITH m AS (SELECT peer, seq FROM message WHERE id = $2::uuid AND account_id = $1),
