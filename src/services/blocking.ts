@@ -7,7 +7,8 @@
 import type { Blocklists } from "../db/blocklist.js";
 import type { AnyTx, Database, Tx } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
-import { availableSessions, clearContactResources, contactPresence, lockLiveAccount, presenceSources, presenceSubscribers } from "../db/roster.js";
+import { availableSessions, lockLiveAccount, presenceSources, presenceSubscribers } from "../db/roster.js";
+import { clearContactResources, contactPresence } from "../db/contact-presence.js";
 import type { AccountRef } from "../domain/account.js";
 import { blockedError, blockItem, isBlocked, MAX_BLOCKS } from "../domain/blocking.js";
 import { AppError } from "../domain/errors.js";

@@ -9,7 +9,8 @@
 import { lockForProbe, type LastUnavailable } from "../db/account-presence.js";
 import type { Tx } from "../db/client.js";
 import { appendEvents } from "../db/events.js";
-import { availableSessions, clearContactPresence, getItem, setContactPresence } from "../db/roster.js";
+import { availableSessions, getItem } from "../db/roster.js";
+import { clearContactPresence, setContactPresence } from "../db/contact-presence.js";
 import type { AccountRef } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import { SUBSCRIPTION_TYPES, type InboundPresence } from "../domain/inbound.js";
@@ -115,7 +116,9 @@ export async function receivePresence(tx: Tx, p: InboundPresence & { from: Jid }
     }
     // Nothing stored: the account hears the bare unavailable itself, as below.
   } else {
-    await setContactPresence(tx, account.id, contact, p.from.resource ?? "", p.type === "available" ? { show, status, priority } : null);
+    const evicted = await setContactPresence(tx, account.id, contact, p.from.resource ?? "", p.type === "available" ? { show, status, priority } : null);
+    // The resources that made room for this one (MAX_CONTACT_RESOURCES) end with their events too.
+    if (evicted.length > 0) await appendEvents(tx, contactsGone(account.id, evicted));
   }
   await surface();
 }

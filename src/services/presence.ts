@@ -6,7 +6,8 @@ import { cadence } from "../cadence.js";
 import { recordLastUnavailable } from "../db/account-presence.js";
 import type { Database, Tx } from "../db/client.js";
 import { appendEvents, type NewEvent } from "../db/events.js";
-import { accountsWithPresence, accountsWithStalePresence, availableSessions, clearStaleContactPresence, contactPresence, lockAccount, lockLiveAccount, markContactPresenceStale, presenceSources, presenceSubscribers, type ContactResource, type SessionPresence } from "../db/roster.js";
+import { availableSessions, lockAccount, lockLiveAccount, presenceSources, presenceSubscribers, type SessionPresence } from "../db/roster.js";
+import { accountsWithPresence, accountsWithStalePresence, clearStaleContactPresence, contactPresence, markContactPresenceStale, type ContactResource } from "../db/contact-presence.js";
 import type { Sessions } from "../db/sessions.js";
 import { accountJid, type AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
@@ -216,15 +217,19 @@ export class Presence {
    * After the link comes back the network has forgotten our presence: publish it again and probe.
    * What we stored of contacts' presence may be stale too: a contact who went offline while the
    * link was down told nobody we could hear, and a server need not answer a probe for a user with
-   * no available resource (ejabberd does not; Prosody sends unavailable, RFC 6121 §4.3.2). So
-   * every account that has an available session or stored contact presence marks the latter as
-   * to be confirmed and probes its contacts (§4.2.1 / §4.3.1); any presence from a contact
+   * no available resource (ejabberd does not; Prosody sends unavailable, RFC 6121 §4.3.2); and a
+   * contact who came online meanwhile sent her presence to no one (it bounced). So every account
+   * that has an available session, stored contact presence or a contact it is subscribed to marks
+   * its contact presence as to be confirmed and probes its contacts (§4.2.1 / §4.3.1); any presence from a contact
    * confirms her, and what is still unconfirmed `confirmMs` later is forgotten, each resource with
    * its unavailable event (forgetUnconfirmed). A contact who stayed online is never shown going
    * offline and back. An account without sessions probes as well, since GET /v1/presence serves it
-   * (§4.3.2: the contact's server answers per its subscription, not per our sessions).
+   * (§4.3.2: the contact's server answers per its subscription, not per our sessions). Sessions
+   * whose grace ran out while no gateway ran (or the link was down) are expired first: they are
+   * not announced again only to go unavailable at the next sweep (RFC 6121 §4.5.2).
    */
   async republish(): Promise<void> {
+    await this.expire().catch((err: unknown) => this.log.warn({ err: String(err) }, "session expiry failed"));
     for (const a of await accountsWithPresence(this.db.prisma)) {
       const jid = accountJid(a.localpart, this.domain);
       await this.delivery.transaction(async (tx, send) => {

@@ -6,7 +6,7 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Database } from "../../src/db/client.js";
-import { accountsWithStalePresence, clearStaleContactPresence, markContactPresenceStale, setContactPresence } from "../../src/db/roster.js";
+import { accountsWithStalePresence, clearStaleContactPresence, markContactPresenceStale, setContactPresence } from "../../src/db/contact-presence.js";
 import { suiteDatabase } from "../helpers/database.js";
 
 describe("contact presence to confirm", () => {

@@ -4,7 +4,7 @@
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Blocklists } from "../../src/db/blocklist.js";
-import { setContactPresence } from "../../src/db/roster.js";
+import { setContactPresence } from "../../src/db/contact-presence.js";
 import { Blocking } from "../../src/services/blocking.js";
 import { Presence } from "../../src/services/presence.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";

@@ -3,7 +3,8 @@
 // writes to the port), which events it logs.
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { getItem, rosterVersion, setContactPresence } from "../../src/db/roster.js";
+import { getItem, rosterVersion } from "../../src/db/roster.js";
+import { setContactPresence } from "../../src/db/contact-presence.js";
 import type { AccountRef } from "../../src/domain/account.js";
 import type { SubscriptionEvent } from "../../src/domain/subscription.js";
 import { applySubscription, Roster } from "../../src/services/roster.js";
