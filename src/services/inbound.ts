@@ -257,9 +257,13 @@ export class Inbound {
     const account = await find(to.local);
     if (!account) return bounce("account-not-found"); // §8.5.1: no such account
     // XEP-0191 §3.3: a message from a blocked JID is never stored; it is answered as if there were
-    // no such account (service-unavailable), but for what a room sends: that is dropped.
-    if (await blocked(account, from)) return bouncesBlocked(s.type, to.resource) ? bounce("account-not-found") : undefined;
-    pending.checked(account.id, from); // and by the committed list, in the statement that stores it
+    // no such account (service-unavailable), but for what a room sends: that is dropped. Except a
+    // room's subject (XEP-0045 §8.1), which comes from the occupant who set it: it is the room's
+    // state, not her message, and a join waits for it (§7.2.16; the blocking audit).
+    const roomSubject = to.resource === ROOM_RESOURCE && s.type === "groupchat" && s.subject !== null && s.body === null;
+    if (await blocked(account, from)) {
+      if (!roomSubject) return bouncesBlocked(s.type, to.resource) ? bounce("account-not-found") : undefined;
+    } else pending.checked(account.id, from); // and by the committed list, in the statement that stores it
     const m = { ...s, from, to, fromRaw, toRaw };
     if (s.invitation) {
       // XEP-0045 §7.8.2 / XEP-0249: an invitation is a `room` event. A mediated one's body is the

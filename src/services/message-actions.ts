@@ -159,7 +159,7 @@ export class MessageActions {
       if (!failed) await this.inRoom(tx, account, m);
       await markRetracted(tx, m.id);
       // To a blocked peer nothing is sent either: the tombstone is kept here only.
-      if (!failed && !(await this.blocked(account.id, m.peer, tx))) await send(account.id, [this.action(account, null, m, { kind: "retract", ref: retractionRef(m) })]);
+      if (!failed && !(await this.blocked(account.id, addressee(m), tx))) await send(account.id, [this.action(account, null, m, { kind: "retract", ref: retractionRef(m) })]);
       else await appendEvents(tx, [{ accountId: account.id, ...event("message-update", messageView(await messageRecord(tx, m.id))) }]);
     }, true);
   }
@@ -200,7 +200,7 @@ export class MessageActions {
         const row = await findRoom(tx, account.id, m.peer);
         if (!occupies(row) || rejoinWaiting(row)) return;
       }
-      if (await this.blocked(account.id, m.peer, tx)) return;
+      if (await this.blocked(account.id, addressee(m), tx)) return;
       // XEP-0333 §Protocol Format: the marker "MUST have a 'thread' child element" when the message had one.
       await send(account.id, [this.action(account, null, m, { kind: "displayed", ref, thread: m.thread })]);
     }, true);
@@ -212,7 +212,7 @@ export class MessageActions {
     return this.delivery.transaction(async (tx, send) => {
       const m = await lockMessage(tx, account.id, id);
       if (!m) throw notFound(id, "a message of this account");
-      if (!blockedPeerOk && (await this.blocked(account.id, m.peer, tx))) throw blockedError(m.peer, blockedField);
+      if (!blockedPeerOk && (await this.blocked(account.id, addressee(m), tx))) throw blockedError(addressee(m), blockedField);
       const sent: Stanza[] = [];
       const result = await fn(tx, m, async (accountId, stanzas) => {
         sent.push(...stanzas);
@@ -243,9 +243,17 @@ export class MessageActions {
     const from = own?.resource === ROOM_RESOURCE ? occupantJid(jid) : jid + (resource ? `/${resource}` : "");
     // The original's type (XEP-0308: a correction re-sends the stanza); other changes are chat.
     const type = action.kind === "replace" && m.type !== "chat" ? { type: m.type as MessageType } : {};
-    return { kind: "message-action", from, to: m.direction === "out" ? m.to : m.from, id: randomUUID(), ...type, action };
+    return { kind: "message-action", from, to: addressee(m), id: randomUUID(), ...type, action };
   }
 }
+
+/**
+ * Where a change to `m` goes (action below), and so what a block must not cover (XEP-0191 §3.3:
+ * nothing is routed to a blocked JID): its room for a group message; else the other party's address
+ * on it, a full JID or a room occupant's (§7.5), which an item may block though the conversation's
+ * bare JID is not (XEP-0016 §2.1's order; the blocking audit).
+ */
+const addressee = (m: MessageState): string => (m.type === "groupchat" ? m.peer : m.direction === "out" ? m.to : m.from);
 
 /** What a correction repeats of the account's message (XEP-0308 §Business Rules): all but its id, addresses, type and text. */
 const resendOf = (m: MessageState): Resend => ({
