@@ -42,4 +42,17 @@ if [ ! -f src/db/generated/client.ts ] || [ prisma/schema.prisma -nt src/db/gene
 fi
 
 step "Loading Balcony (scripts/quickstart.ts)"
-exec npx tsx scripts/quickstart.ts "$@"
+# Ctrl-C in a terminal signals its whole foreground process group: the embedded PostgreSQL and
+# Prosody would stop at once, under the gateway's drain. So the stack runs in a session of its own,
+# and this script hands it a Ctrl-C (or a SIGTERM, or the terminal closing) as one SIGTERM: the
+# gateway stops first, then what it uses.
+setsid node --import tsx scripts/quickstart.ts "$@" &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM HUP
+status=0
+while :; do
+  # wait returns early (over 128) when a trapped signal arrives: the stack is still stopping.
+  wait "$pid" && status=0 || status=$?
+  kill -0 "$pid" 2>/dev/null || break
+done
+exit "$status"

@@ -1,7 +1,7 @@
 // The quick start: configuration (.env, generated on first run), a local Prosody unless
 // XMPP_SERVICE is set, the gateway (embedded PostgreSQL unless DATABASE_URL is set), then a demo
 // with a real XMPP user, and the commands to try it yourself.
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import xml from "@xmpp/xml";
@@ -94,13 +94,16 @@ async function main(): Promise<void> {
     const reader = sse.body!.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
-    const nextEvent = async (): Promise<string> => {
+    // The stream resumes the quickstart session where it left off: a run after an earlier one's (and
+    // after the API tour's steps) reads that account's events since, message-update and
+    // message-status among them. The answer is the message event with this run's stanza id.
+    const answer = async (stanzaId: string): Promise<string> => {
       for (;;) {
         const frame = buffer.indexOf("\n\n");
         if (frame >= 0) {
           const text = buffer.slice(0, frame);
           buffer = buffer.slice(frame + 2);
-          if (text.includes("event: message")) return text;
+          if (text.split("\n").includes("event: message") && text.includes(`"stanzaId":${JSON.stringify(stanzaId)}`)) return text;
           continue;
         }
         const { value, done } = await reader.read();
@@ -117,8 +120,9 @@ async function main(): Promise<void> {
     console.log(`    Juliet received over XMPP: ${got.toString()}`);
     step("Demo 3/4: Juliet sends a receipt and an answer over XMPP; waiting for the answer on Romeo's event stream");
     await juliet.send(xml("message", { to: got.attrs.from!, id: "r1" }, xml("received", { xmlns: "urn:xmpp:receipts", id: got.attrs.id! })));
-    await juliet.send(xml("message", { to: `romeo@${domain}`, type: "chat", id: "reply-1" }, xml("body", {}, "Romeo, Romeo! Wherefore art thou Romeo?")));
-    const event = await nextEvent();
+    const replyId = `reply-${randomUUID()}`;
+    await juliet.send(xml("message", { to: `romeo@${domain}`, type: "chat", id: replyId }, xml("body", {}, "Romeo, Romeo! Wherefore art thou Romeo?")));
+    const event = await answer(replyId);
     console.log(`    Romeo's SSE stream (GET /v1/events):\n${event.replace(/^/gm, "      ")}`);
     step("Demo 4/4: reading back the status of Romeo's message");
     await new Promise((r) => setTimeout(r, 300));
@@ -126,6 +130,8 @@ async function main(): Promise<void> {
     console.log(`    GET /v1/messages/${String(sent.body?.id)} -> status "${String(status.body?.status)}" (XEP-0184 receipt)`);
     await reader.cancel();
     console.log("\n    It works: HTTP -> XMPP -> HTTP, every message stored in PostgreSQL.");
+  } else {
+    console.log(`    No demo: its XMPP user logs in to the local Prosody, and XMPP_SERVICE names your own server (${process.env.XMPP_SERVICE ?? ""})`);
   }
 
   step("Try it yourself");
@@ -151,9 +157,11 @@ async function main(): Promise<void> {
     return;
   }
   console.log("\n    Balcony keeps running; Ctrl-C stops it (and the local Prosody).");
+  // The harness's own handlers would kill Prosody and end the process before the gateway closed
+  // (they are for tests); its exit hook stays, for a stop that fails.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.removeAllListeners(signal);
   await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, resolve);
   });
   await shutdown();
 }

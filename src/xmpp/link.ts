@@ -151,7 +151,9 @@ export class XmppLink extends EventEmitter<LinkEvents> {
     for (const settle of [...this.pings.values()]) settle(false);
     if (!this.online) return;
     this.online = false;
-    this.opts.log.warn({ domain: this.opts.domain }, "component link down");
+    // Closed by stop() (a shutdown, the lease handed over): no warning.
+    if (this.stopping) this.opts.log.info({ domain: this.opts.domain }, "component link closed");
+    else this.opts.log.warn({ domain: this.opts.domain }, "component link down");
     this.emit("offline");
   }
 

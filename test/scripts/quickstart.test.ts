@@ -1,12 +1,43 @@
 // The README's first command, run as a newcomer would (demo mode): local Prosody, embedded
 // PostgreSQL, migrations, the gateway, and a real XMPP user exchanging messages with it.
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../scripts/harness/ports.js";
+
+interface Run {
+  child: ChildProcess;
+  out: () => string;
+  exit: Promise<number | null>;
+}
+
+function runQuickstart(env: Record<string, string | undefined>, args: string[]): Run {
+  // detached: its own process group, like a terminal's foreground job.
+  const child = spawn("bash", ["scripts/quickstart.sh", ...args], { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<number | null>((resolve) => {
+    const t = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), 120_000);
+    // "close": every process of the job has closed its output (the gateway logs after npm exits).
+    child.on("close", (c) => {
+      clearTimeout(t);
+      resolve(c);
+    });
+  });
+  return { child, out: () => out, exit };
+}
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 describe("quick start", () => {
   it("brings up Prosody, embedded PostgreSQL and the gateway, and shows a message round trip", async () => {
@@ -52,5 +83,55 @@ describe("quick start", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// Found by the docs audit of stop 64: a terminal's Ctrl-C reached the embedded PostgreSQL and
+// Prosody with the gateway (one process group), and the harness's handler ended the process before
+// the gateway closed; a second run's demo showed an older event of the account (message-update) as
+// Juliet's answer.
+describe("quick start, run again after trying the API tour", () => {
+  let dir: string;
+  let env: Record<string, string | undefined>;
+  let firstOut = "";
+  let firstCode: number | null = null;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "balcony-qs-audit-"));
+    await chmod(dir, 0o755);
+    env = { ...process.env, BALCONY_ENV_FILE: join(dir, "env"), DATA_DIR: join(dir, "data"), EMBEDDED_PG_PORT: String(await freePort()), PORT: String(await freePort()), LOG_LEVEL: "warn" };
+    for (const k of ["DATABASE_URL", "XMPP_SERVICE", "XMPP_DOMAIN", "XMPP_SECRET", "JWT_SECRET"]) delete env[k];
+    const first = runQuickstart(env, []);
+    await until(() => first.out().includes("Balcony keeps running"), 110_000, "the first run to be up");
+    const out = first.out();
+    const B = /export B=(\S+)/.exec(out)![1]!;
+    const ROMEO = /export ROMEO=(\S+)/.exec(out)![1]!;
+    // API tour, "Message features": react to Juliet's message.
+    const hist = (await (await fetch(`${B}/v1/messages?with=juliet@localhost`, { headers: { authorization: `Bearer ${ROMEO}` } })).json()) as { items: { id: string; direction: string }[] };
+    const msg = hist.items.find((m) => m.direction === "in")!.id;
+    const r = await fetch(`${B}/v1/messages/${msg}/reactions`, { method: "POST", headers: { authorization: `Bearer ${ROMEO}`, "content-type": "application/json" }, body: JSON.stringify({ emojis: ["👍"] }) });
+    assert.equal(r.status, 200);
+    // Ctrl-C in the terminal: SIGINT to the foreground process group.
+    process.kill(-first.child.pid!, "SIGINT");
+    firstCode = await first.exit;
+    firstOut = first.out();
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("Ctrl-C stops it cleanly: Balcony closes before its PostgreSQL and Prosody go, with no warnings", () => {
+    assert.equal(firstCode, 0, firstOut);
+    const stopping = firstOut.slice(firstOut.indexOf("Balcony keeps running"));
+    assert.doesNotMatch(stopping, /warn:/, `warnings while stopping:\n${stopping}`);
+  });
+
+  it("the second run's demo shows Juliet's answer on Romeo's stream, not an older event of the account", async () => {
+    const second = runQuickstart(env, ["--demo-only"]);
+    const code = await second.exit;
+    const out = second.out();
+    assert.equal(code, 0, out);
+    const shown = out.slice(out.indexOf("Romeo's SSE stream"), out.indexOf("Demo 4/4"));
+    assert.match(shown, /event: message\n\s+data: \{.*"body":"Romeo, Romeo! Wherefore art thou Romeo\?"/, `the demo printed as Juliet's answer:\n${shown}`);
   });
 });
