@@ -644,8 +644,11 @@ export interface components {
             title: string;
             status: number;
             detail: string;
-            /** @description Stable machine-readable error code */
-            code: string;
+            /**
+             * @description Stable machine-readable error code
+             * @enum {string}
+             */
+            code: "validation-failed" | "invalid-jid" | "invalid-text" | "invalid-cursor" | "unauthorized" | "forbidden" | "account-not-found" | "account-exists" | "message-not-found" | "message-failed" | "session-not-found" | "webhook-not-found" | "webhook-target-forbidden" | "too-many-webhooks" | "room-not-joined" | "room-not-found" | "room-nick-conflict" | "room-members-only" | "room-banned" | "room-password-required" | "room-refused" | "room-unavailable" | "too-many-rooms" | "blocked" | "too-many-blocks" | "too-many-contacts" | "too-many-sessions" | "not-subscribed" | "not-found" | "method-not-allowed" | "idempotency-key-reused" | "not-acceptable" | "payload-too-large" | "unsupported-media-type" | "uri-too-long" | "headers-too-large" | "request-timeout" | "rate-limited" | "too-many-streams" | "xmpp-unavailable" | "database-unavailable" | "not-implemented" | "internal";
         } & {
             [key: string]: unknown;
         };

@@ -1,6 +1,6 @@
 // TypeBox schemas: the same objects validate requests (Ajv) and produce the OpenAPI document.
 import { Type, type Static, type TSchema, type TString } from "@sinclair/typebox";
-import { AppError } from "../domain/errors.js";
+import { AppError, ERROR_CODES, type ErrorCode } from "../domain/errors.js";
 import { CHAT_STATES, MESSAGE_TYPES } from "../domain/message.js";
 import { PAGE_BYTES } from "../domain/page.js";
 import { XML_TEXT_PATTERN } from "../domain/text.js";
@@ -23,7 +23,8 @@ export const Problem = Type.Object(
     title: Type.String(),
     status: Type.Integer(),
     detail: Type.String(),
-    code: Type.String({ description: "Stable machine-readable error code" }),
+    // An enum, so that a typed client narrows it (openapi/schema.d.ts); the list is src/domain/errors.ts's.
+    code: Type.Unsafe<ErrorCode>({ type: "string", enum: [...ERROR_CODES], description: "Stable machine-readable error code" }),
   },
   { $id: "Problem", additionalProperties: true, description: "RFC 9457 problem details" },
 );
