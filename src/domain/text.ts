@@ -45,3 +45,14 @@ export function firstInvalidXmlChar(s: string): number {
 export function isXmlText(s: string): boolean {
   return firstInvalidXmlChar(s) === -1;
 }
+
+/**
+ * A well-formed language tag (RFC 5646 §2.1, as RFC 6120 §4.7.4 wants xml:lang): a langtag (language
+ * with up to three extlangs, script, region, variants, extensions, private use), a private-use tag,
+ * or an irregular grandfathered one. Well-formed only: the subtags are not looked up in the registry.
+ * At most 128 characters (the lookahead): RFC 5646 sets no bound, but §4.4.1 asks implementations to
+ * take at least 35, and a tag of any length would be matched and sent as xml:lang on every stanza.
+ */
+export const LANG_PATTERN =
+  "^(?=.{1,128}$)(?:(?:[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3}|[A-Za-z]{4,8})(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?(?:-(?:[A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*" +
+  "(?:-[0-9A-WY-Za-wy-z](?:-[A-Za-z0-9]{2,8})+)*(?:-[Xx](?:-[A-Za-z0-9]{1,8})+)?|[Xx](?:-[A-Za-z0-9]{1,8})+|en-GB-oed|i-(?:ami|bnn|default|enochian|hak|klingon|lux|mingo|navajo|pwn|tao|tay|tsu)|sgn-(?:BE-FR|BE-NL|CH-DE))$";

@@ -5,7 +5,7 @@
 import Ajv, { type ErrorObject } from "ajv";
 import addFormats from "ajv-formats";
 import { sameLanguage } from "../domain/message.js";
-import { XML_TEXT_PATTERN } from "../domain/text.js";
+import { LANG_PATTERN, XML_TEXT_PATTERN } from "../domain/text.js";
 import type { ErrorCode } from "../domain/errors.js";
 
 /**
@@ -66,6 +66,9 @@ export function validationProblem(errors: readonly ErrorObject[] | null | undefi
   const field = t?.union != null ? [where, dotted(t.union)].filter(Boolean).join(".") : place;
   if (v?.keyword === "pattern" && (v.params as { pattern?: string }).pattern === XML_TEXT_PATTERN) {
     return { code: "invalid-text", detail: `${place} contains characters that are not allowed in XML (control characters, lone surrogates)`, field };
+  }
+  if (v?.keyword === "pattern" && (v.params as { pattern?: string }).pattern === LANG_PATTERN) {
+    return { code: "validation-failed", detail: `${place} is not a language tag (RFC 5646, as xml:lang: "en", "pt-BR"; at most 128 characters)`, field };
   }
   if (extra) return { code: "validation-failed", detail: `${place} is not a known field`, field };
   return { code: "validation-failed", detail: `${place} ${v?.message ?? "is invalid"}`, field };

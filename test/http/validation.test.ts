@@ -46,6 +46,11 @@ describe("validation problems", () => {
     const refused = (m: Record<string, unknown>) => !check({ to: "j@x", ...m }) && validationProblem(check.errors, "body").field;
     assert.deepEqual(good.flatMap((t) => [refused({ body: "hi", lang: t }), refused({ body: { [t]: "hi" } })]), good.flatMap(() => [false, false]));
     assert.deepEqual(bad.flatMap((t) => [refused({ body: "hi", lang: t }), refused({ body: { [t]: "hi" } })]), bad.flatMap(() => ["body.lang", "body.body"]));
+    // The detail says what a language tag is, not the pattern's 600 characters (the docs audit).
+    assert.equal(check({ to: "j@x", body: "hi", lang: "q" }), false);
+    const detail = validationProblem(check.errors, "body").detail;
+    assert.match(detail, /^body\.lang is not a language tag \(RFC 5646/);
+    assert.ok(detail.length < 120, detail);
   });
 
   it("takes a language map whose languages differ, in whatever case each is written", () => {
