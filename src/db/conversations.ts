@@ -7,6 +7,20 @@ import { cutBySize, sizeBounded } from "./size-bound.js";
 import type { MessageRecord } from "../domain/views.js";
 
 /**
+ * The `lk` CTE of a message insert: locks the conversations `rows` (rows with account_id and peer)
+ * belong to, those that exist, in key order, before the insert draws its rows' `seq` (its WHERE
+ * holds CONVERSATIONS_LOCKED, evaluated once, before any row). `seq` is the history's cursor, and
+ * paging forward (`after`) skips nothing only if the messages of a conversation commit in its
+ * order: a message whose `seq` was drawn before a newer one's, but which committed after it, was
+ * left behind a forward page that ended at the newer one. Its writers already took these rows'
+ * locks in touchConversations, but after drawing. A conversation's first messages, written at
+ * once, have no row to lock yet.
+ */
+export const lockConversations = (rows: string) =>
+  `lk AS MATERIALIZED (SELECT 1 FROM conversation c WHERE (c.account_id, c.peer) IN (SELECT account_id, peer FROM ${rows}) ORDER BY c.account_id, c.peer FOR NO KEY UPDATE)`;
+export const CONVERSATIONS_LOCKED = "(SELECT count(*) FROM lk) >= 0";
+
+/**
  * Keeps `conversation` (GET /v1/conversations) up to date in the statement that inserts messages:
  * the latest message of each conversation the rows of `rows` (a CTE or subquery with account_id,
  * peer, seq) belong to, and for inbound rows the unread count. Rows are locked in key order (no

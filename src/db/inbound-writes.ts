@@ -8,7 +8,7 @@
 // of the block let it through: src/services/inbound.ts routes them again).
 import { blockCovers, StaleBlocklist } from "./blocklist.js";
 import { jsonParam as json, sql, type AnyTx } from "./client.js";
-import { touchConversations } from "./conversations.js";
+import { CONVERSATIONS_LOCKED, lockConversations, touchConversations } from "./conversations.js";
 import { planAppend, type Appended, type NewEvent, type StoredEvent } from "./events.js";
 import { storedId, type MessageExt } from "../domain/message-features.js";
 import { MESSAGE_COLUMNS } from "./message-columns.js";
@@ -92,9 +92,9 @@ function inboundRows(rows: InboundRow[], when: string | null): { shape: string; 
   const shape = `ins:${rows.length === 1 ? 1 : "n"}:${when ?? ""}`;
   return {
     shape,
-    ctes: texts.get(shape, () => `ins AS (INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, origin_id, status, ext)
+    ctes: texts.get(shape, () => `${lockConversations(u.from)}, ins AS (INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, stanza_id, origin_id, status, ext)
        SELECT u.id, u.account_id, 'in', u.peer, u.to_jid, u.from_jid, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, u.stanza_id, u.origin_id, 'received', u.ext
-       FROM ${u.from}${when ? ` WHERE ${when}` : ""}
+       FROM ${u.from} WHERE ${when ? `${when} AND ` : ""}${CONVERSATIONS_LOCKED}
        ORDER BY u.n
        RETURNING account_id, peer, seq),
      conv AS (${touchConversations("ins", true)})`),

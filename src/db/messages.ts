@@ -5,9 +5,9 @@ import type pg from "pg";
 import { blockedError } from "../domain/blocking.js";
 import { AppError } from "../domain/errors.js";
 import { blockCovers } from "./blocklist.js";
-import { autocommit, jsonParam as json, retryConflicts, sql, type AnyTx, type Db } from "./client.js";
+import { autocommit, isConflict, jsonParam as json, retryConflicts, sql, type AnyTx, type Db } from "./client.js";
 import { isForeignKeyViolation } from "./errors.js";
-import { touchConversations } from "./conversations.js";
+import { CONVERSATIONS_LOCKED, lockConversations, touchConversations } from "./conversations.js";
 import { correctionHoldsKey, keyUse, releaseExpiredCorrectionKeys, saysSomething } from "./message-state.js";
 import { readHistory } from "./message-history.js";
 import { resolveStatuses } from "./message-status.js";
@@ -152,16 +152,18 @@ export class Messages {
     const u = rowsFrom(OUTBOUND_COLUMNS, items);
     // An account deleted while the statement ran fails its foreign key (the EXISTS below read it as
     // there): run again, the statement leaves that account's messages out and writes the others.
+    // So is one Postgres chose as a deadlock's victim (rows of conversations, locked in key order,
+    // as others' rows came into being meanwhile): nothing of it was committed.
     const { rows } = await retryConflicts(() => this.pool.query<{ id: string | null; created_at: Date | null; from: string | null; queued: number | null; outbox: boolean | null }>({
       name: items.length === 1 ? "insert-outbound-1" : "insert-outbound", // prepared: planned once per connection
-      text: outboundTexts.get(items.length === 1 ? "1" : "n", () => `WITH ${markSentCtes("$16")}, ins AS (
+      text: outboundTexts.get(items.length === 1 ? "1" : "n", () => `WITH ${markSentCtes("$16")}, ${lockConversations(u.from)}, ins AS (
          INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash, ext)
          SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, ${occupantSender("u")}, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash, u.ext
          FROM ${u.from}
          -- XEP-0191 §3.3: never to a JID the account blocked, whatever this instance's cache still
          -- says; nor for an account deleted since this instance looked it up.
          WHERE (u.key IS NULL OR NOT ${correctionHoldsKey("u.account_id", "u.key")}) AND NOT ${blockCovers("u.account_id", "u.to_jid")}
-           AND EXISTS (SELECT 1 FROM account a WHERE a.id = u.account_id)
+           AND EXISTS (SELECT 1 FROM account a WHERE a.id = u.account_id) AND ${CONVERSATIONS_LOCKED}
          ORDER BY u.n
          ON CONFLICT DO NOTHING
          RETURNING id::text, created_at, account_id, peer, seq, ${saysSomething("message")} AS content, "from"
@@ -175,7 +177,7 @@ export class Messages {
        SELECT NULL, NULL, NULL, ${queuedAhead("$17")}
        WHERE $17::int IS NOT NULL`),
       values: [...u.values, check.markSent, check.countQueuedUpTo],
-    }), 3, isForeignKeyViolation);
+    }), 3, (err) => isForeignKeyViolation(err) || isConflict(err));
     const counts = rows.find((r) => r.id === null);
     const created = rows.filter((r) => r.id !== null) as { id: string; created_at: Date; from: string }[];
     let unchecked = false;

@@ -189,7 +189,7 @@ export function messageRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
             "Each page lists its messages newest first; chat states sent alone (XEP-0085) are not messages and are not listed. " +
             "Without `after`, a page holds the newest messages (older than `before`, if given) and `nextCursor` is the `before` of the next, older page. " +
             "With `after`, it holds the messages right after that cursor (older than `before`, if given too) and `nextCursor` is the `after` of the next, newer page " +
-            "(keep the same `before`), so paging forward repeats nothing and skips nothing stored when the page was read (a message whose write ends after a newer one's may be passed: catch up backward to miss none; README). `nextCursor` is null on the last page. A page holds at most `limit` messages and 4 MiB of their data (always its first): fewer than `limit` with a `nextCursor` means more follow.",
+            "(keep the same `before`), so paging forward repeats nothing and skips nothing (the messages of a conversation are stored in cursor order; README). `nextCursor` is null on the last page. A page holds at most `limit` messages and 4 MiB of their data (always its first): fewer than `limit` with a `nextCursor` means more follow.",
           querystring: HistoryQuery,
           response: { 200: Type.Object({ items: Type.Array(MessageView), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...problemResponses(400, 401, 404) },
         },
