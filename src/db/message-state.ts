@@ -170,7 +170,7 @@ export async function correctBody(tx: AnyTx, id: string, body: unknown): Promise
 }
 
 /** SQL: a moment inside an Idempotency-Key's 24 h (API.md Messages), by the database's clock (UTC, as the columns). */
-const KEY_FRESH = "localtimestamp - interval '24 hours'";
+export const KEY_FRESH = "localtimestamp - interval '24 hours'";
 
 /**
  * What an Idempotency-Key of the account stands for within its 24 h: a correction (its request's

@@ -8,7 +8,7 @@ import { blockCovers } from "./blocklist.js";
 import { autocommit, isConflict, jsonParam as json, retryConflicts, sql, type AnyTx, type Db } from "./client.js";
 import { isForeignKeyViolation } from "./errors.js";
 import { CONVERSATIONS_LOCKED, lockConversations, touchConversations } from "./conversations.js";
-import { correctionHoldsKey, keyUse, releaseExpiredCorrectionKeys, saysSomething } from "./message-state.js";
+import { correctionHoldsKey, keyUse, KEY_FRESH, releaseExpiredCorrectionKeys, saysSomething } from "./message-state.js";
 import { readHistory } from "./message-history.js";
 import { resolveStatuses } from "./message-status.js";
 import { occupantSender } from "./room-lookups.js";
@@ -37,8 +37,8 @@ export interface AcceptedMessage {
   message: OutboundMessage;
 }
 
-const IDEMPOTENCY_MS = 24 * 3600_000;
-const keyExpired = (prior: { createdAt: Date }): boolean => Date.now() - prior.createdAt.getTime() > IDEMPOTENCY_MS;
+/** A keyed message found for a request: `expired`, its key's 24 h are over (by the database's clock: findByKeys). */
+type KeyedRow = Row & { expired: boolean };
 const outboundTexts = new StatementTexts(); // the outbound insert's two texts: one message, many
 
 /** The columns of an outbound insert's rows, parameters $1..$15. */
@@ -185,7 +185,7 @@ export class Messages {
     const missing = items.filter((m) => !byId.has(m.id));
     // Only a keyed message is looked up by its key (a keyless one was left out: see the loop below).
     const keyed = missing.filter((m) => m.idempotencyKey !== null);
-    const existing = keyed.length ? await this.findByKeys(keyed) : new Map<string, Row>();
+    const existing = keyed.length ? await this.findByKeys(keyed) : new Map<string, KeyedRow>();
     const unexplained = missing.filter((m) => m.idempotencyKey === null || !existing.has(`${m.accountId}\u0000${m.idempotencyKey}`));
     const gone = unexplained.length ? await this.accountsGone(unexplained) : new Set<number>();
     const results: (AcceptedMessage | AppError)[] = [];
@@ -217,7 +217,7 @@ export class Messages {
         );
         continue;
       }
-      if (keyExpired(prior)) {
+      if (prior.expired) {
         // The key's 24 h are over: release it and accept the request as new.
         await this.db.message.updateMany({ where: { id: prior.id }, data: { idempotencyKey: null } });
         const [again] = (await this.insertOutboundChecked([m], { markSent: [], countQueuedUpTo: null })).results;
@@ -240,16 +240,22 @@ export class Messages {
   /** The message an account sent under an idempotency key (within its 24 h), as an insert that found it reports it. */
   async byKey(m: NewOutbound): Promise<AcceptedMessage | null> {
     const prior = m.idempotencyKey === null ? undefined : (await this.findByKeys([m])).get(`${m.accountId}\u0000${m.idempotencyKey}`);
-    return prior && !keyExpired(prior) ? found(prior) : null;
+    return prior && !prior.expired ? found(prior) : null;
   }
 
-  private async findByKeys(items: NewOutbound[]): Promise<Map<string, Row>> {
+  private async findByKeys(items: NewOutbound[]): Promise<Map<string, KeyedRow>> {
     const rows = await this.db.message.findMany({
       where: { OR: items.map((m) => ({ accountId: m.accountId, idempotencyKey: m.idempotencyKey })) },
       select,
     });
     await resolveStatuses(this.pool, rows);
-    return new Map(rows.map((r) => [`${r.accountId}\u0000${r.idempotencyKey}`, r]));
+    // Aged by the database's clock, which stamped created_at (KEY_FRESH, as a correction's key): by
+    // this instance's, one whose clock ran ahead took a retry inside the 24 h for a new request and
+    // sent the message again (the retention audit).
+    const expired = rows.length
+      ? new Set((await this.pool.query<{ id: string }>(`SELECT id::text FROM message WHERE id = ANY($1::uuid[]) AND created_at <= ${KEY_FRESH}`, [rows.map((r) => r.id)])).rows.map((r) => r.id))
+      : new Set<string>();
+    return new Map(rows.map((r) => [`${r.accountId}\u0000${r.idempotencyKey}`, { ...r, expired: expired.has(r.id) }]));
   }
 
   async get(id: string): Promise<Row | null> {
@@ -276,10 +282,9 @@ export class Messages {
   }
 
   async releaseExpiredKeys(): Promise<number> {
-    const { count } = await this.db.message.updateMany({
-      where: { idempotencyKey: { not: null }, createdAt: { lt: new Date(Date.now() - IDEMPOTENCY_MS) } },
-      data: { idempotencyKey: null },
-    });
+    // By the database's clock, as findByKeys: released early, a retry inside the 24 h would find no key.
+    const { rowCount } = await this.pool.query(`UPDATE message SET idempotency_key = NULL, updated_at = now() WHERE idempotency_key IS NOT NULL AND created_at <= ${KEY_FRESH}`);
+    const count = rowCount ?? 0;
     // Corrections' keys (src/db/message-state.ts keyUse) go with them.
     return count + (await releaseExpiredCorrectionKeys(this.pool));
   }
