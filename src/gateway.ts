@@ -58,6 +58,7 @@ import { RoomSelfPings } from "./services/room-self-pings.js";
 import { selfPingSweepMs } from "./domain/muc-self-ping.js";
 import { Opened } from "./opened.js";
 import { cadence } from "./cadence.js";
+import { maintenance } from "./maintenance.js";
 
 export interface RunningGateway {
   app: FastifyInstance;
@@ -225,14 +226,14 @@ async function start(config: Config, logger: Logger, opened: Opened): Promise<Ru
 
   const tickets = new StreamTickets(db);
   stopSweeps.push(
-    cadence.every(Math.max(100, config.maintenanceIntervalMs), () => {
-      void purgeEvents(db.prisma, new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
-      void sessions.purgeStale(new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
-      void purgeSessionEnds(db.pool, endedWindow).catch(() => undefined);
-      void messages.releaseExpiredKeys().catch(() => undefined);
-      void webhookStore.purgeDeliveries(new Date(Date.now() - config.eventRetentionMs)).catch(() => undefined);
-      void tickets.purgeExpired().catch(() => undefined);
-    }),
+    maintenance(config.maintenanceIntervalMs, [
+      () => purgeEvents(db.prisma, new Date(Date.now() - config.eventRetentionMs)),
+      () => sessions.purgeStale(new Date(Date.now() - config.eventRetentionMs)),
+      () => purgeSessionEnds(db.pool, endedWindow),
+      () => messages.releaseExpiredKeys(),
+      () => webhookStore.purgeDeliveries(new Date(Date.now() - config.eventRetentionMs)),
+      () => tickets.purgeExpired(),
+    ]),
   );
   const stopPeriodic = () => (stopSweeps.forEach((stop) => stop()), presence.stop());
   opened.add(() => delivery.stop());
