@@ -22,6 +22,19 @@ export const resyncItem = (from: number, beyond = false): EventItem => ({
   createdAt: new Date().toISOString(),
 });
 
+/**
+ * `page`, read from the log after `after`, with a resync first when it does not start right after
+ * it. An account's events are numbered one by one, so the ones between were purged (EVENT_RETENTION)
+ * while this reader was still behind them, a slow client's stream catching up say: it is told, as
+ * a stream opened there is (replayStarts), rather than skip them in silence (the retention audit).
+ */
+export function withPurgeGap(page: LogEvent[], after: number): LogEvent[] {
+  const first = page[0];
+  if (!first || first.seq === after + 1) return page;
+  const from = first.seq - 1;
+  return [{ seq: from, resource: null, receipt: false, item: resyncItem(from) }, ...page];
+}
+
 /** An event as read from the log for streams: its item (shared by every stream that writes it) and what routes it. */
 export interface LogEvent {
   seq: number;

@@ -10,7 +10,7 @@ import type { Account } from "../domain/account.js";
 import { PAGE_BYTES } from "../domain/page.js";
 import { sseFrame } from "../domain/sse-frame.js";
 import type { StreamSlot } from "../domain/stream-cap.js";
-import type { EventItem, FeedPort, LiveSession, LogEvent } from "./feed-port.js";
+import { withPurgeGap, type EventItem, type FeedPort, type LiveSession, type LogEvent } from "./feed-port.js";
 
 export const PAGE = 500;
 /**
@@ -100,6 +100,7 @@ export class AccountReader {
         const from = this.pos!;
         let page: LogEvent[];
         ({ events: page, more } = await this.feed.read(this.accountId, from));
+        page = withPurgeGap(page, from);
         const upTo = page.length ? page[page.length - 1]!.seq : from;
         this.pos = upTo;
         for (const f of this.joined) f.push(page, upTo);
@@ -251,6 +252,7 @@ export class Follower implements AsyncIterable<EventItem[]> {
           let page: LogEvent[];
           ({ events: page, more } = await this.feed.read(this.account.id, this.pos));
           if (this.closedFlag) return;
+          page = withPurgeGap(page, this.pos);
           const upTo = page.length ? page[page.length - 1]!.seq : this.pos;
           const mine = page.filter((e) => e.resource === null || e.resource === this.live.resource);
           this.pos = upTo;
