@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { spawn, type ChildProcess } from "node:child_process";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HttpDrain } from "../../src/http/drain.js";
@@ -76,5 +76,33 @@ describe("HttpDrain: the listener", () => {
     const refused = answer();
     client.send({ port, path: "/late" });
     assert.deepEqual(await refused, { error: "ECONNREFUSED" }, "after the drain a new connection is refused");
+  });
+});
+
+describe("HttpDrain: the period", () => {
+  it("ends when its period is over, a connection left idle and the listener closed (20 drains, each 25 ms)", async () => {
+    // Seen in CI (stop 64's first run; the likely cause of stop 63's forced exit too): the period's
+    // timer fired early (Node's timers are whole milliseconds from the loop's time), a check by the
+    // clock found the period not over, and with the listener closed (quiet) and a connection idle,
+    // nothing was left to wake the drain: it waited for that connection to close, past the forced exit.
+    for (let i = 0; i < 20; i++) {
+      const server = createServer((req, res) => res.end("ok"));
+      const drain = new HttpDrain(server);
+      server.listen(0, "127.0.0.1");
+      await once(server, "listening");
+      const { port } = server.address() as AddressInfo;
+      // A keep-alive client that stays: one request answered, the connection kept open.
+      const socket = connect(port, "127.0.0.1");
+      socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+      await once(socket, "data");
+      const started = performance.now();
+      const open = await Promise.race([drain.drain(25, 5), sleep(2_000).then(() => "hung" as const)]);
+      const took = performance.now() - started;
+      socket.destroy();
+      server.closeAllConnections();
+      server.close();
+      assert.equal(open, 1, `drain ${i + 1}: ended ${Math.round(took)} ms after it began, with the idle connection left open`);
+      assert.ok(took < 500, `drain ${i + 1} took ${Math.round(took)} ms`);
+    }
   });
 });
