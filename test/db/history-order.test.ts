@@ -11,8 +11,8 @@ import assert from "node:assert/strict";
 import pg from "pg";
 import { autocommit } from "../../src/db/client.js";
 import { readHistory } from "../../src/db/message-history.js";
-import { storeInbound, type InboundRow } from "../../src/db/inbound-writes.js";
-import { setup, teardown, type Env, type TestAccount } from "../services/setup.js";
+import { storeInbound } from "../../src/db/inbound-writes.js";
+import { inboundRow, setup, teardown, type Env, type TestAccount } from "../services/setup.js";
 
 const JULIET = "juliet@example.net";
 
@@ -25,21 +25,8 @@ describe("the history's order: messages of a conversation commit in seq order", 
   });
   after(() => teardown(env));
 
-  const inbound = (body: string): InboundRow => ({
-    id: randomUUID(),
-    accountId: a.id,
-    peer: JULIET,
-    from: `${JULIET}/balcony`,
-    to: a.jid,
-    type: "chat",
-    body,
-    subject: null,
-    thread: null,
-    lang: null,
-    state: null,
-    receipt: false,
-    stanzaId: null,
-  });
+  const inbound = (body: string) => inboundRow(a, body, `${JULIET}/balcony`);
+
   const outbound = (body: string, key: string | null) => ({ id: randomUUID(), accountId: a.id, peer: JULIET, from: a.jid, to: JULIET, type: "chat" as const, body, idempotencyKey: key, requestHash: key && "h" });
   const waiting = async (n: number) => {
     const deadline = Date.now() + 5000;

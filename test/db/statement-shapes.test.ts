@@ -3,31 +3,16 @@
 // their text once per shape. Here every shape runs in one process, each after others, against a
 // real PostgreSQL: a key that left out what a text depends on would hand one shape another's
 // text, whose parameters do not match (PostgreSQL refuses the statement) or whose rows differ.
-import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { autocommit, type AnyTx } from "../../src/db/client.js";
 import { appendEvents, type NewEvent } from "../../src/db/events.js";
 import { storeInbound, type InboundRow, type Sender } from "../../src/db/inbound-writes.js";
 import { event } from "../../src/domain/events.js";
-import { setup, teardown, type Env, type TestAccount } from "../services/setup.js";
+import { inboundRow, setup, teardown, type Env, type TestAccount } from "../services/setup.js";
 
 const sub = (a: TestAccount, n: string): NewEvent => ({ accountId: a.id, ...event("subscription", { jid: `${n}@example.net`, type: "subscribe" }) }) as NewEvent;
-const row = (a: TestAccount, body: string): InboundRow => ({
-  id: randomUUID(),
-  accountId: a.id,
-  peer: "juliet@example.net",
-  from: "juliet@example.net/balcony",
-  to: a.jid,
-  type: "chat",
-  body,
-  subject: null,
-  thread: null,
-  lang: null,
-  state: null,
-  receipt: false,
-  stanzaId: null,
-});
+const row = (a: TestAccount, body: string): InboundRow => inboundRow(a, body);
 const sender = (a: TestAccount): Sender => ({ accountId: a.id, jid: "juliet@example.net/balcony" });
 
 describe("statement texts cached per shape", () => {

@@ -4,12 +4,14 @@
 // teardown() in after(); the use cases are constructed in the test files exactly as src/gateway.ts
 // constructs them (Messaging, which every sending test needs, through env.messaging()). Use cases
 // only record stanzas: a test that looks at the port calls flush() first.
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createTestDatabase, type TestDatabase } from "../../scripts/harness/database.js";
 import { Accounts as AccountStore } from "../../src/db/accounts.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
 import { readEvents } from "../../src/db/event-reads.js";
 import type { StoredEvent } from "../../src/db/events.js";
+import type { InboundRow } from "../../src/db/inbound-writes.js";
 import { Messages } from "../../src/db/messages.js";
 import { outboxStanzas } from "../../src/db/outbox.js";
 import { migrate } from "../../src/db/migrate.js";
@@ -284,3 +286,20 @@ export function countedInbound(env: Env): { inbound: Inbound; counts: InboundCou
   const inbound = inboundOf(env, { db: { ...env.db, pool }, delivery: counted });
   return { inbound, counts };
 }
+
+/** A received chat message from `from` (juliet@example.net/balcony by default) to `a`, as storeInbound takes it. */
+export const inboundRow = (a: TestAccount, body: string, from = "juliet@example.net/balcony"): InboundRow => ({
+  id: randomUUID(),
+  accountId: a.id,
+  peer: from.split("/")[0]!,
+  from,
+  to: a.jid,
+  type: "chat",
+  body,
+  subject: null,
+  thread: null,
+  lang: null,
+  state: null,
+  receipt: false,
+  stanzaId: null,
+});
