@@ -1,38 +1,38 @@
 // What an account knows of its contacts' presence (RFC 6121 §4.4): the latest presence of each
 // resource of the contacts it is subscribed to, kept for GET /v1/presence, and what a republish
 // after the link comes back marks to be confirmed (src/services/presence.ts).
-import { Prisma } from "./generated/client.js";
 import type { LangText } from "../domain/message.js";
 import { MAX_CONTACT_RESOURCES } from "../domain/roster-limits.js";
-import { sql, type Tx } from "./client.js";
+import { jsonParam, sql, type Tx } from "./client.js";
+import { receivesPresence } from "./roster.js";
 
 /**
  * Stores (or with `p` null deletes) one resource's presence of a contact. A resource not kept yet
  * makes room first when the contact has MAX_CONTACT_RESOURCES: the least recently updated go, as
  * the table's trigger would remove them, but returned here, for their unavailable events (streams
- * showed them online; the trigger's deletes are silent, and only catch what a caller left).
+ * showed them online; the trigger's deletes are silent, and only catch what a caller left). One
+ * statement, as the upsert alone was: every presence a contact sends comes through here.
  */
 export async function setContactPresence(tx: Tx, accountId: number, jid: string, resource: string, p: { show: string | null; status: LangText | null; priority: number } | null): Promise<ContactResource[]> {
   if (p === null) {
     await tx.contactPresence.deleteMany({ where: { accountId, jid, resource } });
     return [];
   }
-  const evicted = await sql<ContactResource>(
+  // A presence without a status clears the one before it. Any presence from the contact confirms
+  // what a republish marked to be confirmed: the table's trigger clears stale_since as this sets
+  // updated_at (src/services/presence.ts republish). UTC, as the pool's sessions run (client.ts).
+  return sql<ContactResource>(
     tx,
     `WITH kept AS (
        SELECT resource, row_number() OVER (ORDER BY updated_at DESC, resource) AS n FROM contact_presence
         WHERE account_id = $1 AND jid = $2 AND resource <> $3
           AND NOT EXISTS (SELECT 1 FROM contact_presence x WHERE x.account_id = $1 AND x.jid = $2 AND x.resource = $3)),
-     gone AS (DELETE FROM contact_presence c USING kept WHERE c.account_id = $1 AND c.jid = $2 AND c.resource = kept.resource AND kept.n >= $4 RETURNING c.jid, c.resource)
+     gone AS (DELETE FROM contact_presence c USING kept WHERE c.account_id = $1 AND c.jid = $2 AND c.resource = kept.resource AND kept.n >= $4 RETURNING c.jid, c.resource),
+     up AS (INSERT INTO contact_presence (account_id, jid, resource, show, status, priority, updated_at) VALUES ($1, $2, $3, $5, $6::jsonb, $7, localtimestamp)
+       ON CONFLICT (account_id, jid, resource) DO UPDATE SET show = EXCLUDED.show, status = EXCLUDED.status, priority = EXCLUDED.priority, updated_at = localtimestamp)
      SELECT * FROM gone ORDER BY resource`,
-    [accountId, jid, resource, MAX_CONTACT_RESOURCES],
+    [accountId, jid, resource, MAX_CONTACT_RESOURCES, p.show, jsonParam(p.status), p.priority],
   );
-  // A presence without a status clears the one before it (undefined would leave it as it was).
-  // Any presence from the contact confirms what a republish marked to be confirmed: the table's
-  // trigger clears stale_since as this sets updated_at (src/services/presence.ts republish).
-  const data = { show: p.show, status: p.status ?? Prisma.DbNull, priority: p.priority };
-  await tx.contactPresence.upsert({ where: { accountId_jid_resource: { accountId, jid, resource } }, create: { accountId, jid, resource, ...data }, update: data });
-  return evicted;
 }
 
 /** One stored resource of a contact's presence ("" for presence from the bare JID). */
@@ -79,7 +79,7 @@ export async function accountsWithPresence(tx: Tx): Promise<{ id: number; localp
     tx,
     `SELECT a.id, a.localpart FROM account a
        JOIN (SELECT account_id FROM session WHERE available UNION SELECT account_id FROM contact_presence
-             UNION SELECT account_id FROM roster_item WHERE subscription IN ('to', 'both')) p ON p.account_id = a.id
+             UNION SELECT r.account_id FROM roster_item r WHERE ${receivesPresence("r")}) p ON p.account_id = a.id
       ORDER BY a.id`,
     [],
   );

@@ -59,6 +59,8 @@ export async function getItem(tx: Tx, accountId: number, jid: string): Promise<R
 
 /** SQL: roster item `r` lets its contact see the account's presence: a subscription from or both (RFC 6121 §3). */
 export const letsSeePresence = (r: string) => `${r}.subscription IN ('from', 'both')`;
+/** SQL: through roster item `r` the account receives its contact's presence: a subscription to or both (RFC 6121 §3). */
+export const receivesPresence = (r: string) => `${r}.subscription IN ('to', 'both')`;
 
 /**
  * Whether `jid` (a bare JID) may see the account's presence (letsSeePresence). Service discovery
@@ -201,7 +203,7 @@ export async function presenceSubscribers(tx: Tx, accountId: number): Promise<st
 
 /** Contacts whose presence the account receives (RFC 6121 §4.2.1 probes): subscription to or both, not blocked. */
 export async function presenceSources(tx: Tx, accountId: number): Promise<string[]> {
-  const rows = await sql<{ jid: string }>(tx, `SELECT r.jid FROM roster_item r WHERE r.account_id = $1 AND r.subscription IN ('to', 'both') AND ${notBlocked("r")} ORDER BY r.jid`, [accountId]);
+  const rows = await sql<{ jid: string }>(tx, `SELECT r.jid FROM roster_item r WHERE r.account_id = $1 AND ${receivesPresence("r")} AND ${notBlocked("r")} ORDER BY r.jid`, [accountId]);
   return rows.map((r) => r.jid);
 }
 
