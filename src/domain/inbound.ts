@@ -49,6 +49,15 @@ export interface InboundMessage extends Addressed {
 }
 
 /**
+ * A note to self routed back (RFC 6121 §8.5.3): a message from the account to its own JID goes out
+ * over the link and the server hands it back. Only this gateway sends from its domain, so it is
+ * the account's own; its outbound row is what its sessions see, as of any message it sends, and
+ * stored again it would be a second copy, received and unread. An error is the server's bounce.
+ */
+export const ownEcho = (m: Pick<InboundMessage, "type" | "from" | "to">, domain: string): boolean =>
+  m.type !== "error" && m.from?.domain === domain && !!m.from.local && m.from.local === m.to?.local && m.to.domain === domain;
+
+/**
  * Whether a message to a full JID with no session to take it is refused (RFC 6121 §8.5.3.2.1): one
  * of type normal or headline that says something new (chat is taken as if to the bare JID, and
  * groupchat is the rooms' concern). What only acknowledges or changes an earlier message (a

@@ -10,7 +10,7 @@ import { autocommit, prismaTx, type AnyTx, type Database, type SqlTx } from "../
 import type { Appended } from "../db/events.js";
 import { accountJid, type Account } from "../domain/account.js";
 import type { ErrorCode } from "../domain/errors.js";
-import { refusedWithoutSession, SUBSCRIPTION_TYPES, toRooms, type InboundStanza } from "../domain/inbound.js";
+import { ownEcho, refusedWithoutSession, SUBSCRIPTION_TYPES, toRooms, type InboundStanza } from "../domain/inbound.js";
 import { bare, jidToString, parseJid, type Jid } from "../domain/jid.js";
 import { bouncesBlocked, isBlocked, NO_BLOCKS, type BlockLookup } from "../domain/blocking.js";
 import type { Blocklists } from "../db/blocklist.js";
@@ -254,6 +254,7 @@ export class Inbound {
     };
     if (!to || !from || !fromRaw || !toRaw || to.domain !== this.domain) return bounce("invalid-jid");
     if (!to.local) return bounce("account-not-found");
+    if (ownEcho(s, this.domain)) return; // a note to self, routed back: stored once, as sent
     const account = await find(to.local);
     if (!account) return bounce("account-not-found"); // §8.5.1: no such account
     // XEP-0191 §3.3: a message from a blocked JID is never stored; it is answered as if there were
