@@ -83,15 +83,9 @@ export class Sessions {
     private readonly deadAfter: number,
   ) {}
 
-  /** A stream opened on the session: creates it if new. Returns it as it was before. */
-  async streamOpened(accountId: number, resource: string): Promise<{ existed: boolean; deliveredSeq: number }> {
-    const before = await this.db.session.findUnique({ where: { accountId_resource: { accountId, resource } }, select: { deliveredSeq: true } });
-    await this.db.session.upsert({
-      where: { accountId_resource: { accountId, resource } },
-      create: { accountId, resource, streams: 1 },
-      update: { streams: { increment: 1 }, streamClosedAt: null, lastSeenAt: new Date() },
-    });
-    return { existed: before !== null, deliveredSeq: Number(before?.deliveredSeq ?? 0) };
+  /** A stream opened on the session: creates it if new (streamsOpened, for one). */
+  async streamOpened(accountId: number, resource: string): Promise<void> {
+    await this.streamsOpened([{ accountId, resource, n: 1 }]);
   }
 
   async streamClosed(accountId: number, resource: string): Promise<void> {
@@ -209,16 +203,19 @@ export class Sessions {
    * nothing to make unavailable, and a row made for it would list a session nobody opened.
    */
   async setPresence(tx: Tx, accountId: number, resource: string, p: PresenceFields): Promise<void> {
-    const fields = { available: p.available, show: p.show, status: p.status ?? Prisma.DbNull, priority: p.priority };
+    // Seen by the database's clock, as the sweep that expires sessions reads it (expire).
+    const status = p.status === null ? null : JSON.stringify(p.status);
     if (!p.available) {
-      await tx.session.updateMany({ where: { accountId, resource }, data: { ...fields, lastSeenAt: new Date() } });
+      await tx.$executeRaw`
+        UPDATE session SET available = false, show = ${p.show}, status = ${status}::jsonb, priority = ${p.priority}, last_seen_at = now()
+        WHERE account_id = ${accountId} AND resource = ${resource}`;
       return;
     }
-    await tx.session.upsert({
-      where: { accountId_resource: { accountId, resource } },
-      create: { accountId, resource, ...fields },
-      update: { ...fields, lastSeenAt: new Date() },
-    });
+    await tx.$executeRaw`
+      INSERT INTO session (account_id, resource, available, show, status, priority)
+      VALUES (${accountId}, ${resource}, true, ${p.show}, ${status}::jsonb, ${p.priority})
+      ON CONFLICT (account_id, resource) DO UPDATE
+      SET available = true, show = excluded.show, status = excluded.status, priority = excluded.priority, last_seen_at = now()`;
   }
 
   /**
