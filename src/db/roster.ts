@@ -103,14 +103,13 @@ export async function saveItem(
   return toRow(r);
 }
 
-/** Every item of the account, in the roster or not (a stranger's pending request too). */
 /**
- * Every item of the account (strangers' pending requests too) but those it blocked: what an
- * account's deletion answers (XEP-0191 §3.3: nothing is routed to a blocked contact).
+ * Every item of the account, in the roster or not (a stranger's pending request too): what an
+ * account's deletion answers. Blocked contacts too: the account is gone, and a subscription left
+ * on her server would bring her presence to whoever takes the name next (the lifecycle audit).
  */
-export async function unblockedItems(tx: Tx, accountId: number): Promise<RosterRow[]> {
-  const blocked = new Set((await sql<{ jid: string }>(tx, `SELECT r.jid FROM roster_item r WHERE r.account_id = $1 AND NOT ${notBlocked("r")}`, [accountId])).map((r) => r.jid));
-  return (await tx.rosterItem.findMany({ where: { accountId }, select })).map(toRow).filter((r) => !blocked.has(r.jid));
+export async function allItems(tx: Tx, accountId: number): Promise<RosterRow[]> {
+  return (await tx.rosterItem.findMany({ where: { accountId }, select })).map(toRow);
 }
 
 /** The account's roster items (`inRoster`), or the strangers' requests kept outside the roster. */

@@ -4,7 +4,7 @@
 // unsubscribe/unsubscribed that removing its roster item would send (RFC 6121 §2.5.2).
 import type { Accounts as AccountStore } from "../db/accounts.js";
 import { listRooms } from "../db/rooms.js";
-import { availableSessions, lockAccount, presenceSubscribers, unblockedItems } from "../db/roster.js";
+import { allItems, availableSessions, lockAccount, presenceSubscribers } from "../db/roster.js";
 import { accountJid, issuedBeforeDeletion, type Account, type AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { accountLocalpart } from "../domain/jid.js";
@@ -133,9 +133,11 @@ export class Accounts {
       const out: Stanza[] = Presence.goodbye(jid, await availableSessions(tx, account.id), await presenceSubscribers(tx, account.id));
       // Its rooms see the occupant leave (XEP-0045 §7.14), as a DELETE /v1/rooms/{room} would show them.
       for (const r of await listRooms(tx, account.id)) out.push(exitRoom(jid, r.room, r.nick));
-      // A stranger's pending request is not a roster item, but it still deserves its answer. A
-      // blocked contact hears nothing (XEP-0191 §3.3), as with a roster removal.
-      for (const item of await unblockedItems(tx, account.id)) {
+      // A stranger's pending request is not a roster item, but it still deserves its answer. So
+      // does a blocked contact (unlike a roster removal, XEP-0191 §3.3): her server ends the
+      // subscription, as a server's own account deletion does (Prosody's mod_roster); left, it
+      // would hand her presence to the next account of the name. Her presence went when blocked.
+      for (const item of await allItems(tx, account.id)) {
         for (const e of transition({ ...item, inRoster: true }, { kind: "remove" }).effects) if (e.kind === "send") out.push(subscription(jid, item.jid, e.type));
       }
       await send(account.id, out);

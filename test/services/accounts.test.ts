@@ -23,7 +23,11 @@ import { appError, setup, teardown, waitFor, type Env, type TestAccount } from "
 const CONTACT = "juliet@example.net";
 
 /** A stable order for stanzas whose order the service does not define (roster rows come back unordered). */
-const sortStanzas = (stanzas: Stanza[]) => [...stanzas].sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)));
+/** In one order whatever the order of their stanzas and of each stanza's fields. */
+const sortStanzas = (stanzas: Stanza[]) => {
+  const key = (s: Stanza) => JSON.stringify(Object.entries(s).sort(([a], [b]) => a.localeCompare(b)));
+  return [...stanzas].sort((x, y) => key(x).localeCompare(key(y)));
+};
 
 describe("Accounts service", () => {
   let env: Env;
@@ -220,7 +224,9 @@ describe("Accounts service", () => {
       assert.deepEqual(env.out.sent, [{ kind: "subscription", from: b.jid, to: "asked@example.net", type: "unsubscribe" }]);
     });
 
-    it("sends nothing to contacts the account blocked (XEP-0191 §3.3), by JID or by domain; the others get their goodbyes", async () => {
+    // The lifecycle audit of stop 65: a blocked contact left out kept her subscription on her
+    // server, and the account made again under the name received her presence.
+    it("ends the subscriptions of contacts the account blocked too (by JID or by domain), but sends them no presence (XEP-0191 §3.3)", async () => {
       const a = await env.account("romeo");
       const both = async (contact: string) => {
         await roster.act(a.ref, contact, "subscribe");
@@ -231,13 +237,21 @@ describe("Accounts service", () => {
       for (const contact of ["tybalt@example.org", "paris@blocked.example", CONTACT]) await both(contact);
       await env.db.transaction((tx) => applySubscription(tx, a.ref, "stranger@blocked.example", { kind: "inbound", type: "subscribe" }));
       await env.db.prisma.block.createMany({ data: [{ accountId: a.id, jid: "tybalt@example.org" }, { accountId: a.id, jid: "blocked.example" }] });
+      await presence.set(a.ref, "phone", { type: "available", show: null, status: null, priority: 0 });
       await env.flush();
       env.out.reset();
       await closed.delete(a.localpart);
       await env.flush();
+      const goodbye = (to: string): Stanza[] => [
+        { kind: "subscription", from: a.jid, to, type: "unsubscribe" },
+        { kind: "subscription", from: a.jid, to, type: "unsubscribed" },
+      ];
       assert.deepEqual(sortStanzas(env.out.sent), sortStanzas([
-        { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribe" },
-        { kind: "subscription", from: a.jid, to: CONTACT, type: "unsubscribed" },
+        { kind: "presence", from: `${a.jid}/phone`, to: CONTACT, type: "unavailable", show: null, status: null, priority: null },
+        ...goodbye(CONTACT),
+        ...goodbye("tybalt@example.org"),
+        ...goodbye("paris@blocked.example"),
+        { kind: "subscription", from: a.jid, to: "stranger@blocked.example", type: "unsubscribed" },
       ]));
     });
 
