@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { freePort } from "../../scripts/harness/ports.js";
 
@@ -133,5 +134,30 @@ describe("quick start, run again after trying the API tour", () => {
     assert.equal(code, 0, out);
     const shown = out.slice(out.indexOf("Romeo's SSE stream"), out.indexOf("Demo 4/4"));
     assert.match(shown, /event: message\n\s+data: \{.*"body":"Romeo, Romeo! Wherefore art thou Romeo\?"/, `the demo printed as Juliet's answer:\n${shown}`);
+  });
+});
+
+// Found by the docs audit of stop 64: with PORT in use, the quick start printed the clear one-line
+// reason and then a stack trace under it.
+describe("quick start, its port in use", () => {
+  it("says so in one line, with no stack, and exits 1", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "balcony-qs-port-"));
+    await chmod(dir, 0o755);
+    const busy = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => busy.listen(port, "127.0.0.1", resolve));
+    try {
+      const env: Record<string, string | undefined> = { ...process.env, BALCONY_ENV_FILE: join(dir, "env"), DATA_DIR: join(dir, "data"), EMBEDDED_PG_PORT: String(await freePort()), PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn" };
+      for (const k of ["DATABASE_URL", "XMPP_SERVICE", "XMPP_DOMAIN", "XMPP_SECRET", "JWT_SECRET"]) delete env[k];
+      const run = runQuickstart(env, ["--demo-only"]);
+      const code = await run.exit;
+      const out = run.out();
+      assert.equal(code, 1, out);
+      assert.match(out, new RegExp(`quickstart failed: PORT ${port} on HOST 127\\.0\\.0\\.1 is in use \\(EADDRINUSE\\)`), out);
+      assert.doesNotMatch(out, /^\s+at /m, `a stack trace:\n${out}`);
+    } finally {
+      busy.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
