@@ -1737,7 +1737,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Recipient JID (RFC 7622), bare or full */
+                    /** @description Recipient JID (RFC 7622), bare or full. One whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid` */
                     to: string;
                     /** @default chat */
                     type?: "chat" | "normal" | "headline" | "groupchat";
@@ -1937,7 +1937,7 @@ export interface operations {
             content: {
                 "application/json": {
                     messages: {
-                        /** @description Recipient JID (RFC 7622), bare or full */
+                        /** @description Recipient JID (RFC 7622), bare or full. One whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid` */
                         to: string;
                         /** @default chat */
                         type?: "chat" | "normal" | "headline" | "groupchat";
@@ -3270,7 +3270,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The contact's bare JID */
+                /** @description The contact's bare JID. To add, subscribe to or approve one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid` */
                 jid: string;
             };
             cookie?: never;
@@ -3428,7 +3428,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The contact's bare JID */
+                /** @description The contact's bare JID. To add, subscribe to or approve one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid` */
                 jid: string;
             };
             cookie?: never;
@@ -3545,7 +3545,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The contact's bare JID */
+                /** @description The contact's bare JID. To add, subscribe to or approve one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid` */
                 jid: string;
             };
             cookie?: never;
@@ -3680,7 +3680,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The contact's bare JID */
+                /** @description The contact's bare JID. To add, subscribe to or approve one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid` */
                 jid: string;
             };
             cookie?: never;
@@ -3815,7 +3815,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The contact's bare JID */
+                /** @description The contact's bare JID. To add, subscribe to or approve one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid` */
                 jid: string;
             };
             cookie?: never;
@@ -3941,7 +3941,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The contact's bare JID */
+                /** @description The contact's bare JID. To add, subscribe to or approve one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid` */
                 jid: string;
             };
             cookie?: never;
@@ -6367,7 +6367,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description user@domain/resource, user@domain, domain/resource or domain (XEP-0191 §3 matching) */
+                /** @description user@domain/resource, user@domain, domain/resource or domain (XEP-0191 §3 matching). To block one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid` */
                 jid: string;
             };
             cookie?: never;
@@ -6493,7 +6493,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description user@domain/resource, user@domain, domain/resource or domain (XEP-0191 §3 matching) */
+                /** @description user@domain/resource, user@domain, domain/resource or domain (XEP-0191 §3 matching). To block one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid` */
                 jid: string;
             };
             cookie?: never;

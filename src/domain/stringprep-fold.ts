@@ -7,6 +7,7 @@
 // Resourceparts differ too: stringprep's resourceprep maps compatibility characters to their plain
 // forms (NFKC) where PRECIS's OpaqueString keeps them (RFC 7622 §3.4).
 import { AppError } from "./errors.js";
+import { jidToString, type Jid } from "./jid.js";
 
 /**
  * The localpart as nodeprep case-folds it. JavaScript has no case folding: each character is
@@ -44,4 +45,13 @@ export function resourceprepFolded(resource: string): string {
 export function assertSpeltAlike(ours: string, theirs: string, field: string, name: string, loss: string): void {
   if (theirs === ours) return;
   throw new AppError("invalid-jid", `${field}: XMPP servers that prepare JIDs with stringprep (RFC 6122, as Prosody does) call "${ours}" "${theirs}": ${loss}; use "${theirs}"`, { field, [name]: theirs });
+}
+
+/**
+ * 400 invalid-jid for an address on such a server whose localpart it spells otherwise, naming its
+ * spelling of the whole address under `jid`: it knows the user by that name, and what comes back
+ * from her (receipts, errors, replies, her presence) comes from it, never from ours.
+ */
+export function assertAddressSpeltAlike(jid: Jid, field: string, loss: string): void {
+  if (jid.local !== undefined) assertSpeltAlike(jidToString(jid), jidToString({ ...jid, local: nodeprepFolded(jid.local) }), field, "jid", loss);
 }

@@ -49,7 +49,7 @@ const MessageId = (description: string) => Type.String({ format: "uuid", descrip
 export function sendMessageBody(maxChars: number) {
   return Type.Object(
     {
-      to: Jid("Recipient JID (RFC 7622), bare or full"),
+      to: Jid("Recipient JID (RFC 7622), bare or full. One whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid`"),
       type: Type.Optional(Type.Union(MESSAGE_TYPES.map((t) => Type.Literal(t)), { default: "chat" })),
       // API.md: a message carries at least one of body, subject, state; an empty text is none of
       // them (it would go out as an empty <body/>), so each text has at least one character.

@@ -13,6 +13,7 @@ import type { AccountRef } from "../domain/account.js";
 import { blockedError, blockItem, isBlocked, MAX_BLOCKS } from "../domain/blocking.js";
 import { AppError } from "../domain/errors.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
+import { assertAddressSpeltAlike } from "../domain/stringprep-fold.js";
 import type { Delivery } from "./delivery.js";
 import { broadcast, contactsGone } from "./presence.js";
 import { presence, type Stanza } from "../domain/stanza.js";
@@ -49,7 +50,7 @@ export class Blocking {
    * brings it back, as does their next presence.
    */
   async block(account: AccountRef, raw: string): Promise<void> {
-    const jid = item(raw);
+    const jid = item(raw, true);
     await this.change(account, "unavailable", async (tx, send) => {
       const r = await this.blocks.add(tx, account.id, jid, MAX_BLOCKS);
       if (r === "full") throw new AppError("too-many-blocks", `an account blocks at most ${MAX_BLOCKS} JIDs`);
@@ -149,8 +150,10 @@ export class Blocking {
   }
 }
 
-function item(raw: string): string {
+/** A blocklist item named in a path. One to block is spelt as its server spells it; one to unblock, in any spelling (one blocked before that check). */
+function item(raw: string, blocks = false): string {
   const jid = blockItem(raw);
   if (!jid) throw new AppError("invalid-jid", `not a JID: ${raw}`, { field: "params.jid" });
+  if (blocks) assertAddressSpeltAlike(parseJid(jid)!, "params.jid", "her stanzas come from there, and the block would not cover them");
   return jid;
 }

@@ -8,6 +8,7 @@ import type { Account } from "../domain/account.js";
 import { accountJid } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { bare, jidToString, parseJid } from "../domain/jid.js";
+import { assertAddressSpeltAlike } from "../domain/stringprep-fold.js";
 import { isMessageId, stanzaBytesBound, type ChatState, type LangText, type MessageType, type OutboundMessage } from "../domain/message.js";
 import { assertReplyBody, replyQuote, replyRef, saysSomething, type Attachment } from "../domain/message-features.js";
 import { messageView, type MessageView } from "../domain/views.js";
@@ -198,6 +199,7 @@ export class Messaging {
   private prepare(account: Account, resource: string | null, m: SendMessage, idempotencyKey: string | null): NewOutbound {
     const to = this.recipient(m.to);
     if (!to) throw new AppError("invalid-jid", `to: "${m.to}" is not a valid JID (RFC 7622)`, { field: "body.to" });
+    assertAddressSpeltAlike(to, "body.to", "its receipts, errors and replies would come from there, as another conversation");
     if (m.body === undefined && m.subject === undefined && m.state === undefined && m.attachments === undefined) {
       throw new AppError("validation-failed", "a message needs at least one of body, subject, state or attachments", { field: "body.body" });
     }

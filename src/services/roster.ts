@@ -12,6 +12,7 @@ import type { AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { event, rosterEvent, type RosterItemView } from "../domain/events.js";
 import { jidToString, parseJid } from "../domain/jid.js";
+import { assertAddressSpeltAlike } from "../domain/stringprep-fold.js";
 import { fullDetail, growth, LIMITS } from "../domain/roster-limits.js";
 import { presence, subscription, type Stanza } from "../domain/stanza.js";
 import { transition, type ItemState, type SubscriptionEvent, type SubscriptionStanza } from "../domain/subscription.js";
@@ -169,10 +170,15 @@ export class Roster {
     return stanzas.length > 0 && (await this.blocks.blocksJid(account.id, contact, tx)) ? [] : stanzas;
   }
 
-  /** A contact named in a path: a bare JID other than the account's own. */
-  contact(account: AccountRef, raw: string): string {
+  /**
+   * A contact named in a path: a bare JID other than the account's own. One to add, or to ask or
+   * give a subscription (`adds`), is spelt as her server spells it; an item to remove is taken in
+   * any spelling (one made before that check).
+   */
+  contact(account: AccountRef, raw: string, adds = false): string {
     const j = parseJid(raw);
     if (!j || j.resource) throw new AppError("invalid-jid", `"${raw}" is not a bare JID (RFC 7622)`, { field: "params.jid" });
+    if (adds) assertAddressSpeltAlike(j, "params.jid", "her answers and presence would come from there, for another contact");
     const contact = jidToString(j);
     if (contact === account.jid) throw new AppError("invalid-jid", "an account cannot be its own contact", { field: "params.jid" });
     return contact;

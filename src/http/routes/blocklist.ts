@@ -7,7 +7,7 @@ import { problemResponses } from "../schemas.js";
 
 const tags = ["blocking"];
 const JidParam = Type.Object({
-  jid: Type.String({ minLength: 1, maxLength: 3071, description: "user@domain/resource, user@domain, domain/resource or domain (XEP-0191 §3 matching)" }),
+  jid: Type.String({ minLength: 1, maxLength: 3071, description: "user@domain/resource, user@domain, domain/resource or domain (XEP-0191 §3 matching). To block one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid`" }),
 });
 
 export function blocklistRoutes(gw: Gateway): FastifyPluginAsyncTypebox {

@@ -12,7 +12,7 @@ import { codedBody, GZIP_MIN_BYTES } from "../gzip.js";
 import { problemResponses, xmlText } from "../schemas.js";
 
 // Only bounds here: what is a JID (a one-letter domain JID is one) is Roster.contact's to judge, as invalid-jid.
-const JidParam = Type.Object({ jid: Type.String({ minLength: 1, maxLength: 3071, description: "The contact's bare JID" }) });
+const JidParam = Type.Object({ jid: Type.String({ minLength: 1, maxLength: 3071, description: "The contact's bare JID. To add, subscribe to or approve one whose localpart stringprep folds (RFC 6122: `ß` to `ss`, as Prosody and ejabberd do) is 400 invalid-jid naming their spelling in `jid`" }) });
 const ItemFields = Type.Object(
   {
     name: Type.Optional(Type.Union([xmlText(1023), Type.Null()])),
@@ -32,9 +32,9 @@ const actions: [path: string, type: SubscriptionStanza, status: number, summary:
 
 export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
   /** The caller's account and the contact its path names. */
-  async function target(req: FastifyRequest, raw: string): Promise<{ account: AccountRef; contact: string }> {
+  async function target(req: FastifyRequest, raw: string, adds = false): Promise<{ account: AccountRef; contact: string }> {
     const account = gw.accounts.ref(await callerAccount(gw, req));
-    return { account, contact: gw.roster.contact(account, raw) };
+    return { account, contact: gw.roster.contact(account, raw, adds) };
   }
 
   return async (app) => {
@@ -90,7 +90,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
-        const { account, contact } = await target(req, req.params.jid);
+        const { account, contact } = await target(req, req.params.jid, true);
         const { item, created } = await gw.roster.put(account, contact, req.body);
         return reply.code(created ? 201 : 200).send(item);
       },
@@ -118,7 +118,7 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         `/v1/roster/:jid/${path}`,
         { schema: { tags: ["subscriptions"], summary, params: JidParam, response: { [status]: Item, ...problemResponses(400, 401, 404, ...(type === "unsubscribed" ? [] : [409]), 503) } } },
         async (req, reply) => {
-          const { account, contact } = await target(req, req.params.jid);
+          const { account, contact } = await target(req, req.params.jid, type === "subscribe" || type === "subscribed");
           // XEP-0191 §3.3: subscribe and approve to a blocked JID are 400 blocked, decided inside
           // Roster.act under the account lock (a check here would race a concurrent block).
           return reply.code(status).send(await gw.roster.act(account, contact, type));
