@@ -156,14 +156,21 @@ export class Messages {
     // as others' rows came into being meanwhile): nothing of it was committed.
     const { rows } = await retryConflicts(() => this.pool.query<{ id: string | null; created_at: Date | null; from: string | null; queued: number | null; outbox: boolean | null }>({
       name: items.length === 1 ? "insert-outbound-1" : "insert-outbound", // prepared: planned once per connection
-      text: outboundTexts.get(items.length === 1 ? "1" : "n", () => `WITH ${markSentCtes("$16")}, ${lockConversations(u.from)}, ins AS (
+      // rel: a key whose 24 h are over (by the database's clock, KEY_FRESH) is released first, so
+      // its message is inserted as new in its place among the others (the sending audit of stop 65:
+      // inserted by a statement of its own after them, it went out after the items that follow it).
+      text: outboundTexts.get(items.length === 1 ? "1" : "n", () => `WITH ${markSentCtes("$16")}, ${lockConversations(u.from)}, rel AS (
+         UPDATE message m SET idempotency_key = NULL, updated_at = now() FROM ${u.from}
+         WHERE u.key IS NOT NULL AND m.account_id = u.account_id AND m.idempotency_key = u.key AND m.created_at <= ${KEY_FRESH}
+         RETURNING m.id
+       ), ins AS (
          INSERT INTO message (id, account_id, direction, peer, "to", "from", type, body, subject, thread, lang, receipt, state, status, idempotency_key, request_hash, ext)
          SELECT u.id, u.account_id, 'out', u.peer, u.to_jid, ${occupantSender("u")}, u.type, u.body, u.subject, u.thread, u.lang, u.receipt, u.state, 'queued', u.key, u.hash, u.ext
          FROM ${u.from}
          -- XEP-0191 §3.3: never to a JID the account blocked, whatever this instance's cache still
          -- says; nor for an account deleted since this instance looked it up.
          WHERE (u.key IS NULL OR NOT ${correctionHoldsKey("u.account_id", "u.key")}) AND NOT ${blockCovers("u.account_id", "u.to_jid")}
-           AND EXISTS (SELECT 1 FROM account a WHERE a.id = u.account_id) AND ${CONVERSATIONS_LOCKED}
+           AND EXISTS (SELECT 1 FROM account a WHERE a.id = u.account_id) AND ${CONVERSATIONS_LOCKED} AND (SELECT count(*) FROM rel) >= 0
          ORDER BY u.n
          ON CONFLICT DO NOTHING
          RETURNING id::text, created_at, account_id, peer, seq, ${saysSomething("message")} AS content, "from"

@@ -55,4 +55,28 @@ describe("idempotency key at its 24 h boundary, gateway clock 10 s ahead of the 
     const again = await post(payload, "k-boundary");
     assert.deepEqual([again.body.id, again.headers.get("idempotent-replayed")], [first.body.id, "true"], "a retry after the sweep, still inside the 24 h");
   });
+
+  // The sending audit of stop 65: the item whose key had expired was inserted by a statement of its
+  // own after the batch's others, and went out (and was stored) after the items that follow it.
+  it("a batch whose first item's key is past its 24 h sends and stores its items in the batch's order", async () => {
+    const tag = `exp-${Date.now()}`;
+    const first = await gw.request("POST", "/v1/messages", { token: tok, body: { to: "juliet@localhost", body: `${tag} first` }, headers: { "idempotency-key": `${tag}-k` } });
+    assert.equal(first.status, 202, first.text);
+    await world.users.juliet.waitFor((s) => s.is("message") && s.attrs.id === first.body.id, 10_000);
+    const aged = await gw.running.db.pool.query("UPDATE message SET created_at = localtimestamp - interval '25 hours' WHERE id = $1", [first.body.id]);
+    assert.equal(aged.rowCount, 1);
+    const start = world.users.juliet.stanzas.length;
+    const bodies = ["first", "second", "third"].map((b) => `${tag} ${b}`);
+    const batch = await gw.request("POST", "/v1/messages/batch", { token: tok, body: { messages: bodies.map((body, i) => ({ to: "juliet@localhost", body, ...(i === 0 ? { idempotencyKey: `${tag}-k` } : {}) })) } });
+    assert.equal(batch.status, 200, batch.text);
+    const ids = (batch.body.results as { id: string }[]).map((r) => r.id);
+    assert.equal(ids.length, 3);
+    assert.notEqual(ids[0], first.body.id, "past its 24 h, the key makes a new message");
+    await world.users.juliet.waitFor((s) => world.users.juliet.stanzas.indexOf(s) >= start && s.is("message") && s.getChildText("body") === bodies[2], 10_000);
+    const wire = world.users.juliet.stanzas.slice(start).filter((s) => s.is("message") && s.getChildText("body")?.startsWith(tag)).map((s) => s.getChildText("body"));
+    assert.deepEqual(wire, bodies, "sent in the batch's order");
+    const history = await gw.request("GET", "/v1/messages?with=juliet@localhost&limit=10", { token: tok });
+    const stored = (history.body.items as { id: string }[]).map((m) => m.id).filter((id) => ids.includes(id)).reverse();
+    assert.deepEqual(stored, ids, "stored in the batch's order");
+  });
 });
