@@ -9,6 +9,10 @@
 // (beat(), run by LinkControl every livenessBeatMs of src/domain/duration.ts), which Postgres
 // stamps as pg_stat_activity.state_change; a standby that finds that stamp older than the lease
 // timeout ends the holder's backend (takeOverStale()) and with it the lock.
+// XMPP_LINK_MODE=all: every instance holds the same lock shared (tryAcquire(true)), for as long as
+// it runs. Shared and exclusive exclude each other, so the two modes never both send on one
+// database (each would send every message once: the sending audit of stop 65). An instance of the
+// other mode refuses to start (all) or stays a standby (single), saying why.
 import { EventEmitter } from "node:events";
 import pg from "pg";
 import { BACKEND_AGE, type BackendAge } from "./backend-age.js";
@@ -18,13 +22,16 @@ import { discardClient } from "./client.js";
 export const LEASE_KEY: [number, number] = [0x42a1c0, 0x11c4];
 const APP_UP = "balcony-link-up";
 const APP_DOWN = "balcony-link-down";
+/** The shared lease of an instance in XMPP_LINK_MODE=all. */
+const APP_ALL = "balcony-link-all";
 /** What a drain transaction of the holder whose lease backend is `pid` names itself (src/db/outbox.ts). */
 const DRAIN_APP = "balcony-drain-";
 export const drainAppName = (pid: number): string => `${DRAIN_APP}${pid}`;
 
-/** The lease lock in pg_locks, granted (to its holder) in this database. */
-const HOLDER_LOCK = `l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+/** The lease lock in pg_locks, granted in this database; held exclusive by a single-mode holder, shared by all-mode instances. */
+const LEASE_LOCK = `l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2 AND l.granted`;
+const HOLDER_LOCK = `${LEASE_LOCK} AND l.mode = 'ExclusiveLock'`;
 
 export type LinkState = "up" | "down" | "none";
 
@@ -51,26 +58,35 @@ export class LinkLease extends EventEmitter<{ lost: [] }> {
     return this.pid !== null;
   }
 
+  /** The last tryAcquire() that found the lease taken found it held shared (instances in XMPP_LINK_MODE=all). */
+  takenShared = false;
+
   /**
    * Takes the lease if nobody holds it: "held" (this instance holds it now), "taken" (Postgres
    * answered: another instance holds it) or "unreachable" (Postgres did not answer).
    */
-  async tryAcquire(): Promise<"held" | "taken" | "unreachable"> {
+  async tryAcquire(shared = false): Promise<"held" | "taken" | "unreachable"> {
     if (this.held) return "held";
+    const app = shared ? APP_ALL : APP_DOWN;
     // Bounded as the pool's connections are (src/db/client.ts): a tick waits on it, and stop() on the tick.
-    const client = new pg.Client({ connectionString: this.url, application_name: APP_DOWN, connectionTimeoutMillis: 5000 });
+    const client = new pg.Client({ connectionString: this.url, application_name: app, connectionTimeoutMillis: 5000 });
     client.on("error", () => this.lost(client));
     client.on("end", () => this.lost(client));
     try {
       await client.connect();
-      const r = await client.query<{ ok: boolean; pid: number }>("SELECT pg_try_advisory_lock($1, $2) AS ok, pg_backend_pid() AS pid", LEASE_KEY);
+      const r = await client.query<{ ok: boolean; pid: number; shared: boolean }>(
+        `SELECT ${shared ? "pg_try_advisory_lock_shared" : "pg_try_advisory_lock"}($1, $2) AS ok, pg_backend_pid() AS pid,
+                EXISTS (SELECT 1 FROM pg_locks l WHERE ${LEASE_LOCK} AND l.mode = 'ShareLock' AND l.pid <> pg_backend_pid()) AS shared`,
+        LEASE_KEY,
+      );
       if (!r.rows[0]?.ok) {
+        this.takenShared = r.rows[0]?.shared ?? false;
         await discardClient(client);
         return "taken";
       }
       this.client = client;
       this.pid = r.rows[0].pid;
-      this.appName = APP_DOWN;
+      this.appName = app;
       return "held";
     } catch {
       await discardClient(client);

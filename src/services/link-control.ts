@@ -15,7 +15,8 @@
 // finds its lease connection gone (regaining), then taken: it closes its link. (On Prosody the new
 // link replaces the hung one: component_conflict_resolve = "kick_old".)
 // In all mode, the answer to an instance's barrier ping may reach another instance's link, which
-// passes it on over NOTIFY (src/xmpp/link.ts share()).
+// passes it on over NOTIFY (src/xmpp/link.ts share()), and every instance holds the lease shared,
+// which keeps the two modes apart on one database (src/db/lease.ts).
 import { LEASE_KEY, type LinkLease } from "../db/lease.js";
 import { CHANNELS, type Notifications } from "../db/notify.js";
 import { cadence } from "../cadence.js";
@@ -26,6 +27,14 @@ export type LinkMode = "single" | "all";
 /** How long stop() waits for the tick under way before it hands over anyway. */
 const STOP_WAIT_MS = 2000;
 export type Readiness = "up" | "standby" | "down";
+
+/** An instance in XMPP_LINK_MODE=all found one in single mode holding the link on its database: it does not start. */
+export class LinkModeConflict extends Error {
+  constructor() {
+    super("another instance on this database holds the component link in XMPP_LINK_MODE=single: run every instance of a database in one mode (both would send every message); stop the single-mode ones first");
+    this.name = "LinkModeConflict";
+  }
+}
 
 /** The component link as the leadership needs it (src/xmpp/link.ts). */
 export interface LinkDriver {
@@ -57,6 +66,8 @@ export class LinkControl {
   private stopped = false;
   /** The lease connection dropped while this instance held it; it is trying to take it back. */
   private regaining = false;
+  /** A standby said once that all-mode instances hold the lease (and so the link) on its database. */
+  private saidMixed = false;
 
   constructor(
     private readonly lease: LinkLease,
@@ -99,6 +110,10 @@ export class LinkControl {
 
   async start(): Promise<void> {
     if (this.opts.mode === "all") {
+      const r = await this.lease.tryAcquire(true);
+      if (r === "taken") throw new LinkModeConflict();
+      if (r === "unreachable") throw new Error("PostgreSQL did not answer while taking the link lease (shared, XMPP_LINK_MODE=all)");
+      this.lease.on("lost", () => void this.regainShared());
       this.notifications.on(CHANNELS.barrier, (id) => id && this.link.answered(id));
       this.link.share((id) => void this.notifications.send(CHANNELS.barrier, id).catch(() => undefined));
       return this.link.start();
@@ -141,6 +156,7 @@ export class LinkControl {
     } else if (!this.lease.held) {
       if (Date.now() < this.pauseUntil) return;
       let r = await this.lease.tryAcquire();
+      if (r === "taken" && this.lease.takenShared) return this.sayMixed();
       if (r === "taken" && (await this.replacedStaleHolder())) r = await this.lease.tryAcquire();
       // stop() came while the lease was being taken (and may have given up waiting for this tick).
       if (r === "held" && this.stopped) return void (await this.lease.release());
@@ -153,6 +169,28 @@ export class LinkControl {
       this.log.warn({ downMs: Date.now() - this.downSince }, "link down past the grace period; handing the lease to another instance");
       await this.handOver();
       this.pauseUntil = Date.now() + 3 * this.opts.pollMs;
+    }
+  }
+
+  private sayMixed(): void {
+    if (this.saidMixed) return;
+    this.saidMixed = true;
+    this.log.warn({}, "instances in XMPP_LINK_MODE=all hold the component link on this database: this one (single) stays a standby until they stop; run every instance of a database in one mode");
+  }
+
+  /**
+   * XMPP_LINK_MODE=all: the shared lease's connection dropped. Taken back once PostgreSQL answers;
+   * if a single-mode instance took the lease meanwhile, this link closes (both would send).
+   */
+  private async regainShared(): Promise<void> {
+    while (!this.stopped) {
+      const r = await this.lease.tryAcquire(true);
+      if (r === "held") return this.log.info({}, "took the shared link lease back");
+      if (r === "taken") {
+        this.log.warn({}, "an instance in XMPP_LINK_MODE=single took the link lease: closing this link (run every instance of a database in one mode)");
+        return this.link.stop();
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.opts.pollMs));
     }
   }
 
@@ -187,7 +225,10 @@ export class LinkControl {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const stop of this.stopTimers) stop();
-    if (this.opts.mode === "all") return this.link.stop();
+    if (this.opts.mode === "all") {
+      await this.link.stop();
+      return this.lease.release();
+    }
     // Bounded: a tick stuck on an unreachable PostgreSQL must not hold the shutdown.
     if (this.ticking) await Promise.race([this.ticking.catch(() => undefined), new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
     await this.handOver();
