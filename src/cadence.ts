@@ -110,3 +110,14 @@ export class Cadence {
 
 /** The gateway's clock: every periodic task of the process on it shares its wake-ups. */
 export const cadence = new Cadence();
+
+/**
+ * `p`'s outcome, or `late` once `ms` pass without one (`p` goes on; what it brings later is
+ * dropped), a failure being `late` too: for waits on a part that may hang (a PostgreSQL that keeps
+ * its connections but answers nothing) where an answer must still come (a probe, a shutdown).
+ */
+export function atMost<T>(p: Promise<T>, ms: number, late: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(late), ms)));
+  return Promise.race([p.catch(() => late), timeout]).finally(() => clearTimeout(timer));
+}

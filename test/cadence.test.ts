@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Cadence, nextOnGrid, type CadenceTimer } from "../src/cadence.js";
+import { atMost, Cadence, nextOnGrid, type CadenceTimer } from "../src/cadence.js";
 import { livenessBeatMs } from "../src/domain/duration.js";
 
 /** A timer on the test's own clock: it fires only when the test moves the clock (runUntil). */
@@ -97,5 +97,16 @@ describe("cadence", () => {
     assert.equal(livenessBeatMs(3000), 750);
     assert.equal(livenessBeatMs(2000), 500);
     assert.equal(livenessBeatMs(3_600_000), 900_000);
+  });
+});
+
+describe("atMost", () => {
+  it("an answer in time, a failure or no answer within the time (then the fallback)", async () => {
+    assert.equal(await atMost(sleep(5).then(() => "answer"), 1000, "late"), "answer");
+    assert.equal(await atMost(Promise.reject(new Error("down")), 1000, "late"), "late");
+    const t = performance.now();
+    assert.equal(await atMost(new Promise<string>(() => undefined), 50, "late"), "late");
+    const took = performance.now() - t;
+    assert.ok(took >= 45 && took < 1000, `${took} ms`);
   });
 });

@@ -19,7 +19,7 @@
 // which keeps the two modes apart on one database (src/db/lease.ts).
 import { LEASE_KEY, type LinkLease } from "../db/lease.js";
 import { CHANNELS, type Notifications } from "../db/notify.js";
-import { cadence } from "../cadence.js";
+import { atMost, cadence } from "../cadence.js";
 import { livenessBeatMs } from "../domain/duration.js";
 import { CONFIRM_TIMEOUT_MS, type ServiceLog } from "./ports.js";
 
@@ -230,7 +230,7 @@ export class LinkControl {
       return this.lease.release();
     }
     // Bounded: a tick stuck on an unreachable PostgreSQL must not hold the shutdown.
-    if (this.ticking) await Promise.race([this.ticking.catch(() => undefined), new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
+    if (this.ticking) await atMost(this.ticking, STOP_WAIT_MS, undefined);
     await this.handOver();
   }
 }

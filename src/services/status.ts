@@ -2,6 +2,7 @@
 // instance holding it ("standby": this one hands its stanzas over through Postgres). Redis, when
 // configured, is reported beside them but never makes the instance unready: the limits it counts
 // fail open while it is unreachable (README, "Configuration"), so the instance still serves.
+import { atMost } from "../cadence.js";
 import type { Database } from "../db/client.js";
 import type { LinkControl } from "./link-control.js";
 import type { OutboundPort } from "./ports.js";
@@ -12,6 +13,14 @@ export interface Readiness {
   /** Only with REDIS_URL. */
   redis?: "up" | "down";
 }
+
+/**
+ * How long /readyz waits for a part's answer: a PostgreSQL that keeps the connection but answers
+ * nothing (a partition, a hung server) is down to a load balancer's check, which gives up itself
+ * after a few seconds (the ops audit of stop 65: /readyz gave no answer at all).
+ */
+export const READY_WAIT_MS = 2000;
+const bounded = <T>(p: Promise<T>, late: T): Promise<T> => atMost(p, READY_WAIT_MS, late);
 
 export class Status {
   constructor(
@@ -27,7 +36,7 @@ export class Status {
   }
 
   async ready(): Promise<Readiness> {
-    const [database, xmpp, redis] = await Promise.all([this.db.ping(), this.control.readiness(), this.redis?.()]);
+    const [database, xmpp, redis] = await Promise.all([bounded(this.db.ping(), false), bounded(this.control.readiness(), "down" as const), this.redis && bounded(this.redis(), "down" as const)]);
     return { database: database ? "up" : "down", xmpp, ...(redis ? { redis } : {}) };
   }
 }
