@@ -3165,8 +3165,10 @@ export interface operations {
                     etag?: string;
                     /** @description gzip when the roster's JSON is 16 KiB or more and Accept-Encoding takes gzip (fetch and browsers send it); absent otherwise */
                     "content-encoding"?: "gzip";
-                    /** @description accept-encoding */
+                    /** @description accept-encoding, authorization */
                     vary?: string;
+                    /** @description no-store: one URL for every account's roster, its version counted per account; a client revalidates with the ETag it kept itself (If-None-Match) */
+                    "cache-control"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3188,8 +3190,10 @@ export interface operations {
                 headers: {
                     /** @description The roster's version, "<ver>" */
                     etag?: string;
-                    /** @description accept-encoding */
+                    /** @description accept-encoding, authorization */
                     vary?: string;
+                    /** @description no-store */
+                    "cache-control"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;

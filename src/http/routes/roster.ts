@@ -52,11 +52,12 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
                 headers: {
                   etag: { type: "string", description: 'The roster\'s version, "<ver>" (RFC 6121 §2.6), whatever the content coding' },
                   "content-encoding": { type: "string", enum: ["gzip"], description: `gzip when the roster's JSON is ${GZIP_MIN_BYTES / 1024} KiB or more and Accept-Encoding takes gzip (fetch and browsers send it); absent otherwise` },
-                  vary: { type: "string", description: "accept-encoding" },
+                  vary: { type: "string", description: "accept-encoding, authorization" },
+                  "cache-control": { type: "string", description: "no-store: one URL for every account's roster, its version counted per account; a client revalidates with the ETag it kept itself (If-None-Match)" },
                 },
               },
             ),
-            304: Type.Null({ description: "Not modified: If-None-Match names the current version", headers: { etag: { type: "string", description: 'The roster\'s version, "<ver>"' }, vary: { type: "string", description: "accept-encoding" } } }),
+            304: Type.Null({ description: "Not modified: If-None-Match names the current version", headers: { etag: { type: "string", description: 'The roster\'s version, "<ver>"' }, vary: { type: "string", description: "accept-encoding, authorization" }, "cache-control": { type: "string", description: "no-store" } } }),
             ...problemResponses(401, 404),
           },
         },
@@ -64,8 +65,12 @@ export function rosterRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       async (req, reply) => {
         const a = await callerAccount(gw, req);
         const { etag, json } = await gw.roster.read(a.id, req.headers["if-none-match"]);
-        // The body depends on Accept-Encoding (large rosters are gzip-coded for clients that take it).
-        void reply.header("etag", etag).header("vary", "accept-encoding");
+        // The body depends on Accept-Encoding (large rosters are gzip-coded for clients that take it)
+        // and on the account: every account's roster is at this URL, with versions counted per
+        // account, so a browser that switched accounts revalidated one account's cached roster with
+        // its ETag under the other's token, got 304, and showed it (the roster API audit of stop 65).
+        // Chromium revalidates a cached answer whose Vary does not match too: nothing is stored.
+        void reply.header("etag", etag).header("vary", "accept-encoding, authorization").header("cache-control", "no-store");
         // No payload at all: a serialised null would go out as "Content-Length: 4" on a bodiless 304.
         if (json === null) return reply.code(304).send(undefined as never);
         // Already JSON of the response schema's shape, serialised once per roster version: a Buffer
