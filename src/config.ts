@@ -13,7 +13,7 @@ export interface Config {
   /** Absent: the service starts an embedded PostgreSQL with its data under `dataDir`. */
   databaseUrl: string | undefined;
   dataDir: string;
-  /** True when DATA_DIR was not set (the default may then move, see src/db/embedded.ts). */
+  /** DATA_DIR unset or the default written out, as .env.example has it (the default may then move, see src/db/embedded.ts; the ops audit of stop 65). */
   dataDirIsDefault: boolean;
   /** Port of the embedded PostgreSQL (used only without DATABASE_URL). */
   embeddedPgPort: number;
@@ -248,7 +248,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): Config {
     port: int(env, "PORT", 8080, 0, 65535),
     databaseUrl: checked(env, "DATABASE_URL", databaseUrlProblem),
     dataDir: str(env, "DATA_DIR", "./data"),
-    dataDirIsDefault: !env.DATA_DIR,
+    dataDirIsDefault: !env.DATA_DIR || ["data", "./data"].includes(env.DATA_DIR.replace(/\/+$/, "")),
     embeddedPgPort: int(env, "EMBEDDED_PG_PORT", 54329, 1, 65535),
     dbPoolMax: int(env, "DB_POOL_MAX", 10, 1, 200),
     xmpp: {

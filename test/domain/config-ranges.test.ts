@@ -255,3 +255,13 @@ describe("README's Configuration table: every variable, its default and its rang
     });
   }
 });
+
+// The ops audit of stop 65: .env.example's DATA_DIR=./data, copied into a .env, turned off the move
+// of the embedded PostgreSQL's data out of a checkout the postgres user cannot enter.
+describe("DATA_DIR", () => {
+  it("unset or the default written out is the default; any other folder is the operator's", () => {
+    const example = /^DATA_DIR=(.*)$/m.exec(readFileSync(`${ROOT}.env.example`, "utf8"))![1]!;
+    for (const dir of [undefined, example, "./data", "data", "./data/"]) assert.equal(load(dir === undefined ? {} : { DATA_DIR: dir }).dataDirIsDefault, true, String(dir));
+    for (const dir of ["/srv/balcony", "./data2", "../data"]) assert.equal(load({ DATA_DIR: dir }).dataDirIsDefault, false, dir);
+  });
+});
