@@ -9,6 +9,9 @@ import { migrateCommand } from "./cli/migrate.js";
 import { startCommand } from "./cli/start.js";
 import { tokenCommand } from "./cli/token.js";
 
+/** --json anywhere on the command line, read before commander parses it: its own errors need it too. */
+const json = process.argv.slice(2).includes("--json");
+
 const program = new Command("balcony")
   .description(
     "Balcony, an HTTP gateway to XMPP: run it, migrate its database, mint tokens, manage accounts, check the setup. " +
@@ -22,10 +25,16 @@ const program = new Command("balcony")
   .option("--env-file <file>", "the same as --env, but Node.js itself exits 9 on a missing file")
   .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
   .showHelpAfterError("(add --help for usage)")
+  // With --json, a usage error is the error document on stdout too, not commander's text (the ops audit of stop 65).
+  .configureOutput(json ? { writeErr: () => undefined } : {})
   // Usage errors (and a group without its subcommand: `balcony accounts`) exit 2, like configuration errors; --help exits 0.
   .exitOverride((err: CommanderError) => {
     const helped = err.code === "commander.helpDisplayed" || err.code === "commander.help" || err.code === "commander.version";
-    process.exit(helped && err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+    const ok = helped && err.exitCode === 0;
+    // A group without its subcommand shows its help as the error: with --json, say so instead.
+    const message = helped ? "a subcommand is missing" : err.message.replace(/^error: /, "");
+    if (json && !ok) process.stdout.write(`${JSON.stringify({ error: { code: "usage", message, fix: "add --help for usage" } })}\n`);
+    process.exit(ok ? EXIT.ok : EXIT.usage);
   });
 
 startCommand(program);

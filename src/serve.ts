@@ -5,6 +5,7 @@ import { createLogger } from "./logger.js";
 import { startGateway } from "./gateway.js";
 import { ListenError } from "./http/listen-error.js";
 import { LinkModeConflict } from "./services/link-control.js";
+import { sayInOneLine } from "./db/errors.js";
 
 /** Starts the gateway and returns; the process then runs until a signal stops it (and exits). */
 export async function serve(config: Config): Promise<void> {
@@ -44,10 +45,11 @@ export async function serve(config: Config): Promise<void> {
 /**
  * How a start that failed (after the configuration was read) ends the process: exit 1. A listener
  * that could not start is one line naming HOST and PORT (src/http/listen-error.ts), not a stack; so
- * is a link mode that another instance of the database does not share (src/services/link-control.ts).
+ * is a link mode that another instance of the database does not share (src/services/link-control.ts),
+ * and a database it cannot reach or that another build migrated (src/db/errors.ts).
  */
 export function startFailed(err: unknown): never {
-  const why = err instanceof ListenError || err instanceof LinkModeConflict ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  const why = err instanceof ListenError || err instanceof LinkModeConflict || sayInOneLine(err) ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err);
   process.stderr.write(`balcony: failed to start: ${why}\n`);
   process.exit(1);
 }

@@ -5,8 +5,11 @@
 import type { Command } from "commander";
 import { ConfigError, loadConfig, type Config } from "../config.js";
 import type { Database } from "../db/client.js";
+import { DatabaseUnreachable, describeUrl, MigrationChanged } from "../db/errors.js";
 import { AppError } from "../domain/errors.js";
 import { Output } from "./output.js";
+
+export { describeUrl };
 
 export interface GlobalOptions {
   json?: boolean;
@@ -39,15 +42,19 @@ export function commandConfig(fallback: Record<string, string> = {}): Config {
   return loadConfig(undefined, fallback);
 }
 
+const DATABASE_FIX = "check DATABASE_URL and that PostgreSQL runs (`balcony doctor` tells more)";
+
 function explain(err: unknown): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof ConfigError) {
     return new CliError("configuration", `configuration error: ${err.message}`, `set ${err.variable} correctly in the environment (see .env.example and README.md, "Configuration")`, EXIT.usage);
   }
   if (err instanceof AppError) return new CliError(err.code, err.detail, undefined, err.code === "invalid-jid" || err.code === "validation-failed" ? EXIT.usage : EXIT.failed);
+  if (err instanceof DatabaseUnreachable) return new CliError("database-unavailable", err.message, DATABASE_FIX);
+  if (err instanceof MigrationChanged) return new CliError("migration-changed", err.message, "run the build of Balcony that migrated this database, or point DATABASE_URL at another database");
   const e = err as { code?: string; message?: string };
   if (typeof e?.code === "string" && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|28P01|28000|3D000)$/.test(e.code)) {
-    return new CliError("database-unavailable", `cannot reach PostgreSQL: ${e.message ?? e.code}`, "check DATABASE_URL and that PostgreSQL runs (`balcony doctor` tells more)");
+    return new CliError("database-unavailable", `cannot reach PostgreSQL: ${e.message ?? e.code}`, DATABASE_FIX);
   }
   return new CliError("internal", err instanceof Error ? (err.stack ?? err.message) : String(err));
 }
@@ -83,15 +90,6 @@ function loadEnvFile(path: string): void {
 }
 
 /** Where a database URL points, without its password. */
-export function describeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.username ? `${decodeURIComponent(u.username)}@` : ""}${u.hostname}:${u.port || "5432"}${u.pathname}`;
-  } catch {
-    return "(unparsable DATABASE_URL)";
-  }
-}
-
 export interface OpenDatabase {
   db: Database;
   /** Where it is, for people (no password). */
@@ -105,12 +103,22 @@ export interface OpenDatabase {
  * Never a new one: a command run without the gateway's settings must not create an empty database
  * and report success against it.
  */
-export async function openCommandDatabase(config: Config, out: Output): Promise<OpenDatabase> {
+export async function openCommandDatabase(config: Config, out: Output, opts: { connect?: boolean } = {}): Promise<OpenDatabase> {
   // Loaded here, not above: `--help` and `token` need no database driver (a second of start-up).
   const { openDatabase } = await import("../db/client.js");
   if (config.databaseUrl) {
     const db = openDatabase(config.databaseUrl, 2);
-    return { db, where: describeUrl(config.databaseUrl), close: () => db.close() };
+    const where = describeUrl(config.databaseUrl);
+    // Connected once here, so that whatever keeps it from connecting is said as such (explain);
+    // not for `doctor`, which tells the causes apart itself (databaseCheck).
+    if (opts.connect !== false) {
+      const first = await db.pool.connect().catch(async (err: unknown) => {
+        await db.close();
+        throw new DatabaseUnreachable(where, err);
+      });
+      first.release();
+    }
+    return { db, where, close: () => db.close() };
   }
   const where = `embedded PostgreSQL (DATA_DIR ${config.dataDir}, port ${config.embeddedPgPort})`;
   const { embeddedPostgresUrl, startEmbeddedPostgres } = await import("../db/embedded.js");

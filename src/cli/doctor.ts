@@ -33,7 +33,7 @@ async function openAndProbe(config: Config, out: Output): Promise<{ check: Check
   const { databaseCheck } = await import("./doctor-checks.js");
   let opened: OpenDatabase;
   try {
-    opened = await openCommandDatabase(config, out);
+    opened = await openCommandDatabase(config, out, { connect: false });
   } catch (err) {
     const [detail, fix] = err instanceof CliError ? [err.message, err.fix] : [`cannot start the embedded PostgreSQL: ${(err as Error).message}`, "set DATABASE_URL, or make DATA_DIR a folder the embedded PostgreSQL can use"];
     return { check: { name: "database", status: "fail", detail, ...(fix ? { fix } : {}) }, probe: null, opened: null };

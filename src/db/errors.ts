@@ -96,3 +96,37 @@ export function vanishedOr(err: unknown, ids: readonly number[]): unknown {
   const named = /Key \(account_id\)=\((\d+)\)/.exec(String((err as { detail?: unknown }).detail ?? ""));
   return new AccountVanished(named ? Number(named[1]) : ids.length === 1 ? ids[0]! : null, { cause: err });
 }
+
+/** Where a DATABASE_URL points, without its password: user@host:port/database. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.username ? `${decodeURIComponent(u.username)}@` : ""}${u.hostname}:${u.port || "5432"}${u.pathname}`;
+  } catch {
+    return "(unparsable DATABASE_URL)";
+  }
+}
+
+/**
+ * The first connection to PostgreSQL failed, whatever the cause: refused, reset, timed out, TLS
+ * the server lacks, authentication. What a start or a command reports in one line (src/serve.ts,
+ * src/cli/common.ts), not as a stack (the ops audit of stop 65).
+ */
+export class DatabaseUnreachable extends Error {
+  constructor(where: string, cause: unknown) {
+    const e = cause as { message?: unknown; code?: unknown };
+    super(`cannot reach PostgreSQL at ${where}: ${typeof e?.message === "string" && e.message ? e.message : String(e?.code ?? cause)}`, { cause });
+    this.name = "DatabaseUnreachable";
+  }
+}
+
+/** A migration this version ships differs from the one the database applied under its name. */
+export class MigrationChanged extends Error {
+  constructor(readonly migration: string) {
+    super(`migration ${migration} was changed after it was applied: this database was migrated by another build of Balcony`);
+    this.name = "MigrationChanged";
+  }
+}
+
+/** Errors a failed start or command says in one line: the rest print their stack. */
+export const sayInOneLine = (err: unknown): boolean => err instanceof DatabaseUnreachable || err instanceof MigrationChanged;

@@ -6,6 +6,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type pg from "pg";
+import { DatabaseUnreachable, describeUrl, MigrationChanged } from "./errors.js";
 
 export const LOCK_KEY = 0x42a1c0; // arbitrary, fixed: "balcony migrations"
 
@@ -66,7 +67,9 @@ export async function migrationStatus(pool: pg.Pool, dir = MIGRATIONS_DIR): Prom
  */
 export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR, onWait?: () => void): Promise<string[]> {
   const files = await migrationFiles(dir);
-  const client = await pool.connect();
+  const client = await pool.connect().catch((err: unknown) => {
+    throw new DatabaseUnreachable(describeUrl(pool.options.connectionString ?? ""), err);
+  });
   const applied: string[] = [];
   try {
     const free = await client.query<{ got: boolean }>("SELECT pg_try_advisory_lock($1) AS got", [LOCK_KEY]);
@@ -85,7 +88,7 @@ export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR, onWait?: () =
     for (const { name, sql, checksum } of files) {
       const prior = have.get(name);
       if (prior !== undefined) {
-        if (prior !== checksum) throw new Error(`migration ${name} was changed after it was applied`);
+        if (prior !== checksum) throw new MigrationChanged(name);
         continue;
       }
       await client.query("BEGIN");
