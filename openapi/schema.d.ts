@@ -2953,7 +2953,9 @@ export interface operations {
                             lastSeenAt: string;
                             available: boolean;
                             show: string | null;
-                            status: unknown;
+                            status: (string | {
+                                [key: string]: string;
+                            }) | null;
                             priority: number;
                         }[];
                     };
@@ -4193,7 +4195,9 @@ export interface operations {
                                 /** @description The contact's resource; "" for presence from her bare JID (its presence event says null) */
                                 resource: string;
                                 show: string | null;
-                                status: unknown;
+                                status: (string | {
+                                    [key: string]: string;
+                                }) | null;
                                 priority: number;
                                 /** Format: date-time */
                                 updatedAt: string;
@@ -4276,6 +4280,7 @@ export interface operations {
     putPresence: {
         parameters: {
             query?: {
+                /** @description The session's resource (RFC 7622 §3.4) */
                 resource?: string;
             };
             header?: {
@@ -4310,7 +4315,9 @@ export interface operations {
                         resource: string;
                         type: string;
                         show: string | null;
-                        status: unknown;
+                        status: (string | {
+                            [key: string]: string;
+                        }) | null;
                         priority: number;
                     };
                 };
@@ -5523,7 +5530,10 @@ export interface operations {
                         status: "joining" | "joined";
                         role: string | null;
                         affiliation: string | null;
-                        subject: unknown;
+                        /** @description The room's subject (XEP-0045 §8.1), by language where the room gave several */
+                        subject: (string | {
+                            [key: string]: string;
+                        }) | null;
                         occupants: {
                             nick: string;
                             role: string;
@@ -5655,7 +5665,10 @@ export interface operations {
                         status: "joining" | "joined";
                         role: string | null;
                         affiliation: string | null;
-                        subject: unknown;
+                        /** @description The room's subject (XEP-0045 §8.1), by language where the room gave several */
+                        subject: (string | {
+                            [key: string]: string;
+                        }) | null;
                         occupants: {
                             nick: string;
                             role: string;
@@ -5678,7 +5691,10 @@ export interface operations {
                         status: "joining" | "joined";
                         role: string | null;
                         affiliation: string | null;
-                        subject: unknown;
+                        /** @description The room's subject (XEP-0045 §8.1), by language where the room gave several */
+                        subject: (string | {
+                            [key: string]: string;
+                        }) | null;
                         occupants: {
                             nick: string;
                             role: string;
@@ -5946,7 +5962,10 @@ export interface operations {
                             status: "joining" | "joined";
                             role: string | null;
                             affiliation: string | null;
-                            subject: unknown;
+                            /** @description The room's subject (XEP-0045 §8.1), by language where the room gave several */
+                            subject: (string | {
+                                [key: string]: string;
+                            }) | null;
                             occupants: {
                                 nick: string;
                                 role: string;

@@ -15,6 +15,7 @@ import { accountJid, type AccountRef } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { exitRoom, isOccupantNick, joinRoom, occupantJid, occupantLocalpart, rejoinRoom, roomRequestId } from "../domain/muc.js";
 import type { Stanza } from "../domain/stanza.js";
+import type { LangText } from "../domain/message.js";
 import type { Delivery } from "./delivery.js";
 import { RoomJoins, type JoinRequest, type LogGrowth, type PollMs } from "./room-joins.js";
 import { NO_BLOCKS, type BlockCheck } from "./ports.js";
@@ -27,7 +28,7 @@ export interface RoomView {
   status: "joining" | "joined";
   role: string | null;
   affiliation: string | null;
-  subject: unknown;
+  subject: LangText | null;
   occupants: OccupantRow[];
 }
 
@@ -69,7 +70,7 @@ export class Rooms {
     const { room, nick, role, affiliation } = row;
     // Raw SQL through the pool: Prisma's query costs more CPU than the statement.
     const list = row.occupants ?? (await occupants(autocommit(this.db.pool), row.accountId, room));
-    return { room, nick, status: row.status === "joined" ? "joined" : "joining", role, affiliation, subject: row.subject ?? null, occupants: list };
+    return { room, nick, status: row.status === "joined" ? "joined" : "joining", role, affiliation, subject: (row.subject ?? null) as LangText | null, occupants: list };
   }
 
   /**

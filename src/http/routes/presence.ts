@@ -5,7 +5,8 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { LangText } from "../../domain/message.js";
 import { MAX_SESSIONS } from "../../domain/session-limits.js";
 import { bodyOptional, callerAccount, freshCallerAccount, sessionResource, type Gateway } from "../context.js";
-import { langText, problemResponses, SessionHeader, xmlText } from "../schemas.js";
+import { langText, problemResponses, SessionHeader } from "../schemas.js";
+import { LangTextSchema } from "../../domain/events.js";
 
 const SHOW = Type.Union([Type.Literal("away"), Type.Literal("chat"), Type.Literal("dnd"), Type.Literal("xa")]);
 const PresenceBody = Type.Object(
@@ -28,12 +29,13 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
         schema: {
           tags: ["presence"],
           summary: `Set the calling session's presence (session: ?resource=, Balcony-Resource header, token resource claim, or the one generated for the token); 409 too-many-sessions when that would make one more than ${MAX_SESSIONS} available sessions`,
-          querystring: Type.Object({ resource: Type.Optional(xmlText(1023)) }),
+          // Checked as a resourcepart (sessionResource: invalid-jid, as the Balcony-Resource header), not as text.
+          querystring: Type.Object({ resource: Type.Optional(Type.String({ maxLength: 1023, description: "The session's resource (RFC 7622 §3.4)" })) }),
           headers: SessionHeader,
           body: PresenceBody,
           response: {
             200: Type.Object(
-              { resource: Type.String(), type: Type.String(), show: Type.Union([Type.String(), Type.Null()]), status: Type.Unknown(), priority: Type.Integer() },
+              { resource: Type.String(), type: Type.String(), show: Type.Union([Type.String(), Type.Null()]), status: Type.Union([LangTextSchema, Type.Null()]), priority: Type.Integer() },
               {
                 description:
                   "The session's presence as set and sent. Unavailable presence carries a status only (RFC 6121 §4.5.1): show is null and priority 0 whatever the request said, the status is the request's. Unavailable for a session that does not exist changes nothing and creates no session (the same answer).",
@@ -69,7 +71,7 @@ export function presenceRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
                 Type.Object({
                   jid: Type.String(),
                   resources: Type.Array(
-                    Type.Object({ resource: Type.String({ description: "The contact's resource; \"\" for presence from her bare JID (its presence event says null)" }), show: Type.Union([Type.String(), Type.Null()]), status: Type.Unknown(), priority: Type.Integer(), updatedAt: Type.String({ format: "date-time" }) }),
+                    Type.Object({ resource: Type.String({ description: "The contact's resource; \"\" for presence from her bare JID (its presence event says null)" }), show: Type.Union([Type.String(), Type.Null()]), status: Type.Union([LangTextSchema, Type.Null()]), priority: Type.Integer(), updatedAt: Type.String({ format: "date-time" }) }),
                   ),
                 }),
               ),

@@ -7,6 +7,7 @@ import { bare, jidToString, parseJid } from "../../domain/jid.js";
 import { historySince, MAX_ROOMS, visibleNick, type HistoryRequest } from "../../domain/muc.js";
 import { callerAccount, freshCallerAccount, resourcepart, type Gateway } from "../context.js";
 import { problemResponses, xmlText } from "../schemas.js";
+import { LangTextSchema } from "../../domain/events.js";
 
 const tags = ["rooms"];
 const RoomParam = Type.Object({
@@ -24,7 +25,7 @@ const RoomView = Type.Object({
   status: Type.Union([Type.Literal("joining"), Type.Literal("joined")], { description: "joining: the room has not answered a (re)join yet" }),
   role: Type.Union([Type.String(), Type.Null()]),
   affiliation: Type.Union([Type.String(), Type.Null()]),
-  subject: Type.Unknown(),
+  subject: Type.Union([LangTextSchema, Type.Null()], { description: "The room's subject (XEP-0045 §8.1), by language where the room gave several" }),
   occupants: Type.Array(Occupant),
 });
 const JoinBody = Type.Object(

@@ -5,6 +5,8 @@ import { AppError } from "../../domain/errors.js";
 import { prepareResourcepart } from "../../domain/jid.js";
 import { callerAccount, freshCallerAccount, type Gateway } from "../context.js";
 import { problemResponses } from "../schemas.js";
+import { LangTextSchema } from "../../domain/events.js";
+import type { LangText } from "../../domain/message.js";
 
 const SessionView = Type.Object({
   resource: Type.String(),
@@ -13,7 +15,7 @@ const SessionView = Type.Object({
   lastSeenAt: Type.String({ format: "date-time" }),
   available: Type.Boolean(),
   show: Type.Union([Type.String(), Type.Null()]),
-  status: Type.Unknown(),
+  status: Type.Union([LangTextSchema, Type.Null()]),
   priority: Type.Integer(),
 });
 
@@ -24,7 +26,7 @@ export function sessionRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       { schema: { tags: ["sessions"], summary: "The account's sessions", response: { 200: Type.Object({ items: Type.Array(SessionView) }), ...problemResponses(401, 404) } } },
       async (req) => {
         const rows = await gw.events.listSessions((await freshCallerAccount(gw, req)).id);
-        return { items: rows.map((s) => ({ resource: s.resource, createdAt: s.createdAt.toISOString(), streams: s.streams, lastSeenAt: s.lastSeenAt.toISOString(), available: s.available, show: s.show, status: s.status, priority: s.priority })) };
+        return { items: rows.map((s) => ({ resource: s.resource, createdAt: s.createdAt.toISOString(), streams: s.streams, lastSeenAt: s.lastSeenAt.toISOString(), available: s.available, show: s.show, status: s.status as LangText | null, priority: s.priority })) };
       },
     );
     app.delete(
