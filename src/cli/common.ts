@@ -89,7 +89,6 @@ function loadEnvFile(path: string): void {
   }
 }
 
-/** Where a database URL points, without its password. */
 export interface OpenDatabase {
   db: Database;
   /** Where it is, for people (no password). */
