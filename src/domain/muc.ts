@@ -118,19 +118,6 @@ export const REJOIN_SWEEP_MS = 2_000;
 export const refusedForNow = (error: { type: string; condition: string }): boolean => error.type === "wait" || error.condition === "remote-server-not-found" || error.condition === "remote-server-timeout";
 
 /**
- * How many times a rejoin refused `forbidden` is taken for a refusal for now (REJOIN_RETRY_MS:
- * about 5 minutes in all) before it fails the join. ejabberd answers a join to a MUC service it
- * does not run at the moment (mod_muc reloaded, stopped) auth/forbidden, as it answers a ban: a
- * join the account was in, dropped by the service (332), ended for good while the module was away
- * (the group chat audit of stop 65). A ban the account missed while away fails it after these.
- */
-export const FORBIDDEN_REJOIN_TRIES = 6;
-
-/** Whether a rejoin's refusal (after `attempts` refused for now) holds only for now. */
-export const rejoinRefusedForNow = (error: { type: string; condition: string }, attempts: number): boolean =>
-  refusedForNow(error) || (error.condition === "forbidden" && attempts < FORBIDDEN_REJOIN_TRIES);
-
-/**
  * How the account's latest nick change (§7.6) ended other than renamed, kept for the request
  * waiting on it (src/services/room-joins.ts nickChangeAnswer) until the next change or join:
  * refused (§7.6.3; or the taken nick a rejoin under it fell back from), or cut short, the account

@@ -10,7 +10,7 @@ import { accountJid, type Account } from "../domain/account.js";
 import { event } from "../domain/events.js";
 import type { InboundMessage, InboundPresence } from "../domain/inbound.js";
 import { bare, jidToString, type Jid } from "../domain/jid.js";
-import { refusedRoomRequest, REJOIN_RETRY_MS, rejoinRefusedForNow, rejoinRoom } from "../domain/muc.js";
+import { refusedForNow, refusedRoomRequest, REJOIN_RETRY_MS, rejoinRoom } from "../domain/muc.js";
 import { outOfRoom, selfPing } from "../domain/muc-self-ping.js";
 import type { Stanza } from "../domain/stanza.js";
 import type { PendingWrites } from "./inbound-message.js";
@@ -107,7 +107,7 @@ export async function roomPresenceError(tx: AnyTx, p: InboundPresence & { from: 
   // The gateway's own rejoin, refused for now (the room's service is unavailable): tried again
   // later (src/db/room-rejoins.ts), and the account hears of it once, with when. A fallback's
   // conflict stays the nick change's answer (nick_answer, apart from the row's error).
-  const later = p.error && row.rejoinAttempts !== null && rejoinRefusedForNow(p.error, row.rejoinAttempts) ? await deferRejoin(tx, account.id, room, p.error, REJOIN_RETRY_MS) : null;
+  const later = p.error && row.rejoinAttempts !== null && refusedForNow(p.error) ? await deferRejoin(tx, account.id, room, p.error, REJOIN_RETRY_MS) : null;
   if (later) {
     if (later.first) roomEvent({ room, kind: "join-failed", nick: row.nick, error: p.error!, retryAt: later.at.toISOString() });
     return;

@@ -1,7 +1,7 @@
 // Why an occupant left a room, from its unavailable presence (XEP-0045 §17.1 status codes, §10.9 <destroy/>).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { departure, FORBIDDEN_REJOIN_TRIES, historySince, mucPresence, rejoinRefusedForNow, visibleNick } from "../../src/domain/muc.js";
+import { departure, historySince, mucPresence, visibleNick } from "../../src/domain/muc.js";
 
 const why = (codes: string[], destroyed: { reason: string | null; alternate: string | null } | null = null) => departure(mucPresence(null, codes, destroyed));
 
@@ -33,15 +33,5 @@ describe("historySince (XEP-0045 §7.2.15, XEP-0082)", () => {
 describe("visibleNick", () => {
   it("refuses a nick of white space alone, as Prosody does, and takes one with any other character", () => {
     assert.deepEqual([" ", "\t \u3000", "a ", " \u00e9", "\u200b"].map(visibleNick), [false, false, true, true, true]);
-  });
-});
-
-describe("rejoinRefusedForNow", () => {
-  it("wait and an unreachable server always; forbidden for the first FORBIDDEN_REJOIN_TRIES refusals (ejabberd's answer while its MUC service is away); the rest never", () => {
-    const forbidden = { type: "auth", condition: "forbidden" };
-    assert.deepEqual(Array.from({ length: FORBIDDEN_REJOIN_TRIES + 2 }, (_, n) => rejoinRefusedForNow(forbidden, n)), [...Array<boolean>(FORBIDDEN_REJOIN_TRIES).fill(true), false, false]);
-    assert.equal(rejoinRefusedForNow({ type: "wait", condition: "resource-constraint" }, 50), true);
-    assert.equal(rejoinRefusedForNow({ type: "cancel", condition: "remote-server-not-found" }, 50), true);
-    for (const condition of ["registration-required", "conflict", "not-authorized", "item-not-found"]) assert.equal(rejoinRefusedForNow({ type: "cancel", condition }, 0), false, condition);
   });
 });
