@@ -9,7 +9,7 @@ import pino from "pino";
 import { createLogger } from "../src/logger.js";
 import { loadConfig } from "../src/config.js";
 import { startGateway } from "../src/gateway.js";
-import { ListenError } from "../src/http/listen-error.js";
+import { failureReason } from "../src/serve.js";
 import { startProsody, type XmppServer } from "./harness/xmpp-server.js";
 import { connectUser, type XmppUser } from "./harness/xmpp-user.js";
 
@@ -170,9 +170,8 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    // A port in use is one line naming HOST and PORT (src/http/listen-error.ts), not a stack.
-    const why = err instanceof ListenError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
-    console.error(`quickstart failed: ${why}`);
+    // A port in use is one line naming HOST and PORT, as for `npm start` (src/serve.ts), not a stack.
+    console.error(`quickstart failed: ${failureReason(err)}`);
     process.exit(1);
   },
 );

@@ -49,7 +49,11 @@ export async function serve(config: Config): Promise<void> {
  * and a database it cannot reach or that another build migrated (src/db/errors.ts).
  */
 export function startFailed(err: unknown): never {
-  const why = err instanceof ListenError || err instanceof LinkModeConflict || sayInOneLine(err) ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err);
-  process.stderr.write(`balcony: failed to start: ${why}\n`);
+  process.stderr.write(`balcony: failed to start: ${failureReason(err)}\n`);
   process.exit(1);
+}
+
+/** Why a start failed, as startFailed (and the quick start) print it: the known causes in one line, anything else with its stack. */
+export function failureReason(err: unknown): string {
+  return err instanceof ListenError || err instanceof LinkModeConflict || sayInOneLine(err) ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err);
 }

@@ -2,7 +2,7 @@
 // Postgres so every gateway instance sees the same sessions.
 import type { LangText } from "../domain/message.js";
 import type pg from "pg";
-import { isConflict, retryConflicts, type Db, type Tx } from "./client.js";
+import { isConflict, jsonParam, retryConflicts, type Db, type Tx } from "./client.js";
 import { isForeignKeyViolation } from "./errors.js";
 import { Prisma } from "./generated/client.js";
 import { CHANNELS, notify, type Notifications } from "./notify.js";
@@ -204,7 +204,7 @@ export class Sessions {
    */
   async setPresence(tx: Tx, accountId: number, resource: string, p: PresenceFields): Promise<void> {
     // Seen by the database's clock, as the sweep that expires sessions reads it (expire).
-    const status = p.status === null ? null : JSON.stringify(p.status);
+    const status = jsonParam(p.status);
     if (!p.available) {
       await tx.$executeRaw`
         UPDATE session SET available = false, show = ${p.show}, status = ${status}::jsonb, priority = ${p.priority}, last_seen_at = now()
