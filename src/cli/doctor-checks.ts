@@ -82,12 +82,15 @@ async function readyz(url: string): Promise<{ database?: string; xmpp: string } 
   }
 }
 
-function probeFix(failure: ProbeFailure, config: Config, url: string | null): { detail: string; fix: string } {
-  const { service, domain } = config.xmpp;
+const COMPONENT_PORTS = "Prosody: component_ports, 5347 by default; ejabberd: its ejabberd_service listener";
+
+/** What a failed component probe means, and what to change. */
+export function probeFix(failure: ProbeFailure, xmpp: Pick<Config["xmpp"], "service" | "domain">, url: string | null): { detail: string; fix: string } {
+  const { service, domain } = xmpp;
   const settings = "XMPP_SERVICE, XMPP_DOMAIN and XMPP_SECRET";
   switch (failure) {
     case "refused":
-      return { detail: `nothing accepts connections at ${service}`, fix: "start the XMPP server, or set XMPP_SERVICE to its component port (Prosody: component_ports, 5347 by default; ejabberd: its ejabberd_service listener)" };
+      return { detail: `nothing accepts connections at ${service}`, fix: `start the XMPP server, or set XMPP_SERVICE to its component port (${COMPONENT_PORTS})` };
     case "unreachable":
       return { detail: `${service} cannot be reached`, fix: "correct the host in XMPP_SERVICE" };
     case "not-authorized":
@@ -96,7 +99,13 @@ function probeFix(failure: ProbeFailure, config: Config, url: string | null): { 
         fix: `set XMPP_SECRET to the component's secret on the XMPP server (Prosody: component_secret under Component "${domain}"; ejabberd: the password of ${domain} in the ejabberd_service listener's hosts)`,
       };
     case "host-unknown":
-      return { detail: `the XMPP server at ${service} has no component named ${domain}`, fix: `declare Component "${domain}" on the XMPP server (with a component_secret), or set XMPP_DOMAIN to the component's name there` };
+      // Prosody answers so at its client port as well ("does not serve"), where the component is no help.
+      return {
+        detail: `the XMPP server at ${service} does not serve ${domain} as a component`,
+        fix: `if ${service} is the client port (5222), set XMPP_SERVICE to the component port (${COMPONENT_PORTS}); else declare Component "${domain}" on the XMPP server (with a component_secret), or set XMPP_DOMAIN to the component's name there`,
+      };
+    case "not-a-component-port":
+      return { detail: `${service} does not speak the component protocol (XEP-0114): a client or server-to-server port`, fix: `set XMPP_SERVICE to the XMPP server's component port (${COMPONENT_PORTS})` };
     case "conflict":
       return {
         detail: `another connection already holds component ${domain}, though no gateway answered${url ? ` at ${url}` : ""} nor holds the link lease in this database`,
@@ -135,6 +144,6 @@ export async function xmppCheck(config: Config, db: Database | null, url: string
   if (probe.ok) {
     return { name, status: "ok", detail: `no gateway running: connected to ${config.xmpp.service} as ${config.xmpp.domain} (handshake ${ms(probe.handshakeMs)}), ping round trip through the XMPP server ${ms(probe.roundTripMs)}` };
   }
-  const { detail, fix } = probeFix(probe.failure, config, url);
+  const { detail, fix } = probeFix(probe.failure, config.xmpp, url);
   return { name, status: "fail", detail: `${detail}: ${probe.message}`, fix };
 }

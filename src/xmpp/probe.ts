@@ -17,8 +17,10 @@ export type ProbeFailure =
   | "unreachable"
   /** The server refused the handshake: the secret differs. */
   | "not-authorized"
-  /** The server has no component of that name. */
+  /** The server has no component of that name (Prosody says so at its client port too). */
   | "host-unknown"
+  /** What answered does not speak the component protocol: a client or server-to-server port. */
+  | "not-a-component-port"
   /** Another connection holds the component (Prosody allows one). */
   | "conflict"
   /** No answer in time. */
@@ -40,6 +42,8 @@ function classify(err: unknown): { failure: ProbeFailure; message: string } {
     "not-authorized": "not-authorized",
     "host-unknown": "host-unknown",
     "improper-addressing": "host-unknown",
+    // RFC 6120 §4.9.3.10: the stream's namespace (jabber:component:accept) is not this listener's.
+    "invalid-namespace": "not-a-component-port",
     conflict: "conflict",
   };
   return { failure: known[e?.condition ?? ""] ?? known[e?.code ?? ""] ?? "other", message };
