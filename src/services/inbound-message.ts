@@ -16,6 +16,7 @@ import { isMessageId } from "../domain/message.js";
 import { storedOriginId } from "../domain/message-features.js";
 import { applyChange, newMessageExt } from "./inbound-features.js";
 import { AccountMoved } from "./inbound-stale.js";
+import { undoRefusedChange } from "./refused-change.js";
 
 export interface MessageStores {
   messages: Messages;
@@ -172,9 +173,11 @@ export class PendingWrites {
 export async function receiveMessage(tx: AnyTx, stores: MessageStores, m: Addressed, account: Account, pending: PendingWrites): Promise<void> {
   const peer = jidToString(bare(m.from));
   if (m.type === "error") {
-    if (ours(m.id) && m.error && (await marked(stores.messages.markFailed(tx, account.id, m.id, peer, m.error), account, pending))) {
-      pending.add({ accountId: account.id, ...event("message-status", { id: m.id, status: "failed", error: m.error }) });
-    }
+    if (!ours(m.id) || !m.error) return;
+    const failed = await stores.messages.markFailed(tx, account.id, m.id, peer, m.error);
+    if (await marked(failed, account, pending)) pending.add({ accountId: account.id, ...event("message-status", { id: m.id, status: "failed", error: m.error }) });
+    // Not a message's id: perhaps a change's (a correction, reactions) that the peer refused.
+    else if (failed === "none") await undoRefusedChange(tx, account, peer, m.id, pending);
   } else {
     await takeReceipt(tx, stores, m, account, peer, pending);
     if (m.features && (await applyChange(tx, m, m.features, account, peer, pending))) return;
@@ -205,7 +208,7 @@ export async function takeReceipt(tx: AnyTx, stores: MessageStores, m: Addressed
  * receipt for a message already delivered is common (each of the peer's clients sends one). A
  * message that is another account's still (a peer naming it to this one) is not this one's to mark.
  */
-async function marked(result: Promise<Marked>, account: Account, pending: PendingWrites): Promise<boolean> {
+async function marked(result: Marked | Promise<Marked>, account: Account, pending: PendingWrites): Promise<boolean> {
   const r = await result;
   if (r === "another") await pending.absent(account);
   return r === "marked";

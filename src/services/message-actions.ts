@@ -7,7 +7,8 @@
 import type { AnyTx } from "../db/client.js";
 import { markRead } from "../db/conversations.js";
 import { appendEvents } from "../db/events.js";
-import { correctBody, keyUse, lockMessage, recordAliases, recordCorrectionKey, markRetracted, messageRecord, setReactions, type MessageState } from "../db/message-state.js";
+import { correctBody, keyUse, lockMessage, recordCorrectionKey, markRetracted, messageRecord, setReactions, type MessageState } from "../db/message-state.js";
+import { recordUndo } from "../db/message-undo.js";
 import { findRoom, occupies } from "../db/rooms.js";
 import { randomUUID } from "node:crypto";
 import { accountJid, type Account } from "../domain/account.js";
@@ -115,8 +116,9 @@ export class MessageActions {
       const stanza = this.action(account, resource, m, { kind: "replace", ref: m.id, body: c.body, lang: c.lang ?? m.lang, resend: resendOf(m) });
       assertFits(this.out, stanza, "body.body");
       await correctBody(tx, m.id, c.body);
-      // A marker or reaction may name the correction rather than the message (XEP-0444 §Business Rules).
-      await recordAliases(tx, account.id, m.peer, m.id, [stanza.id]);
+      // A marker or reaction may name the correction rather than the message (XEP-0444 §Business
+      // Rules); an error under its id puts the text back (src/services/refused-change.ts).
+      await recordUndo(tx, account.id, m.peer, m.id, stanza.id, { kind: "replace", before: { body: m.body, editedAt: m.editedAt?.toISOString() ?? null }, after: c.body });
       if (c.key && !(await recordCorrectionKey(tx, account.id, c.key.key, c.key.hash, m.id, answer.status))) throw keyReused();
       await send(account.id, [stanza]);
       return { ...answer, replayed: false };
@@ -176,8 +178,11 @@ export class MessageActions {
       if (!saysSomething(m)) throw notFound(id, "a message: a chat state sent alone is none");
       assertReached(m, "reacted to");
       await this.inRoom(tx, account, m);
-      await setReactions(tx, m.id, accountJid(account.localpart, this.domain), emojis);
-      await send(account.id, [this.action(account, null, m, { kind: "reactions", ref, emojis })]);
+      const by = accountJid(account.localpart, this.domain);
+      await setReactions(tx, m.id, by, emojis);
+      const stanza = this.action(account, null, m, { kind: "reactions", ref, emojis });
+      await recordUndo(tx, account.id, m.peer, m.id, stanza.id, { kind: "reactions", by, before: m.reactions?.[by] ?? [], after: emojis });
+      await send(account.id, [stanza]);
       return messageView(await messageRecord(tx, m.id));
     });
   }
