@@ -2769,7 +2769,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests from this address or for this account (RATE_LIMIT_*, rate-limited), or, SSE view, the account already has MAX_STREAMS_PER_ACCOUNT event streams open (too-many-streams, Retry-After: 5): Problem details (RFC 9457) */
+            /** @description Too many requests from this address or for this account (RATE_LIMIT_*, rate-limited), or, SSE view, the account already has MAX_STREAMS_PER_ACCOUNT event streams open (too-many-streams, Retry-After: 5): Problem details (RFC 9457). A reconnect (Last-Event-ID) at the cap is answered 200 instead, with `retry: 5000`, a comment naming too-many-streams, and the end of the stream: an EventSource gives up on a 429 for good (HTML §9.2.3), and the places are often those of a dead instance or connection, free again soon. */
             429: {
                 headers: {
                     /** @description Seconds until a request will be counted again */

@@ -149,6 +149,15 @@ export class SseStreams {
   }
 
   /**
+   * A reconnect the stream cap refuses for now (`why`): told to come back in `retryMs`, with its
+   * Last-Event-ID kept (no id field), and ended. A 429 would make an EventSource give up for good
+   * (HTML §9.2.3), and the places taken are often a dead instance's or a dead connection's, free soon.
+   */
+  later(reply: FastifyReply, resource: string, retryMs: number, why: string): FastifyReply {
+    return reply.code(200).headers({ ...streamHeaders(resource), connection: "close" }).send(`retry: ${retryMs}\n: ${why}\n\n` as never);
+  }
+
+  /**
    * Streams the follower's events on this request until the client goes, the gateway shuts down,
    * or `until` has passed: the expiry (ms since the epoch) of the token it was opened with, or,
    * for a ticket, of the token the ticket was minted with.

@@ -82,6 +82,26 @@ describe("limits", () => {
     await d.close();
   });
 
+  it("tells a reconnect (Last-Event-ID) at the cap to come back (200, retry:, the end), which an EventSource does; a 429 would end it for good", async () => {
+    await gw.createAccount("reconnector");
+    const tok = gw.token("reconnector");
+    const a = await gw.sse("/v1/events", tok);
+    const b = await gw.sse("/v1/events", tok);
+    assert.deepEqual([a.status, b.status], [200, 200]);
+    const reconnect = () => fetch(`${gw.url}/v1/events`, { headers: { authorization: `Bearer ${tok}`, accept: "text/event-stream", "last-event-id": "0" }, signal: AbortSignal.timeout(5000) });
+    const later = await reconnect();
+    assert.equal(later.status, 200);
+    assert.match(later.headers.get("content-type") ?? "", /^text\/event-stream/);
+    // The whole body: the stream ends at once, telling the client to wait 5 s, with no id (its Last-Event-ID stays).
+    assert.equal(await later.text(), "retry: 5000\n: too-many-streams: at most 2 event streams per account; close one first\n\n");
+    await a.close();
+    await new Promise((r) => setTimeout(r, 100));
+    const back = await gw.sse("/v1/events", tok, { "last-event-id": "0" });
+    assert.equal(back.status, 200, "a place is free again: the reconnect streams");
+    await b.close();
+    await back.close();
+  });
+
   it("HEAD of the stream view answers as GET would: 429 at the cap, 200 below it with the GET's header fields, taking no place", async () => {
     // Five requests: within this gateway's RATE_LIMIT_PER_ACCOUNT, so every 429 here is the stream cap's.
     await gw.createAccount("header");

@@ -69,7 +69,7 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
             429: {
               ...rateLimitedResponse,
               description:
-                "Too many requests from this address or for this account (RATE_LIMIT_*, rate-limited), or, SSE view, the account already has MAX_STREAMS_PER_ACCOUNT event streams open (too-many-streams, Retry-After: 5): Problem details (RFC 9457)",
+                "Too many requests from this address or for this account (RATE_LIMIT_*, rate-limited), or, SSE view, the account already has MAX_STREAMS_PER_ACCOUNT event streams open (too-many-streams, Retry-After: 5): Problem details (RFC 9457). A reconnect (Last-Event-ID) at the cap is answered 200 instead, with `retry: 5000`, a comment naming too-many-streams, and the end of the stream: an EventSource gives up on a 429 for good (HTML §9.2.3), and the places are often those of a dead instance or connection, free again soon.",
             },
           },
         },
@@ -92,14 +92,15 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
           // new request (an EventSource's reconnect reuses its URL and adds the header).
           if (lastEventId !== undefined && (await gw.events.resumesEndedSession(account.id, resource, principal(req).iat))) return reply.code(204).send(null);
           // HEAD (exposed for every GET) must not open an endless stream, but answers as GET would
-          // (RFC 9110 §9.3.2): a 429 where the stream cap would refuse the GET.
+          // (RFC 9110 §9.3.2): a 429 where the stream cap would refuse the GET (not a reconnect's: SseStreams.later).
           if (req.method === "HEAD") {
-            await gw.events.canOpen(account);
+            if (lastEventId === undefined) await gw.events.canOpen(account);
             return reply.code(200).headers(streamHeaders(resource)).send("" as never);
           }
           // A resume is checked again once its session's row is there: a DELETE committed meanwhile
           // (not heard here at the check above) is refused alike (EventFeed.resume).
-          const follower = lastEventId === undefined ? await gw.events.open(account, resource, cursor) : await gw.events.resume(account, resource, cursor!, principal(req).iat);
+          const follower = lastEventId === undefined ? await gw.events.open(account, resource, cursor) : await gw.events.resume(account, resource, cursor!, principal(req).iat).catch(capped);
+          if (follower instanceof AppError) return streams.later(reply, resource, Number(follower.extra.retryAfter) * 1000, `${follower.code}: ${follower.detail}`);
           if (!follower) return reply.code(204).send(null);
           // Not awaited: the handler's request and reply are not kept for the stream's lifetime.
           void streams.stream(reply, follower, principal(req).exp);
@@ -146,4 +147,10 @@ export function eventRoutes(gw: Gateway): FastifyPluginAsyncTypebox {
       },
     );
   };
+}
+
+/** The stream cap's refusal of a reconnect, returned to be answered as a come-back-later (SseStreams.later); any other error thrown. */
+function capped(err: unknown): AppError {
+  if (err instanceof AppError && err.code === "too-many-streams") return err;
+  throw err;
 }
