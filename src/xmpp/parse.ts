@@ -191,21 +191,29 @@ function fileSharing(el: Element, attachments: Attachment[]): void {
  */
 function invitation(stanza: Element): RoomInvitation | null {
   if (stanza.attrs.type === "error") return null;
-  const invite = stanza.getChild("x", NS.mucUser)?.getChild("invite");
-  if (invite && stanza.attrs.from && invite.attrs.from) {
-    const x = stanza.getChild("x", NS.mucUser)!;
-    return { room: stanza.attrs.from, from: invite.attrs.from ?? "", reason: invite.getChildText("reason"), password: x.getChildText("password"), via: "mediated" };
+  const x = stanza.getChild("x", NS.mucUser);
+  // §7.8.2: a mediated invitation, and the invitee's decline of the account's, are relayed by the
+  // room, from its bare JID: from anyone else (a user's full JID) it is no room's word, nor is an
+  // inviter that is no JID.
+  const relayed = x?.getChild("invite") ?? x?.getChild("decline");
+  const room = roomJid(stanza.attrs.from);
+  if (relayed && room && relayed.attrs.from && jid(relayed.attrs.from)) {
+    const declined = relayed.name === "decline";
+    return { room, from: relayed.attrs.from, reason: relayed.getChildText("reason"), password: declined ? null : x!.getChildText("password"), via: "mediated", ...(declined ? { declined } : {}) };
   }
-  // §7.8.2: the invitee declined the account's mediated invitation, relayed by the room.
-  const decline = stanza.getChild("x", NS.mucUser)?.getChild("decline");
-  if (decline && stanza.attrs.from && decline.attrs.from) {
-    return { room: stanza.attrs.from, from: decline.attrs.from, reason: decline.getChildText("reason"), password: null, via: "mediated", declined: true };
-  }
+  // XEP-0249 §2: the room's address in 'jid' (a bare room JID, as API.md names rooms).
   const direct = stanza.getChild("x", NS.conference);
-  if (direct?.attrs.jid && stanza.attrs.from) {
-    return { room: direct.attrs.jid, from: stanza.attrs.from, reason: direct.attrs.reason ?? null, password: direct.attrs.password ?? null, via: "direct" };
+  const invited = roomJid(direct?.attrs.jid);
+  if (invited && stanza.attrs.from) {
+    return { room: invited, from: stanza.attrs.from, reason: direct!.attrs.reason ?? null, password: direct!.attrs.password ?? null, via: "direct" };
   }
   return null;
+}
+
+/** A room's bare JID (local@service), prepared, or null for anything else. */
+function roomJid(raw: string | undefined): string | null {
+  const j = raw ? jid(raw) : null;
+  return j?.local && !j.resource ? `${j.local}@${j.domain}` : null;
 }
 
 function presence(stanza: Element): InboundPresence {
