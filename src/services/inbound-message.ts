@@ -229,9 +229,9 @@ async function storeMessage(tx: AnyTx, m: Addressed, account: Account, peer: str
   // Its origin-id too (XEP-0359): peers retract (XEP-0424) and react (XEP-0444) by it.
   const row: InboundRow | undefined =
     body !== null || m.subject !== null || ext?.attachments
-      ? { id, accountId: account.id, peer, from: m.fromRaw, to: m.toRaw, type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: wantsReceipt, stanzaId: m.id, originId: storedOriginId(m.id, m.originId), ext }
+      ? { id, accountId: account.id, peer, from: m.fromRaw, to: jidToString(m.to), type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: wantsReceipt, stanzaId: m.id, originId: storedOriginId(m.id, m.originId), ext }
       : undefined;
   const features = { ...(ext?.replyTo ? { replyTo: ext.replyTo } : {}), ...(ext?.attachments ? { attachments: ext.attachments } : {}) };
-  const data = { id, from: m.fromRaw, to: m.toRaw, type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receiptRequested: wantsReceipt, stanzaId: m.id, createdAt: new Date().toISOString(), ...features };
+  const data = { id, from: m.fromRaw, to: jidToString(m.to), type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receiptRequested: wantsReceipt, stanzaId: m.id, createdAt: new Date().toISOString(), ...features };
   pending.add({ accountId: account.id, ...event("message", data), resource, receipt: wantsReceipt ? { to: m.fromRaw, id: m.id! } : null }, row);
 }

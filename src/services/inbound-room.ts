@@ -230,7 +230,7 @@ export async function roomMessage(tx: AnyTx, stores: MessageStores, m: InboundMe
       ...event("message", {
         id,
         from: m.fromRaw,
-        to: m.toRaw,
+        to: jidToString(m.to),
         type,
         body,
         subject: m.subject,
@@ -248,7 +248,7 @@ export async function roomMessage(tx: AnyTx, stores: MessageStores, m: InboundMe
       }),
       receipt,
     },
-    mine ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: m.toRaw, type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: receipt !== null, stanzaId: m.id, ...groupFields(m, sender, ext) },
+    mine ? undefined : { id, accountId: account.id, peer: room, from: m.fromRaw, to: jidToString(m.to), type, body, subject: m.subject, thread: m.thread, lang: m.lang, state: m.state, receipt: receipt !== null, stanzaId: m.id, ...groupFields(m, sender, ext) },
   );
   if (!mine) pending.storedRoomMessage(key);
   return true;

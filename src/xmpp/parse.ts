@@ -8,6 +8,7 @@ import { codePoints, MARKERS, type Attachment, type Marker } from "../domain/mes
 import { cachedJidParser } from "../services/jid-cache.js";
 import { prepareResourcepart } from "../domain/jid.js";
 import { CHAT_STATES, type ChatState, type LangText } from "../domain/message.js";
+import { LANG_PATTERN } from "../domain/text.js";
 import { mucPresence, type RoomInvitation } from "../domain/muc.js";
 import { goneTo, readError } from "./errors.js";
 import { NS } from "./ns.js";
@@ -20,14 +21,39 @@ const SHOWS = new Set(["away", "chat", "dnd", "xa"]);
  * plain string when there is one in the stanza's language, otherwise a map from xml:lang to text.
  */
 export function readLangText(stanza: Element, name: "body" | "subject" | "status"): LangText | null {
-  const els = stanza.getChildren(name);
+  const els = own(stanza, name);
   if (els.length === 0) return null;
-  const stanzaLang = stanza.attrs["xml:lang"];
-  if (els.length === 1 && (els[0]!.attrs["xml:lang"] ?? stanzaLang) === stanzaLang) return els[0]!.text();
+  const stanzaLang = langOf(stanza);
+  // RFC 5646 §2.1.1: tags are case-insensitive.
+  if (els.length === 1 && (langOf(els[0]!) ?? stanzaLang)?.toLowerCase() === stanzaLang?.toLowerCase()) return els[0]!.text();
   const out: Record<string, string> = {};
-  for (const el of els) out[el.attrs["xml:lang"] ?? stanzaLang ?? "und"] = el.text();
+  for (const el of els) out[langOf(el) ?? stanzaLang ?? "und"] = el.text();
   return out;
 }
+
+const LANG_TAG = new RegExp(LANG_PATTERN);
+
+/**
+ * An element's xml:lang when it is a language tag (RFC 6120 §8.1.5: BCP 47), the form POST
+ * /v1/messages takes too; "" says no language (XML 1.0 §2.12), and anything else is none either.
+ */
+function langOf(el: Element): string | undefined {
+  const v = el.attrs["xml:lang"];
+  return typeof v === "string" && LANG_TAG.test(v) ? v : undefined;
+}
+
+/** The namespaces a stanza's own children are in: the stream's (this link's is the component one). */
+const STANZA_NS = new Set(["jabber:client", "jabber:server", "jabber:component:accept"]);
+
+/**
+ * The stanza's own children named `name` (RFC 6121 §5.2, §4.7.2): an element of that name in
+ * another namespace is an extension's, which a recipient that does not know it ignores (RFC 6120 §8.4).
+ */
+function own(stanza: Element, name: string): Element[] {
+  return stanza.getChildren(name).filter((c) => c.attrs.xmlns === undefined || c.attrs.xmlns === stanza.attrs.xmlns || STANZA_NS.has(c.attrs.xmlns));
+}
+
+const ownText = (stanza: Element, name: string): string | null => own(stanza, name)[0]?.text() ?? null;
 
 /** Stanzas carry the same few addresses over and over. */
 const jid = cachedJidParser();
@@ -47,8 +73,8 @@ function message(stanza: Element): InboundMessage {
     type,
     body: readLangText(stanza, "body"),
     subject: readLangText(stanza, "subject"),
-    thread: stanza.getChildText("thread"),
-    lang: stanza.attrs["xml:lang"] ?? null,
+    thread: ownText(stanza, "thread"),
+    lang: langOf(stanza) ?? null,
     state: state as ChatState | null,
     receiptRequested: !!stanza.getChild("request", NS.receipts),
     receivedId: stanza.getChild("received", NS.receipts)?.attrs.id ?? null,
@@ -151,7 +177,7 @@ const FALLBACK_NS = new Set<string>([NS.fallback, "urn:xmpp:feature-fallback:0"]
  * without children ("every message <body/> and <subject/>"): the reply then has no text of its own.
  */
 function quoteEnd(stanza: Element): number | null {
-  const whole = codePoints(stanza.getChildText("body") ?? "");
+  const whole = codePoints(ownText(stanza, "body") ?? "");
   for (const fb of stanza.getChildElements()) {
     if (fb.name !== "fallback" || !FALLBACK_NS.has(fb.attrs.xmlns ?? "") || fb.attrs.for !== NS.reply) continue;
     const parts = fb.getChildElements();
@@ -217,15 +243,15 @@ function roomJid(raw: string | undefined): string | null {
 }
 
 function presence(stanza: Element): InboundPresence {
-  const show = stanza.getChildText("show");
-  const prio = Number.parseInt(stanza.getChildText("priority") ?? "0", 10);
+  const show = ownText(stanza, "show");
+  const prio = Number.parseInt(ownText(stanza, "priority") ?? "0", 10);
   return {
     kind: "presence",
     ...addressed(stanza),
     type: stanza.attrs.type ?? "available",
     show: show && SHOWS.has(show) ? (show as PresenceShow) : null,
     status: readLangText(stanza, "status"),
-    statusText: stanza.getChildText("status"),
+    statusText: ownText(stanza, "status"),
     priority: Number.isFinite(prio) ? Math.max(-128, Math.min(127, prio)) : 0,
     muc: muc(stanza),
     error: stanza.attrs.type === "error" ? readError(stanza) : null,
