@@ -7,7 +7,7 @@ import { fetchFresh } from "./cached-read.js";
 import type { Account } from "../domain/account.js";
 import { AppError } from "../domain/errors.js";
 import { isSendable } from "../domain/message.js";
-import { exec, sql, type Db, type Tx } from "./client.js";
+import { exec, sql, type AnyTx, type Db, type Tx } from "./client.js";
 import { toOutbound } from "./messages.js";
 import { CHANNELS, notify, type Notifications } from "./notify.js";
 import { MOOT, OUTBOUND_COLUMNS } from "./outbox-claim.js";
@@ -38,10 +38,13 @@ export interface Lookup<A extends Account | null = Account | null> {
  * The deletion is committed with the account's row gone (delete()), so a read that sees an
  * account created again sees the mark of the deletion before it.
  */
-async function lookup(db: Db | Tx, localpart: string): Promise<Lookup> {
-  const rows = await db.$queryRaw<{ id: number | null; created_at: Date | null; deleted_at: Date | null }[]>`
-    SELECT a.id, a.created_at, d.deleted_at FROM (SELECT ${localpart}::text AS localpart) k
-    LEFT JOIN account a ON a.localpart = k.localpart LEFT JOIN account_deletion d ON d.localpart = k.localpart`;
+async function lookup(db: Db | AnyTx, localpart: string): Promise<Lookup> {
+  const rows = await sql<{ id: number | null; created_at: Date | null; deleted_at: Date | null }>(
+    db as AnyTx,
+    `SELECT a.id, a.created_at, d.deleted_at FROM (SELECT $1::text AS localpart) k
+     LEFT JOIN account a ON a.localpart = k.localpart LEFT JOIN account_deletion d ON d.localpart = k.localpart`,
+    [localpart],
+  );
   const r = rows[0]!;
   return { account: r.id === null ? null : { id: r.id, localpart, createdAt: r.created_at! }, deletedAt: r.deleted_at };
 }
@@ -139,7 +142,11 @@ export class Accounts {
    * work that notices an id that is gone (src/http/context.ts callerAccount, inbound stanzas:
    * src/services/inbound-stale.ts), else read().
    */
-  async find(localpart: string): Promise<Account | null> {
+  async find(localpart: string, tx?: AnyTx): Promise<Account | null> {
+    // In a transaction a miss is read in it, and not cached (it may be the transaction's own
+    // change): on a connection of its own the read would wait for the pool while the transaction
+    // holds its locks, and the requests holding the pool's connections may wait on those locks.
+    if (tx) return (this.cache.get(localpart) ?? (await lookup(tx, localpart))).account;
     return (await fetchFresh(this.cache, localpart))?.account ?? null;
   }
 
@@ -154,13 +161,13 @@ export class Accounts {
    * not read yet) is dropped; the row read is not cached (a NOTIFY arriving meanwhile could not
    * abort it, src/db/cached-read.ts).
    */
-  async read(localpart: string): Promise<Account | null> {
-    return (await this.readCaller(localpart)).account;
+  async read(localpart: string, tx?: AnyTx): Promise<Account | null> {
+    return (await this.readCaller(localpart, tx)).account;
   }
 
-  /** read() with the deletion mark. */
-  async readCaller(localpart: string): Promise<Lookup> {
-    const found = await lookup(this.db, localpart);
+  /** read() with the deletion mark (in `tx` if given: see find()). */
+  async readCaller(localpart: string, tx?: AnyTx): Promise<Lookup> {
+    const found = await lookup(tx ?? this.db, localpart);
     if (this.cache.peek(localpart)?.account.id !== found.account?.id) this.cache.delete(localpart);
     return found;
   }
@@ -170,8 +177,8 @@ export class Accounts {
    * when it is; else the account under the localpart now (`now`, null when there is none). Where
    * something found nothing under a cached id, which is what an id that is gone finds.
    */
-  async replaced(localpart: string, id: number): Promise<{ now: Account | null } | null> {
-    const now = await this.read(localpart);
+  async replaced(localpart: string, id: number, tx?: AnyTx): Promise<{ now: Account | null } | null> {
+    const now = await this.read(localpart, tx);
     return now?.id === id ? null : { now };
   }
 

@@ -20,7 +20,10 @@ export async function fetchFresh<K extends NonNullable<unknown>, V extends NonNu
       // A miss that joined another's read in flight (status "inflight") gets that read's abort as
       // its error, and lru-cache marks fetchAborted on the status of the one that started it only:
       // it reads again as well (if that read failed otherwise, its own attempt reports it).
-      if (!(status.fetchAborted || status.fetch === "inflight") || attempt >= ATTEMPTS) throw err;
+      if (!(status.fetchAborted || status.fetch === "inflight")) throw err;
+      // Invalidated again at every attempt (a burst of changes to the key, each read slow): read
+      // once more past the cache, after the latest change, rather than fail the caller with an abort.
+      if (attempt >= ATTEMPTS) return (await cache.fetchMethod!(key, undefined, { signal: new AbortController().signal, options: {}, context: undefined })) ?? undefined;
     }
   }
 }

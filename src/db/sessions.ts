@@ -2,7 +2,7 @@
 // Postgres so every gateway instance sees the same sessions.
 import type { LangText } from "../domain/message.js";
 import type pg from "pg";
-import { isConflict, jsonParam, retryConflicts, type Db, type Tx } from "./client.js";
+import { autocommit, isConflict, jsonParam, retryConflicts, sql, type AnyTx, type Db, type Tx } from "./client.js";
 import { isForeignKeyViolation } from "./errors.js";
 import { Prisma } from "./generated/client.js";
 import { CHANNELS, notify, type Notifications } from "./notify.js";
@@ -183,13 +183,12 @@ export class Sessions {
    * or connected (a stream is open). A session that went unavailable with no stream (expired,
    * or ended its presence and left) no longer has the resource: §8.5.3.2.1 applies.
    */
-  async reachable(accountId: number, resource: string): Promise<boolean> {
+  async reachable(accountId: number, resource: string, tx: AnyTx = autocommit(this.pool)): Promise<boolean> {
     // A count nobody has touched for deadAfter is of streams that died with their instance (expire()
-    // sets it to 0 at its next sweep): no stream is open.
-    const rows = await this.db.$queryRaw<unknown[]>`
-      SELECT 1 FROM session WHERE account_id = ${accountId} AND resource = ${resource}
-        AND (available OR (streams > 0 AND last_seen_at >= now() - make_interval(secs => ${this.deadAfter})))`;
-    return rows.length > 0;
+    // sets it to 0 at its next sweep): no stream is open. In the caller's transaction (`tx`), which
+    // may hold locks that the requests holding the pool's other connections wait on.
+    const live = "available OR (streams > 0 AND last_seen_at >= now() - make_interval(secs => $3::float8))";
+    return (await sql(tx, `SELECT 1 FROM session WHERE account_id = $1 AND resource = $2 AND (${live})`, [accountId, resource, this.deadAfter])).length > 0;
   }
 
   async list(accountId: number): Promise<SessionRow[]> {

@@ -114,7 +114,7 @@ export class Blocking {
    * not seen: only a stale block is corrected here.
    */
   async confirmBlocks(accountId: number, jid: string, tx?: AnyTx): Promise<boolean> {
-    if (!(await this.blocksJid(accountId, jid))) return false;
+    if (!covers(await this.blocks.of(accountId, tx), jid)) return false;
     if (covers(tx ? new Set(await this.blocks.list(tx, accountId)) : await this.committed(accountId), jid)) return true;
     this.blocks.forget(accountId);
     return false;

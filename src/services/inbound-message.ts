@@ -71,6 +71,13 @@ export class PendingWrites {
     private readonly rooms: RoomFactsMap = new Map(),
     /** StaleRoutes.confirm: the account read afresh, or AccountMoved thrown. */
     private readonly confirm: (account: Account) => Promise<Account> = async (a) => a,
+    /**
+     * The batch's transaction, for the reads it makes (reachable): on a connection of their own they
+     * would wait for the pool while it holds its locks, and the requests holding the pool's
+     * connections may wait on those locks (the concurrency audit: 503s after 5 s). Null: the batch
+     * is routed without one (Inbound.storeAlone), holding no lock, and reads on the pool.
+     */
+    private readonly tx: AnyTx | null = null,
   ) {}
 
   /**
@@ -111,7 +118,7 @@ export class PendingWrites {
   reachable(accountId: number, resource: string): Promise<boolean> {
     const key = `${accountId}\u0000${resource}`;
     let hit = this.sessions.get(key);
-    if (!hit) this.sessions.set(key, (hit = this.stores.sessions.reachable(accountId, resource)));
+    if (!hit) this.sessions.set(key, (hit = this.stores.sessions.reachable(accountId, resource, this.tx ?? undefined)));
     return hit;
   }
 

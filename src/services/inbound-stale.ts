@@ -14,6 +14,7 @@
 // without a write too: it is confirmed by the committed list (src/services/inbound.ts stillBlocked),
 // a read that finds the block's row under the id, or lets the stanza go on.
 import type { Accounts } from "../db/accounts.js";
+import type { AnyTx } from "../db/client.js";
 import type { Account } from "../domain/account.js";
 import { StaleBlocklist } from "../db/blocklist.js";
 import { isAccountGone } from "../db/errors.js";
@@ -87,8 +88,8 @@ export class StaleRoutes {
    * or message): one read whether its id is still its localpart's.
    * Returns the account when it is; else throws AccountMoved.
    */
-  async confirm(account: Account): Promise<Account> {
-    const moved = await this.accounts.replaced(account.localpart, account.id);
+  async confirm(account: Account, tx?: AnyTx): Promise<Account> {
+    const moved = await this.accounts.replaced(account.localpart, account.id, tx);
     if (moved) {
       this.log.debug({ localpart: account.localpart }, "a decision found nothing under a cached account that is gone: deciding again");
       throw new AccountMoved(moved.now);

@@ -17,10 +17,10 @@ import type { Blocklists } from "../db/blocklist.js";
 import { subscription, type Stanza } from "../domain/stanza.js";
 import { event } from "../domain/events.js";
 import { Batcher } from "./batcher.js";
-import { PendingWrites, receiveMessage, roomFactsKey, type MessageStores, type RoomFactsMap } from "./inbound-message.js";
-import { lookupRoomMessages, type RoomMessageKey } from "../db/room-lookups.js";
+import { PendingWrites, receiveMessage, type MessageStores, type RoomFactsMap } from "./inbound-message.js";
+import { batchRoomFacts, warmCaches } from "./inbound-prereads.js";
 import { receivePresence } from "./inbound-presence.js";
-import { plainRoomMessage, roomMessage, roomMessageKey, roomPresence } from "./inbound-room.js";
+import { roomMessage, roomPresence } from "./inbound-room.js";
 import { roomRefusal } from "./inbound-room-refusal.js";
 import { MAX_BATCH, needsPrisma, slowStanza, transactions } from "./inbound-batches.js";
 import { AccountMoved, StaleRoutes } from "./inbound-stale.js";
@@ -40,7 +40,7 @@ export interface LocalAppends {
 }
 
 /** The cached blocklists, and the committed ones as a transaction reads them (src/db/blocklist.ts). */
-export type InboundBlocks = BlockLookup & Pick<Blocklists, "list">;
+export type InboundBlocks = Pick<BlockLookup, "forget"> & Pick<Blocklists, "of" | "list">;
 
 const NO_INBOUND_BLOCKS: InboundBlocks = { ...NO_BLOCKS, list: async () => [] };
 
@@ -99,20 +99,22 @@ export class Inbound {
     // transaction instead of statements per message), still in arrival order: before a presence
     // stanza, which appends its own. All of it commits before any stream can read it (and answer
     // receipts).
-    const rooms = await this.roomFacts(stanzas);
+    const rooms = await batchRoomFacts(this.db, this.accounts, this.domain, stanzas);
     const body = async (tx: AnyTx, send: (accountId: number | null, stanzas: readonly Stanza[]) => Promise<void>, some: InboundStanza[], facts: RoomFactsMap) => {
       const replies: Stanza[] = [];
-      const pending = new PendingWrites(this.stores, facts, (a) => this.stale.confirm(a));
+      const pending = new PendingWrites(this.stores, facts, (a) => this.stale.confirm(a, tx), tx);
       for (const s of some) await this.route(tx, s, replies, pending);
       await pending.flush(tx, null, true);
       await send(null, replies);
       return pending.written;
     };
     // Prisma's transaction only for what needs it (needsPrisma): a raw pg one costs less than half the CPU.
-    const handle = (some: InboundStanza[], facts: RoomFactsMap) =>
-      some.some(needsPrisma)
+    const handle = async (some: InboundStanza[], facts: RoomFactsMap) => {
+      await warmCaches(this.accounts, this.blocks, this.domain, some);
+      return some.some(needsPrisma)
         ? this.delivery.transaction((tx, send) => body(tx, send, some, facts))
         : this.delivery.sqlTransaction((tx, send) => body(tx, send, some, facts));
+    };
     try {
       if (!stanzas.some(slowStanza) && (await this.stale.run(stanzas, () => this.storeAlone(stanzas, rooms)))) return;
       this.handOff(await this.stale.run(stanzas, () => handle(stanzas, rooms)));
@@ -148,27 +150,6 @@ export class Inbound {
     await pending.flush(autocommit(this.db.pool), this.streams?.origin ?? null, true);
     this.handOff(pending.written);
     return true;
-  }
-
-  /**
-   * The facts of the batch's plain room messages (src/db/room-lookups.ts), in one statement before
-   * the batch is routed: without them each costs two statements of its own. Empty when there are
-   * none, or when the read fails (each is then read as it is routed, and fails there as it would).
-   */
-  private async roomFacts(stanzas: InboundStanza[]): Promise<RoomFactsMap> {
-    const keys: RoomMessageKey[] = [];
-    for (const s of stanzas) {
-      if (s.kind !== "message" || s.to?.resource !== ROOM_RESOURCE || s.to.domain !== this.domain || !s.to.local || !s.from || !s.fromRaw || !plainRoomMessage(s)) continue;
-      const account = await this.accounts.find(s.to.local).catch(() => null);
-      if (account) keys.push(roomMessageKey({ ...s, from: s.from, fromRaw: s.fromRaw }, account.id));
-    }
-    if (keys.length === 0) return new Map();
-    try {
-      const facts = await lookupRoomMessages(autocommit(this.db.pool), keys);
-      return new Map(keys.map((k, i) => [roomFactsKey(k), facts[i]!]));
-    } catch {
-      return new Map();
-    }
   }
 
   /**
@@ -232,8 +213,10 @@ export class Inbound {
   /** `known`: the addressee's account as just read, else it is found (in the cache). */
   private async routeTo(tx: AnyTx, s: InboundStanza, replies: Stanza[], pending: PendingWrites, known?: Account | null): Promise<void> {
     const { from, to, fromRaw, toRaw } = s;
-    const find = (localpart: string) => (known !== undefined ? known : this.accounts.find(localpart));
-    const blocked = async (account: Account, from: Jid) => isBlocked(await this.blocks.of(account.id), from) && (await this.stillBlocked(tx, account.id, from, pending));
+    // Cache misses read in the batch's transaction (src/db/accounts.ts find); routed without one, on the pool.
+    const inTx = tx === NO_STATEMENTS ? undefined : tx;
+    const find = (localpart: string) => (known !== undefined ? known : this.accounts.find(localpart, inTx));
+    const blocked = async (account: Account, from: Jid) => isBlocked(await this.blocks.of(account.id, inTx), from) && (await this.stillBlocked(tx, account.id, from, pending));
     if (s.kind === "presence") {
       // §8.5.1: presence to an account that does not exist, or not to an account, is silently ignored.
       if (!to?.local || !from || !fromRaw || to.domain !== this.domain) return;
