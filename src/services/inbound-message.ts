@@ -184,7 +184,10 @@ export async function receiveMessage(tx: AnyTx, stores: MessageStores, m: Addres
     const failed = await stores.messages.markFailed(tx, account.id, m.id, peer, m.error);
     if (await marked(failed, account, pending)) pending.add({ accountId: account.id, ...event("message-status", { id: m.id, status: "failed", error: m.error }) });
     // Not a message's id: perhaps a change's (a correction, reactions) that the peer refused.
-    else if (failed === "none") await undoRefusedChange(tx, account, peer, m.id, pending);
+    else if (failed === "none") {
+      const undone = await undoRefusedChange(tx, account, peer, m.id);
+      if (undone) pending.add(undone);
+    }
   } else {
     await takeReceipt(tx, stores, m, account, peer, pending);
     if (m.features && (await applyChange(tx, m, m.features, account, peer, pending))) return;
