@@ -209,7 +209,7 @@ export class SseStreams {
     try {
       for await (const batch of follower) {
         s.idSent = batch[batch.length - 1]!.id;
-        if (!res.write(batch.length === 1 ? sseFrame(batch[0]!) : batch.map(sseFrame).join(""))) await new Promise<void>((r) => res.once("drain", r).once("close", r));
+        if (!res.write(batch.length === 1 ? sseFrame(batch[0]!) : batch.map(sseFrame).join(""))) await drained(res);
       }
     } catch (err) {
       log.warn({ err: String(err) }, "event stream failed; closing it so the client resumes");
@@ -218,4 +218,18 @@ export class SseStreams {
       res.end();
     }
   }
+}
+
+/**
+ * Until the client has read what was written (or is gone). Whichever comes first takes the other's
+ * listener away: a stream that meets back-pressure again and again would pile them up otherwise.
+ */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off("drain", done).off("close", done);
+      resolve();
+    };
+    res.once("drain", done).once("close", done);
+  });
 }
