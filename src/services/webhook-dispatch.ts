@@ -78,16 +78,9 @@ export class WebhookDispatcher {
   ) {
     this.leaseMs = 2 * opts.timeoutMs + 5_000;
     this.ctx = {
-      lanes,
-      port,
-      domain,
-      owner: this.owner,
-      leaseMs: this.leaseMs,
-      retryScheduleMs: opts.retryScheduleMs,
-      disableAfterMs: opts.disableAfterMs,
-      metrics,
-      log,
-      signal: this.abort.signal,
+      lanes, port, domain, metrics, log,
+      owner: this.owner, leaseMs: this.leaseMs, signal: this.abort.signal,
+      retryScheduleMs: opts.retryScheduleMs, disableAfterMs: opts.disableAfterMs,
       interrupted: (w) => this.stopped || this.stale.has(w.id) || !this.serving(w),
       retryIn: (ms) => this.wakeIn(ms),
       // Half the lease: a process that stood still (GC, SIGSTOP, an overloaded host) renews, or
@@ -230,25 +223,25 @@ export class WebhookDispatcher {
     try {
       for (;;) {
         if (this.stopped || !this.serving(w)) return;
-        if (this.stale.has(w.id)) {
-          await this.lanes.release(w.id, this.owner, true, this.leaseMs);
-          // The notification's own claim ran while this worker still held the endpoint: claim it
-          // again now, as changed (a replay meanwhile has something due at once).
-          this.pump();
-          return;
-        }
+        // The notification's own claim ran while this worker still held the endpoint: claim it
+        // again now, as changed (a replay meanwhile has something due at once).
+        if (this.stale.has(w.id)) return await this.handBack(w);
         woken = false;
         const due = await this.lanes.due(w.id, LANES_PER_ROUND);
+        let failing = false;
         for (const lane of due) {
-          if (await serveLane(this.ctx, w, lane)) continue;
+          const served = await serveLane(this.ctx, w, lane);
+          failing ||= served === "retry";
+          if (served) continue;
           if (!this.serving(w)) return;
           // Disabled, changed or lost: give the endpoint back if it is still ours, so that enabling
           // it again claims it at once rather than after this lease has run out; a change's own
           // claim ran while this worker held it, so it is claimed again now (as in the stale case).
-          await this.lanes.release(w.id, this.owner, true, this.leaseMs);
-          this.pump();
-          return;
+          return await this.handBack(w);
         }
+        // A failing endpoint keeps no slot while its retry waits (the load audit: a receiver that
+        // hangs held one through its whole backlog, healthy ones waiting): claimed again when due.
+        if (failing) return await this.handBack(w);
         if (due.length > 0) idleSince = null;
         if (due.length > 0 || woken) continue;
         // Nothing due: keep the endpoint a while for the next event (a notification wakes us)...
@@ -287,6 +280,12 @@ export class WebhookDispatcher {
       // Superseded: the slot, the registration and the lease are the successor's.
       if (this.serving(w)) this.unregister(w);
     }
+  }
+
+  /** Gives the endpoint back (if still ours) and claims what is due. */
+  private async handBack(w: LeasedWebhook): Promise<void> {
+    await this.lanes.release(w.id, this.owner, true, this.leaseMs);
+    this.pump();
   }
 
   private unregister(w: LeasedWebhook): void {

@@ -54,9 +54,10 @@ function logFailure(log: ServiceLog, w: LeasedWebhook, lane: Lane, seq: number, 
 
 /**
  * Serves one page of a lane. Returns false when the worker must stop (lease lost, endpoint
- * disabled, changed, or the instance stopping).
+ * disabled, changed, or the instance stopping); "retry" when an attempt failed and is due again
+ * later (the worker then hands the endpoint back: src/services/webhook-dispatch.ts).
  */
-export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane): Promise<boolean> {
+export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane): Promise<boolean | "retry"> {
   const { events: read, head, gap } = await ctx.lanes.read(lane.accountId, lane.seq, w.events, PAGE);
   // Events gone before the endpoint got them: a resync first, whatever types it takes, as a stream
   // from a purged cursor gets one. Retried like an event, under the same id (its own: deliveryId).
@@ -151,7 +152,7 @@ export async function serveLane(ctx: LaneContext, w: LeasedWebhook, lane: Lane):
       // Once settled: the retry is due `wait` after the settle's now(), so a look set up before
       // it could come a little early, find nothing due, and leave the worker idle for IDLE_HOLD_MS.
       if (!gone) ctx.retryIn(wait);
-      return r !== "stop";
+      return r === "stop" ? false : "retry";
     }
     // The schedule is used up: the delivery is failed for good and the lane moves on.
     ctx.metrics.attempt("failed", result.ms / 1000);
