@@ -22,7 +22,7 @@ import type { Stanza } from "../domain/stanza.js";
 import { DirectSends } from "./direct-sends.js";
 import { sendClaimed } from "./send-claimed.js";
 import { QueueTidy } from "./queue-tidy.js";
-import type { InsertCheck, OutboundPort, SendGate, ServiceLog, ServiceMetrics } from "./ports.js";
+import { LINK_BACKLOG_BYTES, type InsertCheck, type OutboundPort, type SendGate, type ServiceLog, type ServiceMetrics } from "./ports.js";
 
 export type { InsertCheck, SendGate };
 
@@ -186,7 +186,7 @@ export class Delivery {
 
   /** The direct path is open: exclusive holder, link up, no drain running or wanted. */
   private get directOpen(): boolean {
-    return this.canSend && this.gate.exclusive && !this.draining && !this.wanted;
+    return this.canSend && this.gate.exclusive && !this.draining && !this.wanted && (this.out.backlogBytes ?? 0) < LINK_BACKLOG_BYTES;
   }
 
   private writeDirect(messages: OutboundMessage[]): void {
@@ -283,6 +283,8 @@ export class Delivery {
     let step = { claimed: 0, more: true };
     while (step.more && this.canSend) {
       this.stats.drainSteps++;
+      // The XMPP server has not taken what it was given: the next batch waits, in PostgreSQL.
+      while (this.out.writable && this.canSend && (this.out.backlogBytes ?? 0) >= LINK_BACKLOG_BYTES) await this.out.writable(LINK_BACKLOG_BYTES, RETRY_MS);
       step = await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => (this.canSend ? sendClaimed(rows, this.out, this.log, this.metrics, this.unconfirmed, (id) => this.direct.wasConfirmed(id)) : Promise.resolve(null)), this.unconfirmed, this.gate.drainIdleLimitMs);
       this.tidy.took(step.claimed);
     }

@@ -25,7 +25,19 @@ export interface OutboundPort {
    * no confirmation came within CONFIRM_TIMEOUT_MS.
    */
   confirm(): Promise<boolean>;
+  /** Bytes written and not yet taken by the XMPP server (a server slower than us, or stalled). */
+  readonly backlogBytes?: number;
+  /** Resolves once backlogBytes is under `bytes`, the link is down, or `ms` passed. */
+  writable?(bytes: number, ms: number): Promise<void>;
 }
+
+/**
+ * How much may wait in the link's socket for the XMPP server: past it no message goes out directly
+ * and the drain writes its next batch only once the server took what it was given. The messages
+ * are durable in PostgreSQL: they wait there, not in memory (the load audit: 28 MiB for a stalled
+ * server, without a bound). About 3,000 typical messages.
+ */
+export const LINK_BACKLOG_BYTES = 1024 * 1024;
 
 /** Counters the use cases report (the HTTP adapter exposes them as Prometheus metrics). */
 export interface ServiceMetrics {

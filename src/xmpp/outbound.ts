@@ -35,4 +35,24 @@ export class XmppOutbound implements OutboundPort {
   confirm(): Promise<boolean> {
     return this.link.barrier(CONFIRM_TIMEOUT_MS);
   }
+
+  /** Bytes written to the link's socket that the XMPP server has not read yet. */
+  get backlogBytes(): number {
+    return this.link.xmpp.socket?.writableLength ?? 0;
+  }
+
+  /** Resolves once fewer than `bytes` wait in the socket (its "drain"), the link is down, or `ms` passed. */
+  writable(bytes: number, ms: number): Promise<void> {
+    const socket = this.link.xmpp.socket;
+    if (!this.link.online || !socket || socket.destroyed || socket.writableLength < bytes) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        socket.off("drain", done).off("close", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      socket.on("drain", done).on("close", done);
+    });
+  }
 }

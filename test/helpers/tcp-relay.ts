@@ -1,6 +1,6 @@
 // A TCP relay in front of a real server (PostgreSQL, an XMPP server's component port), so a test
 // can catch a request in flight: `hold` keeps what the server answers until released (`holdClient`:
-// on one connection only); `cut` drops every connection and refuses new ones until `down` is
+// on one connection only), `stall` what clients send; `cut` drops every connection and refuses new ones until `down` is
 // cleared; `tap` sees what clients send.
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { freePort } from "../../scripts/harness/ports.js";
@@ -65,6 +65,17 @@ export class TcpRelay {
     if (!upstream) throw new Error("no such connection (closed?)");
     if (on) upstream.pause();
     else upstream.resume();
+  }
+
+  /**
+   * Stops (or goes on) reading what clients send, on every open connection: their writes back up
+   * in their own sockets, as to a server that reads nothing.
+   */
+  stall(on: boolean): void {
+    for (const [client, upstream] of this.upstreamOf) {
+      if (on) client.unpipe(upstream).pause();
+      else client.pipe(upstream).resume();
+    }
   }
 
   /** Drops every connection and refuses new ones until `down` is set false. */
