@@ -7,6 +7,7 @@ export class Batcher<In, Out> {
   private queue: { item: In; resolve: (v: Out) => void; reject: (e: unknown) => void }[] = [];
   private running = 0;
   private idleWaiters: (() => void)[] = [];
+  private belowWaiters: { n: number; resolve: () => void }[] = [];
 
   constructor(
     private readonly run: (items: In[]) => Promise<Out[]>,
@@ -24,6 +25,7 @@ export class Batcher<In, Out> {
   private next(): void {
     if (this.running >= this.maxParallel || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.maxBatch);
+    if (this.belowWaiters.length) this.belowWaiters = this.belowWaiters.filter((w) => (this.queue.length < w.n ? void w.resolve() : true));
     this.running++;
     this.run(batch.map((b) => b.item))
       .then(
@@ -35,6 +37,17 @@ export class Batcher<In, Out> {
         this.next();
         if (this.running === 0 && this.queue.length === 0) this.idleWaiters.splice(0).forEach((w) => w());
       });
+  }
+
+  /** Items waiting for a batch (not those of the batches running). */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Resolves once fewer than `n` items wait (for back-pressure on whoever pushes). */
+  below(n: number): Promise<void> {
+    if (this.queue.length < n) return Promise.resolve();
+    return new Promise((resolve) => this.belowWaiters.push({ n, resolve }));
   }
 
   /** Resolves once everything pushed so far has been run (for an orderly shutdown). */

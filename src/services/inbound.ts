@@ -79,6 +79,16 @@ export class Inbound {
     void this.batcher.push(s).catch((err: unknown) => this.log.warn({ err: String(err) }, "inbound stanza failed"));
   }
 
+  /** Stanzas received and waiting for a batch. */
+  get backlog(): number {
+    return this.batcher.pending;
+  }
+
+  /** Resolves once fewer than `n` stanzas wait (the link reads again: src/xmpp/inbound.ts). */
+  below(n: number): Promise<void> {
+    return this.batcher.below(n);
+  }
+
   /** Resolves once every stanza received so far is processed (for an orderly shutdown). */
   idle(): Promise<void> {
     return this.batcher.idle();

@@ -10,6 +10,10 @@ import type { XmppLink } from "./link.js";
 import { parseStanza } from "./parse.js";
 import type { Element } from "@xmpp/xml";
 
+/** Stanzas waiting to be stored at which the link stops reading, and below which it reads again. */
+export const INBOUND_HIGH = 2_000;
+export const INBOUND_LOW = 500;
+
 export function routeInbound(
   link: XmppLink,
   inbound: Inbound,
@@ -17,10 +21,22 @@ export function routeInbound(
   selfPings: Pick<RoomSelfPings, "answered">,
   log: { warn(o: object, m: string): void; info(o: object, m: string): void },
 ): void {
+  let holding = false;
   link.on("stanza", (el) => {
     if (el.name === "iq" && (el.attrs.type === "result" || el.attrs.type === "error") && ownAnswer(el)) return;
     const s = parseStanza(el);
     if (s) inbound.receive(s);
+    // Back-pressure: past INBOUND_HIGH stanzas waiting to be stored, the link stops reading and
+    // the XMPP server holds the rest (TCP), until the backlog is down to INBOUND_LOW. Without it a
+    // burst while PostgreSQL lags was all parsed and held in memory (the load audit: 55 MiB).
+    if (holding || inbound.backlog < INBOUND_HIGH) return;
+    const socket = link.xmpp.socket;
+    holding = true;
+    socket?.pause();
+    void inbound.below(INBOUND_LOW).then(() => {
+      holding = false;
+      socket?.resume();
+    });
   });
 
   /** An answer to an iq the rooms sent, handed to them; false for any other answer. */

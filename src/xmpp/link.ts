@@ -135,7 +135,8 @@ export class XmppLink extends EventEmitter<LinkEvents> {
    * still down past XMPP_LINK_DOWN_GRACE, its holder hands the lease over: src/services/link-control.ts).
    */
   checkAlive(idleMs = LINK_IDLE_MS, deadMs = LINK_DEAD_MS): void {
-    if (!this.online || this.probing || performance.now() - this.heard < idleMs) return;
+    // Silent because we stopped reading (inbound back-pressure, src/xmpp/inbound.ts): not the server's silence.
+    if (!this.online || this.probing || this.xmpp.socket?.isPaused() || performance.now() - this.heard < idleMs) return;
     this.probing = true;
     const socket = this.xmpp.socket;
     void this.barrier(deadMs).then((ok) => {
