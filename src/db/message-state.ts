@@ -216,7 +216,13 @@ export async function releaseExpiredCorrectionKeys(tx: AnyTx): Promise<number> {
 
 /** XEP-0424: a tombstone: the text and reactions go, the message stays. */
 export async function markRetracted(tx: AnyTx, id: string): Promise<void> {
-  await sql(tx, "UPDATE message SET body = NULL, subject = NULL, reactions = NULL, retracted_at = now(), updated_at = now() WHERE id = $1::uuid", [id]);
+  // The tombstone keeps no text: nor do the undos of the corrections before it (src/db/message-undo.ts).
+  await sql(
+    tx,
+    `WITH u AS (UPDATE message_alias SET undo = NULL WHERE message_id = $1::uuid AND undo IS NOT NULL)
+     UPDATE message SET body = NULL, subject = NULL, reactions = NULL, retracted_at = now(), updated_at = now() WHERE id = $1::uuid`,
+    [id],
+  );
 }
 
 /** XEP-0444: `jid`'s whole set of reactions (empty: none). */
