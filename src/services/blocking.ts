@@ -113,6 +113,10 @@ export class Blocking {
    * blocks `jid` the cached list is forgotten. A block committed elsewhere and not heard of yet is
    * not seen: only a stale block is corrected here.
    */
+  async warm(accountId: number): Promise<void> {
+    await this.blocks.of(accountId);
+  }
+
   async confirmBlocks(accountId: number, jid: string, tx?: AnyTx): Promise<boolean> {
     if (!covers(await this.blocks.of(accountId, tx), jid)) return false;
     if (covers(tx ? new Set(await this.blocks.list(tx, accountId)) : await this.committed(accountId), jid)) return true;

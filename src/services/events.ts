@@ -86,7 +86,7 @@ export class EventFeed implements FeedPort {
     /** EVENT_RETENTION: events older than this are gone for readers, purged or not (API.md Events). */
     private readonly retentionMs: number,
     /** The account's blocklist: a receipt owed to a JID it blocked since is not sent (XEP-0191 §3.3). */
-    private readonly blocks: Pick<BlockCheck, "confirmBlocks"> = NO_BLOCKS,
+    private readonly blocks: Pick<BlockCheck, "confirmBlocks" | "warm"> = NO_BLOCKS,
     /** How long a stream resuming a session that DELETE ended is refused (endedWindowSeconds). */
     endedWindowSeconds = 60,
   ) {
@@ -275,10 +275,10 @@ export class EventFeed implements FeedPort {
    */
   async answerReceipts(account: Pick<Account, "id" | "localpart">, seqs: number[]): Promise<void> {
     const from = accountJid(account.localpart, this.domain);
+    await this.blocks.warm(account.id).catch(() => undefined); // cached before: a miss is read in the transaction
     await this.delivery.transaction(async (tx, send) => {
       const receipts: Stanza[] = [];
-      // Once per JID: a page may owe a JID still blocked many receipts, each a read otherwise.
-      const blocked = new Map<string, Promise<boolean>>();
+      const blocked = new Map<string, Promise<boolean>>(); // once per JID: a page may owe a blocked one many receipts
       const blocks = (to: string) => blocked.get(to) ?? blocked.set(to, this.blocks.confirmBlocks(account.id, to, tx)).get(to)!;
       for (const r of await claimReceipts(tx, account.id, seqs)) {
         // To a room occupant (a private message, XEP-0045 §7.5) from the account's occupant JID: the room takes no other.

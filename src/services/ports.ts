@@ -117,7 +117,12 @@ export interface BlockCheck {
    * `tx` if given) and a cached "not blocked" taken as it is: for what a stale block would lose.
    */
   confirmBlocks(accountId: number, jid: string, tx?: AnyTx): Promise<boolean>;
+  /**
+   * Reads the list into the cache unless it is there: before a transaction that checks many JIDs,
+   * whose misses would each be read in it (a read on the pool could wait on the locks it holds).
+   */
+  warm(accountId: number): Promise<void>;
 }
 
 /** A blocklist with nothing on it. */
-export const NO_BLOCKS: BlockCheck = { assertNotBlocked: async () => undefined, blocksJid: async () => false, confirmBlocks: async () => false };
+export const NO_BLOCKS: BlockCheck = { assertNotBlocked: async () => undefined, blocksJid: async () => false, confirmBlocks: async () => false, warm: async () => undefined };
