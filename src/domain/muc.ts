@@ -2,13 +2,16 @@
 // muc#user items and status codes, XEP-0045 §7.2 and §17.1), and the rules that read it. Pure:
 // the XMPP adapter parses and renders, src/services/rooms*.ts act.
 
-import { parseJid, prepareResourcepart } from "./jid.js";
+import { jidToString, parseJid, prepareResourcepart, type Jid } from "./jid.js";
 import type { LangText } from "./message.js";
 import { presence, type Stanza } from "./stanza.js";
 import { resourceprepFolded } from "./stringprep-fold.js";
 
 /** The resource an account's room occupancy uses: rooms see `localpart@domain/rooms`. */
 export const ROOM_RESOURCE = "rooms";
+
+/** A room's address (XEP-0045 §4.1: room@service), a JID with a localpart and no resource; null for any other JID. */
+export const roomAddress = (jid: Jid | null): string | null => (jid && jid.local !== undefined && jid.resource === undefined ? jidToString(jid) : null);
 
 /** Rooms an account is in or joining (a refused join is none): the room_cap trigger's number (its migration). */
 export const MAX_ROOMS = 1000;

@@ -9,7 +9,7 @@ import { cachedJidParser } from "../services/jid-cache.js";
 import { prepareResourcepart } from "../domain/jid.js";
 import { CHAT_STATES, type ChatState, type LangText } from "../domain/message.js";
 import { LANG_PATTERN } from "../domain/text.js";
-import { mucPresence, type RoomInvitation } from "../domain/muc.js";
+import { mucPresence, roomAddress, type RoomInvitation } from "../domain/muc.js";
 import { goneTo, readError } from "./errors.js";
 import { NS } from "./ns.js";
 
@@ -222,24 +222,18 @@ function invitation(stanza: Element): RoomInvitation | null {
   // room, from its bare JID: from anyone else (a user's full JID) it is no room's word, nor is an
   // inviter that is no JID.
   const relayed = x?.getChild("invite") ?? x?.getChild("decline");
-  const room = roomJid(stanza.attrs.from);
+  const room = roomAddress(stanza.attrs.from ? jid(stanza.attrs.from) : null);
   if (relayed && room && relayed.attrs.from && jid(relayed.attrs.from)) {
     const declined = relayed.name === "decline";
     return { room, from: relayed.attrs.from, reason: relayed.getChildText("reason"), password: declined ? null : x!.getChildText("password"), via: "mediated", ...(declined ? { declined } : {}) };
   }
   // XEP-0249 §2: the room's address in 'jid' (a bare room JID, as API.md names rooms).
   const direct = stanza.getChild("x", NS.conference);
-  const invited = roomJid(direct?.attrs.jid);
+  const invited = roomAddress(direct?.attrs.jid ? jid(direct.attrs.jid) : null);
   if (invited && stanza.attrs.from) {
     return { room: invited, from: stanza.attrs.from, reason: direct!.attrs.reason ?? null, password: direct!.attrs.password ?? null, via: "direct" };
   }
   return null;
-}
-
-/** A room's bare JID (local@service), prepared, or null for anything else. */
-function roomJid(raw: string | undefined): string | null {
-  const j = raw ? jid(raw) : null;
-  return j?.local && !j.resource ? `${j.local}@${j.domain}` : null;
 }
 
 function presence(stanza: Element): InboundPresence {

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { AppError } from "../../domain/errors.js";
 import { assertSpeltAlike, nodeprepFolded } from "../../domain/stringprep-fold.js";
 import { bare, jidToString, parseJid } from "../../domain/jid.js";
-import { historySince, MAX_ROOMS, visibleNick, type HistoryRequest } from "../../domain/muc.js";
+import { historySince, MAX_ROOMS, roomAddress, visibleNick, type HistoryRequest } from "../../domain/muc.js";
 import { callerAccount, freshCallerAccount, resourcepart, type Gateway } from "../context.js";
 import { problemResponses, xmlText } from "../schemas.js";
 import { LangTextSchema } from "../../domain/events.js";
@@ -45,10 +45,9 @@ const JoinBody = Type.Object(
 /** A room from a path parameter: a bare JID with a localpart (RFC 7622), not on our own domain. */
 function roomJid(raw: string, domain: string): string {
   const jid = parseJid(raw);
-  if (!jid || jid.local === undefined || jid.resource !== undefined || jid.domain === domain) {
-    throw new AppError("invalid-jid", `params.room: "${raw}" is not a room's bare JID`, { field: "params.room" });
-  }
-  return jidToString(bare(jid));
+  const room = roomAddress(jid);
+  if (room === null || jid!.domain === domain) throw new AppError("invalid-jid", `params.room: "${raw}" is not a room's bare JID`, { field: "params.room" });
+  return room;
 }
 
 /**
