@@ -49,6 +49,12 @@ async function lookup(db: Db | AnyTx, localpart: string): Promise<Lookup> {
   return { account: r.id === null ? null : { id: r.id, localpart, createdAt: r.created_at! }, deletedAt: r.deleted_at };
 }
 
+/** lookup() as the cache holds it: only an account found (see the constructor). */
+async function cacheable(db: Db | AnyTx, localpart: string): Promise<Lookup<Account> | undefined> {
+  const found = await lookup(db, localpart);
+  return found.account ? { account: found.account, deletedAt: found.deletedAt } : undefined;
+}
+
 /** The localpart's deletion mark, in a transaction about to create an account: read before it writes anything. */
 async function deletionOf(tx: Tx, localpart: string): Promise<Date | null> {
   const marks = await tx.$queryRaw<{ deleted_at: Date }[]>`SELECT deleted_at FROM account_deletion WHERE localpart = ${localpart}`;
@@ -121,10 +127,7 @@ export class Accounts {
     this.cache = new LRUCache<string, Lookup<Account>>({
       max: 50_000,
       ttl: 30_000,
-      fetchMethod: async (localpart) => {
-        const found = await lookup(db, localpart);
-        return found.account ? { account: found.account, deletedAt: found.deletedAt } : undefined;
-      },
+      fetchMethod: (localpart) => cacheable(db, localpart),
     });
   }
 
@@ -143,11 +146,7 @@ export class Accounts {
    * src/services/inbound-stale.ts), else read().
    */
   async find(localpart: string, tx?: AnyTx): Promise<Account | null> {
-    // In a transaction a miss is read in it, and not cached (it may be the transaction's own
-    // change): on a connection of its own the read would wait for the pool while the transaction
-    // holds its locks, and the requests holding the pool's connections may wait on those locks.
-    if (tx) return (this.cache.get(localpart) ?? (await lookup(tx, localpart))).account;
-    return (await fetchFresh(this.cache, localpart))?.account ?? null;
+    return (await fetchFresh(this.cache, localpart, tx && (() => cacheable(tx, localpart))))?.account ?? null;
   }
 
   /** find() with the deletion mark (deletedAt null when the account is not found: unread). */

@@ -62,9 +62,7 @@ export class Blocklists {
 
   /** The account's items, for the checks on every stanza. */
   async of(accountId: number, tx?: AnyTx): Promise<ReadonlySet<string>> {
-    // In a transaction, a miss is read in it and not cached, as Accounts.find does.
-    if (tx) return this.cache.get(accountId) ?? new Set(await this.list(tx, accountId));
-    return (await fetchFresh(this.cache, accountId))!;
+    return (await fetchFresh(this.cache, accountId, tx && (async () => new Set(await this.list(tx, accountId)))))!;
   }
 
   async list(tx: AnyTx, accountId: number): Promise<string[]> {

@@ -8,10 +8,17 @@ import type { LRUCache } from "lru-cache";
 /** Aborted reads retried at most this often (each needs another invalidation of the same key in flight). */
 const ATTEMPTS = 5;
 
-export async function fetchFresh<K extends NonNullable<unknown>, V extends NonNullable<unknown>>(cache: LRUCache<K, V>, key: K): Promise<V | undefined> {
+/**
+ * The cached value of `key`, read on a miss. `inTx`: the caller is in a transaction, and a miss is
+ * read by it, in that transaction, and not cached (it may be the transaction's own change): on a
+ * connection of its own the read would wait for the pool while the transaction holds its locks,
+ * and the requests holding the pool's other connections may be waiting on those locks.
+ */
+export async function fetchFresh<K extends NonNullable<unknown>, V extends NonNullable<unknown>>(cache: LRUCache<K, V>, key: K, inTx?: () => Promise<V | undefined>): Promise<V | undefined> {
   // A hit (every stanza's blocklist check, mostly) costs a Map lookup, as before.
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
+  if (inTx) return inTx();
   for (let attempt = 1; ; attempt++) {
     const status: LRUCache.Status<K, V> = {};
     try {
