@@ -186,7 +186,12 @@ export class Delivery {
 
   /** The direct path is open: exclusive holder, link up, no drain running or wanted. */
   private get directOpen(): boolean {
-    return this.canSend && this.gate.exclusive && !this.draining && !this.wanted && (this.out.backlogBytes ?? 0) < LINK_BACKLOG_BYTES;
+    return this.canSend && this.gate.exclusive && !this.draining && !this.wanted && !this.backedUp;
+  }
+
+  /** The XMPP server has not read LINK_BACKLOG_BYTES of what was written to it. */
+  private get backedUp(): boolean {
+    return (this.out.backlogBytes ?? 0) >= LINK_BACKLOG_BYTES;
   }
 
   private writeDirect(messages: OutboundMessage[]): void {
@@ -284,7 +289,7 @@ export class Delivery {
     while (step.more && this.canSend) {
       this.stats.drainSteps++;
       // The XMPP server has not taken what it was given: the next batch waits, in PostgreSQL.
-      while (this.out.writable && this.canSend && (this.out.backlogBytes ?? 0) >= LINK_BACKLOG_BYTES) await this.out.writable(LINK_BACKLOG_BYTES, RETRY_MS);
+      while (this.out.writable && this.canSend && this.backedUp) await this.out.writable(LINK_BACKLOG_BYTES, RETRY_MS);
       step = await drainOnce(this.db.pool, BATCH, this.gate.fence(), (rows) => (this.canSend ? sendClaimed(rows, this.out, this.log, this.metrics, this.unconfirmed, (id) => this.direct.wasConfirmed(id)) : Promise.resolve(null)), this.unconfirmed, this.gate.drainIdleLimitMs);
       this.tidy.took(step.claimed);
     }
